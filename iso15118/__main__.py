@@ -1,0 +1,3 @@
+from iso15118.cli import main
+
+raise SystemExit(main())

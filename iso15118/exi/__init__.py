@@ -1,0 +1,35 @@
+"""Schema-informed EXI 1.0 codec driven by the official ISO 15118 XSDs.
+
+    >>> from iso15118.exi import codec
+    >>> c = codec("common")                 # schema key, see SCHEMA_KEYS
+    >>> data = c.encode_xml(xml_bytes)      # XML text -> EXI bytes
+    >>> xml = c.decode_xml(data)            # EXI bytes -> UTF-8 XML
+    >>> root = c.decode(data)               # EXI bytes -> iso15118.exi.tree.Element (typed values)
+    >>> data = c.encode(root)               # Element -> EXI bytes (fast path, no XML text)
+
+Options are those of ISO 15118 deployments (and of the reference, EXIficient, as real chargers
+use it): EXI header without cookie or options, bit-packed, schema-informed, strict = false,
+valuePartitionCapacity = 0, no built-in element grammars.
+"""
+
+from iso15118.exi.errors import ExiDecodeError, ExiEncodeError, ExiError, ExiLimitError
+from iso15118.exi.tree import Element
+
+SCHEMA_KEYS = ("sap", "common", "ac", "dc", "acdp", "wpt", "xmldsig", "iso2", "din")
+
+__all__ = [
+    "SCHEMA_KEYS",
+    "Element",
+    "ExiDecodeError",
+    "ExiEncodeError",
+    "ExiError",
+    "ExiLimitError",
+    "codec",
+]
+
+
+def codec(key: str):  # -> iso15118.exi.codec.Codec
+    """The codec for one schema key (cached: one instance per key per process)."""
+    from iso15118.exi.codec import get_codec
+
+    return get_codec(key)
