@@ -1,0 +1,483 @@
+"""EXI encoder and decoder walking schema-informed grammars (EXI 1.0 sections 6 and 8).
+
+The fast path goes straight between EXI bytes and :class:`~iso15118.exi.tree.Element`
+trees with typed values; the XML text interface (``encode_xml`` / ``decode_xml``)
+is layered on top of it in :mod:`iso15118.exi.xmlio`.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Iterable
+
+from iso15118.exi import datatypes as D
+from iso15118.exi.bits import BitReader, BitWriter
+from iso15118.exi.cache import load_grammars
+from iso15118.exi.errors import ExiDecodeError, ExiEncodeError, ExiError, ExiLimitError
+from iso15118.exi.grammar import AT, ATW, CH, CHU, EE, SE, SEW, DocGrammar, Grammar, SchemaGrammars, State
+from iso15118.exi.tree import Element
+
+XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
+_HEADER = 0x80  # '10' distinguishing bits, no options, final version 1
+
+# Bounds that keep a hostile stream from costing unbounded time or memory.
+MAX_DEPTH = 64
+MAX_ELEMENTS = 200_000
+
+
+class _StringTable:
+    """The URI and local-name partitions of one stream (7.3); values are never hit
+    because the value partition capacity is 0."""
+
+    __slots__ = ("uris", "names", "_own")
+
+    def __init__(self, sg: SchemaGrammars) -> None:
+        self.uris = sg.uris
+        self.names = sg.local_names
+        self._own = False
+
+    def _copy(self) -> None:
+        if not self._own:
+            self.uris = list(self.uris)
+            self.names = {u: list(v) for u, v in self.names.items()}
+            self._own = True
+
+    # --- encoding
+    def write_uri(self, w: BitWriter, uri: str) -> None:
+        n = len(self.uris)
+        width = n.bit_length()  # ceil(log2(n + 1))
+        try:
+            i = self.uris.index(uri)
+        except ValueError:
+            w.bits(0, width)
+            D.write_plain_string(w, uri)
+            self._copy()
+            self.uris.append(uri)
+            self.names.setdefault(uri, [])
+            return
+        w.bits(i + 1, width)
+
+    def write_local(self, w: BitWriter, uri: str, local: str) -> None:
+        part = self.names.get(uri, [])
+        if local in part:
+            w.uint(0)
+            n = len(part)
+            w.bits(part.index(local), (n - 1).bit_length() if n > 1 else 0)
+            return
+        w.uint(len(local) + 1)
+        if local.isascii():
+            w.raw_bytes(local.encode("ascii"))
+        else:
+            for ch in local:
+                w.uint(ord(ch))
+        self._copy()
+        self.names.setdefault(uri, []).append(local)
+
+    # --- decoding
+    def read_uri(self, r: BitReader) -> str:
+        n = len(self.uris)
+        i = r.bits(n.bit_length())
+        if i == 0:
+            uri = D.read_chars(r, r.uint())
+            self._copy()
+            self.uris.append(uri)
+            self.names.setdefault(uri, [])
+            return uri
+        if i - 1 >= n:
+            raise ExiDecodeError(f"URI id {i - 1} not in the string table", r.pos)
+        return self.uris[i - 1]
+
+    def read_local(self, r: BitReader, uri: str) -> str:
+        n = r.uint()
+        part = self.names.get(uri, [])
+        if n == 0:
+            k = len(part)
+            i = r.bits((k - 1).bit_length() if k > 1 else 0)
+            if i >= k:
+                raise ExiDecodeError(f"local-name id {i} not in the string table", r.pos)
+            return part[i]
+        local = D.read_chars(r, n - 1)
+        self._copy()
+        self.names.setdefault(uri, []).append(local)
+        return local
+
+
+def _parse_if_text(dt: D.Datatype, value: Any) -> Any:
+    if isinstance(value, str) and dt.kind != "string":
+        return dt.parse(value)
+    return value
+
+
+class _Encoder:
+    __slots__ = ("sg", "w", "st", "formats")
+
+    def __init__(self, sg: SchemaGrammars, w: BitWriter, formats: dict | None = None) -> None:
+        self.sg = sg
+        self.w = w
+        self.st = _StringTable(sg)
+        self.formats = formats  # id(element) -> (value dt, {attr key: dt}) for the XML writer
+
+    def element(self, el: Element, g: Grammar, path: str) -> None:
+        w = self.w
+        state: State = g.start  # type: ignore[assignment]
+        fmt_attrs: dict[str, D.Datatype] | None = {} if self.formats is not None else None
+        if el.attrs:
+            for key in sorted(el.attrs, key=_attr_sort_key):
+                uri, local = _split_key(key)
+                value = el.attrs[key]
+                p = state.at.get((uri, local))
+                if p is not None:
+                    try:
+                        value = p.dt.check(_parse_if_text(p.dt, value))
+                    except (ValueError, TypeError, ArithmeticError) as exc:
+                        raise ExiEncodeError(f"attribute {local}: {exc}", path) from None
+                    el.attrs[key] = value
+                    w.bits(p.code, state.width)
+                    p.dt.encode(w, value)
+                    if fmt_attrs is not None:
+                        fmt_attrs[key] = p.dt
+                    state = p.next  # type: ignore[assignment]
+                    continue
+                wp = _match_wild(state.atw, uri)
+                if wp is None:
+                    raise ExiEncodeError(f"attribute {key!r} is not allowed here", path)
+                w.bits(wp.code, state.width)
+                if wp.wild_uri is None:
+                    self.st.write_uri(w, uri)
+                self.st.write_local(w, uri, local)
+                dt = self.sg.global_attributes.get((uri, local), D.UNTYPED)
+                value = _parse_if_text(dt, value)
+                dt.encode(w, value)
+                if fmt_attrs is not None:
+                    fmt_attrs[key] = dt
+                state = wp.next  # type: ignore[assignment]
+        if g.simple_dt is not None:
+            p = state.ch
+            if p is None:
+                raise ExiEncodeError("character content is not allowed here", path)
+            value = el.value
+            if value is None:
+                value = ""
+            try:
+                value = p.dt.check(_parse_if_text(p.dt, value))
+            except (ValueError, TypeError, ArithmeticError) as exc:
+                raise ExiEncodeError(f"value of {el.name}: {exc}", path) from None
+            el.value = value
+            if el.children:
+                raise ExiEncodeError(f"{el.name} has simple content but child elements", path)
+            w.bits(p.code, state.width)
+            p.dt.encode(w, value)
+            if self.formats is not None:
+                self.formats[id(el)] = (p.dt, fmt_attrs)
+            state = p.next  # type: ignore[assignment]
+        else:
+            if self.formats is not None:
+                self.formats[id(el)] = (None, fmt_attrs)
+            if el.value not in (None, "") and not el.children:
+                raise ExiEncodeError(f"{el.name} has element-only content but a text value {el.value!r}", path)
+            for child in el.children:
+                if isinstance(child, str):
+                    p = state.ch
+                    if p is not None and p.kind == CHU:
+                        w.bits(p.code, state.width)
+                        D.write_string(w, child)
+                        state = p.next  # type: ignore[assignment]
+                        continue
+                    if child.strip(" \t\r\n"):
+                        raise ExiEncodeError(f"text {child[:20]!r} is not allowed in {el.name}", path)
+                    continue
+                p = state.se.get((child.ns, child.name))
+                cpath = f"{path}/{child.name}"
+                if p is not None:
+                    w.bits(p.code, state.width)
+                    self.element(child, p.child, cpath)  # type: ignore[arg-type]
+                    state = p.next  # type: ignore[assignment]
+                    continue
+                wp = _match_wild(state.sew, child.ns)
+                if wp is None:
+                    expected = ", ".join(p2.local for p2 in state.prods if p2.kind == SE) or "end of element"
+                    raise ExiEncodeError(f"element {child.name!r} is not expected here (expected: {expected})", cpath)
+                w.bits(wp.code, state.width)
+                if wp.wild_uri is None:
+                    self.st.write_uri(w, child.ns)
+                self.st.write_local(w, child.ns, child.name)
+                cg = self.sg.global_elements.get((child.ns, child.name))
+                if cg is None:
+                    raise ExiEncodeError(f"wildcard content {child.tag!r} has no global declaration in this schema", cpath)
+                self.element(child, cg, cpath)
+                state = wp.next  # type: ignore[assignment]
+        p = state.ee
+        if p is None:
+            missing = ", ".join(p2.local for p2 in state.prods if p2.kind == SE) or "content"
+            raise ExiEncodeError(f"{el.name} is incomplete: expected {missing}", path)
+        w.bits(p.code, state.width)
+
+    def root(self, el: Element, doc: DocGrammar, path: str = "") -> None:
+        hit = doc.by_qname.get((el.ns, el.name))
+        if hit is None:
+            raise ExiEncodeError(f"{el.tag} is not a {'fragment' if doc.fragment else 'global'} element of schema {self.sg.key!r}")
+        code, g = hit
+        if g is None:
+            raise ExiEncodeError(f"{el.tag} needs the relaxed element fragment grammar, which is not supported")
+        self.w.bits(code, doc.width)
+        self.element(el, g, path + "/" + el.name)
+
+
+def _match_wild(prods: list, uri: str):
+    for p in prods:
+        if p.wild_uri is None or p.wild_uri == uri:
+            return p
+    return None
+
+
+def _split_key(key: str) -> tuple[str, str]:
+    if key and key[0] == "{":
+        uri, _, local = key[1:].partition("}")
+        return uri, local
+    return "", key
+
+
+def _attr_sort_key(key: str) -> tuple[str, str]:
+    uri, local = _split_key(key)
+    return (local, uri)
+
+
+class _Decoder:
+    __slots__ = ("sg", "r", "st", "count")
+
+    def __init__(self, sg: SchemaGrammars, r: BitReader) -> None:
+        self.sg = sg
+        self.r = r
+        self.st = _StringTable(sg)
+        self.count = 0
+
+    def element(self, ns: str, name: str, g: Grammar, depth: int, path: str) -> Element:
+        if depth > MAX_DEPTH:
+            raise ExiLimitError(f"nesting deeper than {MAX_DEPTH}", self.r.pos, path)
+        self.count += 1
+        if self.count > MAX_ELEMENTS:
+            raise ExiLimitError(f"more than {MAX_ELEMENTS} elements", self.r.pos, path)
+        r = self.r
+        el = Element(ns, name)
+        state: State = g.start  # type: ignore[assignment]
+        while True:
+            code = r.bits(state.width)
+            prods = state.prods
+            if code < len(prods):
+                p = prods[code]
+                kind = p.kind
+                if kind == SE:
+                    el.children.append(self.element(p.uri, p.local, p.child, depth + 1, f"{path}/{p.local}"))  # type: ignore[arg-type]
+                elif kind == CH:
+                    el.value = p.dt.decode(r)
+                elif kind == AT:
+                    el.attrs[p.local if not p.uri else f"{{{p.uri}}}{p.local}"] = p.dt.decode(r)
+                elif kind == EE:
+                    return el
+                elif kind == CHU:
+                    el.children.append(D.read_string(r))
+                elif kind == SEW:
+                    uri = p.wild_uri if p.wild_uri is not None else self.st.read_uri(r)
+                    local = self.st.read_local(r, uri)
+                    cg = self.sg.global_elements.get((uri, local))
+                    if cg is None:
+                        raise ExiDecodeError(f"wildcard element {{{uri}}}{local} has no global declaration", r.pos, path)
+                    el.children.append(self.element(uri, local, cg, depth + 1, f"{path}/{local}"))
+                else:  # ATW
+                    uri = p.wild_uri if p.wild_uri is not None else self.st.read_uri(r)
+                    local = self.st.read_local(r, uri)
+                    dt = self.sg.global_attributes.get((uri, local), D.UNTYPED)
+                    el.attrs[local if not uri else f"{{{uri}}}{local}"] = dt.decode(r)
+                state = p.next  # type: ignore[assignment]
+                if state is None:
+                    return el
+                continue
+            if code > len(prods):
+                raise ExiDecodeError(f"event code {code} out of range in {g.name}", r.pos, path)
+            state = self._second_level(el, g, state, depth, path)
+            if state is None:
+                return el
+
+    def _second_level(self, el: Element, g: Grammar, state: State, depth: int, path: str) -> State | None:
+        """Undeclared productions of strict = false (8.5.4.4.1), default fidelity options."""
+        r = self.r
+        events: list[str] = []
+        if not state.ee_first_level:
+            events.append("EE")
+        if state.attr_phase:
+            if state.is_start:
+                events += ["xsi:type", "xsi:nil"]
+            events += ["AT*", "ATU"]
+        events += ["SE*", "CHU"]
+        n = len(events)
+        i = r.bits((n - 1).bit_length() if n > 1 else 0)
+        if i >= n:
+            raise ExiDecodeError("second-level event code out of range", r.pos, path)
+        ev = events[i]
+        if ev == "EE":
+            return None
+        if ev == "CHU":
+            el.children.append(D.read_string(r))
+            return g.content2 if state.attr_phase else state
+        if ev == "AT*":
+            uri = self.st.read_uri(r)
+            local = self.st.read_local(r, uri)
+            dt = self.sg.global_attributes.get((uri, local), D.UNTYPED)
+            el.attrs[local if not uri else f"{{{uri}}}{local}"] = dt.decode(r)
+            return state
+        if ev == "ATU":
+            decl = [p for p in state.prods if p.kind == AT]
+            k = len(decl) + 1
+            j = r.bits((k - 1).bit_length() if k > 1 else 0)
+            if j < len(decl):
+                p = decl[j]
+                el.attrs[p.local if not p.uri else f"{{{p.uri}}}{p.local}"] = D.read_string(r)
+                return p.next
+            uri = self.st.read_uri(r)
+            local = self.st.read_local(r, uri)
+            el.attrs[local if not uri else f"{{{uri}}}{local}"] = D.read_string(r)
+            return state
+        if ev == "xsi:nil":
+            nil = r.bits(1) == 1
+            el.attrs[f"{{{XSI_NS}}}nil"] = nil
+            if nil:
+                # TypeEmpty: only attributes may follow, then EE (attributes are not supported here)
+                code = r.bits(state.width)
+                ee = state.ee
+                if ee is not None and code == ee.code:
+                    return None
+                raise ExiDecodeError("content after xsi:nil=true is not supported", r.pos, path)
+            return state
+        raise ExiDecodeError(f"undeclared event {ev} is not supported by this decoder", r.pos, path)
+
+    def root(self, doc: DocGrammar) -> Element:
+        r = self.r
+        code = r.bits(doc.width)
+        if code >= len(doc.roots):
+            raise ExiDecodeError("SE(*) or ED where a declared root element was expected", r.pos, "/")
+        uri, local, g = doc.roots[code]
+        if g is None:
+            raise ExiDecodeError(f"{local} needs the relaxed element fragment grammar, which is not supported", r.pos, "/")
+        return self.element(uri, local, g, 0, "/" + local)
+
+
+class Codec:
+    """Encoder/decoder for one schema key. Thread-safe; grammars are shared."""
+
+    def __init__(self, sg: SchemaGrammars) -> None:
+        self.sg = sg
+        self.key = sg.key
+
+    # ----------------------------------------------------------------- fast path
+    def encode(self, root: Element | Iterable[Element], fragment: bool = False) -> bytes:
+        """Element tree -> EXI stream (header + body). A fragment takes one or more roots."""
+        w = BitWriter()
+        w.bits(_HEADER, 8)
+        enc = _Encoder(self.sg, w)
+        self._encode_body(enc, root, fragment)
+        return w.getvalue()
+
+    def _encode_body(self, enc: _Encoder, root: Any, fragment: bool) -> None:
+        try:
+            if fragment:
+                doc = self.sg.fragment
+                roots = [root] if isinstance(root, Element) else list(root)
+                for el in roots:
+                    enc.root(el, doc)  # type: ignore[arg-type]
+                enc.w.bits(doc.ed_code, doc.width)  # type: ignore[union-attr]
+            else:
+                if not isinstance(root, Element):
+                    raise ExiEncodeError("a document has exactly one root element")
+                enc.root(root, self.sg.document)  # type: ignore[arg-type]
+        except ExiError:
+            raise
+        except (KeyError, ValueError, TypeError, AttributeError, OverflowError) as exc:
+            raise ExiEncodeError(f"cannot encode: {type(exc).__name__}: {exc}") from exc
+
+    def decode(self, data: bytes, fragment: bool = False) -> Any:
+        """EXI stream -> Element (a document) or list[Element] (a fragment)."""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError("data must be bytes")
+        data = bytes(data)
+        r = BitReader(data)
+        try:
+            self._header(r)
+            dec = _Decoder(self.sg, r)
+            if fragment:
+                doc = self.sg.fragment
+                out = []
+                while True:
+                    code = r.bits(doc.width)  # type: ignore[union-attr]
+                    if code == doc.ed_code:  # type: ignore[union-attr]
+                        return out
+                    if code >= len(doc.roots):  # type: ignore[union-attr]
+                        raise ExiDecodeError("SE(*) in a fragment is not supported", r.pos, "/")
+                    uri, local, g = doc.roots[code]  # type: ignore[union-attr]
+                    if g is None:
+                        raise ExiDecodeError(f"{local} needs the relaxed element fragment grammar", r.pos, "/")
+                    out.append(dec.element(uri, local, g, 0, "/" + local))
+                    if len(out) > MAX_ELEMENTS:
+                        raise ExiLimitError("too many fragment roots", r.pos)
+            root = dec.root(self.sg.document)  # type: ignore[arg-type]
+            return root
+        except ExiError:
+            raise
+        except RecursionError:
+            raise ExiLimitError("nesting too deep", r.pos) from None
+        except (IndexError, ValueError, KeyError, OverflowError, TypeError, ArithmeticError) as exc:
+            raise ExiDecodeError(f"malformed stream: {type(exc).__name__}: {exc}", r.pos) from None
+
+    @staticmethod
+    def _header(r: BitReader) -> None:
+        if r.end < 8:
+            raise ExiDecodeError("stream shorter than the EXI header", 0)
+        b = r.bits(8)
+        if b == 0x24:  # '$EXI' cookie
+            raise ExiDecodeError("EXI cookie is not used by ISO 15118", 0)
+        if b >> 6 != 0b10:
+            raise ExiDecodeError(f"not an EXI stream (header byte 0x{b:02x})", 0)
+        if b & 0x20:
+            raise ExiDecodeError("EXI options in the header are not supported (ISO 15118 sends none)", 2)
+        if b & 0x1F != 0:
+            raise ExiDecodeError(f"unsupported EXI version field 0x{b & 0x1F:02x}", 3)
+
+    # ----------------------------------------------------------------- XML interface
+    def encode_xml(self, xml: bytes | str, fragment: bool = False) -> bytes:
+        from iso15118.exi.xmlio import parse_xml
+
+        return self.encode(parse_xml(xml, fragment), fragment)
+
+    def decode_xml(self, data: bytes, fragment: bool = False) -> bytes:
+        return self.tree_to_xml(self.decode(data, fragment), fragment)
+
+    def xml_to_tree(self, xml: bytes | str, fragment: bool = False) -> Any:
+        """XML text -> Element tree with typed values (validated against the grammar)."""
+        from iso15118.exi.xmlio import parse_xml
+
+        tree = parse_xml(xml, fragment)
+        w = BitWriter()
+        self._encode_body(_Encoder(self.sg, w), tree, fragment)
+        return tree
+
+    def tree_to_xml(self, root: Any, fragment: bool = False) -> bytes:
+        from iso15118.exi.xmlio import write_xml
+
+        formats: dict = {}
+        w = BitWriter()
+        self._encode_body(_Encoder(self.sg, w, formats), root, fragment)
+        return write_xml(root, formats, fragment)
+
+
+_codecs: dict[str, Codec] = {}
+_lock = threading.Lock()
+
+
+def get_codec(key: str) -> Codec:
+    c = _codecs.get(key)
+    if c is None:
+        with _lock:
+            c = _codecs.get(key)
+            if c is None:
+                c = Codec(load_grammars(key))
+                _codecs[key] = c
+    return c
