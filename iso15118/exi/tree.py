@@ -21,8 +21,10 @@ list types                                 ``list`` of the item type
 untyped content (anyType, wildcards)       ``str``
 =========================================  =======================
 
-Attribute keys are the local name for unqualified attributes (all ISO 15118 and
-xmldsig attributes are unqualified) and Clark notation ``{uri}local`` otherwise.
+Attribute keys are the local name for unqualified attributes (xmldsig's, -2's)
+and Clark notation ``{uri}local`` for qualified ones: the -20 CommonMessages
+schema has ``attributeFormDefault="qualified"``, so its ``Id`` attributes are
+``{urn:iso:std:iso:15118:-20:CommonMessages}Id``.
 ``children`` holds child elements in document order; in mixed content (some
 xmldsig types) it may also hold ``str`` items for character data.
 """
