@@ -45,6 +45,7 @@ __all__ = [
     "SdpTimeout",
     "SecurityStrategy",
     "discover",
+    "endpoint_host",
     "interface_index",
     "link_local_address",
 ]
@@ -106,6 +107,33 @@ def link_local_address(name: str) -> ipaddress.IPv6Address | None:
             if addr.is_link_local:
                 return addr
     return None
+
+
+def endpoint_host(response: SdpResponse, interface: str | None = None) -> str:
+    """The host string to connect to for an SDP response: the address, with ``%interface`` added
+    when it is link-local (a link-local address means nothing without its interface)."""
+    if response.address.is_link_local and interface:
+        return f"{response.address}%{interface}"
+    return str(response.address)
+
+
+def multicast_interfaces() -> list[str]:
+    """Names of interfaces that are up, do multicast, are not loopback and have an IPv6
+    link-local address (Linux sysfs / procfs; empty list elsewhere)."""
+    names: list[str] = []
+    try:
+        entries = sorted(Path("/sys/class/net").iterdir())
+    except OSError:
+        return names
+    for entry in entries:
+        try:
+            flags = int((entry / "flags").read_text().strip(), 16)
+        except (OSError, ValueError):
+            continue
+        up, loopback = flags & 0x1, flags & 0x8
+        if up and not loopback and flags & _IFF_MULTICAST and link_local_address(entry.name):
+            names.append(entry.name)
+    return names
 
 
 def _supports_multicast(name: str) -> bool:

@@ -17,7 +17,11 @@ from iso15118.transport.sdp_asyncio import (
     SdpTimeout,
     SecurityStrategy,
     discover,
+    endpoint_host,
+    link_local_address,
+    multicast_interfaces,
 )
+from iso15118.transport.tcp import V2GTPConnection, open_connection, start_server
 from tests.transport.conftest import free_port, needs_ipv6
 
 LOOP = ipaddress.IPv6Address("::1")
@@ -158,3 +162,47 @@ async def test_client_ignores_bad_and_rejected_replies() -> None:
 def test_multicast_needs_interface() -> None:
     with pytest.raises(ValueError, match="interface"):
         asyncio.run(discover())
+
+
+@needs_ipv6
+async def test_lo_interface_has_no_multicast_but_answers() -> None:
+    async with SdpServer(tcp_port=50002, interface="lo", address=LOOP, port=0) as srv:
+        assert srv.multicast_joined is False
+        r = await discover(Security.NONE, address="::1", interface="lo", port=srv.port)
+        assert r.address == LOOP
+
+
+MCAST_IFACES = multicast_interfaces()
+
+
+@pytest.mark.skipif(not MCAST_IFACES, reason="no up, multicast-capable interface with an IPv6 "
+                    "link-local address (only loopback): multicast SDP not testable here")
+async def test_multicast_discovery_then_tcp_over_link_local() -> None:
+    """The whole EVCC path on a real interface: multicast SDP to ff02::1%iface (looped back to
+    the local SECC), then a TCP connection to the announced link-local address with its scope."""
+    iface = MCAST_IFACES[0]
+
+    async def hello(conn: V2GTPConnection) -> None:
+        await conn.send(0x8001, b"hello")
+
+    server = await start_server(hello, "::", 0)
+    tcp_port = server.sockets[0].getsockname()[1]
+    try:
+        async with SdpServer(tcp_port=tcp_port, interface=iface, port=0) as srv:
+            assert srv.multicast_joined
+            assert srv.address == link_local_address(iface)
+            r = await discover(Security.NONE, interface=iface, port=srv.port, max_requests=8)
+        assert r.address.is_link_local and r.port == tcp_port
+        host = endpoint_host(r, iface)
+        assert host.endswith(f"%{iface}")
+        async with await open_connection(host, r.port, timeout=5) as conn:
+            assert (await conn.recv(timeout=5)).payload == b"hello"
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+def test_endpoint_host() -> None:
+    assert endpoint_host(SdpResponse(ipaddress.IPv6Address("fe80::1"), 50000), "eth1") == "fe80::1%eth1"
+    assert endpoint_host(SdpResponse(ipaddress.IPv6Address("fe80::1"), 50000)) == "fe80::1"
+    assert endpoint_host(SdpResponse(ipaddress.IPv6Address("2001:db8::1"), 50000), "eth1") == "2001:db8::1"
