@@ -211,6 +211,8 @@ async def open_connection(
     host names (digest §1.3) so contexts from iso15118.security have ``check_hostname`` off.
     ``timeout`` bounds connect plus TLS handshake.
     """
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]  # "[::1]" as written in URLs
     kwargs: dict[str, Any] = {}
     if ssl is not None:
         kwargs["ssl"] = ssl

@@ -52,7 +52,7 @@ async def echo(conn: V2GTPConnection) -> None:
 @pytest.mark.parametrize("host", HOSTS)
 async def test_send_recv_echo(host: str) -> None:
     async with serving(echo, host) as port:
-        async with await open_connection(host, port) as conn:
+        async with await open_connection(f"[{host}]" if ":" in host else host, port) as conn:
             assert conn.peer[1] == port and conn.ssl_object is None
             assert ipaddress.ip_address(conn.peer[0]) == ipaddress.ip_address(host)
             frames = [Frame(PayloadType.SAP, b"sap"), Frame(PayloadType.MAINSTREAM, b""),
