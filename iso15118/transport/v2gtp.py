@@ -31,6 +31,7 @@ Error policy (what a receiver does with a bad header), decided from the implemen
 
 from __future__ import annotations
 
+import copy
 import struct
 from collections.abc import Container
 from dataclasses import dataclass
@@ -408,7 +409,9 @@ class V2GTPParser:
     def feed(self, data: bytes | bytearray | memoryview) -> list[Frame]:
         """Add received bytes; return every frame completed by them (possibly none)."""
         if self._error is not None:
-            raise self._error
+            again = copy.copy(self._error)
+            again.frames = []  # the frames were handed out with the first raise
+            raise again
         buf = self._buf
         frames: list[Frame] = []
         n = len(data)

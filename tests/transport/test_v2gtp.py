@@ -174,9 +174,10 @@ def test_bad_version(split: int | None) -> None:
     assert "version 0x02" in str(err) and f"offset {len(good)}" in str(err)
     if split is None:
         assert err.frames == [Frame(0x8002, b"ok")]
-    # the parser stays failed
-    with pytest.raises(InvalidVersionError):
+    # the parser stays failed, and does not hand out the same frames twice
+    with pytest.raises(InvalidVersionError) as again:
         p.feed(encode_frame(0x8002, b""))
+    assert again.value.frames == [] and again.value.offset == len(good)
 
 
 def test_bad_inverse() -> None:
