@@ -236,6 +236,13 @@ def _build_path(
     for _ in range(len(pool) + 2):
         if current.public_bytes(_DER) in anchor_ders:
             return path
+        if _self_issued(current) and _signed_by(current, current):
+            raise CertificateChainError(
+                ChainErrorReason.NO_TRUST_ANCHOR,
+                "chain ends in a self-signed certificate that is not a trust anchor",
+                subject=_subject(current),
+                depth=len(path) - 1,
+            )
         seen = {c.public_bytes(_DER) for c in path}
         candidates = [a for a in anchors if a.subject == current.issuer and _key_ids_compatible(current, a)]
         candidates += [
