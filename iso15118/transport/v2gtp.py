@@ -224,6 +224,17 @@ class V2GTPError(Exception):
         """Frames completed by the same ``V2GTPParser.feed`` call before the error."""
         super().__init__(f"{message} (stream offset {offset})" if offset is not None else message)
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # copy / pickle without re-running the subclasses' __init__ signatures
+        return (_restore_error, (type(self), self.args, self.__dict__))
+
+
+def _restore_error(cls: type[V2GTPError], args: tuple[object, ...], state: dict[str, object]) -> V2GTPError:
+    err = Exception.__new__(cls)
+    err.args = args
+    err.__dict__.update(state)
+    return err
+
 
 class InvalidVersionError(V2GTPError):
     """Protocol version is not 0x01 or its inverse is not 0xFE."""

@@ -263,6 +263,18 @@ def test_truncated_stream_detected_at_eof() -> None:
             assert "stream ended inside" in str(ei.value)
 
 
+def test_errors_copy_and_pickle() -> None:
+    import copy
+    import pickle
+
+    errs = [InvalidVersionError(2, 0xFD, offset=5), UnknownPayloadTypeError(0xA000, 3),
+            PayloadTooLargeError(0x8002, 10**6, 65536), TruncatedStreamError("cut", offset=1)]
+    for e in errs:
+        for clone in (copy.copy(e), pickle.loads(pickle.dumps(e))):
+            assert type(clone) is type(e) and str(clone) == str(e)
+            assert clone.close_connection == e.close_connection and clone.offset == e.offset
+
+
 def test_error_hierarchy() -> None:
     for cls in (InvalidVersionError, UnknownPayloadTypeError, PayloadTooLargeError,
                 TruncatedStreamError):
