@@ -257,8 +257,21 @@ def _apply_profile(ctx: ssl.SSLContext, profile: TlsProfile, strict_groups: bool
 
 
 def _load_identity(
-    ctx: ssl.SSLContext, cert_chain: PathLike, key: PathLike, password: bytes | str | PathLike | None
+    ctx: ssl.SSLContext,
+    cert_chain: PathLike,
+    key: PathLike,
+    password: bytes | str | PathLike | None,
+    profile: TlsProfile,
 ) -> None:
+    chain = _read_certs([cert_chain])
+    if not chain:
+        raise TlsSetupError(f"no certificate in {cert_chain}")
+    for cert in chain:
+        if not (profile.policy.key_allowed(cert.public_key()) and profile.policy.signature_allowed(cert)):
+            raise TlsSetupError(
+                f"{ChainErrorReason.WRONG_ALGORITHM.value}: {cert.subject.rfc4514_string()} "
+                f"({algorithm_of_key(cert.public_key())}) is not allowed by the {profile.name} profile"
+            )
     try:
         ctx.load_cert_chain(os.fspath(cert_chain), os.fspath(key), password=_password(password))
     except ssl.SSLError as exc:
@@ -289,7 +302,7 @@ def server_context(
         raise TlsSetupError("mutual authentication needs trust anchors for client certificates")
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     _apply_profile(ctx, profile, strict_groups, server=True)
-    _load_identity(ctx, cert_chain, key, password)
+    _load_identity(ctx, cert_chain, key, password, profile)
     if anchors:
         ctx.load_verify_locations(cadata=_cadata(anchors))
     ctx.verify_mode = ssl.CERT_REQUIRED if need_client else (ssl.CERT_OPTIONAL if anchors else ssl.CERT_NONE)
@@ -323,7 +336,7 @@ def client_context(
     if cert_chain is not None:
         if key is None:
             raise TlsSetupError("cert_chain given without key")
-        _load_identity(ctx, cert_chain, key, password)
+        _load_identity(ctx, cert_chain, key, password, profile)
     if keylog_file is not None:
         ctx.keylog_filename = os.fspath(keylog_file)
     return ctx
