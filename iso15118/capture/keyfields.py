@@ -1,0 +1,92 @@
+"""Which decoded values a one-line timeline entry shows ("key fields")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from iso15118.capture.decode import Decoded
+
+__all__ = ["key_fields", "PRIORITY"]
+
+# Leaf element names in display order.  Physical values are already scaled numbers.
+PRIORITY: tuple[str, ...] = (
+    "ProtocolNamespace",
+    "SchemaID",
+    "EVSEProcessing",
+    "ChargeProgress",
+    "ChargingSession",
+    "SelectedPaymentOption",
+    "RequestedEnergyTransferMode",
+    "EVRequestedEnergyTransferType",
+    "EnergyTransferType",
+    "EnergyTransferMode",
+    "SelectedAuthorizationService",
+    "ServiceID",
+    "EVTargetVoltage",
+    "EVTargetCurrent",
+    "EVSEPresentVoltage",
+    "EVSEPresentCurrent",
+    "EVPresentVoltage",
+    "EVSETargetActivePower",
+    "EVPresentActivePower",
+    "EVTargetEnergyRequest",
+    "EVRESSSOC",
+    "PresentSOC",
+    "TargetSOC",
+    "EVReady",
+    "EVErrorCode",
+    "EVSEStatusCode",
+    "EVSEIsolationStatus",
+    "EVSENotification",
+    "MeterReading",
+    "EVMaximumVoltageLimit",
+    "EVMaximumCurrentLimit",
+    "EVMaximumPowerLimit",
+    "EVSEMaximumCurrentLimit",
+    "EVSEMaximumVoltageLimit",
+    "EVSEMaximumPowerLimit",
+    "EVSEMaxCurrent",
+    "EAmount",
+    "EVMaxCurrent",
+    "DepartureTime",
+    "ReceiptRequired",
+    "SAScheduleTupleID",
+    "EVCCID",
+    "EVSEID",
+    "ServiceCategory",
+    "PaymentOption",
+)
+_RANK = {name: i for i, name in enumerate(PRIORITY)}
+
+
+def _leaf(path: str) -> str:
+    last = path.rsplit("/", 1)[-1]
+    i = last.find("[")
+    return last[:i] if i >= 0 else last
+
+
+def _fmt(v: Any) -> Any:
+    if isinstance(v, (bytes, bytearray)):
+        b = bytes(v)
+        if b and all(32 <= c < 127 for c in b) and len(b) > 2:
+            return b.decode("ascii")
+        return b.hex().upper()
+    if isinstance(v, float):
+        return round(v, 3) if v != int(v) else int(v)
+    return v
+
+
+def key_fields(d: Decoded, limit: int = 8) -> dict[str, Any]:
+    """Up to ``limit`` telling values of a decoded message, by :data:`PRIORITY`."""
+    found: dict[str, list[Any]] = {}
+    for path, v in d.values.items():
+        if "@" in path:
+            continue
+        leaf = _leaf(path)
+        if leaf in _RANK:
+            found.setdefault(leaf, []).append(_fmt(v))
+    out: dict[str, Any] = {}
+    for leaf in sorted(found, key=_RANK.__getitem__)[:limit]:
+        vals = found[leaf]
+        out[leaf] = vals[0] if len(vals) == 1 else vals
+    return out
