@@ -27,10 +27,14 @@ Key algorithms            **UNVERIFIED item decided**: secp521r1 (ECDSA-SHA-512)
                           whole chain after the handshake by :func:`check_peer`
                           (:class:`~iso15118.security.validation.CertificateChainError`
                           ``WRONG_ALGORITHM``).
-(EC)DHE groups            not specified by either implementation; we *prefer* the -20
-                          key-delivery curves: ``x448:secp521r1`` first, then
-                          ``x25519:secp384r1:secp256r1`` (``strict_groups`` drops the
-                          latter).
+(EC)DHE groups            not specified by either implementation (digest §1.3); we
+                          list the -20 key-delivery curves first: ``x448:secp521r1``,
+                          then ``x25519:secp384r1:secp256r1``.  Our client therefore
+                          sends an x448 key share; an OpenSSL server accepts any
+                          acceptable key share the client sent (no HelloRetryRequest),
+                          so a foreign client offering x25519 gets x25519.
+                          ``strict_groups=True`` keeps only x448/secp521r1 (a client
+                          offering other shares gets a HelloRetryRequest).
 X.509 verification        ``VERIFY_X509_STRICT``; chain depth limit 4 (leaf, 2 Sub-CAs,
                           root) is checked by :func:`check_peer`.
 Key log                   ``keylog_file=`` → NSS key log format (``SSLKEYLOGFILE``),
