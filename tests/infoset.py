@@ -56,6 +56,26 @@ def load_schema(key: str) -> xmlschema.XMLSchema:
     return xmlschema.XMLSchema(str(SCHEMA_DIR / SCHEMA_FILES[key]))
 
 
+@lru_cache(maxsize=None)
+def _all_element_decls(key: str) -> dict[str, Any]:
+    """Every element declaration of a schema key by expanded name (global first, then local)."""
+    schema = load_schema(key)
+    out: dict[str, Any] = dict(schema.maps.elements)
+    for comp in schema.maps.iter_components():
+        if comp.__class__.__name__ == "XsdElement" and comp.name and comp.name not in out:
+            out[comp.name] = comp
+    return out
+
+
+def element_decl(key: str, tag: str) -> Any:
+    """The declaration of a root element: a global one, or (EXI fragments) a local one of that name."""
+    schema = load_schema(key)
+    decl = schema.maps.elements.get(tag)
+    if decl is not None:
+        return decl
+    return _all_element_decls(key).get(tag)
+
+
 # ---------------------------------------------------------------------------------------------
 # Values
 # ---------------------------------------------------------------------------------------------
@@ -319,7 +339,7 @@ def compare(left: bytes | str | etree._Element, right: bytes | str | etree._Elem
     schema = load_schema(key)
     a, b = _parse(left), _parse(right)
     ctx = _Ctx(schema=schema, limit=limit)
-    decl = schema.maps.elements.get(a.tag)
+    decl = element_decl(key, a.tag)
     _compare(a, b, decl, "/" + _label(a.tag), ctx)
     return Comparison(equal=not ctx.diffs, diffs=ctx.diffs)
 

@@ -214,6 +214,62 @@ class Oracle:
                 results[i] = Result(jobs[i], error="oracle reported OK but wrote no output")
         return answered, proc.stderr or ""
 
+    def encode_then_decode(self, items: Sequence[tuple[str, bytes | str, bool]]) -> list[tuple[Result, Result]]:
+        """Encodes ``(schema, xml, fragment)`` items, then decodes the oracle's own bytes, in ONE JVM.
+
+        Returns ``(encode result, decode result)`` per item; a failed encode gives a failed decode.
+        """
+        n = len(items)
+        with tempfile.TemporaryDirectory(prefix="exi-oracle-") as tmp:
+            tmpdir = Path(tmp)
+            lines: list[str] = []
+            for i, (schema, xml, fragment) in enumerate(items):
+                if schema not in SCHEMA_KEYS:
+                    raise ValueError(f"unknown schema key {schema!r}")
+                (tmpdir / f"{i}.xml").write_bytes(xml.encode("utf-8") if isinstance(xml, str) else xml)
+                frag = " fragment" if fragment else ""
+                lines.append(f"encode {schema} {tmpdir / f'{i}.xml'} {tmpdir / f'{i}.exi'}{frag}")
+            for i, (schema, _xml, fragment) in enumerate(items):
+                frag = " fragment" if fragment else ""
+                lines.append(f"decode {schema} {tmpdir / f'{i}.exi'} {tmpdir / f'{i}.back.xml'}{frag}")
+            stdin = "\n".join(lines) + "\n"
+            proc = subprocess.run(
+                [self.java, "-Xss16m", "-cp", self.classpath, "ExiOracle", "batch"],
+                input=stdin, capture_output=True, text=True, timeout=self.timeout,
+            )
+            status: dict[str, str] = {}
+            for out_line in proc.stdout.splitlines():
+                if out_line.startswith("OK "):
+                    status[out_line[3:].strip()] = ""
+                elif out_line.startswith("ERR "):
+                    job_line, _, message = out_line[4:].partition(" :: ")
+                    status[job_line.strip()] = message.strip() or "error"
+            if not status:
+                raise OracleUnavailable(f"oracle JVM answers nothing: {proc.stderr[-500:]}")
+            out: list[tuple[Result, Result]] = []
+            for i, (schema, xml, fragment) in enumerate(items):
+                data = xml.encode("utf-8") if isinstance(xml, str) else xml
+                ej = Job.encode(schema, data, fragment)
+                enc_msg = status.get(lines[i])
+                if enc_msg is None:
+                    er = Result(ej, error="no answer (oracle JVM died)")
+                elif enc_msg:
+                    er = Result(ej, error=enc_msg)
+                else:
+                    er = Result(ej, data=(tmpdir / f"{i}.exi").read_bytes())
+                dj = Job.decode(schema, er.data or b"", fragment)
+                dec_msg = status.get(lines[n + i])
+                if not er.ok:
+                    dr = Result(dj, error="not decoded: encode failed")
+                elif dec_msg is None:
+                    dr = Result(dj, error="no answer (oracle JVM died)")
+                elif dec_msg:
+                    dr = Result(dj, error=dec_msg)
+                else:
+                    dr = Result(dj, data=(tmpdir / f"{i}.back.xml").read_bytes())
+                out.append((er, dr))
+            return out
+
     # -- conveniences -----------------------------------------------------------------------
     def encode_many(self, items: Iterable[tuple[str, bytes | str, bool]]) -> list[Result]:
         """Encodes ``(schema, xml, fragment)`` items in one batch."""

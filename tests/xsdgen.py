@@ -30,7 +30,7 @@ from typing import Any, Iterator
 
 from lxml import etree
 
-from tests.infoset import XS, XSI, load_schema
+from tests.infoset import XS, XSI, element_decl, load_schema
 
 _UNBOUNDED_INT = 10**25
 
@@ -223,14 +223,26 @@ class XsdGenerator:
         return self.roots({self.schema.target_namespace})
 
     # -- generation -----------------------------------------------------------------------------
-    def generate(self, root: str, seed: int) -> bytes:
-        """One instance of the global element ``root`` (expanded or local name) as UTF-8 XML bytes."""
+    def local_elements(self) -> dict[str, Any]:
+        """Local element declarations by expanded name (roots of EXI fragments), first one per name."""
+        from tests.infoset import _all_element_decls
+
+        return {n: d for n, d in _all_element_decls(self.key).items() if n not in self.schema.maps.elements}
+
+    def generate(self, root: str, seed: int, local: bool = False) -> bytes:
+        """One instance of the global element ``root`` (expanded or local name) as UTF-8 XML bytes.
+
+        With ``local=True`` a local element declaration may be the root (an EXI fragment).
+        """
         decl = self.schema.maps.elements.get(root)
         if decl is None:
             matches = [d for n, d in self.schema.maps.elements.items() if _local(n) == root]
-            if not matches:
-                raise KeyError(f"{root} is not a global element of schema {self.key}")
-            decl = matches[0]
+            decl = matches[0] if matches else None
+        if decl is None and local:
+            decl = element_decl(self.key, root) if root.startswith("{") else next(
+                (d for n, d in self.local_elements().items() if _local(n) == root), None)
+        if decl is None:
+            raise KeyError(f"{root} is not a {'' if local else 'global '}element of schema {self.key}")
         rng = random.Random(f"{self.key}/{decl.name}/{seed}")
         self._ids: set[str] = set()
         self.dangling_idrefs: list[str] = []
@@ -240,10 +252,10 @@ class XsdGenerator:
             raise Unsatisfiable(root)
         return etree.tostring(el, encoding="utf-8")
 
-    def generate_many(self, root: str, seeds: range | list[int]) -> Iterator[tuple[int, bytes]]:
+    def generate_many(self, root: str, seeds: range | list[int], local: bool = False) -> Iterator[tuple[int, bytes]]:
         """``(seed, xml)`` for each seed."""
         for s in seeds:
-            yield s, self.generate(root, s)
+            yield s, self.generate(root, s, local=local)
 
     def _prefix(self, ns: str) -> str:
         if ns not in self._prefixes:

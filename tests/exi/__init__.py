@@ -1,0 +1,1 @@
+"""EXI codec tests against the reference oracle and the byte-exact corpus."""
