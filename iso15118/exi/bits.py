@@ -72,7 +72,12 @@ class BitWriter:
 
 
 class BitReader:
-    __slots__ = ("data", "pos", "end", "max_string", "max_binary")
+    """Reads n-bit fields. Small streams (the usual V2G message) are held as one int
+    and read by shifting; large ones are read by slicing only the bytes a field spans."""
+
+    __slots__ = ("data", "pos", "end", "max_string", "max_binary", "bits", "_val")
+
+    SMALL = 512  # bytes: below this, one big int is fastest
 
     def __init__(self, data: bytes, pos: int = 0, max_string: int = 65536, max_binary: int = 1 << 20) -> None:
         self.data = data
@@ -80,8 +85,21 @@ class BitReader:
         self.end = 8 * len(data)
         self.max_string = max_string
         self.max_binary = max_binary
+        if len(data) <= self.SMALL:
+            self._val = int.from_bytes(data, "big")
+            self.bits = self._bits_small
+        else:
+            self._val = 0
+            self.bits = self._bits_large
 
-    def bits(self, n: int) -> int:
+    def _bits_small(self, n: int) -> int:
+        e = self.pos + n
+        if e > self.end:
+            raise ExiDecodeError("unexpected end of stream", self.pos)
+        self.pos = e
+        return (self._val >> (self.end - e)) & ((1 << n) - 1)
+
+    def _bits_large(self, n: int) -> int:
         if n == 0:
             return 0
         p = self.pos
@@ -95,8 +113,11 @@ class BitReader:
         return (chunk >> ((b1 << 3) - e)) & ((1 << n) - 1)
 
     def uint(self) -> int:
-        value = 0
-        shift = 0
+        b = self.bits(8)
+        if b < 0x80:
+            return b
+        value = b & 0x7F
+        shift = 7
         while True:
             b = self.bits(8)
             value |= (b & 0x7F) << shift

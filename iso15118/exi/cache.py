@@ -25,12 +25,23 @@ def cache_dir() -> Path:
     return Path(base) / "iso15118"
 
 
+def _code_digest() -> str:
+    """Hash of the modules whose objects the cache holds: editing them rebuilds it."""
+    import hashlib
+
+    h = hashlib.sha256()
+    here = Path(__file__).resolve().parent
+    for name in ("builder.py", "grammar.py", "datatypes.py", "cache.py"):
+        h.update((here / name).read_bytes())
+    return h.hexdigest()[:12]
+
+
 def load_grammars(key: str) -> SchemaGrammars:
     from iso15118.exi.schemas import SCHEMA_FILES, schema_digest
 
     if key not in SCHEMA_FILES:
         raise ValueError(f"unknown schema key {key!r}; one of {', '.join(SCHEMA_FILES)}")
-    path = cache_dir() / f"grammars-{key}-{BUILDER_VERSION}-{schema_digest()}.pickle"
+    path = cache_dir() / f"grammars-{key}-{BUILDER_VERSION}-{_code_digest()}-{schema_digest()}.pickle"
     try:
         with open(path, "rb") as f:
             sg = pickle.load(f)

@@ -117,7 +117,17 @@ class _Encoder:
         self.st = _StringTable(sg)
         self.formats = formats  # id(element) -> (value dt, {attr key: dt}) for the XML writer
 
-    def element(self, el: Element, g: Grammar, path: str) -> None:
+    def element(self, el: Element, g: Grammar, path: str = "") -> None:
+        """Encode one element's content; ``path`` is only built when an error is raised."""
+        try:
+            self._element(el, g)
+        except ExiEncodeError as exc:
+            exc.path = "/" + el.name + exc.path
+            exc.args = (f"{exc.reason} (at {exc.path})",)
+            raise
+
+    def _element(self, el: Element, g: Grammar) -> None:
+        path = ""
         w = self.w
         state: State = g.start  # type: ignore[assignment]
         fmt_attrs: dict[str, D.Datatype] | None = {} if self.formats is not None else None
@@ -187,24 +197,23 @@ class _Encoder:
                         raise ExiEncodeError(f"text {child[:20]!r} is not allowed in {el.name}", path)
                     continue
                 p = state.se.get((child.ns, child.name))
-                cpath = f"{path}/{child.name}"
                 if p is not None:
                     w.bits(p.code, state.width)
-                    self.element(child, p.child, cpath)  # type: ignore[arg-type]
+                    self.element(child, p.child)  # type: ignore[arg-type]
                     state = p.next  # type: ignore[assignment]
                     continue
                 wp = _match_wild(state.sew, child.ns)
                 if wp is None:
                     expected = ", ".join(p2.local for p2 in state.prods if p2.kind == SE) or "end of element"
-                    raise ExiEncodeError(f"element {child.name!r} is not expected here (expected: {expected})", cpath)
+                    raise ExiEncodeError(f"element {child.name!r} is not expected here (expected: {expected})", path)
                 w.bits(wp.code, state.width)
                 if wp.wild_uri is None:
                     self.st.write_uri(w, child.ns)
                 self.st.write_local(w, child.ns, child.name)
                 cg = self.sg.global_elements.get((child.ns, child.name))
                 if cg is None:
-                    raise ExiEncodeError(f"wildcard content {child.tag!r} has no global declaration in this schema", cpath)
-                self.element(child, cg, cpath)
+                    raise ExiEncodeError(f"wildcard content {child.tag!r} has no global declaration in this schema", path)
+                self.element(child, cg)
                 state = wp.next  # type: ignore[assignment]
         p = state.ee
         if p is None:
@@ -220,7 +229,7 @@ class _Encoder:
         if g is None:
             raise ExiEncodeError(f"{el.tag} needs the relaxed element fragment grammar, which is not supported")
         self.w.bits(code, doc.width)
-        self.element(el, g, path + "/" + el.name)
+        self.element(el, g)
 
 
 def _match_wild(prods: list, uri: str):
@@ -251,54 +260,62 @@ class _Decoder:
         self.st = _StringTable(sg)
         self.count = 0
 
-    def element(self, ns: str, name: str, g: Grammar, depth: int, path: str) -> Element:
+    def element(self, ns: str, name: str, g: Grammar, depth: int) -> Element:
+        """Decode one element's content. The element path of an error is added on the
+        way out (see ``_at``), so the happy path builds no path strings."""
         if depth > MAX_DEPTH:
-            raise ExiLimitError(f"nesting deeper than {MAX_DEPTH}", self.r.pos, path)
+            raise ExiLimitError(f"nesting deeper than {MAX_DEPTH}", self.r.pos)
         self.count += 1
         if self.count > MAX_ELEMENTS:
-            raise ExiLimitError(f"more than {MAX_ELEMENTS} elements", self.r.pos, path)
+            raise ExiLimitError(f"more than {MAX_ELEMENTS} elements", self.r.pos)
         r = self.r
+        bits = r.bits
         el = Element(ns, name)
         state: State = g.start  # type: ignore[assignment]
-        while True:
-            code = r.bits(state.width)
-            prods = state.prods
-            if code < len(prods):
-                p = prods[code]
-                kind = p.kind
-                if kind == SE:
-                    el.children.append(self.element(p.uri, p.local, p.child, depth + 1, f"{path}/{p.local}"))  # type: ignore[arg-type]
-                elif kind == CH:
-                    el.value = p.dt.decode(r)
-                elif kind == AT:
-                    el.attrs[p.local if not p.uri else f"{{{p.uri}}}{p.local}"] = p.dt.decode(r)
-                elif kind == EE:
-                    return el
-                elif kind == CHU:
-                    el.children.append(D.read_string(r))
-                elif kind == SEW:
-                    uri = p.wild_uri if p.wild_uri is not None else self.st.read_uri(r)
-                    local = self.st.read_local(r, uri)
-                    cg = self.sg.global_elements.get((uri, local))
-                    if cg is None:
-                        raise ExiDecodeError(f"wildcard element {{{uri}}}{local} has no global declaration", r.pos, path)
-                    el.children.append(self.element(uri, local, cg, depth + 1, f"{path}/{local}"))
-                else:  # ATW
-                    uri = p.wild_uri if p.wild_uri is not None else self.st.read_uri(r)
-                    local = self.st.read_local(r, uri)
-                    dt = self.sg.global_attributes.get((uri, local), D.UNTYPED)
-                    el.attrs[local if not uri else f"{{{uri}}}{local}"] = dt.decode(r)
-                state = p.next  # type: ignore[assignment]
+        try:
+            while True:
+                code = bits(state.width)
+                prods = state.prods
+                if code < len(prods):
+                    p = prods[code]
+                    kind = p.kind
+                    if kind == SE:
+                        el.children.append(self.element(p.uri, p.local, p.child, depth + 1))  # type: ignore[arg-type]
+                    elif kind == CH:
+                        el.value = p.dt.decode(r)
+                    elif kind == AT:
+                        el.attrs[p.local if not p.uri else f"{{{p.uri}}}{p.local}"] = p.dt.decode(r)
+                    elif kind == EE:
+                        return el
+                    elif kind == CHU:
+                        el.children.append(D.read_string(r))
+                    elif kind == SEW:
+                        uri = p.wild_uri if p.wild_uri is not None else self.st.read_uri(r)
+                        local = self.st.read_local(r, uri)
+                        cg = self.sg.global_elements.get((uri, local))
+                        if cg is None:
+                            raise ExiDecodeError(f"wildcard element {{{uri}}}{local} has no global declaration", r.pos)
+                        el.children.append(self.element(uri, local, cg, depth + 1))
+                    else:  # ATW
+                        uri = p.wild_uri if p.wild_uri is not None else self.st.read_uri(r)
+                        local = self.st.read_local(r, uri)
+                        dt = self.sg.global_attributes.get((uri, local), D.UNTYPED)
+                        el.attrs[local if not uri else f"{{{uri}}}{local}"] = dt.decode(r)
+                    state = p.next  # type: ignore[assignment]
+                    if state is None:
+                        return el
+                    continue
+                if code > len(prods):
+                    raise ExiDecodeError(f"event code {code} out of range in {g.name}", r.pos)
+                state = self._second_level(el, g, state, depth)  # type: ignore[assignment]
                 if state is None:
                     return el
-                continue
-            if code > len(prods):
-                raise ExiDecodeError(f"event code {code} out of range in {g.name}", r.pos, path)
-            state = self._second_level(el, g, state, depth, path)
-            if state is None:
-                return el
+        except ExiDecodeError as exc:
+            exc.path = "/" + name + exc.path
+            exc.args = (f"{exc.reason} (bit {exc.bit_offset}, at {exc.path})",)
+            raise
 
-    def _second_level(self, el: Element, g: Grammar, state: State, depth: int, path: str) -> State | None:
+    def _second_level(self, el: Element, g: Grammar, state: State, depth: int) -> State | None:
         """Undeclared productions of strict = false (8.5.4.4.1), default fidelity options."""
         r = self.r
         events: list[str] = []
@@ -312,7 +329,7 @@ class _Decoder:
         n = len(events)
         i = r.bits((n - 1).bit_length() if n > 1 else 0)
         if i >= n:
-            raise ExiDecodeError("second-level event code out of range", r.pos, path)
+            raise ExiDecodeError("second-level event code out of range", r.pos)
         ev = events[i]
         if ev == "EE":
             return None
@@ -346,9 +363,9 @@ class _Decoder:
                 ee = state.ee
                 if ee is not None and code == ee.code:
                     return None
-                raise ExiDecodeError("content after xsi:nil=true is not supported", r.pos, path)
+                raise ExiDecodeError("content after xsi:nil=true is not supported", r.pos)
             return state
-        raise ExiDecodeError(f"undeclared event {ev} is not supported by this decoder", r.pos, path)
+        raise ExiDecodeError(f"undeclared event {ev} is not supported by this decoder", r.pos)
 
     def root(self, doc: DocGrammar) -> Element:
         r = self.r
@@ -357,8 +374,8 @@ class _Decoder:
             raise ExiDecodeError("SE(*) or ED where a declared root element was expected", r.pos, "/")
         uri, local, g = doc.roots[code]
         if g is None:
-            raise ExiDecodeError(f"{local} needs the relaxed element fragment grammar, which is not supported", r.pos, "/")
-        return self.element(uri, local, g, 0, "/" + local)
+            raise ExiDecodeError(f"{local} needs the relaxed element fragment grammar, which is not supported", r.pos)
+        return self.element(uri, local, g, 0)
 
 
 class Codec:
@@ -415,7 +432,7 @@ class Codec:
                     uri, local, g = doc.roots[code]  # type: ignore[union-attr]
                     if g is None:
                         raise ExiDecodeError(f"{local} needs the relaxed element fragment grammar", r.pos, "/")
-                    out.append(dec.element(uri, local, g, 0, "/" + local))
+                    out.append(dec.element(uri, local, g, 0))
                     if len(out) > MAX_ELEMENTS:
                         raise ExiLimitError("too many fragment roots", r.pos)
             root = dec.root(self.sg.document)  # type: ignore[arg-type]

@@ -67,6 +67,13 @@ def _rebuild(cls: type, state: dict) -> Datatype:
     return obj
 
 
+def _check_length(dt: Any, n: int, unit: str) -> None:
+    if dt.min_length is not None and n < dt.min_length:
+        raise ValueError(f"length {n} {unit} below minLength {dt.min_length} of {dt.name}")
+    if dt.max_length is not None and n > dt.max_length:
+        raise ValueError(f"length {n} {unit} above maxLength {dt.max_length} of {dt.name}")
+
+
 def write_string(w: BitWriter, s: str) -> None:
     """A string value that misses the (capacity 0) value table: length+2, then code points."""
     n = len(s)
@@ -136,6 +143,7 @@ class StringDT(Datatype):
     def check(self, value: Any) -> Any:
         if not isinstance(value, str):
             raise ValueError(f"expected a string, got {type(value).__name__}")
+        _check_length(self, len(value), "characters")
         return value
 
 
@@ -203,6 +211,7 @@ class BinaryDT(Datatype):
     def check(self, value: Any) -> Any:
         if not isinstance(value, (bytes, bytearray)):
             raise ValueError(f"expected bytes, got {type(value).__name__}")
+        _check_length(self, len(value), "bytes")
         return bytes(value)
 
 
@@ -336,7 +345,12 @@ class DecimalDT(Datatype):
     def check(self, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, (Decimal, int)):
             raise ValueError(f"expected a Decimal, got {type(value).__name__}")
-        return Decimal(value)
+        d = Decimal(value)
+        if not d.is_finite():
+            raise ValueError(f"{value} is not a finite decimal")
+        if (self.min is not None and d < self.min) or (self.max is not None and d > self.max):
+            raise ValueError(f"{value} outside [{self.min}, {self.max}]")
+        return d
 
 
 class FloatDT(Datatype):

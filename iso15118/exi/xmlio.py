@@ -86,8 +86,10 @@ def write_xml(root: Any, formats: dict, fragment: bool = False) -> bytes:
     roots = root if isinstance(root, list) else [root]
     out = []
     for r in roots:
-        nsmap: dict[str | None, str] = {None: r.ns} if r.ns else {}
-        used = {e.ns for e in r.iter() if e.ns and e.ns != r.ns}
+        unqualified = any(not e.ns for e in r.iter())
+        # a default namespace would capture unqualified child elements: use prefixes then
+        nsmap: dict[str | None, str] = {None: r.ns} if r.ns and not unqualified else {}
+        used = {e.ns for e in r.iter() if e.ns and (e.ns != r.ns or unqualified)}
         for e in r.iter():
             for k in e.attrs:
                 if k.startswith("{"):
