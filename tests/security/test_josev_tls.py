@@ -1,0 +1,116 @@
+"""TLS interop with the independent Josev peer (its own venv, its P-256 test PKI).
+
+Only the TLS layer is exercised: the handshake completes, certificates are
+checked by both sides, and (Josev EVCC -> our SECC) the first V2GTP header
+arrives through the tunnel.  Whole sessions are the session tests' job.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from iso15118.security import tls
+from iso15118.security.pki import PKI
+from iso15118.security.validation import Purpose
+
+from .conftest import needs_ipv6
+
+PEER = Path(os.environ.get("ISO15118_SHARED", Path(__file__).resolve().parents[3] / "shared")) / "peer"
+PEER_HOME = Path(os.environ.get("ISO15118_PEER_HOME", Path.home() / ".cache" / "iso15118-peer"))
+
+pytestmark = [
+    pytest.mark.peer,
+    needs_ipv6,
+    pytest.mark.skipif(
+        not (PEER / "josev-secc").exists() or not (PEER_HOME / "venv" / "bin" / "python").exists(),
+        reason=f"Josev peer not set up ({PEER}/setup)",
+    ),
+]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+        s.bind(("::1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_our_evcc_with_josev_secc(josev_pki: Path, pki_p521: PKI, tmp_path: Path) -> None:
+    certs, keys = josev_pki / "certs", josev_pki / "private_keys"
+    port = free_port()
+    keylog = tmp_path / "josev.keys"
+    proc = subprocess.Popen(
+        [str(PEER / "josev-secc"), "--port", str(port), "--tls", "tls13", "--once", "--keylog", str(keylog)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        assert line.startswith("READY"), line
+        # The -20 profile refuses Josev's P-256 SECC certificate ...
+        strict = tls.client_context(
+            [certs / "v2gRootCACert.pem"], pki_p521.paths.chain("vehicleCertChain"),
+            pki_p521.paths.key("vehicleLeaf"), pki_p521.paths.password_file("vehicleLeaf"),
+        )
+        with socket.create_connection(("::1", port), timeout=10) as raw:
+            with pytest.raises(ssl_errors()):
+                with strict.wrap_socket(raw) as conn:
+                    tls.check_peer(conn, purpose=Purpose.SECC_TLS_SERVER)
+                    conn.recv(1)
+        # ... the compatibility profile talks to it, presenting the OEM provisioning chain.
+        ctx = tls.client_context(
+            [certs / "v2gRootCACert.pem"], certs / "oemCertChain.pem", keys / "oemLeaf.key", keys / "oemLeafPassword.txt",
+            profile=tls.JOSEV_COMPAT,
+        )
+        with socket.create_connection(("::1", port), timeout=10) as raw:
+            with ctx.wrap_socket(raw) as conn:
+                info = tls.check_peer(conn, profile=tls.JOSEV_COMPAT, purpose=Purpose.SECC_TLS_SERVER)
+        assert info.version == "TLSv1.3" and info.cipher == "TLS_AES_256_GCM_SHA384"
+        assert info.peer_key_algorithm == "secp256r1" and info.peer_subject and "CN=SECCCert" in info.peer_subject
+    finally:
+        proc.terminate()
+        proc.wait(15)
+    assert "CLIENT_TRAFFIC_SECRET_0" in keylog.read_text()
+
+
+def ssl_errors() -> tuple[type[BaseException], ...]:
+    import ssl
+
+    from iso15118.security.validation import CertificateChainError
+
+    return (ssl.SSLError, CertificateChainError, ConnectionError)
+
+
+def test_josev_evcc_with_our_secc(josev_pki: Path) -> None:
+    certs, keys = josev_pki / "certs", josev_pki / "private_keys"
+    sctx = tls.server_context(
+        certs / "cpoCertChain.pem", keys / "seccLeaf.key", keys / "seccLeafPassword.txt",
+        [certs / "oemRootCACert.pem"], profile=tls.JOSEV_COMPAT,
+    )
+    with socket.create_server(("::1", 0), family=socket.AF_INET6) as srv:
+        srv.settimeout(30)
+        port = srv.getsockname()[1]
+        proc = subprocess.Popen(
+            [str(PEER / "josev-evcc"), "--port", str(port), "--tls", "tls13", "--no-linger", "--timeout", "20"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        )
+        try:
+            raw, _ = srv.accept()
+            raw.settimeout(15)
+            with sctx.wrap_socket(raw, server_side=True) as conn:
+                info = tls.check_peer(conn, profile=tls.JOSEV_COMPAT, purpose=Purpose.EV_TLS_CLIENT)
+                header = b""
+                while len(header) < 8:
+                    chunk = conn.recv(8 - len(header))
+                    if not chunk:
+                        break
+                    header += chunk
+        finally:
+            proc.terminate()
+            proc.wait(15)
+    assert info.version == "TLSv1.3"
+    assert info.peer_subject and "CN=OEMProvCert" in info.peer_subject  # Josev presents the OEM chain
+    assert header[:4] == bytes([0x01, 0xFE, 0x80, 0x01]), header.hex()  # V2GTP, SupportedAppProtocolReq
