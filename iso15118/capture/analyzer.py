@@ -389,7 +389,11 @@ class Analyzer:
             app.streams[direction].gap(missing, self._last_ts, self._last_frame)
             self._framing_problems(conn, direction)
         elif app.kind == "tls" and app.tls is not None:
-            app.tls.gap(direction, missing)
+            src, dst = self._endpoints(conn, direction)
+            for out in app.tls.gap(direction, missing):
+                self._emit(Event(self._last_ts, self._last_frame, "tls", out.name, out.level,
+                                 self._dir_label(conn, direction), conn.id, out.detail, dict(out.fields), src, dst,
+                                 tls=True))
         elif app.kind == "undecided":
             app.hold[direction].append((b"", -1.0, missing))  # marker: a gap
 
@@ -480,7 +484,15 @@ class Analyzer:
         app: _Conn = conn.app  # type: ignore[assignment]
         if app.tls is None:
             return
-        for out in app.tls.feed(direction, data):
+        outs = app.tls.feed(direction, data)
+        cr = app.tls.client_random
+        if not app.known_port and cr is not None and not self.keylog.knows(cr):
+            # TLS on a port SDP did not announce, of a session the key log does not know:
+            # unrelated traffic, not reported.
+            app.kind = "other"
+            app.tls = None
+            return
+        for out in outs:
             if out.kind == "app":
                 if app.streams is None:
                     app.streams = [V2GTPStream(resync=False), V2GTPStream(resync=False)]

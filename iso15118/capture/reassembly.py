@@ -325,8 +325,9 @@ class TcpConnection:
         if h.fin_seq is not None and not h.closed and h.next is not None:
             d = seq_diff(h.fin_seq, h.next)
             if d == 0 and not h.pending:
+                # ``next`` stays at the end of the data (the FIN's own sequence number is not
+                # data), so late retransmissions are still placed correctly.
                 h.closed = True
-                h.next = (h.next + 1) & 0xFFFFFFFF
                 self._notice("fin", direction, ts, frame, "FIN: sender closed its direction")
             elif d < 0:
                 h.closed = True
