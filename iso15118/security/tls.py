@@ -126,6 +126,7 @@ class TlsProfile:
     tls13_ciphersuites: tuple[str, ...] | None  # None = library default
     tls12_ciphers: str | None
     sigalgs: tuple[str, ...] | None
+    groups: tuple[str, ...] | None  # None = library default
     policy: AlgorithmPolicy
     require_client_cert: bool
     x509_strict: bool
@@ -138,6 +139,7 @@ ISO20 = TlsProfile(
     tls13_ciphersuites=TLS13_CIPHERSUITES_20,
     tls12_ciphers=None,
     sigalgs=SIGALGS_20,
+    groups=GROUPS_20_PREFERRED + GROUPS_20_FALLBACK,
     policy=ISO20_POLICY,
     require_client_cert=True,
     x509_strict=True,
@@ -150,6 +152,7 @@ JOSEV_COMPAT = TlsProfile(
     tls13_ciphersuites=None,
     tls12_ciphers=TLS12_CIPHERS_2,
     sigalgs=None,
+    groups=None,
     policy=ANY_POLICY,
     require_client_cert=True,
     x509_strict=False,
@@ -246,12 +249,12 @@ def _apply_profile(ctx: ssl.SSLContext, profile: TlsProfile, strict_groups: bool
     if native:
         if profile.tls13_ciphersuites:
             _openssl.set_tls13_ciphersuites(ctx, profile.tls13_ciphersuites)
-        if profile is ISO20 or profile.sigalgs:
-            groups = GROUPS_20_PREFERRED + (() if strict_groups else GROUPS_20_FALLBACK)
+        groups = GROUPS_20_PREFERRED if strict_groups else profile.groups
+        if groups:
             _openssl.set_groups(ctx, groups)
         if profile.sigalgs:
             _openssl.set_sigalgs(ctx, profile.sigalgs)
-    elif profile.tls13_ciphersuites or profile.sigalgs:
+    elif profile.tls13_ciphersuites or profile.sigalgs or profile.groups or strict_groups:
         log.info("OpenSSL knobs unavailable; the %s profile is enforced after the handshake", profile.name)
     if profile.x509_strict:
         ctx.verify_flags |= ssl.VERIFY_X509_STRICT
