@@ -70,12 +70,17 @@ def _handshakes(paths: PkiPaths, n: int) -> tuple[float, dict[str, Any]]:
     port = srv.getsockname()[1]
     stop = threading.Event()
 
+    srv.settimeout(0.2)  # so that the loop notices ``stop``; close() does not wake accept()
+
     def serve() -> None:
         while not stop.is_set():
             try:
                 raw, _ = srv.accept()
+            except socket.timeout:
+                continue
             except OSError:
                 return
+            raw.settimeout(10)
             raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             try:
                 with sctx.wrap_socket(raw, server_side=True) as conn:
@@ -101,8 +106,8 @@ def _handshakes(paths: PkiPaths, n: int) -> tuple[float, dict[str, Any]]:
                 conn.sendall(b"\x00")
     finally:
         stop.set()
-        srv.close()
         thread.join(5)
+        srv.close()
     return round(statistics.median(samples), 2), info
 
 
