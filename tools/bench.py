@@ -1,0 +1,196 @@
+"""Benchmarks: speed is measured here, never asserted in tests.
+
+    tools/bench                      # every section that is available
+    tools/bench --only codec         # one section: codec, typed, security, capture, session
+    tools/bench --peer ~/.cache/iso15118-peer/venv   # also time Josev's codec and print the ratio
+
+Numbers are medians of warm runs in one process on this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+SHARED = Path(os.environ.get("ISO15118_SHARED", ROOT.parent / "shared"))
+
+# (message name, preferred recording) of the fixed benchmark set
+BENCH_SET = [
+    ("supportedAppProtocolReq", "dc_bpt_sched"),
+    ("SessionSetupReq", "dc_bpt_sched"),
+    ("ServiceDiscoveryRes", "dc_bpt_sched"),
+    ("DC_ChargeParameterDiscoveryReq", "dc_bpt_sched"),
+    ("DC_ChargeLoopReq", "dc_bpt_sched"),
+    ("AC_ChargeLoopRes", "ac_bpt_dyn"),
+]
+
+
+def bench_messages() -> list[dict]:
+    path = SHARED / "peer" / "bench_messages.jsonl"
+    msgs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    chosen = []
+    for name, pref in BENCH_SET:
+        cands = [m for m in msgs if m["name"] == name]
+        best = [m for m in cands if m["from"] == pref] or cands
+        if best:
+            chosen.append(best[0])
+    return chosen
+
+
+def timeit(fn, n: int) -> float:
+    """Median microseconds of CPU time per call over 7 batches of n calls (CPU time, so
+    other processes on the machine distort it less than wall time would)."""
+    fn()
+    samples = []
+    for _ in range(7):
+        t = time.process_time()
+        for _ in range(n):
+            fn()
+        samples.append((time.process_time() - t) / n * 1e6)
+    return statistics.median(samples)
+
+
+def section_codec(args: argparse.Namespace) -> dict:
+    t = time.perf_counter()
+    from iso15118.exi import codec
+
+    for key in ("sap", "common", "ac", "dc"):
+        codec(key)
+    load_ms = (time.perf_counter() - t) * 1000
+    print(f"codec: import + grammar load (cached) of sap/common/ac/dc: {load_ms:.0f} ms")
+    rows = []
+    print(f"{'message':34} {'bytes':>5} {'encode us':>10} {'decode us':>10}")
+    for m in bench_messages():
+        c = codec(m["schema"])
+        data = bytes.fromhex(m["exi_hex"])
+        tree = c.decode(data)
+        assert c.encode(tree) == data
+        enc = timeit(lambda: c.encode(tree), args.n)
+        dec = timeit(lambda: c.decode(data), args.n)
+        rows.append({"name": m["name"], "schema": m["schema"], "bytes": len(data), "encode_us": enc, "decode_us": dec})
+        print(f"{m['name']:34} {len(data):5} {enc:10.1f} {dec:10.1f}")
+    out = {"load_ms": load_ms, "rows": rows}
+    if args.peer:
+        out["peer"] = peer_codec(args, rows)
+    return out
+
+
+def peer_codec(args: argparse.Namespace, rows: list[dict]) -> dict:
+    venv = Path(args.peer).expanduser().resolve()
+    env = dict(os.environ, ISO15118_PEER_HOME=str(venv.parent))
+    with tempfile.TemporaryDirectory() as tmp:
+        msgs = Path(tmp) / "msgs.jsonl"
+        msgs.write_text("".join(json.dumps(m) + "\n" for m in bench_messages()))
+        res_path = Path(tmp) / "peer.json"
+        cmd = [str(SHARED / "peer" / "josev-exi"), "bench", "--messages", str(msgs), "--n", str(args.peer_n),
+               "--warmup", "5", "--json-out", str(res_path)]
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+        if proc.returncode != 0 or not res_path.exists():
+            print(f"peer: josev-exi bench failed: {proc.stderr.strip()[-400:]}")
+            return {"error": proc.stderr[-400:]}
+        peer = json.loads(res_path.read_text())
+    print(f"\npeer (Josev 0.31.2 codec via JVM), median ms, and our speed-up:")
+    print(f"{'message':34} {'enc ms':>8} {'x':>7} {'dec ms':>8} {'x':>7}")
+    out = []
+    for ours, theirs in zip(rows, peer["rows"]):
+        ex = theirs["enc_median_ms"] * 1000 / ours["encode_us"]
+        dx = theirs["dec_median_ms"] * 1000 / ours["decode_us"]
+        out.append({"name": ours["name"], "peer_enc_ms": theirs["enc_median_ms"], "peer_dec_ms": theirs["dec_median_ms"],
+                    "speedup_encode": ex, "speedup_decode": dx})
+        print(f"{ours['name']:34} {theirs['enc_median_ms']:8.2f} {ex:6.0f}x {theirs['dec_median_ms']:8.2f} {dx:6.0f}x")
+    return {"rows": out, "jvm_start_ms": peer.get("jvm_start_ms")}
+
+
+def section_typed(args: argparse.Namespace) -> dict:
+    messages = importlib.import_module("iso15118.messages")
+    from iso15118.exi import codec
+
+    rows = []
+    print(f"{'typed message':34} {'encode us':>10} {'decode us':>10} {'raw dec us':>10} {'ratio':>6}")
+    for m in bench_messages():
+        data = bytes.fromhex(m["exi_hex"])
+        msg = messages.decode(data, m["schema"])
+        assert messages.encode(msg) == data
+        enc = timeit(lambda: messages.encode(msg), args.n)
+        dec = timeit(lambda: messages.decode(data, m["schema"]), args.n)
+        raw = timeit(lambda: codec(m["schema"]).decode(data), args.n)
+        rows.append({"name": m["name"], "encode_us": enc, "decode_us": dec, "raw_decode_us": raw, "ratio": dec / raw})
+        print(f"{m['name']:34} {enc:10.1f} {dec:10.1f} {raw:10.1f} {dec / raw:6.2f}")
+    return {"rows": rows}
+
+
+def _call(module: str, func: str, **kwargs) -> dict:
+    mod = importlib.import_module(module)
+    res = getattr(mod, func)(**kwargs)
+    print(json.dumps(res, indent=1, default=str))
+    return res
+
+
+def section_security(args: argparse.Namespace) -> dict:
+    out = {"tls_and_keys": _call("iso15118.security.bench", "bench")}
+    try:
+        out["signatures"] = _call("iso15118.security.xmldsig", "bench_signatures")
+    except (ImportError, AttributeError) as exc:
+        print(f"signatures: not available ({exc})")
+    return out
+
+
+def section_capture(args: argparse.Namespace) -> dict:
+    mod = importlib.import_module("iso15118.capture.bench")
+    caps = sorted((ROOT / "fixtures" / "captures").glob("*.pcap"))
+    if not caps:
+        caps = sorted((SHARED / "captures").glob("*.pcap"))
+    path = max(caps, key=lambda p: p.stat().st_size) if caps else None
+    res = mod.bench(str(path), args.capture_repeat)
+    print(json.dumps(res, indent=1, default=str))
+    return res
+
+
+def section_session(args: argparse.Namespace) -> dict:
+    return _call("iso15118.session.bench", "bench", n_sessions=args.sessions)
+
+
+SECTIONS = {
+    "codec": section_codec,
+    "typed": section_typed,
+    "security": section_security,
+    "capture": section_capture,
+    "session": section_session,
+}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", help="comma-separated sections: " + ", ".join(SECTIONS))
+    ap.add_argument("--peer", help="path of the Josev peer venv (../shared/peer/setup prints it)")
+    ap.add_argument("--n", type=int, default=2000, help="calls per timing batch")
+    ap.add_argument("--peer-n", type=int, default=20)
+    ap.add_argument("--capture-repeat", type=int, default=200)
+    ap.add_argument("--sessions", type=int, default=200)
+    ap.add_argument("--json", help="also write all results to this file")
+    args = ap.parse_args()
+    names = args.only.split(",") if args.only else list(SECTIONS)
+    results = {}
+    for name in names:
+        print(f"\n=== {name}")
+        try:
+            results[name] = SECTIONS[name](args)
+        except (ImportError, AttributeError, FileNotFoundError) as exc:
+            print(f"{name}: not available yet ({type(exc).__name__}: {exc})")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
