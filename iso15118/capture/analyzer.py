@@ -677,12 +677,15 @@ class Analyzer:
                     ev.response_time = dt
                     timeout, perf, source = timing_limits(app.protocol, base)
                     if dt > timeout:
+                        ev.timing = "evcc_timeout"
                         out.append(Event(ev.ts, ev.frame, "timing", f"{name} too late", "error", ev.direction, ev.conn,
                                          f"{dt * 1000:.1f} ms after the request (frame {rframe}): EV timeout "
                                          f"V2G_EVCC_Msg_Timeout {timeout * 1000:.0f} ms exceeded [{source}]",
                                          {"response_time_s": round(dt, 6), "limit_s": timeout, "rule": "evcc_timeout",
                                           "request_frame": rframe}))
                     elif dt > perf:
+                        ev.timing = "performance_time"
+                        ev.fields.setdefault("performance_limit_ms", round(perf * 1000, 1))
                         out.append(Event(ev.ts, ev.frame, "timing", f"{name} slow", "warning", ev.direction, ev.conn,
                                          f"{dt * 1000:.1f} ms after the request (frame {rframe}): "
                                          f"V2G_SECC_Msg_Performance_Time {perf * 1000:.0f} ms exceeded [{source}]",

@@ -46,6 +46,8 @@ class Event:
     response_time: float | None = None
     first_frame: int | None = None
     tls: bool = False
+    timing: str | None = None
+    """On a response: the timing limit it broke (``performance_time`` / ``evcc_timeout``)."""
 
     @property
     def is_error(self) -> bool:

@@ -193,6 +193,8 @@ class TimelineRenderer:
         pass
 
     def event(self, ev: Event) -> None:
+        if ev.kind == "timing" and ev.fields.get("rule") == "performance_time":
+            return  # shown on the response line itself (its response time in yellow)
         if self.t0 is None:
             self.t0 = ev.ts
             self.console.print(Text(f"capture starts {_iso(ev.ts)}  (times below are seconds from here)", style="dim"))
@@ -217,9 +219,15 @@ class TimelineRenderer:
             rc_style = "bold red" if rc.startswith("FAILED") else "yellow" if rc.startswith("WARN") else "green"
             t.append(f"  {rc}", style=rc_style)
         if ev.response_time is not None:
-            t.append(f"  +{ev.response_time * 1000:.0f} ms", style="dim")
-        if ev.fields:
-            shown = ev.fields
+            rt = f"  +{ev.response_time * 1000:.0f} ms"
+            if ev.timing == "performance_time":
+                t.append(rt + f" (> {ev.fields.get('performance_limit_ms', '?')} ms performance time)", style="yellow")
+            elif ev.timing == "evcc_timeout":
+                t.append(rt + " (EV timeout exceeded)", style="bold red")
+            else:
+                t.append(rt, style="dim")
+        if ev.fields and ev.kind != "timing":
+            shown = {k: v for k, v in ev.fields.items() if k != "performance_limit_ms"}
             if ev.kind == "slac" and not self.slac_detail:
                 shown = {k: v for k, v in shown.items() if k in ("RunID", "NID", "Result", "PEV_MAC", "EVSE_MAC")}
             kv = "  ".join(f"{k}={_fmt_value(v)}" for k, v in shown.items() if k not in ("AAG",))
