@@ -103,20 +103,17 @@ def _flatten(sg: SchemaGrammars) -> dict:
 
 def _unflatten(d: dict) -> SchemaGrammars:
     gs = [Grammar(name) for name, *_ in d["grammars"]]
-    for g, (name, states, start, content, simple_dt, nillable) in zip(gs, d["grammars"]):
-        g.simple_dt = simple_dt
-        g.nillable = nillable
-        objs = [State(g, i) for i in range(len(states))]
-        for st, (prods, attr_phase, is_start) in zip(objs, states):
-            st.prods = [Prod(kind, code, uri, local, dt, objs[nx] if nx >= 0 else None, gs[ch] if ch >= 0 else None, wu)
-                        for kind, code, uri, local, dt, nx, ch, wu in prods]
-            st.finish()
-            st.attr_phase = attr_phase
-            st.is_start = is_start
-        g.states = objs[:-1]
-        g.content2 = objs[-1]
-        g.start = objs[start]
-        g.content = objs[content] if content >= 0 else g.start
+    for g, flat in zip(gs, d["grammars"]):
+        g.simple_dt = flat[4]
+        g.nillable = flat[5]
+        g.type_empty = None
+        # states, start, content, content2 are materialized on first access
+        g._lazy = lambda grammar, flat=flat: _materialize(grammar, flat, gs)
+        for attr in ("states", "start", "content", "content2"):
+            try:
+                object.__delattr__(g, attr)
+            except AttributeError:
+                pass
     sg = SchemaGrammars(d["key"])
     sg.document = DocGrammar([(u, l, gs[i] if i >= 0 else None) for u, l, i in d["doc"]], fragment=False)
     sg.fragment = DocGrammar([(u, l, gs[i] if i >= 0 else None) for u, l, i in d["frag"]], fragment=True)
@@ -127,3 +124,18 @@ def _unflatten(d: dict) -> SchemaGrammars:
     sg.global_attributes = d["ga"]
     sg.namespaces = d["ns"]
     return sg
+
+
+def _materialize(g: Grammar, flat: tuple, gs: list[Grammar]) -> None:
+    name, states, start, content, simple_dt, nillable = flat
+    objs = [State(g, i) for i in range(len(states))]
+    for st, (prods, attr_phase, is_start) in zip(objs, states):
+        st.prods = [Prod(kind, code, uri, local, dt, objs[nx] if nx >= 0 else None, gs[ch] if ch >= 0 else None, wu)
+                    for kind, code, uri, local, dt, nx, ch, wu in prods]
+        st.finish()
+        st.attr_phase = attr_phase
+        st.is_start = is_start
+    g.states = objs[:-1]
+    g.content2 = objs[-1]
+    g.start = objs[start]
+    g.content = objs[content] if content >= 0 else g.start

@@ -93,9 +93,20 @@ class State:
 class Grammar:
     """A normalized type grammar (element grammars share their type's grammar)."""
 
-    __slots__ = ("name", "states", "start", "content", "content2", "simple_dt", "nillable", "type_empty")
+    __slots__ = ("name", "states", "start", "content", "content2", "simple_dt", "nillable", "type_empty", "_lazy")
+
+    def __getattr__(self, attr: str) -> Any:
+        # Grammars loaded from the cache are materialized on first use (see cache.py):
+        # an unset slot lands here once, later accesses are plain slot reads.
+        lazy = object.__getattribute__(self, "_lazy")
+        if lazy is None:
+            raise AttributeError(attr)
+        self._lazy = None
+        lazy(self)
+        return object.__getattribute__(self, attr)
 
     def __init__(self, name: str) -> None:
+        self._lazy = None
         self.name = name
         self.states: list[State] = []
         self.start: State | None = None
