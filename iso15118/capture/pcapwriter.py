@@ -12,7 +12,7 @@ import os
 import struct
 from typing import BinaryIO
 
-__all__ = ["PcapWriter", "TcpFlowWriter"]
+__all__ = ["PcapNgWriter", "PcapWriter", "TcpFlowWriter"]
 
 
 class PcapWriter:
@@ -117,3 +117,44 @@ class TcpFlowWriter:
         self._packet(ts + 1e-5, 1 - d, 0x11, self.next[1 - d], self.next[d])
         self.next[1 - d] += 1
         self._packet(ts + 2e-5, d, 0x10, self.next[d], self.next[1 - d])
+
+
+class PcapNgWriter:
+    """Minimal pcapng writer: one section, one interface, Enhanced Packet Blocks.
+
+    ``tsresol``: the interface's ``if_tsresol`` exponent (6 = microseconds, 9 = nanoseconds).
+    ``big_endian`` writes the section in big-endian byte order.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], linktype: int = 1, *, tsresol: int = 6,
+                 big_endian: bool = False, snaplen: int = 262144) -> None:
+        self._f = open(path, "wb")
+        self._e = ">" if big_endian else "<"
+        self._tick = 10 ** tsresol
+        e = self._e
+        shb_body = struct.pack(e + "IHHq", 0x1A2B3C4D, 1, 0, -1)
+        self._block(0x0A0D0D0A, shb_body)
+        opts = struct.pack(e + "HH", 9, 1) + bytes([tsresol]) + b"\0\0\0" + struct.pack(e + "HH", 0, 0)
+        self._block(1, struct.pack(e + "HHI", linktype, 0, snaplen) + opts)
+        self.count = 0
+
+    def _block(self, btype: int, body: bytes) -> None:
+        pad = (-len(body)) % 4
+        total = 12 + len(body) + pad
+        e = self._e
+        self._f.write(struct.pack(e + "II", btype, total) + body + b"\0" * pad + struct.pack(e + "I", total))
+
+    def write(self, ts: float, data: bytes, orig_len: int | None = None) -> None:
+        t = int(round(ts * self._tick))
+        body = struct.pack(self._e + "IIIII", 0, t >> 32, t & 0xFFFFFFFF, len(data), orig_len or len(data)) + data
+        self._block(6, body)
+        self.count += 1
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __enter__(self) -> PcapNgWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
