@@ -23,6 +23,7 @@ from iso15118.security.keydelivery import KeyDeliveryError, KeyDeliveryErrorReas
 from iso15118.security.pki import PKI, Algorithm, IssuedCert, Profile, create_pki, issue_certificate, load_pki, make_crl
 from iso15118.security.validation import CertificateChainError
 from iso15118.security.xmldsig import SignatureError, SignatureErrorReason
+from tests.oracle import Job, Oracle, oracle  # noqa: F401  (session fixture)
 
 XSD_CT = Path(pnc.__file__).resolve().parent.parent / "schemas" / "iso15118_20" / "V2G_CI_CommonTypes.xsd"
 SID = bytes.fromhex("0102030405060708")
@@ -411,6 +412,31 @@ def test_metering_confirmation(ppki: PKI) -> None:
     result = pnc.check_metering_confirmation_req(
         wire(req), public_key=cert, expected_meter_info={**METER, "ChargedEnergyReadingWh": 1})
     assert (result.response_code, result.reason) == ("FAILED_MeteringSignatureNotValid", "METER_INFO_MISMATCH")
+
+
+# --------------------------------------------------------------------------- reference codec
+
+
+def test_signed_messages_match_the_oracle(oracle: Oracle, pnc_pkis: dict[str, PKI]) -> None:
+    """Whole signed messages: the reference (EXIficient) encodes their XML to our bytes and decodes ours."""
+    messages = []
+    for name in ("secp521r1", "ed448"):
+        pki = pnc_pkis[name]
+        messages += [
+            auth_req(pki),
+            install_req(pki),
+            install_res(pki),
+            pnc.build_metering_confirmation_req(session_id=SID, meter_info=METER, key=pki.key("contractLeaf"),  # type: ignore[arg-type]
+                                                selected_schedule_tuple_id=3, time_stamp=1_700_000_000),
+        ]
+    c = codec("common")
+    ours = [c.encode(m) for m in messages]
+    jobs = [Job.encode("common", c.tree_to_xml(m)) for m in messages] + [Job.decode("common", b) for b in ours]
+    results = oracle.run(jobs)
+    for msg, data, result in zip(messages, ours, results[: len(messages)]):
+        assert result.unwrap() == data, f"{msg.name}: oracle bytes differ"
+    for msg, result in zip(messages, results[len(messages):]):
+        assert c.xml_to_tree(result.unwrap()) == msg, f"{msg.name}: oracle decodes something else"
 
 
 # --------------------------------------------------------------------------- no secrets
