@@ -1,0 +1,398 @@
+"""The one table of legal ISO 15118-20 message sequences, shared by the EVCC and the SECC.
+
+Both roles walk the same state machine: a state names the last completed request/response
+exchange.  A row of :data:`TRANSITIONS` says: in ``state``, request ``request`` is legal; when
+the exchange ends with ``outcome`` the session goes to ``next``.  ``family`` restricts a row
+to AC or DC energy services.
+
+* The SECC accepts a request only if :func:`accepts` says so; otherwise it answers with the
+  request's response type and ``FAILED_SequenceError`` (digest §3.3) and ends the session.
+* The EVCC asks :func:`accepts` before it sends a request (its own bug would otherwise reach
+  the wire) and, after the response, both sides compute :func:`outcome` from the
+  request/response pair and move with :func:`next_state` -- so the two cores can never
+  disagree about where the session is.
+
+The message table :data:`MESSAGES` gives each request its response, V2GTP payload type,
+EXI schema key, the EVCC's message timeout and the SECC's performance time (digest §6.1).
+:data:`TIMERS` holds the sequence and loop timers (digest §6.2).
+
+Decisions on items the digest marks DISAGREE / UNVERIFIED (see also docs in ``secc.py``):
+
+* After ``OK_OldSessionJoined`` both AuthorizationSetupReq (Josev) and the matching
+  ChargeParameterDiscoveryReq (libiso15118) are accepted (DISAGREE #6); our EVCC uses the
+  Josev path by default because every SECC accepts it.
+* ScheduleExchange -> PowerDelivery directly is accepted for DC (Josev, [V2G20-2122]) so a
+  DC EV may go to Standby/Stop without CableCheck (DISAGREE #9); our EVCC always does
+  CableCheck/PreCharge before the first Start.
+* ``WARNING_StandbyNotAllowed`` does not end the session: the session stays in the charge
+  loop (libiso15118 behaviour, DISAGREE #8).  Every FAILED* code ends the session.
+* The SECC sequence timeout is 60 s in every state, including the charge loop
+  (both implementations; the 0.5 s loop value in Josev's table is unused, UNVERIFIED).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+from iso15118.transport.v2gtp import PayloadType
+
+__all__ = [
+    "Family",
+    "MESSAGES",
+    "MessageSpec",
+    "State",
+    "TIMERS",
+    "TRANSITIONS",
+    "Timers",
+    "Transition",
+    "accepts",
+    "allowed_requests",
+    "is_failure",
+    "next_state",
+    "outcome",
+    "spec_for_request",
+    "spec_for_response",
+]
+
+
+class Family(str, enum.Enum):
+    """Energy family fixed by the SupportedAppProtocol namespace (digest §2)."""
+
+    AC = "AC"
+    DC = "DC"
+
+
+@dataclass(frozen=True)
+class MessageSpec:
+    """Static facts about one request/response pair."""
+
+    request: str
+    response: str
+    payload_type: PayloadType
+    schema_key: str
+    evcc_timeout: float
+    """V2G_EVCC_Msg_Timeout: how long the EVCC waits for the response (s)."""
+    secc_performance: float
+    """V2G_SECC_Msg_Performance_Time: the SECC must have answered within this (s)."""
+    family: Family | None = None
+
+
+def _spec(req: str, pt: PayloadType, key: str, timeout: float, family: Family | None = None) -> MessageSpec:
+    res = req[:-3] + "Res"
+    # The SECC's performance time is the EVCC timeout less a margin for transport.
+    perf = round(timeout * 0.8, 3)
+    return MessageSpec(req, res, pt, key, timeout, perf, family)
+
+
+_C, _AC, _DC = PayloadType.MAINSTREAM, PayloadType.AC_MAINSTREAM, PayloadType.DC_MAINSTREAM
+
+MESSAGES: dict[str, MessageSpec] = {
+    s.request: s
+    for s in (
+        _spec("supportedAppProtocolReq", PayloadType.SAP, "sap", 2.0),
+        _spec("SessionSetupReq", _C, "common", 2.0),
+        _spec("AuthorizationSetupReq", _C, "common", 2.0),
+        _spec("AuthorizationReq", _C, "common", 2.0),
+        _spec("ServiceDiscoveryReq", _C, "common", 2.0),
+        _spec("ServiceDetailReq", _C, "common", 5.0),
+        _spec("ServiceSelectionReq", _C, "common", 2.0),
+        _spec("AC_ChargeParameterDiscoveryReq", _AC, "ac", 2.0, Family.AC),
+        _spec("DC_ChargeParameterDiscoveryReq", _DC, "dc", 2.0, Family.DC),
+        _spec("ScheduleExchangeReq", _C, "common", 2.0),
+        _spec("DC_CableCheckReq", _DC, "dc", 2.0, Family.DC),
+        _spec("DC_PreChargeReq", _DC, "dc", 2.0, Family.DC),
+        _spec("PowerDeliveryReq", _C, "common", 2.0),
+        _spec("AC_ChargeLoopReq", _AC, "ac", 0.5, Family.AC),
+        _spec("DC_ChargeLoopReq", _DC, "dc", 0.5, Family.DC),
+        _spec("DC_WeldingDetectionReq", _DC, "dc", 2.0, Family.DC),
+        _spec("SessionStopReq", _C, "common", 2.0),
+    )
+}
+"""Request element name -> :class:`MessageSpec` (digest §1.2, §3.1, §6.1)."""
+
+_BY_RESPONSE = {s.response: s for s in MESSAGES.values()}
+# SAP uses lower-case element names.
+_BY_RESPONSE["supportedAppProtocolRes"] = MESSAGES["supportedAppProtocolReq"]
+
+
+def spec_for_request(name: str) -> MessageSpec | None:
+    """The spec of a request element name, or None if it is not part of the session."""
+    return MESSAGES.get(name)
+
+
+def spec_for_response(name: str) -> MessageSpec | None:
+    """The spec whose response element is ``name``."""
+    return _BY_RESPONSE.get(name)
+
+
+@dataclass(frozen=True)
+class Timers:
+    """Sequence and loop timers (digest §6.2), in seconds."""
+
+    communication_setup: float = 20.0
+    """EVCC: from connection until SessionSetupRes."""
+    secc_sequence: float = 60.0
+    """SECC: max wait for the next request after each response."""
+    secc_first_message: float = 20.0
+    """SECC: max wait for supportedAppProtocolReq after accept."""
+    evcc_ongoing: float = 60.0
+    """EVCC: total duration of an Authorization / ScheduleExchange / PowerDelivery Ongoing loop."""
+    evcc_cable_check: float = 40.0
+    evcc_pre_charge: float = 10.0
+    evcc_welding_detection: float = 60.0
+    secc_authorization_ongoing: float = 180.0
+    """SECC: EIM authorization may stay Ongoing this long, then FAILED."""
+    secc_schedule_ongoing: float = 55.0
+    """SECC: ScheduleExchange may stay Ongoing this long, then FAILED."""
+    close_delay: float = 5.0
+    """Both: keep the connection this long after the last response ([V2G20-1643])."""
+
+
+TIMERS = Timers()
+
+LOOP_TIMER: dict[str, str] = {
+    "AuthorizationReq": "evcc_ongoing",
+    "ScheduleExchangeReq": "evcc_ongoing",
+    "PowerDeliveryReq": "evcc_ongoing",
+    "DC_CableCheckReq": "evcc_cable_check",
+    "DC_PreChargeReq": "evcc_pre_charge",
+    "DC_WeldingDetectionReq": "evcc_welding_detection",
+}
+"""Repeatable requests -> the EVCC timer bounding the whole loop (field of :class:`Timers`)."""
+
+
+class State(str, enum.Enum):
+    """Where a session is: named after the last completed exchange."""
+
+    CONNECTED = "Connected"
+    APP_PROTOCOL = "AppProtocolNegotiated"
+    SESSION_SETUP = "SessionSetup"
+    SESSION_RESUMED = "SessionResumed"
+    AUTHORIZATION_SETUP = "AuthorizationSetup"
+    AUTHORIZATION_ONGOING = "AuthorizationOngoing"
+    AUTHORIZED = "Authorized"
+    SERVICE_DISCOVERY = "ServiceDiscovery"
+    SERVICE_DETAIL = "ServiceDetail"
+    SERVICE_SELECTED = "ServiceSelected"
+    CHARGE_PARAMETERS = "ChargeParameterDiscovery"
+    SCHEDULE_ONGOING = "ScheduleExchangeOngoing"
+    SCHEDULED = "Scheduled"
+    CABLE_CHECK_ONGOING = "CableCheckOngoing"
+    CABLE_CHECKED = "CableChecked"
+    PRE_CHARGE = "PreCharge"
+    POWER_DELIVERY_ONGOING = "PowerDeliveryOngoing"
+    CHARGING = "ChargeLoop"
+    STANDBY = "Standby"
+    RENEGOTIATING = "ScheduleRenegotiation"
+    RESCHEDULE_ONGOING = "RescheduleOngoing"
+    RESCHEDULED = "Rescheduled"
+    STOPPED = "PowerStopped"
+    WELDING_DETECTION = "WeldingDetection"
+    SERVICE_RENEGOTIATION = "ServiceRenegotiation"
+    ENDED = "Ended"
+    PAUSED = "Paused"
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One row: ``request`` is legal in ``state``; outcome ``outcome`` leads to ``next``."""
+
+    state: State
+    request: str
+    outcome: str
+    next: State
+    family: Family | None = None
+
+
+S = State
+_STOP = "SessionStopReq"
+
+
+def _stop_rows(*states: State) -> list[Transition]:
+    rows = []
+    for st in states:
+        rows += [
+            Transition(st, _STOP, "Terminate", S.ENDED),
+            Transition(st, _STOP, "Pause", S.PAUSED),
+        ]
+    return rows
+
+
+_CPD = ("AC_ChargeParameterDiscoveryReq", "DC_ChargeParameterDiscoveryReq")
+_LOOP = ("AC_ChargeLoopReq", "DC_ChargeLoopReq")
+
+TRANSITIONS: tuple[Transition, ...] = (
+    # handshake
+    Transition(S.CONNECTED, "supportedAppProtocolReq", "ok", S.APP_PROTOCOL),
+    Transition(S.APP_PROTOCOL, "SessionSetupReq", "new", S.SESSION_SETUP),
+    Transition(S.APP_PROTOCOL, "SessionSetupReq", "resumed", S.SESSION_RESUMED),
+    # authorization
+    Transition(S.SESSION_SETUP, "AuthorizationSetupReq", "ok", S.AUTHORIZATION_SETUP),
+    Transition(S.SESSION_RESUMED, "AuthorizationSetupReq", "ok", S.AUTHORIZATION_SETUP),
+    Transition(S.AUTHORIZATION_SETUP, "AuthorizationReq", "finished", S.AUTHORIZED),
+    Transition(S.AUTHORIZATION_SETUP, "AuthorizationReq", "ongoing", S.AUTHORIZATION_ONGOING),
+    Transition(S.AUTHORIZATION_ONGOING, "AuthorizationReq", "finished", S.AUTHORIZED),
+    Transition(S.AUTHORIZATION_ONGOING, "AuthorizationReq", "ongoing", S.AUTHORIZATION_ONGOING),
+    Transition(S.AUTHORIZED, "AuthorizationReq", "finished", S.AUTHORIZED),
+    Transition(S.AUTHORIZED, "AuthorizationReq", "ongoing", S.AUTHORIZATION_ONGOING),
+    # a WARNING (EIM rejected, selection invalid): the EV may try again or stop
+    Transition(S.AUTHORIZATION_SETUP, "AuthorizationReq", "rejected", S.AUTHORIZATION_SETUP),
+    Transition(S.AUTHORIZATION_ONGOING, "AuthorizationReq", "rejected", S.AUTHORIZATION_SETUP),
+    Transition(S.AUTHORIZED, "AuthorizationReq", "rejected", S.AUTHORIZATION_SETUP),
+    # services
+    Transition(S.AUTHORIZED, "ServiceDiscoveryReq", "ok", S.SERVICE_DISCOVERY),
+    Transition(S.SERVICE_RENEGOTIATION, "ServiceDiscoveryReq", "ok", S.SERVICE_DISCOVERY),
+    Transition(S.SERVICE_DISCOVERY, "ServiceDiscoveryReq", "ok", S.SERVICE_DISCOVERY),
+    Transition(S.SERVICE_DISCOVERY, "ServiceDetailReq", "ok", S.SERVICE_DETAIL),
+    Transition(S.SERVICE_DETAIL, "ServiceDetailReq", "ok", S.SERVICE_DETAIL),
+    Transition(S.SERVICE_DETAIL, "ServiceSelectionReq", "ok", S.SERVICE_SELECTED),
+    # charge parameters and schedule
+    Transition(S.SERVICE_SELECTED, _CPD[0], "ok", S.CHARGE_PARAMETERS, Family.AC),
+    Transition(S.SERVICE_SELECTED, _CPD[1], "ok", S.CHARGE_PARAMETERS, Family.DC),
+    Transition(S.SESSION_RESUMED, _CPD[0], "ok", S.CHARGE_PARAMETERS, Family.AC),
+    Transition(S.SESSION_RESUMED, _CPD[1], "ok", S.CHARGE_PARAMETERS, Family.DC),
+    Transition(S.CHARGE_PARAMETERS, "ScheduleExchangeReq", "finished", S.SCHEDULED),
+    Transition(S.CHARGE_PARAMETERS, "ScheduleExchangeReq", "ongoing", S.SCHEDULE_ONGOING),
+    Transition(S.SCHEDULE_ONGOING, "ScheduleExchangeReq", "finished", S.SCHEDULED),
+    Transition(S.SCHEDULE_ONGOING, "ScheduleExchangeReq", "ongoing", S.SCHEDULE_ONGOING),
+    Transition(S.SCHEDULED, "ScheduleExchangeReq", "finished", S.SCHEDULED),
+    Transition(S.SCHEDULED, "ScheduleExchangeReq", "ongoing", S.SCHEDULE_ONGOING),
+    # DC isolation check and pre-charge
+    Transition(S.SCHEDULED, "DC_CableCheckReq", "finished", S.CABLE_CHECKED, Family.DC),
+    Transition(S.SCHEDULED, "DC_CableCheckReq", "ongoing", S.CABLE_CHECK_ONGOING, Family.DC),
+    Transition(S.CABLE_CHECK_ONGOING, "DC_CableCheckReq", "finished", S.CABLE_CHECKED, Family.DC),
+    Transition(S.CABLE_CHECK_ONGOING, "DC_CableCheckReq", "ongoing", S.CABLE_CHECK_ONGOING, Family.DC),
+    Transition(S.CABLE_CHECKED, "DC_PreChargeReq", "ok", S.PRE_CHARGE, Family.DC),
+    Transition(S.PRE_CHARGE, "DC_PreChargeReq", "ok", S.PRE_CHARGE, Family.DC),
+    # power delivery: AC straight after the schedule, DC after pre-charge.  DC may also stop
+    # without CableCheck/PreCharge (Josev, [V2G20-2122]) but never start without them.
+    Transition(S.SCHEDULED, "PowerDeliveryReq", "Start", S.CHARGING, Family.AC),
+    *(
+        Transition(st, "PowerDeliveryReq", out, nxt, fam)
+        for st, fam, outs in (
+            (S.SCHEDULED, None, ("Stop", "Ongoing")),
+            (S.PRE_CHARGE, Family.DC, ("Start", "Stop", "Ongoing")),
+            (S.POWER_DELIVERY_ONGOING, None, ("Start", "Stop", "Standby", "Ongoing")),
+            (S.CHARGING, None, ("Start", "Stop", "Standby", "StandbyRefused", "Ongoing")),
+            (S.STANDBY, None, ("Start", "Stop", "Standby", "Ongoing")),
+            (S.RESCHEDULED, None, ("Start", "Stop", "Ongoing")),
+        )
+        for out, nxt in (
+            ("Start", S.CHARGING),
+            ("Stop", S.STOPPED),
+            ("Standby", S.STANDBY),
+            ("StandbyRefused", S.CHARGING),
+            ("Ongoing", S.POWER_DELIVERY_ONGOING),
+        )
+        if out in outs
+    ),
+    Transition(S.CHARGING, "PowerDeliveryReq", "ScheduleRenegotiation", S.RENEGOTIATING),
+    Transition(S.STANDBY, "PowerDeliveryReq", "ScheduleRenegotiation", S.RENEGOTIATING),
+    # charge loop (also kept alive at zero power in Standby)
+    Transition(S.CHARGING, _LOOP[0], "ok", S.CHARGING, Family.AC),
+    Transition(S.CHARGING, _LOOP[1], "ok", S.CHARGING, Family.DC),
+    Transition(S.STANDBY, _LOOP[0], "ok", S.STANDBY, Family.AC),
+    Transition(S.STANDBY, _LOOP[1], "ok", S.STANDBY, Family.DC),
+    # schedule renegotiation
+    Transition(S.RENEGOTIATING, "ScheduleExchangeReq", "finished", S.RESCHEDULED),
+    Transition(S.RENEGOTIATING, "ScheduleExchangeReq", "ongoing", S.RESCHEDULE_ONGOING),
+    Transition(S.RESCHEDULE_ONGOING, "ScheduleExchangeReq", "finished", S.RESCHEDULED),
+    Transition(S.RESCHEDULE_ONGOING, "ScheduleExchangeReq", "ongoing", S.RESCHEDULE_ONGOING),
+    # after power stopped
+    Transition(S.STOPPED, "DC_WeldingDetectionReq", "ok", S.WELDING_DETECTION, Family.DC),
+    Transition(S.WELDING_DETECTION, "DC_WeldingDetectionReq", "ok", S.WELDING_DETECTION, Family.DC),
+    Transition(S.STOPPED, _STOP, "ServiceRenegotiation", S.SERVICE_RENEGOTIATION),
+    Transition(S.WELDING_DETECTION, _STOP, "ServiceRenegotiation", S.SERVICE_RENEGOTIATION),
+    # SessionStop: possible before energy transfer and after it has stopped
+    *_stop_rows(
+        S.SESSION_SETUP,
+        S.SESSION_RESUMED,
+        S.AUTHORIZATION_SETUP,
+        S.AUTHORIZED,
+        S.SERVICE_DISCOVERY,
+        S.SERVICE_DETAIL,
+        S.SERVICE_SELECTED,
+        S.CHARGE_PARAMETERS,
+        S.SCHEDULED,
+        S.CABLE_CHECK_ONGOING,
+        S.CABLE_CHECKED,
+        S.STOPPED,
+        S.WELDING_DETECTION,
+    ),
+)
+"""Every legal step of a -20 session (digest §3.1 / §3.3)."""
+
+_INDEX: dict[tuple[State, str, str], list[Transition]] = {}
+_ACCEPTS: dict[tuple[State, str], list[Transition]] = {}
+for _row in TRANSITIONS:
+    _INDEX.setdefault((_row.state, _row.request, _row.outcome), []).append(_row)
+    _ACCEPTS.setdefault((_row.state, _row.request), []).append(_row)
+del _row
+
+
+def accepts(state: State, request: str, family: Family | None = None) -> bool:
+    """True if ``request`` may follow in ``state`` (for the negotiated energy family)."""
+    rows = _ACCEPTS.get((state, request))
+    if not rows:
+        return False
+    return family is None or any(r.family in (None, family) for r in rows)
+
+
+def allowed_requests(state: State, family: Family | None = None) -> list[str]:
+    """The requests legal in ``state`` (diagnostics and tests)."""
+    return sorted(
+        req
+        for (st, req), rows in _ACCEPTS.items()
+        if st is state and any(family is None or x.family in (None, family) for x in rows)
+    )
+
+
+def next_state(state: State, request: str, outcome_: str, family: Family | None = None) -> State:
+    """Where the session goes after ``request`` ended with ``outcome_`` in ``state``.
+
+    Raises ``KeyError`` if the table has no such row (a protocol error of the peer).
+    """
+    for row in _INDEX.get((state, request, outcome_), ()):
+        if family is None or row.family in (None, family):
+            return row.next
+    raise KeyError(f"{request} with outcome {outcome_!r} is not legal in {state.value}")
+
+
+def _name(msg: Any) -> str:
+    return msg.ELEMENT[1]
+
+
+def outcome(request: Any, response: Any) -> str:
+    """The outcome label of a request/response pair, as used by :data:`TRANSITIONS`.
+
+    Both cores call this with the same pair, so they agree on the next state.
+    """
+    name = _name(request)
+    code = getattr(response, "response_code", None)
+    code_value = getattr(code, "value", str(code))
+    if name == "SessionSetupReq":
+        return "resumed" if code_value == "OK_OldSessionJoined" else "new"
+    if name == "AuthorizationReq" and code_value.startswith("WARNING"):
+        return "rejected"
+    if name in ("AuthorizationReq", "ScheduleExchangeReq", "DC_CableCheckReq"):
+        processing = response.evse_processing.value
+        return "finished" if processing == "Finished" else "ongoing"
+    if name == "PowerDeliveryReq":
+        if request.ev_processing.value != "Finished":
+            return "Ongoing"
+        progress = request.charge_progress.value
+        if progress == "Standby" and code_value == "WARNING_StandbyNotAllowed":
+            return "StandbyRefused"
+        return str(progress)
+    if name == "SessionStopReq":
+        return str(request.charging_session.value)
+    return "ok"
+
+
+def is_failure(response: Any) -> bool:
+    """True if the response carries a FAILED* code (which ends the session, digest §5.1)."""
+    code = getattr(response, "response_code", None)
+    value = getattr(code, "value", "")
+    return value.startswith("FAILED") or value == "Failed_NoNegotiation"

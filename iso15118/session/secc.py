@@ -1,0 +1,827 @@
+"""Sans-IO SECC core: received V2GTP payloads and time in, events out.
+
+    conn = SeccSession(controller, SeccConfig())
+    events = conn.receive(payload_type, payload, now)   # -> [MessageReceived, SendMessage, ...]
+    events = conn.handle_timer(now)                     # when now >= conn.next_deadline()
+
+No sockets, no sleeps: :mod:`iso15118.session.runner` drives it with asyncio, the tests with a
+fake clock.  Which request may come next is decided by :mod:`iso15118.session.rules` only; an
+out-of-sequence request is answered with its response type and ``FAILED_SequenceError``, a
+wrong SessionID with ``FAILED_UnknownSession``; every FAILED* response ends the session
+(digest §5.1).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Callable
+
+from iso15118 import messages as m
+from iso15118.session import rules
+from iso15118.session.controller import (
+    AuthorizationDecision,
+    EVLimits,
+    EVLoopStatus,
+    EVSEController,
+    EnergyRequest,
+    LoopContext,
+    Notification,
+    ScheduleOffer,
+    SessionRecord,
+)
+from iso15118.session.events import (
+    Event,
+    MessageReceived,
+    PowerChanged,
+    ProtocolError,
+    SendMessage,
+    SessionEnded,
+    StateChanged,
+)
+from iso15118.session.rules import Family, State
+from iso15118.session.services import (
+    FAMILY_OF_NAMESPACE,
+    ControlMode,
+    EnergyService,
+    MobilityNeedsMode,
+    ParameterSetOffer,
+    ServiceOffer,
+    int_parameter,
+    rn,
+    to_decimal,
+)
+from iso15118.transport.v2gtp import PayloadType, schema_key_for
+
+log = logging.getLogger(__name__)
+
+RC = m.ResponseCode
+D0 = Decimal(0)
+
+
+class SessionStore:
+    """Paused sessions, shared by all connections of one SECC (resumption, digest §6.4)."""
+
+    def __init__(self, max_age: float = 24 * 3600.0) -> None:
+        self._records: dict[bytes, SessionRecord] = {}
+        self.max_age = max_age
+
+    def put(self, record: SessionRecord) -> None:
+        self._records[record.session_id] = record
+
+    def take(self, session_id: bytes, evcc_id: str, now: float) -> SessionRecord | None:
+        rec = self._records.get(session_id)
+        if rec is None or rec.evcc_id != evcc_id or now - rec.paused_at > self.max_age:
+            return None
+        del self._records[session_id]
+        return rec
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+
+@dataclass
+class SeccConfig:
+    """Behaviour switches of the SECC core."""
+
+    timers: rules.Timers = rules.TIMERS
+    authorization_services: tuple[str, ...] = ("EIM",)
+    service_renegotiation_supported: bool = True
+    standby_allowed: bool = True
+    store: SessionStore = field(default_factory=SessionStore)
+    session_id_factory: Callable[[], bytes] = lambda: secrets.token_bytes(8)
+    enforce_notification_delay: bool = True
+    """End the session with FAILED if the EV ignores Terminate/Pause past NotificationMaxDelay."""
+
+
+class SeccSession:
+    """One SECC communication session (one TCP/TLS connection)."""
+
+    def __init__(
+        self,
+        controller: EVSEController,
+        config: SeccConfig | None = None,
+        *,
+        now: float = 0.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.controller = controller
+        self.config = config or SeccConfig()
+        self._clock = clock
+        self.state: State = State.CONNECTED
+        self.family: Family | None = None
+        self.session_id: bytes = bytes(8)
+        self.evcc_id: str = ""
+        self.service: EnergyService | None = None
+        self.parameter_set: ParameterSetOffer | None = None
+        self.offered: dict[int, ServiceOffer] = {}
+        self.schedule: ScheduleOffer | None = None
+        self.ended = False
+        self.end_reason = ""
+        self.ok = False
+        self.rx = 0
+        self.tx = 0
+        self._deadline: float | None = now + self.config.timers.secc_first_message
+        self._deadline_reason = "no supportedAppProtocolReq"
+        self._ongoing_since: float | None = None
+        self._notification: Notification | None = None
+        self._notified_at: float | None = None
+        self._notification_sent: Notification | None = None
+        self._standby = False
+        self._resumed = False
+        self._handlers: dict[str, Callable[[Any, float], Any]] = {
+            "supportedAppProtocolReq": self._on_sap,
+            "SessionSetupReq": self._on_session_setup,
+            "AuthorizationSetupReq": self._on_authorization_setup,
+            "AuthorizationReq": self._on_authorization,
+            "ServiceDiscoveryReq": self._on_service_discovery,
+            "ServiceDetailReq": self._on_service_detail,
+            "ServiceSelectionReq": self._on_service_selection,
+            "AC_ChargeParameterDiscoveryReq": self._on_ac_cpd,
+            "DC_ChargeParameterDiscoveryReq": self._on_dc_cpd,
+            "ScheduleExchangeReq": self._on_schedule_exchange,
+            "DC_CableCheckReq": self._on_cable_check,
+            "DC_PreChargeReq": self._on_pre_charge,
+            "PowerDeliveryReq": self._on_power_delivery,
+            "AC_ChargeLoopReq": self._on_ac_charge_loop,
+            "DC_ChargeLoopReq": self._on_dc_charge_loop,
+            "DC_WeldingDetectionReq": self._on_welding_detection,
+            "SessionStopReq": self._on_session_stop,
+        }
+        self._events: list[Event] = []
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def control_mode(self) -> ControlMode | None:
+        return self.parameter_set.control_mode if self.parameter_set else None
+
+    def next_deadline(self) -> float | None:
+        """When :meth:`handle_timer` must be called next (None: no timer running)."""
+        return None if self.ended else self._deadline
+
+    def notify(self, kind: str, max_delay: int = 0) -> None:
+        """Queue an EVSENotification (Pause, Terminate, ExitStandby, ScheduleRenegotiation,
+        ServiceRenegotiation) for the next PowerDeliveryRes / ChargeLoopRes."""
+        self._notification = Notification(kind, max_delay)
+
+    def handle_timer(self, now: float) -> list[Event]:
+        """Fire expired timers: the sequence timeout ends the session without a response."""
+        if self.ended or self._deadline is None or now < self._deadline:
+            return []
+        events: list[Event] = [ProtocolError("Timeout", self._deadline_reason)]
+        events += self._end(now, f"timeout: {self._deadline_reason}", ok=False)
+        return events
+
+    def connection_lost(self, now: float) -> list[Event]:
+        """The transport closed; ends the session if it was still running."""
+        if self.ended:
+            return []
+        return self._end(now, f"connection lost in {self.state.value}", ok=self.state in (State.ENDED, State.PAUSED))
+
+    def receive(self, payload_type: int, payload: bytes, now: float) -> list[Event]:
+        """Handle one received V2GTP frame; returns the events (at most one SendMessage)."""
+        if self.ended:
+            return [ProtocolError("AfterEnd", f"frame 0x{payload_type:04x} after the session ended")]
+        self.rx += 1
+        self._events = []
+        key = schema_key_for(payload_type)
+        if key not in ("sap", "common", "ac", "dc") or (key == "sap") != (self.state is State.CONNECTED):
+            return self._abort(now, "WrongPayloadType", f"payload type 0x{payload_type:04x} in {self.state.value}")
+        try:
+            msg = m.decode(payload, key)
+        except Exception as exc:  # undecodable EXI: nothing to answer (no message type known)
+            return self._abort(now, "DecodeError", str(exc))
+        name = msg.ELEMENT[1]
+        self._events.append(MessageReceived(payload_type, msg, name))
+        spec = rules.spec_for_request(name)
+        if spec is None:
+            return self._abort(now, "UnexpectedMessage", f"{name} is not a request")
+        if spec.payload_type != payload_type:
+            return self._fail(now, msg, RC.FAILED_SEQUENCE_ERROR, f"{name} in payload type 0x{payload_type:04x}")
+        if name != "supportedAppProtocolReq" and self.state is not State.APP_PROTOCOL:
+            if msg.header.session_id != self.session_id:
+                return self._fail(now, msg, RC.FAILED_UNKNOWN_SESSION, f"SessionID {msg.header.session_id.hex()}")
+        if not rules.accepts(self.state, name, self.family):
+            return self._fail(now, msg, RC.FAILED_SEQUENCE_ERROR, f"{name} not allowed in {self.state.value}")
+        try:
+            res = self._handlers[name](msg, now)
+        except _Failed as exc:
+            return self._fail(now, msg, exc.code, exc.detail)
+        except Exception as exc:  # a controller or message-building error: answer FAILED, never hang
+            log.exception("SECC handler for %s failed", name)
+            return self._fail(now, msg, RC.FAILED, f"internal error: {exc}")
+        return self._respond(now, msg, res)
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _header(self) -> m.MessageHeader:
+        return m.MessageHeader(session_id=self.session_id, time_stamp=int(self._clock()))
+
+    def _respond(self, now: float, req: Any, res: Any) -> list[Event]:
+        name = req.ELEMENT[1]
+        events = self._events
+        if rules.is_failure(res):
+            events += self._send(res)
+            code = res.response_code.value
+            events.append(ProtocolError(code, f"answered {name} with {code}"))
+            events += self._end(now, f"{code} on {name}", ok=False)
+            return events
+        try:
+            new = rules.next_state(self.state, name, rules.outcome(req, res), self.family)
+        except KeyError as exc:
+            return self._fail(now, req, RC.FAILED_SEQUENCE_ERROR, str(exc))
+        events += self._send(res)
+        if new is not self.state:
+            events.append(StateChanged(self.state, new, name))
+            self.state = new
+        if new in (State.ENDED, State.PAUSED):
+            events += self._end(now, "SessionStop " + ("Pause" if new is State.PAUSED else "Terminate"), ok=True)
+        else:
+            self._deadline = now + self.config.timers.secc_sequence
+            self._deadline_reason = f"no request within {self.config.timers.secc_sequence} s after {res.ELEMENT[1]}"
+        return events
+
+    def _send(self, res: Any) -> list[Event]:
+        spec = rules.spec_for_response(res.ELEMENT[1])
+        assert spec is not None
+        self.tx += 1
+        return [SendMessage(int(spec.payload_type), m.encode(res), res)]
+
+    def _fail(self, now: float, req: Any, code: Any, detail: str) -> list[Event]:
+        events = self._events
+        res = minimal_response(req.ELEMENT[1], self._header(), code)
+        events += self._send(res)
+        events.append(ProtocolError(code.value, detail))
+        events += self._end(now, f"{code.value}: {detail}", ok=False)
+        return events
+
+    def _abort(self, now: float, code: str, detail: str) -> list[Event]:
+        events = self._events
+        events.append(ProtocolError(code, detail))
+        events += self._end(now, f"{code}: {detail}", ok=False)
+        return events
+
+    def _end(self, now: float, reason: str, ok: bool) -> list[Event]:
+        if self.ended:
+            return []
+        self.ended, self.end_reason, self.ok = True, reason, ok
+        self._deadline = None
+        if self.service is not None and self.state in (State.CHARGING, State.STANDBY) and not ok:
+            # never leave the contactors closed behind an aborted session
+            try:
+                self.controller.power_delivery(now, "Stop", False)
+            except Exception:  # pragma: no cover - controller bug must not hide the end
+                log.exception("power_delivery(Stop) failed")
+        self.controller.session_ended(now, reason, ok)
+        return [SessionEnded(reason, ok, close_after=self.config.timers.close_delay)]
+
+    def _ctx(self) -> LoopContext:
+        assert self.service is not None and self.parameter_set is not None
+        return LoopContext(self.service, self.parameter_set.control_mode, self.schedule, self._standby)
+
+    def _take_notification(self, now: float) -> m.EVSEStatus | None:
+        note = self._notification or self.controller.pending_notification(now)
+        self._notification = None
+        if note is None:
+            return None
+        if note.kind == "ServiceRenegotiation" and not self.config.service_renegotiation_supported:
+            return None
+        if note.kind in ("Terminate", "Pause", "ServiceRenegotiation") and self._notified_at is None:
+            self._notified_at = now
+            self._notification_sent = note
+        return m.EVSEStatus(notification_max_delay=note.max_delay, evse_notification=note.kind)
+
+    def _check_notification_delay(self, now: float) -> None:
+        note, at = self._notification_sent, self._notified_at
+        if note is None or at is None or not self.config.enforce_notification_delay:
+            return
+        if now - at > max(note.max_delay, 0) + 2.0:  # 2 s grace for one round trip
+            raise _Failed(RC.FAILED, f"EV ignored {note.kind} for {now - at:.1f} s")
+
+    # ------------------------------------------------------------------ handlers
+
+    def _on_sap(self, req: m.SupportedAppProtocolReq, now: float) -> m.SupportedAppProtocolRes:
+        families = {o.service.family for o in self.controller.energy_services()}
+        for proto in sorted(req.app_protocol, key=lambda p: p.priority):
+            fam = FAMILY_OF_NAMESPACE.get(proto.protocol_namespace)
+            if fam is None or fam not in families or proto.version_number_major != 1:
+                continue
+            self.family = fam
+            code = (
+                m.AppProtocolResponseCode.OK_SUCCESSFUL_NEGOTIATION
+                if proto.version_number_minor == 0
+                else m.AppProtocolResponseCode.OK_SUCCESSFUL_NEGOTIATION_WITH_MINOR_DEVIATION
+            )
+            return m.SupportedAppProtocolRes(response_code=code, schema_id=proto.schema_id)
+        return m.SupportedAppProtocolRes(response_code=m.AppProtocolResponseCode.FAILED_NO_NEGOTIATION)
+
+    def _on_session_setup(self, req: m.SessionSetupReq, now: float) -> m.SessionSetupRes:
+        self.evcc_id = req.evcc_id
+        rec = None
+        if req.header.session_id != bytes(8):
+            rec = self.config.store.take(req.header.session_id, req.evcc_id, now)
+        if rec is not None and rec.service.family is self.family:
+            self.session_id = rec.session_id
+            self.service = rec.service
+            offer = self._offers().get(int(rec.service))
+            self.parameter_set = offer.parameter_set(rec.parameter_set) if offer else None
+            if self.parameter_set is not None:
+                self._resumed = True
+                return m.SessionSetupRes(
+                    header=self._header(), response_code=RC.OK_OLD_SESSION_JOINED, evse_id=self.controller.evse_id
+                )
+            self.service = None
+        self.session_id = self.config.session_id_factory()
+        return m.SessionSetupRes(
+            header=self._header(), response_code=RC.OK_NEW_SESSION_ESTABLISHED, evse_id=self.controller.evse_id
+        )
+
+    def _on_authorization_setup(self, req: Any, now: float) -> m.AuthorizationSetupRes:
+        services = [m.Authorization(s) for s in self.config.authorization_services]
+        if m.Authorization.PNC in services:
+            mode: Any = m.PnCASResAuthorizationMode(gen_challenge=secrets.token_bytes(16))
+        else:
+            mode = m.EIMASResAuthorizationMode()
+        return m.AuthorizationSetupRes(
+            header=self._header(),
+            response_code=RC.OK,
+            authorization_services=services,
+            certificate_installation_service=False,
+            authorization_mode=mode,
+        )
+
+    def _on_authorization(self, req: m.AuthorizationReq, now: float) -> m.AuthorizationRes:
+        selected = req.selected_authorization_service.value
+        if selected not in self.config.authorization_services or selected != "EIM":
+            # PnC is not implemented: the selection is invalid for this SECC ([V2G20-2209])
+            return m.AuthorizationRes(
+                header=self._header(),
+                response_code=RC.WARNING_AUTHORIZATION_SELECTION_INVALID,
+                evse_processing=m.Processing.FINISHED,
+            )
+        decision = self.controller.authorize(now)
+        if decision is AuthorizationDecision.PENDING:
+            if self._ongoing_since is None:
+                self._ongoing_since = now
+            if now - self._ongoing_since > self.config.timers.secc_authorization_ongoing:
+                raise _Failed(RC.FAILED, "EIM authorization still pending after the ongoing limit")
+            return m.AuthorizationRes(
+                header=self._header(),
+                response_code=RC.OK,
+                evse_processing=m.Processing.ONGOING_WAITING_FOR_CUSTOMER_INTERACTION,
+            )
+        self._ongoing_since = None
+        code = RC.OK if decision is AuthorizationDecision.ACCEPTED else RC.WARNING_EIM_AUTHORIZATION_FAILURE
+        return m.AuthorizationRes(header=self._header(), response_code=code, evse_processing=m.Processing.FINISHED)
+
+    def _offers(self) -> dict[int, ServiceOffer]:
+        return {int(o.service): o for o in self.controller.energy_services() if o.service.family is self.family}
+
+    def _on_service_discovery(self, req: m.ServiceDiscoveryReq, now: float) -> m.ServiceDiscoveryRes:
+        offers = self._offers()
+        if req.supported_service_ids is not None:
+            wanted = set(req.supported_service_ids.service_id)
+            offers = {k: v for k, v in offers.items() if k in wanted}
+        if not offers:
+            raise _Failed(RC.FAILED_NO_ENERGY_TRANSFER_SERVICE_SELECTED, "no common energy service")
+        self.offered = offers
+        return m.ServiceDiscoveryRes(
+            header=self._header(),
+            response_code=RC.OK,
+            service_renegotiation_supported=self.config.service_renegotiation_supported,
+            energy_transfer_service_list=m.ServiceList(
+                service=[m.Service(service_id=k, free_service=o.free) for k, o in list(offers.items())[:8]]
+            ),
+        )
+
+    def _on_service_detail(self, req: m.ServiceDetailReq, now: float) -> m.ServiceDetailRes:
+        offer = self.offered.get(req.service_id)
+        if offer is None:
+            raise _Failed(RC.FAILED_SERVICE_ID_INVALID, f"service {req.service_id} not offered")
+        return m.ServiceDetailRes(
+            header=self._header(),
+            response_code=RC.OK,
+            service_id=req.service_id,
+            service_parameter_list=m.ServiceParameterList(parameter_set=[p.to_message() for p in offer.parameter_sets]),
+        )
+
+    def _on_service_selection(self, req: m.ServiceSelectionReq, now: float) -> m.ServiceSelectionRes:
+        sel = req.selected_energy_transfer_service
+        offer = self.offered.get(sel.service_id)
+        if offer is None:
+            raise _Failed(RC.FAILED_NO_ENERGY_TRANSFER_SERVICE_SELECTED, f"service {sel.service_id} not offered")
+        pset = offer.parameter_set(sel.parameter_set_id)
+        if pset is None:
+            raise _Failed(RC.FAILED_SERVICE_SELECTION_INVALID, f"parameter set {sel.parameter_set_id} not offered")
+        if req.selected_vas_list is not None:
+            raise _Failed(RC.FAILED_SERVICE_SELECTION_INVALID, "no value-added services are offered")
+        self.service, self.parameter_set = offer.service, pset
+        self.schedule = None
+        return m.ServiceSelectionRes(header=self._header(), response_code=RC.OK)
+
+    def _check_cpd_mode(self, mode: Any, bpt_cls: type) -> None:
+        assert self.service is not None
+        if isinstance(mode, bpt_cls) != self.service.bpt:
+            raise _Failed(RC.FAILED_WRONG_CHARGE_PARAMETER, f"{type(mode).__name__} does not match {self.service.name}")
+
+    def _on_ac_cpd(self, req: m.ACChargeParameterDiscoveryReq, now: float) -> m.ACChargeParameterDiscoveryRes:
+        self._require_service()
+        self._check_cpd_mode(req.energy_transfer_mode, m.BPTACCPDReqEnergyTransferMode)
+        assert self.service is not None
+        lim = self.controller.limits(now, self.service)
+        kw: dict[str, Any] = dict(
+            evse_maximum_charge_power=rn(lim.max_charge_power),
+            evse_minimum_charge_power=rn(lim.min_charge_power),
+            evse_nominal_frequency=rn(lim.nominal_frequency),
+        )
+        if self.service.bpt:
+            mode: Any = m.BPTACCPDResEnergyTransferMode(
+                **kw,
+                evse_maximum_discharge_power=rn(lim.max_discharge_power),
+                evse_minimum_discharge_power=rn(lim.min_discharge_power),
+            )
+        else:
+            mode = m.ACCPDResEnergyTransferMode(**kw)
+        return m.ACChargeParameterDiscoveryRes(header=self._header(), response_code=RC.OK, energy_transfer_mode=mode)
+
+    def _on_dc_cpd(self, req: m.DCChargeParameterDiscoveryReq, now: float) -> m.DCChargeParameterDiscoveryRes:
+        self._require_service()
+        self._check_cpd_mode(req.energy_transfer_mode, m.BPTDCCPDReqEnergyTransferMode)
+        assert self.service is not None
+        lim = self.controller.limits(now, self.service)
+        kw: dict[str, Any] = dict(
+            evse_maximum_charge_power=rn(lim.max_charge_power),
+            evse_minimum_charge_power=rn(lim.min_charge_power),
+            evse_maximum_charge_current=rn(lim.max_charge_current),
+            evse_minimum_charge_current=rn(lim.min_charge_current),
+            evse_maximum_voltage=rn(lim.max_voltage),
+            evse_minimum_voltage=rn(lim.min_voltage),
+        )
+        if self.service.bpt:
+            mode: Any = m.BPTDCCPDResEnergyTransferMode(
+                **kw,
+                evse_maximum_discharge_power=rn(lim.max_discharge_power),
+                evse_minimum_discharge_power=rn(lim.min_discharge_power),
+                evse_maximum_discharge_current=rn(lim.max_discharge_current),
+                evse_minimum_discharge_current=rn(lim.min_discharge_current),
+            )
+        else:
+            mode = m.DCCPDResEnergyTransferMode(**kw)
+        return m.DCChargeParameterDiscoveryRes(header=self._header(), response_code=RC.OK, energy_transfer_mode=mode)
+
+    def _require_service(self) -> None:
+        if self.service is None or self.parameter_set is None:
+            raise _Failed(RC.FAILED_NO_ENERGY_TRANSFER_SERVICE_SELECTED, "no service selected")
+
+    def _on_schedule_exchange(self, req: m.ScheduleExchangeReq, now: float) -> m.ScheduleExchangeRes:
+        self._require_service()
+        assert self.service is not None and self.parameter_set is not None
+        dynamic = self.parameter_set.control_mode is ControlMode.DYNAMIC
+        if isinstance(req.control_mode, m.DynamicSEReqControlMode) != dynamic:
+            raise _Failed(RC.FAILED, f"{type(req.control_mode).__name__} but parameter set is {self.parameter_set.control_mode.name}")
+        offer = self.controller.schedule(now, self.service)
+        if offer is None:
+            if self._ongoing_since is None:
+                self._ongoing_since = now
+            if now - self._ongoing_since > self.config.timers.secc_schedule_ongoing:
+                raise _Failed(RC.FAILED, "schedule not ready within the ongoing limit")
+            return m.ScheduleExchangeRes(
+                header=self._header(),
+                response_code=RC.OK,
+                evse_processing=m.Processing.ONGOING,
+                control_mode=m.DynamicSEResControlMode() if dynamic else _scheduled_res(offer or ScheduleOffer(), self.service, now, self._clock()),
+            )
+        self._ongoing_since = None
+        self.schedule = offer
+        if dynamic:
+            ctrl: Any = m.DynamicSEResControlMode()
+            if self.parameter_set.mobility_needs_mode is MobilityNeedsMode.PROVIDED_BY_EVCC_AND_SECC:
+                dep = req.control_mode.departure_time
+                ctrl = m.DynamicSEResControlMode(departure_time=dep, minimum_soc=req.control_mode.minimum_soc, target_soc=req.control_mode.target_soc)
+        else:
+            ctrl = _scheduled_res(offer, self.service, now, self._clock())
+        return m.ScheduleExchangeRes(
+            header=self._header(), response_code=RC.OK, evse_processing=m.Processing.FINISHED, control_mode=ctrl
+        )
+
+    def _on_cable_check(self, req: Any, now: float) -> m.DCCableCheckRes:
+        done = self.controller.cable_check(now)
+        return m.DCCableCheckRes(
+            header=self._header(),
+            response_code=RC.OK,
+            evse_processing=m.Processing.FINISHED if done else m.Processing.ONGOING,
+        )
+
+    def _on_pre_charge(self, req: m.DCPreChargeReq, now: float) -> m.DCPreChargeRes:
+        v = self.controller.pre_charge(now, to_decimal(req.ev_target_voltage))
+        return m.DCPreChargeRes(header=self._header(), response_code=RC.OK, evse_present_voltage=rn(v))
+
+    def _on_power_delivery(self, req: m.PowerDeliveryReq, now: float) -> m.PowerDeliveryRes:
+        self._require_service()
+        assert self.service is not None and self.parameter_set is not None
+        progress = req.charge_progress.value
+        code = RC.OK
+        if req.ev_processing is m.Processing.FINISHED and progress in ("Start", "Standby"):
+            prof = req.ev_power_profile
+            if prof is not None:
+                dynamic = self.parameter_set.control_mode is ControlMode.DYNAMIC
+                if isinstance(prof.control_mode, m.DynamicEVPPTControlMode) != dynamic:
+                    raise _Failed(RC.FAILED_EV_POWER_PROFILE_INVALID, "EVPowerProfile control mode mismatch")
+                if not dynamic:
+                    tid = prof.control_mode.selected_schedule_tuple_id
+                    if self.schedule is None or tid != self.schedule.tuple_id:
+                        raise _Failed(RC.FAILED_SCHEDULE_SELECTION_INVALID, f"ScheduleTupleID {tid} was not offered")
+            discharge = req.bpt_channel_selection is m.ChannelSelection.DISCHARGE
+            if discharge and not self.service.bpt:
+                raise _Failed(RC.FAILED_WRONG_CHARGE_PARAMETER, "BPT_ChannelSelection=Discharge for a non-BPT service")
+            if progress == "Standby":
+                if not self.config.standby_allowed:
+                    code = RC.WARNING_STANDBY_NOT_ALLOWED
+                else:
+                    self._standby = True
+                    self.controller.power_delivery(now, "Standby", False)
+            else:
+                if not self.controller.power_delivery(now, "Start", discharge):
+                    raise _Failed(RC.FAILED_CONTACTOR_ERROR, "contactors did not close")
+                self._standby = False
+        elif req.ev_processing is m.Processing.FINISHED and progress == "Stop":
+            self._standby = False
+            if not self.controller.power_delivery(now, "Stop", False):
+                raise _Failed(RC.FAILED_CONTACTOR_ERROR, "contactors did not open")
+            self._notification_sent = self._notified_at = None
+        elif progress == "ScheduleRenegotiation":
+            self.schedule = None
+        status = self._take_notification(now) if progress in ("Start",) else None
+        return m.PowerDeliveryRes(header=self._header(), response_code=code, evse_status=status)
+
+    def _loop_status(self, now: float, req: Any, family: Family) -> tuple[EVLoopStatus, bool]:
+        """Translate a ChargeLoopReq into the controller's view; checks the control mode."""
+        assert self.service is not None and self.parameter_set is not None
+        cm = req.control_mode
+        cname = type(cm).__name__
+        is_bpt = cname.startswith("BPT")
+        is_dynamic = "Dynamic" in cname
+        if is_bpt != self.service.bpt or is_dynamic != (self.parameter_set.control_mode is ControlMode.DYNAMIC):
+            raise _Failed(RC.FAILED, f"{cname} does not match {self.service.name}/{self.parameter_set.control_mode.name}")
+        g = lambda attr: to_decimal(getattr(cm, attr, None))  # noqa: E731
+        limits = EVLimits(
+            max_charge_power=g("ev_maximum_charge_power"),
+            min_charge_power=g("ev_minimum_charge_power"),
+            max_charge_current=g("ev_maximum_charge_current"),
+            max_voltage=g("ev_maximum_voltage"),
+            min_voltage=g("ev_minimum_voltage"),
+            max_discharge_power=g("ev_maximum_discharge_power"),
+            min_discharge_power=g("ev_minimum_discharge_power"),
+            max_discharge_current=g("ev_maximum_discharge_current"),
+        )
+        energy = EnergyRequest(
+            target_wh=g("ev_target_energy_request"),
+            max_wh=g("ev_maximum_energy_request"),
+            min_wh=g("ev_minimum_energy_request"),
+            departure_time=getattr(cm, "departure_time", None) or 0,
+            max_v2x_wh=to_decimal(cm.ev_maximum_v2x_energy_request) if getattr(cm, "ev_maximum_v2x_energy_request", None) else None,
+            min_v2x_wh=to_decimal(cm.ev_minimum_v2x_energy_request) if getattr(cm, "ev_minimum_v2x_energy_request", None) else None,
+        )
+        soc = req.display_parameters.present_soc if req.display_parameters is not None else None
+        if family is Family.DC:
+            voltage = to_decimal(req.ev_present_voltage)
+            target_v = to_decimal(getattr(cm, "ev_target_voltage", None)) if hasattr(cm, "ev_target_voltage") else None
+            target_i = getattr(cm, "ev_target_current", None)
+            target_p = to_decimal(target_i) * (target_v or voltage) if target_i is not None else None
+            present = D0
+        else:
+            voltage = D0
+            target_v = None
+            present = to_decimal(cm.ev_present_active_power)
+            target_p = present if not is_dynamic else None
+        return EVLoopStatus(limits, energy, voltage, present, target_p, target_v, soc), is_dynamic
+
+    def _meter(self, req: Any, result: Any) -> m.MeterInfo | None:
+        if not req.meter_info_requested:
+            return None
+        return m.MeterInfo(
+            meter_id=self.controller.evse_id[:32] or "meter",
+            charged_energy_reading_wh=int(result.charged_wh),
+            bpt_discharged_energy_reading_wh=int(result.discharged_wh) if self.service and self.service.bpt else None,
+            meter_timestamp=int(self._clock()),
+        )
+
+    def _on_dc_charge_loop(self, req: m.DCChargeLoopReq, now: float) -> m.DCChargeLoopRes:
+        self._check_notification_delay(now)
+        status, dynamic = self._loop_status(now, req, Family.DC)
+        ctx = self._ctx()
+        r = self.controller.charge_loop(now, ctx, status)
+        assert self.service is not None
+        lim = self.controller.limits(now, self.service)
+        if self.service.bpt:
+            bpt = dict(
+                evse_maximum_discharge_power=rn(lim.max_discharge_power),
+                evse_minimum_discharge_power=rn(lim.min_discharge_power),
+                evse_maximum_discharge_current=rn(lim.max_discharge_current),
+                evse_minimum_voltage=rn(lim.min_voltage),
+            )
+        base = dict(
+            evse_maximum_charge_power=rn(lim.max_charge_power),
+            evse_minimum_charge_power=rn(lim.min_charge_power),
+            evse_maximum_charge_current=rn(lim.max_charge_current),
+            evse_maximum_voltage=rn(lim.max_voltage),
+        )
+        if dynamic:
+            cm: Any = (
+                m.BPTDynamicDCCLResControlMode(**base, **bpt) if self.service.bpt else m.DynamicDCCLResControlMode(**base)
+            )
+        else:
+            cm = m.BPTScheduledDCCLResControlMode(**base, **bpt) if self.service.bpt else m.ScheduledDCCLResControlMode(**base)
+        res = m.DCChargeLoopRes(
+            header=self._header(),
+            response_code=RC.OK,
+            evse_status=self._take_notification(now),
+            meter_info=self._meter(req, r),
+            evse_present_current=rn(r.present_current),
+            evse_present_voltage=rn(r.present_voltage),
+            evse_power_limit_achieved=r.power_limit_achieved,
+            evse_current_limit_achieved=r.current_limit_achieved,
+            evse_voltage_limit_achieved=r.voltage_limit_achieved,
+            control_mode=cm,
+        )
+        self._events.append(
+            PowerChanged(r.target_power, r.present_voltage, r.present_current, status.soc, r.charged_wh, r.discharged_wh)
+        )
+        return res
+
+    def _on_ac_charge_loop(self, req: m.ACChargeLoopReq, now: float) -> m.ACChargeLoopRes:
+        self._check_notification_delay(now)
+        status, dynamic = self._loop_status(now, req, Family.AC)
+        ctx = self._ctx()
+        r = self.controller.charge_loop(now, ctx, status)
+        assert self.service is not None
+        if dynamic:
+            kw = dict(evse_target_active_power=rn(r.target_power), evse_present_active_power=rn(r.target_power))
+            cm: Any = m.BPTDynamicACCLResControlMode(**kw) if self.service.bpt else m.DynamicACCLResControlMode(**kw)
+        else:
+            kw = dict(evse_present_active_power=rn(r.target_power))
+            cm = m.BPTScheduledACCLResControlMode(**kw) if self.service.bpt else m.ScheduledACCLResControlMode(**kw)
+        res = m.ACChargeLoopRes(
+            header=self._header(),
+            response_code=RC.OK,
+            evse_status=self._take_notification(now),
+            meter_info=self._meter(req, r),
+            control_mode=cm,
+        )
+        self._events.append(
+            PowerChanged(r.target_power, r.present_voltage, r.present_current, status.soc, r.charged_wh, r.discharged_wh)
+        )
+        return res
+
+    def _on_welding_detection(self, req: Any, now: float) -> m.DCWeldingDetectionRes:
+        v = self.controller.present_voltage(now)
+        return m.DCWeldingDetectionRes(header=self._header(), response_code=RC.OK, evse_present_voltage=rn(v))
+
+    def _on_session_stop(self, req: m.SessionStopReq, now: float) -> m.SessionStopRes:
+        kind = req.charging_session.value
+        if kind == "ServiceRenegotiation":
+            if not self.config.service_renegotiation_supported:
+                raise _Failed(RC.FAILED_NO_SERVICE_RENEGOTIATION_SUPPORTED, "service renegotiation is not supported")
+            self.service = self.parameter_set = None
+            self.schedule = None
+            self._notification_sent = self._notified_at = None
+        elif kind == "Pause":
+            if self.service is None or self.parameter_set is None:
+                raise _Failed(RC.FAILED_PAUSE_NOT_ALLOWED, "nothing to resume: no service selected")
+            self.config.store.put(
+                SessionRecord(
+                    self.session_id,
+                    self.evcc_id,
+                    self.service,
+                    self.parameter_set.set_id,
+                    self.parameter_set.control_mode,
+                    now,
+                )
+            )
+        return m.SessionStopRes(header=self._header(), response_code=RC.OK)
+
+
+class _Failed(Exception):
+    def __init__(self, code: Any, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+def _price_schedule(anchor: int) -> m.AbsolutePriceSchedule:
+    return m.AbsolutePriceSchedule(
+        time_anchor=anchor,
+        price_schedule_id=1,
+        currency="USD",
+        language="ENG",
+        price_algorithm="urn:iso:std:iso:15118:-20:PriceAlgorithm:1-Power",
+        price_rule_stacks=m.PriceRuleStackList(
+            price_rule_stack=[
+                m.PriceRuleStack(
+                    duration=0,
+                    price_rule=[m.PriceRule(energy_fee=rn(Decimal("0.25")), power_range_start=rn(0))],
+                )
+            ]
+        ),
+    )
+
+
+def _scheduled_res(offer: ScheduleOffer, service: EnergyService, now: float, epoch: float) -> m.ScheduledSEResControlMode:
+    """One ScheduleTuple: a constant charging schedule, for BPT a discharging schedule with
+    negative power (sign convention in controller.py), each with an AbsolutePriceSchedule
+    (XSD-optional; Josev's EVCC requires one, DISAGREE #5)."""
+    anchor = int(epoch)
+
+    def sched(power: Decimal) -> m.ChargingSchedule:
+        return m.ChargingSchedule(
+            power_schedule=m.PowerSchedule(
+                time_anchor=anchor,
+                power_schedule_entries=m.PowerScheduleEntryList(
+                    power_schedule_entry=[m.PowerScheduleEntry(duration=offer.duration, power=rn(power))]
+                ),
+            ),
+            price_schedule=_price_schedule(anchor),
+        )
+
+    tup = m.ScheduleTuple(
+        schedule_tuple_id=offer.tuple_id,
+        charging_schedule=sched(offer.charge_power),
+        discharging_schedule=sched(-offer.discharge_power) if service.bpt and offer.discharge_power else None,
+    )
+    return m.ScheduledSEResControlMode(schedule_tuple=[tup])
+
+
+def minimal_response(request_name: str, header: m.MessageHeader, code: Any) -> Any:
+    """The smallest schema-valid response of ``request_name``'s type carrying ``code``
+    (used for FAILED_SequenceError / FAILED_UnknownSession / other FAILED answers)."""
+    z = rn(0)
+    c = dict(header=header, response_code=code)
+    fin = m.Processing.FINISHED
+    if request_name == "supportedAppProtocolReq":
+        return m.SupportedAppProtocolRes(response_code=m.AppProtocolResponseCode.FAILED_NO_NEGOTIATION)
+    builders: dict[str, Callable[[], Any]] = {
+        "SessionSetupReq": lambda: m.SessionSetupRes(**c, evse_id="ZZ00000"),
+        "AuthorizationSetupReq": lambda: m.AuthorizationSetupRes(
+            **c,
+            authorization_services=[m.Authorization.EIM],
+            certificate_installation_service=False,
+            authorization_mode=m.EIMASResAuthorizationMode(),
+        ),
+        "AuthorizationReq": lambda: m.AuthorizationRes(**c, evse_processing=fin),
+        "ServiceDiscoveryReq": lambda: m.ServiceDiscoveryRes(
+            **c,
+            service_renegotiation_supported=False,
+            energy_transfer_service_list=m.ServiceList(service=[m.Service(service_id=1, free_service=False)]),
+        ),
+        "ServiceDetailReq": lambda: m.ServiceDetailRes(
+            **c,
+            service_id=1,
+            service_parameter_list=m.ServiceParameterList(
+                parameter_set=[m.ParameterSet(parameter_set_id=0, parameter=[int_parameter("Connector", 1)])]
+            ),
+        ),
+        "ServiceSelectionReq": lambda: m.ServiceSelectionRes(**c),
+        "AC_ChargeParameterDiscoveryReq": lambda: m.ACChargeParameterDiscoveryRes(
+            **c,
+            energy_transfer_mode=m.ACCPDResEnergyTransferMode(
+                evse_maximum_charge_power=z, evse_minimum_charge_power=z, evse_nominal_frequency=z
+            ),
+        ),
+        "DC_ChargeParameterDiscoveryReq": lambda: m.DCChargeParameterDiscoveryRes(
+            **c,
+            energy_transfer_mode=m.DCCPDResEnergyTransferMode(
+                evse_maximum_charge_power=z,
+                evse_minimum_charge_power=z,
+                evse_maximum_charge_current=z,
+                evse_minimum_charge_current=z,
+                evse_maximum_voltage=z,
+                evse_minimum_voltage=z,
+            ),
+        ),
+        "ScheduleExchangeReq": lambda: m.ScheduleExchangeRes(
+            **c, evse_processing=fin, control_mode=m.DynamicSEResControlMode()
+        ),
+        "DC_CableCheckReq": lambda: m.DCCableCheckRes(**c, evse_processing=fin),
+        "DC_PreChargeReq": lambda: m.DCPreChargeRes(**c, evse_present_voltage=z),
+        "PowerDeliveryReq": lambda: m.PowerDeliveryRes(**c),
+        "AC_ChargeLoopReq": lambda: m.ACChargeLoopRes(**c, control_mode=m.ScheduledACCLResControlMode()),
+        "DC_ChargeLoopReq": lambda: m.DCChargeLoopRes(
+            **c,
+            evse_present_current=z,
+            evse_present_voltage=z,
+            evse_power_limit_achieved=False,
+            evse_current_limit_achieved=False,
+            evse_voltage_limit_achieved=False,
+            control_mode=m.ScheduledDCCLResControlMode(),
+        ),
+        "DC_WeldingDetectionReq": lambda: m.DCWeldingDetectionRes(**c, evse_present_voltage=z),
+        "SessionStopReq": lambda: m.SessionStopRes(**c),
+    }
+    return builders[request_name]()
+
+
+__all__ = ["SeccConfig", "SeccSession", "SessionStore", "minimal_response"]

@@ -1,0 +1,313 @@
+"""Simulated vehicles implementing :class:`iso15118.session.controller.EVController`.
+
+``cybertruck-awd``: ~123 kWh, AC_BPT (48 A / 11.5 kW each way) and DC_BPT (11.5 kW export),
+a user minimum-SOC reserve below which it never exports, outlets disabled while exporting,
+and a charge-adapter thermal model (derate, then safe stop).  ``cybertruck-rwd``: no BPT.
+
+Energy semantics (decided from the XSD names, see controller.py for signs):
+``EVTargetEnergyRequest`` = energy to reach the target SOC, ``EVMaximumEnergyRequest`` = to
+100 %, ``EVMinimumEnergyRequest`` = to the reserve SOC (0 when above it);
+``EVMaximumV2XEnergyRequest`` = maximum energy request, ``EVMinimumV2XEnergyRequest`` =
+minus the energy available above the reserve (negative: may be discharged).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from iso15118.session.controller import (
+    EnergyRequest,
+    EVAction,
+    EVLimits,
+    EVLoopStatus,
+    EVSELoopResult,
+    LoopContext,
+)
+from iso15118.session.services import ControlMode, EnergyService
+from iso15118.sim.physics import AdapterThermal, Battery, dec
+
+
+@dataclass
+class EVSpec:
+    name: str
+    evcc_id: str
+    capacity_wh: float
+    services: tuple[EnergyService, ...]
+    ac_max_power: float = 11500.0
+    ac_max_discharge: float = 11500.0
+    dc_max_power: float = 250000.0
+    dc_max_current: float = 500.0
+    dc_max_discharge: float = 11500.0
+    dc_max_discharge_current: float = 30.0
+    nominal_voltage: float = 800.0
+    ac_voltage: float = 240.0
+
+
+CYBERTRUCK_AWD = EVSpec(
+    "cybertruck-awd",
+    "WMIV1234567890ABCDEX",
+    123000.0,
+    (EnergyService.AC_BPT, EnergyService.DC_BPT, EnergyService.AC, EnergyService.DC),
+)
+CYBERTRUCK_RWD = EVSpec(
+    "cybertruck-rwd",
+    "WMIV1234567890RWDEX1",
+    98000.0,
+    (EnergyService.AC, EnergyService.DC),
+    ac_max_discharge=0.0,
+    dc_max_discharge=0.0,
+    dc_max_discharge_current=0.0,
+)
+
+
+@dataclass
+class SimEV:
+    """A vehicle: battery + limits + user settings + adapter thermal model."""
+
+    spec: EVSpec
+    soc: float = 50.0
+    target_soc: int = 90
+    min_soc_reserve: int = 20
+    """User reserve: no export at or below this SOC."""
+    on_reserve: str = "continue"
+    """"continue": keep the session without export; "stop": end it cleanly."""
+    control_mode: ControlMode = ControlMode.DYNAMIC
+    export_requested: bool = False
+    """Scheduled mode: the user wants to export (uses the DischargingSchedule)."""
+    thermal: AdapterThermal | None = field(default_factory=AdapterThermal)
+    speed: float = 1.0
+    stop_after: float | None = None
+    """Protocol seconds after power start at which the user ends the session."""
+    pause_after: float | None = None
+    standby_between: tuple[float, float] | None = None
+    renegotiate_after: float | None = None
+    power_w: float = 0.0
+    outlets_enabled: bool = True
+    log: list[tuple[float, str]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.battery = Battery(self.spec.capacity_wh, self.soc, self.spec.nominal_voltage)
+        self.evcc_id = self.spec.evcc_id
+        self._t: float | None = None
+        self._started_at: float | None = None
+        self._renegotiated = False
+        self._in_standby = False
+        self.energy_in_wh = 0.0
+        self.energy_out_wh = 0.0
+        self.aborted = False
+        self.has_exported = False
+        self.reserve_reached = False
+        self.ended: tuple[str, bool] | None = None
+        self.service: EnergyService | None = None
+
+    # -- helpers
+
+    def _advance(self, now: float) -> None:
+        if self._t is None:
+            self._t = now
+            return
+        dt = (now - self._t) * self.speed
+        self._t = now
+        if dt <= 0:
+            return
+        wh = self.power_w * dt / 3600.0
+        self.battery.add_energy(wh)
+        if wh >= 0:
+            self.energy_in_wh += wh
+        else:
+            self.energy_out_wh -= wh
+        if self.thermal is not None:
+            was_derated, was_tripped = self.thermal.derated, self.thermal.tripped
+            self.thermal.advance(abs(self.current_a()), dt)
+            if self.thermal.derated and not was_derated:
+                self._note(now, f"adapter {self.thermal.temperature_c:.0f} C: derating to {self.thermal.derate_factor:.0%}")
+            if self.thermal.tripped and not was_tripped:
+                self._note(now, f"adapter {self.thermal.temperature_c:.0f} C: over limit, stopping power")
+                self.aborted = True
+                self.power_w = 0.0
+
+    def _note(self, now: float, text: str) -> None:
+        self.log.append((now, text))
+
+    def current_a(self) -> float:
+        if self.service is not None and self.service.family is not None and self.service.family.value == "DC":
+            return self.power_w / self.battery.voltage()
+        return self.power_w / self.spec.ac_voltage
+
+    @property
+    def soc_now(self) -> float:
+        return self.battery.soc
+
+    @property
+    def soc_percent(self) -> int:
+        return int(self.battery.soc)
+
+    def _export_allowed(self) -> bool:
+        return self.battery.soc > self.min_soc_reserve and not self.aborted
+
+    # -- EVController
+
+    def preferred_services(self) -> list[EnergyService]:
+        return list(self.spec.services)
+
+    def preferred_control_mode(self) -> ControlMode:
+        return self.control_mode
+
+    def limits(self, now: float, service: EnergyService) -> EVLimits:
+        self.service = service
+        factor = self.thermal.current_factor() if self.thermal is not None else 1.0
+        if self.aborted:
+            factor = 0.0
+        full = self.battery.soc >= 100.0
+        dc = service.family is not None and service.family.value == "DC"
+        bpt = service.bpt and service in self.spec.services
+        export = bpt and self._export_allowed()
+        if dc:
+            v = self.battery.voltage()
+            max_i = self.spec.dc_max_current * factor
+            max_p = 0.0 if full else min(self.spec.dc_max_power, max_i * v)
+            dis_i = self.spec.dc_max_discharge_current * factor if export else 0.0
+            dis_p = min(self.spec.dc_max_discharge, dis_i * v) if export else 0.0
+            return EVLimits(
+                max_charge_power=dec(max_p),
+                max_charge_current=dec(max_i, 1),
+                max_voltage=dec(self.spec.nominal_voltage * 1.05),
+                min_voltage=dec(self.spec.nominal_voltage * 0.6),
+                max_discharge_power=dec(dis_p),
+                max_discharge_current=dec(dis_i, 1),
+                target_soc=self.target_soc,
+            )
+        max_p = 0.0 if full else self.spec.ac_max_power * factor
+        dis_p = self.spec.ac_max_discharge * factor if export else 0.0
+        return EVLimits(
+            max_charge_power=dec(max_p),
+            max_charge_current=dec(max_p / self.spec.ac_voltage, 1),
+            max_voltage=dec(self.spec.ac_voltage * 1.1),
+            min_voltage=dec(self.spec.ac_voltage * 0.9),
+            max_discharge_power=dec(dis_p),
+            target_soc=self.target_soc,
+        )
+
+    def energy_request(self, now: float) -> EnergyRequest:
+        cap = self.spec.capacity_wh
+        soc = self.battery.soc
+        to_target = max(0.0, (self.target_soc - soc) * cap / 100.0)
+        to_full = max(0.0, (100.0 - soc) * cap / 100.0)
+        to_reserve = max(0.0, (self.min_soc_reserve - soc) * cap / 100.0)
+        above_reserve = max(0.0, (soc - self.min_soc_reserve) * cap / 100.0)
+        return EnergyRequest(
+            target_wh=dec(to_target),
+            max_wh=dec(to_full),
+            min_wh=dec(to_reserve),
+            departure_time=7200,
+            min_soc=self.min_soc_reserve,
+            target_soc=self.target_soc,
+            max_v2x_wh=dec(to_full),
+            min_v2x_wh=-dec(above_reserve),
+        )
+
+    def present_voltage(self, now: float) -> Decimal:
+        return dec(self.battery.voltage())
+
+    def loop_status(self, now: float, ctx: LoopContext) -> EVLoopStatus:
+        self._advance(now)
+        lim = self.limits(now, ctx.service)
+        target: Decimal | None = None
+        if ctx.control_mode is ControlMode.SCHEDULED and not ctx.standby:
+            sched = ctx.schedule
+            charge_cap = sched.charge_power if sched is not None else lim.max_charge_power
+            discharge_cap = sched.discharge_power if sched is not None else Decimal(0)
+            wants_export = ctx.service.bpt and (self.export_requested or (sched is not None and sched.charge_power <= 0))
+            if wants_export and lim.max_discharge_power > 0 and discharge_cap > 0:
+                target = -min(discharge_cap, lim.max_discharge_power)
+            elif self.battery.soc < self.target_soc:
+                target = min(charge_cap, lim.max_charge_power)
+            else:
+                target = Decimal(0)
+        elif ctx.standby:
+            target = Decimal(0)
+        return EVLoopStatus(
+            limits=lim,
+            energy=self.energy_request(now),
+            present_voltage=self.present_voltage(now),
+            present_power=dec(self.power_w),
+            target_power=target,
+            target_voltage=self.present_voltage(now),
+            soc=int(self.battery.soc),
+        )
+
+    def apply(self, now: float, ctx: LoopContext, result: EVSELoopResult) -> None:
+        """Follow the EVSE, never beyond our own (possibly derated / reserve) limits."""
+        self._advance(now)
+        lim = self.limits(now, ctx.service)
+        p = float(result.target_power)
+        if p >= 0:
+            p = min(p, float(lim.max_charge_power))
+        else:
+            p = max(p, -float(lim.max_discharge_power))
+        if self.aborted or ctx.standby:
+            p = 0.0
+        exporting = p < 0
+        if exporting:
+            self.has_exported = True
+        elif float(result.target_power) < 0 and not self._export_allowed() and not self.reserve_reached:
+            self.reserve_reached = True
+            self._note(now, f"SOC {self.battery.soc:.1f} % at reserve {self.min_soc_reserve} %: export refused")
+        if exporting and self.outlets_enabled:
+            self.outlets_enabled = False
+            self._note(now, "exporting: vehicle outlets disabled")
+        elif not exporting and not self.outlets_enabled:
+            self.outlets_enabled = True
+            self._note(now, "export ended: vehicle outlets enabled")
+        self.power_w = p
+
+    def next_action(self, now: float, ctx: LoopContext) -> EVAction:
+        self._advance(now)
+        if self.aborted:
+            return EVAction.STOP
+        started = self._started_at if self._started_at is not None else now
+        if self.pause_after is not None and now - started >= self.pause_after:
+            return EVAction.PAUSE
+        if self.stop_after is not None and now - started >= self.stop_after:
+            return EVAction.STOP
+        if self.standby_between is not None:
+            a, b = self.standby_between
+            if a <= now - started < b and not ctx.standby:
+                return EVAction.STANDBY
+            if now - started >= b and ctx.standby:
+                return EVAction.RESUME
+        if self.renegotiate_after is not None and not self._renegotiated and now - started >= self.renegotiate_after:
+            self._renegotiated = True
+            return EVAction.RENEGOTIATE_SCHEDULE
+        if self.on_reserve == "stop" and self.has_exported and not self._export_allowed():
+            self._note(now, f"SOC {self.battery.soc:.1f} % at reserve {self.min_soc_reserve} %: ending session")
+            return EVAction.STOP
+        return EVAction.CONTINUE
+
+    def power_started(self, now: float, discharge: bool) -> None:
+        self._advance(now)
+        if self._started_at is None:
+            self._started_at = now
+        self._note(now, "power delivery started" + (" (discharge)" if discharge else ""))
+
+    def power_stopped(self, now: float) -> None:
+        self._advance(now)
+        self.power_w = 0.0
+        if not self.outlets_enabled:
+            self.outlets_enabled = True
+            self._note(now, "export ended: vehicle outlets enabled")
+        self._note(now, "power delivery stopped")
+
+    def session_ended(self, now: float, reason: str, ok: bool) -> None:
+        self._advance(now)
+        self.power_w = 0.0
+        self.ended = (reason, ok)
+
+
+def make_ev(name: str, **kwargs: object) -> SimEV:
+    """A simulated EV by profile name (``cybertruck-awd``, ``cybertruck-rwd``)."""
+    specs = {"cybertruck-awd": CYBERTRUCK_AWD, "cybertruck-rwd": CYBERTRUCK_RWD}
+    if name not in specs:
+        raise KeyError(f"unknown EV profile {name!r}; known: {', '.join(specs)}")
+    return SimEV(specs[name], **kwargs)  # type: ignore[arg-type]
