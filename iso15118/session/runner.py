@@ -1,0 +1,319 @@
+"""asyncio layer: drives the sans-IO cores with real sockets and real time.
+
+* :func:`start_secc` / :func:`run_secc`: a TCP or TLS server, one :class:`SeccSession` per
+  connection, many sessions concurrently; optionally an SDP responder.
+* :func:`run_evcc`: one EVCC session to ``host``/``port`` or to what SDP discovery finds.
+
+Every V2GTP frame goes out in a single write (``V2GTPConnection.send``), which Josev needs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from iso15118.session.controller import EVController, EVSEController
+from iso15118.session.evcc import EvccConfig, EvccSession
+from iso15118.session.events import Event, MessageReceived, SendMessage, SessionEnded
+from iso15118.session.secc import SeccConfig, SeccSession, SessionStore
+from iso15118.transport.tcp import ConnectionClosed, V2GTPConnection, open_connection, start_server
+from iso15118.transport.v2gtp import V2GTPError
+
+log = logging.getLogger(__name__)
+
+EventSink = Callable[[str, float, Event], None]
+"""``sink(side, now, event)``: observes every event (timelines, traces, statistics)."""
+
+
+@dataclass
+class SessionResult:
+    """How one session ended, as seen by one side."""
+
+    side: str
+    ok: bool
+    reason: str
+    rx: int
+    tx: int
+    started: float
+    ended: float
+    peer: Any = None
+    tls_version: str | None = None
+    paused_session_id: bytes | None = None
+    loops: int = 0
+    events: list[tuple[float, Event]] = field(default_factory=list)
+
+    @property
+    def duration(self) -> float:
+        return self.ended - self.started
+
+
+async def drive(
+    core: Any,
+    conn: V2GTPConnection,
+    *,
+    side: str,
+    clock: Callable[[], float] = time.monotonic,
+    sink: EventSink | None = None,
+    initial: list[Event] | None = None,
+    record: list[tuple[float, Event]] | None = None,
+) -> SessionEnded | None:
+    """Feed frames and timer expiries into ``core`` and write what it asks, until it ends."""
+
+    async def pump(events: list[Event]) -> SessionEnded | None:
+        ended = None
+        now = clock()
+        for ev in events:
+            if sink is not None:
+                sink(side, now, ev)
+            if record is not None:
+                record.append((now, ev))
+            if isinstance(ev, SendMessage):
+                try:
+                    await conn.send(ev.payload_type, ev.payload)
+                except ConnectionClosed:
+                    pass  # the receive side reports it
+            elif isinstance(ev, SessionEnded):
+                ended = ev
+        return ended
+
+    ended = await pump(initial or [])
+    while ended is None:
+        deadline = core.next_deadline()
+        timeout = None if deadline is None else max(0.0, deadline - clock())
+        try:
+            frame = await conn.recv(timeout=timeout)
+        except TimeoutError:
+            events = core.handle_timer(clock())
+        except (ConnectionClosed, ConnectionError, ssl.SSLError, V2GTPError, asyncio.IncompleteReadError) as exc:
+            log.debug("%s: connection ended: %s", side, exc)
+            events = core.connection_lost(clock())
+            if not events:
+                break
+        else:
+            events = core.receive(frame.payload_type, frame.payload, clock())
+        ended = await pump(events)
+    return ended
+
+
+async def _linger(conn: V2GTPConnection, seconds: float) -> None:
+    """Keep the connection until the peer closes or ``seconds`` pass ([V2G20-1643])."""
+    if seconds <= 0:
+        return
+    try:
+        async with asyncio.timeout(seconds):
+            while True:
+                await conn.recv()
+    except (TimeoutError, ConnectionClosed, ConnectionError, ssl.SSLError, V2GTPError, asyncio.IncompleteReadError):
+        return
+
+
+def _tls_version(conn: V2GTPConnection) -> str | None:
+    obj = conn.ssl_object
+    return obj.version() if obj is not None else None
+
+
+class SeccServer:
+    """A running SECC: ``.port``, ``.results`` (finished sessions), ``close()``."""
+
+    def __init__(
+        self,
+        controller: EVSEController | Callable[[], EVSEController],
+        *,
+        config: SeccConfig | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sink: EventSink | None = None,
+        linger: float | None = None,
+        record_events: bool = False,
+    ) -> None:
+        self._controller = controller
+        self.config = config or SeccConfig()
+        self.store: SessionStore = self.config.store
+        self.clock = clock
+        self.sink = sink
+        self.linger = linger
+        self.record_events = record_events
+        self.results: list[SessionResult] = []
+        self.active: set[SeccSession] = set()
+        self.server: asyncio.Server | None = None
+        self.sessions_started = 0
+        self._changed = asyncio.Event()
+
+    def controller_for_session(self) -> EVSEController:
+        c = self._controller
+        if callable(c) and not hasattr(c, "energy_services"):
+            return c()  # type: ignore[no-any-return]
+        return c  # type: ignore[return-value]
+
+    @property
+    def port(self) -> int:
+        assert self.server is not None
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def handle(self, conn: V2GTPConnection) -> None:
+        started = self.clock()
+        self.sessions_started += 1
+        core = SeccSession(self.controller_for_session(), self.config, now=started)
+        self.active.add(core)
+        record: list[tuple[float, Event]] | None = [] if self.record_events else None
+        ended = None
+        try:
+            ended = await drive(core, conn, side="secc", clock=self.clock, sink=self.sink, record=record)
+            if ended is not None and not conn.closed:
+                linger = ended.close_after if self.linger is None else self.linger
+                await _linger(conn, linger)
+        finally:
+            self.active.discard(core)
+            self.results.append(
+                SessionResult(
+                    "secc",
+                    core.ok,
+                    core.end_reason or (ended.reason if ended else "closed"),
+                    core.rx,
+                    core.tx,
+                    started,
+                    self.clock(),
+                    conn.peer,
+                    _tls_version(conn),
+                    events=record or [],
+                )
+            )
+            self._changed.set()
+
+    async def wait_sessions(self, count: int, timeout: float | None = None) -> list[SessionResult]:
+        """Wait until ``count`` sessions have finished."""
+        async with asyncio.timeout(timeout):
+            while len(self.results) < count:
+                self._changed.clear()
+                await self._changed.wait()
+        return self.results
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+    async def wait_closed(self) -> None:
+        if self.server is not None:
+            await self.server.wait_closed()
+
+
+async def start_secc(
+    controller: EVSEController | Callable[[], EVSEController],
+    host: str | None = "::1",
+    port: int = 0,
+    tls: ssl.SSLContext | None = None,
+    *,
+    config: SeccConfig | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sink: EventSink | None = None,
+    linger: float | None = None,
+    record_events: bool = False,
+) -> SeccServer:
+    """Start serving; returns the :class:`SeccServer` (``port=0`` picks a free port)."""
+    secc = SeccServer(controller, config=config, clock=clock, sink=sink, linger=linger, record_events=record_events)
+    secc.server = await start_server(secc.handle, host, port, tls, ssl_handshake_timeout=10.0 if tls else None)
+    return secc
+
+
+async def run_secc(
+    controller: EVSEController | Callable[[], EVSEController],
+    host: str | None = "::1",
+    port: int = 0,
+    tls: ssl.SSLContext | None = None,
+    *,
+    config: SeccConfig | None = None,
+    sdp: bool = False,
+    sdp_port: int = 15118,
+    ready: Callable[[SeccServer], Any] | None = None,
+    **kwargs: Any,
+) -> None:
+    """Serve SECC sessions until cancelled (optionally answering SDP on ``sdp_port``)."""
+    secc = await start_secc(controller, host, port, tls, config=config, **kwargs)
+    sdp_server = None
+    if sdp:
+        from iso15118.transport.sdp_asyncio import SdpServer
+
+        addr = host if host not in (None, "", "::") else "::1"
+        sdp_server = SdpServer(
+            tls_port=secc.port if tls else None,
+            tcp_port=None if tls else secc.port,
+            address=addr,
+            host=addr,
+            port=sdp_port,
+        )
+        await sdp_server.start()
+    if ready is not None:
+        ready(secc)
+    try:
+        assert secc.server is not None
+        await secc.server.serve_forever()
+    finally:
+        if sdp_server is not None:
+            sdp_server.close()
+        secc.close()
+
+
+async def run_evcc(
+    controller: EVController,
+    host: str | None = "::1",
+    port: int | None = None,
+    tls: ssl.SSLContext | None = None,
+    *,
+    config: EvccConfig | None = None,
+    discover: bool = False,
+    sdp_address: str = "::1",
+    sdp_port: int = 15118,
+    clock: Callable[[], float] = time.monotonic,
+    sink: EventSink | None = None,
+    record_events: bool = False,
+    connect_timeout: float = 10.0,
+) -> SessionResult:
+    """Run one EVCC session; with ``discover`` ask SDP (unicast to ``sdp_address``) first."""
+    if discover:
+        from iso15118.transport.sdp import Security
+        from iso15118.transport.sdp_asyncio import discover as sdp_discover
+
+        resp = await sdp_discover(Security.TLS if tls else Security.NONE, address=sdp_address, port=sdp_port)
+        host, port = str(resp.address), resp.port
+    if host is None or port is None:
+        raise ValueError("run_evcc needs host and port, or discover=True")
+    started = clock()
+    conn = await open_connection(host, port, tls, timeout=connect_timeout)
+    core = EvccSession(controller, config)
+    record: list[tuple[float, Event]] | None = [] if record_events else None
+    try:
+        ended = await drive(core, conn, side="evcc", clock=clock, sink=sink, initial=core.start(clock()), record=record)
+    finally:
+        tls_version = _tls_version(conn)
+        await conn.aclose()
+    return SessionResult(
+        "evcc",
+        core.ok,
+        core.end_reason or (ended.reason if ended else "closed"),
+        core.rx,
+        core.tx,
+        started,
+        clock(),
+        (host, port),
+        tls_version,
+        core.paused_session_id,
+        core.loops,
+        events=record or [],
+    )
+
+
+__all__ = [
+    "EventSink",
+    "SeccServer",
+    "SessionResult",
+    "drive",
+    "run_evcc",
+    "run_secc",
+    "start_secc",
+]
+
+# re-exported for callers that only import the runner
+_ = (MessageReceived,)
