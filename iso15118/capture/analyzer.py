@@ -203,6 +203,8 @@ class Analyzer:
                     return
                 self._linktype_warned.add(rec.linktype)
                 reason += f" ({LINKTYPE_NAMES.get(rec.linktype, 'unknown')}); frames of this type are skipped"
+                self._emit(Event(rec.ts, rec.index, "capture", "unsupported link type", "error", detail=reason))
+                return
             self._emit(Event(rec.ts, rec.index, "capture", "malformed frame", "warning", detail=reason))
 
     # -- SLAC -----------------------------------------------------------------------------
