@@ -18,11 +18,35 @@ from iso15118.exi.grammar import AT, ATW, CH, CHU, EE, SE, SEW, DocGrammar, Gram
 from iso15118.exi.tree import Element
 
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
+_XSI_TYPE_KEY = f"{{{XSI_NS}}}type"
 _HEADER = 0x80  # '10' distinguishing bits, no options, final version 1
 
 # Bounds that keep a hostile stream from costing unbounded time or memory.
 MAX_DEPTH = 64
 MAX_ELEMENTS = 200_000
+
+
+# Second-level (undeclared) events of strict = false, default fidelity options (8.5.4.4.1).
+L2_EE, L2_XSI_TYPE, L2_XSI_NIL, L2_AT_ANY, L2_AT_UNTYPED, L2_SE_ANY, L2_CH = range(7)
+
+
+def second_level_events(state: State) -> list[int]:
+    events = []
+    if not state.ee_first_level:
+        events.append(L2_EE)
+    if state.attr_phase:
+        if state.is_start:
+            events += [L2_XSI_TYPE, L2_XSI_NIL]
+        events += [L2_AT_ANY, L2_AT_UNTYPED]
+    events += [L2_SE_ANY, L2_CH]
+    return events
+
+
+def _write_second_level(w: BitWriter, state: State, event: int) -> None:
+    events = second_level_events(state)
+    w.bits(len(state.prods), state.width)
+    n = len(events)
+    w.bits(events.index(event), (n - 1).bit_length() if n > 1 else 0)
 
 
 class _StringTable:
@@ -132,7 +156,20 @@ class _Encoder:
         state: State = g.start  # type: ignore[assignment]
         fmt_attrs: dict[str, D.Datatype] | None = {} if self.formats is not None else None
         if el.attrs:
+            xsi_type = el.attrs.get(_XSI_TYPE_KEY)
+            if xsi_type is not None:
+                uri, local = _split_key(xsi_type) if isinstance(xsi_type, str) else xsi_type
+                tg = self.sg.type_grammars.get((uri, local))
+                if tg is None:
+                    raise ExiEncodeError(f"xsi:type {xsi_type!r} names no type of this schema", path)
+                _write_second_level(w, state, L2_XSI_TYPE)
+                self.st.write_uri(w, uri)
+                self.st.write_local(w, uri, local)
+                g = tg
+                state = g.start  # type: ignore[assignment]
             for key in sorted(el.attrs, key=_attr_sort_key):
+                if key == _XSI_TYPE_KEY:
+                    continue
                 uri, local = _split_key(key)
                 value = el.attrs[key]
                 p = state.at.get((uri, local))
@@ -166,8 +203,15 @@ class _Encoder:
             if p is None:
                 raise ExiEncodeError("character content is not allowed here", path)
             value = el.value
-            if value is None:
-                value = ""
+            if (value is None or value == "") and not el.children:
+                # no character event at all (as XML <a></a> gives): EE, at level 2 if need be
+                if self.formats is not None:
+                    self.formats[id(el)] = (p.dt, fmt_attrs)
+                if state.ee is not None:
+                    w.bits(state.ee.code, state.width)
+                else:
+                    _write_second_level(w, state, L2_EE)
+                return
             try:
                 value = p.dt.check(_parse_if_text(p.dt, value))
             except (ValueError, TypeError, ArithmeticError) as exc:
@@ -183,9 +227,13 @@ class _Encoder:
         else:
             if self.formats is not None:
                 self.formats[id(el)] = (None, fmt_attrs)
-            if el.value not in (None, "") and not el.children:
-                raise ExiEncodeError(f"{el.name} has element-only content but a text value {el.value!r}", path)
-            for child in el.children:
+            children = el.children
+            if el.value not in (None, "") and not children:
+                if isinstance(el.value, str) and g.content is not None and g.content.ch is not None:
+                    children = [el.value]  # text-only content of a mixed type
+                else:
+                    raise ExiEncodeError(f"{el.name} has element-only content but a text value {el.value!r}", path)
+            for child in children:
                 if isinstance(child, str):
                     p = state.ch
                     if p is not None and p.kind == CHU:
@@ -307,7 +355,7 @@ class _Decoder:
                     continue
                 if code > len(prods):
                     raise ExiDecodeError(f"event code {code} out of range in {g.name}", r.pos)
-                state = self._second_level(el, g, state, depth)  # type: ignore[assignment]
+                g, state = self._second_level(el, g, state, depth)  # type: ignore[assignment]
                 if state is None:
                     return el
         except ExiDecodeError as exc:
@@ -315,46 +363,48 @@ class _Decoder:
             exc.args = (f"{exc.reason} (bit {exc.bit_offset}, at {exc.path})",)
             raise
 
-    def _second_level(self, el: Element, g: Grammar, state: State, depth: int) -> State | None:
-        """Undeclared productions of strict = false (8.5.4.4.1), default fidelity options."""
+    def _second_level(self, el: Element, g: Grammar, state: State, depth: int) -> tuple[Grammar, State | None]:
+        """Undeclared productions of strict = false (8.5.4.4.1), default fidelity options.
+        Returns the grammar in force (xsi:type may switch it) and the next state (None: EE)."""
         r = self.r
-        events: list[str] = []
-        if not state.ee_first_level:
-            events.append("EE")
-        if state.attr_phase:
-            if state.is_start:
-                events += ["xsi:type", "xsi:nil"]
-            events += ["AT*", "ATU"]
-        events += ["SE*", "CHU"]
+        events = second_level_events(state)
         n = len(events)
         i = r.bits((n - 1).bit_length() if n > 1 else 0)
         if i >= n:
             raise ExiDecodeError("second-level event code out of range", r.pos)
         ev = events[i]
-        if ev == "EE":
-            return None
-        if ev == "CHU":
+        if ev == L2_EE:
+            return g, None
+        if ev == L2_CH:
             el.children.append(D.read_string(r))
-            return g.content2 if state.attr_phase else state
-        if ev == "AT*":
+            return g, (g.content2 if state.attr_phase else state)
+        if ev == L2_XSI_TYPE:
+            uri = self.st.read_uri(r)
+            local = self.st.read_local(r, uri)
+            tg = self.sg.type_grammars.get((uri, local))
+            el.attrs[_XSI_TYPE_KEY] = f"{{{uri}}}{local}" if uri else local
+            if tg is None:
+                raise ExiDecodeError(f"xsi:type {{{uri}}}{local} names no type of this schema", r.pos)
+            return tg, tg.start
+        if ev == L2_AT_ANY:
             uri = self.st.read_uri(r)
             local = self.st.read_local(r, uri)
             dt = self.sg.global_attributes.get((uri, local), D.UNTYPED)
             el.attrs[local if not uri else f"{{{uri}}}{local}"] = dt.decode(r)
-            return state
-        if ev == "ATU":
+            return g, state
+        if ev == L2_AT_UNTYPED:
             decl = [p for p in state.prods if p.kind == AT]
             k = len(decl) + 1
             j = r.bits((k - 1).bit_length() if k > 1 else 0)
             if j < len(decl):
                 p = decl[j]
                 el.attrs[p.local if not p.uri else f"{{{p.uri}}}{p.local}"] = D.read_string(r)
-                return p.next
+                return g, p.next
             uri = self.st.read_uri(r)
             local = self.st.read_local(r, uri)
             el.attrs[local if not uri else f"{{{uri}}}{local}"] = D.read_string(r)
-            return state
-        if ev == "xsi:nil":
+            return g, state
+        if ev == L2_XSI_NIL:
             nil = r.bits(1) == 1
             el.attrs[f"{{{XSI_NS}}}nil"] = nil
             if nil:
@@ -362,10 +412,10 @@ class _Decoder:
                 code = r.bits(state.width)
                 ee = state.ee
                 if ee is not None and code == ee.code:
-                    return None
+                    return g, None
                 raise ExiDecodeError("content after xsi:nil=true is not supported", r.pos)
-            return state
-        raise ExiDecodeError(f"undeclared event {ev} is not supported by this decoder", r.pos)
+            return g, state
+        raise ExiDecodeError("undeclared element (SE(*) at level 2) is not supported by this decoder", r.pos)
 
     def root(self, doc: DocGrammar) -> Element:
         r = self.r

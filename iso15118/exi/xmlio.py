@@ -38,10 +38,18 @@ PREFIXES = {
 }
 
 
+_XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
+
+
 def _convert(node: Any) -> Element:
     qn = etree.QName(node)
     el = Element(qn.namespace or "", qn.localname)
     for k, v in node.attrib.items():
+        if k == _XSI_TYPE:
+            # a QName value: resolve its prefix now, while the namespace map is at hand
+            prefix, _, local = v.strip().rpartition(":")
+            uri = node.nsmap.get(prefix or None)
+            v = f"{{{uri}}}{local}" if uri else v.strip()
         el.attrs[k] = v
     children: list = []
     if node.text is not None:
@@ -110,6 +118,16 @@ def _build(el: Element, formats: dict, nsmap: dict | None) -> Any:
     node = etree.Element(el.tag, nsmap=nsmap) if nsmap is not None else etree.Element(el.tag)
     vdt, adts = formats.get(id(el), (None, None))
     for k, v in el.attrs.items():
+        if k == _XSI_TYPE:
+            uri, _, local = v[1:].partition("}") if v.startswith("{") else ("", "", v)
+            prefix = next((p for p, u in (nsmap or {}).items() if u == uri and p), None) if uri else None
+            if uri and prefix is None:
+                node.set(k, local)  # resolved below through the element's own map
+                node.attrib.pop(k)
+                prefix = PREFIXES.get(uri, "t")
+                node = _rebuild_with_ns(node, prefix, uri)
+            node.set(k, f"{prefix}:{local}" if prefix else local)
+            continue
         dt = adts.get(k) if adts else None
         node.set(k, dt.format(v) if dt is not None else _plain(v))
     if vdt is not None:
@@ -126,6 +144,16 @@ def _build(el: Element, formats: dict, nsmap: dict | None) -> Any:
                 last = _build(c, formats, None)
                 node.append(last)
     return node
+
+
+def _rebuild_with_ns(node: Any, prefix: str, uri: str) -> Any:
+    """A copy of ``node`` that also declares ``prefix`` for ``uri`` (lxml maps are fixed at creation)."""
+    nsmap = dict(node.nsmap)
+    nsmap[prefix] = uri
+    new = etree.Element(node.tag, nsmap=nsmap)
+    for k, v in node.attrib.items():
+        new.set(k, v)
+    return new
 
 
 def _plain(v: Any) -> str:
