@@ -103,6 +103,7 @@ __all__ = [
     "InstalledContract",
     "MeteringCheck",
     "new_gen_challenge",
+    "pnc_authorization_setup_mode",
     "message_header",
     "certificate_chain_element",
     "parse_certificate_chain",
@@ -265,6 +266,19 @@ def _code_for_chain_error(exc: CertificateChainError) -> str:
 # --------------------------------------------------------------------------- Authorization
 
 
+def pnc_authorization_setup_mode(gen_challenge: bytes, supported_providers: Sequence[str] = ()) -> Element:
+    """SECC side: ``PnC_ASResAuthorizationMode`` for AuthorizationSetupRes (GenChallenge from
+    :func:`new_gen_challenge`, optional SupportedProviders, at most 128)."""
+    if len(gen_challenge) != GEN_CHALLENGE_LENGTH:
+        raise ValueError("GenChallenge must be 16 bytes")
+    if len(supported_providers) > 128:
+        raise ValueError("at most 128 SupportedProviders")
+    children: list[Element | str] = [_cm("GenChallenge", bytes(gen_challenge))]
+    if supported_providers:
+        children.append(_cm("SupportedProviders", children=[_cm("ProviderID", p) for p in supported_providers]))
+    return _cm("PnC_ASResAuthorizationMode", children=children)
+
+
 def build_pnc_authorization_req(
     *,
     session_id: bytes,
@@ -303,10 +317,12 @@ class AuthorizationCheck:
     reason: str | None = None  # machine-readable detail (SignatureErrorReason / ChainErrorReason value ...)
     emaid: str | None = None
     contract_certificate: x509.Certificate | None = field(default=None, repr=False)
+    #: False when ``mo_roots=None`` skipped the chain validation (left to the backend).
+    chain_checked: bool = True
 
     @property
     def ok(self) -> bool:
-        """True for OK / OK_CertificateExpiresSoon: the EV is authorized."""
+        """True for OK / OK_CertificateExpiresSoon: the checks made here passed."""
         return self.response_code.startswith("OK")
 
 
@@ -314,7 +330,7 @@ def check_pnc_authorization_req(
     request: Element,
     *,
     gen_challenge: bytes,
-    mo_roots: Sequence[x509.Certificate],
+    mo_roots: Sequence[x509.Certificate] | None,
     at: dt.datetime | None = None,
     crls: Iterable[x509.CertificateRevocationList] | None = None,
     ocsp_responses: Iterable[ocsp.OCSPResponse] | None = None,
@@ -325,7 +341,9 @@ def check_pnc_authorization_req(
 ) -> AuthorizationCheck:
     """SECC side: the -20 ResponseCode for a PnC AuthorizationReq (see the module table).
 
-    ``gen_challenge`` is the one sent in AuthorizationSetupRes; ``mo_roots`` the trusted MO roots;
+    ``gen_challenge`` is the one sent in AuthorizationSetupRes; ``mo_roots`` the trusted MO roots
+    (``None``: the SECC has none and leaves the chain to the backend, e.g. OCPP Authorize with the
+    chain; the signature and the eMAID shape are still checked, ``chain_checked`` is False);
     ``contract_status(emaid, leaf)`` may return a response code (e.g. a canceled contract) or None.
     Never raises for bad input: every problem maps to a code, ``reason`` says which check failed.
     """
@@ -357,9 +375,10 @@ def check_pnc_authorization_req(
     except SignatureError as exc:
         return AuthorizationCheck(ResponseCode.FAILED_SIGNATURE_ERROR.value, exc.reason.value, contract_certificate=leaf)
     try:
-        validate_chain(
-            leaf, chain[1:], mo_roots, at=at, purpose=Purpose.CONTRACT, crls=crls, ocsp=ocsp_responses, policy=policy
-        )
+        if mo_roots is not None:
+            validate_chain(
+                leaf, chain[1:], mo_roots, at=at, purpose=Purpose.CONTRACT, crls=crls, ocsp=ocsp_responses, policy=policy
+            )
         emaid = emaid_from_certificate(leaf)
     except CertificateChainError as exc:
         return AuthorizationCheck(_code_for_chain_error(exc), exc.reason.value, contract_certificate=leaf)
@@ -368,11 +387,11 @@ def check_pnc_authorization_req(
         if code is not None and code not in ("OK", "OK_CertificateExpiresSoon"):
             if code not in RESPONSE_CODES:
                 raise ValueError(f"contract_status returned {code!r}, not a -20 responseCodeType value")
-            return AuthorizationCheck(code, "CONTRACT_STATUS", emaid, leaf)
+            return AuthorizationCheck(code, "CONTRACT_STATUS", emaid, leaf, mo_roots is not None)
     when = at or _now()
     if leaf.not_valid_after_utc - when <= expires_soon:
-        return AuthorizationCheck(ResponseCode.OK_CERTIFICATE_EXPIRES_SOON.value, None, emaid, leaf)
-    return AuthorizationCheck(ResponseCode.OK.value, None, emaid, leaf)
+        return AuthorizationCheck(ResponseCode.OK_CERTIFICATE_EXPIRES_SOON.value, None, emaid, leaf, mo_roots is not None)
+    return AuthorizationCheck(ResponseCode.OK.value, None, emaid, leaf, mo_roots is not None)
 
 
 # --------------------------------------------------------------------------- CertificateInstallation

@@ -209,6 +209,31 @@ def test_eim_selection_is_not_pnc(ppki: PKI) -> None:
     assert result.response_code == "WARNING_AuthorizationSelectionInvalid"
 
 
+def test_without_mo_roots_the_chain_is_left_to_the_backend(ppki: PKI, pnc_pkis: dict[str, PKI]) -> None:
+    result = check(ppki, auth_req(ppki), mo_roots=None)
+    assert result.response_code == "OK" and not result.chain_checked and result.emaid == ppki.emaid
+    assert check(ppki, auth_req(ppki)).chain_checked
+    # the signature is still checked
+    assert check(ppki, auth_req(ppki, key=ppki.algorithm.generate_key()), mo_roots=None).response_code == "FAILED_SignatureError"
+
+
+def test_authorization_setup_mode_carries_the_challenge(ppki: PKI) -> None:
+    challenge = pnc.new_gen_challenge()
+    assert len(challenge) == 16 and challenge != pnc.new_gen_challenge()
+    mode = pnc.pnc_authorization_setup_mode(challenge, ["PROVIDER1"])
+    res = Element(pnc.NS_CM, "AuthorizationSetupRes", children=[
+        pnc.message_header(SID, 1_700_000_000), Element(pnc.NS_CT, "ResponseCode", value="OK"),
+        Element(pnc.NS_CM, "AuthorizationServices", value="EIM"), Element(pnc.NS_CM, "AuthorizationServices", value="PnC"),
+        Element(pnc.NS_CM, "CertificateInstallationService", value=True), mode,
+    ])
+    back = wire(res)
+    echoed = back.find("PnC_ASResAuthorizationMode").find("GenChallenge").value  # type: ignore[union-attr]
+    assert echoed == challenge
+    req = auth_req(ppki, challenge=echoed)
+    assert pnc.check_pnc_authorization_req(wire(req), gen_challenge=challenge,
+                                           mo_roots=[ppki.cert("moRootCA")]).response_code == "OK"
+
+
 def test_every_returned_code_is_in_the_xsd(ppki: PKI) -> None:
     codes = xsd_response_codes()
     for result in (check(ppki, auth_req(ppki)), check(ppki, auth_req(ppki, challenge=bytes(16)))):
