@@ -339,7 +339,7 @@ class Generator:
             cls.open = True
         else:
             try:
-                self.walk(t.content, fields, cls, optional=False)
+                self.walk([t.content], fields, cls, optional=False)
             except OpenContent:
                 cls.open = True
                 fields = []
@@ -525,6 +525,8 @@ class Generator:
                 facets["min"] = lo
             if hi is not None:
                 facets["max"] = hi
+        if builtin == "hexBinary":
+            facets["hex"] = True
         if builtin in ("ID", "NCName", "IDREF"):
             facets["ncname"] = True
         if enum_name:
@@ -577,6 +579,8 @@ class Emitter:
             owner = gen.classes[name].module if name in gen.classes else gen.enums[name].module
             if owner != module:
                 imports.setdefault(owner, []).append(name)
+                if name in gen.enums:
+                    imports[owner].append(f"_{name}_BY_VALUE")
         mixins = sorted({MIXINS[c.name] for c in ordered if c.name in MIXINS})
         ns_used = sorted({ns_expr(ns)} | {
             ns_expr(x) for c in ordered for f in c.fields for x in [f.ns] + [a[0] for a in f.alts]
@@ -598,6 +602,8 @@ class Emitter:
             "from typing import ClassVar, Self",
             "",
             "from iso15118.exi.tree import Element",
+            "",
+            "_new = object.__new__",
             "from iso15118.messages._base import (",
             "    END,",
             "    NCNAME,",
@@ -710,6 +716,8 @@ class Emitter:
                 facets.append(f"<= {v}")
             elif k == "ncname":
                 facets.append("NCName")
+            elif k == "hex":
+                facets.append("hexBinary")
             elif k == "pattern":
                 facets.append(f"pattern {v}")
             else:
@@ -774,6 +782,12 @@ class Emitter:
                 d = self.default(f)
                 out.append(f"    {f.attr}: {self.annotation(f)}" + (f" = {d}" if d else ""))
         if c.alias_of:
+            out += [
+                "",
+                f"    def to_tree(self, name: str = {c.element[1]!r}, ns: str = {ns_expr(c.element[0])}) -> Element:",
+                f'        """This message as an :class:`Element` (``{c.element[1]}`` by default)."""',
+                f"        return {c.alias_of}.to_tree(self, name, ns)",
+            ]
             return out
         out += self.post_init_text(c)
         out += self.to_tree_text(c)
@@ -905,8 +919,24 @@ class Emitter:
         attrs = [f for f in c.fields if f.kind == "attr"]
         elems = [f for f in c.fields if f.kind not in ("attr", "value")]
         value = next((f for f in c.fields if f.kind == "value"), None)
-        body.append("ch: list = []")
-        for f in elems:
+        # leading required children go straight into a list literal
+        lead: list[str] = []
+        rest = list(elems)
+        while rest and rest[0].min == 1 and rest[0].max == 1 and rest[0].choice is None and rest[0].kind in (
+            "simple", "enum", "class"
+        ):
+            f = rest.pop(0)
+            if f.kind == "class":
+                lead.append(f"self.{f.attr}.to_tree({f.name!r}, {ns_expr(f.ns)})")
+            else:
+                val = f"self.{f.attr}._value_" if f.kind == "enum" else f"self.{f.attr}"
+                lead.append(f"Element({ns_expr(f.ns)}, {f.name!r}, None, None, {val})")
+        if not rest and lead:
+            ch_expr = "[" + ", ".join(lead) + "]"
+        else:
+            body.append("ch: list = [" + ", ".join(lead) + "]")
+            ch_expr = "ch"
+        for f in rest:
             body += self.to_tree_field(c, f)
         if attrs:
             body.append("a = {}")
@@ -925,7 +955,7 @@ class Emitter:
         v_expr = "None"
         if value is not None:
             v_expr = "self.value" + (".value" if value.py in self.gen.enums else "")
-        body.append(f"return Element(ns, name, {a_expr}, ch, {v_expr})")
+        body.append(f"return Element(ns, name, {a_expr}, {ch_expr}, {v_expr})")
         out += ["        " + x for x in body]
         return out
 
@@ -1078,9 +1108,38 @@ class Emitter:
             else:
                 body.append("v_value = el.value")
             args.append("value=v_value")
-        body.append(f"return cls({', '.join(args)})")
-        out += ["        " + x for x in body]
+        # build without the keyword-argument __init__ (measurably faster), then validate
+        body.append("self = _new(cls)")
+        for a in args:
+            attr, _, var = a.partition("=")
+            body.append(f"self.{attr} = {var}")
+        body.append("self.__post_init__()")
+        body.append("return self")
+        fast = self.fast_path(c)
+        out += ["        " + x for x in fast + body]
         return out
+
+    def fast_path(self, c: Cls) -> list[str]:
+        """For all-required, fixed sequences: one length check and direct unpacking."""
+        elems = [f for f in c.fields if f.kind not in ("attr", "value")]
+        if not elems or c.open or any(
+            f.min != 1 or f.max != 1 or f.choice is not None or f.kind not in ("simple", "enum", "class")
+            for f in elems
+        ) or any(f.kind in ("attr", "value") for f in c.fields):
+            return []
+        names = [f"c{j}" for j in range(len(elems))]
+        lines = [
+            "ch = el.children",
+            f"if len(ch) == {len(elems)}:",
+            f"    {', '.join(names)}{',' if len(names) == 1 else ''} = ch",
+            "    if " + " and ".join(f"{v}.name == {f.name!r}" for v, f in zip(names, elems)) + ":",
+            "        self = _new(cls)",
+        ]
+        for v, f in zip(names, elems):
+            conv = self.convert(c, f, f"self.{f.attr}", v)
+            lines += ["        " + x for x in conv]
+        lines += ["        self.__post_init__()", "        return self"]
+        return lines
 
     def convert(self, c: Cls, f: Field, target: str, src: str, index: str | None = None) -> list[str]:
         """Lines converting element ``src`` to the Python value for field ``f`` into ``target``."""

@@ -121,6 +121,19 @@ _BY_ELEMENT: dict[tuple[str, str], type[MessageBase]] = {}
 for _cls in ALL_CLASSES:
     if _cls.ELEMENT is not None and "ELEMENT" in _cls.__dict__:
         _BY_ELEMENT.setdefault(_cls.ELEMENT, _cls)
+# local elements (e.g. PnC_AReqAuthorizationMode, which signatures reference) whose name maps
+# to exactly one class anywhere in the schemas
+_LOCAL: dict[tuple[str, str], type[MessageBase] | None] = {}
+for _cls in ALL_CLASSES:
+    for _spec in _cls.FIELDS:
+        _pairs = [(_spec.ns, _spec.name, _spec.py)] if _spec.kind == "class" else []
+        if _spec.kind == "union":
+            _pairs = list(_spec.alts)
+        for _ns, _local, _target in _pairs:
+            _prev = _LOCAL.get((_ns, _local), _target)
+            _LOCAL[(_ns, _local)] = _target if _prev is _target else None
+_LOCAL_BY_ELEMENT = {k: v for k, v in _LOCAL.items() if v is not None}
+del _LOCAL, _spec, _pairs, _prev, _target
 _BY_NAME: dict[tuple[str, str], type[MessageBase]] = {}
 for (_ns, _local), _cls in _BY_ELEMENT.items():
     _key = SCHEMA_KEY_BY_NAMESPACE[_ns]
@@ -147,6 +160,7 @@ __all__ = sorted(
         "from_xml",
         "message_class",
         "schema_key_of",
+        "strip_whitespace",
         "to_xml",
     }
 )
@@ -188,11 +202,33 @@ def message_class(name: str, schema_key: str) -> type[MessageBase]:
 
 
 def class_for_element(ns: str, name: str) -> type[MessageBase]:
-    """The class of the global element ``{ns}name``."""
-    try:
-        return _BY_ELEMENT[(ns, name)]
-    except KeyError:
-        raise KeyError(f"no message class for element {{{ns}}}{name}") from None
+    """The class of the global element ``{ns}name``.
+
+    Local elements whose name belongs to a single class across the schemas (such as the signed
+    ``PnC_AReqAuthorizationMode`` or ``OEMProvisioningCertificateChain``) are found too.
+    """
+    klass = _BY_ELEMENT.get((ns, name)) or _LOCAL_BY_ELEMENT.get((ns, name))
+    if klass is None:
+        raise KeyError(f"no message class for element {{{ns}}}{name}")
+    return klass
+
+
+def strip_whitespace(root: Any) -> Any:
+    """Drop whitespace-only text between child elements (pretty-printed XML), in place.
+
+    The typed ``from_tree`` methods expect element-only content as the EXI decoder produces it;
+    :func:`from_xml` applies this first.  Returns ``root``.
+    """
+    stack = [root]
+    while stack:
+        el = stack.pop()
+        ch = el.children
+        if ch:
+            if any(c.__class__ is not str for c in ch):
+                if any(c.__class__ is str for c in ch):
+                    el.children = ch = [c for c in ch if c.__class__ is not str or c.strip()]
+                stack.extend(c for c in ch if c.__class__ is not str)
+    return root
 
 
 def from_tree(root: Any) -> MessageBase:
@@ -225,7 +261,7 @@ def from_xml(xml: bytes | str, schema_key: str) -> MessageBase:
     """Parse XML text of schema ``schema_key`` into the typed message."""
     codec = _codec()
 
-    return from_tree(codec(schema_key).xml_to_tree(xml))
+    return from_tree(strip_whitespace(codec(schema_key).xml_to_tree(xml)))
 
 
 def encode_fragment(

@@ -13,6 +13,8 @@ from enum import StrEnum
 from typing import ClassVar, Self
 
 from iso15118.exi.tree import Element
+
+_new = object.__new__
 from iso15118.messages._base import (
     END,
     NCNAME,
@@ -48,6 +50,7 @@ from iso15118.messages._gen_common_types import (
     RationalNumber,
     Receipt,
     ResponseCode,
+    _ResponseCode_BY_VALUE,
     ScheduledCLReqControlMode,
     ScheduledCLResControlMode,
 )
@@ -126,8 +129,7 @@ class ACCPDReqEnergyTransferMode(MessageBase):
 
     def to_tree(self, name: str = 'AC_CPDReqEnergyTransferMode', ns: str = NS_AC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.ev_maximum_charge_power.to_tree('EVMaximumChargePower', NS_AC))
+        ch: list = [self.ev_maximum_charge_power.to_tree('EVMaximumChargePower', NS_AC)]
         v = self.ev_maximum_charge_power_l2
         if v is not None:
             ch.append(v.to_tree('EVMaximumChargePower_L2', NS_AC))
@@ -200,7 +202,15 @@ class ACCPDReqEnergyTransferMode(MessageBase):
             v_ev_minimum_charge_power_l3 = None
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(ev_maximum_charge_power=v_ev_maximum_charge_power, ev_maximum_charge_power_l2=v_ev_maximum_charge_power_l2, ev_maximum_charge_power_l3=v_ev_maximum_charge_power_l3, ev_minimum_charge_power=v_ev_minimum_charge_power, ev_minimum_charge_power_l2=v_ev_minimum_charge_power_l2, ev_minimum_charge_power_l3=v_ev_minimum_charge_power_l3)
+        self = _new(cls)
+        self.ev_maximum_charge_power = v_ev_maximum_charge_power
+        self.ev_maximum_charge_power_l2 = v_ev_maximum_charge_power_l2
+        self.ev_maximum_charge_power_l3 = v_ev_maximum_charge_power_l3
+        self.ev_minimum_charge_power = v_ev_minimum_charge_power
+        self.ev_minimum_charge_power_l2 = v_ev_minimum_charge_power_l2
+        self.ev_minimum_charge_power_l3 = v_ev_minimum_charge_power_l3
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -291,8 +301,7 @@ class ACCPDResEnergyTransferMode(MessageBase):
 
     def to_tree(self, name: str = 'AC_CPDResEnergyTransferMode', ns: str = NS_AC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.evse_maximum_charge_power.to_tree('EVSEMaximumChargePower', NS_AC))
+        ch: list = [self.evse_maximum_charge_power.to_tree('EVSEMaximumChargePower', NS_AC)]
         v = self.evse_maximum_charge_power_l2
         if v is not None:
             ch.append(v.to_tree('EVSEMaximumChargePower_L2', NS_AC))
@@ -429,7 +438,21 @@ class ACCPDResEnergyTransferMode(MessageBase):
             v_evse_present_active_power_l3 = None
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(evse_maximum_charge_power=v_evse_maximum_charge_power, evse_maximum_charge_power_l2=v_evse_maximum_charge_power_l2, evse_maximum_charge_power_l3=v_evse_maximum_charge_power_l3, evse_minimum_charge_power=v_evse_minimum_charge_power, evse_minimum_charge_power_l2=v_evse_minimum_charge_power_l2, evse_minimum_charge_power_l3=v_evse_minimum_charge_power_l3, evse_nominal_frequency=v_evse_nominal_frequency, maximum_power_asymmetry=v_maximum_power_asymmetry, evse_power_ramp_limitation=v_evse_power_ramp_limitation, evse_present_active_power=v_evse_present_active_power, evse_present_active_power_l2=v_evse_present_active_power_l2, evse_present_active_power_l3=v_evse_present_active_power_l3)
+        self = _new(cls)
+        self.evse_maximum_charge_power = v_evse_maximum_charge_power
+        self.evse_maximum_charge_power_l2 = v_evse_maximum_charge_power_l2
+        self.evse_maximum_charge_power_l3 = v_evse_maximum_charge_power_l3
+        self.evse_minimum_charge_power = v_evse_minimum_charge_power
+        self.evse_minimum_charge_power_l2 = v_evse_minimum_charge_power_l2
+        self.evse_minimum_charge_power_l3 = v_evse_minimum_charge_power_l3
+        self.evse_nominal_frequency = v_evse_nominal_frequency
+        self.maximum_power_asymmetry = v_maximum_power_asymmetry
+        self.evse_power_ramp_limitation = v_evse_power_ramp_limitation
+        self.evse_present_active_power = v_evse_present_active_power
+        self.evse_present_active_power_l2 = v_evse_present_active_power_l2
+        self.evse_present_active_power_l3 = v_evse_present_active_power_l3
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -470,8 +493,7 @@ class ACChargeLoopReq(ChargeLoopReq):
 
     def to_tree(self, name: str = 'AC_ChargeLoopReq', ns: str = NS_AC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
+        ch: list = [self.header.to_tree('Header', NS_CT)]
         v = self.display_parameters
         if v is not None:
             ch.append(v.to_tree('DisplayParameters', NS_CT))
@@ -519,7 +541,13 @@ class ACChargeLoopReq(ChargeLoopReq):
             raise missing_element(cls.__name__, 'control_mode', 'one of Scheduled_AC_CLReqControlMode, BPT_Scheduled_AC_CLReqControlMode, Dynamic_AC_CLReqControlMode, BPT_Dynamic_AC_CLReqControlMode', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, display_parameters=v_display_parameters, meter_info_requested=v_meter_info_requested, control_mode=v_control_mode)
+        self = _new(cls)
+        self.header = v_header
+        self.display_parameters = v_display_parameters
+        self.meter_info_requested = v_meter_info_requested
+        self.control_mode = v_control_mode
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -576,10 +604,7 @@ class ACChargeLoopRes(ChargeLoopRes):
 
     def to_tree(self, name: str = 'AC_ChargeLoopRes', ns: str = NS_AC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
-        v = self.response_code
-        ch.append(Element(NS_CT, 'ResponseCode', None, None, v._value_))
+        ch: list = [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_)]
         v = self.evse_status
         if v is not None:
             ch.append(v.to_tree('EVSEStatus', NS_CT))
@@ -659,7 +684,16 @@ class ACChargeLoopRes(ChargeLoopRes):
             raise missing_element(cls.__name__, 'control_mode', 'one of Scheduled_AC_CLResControlMode, BPT_Scheduled_AC_CLResControlMode, Dynamic_AC_CLResControlMode, BPT_Dynamic_AC_CLResControlMode', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, response_code=v_response_code, evse_status=v_evse_status, meter_info=v_meter_info, receipt=v_receipt, evse_target_frequency=v_evse_target_frequency, control_mode=v_control_mode)
+        self = _new(cls)
+        self.header = v_header
+        self.response_code = v_response_code
+        self.evse_status = v_evse_status
+        self.meter_info = v_meter_info
+        self.receipt = v_receipt
+        self.evse_target_frequency = v_evse_target_frequency
+        self.control_mode = v_control_mode
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -691,8 +725,7 @@ class ACChargeParameterDiscoveryReq(ChargeParameterDiscoveryReq):
 
     def to_tree(self, name: str = 'AC_ChargeParameterDiscoveryReq', ns: str = NS_AC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
+        ch: list = [self.header.to_tree('Header', NS_CT)]
         v = self.energy_transfer_mode
         t = _ACChargeParameterDiscoveryReq_energy_transfer_mode_OUT.get(v.__class__) or union_target(_ACChargeParameterDiscoveryReq_energy_transfer_mode_OUT, v, 'ACChargeParameterDiscoveryReq.energy_transfer_mode')
         ch.append(v.to_tree(t[1], t[0]))
@@ -723,7 +756,11 @@ class ACChargeParameterDiscoveryReq(ChargeParameterDiscoveryReq):
             raise missing_element(cls.__name__, 'energy_transfer_mode', 'one of AC_CPDReqEnergyTransferMode, BPT_AC_CPDReqEnergyTransferMode', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, energy_transfer_mode=v_energy_transfer_mode)
+        self = _new(cls)
+        self.header = v_header
+        self.energy_transfer_mode = v_energy_transfer_mode
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -759,10 +796,7 @@ class ACChargeParameterDiscoveryRes(ChargeParameterDiscoveryRes):
 
     def to_tree(self, name: str = 'AC_ChargeParameterDiscoveryRes', ns: str = NS_AC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
-        v = self.response_code
-        ch.append(Element(NS_CT, 'ResponseCode', None, None, v._value_))
+        ch: list = [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_)]
         v = self.energy_transfer_mode
         t = _ACChargeParameterDiscoveryRes_energy_transfer_mode_OUT.get(v.__class__) or union_target(_ACChargeParameterDiscoveryRes_energy_transfer_mode_OUT, v, 'ACChargeParameterDiscoveryRes.energy_transfer_mode')
         ch.append(v.to_tree(t[1], t[0]))
@@ -798,7 +832,12 @@ class ACChargeParameterDiscoveryRes(ChargeParameterDiscoveryRes):
             raise missing_element(cls.__name__, 'energy_transfer_mode', 'one of AC_CPDResEnergyTransferMode, BPT_AC_CPDResEnergyTransferMode', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, response_code=v_response_code, energy_transfer_mode=v_energy_transfer_mode)
+        self = _new(cls)
+        self.header = v_header
+        self.response_code = v_response_code
+        self.energy_transfer_mode = v_energy_transfer_mode
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -883,8 +922,7 @@ class BPTACCPDReqEnergyTransferMode(ACCPDReqEnergyTransferMode):
 
     def to_tree(self, name: str = 'BPT_AC_CPDReqEnergyTransferMode', ns: str = NS_AC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.ev_maximum_charge_power.to_tree('EVMaximumChargePower', NS_AC))
+        ch: list = [self.ev_maximum_charge_power.to_tree('EVMaximumChargePower', NS_AC)]
         v = self.ev_maximum_charge_power_l2
         if v is not None:
             ch.append(v.to_tree('EVMaximumChargePower_L2', NS_AC))
@@ -1019,7 +1057,21 @@ class BPTACCPDReqEnergyTransferMode(ACCPDReqEnergyTransferMode):
             v_ev_minimum_discharge_power_l3 = None
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(ev_maximum_charge_power=v_ev_maximum_charge_power, ev_maximum_charge_power_l2=v_ev_maximum_charge_power_l2, ev_maximum_charge_power_l3=v_ev_maximum_charge_power_l3, ev_minimum_charge_power=v_ev_minimum_charge_power, ev_minimum_charge_power_l2=v_ev_minimum_charge_power_l2, ev_minimum_charge_power_l3=v_ev_minimum_charge_power_l3, ev_maximum_discharge_power=v_ev_maximum_discharge_power, ev_maximum_discharge_power_l2=v_ev_maximum_discharge_power_l2, ev_maximum_discharge_power_l3=v_ev_maximum_discharge_power_l3, ev_minimum_discharge_power=v_ev_minimum_discharge_power, ev_minimum_discharge_power_l2=v_ev_minimum_discharge_power_l2, ev_minimum_discharge_power_l3=v_ev_minimum_discharge_power_l3)
+        self = _new(cls)
+        self.ev_maximum_charge_power = v_ev_maximum_charge_power
+        self.ev_maximum_charge_power_l2 = v_ev_maximum_charge_power_l2
+        self.ev_maximum_charge_power_l3 = v_ev_maximum_charge_power_l3
+        self.ev_minimum_charge_power = v_ev_minimum_charge_power
+        self.ev_minimum_charge_power_l2 = v_ev_minimum_charge_power_l2
+        self.ev_minimum_charge_power_l3 = v_ev_minimum_charge_power_l3
+        self.ev_maximum_discharge_power = v_ev_maximum_discharge_power
+        self.ev_maximum_discharge_power_l2 = v_ev_maximum_discharge_power_l2
+        self.ev_maximum_discharge_power_l3 = v_ev_maximum_discharge_power_l3
+        self.ev_minimum_discharge_power = v_ev_minimum_discharge_power
+        self.ev_minimum_discharge_power_l2 = v_ev_minimum_discharge_power_l2
+        self.ev_minimum_discharge_power_l3 = v_ev_minimum_discharge_power_l3
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -1133,8 +1185,7 @@ class BPTACCPDResEnergyTransferMode(ACCPDResEnergyTransferMode):
 
     def to_tree(self, name: str = 'BPT_AC_CPDResEnergyTransferMode', ns: str = NS_AC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.evse_maximum_charge_power.to_tree('EVSEMaximumChargePower', NS_AC))
+        ch: list = [self.evse_maximum_charge_power.to_tree('EVSEMaximumChargePower', NS_AC)]
         v = self.evse_maximum_charge_power_l2
         if v is not None:
             ch.append(v.to_tree('EVSEMaximumChargePower_L2', NS_AC))
@@ -1333,7 +1384,27 @@ class BPTACCPDResEnergyTransferMode(ACCPDResEnergyTransferMode):
             v_evse_minimum_discharge_power_l3 = None
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(evse_maximum_charge_power=v_evse_maximum_charge_power, evse_maximum_charge_power_l2=v_evse_maximum_charge_power_l2, evse_maximum_charge_power_l3=v_evse_maximum_charge_power_l3, evse_minimum_charge_power=v_evse_minimum_charge_power, evse_minimum_charge_power_l2=v_evse_minimum_charge_power_l2, evse_minimum_charge_power_l3=v_evse_minimum_charge_power_l3, evse_nominal_frequency=v_evse_nominal_frequency, maximum_power_asymmetry=v_maximum_power_asymmetry, evse_power_ramp_limitation=v_evse_power_ramp_limitation, evse_present_active_power=v_evse_present_active_power, evse_present_active_power_l2=v_evse_present_active_power_l2, evse_present_active_power_l3=v_evse_present_active_power_l3, evse_maximum_discharge_power=v_evse_maximum_discharge_power, evse_maximum_discharge_power_l2=v_evse_maximum_discharge_power_l2, evse_maximum_discharge_power_l3=v_evse_maximum_discharge_power_l3, evse_minimum_discharge_power=v_evse_minimum_discharge_power, evse_minimum_discharge_power_l2=v_evse_minimum_discharge_power_l2, evse_minimum_discharge_power_l3=v_evse_minimum_discharge_power_l3)
+        self = _new(cls)
+        self.evse_maximum_charge_power = v_evse_maximum_charge_power
+        self.evse_maximum_charge_power_l2 = v_evse_maximum_charge_power_l2
+        self.evse_maximum_charge_power_l3 = v_evse_maximum_charge_power_l3
+        self.evse_minimum_charge_power = v_evse_minimum_charge_power
+        self.evse_minimum_charge_power_l2 = v_evse_minimum_charge_power_l2
+        self.evse_minimum_charge_power_l3 = v_evse_minimum_charge_power_l3
+        self.evse_nominal_frequency = v_evse_nominal_frequency
+        self.maximum_power_asymmetry = v_maximum_power_asymmetry
+        self.evse_power_ramp_limitation = v_evse_power_ramp_limitation
+        self.evse_present_active_power = v_evse_present_active_power
+        self.evse_present_active_power_l2 = v_evse_present_active_power_l2
+        self.evse_present_active_power_l3 = v_evse_present_active_power_l3
+        self.evse_maximum_discharge_power = v_evse_maximum_discharge_power
+        self.evse_maximum_discharge_power_l2 = v_evse_maximum_discharge_power_l2
+        self.evse_maximum_discharge_power_l3 = v_evse_maximum_discharge_power_l3
+        self.evse_minimum_discharge_power = v_evse_minimum_discharge_power
+        self.evse_minimum_discharge_power_l2 = v_evse_minimum_discharge_power_l2
+        self.evse_minimum_discharge_power_l3 = v_evse_minimum_discharge_power_l3
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -1614,7 +1685,25 @@ class DynamicACCLReqControlMode(DynamicCLReqControlMode):
             v_ev_present_reactive_power_l3 = None
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(departure_time=v_departure_time, ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request, ev_maximum_charge_power=v_ev_maximum_charge_power, ev_maximum_charge_power_l2=v_ev_maximum_charge_power_l2, ev_maximum_charge_power_l3=v_ev_maximum_charge_power_l3, ev_minimum_charge_power=v_ev_minimum_charge_power, ev_minimum_charge_power_l2=v_ev_minimum_charge_power_l2, ev_minimum_charge_power_l3=v_ev_minimum_charge_power_l3, ev_present_active_power=v_ev_present_active_power, ev_present_active_power_l2=v_ev_present_active_power_l2, ev_present_active_power_l3=v_ev_present_active_power_l3, ev_present_reactive_power=v_ev_present_reactive_power, ev_present_reactive_power_l2=v_ev_present_reactive_power_l2, ev_present_reactive_power_l3=v_ev_present_reactive_power_l3)
+        self = _new(cls)
+        self.departure_time = v_departure_time
+        self.ev_target_energy_request = v_ev_target_energy_request
+        self.ev_maximum_energy_request = v_ev_maximum_energy_request
+        self.ev_minimum_energy_request = v_ev_minimum_energy_request
+        self.ev_maximum_charge_power = v_ev_maximum_charge_power
+        self.ev_maximum_charge_power_l2 = v_ev_maximum_charge_power_l2
+        self.ev_maximum_charge_power_l3 = v_ev_maximum_charge_power_l3
+        self.ev_minimum_charge_power = v_ev_minimum_charge_power
+        self.ev_minimum_charge_power_l2 = v_ev_minimum_charge_power_l2
+        self.ev_minimum_charge_power_l3 = v_ev_minimum_charge_power_l3
+        self.ev_present_active_power = v_ev_present_active_power
+        self.ev_present_active_power_l2 = v_ev_present_active_power_l2
+        self.ev_present_active_power_l3 = v_ev_present_active_power_l3
+        self.ev_present_reactive_power = v_ev_present_reactive_power
+        self.ev_present_reactive_power_l2 = v_ev_present_reactive_power_l2
+        self.ev_present_reactive_power_l3 = v_ev_present_reactive_power_l3
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -2013,7 +2102,33 @@ class BPTDynamicACCLReqControlMode(DynamicACCLReqControlMode):
             v_ev_minimum_v2x_energy_request = None
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(departure_time=v_departure_time, ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request, ev_maximum_charge_power=v_ev_maximum_charge_power, ev_maximum_charge_power_l2=v_ev_maximum_charge_power_l2, ev_maximum_charge_power_l3=v_ev_maximum_charge_power_l3, ev_minimum_charge_power=v_ev_minimum_charge_power, ev_minimum_charge_power_l2=v_ev_minimum_charge_power_l2, ev_minimum_charge_power_l3=v_ev_minimum_charge_power_l3, ev_present_active_power=v_ev_present_active_power, ev_present_active_power_l2=v_ev_present_active_power_l2, ev_present_active_power_l3=v_ev_present_active_power_l3, ev_present_reactive_power=v_ev_present_reactive_power, ev_present_reactive_power_l2=v_ev_present_reactive_power_l2, ev_present_reactive_power_l3=v_ev_present_reactive_power_l3, ev_maximum_discharge_power=v_ev_maximum_discharge_power, ev_maximum_discharge_power_l2=v_ev_maximum_discharge_power_l2, ev_maximum_discharge_power_l3=v_ev_maximum_discharge_power_l3, ev_minimum_discharge_power=v_ev_minimum_discharge_power, ev_minimum_discharge_power_l2=v_ev_minimum_discharge_power_l2, ev_minimum_discharge_power_l3=v_ev_minimum_discharge_power_l3, ev_maximum_v2x_energy_request=v_ev_maximum_v2x_energy_request, ev_minimum_v2x_energy_request=v_ev_minimum_v2x_energy_request)
+        self = _new(cls)
+        self.departure_time = v_departure_time
+        self.ev_target_energy_request = v_ev_target_energy_request
+        self.ev_maximum_energy_request = v_ev_maximum_energy_request
+        self.ev_minimum_energy_request = v_ev_minimum_energy_request
+        self.ev_maximum_charge_power = v_ev_maximum_charge_power
+        self.ev_maximum_charge_power_l2 = v_ev_maximum_charge_power_l2
+        self.ev_maximum_charge_power_l3 = v_ev_maximum_charge_power_l3
+        self.ev_minimum_charge_power = v_ev_minimum_charge_power
+        self.ev_minimum_charge_power_l2 = v_ev_minimum_charge_power_l2
+        self.ev_minimum_charge_power_l3 = v_ev_minimum_charge_power_l3
+        self.ev_present_active_power = v_ev_present_active_power
+        self.ev_present_active_power_l2 = v_ev_present_active_power_l2
+        self.ev_present_active_power_l3 = v_ev_present_active_power_l3
+        self.ev_present_reactive_power = v_ev_present_reactive_power
+        self.ev_present_reactive_power_l2 = v_ev_present_reactive_power_l2
+        self.ev_present_reactive_power_l3 = v_ev_present_reactive_power_l3
+        self.ev_maximum_discharge_power = v_ev_maximum_discharge_power
+        self.ev_maximum_discharge_power_l2 = v_ev_maximum_discharge_power_l2
+        self.ev_maximum_discharge_power_l3 = v_ev_maximum_discharge_power_l3
+        self.ev_minimum_discharge_power = v_ev_minimum_discharge_power
+        self.ev_minimum_discharge_power_l2 = v_ev_minimum_discharge_power_l2
+        self.ev_minimum_discharge_power_l3 = v_ev_minimum_discharge_power_l3
+        self.ev_maximum_v2x_energy_request = v_ev_maximum_v2x_energy_request
+        self.ev_minimum_v2x_energy_request = v_ev_minimum_v2x_energy_request
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -2258,7 +2373,22 @@ class DynamicACCLResControlMode(DynamicCLResControlMode):
             v_evse_present_active_power_l3 = None
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(departure_time=v_departure_time, minimum_soc=v_minimum_soc, target_soc=v_target_soc, ack_max_delay=v_ack_max_delay, evse_target_active_power=v_evse_target_active_power, evse_target_active_power_l2=v_evse_target_active_power_l2, evse_target_active_power_l3=v_evse_target_active_power_l3, evse_target_reactive_power=v_evse_target_reactive_power, evse_target_reactive_power_l2=v_evse_target_reactive_power_l2, evse_target_reactive_power_l3=v_evse_target_reactive_power_l3, evse_present_active_power=v_evse_present_active_power, evse_present_active_power_l2=v_evse_present_active_power_l2, evse_present_active_power_l3=v_evse_present_active_power_l3)
+        self = _new(cls)
+        self.departure_time = v_departure_time
+        self.minimum_soc = v_minimum_soc
+        self.target_soc = v_target_soc
+        self.ack_max_delay = v_ack_max_delay
+        self.evse_target_active_power = v_evse_target_active_power
+        self.evse_target_active_power_l2 = v_evse_target_active_power_l2
+        self.evse_target_active_power_l3 = v_evse_target_active_power_l3
+        self.evse_target_reactive_power = v_evse_target_reactive_power
+        self.evse_target_reactive_power_l2 = v_evse_target_reactive_power_l2
+        self.evse_target_reactive_power_l3 = v_evse_target_reactive_power_l3
+        self.evse_present_active_power = v_evse_present_active_power
+        self.evse_present_active_power_l2 = v_evse_present_active_power_l2
+        self.evse_present_active_power_l3 = v_evse_present_active_power_l3
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -2493,7 +2623,22 @@ class BPTDynamicACCLResControlMode(DynamicACCLResControlMode):
             v_evse_present_active_power_l3 = None
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(departure_time=v_departure_time, minimum_soc=v_minimum_soc, target_soc=v_target_soc, ack_max_delay=v_ack_max_delay, evse_target_active_power=v_evse_target_active_power, evse_target_active_power_l2=v_evse_target_active_power_l2, evse_target_active_power_l3=v_evse_target_active_power_l3, evse_target_reactive_power=v_evse_target_reactive_power, evse_target_reactive_power_l2=v_evse_target_reactive_power_l2, evse_target_reactive_power_l3=v_evse_target_reactive_power_l3, evse_present_active_power=v_evse_present_active_power, evse_present_active_power_l2=v_evse_present_active_power_l2, evse_present_active_power_l3=v_evse_present_active_power_l3)
+        self = _new(cls)
+        self.departure_time = v_departure_time
+        self.minimum_soc = v_minimum_soc
+        self.target_soc = v_target_soc
+        self.ack_max_delay = v_ack_max_delay
+        self.evse_target_active_power = v_evse_target_active_power
+        self.evse_target_active_power_l2 = v_evse_target_active_power_l2
+        self.evse_target_active_power_l3 = v_evse_target_active_power_l3
+        self.evse_target_reactive_power = v_evse_target_reactive_power
+        self.evse_target_reactive_power_l2 = v_evse_target_reactive_power_l2
+        self.evse_target_reactive_power_l3 = v_evse_target_reactive_power_l3
+        self.evse_present_active_power = v_evse_present_active_power
+        self.evse_present_active_power_l2 = v_evse_present_active_power_l2
+        self.evse_present_active_power_l3 = v_evse_present_active_power_l3
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -2777,7 +2922,24 @@ class ScheduledACCLReqControlMode(ScheduledCLReqControlMode):
             v_ev_present_reactive_power_l3 = None
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request, ev_maximum_charge_power=v_ev_maximum_charge_power, ev_maximum_charge_power_l2=v_ev_maximum_charge_power_l2, ev_maximum_charge_power_l3=v_ev_maximum_charge_power_l3, ev_minimum_charge_power=v_ev_minimum_charge_power, ev_minimum_charge_power_l2=v_ev_minimum_charge_power_l2, ev_minimum_charge_power_l3=v_ev_minimum_charge_power_l3, ev_present_active_power=v_ev_present_active_power, ev_present_active_power_l2=v_ev_present_active_power_l2, ev_present_active_power_l3=v_ev_present_active_power_l3, ev_present_reactive_power=v_ev_present_reactive_power, ev_present_reactive_power_l2=v_ev_present_reactive_power_l2, ev_present_reactive_power_l3=v_ev_present_reactive_power_l3)
+        self = _new(cls)
+        self.ev_target_energy_request = v_ev_target_energy_request
+        self.ev_maximum_energy_request = v_ev_maximum_energy_request
+        self.ev_minimum_energy_request = v_ev_minimum_energy_request
+        self.ev_maximum_charge_power = v_ev_maximum_charge_power
+        self.ev_maximum_charge_power_l2 = v_ev_maximum_charge_power_l2
+        self.ev_maximum_charge_power_l3 = v_ev_maximum_charge_power_l3
+        self.ev_minimum_charge_power = v_ev_minimum_charge_power
+        self.ev_minimum_charge_power_l2 = v_ev_minimum_charge_power_l2
+        self.ev_minimum_charge_power_l3 = v_ev_minimum_charge_power_l3
+        self.ev_present_active_power = v_ev_present_active_power
+        self.ev_present_active_power_l2 = v_ev_present_active_power_l2
+        self.ev_present_active_power_l3 = v_ev_present_active_power_l3
+        self.ev_present_reactive_power = v_ev_present_reactive_power
+        self.ev_present_reactive_power_l2 = v_ev_present_reactive_power_l2
+        self.ev_present_reactive_power_l3 = v_ev_present_reactive_power_l3
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -3151,7 +3313,30 @@ class BPTScheduledACCLReqControlMode(ScheduledACCLReqControlMode):
             v_ev_minimum_discharge_power_l3 = None
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request, ev_maximum_charge_power=v_ev_maximum_charge_power, ev_maximum_charge_power_l2=v_ev_maximum_charge_power_l2, ev_maximum_charge_power_l3=v_ev_maximum_charge_power_l3, ev_minimum_charge_power=v_ev_minimum_charge_power, ev_minimum_charge_power_l2=v_ev_minimum_charge_power_l2, ev_minimum_charge_power_l3=v_ev_minimum_charge_power_l3, ev_present_active_power=v_ev_present_active_power, ev_present_active_power_l2=v_ev_present_active_power_l2, ev_present_active_power_l3=v_ev_present_active_power_l3, ev_present_reactive_power=v_ev_present_reactive_power, ev_present_reactive_power_l2=v_ev_present_reactive_power_l2, ev_present_reactive_power_l3=v_ev_present_reactive_power_l3, ev_maximum_discharge_power=v_ev_maximum_discharge_power, ev_maximum_discharge_power_l2=v_ev_maximum_discharge_power_l2, ev_maximum_discharge_power_l3=v_ev_maximum_discharge_power_l3, ev_minimum_discharge_power=v_ev_minimum_discharge_power, ev_minimum_discharge_power_l2=v_ev_minimum_discharge_power_l2, ev_minimum_discharge_power_l3=v_ev_minimum_discharge_power_l3)
+        self = _new(cls)
+        self.ev_target_energy_request = v_ev_target_energy_request
+        self.ev_maximum_energy_request = v_ev_maximum_energy_request
+        self.ev_minimum_energy_request = v_ev_minimum_energy_request
+        self.ev_maximum_charge_power = v_ev_maximum_charge_power
+        self.ev_maximum_charge_power_l2 = v_ev_maximum_charge_power_l2
+        self.ev_maximum_charge_power_l3 = v_ev_maximum_charge_power_l3
+        self.ev_minimum_charge_power = v_ev_minimum_charge_power
+        self.ev_minimum_charge_power_l2 = v_ev_minimum_charge_power_l2
+        self.ev_minimum_charge_power_l3 = v_ev_minimum_charge_power_l3
+        self.ev_present_active_power = v_ev_present_active_power
+        self.ev_present_active_power_l2 = v_ev_present_active_power_l2
+        self.ev_present_active_power_l3 = v_ev_present_active_power_l3
+        self.ev_present_reactive_power = v_ev_present_reactive_power
+        self.ev_present_reactive_power_l2 = v_ev_present_reactive_power_l2
+        self.ev_present_reactive_power_l3 = v_ev_present_reactive_power_l3
+        self.ev_maximum_discharge_power = v_ev_maximum_discharge_power
+        self.ev_maximum_discharge_power_l2 = v_ev_maximum_discharge_power_l2
+        self.ev_maximum_discharge_power_l3 = v_ev_maximum_discharge_power_l3
+        self.ev_minimum_discharge_power = v_ev_minimum_discharge_power
+        self.ev_minimum_discharge_power_l2 = v_ev_minimum_discharge_power_l2
+        self.ev_minimum_discharge_power_l3 = v_ev_minimum_discharge_power_l3
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -3339,7 +3524,18 @@ class ScheduledACCLResControlMode(ScheduledCLResControlMode):
             v_evse_present_active_power_l3 = None
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(evse_target_active_power=v_evse_target_active_power, evse_target_active_power_l2=v_evse_target_active_power_l2, evse_target_active_power_l3=v_evse_target_active_power_l3, evse_target_reactive_power=v_evse_target_reactive_power, evse_target_reactive_power_l2=v_evse_target_reactive_power_l2, evse_target_reactive_power_l3=v_evse_target_reactive_power_l3, evse_present_active_power=v_evse_present_active_power, evse_present_active_power_l2=v_evse_present_active_power_l2, evse_present_active_power_l3=v_evse_present_active_power_l3)
+        self = _new(cls)
+        self.evse_target_active_power = v_evse_target_active_power
+        self.evse_target_active_power_l2 = v_evse_target_active_power_l2
+        self.evse_target_active_power_l3 = v_evse_target_active_power_l3
+        self.evse_target_reactive_power = v_evse_target_reactive_power
+        self.evse_target_reactive_power_l2 = v_evse_target_reactive_power_l2
+        self.evse_target_reactive_power_l3 = v_evse_target_reactive_power_l3
+        self.evse_present_active_power = v_evse_present_active_power
+        self.evse_present_active_power_l2 = v_evse_present_active_power_l2
+        self.evse_present_active_power_l3 = v_evse_present_active_power_l3
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -3517,7 +3713,18 @@ class BPTScheduledACCLResControlMode(ScheduledACCLResControlMode):
             v_evse_present_active_power_l3 = None
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(evse_target_active_power=v_evse_target_active_power, evse_target_active_power_l2=v_evse_target_active_power_l2, evse_target_active_power_l3=v_evse_target_active_power_l3, evse_target_reactive_power=v_evse_target_reactive_power, evse_target_reactive_power_l2=v_evse_target_reactive_power_l2, evse_target_reactive_power_l3=v_evse_target_reactive_power_l3, evse_present_active_power=v_evse_present_active_power, evse_present_active_power_l2=v_evse_present_active_power_l2, evse_present_active_power_l3=v_evse_present_active_power_l3)
+        self = _new(cls)
+        self.evse_target_active_power = v_evse_target_active_power
+        self.evse_target_active_power_l2 = v_evse_target_active_power_l2
+        self.evse_target_active_power_l3 = v_evse_target_active_power_l3
+        self.evse_target_reactive_power = v_evse_target_reactive_power
+        self.evse_target_reactive_power_l2 = v_evse_target_reactive_power_l2
+        self.evse_target_reactive_power_l3 = v_evse_target_reactive_power_l3
+        self.evse_present_active_power = v_evse_present_active_power
+        self.evse_present_active_power_l2 = v_evse_present_active_power_l2
+        self.evse_present_active_power_l3 = v_evse_present_active_power_l3
+        self.__post_init__()
+        return self
 
 # --- element tables for unions and open content, field metadata ---
 

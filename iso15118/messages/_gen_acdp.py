@@ -13,6 +13,8 @@ from enum import StrEnum
 from typing import ClassVar, Self
 
 from iso15118.exi.tree import Element
+
+_new = object.__new__
 from iso15118.messages._base import (
     END,
     NCNAME,
@@ -37,8 +39,10 @@ from iso15118.messages._base import (
 from iso15118.messages._gen_common_types import (
     MessageHeader,
     Processing,
+    _Processing_BY_VALUE,
     RationalNumber,
     ResponseCode,
+    _ResponseCode_BY_VALUE,
     V2GRequest,
     V2GResponse,
 )
@@ -157,15 +161,23 @@ class ACDPConnectReq(V2GRequest):
 
     def to_tree(self, name: str = 'ACDP_ConnectReq', ns: str = NS_ACDP) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
-        v = self.ev_electrical_charging_device_status
-        ch.append(Element(NS_ACDP, 'EVElectricalChargingDeviceStatus', None, None, v._value_))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [self.header.to_tree('Header', NS_CT), Element(NS_ACDP, 'EVElectricalChargingDeviceStatus', None, None, self.ev_electrical_charging_device_status._value_)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 2:
+            c0, c1 = ch
+            if c0.name == 'Header' and c1.name == 'EVElectricalChargingDeviceStatus':
+                self = _new(cls)
+                try:
+                    self.header = MessageHeader.from_tree(c0)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'header') from None
+                self.ev_electrical_charging_device_status = _ElectricalChargingDeviceStatus_BY_VALUE.get(c1.value, c1.value)
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -185,7 +197,11 @@ class ACDPConnectReq(V2GRequest):
             raise missing_element(cls.__name__, 'ev_electrical_charging_device_status', 'EVElectricalChargingDeviceStatus', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, ev_electrical_charging_device_status=v_ev_electrical_charging_device_status)
+        self = _new(cls)
+        self.header = v_header
+        self.ev_electrical_charging_device_status = v_ev_electrical_charging_device_status
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -231,21 +247,26 @@ class ACDPConnectRes(V2GResponse):
 
     def to_tree(self, name: str = 'ACDP_ConnectRes', ns: str = NS_ACDP) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
-        v = self.response_code
-        ch.append(Element(NS_CT, 'ResponseCode', None, None, v._value_))
-        v = self.evse_processing
-        ch.append(Element(NS_ACDP, 'EVSEProcessing', None, None, v._value_))
-        v = self.evse_electrical_charging_device_status
-        ch.append(Element(NS_ACDP, 'EVSEElectricalChargingDeviceStatus', None, None, v._value_))
-        v = self.evse_mechanical_charging_device_status
-        ch.append(Element(NS_ACDP, 'EVSEMechanicalChargingDeviceStatus', None, None, v._value_))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_), Element(NS_ACDP, 'EVSEProcessing', None, None, self.evse_processing._value_), Element(NS_ACDP, 'EVSEElectricalChargingDeviceStatus', None, None, self.evse_electrical_charging_device_status._value_), Element(NS_ACDP, 'EVSEMechanicalChargingDeviceStatus', None, None, self.evse_mechanical_charging_device_status._value_)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 5:
+            c0, c1, c2, c3, c4 = ch
+            if c0.name == 'Header' and c1.name == 'ResponseCode' and c2.name == 'EVSEProcessing' and c3.name == 'EVSEElectricalChargingDeviceStatus' and c4.name == 'EVSEMechanicalChargingDeviceStatus':
+                self = _new(cls)
+                try:
+                    self.header = MessageHeader.from_tree(c0)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'header') from None
+                self.response_code = _ResponseCode_BY_VALUE.get(c1.value, c1.value)
+                self.evse_processing = _Processing_BY_VALUE.get(c2.value, c2.value)
+                self.evse_electrical_charging_device_status = _ElectricalChargingDeviceStatus_BY_VALUE.get(c3.value, c3.value)
+                self.evse_mechanical_charging_device_status = _MechanicalChargingDeviceStatus_BY_VALUE.get(c4.value, c4.value)
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -280,7 +301,14 @@ class ACDPConnectRes(V2GResponse):
             raise missing_element(cls.__name__, 'evse_mechanical_charging_device_status', 'EVSEMechanicalChargingDeviceStatus', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, response_code=v_response_code, evse_processing=v_evse_processing, evse_electrical_charging_device_status=v_evse_electrical_charging_device_status, evse_mechanical_charging_device_status=v_evse_mechanical_charging_device_status)
+        self = _new(cls)
+        self.header = v_header
+        self.response_code = v_response_code
+        self.evse_processing = v_evse_processing
+        self.evse_electrical_charging_device_status = v_evse_electrical_charging_device_status
+        self.evse_mechanical_charging_device_status = v_evse_mechanical_charging_device_status
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -298,6 +326,10 @@ class ACDPDisconnectReq(ACDPConnectReq):
     ELEMENT: ClassVar[tuple[str, str] | None] = (NS_ACDP, 'ACDP_DisconnectReq')
     SCHEMA_KEY: ClassVar[str | None] = 'acdp'
     XSD_TYPE: ClassVar[str] = '{urn:iso:std:iso:15118:-20:ACDP}ACDP_ConnectReqType'
+
+    def to_tree(self, name: str = 'ACDP_DisconnectReq', ns: str = NS_ACDP) -> Element:
+        """This message as an :class:`Element` (``ACDP_DisconnectReq`` by default)."""
+        return ACDPConnectReq.to_tree(self, name, ns)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -318,6 +350,10 @@ class ACDPDisconnectRes(ACDPConnectRes):
     ELEMENT: ClassVar[tuple[str, str] | None] = (NS_ACDP, 'ACDP_DisconnectRes')
     SCHEMA_KEY: ClassVar[str | None] = 'acdp'
     XSD_TYPE: ClassVar[str] = '{urn:iso:std:iso:15118:-20:ACDP}ACDP_ConnectResType'
+
+    def to_tree(self, name: str = 'ACDP_DisconnectRes', ns: str = NS_ACDP) -> Element:
+        """This message as an :class:`Element` (``ACDP_DisconnectRes`` by default)."""
+        return ACDPConnectRes.to_tree(self, name, ns)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -349,14 +385,26 @@ class ACDPSystemStatusReq(V2GRequest):
 
     def to_tree(self, name: str = 'ACDP_SystemStatusReq', ns: str = NS_ACDP) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
-        ch.append(self.ev_technical_status.to_tree('EVTechnicalStatus', NS_ACDP))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [self.header.to_tree('Header', NS_CT), self.ev_technical_status.to_tree('EVTechnicalStatus', NS_ACDP)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 2:
+            c0, c1 = ch
+            if c0.name == 'Header' and c1.name == 'EVTechnicalStatus':
+                self = _new(cls)
+                try:
+                    self.header = MessageHeader.from_tree(c0)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'header') from None
+                try:
+                    self.ev_technical_status = EVTechnicalStatus.from_tree(c1)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'ev_technical_status') from None
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -379,7 +427,11 @@ class ACDPSystemStatusReq(V2GRequest):
             raise missing_element(cls.__name__, 'ev_technical_status', 'EVTechnicalStatus', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, ev_technical_status=v_ev_technical_status)
+        self = _new(cls)
+        self.header = v_header
+        self.ev_technical_status = v_ev_technical_status
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -455,26 +507,32 @@ class ACDPSystemStatusRes(V2GResponse):
 
     def to_tree(self, name: str = 'ACDP_SystemStatusRes', ns: str = NS_ACDP) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
-        v = self.response_code
-        ch.append(Element(NS_CT, 'ResponseCode', None, None, v._value_))
-        v = self.evse_mechanical_charging_device_status
-        ch.append(Element(NS_ACDP, 'EVSEMechanicalChargingDeviceStatus', None, None, v._value_))
-        ch.append(Element(NS_ACDP, 'EVSEReadyToCharge', None, None, self.evse_ready_to_charge))
-        v = self.evse_isolation_status
-        ch.append(Element(NS_ACDP, 'EVSEIsolationStatus', None, None, v._value_))
-        ch.append(Element(NS_ACDP, 'EVSEDisabled', None, None, self.evse_disabled))
-        ch.append(Element(NS_ACDP, 'EVSEUtilityInterruptEvent', None, None, self.evse_utility_interrupt_event))
-        ch.append(Element(NS_ACDP, 'EVSEEmergencyShutdown', None, None, self.evse_emergency_shutdown))
-        ch.append(Element(NS_ACDP, 'EVSEMalfunction', None, None, self.evse_malfunction))
-        ch.append(Element(NS_ACDP, 'EVInChargePosition', None, None, self.ev_in_charge_position))
-        ch.append(Element(NS_ACDP, 'EVAssociationStatus', None, None, self.ev_association_status))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_), Element(NS_ACDP, 'EVSEMechanicalChargingDeviceStatus', None, None, self.evse_mechanical_charging_device_status._value_), Element(NS_ACDP, 'EVSEReadyToCharge', None, None, self.evse_ready_to_charge), Element(NS_ACDP, 'EVSEIsolationStatus', None, None, self.evse_isolation_status._value_), Element(NS_ACDP, 'EVSEDisabled', None, None, self.evse_disabled), Element(NS_ACDP, 'EVSEUtilityInterruptEvent', None, None, self.evse_utility_interrupt_event), Element(NS_ACDP, 'EVSEEmergencyShutdown', None, None, self.evse_emergency_shutdown), Element(NS_ACDP, 'EVSEMalfunction', None, None, self.evse_malfunction), Element(NS_ACDP, 'EVInChargePosition', None, None, self.ev_in_charge_position), Element(NS_ACDP, 'EVAssociationStatus', None, None, self.ev_association_status)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 11:
+            c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10 = ch
+            if c0.name == 'Header' and c1.name == 'ResponseCode' and c2.name == 'EVSEMechanicalChargingDeviceStatus' and c3.name == 'EVSEReadyToCharge' and c4.name == 'EVSEIsolationStatus' and c5.name == 'EVSEDisabled' and c6.name == 'EVSEUtilityInterruptEvent' and c7.name == 'EVSEEmergencyShutdown' and c8.name == 'EVSEMalfunction' and c9.name == 'EVInChargePosition' and c10.name == 'EVAssociationStatus':
+                self = _new(cls)
+                try:
+                    self.header = MessageHeader.from_tree(c0)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'header') from None
+                self.response_code = _ResponseCode_BY_VALUE.get(c1.value, c1.value)
+                self.evse_mechanical_charging_device_status = _MechanicalChargingDeviceStatus_BY_VALUE.get(c2.value, c2.value)
+                self.evse_ready_to_charge = c3.value
+                self.evse_isolation_status = _IsolationStatus_BY_VALUE.get(c4.value, c4.value)
+                self.evse_disabled = c5.value
+                self.evse_utility_interrupt_event = c6.value
+                self.evse_emergency_shutdown = c7.value
+                self.evse_malfunction = c8.value
+                self.ev_in_charge_position = c9.value
+                self.ev_association_status = c10.value
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -539,7 +597,20 @@ class ACDPSystemStatusRes(V2GResponse):
             raise missing_element(cls.__name__, 'ev_association_status', 'EVAssociationStatus', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, response_code=v_response_code, evse_mechanical_charging_device_status=v_evse_mechanical_charging_device_status, evse_ready_to_charge=v_evse_ready_to_charge, evse_isolation_status=v_evse_isolation_status, evse_disabled=v_evse_disabled, evse_utility_interrupt_event=v_evse_utility_interrupt_event, evse_emergency_shutdown=v_evse_emergency_shutdown, evse_malfunction=v_evse_malfunction, ev_in_charge_position=v_ev_in_charge_position, ev_association_status=v_ev_association_status)
+        self = _new(cls)
+        self.header = v_header
+        self.response_code = v_response_code
+        self.evse_mechanical_charging_device_status = v_evse_mechanical_charging_device_status
+        self.evse_ready_to_charge = v_evse_ready_to_charge
+        self.evse_isolation_status = v_evse_isolation_status
+        self.evse_disabled = v_evse_disabled
+        self.evse_utility_interrupt_event = v_evse_utility_interrupt_event
+        self.evse_emergency_shutdown = v_evse_emergency_shutdown
+        self.evse_malfunction = v_evse_malfunction
+        self.ev_in_charge_position = v_ev_in_charge_position
+        self.ev_association_status = v_ev_association_status
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -576,15 +647,24 @@ class ACDPVehiclePositioningReq(V2GRequest):
 
     def to_tree(self, name: str = 'ACDP_VehiclePositioningReq', ns: str = NS_ACDP) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
-        ch.append(Element(NS_ACDP, 'EVMobilityStatus', None, None, self.ev_mobility_status))
-        ch.append(Element(NS_ACDP, 'EVPositioningSupport', None, None, self.ev_positioning_support))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [self.header.to_tree('Header', NS_CT), Element(NS_ACDP, 'EVMobilityStatus', None, None, self.ev_mobility_status), Element(NS_ACDP, 'EVPositioningSupport', None, None, self.ev_positioning_support)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 3:
+            c0, c1, c2 = ch
+            if c0.name == 'Header' and c1.name == 'EVMobilityStatus' and c2.name == 'EVPositioningSupport':
+                self = _new(cls)
+                try:
+                    self.header = MessageHeader.from_tree(c0)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'header') from None
+                self.ev_mobility_status = c1.value
+                self.ev_positioning_support = c2.value
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -609,7 +689,12 @@ class ACDPVehiclePositioningReq(V2GRequest):
             raise missing_element(cls.__name__, 'ev_positioning_support', 'EVPositioningSupport', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, ev_mobility_status=v_ev_mobility_status, ev_positioning_support=v_ev_positioning_support)
+        self = _new(cls)
+        self.header = v_header
+        self.ev_mobility_status = v_ev_mobility_status
+        self.ev_positioning_support = v_ev_positioning_support
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -683,23 +768,30 @@ class ACDPVehiclePositioningRes(V2GResponse):
 
     def to_tree(self, name: str = 'ACDP_VehiclePositioningRes', ns: str = NS_ACDP) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
-        v = self.response_code
-        ch.append(Element(NS_CT, 'ResponseCode', None, None, v._value_))
-        v = self.evse_processing
-        ch.append(Element(NS_ACDP, 'EVSEProcessing', None, None, v._value_))
-        ch.append(Element(NS_ACDP, 'EVSEPositioningSupport', None, None, self.evse_positioning_support))
-        ch.append(Element(NS_ACDP, 'EVRelativeXDeviation', None, None, self.ev_relative_x_deviation))
-        ch.append(Element(NS_ACDP, 'EVRelativeYDeviation', None, None, self.ev_relative_y_deviation))
-        ch.append(Element(NS_ACDP, 'ContactWindowXc', None, None, self.contact_window_xc))
-        ch.append(Element(NS_ACDP, 'ContactWindowYc', None, None, self.contact_window_yc))
-        ch.append(Element(NS_ACDP, 'EVInChargePosition', None, None, self.ev_in_charge_position))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_), Element(NS_ACDP, 'EVSEProcessing', None, None, self.evse_processing._value_), Element(NS_ACDP, 'EVSEPositioningSupport', None, None, self.evse_positioning_support), Element(NS_ACDP, 'EVRelativeXDeviation', None, None, self.ev_relative_x_deviation), Element(NS_ACDP, 'EVRelativeYDeviation', None, None, self.ev_relative_y_deviation), Element(NS_ACDP, 'ContactWindowXc', None, None, self.contact_window_xc), Element(NS_ACDP, 'ContactWindowYc', None, None, self.contact_window_yc), Element(NS_ACDP, 'EVInChargePosition', None, None, self.ev_in_charge_position)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 9:
+            c0, c1, c2, c3, c4, c5, c6, c7, c8 = ch
+            if c0.name == 'Header' and c1.name == 'ResponseCode' and c2.name == 'EVSEProcessing' and c3.name == 'EVSEPositioningSupport' and c4.name == 'EVRelativeXDeviation' and c5.name == 'EVRelativeYDeviation' and c6.name == 'ContactWindowXc' and c7.name == 'ContactWindowYc' and c8.name == 'EVInChargePosition':
+                self = _new(cls)
+                try:
+                    self.header = MessageHeader.from_tree(c0)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'header') from None
+                self.response_code = _ResponseCode_BY_VALUE.get(c1.value, c1.value)
+                self.evse_processing = _Processing_BY_VALUE.get(c2.value, c2.value)
+                self.evse_positioning_support = c3.value
+                self.ev_relative_x_deviation = c4.value
+                self.ev_relative_y_deviation = c5.value
+                self.contact_window_xc = c6.value
+                self.contact_window_yc = c7.value
+                self.ev_in_charge_position = c8.value
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -754,7 +846,18 @@ class ACDPVehiclePositioningRes(V2GResponse):
             raise missing_element(cls.__name__, 'ev_in_charge_position', 'EVInChargePosition', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, response_code=v_response_code, evse_processing=v_evse_processing, evse_positioning_support=v_evse_positioning_support, ev_relative_x_deviation=v_ev_relative_x_deviation, ev_relative_y_deviation=v_ev_relative_y_deviation, contact_window_xc=v_contact_window_xc, contact_window_yc=v_contact_window_yc, ev_in_charge_position=v_ev_in_charge_position)
+        self = _new(cls)
+        self.header = v_header
+        self.response_code = v_response_code
+        self.evse_processing = v_evse_processing
+        self.evse_positioning_support = v_evse_positioning_support
+        self.ev_relative_x_deviation = v_ev_relative_x_deviation
+        self.ev_relative_y_deviation = v_ev_relative_y_deviation
+        self.contact_window_xc = v_contact_window_xc
+        self.contact_window_yc = v_contact_window_yc
+        self.ev_in_charge_position = v_ev_in_charge_position
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -823,9 +926,7 @@ class EVTechnicalStatus(MessageBase):
 
     def to_tree(self, name: str = 'EVTechnicalStatus', ns: str = NS_ACDP) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(Element(NS_ACDP, 'EVReadyToCharge', None, None, self.ev_ready_to_charge))
-        ch.append(Element(NS_ACDP, 'EVImmobilizationRequest', None, None, self.ev_immobilization_request))
+        ch: list = [Element(NS_ACDP, 'EVReadyToCharge', None, None, self.ev_ready_to_charge), Element(NS_ACDP, 'EVImmobilizationRequest', None, None, self.ev_immobilization_request)]
         v = self.ev_immobilized
         if v is not None:
             ch.append(Element(NS_ACDP, 'EVImmobilized', None, None, v))
@@ -898,7 +999,17 @@ class EVTechnicalStatus(MessageBase):
             v_ev_timeout = None
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(ev_ready_to_charge=v_ev_ready_to_charge, ev_immobilization_request=v_ev_immobilization_request, ev_immobilized=v_ev_immobilized, ev_wlan_strength=v_ev_wlan_strength, ev_cp_status=v_ev_cp_status, ev_soc=v_ev_soc, ev_error_code=v_ev_error_code, ev_timeout=v_ev_timeout)
+        self = _new(cls)
+        self.ev_ready_to_charge = v_ev_ready_to_charge
+        self.ev_immobilization_request = v_ev_immobilization_request
+        self.ev_immobilized = v_ev_immobilized
+        self.ev_wlan_strength = v_ev_wlan_strength
+        self.ev_cp_status = v_ev_cp_status
+        self.ev_soc = v_ev_soc
+        self.ev_error_code = v_ev_error_code
+        self.ev_timeout = v_ev_timeout
+        self.__post_init__()
+        return self
 
 # --- element tables for unions and open content, field metadata ---
 

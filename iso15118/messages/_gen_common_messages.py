@@ -13,6 +13,8 @@ from enum import StrEnum
 from typing import ClassVar, Self
 
 from iso15118.exi.tree import Element
+
+_new = object.__new__
 from iso15118.messages._base import (
     END,
     NCNAME,
@@ -40,9 +42,11 @@ from iso15118.messages._gen_common_types import (
     MessageHeader,
     MeterInfo,
     Processing,
+    _Processing_BY_VALUE,
     RationalNumber,
     Receipt,
     ResponseCode,
+    _ResponseCode_BY_VALUE,
     V2GRequest,
     V2GResponse,
 )
@@ -293,9 +297,7 @@ class PriceSchedule(MessageBase):
 
     def to_tree(self, name: str = 'PriceSchedule', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(Element(NS_CM, 'TimeAnchor', None, None, self.time_anchor))
-        ch.append(Element(NS_CM, 'PriceScheduleID', None, None, self.price_schedule_id))
+        ch: list = [Element(NS_CM, 'TimeAnchor', None, None, self.time_anchor), Element(NS_CM, 'PriceScheduleID', None, None, self.price_schedule_id)]
         v = self.price_schedule_description
         if v is not None:
             ch.append(Element(NS_CM, 'PriceScheduleDescription', None, None, v))
@@ -325,7 +327,12 @@ class PriceSchedule(MessageBase):
             v_price_schedule_description = None
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(time_anchor=v_time_anchor, price_schedule_id=v_price_schedule_id, price_schedule_description=v_price_schedule_description)
+        self = _new(cls)
+        self.time_anchor = v_time_anchor
+        self.price_schedule_id = v_price_schedule_id
+        self.price_schedule_description = v_price_schedule_description
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -431,9 +438,7 @@ class AbsolutePriceSchedule(PriceSchedule):
 
     def to_tree(self, name: str = 'AbsolutePriceSchedule', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(Element(NS_CM, 'TimeAnchor', None, None, self.time_anchor))
-        ch.append(Element(NS_CM, 'PriceScheduleID', None, None, self.price_schedule_id))
+        ch: list = [Element(NS_CM, 'TimeAnchor', None, None, self.time_anchor), Element(NS_CM, 'PriceScheduleID', None, None, self.price_schedule_id)]
         v = self.price_schedule_description
         if v is not None:
             ch.append(Element(NS_CM, 'PriceScheduleDescription', None, None, v))
@@ -551,7 +556,22 @@ class AbsolutePriceSchedule(PriceSchedule):
             raise unexpected_element(cls.__name__, ch[i])
         a = el.attrs
         v_id = a.get('{urn:iso:std:iso:15118:-20:CommonMessages}Id')
-        return cls(time_anchor=v_time_anchor, price_schedule_id=v_price_schedule_id, price_schedule_description=v_price_schedule_description, currency=v_currency, language=v_language, price_algorithm=v_price_algorithm, minimum_cost=v_minimum_cost, maximum_cost=v_maximum_cost, tax_rules=v_tax_rules, price_rule_stacks=v_price_rule_stacks, overstay_rules=v_overstay_rules, additional_selected_services=v_additional_selected_services, id=v_id)
+        self = _new(cls)
+        self.time_anchor = v_time_anchor
+        self.price_schedule_id = v_price_schedule_id
+        self.price_schedule_description = v_price_schedule_description
+        self.currency = v_currency
+        self.language = v_language
+        self.price_algorithm = v_price_algorithm
+        self.minimum_cost = v_minimum_cost
+        self.maximum_cost = v_maximum_cost
+        self.tax_rules = v_tax_rules
+        self.price_rule_stacks = v_price_rule_stacks
+        self.overstay_rules = v_overstay_rules
+        self.additional_selected_services = v_additional_selected_services
+        self.id = v_id
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -584,14 +604,23 @@ class AdditionalService(MessageBase):
 
     def to_tree(self, name: str = 'AdditionalService', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(Element(NS_CM, 'ServiceName', None, None, self.service_name))
-        ch.append(self.service_fee.to_tree('ServiceFee', NS_CM))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [Element(NS_CM, 'ServiceName', None, None, self.service_name), self.service_fee.to_tree('ServiceFee', NS_CM)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 2:
+            c0, c1 = ch
+            if c0.name == 'ServiceName' and c1.name == 'ServiceFee':
+                self = _new(cls)
+                self.service_name = c0.value
+                try:
+                    self.service_fee = RationalNumber.from_tree(c1)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'service_fee') from None
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -611,7 +640,11 @@ class AdditionalService(MessageBase):
             raise missing_element(cls.__name__, 'service_fee', 'ServiceFee', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(service_name=v_service_name, service_fee=v_service_fee)
+        self = _new(cls)
+        self.service_name = v_service_name
+        self.service_fee = v_service_fee
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -662,7 +695,10 @@ class AdditionalServiceList(MessageBase):
             i += 1; c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(additional_service=v_additional_service)
+        self = _new(cls)
+        self.additional_service = v_additional_service
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -699,10 +735,7 @@ class AuthorizationReq(V2GRequest):
 
     def to_tree(self, name: str = 'AuthorizationReq', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
-        v = self.selected_authorization_service
-        ch.append(Element(NS_CM, 'SelectedAuthorizationService', None, None, v._value_))
+        ch: list = [self.header.to_tree('Header', NS_CT), Element(NS_CM, 'SelectedAuthorizationService', None, None, self.selected_authorization_service._value_)]
         v = self.authorization_mode
         t = _AuthorizationReq_authorization_mode_OUT.get(v.__class__) or union_target(_AuthorizationReq_authorization_mode_OUT, v, 'AuthorizationReq.authorization_mode')
         ch.append(v.to_tree(t[1], t[0]))
@@ -738,7 +771,12 @@ class AuthorizationReq(V2GRequest):
             raise missing_element(cls.__name__, 'authorization_mode', 'one of EIM_AReqAuthorizationMode, PnC_AReqAuthorizationMode', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, selected_authorization_service=v_selected_authorization_service, authorization_mode=v_authorization_mode)
+        self = _new(cls)
+        self.header = v_header
+        self.selected_authorization_service = v_selected_authorization_service
+        self.authorization_mode = v_authorization_mode
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -774,17 +812,24 @@ class AuthorizationRes(V2GResponse):
 
     def to_tree(self, name: str = 'AuthorizationRes', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
-        v = self.response_code
-        ch.append(Element(NS_CT, 'ResponseCode', None, None, v._value_))
-        v = self.evse_processing
-        ch.append(Element(NS_CM, 'EVSEProcessing', None, None, v._value_))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_), Element(NS_CM, 'EVSEProcessing', None, None, self.evse_processing._value_)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 3:
+            c0, c1, c2 = ch
+            if c0.name == 'Header' and c1.name == 'ResponseCode' and c2.name == 'EVSEProcessing':
+                self = _new(cls)
+                try:
+                    self.header = MessageHeader.from_tree(c0)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'header') from None
+                self.response_code = _ResponseCode_BY_VALUE.get(c1.value, c1.value)
+                self.evse_processing = _Processing_BY_VALUE.get(c2.value, c2.value)
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -809,7 +854,12 @@ class AuthorizationRes(V2GResponse):
             raise missing_element(cls.__name__, 'evse_processing', 'EVSEProcessing', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, response_code=v_response_code, evse_processing=v_evse_processing)
+        self = _new(cls)
+        self.header = v_header
+        self.response_code = v_response_code
+        self.evse_processing = v_evse_processing
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -835,13 +885,22 @@ class AuthorizationSetupReq(V2GRequest):
 
     def to_tree(self, name: str = 'AuthorizationSetupReq', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [self.header.to_tree('Header', NS_CT)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 1:
+            c0, = ch
+            if c0.name == 'Header':
+                self = _new(cls)
+                try:
+                    self.header = MessageHeader.from_tree(c0)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'header') from None
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -856,7 +915,10 @@ class AuthorizationSetupReq(V2GRequest):
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header)
+        self = _new(cls)
+        self.header = v_header
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -905,10 +967,7 @@ class AuthorizationSetupRes(V2GResponse):
 
     def to_tree(self, name: str = 'AuthorizationSetupRes', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
-        v = self.response_code
-        ch.append(Element(NS_CT, 'ResponseCode', None, None, v._value_))
+        ch: list = [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_)]
         for v in self.authorization_services:
             ch.append(Element(NS_CM, 'AuthorizationServices', None, None, v._value_))
         ch.append(Element(NS_CM, 'CertificateInstallationService', None, None, self.certificate_installation_service))
@@ -957,7 +1016,14 @@ class AuthorizationSetupRes(V2GResponse):
             raise missing_element(cls.__name__, 'authorization_mode', 'one of EIM_ASResAuthorizationMode, PnC_ASResAuthorizationMode', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, response_code=v_response_code, authorization_services=v_authorization_services, certificate_installation_service=v_certificate_installation_service, authorization_mode=v_authorization_mode)
+        self = _new(cls)
+        self.header = v_header
+        self.response_code = v_response_code
+        self.authorization_services = v_authorization_services
+        self.certificate_installation_service = v_certificate_installation_service
+        self.authorization_mode = v_authorization_mode
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -991,8 +1057,7 @@ class CertificateChain(MessageBase):
 
     def to_tree(self, name: str = 'CertificateChain', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(Element(NS_CM, 'Certificate', None, None, self.certificate))
+        ch: list = [Element(NS_CM, 'Certificate', None, None, self.certificate)]
         v = self.sub_certificates
         if v is not None:
             ch.append(v.to_tree('SubCertificates', NS_CM))
@@ -1020,7 +1085,11 @@ class CertificateChain(MessageBase):
             v_sub_certificates = None
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(certificate=v_certificate, sub_certificates=v_sub_certificates)
+        self = _new(cls)
+        self.certificate = v_certificate
+        self.sub_certificates = v_sub_certificates
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -1070,11 +1139,7 @@ class CertificateInstallationReq(V2GRequest):
 
     def to_tree(self, name: str = 'CertificateInstallationReq', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
-        ch.append(self.oem_provisioning_certificate_chain.to_tree('OEMProvisioningCertificateChain', NS_CM))
-        ch.append(self.list_of_root_certificate_ids.to_tree('ListOfRootCertificateIDs', NS_CM))
-        ch.append(Element(NS_CM, 'MaximumContractCertificateChains', None, None, self.maximum_contract_certificate_chains))
+        ch: list = [self.header.to_tree('Header', NS_CT), self.oem_provisioning_certificate_chain.to_tree('OEMProvisioningCertificateChain', NS_CM), self.list_of_root_certificate_ids.to_tree('ListOfRootCertificateIDs', NS_CM), Element(NS_CM, 'MaximumContractCertificateChains', None, None, self.maximum_contract_certificate_chains)]
         v = self.prioritized_ema_ids
         if v is not None:
             ch.append(v.to_tree('PrioritizedEMAIDs', NS_CM))
@@ -1126,7 +1191,14 @@ class CertificateInstallationReq(V2GRequest):
             v_prioritized_ema_ids = None
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, oem_provisioning_certificate_chain=v_oem_provisioning_certificate_chain, list_of_root_certificate_ids=v_list_of_root_certificate_ids, maximum_contract_certificate_chains=v_maximum_contract_certificate_chains, prioritized_ema_ids=v_prioritized_ema_ids)
+        self = _new(cls)
+        self.header = v_header
+        self.oem_provisioning_certificate_chain = v_oem_provisioning_certificate_chain
+        self.list_of_root_certificate_ids = v_list_of_root_certificate_ids
+        self.maximum_contract_certificate_chains = v_maximum_contract_certificate_chains
+        self.prioritized_ema_ids = v_prioritized_ema_ids
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -1179,20 +1251,33 @@ class CertificateInstallationRes(V2GResponse):
 
     def to_tree(self, name: str = 'CertificateInstallationRes', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
-        v = self.response_code
-        ch.append(Element(NS_CT, 'ResponseCode', None, None, v._value_))
-        v = self.evse_processing
-        ch.append(Element(NS_CM, 'EVSEProcessing', None, None, v._value_))
-        ch.append(self.cps_certificate_chain.to_tree('CPSCertificateChain', NS_CM))
-        ch.append(self.signed_installation_data.to_tree('SignedInstallationData', NS_CM))
-        ch.append(Element(NS_CM, 'RemainingContractCertificateChains', None, None, self.remaining_contract_certificate_chains))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_), Element(NS_CM, 'EVSEProcessing', None, None, self.evse_processing._value_), self.cps_certificate_chain.to_tree('CPSCertificateChain', NS_CM), self.signed_installation_data.to_tree('SignedInstallationData', NS_CM), Element(NS_CM, 'RemainingContractCertificateChains', None, None, self.remaining_contract_certificate_chains)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 6:
+            c0, c1, c2, c3, c4, c5 = ch
+            if c0.name == 'Header' and c1.name == 'ResponseCode' and c2.name == 'EVSEProcessing' and c3.name == 'CPSCertificateChain' and c4.name == 'SignedInstallationData' and c5.name == 'RemainingContractCertificateChains':
+                self = _new(cls)
+                try:
+                    self.header = MessageHeader.from_tree(c0)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'header') from None
+                self.response_code = _ResponseCode_BY_VALUE.get(c1.value, c1.value)
+                self.evse_processing = _Processing_BY_VALUE.get(c2.value, c2.value)
+                try:
+                    self.cps_certificate_chain = CertificateChain.from_tree(c3)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'cps_certificate_chain') from None
+                try:
+                    self.signed_installation_data = SignedInstallationData.from_tree(c4)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'signed_installation_data') from None
+                self.remaining_contract_certificate_chains = c5.value
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -1238,7 +1323,15 @@ class CertificateInstallationRes(V2GResponse):
             raise missing_element(cls.__name__, 'remaining_contract_certificate_chains', 'RemainingContractCertificateChains', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, response_code=v_response_code, evse_processing=v_evse_processing, cps_certificate_chain=v_cps_certificate_chain, signed_installation_data=v_signed_installation_data, remaining_contract_certificate_chains=v_remaining_contract_certificate_chains)
+        self = _new(cls)
+        self.header = v_header
+        self.response_code = v_response_code
+        self.evse_processing = v_evse_processing
+        self.cps_certificate_chain = v_cps_certificate_chain
+        self.signed_installation_data = v_signed_installation_data
+        self.remaining_contract_certificate_chains = v_remaining_contract_certificate_chains
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -1270,8 +1363,7 @@ class ChargingSchedule(MessageBase):
 
     def to_tree(self, name: str = 'ChargingSchedule', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.power_schedule.to_tree('PowerSchedule', NS_CM))
+        ch: list = [self.power_schedule.to_tree('PowerSchedule', NS_CM)]
         v = self.price_schedule
         if v is not None:
             t = _ChargingSchedule_price_schedule_OUT.get(v.__class__) or union_target(_ChargingSchedule_price_schedule_OUT, v, 'ChargingSchedule.price_schedule')
@@ -1303,7 +1395,11 @@ class ChargingSchedule(MessageBase):
             v_price_schedule = None
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(power_schedule=v_power_schedule, price_schedule=v_price_schedule)
+        self = _new(cls)
+        self.power_schedule = v_power_schedule
+        self.price_schedule = v_price_schedule
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -1336,14 +1432,23 @@ class ContractCertificateChain(MessageBase):
 
     def to_tree(self, name: str = 'ContractCertificateChain', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(Element(NS_CM, 'Certificate', None, None, self.certificate))
-        ch.append(self.sub_certificates.to_tree('SubCertificates', NS_CM))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [Element(NS_CM, 'Certificate', None, None, self.certificate), self.sub_certificates.to_tree('SubCertificates', NS_CM)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 2:
+            c0, c1 = ch
+            if c0.name == 'Certificate' and c1.name == 'SubCertificates':
+                self = _new(cls)
+                self.certificate = c0.value
+                try:
+                    self.sub_certificates = SubCertificates.from_tree(c1)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'sub_certificates') from None
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -1363,7 +1468,11 @@ class ContractCertificateChain(MessageBase):
             raise missing_element(cls.__name__, 'sub_certificates', 'SubCertificates', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(certificate=v_certificate, sub_certificates=v_sub_certificates)
+        self = _new(cls)
+        self.certificate = v_certificate
+        self.sub_certificates = v_sub_certificates
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -1389,7 +1498,9 @@ class DynamicEVPPTControlMode(MessageBase):
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
         if el.children:
             raise unexpected_element(cls.__name__, el.children[0])
-        return cls()
+        self = _new(cls)
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -1460,8 +1571,7 @@ class DynamicSEReqControlMode(MessageBase):
 
     def to_tree(self, name: str = 'DynamicSEReqControlMode', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(Element(NS_CM, 'DepartureTime', None, None, self.departure_time))
+        ch: list = [Element(NS_CM, 'DepartureTime', None, None, self.departure_time)]
         v = self.minimum_soc
         if v is not None:
             ch.append(Element(NS_CM, 'MinimumSOC', None, None, v))
@@ -1543,7 +1653,17 @@ class DynamicSEReqControlMode(MessageBase):
             v_ev_minimum_v2x_energy_request = None
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(departure_time=v_departure_time, minimum_soc=v_minimum_soc, target_soc=v_target_soc, ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request, ev_maximum_v2x_energy_request=v_ev_maximum_v2x_energy_request, ev_minimum_v2x_energy_request=v_ev_minimum_v2x_energy_request)
+        self = _new(cls)
+        self.departure_time = v_departure_time
+        self.minimum_soc = v_minimum_soc
+        self.target_soc = v_target_soc
+        self.ev_target_energy_request = v_ev_target_energy_request
+        self.ev_maximum_energy_request = v_ev_maximum_energy_request
+        self.ev_minimum_energy_request = v_ev_minimum_energy_request
+        self.ev_maximum_v2x_energy_request = v_ev_maximum_v2x_energy_request
+        self.ev_minimum_v2x_energy_request = v_ev_minimum_v2x_energy_request
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -1642,7 +1762,13 @@ class DynamicSEResControlMode(MessageBase):
             v_price_schedule = None
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(departure_time=v_departure_time, minimum_soc=v_minimum_soc, target_soc=v_target_soc, price_schedule=v_price_schedule)
+        self = _new(cls)
+        self.departure_time = v_departure_time
+        self.minimum_soc = v_minimum_soc
+        self.target_soc = v_target_soc
+        self.price_schedule = v_price_schedule
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -1668,7 +1794,9 @@ class DynamicSMDTControlMode(MessageBase):
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
         if el.children:
             raise unexpected_element(cls.__name__, el.children[0])
-        return cls()
+        self = _new(cls)
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -1694,7 +1822,9 @@ class EIMAReqAuthorizationMode(MessageBase):
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
         if el.children:
             raise unexpected_element(cls.__name__, el.children[0])
-        return cls()
+        self = _new(cls)
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -1720,7 +1850,9 @@ class EIMASResAuthorizationMode(MessageBase):
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
         if el.children:
             raise unexpected_element(cls.__name__, el.children[0])
-        return cls()
+        self = _new(cls)
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -1770,7 +1902,10 @@ class EMAIDList(MessageBase):
             i += 1; c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(emaid=v_emaid)
+        self = _new(cls)
+        self.emaid = v_emaid
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -1817,16 +1952,25 @@ class EVAbsolutePriceSchedule(MessageBase):
 
     def to_tree(self, name: str = 'EVAbsolutePriceSchedule', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(Element(NS_CM, 'TimeAnchor', None, None, self.time_anchor))
-        ch.append(Element(NS_CM, 'Currency', None, None, self.currency))
-        ch.append(Element(NS_CM, 'PriceAlgorithm', None, None, self.price_algorithm))
-        ch.append(self.ev_price_rule_stacks.to_tree('EVPriceRuleStacks', NS_CM))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [Element(NS_CM, 'TimeAnchor', None, None, self.time_anchor), Element(NS_CM, 'Currency', None, None, self.currency), Element(NS_CM, 'PriceAlgorithm', None, None, self.price_algorithm), self.ev_price_rule_stacks.to_tree('EVPriceRuleStacks', NS_CM)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 4:
+            c0, c1, c2, c3 = ch
+            if c0.name == 'TimeAnchor' and c1.name == 'Currency' and c2.name == 'PriceAlgorithm' and c3.name == 'EVPriceRuleStacks':
+                self = _new(cls)
+                self.time_anchor = c0.value
+                self.currency = c1.value
+                self.price_algorithm = c2.value
+                try:
+                    self.ev_price_rule_stacks = EVPriceRuleStackList.from_tree(c3)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'ev_price_rule_stacks') from None
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -1856,7 +2000,13 @@ class EVAbsolutePriceSchedule(MessageBase):
             raise missing_element(cls.__name__, 'ev_price_rule_stacks', 'EVPriceRuleStacks', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(time_anchor=v_time_anchor, currency=v_currency, price_algorithm=v_price_algorithm, ev_price_rule_stacks=v_ev_price_rule_stacks)
+        self = _new(cls)
+        self.time_anchor = v_time_anchor
+        self.currency = v_currency
+        self.price_algorithm = v_price_algorithm
+        self.ev_price_rule_stacks = v_ev_price_rule_stacks
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -1887,14 +2037,26 @@ class EVEnergyOffer(MessageBase):
 
     def to_tree(self, name: str = 'EVEnergyOffer', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.ev_power_schedule.to_tree('EVPowerSchedule', NS_CM))
-        ch.append(self.ev_absolute_price_schedule.to_tree('EVAbsolutePriceSchedule', NS_CM))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [self.ev_power_schedule.to_tree('EVPowerSchedule', NS_CM), self.ev_absolute_price_schedule.to_tree('EVAbsolutePriceSchedule', NS_CM)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 2:
+            c0, c1 = ch
+            if c0.name == 'EVPowerSchedule' and c1.name == 'EVAbsolutePriceSchedule':
+                self = _new(cls)
+                try:
+                    self.ev_power_schedule = EVPowerSchedule.from_tree(c0)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'ev_power_schedule') from None
+                try:
+                    self.ev_absolute_price_schedule = EVAbsolutePriceSchedule.from_tree(c1)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'ev_absolute_price_schedule') from None
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -1917,7 +2079,11 @@ class EVEnergyOffer(MessageBase):
             raise missing_element(cls.__name__, 'ev_absolute_price_schedule', 'EVAbsolutePriceSchedule', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(ev_power_schedule=v_ev_power_schedule, ev_absolute_price_schedule=v_ev_absolute_price_schedule)
+        self = _new(cls)
+        self.ev_power_schedule = v_ev_power_schedule
+        self.ev_absolute_price_schedule = v_ev_absolute_price_schedule
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -1955,8 +2121,7 @@ class EVPowerProfile(MessageBase):
 
     def to_tree(self, name: str = 'EVPowerProfile', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(Element(NS_CM, 'TimeAnchor', None, None, self.time_anchor))
+        ch: list = [Element(NS_CM, 'TimeAnchor', None, None, self.time_anchor)]
         v = self.control_mode
         t = _EVPowerProfile_control_mode_OUT.get(v.__class__) or union_target(_EVPowerProfile_control_mode_OUT, v, 'EVPowerProfile.control_mode')
         ch.append(v.to_tree(t[1], t[0]))
@@ -1993,7 +2158,12 @@ class EVPowerProfile(MessageBase):
             raise missing_element(cls.__name__, 'ev_power_profile_entries', 'EVPowerProfileEntries', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(time_anchor=v_time_anchor, control_mode=v_control_mode, ev_power_profile_entries=v_ev_power_profile_entries)
+        self = _new(cls)
+        self.time_anchor = v_time_anchor
+        self.control_mode = v_control_mode
+        self.ev_power_profile_entries = v_ev_power_profile_entries
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -2044,7 +2214,10 @@ class EVPowerProfileEntryList(MessageBase):
             i += 1; c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(ev_power_profile_entry=v_ev_power_profile_entry)
+        self = _new(cls)
+        self.ev_power_profile_entry = v_ev_power_profile_entry
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -2077,14 +2250,23 @@ class EVPowerSchedule(MessageBase):
 
     def to_tree(self, name: str = 'EVPowerSchedule', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(Element(NS_CM, 'TimeAnchor', None, None, self.time_anchor))
-        ch.append(self.ev_power_schedule_entries.to_tree('EVPowerScheduleEntries', NS_CM))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [Element(NS_CM, 'TimeAnchor', None, None, self.time_anchor), self.ev_power_schedule_entries.to_tree('EVPowerScheduleEntries', NS_CM)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 2:
+            c0, c1 = ch
+            if c0.name == 'TimeAnchor' and c1.name == 'EVPowerScheduleEntries':
+                self = _new(cls)
+                self.time_anchor = c0.value
+                try:
+                    self.ev_power_schedule_entries = EVPowerScheduleEntryList.from_tree(c1)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'ev_power_schedule_entries') from None
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -2104,7 +2286,11 @@ class EVPowerSchedule(MessageBase):
             raise missing_element(cls.__name__, 'ev_power_schedule_entries', 'EVPowerScheduleEntries', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(time_anchor=v_time_anchor, ev_power_schedule_entries=v_ev_power_schedule_entries)
+        self = _new(cls)
+        self.time_anchor = v_time_anchor
+        self.ev_power_schedule_entries = v_ev_power_schedule_entries
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -2137,14 +2323,23 @@ class EVPowerScheduleEntry(MessageBase):
 
     def to_tree(self, name: str = 'EVPowerScheduleEntry', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(Element(NS_CM, 'Duration', None, None, self.duration))
-        ch.append(self.power.to_tree('Power', NS_CM))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [Element(NS_CM, 'Duration', None, None, self.duration), self.power.to_tree('Power', NS_CM)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 2:
+            c0, c1 = ch
+            if c0.name == 'Duration' and c1.name == 'Power':
+                self = _new(cls)
+                self.duration = c0.value
+                try:
+                    self.power = RationalNumber.from_tree(c1)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'power') from None
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -2164,7 +2359,11 @@ class EVPowerScheduleEntry(MessageBase):
             raise missing_element(cls.__name__, 'power', 'Power', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(duration=v_duration, power=v_power)
+        self = _new(cls)
+        self.duration = v_duration
+        self.power = v_power
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -2215,7 +2414,10 @@ class EVPowerScheduleEntryList(MessageBase):
             i += 1; c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(ev_power_schedule_entry=v_ev_power_schedule_entry)
+        self = _new(cls)
+        self.ev_power_schedule_entry = v_ev_power_schedule_entry
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -2246,14 +2448,26 @@ class EVPriceRule(MessageBase):
 
     def to_tree(self, name: str = 'EVPriceRule', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.energy_fee.to_tree('EnergyFee', NS_CM))
-        ch.append(self.power_range_start.to_tree('PowerRangeStart', NS_CM))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [self.energy_fee.to_tree('EnergyFee', NS_CM), self.power_range_start.to_tree('PowerRangeStart', NS_CM)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 2:
+            c0, c1 = ch
+            if c0.name == 'EnergyFee' and c1.name == 'PowerRangeStart':
+                self = _new(cls)
+                try:
+                    self.energy_fee = RationalNumber.from_tree(c0)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'energy_fee') from None
+                try:
+                    self.power_range_start = RationalNumber.from_tree(c1)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'power_range_start') from None
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -2276,7 +2490,11 @@ class EVPriceRule(MessageBase):
             raise missing_element(cls.__name__, 'power_range_start', 'PowerRangeStart', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(energy_fee=v_energy_fee, power_range_start=v_power_range_start)
+        self = _new(cls)
+        self.energy_fee = v_energy_fee
+        self.power_range_start = v_power_range_start
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -2312,8 +2530,7 @@ class EVPriceRuleStack(MessageBase):
 
     def to_tree(self, name: str = 'EVPriceRuleStack', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(Element(NS_CM, 'Duration', None, None, self.duration))
+        ch: list = [Element(NS_CM, 'Duration', None, None, self.duration)]
         for v in self.ev_price_rule:
             ch.append(v.to_tree('EVPriceRule', NS_CM))
         return Element(ns, name, None, ch, None)
@@ -2340,7 +2557,11 @@ class EVPriceRuleStack(MessageBase):
             i += 1; c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(duration=v_duration, ev_price_rule=v_ev_price_rule)
+        self = _new(cls)
+        self.duration = v_duration
+        self.ev_price_rule = v_ev_price_rule
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -2391,7 +2612,10 @@ class EVPriceRuleStackList(MessageBase):
             i += 1; c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(ev_price_rule_stack=v_ev_price_rule_stack)
+        self = _new(cls)
+        self.ev_price_rule_stack = v_ev_price_rule_stack
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -2423,14 +2647,26 @@ class MeteringConfirmationReq(V2GRequest):
 
     def to_tree(self, name: str = 'MeteringConfirmationReq', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
-        ch.append(self.signed_metering_data.to_tree('SignedMeteringData', NS_CM))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [self.header.to_tree('Header', NS_CT), self.signed_metering_data.to_tree('SignedMeteringData', NS_CM)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 2:
+            c0, c1 = ch
+            if c0.name == 'Header' and c1.name == 'SignedMeteringData':
+                self = _new(cls)
+                try:
+                    self.header = MessageHeader.from_tree(c0)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'header') from None
+                try:
+                    self.signed_metering_data = SignedMeteringData.from_tree(c1)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'signed_metering_data') from None
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -2453,7 +2689,11 @@ class MeteringConfirmationReq(V2GRequest):
             raise missing_element(cls.__name__, 'signed_metering_data', 'SignedMeteringData', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, signed_metering_data=v_signed_metering_data)
+        self = _new(cls)
+        self.header = v_header
+        self.signed_metering_data = v_signed_metering_data
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -2483,15 +2723,23 @@ class MeteringConfirmationRes(V2GResponse):
 
     def to_tree(self, name: str = 'MeteringConfirmationRes', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
-        v = self.response_code
-        ch.append(Element(NS_CT, 'ResponseCode', None, None, v._value_))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 2:
+            c0, c1 = ch
+            if c0.name == 'Header' and c1.name == 'ResponseCode':
+                self = _new(cls)
+                try:
+                    self.header = MessageHeader.from_tree(c0)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'header') from None
+                self.response_code = _ResponseCode_BY_VALUE.get(c1.value, c1.value)
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -2511,7 +2759,11 @@ class MeteringConfirmationRes(V2GResponse):
             raise missing_element(cls.__name__, 'response_code', 'ResponseCode', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, response_code=v_response_code)
+        self = _new(cls)
+        self.header = v_header
+        self.response_code = v_response_code
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -2600,7 +2852,13 @@ class OverstayRule(MessageBase):
             raise missing_element(cls.__name__, 'overstay_fee_period', 'OverstayFeePeriod', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(overstay_rule_description=v_overstay_rule_description, start_time=v_start_time, overstay_fee=v_overstay_fee, overstay_fee_period=v_overstay_fee_period)
+        self = _new(cls)
+        self.overstay_rule_description = v_overstay_rule_description
+        self.start_time = v_start_time
+        self.overstay_fee = v_overstay_fee
+        self.overstay_fee_period = v_overstay_fee_period
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -2684,7 +2942,12 @@ class OverstayRuleList(MessageBase):
             i += 1; c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(overstay_time_threshold=v_overstay_time_threshold, overstay_power_threshold=v_overstay_power_threshold, overstay_rule=v_overstay_rule)
+        self = _new(cls)
+        self.overstay_time_threshold = v_overstay_time_threshold
+        self.overstay_power_threshold = v_overstay_power_threshold
+        self.overstay_rule = v_overstay_rule
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -2695,68 +2958,89 @@ class Parameter(MessageBase):
 
     Fields, in schema order:
 
-    * ``bool_value``: element ``boolValue``
-    * ``byte_value``: element ``byteValue``, >= -128, <= 127
-    * ``short_value``: element ``shortValue``, >= -32768, <= 32767
-    * ``int_value``: element ``intValue``, >= -2147483648, <= 2147483647
-    * ``rational_number``: element ``rationalNumber``
-    * ``finite_string``: element ``finiteString``, maxLength 80
+    * ``bool_value``: element ``boolValue`` (optional), exactly one of bool_value/byte_value/short_value/int_value/rational_number/finite_string
+    * ``byte_value``: element ``byteValue`` (optional), >= -128, <= 127, exactly one of bool_value/byte_value/short_value/int_value/rational_number/finite_string
+    * ``short_value``: element ``shortValue`` (optional), >= -32768, <= 32767, exactly one of bool_value/byte_value/short_value/int_value/rational_number/finite_string
+    * ``int_value``: element ``intValue`` (optional), >= -2147483648, <= 2147483647, exactly one of bool_value/byte_value/short_value/int_value/rational_number/finite_string
+    * ``rational_number``: element ``rationalNumber`` (optional), exactly one of bool_value/byte_value/short_value/int_value/rational_number/finite_string
+    * ``finite_string``: element ``finiteString`` (optional), maxLength 80, exactly one of bool_value/byte_value/short_value/int_value/rational_number/finite_string
     * ``name``: attribute ``Name``, maxLength 80
     """
 
     SCHEMA_KEY: ClassVar[str | None] = 'common'
     XSD_TYPE: ClassVar[str] = '{urn:iso:std:iso:15118:-20:CommonMessages}ParameterType'
 
-    bool_value: bool
-    byte_value: int
-    short_value: int
-    int_value: int
-    rational_number: RationalNumber
-    finite_string: str
+    bool_value: bool | None = None
+    byte_value: int | None = None
+    short_value: int | None = None
+    int_value: int | None = None
+    rational_number: RationalNumber | None = None
+    finite_string: str | None = None
     name: str
 
     def __post_init__(self) -> None:
         v = self.bool_value
-        if v.__class__ is not bool:
-            raise type_error(type(self).__name__ + '.bool_value', v, 'bool')
+        if v is not None:
+            if v.__class__ is not bool:
+                raise type_error(type(self).__name__ + '.bool_value', v, 'bool')
         v = self.byte_value
-        if v.__class__ is not int:
-            self.byte_value = v = coerce_simple(type(self).__name__ + '.byte_value', v, int)
-        if v < -128 or v > 127:
-            raise range_error(type(self).__name__ + '.byte_value', v, -128, 127)
+        if v is not None:
+            if v.__class__ is not int:
+                self.byte_value = v = coerce_simple(type(self).__name__ + '.byte_value', v, int)
+            if v < -128 or v > 127:
+                raise range_error(type(self).__name__ + '.byte_value', v, -128, 127)
         v = self.short_value
-        if v.__class__ is not int:
-            self.short_value = v = coerce_simple(type(self).__name__ + '.short_value', v, int)
-        if v < -32768 or v > 32767:
-            raise range_error(type(self).__name__ + '.short_value', v, -32768, 32767)
+        if v is not None:
+            if v.__class__ is not int:
+                self.short_value = v = coerce_simple(type(self).__name__ + '.short_value', v, int)
+            if v < -32768 or v > 32767:
+                raise range_error(type(self).__name__ + '.short_value', v, -32768, 32767)
         v = self.int_value
-        if v.__class__ is not int:
-            self.int_value = v = coerce_simple(type(self).__name__ + '.int_value', v, int)
-        if v < -2147483648 or v > 2147483647:
-            raise range_error(type(self).__name__ + '.int_value', v, -2147483648, 2147483647)
+        if v is not None:
+            if v.__class__ is not int:
+                self.int_value = v = coerce_simple(type(self).__name__ + '.int_value', v, int)
+            if v < -2147483648 or v > 2147483647:
+                raise range_error(type(self).__name__ + '.int_value', v, -2147483648, 2147483647)
         v = self.rational_number
-        if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.rational_number', v, 'RationalNumber')
+        if v is not None:
+            if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
+                raise type_error(type(self).__name__ + '.rational_number', v, 'RationalNumber')
         v = self.finite_string
-        if v.__class__ is not str:
-            self.finite_string = v = coerce_simple(type(self).__name__ + '.finite_string', v, str)
-        if len(v) > 80:
-            raise length_error(type(self).__name__ + '.finite_string', v, None, None, 80)
+        if v is not None:
+            if v.__class__ is not str:
+                self.finite_string = v = coerce_simple(type(self).__name__ + '.finite_string', v, str)
+            if len(v) > 80:
+                raise length_error(type(self).__name__ + '.finite_string', v, None, None, 80)
         v = self.name
         if v.__class__ is not str:
             self.name = v = coerce_simple(type(self).__name__ + '.name', v, str)
         if len(v) > 80:
             raise length_error(type(self).__name__ + '.name', v, None, None, 80)
+        n = (self.bool_value is not None) + (self.byte_value is not None) + (self.short_value is not None) + (self.int_value is not None) + (self.rational_number is not None) + (self.finite_string is not None)
+        if n != 1:
+            raise choice_error(type(self).__name__ + '.bool_value|byte_value|short_value|int_value|rational_number|finite_string', ('bool_value', 'byte_value', 'short_value', 'int_value', 'rational_number', 'finite_string'), n, False)
 
     def to_tree(self, name: str = 'Parameter', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
         ch: list = []
-        ch.append(Element(NS_CM, 'boolValue', None, None, self.bool_value))
-        ch.append(Element(NS_CM, 'byteValue', None, None, self.byte_value))
-        ch.append(Element(NS_CM, 'shortValue', None, None, self.short_value))
-        ch.append(Element(NS_CM, 'intValue', None, None, self.int_value))
-        ch.append(self.rational_number.to_tree('rationalNumber', NS_CM))
-        ch.append(Element(NS_CM, 'finiteString', None, None, self.finite_string))
+        v = self.bool_value
+        if v is not None:
+            ch.append(Element(NS_CM, 'boolValue', None, None, v))
+        v = self.byte_value
+        if v is not None:
+            ch.append(Element(NS_CM, 'byteValue', None, None, v))
+        v = self.short_value
+        if v is not None:
+            ch.append(Element(NS_CM, 'shortValue', None, None, v))
+        v = self.int_value
+        if v is not None:
+            ch.append(Element(NS_CM, 'intValue', None, None, v))
+        v = self.rational_number
+        if v is not None:
+            ch.append(v.to_tree('rationalNumber', NS_CM))
+        v = self.finite_string
+        if v is not None:
+            ch.append(Element(NS_CM, 'finiteString', None, None, v))
         a = {}
         a['{urn:iso:std:iso:15118:-20:CommonMessages}Name'] = self.name
         return Element(ns, name, a, ch, None)
@@ -2768,44 +3052,49 @@ class Parameter(MessageBase):
         n = len(ch)
         i = 0
         c = ch[0] if n else END
+        v_bool_value = None
+        v_byte_value = None
+        v_short_value = None
+        v_int_value = None
+        v_rational_number = None
+        v_finite_string = None
         if c.name == 'boolValue':
             v_bool_value = c.value
             i += 1; c = ch[i] if i < n else END
-        else:
-            raise missing_element(cls.__name__, 'bool_value', 'boolValue', c if i < n else None)
-        if c.name == 'byteValue':
+        elif c.name == 'byteValue':
             v_byte_value = c.value
             i += 1; c = ch[i] if i < n else END
-        else:
-            raise missing_element(cls.__name__, 'byte_value', 'byteValue', c if i < n else None)
-        if c.name == 'shortValue':
+        elif c.name == 'shortValue':
             v_short_value = c.value
             i += 1; c = ch[i] if i < n else END
-        else:
-            raise missing_element(cls.__name__, 'short_value', 'shortValue', c if i < n else None)
-        if c.name == 'intValue':
+        elif c.name == 'intValue':
             v_int_value = c.value
             i += 1; c = ch[i] if i < n else END
-        else:
-            raise missing_element(cls.__name__, 'int_value', 'intValue', c if i < n else None)
-        if c.name == 'rationalNumber':
+        elif c.name == 'rationalNumber':
             try:
                 v_rational_number = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'rational_number') from None
             i += 1; c = ch[i] if i < n else END
-        else:
-            raise missing_element(cls.__name__, 'rational_number', 'rationalNumber', c if i < n else None)
-        if c.name == 'finiteString':
+        elif c.name == 'finiteString':
             v_finite_string = c.value
             i += 1; c = ch[i] if i < n else END
         else:
-            raise missing_element(cls.__name__, 'finite_string', 'finiteString', c if i < n else None)
+            raise missing_element(cls.__name__, 'bool_value|byte_value|short_value|int_value|rational_number|finite_string', 'one of boolValue, byteValue, shortValue, intValue, rationalNumber, finiteString', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
         a = el.attrs
         v_name = a.get('{urn:iso:std:iso:15118:-20:CommonMessages}Name')
-        return cls(bool_value=v_bool_value, byte_value=v_byte_value, short_value=v_short_value, int_value=v_int_value, rational_number=v_rational_number, finite_string=v_finite_string, name=v_name)
+        self = _new(cls)
+        self.bool_value = v_bool_value
+        self.byte_value = v_byte_value
+        self.short_value = v_short_value
+        self.int_value = v_int_value
+        self.rational_number = v_rational_number
+        self.finite_string = v_finite_string
+        self.name = v_name
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -2841,8 +3130,7 @@ class ParameterSet(MessageBase):
 
     def to_tree(self, name: str = 'ParameterSet', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(Element(NS_CM, 'ParameterSetID', None, None, self.parameter_set_id))
+        ch: list = [Element(NS_CM, 'ParameterSetID', None, None, self.parameter_set_id)]
         for v in self.parameter:
             ch.append(v.to_tree('Parameter', NS_CM))
         return Element(ns, name, None, ch, None)
@@ -2869,7 +3157,11 @@ class ParameterSet(MessageBase):
             i += 1; c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(parameter_set_id=v_parameter_set_id, parameter=v_parameter)
+        self = _new(cls)
+        self.parameter_set_id = v_parameter_set_id
+        self.parameter = v_parameter
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -2909,12 +3201,9 @@ class PnCAReqAuthorizationMode(MessageBase):
 
     def to_tree(self, name: str = 'PnCAReqAuthorizationMode', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(Element(NS_CM, 'GenChallenge', None, None, self.gen_challenge))
-        ch.append(self.contract_certificate_chain.to_tree('ContractCertificateChain', NS_CM))
         a = {}
         a['{urn:iso:std:iso:15118:-20:CommonMessages}Id'] = self.id
-        return Element(ns, name, a, ch, None)
+        return Element(ns, name, a, [Element(NS_CM, 'GenChallenge', None, None, self.gen_challenge), self.contract_certificate_chain.to_tree('ContractCertificateChain', NS_CM)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -2940,7 +3229,12 @@ class PnCAReqAuthorizationMode(MessageBase):
             raise unexpected_element(cls.__name__, ch[i])
         a = el.attrs
         v_id = a.get('{urn:iso:std:iso:15118:-20:CommonMessages}Id')
-        return cls(gen_challenge=v_gen_challenge, contract_certificate_chain=v_contract_certificate_chain, id=v_id)
+        self = _new(cls)
+        self.gen_challenge = v_gen_challenge
+        self.contract_certificate_chain = v_contract_certificate_chain
+        self.id = v_id
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -2974,8 +3268,7 @@ class PnCASResAuthorizationMode(MessageBase):
 
     def to_tree(self, name: str = 'PnCASResAuthorizationMode', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(Element(NS_CM, 'GenChallenge', None, None, self.gen_challenge))
+        ch: list = [Element(NS_CM, 'GenChallenge', None, None, self.gen_challenge)]
         v = self.supported_providers
         if v is not None:
             ch.append(v.to_tree('SupportedProviders', NS_CM))
@@ -3003,7 +3296,11 @@ class PnCASResAuthorizationMode(MessageBase):
             v_supported_providers = None
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(gen_challenge=v_gen_challenge, supported_providers=v_supported_providers)
+        self = _new(cls)
+        self.gen_challenge = v_gen_challenge
+        self.supported_providers = v_supported_providers
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -3052,12 +3349,7 @@ class PowerDeliveryReq(V2GRequest):
 
     def to_tree(self, name: str = 'PowerDeliveryReq', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
-        v = self.ev_processing
-        ch.append(Element(NS_CM, 'EVProcessing', None, None, v._value_))
-        v = self.charge_progress
-        ch.append(Element(NS_CM, 'ChargeProgress', None, None, v._value_))
+        ch: list = [self.header.to_tree('Header', NS_CT), Element(NS_CM, 'EVProcessing', None, None, self.ev_processing._value_), Element(NS_CM, 'ChargeProgress', None, None, self.charge_progress._value_)]
         v = self.ev_power_profile
         if v is not None:
             ch.append(v.to_tree('EVPowerProfile', NS_CM))
@@ -3106,7 +3398,14 @@ class PowerDeliveryReq(V2GRequest):
             v_bpt_channel_selection = None
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, ev_processing=v_ev_processing, charge_progress=v_charge_progress, ev_power_profile=v_ev_power_profile, bpt_channel_selection=v_bpt_channel_selection)
+        self = _new(cls)
+        self.header = v_header
+        self.ev_processing = v_ev_processing
+        self.charge_progress = v_charge_progress
+        self.ev_power_profile = v_ev_power_profile
+        self.bpt_channel_selection = v_bpt_channel_selection
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -3143,10 +3442,7 @@ class PowerDeliveryRes(V2GResponse):
 
     def to_tree(self, name: str = 'PowerDeliveryRes', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
-        v = self.response_code
-        ch.append(Element(NS_CT, 'ResponseCode', None, None, v._value_))
+        ch: list = [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_)]
         v = self.evse_status
         if v is not None:
             ch.append(v.to_tree('EVSEStatus', NS_CM))
@@ -3182,7 +3478,12 @@ class PowerDeliveryRes(V2GResponse):
             v_evse_status = None
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, response_code=v_response_code, evse_status=v_evse_status)
+        self = _new(cls)
+        self.header = v_header
+        self.response_code = v_response_code
+        self.evse_status = v_evse_status
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -3227,8 +3528,7 @@ class PowerSchedule(MessageBase):
 
     def to_tree(self, name: str = 'PowerSchedule', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(Element(NS_CM, 'TimeAnchor', None, None, self.time_anchor))
+        ch: list = [Element(NS_CM, 'TimeAnchor', None, None, self.time_anchor)]
         v = self.available_energy
         if v is not None:
             ch.append(v.to_tree('AvailableEnergy', NS_CM))
@@ -3276,7 +3576,13 @@ class PowerSchedule(MessageBase):
             raise missing_element(cls.__name__, 'power_schedule_entries', 'PowerScheduleEntries', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(time_anchor=v_time_anchor, available_energy=v_available_energy, power_tolerance=v_power_tolerance, power_schedule_entries=v_power_schedule_entries)
+        self = _new(cls)
+        self.time_anchor = v_time_anchor
+        self.available_energy = v_available_energy
+        self.power_tolerance = v_power_tolerance
+        self.power_schedule_entries = v_power_schedule_entries
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -3321,9 +3627,7 @@ class PowerScheduleEntry(MessageBase):
 
     def to_tree(self, name: str = 'PowerScheduleEntry', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(Element(NS_CM, 'Duration', None, None, self.duration))
-        ch.append(self.power.to_tree('Power', NS_CM))
+        ch: list = [Element(NS_CM, 'Duration', None, None, self.duration), self.power.to_tree('Power', NS_CM)]
         v = self.power_l2
         if v is not None:
             ch.append(v.to_tree('Power_L2', NS_CM))
@@ -3370,7 +3674,13 @@ class PowerScheduleEntry(MessageBase):
             v_power_l3 = None
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(duration=v_duration, power=v_power, power_l2=v_power_l2, power_l3=v_power_l3)
+        self = _new(cls)
+        self.duration = v_duration
+        self.power = v_power
+        self.power_l2 = v_power_l2
+        self.power_l3 = v_power_l3
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -3421,7 +3731,10 @@ class PowerScheduleEntryList(MessageBase):
             i += 1; c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(power_schedule_entry=v_power_schedule_entry)
+        self = _new(cls)
+        self.power_schedule_entry = v_power_schedule_entry
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -3483,9 +3796,7 @@ class PriceLevelSchedule(PriceSchedule):
 
     def to_tree(self, name: str = 'PriceLevelSchedule', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(Element(NS_CM, 'TimeAnchor', None, None, self.time_anchor))
-        ch.append(Element(NS_CM, 'PriceScheduleID', None, None, self.price_schedule_id))
+        ch: list = [Element(NS_CM, 'TimeAnchor', None, None, self.time_anchor), Element(NS_CM, 'PriceScheduleID', None, None, self.price_schedule_id)]
         v = self.price_schedule_description
         if v is not None:
             ch.append(Element(NS_CM, 'PriceScheduleDescription', None, None, v))
@@ -3536,7 +3847,15 @@ class PriceLevelSchedule(PriceSchedule):
             raise unexpected_element(cls.__name__, ch[i])
         a = el.attrs
         v_id = a.get('{urn:iso:std:iso:15118:-20:CommonMessages}Id')
-        return cls(time_anchor=v_time_anchor, price_schedule_id=v_price_schedule_id, price_schedule_description=v_price_schedule_description, number_of_price_levels=v_number_of_price_levels, price_level_schedule_entries=v_price_level_schedule_entries, id=v_id)
+        self = _new(cls)
+        self.time_anchor = v_time_anchor
+        self.price_schedule_id = v_price_schedule_id
+        self.price_schedule_description = v_price_schedule_description
+        self.number_of_price_levels = v_number_of_price_levels
+        self.price_level_schedule_entries = v_price_level_schedule_entries
+        self.id = v_id
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -3571,14 +3890,20 @@ class PriceLevelScheduleEntry(MessageBase):
 
     def to_tree(self, name: str = 'PriceLevelScheduleEntry', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(Element(NS_CM, 'Duration', None, None, self.duration))
-        ch.append(Element(NS_CM, 'PriceLevel', None, None, self.price_level))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [Element(NS_CM, 'Duration', None, None, self.duration), Element(NS_CM, 'PriceLevel', None, None, self.price_level)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 2:
+            c0, c1 = ch
+            if c0.name == 'Duration' and c1.name == 'PriceLevel':
+                self = _new(cls)
+                self.duration = c0.value
+                self.price_level = c1.value
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -3595,7 +3920,11 @@ class PriceLevelScheduleEntry(MessageBase):
             raise missing_element(cls.__name__, 'price_level', 'PriceLevel', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(duration=v_duration, price_level=v_price_level)
+        self = _new(cls)
+        self.duration = v_duration
+        self.price_level = v_price_level
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -3646,7 +3975,10 @@ class PriceLevelScheduleEntryList(MessageBase):
             i += 1; c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(price_level_schedule_entry=v_price_level_schedule_entry)
+        self = _new(cls)
+        self.price_level_schedule_entry = v_price_level_schedule_entry
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -3707,8 +4039,7 @@ class PriceRule(MessageBase):
 
     def to_tree(self, name: str = 'PriceRule', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.energy_fee.to_tree('EnergyFee', NS_CM))
+        ch: list = [self.energy_fee.to_tree('EnergyFee', NS_CM)]
         v = self.parking_fee
         if v is not None:
             ch.append(v.to_tree('ParkingFee', NS_CM))
@@ -3772,7 +4103,15 @@ class PriceRule(MessageBase):
             raise missing_element(cls.__name__, 'power_range_start', 'PowerRangeStart', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(energy_fee=v_energy_fee, parking_fee=v_parking_fee, parking_fee_period=v_parking_fee_period, carbon_dioxide_emission=v_carbon_dioxide_emission, renewable_generation_percentage=v_renewable_generation_percentage, power_range_start=v_power_range_start)
+        self = _new(cls)
+        self.energy_fee = v_energy_fee
+        self.parking_fee = v_parking_fee
+        self.parking_fee_period = v_parking_fee_period
+        self.carbon_dioxide_emission = v_carbon_dioxide_emission
+        self.renewable_generation_percentage = v_renewable_generation_percentage
+        self.power_range_start = v_power_range_start
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -3808,8 +4147,7 @@ class PriceRuleStack(MessageBase):
 
     def to_tree(self, name: str = 'PriceRuleStack', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(Element(NS_CM, 'Duration', None, None, self.duration))
+        ch: list = [Element(NS_CM, 'Duration', None, None, self.duration)]
         for v in self.price_rule:
             ch.append(v.to_tree('PriceRule', NS_CM))
         return Element(ns, name, None, ch, None)
@@ -3836,7 +4174,11 @@ class PriceRuleStack(MessageBase):
             i += 1; c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(duration=v_duration, price_rule=v_price_rule)
+        self = _new(cls)
+        self.duration = v_duration
+        self.price_rule = v_price_rule
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -3887,7 +4229,10 @@ class PriceRuleStackList(MessageBase):
             i += 1; c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(price_rule_stack=v_price_rule_stack)
+        self = _new(cls)
+        self.price_rule_stack = v_price_rule_stack
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -3926,9 +4271,7 @@ class ScheduleExchangeReq(V2GRequest):
 
     def to_tree(self, name: str = 'ScheduleExchangeReq', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
-        ch.append(Element(NS_CM, 'MaximumSupportingPoints', None, None, self.maximum_supporting_points))
+        ch: list = [self.header.to_tree('Header', NS_CT), Element(NS_CM, 'MaximumSupportingPoints', None, None, self.maximum_supporting_points)]
         v = self.control_mode
         t = _ScheduleExchangeReq_control_mode_OUT.get(v.__class__) or union_target(_ScheduleExchangeReq_control_mode_OUT, v, 'ScheduleExchangeReq.control_mode')
         ch.append(v.to_tree(t[1], t[0]))
@@ -3964,7 +4307,12 @@ class ScheduleExchangeReq(V2GRequest):
             raise missing_element(cls.__name__, 'control_mode', 'one of Dynamic_SEReqControlMode, Scheduled_SEReqControlMode', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, maximum_supporting_points=v_maximum_supporting_points, control_mode=v_control_mode)
+        self = _new(cls)
+        self.header = v_header
+        self.maximum_supporting_points = v_maximum_supporting_points
+        self.control_mode = v_control_mode
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -4011,12 +4359,7 @@ class ScheduleExchangeRes(V2GResponse):
 
     def to_tree(self, name: str = 'ScheduleExchangeRes', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
-        v = self.response_code
-        ch.append(Element(NS_CT, 'ResponseCode', None, None, v._value_))
-        v = self.evse_processing
-        ch.append(Element(NS_CM, 'EVSEProcessing', None, None, v._value_))
+        ch: list = [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_), Element(NS_CM, 'EVSEProcessing', None, None, self.evse_processing._value_)]
         v = self.go_to_pause
         if v is not None:
             ch.append(Element(NS_CM, 'GoToPause', None, None, v))
@@ -4065,7 +4408,14 @@ class ScheduleExchangeRes(V2GResponse):
             raise missing_element(cls.__name__, 'control_mode', 'one of Dynamic_SEResControlMode, Scheduled_SEResControlMode', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, response_code=v_response_code, evse_processing=v_evse_processing, go_to_pause=v_go_to_pause, control_mode=v_control_mode)
+        self = _new(cls)
+        self.header = v_header
+        self.response_code = v_response_code
+        self.evse_processing = v_evse_processing
+        self.go_to_pause = v_go_to_pause
+        self.control_mode = v_control_mode
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -4104,9 +4454,7 @@ class ScheduleTuple(MessageBase):
 
     def to_tree(self, name: str = 'ScheduleTuple', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(Element(NS_CM, 'ScheduleTupleID', None, None, self.schedule_tuple_id))
-        ch.append(self.charging_schedule.to_tree('ChargingSchedule', NS_CM))
+        ch: list = [Element(NS_CM, 'ScheduleTupleID', None, None, self.schedule_tuple_id), self.charging_schedule.to_tree('ChargingSchedule', NS_CM)]
         v = self.discharging_schedule
         if v is not None:
             ch.append(v.to_tree('DischargingSchedule', NS_CM))
@@ -4142,7 +4490,12 @@ class ScheduleTuple(MessageBase):
             v_discharging_schedule = None
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(schedule_tuple_id=v_schedule_tuple_id, charging_schedule=v_charging_schedule, discharging_schedule=v_discharging_schedule)
+        self = _new(cls)
+        self.schedule_tuple_id = v_schedule_tuple_id
+        self.charging_schedule = v_charging_schedule
+        self.discharging_schedule = v_discharging_schedule
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -4176,8 +4529,7 @@ class ScheduledEVPPTControlMode(MessageBase):
 
     def to_tree(self, name: str = 'ScheduledEVPPTControlMode', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(Element(NS_CM, 'SelectedScheduleTupleID', None, None, self.selected_schedule_tuple_id))
+        ch: list = [Element(NS_CM, 'SelectedScheduleTupleID', None, None, self.selected_schedule_tuple_id)]
         v = self.power_tolerance_acceptance
         if v is not None:
             ch.append(Element(NS_CM, 'PowerToleranceAcceptance', None, None, v._value_))
@@ -4202,7 +4554,11 @@ class ScheduledEVPPTControlMode(MessageBase):
             v_power_tolerance_acceptance = None
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(selected_schedule_tuple_id=v_selected_schedule_tuple_id, power_tolerance_acceptance=v_power_tolerance_acceptance)
+        self = _new(cls)
+        self.selected_schedule_tuple_id = v_selected_schedule_tuple_id
+        self.power_tolerance_acceptance = v_power_tolerance_acceptance
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -4319,7 +4675,14 @@ class ScheduledSEReqControlMode(MessageBase):
             v_ev_energy_offer = None
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(departure_time=v_departure_time, ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request, ev_energy_offer=v_ev_energy_offer)
+        self = _new(cls)
+        self.departure_time = v_departure_time
+        self.ev_target_energy_request = v_ev_target_energy_request
+        self.ev_maximum_energy_request = v_ev_maximum_energy_request
+        self.ev_minimum_energy_request = v_ev_minimum_energy_request
+        self.ev_energy_offer = v_ev_energy_offer
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -4370,7 +4733,10 @@ class ScheduledSEResControlMode(MessageBase):
             i += 1; c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(schedule_tuple=v_schedule_tuple)
+        self = _new(cls)
+        self.schedule_tuple = v_schedule_tuple
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -4398,13 +4764,19 @@ class ScheduledSMDTControlMode(MessageBase):
 
     def to_tree(self, name: str = 'ScheduledSMDTControlMode', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(Element(NS_CM, 'SelectedScheduleTupleID', None, None, self.selected_schedule_tuple_id))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [Element(NS_CM, 'SelectedScheduleTupleID', None, None, self.selected_schedule_tuple_id)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 1:
+            c0, = ch
+            if c0.name == 'SelectedScheduleTupleID':
+                self = _new(cls)
+                self.selected_schedule_tuple_id = c0.value
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -4416,7 +4788,10 @@ class ScheduledSMDTControlMode(MessageBase):
             raise missing_element(cls.__name__, 'selected_schedule_tuple_id', 'SelectedScheduleTupleID', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(selected_schedule_tuple_id=v_selected_schedule_tuple_id)
+        self = _new(cls)
+        self.selected_schedule_tuple_id = v_selected_schedule_tuple_id
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -4451,14 +4826,20 @@ class SelectedService(MessageBase):
 
     def to_tree(self, name: str = 'SelectedService', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(Element(NS_CM, 'ServiceID', None, None, self.service_id))
-        ch.append(Element(NS_CM, 'ParameterSetID', None, None, self.parameter_set_id))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [Element(NS_CM, 'ServiceID', None, None, self.service_id), Element(NS_CM, 'ParameterSetID', None, None, self.parameter_set_id)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 2:
+            c0, c1 = ch
+            if c0.name == 'ServiceID' and c1.name == 'ParameterSetID':
+                self = _new(cls)
+                self.service_id = c0.value
+                self.parameter_set_id = c1.value
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -4475,7 +4856,11 @@ class SelectedService(MessageBase):
             raise missing_element(cls.__name__, 'parameter_set_id', 'ParameterSetID', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(service_id=v_service_id, parameter_set_id=v_parameter_set_id)
+        self = _new(cls)
+        self.service_id = v_service_id
+        self.parameter_set_id = v_parameter_set_id
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -4526,7 +4911,10 @@ class SelectedServiceList(MessageBase):
             i += 1; c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(selected_service=v_selected_service)
+        self = _new(cls)
+        self.selected_service = v_selected_service
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -4559,14 +4947,20 @@ class Service(MessageBase):
 
     def to_tree(self, name: str = 'Service', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(Element(NS_CM, 'ServiceID', None, None, self.service_id))
-        ch.append(Element(NS_CM, 'FreeService', None, None, self.free_service))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [Element(NS_CM, 'ServiceID', None, None, self.service_id), Element(NS_CM, 'FreeService', None, None, self.free_service)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 2:
+            c0, c1 = ch
+            if c0.name == 'ServiceID' and c1.name == 'FreeService':
+                self = _new(cls)
+                self.service_id = c0.value
+                self.free_service = c1.value
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -4583,7 +4977,11 @@ class Service(MessageBase):
             raise missing_element(cls.__name__, 'free_service', 'FreeService', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(service_id=v_service_id, free_service=v_free_service)
+        self = _new(cls)
+        self.service_id = v_service_id
+        self.free_service = v_free_service
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -4617,14 +5015,23 @@ class ServiceDetailReq(V2GRequest):
 
     def to_tree(self, name: str = 'ServiceDetailReq', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
-        ch.append(Element(NS_CM, 'ServiceID', None, None, self.service_id))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [self.header.to_tree('Header', NS_CT), Element(NS_CM, 'ServiceID', None, None, self.service_id)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 2:
+            c0, c1 = ch
+            if c0.name == 'Header' and c1.name == 'ServiceID':
+                self = _new(cls)
+                try:
+                    self.header = MessageHeader.from_tree(c0)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'header') from None
+                self.service_id = c1.value
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -4644,7 +5051,11 @@ class ServiceDetailReq(V2GRequest):
             raise missing_element(cls.__name__, 'service_id', 'ServiceID', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, service_id=v_service_id)
+        self = _new(cls)
+        self.header = v_header
+        self.service_id = v_service_id
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -4687,17 +5098,28 @@ class ServiceDetailRes(V2GResponse):
 
     def to_tree(self, name: str = 'ServiceDetailRes', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
-        v = self.response_code
-        ch.append(Element(NS_CT, 'ResponseCode', None, None, v._value_))
-        ch.append(Element(NS_CM, 'ServiceID', None, None, self.service_id))
-        ch.append(self.service_parameter_list.to_tree('ServiceParameterList', NS_CM))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_), Element(NS_CM, 'ServiceID', None, None, self.service_id), self.service_parameter_list.to_tree('ServiceParameterList', NS_CM)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 4:
+            c0, c1, c2, c3 = ch
+            if c0.name == 'Header' and c1.name == 'ResponseCode' and c2.name == 'ServiceID' and c3.name == 'ServiceParameterList':
+                self = _new(cls)
+                try:
+                    self.header = MessageHeader.from_tree(c0)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'header') from None
+                self.response_code = _ResponseCode_BY_VALUE.get(c1.value, c1.value)
+                self.service_id = c2.value
+                try:
+                    self.service_parameter_list = ServiceParameterList.from_tree(c3)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'service_parameter_list') from None
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -4730,7 +5152,13 @@ class ServiceDetailRes(V2GResponse):
             raise missing_element(cls.__name__, 'service_parameter_list', 'ServiceParameterList', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, response_code=v_response_code, service_id=v_service_id, service_parameter_list=v_service_parameter_list)
+        self = _new(cls)
+        self.header = v_header
+        self.response_code = v_response_code
+        self.service_id = v_service_id
+        self.service_parameter_list = v_service_parameter_list
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -4763,8 +5191,7 @@ class ServiceDiscoveryReq(V2GRequest):
 
     def to_tree(self, name: str = 'ServiceDiscoveryReq', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
+        ch: list = [self.header.to_tree('Header', NS_CT)]
         v = self.supported_service_ids
         if v is not None:
             ch.append(v.to_tree('SupportedServiceIDs', NS_CM))
@@ -4795,7 +5222,11 @@ class ServiceDiscoveryReq(V2GRequest):
             v_supported_service_ids = None
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, supported_service_ids=v_supported_service_ids)
+        self = _new(cls)
+        self.header = v_header
+        self.supported_service_ids = v_supported_service_ids
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -4842,12 +5273,7 @@ class ServiceDiscoveryRes(V2GResponse):
 
     def to_tree(self, name: str = 'ServiceDiscoveryRes', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
-        v = self.response_code
-        ch.append(Element(NS_CT, 'ResponseCode', None, None, v._value_))
-        ch.append(Element(NS_CM, 'ServiceRenegotiationSupported', None, None, self.service_renegotiation_supported))
-        ch.append(self.energy_transfer_service_list.to_tree('EnergyTransferServiceList', NS_CM))
+        ch: list = [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_), Element(NS_CM, 'ServiceRenegotiationSupported', None, None, self.service_renegotiation_supported), self.energy_transfer_service_list.to_tree('EnergyTransferServiceList', NS_CM)]
         v = self.vas_list
         if v is not None:
             ch.append(v.to_tree('VASList', NS_CM))
@@ -4896,7 +5322,14 @@ class ServiceDiscoveryRes(V2GResponse):
             v_vas_list = None
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, response_code=v_response_code, service_renegotiation_supported=v_service_renegotiation_supported, energy_transfer_service_list=v_energy_transfer_service_list, vas_list=v_vas_list)
+        self = _new(cls)
+        self.header = v_header
+        self.response_code = v_response_code
+        self.service_renegotiation_supported = v_service_renegotiation_supported
+        self.energy_transfer_service_list = v_energy_transfer_service_list
+        self.vas_list = v_vas_list
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -4946,7 +5379,10 @@ class ServiceIDList(MessageBase):
             i += 1; c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(service_id=v_service_id)
+        self = _new(cls)
+        self.service_id = v_service_id
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -4997,7 +5433,10 @@ class ServiceList(MessageBase):
             i += 1; c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(service=v_service)
+        self = _new(cls)
+        self.service = v_service
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -5048,7 +5487,10 @@ class ServiceParameterList(MessageBase):
             i += 1; c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(parameter_set=v_parameter_set)
+        self = _new(cls)
+        self.parameter_set = v_parameter_set
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -5086,9 +5528,7 @@ class ServiceSelectionReq(V2GRequest):
 
     def to_tree(self, name: str = 'ServiceSelectionReq', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
-        ch.append(self.selected_energy_transfer_service.to_tree('SelectedEnergyTransferService', NS_CM))
+        ch: list = [self.header.to_tree('Header', NS_CT), self.selected_energy_transfer_service.to_tree('SelectedEnergyTransferService', NS_CM)]
         v = self.selected_vas_list
         if v is not None:
             ch.append(v.to_tree('SelectedVASList', NS_CM))
@@ -5127,7 +5567,12 @@ class ServiceSelectionReq(V2GRequest):
             v_selected_vas_list = None
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, selected_energy_transfer_service=v_selected_energy_transfer_service, selected_vas_list=v_selected_vas_list)
+        self = _new(cls)
+        self.header = v_header
+        self.selected_energy_transfer_service = v_selected_energy_transfer_service
+        self.selected_vas_list = v_selected_vas_list
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -5157,15 +5602,23 @@ class ServiceSelectionRes(V2GResponse):
 
     def to_tree(self, name: str = 'ServiceSelectionRes', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
-        v = self.response_code
-        ch.append(Element(NS_CT, 'ResponseCode', None, None, v._value_))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 2:
+            c0, c1 = ch
+            if c0.name == 'Header' and c1.name == 'ResponseCode':
+                self = _new(cls)
+                try:
+                    self.header = MessageHeader.from_tree(c0)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'header') from None
+                self.response_code = _ResponseCode_BY_VALUE.get(c1.value, c1.value)
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -5185,7 +5638,11 @@ class ServiceSelectionRes(V2GResponse):
             raise missing_element(cls.__name__, 'response_code', 'ResponseCode', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, response_code=v_response_code)
+        self = _new(cls)
+        self.header = v_header
+        self.response_code = v_response_code
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -5219,14 +5676,23 @@ class SessionSetupReq(V2GRequest):
 
     def to_tree(self, name: str = 'SessionSetupReq', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
-        ch.append(Element(NS_CM, 'EVCCID', None, None, self.evcc_id))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [self.header.to_tree('Header', NS_CT), Element(NS_CM, 'EVCCID', None, None, self.evcc_id)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 2:
+            c0, c1 = ch
+            if c0.name == 'Header' and c1.name == 'EVCCID':
+                self = _new(cls)
+                try:
+                    self.header = MessageHeader.from_tree(c0)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'header') from None
+                self.evcc_id = c1.value
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -5246,7 +5712,11 @@ class SessionSetupReq(V2GRequest):
             raise missing_element(cls.__name__, 'evcc_id', 'EVCCID', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, evcc_id=v_evcc_id)
+        self = _new(cls)
+        self.header = v_header
+        self.evcc_id = v_evcc_id
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -5284,16 +5754,24 @@ class SessionSetupRes(V2GResponse):
 
     def to_tree(self, name: str = 'SessionSetupRes', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
-        v = self.response_code
-        ch.append(Element(NS_CT, 'ResponseCode', None, None, v._value_))
-        ch.append(Element(NS_CM, 'EVSEID', None, None, self.evse_id))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_), Element(NS_CM, 'EVSEID', None, None, self.evse_id)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 3:
+            c0, c1, c2 = ch
+            if c0.name == 'Header' and c1.name == 'ResponseCode' and c2.name == 'EVSEID':
+                self = _new(cls)
+                try:
+                    self.header = MessageHeader.from_tree(c0)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'header') from None
+                self.response_code = _ResponseCode_BY_VALUE.get(c1.value, c1.value)
+                self.evse_id = c2.value
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -5318,7 +5796,12 @@ class SessionSetupRes(V2GResponse):
             raise missing_element(cls.__name__, 'evse_id', 'EVSEID', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, response_code=v_response_code, evse_id=v_evse_id)
+        self = _new(cls)
+        self.header = v_header
+        self.response_code = v_response_code
+        self.evse_id = v_evse_id
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -5366,10 +5849,7 @@ class SessionStopReq(V2GRequest):
 
     def to_tree(self, name: str = 'SessionStopReq', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
-        v = self.charging_session
-        ch.append(Element(NS_CM, 'ChargingSession', None, None, v._value_))
+        ch: list = [self.header.to_tree('Header', NS_CT), Element(NS_CM, 'ChargingSession', None, None, self.charging_session._value_)]
         v = self.ev_termination_code
         if v is not None:
             ch.append(Element(NS_CM, 'EVTerminationCode', None, None, v))
@@ -5410,7 +5890,13 @@ class SessionStopReq(V2GRequest):
             v_ev_termination_explanation = None
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, charging_session=v_charging_session, ev_termination_code=v_ev_termination_code, ev_termination_explanation=v_ev_termination_explanation)
+        self = _new(cls)
+        self.header = v_header
+        self.charging_session = v_charging_session
+        self.ev_termination_code = v_ev_termination_code
+        self.ev_termination_explanation = v_ev_termination_explanation
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -5440,15 +5926,23 @@ class SessionStopRes(V2GResponse):
 
     def to_tree(self, name: str = 'SessionStopRes', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
-        v = self.response_code
-        ch.append(Element(NS_CT, 'ResponseCode', None, None, v._value_))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 2:
+            c0, c1 = ch
+            if c0.name == 'Header' and c1.name == 'ResponseCode':
+                self = _new(cls)
+                try:
+                    self.header = MessageHeader.from_tree(c0)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'header') from None
+                self.response_code = _ResponseCode_BY_VALUE.get(c1.value, c1.value)
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -5468,7 +5962,11 @@ class SessionStopRes(V2GResponse):
             raise missing_element(cls.__name__, 'response_code', 'ResponseCode', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, response_code=v_response_code)
+        self = _new(cls)
+        self.header = v_header
+        self.response_code = v_response_code
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -5509,8 +6007,7 @@ class SignedCertificateChain(MessageBase):
 
     def to_tree(self, name: str = 'SignedCertificateChain', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(Element(NS_CM, 'Certificate', None, None, self.certificate))
+        ch: list = [Element(NS_CM, 'Certificate', None, None, self.certificate)]
         v = self.sub_certificates
         if v is not None:
             ch.append(v.to_tree('SubCertificates', NS_CM))
@@ -5542,7 +6039,12 @@ class SignedCertificateChain(MessageBase):
             raise unexpected_element(cls.__name__, ch[i])
         a = el.attrs
         v_id = a.get('{urn:iso:std:iso:15118:-20:CommonMessages}Id')
-        return cls(certificate=v_certificate, sub_certificates=v_sub_certificates, id=v_id)
+        self = _new(cls)
+        self.certificate = v_certificate
+        self.sub_certificates = v_sub_certificates
+        self.id = v_id
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -5615,11 +6117,7 @@ class SignedInstallationData(MessageBase):
 
     def to_tree(self, name: str = 'SignedInstallationData', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.contract_certificate_chain.to_tree('ContractCertificateChain', NS_CM))
-        v = self.ecdh_curve
-        ch.append(Element(NS_CM, 'ECDHCurve', None, None, v._value_))
-        ch.append(Element(NS_CM, 'DHPublicKey', None, None, self.dh_public_key))
+        ch: list = [self.contract_certificate_chain.to_tree('ContractCertificateChain', NS_CM), Element(NS_CM, 'ECDHCurve', None, None, self.ecdh_curve._value_), Element(NS_CM, 'DHPublicKey', None, None, self.dh_public_key)]
         v = self.secp521_encrypted_private_key
         if v is not None:
             ch.append(Element(NS_CM, 'SECP521_EncryptedPrivateKey', None, None, v))
@@ -5676,7 +6174,16 @@ class SignedInstallationData(MessageBase):
             raise unexpected_element(cls.__name__, ch[i])
         a = el.attrs
         v_id = a.get('{urn:iso:std:iso:15118:-20:CommonMessages}Id')
-        return cls(contract_certificate_chain=v_contract_certificate_chain, ecdh_curve=v_ecdh_curve, dh_public_key=v_dh_public_key, secp521_encrypted_private_key=v_secp521_encrypted_private_key, x448_encrypted_private_key=v_x448_encrypted_private_key, tpm_encrypted_private_key=v_tpm_encrypted_private_key, id=v_id)
+        self = _new(cls)
+        self.contract_certificate_chain = v_contract_certificate_chain
+        self.ecdh_curve = v_ecdh_curve
+        self.dh_public_key = v_dh_public_key
+        self.secp521_encrypted_private_key = v_secp521_encrypted_private_key
+        self.x448_encrypted_private_key = v_x448_encrypted_private_key
+        self.tpm_encrypted_private_key = v_tpm_encrypted_private_key
+        self.id = v_id
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -5687,7 +6194,7 @@ class SignedMeteringData(MessageBase):
 
     Fields, in schema order:
 
-    * ``session_id``: element ``SessionID``, length 8
+    * ``session_id``: element ``SessionID``, length 8, hexBinary
     * ``meter_info``: element ``MeterInfo``
     * ``receipt``: element ``Receipt`` (optional)
     * ``control_mode``: one of ``Dynamic_SMDTControlMode``, ``Scheduled_SMDTControlMode``
@@ -5728,9 +6235,7 @@ class SignedMeteringData(MessageBase):
 
     def to_tree(self, name: str = 'SignedMeteringData', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(Element(NS_CM, 'SessionID', None, None, self.session_id))
-        ch.append(self.meter_info.to_tree('MeterInfo', NS_CM))
+        ch: list = [Element(NS_CM, 'SessionID', None, None, self.session_id), self.meter_info.to_tree('MeterInfo', NS_CM)]
         v = self.receipt
         if v is not None:
             ch.append(v.to_tree('Receipt', NS_CM))
@@ -5781,7 +6286,14 @@ class SignedMeteringData(MessageBase):
             raise unexpected_element(cls.__name__, ch[i])
         a = el.attrs
         v_id = a.get('{urn:iso:std:iso:15118:-20:CommonMessages}Id')
-        return cls(session_id=v_session_id, meter_info=v_meter_info, receipt=v_receipt, control_mode=v_control_mode, id=v_id)
+        self = _new(cls)
+        self.session_id = v_session_id
+        self.meter_info = v_meter_info
+        self.receipt = v_receipt
+        self.control_mode = v_control_mode
+        self.id = v_id
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -5831,7 +6343,10 @@ class SubCertificates(MessageBase):
             i += 1; c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(certificate=v_certificate)
+        self = _new(cls)
+        self.certificate = v_certificate
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -5881,7 +6396,10 @@ class SupportedProvidersList(MessageBase):
             i += 1; c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(provider_id=v_provider_id)
+        self = _new(cls)
+        self.provider_id = v_provider_id
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -5916,14 +6434,20 @@ class TargetPosition(MessageBase):
 
     def to_tree(self, name: str = 'TargetPosition', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(Element(NS_CM, 'TargetOffsetX', None, None, self.target_offset_x))
-        ch.append(Element(NS_CM, 'TargetOffsetY', None, None, self.target_offset_y))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [Element(NS_CM, 'TargetOffsetX', None, None, self.target_offset_x), Element(NS_CM, 'TargetOffsetY', None, None, self.target_offset_y)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 2:
+            c0, c1 = ch
+            if c0.name == 'TargetOffsetX' and c1.name == 'TargetOffsetY':
+                self = _new(cls)
+                self.target_offset_x = c0.value
+                self.target_offset_y = c1.value
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -5940,7 +6464,11 @@ class TargetPosition(MessageBase):
             raise missing_element(cls.__name__, 'target_offset_y', 'TargetOffsetY', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(target_offset_x=v_target_offset_x, target_offset_y=v_target_offset_y)
+        self = _new(cls)
+        self.target_offset_x = v_target_offset_x
+        self.target_offset_y = v_target_offset_y
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -6007,8 +6535,7 @@ class TaxRule(MessageBase):
 
     def to_tree(self, name: str = 'TaxRule', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(Element(NS_CM, 'TaxRuleID', None, None, self.tax_rule_id))
+        ch: list = [Element(NS_CM, 'TaxRuleID', None, None, self.tax_rule_id)]
         v = self.tax_rule_name
         if v is not None:
             ch.append(Element(NS_CM, 'TaxRuleName', None, None, v))
@@ -6074,7 +6601,17 @@ class TaxRule(MessageBase):
             raise missing_element(cls.__name__, 'applies_minimum_maximum_cost', 'AppliesMinimumMaximumCost', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(tax_rule_id=v_tax_rule_id, tax_rule_name=v_tax_rule_name, tax_rate=v_tax_rate, tax_included_in_price=v_tax_included_in_price, applies_to_energy_fee=v_applies_to_energy_fee, applies_to_parking_fee=v_applies_to_parking_fee, applies_to_overstay_fee=v_applies_to_overstay_fee, applies_minimum_maximum_cost=v_applies_minimum_maximum_cost)
+        self = _new(cls)
+        self.tax_rule_id = v_tax_rule_id
+        self.tax_rule_name = v_tax_rule_name
+        self.tax_rate = v_tax_rate
+        self.tax_included_in_price = v_tax_included_in_price
+        self.applies_to_energy_fee = v_applies_to_energy_fee
+        self.applies_to_parking_fee = v_applies_to_parking_fee
+        self.applies_to_overstay_fee = v_applies_to_overstay_fee
+        self.applies_minimum_maximum_cost = v_applies_minimum_maximum_cost
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -6125,7 +6662,10 @@ class TaxRuleList(MessageBase):
             i += 1; c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(tax_rule=v_tax_rule)
+        self = _new(cls)
+        self.tax_rule = v_tax_rule
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -6186,12 +6726,7 @@ class VehicleCheckInReq(V2GRequest):
 
     def to_tree(self, name: str = 'VehicleCheckInReq', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
-        v = self.ev_check_in_status
-        ch.append(Element(NS_CM, 'EVCheckInStatus', None, None, v._value_))
-        v = self.parking_method
-        ch.append(Element(NS_CM, 'ParkingMethod', None, None, v._value_))
+        ch: list = [self.header.to_tree('Header', NS_CT), Element(NS_CM, 'EVCheckInStatus', None, None, self.ev_check_in_status._value_), Element(NS_CM, 'ParkingMethod', None, None, self.parking_method._value_)]
         v = self.vehicle_frame
         if v is not None:
             ch.append(Element(NS_CM, 'VehicleFrame', None, None, v))
@@ -6245,7 +6780,15 @@ class VehicleCheckInReq(V2GRequest):
             v_vehicle_travel = None
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, ev_check_in_status=v_ev_check_in_status, parking_method=v_parking_method, vehicle_frame=v_vehicle_frame, device_offset=v_device_offset, vehicle_travel=v_vehicle_travel)
+        self = _new(cls)
+        self.header = v_header
+        self.ev_check_in_status = v_ev_check_in_status
+        self.parking_method = v_parking_method
+        self.vehicle_frame = v_vehicle_frame
+        self.device_offset = v_device_offset
+        self.vehicle_travel = v_vehicle_travel
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -6300,10 +6843,7 @@ class VehicleCheckInRes(V2GResponse):
 
     def to_tree(self, name: str = 'VehicleCheckInRes', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
-        v = self.response_code
-        ch.append(Element(NS_CT, 'ResponseCode', None, None, v._value_))
+        ch: list = [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_)]
         v = self.parking_space
         if v is not None:
             ch.append(Element(NS_CM, 'ParkingSpace', None, None, v))
@@ -6352,7 +6892,14 @@ class VehicleCheckInRes(V2GResponse):
             v_target_distance = None
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, response_code=v_response_code, parking_space=v_parking_space, device_location=v_device_location, target_distance=v_target_distance)
+        self = _new(cls)
+        self.header = v_header
+        self.response_code = v_response_code
+        self.parking_space = v_parking_space
+        self.device_location = v_device_location
+        self.target_distance = v_target_distance
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -6391,16 +6938,24 @@ class VehicleCheckOutReq(V2GRequest):
 
     def to_tree(self, name: str = 'VehicleCheckOutReq', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
-        v = self.ev_check_out_status
-        ch.append(Element(NS_CM, 'EVCheckOutStatus', None, None, v._value_))
-        ch.append(Element(NS_CM, 'CheckOutTime', None, None, self.check_out_time))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [self.header.to_tree('Header', NS_CT), Element(NS_CM, 'EVCheckOutStatus', None, None, self.ev_check_out_status._value_), Element(NS_CM, 'CheckOutTime', None, None, self.check_out_time)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 3:
+            c0, c1, c2 = ch
+            if c0.name == 'Header' and c1.name == 'EVCheckOutStatus' and c2.name == 'CheckOutTime':
+                self = _new(cls)
+                try:
+                    self.header = MessageHeader.from_tree(c0)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'header') from None
+                self.ev_check_out_status = _EVCheckOutStatus_BY_VALUE.get(c1.value, c1.value)
+                self.check_out_time = c2.value
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -6425,7 +6980,12 @@ class VehicleCheckOutReq(V2GRequest):
             raise missing_element(cls.__name__, 'check_out_time', 'CheckOutTime', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, ev_check_out_status=v_ev_check_out_status, check_out_time=v_check_out_time)
+        self = _new(cls)
+        self.header = v_header
+        self.ev_check_out_status = v_ev_check_out_status
+        self.check_out_time = v_check_out_time
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -6461,17 +7021,24 @@ class VehicleCheckOutRes(V2GResponse):
 
     def to_tree(self, name: str = 'VehicleCheckOutRes', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
-        v = self.response_code
-        ch.append(Element(NS_CT, 'ResponseCode', None, None, v._value_))
-        v = self.evse_check_out_status
-        ch.append(Element(NS_CM, 'EVSECheckOutStatus', None, None, v._value_))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_), Element(NS_CM, 'EVSECheckOutStatus', None, None, self.evse_check_out_status._value_)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 3:
+            c0, c1, c2 = ch
+            if c0.name == 'Header' and c1.name == 'ResponseCode' and c2.name == 'EVSECheckOutStatus':
+                self = _new(cls)
+                try:
+                    self.header = MessageHeader.from_tree(c0)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'header') from None
+                self.response_code = _ResponseCode_BY_VALUE.get(c1.value, c1.value)
+                self.evse_check_out_status = _EVSECheckOutStatus_BY_VALUE.get(c2.value, c2.value)
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -6496,7 +7063,12 @@ class VehicleCheckOutRes(V2GResponse):
             raise missing_element(cls.__name__, 'evse_check_out_status', 'EVSECheckOutStatus', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, response_code=v_response_code, evse_check_out_status=v_evse_check_out_status)
+        self = _new(cls)
+        self.header = v_header
+        self.response_code = v_response_code
+        self.evse_check_out_status = v_evse_check_out_status
+        self.__post_init__()
+        return self
 
 # --- element tables for unions and open content, field metadata ---
 
@@ -6701,12 +7273,12 @@ OverstayRuleList.FIELDS = (
     FieldSpec('overstay_rule', 'OverstayRule', NS_CM, 'class', OverstayRule, 1, 5, {}, (), None, 1),
 )
 Parameter.FIELDS = (
-    FieldSpec('bool_value', 'boolValue', NS_CM, 'simple', bool, 1, 1, {}, (), None, 1),
-    FieldSpec('byte_value', 'byteValue', NS_CM, 'simple', int, 1, 1, {'min': -128, 'max': 127}, (), None, 1),
-    FieldSpec('short_value', 'shortValue', NS_CM, 'simple', int, 1, 1, {'min': -32768, 'max': 32767}, (), None, 1),
-    FieldSpec('int_value', 'intValue', NS_CM, 'simple', int, 1, 1, {'min': -2147483648, 'max': 2147483647}, (), None, 1),
-    FieldSpec('rational_number', 'rationalNumber', NS_CM, 'class', RationalNumber, 1, 1, {}, (), None, 1),
-    FieldSpec('finite_string', 'finiteString', NS_CM, 'simple', str, 1, 1, {'maxLength': 80}, (), None, 1),
+    FieldSpec('bool_value', 'boolValue', NS_CM, 'simple', bool, 0, 1, {}, (), 1, 1),
+    FieldSpec('byte_value', 'byteValue', NS_CM, 'simple', int, 0, 1, {'min': -128, 'max': 127}, (), 1, 1),
+    FieldSpec('short_value', 'shortValue', NS_CM, 'simple', int, 0, 1, {'min': -32768, 'max': 32767}, (), 1, 1),
+    FieldSpec('int_value', 'intValue', NS_CM, 'simple', int, 0, 1, {'min': -2147483648, 'max': 2147483647}, (), 1, 1),
+    FieldSpec('rational_number', 'rationalNumber', NS_CM, 'class', RationalNumber, 0, 1, {}, (), 1, 1),
+    FieldSpec('finite_string', 'finiteString', NS_CM, 'simple', str, 0, 1, {'maxLength': 80}, (), 1, 1),
     FieldSpec('name', 'Name', NS_CM, 'attr', str, 1, 1, {'maxLength': 80}, (), None, 1),
 )
 ParameterSet.FIELDS = (
@@ -6907,9 +7479,9 @@ SignedInstallationData.FIELDS = (
     FieldSpec('contract_certificate_chain', 'ContractCertificateChain', NS_CM, 'class', ContractCertificateChain, 1, 1, {}, (), None, 1),
     FieldSpec('ecdh_curve', 'ECDHCurve', NS_CM, 'enum', ECDHCurve, 1, 1, {'enum': True}, (), None, 1),
     FieldSpec('dh_public_key', 'DHPublicKey', NS_CM, 'simple', bytes, 1, 1, {'length': 133}, (), None, 1),
-    FieldSpec('secp521_encrypted_private_key', 'SECP521_EncryptedPrivateKey', NS_CM, 'simple', bytes, 0, 1, {'length': 94}, (), 1, 1),
-    FieldSpec('x448_encrypted_private_key', 'X448_EncryptedPrivateKey', NS_CM, 'simple', bytes, 0, 1, {'length': 84}, (), 1, 1),
-    FieldSpec('tpm_encrypted_private_key', 'TPM_EncryptedPrivateKey', NS_CM, 'simple', bytes, 0, 1, {'length': 206}, (), 1, 1),
+    FieldSpec('secp521_encrypted_private_key', 'SECP521_EncryptedPrivateKey', NS_CM, 'simple', bytes, 0, 1, {'length': 94}, (), 2, 1),
+    FieldSpec('x448_encrypted_private_key', 'X448_EncryptedPrivateKey', NS_CM, 'simple', bytes, 0, 1, {'length': 84}, (), 2, 1),
+    FieldSpec('tpm_encrypted_private_key', 'TPM_EncryptedPrivateKey', NS_CM, 'simple', bytes, 0, 1, {'length': 206}, (), 2, 1),
     FieldSpec('id', 'Id', NS_CM, 'attr', str, 1, 1, {'ncname': True}, (), None, 1),
 )
 _SignedMeteringData_control_mode_IN = {
@@ -6921,7 +7493,7 @@ _SignedMeteringData_control_mode_OUT = {
     ScheduledSMDTControlMode: (NS_CM, 'Scheduled_SMDTControlMode'),
 }
 SignedMeteringData.FIELDS = (
-    FieldSpec('session_id', 'SessionID', NS_CM, 'simple', bytes, 1, 1, {'length': 8}, (), None, 1),
+    FieldSpec('session_id', 'SessionID', NS_CM, 'simple', bytes, 1, 1, {'length': 8, 'hex': True}, (), None, 1),
     FieldSpec('meter_info', 'MeterInfo', NS_CM, 'class', MeterInfo, 1, 1, {}, (), None, 1),
     FieldSpec('receipt', 'Receipt', NS_CM, 'class', Receipt, 0, 1, {}, (), None, 1),
     FieldSpec('control_mode', 'Dynamic_SMDTControlMode', NS_CM, 'union', None, 1, 1, {}, ((NS_CM, 'Dynamic_SMDTControlMode', DynamicSMDTControlMode), (NS_CM, 'Scheduled_SMDTControlMode', ScheduledSMDTControlMode), ), None, 1),

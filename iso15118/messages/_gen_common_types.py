@@ -13,6 +13,8 @@ from enum import StrEnum
 from typing import ClassVar, Self
 
 from iso15118.exi.tree import Element
+
+_new = object.__new__
 from iso15118.messages._base import (
     END,
     NCNAME,
@@ -168,7 +170,9 @@ class CLReqControlMode(MessageBase):
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
         if el.children:
             raise unexpected_element(cls.__name__, el.children[0])
-        return cls()
+        self = _new(cls)
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -196,7 +200,9 @@ class CLResControlMode(MessageBase):
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
         if el.children:
             raise unexpected_element(cls.__name__, el.children[0])
-        return cls()
+        self = _new(cls)
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -223,13 +229,22 @@ class V2GMessage(MessageBase):
 
     def to_tree(self, name: str = 'V2GMessage', ns: str = NS_CT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [self.header.to_tree('Header', NS_CT)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 1:
+            c0, = ch
+            if c0.name == 'Header':
+                self = _new(cls)
+                try:
+                    self.header = MessageHeader.from_tree(c0)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'header') from None
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -244,7 +259,10 @@ class V2GMessage(MessageBase):
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header)
+        self = _new(cls)
+        self.header = v_header
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -271,13 +289,22 @@ class V2GRequest(V2GMessage):
 
     def to_tree(self, name: str = 'V2GRequest', ns: str = NS_CT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [self.header.to_tree('Header', NS_CT)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 1:
+            c0, = ch
+            if c0.name == 'Header':
+                self = _new(cls)
+                try:
+                    self.header = MessageHeader.from_tree(c0)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'header') from None
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -292,7 +319,10 @@ class V2GRequest(V2GMessage):
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header)
+        self = _new(cls)
+        self.header = v_header
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -331,8 +361,7 @@ class ChargeLoopReq(V2GRequest):
 
     def to_tree(self, name: str = 'ChargeLoopReq', ns: str = NS_CT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
+        ch: list = [self.header.to_tree('Header', NS_CT)]
         v = self.display_parameters
         if v is not None:
             ch.append(v.to_tree('DisplayParameters', NS_CT))
@@ -369,7 +398,12 @@ class ChargeLoopReq(V2GRequest):
             raise missing_element(cls.__name__, 'meter_info_requested', 'MeterInfoRequested', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, display_parameters=v_display_parameters, meter_info_requested=v_meter_info_requested)
+        self = _new(cls)
+        self.header = v_header
+        self.display_parameters = v_display_parameters
+        self.meter_info_requested = v_meter_info_requested
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -402,15 +436,23 @@ class V2GResponse(V2GMessage):
 
     def to_tree(self, name: str = 'V2GResponse', ns: str = NS_CT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
-        v = self.response_code
-        ch.append(Element(NS_CT, 'ResponseCode', None, None, v._value_))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 2:
+            c0, c1 = ch
+            if c0.name == 'Header' and c1.name == 'ResponseCode':
+                self = _new(cls)
+                try:
+                    self.header = MessageHeader.from_tree(c0)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'header') from None
+                self.response_code = _ResponseCode_BY_VALUE.get(c1.value, c1.value)
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -430,7 +472,11 @@ class V2GResponse(V2GMessage):
             raise missing_element(cls.__name__, 'response_code', 'ResponseCode', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, response_code=v_response_code)
+        self = _new(cls)
+        self.header = v_header
+        self.response_code = v_response_code
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -480,10 +526,7 @@ class ChargeLoopRes(V2GResponse):
 
     def to_tree(self, name: str = 'ChargeLoopRes', ns: str = NS_CT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
-        v = self.response_code
-        ch.append(Element(NS_CT, 'ResponseCode', None, None, v._value_))
+        ch: list = [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_)]
         v = self.evse_status
         if v is not None:
             ch.append(v.to_tree('EVSEStatus', NS_CT))
@@ -541,7 +584,14 @@ class ChargeLoopRes(V2GResponse):
             v_receipt = None
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, response_code=v_response_code, evse_status=v_evse_status, meter_info=v_meter_info, receipt=v_receipt)
+        self = _new(cls)
+        self.header = v_header
+        self.response_code = v_response_code
+        self.evse_status = v_evse_status
+        self.meter_info = v_meter_info
+        self.receipt = v_receipt
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -568,13 +618,22 @@ class ChargeParameterDiscoveryReq(V2GRequest):
 
     def to_tree(self, name: str = 'ChargeParameterDiscoveryReq', ns: str = NS_CT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [self.header.to_tree('Header', NS_CT)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 1:
+            c0, = ch
+            if c0.name == 'Header':
+                self = _new(cls)
+                try:
+                    self.header = MessageHeader.from_tree(c0)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'header') from None
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -589,7 +648,10 @@ class ChargeParameterDiscoveryReq(V2GRequest):
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header)
+        self = _new(cls)
+        self.header = v_header
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -620,15 +682,23 @@ class ChargeParameterDiscoveryRes(V2GResponse):
 
     def to_tree(self, name: str = 'ChargeParameterDiscoveryRes', ns: str = NS_CT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
-        v = self.response_code
-        ch.append(Element(NS_CT, 'ResponseCode', None, None, v._value_))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 2:
+            c0, c1 = ch
+            if c0.name == 'Header' and c1.name == 'ResponseCode':
+                self = _new(cls)
+                try:
+                    self.header = MessageHeader.from_tree(c0)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'header') from None
+                self.response_code = _ResponseCode_BY_VALUE.get(c1.value, c1.value)
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -648,7 +718,11 @@ class ChargeParameterDiscoveryRes(V2GResponse):
             raise missing_element(cls.__name__, 'response_code', 'ResponseCode', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, response_code=v_response_code)
+        self = _new(cls)
+        self.header = v_header
+        self.response_code = v_response_code
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -679,14 +753,26 @@ class DetailedCost(MessageBase):
 
     def to_tree(self, name: str = 'DetailedCost', ns: str = NS_CT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.amount.to_tree('Amount', NS_CT))
-        ch.append(self.cost_per_unit.to_tree('CostPerUnit', NS_CT))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [self.amount.to_tree('Amount', NS_CT), self.cost_per_unit.to_tree('CostPerUnit', NS_CT)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 2:
+            c0, c1 = ch
+            if c0.name == 'Amount' and c1.name == 'CostPerUnit':
+                self = _new(cls)
+                try:
+                    self.amount = RationalNumber.from_tree(c0)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'amount') from None
+                try:
+                    self.cost_per_unit = RationalNumber.from_tree(c1)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'cost_per_unit') from None
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -709,7 +795,11 @@ class DetailedCost(MessageBase):
             raise missing_element(cls.__name__, 'cost_per_unit', 'CostPerUnit', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(amount=v_amount, cost_per_unit=v_cost_per_unit)
+        self = _new(cls)
+        self.amount = v_amount
+        self.cost_per_unit = v_cost_per_unit
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -742,14 +832,23 @@ class DetailedTax(MessageBase):
 
     def to_tree(self, name: str = 'DetailedTax', ns: str = NS_CT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(Element(NS_CT, 'TaxRuleID', None, None, self.tax_rule_id))
-        ch.append(self.amount.to_tree('Amount', NS_CT))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [Element(NS_CT, 'TaxRuleID', None, None, self.tax_rule_id), self.amount.to_tree('Amount', NS_CT)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 2:
+            c0, c1 = ch
+            if c0.name == 'TaxRuleID' and c1.name == 'Amount':
+                self = _new(cls)
+                self.tax_rule_id = c0.value
+                try:
+                    self.amount = RationalNumber.from_tree(c1)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'amount') from None
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -769,7 +868,11 @@ class DetailedTax(MessageBase):
             raise missing_element(cls.__name__, 'amount', 'Amount', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(tax_rule_id=v_tax_rule_id, amount=v_amount)
+        self = _new(cls)
+        self.tax_rule_id = v_tax_rule_id
+        self.amount = v_amount
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -959,7 +1062,19 @@ class DisplayParameters(MessageBase):
             v_inlet_hot = None
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(present_soc=v_present_soc, minimum_soc=v_minimum_soc, target_soc=v_target_soc, maximum_soc=v_maximum_soc, remaining_time_to_minimum_soc=v_remaining_time_to_minimum_soc, remaining_time_to_target_soc=v_remaining_time_to_target_soc, remaining_time_to_maximum_soc=v_remaining_time_to_maximum_soc, charging_complete=v_charging_complete, battery_energy_capacity=v_battery_energy_capacity, inlet_hot=v_inlet_hot)
+        self = _new(cls)
+        self.present_soc = v_present_soc
+        self.minimum_soc = v_minimum_soc
+        self.target_soc = v_target_soc
+        self.maximum_soc = v_maximum_soc
+        self.remaining_time_to_minimum_soc = v_remaining_time_to_minimum_soc
+        self.remaining_time_to_target_soc = v_remaining_time_to_target_soc
+        self.remaining_time_to_maximum_soc = v_remaining_time_to_maximum_soc
+        self.charging_complete = v_charging_complete
+        self.battery_energy_capacity = v_battery_energy_capacity
+        self.inlet_hot = v_inlet_hot
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -1053,7 +1168,13 @@ class DynamicCLReqControlMode(CLReqControlMode):
             raise missing_element(cls.__name__, 'ev_minimum_energy_request', 'EVMinimumEnergyRequest', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(departure_time=v_departure_time, ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request)
+        self = _new(cls)
+        self.departure_time = v_departure_time
+        self.ev_target_energy_request = v_ev_target_energy_request
+        self.ev_maximum_energy_request = v_ev_maximum_energy_request
+        self.ev_minimum_energy_request = v_ev_minimum_energy_request
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -1153,7 +1274,13 @@ class DynamicCLResControlMode(CLResControlMode):
             v_ack_max_delay = None
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(departure_time=v_departure_time, minimum_soc=v_minimum_soc, target_soc=v_target_soc, ack_max_delay=v_ack_max_delay)
+        self = _new(cls)
+        self.departure_time = v_departure_time
+        self.minimum_soc = v_minimum_soc
+        self.target_soc = v_target_soc
+        self.ack_max_delay = v_ack_max_delay
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -1186,15 +1313,20 @@ class EVSEStatus(MessageBase):
 
     def to_tree(self, name: str = 'EVSEStatus', ns: str = NS_CT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(Element(NS_CT, 'NotificationMaxDelay', None, None, self.notification_max_delay))
-        v = self.evse_notification
-        ch.append(Element(NS_CT, 'EVSENotification', None, None, v._value_))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [Element(NS_CT, 'NotificationMaxDelay', None, None, self.notification_max_delay), Element(NS_CT, 'EVSENotification', None, None, self.evse_notification._value_)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 2:
+            c0, c1 = ch
+            if c0.name == 'NotificationMaxDelay' and c1.name == 'EVSENotification':
+                self = _new(cls)
+                self.notification_max_delay = c0.value
+                self.evse_notification = _EVSENotification_BY_VALUE.get(c1.value, c1.value)
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -1211,7 +1343,11 @@ class EVSEStatus(MessageBase):
             raise missing_element(cls.__name__, 'evse_notification', 'EVSENotification', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(notification_max_delay=v_notification_max_delay, evse_notification=v_evse_notification)
+        self = _new(cls)
+        self.notification_max_delay = v_notification_max_delay
+        self.evse_notification = v_evse_notification
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -1262,7 +1398,10 @@ class ListOfRootCertificateIDs(MessageBase):
             i += 1; c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(root_certificate_id=v_root_certificate_id)
+        self = _new(cls)
+        self.root_certificate_id = v_root_certificate_id
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -1273,7 +1412,7 @@ class MessageHeader(MessageBase):
 
     Fields, in schema order:
 
-    * ``session_id``: element ``SessionID``, length 8
+    * ``session_id``: element ``SessionID``, length 8, hexBinary
     * ``time_stamp``: element ``TimeStamp``, >= 0, <= 18446744073709551615
     * ``signature``: element ``Signature`` (optional)
     """
@@ -1303,9 +1442,7 @@ class MessageHeader(MessageBase):
 
     def to_tree(self, name: str = 'MessageHeader', ns: str = NS_CT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(Element(NS_CT, 'SessionID', None, None, self.session_id))
-        ch.append(Element(NS_CT, 'TimeStamp', None, None, self.time_stamp))
+        ch: list = [Element(NS_CT, 'SessionID', None, None, self.session_id), Element(NS_CT, 'TimeStamp', None, None, self.time_stamp)]
         v = self.signature
         if v is not None:
             ch.append(v.to_tree('Signature', NS_DS))
@@ -1338,7 +1475,12 @@ class MessageHeader(MessageBase):
             v_signature = None
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(session_id=v_session_id, time_stamp=v_time_stamp, signature=v_signature)
+        self = _new(cls)
+        self.session_id = v_session_id
+        self.time_stamp = v_time_stamp
+        self.signature = v_signature
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -1421,9 +1563,7 @@ class MeterInfo(MessageBase):
 
     def to_tree(self, name: str = 'MeterInfo', ns: str = NS_CT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(Element(NS_CT, 'MeterID', None, None, self.meter_id))
-        ch.append(Element(NS_CT, 'ChargedEnergyReadingWh', None, None, self.charged_energy_reading_wh))
+        ch: list = [Element(NS_CT, 'MeterID', None, None, self.meter_id), Element(NS_CT, 'ChargedEnergyReadingWh', None, None, self.charged_energy_reading_wh)]
         v = self.bpt_discharged_energy_reading_wh
         if v is not None:
             ch.append(Element(NS_CT, 'BPT_DischargedEnergyReadingWh', None, None, v))
@@ -1493,7 +1633,17 @@ class MeterInfo(MessageBase):
             v_meter_timestamp = None
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(meter_id=v_meter_id, charged_energy_reading_wh=v_charged_energy_reading_wh, bpt_discharged_energy_reading_wh=v_bpt_discharged_energy_reading_wh, capacitive_energy_reading_varh=v_capacitive_energy_reading_varh, bpt_inductive_energy_reading_varh=v_bpt_inductive_energy_reading_varh, meter_signature=v_meter_signature, meter_status=v_meter_status, meter_timestamp=v_meter_timestamp)
+        self = _new(cls)
+        self.meter_id = v_meter_id
+        self.charged_energy_reading_wh = v_charged_energy_reading_wh
+        self.bpt_discharged_energy_reading_wh = v_bpt_discharged_energy_reading_wh
+        self.capacitive_energy_reading_varh = v_capacitive_energy_reading_varh
+        self.bpt_inductive_energy_reading_varh = v_bpt_inductive_energy_reading_varh
+        self.meter_signature = v_meter_signature
+        self.meter_status = v_meter_status
+        self.meter_timestamp = v_meter_timestamp
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True)
@@ -1528,14 +1678,20 @@ class RationalNumber(RationalNumberMixin, MessageBase):
 
     def to_tree(self, name: str = 'RationalNumber', ns: str = NS_CT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(Element(NS_CT, 'Exponent', None, None, self.exponent))
-        ch.append(Element(NS_CT, 'Value', None, None, self.value))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [Element(NS_CT, 'Exponent', None, None, self.exponent), Element(NS_CT, 'Value', None, None, self.value)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 2:
+            c0, c1 = ch
+            if c0.name == 'Exponent' and c1.name == 'Value':
+                self = _new(cls)
+                self.exponent = c0.value
+                self.value = c1.value
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -1552,7 +1708,11 @@ class RationalNumber(RationalNumberMixin, MessageBase):
             raise missing_element(cls.__name__, 'value', 'Value', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(exponent=v_exponent, value=v_value)
+        self = _new(cls)
+        self.exponent = v_exponent
+        self.value = v_value
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -1612,8 +1772,7 @@ class Receipt(MessageBase):
 
     def to_tree(self, name: str = 'Receipt', ns: str = NS_CT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(Element(NS_CT, 'TimeAnchor', None, None, self.time_anchor))
+        ch: list = [Element(NS_CT, 'TimeAnchor', None, None, self.time_anchor)]
         v = self.energy_costs
         if v is not None:
             ch.append(v.to_tree('EnergyCosts', NS_CT))
@@ -1684,7 +1843,15 @@ class Receipt(MessageBase):
             i += 1; c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(time_anchor=v_time_anchor, energy_costs=v_energy_costs, occupancy_costs=v_occupancy_costs, additional_services_costs=v_additional_services_costs, overstay_costs=v_overstay_costs, tax_costs=v_tax_costs)
+        self = _new(cls)
+        self.time_anchor = v_time_anchor
+        self.energy_costs = v_energy_costs
+        self.occupancy_costs = v_occupancy_costs
+        self.additional_services_costs = v_additional_services_costs
+        self.overstay_costs = v_overstay_costs
+        self.tax_costs = v_tax_costs
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -1771,7 +1938,12 @@ class ScheduledCLReqControlMode(CLReqControlMode):
             v_ev_minimum_energy_request = None
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request)
+        self = _new(cls)
+        self.ev_target_energy_request = v_ev_target_energy_request
+        self.ev_maximum_energy_request = v_ev_maximum_energy_request
+        self.ev_minimum_energy_request = v_ev_minimum_energy_request
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -1800,7 +1972,9 @@ class ScheduledCLResControlMode(CLResControlMode):
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
         if el.children:
             raise unexpected_element(cls.__name__, el.children[0])
-        return cls()
+        self = _new(cls)
+        self.__post_init__()
+        return self
 
 # --- element tables for unions and open content, field metadata ---
 
@@ -1877,7 +2051,7 @@ ListOfRootCertificateIDs.FIELDS = (
     FieldSpec('root_certificate_id', 'RootCertificateID', NS_CT, 'class', X509IssuerSerial, 1, 20, {}, (), None, 1),
 )
 MessageHeader.FIELDS = (
-    FieldSpec('session_id', 'SessionID', NS_CT, 'simple', bytes, 1, 1, {'length': 8}, (), None, 1),
+    FieldSpec('session_id', 'SessionID', NS_CT, 'simple', bytes, 1, 1, {'length': 8, 'hex': True}, (), None, 1),
     FieldSpec('time_stamp', 'TimeStamp', NS_CT, 'simple', int, 1, 1, {'min': 0, 'max': 18446744073709551615}, (), None, 1),
     FieldSpec('signature', 'Signature', NS_DS, 'class', Signature, 0, 1, {}, (), None, 1),
 )

@@ -13,6 +13,8 @@ from enum import StrEnum
 from typing import ClassVar, Self
 
 from iso15118.exi.tree import Element
+
+_new = object.__new__
 from iso15118.messages._base import (
     END,
     NCNAME,
@@ -46,9 +48,11 @@ from iso15118.messages._gen_common_types import (
     MessageHeader,
     MeterInfo,
     Processing,
+    _Processing_BY_VALUE,
     RationalNumber,
     Receipt,
     ResponseCode,
+    _ResponseCode_BY_VALUE,
     ScheduledCLReqControlMode,
     ScheduledCLResControlMode,
     V2GRequest,
@@ -139,13 +143,7 @@ class DCCPDReqEnergyTransferMode(MessageBase):
 
     def to_tree(self, name: str = 'DC_CPDReqEnergyTransferMode', ns: str = NS_DC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.ev_maximum_charge_power.to_tree('EVMaximumChargePower', NS_DC))
-        ch.append(self.ev_minimum_charge_power.to_tree('EVMinimumChargePower', NS_DC))
-        ch.append(self.ev_maximum_charge_current.to_tree('EVMaximumChargeCurrent', NS_DC))
-        ch.append(self.ev_minimum_charge_current.to_tree('EVMinimumChargeCurrent', NS_DC))
-        ch.append(self.ev_maximum_voltage.to_tree('EVMaximumVoltage', NS_DC))
-        ch.append(self.ev_minimum_voltage.to_tree('EVMinimumVoltage', NS_DC))
+        ch: list = [self.ev_maximum_charge_power.to_tree('EVMaximumChargePower', NS_DC), self.ev_minimum_charge_power.to_tree('EVMinimumChargePower', NS_DC), self.ev_maximum_charge_current.to_tree('EVMaximumChargeCurrent', NS_DC), self.ev_minimum_charge_current.to_tree('EVMinimumChargeCurrent', NS_DC), self.ev_maximum_voltage.to_tree('EVMaximumVoltage', NS_DC), self.ev_minimum_voltage.to_tree('EVMinimumVoltage', NS_DC)]
         v = self.target_soc
         if v is not None:
             ch.append(Element(NS_DC, 'TargetSOC', None, None, v))
@@ -213,7 +211,16 @@ class DCCPDReqEnergyTransferMode(MessageBase):
             v_target_soc = None
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(ev_maximum_charge_power=v_ev_maximum_charge_power, ev_minimum_charge_power=v_ev_minimum_charge_power, ev_maximum_charge_current=v_ev_maximum_charge_current, ev_minimum_charge_current=v_ev_minimum_charge_current, ev_maximum_voltage=v_ev_maximum_voltage, ev_minimum_voltage=v_ev_minimum_voltage, target_soc=v_target_soc)
+        self = _new(cls)
+        self.ev_maximum_charge_power = v_ev_maximum_charge_power
+        self.ev_minimum_charge_power = v_ev_minimum_charge_power
+        self.ev_maximum_charge_current = v_ev_maximum_charge_current
+        self.ev_minimum_charge_current = v_ev_minimum_charge_current
+        self.ev_maximum_voltage = v_ev_maximum_voltage
+        self.ev_minimum_voltage = v_ev_minimum_voltage
+        self.target_soc = v_target_soc
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -287,13 +294,7 @@ class BPTDCCPDReqEnergyTransferMode(DCCPDReqEnergyTransferMode):
 
     def to_tree(self, name: str = 'BPT_DC_CPDReqEnergyTransferMode', ns: str = NS_DC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.ev_maximum_charge_power.to_tree('EVMaximumChargePower', NS_DC))
-        ch.append(self.ev_minimum_charge_power.to_tree('EVMinimumChargePower', NS_DC))
-        ch.append(self.ev_maximum_charge_current.to_tree('EVMaximumChargeCurrent', NS_DC))
-        ch.append(self.ev_minimum_charge_current.to_tree('EVMinimumChargeCurrent', NS_DC))
-        ch.append(self.ev_maximum_voltage.to_tree('EVMaximumVoltage', NS_DC))
-        ch.append(self.ev_minimum_voltage.to_tree('EVMinimumVoltage', NS_DC))
+        ch: list = [self.ev_maximum_charge_power.to_tree('EVMaximumChargePower', NS_DC), self.ev_minimum_charge_power.to_tree('EVMinimumChargePower', NS_DC), self.ev_maximum_charge_current.to_tree('EVMaximumChargeCurrent', NS_DC), self.ev_minimum_charge_current.to_tree('EVMinimumChargeCurrent', NS_DC), self.ev_maximum_voltage.to_tree('EVMaximumVoltage', NS_DC), self.ev_minimum_voltage.to_tree('EVMinimumVoltage', NS_DC)]
         v = self.target_soc
         if v is not None:
             ch.append(Element(NS_DC, 'TargetSOC', None, None, v))
@@ -397,7 +398,20 @@ class BPTDCCPDReqEnergyTransferMode(DCCPDReqEnergyTransferMode):
             raise missing_element(cls.__name__, 'ev_minimum_discharge_current', 'EVMinimumDischargeCurrent', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(ev_maximum_charge_power=v_ev_maximum_charge_power, ev_minimum_charge_power=v_ev_minimum_charge_power, ev_maximum_charge_current=v_ev_maximum_charge_current, ev_minimum_charge_current=v_ev_minimum_charge_current, ev_maximum_voltage=v_ev_maximum_voltage, ev_minimum_voltage=v_ev_minimum_voltage, target_soc=v_target_soc, ev_maximum_discharge_power=v_ev_maximum_discharge_power, ev_minimum_discharge_power=v_ev_minimum_discharge_power, ev_maximum_discharge_current=v_ev_maximum_discharge_current, ev_minimum_discharge_current=v_ev_minimum_discharge_current)
+        self = _new(cls)
+        self.ev_maximum_charge_power = v_ev_maximum_charge_power
+        self.ev_minimum_charge_power = v_ev_minimum_charge_power
+        self.ev_maximum_charge_current = v_ev_maximum_charge_current
+        self.ev_minimum_charge_current = v_ev_minimum_charge_current
+        self.ev_maximum_voltage = v_ev_maximum_voltage
+        self.ev_minimum_voltage = v_ev_minimum_voltage
+        self.target_soc = v_target_soc
+        self.ev_maximum_discharge_power = v_ev_maximum_discharge_power
+        self.ev_minimum_discharge_power = v_ev_minimum_discharge_power
+        self.ev_maximum_discharge_current = v_ev_maximum_discharge_current
+        self.ev_minimum_discharge_current = v_ev_minimum_discharge_current
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -455,13 +469,7 @@ class DCCPDResEnergyTransferMode(MessageBase):
 
     def to_tree(self, name: str = 'DC_CPDResEnergyTransferMode', ns: str = NS_DC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.evse_maximum_charge_power.to_tree('EVSEMaximumChargePower', NS_DC))
-        ch.append(self.evse_minimum_charge_power.to_tree('EVSEMinimumChargePower', NS_DC))
-        ch.append(self.evse_maximum_charge_current.to_tree('EVSEMaximumChargeCurrent', NS_DC))
-        ch.append(self.evse_minimum_charge_current.to_tree('EVSEMinimumChargeCurrent', NS_DC))
-        ch.append(self.evse_maximum_voltage.to_tree('EVSEMaximumVoltage', NS_DC))
-        ch.append(self.evse_minimum_voltage.to_tree('EVSEMinimumVoltage', NS_DC))
+        ch: list = [self.evse_maximum_charge_power.to_tree('EVSEMaximumChargePower', NS_DC), self.evse_minimum_charge_power.to_tree('EVSEMinimumChargePower', NS_DC), self.evse_maximum_charge_current.to_tree('EVSEMaximumChargeCurrent', NS_DC), self.evse_minimum_charge_current.to_tree('EVSEMinimumChargeCurrent', NS_DC), self.evse_maximum_voltage.to_tree('EVSEMaximumVoltage', NS_DC), self.evse_minimum_voltage.to_tree('EVSEMinimumVoltage', NS_DC)]
         v = self.evse_power_ramp_limitation
         if v is not None:
             ch.append(v.to_tree('EVSEPowerRampLimitation', NS_DC))
@@ -532,7 +540,16 @@ class DCCPDResEnergyTransferMode(MessageBase):
             v_evse_power_ramp_limitation = None
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(evse_maximum_charge_power=v_evse_maximum_charge_power, evse_minimum_charge_power=v_evse_minimum_charge_power, evse_maximum_charge_current=v_evse_maximum_charge_current, evse_minimum_charge_current=v_evse_minimum_charge_current, evse_maximum_voltage=v_evse_maximum_voltage, evse_minimum_voltage=v_evse_minimum_voltage, evse_power_ramp_limitation=v_evse_power_ramp_limitation)
+        self = _new(cls)
+        self.evse_maximum_charge_power = v_evse_maximum_charge_power
+        self.evse_minimum_charge_power = v_evse_minimum_charge_power
+        self.evse_maximum_charge_current = v_evse_maximum_charge_current
+        self.evse_minimum_charge_current = v_evse_minimum_charge_current
+        self.evse_maximum_voltage = v_evse_maximum_voltage
+        self.evse_minimum_voltage = v_evse_minimum_voltage
+        self.evse_power_ramp_limitation = v_evse_power_ramp_limitation
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -604,13 +621,7 @@ class BPTDCCPDResEnergyTransferMode(DCCPDResEnergyTransferMode):
 
     def to_tree(self, name: str = 'BPT_DC_CPDResEnergyTransferMode', ns: str = NS_DC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.evse_maximum_charge_power.to_tree('EVSEMaximumChargePower', NS_DC))
-        ch.append(self.evse_minimum_charge_power.to_tree('EVSEMinimumChargePower', NS_DC))
-        ch.append(self.evse_maximum_charge_current.to_tree('EVSEMaximumChargeCurrent', NS_DC))
-        ch.append(self.evse_minimum_charge_current.to_tree('EVSEMinimumChargeCurrent', NS_DC))
-        ch.append(self.evse_maximum_voltage.to_tree('EVSEMaximumVoltage', NS_DC))
-        ch.append(self.evse_minimum_voltage.to_tree('EVSEMinimumVoltage', NS_DC))
+        ch: list = [self.evse_maximum_charge_power.to_tree('EVSEMaximumChargePower', NS_DC), self.evse_minimum_charge_power.to_tree('EVSEMinimumChargePower', NS_DC), self.evse_maximum_charge_current.to_tree('EVSEMaximumChargeCurrent', NS_DC), self.evse_minimum_charge_current.to_tree('EVSEMinimumChargeCurrent', NS_DC), self.evse_maximum_voltage.to_tree('EVSEMaximumVoltage', NS_DC), self.evse_minimum_voltage.to_tree('EVSEMinimumVoltage', NS_DC)]
         v = self.evse_power_ramp_limitation
         if v is not None:
             ch.append(v.to_tree('EVSEPowerRampLimitation', NS_DC))
@@ -717,7 +728,20 @@ class BPTDCCPDResEnergyTransferMode(DCCPDResEnergyTransferMode):
             raise missing_element(cls.__name__, 'evse_minimum_discharge_current', 'EVSEMinimumDischargeCurrent', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(evse_maximum_charge_power=v_evse_maximum_charge_power, evse_minimum_charge_power=v_evse_minimum_charge_power, evse_maximum_charge_current=v_evse_maximum_charge_current, evse_minimum_charge_current=v_evse_minimum_charge_current, evse_maximum_voltage=v_evse_maximum_voltage, evse_minimum_voltage=v_evse_minimum_voltage, evse_power_ramp_limitation=v_evse_power_ramp_limitation, evse_maximum_discharge_power=v_evse_maximum_discharge_power, evse_minimum_discharge_power=v_evse_minimum_discharge_power, evse_maximum_discharge_current=v_evse_maximum_discharge_current, evse_minimum_discharge_current=v_evse_minimum_discharge_current)
+        self = _new(cls)
+        self.evse_maximum_charge_power = v_evse_maximum_charge_power
+        self.evse_minimum_charge_power = v_evse_minimum_charge_power
+        self.evse_maximum_charge_current = v_evse_maximum_charge_current
+        self.evse_minimum_charge_current = v_evse_minimum_charge_current
+        self.evse_maximum_voltage = v_evse_maximum_voltage
+        self.evse_minimum_voltage = v_evse_minimum_voltage
+        self.evse_power_ramp_limitation = v_evse_power_ramp_limitation
+        self.evse_maximum_discharge_power = v_evse_maximum_discharge_power
+        self.evse_minimum_discharge_power = v_evse_minimum_discharge_power
+        self.evse_maximum_discharge_current = v_evse_maximum_discharge_current
+        self.evse_minimum_discharge_current = v_evse_minimum_discharge_current
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -876,7 +900,18 @@ class DynamicDCCLReqControlMode(DynamicCLReqControlMode):
             raise missing_element(cls.__name__, 'ev_minimum_voltage', 'EVMinimumVoltage', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(departure_time=v_departure_time, ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request, ev_maximum_charge_power=v_ev_maximum_charge_power, ev_minimum_charge_power=v_ev_minimum_charge_power, ev_maximum_charge_current=v_ev_maximum_charge_current, ev_maximum_voltage=v_ev_maximum_voltage, ev_minimum_voltage=v_ev_minimum_voltage)
+        self = _new(cls)
+        self.departure_time = v_departure_time
+        self.ev_target_energy_request = v_ev_target_energy_request
+        self.ev_maximum_energy_request = v_ev_maximum_energy_request
+        self.ev_minimum_energy_request = v_ev_minimum_energy_request
+        self.ev_maximum_charge_power = v_ev_maximum_charge_power
+        self.ev_minimum_charge_power = v_ev_minimum_charge_power
+        self.ev_maximum_charge_current = v_ev_maximum_charge_current
+        self.ev_maximum_voltage = v_ev_maximum_voltage
+        self.ev_minimum_voltage = v_ev_minimum_voltage
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -1106,7 +1141,23 @@ class BPTDynamicDCCLReqControlMode(DynamicDCCLReqControlMode):
             v_ev_minimum_v2x_energy_request = None
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(departure_time=v_departure_time, ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request, ev_maximum_charge_power=v_ev_maximum_charge_power, ev_minimum_charge_power=v_ev_minimum_charge_power, ev_maximum_charge_current=v_ev_maximum_charge_current, ev_maximum_voltage=v_ev_maximum_voltage, ev_minimum_voltage=v_ev_minimum_voltage, ev_maximum_discharge_power=v_ev_maximum_discharge_power, ev_minimum_discharge_power=v_ev_minimum_discharge_power, ev_maximum_discharge_current=v_ev_maximum_discharge_current, ev_maximum_v2x_energy_request=v_ev_maximum_v2x_energy_request, ev_minimum_v2x_energy_request=v_ev_minimum_v2x_energy_request)
+        self = _new(cls)
+        self.departure_time = v_departure_time
+        self.ev_target_energy_request = v_ev_target_energy_request
+        self.ev_maximum_energy_request = v_ev_maximum_energy_request
+        self.ev_minimum_energy_request = v_ev_minimum_energy_request
+        self.ev_maximum_charge_power = v_ev_maximum_charge_power
+        self.ev_minimum_charge_power = v_ev_minimum_charge_power
+        self.ev_maximum_charge_current = v_ev_maximum_charge_current
+        self.ev_maximum_voltage = v_ev_maximum_voltage
+        self.ev_minimum_voltage = v_ev_minimum_voltage
+        self.ev_maximum_discharge_power = v_ev_maximum_discharge_power
+        self.ev_minimum_discharge_power = v_ev_minimum_discharge_power
+        self.ev_maximum_discharge_current = v_ev_maximum_discharge_current
+        self.ev_maximum_v2x_energy_request = v_ev_maximum_v2x_energy_request
+        self.ev_minimum_v2x_energy_request = v_ev_minimum_v2x_energy_request
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -1257,7 +1308,17 @@ class DynamicDCCLResControlMode(DynamicCLResControlMode):
             raise missing_element(cls.__name__, 'evse_maximum_voltage', 'EVSEMaximumVoltage', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(departure_time=v_departure_time, minimum_soc=v_minimum_soc, target_soc=v_target_soc, ack_max_delay=v_ack_max_delay, evse_maximum_charge_power=v_evse_maximum_charge_power, evse_minimum_charge_power=v_evse_minimum_charge_power, evse_maximum_charge_current=v_evse_maximum_charge_current, evse_maximum_voltage=v_evse_maximum_voltage)
+        self = _new(cls)
+        self.departure_time = v_departure_time
+        self.minimum_soc = v_minimum_soc
+        self.target_soc = v_target_soc
+        self.ack_max_delay = v_ack_max_delay
+        self.evse_maximum_charge_power = v_evse_maximum_charge_power
+        self.evse_minimum_charge_power = v_evse_minimum_charge_power
+        self.evse_maximum_charge_current = v_evse_maximum_charge_current
+        self.evse_maximum_voltage = v_evse_maximum_voltage
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -1460,7 +1521,21 @@ class BPTDynamicDCCLResControlMode(DynamicDCCLResControlMode):
             raise missing_element(cls.__name__, 'evse_minimum_voltage', 'EVSEMinimumVoltage', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(departure_time=v_departure_time, minimum_soc=v_minimum_soc, target_soc=v_target_soc, ack_max_delay=v_ack_max_delay, evse_maximum_charge_power=v_evse_maximum_charge_power, evse_minimum_charge_power=v_evse_minimum_charge_power, evse_maximum_charge_current=v_evse_maximum_charge_current, evse_maximum_voltage=v_evse_maximum_voltage, evse_maximum_discharge_power=v_evse_maximum_discharge_power, evse_minimum_discharge_power=v_evse_minimum_discharge_power, evse_maximum_discharge_current=v_evse_maximum_discharge_current, evse_minimum_voltage=v_evse_minimum_voltage)
+        self = _new(cls)
+        self.departure_time = v_departure_time
+        self.minimum_soc = v_minimum_soc
+        self.target_soc = v_target_soc
+        self.ack_max_delay = v_ack_max_delay
+        self.evse_maximum_charge_power = v_evse_maximum_charge_power
+        self.evse_minimum_charge_power = v_evse_minimum_charge_power
+        self.evse_maximum_charge_current = v_evse_maximum_charge_current
+        self.evse_maximum_voltage = v_evse_maximum_voltage
+        self.evse_maximum_discharge_power = v_evse_maximum_discharge_power
+        self.evse_minimum_discharge_power = v_evse_minimum_discharge_power
+        self.evse_maximum_discharge_current = v_evse_maximum_discharge_current
+        self.evse_minimum_voltage = v_evse_minimum_voltage
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -1656,7 +1731,19 @@ class ScheduledDCCLReqControlMode(ScheduledCLReqControlMode):
             v_ev_minimum_voltage = None
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request, ev_target_current=v_ev_target_current, ev_target_voltage=v_ev_target_voltage, ev_maximum_charge_power=v_ev_maximum_charge_power, ev_minimum_charge_power=v_ev_minimum_charge_power, ev_maximum_charge_current=v_ev_maximum_charge_current, ev_maximum_voltage=v_ev_maximum_voltage, ev_minimum_voltage=v_ev_minimum_voltage)
+        self = _new(cls)
+        self.ev_target_energy_request = v_ev_target_energy_request
+        self.ev_maximum_energy_request = v_ev_maximum_energy_request
+        self.ev_minimum_energy_request = v_ev_minimum_energy_request
+        self.ev_target_current = v_ev_target_current
+        self.ev_target_voltage = v_ev_target_voltage
+        self.ev_maximum_charge_power = v_ev_maximum_charge_power
+        self.ev_minimum_charge_power = v_ev_minimum_charge_power
+        self.ev_maximum_charge_current = v_ev_maximum_charge_current
+        self.ev_maximum_voltage = v_ev_maximum_voltage
+        self.ev_minimum_voltage = v_ev_minimum_voltage
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -1896,7 +1983,22 @@ class BPTScheduledDCCLReqControlMode(ScheduledDCCLReqControlMode):
             v_ev_maximum_discharge_current = None
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request, ev_target_current=v_ev_target_current, ev_target_voltage=v_ev_target_voltage, ev_maximum_charge_power=v_ev_maximum_charge_power, ev_minimum_charge_power=v_ev_minimum_charge_power, ev_maximum_charge_current=v_ev_maximum_charge_current, ev_maximum_voltage=v_ev_maximum_voltage, ev_minimum_voltage=v_ev_minimum_voltage, ev_maximum_discharge_power=v_ev_maximum_discharge_power, ev_minimum_discharge_power=v_ev_minimum_discharge_power, ev_maximum_discharge_current=v_ev_maximum_discharge_current)
+        self = _new(cls)
+        self.ev_target_energy_request = v_ev_target_energy_request
+        self.ev_maximum_energy_request = v_ev_maximum_energy_request
+        self.ev_minimum_energy_request = v_ev_minimum_energy_request
+        self.ev_target_current = v_ev_target_current
+        self.ev_target_voltage = v_ev_target_voltage
+        self.ev_maximum_charge_power = v_ev_maximum_charge_power
+        self.ev_minimum_charge_power = v_ev_minimum_charge_power
+        self.ev_maximum_charge_current = v_ev_maximum_charge_current
+        self.ev_maximum_voltage = v_ev_maximum_voltage
+        self.ev_minimum_voltage = v_ev_minimum_voltage
+        self.ev_maximum_discharge_power = v_ev_maximum_discharge_power
+        self.ev_minimum_discharge_power = v_ev_minimum_discharge_power
+        self.ev_maximum_discharge_current = v_ev_maximum_discharge_current
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -1999,7 +2101,13 @@ class ScheduledDCCLResControlMode(ScheduledCLResControlMode):
             v_evse_maximum_voltage = None
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(evse_maximum_charge_power=v_evse_maximum_charge_power, evse_minimum_charge_power=v_evse_minimum_charge_power, evse_maximum_charge_current=v_evse_maximum_charge_current, evse_maximum_voltage=v_evse_maximum_voltage)
+        self = _new(cls)
+        self.evse_maximum_charge_power = v_evse_maximum_charge_power
+        self.evse_minimum_charge_power = v_evse_minimum_charge_power
+        self.evse_maximum_charge_current = v_evse_maximum_charge_current
+        self.evse_maximum_voltage = v_evse_maximum_voltage
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -2166,7 +2274,17 @@ class BPTScheduledDCCLResControlMode(ScheduledDCCLResControlMode):
             v_evse_minimum_voltage = None
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(evse_maximum_charge_power=v_evse_maximum_charge_power, evse_minimum_charge_power=v_evse_minimum_charge_power, evse_maximum_charge_current=v_evse_maximum_charge_current, evse_maximum_voltage=v_evse_maximum_voltage, evse_maximum_discharge_power=v_evse_maximum_discharge_power, evse_minimum_discharge_power=v_evse_minimum_discharge_power, evse_maximum_discharge_current=v_evse_maximum_discharge_current, evse_minimum_voltage=v_evse_minimum_voltage)
+        self = _new(cls)
+        self.evse_maximum_charge_power = v_evse_maximum_charge_power
+        self.evse_minimum_charge_power = v_evse_minimum_charge_power
+        self.evse_maximum_charge_current = v_evse_maximum_charge_current
+        self.evse_maximum_voltage = v_evse_maximum_voltage
+        self.evse_maximum_discharge_power = v_evse_maximum_discharge_power
+        self.evse_minimum_discharge_power = v_evse_minimum_discharge_power
+        self.evse_maximum_discharge_current = v_evse_maximum_discharge_current
+        self.evse_minimum_voltage = v_evse_minimum_voltage
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -2192,13 +2310,22 @@ class DCCableCheckReq(V2GRequest):
 
     def to_tree(self, name: str = 'DC_CableCheckReq', ns: str = NS_DC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [self.header.to_tree('Header', NS_CT)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 1:
+            c0, = ch
+            if c0.name == 'Header':
+                self = _new(cls)
+                try:
+                    self.header = MessageHeader.from_tree(c0)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'header') from None
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -2213,7 +2340,10 @@ class DCCableCheckReq(V2GRequest):
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header)
+        self = _new(cls)
+        self.header = v_header
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -2249,17 +2379,24 @@ class DCCableCheckRes(V2GResponse):
 
     def to_tree(self, name: str = 'DC_CableCheckRes', ns: str = NS_DC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
-        v = self.response_code
-        ch.append(Element(NS_CT, 'ResponseCode', None, None, v._value_))
-        v = self.evse_processing
-        ch.append(Element(NS_DC, 'EVSEProcessing', None, None, v._value_))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_), Element(NS_DC, 'EVSEProcessing', None, None, self.evse_processing._value_)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 3:
+            c0, c1, c2 = ch
+            if c0.name == 'Header' and c1.name == 'ResponseCode' and c2.name == 'EVSEProcessing':
+                self = _new(cls)
+                try:
+                    self.header = MessageHeader.from_tree(c0)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'header') from None
+                self.response_code = _ResponseCode_BY_VALUE.get(c1.value, c1.value)
+                self.evse_processing = _Processing_BY_VALUE.get(c2.value, c2.value)
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -2284,7 +2421,12 @@ class DCCableCheckRes(V2GResponse):
             raise missing_element(cls.__name__, 'evse_processing', 'EVSEProcessing', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, response_code=v_response_code, evse_processing=v_evse_processing)
+        self = _new(cls)
+        self.header = v_header
+        self.response_code = v_response_code
+        self.evse_processing = v_evse_processing
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -2330,8 +2472,7 @@ class DCChargeLoopReq(ChargeLoopReq):
 
     def to_tree(self, name: str = 'DC_ChargeLoopReq', ns: str = NS_DC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
+        ch: list = [self.header.to_tree('Header', NS_CT)]
         v = self.display_parameters
         if v is not None:
             ch.append(v.to_tree('DisplayParameters', NS_CT))
@@ -2388,7 +2529,14 @@ class DCChargeLoopReq(ChargeLoopReq):
             raise missing_element(cls.__name__, 'control_mode', 'one of Scheduled_DC_CLReqControlMode, BPT_Scheduled_DC_CLReqControlMode, Dynamic_DC_CLReqControlMode, BPT_Dynamic_DC_CLReqControlMode', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, display_parameters=v_display_parameters, meter_info_requested=v_meter_info_requested, ev_present_voltage=v_ev_present_voltage, control_mode=v_control_mode)
+        self = _new(cls)
+        self.header = v_header
+        self.display_parameters = v_display_parameters
+        self.meter_info_requested = v_meter_info_requested
+        self.ev_present_voltage = v_ev_present_voltage
+        self.control_mode = v_control_mode
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -2464,10 +2612,7 @@ class DCChargeLoopRes(ChargeLoopRes):
 
     def to_tree(self, name: str = 'DC_ChargeLoopRes', ns: str = NS_DC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
-        v = self.response_code
-        ch.append(Element(NS_CT, 'ResponseCode', None, None, v._value_))
+        ch: list = [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_)]
         v = self.evse_status
         if v is not None:
             ch.append(v.to_tree('EVSEStatus', NS_CT))
@@ -2572,7 +2717,20 @@ class DCChargeLoopRes(ChargeLoopRes):
             raise missing_element(cls.__name__, 'control_mode', 'one of Scheduled_DC_CLResControlMode, BPT_Scheduled_DC_CLResControlMode, Dynamic_DC_CLResControlMode, BPT_Dynamic_DC_CLResControlMode', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, response_code=v_response_code, evse_status=v_evse_status, meter_info=v_meter_info, receipt=v_receipt, evse_present_current=v_evse_present_current, evse_present_voltage=v_evse_present_voltage, evse_power_limit_achieved=v_evse_power_limit_achieved, evse_current_limit_achieved=v_evse_current_limit_achieved, evse_voltage_limit_achieved=v_evse_voltage_limit_achieved, control_mode=v_control_mode)
+        self = _new(cls)
+        self.header = v_header
+        self.response_code = v_response_code
+        self.evse_status = v_evse_status
+        self.meter_info = v_meter_info
+        self.receipt = v_receipt
+        self.evse_present_current = v_evse_present_current
+        self.evse_present_voltage = v_evse_present_voltage
+        self.evse_power_limit_achieved = v_evse_power_limit_achieved
+        self.evse_current_limit_achieved = v_evse_current_limit_achieved
+        self.evse_voltage_limit_achieved = v_evse_voltage_limit_achieved
+        self.control_mode = v_control_mode
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -2604,8 +2762,7 @@ class DCChargeParameterDiscoveryReq(ChargeParameterDiscoveryReq):
 
     def to_tree(self, name: str = 'DC_ChargeParameterDiscoveryReq', ns: str = NS_DC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
+        ch: list = [self.header.to_tree('Header', NS_CT)]
         v = self.energy_transfer_mode
         t = _DCChargeParameterDiscoveryReq_energy_transfer_mode_OUT.get(v.__class__) or union_target(_DCChargeParameterDiscoveryReq_energy_transfer_mode_OUT, v, 'DCChargeParameterDiscoveryReq.energy_transfer_mode')
         ch.append(v.to_tree(t[1], t[0]))
@@ -2636,7 +2793,11 @@ class DCChargeParameterDiscoveryReq(ChargeParameterDiscoveryReq):
             raise missing_element(cls.__name__, 'energy_transfer_mode', 'one of DC_CPDReqEnergyTransferMode, BPT_DC_CPDReqEnergyTransferMode', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, energy_transfer_mode=v_energy_transfer_mode)
+        self = _new(cls)
+        self.header = v_header
+        self.energy_transfer_mode = v_energy_transfer_mode
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -2672,10 +2833,7 @@ class DCChargeParameterDiscoveryRes(ChargeParameterDiscoveryRes):
 
     def to_tree(self, name: str = 'DC_ChargeParameterDiscoveryRes', ns: str = NS_DC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
-        v = self.response_code
-        ch.append(Element(NS_CT, 'ResponseCode', None, None, v._value_))
+        ch: list = [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_)]
         v = self.energy_transfer_mode
         t = _DCChargeParameterDiscoveryRes_energy_transfer_mode_OUT.get(v.__class__) or union_target(_DCChargeParameterDiscoveryRes_energy_transfer_mode_OUT, v, 'DCChargeParameterDiscoveryRes.energy_transfer_mode')
         ch.append(v.to_tree(t[1], t[0]))
@@ -2711,7 +2869,12 @@ class DCChargeParameterDiscoveryRes(ChargeParameterDiscoveryRes):
             raise missing_element(cls.__name__, 'energy_transfer_mode', 'one of DC_CPDResEnergyTransferMode, BPT_DC_CPDResEnergyTransferMode', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, response_code=v_response_code, energy_transfer_mode=v_energy_transfer_mode)
+        self = _new(cls)
+        self.header = v_header
+        self.response_code = v_response_code
+        self.energy_transfer_mode = v_energy_transfer_mode
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -2753,17 +2916,31 @@ class DCPreChargeReq(V2GRequest):
 
     def to_tree(self, name: str = 'DC_PreChargeReq', ns: str = NS_DC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
-        v = self.ev_processing
-        ch.append(Element(NS_DC, 'EVProcessing', None, None, v._value_))
-        ch.append(self.ev_present_voltage.to_tree('EVPresentVoltage', NS_DC))
-        ch.append(self.ev_target_voltage.to_tree('EVTargetVoltage', NS_DC))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [self.header.to_tree('Header', NS_CT), Element(NS_DC, 'EVProcessing', None, None, self.ev_processing._value_), self.ev_present_voltage.to_tree('EVPresentVoltage', NS_DC), self.ev_target_voltage.to_tree('EVTargetVoltage', NS_DC)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 4:
+            c0, c1, c2, c3 = ch
+            if c0.name == 'Header' and c1.name == 'EVProcessing' and c2.name == 'EVPresentVoltage' and c3.name == 'EVTargetVoltage':
+                self = _new(cls)
+                try:
+                    self.header = MessageHeader.from_tree(c0)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'header') from None
+                self.ev_processing = _Processing_BY_VALUE.get(c1.value, c1.value)
+                try:
+                    self.ev_present_voltage = RationalNumber.from_tree(c2)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'ev_present_voltage') from None
+                try:
+                    self.ev_target_voltage = RationalNumber.from_tree(c3)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'ev_target_voltage') from None
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -2799,7 +2976,13 @@ class DCPreChargeReq(V2GRequest):
             raise missing_element(cls.__name__, 'ev_target_voltage', 'EVTargetVoltage', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, ev_processing=v_ev_processing, ev_present_voltage=v_ev_present_voltage, ev_target_voltage=v_ev_target_voltage)
+        self = _new(cls)
+        self.header = v_header
+        self.ev_processing = v_ev_processing
+        self.ev_present_voltage = v_ev_present_voltage
+        self.ev_target_voltage = v_ev_target_voltage
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -2835,16 +3018,27 @@ class DCPreChargeRes(V2GResponse):
 
     def to_tree(self, name: str = 'DC_PreChargeRes', ns: str = NS_DC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
-        v = self.response_code
-        ch.append(Element(NS_CT, 'ResponseCode', None, None, v._value_))
-        ch.append(self.evse_present_voltage.to_tree('EVSEPresentVoltage', NS_DC))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_), self.evse_present_voltage.to_tree('EVSEPresentVoltage', NS_DC)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 3:
+            c0, c1, c2 = ch
+            if c0.name == 'Header' and c1.name == 'ResponseCode' and c2.name == 'EVSEPresentVoltage':
+                self = _new(cls)
+                try:
+                    self.header = MessageHeader.from_tree(c0)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'header') from None
+                self.response_code = _ResponseCode_BY_VALUE.get(c1.value, c1.value)
+                try:
+                    self.evse_present_voltage = RationalNumber.from_tree(c2)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'evse_present_voltage') from None
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -2872,7 +3066,12 @@ class DCPreChargeRes(V2GResponse):
             raise missing_element(cls.__name__, 'evse_present_voltage', 'EVSEPresentVoltage', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, response_code=v_response_code, evse_present_voltage=v_evse_present_voltage)
+        self = _new(cls)
+        self.header = v_header
+        self.response_code = v_response_code
+        self.evse_present_voltage = v_evse_present_voltage
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -2904,15 +3103,23 @@ class DCWeldingDetectionReq(V2GRequest):
 
     def to_tree(self, name: str = 'DC_WeldingDetectionReq', ns: str = NS_DC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
-        v = self.ev_processing
-        ch.append(Element(NS_DC, 'EVProcessing', None, None, v._value_))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [self.header.to_tree('Header', NS_CT), Element(NS_DC, 'EVProcessing', None, None, self.ev_processing._value_)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 2:
+            c0, c1 = ch
+            if c0.name == 'Header' and c1.name == 'EVProcessing':
+                self = _new(cls)
+                try:
+                    self.header = MessageHeader.from_tree(c0)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'header') from None
+                self.ev_processing = _Processing_BY_VALUE.get(c1.value, c1.value)
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -2932,7 +3139,11 @@ class DCWeldingDetectionReq(V2GRequest):
             raise missing_element(cls.__name__, 'ev_processing', 'EVProcessing', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, ev_processing=v_ev_processing)
+        self = _new(cls)
+        self.header = v_header
+        self.ev_processing = v_ev_processing
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -2968,16 +3179,27 @@ class DCWeldingDetectionRes(V2GResponse):
 
     def to_tree(self, name: str = 'DC_WeldingDetectionRes', ns: str = NS_DC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
-        v = self.response_code
-        ch.append(Element(NS_CT, 'ResponseCode', None, None, v._value_))
-        ch.append(self.evse_present_voltage.to_tree('EVSEPresentVoltage', NS_DC))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_), self.evse_present_voltage.to_tree('EVSEPresentVoltage', NS_DC)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 3:
+            c0, c1, c2 = ch
+            if c0.name == 'Header' and c1.name == 'ResponseCode' and c2.name == 'EVSEPresentVoltage':
+                self = _new(cls)
+                try:
+                    self.header = MessageHeader.from_tree(c0)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'header') from None
+                self.response_code = _ResponseCode_BY_VALUE.get(c1.value, c1.value)
+                try:
+                    self.evse_present_voltage = RationalNumber.from_tree(c2)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'evse_present_voltage') from None
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -3005,7 +3227,12 @@ class DCWeldingDetectionRes(V2GResponse):
             raise missing_element(cls.__name__, 'evse_present_voltage', 'EVSEPresentVoltage', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, response_code=v_response_code, evse_present_voltage=v_evse_present_voltage)
+        self = _new(cls)
+        self.header = v_header
+        self.response_code = v_response_code
+        self.evse_present_voltage = v_evse_present_voltage
+        self.__post_init__()
+        return self
 
 # --- element tables for unions and open content, field metadata ---
 

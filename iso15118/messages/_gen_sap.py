@@ -13,6 +13,8 @@ from enum import StrEnum
 from typing import ClassVar, Self
 
 from iso15118.exi.tree import Element
+
+_new = object.__new__
 from iso15118.messages._base import (
     END,
     NCNAME,
@@ -107,17 +109,23 @@ class AppProtocol(MessageBase):
 
     def to_tree(self, name: str = 'AppProtocol', ns: str = NS_SAP) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(Element('', 'ProtocolNamespace', None, None, self.protocol_namespace))
-        ch.append(Element('', 'VersionNumberMajor', None, None, self.version_number_major))
-        ch.append(Element('', 'VersionNumberMinor', None, None, self.version_number_minor))
-        ch.append(Element('', 'SchemaID', None, None, self.schema_id))
-        ch.append(Element('', 'Priority', None, None, self.priority))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [Element('', 'ProtocolNamespace', None, None, self.protocol_namespace), Element('', 'VersionNumberMajor', None, None, self.version_number_major), Element('', 'VersionNumberMinor', None, None, self.version_number_minor), Element('', 'SchemaID', None, None, self.schema_id), Element('', 'Priority', None, None, self.priority)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 5:
+            c0, c1, c2, c3, c4 = ch
+            if c0.name == 'ProtocolNamespace' and c1.name == 'VersionNumberMajor' and c2.name == 'VersionNumberMinor' and c3.name == 'SchemaID' and c4.name == 'Priority':
+                self = _new(cls)
+                self.protocol_namespace = c0.value
+                self.version_number_major = c1.value
+                self.version_number_minor = c2.value
+                self.schema_id = c3.value
+                self.priority = c4.value
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -149,7 +157,14 @@ class AppProtocol(MessageBase):
             raise missing_element(cls.__name__, 'priority', 'Priority', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(protocol_namespace=v_protocol_namespace, version_number_major=v_version_number_major, version_number_minor=v_version_number_minor, schema_id=v_schema_id, priority=v_priority)
+        self = _new(cls)
+        self.protocol_namespace = v_protocol_namespace
+        self.version_number_major = v_version_number_major
+        self.version_number_minor = v_version_number_minor
+        self.schema_id = v_schema_id
+        self.priority = v_priority
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -201,7 +216,10 @@ class SupportedAppProtocolReq(MessageBase):
             i += 1; c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(app_protocol=v_app_protocol)
+        self = _new(cls)
+        self.app_protocol = v_app_protocol
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -236,9 +254,7 @@ class SupportedAppProtocolRes(MessageBase):
 
     def to_tree(self, name: str = 'supportedAppProtocolRes', ns: str = NS_SAP) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        v = self.response_code
-        ch.append(Element('', 'ResponseCode', None, None, v._value_))
+        ch: list = [Element('', 'ResponseCode', None, None, self.response_code._value_)]
         v = self.schema_id
         if v is not None:
             ch.append(Element('', 'SchemaID', None, None, v))
@@ -263,7 +279,11 @@ class SupportedAppProtocolRes(MessageBase):
             v_schema_id = None
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(response_code=v_response_code, schema_id=v_schema_id)
+        self = _new(cls)
+        self.response_code = v_response_code
+        self.schema_id = v_schema_id
+        self.__post_init__()
+        return self
 
 # --- element tables for unions and open content, field metadata ---
 

@@ -13,6 +13,8 @@ from enum import StrEnum
 from typing import ClassVar, Self
 
 from iso15118.exi.tree import Element
+
+_new = object.__new__
 from iso15118.messages._base import (
     END,
     NCNAME,
@@ -44,9 +46,11 @@ from iso15118.messages._gen_common_types import (
     MessageHeader,
     MeterInfo,
     Processing,
+    _Processing_BY_VALUE,
     RationalNumber,
     Receipt,
     ResponseCode,
+    _ResponseCode_BY_VALUE,
     V2GRequest,
     V2GResponse,
 )
@@ -278,7 +282,13 @@ class AlternativeSECC(MessageBase):
             v_port = None
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(ssid=v_ssid, bssid=v_bssid, ip_address=v_ip_address, port=v_port)
+        self = _new(cls)
+        self.ssid = v_ssid
+        self.bssid = v_bssid
+        self.ip_address = v_ip_address
+        self.port = v_port
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -329,7 +339,10 @@ class AlternativeSECCList(MessageBase):
             i += 1; c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(alternative_secc=v_alternative_secc)
+        self = _new(cls)
+        self.alternative_secc = v_alternative_secc
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -377,7 +390,10 @@ class WPTAlignmentCheckMethodList(MessageBase):
             i += 1; c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(wpt_alignment_check_method=v_wpt_alignment_check_method)
+        self = _new(cls)
+        self.wpt_alignment_check_method = v_wpt_alignment_check_method
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -430,10 +446,7 @@ class WPTAlignmentCheckReq(V2GRequest):
 
     def to_tree(self, name: str = 'WPT_AlignmentCheckReq', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
-        v = self.ev_processing
-        ch.append(Element(NS_WPT, 'EVProcessing', None, None, v._value_))
+        ch: list = [self.header.to_tree('Header', NS_CT), Element(NS_WPT, 'EVProcessing', None, None, self.ev_processing._value_)]
         v = self.target_coil_current
         if v is not None:
             ch.append(v.to_tree('TargetCoilCurrent', NS_WPT))
@@ -483,7 +496,14 @@ class WPTAlignmentCheckReq(V2GRequest):
             i += 1; c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, ev_processing=v_ev_processing, target_coil_current=v_target_coil_current, ev_result_code=v_ev_result_code, vendor_specific_data_container=v_vendor_specific_data_container)
+        self = _new(cls)
+        self.header = v_header
+        self.ev_processing = v_ev_processing
+        self.target_coil_current = v_target_coil_current
+        self.ev_result_code = v_ev_result_code
+        self.vendor_specific_data_container = v_vendor_specific_data_container
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -541,12 +561,7 @@ class WPTAlignmentCheckRes(V2GResponse):
 
     def to_tree(self, name: str = 'WPT_AlignmentCheckRes', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
-        v = self.response_code
-        ch.append(Element(NS_CT, 'ResponseCode', None, None, v._value_))
-        v = self.evse_processing
-        ch.append(Element(NS_WPT, 'EVSEProcessing', None, None, v._value_))
+        ch: list = [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_), Element(NS_WPT, 'EVSEProcessing', None, None, self.evse_processing._value_)]
         v = self.power_transmitted
         if v is not None:
             ch.append(v.to_tree('PowerTransmitted', NS_WPT))
@@ -605,7 +620,15 @@ class WPTAlignmentCheckRes(V2GResponse):
             i += 1; c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, response_code=v_response_code, evse_processing=v_evse_processing, power_transmitted=v_power_transmitted, supply_device_current=v_supply_device_current, vendor_specific_data_container=v_vendor_specific_data_container)
+        self = _new(cls)
+        self.header = v_header
+        self.response_code = v_response_code
+        self.evse_processing = v_evse_processing
+        self.power_transmitted = v_power_transmitted
+        self.supply_device_current = v_supply_device_current
+        self.vendor_specific_data_container = v_vendor_specific_data_container
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -678,8 +701,7 @@ class WPTChargeLoopReq(ChargeLoopReq):
 
     def to_tree(self, name: str = 'WPT_ChargeLoopReq', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
+        ch: list = [self.header.to_tree('Header', NS_CT)]
         v = self.display_parameters
         if v is not None:
             ch.append(v.to_tree('DisplayParameters', NS_CT))
@@ -770,7 +792,18 @@ class WPTChargeLoopReq(ChargeLoopReq):
             i += 1; c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, display_parameters=v_display_parameters, meter_info_requested=v_meter_info_requested, evpc_power_request=v_evpc_power_request, evpc_power_output=v_evpc_power_output, evpc_charge_diagnostics=v_evpc_charge_diagnostics, evpc_operating_frequency=v_evpc_operating_frequency, evpc_power_control_parameter=v_evpc_power_control_parameter, manufacturer_specific_data_container=v_manufacturer_specific_data_container)
+        self = _new(cls)
+        self.header = v_header
+        self.display_parameters = v_display_parameters
+        self.meter_info_requested = v_meter_info_requested
+        self.evpc_power_request = v_evpc_power_request
+        self.evpc_power_output = v_evpc_power_output
+        self.evpc_charge_diagnostics = v_evpc_charge_diagnostics
+        self.evpc_operating_frequency = v_evpc_operating_frequency
+        self.evpc_power_control_parameter = v_evpc_power_control_parameter
+        self.manufacturer_specific_data_container = v_manufacturer_specific_data_container
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -864,10 +897,7 @@ class WPTChargeLoopRes(ChargeLoopRes):
 
     def to_tree(self, name: str = 'WPT_ChargeLoopRes', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
-        v = self.response_code
-        ch.append(Element(NS_CT, 'ResponseCode', None, None, v._value_))
+        ch: list = [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_)]
         v = self.evse_status
         if v is not None:
             ch.append(v.to_tree('EVSEStatus', NS_CT))
@@ -999,7 +1029,22 @@ class WPTChargeLoopRes(ChargeLoopRes):
             i += 1; c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, response_code=v_response_code, evse_status=v_evse_status, meter_info=v_meter_info, receipt=v_receipt, evpc_power_request=v_evpc_power_request, sd_power_input=v_sd_power_input, spc_max_output_power_limit=v_spc_max_output_power_limit, spc_min_output_power_limit=v_spc_min_output_power_limit, spc_charge_diagnostics=v_spc_charge_diagnostics, spc_operating_frequency=v_spc_operating_frequency, spc_power_control_parameter=v_spc_power_control_parameter, manufacturer_specific_data_container=v_manufacturer_specific_data_container)
+        self = _new(cls)
+        self.header = v_header
+        self.response_code = v_response_code
+        self.evse_status = v_evse_status
+        self.meter_info = v_meter_info
+        self.receipt = v_receipt
+        self.evpc_power_request = v_evpc_power_request
+        self.sd_power_input = v_sd_power_input
+        self.spc_max_output_power_limit = v_spc_max_output_power_limit
+        self.spc_min_output_power_limit = v_spc_min_output_power_limit
+        self.spc_charge_diagnostics = v_spc_charge_diagnostics
+        self.spc_operating_frequency = v_spc_operating_frequency
+        self.spc_power_control_parameter = v_spc_power_control_parameter
+        self.manufacturer_specific_data_container = v_manufacturer_specific_data_container
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -1065,13 +1110,7 @@ class WPTChargeParameterDiscoveryReq(ChargeParameterDiscoveryReq):
 
     def to_tree(self, name: str = 'WPT_ChargeParameterDiscoveryReq', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
-        ch.append(self.evpc_max_receivable_power.to_tree('EVPCMaxReceivablePower', NS_WPT))
-        ch.append(Element(NS_WPT, 'SDMaxGroundClearence', None, None, self.sd_max_ground_clearence))
-        ch.append(Element(NS_WPT, 'SDMinGroundClearence', None, None, self.sd_min_ground_clearence))
-        ch.append(self.evpc_natural_frequency.to_tree('EVPCNaturalFrequency', NS_WPT))
-        ch.append(Element(NS_WPT, 'EVPCDeviceLocalControl', None, None, self.evpc_device_local_control))
+        ch: list = [self.header.to_tree('Header', NS_CT), self.evpc_max_receivable_power.to_tree('EVPCMaxReceivablePower', NS_WPT), Element(NS_WPT, 'SDMaxGroundClearence', None, None, self.sd_max_ground_clearence), Element(NS_WPT, 'SDMinGroundClearence', None, None, self.sd_min_ground_clearence), self.evpc_natural_frequency.to_tree('EVPCNaturalFrequency', NS_WPT), Element(NS_WPT, 'EVPCDeviceLocalControl', None, None, self.evpc_device_local_control)]
         for v in self.vendor_specific_data_container:
             ch.append(Element(NS_WPT, 'VendorSpecificDataContainer', None, None, v))
         return Element(ns, name, None, ch, None)
@@ -1129,7 +1168,16 @@ class WPTChargeParameterDiscoveryReq(ChargeParameterDiscoveryReq):
             i += 1; c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, evpc_max_receivable_power=v_evpc_max_receivable_power, sd_max_ground_clearence=v_sd_max_ground_clearence, sd_min_ground_clearence=v_sd_min_ground_clearence, evpc_natural_frequency=v_evpc_natural_frequency, evpc_device_local_control=v_evpc_device_local_control, vendor_specific_data_container=v_vendor_specific_data_container)
+        self = _new(cls)
+        self.header = v_header
+        self.evpc_max_receivable_power = v_evpc_max_receivable_power
+        self.sd_max_ground_clearence = v_sd_max_ground_clearence
+        self.sd_min_ground_clearence = v_sd_min_ground_clearence
+        self.evpc_natural_frequency = v_evpc_natural_frequency
+        self.evpc_device_local_control = v_evpc_device_local_control
+        self.vendor_specific_data_container = v_vendor_specific_data_container
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -1209,18 +1257,7 @@ class WPTChargeParameterDiscoveryRes(ChargeParameterDiscoveryRes):
 
     def to_tree(self, name: str = 'WPT_ChargeParameterDiscoveryRes', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
-        v = self.response_code
-        ch.append(Element(NS_CT, 'ResponseCode', None, None, v._value_))
-        v = self.pd_input_power_class
-        ch.append(Element(NS_WPT, 'PDInputPowerClass', None, None, v._value_))
-        ch.append(self.sd_min_output_power.to_tree('SDMinOutputPower', NS_WPT))
-        ch.append(self.sd_max_output_power.to_tree('SDMaxOutputPower', NS_WPT))
-        ch.append(Element(NS_WPT, 'SDMaxGroundClearanceSupport', None, None, self.sd_max_ground_clearance_support))
-        ch.append(Element(NS_WPT, 'SDMinGroundClearanceSupport', None, None, self.sd_min_ground_clearance_support))
-        ch.append(self.pd_min_coil_current.to_tree('PDMinCoilCurrent', NS_WPT))
-        ch.append(self.pd_max_coil_current.to_tree('PDMaxCoilCurrent', NS_WPT))
+        ch: list = [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_), Element(NS_WPT, 'PDInputPowerClass', None, None, self.pd_input_power_class._value_), self.sd_min_output_power.to_tree('SDMinOutputPower', NS_WPT), self.sd_max_output_power.to_tree('SDMaxOutputPower', NS_WPT), Element(NS_WPT, 'SDMaxGroundClearanceSupport', None, None, self.sd_max_ground_clearance_support), Element(NS_WPT, 'SDMinGroundClearanceSupport', None, None, self.sd_min_ground_clearance_support), self.pd_min_coil_current.to_tree('PDMinCoilCurrent', NS_WPT), self.pd_max_coil_current.to_tree('PDMaxCoilCurrent', NS_WPT)]
         for v in self.sd_manufacturer_specific_data_container:
             ch.append(Element(NS_WPT, 'SDManufacturerSpecificDataContainer', None, None, v))
         return Element(ns, name, None, ch, None)
@@ -1299,7 +1336,19 @@ class WPTChargeParameterDiscoveryRes(ChargeParameterDiscoveryRes):
             i += 1; c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, response_code=v_response_code, pd_input_power_class=v_pd_input_power_class, sd_min_output_power=v_sd_min_output_power, sd_max_output_power=v_sd_max_output_power, sd_max_ground_clearance_support=v_sd_max_ground_clearance_support, sd_min_ground_clearance_support=v_sd_min_ground_clearance_support, pd_min_coil_current=v_pd_min_coil_current, pd_max_coil_current=v_pd_max_coil_current, sd_manufacturer_specific_data_container=v_sd_manufacturer_specific_data_container)
+        self = _new(cls)
+        self.header = v_header
+        self.response_code = v_response_code
+        self.pd_input_power_class = v_pd_input_power_class
+        self.sd_min_output_power = v_sd_min_output_power
+        self.sd_max_output_power = v_sd_max_output_power
+        self.sd_max_ground_clearance_support = v_sd_max_ground_clearance_support
+        self.sd_min_ground_clearance_support = v_sd_min_ground_clearance_support
+        self.pd_min_coil_current = v_pd_min_coil_current
+        self.pd_max_coil_current = v_pd_max_coil_current
+        self.sd_manufacturer_specific_data_container = v_sd_manufacturer_specific_data_container
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -1341,15 +1390,21 @@ class WPTCoordinateXYZ(MessageBase):
 
     def to_tree(self, name: str = 'WPTCoordinateXYZ', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(Element(NS_WPT, 'Coord_X', None, None, self.coord_x))
-        ch.append(Element(NS_WPT, 'Coord_Y', None, None, self.coord_y))
-        ch.append(Element(NS_WPT, 'Coord_Z', None, None, self.coord_z))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [Element(NS_WPT, 'Coord_X', None, None, self.coord_x), Element(NS_WPT, 'Coord_Y', None, None, self.coord_y), Element(NS_WPT, 'Coord_Z', None, None, self.coord_z)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 3:
+            c0, c1, c2 = ch
+            if c0.name == 'Coord_X' and c1.name == 'Coord_Y' and c2.name == 'Coord_Z':
+                self = _new(cls)
+                self.coord_x = c0.value
+                self.coord_y = c1.value
+                self.coord_z = c2.value
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -1371,7 +1426,12 @@ class WPTCoordinateXYZ(MessageBase):
             raise missing_element(cls.__name__, 'coord_z', 'Coord_Z', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(coord_x=v_coord_x, coord_y=v_coord_y, coord_z=v_coord_z)
+        self = _new(cls)
+        self.coord_x = v_coord_x
+        self.coord_y = v_coord_y
+        self.coord_z = v_coord_z
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -1412,16 +1472,34 @@ class WPTEVPCPowerControlParameter(MessageBase):
 
     def to_tree(self, name: str = 'WPTEVPCPowerControlParameter', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.evpc_coil_current_request.to_tree('EVPCCoilCurrentRequest', NS_WPT))
-        ch.append(self.evpc_coil_current_information.to_tree('EVPCCoilCurrentInformation', NS_WPT))
-        ch.append(self.evpc_current_output_information.to_tree('EVPCCurrentOutputInformation', NS_WPT))
-        ch.append(self.evpc_voltage_output_information.to_tree('EVPCVoltageOutputInformation', NS_WPT))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [self.evpc_coil_current_request.to_tree('EVPCCoilCurrentRequest', NS_WPT), self.evpc_coil_current_information.to_tree('EVPCCoilCurrentInformation', NS_WPT), self.evpc_current_output_information.to_tree('EVPCCurrentOutputInformation', NS_WPT), self.evpc_voltage_output_information.to_tree('EVPCVoltageOutputInformation', NS_WPT)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 4:
+            c0, c1, c2, c3 = ch
+            if c0.name == 'EVPCCoilCurrentRequest' and c1.name == 'EVPCCoilCurrentInformation' and c2.name == 'EVPCCurrentOutputInformation' and c3.name == 'EVPCVoltageOutputInformation':
+                self = _new(cls)
+                try:
+                    self.evpc_coil_current_request = RationalNumber.from_tree(c0)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'evpc_coil_current_request') from None
+                try:
+                    self.evpc_coil_current_information = RationalNumber.from_tree(c1)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'evpc_coil_current_information') from None
+                try:
+                    self.evpc_current_output_information = RationalNumber.from_tree(c2)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'evpc_current_output_information') from None
+                try:
+                    self.evpc_voltage_output_information = RationalNumber.from_tree(c3)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'evpc_voltage_output_information') from None
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -1460,7 +1538,13 @@ class WPTEVPCPowerControlParameter(MessageBase):
             raise missing_element(cls.__name__, 'evpc_voltage_output_information', 'EVPCVoltageOutputInformation', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(evpc_coil_current_request=v_evpc_coil_current_request, evpc_coil_current_information=v_evpc_coil_current_information, evpc_current_output_information=v_evpc_current_output_information, evpc_voltage_output_information=v_evpc_voltage_output_information)
+        self = _new(cls)
+        self.evpc_coil_current_request = v_evpc_coil_current_request
+        self.evpc_coil_current_information = v_evpc_coil_current_information
+        self.evpc_current_output_information = v_evpc_current_output_information
+        self.evpc_voltage_output_information = v_evpc_voltage_output_information
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -1508,7 +1592,10 @@ class WPTFinePositioningMethodList(MessageBase):
             i += 1; c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(wpt_fine_positioning_method=v_wpt_fine_positioning_method)
+        self = _new(cls)
+        self.wpt_fine_positioning_method = v_wpt_fine_positioning_method
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -1561,12 +1648,7 @@ class WPTFinePositioningReq(V2GRequest):
 
     def to_tree(self, name: str = 'WPT_FinePositioningReq', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
-        v = self.ev_processing
-        ch.append(Element(NS_WPT, 'EVProcessing', None, None, v._value_))
-        v = self.ev_result_code
-        ch.append(Element(NS_WPT, 'EVResultCode', None, None, v._value_))
+        ch: list = [self.header.to_tree('Header', NS_CT), Element(NS_WPT, 'EVProcessing', None, None, self.ev_processing._value_), Element(NS_WPT, 'EVResultCode', None, None, self.ev_result_code._value_)]
         for v in self.vendor_specific_data_container:
             ch.append(Element(NS_WPT, 'VendorSpecificDataContainer', None, None, v))
         v = self.wpt_lf_data_package_list
@@ -1614,7 +1696,14 @@ class WPTFinePositioningReq(V2GRequest):
             v_wpt_lf_data_package_list = None
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, ev_processing=v_ev_processing, ev_result_code=v_ev_result_code, vendor_specific_data_container=v_vendor_specific_data_container, wpt_lf_data_package_list=v_wpt_lf_data_package_list)
+        self = _new(cls)
+        self.header = v_header
+        self.ev_processing = v_ev_processing
+        self.ev_result_code = v_ev_result_code
+        self.vendor_specific_data_container = v_vendor_specific_data_container
+        self.wpt_lf_data_package_list = v_wpt_lf_data_package_list
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -1666,12 +1755,7 @@ class WPTFinePositioningRes(V2GResponse):
 
     def to_tree(self, name: str = 'WPT_FinePositioningRes', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
-        v = self.response_code
-        ch.append(Element(NS_CT, 'ResponseCode', None, None, v._value_))
-        v = self.evse_processing
-        ch.append(Element(NS_WPT, 'EVSEProcessing', None, None, v._value_))
+        ch: list = [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_), Element(NS_WPT, 'EVSEProcessing', None, None, self.evse_processing._value_)]
         for v in self.vendor_specific_data_container:
             ch.append(Element(NS_WPT, 'VendorSpecificDataContainer', None, None, v))
         v = self.wpt_lf_data_package_list
@@ -1719,7 +1803,14 @@ class WPTFinePositioningRes(V2GResponse):
             v_wpt_lf_data_package_list = None
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, response_code=v_response_code, evse_processing=v_evse_processing, vendor_specific_data_container=v_vendor_specific_data_container, wpt_lf_data_package_list=v_wpt_lf_data_package_list)
+        self = _new(cls)
+        self.header = v_header
+        self.response_code = v_response_code
+        self.evse_processing = v_evse_processing
+        self.vendor_specific_data_container = v_vendor_specific_data_container
+        self.wpt_lf_data_package_list = v_wpt_lf_data_package_list
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -1789,14 +1880,7 @@ class WPTFinePositioningSetupReq(V2GRequest):
 
     def to_tree(self, name: str = 'WPT_FinePositioningSetupReq', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
-        v = self.ev_processing
-        ch.append(Element(NS_WPT, 'EVProcessing', None, None, v._value_))
-        ch.append(self.ev_device_fine_positioning_method_list.to_tree('EVDeviceFinePositioningMethodList', NS_WPT))
-        ch.append(self.ev_device_pairing_method_list.to_tree('EVDevicePairingMethodList', NS_WPT))
-        ch.append(self.ev_device_alignment_check_method_list.to_tree('EVDeviceAlignmentCheckMethodList', NS_WPT))
-        ch.append(Element(NS_WPT, 'NaturalOffset', None, None, self.natural_offset))
+        ch: list = [self.header.to_tree('Header', NS_CT), Element(NS_WPT, 'EVProcessing', None, None, self.ev_processing._value_), self.ev_device_fine_positioning_method_list.to_tree('EVDeviceFinePositioningMethodList', NS_WPT), self.ev_device_pairing_method_list.to_tree('EVDevicePairingMethodList', NS_WPT), self.ev_device_alignment_check_method_list.to_tree('EVDeviceAlignmentCheckMethodList', NS_WPT), Element(NS_WPT, 'NaturalOffset', None, None, self.natural_offset)]
         for v in self.vendor_specific_data_container:
             ch.append(Element(NS_WPT, 'VendorSpecificDataContainer', None, None, v))
         v = self.lf_system_setup_data
@@ -1868,7 +1952,17 @@ class WPTFinePositioningSetupReq(V2GRequest):
             v_lf_system_setup_data = None
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, ev_processing=v_ev_processing, ev_device_fine_positioning_method_list=v_ev_device_fine_positioning_method_list, ev_device_pairing_method_list=v_ev_device_pairing_method_list, ev_device_alignment_check_method_list=v_ev_device_alignment_check_method_list, natural_offset=v_natural_offset, vendor_specific_data_container=v_vendor_specific_data_container, lf_system_setup_data=v_lf_system_setup_data)
+        self = _new(cls)
+        self.header = v_header
+        self.ev_processing = v_ev_processing
+        self.ev_device_fine_positioning_method_list = v_ev_device_fine_positioning_method_list
+        self.ev_device_pairing_method_list = v_ev_device_pairing_method_list
+        self.ev_device_alignment_check_method_list = v_ev_device_alignment_check_method_list
+        self.natural_offset = v_natural_offset
+        self.vendor_specific_data_container = v_vendor_specific_data_container
+        self.lf_system_setup_data = v_lf_system_setup_data
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -1937,14 +2031,7 @@ class WPTFinePositioningSetupRes(V2GResponse):
 
     def to_tree(self, name: str = 'WPT_FinePositioningSetupRes', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
-        v = self.response_code
-        ch.append(Element(NS_CT, 'ResponseCode', None, None, v._value_))
-        ch.append(self.primary_device_fine_positioning_method_list.to_tree('PrimaryDeviceFinePositioningMethodList', NS_WPT))
-        ch.append(self.primary_device_pairing_method_list.to_tree('PrimaryDevicePairingMethodList', NS_WPT))
-        ch.append(self.primary_device_alignment_check_method_list.to_tree('PrimaryDeviceAlignmentCheckMethodList', NS_WPT))
-        ch.append(Element(NS_WPT, 'NaturalOffset', None, None, self.natural_offset))
+        ch: list = [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_), self.primary_device_fine_positioning_method_list.to_tree('PrimaryDeviceFinePositioningMethodList', NS_WPT), self.primary_device_pairing_method_list.to_tree('PrimaryDevicePairingMethodList', NS_WPT), self.primary_device_alignment_check_method_list.to_tree('PrimaryDeviceAlignmentCheckMethodList', NS_WPT), Element(NS_WPT, 'NaturalOffset', None, None, self.natural_offset)]
         for v in self.vendor_specific_data_container:
             ch.append(Element(NS_WPT, 'VendorSpecificDataContainer', None, None, v))
         v = self.lf_system_setup_data
@@ -2016,7 +2103,17 @@ class WPTFinePositioningSetupRes(V2GResponse):
             v_lf_system_setup_data = None
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, response_code=v_response_code, primary_device_fine_positioning_method_list=v_primary_device_fine_positioning_method_list, primary_device_pairing_method_list=v_primary_device_pairing_method_list, primary_device_alignment_check_method_list=v_primary_device_alignment_check_method_list, natural_offset=v_natural_offset, vendor_specific_data_container=v_vendor_specific_data_container, lf_system_setup_data=v_lf_system_setup_data)
+        self = _new(cls)
+        self.header = v_header
+        self.response_code = v_response_code
+        self.primary_device_fine_positioning_method_list = v_primary_device_fine_positioning_method_list
+        self.primary_device_pairing_method_list = v_primary_device_pairing_method_list
+        self.primary_device_alignment_check_method_list = v_primary_device_alignment_check_method_list
+        self.natural_offset = v_natural_offset
+        self.vendor_specific_data_container = v_vendor_specific_data_container
+        self.lf_system_setup_data = v_lf_system_setup_data
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -2049,8 +2146,7 @@ class WPTLFDataPackage(MessageBase):
 
     def to_tree(self, name: str = 'WPTLFDataPackage', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(Element(NS_WPT, 'PackageIndex', None, None, self.package_index))
+        ch: list = [Element(NS_WPT, 'PackageIndex', None, None, self.package_index)]
         v = self.lf_data
         t = _WPTLFDataPackage_lf_data_OUT.get(v.__class__) or union_target(_WPTLFDataPackage_lf_data_OUT, v, 'WPTLFDataPackage.lf_data')
         ch.append(v.to_tree(t[1], t[0]))
@@ -2078,7 +2174,11 @@ class WPTLFDataPackage(MessageBase):
             raise missing_element(cls.__name__, 'lf_data', 'one of LF_TxData, LF_RxData', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(package_index=v_package_index, lf_data=v_lf_data)
+        self = _new(cls)
+        self.package_index = v_package_index
+        self.lf_data = v_lf_data
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -2111,14 +2211,23 @@ class WPTLFDataPackageList(MessageBase):
 
     def to_tree(self, name: str = 'WPTLFDataPackageList', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(Element(NS_WPT, 'NumPackages', None, None, self.num_packages))
-        ch.append(self.wpt_lf_data_package.to_tree('WPT_LF_DataPackage', NS_WPT))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [Element(NS_WPT, 'NumPackages', None, None, self.num_packages), self.wpt_lf_data_package.to_tree('WPT_LF_DataPackage', NS_WPT)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 2:
+            c0, c1 = ch
+            if c0.name == 'NumPackages' and c1.name == 'WPT_LF_DataPackage':
+                self = _new(cls)
+                self.num_packages = c0.value
+                try:
+                    self.wpt_lf_data_package = WPTLFDataPackage.from_tree(c1)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'wpt_lf_data_package') from None
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -2138,7 +2247,11 @@ class WPTLFDataPackageList(MessageBase):
             raise missing_element(cls.__name__, 'wpt_lf_data_package', 'WPT_LF_DataPackage', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(num_packages=v_num_packages, wpt_lf_data_package=v_wpt_lf_data_package)
+        self = _new(cls)
+        self.num_packages = v_num_packages
+        self.wpt_lf_data_package = v_wpt_lf_data_package
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -2174,8 +2287,7 @@ class WPTLFReceiverData(MessageBase):
 
     def to_tree(self, name: str = 'WPTLFReceiverData', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(Element(NS_WPT, 'NumberOfReceivers', None, None, self.number_of_receivers))
+        ch: list = [Element(NS_WPT, 'NumberOfReceivers', None, None, self.number_of_receivers)]
         for v in self.rx_spec_data:
             ch.append(v.to_tree('RxSpecData', NS_WPT))
         return Element(ns, name, None, ch, None)
@@ -2202,7 +2314,11 @@ class WPTLFReceiverData(MessageBase):
             i += 1; c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(number_of_receivers=v_number_of_receivers, rx_spec_data=v_rx_spec_data)
+        self = _new(cls)
+        self.number_of_receivers = v_number_of_receivers
+        self.rx_spec_data = v_rx_spec_data
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -2235,14 +2351,23 @@ class WPTLFRxData(MessageBase):
 
     def to_tree(self, name: str = 'WPTLFRxData', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(Element(NS_WPT, 'RxIdentifier', None, None, self.rx_identifier))
-        ch.append(self.rssi_data.to_tree('RSSIData', NS_WPT))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [Element(NS_WPT, 'RxIdentifier', None, None, self.rx_identifier), self.rssi_data.to_tree('RSSIData', NS_WPT)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 2:
+            c0, c1 = ch
+            if c0.name == 'RxIdentifier' and c1.name == 'RSSIData':
+                self = _new(cls)
+                self.rx_identifier = c0.value
+                try:
+                    self.rssi_data = WPTLFRxRSSIList.from_tree(c1)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'rssi_data') from None
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -2262,7 +2387,11 @@ class WPTLFRxData(MessageBase):
             raise missing_element(cls.__name__, 'rssi_data', 'RSSIData', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(rx_identifier=v_rx_identifier, rssi_data=v_rssi_data)
+        self = _new(cls)
+        self.rx_identifier = v_rx_identifier
+        self.rssi_data = v_rssi_data
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -2288,13 +2417,22 @@ class WPTLFRxDataList(MessageBase):
 
     def to_tree(self, name: str = 'WPTLFRxDataList', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.wpt_lf_rx_data_list.to_tree('WPT_LF_RxDataList', NS_WPT))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [self.wpt_lf_rx_data_list.to_tree('WPT_LF_RxDataList', NS_WPT)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 1:
+            c0, = ch
+            if c0.name == 'WPT_LF_RxDataList':
+                self = _new(cls)
+                try:
+                    self.wpt_lf_rx_data_list = WPTLFRxData.from_tree(c0)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'wpt_lf_rx_data_list') from None
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -2309,7 +2447,10 @@ class WPTLFRxDataList(MessageBase):
             raise missing_element(cls.__name__, 'wpt_lf_rx_data_list', 'WPT_LF_RxDataList', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(wpt_lf_rx_data_list=v_wpt_lf_rx_data_list)
+        self = _new(cls)
+        self.wpt_lf_rx_data_list = v_wpt_lf_rx_data_list
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -2342,14 +2483,23 @@ class WPTLFRxRSSI(MessageBase):
 
     def to_tree(self, name: str = 'WPTLFRxRSSI', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(Element(NS_WPT, 'TxIdentifier', None, None, self.tx_identifier))
-        ch.append(self.rssi.to_tree('RSSI', NS_WPT))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [Element(NS_WPT, 'TxIdentifier', None, None, self.tx_identifier), self.rssi.to_tree('RSSI', NS_WPT)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 2:
+            c0, c1 = ch
+            if c0.name == 'TxIdentifier' and c1.name == 'RSSI':
+                self = _new(cls)
+                self.tx_identifier = c0.value
+                try:
+                    self.rssi = RationalNumber.from_tree(c1)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'rssi') from None
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -2369,7 +2519,11 @@ class WPTLFRxRSSI(MessageBase):
             raise missing_element(cls.__name__, 'rssi', 'RSSI', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(tx_identifier=v_tx_identifier, rssi=v_rssi)
+        self = _new(cls)
+        self.tx_identifier = v_tx_identifier
+        self.rssi = v_rssi
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -2395,13 +2549,22 @@ class WPTLFRxRSSIList(MessageBase):
 
     def to_tree(self, name: str = 'WPTLFRxRSSIList', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.rssi_data_list.to_tree('RSSIDataList', NS_WPT))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [self.rssi_data_list.to_tree('RSSIDataList', NS_WPT)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 1:
+            c0, = ch
+            if c0.name == 'RSSIDataList':
+                self = _new(cls)
+                try:
+                    self.rssi_data_list = WPTLFRxRSSI.from_tree(c0)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'rssi_data_list') from None
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -2416,7 +2579,10 @@ class WPTLFRxRSSIList(MessageBase):
             raise missing_element(cls.__name__, 'rssi_data_list', 'RSSIDataList', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(rssi_data_list=v_rssi_data_list)
+        self = _new(cls)
+        self.rssi_data_list = v_rssi_data_list
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -2465,7 +2631,10 @@ class WPTLFSystemSetupData(MessageBase):
             raise missing_element(cls.__name__, 'setup_data', 'one of LF_TransmitterSetupData, LF_ReceiverSetupData', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(setup_data=v_setup_data)
+        self = _new(cls)
+        self.setup_data = v_setup_data
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -2512,9 +2681,7 @@ class WPTLFTransmitterData(MessageBase):
 
     def to_tree(self, name: str = 'WPTLFTransmitterData', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(Element(NS_WPT, 'NumberOfTransmitters', None, None, self.number_of_transmitters))
-        ch.append(self.signal_frequency.to_tree('SignalFrequency', NS_WPT))
+        ch: list = [Element(NS_WPT, 'NumberOfTransmitters', None, None, self.number_of_transmitters), self.signal_frequency.to_tree('SignalFrequency', NS_WPT)]
         for v in self.tx_spec_data:
             ch.append(v.to_tree('TxSpecData', NS_WPT))
         v = self.tx_package_spec_data
@@ -2560,7 +2727,13 @@ class WPTLFTransmitterData(MessageBase):
             v_tx_package_spec_data = None
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(number_of_transmitters=v_number_of_transmitters, signal_frequency=v_signal_frequency, tx_spec_data=v_tx_spec_data, tx_package_spec_data=v_tx_package_spec_data)
+        self = _new(cls)
+        self.number_of_transmitters = v_number_of_transmitters
+        self.signal_frequency = v_signal_frequency
+        self.tx_spec_data = v_tx_spec_data
+        self.tx_package_spec_data = v_tx_package_spec_data
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -2593,14 +2766,23 @@ class WPTLFTxData(MessageBase):
 
     def to_tree(self, name: str = 'WPTLFTxData', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(Element(NS_WPT, 'TxIdentifier', None, None, self.tx_identifier))
-        ch.append(self.eirp.to_tree('EIRP', NS_WPT))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [Element(NS_WPT, 'TxIdentifier', None, None, self.tx_identifier), self.eirp.to_tree('EIRP', NS_WPT)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 2:
+            c0, c1 = ch
+            if c0.name == 'TxIdentifier' and c1.name == 'EIRP':
+                self = _new(cls)
+                self.tx_identifier = c0.value
+                try:
+                    self.eirp = RationalNumber.from_tree(c1)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'eirp') from None
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -2620,7 +2802,11 @@ class WPTLFTxData(MessageBase):
             raise missing_element(cls.__name__, 'eirp', 'EIRP', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(tx_identifier=v_tx_identifier, eirp=v_eirp)
+        self = _new(cls)
+        self.tx_identifier = v_tx_identifier
+        self.eirp = v_eirp
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -2646,13 +2832,22 @@ class WPTLFTxDataList(MessageBase):
 
     def to_tree(self, name: str = 'WPTLFTxDataList', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.wpt_lf_tx_data_list.to_tree('WPT_LF_TxDataList', NS_WPT))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [self.wpt_lf_tx_data_list.to_tree('WPT_LF_TxDataList', NS_WPT)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 1:
+            c0, = ch
+            if c0.name == 'WPT_LF_TxDataList':
+                self = _new(cls)
+                try:
+                    self.wpt_lf_tx_data_list = WPTLFTxData.from_tree(c0)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'wpt_lf_tx_data_list') from None
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -2667,7 +2862,10 @@ class WPTLFTxDataList(MessageBase):
             raise missing_element(cls.__name__, 'wpt_lf_tx_data_list', 'WPT_LF_TxDataList', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(wpt_lf_tx_data_list=v_wpt_lf_tx_data_list)
+        self = _new(cls)
+        self.wpt_lf_tx_data_list = v_wpt_lf_tx_data_list
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -2715,7 +2913,10 @@ class WPTPairingMethodList(MessageBase):
             i += 1; c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(wpt_pairing_method=v_wpt_pairing_method)
+        self = _new(cls)
+        self.wpt_pairing_method = v_wpt_pairing_method
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -2770,10 +2971,7 @@ class WPTPairingReq(V2GRequest):
 
     def to_tree(self, name: str = 'WPT_PairingReq', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
-        v = self.ev_processing
-        ch.append(Element(NS_WPT, 'EVProcessing', None, None, v._value_))
+        ch: list = [self.header.to_tree('Header', NS_CT), Element(NS_WPT, 'EVProcessing', None, None, self.ev_processing._value_)]
         v = self.observed_id_code
         if v is not None:
             ch.append(Element(NS_WPT, 'ObservedIDCode', None, None, v))
@@ -2820,7 +3018,14 @@ class WPTPairingReq(V2GRequest):
             i += 1; c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, ev_processing=v_ev_processing, observed_id_code=v_observed_id_code, ev_result_code=v_ev_result_code, vendor_specific_data_container=v_vendor_specific_data_container)
+        self = _new(cls)
+        self.header = v_header
+        self.ev_processing = v_ev_processing
+        self.observed_id_code = v_observed_id_code
+        self.ev_result_code = v_ev_result_code
+        self.vendor_specific_data_container = v_vendor_specific_data_container
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -2880,12 +3085,7 @@ class WPTPairingRes(V2GResponse):
 
     def to_tree(self, name: str = 'WPT_PairingRes', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.header.to_tree('Header', NS_CT))
-        v = self.response_code
-        ch.append(Element(NS_CT, 'ResponseCode', None, None, v._value_))
-        v = self.evse_processing
-        ch.append(Element(NS_WPT, 'EVSEProcessing', None, None, v._value_))
+        ch: list = [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_), Element(NS_WPT, 'EVSEProcessing', None, None, self.evse_processing._value_)]
         v = self.observed_id_code
         if v is not None:
             ch.append(Element(NS_WPT, 'ObservedIDCode', None, None, v))
@@ -2941,7 +3141,15 @@ class WPTPairingRes(V2GResponse):
             i += 1; c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(header=v_header, response_code=v_response_code, evse_processing=v_evse_processing, observed_id_code=v_observed_id_code, alternative_secc_list=v_alternative_secc_list, vendor_specific_data_container=v_vendor_specific_data_container)
+        self = _new(cls)
+        self.header = v_header
+        self.response_code = v_response_code
+        self.evse_processing = v_evse_processing
+        self.observed_id_code = v_observed_id_code
+        self.alternative_secc_list = v_alternative_secc_list
+        self.vendor_specific_data_container = v_vendor_specific_data_container
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -2967,13 +3175,22 @@ class WPTSPCPowerControlParameter(MessageBase):
 
     def to_tree(self, name: str = 'WPTSPCPowerControlParameter', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.spc_primary_device_coil_current_information.to_tree('SPCPrimaryDeviceCoilCurrentInformation', NS_WPT))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [self.spc_primary_device_coil_current_information.to_tree('SPCPrimaryDeviceCoilCurrentInformation', NS_WPT)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 1:
+            c0, = ch
+            if c0.name == 'SPCPrimaryDeviceCoilCurrentInformation':
+                self = _new(cls)
+                try:
+                    self.spc_primary_device_coil_current_information = RationalNumber.from_tree(c0)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'spc_primary_device_coil_current_information') from None
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -2988,7 +3205,10 @@ class WPTSPCPowerControlParameter(MessageBase):
             raise missing_element(cls.__name__, 'spc_primary_device_coil_current_information', 'SPCPrimaryDeviceCoilCurrentInformation', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(spc_primary_device_coil_current_information=v_spc_primary_device_coil_current_information)
+        self = _new(cls)
+        self.spc_primary_device_coil_current_information = v_spc_primary_device_coil_current_information
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -3078,7 +3298,13 @@ class WPTTxRxPackageSpecData(MessageBase):
             raise missing_element(cls.__name__, 'package_separation_time', 'PackageSeparationTime', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(pulse_sequence_order=v_pulse_sequence_order, pulse_separation_time=v_pulse_separation_time, pulse_duration=v_pulse_duration, package_separation_time=v_package_separation_time)
+        self = _new(cls)
+        self.pulse_sequence_order = v_pulse_sequence_order
+        self.pulse_separation_time = v_pulse_separation_time
+        self.pulse_duration = v_pulse_duration
+        self.package_separation_time = v_package_separation_time
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -3113,14 +3339,20 @@ class WPTTxRxPulseOrder(MessageBase):
 
     def to_tree(self, name: str = 'WPTTxRxPulseOrder', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(Element(NS_WPT, 'IndexNumber', None, None, self.index_number))
-        ch.append(Element(NS_WPT, 'TxRxIdentifier', None, None, self.tx_rx_identifier))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [Element(NS_WPT, 'IndexNumber', None, None, self.index_number), Element(NS_WPT, 'TxRxIdentifier', None, None, self.tx_rx_identifier)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 2:
+            c0, c1 = ch
+            if c0.name == 'IndexNumber' and c1.name == 'TxRxIdentifier':
+                self = _new(cls)
+                self.index_number = c0.value
+                self.tx_rx_identifier = c1.value
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -3137,7 +3369,11 @@ class WPTTxRxPulseOrder(MessageBase):
             raise missing_element(cls.__name__, 'tx_rx_identifier', 'TxRxIdentifier', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(index_number=v_index_number, tx_rx_identifier=v_tx_rx_identifier)
+        self = _new(cls)
+        self.index_number = v_index_number
+        self.tx_rx_identifier = v_tx_rx_identifier
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -3175,15 +3411,27 @@ class WPTTxRxSpecData(MessageBase):
 
     def to_tree(self, name: str = 'WPTTxRxSpecData', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(Element(NS_WPT, 'TxRxIdentifier', None, None, self.tx_rx_identifier))
-        ch.append(self.tx_rx_position.to_tree('TxRxPosition', NS_WPT))
-        ch.append(self.tx_rx_orientation.to_tree('TxRxOrientation', NS_WPT))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [Element(NS_WPT, 'TxRxIdentifier', None, None, self.tx_rx_identifier), self.tx_rx_position.to_tree('TxRxPosition', NS_WPT), self.tx_rx_orientation.to_tree('TxRxOrientation', NS_WPT)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 3:
+            c0, c1, c2 = ch
+            if c0.name == 'TxRxIdentifier' and c1.name == 'TxRxPosition' and c2.name == 'TxRxOrientation':
+                self = _new(cls)
+                self.tx_rx_identifier = c0.value
+                try:
+                    self.tx_rx_position = WPTCoordinateXYZ.from_tree(c1)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'tx_rx_position') from None
+                try:
+                    self.tx_rx_orientation = WPTCoordinateXYZ.from_tree(c2)
+                except MessageValidationError as e:
+                    raise e.nested(cls.__name__, 'tx_rx_orientation') from None
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -3211,7 +3459,12 @@ class WPTTxRxSpecData(MessageBase):
             raise missing_element(cls.__name__, 'tx_rx_orientation', 'TxRxOrientation', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(tx_rx_identifier=v_tx_rx_identifier, tx_rx_position=v_tx_rx_position, tx_rx_orientation=v_tx_rx_orientation)
+        self = _new(cls)
+        self.tx_rx_identifier = v_tx_rx_identifier
+        self.tx_rx_position = v_tx_rx_position
+        self.tx_rx_orientation = v_tx_rx_orientation
+        self.__post_init__()
+        return self
 
 # --- element tables for unions and open content, field metadata ---
 

@@ -13,6 +13,8 @@ from enum import StrEnum
 from typing import ClassVar, Self
 
 from iso15118.exi.tree import Element
+
+_new = object.__new__
 from iso15118.messages._base import (
     END,
     NCNAME,
@@ -117,7 +119,11 @@ class CanonicalizationMethod(MessageBase):
             v_content.append(c)
         a = el.attrs
         v_algorithm = a.get('Algorithm')
-        return cls(content=v_content, algorithm=v_algorithm)
+        self = _new(cls)
+        self.content = v_content
+        self.algorithm = v_algorithm
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -246,7 +252,16 @@ class DSAKeyValue(MessageBase):
             v_pgen_counter = None
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(p=v_p, q=v_q, g=v_g, y=v_y, j=v_j, seed=v_seed, pgen_counter=v_pgen_counter)
+        self = _new(cls)
+        self.p = v_p
+        self.q = v_q
+        self.g = v_g
+        self.y = v_y
+        self.j = v_j
+        self.seed = v_seed
+        self.pgen_counter = v_pgen_counter
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -305,7 +320,11 @@ class DigestMethod(MessageBase):
             v_content.append(c)
         a = el.attrs
         v_algorithm = a.get('Algorithm')
-        return cls(content=v_content, algorithm=v_algorithm)
+        self = _new(cls)
+        self.content = v_content
+        self.algorithm = v_algorithm
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -369,7 +388,11 @@ class KeyInfo(MessageBase):
             v_content.append(c)
         a = el.attrs
         v_id = a.get('Id')
-        return cls(content=v_content, id=v_id)
+        self = _new(cls)
+        self.content = v_content
+        self.id = v_id
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -419,7 +442,10 @@ class KeyValue(MessageBase):
                     except MessageValidationError as e:
                         raise e.nested(cls.__name__, 'content', len(v_content)) from None
             v_content.append(c)
-        return cls(content=v_content)
+        self = _new(cls)
+        self.content = v_content
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -485,7 +511,11 @@ class Manifest(MessageBase):
             raise unexpected_element(cls.__name__, ch[i])
         a = el.attrs
         v_id = a.get('Id')
-        return cls(reference=v_reference, id=v_id)
+        self = _new(cls)
+        self.reference = v_reference
+        self.id = v_id
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -569,7 +599,13 @@ class Object(MessageBase):
         v_id = a.get('Id')
         v_mime_type = a.get('MimeType')
         v_encoding = a.get('Encoding')
-        return cls(content=v_content, id=v_id, mime_type=v_mime_type, encoding=v_encoding)
+        self = _new(cls)
+        self.content = v_content
+        self.id = v_id
+        self.mime_type = v_mime_type
+        self.encoding = v_encoding
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -619,7 +655,10 @@ class PGPData(MessageBase):
                     except MessageValidationError as e:
                         raise e.nested(cls.__name__, 'content', len(v_content)) from None
             v_content.append(c)
-        return cls(content=v_content)
+        self = _new(cls)
+        self.content = v_content
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -651,14 +690,20 @@ class RSAKeyValue(MessageBase):
 
     def to_tree(self, name: str = 'RSAKeyValue', ns: str = NS_DS) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(Element(NS_DS, 'Modulus', None, None, self.modulus))
-        ch.append(Element(NS_DS, 'Exponent', None, None, self.exponent))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [Element(NS_DS, 'Modulus', None, None, self.modulus), Element(NS_DS, 'Exponent', None, None, self.exponent)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 2:
+            c0, c1 = ch
+            if c0.name == 'Modulus' and c1.name == 'Exponent':
+                self = _new(cls)
+                self.modulus = c0.value
+                self.exponent = c1.value
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -675,7 +720,11 @@ class RSAKeyValue(MessageBase):
             raise missing_element(cls.__name__, 'exponent', 'Exponent', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(modulus=v_modulus, exponent=v_exponent)
+        self = _new(cls)
+        self.modulus = v_modulus
+        self.exponent = v_exponent
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -785,7 +834,15 @@ class Reference(MessageBase):
         v_id = a.get('Id')
         v_uri = a.get('URI')
         v_type = a.get('Type')
-        return cls(transforms=v_transforms, digest_method=v_digest_method, digest_value=v_digest_value, id=v_id, uri=v_uri, type=v_type)
+        self = _new(cls)
+        self.transforms = v_transforms
+        self.digest_method = v_digest_method
+        self.digest_value = v_digest_value
+        self.id = v_id
+        self.uri = v_uri
+        self.type = v_type
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -858,7 +915,12 @@ class RetrievalMethod(MessageBase):
         a = el.attrs
         v_uri = a.get('URI')
         v_type = a.get('Type')
-        return cls(transforms=v_transforms, uri=v_uri, type=v_type)
+        self = _new(cls)
+        self.transforms = v_transforms
+        self.uri = v_uri
+        self.type = v_type
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -908,7 +970,10 @@ class SPKIData(MessageBase):
                     except MessageValidationError as e:
                         raise e.nested(cls.__name__, 'content', len(v_content)) from None
             v_content.append(c)
-        return cls(content=v_content)
+        self = _new(cls)
+        self.content = v_content
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -962,9 +1027,7 @@ class Signature(MessageBase):
 
     def to_tree(self, name: str = 'Signature', ns: str = NS_DS) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.signed_info.to_tree('SignedInfo', NS_DS))
-        ch.append(self.signature_value.to_tree('SignatureValue', NS_DS))
+        ch: list = [self.signed_info.to_tree('SignedInfo', NS_DS), self.signature_value.to_tree('SignatureValue', NS_DS)]
         v = self.key_info
         if v is not None:
             ch.append(v.to_tree('KeyInfo', NS_DS))
@@ -1019,7 +1082,14 @@ class Signature(MessageBase):
             raise unexpected_element(cls.__name__, ch[i])
         a = el.attrs
         v_id = a.get('Id')
-        return cls(signed_info=v_signed_info, signature_value=v_signature_value, key_info=v_key_info, object=v_object, id=v_id)
+        self = _new(cls)
+        self.signed_info = v_signed_info
+        self.signature_value = v_signature_value
+        self.key_info = v_key_info
+        self.object = v_object
+        self.id = v_id
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -1078,7 +1148,11 @@ class SignatureMethod(MessageBase):
             v_content.append(c)
         a = el.attrs
         v_algorithm = a.get('Algorithm')
-        return cls(content=v_content, algorithm=v_algorithm)
+        self = _new(cls)
+        self.content = v_content
+        self.algorithm = v_algorithm
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -1144,7 +1218,11 @@ class SignatureProperties(MessageBase):
             raise unexpected_element(cls.__name__, ch[i])
         a = el.attrs
         v_id = a.get('Id')
-        return cls(signature_property=v_signature_property, id=v_id)
+        self = _new(cls)
+        self.signature_property = v_signature_property
+        self.id = v_id
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -1215,7 +1293,12 @@ class SignatureProperty(MessageBase):
         a = el.attrs
         v_target = a.get('Target')
         v_id = a.get('Id')
-        return cls(content=v_content, target=v_target, id=v_id)
+        self = _new(cls)
+        self.content = v_content
+        self.target = v_target
+        self.id = v_id
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -1263,7 +1346,11 @@ class SignatureValue(MessageBase):
         a = el.attrs
         v_id = a.get('Id')
         v_value = el.value
-        return cls(id=v_id, value=v_value)
+        self = _new(cls)
+        self.id = v_id
+        self.value = v_value
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -1311,9 +1398,7 @@ class SignedInfo(MessageBase):
 
     def to_tree(self, name: str = 'SignedInfo', ns: str = NS_DS) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(self.canonicalization_method.to_tree('CanonicalizationMethod', NS_DS))
-        ch.append(self.signature_method.to_tree('SignatureMethod', NS_DS))
+        ch: list = [self.canonicalization_method.to_tree('CanonicalizationMethod', NS_DS), self.signature_method.to_tree('SignatureMethod', NS_DS)]
         for v in self.reference:
             ch.append(v.to_tree('Reference', NS_DS))
         a = {}
@@ -1357,7 +1442,13 @@ class SignedInfo(MessageBase):
             raise unexpected_element(cls.__name__, ch[i])
         a = el.attrs
         v_id = a.get('Id')
-        return cls(canonicalization_method=v_canonicalization_method, signature_method=v_signature_method, reference=v_reference, id=v_id)
+        self = _new(cls)
+        self.canonicalization_method = v_canonicalization_method
+        self.signature_method = v_signature_method
+        self.reference = v_reference
+        self.id = v_id
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -1416,7 +1507,11 @@ class Transform(MessageBase):
             v_content.append(c)
         a = el.attrs
         v_algorithm = a.get('Algorithm')
-        return cls(content=v_content, algorithm=v_algorithm)
+        self = _new(cls)
+        self.content = v_content
+        self.algorithm = v_algorithm
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -1468,7 +1563,10 @@ class Transforms(MessageBase):
             i += 1; c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(transform=v_transform)
+        self = _new(cls)
+        self.transform = v_transform
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -1518,7 +1616,10 @@ class X509Data(MessageBase):
                     except MessageValidationError as e:
                         raise e.nested(cls.__name__, 'content', len(v_content)) from None
             v_content.append(c)
-        return cls(content=v_content)
+        self = _new(cls)
+        self.content = v_content
+        self.__post_init__()
+        return self
 
 
 @dataclass(slots=True, kw_only=True)
@@ -1549,14 +1650,20 @@ class X509IssuerSerial(MessageBase):
 
     def to_tree(self, name: str = 'X509IssuerSerial', ns: str = NS_DS) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        ch.append(Element(NS_DS, 'X509IssuerName', None, None, self.x509_issuer_name))
-        ch.append(Element(NS_DS, 'X509SerialNumber', None, None, self.x509_serial_number))
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, [Element(NS_DS, 'X509IssuerName', None, None, self.x509_issuer_name), Element(NS_DS, 'X509SerialNumber', None, None, self.x509_serial_number)], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch = el.children
+        if len(ch) == 2:
+            c0, c1 = ch
+            if c0.name == 'X509IssuerName' and c1.name == 'X509SerialNumber':
+                self = _new(cls)
+                self.x509_issuer_name = c0.value
+                self.x509_serial_number = c1.value
+                self.__post_init__()
+                return self
         ch = el.children
         n = len(ch)
         i = 0
@@ -1573,7 +1680,11 @@ class X509IssuerSerial(MessageBase):
             raise missing_element(cls.__name__, 'x509_serial_number', 'X509SerialNumber', c if i < n else None)
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
-        return cls(x509_issuer_name=v_x509_issuer_name, x509_serial_number=v_x509_serial_number)
+        self = _new(cls)
+        self.x509_issuer_name = v_x509_issuer_name
+        self.x509_serial_number = v_x509_serial_number
+        self.__post_init__()
+        return self
 
 # --- element tables for unions and open content, field metadata ---
 
