@@ -399,6 +399,9 @@ def verify(
         by_id = {}
         for el in elements_by_id:
             ident = element_id(el)
+            if ident and ident in by_id:
+                # xs:ID values are unique per document; two candidates make "#Id" ambiguous.
+                raise SignatureError(SignatureErrorReason.MALFORMED, f"Id {ident!r} occurs twice")
             if ident:
                 by_id[ident] = el
     key = _public_key(public_key)

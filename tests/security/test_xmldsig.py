@@ -304,6 +304,8 @@ def test_malformed_signatures(signed) -> None:
     si = bad.find("SignedInfo")
     si.children = [c for c in si.children if c.name != "Reference"]
     expect(R.MALFORMED, X.verify, bad, [el], pki.cert("contractLeaf"))
+    # the same Id twice among the candidates: "#id1" would be ambiguous
+    expect(R.MALFORMED, X.verify, sig, [el, pnc_mode(pki, challenge=bytes(16))], pki.cert("contractLeaf"))
 
 
 def test_errors_carry_no_key_material(dsig_pkis: dict[str, PKI], caplog: pytest.LogCaptureFixture) -> None:
