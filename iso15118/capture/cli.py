@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     from iso15118.capture.render import JsonLinesRenderer, JsonRenderer, TimelineRenderer, XmlRenderer
     from iso15118.capture.summary import SummaryBuilder
 
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True, highlight=False)
     keylog = None
     if args.keylog:
         from iso15118.capture.tls_decrypt import Keylog

@@ -237,6 +237,7 @@ class CaptureReader:
                 if found is None:
                     return
                 offset, h = found
+                read = self._f.read
                 ts_sec, ts_frac, incl, orig = unpack(h)
                 self._problem("resynced", offset, f"reading resumed at a plausible record at offset {offset}")
             data = read(incl)
@@ -335,6 +336,7 @@ class CaptureReader:
                 if found is None:
                     return
                 offset, h = found
+                read = self._f.read
                 btype, blen = struct.unpack(endian + "II", h)
                 self._problem("resynced", offset, f"reading resumed at a plausible block at offset {offset}")
             body = read(blen - 8)
