@@ -76,12 +76,15 @@ import ssl
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence, Union
+from typing import TYPE_CHECKING, Any, Iterable, Sequence, Union
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from . import _openssl
+
+if TYPE_CHECKING:
+    from .pki import PkiPaths
 from .algorithms import ANY_POLICY, ISO20_POLICY, AlgorithmPolicy, algorithm_of_key
 from .validation import (
     CertificateChainError,
@@ -468,3 +471,61 @@ def classify_ssl_error(exc: BaseException) -> tuple[TlsFailure, ChainErrorReason
     if "ALERT" in text:
         return TlsFailure.PEER_ALERT, None
     return TlsFailure.OTHER, None
+
+
+# --------------------------------------------------------------------------- convenience
+
+
+def secc_context_from_pki(paths: "PkiPaths", *, client_roots: Sequence[str] = ("v2gRootCA",), **kw: Any) -> ssl.SSLContext:
+    """-20 SECC context from a lab PKI: ``cpoCertChain`` + ``seccLeaf``, EV chains checked
+    against ``client_roots`` (add ``"oemRootCA"`` to also accept OEM provisioning chains)."""
+    return server_context(
+        paths.chain("cpoCertChain"),
+        paths.key("seccLeaf"),
+        paths.password_file("seccLeaf"),
+        [paths.cert(r) for r in client_roots],
+        **kw,
+    )
+
+
+def evcc_context_from_pki(paths: "PkiPaths", *, identity: str | None = "vehicle", **kw: Any) -> ssl.SSLContext:
+    """-20 EVCC context from a lab PKI: trusts the V2G root, presents the vehicle chain
+    (``identity="vehicle"``), the OEM provisioning chain (``"oem"``) or nothing (``None``)."""
+    roots = [paths.cert("v2gRootCA")]
+    if identity is None:
+        return client_context(roots, **kw)
+    chain, leaf = {"vehicle": ("vehicleCertChain", "vehicleLeaf"), "oem": ("oemCertChain", "oemLeaf")}[identity]
+    return client_context(roots, paths.chain(chain), paths.key(leaf), paths.password_file(leaf), **kw)
+
+
+def josev_secc_context(josev_pki: PathLike, **kw: Any) -> ssl.SSLContext:
+    """Our SECC with Josev's test PKI (``.../pki/iso15118_2``) for a Josev EVCC in ``tls13``
+    mode (client certificate = OEM chain, checked against the OEM root) or ``tls12`` mode
+    (pass ``require_client_cert=False``)."""
+    root = Path(josev_pki)
+    return server_context(
+        root / "certs" / "cpoCertChain.pem",
+        root / "private_keys" / "seccLeaf.key",
+        root / "private_keys" / "seccLeafPassword.txt",
+        [root / "certs" / "oemRootCACert.pem"],
+        profile=kw.pop("profile", JOSEV_COMPAT),
+        **kw,
+    )
+
+
+def josev_evcc_context(josev_pki: PathLike, *, present_oem_chain: bool = True, **kw: Any) -> ssl.SSLContext:
+    """Our EVCC with Josev's test PKI for a Josev SECC: trusts its V2G root and presents
+    its OEM provisioning chain (required by Josev's ``tls13`` mode)."""
+    root = Path(josev_pki)
+    roots = [root / "certs" / "v2gRootCACert.pem"]
+    profile = kw.pop("profile", JOSEV_COMPAT)
+    if not present_oem_chain:
+        return client_context(roots, profile=profile, **kw)
+    return client_context(
+        roots,
+        root / "certs" / "oemCertChain.pem",
+        root / "private_keys" / "oemLeaf.key",
+        root / "private_keys" / "oemLeafPassword.txt",
+        profile=profile,
+        **kw,
+    )

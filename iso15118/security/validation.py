@@ -38,7 +38,7 @@ import datetime as dt
 import enum
 import re
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Iterable, Sequence, Union
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -63,6 +63,7 @@ __all__ = [
     "normalize_emaid",
     "reason_from_verify_code",
     "fingerprint_sha512",
+    "as_certificate",
     "ISO20_POLICY",
     "ANY_POLICY",
 ]
@@ -130,6 +131,18 @@ class Purpose(enum.Enum):
     CPS = _PurposeInfo(None, frozenset({"CPS"}))
 
 
+CertLike = Union[x509.Certificate, bytes]
+
+
+def as_certificate(cert: CertLike) -> x509.Certificate:
+    """Accept a certificate object or its DER/PEM encoding."""
+    if isinstance(cert, x509.Certificate):
+        return cert
+    if cert.lstrip().startswith(b"-----BEGIN"):
+        return x509.load_pem_x509_certificate(cert)
+    return x509.load_der_x509_certificate(cert)
+
+
 def _subject(cert: x509.Certificate) -> str:
     return cert.subject.rfc4514_string()
 
@@ -162,9 +175,9 @@ def _signed_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
 
 
 def verified_path(
-    leaf: x509.Certificate,
-    intermediates: Sequence[x509.Certificate],
-    trust_anchors: Sequence[x509.Certificate],
+    leaf: CertLike,
+    intermediates: Sequence[CertLike],
+    trust_anchors: Sequence[CertLike],
     *,
     at: dt.datetime | None = None,
     purpose: Purpose = Purpose.ANY,
@@ -175,6 +188,9 @@ def verified_path(
     require_revocation: bool = False,
 ) -> list[x509.Certificate]:
     """Like :func:`validate_chain` but returns the path (leaf first, anchor last)."""
+    leaf = as_certificate(leaf)
+    intermediates = [as_certificate(c) for c in intermediates]
+    trust_anchors = [as_certificate(c) for c in trust_anchors]
     when = at or dt.datetime.now(dt.timezone.utc)
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.timezone.utc)
@@ -190,9 +206,9 @@ def verified_path(
 
 
 def validate_chain(
-    leaf: x509.Certificate,
-    intermediates: Sequence[x509.Certificate],
-    trust_anchors: Sequence[x509.Certificate],
+    leaf: CertLike,
+    intermediates: Sequence[CertLike],
+    trust_anchors: Sequence[CertLike],
     at: dt.datetime | None = None,
     purpose: Purpose = Purpose.ANY,
     crls: Iterable[x509.CertificateRevocationList] | None = None,
@@ -204,7 +220,9 @@ def validate_chain(
 ) -> None:
     """Validate ``leaf`` up to one of ``trust_anchors``; raise :class:`CertificateChainError`.
 
-    ``intermediates`` may be in any order and may contain unrelated certificates.
+    Certificates may be :class:`x509.Certificate` objects or DER/PEM bytes (as
+    carried in -20 messages).  ``intermediates`` may be in any order and may
+    contain unrelated certificates.
     ``policy=ANY_POLICY`` accepts any key algorithm (Josev's P-256 PKI).
     """
     verified_path(

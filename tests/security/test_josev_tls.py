@@ -40,7 +40,7 @@ def free_port() -> int:
 
 
 def test_our_evcc_with_josev_secc(josev_pki: Path, pki_p521: PKI, tmp_path: Path) -> None:
-    certs, keys = josev_pki / "certs", josev_pki / "private_keys"
+    certs = josev_pki / "certs"
     port = free_port()
     keylog = tmp_path / "josev.keys"
     proc = subprocess.Popen(
@@ -61,10 +61,7 @@ def test_our_evcc_with_josev_secc(josev_pki: Path, pki_p521: PKI, tmp_path: Path
                     tls.check_peer(conn, purpose=Purpose.SECC_TLS_SERVER)
                     conn.recv(1)
         # ... the compatibility profile talks to it, presenting the OEM provisioning chain.
-        ctx = tls.client_context(
-            [certs / "v2gRootCACert.pem"], certs / "oemCertChain.pem", keys / "oemLeaf.key", keys / "oemLeafPassword.txt",
-            profile=tls.JOSEV_COMPAT,
-        )
+        ctx = tls.josev_evcc_context(josev_pki)
         with socket.create_connection(("::1", port), timeout=10) as raw:
             with ctx.wrap_socket(raw) as conn:
                 info = tls.check_peer(conn, profile=tls.JOSEV_COMPAT, purpose=Purpose.SECC_TLS_SERVER)
@@ -85,11 +82,7 @@ def ssl_errors() -> tuple[type[BaseException], ...]:
 
 
 def test_josev_evcc_with_our_secc(josev_pki: Path) -> None:
-    certs, keys = josev_pki / "certs", josev_pki / "private_keys"
-    sctx = tls.server_context(
-        certs / "cpoCertChain.pem", keys / "seccLeaf.key", keys / "seccLeafPassword.txt",
-        [certs / "oemRootCACert.pem"], profile=tls.JOSEV_COMPAT,
-    )
+    sctx = tls.josev_secc_context(josev_pki)
     with socket.create_server(("::1", 0), family=socket.AF_INET6) as srv:
         srv.settimeout(30)
         port = srv.getsockname()[1]

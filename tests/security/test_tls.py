@@ -357,3 +357,15 @@ def test_josev_compat_profile(josev_pki: Path, pki_p521: PKI) -> None:
     )
     server, client = handshake(strict, cctx, client_profile=tls.JOSEV_COMPAT)
     assert server.error is not None
+
+
+def test_pki_convenience_contexts(pki_ed448: PKI) -> None:
+    p = pki_ed448.paths
+    server, client = handshake(tls.secc_context_from_pki(p), tls.evcc_context_from_pki(p))
+    assert server.error is None and client.error is None, (describe(server), describe(client))
+    # The OEM provisioning chain (Josev's choice) is accepted only if the SECC trusts the OEM root.
+    server, client = handshake(tls.secc_context_from_pki(p), tls.evcc_context_from_pki(p, identity="oem"))
+    assert server.failure == (tls.TlsFailure.CERTIFICATE, R.UNKNOWN_ISSUER), describe(server)
+    both = tls.secc_context_from_pki(p, client_roots=("v2gRootCA", "oemRootCA"))
+    server, client = handshake(both, tls.evcc_context_from_pki(p, identity="oem"))
+    assert server.error is None and server.info and "CN=OEMProvCert" in (server.info.peer_subject or "")

@@ -240,3 +240,14 @@ def test_response_codes_and_helpers(pki: PKI) -> None:
     assert reason_from_verify_code(None) is R.OTHER
     der = leaf.public_bytes(Encoding.DER)
     assert fingerprint_sha512(leaf) == fingerprint_sha512(der) == hashlib.sha512(der).hexdigest()
+
+
+def test_der_and_pem_input(pki: PKI) -> None:
+    """Chains arrive as DER in -20 messages (certificateType)."""
+    leaf, inter, roots = secc_args(pki)
+    validate_chain(
+        leaf.public_bytes(Encoding.DER),
+        [c.public_bytes(Encoding.DER) for c in inter],
+        [roots[0].public_bytes(Encoding.PEM)],
+        purpose=Purpose.SECC_TLS_SERVER,
+    )
