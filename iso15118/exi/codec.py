@@ -18,6 +18,7 @@ from iso15118.exi.grammar import AT, ATW, CH, CHU, EE, SE, SEW, DocGrammar, Gram
 from iso15118.exi.tree import Element
 
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
+XSD_NS = "http://www.w3.org/2001/XMLSchema"
 _XSI_TYPE_KEY = f"{{{XSI_NS}}}type"
 _HEADER = 0x80  # '10' distinguishing bits, no options, final version 1
 
@@ -260,14 +261,34 @@ class _Encoder:
                 self.st.write_local(w, child.ns, child.name)
                 cg = self.sg.global_elements.get((child.ns, child.name))
                 if cg is None:
-                    raise ExiEncodeError(f"wildcard content {child.tag!r} has no global declaration in this schema", path)
-                self.element(child, cg)
+                    self.undeclared(child)
+                else:
+                    self.element(child, cg)
                 state = wp.next  # type: ignore[assignment]
         p = state.ee
         if p is None:
             missing = ", ".join(p2.local for p2 in state.prods if p2.kind == SE) or "content"
             raise ExiEncodeError(f"{el.name} is incomplete: expected {missing}", path)
         w.bits(p.code, state.width)
+
+    def undeclared(self, el: Element) -> None:
+        """An element matched by a wildcard that has no global declaration. With no built-in
+        element grammars allowed (EXI Profile, as the reference codec is set up), it is cast
+        to xs:anyType: an AT(xsi:type) at level 2 of an empty built-in start-tag grammar
+        (0-bit first level; EE, AT(*), SE(*), CH at level 2), then the anyType grammar."""
+        w = self.w
+        w.bits(1, 2)  # AT(*) in [EE, AT(*), SE(*), CH]
+        self.st.write_uri(w, XSI_NS)
+        self.st.write_local(w, XSI_NS, "type")
+        self.st.write_uri(w, XSD_NS)
+        self.st.write_local(w, XSD_NS, "anyType")
+        attrs = {k: v for k, v in el.attrs.items() if k != _XSI_TYPE_KEY}
+        saved = el.attrs
+        el.attrs = attrs
+        try:
+            self.element(el, self.sg.type_grammars[(XSD_NS, "anyType")])
+        finally:
+            el.attrs = saved
 
     def root(self, el: Element, doc: DocGrammar, path: str = "") -> None:
         hit = doc.by_qname.get((el.ns, el.name))
@@ -308,7 +329,7 @@ class _Decoder:
         self.st = _StringTable(sg)
         self.count = 0
 
-    def element(self, ns: str, name: str, g: Grammar, depth: int) -> Element:
+    def element(self, ns: str, name: str, g: Grammar, depth: int, into: Element | None = None) -> Element:
         """Decode one element's content. The element path of an error is added on the
         way out (see ``_at``), so the happy path builds no path strings."""
         if depth > MAX_DEPTH:
@@ -318,7 +339,7 @@ class _Decoder:
             raise ExiLimitError(f"more than {MAX_ELEMENTS} elements", self.r.pos)
         r = self.r
         bits = r.bits
-        el = Element(ns, name)
+        el = Element(ns, name) if into is None else into
         state: State = g.start  # type: ignore[assignment]
         try:
             while True:
@@ -342,8 +363,9 @@ class _Decoder:
                         local = self.st.read_local(r, uri)
                         cg = self.sg.global_elements.get((uri, local))
                         if cg is None:
-                            raise ExiDecodeError(f"wildcard element {{{uri}}}{local} has no global declaration", r.pos)
-                        el.children.append(self.element(uri, local, cg, depth + 1))
+                            el.children.append(self.undeclared(uri, local, depth + 1))
+                        else:
+                            el.children.append(self.element(uri, local, cg, depth + 1))
                     else:  # ATW
                         uri = p.wild_uri if p.wild_uri is not None else self.st.read_uri(r)
                         local = self.st.read_local(r, uri)
@@ -358,6 +380,54 @@ class _Decoder:
                 g, state = self._second_level(el, g, state, depth)  # type: ignore[assignment]
                 if state is None:
                     return el
+        except ExiDecodeError as exc:
+            exc.path = "/" + name + exc.path
+            exc.args = (f"{exc.reason} (bit {exc.bit_offset}, at {exc.path})",)
+            raise
+
+    def undeclared(self, ns: str, name: str, depth: int) -> Element:
+        """An element with no global declaration: a built-in element grammar that never learns
+        (no built-in productions allowed), unless an xsi:type cast switches to a schema type."""
+        if depth > MAX_DEPTH:
+            raise ExiLimitError(f"nesting deeper than {MAX_DEPTH}", self.r.pos)
+        self.count += 1
+        if self.count > MAX_ELEMENTS:
+            raise ExiLimitError(f"more than {MAX_ELEMENTS} elements", self.r.pos)
+        r = self.r
+        el = Element(ns, name)
+        in_content = False
+        try:
+            while True:
+                if not in_content:
+                    ev = r.bits(2)  # StartTagContent: EE, AT(*), SE(*), CH
+                else:
+                    ev = 0 if r.bits(1) == 0 else 2 + r.bits(1)  # ElementContent: EE | SE(*), CH
+                if ev == 0:
+                    return el
+                if ev == 1:
+                    uri = self.st.read_uri(r)
+                    local = self.st.read_local(r, uri)
+                    if uri == XSI_NS and local == "type":
+                        turi = self.st.read_uri(r)
+                        tlocal = self.st.read_local(r, turi)
+                        tg = self.sg.type_grammars.get((turi, tlocal))
+                        if tg is None:
+                            raise ExiDecodeError(f"xsi:type {{{turi}}}{tlocal} names no type of this schema", r.pos)
+                        if (turi, tlocal) != (XSD_NS, "anyType"):
+                            el.attrs[_XSI_TYPE_KEY] = f"{{{turi}}}{tlocal}"
+                        return self.element(ns, name, tg, depth, into=el)
+                    dt = self.sg.global_attributes.get((uri, local), D.UNTYPED)
+                    el.attrs[local if not uri else f"{{{uri}}}{local}"] = dt.decode(r)
+                elif ev == 2:
+                    uri = self.st.read_uri(r)
+                    local = self.st.read_local(r, uri)
+                    cg = self.sg.global_elements.get((uri, local))
+                    el.children.append(self.undeclared(uri, local, depth + 1) if cg is None
+                                       else self.element(uri, local, cg, depth + 1))
+                    in_content = True
+                else:
+                    el.children.append(D.read_string(r))
+                    in_content = True
         except ExiDecodeError as exc:
             exc.path = "/" + name + exc.path
             exc.args = (f"{exc.reason} (bit {exc.bit_offset}, at {exc.path})",)
@@ -415,7 +485,12 @@ class _Decoder:
                     return g, None
                 raise ExiDecodeError("content after xsi:nil=true is not supported", r.pos)
             return g, state
-        raise ExiDecodeError("undeclared element (SE(*) at level 2) is not supported by this decoder", r.pos)
+        # L2_SE_ANY: an element the schema does not allow here
+        uri = self.st.read_uri(r)
+        local = self.st.read_local(r, uri)
+        cg = self.sg.global_elements.get((uri, local))
+        el.children.append(self.undeclared(uri, local, depth + 1) if cg is None else self.element(uri, local, cg, depth + 1))
+        return g, (g.content2 if state.attr_phase else state)
 
     def root(self, doc: DocGrammar) -> Element:
         r = self.r
