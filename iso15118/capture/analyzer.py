@@ -489,10 +489,14 @@ class Analyzer:
         outs = app.tls.feed(direction, data)
         cr = app.tls.client_random
         if not app.known_port and cr is not None and not self.keylog.knows(cr):
-            # TLS on a port SDP did not announce, of a session the key log does not know:
-            # unrelated traffic, not reported.
+            # TLS on a port SDP did not announce, of a session the key log does not know: likely
+            # unrelated traffic; said once, not decrypted.
             app.kind = "other"
             app.tls = None
+            src, dst = self._endpoints(conn, 0)
+            self._emit(Event(ts, frame, "tls", "TLS connection not decrypted", "info", None, conn.id,
+                             f"TLS session not in the key log (client random {cr.hex()[:16]}...)", {}, src, dst,
+                             tls=True))
             return
         for out in outs:
             if out.kind == "app":

@@ -78,12 +78,15 @@ def run_exchange(
     version: str = "1.3",
     ciphers: str | None = None,
     curve: ec.EllipticCurve | None = None,
-    messages: int = 5,
+    client_frames: list[bytes] | None = None,
+    server_frames: list[bytes] | None = None,
     host: str = "127.0.0.1",
     connect_port: int | None = None,
     listen_sock: socket.socket | None = None,
 ) -> Exchange:
-    """Run one TLS session; V2GTP request/response pairs of varying sizes (one > 16 KiB record)."""
+    """Run one TLS session: the client sends each of ``client_frames`` (V2GTP frames) and reads
+    one V2GTP frame back each time, which the server takes from ``server_frames``.  By default
+    5 + 5 frames of random payload, the last client one bigger than a TLS record (16 KiB)."""
     cert, key = make_cert(directory, curve or ec.SECP256R1())
     keylog = directory / f"keylog-{version}.txt"
     if keylog.exists():
@@ -101,24 +104,23 @@ def run_exchange(
             ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_2
             if ciphers:
                 ctx.set_ciphers(ciphers)
-    if version == "1.3" and ciphers:
-        # Python cannot restrict TLS 1.3 suites; the server's preference picks among defaults.
-        pass
+    if client_frames is None:
+        client_frames = [encode_frame(0x8002, os.urandom(40 + 97 * i)) for i in range(4)]
+        client_frames.append(encode_frame(0x8002, os.urandom(20000)))
+    if server_frames is None:
+        server_frames = [encode_frame(0x8002, os.urandom(30 + 55 * i)) for i in range(len(client_frames))]
     srv = listen_sock or socket.create_server((host, 0))
     port = srv.getsockname()[1]
     ex = Exchange(keylog, port)
-    payloads_c = [os.urandom(40 + 97 * i) for i in range(messages - 1)] + [os.urandom(20000)]
-    payloads_s = [os.urandom(30 + 55 * i) for i in range(messages)]
     errors: list[BaseException] = []
 
     def server() -> None:
         try:
             conn, _ = srv.accept()
             with sctx.wrap_socket(conn, server_side=True) as s:
-                for p in payloads_s:
+                for frame in server_frames:
                     hdr = _recv_exact(s, 8)
                     _recv_exact(s, int.from_bytes(hdr[4:8], "big"))
-                    frame = encode_frame(0x8002, p)
                     s.sendall(frame)
                     ex.server_sent.append(frame)
                 try:
@@ -135,8 +137,7 @@ def run_exchange(
             ex.cipher = c.cipher()
             ex.version = c.version() or ""
             got = b""
-            for p in payloads_c:
-                frame = encode_frame(0x8002, p)
+            for frame in client_frames:
                 c.sendall(frame)
                 ex.client_sent.append(frame)
                 hdr = _recv_exact(c, 8)
@@ -180,11 +181,17 @@ class RecordingProxy:
                 return
             with self._lock:
                 self.chunks.append((time.time(), direction, data))
-            dst.sendall(data)
+            try:
+                dst.sendall(data)
+            except OSError:
+                return
 
     def _run(self) -> None:
-        client, _ = self.sock.accept()
-        upstream = socket.create_connection(self.target)
+        try:
+            client, _ = self.sock.accept()
+            upstream = socket.create_connection(self.target)
+        except OSError:
+            return
         a = threading.Thread(target=self._pump, args=(client, upstream, 0), daemon=True)
         b = threading.Thread(target=self._pump, args=(upstream, client, 1), daemon=True)
         a.start()
@@ -249,3 +256,59 @@ class Sniffer:
 
 def tool_available(name: str) -> bool:
     return shutil.which(name) is not None
+
+
+def record(directory: Path, *, version: str, ciphers: str | None = None, curve: str = "P-256",
+           sniff: str | None = None, interface: str = "lo",
+           client_frames: list[bytes] | None = None, server_frames: list[bytes] | None = None) -> dict:
+    """One exchange, relayed through a :class:`RecordingProxy` (``proxy.pcap``) and, when
+    ``sniff`` names a tool, captured by it on ``interface`` (``sniffed.pcap`` / ``.pcapng``)."""
+    curves = {"P-256": ec.SECP256R1(), "P-384": ec.SECP384R1(), "P-521": ec.SECP521R1()}
+    srv = socket.create_server(("127.0.0.1", 0))
+    port = srv.getsockname()[1]
+    proxy = RecordingProxy(("127.0.0.1", port))
+    sniffer = None
+    if sniff:
+        ext = "pcapng" if sniff == "dumpcap" else "pcap"
+        sniffer = Sniffer(directory / f"sniffed.{ext}", port, sniff, interface)
+    try:
+        ex = run_exchange(directory, version=version, ciphers=ciphers, curve=curves[curve],
+                          connect_port=proxy.port, listen_sock=srv,
+                          client_frames=client_frames, server_frames=server_frames)
+    finally:
+        proxy.join()
+        if sniffer is not None:
+            sniffer.stop()
+        srv.close()
+    proxy.write_pcap(directory / "proxy.pcap", port)
+    return {
+        "keylog": str(ex.keylog),
+        "port": port,
+        "cipher": ex.cipher[0],
+        "version": ex.version,
+        "client_sent": [f.hex() for f in ex.client_sent],
+        "server_sent": [f.hex() for f in ex.server_sent],
+        "client_received": ex.client_received.hex(),
+        "sniffed": str(sniffer.path) if sniffer is not None and sniffer.ready else None,
+        "sniffer_error": None if sniffer is None or sniffer.ready else sniffer.stderr.decode("utf-8", "replace"),
+    }
+
+
+def main() -> None:
+    """``python -m tests.capture.tlsrig SPEC.json``: run :func:`record` with the JSON's arguments
+    (frames as hex) and write the result next to it as ``result.json``.  A separate process so
+    that ``OPENSSL_CONF`` can pick the TLS 1.3 cipher suite (Python's ssl cannot)."""
+    import json
+    import sys
+
+    spec_path = Path(sys.argv[1])
+    spec = json.loads(spec_path.read_text())
+    for k in ("client_frames", "server_frames"):
+        if spec.get(k) is not None:
+            spec[k] = [bytes.fromhex(h) for h in spec[k]]
+    result = record(spec_path.parent, **spec)
+    (spec_path.parent / "result.json").write_text(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
