@@ -131,7 +131,8 @@ def _build(el: Element, formats: dict, nsmap: dict | None) -> Any:
         dt = adts.get(k) if adts else None
         node.set(k, dt.format(v) if dt is not None else _plain(v))
     if vdt is not None:
-        node.text = vdt.format(el.value)
+        if el.value is not None:
+            node.text = vdt.format(el.value)
     elif el.children:
         last = None
         for c in el.children:

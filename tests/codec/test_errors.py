@@ -94,11 +94,11 @@ def test_absurd_string_length_hits_a_limit() -> None:
     """An EVCCID claiming 2**40 characters fails fast with a limit error, allocating nothing."""
     from iso15118.exi.bits import BitWriter
 
-    root = session_setup_req(evccid="")
+    root = session_setup_req(evccid="A")
     nbits = _encoded_bit_length(root)
     real = codec("common").encode(root)
-    # the stream ends: string length (8 bits, value 2), EE of EVCCID (1 bit), EE of the message (1 bit)
-    prefix_bits = nbits - 10
+    # the stream ends: length (8 bits, value 3), "A" (8 bits), EE of EVCCID (1 bit), EE of the message (1 bit)
+    prefix_bits = nbits - 18
     head = int.from_bytes(real, "big") >> (8 * len(real) - prefix_bits)
     w = BitWriter()
     w.bits(head, prefix_bits)
