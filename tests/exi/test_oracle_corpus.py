@@ -79,3 +79,19 @@ def test_corpus_summary(codec) -> None:
            f"{n - len(bad_dec)} decoded infoset-equal")
     assert not bad_enc and not bad_dec, "\n".join(
         ["encode differs:"] + bad_enc[:10] + ["decode differs:"] + bad_dec[:10])
+
+
+def test_codec_api_survives_submodule_import() -> None:
+    """``iso15118.exi.codec(key)`` stays callable after ``import iso15118.exi.codec``.
+
+    Python binds an imported submodule as an attribute of its package, so a submodule named
+    ``codec`` replaces the function ``iso15118.exi.codec`` as soon as anything imports it.
+    """
+    import importlib
+
+    importlib.import_module("iso15118.exi.codec")
+    pkg = importlib.import_module("iso15118.exi")
+    assert callable(pkg.codec), (
+        "iso15118.exi.codec is the submodule, not the codec(key) function, once iso15118.exi.codec is "
+        "imported: rename the submodule or make the package attribute survive the import")
+    assert hasattr(pkg.codec("common"), "encode_xml")
