@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
 from iso15118.security import tls
 from iso15118.security.pki import PKI
-from iso15118.security.validation import Purpose
+from iso15118.security.validation import CertificateChainError, Purpose
 
 from .conftest import needs_ipv6
 
@@ -39,71 +42,85 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_our_evcc_with_josev_secc(josev_pki: Path, pki_p521: PKI, tmp_path: Path) -> None:
-    certs = josev_pki / "certs"
+@dataclass
+class JosevPeers:
+    secc: subprocess.Popen[str]
+    secc_port: int
+    secc_keylog: Path
+    evcc: subprocess.Popen[str]
+    evcc_listener: socket.socket
+
+
+@pytest.fixture(scope="module")
+def peers(josev_pki: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[JosevPeers]:
+    """Start Josev's SECC and EVCC together: their start-up (Python + JVM) dominates."""
+    keylog = tmp_path_factory.mktemp("josev") / "josev.keys"
     port = free_port()
-    keylog = tmp_path / "josev.keys"
-    proc = subprocess.Popen(
+    listener = socket.create_server(("::1", 0), family=socket.AF_INET6)
+    listener.settimeout(60)
+    secc = subprocess.Popen(
         [str(PEER / "josev-secc"), "--port", str(port), "--tls", "tls13", "--once", "--keylog", str(keylog)],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
+    evcc = subprocess.Popen(
+        [str(PEER / "josev-evcc"), "--port", str(listener.getsockname()[1]), "--tls", "tls13", "--no-linger",
+         "--timeout", "60"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
     try:
-        line = proc.stdout.readline() if proc.stdout else ""
-        assert line.startswith("READY"), line
-        # The -20 profile refuses Josev's P-256 SECC certificate ...
-        strict = tls.client_context(
-            [certs / "v2gRootCACert.pem"], pki_p521.paths.chain("vehicleCertChain"),
-            pki_p521.paths.key("vehicleLeaf"), pki_p521.paths.password_file("vehicleLeaf"),
-        )
-        with socket.create_connection(("::1", port), timeout=10) as raw:
-            with pytest.raises(ssl_errors()):
-                with strict.wrap_socket(raw) as conn:
-                    tls.check_peer(conn, purpose=Purpose.SECC_TLS_SERVER)
-                    conn.recv(1)
-        # ... the compatibility profile talks to it, presenting the OEM provisioning chain.
-        ctx = tls.josev_evcc_context(josev_pki)
-        with socket.create_connection(("::1", port), timeout=10) as raw:
-            with ctx.wrap_socket(raw) as conn:
-                info = tls.check_peer(conn, profile=tls.JOSEV_COMPAT, purpose=Purpose.SECC_TLS_SERVER)
-        assert info.version == "TLSv1.3" and info.cipher == "TLS_AES_256_GCM_SHA384"
-        assert info.peer_key_algorithm == "secp256r1" and info.peer_subject and "CN=SECCCert" in info.peer_subject
+        yield JosevPeers(secc, port, keylog, evcc, listener)
     finally:
-        proc.terminate()
-        proc.wait(15)
-    assert "CLIENT_TRAFFIC_SECRET_0" in keylog.read_text()
+        for proc in (secc, evcc):
+            proc.terminate()
+        for proc in (secc, evcc):
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        listener.close()
 
 
 def ssl_errors() -> tuple[type[BaseException], ...]:
-    import ssl
-
-    from iso15118.security.validation import CertificateChainError
-
     return (ssl.SSLError, CertificateChainError, ConnectionError)
 
 
-def test_josev_evcc_with_our_secc(josev_pki: Path) -> None:
+def test_our_evcc_with_josev_secc(peers: JosevPeers, josev_pki: Path, pki_p521: PKI) -> None:
+    certs = josev_pki / "certs"
+    line = peers.secc.stdout.readline() if peers.secc.stdout else ""
+    assert line.startswith("READY"), line
+    # The -20 profile refuses Josev's P-256 SECC certificate ...
+    strict = tls.client_context(
+        [certs / "v2gRootCACert.pem"], pki_p521.paths.chain("vehicleCertChain"),
+        pki_p521.paths.key("vehicleLeaf"), pki_p521.paths.password_file("vehicleLeaf"),
+    )
+    with socket.create_connection(("::1", peers.secc_port), timeout=10) as raw:
+        with pytest.raises(ssl_errors()):
+            with strict.wrap_socket(raw) as conn:
+                tls.check_peer(conn, purpose=Purpose.SECC_TLS_SERVER)
+                conn.recv(1)
+    # ... the compatibility profile talks to it, presenting the OEM provisioning chain.
+    ctx = tls.josev_evcc_context(josev_pki)
+    with socket.create_connection(("::1", peers.secc_port), timeout=10) as raw:
+        with ctx.wrap_socket(raw) as conn:
+            info = tls.check_peer(conn, profile=tls.JOSEV_COMPAT, purpose=Purpose.SECC_TLS_SERVER)
+    assert info.version == "TLSv1.3" and info.cipher == "TLS_AES_256_GCM_SHA384"
+    assert info.peer_key_algorithm == "secp256r1" and info.peer_subject and "CN=SECCCert" in info.peer_subject
+    assert "CLIENT_TRAFFIC_SECRET_0" in peers.secc_keylog.read_text()
+
+
+def test_josev_evcc_with_our_secc(peers: JosevPeers, josev_pki: Path) -> None:
     sctx = tls.josev_secc_context(josev_pki)
-    with socket.create_server(("::1", 0), family=socket.AF_INET6) as srv:
-        srv.settimeout(30)
-        port = srv.getsockname()[1]
-        proc = subprocess.Popen(
-            [str(PEER / "josev-evcc"), "--port", str(port), "--tls", "tls13", "--no-linger", "--timeout", "20"],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-        )
-        try:
-            raw, _ = srv.accept()
-            raw.settimeout(15)
-            with sctx.wrap_socket(raw, server_side=True) as conn:
-                info = tls.check_peer(conn, profile=tls.JOSEV_COMPAT, purpose=Purpose.EV_TLS_CLIENT)
-                header = b""
-                while len(header) < 8:
-                    chunk = conn.recv(8 - len(header))
-                    if not chunk:
-                        break
-                    header += chunk
-        finally:
-            proc.terminate()
-            proc.wait(15)
+    raw, _ = peers.evcc_listener.accept()
+    raw.settimeout(15)
+    with sctx.wrap_socket(raw, server_side=True) as conn:
+        info = tls.check_peer(conn, profile=tls.JOSEV_COMPAT, purpose=Purpose.EV_TLS_CLIENT)
+        header = b""
+        while len(header) < 8:
+            chunk = conn.recv(8 - len(header))
+            if not chunk:
+                break
+            header += chunk
     assert info.version == "TLSv1.3"
     assert info.peer_subject and "CN=OEMProvCert" in info.peer_subject  # Josev presents the OEM chain
     assert header[:4] == bytes([0x01, 0xFE, 0x80, 0x01]), header.hex()  # V2GTP, SupportedAppProtocolReq

@@ -158,6 +158,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_cli_create_both(tmp_path: Path) -> None:
+    """The real entry point, in a subprocess: ``python -m iso15118 pki create DIR``."""
     out = _cli("create", str(tmp_path / "lab"), "--algorithm", "both", "--validity-days", "20", "--validity-days", "seccLeaf=7")
     assert out.returncode == 0, out.stderr
     assert "PRIVATE KEY" not in out.stdout + out.stderr
@@ -170,18 +171,30 @@ def test_cli_create_both(tmp_path: Path) -> None:
         assert (c.not_valid_after_utc - c.not_valid_before_utc).days == 20
         for pw in p.paths.keys_dir.glob("*Password.txt"):
             assert pw.read_text().strip() not in out.stdout
-    again = _cli("create", str(tmp_path / "lab" / "ed448"), "--algorithm", "ed448")
-    assert again.returncode == 1 and "--force" in again.stderr
-    show = _cli("show", str(tmp_path / "lab" / "ed448"))
-    assert show.returncode == 0 and "contractLeaf" in show.stdout
 
 
-def test_cli_default_and_errors(tmp_path: Path) -> None:
-    out = _cli("create", str(tmp_path / "one"))
-    assert out.returncode == 0, out.stderr
+def test_cli_in_process(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Same dispatcher, in-process (one interpreter start is enough for the slow imports)."""
+    from iso15118.cli import main
+
+    assert main(["pki", "create", str(tmp_path / "one")]) == 0
     assert load_pki(tmp_path / "one").algorithm is Algorithm.SECP521R1
-    bad = _cli("create", str(tmp_path / "two"), "--validity-days", "nope=3")
-    assert bad.returncode == 2 and "unknown certificate" in bad.stderr
-    bad = _cli("create", str(tmp_path / "two"), "--validity-days", "-1")
-    assert bad.returncode == 2
+    again = main(["pki", "create", str(tmp_path / "one")])
+    assert again == 1 and "--force" in capsys.readouterr().err
+    assert main(["pki", "create", str(tmp_path / "one"), "--force", "--algorithm", "ed448"]) == 0
+    assert load_pki(tmp_path / "one").algorithm is Algorithm.ED448
+    capsys.readouterr()
+    assert main(["pki", "show", str(tmp_path / "one")]) == 0
+    assert "contractLeaf" in capsys.readouterr().out
+    assert main(["pki", "create", str(tmp_path / "two"), "--validity-days", "nope=3"]) == 2
+    assert "unknown certificate" in capsys.readouterr().err
+    assert main(["pki", "create", str(tmp_path / "two"), "--validity-days=-1"]) == 2
     assert not (tmp_path / "two" / "pki.json").exists()
+    pw = tmp_path / "pw.txt"
+    pw.write_text("s3cret-pass\n")
+    assert main(["pki", "create", str(tmp_path / "three"), "--password-file", str(pw), "--emaid", "DE-ABC-C12345678-X"]) == 0
+    out = capsys.readouterr()
+    assert "s3cret-pass" not in out.out + out.err
+    p = load_pki(tmp_path / "three")
+    assert p.paths.password("seccLeaf") == b"s3cret-pass" and p.emaid == "DE-ABC-C12345678-X"
+    assert main(["pki", "show", str(tmp_path / "missing")]) == 1
