@@ -131,8 +131,8 @@ def _decode(args: argparse.Namespace, dec: Any, out: Any, err: Any, Console: Any
     is_tty = bool(getattr(out, "isatty", lambda: False)())
     color = {"always": True, "never": False}.get(args.color, is_tty)
     console = Console(file=out, force_terminal=color if args.color != "auto" else None,
-                      no_color=not color, highlight=False, soft_wrap=True,
-                      width=None if is_tty else 10_000)
+                      no_color=not color, highlight=False, soft_wrap=True, markup=False,
+                      width=None if is_tty else 160)
     summary_builder = SummaryBuilder() if args.summary else None
     fmt = args.format
     if fmt == "json":

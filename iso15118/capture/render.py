@@ -235,7 +235,11 @@ class TimelineRenderer:
                 t.append("  " + kv, style="dim" if ev.level == "info" else "")
         if ev.detail:
             t.append(f"  {ev.detail}", style="red" if ev.level == "error" else "yellow" if ev.level == "warning" else "dim")
-        self.console.print(t, overflow="fold", soft_wrap=False)
+        # On a terminal long lines fold; in a pipe or file every event stays on one line.
+        if self.console.is_terminal:
+            self.console.print(t, overflow="fold", soft_wrap=False)
+        else:
+            self.console.print(t, soft_wrap=True)
         dec = ev.decoded
         undecoded = ev.kind == "v2g" and (dec is None or dec.error is not None)
         if (undecoded or (ev.kind == "framing" and ev.payload)) and ev.payload:
