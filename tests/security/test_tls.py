@@ -369,3 +369,20 @@ def test_pki_convenience_contexts(pki_ed448: PKI) -> None:
     both = tls.secc_context_from_pki(p, client_roots=("v2gRootCA", "oemRootCA"))
     server, client = handshake(both, tls.evcc_context_from_pki(p, identity="oem"))
     assert server.error is None and server.info and "CN=OEMProvCert" in (server.info.peer_subject or "")
+
+
+def _link_local() -> str | None:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(socket.getaddrinfo("fe80::1%lo", 0, socket.AF_INET6, socket.SOCK_STREAM)[0][4])
+        return "fe80::1%lo"
+    except (OSError, IndexError):
+        return None
+
+
+@pytest.mark.skipif(_link_local() is None, reason="fe80::1 not configured on lo (../shared/peer/setup adds it)")
+def test_link_local_handshake(pki_p521: PKI) -> None:
+    """The SECC serves on its link-local address in practice; the scope id does not matter to TLS."""
+    server, client = handshake(secc_ctx(pki_p521), evcc_ctx(pki_p521), "fe80::1%lo")
+    assert server.error is None and client.error is None, (describe(server), describe(client))
+    assert client.info and client.info.version == "TLSv1.3"

@@ -44,7 +44,9 @@ class Server:
         check: bool = True,
     ) -> None:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.sock = socket.create_server((host, 0), family=family)
+        # getaddrinfo turns "fe80::1%lo" into (addr, port, flowinfo, scope_id)
+        addr = socket.getaddrinfo(host, 0, family, socket.SOCK_STREAM)[0][4]
+        self.sock = socket.create_server(addr, family=family)
         self.sock.settimeout(TIMEOUT)
         self.host, self.port = host, self.sock.getsockname()[1]
         self.ctx, self.profile, self.purpose, self.check = ctx, profile, purpose, check
