@@ -26,7 +26,12 @@ Key algorithms            **UNVERIFIED item decided**: secp521r1 (ECDSA-SHA-512)
                           P-256 leaf cannot produce a CertificateVerify) and for the
                           whole chain after the handshake by :func:`check_peer`
                           (:class:`~iso15118.security.validation.CertificateChainError`
-                          ``WRONG_ALGORITHM``).
+                          ``WRONG_ALGORITHM``).  Our own identity is checked when
+                          the context is built (:class:`TlsSetupError`).  Observed:
+                          a P-256 SECC fails with ``NO_SUITABLE_SIGNATURE_ALGORITHM``
+                          on its side and a ``handshake_failure`` alert at the EVCC;
+                          a P-256 EVCC sends no certificate, so the SECC reports
+                          ``PEER_DID_NOT_RETURN_A_CERTIFICATE``.
 (EC)DHE groups            not specified by either implementation (digest §1.3); we
                           list the -20 key-delivery curves first: ``x448:secp521r1``,
                           then ``x25519:secp384r1:secp256r1``.  Our client therefore
@@ -58,7 +63,10 @@ keyword arguments of both factories: ``profile``, ``trust_anchors``,
 give our EVCC ``cert_chain=oemCertChain.pem`` + ``oemLeaf.key`` (password
 ``12345``) and ``trust_anchors=[v2gRootCACert.pem]``; for Josev's EVCC give our
 SECC ``cpoCertChain.pem`` + ``seccLeaf.key`` and
-``trust_anchors=[oemRootCACert.pem]``.
+``trust_anchors=[oemRootCACert.pem]`` — :func:`josev_evcc_context` and
+:func:`josev_secc_context` do exactly that from the Josev PKI directory
+(``~/.cache/iso15118-peer/pki/iso15118_2``).  For our own lab PKI use
+:func:`secc_context_from_pki` / :func:`evcc_context_from_pki`.
 
 Handshake reporting: :func:`connection_info` returns version, cipher, the
 negotiated group (read from the ServerHello through CPython's
