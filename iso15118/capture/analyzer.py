@@ -100,7 +100,7 @@ class _Conn:
     __slots__ = (
         "kind", "streams", "protocol", "sap_done", "sap_offer", "flipped", "roles_known",
         "pending_req", "last_res_ts", "hold", "tls", "session_id", "known_port", "note_done",
-        "sdp_security", "held_notices",
+        "sdp_security", "held_notices", "ends",
     )
 
     def __init__(self) -> None:
@@ -120,6 +120,7 @@ class _Conn:
         self.note_done = False
         self.sdp_security: int | None = None
         self.held_notices: list[Event] | None = []  # TCP events held until the kind is known
+        self.ends: tuple[tuple[str, str], tuple[str, str]] | None = None  # printable endpoints
 
 
 class Analyzer:
@@ -338,6 +339,9 @@ class Analyzer:
             return
         self._closed[conn.id] = conn
         self._finish_streams(conn, conn.last_ts, self._last_frame)
+        for h in conn.halves:  # keep a little history for late retransmissions, not 64 KiB
+            if len(h.history) > 2048:
+                del h.history[:-2048]
         while len(self._closed) > _CLOSED_KEEP:
             _cid, old = self._closed.popitem(last=False)
             self._drop(old)
@@ -363,9 +367,13 @@ class Analyzer:
         return EV_TO_EVSE if client_side else EVSE_TO_EV
 
     def _endpoints(self, conn: TcpConnection, direction: int) -> tuple[str, str]:
-        c = f"[{format_addr(conn.client[0])}]:{conn.client[1]}"
-        s = f"[{format_addr(conn.server[0])}]:{conn.server[1]}"
-        return (c, s) if direction == 0 else (s, c)
+        app: _Conn = conn.app  # type: ignore[assignment]
+        ends = app.ends
+        if ends is None:
+            c = f"[{format_addr(conn.client[0])}]:{conn.client[1]}"
+            s = f"[{format_addr(conn.server[0])}]:{conn.server[1]}"
+            ends = app.ends = ((c, s), (s, c))
+        return ends[direction]
 
     def _notice(self, conn: TcpConnection, n: StreamNotice) -> None:
         st = self.stats.tcp_notices
@@ -691,7 +699,7 @@ class Analyzer:
                                           "request_frame": rframe}))
                     elif dt > perf:
                         ev.timing = "performance_time"
-                        ev.fields.setdefault("performance_limit_ms", round(perf * 1000, 1))
+                        ev.fields = {**ev.fields, "performance_limit_ms": round(perf * 1000, 1)}  # fields may be shared
                         out.append(Event(ev.ts, ev.frame, "timing", f"{name} slow", "warning", ev.direction, ev.conn,
                                          f"{dt * 1000:.1f} ms after the request (frame {rframe}): "
                                          f"V2G_SECC_Msg_Performance_Time {perf * 1000:.0f} ms exceeded [{source}]",

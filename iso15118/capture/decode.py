@@ -75,6 +75,8 @@ class Decoded:
     error: str | None = None
     bit_offset: int | None = None
     path: str | None = None
+    key: dict[str, Any] | None = None
+    """Memo of :func:`iso15118.capture.keyfields.key_fields` (shared: read-only)."""
 
 
 # --------------------------------------------------------------------------------------------

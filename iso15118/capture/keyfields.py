@@ -77,7 +77,10 @@ def _fmt(v: Any) -> Any:
 
 
 def key_fields(d: Decoded, limit: int = 8) -> dict[str, Any]:
-    """Up to ``limit`` telling values of a decoded message, by :data:`PRIORITY`."""
+    """Up to ``limit`` telling values of a decoded message, by :data:`PRIORITY` (memoised on the
+    :class:`Decoded`, which the decode cache shares: treat the result as read-only)."""
+    if d.key is not None and limit == 8:
+        return d.key
     found: dict[str, list[Any]] = {}
     for path, v in d.values.items():
         if "@" in path:
@@ -89,4 +92,6 @@ def key_fields(d: Decoded, limit: int = 8) -> dict[str, Any]:
     for leaf in sorted(found, key=_RANK.__getitem__)[:limit]:
         vals = found[leaf]
         out[leaf] = vals[0] if len(vals) == 1 else vals
+    if limit == 8:
+        d.key = out
     return out

@@ -12,6 +12,7 @@ fragments reported) and IPv6 (extension headers walked; fragments reported).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import struct
 from typing import Union
@@ -138,6 +139,7 @@ class Malformed:
 Packet = Union[TcpSegment, UdpDatagram, L2Frame, Malformed, None]
 
 
+@functools.lru_cache(maxsize=4096)
 def format_addr(addr: bytes) -> str:
     """IPv4 / IPv6 address bytes as text (IPv6 compressed)."""
     if len(addr) == 4:
@@ -148,6 +150,7 @@ def format_addr(addr: bytes) -> str:
         return addr.hex()
 
 
+@functools.lru_cache(maxsize=4096)
 def format_mac(mac: bytes | None) -> str:
     return ":".join(f"{b:02x}" for b in mac) if mac else "?"
 

@@ -31,6 +31,7 @@ from iso15118.capture.packets import TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, TcpSegm
 
 __all__ = ["HalfStream", "StreamNotice", "TcpConnection", "seq_diff"]
 
+_CONTROL = TCP_SYN | TCP_FIN | TCP_RST
 # Held out-of-order data beyond which the hole is declared a gap.
 MAX_PENDING_BYTES = 256 * 1024
 MAX_PENDING_SEGMENTS = 512
@@ -163,6 +164,8 @@ class TcpConnection:
         if flags & TCP_ACK and peer.next is not None:
             if peer.acked is None or seq_diff(seg.ack, peer.acked) > 0:
                 peer.acked = seg.ack
+        if not payload and not flags & _CONTROL and not seg.missing:
+            return  # a pure ACK: nothing else to do (the common case, kept fast)
 
         if flags & TCP_SYN:
             if h.isn is None:

@@ -1,0 +1,196 @@
+"""Decoder benchmark: ``bench(path, repeat) -> dict``.
+
+Builds a large capture by repeating a real session ``repeat`` times (each repetition shifted in
+time and given its own EV-side TCP port, so it is a new connection), writes it to a temporary
+file, then decodes it in a child process and reports V2G messages per second, frames per second,
+MB/s and the child's peak resident memory.  The same is done for a capture a quarter the size:
+similar peak memory for both shows memory is flat in the capture size.
+
+Not a test: ``tools/bench`` calls it.  Speed is measured, never asserted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from iso15118.capture.pcapio import open_capture
+from iso15118.capture.pcapwriter import PcapWriter
+
+__all__ = ["bench", "build_repeated_capture", "DEFAULT_SOURCE"]
+
+DEFAULT_SOURCE = (
+    Path(__file__).resolve().parents[2]
+    / "fixtures"
+    / "captures"
+    / "Mercedes-Benz_EQE_2023-04-18T15-18-18.778Z-1_config-dc-dinspec.pcap"
+)
+
+
+def _tcp_ports_at(frame: bytes) -> int | None:
+    """Offset of the TCP header in an Ethernet / IPv6 or IPv4 frame, else None."""
+    if len(frame) < 14:
+        return None
+    etype = frame[12:14]
+    if etype == b"\x86\xdd" and len(frame) >= 58 and frame[20] == 6:
+        return 54
+    if etype == b"\x08\x00" and len(frame) >= 38 and frame[23] == 6:
+        return 14 + (frame[14] & 0x0F) * 4
+    return None
+
+
+def build_repeated_capture(source: str | os.PathLike[str], repeat: int, out: str | os.PathLike[str]) -> dict[str, Any]:
+    """Write ``repeat`` copies of ``source`` (an Ethernet capture) one after the other."""
+    recs = [(r.ts, r.data) for r in open_capture(source)]
+    if not recs:
+        raise ValueError(f"{source}: no records")
+    # The EV side's port: the source port of the first SYN (else of the first TCP segment).
+    client_port = None
+    for _ts, d in recs:
+        off = _tcp_ports_at(d)
+        if off is not None and d[off + 13] & 0x02 and not d[off + 13] & 0x10:
+            client_port = struct.unpack_from(">H", d, off)[0]
+            break
+    span = recs[-1][0] - recs[0][0] + 1.0
+    frames = 0
+    with PcapWriter(out) as w:
+        for r in range(repeat):
+            port = 1024 + (r % 64000)
+            shift = r * span
+            for ts, d in recs:
+                off = _tcp_ports_at(d)
+                if off is not None and client_port is not None:
+                    sport, dport = struct.unpack_from(">HH", d, off)
+                    if sport == client_port or dport == client_port:
+                        b = bytearray(d)
+                        if sport == client_port:
+                            struct.pack_into(">H", b, off, port)
+                        if dport == client_port:
+                            struct.pack_into(">H", b, off + 2, port)
+                        d = bytes(b)
+                w.write(ts + shift, d)
+                frames += 1
+    return {"frames": frames, "bytes": os.path.getsize(out), "client_port": client_port}
+
+
+_CHILD = r"""
+import json, resource, sys, time
+from iso15118.capture.analyzer import CaptureDecoder
+path, decode, cache = sys.argv[1], sys.argv[2] == "1", int(sys.argv[3])
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+if decode:
+    from iso15118.capture.decode import decode_payload  # warm the grammars outside the timing
+    try:
+        from iso15118.exi.codec import get_codec
+        for k in ("sap", "din", "iso2"):
+            get_codec(k)
+    except Exception:
+        pass
+warm = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+t = time.perf_counter()
+dec = CaptureDecoder(path, decode=decode, cache_size=cache)
+n = 0
+for ev in dec.events():
+    n += 1
+dt = time.perf_counter() - t
+s = dec.stats
+print(json.dumps({"seconds": dt, "events": n, "frames": s.frames, "messages": s.v2g_messages,
+                  "decode_errors": s.decode_errors, "cache_hits": s.cache_hits, "cache_misses": s.cache_misses,
+                  "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                  "rss_after_imports_kb": warm, "rss_at_start_kb": base}))
+"""
+
+
+def _decode_in_child(path: str, decode: bool, cache_size: int, runs: int = 1) -> dict[str, Any]:
+    """Decode in a fresh interpreter ``runs`` times; the fastest run (the machine may be shared),
+    with every run's seconds and the highest peak RSS."""
+    results = []
+    for _ in range(max(1, runs)):
+        proc = subprocess.run(
+            [sys.executable, "-c", _CHILD, path, "1" if decode else "0", str(cache_size)],
+            capture_output=True, text=True, check=True,
+        )
+        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    best = min(results, key=lambda r: r["seconds"])
+    best = dict(best)
+    best["all_seconds"] = [round(r["seconds"], 3) for r in results]
+    best["peak_rss_kb"] = max(r["peak_rss_kb"] for r in results)
+    return best
+
+
+def bench(
+    path: str | os.PathLike[str] | None = None,
+    repeat: int = 200,
+    *,
+    decode: bool = True,
+    cache: bool = True,
+    keep: bool = False,
+    runs: int = 3,
+) -> dict[str, Any]:
+    """Build a capture of ``repeat`` copies of the session in ``path`` (default: a real DIN DC
+    session from the fixtures) and measure decoding it.  ``cache=False`` disables the decode memo
+    (every payload goes through the EXI decoder); ``decode=False`` measures reading, reassembly
+    and framing only.  The big capture is decoded ``runs`` times (fastest reported: the machine
+    may be busy).  Returns the measurements as a dict."""
+    source = Path(path) if path is not None else DEFAULT_SOURCE
+    tmpdir = Path(tempfile.mkdtemp(prefix="iso15118-capture-bench-"))
+    big = tmpdir / "repeated.pcap"
+    small = tmpdir / "repeated-quarter.pcap"
+    t = time.perf_counter()
+    built = build_repeated_capture(source, repeat, big)
+    build_s = time.perf_counter() - t
+    build_repeated_capture(source, max(1, repeat // 4), small)
+    cache_size = 4096 if cache else 0
+    run = _decode_in_child(str(big), decode, cache_size, runs)
+    run_small = _decode_in_child(str(small), decode, cache_size)
+    secs = run["seconds"]
+    result = {
+        "source": str(source),
+        "repeat": repeat,
+        "decode": decode,
+        "cache": cache,
+        "capture_mb": round(built["bytes"] / 1e6, 2),
+        "frames": run["frames"],
+        "messages": run["messages"],
+        "decode_errors": run["decode_errors"],
+        "seconds": round(secs, 3),
+        "all_runs_seconds": run["all_seconds"],
+        "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "messages_per_s": round(run["messages"] / secs) if secs else None,
+        "frames_per_s": round(run["frames"] / secs) if secs else None,
+        "mb_per_s": round(built["bytes"] / 1e6 / secs, 2) if secs else None,
+        "peak_rss_mb": round(run["peak_rss_kb"] / 1024, 1),
+        "rss_after_imports_mb": round(run["rss_after_imports_kb"] / 1024, 1),
+        "peak_rss_mb_quarter_capture": round(run_small["peak_rss_kb"] / 1024, 1),
+        "cache_hits": run["cache_hits"],
+        "cache_misses": run["cache_misses"],
+        "build_seconds": round(build_s, 3),
+    }
+    if keep:
+        result["capture_path"] = str(big)
+    else:
+        for p in (big, small):
+            p.unlink(missing_ok=True)
+        tmpdir.rmdir()
+    return result
+
+
+if __name__ == "__main__":  # pragma: no cover
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("capture", nargs="?")
+    ap.add_argument("--repeat", type=int, default=200)
+    ap.add_argument("--no-cache", action="store_true")
+    ap.add_argument("--no-decode", action="store_true")
+    ap.add_argument("--runs", type=int, default=3)
+    a = ap.parse_args()
+    print(json.dumps(bench(a.capture, a.repeat, decode=not a.no_decode, cache=not a.no_cache, runs=a.runs),
+                     indent=2))
