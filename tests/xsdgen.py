@@ -469,6 +469,9 @@ class XsdGenerator:
         text = "".join(chars)
         if alphabet is None and text and (text[0] == " " or text[-1] == " "):
             text = "x" + text[1:-1] + "x" if len(text) > 1 else "x"
+        if alphabet is None and len(text) >= 3 and rng.random() < 0.05:
+            # xs:string preserves whitespace: a leading and a trailing blank are content
+            text = " " + text[1:-1] + " "
         return text
 
     def _ncname(self, rng: random.Random, unique: bool) -> str:

@@ -188,7 +188,6 @@ T0 = 1764115200  # 2025-11-26T00:00:00Z
 EVCCID = "WMIV1234567890ABCDEX"
 EVSEID = "US*ABC*E1234567*1"
 EMAID = "USABCC12345678X"
-_RNG = random.Random(15118)
 
 
 def rbytes(n: int, seed: int) -> bytes:
@@ -217,6 +216,7 @@ def rn(name: str, value: int, exp: int = 0) -> N:
 
 
 def header(t: int = 0, sid: str = SID, sig: N | None = None) -> N:
+    """A -20 message Header, TimeStamp ``t`` seconds into the session."""
     return E("Header", E("SessionID", sid), E("TimeStamp", T0 + t), sig)
 
 
@@ -929,10 +929,7 @@ doc("wpt", "WPT_ChargeLoopReq", "WPT charge loop with power-control parameters",
 
 
 def pv(name: str, value: int, unit: str, mult: int = 0) -> N:
-    return E(name, E("Multiplier", mult), E("Unit", unit), E("Value", value))
-
-
-def pv_din(name: str, value: int, unit: str, mult: int = 0) -> N:
+    """A -2 / DIN PhysicalValueType: value * 10^mult in unit."""
     return E(name, E("Multiplier", mult), E("Unit", unit), E("Value", value))
 
 
@@ -977,10 +974,10 @@ doc("din", "CurrentDemandRes", "DIN CurrentDemandRes with DC_EVSEStatus and limi
         E("CurrentDemandRes", E("ResponseCode", "OK"),
           E("DC_EVSEStatus", E("EVSEIsolationStatus", "Valid"), E("EVSEStatusCode", "EVSE_Ready"),
             E("NotificationMaxDelay", 0), E("EVSENotification", "None")),
-          pv_din("EVSEPresentVoltage", 400, "V"), pv_din("EVSEPresentCurrent", 120, "A"),
+          pv("EVSEPresentVoltage", 400, "V"), pv("EVSEPresentCurrent", 120, "A"),
           E("EVSECurrentLimitAchieved", "false"), E("EVSEVoltageLimitAchieved", "false"),
-          E("EVSEPowerLimitAchieved", "false"), pv_din("EVSEMaximumVoltageLimit", 500, "V"),
-          pv_din("EVSEMaximumCurrentLimit", 200, "A"), pv_din("EVSEMaximumPowerLimit", 100, "W", 3))))
+          E("EVSEPowerLimitAchieved", "false"), pv("EVSEMaximumVoltageLimit", 500, "V"),
+          pv("EVSEMaximumCurrentLimit", 200, "A"), pv("EVSEMaximumPowerLimit", 100, "W", 3))))
 
 
 # ---------------------------------------------------------------------------------------------
