@@ -99,9 +99,11 @@ def write_xml(root: Any, formats: dict, fragment: bool = False) -> bytes:
         nsmap: dict[str | None, str] = {None: r.ns} if r.ns and not unqualified else {}
         used = {e.ns for e in r.iter() if e.ns and (e.ns != r.ns or unqualified)}
         for e in r.iter():
-            for k in e.attrs:
+            for k, v in e.attrs.items():
                 if k.startswith("{"):
                     used.add(k[1:].split("}")[0])
+                if k == _XSI_TYPE and isinstance(v, str) and v.startswith("{"):
+                    used.add(v[1:].split("}")[0])
         n = 0
         for uri in sorted(used):
             p = PREFIXES.get(uri)
@@ -109,23 +111,19 @@ def write_xml(root: Any, formats: dict, fragment: bool = False) -> bytes:
                 p = f"ns{n}"
                 n += 1
             nsmap[p] = uri
-        out.append(etree.tostring(_build(r, formats, nsmap), encoding="utf-8"))
+        prefix_of = {u: p for p, u in nsmap.items()}
+        out.append(etree.tostring(_build(r, formats, nsmap, prefix_of), encoding="utf-8"))
     body = b"".join(out)
     return b'<?xml version="1.0" encoding="UTF-8"?>' + body if not fragment else body
 
 
-def _build(el: Element, formats: dict, nsmap: dict | None) -> Any:
+def _build(el: Element, formats: dict, nsmap: dict | None, prefix_of: dict) -> Any:
     node = etree.Element(el.tag, nsmap=nsmap) if nsmap is not None else etree.Element(el.tag)
     vdt, adts = formats.get(id(el), (None, None))
     for k, v in el.attrs.items():
         if k == _XSI_TYPE:
             uri, _, local = v[1:].partition("}") if v.startswith("{") else ("", "", v)
-            prefix = next((p for p, u in (nsmap or {}).items() if u == uri and p), None) if uri else None
-            if uri and prefix is None:
-                node.set(k, local)  # resolved below through the element's own map
-                node.attrib.pop(k)
-                prefix = PREFIXES.get(uri, "t")
-                node = _rebuild_with_ns(node, prefix, uri)
+            prefix = prefix_of.get(uri) if uri else None
             node.set(k, f"{prefix}:{local}" if prefix else local)
             continue
         dt = adts.get(k) if adts else None
@@ -142,19 +140,9 @@ def _build(el: Element, formats: dict, nsmap: dict | None) -> Any:
                 else:
                     last.tail = (last.tail or "") + c
             else:
-                last = _build(c, formats, None)
+                last = _build(c, formats, None, prefix_of)
                 node.append(last)
     return node
-
-
-def _rebuild_with_ns(node: Any, prefix: str, uri: str) -> Any:
-    """A copy of ``node`` that also declares ``prefix`` for ``uri`` (lxml maps are fixed at creation)."""
-    nsmap = dict(node.nsmap)
-    nsmap[prefix] = uri
-    new = etree.Element(node.tag, nsmap=nsmap)
-    for k, v in node.attrib.items():
-        new.set(k, v)
-    return new
 
 
 def _plain(v: Any) -> str:
