@@ -1,0 +1,189 @@
+"""The test-case catalogue: declarations, selection and the per-run context.
+
+A case is declared with :func:`case` on an ``async def run(ctx)``; the decorator records its
+ID (ISO 15118-21 style: ``TC_<SUT role>_<group>_<number>``), purpose, preconditions, the
+requirement it checks (digest section / requirement ID), steps and tags.  ``ctx`` gives the
+case its tester, evidence and check list; the verdict is computed from the checks:
+
+* a failed check -> **fail** (reason: the first failed check);
+* :class:`Inconclusive` raised (precondition not met, SUT does not offer the feature, a
+  physical state that cannot be observed) -> **inconclusive**;
+* any other exception -> **error** (a harness or transport problem, with the traceback);
+* otherwise **pass**, but only if at least one check was made (never a silent pass).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Iterable
+
+from iso15118.session.services import ControlMode, EnergyService
+
+from conformance.evidence import Check, Evidence
+from conformance.sut import SutEndpoint
+
+
+class Inconclusive(Exception):
+    """The case cannot decide (precondition not met, feature not offered ...)."""
+
+
+class Abort(Exception):
+    """Stop the case now; the verdict follows from the checks made so far."""
+
+
+@dataclass(frozen=True)
+class TestCase:
+    """One catalogue entry."""
+
+    id: str
+    title: str
+    group: str
+    purpose: str
+    requirement: str
+    steps: tuple[str, ...]
+    preconditions: tuple[str, ...]
+    tags: tuple[str, ...]
+    role: str
+    """``SECC`` (the SUT is a charger; the harness plays the EV) or ``EVCC``."""
+    needs: frozenset[str]
+    """Capabilities the SUT must have: ``AC``, ``DC``, ``BPT``, ``tls``, ``probe``."""
+    run: Callable[["CaseContext"], Awaitable[None]] = field(repr=False, compare=False)
+    timeout: float = 60.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "group": self.group,
+            "role": self.role,
+            "purpose": self.purpose,
+            "requirement": self.requirement,
+            "preconditions": list(self.preconditions),
+            "steps": list(self.steps),
+            "tags": list(self.tags),
+            "needs": sorted(self.needs),
+            "timeout": self.timeout,
+        }
+
+
+REGISTRY: dict[str, TestCase] = {}
+
+
+def case(
+    id: str,
+    title: str,
+    *,
+    group: str,
+    purpose: str,
+    requirement: str,
+    steps: Iterable[str],
+    preconditions: Iterable[str] = ("SUT reachable on the given endpoint",),
+    tags: Iterable[str] = (),
+    needs: Iterable[str] = (),
+    timeout: float = 60.0,
+) -> Callable[[Callable[["CaseContext"], Awaitable[None]]], Callable[["CaseContext"], Awaitable[None]]]:
+    """Register a case (decorator)."""
+
+    def deco(fn: Callable[["CaseContext"], Awaitable[None]]) -> Callable[["CaseContext"], Awaitable[None]]:
+        if id in REGISTRY:
+            raise ValueError(f"duplicate case id {id}")
+        role = id.split("_")[1]
+        REGISTRY[id] = TestCase(
+            id, title, group, purpose, requirement, tuple(steps), tuple(preconditions),
+            tuple(sorted(set(tags) | {group.lower(), role.lower()})), role, frozenset(needs), fn, timeout,
+        )
+        return fn
+
+    return deco
+
+
+def load() -> dict[str, TestCase]:
+    """Import every case module (registers them) and return the registry."""
+    import conformance.cases  # noqa: F401  (registration side effect)
+
+    return REGISTRY
+
+
+def select(ids: Iterable[str] = (), tags: Iterable[str] = (), role: str | None = None) -> list[TestCase]:
+    """Cases whose ID matches any of the globs ``ids`` and that carry all ``tags``."""
+    reg = load()
+    id_globs = list(ids)
+    tag_set = {t.lower() for t in tags}
+    out = []
+    for c in reg.values():
+        if id_globs and not any(fnmatch.fnmatchcase(c.id, g) for g in id_globs):
+            continue
+        if tag_set and not tag_set <= set(c.tags):
+            continue
+        if role and c.role != role.upper():
+            continue
+        out.append(c)
+    return sorted(out, key=lambda c: c.id)
+
+
+class CaseContext:
+    """What a running case gets: the SUT, a tester factory, evidence and checks."""
+
+    def __init__(self, tc: TestCase, sut: SutEndpoint, evidence: Evidence, extra: dict[str, Any] | None = None) -> None:
+        self.case = tc
+        self.sut = sut
+        self.evidence = evidence
+        self.checks: list[Check] = []
+        self.metrics: dict[str, float] = {}
+        self.extra = extra or {}
+        self.testers: list[Any] = []
+
+    # -- checks
+
+    def check(self, requirement: str, ok: bool, detail: str) -> bool:
+        self.checks.append(Check(requirement, bool(ok), detail))
+        self.evidence.note(f"{'PASS' if ok else 'FAIL'} {requirement}: {detail}", "info" if ok else "error")
+        return bool(ok)
+
+    def require(self, requirement: str, ok: bool, detail: str) -> None:
+        """A check whose failure makes the rest of the case meaningless."""
+        if not self.check(requirement, ok, detail):
+            raise Abort(detail)
+
+    def inconclusive(self, reason: str) -> None:
+        raise Inconclusive(reason)
+
+    def metric(self, name: str, value: float) -> None:
+        self.metrics[name] = value
+
+    # -- service choice
+
+    def service(self, *, bpt: bool | None = None, family: str | None = None) -> EnergyService:
+        """A service the SUT offers that fits the case (or Inconclusive)."""
+        order = [EnergyService.AC_BPT, EnergyService.DC_BPT, EnergyService.AC, EnergyService.DC]
+        if bpt is False:
+            order = [EnergyService.AC, EnergyService.DC, EnergyService.AC_BPT, EnergyService.DC_BPT]
+        for s in order:
+            if bpt is not None and s.bpt != bpt:
+                continue
+            if family is not None and (s.family is None or s.family.value != family):
+                continue
+            if self.sut.info.offers(s):
+                return s
+        want = " ".join(x for x in (family, "BPT" if bpt else "non-BPT" if bpt is False else None) if x)
+        raise Inconclusive(f"not applicable: the SUT offers no {want or 'energy'} service "
+                           f"(offers {', '.join(sorted(s.name for s in self.sut.info.services)) or 'nothing known'})")
+
+    def tester(self, *, service: EnergyService | None = None, mode: ControlMode = ControlMode.DYNAMIC, **kw: Any) -> Any:
+        from conformance.tester import TesterEvcc
+        from conformance.tester_ev import TesterEV
+
+        if service is None:
+            service = self.service()
+        ev = kw.pop("ev", None) or TesterEV(control_mode=mode, evcc_id=self.evcc_id())
+        ev.control_mode = mode
+        t = TesterEvcc(self.sut, self.evidence, self.checks, ev=ev, service=service, control_mode=mode, **kw)
+        self.testers.append(t)
+        return t
+
+    def evcc_id(self) -> str:
+        """An EVCCID unique to this case (a probe finds the session by it)."""
+        import zlib
+
+        return f"WMIT{zlib.crc32(self.case.id.encode()) & 0xFFFFFF:06X}{len(self.testers):02d}"

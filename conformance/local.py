@@ -1,0 +1,87 @@
+"""Our own SECC as a SUT, started in-process on loopback (proofs, demos, ``--sut local:PROFILE``).
+
+Each connection gets a fresh simulated charger of the profile (so concurrent cases do not
+share contactors), and a :class:`~conformance.sut.CallableProbe` reports the output state of
+the charger that served a given EVCCID -- the in-process equivalent of a lab power analyser.
+"""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from iso15118.session.runner import SeccServer, start_secc
+from iso15118.session.secc import SeccConfig
+from iso15118.session.services import EnergyService
+from iso15118.sim import make_evse
+
+from conformance.sut import CallableProbe, PowerState, SutEndpoint, SutInfo
+
+
+@dataclass
+class LocalSecc:
+    """A running in-process SECC and the chargers it created."""
+
+    server: SeccServer
+    profile: str
+    tls: bool
+    controllers: list[Any] = field(default_factory=list)
+    by_evcc: dict[str, Any] = field(default_factory=dict)
+
+    def controller_for(self, evcc_id: str) -> Any:
+        ctrl = self.by_evcc.get(evcc_id)
+        if ctrl is None:
+            for core in list(self.server.active):
+                if core.evcc_id == evcc_id:
+                    ctrl = self.by_evcc[evcc_id] = core.controller
+        return ctrl
+
+    def probe_state(self, evcc_id: str) -> PowerState | None:
+        ctrl = self.controller_for(evcc_id)
+        if ctrl is None:
+            return None
+        inner = getattr(ctrl, "inner", ctrl)
+        return PowerState(float(inner.power_w), bool(inner.contactors_closed), float(inner.meter.charged_wh))
+
+    def endpoint(self, *, pki_dir: Any = None, jobs: int = 4, probe: bool = True) -> SutEndpoint:
+        services = {o.service for o in make_evse(self.profile).energy_services()}
+        return SutEndpoint(
+            "::1", self.server.port, self.tls, pki_dir, name=f"local:{self.profile}{'+tls' if self.tls else ''}",
+            probe=CallableProbe(self.probe_state) if probe else None, info=SutInfo(set(services), probed=False),
+            jobs=jobs,
+        )
+
+    def close(self) -> None:
+        self.server.close()
+
+
+async def start_local_secc(
+    profile: str = "wall-connector",
+    *,
+    tls: ssl.SSLContext | None = None,
+    config: SeccConfig | None = None,
+    wrap: Callable[[Any], Any] | None = None,
+    evse_kwargs: dict[str, Any] | None = None,
+) -> LocalSecc:
+    """Start our SECC with the given simulator profile on ``[::1]`` and a free port.
+
+    ``wrap(controller) -> controller`` lets fault-seeding tests put a defect around each
+    charger."""
+    holder: dict[str, LocalSecc] = {}
+
+    def factory() -> Any:
+        ctrl: Any = make_evse(profile, **(evse_kwargs or {}))
+        if wrap is not None:
+            ctrl = wrap(ctrl)
+        holder["l"].controllers.append(ctrl)
+        return ctrl
+
+    server = await start_secc(factory, "::1", 0, tls, config=config or SeccConfig())
+    loc = LocalSecc(server, profile, tls is not None)
+    holder["l"] = loc
+    return loc
+
+
+def profile_services(profile: str) -> set[EnergyService]:
+    return {o.service for o in make_evse(profile).energy_services()}
