@@ -81,7 +81,7 @@ class EvccConfig:
     timers: rules.Timers = rules.TIMERS
     termination_explanation: str | None = None
     timeout_scale: float = 1.0
-    """Multiply every message timeout (V2G_EVCC_Msg_Timeout) by this; 1.0 = the standard.
+    """Multiply every message timeout (V2G_EVCC_Msg_Timeout) and loop timer by this; 1.0 = the standard.
     Interop tests against a slow peer (a cold JVM codec) may relax it."""
 
 
@@ -225,8 +225,10 @@ class EvccSession:
         limit_attr = rules.LOOP_TIMER.get(name)
         if name != self._loop_name:
             self._loop_name, self._loop_started = name, now
-        elif limit_attr is not None and now - self._loop_started > getattr(self.config.timers, limit_attr):
-            return self._error(now, "Timeout", f"{name} loop exceeded {getattr(self.config.timers, limit_attr)} s")
+        elif limit_attr is not None:
+            limit = getattr(self.config.timers, limit_attr) * self.config.timeout_scale
+            if now - self._loop_started > limit:
+                return self._error(now, "Timeout", f"{name} loop exceeded {limit:g} s")
         self._pending = (spec, req, now)
         self._pending_deadline = now + spec.evcc_timeout * self.config.timeout_scale
         self.tx += 1
