@@ -216,3 +216,24 @@ def test_keylog_parsing() -> None:
     k = Keylog.parse("# comment\nCLIENT_RANDOM aa bb\nbad line\nSERVER_TRAFFIC_SECRET_0 zz 00\n")
     assert k.get("CLIENT_RANDOM", b"\xaa") == b"\xbb"
     assert len(k) == 1 and len(k.errors) == 2
+
+
+def test_tls13_with_traffic_secrets_only(tmp_path: Path) -> None:
+    """Only CLIENT_/SERVER_TRAFFIC_SECRET_0 in the key log: the encrypted handshake is reported as
+    not decryptable (a warning), application data decrypts."""
+    result = _record(tmp_path, version="1.3")
+    lines = [ln for ln in Path(result["keylog"]).read_text().splitlines()
+             if ln.startswith(("CLIENT_TRAFFIC_SECRET_0", "SERVER_TRAFFIC_SECRET_0"))]
+    assert len(lines) == 2
+    kl = tmp_path / "app-only.txt"
+    kl.write_text("\n".join(lines) + "\n")
+    result["keylog"] = str(kl)
+    dec = CaptureDecoder(tmp_path / "proxy.pcap", keylog=str(kl), decode=False)
+    events = list(dec.events())
+    skipped = [e for e in events if e.kind == "tls" and "no handshake secret" in e.detail]
+    assert skipped and all(e.level == "warning" for e in skipped)
+    sent_c = b"".join(bytes.fromhex(h) for h in result["client_sent"])
+    sent_s = b"".join(bytes.fromhex(h) for h in result["server_sent"])
+    v2g = [e for e in events if e.kind == "v2g"]
+    assert b"".join(encode_frame(e.payload_type, e.payload) for e in v2g if e.direction == EV_TO_EVSE) == sent_c
+    assert b"".join(encode_frame(e.payload_type, e.payload) for e in v2g if e.direction == EVSE_TO_EV) == sent_s

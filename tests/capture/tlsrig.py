@@ -244,7 +244,13 @@ class Sniffer:
         self.stderr = buf
 
     def stop(self) -> None:
-        time.sleep(0.3)
+        # Let the sniffer catch up (the machine may be busy): wait until the file stops growing.
+        last, stable, deadline = -1, 0, time.time() + 8
+        while time.time() < deadline and stable < 3:
+            time.sleep(0.15)
+            size = self.path.stat().st_size if self.path.exists() else 0
+            stable = stable + 1 if size == last else 0
+            last = size
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
             try:
