@@ -189,7 +189,8 @@ class Oracle:
         try:
             proc = subprocess.run(
                 [self.java, "-Xss16m", "-cp", self.classpath, "ExiOracle", "batch"],
-                input=stdin, capture_output=True, text=True, timeout=self.timeout,
+                input=stdin, capture_output=True, text=True, encoding="utf-8", errors="replace",
+                timeout=self.timeout,
             )
         except subprocess.TimeoutExpired as exc:  # pragma: no cover - environment failure
             raise OracleUnavailable(f"oracle batch timed out after {self.timeout} s") from exc
@@ -235,7 +236,8 @@ class Oracle:
             stdin = "\n".join(lines) + "\n"
             proc = subprocess.run(
                 [self.java, "-Xss16m", "-cp", self.classpath, "ExiOracle", "batch"],
-                input=stdin, capture_output=True, text=True, timeout=self.timeout,
+                input=stdin, capture_output=True, text=True, encoding="utf-8", errors="replace",
+                timeout=self.timeout,
             )
             status: dict[str, str] = {}
             for out_line in proc.stdout.splitlines():
