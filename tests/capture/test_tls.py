@@ -93,6 +93,14 @@ def test_tls12_suites_proxy_recording(tmp_path: Path, ciphers: str) -> None:
         assert hello.fields.get("encrypt_then_mac") is True
 
 
+def test_tls12_cbc_mac_then_encrypt(tmp_path: Path) -> None:
+    """ECDHE-ECDSA-AES128-SHA256 without encrypt-then-MAC: the classic MAC-then-encrypt records."""
+    result = _record(tmp_path, version="1.2", ciphers="ECDHE-ECDSA-AES128-SHA256", no_etm=True)
+    events = _check(tmp_path / "proxy.pcap", result)
+    hello = [e for e in events if e.name == "TLS ServerHello"][0]
+    assert "encrypt_then_mac" not in hello.fields
+
+
 @pytest.mark.skipif(not tool_available("tcpdump"), reason="tcpdump not installed (apt-get install tcpdump)")
 @pytest.mark.parametrize(
     "version,suite,curve,interface",

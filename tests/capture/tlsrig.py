@@ -29,6 +29,11 @@ from iso15118.capture.pcapwriter import PcapWriter, TcpFlowWriter
 from iso15118.transport.v2gtp import encode_frame
 
 
+# OpenSSL's SSL_OP_NO_ENCRYPT_THEN_MAC (not exported by Python's ssl): classic MAC-then-encrypt
+# CBC records, as TLS 1.2 stacks without RFC 7366 send them.
+_OP_NO_ENCRYPT_THEN_MAC = 1 << 19
+
+
 def make_cert(directory: Path, curve: ec.EllipticCurve) -> tuple[Path, Path]:
     key = ec.generate_private_key(curve)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "secc.test")])
@@ -83,6 +88,7 @@ def run_exchange(
     host: str = "127.0.0.1",
     connect_port: int | None = None,
     listen_sock: socket.socket | None = None,
+    no_etm: bool = False,
 ) -> Exchange:
     """Run one TLS session: the client sends each of ``client_frames`` (V2GTP frames) and reads
     one V2GTP frame back each time, which the server takes from ``server_frames``.  By default
@@ -104,6 +110,8 @@ def run_exchange(
             ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_2
             if ciphers:
                 ctx.set_ciphers(ciphers)
+            if no_etm:
+                ctx.options |= _OP_NO_ENCRYPT_THEN_MAC
     if client_frames is None:
         client_frames = [encode_frame(0x8002, os.urandom(40 + 97 * i)) for i in range(4)]
         client_frames.append(encode_frame(0x8002, os.urandom(20000)))
@@ -266,7 +274,8 @@ def tool_available(name: str) -> bool:
 
 def record(directory: Path, *, version: str, ciphers: str | None = None, curve: str = "P-256",
            sniff: str | None = None, interface: str = "lo",
-           client_frames: list[bytes] | None = None, server_frames: list[bytes] | None = None) -> dict:
+           client_frames: list[bytes] | None = None, server_frames: list[bytes] | None = None,
+           no_etm: bool = False) -> dict:
     """One exchange, relayed through a :class:`RecordingProxy` (``proxy.pcap``) and, when
     ``sniff`` names a tool, captured by it on ``interface`` (``sniffed.pcap`` / ``.pcapng``)."""
     curves = {"P-256": ec.SECP256R1(), "P-384": ec.SECP384R1(), "P-521": ec.SECP521R1()}
@@ -280,7 +289,7 @@ def record(directory: Path, *, version: str, ciphers: str | None = None, curve: 
     try:
         ex = run_exchange(directory, version=version, ciphers=ciphers, curve=curves[curve],
                           connect_port=proxy.port, listen_sock=srv,
-                          client_frames=client_frames, server_frames=server_frames)
+                          client_frames=client_frames, server_frames=server_frames, no_etm=no_etm)
     finally:
         proxy.join()
         if sniffer is not None:
