@@ -131,6 +131,8 @@ class EvccSession:
         self._welding_done = False
         self._standby = False
         self._evse_voltage = D0
+        self._pre_charge_count = 0
+        self.loops_before = 0
 
     # ------------------------------------------------------------------ public API
 
@@ -643,6 +645,10 @@ class EvccSession:
         return []
 
     def _on_ServiceDiscoveryRes(self, res: m.ServiceDiscoveryRes, req: Any, now: float) -> list[Event]:
+        # a new (re)negotiation round: forget the previous round's progress
+        self._pre_charge_matched = self._pre_charge_finished_sent = self._welding_done = False
+        self._pre_charge_count = 0
+        self._stop_kind, self.schedule, self.loops_before = "Terminate", None, self.loops
         self.offered_services = [s.service_id for s in res.energy_transfer_service_list.service]
         self.renegotiation_supported = res.service_renegotiation_supported
         wanted = [self.config.service] if self.config.service else self.controller.preferred_services()

@@ -97,6 +97,7 @@ class SimEV:
         self.energy_out_wh = 0.0
         self.aborted = False
         self.has_exported = False
+        self._power_on = False
         self.reserve_reached = False
         self.ended: tuple[str, bool] | None = None
         self.service: EnergyService | None = None
@@ -227,6 +228,14 @@ class SimEV:
                 target = Decimal(0)
         elif ctx.standby:
             target = Decimal(0)
+        if (
+            target is not None
+            and self._power_on
+            and ctx.service.family is not None
+            and ctx.service.family.value == "AC"
+        ):
+            # AC scheduled: the on-board charger itself follows the plan; the EVSE measures
+            self.power_w = float(target)
         return EVLoopStatus(
             limits=lim,
             energy=self.energy_request(now),
@@ -289,11 +298,13 @@ class SimEV:
         self._advance(now)
         if self._started_at is None:
             self._started_at = now
+        self._power_on = True
         self._note(now, "power delivery started" + (" (discharge)" if discharge else ""))
 
     def power_stopped(self, now: float) -> None:
         self._advance(now)
         self.power_w = 0.0
+        self._power_on = False
         if not self.outlets_enabled:
             self.outlets_enabled = True
             self._note(now, "export ended: vehicle outlets enabled")
