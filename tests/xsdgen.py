@@ -218,6 +218,22 @@ class XsdGenerator:
             out.append(name)
         return out
 
+    def id_elements(self) -> list[str]:
+        """Element declarations (global or local, outside xmldsig) whose type has an ``Id`` attribute.
+
+        These are what ISO 15118 signatures reference, and so what is encoded as an EXI fragment.
+        """
+        from tests.infoset import _all_element_decls
+
+        out = []
+        for name, decl in _all_element_decls(self.key).items():
+            if _ns(name) == "http://www.w3.org/2000/09/xmldsig#" or getattr(decl, "type", None) is None:
+                continue
+            attrs = getattr(decl.type, "attributes", None) or {}
+            if any(k and _local(k) == "Id" for k in attrs):
+                out.append(name)
+        return sorted(out)
+
     def target_roots(self) -> list[str]:
         """Global elements of the schema's own target namespace."""
         return self.roots({self.schema.target_namespace})

@@ -2,8 +2,8 @@
 
 For every schema key, every root that :class:`tests.xsdgen.XsdGenerator` can build (global elements;
 xmldsig elements only under the ``xmldsig`` key) gets ``N`` random documents (seeded, so the same each
-run), plus EXI fragments: xmldsig ``SignedInfo`` and the -20 elements with an ``Id`` (the ones signatures
-reference). The oracle runs ONCE, in one JVM, for all of them (encode, then decode of its own bytes).
+run), plus EXI fragments: xmldsig ``SignedInfo`` and every element with an ``Id`` (the ones signatures
+reference) of the -20 CommonMessages, ISO 15118-2 and DIN schemas, local declarations included. The oracle runs ONCE, in one JVM, for all of them (encode, then decode of its own bytes).
 
 * ``test_generator_accepted_by_oracle``: a test of the generator and the oracle alone: every document is
   encoded by the oracle and its decode is infoset-equal to the document.
@@ -29,17 +29,16 @@ from tests.xsdgen import Unsatisfiable, XsdGenerator
 N = int(os.environ.get("ISO15118_ORACLE_RANDOM_N", "6"))
 KEYS = ("sap", "common", "ac", "dc", "acdp", "wpt", "xmldsig", "iso2", "din")
 DSIG = "http://www.w3.org/2000/09/xmldsig#"
-CM = "urn:iso:std:iso:15118:-20:CommonMessages"
-#: EXI fragments: (schema key, element, local declaration allowed)
-FRAGMENT_ROOTS = [
-    ("xmldsig", f"{{{DSIG}}}SignedInfo"),
-    ("common", f"{{{CM}}}PnC_AReqAuthorizationMode"),
-    ("common", f"{{{CM}}}SignedInstallationData"),
-    ("common", f"{{{CM}}}SignedMeteringData"),
-    ("common", f"{{{CM}}}OEMProvisioningCertificateChain"),
-    ("common", f"{{{CM}}}AbsolutePriceSchedule"),
-    ("common", f"{{{CM}}}PriceLevelSchedule"),
-]
+#: Schema keys whose Id-carrying elements (the ones signatures reference) are tested as EXI fragments.
+FRAGMENT_KEYS = ("common", "iso2", "din")
+
+
+def fragment_roots() -> list[tuple[str, str]]:
+    """(schema key, element) of the EXI fragments: xmldsig SignedInfo and every element with an Id."""
+    roots = [("xmldsig", f"{{{DSIG}}}SignedInfo")]
+    for key in FRAGMENT_KEYS:
+        roots += [(key, name) for name in XsdGenerator(key).id_elements()]
+    return roots
 
 
 @dataclass
@@ -86,7 +85,7 @@ def build_documents(n: int) -> tuple[list[RandomDoc], int, list[str]]:
                     skipped.append(f"{key}:{root.split('}')[-1]} ({exc})")
                     break
             covered += made > 0
-    for key, root in FRAGMENT_ROOTS:
+    for key, root in fragment_roots():
         gen = XsdGenerator(key)
         for seed in range(n):
             docs.append(RandomDoc(key, root, seed, True, gen.generate(root, seed, local=True)))
