@@ -28,6 +28,7 @@ from iso15118.capture.events import EV_TO_EVSE, EVSE_TO_EV, Event
 from iso15118.capture.framing import FramedMessage, V2GTPStream, find_v2gtp, looks_like_v2gtp
 from iso15118.capture.keyfields import key_fields
 from iso15118.capture.limits import (
+    PROTOCOL_LABELS,
     SECC_SEQUENCE_TIMEOUT,
     protocol_for_namespace,
     schema_for,
@@ -629,19 +630,33 @@ class Analyzer:
 
     def _fallback(self, app: _Conn, schema: str, payload: bytes, dec: Decoded) -> tuple[Decoded, str]:
         """A 0x8001 payload failed with the expected schema: when the negotiation was not seen (or
-        not decodable), try the other 0x8001 schemas and adopt the one that decodes."""
+        not decodable), try the other 0x8001 schemas and adopt the protocol whose schema decodes
+        it (DIN and -2 grammars differ enough that one of them fails on the other's messages)."""
         if app.protocol is not None and app.sap_done:
             return dec, schema
-        for alt in ("sap", "din", "iso2"):
-            if alt == schema:
-                continue
-            d2 = self.cache.decode(alt, payload)
+        if schema != "sap":
+            d2 = self.cache.decode("sap", payload)
             if d2.error is None:
-                if alt in ("din", "iso2"):
-                    app.protocol = alt
-                    app.sap_done = True
-                return d2, alt
-        return dec, schema
+                return d2, "sap"
+        ok = {alt: self.cache.decode(alt, payload) for alt in ("din", "iso2") if alt != schema}
+        ok = {k: v for k, v in ok.items() if v.error is None}
+        if not ok:
+            return dec, schema
+        if len(ok) == 1:
+            alt = next(iter(ok))
+            why = f"only the {PROTOCOL_LABELS[alt]} schema decodes the messages"
+        else:
+            # Both grammars accept it.  The -2 grammar is the more permissive one on DIN streams
+            # (a DIN SessionSetupReq reads as a -2 WeldingDetectionReq), so DIN wins unless only
+            # the -2 reading gives the message a session starts with.
+            setup = [k for k, v in ok.items() if v.name in ("SessionSetupReq", "SessionSetupRes")]
+            alt = setup[0] if len(setup) == 1 else "din"
+            why = f"both DIN SPEC 70121 and ISO 15118-2 decode the first message; {PROTOCOL_LABELS[alt]} assumed"
+        app.protocol = alt
+        app.sap_done = True
+        self._emit(Event(self._last_ts, self._last_frame, "note", "protocol inferred", "warning", None, None,
+                         f"no SupportedAppProtocol negotiation seen for this connection: {why}"))
+        return ok[alt], alt
 
     def _track_sap(self, app: _Conn, dec: Decoded, conn: TcpConnection, m: FramedMessage) -> None:
         if dec.schema != "sap" or dec.message is None:

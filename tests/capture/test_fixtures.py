@@ -243,3 +243,22 @@ def test_session_ids_and_response_codes() -> None:
     assert v2g[-1].name == "SessionStopRes"
     cur = [e for e in v2g if e.name == "CurrentDemandRes"]
     assert cur and all("EVSEPresentVoltage" in e.fields for e in cur)
+
+
+@pytest.mark.parametrize("path,protocol", [(MERC_DC, "din"), (CITROEN, "iso2")], ids=["din", "iso2"])
+def test_protocol_inferred_without_negotiation(tmp_path: Path, path: Path, protocol: str) -> None:
+    """Capture without the SupportedAppProtocol exchange (its two segments removed): the protocol
+    is inferred from which schema decodes the messages, and said so."""
+    _codec()
+    from tests.capture.capgen import tcp_layout, tcp_payload_len
+
+    recs = records(path)
+    sap = [i for i, r in enumerate(recs) if tcp_layout(r.data) and tcp_payload_len(r.data) > 0][:2]
+    p = write_pcap(tmp_path / "nosap.pcap", [(r.ts, r.data) for i, r in enumerate(recs) if i not in sap])
+    events, _ = _run(p)
+    ref, _ = _run(path)
+    notes = [e for e in events if e.kind == "note" and e.name == "protocol inferred"]
+    assert len(notes) == 1
+    v2g = [e for e in events if e.kind == "v2g"]
+    assert {e.schema for e in v2g} == {protocol} and not [e for e in v2g if e.decoded.error]
+    assert [e.name for e in v2g] == [e.name for e in ref if e.kind == "v2g"][2:]
