@@ -28,6 +28,41 @@ class LocalSecc:
     tls: bool
     controllers: list[Any] = field(default_factory=list)
     by_evcc: dict[str, Any] = field(default_factory=dict)
+    cores: dict[str, Any] = field(default_factory=dict)
+    watcher: Any = None
+
+    async def _watch(self) -> None:
+        """Map EVCCIDs to the chargers serving them (sessions end and vanish from ``active``)."""
+        import asyncio
+
+        while True:
+            for core in list(self.server.active):
+                if core.evcc_id and core.evcc_id not in self.by_evcc:
+                    self.by_evcc[core.evcc_id] = core.controller
+                    self.cores[core.evcc_id] = core
+            await asyncio.sleep(0.01)
+
+    async def trigger(self, evcc_id: str, event: str) -> bool:
+        """The lab control of the in-process SECC (grid outage, EVSE notifications)."""
+        ctrl = self.controller_for(evcc_id)
+        if ctrl is None:
+            return False
+        inner = getattr(ctrl, "inner", ctrl)
+        import time
+
+        if event == "grid_outage":
+            inner.set_grid_outage(time.monotonic(), True)
+        elif event == "grid_restored":
+            inner.set_grid_outage(time.monotonic(), False)
+        elif event.startswith("notify:"):
+            kind = event.split(":", 1)[1]
+            core = self.cores.get(evcc_id)
+            if core is None:
+                return False
+            core.notify(kind, 0 if kind == "Terminate" else 60)
+        else:
+            return False
+        return True
 
     def controller_for(self, evcc_id: str) -> Any:
         ctrl = self.by_evcc.get(evcc_id)
@@ -48,11 +83,13 @@ class LocalSecc:
         services = {o.service for o in make_evse(self.profile).energy_services()}
         return SutEndpoint(
             "::1", self.server.port, self.tls, pki_dir, name=f"local:{self.profile}{'+tls' if self.tls else ''}",
-            probe=CallableProbe(self.probe_state) if probe else None, info=SutInfo(set(services), probed=False),
+            probe=CallableProbe(self.probe_state) if probe else None, control=self if probe else None, info=SutInfo(set(services), probed=False),
             jobs=jobs,
         )
 
     def close(self) -> None:
+        if self.watcher is not None:
+            self.watcher.cancel()
         self.server.close()
 
 
@@ -80,6 +117,9 @@ async def start_local_secc(
     server = await start_secc(factory, "::1", 0, tls, config=config or SeccConfig())
     loc = LocalSecc(server, profile, tls is not None)
     holder["l"] = loc
+    import asyncio
+
+    loc.watcher = asyncio.get_running_loop().create_task(loc._watch())
     return loc
 
 

@@ -67,6 +67,33 @@ class CallableProbe:
         return self.fn(evcc_id)
 
 
+class SutControl(Protocol):
+    async def trigger(self, evcc_id: str, event: str) -> bool:
+        """Make the SUT's environment do ``event`` for the session of ``evcc_id``:
+        ``grid_outage``, ``grid_restored``, ``notify:Terminate``, ``notify:Pause`` ...
+        Returns False if the event is not supported."""
+
+
+class HttpControl:
+    """``POST url`` with ``{"evccid": ..., "event": ...}`` -> 2xx when done."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    async def trigger(self, evcc_id: str, event: str) -> bool:
+        body = json.dumps({"evccid": evcc_id, "event": event}).encode()
+
+        def post() -> bool:
+            req = urllib.request.Request(self.url, data=body, headers={"Content-Type": "application/json"}, method="POST")
+            with urllib.request.urlopen(req, timeout=2) as resp:  # noqa: S310 - lab URL given by the user
+                return 200 <= resp.status < 300
+
+        try:
+            return await asyncio.to_thread(post)
+        except Exception:
+            return False
+
+
 @dataclass
 class SutInfo:
     """What the SUT offers (probed at campaign start, or declared with ``--services``)."""
@@ -92,6 +119,8 @@ class SutEndpoint:
     pki_dir: Path | None = None
     name: str = ""
     probe: PowerProbe | None = None
+    control: SutControl | None = None
+    """Lab interface that makes the SUT's environment act (grid outage, EVSE notification)."""
     info: SutInfo = field(default_factory=SutInfo)
     before_case: Callable[[], Awaitable[None]] | None = None
     """Awaited before every case (e.g. wait until a peer that serves one session at a time

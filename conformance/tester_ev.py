@@ -157,6 +157,10 @@ class TesterEV:
     def loop_status(self, now: float, ctx: LoopContext) -> EVLoopStatus:
         lim = self.limits(now, ctx.service)
         target = self.wanted_power(ctx) if ctx.control_mode is ControlMode.SCHEDULED else None
+        if target is not None and not self.is_dc():
+            # AC, scheduled: the on-board charger draws (or feeds) what the EV planned
+            self._advance(now)
+            self.power_w = float(target)
         return EVLoopStatus(
             limits=lim,
             energy=self.energy_request(now),
@@ -180,7 +184,8 @@ class TesterEV:
     def apply(self, now: float, ctx: LoopContext, result: EVSELoopResult) -> None:
         """Take the power the SUT reports (the tester does not clip it: the checks judge it)."""
         self._advance(now)
-        self.power_w = float(result.target_power)
+        if ctx.control_mode is ControlMode.DYNAMIC or self.is_dc():
+            self.power_w = float(result.target_power)
         if not self.export_allowed() and not self.reserve_reached and ctx.service.bpt:
             self.reserve_reached = True
             self.log.append((now, f"SOC {self.soc:.1f} % at reserve {self.min_soc_reserve} %"))
