@@ -12,6 +12,11 @@ use it): EXI header without cookie or options, bit-packed, schema-informed, stri
 valuePartitionCapacity = 0, no built-in element grammars.
 """
 
+# The submodule ``iso15118.exi.codec`` shares its name with the ``codec(key)`` function below.
+# Importing it here, before the function is defined, makes the function win for good: later
+# ``import iso15118.exi.codec`` statements find the module in sys.modules and leave the package
+# attribute alone.
+import iso15118.exi.codec as _codec_module
 from iso15118.exi.errors import ExiDecodeError, ExiEncodeError, ExiError, ExiLimitError
 from iso15118.exi.tree import Element
 
@@ -30,6 +35,4 @@ __all__ = [
 
 def codec(key: str):  # -> iso15118.exi.codec.Codec
     """The codec for one schema key (cached: one instance per key per process)."""
-    from iso15118.exi.codec import get_codec
-
-    return get_codec(key)
+    return _codec_module.get_codec(key)

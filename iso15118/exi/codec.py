@@ -134,13 +134,14 @@ def _parse_if_text(dt: D.Datatype, value: Any) -> Any:
 
 
 class _Encoder:
-    __slots__ = ("sg", "w", "st", "formats")
+    __slots__ = ("sg", "w", "st", "formats", "facets")
 
-    def __init__(self, sg: SchemaGrammars, w: BitWriter, formats: dict | None = None) -> None:
+    def __init__(self, sg: SchemaGrammars, w: BitWriter, formats: dict | None = None, facets: bool = True) -> None:
         self.sg = sg
         self.w = w
         self.st = _StringTable(sg)
         self.formats = formats  # id(element) -> (value dt, {attr key: dt}) for the XML writer
+        self.facets = facets  # check ranges and lengths (a decoded real-world message may break them)
 
     def element(self, el: Element, g: Grammar, path: str = "") -> None:
         """Encode one element's content; ``path`` is only built when an error is raised."""
@@ -176,7 +177,7 @@ class _Encoder:
                 p = state.at.get((uri, local))
                 if p is not None:
                     try:
-                        value = p.dt.check(_parse_if_text(p.dt, value))
+                        value = p.dt.check(_parse_if_text(p.dt, value), self.facets)
                     except (ValueError, TypeError, ArithmeticError) as exc:
                         raise ExiEncodeError(f"attribute {local}: {exc}", path) from None
                     el.attrs[key] = value
@@ -214,7 +215,7 @@ class _Encoder:
                     _write_second_level(w, state, L2_EE)
                 return
             try:
-                value = p.dt.check(_parse_if_text(p.dt, value))
+                value = p.dt.check(_parse_if_text(p.dt, value), self.facets)
             except (ValueError, TypeError, ArithmeticError) as exc:
                 raise ExiEncodeError(f"value of {el.name}: {exc}", path) from None
             el.value = value
@@ -511,11 +512,14 @@ class Codec:
         self.key = sg.key
 
     # ----------------------------------------------------------------- fast path
-    def encode(self, root: Element | Iterable[Element], fragment: bool = False) -> bytes:
-        """Element tree -> EXI stream (header + body). A fragment takes one or more roots."""
+    def encode(self, root: Element | Iterable[Element], fragment: bool = False, validate: bool = True) -> bytes:
+        """Element tree -> EXI stream (header + body). A fragment takes one or more roots.
+
+        ``validate=False`` skips the facet checks (ranges, lengths) that the EXI representation
+        does not need, e.g. to re-encode a decoded real-world message that breaks them."""
         w = BitWriter()
         w.bits(_HEADER, 8)
-        enc = _Encoder(self.sg, w)
+        enc = _Encoder(self.sg, w, facets=validate)
         self._encode_body(enc, root, fragment)
         return w.getvalue()
 
@@ -584,21 +588,21 @@ class Codec:
             raise ExiDecodeError(f"unsupported EXI version field 0x{b & 0x1F:02x}", 3)
 
     # ----------------------------------------------------------------- XML interface
-    def encode_xml(self, xml: bytes | str, fragment: bool = False) -> bytes:
+    def encode_xml(self, xml: bytes | str, fragment: bool = False, validate: bool = True) -> bytes:
         from iso15118.exi.xmlio import parse_xml
 
-        return self.encode(parse_xml(xml, fragment), fragment)
+        return self.encode(parse_xml(xml, fragment), fragment, validate)
 
     def decode_xml(self, data: bytes, fragment: bool = False) -> bytes:
         return self.tree_to_xml(self.decode(data, fragment), fragment)
 
-    def xml_to_tree(self, xml: bytes | str, fragment: bool = False) -> Any:
-        """XML text -> Element tree with typed values (validated against the grammar)."""
+    def xml_to_tree(self, xml: bytes | str, fragment: bool = False, validate: bool = True) -> Any:
+        """XML text -> Element tree with typed values (checked against the grammar)."""
         from iso15118.exi.xmlio import parse_xml
 
         tree = parse_xml(xml, fragment)
         w = BitWriter()
-        self._encode_body(_Encoder(self.sg, w), tree, fragment)
+        self._encode_body(_Encoder(self.sg, w, facets=validate), tree, fragment)
         return tree
 
     def tree_to_xml(self, root: Any, fragment: bool = False) -> bytes:
@@ -606,7 +610,7 @@ class Codec:
 
         formats: dict = {}
         w = BitWriter()
-        self._encode_body(_Encoder(self.sg, w, formats), root, fragment)
+        self._encode_body(_Encoder(self.sg, w, formats, facets=False), root, fragment)
         return write_xml(root, formats, fragment)
 
 

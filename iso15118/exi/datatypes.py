@@ -42,7 +42,7 @@ class Datatype:
     def format(self, value: Any) -> str:
         return str(value)
 
-    def check(self, value: Any) -> Any:
+    def check(self, value: Any, facets: bool = True) -> Any:
         """Coerce a Python value given in a tree to this datatype, or raise ValueError."""
         return value
 
@@ -140,10 +140,11 @@ class StringDT(Datatype):
     def parse(self, text: str) -> Any:
         return text
 
-    def check(self, value: Any) -> Any:
+    def check(self, value: Any, facets: bool = True) -> Any:
         if not isinstance(value, str):
             raise ValueError(f"expected a string, got {type(value).__name__}")
-        _check_length(self, len(value), "characters")
+        if facets:
+            _check_length(self, len(value), "characters")
         return value
 
 
@@ -168,7 +169,7 @@ class BooleanDT(Datatype):
     def format(self, value: Any) -> str:
         return "true" if value else "false"
 
-    def check(self, value: Any) -> Any:
+    def check(self, value: Any, facets: bool = True) -> Any:
         if not isinstance(value, bool):
             raise ValueError(f"expected a bool, got {type(value).__name__}")
         return value
@@ -208,10 +209,11 @@ class BinaryDT(Datatype):
             return value.hex().upper()
         return base64.b64encode(value).decode("ascii")
 
-    def check(self, value: Any) -> Any:
+    def check(self, value: Any, facets: bool = True) -> Any:
         if not isinstance(value, (bytes, bytearray)):
             raise ValueError(f"expected bytes, got {type(value).__name__}")
-        _check_length(self, len(value), "bytes")
+        if facets:
+            _check_length(self, len(value), "bytes")
         return bytes(value)
 
 
@@ -242,10 +244,10 @@ class IntegerDT(Datatype):
     def parse(self, text: str) -> Any:
         return int(text.strip(_WS))
 
-    def check(self, value: Any) -> Any:
+    def check(self, value: Any, facets: bool = True) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError(f"expected an int, got {type(value).__name__}")
-        if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
+        if facets and ((self.min is not None and value < self.min) or (self.max is not None and value > self.max)):
             raise ValueError(f"{value} outside [{self.min}, {self.max}]")
         return value
 
@@ -342,13 +344,13 @@ class DecimalDT(Datatype):
                 s = "0"
         return s
 
-    def check(self, value: Any) -> Any:
+    def check(self, value: Any, facets: bool = True) -> Any:
         if isinstance(value, bool) or not isinstance(value, (Decimal, int)):
             raise ValueError(f"expected a Decimal, got {type(value).__name__}")
         d = Decimal(value)
         if not d.is_finite():
             raise ValueError(f"{value} is not a finite decimal")
-        if (self.min is not None and d < self.min) or (self.max is not None and d > self.max):
+        if facets and ((self.min is not None and d < self.min) or (self.max is not None and d > self.max)):
             raise ValueError(f"{value} outside [{self.min}, {self.max}]")
         return d
 
@@ -406,7 +408,7 @@ class FloatDT(Datatype):
             return "INF" if v > 0 else "-INF"
         return repr(v).upper().replace("E+", "E")
 
-    def check(self, value: Any) -> Any:
+    def check(self, value: Any, facets: bool = True) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError(f"expected a float, got {type(value).__name__}")
         return float(value)
@@ -444,7 +446,7 @@ class EnumDT(Datatype):
             raise ValueError(f"{text!r} is not one of the values of {self.name}")
         return t
 
-    def check(self, value: Any) -> Any:
+    def check(self, value: Any, facets: bool = True) -> Any:
         if value not in self.index:
             raise ValueError(f"{value!r} is not one of the values of {self.name}")
         return value
@@ -479,8 +481,8 @@ class ListDT(Datatype):
     def format(self, value: Any) -> str:
         return " ".join(self.item.format(v) for v in value)
 
-    def check(self, value: Any) -> Any:
-        return [self.item.check(v) for v in value]
+    def check(self, value: Any, facets: bool = True) -> Any:
+        return [self.item.check(v, facets) for v in value]
 
 
 UNTYPED = StringDT("untyped")

@@ -130,8 +130,13 @@ def test_codec_decodes_published(stream: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("stream", STREAMS, ids=IDS)
 def test_codec_reencodes_published(stream: dict[str, Any]) -> None:
-    """Our codec re-encodes its own decode of the stream to the published bytes."""
+    """Our codec re-encodes its own decode of the stream to the published bytes.
+
+    Facet validation is off here: some published streams break a facet the EXI representation
+    does not need (libiso15118's SessionSetupReq carries a 1-byte SessionID where -20 says 8),
+    which ``encode_xml`` rejects by default and encodes like the reference with validate=False."""
     c = load_codec(stream["schema"])
     published = bytes.fromhex(stream["hex"])
-    ours = c.encode_xml(c.decode_xml(published, fragment=stream["fragment"]), fragment=stream["fragment"])
+    xml = c.decode_xml(published, fragment=stream["fragment"])
+    ours = c.encode_xml(xml, fragment=stream["fragment"], validate=False)
     assert ours == published, f"{stream['id']}: {describe_bytes(ours, published)}"
