@@ -923,6 +923,80 @@ doc("wpt", "WPT_ChargeLoopReq", "WPT charge loop with power-control parameters",
       E("EVPCPowerControlParameter", rn("EVPCCoilCurrentRequest", 30), rn("EVPCCoilCurrentInformation", 29),
         rn("EVPCCurrentOutputInformation", 27), rn("EVPCVoltageOutputInformation", 400))))
 
+doc("acdp", "ACDP_DisconnectRes", "disconnected, pantograph moving home",
+    E("ACDP_DisconnectRes", header(91), E("ResponseCode", "OK"), E("EVSEProcessing", "Ongoing"),
+      E("EVSEElectricalChargingDeviceStatus", "State_A"), E("EVSEMechanicalChargingDeviceStatus", "Moving")))
+doc("wpt", "WPT_ChargeParameterDiscoveryReq", "11 kW receivable, ground clearance, local control",
+    E("WPT_ChargeParameterDiscoveryReq", header(14), rn("EVPCMaxReceivablePower", 110, 2),
+      E("SDMaxGroundClearence", 250), E("SDMinGroundClearence", 100), rn("EVPCNaturalFrequency", 85, 3),
+      E("EVPCDeviceLocalControl", "false")))
+doc("wpt", "WPT_ChargeParameterDiscoveryRes", "MF-WPT3 supply device",
+    E("WPT_ChargeParameterDiscoveryRes", header(15), E("ResponseCode", "OK"), E("PDInputPowerClass", "MF-WPT3"),
+      rn("SDMinOutputPower", 0), rn("SDMaxOutputPower", 11, 3), E("SDMaxGroundClearanceSupport", 250),
+      E("SDMinGroundClearanceSupport", 100), rn("PDMinCoilCurrent", 5), rn("PDMaxCoilCurrent", 650, -1),
+      E("SDManufacturerSpecificDataContainer", b64(16, 83))))
+doc("wpt", "WPT_ChargeLoopRes", "WPT charge loop response with meter info",
+    E("WPT_ChargeLoopRes", header(31), E("ResponseCode", "OK"), meter_info(False), rn("EVPCPowerRequest", 110, 2),
+      rn("SDPowerInput", 116, 2), rn("SPCMaxOutputPowerLimit", 11, 3), rn("SPCMinOutputPowerLimit", 0),
+      E("SPCChargeDiagnostics", "SPCNoIssue"), rn("SPCOperatingFrequency", 85, 3)))
+doc("wpt", "WPT_PairingReq", "pairing with observed ID code",
+    E("WPT_PairingReq", header(16), E("EVProcessing", "Finished"), E("ObservedIDCode", 4711),
+      E("EVResultCode", "EVResultSuccess")))
+doc("wpt", "WPT_PairingRes", "pairing response with two alternative SECCs",
+    E("WPT_PairingRes", header(17), E("ResponseCode", "OK"), E("EVSEProcessing", "Finished"),
+      E("ObservedIDCode", 4711),
+      E("AlternativeSECCList",
+        E("AlternativeSECC", E("SSID", "WPT-PAD-07"), E("BSSID", "0A1B2C3D4E5F"), E("IPAddress", "fe80::1"),
+          E("Port", 50000)),
+        E("AlternativeSECC", E("IPAddress", "fe80:0000:0000:0000:0a1b:2cff:fe3d:4e5f"), E("Port", 65535)))))
+
+
+
+def coord(name: str, x: int, y: int, z: int) -> N:
+    return E(name, E("Coord_X", x), E("Coord_Y", y), E("Coord_Z", z))
+
+
+def methods() -> list[N]:
+    return [E("EVDeviceFinePositioningMethodList", E("WPT_FinePositioningMethod", "LF_TxEV"),
+              E("WPT_FinePositioningMethod", "Manual")),
+            E("EVDevicePairingMethodList", E("WPT_PairingMethod", "External confirmation"),
+              E("WPT_PairingMethod", "LPE")),
+            E("EVDeviceAlignmentCheckMethodList", E("WPT_AlignmentCheckMethod", "PowerCheck"))]
+
+
+doc("wpt", "WPT_FinePositioningSetupReq", "LF transmitter setup with 2 transmitters; an enumeration value "
+    "with a blank (External confirmation)",
+    E("WPT_FinePositioningSetupReq", header(18), E("EVProcessing", "Finished"), methods(),
+      E("NaturalOffset", 30),
+      E("LF_SystemSetupData",
+        E("LF_TransmitterSetupData", E("NumberOfTransmitters", 2), rn("SignalFrequency", 125, 3),
+          E("TxSpecData", E("TxRxIdentifier", 1), coord("TxRxPosition", -400, 900, 350),
+            coord("TxRxOrientation", 0, 0, 1)),
+          E("TxSpecData", E("TxRxIdentifier", 2), coord("TxRxPosition", 400, 900, 350),
+            coord("TxRxOrientation", 0, 0, -1)),
+          E("TxPackageSpecData",
+            E("PulseSequenceOrder", E("IndexNumber", 0), E("TxRxIdentifier", 1)),
+            E("PulseSequenceOrder", E("IndexNumber", 1), E("TxRxIdentifier", 2)),
+            E("PulseSeparationTime", 10), E("PulseDuration", 5), E("PackageSeparationTime", 100))))))
+doc("wpt", "WPT_FinePositioningSetupRes", "primary device methods, no LF setup data",
+    E("WPT_FinePositioningSetupRes", header(19), E("ResponseCode", "OK"),
+      E("PrimaryDeviceFinePositioningMethodList", E("WPT_FinePositioningMethod", "LF_TxEV")),
+      E("PrimaryDevicePairingMethodList", E("WPT_PairingMethod", "External confirmation")),
+      E("PrimaryDeviceAlignmentCheckMethodList", E("WPT_AlignmentCheckMethod", "PowerCheck"),
+        E("WPT_AlignmentCheckMethod", "Proprietary")),
+      E("NaturalOffset", 30)))
+doc("wpt", "WPT_FinePositioningReq", "EV reports transmitter EIRP in one LF data package",
+    E("WPT_FinePositioningReq", header(20), E("EVProcessing", "Ongoing"), E("EVResultCode", "EVResultUnknown"),
+      E("WPT_LF_DataPackageList", E("NumPackages", 1),
+        E("WPT_LF_DataPackage", E("PackageIndex", 0),
+          E("LF_TxData", E("WPT_LF_TxDataList", E("TxIdentifier", 1), rn("EIRP", -35, -1)))))))
+doc("wpt", "WPT_FinePositioningRes", "primary device reports RSSI",
+    E("WPT_FinePositioningRes", header(21), E("ResponseCode", "OK"), E("EVSEProcessing", "Ongoing"),
+      E("WPT_LF_DataPackageList", E("NumPackages", 1),
+        E("WPT_LF_DataPackage", E("PackageIndex", 0),
+          E("LF_RxData", E("WPT_LF_RxDataList", E("RxIdentifier", 3),
+                           E("RSSIData", E("RSSIDataList", E("TxIdentifier", 1), rn("RSSI", -612, -1)))))))))
+
 # ---------------------------------------------------------------------------------------------
 # ISO 15118-2 and DIN SPEC 70121 (V2G_Message)
 # ---------------------------------------------------------------------------------------------

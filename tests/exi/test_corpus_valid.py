@@ -71,3 +71,24 @@ def test_generator_makes_valid_documents(key: str) -> None:
         else:
             assert gen.generate(root, 1) == XsdGenerator(key).generate(root, 1), f"{root}: not deterministic"
     assert checked > 0
+
+
+def test_corpus_covers_every_message() -> None:
+    """Every Req/Res global element of sap and the five -20 schemas has at least one corpus document."""
+    from lxml import etree
+
+    roots: dict[str, set[str]] = {}
+    for key, fragment, path in FILES:
+        if not fragment:
+            roots.setdefault(key, set()).add(etree.parse(str(path)).getroot().tag)
+    missing = []
+    covered = 0
+    for key in ("sap", "common", "ac", "dc", "acdp", "wpt"):
+        for name in load_schema(key).elements.values():
+            if name.name.endswith(("Req", "Res")):
+                if name.name in roots.get(key, set()):
+                    covered += 1
+                else:
+                    missing.append(f"{key}:{name.local_name}")
+    report(f"oracle corpus: {len(FILES)} documents cover {covered} message roots of sap and -20")
+    assert not missing, f"messages without a corpus document: {missing}"
