@@ -46,7 +46,7 @@ from iso15118.capture.packets import (
     format_addr,
     format_mac,
 )
-from iso15118.capture.pcapio import LINKTYPE_NAMES, CaptureReader, ReadProblem, Record, open_capture
+from iso15118.capture.pcapio import LINKTYPE_NAMES, ReadProblem, Record, open_capture
 from iso15118.capture.reassembly import StreamNotice, TcpConnection
 from iso15118.capture.slac import direction_hint, parse_homeplug
 

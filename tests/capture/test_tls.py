@@ -175,7 +175,7 @@ def test_iso15118_20_session_over_tls13(tmp_path: Path) -> None:
 
 
 def test_session_not_in_keylog(tmp_path: Path) -> None:
-    result = _record(tmp_path, version="1.3")
+    _record(tmp_path, version="1.3")
     other = tmp_path / "other.txt"
     other.write_text("CLIENT_TRAFFIC_SECRET_0 " + "00" * 32 + " " + "11" * 32 + "\n")
     dec = CaptureDecoder(tmp_path / "proxy.pcap", keylog=str(other), decode=False)
