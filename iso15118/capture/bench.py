@@ -51,30 +51,29 @@ def build_repeated_capture(source: str | os.PathLike[str], repeat: int, out: str
     recs = [(r.ts, r.data) for r in open_capture(source)]
     if not recs:
         raise ValueError(f"{source}: no records")
-    # The EV side's port: the source port of the first SYN (else of the first TCP segment).
-    client_port = None
+    # Server ports: senders of SYN+ACK.  Every other TCP port is an EV-side port and gets a new
+    # value in each repetition, so each copy is a new connection.
+    servers: set[int] = set()
     for _ts, d in recs:
         off = _tcp_ports_at(d)
-        if off is not None and d[off + 13] & 0x02 and not d[off + 13] & 0x10:
-            client_port = struct.unpack_from(">H", d, off)[0]
-            break
+        if off is not None and d[off + 13] & 0x12 == 0x12:
+            servers.add(struct.unpack_from(">H", d, off)[0])
     span = recs[-1][0] - recs[0][0] + 1.0
     frames = 0
+    client_port = None
     with PcapWriter(out) as w:
         for r in range(repeat):
-            port = 1024 + (r % 64000)
             shift = r * span
             for ts, d in recs:
                 off = _tcp_ports_at(d)
-                if off is not None and client_port is not None:
+                if off is not None and servers:
                     sport, dport = struct.unpack_from(">HH", d, off)
-                    if sport == client_port or dport == client_port:
-                        b = bytearray(d)
-                        if sport == client_port:
-                            struct.pack_into(">H", b, off, port)
-                        if dport == client_port:
-                            struct.pack_into(">H", b, off + 2, port)
-                        d = bytes(b)
+                    b = bytearray(d)
+                    for pos, port in ((off, sport), (off + 2, dport)):
+                        if port not in servers:
+                            client_port = client_port or port
+                            struct.pack_into(">H", b, pos, 1024 + (port + r * 7919) % 64000)
+                    d = bytes(b)
                 w.write(ts + shift, d)
                 frames += 1
     return {"frames": frames, "bytes": os.path.getsize(out), "client_port": client_port}
