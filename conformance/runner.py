@@ -42,6 +42,10 @@ def applicable(tc: TestCase, sut: SutEndpoint) -> str | None:
         return "not applicable: needs a TLS endpoint (--tls)"
     if "notls" in tc.needs and sut.tls:
         return "not applicable: needs a plain TCP endpoint"
+    if "probe" in tc.needs and sut.probe is None:
+        return "needs a power probe (--probe) to observe the output state"
+    if "control" in tc.needs and sut.control is None:
+        return "needs the lab control interface (--control) to cause grid / EVSE events"
     for f in ("AC", "DC"):
         if f in tc.needs and f not in fam:
             return f"not applicable: the SUT offers no {f} service"
