@@ -28,9 +28,11 @@ from iso15118.capture.events import EV_TO_EVSE, EVSE_TO_EV, Event
 from iso15118.capture.framing import FramedMessage, V2GTPStream, find_v2gtp, looks_like_v2gtp
 from iso15118.capture.keyfields import key_fields
 from iso15118.capture.limits import (
+    COMMUNICATION_SETUP_TIMEOUT,
     PROTOCOL_LABELS,
     SECC_SEQUENCE_TIMEOUT,
     protocol_for_namespace,
+    loop_limit,
     schema_for,
     timing_limits,
 )
@@ -101,7 +103,7 @@ class _Conn:
     __slots__ = (
         "kind", "streams", "protocol", "sap_done", "sap_offer", "flipped", "roles_known",
         "pending_req", "last_res_ts", "hold", "tls", "session_id", "known_port", "note_done",
-        "sdp_security", "held_notices", "ends",
+        "sdp_security", "held_notices", "ends", "loop",
     )
 
     def __init__(self) -> None:
@@ -122,6 +124,7 @@ class _Conn:
         self.sdp_security: int | None = None
         self.held_notices: list[Event] | None = []  # TCP events held until the kind is known
         self.ends: tuple[tuple[str, str], tuple[str, str]] | None = None  # printable endpoints
+        self.loop: list[Any] | None = None  # [request base, start ts, start frame, reported]
 
 
 class Analyzer:
@@ -156,6 +159,7 @@ class Analyzer:
         self._secc_endpoints: dict[tuple[bytes, int], int] = {}  # (addr, port) -> SDP security byte
         self._secc_ports: set[int] = set()
         self._server_ports: set[tuple[bytes, int]] = set()
+        self._slac_start: tuple[float, int] | None = None  # first CM_SLAC_PARAM.REQ (ts, frame)
         self._pev_mac: bytes | None = None
         self._evse_mac: bytes | None = None
         self._last_ts = 0.0
@@ -216,6 +220,8 @@ class Analyzer:
         m = parse_homeplug(pkt.src_mac, pkt.dst_mac, pkt.payload)
         if m.name == "CM_SLAC_PARAM.REQ":
             self._pev_mac = pkt.src_mac
+            if self._slac_start is None:
+                self._slac_start = (rec.ts, rec.index)
         elif m.name == "CM_SLAC_PARAM.CNF":
             self._evse_mac = pkt.src_mac
         hint = direction_hint(m.name)
@@ -694,11 +700,35 @@ class Analyzer:
                                  {"delay_s": round(ev.ts - app.last_res_ts, 6), "limit_s": SECC_SEQUENCE_TIMEOUT,
                                   "rule": "sequence_timeout"}))
             app.pending_req.append((base, ev.ts, ev.frame))
+            loop = app.loop
+            if loop is None or loop[0] != base:
+                app.loop = [base, ev.ts, ev.frame, False] if loop_limit(app.protocol, base) else None
             if len(app.pending_req) > 8:
                 app.pending_req.popleft()
         elif name.endswith("Res"):
             base = name[:-3]
             app.last_res_ts = ev.ts
+            loop = app.loop
+            if loop is not None and loop[0] == base and not loop[3]:
+                limit = loop_limit(app.protocol, base)
+                if limit is not None and ev.ts - loop[1] > limit[0]:
+                    loop[3] = True
+                    out.append(Event(ev.ts, ev.frame, "timing", f"{base} loop too long", "error", ev.direction,
+                                     ev.conn, f"{ev.ts - loop[1]:.1f} s since the first {base}Req (frame {loop[2]}): "
+                                     f"{limit[1]} {limit[0]:.0f} s exceeded",
+                                     {"loop_s": round(ev.ts - loop[1], 3), "limit_s": limit[0], "rule": "loop_timeout",
+                                      "timer": limit[1]}))
+            if base == "SessionSetup" and self._slac_start is not None:
+                t0, f0 = self._slac_start
+                self._slac_start = None
+                if ev.ts - t0 > COMMUNICATION_SETUP_TIMEOUT:
+                    out.append(Event(ev.ts, ev.frame, "timing", "communication setup too long", "warning",
+                                     ev.direction, ev.conn,
+                                     f"{ev.ts - t0:.1f} s from the first CM_SLAC_PARAM.REQ (frame {f0}) to "
+                                     f"SessionSetupRes: V2G_EVCC_CommunicationSetup_Timeout "
+                                     f"{COMMUNICATION_SETUP_TIMEOUT:.0f} s (from plug-in) exceeded",
+                                     {"setup_s": round(ev.ts - t0, 3), "limit_s": COMMUNICATION_SETUP_TIMEOUT,
+                                      "rule": "communication_setup"}))
             while app.pending_req:
                 rbase, rts, rframe = app.pending_req.popleft()
                 if rbase == base:

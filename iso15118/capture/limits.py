@@ -17,13 +17,32 @@ Timing limits (seconds):
 from __future__ import annotations
 
 __all__ = [
+    "COMMUNICATION_SETUP_TIMEOUT",
     "SECC_SEQUENCE_TIMEOUT",
+    "loop_limit",
     "protocol_for_namespace",
     "schema_for",
     "timing_limits",
 ]
 
 SECC_SEQUENCE_TIMEOUT = 60.0
+COMMUNICATION_SETUP_TIMEOUT = 20.0
+"""V2G_EVCC_CommunicationSetup_Timeout: plug-in to SessionSetupRes (digest §6.2).  The plug-in is
+not in a capture; the decoder measures from the first CM_SLAC_PARAM.REQ, a lower bound."""
+
+
+def loop_limit(protocol: str | None, base: str) -> tuple[float, str] | None:
+    """(limit in s, timer name) of a repeated-request loop, or None (digest §6.2; -2 values as
+    Josev's -2 table: PreCharge 7 s)."""
+    b = base[3:] if base.startswith("DC_") else base
+    if b == "CableCheck":
+        return 40.0, "V2G_EVCC_CableCheck_Timeout"
+    if b == "PreCharge":
+        return (10.0 if protocol == "-20" else 7.0), "V2G_EVCC_PreCharge_Timeout"
+    if b in ("Authorization", "ContractAuthentication", "ChargeParameterDiscovery", "ScheduleExchange",
+             "AC_ChargeParameterDiscovery", "CertificateInstallation"):
+        return 60.0, "V2G_EVCC_Ongoing_Timeout"
+    return None
 
 _PROTOCOLS = {
     "urn:din:70121:2012:MsgDef": "din",
