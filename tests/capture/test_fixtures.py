@@ -262,3 +262,22 @@ def test_protocol_inferred_without_negotiation(tmp_path: Path, path: Path, proto
     v2g = [e for e in events if e.kind == "v2g"]
     assert {e.schema for e in v2g} == {protocol} and not [e for e in v2g if e.decoded.error]
     assert [e.name for e in v2g] == [e.name for e in ref if e.kind == "v2g"][2:]
+
+
+def test_timing_rules_on_a_slowed_down_session(tmp_path: Path) -> None:
+    """The real DIN session replayed 60 times slower: every response is late; the
+    ContractAuthentication (Ongoing), CableCheck and PreCharge loops and the communication setup
+    overrun their timers."""
+    _codec()
+    recs = records(MERC_DC)
+    t0 = recs[0].ts
+    p = write_pcap(tmp_path / "slow.pcap", [(t0 + (r.ts - t0) * 60, r.data) for r in recs])
+    events, _ = _run(p)
+    rules = Counter(e.fields.get("rule") for e in events if e.kind == "timing")
+    assert rules["evcc_timeout"] >= 45
+    assert rules["loop_timeout"] == 3  # Ongoing (60 s), CableCheck (40 s), PreCharge (7 s)
+    assert rules["communication_setup"] == 1
+    loops = {e.name for e in events if e.fields.get("rule") == "loop_timeout"}
+    assert loops == {"ContractAuthentication loop too long", "CableCheck loop too long", "PreCharge loop too long"}
+    normal, _ = _run(MERC_DC)
+    assert not [e for e in normal if e.kind == "timing" and e.fields.get("rule") != "performance_time"]
