@@ -14,7 +14,8 @@ What it does, from the xmlschema components of the schema:
   recursion depth is capped (deep particles get their minimum);
 * simple values: within the facets in force (enumeration, length / minLength / maxLength, min/max
   Inclusive/Exclusive, totalDigits, fractionDigits), with a bias towards edge values (bounds, 0,
-  empty, max length) and lexical variety (``+5``, ``1.50``, ``1`` for true, lower-case hex);
+  empty, max length) and lexical variety (``+5``, ``007``, `` 5\n``, ``1`` for true, lower-case hex,
+  base64 with line breaks); ``pattern`` facets are not honoured (the ISO 15118 XSDs have none);
 * attributes: required ones always, optional ones half of the time; ``xs:ID`` values are unique;
 * wildcards (``xs:any``, ``xs:anyAttribute``) stay empty; a particle that cannot be satisfied
   without wildcard content makes :meth:`XsdGenerator.generate` raise :class:`Unsatisfiable`.
@@ -142,8 +143,11 @@ class XsdGenerator:
     """Seeded generator of schema-valid XML instances for the global elements of a schema key."""
 
     def __init__(self, key: str, max_unbounded: int = 3, max_depth: int = 12, max_string: int = 24,
-                 max_binary: int = 40) -> None:
+                 max_binary: int = 40, lexical_variants: bool = True) -> None:
+        """``lexical_variants``: sometimes write typed values in a non-canonical but equal lexical form
+        (surrounding whitespace, leading zeros, base64 line breaks), which an encoder must normalize."""
         self.key = key
+        self.lexical_variants = lexical_variants
         self.schema = load_schema(key)
         self.max_unbounded = max_unbounded
         self.max_depth = max_depth
@@ -417,6 +421,33 @@ class XsdGenerator:
 
     # -- simple values --------------------------------------------------------------------------
     def _simple_value(self, xsd_type: Any, rng: random.Random) -> str:
+        text = self._canonical_value(xsd_type, rng)
+        if self.lexical_variants and rng.random() < 0.08:
+            f = _Facets(xsd_type) if not (getattr(xsd_type, "is_list", lambda: False)() or
+                                           getattr(xsd_type, "is_union", lambda: False)()) else None
+            if f is not None and not f.enumeration:
+                text = self._lexical_variant(text, f, rng)
+        return text
+
+    @staticmethod
+    def _lexical_variant(text: str, f: "_Facets", rng: random.Random) -> str:
+        """An equal value in another lexical form (only for whitespace-collapsing, non-string types)."""
+        prim = f.primitive
+        if prim not in ("boolean", "decimal", "float", "double", "hexBinary", "base64Binary") or not text:
+            # A whitespace-only value (an empty binary padded with blanks) is left out: EXIficient
+            # drops whitespace-only character data and encodes the element as if it had none.
+            return text
+        choice = rng.random()
+        if prim == "decimal" and choice < 0.4 and text.lstrip("+-").isdigit():
+            sign = "-" if text.startswith("-") else ""
+            return f"{sign}00{text.lstrip('+-')}"
+        if prim == "base64Binary" and choice < 0.5 and len(text) > 8:
+            return "\n".join(text[i:i + 8] for i in range(0, len(text), 8)) + "\n"
+        if prim == "boolean" and choice < 0.4:
+            return {"true": "1", "false": "0", "1": "true", "0": "false"}[text]
+        return rng.choice([" ", "\n", "\t", "  \n "]) + text + rng.choice([" ", "\n", "\r\n", "\t "])
+
+    def _canonical_value(self, xsd_type: Any, rng: random.Random) -> str:
         if getattr(xsd_type, "is_list", lambda: False)():
             item = xsd_type.item_type
             return " ".join(self._simple_value(item, rng) for _ in range(rng.randint(1, 3)))
