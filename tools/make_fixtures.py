@@ -368,6 +368,17 @@ doc(C, "ServiceDiscoveryRes_DC", "DC and DC_BPT, no VAS list, boolean written as
     E("ServiceDiscoveryRes", header(7), E("ResponseCode", "OK"), E("ServiceRenegotiationSupported", "0"),
       E("EnergyTransferServiceList", E("Service", E("ServiceID", 2), E("FreeService", "false")),
         E("Service", E("ServiceID", 6), E("FreeService", "false")))))
+doc(C, "ServiceDiscoveryRes_LexicalForms", "non-canonical lexical forms the encoder must normalize: lower-case "
+    "hex with blanks, +/leading zeros, booleans 1/0 with blanks",
+    E("ServiceDiscoveryRes", E("Header", E("SessionID", " 3b5a9c0e12d4f607\n"), E("TimeStamp", "+0001764115207")),
+      E("ResponseCode", "OK"), E("ServiceRenegotiationSupported", " 1 "),
+      E("EnergyTransferServiceList", E("Service", E("ServiceID", "0001"), E("FreeService", "\t0\n")),
+        E("Service", E("ServiceID", " +5 "), E("FreeService", "false")))))
+doc(C, "AuthorizationSetupRes_LexicalForms", "GenChallenge in base64 with line breaks, boolean written as 1",
+    E("AuthorizationSetupRes", header(3), E("ResponseCode", "OK"), E("AuthorizationServices", "PnC"),
+      E("CertificateInstallationService", "1"),
+      E("PnC_ASResAuthorizationMode", E("GenChallenge", "\n" + "\n".join(
+          (lambda t: [t[i:i + 8] for i in range(0, len(t), 8)])(b64(16, 8))) + "\n"))))
 doc(C, "ServiceDetailReq", "details of AC_BPT (5)",
     E("ServiceDetailReq", header(8), E("ServiceID", 5)))
 
