@@ -146,6 +146,12 @@ class CaseContext:
         if not self.check(requirement, ok, detail):
             raise Abort(detail)
 
+    def precondition(self, ok: bool, detail: str) -> None:
+        """A precondition of the case; not met -> inconclusive (not a failure of the SUT)."""
+        if not ok:
+            raise Inconclusive(f"precondition not met: {detail}")
+        self.evidence.note(f"precondition met: {detail}")
+
     def inconclusive(self, reason: str) -> None:
         raise Inconclusive(reason)
 
@@ -181,6 +187,31 @@ class CaseContext:
         t = TesterEvcc(self.sut, self.evidence, self.checks, ev=ev, service=service, control_mode=mode, **kw)
         self.testers.append(t)
         return t
+
+    async def run_evcc(self, script: Any = None, *, timeout: float = 45.0) -> Any:
+        """EVCC-under-test cases: start a tester SECC, launch the EVCC under test against it,
+        wait until the session is over; returns the :class:`~conformance.tester_secc.TesterSecc`."""
+        import asyncio
+
+        from conformance.tester_secc import TesterSecc
+
+        if self.sut.evcc_launcher is None:
+            raise Inconclusive("no EVCC under test (--evcc)")
+        secc = TesterSecc(self.evidence, self.checks, profile=self.sut.evcc_profile, script=script)
+        port = await secc.start()
+        self.evidence.note(f"tester SECC listening on [::1]:{port}")
+        launch = asyncio.ensure_future(self.sut.evcc_launcher("::1", port))
+        try:
+            async with asyncio.timeout(timeout):
+                await secc.done.wait()
+                out = await launch
+                self.evidence.note(f"EVCC under test finished: {str(out)[:300]}")
+        except TimeoutError:
+            self.evidence.note("EVCC under test did not finish in time", "error")
+            launch.cancel()
+        finally:
+            secc.close()
+        return secc
 
     def evcc_id(self) -> str:
         """An EVCCID unique to this case (a probe finds the session by it)."""

@@ -37,6 +37,10 @@ def _verdict(ctx: CaseContext, exc: BaseException | None) -> tuple[Verdict, str]
 
 def applicable(tc: TestCase, sut: SutEndpoint) -> str | None:
     """Why ``tc`` cannot run against ``sut`` (None: it can)."""
+    if tc.role != sut.role:
+        return f"not applicable: a {tc.role}-under-test case, the SUT is an {sut.role}"
+    if sut.role == "EVCC":
+        return None if sut.evcc_launcher is not None else "no EVCC launcher"
     fam = sut.info.families()
     if "tls" in tc.needs and not sut.tls:
         return "not applicable: needs a TLS endpoint (--tls)"
@@ -151,7 +155,7 @@ async def run_sut(
     extra: dict[str, Any] | None = None,
 ) -> list[CaseResult]:
     """All ``cases`` against one SUT (``sut.jobs`` at a time), in catalogue order."""
-    if probe and not sut.info.services:
+    if probe and not sut.info.services and sut.role == "SECC":
         await probe_services(sut)
     sem = asyncio.Semaphore(max(1, sut.jobs))
     # long cases first so they overlap with the short ones

@@ -128,6 +128,17 @@ class SutEndpoint:
     jobs: int = 1
     """Cases run concurrently against this SUT (1 for chargers with one connector)."""
     connect_timeout: float = 10.0
+    role: str = "SECC"
+    """``SECC``: a charger listening on host/port; ``EVCC``: a vehicle started by ``evcc_launcher``."""
+    evcc_launcher: Any = None
+    """EVCC under test: ``async launcher(host, port)`` (see :mod:`conformance.tester_secc`)."""
+    evcc_profile: str = "wall-connector"
+    """Charger profile the tester SECC simulates for an EVCC under test."""
+
+    @classmethod
+    def evcc(cls, launcher: Any, name: str, profile: str = "wall-connector") -> "SutEndpoint":
+        """An EVCC under test (the harness listens; ``launcher`` makes the EVCC connect)."""
+        return cls("::1", 0, name=name, role="EVCC", evcc_launcher=launcher, evcc_profile=profile)
 
     def __post_init__(self) -> None:
         if not self.name:

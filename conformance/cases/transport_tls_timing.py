@@ -36,7 +36,7 @@ async def _after_sap(ctx: CaseContext) -> TesterEvcc:
     t = ctx.tester()
     await t.connect()
     rx = await t.exchange(m.SupportedAppProtocolReq(app_protocol=[_proto(_ns(ctx), 1, 1)]))
-    ctx.require("precondition: SAP negotiated", rx.answered and (rx.code or "").startswith("OK"), f"{rx.name} {rx.code}")
+    ctx.precondition(rx.answered and (rx.code or "").startswith("OK"), f"{rx.name} {rx.code}")
     return t
 
 

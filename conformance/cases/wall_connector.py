@@ -159,7 +159,7 @@ async def wc_reserve_001(ctx: CaseContext) -> None:
     check_limits(ctx, ps)
     _v2h_or_export_check(ctx, ps)
     rt = state["reserve_t"]
-    ctx.require("precondition: the EV reached its reserve", rt is not None, f"SOC {ev.soc:.2f} %")
+    ctx.precondition(rt is not None, f"SOC {ev.soc:.2f} %")
     late = [p for p in ps if p.req.t > rt and (p.power or 0) < -TOL_EXPORT]
     ctx.check("digest §4.3: no export once the EV's discharge limit is 0", not late,
               f"{len(late)} exporting responses after the reserve" + (f", first {late[0].power:.0f} W" if late else ""))
@@ -236,7 +236,7 @@ def _derate_case(direction: str, factor: float, recover: bool):  # type: ignore[
             await _run_export(ctx, t, hook, stop=stop)
         ps = pairs(ctx)
         check_limits(ctx, ps)
-        ctx.require("precondition: the derate happened in the loop", "derate" in marks, f"{len(ps)} loops")
+        ctx.precondition("derate" in marks, f"{len(ps)} loops")
         key = "ev_maximum_charge_power" if direction == "charge" else "ev_maximum_discharge_power"
         sign = 1 if direction == "charge" else -1
         d0 = marks["derate"]
@@ -256,7 +256,7 @@ def _derate_case(direction: str, factor: float, recover: bool):  # type: ignore[
                   f"{len(window)} derated loops, {len(viol)} above the limit")
         if recover:
             r0 = marks.get("recover")
-            ctx.require("precondition: recovery happened", r0 is not None, "no recovery marker")
+            ctx.precondition(r0 is not None, "no recovery marker")
             before = [sign * (p.power or 0) for p in ps if p.req.t < d0 and sign * (p.power or 0) > 0]
             target = 0.9 * max(before) if before else 0.0
             back = next((p for p in ps if p.req.t >= r0 and sign * (p.power or 0) >= target), None)
@@ -296,7 +296,7 @@ async def _export_until(ctx: CaseContext, loops: int = 3, ev: TesterEV | None = 
                              and (t.last_power() or 0) < -100 or t.loop_responses >= loops + 6)
     if held is None:
         raise Inconclusive(f"precondition: session ended before loop {loops}: {t.ended.reason if t.ended else '?'}")
-    ctx.require("precondition: exporting when the abort comes", (t.last_power() or 0) < -100, f"power {t.last_power()} W")
+    ctx.precondition((t.last_power() or 0) < -100, f"power {t.last_power()} W")
     return t, held
 
 
