@@ -416,6 +416,7 @@ class Builder:
         g.content = content_state if content_state is not None else g.start
         for st in g.states:
             st.attr_phase = bool(st.at or st.atw) or st is g.content
+        g.compute_leaf()
         c = g.content
         c2 = State(g, len(g.states))
         c2.prods = c.prods

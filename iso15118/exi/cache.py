@@ -109,7 +109,7 @@ def _unflatten(d: dict) -> SchemaGrammars:
         g.type_empty = None
         # states, start, content, content2 are materialized on first access
         g._lazy = lambda grammar, flat=flat: _materialize(grammar, flat, gs)
-        for attr in ("states", "start", "content", "content2"):
+        for attr in ("states", "start", "content", "content2", "leaf"):
             try:
                 object.__delattr__(g, attr)
             except AttributeError:
@@ -139,3 +139,4 @@ def _materialize(g: Grammar, flat: tuple, gs: list[Grammar]) -> None:
     g.content2 = objs[-1]
     g.start = objs[start]
     g.content = objs[content] if content >= 0 else g.start
+    g.compute_leaf()

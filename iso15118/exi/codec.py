@@ -350,7 +350,20 @@ class _Decoder:
                     p = prods[code]
                     kind = p.kind
                     if kind == SE:
-                        el.children.append(self.element(p.uri, p.local, p.child, depth + 1))  # type: ignore[arg-type]
+                        cg = p.child
+                        leaf = cg.leaf  # type: ignore[union-attr]
+                        if leaf is not None:
+                            # simple-typed child without attributes: CH (1 bit), value, EE (1 bit)
+                            start = r.pos
+                            if bits(1) == 0:
+                                v = leaf.decode(r)
+                                if bits(1) == 0:
+                                    self.count += 1
+                                    el.children.append(Element(p.uri, p.local, None, None, v))
+                                    state = p.next  # type: ignore[assignment]
+                                    continue
+                            r.pos = start  # a deviation: take the general path
+                        el.children.append(self.element(p.uri, p.local, cg, depth + 1))  # type: ignore[arg-type]
                     elif kind == CH:
                         el.value = p.dt.decode(r)
                     elif kind == AT:

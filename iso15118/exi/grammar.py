@@ -93,7 +93,7 @@ class State:
 class Grammar:
     """A normalized type grammar (element grammars share their type's grammar)."""
 
-    __slots__ = ("name", "states", "start", "content", "content2", "simple_dt", "nillable", "type_empty", "_lazy")
+    __slots__ = ("name", "states", "start", "content", "content2", "simple_dt", "nillable", "type_empty", "leaf", "_lazy")
 
     def __getattr__(self, attr: str) -> Any:
         # Grammars loaded from the cache are materialized on first use (see cache.py):
@@ -115,6 +115,17 @@ class Grammar:
         self.simple_dt: Any = None  # Datatype when the content is a simple type
         self.nillable = False
         self.type_empty: Grammar | None = None
+        self.leaf: Any = None  # Datatype when the grammar is exactly "CH (1 bit), EE (1 bit)"
+
+    def compute_leaf(self) -> None:
+        """Mark the common shape of a simple-typed element without attributes, which the
+        encoder and decoder handle without walking states."""
+        st = self.start
+        self.leaf = None
+        if st is not None and len(st.prods) == 1 and st.prods[0].kind == CH and st.width == 1:
+            nxt = st.prods[0].next
+            if nxt is not None and len(nxt.prods) == 1 and nxt.prods[0].kind == EE and nxt.width == 1:
+                self.leaf = st.prods[0].dt
 
     def __repr__(self) -> str:
         return f"Grammar({self.name}, {len(self.states)} states)"
