@@ -77,6 +77,14 @@ class Decoded:
     path: str | None = None
     key: dict[str, Any] | None = None
     """Memo of :func:`iso15118.capture.keyfields.key_fields` (shared: read-only)."""
+    json: Any = None
+    """Memo of the JSON form of ``tree`` (shared: read-only)."""
+
+    def tree_json(self) -> Any:
+        """``{root name: element_to_json(tree)}``, computed once."""
+        if self.json is None and self.tree is not None:
+            self.json = {self.tree.name: element_to_json(self.tree)}
+        return self.json
 
 
 # --------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from iso15118.capture.decode import element_to_json, json_value, to_xml
+from iso15118.capture.decode import json_value, to_xml
 from iso15118.capture.events import EV_TO_EVSE, EVSE_TO_EV, Event
 
 __all__ = ["event_to_dict", "JsonRenderer", "JsonLinesRenderer", "XmlRenderer", "TimelineRenderer", "render_summary"]
@@ -55,7 +55,7 @@ def event_to_dict(ev: Event) -> dict[str, Any]:
     dec = ev.decoded
     if dec is not None:
         if dec.tree is not None:
-            d["message"] = {dec.tree.name: element_to_json(dec.tree)}
+            d["message"] = dec.tree_json()
         if dec.error is not None:
             d["decode_error"] = {"reason": dec.error, "bit_offset": dec.bit_offset, "path": dec.path}
     if ev.payload is not None:
@@ -197,7 +197,8 @@ class TimelineRenderer:
             return  # shown on the response line itself (its response time in yellow)
         if self.t0 is None:
             self.t0 = ev.ts
-            self.console.print(Text(f"capture starts {_iso(ev.ts)}  (times below are seconds from here)", style="dim"))
+            self.console.print(Text(f"capture starts {_iso(ev.ts)}  (times below are seconds from here)", style="dim"),
+                               soft_wrap=True)
         t = Text()
         t.append(f"{ev.ts - self.t0:10.3f} ", style="dim")
         t.append(f"#{ev.frame:<6d} ", style="dim")
@@ -235,9 +236,12 @@ class TimelineRenderer:
                 t.append("  " + kv, style="dim" if ev.level == "info" else "")
         if ev.detail:
             t.append(f"  {ev.detail}", style="red" if ev.level == "error" else "yellow" if ev.level == "warning" else "dim")
-        # On a terminal long lines fold; in a pipe or file every event stays on one line.
+        # On a terminal long lines fold; in a pipe or file every event stays on one line (and
+        # without colour it is written as is: rich's rendering costs ~1 ms a line).
         if self.console.is_terminal:
             self.console.print(t, overflow="fold", soft_wrap=False)
+        elif self.console.no_color:
+            self.console.file.write(t.plain + "\n")
         else:
             self.console.print(t, soft_wrap=True)
         dec = ev.decoded
@@ -245,7 +249,11 @@ class TimelineRenderer:
         if (undecoded or (ev.kind == "framing" and ev.payload)) and ev.payload:
             hx = ev.payload[:_HEX_LIMIT].hex(" ").upper()
             more = f" ... ({len(ev.payload)} bytes)" if len(ev.payload) > _HEX_LIMIT else f" ({len(ev.payload)} bytes)"
-            self.console.print(Text(" " * 31 + hx + more, style="dim red" if ev.level == "error" else "dim"))
+            line = Text(" " * 31 + hx + more, style="dim red" if ev.level == "error" else "dim")
+            if self.console.no_color and not self.console.is_terminal:
+                self.console.file.write(line.plain + "\n")
+            else:
+                self.console.print(line)
 
     def end(self, summary: dict[str, Any] | None) -> None:
         if summary is not None:
