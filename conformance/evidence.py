@@ -27,6 +27,8 @@ class Verdict(str, enum.Enum):
 
 def _plain(value: Any) -> Any:
     """JSON-friendly form of a message field value."""
+    if isinstance(value, enum.Enum):
+        return value.value
     if value is None or isinstance(value, (bool, int, str, float)):
         return value
     if isinstance(value, Decimal):
