@@ -95,6 +95,7 @@ class AnalyzerStats:
     linktypes: set[int] = field(default_factory=set)
     cache_hits: int = 0
     cache_misses: int = 0
+    internal_errors: int = 0
 
 
 class _Conn:
@@ -186,9 +187,18 @@ class Analyzer:
     # -- records --------------------------------------------------------------------------
 
     def process(self, rec: Record) -> None:
+        """Decode one record.  Never raises: a bug met on odd input becomes an error event."""
         self.stats.frames += 1
         self._last_ts = rec.ts
         self._last_frame = rec.index
+        try:
+            self._process(rec)
+        except Exception as exc:  # defensive: a capture must never crash the decoder
+            self.stats.internal_errors += 1
+            self._emit(Event(rec.ts, rec.index, "capture", "internal decoder error", "error",
+                             detail=f"{type(exc).__name__}: {exc} (rest of this frame skipped)"))
+
+    def _process(self, rec: Record) -> None:
         pkt = dissect(rec.linktype, rec.data)
         if pkt is None:
             return
@@ -771,7 +781,15 @@ class Analyzer:
                 self._framing_problems(conn, d)
 
     def finish(self) -> None:
-        """End of capture: flush held segments, report unfinished streams."""
+        """End of capture: flush held segments, report unfinished streams.  Never raises."""
+        try:
+            self._finish()
+        except Exception as exc:  # defensive, as in process()
+            self.stats.internal_errors += 1
+            self._emit(Event(self._last_ts, self._last_frame, "capture", "internal decoder error", "error",
+                             detail=f"{type(exc).__name__}: {exc} (at the end of the capture)"))
+
+    def _finish(self) -> None:
         seen: set[int] = set()
         for conn, _d in list(self._tcp.values()):
             if conn.id in seen:
