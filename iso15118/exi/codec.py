@@ -205,6 +205,8 @@ class _Encoder:
             if p is None:
                 raise ExiEncodeError("character content is not allowed here", path)
             value = el.value
+            if isinstance(value, str) and p.dt.kind != "string" and not value.strip(" \t\r\n"):
+                value = None  # whitespace-only text of a typed value is no character event
             if (value is None or value == "") and not el.children:
                 # no character event at all (as XML <a></a> gives): EE, at level 2 if need be
                 if self.formats is not None:
