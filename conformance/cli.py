@@ -1,0 +1,237 @@
+"""``iso15118 conformance list|run|replay``: the campaign runner on the command line.
+
+    iso15118 conformance list --tag derate
+    iso15118 conformance run --sut tcp://[::1]:15119 --id 'TC_SECC_SAP_*' --html report.html
+    iso15118 conformance run --sut local:wall-connector --sut local:dc-bidi --jobs 4 --junit out.xml
+    iso15118 conformance run --evcc local:cybertruck-awd --id 'TC_EVCC_*'
+    iso15118 conformance replay --sut tcp://[::1]:15119 session.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from iso15118.session.services import EnergyService
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("conformance", help="ISO 15118-21 style conformance tests against a charger or vehicle",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="conformance_command", metavar="ACTION")
+
+    ls = sub.add_parser("list", help="list the test cases")
+    _selection(ls)
+    ls.add_argument("--json", action="store_true", help="full case descriptions as JSON")
+    ls.set_defaults(func=cmd_list)
+
+    run = sub.add_parser("run", help="run test cases against one or more SUTs")
+    _selection(run)
+    _sut_args(run)
+    run.add_argument("--evcc", action="append", default=[], metavar="CMD|local:PROFILE",
+                     help="an EVCC under test: a command with {host} {port}, or local:cybertruck-awd")
+    run.add_argument("--junit", metavar="FILE")
+    run.add_argument("--json", metavar="FILE")
+    run.add_argument("--html", metavar="FILE")
+    run.add_argument("--logs", metavar="DIR", help="write each case's message log as JSONL (replayable) and pcap")
+    run.add_argument("--no-progress", action="store_true")
+    run.set_defaults(func=cmd_run)
+
+    rp = sub.add_parser("replay", help="replay a recorded session (JSONL, Josev trace or pcap) and diff the answers")
+    rp.add_argument("recording", nargs="+")
+    _sut_args(rp)
+    rp.add_argument("--tolerance", type=float, default=0.1, help="relative tolerance on measured values (default 0.1)")
+    rp.add_argument("--json", metavar="FILE")
+    rp.add_argument("--html", metavar="FILE")
+    rp.set_defaults(func=cmd_replay)
+    p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
+
+
+def _selection(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--id", action="append", default=[], metavar="GLOB", help="case ID glob (repeatable)")
+    p.add_argument("--tag", action="append", default=[], metavar="TAG", help="required tag (repeatable)")
+    p.add_argument("--role", choices=("SECC", "EVCC"), help="only cases for this SUT role")
+
+
+def _sut_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--sut", action="append", default=[], metavar="URL",
+                   help="tcp://[::1]:PORT, tls://..., or local:wall-connector / local:dc-bidi (repeatable: run in parallel)")
+    p.add_argument("--tls", action="store_true", help="use TLS for tcp:// SUTs")
+    p.add_argument("--pki", metavar="DIR", help="PKI directory (iso15118 security pki layout, or Josev's pki/iso15118_2)")
+    p.add_argument("--services", metavar="LIST", help="declare the SUT's services (e.g. AC_BPT,AC) instead of probing")
+    p.add_argument("--probe", metavar="URL", help="power probe: GET URL?evccid=ID -> {power_w, contactors_closed}")
+    p.add_argument("--control", metavar="URL", help="lab control: POST URL {evccid, event}")
+    p.add_argument("--jobs", type=int, default=1, help="cases run concurrently per SUT (default 1)")
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from conformance.catalogue import select
+
+    cases = select(args.id, args.tag, args.role)
+    if args.json:
+        print(json.dumps([c.to_json() for c in cases], indent=1))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"{len(cases)} conformance test cases")
+    for col in ("ID", "title", "requirement", "tags"):
+        t.add_column(col, overflow="fold")
+    for c in cases:
+        t.add_row(c.id, c.title, c.requirement, " ".join(c.tags))
+    Console().print(t)
+    return 0
+
+
+async def _make_suts(args: argparse.Namespace, stack: list[Any]) -> list[Any]:
+    from conformance.sut import HttpControl, HttpProbe, SutEndpoint
+
+    suts = []
+    for url in args.sut:
+        if url.startswith("local:"):
+            from conformance.local import start_local_secc
+
+            profile = url.split(":", 1)[1]
+            tls_ctx = None
+            pki = Path(args.pki) if args.pki else None
+            if args.tls:
+                from iso15118.security.pki import create_pki, load_pki
+                from iso15118.security.tls import secc_context_from_pki
+
+                if pki is None:
+                    import tempfile
+
+                    pki = create_pki(tempfile.mkdtemp(prefix="conformance-pki-")).root
+                tls_ctx = secc_context_from_pki(load_pki(pki).paths)
+            loc = await start_local_secc(profile, tls=tls_ctx,
+                                         evse_kwargs={"home_load_w": 11520.0} if profile == "wall-connector" else None)
+            stack.append(loc)
+            sut = loc.endpoint(pki_dir=pki, jobs=max(1, args.jobs))
+        else:
+            sut = SutEndpoint.parse(url, tls=args.tls, pki=args.pki, jobs=max(1, args.jobs))
+            if args.probe:
+                sut.probe = HttpProbe(args.probe)
+            if args.control:
+                sut.control = HttpControl(args.control)
+        if args.services:
+            sut.info.services = {EnergyService[s.strip()] for s in args.services.split(",") if s.strip()}
+        suts.append(sut)
+    for spec in getattr(args, "evcc", []):
+        from conformance.tester_secc import command_evcc_launcher, local_evcc_launcher
+
+        if spec.startswith("local:"):
+            launcher = local_evcc_launcher(spec.split(":", 1)[1])
+        else:
+            launcher = command_evcc_launcher(spec)
+        s = SutEndpoint.evcc(launcher, f"evcc:{spec}")
+        s.jobs = max(1, args.jobs) if spec.startswith("local:") else 1
+        suts.append(s)
+    return suts
+
+
+def _write_outputs(camp: Any, args: argparse.Namespace) -> None:
+    from conformance.report import write_html, write_json, write_junit
+
+    if getattr(args, "junit", None):
+        write_junit(camp, args.junit)
+    if getattr(args, "json", None):
+        write_json(camp, args.json)
+    if getattr(args, "html", None):
+        write_html(camp, args.html)
+    if getattr(args, "logs", None):
+        from conformance.evidence import dump_jsonl
+        from conformance.replay import write_pcap
+
+        d = Path(args.logs)
+        d.mkdir(parents=True, exist_ok=True)
+        for r in camp.results:
+            stem = f"{r.case_id}__{r.sut.replace('/', '_').replace(':', '_')}"
+            (d / f"{stem}.jsonl").write_text(dump_jsonl(r.evidence.entries))
+            if any(e.exi_hex for e in r.evidence.entries):
+                write_pcap(r.evidence.entries, d / f"{stem}.pcap")
+
+
+def _print_summary(camp: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    con = Console()
+    t = Table(title="conformance verdicts")
+    for col in ("SUT", "pass", "fail", "inconclusive", "error"):
+        t.add_column(col)
+    for s in camp.suts:
+        c = camp.counts(s.name)
+        t.add_row(s.name, str(c["pass"]), str(c["fail"]), str(c["inconclusive"]), str(c["error"]))
+    con.print(t)
+    from rich.markup import escape
+
+    for r in camp.results:
+        if r.verdict.value in ("fail", "error"):
+            con.print(f"[red]{r.verdict.value.upper()}[/red] {r.case_id} {escape(f'[{r.sut}]')}: {escape(r.reason)}")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from conformance.catalogue import select
+    from conformance.runner import run_campaign
+
+    if not args.sut and not args.evcc:
+        print("conformance run: give --sut and/or --evcc", file=sys.stderr)
+        return 2
+
+    async def main() -> Any:
+        stack: list[Any] = []
+        suts = await _make_suts(args, stack)
+        roles = {s.role for s in suts}
+        cases = [c for c in select(args.id, args.tag, args.role) if c.role in roles]
+        try:
+            if args.no_progress:
+                return await run_campaign(suts, cases)
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                          TextColumn("{task.fields[last]}"), transient=False) as prog:
+                tasks = {s.name: prog.add_task(s.name, total=sum(1 for c in cases if c.role == s.role), last="") for s in suts}
+
+                def progress(sut: Any, tc: Any, r: Any) -> None:
+                    colour = {"pass": "green", "fail": "red", "inconclusive": "yellow", "error": "magenta"}[r.verdict.value]
+                    prog.update(tasks[sut.name], advance=1, last=f"[{colour}]{r.verdict.value}[/] {tc.id}")
+
+                return await run_campaign(suts, [c for c in cases], progress=progress)
+        finally:
+            for loc in stack:
+                loc.close()
+
+    camp = asyncio.run(main())
+    _write_outputs(camp, args)
+    _print_summary(camp)
+    c = camp.counts()
+    return 1 if c["fail"] or c["error"] else 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from conformance.replay import replay_case
+    from conformance.runner import run_campaign
+
+    async def main() -> Any:
+        stack: list[Any] = []
+        suts = await _make_suts(args, stack)
+        try:
+            cases = [replay_case(p, args.tolerance) for p in args.recording]
+            return await run_campaign(suts, cases, probe=False)
+        finally:
+            for loc in stack:
+                loc.close()
+
+    camp = asyncio.run(main())
+    _write_outputs(camp, args)
+    _print_summary(camp)
+    for r in camp.results:
+        for c in r.checks:
+            if not c.ok:
+                print(f"  diff {r.case_id}: {c.requirement}: {c.detail}")
+    c = camp.counts()
+    return 1 if c["fail"] or c["error"] else 0
