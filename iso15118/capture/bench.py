@@ -94,13 +94,15 @@ if decode:
         pass
 warm = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t = time.perf_counter()
+c = time.process_time()
 dec = CaptureDecoder(path, decode=decode, cache_size=cache)
 n = 0
 for ev in dec.events():
     n += 1
 dt = time.perf_counter() - t
+cpu = time.process_time() - c
 s = dec.stats
-print(json.dumps({"seconds": dt, "events": n, "frames": s.frames, "messages": s.v2g_messages,
+print(json.dumps({"seconds": dt, "cpu_seconds": cpu, "events": n, "frames": s.frames, "messages": s.v2g_messages,
                   "decode_errors": s.decode_errors, "cache_hits": s.cache_hits, "cache_misses": s.cache_misses,
                   "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                   "rss_after_imports_kb": warm, "rss_at_start_kb": base}))
@@ -162,7 +164,9 @@ def bench(
         "seconds": round(secs, 3),
         "all_runs_seconds": run["all_seconds"],
         "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "cpu_seconds": round(run["cpu_seconds"], 3),
         "messages_per_s": round(run["messages"] / secs) if secs else None,
+        "messages_per_cpu_s": round(run["messages"] / run["cpu_seconds"]) if run["cpu_seconds"] else None,
         "frames_per_s": round(run["frames"] / secs) if secs else None,
         "mb_per_s": round(built["bytes"] / 1e6 / secs, 2) if secs else None,
         "peak_rss_mb": round(run["peak_rss_kb"] / 1024, 1),
