@@ -43,6 +43,7 @@ def run_pair(
     hooks: list[tuple[float, Callable[[float], Any]]] | None = None,
     drop: Callable[[str, SendMessage], bool] | None = None,
     max_steps: int = 200_000,
+    close_when_evcc_ends: bool = True,
 ) -> Transcript:
     """Drive both cores until both ended (or ``max_time`` / ``max_steps``)."""
     tr = Transcript()
@@ -89,7 +90,7 @@ def run_pair(
             dl = core.next_deadline()
             if dl is not None and dl <= t:
                 emit(t, side, core.handle_timer(t))
-        if evcc.ended and not secc.ended and not queue:
+        if close_when_evcc_ends and evcc.ended and not secc.ended and not queue:
             # the EV closed the connection after its last message
             emit(t, "secc", secc.connection_lost(t))
             secc_open = False

@@ -36,6 +36,7 @@ def pair(
 
 
 def run(evcc: EvccSession, secc: SeccSession, **kwargs: Any) -> Transcript:
+    kwargs.setdefault("max_time", 900.0)
     return run_pair(evcc, secc, **kwargs)
 
 
