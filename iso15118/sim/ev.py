@@ -118,6 +118,9 @@ class SimEV:
             self.energy_in_wh += wh
         else:
             self.energy_out_wh -= wh
+        if self.has_exported and not self.reserve_reached and self.battery.soc <= self.min_soc_reserve:
+            self.reserve_reached = True
+            self._note(now, f"SOC {self.battery.soc:.1f} % at reserve {self.min_soc_reserve} %: export refused")
         if self.thermal is not None:
             was_derated, was_tripped = self.thermal.derated, self.thermal.tripped
             self.thermal.advance(abs(self.current_a()), dt)
@@ -260,9 +263,6 @@ class SimEV:
         exporting = p < 0
         if exporting:
             self.has_exported = True
-        elif float(result.target_power) < 0 and not self._export_allowed() and not self.reserve_reached:
-            self.reserve_reached = True
-            self._note(now, f"SOC {self.battery.soc:.1f} % at reserve {self.min_soc_reserve} %: export refused")
         if exporting and self.outlets_enabled:
             self.outlets_enabled = False
             self._note(now, "exporting: vehicle outlets disabled")
