@@ -175,6 +175,19 @@ class Analyzer:
     def _emit(self, ev: Event) -> None:
         self.on_event(ev)
 
+    def add_secrets(self, text: bytes) -> None:
+        """TLS secrets embedded in the capture (pcapng Decryption Secrets Block): merged into the
+        key log (a new one when ``--keylog`` was not given)."""
+        from iso15118.capture.tls_decrypt import Keylog
+
+        embedded = Keylog.parse(text.decode("ascii", "replace"))
+        if self.keylog is None:
+            self.keylog = embedded
+        else:
+            self.keylog.merge(embedded)
+        self._emit(Event(self._last_ts, self._last_frame, "tls", "TLS secrets in capture", "info",
+                         detail=f"{len(embedded)} secrets from a pcapng Decryption Secrets Block added to the key log"))
+
     def capture_problem(self, p: ReadProblem) -> None:
         """Report damage found by the capture reader."""
         self.stats.capture_problems += 1
@@ -824,7 +837,8 @@ class CaptureDecoder:
     ) -> None:
         self._queue: deque[Event] = deque()
         self.analyzer = Analyzer(self._queue.append, keylog=keylog, decode=decode, cache_size=cache_size)
-        self.reader = open_capture(path, on_problem=self.analyzer.capture_problem)
+        self.reader = open_capture(path, on_problem=self.analyzer.capture_problem,
+                                   on_secrets=self.analyzer.add_secrets)
 
     @property
     def stats(self) -> AnalyzerStats:

@@ -17,7 +17,8 @@ Formats (facts from the public libpcap / pcapng specifications):
 * pcapng: blocks of (type, total length, body, total length); Section Header Block
   (``0a0d0d0a``, byte-order magic ``1a2b3c4d``), Interface Description Block (type 1: link type,
   snaplen, options incl. ``if_tsresol`` code 9), Enhanced Packet Block (6), Simple Packet Block
-  (3), obsolete Packet Block (2).  Other blocks are skipped.
+  (3), obsolete Packet Block (2), Decryption Secrets Block (10: TLS key logs embedded by
+  ``editcap --inject-secrets``).  Other blocks are skipped.
 """
 
 from __future__ import annotations
@@ -62,6 +63,9 @@ LINKTYPE_NAMES: dict[int, str] = {
     LINKTYPE_IPV6: "raw IPv6",
     LINKTYPE_LINUX_SLL2: "Linux cooked v2 (SLL2)",
 }
+
+# pcapng Decryption Secrets Block type of an NSS key log ("TLSK").
+SECRETS_TLS_KEYLOG = 0x544C534B
 
 # Sanity limit for one record (bigger than any real snaplen; 256 KiB is tcpdump's default).
 MAX_RECORD = 1 << 20
@@ -117,10 +121,14 @@ class CaptureReader:
         self,
         path: str | os.PathLike[str],
         on_problem: Callable[[ReadProblem], None] | None = None,
+        on_secrets: Callable[[bytes], None] | None = None,
     ) -> None:
         self.path = os.fspath(path)
         self.problems: list[ReadProblem] = []
         self._on_problem = on_problem
+        self._on_secrets = on_secrets
+        self.secrets: list[tuple[int, bytes]] = []
+        """pcapng Decryption Secrets Blocks seen: (secrets type, data)."""
         try:
             raw: BinaryIO = open(self.path, "rb", buffering=1 << 16)
         except OSError as exc:
@@ -396,7 +404,14 @@ class CaptureReader:
                 index += 1
                 self.frames = index
                 yield Record(index, 0.0, linktype, body[4 : 4 + min(orig, len(body) - 4)], orig)
-            # Other blocks (name resolution, statistics, custom, DSB...) carry no packets.
+            elif btype == 10:  # Decryption Secrets Block
+                if len(body) >= 8:
+                    stype, slen = struct.unpack_from(endian + "II", body, 0)
+                    secret = body[8 : 8 + slen]
+                    if stype == SECRETS_TLS_KEYLOG and self._on_secrets is not None:
+                        self._on_secrets(secret)
+                    self.secrets.append((stype, secret))
+            # Other blocks (name resolution, statistics, custom...) carry no packets.
 
     def _pcapng_resync(self, start: int, first: bytes, endian: str) -> tuple[int, bytes] | None:
         """Scan for a block whose leading and trailing lengths agree."""
@@ -446,7 +461,10 @@ class _PrefixedReader:
 
 
 def open_capture(
-    path: str | os.PathLike[str], on_problem: Callable[[ReadProblem], None] | None = None
+    path: str | os.PathLike[str],
+    on_problem: Callable[[ReadProblem], None] | None = None,
+    on_secrets: Callable[[bytes], None] | None = None,
 ) -> CaptureReader:
-    """Open a pcap / pcapng (optionally gzip-compressed) capture for streamed reading."""
-    return CaptureReader(path, on_problem)
+    """Open a pcap / pcapng (optionally gzip-compressed) capture for streamed reading.
+    ``on_secrets`` receives the NSS key log text of pcapng Decryption Secrets Blocks."""
+    return CaptureReader(path, on_problem, on_secrets)

@@ -144,6 +144,10 @@ class PcapNgWriter:
         e = self._e
         self._f.write(struct.pack(e + "II", btype, total) + body + b"\0" * pad + struct.pack(e + "I", total))
 
+    def write_secrets(self, keylog_text: bytes, secrets_type: int = 0x544C534B) -> None:
+        """A Decryption Secrets Block (default type: TLS key log)."""
+        self._block(10, struct.pack(self._e + "II", secrets_type, len(keylog_text)) + keylog_text)
+
     def write(self, ts: float, data: bytes, orig_len: int | None = None) -> None:
         t = int(round(ts * self._tick))
         body = struct.pack(self._e + "IIIII", 0, t >> 32, t & 0xFFFFFFFF, len(data), orig_len or len(data)) + data

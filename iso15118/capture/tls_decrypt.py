@@ -137,6 +137,12 @@ class Keylog:
             k.secrets.setdefault(parts[0], {})[cr] = secret
         return k
 
+    def merge(self, other: Keylog) -> None:
+        """Add another log's secrets (e.g. one embedded in a pcapng file)."""
+        for label, d in other.secrets.items():
+            self.secrets.setdefault(label, {}).update(d)
+        self.errors.extend(other.errors)
+
     def get(self, label: str, client_random: bytes) -> bytes | None:
         return self.secrets.get(label, {}).get(client_random)
 

@@ -245,3 +245,32 @@ def test_tls13_with_traffic_secrets_only(tmp_path: Path) -> None:
     v2g = [e for e in events if e.kind == "v2g"]
     assert b"".join(encode_frame(e.payload_type, e.payload) for e in v2g if e.direction == EV_TO_EVSE) == sent_c
     assert b"".join(encode_frame(e.payload_type, e.payload) for e in v2g if e.direction == EVSE_TO_EV) == sent_s
+
+
+def test_secrets_embedded_in_pcapng(tmp_path: Path) -> None:
+    """Key log inside the capture (pcapng Decryption Secrets Block): no --keylog needed.  Written
+    by our writer, and by Wireshark's editcap --inject-secrets when it is installed."""
+    from iso15118.capture.pcapio import open_capture
+    from iso15118.capture.pcapwriter import PcapNgWriter
+
+    result = _record(tmp_path, version="1.3")
+    keylog = Path(result["keylog"]).read_bytes()
+    ours = tmp_path / "embedded.pcapng"
+    with PcapNgWriter(ours) as w:
+        w.write_secrets(keylog)
+        for r in open_capture(tmp_path / "proxy.pcap"):
+            w.write(r.ts, r.data)
+    paths = [ours]
+    if tool_available("editcap"):
+        theirs = tmp_path / "editcap.pcapng"
+        subprocess.run(["editcap", "--inject-secrets", f"tls,{result['keylog']}", str(tmp_path / "proxy.pcap"),
+                        str(theirs)], check=True, capture_output=True, timeout=60)
+        paths.append(theirs)
+    sent_c = b"".join(bytes.fromhex(h) for h in result["client_sent"])
+    for p in paths:
+        dec = CaptureDecoder(p, decode=False)  # no keylog given
+        events = list(dec.events())
+        assert [e for e in events if e.name == "TLS secrets in capture"]
+        got = b"".join(encode_frame(e.payload_type, e.payload) for e in events
+                       if e.kind == "v2g" and e.direction == EV_TO_EVSE)
+        assert got == sent_c, p.name
