@@ -1,0 +1,54 @@
+"""TLS contexts for sessions from a lab PKI directory (``iso15118.security.pki`` layout).
+
+-20 profile: TLS 1.3 only, mutual authentication; the SECC presents ``cpoCertChain`` and
+verifies the EV's ``vehicleCertChain`` against the V2G root (libiso15118's choice on
+DISAGREE #3, which the public -20 material sides with); the EV verifies the SECC against the
+V2G root.  ``josev=True`` builds the compatibility contexts for Josev's P-256 test PKI
+(OEM provisioning chain as client certificate, verified against the OEM root).
+"""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+
+from iso15118.security.tls import ISO20, JOSEV_COMPAT, client_context, server_context
+
+
+def _password(pki: Path, name: str) -> Path | None:
+    p = pki / "private_keys" / f"{name}Password.txt"
+    return p if p.exists() else None
+
+
+def secc_context(pki: str | Path, *, josev: bool = False, keylog: str | None = None) -> ssl.SSLContext:
+    d = Path(pki)
+    certs = d / "certs"
+    anchor = certs / ("oemRootCACert.pem" if josev else "v2gRootCACert.pem")
+    return server_context(
+        certs / "cpoCertChain.pem",
+        d / "private_keys" / "seccLeaf.key",
+        _password(d, "seccLeaf"),
+        trust_anchors=[anchor],
+        profile=JOSEV_COMPAT if josev else ISO20,
+        keylog_file=keylog,
+    )
+
+
+def evcc_context(pki: str | Path, *, josev: bool = False, keylog: str | None = None) -> ssl.SSLContext:
+    d = Path(pki)
+    certs = d / "certs"
+    if josev:
+        chain, key, pw = certs / "oemCertChain.pem", d / "private_keys" / "oemLeaf.key", _password(d, "oemLeaf")
+    else:
+        chain, key, pw = certs / "vehicleCertChain.pem", d / "private_keys" / "vehicleLeaf.key", _password(d, "vehicleLeaf")
+    return client_context(
+        [certs / "v2gRootCACert.pem"],
+        chain,
+        key,
+        pw,
+        profile=JOSEV_COMPAT if josev else ISO20,
+        keylog_file=keylog,
+    )
+
+
+__all__ = ["evcc_context", "secc_context"]
