@@ -134,7 +134,7 @@ def _parse_if_text(dt: D.Datatype, value: Any) -> Any:
 
 
 class _Encoder:
-    __slots__ = ("sg", "w", "st", "formats", "facets")
+    __slots__ = ("sg", "w", "st", "formats", "facets", "seen_undeclared")
 
     def __init__(self, sg: SchemaGrammars, w: BitWriter, formats: dict | None = None, facets: bool = True) -> None:
         self.sg = sg
@@ -142,6 +142,7 @@ class _Encoder:
         self.st = _StringTable(sg)
         self.formats = formats  # id(element) -> (value dt, {attr key: dt}) for the XML writer
         self.facets = facets  # check ranges and lengths (a decoded real-world message may break them)
+        self.seen_undeclared: set[tuple[str, str]] = set()
 
     def element(self, el: Element, g: Grammar, path: str = "") -> None:
         """Encode one element's content; ``path`` is only built when an error is raised."""
@@ -280,6 +281,13 @@ class _Encoder:
         to xs:anyType: an AT(xsi:type) at level 2 of an empty built-in start-tag grammar
         (0-bit first level; EE, AT(*), SE(*), CH at level 2), then the anyType grammar."""
         w = self.w
+        # As the reference does it: the first element of a qname in the stream meets an empty
+        # built-in start-tag grammar (0-bit first level); later ones of the same qname meet a
+        # grammar with one first-level production, so the escape to level 2 costs one bit (1).
+        if (el.ns, el.name) in self.seen_undeclared:
+            w.bits(1, 1)
+        else:
+            self.seen_undeclared.add((el.ns, el.name))
         w.bits(1, 2)  # AT(*) in [EE, AT(*), SE(*), CH]
         self.st.write_uri(w, XSI_NS)
         self.st.write_local(w, XSI_NS, "type")
@@ -324,13 +332,14 @@ def _attr_sort_key(key: str) -> tuple[str, str]:
 
 
 class _Decoder:
-    __slots__ = ("sg", "r", "st", "count")
+    __slots__ = ("sg", "r", "st", "count", "seen_undeclared")
 
     def __init__(self, sg: SchemaGrammars, r: BitReader) -> None:
         self.sg = sg
         self.r = r
         self.st = _StringTable(sg)
         self.count = 0
+        self.seen_undeclared: set[tuple[str, str]] = set()
 
     def element(self, ns: str, name: str, g: Grammar, depth: int, into: Element | None = None) -> Element:
         """Decode one element's content. The element path of an error is added on the
@@ -412,9 +421,19 @@ class _Decoder:
         r = self.r
         el = Element(ns, name)
         in_content = False
+        repeat = (ns, name) in self.seen_undeclared
+        self.seen_undeclared.add((ns, name))
         try:
             while True:
-                if not in_content:
+                if not in_content and repeat:
+                    # a qname seen before in this stream: one first-level production, then the
+                    # escape (see _Encoder.undeclared); that production is never written by the
+                    # reference in this configuration
+                    if r.bits(1) == 0:
+                        raise ExiDecodeError("learned built-in production is not supported", r.pos)
+                    repeat = False
+                    ev = r.bits(2)
+                elif not in_content:
                     ev = r.bits(2)  # StartTagContent: EE, AT(*), SE(*), CH
                 else:
                     ev = 0 if r.bits(1) == 0 else 2 + r.bits(1)  # ElementContent: EE | SE(*), CH

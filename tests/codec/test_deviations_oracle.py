@@ -20,6 +20,9 @@ CASES = [
     # an element no schema declares, under a lax wildcard: cast to xs:anyType (EXI profile)
     ("xmldsig", False, f'<Object xmlns="{DS}"><x:bar xmlns:x="urn:x" a="1">text</x:bar></Object>'),
     ("xmldsig", False, f'<Object xmlns="{DS}"><x:bar xmlns:x="urn:x"><KeyName>k</KeyName></x:bar></Object>'),
+    # the same undeclared qname again in one stream (the reference's second grammar for it)
+    ("xmldsig", False, f'<Object xmlns="{DS}"><x:bar xmlns:x="urn:x" a="1"><x:baz>t</x:baz><x:baz b="2">u<x:bar>k</x:bar>'
+                       f'</x:baz><x:baz>v</x:baz><x:qux>w</x:qux><x:baz>y</x:baz><x:qux/></x:bar></Object>'),
     ("xmldsig", True, f'<SignedInfo xmlns="{DS}"><CanonicalizationMethod Algorithm="http://www.w3.org/TR/canonical-exi/"/>'
                       f'<SignatureMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha512"/>'
                       f'<Reference URI="#id1"><Transforms><Transform Algorithm="http://www.w3.org/TR/canonical-exi/"/></Transforms>'
