@@ -149,8 +149,31 @@ class XmlRenderer:
 
     def end(self, summary: dict[str, Any] | None) -> None:
         if summary is not None:
-            self.out.write("  <summary>" + escape(json.dumps(summary, default=str)) + "</summary>\n")
+            self.out.write(_dict_to_xml("summary", summary, "  ") + "\n")
         self.out.write("</capture>\n")
+
+
+def _xml_name(key: str) -> str:
+    """An XML element name for a dict key (keys like ``EV->EVSE`` become ``item name="..."``)."""
+    ok = key and (key[0].isalpha() or key[0] == "_") and all(c.isalnum() or c in "_-." for c in key)
+    return key if ok else ""
+
+
+def _dict_to_xml(tag: str, value: Any, indent: str) -> str:
+    """Nested dicts / lists as elements (lists repeat the element), scalars as text."""
+    name = _xml_name(tag)
+    open_tag = name if name else f"item name={quoteattr(tag)}"
+    close_tag = name if name else "item"
+    if isinstance(value, dict):
+        inner = [_dict_to_xml(str(k), v, indent + "  ") for k, v in value.items()]
+        if not inner:
+            return f"{indent}<{open_tag}/>"
+        return f"{indent}<{open_tag}>\n" + "\n".join(inner) + f"\n{indent}</{close_tag}>"
+    if isinstance(value, list):
+        return "\n".join(_dict_to_xml(tag, v, indent) for v in value) if value else f"{indent}<{open_tag}/>"
+    if value is None:
+        return f"{indent}<{open_tag}/>"
+    return f"{indent}<{open_tag}>{_xml_value(value)}</{close_tag}>"
 
 
 # --------------------------------------------------------------------------------------------
@@ -219,6 +242,8 @@ class TimelineRenderer:
             rc = ev.response_code
             rc_style = "bold red" if rc.startswith("FAILED") else "yellow" if rc.startswith("WARN") else "green"
             t.append(f"  {rc}", style=rc_style)
+        if ev.name == "SessionSetupRes" and ev.session_id:
+            t.append(f"  SessionID={ev.session_id}", style="bold")
         if ev.response_time is not None:
             rt = f"  +{ev.response_time * 1000:.0f} ms"
             if ev.timing == "performance_time":
