@@ -1,0 +1,187 @@
+"""Sub-commands ``secc``, ``evcc`` and ``demo``.
+
+    iso15118 secc --profile wall-connector [--host ::1 --port N] [--tls|--no-tls] [--pki DIR]
+    iso15118 evcc --profile cybertruck-awd --service AC_BPT [--host H --port N | --discover] [--tls] [--loops N]
+    iso15118 demo [--speed 60] [--outage-at 6] [--duration 16] [--no-live]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+DEFAULT_PKI = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "iso15118" / "lab-pki"
+
+
+def _pki(path: str | None, josev: bool) -> Path:
+    d = Path(path) if path else DEFAULT_PKI
+    if not (d / "certs" / "cpoCertChain.pem").exists():
+        if josev:
+            raise SystemExit(f"no Josev PKI at {d}")
+        from iso15118.security.pki import create_pki
+
+        create_pki(d, "secp521r1")
+        print(f"created a secp521r1 lab PKI in {d}", file=sys.stderr)
+    return d
+
+
+def _secc(args: argparse.Namespace) -> int:
+    from iso15118.session import SeccConfig, SessionEnded
+    from iso15118.session.runner import run_secc
+    from iso15118.session.tlsconf import secc_context
+    from iso15118.sim import make_evse
+
+    tls = secc_context(_pki(args.pki, args.josev_pki), josev=args.josev_pki, keylog=args.keylog) if args.tls else None
+    count = {"n": 0}
+
+    def sink(side: str, now: float, ev: Any) -> None:
+        if args.verbose and hasattr(ev, "name") and type(ev).__name__ in ("MessageReceived",):
+            print(f"{now:.3f} rx {ev.name}", flush=True)
+        if isinstance(ev, SessionEnded):
+            count["n"] += 1
+            print(f"SESSION {count['n']} {'PASS' if ev.ok else 'FAIL'} reason=\"{ev.reason}\"", flush=True)
+            if args.once:
+                raise_later.append(ev)
+
+    raise_later: list[Any] = []
+
+    def ready(server: Any) -> None:
+        print(f"READY {'tls' if tls else 'none'} [{args.host}]:{server.port}", flush=True)
+
+    config = SeccConfig(authorization_services=("EIM",))
+
+    async def main() -> int:
+        task = asyncio.create_task(
+            run_secc(
+                lambda: make_evse(args.profile, speed=args.speed),
+                args.host,
+                args.port,
+                tls,
+                config=config,
+                sdp=args.sdp,
+                sink=sink,
+                ready=ready,
+            )
+        )
+        while not task.done():
+            await asyncio.sleep(0.2)
+            if raise_later:
+                await asyncio.sleep(0.5)
+                task.cancel()
+                return 0 if raise_later[0].ok else 1
+        await task
+        return 0
+
+    try:
+        return asyncio.run(main())
+    except asyncio.CancelledError:
+        return 0
+
+
+def _evcc(args: argparse.Namespace) -> int:
+    from iso15118.session import ControlMode, EnergyService, EvccConfig
+    from iso15118.session.runner import run_evcc
+    from iso15118.session.tlsconf import evcc_context
+    from iso15118.sim import make_ev
+
+    tls = evcc_context(_pki(args.pki, args.josev_pki), josev=args.josev_pki, keylog=args.keylog) if args.tls else None
+    ev = make_ev(args.profile, soc=args.soc, speed=args.speed)
+    config = EvccConfig(
+        service=EnergyService[args.service] if args.service else None,
+        control_mode=ControlMode[args.control.upper()],
+        max_loops=args.loops,
+        timeout_scale=args.timeout_scale,
+        pre_charge_give_up=args.pre_charge_give_up,
+    )
+
+    def sink(side: str, now: float, event: Any) -> None:
+        if args.verbose and type(event).__name__ in ("SendMessage", "ProtocolError", "NotificationReceived"):
+            print(f"{now:.3f} {type(event).__name__} {getattr(event, 'name', '')} {getattr(event, 'detail', '')}", flush=True)
+
+    r = asyncio.run(
+        run_evcc(
+            ev,
+            None if args.discover else args.host,
+            None if args.discover else args.port,
+            tls,
+            config=config,
+            discover=args.discover,
+            sdp_address=args.host,
+            sink=sink,
+        )
+    )
+    print(
+        f"{'PASS' if r.ok else 'FAIL'} profile={args.profile} service={args.service or 'auto'} tls={r.tls_version or 'none'} "
+        f"messages={r.rx + r.tx} (tx={r.tx} rx={r.rx}) loops={r.loops} duration={r.duration:.1f}s "
+        f"soc={ev.battery.soc:.1f} reason=\"{r.reason}\"",
+        flush=True,
+    )
+    return 0 if r.ok else 1
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from iso15118.sim.demo import run_demo
+
+    live = None if args.live is None else args.live
+    res = asyncio.run(
+        run_demo(
+            speed=args.speed,
+            outage_at=args.outage_at,
+            duration=args.duration,
+            home_load_w=args.home_load * 1000,
+            console=Console(),
+            live=live,
+        )
+    )
+    return 0 if res.ok else 1
+
+
+def register(subparsers: Any) -> None:
+    from iso15118.sim import EV_PROFILES, EVSE_PROFILES
+
+    p = subparsers.add_parser("secc", help="run an SECC simulator (TCP or TLS 1.3 server)")
+    p.add_argument("--profile", choices=EVSE_PROFILES, default="wall-connector")
+    p.add_argument("--host", default="::1")
+    p.add_argument("--port", type=int, default=15119)
+    p.add_argument("--tls", action=argparse.BooleanOptionalAction, default=True, help="TLS 1.3 with mutual auth (default)")
+    p.add_argument("--pki", help=f"lab PKI directory (created if missing; default {DEFAULT_PKI})")
+    p.add_argument("--josev-pki", action="store_true", help="--pki is Josev's P-256 test PKI (compatibility TLS)")
+    p.add_argument("--keylog", help="write TLS secrets (NSS key log) to this file")
+    p.add_argument("--sdp", action="store_true", help="also answer SDP on UDP 15118")
+    p.add_argument("--once", action="store_true", help="exit after the first session (status 0 if it passed)")
+    p.add_argument("--speed", type=float, default=1.0, help="physics runs this many times faster than the protocol clock")
+    p.add_argument("-v", "--verbose", action="store_true")
+    p.set_defaults(func=_secc)
+
+    p = subparsers.add_parser("evcc", help="run one EVCC session with an EV simulator")
+    p.add_argument("--profile", choices=EV_PROFILES, default="cybertruck-awd")
+    p.add_argument("--service", choices=("AC", "DC", "AC_BPT", "DC_BPT"))
+    p.add_argument("--control", choices=("scheduled", "dynamic"), default="dynamic")
+    p.add_argument("--host", default="::1")
+    p.add_argument("--port", type=int, default=15119)
+    p.add_argument("--discover", action="store_true", help="find the SECC with SDP (unicast to --host:15118)")
+    p.add_argument("--tls", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--pki", help=f"lab PKI directory (default {DEFAULT_PKI})")
+    p.add_argument("--josev-pki", action="store_true")
+    p.add_argument("--keylog")
+    p.add_argument("--loops", type=int, default=10, help="charge loops before stopping (default 10)")
+    p.add_argument("--soc", type=float, default=50.0)
+    p.add_argument("--speed", type=float, default=1.0)
+    p.add_argument("--timeout-scale", type=float, default=1.0, help="relax message timeouts for slow peers")
+    p.add_argument("--pre-charge-give-up", type=int, help="accept pre-charge after N requests (simulated peers)")
+    p.add_argument("-v", "--verbose", action="store_true")
+    p.set_defaults(func=_evcc)
+
+    p = subparsers.add_parser("demo", help="V2H grid-outage demo: both sides over loopback TLS 1.3")
+    p.add_argument("--speed", type=float, default=60.0, help="physics speed-up (default 60: a minute per second)")
+    p.add_argument("--outage-at", type=float, default=6.0, help="seconds until the grid fails")
+    p.add_argument("--duration", type=float, default=16.0, help="seconds until the user ends the session")
+    p.add_argument("--home-load", type=float, default=7.2, help="home load in kW during the outage")
+    p.add_argument("--live", action=argparse.BooleanOptionalAction, default=None, help="rich live view (default: on a terminal)")
+    p.set_defaults(func=_demo)
