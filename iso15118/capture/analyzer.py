@@ -482,6 +482,11 @@ class Analyzer:
         held_notices, app.held_notices = app.held_notices, None
         if decision == "other":
             app.hold = [[], []]
+            conn.ignored = True
+            for h in conn.halves:
+                h.history = bytearray()
+                h.pending.clear()
+                h.pending_bytes = 0
             return
         for ev in held_notices or ():
             ev.direction = self._dir_label(conn, 0 if ev.direction == EV_TO_EVSE else 1)
@@ -531,6 +536,7 @@ class Analyzer:
             # unrelated traffic; said once, not decrypted.
             app.kind = "other"
             app.tls = None
+            conn.ignored = True
             src, dst = self._endpoints(conn, 0)
             self._emit(Event(ts, frame, "tls", "TLS connection not decrypted", "info", None, conn.id,
                              f"TLS session not in the key log (client random {cr.hex()[:16]}...)", {}, src, dst,
@@ -633,9 +639,10 @@ class Analyzer:
             rc = dec.response_code
             fields = key_fields(dec)
             if rc is not None:
-                if rc.startswith("FAILED"):
+                urc = rc.upper()  # SupportedAppProtocol spells it "Failed_NoNegotiation"
+                if urc.startswith("FAILED"):
                     level = "error"
-                elif rc.startswith("WARN"):
+                elif urc.startswith("WARN"):
                     level = "warning"
             if dec.session_id and dec.session_id.strip("0"):
                 app.session_id = dec.session_id
@@ -699,6 +706,8 @@ class Analyzer:
                     app.sap_offer[sid.value] = str(ns.value)
         elif dec.name == "supportedAppProtocolRes":
             app.sap_done = True
+            if (dec.response_code or "").upper().startswith("FAILED"):
+                return  # no protocol was agreed
             sid = dec.message.find("SchemaID")
             if sid is not None and sid.value in app.sap_offer:
                 ns = app.sap_offer[sid.value]

@@ -114,6 +114,7 @@ class TcpConnection:
         "last_ts",
         "first_frame",
         "app",
+        "ignored",
     )
 
     def __init__(
@@ -140,6 +141,8 @@ class TcpConnection:
         self.last_ts = ts
         self.first_frame = frame
         self.app: object = None  # what the analyser attaches (V2G / TLS state)
+        self.ignored = False
+        """Set for traffic of no interest: only FIN / RST are still followed (cheap, no buffers)."""
 
     @property
     def closed(self) -> bool:
@@ -166,6 +169,13 @@ class TcpConnection:
                 peer.acked = seg.ack
         if not payload and not flags & _CONTROL and not seg.missing:
             return  # a pure ACK: nothing else to do (the common case, kept fast)
+        if self.ignored:
+            if flags & TCP_RST:
+                self.reset = True
+                h.closed = peer.closed = True
+            elif flags & TCP_FIN:
+                h.closed = True
+            return
 
         if flags & TCP_SYN:
             if h.isn is None:

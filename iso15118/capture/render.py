@@ -240,7 +240,8 @@ class TimelineRenderer:
         t.append(label, style=style or _KIND_STYLE.get(ev.kind, ""))
         if ev.response_code:
             rc = ev.response_code
-            rc_style = "bold red" if rc.startswith("FAILED") else "yellow" if rc.startswith("WARN") else "green"
+            urc = rc.upper()
+            rc_style = "bold red" if urc.startswith("FAILED") else "yellow" if urc.startswith("WARN") else "green"
             t.append(f"  {rc}", style=rc_style)
         if ev.name == "SessionSetupRes" and ev.session_id:
             t.append(f"  SessionID={ev.session_id}", style="bold")

@@ -196,7 +196,7 @@ class SummaryBuilder:
         s.names[ev.name] = s.names.get(ev.name, 0) + 1
         if ev.protocol and (s.protocol is None or s.protocol == "sap"):
             s.protocol = ev.protocol
-        if ev.response_code and ev.response_code.startswith("FAILED"):
+        if ev.response_code and ev.response_code.upper().startswith("FAILED"):
             s.failed.append({"time": ev.ts, "frame": ev.frame, "message": ev.name, "response_code": ev.response_code})
         if ev.response_time is not None:
             base = ev.name[:-3]
