@@ -1105,6 +1105,8 @@ class Emitter:
         if value is not None:
             if value.py in self.gen.enums:
                 body.append(f"v_value = _{value.py}_BY_VALUE.get(el.value, el.value)")
+            elif value.py in ("str", "bytes"):
+                body.append(f"v_value = el.value or {value.py}()")
             else:
                 body.append("v_value = el.value")
             args.append("value=v_value")
@@ -1161,6 +1163,9 @@ class Emitter:
             ]
         if f.kind == "enum":
             return [f"{target} = _{f.py}_BY_VALUE.get({src}.value, {src}.value)"]
+        if f.py in ("str", "bytes"):
+            # an empty value may come back from the codec as None (no character data)
+            return [f"{target} = {src}.value or {f.py}()"]
         return [f"{target} = {src}.value"]
 
     # -- tables --------------------------------------------------------------------------

@@ -321,7 +321,7 @@ class PriceSchedule(MessageBase):
         else:
             raise missing_element(cls.__name__, 'price_schedule_id', 'PriceScheduleID', c if i < n else None)
         if c.name == 'PriceScheduleDescription':
-            v_price_schedule_description = c.value
+            v_price_schedule_description = c.value or str()
             i += 1; c = ch[i] if i < n else END
         else:
             v_price_schedule_description = None
@@ -485,22 +485,22 @@ class AbsolutePriceSchedule(PriceSchedule):
         else:
             raise missing_element(cls.__name__, 'price_schedule_id', 'PriceScheduleID', c if i < n else None)
         if c.name == 'PriceScheduleDescription':
-            v_price_schedule_description = c.value
+            v_price_schedule_description = c.value or str()
             i += 1; c = ch[i] if i < n else END
         else:
             v_price_schedule_description = None
         if c.name == 'Currency':
-            v_currency = c.value
+            v_currency = c.value or str()
             i += 1; c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'currency', 'Currency', c if i < n else None)
         if c.name == 'Language':
-            v_language = c.value
+            v_language = c.value or str()
             i += 1; c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'language', 'Language', c if i < n else None)
         if c.name == 'PriceAlgorithm':
-            v_price_algorithm = c.value
+            v_price_algorithm = c.value or str()
             i += 1; c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'price_algorithm', 'PriceAlgorithm', c if i < n else None)
@@ -614,7 +614,7 @@ class AdditionalService(MessageBase):
             c0, c1 = ch
             if c0.name == 'ServiceName' and c1.name == 'ServiceFee':
                 self = _new(cls)
-                self.service_name = c0.value
+                self.service_name = c0.value or str()
                 try:
                     self.service_fee = RationalNumber.from_tree(c1)
                 except MessageValidationError as e:
@@ -626,7 +626,7 @@ class AdditionalService(MessageBase):
         i = 0
         c = ch[0] if n else END
         if c.name == 'ServiceName':
-            v_service_name = c.value
+            v_service_name = c.value or str()
             i += 1; c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'service_name', 'ServiceName', c if i < n else None)
@@ -1071,7 +1071,7 @@ class CertificateChain(MessageBase):
         i = 0
         c = ch[0] if n else END
         if c.name == 'Certificate':
-            v_certificate = c.value
+            v_certificate = c.value or bytes()
             i += 1; c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'certificate', 'Certificate', c if i < n else None)
@@ -1442,7 +1442,7 @@ class ContractCertificateChain(MessageBase):
             c0, c1 = ch
             if c0.name == 'Certificate' and c1.name == 'SubCertificates':
                 self = _new(cls)
-                self.certificate = c0.value
+                self.certificate = c0.value or bytes()
                 try:
                     self.sub_certificates = SubCertificates.from_tree(c1)
                 except MessageValidationError as e:
@@ -1454,7 +1454,7 @@ class ContractCertificateChain(MessageBase):
         i = 0
         c = ch[0] if n else END
         if c.name == 'Certificate':
-            v_certificate = c.value
+            v_certificate = c.value or bytes()
             i += 1; c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'certificate', 'Certificate', c if i < n else None)
@@ -1897,7 +1897,7 @@ class EMAIDList(MessageBase):
         c = ch[0] if n else END
         v_emaid = []
         while c.name == 'EMAID':
-            x = c.value
+            x = c.value or str()
             v_emaid.append(x)
             i += 1; c = ch[i] if i < n else END
         if i < n:
@@ -1963,8 +1963,8 @@ class EVAbsolutePriceSchedule(MessageBase):
             if c0.name == 'TimeAnchor' and c1.name == 'Currency' and c2.name == 'PriceAlgorithm' and c3.name == 'EVPriceRuleStacks':
                 self = _new(cls)
                 self.time_anchor = c0.value
-                self.currency = c1.value
-                self.price_algorithm = c2.value
+                self.currency = c1.value or str()
+                self.price_algorithm = c2.value or str()
                 try:
                     self.ev_price_rule_stacks = EVPriceRuleStackList.from_tree(c3)
                 except MessageValidationError as e:
@@ -1981,12 +1981,12 @@ class EVAbsolutePriceSchedule(MessageBase):
         else:
             raise missing_element(cls.__name__, 'time_anchor', 'TimeAnchor', c if i < n else None)
         if c.name == 'Currency':
-            v_currency = c.value
+            v_currency = c.value or str()
             i += 1; c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'currency', 'Currency', c if i < n else None)
         if c.name == 'PriceAlgorithm':
-            v_price_algorithm = c.value
+            v_price_algorithm = c.value or str()
             i += 1; c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'price_algorithm', 'PriceAlgorithm', c if i < n else None)
@@ -2828,7 +2828,7 @@ class OverstayRule(MessageBase):
         i = 0
         c = ch[0] if n else END
         if c.name == 'OverstayRuleDescription':
-            v_overstay_rule_description = c.value
+            v_overstay_rule_description = c.value or str()
             i += 1; c = ch[i] if i < n else END
         else:
             v_overstay_rule_description = None
@@ -3077,7 +3077,7 @@ class Parameter(MessageBase):
                 raise e.nested(cls.__name__, 'rational_number') from None
             i += 1; c = ch[i] if i < n else END
         elif c.name == 'finiteString':
-            v_finite_string = c.value
+            v_finite_string = c.value or str()
             i += 1; c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'bool_value|byte_value|short_value|int_value|rational_number|finite_string', 'one of boolValue, byteValue, shortValue, intValue, rationalNumber, finiteString', c if i < n else None)
@@ -3213,7 +3213,7 @@ class PnCAReqAuthorizationMode(MessageBase):
         i = 0
         c = ch[0] if n else END
         if c.name == 'GenChallenge':
-            v_gen_challenge = c.value
+            v_gen_challenge = c.value or bytes()
             i += 1; c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'gen_challenge', 'GenChallenge', c if i < n else None)
@@ -3282,7 +3282,7 @@ class PnCASResAuthorizationMode(MessageBase):
         i = 0
         c = ch[0] if n else END
         if c.name == 'GenChallenge':
-            v_gen_challenge = c.value
+            v_gen_challenge = c.value or bytes()
             i += 1; c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'gen_challenge', 'GenChallenge', c if i < n else None)
@@ -3826,7 +3826,7 @@ class PriceLevelSchedule(PriceSchedule):
         else:
             raise missing_element(cls.__name__, 'price_schedule_id', 'PriceScheduleID', c if i < n else None)
         if c.name == 'PriceScheduleDescription':
-            v_price_schedule_description = c.value
+            v_price_schedule_description = c.value or str()
             i += 1; c = ch[i] if i < n else END
         else:
             v_price_schedule_description = None
@@ -5690,7 +5690,7 @@ class SessionSetupReq(V2GRequest):
                     self.header = MessageHeader.from_tree(c0)
                 except MessageValidationError as e:
                     raise e.nested(cls.__name__, 'header') from None
-                self.evcc_id = c1.value
+                self.evcc_id = c1.value or str()
                 self.__post_init__()
                 return self
         ch = el.children
@@ -5706,7 +5706,7 @@ class SessionSetupReq(V2GRequest):
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name == 'EVCCID':
-            v_evcc_id = c.value
+            v_evcc_id = c.value or str()
             i += 1; c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evcc_id', 'EVCCID', c if i < n else None)
@@ -5769,7 +5769,7 @@ class SessionSetupRes(V2GResponse):
                 except MessageValidationError as e:
                     raise e.nested(cls.__name__, 'header') from None
                 self.response_code = _ResponseCode_BY_VALUE.get(c1.value, c1.value)
-                self.evse_id = c2.value
+                self.evse_id = c2.value or str()
                 self.__post_init__()
                 return self
         ch = el.children
@@ -5790,7 +5790,7 @@ class SessionSetupRes(V2GResponse):
         else:
             raise missing_element(cls.__name__, 'response_code', 'ResponseCode', c if i < n else None)
         if c.name == 'EVSEID':
-            v_evse_id = c.value
+            v_evse_id = c.value or str()
             i += 1; c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_id', 'EVSEID', c if i < n else None)
@@ -5879,12 +5879,12 @@ class SessionStopReq(V2GRequest):
         else:
             raise missing_element(cls.__name__, 'charging_session', 'ChargingSession', c if i < n else None)
         if c.name == 'EVTerminationCode':
-            v_ev_termination_code = c.value
+            v_ev_termination_code = c.value or str()
             i += 1; c = ch[i] if i < n else END
         else:
             v_ev_termination_code = None
         if c.name == 'EVTerminationExplanation':
-            v_ev_termination_explanation = c.value
+            v_ev_termination_explanation = c.value or str()
             i += 1; c = ch[i] if i < n else END
         else:
             v_ev_termination_explanation = None
@@ -6023,7 +6023,7 @@ class SignedCertificateChain(MessageBase):
         i = 0
         c = ch[0] if n else END
         if c.name == 'Certificate':
-            v_certificate = c.value
+            v_certificate = c.value or bytes()
             i += 1; c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'certificate', 'Certificate', c if i < n else None)
@@ -6152,7 +6152,7 @@ class SignedInstallationData(MessageBase):
         else:
             raise missing_element(cls.__name__, 'ecdh_curve', 'ECDHCurve', c if i < n else None)
         if c.name == 'DHPublicKey':
-            v_dh_public_key = c.value
+            v_dh_public_key = c.value or bytes()
             i += 1; c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'dh_public_key', 'DHPublicKey', c if i < n else None)
@@ -6160,13 +6160,13 @@ class SignedInstallationData(MessageBase):
         v_x448_encrypted_private_key = None
         v_tpm_encrypted_private_key = None
         if c.name == 'SECP521_EncryptedPrivateKey':
-            v_secp521_encrypted_private_key = c.value
+            v_secp521_encrypted_private_key = c.value or bytes()
             i += 1; c = ch[i] if i < n else END
         elif c.name == 'X448_EncryptedPrivateKey':
-            v_x448_encrypted_private_key = c.value
+            v_x448_encrypted_private_key = c.value or bytes()
             i += 1; c = ch[i] if i < n else END
         elif c.name == 'TPM_EncryptedPrivateKey':
-            v_tpm_encrypted_private_key = c.value
+            v_tpm_encrypted_private_key = c.value or bytes()
             i += 1; c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'secp521_encrypted_private_key|x448_encrypted_private_key|tpm_encrypted_private_key', 'one of SECP521_EncryptedPrivateKey, X448_EncryptedPrivateKey, TPM_EncryptedPrivateKey', c if i < n else None)
@@ -6254,7 +6254,7 @@ class SignedMeteringData(MessageBase):
         i = 0
         c = ch[0] if n else END
         if c.name == 'SessionID':
-            v_session_id = c.value
+            v_session_id = c.value or bytes()
             i += 1; c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'session_id', 'SessionID', c if i < n else None)
@@ -6338,7 +6338,7 @@ class SubCertificates(MessageBase):
         c = ch[0] if n else END
         v_certificate = []
         while c.name == 'Certificate':
-            x = c.value
+            x = c.value or bytes()
             v_certificate.append(x)
             i += 1; c = ch[i] if i < n else END
         if i < n:
@@ -6391,7 +6391,7 @@ class SupportedProvidersList(MessageBase):
         c = ch[0] if n else END
         v_provider_id = []
         while c.name == 'ProviderID':
-            x = c.value
+            x = c.value or str()
             v_provider_id.append(x)
             i += 1; c = ch[i] if i < n else END
         if i < n:
@@ -6562,7 +6562,7 @@ class TaxRule(MessageBase):
         else:
             raise missing_element(cls.__name__, 'tax_rule_id', 'TaxRuleID', c if i < n else None)
         if c.name == 'TaxRuleName':
-            v_tax_rule_name = c.value
+            v_tax_rule_name = c.value or str()
             i += 1; c = ch[i] if i < n else END
         else:
             v_tax_rule_name = None

@@ -1456,7 +1456,7 @@ class MessageHeader(MessageBase):
         i = 0
         c = ch[0] if n else END
         if c.name == 'SessionID':
-            v_session_id = c.value
+            v_session_id = c.value or bytes()
             i += 1; c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'session_id', 'SessionID', c if i < n else None)
@@ -1592,7 +1592,7 @@ class MeterInfo(MessageBase):
         i = 0
         c = ch[0] if n else END
         if c.name == 'MeterID':
-            v_meter_id = c.value
+            v_meter_id = c.value or str()
             i += 1; c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'meter_id', 'MeterID', c if i < n else None)
@@ -1617,7 +1617,7 @@ class MeterInfo(MessageBase):
         else:
             v_bpt_inductive_energy_reading_varh = None
         if c.name == 'MeterSignature':
-            v_meter_signature = c.value
+            v_meter_signature = c.value or bytes()
             i += 1; c = ch[i] if i < n else END
         else:
             v_meter_signature = None

@@ -119,7 +119,7 @@ class AppProtocol(MessageBase):
             c0, c1, c2, c3, c4 = ch
             if c0.name == 'ProtocolNamespace' and c1.name == 'VersionNumberMajor' and c2.name == 'VersionNumberMinor' and c3.name == 'SchemaID' and c4.name == 'Priority':
                 self = _new(cls)
-                self.protocol_namespace = c0.value
+                self.protocol_namespace = c0.value or str()
                 self.version_number_major = c1.value
                 self.version_number_minor = c2.value
                 self.schema_id = c3.value
@@ -131,7 +131,7 @@ class AppProtocol(MessageBase):
         i = 0
         c = ch[0] if n else END
         if c.name == 'ProtocolNamespace':
-            v_protocol_namespace = c.value
+            v_protocol_namespace = c.value or str()
             i += 1; c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'protocol_namespace', 'ProtocolNamespace', c if i < n else None)

@@ -261,17 +261,17 @@ class AlternativeSECC(MessageBase):
         i = 0
         c = ch[0] if n else END
         if c.name == 'SSID':
-            v_ssid = c.value
+            v_ssid = c.value or str()
             i += 1; c = ch[i] if i < n else END
         else:
             v_ssid = None
         if c.name == 'BSSID':
-            v_bssid = c.value
+            v_bssid = c.value or str()
             i += 1; c = ch[i] if i < n else END
         else:
             v_bssid = None
         if c.name == 'IPAddress':
-            v_ip_address = c.value
+            v_ip_address = c.value or str()
             i += 1; c = ch[i] if i < n else END
         else:
             v_ip_address = None
@@ -491,7 +491,7 @@ class WPTAlignmentCheckReq(V2GRequest):
             raise missing_element(cls.__name__, 'ev_result_code', 'EVResultCode', c if i < n else None)
         v_vendor_specific_data_container = []
         while c.name == 'VendorSpecificDataContainer':
-            x = c.value
+            x = c.value or bytes()
             v_vendor_specific_data_container.append(x)
             i += 1; c = ch[i] if i < n else END
         if i < n:
@@ -615,7 +615,7 @@ class WPTAlignmentCheckRes(V2GResponse):
             v_supply_device_current = None
         v_vendor_specific_data_container = []
         while c.name == 'VendorSpecificDataContainer':
-            x = c.value
+            x = c.value or bytes()
             v_vendor_specific_data_container.append(x)
             i += 1; c = ch[i] if i < n else END
         if i < n:
@@ -787,7 +787,7 @@ class WPTChargeLoopReq(ChargeLoopReq):
             v_evpc_power_control_parameter = None
         v_manufacturer_specific_data_container = []
         while c.name == 'ManufacturerSpecificDataContainer':
-            x = c.value
+            x = c.value or bytes()
             v_manufacturer_specific_data_container.append(x)
             i += 1; c = ch[i] if i < n else END
         if i < n:
@@ -1024,7 +1024,7 @@ class WPTChargeLoopRes(ChargeLoopRes):
             v_spc_power_control_parameter = None
         v_manufacturer_specific_data_container = []
         while c.name == 'ManufacturerSpecificDataContainer':
-            x = c.value
+            x = c.value or bytes()
             v_manufacturer_specific_data_container.append(x)
             i += 1; c = ch[i] if i < n else END
         if i < n:
@@ -1163,7 +1163,7 @@ class WPTChargeParameterDiscoveryReq(ChargeParameterDiscoveryReq):
             raise missing_element(cls.__name__, 'evpc_device_local_control', 'EVPCDeviceLocalControl', c if i < n else None)
         v_vendor_specific_data_container = []
         while c.name == 'VendorSpecificDataContainer':
-            x = c.value
+            x = c.value or bytes()
             v_vendor_specific_data_container.append(x)
             i += 1; c = ch[i] if i < n else END
         if i < n:
@@ -1331,7 +1331,7 @@ class WPTChargeParameterDiscoveryRes(ChargeParameterDiscoveryRes):
             raise missing_element(cls.__name__, 'pd_max_coil_current', 'PDMaxCoilCurrent', c if i < n else None)
         v_sd_manufacturer_specific_data_container = []
         while c.name == 'SDManufacturerSpecificDataContainer':
-            x = c.value
+            x = c.value or bytes()
             v_sd_manufacturer_specific_data_container.append(x)
             i += 1; c = ch[i] if i < n else END
         if i < n:
@@ -1683,7 +1683,7 @@ class WPTFinePositioningReq(V2GRequest):
             raise missing_element(cls.__name__, 'ev_result_code', 'EVResultCode', c if i < n else None)
         v_vendor_specific_data_container = []
         while c.name == 'VendorSpecificDataContainer':
-            x = c.value
+            x = c.value or bytes()
             v_vendor_specific_data_container.append(x)
             i += 1; c = ch[i] if i < n else END
         if c.name == 'WPT_LF_DataPackageList':
@@ -1790,7 +1790,7 @@ class WPTFinePositioningRes(V2GResponse):
             raise missing_element(cls.__name__, 'evse_processing', 'EVSEProcessing', c if i < n else None)
         v_vendor_specific_data_container = []
         while c.name == 'VendorSpecificDataContainer':
-            x = c.value
+            x = c.value or bytes()
             v_vendor_specific_data_container.append(x)
             i += 1; c = ch[i] if i < n else END
         if c.name == 'WPT_LF_DataPackageList':
@@ -1939,7 +1939,7 @@ class WPTFinePositioningSetupReq(V2GRequest):
             raise missing_element(cls.__name__, 'natural_offset', 'NaturalOffset', c if i < n else None)
         v_vendor_specific_data_container = []
         while c.name == 'VendorSpecificDataContainer':
-            x = c.value
+            x = c.value or bytes()
             v_vendor_specific_data_container.append(x)
             i += 1; c = ch[i] if i < n else END
         if c.name == 'LF_SystemSetupData':
@@ -2090,7 +2090,7 @@ class WPTFinePositioningSetupRes(V2GResponse):
             raise missing_element(cls.__name__, 'natural_offset', 'NaturalOffset', c if i < n else None)
         v_vendor_specific_data_container = []
         while c.name == 'VendorSpecificDataContainer':
-            x = c.value
+            x = c.value or bytes()
             v_vendor_specific_data_container.append(x)
             i += 1; c = ch[i] if i < n else END
         if c.name == 'LF_SystemSetupData':
@@ -3013,7 +3013,7 @@ class WPTPairingReq(V2GRequest):
             raise missing_element(cls.__name__, 'ev_result_code', 'EVResultCode', c if i < n else None)
         v_vendor_specific_data_container = []
         while c.name == 'VendorSpecificDataContainer':
-            x = c.value
+            x = c.value or bytes()
             v_vendor_specific_data_container.append(x)
             i += 1; c = ch[i] if i < n else END
         if i < n:
@@ -3136,7 +3136,7 @@ class WPTPairingRes(V2GResponse):
             v_alternative_secc_list = None
         v_vendor_specific_data_container = []
         while c.name == 'VendorSpecificDataContainer':
-            x = c.value
+            x = c.value or bytes()
             v_vendor_specific_data_container.append(x)
             i += 1; c = ch[i] if i < n else END
         if i < n:

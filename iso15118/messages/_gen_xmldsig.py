@@ -216,37 +216,37 @@ class DSAKeyValue(MessageBase):
         i = 0
         c = ch[0] if n else END
         if c.name == 'P':
-            v_p = c.value
+            v_p = c.value or bytes()
             i += 1; c = ch[i] if i < n else END
         else:
             v_p = None
         if c.name == 'Q':
-            v_q = c.value
+            v_q = c.value or bytes()
             i += 1; c = ch[i] if i < n else END
         else:
             v_q = None
         if c.name == 'G':
-            v_g = c.value
+            v_g = c.value or bytes()
             i += 1; c = ch[i] if i < n else END
         else:
             v_g = None
         if c.name == 'Y':
-            v_y = c.value
+            v_y = c.value or bytes()
             i += 1; c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'y', 'Y', c if i < n else None)
         if c.name == 'J':
-            v_j = c.value
+            v_j = c.value or bytes()
             i += 1; c = ch[i] if i < n else END
         else:
             v_j = None
         if c.name == 'Seed':
-            v_seed = c.value
+            v_seed = c.value or bytes()
             i += 1; c = ch[i] if i < n else END
         else:
             v_seed = None
         if c.name == 'PgenCounter':
-            v_pgen_counter = c.value
+            v_pgen_counter = c.value or bytes()
             i += 1; c = ch[i] if i < n else END
         else:
             v_pgen_counter = None
@@ -700,8 +700,8 @@ class RSAKeyValue(MessageBase):
             c0, c1 = ch
             if c0.name == 'Modulus' and c1.name == 'Exponent':
                 self = _new(cls)
-                self.modulus = c0.value
-                self.exponent = c1.value
+                self.modulus = c0.value or bytes()
+                self.exponent = c1.value or bytes()
                 self.__post_init__()
                 return self
         ch = el.children
@@ -709,12 +709,12 @@ class RSAKeyValue(MessageBase):
         i = 0
         c = ch[0] if n else END
         if c.name == 'Modulus':
-            v_modulus = c.value
+            v_modulus = c.value or bytes()
             i += 1; c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'modulus', 'Modulus', c if i < n else None)
         if c.name == 'Exponent':
-            v_exponent = c.value
+            v_exponent = c.value or bytes()
             i += 1; c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'exponent', 'Exponent', c if i < n else None)
@@ -824,7 +824,7 @@ class Reference(MessageBase):
         else:
             raise missing_element(cls.__name__, 'digest_method', 'DigestMethod', c if i < n else None)
         if c.name == 'DigestValue':
-            v_digest_value = c.value
+            v_digest_value = c.value or bytes()
             i += 1; c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'digest_value', 'DigestValue', c if i < n else None)
@@ -1345,7 +1345,7 @@ class SignatureValue(MessageBase):
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
         a = el.attrs
         v_id = a.get('Id')
-        v_value = el.value
+        v_value = el.value or bytes()
         self = _new(cls)
         self.id = v_id
         self.value = v_value
@@ -1660,7 +1660,7 @@ class X509IssuerSerial(MessageBase):
             c0, c1 = ch
             if c0.name == 'X509IssuerName' and c1.name == 'X509SerialNumber':
                 self = _new(cls)
-                self.x509_issuer_name = c0.value
+                self.x509_issuer_name = c0.value or str()
                 self.x509_serial_number = c1.value
                 self.__post_init__()
                 return self
@@ -1669,7 +1669,7 @@ class X509IssuerSerial(MessageBase):
         i = 0
         c = ch[0] if n else END
         if c.name == 'X509IssuerName':
-            v_x509_issuer_name = c.value
+            v_x509_issuer_name = c.value or str()
             i += 1; c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'x509_issuer_name', 'X509IssuerName', c if i < n else None)
