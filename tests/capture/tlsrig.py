@@ -247,6 +247,9 @@ class Sniffer:
             buf += chunk
             if b"listening on" in buf or b"Capturing on" in buf:
                 self.ready = True
+                # The message can come a moment before the socket sees packets (notably on
+                # "any"): give it that moment, or the handshake may be missed on a busy machine.
+                time.sleep(0.5)
                 break
             time.sleep(0.05)
         self.stderr = buf
