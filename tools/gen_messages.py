@@ -614,6 +614,7 @@ class Emitter:
             "    choice_error,",
             "    coerce_enum,",
             "    coerce_simple,",
+            "    field_path,",
             "    length_error,",
             "    missing_element,",
             "    occurs_error,",
@@ -796,7 +797,7 @@ class Emitter:
 
     # -- validation ----------------------------------------------------------------------
 
-    def item_checks(self, f: Field, var: str, path: str, assign: str | None) -> list[str]:
+    def item_checks(self, f: Field, var: str, path: str, assign: str | None, owner: str = "") -> list[str]:
         """Lines checking one value in ``var``; ``assign`` is where a coerced value goes."""
         lines: list[str] = []
         if f.kind in ("class",):
@@ -804,7 +805,7 @@ class Emitter:
             lines.append(f"    raise type_error({path}, {var}, {f.py!r})")
             return lines
         if f.kind == "union":
-            tup = "(" + ", ".join(a[2] for a in f.alts) + ",)"
+            tup = f"_{owner}_{f.attr}_TYPES"
             lines.append(f"if {var}.__class__ not in {tup} and not isinstance({var}, {tup}):")
             lines.append(f"    raise type_error({path}, {var}, {' | '.join(a[2] for a in f.alts)!r})")
             return lines
@@ -858,7 +859,7 @@ class Emitter:
         body: list[str] = []
         choices: dict[int, list[Field]] = {}
         for f in c.fields:
-            path = f"type(self).__name__ + {'.' + f.attr!r}"
+            path = f"field_path(self, {f.attr!r})"
             if f.kind == "content":
                 body.append(f"v = self.{f.attr}")
                 body.append("if v.__class__ is not list:")
@@ -874,12 +875,12 @@ class Emitter:
                     cond.append(f"len(v) > {hi}")
                 body.append(f"if {' or '.join(cond)}:")
                 body.append(f"    raise occurs_error({path}, v, {lo}, {hi})")
-                ipath = f"{path} + f'[{{j}}]'"
-                checks = self.item_checks(f, "it", ipath, "v[j]")
+                ipath = f"field_path(self, {f.attr!r}, j)"
+                checks = self.item_checks(f, "it", ipath, "v[j]", c.name)
                 body.append("for j, it in enumerate(v):")
                 body += ["    " + x for x in checks]
             else:
-                checks = self.item_checks(f, "v", path, f"self.{f.attr}")
+                checks = self.item_checks(f, "v", path, f"self.{f.attr}", c.name)
                 if f.min == 0:
                     body.append("if v is not None:")
                     body += ["    " + x for x in checks]
@@ -895,7 +896,7 @@ class Emitter:
             cond = "n > 1" if group[0].choice_min == 0 else "n != 1"
             body.append(f"if {cond}:")
             body.append(
-                f"    raise choice_error(type(self).__name__ + {'.' + '|'.join(attrs)!r}, {attrs!r}, n, "
+                f"    raise choice_error(field_path(self, {'|'.join(attrs)!r}), {attrs!r}, n, "
                 f"{group[0].choice_min == 0})"
             )
         if not body:
@@ -931,10 +932,14 @@ class Emitter:
             else:
                 val = f"self.{f.attr}._value_" if f.kind == "enum" else f"self.{f.attr}"
                 lead.append(f"Element({ns_expr(f.ns)}, {f.name!r}, None, None, {val})")
-        if not rest and lead:
-            ch_expr = "[" + ", ".join(lead) + "]"
+        if len(", ".join(lead)) > 60:
+            literal = "[\n" + "".join(f"    {x},\n" for x in lead) + "]"
         else:
-            body.append("ch: list = [" + ", ".join(lead) + "]")
+            literal = "[" + ", ".join(lead) + "]"
+        if not rest and lead:
+            ch_expr = literal
+        else:
+            body += ("ch: list = " + literal).split("\n")
             ch_expr = "ch"
         for f in rest:
             body += self.to_tree_field(c, f)
@@ -956,7 +961,7 @@ class Emitter:
         if value is not None:
             v_expr = "self.value" + (".value" if value.py in self.gen.enums else "")
         body.append(f"return Element(ns, name, {a_expr}, {ch_expr}, {v_expr})")
-        out += ["        " + x for x in body]
+        out += ["        " + line for x in body for line in x.split("\n")]
         return out
 
     def to_tree_field(self, c: Cls, f: Field) -> list[str]:
@@ -1024,7 +1029,7 @@ class Emitter:
             args.append("content=v_content")
         elif elems:
             body += ["ch = el.children", "n = len(ch)", "i = 0", "c = ch[0] if n else END"]
-            advance = "i += 1; c = ch[i] if i < n else END"
+            advance = ["i += 1", "c = ch[i] if i < n else END"]
             pending_choice: list[Field] = []
             groups: list[list[Field]] = []
             for f in elems:
@@ -1048,7 +1053,7 @@ class Emitter:
                         first = False
                         body.append(f"{kw} c.name == {f.name!r}:")
                         body += ["    " + x for x in self.convert(c, f, f"v_{f.attr}", "c")]
-                        body.append(f"    {advance}")
+                        body += ["    " + x for x in advance]
                     if g[0].choice_min == 1:
                         names = "one of " + ", ".join(f.name for f in g)
                         body.append("else:")
@@ -1070,19 +1075,19 @@ class Emitter:
                     body.append(f"while {test}:")
                     body += ["    " + x for x in self.convert(c, f, "x", "c", index=f"len({var})")]
                     body.append(f"    {var}.append(x)")
-                    body.append(f"    {advance}")
+                    body += ["    " + x for x in advance]
                     if f.min > 0:
                         pass  # occurrence counts are checked by __post_init__
                 elif f.min == 0:
                     body.append(f"if {test}:")
                     body += ["    " + x for x in self.convert(c, f, var, "c")]
-                    body.append(f"    {advance}")
+                    body += ["    " + x for x in advance]
                     body.append("else:")
                     body.append(f"    {var} = None")
                 else:
                     body.append(f"if {test}:")
                     body += ["    " + x for x in self.convert(c, f, var, "c")]
-                    body.append(f"    {advance}")
+                    body += ["    " + x for x in advance]
                     body.append("else:")
                     expected = f.name if f.kind != "union" else "one of " + ", ".join(a[1] for a in f.alts)
                     body.append(
@@ -1181,6 +1186,8 @@ class Emitter:
                     out.append(f"_{c.name}_{f.attr}_OUT = {{")
                     out += [f"    {a[2]}: ({ns_expr(a[0])}, {a[1]!r})," for a in f.alts]
                     out.append("}")
+                    if f.kind == "union":
+                        out.append(f"_{c.name}_{f.attr}_TYPES = tuple(_{c.name}_{f.attr}_OUT)")
         if c.alias_of:
             return out
         out.append(f"{c.name}.FIELDS = (")

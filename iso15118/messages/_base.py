@@ -116,6 +116,11 @@ class MessageBase:
 
 # --- error helpers (only called on failure, so their cost does not matter) -----------------
 
+
+def field_path(obj: Any, attr: str, index: int = -1) -> str:
+    """``ClassName.attr`` or ``ClassName.attr[index]`` for error messages."""
+    return f"{type(obj).__name__}.{attr}" + (f"[{index}]" if index >= 0 else "")
+
 _PY_NAMES = {int: "int", bool: "bool", bytes: "bytes", str: "str", Decimal: "Decimal", float: "float"}
 
 

@@ -26,6 +26,7 @@ from iso15118.messages._base import (
     choice_error,
     coerce_enum,
     coerce_simple,
+    field_path,
     length_error,
     missing_element,
     occurs_error,
@@ -106,30 +107,32 @@ class ACCPDReqEnergyTransferMode(MessageBase):
     def __post_init__(self) -> None:
         v = self.ev_maximum_charge_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_maximum_charge_power', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_maximum_charge_power'), v, 'RationalNumber')
         v = self.ev_maximum_charge_power_l2
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_maximum_charge_power_l2', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_maximum_charge_power_l2'), v, 'RationalNumber')
         v = self.ev_maximum_charge_power_l3
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_maximum_charge_power_l3', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_maximum_charge_power_l3'), v, 'RationalNumber')
         v = self.ev_minimum_charge_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_minimum_charge_power', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_minimum_charge_power'), v, 'RationalNumber')
         v = self.ev_minimum_charge_power_l2
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_minimum_charge_power_l2', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_minimum_charge_power_l2'), v, 'RationalNumber')
         v = self.ev_minimum_charge_power_l3
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_minimum_charge_power_l3', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_minimum_charge_power_l3'), v, 'RationalNumber')
 
     def to_tree(self, name: str = 'AC_CPDReqEnergyTransferMode', ns: str = NS_AC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [self.ev_maximum_charge_power.to_tree('EVMaximumChargePower', NS_AC)]
+        ch: list = [
+            self.ev_maximum_charge_power.to_tree('EVMaximumChargePower', NS_AC),
+        ]
         v = self.ev_maximum_charge_power_l2
         if v is not None:
             ch.append(v.to_tree('EVMaximumChargePower_L2', NS_AC))
@@ -157,7 +160,8 @@ class ACCPDReqEnergyTransferMode(MessageBase):
                 v_ev_maximum_charge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_charge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_maximum_charge_power', 'EVMaximumChargePower', c if i < n else None)
         if c.name == 'EVMaximumChargePower_L2':
@@ -165,7 +169,8 @@ class ACCPDReqEnergyTransferMode(MessageBase):
                 v_ev_maximum_charge_power_l2 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_charge_power_l2') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_maximum_charge_power_l2 = None
         if c.name == 'EVMaximumChargePower_L3':
@@ -173,7 +178,8 @@ class ACCPDReqEnergyTransferMode(MessageBase):
                 v_ev_maximum_charge_power_l3 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_charge_power_l3') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_maximum_charge_power_l3 = None
         if c.name == 'EVMinimumChargePower':
@@ -181,7 +187,8 @@ class ACCPDReqEnergyTransferMode(MessageBase):
                 v_ev_minimum_charge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_charge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_minimum_charge_power', 'EVMinimumChargePower', c if i < n else None)
         if c.name == 'EVMinimumChargePower_L2':
@@ -189,7 +196,8 @@ class ACCPDReqEnergyTransferMode(MessageBase):
                 v_ev_minimum_charge_power_l2 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_charge_power_l2') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_minimum_charge_power_l2 = None
         if c.name == 'EVMinimumChargePower_L3':
@@ -197,7 +205,8 @@ class ACCPDReqEnergyTransferMode(MessageBase):
                 v_ev_minimum_charge_power_l3 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_charge_power_l3') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_minimum_charge_power_l3 = None
         if i < n:
@@ -255,53 +264,55 @@ class ACCPDResEnergyTransferMode(MessageBase):
     def __post_init__(self) -> None:
         v = self.evse_maximum_charge_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.evse_maximum_charge_power', v, 'RationalNumber')
+            raise type_error(field_path(self, 'evse_maximum_charge_power'), v, 'RationalNumber')
         v = self.evse_maximum_charge_power_l2
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_maximum_charge_power_l2', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_maximum_charge_power_l2'), v, 'RationalNumber')
         v = self.evse_maximum_charge_power_l3
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_maximum_charge_power_l3', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_maximum_charge_power_l3'), v, 'RationalNumber')
         v = self.evse_minimum_charge_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.evse_minimum_charge_power', v, 'RationalNumber')
+            raise type_error(field_path(self, 'evse_minimum_charge_power'), v, 'RationalNumber')
         v = self.evse_minimum_charge_power_l2
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_minimum_charge_power_l2', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_minimum_charge_power_l2'), v, 'RationalNumber')
         v = self.evse_minimum_charge_power_l3
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_minimum_charge_power_l3', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_minimum_charge_power_l3'), v, 'RationalNumber')
         v = self.evse_nominal_frequency
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.evse_nominal_frequency', v, 'RationalNumber')
+            raise type_error(field_path(self, 'evse_nominal_frequency'), v, 'RationalNumber')
         v = self.maximum_power_asymmetry
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.maximum_power_asymmetry', v, 'RationalNumber')
+                raise type_error(field_path(self, 'maximum_power_asymmetry'), v, 'RationalNumber')
         v = self.evse_power_ramp_limitation
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_power_ramp_limitation', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_power_ramp_limitation'), v, 'RationalNumber')
         v = self.evse_present_active_power
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_present_active_power', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_present_active_power'), v, 'RationalNumber')
         v = self.evse_present_active_power_l2
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_present_active_power_l2', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_present_active_power_l2'), v, 'RationalNumber')
         v = self.evse_present_active_power_l3
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_present_active_power_l3', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_present_active_power_l3'), v, 'RationalNumber')
 
     def to_tree(self, name: str = 'AC_CPDResEnergyTransferMode', ns: str = NS_AC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [self.evse_maximum_charge_power.to_tree('EVSEMaximumChargePower', NS_AC)]
+        ch: list = [
+            self.evse_maximum_charge_power.to_tree('EVSEMaximumChargePower', NS_AC),
+        ]
         v = self.evse_maximum_charge_power_l2
         if v is not None:
             ch.append(v.to_tree('EVSEMaximumChargePower_L2', NS_AC))
@@ -345,7 +356,8 @@ class ACCPDResEnergyTransferMode(MessageBase):
                 v_evse_maximum_charge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_maximum_charge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_maximum_charge_power', 'EVSEMaximumChargePower', c if i < n else None)
         if c.name == 'EVSEMaximumChargePower_L2':
@@ -353,7 +365,8 @@ class ACCPDResEnergyTransferMode(MessageBase):
                 v_evse_maximum_charge_power_l2 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_maximum_charge_power_l2') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_maximum_charge_power_l2 = None
         if c.name == 'EVSEMaximumChargePower_L3':
@@ -361,7 +374,8 @@ class ACCPDResEnergyTransferMode(MessageBase):
                 v_evse_maximum_charge_power_l3 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_maximum_charge_power_l3') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_maximum_charge_power_l3 = None
         if c.name == 'EVSEMinimumChargePower':
@@ -369,7 +383,8 @@ class ACCPDResEnergyTransferMode(MessageBase):
                 v_evse_minimum_charge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_minimum_charge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_minimum_charge_power', 'EVSEMinimumChargePower', c if i < n else None)
         if c.name == 'EVSEMinimumChargePower_L2':
@@ -377,7 +392,8 @@ class ACCPDResEnergyTransferMode(MessageBase):
                 v_evse_minimum_charge_power_l2 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_minimum_charge_power_l2') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_minimum_charge_power_l2 = None
         if c.name == 'EVSEMinimumChargePower_L3':
@@ -385,7 +401,8 @@ class ACCPDResEnergyTransferMode(MessageBase):
                 v_evse_minimum_charge_power_l3 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_minimum_charge_power_l3') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_minimum_charge_power_l3 = None
         if c.name == 'EVSENominalFrequency':
@@ -393,7 +410,8 @@ class ACCPDResEnergyTransferMode(MessageBase):
                 v_evse_nominal_frequency = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_nominal_frequency') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_nominal_frequency', 'EVSENominalFrequency', c if i < n else None)
         if c.name == 'MaximumPowerAsymmetry':
@@ -401,7 +419,8 @@ class ACCPDResEnergyTransferMode(MessageBase):
                 v_maximum_power_asymmetry = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'maximum_power_asymmetry') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_maximum_power_asymmetry = None
         if c.name == 'EVSEPowerRampLimitation':
@@ -409,7 +428,8 @@ class ACCPDResEnergyTransferMode(MessageBase):
                 v_evse_power_ramp_limitation = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_power_ramp_limitation') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_power_ramp_limitation = None
         if c.name == 'EVSEPresentActivePower':
@@ -417,7 +437,8 @@ class ACCPDResEnergyTransferMode(MessageBase):
                 v_evse_present_active_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_present_active_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_present_active_power = None
         if c.name == 'EVSEPresentActivePower_L2':
@@ -425,7 +446,8 @@ class ACCPDResEnergyTransferMode(MessageBase):
                 v_evse_present_active_power_l2 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_present_active_power_l2') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_present_active_power_l2 = None
         if c.name == 'EVSEPresentActivePower_L3':
@@ -433,7 +455,8 @@ class ACCPDResEnergyTransferMode(MessageBase):
                 v_evse_present_active_power_l3 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_present_active_power_l3') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_present_active_power_l3 = None
         if i < n:
@@ -479,17 +502,17 @@ class ACChargeLoopReq(ChargeLoopReq):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.display_parameters
         if v is not None:
             if v.__class__ is not DisplayParameters and not isinstance(v, DisplayParameters):
-                raise type_error(type(self).__name__ + '.display_parameters', v, 'DisplayParameters')
+                raise type_error(field_path(self, 'display_parameters'), v, 'DisplayParameters')
         v = self.meter_info_requested
         if v.__class__ is not bool:
-            raise type_error(type(self).__name__ + '.meter_info_requested', v, 'bool')
+            raise type_error(field_path(self, 'meter_info_requested'), v, 'bool')
         v = self.control_mode
-        if v.__class__ not in (ScheduledACCLReqControlMode, BPTScheduledACCLReqControlMode, DynamicACCLReqControlMode, BPTDynamicACCLReqControlMode,) and not isinstance(v, (ScheduledACCLReqControlMode, BPTScheduledACCLReqControlMode, DynamicACCLReqControlMode, BPTDynamicACCLReqControlMode,)):
-            raise type_error(type(self).__name__ + '.control_mode', v, 'ScheduledACCLReqControlMode | BPTScheduledACCLReqControlMode | DynamicACCLReqControlMode | BPTDynamicACCLReqControlMode')
+        if v.__class__ not in _ACChargeLoopReq_control_mode_TYPES and not isinstance(v, _ACChargeLoopReq_control_mode_TYPES):
+            raise type_error(field_path(self, 'control_mode'), v, 'ScheduledACCLReqControlMode | BPTScheduledACCLReqControlMode | DynamicACCLReqControlMode | BPTDynamicACCLReqControlMode')
 
     def to_tree(self, name: str = 'AC_ChargeLoopReq', ns: str = NS_AC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -515,7 +538,8 @@ class ACChargeLoopReq(ChargeLoopReq):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name == 'DisplayParameters':
@@ -523,12 +547,14 @@ class ACChargeLoopReq(ChargeLoopReq):
                 v_display_parameters = DisplayParameters.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'display_parameters') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_display_parameters = None
         if c.name == 'MeterInfoRequested':
             v_meter_info_requested = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'meter_info_requested', 'MeterInfoRequested', c if i < n else None)
         if c.name in _ACChargeLoopReq_control_mode_IN:
@@ -536,7 +562,8 @@ class ACChargeLoopReq(ChargeLoopReq):
                 v_control_mode = _ACChargeLoopReq_control_mode_IN[c.name].from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'control_mode') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'control_mode', 'one of Scheduled_AC_CLReqControlMode, BPT_Scheduled_AC_CLReqControlMode, Dynamic_AC_CLReqControlMode, BPT_Dynamic_AC_CLReqControlMode', c if i < n else None)
         if i < n:
@@ -578,33 +605,36 @@ class ACChargeLoopRes(ChargeLoopRes):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.response_code
         if v.__class__ is not ResponseCode:
-            self.response_code = v = coerce_enum(type(self).__name__ + '.response_code', ResponseCode, v)
+            self.response_code = v = coerce_enum(field_path(self, 'response_code'), ResponseCode, v)
         v = self.evse_status
         if v is not None:
             if v.__class__ is not EVSEStatus and not isinstance(v, EVSEStatus):
-                raise type_error(type(self).__name__ + '.evse_status', v, 'EVSEStatus')
+                raise type_error(field_path(self, 'evse_status'), v, 'EVSEStatus')
         v = self.meter_info
         if v is not None:
             if v.__class__ is not MeterInfo and not isinstance(v, MeterInfo):
-                raise type_error(type(self).__name__ + '.meter_info', v, 'MeterInfo')
+                raise type_error(field_path(self, 'meter_info'), v, 'MeterInfo')
         v = self.receipt
         if v is not None:
             if v.__class__ is not Receipt and not isinstance(v, Receipt):
-                raise type_error(type(self).__name__ + '.receipt', v, 'Receipt')
+                raise type_error(field_path(self, 'receipt'), v, 'Receipt')
         v = self.evse_target_frequency
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_target_frequency', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_target_frequency'), v, 'RationalNumber')
         v = self.control_mode
-        if v.__class__ not in (ScheduledACCLResControlMode, BPTScheduledACCLResControlMode, DynamicACCLResControlMode, BPTDynamicACCLResControlMode,) and not isinstance(v, (ScheduledACCLResControlMode, BPTScheduledACCLResControlMode, DynamicACCLResControlMode, BPTDynamicACCLResControlMode,)):
-            raise type_error(type(self).__name__ + '.control_mode', v, 'ScheduledACCLResControlMode | BPTScheduledACCLResControlMode | DynamicACCLResControlMode | BPTDynamicACCLResControlMode')
+        if v.__class__ not in _ACChargeLoopRes_control_mode_TYPES and not isinstance(v, _ACChargeLoopRes_control_mode_TYPES):
+            raise type_error(field_path(self, 'control_mode'), v, 'ScheduledACCLResControlMode | BPTScheduledACCLResControlMode | DynamicACCLResControlMode | BPTDynamicACCLResControlMode')
 
     def to_tree(self, name: str = 'AC_ChargeLoopRes', ns: str = NS_AC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_)]
+        ch: list = [
+            self.header.to_tree('Header', NS_CT),
+            Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_),
+        ]
         v = self.evse_status
         if v is not None:
             ch.append(v.to_tree('EVSEStatus', NS_CT))
@@ -634,12 +664,14 @@ class ACChargeLoopRes(ChargeLoopRes):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name == 'ResponseCode':
             v_response_code = _ResponseCode_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'response_code', 'ResponseCode', c if i < n else None)
         if c.name == 'EVSEStatus':
@@ -647,7 +679,8 @@ class ACChargeLoopRes(ChargeLoopRes):
                 v_evse_status = EVSEStatus.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_status') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_status = None
         if c.name == 'MeterInfo':
@@ -655,7 +688,8 @@ class ACChargeLoopRes(ChargeLoopRes):
                 v_meter_info = MeterInfo.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'meter_info') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_meter_info = None
         if c.name == 'Receipt':
@@ -663,7 +697,8 @@ class ACChargeLoopRes(ChargeLoopRes):
                 v_receipt = Receipt.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'receipt') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_receipt = None
         if c.name == 'EVSETargetFrequency':
@@ -671,7 +706,8 @@ class ACChargeLoopRes(ChargeLoopRes):
                 v_evse_target_frequency = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_target_frequency') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_target_frequency = None
         if c.name in _ACChargeLoopRes_control_mode_IN:
@@ -679,7 +715,8 @@ class ACChargeLoopRes(ChargeLoopRes):
                 v_control_mode = _ACChargeLoopRes_control_mode_IN[c.name].from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'control_mode') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'control_mode', 'one of Scheduled_AC_CLResControlMode, BPT_Scheduled_AC_CLResControlMode, Dynamic_AC_CLResControlMode, BPT_Dynamic_AC_CLResControlMode', c if i < n else None)
         if i < n:
@@ -718,10 +755,10 @@ class ACChargeParameterDiscoveryReq(ChargeParameterDiscoveryReq):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.energy_transfer_mode
-        if v.__class__ not in (ACCPDReqEnergyTransferMode, BPTACCPDReqEnergyTransferMode,) and not isinstance(v, (ACCPDReqEnergyTransferMode, BPTACCPDReqEnergyTransferMode,)):
-            raise type_error(type(self).__name__ + '.energy_transfer_mode', v, 'ACCPDReqEnergyTransferMode | BPTACCPDReqEnergyTransferMode')
+        if v.__class__ not in _ACChargeParameterDiscoveryReq_energy_transfer_mode_TYPES and not isinstance(v, _ACChargeParameterDiscoveryReq_energy_transfer_mode_TYPES):
+            raise type_error(field_path(self, 'energy_transfer_mode'), v, 'ACCPDReqEnergyTransferMode | BPTACCPDReqEnergyTransferMode')
 
     def to_tree(self, name: str = 'AC_ChargeParameterDiscoveryReq', ns: str = NS_AC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -743,7 +780,8 @@ class ACChargeParameterDiscoveryReq(ChargeParameterDiscoveryReq):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name in _ACChargeParameterDiscoveryReq_energy_transfer_mode_IN:
@@ -751,7 +789,8 @@ class ACChargeParameterDiscoveryReq(ChargeParameterDiscoveryReq):
                 v_energy_transfer_mode = _ACChargeParameterDiscoveryReq_energy_transfer_mode_IN[c.name].from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'energy_transfer_mode') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'energy_transfer_mode', 'one of AC_CPDReqEnergyTransferMode, BPT_AC_CPDReqEnergyTransferMode', c if i < n else None)
         if i < n:
@@ -786,17 +825,20 @@ class ACChargeParameterDiscoveryRes(ChargeParameterDiscoveryRes):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.response_code
         if v.__class__ is not ResponseCode:
-            self.response_code = v = coerce_enum(type(self).__name__ + '.response_code', ResponseCode, v)
+            self.response_code = v = coerce_enum(field_path(self, 'response_code'), ResponseCode, v)
         v = self.energy_transfer_mode
-        if v.__class__ not in (ACCPDResEnergyTransferMode, BPTACCPDResEnergyTransferMode,) and not isinstance(v, (ACCPDResEnergyTransferMode, BPTACCPDResEnergyTransferMode,)):
-            raise type_error(type(self).__name__ + '.energy_transfer_mode', v, 'ACCPDResEnergyTransferMode | BPTACCPDResEnergyTransferMode')
+        if v.__class__ not in _ACChargeParameterDiscoveryRes_energy_transfer_mode_TYPES and not isinstance(v, _ACChargeParameterDiscoveryRes_energy_transfer_mode_TYPES):
+            raise type_error(field_path(self, 'energy_transfer_mode'), v, 'ACCPDResEnergyTransferMode | BPTACCPDResEnergyTransferMode')
 
     def to_tree(self, name: str = 'AC_ChargeParameterDiscoveryRes', ns: str = NS_AC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_)]
+        ch: list = [
+            self.header.to_tree('Header', NS_CT),
+            Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_),
+        ]
         v = self.energy_transfer_mode
         t = _ACChargeParameterDiscoveryRes_energy_transfer_mode_OUT.get(v.__class__) or union_target(_ACChargeParameterDiscoveryRes_energy_transfer_mode_OUT, v, 'ACChargeParameterDiscoveryRes.energy_transfer_mode')
         ch.append(v.to_tree(t[1], t[0]))
@@ -814,12 +856,14 @@ class ACChargeParameterDiscoveryRes(ChargeParameterDiscoveryRes):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name == 'ResponseCode':
             v_response_code = _ResponseCode_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'response_code', 'ResponseCode', c if i < n else None)
         if c.name in _ACChargeParameterDiscoveryRes_energy_transfer_mode_IN:
@@ -827,7 +871,8 @@ class ACChargeParameterDiscoveryRes(ChargeParameterDiscoveryRes):
                 v_energy_transfer_mode = _ACChargeParameterDiscoveryRes_energy_transfer_mode_IN[c.name].from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'energy_transfer_mode') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'energy_transfer_mode', 'one of AC_CPDResEnergyTransferMode, BPT_AC_CPDResEnergyTransferMode', c if i < n else None)
         if i < n:
@@ -877,52 +922,54 @@ class BPTACCPDReqEnergyTransferMode(ACCPDReqEnergyTransferMode):
     def __post_init__(self) -> None:
         v = self.ev_maximum_charge_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_maximum_charge_power', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_maximum_charge_power'), v, 'RationalNumber')
         v = self.ev_maximum_charge_power_l2
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_maximum_charge_power_l2', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_maximum_charge_power_l2'), v, 'RationalNumber')
         v = self.ev_maximum_charge_power_l3
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_maximum_charge_power_l3', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_maximum_charge_power_l3'), v, 'RationalNumber')
         v = self.ev_minimum_charge_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_minimum_charge_power', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_minimum_charge_power'), v, 'RationalNumber')
         v = self.ev_minimum_charge_power_l2
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_minimum_charge_power_l2', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_minimum_charge_power_l2'), v, 'RationalNumber')
         v = self.ev_minimum_charge_power_l3
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_minimum_charge_power_l3', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_minimum_charge_power_l3'), v, 'RationalNumber')
         v = self.ev_maximum_discharge_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_maximum_discharge_power', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_maximum_discharge_power'), v, 'RationalNumber')
         v = self.ev_maximum_discharge_power_l2
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_maximum_discharge_power_l2', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_maximum_discharge_power_l2'), v, 'RationalNumber')
         v = self.ev_maximum_discharge_power_l3
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_maximum_discharge_power_l3', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_maximum_discharge_power_l3'), v, 'RationalNumber')
         v = self.ev_minimum_discharge_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_minimum_discharge_power', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_minimum_discharge_power'), v, 'RationalNumber')
         v = self.ev_minimum_discharge_power_l2
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_minimum_discharge_power_l2', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_minimum_discharge_power_l2'), v, 'RationalNumber')
         v = self.ev_minimum_discharge_power_l3
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_minimum_discharge_power_l3', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_minimum_discharge_power_l3'), v, 'RationalNumber')
 
     def to_tree(self, name: str = 'BPT_AC_CPDReqEnergyTransferMode', ns: str = NS_AC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [self.ev_maximum_charge_power.to_tree('EVMaximumChargePower', NS_AC)]
+        ch: list = [
+            self.ev_maximum_charge_power.to_tree('EVMaximumChargePower', NS_AC),
+        ]
         v = self.ev_maximum_charge_power_l2
         if v is not None:
             ch.append(v.to_tree('EVMaximumChargePower_L2', NS_AC))
@@ -964,7 +1011,8 @@ class BPTACCPDReqEnergyTransferMode(ACCPDReqEnergyTransferMode):
                 v_ev_maximum_charge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_charge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_maximum_charge_power', 'EVMaximumChargePower', c if i < n else None)
         if c.name == 'EVMaximumChargePower_L2':
@@ -972,7 +1020,8 @@ class BPTACCPDReqEnergyTransferMode(ACCPDReqEnergyTransferMode):
                 v_ev_maximum_charge_power_l2 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_charge_power_l2') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_maximum_charge_power_l2 = None
         if c.name == 'EVMaximumChargePower_L3':
@@ -980,7 +1029,8 @@ class BPTACCPDReqEnergyTransferMode(ACCPDReqEnergyTransferMode):
                 v_ev_maximum_charge_power_l3 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_charge_power_l3') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_maximum_charge_power_l3 = None
         if c.name == 'EVMinimumChargePower':
@@ -988,7 +1038,8 @@ class BPTACCPDReqEnergyTransferMode(ACCPDReqEnergyTransferMode):
                 v_ev_minimum_charge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_charge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_minimum_charge_power', 'EVMinimumChargePower', c if i < n else None)
         if c.name == 'EVMinimumChargePower_L2':
@@ -996,7 +1047,8 @@ class BPTACCPDReqEnergyTransferMode(ACCPDReqEnergyTransferMode):
                 v_ev_minimum_charge_power_l2 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_charge_power_l2') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_minimum_charge_power_l2 = None
         if c.name == 'EVMinimumChargePower_L3':
@@ -1004,7 +1056,8 @@ class BPTACCPDReqEnergyTransferMode(ACCPDReqEnergyTransferMode):
                 v_ev_minimum_charge_power_l3 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_charge_power_l3') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_minimum_charge_power_l3 = None
         if c.name == 'EVMaximumDischargePower':
@@ -1012,7 +1065,8 @@ class BPTACCPDReqEnergyTransferMode(ACCPDReqEnergyTransferMode):
                 v_ev_maximum_discharge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_discharge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_maximum_discharge_power', 'EVMaximumDischargePower', c if i < n else None)
         if c.name == 'EVMaximumDischargePower_L2':
@@ -1020,7 +1074,8 @@ class BPTACCPDReqEnergyTransferMode(ACCPDReqEnergyTransferMode):
                 v_ev_maximum_discharge_power_l2 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_discharge_power_l2') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_maximum_discharge_power_l2 = None
         if c.name == 'EVMaximumDischargePower_L3':
@@ -1028,7 +1083,8 @@ class BPTACCPDReqEnergyTransferMode(ACCPDReqEnergyTransferMode):
                 v_ev_maximum_discharge_power_l3 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_discharge_power_l3') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_maximum_discharge_power_l3 = None
         if c.name == 'EVMinimumDischargePower':
@@ -1036,7 +1092,8 @@ class BPTACCPDReqEnergyTransferMode(ACCPDReqEnergyTransferMode):
                 v_ev_minimum_discharge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_discharge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_minimum_discharge_power', 'EVMinimumDischargePower', c if i < n else None)
         if c.name == 'EVMinimumDischargePower_L2':
@@ -1044,7 +1101,8 @@ class BPTACCPDReqEnergyTransferMode(ACCPDReqEnergyTransferMode):
                 v_ev_minimum_discharge_power_l2 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_discharge_power_l2') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_minimum_discharge_power_l2 = None
         if c.name == 'EVMinimumDischargePower_L3':
@@ -1052,7 +1110,8 @@ class BPTACCPDReqEnergyTransferMode(ACCPDReqEnergyTransferMode):
                 v_ev_minimum_discharge_power_l3 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_discharge_power_l3') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_minimum_discharge_power_l3 = None
         if i < n:
@@ -1117,75 +1176,77 @@ class BPTACCPDResEnergyTransferMode(ACCPDResEnergyTransferMode):
     def __post_init__(self) -> None:
         v = self.evse_maximum_charge_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.evse_maximum_charge_power', v, 'RationalNumber')
+            raise type_error(field_path(self, 'evse_maximum_charge_power'), v, 'RationalNumber')
         v = self.evse_maximum_charge_power_l2
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_maximum_charge_power_l2', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_maximum_charge_power_l2'), v, 'RationalNumber')
         v = self.evse_maximum_charge_power_l3
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_maximum_charge_power_l3', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_maximum_charge_power_l3'), v, 'RationalNumber')
         v = self.evse_minimum_charge_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.evse_minimum_charge_power', v, 'RationalNumber')
+            raise type_error(field_path(self, 'evse_minimum_charge_power'), v, 'RationalNumber')
         v = self.evse_minimum_charge_power_l2
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_minimum_charge_power_l2', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_minimum_charge_power_l2'), v, 'RationalNumber')
         v = self.evse_minimum_charge_power_l3
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_minimum_charge_power_l3', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_minimum_charge_power_l3'), v, 'RationalNumber')
         v = self.evse_nominal_frequency
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.evse_nominal_frequency', v, 'RationalNumber')
+            raise type_error(field_path(self, 'evse_nominal_frequency'), v, 'RationalNumber')
         v = self.maximum_power_asymmetry
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.maximum_power_asymmetry', v, 'RationalNumber')
+                raise type_error(field_path(self, 'maximum_power_asymmetry'), v, 'RationalNumber')
         v = self.evse_power_ramp_limitation
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_power_ramp_limitation', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_power_ramp_limitation'), v, 'RationalNumber')
         v = self.evse_present_active_power
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_present_active_power', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_present_active_power'), v, 'RationalNumber')
         v = self.evse_present_active_power_l2
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_present_active_power_l2', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_present_active_power_l2'), v, 'RationalNumber')
         v = self.evse_present_active_power_l3
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_present_active_power_l3', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_present_active_power_l3'), v, 'RationalNumber')
         v = self.evse_maximum_discharge_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.evse_maximum_discharge_power', v, 'RationalNumber')
+            raise type_error(field_path(self, 'evse_maximum_discharge_power'), v, 'RationalNumber')
         v = self.evse_maximum_discharge_power_l2
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_maximum_discharge_power_l2', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_maximum_discharge_power_l2'), v, 'RationalNumber')
         v = self.evse_maximum_discharge_power_l3
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_maximum_discharge_power_l3', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_maximum_discharge_power_l3'), v, 'RationalNumber')
         v = self.evse_minimum_discharge_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.evse_minimum_discharge_power', v, 'RationalNumber')
+            raise type_error(field_path(self, 'evse_minimum_discharge_power'), v, 'RationalNumber')
         v = self.evse_minimum_discharge_power_l2
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_minimum_discharge_power_l2', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_minimum_discharge_power_l2'), v, 'RationalNumber')
         v = self.evse_minimum_discharge_power_l3
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_minimum_discharge_power_l3', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_minimum_discharge_power_l3'), v, 'RationalNumber')
 
     def to_tree(self, name: str = 'BPT_AC_CPDResEnergyTransferMode', ns: str = NS_AC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [self.evse_maximum_charge_power.to_tree('EVSEMaximumChargePower', NS_AC)]
+        ch: list = [
+            self.evse_maximum_charge_power.to_tree('EVSEMaximumChargePower', NS_AC),
+        ]
         v = self.evse_maximum_charge_power_l2
         if v is not None:
             ch.append(v.to_tree('EVSEMaximumChargePower_L2', NS_AC))
@@ -1243,7 +1304,8 @@ class BPTACCPDResEnergyTransferMode(ACCPDResEnergyTransferMode):
                 v_evse_maximum_charge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_maximum_charge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_maximum_charge_power', 'EVSEMaximumChargePower', c if i < n else None)
         if c.name == 'EVSEMaximumChargePower_L2':
@@ -1251,7 +1313,8 @@ class BPTACCPDResEnergyTransferMode(ACCPDResEnergyTransferMode):
                 v_evse_maximum_charge_power_l2 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_maximum_charge_power_l2') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_maximum_charge_power_l2 = None
         if c.name == 'EVSEMaximumChargePower_L3':
@@ -1259,7 +1322,8 @@ class BPTACCPDResEnergyTransferMode(ACCPDResEnergyTransferMode):
                 v_evse_maximum_charge_power_l3 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_maximum_charge_power_l3') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_maximum_charge_power_l3 = None
         if c.name == 'EVSEMinimumChargePower':
@@ -1267,7 +1331,8 @@ class BPTACCPDResEnergyTransferMode(ACCPDResEnergyTransferMode):
                 v_evse_minimum_charge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_minimum_charge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_minimum_charge_power', 'EVSEMinimumChargePower', c if i < n else None)
         if c.name == 'EVSEMinimumChargePower_L2':
@@ -1275,7 +1340,8 @@ class BPTACCPDResEnergyTransferMode(ACCPDResEnergyTransferMode):
                 v_evse_minimum_charge_power_l2 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_minimum_charge_power_l2') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_minimum_charge_power_l2 = None
         if c.name == 'EVSEMinimumChargePower_L3':
@@ -1283,7 +1349,8 @@ class BPTACCPDResEnergyTransferMode(ACCPDResEnergyTransferMode):
                 v_evse_minimum_charge_power_l3 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_minimum_charge_power_l3') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_minimum_charge_power_l3 = None
         if c.name == 'EVSENominalFrequency':
@@ -1291,7 +1358,8 @@ class BPTACCPDResEnergyTransferMode(ACCPDResEnergyTransferMode):
                 v_evse_nominal_frequency = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_nominal_frequency') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_nominal_frequency', 'EVSENominalFrequency', c if i < n else None)
         if c.name == 'MaximumPowerAsymmetry':
@@ -1299,7 +1367,8 @@ class BPTACCPDResEnergyTransferMode(ACCPDResEnergyTransferMode):
                 v_maximum_power_asymmetry = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'maximum_power_asymmetry') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_maximum_power_asymmetry = None
         if c.name == 'EVSEPowerRampLimitation':
@@ -1307,7 +1376,8 @@ class BPTACCPDResEnergyTransferMode(ACCPDResEnergyTransferMode):
                 v_evse_power_ramp_limitation = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_power_ramp_limitation') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_power_ramp_limitation = None
         if c.name == 'EVSEPresentActivePower':
@@ -1315,7 +1385,8 @@ class BPTACCPDResEnergyTransferMode(ACCPDResEnergyTransferMode):
                 v_evse_present_active_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_present_active_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_present_active_power = None
         if c.name == 'EVSEPresentActivePower_L2':
@@ -1323,7 +1394,8 @@ class BPTACCPDResEnergyTransferMode(ACCPDResEnergyTransferMode):
                 v_evse_present_active_power_l2 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_present_active_power_l2') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_present_active_power_l2 = None
         if c.name == 'EVSEPresentActivePower_L3':
@@ -1331,7 +1403,8 @@ class BPTACCPDResEnergyTransferMode(ACCPDResEnergyTransferMode):
                 v_evse_present_active_power_l3 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_present_active_power_l3') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_present_active_power_l3 = None
         if c.name == 'EVSEMaximumDischargePower':
@@ -1339,7 +1412,8 @@ class BPTACCPDResEnergyTransferMode(ACCPDResEnergyTransferMode):
                 v_evse_maximum_discharge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_maximum_discharge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_maximum_discharge_power', 'EVSEMaximumDischargePower', c if i < n else None)
         if c.name == 'EVSEMaximumDischargePower_L2':
@@ -1347,7 +1421,8 @@ class BPTACCPDResEnergyTransferMode(ACCPDResEnergyTransferMode):
                 v_evse_maximum_discharge_power_l2 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_maximum_discharge_power_l2') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_maximum_discharge_power_l2 = None
         if c.name == 'EVSEMaximumDischargePower_L3':
@@ -1355,7 +1430,8 @@ class BPTACCPDResEnergyTransferMode(ACCPDResEnergyTransferMode):
                 v_evse_maximum_discharge_power_l3 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_maximum_discharge_power_l3') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_maximum_discharge_power_l3 = None
         if c.name == 'EVSEMinimumDischargePower':
@@ -1363,7 +1439,8 @@ class BPTACCPDResEnergyTransferMode(ACCPDResEnergyTransferMode):
                 v_evse_minimum_discharge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_minimum_discharge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_minimum_discharge_power', 'EVSEMinimumDischargePower', c if i < n else None)
         if c.name == 'EVSEMinimumDischargePower_L2':
@@ -1371,7 +1448,8 @@ class BPTACCPDResEnergyTransferMode(ACCPDResEnergyTransferMode):
                 v_evse_minimum_discharge_power_l2 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_minimum_discharge_power_l2') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_minimum_discharge_power_l2 = None
         if c.name == 'EVSEMinimumDischargePower_L3':
@@ -1379,7 +1457,8 @@ class BPTACCPDResEnergyTransferMode(ACCPDResEnergyTransferMode):
                 v_evse_minimum_discharge_power_l3 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_minimum_discharge_power_l3') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_minimum_discharge_power_l3 = None
         if i < n:
@@ -1455,62 +1534,62 @@ class DynamicACCLReqControlMode(DynamicCLReqControlMode):
         v = self.departure_time
         if v is not None:
             if v.__class__ is not int:
-                self.departure_time = v = coerce_simple(type(self).__name__ + '.departure_time', v, int)
+                self.departure_time = v = coerce_simple(field_path(self, 'departure_time'), v, int)
             if v < 0 or v > 4294967295:
-                raise range_error(type(self).__name__ + '.departure_time', v, 0, 4294967295)
+                raise range_error(field_path(self, 'departure_time'), v, 0, 4294967295)
         v = self.ev_target_energy_request
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_target_energy_request', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_target_energy_request'), v, 'RationalNumber')
         v = self.ev_maximum_energy_request
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_maximum_energy_request', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_maximum_energy_request'), v, 'RationalNumber')
         v = self.ev_minimum_energy_request
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_minimum_energy_request', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_minimum_energy_request'), v, 'RationalNumber')
         v = self.ev_maximum_charge_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_maximum_charge_power', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_maximum_charge_power'), v, 'RationalNumber')
         v = self.ev_maximum_charge_power_l2
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_maximum_charge_power_l2', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_maximum_charge_power_l2'), v, 'RationalNumber')
         v = self.ev_maximum_charge_power_l3
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_maximum_charge_power_l3', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_maximum_charge_power_l3'), v, 'RationalNumber')
         v = self.ev_minimum_charge_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_minimum_charge_power', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_minimum_charge_power'), v, 'RationalNumber')
         v = self.ev_minimum_charge_power_l2
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_minimum_charge_power_l2', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_minimum_charge_power_l2'), v, 'RationalNumber')
         v = self.ev_minimum_charge_power_l3
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_minimum_charge_power_l3', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_minimum_charge_power_l3'), v, 'RationalNumber')
         v = self.ev_present_active_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_present_active_power', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_present_active_power'), v, 'RationalNumber')
         v = self.ev_present_active_power_l2
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_present_active_power_l2', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_present_active_power_l2'), v, 'RationalNumber')
         v = self.ev_present_active_power_l3
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_present_active_power_l3', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_present_active_power_l3'), v, 'RationalNumber')
         v = self.ev_present_reactive_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_present_reactive_power', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_present_reactive_power'), v, 'RationalNumber')
         v = self.ev_present_reactive_power_l2
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_present_reactive_power_l2', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_present_reactive_power_l2'), v, 'RationalNumber')
         v = self.ev_present_reactive_power_l3
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_present_reactive_power_l3', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_present_reactive_power_l3'), v, 'RationalNumber')
 
     def to_tree(self, name: str = 'Dynamic_AC_CLReqControlMode', ns: str = NS_AC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -1560,7 +1639,8 @@ class DynamicACCLReqControlMode(DynamicCLReqControlMode):
         c = ch[0] if n else END
         if c.name == 'DepartureTime':
             v_departure_time = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_departure_time = None
         if c.name == 'EVTargetEnergyRequest':
@@ -1568,7 +1648,8 @@ class DynamicACCLReqControlMode(DynamicCLReqControlMode):
                 v_ev_target_energy_request = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_target_energy_request') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_target_energy_request', 'EVTargetEnergyRequest', c if i < n else None)
         if c.name == 'EVMaximumEnergyRequest':
@@ -1576,7 +1657,8 @@ class DynamicACCLReqControlMode(DynamicCLReqControlMode):
                 v_ev_maximum_energy_request = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_energy_request') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_maximum_energy_request', 'EVMaximumEnergyRequest', c if i < n else None)
         if c.name == 'EVMinimumEnergyRequest':
@@ -1584,7 +1666,8 @@ class DynamicACCLReqControlMode(DynamicCLReqControlMode):
                 v_ev_minimum_energy_request = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_energy_request') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_minimum_energy_request', 'EVMinimumEnergyRequest', c if i < n else None)
         if c.name == 'EVMaximumChargePower':
@@ -1592,7 +1675,8 @@ class DynamicACCLReqControlMode(DynamicCLReqControlMode):
                 v_ev_maximum_charge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_charge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_maximum_charge_power', 'EVMaximumChargePower', c if i < n else None)
         if c.name == 'EVMaximumChargePower_L2':
@@ -1600,7 +1684,8 @@ class DynamicACCLReqControlMode(DynamicCLReqControlMode):
                 v_ev_maximum_charge_power_l2 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_charge_power_l2') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_maximum_charge_power_l2 = None
         if c.name == 'EVMaximumChargePower_L3':
@@ -1608,7 +1693,8 @@ class DynamicACCLReqControlMode(DynamicCLReqControlMode):
                 v_ev_maximum_charge_power_l3 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_charge_power_l3') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_maximum_charge_power_l3 = None
         if c.name == 'EVMinimumChargePower':
@@ -1616,7 +1702,8 @@ class DynamicACCLReqControlMode(DynamicCLReqControlMode):
                 v_ev_minimum_charge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_charge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_minimum_charge_power', 'EVMinimumChargePower', c if i < n else None)
         if c.name == 'EVMinimumChargePower_L2':
@@ -1624,7 +1711,8 @@ class DynamicACCLReqControlMode(DynamicCLReqControlMode):
                 v_ev_minimum_charge_power_l2 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_charge_power_l2') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_minimum_charge_power_l2 = None
         if c.name == 'EVMinimumChargePower_L3':
@@ -1632,7 +1720,8 @@ class DynamicACCLReqControlMode(DynamicCLReqControlMode):
                 v_ev_minimum_charge_power_l3 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_charge_power_l3') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_minimum_charge_power_l3 = None
         if c.name == 'EVPresentActivePower':
@@ -1640,7 +1729,8 @@ class DynamicACCLReqControlMode(DynamicCLReqControlMode):
                 v_ev_present_active_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_present_active_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_present_active_power', 'EVPresentActivePower', c if i < n else None)
         if c.name == 'EVPresentActivePower_L2':
@@ -1648,7 +1738,8 @@ class DynamicACCLReqControlMode(DynamicCLReqControlMode):
                 v_ev_present_active_power_l2 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_present_active_power_l2') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_present_active_power_l2 = None
         if c.name == 'EVPresentActivePower_L3':
@@ -1656,7 +1747,8 @@ class DynamicACCLReqControlMode(DynamicCLReqControlMode):
                 v_ev_present_active_power_l3 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_present_active_power_l3') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_present_active_power_l3 = None
         if c.name == 'EVPresentReactivePower':
@@ -1664,7 +1756,8 @@ class DynamicACCLReqControlMode(DynamicCLReqControlMode):
                 v_ev_present_reactive_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_present_reactive_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_present_reactive_power', 'EVPresentReactivePower', c if i < n else None)
         if c.name == 'EVPresentReactivePower_L2':
@@ -1672,7 +1765,8 @@ class DynamicACCLReqControlMode(DynamicCLReqControlMode):
                 v_ev_present_reactive_power_l2 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_present_reactive_power_l2') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_present_reactive_power_l2 = None
         if c.name == 'EVPresentReactivePower_L3':
@@ -1680,7 +1774,8 @@ class DynamicACCLReqControlMode(DynamicCLReqControlMode):
                 v_ev_present_reactive_power_l3 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_present_reactive_power_l3') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_present_reactive_power_l3 = None
         if i < n:
@@ -1758,92 +1853,92 @@ class BPTDynamicACCLReqControlMode(DynamicACCLReqControlMode):
         v = self.departure_time
         if v is not None:
             if v.__class__ is not int:
-                self.departure_time = v = coerce_simple(type(self).__name__ + '.departure_time', v, int)
+                self.departure_time = v = coerce_simple(field_path(self, 'departure_time'), v, int)
             if v < 0 or v > 4294967295:
-                raise range_error(type(self).__name__ + '.departure_time', v, 0, 4294967295)
+                raise range_error(field_path(self, 'departure_time'), v, 0, 4294967295)
         v = self.ev_target_energy_request
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_target_energy_request', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_target_energy_request'), v, 'RationalNumber')
         v = self.ev_maximum_energy_request
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_maximum_energy_request', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_maximum_energy_request'), v, 'RationalNumber')
         v = self.ev_minimum_energy_request
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_minimum_energy_request', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_minimum_energy_request'), v, 'RationalNumber')
         v = self.ev_maximum_charge_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_maximum_charge_power', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_maximum_charge_power'), v, 'RationalNumber')
         v = self.ev_maximum_charge_power_l2
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_maximum_charge_power_l2', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_maximum_charge_power_l2'), v, 'RationalNumber')
         v = self.ev_maximum_charge_power_l3
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_maximum_charge_power_l3', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_maximum_charge_power_l3'), v, 'RationalNumber')
         v = self.ev_minimum_charge_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_minimum_charge_power', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_minimum_charge_power'), v, 'RationalNumber')
         v = self.ev_minimum_charge_power_l2
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_minimum_charge_power_l2', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_minimum_charge_power_l2'), v, 'RationalNumber')
         v = self.ev_minimum_charge_power_l3
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_minimum_charge_power_l3', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_minimum_charge_power_l3'), v, 'RationalNumber')
         v = self.ev_present_active_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_present_active_power', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_present_active_power'), v, 'RationalNumber')
         v = self.ev_present_active_power_l2
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_present_active_power_l2', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_present_active_power_l2'), v, 'RationalNumber')
         v = self.ev_present_active_power_l3
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_present_active_power_l3', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_present_active_power_l3'), v, 'RationalNumber')
         v = self.ev_present_reactive_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_present_reactive_power', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_present_reactive_power'), v, 'RationalNumber')
         v = self.ev_present_reactive_power_l2
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_present_reactive_power_l2', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_present_reactive_power_l2'), v, 'RationalNumber')
         v = self.ev_present_reactive_power_l3
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_present_reactive_power_l3', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_present_reactive_power_l3'), v, 'RationalNumber')
         v = self.ev_maximum_discharge_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_maximum_discharge_power', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_maximum_discharge_power'), v, 'RationalNumber')
         v = self.ev_maximum_discharge_power_l2
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_maximum_discharge_power_l2', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_maximum_discharge_power_l2'), v, 'RationalNumber')
         v = self.ev_maximum_discharge_power_l3
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_maximum_discharge_power_l3', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_maximum_discharge_power_l3'), v, 'RationalNumber')
         v = self.ev_minimum_discharge_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_minimum_discharge_power', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_minimum_discharge_power'), v, 'RationalNumber')
         v = self.ev_minimum_discharge_power_l2
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_minimum_discharge_power_l2', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_minimum_discharge_power_l2'), v, 'RationalNumber')
         v = self.ev_minimum_discharge_power_l3
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_minimum_discharge_power_l3', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_minimum_discharge_power_l3'), v, 'RationalNumber')
         v = self.ev_maximum_v2x_energy_request
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_maximum_v2x_energy_request', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_maximum_v2x_energy_request'), v, 'RationalNumber')
         v = self.ev_minimum_v2x_energy_request
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_minimum_v2x_energy_request', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_minimum_v2x_energy_request'), v, 'RationalNumber')
 
     def to_tree(self, name: str = 'BPT_Dynamic_AC_CLReqControlMode', ns: str = NS_AC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -1913,7 +2008,8 @@ class BPTDynamicACCLReqControlMode(DynamicACCLReqControlMode):
         c = ch[0] if n else END
         if c.name == 'DepartureTime':
             v_departure_time = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_departure_time = None
         if c.name == 'EVTargetEnergyRequest':
@@ -1921,7 +2017,8 @@ class BPTDynamicACCLReqControlMode(DynamicACCLReqControlMode):
                 v_ev_target_energy_request = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_target_energy_request') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_target_energy_request', 'EVTargetEnergyRequest', c if i < n else None)
         if c.name == 'EVMaximumEnergyRequest':
@@ -1929,7 +2026,8 @@ class BPTDynamicACCLReqControlMode(DynamicACCLReqControlMode):
                 v_ev_maximum_energy_request = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_energy_request') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_maximum_energy_request', 'EVMaximumEnergyRequest', c if i < n else None)
         if c.name == 'EVMinimumEnergyRequest':
@@ -1937,7 +2035,8 @@ class BPTDynamicACCLReqControlMode(DynamicACCLReqControlMode):
                 v_ev_minimum_energy_request = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_energy_request') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_minimum_energy_request', 'EVMinimumEnergyRequest', c if i < n else None)
         if c.name == 'EVMaximumChargePower':
@@ -1945,7 +2044,8 @@ class BPTDynamicACCLReqControlMode(DynamicACCLReqControlMode):
                 v_ev_maximum_charge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_charge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_maximum_charge_power', 'EVMaximumChargePower', c if i < n else None)
         if c.name == 'EVMaximumChargePower_L2':
@@ -1953,7 +2053,8 @@ class BPTDynamicACCLReqControlMode(DynamicACCLReqControlMode):
                 v_ev_maximum_charge_power_l2 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_charge_power_l2') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_maximum_charge_power_l2 = None
         if c.name == 'EVMaximumChargePower_L3':
@@ -1961,7 +2062,8 @@ class BPTDynamicACCLReqControlMode(DynamicACCLReqControlMode):
                 v_ev_maximum_charge_power_l3 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_charge_power_l3') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_maximum_charge_power_l3 = None
         if c.name == 'EVMinimumChargePower':
@@ -1969,7 +2071,8 @@ class BPTDynamicACCLReqControlMode(DynamicACCLReqControlMode):
                 v_ev_minimum_charge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_charge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_minimum_charge_power', 'EVMinimumChargePower', c if i < n else None)
         if c.name == 'EVMinimumChargePower_L2':
@@ -1977,7 +2080,8 @@ class BPTDynamicACCLReqControlMode(DynamicACCLReqControlMode):
                 v_ev_minimum_charge_power_l2 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_charge_power_l2') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_minimum_charge_power_l2 = None
         if c.name == 'EVMinimumChargePower_L3':
@@ -1985,7 +2089,8 @@ class BPTDynamicACCLReqControlMode(DynamicACCLReqControlMode):
                 v_ev_minimum_charge_power_l3 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_charge_power_l3') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_minimum_charge_power_l3 = None
         if c.name == 'EVPresentActivePower':
@@ -1993,7 +2098,8 @@ class BPTDynamicACCLReqControlMode(DynamicACCLReqControlMode):
                 v_ev_present_active_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_present_active_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_present_active_power', 'EVPresentActivePower', c if i < n else None)
         if c.name == 'EVPresentActivePower_L2':
@@ -2001,7 +2107,8 @@ class BPTDynamicACCLReqControlMode(DynamicACCLReqControlMode):
                 v_ev_present_active_power_l2 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_present_active_power_l2') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_present_active_power_l2 = None
         if c.name == 'EVPresentActivePower_L3':
@@ -2009,7 +2116,8 @@ class BPTDynamicACCLReqControlMode(DynamicACCLReqControlMode):
                 v_ev_present_active_power_l3 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_present_active_power_l3') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_present_active_power_l3 = None
         if c.name == 'EVPresentReactivePower':
@@ -2017,7 +2125,8 @@ class BPTDynamicACCLReqControlMode(DynamicACCLReqControlMode):
                 v_ev_present_reactive_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_present_reactive_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_present_reactive_power', 'EVPresentReactivePower', c if i < n else None)
         if c.name == 'EVPresentReactivePower_L2':
@@ -2025,7 +2134,8 @@ class BPTDynamicACCLReqControlMode(DynamicACCLReqControlMode):
                 v_ev_present_reactive_power_l2 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_present_reactive_power_l2') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_present_reactive_power_l2 = None
         if c.name == 'EVPresentReactivePower_L3':
@@ -2033,7 +2143,8 @@ class BPTDynamicACCLReqControlMode(DynamicACCLReqControlMode):
                 v_ev_present_reactive_power_l3 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_present_reactive_power_l3') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_present_reactive_power_l3 = None
         if c.name == 'EVMaximumDischargePower':
@@ -2041,7 +2152,8 @@ class BPTDynamicACCLReqControlMode(DynamicACCLReqControlMode):
                 v_ev_maximum_discharge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_discharge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_maximum_discharge_power', 'EVMaximumDischargePower', c if i < n else None)
         if c.name == 'EVMaximumDischargePower_L2':
@@ -2049,7 +2161,8 @@ class BPTDynamicACCLReqControlMode(DynamicACCLReqControlMode):
                 v_ev_maximum_discharge_power_l2 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_discharge_power_l2') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_maximum_discharge_power_l2 = None
         if c.name == 'EVMaximumDischargePower_L3':
@@ -2057,7 +2170,8 @@ class BPTDynamicACCLReqControlMode(DynamicACCLReqControlMode):
                 v_ev_maximum_discharge_power_l3 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_discharge_power_l3') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_maximum_discharge_power_l3 = None
         if c.name == 'EVMinimumDischargePower':
@@ -2065,7 +2179,8 @@ class BPTDynamicACCLReqControlMode(DynamicACCLReqControlMode):
                 v_ev_minimum_discharge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_discharge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_minimum_discharge_power', 'EVMinimumDischargePower', c if i < n else None)
         if c.name == 'EVMinimumDischargePower_L2':
@@ -2073,7 +2188,8 @@ class BPTDynamicACCLReqControlMode(DynamicACCLReqControlMode):
                 v_ev_minimum_discharge_power_l2 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_discharge_power_l2') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_minimum_discharge_power_l2 = None
         if c.name == 'EVMinimumDischargePower_L3':
@@ -2081,7 +2197,8 @@ class BPTDynamicACCLReqControlMode(DynamicACCLReqControlMode):
                 v_ev_minimum_discharge_power_l3 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_discharge_power_l3') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_minimum_discharge_power_l3 = None
         if c.name == 'EVMaximumV2XEnergyRequest':
@@ -2089,7 +2206,8 @@ class BPTDynamicACCLReqControlMode(DynamicACCLReqControlMode):
                 v_ev_maximum_v2x_energy_request = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_v2x_energy_request') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_maximum_v2x_energy_request = None
         if c.name == 'EVMinimumV2XEnergyRequest':
@@ -2097,7 +2215,8 @@ class BPTDynamicACCLReqControlMode(DynamicACCLReqControlMode):
                 v_ev_minimum_v2x_energy_request = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_v2x_energy_request') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_minimum_v2x_energy_request = None
         if i < n:
@@ -2173,62 +2292,62 @@ class DynamicACCLResControlMode(DynamicCLResControlMode):
         v = self.departure_time
         if v is not None:
             if v.__class__ is not int:
-                self.departure_time = v = coerce_simple(type(self).__name__ + '.departure_time', v, int)
+                self.departure_time = v = coerce_simple(field_path(self, 'departure_time'), v, int)
             if v < 0 or v > 4294967295:
-                raise range_error(type(self).__name__ + '.departure_time', v, 0, 4294967295)
+                raise range_error(field_path(self, 'departure_time'), v, 0, 4294967295)
         v = self.minimum_soc
         if v is not None:
             if v.__class__ is not int:
-                self.minimum_soc = v = coerce_simple(type(self).__name__ + '.minimum_soc', v, int)
+                self.minimum_soc = v = coerce_simple(field_path(self, 'minimum_soc'), v, int)
             if v < 0 or v > 100:
-                raise range_error(type(self).__name__ + '.minimum_soc', v, 0, 100)
+                raise range_error(field_path(self, 'minimum_soc'), v, 0, 100)
         v = self.target_soc
         if v is not None:
             if v.__class__ is not int:
-                self.target_soc = v = coerce_simple(type(self).__name__ + '.target_soc', v, int)
+                self.target_soc = v = coerce_simple(field_path(self, 'target_soc'), v, int)
             if v < 0 or v > 100:
-                raise range_error(type(self).__name__ + '.target_soc', v, 0, 100)
+                raise range_error(field_path(self, 'target_soc'), v, 0, 100)
         v = self.ack_max_delay
         if v is not None:
             if v.__class__ is not int:
-                self.ack_max_delay = v = coerce_simple(type(self).__name__ + '.ack_max_delay', v, int)
+                self.ack_max_delay = v = coerce_simple(field_path(self, 'ack_max_delay'), v, int)
             if v < 0 or v > 65535:
-                raise range_error(type(self).__name__ + '.ack_max_delay', v, 0, 65535)
+                raise range_error(field_path(self, 'ack_max_delay'), v, 0, 65535)
         v = self.evse_target_active_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.evse_target_active_power', v, 'RationalNumber')
+            raise type_error(field_path(self, 'evse_target_active_power'), v, 'RationalNumber')
         v = self.evse_target_active_power_l2
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_target_active_power_l2', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_target_active_power_l2'), v, 'RationalNumber')
         v = self.evse_target_active_power_l3
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_target_active_power_l3', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_target_active_power_l3'), v, 'RationalNumber')
         v = self.evse_target_reactive_power
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_target_reactive_power', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_target_reactive_power'), v, 'RationalNumber')
         v = self.evse_target_reactive_power_l2
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_target_reactive_power_l2', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_target_reactive_power_l2'), v, 'RationalNumber')
         v = self.evse_target_reactive_power_l3
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_target_reactive_power_l3', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_target_reactive_power_l3'), v, 'RationalNumber')
         v = self.evse_present_active_power
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_present_active_power', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_present_active_power'), v, 'RationalNumber')
         v = self.evse_present_active_power_l2
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_present_active_power_l2', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_present_active_power_l2'), v, 'RationalNumber')
         v = self.evse_present_active_power_l3
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_present_active_power_l3', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_present_active_power_l3'), v, 'RationalNumber')
 
     def to_tree(self, name: str = 'Dynamic_AC_CLResControlMode', ns: str = NS_AC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -2281,22 +2400,26 @@ class DynamicACCLResControlMode(DynamicCLResControlMode):
         c = ch[0] if n else END
         if c.name == 'DepartureTime':
             v_departure_time = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_departure_time = None
         if c.name == 'MinimumSOC':
             v_minimum_soc = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_minimum_soc = None
         if c.name == 'TargetSOC':
             v_target_soc = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_target_soc = None
         if c.name == 'AckMaxDelay':
             v_ack_max_delay = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ack_max_delay = None
         if c.name == 'EVSETargetActivePower':
@@ -2304,7 +2427,8 @@ class DynamicACCLResControlMode(DynamicCLResControlMode):
                 v_evse_target_active_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_target_active_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_target_active_power', 'EVSETargetActivePower', c if i < n else None)
         if c.name == 'EVSETargetActivePower_L2':
@@ -2312,7 +2436,8 @@ class DynamicACCLResControlMode(DynamicCLResControlMode):
                 v_evse_target_active_power_l2 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_target_active_power_l2') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_target_active_power_l2 = None
         if c.name == 'EVSETargetActivePower_L3':
@@ -2320,7 +2445,8 @@ class DynamicACCLResControlMode(DynamicCLResControlMode):
                 v_evse_target_active_power_l3 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_target_active_power_l3') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_target_active_power_l3 = None
         if c.name == 'EVSETargetReactivePower':
@@ -2328,7 +2454,8 @@ class DynamicACCLResControlMode(DynamicCLResControlMode):
                 v_evse_target_reactive_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_target_reactive_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_target_reactive_power = None
         if c.name == 'EVSETargetReactivePower_L2':
@@ -2336,7 +2463,8 @@ class DynamicACCLResControlMode(DynamicCLResControlMode):
                 v_evse_target_reactive_power_l2 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_target_reactive_power_l2') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_target_reactive_power_l2 = None
         if c.name == 'EVSETargetReactivePower_L3':
@@ -2344,7 +2472,8 @@ class DynamicACCLResControlMode(DynamicCLResControlMode):
                 v_evse_target_reactive_power_l3 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_target_reactive_power_l3') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_target_reactive_power_l3 = None
         if c.name == 'EVSEPresentActivePower':
@@ -2352,7 +2481,8 @@ class DynamicACCLResControlMode(DynamicCLResControlMode):
                 v_evse_present_active_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_present_active_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_present_active_power = None
         if c.name == 'EVSEPresentActivePower_L2':
@@ -2360,7 +2490,8 @@ class DynamicACCLResControlMode(DynamicCLResControlMode):
                 v_evse_present_active_power_l2 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_present_active_power_l2') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_present_active_power_l2 = None
         if c.name == 'EVSEPresentActivePower_L3':
@@ -2368,7 +2499,8 @@ class DynamicACCLResControlMode(DynamicCLResControlMode):
                 v_evse_present_active_power_l3 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_present_active_power_l3') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_present_active_power_l3 = None
         if i < n:
@@ -2423,62 +2555,62 @@ class BPTDynamicACCLResControlMode(DynamicACCLResControlMode):
         v = self.departure_time
         if v is not None:
             if v.__class__ is not int:
-                self.departure_time = v = coerce_simple(type(self).__name__ + '.departure_time', v, int)
+                self.departure_time = v = coerce_simple(field_path(self, 'departure_time'), v, int)
             if v < 0 or v > 4294967295:
-                raise range_error(type(self).__name__ + '.departure_time', v, 0, 4294967295)
+                raise range_error(field_path(self, 'departure_time'), v, 0, 4294967295)
         v = self.minimum_soc
         if v is not None:
             if v.__class__ is not int:
-                self.minimum_soc = v = coerce_simple(type(self).__name__ + '.minimum_soc', v, int)
+                self.minimum_soc = v = coerce_simple(field_path(self, 'minimum_soc'), v, int)
             if v < 0 or v > 100:
-                raise range_error(type(self).__name__ + '.minimum_soc', v, 0, 100)
+                raise range_error(field_path(self, 'minimum_soc'), v, 0, 100)
         v = self.target_soc
         if v is not None:
             if v.__class__ is not int:
-                self.target_soc = v = coerce_simple(type(self).__name__ + '.target_soc', v, int)
+                self.target_soc = v = coerce_simple(field_path(self, 'target_soc'), v, int)
             if v < 0 or v > 100:
-                raise range_error(type(self).__name__ + '.target_soc', v, 0, 100)
+                raise range_error(field_path(self, 'target_soc'), v, 0, 100)
         v = self.ack_max_delay
         if v is not None:
             if v.__class__ is not int:
-                self.ack_max_delay = v = coerce_simple(type(self).__name__ + '.ack_max_delay', v, int)
+                self.ack_max_delay = v = coerce_simple(field_path(self, 'ack_max_delay'), v, int)
             if v < 0 or v > 65535:
-                raise range_error(type(self).__name__ + '.ack_max_delay', v, 0, 65535)
+                raise range_error(field_path(self, 'ack_max_delay'), v, 0, 65535)
         v = self.evse_target_active_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.evse_target_active_power', v, 'RationalNumber')
+            raise type_error(field_path(self, 'evse_target_active_power'), v, 'RationalNumber')
         v = self.evse_target_active_power_l2
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_target_active_power_l2', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_target_active_power_l2'), v, 'RationalNumber')
         v = self.evse_target_active_power_l3
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_target_active_power_l3', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_target_active_power_l3'), v, 'RationalNumber')
         v = self.evse_target_reactive_power
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_target_reactive_power', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_target_reactive_power'), v, 'RationalNumber')
         v = self.evse_target_reactive_power_l2
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_target_reactive_power_l2', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_target_reactive_power_l2'), v, 'RationalNumber')
         v = self.evse_target_reactive_power_l3
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_target_reactive_power_l3', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_target_reactive_power_l3'), v, 'RationalNumber')
         v = self.evse_present_active_power
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_present_active_power', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_present_active_power'), v, 'RationalNumber')
         v = self.evse_present_active_power_l2
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_present_active_power_l2', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_present_active_power_l2'), v, 'RationalNumber')
         v = self.evse_present_active_power_l3
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_present_active_power_l3', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_present_active_power_l3'), v, 'RationalNumber')
 
     def to_tree(self, name: str = 'BPT_Dynamic_AC_CLResControlMode', ns: str = NS_AC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -2531,22 +2663,26 @@ class BPTDynamicACCLResControlMode(DynamicACCLResControlMode):
         c = ch[0] if n else END
         if c.name == 'DepartureTime':
             v_departure_time = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_departure_time = None
         if c.name == 'MinimumSOC':
             v_minimum_soc = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_minimum_soc = None
         if c.name == 'TargetSOC':
             v_target_soc = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_target_soc = None
         if c.name == 'AckMaxDelay':
             v_ack_max_delay = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ack_max_delay = None
         if c.name == 'EVSETargetActivePower':
@@ -2554,7 +2690,8 @@ class BPTDynamicACCLResControlMode(DynamicACCLResControlMode):
                 v_evse_target_active_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_target_active_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_target_active_power', 'EVSETargetActivePower', c if i < n else None)
         if c.name == 'EVSETargetActivePower_L2':
@@ -2562,7 +2699,8 @@ class BPTDynamicACCLResControlMode(DynamicACCLResControlMode):
                 v_evse_target_active_power_l2 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_target_active_power_l2') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_target_active_power_l2 = None
         if c.name == 'EVSETargetActivePower_L3':
@@ -2570,7 +2708,8 @@ class BPTDynamicACCLResControlMode(DynamicACCLResControlMode):
                 v_evse_target_active_power_l3 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_target_active_power_l3') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_target_active_power_l3 = None
         if c.name == 'EVSETargetReactivePower':
@@ -2578,7 +2717,8 @@ class BPTDynamicACCLResControlMode(DynamicACCLResControlMode):
                 v_evse_target_reactive_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_target_reactive_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_target_reactive_power = None
         if c.name == 'EVSETargetReactivePower_L2':
@@ -2586,7 +2726,8 @@ class BPTDynamicACCLResControlMode(DynamicACCLResControlMode):
                 v_evse_target_reactive_power_l2 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_target_reactive_power_l2') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_target_reactive_power_l2 = None
         if c.name == 'EVSETargetReactivePower_L3':
@@ -2594,7 +2735,8 @@ class BPTDynamicACCLResControlMode(DynamicACCLResControlMode):
                 v_evse_target_reactive_power_l3 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_target_reactive_power_l3') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_target_reactive_power_l3 = None
         if c.name == 'EVSEPresentActivePower':
@@ -2602,7 +2744,8 @@ class BPTDynamicACCLResControlMode(DynamicACCLResControlMode):
                 v_evse_present_active_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_present_active_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_present_active_power = None
         if c.name == 'EVSEPresentActivePower_L2':
@@ -2610,7 +2753,8 @@ class BPTDynamicACCLResControlMode(DynamicACCLResControlMode):
                 v_evse_present_active_power_l2 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_present_active_power_l2') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_present_active_power_l2 = None
         if c.name == 'EVSEPresentActivePower_L3':
@@ -2618,7 +2762,8 @@ class BPTDynamicACCLResControlMode(DynamicACCLResControlMode):
                 v_evse_present_active_power_l3 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_present_active_power_l3') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_present_active_power_l3 = None
         if i < n:
@@ -2688,62 +2833,62 @@ class ScheduledACCLReqControlMode(ScheduledCLReqControlMode):
         v = self.ev_target_energy_request
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_target_energy_request', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_target_energy_request'), v, 'RationalNumber')
         v = self.ev_maximum_energy_request
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_maximum_energy_request', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_maximum_energy_request'), v, 'RationalNumber')
         v = self.ev_minimum_energy_request
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_minimum_energy_request', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_minimum_energy_request'), v, 'RationalNumber')
         v = self.ev_maximum_charge_power
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_maximum_charge_power', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_maximum_charge_power'), v, 'RationalNumber')
         v = self.ev_maximum_charge_power_l2
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_maximum_charge_power_l2', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_maximum_charge_power_l2'), v, 'RationalNumber')
         v = self.ev_maximum_charge_power_l3
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_maximum_charge_power_l3', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_maximum_charge_power_l3'), v, 'RationalNumber')
         v = self.ev_minimum_charge_power
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_minimum_charge_power', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_minimum_charge_power'), v, 'RationalNumber')
         v = self.ev_minimum_charge_power_l2
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_minimum_charge_power_l2', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_minimum_charge_power_l2'), v, 'RationalNumber')
         v = self.ev_minimum_charge_power_l3
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_minimum_charge_power_l3', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_minimum_charge_power_l3'), v, 'RationalNumber')
         v = self.ev_present_active_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_present_active_power', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_present_active_power'), v, 'RationalNumber')
         v = self.ev_present_active_power_l2
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_present_active_power_l2', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_present_active_power_l2'), v, 'RationalNumber')
         v = self.ev_present_active_power_l3
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_present_active_power_l3', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_present_active_power_l3'), v, 'RationalNumber')
         v = self.ev_present_reactive_power
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_present_reactive_power', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_present_reactive_power'), v, 'RationalNumber')
         v = self.ev_present_reactive_power_l2
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_present_reactive_power_l2', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_present_reactive_power_l2'), v, 'RationalNumber')
         v = self.ev_present_reactive_power_l3
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_present_reactive_power_l3', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_present_reactive_power_l3'), v, 'RationalNumber')
 
     def to_tree(self, name: str = 'Scheduled_AC_CLReqControlMode', ns: str = NS_AC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -2805,7 +2950,8 @@ class ScheduledACCLReqControlMode(ScheduledCLReqControlMode):
                 v_ev_target_energy_request = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_target_energy_request') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_target_energy_request = None
         if c.name == 'EVMaximumEnergyRequest':
@@ -2813,7 +2959,8 @@ class ScheduledACCLReqControlMode(ScheduledCLReqControlMode):
                 v_ev_maximum_energy_request = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_energy_request') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_maximum_energy_request = None
         if c.name == 'EVMinimumEnergyRequest':
@@ -2821,7 +2968,8 @@ class ScheduledACCLReqControlMode(ScheduledCLReqControlMode):
                 v_ev_minimum_energy_request = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_energy_request') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_minimum_energy_request = None
         if c.name == 'EVMaximumChargePower':
@@ -2829,7 +2977,8 @@ class ScheduledACCLReqControlMode(ScheduledCLReqControlMode):
                 v_ev_maximum_charge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_charge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_maximum_charge_power = None
         if c.name == 'EVMaximumChargePower_L2':
@@ -2837,7 +2986,8 @@ class ScheduledACCLReqControlMode(ScheduledCLReqControlMode):
                 v_ev_maximum_charge_power_l2 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_charge_power_l2') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_maximum_charge_power_l2 = None
         if c.name == 'EVMaximumChargePower_L3':
@@ -2845,7 +2995,8 @@ class ScheduledACCLReqControlMode(ScheduledCLReqControlMode):
                 v_ev_maximum_charge_power_l3 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_charge_power_l3') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_maximum_charge_power_l3 = None
         if c.name == 'EVMinimumChargePower':
@@ -2853,7 +3004,8 @@ class ScheduledACCLReqControlMode(ScheduledCLReqControlMode):
                 v_ev_minimum_charge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_charge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_minimum_charge_power = None
         if c.name == 'EVMinimumChargePower_L2':
@@ -2861,7 +3013,8 @@ class ScheduledACCLReqControlMode(ScheduledCLReqControlMode):
                 v_ev_minimum_charge_power_l2 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_charge_power_l2') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_minimum_charge_power_l2 = None
         if c.name == 'EVMinimumChargePower_L3':
@@ -2869,7 +3022,8 @@ class ScheduledACCLReqControlMode(ScheduledCLReqControlMode):
                 v_ev_minimum_charge_power_l3 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_charge_power_l3') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_minimum_charge_power_l3 = None
         if c.name == 'EVPresentActivePower':
@@ -2877,7 +3031,8 @@ class ScheduledACCLReqControlMode(ScheduledCLReqControlMode):
                 v_ev_present_active_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_present_active_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_present_active_power', 'EVPresentActivePower', c if i < n else None)
         if c.name == 'EVPresentActivePower_L2':
@@ -2885,7 +3040,8 @@ class ScheduledACCLReqControlMode(ScheduledCLReqControlMode):
                 v_ev_present_active_power_l2 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_present_active_power_l2') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_present_active_power_l2 = None
         if c.name == 'EVPresentActivePower_L3':
@@ -2893,7 +3049,8 @@ class ScheduledACCLReqControlMode(ScheduledCLReqControlMode):
                 v_ev_present_active_power_l3 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_present_active_power_l3') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_present_active_power_l3 = None
         if c.name == 'EVPresentReactivePower':
@@ -2901,7 +3058,8 @@ class ScheduledACCLReqControlMode(ScheduledCLReqControlMode):
                 v_ev_present_reactive_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_present_reactive_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_present_reactive_power = None
         if c.name == 'EVPresentReactivePower_L2':
@@ -2909,7 +3067,8 @@ class ScheduledACCLReqControlMode(ScheduledCLReqControlMode):
                 v_ev_present_reactive_power_l2 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_present_reactive_power_l2') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_present_reactive_power_l2 = None
         if c.name == 'EVPresentReactivePower_L3':
@@ -2917,7 +3076,8 @@ class ScheduledACCLReqControlMode(ScheduledCLReqControlMode):
                 v_ev_present_reactive_power_l3 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_present_reactive_power_l3') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_present_reactive_power_l3 = None
         if i < n:
@@ -2989,86 +3149,86 @@ class BPTScheduledACCLReqControlMode(ScheduledACCLReqControlMode):
         v = self.ev_target_energy_request
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_target_energy_request', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_target_energy_request'), v, 'RationalNumber')
         v = self.ev_maximum_energy_request
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_maximum_energy_request', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_maximum_energy_request'), v, 'RationalNumber')
         v = self.ev_minimum_energy_request
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_minimum_energy_request', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_minimum_energy_request'), v, 'RationalNumber')
         v = self.ev_maximum_charge_power
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_maximum_charge_power', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_maximum_charge_power'), v, 'RationalNumber')
         v = self.ev_maximum_charge_power_l2
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_maximum_charge_power_l2', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_maximum_charge_power_l2'), v, 'RationalNumber')
         v = self.ev_maximum_charge_power_l3
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_maximum_charge_power_l3', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_maximum_charge_power_l3'), v, 'RationalNumber')
         v = self.ev_minimum_charge_power
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_minimum_charge_power', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_minimum_charge_power'), v, 'RationalNumber')
         v = self.ev_minimum_charge_power_l2
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_minimum_charge_power_l2', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_minimum_charge_power_l2'), v, 'RationalNumber')
         v = self.ev_minimum_charge_power_l3
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_minimum_charge_power_l3', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_minimum_charge_power_l3'), v, 'RationalNumber')
         v = self.ev_present_active_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_present_active_power', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_present_active_power'), v, 'RationalNumber')
         v = self.ev_present_active_power_l2
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_present_active_power_l2', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_present_active_power_l2'), v, 'RationalNumber')
         v = self.ev_present_active_power_l3
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_present_active_power_l3', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_present_active_power_l3'), v, 'RationalNumber')
         v = self.ev_present_reactive_power
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_present_reactive_power', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_present_reactive_power'), v, 'RationalNumber')
         v = self.ev_present_reactive_power_l2
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_present_reactive_power_l2', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_present_reactive_power_l2'), v, 'RationalNumber')
         v = self.ev_present_reactive_power_l3
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_present_reactive_power_l3', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_present_reactive_power_l3'), v, 'RationalNumber')
         v = self.ev_maximum_discharge_power
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_maximum_discharge_power', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_maximum_discharge_power'), v, 'RationalNumber')
         v = self.ev_maximum_discharge_power_l2
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_maximum_discharge_power_l2', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_maximum_discharge_power_l2'), v, 'RationalNumber')
         v = self.ev_maximum_discharge_power_l3
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_maximum_discharge_power_l3', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_maximum_discharge_power_l3'), v, 'RationalNumber')
         v = self.ev_minimum_discharge_power
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_minimum_discharge_power', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_minimum_discharge_power'), v, 'RationalNumber')
         v = self.ev_minimum_discharge_power_l2
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_minimum_discharge_power_l2', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_minimum_discharge_power_l2'), v, 'RationalNumber')
         v = self.ev_minimum_discharge_power_l3
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_minimum_discharge_power_l3', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_minimum_discharge_power_l3'), v, 'RationalNumber')
 
     def to_tree(self, name: str = 'BPT_Scheduled_AC_CLReqControlMode', ns: str = NS_AC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -3148,7 +3308,8 @@ class BPTScheduledACCLReqControlMode(ScheduledACCLReqControlMode):
                 v_ev_target_energy_request = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_target_energy_request') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_target_energy_request = None
         if c.name == 'EVMaximumEnergyRequest':
@@ -3156,7 +3317,8 @@ class BPTScheduledACCLReqControlMode(ScheduledACCLReqControlMode):
                 v_ev_maximum_energy_request = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_energy_request') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_maximum_energy_request = None
         if c.name == 'EVMinimumEnergyRequest':
@@ -3164,7 +3326,8 @@ class BPTScheduledACCLReqControlMode(ScheduledACCLReqControlMode):
                 v_ev_minimum_energy_request = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_energy_request') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_minimum_energy_request = None
         if c.name == 'EVMaximumChargePower':
@@ -3172,7 +3335,8 @@ class BPTScheduledACCLReqControlMode(ScheduledACCLReqControlMode):
                 v_ev_maximum_charge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_charge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_maximum_charge_power = None
         if c.name == 'EVMaximumChargePower_L2':
@@ -3180,7 +3344,8 @@ class BPTScheduledACCLReqControlMode(ScheduledACCLReqControlMode):
                 v_ev_maximum_charge_power_l2 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_charge_power_l2') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_maximum_charge_power_l2 = None
         if c.name == 'EVMaximumChargePower_L3':
@@ -3188,7 +3353,8 @@ class BPTScheduledACCLReqControlMode(ScheduledACCLReqControlMode):
                 v_ev_maximum_charge_power_l3 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_charge_power_l3') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_maximum_charge_power_l3 = None
         if c.name == 'EVMinimumChargePower':
@@ -3196,7 +3362,8 @@ class BPTScheduledACCLReqControlMode(ScheduledACCLReqControlMode):
                 v_ev_minimum_charge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_charge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_minimum_charge_power = None
         if c.name == 'EVMinimumChargePower_L2':
@@ -3204,7 +3371,8 @@ class BPTScheduledACCLReqControlMode(ScheduledACCLReqControlMode):
                 v_ev_minimum_charge_power_l2 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_charge_power_l2') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_minimum_charge_power_l2 = None
         if c.name == 'EVMinimumChargePower_L3':
@@ -3212,7 +3380,8 @@ class BPTScheduledACCLReqControlMode(ScheduledACCLReqControlMode):
                 v_ev_minimum_charge_power_l3 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_charge_power_l3') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_minimum_charge_power_l3 = None
         if c.name == 'EVPresentActivePower':
@@ -3220,7 +3389,8 @@ class BPTScheduledACCLReqControlMode(ScheduledACCLReqControlMode):
                 v_ev_present_active_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_present_active_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_present_active_power', 'EVPresentActivePower', c if i < n else None)
         if c.name == 'EVPresentActivePower_L2':
@@ -3228,7 +3398,8 @@ class BPTScheduledACCLReqControlMode(ScheduledACCLReqControlMode):
                 v_ev_present_active_power_l2 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_present_active_power_l2') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_present_active_power_l2 = None
         if c.name == 'EVPresentActivePower_L3':
@@ -3236,7 +3407,8 @@ class BPTScheduledACCLReqControlMode(ScheduledACCLReqControlMode):
                 v_ev_present_active_power_l3 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_present_active_power_l3') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_present_active_power_l3 = None
         if c.name == 'EVPresentReactivePower':
@@ -3244,7 +3416,8 @@ class BPTScheduledACCLReqControlMode(ScheduledACCLReqControlMode):
                 v_ev_present_reactive_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_present_reactive_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_present_reactive_power = None
         if c.name == 'EVPresentReactivePower_L2':
@@ -3252,7 +3425,8 @@ class BPTScheduledACCLReqControlMode(ScheduledACCLReqControlMode):
                 v_ev_present_reactive_power_l2 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_present_reactive_power_l2') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_present_reactive_power_l2 = None
         if c.name == 'EVPresentReactivePower_L3':
@@ -3260,7 +3434,8 @@ class BPTScheduledACCLReqControlMode(ScheduledACCLReqControlMode):
                 v_ev_present_reactive_power_l3 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_present_reactive_power_l3') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_present_reactive_power_l3 = None
         if c.name == 'EVMaximumDischargePower':
@@ -3268,7 +3443,8 @@ class BPTScheduledACCLReqControlMode(ScheduledACCLReqControlMode):
                 v_ev_maximum_discharge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_discharge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_maximum_discharge_power = None
         if c.name == 'EVMaximumDischargePower_L2':
@@ -3276,7 +3452,8 @@ class BPTScheduledACCLReqControlMode(ScheduledACCLReqControlMode):
                 v_ev_maximum_discharge_power_l2 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_discharge_power_l2') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_maximum_discharge_power_l2 = None
         if c.name == 'EVMaximumDischargePower_L3':
@@ -3284,7 +3461,8 @@ class BPTScheduledACCLReqControlMode(ScheduledACCLReqControlMode):
                 v_ev_maximum_discharge_power_l3 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_discharge_power_l3') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_maximum_discharge_power_l3 = None
         if c.name == 'EVMinimumDischargePower':
@@ -3292,7 +3470,8 @@ class BPTScheduledACCLReqControlMode(ScheduledACCLReqControlMode):
                 v_ev_minimum_discharge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_discharge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_minimum_discharge_power = None
         if c.name == 'EVMinimumDischargePower_L2':
@@ -3300,7 +3479,8 @@ class BPTScheduledACCLReqControlMode(ScheduledACCLReqControlMode):
                 v_ev_minimum_discharge_power_l2 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_discharge_power_l2') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_minimum_discharge_power_l2 = None
         if c.name == 'EVMinimumDischargePower_L3':
@@ -3308,7 +3488,8 @@ class BPTScheduledACCLReqControlMode(ScheduledACCLReqControlMode):
                 v_ev_minimum_discharge_power_l3 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_discharge_power_l3') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_minimum_discharge_power_l3 = None
         if i < n:
@@ -3377,39 +3558,39 @@ class ScheduledACCLResControlMode(ScheduledCLResControlMode):
         v = self.evse_target_active_power
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_target_active_power', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_target_active_power'), v, 'RationalNumber')
         v = self.evse_target_active_power_l2
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_target_active_power_l2', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_target_active_power_l2'), v, 'RationalNumber')
         v = self.evse_target_active_power_l3
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_target_active_power_l3', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_target_active_power_l3'), v, 'RationalNumber')
         v = self.evse_target_reactive_power
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_target_reactive_power', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_target_reactive_power'), v, 'RationalNumber')
         v = self.evse_target_reactive_power_l2
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_target_reactive_power_l2', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_target_reactive_power_l2'), v, 'RationalNumber')
         v = self.evse_target_reactive_power_l3
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_target_reactive_power_l3', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_target_reactive_power_l3'), v, 'RationalNumber')
         v = self.evse_present_active_power
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_present_active_power', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_present_active_power'), v, 'RationalNumber')
         v = self.evse_present_active_power_l2
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_present_active_power_l2', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_present_active_power_l2'), v, 'RationalNumber')
         v = self.evse_present_active_power_l3
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_present_active_power_l3', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_present_active_power_l3'), v, 'RationalNumber')
 
     def to_tree(self, name: str = 'Scheduled_AC_CLResControlMode', ns: str = NS_AC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -3455,7 +3636,8 @@ class ScheduledACCLResControlMode(ScheduledCLResControlMode):
                 v_evse_target_active_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_target_active_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_target_active_power = None
         if c.name == 'EVSETargetActivePower_L2':
@@ -3463,7 +3645,8 @@ class ScheduledACCLResControlMode(ScheduledCLResControlMode):
                 v_evse_target_active_power_l2 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_target_active_power_l2') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_target_active_power_l2 = None
         if c.name == 'EVSETargetActivePower_L3':
@@ -3471,7 +3654,8 @@ class ScheduledACCLResControlMode(ScheduledCLResControlMode):
                 v_evse_target_active_power_l3 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_target_active_power_l3') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_target_active_power_l3 = None
         if c.name == 'EVSETargetReactivePower':
@@ -3479,7 +3663,8 @@ class ScheduledACCLResControlMode(ScheduledCLResControlMode):
                 v_evse_target_reactive_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_target_reactive_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_target_reactive_power = None
         if c.name == 'EVSETargetReactivePower_L2':
@@ -3487,7 +3672,8 @@ class ScheduledACCLResControlMode(ScheduledCLResControlMode):
                 v_evse_target_reactive_power_l2 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_target_reactive_power_l2') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_target_reactive_power_l2 = None
         if c.name == 'EVSETargetReactivePower_L3':
@@ -3495,7 +3681,8 @@ class ScheduledACCLResControlMode(ScheduledCLResControlMode):
                 v_evse_target_reactive_power_l3 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_target_reactive_power_l3') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_target_reactive_power_l3 = None
         if c.name == 'EVSEPresentActivePower':
@@ -3503,7 +3690,8 @@ class ScheduledACCLResControlMode(ScheduledCLResControlMode):
                 v_evse_present_active_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_present_active_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_present_active_power = None
         if c.name == 'EVSEPresentActivePower_L2':
@@ -3511,7 +3699,8 @@ class ScheduledACCLResControlMode(ScheduledCLResControlMode):
                 v_evse_present_active_power_l2 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_present_active_power_l2') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_present_active_power_l2 = None
         if c.name == 'EVSEPresentActivePower_L3':
@@ -3519,7 +3708,8 @@ class ScheduledACCLResControlMode(ScheduledCLResControlMode):
                 v_evse_present_active_power_l3 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_present_active_power_l3') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_present_active_power_l3 = None
         if i < n:
@@ -3566,39 +3756,39 @@ class BPTScheduledACCLResControlMode(ScheduledACCLResControlMode):
         v = self.evse_target_active_power
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_target_active_power', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_target_active_power'), v, 'RationalNumber')
         v = self.evse_target_active_power_l2
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_target_active_power_l2', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_target_active_power_l2'), v, 'RationalNumber')
         v = self.evse_target_active_power_l3
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_target_active_power_l3', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_target_active_power_l3'), v, 'RationalNumber')
         v = self.evse_target_reactive_power
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_target_reactive_power', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_target_reactive_power'), v, 'RationalNumber')
         v = self.evse_target_reactive_power_l2
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_target_reactive_power_l2', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_target_reactive_power_l2'), v, 'RationalNumber')
         v = self.evse_target_reactive_power_l3
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_target_reactive_power_l3', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_target_reactive_power_l3'), v, 'RationalNumber')
         v = self.evse_present_active_power
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_present_active_power', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_present_active_power'), v, 'RationalNumber')
         v = self.evse_present_active_power_l2
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_present_active_power_l2', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_present_active_power_l2'), v, 'RationalNumber')
         v = self.evse_present_active_power_l3
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_present_active_power_l3', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_present_active_power_l3'), v, 'RationalNumber')
 
     def to_tree(self, name: str = 'BPT_Scheduled_AC_CLResControlMode', ns: str = NS_AC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -3644,7 +3834,8 @@ class BPTScheduledACCLResControlMode(ScheduledACCLResControlMode):
                 v_evse_target_active_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_target_active_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_target_active_power = None
         if c.name == 'EVSETargetActivePower_L2':
@@ -3652,7 +3843,8 @@ class BPTScheduledACCLResControlMode(ScheduledACCLResControlMode):
                 v_evse_target_active_power_l2 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_target_active_power_l2') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_target_active_power_l2 = None
         if c.name == 'EVSETargetActivePower_L3':
@@ -3660,7 +3852,8 @@ class BPTScheduledACCLResControlMode(ScheduledACCLResControlMode):
                 v_evse_target_active_power_l3 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_target_active_power_l3') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_target_active_power_l3 = None
         if c.name == 'EVSETargetReactivePower':
@@ -3668,7 +3861,8 @@ class BPTScheduledACCLResControlMode(ScheduledACCLResControlMode):
                 v_evse_target_reactive_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_target_reactive_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_target_reactive_power = None
         if c.name == 'EVSETargetReactivePower_L2':
@@ -3676,7 +3870,8 @@ class BPTScheduledACCLResControlMode(ScheduledACCLResControlMode):
                 v_evse_target_reactive_power_l2 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_target_reactive_power_l2') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_target_reactive_power_l2 = None
         if c.name == 'EVSETargetReactivePower_L3':
@@ -3684,7 +3879,8 @@ class BPTScheduledACCLResControlMode(ScheduledACCLResControlMode):
                 v_evse_target_reactive_power_l3 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_target_reactive_power_l3') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_target_reactive_power_l3 = None
         if c.name == 'EVSEPresentActivePower':
@@ -3692,7 +3888,8 @@ class BPTScheduledACCLResControlMode(ScheduledACCLResControlMode):
                 v_evse_present_active_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_present_active_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_present_active_power = None
         if c.name == 'EVSEPresentActivePower_L2':
@@ -3700,7 +3897,8 @@ class BPTScheduledACCLResControlMode(ScheduledACCLResControlMode):
                 v_evse_present_active_power_l2 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_present_active_power_l2') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_present_active_power_l2 = None
         if c.name == 'EVSEPresentActivePower_L3':
@@ -3708,7 +3906,8 @@ class BPTScheduledACCLResControlMode(ScheduledACCLResControlMode):
                 v_evse_present_active_power_l3 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_present_active_power_l3') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_present_active_power_l3 = None
         if i < n:
@@ -3762,6 +3961,7 @@ _ACChargeLoopReq_control_mode_OUT = {
     DynamicACCLReqControlMode: (NS_AC, 'Dynamic_AC_CLReqControlMode'),
     BPTDynamicACCLReqControlMode: (NS_AC, 'BPT_Dynamic_AC_CLReqControlMode'),
 }
+_ACChargeLoopReq_control_mode_TYPES = tuple(_ACChargeLoopReq_control_mode_OUT)
 ACChargeLoopReq.FIELDS = (
     FieldSpec('header', 'Header', NS_CT, 'class', MessageHeader, 1, 1, {}, (), None, 1),
     FieldSpec('display_parameters', 'DisplayParameters', NS_CT, 'class', DisplayParameters, 0, 1, {}, (), None, 1),
@@ -3780,6 +3980,7 @@ _ACChargeLoopRes_control_mode_OUT = {
     DynamicACCLResControlMode: (NS_AC, 'Dynamic_AC_CLResControlMode'),
     BPTDynamicACCLResControlMode: (NS_AC, 'BPT_Dynamic_AC_CLResControlMode'),
 }
+_ACChargeLoopRes_control_mode_TYPES = tuple(_ACChargeLoopRes_control_mode_OUT)
 ACChargeLoopRes.FIELDS = (
     FieldSpec('header', 'Header', NS_CT, 'class', MessageHeader, 1, 1, {}, (), None, 1),
     FieldSpec('response_code', 'ResponseCode', NS_CT, 'enum', ResponseCode, 1, 1, {'enum': True}, (), None, 1),
@@ -3797,6 +3998,7 @@ _ACChargeParameterDiscoveryReq_energy_transfer_mode_OUT = {
     ACCPDReqEnergyTransferMode: (NS_AC, 'AC_CPDReqEnergyTransferMode'),
     BPTACCPDReqEnergyTransferMode: (NS_AC, 'BPT_AC_CPDReqEnergyTransferMode'),
 }
+_ACChargeParameterDiscoveryReq_energy_transfer_mode_TYPES = tuple(_ACChargeParameterDiscoveryReq_energy_transfer_mode_OUT)
 ACChargeParameterDiscoveryReq.FIELDS = (
     FieldSpec('header', 'Header', NS_CT, 'class', MessageHeader, 1, 1, {}, (), None, 1),
     FieldSpec('energy_transfer_mode', 'AC_CPDReqEnergyTransferMode', NS_AC, 'union', None, 1, 1, {}, ((NS_AC, 'AC_CPDReqEnergyTransferMode', ACCPDReqEnergyTransferMode), (NS_AC, 'BPT_AC_CPDReqEnergyTransferMode', BPTACCPDReqEnergyTransferMode), ), None, 1),
@@ -3809,6 +4011,7 @@ _ACChargeParameterDiscoveryRes_energy_transfer_mode_OUT = {
     ACCPDResEnergyTransferMode: (NS_AC, 'AC_CPDResEnergyTransferMode'),
     BPTACCPDResEnergyTransferMode: (NS_AC, 'BPT_AC_CPDResEnergyTransferMode'),
 }
+_ACChargeParameterDiscoveryRes_energy_transfer_mode_TYPES = tuple(_ACChargeParameterDiscoveryRes_energy_transfer_mode_OUT)
 ACChargeParameterDiscoveryRes.FIELDS = (
     FieldSpec('header', 'Header', NS_CT, 'class', MessageHeader, 1, 1, {}, (), None, 1),
     FieldSpec('response_code', 'ResponseCode', NS_CT, 'enum', ResponseCode, 1, 1, {'enum': True}, (), None, 1),

@@ -26,6 +26,7 @@ from iso15118.messages._base import (
     choice_error,
     coerce_enum,
     coerce_simple,
+    field_path,
     length_error,
     missing_element,
     occurs_error,
@@ -154,14 +155,17 @@ class ACDPConnectReq(V2GRequest):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.ev_electrical_charging_device_status
         if v.__class__ is not ElectricalChargingDeviceStatus:
-            self.ev_electrical_charging_device_status = v = coerce_enum(type(self).__name__ + '.ev_electrical_charging_device_status', ElectricalChargingDeviceStatus, v)
+            self.ev_electrical_charging_device_status = v = coerce_enum(field_path(self, 'ev_electrical_charging_device_status'), ElectricalChargingDeviceStatus, v)
 
     def to_tree(self, name: str = 'ACDP_ConnectReq', ns: str = NS_ACDP) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        return Element(ns, name, None, [self.header.to_tree('Header', NS_CT), Element(NS_ACDP, 'EVElectricalChargingDeviceStatus', None, None, self.ev_electrical_charging_device_status._value_)], None)
+        return Element(ns, name, None, [
+            self.header.to_tree('Header', NS_CT),
+            Element(NS_ACDP, 'EVElectricalChargingDeviceStatus', None, None, self.ev_electrical_charging_device_status._value_),
+        ], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -187,12 +191,14 @@ class ACDPConnectReq(V2GRequest):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name == 'EVElectricalChargingDeviceStatus':
             v_ev_electrical_charging_device_status = _ElectricalChargingDeviceStatus_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_electrical_charging_device_status', 'EVElectricalChargingDeviceStatus', c if i < n else None)
         if i < n:
@@ -231,23 +237,29 @@ class ACDPConnectRes(V2GResponse):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.response_code
         if v.__class__ is not ResponseCode:
-            self.response_code = v = coerce_enum(type(self).__name__ + '.response_code', ResponseCode, v)
+            self.response_code = v = coerce_enum(field_path(self, 'response_code'), ResponseCode, v)
         v = self.evse_processing
         if v.__class__ is not Processing:
-            self.evse_processing = v = coerce_enum(type(self).__name__ + '.evse_processing', Processing, v)
+            self.evse_processing = v = coerce_enum(field_path(self, 'evse_processing'), Processing, v)
         v = self.evse_electrical_charging_device_status
         if v.__class__ is not ElectricalChargingDeviceStatus:
-            self.evse_electrical_charging_device_status = v = coerce_enum(type(self).__name__ + '.evse_electrical_charging_device_status', ElectricalChargingDeviceStatus, v)
+            self.evse_electrical_charging_device_status = v = coerce_enum(field_path(self, 'evse_electrical_charging_device_status'), ElectricalChargingDeviceStatus, v)
         v = self.evse_mechanical_charging_device_status
         if v.__class__ is not MechanicalChargingDeviceStatus:
-            self.evse_mechanical_charging_device_status = v = coerce_enum(type(self).__name__ + '.evse_mechanical_charging_device_status', MechanicalChargingDeviceStatus, v)
+            self.evse_mechanical_charging_device_status = v = coerce_enum(field_path(self, 'evse_mechanical_charging_device_status'), MechanicalChargingDeviceStatus, v)
 
     def to_tree(self, name: str = 'ACDP_ConnectRes', ns: str = NS_ACDP) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        return Element(ns, name, None, [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_), Element(NS_ACDP, 'EVSEProcessing', None, None, self.evse_processing._value_), Element(NS_ACDP, 'EVSEElectricalChargingDeviceStatus', None, None, self.evse_electrical_charging_device_status._value_), Element(NS_ACDP, 'EVSEMechanicalChargingDeviceStatus', None, None, self.evse_mechanical_charging_device_status._value_)], None)
+        return Element(ns, name, None, [
+            self.header.to_tree('Header', NS_CT),
+            Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_),
+            Element(NS_ACDP, 'EVSEProcessing', None, None, self.evse_processing._value_),
+            Element(NS_ACDP, 'EVSEElectricalChargingDeviceStatus', None, None, self.evse_electrical_charging_device_status._value_),
+            Element(NS_ACDP, 'EVSEMechanicalChargingDeviceStatus', None, None, self.evse_mechanical_charging_device_status._value_),
+        ], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -276,27 +288,32 @@ class ACDPConnectRes(V2GResponse):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name == 'ResponseCode':
             v_response_code = _ResponseCode_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'response_code', 'ResponseCode', c if i < n else None)
         if c.name == 'EVSEProcessing':
             v_evse_processing = _Processing_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_processing', 'EVSEProcessing', c if i < n else None)
         if c.name == 'EVSEElectricalChargingDeviceStatus':
             v_evse_electrical_charging_device_status = _ElectricalChargingDeviceStatus_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_electrical_charging_device_status', 'EVSEElectricalChargingDeviceStatus', c if i < n else None)
         if c.name == 'EVSEMechanicalChargingDeviceStatus':
             v_evse_mechanical_charging_device_status = _MechanicalChargingDeviceStatus_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_mechanical_charging_device_status', 'EVSEMechanicalChargingDeviceStatus', c if i < n else None)
         if i < n:
@@ -378,14 +395,17 @@ class ACDPSystemStatusReq(V2GRequest):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.ev_technical_status
         if v.__class__ is not EVTechnicalStatus and not isinstance(v, EVTechnicalStatus):
-            raise type_error(type(self).__name__ + '.ev_technical_status', v, 'EVTechnicalStatus')
+            raise type_error(field_path(self, 'ev_technical_status'), v, 'EVTechnicalStatus')
 
     def to_tree(self, name: str = 'ACDP_SystemStatusReq', ns: str = NS_ACDP) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        return Element(ns, name, None, [self.header.to_tree('Header', NS_CT), self.ev_technical_status.to_tree('EVTechnicalStatus', NS_ACDP)], None)
+        return Element(ns, name, None, [
+            self.header.to_tree('Header', NS_CT),
+            self.ev_technical_status.to_tree('EVTechnicalStatus', NS_ACDP),
+        ], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -414,7 +434,8 @@ class ACDPSystemStatusReq(V2GRequest):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name == 'EVTechnicalStatus':
@@ -422,7 +443,8 @@ class ACDPSystemStatusReq(V2GRequest):
                 v_ev_technical_status = EVTechnicalStatus.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_technical_status') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_technical_status', 'EVTechnicalStatus', c if i < n else None)
         if i < n:
@@ -473,41 +495,53 @@ class ACDPSystemStatusRes(V2GResponse):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.response_code
         if v.__class__ is not ResponseCode:
-            self.response_code = v = coerce_enum(type(self).__name__ + '.response_code', ResponseCode, v)
+            self.response_code = v = coerce_enum(field_path(self, 'response_code'), ResponseCode, v)
         v = self.evse_mechanical_charging_device_status
         if v.__class__ is not MechanicalChargingDeviceStatus:
-            self.evse_mechanical_charging_device_status = v = coerce_enum(type(self).__name__ + '.evse_mechanical_charging_device_status', MechanicalChargingDeviceStatus, v)
+            self.evse_mechanical_charging_device_status = v = coerce_enum(field_path(self, 'evse_mechanical_charging_device_status'), MechanicalChargingDeviceStatus, v)
         v = self.evse_ready_to_charge
         if v.__class__ is not bool:
-            raise type_error(type(self).__name__ + '.evse_ready_to_charge', v, 'bool')
+            raise type_error(field_path(self, 'evse_ready_to_charge'), v, 'bool')
         v = self.evse_isolation_status
         if v.__class__ is not IsolationStatus:
-            self.evse_isolation_status = v = coerce_enum(type(self).__name__ + '.evse_isolation_status', IsolationStatus, v)
+            self.evse_isolation_status = v = coerce_enum(field_path(self, 'evse_isolation_status'), IsolationStatus, v)
         v = self.evse_disabled
         if v.__class__ is not bool:
-            raise type_error(type(self).__name__ + '.evse_disabled', v, 'bool')
+            raise type_error(field_path(self, 'evse_disabled'), v, 'bool')
         v = self.evse_utility_interrupt_event
         if v.__class__ is not bool:
-            raise type_error(type(self).__name__ + '.evse_utility_interrupt_event', v, 'bool')
+            raise type_error(field_path(self, 'evse_utility_interrupt_event'), v, 'bool')
         v = self.evse_emergency_shutdown
         if v.__class__ is not bool:
-            raise type_error(type(self).__name__ + '.evse_emergency_shutdown', v, 'bool')
+            raise type_error(field_path(self, 'evse_emergency_shutdown'), v, 'bool')
         v = self.evse_malfunction
         if v.__class__ is not bool:
-            raise type_error(type(self).__name__ + '.evse_malfunction', v, 'bool')
+            raise type_error(field_path(self, 'evse_malfunction'), v, 'bool')
         v = self.ev_in_charge_position
         if v.__class__ is not bool:
-            raise type_error(type(self).__name__ + '.ev_in_charge_position', v, 'bool')
+            raise type_error(field_path(self, 'ev_in_charge_position'), v, 'bool')
         v = self.ev_association_status
         if v.__class__ is not bool:
-            raise type_error(type(self).__name__ + '.ev_association_status', v, 'bool')
+            raise type_error(field_path(self, 'ev_association_status'), v, 'bool')
 
     def to_tree(self, name: str = 'ACDP_SystemStatusRes', ns: str = NS_ACDP) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        return Element(ns, name, None, [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_), Element(NS_ACDP, 'EVSEMechanicalChargingDeviceStatus', None, None, self.evse_mechanical_charging_device_status._value_), Element(NS_ACDP, 'EVSEReadyToCharge', None, None, self.evse_ready_to_charge), Element(NS_ACDP, 'EVSEIsolationStatus', None, None, self.evse_isolation_status._value_), Element(NS_ACDP, 'EVSEDisabled', None, None, self.evse_disabled), Element(NS_ACDP, 'EVSEUtilityInterruptEvent', None, None, self.evse_utility_interrupt_event), Element(NS_ACDP, 'EVSEEmergencyShutdown', None, None, self.evse_emergency_shutdown), Element(NS_ACDP, 'EVSEMalfunction', None, None, self.evse_malfunction), Element(NS_ACDP, 'EVInChargePosition', None, None, self.ev_in_charge_position), Element(NS_ACDP, 'EVAssociationStatus', None, None, self.ev_association_status)], None)
+        return Element(ns, name, None, [
+            self.header.to_tree('Header', NS_CT),
+            Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_),
+            Element(NS_ACDP, 'EVSEMechanicalChargingDeviceStatus', None, None, self.evse_mechanical_charging_device_status._value_),
+            Element(NS_ACDP, 'EVSEReadyToCharge', None, None, self.evse_ready_to_charge),
+            Element(NS_ACDP, 'EVSEIsolationStatus', None, None, self.evse_isolation_status._value_),
+            Element(NS_ACDP, 'EVSEDisabled', None, None, self.evse_disabled),
+            Element(NS_ACDP, 'EVSEUtilityInterruptEvent', None, None, self.evse_utility_interrupt_event),
+            Element(NS_ACDP, 'EVSEEmergencyShutdown', None, None, self.evse_emergency_shutdown),
+            Element(NS_ACDP, 'EVSEMalfunction', None, None, self.evse_malfunction),
+            Element(NS_ACDP, 'EVInChargePosition', None, None, self.ev_in_charge_position),
+            Element(NS_ACDP, 'EVAssociationStatus', None, None, self.ev_association_status),
+        ], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -542,57 +576,68 @@ class ACDPSystemStatusRes(V2GResponse):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name == 'ResponseCode':
             v_response_code = _ResponseCode_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'response_code', 'ResponseCode', c if i < n else None)
         if c.name == 'EVSEMechanicalChargingDeviceStatus':
             v_evse_mechanical_charging_device_status = _MechanicalChargingDeviceStatus_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_mechanical_charging_device_status', 'EVSEMechanicalChargingDeviceStatus', c if i < n else None)
         if c.name == 'EVSEReadyToCharge':
             v_evse_ready_to_charge = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_ready_to_charge', 'EVSEReadyToCharge', c if i < n else None)
         if c.name == 'EVSEIsolationStatus':
             v_evse_isolation_status = _IsolationStatus_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_isolation_status', 'EVSEIsolationStatus', c if i < n else None)
         if c.name == 'EVSEDisabled':
             v_evse_disabled = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_disabled', 'EVSEDisabled', c if i < n else None)
         if c.name == 'EVSEUtilityInterruptEvent':
             v_evse_utility_interrupt_event = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_utility_interrupt_event', 'EVSEUtilityInterruptEvent', c if i < n else None)
         if c.name == 'EVSEEmergencyShutdown':
             v_evse_emergency_shutdown = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_emergency_shutdown', 'EVSEEmergencyShutdown', c if i < n else None)
         if c.name == 'EVSEMalfunction':
             v_evse_malfunction = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_malfunction', 'EVSEMalfunction', c if i < n else None)
         if c.name == 'EVInChargePosition':
             v_ev_in_charge_position = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_in_charge_position', 'EVInChargePosition', c if i < n else None)
         if c.name == 'EVAssociationStatus':
             v_ev_association_status = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_association_status', 'EVAssociationStatus', c if i < n else None)
         if i < n:
@@ -637,17 +682,21 @@ class ACDPVehiclePositioningReq(V2GRequest):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.ev_mobility_status
         if v.__class__ is not bool:
-            raise type_error(type(self).__name__ + '.ev_mobility_status', v, 'bool')
+            raise type_error(field_path(self, 'ev_mobility_status'), v, 'bool')
         v = self.ev_positioning_support
         if v.__class__ is not bool:
-            raise type_error(type(self).__name__ + '.ev_positioning_support', v, 'bool')
+            raise type_error(field_path(self, 'ev_positioning_support'), v, 'bool')
 
     def to_tree(self, name: str = 'ACDP_VehiclePositioningReq', ns: str = NS_ACDP) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        return Element(ns, name, None, [self.header.to_tree('Header', NS_CT), Element(NS_ACDP, 'EVMobilityStatus', None, None, self.ev_mobility_status), Element(NS_ACDP, 'EVPositioningSupport', None, None, self.ev_positioning_support)], None)
+        return Element(ns, name, None, [
+            self.header.to_tree('Header', NS_CT),
+            Element(NS_ACDP, 'EVMobilityStatus', None, None, self.ev_mobility_status),
+            Element(NS_ACDP, 'EVPositioningSupport', None, None, self.ev_positioning_support),
+        ], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -674,17 +723,20 @@ class ACDPVehiclePositioningReq(V2GRequest):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name == 'EVMobilityStatus':
             v_ev_mobility_status = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_mobility_status', 'EVMobilityStatus', c if i < n else None)
         if c.name == 'EVPositioningSupport':
             v_ev_positioning_support = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_positioning_support', 'EVPositioningSupport', c if i < n else None)
         if i < n:
@@ -732,43 +784,53 @@ class ACDPVehiclePositioningRes(V2GResponse):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.response_code
         if v.__class__ is not ResponseCode:
-            self.response_code = v = coerce_enum(type(self).__name__ + '.response_code', ResponseCode, v)
+            self.response_code = v = coerce_enum(field_path(self, 'response_code'), ResponseCode, v)
         v = self.evse_processing
         if v.__class__ is not Processing:
-            self.evse_processing = v = coerce_enum(type(self).__name__ + '.evse_processing', Processing, v)
+            self.evse_processing = v = coerce_enum(field_path(self, 'evse_processing'), Processing, v)
         v = self.evse_positioning_support
         if v.__class__ is not bool:
-            raise type_error(type(self).__name__ + '.evse_positioning_support', v, 'bool')
+            raise type_error(field_path(self, 'evse_positioning_support'), v, 'bool')
         v = self.ev_relative_x_deviation
         if v.__class__ is not int:
-            self.ev_relative_x_deviation = v = coerce_simple(type(self).__name__ + '.ev_relative_x_deviation', v, int)
+            self.ev_relative_x_deviation = v = coerce_simple(field_path(self, 'ev_relative_x_deviation'), v, int)
         if v < -32768 or v > 32767:
-            raise range_error(type(self).__name__ + '.ev_relative_x_deviation', v, -32768, 32767)
+            raise range_error(field_path(self, 'ev_relative_x_deviation'), v, -32768, 32767)
         v = self.ev_relative_y_deviation
         if v.__class__ is not int:
-            self.ev_relative_y_deviation = v = coerce_simple(type(self).__name__ + '.ev_relative_y_deviation', v, int)
+            self.ev_relative_y_deviation = v = coerce_simple(field_path(self, 'ev_relative_y_deviation'), v, int)
         if v < -32768 or v > 32767:
-            raise range_error(type(self).__name__ + '.ev_relative_y_deviation', v, -32768, 32767)
+            raise range_error(field_path(self, 'ev_relative_y_deviation'), v, -32768, 32767)
         v = self.contact_window_xc
         if v.__class__ is not int:
-            self.contact_window_xc = v = coerce_simple(type(self).__name__ + '.contact_window_xc', v, int)
+            self.contact_window_xc = v = coerce_simple(field_path(self, 'contact_window_xc'), v, int)
         if v < -32768 or v > 32767:
-            raise range_error(type(self).__name__ + '.contact_window_xc', v, -32768, 32767)
+            raise range_error(field_path(self, 'contact_window_xc'), v, -32768, 32767)
         v = self.contact_window_yc
         if v.__class__ is not int:
-            self.contact_window_yc = v = coerce_simple(type(self).__name__ + '.contact_window_yc', v, int)
+            self.contact_window_yc = v = coerce_simple(field_path(self, 'contact_window_yc'), v, int)
         if v < -32768 or v > 32767:
-            raise range_error(type(self).__name__ + '.contact_window_yc', v, -32768, 32767)
+            raise range_error(field_path(self, 'contact_window_yc'), v, -32768, 32767)
         v = self.ev_in_charge_position
         if v.__class__ is not bool:
-            raise type_error(type(self).__name__ + '.ev_in_charge_position', v, 'bool')
+            raise type_error(field_path(self, 'ev_in_charge_position'), v, 'bool')
 
     def to_tree(self, name: str = 'ACDP_VehiclePositioningRes', ns: str = NS_ACDP) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        return Element(ns, name, None, [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_), Element(NS_ACDP, 'EVSEProcessing', None, None, self.evse_processing._value_), Element(NS_ACDP, 'EVSEPositioningSupport', None, None, self.evse_positioning_support), Element(NS_ACDP, 'EVRelativeXDeviation', None, None, self.ev_relative_x_deviation), Element(NS_ACDP, 'EVRelativeYDeviation', None, None, self.ev_relative_y_deviation), Element(NS_ACDP, 'ContactWindowXc', None, None, self.contact_window_xc), Element(NS_ACDP, 'ContactWindowYc', None, None, self.contact_window_yc), Element(NS_ACDP, 'EVInChargePosition', None, None, self.ev_in_charge_position)], None)
+        return Element(ns, name, None, [
+            self.header.to_tree('Header', NS_CT),
+            Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_),
+            Element(NS_ACDP, 'EVSEProcessing', None, None, self.evse_processing._value_),
+            Element(NS_ACDP, 'EVSEPositioningSupport', None, None, self.evse_positioning_support),
+            Element(NS_ACDP, 'EVRelativeXDeviation', None, None, self.ev_relative_x_deviation),
+            Element(NS_ACDP, 'EVRelativeYDeviation', None, None, self.ev_relative_y_deviation),
+            Element(NS_ACDP, 'ContactWindowXc', None, None, self.contact_window_xc),
+            Element(NS_ACDP, 'ContactWindowYc', None, None, self.contact_window_yc),
+            Element(NS_ACDP, 'EVInChargePosition', None, None, self.ev_in_charge_position),
+        ], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -801,47 +863,56 @@ class ACDPVehiclePositioningRes(V2GResponse):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name == 'ResponseCode':
             v_response_code = _ResponseCode_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'response_code', 'ResponseCode', c if i < n else None)
         if c.name == 'EVSEProcessing':
             v_evse_processing = _Processing_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_processing', 'EVSEProcessing', c if i < n else None)
         if c.name == 'EVSEPositioningSupport':
             v_evse_positioning_support = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_positioning_support', 'EVSEPositioningSupport', c if i < n else None)
         if c.name == 'EVRelativeXDeviation':
             v_ev_relative_x_deviation = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_relative_x_deviation', 'EVRelativeXDeviation', c if i < n else None)
         if c.name == 'EVRelativeYDeviation':
             v_ev_relative_y_deviation = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_relative_y_deviation', 'EVRelativeYDeviation', c if i < n else None)
         if c.name == 'ContactWindowXc':
             v_contact_window_xc = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'contact_window_xc', 'ContactWindowXc', c if i < n else None)
         if c.name == 'ContactWindowYc':
             v_contact_window_yc = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'contact_window_yc', 'ContactWindowYc', c if i < n else None)
         if c.name == 'EVInChargePosition':
             v_ev_in_charge_position = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_in_charge_position', 'EVInChargePosition', c if i < n else None)
         if i < n:
@@ -893,40 +964,43 @@ class EVTechnicalStatus(MessageBase):
     def __post_init__(self) -> None:
         v = self.ev_ready_to_charge
         if v.__class__ is not bool:
-            raise type_error(type(self).__name__ + '.ev_ready_to_charge', v, 'bool')
+            raise type_error(field_path(self, 'ev_ready_to_charge'), v, 'bool')
         v = self.ev_immobilization_request
         if v.__class__ is not bool:
-            raise type_error(type(self).__name__ + '.ev_immobilization_request', v, 'bool')
+            raise type_error(field_path(self, 'ev_immobilization_request'), v, 'bool')
         v = self.ev_immobilized
         if v is not None:
             if v.__class__ is not bool:
-                raise type_error(type(self).__name__ + '.ev_immobilized', v, 'bool')
+                raise type_error(field_path(self, 'ev_immobilized'), v, 'bool')
         v = self.ev_wlan_strength
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_wlan_strength', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_wlan_strength'), v, 'RationalNumber')
         v = self.ev_cp_status
         if v is not None:
             if v.__class__ is not CPStatus:
-                self.ev_cp_status = v = coerce_enum(type(self).__name__ + '.ev_cp_status', CPStatus, v)
+                self.ev_cp_status = v = coerce_enum(field_path(self, 'ev_cp_status'), CPStatus, v)
         v = self.ev_soc
         if v is not None:
             if v.__class__ is not int:
-                self.ev_soc = v = coerce_simple(type(self).__name__ + '.ev_soc', v, int)
+                self.ev_soc = v = coerce_simple(field_path(self, 'ev_soc'), v, int)
             if v < 0 or v > 100:
-                raise range_error(type(self).__name__ + '.ev_soc', v, 0, 100)
+                raise range_error(field_path(self, 'ev_soc'), v, 0, 100)
         v = self.ev_error_code
         if v is not None:
             if v.__class__ is not ErrorCode:
-                self.ev_error_code = v = coerce_enum(type(self).__name__ + '.ev_error_code', ErrorCode, v)
+                self.ev_error_code = v = coerce_enum(field_path(self, 'ev_error_code'), ErrorCode, v)
         v = self.ev_timeout
         if v is not None:
             if v.__class__ is not bool:
-                raise type_error(type(self).__name__ + '.ev_timeout', v, 'bool')
+                raise type_error(field_path(self, 'ev_timeout'), v, 'bool')
 
     def to_tree(self, name: str = 'EVTechnicalStatus', ns: str = NS_ACDP) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [Element(NS_ACDP, 'EVReadyToCharge', None, None, self.ev_ready_to_charge), Element(NS_ACDP, 'EVImmobilizationRequest', None, None, self.ev_immobilization_request)]
+        ch: list = [
+            Element(NS_ACDP, 'EVReadyToCharge', None, None, self.ev_ready_to_charge),
+            Element(NS_ACDP, 'EVImmobilizationRequest', None, None, self.ev_immobilization_request),
+        ]
         v = self.ev_immobilized
         if v is not None:
             ch.append(Element(NS_ACDP, 'EVImmobilized', None, None, v))
@@ -956,17 +1030,20 @@ class EVTechnicalStatus(MessageBase):
         c = ch[0] if n else END
         if c.name == 'EVReadyToCharge':
             v_ev_ready_to_charge = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_ready_to_charge', 'EVReadyToCharge', c if i < n else None)
         if c.name == 'EVImmobilizationRequest':
             v_ev_immobilization_request = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_immobilization_request', 'EVImmobilizationRequest', c if i < n else None)
         if c.name == 'EVImmobilized':
             v_ev_immobilized = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_immobilized = None
         if c.name == 'EVWLANStrength':
@@ -974,27 +1051,32 @@ class EVTechnicalStatus(MessageBase):
                 v_ev_wlan_strength = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_wlan_strength') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_wlan_strength = None
         if c.name == 'EVCPStatus':
             v_ev_cp_status = _CPStatus_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_cp_status = None
         if c.name == 'EVSOC':
             v_ev_soc = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_soc = None
         if c.name == 'EVErrorCode':
             v_ev_error_code = _ErrorCode_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_error_code = None
         if c.name == 'EVTimeout':
             v_ev_timeout = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_timeout = None
         if i < n:

@@ -26,6 +26,7 @@ from iso15118.messages._base import (
     choice_error,
     coerce_enum,
     coerce_simple,
+    field_path,
     length_error,
     missing_element,
     occurs_error,
@@ -280,24 +281,27 @@ class PriceSchedule(MessageBase):
     def __post_init__(self) -> None:
         v = self.time_anchor
         if v.__class__ is not int:
-            self.time_anchor = v = coerce_simple(type(self).__name__ + '.time_anchor', v, int)
+            self.time_anchor = v = coerce_simple(field_path(self, 'time_anchor'), v, int)
         if v < 0 or v > 18446744073709551615:
-            raise range_error(type(self).__name__ + '.time_anchor', v, 0, 18446744073709551615)
+            raise range_error(field_path(self, 'time_anchor'), v, 0, 18446744073709551615)
         v = self.price_schedule_id
         if v.__class__ is not int:
-            self.price_schedule_id = v = coerce_simple(type(self).__name__ + '.price_schedule_id', v, int)
+            self.price_schedule_id = v = coerce_simple(field_path(self, 'price_schedule_id'), v, int)
         if v < 1 or v > 4294967295:
-            raise range_error(type(self).__name__ + '.price_schedule_id', v, 1, 4294967295)
+            raise range_error(field_path(self, 'price_schedule_id'), v, 1, 4294967295)
         v = self.price_schedule_description
         if v is not None:
             if v.__class__ is not str:
-                self.price_schedule_description = v = coerce_simple(type(self).__name__ + '.price_schedule_description', v, str)
+                self.price_schedule_description = v = coerce_simple(field_path(self, 'price_schedule_description'), v, str)
             if len(v) > 160:
-                raise length_error(type(self).__name__ + '.price_schedule_description', v, None, None, 160)
+                raise length_error(field_path(self, 'price_schedule_description'), v, None, None, 160)
 
     def to_tree(self, name: str = 'PriceSchedule', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [Element(NS_CM, 'TimeAnchor', None, None, self.time_anchor), Element(NS_CM, 'PriceScheduleID', None, None, self.price_schedule_id)]
+        ch: list = [
+            Element(NS_CM, 'TimeAnchor', None, None, self.time_anchor),
+            Element(NS_CM, 'PriceScheduleID', None, None, self.price_schedule_id),
+        ]
         v = self.price_schedule_description
         if v is not None:
             ch.append(Element(NS_CM, 'PriceScheduleDescription', None, None, v))
@@ -312,17 +316,20 @@ class PriceSchedule(MessageBase):
         c = ch[0] if n else END
         if c.name == 'TimeAnchor':
             v_time_anchor = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'time_anchor', 'TimeAnchor', c if i < n else None)
         if c.name == 'PriceScheduleID':
             v_price_schedule_id = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'price_schedule_id', 'PriceScheduleID', c if i < n else None)
         if c.name == 'PriceScheduleDescription':
             v_price_schedule_description = c.value or str()
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_price_schedule_description = None
         if i < n:
@@ -377,68 +384,71 @@ class AbsolutePriceSchedule(PriceSchedule):
     def __post_init__(self) -> None:
         v = self.time_anchor
         if v.__class__ is not int:
-            self.time_anchor = v = coerce_simple(type(self).__name__ + '.time_anchor', v, int)
+            self.time_anchor = v = coerce_simple(field_path(self, 'time_anchor'), v, int)
         if v < 0 or v > 18446744073709551615:
-            raise range_error(type(self).__name__ + '.time_anchor', v, 0, 18446744073709551615)
+            raise range_error(field_path(self, 'time_anchor'), v, 0, 18446744073709551615)
         v = self.price_schedule_id
         if v.__class__ is not int:
-            self.price_schedule_id = v = coerce_simple(type(self).__name__ + '.price_schedule_id', v, int)
+            self.price_schedule_id = v = coerce_simple(field_path(self, 'price_schedule_id'), v, int)
         if v < 1 or v > 4294967295:
-            raise range_error(type(self).__name__ + '.price_schedule_id', v, 1, 4294967295)
+            raise range_error(field_path(self, 'price_schedule_id'), v, 1, 4294967295)
         v = self.price_schedule_description
         if v is not None:
             if v.__class__ is not str:
-                self.price_schedule_description = v = coerce_simple(type(self).__name__ + '.price_schedule_description', v, str)
+                self.price_schedule_description = v = coerce_simple(field_path(self, 'price_schedule_description'), v, str)
             if len(v) > 160:
-                raise length_error(type(self).__name__ + '.price_schedule_description', v, None, None, 160)
+                raise length_error(field_path(self, 'price_schedule_description'), v, None, None, 160)
         v = self.currency
         if v.__class__ is not str:
-            self.currency = v = coerce_simple(type(self).__name__ + '.currency', v, str)
+            self.currency = v = coerce_simple(field_path(self, 'currency'), v, str)
         if len(v) > 3:
-            raise length_error(type(self).__name__ + '.currency', v, None, None, 3)
+            raise length_error(field_path(self, 'currency'), v, None, None, 3)
         v = self.language
         if v.__class__ is not str:
-            self.language = v = coerce_simple(type(self).__name__ + '.language', v, str)
+            self.language = v = coerce_simple(field_path(self, 'language'), v, str)
         if len(v) > 3:
-            raise length_error(type(self).__name__ + '.language', v, None, None, 3)
+            raise length_error(field_path(self, 'language'), v, None, None, 3)
         v = self.price_algorithm
         if v.__class__ is not str:
-            self.price_algorithm = v = coerce_simple(type(self).__name__ + '.price_algorithm', v, str)
+            self.price_algorithm = v = coerce_simple(field_path(self, 'price_algorithm'), v, str)
         if len(v) > 255:
-            raise length_error(type(self).__name__ + '.price_algorithm', v, None, None, 255)
+            raise length_error(field_path(self, 'price_algorithm'), v, None, None, 255)
         v = self.minimum_cost
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.minimum_cost', v, 'RationalNumber')
+                raise type_error(field_path(self, 'minimum_cost'), v, 'RationalNumber')
         v = self.maximum_cost
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.maximum_cost', v, 'RationalNumber')
+                raise type_error(field_path(self, 'maximum_cost'), v, 'RationalNumber')
         v = self.tax_rules
         if v is not None:
             if v.__class__ is not TaxRuleList and not isinstance(v, TaxRuleList):
-                raise type_error(type(self).__name__ + '.tax_rules', v, 'TaxRuleList')
+                raise type_error(field_path(self, 'tax_rules'), v, 'TaxRuleList')
         v = self.price_rule_stacks
         if v.__class__ is not PriceRuleStackList and not isinstance(v, PriceRuleStackList):
-            raise type_error(type(self).__name__ + '.price_rule_stacks', v, 'PriceRuleStackList')
+            raise type_error(field_path(self, 'price_rule_stacks'), v, 'PriceRuleStackList')
         v = self.overstay_rules
         if v is not None:
             if v.__class__ is not OverstayRuleList and not isinstance(v, OverstayRuleList):
-                raise type_error(type(self).__name__ + '.overstay_rules', v, 'OverstayRuleList')
+                raise type_error(field_path(self, 'overstay_rules'), v, 'OverstayRuleList')
         v = self.additional_selected_services
         if v is not None:
             if v.__class__ is not AdditionalServiceList and not isinstance(v, AdditionalServiceList):
-                raise type_error(type(self).__name__ + '.additional_selected_services', v, 'AdditionalServiceList')
+                raise type_error(field_path(self, 'additional_selected_services'), v, 'AdditionalServiceList')
         v = self.id
         if v is not None:
             if v.__class__ is not str:
-                self.id = v = coerce_simple(type(self).__name__ + '.id', v, str)
+                self.id = v = coerce_simple(field_path(self, 'id'), v, str)
             if NCNAME(v) is None:
-                raise pattern_error(type(self).__name__ + '.id', v, 'NCName')
+                raise pattern_error(field_path(self, 'id'), v, 'NCName')
 
     def to_tree(self, name: str = 'AbsolutePriceSchedule', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [Element(NS_CM, 'TimeAnchor', None, None, self.time_anchor), Element(NS_CM, 'PriceScheduleID', None, None, self.price_schedule_id)]
+        ch: list = [
+            Element(NS_CM, 'TimeAnchor', None, None, self.time_anchor),
+            Element(NS_CM, 'PriceScheduleID', None, None, self.price_schedule_id),
+        ]
         v = self.price_schedule_description
         if v is not None:
             ch.append(Element(NS_CM, 'PriceScheduleDescription', None, None, v))
@@ -476,32 +486,38 @@ class AbsolutePriceSchedule(PriceSchedule):
         c = ch[0] if n else END
         if c.name == 'TimeAnchor':
             v_time_anchor = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'time_anchor', 'TimeAnchor', c if i < n else None)
         if c.name == 'PriceScheduleID':
             v_price_schedule_id = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'price_schedule_id', 'PriceScheduleID', c if i < n else None)
         if c.name == 'PriceScheduleDescription':
             v_price_schedule_description = c.value or str()
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_price_schedule_description = None
         if c.name == 'Currency':
             v_currency = c.value or str()
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'currency', 'Currency', c if i < n else None)
         if c.name == 'Language':
             v_language = c.value or str()
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'language', 'Language', c if i < n else None)
         if c.name == 'PriceAlgorithm':
             v_price_algorithm = c.value or str()
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'price_algorithm', 'PriceAlgorithm', c if i < n else None)
         if c.name == 'MinimumCost':
@@ -509,7 +525,8 @@ class AbsolutePriceSchedule(PriceSchedule):
                 v_minimum_cost = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'minimum_cost') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_minimum_cost = None
         if c.name == 'MaximumCost':
@@ -517,7 +534,8 @@ class AbsolutePriceSchedule(PriceSchedule):
                 v_maximum_cost = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'maximum_cost') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_maximum_cost = None
         if c.name == 'TaxRules':
@@ -525,7 +543,8 @@ class AbsolutePriceSchedule(PriceSchedule):
                 v_tax_rules = TaxRuleList.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'tax_rules') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_tax_rules = None
         if c.name == 'PriceRuleStacks':
@@ -533,7 +552,8 @@ class AbsolutePriceSchedule(PriceSchedule):
                 v_price_rule_stacks = PriceRuleStackList.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'price_rule_stacks') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'price_rule_stacks', 'PriceRuleStacks', c if i < n else None)
         if c.name == 'OverstayRules':
@@ -541,7 +561,8 @@ class AbsolutePriceSchedule(PriceSchedule):
                 v_overstay_rules = OverstayRuleList.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'overstay_rules') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_overstay_rules = None
         if c.name == 'AdditionalSelectedServices':
@@ -549,7 +570,8 @@ class AbsolutePriceSchedule(PriceSchedule):
                 v_additional_selected_services = AdditionalServiceList.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'additional_selected_services') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_additional_selected_services = None
         if i < n:
@@ -595,16 +617,19 @@ class AdditionalService(MessageBase):
     def __post_init__(self) -> None:
         v = self.service_name
         if v.__class__ is not str:
-            self.service_name = v = coerce_simple(type(self).__name__ + '.service_name', v, str)
+            self.service_name = v = coerce_simple(field_path(self, 'service_name'), v, str)
         if len(v) > 80:
-            raise length_error(type(self).__name__ + '.service_name', v, None, None, 80)
+            raise length_error(field_path(self, 'service_name'), v, None, None, 80)
         v = self.service_fee
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.service_fee', v, 'RationalNumber')
+            raise type_error(field_path(self, 'service_fee'), v, 'RationalNumber')
 
     def to_tree(self, name: str = 'AdditionalService', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        return Element(ns, name, None, [Element(NS_CM, 'ServiceName', None, None, self.service_name), self.service_fee.to_tree('ServiceFee', NS_CM)], None)
+        return Element(ns, name, None, [
+            Element(NS_CM, 'ServiceName', None, None, self.service_name),
+            self.service_fee.to_tree('ServiceFee', NS_CM),
+        ], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -627,7 +652,8 @@ class AdditionalService(MessageBase):
         c = ch[0] if n else END
         if c.name == 'ServiceName':
             v_service_name = c.value or str()
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'service_name', 'ServiceName', c if i < n else None)
         if c.name == 'ServiceFee':
@@ -635,7 +661,8 @@ class AdditionalService(MessageBase):
                 v_service_fee = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'service_fee') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'service_fee', 'ServiceFee', c if i < n else None)
         if i < n:
@@ -666,10 +693,10 @@ class AdditionalServiceList(MessageBase):
     def __post_init__(self) -> None:
         v = self.additional_service
         if v.__class__ is not list or len(v) < 1 or len(v) > 5:
-            raise occurs_error(type(self).__name__ + '.additional_service', v, 1, 5)
+            raise occurs_error(field_path(self, 'additional_service'), v, 1, 5)
         for j, it in enumerate(v):
             if it.__class__ is not AdditionalService and not isinstance(it, AdditionalService):
-                raise type_error(type(self).__name__ + '.additional_service' + f'[{j}]', it, 'AdditionalService')
+                raise type_error(field_path(self, 'additional_service', j), it, 'AdditionalService')
 
     def to_tree(self, name: str = 'AdditionalServiceList', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -692,7 +719,8 @@ class AdditionalServiceList(MessageBase):
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'additional_service', len(v_additional_service)) from None
             v_additional_service.append(x)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
         self = _new(cls)
@@ -725,17 +753,20 @@ class AuthorizationReq(V2GRequest):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.selected_authorization_service
         if v.__class__ is not Authorization:
-            self.selected_authorization_service = v = coerce_enum(type(self).__name__ + '.selected_authorization_service', Authorization, v)
+            self.selected_authorization_service = v = coerce_enum(field_path(self, 'selected_authorization_service'), Authorization, v)
         v = self.authorization_mode
-        if v.__class__ not in (EIMAReqAuthorizationMode, PnCAReqAuthorizationMode,) and not isinstance(v, (EIMAReqAuthorizationMode, PnCAReqAuthorizationMode,)):
-            raise type_error(type(self).__name__ + '.authorization_mode', v, 'EIMAReqAuthorizationMode | PnCAReqAuthorizationMode')
+        if v.__class__ not in _AuthorizationReq_authorization_mode_TYPES and not isinstance(v, _AuthorizationReq_authorization_mode_TYPES):
+            raise type_error(field_path(self, 'authorization_mode'), v, 'EIMAReqAuthorizationMode | PnCAReqAuthorizationMode')
 
     def to_tree(self, name: str = 'AuthorizationReq', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [self.header.to_tree('Header', NS_CT), Element(NS_CM, 'SelectedAuthorizationService', None, None, self.selected_authorization_service._value_)]
+        ch: list = [
+            self.header.to_tree('Header', NS_CT),
+            Element(NS_CM, 'SelectedAuthorizationService', None, None, self.selected_authorization_service._value_),
+        ]
         v = self.authorization_mode
         t = _AuthorizationReq_authorization_mode_OUT.get(v.__class__) or union_target(_AuthorizationReq_authorization_mode_OUT, v, 'AuthorizationReq.authorization_mode')
         ch.append(v.to_tree(t[1], t[0]))
@@ -753,12 +784,14 @@ class AuthorizationReq(V2GRequest):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name == 'SelectedAuthorizationService':
             v_selected_authorization_service = _Authorization_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'selected_authorization_service', 'SelectedAuthorizationService', c if i < n else None)
         if c.name in _AuthorizationReq_authorization_mode_IN:
@@ -766,7 +799,8 @@ class AuthorizationReq(V2GRequest):
                 v_authorization_mode = _AuthorizationReq_authorization_mode_IN[c.name].from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'authorization_mode') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'authorization_mode', 'one of EIM_AReqAuthorizationMode, PnC_AReqAuthorizationMode', c if i < n else None)
         if i < n:
@@ -802,17 +836,21 @@ class AuthorizationRes(V2GResponse):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.response_code
         if v.__class__ is not ResponseCode:
-            self.response_code = v = coerce_enum(type(self).__name__ + '.response_code', ResponseCode, v)
+            self.response_code = v = coerce_enum(field_path(self, 'response_code'), ResponseCode, v)
         v = self.evse_processing
         if v.__class__ is not Processing:
-            self.evse_processing = v = coerce_enum(type(self).__name__ + '.evse_processing', Processing, v)
+            self.evse_processing = v = coerce_enum(field_path(self, 'evse_processing'), Processing, v)
 
     def to_tree(self, name: str = 'AuthorizationRes', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        return Element(ns, name, None, [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_), Element(NS_CM, 'EVSEProcessing', None, None, self.evse_processing._value_)], None)
+        return Element(ns, name, None, [
+            self.header.to_tree('Header', NS_CT),
+            Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_),
+            Element(NS_CM, 'EVSEProcessing', None, None, self.evse_processing._value_),
+        ], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -839,17 +877,20 @@ class AuthorizationRes(V2GResponse):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name == 'ResponseCode':
             v_response_code = _ResponseCode_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'response_code', 'ResponseCode', c if i < n else None)
         if c.name == 'EVSEProcessing':
             v_evse_processing = _Processing_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_processing', 'EVSEProcessing', c if i < n else None)
         if i < n:
@@ -881,7 +922,7 @@ class AuthorizationSetupReq(V2GRequest):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
 
     def to_tree(self, name: str = 'AuthorizationSetupReq', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -910,7 +951,8 @@ class AuthorizationSetupReq(V2GRequest):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if i < n:
@@ -948,26 +990,29 @@ class AuthorizationSetupRes(V2GResponse):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.response_code
         if v.__class__ is not ResponseCode:
-            self.response_code = v = coerce_enum(type(self).__name__ + '.response_code', ResponseCode, v)
+            self.response_code = v = coerce_enum(field_path(self, 'response_code'), ResponseCode, v)
         v = self.authorization_services
         if v.__class__ is not list or len(v) < 1 or len(v) > 2:
-            raise occurs_error(type(self).__name__ + '.authorization_services', v, 1, 2)
+            raise occurs_error(field_path(self, 'authorization_services'), v, 1, 2)
         for j, it in enumerate(v):
             if it.__class__ is not Authorization:
-                v[j] = it = coerce_enum(type(self).__name__ + '.authorization_services' + f'[{j}]', Authorization, it)
+                v[j] = it = coerce_enum(field_path(self, 'authorization_services', j), Authorization, it)
         v = self.certificate_installation_service
         if v.__class__ is not bool:
-            raise type_error(type(self).__name__ + '.certificate_installation_service', v, 'bool')
+            raise type_error(field_path(self, 'certificate_installation_service'), v, 'bool')
         v = self.authorization_mode
-        if v.__class__ not in (EIMASResAuthorizationMode, PnCASResAuthorizationMode,) and not isinstance(v, (EIMASResAuthorizationMode, PnCASResAuthorizationMode,)):
-            raise type_error(type(self).__name__ + '.authorization_mode', v, 'EIMASResAuthorizationMode | PnCASResAuthorizationMode')
+        if v.__class__ not in _AuthorizationSetupRes_authorization_mode_TYPES and not isinstance(v, _AuthorizationSetupRes_authorization_mode_TYPES):
+            raise type_error(field_path(self, 'authorization_mode'), v, 'EIMASResAuthorizationMode | PnCASResAuthorizationMode')
 
     def to_tree(self, name: str = 'AuthorizationSetupRes', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_)]
+        ch: list = [
+            self.header.to_tree('Header', NS_CT),
+            Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_),
+        ]
         for v in self.authorization_services:
             ch.append(Element(NS_CM, 'AuthorizationServices', None, None, v._value_))
         ch.append(Element(NS_CM, 'CertificateInstallationService', None, None, self.certificate_installation_service))
@@ -988,22 +1033,26 @@ class AuthorizationSetupRes(V2GResponse):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name == 'ResponseCode':
             v_response_code = _ResponseCode_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'response_code', 'ResponseCode', c if i < n else None)
         v_authorization_services = []
         while c.name == 'AuthorizationServices':
             x = _Authorization_BY_VALUE.get(c.value, c.value)
             v_authorization_services.append(x)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         if c.name == 'CertificateInstallationService':
             v_certificate_installation_service = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'certificate_installation_service', 'CertificateInstallationService', c if i < n else None)
         if c.name in _AuthorizationSetupRes_authorization_mode_IN:
@@ -1011,7 +1060,8 @@ class AuthorizationSetupRes(V2GResponse):
                 v_authorization_mode = _AuthorizationSetupRes_authorization_mode_IN[c.name].from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'authorization_mode') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'authorization_mode', 'one of EIM_ASResAuthorizationMode, PnC_ASResAuthorizationMode', c if i < n else None)
         if i < n:
@@ -1047,13 +1097,13 @@ class CertificateChain(MessageBase):
     def __post_init__(self) -> None:
         v = self.certificate
         if v.__class__ is not bytes:
-            self.certificate = v = coerce_simple(type(self).__name__ + '.certificate', v, bytes)
+            self.certificate = v = coerce_simple(field_path(self, 'certificate'), v, bytes)
         if len(v) > 1600:
-            raise length_error(type(self).__name__ + '.certificate', v, None, None, 1600)
+            raise length_error(field_path(self, 'certificate'), v, None, None, 1600)
         v = self.sub_certificates
         if v is not None:
             if v.__class__ is not SubCertificates and not isinstance(v, SubCertificates):
-                raise type_error(type(self).__name__ + '.sub_certificates', v, 'SubCertificates')
+                raise type_error(field_path(self, 'sub_certificates'), v, 'SubCertificates')
 
     def to_tree(self, name: str = 'CertificateChain', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -1072,7 +1122,8 @@ class CertificateChain(MessageBase):
         c = ch[0] if n else END
         if c.name == 'Certificate':
             v_certificate = c.value or bytes()
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'certificate', 'Certificate', c if i < n else None)
         if c.name == 'SubCertificates':
@@ -1080,7 +1131,8 @@ class CertificateChain(MessageBase):
                 v_sub_certificates = SubCertificates.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'sub_certificates') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_sub_certificates = None
         if i < n:
@@ -1120,26 +1172,31 @@ class CertificateInstallationReq(V2GRequest):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.oem_provisioning_certificate_chain
         if v.__class__ is not SignedCertificateChain and not isinstance(v, SignedCertificateChain):
-            raise type_error(type(self).__name__ + '.oem_provisioning_certificate_chain', v, 'SignedCertificateChain')
+            raise type_error(field_path(self, 'oem_provisioning_certificate_chain'), v, 'SignedCertificateChain')
         v = self.list_of_root_certificate_ids
         if v.__class__ is not ListOfRootCertificateIDs and not isinstance(v, ListOfRootCertificateIDs):
-            raise type_error(type(self).__name__ + '.list_of_root_certificate_ids', v, 'ListOfRootCertificateIDs')
+            raise type_error(field_path(self, 'list_of_root_certificate_ids'), v, 'ListOfRootCertificateIDs')
         v = self.maximum_contract_certificate_chains
         if v.__class__ is not int:
-            self.maximum_contract_certificate_chains = v = coerce_simple(type(self).__name__ + '.maximum_contract_certificate_chains', v, int)
+            self.maximum_contract_certificate_chains = v = coerce_simple(field_path(self, 'maximum_contract_certificate_chains'), v, int)
         if v < 0 or v > 255:
-            raise range_error(type(self).__name__ + '.maximum_contract_certificate_chains', v, 0, 255)
+            raise range_error(field_path(self, 'maximum_contract_certificate_chains'), v, 0, 255)
         v = self.prioritized_ema_ids
         if v is not None:
             if v.__class__ is not EMAIDList and not isinstance(v, EMAIDList):
-                raise type_error(type(self).__name__ + '.prioritized_ema_ids', v, 'EMAIDList')
+                raise type_error(field_path(self, 'prioritized_ema_ids'), v, 'EMAIDList')
 
     def to_tree(self, name: str = 'CertificateInstallationReq', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [self.header.to_tree('Header', NS_CT), self.oem_provisioning_certificate_chain.to_tree('OEMProvisioningCertificateChain', NS_CM), self.list_of_root_certificate_ids.to_tree('ListOfRootCertificateIDs', NS_CM), Element(NS_CM, 'MaximumContractCertificateChains', None, None, self.maximum_contract_certificate_chains)]
+        ch: list = [
+            self.header.to_tree('Header', NS_CT),
+            self.oem_provisioning_certificate_chain.to_tree('OEMProvisioningCertificateChain', NS_CM),
+            self.list_of_root_certificate_ids.to_tree('ListOfRootCertificateIDs', NS_CM),
+            Element(NS_CM, 'MaximumContractCertificateChains', None, None, self.maximum_contract_certificate_chains),
+        ]
         v = self.prioritized_ema_ids
         if v is not None:
             ch.append(v.to_tree('PrioritizedEMAIDs', NS_CM))
@@ -1157,7 +1214,8 @@ class CertificateInstallationReq(V2GRequest):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name == 'OEMProvisioningCertificateChain':
@@ -1165,7 +1223,8 @@ class CertificateInstallationReq(V2GRequest):
                 v_oem_provisioning_certificate_chain = SignedCertificateChain.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'oem_provisioning_certificate_chain') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'oem_provisioning_certificate_chain', 'OEMProvisioningCertificateChain', c if i < n else None)
         if c.name == 'ListOfRootCertificateIDs':
@@ -1173,12 +1232,14 @@ class CertificateInstallationReq(V2GRequest):
                 v_list_of_root_certificate_ids = ListOfRootCertificateIDs.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'list_of_root_certificate_ids') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'list_of_root_certificate_ids', 'ListOfRootCertificateIDs', c if i < n else None)
         if c.name == 'MaximumContractCertificateChains':
             v_maximum_contract_certificate_chains = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'maximum_contract_certificate_chains', 'MaximumContractCertificateChains', c if i < n else None)
         if c.name == 'PrioritizedEMAIDs':
@@ -1186,7 +1247,8 @@ class CertificateInstallationReq(V2GRequest):
                 v_prioritized_ema_ids = EMAIDList.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'prioritized_ema_ids') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_prioritized_ema_ids = None
         if i < n:
@@ -1230,28 +1292,35 @@ class CertificateInstallationRes(V2GResponse):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.response_code
         if v.__class__ is not ResponseCode:
-            self.response_code = v = coerce_enum(type(self).__name__ + '.response_code', ResponseCode, v)
+            self.response_code = v = coerce_enum(field_path(self, 'response_code'), ResponseCode, v)
         v = self.evse_processing
         if v.__class__ is not Processing:
-            self.evse_processing = v = coerce_enum(type(self).__name__ + '.evse_processing', Processing, v)
+            self.evse_processing = v = coerce_enum(field_path(self, 'evse_processing'), Processing, v)
         v = self.cps_certificate_chain
         if v.__class__ is not CertificateChain and not isinstance(v, CertificateChain):
-            raise type_error(type(self).__name__ + '.cps_certificate_chain', v, 'CertificateChain')
+            raise type_error(field_path(self, 'cps_certificate_chain'), v, 'CertificateChain')
         v = self.signed_installation_data
         if v.__class__ is not SignedInstallationData and not isinstance(v, SignedInstallationData):
-            raise type_error(type(self).__name__ + '.signed_installation_data', v, 'SignedInstallationData')
+            raise type_error(field_path(self, 'signed_installation_data'), v, 'SignedInstallationData')
         v = self.remaining_contract_certificate_chains
         if v.__class__ is not int:
-            self.remaining_contract_certificate_chains = v = coerce_simple(type(self).__name__ + '.remaining_contract_certificate_chains', v, int)
+            self.remaining_contract_certificate_chains = v = coerce_simple(field_path(self, 'remaining_contract_certificate_chains'), v, int)
         if v < 0 or v > 255:
-            raise range_error(type(self).__name__ + '.remaining_contract_certificate_chains', v, 0, 255)
+            raise range_error(field_path(self, 'remaining_contract_certificate_chains'), v, 0, 255)
 
     def to_tree(self, name: str = 'CertificateInstallationRes', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        return Element(ns, name, None, [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_), Element(NS_CM, 'EVSEProcessing', None, None, self.evse_processing._value_), self.cps_certificate_chain.to_tree('CPSCertificateChain', NS_CM), self.signed_installation_data.to_tree('SignedInstallationData', NS_CM), Element(NS_CM, 'RemainingContractCertificateChains', None, None, self.remaining_contract_certificate_chains)], None)
+        return Element(ns, name, None, [
+            self.header.to_tree('Header', NS_CT),
+            Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_),
+            Element(NS_CM, 'EVSEProcessing', None, None, self.evse_processing._value_),
+            self.cps_certificate_chain.to_tree('CPSCertificateChain', NS_CM),
+            self.signed_installation_data.to_tree('SignedInstallationData', NS_CM),
+            Element(NS_CM, 'RemainingContractCertificateChains', None, None, self.remaining_contract_certificate_chains),
+        ], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -1287,17 +1356,20 @@ class CertificateInstallationRes(V2GResponse):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name == 'ResponseCode':
             v_response_code = _ResponseCode_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'response_code', 'ResponseCode', c if i < n else None)
         if c.name == 'EVSEProcessing':
             v_evse_processing = _Processing_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_processing', 'EVSEProcessing', c if i < n else None)
         if c.name == 'CPSCertificateChain':
@@ -1305,7 +1377,8 @@ class CertificateInstallationRes(V2GResponse):
                 v_cps_certificate_chain = CertificateChain.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'cps_certificate_chain') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'cps_certificate_chain', 'CPSCertificateChain', c if i < n else None)
         if c.name == 'SignedInstallationData':
@@ -1313,12 +1386,14 @@ class CertificateInstallationRes(V2GResponse):
                 v_signed_installation_data = SignedInstallationData.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'signed_installation_data') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'signed_installation_data', 'SignedInstallationData', c if i < n else None)
         if c.name == 'RemainingContractCertificateChains':
             v_remaining_contract_certificate_chains = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'remaining_contract_certificate_chains', 'RemainingContractCertificateChains', c if i < n else None)
         if i < n:
@@ -1355,11 +1430,11 @@ class ChargingSchedule(MessageBase):
     def __post_init__(self) -> None:
         v = self.power_schedule
         if v.__class__ is not PowerSchedule and not isinstance(v, PowerSchedule):
-            raise type_error(type(self).__name__ + '.power_schedule', v, 'PowerSchedule')
+            raise type_error(field_path(self, 'power_schedule'), v, 'PowerSchedule')
         v = self.price_schedule
         if v is not None:
-            if v.__class__ not in (AbsolutePriceSchedule, PriceLevelSchedule,) and not isinstance(v, (AbsolutePriceSchedule, PriceLevelSchedule,)):
-                raise type_error(type(self).__name__ + '.price_schedule', v, 'AbsolutePriceSchedule | PriceLevelSchedule')
+            if v.__class__ not in _ChargingSchedule_price_schedule_TYPES and not isinstance(v, _ChargingSchedule_price_schedule_TYPES):
+                raise type_error(field_path(self, 'price_schedule'), v, 'AbsolutePriceSchedule | PriceLevelSchedule')
 
     def to_tree(self, name: str = 'ChargingSchedule', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -1382,7 +1457,8 @@ class ChargingSchedule(MessageBase):
                 v_power_schedule = PowerSchedule.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'power_schedule') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'power_schedule', 'PowerSchedule', c if i < n else None)
         if c.name in _ChargingSchedule_price_schedule_IN:
@@ -1390,7 +1466,8 @@ class ChargingSchedule(MessageBase):
                 v_price_schedule = _ChargingSchedule_price_schedule_IN[c.name].from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'price_schedule') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_price_schedule = None
         if i < n:
@@ -1423,16 +1500,19 @@ class ContractCertificateChain(MessageBase):
     def __post_init__(self) -> None:
         v = self.certificate
         if v.__class__ is not bytes:
-            self.certificate = v = coerce_simple(type(self).__name__ + '.certificate', v, bytes)
+            self.certificate = v = coerce_simple(field_path(self, 'certificate'), v, bytes)
         if len(v) > 1600:
-            raise length_error(type(self).__name__ + '.certificate', v, None, None, 1600)
+            raise length_error(field_path(self, 'certificate'), v, None, None, 1600)
         v = self.sub_certificates
         if v.__class__ is not SubCertificates and not isinstance(v, SubCertificates):
-            raise type_error(type(self).__name__ + '.sub_certificates', v, 'SubCertificates')
+            raise type_error(field_path(self, 'sub_certificates'), v, 'SubCertificates')
 
     def to_tree(self, name: str = 'ContractCertificateChain', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        return Element(ns, name, None, [Element(NS_CM, 'Certificate', None, None, self.certificate), self.sub_certificates.to_tree('SubCertificates', NS_CM)], None)
+        return Element(ns, name, None, [
+            Element(NS_CM, 'Certificate', None, None, self.certificate),
+            self.sub_certificates.to_tree('SubCertificates', NS_CM),
+        ], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -1455,7 +1535,8 @@ class ContractCertificateChain(MessageBase):
         c = ch[0] if n else END
         if c.name == 'Certificate':
             v_certificate = c.value or bytes()
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'certificate', 'Certificate', c if i < n else None)
         if c.name == 'SubCertificates':
@@ -1463,7 +1544,8 @@ class ContractCertificateChain(MessageBase):
                 v_sub_certificates = SubCertificates.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'sub_certificates') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'sub_certificates', 'SubCertificates', c if i < n else None)
         if i < n:
@@ -1536,42 +1618,44 @@ class DynamicSEReqControlMode(MessageBase):
     def __post_init__(self) -> None:
         v = self.departure_time
         if v.__class__ is not int:
-            self.departure_time = v = coerce_simple(type(self).__name__ + '.departure_time', v, int)
+            self.departure_time = v = coerce_simple(field_path(self, 'departure_time'), v, int)
         if v < 0 or v > 4294967295:
-            raise range_error(type(self).__name__ + '.departure_time', v, 0, 4294967295)
+            raise range_error(field_path(self, 'departure_time'), v, 0, 4294967295)
         v = self.minimum_soc
         if v is not None:
             if v.__class__ is not int:
-                self.minimum_soc = v = coerce_simple(type(self).__name__ + '.minimum_soc', v, int)
+                self.minimum_soc = v = coerce_simple(field_path(self, 'minimum_soc'), v, int)
             if v < 0 or v > 100:
-                raise range_error(type(self).__name__ + '.minimum_soc', v, 0, 100)
+                raise range_error(field_path(self, 'minimum_soc'), v, 0, 100)
         v = self.target_soc
         if v is not None:
             if v.__class__ is not int:
-                self.target_soc = v = coerce_simple(type(self).__name__ + '.target_soc', v, int)
+                self.target_soc = v = coerce_simple(field_path(self, 'target_soc'), v, int)
             if v < 0 or v > 100:
-                raise range_error(type(self).__name__ + '.target_soc', v, 0, 100)
+                raise range_error(field_path(self, 'target_soc'), v, 0, 100)
         v = self.ev_target_energy_request
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_target_energy_request', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_target_energy_request'), v, 'RationalNumber')
         v = self.ev_maximum_energy_request
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_maximum_energy_request', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_maximum_energy_request'), v, 'RationalNumber')
         v = self.ev_minimum_energy_request
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_minimum_energy_request', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_minimum_energy_request'), v, 'RationalNumber')
         v = self.ev_maximum_v2x_energy_request
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_maximum_v2x_energy_request', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_maximum_v2x_energy_request'), v, 'RationalNumber')
         v = self.ev_minimum_v2x_energy_request
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_minimum_v2x_energy_request', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_minimum_v2x_energy_request'), v, 'RationalNumber')
 
     def to_tree(self, name: str = 'DynamicSEReqControlMode', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [Element(NS_CM, 'DepartureTime', None, None, self.departure_time)]
+        ch: list = [
+            Element(NS_CM, 'DepartureTime', None, None, self.departure_time),
+        ]
         v = self.minimum_soc
         if v is not None:
             ch.append(Element(NS_CM, 'MinimumSOC', None, None, v))
@@ -1598,17 +1682,20 @@ class DynamicSEReqControlMode(MessageBase):
         c = ch[0] if n else END
         if c.name == 'DepartureTime':
             v_departure_time = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'departure_time', 'DepartureTime', c if i < n else None)
         if c.name == 'MinimumSOC':
             v_minimum_soc = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_minimum_soc = None
         if c.name == 'TargetSOC':
             v_target_soc = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_target_soc = None
         if c.name == 'EVTargetEnergyRequest':
@@ -1616,7 +1703,8 @@ class DynamicSEReqControlMode(MessageBase):
                 v_ev_target_energy_request = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_target_energy_request') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_target_energy_request', 'EVTargetEnergyRequest', c if i < n else None)
         if c.name == 'EVMaximumEnergyRequest':
@@ -1624,7 +1712,8 @@ class DynamicSEReqControlMode(MessageBase):
                 v_ev_maximum_energy_request = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_energy_request') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_maximum_energy_request', 'EVMaximumEnergyRequest', c if i < n else None)
         if c.name == 'EVMinimumEnergyRequest':
@@ -1632,7 +1721,8 @@ class DynamicSEReqControlMode(MessageBase):
                 v_ev_minimum_energy_request = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_energy_request') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_minimum_energy_request', 'EVMinimumEnergyRequest', c if i < n else None)
         if c.name == 'EVMaximumV2XEnergyRequest':
@@ -1640,7 +1730,8 @@ class DynamicSEReqControlMode(MessageBase):
                 v_ev_maximum_v2x_energy_request = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_v2x_energy_request') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_maximum_v2x_energy_request = None
         if c.name == 'EVMinimumV2XEnergyRequest':
@@ -1648,7 +1739,8 @@ class DynamicSEReqControlMode(MessageBase):
                 v_ev_minimum_v2x_energy_request = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_v2x_energy_request') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_minimum_v2x_energy_request = None
         if i < n:
@@ -1692,25 +1784,25 @@ class DynamicSEResControlMode(MessageBase):
         v = self.departure_time
         if v is not None:
             if v.__class__ is not int:
-                self.departure_time = v = coerce_simple(type(self).__name__ + '.departure_time', v, int)
+                self.departure_time = v = coerce_simple(field_path(self, 'departure_time'), v, int)
             if v < 0 or v > 4294967295:
-                raise range_error(type(self).__name__ + '.departure_time', v, 0, 4294967295)
+                raise range_error(field_path(self, 'departure_time'), v, 0, 4294967295)
         v = self.minimum_soc
         if v is not None:
             if v.__class__ is not int:
-                self.minimum_soc = v = coerce_simple(type(self).__name__ + '.minimum_soc', v, int)
+                self.minimum_soc = v = coerce_simple(field_path(self, 'minimum_soc'), v, int)
             if v < 0 or v > 100:
-                raise range_error(type(self).__name__ + '.minimum_soc', v, 0, 100)
+                raise range_error(field_path(self, 'minimum_soc'), v, 0, 100)
         v = self.target_soc
         if v is not None:
             if v.__class__ is not int:
-                self.target_soc = v = coerce_simple(type(self).__name__ + '.target_soc', v, int)
+                self.target_soc = v = coerce_simple(field_path(self, 'target_soc'), v, int)
             if v < 0 or v > 100:
-                raise range_error(type(self).__name__ + '.target_soc', v, 0, 100)
+                raise range_error(field_path(self, 'target_soc'), v, 0, 100)
         v = self.price_schedule
         if v is not None:
-            if v.__class__ not in (AbsolutePriceSchedule, PriceLevelSchedule,) and not isinstance(v, (AbsolutePriceSchedule, PriceLevelSchedule,)):
-                raise type_error(type(self).__name__ + '.price_schedule', v, 'AbsolutePriceSchedule | PriceLevelSchedule')
+            if v.__class__ not in _DynamicSEResControlMode_price_schedule_TYPES and not isinstance(v, _DynamicSEResControlMode_price_schedule_TYPES):
+                raise type_error(field_path(self, 'price_schedule'), v, 'AbsolutePriceSchedule | PriceLevelSchedule')
 
     def to_tree(self, name: str = 'DynamicSEResControlMode', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -1739,17 +1831,20 @@ class DynamicSEResControlMode(MessageBase):
         c = ch[0] if n else END
         if c.name == 'DepartureTime':
             v_departure_time = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_departure_time = None
         if c.name == 'MinimumSOC':
             v_minimum_soc = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_minimum_soc = None
         if c.name == 'TargetSOC':
             v_target_soc = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_target_soc = None
         if c.name in _DynamicSEResControlMode_price_schedule_IN:
@@ -1757,7 +1852,8 @@ class DynamicSEResControlMode(MessageBase):
                 v_price_schedule = _DynamicSEResControlMode_price_schedule_IN[c.name].from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'price_schedule') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_price_schedule = None
         if i < n:
@@ -1874,12 +1970,12 @@ class EMAIDList(MessageBase):
     def __post_init__(self) -> None:
         v = self.emaid
         if v.__class__ is not list or len(v) < 1 or len(v) > 8:
-            raise occurs_error(type(self).__name__ + '.emaid', v, 1, 8)
+            raise occurs_error(field_path(self, 'emaid'), v, 1, 8)
         for j, it in enumerate(v):
             if it.__class__ is not str:
-                v[j] = it = coerce_simple(type(self).__name__ + '.emaid' + f'[{j}]', it, str)
+                v[j] = it = coerce_simple(field_path(self, 'emaid', j), it, str)
             if len(it) > 255:
-                raise length_error(type(self).__name__ + '.emaid' + f'[{j}]', it, None, None, 255)
+                raise length_error(field_path(self, 'emaid', j), it, None, None, 255)
 
     def to_tree(self, name: str = 'EMAIDList', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -1899,7 +1995,8 @@ class EMAIDList(MessageBase):
         while c.name == 'EMAID':
             x = c.value or str()
             v_emaid.append(x)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
         self = _new(cls)
@@ -1933,26 +2030,31 @@ class EVAbsolutePriceSchedule(MessageBase):
     def __post_init__(self) -> None:
         v = self.time_anchor
         if v.__class__ is not int:
-            self.time_anchor = v = coerce_simple(type(self).__name__ + '.time_anchor', v, int)
+            self.time_anchor = v = coerce_simple(field_path(self, 'time_anchor'), v, int)
         if v < 0 or v > 18446744073709551615:
-            raise range_error(type(self).__name__ + '.time_anchor', v, 0, 18446744073709551615)
+            raise range_error(field_path(self, 'time_anchor'), v, 0, 18446744073709551615)
         v = self.currency
         if v.__class__ is not str:
-            self.currency = v = coerce_simple(type(self).__name__ + '.currency', v, str)
+            self.currency = v = coerce_simple(field_path(self, 'currency'), v, str)
         if len(v) > 3:
-            raise length_error(type(self).__name__ + '.currency', v, None, None, 3)
+            raise length_error(field_path(self, 'currency'), v, None, None, 3)
         v = self.price_algorithm
         if v.__class__ is not str:
-            self.price_algorithm = v = coerce_simple(type(self).__name__ + '.price_algorithm', v, str)
+            self.price_algorithm = v = coerce_simple(field_path(self, 'price_algorithm'), v, str)
         if len(v) > 255:
-            raise length_error(type(self).__name__ + '.price_algorithm', v, None, None, 255)
+            raise length_error(field_path(self, 'price_algorithm'), v, None, None, 255)
         v = self.ev_price_rule_stacks
         if v.__class__ is not EVPriceRuleStackList and not isinstance(v, EVPriceRuleStackList):
-            raise type_error(type(self).__name__ + '.ev_price_rule_stacks', v, 'EVPriceRuleStackList')
+            raise type_error(field_path(self, 'ev_price_rule_stacks'), v, 'EVPriceRuleStackList')
 
     def to_tree(self, name: str = 'EVAbsolutePriceSchedule', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        return Element(ns, name, None, [Element(NS_CM, 'TimeAnchor', None, None, self.time_anchor), Element(NS_CM, 'Currency', None, None, self.currency), Element(NS_CM, 'PriceAlgorithm', None, None, self.price_algorithm), self.ev_price_rule_stacks.to_tree('EVPriceRuleStacks', NS_CM)], None)
+        return Element(ns, name, None, [
+            Element(NS_CM, 'TimeAnchor', None, None, self.time_anchor),
+            Element(NS_CM, 'Currency', None, None, self.currency),
+            Element(NS_CM, 'PriceAlgorithm', None, None, self.price_algorithm),
+            self.ev_price_rule_stacks.to_tree('EVPriceRuleStacks', NS_CM),
+        ], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -1977,17 +2079,20 @@ class EVAbsolutePriceSchedule(MessageBase):
         c = ch[0] if n else END
         if c.name == 'TimeAnchor':
             v_time_anchor = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'time_anchor', 'TimeAnchor', c if i < n else None)
         if c.name == 'Currency':
             v_currency = c.value or str()
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'currency', 'Currency', c if i < n else None)
         if c.name == 'PriceAlgorithm':
             v_price_algorithm = c.value or str()
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'price_algorithm', 'PriceAlgorithm', c if i < n else None)
         if c.name == 'EVPriceRuleStacks':
@@ -1995,7 +2100,8 @@ class EVAbsolutePriceSchedule(MessageBase):
                 v_ev_price_rule_stacks = EVPriceRuleStackList.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_price_rule_stacks') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_price_rule_stacks', 'EVPriceRuleStacks', c if i < n else None)
         if i < n:
@@ -2030,14 +2136,17 @@ class EVEnergyOffer(MessageBase):
     def __post_init__(self) -> None:
         v = self.ev_power_schedule
         if v.__class__ is not EVPowerSchedule and not isinstance(v, EVPowerSchedule):
-            raise type_error(type(self).__name__ + '.ev_power_schedule', v, 'EVPowerSchedule')
+            raise type_error(field_path(self, 'ev_power_schedule'), v, 'EVPowerSchedule')
         v = self.ev_absolute_price_schedule
         if v.__class__ is not EVAbsolutePriceSchedule and not isinstance(v, EVAbsolutePriceSchedule):
-            raise type_error(type(self).__name__ + '.ev_absolute_price_schedule', v, 'EVAbsolutePriceSchedule')
+            raise type_error(field_path(self, 'ev_absolute_price_schedule'), v, 'EVAbsolutePriceSchedule')
 
     def to_tree(self, name: str = 'EVEnergyOffer', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        return Element(ns, name, None, [self.ev_power_schedule.to_tree('EVPowerSchedule', NS_CM), self.ev_absolute_price_schedule.to_tree('EVAbsolutePriceSchedule', NS_CM)], None)
+        return Element(ns, name, None, [
+            self.ev_power_schedule.to_tree('EVPowerSchedule', NS_CM),
+            self.ev_absolute_price_schedule.to_tree('EVAbsolutePriceSchedule', NS_CM),
+        ], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -2066,7 +2175,8 @@ class EVEnergyOffer(MessageBase):
                 v_ev_power_schedule = EVPowerSchedule.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_power_schedule') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_power_schedule', 'EVPowerSchedule', c if i < n else None)
         if c.name == 'EVAbsolutePriceSchedule':
@@ -2074,7 +2184,8 @@ class EVEnergyOffer(MessageBase):
                 v_ev_absolute_price_schedule = EVAbsolutePriceSchedule.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_absolute_price_schedule') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_absolute_price_schedule', 'EVAbsolutePriceSchedule', c if i < n else None)
         if i < n:
@@ -2109,15 +2220,15 @@ class EVPowerProfile(MessageBase):
     def __post_init__(self) -> None:
         v = self.time_anchor
         if v.__class__ is not int:
-            self.time_anchor = v = coerce_simple(type(self).__name__ + '.time_anchor', v, int)
+            self.time_anchor = v = coerce_simple(field_path(self, 'time_anchor'), v, int)
         if v < 0 or v > 18446744073709551615:
-            raise range_error(type(self).__name__ + '.time_anchor', v, 0, 18446744073709551615)
+            raise range_error(field_path(self, 'time_anchor'), v, 0, 18446744073709551615)
         v = self.control_mode
-        if v.__class__ not in (DynamicEVPPTControlMode, ScheduledEVPPTControlMode,) and not isinstance(v, (DynamicEVPPTControlMode, ScheduledEVPPTControlMode,)):
-            raise type_error(type(self).__name__ + '.control_mode', v, 'DynamicEVPPTControlMode | ScheduledEVPPTControlMode')
+        if v.__class__ not in _EVPowerProfile_control_mode_TYPES and not isinstance(v, _EVPowerProfile_control_mode_TYPES):
+            raise type_error(field_path(self, 'control_mode'), v, 'DynamicEVPPTControlMode | ScheduledEVPPTControlMode')
         v = self.ev_power_profile_entries
         if v.__class__ is not EVPowerProfileEntryList and not isinstance(v, EVPowerProfileEntryList):
-            raise type_error(type(self).__name__ + '.ev_power_profile_entries', v, 'EVPowerProfileEntryList')
+            raise type_error(field_path(self, 'ev_power_profile_entries'), v, 'EVPowerProfileEntryList')
 
     def to_tree(self, name: str = 'EVPowerProfile', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -2137,7 +2248,8 @@ class EVPowerProfile(MessageBase):
         c = ch[0] if n else END
         if c.name == 'TimeAnchor':
             v_time_anchor = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'time_anchor', 'TimeAnchor', c if i < n else None)
         if c.name in _EVPowerProfile_control_mode_IN:
@@ -2145,7 +2257,8 @@ class EVPowerProfile(MessageBase):
                 v_control_mode = _EVPowerProfile_control_mode_IN[c.name].from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'control_mode') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'control_mode', 'one of Dynamic_EVPPTControlMode, Scheduled_EVPPTControlMode', c if i < n else None)
         if c.name == 'EVPowerProfileEntries':
@@ -2153,7 +2266,8 @@ class EVPowerProfile(MessageBase):
                 v_ev_power_profile_entries = EVPowerProfileEntryList.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_power_profile_entries') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_power_profile_entries', 'EVPowerProfileEntries', c if i < n else None)
         if i < n:
@@ -2185,10 +2299,10 @@ class EVPowerProfileEntryList(MessageBase):
     def __post_init__(self) -> None:
         v = self.ev_power_profile_entry
         if v.__class__ is not list or len(v) < 1 or len(v) > 2048:
-            raise occurs_error(type(self).__name__ + '.ev_power_profile_entry', v, 1, 2048)
+            raise occurs_error(field_path(self, 'ev_power_profile_entry'), v, 1, 2048)
         for j, it in enumerate(v):
             if it.__class__ is not PowerScheduleEntry and not isinstance(it, PowerScheduleEntry):
-                raise type_error(type(self).__name__ + '.ev_power_profile_entry' + f'[{j}]', it, 'PowerScheduleEntry')
+                raise type_error(field_path(self, 'ev_power_profile_entry', j), it, 'PowerScheduleEntry')
 
     def to_tree(self, name: str = 'EVPowerProfileEntryList', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -2211,7 +2325,8 @@ class EVPowerProfileEntryList(MessageBase):
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_power_profile_entry', len(v_ev_power_profile_entry)) from None
             v_ev_power_profile_entry.append(x)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
         self = _new(cls)
@@ -2241,16 +2356,19 @@ class EVPowerSchedule(MessageBase):
     def __post_init__(self) -> None:
         v = self.time_anchor
         if v.__class__ is not int:
-            self.time_anchor = v = coerce_simple(type(self).__name__ + '.time_anchor', v, int)
+            self.time_anchor = v = coerce_simple(field_path(self, 'time_anchor'), v, int)
         if v < 0 or v > 18446744073709551615:
-            raise range_error(type(self).__name__ + '.time_anchor', v, 0, 18446744073709551615)
+            raise range_error(field_path(self, 'time_anchor'), v, 0, 18446744073709551615)
         v = self.ev_power_schedule_entries
         if v.__class__ is not EVPowerScheduleEntryList and not isinstance(v, EVPowerScheduleEntryList):
-            raise type_error(type(self).__name__ + '.ev_power_schedule_entries', v, 'EVPowerScheduleEntryList')
+            raise type_error(field_path(self, 'ev_power_schedule_entries'), v, 'EVPowerScheduleEntryList')
 
     def to_tree(self, name: str = 'EVPowerSchedule', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        return Element(ns, name, None, [Element(NS_CM, 'TimeAnchor', None, None, self.time_anchor), self.ev_power_schedule_entries.to_tree('EVPowerScheduleEntries', NS_CM)], None)
+        return Element(ns, name, None, [
+            Element(NS_CM, 'TimeAnchor', None, None, self.time_anchor),
+            self.ev_power_schedule_entries.to_tree('EVPowerScheduleEntries', NS_CM),
+        ], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -2273,7 +2391,8 @@ class EVPowerSchedule(MessageBase):
         c = ch[0] if n else END
         if c.name == 'TimeAnchor':
             v_time_anchor = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'time_anchor', 'TimeAnchor', c if i < n else None)
         if c.name == 'EVPowerScheduleEntries':
@@ -2281,7 +2400,8 @@ class EVPowerSchedule(MessageBase):
                 v_ev_power_schedule_entries = EVPowerScheduleEntryList.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_power_schedule_entries') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_power_schedule_entries', 'EVPowerScheduleEntries', c if i < n else None)
         if i < n:
@@ -2314,16 +2434,19 @@ class EVPowerScheduleEntry(MessageBase):
     def __post_init__(self) -> None:
         v = self.duration
         if v.__class__ is not int:
-            self.duration = v = coerce_simple(type(self).__name__ + '.duration', v, int)
+            self.duration = v = coerce_simple(field_path(self, 'duration'), v, int)
         if v < 0 or v > 4294967295:
-            raise range_error(type(self).__name__ + '.duration', v, 0, 4294967295)
+            raise range_error(field_path(self, 'duration'), v, 0, 4294967295)
         v = self.power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.power', v, 'RationalNumber')
+            raise type_error(field_path(self, 'power'), v, 'RationalNumber')
 
     def to_tree(self, name: str = 'EVPowerScheduleEntry', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        return Element(ns, name, None, [Element(NS_CM, 'Duration', None, None, self.duration), self.power.to_tree('Power', NS_CM)], None)
+        return Element(ns, name, None, [
+            Element(NS_CM, 'Duration', None, None, self.duration),
+            self.power.to_tree('Power', NS_CM),
+        ], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -2346,7 +2469,8 @@ class EVPowerScheduleEntry(MessageBase):
         c = ch[0] if n else END
         if c.name == 'Duration':
             v_duration = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'duration', 'Duration', c if i < n else None)
         if c.name == 'Power':
@@ -2354,7 +2478,8 @@ class EVPowerScheduleEntry(MessageBase):
                 v_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'power', 'Power', c if i < n else None)
         if i < n:
@@ -2385,10 +2510,10 @@ class EVPowerScheduleEntryList(MessageBase):
     def __post_init__(self) -> None:
         v = self.ev_power_schedule_entry
         if v.__class__ is not list or len(v) < 1 or len(v) > 1024:
-            raise occurs_error(type(self).__name__ + '.ev_power_schedule_entry', v, 1, 1024)
+            raise occurs_error(field_path(self, 'ev_power_schedule_entry'), v, 1, 1024)
         for j, it in enumerate(v):
             if it.__class__ is not EVPowerScheduleEntry and not isinstance(it, EVPowerScheduleEntry):
-                raise type_error(type(self).__name__ + '.ev_power_schedule_entry' + f'[{j}]', it, 'EVPowerScheduleEntry')
+                raise type_error(field_path(self, 'ev_power_schedule_entry', j), it, 'EVPowerScheduleEntry')
 
     def to_tree(self, name: str = 'EVPowerScheduleEntryList', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -2411,7 +2536,8 @@ class EVPowerScheduleEntryList(MessageBase):
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_power_schedule_entry', len(v_ev_power_schedule_entry)) from None
             v_ev_power_schedule_entry.append(x)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
         self = _new(cls)
@@ -2441,14 +2567,17 @@ class EVPriceRule(MessageBase):
     def __post_init__(self) -> None:
         v = self.energy_fee
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.energy_fee', v, 'RationalNumber')
+            raise type_error(field_path(self, 'energy_fee'), v, 'RationalNumber')
         v = self.power_range_start
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.power_range_start', v, 'RationalNumber')
+            raise type_error(field_path(self, 'power_range_start'), v, 'RationalNumber')
 
     def to_tree(self, name: str = 'EVPriceRule', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        return Element(ns, name, None, [self.energy_fee.to_tree('EnergyFee', NS_CM), self.power_range_start.to_tree('PowerRangeStart', NS_CM)], None)
+        return Element(ns, name, None, [
+            self.energy_fee.to_tree('EnergyFee', NS_CM),
+            self.power_range_start.to_tree('PowerRangeStart', NS_CM),
+        ], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -2477,7 +2606,8 @@ class EVPriceRule(MessageBase):
                 v_energy_fee = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'energy_fee') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'energy_fee', 'EnergyFee', c if i < n else None)
         if c.name == 'PowerRangeStart':
@@ -2485,7 +2615,8 @@ class EVPriceRule(MessageBase):
                 v_power_range_start = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'power_range_start') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'power_range_start', 'PowerRangeStart', c if i < n else None)
         if i < n:
@@ -2518,15 +2649,15 @@ class EVPriceRuleStack(MessageBase):
     def __post_init__(self) -> None:
         v = self.duration
         if v.__class__ is not int:
-            self.duration = v = coerce_simple(type(self).__name__ + '.duration', v, int)
+            self.duration = v = coerce_simple(field_path(self, 'duration'), v, int)
         if v < 0 or v > 4294967295:
-            raise range_error(type(self).__name__ + '.duration', v, 0, 4294967295)
+            raise range_error(field_path(self, 'duration'), v, 0, 4294967295)
         v = self.ev_price_rule
         if v.__class__ is not list or len(v) < 1 or len(v) > 8:
-            raise occurs_error(type(self).__name__ + '.ev_price_rule', v, 1, 8)
+            raise occurs_error(field_path(self, 'ev_price_rule'), v, 1, 8)
         for j, it in enumerate(v):
             if it.__class__ is not EVPriceRule and not isinstance(it, EVPriceRule):
-                raise type_error(type(self).__name__ + '.ev_price_rule' + f'[{j}]', it, 'EVPriceRule')
+                raise type_error(field_path(self, 'ev_price_rule', j), it, 'EVPriceRule')
 
     def to_tree(self, name: str = 'EVPriceRuleStack', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -2544,7 +2675,8 @@ class EVPriceRuleStack(MessageBase):
         c = ch[0] if n else END
         if c.name == 'Duration':
             v_duration = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'duration', 'Duration', c if i < n else None)
         v_ev_price_rule = []
@@ -2554,7 +2686,8 @@ class EVPriceRuleStack(MessageBase):
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_price_rule', len(v_ev_price_rule)) from None
             v_ev_price_rule.append(x)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
         self = _new(cls)
@@ -2583,10 +2716,10 @@ class EVPriceRuleStackList(MessageBase):
     def __post_init__(self) -> None:
         v = self.ev_price_rule_stack
         if v.__class__ is not list or len(v) < 1 or len(v) > 1024:
-            raise occurs_error(type(self).__name__ + '.ev_price_rule_stack', v, 1, 1024)
+            raise occurs_error(field_path(self, 'ev_price_rule_stack'), v, 1, 1024)
         for j, it in enumerate(v):
             if it.__class__ is not EVPriceRuleStack and not isinstance(it, EVPriceRuleStack):
-                raise type_error(type(self).__name__ + '.ev_price_rule_stack' + f'[{j}]', it, 'EVPriceRuleStack')
+                raise type_error(field_path(self, 'ev_price_rule_stack', j), it, 'EVPriceRuleStack')
 
     def to_tree(self, name: str = 'EVPriceRuleStackList', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -2609,7 +2742,8 @@ class EVPriceRuleStackList(MessageBase):
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_price_rule_stack', len(v_ev_price_rule_stack)) from None
             v_ev_price_rule_stack.append(x)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
         self = _new(cls)
@@ -2640,14 +2774,17 @@ class MeteringConfirmationReq(V2GRequest):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.signed_metering_data
         if v.__class__ is not SignedMeteringData and not isinstance(v, SignedMeteringData):
-            raise type_error(type(self).__name__ + '.signed_metering_data', v, 'SignedMeteringData')
+            raise type_error(field_path(self, 'signed_metering_data'), v, 'SignedMeteringData')
 
     def to_tree(self, name: str = 'MeteringConfirmationReq', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        return Element(ns, name, None, [self.header.to_tree('Header', NS_CT), self.signed_metering_data.to_tree('SignedMeteringData', NS_CM)], None)
+        return Element(ns, name, None, [
+            self.header.to_tree('Header', NS_CT),
+            self.signed_metering_data.to_tree('SignedMeteringData', NS_CM),
+        ], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -2676,7 +2813,8 @@ class MeteringConfirmationReq(V2GRequest):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name == 'SignedMeteringData':
@@ -2684,7 +2822,8 @@ class MeteringConfirmationReq(V2GRequest):
                 v_signed_metering_data = SignedMeteringData.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'signed_metering_data') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'signed_metering_data', 'SignedMeteringData', c if i < n else None)
         if i < n:
@@ -2716,14 +2855,17 @@ class MeteringConfirmationRes(V2GResponse):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.response_code
         if v.__class__ is not ResponseCode:
-            self.response_code = v = coerce_enum(type(self).__name__ + '.response_code', ResponseCode, v)
+            self.response_code = v = coerce_enum(field_path(self, 'response_code'), ResponseCode, v)
 
     def to_tree(self, name: str = 'MeteringConfirmationRes', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        return Element(ns, name, None, [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_)], None)
+        return Element(ns, name, None, [
+            self.header.to_tree('Header', NS_CT),
+            Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_),
+        ], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -2749,12 +2891,14 @@ class MeteringConfirmationRes(V2GResponse):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name == 'ResponseCode':
             v_response_code = _ResponseCode_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'response_code', 'ResponseCode', c if i < n else None)
         if i < n:
@@ -2792,22 +2936,22 @@ class OverstayRule(MessageBase):
         v = self.overstay_rule_description
         if v is not None:
             if v.__class__ is not str:
-                self.overstay_rule_description = v = coerce_simple(type(self).__name__ + '.overstay_rule_description', v, str)
+                self.overstay_rule_description = v = coerce_simple(field_path(self, 'overstay_rule_description'), v, str)
             if len(v) > 160:
-                raise length_error(type(self).__name__ + '.overstay_rule_description', v, None, None, 160)
+                raise length_error(field_path(self, 'overstay_rule_description'), v, None, None, 160)
         v = self.start_time
         if v.__class__ is not int:
-            self.start_time = v = coerce_simple(type(self).__name__ + '.start_time', v, int)
+            self.start_time = v = coerce_simple(field_path(self, 'start_time'), v, int)
         if v < 0 or v > 4294967295:
-            raise range_error(type(self).__name__ + '.start_time', v, 0, 4294967295)
+            raise range_error(field_path(self, 'start_time'), v, 0, 4294967295)
         v = self.overstay_fee
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.overstay_fee', v, 'RationalNumber')
+            raise type_error(field_path(self, 'overstay_fee'), v, 'RationalNumber')
         v = self.overstay_fee_period
         if v.__class__ is not int:
-            self.overstay_fee_period = v = coerce_simple(type(self).__name__ + '.overstay_fee_period', v, int)
+            self.overstay_fee_period = v = coerce_simple(field_path(self, 'overstay_fee_period'), v, int)
         if v < 0 or v > 4294967295:
-            raise range_error(type(self).__name__ + '.overstay_fee_period', v, 0, 4294967295)
+            raise range_error(field_path(self, 'overstay_fee_period'), v, 0, 4294967295)
 
     def to_tree(self, name: str = 'OverstayRule', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -2829,12 +2973,14 @@ class OverstayRule(MessageBase):
         c = ch[0] if n else END
         if c.name == 'OverstayRuleDescription':
             v_overstay_rule_description = c.value or str()
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_overstay_rule_description = None
         if c.name == 'StartTime':
             v_start_time = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'start_time', 'StartTime', c if i < n else None)
         if c.name == 'OverstayFee':
@@ -2842,12 +2988,14 @@ class OverstayRule(MessageBase):
                 v_overstay_fee = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'overstay_fee') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'overstay_fee', 'OverstayFee', c if i < n else None)
         if c.name == 'OverstayFeePeriod':
             v_overstay_fee_period = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'overstay_fee_period', 'OverstayFeePeriod', c if i < n else None)
         if i < n:
@@ -2885,19 +3033,19 @@ class OverstayRuleList(MessageBase):
         v = self.overstay_time_threshold
         if v is not None:
             if v.__class__ is not int:
-                self.overstay_time_threshold = v = coerce_simple(type(self).__name__ + '.overstay_time_threshold', v, int)
+                self.overstay_time_threshold = v = coerce_simple(field_path(self, 'overstay_time_threshold'), v, int)
             if v < 0 or v > 4294967295:
-                raise range_error(type(self).__name__ + '.overstay_time_threshold', v, 0, 4294967295)
+                raise range_error(field_path(self, 'overstay_time_threshold'), v, 0, 4294967295)
         v = self.overstay_power_threshold
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.overstay_power_threshold', v, 'RationalNumber')
+                raise type_error(field_path(self, 'overstay_power_threshold'), v, 'RationalNumber')
         v = self.overstay_rule
         if v.__class__ is not list or len(v) < 1 or len(v) > 5:
-            raise occurs_error(type(self).__name__ + '.overstay_rule', v, 1, 5)
+            raise occurs_error(field_path(self, 'overstay_rule'), v, 1, 5)
         for j, it in enumerate(v):
             if it.__class__ is not OverstayRule and not isinstance(it, OverstayRule):
-                raise type_error(type(self).__name__ + '.overstay_rule' + f'[{j}]', it, 'OverstayRule')
+                raise type_error(field_path(self, 'overstay_rule', j), it, 'OverstayRule')
 
     def to_tree(self, name: str = 'OverstayRuleList', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -2921,7 +3069,8 @@ class OverstayRuleList(MessageBase):
         c = ch[0] if n else END
         if c.name == 'OverstayTimeThreshold':
             v_overstay_time_threshold = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_overstay_time_threshold = None
         if c.name == 'OverstayPowerThreshold':
@@ -2929,7 +3078,8 @@ class OverstayRuleList(MessageBase):
                 v_overstay_power_threshold = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'overstay_power_threshold') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_overstay_power_threshold = None
         v_overstay_rule = []
@@ -2939,7 +3089,8 @@ class OverstayRuleList(MessageBase):
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'overstay_rule', len(v_overstay_rule)) from None
             v_overstay_rule.append(x)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
         self = _new(cls)
@@ -2982,43 +3133,43 @@ class Parameter(MessageBase):
         v = self.bool_value
         if v is not None:
             if v.__class__ is not bool:
-                raise type_error(type(self).__name__ + '.bool_value', v, 'bool')
+                raise type_error(field_path(self, 'bool_value'), v, 'bool')
         v = self.byte_value
         if v is not None:
             if v.__class__ is not int:
-                self.byte_value = v = coerce_simple(type(self).__name__ + '.byte_value', v, int)
+                self.byte_value = v = coerce_simple(field_path(self, 'byte_value'), v, int)
             if v < -128 or v > 127:
-                raise range_error(type(self).__name__ + '.byte_value', v, -128, 127)
+                raise range_error(field_path(self, 'byte_value'), v, -128, 127)
         v = self.short_value
         if v is not None:
             if v.__class__ is not int:
-                self.short_value = v = coerce_simple(type(self).__name__ + '.short_value', v, int)
+                self.short_value = v = coerce_simple(field_path(self, 'short_value'), v, int)
             if v < -32768 or v > 32767:
-                raise range_error(type(self).__name__ + '.short_value', v, -32768, 32767)
+                raise range_error(field_path(self, 'short_value'), v, -32768, 32767)
         v = self.int_value
         if v is not None:
             if v.__class__ is not int:
-                self.int_value = v = coerce_simple(type(self).__name__ + '.int_value', v, int)
+                self.int_value = v = coerce_simple(field_path(self, 'int_value'), v, int)
             if v < -2147483648 or v > 2147483647:
-                raise range_error(type(self).__name__ + '.int_value', v, -2147483648, 2147483647)
+                raise range_error(field_path(self, 'int_value'), v, -2147483648, 2147483647)
         v = self.rational_number
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.rational_number', v, 'RationalNumber')
+                raise type_error(field_path(self, 'rational_number'), v, 'RationalNumber')
         v = self.finite_string
         if v is not None:
             if v.__class__ is not str:
-                self.finite_string = v = coerce_simple(type(self).__name__ + '.finite_string', v, str)
+                self.finite_string = v = coerce_simple(field_path(self, 'finite_string'), v, str)
             if len(v) > 80:
-                raise length_error(type(self).__name__ + '.finite_string', v, None, None, 80)
+                raise length_error(field_path(self, 'finite_string'), v, None, None, 80)
         v = self.name
         if v.__class__ is not str:
-            self.name = v = coerce_simple(type(self).__name__ + '.name', v, str)
+            self.name = v = coerce_simple(field_path(self, 'name'), v, str)
         if len(v) > 80:
-            raise length_error(type(self).__name__ + '.name', v, None, None, 80)
+            raise length_error(field_path(self, 'name'), v, None, None, 80)
         n = (self.bool_value is not None) + (self.byte_value is not None) + (self.short_value is not None) + (self.int_value is not None) + (self.rational_number is not None) + (self.finite_string is not None)
         if n != 1:
-            raise choice_error(type(self).__name__ + '.bool_value|byte_value|short_value|int_value|rational_number|finite_string', ('bool_value', 'byte_value', 'short_value', 'int_value', 'rational_number', 'finite_string'), n, False)
+            raise choice_error(field_path(self, 'bool_value|byte_value|short_value|int_value|rational_number|finite_string'), ('bool_value', 'byte_value', 'short_value', 'int_value', 'rational_number', 'finite_string'), n, False)
 
     def to_tree(self, name: str = 'Parameter', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -3060,25 +3211,31 @@ class Parameter(MessageBase):
         v_finite_string = None
         if c.name == 'boolValue':
             v_bool_value = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         elif c.name == 'byteValue':
             v_byte_value = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         elif c.name == 'shortValue':
             v_short_value = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         elif c.name == 'intValue':
             v_int_value = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         elif c.name == 'rationalNumber':
             try:
                 v_rational_number = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'rational_number') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         elif c.name == 'finiteString':
             v_finite_string = c.value or str()
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'bool_value|byte_value|short_value|int_value|rational_number|finite_string', 'one of boolValue, byteValue, shortValue, intValue, rationalNumber, finiteString', c if i < n else None)
         if i < n:
@@ -3118,19 +3275,21 @@ class ParameterSet(MessageBase):
     def __post_init__(self) -> None:
         v = self.parameter_set_id
         if v.__class__ is not int:
-            self.parameter_set_id = v = coerce_simple(type(self).__name__ + '.parameter_set_id', v, int)
+            self.parameter_set_id = v = coerce_simple(field_path(self, 'parameter_set_id'), v, int)
         if v < 0 or v > 65535:
-            raise range_error(type(self).__name__ + '.parameter_set_id', v, 0, 65535)
+            raise range_error(field_path(self, 'parameter_set_id'), v, 0, 65535)
         v = self.parameter
         if v.__class__ is not list or len(v) < 1 or len(v) > 32:
-            raise occurs_error(type(self).__name__ + '.parameter', v, 1, 32)
+            raise occurs_error(field_path(self, 'parameter'), v, 1, 32)
         for j, it in enumerate(v):
             if it.__class__ is not Parameter and not isinstance(it, Parameter):
-                raise type_error(type(self).__name__ + '.parameter' + f'[{j}]', it, 'Parameter')
+                raise type_error(field_path(self, 'parameter', j), it, 'Parameter')
 
     def to_tree(self, name: str = 'ParameterSet', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [Element(NS_CM, 'ParameterSetID', None, None, self.parameter_set_id)]
+        ch: list = [
+            Element(NS_CM, 'ParameterSetID', None, None, self.parameter_set_id),
+        ]
         for v in self.parameter:
             ch.append(v.to_tree('Parameter', NS_CM))
         return Element(ns, name, None, ch, None)
@@ -3144,7 +3303,8 @@ class ParameterSet(MessageBase):
         c = ch[0] if n else END
         if c.name == 'ParameterSetID':
             v_parameter_set_id = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'parameter_set_id', 'ParameterSetID', c if i < n else None)
         v_parameter = []
@@ -3154,7 +3314,8 @@ class ParameterSet(MessageBase):
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'parameter', len(v_parameter)) from None
             v_parameter.append(x)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
         self = _new(cls)
@@ -3187,23 +3348,26 @@ class PnCAReqAuthorizationMode(MessageBase):
     def __post_init__(self) -> None:
         v = self.gen_challenge
         if v.__class__ is not bytes:
-            self.gen_challenge = v = coerce_simple(type(self).__name__ + '.gen_challenge', v, bytes)
+            self.gen_challenge = v = coerce_simple(field_path(self, 'gen_challenge'), v, bytes)
         if len(v) != 16:
-            raise length_error(type(self).__name__ + '.gen_challenge', v, 16, None, None)
+            raise length_error(field_path(self, 'gen_challenge'), v, 16, None, None)
         v = self.contract_certificate_chain
         if v.__class__ is not ContractCertificateChain and not isinstance(v, ContractCertificateChain):
-            raise type_error(type(self).__name__ + '.contract_certificate_chain', v, 'ContractCertificateChain')
+            raise type_error(field_path(self, 'contract_certificate_chain'), v, 'ContractCertificateChain')
         v = self.id
         if v.__class__ is not str:
-            self.id = v = coerce_simple(type(self).__name__ + '.id', v, str)
+            self.id = v = coerce_simple(field_path(self, 'id'), v, str)
         if NCNAME(v) is None:
-            raise pattern_error(type(self).__name__ + '.id', v, 'NCName')
+            raise pattern_error(field_path(self, 'id'), v, 'NCName')
 
     def to_tree(self, name: str = 'PnCAReqAuthorizationMode', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
         a = {}
         a['{urn:iso:std:iso:15118:-20:CommonMessages}Id'] = self.id
-        return Element(ns, name, a, [Element(NS_CM, 'GenChallenge', None, None, self.gen_challenge), self.contract_certificate_chain.to_tree('ContractCertificateChain', NS_CM)], None)
+        return Element(ns, name, a, [
+            Element(NS_CM, 'GenChallenge', None, None, self.gen_challenge),
+            self.contract_certificate_chain.to_tree('ContractCertificateChain', NS_CM),
+        ], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -3214,7 +3378,8 @@ class PnCAReqAuthorizationMode(MessageBase):
         c = ch[0] if n else END
         if c.name == 'GenChallenge':
             v_gen_challenge = c.value or bytes()
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'gen_challenge', 'GenChallenge', c if i < n else None)
         if c.name == 'ContractCertificateChain':
@@ -3222,7 +3387,8 @@ class PnCAReqAuthorizationMode(MessageBase):
                 v_contract_certificate_chain = ContractCertificateChain.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'contract_certificate_chain') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'contract_certificate_chain', 'ContractCertificateChain', c if i < n else None)
         if i < n:
@@ -3258,17 +3424,19 @@ class PnCASResAuthorizationMode(MessageBase):
     def __post_init__(self) -> None:
         v = self.gen_challenge
         if v.__class__ is not bytes:
-            self.gen_challenge = v = coerce_simple(type(self).__name__ + '.gen_challenge', v, bytes)
+            self.gen_challenge = v = coerce_simple(field_path(self, 'gen_challenge'), v, bytes)
         if len(v) != 16:
-            raise length_error(type(self).__name__ + '.gen_challenge', v, 16, None, None)
+            raise length_error(field_path(self, 'gen_challenge'), v, 16, None, None)
         v = self.supported_providers
         if v is not None:
             if v.__class__ is not SupportedProvidersList and not isinstance(v, SupportedProvidersList):
-                raise type_error(type(self).__name__ + '.supported_providers', v, 'SupportedProvidersList')
+                raise type_error(field_path(self, 'supported_providers'), v, 'SupportedProvidersList')
 
     def to_tree(self, name: str = 'PnCASResAuthorizationMode', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [Element(NS_CM, 'GenChallenge', None, None, self.gen_challenge)]
+        ch: list = [
+            Element(NS_CM, 'GenChallenge', None, None, self.gen_challenge),
+        ]
         v = self.supported_providers
         if v is not None:
             ch.append(v.to_tree('SupportedProviders', NS_CM))
@@ -3283,7 +3451,8 @@ class PnCASResAuthorizationMode(MessageBase):
         c = ch[0] if n else END
         if c.name == 'GenChallenge':
             v_gen_challenge = c.value or bytes()
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'gen_challenge', 'GenChallenge', c if i < n else None)
         if c.name == 'SupportedProviders':
@@ -3291,7 +3460,8 @@ class PnCASResAuthorizationMode(MessageBase):
                 v_supported_providers = SupportedProvidersList.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'supported_providers') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_supported_providers = None
         if i < n:
@@ -3331,25 +3501,29 @@ class PowerDeliveryReq(V2GRequest):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.ev_processing
         if v.__class__ is not Processing:
-            self.ev_processing = v = coerce_enum(type(self).__name__ + '.ev_processing', Processing, v)
+            self.ev_processing = v = coerce_enum(field_path(self, 'ev_processing'), Processing, v)
         v = self.charge_progress
         if v.__class__ is not ChargeProgress:
-            self.charge_progress = v = coerce_enum(type(self).__name__ + '.charge_progress', ChargeProgress, v)
+            self.charge_progress = v = coerce_enum(field_path(self, 'charge_progress'), ChargeProgress, v)
         v = self.ev_power_profile
         if v is not None:
             if v.__class__ is not EVPowerProfile and not isinstance(v, EVPowerProfile):
-                raise type_error(type(self).__name__ + '.ev_power_profile', v, 'EVPowerProfile')
+                raise type_error(field_path(self, 'ev_power_profile'), v, 'EVPowerProfile')
         v = self.bpt_channel_selection
         if v is not None:
             if v.__class__ is not ChannelSelection:
-                self.bpt_channel_selection = v = coerce_enum(type(self).__name__ + '.bpt_channel_selection', ChannelSelection, v)
+                self.bpt_channel_selection = v = coerce_enum(field_path(self, 'bpt_channel_selection'), ChannelSelection, v)
 
     def to_tree(self, name: str = 'PowerDeliveryReq', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [self.header.to_tree('Header', NS_CT), Element(NS_CM, 'EVProcessing', None, None, self.ev_processing._value_), Element(NS_CM, 'ChargeProgress', None, None, self.charge_progress._value_)]
+        ch: list = [
+            self.header.to_tree('Header', NS_CT),
+            Element(NS_CM, 'EVProcessing', None, None, self.ev_processing._value_),
+            Element(NS_CM, 'ChargeProgress', None, None, self.charge_progress._value_),
+        ]
         v = self.ev_power_profile
         if v is not None:
             ch.append(v.to_tree('EVPowerProfile', NS_CM))
@@ -3370,17 +3544,20 @@ class PowerDeliveryReq(V2GRequest):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name == 'EVProcessing':
             v_ev_processing = _Processing_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_processing', 'EVProcessing', c if i < n else None)
         if c.name == 'ChargeProgress':
             v_charge_progress = _ChargeProgress_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'charge_progress', 'ChargeProgress', c if i < n else None)
         if c.name == 'EVPowerProfile':
@@ -3388,12 +3565,14 @@ class PowerDeliveryReq(V2GRequest):
                 v_ev_power_profile = EVPowerProfile.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_power_profile') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_power_profile = None
         if c.name == 'BPT_ChannelSelection':
             v_bpt_channel_selection = _ChannelSelection_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_bpt_channel_selection = None
         if i < n:
@@ -3431,18 +3610,21 @@ class PowerDeliveryRes(V2GResponse):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.response_code
         if v.__class__ is not ResponseCode:
-            self.response_code = v = coerce_enum(type(self).__name__ + '.response_code', ResponseCode, v)
+            self.response_code = v = coerce_enum(field_path(self, 'response_code'), ResponseCode, v)
         v = self.evse_status
         if v is not None:
             if v.__class__ is not EVSEStatus and not isinstance(v, EVSEStatus):
-                raise type_error(type(self).__name__ + '.evse_status', v, 'EVSEStatus')
+                raise type_error(field_path(self, 'evse_status'), v, 'EVSEStatus')
 
     def to_tree(self, name: str = 'PowerDeliveryRes', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_)]
+        ch: list = [
+            self.header.to_tree('Header', NS_CT),
+            Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_),
+        ]
         v = self.evse_status
         if v is not None:
             ch.append(v.to_tree('EVSEStatus', NS_CM))
@@ -3460,12 +3642,14 @@ class PowerDeliveryRes(V2GResponse):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name == 'ResponseCode':
             v_response_code = _ResponseCode_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'response_code', 'ResponseCode', c if i < n else None)
         if c.name == 'EVSEStatus':
@@ -3473,7 +3657,8 @@ class PowerDeliveryRes(V2GResponse):
                 v_evse_status = EVSEStatus.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_status') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_status = None
         if i < n:
@@ -3511,20 +3696,20 @@ class PowerSchedule(MessageBase):
     def __post_init__(self) -> None:
         v = self.time_anchor
         if v.__class__ is not int:
-            self.time_anchor = v = coerce_simple(type(self).__name__ + '.time_anchor', v, int)
+            self.time_anchor = v = coerce_simple(field_path(self, 'time_anchor'), v, int)
         if v < 0 or v > 18446744073709551615:
-            raise range_error(type(self).__name__ + '.time_anchor', v, 0, 18446744073709551615)
+            raise range_error(field_path(self, 'time_anchor'), v, 0, 18446744073709551615)
         v = self.available_energy
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.available_energy', v, 'RationalNumber')
+                raise type_error(field_path(self, 'available_energy'), v, 'RationalNumber')
         v = self.power_tolerance
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.power_tolerance', v, 'RationalNumber')
+                raise type_error(field_path(self, 'power_tolerance'), v, 'RationalNumber')
         v = self.power_schedule_entries
         if v.__class__ is not PowerScheduleEntryList and not isinstance(v, PowerScheduleEntryList):
-            raise type_error(type(self).__name__ + '.power_schedule_entries', v, 'PowerScheduleEntryList')
+            raise type_error(field_path(self, 'power_schedule_entries'), v, 'PowerScheduleEntryList')
 
     def to_tree(self, name: str = 'PowerSchedule', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -3547,7 +3732,8 @@ class PowerSchedule(MessageBase):
         c = ch[0] if n else END
         if c.name == 'TimeAnchor':
             v_time_anchor = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'time_anchor', 'TimeAnchor', c if i < n else None)
         if c.name == 'AvailableEnergy':
@@ -3555,7 +3741,8 @@ class PowerSchedule(MessageBase):
                 v_available_energy = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'available_energy') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_available_energy = None
         if c.name == 'PowerTolerance':
@@ -3563,7 +3750,8 @@ class PowerSchedule(MessageBase):
                 v_power_tolerance = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'power_tolerance') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_power_tolerance = None
         if c.name == 'PowerScheduleEntries':
@@ -3571,7 +3759,8 @@ class PowerSchedule(MessageBase):
                 v_power_schedule_entries = PowerScheduleEntryList.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'power_schedule_entries') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'power_schedule_entries', 'PowerScheduleEntries', c if i < n else None)
         if i < n:
@@ -3610,24 +3799,27 @@ class PowerScheduleEntry(MessageBase):
     def __post_init__(self) -> None:
         v = self.duration
         if v.__class__ is not int:
-            self.duration = v = coerce_simple(type(self).__name__ + '.duration', v, int)
+            self.duration = v = coerce_simple(field_path(self, 'duration'), v, int)
         if v < 0 or v > 4294967295:
-            raise range_error(type(self).__name__ + '.duration', v, 0, 4294967295)
+            raise range_error(field_path(self, 'duration'), v, 0, 4294967295)
         v = self.power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.power', v, 'RationalNumber')
+            raise type_error(field_path(self, 'power'), v, 'RationalNumber')
         v = self.power_l2
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.power_l2', v, 'RationalNumber')
+                raise type_error(field_path(self, 'power_l2'), v, 'RationalNumber')
         v = self.power_l3
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.power_l3', v, 'RationalNumber')
+                raise type_error(field_path(self, 'power_l3'), v, 'RationalNumber')
 
     def to_tree(self, name: str = 'PowerScheduleEntry', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [Element(NS_CM, 'Duration', None, None, self.duration), self.power.to_tree('Power', NS_CM)]
+        ch: list = [
+            Element(NS_CM, 'Duration', None, None, self.duration),
+            self.power.to_tree('Power', NS_CM),
+        ]
         v = self.power_l2
         if v is not None:
             ch.append(v.to_tree('Power_L2', NS_CM))
@@ -3645,7 +3837,8 @@ class PowerScheduleEntry(MessageBase):
         c = ch[0] if n else END
         if c.name == 'Duration':
             v_duration = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'duration', 'Duration', c if i < n else None)
         if c.name == 'Power':
@@ -3653,7 +3846,8 @@ class PowerScheduleEntry(MessageBase):
                 v_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'power', 'Power', c if i < n else None)
         if c.name == 'Power_L2':
@@ -3661,7 +3855,8 @@ class PowerScheduleEntry(MessageBase):
                 v_power_l2 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'power_l2') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_power_l2 = None
         if c.name == 'Power_L3':
@@ -3669,7 +3864,8 @@ class PowerScheduleEntry(MessageBase):
                 v_power_l3 = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'power_l3') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_power_l3 = None
         if i < n:
@@ -3702,10 +3898,10 @@ class PowerScheduleEntryList(MessageBase):
     def __post_init__(self) -> None:
         v = self.power_schedule_entry
         if v.__class__ is not list or len(v) < 1 or len(v) > 1024:
-            raise occurs_error(type(self).__name__ + '.power_schedule_entry', v, 1, 1024)
+            raise occurs_error(field_path(self, 'power_schedule_entry'), v, 1, 1024)
         for j, it in enumerate(v):
             if it.__class__ is not PowerScheduleEntry and not isinstance(it, PowerScheduleEntry):
-                raise type_error(type(self).__name__ + '.power_schedule_entry' + f'[{j}]', it, 'PowerScheduleEntry')
+                raise type_error(field_path(self, 'power_schedule_entry', j), it, 'PowerScheduleEntry')
 
     def to_tree(self, name: str = 'PowerScheduleEntryList', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -3728,7 +3924,8 @@ class PowerScheduleEntryList(MessageBase):
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'power_schedule_entry', len(v_power_schedule_entry)) from None
             v_power_schedule_entry.append(x)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
         self = _new(cls)
@@ -3765,38 +3962,41 @@ class PriceLevelSchedule(PriceSchedule):
     def __post_init__(self) -> None:
         v = self.time_anchor
         if v.__class__ is not int:
-            self.time_anchor = v = coerce_simple(type(self).__name__ + '.time_anchor', v, int)
+            self.time_anchor = v = coerce_simple(field_path(self, 'time_anchor'), v, int)
         if v < 0 or v > 18446744073709551615:
-            raise range_error(type(self).__name__ + '.time_anchor', v, 0, 18446744073709551615)
+            raise range_error(field_path(self, 'time_anchor'), v, 0, 18446744073709551615)
         v = self.price_schedule_id
         if v.__class__ is not int:
-            self.price_schedule_id = v = coerce_simple(type(self).__name__ + '.price_schedule_id', v, int)
+            self.price_schedule_id = v = coerce_simple(field_path(self, 'price_schedule_id'), v, int)
         if v < 1 or v > 4294967295:
-            raise range_error(type(self).__name__ + '.price_schedule_id', v, 1, 4294967295)
+            raise range_error(field_path(self, 'price_schedule_id'), v, 1, 4294967295)
         v = self.price_schedule_description
         if v is not None:
             if v.__class__ is not str:
-                self.price_schedule_description = v = coerce_simple(type(self).__name__ + '.price_schedule_description', v, str)
+                self.price_schedule_description = v = coerce_simple(field_path(self, 'price_schedule_description'), v, str)
             if len(v) > 160:
-                raise length_error(type(self).__name__ + '.price_schedule_description', v, None, None, 160)
+                raise length_error(field_path(self, 'price_schedule_description'), v, None, None, 160)
         v = self.number_of_price_levels
         if v.__class__ is not int:
-            self.number_of_price_levels = v = coerce_simple(type(self).__name__ + '.number_of_price_levels', v, int)
+            self.number_of_price_levels = v = coerce_simple(field_path(self, 'number_of_price_levels'), v, int)
         if v < 0 or v > 255:
-            raise range_error(type(self).__name__ + '.number_of_price_levels', v, 0, 255)
+            raise range_error(field_path(self, 'number_of_price_levels'), v, 0, 255)
         v = self.price_level_schedule_entries
         if v.__class__ is not PriceLevelScheduleEntryList and not isinstance(v, PriceLevelScheduleEntryList):
-            raise type_error(type(self).__name__ + '.price_level_schedule_entries', v, 'PriceLevelScheduleEntryList')
+            raise type_error(field_path(self, 'price_level_schedule_entries'), v, 'PriceLevelScheduleEntryList')
         v = self.id
         if v is not None:
             if v.__class__ is not str:
-                self.id = v = coerce_simple(type(self).__name__ + '.id', v, str)
+                self.id = v = coerce_simple(field_path(self, 'id'), v, str)
             if NCNAME(v) is None:
-                raise pattern_error(type(self).__name__ + '.id', v, 'NCName')
+                raise pattern_error(field_path(self, 'id'), v, 'NCName')
 
     def to_tree(self, name: str = 'PriceLevelSchedule', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [Element(NS_CM, 'TimeAnchor', None, None, self.time_anchor), Element(NS_CM, 'PriceScheduleID', None, None, self.price_schedule_id)]
+        ch: list = [
+            Element(NS_CM, 'TimeAnchor', None, None, self.time_anchor),
+            Element(NS_CM, 'PriceScheduleID', None, None, self.price_schedule_id),
+        ]
         v = self.price_schedule_description
         if v is not None:
             ch.append(Element(NS_CM, 'PriceScheduleDescription', None, None, v))
@@ -3817,22 +4017,26 @@ class PriceLevelSchedule(PriceSchedule):
         c = ch[0] if n else END
         if c.name == 'TimeAnchor':
             v_time_anchor = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'time_anchor', 'TimeAnchor', c if i < n else None)
         if c.name == 'PriceScheduleID':
             v_price_schedule_id = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'price_schedule_id', 'PriceScheduleID', c if i < n else None)
         if c.name == 'PriceScheduleDescription':
             v_price_schedule_description = c.value or str()
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_price_schedule_description = None
         if c.name == 'NumberOfPriceLevels':
             v_number_of_price_levels = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'number_of_price_levels', 'NumberOfPriceLevels', c if i < n else None)
         if c.name == 'PriceLevelScheduleEntries':
@@ -3840,7 +4044,8 @@ class PriceLevelSchedule(PriceSchedule):
                 v_price_level_schedule_entries = PriceLevelScheduleEntryList.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'price_level_schedule_entries') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'price_level_schedule_entries', 'PriceLevelScheduleEntries', c if i < n else None)
         if i < n:
@@ -3879,18 +4084,21 @@ class PriceLevelScheduleEntry(MessageBase):
     def __post_init__(self) -> None:
         v = self.duration
         if v.__class__ is not int:
-            self.duration = v = coerce_simple(type(self).__name__ + '.duration', v, int)
+            self.duration = v = coerce_simple(field_path(self, 'duration'), v, int)
         if v < 0 or v > 4294967295:
-            raise range_error(type(self).__name__ + '.duration', v, 0, 4294967295)
+            raise range_error(field_path(self, 'duration'), v, 0, 4294967295)
         v = self.price_level
         if v.__class__ is not int:
-            self.price_level = v = coerce_simple(type(self).__name__ + '.price_level', v, int)
+            self.price_level = v = coerce_simple(field_path(self, 'price_level'), v, int)
         if v < 0 or v > 255:
-            raise range_error(type(self).__name__ + '.price_level', v, 0, 255)
+            raise range_error(field_path(self, 'price_level'), v, 0, 255)
 
     def to_tree(self, name: str = 'PriceLevelScheduleEntry', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        return Element(ns, name, None, [Element(NS_CM, 'Duration', None, None, self.duration), Element(NS_CM, 'PriceLevel', None, None, self.price_level)], None)
+        return Element(ns, name, None, [
+            Element(NS_CM, 'Duration', None, None, self.duration),
+            Element(NS_CM, 'PriceLevel', None, None, self.price_level),
+        ], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -3910,12 +4118,14 @@ class PriceLevelScheduleEntry(MessageBase):
         c = ch[0] if n else END
         if c.name == 'Duration':
             v_duration = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'duration', 'Duration', c if i < n else None)
         if c.name == 'PriceLevel':
             v_price_level = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'price_level', 'PriceLevel', c if i < n else None)
         if i < n:
@@ -3946,10 +4156,10 @@ class PriceLevelScheduleEntryList(MessageBase):
     def __post_init__(self) -> None:
         v = self.price_level_schedule_entry
         if v.__class__ is not list or len(v) < 1 or len(v) > 1024:
-            raise occurs_error(type(self).__name__ + '.price_level_schedule_entry', v, 1, 1024)
+            raise occurs_error(field_path(self, 'price_level_schedule_entry'), v, 1, 1024)
         for j, it in enumerate(v):
             if it.__class__ is not PriceLevelScheduleEntry and not isinstance(it, PriceLevelScheduleEntry):
-                raise type_error(type(self).__name__ + '.price_level_schedule_entry' + f'[{j}]', it, 'PriceLevelScheduleEntry')
+                raise type_error(field_path(self, 'price_level_schedule_entry', j), it, 'PriceLevelScheduleEntry')
 
     def to_tree(self, name: str = 'PriceLevelScheduleEntryList', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -3972,7 +4182,8 @@ class PriceLevelScheduleEntryList(MessageBase):
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'price_level_schedule_entry', len(v_price_level_schedule_entry)) from None
             v_price_level_schedule_entry.append(x)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
         self = _new(cls)
@@ -4010,32 +4221,32 @@ class PriceRule(MessageBase):
     def __post_init__(self) -> None:
         v = self.energy_fee
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.energy_fee', v, 'RationalNumber')
+            raise type_error(field_path(self, 'energy_fee'), v, 'RationalNumber')
         v = self.parking_fee
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.parking_fee', v, 'RationalNumber')
+                raise type_error(field_path(self, 'parking_fee'), v, 'RationalNumber')
         v = self.parking_fee_period
         if v is not None:
             if v.__class__ is not int:
-                self.parking_fee_period = v = coerce_simple(type(self).__name__ + '.parking_fee_period', v, int)
+                self.parking_fee_period = v = coerce_simple(field_path(self, 'parking_fee_period'), v, int)
             if v < 0 or v > 4294967295:
-                raise range_error(type(self).__name__ + '.parking_fee_period', v, 0, 4294967295)
+                raise range_error(field_path(self, 'parking_fee_period'), v, 0, 4294967295)
         v = self.carbon_dioxide_emission
         if v is not None:
             if v.__class__ is not int:
-                self.carbon_dioxide_emission = v = coerce_simple(type(self).__name__ + '.carbon_dioxide_emission', v, int)
+                self.carbon_dioxide_emission = v = coerce_simple(field_path(self, 'carbon_dioxide_emission'), v, int)
             if v < 0 or v > 65535:
-                raise range_error(type(self).__name__ + '.carbon_dioxide_emission', v, 0, 65535)
+                raise range_error(field_path(self, 'carbon_dioxide_emission'), v, 0, 65535)
         v = self.renewable_generation_percentage
         if v is not None:
             if v.__class__ is not int:
-                self.renewable_generation_percentage = v = coerce_simple(type(self).__name__ + '.renewable_generation_percentage', v, int)
+                self.renewable_generation_percentage = v = coerce_simple(field_path(self, 'renewable_generation_percentage'), v, int)
             if v < 0 or v > 255:
-                raise range_error(type(self).__name__ + '.renewable_generation_percentage', v, 0, 255)
+                raise range_error(field_path(self, 'renewable_generation_percentage'), v, 0, 255)
         v = self.power_range_start
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.power_range_start', v, 'RationalNumber')
+            raise type_error(field_path(self, 'power_range_start'), v, 'RationalNumber')
 
     def to_tree(self, name: str = 'PriceRule', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -4067,7 +4278,8 @@ class PriceRule(MessageBase):
                 v_energy_fee = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'energy_fee') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'energy_fee', 'EnergyFee', c if i < n else None)
         if c.name == 'ParkingFee':
@@ -4075,22 +4287,26 @@ class PriceRule(MessageBase):
                 v_parking_fee = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'parking_fee') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_parking_fee = None
         if c.name == 'ParkingFeePeriod':
             v_parking_fee_period = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_parking_fee_period = None
         if c.name == 'CarbonDioxideEmission':
             v_carbon_dioxide_emission = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_carbon_dioxide_emission = None
         if c.name == 'RenewableGenerationPercentage':
             v_renewable_generation_percentage = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_renewable_generation_percentage = None
         if c.name == 'PowerRangeStart':
@@ -4098,7 +4314,8 @@ class PriceRule(MessageBase):
                 v_power_range_start = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'power_range_start') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'power_range_start', 'PowerRangeStart', c if i < n else None)
         if i < n:
@@ -4135,15 +4352,15 @@ class PriceRuleStack(MessageBase):
     def __post_init__(self) -> None:
         v = self.duration
         if v.__class__ is not int:
-            self.duration = v = coerce_simple(type(self).__name__ + '.duration', v, int)
+            self.duration = v = coerce_simple(field_path(self, 'duration'), v, int)
         if v < 0 or v > 4294967295:
-            raise range_error(type(self).__name__ + '.duration', v, 0, 4294967295)
+            raise range_error(field_path(self, 'duration'), v, 0, 4294967295)
         v = self.price_rule
         if v.__class__ is not list or len(v) < 1 or len(v) > 8:
-            raise occurs_error(type(self).__name__ + '.price_rule', v, 1, 8)
+            raise occurs_error(field_path(self, 'price_rule'), v, 1, 8)
         for j, it in enumerate(v):
             if it.__class__ is not PriceRule and not isinstance(it, PriceRule):
-                raise type_error(type(self).__name__ + '.price_rule' + f'[{j}]', it, 'PriceRule')
+                raise type_error(field_path(self, 'price_rule', j), it, 'PriceRule')
 
     def to_tree(self, name: str = 'PriceRuleStack', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -4161,7 +4378,8 @@ class PriceRuleStack(MessageBase):
         c = ch[0] if n else END
         if c.name == 'Duration':
             v_duration = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'duration', 'Duration', c if i < n else None)
         v_price_rule = []
@@ -4171,7 +4389,8 @@ class PriceRuleStack(MessageBase):
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'price_rule', len(v_price_rule)) from None
             v_price_rule.append(x)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
         self = _new(cls)
@@ -4200,10 +4419,10 @@ class PriceRuleStackList(MessageBase):
     def __post_init__(self) -> None:
         v = self.price_rule_stack
         if v.__class__ is not list or len(v) < 1 or len(v) > 1024:
-            raise occurs_error(type(self).__name__ + '.price_rule_stack', v, 1, 1024)
+            raise occurs_error(field_path(self, 'price_rule_stack'), v, 1, 1024)
         for j, it in enumerate(v):
             if it.__class__ is not PriceRuleStack and not isinstance(it, PriceRuleStack):
-                raise type_error(type(self).__name__ + '.price_rule_stack' + f'[{j}]', it, 'PriceRuleStack')
+                raise type_error(field_path(self, 'price_rule_stack', j), it, 'PriceRuleStack')
 
     def to_tree(self, name: str = 'PriceRuleStackList', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -4226,7 +4445,8 @@ class PriceRuleStackList(MessageBase):
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'price_rule_stack', len(v_price_rule_stack)) from None
             v_price_rule_stack.append(x)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
         self = _new(cls)
@@ -4259,19 +4479,22 @@ class ScheduleExchangeReq(V2GRequest):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.maximum_supporting_points
         if v.__class__ is not int:
-            self.maximum_supporting_points = v = coerce_simple(type(self).__name__ + '.maximum_supporting_points', v, int)
+            self.maximum_supporting_points = v = coerce_simple(field_path(self, 'maximum_supporting_points'), v, int)
         if v < 12 or v > 1024:
-            raise range_error(type(self).__name__ + '.maximum_supporting_points', v, 12, 1024)
+            raise range_error(field_path(self, 'maximum_supporting_points'), v, 12, 1024)
         v = self.control_mode
-        if v.__class__ not in (DynamicSEReqControlMode, ScheduledSEReqControlMode,) and not isinstance(v, (DynamicSEReqControlMode, ScheduledSEReqControlMode,)):
-            raise type_error(type(self).__name__ + '.control_mode', v, 'DynamicSEReqControlMode | ScheduledSEReqControlMode')
+        if v.__class__ not in _ScheduleExchangeReq_control_mode_TYPES and not isinstance(v, _ScheduleExchangeReq_control_mode_TYPES):
+            raise type_error(field_path(self, 'control_mode'), v, 'DynamicSEReqControlMode | ScheduledSEReqControlMode')
 
     def to_tree(self, name: str = 'ScheduleExchangeReq', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [self.header.to_tree('Header', NS_CT), Element(NS_CM, 'MaximumSupportingPoints', None, None, self.maximum_supporting_points)]
+        ch: list = [
+            self.header.to_tree('Header', NS_CT),
+            Element(NS_CM, 'MaximumSupportingPoints', None, None, self.maximum_supporting_points),
+        ]
         v = self.control_mode
         t = _ScheduleExchangeReq_control_mode_OUT.get(v.__class__) or union_target(_ScheduleExchangeReq_control_mode_OUT, v, 'ScheduleExchangeReq.control_mode')
         ch.append(v.to_tree(t[1], t[0]))
@@ -4289,12 +4512,14 @@ class ScheduleExchangeReq(V2GRequest):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name == 'MaximumSupportingPoints':
             v_maximum_supporting_points = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'maximum_supporting_points', 'MaximumSupportingPoints', c if i < n else None)
         if c.name in _ScheduleExchangeReq_control_mode_IN:
@@ -4302,7 +4527,8 @@ class ScheduleExchangeReq(V2GRequest):
                 v_control_mode = _ScheduleExchangeReq_control_mode_IN[c.name].from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'control_mode') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'control_mode', 'one of Dynamic_SEReqControlMode, Scheduled_SEReqControlMode', c if i < n else None)
         if i < n:
@@ -4342,24 +4568,28 @@ class ScheduleExchangeRes(V2GResponse):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.response_code
         if v.__class__ is not ResponseCode:
-            self.response_code = v = coerce_enum(type(self).__name__ + '.response_code', ResponseCode, v)
+            self.response_code = v = coerce_enum(field_path(self, 'response_code'), ResponseCode, v)
         v = self.evse_processing
         if v.__class__ is not Processing:
-            self.evse_processing = v = coerce_enum(type(self).__name__ + '.evse_processing', Processing, v)
+            self.evse_processing = v = coerce_enum(field_path(self, 'evse_processing'), Processing, v)
         v = self.go_to_pause
         if v is not None:
             if v.__class__ is not bool:
-                raise type_error(type(self).__name__ + '.go_to_pause', v, 'bool')
+                raise type_error(field_path(self, 'go_to_pause'), v, 'bool')
         v = self.control_mode
-        if v.__class__ not in (DynamicSEResControlMode, ScheduledSEResControlMode,) and not isinstance(v, (DynamicSEResControlMode, ScheduledSEResControlMode,)):
-            raise type_error(type(self).__name__ + '.control_mode', v, 'DynamicSEResControlMode | ScheduledSEResControlMode')
+        if v.__class__ not in _ScheduleExchangeRes_control_mode_TYPES and not isinstance(v, _ScheduleExchangeRes_control_mode_TYPES):
+            raise type_error(field_path(self, 'control_mode'), v, 'DynamicSEResControlMode | ScheduledSEResControlMode')
 
     def to_tree(self, name: str = 'ScheduleExchangeRes', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_), Element(NS_CM, 'EVSEProcessing', None, None, self.evse_processing._value_)]
+        ch: list = [
+            self.header.to_tree('Header', NS_CT),
+            Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_),
+            Element(NS_CM, 'EVSEProcessing', None, None, self.evse_processing._value_),
+        ]
         v = self.go_to_pause
         if v is not None:
             ch.append(Element(NS_CM, 'GoToPause', None, None, v))
@@ -4380,22 +4610,26 @@ class ScheduleExchangeRes(V2GResponse):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name == 'ResponseCode':
             v_response_code = _ResponseCode_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'response_code', 'ResponseCode', c if i < n else None)
         if c.name == 'EVSEProcessing':
             v_evse_processing = _Processing_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_processing', 'EVSEProcessing', c if i < n else None)
         if c.name == 'GoToPause':
             v_go_to_pause = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_go_to_pause = None
         if c.name in _ScheduleExchangeRes_control_mode_IN:
@@ -4403,7 +4637,8 @@ class ScheduleExchangeRes(V2GResponse):
                 v_control_mode = _ScheduleExchangeRes_control_mode_IN[c.name].from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'control_mode') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'control_mode', 'one of Dynamic_SEResControlMode, Scheduled_SEResControlMode', c if i < n else None)
         if i < n:
@@ -4441,20 +4676,23 @@ class ScheduleTuple(MessageBase):
     def __post_init__(self) -> None:
         v = self.schedule_tuple_id
         if v.__class__ is not int:
-            self.schedule_tuple_id = v = coerce_simple(type(self).__name__ + '.schedule_tuple_id', v, int)
+            self.schedule_tuple_id = v = coerce_simple(field_path(self, 'schedule_tuple_id'), v, int)
         if v < 1 or v > 4294967295:
-            raise range_error(type(self).__name__ + '.schedule_tuple_id', v, 1, 4294967295)
+            raise range_error(field_path(self, 'schedule_tuple_id'), v, 1, 4294967295)
         v = self.charging_schedule
         if v.__class__ is not ChargingSchedule and not isinstance(v, ChargingSchedule):
-            raise type_error(type(self).__name__ + '.charging_schedule', v, 'ChargingSchedule')
+            raise type_error(field_path(self, 'charging_schedule'), v, 'ChargingSchedule')
         v = self.discharging_schedule
         if v is not None:
             if v.__class__ is not ChargingSchedule and not isinstance(v, ChargingSchedule):
-                raise type_error(type(self).__name__ + '.discharging_schedule', v, 'ChargingSchedule')
+                raise type_error(field_path(self, 'discharging_schedule'), v, 'ChargingSchedule')
 
     def to_tree(self, name: str = 'ScheduleTuple', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [Element(NS_CM, 'ScheduleTupleID', None, None, self.schedule_tuple_id), self.charging_schedule.to_tree('ChargingSchedule', NS_CM)]
+        ch: list = [
+            Element(NS_CM, 'ScheduleTupleID', None, None, self.schedule_tuple_id),
+            self.charging_schedule.to_tree('ChargingSchedule', NS_CM),
+        ]
         v = self.discharging_schedule
         if v is not None:
             ch.append(v.to_tree('DischargingSchedule', NS_CM))
@@ -4469,7 +4707,8 @@ class ScheduleTuple(MessageBase):
         c = ch[0] if n else END
         if c.name == 'ScheduleTupleID':
             v_schedule_tuple_id = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'schedule_tuple_id', 'ScheduleTupleID', c if i < n else None)
         if c.name == 'ChargingSchedule':
@@ -4477,7 +4716,8 @@ class ScheduleTuple(MessageBase):
                 v_charging_schedule = ChargingSchedule.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'charging_schedule') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'charging_schedule', 'ChargingSchedule', c if i < n else None)
         if c.name == 'DischargingSchedule':
@@ -4485,7 +4725,8 @@ class ScheduleTuple(MessageBase):
                 v_discharging_schedule = ChargingSchedule.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'discharging_schedule') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_discharging_schedule = None
         if i < n:
@@ -4519,17 +4760,19 @@ class ScheduledEVPPTControlMode(MessageBase):
     def __post_init__(self) -> None:
         v = self.selected_schedule_tuple_id
         if v.__class__ is not int:
-            self.selected_schedule_tuple_id = v = coerce_simple(type(self).__name__ + '.selected_schedule_tuple_id', v, int)
+            self.selected_schedule_tuple_id = v = coerce_simple(field_path(self, 'selected_schedule_tuple_id'), v, int)
         if v < 1 or v > 4294967295:
-            raise range_error(type(self).__name__ + '.selected_schedule_tuple_id', v, 1, 4294967295)
+            raise range_error(field_path(self, 'selected_schedule_tuple_id'), v, 1, 4294967295)
         v = self.power_tolerance_acceptance
         if v is not None:
             if v.__class__ is not PowerToleranceAcceptance:
-                self.power_tolerance_acceptance = v = coerce_enum(type(self).__name__ + '.power_tolerance_acceptance', PowerToleranceAcceptance, v)
+                self.power_tolerance_acceptance = v = coerce_enum(field_path(self, 'power_tolerance_acceptance'), PowerToleranceAcceptance, v)
 
     def to_tree(self, name: str = 'ScheduledEVPPTControlMode', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [Element(NS_CM, 'SelectedScheduleTupleID', None, None, self.selected_schedule_tuple_id)]
+        ch: list = [
+            Element(NS_CM, 'SelectedScheduleTupleID', None, None, self.selected_schedule_tuple_id),
+        ]
         v = self.power_tolerance_acceptance
         if v is not None:
             ch.append(Element(NS_CM, 'PowerToleranceAcceptance', None, None, v._value_))
@@ -4544,12 +4787,14 @@ class ScheduledEVPPTControlMode(MessageBase):
         c = ch[0] if n else END
         if c.name == 'SelectedScheduleTupleID':
             v_selected_schedule_tuple_id = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'selected_schedule_tuple_id', 'SelectedScheduleTupleID', c if i < n else None)
         if c.name == 'PowerToleranceAcceptance':
             v_power_tolerance_acceptance = _PowerToleranceAcceptance_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_power_tolerance_acceptance = None
         if i < n:
@@ -4589,25 +4834,25 @@ class ScheduledSEReqControlMode(MessageBase):
         v = self.departure_time
         if v is not None:
             if v.__class__ is not int:
-                self.departure_time = v = coerce_simple(type(self).__name__ + '.departure_time', v, int)
+                self.departure_time = v = coerce_simple(field_path(self, 'departure_time'), v, int)
             if v < 0 or v > 4294967295:
-                raise range_error(type(self).__name__ + '.departure_time', v, 0, 4294967295)
+                raise range_error(field_path(self, 'departure_time'), v, 0, 4294967295)
         v = self.ev_target_energy_request
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_target_energy_request', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_target_energy_request'), v, 'RationalNumber')
         v = self.ev_maximum_energy_request
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_maximum_energy_request', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_maximum_energy_request'), v, 'RationalNumber')
         v = self.ev_minimum_energy_request
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_minimum_energy_request', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_minimum_energy_request'), v, 'RationalNumber')
         v = self.ev_energy_offer
         if v is not None:
             if v.__class__ is not EVEnergyOffer and not isinstance(v, EVEnergyOffer):
-                raise type_error(type(self).__name__ + '.ev_energy_offer', v, 'EVEnergyOffer')
+                raise type_error(field_path(self, 'ev_energy_offer'), v, 'EVEnergyOffer')
 
     def to_tree(self, name: str = 'ScheduledSEReqControlMode', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -4638,7 +4883,8 @@ class ScheduledSEReqControlMode(MessageBase):
         c = ch[0] if n else END
         if c.name == 'DepartureTime':
             v_departure_time = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_departure_time = None
         if c.name == 'EVTargetEnergyRequest':
@@ -4646,7 +4892,8 @@ class ScheduledSEReqControlMode(MessageBase):
                 v_ev_target_energy_request = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_target_energy_request') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_target_energy_request = None
         if c.name == 'EVMaximumEnergyRequest':
@@ -4654,7 +4901,8 @@ class ScheduledSEReqControlMode(MessageBase):
                 v_ev_maximum_energy_request = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_energy_request') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_maximum_energy_request = None
         if c.name == 'EVMinimumEnergyRequest':
@@ -4662,7 +4910,8 @@ class ScheduledSEReqControlMode(MessageBase):
                 v_ev_minimum_energy_request = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_energy_request') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_minimum_energy_request = None
         if c.name == 'EVEnergyOffer':
@@ -4670,7 +4919,8 @@ class ScheduledSEReqControlMode(MessageBase):
                 v_ev_energy_offer = EVEnergyOffer.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_energy_offer') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_energy_offer = None
         if i < n:
@@ -4704,10 +4954,10 @@ class ScheduledSEResControlMode(MessageBase):
     def __post_init__(self) -> None:
         v = self.schedule_tuple
         if v.__class__ is not list or len(v) < 1 or len(v) > 3:
-            raise occurs_error(type(self).__name__ + '.schedule_tuple', v, 1, 3)
+            raise occurs_error(field_path(self, 'schedule_tuple'), v, 1, 3)
         for j, it in enumerate(v):
             if it.__class__ is not ScheduleTuple and not isinstance(it, ScheduleTuple):
-                raise type_error(type(self).__name__ + '.schedule_tuple' + f'[{j}]', it, 'ScheduleTuple')
+                raise type_error(field_path(self, 'schedule_tuple', j), it, 'ScheduleTuple')
 
     def to_tree(self, name: str = 'ScheduledSEResControlMode', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -4730,7 +4980,8 @@ class ScheduledSEResControlMode(MessageBase):
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'schedule_tuple', len(v_schedule_tuple)) from None
             v_schedule_tuple.append(x)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
         self = _new(cls)
@@ -4758,13 +5009,15 @@ class ScheduledSMDTControlMode(MessageBase):
     def __post_init__(self) -> None:
         v = self.selected_schedule_tuple_id
         if v.__class__ is not int:
-            self.selected_schedule_tuple_id = v = coerce_simple(type(self).__name__ + '.selected_schedule_tuple_id', v, int)
+            self.selected_schedule_tuple_id = v = coerce_simple(field_path(self, 'selected_schedule_tuple_id'), v, int)
         if v < 1 or v > 4294967295:
-            raise range_error(type(self).__name__ + '.selected_schedule_tuple_id', v, 1, 4294967295)
+            raise range_error(field_path(self, 'selected_schedule_tuple_id'), v, 1, 4294967295)
 
     def to_tree(self, name: str = 'ScheduledSMDTControlMode', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        return Element(ns, name, None, [Element(NS_CM, 'SelectedScheduleTupleID', None, None, self.selected_schedule_tuple_id)], None)
+        return Element(ns, name, None, [
+            Element(NS_CM, 'SelectedScheduleTupleID', None, None, self.selected_schedule_tuple_id),
+        ], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -4783,7 +5036,8 @@ class ScheduledSMDTControlMode(MessageBase):
         c = ch[0] if n else END
         if c.name == 'SelectedScheduleTupleID':
             v_selected_schedule_tuple_id = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'selected_schedule_tuple_id', 'SelectedScheduleTupleID', c if i < n else None)
         if i < n:
@@ -4815,18 +5069,21 @@ class SelectedService(MessageBase):
     def __post_init__(self) -> None:
         v = self.service_id
         if v.__class__ is not int:
-            self.service_id = v = coerce_simple(type(self).__name__ + '.service_id', v, int)
+            self.service_id = v = coerce_simple(field_path(self, 'service_id'), v, int)
         if v < 0 or v > 65535:
-            raise range_error(type(self).__name__ + '.service_id', v, 0, 65535)
+            raise range_error(field_path(self, 'service_id'), v, 0, 65535)
         v = self.parameter_set_id
         if v.__class__ is not int:
-            self.parameter_set_id = v = coerce_simple(type(self).__name__ + '.parameter_set_id', v, int)
+            self.parameter_set_id = v = coerce_simple(field_path(self, 'parameter_set_id'), v, int)
         if v < 0 or v > 65535:
-            raise range_error(type(self).__name__ + '.parameter_set_id', v, 0, 65535)
+            raise range_error(field_path(self, 'parameter_set_id'), v, 0, 65535)
 
     def to_tree(self, name: str = 'SelectedService', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        return Element(ns, name, None, [Element(NS_CM, 'ServiceID', None, None, self.service_id), Element(NS_CM, 'ParameterSetID', None, None, self.parameter_set_id)], None)
+        return Element(ns, name, None, [
+            Element(NS_CM, 'ServiceID', None, None, self.service_id),
+            Element(NS_CM, 'ParameterSetID', None, None, self.parameter_set_id),
+        ], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -4846,12 +5103,14 @@ class SelectedService(MessageBase):
         c = ch[0] if n else END
         if c.name == 'ServiceID':
             v_service_id = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'service_id', 'ServiceID', c if i < n else None)
         if c.name == 'ParameterSetID':
             v_parameter_set_id = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'parameter_set_id', 'ParameterSetID', c if i < n else None)
         if i < n:
@@ -4882,10 +5141,10 @@ class SelectedServiceList(MessageBase):
     def __post_init__(self) -> None:
         v = self.selected_service
         if v.__class__ is not list or len(v) < 1 or len(v) > 16:
-            raise occurs_error(type(self).__name__ + '.selected_service', v, 1, 16)
+            raise occurs_error(field_path(self, 'selected_service'), v, 1, 16)
         for j, it in enumerate(v):
             if it.__class__ is not SelectedService and not isinstance(it, SelectedService):
-                raise type_error(type(self).__name__ + '.selected_service' + f'[{j}]', it, 'SelectedService')
+                raise type_error(field_path(self, 'selected_service', j), it, 'SelectedService')
 
     def to_tree(self, name: str = 'SelectedServiceList', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -4908,7 +5167,8 @@ class SelectedServiceList(MessageBase):
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'selected_service', len(v_selected_service)) from None
             v_selected_service.append(x)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
         self = _new(cls)
@@ -4938,16 +5198,19 @@ class Service(MessageBase):
     def __post_init__(self) -> None:
         v = self.service_id
         if v.__class__ is not int:
-            self.service_id = v = coerce_simple(type(self).__name__ + '.service_id', v, int)
+            self.service_id = v = coerce_simple(field_path(self, 'service_id'), v, int)
         if v < 0 or v > 65535:
-            raise range_error(type(self).__name__ + '.service_id', v, 0, 65535)
+            raise range_error(field_path(self, 'service_id'), v, 0, 65535)
         v = self.free_service
         if v.__class__ is not bool:
-            raise type_error(type(self).__name__ + '.free_service', v, 'bool')
+            raise type_error(field_path(self, 'free_service'), v, 'bool')
 
     def to_tree(self, name: str = 'Service', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        return Element(ns, name, None, [Element(NS_CM, 'ServiceID', None, None, self.service_id), Element(NS_CM, 'FreeService', None, None, self.free_service)], None)
+        return Element(ns, name, None, [
+            Element(NS_CM, 'ServiceID', None, None, self.service_id),
+            Element(NS_CM, 'FreeService', None, None, self.free_service),
+        ], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -4967,12 +5230,14 @@ class Service(MessageBase):
         c = ch[0] if n else END
         if c.name == 'ServiceID':
             v_service_id = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'service_id', 'ServiceID', c if i < n else None)
         if c.name == 'FreeService':
             v_free_service = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'free_service', 'FreeService', c if i < n else None)
         if i < n:
@@ -5006,16 +5271,19 @@ class ServiceDetailReq(V2GRequest):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.service_id
         if v.__class__ is not int:
-            self.service_id = v = coerce_simple(type(self).__name__ + '.service_id', v, int)
+            self.service_id = v = coerce_simple(field_path(self, 'service_id'), v, int)
         if v < 0 or v > 65535:
-            raise range_error(type(self).__name__ + '.service_id', v, 0, 65535)
+            raise range_error(field_path(self, 'service_id'), v, 0, 65535)
 
     def to_tree(self, name: str = 'ServiceDetailReq', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        return Element(ns, name, None, [self.header.to_tree('Header', NS_CT), Element(NS_CM, 'ServiceID', None, None, self.service_id)], None)
+        return Element(ns, name, None, [
+            self.header.to_tree('Header', NS_CT),
+            Element(NS_CM, 'ServiceID', None, None, self.service_id),
+        ], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -5041,12 +5309,14 @@ class ServiceDetailReq(V2GRequest):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name == 'ServiceID':
             v_service_id = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'service_id', 'ServiceID', c if i < n else None)
         if i < n:
@@ -5083,22 +5353,27 @@ class ServiceDetailRes(V2GResponse):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.response_code
         if v.__class__ is not ResponseCode:
-            self.response_code = v = coerce_enum(type(self).__name__ + '.response_code', ResponseCode, v)
+            self.response_code = v = coerce_enum(field_path(self, 'response_code'), ResponseCode, v)
         v = self.service_id
         if v.__class__ is not int:
-            self.service_id = v = coerce_simple(type(self).__name__ + '.service_id', v, int)
+            self.service_id = v = coerce_simple(field_path(self, 'service_id'), v, int)
         if v < 0 or v > 65535:
-            raise range_error(type(self).__name__ + '.service_id', v, 0, 65535)
+            raise range_error(field_path(self, 'service_id'), v, 0, 65535)
         v = self.service_parameter_list
         if v.__class__ is not ServiceParameterList and not isinstance(v, ServiceParameterList):
-            raise type_error(type(self).__name__ + '.service_parameter_list', v, 'ServiceParameterList')
+            raise type_error(field_path(self, 'service_parameter_list'), v, 'ServiceParameterList')
 
     def to_tree(self, name: str = 'ServiceDetailRes', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        return Element(ns, name, None, [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_), Element(NS_CM, 'ServiceID', None, None, self.service_id), self.service_parameter_list.to_tree('ServiceParameterList', NS_CM)], None)
+        return Element(ns, name, None, [
+            self.header.to_tree('Header', NS_CT),
+            Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_),
+            Element(NS_CM, 'ServiceID', None, None, self.service_id),
+            self.service_parameter_list.to_tree('ServiceParameterList', NS_CM),
+        ], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -5129,17 +5404,20 @@ class ServiceDetailRes(V2GResponse):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name == 'ResponseCode':
             v_response_code = _ResponseCode_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'response_code', 'ResponseCode', c if i < n else None)
         if c.name == 'ServiceID':
             v_service_id = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'service_id', 'ServiceID', c if i < n else None)
         if c.name == 'ServiceParameterList':
@@ -5147,7 +5425,8 @@ class ServiceDetailRes(V2GResponse):
                 v_service_parameter_list = ServiceParameterList.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'service_parameter_list') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'service_parameter_list', 'ServiceParameterList', c if i < n else None)
         if i < n:
@@ -5183,11 +5462,11 @@ class ServiceDiscoveryReq(V2GRequest):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.supported_service_ids
         if v is not None:
             if v.__class__ is not ServiceIDList and not isinstance(v, ServiceIDList):
-                raise type_error(type(self).__name__ + '.supported_service_ids', v, 'ServiceIDList')
+                raise type_error(field_path(self, 'supported_service_ids'), v, 'ServiceIDList')
 
     def to_tree(self, name: str = 'ServiceDiscoveryReq', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -5209,7 +5488,8 @@ class ServiceDiscoveryReq(V2GRequest):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name == 'SupportedServiceIDs':
@@ -5217,7 +5497,8 @@ class ServiceDiscoveryReq(V2GRequest):
                 v_supported_service_ids = ServiceIDList.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'supported_service_ids') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_supported_service_ids = None
         if i < n:
@@ -5256,24 +5537,29 @@ class ServiceDiscoveryRes(V2GResponse):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.response_code
         if v.__class__ is not ResponseCode:
-            self.response_code = v = coerce_enum(type(self).__name__ + '.response_code', ResponseCode, v)
+            self.response_code = v = coerce_enum(field_path(self, 'response_code'), ResponseCode, v)
         v = self.service_renegotiation_supported
         if v.__class__ is not bool:
-            raise type_error(type(self).__name__ + '.service_renegotiation_supported', v, 'bool')
+            raise type_error(field_path(self, 'service_renegotiation_supported'), v, 'bool')
         v = self.energy_transfer_service_list
         if v.__class__ is not ServiceList and not isinstance(v, ServiceList):
-            raise type_error(type(self).__name__ + '.energy_transfer_service_list', v, 'ServiceList')
+            raise type_error(field_path(self, 'energy_transfer_service_list'), v, 'ServiceList')
         v = self.vas_list
         if v is not None:
             if v.__class__ is not ServiceList and not isinstance(v, ServiceList):
-                raise type_error(type(self).__name__ + '.vas_list', v, 'ServiceList')
+                raise type_error(field_path(self, 'vas_list'), v, 'ServiceList')
 
     def to_tree(self, name: str = 'ServiceDiscoveryRes', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_), Element(NS_CM, 'ServiceRenegotiationSupported', None, None, self.service_renegotiation_supported), self.energy_transfer_service_list.to_tree('EnergyTransferServiceList', NS_CM)]
+        ch: list = [
+            self.header.to_tree('Header', NS_CT),
+            Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_),
+            Element(NS_CM, 'ServiceRenegotiationSupported', None, None, self.service_renegotiation_supported),
+            self.energy_transfer_service_list.to_tree('EnergyTransferServiceList', NS_CM),
+        ]
         v = self.vas_list
         if v is not None:
             ch.append(v.to_tree('VASList', NS_CM))
@@ -5291,17 +5577,20 @@ class ServiceDiscoveryRes(V2GResponse):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name == 'ResponseCode':
             v_response_code = _ResponseCode_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'response_code', 'ResponseCode', c if i < n else None)
         if c.name == 'ServiceRenegotiationSupported':
             v_service_renegotiation_supported = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'service_renegotiation_supported', 'ServiceRenegotiationSupported', c if i < n else None)
         if c.name == 'EnergyTransferServiceList':
@@ -5309,7 +5598,8 @@ class ServiceDiscoveryRes(V2GResponse):
                 v_energy_transfer_service_list = ServiceList.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'energy_transfer_service_list') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'energy_transfer_service_list', 'EnergyTransferServiceList', c if i < n else None)
         if c.name == 'VASList':
@@ -5317,7 +5607,8 @@ class ServiceDiscoveryRes(V2GResponse):
                 v_vas_list = ServiceList.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'vas_list') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_vas_list = None
         if i < n:
@@ -5351,12 +5642,12 @@ class ServiceIDList(MessageBase):
     def __post_init__(self) -> None:
         v = self.service_id
         if v.__class__ is not list or len(v) < 1 or len(v) > 16:
-            raise occurs_error(type(self).__name__ + '.service_id', v, 1, 16)
+            raise occurs_error(field_path(self, 'service_id'), v, 1, 16)
         for j, it in enumerate(v):
             if it.__class__ is not int:
-                v[j] = it = coerce_simple(type(self).__name__ + '.service_id' + f'[{j}]', it, int)
+                v[j] = it = coerce_simple(field_path(self, 'service_id', j), it, int)
             if it < 0 or it > 65535:
-                raise range_error(type(self).__name__ + '.service_id' + f'[{j}]', it, 0, 65535)
+                raise range_error(field_path(self, 'service_id', j), it, 0, 65535)
 
     def to_tree(self, name: str = 'ServiceIDList', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -5376,7 +5667,8 @@ class ServiceIDList(MessageBase):
         while c.name == 'ServiceID':
             x = c.value
             v_service_id.append(x)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
         self = _new(cls)
@@ -5404,10 +5696,10 @@ class ServiceList(MessageBase):
     def __post_init__(self) -> None:
         v = self.service
         if v.__class__ is not list or len(v) < 1 or len(v) > 8:
-            raise occurs_error(type(self).__name__ + '.service', v, 1, 8)
+            raise occurs_error(field_path(self, 'service'), v, 1, 8)
         for j, it in enumerate(v):
             if it.__class__ is not Service and not isinstance(it, Service):
-                raise type_error(type(self).__name__ + '.service' + f'[{j}]', it, 'Service')
+                raise type_error(field_path(self, 'service', j), it, 'Service')
 
     def to_tree(self, name: str = 'ServiceList', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -5430,7 +5722,8 @@ class ServiceList(MessageBase):
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'service', len(v_service)) from None
             v_service.append(x)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
         self = _new(cls)
@@ -5458,10 +5751,10 @@ class ServiceParameterList(MessageBase):
     def __post_init__(self) -> None:
         v = self.parameter_set
         if v.__class__ is not list or len(v) < 1 or len(v) > 32:
-            raise occurs_error(type(self).__name__ + '.parameter_set', v, 1, 32)
+            raise occurs_error(field_path(self, 'parameter_set'), v, 1, 32)
         for j, it in enumerate(v):
             if it.__class__ is not ParameterSet and not isinstance(it, ParameterSet):
-                raise type_error(type(self).__name__ + '.parameter_set' + f'[{j}]', it, 'ParameterSet')
+                raise type_error(field_path(self, 'parameter_set', j), it, 'ParameterSet')
 
     def to_tree(self, name: str = 'ServiceParameterList', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -5484,7 +5777,8 @@ class ServiceParameterList(MessageBase):
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'parameter_set', len(v_parameter_set)) from None
             v_parameter_set.append(x)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
         self = _new(cls)
@@ -5517,18 +5811,21 @@ class ServiceSelectionReq(V2GRequest):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.selected_energy_transfer_service
         if v.__class__ is not SelectedService and not isinstance(v, SelectedService):
-            raise type_error(type(self).__name__ + '.selected_energy_transfer_service', v, 'SelectedService')
+            raise type_error(field_path(self, 'selected_energy_transfer_service'), v, 'SelectedService')
         v = self.selected_vas_list
         if v is not None:
             if v.__class__ is not SelectedServiceList and not isinstance(v, SelectedServiceList):
-                raise type_error(type(self).__name__ + '.selected_vas_list', v, 'SelectedServiceList')
+                raise type_error(field_path(self, 'selected_vas_list'), v, 'SelectedServiceList')
 
     def to_tree(self, name: str = 'ServiceSelectionReq', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [self.header.to_tree('Header', NS_CT), self.selected_energy_transfer_service.to_tree('SelectedEnergyTransferService', NS_CM)]
+        ch: list = [
+            self.header.to_tree('Header', NS_CT),
+            self.selected_energy_transfer_service.to_tree('SelectedEnergyTransferService', NS_CM),
+        ]
         v = self.selected_vas_list
         if v is not None:
             ch.append(v.to_tree('SelectedVASList', NS_CM))
@@ -5546,7 +5843,8 @@ class ServiceSelectionReq(V2GRequest):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name == 'SelectedEnergyTransferService':
@@ -5554,7 +5852,8 @@ class ServiceSelectionReq(V2GRequest):
                 v_selected_energy_transfer_service = SelectedService.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'selected_energy_transfer_service') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'selected_energy_transfer_service', 'SelectedEnergyTransferService', c if i < n else None)
         if c.name == 'SelectedVASList':
@@ -5562,7 +5861,8 @@ class ServiceSelectionReq(V2GRequest):
                 v_selected_vas_list = SelectedServiceList.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'selected_vas_list') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_selected_vas_list = None
         if i < n:
@@ -5595,14 +5895,17 @@ class ServiceSelectionRes(V2GResponse):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.response_code
         if v.__class__ is not ResponseCode:
-            self.response_code = v = coerce_enum(type(self).__name__ + '.response_code', ResponseCode, v)
+            self.response_code = v = coerce_enum(field_path(self, 'response_code'), ResponseCode, v)
 
     def to_tree(self, name: str = 'ServiceSelectionRes', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        return Element(ns, name, None, [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_)], None)
+        return Element(ns, name, None, [
+            self.header.to_tree('Header', NS_CT),
+            Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_),
+        ], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -5628,12 +5931,14 @@ class ServiceSelectionRes(V2GResponse):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name == 'ResponseCode':
             v_response_code = _ResponseCode_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'response_code', 'ResponseCode', c if i < n else None)
         if i < n:
@@ -5667,16 +5972,19 @@ class SessionSetupReq(V2GRequest):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.evcc_id
         if v.__class__ is not str:
-            self.evcc_id = v = coerce_simple(type(self).__name__ + '.evcc_id', v, str)
+            self.evcc_id = v = coerce_simple(field_path(self, 'evcc_id'), v, str)
         if len(v) > 255:
-            raise length_error(type(self).__name__ + '.evcc_id', v, None, None, 255)
+            raise length_error(field_path(self, 'evcc_id'), v, None, None, 255)
 
     def to_tree(self, name: str = 'SessionSetupReq', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        return Element(ns, name, None, [self.header.to_tree('Header', NS_CT), Element(NS_CM, 'EVCCID', None, None, self.evcc_id)], None)
+        return Element(ns, name, None, [
+            self.header.to_tree('Header', NS_CT),
+            Element(NS_CM, 'EVCCID', None, None, self.evcc_id),
+        ], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -5702,12 +6010,14 @@ class SessionSetupReq(V2GRequest):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name == 'EVCCID':
             v_evcc_id = c.value or str()
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evcc_id', 'EVCCID', c if i < n else None)
         if i < n:
@@ -5742,19 +6052,23 @@ class SessionSetupRes(V2GResponse):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.response_code
         if v.__class__ is not ResponseCode:
-            self.response_code = v = coerce_enum(type(self).__name__ + '.response_code', ResponseCode, v)
+            self.response_code = v = coerce_enum(field_path(self, 'response_code'), ResponseCode, v)
         v = self.evse_id
         if v.__class__ is not str:
-            self.evse_id = v = coerce_simple(type(self).__name__ + '.evse_id', v, str)
+            self.evse_id = v = coerce_simple(field_path(self, 'evse_id'), v, str)
         if len(v) > 255:
-            raise length_error(type(self).__name__ + '.evse_id', v, None, None, 255)
+            raise length_error(field_path(self, 'evse_id'), v, None, None, 255)
 
     def to_tree(self, name: str = 'SessionSetupRes', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        return Element(ns, name, None, [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_), Element(NS_CM, 'EVSEID', None, None, self.evse_id)], None)
+        return Element(ns, name, None, [
+            self.header.to_tree('Header', NS_CT),
+            Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_),
+            Element(NS_CM, 'EVSEID', None, None, self.evse_id),
+        ], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -5781,17 +6095,20 @@ class SessionSetupRes(V2GResponse):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name == 'ResponseCode':
             v_response_code = _ResponseCode_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'response_code', 'ResponseCode', c if i < n else None)
         if c.name == 'EVSEID':
             v_evse_id = c.value or str()
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_id', 'EVSEID', c if i < n else None)
         if i < n:
@@ -5830,26 +6147,29 @@ class SessionStopReq(V2GRequest):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.charging_session
         if v.__class__ is not ChargingSession:
-            self.charging_session = v = coerce_enum(type(self).__name__ + '.charging_session', ChargingSession, v)
+            self.charging_session = v = coerce_enum(field_path(self, 'charging_session'), ChargingSession, v)
         v = self.ev_termination_code
         if v is not None:
             if v.__class__ is not str:
-                self.ev_termination_code = v = coerce_simple(type(self).__name__ + '.ev_termination_code', v, str)
+                self.ev_termination_code = v = coerce_simple(field_path(self, 'ev_termination_code'), v, str)
             if len(v) > 80:
-                raise length_error(type(self).__name__ + '.ev_termination_code', v, None, None, 80)
+                raise length_error(field_path(self, 'ev_termination_code'), v, None, None, 80)
         v = self.ev_termination_explanation
         if v is not None:
             if v.__class__ is not str:
-                self.ev_termination_explanation = v = coerce_simple(type(self).__name__ + '.ev_termination_explanation', v, str)
+                self.ev_termination_explanation = v = coerce_simple(field_path(self, 'ev_termination_explanation'), v, str)
             if len(v) > 160:
-                raise length_error(type(self).__name__ + '.ev_termination_explanation', v, None, None, 160)
+                raise length_error(field_path(self, 'ev_termination_explanation'), v, None, None, 160)
 
     def to_tree(self, name: str = 'SessionStopReq', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [self.header.to_tree('Header', NS_CT), Element(NS_CM, 'ChargingSession', None, None, self.charging_session._value_)]
+        ch: list = [
+            self.header.to_tree('Header', NS_CT),
+            Element(NS_CM, 'ChargingSession', None, None, self.charging_session._value_),
+        ]
         v = self.ev_termination_code
         if v is not None:
             ch.append(Element(NS_CM, 'EVTerminationCode', None, None, v))
@@ -5870,22 +6190,26 @@ class SessionStopReq(V2GRequest):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name == 'ChargingSession':
             v_charging_session = _ChargingSession_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'charging_session', 'ChargingSession', c if i < n else None)
         if c.name == 'EVTerminationCode':
             v_ev_termination_code = c.value or str()
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_termination_code = None
         if c.name == 'EVTerminationExplanation':
             v_ev_termination_explanation = c.value or str()
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_termination_explanation = None
         if i < n:
@@ -5919,14 +6243,17 @@ class SessionStopRes(V2GResponse):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.response_code
         if v.__class__ is not ResponseCode:
-            self.response_code = v = coerce_enum(type(self).__name__ + '.response_code', ResponseCode, v)
+            self.response_code = v = coerce_enum(field_path(self, 'response_code'), ResponseCode, v)
 
     def to_tree(self, name: str = 'SessionStopRes', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        return Element(ns, name, None, [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_)], None)
+        return Element(ns, name, None, [
+            self.header.to_tree('Header', NS_CT),
+            Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_),
+        ], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -5952,12 +6279,14 @@ class SessionStopRes(V2GResponse):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name == 'ResponseCode':
             v_response_code = _ResponseCode_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'response_code', 'ResponseCode', c if i < n else None)
         if i < n:
@@ -5992,18 +6321,18 @@ class SignedCertificateChain(MessageBase):
     def __post_init__(self) -> None:
         v = self.certificate
         if v.__class__ is not bytes:
-            self.certificate = v = coerce_simple(type(self).__name__ + '.certificate', v, bytes)
+            self.certificate = v = coerce_simple(field_path(self, 'certificate'), v, bytes)
         if len(v) > 1600:
-            raise length_error(type(self).__name__ + '.certificate', v, None, None, 1600)
+            raise length_error(field_path(self, 'certificate'), v, None, None, 1600)
         v = self.sub_certificates
         if v is not None:
             if v.__class__ is not SubCertificates and not isinstance(v, SubCertificates):
-                raise type_error(type(self).__name__ + '.sub_certificates', v, 'SubCertificates')
+                raise type_error(field_path(self, 'sub_certificates'), v, 'SubCertificates')
         v = self.id
         if v.__class__ is not str:
-            self.id = v = coerce_simple(type(self).__name__ + '.id', v, str)
+            self.id = v = coerce_simple(field_path(self, 'id'), v, str)
         if NCNAME(v) is None:
-            raise pattern_error(type(self).__name__ + '.id', v, 'NCName')
+            raise pattern_error(field_path(self, 'id'), v, 'NCName')
 
     def to_tree(self, name: str = 'SignedCertificateChain', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -6024,7 +6353,8 @@ class SignedCertificateChain(MessageBase):
         c = ch[0] if n else END
         if c.name == 'Certificate':
             v_certificate = c.value or bytes()
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'certificate', 'Certificate', c if i < n else None)
         if c.name == 'SubCertificates':
@@ -6032,7 +6362,8 @@ class SignedCertificateChain(MessageBase):
                 v_sub_certificates = SubCertificates.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'sub_certificates') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_sub_certificates = None
         if i < n:
@@ -6079,45 +6410,49 @@ class SignedInstallationData(MessageBase):
     def __post_init__(self) -> None:
         v = self.contract_certificate_chain
         if v.__class__ is not ContractCertificateChain and not isinstance(v, ContractCertificateChain):
-            raise type_error(type(self).__name__ + '.contract_certificate_chain', v, 'ContractCertificateChain')
+            raise type_error(field_path(self, 'contract_certificate_chain'), v, 'ContractCertificateChain')
         v = self.ecdh_curve
         if v.__class__ is not ECDHCurve:
-            self.ecdh_curve = v = coerce_enum(type(self).__name__ + '.ecdh_curve', ECDHCurve, v)
+            self.ecdh_curve = v = coerce_enum(field_path(self, 'ecdh_curve'), ECDHCurve, v)
         v = self.dh_public_key
         if v.__class__ is not bytes:
-            self.dh_public_key = v = coerce_simple(type(self).__name__ + '.dh_public_key', v, bytes)
+            self.dh_public_key = v = coerce_simple(field_path(self, 'dh_public_key'), v, bytes)
         if len(v) != 133:
-            raise length_error(type(self).__name__ + '.dh_public_key', v, 133, None, None)
+            raise length_error(field_path(self, 'dh_public_key'), v, 133, None, None)
         v = self.secp521_encrypted_private_key
         if v is not None:
             if v.__class__ is not bytes:
-                self.secp521_encrypted_private_key = v = coerce_simple(type(self).__name__ + '.secp521_encrypted_private_key', v, bytes)
+                self.secp521_encrypted_private_key = v = coerce_simple(field_path(self, 'secp521_encrypted_private_key'), v, bytes)
             if len(v) != 94:
-                raise length_error(type(self).__name__ + '.secp521_encrypted_private_key', v, 94, None, None)
+                raise length_error(field_path(self, 'secp521_encrypted_private_key'), v, 94, None, None)
         v = self.x448_encrypted_private_key
         if v is not None:
             if v.__class__ is not bytes:
-                self.x448_encrypted_private_key = v = coerce_simple(type(self).__name__ + '.x448_encrypted_private_key', v, bytes)
+                self.x448_encrypted_private_key = v = coerce_simple(field_path(self, 'x448_encrypted_private_key'), v, bytes)
             if len(v) != 84:
-                raise length_error(type(self).__name__ + '.x448_encrypted_private_key', v, 84, None, None)
+                raise length_error(field_path(self, 'x448_encrypted_private_key'), v, 84, None, None)
         v = self.tpm_encrypted_private_key
         if v is not None:
             if v.__class__ is not bytes:
-                self.tpm_encrypted_private_key = v = coerce_simple(type(self).__name__ + '.tpm_encrypted_private_key', v, bytes)
+                self.tpm_encrypted_private_key = v = coerce_simple(field_path(self, 'tpm_encrypted_private_key'), v, bytes)
             if len(v) != 206:
-                raise length_error(type(self).__name__ + '.tpm_encrypted_private_key', v, 206, None, None)
+                raise length_error(field_path(self, 'tpm_encrypted_private_key'), v, 206, None, None)
         v = self.id
         if v.__class__ is not str:
-            self.id = v = coerce_simple(type(self).__name__ + '.id', v, str)
+            self.id = v = coerce_simple(field_path(self, 'id'), v, str)
         if NCNAME(v) is None:
-            raise pattern_error(type(self).__name__ + '.id', v, 'NCName')
+            raise pattern_error(field_path(self, 'id'), v, 'NCName')
         n = (self.secp521_encrypted_private_key is not None) + (self.x448_encrypted_private_key is not None) + (self.tpm_encrypted_private_key is not None)
         if n != 1:
-            raise choice_error(type(self).__name__ + '.secp521_encrypted_private_key|x448_encrypted_private_key|tpm_encrypted_private_key', ('secp521_encrypted_private_key', 'x448_encrypted_private_key', 'tpm_encrypted_private_key'), n, False)
+            raise choice_error(field_path(self, 'secp521_encrypted_private_key|x448_encrypted_private_key|tpm_encrypted_private_key'), ('secp521_encrypted_private_key', 'x448_encrypted_private_key', 'tpm_encrypted_private_key'), n, False)
 
     def to_tree(self, name: str = 'SignedInstallationData', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [self.contract_certificate_chain.to_tree('ContractCertificateChain', NS_CM), Element(NS_CM, 'ECDHCurve', None, None, self.ecdh_curve._value_), Element(NS_CM, 'DHPublicKey', None, None, self.dh_public_key)]
+        ch: list = [
+            self.contract_certificate_chain.to_tree('ContractCertificateChain', NS_CM),
+            Element(NS_CM, 'ECDHCurve', None, None, self.ecdh_curve._value_),
+            Element(NS_CM, 'DHPublicKey', None, None, self.dh_public_key),
+        ]
         v = self.secp521_encrypted_private_key
         if v is not None:
             ch.append(Element(NS_CM, 'SECP521_EncryptedPrivateKey', None, None, v))
@@ -6143,17 +6478,20 @@ class SignedInstallationData(MessageBase):
                 v_contract_certificate_chain = ContractCertificateChain.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'contract_certificate_chain') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'contract_certificate_chain', 'ContractCertificateChain', c if i < n else None)
         if c.name == 'ECDHCurve':
             v_ecdh_curve = _ECDHCurve_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ecdh_curve', 'ECDHCurve', c if i < n else None)
         if c.name == 'DHPublicKey':
             v_dh_public_key = c.value or bytes()
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'dh_public_key', 'DHPublicKey', c if i < n else None)
         v_secp521_encrypted_private_key = None
@@ -6161,13 +6499,16 @@ class SignedInstallationData(MessageBase):
         v_tpm_encrypted_private_key = None
         if c.name == 'SECP521_EncryptedPrivateKey':
             v_secp521_encrypted_private_key = c.value or bytes()
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         elif c.name == 'X448_EncryptedPrivateKey':
             v_x448_encrypted_private_key = c.value or bytes()
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         elif c.name == 'TPM_EncryptedPrivateKey':
             v_tpm_encrypted_private_key = c.value or bytes()
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'secp521_encrypted_private_key|x448_encrypted_private_key|tpm_encrypted_private_key', 'one of SECP521_EncryptedPrivateKey, X448_EncryptedPrivateKey, TPM_EncryptedPrivateKey', c if i < n else None)
         if i < n:
@@ -6214,28 +6555,31 @@ class SignedMeteringData(MessageBase):
     def __post_init__(self) -> None:
         v = self.session_id
         if v.__class__ is not bytes:
-            self.session_id = v = coerce_simple(type(self).__name__ + '.session_id', v, bytes)
+            self.session_id = v = coerce_simple(field_path(self, 'session_id'), v, bytes)
         if len(v) != 8:
-            raise length_error(type(self).__name__ + '.session_id', v, 8, None, None)
+            raise length_error(field_path(self, 'session_id'), v, 8, None, None)
         v = self.meter_info
         if v.__class__ is not MeterInfo and not isinstance(v, MeterInfo):
-            raise type_error(type(self).__name__ + '.meter_info', v, 'MeterInfo')
+            raise type_error(field_path(self, 'meter_info'), v, 'MeterInfo')
         v = self.receipt
         if v is not None:
             if v.__class__ is not Receipt and not isinstance(v, Receipt):
-                raise type_error(type(self).__name__ + '.receipt', v, 'Receipt')
+                raise type_error(field_path(self, 'receipt'), v, 'Receipt')
         v = self.control_mode
-        if v.__class__ not in (DynamicSMDTControlMode, ScheduledSMDTControlMode,) and not isinstance(v, (DynamicSMDTControlMode, ScheduledSMDTControlMode,)):
-            raise type_error(type(self).__name__ + '.control_mode', v, 'DynamicSMDTControlMode | ScheduledSMDTControlMode')
+        if v.__class__ not in _SignedMeteringData_control_mode_TYPES and not isinstance(v, _SignedMeteringData_control_mode_TYPES):
+            raise type_error(field_path(self, 'control_mode'), v, 'DynamicSMDTControlMode | ScheduledSMDTControlMode')
         v = self.id
         if v.__class__ is not str:
-            self.id = v = coerce_simple(type(self).__name__ + '.id', v, str)
+            self.id = v = coerce_simple(field_path(self, 'id'), v, str)
         if NCNAME(v) is None:
-            raise pattern_error(type(self).__name__ + '.id', v, 'NCName')
+            raise pattern_error(field_path(self, 'id'), v, 'NCName')
 
     def to_tree(self, name: str = 'SignedMeteringData', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [Element(NS_CM, 'SessionID', None, None, self.session_id), self.meter_info.to_tree('MeterInfo', NS_CM)]
+        ch: list = [
+            Element(NS_CM, 'SessionID', None, None, self.session_id),
+            self.meter_info.to_tree('MeterInfo', NS_CM),
+        ]
         v = self.receipt
         if v is not None:
             ch.append(v.to_tree('Receipt', NS_CM))
@@ -6255,7 +6599,8 @@ class SignedMeteringData(MessageBase):
         c = ch[0] if n else END
         if c.name == 'SessionID':
             v_session_id = c.value or bytes()
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'session_id', 'SessionID', c if i < n else None)
         if c.name == 'MeterInfo':
@@ -6263,7 +6608,8 @@ class SignedMeteringData(MessageBase):
                 v_meter_info = MeterInfo.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'meter_info') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'meter_info', 'MeterInfo', c if i < n else None)
         if c.name == 'Receipt':
@@ -6271,7 +6617,8 @@ class SignedMeteringData(MessageBase):
                 v_receipt = Receipt.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'receipt') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_receipt = None
         if c.name in _SignedMeteringData_control_mode_IN:
@@ -6279,7 +6626,8 @@ class SignedMeteringData(MessageBase):
                 v_control_mode = _SignedMeteringData_control_mode_IN[c.name].from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'control_mode') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'control_mode', 'one of Dynamic_SMDTControlMode, Scheduled_SMDTControlMode', c if i < n else None)
         if i < n:
@@ -6315,12 +6663,12 @@ class SubCertificates(MessageBase):
     def __post_init__(self) -> None:
         v = self.certificate
         if v.__class__ is not list or len(v) < 1 or len(v) > 3:
-            raise occurs_error(type(self).__name__ + '.certificate', v, 1, 3)
+            raise occurs_error(field_path(self, 'certificate'), v, 1, 3)
         for j, it in enumerate(v):
             if it.__class__ is not bytes:
-                v[j] = it = coerce_simple(type(self).__name__ + '.certificate' + f'[{j}]', it, bytes)
+                v[j] = it = coerce_simple(field_path(self, 'certificate', j), it, bytes)
             if len(it) > 1600:
-                raise length_error(type(self).__name__ + '.certificate' + f'[{j}]', it, None, None, 1600)
+                raise length_error(field_path(self, 'certificate', j), it, None, None, 1600)
 
     def to_tree(self, name: str = 'SubCertificates', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -6340,7 +6688,8 @@ class SubCertificates(MessageBase):
         while c.name == 'Certificate':
             x = c.value or bytes()
             v_certificate.append(x)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
         self = _new(cls)
@@ -6368,12 +6717,12 @@ class SupportedProvidersList(MessageBase):
     def __post_init__(self) -> None:
         v = self.provider_id
         if v.__class__ is not list or len(v) < 1 or len(v) > 128:
-            raise occurs_error(type(self).__name__ + '.provider_id', v, 1, 128)
+            raise occurs_error(field_path(self, 'provider_id'), v, 1, 128)
         for j, it in enumerate(v):
             if it.__class__ is not str:
-                v[j] = it = coerce_simple(type(self).__name__ + '.provider_id' + f'[{j}]', it, str)
+                v[j] = it = coerce_simple(field_path(self, 'provider_id', j), it, str)
             if len(it) > 80:
-                raise length_error(type(self).__name__ + '.provider_id' + f'[{j}]', it, None, None, 80)
+                raise length_error(field_path(self, 'provider_id', j), it, None, None, 80)
 
     def to_tree(self, name: str = 'SupportedProvidersList', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -6393,7 +6742,8 @@ class SupportedProvidersList(MessageBase):
         while c.name == 'ProviderID':
             x = c.value or str()
             v_provider_id.append(x)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
         self = _new(cls)
@@ -6423,18 +6773,21 @@ class TargetPosition(MessageBase):
     def __post_init__(self) -> None:
         v = self.target_offset_x
         if v.__class__ is not int:
-            self.target_offset_x = v = coerce_simple(type(self).__name__ + '.target_offset_x', v, int)
+            self.target_offset_x = v = coerce_simple(field_path(self, 'target_offset_x'), v, int)
         if v < 0 or v > 65535:
-            raise range_error(type(self).__name__ + '.target_offset_x', v, 0, 65535)
+            raise range_error(field_path(self, 'target_offset_x'), v, 0, 65535)
         v = self.target_offset_y
         if v.__class__ is not int:
-            self.target_offset_y = v = coerce_simple(type(self).__name__ + '.target_offset_y', v, int)
+            self.target_offset_y = v = coerce_simple(field_path(self, 'target_offset_y'), v, int)
         if v < 0 or v > 65535:
-            raise range_error(type(self).__name__ + '.target_offset_y', v, 0, 65535)
+            raise range_error(field_path(self, 'target_offset_y'), v, 0, 65535)
 
     def to_tree(self, name: str = 'TargetPosition', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        return Element(ns, name, None, [Element(NS_CM, 'TargetOffsetX', None, None, self.target_offset_x), Element(NS_CM, 'TargetOffsetY', None, None, self.target_offset_y)], None)
+        return Element(ns, name, None, [
+            Element(NS_CM, 'TargetOffsetX', None, None, self.target_offset_x),
+            Element(NS_CM, 'TargetOffsetY', None, None, self.target_offset_y),
+        ], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -6454,12 +6807,14 @@ class TargetPosition(MessageBase):
         c = ch[0] if n else END
         if c.name == 'TargetOffsetX':
             v_target_offset_x = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'target_offset_x', 'TargetOffsetX', c if i < n else None)
         if c.name == 'TargetOffsetY':
             v_target_offset_y = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'target_offset_y', 'TargetOffsetY', c if i < n else None)
         if i < n:
@@ -6504,34 +6859,34 @@ class TaxRule(MessageBase):
     def __post_init__(self) -> None:
         v = self.tax_rule_id
         if v.__class__ is not int:
-            self.tax_rule_id = v = coerce_simple(type(self).__name__ + '.tax_rule_id', v, int)
+            self.tax_rule_id = v = coerce_simple(field_path(self, 'tax_rule_id'), v, int)
         if v < 1 or v > 4294967295:
-            raise range_error(type(self).__name__ + '.tax_rule_id', v, 1, 4294967295)
+            raise range_error(field_path(self, 'tax_rule_id'), v, 1, 4294967295)
         v = self.tax_rule_name
         if v is not None:
             if v.__class__ is not str:
-                self.tax_rule_name = v = coerce_simple(type(self).__name__ + '.tax_rule_name', v, str)
+                self.tax_rule_name = v = coerce_simple(field_path(self, 'tax_rule_name'), v, str)
             if len(v) > 80:
-                raise length_error(type(self).__name__ + '.tax_rule_name', v, None, None, 80)
+                raise length_error(field_path(self, 'tax_rule_name'), v, None, None, 80)
         v = self.tax_rate
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.tax_rate', v, 'RationalNumber')
+            raise type_error(field_path(self, 'tax_rate'), v, 'RationalNumber')
         v = self.tax_included_in_price
         if v is not None:
             if v.__class__ is not bool:
-                raise type_error(type(self).__name__ + '.tax_included_in_price', v, 'bool')
+                raise type_error(field_path(self, 'tax_included_in_price'), v, 'bool')
         v = self.applies_to_energy_fee
         if v.__class__ is not bool:
-            raise type_error(type(self).__name__ + '.applies_to_energy_fee', v, 'bool')
+            raise type_error(field_path(self, 'applies_to_energy_fee'), v, 'bool')
         v = self.applies_to_parking_fee
         if v.__class__ is not bool:
-            raise type_error(type(self).__name__ + '.applies_to_parking_fee', v, 'bool')
+            raise type_error(field_path(self, 'applies_to_parking_fee'), v, 'bool')
         v = self.applies_to_overstay_fee
         if v.__class__ is not bool:
-            raise type_error(type(self).__name__ + '.applies_to_overstay_fee', v, 'bool')
+            raise type_error(field_path(self, 'applies_to_overstay_fee'), v, 'bool')
         v = self.applies_minimum_maximum_cost
         if v.__class__ is not bool:
-            raise type_error(type(self).__name__ + '.applies_minimum_maximum_cost', v, 'bool')
+            raise type_error(field_path(self, 'applies_minimum_maximum_cost'), v, 'bool')
 
     def to_tree(self, name: str = 'TaxRule', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -6558,12 +6913,14 @@ class TaxRule(MessageBase):
         c = ch[0] if n else END
         if c.name == 'TaxRuleID':
             v_tax_rule_id = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'tax_rule_id', 'TaxRuleID', c if i < n else None)
         if c.name == 'TaxRuleName':
             v_tax_rule_name = c.value or str()
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_tax_rule_name = None
         if c.name == 'TaxRate':
@@ -6571,32 +6928,38 @@ class TaxRule(MessageBase):
                 v_tax_rate = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'tax_rate') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'tax_rate', 'TaxRate', c if i < n else None)
         if c.name == 'TaxIncludedInPrice':
             v_tax_included_in_price = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_tax_included_in_price = None
         if c.name == 'AppliesToEnergyFee':
             v_applies_to_energy_fee = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'applies_to_energy_fee', 'AppliesToEnergyFee', c if i < n else None)
         if c.name == 'AppliesToParkingFee':
             v_applies_to_parking_fee = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'applies_to_parking_fee', 'AppliesToParkingFee', c if i < n else None)
         if c.name == 'AppliesToOverstayFee':
             v_applies_to_overstay_fee = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'applies_to_overstay_fee', 'AppliesToOverstayFee', c if i < n else None)
         if c.name == 'AppliesMinimumMaximumCost':
             v_applies_minimum_maximum_cost = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'applies_minimum_maximum_cost', 'AppliesMinimumMaximumCost', c if i < n else None)
         if i < n:
@@ -6633,10 +6996,10 @@ class TaxRuleList(MessageBase):
     def __post_init__(self) -> None:
         v = self.tax_rule
         if v.__class__ is not list or len(v) < 1 or len(v) > 10:
-            raise occurs_error(type(self).__name__ + '.tax_rule', v, 1, 10)
+            raise occurs_error(field_path(self, 'tax_rule'), v, 1, 10)
         for j, it in enumerate(v):
             if it.__class__ is not TaxRule and not isinstance(it, TaxRule):
-                raise type_error(type(self).__name__ + '.tax_rule' + f'[{j}]', it, 'TaxRule')
+                raise type_error(field_path(self, 'tax_rule', j), it, 'TaxRule')
 
     def to_tree(self, name: str = 'TaxRuleList', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -6659,7 +7022,8 @@ class TaxRuleList(MessageBase):
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'tax_rule', len(v_tax_rule)) from None
             v_tax_rule.append(x)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
         self = _new(cls)
@@ -6698,35 +7062,39 @@ class VehicleCheckInReq(V2GRequest):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.ev_check_in_status
         if v.__class__ is not EVCheckInStatus:
-            self.ev_check_in_status = v = coerce_enum(type(self).__name__ + '.ev_check_in_status', EVCheckInStatus, v)
+            self.ev_check_in_status = v = coerce_enum(field_path(self, 'ev_check_in_status'), EVCheckInStatus, v)
         v = self.parking_method
         if v.__class__ is not ParkingMethod:
-            self.parking_method = v = coerce_enum(type(self).__name__ + '.parking_method', ParkingMethod, v)
+            self.parking_method = v = coerce_enum(field_path(self, 'parking_method'), ParkingMethod, v)
         v = self.vehicle_frame
         if v is not None:
             if v.__class__ is not int:
-                self.vehicle_frame = v = coerce_simple(type(self).__name__ + '.vehicle_frame', v, int)
+                self.vehicle_frame = v = coerce_simple(field_path(self, 'vehicle_frame'), v, int)
             if v < -32768 or v > 32767:
-                raise range_error(type(self).__name__ + '.vehicle_frame', v, -32768, 32767)
+                raise range_error(field_path(self, 'vehicle_frame'), v, -32768, 32767)
         v = self.device_offset
         if v is not None:
             if v.__class__ is not int:
-                self.device_offset = v = coerce_simple(type(self).__name__ + '.device_offset', v, int)
+                self.device_offset = v = coerce_simple(field_path(self, 'device_offset'), v, int)
             if v < -32768 or v > 32767:
-                raise range_error(type(self).__name__ + '.device_offset', v, -32768, 32767)
+                raise range_error(field_path(self, 'device_offset'), v, -32768, 32767)
         v = self.vehicle_travel
         if v is not None:
             if v.__class__ is not int:
-                self.vehicle_travel = v = coerce_simple(type(self).__name__ + '.vehicle_travel', v, int)
+                self.vehicle_travel = v = coerce_simple(field_path(self, 'vehicle_travel'), v, int)
             if v < -32768 or v > 32767:
-                raise range_error(type(self).__name__ + '.vehicle_travel', v, -32768, 32767)
+                raise range_error(field_path(self, 'vehicle_travel'), v, -32768, 32767)
 
     def to_tree(self, name: str = 'VehicleCheckInReq', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [self.header.to_tree('Header', NS_CT), Element(NS_CM, 'EVCheckInStatus', None, None, self.ev_check_in_status._value_), Element(NS_CM, 'ParkingMethod', None, None, self.parking_method._value_)]
+        ch: list = [
+            self.header.to_tree('Header', NS_CT),
+            Element(NS_CM, 'EVCheckInStatus', None, None, self.ev_check_in_status._value_),
+            Element(NS_CM, 'ParkingMethod', None, None, self.parking_method._value_),
+        ]
         v = self.vehicle_frame
         if v is not None:
             ch.append(Element(NS_CM, 'VehicleFrame', None, None, v))
@@ -6750,32 +7118,38 @@ class VehicleCheckInReq(V2GRequest):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name == 'EVCheckInStatus':
             v_ev_check_in_status = _EVCheckInStatus_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_check_in_status', 'EVCheckInStatus', c if i < n else None)
         if c.name == 'ParkingMethod':
             v_parking_method = _ParkingMethod_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'parking_method', 'ParkingMethod', c if i < n else None)
         if c.name == 'VehicleFrame':
             v_vehicle_frame = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_vehicle_frame = None
         if c.name == 'DeviceOffset':
             v_device_offset = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_device_offset = None
         if c.name == 'VehicleTravel':
             v_vehicle_travel = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_vehicle_travel = None
         if i < n:
@@ -6818,32 +7192,35 @@ class VehicleCheckInRes(V2GResponse):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.response_code
         if v.__class__ is not ResponseCode:
-            self.response_code = v = coerce_enum(type(self).__name__ + '.response_code', ResponseCode, v)
+            self.response_code = v = coerce_enum(field_path(self, 'response_code'), ResponseCode, v)
         v = self.parking_space
         if v is not None:
             if v.__class__ is not int:
-                self.parking_space = v = coerce_simple(type(self).__name__ + '.parking_space', v, int)
+                self.parking_space = v = coerce_simple(field_path(self, 'parking_space'), v, int)
             if v < -32768 or v > 32767:
-                raise range_error(type(self).__name__ + '.parking_space', v, -32768, 32767)
+                raise range_error(field_path(self, 'parking_space'), v, -32768, 32767)
         v = self.device_location
         if v is not None:
             if v.__class__ is not int:
-                self.device_location = v = coerce_simple(type(self).__name__ + '.device_location', v, int)
+                self.device_location = v = coerce_simple(field_path(self, 'device_location'), v, int)
             if v < -32768 or v > 32767:
-                raise range_error(type(self).__name__ + '.device_location', v, -32768, 32767)
+                raise range_error(field_path(self, 'device_location'), v, -32768, 32767)
         v = self.target_distance
         if v is not None:
             if v.__class__ is not int:
-                self.target_distance = v = coerce_simple(type(self).__name__ + '.target_distance', v, int)
+                self.target_distance = v = coerce_simple(field_path(self, 'target_distance'), v, int)
             if v < -32768 or v > 32767:
-                raise range_error(type(self).__name__ + '.target_distance', v, -32768, 32767)
+                raise range_error(field_path(self, 'target_distance'), v, -32768, 32767)
 
     def to_tree(self, name: str = 'VehicleCheckInRes', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_)]
+        ch: list = [
+            self.header.to_tree('Header', NS_CT),
+            Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_),
+        ]
         v = self.parking_space
         if v is not None:
             ch.append(Element(NS_CM, 'ParkingSpace', None, None, v))
@@ -6867,27 +7244,32 @@ class VehicleCheckInRes(V2GResponse):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name == 'ResponseCode':
             v_response_code = _ResponseCode_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'response_code', 'ResponseCode', c if i < n else None)
         if c.name == 'ParkingSpace':
             v_parking_space = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_parking_space = None
         if c.name == 'DeviceLocation':
             v_device_location = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_device_location = None
         if c.name == 'TargetDistance':
             v_target_distance = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_target_distance = None
         if i < n:
@@ -6926,19 +7308,23 @@ class VehicleCheckOutReq(V2GRequest):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.ev_check_out_status
         if v.__class__ is not EVCheckOutStatus:
-            self.ev_check_out_status = v = coerce_enum(type(self).__name__ + '.ev_check_out_status', EVCheckOutStatus, v)
+            self.ev_check_out_status = v = coerce_enum(field_path(self, 'ev_check_out_status'), EVCheckOutStatus, v)
         v = self.check_out_time
         if v.__class__ is not int:
-            self.check_out_time = v = coerce_simple(type(self).__name__ + '.check_out_time', v, int)
+            self.check_out_time = v = coerce_simple(field_path(self, 'check_out_time'), v, int)
         if v < 0 or v > 18446744073709551615:
-            raise range_error(type(self).__name__ + '.check_out_time', v, 0, 18446744073709551615)
+            raise range_error(field_path(self, 'check_out_time'), v, 0, 18446744073709551615)
 
     def to_tree(self, name: str = 'VehicleCheckOutReq', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        return Element(ns, name, None, [self.header.to_tree('Header', NS_CT), Element(NS_CM, 'EVCheckOutStatus', None, None, self.ev_check_out_status._value_), Element(NS_CM, 'CheckOutTime', None, None, self.check_out_time)], None)
+        return Element(ns, name, None, [
+            self.header.to_tree('Header', NS_CT),
+            Element(NS_CM, 'EVCheckOutStatus', None, None, self.ev_check_out_status._value_),
+            Element(NS_CM, 'CheckOutTime', None, None, self.check_out_time),
+        ], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -6965,17 +7351,20 @@ class VehicleCheckOutReq(V2GRequest):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name == 'EVCheckOutStatus':
             v_ev_check_out_status = _EVCheckOutStatus_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_check_out_status', 'EVCheckOutStatus', c if i < n else None)
         if c.name == 'CheckOutTime':
             v_check_out_time = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'check_out_time', 'CheckOutTime', c if i < n else None)
         if i < n:
@@ -7011,17 +7400,21 @@ class VehicleCheckOutRes(V2GResponse):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.response_code
         if v.__class__ is not ResponseCode:
-            self.response_code = v = coerce_enum(type(self).__name__ + '.response_code', ResponseCode, v)
+            self.response_code = v = coerce_enum(field_path(self, 'response_code'), ResponseCode, v)
         v = self.evse_check_out_status
         if v.__class__ is not EVSECheckOutStatus:
-            self.evse_check_out_status = v = coerce_enum(type(self).__name__ + '.evse_check_out_status', EVSECheckOutStatus, v)
+            self.evse_check_out_status = v = coerce_enum(field_path(self, 'evse_check_out_status'), EVSECheckOutStatus, v)
 
     def to_tree(self, name: str = 'VehicleCheckOutRes', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        return Element(ns, name, None, [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_), Element(NS_CM, 'EVSECheckOutStatus', None, None, self.evse_check_out_status._value_)], None)
+        return Element(ns, name, None, [
+            self.header.to_tree('Header', NS_CT),
+            Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_),
+            Element(NS_CM, 'EVSECheckOutStatus', None, None, self.evse_check_out_status._value_),
+        ], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -7048,17 +7441,20 @@ class VehicleCheckOutRes(V2GResponse):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name == 'ResponseCode':
             v_response_code = _ResponseCode_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'response_code', 'ResponseCode', c if i < n else None)
         if c.name == 'EVSECheckOutStatus':
             v_evse_check_out_status = _EVSECheckOutStatus_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_check_out_status', 'EVSECheckOutStatus', c if i < n else None)
         if i < n:
@@ -7107,6 +7503,7 @@ _AuthorizationReq_authorization_mode_OUT = {
     EIMAReqAuthorizationMode: (NS_CM, 'EIM_AReqAuthorizationMode'),
     PnCAReqAuthorizationMode: (NS_CM, 'PnC_AReqAuthorizationMode'),
 }
+_AuthorizationReq_authorization_mode_TYPES = tuple(_AuthorizationReq_authorization_mode_OUT)
 AuthorizationReq.FIELDS = (
     FieldSpec('header', 'Header', NS_CT, 'class', MessageHeader, 1, 1, {}, (), None, 1),
     FieldSpec('selected_authorization_service', 'SelectedAuthorizationService', NS_CM, 'enum', Authorization, 1, 1, {'enum': True}, (), None, 1),
@@ -7128,6 +7525,7 @@ _AuthorizationSetupRes_authorization_mode_OUT = {
     EIMASResAuthorizationMode: (NS_CM, 'EIM_ASResAuthorizationMode'),
     PnCASResAuthorizationMode: (NS_CM, 'PnC_ASResAuthorizationMode'),
 }
+_AuthorizationSetupRes_authorization_mode_TYPES = tuple(_AuthorizationSetupRes_authorization_mode_OUT)
 AuthorizationSetupRes.FIELDS = (
     FieldSpec('header', 'Header', NS_CT, 'class', MessageHeader, 1, 1, {}, (), None, 1),
     FieldSpec('response_code', 'ResponseCode', NS_CT, 'enum', ResponseCode, 1, 1, {'enum': True}, (), None, 1),
@@ -7162,6 +7560,7 @@ _ChargingSchedule_price_schedule_OUT = {
     AbsolutePriceSchedule: (NS_CM, 'AbsolutePriceSchedule'),
     PriceLevelSchedule: (NS_CM, 'PriceLevelSchedule'),
 }
+_ChargingSchedule_price_schedule_TYPES = tuple(_ChargingSchedule_price_schedule_OUT)
 ChargingSchedule.FIELDS = (
     FieldSpec('power_schedule', 'PowerSchedule', NS_CM, 'class', PowerSchedule, 1, 1, {}, (), None, 1),
     FieldSpec('price_schedule', 'AbsolutePriceSchedule', NS_CM, 'union', None, 0, 1, {}, ((NS_CM, 'AbsolutePriceSchedule', AbsolutePriceSchedule), (NS_CM, 'PriceLevelSchedule', PriceLevelSchedule), ), None, 1),
@@ -7190,6 +7589,7 @@ _DynamicSEResControlMode_price_schedule_OUT = {
     AbsolutePriceSchedule: (NS_CM, 'AbsolutePriceSchedule'),
     PriceLevelSchedule: (NS_CM, 'PriceLevelSchedule'),
 }
+_DynamicSEResControlMode_price_schedule_TYPES = tuple(_DynamicSEResControlMode_price_schedule_OUT)
 DynamicSEResControlMode.FIELDS = (
     FieldSpec('departure_time', 'DepartureTime', NS_CM, 'simple', int, 0, 1, {'min': 0, 'max': 4294967295}, (), None, 1),
     FieldSpec('minimum_soc', 'MinimumSOC', NS_CM, 'simple', int, 0, 1, {'min': 0, 'max': 100}, (), None, 1),
@@ -7223,6 +7623,7 @@ _EVPowerProfile_control_mode_OUT = {
     DynamicEVPPTControlMode: (NS_CM, 'Dynamic_EVPPTControlMode'),
     ScheduledEVPPTControlMode: (NS_CM, 'Scheduled_EVPPTControlMode'),
 }
+_EVPowerProfile_control_mode_TYPES = tuple(_EVPowerProfile_control_mode_OUT)
 EVPowerProfile.FIELDS = (
     FieldSpec('time_anchor', 'TimeAnchor', NS_CM, 'simple', int, 1, 1, {'min': 0, 'max': 18446744073709551615}, (), None, 1),
     FieldSpec('control_mode', 'Dynamic_EVPPTControlMode', NS_CM, 'union', None, 1, 1, {}, ((NS_CM, 'Dynamic_EVPPTControlMode', DynamicEVPPTControlMode), (NS_CM, 'Scheduled_EVPPTControlMode', ScheduledEVPPTControlMode), ), None, 1),
@@ -7359,6 +7760,7 @@ _ScheduleExchangeReq_control_mode_OUT = {
     DynamicSEReqControlMode: (NS_CM, 'Dynamic_SEReqControlMode'),
     ScheduledSEReqControlMode: (NS_CM, 'Scheduled_SEReqControlMode'),
 }
+_ScheduleExchangeReq_control_mode_TYPES = tuple(_ScheduleExchangeReq_control_mode_OUT)
 ScheduleExchangeReq.FIELDS = (
     FieldSpec('header', 'Header', NS_CT, 'class', MessageHeader, 1, 1, {}, (), None, 1),
     FieldSpec('maximum_supporting_points', 'MaximumSupportingPoints', NS_CM, 'simple', int, 1, 1, {'min': 12, 'max': 1024}, (), None, 1),
@@ -7372,6 +7774,7 @@ _ScheduleExchangeRes_control_mode_OUT = {
     DynamicSEResControlMode: (NS_CM, 'Dynamic_SEResControlMode'),
     ScheduledSEResControlMode: (NS_CM, 'Scheduled_SEResControlMode'),
 }
+_ScheduleExchangeRes_control_mode_TYPES = tuple(_ScheduleExchangeRes_control_mode_OUT)
 ScheduleExchangeRes.FIELDS = (
     FieldSpec('header', 'Header', NS_CT, 'class', MessageHeader, 1, 1, {}, (), None, 1),
     FieldSpec('response_code', 'ResponseCode', NS_CT, 'enum', ResponseCode, 1, 1, {'enum': True}, (), None, 1),
@@ -7492,6 +7895,7 @@ _SignedMeteringData_control_mode_OUT = {
     DynamicSMDTControlMode: (NS_CM, 'Dynamic_SMDTControlMode'),
     ScheduledSMDTControlMode: (NS_CM, 'Scheduled_SMDTControlMode'),
 }
+_SignedMeteringData_control_mode_TYPES = tuple(_SignedMeteringData_control_mode_OUT)
 SignedMeteringData.FIELDS = (
     FieldSpec('session_id', 'SessionID', NS_CM, 'simple', bytes, 1, 1, {'length': 8, 'hex': True}, (), None, 1),
     FieldSpec('meter_info', 'MeterInfo', NS_CM, 'class', MeterInfo, 1, 1, {}, (), None, 1),

@@ -26,6 +26,7 @@ from iso15118.messages._base import (
     choice_error,
     coerce_enum,
     coerce_simple,
+    field_path,
     length_error,
     missing_element,
     occurs_error,
@@ -225,7 +226,7 @@ class V2GMessage(MessageBase):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
 
     def to_tree(self, name: str = 'V2GMessage', ns: str = NS_CT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -254,7 +255,8 @@ class V2GMessage(MessageBase):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if i < n:
@@ -285,7 +287,7 @@ class V2GRequest(V2GMessage):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
 
     def to_tree(self, name: str = 'V2GRequest', ns: str = NS_CT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -314,7 +316,8 @@ class V2GRequest(V2GMessage):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if i < n:
@@ -350,14 +353,14 @@ class ChargeLoopReq(V2GRequest):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.display_parameters
         if v is not None:
             if v.__class__ is not DisplayParameters and not isinstance(v, DisplayParameters):
-                raise type_error(type(self).__name__ + '.display_parameters', v, 'DisplayParameters')
+                raise type_error(field_path(self, 'display_parameters'), v, 'DisplayParameters')
         v = self.meter_info_requested
         if v.__class__ is not bool:
-            raise type_error(type(self).__name__ + '.meter_info_requested', v, 'bool')
+            raise type_error(field_path(self, 'meter_info_requested'), v, 'bool')
 
     def to_tree(self, name: str = 'ChargeLoopReq', ns: str = NS_CT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -380,7 +383,8 @@ class ChargeLoopReq(V2GRequest):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name == 'DisplayParameters':
@@ -388,12 +392,14 @@ class ChargeLoopReq(V2GRequest):
                 v_display_parameters = DisplayParameters.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'display_parameters') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_display_parameters = None
         if c.name == 'MeterInfoRequested':
             v_meter_info_requested = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'meter_info_requested', 'MeterInfoRequested', c if i < n else None)
         if i < n:
@@ -429,14 +435,17 @@ class V2GResponse(V2GMessage):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.response_code
         if v.__class__ is not ResponseCode:
-            self.response_code = v = coerce_enum(type(self).__name__ + '.response_code', ResponseCode, v)
+            self.response_code = v = coerce_enum(field_path(self, 'response_code'), ResponseCode, v)
 
     def to_tree(self, name: str = 'V2GResponse', ns: str = NS_CT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        return Element(ns, name, None, [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_)], None)
+        return Element(ns, name, None, [
+            self.header.to_tree('Header', NS_CT),
+            Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_),
+        ], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -462,12 +471,14 @@ class V2GResponse(V2GMessage):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name == 'ResponseCode':
             v_response_code = _ResponseCode_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'response_code', 'ResponseCode', c if i < n else None)
         if i < n:
@@ -507,26 +518,29 @@ class ChargeLoopRes(V2GResponse):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.response_code
         if v.__class__ is not ResponseCode:
-            self.response_code = v = coerce_enum(type(self).__name__ + '.response_code', ResponseCode, v)
+            self.response_code = v = coerce_enum(field_path(self, 'response_code'), ResponseCode, v)
         v = self.evse_status
         if v is not None:
             if v.__class__ is not EVSEStatus and not isinstance(v, EVSEStatus):
-                raise type_error(type(self).__name__ + '.evse_status', v, 'EVSEStatus')
+                raise type_error(field_path(self, 'evse_status'), v, 'EVSEStatus')
         v = self.meter_info
         if v is not None:
             if v.__class__ is not MeterInfo and not isinstance(v, MeterInfo):
-                raise type_error(type(self).__name__ + '.meter_info', v, 'MeterInfo')
+                raise type_error(field_path(self, 'meter_info'), v, 'MeterInfo')
         v = self.receipt
         if v is not None:
             if v.__class__ is not Receipt and not isinstance(v, Receipt):
-                raise type_error(type(self).__name__ + '.receipt', v, 'Receipt')
+                raise type_error(field_path(self, 'receipt'), v, 'Receipt')
 
     def to_tree(self, name: str = 'ChargeLoopRes', ns: str = NS_CT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_)]
+        ch: list = [
+            self.header.to_tree('Header', NS_CT),
+            Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_),
+        ]
         v = self.evse_status
         if v is not None:
             ch.append(v.to_tree('EVSEStatus', NS_CT))
@@ -550,12 +564,14 @@ class ChargeLoopRes(V2GResponse):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name == 'ResponseCode':
             v_response_code = _ResponseCode_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'response_code', 'ResponseCode', c if i < n else None)
         if c.name == 'EVSEStatus':
@@ -563,7 +579,8 @@ class ChargeLoopRes(V2GResponse):
                 v_evse_status = EVSEStatus.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_status') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_status = None
         if c.name == 'MeterInfo':
@@ -571,7 +588,8 @@ class ChargeLoopRes(V2GResponse):
                 v_meter_info = MeterInfo.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'meter_info') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_meter_info = None
         if c.name == 'Receipt':
@@ -579,7 +597,8 @@ class ChargeLoopRes(V2GResponse):
                 v_receipt = Receipt.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'receipt') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_receipt = None
         if i < n:
@@ -614,7 +633,7 @@ class ChargeParameterDiscoveryReq(V2GRequest):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
 
     def to_tree(self, name: str = 'ChargeParameterDiscoveryReq', ns: str = NS_CT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -643,7 +662,8 @@ class ChargeParameterDiscoveryReq(V2GRequest):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if i < n:
@@ -675,14 +695,17 @@ class ChargeParameterDiscoveryRes(V2GResponse):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.response_code
         if v.__class__ is not ResponseCode:
-            self.response_code = v = coerce_enum(type(self).__name__ + '.response_code', ResponseCode, v)
+            self.response_code = v = coerce_enum(field_path(self, 'response_code'), ResponseCode, v)
 
     def to_tree(self, name: str = 'ChargeParameterDiscoveryRes', ns: str = NS_CT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        return Element(ns, name, None, [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_)], None)
+        return Element(ns, name, None, [
+            self.header.to_tree('Header', NS_CT),
+            Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_),
+        ], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -708,12 +731,14 @@ class ChargeParameterDiscoveryRes(V2GResponse):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name == 'ResponseCode':
             v_response_code = _ResponseCode_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'response_code', 'ResponseCode', c if i < n else None)
         if i < n:
@@ -746,14 +771,17 @@ class DetailedCost(MessageBase):
     def __post_init__(self) -> None:
         v = self.amount
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.amount', v, 'RationalNumber')
+            raise type_error(field_path(self, 'amount'), v, 'RationalNumber')
         v = self.cost_per_unit
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.cost_per_unit', v, 'RationalNumber')
+            raise type_error(field_path(self, 'cost_per_unit'), v, 'RationalNumber')
 
     def to_tree(self, name: str = 'DetailedCost', ns: str = NS_CT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        return Element(ns, name, None, [self.amount.to_tree('Amount', NS_CT), self.cost_per_unit.to_tree('CostPerUnit', NS_CT)], None)
+        return Element(ns, name, None, [
+            self.amount.to_tree('Amount', NS_CT),
+            self.cost_per_unit.to_tree('CostPerUnit', NS_CT),
+        ], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -782,7 +810,8 @@ class DetailedCost(MessageBase):
                 v_amount = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'amount') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'amount', 'Amount', c if i < n else None)
         if c.name == 'CostPerUnit':
@@ -790,7 +819,8 @@ class DetailedCost(MessageBase):
                 v_cost_per_unit = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'cost_per_unit') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'cost_per_unit', 'CostPerUnit', c if i < n else None)
         if i < n:
@@ -823,16 +853,19 @@ class DetailedTax(MessageBase):
     def __post_init__(self) -> None:
         v = self.tax_rule_id
         if v.__class__ is not int:
-            self.tax_rule_id = v = coerce_simple(type(self).__name__ + '.tax_rule_id', v, int)
+            self.tax_rule_id = v = coerce_simple(field_path(self, 'tax_rule_id'), v, int)
         if v < 1 or v > 4294967295:
-            raise range_error(type(self).__name__ + '.tax_rule_id', v, 1, 4294967295)
+            raise range_error(field_path(self, 'tax_rule_id'), v, 1, 4294967295)
         v = self.amount
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.amount', v, 'RationalNumber')
+            raise type_error(field_path(self, 'amount'), v, 'RationalNumber')
 
     def to_tree(self, name: str = 'DetailedTax', ns: str = NS_CT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        return Element(ns, name, None, [Element(NS_CT, 'TaxRuleID', None, None, self.tax_rule_id), self.amount.to_tree('Amount', NS_CT)], None)
+        return Element(ns, name, None, [
+            Element(NS_CT, 'TaxRuleID', None, None, self.tax_rule_id),
+            self.amount.to_tree('Amount', NS_CT),
+        ], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -855,7 +888,8 @@ class DetailedTax(MessageBase):
         c = ch[0] if n else END
         if c.name == 'TaxRuleID':
             v_tax_rule_id = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'tax_rule_id', 'TaxRuleID', c if i < n else None)
         if c.name == 'Amount':
@@ -863,7 +897,8 @@ class DetailedTax(MessageBase):
                 v_amount = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'amount') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'amount', 'Amount', c if i < n else None)
         if i < n:
@@ -913,57 +948,57 @@ class DisplayParameters(MessageBase):
         v = self.present_soc
         if v is not None:
             if v.__class__ is not int:
-                self.present_soc = v = coerce_simple(type(self).__name__ + '.present_soc', v, int)
+                self.present_soc = v = coerce_simple(field_path(self, 'present_soc'), v, int)
             if v < 0 or v > 100:
-                raise range_error(type(self).__name__ + '.present_soc', v, 0, 100)
+                raise range_error(field_path(self, 'present_soc'), v, 0, 100)
         v = self.minimum_soc
         if v is not None:
             if v.__class__ is not int:
-                self.minimum_soc = v = coerce_simple(type(self).__name__ + '.minimum_soc', v, int)
+                self.minimum_soc = v = coerce_simple(field_path(self, 'minimum_soc'), v, int)
             if v < 0 or v > 100:
-                raise range_error(type(self).__name__ + '.minimum_soc', v, 0, 100)
+                raise range_error(field_path(self, 'minimum_soc'), v, 0, 100)
         v = self.target_soc
         if v is not None:
             if v.__class__ is not int:
-                self.target_soc = v = coerce_simple(type(self).__name__ + '.target_soc', v, int)
+                self.target_soc = v = coerce_simple(field_path(self, 'target_soc'), v, int)
             if v < 0 or v > 100:
-                raise range_error(type(self).__name__ + '.target_soc', v, 0, 100)
+                raise range_error(field_path(self, 'target_soc'), v, 0, 100)
         v = self.maximum_soc
         if v is not None:
             if v.__class__ is not int:
-                self.maximum_soc = v = coerce_simple(type(self).__name__ + '.maximum_soc', v, int)
+                self.maximum_soc = v = coerce_simple(field_path(self, 'maximum_soc'), v, int)
             if v < 0 or v > 100:
-                raise range_error(type(self).__name__ + '.maximum_soc', v, 0, 100)
+                raise range_error(field_path(self, 'maximum_soc'), v, 0, 100)
         v = self.remaining_time_to_minimum_soc
         if v is not None:
             if v.__class__ is not int:
-                self.remaining_time_to_minimum_soc = v = coerce_simple(type(self).__name__ + '.remaining_time_to_minimum_soc', v, int)
+                self.remaining_time_to_minimum_soc = v = coerce_simple(field_path(self, 'remaining_time_to_minimum_soc'), v, int)
             if v < 0 or v > 4294967295:
-                raise range_error(type(self).__name__ + '.remaining_time_to_minimum_soc', v, 0, 4294967295)
+                raise range_error(field_path(self, 'remaining_time_to_minimum_soc'), v, 0, 4294967295)
         v = self.remaining_time_to_target_soc
         if v is not None:
             if v.__class__ is not int:
-                self.remaining_time_to_target_soc = v = coerce_simple(type(self).__name__ + '.remaining_time_to_target_soc', v, int)
+                self.remaining_time_to_target_soc = v = coerce_simple(field_path(self, 'remaining_time_to_target_soc'), v, int)
             if v < 0 or v > 4294967295:
-                raise range_error(type(self).__name__ + '.remaining_time_to_target_soc', v, 0, 4294967295)
+                raise range_error(field_path(self, 'remaining_time_to_target_soc'), v, 0, 4294967295)
         v = self.remaining_time_to_maximum_soc
         if v is not None:
             if v.__class__ is not int:
-                self.remaining_time_to_maximum_soc = v = coerce_simple(type(self).__name__ + '.remaining_time_to_maximum_soc', v, int)
+                self.remaining_time_to_maximum_soc = v = coerce_simple(field_path(self, 'remaining_time_to_maximum_soc'), v, int)
             if v < 0 or v > 4294967295:
-                raise range_error(type(self).__name__ + '.remaining_time_to_maximum_soc', v, 0, 4294967295)
+                raise range_error(field_path(self, 'remaining_time_to_maximum_soc'), v, 0, 4294967295)
         v = self.charging_complete
         if v is not None:
             if v.__class__ is not bool:
-                raise type_error(type(self).__name__ + '.charging_complete', v, 'bool')
+                raise type_error(field_path(self, 'charging_complete'), v, 'bool')
         v = self.battery_energy_capacity
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.battery_energy_capacity', v, 'RationalNumber')
+                raise type_error(field_path(self, 'battery_energy_capacity'), v, 'RationalNumber')
         v = self.inlet_hot
         if v is not None:
             if v.__class__ is not bool:
-                raise type_error(type(self).__name__ + '.inlet_hot', v, 'bool')
+                raise type_error(field_path(self, 'inlet_hot'), v, 'bool')
 
     def to_tree(self, name: str = 'DisplayParameters', ns: str = NS_CT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -1009,42 +1044,50 @@ class DisplayParameters(MessageBase):
         c = ch[0] if n else END
         if c.name == 'PresentSOC':
             v_present_soc = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_present_soc = None
         if c.name == 'MinimumSOC':
             v_minimum_soc = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_minimum_soc = None
         if c.name == 'TargetSOC':
             v_target_soc = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_target_soc = None
         if c.name == 'MaximumSOC':
             v_maximum_soc = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_maximum_soc = None
         if c.name == 'RemainingTimeToMinimumSOC':
             v_remaining_time_to_minimum_soc = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_remaining_time_to_minimum_soc = None
         if c.name == 'RemainingTimeToTargetSOC':
             v_remaining_time_to_target_soc = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_remaining_time_to_target_soc = None
         if c.name == 'RemainingTimeToMaximumSOC':
             v_remaining_time_to_maximum_soc = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_remaining_time_to_maximum_soc = None
         if c.name == 'ChargingComplete':
             v_charging_complete = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_charging_complete = None
         if c.name == 'BatteryEnergyCapacity':
@@ -1052,12 +1095,14 @@ class DisplayParameters(MessageBase):
                 v_battery_energy_capacity = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'battery_energy_capacity') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_battery_energy_capacity = None
         if c.name == 'InletHot':
             v_inlet_hot = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_inlet_hot = None
         if i < n:
@@ -1106,18 +1151,18 @@ class DynamicCLReqControlMode(CLReqControlMode):
         v = self.departure_time
         if v is not None:
             if v.__class__ is not int:
-                self.departure_time = v = coerce_simple(type(self).__name__ + '.departure_time', v, int)
+                self.departure_time = v = coerce_simple(field_path(self, 'departure_time'), v, int)
             if v < 0 or v > 4294967295:
-                raise range_error(type(self).__name__ + '.departure_time', v, 0, 4294967295)
+                raise range_error(field_path(self, 'departure_time'), v, 0, 4294967295)
         v = self.ev_target_energy_request
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_target_energy_request', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_target_energy_request'), v, 'RationalNumber')
         v = self.ev_maximum_energy_request
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_maximum_energy_request', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_maximum_energy_request'), v, 'RationalNumber')
         v = self.ev_minimum_energy_request
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_minimum_energy_request', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_minimum_energy_request'), v, 'RationalNumber')
 
     def to_tree(self, name: str = 'DynamicCLReqControlMode', ns: str = NS_CT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -1139,7 +1184,8 @@ class DynamicCLReqControlMode(CLReqControlMode):
         c = ch[0] if n else END
         if c.name == 'DepartureTime':
             v_departure_time = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_departure_time = None
         if c.name == 'EVTargetEnergyRequest':
@@ -1147,7 +1193,8 @@ class DynamicCLReqControlMode(CLReqControlMode):
                 v_ev_target_energy_request = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_target_energy_request') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_target_energy_request', 'EVTargetEnergyRequest', c if i < n else None)
         if c.name == 'EVMaximumEnergyRequest':
@@ -1155,7 +1202,8 @@ class DynamicCLReqControlMode(CLReqControlMode):
                 v_ev_maximum_energy_request = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_energy_request') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_maximum_energy_request', 'EVMaximumEnergyRequest', c if i < n else None)
         if c.name == 'EVMinimumEnergyRequest':
@@ -1163,7 +1211,8 @@ class DynamicCLReqControlMode(CLReqControlMode):
                 v_ev_minimum_energy_request = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_energy_request') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_minimum_energy_request', 'EVMinimumEnergyRequest', c if i < n else None)
         if i < n:
@@ -1206,27 +1255,27 @@ class DynamicCLResControlMode(CLResControlMode):
         v = self.departure_time
         if v is not None:
             if v.__class__ is not int:
-                self.departure_time = v = coerce_simple(type(self).__name__ + '.departure_time', v, int)
+                self.departure_time = v = coerce_simple(field_path(self, 'departure_time'), v, int)
             if v < 0 or v > 4294967295:
-                raise range_error(type(self).__name__ + '.departure_time', v, 0, 4294967295)
+                raise range_error(field_path(self, 'departure_time'), v, 0, 4294967295)
         v = self.minimum_soc
         if v is not None:
             if v.__class__ is not int:
-                self.minimum_soc = v = coerce_simple(type(self).__name__ + '.minimum_soc', v, int)
+                self.minimum_soc = v = coerce_simple(field_path(self, 'minimum_soc'), v, int)
             if v < 0 or v > 100:
-                raise range_error(type(self).__name__ + '.minimum_soc', v, 0, 100)
+                raise range_error(field_path(self, 'minimum_soc'), v, 0, 100)
         v = self.target_soc
         if v is not None:
             if v.__class__ is not int:
-                self.target_soc = v = coerce_simple(type(self).__name__ + '.target_soc', v, int)
+                self.target_soc = v = coerce_simple(field_path(self, 'target_soc'), v, int)
             if v < 0 or v > 100:
-                raise range_error(type(self).__name__ + '.target_soc', v, 0, 100)
+                raise range_error(field_path(self, 'target_soc'), v, 0, 100)
         v = self.ack_max_delay
         if v is not None:
             if v.__class__ is not int:
-                self.ack_max_delay = v = coerce_simple(type(self).__name__ + '.ack_max_delay', v, int)
+                self.ack_max_delay = v = coerce_simple(field_path(self, 'ack_max_delay'), v, int)
             if v < 0 or v > 65535:
-                raise range_error(type(self).__name__ + '.ack_max_delay', v, 0, 65535)
+                raise range_error(field_path(self, 'ack_max_delay'), v, 0, 65535)
 
     def to_tree(self, name: str = 'DynamicCLResControlMode', ns: str = NS_CT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -1254,22 +1303,26 @@ class DynamicCLResControlMode(CLResControlMode):
         c = ch[0] if n else END
         if c.name == 'DepartureTime':
             v_departure_time = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_departure_time = None
         if c.name == 'MinimumSOC':
             v_minimum_soc = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_minimum_soc = None
         if c.name == 'TargetSOC':
             v_target_soc = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_target_soc = None
         if c.name == 'AckMaxDelay':
             v_ack_max_delay = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ack_max_delay = None
         if i < n:
@@ -1304,16 +1357,19 @@ class EVSEStatus(MessageBase):
     def __post_init__(self) -> None:
         v = self.notification_max_delay
         if v.__class__ is not int:
-            self.notification_max_delay = v = coerce_simple(type(self).__name__ + '.notification_max_delay', v, int)
+            self.notification_max_delay = v = coerce_simple(field_path(self, 'notification_max_delay'), v, int)
         if v < 0 or v > 65535:
-            raise range_error(type(self).__name__ + '.notification_max_delay', v, 0, 65535)
+            raise range_error(field_path(self, 'notification_max_delay'), v, 0, 65535)
         v = self.evse_notification
         if v.__class__ is not EVSENotification:
-            self.evse_notification = v = coerce_enum(type(self).__name__ + '.evse_notification', EVSENotification, v)
+            self.evse_notification = v = coerce_enum(field_path(self, 'evse_notification'), EVSENotification, v)
 
     def to_tree(self, name: str = 'EVSEStatus', ns: str = NS_CT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        return Element(ns, name, None, [Element(NS_CT, 'NotificationMaxDelay', None, None, self.notification_max_delay), Element(NS_CT, 'EVSENotification', None, None, self.evse_notification._value_)], None)
+        return Element(ns, name, None, [
+            Element(NS_CT, 'NotificationMaxDelay', None, None, self.notification_max_delay),
+            Element(NS_CT, 'EVSENotification', None, None, self.evse_notification._value_),
+        ], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -1333,12 +1389,14 @@ class EVSEStatus(MessageBase):
         c = ch[0] if n else END
         if c.name == 'NotificationMaxDelay':
             v_notification_max_delay = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'notification_max_delay', 'NotificationMaxDelay', c if i < n else None)
         if c.name == 'EVSENotification':
             v_evse_notification = _EVSENotification_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_notification', 'EVSENotification', c if i < n else None)
         if i < n:
@@ -1369,10 +1427,10 @@ class ListOfRootCertificateIDs(MessageBase):
     def __post_init__(self) -> None:
         v = self.root_certificate_id
         if v.__class__ is not list or len(v) < 1 or len(v) > 20:
-            raise occurs_error(type(self).__name__ + '.root_certificate_id', v, 1, 20)
+            raise occurs_error(field_path(self, 'root_certificate_id'), v, 1, 20)
         for j, it in enumerate(v):
             if it.__class__ is not X509IssuerSerial and not isinstance(it, X509IssuerSerial):
-                raise type_error(type(self).__name__ + '.root_certificate_id' + f'[{j}]', it, 'X509IssuerSerial')
+                raise type_error(field_path(self, 'root_certificate_id', j), it, 'X509IssuerSerial')
 
     def to_tree(self, name: str = 'ListOfRootCertificateIDs', ns: str = NS_CT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -1395,7 +1453,8 @@ class ListOfRootCertificateIDs(MessageBase):
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'root_certificate_id', len(v_root_certificate_id)) from None
             v_root_certificate_id.append(x)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
         self = _new(cls)
@@ -1427,22 +1486,25 @@ class MessageHeader(MessageBase):
     def __post_init__(self) -> None:
         v = self.session_id
         if v.__class__ is not bytes:
-            self.session_id = v = coerce_simple(type(self).__name__ + '.session_id', v, bytes)
+            self.session_id = v = coerce_simple(field_path(self, 'session_id'), v, bytes)
         if len(v) != 8:
-            raise length_error(type(self).__name__ + '.session_id', v, 8, None, None)
+            raise length_error(field_path(self, 'session_id'), v, 8, None, None)
         v = self.time_stamp
         if v.__class__ is not int:
-            self.time_stamp = v = coerce_simple(type(self).__name__ + '.time_stamp', v, int)
+            self.time_stamp = v = coerce_simple(field_path(self, 'time_stamp'), v, int)
         if v < 0 or v > 18446744073709551615:
-            raise range_error(type(self).__name__ + '.time_stamp', v, 0, 18446744073709551615)
+            raise range_error(field_path(self, 'time_stamp'), v, 0, 18446744073709551615)
         v = self.signature
         if v is not None:
             if v.__class__ is not Signature and not isinstance(v, Signature):
-                raise type_error(type(self).__name__ + '.signature', v, 'Signature')
+                raise type_error(field_path(self, 'signature'), v, 'Signature')
 
     def to_tree(self, name: str = 'MessageHeader', ns: str = NS_CT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [Element(NS_CT, 'SessionID', None, None, self.session_id), Element(NS_CT, 'TimeStamp', None, None, self.time_stamp)]
+        ch: list = [
+            Element(NS_CT, 'SessionID', None, None, self.session_id),
+            Element(NS_CT, 'TimeStamp', None, None, self.time_stamp),
+        ]
         v = self.signature
         if v is not None:
             ch.append(v.to_tree('Signature', NS_DS))
@@ -1457,12 +1519,14 @@ class MessageHeader(MessageBase):
         c = ch[0] if n else END
         if c.name == 'SessionID':
             v_session_id = c.value or bytes()
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'session_id', 'SessionID', c if i < n else None)
         if c.name == 'TimeStamp':
             v_time_stamp = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'time_stamp', 'TimeStamp', c if i < n else None)
         if c.name == 'Signature':
@@ -1470,7 +1534,8 @@ class MessageHeader(MessageBase):
                 v_signature = Signature.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'signature') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_signature = None
         if i < n:
@@ -1516,54 +1581,57 @@ class MeterInfo(MessageBase):
     def __post_init__(self) -> None:
         v = self.meter_id
         if v.__class__ is not str:
-            self.meter_id = v = coerce_simple(type(self).__name__ + '.meter_id', v, str)
+            self.meter_id = v = coerce_simple(field_path(self, 'meter_id'), v, str)
         if len(v) > 32:
-            raise length_error(type(self).__name__ + '.meter_id', v, None, None, 32)
+            raise length_error(field_path(self, 'meter_id'), v, None, None, 32)
         v = self.charged_energy_reading_wh
         if v.__class__ is not int:
-            self.charged_energy_reading_wh = v = coerce_simple(type(self).__name__ + '.charged_energy_reading_wh', v, int)
+            self.charged_energy_reading_wh = v = coerce_simple(field_path(self, 'charged_energy_reading_wh'), v, int)
         if v < 0 or v > 18446744073709551615:
-            raise range_error(type(self).__name__ + '.charged_energy_reading_wh', v, 0, 18446744073709551615)
+            raise range_error(field_path(self, 'charged_energy_reading_wh'), v, 0, 18446744073709551615)
         v = self.bpt_discharged_energy_reading_wh
         if v is not None:
             if v.__class__ is not int:
-                self.bpt_discharged_energy_reading_wh = v = coerce_simple(type(self).__name__ + '.bpt_discharged_energy_reading_wh', v, int)
+                self.bpt_discharged_energy_reading_wh = v = coerce_simple(field_path(self, 'bpt_discharged_energy_reading_wh'), v, int)
             if v < 0 or v > 18446744073709551615:
-                raise range_error(type(self).__name__ + '.bpt_discharged_energy_reading_wh', v, 0, 18446744073709551615)
+                raise range_error(field_path(self, 'bpt_discharged_energy_reading_wh'), v, 0, 18446744073709551615)
         v = self.capacitive_energy_reading_varh
         if v is not None:
             if v.__class__ is not int:
-                self.capacitive_energy_reading_varh = v = coerce_simple(type(self).__name__ + '.capacitive_energy_reading_varh', v, int)
+                self.capacitive_energy_reading_varh = v = coerce_simple(field_path(self, 'capacitive_energy_reading_varh'), v, int)
             if v < 0 or v > 18446744073709551615:
-                raise range_error(type(self).__name__ + '.capacitive_energy_reading_varh', v, 0, 18446744073709551615)
+                raise range_error(field_path(self, 'capacitive_energy_reading_varh'), v, 0, 18446744073709551615)
         v = self.bpt_inductive_energy_reading_varh
         if v is not None:
             if v.__class__ is not int:
-                self.bpt_inductive_energy_reading_varh = v = coerce_simple(type(self).__name__ + '.bpt_inductive_energy_reading_varh', v, int)
+                self.bpt_inductive_energy_reading_varh = v = coerce_simple(field_path(self, 'bpt_inductive_energy_reading_varh'), v, int)
             if v < 0 or v > 18446744073709551615:
-                raise range_error(type(self).__name__ + '.bpt_inductive_energy_reading_varh', v, 0, 18446744073709551615)
+                raise range_error(field_path(self, 'bpt_inductive_energy_reading_varh'), v, 0, 18446744073709551615)
         v = self.meter_signature
         if v is not None:
             if v.__class__ is not bytes:
-                self.meter_signature = v = coerce_simple(type(self).__name__ + '.meter_signature', v, bytes)
+                self.meter_signature = v = coerce_simple(field_path(self, 'meter_signature'), v, bytes)
             if len(v) > 64:
-                raise length_error(type(self).__name__ + '.meter_signature', v, None, None, 64)
+                raise length_error(field_path(self, 'meter_signature'), v, None, None, 64)
         v = self.meter_status
         if v is not None:
             if v.__class__ is not int:
-                self.meter_status = v = coerce_simple(type(self).__name__ + '.meter_status', v, int)
+                self.meter_status = v = coerce_simple(field_path(self, 'meter_status'), v, int)
             if v < -32768 or v > 32767:
-                raise range_error(type(self).__name__ + '.meter_status', v, -32768, 32767)
+                raise range_error(field_path(self, 'meter_status'), v, -32768, 32767)
         v = self.meter_timestamp
         if v is not None:
             if v.__class__ is not int:
-                self.meter_timestamp = v = coerce_simple(type(self).__name__ + '.meter_timestamp', v, int)
+                self.meter_timestamp = v = coerce_simple(field_path(self, 'meter_timestamp'), v, int)
             if v < 0 or v > 18446744073709551615:
-                raise range_error(type(self).__name__ + '.meter_timestamp', v, 0, 18446744073709551615)
+                raise range_error(field_path(self, 'meter_timestamp'), v, 0, 18446744073709551615)
 
     def to_tree(self, name: str = 'MeterInfo', ns: str = NS_CT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [Element(NS_CT, 'MeterID', None, None, self.meter_id), Element(NS_CT, 'ChargedEnergyReadingWh', None, None, self.charged_energy_reading_wh)]
+        ch: list = [
+            Element(NS_CT, 'MeterID', None, None, self.meter_id),
+            Element(NS_CT, 'ChargedEnergyReadingWh', None, None, self.charged_energy_reading_wh),
+        ]
         v = self.bpt_discharged_energy_reading_wh
         if v is not None:
             ch.append(Element(NS_CT, 'BPT_DischargedEnergyReadingWh', None, None, v))
@@ -1593,42 +1661,50 @@ class MeterInfo(MessageBase):
         c = ch[0] if n else END
         if c.name == 'MeterID':
             v_meter_id = c.value or str()
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'meter_id', 'MeterID', c if i < n else None)
         if c.name == 'ChargedEnergyReadingWh':
             v_charged_energy_reading_wh = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'charged_energy_reading_wh', 'ChargedEnergyReadingWh', c if i < n else None)
         if c.name == 'BPT_DischargedEnergyReadingWh':
             v_bpt_discharged_energy_reading_wh = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_bpt_discharged_energy_reading_wh = None
         if c.name == 'CapacitiveEnergyReadingVARh':
             v_capacitive_energy_reading_varh = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_capacitive_energy_reading_varh = None
         if c.name == 'BPT_InductiveEnergyReadingVARh':
             v_bpt_inductive_energy_reading_varh = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_bpt_inductive_energy_reading_varh = None
         if c.name == 'MeterSignature':
             v_meter_signature = c.value or bytes()
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_meter_signature = None
         if c.name == 'MeterStatus':
             v_meter_status = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_meter_status = None
         if c.name == 'MeterTimestamp':
             v_meter_timestamp = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_meter_timestamp = None
         if i < n:
@@ -1667,18 +1743,21 @@ class RationalNumber(RationalNumberMixin, MessageBase):
     def __post_init__(self) -> None:
         v = self.exponent
         if v.__class__ is not int:
-            self.exponent = v = coerce_simple(type(self).__name__ + '.exponent', v, int)
+            self.exponent = v = coerce_simple(field_path(self, 'exponent'), v, int)
         if v < -128 or v > 127:
-            raise range_error(type(self).__name__ + '.exponent', v, -128, 127)
+            raise range_error(field_path(self, 'exponent'), v, -128, 127)
         v = self.value
         if v.__class__ is not int:
-            self.value = v = coerce_simple(type(self).__name__ + '.value', v, int)
+            self.value = v = coerce_simple(field_path(self, 'value'), v, int)
         if v < -32768 or v > 32767:
-            raise range_error(type(self).__name__ + '.value', v, -32768, 32767)
+            raise range_error(field_path(self, 'value'), v, -32768, 32767)
 
     def to_tree(self, name: str = 'RationalNumber', ns: str = NS_CT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        return Element(ns, name, None, [Element(NS_CT, 'Exponent', None, None, self.exponent), Element(NS_CT, 'Value', None, None, self.value)], None)
+        return Element(ns, name, None, [
+            Element(NS_CT, 'Exponent', None, None, self.exponent),
+            Element(NS_CT, 'Value', None, None, self.value),
+        ], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -1698,12 +1777,14 @@ class RationalNumber(RationalNumberMixin, MessageBase):
         c = ch[0] if n else END
         if c.name == 'Exponent':
             v_exponent = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'exponent', 'Exponent', c if i < n else None)
         if c.name == 'Value':
             v_value = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'value', 'Value', c if i < n else None)
         if i < n:
@@ -1744,31 +1825,31 @@ class Receipt(MessageBase):
     def __post_init__(self) -> None:
         v = self.time_anchor
         if v.__class__ is not int:
-            self.time_anchor = v = coerce_simple(type(self).__name__ + '.time_anchor', v, int)
+            self.time_anchor = v = coerce_simple(field_path(self, 'time_anchor'), v, int)
         if v < 0 or v > 18446744073709551615:
-            raise range_error(type(self).__name__ + '.time_anchor', v, 0, 18446744073709551615)
+            raise range_error(field_path(self, 'time_anchor'), v, 0, 18446744073709551615)
         v = self.energy_costs
         if v is not None:
             if v.__class__ is not DetailedCost and not isinstance(v, DetailedCost):
-                raise type_error(type(self).__name__ + '.energy_costs', v, 'DetailedCost')
+                raise type_error(field_path(self, 'energy_costs'), v, 'DetailedCost')
         v = self.occupancy_costs
         if v is not None:
             if v.__class__ is not DetailedCost and not isinstance(v, DetailedCost):
-                raise type_error(type(self).__name__ + '.occupancy_costs', v, 'DetailedCost')
+                raise type_error(field_path(self, 'occupancy_costs'), v, 'DetailedCost')
         v = self.additional_services_costs
         if v is not None:
             if v.__class__ is not DetailedCost and not isinstance(v, DetailedCost):
-                raise type_error(type(self).__name__ + '.additional_services_costs', v, 'DetailedCost')
+                raise type_error(field_path(self, 'additional_services_costs'), v, 'DetailedCost')
         v = self.overstay_costs
         if v is not None:
             if v.__class__ is not DetailedCost and not isinstance(v, DetailedCost):
-                raise type_error(type(self).__name__ + '.overstay_costs', v, 'DetailedCost')
+                raise type_error(field_path(self, 'overstay_costs'), v, 'DetailedCost')
         v = self.tax_costs
         if v.__class__ is not list or len(v) > 10:
-            raise occurs_error(type(self).__name__ + '.tax_costs', v, 0, 10)
+            raise occurs_error(field_path(self, 'tax_costs'), v, 0, 10)
         for j, it in enumerate(v):
             if it.__class__ is not DetailedTax and not isinstance(it, DetailedTax):
-                raise type_error(type(self).__name__ + '.tax_costs' + f'[{j}]', it, 'DetailedTax')
+                raise type_error(field_path(self, 'tax_costs', j), it, 'DetailedTax')
 
     def to_tree(self, name: str = 'Receipt', ns: str = NS_CT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -1798,7 +1879,8 @@ class Receipt(MessageBase):
         c = ch[0] if n else END
         if c.name == 'TimeAnchor':
             v_time_anchor = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'time_anchor', 'TimeAnchor', c if i < n else None)
         if c.name == 'EnergyCosts':
@@ -1806,7 +1888,8 @@ class Receipt(MessageBase):
                 v_energy_costs = DetailedCost.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'energy_costs') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_energy_costs = None
         if c.name == 'OccupancyCosts':
@@ -1814,7 +1897,8 @@ class Receipt(MessageBase):
                 v_occupancy_costs = DetailedCost.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'occupancy_costs') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_occupancy_costs = None
         if c.name == 'AdditionalServicesCosts':
@@ -1822,7 +1906,8 @@ class Receipt(MessageBase):
                 v_additional_services_costs = DetailedCost.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'additional_services_costs') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_additional_services_costs = None
         if c.name == 'OverstayCosts':
@@ -1830,7 +1915,8 @@ class Receipt(MessageBase):
                 v_overstay_costs = DetailedCost.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'overstay_costs') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_overstay_costs = None
         v_tax_costs = []
@@ -1840,7 +1926,8 @@ class Receipt(MessageBase):
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'tax_costs', len(v_tax_costs)) from None
             v_tax_costs.append(x)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
         self = _new(cls)
@@ -1881,15 +1968,15 @@ class ScheduledCLReqControlMode(CLReqControlMode):
         v = self.ev_target_energy_request
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_target_energy_request', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_target_energy_request'), v, 'RationalNumber')
         v = self.ev_maximum_energy_request
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_maximum_energy_request', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_maximum_energy_request'), v, 'RationalNumber')
         v = self.ev_minimum_energy_request
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_minimum_energy_request', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_minimum_energy_request'), v, 'RationalNumber')
 
     def to_tree(self, name: str = 'ScheduledCLReqControlMode', ns: str = NS_CT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -1917,7 +2004,8 @@ class ScheduledCLReqControlMode(CLReqControlMode):
                 v_ev_target_energy_request = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_target_energy_request') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_target_energy_request = None
         if c.name == 'EVMaximumEnergyRequest':
@@ -1925,7 +2013,8 @@ class ScheduledCLReqControlMode(CLReqControlMode):
                 v_ev_maximum_energy_request = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_energy_request') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_maximum_energy_request = None
         if c.name == 'EVMinimumEnergyRequest':
@@ -1933,7 +2022,8 @@ class ScheduledCLReqControlMode(CLReqControlMode):
                 v_ev_minimum_energy_request = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_energy_request') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_minimum_energy_request = None
         if i < n:

@@ -26,6 +26,7 @@ from iso15118.messages._base import (
     choice_error,
     coerce_enum,
     coerce_simple,
+    field_path,
     length_error,
     missing_element,
     occurs_error,
@@ -118,32 +119,39 @@ class DCCPDReqEnergyTransferMode(MessageBase):
     def __post_init__(self) -> None:
         v = self.ev_maximum_charge_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_maximum_charge_power', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_maximum_charge_power'), v, 'RationalNumber')
         v = self.ev_minimum_charge_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_minimum_charge_power', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_minimum_charge_power'), v, 'RationalNumber')
         v = self.ev_maximum_charge_current
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_maximum_charge_current', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_maximum_charge_current'), v, 'RationalNumber')
         v = self.ev_minimum_charge_current
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_minimum_charge_current', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_minimum_charge_current'), v, 'RationalNumber')
         v = self.ev_maximum_voltage
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_maximum_voltage', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_maximum_voltage'), v, 'RationalNumber')
         v = self.ev_minimum_voltage
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_minimum_voltage', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_minimum_voltage'), v, 'RationalNumber')
         v = self.target_soc
         if v is not None:
             if v.__class__ is not int:
-                self.target_soc = v = coerce_simple(type(self).__name__ + '.target_soc', v, int)
+                self.target_soc = v = coerce_simple(field_path(self, 'target_soc'), v, int)
             if v < 0 or v > 100:
-                raise range_error(type(self).__name__ + '.target_soc', v, 0, 100)
+                raise range_error(field_path(self, 'target_soc'), v, 0, 100)
 
     def to_tree(self, name: str = 'DC_CPDReqEnergyTransferMode', ns: str = NS_DC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [self.ev_maximum_charge_power.to_tree('EVMaximumChargePower', NS_DC), self.ev_minimum_charge_power.to_tree('EVMinimumChargePower', NS_DC), self.ev_maximum_charge_current.to_tree('EVMaximumChargeCurrent', NS_DC), self.ev_minimum_charge_current.to_tree('EVMinimumChargeCurrent', NS_DC), self.ev_maximum_voltage.to_tree('EVMaximumVoltage', NS_DC), self.ev_minimum_voltage.to_tree('EVMinimumVoltage', NS_DC)]
+        ch: list = [
+            self.ev_maximum_charge_power.to_tree('EVMaximumChargePower', NS_DC),
+            self.ev_minimum_charge_power.to_tree('EVMinimumChargePower', NS_DC),
+            self.ev_maximum_charge_current.to_tree('EVMaximumChargeCurrent', NS_DC),
+            self.ev_minimum_charge_current.to_tree('EVMinimumChargeCurrent', NS_DC),
+            self.ev_maximum_voltage.to_tree('EVMaximumVoltage', NS_DC),
+            self.ev_minimum_voltage.to_tree('EVMinimumVoltage', NS_DC),
+        ]
         v = self.target_soc
         if v is not None:
             ch.append(Element(NS_DC, 'TargetSOC', None, None, v))
@@ -161,7 +169,8 @@ class DCCPDReqEnergyTransferMode(MessageBase):
                 v_ev_maximum_charge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_charge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_maximum_charge_power', 'EVMaximumChargePower', c if i < n else None)
         if c.name == 'EVMinimumChargePower':
@@ -169,7 +178,8 @@ class DCCPDReqEnergyTransferMode(MessageBase):
                 v_ev_minimum_charge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_charge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_minimum_charge_power', 'EVMinimumChargePower', c if i < n else None)
         if c.name == 'EVMaximumChargeCurrent':
@@ -177,7 +187,8 @@ class DCCPDReqEnergyTransferMode(MessageBase):
                 v_ev_maximum_charge_current = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_charge_current') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_maximum_charge_current', 'EVMaximumChargeCurrent', c if i < n else None)
         if c.name == 'EVMinimumChargeCurrent':
@@ -185,7 +196,8 @@ class DCCPDReqEnergyTransferMode(MessageBase):
                 v_ev_minimum_charge_current = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_charge_current') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_minimum_charge_current', 'EVMinimumChargeCurrent', c if i < n else None)
         if c.name == 'EVMaximumVoltage':
@@ -193,7 +205,8 @@ class DCCPDReqEnergyTransferMode(MessageBase):
                 v_ev_maximum_voltage = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_voltage') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_maximum_voltage', 'EVMaximumVoltage', c if i < n else None)
         if c.name == 'EVMinimumVoltage':
@@ -201,12 +214,14 @@ class DCCPDReqEnergyTransferMode(MessageBase):
                 v_ev_minimum_voltage = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_voltage') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_minimum_voltage', 'EVMinimumVoltage', c if i < n else None)
         if c.name == 'TargetSOC':
             v_target_soc = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_target_soc = None
         if i < n:
@@ -257,44 +272,51 @@ class BPTDCCPDReqEnergyTransferMode(DCCPDReqEnergyTransferMode):
     def __post_init__(self) -> None:
         v = self.ev_maximum_charge_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_maximum_charge_power', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_maximum_charge_power'), v, 'RationalNumber')
         v = self.ev_minimum_charge_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_minimum_charge_power', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_minimum_charge_power'), v, 'RationalNumber')
         v = self.ev_maximum_charge_current
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_maximum_charge_current', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_maximum_charge_current'), v, 'RationalNumber')
         v = self.ev_minimum_charge_current
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_minimum_charge_current', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_minimum_charge_current'), v, 'RationalNumber')
         v = self.ev_maximum_voltage
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_maximum_voltage', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_maximum_voltage'), v, 'RationalNumber')
         v = self.ev_minimum_voltage
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_minimum_voltage', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_minimum_voltage'), v, 'RationalNumber')
         v = self.target_soc
         if v is not None:
             if v.__class__ is not int:
-                self.target_soc = v = coerce_simple(type(self).__name__ + '.target_soc', v, int)
+                self.target_soc = v = coerce_simple(field_path(self, 'target_soc'), v, int)
             if v < 0 or v > 100:
-                raise range_error(type(self).__name__ + '.target_soc', v, 0, 100)
+                raise range_error(field_path(self, 'target_soc'), v, 0, 100)
         v = self.ev_maximum_discharge_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_maximum_discharge_power', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_maximum_discharge_power'), v, 'RationalNumber')
         v = self.ev_minimum_discharge_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_minimum_discharge_power', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_minimum_discharge_power'), v, 'RationalNumber')
         v = self.ev_maximum_discharge_current
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_maximum_discharge_current', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_maximum_discharge_current'), v, 'RationalNumber')
         v = self.ev_minimum_discharge_current
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_minimum_discharge_current', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_minimum_discharge_current'), v, 'RationalNumber')
 
     def to_tree(self, name: str = 'BPT_DC_CPDReqEnergyTransferMode', ns: str = NS_DC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [self.ev_maximum_charge_power.to_tree('EVMaximumChargePower', NS_DC), self.ev_minimum_charge_power.to_tree('EVMinimumChargePower', NS_DC), self.ev_maximum_charge_current.to_tree('EVMaximumChargeCurrent', NS_DC), self.ev_minimum_charge_current.to_tree('EVMinimumChargeCurrent', NS_DC), self.ev_maximum_voltage.to_tree('EVMaximumVoltage', NS_DC), self.ev_minimum_voltage.to_tree('EVMinimumVoltage', NS_DC)]
+        ch: list = [
+            self.ev_maximum_charge_power.to_tree('EVMaximumChargePower', NS_DC),
+            self.ev_minimum_charge_power.to_tree('EVMinimumChargePower', NS_DC),
+            self.ev_maximum_charge_current.to_tree('EVMaximumChargeCurrent', NS_DC),
+            self.ev_minimum_charge_current.to_tree('EVMinimumChargeCurrent', NS_DC),
+            self.ev_maximum_voltage.to_tree('EVMaximumVoltage', NS_DC),
+            self.ev_minimum_voltage.to_tree('EVMinimumVoltage', NS_DC),
+        ]
         v = self.target_soc
         if v is not None:
             ch.append(Element(NS_DC, 'TargetSOC', None, None, v))
@@ -316,7 +338,8 @@ class BPTDCCPDReqEnergyTransferMode(DCCPDReqEnergyTransferMode):
                 v_ev_maximum_charge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_charge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_maximum_charge_power', 'EVMaximumChargePower', c if i < n else None)
         if c.name == 'EVMinimumChargePower':
@@ -324,7 +347,8 @@ class BPTDCCPDReqEnergyTransferMode(DCCPDReqEnergyTransferMode):
                 v_ev_minimum_charge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_charge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_minimum_charge_power', 'EVMinimumChargePower', c if i < n else None)
         if c.name == 'EVMaximumChargeCurrent':
@@ -332,7 +356,8 @@ class BPTDCCPDReqEnergyTransferMode(DCCPDReqEnergyTransferMode):
                 v_ev_maximum_charge_current = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_charge_current') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_maximum_charge_current', 'EVMaximumChargeCurrent', c if i < n else None)
         if c.name == 'EVMinimumChargeCurrent':
@@ -340,7 +365,8 @@ class BPTDCCPDReqEnergyTransferMode(DCCPDReqEnergyTransferMode):
                 v_ev_minimum_charge_current = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_charge_current') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_minimum_charge_current', 'EVMinimumChargeCurrent', c if i < n else None)
         if c.name == 'EVMaximumVoltage':
@@ -348,7 +374,8 @@ class BPTDCCPDReqEnergyTransferMode(DCCPDReqEnergyTransferMode):
                 v_ev_maximum_voltage = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_voltage') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_maximum_voltage', 'EVMaximumVoltage', c if i < n else None)
         if c.name == 'EVMinimumVoltage':
@@ -356,12 +383,14 @@ class BPTDCCPDReqEnergyTransferMode(DCCPDReqEnergyTransferMode):
                 v_ev_minimum_voltage = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_voltage') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_minimum_voltage', 'EVMinimumVoltage', c if i < n else None)
         if c.name == 'TargetSOC':
             v_target_soc = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_target_soc = None
         if c.name == 'EVMaximumDischargePower':
@@ -369,7 +398,8 @@ class BPTDCCPDReqEnergyTransferMode(DCCPDReqEnergyTransferMode):
                 v_ev_maximum_discharge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_discharge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_maximum_discharge_power', 'EVMaximumDischargePower', c if i < n else None)
         if c.name == 'EVMinimumDischargePower':
@@ -377,7 +407,8 @@ class BPTDCCPDReqEnergyTransferMode(DCCPDReqEnergyTransferMode):
                 v_ev_minimum_discharge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_discharge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_minimum_discharge_power', 'EVMinimumDischargePower', c if i < n else None)
         if c.name == 'EVMaximumDischargeCurrent':
@@ -385,7 +416,8 @@ class BPTDCCPDReqEnergyTransferMode(DCCPDReqEnergyTransferMode):
                 v_ev_maximum_discharge_current = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_discharge_current') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_maximum_discharge_current', 'EVMaximumDischargeCurrent', c if i < n else None)
         if c.name == 'EVMinimumDischargeCurrent':
@@ -393,7 +425,8 @@ class BPTDCCPDReqEnergyTransferMode(DCCPDReqEnergyTransferMode):
                 v_ev_minimum_discharge_current = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_discharge_current') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_minimum_discharge_current', 'EVMinimumDischargeCurrent', c if i < n else None)
         if i < n:
@@ -446,30 +479,37 @@ class DCCPDResEnergyTransferMode(MessageBase):
     def __post_init__(self) -> None:
         v = self.evse_maximum_charge_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.evse_maximum_charge_power', v, 'RationalNumber')
+            raise type_error(field_path(self, 'evse_maximum_charge_power'), v, 'RationalNumber')
         v = self.evse_minimum_charge_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.evse_minimum_charge_power', v, 'RationalNumber')
+            raise type_error(field_path(self, 'evse_minimum_charge_power'), v, 'RationalNumber')
         v = self.evse_maximum_charge_current
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.evse_maximum_charge_current', v, 'RationalNumber')
+            raise type_error(field_path(self, 'evse_maximum_charge_current'), v, 'RationalNumber')
         v = self.evse_minimum_charge_current
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.evse_minimum_charge_current', v, 'RationalNumber')
+            raise type_error(field_path(self, 'evse_minimum_charge_current'), v, 'RationalNumber')
         v = self.evse_maximum_voltage
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.evse_maximum_voltage', v, 'RationalNumber')
+            raise type_error(field_path(self, 'evse_maximum_voltage'), v, 'RationalNumber')
         v = self.evse_minimum_voltage
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.evse_minimum_voltage', v, 'RationalNumber')
+            raise type_error(field_path(self, 'evse_minimum_voltage'), v, 'RationalNumber')
         v = self.evse_power_ramp_limitation
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_power_ramp_limitation', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_power_ramp_limitation'), v, 'RationalNumber')
 
     def to_tree(self, name: str = 'DC_CPDResEnergyTransferMode', ns: str = NS_DC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [self.evse_maximum_charge_power.to_tree('EVSEMaximumChargePower', NS_DC), self.evse_minimum_charge_power.to_tree('EVSEMinimumChargePower', NS_DC), self.evse_maximum_charge_current.to_tree('EVSEMaximumChargeCurrent', NS_DC), self.evse_minimum_charge_current.to_tree('EVSEMinimumChargeCurrent', NS_DC), self.evse_maximum_voltage.to_tree('EVSEMaximumVoltage', NS_DC), self.evse_minimum_voltage.to_tree('EVSEMinimumVoltage', NS_DC)]
+        ch: list = [
+            self.evse_maximum_charge_power.to_tree('EVSEMaximumChargePower', NS_DC),
+            self.evse_minimum_charge_power.to_tree('EVSEMinimumChargePower', NS_DC),
+            self.evse_maximum_charge_current.to_tree('EVSEMaximumChargeCurrent', NS_DC),
+            self.evse_minimum_charge_current.to_tree('EVSEMinimumChargeCurrent', NS_DC),
+            self.evse_maximum_voltage.to_tree('EVSEMaximumVoltage', NS_DC),
+            self.evse_minimum_voltage.to_tree('EVSEMinimumVoltage', NS_DC),
+        ]
         v = self.evse_power_ramp_limitation
         if v is not None:
             ch.append(v.to_tree('EVSEPowerRampLimitation', NS_DC))
@@ -487,7 +527,8 @@ class DCCPDResEnergyTransferMode(MessageBase):
                 v_evse_maximum_charge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_maximum_charge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_maximum_charge_power', 'EVSEMaximumChargePower', c if i < n else None)
         if c.name == 'EVSEMinimumChargePower':
@@ -495,7 +536,8 @@ class DCCPDResEnergyTransferMode(MessageBase):
                 v_evse_minimum_charge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_minimum_charge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_minimum_charge_power', 'EVSEMinimumChargePower', c if i < n else None)
         if c.name == 'EVSEMaximumChargeCurrent':
@@ -503,7 +545,8 @@ class DCCPDResEnergyTransferMode(MessageBase):
                 v_evse_maximum_charge_current = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_maximum_charge_current') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_maximum_charge_current', 'EVSEMaximumChargeCurrent', c if i < n else None)
         if c.name == 'EVSEMinimumChargeCurrent':
@@ -511,7 +554,8 @@ class DCCPDResEnergyTransferMode(MessageBase):
                 v_evse_minimum_charge_current = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_minimum_charge_current') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_minimum_charge_current', 'EVSEMinimumChargeCurrent', c if i < n else None)
         if c.name == 'EVSEMaximumVoltage':
@@ -519,7 +563,8 @@ class DCCPDResEnergyTransferMode(MessageBase):
                 v_evse_maximum_voltage = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_maximum_voltage') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_maximum_voltage', 'EVSEMaximumVoltage', c if i < n else None)
         if c.name == 'EVSEMinimumVoltage':
@@ -527,7 +572,8 @@ class DCCPDResEnergyTransferMode(MessageBase):
                 v_evse_minimum_voltage = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_minimum_voltage') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_minimum_voltage', 'EVSEMinimumVoltage', c if i < n else None)
         if c.name == 'EVSEPowerRampLimitation':
@@ -535,7 +581,8 @@ class DCCPDResEnergyTransferMode(MessageBase):
                 v_evse_power_ramp_limitation = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_power_ramp_limitation') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_power_ramp_limitation = None
         if i < n:
@@ -586,42 +633,49 @@ class BPTDCCPDResEnergyTransferMode(DCCPDResEnergyTransferMode):
     def __post_init__(self) -> None:
         v = self.evse_maximum_charge_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.evse_maximum_charge_power', v, 'RationalNumber')
+            raise type_error(field_path(self, 'evse_maximum_charge_power'), v, 'RationalNumber')
         v = self.evse_minimum_charge_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.evse_minimum_charge_power', v, 'RationalNumber')
+            raise type_error(field_path(self, 'evse_minimum_charge_power'), v, 'RationalNumber')
         v = self.evse_maximum_charge_current
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.evse_maximum_charge_current', v, 'RationalNumber')
+            raise type_error(field_path(self, 'evse_maximum_charge_current'), v, 'RationalNumber')
         v = self.evse_minimum_charge_current
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.evse_minimum_charge_current', v, 'RationalNumber')
+            raise type_error(field_path(self, 'evse_minimum_charge_current'), v, 'RationalNumber')
         v = self.evse_maximum_voltage
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.evse_maximum_voltage', v, 'RationalNumber')
+            raise type_error(field_path(self, 'evse_maximum_voltage'), v, 'RationalNumber')
         v = self.evse_minimum_voltage
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.evse_minimum_voltage', v, 'RationalNumber')
+            raise type_error(field_path(self, 'evse_minimum_voltage'), v, 'RationalNumber')
         v = self.evse_power_ramp_limitation
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_power_ramp_limitation', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_power_ramp_limitation'), v, 'RationalNumber')
         v = self.evse_maximum_discharge_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.evse_maximum_discharge_power', v, 'RationalNumber')
+            raise type_error(field_path(self, 'evse_maximum_discharge_power'), v, 'RationalNumber')
         v = self.evse_minimum_discharge_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.evse_minimum_discharge_power', v, 'RationalNumber')
+            raise type_error(field_path(self, 'evse_minimum_discharge_power'), v, 'RationalNumber')
         v = self.evse_maximum_discharge_current
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.evse_maximum_discharge_current', v, 'RationalNumber')
+            raise type_error(field_path(self, 'evse_maximum_discharge_current'), v, 'RationalNumber')
         v = self.evse_minimum_discharge_current
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.evse_minimum_discharge_current', v, 'RationalNumber')
+            raise type_error(field_path(self, 'evse_minimum_discharge_current'), v, 'RationalNumber')
 
     def to_tree(self, name: str = 'BPT_DC_CPDResEnergyTransferMode', ns: str = NS_DC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [self.evse_maximum_charge_power.to_tree('EVSEMaximumChargePower', NS_DC), self.evse_minimum_charge_power.to_tree('EVSEMinimumChargePower', NS_DC), self.evse_maximum_charge_current.to_tree('EVSEMaximumChargeCurrent', NS_DC), self.evse_minimum_charge_current.to_tree('EVSEMinimumChargeCurrent', NS_DC), self.evse_maximum_voltage.to_tree('EVSEMaximumVoltage', NS_DC), self.evse_minimum_voltage.to_tree('EVSEMinimumVoltage', NS_DC)]
+        ch: list = [
+            self.evse_maximum_charge_power.to_tree('EVSEMaximumChargePower', NS_DC),
+            self.evse_minimum_charge_power.to_tree('EVSEMinimumChargePower', NS_DC),
+            self.evse_maximum_charge_current.to_tree('EVSEMaximumChargeCurrent', NS_DC),
+            self.evse_minimum_charge_current.to_tree('EVSEMinimumChargeCurrent', NS_DC),
+            self.evse_maximum_voltage.to_tree('EVSEMaximumVoltage', NS_DC),
+            self.evse_minimum_voltage.to_tree('EVSEMinimumVoltage', NS_DC),
+        ]
         v = self.evse_power_ramp_limitation
         if v is not None:
             ch.append(v.to_tree('EVSEPowerRampLimitation', NS_DC))
@@ -643,7 +697,8 @@ class BPTDCCPDResEnergyTransferMode(DCCPDResEnergyTransferMode):
                 v_evse_maximum_charge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_maximum_charge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_maximum_charge_power', 'EVSEMaximumChargePower', c if i < n else None)
         if c.name == 'EVSEMinimumChargePower':
@@ -651,7 +706,8 @@ class BPTDCCPDResEnergyTransferMode(DCCPDResEnergyTransferMode):
                 v_evse_minimum_charge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_minimum_charge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_minimum_charge_power', 'EVSEMinimumChargePower', c if i < n else None)
         if c.name == 'EVSEMaximumChargeCurrent':
@@ -659,7 +715,8 @@ class BPTDCCPDResEnergyTransferMode(DCCPDResEnergyTransferMode):
                 v_evse_maximum_charge_current = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_maximum_charge_current') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_maximum_charge_current', 'EVSEMaximumChargeCurrent', c if i < n else None)
         if c.name == 'EVSEMinimumChargeCurrent':
@@ -667,7 +724,8 @@ class BPTDCCPDResEnergyTransferMode(DCCPDResEnergyTransferMode):
                 v_evse_minimum_charge_current = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_minimum_charge_current') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_minimum_charge_current', 'EVSEMinimumChargeCurrent', c if i < n else None)
         if c.name == 'EVSEMaximumVoltage':
@@ -675,7 +733,8 @@ class BPTDCCPDResEnergyTransferMode(DCCPDResEnergyTransferMode):
                 v_evse_maximum_voltage = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_maximum_voltage') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_maximum_voltage', 'EVSEMaximumVoltage', c if i < n else None)
         if c.name == 'EVSEMinimumVoltage':
@@ -683,7 +742,8 @@ class BPTDCCPDResEnergyTransferMode(DCCPDResEnergyTransferMode):
                 v_evse_minimum_voltage = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_minimum_voltage') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_minimum_voltage', 'EVSEMinimumVoltage', c if i < n else None)
         if c.name == 'EVSEPowerRampLimitation':
@@ -691,7 +751,8 @@ class BPTDCCPDResEnergyTransferMode(DCCPDResEnergyTransferMode):
                 v_evse_power_ramp_limitation = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_power_ramp_limitation') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_power_ramp_limitation = None
         if c.name == 'EVSEMaximumDischargePower':
@@ -699,7 +760,8 @@ class BPTDCCPDResEnergyTransferMode(DCCPDResEnergyTransferMode):
                 v_evse_maximum_discharge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_maximum_discharge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_maximum_discharge_power', 'EVSEMaximumDischargePower', c if i < n else None)
         if c.name == 'EVSEMinimumDischargePower':
@@ -707,7 +769,8 @@ class BPTDCCPDResEnergyTransferMode(DCCPDResEnergyTransferMode):
                 v_evse_minimum_discharge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_minimum_discharge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_minimum_discharge_power', 'EVSEMinimumDischargePower', c if i < n else None)
         if c.name == 'EVSEMaximumDischargeCurrent':
@@ -715,7 +778,8 @@ class BPTDCCPDResEnergyTransferMode(DCCPDResEnergyTransferMode):
                 v_evse_maximum_discharge_current = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_maximum_discharge_current') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_maximum_discharge_current', 'EVSEMaximumDischargeCurrent', c if i < n else None)
         if c.name == 'EVSEMinimumDischargeCurrent':
@@ -723,7 +787,8 @@ class BPTDCCPDResEnergyTransferMode(DCCPDResEnergyTransferMode):
                 v_evse_minimum_discharge_current = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_minimum_discharge_current') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_minimum_discharge_current', 'EVSEMinimumDischargeCurrent', c if i < n else None)
         if i < n:
@@ -778,33 +843,33 @@ class DynamicDCCLReqControlMode(DynamicCLReqControlMode):
         v = self.departure_time
         if v is not None:
             if v.__class__ is not int:
-                self.departure_time = v = coerce_simple(type(self).__name__ + '.departure_time', v, int)
+                self.departure_time = v = coerce_simple(field_path(self, 'departure_time'), v, int)
             if v < 0 or v > 4294967295:
-                raise range_error(type(self).__name__ + '.departure_time', v, 0, 4294967295)
+                raise range_error(field_path(self, 'departure_time'), v, 0, 4294967295)
         v = self.ev_target_energy_request
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_target_energy_request', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_target_energy_request'), v, 'RationalNumber')
         v = self.ev_maximum_energy_request
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_maximum_energy_request', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_maximum_energy_request'), v, 'RationalNumber')
         v = self.ev_minimum_energy_request
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_minimum_energy_request', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_minimum_energy_request'), v, 'RationalNumber')
         v = self.ev_maximum_charge_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_maximum_charge_power', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_maximum_charge_power'), v, 'RationalNumber')
         v = self.ev_minimum_charge_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_minimum_charge_power', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_minimum_charge_power'), v, 'RationalNumber')
         v = self.ev_maximum_charge_current
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_maximum_charge_current', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_maximum_charge_current'), v, 'RationalNumber')
         v = self.ev_maximum_voltage
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_maximum_voltage', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_maximum_voltage'), v, 'RationalNumber')
         v = self.ev_minimum_voltage
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_minimum_voltage', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_minimum_voltage'), v, 'RationalNumber')
 
     def to_tree(self, name: str = 'Dynamic_DC_CLReqControlMode', ns: str = NS_DC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -831,7 +896,8 @@ class DynamicDCCLReqControlMode(DynamicCLReqControlMode):
         c = ch[0] if n else END
         if c.name == 'DepartureTime':
             v_departure_time = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_departure_time = None
         if c.name == 'EVTargetEnergyRequest':
@@ -839,7 +905,8 @@ class DynamicDCCLReqControlMode(DynamicCLReqControlMode):
                 v_ev_target_energy_request = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_target_energy_request') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_target_energy_request', 'EVTargetEnergyRequest', c if i < n else None)
         if c.name == 'EVMaximumEnergyRequest':
@@ -847,7 +914,8 @@ class DynamicDCCLReqControlMode(DynamicCLReqControlMode):
                 v_ev_maximum_energy_request = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_energy_request') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_maximum_energy_request', 'EVMaximumEnergyRequest', c if i < n else None)
         if c.name == 'EVMinimumEnergyRequest':
@@ -855,7 +923,8 @@ class DynamicDCCLReqControlMode(DynamicCLReqControlMode):
                 v_ev_minimum_energy_request = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_energy_request') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_minimum_energy_request', 'EVMinimumEnergyRequest', c if i < n else None)
         if c.name == 'EVMaximumChargePower':
@@ -863,7 +932,8 @@ class DynamicDCCLReqControlMode(DynamicCLReqControlMode):
                 v_ev_maximum_charge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_charge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_maximum_charge_power', 'EVMaximumChargePower', c if i < n else None)
         if c.name == 'EVMinimumChargePower':
@@ -871,7 +941,8 @@ class DynamicDCCLReqControlMode(DynamicCLReqControlMode):
                 v_ev_minimum_charge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_charge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_minimum_charge_power', 'EVMinimumChargePower', c if i < n else None)
         if c.name == 'EVMaximumChargeCurrent':
@@ -879,7 +950,8 @@ class DynamicDCCLReqControlMode(DynamicCLReqControlMode):
                 v_ev_maximum_charge_current = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_charge_current') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_maximum_charge_current', 'EVMaximumChargeCurrent', c if i < n else None)
         if c.name == 'EVMaximumVoltage':
@@ -887,7 +959,8 @@ class DynamicDCCLReqControlMode(DynamicCLReqControlMode):
                 v_ev_maximum_voltage = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_voltage') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_maximum_voltage', 'EVMaximumVoltage', c if i < n else None)
         if c.name == 'EVMinimumVoltage':
@@ -895,7 +968,8 @@ class DynamicDCCLReqControlMode(DynamicCLReqControlMode):
                 v_ev_minimum_voltage = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_voltage') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_minimum_voltage', 'EVMinimumVoltage', c if i < n else None)
         if i < n:
@@ -953,50 +1027,50 @@ class BPTDynamicDCCLReqControlMode(DynamicDCCLReqControlMode):
         v = self.departure_time
         if v is not None:
             if v.__class__ is not int:
-                self.departure_time = v = coerce_simple(type(self).__name__ + '.departure_time', v, int)
+                self.departure_time = v = coerce_simple(field_path(self, 'departure_time'), v, int)
             if v < 0 or v > 4294967295:
-                raise range_error(type(self).__name__ + '.departure_time', v, 0, 4294967295)
+                raise range_error(field_path(self, 'departure_time'), v, 0, 4294967295)
         v = self.ev_target_energy_request
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_target_energy_request', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_target_energy_request'), v, 'RationalNumber')
         v = self.ev_maximum_energy_request
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_maximum_energy_request', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_maximum_energy_request'), v, 'RationalNumber')
         v = self.ev_minimum_energy_request
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_minimum_energy_request', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_minimum_energy_request'), v, 'RationalNumber')
         v = self.ev_maximum_charge_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_maximum_charge_power', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_maximum_charge_power'), v, 'RationalNumber')
         v = self.ev_minimum_charge_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_minimum_charge_power', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_minimum_charge_power'), v, 'RationalNumber')
         v = self.ev_maximum_charge_current
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_maximum_charge_current', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_maximum_charge_current'), v, 'RationalNumber')
         v = self.ev_maximum_voltage
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_maximum_voltage', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_maximum_voltage'), v, 'RationalNumber')
         v = self.ev_minimum_voltage
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_minimum_voltage', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_minimum_voltage'), v, 'RationalNumber')
         v = self.ev_maximum_discharge_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_maximum_discharge_power', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_maximum_discharge_power'), v, 'RationalNumber')
         v = self.ev_minimum_discharge_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_minimum_discharge_power', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_minimum_discharge_power'), v, 'RationalNumber')
         v = self.ev_maximum_discharge_current
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_maximum_discharge_current', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_maximum_discharge_current'), v, 'RationalNumber')
         v = self.ev_maximum_v2x_energy_request
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_maximum_v2x_energy_request', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_maximum_v2x_energy_request'), v, 'RationalNumber')
         v = self.ev_minimum_v2x_energy_request
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_minimum_v2x_energy_request', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_minimum_v2x_energy_request'), v, 'RationalNumber')
 
     def to_tree(self, name: str = 'BPT_Dynamic_DC_CLReqControlMode', ns: str = NS_DC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -1032,7 +1106,8 @@ class BPTDynamicDCCLReqControlMode(DynamicDCCLReqControlMode):
         c = ch[0] if n else END
         if c.name == 'DepartureTime':
             v_departure_time = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_departure_time = None
         if c.name == 'EVTargetEnergyRequest':
@@ -1040,7 +1115,8 @@ class BPTDynamicDCCLReqControlMode(DynamicDCCLReqControlMode):
                 v_ev_target_energy_request = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_target_energy_request') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_target_energy_request', 'EVTargetEnergyRequest', c if i < n else None)
         if c.name == 'EVMaximumEnergyRequest':
@@ -1048,7 +1124,8 @@ class BPTDynamicDCCLReqControlMode(DynamicDCCLReqControlMode):
                 v_ev_maximum_energy_request = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_energy_request') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_maximum_energy_request', 'EVMaximumEnergyRequest', c if i < n else None)
         if c.name == 'EVMinimumEnergyRequest':
@@ -1056,7 +1133,8 @@ class BPTDynamicDCCLReqControlMode(DynamicDCCLReqControlMode):
                 v_ev_minimum_energy_request = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_energy_request') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_minimum_energy_request', 'EVMinimumEnergyRequest', c if i < n else None)
         if c.name == 'EVMaximumChargePower':
@@ -1064,7 +1142,8 @@ class BPTDynamicDCCLReqControlMode(DynamicDCCLReqControlMode):
                 v_ev_maximum_charge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_charge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_maximum_charge_power', 'EVMaximumChargePower', c if i < n else None)
         if c.name == 'EVMinimumChargePower':
@@ -1072,7 +1151,8 @@ class BPTDynamicDCCLReqControlMode(DynamicDCCLReqControlMode):
                 v_ev_minimum_charge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_charge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_minimum_charge_power', 'EVMinimumChargePower', c if i < n else None)
         if c.name == 'EVMaximumChargeCurrent':
@@ -1080,7 +1160,8 @@ class BPTDynamicDCCLReqControlMode(DynamicDCCLReqControlMode):
                 v_ev_maximum_charge_current = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_charge_current') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_maximum_charge_current', 'EVMaximumChargeCurrent', c if i < n else None)
         if c.name == 'EVMaximumVoltage':
@@ -1088,7 +1169,8 @@ class BPTDynamicDCCLReqControlMode(DynamicDCCLReqControlMode):
                 v_ev_maximum_voltage = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_voltage') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_maximum_voltage', 'EVMaximumVoltage', c if i < n else None)
         if c.name == 'EVMinimumVoltage':
@@ -1096,7 +1178,8 @@ class BPTDynamicDCCLReqControlMode(DynamicDCCLReqControlMode):
                 v_ev_minimum_voltage = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_voltage') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_minimum_voltage', 'EVMinimumVoltage', c if i < n else None)
         if c.name == 'EVMaximumDischargePower':
@@ -1104,7 +1187,8 @@ class BPTDynamicDCCLReqControlMode(DynamicDCCLReqControlMode):
                 v_ev_maximum_discharge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_discharge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_maximum_discharge_power', 'EVMaximumDischargePower', c if i < n else None)
         if c.name == 'EVMinimumDischargePower':
@@ -1112,7 +1196,8 @@ class BPTDynamicDCCLReqControlMode(DynamicDCCLReqControlMode):
                 v_ev_minimum_discharge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_discharge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_minimum_discharge_power', 'EVMinimumDischargePower', c if i < n else None)
         if c.name == 'EVMaximumDischargeCurrent':
@@ -1120,7 +1205,8 @@ class BPTDynamicDCCLReqControlMode(DynamicDCCLReqControlMode):
                 v_ev_maximum_discharge_current = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_discharge_current') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_maximum_discharge_current', 'EVMaximumDischargeCurrent', c if i < n else None)
         if c.name == 'EVMaximumV2XEnergyRequest':
@@ -1128,7 +1214,8 @@ class BPTDynamicDCCLReqControlMode(DynamicDCCLReqControlMode):
                 v_ev_maximum_v2x_energy_request = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_v2x_energy_request') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_maximum_v2x_energy_request = None
         if c.name == 'EVMinimumV2XEnergyRequest':
@@ -1136,7 +1223,8 @@ class BPTDynamicDCCLReqControlMode(DynamicDCCLReqControlMode):
                 v_ev_minimum_v2x_energy_request = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_v2x_energy_request') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_minimum_v2x_energy_request = None
         if i < n:
@@ -1192,39 +1280,39 @@ class DynamicDCCLResControlMode(DynamicCLResControlMode):
         v = self.departure_time
         if v is not None:
             if v.__class__ is not int:
-                self.departure_time = v = coerce_simple(type(self).__name__ + '.departure_time', v, int)
+                self.departure_time = v = coerce_simple(field_path(self, 'departure_time'), v, int)
             if v < 0 or v > 4294967295:
-                raise range_error(type(self).__name__ + '.departure_time', v, 0, 4294967295)
+                raise range_error(field_path(self, 'departure_time'), v, 0, 4294967295)
         v = self.minimum_soc
         if v is not None:
             if v.__class__ is not int:
-                self.minimum_soc = v = coerce_simple(type(self).__name__ + '.minimum_soc', v, int)
+                self.minimum_soc = v = coerce_simple(field_path(self, 'minimum_soc'), v, int)
             if v < 0 or v > 100:
-                raise range_error(type(self).__name__ + '.minimum_soc', v, 0, 100)
+                raise range_error(field_path(self, 'minimum_soc'), v, 0, 100)
         v = self.target_soc
         if v is not None:
             if v.__class__ is not int:
-                self.target_soc = v = coerce_simple(type(self).__name__ + '.target_soc', v, int)
+                self.target_soc = v = coerce_simple(field_path(self, 'target_soc'), v, int)
             if v < 0 or v > 100:
-                raise range_error(type(self).__name__ + '.target_soc', v, 0, 100)
+                raise range_error(field_path(self, 'target_soc'), v, 0, 100)
         v = self.ack_max_delay
         if v is not None:
             if v.__class__ is not int:
-                self.ack_max_delay = v = coerce_simple(type(self).__name__ + '.ack_max_delay', v, int)
+                self.ack_max_delay = v = coerce_simple(field_path(self, 'ack_max_delay'), v, int)
             if v < 0 or v > 65535:
-                raise range_error(type(self).__name__ + '.ack_max_delay', v, 0, 65535)
+                raise range_error(field_path(self, 'ack_max_delay'), v, 0, 65535)
         v = self.evse_maximum_charge_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.evse_maximum_charge_power', v, 'RationalNumber')
+            raise type_error(field_path(self, 'evse_maximum_charge_power'), v, 'RationalNumber')
         v = self.evse_minimum_charge_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.evse_minimum_charge_power', v, 'RationalNumber')
+            raise type_error(field_path(self, 'evse_minimum_charge_power'), v, 'RationalNumber')
         v = self.evse_maximum_charge_current
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.evse_maximum_charge_current', v, 'RationalNumber')
+            raise type_error(field_path(self, 'evse_maximum_charge_current'), v, 'RationalNumber')
         v = self.evse_maximum_voltage
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.evse_maximum_voltage', v, 'RationalNumber')
+            raise type_error(field_path(self, 'evse_maximum_voltage'), v, 'RationalNumber')
 
     def to_tree(self, name: str = 'Dynamic_DC_CLResControlMode', ns: str = NS_DC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -1256,22 +1344,26 @@ class DynamicDCCLResControlMode(DynamicCLResControlMode):
         c = ch[0] if n else END
         if c.name == 'DepartureTime':
             v_departure_time = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_departure_time = None
         if c.name == 'MinimumSOC':
             v_minimum_soc = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_minimum_soc = None
         if c.name == 'TargetSOC':
             v_target_soc = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_target_soc = None
         if c.name == 'AckMaxDelay':
             v_ack_max_delay = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ack_max_delay = None
         if c.name == 'EVSEMaximumChargePower':
@@ -1279,7 +1371,8 @@ class DynamicDCCLResControlMode(DynamicCLResControlMode):
                 v_evse_maximum_charge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_maximum_charge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_maximum_charge_power', 'EVSEMaximumChargePower', c if i < n else None)
         if c.name == 'EVSEMinimumChargePower':
@@ -1287,7 +1380,8 @@ class DynamicDCCLResControlMode(DynamicCLResControlMode):
                 v_evse_minimum_charge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_minimum_charge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_minimum_charge_power', 'EVSEMinimumChargePower', c if i < n else None)
         if c.name == 'EVSEMaximumChargeCurrent':
@@ -1295,7 +1389,8 @@ class DynamicDCCLResControlMode(DynamicCLResControlMode):
                 v_evse_maximum_charge_current = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_maximum_charge_current') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_maximum_charge_current', 'EVSEMaximumChargeCurrent', c if i < n else None)
         if c.name == 'EVSEMaximumVoltage':
@@ -1303,7 +1398,8 @@ class DynamicDCCLResControlMode(DynamicCLResControlMode):
                 v_evse_maximum_voltage = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_maximum_voltage') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_maximum_voltage', 'EVSEMaximumVoltage', c if i < n else None)
         if i < n:
@@ -1357,51 +1453,51 @@ class BPTDynamicDCCLResControlMode(DynamicDCCLResControlMode):
         v = self.departure_time
         if v is not None:
             if v.__class__ is not int:
-                self.departure_time = v = coerce_simple(type(self).__name__ + '.departure_time', v, int)
+                self.departure_time = v = coerce_simple(field_path(self, 'departure_time'), v, int)
             if v < 0 or v > 4294967295:
-                raise range_error(type(self).__name__ + '.departure_time', v, 0, 4294967295)
+                raise range_error(field_path(self, 'departure_time'), v, 0, 4294967295)
         v = self.minimum_soc
         if v is not None:
             if v.__class__ is not int:
-                self.minimum_soc = v = coerce_simple(type(self).__name__ + '.minimum_soc', v, int)
+                self.minimum_soc = v = coerce_simple(field_path(self, 'minimum_soc'), v, int)
             if v < 0 or v > 100:
-                raise range_error(type(self).__name__ + '.minimum_soc', v, 0, 100)
+                raise range_error(field_path(self, 'minimum_soc'), v, 0, 100)
         v = self.target_soc
         if v is not None:
             if v.__class__ is not int:
-                self.target_soc = v = coerce_simple(type(self).__name__ + '.target_soc', v, int)
+                self.target_soc = v = coerce_simple(field_path(self, 'target_soc'), v, int)
             if v < 0 or v > 100:
-                raise range_error(type(self).__name__ + '.target_soc', v, 0, 100)
+                raise range_error(field_path(self, 'target_soc'), v, 0, 100)
         v = self.ack_max_delay
         if v is not None:
             if v.__class__ is not int:
-                self.ack_max_delay = v = coerce_simple(type(self).__name__ + '.ack_max_delay', v, int)
+                self.ack_max_delay = v = coerce_simple(field_path(self, 'ack_max_delay'), v, int)
             if v < 0 or v > 65535:
-                raise range_error(type(self).__name__ + '.ack_max_delay', v, 0, 65535)
+                raise range_error(field_path(self, 'ack_max_delay'), v, 0, 65535)
         v = self.evse_maximum_charge_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.evse_maximum_charge_power', v, 'RationalNumber')
+            raise type_error(field_path(self, 'evse_maximum_charge_power'), v, 'RationalNumber')
         v = self.evse_minimum_charge_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.evse_minimum_charge_power', v, 'RationalNumber')
+            raise type_error(field_path(self, 'evse_minimum_charge_power'), v, 'RationalNumber')
         v = self.evse_maximum_charge_current
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.evse_maximum_charge_current', v, 'RationalNumber')
+            raise type_error(field_path(self, 'evse_maximum_charge_current'), v, 'RationalNumber')
         v = self.evse_maximum_voltage
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.evse_maximum_voltage', v, 'RationalNumber')
+            raise type_error(field_path(self, 'evse_maximum_voltage'), v, 'RationalNumber')
         v = self.evse_maximum_discharge_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.evse_maximum_discharge_power', v, 'RationalNumber')
+            raise type_error(field_path(self, 'evse_maximum_discharge_power'), v, 'RationalNumber')
         v = self.evse_minimum_discharge_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.evse_minimum_discharge_power', v, 'RationalNumber')
+            raise type_error(field_path(self, 'evse_minimum_discharge_power'), v, 'RationalNumber')
         v = self.evse_maximum_discharge_current
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.evse_maximum_discharge_current', v, 'RationalNumber')
+            raise type_error(field_path(self, 'evse_maximum_discharge_current'), v, 'RationalNumber')
         v = self.evse_minimum_voltage
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.evse_minimum_voltage', v, 'RationalNumber')
+            raise type_error(field_path(self, 'evse_minimum_voltage'), v, 'RationalNumber')
 
     def to_tree(self, name: str = 'BPT_Dynamic_DC_CLResControlMode', ns: str = NS_DC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -1437,22 +1533,26 @@ class BPTDynamicDCCLResControlMode(DynamicDCCLResControlMode):
         c = ch[0] if n else END
         if c.name == 'DepartureTime':
             v_departure_time = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_departure_time = None
         if c.name == 'MinimumSOC':
             v_minimum_soc = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_minimum_soc = None
         if c.name == 'TargetSOC':
             v_target_soc = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_target_soc = None
         if c.name == 'AckMaxDelay':
             v_ack_max_delay = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ack_max_delay = None
         if c.name == 'EVSEMaximumChargePower':
@@ -1460,7 +1560,8 @@ class BPTDynamicDCCLResControlMode(DynamicDCCLResControlMode):
                 v_evse_maximum_charge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_maximum_charge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_maximum_charge_power', 'EVSEMaximumChargePower', c if i < n else None)
         if c.name == 'EVSEMinimumChargePower':
@@ -1468,7 +1569,8 @@ class BPTDynamicDCCLResControlMode(DynamicDCCLResControlMode):
                 v_evse_minimum_charge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_minimum_charge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_minimum_charge_power', 'EVSEMinimumChargePower', c if i < n else None)
         if c.name == 'EVSEMaximumChargeCurrent':
@@ -1476,7 +1578,8 @@ class BPTDynamicDCCLResControlMode(DynamicDCCLResControlMode):
                 v_evse_maximum_charge_current = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_maximum_charge_current') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_maximum_charge_current', 'EVSEMaximumChargeCurrent', c if i < n else None)
         if c.name == 'EVSEMaximumVoltage':
@@ -1484,7 +1587,8 @@ class BPTDynamicDCCLResControlMode(DynamicDCCLResControlMode):
                 v_evse_maximum_voltage = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_maximum_voltage') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_maximum_voltage', 'EVSEMaximumVoltage', c if i < n else None)
         if c.name == 'EVSEMaximumDischargePower':
@@ -1492,7 +1596,8 @@ class BPTDynamicDCCLResControlMode(DynamicDCCLResControlMode):
                 v_evse_maximum_discharge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_maximum_discharge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_maximum_discharge_power', 'EVSEMaximumDischargePower', c if i < n else None)
         if c.name == 'EVSEMinimumDischargePower':
@@ -1500,7 +1605,8 @@ class BPTDynamicDCCLResControlMode(DynamicDCCLResControlMode):
                 v_evse_minimum_discharge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_minimum_discharge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_minimum_discharge_power', 'EVSEMinimumDischargePower', c if i < n else None)
         if c.name == 'EVSEMaximumDischargeCurrent':
@@ -1508,7 +1614,8 @@ class BPTDynamicDCCLResControlMode(DynamicDCCLResControlMode):
                 v_evse_maximum_discharge_current = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_maximum_discharge_current') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_maximum_discharge_current', 'EVSEMaximumDischargeCurrent', c if i < n else None)
         if c.name == 'EVSEMinimumVoltage':
@@ -1516,7 +1623,8 @@ class BPTDynamicDCCLResControlMode(DynamicDCCLResControlMode):
                 v_evse_minimum_voltage = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_minimum_voltage') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_minimum_voltage', 'EVSEMinimumVoltage', c if i < n else None)
         if i < n:
@@ -1575,41 +1683,41 @@ class ScheduledDCCLReqControlMode(ScheduledCLReqControlMode):
         v = self.ev_target_energy_request
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_target_energy_request', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_target_energy_request'), v, 'RationalNumber')
         v = self.ev_maximum_energy_request
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_maximum_energy_request', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_maximum_energy_request'), v, 'RationalNumber')
         v = self.ev_minimum_energy_request
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_minimum_energy_request', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_minimum_energy_request'), v, 'RationalNumber')
         v = self.ev_target_current
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_target_current', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_target_current'), v, 'RationalNumber')
         v = self.ev_target_voltage
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_target_voltage', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_target_voltage'), v, 'RationalNumber')
         v = self.ev_maximum_charge_power
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_maximum_charge_power', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_maximum_charge_power'), v, 'RationalNumber')
         v = self.ev_minimum_charge_power
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_minimum_charge_power', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_minimum_charge_power'), v, 'RationalNumber')
         v = self.ev_maximum_charge_current
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_maximum_charge_current', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_maximum_charge_current'), v, 'RationalNumber')
         v = self.ev_maximum_voltage
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_maximum_voltage', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_maximum_voltage'), v, 'RationalNumber')
         v = self.ev_minimum_voltage
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_minimum_voltage', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_minimum_voltage'), v, 'RationalNumber')
 
     def to_tree(self, name: str = 'Scheduled_DC_CLReqControlMode', ns: str = NS_DC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -1654,7 +1762,8 @@ class ScheduledDCCLReqControlMode(ScheduledCLReqControlMode):
                 v_ev_target_energy_request = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_target_energy_request') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_target_energy_request = None
         if c.name == 'EVMaximumEnergyRequest':
@@ -1662,7 +1771,8 @@ class ScheduledDCCLReqControlMode(ScheduledCLReqControlMode):
                 v_ev_maximum_energy_request = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_energy_request') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_maximum_energy_request = None
         if c.name == 'EVMinimumEnergyRequest':
@@ -1670,7 +1780,8 @@ class ScheduledDCCLReqControlMode(ScheduledCLReqControlMode):
                 v_ev_minimum_energy_request = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_energy_request') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_minimum_energy_request = None
         if c.name == 'EVTargetCurrent':
@@ -1678,7 +1789,8 @@ class ScheduledDCCLReqControlMode(ScheduledCLReqControlMode):
                 v_ev_target_current = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_target_current') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_target_current', 'EVTargetCurrent', c if i < n else None)
         if c.name == 'EVTargetVoltage':
@@ -1686,7 +1798,8 @@ class ScheduledDCCLReqControlMode(ScheduledCLReqControlMode):
                 v_ev_target_voltage = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_target_voltage') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_target_voltage', 'EVTargetVoltage', c if i < n else None)
         if c.name == 'EVMaximumChargePower':
@@ -1694,7 +1807,8 @@ class ScheduledDCCLReqControlMode(ScheduledCLReqControlMode):
                 v_ev_maximum_charge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_charge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_maximum_charge_power = None
         if c.name == 'EVMinimumChargePower':
@@ -1702,7 +1816,8 @@ class ScheduledDCCLReqControlMode(ScheduledCLReqControlMode):
                 v_ev_minimum_charge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_charge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_minimum_charge_power = None
         if c.name == 'EVMaximumChargeCurrent':
@@ -1710,7 +1825,8 @@ class ScheduledDCCLReqControlMode(ScheduledCLReqControlMode):
                 v_ev_maximum_charge_current = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_charge_current') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_maximum_charge_current = None
         if c.name == 'EVMaximumVoltage':
@@ -1718,7 +1834,8 @@ class ScheduledDCCLReqControlMode(ScheduledCLReqControlMode):
                 v_ev_maximum_voltage = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_voltage') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_maximum_voltage = None
         if c.name == 'EVMinimumVoltage':
@@ -1726,7 +1843,8 @@ class ScheduledDCCLReqControlMode(ScheduledCLReqControlMode):
                 v_ev_minimum_voltage = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_voltage') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_minimum_voltage = None
         if i < n:
@@ -1782,53 +1900,53 @@ class BPTScheduledDCCLReqControlMode(ScheduledDCCLReqControlMode):
         v = self.ev_target_energy_request
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_target_energy_request', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_target_energy_request'), v, 'RationalNumber')
         v = self.ev_maximum_energy_request
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_maximum_energy_request', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_maximum_energy_request'), v, 'RationalNumber')
         v = self.ev_minimum_energy_request
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_minimum_energy_request', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_minimum_energy_request'), v, 'RationalNumber')
         v = self.ev_target_current
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_target_current', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_target_current'), v, 'RationalNumber')
         v = self.ev_target_voltage
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_target_voltage', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_target_voltage'), v, 'RationalNumber')
         v = self.ev_maximum_charge_power
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_maximum_charge_power', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_maximum_charge_power'), v, 'RationalNumber')
         v = self.ev_minimum_charge_power
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_minimum_charge_power', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_minimum_charge_power'), v, 'RationalNumber')
         v = self.ev_maximum_charge_current
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_maximum_charge_current', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_maximum_charge_current'), v, 'RationalNumber')
         v = self.ev_maximum_voltage
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_maximum_voltage', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_maximum_voltage'), v, 'RationalNumber')
         v = self.ev_minimum_voltage
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_minimum_voltage', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_minimum_voltage'), v, 'RationalNumber')
         v = self.ev_maximum_discharge_power
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_maximum_discharge_power', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_maximum_discharge_power'), v, 'RationalNumber')
         v = self.ev_minimum_discharge_power
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_minimum_discharge_power', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_minimum_discharge_power'), v, 'RationalNumber')
         v = self.ev_maximum_discharge_current
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.ev_maximum_discharge_current', v, 'RationalNumber')
+                raise type_error(field_path(self, 'ev_maximum_discharge_current'), v, 'RationalNumber')
 
     def to_tree(self, name: str = 'BPT_Scheduled_DC_CLReqControlMode', ns: str = NS_DC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -1882,7 +2000,8 @@ class BPTScheduledDCCLReqControlMode(ScheduledDCCLReqControlMode):
                 v_ev_target_energy_request = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_target_energy_request') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_target_energy_request = None
         if c.name == 'EVMaximumEnergyRequest':
@@ -1890,7 +2009,8 @@ class BPTScheduledDCCLReqControlMode(ScheduledDCCLReqControlMode):
                 v_ev_maximum_energy_request = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_energy_request') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_maximum_energy_request = None
         if c.name == 'EVMinimumEnergyRequest':
@@ -1898,7 +2018,8 @@ class BPTScheduledDCCLReqControlMode(ScheduledDCCLReqControlMode):
                 v_ev_minimum_energy_request = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_energy_request') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_minimum_energy_request = None
         if c.name == 'EVTargetCurrent':
@@ -1906,7 +2027,8 @@ class BPTScheduledDCCLReqControlMode(ScheduledDCCLReqControlMode):
                 v_ev_target_current = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_target_current') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_target_current', 'EVTargetCurrent', c if i < n else None)
         if c.name == 'EVTargetVoltage':
@@ -1914,7 +2036,8 @@ class BPTScheduledDCCLReqControlMode(ScheduledDCCLReqControlMode):
                 v_ev_target_voltage = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_target_voltage') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_target_voltage', 'EVTargetVoltage', c if i < n else None)
         if c.name == 'EVMaximumChargePower':
@@ -1922,7 +2045,8 @@ class BPTScheduledDCCLReqControlMode(ScheduledDCCLReqControlMode):
                 v_ev_maximum_charge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_charge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_maximum_charge_power = None
         if c.name == 'EVMinimumChargePower':
@@ -1930,7 +2054,8 @@ class BPTScheduledDCCLReqControlMode(ScheduledDCCLReqControlMode):
                 v_ev_minimum_charge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_charge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_minimum_charge_power = None
         if c.name == 'EVMaximumChargeCurrent':
@@ -1938,7 +2063,8 @@ class BPTScheduledDCCLReqControlMode(ScheduledDCCLReqControlMode):
                 v_ev_maximum_charge_current = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_charge_current') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_maximum_charge_current = None
         if c.name == 'EVMaximumVoltage':
@@ -1946,7 +2072,8 @@ class BPTScheduledDCCLReqControlMode(ScheduledDCCLReqControlMode):
                 v_ev_maximum_voltage = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_voltage') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_maximum_voltage = None
         if c.name == 'EVMinimumVoltage':
@@ -1954,7 +2081,8 @@ class BPTScheduledDCCLReqControlMode(ScheduledDCCLReqControlMode):
                 v_ev_minimum_voltage = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_voltage') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_minimum_voltage = None
         if c.name == 'EVMaximumDischargePower':
@@ -1962,7 +2090,8 @@ class BPTScheduledDCCLReqControlMode(ScheduledDCCLReqControlMode):
                 v_ev_maximum_discharge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_discharge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_maximum_discharge_power = None
         if c.name == 'EVMinimumDischargePower':
@@ -1970,7 +2099,8 @@ class BPTScheduledDCCLReqControlMode(ScheduledDCCLReqControlMode):
                 v_ev_minimum_discharge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_minimum_discharge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_minimum_discharge_power = None
         if c.name == 'EVMaximumDischargeCurrent':
@@ -1978,7 +2108,8 @@ class BPTScheduledDCCLReqControlMode(ScheduledDCCLReqControlMode):
                 v_ev_maximum_discharge_current = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_maximum_discharge_current') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ev_maximum_discharge_current = None
         if i < n:
@@ -2029,19 +2160,19 @@ class ScheduledDCCLResControlMode(ScheduledCLResControlMode):
         v = self.evse_maximum_charge_power
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_maximum_charge_power', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_maximum_charge_power'), v, 'RationalNumber')
         v = self.evse_minimum_charge_power
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_minimum_charge_power', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_minimum_charge_power'), v, 'RationalNumber')
         v = self.evse_maximum_charge_current
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_maximum_charge_current', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_maximum_charge_current'), v, 'RationalNumber')
         v = self.evse_maximum_voltage
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_maximum_voltage', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_maximum_voltage'), v, 'RationalNumber')
 
     def to_tree(self, name: str = 'Scheduled_DC_CLResControlMode', ns: str = NS_DC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -2072,7 +2203,8 @@ class ScheduledDCCLResControlMode(ScheduledCLResControlMode):
                 v_evse_maximum_charge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_maximum_charge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_maximum_charge_power = None
         if c.name == 'EVSEMinimumChargePower':
@@ -2080,7 +2212,8 @@ class ScheduledDCCLResControlMode(ScheduledCLResControlMode):
                 v_evse_minimum_charge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_minimum_charge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_minimum_charge_power = None
         if c.name == 'EVSEMaximumChargeCurrent':
@@ -2088,7 +2221,8 @@ class ScheduledDCCLResControlMode(ScheduledCLResControlMode):
                 v_evse_maximum_charge_current = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_maximum_charge_current') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_maximum_charge_current = None
         if c.name == 'EVSEMaximumVoltage':
@@ -2096,7 +2230,8 @@ class ScheduledDCCLResControlMode(ScheduledCLResControlMode):
                 v_evse_maximum_voltage = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_maximum_voltage') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_maximum_voltage = None
         if i < n:
@@ -2142,35 +2277,35 @@ class BPTScheduledDCCLResControlMode(ScheduledDCCLResControlMode):
         v = self.evse_maximum_charge_power
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_maximum_charge_power', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_maximum_charge_power'), v, 'RationalNumber')
         v = self.evse_minimum_charge_power
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_minimum_charge_power', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_minimum_charge_power'), v, 'RationalNumber')
         v = self.evse_maximum_charge_current
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_maximum_charge_current', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_maximum_charge_current'), v, 'RationalNumber')
         v = self.evse_maximum_voltage
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_maximum_voltage', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_maximum_voltage'), v, 'RationalNumber')
         v = self.evse_maximum_discharge_power
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_maximum_discharge_power', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_maximum_discharge_power'), v, 'RationalNumber')
         v = self.evse_minimum_discharge_power
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_minimum_discharge_power', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_minimum_discharge_power'), v, 'RationalNumber')
         v = self.evse_maximum_discharge_current
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_maximum_discharge_current', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_maximum_discharge_current'), v, 'RationalNumber')
         v = self.evse_minimum_voltage
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evse_minimum_voltage', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evse_minimum_voltage'), v, 'RationalNumber')
 
     def to_tree(self, name: str = 'BPT_Scheduled_DC_CLResControlMode', ns: str = NS_DC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -2213,7 +2348,8 @@ class BPTScheduledDCCLResControlMode(ScheduledDCCLResControlMode):
                 v_evse_maximum_charge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_maximum_charge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_maximum_charge_power = None
         if c.name == 'EVSEMinimumChargePower':
@@ -2221,7 +2357,8 @@ class BPTScheduledDCCLResControlMode(ScheduledDCCLResControlMode):
                 v_evse_minimum_charge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_minimum_charge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_minimum_charge_power = None
         if c.name == 'EVSEMaximumChargeCurrent':
@@ -2229,7 +2366,8 @@ class BPTScheduledDCCLResControlMode(ScheduledDCCLResControlMode):
                 v_evse_maximum_charge_current = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_maximum_charge_current') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_maximum_charge_current = None
         if c.name == 'EVSEMaximumVoltage':
@@ -2237,7 +2375,8 @@ class BPTScheduledDCCLResControlMode(ScheduledDCCLResControlMode):
                 v_evse_maximum_voltage = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_maximum_voltage') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_maximum_voltage = None
         if c.name == 'EVSEMaximumDischargePower':
@@ -2245,7 +2384,8 @@ class BPTScheduledDCCLResControlMode(ScheduledDCCLResControlMode):
                 v_evse_maximum_discharge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_maximum_discharge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_maximum_discharge_power = None
         if c.name == 'EVSEMinimumDischargePower':
@@ -2253,7 +2393,8 @@ class BPTScheduledDCCLResControlMode(ScheduledDCCLResControlMode):
                 v_evse_minimum_discharge_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_minimum_discharge_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_minimum_discharge_power = None
         if c.name == 'EVSEMaximumDischargeCurrent':
@@ -2261,7 +2402,8 @@ class BPTScheduledDCCLResControlMode(ScheduledDCCLResControlMode):
                 v_evse_maximum_discharge_current = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_maximum_discharge_current') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_maximum_discharge_current = None
         if c.name == 'EVSEMinimumVoltage':
@@ -2269,7 +2411,8 @@ class BPTScheduledDCCLResControlMode(ScheduledDCCLResControlMode):
                 v_evse_minimum_voltage = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_minimum_voltage') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_minimum_voltage = None
         if i < n:
@@ -2306,7 +2449,7 @@ class DCCableCheckReq(V2GRequest):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
 
     def to_tree(self, name: str = 'DC_CableCheckReq', ns: str = NS_DC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -2335,7 +2478,8 @@ class DCCableCheckReq(V2GRequest):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if i < n:
@@ -2369,17 +2513,21 @@ class DCCableCheckRes(V2GResponse):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.response_code
         if v.__class__ is not ResponseCode:
-            self.response_code = v = coerce_enum(type(self).__name__ + '.response_code', ResponseCode, v)
+            self.response_code = v = coerce_enum(field_path(self, 'response_code'), ResponseCode, v)
         v = self.evse_processing
         if v.__class__ is not Processing:
-            self.evse_processing = v = coerce_enum(type(self).__name__ + '.evse_processing', Processing, v)
+            self.evse_processing = v = coerce_enum(field_path(self, 'evse_processing'), Processing, v)
 
     def to_tree(self, name: str = 'DC_CableCheckRes', ns: str = NS_DC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        return Element(ns, name, None, [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_), Element(NS_DC, 'EVSEProcessing', None, None, self.evse_processing._value_)], None)
+        return Element(ns, name, None, [
+            self.header.to_tree('Header', NS_CT),
+            Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_),
+            Element(NS_DC, 'EVSEProcessing', None, None, self.evse_processing._value_),
+        ], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -2406,17 +2554,20 @@ class DCCableCheckRes(V2GResponse):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name == 'ResponseCode':
             v_response_code = _ResponseCode_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'response_code', 'ResponseCode', c if i < n else None)
         if c.name == 'EVSEProcessing':
             v_evse_processing = _Processing_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_processing', 'EVSEProcessing', c if i < n else None)
         if i < n:
@@ -2455,20 +2606,20 @@ class DCChargeLoopReq(ChargeLoopReq):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.display_parameters
         if v is not None:
             if v.__class__ is not DisplayParameters and not isinstance(v, DisplayParameters):
-                raise type_error(type(self).__name__ + '.display_parameters', v, 'DisplayParameters')
+                raise type_error(field_path(self, 'display_parameters'), v, 'DisplayParameters')
         v = self.meter_info_requested
         if v.__class__ is not bool:
-            raise type_error(type(self).__name__ + '.meter_info_requested', v, 'bool')
+            raise type_error(field_path(self, 'meter_info_requested'), v, 'bool')
         v = self.ev_present_voltage
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_present_voltage', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_present_voltage'), v, 'RationalNumber')
         v = self.control_mode
-        if v.__class__ not in (ScheduledDCCLReqControlMode, BPTScheduledDCCLReqControlMode, DynamicDCCLReqControlMode, BPTDynamicDCCLReqControlMode,) and not isinstance(v, (ScheduledDCCLReqControlMode, BPTScheduledDCCLReqControlMode, DynamicDCCLReqControlMode, BPTDynamicDCCLReqControlMode,)):
-            raise type_error(type(self).__name__ + '.control_mode', v, 'ScheduledDCCLReqControlMode | BPTScheduledDCCLReqControlMode | DynamicDCCLReqControlMode | BPTDynamicDCCLReqControlMode')
+        if v.__class__ not in _DCChargeLoopReq_control_mode_TYPES and not isinstance(v, _DCChargeLoopReq_control_mode_TYPES):
+            raise type_error(field_path(self, 'control_mode'), v, 'ScheduledDCCLReqControlMode | BPTScheduledDCCLReqControlMode | DynamicDCCLReqControlMode | BPTDynamicDCCLReqControlMode')
 
     def to_tree(self, name: str = 'DC_ChargeLoopReq', ns: str = NS_DC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -2495,7 +2646,8 @@ class DCChargeLoopReq(ChargeLoopReq):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name == 'DisplayParameters':
@@ -2503,12 +2655,14 @@ class DCChargeLoopReq(ChargeLoopReq):
                 v_display_parameters = DisplayParameters.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'display_parameters') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_display_parameters = None
         if c.name == 'MeterInfoRequested':
             v_meter_info_requested = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'meter_info_requested', 'MeterInfoRequested', c if i < n else None)
         if c.name == 'EVPresentVoltage':
@@ -2516,7 +2670,8 @@ class DCChargeLoopReq(ChargeLoopReq):
                 v_ev_present_voltage = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_present_voltage') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_present_voltage', 'EVPresentVoltage', c if i < n else None)
         if c.name in _DCChargeLoopReq_control_mode_IN:
@@ -2524,7 +2679,8 @@ class DCChargeLoopReq(ChargeLoopReq):
                 v_control_mode = _DCChargeLoopReq_control_mode_IN[c.name].from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'control_mode') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'control_mode', 'one of Scheduled_DC_CLReqControlMode, BPT_Scheduled_DC_CLReqControlMode, Dynamic_DC_CLReqControlMode, BPT_Dynamic_DC_CLReqControlMode', c if i < n else None)
         if i < n:
@@ -2575,44 +2731,47 @@ class DCChargeLoopRes(ChargeLoopRes):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.response_code
         if v.__class__ is not ResponseCode:
-            self.response_code = v = coerce_enum(type(self).__name__ + '.response_code', ResponseCode, v)
+            self.response_code = v = coerce_enum(field_path(self, 'response_code'), ResponseCode, v)
         v = self.evse_status
         if v is not None:
             if v.__class__ is not EVSEStatus and not isinstance(v, EVSEStatus):
-                raise type_error(type(self).__name__ + '.evse_status', v, 'EVSEStatus')
+                raise type_error(field_path(self, 'evse_status'), v, 'EVSEStatus')
         v = self.meter_info
         if v is not None:
             if v.__class__ is not MeterInfo and not isinstance(v, MeterInfo):
-                raise type_error(type(self).__name__ + '.meter_info', v, 'MeterInfo')
+                raise type_error(field_path(self, 'meter_info'), v, 'MeterInfo')
         v = self.receipt
         if v is not None:
             if v.__class__ is not Receipt and not isinstance(v, Receipt):
-                raise type_error(type(self).__name__ + '.receipt', v, 'Receipt')
+                raise type_error(field_path(self, 'receipt'), v, 'Receipt')
         v = self.evse_present_current
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.evse_present_current', v, 'RationalNumber')
+            raise type_error(field_path(self, 'evse_present_current'), v, 'RationalNumber')
         v = self.evse_present_voltage
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.evse_present_voltage', v, 'RationalNumber')
+            raise type_error(field_path(self, 'evse_present_voltage'), v, 'RationalNumber')
         v = self.evse_power_limit_achieved
         if v.__class__ is not bool:
-            raise type_error(type(self).__name__ + '.evse_power_limit_achieved', v, 'bool')
+            raise type_error(field_path(self, 'evse_power_limit_achieved'), v, 'bool')
         v = self.evse_current_limit_achieved
         if v.__class__ is not bool:
-            raise type_error(type(self).__name__ + '.evse_current_limit_achieved', v, 'bool')
+            raise type_error(field_path(self, 'evse_current_limit_achieved'), v, 'bool')
         v = self.evse_voltage_limit_achieved
         if v.__class__ is not bool:
-            raise type_error(type(self).__name__ + '.evse_voltage_limit_achieved', v, 'bool')
+            raise type_error(field_path(self, 'evse_voltage_limit_achieved'), v, 'bool')
         v = self.control_mode
-        if v.__class__ not in (ScheduledDCCLResControlMode, BPTScheduledDCCLResControlMode, DynamicDCCLResControlMode, BPTDynamicDCCLResControlMode,) and not isinstance(v, (ScheduledDCCLResControlMode, BPTScheduledDCCLResControlMode, DynamicDCCLResControlMode, BPTDynamicDCCLResControlMode,)):
-            raise type_error(type(self).__name__ + '.control_mode', v, 'ScheduledDCCLResControlMode | BPTScheduledDCCLResControlMode | DynamicDCCLResControlMode | BPTDynamicDCCLResControlMode')
+        if v.__class__ not in _DCChargeLoopRes_control_mode_TYPES and not isinstance(v, _DCChargeLoopRes_control_mode_TYPES):
+            raise type_error(field_path(self, 'control_mode'), v, 'ScheduledDCCLResControlMode | BPTScheduledDCCLResControlMode | DynamicDCCLResControlMode | BPTDynamicDCCLResControlMode')
 
     def to_tree(self, name: str = 'DC_ChargeLoopRes', ns: str = NS_DC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_)]
+        ch: list = [
+            self.header.to_tree('Header', NS_CT),
+            Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_),
+        ]
         v = self.evse_status
         if v is not None:
             ch.append(v.to_tree('EVSEStatus', NS_CT))
@@ -2644,12 +2803,14 @@ class DCChargeLoopRes(ChargeLoopRes):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name == 'ResponseCode':
             v_response_code = _ResponseCode_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'response_code', 'ResponseCode', c if i < n else None)
         if c.name == 'EVSEStatus':
@@ -2657,7 +2818,8 @@ class DCChargeLoopRes(ChargeLoopRes):
                 v_evse_status = EVSEStatus.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_status') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_status = None
         if c.name == 'MeterInfo':
@@ -2665,7 +2827,8 @@ class DCChargeLoopRes(ChargeLoopRes):
                 v_meter_info = MeterInfo.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'meter_info') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_meter_info = None
         if c.name == 'Receipt':
@@ -2673,7 +2836,8 @@ class DCChargeLoopRes(ChargeLoopRes):
                 v_receipt = Receipt.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'receipt') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_receipt = None
         if c.name == 'EVSEPresentCurrent':
@@ -2681,7 +2845,8 @@ class DCChargeLoopRes(ChargeLoopRes):
                 v_evse_present_current = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_present_current') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_present_current', 'EVSEPresentCurrent', c if i < n else None)
         if c.name == 'EVSEPresentVoltage':
@@ -2689,22 +2854,26 @@ class DCChargeLoopRes(ChargeLoopRes):
                 v_evse_present_voltage = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_present_voltage') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_present_voltage', 'EVSEPresentVoltage', c if i < n else None)
         if c.name == 'EVSEPowerLimitAchieved':
             v_evse_power_limit_achieved = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_power_limit_achieved', 'EVSEPowerLimitAchieved', c if i < n else None)
         if c.name == 'EVSECurrentLimitAchieved':
             v_evse_current_limit_achieved = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_current_limit_achieved', 'EVSECurrentLimitAchieved', c if i < n else None)
         if c.name == 'EVSEVoltageLimitAchieved':
             v_evse_voltage_limit_achieved = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_voltage_limit_achieved', 'EVSEVoltageLimitAchieved', c if i < n else None)
         if c.name in _DCChargeLoopRes_control_mode_IN:
@@ -2712,7 +2881,8 @@ class DCChargeLoopRes(ChargeLoopRes):
                 v_control_mode = _DCChargeLoopRes_control_mode_IN[c.name].from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'control_mode') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'control_mode', 'one of Scheduled_DC_CLResControlMode, BPT_Scheduled_DC_CLResControlMode, Dynamic_DC_CLResControlMode, BPT_Dynamic_DC_CLResControlMode', c if i < n else None)
         if i < n:
@@ -2755,10 +2925,10 @@ class DCChargeParameterDiscoveryReq(ChargeParameterDiscoveryReq):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.energy_transfer_mode
-        if v.__class__ not in (DCCPDReqEnergyTransferMode, BPTDCCPDReqEnergyTransferMode,) and not isinstance(v, (DCCPDReqEnergyTransferMode, BPTDCCPDReqEnergyTransferMode,)):
-            raise type_error(type(self).__name__ + '.energy_transfer_mode', v, 'DCCPDReqEnergyTransferMode | BPTDCCPDReqEnergyTransferMode')
+        if v.__class__ not in _DCChargeParameterDiscoveryReq_energy_transfer_mode_TYPES and not isinstance(v, _DCChargeParameterDiscoveryReq_energy_transfer_mode_TYPES):
+            raise type_error(field_path(self, 'energy_transfer_mode'), v, 'DCCPDReqEnergyTransferMode | BPTDCCPDReqEnergyTransferMode')
 
     def to_tree(self, name: str = 'DC_ChargeParameterDiscoveryReq', ns: str = NS_DC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -2780,7 +2950,8 @@ class DCChargeParameterDiscoveryReq(ChargeParameterDiscoveryReq):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name in _DCChargeParameterDiscoveryReq_energy_transfer_mode_IN:
@@ -2788,7 +2959,8 @@ class DCChargeParameterDiscoveryReq(ChargeParameterDiscoveryReq):
                 v_energy_transfer_mode = _DCChargeParameterDiscoveryReq_energy_transfer_mode_IN[c.name].from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'energy_transfer_mode') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'energy_transfer_mode', 'one of DC_CPDReqEnergyTransferMode, BPT_DC_CPDReqEnergyTransferMode', c if i < n else None)
         if i < n:
@@ -2823,17 +2995,20 @@ class DCChargeParameterDiscoveryRes(ChargeParameterDiscoveryRes):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.response_code
         if v.__class__ is not ResponseCode:
-            self.response_code = v = coerce_enum(type(self).__name__ + '.response_code', ResponseCode, v)
+            self.response_code = v = coerce_enum(field_path(self, 'response_code'), ResponseCode, v)
         v = self.energy_transfer_mode
-        if v.__class__ not in (DCCPDResEnergyTransferMode, BPTDCCPDResEnergyTransferMode,) and not isinstance(v, (DCCPDResEnergyTransferMode, BPTDCCPDResEnergyTransferMode,)):
-            raise type_error(type(self).__name__ + '.energy_transfer_mode', v, 'DCCPDResEnergyTransferMode | BPTDCCPDResEnergyTransferMode')
+        if v.__class__ not in _DCChargeParameterDiscoveryRes_energy_transfer_mode_TYPES and not isinstance(v, _DCChargeParameterDiscoveryRes_energy_transfer_mode_TYPES):
+            raise type_error(field_path(self, 'energy_transfer_mode'), v, 'DCCPDResEnergyTransferMode | BPTDCCPDResEnergyTransferMode')
 
     def to_tree(self, name: str = 'DC_ChargeParameterDiscoveryRes', ns: str = NS_DC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_)]
+        ch: list = [
+            self.header.to_tree('Header', NS_CT),
+            Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_),
+        ]
         v = self.energy_transfer_mode
         t = _DCChargeParameterDiscoveryRes_energy_transfer_mode_OUT.get(v.__class__) or union_target(_DCChargeParameterDiscoveryRes_energy_transfer_mode_OUT, v, 'DCChargeParameterDiscoveryRes.energy_transfer_mode')
         ch.append(v.to_tree(t[1], t[0]))
@@ -2851,12 +3026,14 @@ class DCChargeParameterDiscoveryRes(ChargeParameterDiscoveryRes):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name == 'ResponseCode':
             v_response_code = _ResponseCode_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'response_code', 'ResponseCode', c if i < n else None)
         if c.name in _DCChargeParameterDiscoveryRes_energy_transfer_mode_IN:
@@ -2864,7 +3041,8 @@ class DCChargeParameterDiscoveryRes(ChargeParameterDiscoveryRes):
                 v_energy_transfer_mode = _DCChargeParameterDiscoveryRes_energy_transfer_mode_IN[c.name].from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'energy_transfer_mode') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'energy_transfer_mode', 'one of DC_CPDResEnergyTransferMode, BPT_DC_CPDResEnergyTransferMode', c if i < n else None)
         if i < n:
@@ -2903,20 +3081,25 @@ class DCPreChargeReq(V2GRequest):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.ev_processing
         if v.__class__ is not Processing:
-            self.ev_processing = v = coerce_enum(type(self).__name__ + '.ev_processing', Processing, v)
+            self.ev_processing = v = coerce_enum(field_path(self, 'ev_processing'), Processing, v)
         v = self.ev_present_voltage
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_present_voltage', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_present_voltage'), v, 'RationalNumber')
         v = self.ev_target_voltage
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.ev_target_voltage', v, 'RationalNumber')
+            raise type_error(field_path(self, 'ev_target_voltage'), v, 'RationalNumber')
 
     def to_tree(self, name: str = 'DC_PreChargeReq', ns: str = NS_DC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        return Element(ns, name, None, [self.header.to_tree('Header', NS_CT), Element(NS_DC, 'EVProcessing', None, None, self.ev_processing._value_), self.ev_present_voltage.to_tree('EVPresentVoltage', NS_DC), self.ev_target_voltage.to_tree('EVTargetVoltage', NS_DC)], None)
+        return Element(ns, name, None, [
+            self.header.to_tree('Header', NS_CT),
+            Element(NS_DC, 'EVProcessing', None, None, self.ev_processing._value_),
+            self.ev_present_voltage.to_tree('EVPresentVoltage', NS_DC),
+            self.ev_target_voltage.to_tree('EVTargetVoltage', NS_DC),
+        ], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -2950,12 +3133,14 @@ class DCPreChargeReq(V2GRequest):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name == 'EVProcessing':
             v_ev_processing = _Processing_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_processing', 'EVProcessing', c if i < n else None)
         if c.name == 'EVPresentVoltage':
@@ -2963,7 +3148,8 @@ class DCPreChargeReq(V2GRequest):
                 v_ev_present_voltage = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_present_voltage') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_present_voltage', 'EVPresentVoltage', c if i < n else None)
         if c.name == 'EVTargetVoltage':
@@ -2971,7 +3157,8 @@ class DCPreChargeReq(V2GRequest):
                 v_ev_target_voltage = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_target_voltage') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_target_voltage', 'EVTargetVoltage', c if i < n else None)
         if i < n:
@@ -3008,17 +3195,21 @@ class DCPreChargeRes(V2GResponse):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.response_code
         if v.__class__ is not ResponseCode:
-            self.response_code = v = coerce_enum(type(self).__name__ + '.response_code', ResponseCode, v)
+            self.response_code = v = coerce_enum(field_path(self, 'response_code'), ResponseCode, v)
         v = self.evse_present_voltage
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.evse_present_voltage', v, 'RationalNumber')
+            raise type_error(field_path(self, 'evse_present_voltage'), v, 'RationalNumber')
 
     def to_tree(self, name: str = 'DC_PreChargeRes', ns: str = NS_DC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        return Element(ns, name, None, [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_), self.evse_present_voltage.to_tree('EVSEPresentVoltage', NS_DC)], None)
+        return Element(ns, name, None, [
+            self.header.to_tree('Header', NS_CT),
+            Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_),
+            self.evse_present_voltage.to_tree('EVSEPresentVoltage', NS_DC),
+        ], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -3048,12 +3239,14 @@ class DCPreChargeRes(V2GResponse):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name == 'ResponseCode':
             v_response_code = _ResponseCode_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'response_code', 'ResponseCode', c if i < n else None)
         if c.name == 'EVSEPresentVoltage':
@@ -3061,7 +3254,8 @@ class DCPreChargeRes(V2GResponse):
                 v_evse_present_voltage = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_present_voltage') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_present_voltage', 'EVSEPresentVoltage', c if i < n else None)
         if i < n:
@@ -3096,14 +3290,17 @@ class DCWeldingDetectionReq(V2GRequest):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.ev_processing
         if v.__class__ is not Processing:
-            self.ev_processing = v = coerce_enum(type(self).__name__ + '.ev_processing', Processing, v)
+            self.ev_processing = v = coerce_enum(field_path(self, 'ev_processing'), Processing, v)
 
     def to_tree(self, name: str = 'DC_WeldingDetectionReq', ns: str = NS_DC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        return Element(ns, name, None, [self.header.to_tree('Header', NS_CT), Element(NS_DC, 'EVProcessing', None, None, self.ev_processing._value_)], None)
+        return Element(ns, name, None, [
+            self.header.to_tree('Header', NS_CT),
+            Element(NS_DC, 'EVProcessing', None, None, self.ev_processing._value_),
+        ], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -3129,12 +3326,14 @@ class DCWeldingDetectionReq(V2GRequest):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name == 'EVProcessing':
             v_ev_processing = _Processing_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_processing', 'EVProcessing', c if i < n else None)
         if i < n:
@@ -3169,17 +3368,21 @@ class DCWeldingDetectionRes(V2GResponse):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.response_code
         if v.__class__ is not ResponseCode:
-            self.response_code = v = coerce_enum(type(self).__name__ + '.response_code', ResponseCode, v)
+            self.response_code = v = coerce_enum(field_path(self, 'response_code'), ResponseCode, v)
         v = self.evse_present_voltage
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.evse_present_voltage', v, 'RationalNumber')
+            raise type_error(field_path(self, 'evse_present_voltage'), v, 'RationalNumber')
 
     def to_tree(self, name: str = 'DC_WeldingDetectionRes', ns: str = NS_DC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        return Element(ns, name, None, [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_), self.evse_present_voltage.to_tree('EVSEPresentVoltage', NS_DC)], None)
+        return Element(ns, name, None, [
+            self.header.to_tree('Header', NS_CT),
+            Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_),
+            self.evse_present_voltage.to_tree('EVSEPresentVoltage', NS_DC),
+        ], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -3209,12 +3412,14 @@ class DCWeldingDetectionRes(V2GResponse):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name == 'ResponseCode':
             v_response_code = _ResponseCode_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'response_code', 'ResponseCode', c if i < n else None)
         if c.name == 'EVSEPresentVoltage':
@@ -3222,7 +3427,8 @@ class DCWeldingDetectionRes(V2GResponse):
                 v_evse_present_voltage = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_present_voltage') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_present_voltage', 'EVSEPresentVoltage', c if i < n else None)
         if i < n:
@@ -3394,6 +3600,7 @@ _DCChargeLoopReq_control_mode_OUT = {
     DynamicDCCLReqControlMode: (NS_DC, 'Dynamic_DC_CLReqControlMode'),
     BPTDynamicDCCLReqControlMode: (NS_DC, 'BPT_Dynamic_DC_CLReqControlMode'),
 }
+_DCChargeLoopReq_control_mode_TYPES = tuple(_DCChargeLoopReq_control_mode_OUT)
 DCChargeLoopReq.FIELDS = (
     FieldSpec('header', 'Header', NS_CT, 'class', MessageHeader, 1, 1, {}, (), None, 1),
     FieldSpec('display_parameters', 'DisplayParameters', NS_CT, 'class', DisplayParameters, 0, 1, {}, (), None, 1),
@@ -3413,6 +3620,7 @@ _DCChargeLoopRes_control_mode_OUT = {
     DynamicDCCLResControlMode: (NS_DC, 'Dynamic_DC_CLResControlMode'),
     BPTDynamicDCCLResControlMode: (NS_DC, 'BPT_Dynamic_DC_CLResControlMode'),
 }
+_DCChargeLoopRes_control_mode_TYPES = tuple(_DCChargeLoopRes_control_mode_OUT)
 DCChargeLoopRes.FIELDS = (
     FieldSpec('header', 'Header', NS_CT, 'class', MessageHeader, 1, 1, {}, (), None, 1),
     FieldSpec('response_code', 'ResponseCode', NS_CT, 'enum', ResponseCode, 1, 1, {'enum': True}, (), None, 1),
@@ -3434,6 +3642,7 @@ _DCChargeParameterDiscoveryReq_energy_transfer_mode_OUT = {
     DCCPDReqEnergyTransferMode: (NS_DC, 'DC_CPDReqEnergyTransferMode'),
     BPTDCCPDReqEnergyTransferMode: (NS_DC, 'BPT_DC_CPDReqEnergyTransferMode'),
 }
+_DCChargeParameterDiscoveryReq_energy_transfer_mode_TYPES = tuple(_DCChargeParameterDiscoveryReq_energy_transfer_mode_OUT)
 DCChargeParameterDiscoveryReq.FIELDS = (
     FieldSpec('header', 'Header', NS_CT, 'class', MessageHeader, 1, 1, {}, (), None, 1),
     FieldSpec('energy_transfer_mode', 'DC_CPDReqEnergyTransferMode', NS_DC, 'union', None, 1, 1, {}, ((NS_DC, 'DC_CPDReqEnergyTransferMode', DCCPDReqEnergyTransferMode), (NS_DC, 'BPT_DC_CPDReqEnergyTransferMode', BPTDCCPDReqEnergyTransferMode), ), None, 1),
@@ -3446,6 +3655,7 @@ _DCChargeParameterDiscoveryRes_energy_transfer_mode_OUT = {
     DCCPDResEnergyTransferMode: (NS_DC, 'DC_CPDResEnergyTransferMode'),
     BPTDCCPDResEnergyTransferMode: (NS_DC, 'BPT_DC_CPDResEnergyTransferMode'),
 }
+_DCChargeParameterDiscoveryRes_energy_transfer_mode_TYPES = tuple(_DCChargeParameterDiscoveryRes_energy_transfer_mode_OUT)
 DCChargeParameterDiscoveryRes.FIELDS = (
     FieldSpec('header', 'Header', NS_CT, 'class', MessageHeader, 1, 1, {}, (), None, 1),
     FieldSpec('response_code', 'ResponseCode', NS_CT, 'enum', ResponseCode, 1, 1, {'enum': True}, (), None, 1),

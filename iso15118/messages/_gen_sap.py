@@ -25,6 +25,7 @@ from iso15118.messages._base import (
     choice_error,
     coerce_enum,
     coerce_simple,
+    field_path,
     length_error,
     missing_element,
     occurs_error,
@@ -83,33 +84,39 @@ class AppProtocol(MessageBase):
     def __post_init__(self) -> None:
         v = self.protocol_namespace
         if v.__class__ is not str:
-            self.protocol_namespace = v = coerce_simple(type(self).__name__ + '.protocol_namespace', v, str)
+            self.protocol_namespace = v = coerce_simple(field_path(self, 'protocol_namespace'), v, str)
         if len(v) > 100:
-            raise length_error(type(self).__name__ + '.protocol_namespace', v, None, None, 100)
+            raise length_error(field_path(self, 'protocol_namespace'), v, None, None, 100)
         v = self.version_number_major
         if v.__class__ is not int:
-            self.version_number_major = v = coerce_simple(type(self).__name__ + '.version_number_major', v, int)
+            self.version_number_major = v = coerce_simple(field_path(self, 'version_number_major'), v, int)
         if v < 0 or v > 4294967295:
-            raise range_error(type(self).__name__ + '.version_number_major', v, 0, 4294967295)
+            raise range_error(field_path(self, 'version_number_major'), v, 0, 4294967295)
         v = self.version_number_minor
         if v.__class__ is not int:
-            self.version_number_minor = v = coerce_simple(type(self).__name__ + '.version_number_minor', v, int)
+            self.version_number_minor = v = coerce_simple(field_path(self, 'version_number_minor'), v, int)
         if v < 0 or v > 4294967295:
-            raise range_error(type(self).__name__ + '.version_number_minor', v, 0, 4294967295)
+            raise range_error(field_path(self, 'version_number_minor'), v, 0, 4294967295)
         v = self.schema_id
         if v.__class__ is not int:
-            self.schema_id = v = coerce_simple(type(self).__name__ + '.schema_id', v, int)
+            self.schema_id = v = coerce_simple(field_path(self, 'schema_id'), v, int)
         if v < 0 or v > 255:
-            raise range_error(type(self).__name__ + '.schema_id', v, 0, 255)
+            raise range_error(field_path(self, 'schema_id'), v, 0, 255)
         v = self.priority
         if v.__class__ is not int:
-            self.priority = v = coerce_simple(type(self).__name__ + '.priority', v, int)
+            self.priority = v = coerce_simple(field_path(self, 'priority'), v, int)
         if v < 1 or v > 20:
-            raise range_error(type(self).__name__ + '.priority', v, 1, 20)
+            raise range_error(field_path(self, 'priority'), v, 1, 20)
 
     def to_tree(self, name: str = 'AppProtocol', ns: str = NS_SAP) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        return Element(ns, name, None, [Element('', 'ProtocolNamespace', None, None, self.protocol_namespace), Element('', 'VersionNumberMajor', None, None, self.version_number_major), Element('', 'VersionNumberMinor', None, None, self.version_number_minor), Element('', 'SchemaID', None, None, self.schema_id), Element('', 'Priority', None, None, self.priority)], None)
+        return Element(ns, name, None, [
+            Element('', 'ProtocolNamespace', None, None, self.protocol_namespace),
+            Element('', 'VersionNumberMajor', None, None, self.version_number_major),
+            Element('', 'VersionNumberMinor', None, None, self.version_number_minor),
+            Element('', 'SchemaID', None, None, self.schema_id),
+            Element('', 'Priority', None, None, self.priority),
+        ], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -132,27 +139,32 @@ class AppProtocol(MessageBase):
         c = ch[0] if n else END
         if c.name == 'ProtocolNamespace':
             v_protocol_namespace = c.value or str()
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'protocol_namespace', 'ProtocolNamespace', c if i < n else None)
         if c.name == 'VersionNumberMajor':
             v_version_number_major = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'version_number_major', 'VersionNumberMajor', c if i < n else None)
         if c.name == 'VersionNumberMinor':
             v_version_number_minor = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'version_number_minor', 'VersionNumberMinor', c if i < n else None)
         if c.name == 'SchemaID':
             v_schema_id = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'schema_id', 'SchemaID', c if i < n else None)
         if c.name == 'Priority':
             v_priority = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'priority', 'Priority', c if i < n else None)
         if i < n:
@@ -187,10 +199,10 @@ class SupportedAppProtocolReq(MessageBase):
     def __post_init__(self) -> None:
         v = self.app_protocol
         if v.__class__ is not list or len(v) < 1 or len(v) > 20:
-            raise occurs_error(type(self).__name__ + '.app_protocol', v, 1, 20)
+            raise occurs_error(field_path(self, 'app_protocol'), v, 1, 20)
         for j, it in enumerate(v):
             if it.__class__ is not AppProtocol and not isinstance(it, AppProtocol):
-                raise type_error(type(self).__name__ + '.app_protocol' + f'[{j}]', it, 'AppProtocol')
+                raise type_error(field_path(self, 'app_protocol', j), it, 'AppProtocol')
 
     def to_tree(self, name: str = 'supportedAppProtocolReq', ns: str = NS_SAP) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -213,7 +225,8 @@ class SupportedAppProtocolReq(MessageBase):
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'app_protocol', len(v_app_protocol)) from None
             v_app_protocol.append(x)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
         self = _new(cls)
@@ -244,17 +257,19 @@ class SupportedAppProtocolRes(MessageBase):
     def __post_init__(self) -> None:
         v = self.response_code
         if v.__class__ is not AppProtocolResponseCode:
-            self.response_code = v = coerce_enum(type(self).__name__ + '.response_code', AppProtocolResponseCode, v)
+            self.response_code = v = coerce_enum(field_path(self, 'response_code'), AppProtocolResponseCode, v)
         v = self.schema_id
         if v is not None:
             if v.__class__ is not int:
-                self.schema_id = v = coerce_simple(type(self).__name__ + '.schema_id', v, int)
+                self.schema_id = v = coerce_simple(field_path(self, 'schema_id'), v, int)
             if v < 0 or v > 255:
-                raise range_error(type(self).__name__ + '.schema_id', v, 0, 255)
+                raise range_error(field_path(self, 'schema_id'), v, 0, 255)
 
     def to_tree(self, name: str = 'supportedAppProtocolRes', ns: str = NS_SAP) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [Element('', 'ResponseCode', None, None, self.response_code._value_)]
+        ch: list = [
+            Element('', 'ResponseCode', None, None, self.response_code._value_),
+        ]
         v = self.schema_id
         if v is not None:
             ch.append(Element('', 'SchemaID', None, None, v))
@@ -269,12 +284,14 @@ class SupportedAppProtocolRes(MessageBase):
         c = ch[0] if n else END
         if c.name == 'ResponseCode':
             v_response_code = _AppProtocolResponseCode_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'response_code', 'ResponseCode', c if i < n else None)
         if c.name == 'SchemaID':
             v_schema_id = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_schema_id = None
         if i < n:

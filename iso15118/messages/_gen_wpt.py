@@ -26,6 +26,7 @@ from iso15118.messages._base import (
     choice_error,
     coerce_enum,
     coerce_simple,
+    field_path,
     length_error,
     missing_element,
     occurs_error,
@@ -214,27 +215,27 @@ class AlternativeSECC(MessageBase):
         v = self.ssid
         if v is not None:
             if v.__class__ is not str:
-                self.ssid = v = coerce_simple(type(self).__name__ + '.ssid', v, str)
+                self.ssid = v = coerce_simple(field_path(self, 'ssid'), v, str)
             if len(v) > 255:
-                raise length_error(type(self).__name__ + '.ssid', v, None, None, 255)
+                raise length_error(field_path(self, 'ssid'), v, None, None, 255)
         v = self.bssid
         if v is not None:
             if v.__class__ is not str:
-                self.bssid = v = coerce_simple(type(self).__name__ + '.bssid', v, str)
+                self.bssid = v = coerce_simple(field_path(self, 'bssid'), v, str)
             if len(v) > 12:
-                raise length_error(type(self).__name__ + '.bssid', v, None, None, 12)
+                raise length_error(field_path(self, 'bssid'), v, None, None, 12)
         v = self.ip_address
         if v is not None:
             if v.__class__ is not str:
-                self.ip_address = v = coerce_simple(type(self).__name__ + '.ip_address', v, str)
+                self.ip_address = v = coerce_simple(field_path(self, 'ip_address'), v, str)
             if len(v) > 39:
-                raise length_error(type(self).__name__ + '.ip_address', v, None, None, 39)
+                raise length_error(field_path(self, 'ip_address'), v, None, None, 39)
         v = self.port
         if v is not None:
             if v.__class__ is not int:
-                self.port = v = coerce_simple(type(self).__name__ + '.port', v, int)
+                self.port = v = coerce_simple(field_path(self, 'port'), v, int)
             if v < 0 or v > 65535:
-                raise range_error(type(self).__name__ + '.port', v, 0, 65535)
+                raise range_error(field_path(self, 'port'), v, 0, 65535)
 
     def to_tree(self, name: str = 'AlternativeSECC', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -262,22 +263,26 @@ class AlternativeSECC(MessageBase):
         c = ch[0] if n else END
         if c.name == 'SSID':
             v_ssid = c.value or str()
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ssid = None
         if c.name == 'BSSID':
             v_bssid = c.value or str()
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_bssid = None
         if c.name == 'IPAddress':
             v_ip_address = c.value or str()
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_ip_address = None
         if c.name == 'Port':
             v_port = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_port = None
         if i < n:
@@ -310,10 +315,10 @@ class AlternativeSECCList(MessageBase):
     def __post_init__(self) -> None:
         v = self.alternative_secc
         if v.__class__ is not list or len(v) < 1 or len(v) > 8:
-            raise occurs_error(type(self).__name__ + '.alternative_secc', v, 1, 8)
+            raise occurs_error(field_path(self, 'alternative_secc'), v, 1, 8)
         for j, it in enumerate(v):
             if it.__class__ is not AlternativeSECC and not isinstance(it, AlternativeSECC):
-                raise type_error(type(self).__name__ + '.alternative_secc' + f'[{j}]', it, 'AlternativeSECC')
+                raise type_error(field_path(self, 'alternative_secc', j), it, 'AlternativeSECC')
 
     def to_tree(self, name: str = 'AlternativeSECCList', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -336,7 +341,8 @@ class AlternativeSECCList(MessageBase):
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'alternative_secc', len(v_alternative_secc)) from None
             v_alternative_secc.append(x)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
         self = _new(cls)
@@ -364,10 +370,10 @@ class WPTAlignmentCheckMethodList(MessageBase):
     def __post_init__(self) -> None:
         v = self.wpt_alignment_check_method
         if v.__class__ is not list or len(v) < 1 or len(v) > 8:
-            raise occurs_error(type(self).__name__ + '.wpt_alignment_check_method', v, 1, 8)
+            raise occurs_error(field_path(self, 'wpt_alignment_check_method'), v, 1, 8)
         for j, it in enumerate(v):
             if it.__class__ is not WPTAlignmentCheckMethod:
-                v[j] = it = coerce_enum(type(self).__name__ + '.wpt_alignment_check_method' + f'[{j}]', WPTAlignmentCheckMethod, it)
+                v[j] = it = coerce_enum(field_path(self, 'wpt_alignment_check_method', j), WPTAlignmentCheckMethod, it)
 
     def to_tree(self, name: str = 'WPTAlignmentCheckMethodList', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -387,7 +393,8 @@ class WPTAlignmentCheckMethodList(MessageBase):
         while c.name == 'WPT_AlignmentCheckMethod':
             x = _WPTAlignmentCheckMethod_BY_VALUE.get(c.value, c.value)
             v_wpt_alignment_check_method.append(x)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
         self = _new(cls)
@@ -424,29 +431,32 @@ class WPTAlignmentCheckReq(V2GRequest):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.ev_processing
         if v.__class__ is not Processing:
-            self.ev_processing = v = coerce_enum(type(self).__name__ + '.ev_processing', Processing, v)
+            self.ev_processing = v = coerce_enum(field_path(self, 'ev_processing'), Processing, v)
         v = self.target_coil_current
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.target_coil_current', v, 'RationalNumber')
+                raise type_error(field_path(self, 'target_coil_current'), v, 'RationalNumber')
         v = self.ev_result_code
         if v.__class__ is not WPTEVResult:
-            self.ev_result_code = v = coerce_enum(type(self).__name__ + '.ev_result_code', WPTEVResult, v)
+            self.ev_result_code = v = coerce_enum(field_path(self, 'ev_result_code'), WPTEVResult, v)
         v = self.vendor_specific_data_container
         if v.__class__ is not list or len(v) > 16:
-            raise occurs_error(type(self).__name__ + '.vendor_specific_data_container', v, 0, 16)
+            raise occurs_error(field_path(self, 'vendor_specific_data_container'), v, 0, 16)
         for j, it in enumerate(v):
             if it.__class__ is not bytes:
-                v[j] = it = coerce_simple(type(self).__name__ + '.vendor_specific_data_container' + f'[{j}]', it, bytes)
+                v[j] = it = coerce_simple(field_path(self, 'vendor_specific_data_container', j), it, bytes)
             if len(it) > 256:
-                raise length_error(type(self).__name__ + '.vendor_specific_data_container' + f'[{j}]', it, None, None, 256)
+                raise length_error(field_path(self, 'vendor_specific_data_container', j), it, None, None, 256)
 
     def to_tree(self, name: str = 'WPT_AlignmentCheckReq', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [self.header.to_tree('Header', NS_CT), Element(NS_WPT, 'EVProcessing', None, None, self.ev_processing._value_)]
+        ch: list = [
+            self.header.to_tree('Header', NS_CT),
+            Element(NS_WPT, 'EVProcessing', None, None, self.ev_processing._value_),
+        ]
         v = self.target_coil_current
         if v is not None:
             ch.append(v.to_tree('TargetCoilCurrent', NS_WPT))
@@ -468,12 +478,14 @@ class WPTAlignmentCheckReq(V2GRequest):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name == 'EVProcessing':
             v_ev_processing = _Processing_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_processing', 'EVProcessing', c if i < n else None)
         if c.name == 'TargetCoilCurrent':
@@ -481,19 +493,22 @@ class WPTAlignmentCheckReq(V2GRequest):
                 v_target_coil_current = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'target_coil_current') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_target_coil_current = None
         if c.name == 'EVResultCode':
             v_ev_result_code = _WPTEVResult_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_result_code', 'EVResultCode', c if i < n else None)
         v_vendor_specific_data_container = []
         while c.name == 'VendorSpecificDataContainer':
             x = c.value or bytes()
             v_vendor_specific_data_container.append(x)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
         self = _new(cls)
@@ -535,33 +550,37 @@ class WPTAlignmentCheckRes(V2GResponse):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.response_code
         if v.__class__ is not ResponseCode:
-            self.response_code = v = coerce_enum(type(self).__name__ + '.response_code', ResponseCode, v)
+            self.response_code = v = coerce_enum(field_path(self, 'response_code'), ResponseCode, v)
         v = self.evse_processing
         if v.__class__ is not Processing:
-            self.evse_processing = v = coerce_enum(type(self).__name__ + '.evse_processing', Processing, v)
+            self.evse_processing = v = coerce_enum(field_path(self, 'evse_processing'), Processing, v)
         v = self.power_transmitted
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.power_transmitted', v, 'RationalNumber')
+                raise type_error(field_path(self, 'power_transmitted'), v, 'RationalNumber')
         v = self.supply_device_current
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.supply_device_current', v, 'RationalNumber')
+                raise type_error(field_path(self, 'supply_device_current'), v, 'RationalNumber')
         v = self.vendor_specific_data_container
         if v.__class__ is not list or len(v) > 16:
-            raise occurs_error(type(self).__name__ + '.vendor_specific_data_container', v, 0, 16)
+            raise occurs_error(field_path(self, 'vendor_specific_data_container'), v, 0, 16)
         for j, it in enumerate(v):
             if it.__class__ is not bytes:
-                v[j] = it = coerce_simple(type(self).__name__ + '.vendor_specific_data_container' + f'[{j}]', it, bytes)
+                v[j] = it = coerce_simple(field_path(self, 'vendor_specific_data_container', j), it, bytes)
             if len(it) > 256:
-                raise length_error(type(self).__name__ + '.vendor_specific_data_container' + f'[{j}]', it, None, None, 256)
+                raise length_error(field_path(self, 'vendor_specific_data_container', j), it, None, None, 256)
 
     def to_tree(self, name: str = 'WPT_AlignmentCheckRes', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_), Element(NS_WPT, 'EVSEProcessing', None, None, self.evse_processing._value_)]
+        ch: list = [
+            self.header.to_tree('Header', NS_CT),
+            Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_),
+            Element(NS_WPT, 'EVSEProcessing', None, None, self.evse_processing._value_),
+        ]
         v = self.power_transmitted
         if v is not None:
             ch.append(v.to_tree('PowerTransmitted', NS_WPT))
@@ -584,17 +603,20 @@ class WPTAlignmentCheckRes(V2GResponse):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name == 'ResponseCode':
             v_response_code = _ResponseCode_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'response_code', 'ResponseCode', c if i < n else None)
         if c.name == 'EVSEProcessing':
             v_evse_processing = _Processing_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_processing', 'EVSEProcessing', c if i < n else None)
         if c.name == 'PowerTransmitted':
@@ -602,7 +624,8 @@ class WPTAlignmentCheckRes(V2GResponse):
                 v_power_transmitted = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'power_transmitted') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_power_transmitted = None
         if c.name == 'SupplyDeviceCurrent':
@@ -610,14 +633,16 @@ class WPTAlignmentCheckRes(V2GResponse):
                 v_supply_device_current = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'supply_device_current') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_supply_device_current = None
         v_vendor_specific_data_container = []
         while c.name == 'VendorSpecificDataContainer':
             x = c.value or bytes()
             v_vendor_specific_data_container.append(x)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
         self = _new(cls)
@@ -665,39 +690,39 @@ class WPTChargeLoopReq(ChargeLoopReq):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.display_parameters
         if v is not None:
             if v.__class__ is not DisplayParameters and not isinstance(v, DisplayParameters):
-                raise type_error(type(self).__name__ + '.display_parameters', v, 'DisplayParameters')
+                raise type_error(field_path(self, 'display_parameters'), v, 'DisplayParameters')
         v = self.meter_info_requested
         if v.__class__ is not bool:
-            raise type_error(type(self).__name__ + '.meter_info_requested', v, 'bool')
+            raise type_error(field_path(self, 'meter_info_requested'), v, 'bool')
         v = self.evpc_power_request
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.evpc_power_request', v, 'RationalNumber')
+            raise type_error(field_path(self, 'evpc_power_request'), v, 'RationalNumber')
         v = self.evpc_power_output
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.evpc_power_output', v, 'RationalNumber')
+            raise type_error(field_path(self, 'evpc_power_output'), v, 'RationalNumber')
         v = self.evpc_charge_diagnostics
         if v.__class__ is not WPTEVPCChargeDiagnostics:
-            self.evpc_charge_diagnostics = v = coerce_enum(type(self).__name__ + '.evpc_charge_diagnostics', WPTEVPCChargeDiagnostics, v)
+            self.evpc_charge_diagnostics = v = coerce_enum(field_path(self, 'evpc_charge_diagnostics'), WPTEVPCChargeDiagnostics, v)
         v = self.evpc_operating_frequency
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.evpc_operating_frequency', v, 'RationalNumber')
+                raise type_error(field_path(self, 'evpc_operating_frequency'), v, 'RationalNumber')
         v = self.evpc_power_control_parameter
         if v is not None:
             if v.__class__ is not WPTEVPCPowerControlParameter and not isinstance(v, WPTEVPCPowerControlParameter):
-                raise type_error(type(self).__name__ + '.evpc_power_control_parameter', v, 'WPTEVPCPowerControlParameter')
+                raise type_error(field_path(self, 'evpc_power_control_parameter'), v, 'WPTEVPCPowerControlParameter')
         v = self.manufacturer_specific_data_container
         if v.__class__ is not list or len(v) > 16:
-            raise occurs_error(type(self).__name__ + '.manufacturer_specific_data_container', v, 0, 16)
+            raise occurs_error(field_path(self, 'manufacturer_specific_data_container'), v, 0, 16)
         for j, it in enumerate(v):
             if it.__class__ is not bytes:
-                v[j] = it = coerce_simple(type(self).__name__ + '.manufacturer_specific_data_container' + f'[{j}]', it, bytes)
+                v[j] = it = coerce_simple(field_path(self, 'manufacturer_specific_data_container', j), it, bytes)
             if len(it) > 256:
-                raise length_error(type(self).__name__ + '.manufacturer_specific_data_container' + f'[{j}]', it, None, None, 256)
+                raise length_error(field_path(self, 'manufacturer_specific_data_container', j), it, None, None, 256)
 
     def to_tree(self, name: str = 'WPT_ChargeLoopReq', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -732,7 +757,8 @@ class WPTChargeLoopReq(ChargeLoopReq):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name == 'DisplayParameters':
@@ -740,12 +766,14 @@ class WPTChargeLoopReq(ChargeLoopReq):
                 v_display_parameters = DisplayParameters.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'display_parameters') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_display_parameters = None
         if c.name == 'MeterInfoRequested':
             v_meter_info_requested = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'meter_info_requested', 'MeterInfoRequested', c if i < n else None)
         if c.name == 'EVPCPowerRequest':
@@ -753,7 +781,8 @@ class WPTChargeLoopReq(ChargeLoopReq):
                 v_evpc_power_request = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evpc_power_request') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evpc_power_request', 'EVPCPowerRequest', c if i < n else None)
         if c.name == 'EVPCPowerOutput':
@@ -761,12 +790,14 @@ class WPTChargeLoopReq(ChargeLoopReq):
                 v_evpc_power_output = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evpc_power_output') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evpc_power_output', 'EVPCPowerOutput', c if i < n else None)
         if c.name == 'EVPCChargeDiagnostics':
             v_evpc_charge_diagnostics = _WPTEVPCChargeDiagnostics_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evpc_charge_diagnostics', 'EVPCChargeDiagnostics', c if i < n else None)
         if c.name == 'EVPCOperatingFrequency':
@@ -774,7 +805,8 @@ class WPTChargeLoopReq(ChargeLoopReq):
                 v_evpc_operating_frequency = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evpc_operating_frequency') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evpc_operating_frequency = None
         if c.name == 'EVPCPowerControlParameter':
@@ -782,14 +814,16 @@ class WPTChargeLoopReq(ChargeLoopReq):
                 v_evpc_power_control_parameter = WPTEVPCPowerControlParameter.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evpc_power_control_parameter') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evpc_power_control_parameter = None
         v_manufacturer_specific_data_container = []
         while c.name == 'ManufacturerSpecificDataContainer':
             x = c.value or bytes()
             v_manufacturer_specific_data_container.append(x)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
         self = _new(cls)
@@ -846,58 +880,61 @@ class WPTChargeLoopRes(ChargeLoopRes):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.response_code
         if v.__class__ is not ResponseCode:
-            self.response_code = v = coerce_enum(type(self).__name__ + '.response_code', ResponseCode, v)
+            self.response_code = v = coerce_enum(field_path(self, 'response_code'), ResponseCode, v)
         v = self.evse_status
         if v is not None:
             if v.__class__ is not EVSEStatus and not isinstance(v, EVSEStatus):
-                raise type_error(type(self).__name__ + '.evse_status', v, 'EVSEStatus')
+                raise type_error(field_path(self, 'evse_status'), v, 'EVSEStatus')
         v = self.meter_info
         if v is not None:
             if v.__class__ is not MeterInfo and not isinstance(v, MeterInfo):
-                raise type_error(type(self).__name__ + '.meter_info', v, 'MeterInfo')
+                raise type_error(field_path(self, 'meter_info'), v, 'MeterInfo')
         v = self.receipt
         if v is not None:
             if v.__class__ is not Receipt and not isinstance(v, Receipt):
-                raise type_error(type(self).__name__ + '.receipt', v, 'Receipt')
+                raise type_error(field_path(self, 'receipt'), v, 'Receipt')
         v = self.evpc_power_request
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.evpc_power_request', v, 'RationalNumber')
+            raise type_error(field_path(self, 'evpc_power_request'), v, 'RationalNumber')
         v = self.sd_power_input
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.sd_power_input', v, 'RationalNumber')
+                raise type_error(field_path(self, 'sd_power_input'), v, 'RationalNumber')
         v = self.spc_max_output_power_limit
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.spc_max_output_power_limit', v, 'RationalNumber')
+            raise type_error(field_path(self, 'spc_max_output_power_limit'), v, 'RationalNumber')
         v = self.spc_min_output_power_limit
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.spc_min_output_power_limit', v, 'RationalNumber')
+            raise type_error(field_path(self, 'spc_min_output_power_limit'), v, 'RationalNumber')
         v = self.spc_charge_diagnostics
         if v.__class__ is not WPTSPCChargeDiagnostics:
-            self.spc_charge_diagnostics = v = coerce_enum(type(self).__name__ + '.spc_charge_diagnostics', WPTSPCChargeDiagnostics, v)
+            self.spc_charge_diagnostics = v = coerce_enum(field_path(self, 'spc_charge_diagnostics'), WPTSPCChargeDiagnostics, v)
         v = self.spc_operating_frequency
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-                raise type_error(type(self).__name__ + '.spc_operating_frequency', v, 'RationalNumber')
+                raise type_error(field_path(self, 'spc_operating_frequency'), v, 'RationalNumber')
         v = self.spc_power_control_parameter
         if v is not None:
             if v.__class__ is not WPTSPCPowerControlParameter and not isinstance(v, WPTSPCPowerControlParameter):
-                raise type_error(type(self).__name__ + '.spc_power_control_parameter', v, 'WPTSPCPowerControlParameter')
+                raise type_error(field_path(self, 'spc_power_control_parameter'), v, 'WPTSPCPowerControlParameter')
         v = self.manufacturer_specific_data_container
         if v.__class__ is not list or len(v) > 16:
-            raise occurs_error(type(self).__name__ + '.manufacturer_specific_data_container', v, 0, 16)
+            raise occurs_error(field_path(self, 'manufacturer_specific_data_container'), v, 0, 16)
         for j, it in enumerate(v):
             if it.__class__ is not bytes:
-                v[j] = it = coerce_simple(type(self).__name__ + '.manufacturer_specific_data_container' + f'[{j}]', it, bytes)
+                v[j] = it = coerce_simple(field_path(self, 'manufacturer_specific_data_container', j), it, bytes)
             if len(it) > 256:
-                raise length_error(type(self).__name__ + '.manufacturer_specific_data_container' + f'[{j}]', it, None, None, 256)
+                raise length_error(field_path(self, 'manufacturer_specific_data_container', j), it, None, None, 256)
 
     def to_tree(self, name: str = 'WPT_ChargeLoopRes', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_)]
+        ch: list = [
+            self.header.to_tree('Header', NS_CT),
+            Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_),
+        ]
         v = self.evse_status
         if v is not None:
             ch.append(v.to_tree('EVSEStatus', NS_CT))
@@ -937,12 +974,14 @@ class WPTChargeLoopRes(ChargeLoopRes):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name == 'ResponseCode':
             v_response_code = _ResponseCode_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'response_code', 'ResponseCode', c if i < n else None)
         if c.name == 'EVSEStatus':
@@ -950,7 +989,8 @@ class WPTChargeLoopRes(ChargeLoopRes):
                 v_evse_status = EVSEStatus.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evse_status') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_evse_status = None
         if c.name == 'MeterInfo':
@@ -958,7 +998,8 @@ class WPTChargeLoopRes(ChargeLoopRes):
                 v_meter_info = MeterInfo.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'meter_info') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_meter_info = None
         if c.name == 'Receipt':
@@ -966,7 +1007,8 @@ class WPTChargeLoopRes(ChargeLoopRes):
                 v_receipt = Receipt.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'receipt') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_receipt = None
         if c.name == 'EVPCPowerRequest':
@@ -974,7 +1016,8 @@ class WPTChargeLoopRes(ChargeLoopRes):
                 v_evpc_power_request = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evpc_power_request') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evpc_power_request', 'EVPCPowerRequest', c if i < n else None)
         if c.name == 'SDPowerInput':
@@ -982,7 +1025,8 @@ class WPTChargeLoopRes(ChargeLoopRes):
                 v_sd_power_input = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'sd_power_input') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_sd_power_input = None
         if c.name == 'SPCMaxOutputPowerLimit':
@@ -990,7 +1034,8 @@ class WPTChargeLoopRes(ChargeLoopRes):
                 v_spc_max_output_power_limit = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'spc_max_output_power_limit') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'spc_max_output_power_limit', 'SPCMaxOutputPowerLimit', c if i < n else None)
         if c.name == 'SPCMinOutputPowerLimit':
@@ -998,12 +1043,14 @@ class WPTChargeLoopRes(ChargeLoopRes):
                 v_spc_min_output_power_limit = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'spc_min_output_power_limit') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'spc_min_output_power_limit', 'SPCMinOutputPowerLimit', c if i < n else None)
         if c.name == 'SPCChargeDiagnostics':
             v_spc_charge_diagnostics = _WPTSPCChargeDiagnostics_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'spc_charge_diagnostics', 'SPCChargeDiagnostics', c if i < n else None)
         if c.name == 'SPCOperatingFrequency':
@@ -1011,7 +1058,8 @@ class WPTChargeLoopRes(ChargeLoopRes):
                 v_spc_operating_frequency = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'spc_operating_frequency') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_spc_operating_frequency = None
         if c.name == 'SPCPowerControlParameter':
@@ -1019,14 +1067,16 @@ class WPTChargeLoopRes(ChargeLoopRes):
                 v_spc_power_control_parameter = WPTSPCPowerControlParameter.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'spc_power_control_parameter') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_spc_power_control_parameter = None
         v_manufacturer_specific_data_container = []
         while c.name == 'ManufacturerSpecificDataContainer':
             x = c.value or bytes()
             v_manufacturer_specific_data_container.append(x)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
         self = _new(cls)
@@ -1079,38 +1129,45 @@ class WPTChargeParameterDiscoveryReq(ChargeParameterDiscoveryReq):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.evpc_max_receivable_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.evpc_max_receivable_power', v, 'RationalNumber')
+            raise type_error(field_path(self, 'evpc_max_receivable_power'), v, 'RationalNumber')
         v = self.sd_max_ground_clearence
         if v.__class__ is not int:
-            self.sd_max_ground_clearence = v = coerce_simple(type(self).__name__ + '.sd_max_ground_clearence', v, int)
+            self.sd_max_ground_clearence = v = coerce_simple(field_path(self, 'sd_max_ground_clearence'), v, int)
         if v < 0 or v > 65535:
-            raise range_error(type(self).__name__ + '.sd_max_ground_clearence', v, 0, 65535)
+            raise range_error(field_path(self, 'sd_max_ground_clearence'), v, 0, 65535)
         v = self.sd_min_ground_clearence
         if v.__class__ is not int:
-            self.sd_min_ground_clearence = v = coerce_simple(type(self).__name__ + '.sd_min_ground_clearence', v, int)
+            self.sd_min_ground_clearence = v = coerce_simple(field_path(self, 'sd_min_ground_clearence'), v, int)
         if v < 0 or v > 65535:
-            raise range_error(type(self).__name__ + '.sd_min_ground_clearence', v, 0, 65535)
+            raise range_error(field_path(self, 'sd_min_ground_clearence'), v, 0, 65535)
         v = self.evpc_natural_frequency
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.evpc_natural_frequency', v, 'RationalNumber')
+            raise type_error(field_path(self, 'evpc_natural_frequency'), v, 'RationalNumber')
         v = self.evpc_device_local_control
         if v.__class__ is not bool:
-            raise type_error(type(self).__name__ + '.evpc_device_local_control', v, 'bool')
+            raise type_error(field_path(self, 'evpc_device_local_control'), v, 'bool')
         v = self.vendor_specific_data_container
         if v.__class__ is not list or len(v) > 16:
-            raise occurs_error(type(self).__name__ + '.vendor_specific_data_container', v, 0, 16)
+            raise occurs_error(field_path(self, 'vendor_specific_data_container'), v, 0, 16)
         for j, it in enumerate(v):
             if it.__class__ is not bytes:
-                v[j] = it = coerce_simple(type(self).__name__ + '.vendor_specific_data_container' + f'[{j}]', it, bytes)
+                v[j] = it = coerce_simple(field_path(self, 'vendor_specific_data_container', j), it, bytes)
             if len(it) > 256:
-                raise length_error(type(self).__name__ + '.vendor_specific_data_container' + f'[{j}]', it, None, None, 256)
+                raise length_error(field_path(self, 'vendor_specific_data_container', j), it, None, None, 256)
 
     def to_tree(self, name: str = 'WPT_ChargeParameterDiscoveryReq', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [self.header.to_tree('Header', NS_CT), self.evpc_max_receivable_power.to_tree('EVPCMaxReceivablePower', NS_WPT), Element(NS_WPT, 'SDMaxGroundClearence', None, None, self.sd_max_ground_clearence), Element(NS_WPT, 'SDMinGroundClearence', None, None, self.sd_min_ground_clearence), self.evpc_natural_frequency.to_tree('EVPCNaturalFrequency', NS_WPT), Element(NS_WPT, 'EVPCDeviceLocalControl', None, None, self.evpc_device_local_control)]
+        ch: list = [
+            self.header.to_tree('Header', NS_CT),
+            self.evpc_max_receivable_power.to_tree('EVPCMaxReceivablePower', NS_WPT),
+            Element(NS_WPT, 'SDMaxGroundClearence', None, None, self.sd_max_ground_clearence),
+            Element(NS_WPT, 'SDMinGroundClearence', None, None, self.sd_min_ground_clearence),
+            self.evpc_natural_frequency.to_tree('EVPCNaturalFrequency', NS_WPT),
+            Element(NS_WPT, 'EVPCDeviceLocalControl', None, None, self.evpc_device_local_control),
+        ]
         for v in self.vendor_specific_data_container:
             ch.append(Element(NS_WPT, 'VendorSpecificDataContainer', None, None, v))
         return Element(ns, name, None, ch, None)
@@ -1127,7 +1184,8 @@ class WPTChargeParameterDiscoveryReq(ChargeParameterDiscoveryReq):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name == 'EVPCMaxReceivablePower':
@@ -1135,17 +1193,20 @@ class WPTChargeParameterDiscoveryReq(ChargeParameterDiscoveryReq):
                 v_evpc_max_receivable_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evpc_max_receivable_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evpc_max_receivable_power', 'EVPCMaxReceivablePower', c if i < n else None)
         if c.name == 'SDMaxGroundClearence':
             v_sd_max_ground_clearence = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'sd_max_ground_clearence', 'SDMaxGroundClearence', c if i < n else None)
         if c.name == 'SDMinGroundClearence':
             v_sd_min_ground_clearence = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'sd_min_ground_clearence', 'SDMinGroundClearence', c if i < n else None)
         if c.name == 'EVPCNaturalFrequency':
@@ -1153,19 +1214,22 @@ class WPTChargeParameterDiscoveryReq(ChargeParameterDiscoveryReq):
                 v_evpc_natural_frequency = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evpc_natural_frequency') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evpc_natural_frequency', 'EVPCNaturalFrequency', c if i < n else None)
         if c.name == 'EVPCDeviceLocalControl':
             v_evpc_device_local_control = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evpc_device_local_control', 'EVPCDeviceLocalControl', c if i < n else None)
         v_vendor_specific_data_container = []
         while c.name == 'VendorSpecificDataContainer':
             x = c.value or bytes()
             v_vendor_specific_data_container.append(x)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
         self = _new(cls)
@@ -1217,47 +1281,57 @@ class WPTChargeParameterDiscoveryRes(ChargeParameterDiscoveryRes):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.response_code
         if v.__class__ is not ResponseCode:
-            self.response_code = v = coerce_enum(type(self).__name__ + '.response_code', ResponseCode, v)
+            self.response_code = v = coerce_enum(field_path(self, 'response_code'), ResponseCode, v)
         v = self.pd_input_power_class
         if v.__class__ is not WPTPowerClass:
-            self.pd_input_power_class = v = coerce_enum(type(self).__name__ + '.pd_input_power_class', WPTPowerClass, v)
+            self.pd_input_power_class = v = coerce_enum(field_path(self, 'pd_input_power_class'), WPTPowerClass, v)
         v = self.sd_min_output_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.sd_min_output_power', v, 'RationalNumber')
+            raise type_error(field_path(self, 'sd_min_output_power'), v, 'RationalNumber')
         v = self.sd_max_output_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.sd_max_output_power', v, 'RationalNumber')
+            raise type_error(field_path(self, 'sd_max_output_power'), v, 'RationalNumber')
         v = self.sd_max_ground_clearance_support
         if v.__class__ is not int:
-            self.sd_max_ground_clearance_support = v = coerce_simple(type(self).__name__ + '.sd_max_ground_clearance_support', v, int)
+            self.sd_max_ground_clearance_support = v = coerce_simple(field_path(self, 'sd_max_ground_clearance_support'), v, int)
         if v < 0 or v > 65535:
-            raise range_error(type(self).__name__ + '.sd_max_ground_clearance_support', v, 0, 65535)
+            raise range_error(field_path(self, 'sd_max_ground_clearance_support'), v, 0, 65535)
         v = self.sd_min_ground_clearance_support
         if v.__class__ is not int:
-            self.sd_min_ground_clearance_support = v = coerce_simple(type(self).__name__ + '.sd_min_ground_clearance_support', v, int)
+            self.sd_min_ground_clearance_support = v = coerce_simple(field_path(self, 'sd_min_ground_clearance_support'), v, int)
         if v < 0 or v > 65535:
-            raise range_error(type(self).__name__ + '.sd_min_ground_clearance_support', v, 0, 65535)
+            raise range_error(field_path(self, 'sd_min_ground_clearance_support'), v, 0, 65535)
         v = self.pd_min_coil_current
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.pd_min_coil_current', v, 'RationalNumber')
+            raise type_error(field_path(self, 'pd_min_coil_current'), v, 'RationalNumber')
         v = self.pd_max_coil_current
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.pd_max_coil_current', v, 'RationalNumber')
+            raise type_error(field_path(self, 'pd_max_coil_current'), v, 'RationalNumber')
         v = self.sd_manufacturer_specific_data_container
         if v.__class__ is not list or len(v) > 16:
-            raise occurs_error(type(self).__name__ + '.sd_manufacturer_specific_data_container', v, 0, 16)
+            raise occurs_error(field_path(self, 'sd_manufacturer_specific_data_container'), v, 0, 16)
         for j, it in enumerate(v):
             if it.__class__ is not bytes:
-                v[j] = it = coerce_simple(type(self).__name__ + '.sd_manufacturer_specific_data_container' + f'[{j}]', it, bytes)
+                v[j] = it = coerce_simple(field_path(self, 'sd_manufacturer_specific_data_container', j), it, bytes)
             if len(it) > 256:
-                raise length_error(type(self).__name__ + '.sd_manufacturer_specific_data_container' + f'[{j}]', it, None, None, 256)
+                raise length_error(field_path(self, 'sd_manufacturer_specific_data_container', j), it, None, None, 256)
 
     def to_tree(self, name: str = 'WPT_ChargeParameterDiscoveryRes', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_), Element(NS_WPT, 'PDInputPowerClass', None, None, self.pd_input_power_class._value_), self.sd_min_output_power.to_tree('SDMinOutputPower', NS_WPT), self.sd_max_output_power.to_tree('SDMaxOutputPower', NS_WPT), Element(NS_WPT, 'SDMaxGroundClearanceSupport', None, None, self.sd_max_ground_clearance_support), Element(NS_WPT, 'SDMinGroundClearanceSupport', None, None, self.sd_min_ground_clearance_support), self.pd_min_coil_current.to_tree('PDMinCoilCurrent', NS_WPT), self.pd_max_coil_current.to_tree('PDMaxCoilCurrent', NS_WPT)]
+        ch: list = [
+            self.header.to_tree('Header', NS_CT),
+            Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_),
+            Element(NS_WPT, 'PDInputPowerClass', None, None, self.pd_input_power_class._value_),
+            self.sd_min_output_power.to_tree('SDMinOutputPower', NS_WPT),
+            self.sd_max_output_power.to_tree('SDMaxOutputPower', NS_WPT),
+            Element(NS_WPT, 'SDMaxGroundClearanceSupport', None, None, self.sd_max_ground_clearance_support),
+            Element(NS_WPT, 'SDMinGroundClearanceSupport', None, None, self.sd_min_ground_clearance_support),
+            self.pd_min_coil_current.to_tree('PDMinCoilCurrent', NS_WPT),
+            self.pd_max_coil_current.to_tree('PDMaxCoilCurrent', NS_WPT),
+        ]
         for v in self.sd_manufacturer_specific_data_container:
             ch.append(Element(NS_WPT, 'SDManufacturerSpecificDataContainer', None, None, v))
         return Element(ns, name, None, ch, None)
@@ -1274,17 +1348,20 @@ class WPTChargeParameterDiscoveryRes(ChargeParameterDiscoveryRes):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name == 'ResponseCode':
             v_response_code = _ResponseCode_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'response_code', 'ResponseCode', c if i < n else None)
         if c.name == 'PDInputPowerClass':
             v_pd_input_power_class = _WPTPowerClass_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'pd_input_power_class', 'PDInputPowerClass', c if i < n else None)
         if c.name == 'SDMinOutputPower':
@@ -1292,7 +1369,8 @@ class WPTChargeParameterDiscoveryRes(ChargeParameterDiscoveryRes):
                 v_sd_min_output_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'sd_min_output_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'sd_min_output_power', 'SDMinOutputPower', c if i < n else None)
         if c.name == 'SDMaxOutputPower':
@@ -1300,17 +1378,20 @@ class WPTChargeParameterDiscoveryRes(ChargeParameterDiscoveryRes):
                 v_sd_max_output_power = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'sd_max_output_power') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'sd_max_output_power', 'SDMaxOutputPower', c if i < n else None)
         if c.name == 'SDMaxGroundClearanceSupport':
             v_sd_max_ground_clearance_support = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'sd_max_ground_clearance_support', 'SDMaxGroundClearanceSupport', c if i < n else None)
         if c.name == 'SDMinGroundClearanceSupport':
             v_sd_min_ground_clearance_support = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'sd_min_ground_clearance_support', 'SDMinGroundClearanceSupport', c if i < n else None)
         if c.name == 'PDMinCoilCurrent':
@@ -1318,7 +1399,8 @@ class WPTChargeParameterDiscoveryRes(ChargeParameterDiscoveryRes):
                 v_pd_min_coil_current = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'pd_min_coil_current') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'pd_min_coil_current', 'PDMinCoilCurrent', c if i < n else None)
         if c.name == 'PDMaxCoilCurrent':
@@ -1326,14 +1408,16 @@ class WPTChargeParameterDiscoveryRes(ChargeParameterDiscoveryRes):
                 v_pd_max_coil_current = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'pd_max_coil_current') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'pd_max_coil_current', 'PDMaxCoilCurrent', c if i < n else None)
         v_sd_manufacturer_specific_data_container = []
         while c.name == 'SDManufacturerSpecificDataContainer':
             x = c.value or bytes()
             v_sd_manufacturer_specific_data_container.append(x)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
         self = _new(cls)
@@ -1374,23 +1458,27 @@ class WPTCoordinateXYZ(MessageBase):
     def __post_init__(self) -> None:
         v = self.coord_x
         if v.__class__ is not int:
-            self.coord_x = v = coerce_simple(type(self).__name__ + '.coord_x', v, int)
+            self.coord_x = v = coerce_simple(field_path(self, 'coord_x'), v, int)
         if v < -32768 or v > 32767:
-            raise range_error(type(self).__name__ + '.coord_x', v, -32768, 32767)
+            raise range_error(field_path(self, 'coord_x'), v, -32768, 32767)
         v = self.coord_y
         if v.__class__ is not int:
-            self.coord_y = v = coerce_simple(type(self).__name__ + '.coord_y', v, int)
+            self.coord_y = v = coerce_simple(field_path(self, 'coord_y'), v, int)
         if v < -32768 or v > 32767:
-            raise range_error(type(self).__name__ + '.coord_y', v, -32768, 32767)
+            raise range_error(field_path(self, 'coord_y'), v, -32768, 32767)
         v = self.coord_z
         if v.__class__ is not int:
-            self.coord_z = v = coerce_simple(type(self).__name__ + '.coord_z', v, int)
+            self.coord_z = v = coerce_simple(field_path(self, 'coord_z'), v, int)
         if v < -32768 or v > 32767:
-            raise range_error(type(self).__name__ + '.coord_z', v, -32768, 32767)
+            raise range_error(field_path(self, 'coord_z'), v, -32768, 32767)
 
     def to_tree(self, name: str = 'WPTCoordinateXYZ', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        return Element(ns, name, None, [Element(NS_WPT, 'Coord_X', None, None, self.coord_x), Element(NS_WPT, 'Coord_Y', None, None, self.coord_y), Element(NS_WPT, 'Coord_Z', None, None, self.coord_z)], None)
+        return Element(ns, name, None, [
+            Element(NS_WPT, 'Coord_X', None, None, self.coord_x),
+            Element(NS_WPT, 'Coord_Y', None, None, self.coord_y),
+            Element(NS_WPT, 'Coord_Z', None, None, self.coord_z),
+        ], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -1411,17 +1499,20 @@ class WPTCoordinateXYZ(MessageBase):
         c = ch[0] if n else END
         if c.name == 'Coord_X':
             v_coord_x = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'coord_x', 'Coord_X', c if i < n else None)
         if c.name == 'Coord_Y':
             v_coord_y = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'coord_y', 'Coord_Y', c if i < n else None)
         if c.name == 'Coord_Z':
             v_coord_z = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'coord_z', 'Coord_Z', c if i < n else None)
         if i < n:
@@ -1459,20 +1550,25 @@ class WPTEVPCPowerControlParameter(MessageBase):
     def __post_init__(self) -> None:
         v = self.evpc_coil_current_request
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.evpc_coil_current_request', v, 'RationalNumber')
+            raise type_error(field_path(self, 'evpc_coil_current_request'), v, 'RationalNumber')
         v = self.evpc_coil_current_information
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.evpc_coil_current_information', v, 'RationalNumber')
+            raise type_error(field_path(self, 'evpc_coil_current_information'), v, 'RationalNumber')
         v = self.evpc_current_output_information
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.evpc_current_output_information', v, 'RationalNumber')
+            raise type_error(field_path(self, 'evpc_current_output_information'), v, 'RationalNumber')
         v = self.evpc_voltage_output_information
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.evpc_voltage_output_information', v, 'RationalNumber')
+            raise type_error(field_path(self, 'evpc_voltage_output_information'), v, 'RationalNumber')
 
     def to_tree(self, name: str = 'WPTEVPCPowerControlParameter', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        return Element(ns, name, None, [self.evpc_coil_current_request.to_tree('EVPCCoilCurrentRequest', NS_WPT), self.evpc_coil_current_information.to_tree('EVPCCoilCurrentInformation', NS_WPT), self.evpc_current_output_information.to_tree('EVPCCurrentOutputInformation', NS_WPT), self.evpc_voltage_output_information.to_tree('EVPCVoltageOutputInformation', NS_WPT)], None)
+        return Element(ns, name, None, [
+            self.evpc_coil_current_request.to_tree('EVPCCoilCurrentRequest', NS_WPT),
+            self.evpc_coil_current_information.to_tree('EVPCCoilCurrentInformation', NS_WPT),
+            self.evpc_current_output_information.to_tree('EVPCCurrentOutputInformation', NS_WPT),
+            self.evpc_voltage_output_information.to_tree('EVPCVoltageOutputInformation', NS_WPT),
+        ], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -1509,7 +1605,8 @@ class WPTEVPCPowerControlParameter(MessageBase):
                 v_evpc_coil_current_request = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evpc_coil_current_request') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evpc_coil_current_request', 'EVPCCoilCurrentRequest', c if i < n else None)
         if c.name == 'EVPCCoilCurrentInformation':
@@ -1517,7 +1614,8 @@ class WPTEVPCPowerControlParameter(MessageBase):
                 v_evpc_coil_current_information = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evpc_coil_current_information') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evpc_coil_current_information', 'EVPCCoilCurrentInformation', c if i < n else None)
         if c.name == 'EVPCCurrentOutputInformation':
@@ -1525,7 +1623,8 @@ class WPTEVPCPowerControlParameter(MessageBase):
                 v_evpc_current_output_information = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evpc_current_output_information') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evpc_current_output_information', 'EVPCCurrentOutputInformation', c if i < n else None)
         if c.name == 'EVPCVoltageOutputInformation':
@@ -1533,7 +1632,8 @@ class WPTEVPCPowerControlParameter(MessageBase):
                 v_evpc_voltage_output_information = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'evpc_voltage_output_information') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evpc_voltage_output_information', 'EVPCVoltageOutputInformation', c if i < n else None)
         if i < n:
@@ -1566,10 +1666,10 @@ class WPTFinePositioningMethodList(MessageBase):
     def __post_init__(self) -> None:
         v = self.wpt_fine_positioning_method
         if v.__class__ is not list or len(v) < 1 or len(v) > 8:
-            raise occurs_error(type(self).__name__ + '.wpt_fine_positioning_method', v, 1, 8)
+            raise occurs_error(field_path(self, 'wpt_fine_positioning_method'), v, 1, 8)
         for j, it in enumerate(v):
             if it.__class__ is not WPTFinePositioningMethod:
-                v[j] = it = coerce_enum(type(self).__name__ + '.wpt_fine_positioning_method' + f'[{j}]', WPTFinePositioningMethod, it)
+                v[j] = it = coerce_enum(field_path(self, 'wpt_fine_positioning_method', j), WPTFinePositioningMethod, it)
 
     def to_tree(self, name: str = 'WPTFinePositioningMethodList', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -1589,7 +1689,8 @@ class WPTFinePositioningMethodList(MessageBase):
         while c.name == 'WPT_FinePositioningMethod':
             x = _WPTFinePositioningMethod_BY_VALUE.get(c.value, c.value)
             v_wpt_fine_positioning_method.append(x)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
         self = _new(cls)
@@ -1626,29 +1727,33 @@ class WPTFinePositioningReq(V2GRequest):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.ev_processing
         if v.__class__ is not Processing:
-            self.ev_processing = v = coerce_enum(type(self).__name__ + '.ev_processing', Processing, v)
+            self.ev_processing = v = coerce_enum(field_path(self, 'ev_processing'), Processing, v)
         v = self.ev_result_code
         if v.__class__ is not WPTEVResult:
-            self.ev_result_code = v = coerce_enum(type(self).__name__ + '.ev_result_code', WPTEVResult, v)
+            self.ev_result_code = v = coerce_enum(field_path(self, 'ev_result_code'), WPTEVResult, v)
         v = self.vendor_specific_data_container
         if v.__class__ is not list or len(v) > 16:
-            raise occurs_error(type(self).__name__ + '.vendor_specific_data_container', v, 0, 16)
+            raise occurs_error(field_path(self, 'vendor_specific_data_container'), v, 0, 16)
         for j, it in enumerate(v):
             if it.__class__ is not bytes:
-                v[j] = it = coerce_simple(type(self).__name__ + '.vendor_specific_data_container' + f'[{j}]', it, bytes)
+                v[j] = it = coerce_simple(field_path(self, 'vendor_specific_data_container', j), it, bytes)
             if len(it) > 256:
-                raise length_error(type(self).__name__ + '.vendor_specific_data_container' + f'[{j}]', it, None, None, 256)
+                raise length_error(field_path(self, 'vendor_specific_data_container', j), it, None, None, 256)
         v = self.wpt_lf_data_package_list
         if v is not None:
             if v.__class__ is not WPTLFDataPackageList and not isinstance(v, WPTLFDataPackageList):
-                raise type_error(type(self).__name__ + '.wpt_lf_data_package_list', v, 'WPTLFDataPackageList')
+                raise type_error(field_path(self, 'wpt_lf_data_package_list'), v, 'WPTLFDataPackageList')
 
     def to_tree(self, name: str = 'WPT_FinePositioningReq', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [self.header.to_tree('Header', NS_CT), Element(NS_WPT, 'EVProcessing', None, None, self.ev_processing._value_), Element(NS_WPT, 'EVResultCode', None, None, self.ev_result_code._value_)]
+        ch: list = [
+            self.header.to_tree('Header', NS_CT),
+            Element(NS_WPT, 'EVProcessing', None, None, self.ev_processing._value_),
+            Element(NS_WPT, 'EVResultCode', None, None, self.ev_result_code._value_),
+        ]
         for v in self.vendor_specific_data_container:
             ch.append(Element(NS_WPT, 'VendorSpecificDataContainer', None, None, v))
         v = self.wpt_lf_data_package_list
@@ -1668,30 +1773,35 @@ class WPTFinePositioningReq(V2GRequest):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name == 'EVProcessing':
             v_ev_processing = _Processing_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_processing', 'EVProcessing', c if i < n else None)
         if c.name == 'EVResultCode':
             v_ev_result_code = _WPTEVResult_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_result_code', 'EVResultCode', c if i < n else None)
         v_vendor_specific_data_container = []
         while c.name == 'VendorSpecificDataContainer':
             x = c.value or bytes()
             v_vendor_specific_data_container.append(x)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         if c.name == 'WPT_LF_DataPackageList':
             try:
                 v_wpt_lf_data_package_list = WPTLFDataPackageList.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'wpt_lf_data_package_list') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_wpt_lf_data_package_list = None
         if i < n:
@@ -1733,29 +1843,33 @@ class WPTFinePositioningRes(V2GResponse):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.response_code
         if v.__class__ is not ResponseCode:
-            self.response_code = v = coerce_enum(type(self).__name__ + '.response_code', ResponseCode, v)
+            self.response_code = v = coerce_enum(field_path(self, 'response_code'), ResponseCode, v)
         v = self.evse_processing
         if v.__class__ is not Processing:
-            self.evse_processing = v = coerce_enum(type(self).__name__ + '.evse_processing', Processing, v)
+            self.evse_processing = v = coerce_enum(field_path(self, 'evse_processing'), Processing, v)
         v = self.vendor_specific_data_container
         if v.__class__ is not list or len(v) > 16:
-            raise occurs_error(type(self).__name__ + '.vendor_specific_data_container', v, 0, 16)
+            raise occurs_error(field_path(self, 'vendor_specific_data_container'), v, 0, 16)
         for j, it in enumerate(v):
             if it.__class__ is not bytes:
-                v[j] = it = coerce_simple(type(self).__name__ + '.vendor_specific_data_container' + f'[{j}]', it, bytes)
+                v[j] = it = coerce_simple(field_path(self, 'vendor_specific_data_container', j), it, bytes)
             if len(it) > 256:
-                raise length_error(type(self).__name__ + '.vendor_specific_data_container' + f'[{j}]', it, None, None, 256)
+                raise length_error(field_path(self, 'vendor_specific_data_container', j), it, None, None, 256)
         v = self.wpt_lf_data_package_list
         if v is not None:
             if v.__class__ is not WPTLFDataPackageList and not isinstance(v, WPTLFDataPackageList):
-                raise type_error(type(self).__name__ + '.wpt_lf_data_package_list', v, 'WPTLFDataPackageList')
+                raise type_error(field_path(self, 'wpt_lf_data_package_list'), v, 'WPTLFDataPackageList')
 
     def to_tree(self, name: str = 'WPT_FinePositioningRes', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_), Element(NS_WPT, 'EVSEProcessing', None, None, self.evse_processing._value_)]
+        ch: list = [
+            self.header.to_tree('Header', NS_CT),
+            Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_),
+            Element(NS_WPT, 'EVSEProcessing', None, None, self.evse_processing._value_),
+        ]
         for v in self.vendor_specific_data_container:
             ch.append(Element(NS_WPT, 'VendorSpecificDataContainer', None, None, v))
         v = self.wpt_lf_data_package_list
@@ -1775,30 +1889,35 @@ class WPTFinePositioningRes(V2GResponse):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name == 'ResponseCode':
             v_response_code = _ResponseCode_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'response_code', 'ResponseCode', c if i < n else None)
         if c.name == 'EVSEProcessing':
             v_evse_processing = _Processing_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_processing', 'EVSEProcessing', c if i < n else None)
         v_vendor_specific_data_container = []
         while c.name == 'VendorSpecificDataContainer':
             x = c.value or bytes()
             v_vendor_specific_data_container.append(x)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         if c.name == 'WPT_LF_DataPackageList':
             try:
                 v_wpt_lf_data_package_list = WPTLFDataPackageList.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'wpt_lf_data_package_list') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_wpt_lf_data_package_list = None
         if i < n:
@@ -1847,40 +1966,47 @@ class WPTFinePositioningSetupReq(V2GRequest):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.ev_processing
         if v.__class__ is not Processing:
-            self.ev_processing = v = coerce_enum(type(self).__name__ + '.ev_processing', Processing, v)
+            self.ev_processing = v = coerce_enum(field_path(self, 'ev_processing'), Processing, v)
         v = self.ev_device_fine_positioning_method_list
         if v.__class__ is not WPTFinePositioningMethodList and not isinstance(v, WPTFinePositioningMethodList):
-            raise type_error(type(self).__name__ + '.ev_device_fine_positioning_method_list', v, 'WPTFinePositioningMethodList')
+            raise type_error(field_path(self, 'ev_device_fine_positioning_method_list'), v, 'WPTFinePositioningMethodList')
         v = self.ev_device_pairing_method_list
         if v.__class__ is not WPTPairingMethodList and not isinstance(v, WPTPairingMethodList):
-            raise type_error(type(self).__name__ + '.ev_device_pairing_method_list', v, 'WPTPairingMethodList')
+            raise type_error(field_path(self, 'ev_device_pairing_method_list'), v, 'WPTPairingMethodList')
         v = self.ev_device_alignment_check_method_list
         if v.__class__ is not WPTAlignmentCheckMethodList and not isinstance(v, WPTAlignmentCheckMethodList):
-            raise type_error(type(self).__name__ + '.ev_device_alignment_check_method_list', v, 'WPTAlignmentCheckMethodList')
+            raise type_error(field_path(self, 'ev_device_alignment_check_method_list'), v, 'WPTAlignmentCheckMethodList')
         v = self.natural_offset
         if v.__class__ is not int:
-            self.natural_offset = v = coerce_simple(type(self).__name__ + '.natural_offset', v, int)
+            self.natural_offset = v = coerce_simple(field_path(self, 'natural_offset'), v, int)
         if v < 0 or v > 65535:
-            raise range_error(type(self).__name__ + '.natural_offset', v, 0, 65535)
+            raise range_error(field_path(self, 'natural_offset'), v, 0, 65535)
         v = self.vendor_specific_data_container
         if v.__class__ is not list or len(v) > 16:
-            raise occurs_error(type(self).__name__ + '.vendor_specific_data_container', v, 0, 16)
+            raise occurs_error(field_path(self, 'vendor_specific_data_container'), v, 0, 16)
         for j, it in enumerate(v):
             if it.__class__ is not bytes:
-                v[j] = it = coerce_simple(type(self).__name__ + '.vendor_specific_data_container' + f'[{j}]', it, bytes)
+                v[j] = it = coerce_simple(field_path(self, 'vendor_specific_data_container', j), it, bytes)
             if len(it) > 256:
-                raise length_error(type(self).__name__ + '.vendor_specific_data_container' + f'[{j}]', it, None, None, 256)
+                raise length_error(field_path(self, 'vendor_specific_data_container', j), it, None, None, 256)
         v = self.lf_system_setup_data
         if v is not None:
             if v.__class__ is not WPTLFSystemSetupData and not isinstance(v, WPTLFSystemSetupData):
-                raise type_error(type(self).__name__ + '.lf_system_setup_data', v, 'WPTLFSystemSetupData')
+                raise type_error(field_path(self, 'lf_system_setup_data'), v, 'WPTLFSystemSetupData')
 
     def to_tree(self, name: str = 'WPT_FinePositioningSetupReq', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [self.header.to_tree('Header', NS_CT), Element(NS_WPT, 'EVProcessing', None, None, self.ev_processing._value_), self.ev_device_fine_positioning_method_list.to_tree('EVDeviceFinePositioningMethodList', NS_WPT), self.ev_device_pairing_method_list.to_tree('EVDevicePairingMethodList', NS_WPT), self.ev_device_alignment_check_method_list.to_tree('EVDeviceAlignmentCheckMethodList', NS_WPT), Element(NS_WPT, 'NaturalOffset', None, None, self.natural_offset)]
+        ch: list = [
+            self.header.to_tree('Header', NS_CT),
+            Element(NS_WPT, 'EVProcessing', None, None, self.ev_processing._value_),
+            self.ev_device_fine_positioning_method_list.to_tree('EVDeviceFinePositioningMethodList', NS_WPT),
+            self.ev_device_pairing_method_list.to_tree('EVDevicePairingMethodList', NS_WPT),
+            self.ev_device_alignment_check_method_list.to_tree('EVDeviceAlignmentCheckMethodList', NS_WPT),
+            Element(NS_WPT, 'NaturalOffset', None, None, self.natural_offset),
+        ]
         for v in self.vendor_specific_data_container:
             ch.append(Element(NS_WPT, 'VendorSpecificDataContainer', None, None, v))
         v = self.lf_system_setup_data
@@ -1900,12 +2026,14 @@ class WPTFinePositioningSetupReq(V2GRequest):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name == 'EVProcessing':
             v_ev_processing = _Processing_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_processing', 'EVProcessing', c if i < n else None)
         if c.name == 'EVDeviceFinePositioningMethodList':
@@ -1913,7 +2041,8 @@ class WPTFinePositioningSetupReq(V2GRequest):
                 v_ev_device_fine_positioning_method_list = WPTFinePositioningMethodList.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_device_fine_positioning_method_list') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_device_fine_positioning_method_list', 'EVDeviceFinePositioningMethodList', c if i < n else None)
         if c.name == 'EVDevicePairingMethodList':
@@ -1921,7 +2050,8 @@ class WPTFinePositioningSetupReq(V2GRequest):
                 v_ev_device_pairing_method_list = WPTPairingMethodList.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_device_pairing_method_list') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_device_pairing_method_list', 'EVDevicePairingMethodList', c if i < n else None)
         if c.name == 'EVDeviceAlignmentCheckMethodList':
@@ -1929,25 +2059,29 @@ class WPTFinePositioningSetupReq(V2GRequest):
                 v_ev_device_alignment_check_method_list = WPTAlignmentCheckMethodList.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'ev_device_alignment_check_method_list') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_device_alignment_check_method_list', 'EVDeviceAlignmentCheckMethodList', c if i < n else None)
         if c.name == 'NaturalOffset':
             v_natural_offset = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'natural_offset', 'NaturalOffset', c if i < n else None)
         v_vendor_specific_data_container = []
         while c.name == 'VendorSpecificDataContainer':
             x = c.value or bytes()
             v_vendor_specific_data_container.append(x)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         if c.name == 'LF_SystemSetupData':
             try:
                 v_lf_system_setup_data = WPTLFSystemSetupData.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'lf_system_setup_data') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_lf_system_setup_data = None
         if i < n:
@@ -1998,40 +2132,47 @@ class WPTFinePositioningSetupRes(V2GResponse):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.response_code
         if v.__class__ is not ResponseCode:
-            self.response_code = v = coerce_enum(type(self).__name__ + '.response_code', ResponseCode, v)
+            self.response_code = v = coerce_enum(field_path(self, 'response_code'), ResponseCode, v)
         v = self.primary_device_fine_positioning_method_list
         if v.__class__ is not WPTFinePositioningMethodList and not isinstance(v, WPTFinePositioningMethodList):
-            raise type_error(type(self).__name__ + '.primary_device_fine_positioning_method_list', v, 'WPTFinePositioningMethodList')
+            raise type_error(field_path(self, 'primary_device_fine_positioning_method_list'), v, 'WPTFinePositioningMethodList')
         v = self.primary_device_pairing_method_list
         if v.__class__ is not WPTPairingMethodList and not isinstance(v, WPTPairingMethodList):
-            raise type_error(type(self).__name__ + '.primary_device_pairing_method_list', v, 'WPTPairingMethodList')
+            raise type_error(field_path(self, 'primary_device_pairing_method_list'), v, 'WPTPairingMethodList')
         v = self.primary_device_alignment_check_method_list
         if v.__class__ is not WPTAlignmentCheckMethodList and not isinstance(v, WPTAlignmentCheckMethodList):
-            raise type_error(type(self).__name__ + '.primary_device_alignment_check_method_list', v, 'WPTAlignmentCheckMethodList')
+            raise type_error(field_path(self, 'primary_device_alignment_check_method_list'), v, 'WPTAlignmentCheckMethodList')
         v = self.natural_offset
         if v.__class__ is not int:
-            self.natural_offset = v = coerce_simple(type(self).__name__ + '.natural_offset', v, int)
+            self.natural_offset = v = coerce_simple(field_path(self, 'natural_offset'), v, int)
         if v < 0 or v > 65535:
-            raise range_error(type(self).__name__ + '.natural_offset', v, 0, 65535)
+            raise range_error(field_path(self, 'natural_offset'), v, 0, 65535)
         v = self.vendor_specific_data_container
         if v.__class__ is not list or len(v) > 16:
-            raise occurs_error(type(self).__name__ + '.vendor_specific_data_container', v, 0, 16)
+            raise occurs_error(field_path(self, 'vendor_specific_data_container'), v, 0, 16)
         for j, it in enumerate(v):
             if it.__class__ is not bytes:
-                v[j] = it = coerce_simple(type(self).__name__ + '.vendor_specific_data_container' + f'[{j}]', it, bytes)
+                v[j] = it = coerce_simple(field_path(self, 'vendor_specific_data_container', j), it, bytes)
             if len(it) > 256:
-                raise length_error(type(self).__name__ + '.vendor_specific_data_container' + f'[{j}]', it, None, None, 256)
+                raise length_error(field_path(self, 'vendor_specific_data_container', j), it, None, None, 256)
         v = self.lf_system_setup_data
         if v is not None:
             if v.__class__ is not WPTLFSystemSetupData and not isinstance(v, WPTLFSystemSetupData):
-                raise type_error(type(self).__name__ + '.lf_system_setup_data', v, 'WPTLFSystemSetupData')
+                raise type_error(field_path(self, 'lf_system_setup_data'), v, 'WPTLFSystemSetupData')
 
     def to_tree(self, name: str = 'WPT_FinePositioningSetupRes', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_), self.primary_device_fine_positioning_method_list.to_tree('PrimaryDeviceFinePositioningMethodList', NS_WPT), self.primary_device_pairing_method_list.to_tree('PrimaryDevicePairingMethodList', NS_WPT), self.primary_device_alignment_check_method_list.to_tree('PrimaryDeviceAlignmentCheckMethodList', NS_WPT), Element(NS_WPT, 'NaturalOffset', None, None, self.natural_offset)]
+        ch: list = [
+            self.header.to_tree('Header', NS_CT),
+            Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_),
+            self.primary_device_fine_positioning_method_list.to_tree('PrimaryDeviceFinePositioningMethodList', NS_WPT),
+            self.primary_device_pairing_method_list.to_tree('PrimaryDevicePairingMethodList', NS_WPT),
+            self.primary_device_alignment_check_method_list.to_tree('PrimaryDeviceAlignmentCheckMethodList', NS_WPT),
+            Element(NS_WPT, 'NaturalOffset', None, None, self.natural_offset),
+        ]
         for v in self.vendor_specific_data_container:
             ch.append(Element(NS_WPT, 'VendorSpecificDataContainer', None, None, v))
         v = self.lf_system_setup_data
@@ -2051,12 +2192,14 @@ class WPTFinePositioningSetupRes(V2GResponse):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name == 'ResponseCode':
             v_response_code = _ResponseCode_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'response_code', 'ResponseCode', c if i < n else None)
         if c.name == 'PrimaryDeviceFinePositioningMethodList':
@@ -2064,7 +2207,8 @@ class WPTFinePositioningSetupRes(V2GResponse):
                 v_primary_device_fine_positioning_method_list = WPTFinePositioningMethodList.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'primary_device_fine_positioning_method_list') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'primary_device_fine_positioning_method_list', 'PrimaryDeviceFinePositioningMethodList', c if i < n else None)
         if c.name == 'PrimaryDevicePairingMethodList':
@@ -2072,7 +2216,8 @@ class WPTFinePositioningSetupRes(V2GResponse):
                 v_primary_device_pairing_method_list = WPTPairingMethodList.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'primary_device_pairing_method_list') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'primary_device_pairing_method_list', 'PrimaryDevicePairingMethodList', c if i < n else None)
         if c.name == 'PrimaryDeviceAlignmentCheckMethodList':
@@ -2080,25 +2225,29 @@ class WPTFinePositioningSetupRes(V2GResponse):
                 v_primary_device_alignment_check_method_list = WPTAlignmentCheckMethodList.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'primary_device_alignment_check_method_list') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'primary_device_alignment_check_method_list', 'PrimaryDeviceAlignmentCheckMethodList', c if i < n else None)
         if c.name == 'NaturalOffset':
             v_natural_offset = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'natural_offset', 'NaturalOffset', c if i < n else None)
         v_vendor_specific_data_container = []
         while c.name == 'VendorSpecificDataContainer':
             x = c.value or bytes()
             v_vendor_specific_data_container.append(x)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         if c.name == 'LF_SystemSetupData':
             try:
                 v_lf_system_setup_data = WPTLFSystemSetupData.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'lf_system_setup_data') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_lf_system_setup_data = None
         if i < n:
@@ -2137,16 +2286,18 @@ class WPTLFDataPackage(MessageBase):
     def __post_init__(self) -> None:
         v = self.package_index
         if v.__class__ is not int:
-            self.package_index = v = coerce_simple(type(self).__name__ + '.package_index', v, int)
+            self.package_index = v = coerce_simple(field_path(self, 'package_index'), v, int)
         if v < 0 or v > 255:
-            raise range_error(type(self).__name__ + '.package_index', v, 0, 255)
+            raise range_error(field_path(self, 'package_index'), v, 0, 255)
         v = self.lf_data
-        if v.__class__ not in (WPTLFTxDataList, WPTLFRxDataList,) and not isinstance(v, (WPTLFTxDataList, WPTLFRxDataList,)):
-            raise type_error(type(self).__name__ + '.lf_data', v, 'WPTLFTxDataList | WPTLFRxDataList')
+        if v.__class__ not in _WPTLFDataPackage_lf_data_TYPES and not isinstance(v, _WPTLFDataPackage_lf_data_TYPES):
+            raise type_error(field_path(self, 'lf_data'), v, 'WPTLFTxDataList | WPTLFRxDataList')
 
     def to_tree(self, name: str = 'WPTLFDataPackage', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [Element(NS_WPT, 'PackageIndex', None, None, self.package_index)]
+        ch: list = [
+            Element(NS_WPT, 'PackageIndex', None, None, self.package_index),
+        ]
         v = self.lf_data
         t = _WPTLFDataPackage_lf_data_OUT.get(v.__class__) or union_target(_WPTLFDataPackage_lf_data_OUT, v, 'WPTLFDataPackage.lf_data')
         ch.append(v.to_tree(t[1], t[0]))
@@ -2161,7 +2312,8 @@ class WPTLFDataPackage(MessageBase):
         c = ch[0] if n else END
         if c.name == 'PackageIndex':
             v_package_index = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'package_index', 'PackageIndex', c if i < n else None)
         if c.name in _WPTLFDataPackage_lf_data_IN:
@@ -2169,7 +2321,8 @@ class WPTLFDataPackage(MessageBase):
                 v_lf_data = _WPTLFDataPackage_lf_data_IN[c.name].from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'lf_data') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'lf_data', 'one of LF_TxData, LF_RxData', c if i < n else None)
         if i < n:
@@ -2202,16 +2355,19 @@ class WPTLFDataPackageList(MessageBase):
     def __post_init__(self) -> None:
         v = self.num_packages
         if v.__class__ is not int:
-            self.num_packages = v = coerce_simple(type(self).__name__ + '.num_packages', v, int)
+            self.num_packages = v = coerce_simple(field_path(self, 'num_packages'), v, int)
         if v < 0 or v > 255:
-            raise range_error(type(self).__name__ + '.num_packages', v, 0, 255)
+            raise range_error(field_path(self, 'num_packages'), v, 0, 255)
         v = self.wpt_lf_data_package
         if v.__class__ is not WPTLFDataPackage and not isinstance(v, WPTLFDataPackage):
-            raise type_error(type(self).__name__ + '.wpt_lf_data_package', v, 'WPTLFDataPackage')
+            raise type_error(field_path(self, 'wpt_lf_data_package'), v, 'WPTLFDataPackage')
 
     def to_tree(self, name: str = 'WPTLFDataPackageList', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        return Element(ns, name, None, [Element(NS_WPT, 'NumPackages', None, None, self.num_packages), self.wpt_lf_data_package.to_tree('WPT_LF_DataPackage', NS_WPT)], None)
+        return Element(ns, name, None, [
+            Element(NS_WPT, 'NumPackages', None, None, self.num_packages),
+            self.wpt_lf_data_package.to_tree('WPT_LF_DataPackage', NS_WPT),
+        ], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -2234,7 +2390,8 @@ class WPTLFDataPackageList(MessageBase):
         c = ch[0] if n else END
         if c.name == 'NumPackages':
             v_num_packages = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'num_packages', 'NumPackages', c if i < n else None)
         if c.name == 'WPT_LF_DataPackage':
@@ -2242,7 +2399,8 @@ class WPTLFDataPackageList(MessageBase):
                 v_wpt_lf_data_package = WPTLFDataPackage.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'wpt_lf_data_package') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'wpt_lf_data_package', 'WPT_LF_DataPackage', c if i < n else None)
         if i < n:
@@ -2275,19 +2433,21 @@ class WPTLFReceiverData(MessageBase):
     def __post_init__(self) -> None:
         v = self.number_of_receivers
         if v.__class__ is not int:
-            self.number_of_receivers = v = coerce_simple(type(self).__name__ + '.number_of_receivers', v, int)
+            self.number_of_receivers = v = coerce_simple(field_path(self, 'number_of_receivers'), v, int)
         if v < 0 or v > 255:
-            raise range_error(type(self).__name__ + '.number_of_receivers', v, 0, 255)
+            raise range_error(field_path(self, 'number_of_receivers'), v, 0, 255)
         v = self.rx_spec_data
         if v.__class__ is not list or len(v) < 2 or len(v) > 255:
-            raise occurs_error(type(self).__name__ + '.rx_spec_data', v, 2, 255)
+            raise occurs_error(field_path(self, 'rx_spec_data'), v, 2, 255)
         for j, it in enumerate(v):
             if it.__class__ is not WPTTxRxSpecData and not isinstance(it, WPTTxRxSpecData):
-                raise type_error(type(self).__name__ + '.rx_spec_data' + f'[{j}]', it, 'WPTTxRxSpecData')
+                raise type_error(field_path(self, 'rx_spec_data', j), it, 'WPTTxRxSpecData')
 
     def to_tree(self, name: str = 'WPTLFReceiverData', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [Element(NS_WPT, 'NumberOfReceivers', None, None, self.number_of_receivers)]
+        ch: list = [
+            Element(NS_WPT, 'NumberOfReceivers', None, None, self.number_of_receivers),
+        ]
         for v in self.rx_spec_data:
             ch.append(v.to_tree('RxSpecData', NS_WPT))
         return Element(ns, name, None, ch, None)
@@ -2301,7 +2461,8 @@ class WPTLFReceiverData(MessageBase):
         c = ch[0] if n else END
         if c.name == 'NumberOfReceivers':
             v_number_of_receivers = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'number_of_receivers', 'NumberOfReceivers', c if i < n else None)
         v_rx_spec_data = []
@@ -2311,7 +2472,8 @@ class WPTLFReceiverData(MessageBase):
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'rx_spec_data', len(v_rx_spec_data)) from None
             v_rx_spec_data.append(x)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
         self = _new(cls)
@@ -2342,16 +2504,19 @@ class WPTLFRxData(MessageBase):
     def __post_init__(self) -> None:
         v = self.rx_identifier
         if v.__class__ is not int:
-            self.rx_identifier = v = coerce_simple(type(self).__name__ + '.rx_identifier', v, int)
+            self.rx_identifier = v = coerce_simple(field_path(self, 'rx_identifier'), v, int)
         if v < 1 or v > 4294967295:
-            raise range_error(type(self).__name__ + '.rx_identifier', v, 1, 4294967295)
+            raise range_error(field_path(self, 'rx_identifier'), v, 1, 4294967295)
         v = self.rssi_data
         if v.__class__ is not WPTLFRxRSSIList and not isinstance(v, WPTLFRxRSSIList):
-            raise type_error(type(self).__name__ + '.rssi_data', v, 'WPTLFRxRSSIList')
+            raise type_error(field_path(self, 'rssi_data'), v, 'WPTLFRxRSSIList')
 
     def to_tree(self, name: str = 'WPTLFRxData', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        return Element(ns, name, None, [Element(NS_WPT, 'RxIdentifier', None, None, self.rx_identifier), self.rssi_data.to_tree('RSSIData', NS_WPT)], None)
+        return Element(ns, name, None, [
+            Element(NS_WPT, 'RxIdentifier', None, None, self.rx_identifier),
+            self.rssi_data.to_tree('RSSIData', NS_WPT),
+        ], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -2374,7 +2539,8 @@ class WPTLFRxData(MessageBase):
         c = ch[0] if n else END
         if c.name == 'RxIdentifier':
             v_rx_identifier = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'rx_identifier', 'RxIdentifier', c if i < n else None)
         if c.name == 'RSSIData':
@@ -2382,7 +2548,8 @@ class WPTLFRxData(MessageBase):
                 v_rssi_data = WPTLFRxRSSIList.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'rssi_data') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'rssi_data', 'RSSIData', c if i < n else None)
         if i < n:
@@ -2413,11 +2580,13 @@ class WPTLFRxDataList(MessageBase):
     def __post_init__(self) -> None:
         v = self.wpt_lf_rx_data_list
         if v.__class__ is not WPTLFRxData and not isinstance(v, WPTLFRxData):
-            raise type_error(type(self).__name__ + '.wpt_lf_rx_data_list', v, 'WPTLFRxData')
+            raise type_error(field_path(self, 'wpt_lf_rx_data_list'), v, 'WPTLFRxData')
 
     def to_tree(self, name: str = 'WPTLFRxDataList', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        return Element(ns, name, None, [self.wpt_lf_rx_data_list.to_tree('WPT_LF_RxDataList', NS_WPT)], None)
+        return Element(ns, name, None, [
+            self.wpt_lf_rx_data_list.to_tree('WPT_LF_RxDataList', NS_WPT),
+        ], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -2442,7 +2611,8 @@ class WPTLFRxDataList(MessageBase):
                 v_wpt_lf_rx_data_list = WPTLFRxData.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'wpt_lf_rx_data_list') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'wpt_lf_rx_data_list', 'WPT_LF_RxDataList', c if i < n else None)
         if i < n:
@@ -2474,16 +2644,19 @@ class WPTLFRxRSSI(MessageBase):
     def __post_init__(self) -> None:
         v = self.tx_identifier
         if v.__class__ is not int:
-            self.tx_identifier = v = coerce_simple(type(self).__name__ + '.tx_identifier', v, int)
+            self.tx_identifier = v = coerce_simple(field_path(self, 'tx_identifier'), v, int)
         if v < 1 or v > 4294967295:
-            raise range_error(type(self).__name__ + '.tx_identifier', v, 1, 4294967295)
+            raise range_error(field_path(self, 'tx_identifier'), v, 1, 4294967295)
         v = self.rssi
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.rssi', v, 'RationalNumber')
+            raise type_error(field_path(self, 'rssi'), v, 'RationalNumber')
 
     def to_tree(self, name: str = 'WPTLFRxRSSI', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        return Element(ns, name, None, [Element(NS_WPT, 'TxIdentifier', None, None, self.tx_identifier), self.rssi.to_tree('RSSI', NS_WPT)], None)
+        return Element(ns, name, None, [
+            Element(NS_WPT, 'TxIdentifier', None, None, self.tx_identifier),
+            self.rssi.to_tree('RSSI', NS_WPT),
+        ], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -2506,7 +2679,8 @@ class WPTLFRxRSSI(MessageBase):
         c = ch[0] if n else END
         if c.name == 'TxIdentifier':
             v_tx_identifier = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'tx_identifier', 'TxIdentifier', c if i < n else None)
         if c.name == 'RSSI':
@@ -2514,7 +2688,8 @@ class WPTLFRxRSSI(MessageBase):
                 v_rssi = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'rssi') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'rssi', 'RSSI', c if i < n else None)
         if i < n:
@@ -2545,7 +2720,7 @@ class WPTLFRxRSSIList(MessageBase):
     def __post_init__(self) -> None:
         v = self.rssi_data_list
         if v.__class__ is not WPTLFRxRSSI and not isinstance(v, WPTLFRxRSSI):
-            raise type_error(type(self).__name__ + '.rssi_data_list', v, 'WPTLFRxRSSI')
+            raise type_error(field_path(self, 'rssi_data_list'), v, 'WPTLFRxRSSI')
 
     def to_tree(self, name: str = 'WPTLFRxRSSIList', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -2574,7 +2749,8 @@ class WPTLFRxRSSIList(MessageBase):
                 v_rssi_data_list = WPTLFRxRSSI.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'rssi_data_list') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'rssi_data_list', 'RSSIDataList', c if i < n else None)
         if i < n:
@@ -2603,8 +2779,8 @@ class WPTLFSystemSetupData(MessageBase):
 
     def __post_init__(self) -> None:
         v = self.setup_data
-        if v.__class__ not in (WPTLFTransmitterData, WPTLFReceiverData,) and not isinstance(v, (WPTLFTransmitterData, WPTLFReceiverData,)):
-            raise type_error(type(self).__name__ + '.setup_data', v, 'WPTLFTransmitterData | WPTLFReceiverData')
+        if v.__class__ not in _WPTLFSystemSetupData_setup_data_TYPES and not isinstance(v, _WPTLFSystemSetupData_setup_data_TYPES):
+            raise type_error(field_path(self, 'setup_data'), v, 'WPTLFTransmitterData | WPTLFReceiverData')
 
     def to_tree(self, name: str = 'WPTLFSystemSetupData', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -2626,7 +2802,8 @@ class WPTLFSystemSetupData(MessageBase):
                 v_setup_data = _WPTLFSystemSetupData_setup_data_IN[c.name].from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'setup_data') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'setup_data', 'one of LF_TransmitterSetupData, LF_ReceiverSetupData', c if i < n else None)
         if i < n:
@@ -2662,26 +2839,29 @@ class WPTLFTransmitterData(MessageBase):
     def __post_init__(self) -> None:
         v = self.number_of_transmitters
         if v.__class__ is not int:
-            self.number_of_transmitters = v = coerce_simple(type(self).__name__ + '.number_of_transmitters', v, int)
+            self.number_of_transmitters = v = coerce_simple(field_path(self, 'number_of_transmitters'), v, int)
         if v < 0 or v > 255:
-            raise range_error(type(self).__name__ + '.number_of_transmitters', v, 0, 255)
+            raise range_error(field_path(self, 'number_of_transmitters'), v, 0, 255)
         v = self.signal_frequency
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.signal_frequency', v, 'RationalNumber')
+            raise type_error(field_path(self, 'signal_frequency'), v, 'RationalNumber')
         v = self.tx_spec_data
         if v.__class__ is not list or len(v) < 2 or len(v) > 255:
-            raise occurs_error(type(self).__name__ + '.tx_spec_data', v, 2, 255)
+            raise occurs_error(field_path(self, 'tx_spec_data'), v, 2, 255)
         for j, it in enumerate(v):
             if it.__class__ is not WPTTxRxSpecData and not isinstance(it, WPTTxRxSpecData):
-                raise type_error(type(self).__name__ + '.tx_spec_data' + f'[{j}]', it, 'WPTTxRxSpecData')
+                raise type_error(field_path(self, 'tx_spec_data', j), it, 'WPTTxRxSpecData')
         v = self.tx_package_spec_data
         if v is not None:
             if v.__class__ is not WPTTxRxPackageSpecData and not isinstance(v, WPTTxRxPackageSpecData):
-                raise type_error(type(self).__name__ + '.tx_package_spec_data', v, 'WPTTxRxPackageSpecData')
+                raise type_error(field_path(self, 'tx_package_spec_data'), v, 'WPTTxRxPackageSpecData')
 
     def to_tree(self, name: str = 'WPTLFTransmitterData', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [Element(NS_WPT, 'NumberOfTransmitters', None, None, self.number_of_transmitters), self.signal_frequency.to_tree('SignalFrequency', NS_WPT)]
+        ch: list = [
+            Element(NS_WPT, 'NumberOfTransmitters', None, None, self.number_of_transmitters),
+            self.signal_frequency.to_tree('SignalFrequency', NS_WPT),
+        ]
         for v in self.tx_spec_data:
             ch.append(v.to_tree('TxSpecData', NS_WPT))
         v = self.tx_package_spec_data
@@ -2698,7 +2878,8 @@ class WPTLFTransmitterData(MessageBase):
         c = ch[0] if n else END
         if c.name == 'NumberOfTransmitters':
             v_number_of_transmitters = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'number_of_transmitters', 'NumberOfTransmitters', c if i < n else None)
         if c.name == 'SignalFrequency':
@@ -2706,7 +2887,8 @@ class WPTLFTransmitterData(MessageBase):
                 v_signal_frequency = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'signal_frequency') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'signal_frequency', 'SignalFrequency', c if i < n else None)
         v_tx_spec_data = []
@@ -2716,13 +2898,15 @@ class WPTLFTransmitterData(MessageBase):
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'tx_spec_data', len(v_tx_spec_data)) from None
             v_tx_spec_data.append(x)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         if c.name == 'TxPackageSpecData':
             try:
                 v_tx_package_spec_data = WPTTxRxPackageSpecData.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'tx_package_spec_data') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_tx_package_spec_data = None
         if i < n:
@@ -2757,16 +2941,19 @@ class WPTLFTxData(MessageBase):
     def __post_init__(self) -> None:
         v = self.tx_identifier
         if v.__class__ is not int:
-            self.tx_identifier = v = coerce_simple(type(self).__name__ + '.tx_identifier', v, int)
+            self.tx_identifier = v = coerce_simple(field_path(self, 'tx_identifier'), v, int)
         if v < 1 or v > 4294967295:
-            raise range_error(type(self).__name__ + '.tx_identifier', v, 1, 4294967295)
+            raise range_error(field_path(self, 'tx_identifier'), v, 1, 4294967295)
         v = self.eirp
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.eirp', v, 'RationalNumber')
+            raise type_error(field_path(self, 'eirp'), v, 'RationalNumber')
 
     def to_tree(self, name: str = 'WPTLFTxData', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        return Element(ns, name, None, [Element(NS_WPT, 'TxIdentifier', None, None, self.tx_identifier), self.eirp.to_tree('EIRP', NS_WPT)], None)
+        return Element(ns, name, None, [
+            Element(NS_WPT, 'TxIdentifier', None, None, self.tx_identifier),
+            self.eirp.to_tree('EIRP', NS_WPT),
+        ], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -2789,7 +2976,8 @@ class WPTLFTxData(MessageBase):
         c = ch[0] if n else END
         if c.name == 'TxIdentifier':
             v_tx_identifier = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'tx_identifier', 'TxIdentifier', c if i < n else None)
         if c.name == 'EIRP':
@@ -2797,7 +2985,8 @@ class WPTLFTxData(MessageBase):
                 v_eirp = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'eirp') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'eirp', 'EIRP', c if i < n else None)
         if i < n:
@@ -2828,11 +3017,13 @@ class WPTLFTxDataList(MessageBase):
     def __post_init__(self) -> None:
         v = self.wpt_lf_tx_data_list
         if v.__class__ is not WPTLFTxData and not isinstance(v, WPTLFTxData):
-            raise type_error(type(self).__name__ + '.wpt_lf_tx_data_list', v, 'WPTLFTxData')
+            raise type_error(field_path(self, 'wpt_lf_tx_data_list'), v, 'WPTLFTxData')
 
     def to_tree(self, name: str = 'WPTLFTxDataList', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        return Element(ns, name, None, [self.wpt_lf_tx_data_list.to_tree('WPT_LF_TxDataList', NS_WPT)], None)
+        return Element(ns, name, None, [
+            self.wpt_lf_tx_data_list.to_tree('WPT_LF_TxDataList', NS_WPT),
+        ], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -2857,7 +3048,8 @@ class WPTLFTxDataList(MessageBase):
                 v_wpt_lf_tx_data_list = WPTLFTxData.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'wpt_lf_tx_data_list') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'wpt_lf_tx_data_list', 'WPT_LF_TxDataList', c if i < n else None)
         if i < n:
@@ -2887,10 +3079,10 @@ class WPTPairingMethodList(MessageBase):
     def __post_init__(self) -> None:
         v = self.wpt_pairing_method
         if v.__class__ is not list or len(v) < 1 or len(v) > 8:
-            raise occurs_error(type(self).__name__ + '.wpt_pairing_method', v, 1, 8)
+            raise occurs_error(field_path(self, 'wpt_pairing_method'), v, 1, 8)
         for j, it in enumerate(v):
             if it.__class__ is not WPTPairingMethod:
-                v[j] = it = coerce_enum(type(self).__name__ + '.wpt_pairing_method' + f'[{j}]', WPTPairingMethod, it)
+                v[j] = it = coerce_enum(field_path(self, 'wpt_pairing_method', j), WPTPairingMethod, it)
 
     def to_tree(self, name: str = 'WPTPairingMethodList', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -2910,7 +3102,8 @@ class WPTPairingMethodList(MessageBase):
         while c.name == 'WPT_PairingMethod':
             x = _WPTPairingMethod_BY_VALUE.get(c.value, c.value)
             v_wpt_pairing_method.append(x)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
         self = _new(cls)
@@ -2947,31 +3140,34 @@ class WPTPairingReq(V2GRequest):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.ev_processing
         if v.__class__ is not Processing:
-            self.ev_processing = v = coerce_enum(type(self).__name__ + '.ev_processing', Processing, v)
+            self.ev_processing = v = coerce_enum(field_path(self, 'ev_processing'), Processing, v)
         v = self.observed_id_code
         if v is not None:
             if v.__class__ is not int:
-                self.observed_id_code = v = coerce_simple(type(self).__name__ + '.observed_id_code', v, int)
+                self.observed_id_code = v = coerce_simple(field_path(self, 'observed_id_code'), v, int)
             if v < 1 or v > 4294967295:
-                raise range_error(type(self).__name__ + '.observed_id_code', v, 1, 4294967295)
+                raise range_error(field_path(self, 'observed_id_code'), v, 1, 4294967295)
         v = self.ev_result_code
         if v.__class__ is not WPTEVResult:
-            self.ev_result_code = v = coerce_enum(type(self).__name__ + '.ev_result_code', WPTEVResult, v)
+            self.ev_result_code = v = coerce_enum(field_path(self, 'ev_result_code'), WPTEVResult, v)
         v = self.vendor_specific_data_container
         if v.__class__ is not list or len(v) > 16:
-            raise occurs_error(type(self).__name__ + '.vendor_specific_data_container', v, 0, 16)
+            raise occurs_error(field_path(self, 'vendor_specific_data_container'), v, 0, 16)
         for j, it in enumerate(v):
             if it.__class__ is not bytes:
-                v[j] = it = coerce_simple(type(self).__name__ + '.vendor_specific_data_container' + f'[{j}]', it, bytes)
+                v[j] = it = coerce_simple(field_path(self, 'vendor_specific_data_container', j), it, bytes)
             if len(it) > 256:
-                raise length_error(type(self).__name__ + '.vendor_specific_data_container' + f'[{j}]', it, None, None, 256)
+                raise length_error(field_path(self, 'vendor_specific_data_container', j), it, None, None, 256)
 
     def to_tree(self, name: str = 'WPT_PairingReq', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [self.header.to_tree('Header', NS_CT), Element(NS_WPT, 'EVProcessing', None, None, self.ev_processing._value_)]
+        ch: list = [
+            self.header.to_tree('Header', NS_CT),
+            Element(NS_WPT, 'EVProcessing', None, None, self.ev_processing._value_),
+        ]
         v = self.observed_id_code
         if v is not None:
             ch.append(Element(NS_WPT, 'ObservedIDCode', None, None, v))
@@ -2993,29 +3189,34 @@ class WPTPairingReq(V2GRequest):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name == 'EVProcessing':
             v_ev_processing = _Processing_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_processing', 'EVProcessing', c if i < n else None)
         if c.name == 'ObservedIDCode':
             v_observed_id_code = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_observed_id_code = None
         if c.name == 'EVResultCode':
             v_ev_result_code = _WPTEVResult_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'ev_result_code', 'EVResultCode', c if i < n else None)
         v_vendor_specific_data_container = []
         while c.name == 'VendorSpecificDataContainer':
             x = c.value or bytes()
             v_vendor_specific_data_container.append(x)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
         self = _new(cls)
@@ -3057,35 +3258,39 @@ class WPTPairingRes(V2GResponse):
     def __post_init__(self) -> None:
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
-            raise type_error(type(self).__name__ + '.header', v, 'MessageHeader')
+            raise type_error(field_path(self, 'header'), v, 'MessageHeader')
         v = self.response_code
         if v.__class__ is not ResponseCode:
-            self.response_code = v = coerce_enum(type(self).__name__ + '.response_code', ResponseCode, v)
+            self.response_code = v = coerce_enum(field_path(self, 'response_code'), ResponseCode, v)
         v = self.evse_processing
         if v.__class__ is not Processing:
-            self.evse_processing = v = coerce_enum(type(self).__name__ + '.evse_processing', Processing, v)
+            self.evse_processing = v = coerce_enum(field_path(self, 'evse_processing'), Processing, v)
         v = self.observed_id_code
         if v is not None:
             if v.__class__ is not int:
-                self.observed_id_code = v = coerce_simple(type(self).__name__ + '.observed_id_code', v, int)
+                self.observed_id_code = v = coerce_simple(field_path(self, 'observed_id_code'), v, int)
             if v < 1 or v > 4294967295:
-                raise range_error(type(self).__name__ + '.observed_id_code', v, 1, 4294967295)
+                raise range_error(field_path(self, 'observed_id_code'), v, 1, 4294967295)
         v = self.alternative_secc_list
         if v is not None:
             if v.__class__ is not AlternativeSECCList and not isinstance(v, AlternativeSECCList):
-                raise type_error(type(self).__name__ + '.alternative_secc_list', v, 'AlternativeSECCList')
+                raise type_error(field_path(self, 'alternative_secc_list'), v, 'AlternativeSECCList')
         v = self.vendor_specific_data_container
         if v.__class__ is not list or len(v) > 16:
-            raise occurs_error(type(self).__name__ + '.vendor_specific_data_container', v, 0, 16)
+            raise occurs_error(field_path(self, 'vendor_specific_data_container'), v, 0, 16)
         for j, it in enumerate(v):
             if it.__class__ is not bytes:
-                v[j] = it = coerce_simple(type(self).__name__ + '.vendor_specific_data_container' + f'[{j}]', it, bytes)
+                v[j] = it = coerce_simple(field_path(self, 'vendor_specific_data_container', j), it, bytes)
             if len(it) > 256:
-                raise length_error(type(self).__name__ + '.vendor_specific_data_container' + f'[{j}]', it, None, None, 256)
+                raise length_error(field_path(self, 'vendor_specific_data_container', j), it, None, None, 256)
 
     def to_tree(self, name: str = 'WPT_PairingRes', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [self.header.to_tree('Header', NS_CT), Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_), Element(NS_WPT, 'EVSEProcessing', None, None, self.evse_processing._value_)]
+        ch: list = [
+            self.header.to_tree('Header', NS_CT),
+            Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_),
+            Element(NS_WPT, 'EVSEProcessing', None, None, self.evse_processing._value_),
+        ]
         v = self.observed_id_code
         if v is not None:
             ch.append(Element(NS_WPT, 'ObservedIDCode', None, None, v))
@@ -3108,22 +3313,26 @@ class WPTPairingRes(V2GResponse):
                 v_header = MessageHeader.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'header') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'header', 'Header', c if i < n else None)
         if c.name == 'ResponseCode':
             v_response_code = _ResponseCode_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'response_code', 'ResponseCode', c if i < n else None)
         if c.name == 'EVSEProcessing':
             v_evse_processing = _Processing_BY_VALUE.get(c.value, c.value)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'evse_processing', 'EVSEProcessing', c if i < n else None)
         if c.name == 'ObservedIDCode':
             v_observed_id_code = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_observed_id_code = None
         if c.name == 'AlternativeSECCList':
@@ -3131,14 +3340,16 @@ class WPTPairingRes(V2GResponse):
                 v_alternative_secc_list = AlternativeSECCList.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'alternative_secc_list') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_alternative_secc_list = None
         v_vendor_specific_data_container = []
         while c.name == 'VendorSpecificDataContainer':
             x = c.value or bytes()
             v_vendor_specific_data_container.append(x)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
         self = _new(cls)
@@ -3171,11 +3382,13 @@ class WPTSPCPowerControlParameter(MessageBase):
     def __post_init__(self) -> None:
         v = self.spc_primary_device_coil_current_information
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
-            raise type_error(type(self).__name__ + '.spc_primary_device_coil_current_information', v, 'RationalNumber')
+            raise type_error(field_path(self, 'spc_primary_device_coil_current_information'), v, 'RationalNumber')
 
     def to_tree(self, name: str = 'WPTSPCPowerControlParameter', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        return Element(ns, name, None, [self.spc_primary_device_coil_current_information.to_tree('SPCPrimaryDeviceCoilCurrentInformation', NS_WPT)], None)
+        return Element(ns, name, None, [
+            self.spc_primary_device_coil_current_information.to_tree('SPCPrimaryDeviceCoilCurrentInformation', NS_WPT),
+        ], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -3200,7 +3413,8 @@ class WPTSPCPowerControlParameter(MessageBase):
                 v_spc_primary_device_coil_current_information = RationalNumber.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'spc_primary_device_coil_current_information') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'spc_primary_device_coil_current_information', 'SPCPrimaryDeviceCoilCurrentInformation', c if i < n else None)
         if i < n:
@@ -3236,25 +3450,25 @@ class WPTTxRxPackageSpecData(MessageBase):
     def __post_init__(self) -> None:
         v = self.pulse_sequence_order
         if v.__class__ is not list or len(v) < 2 or len(v) > 255:
-            raise occurs_error(type(self).__name__ + '.pulse_sequence_order', v, 2, 255)
+            raise occurs_error(field_path(self, 'pulse_sequence_order'), v, 2, 255)
         for j, it in enumerate(v):
             if it.__class__ is not WPTTxRxPulseOrder and not isinstance(it, WPTTxRxPulseOrder):
-                raise type_error(type(self).__name__ + '.pulse_sequence_order' + f'[{j}]', it, 'WPTTxRxPulseOrder')
+                raise type_error(field_path(self, 'pulse_sequence_order', j), it, 'WPTTxRxPulseOrder')
         v = self.pulse_separation_time
         if v.__class__ is not int:
-            self.pulse_separation_time = v = coerce_simple(type(self).__name__ + '.pulse_separation_time', v, int)
+            self.pulse_separation_time = v = coerce_simple(field_path(self, 'pulse_separation_time'), v, int)
         if v < 0 or v > 65535:
-            raise range_error(type(self).__name__ + '.pulse_separation_time', v, 0, 65535)
+            raise range_error(field_path(self, 'pulse_separation_time'), v, 0, 65535)
         v = self.pulse_duration
         if v.__class__ is not int:
-            self.pulse_duration = v = coerce_simple(type(self).__name__ + '.pulse_duration', v, int)
+            self.pulse_duration = v = coerce_simple(field_path(self, 'pulse_duration'), v, int)
         if v < 0 or v > 65535:
-            raise range_error(type(self).__name__ + '.pulse_duration', v, 0, 65535)
+            raise range_error(field_path(self, 'pulse_duration'), v, 0, 65535)
         v = self.package_separation_time
         if v.__class__ is not int:
-            self.package_separation_time = v = coerce_simple(type(self).__name__ + '.package_separation_time', v, int)
+            self.package_separation_time = v = coerce_simple(field_path(self, 'package_separation_time'), v, int)
         if v < 0 or v > 65535:
-            raise range_error(type(self).__name__ + '.package_separation_time', v, 0, 65535)
+            raise range_error(field_path(self, 'package_separation_time'), v, 0, 65535)
 
     def to_tree(self, name: str = 'WPTTxRxPackageSpecData', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -3280,20 +3494,24 @@ class WPTTxRxPackageSpecData(MessageBase):
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'pulse_sequence_order', len(v_pulse_sequence_order)) from None
             v_pulse_sequence_order.append(x)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         if c.name == 'PulseSeparationTime':
             v_pulse_separation_time = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'pulse_separation_time', 'PulseSeparationTime', c if i < n else None)
         if c.name == 'PulseDuration':
             v_pulse_duration = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'pulse_duration', 'PulseDuration', c if i < n else None)
         if c.name == 'PackageSeparationTime':
             v_package_separation_time = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'package_separation_time', 'PackageSeparationTime', c if i < n else None)
         if i < n:
@@ -3328,18 +3546,21 @@ class WPTTxRxPulseOrder(MessageBase):
     def __post_init__(self) -> None:
         v = self.index_number
         if v.__class__ is not int:
-            self.index_number = v = coerce_simple(type(self).__name__ + '.index_number', v, int)
+            self.index_number = v = coerce_simple(field_path(self, 'index_number'), v, int)
         if v < 0 or v > 65535:
-            raise range_error(type(self).__name__ + '.index_number', v, 0, 65535)
+            raise range_error(field_path(self, 'index_number'), v, 0, 65535)
         v = self.tx_rx_identifier
         if v.__class__ is not int:
-            self.tx_rx_identifier = v = coerce_simple(type(self).__name__ + '.tx_rx_identifier', v, int)
+            self.tx_rx_identifier = v = coerce_simple(field_path(self, 'tx_rx_identifier'), v, int)
         if v < 1 or v > 4294967295:
-            raise range_error(type(self).__name__ + '.tx_rx_identifier', v, 1, 4294967295)
+            raise range_error(field_path(self, 'tx_rx_identifier'), v, 1, 4294967295)
 
     def to_tree(self, name: str = 'WPTTxRxPulseOrder', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        return Element(ns, name, None, [Element(NS_WPT, 'IndexNumber', None, None, self.index_number), Element(NS_WPT, 'TxRxIdentifier', None, None, self.tx_rx_identifier)], None)
+        return Element(ns, name, None, [
+            Element(NS_WPT, 'IndexNumber', None, None, self.index_number),
+            Element(NS_WPT, 'TxRxIdentifier', None, None, self.tx_rx_identifier),
+        ], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -3359,12 +3580,14 @@ class WPTTxRxPulseOrder(MessageBase):
         c = ch[0] if n else END
         if c.name == 'IndexNumber':
             v_index_number = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'index_number', 'IndexNumber', c if i < n else None)
         if c.name == 'TxRxIdentifier':
             v_tx_rx_identifier = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'tx_rx_identifier', 'TxRxIdentifier', c if i < n else None)
         if i < n:
@@ -3399,19 +3622,23 @@ class WPTTxRxSpecData(MessageBase):
     def __post_init__(self) -> None:
         v = self.tx_rx_identifier
         if v.__class__ is not int:
-            self.tx_rx_identifier = v = coerce_simple(type(self).__name__ + '.tx_rx_identifier', v, int)
+            self.tx_rx_identifier = v = coerce_simple(field_path(self, 'tx_rx_identifier'), v, int)
         if v < 1 or v > 4294967295:
-            raise range_error(type(self).__name__ + '.tx_rx_identifier', v, 1, 4294967295)
+            raise range_error(field_path(self, 'tx_rx_identifier'), v, 1, 4294967295)
         v = self.tx_rx_position
         if v.__class__ is not WPTCoordinateXYZ and not isinstance(v, WPTCoordinateXYZ):
-            raise type_error(type(self).__name__ + '.tx_rx_position', v, 'WPTCoordinateXYZ')
+            raise type_error(field_path(self, 'tx_rx_position'), v, 'WPTCoordinateXYZ')
         v = self.tx_rx_orientation
         if v.__class__ is not WPTCoordinateXYZ and not isinstance(v, WPTCoordinateXYZ):
-            raise type_error(type(self).__name__ + '.tx_rx_orientation', v, 'WPTCoordinateXYZ')
+            raise type_error(field_path(self, 'tx_rx_orientation'), v, 'WPTCoordinateXYZ')
 
     def to_tree(self, name: str = 'WPTTxRxSpecData', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        return Element(ns, name, None, [Element(NS_WPT, 'TxRxIdentifier', None, None, self.tx_rx_identifier), self.tx_rx_position.to_tree('TxRxPosition', NS_WPT), self.tx_rx_orientation.to_tree('TxRxOrientation', NS_WPT)], None)
+        return Element(ns, name, None, [
+            Element(NS_WPT, 'TxRxIdentifier', None, None, self.tx_rx_identifier),
+            self.tx_rx_position.to_tree('TxRxPosition', NS_WPT),
+            self.tx_rx_orientation.to_tree('TxRxOrientation', NS_WPT),
+        ], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -3438,7 +3665,8 @@ class WPTTxRxSpecData(MessageBase):
         c = ch[0] if n else END
         if c.name == 'TxRxIdentifier':
             v_tx_rx_identifier = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'tx_rx_identifier', 'TxRxIdentifier', c if i < n else None)
         if c.name == 'TxRxPosition':
@@ -3446,7 +3674,8 @@ class WPTTxRxSpecData(MessageBase):
                 v_tx_rx_position = WPTCoordinateXYZ.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'tx_rx_position') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'tx_rx_position', 'TxRxPosition', c if i < n else None)
         if c.name == 'TxRxOrientation':
@@ -3454,7 +3683,8 @@ class WPTTxRxSpecData(MessageBase):
                 v_tx_rx_orientation = WPTCoordinateXYZ.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'tx_rx_orientation') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'tx_rx_orientation', 'TxRxOrientation', c if i < n else None)
         if i < n:
@@ -3598,6 +3828,7 @@ _WPTLFDataPackage_lf_data_OUT = {
     WPTLFTxDataList: (NS_WPT, 'LF_TxData'),
     WPTLFRxDataList: (NS_WPT, 'LF_RxData'),
 }
+_WPTLFDataPackage_lf_data_TYPES = tuple(_WPTLFDataPackage_lf_data_OUT)
 WPTLFDataPackage.FIELDS = (
     FieldSpec('package_index', 'PackageIndex', NS_WPT, 'simple', int, 1, 1, {'min': 0, 'max': 255}, (), None, 1),
     FieldSpec('lf_data', 'LF_TxData', NS_WPT, 'union', None, 1, 1, {}, ((NS_WPT, 'LF_TxData', WPTLFTxDataList), (NS_WPT, 'LF_RxData', WPTLFRxDataList), ), None, 1),
@@ -3632,6 +3863,7 @@ _WPTLFSystemSetupData_setup_data_OUT = {
     WPTLFTransmitterData: (NS_WPT, 'LF_TransmitterSetupData'),
     WPTLFReceiverData: (NS_WPT, 'LF_ReceiverSetupData'),
 }
+_WPTLFSystemSetupData_setup_data_TYPES = tuple(_WPTLFSystemSetupData_setup_data_OUT)
 WPTLFSystemSetupData.FIELDS = (
     FieldSpec('setup_data', 'LF_TransmitterSetupData', NS_WPT, 'union', None, 1, 1, {}, ((NS_WPT, 'LF_TransmitterSetupData', WPTLFTransmitterData), (NS_WPT, 'LF_ReceiverSetupData', WPTLFReceiverData), ), None, 1),
 )

@@ -25,6 +25,7 @@ from iso15118.messages._base import (
     choice_error,
     coerce_enum,
     coerce_simple,
+    field_path,
     length_error,
     missing_element,
     occurs_error,
@@ -86,10 +87,10 @@ class CanonicalizationMethod(MessageBase):
     def __post_init__(self) -> None:
         v = self.content
         if v.__class__ is not list:
-            raise type_error(type(self).__name__ + '.content', v, 'list')
+            raise type_error(field_path(self, 'content'), v, 'list')
         v = self.algorithm
         if v.__class__ is not str:
-            self.algorithm = v = coerce_simple(type(self).__name__ + '.algorithm', v, str)
+            self.algorithm = v = coerce_simple(field_path(self, 'algorithm'), v, str)
 
     def to_tree(self, name: str = 'CanonicalizationMethod', ns: str = NS_DS) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -159,30 +160,30 @@ class DSAKeyValue(MessageBase):
         v = self.p
         if v is not None:
             if v.__class__ is not bytes:
-                self.p = v = coerce_simple(type(self).__name__ + '.p', v, bytes)
+                self.p = v = coerce_simple(field_path(self, 'p'), v, bytes)
         v = self.q
         if v is not None:
             if v.__class__ is not bytes:
-                self.q = v = coerce_simple(type(self).__name__ + '.q', v, bytes)
+                self.q = v = coerce_simple(field_path(self, 'q'), v, bytes)
         v = self.g
         if v is not None:
             if v.__class__ is not bytes:
-                self.g = v = coerce_simple(type(self).__name__ + '.g', v, bytes)
+                self.g = v = coerce_simple(field_path(self, 'g'), v, bytes)
         v = self.y
         if v.__class__ is not bytes:
-            self.y = v = coerce_simple(type(self).__name__ + '.y', v, bytes)
+            self.y = v = coerce_simple(field_path(self, 'y'), v, bytes)
         v = self.j
         if v is not None:
             if v.__class__ is not bytes:
-                self.j = v = coerce_simple(type(self).__name__ + '.j', v, bytes)
+                self.j = v = coerce_simple(field_path(self, 'j'), v, bytes)
         v = self.seed
         if v is not None:
             if v.__class__ is not bytes:
-                self.seed = v = coerce_simple(type(self).__name__ + '.seed', v, bytes)
+                self.seed = v = coerce_simple(field_path(self, 'seed'), v, bytes)
         v = self.pgen_counter
         if v is not None:
             if v.__class__ is not bytes:
-                self.pgen_counter = v = coerce_simple(type(self).__name__ + '.pgen_counter', v, bytes)
+                self.pgen_counter = v = coerce_simple(field_path(self, 'pgen_counter'), v, bytes)
 
     def to_tree(self, name: str = 'DSAKeyValue', ns: str = NS_DS) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -217,37 +218,44 @@ class DSAKeyValue(MessageBase):
         c = ch[0] if n else END
         if c.name == 'P':
             v_p = c.value or bytes()
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_p = None
         if c.name == 'Q':
             v_q = c.value or bytes()
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_q = None
         if c.name == 'G':
             v_g = c.value or bytes()
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_g = None
         if c.name == 'Y':
             v_y = c.value or bytes()
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'y', 'Y', c if i < n else None)
         if c.name == 'J':
             v_j = c.value or bytes()
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_j = None
         if c.name == 'Seed':
             v_seed = c.value or bytes()
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_seed = None
         if c.name == 'PgenCounter':
             v_pgen_counter = c.value or bytes()
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_pgen_counter = None
         if i < n:
@@ -287,10 +295,10 @@ class DigestMethod(MessageBase):
     def __post_init__(self) -> None:
         v = self.content
         if v.__class__ is not list:
-            raise type_error(type(self).__name__ + '.content', v, 'list')
+            raise type_error(field_path(self, 'content'), v, 'list')
         v = self.algorithm
         if v.__class__ is not str:
-            self.algorithm = v = coerce_simple(type(self).__name__ + '.algorithm', v, str)
+            self.algorithm = v = coerce_simple(field_path(self, 'algorithm'), v, str)
 
     def to_tree(self, name: str = 'DigestMethod', ns: str = NS_DS) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -350,13 +358,13 @@ class KeyInfo(MessageBase):
     def __post_init__(self) -> None:
         v = self.content
         if v.__class__ is not list:
-            raise type_error(type(self).__name__ + '.content', v, 'list')
+            raise type_error(field_path(self, 'content'), v, 'list')
         v = self.id
         if v is not None:
             if v.__class__ is not str:
-                self.id = v = coerce_simple(type(self).__name__ + '.id', v, str)
+                self.id = v = coerce_simple(field_path(self, 'id'), v, str)
             if NCNAME(v) is None:
-                raise pattern_error(type(self).__name__ + '.id', v, 'NCName')
+                raise pattern_error(field_path(self, 'id'), v, 'NCName')
 
     def to_tree(self, name: str = 'KeyInfo', ns: str = NS_DS) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -416,7 +424,7 @@ class KeyValue(MessageBase):
     def __post_init__(self) -> None:
         v = self.content
         if v.__class__ is not list:
-            raise type_error(type(self).__name__ + '.content', v, 'list')
+            raise type_error(field_path(self, 'content'), v, 'list')
 
     def to_tree(self, name: str = 'KeyValue', ns: str = NS_DS) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -470,16 +478,16 @@ class Manifest(MessageBase):
     def __post_init__(self) -> None:
         v = self.reference
         if v.__class__ is not list or len(v) < 1:
-            raise occurs_error(type(self).__name__ + '.reference', v, 1, None)
+            raise occurs_error(field_path(self, 'reference'), v, 1, None)
         for j, it in enumerate(v):
             if it.__class__ is not Reference and not isinstance(it, Reference):
-                raise type_error(type(self).__name__ + '.reference' + f'[{j}]', it, 'Reference')
+                raise type_error(field_path(self, 'reference', j), it, 'Reference')
         v = self.id
         if v is not None:
             if v.__class__ is not str:
-                self.id = v = coerce_simple(type(self).__name__ + '.id', v, str)
+                self.id = v = coerce_simple(field_path(self, 'id'), v, str)
             if NCNAME(v) is None:
-                raise pattern_error(type(self).__name__ + '.id', v, 'NCName')
+                raise pattern_error(field_path(self, 'id'), v, 'NCName')
 
     def to_tree(self, name: str = 'Manifest', ns: str = NS_DS) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -506,7 +514,8 @@ class Manifest(MessageBase):
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'reference', len(v_reference)) from None
             v_reference.append(x)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
         a = el.attrs
@@ -545,21 +554,21 @@ class Object(MessageBase):
     def __post_init__(self) -> None:
         v = self.content
         if v.__class__ is not list:
-            raise type_error(type(self).__name__ + '.content', v, 'list')
+            raise type_error(field_path(self, 'content'), v, 'list')
         v = self.id
         if v is not None:
             if v.__class__ is not str:
-                self.id = v = coerce_simple(type(self).__name__ + '.id', v, str)
+                self.id = v = coerce_simple(field_path(self, 'id'), v, str)
             if NCNAME(v) is None:
-                raise pattern_error(type(self).__name__ + '.id', v, 'NCName')
+                raise pattern_error(field_path(self, 'id'), v, 'NCName')
         v = self.mime_type
         if v is not None:
             if v.__class__ is not str:
-                self.mime_type = v = coerce_simple(type(self).__name__ + '.mime_type', v, str)
+                self.mime_type = v = coerce_simple(field_path(self, 'mime_type'), v, str)
         v = self.encoding
         if v is not None:
             if v.__class__ is not str:
-                self.encoding = v = coerce_simple(type(self).__name__ + '.encoding', v, str)
+                self.encoding = v = coerce_simple(field_path(self, 'encoding'), v, str)
 
     def to_tree(self, name: str = 'Object', ns: str = NS_DS) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -629,7 +638,7 @@ class PGPData(MessageBase):
     def __post_init__(self) -> None:
         v = self.content
         if v.__class__ is not list:
-            raise type_error(type(self).__name__ + '.content', v, 'list')
+            raise type_error(field_path(self, 'content'), v, 'list')
 
     def to_tree(self, name: str = 'PGPData', ns: str = NS_DS) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -683,14 +692,17 @@ class RSAKeyValue(MessageBase):
     def __post_init__(self) -> None:
         v = self.modulus
         if v.__class__ is not bytes:
-            self.modulus = v = coerce_simple(type(self).__name__ + '.modulus', v, bytes)
+            self.modulus = v = coerce_simple(field_path(self, 'modulus'), v, bytes)
         v = self.exponent
         if v.__class__ is not bytes:
-            self.exponent = v = coerce_simple(type(self).__name__ + '.exponent', v, bytes)
+            self.exponent = v = coerce_simple(field_path(self, 'exponent'), v, bytes)
 
     def to_tree(self, name: str = 'RSAKeyValue', ns: str = NS_DS) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        return Element(ns, name, None, [Element(NS_DS, 'Modulus', None, None, self.modulus), Element(NS_DS, 'Exponent', None, None, self.exponent)], None)
+        return Element(ns, name, None, [
+            Element(NS_DS, 'Modulus', None, None, self.modulus),
+            Element(NS_DS, 'Exponent', None, None, self.exponent),
+        ], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -710,12 +722,14 @@ class RSAKeyValue(MessageBase):
         c = ch[0] if n else END
         if c.name == 'Modulus':
             v_modulus = c.value or bytes()
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'modulus', 'Modulus', c if i < n else None)
         if c.name == 'Exponent':
             v_exponent = c.value or bytes()
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'exponent', 'Exponent', c if i < n else None)
         if i < n:
@@ -758,27 +772,27 @@ class Reference(MessageBase):
         v = self.transforms
         if v is not None:
             if v.__class__ is not Transforms and not isinstance(v, Transforms):
-                raise type_error(type(self).__name__ + '.transforms', v, 'Transforms')
+                raise type_error(field_path(self, 'transforms'), v, 'Transforms')
         v = self.digest_method
         if v.__class__ is not DigestMethod and not isinstance(v, DigestMethod):
-            raise type_error(type(self).__name__ + '.digest_method', v, 'DigestMethod')
+            raise type_error(field_path(self, 'digest_method'), v, 'DigestMethod')
         v = self.digest_value
         if v.__class__ is not bytes:
-            self.digest_value = v = coerce_simple(type(self).__name__ + '.digest_value', v, bytes)
+            self.digest_value = v = coerce_simple(field_path(self, 'digest_value'), v, bytes)
         v = self.id
         if v is not None:
             if v.__class__ is not str:
-                self.id = v = coerce_simple(type(self).__name__ + '.id', v, str)
+                self.id = v = coerce_simple(field_path(self, 'id'), v, str)
             if NCNAME(v) is None:
-                raise pattern_error(type(self).__name__ + '.id', v, 'NCName')
+                raise pattern_error(field_path(self, 'id'), v, 'NCName')
         v = self.uri
         if v is not None:
             if v.__class__ is not str:
-                self.uri = v = coerce_simple(type(self).__name__ + '.uri', v, str)
+                self.uri = v = coerce_simple(field_path(self, 'uri'), v, str)
         v = self.type
         if v is not None:
             if v.__class__ is not str:
-                self.type = v = coerce_simple(type(self).__name__ + '.type', v, str)
+                self.type = v = coerce_simple(field_path(self, 'type'), v, str)
 
     def to_tree(self, name: str = 'Reference', ns: str = NS_DS) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -812,7 +826,8 @@ class Reference(MessageBase):
                 v_transforms = Transforms.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'transforms') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_transforms = None
         if c.name == 'DigestMethod':
@@ -820,12 +835,14 @@ class Reference(MessageBase):
                 v_digest_method = DigestMethod.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'digest_method') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'digest_method', 'DigestMethod', c if i < n else None)
         if c.name == 'DigestValue':
             v_digest_value = c.value or bytes()
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'digest_value', 'DigestValue', c if i < n else None)
         if i < n:
@@ -870,15 +887,15 @@ class RetrievalMethod(MessageBase):
         v = self.transforms
         if v is not None:
             if v.__class__ is not Transforms and not isinstance(v, Transforms):
-                raise type_error(type(self).__name__ + '.transforms', v, 'Transforms')
+                raise type_error(field_path(self, 'transforms'), v, 'Transforms')
         v = self.uri
         if v is not None:
             if v.__class__ is not str:
-                self.uri = v = coerce_simple(type(self).__name__ + '.uri', v, str)
+                self.uri = v = coerce_simple(field_path(self, 'uri'), v, str)
         v = self.type
         if v is not None:
             if v.__class__ is not str:
-                self.type = v = coerce_simple(type(self).__name__ + '.type', v, str)
+                self.type = v = coerce_simple(field_path(self, 'type'), v, str)
 
     def to_tree(self, name: str = 'RetrievalMethod', ns: str = NS_DS) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -907,7 +924,8 @@ class RetrievalMethod(MessageBase):
                 v_transforms = Transforms.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'transforms') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_transforms = None
         if i < n:
@@ -944,7 +962,7 @@ class SPKIData(MessageBase):
     def __post_init__(self) -> None:
         v = self.content
         if v.__class__ is not list:
-            raise type_error(type(self).__name__ + '.content', v, 'list')
+            raise type_error(field_path(self, 'content'), v, 'list')
 
     def to_tree(self, name: str = 'SPKIData', ns: str = NS_DS) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -1004,30 +1022,33 @@ class Signature(MessageBase):
     def __post_init__(self) -> None:
         v = self.signed_info
         if v.__class__ is not SignedInfo and not isinstance(v, SignedInfo):
-            raise type_error(type(self).__name__ + '.signed_info', v, 'SignedInfo')
+            raise type_error(field_path(self, 'signed_info'), v, 'SignedInfo')
         v = self.signature_value
         if v.__class__ is not SignatureValue and not isinstance(v, SignatureValue):
-            raise type_error(type(self).__name__ + '.signature_value', v, 'SignatureValue')
+            raise type_error(field_path(self, 'signature_value'), v, 'SignatureValue')
         v = self.key_info
         if v is not None:
             if v.__class__ is not KeyInfo and not isinstance(v, KeyInfo):
-                raise type_error(type(self).__name__ + '.key_info', v, 'KeyInfo')
+                raise type_error(field_path(self, 'key_info'), v, 'KeyInfo')
         v = self.object
         if v.__class__ is not list:
-            raise occurs_error(type(self).__name__ + '.object', v, 0, None)
+            raise occurs_error(field_path(self, 'object'), v, 0, None)
         for j, it in enumerate(v):
             if it.__class__ is not Object and not isinstance(it, Object):
-                raise type_error(type(self).__name__ + '.object' + f'[{j}]', it, 'Object')
+                raise type_error(field_path(self, 'object', j), it, 'Object')
         v = self.id
         if v is not None:
             if v.__class__ is not str:
-                self.id = v = coerce_simple(type(self).__name__ + '.id', v, str)
+                self.id = v = coerce_simple(field_path(self, 'id'), v, str)
             if NCNAME(v) is None:
-                raise pattern_error(type(self).__name__ + '.id', v, 'NCName')
+                raise pattern_error(field_path(self, 'id'), v, 'NCName')
 
     def to_tree(self, name: str = 'Signature', ns: str = NS_DS) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [self.signed_info.to_tree('SignedInfo', NS_DS), self.signature_value.to_tree('SignatureValue', NS_DS)]
+        ch: list = [
+            self.signed_info.to_tree('SignedInfo', NS_DS),
+            self.signature_value.to_tree('SignatureValue', NS_DS),
+        ]
         v = self.key_info
         if v is not None:
             ch.append(v.to_tree('KeyInfo', NS_DS))
@@ -1051,7 +1072,8 @@ class Signature(MessageBase):
                 v_signed_info = SignedInfo.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'signed_info') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'signed_info', 'SignedInfo', c if i < n else None)
         if c.name == 'SignatureValue':
@@ -1059,7 +1081,8 @@ class Signature(MessageBase):
                 v_signature_value = SignatureValue.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'signature_value') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'signature_value', 'SignatureValue', c if i < n else None)
         if c.name == 'KeyInfo':
@@ -1067,7 +1090,8 @@ class Signature(MessageBase):
                 v_key_info = KeyInfo.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'key_info') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             v_key_info = None
         v_object = []
@@ -1077,7 +1101,8 @@ class Signature(MessageBase):
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'object', len(v_object)) from None
             v_object.append(x)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
         a = el.attrs
@@ -1115,10 +1140,10 @@ class SignatureMethod(MessageBase):
     def __post_init__(self) -> None:
         v = self.content
         if v.__class__ is not list:
-            raise type_error(type(self).__name__ + '.content', v, 'list')
+            raise type_error(field_path(self, 'content'), v, 'list')
         v = self.algorithm
         if v.__class__ is not str:
-            self.algorithm = v = coerce_simple(type(self).__name__ + '.algorithm', v, str)
+            self.algorithm = v = coerce_simple(field_path(self, 'algorithm'), v, str)
 
     def to_tree(self, name: str = 'SignatureMethod', ns: str = NS_DS) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -1177,16 +1202,16 @@ class SignatureProperties(MessageBase):
     def __post_init__(self) -> None:
         v = self.signature_property
         if v.__class__ is not list or len(v) < 1:
-            raise occurs_error(type(self).__name__ + '.signature_property', v, 1, None)
+            raise occurs_error(field_path(self, 'signature_property'), v, 1, None)
         for j, it in enumerate(v):
             if it.__class__ is not SignatureProperty and not isinstance(it, SignatureProperty):
-                raise type_error(type(self).__name__ + '.signature_property' + f'[{j}]', it, 'SignatureProperty')
+                raise type_error(field_path(self, 'signature_property', j), it, 'SignatureProperty')
         v = self.id
         if v is not None:
             if v.__class__ is not str:
-                self.id = v = coerce_simple(type(self).__name__ + '.id', v, str)
+                self.id = v = coerce_simple(field_path(self, 'id'), v, str)
             if NCNAME(v) is None:
-                raise pattern_error(type(self).__name__ + '.id', v, 'NCName')
+                raise pattern_error(field_path(self, 'id'), v, 'NCName')
 
     def to_tree(self, name: str = 'SignatureProperties', ns: str = NS_DS) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -1213,7 +1238,8 @@ class SignatureProperties(MessageBase):
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'signature_property', len(v_signature_property)) from None
             v_signature_property.append(x)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
         a = el.attrs
@@ -1250,16 +1276,16 @@ class SignatureProperty(MessageBase):
     def __post_init__(self) -> None:
         v = self.content
         if v.__class__ is not list:
-            raise type_error(type(self).__name__ + '.content', v, 'list')
+            raise type_error(field_path(self, 'content'), v, 'list')
         v = self.target
         if v.__class__ is not str:
-            self.target = v = coerce_simple(type(self).__name__ + '.target', v, str)
+            self.target = v = coerce_simple(field_path(self, 'target'), v, str)
         v = self.id
         if v is not None:
             if v.__class__ is not str:
-                self.id = v = coerce_simple(type(self).__name__ + '.id', v, str)
+                self.id = v = coerce_simple(field_path(self, 'id'), v, str)
             if NCNAME(v) is None:
-                raise pattern_error(type(self).__name__ + '.id', v, 'NCName')
+                raise pattern_error(field_path(self, 'id'), v, 'NCName')
 
     def to_tree(self, name: str = 'SignatureProperty', ns: str = NS_DS) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -1323,13 +1349,13 @@ class SignatureValue(MessageBase):
     def __post_init__(self) -> None:
         v = self.value
         if v.__class__ is not bytes:
-            self.value = v = coerce_simple(type(self).__name__ + '.value', v, bytes)
+            self.value = v = coerce_simple(field_path(self, 'value'), v, bytes)
         v = self.id
         if v is not None:
             if v.__class__ is not str:
-                self.id = v = coerce_simple(type(self).__name__ + '.id', v, str)
+                self.id = v = coerce_simple(field_path(self, 'id'), v, str)
             if NCNAME(v) is None:
-                raise pattern_error(type(self).__name__ + '.id', v, 'NCName')
+                raise pattern_error(field_path(self, 'id'), v, 'NCName')
 
     def to_tree(self, name: str = 'SignatureValue', ns: str = NS_DS) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -1379,26 +1405,29 @@ class SignedInfo(MessageBase):
     def __post_init__(self) -> None:
         v = self.canonicalization_method
         if v.__class__ is not CanonicalizationMethod and not isinstance(v, CanonicalizationMethod):
-            raise type_error(type(self).__name__ + '.canonicalization_method', v, 'CanonicalizationMethod')
+            raise type_error(field_path(self, 'canonicalization_method'), v, 'CanonicalizationMethod')
         v = self.signature_method
         if v.__class__ is not SignatureMethod and not isinstance(v, SignatureMethod):
-            raise type_error(type(self).__name__ + '.signature_method', v, 'SignatureMethod')
+            raise type_error(field_path(self, 'signature_method'), v, 'SignatureMethod')
         v = self.reference
         if v.__class__ is not list or len(v) < 1:
-            raise occurs_error(type(self).__name__ + '.reference', v, 1, None)
+            raise occurs_error(field_path(self, 'reference'), v, 1, None)
         for j, it in enumerate(v):
             if it.__class__ is not Reference and not isinstance(it, Reference):
-                raise type_error(type(self).__name__ + '.reference' + f'[{j}]', it, 'Reference')
+                raise type_error(field_path(self, 'reference', j), it, 'Reference')
         v = self.id
         if v is not None:
             if v.__class__ is not str:
-                self.id = v = coerce_simple(type(self).__name__ + '.id', v, str)
+                self.id = v = coerce_simple(field_path(self, 'id'), v, str)
             if NCNAME(v) is None:
-                raise pattern_error(type(self).__name__ + '.id', v, 'NCName')
+                raise pattern_error(field_path(self, 'id'), v, 'NCName')
 
     def to_tree(self, name: str = 'SignedInfo', ns: str = NS_DS) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [self.canonicalization_method.to_tree('CanonicalizationMethod', NS_DS), self.signature_method.to_tree('SignatureMethod', NS_DS)]
+        ch: list = [
+            self.canonicalization_method.to_tree('CanonicalizationMethod', NS_DS),
+            self.signature_method.to_tree('SignatureMethod', NS_DS),
+        ]
         for v in self.reference:
             ch.append(v.to_tree('Reference', NS_DS))
         a = {}
@@ -1419,7 +1448,8 @@ class SignedInfo(MessageBase):
                 v_canonicalization_method = CanonicalizationMethod.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'canonicalization_method') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'canonicalization_method', 'CanonicalizationMethod', c if i < n else None)
         if c.name == 'SignatureMethod':
@@ -1427,7 +1457,8 @@ class SignedInfo(MessageBase):
                 v_signature_method = SignatureMethod.from_tree(c)
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'signature_method') from None
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'signature_method', 'SignatureMethod', c if i < n else None)
         v_reference = []
@@ -1437,7 +1468,8 @@ class SignedInfo(MessageBase):
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'reference', len(v_reference)) from None
             v_reference.append(x)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
         a = el.attrs
@@ -1474,10 +1506,10 @@ class Transform(MessageBase):
     def __post_init__(self) -> None:
         v = self.content
         if v.__class__ is not list:
-            raise type_error(type(self).__name__ + '.content', v, 'list')
+            raise type_error(field_path(self, 'content'), v, 'list')
         v = self.algorithm
         if v.__class__ is not str:
-            self.algorithm = v = coerce_simple(type(self).__name__ + '.algorithm', v, str)
+            self.algorithm = v = coerce_simple(field_path(self, 'algorithm'), v, str)
 
     def to_tree(self, name: str = 'Transform', ns: str = NS_DS) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -1534,10 +1566,10 @@ class Transforms(MessageBase):
     def __post_init__(self) -> None:
         v = self.transform
         if v.__class__ is not list or len(v) < 1:
-            raise occurs_error(type(self).__name__ + '.transform', v, 1, None)
+            raise occurs_error(field_path(self, 'transform'), v, 1, None)
         for j, it in enumerate(v):
             if it.__class__ is not Transform and not isinstance(it, Transform):
-                raise type_error(type(self).__name__ + '.transform' + f'[{j}]', it, 'Transform')
+                raise type_error(field_path(self, 'transform', j), it, 'Transform')
 
     def to_tree(self, name: str = 'Transforms', ns: str = NS_DS) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -1560,7 +1592,8 @@ class Transforms(MessageBase):
             except MessageValidationError as e:
                 raise e.nested(cls.__name__, 'transform', len(v_transform)) from None
             v_transform.append(x)
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
         self = _new(cls)
@@ -1590,7 +1623,7 @@ class X509Data(MessageBase):
     def __post_init__(self) -> None:
         v = self.content
         if v.__class__ is not list:
-            raise type_error(type(self).__name__ + '.content', v, 'list')
+            raise type_error(field_path(self, 'content'), v, 'list')
 
     def to_tree(self, name: str = 'X509Data', ns: str = NS_DS) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -1643,14 +1676,17 @@ class X509IssuerSerial(MessageBase):
     def __post_init__(self) -> None:
         v = self.x509_issuer_name
         if v.__class__ is not str:
-            self.x509_issuer_name = v = coerce_simple(type(self).__name__ + '.x509_issuer_name', v, str)
+            self.x509_issuer_name = v = coerce_simple(field_path(self, 'x509_issuer_name'), v, str)
         v = self.x509_serial_number
         if v.__class__ is not int:
-            self.x509_serial_number = v = coerce_simple(type(self).__name__ + '.x509_serial_number', v, int)
+            self.x509_serial_number = v = coerce_simple(field_path(self, 'x509_serial_number'), v, int)
 
     def to_tree(self, name: str = 'X509IssuerSerial', ns: str = NS_DS) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        return Element(ns, name, None, [Element(NS_DS, 'X509IssuerName', None, None, self.x509_issuer_name), Element(NS_DS, 'X509SerialNumber', None, None, self.x509_serial_number)], None)
+        return Element(ns, name, None, [
+            Element(NS_DS, 'X509IssuerName', None, None, self.x509_issuer_name),
+            Element(NS_DS, 'X509SerialNumber', None, None, self.x509_serial_number),
+        ], None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -1670,12 +1706,14 @@ class X509IssuerSerial(MessageBase):
         c = ch[0] if n else END
         if c.name == 'X509IssuerName':
             v_x509_issuer_name = c.value or str()
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'x509_issuer_name', 'X509IssuerName', c if i < n else None)
         if c.name == 'X509SerialNumber':
             v_x509_serial_number = c.value
-            i += 1; c = ch[i] if i < n else END
+            i += 1
+            c = ch[i] if i < n else END
         else:
             raise missing_element(cls.__name__, 'x509_serial_number', 'X509SerialNumber', c if i < n else None)
         if i < n:

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 import timeit
 from pathlib import Path
@@ -45,30 +46,39 @@ def sample() -> DCChargeLoopReq:
     )
 
 
-def best_us(fn, number: int) -> float:
-    return min(timeit.repeat(fn, number=number, repeat=5)) / number * 1e6
+def best_us(fn, number: int, rounds: int = 7) -> float:
+    """Minimum time per call in microseconds (the least disturbed run on a busy machine)."""
+    return min(timeit.repeat(fn, number=number, repeat=rounds)) / number * 1e6
 
 
 def main() -> None:
     msg = sample()
     tree = msg.to_tree()
-    print(f"DC_ChargeLoopReq to_tree:   {best_us(msg.to_tree, 20000):7.2f} us")
-    print(f"DC_ChargeLoopReq from_tree: {best_us(lambda: DCChargeLoopReq.from_tree(tree), 20000):7.2f} us")
+    gc.disable()  # allocation-triggered collections otherwise land on random samples
     try:
-        from iso15118.exi.codec import get_codec
-    except ImportError as exc:  # codec not there yet
-        print(f"codec not available ({exc}); skipping EXI timings")
-        return
-    c = get_codec("dc")
-    data = c.encode(tree)
-    raw = best_us(lambda: c.decode(data), 2000)
-    typed = best_us(lambda: DCChargeLoopReq.from_tree(c.decode(data)), 2000)
-    enc = best_us(lambda: c.encode(tree), 2000)
-    enc_typed = best_us(lambda: c.encode(msg.to_tree()), 2000)
-    print(f"EXI ({len(data)} bytes) raw decode:        {raw:7.2f} us")
-    print(f"EXI typed decode (decode+from_tree): {typed:7.2f} us  ratio {typed / raw:.3f}")
-    print(f"EXI raw encode:                      {enc:7.2f} us")
-    print(f"EXI typed encode (to_tree+encode):   {enc_typed:7.2f} us  ratio {enc_typed / enc:.3f}")
+        to_us = best_us(msg.to_tree, 5000)
+        from_us = best_us(lambda: DCChargeLoopReq.from_tree(tree), 5000)
+        print(f"DC_ChargeLoopReq to_tree:   {to_us:7.2f} us")
+        print(f"DC_ChargeLoopReq from_tree: {from_us:7.2f} us")
+        try:
+            from iso15118.exi.codec import get_codec
+        except ImportError as exc:  # codec not there yet
+            print(f"codec not available ({exc}); skipping EXI timings")
+            return
+        c = get_codec("dc")
+        data = c.encode(tree)
+        raw = typed = enc = enc_typed = float("inf")
+        for _ in range(5):  # interleave, so load changes hit both sides alike
+            raw = min(raw, best_us(lambda: c.decode(data), 300, 3))
+            typed = min(typed, best_us(lambda: DCChargeLoopReq.from_tree(c.decode(data)), 300, 3))
+            enc = min(enc, best_us(lambda: c.encode(tree), 300, 3))
+            enc_typed = min(enc_typed, best_us(lambda: c.encode(msg.to_tree()), 300, 3))
+    finally:
+        gc.enable()
+    print(f"EXI ({len(data)} bytes) raw decode:          {raw:7.2f} us")
+    print(f"EXI typed decode (decode + from_tree): {typed:7.2f} us  ratio {typed / raw:.3f}")
+    print(f"EXI raw encode:                        {enc:7.2f} us")
+    print(f"EXI typed encode (to_tree + encode):   {enc_typed:7.2f} us  ratio {enc_typed / enc:.3f}")
 
 
 if __name__ == "__main__":
