@@ -75,6 +75,11 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([c.to_json() for c in cases], indent=1))
         return 0
+    if not sys.stdout.isatty():
+        for c in cases:
+            print(f"{c.id}\t{c.title}\t{c.requirement}\t{' '.join(c.tags)}")
+        print(f"{len(cases)} cases")
+        return 0
     from rich.console import Console
     from rich.table import Table
 

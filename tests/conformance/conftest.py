@@ -1,0 +1,162 @@
+"""Shared fixture: every conformance campaign of the proofs runs once, concurrently.
+
+* own SECC: wall-connector and dc-bidi over TCP (whole SECC catalogue), wall-connector over
+  TLS (TLS cases), our EVCC as the EVCC under test (EVCC catalogue);
+* fault seeding: wall-connector wrapped in four deliberate defects;
+* the Josev SECC through a subset of the catalogue (skipped with the reason if the peer
+  cannot be set up).
+
+Running them in one event loop keeps the proofs within a few minutes: the long cases (the
+60 s sequence timeout) overlap with everything else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance.catalogue import select
+from conformance.runner import Campaign, run_campaign
+
+from .josev import JosevSecc, ensure_peer
+
+JOSEV_CASES = (
+    "TC_SECC_SAP_001",
+    "TC_SECC_SAP_002",
+    "TC_SECC_SessionSetup_004",
+    "TC_SECC_Authorization_002",
+    "TC_SECC_ServiceDetail_002",
+    "TC_SECC_ServiceDetail_003",
+    "TC_SECC_V2GTP_001",
+    "TC_SECC_V2GTP_004",
+    "TC_SECC_AC_BPT_ChargeLoop_001",
+    "TC_SECC_WC_Derate_001",
+)
+
+DEFECTS = ("ignore-derate", "late-answer", "accept-wrong-session-id", "power-on-after-abort")
+
+
+@dataclass
+class Campaigns:
+    own: Campaign | None = None
+    own_evcc: Campaign | None = None
+    clean: Campaign | None = None
+    faults: dict[str, Campaign] = field(default_factory=dict)
+    josev: Campaign | None = None
+    josev_skip: str = ""
+    josev_sessions: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+    fault_selection: list[str] = field(default_factory=list)
+    pki_dir: Path | None = None
+
+
+async def _own(res: Campaigns) -> None:
+    from iso15118.security.pki import create_pki
+    from iso15118.security.tls import secc_context_from_pki
+
+    from conformance.local import start_local_secc
+    from conformance.sut import SutEndpoint
+    from conformance.tester_secc import local_evcc_launcher
+
+    t0 = time.monotonic()
+    paths = create_pki(tempfile.mkdtemp(prefix="conformance-pki-"), "secp521r1")
+    res.pki_dir = paths.root
+    wc = await start_local_secc("wall-connector", evse_kwargs={"home_load_w": 11520.0})
+    dc = await start_local_secc("dc-bidi")
+    wct = await start_local_secc("wall-connector", tls=secc_context_from_pki(paths), evse_kwargs={"home_load_w": 11520.0})
+    try:
+        secc_cases = select(role="SECC")
+        tls_cases = [c for c in secc_cases if "tls" in c.needs]
+        evcc = SutEndpoint.evcc(local_evcc_launcher("cybertruck-awd"), "local-evcc:cybertruck-awd")
+        evcc.jobs = 3
+        suts = [wc.endpoint(jobs=4), dc.endpoint(jobs=4), wct.endpoint(pki_dir=paths.root, jobs=2)]
+        camps = await asyncio.gather(
+            run_campaign(suts[:2], secc_cases, probe=False),
+            run_campaign([suts[2]], tls_cases, probe=False),
+            run_campaign([evcc], select(role="EVCC"), probe=False),
+        )
+        own = camps[0]
+        own.results += camps[1].results
+        own.suts += camps[1].suts
+        res.own, res.own_evcc = own, camps[2]
+    finally:
+        for loc in (wc, dc, wct):
+            loc.close()
+    res.seconds["own"] = time.monotonic() - t0
+
+
+async def _faults(res: Campaigns) -> None:
+    from conformance.faults import DefectProxy, IgnoreDerate, PowerOnAfterAbort
+    from conformance.local import start_local_secc
+
+    t0 = time.monotonic()
+    sel = [c for c in select(role="SECC") if "long" not in c.tags and "tls" not in c.needs and not
+           ({"DC"} & c.needs)]
+    res.fault_selection = [c.id for c in sel]
+
+    async def one(name: str, wrap: Any = None, proxy: dict[str, Any] | None = None) -> Campaign:
+        loc = await start_local_secc("wall-connector", wrap=wrap, evse_kwargs={"home_load_w": 11520.0})
+        sut = loc.endpoint(jobs=3)
+        p = None
+        if proxy:
+            p = DefectProxy(loc.server.port, **proxy)
+            sut.port = await p.start()
+        sut.name = f"wall-connector+{name}"
+        try:
+            return await run_campaign([sut], sel, probe=False)
+        finally:
+            loc.close()
+            if p is not None:
+                p.close()
+
+    camps = await asyncio.gather(
+        one("clean"),
+        one("ignore-derate", IgnoreDerate),
+        one("late-answer", proxy={"loop_delay": 0.7}),
+        one("accept-wrong-session-id", proxy={"accept_wrong_session": True}),
+        one("power-on-after-abort", PowerOnAfterAbort),
+    )
+    res.clean = camps[0]
+    res.faults = dict(zip(DEFECTS, camps[1:]))
+    res.seconds["faults"] = time.monotonic() - t0
+
+
+async def _josev(res: Campaigns) -> None:
+    t0 = time.monotonic()
+    venv, why = await asyncio.to_thread(ensure_peer)
+    if venv is None:
+        res.josev_skip = why
+        return
+    j = JosevSecc()
+    try:
+        await j.start()
+    except Exception as exc:  # noqa: BLE001
+        res.josev_skip = f"josev-secc did not start: {exc} (stderr {j.stderr})"
+        await j.stop()
+        return
+    try:
+        res.josev = await run_campaign([j.endpoint()], select(list(JOSEV_CASES)), probe=False)
+        res.josev_sessions = list(j.sessions)
+    finally:
+        await j.stop()
+    res.seconds["josev"] = time.monotonic() - t0
+
+
+@pytest.fixture(scope="session")
+def campaigns() -> Campaigns:
+    res = Campaigns()
+
+    async def main() -> None:
+        await asyncio.gather(_own(res), _faults(res), _josev(res))
+
+    t0 = time.monotonic()
+    asyncio.run(main())
+    res.seconds["total"] = time.monotonic() - t0
+    print(f"\nconformance campaigns: {', '.join(f'{k} {v:.1f} s' for k, v in res.seconds.items())}")
+    return res
