@@ -326,6 +326,8 @@ class TlsDecryptor:
         self._pending_update = [False, False]
         self._dir12: list[_Dir12 | None] = [None, None]
         self._ccs = [False, False]
+        self._ccs_any = [False, False]
+        self._blind_reported = False
         self._missing_reported = False
         self.app_bytes = [0, 0]
         self.records = [0, 0]
@@ -375,12 +377,22 @@ class TlsDecryptor:
 
     def _record(self, d: int, ctype: int, version: bytes, header: bytes, frag: bytes, out: list[TlsOutput]) -> None:
         if ctype == 20:  # ChangeCipherSpec
+            self._ccs_any[d] = True
             if self.version == "TLS 1.2":
                 self._ccs[d] = True
                 if self._dir12[d] is None:
                     self._setup12(out)
             return
         tls13 = self.version == "TLS 1.3"
+        if self.version is None and (self._ccs_any[d] or (self.client_random is not None and ctype == 23)):
+            # Records after a ChangeCipherSpec, or application data, with no ServerHello seen:
+            # encrypted with keys we cannot know (version, suite and server random are missing).
+            if not self._blind_reported:
+                self._blind_reported = True
+                out.append(_event("TLS not decryptable", "error",
+                                  "the ServerHello was not captured: protocol version, cipher suite and server "
+                                  "random are unknown, so no record can be decrypted"))
+            return
         encrypted = (tls13 and ctype == 23) or (not tls13 and self._ccs[d])
         if not encrypted:
             if ctype == 22:
