@@ -30,6 +30,7 @@ import argparse
 import keyword
 import re
 import sys
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -199,6 +200,7 @@ class Field:
     choice: int | None = None
     choice_min: int = 1
     choice_attrs: tuple[str, ...] = ()
+    type_name: str = ""  # qualified name of the (named) simple type, for its XSD comment
 
 
 @dataclass
@@ -244,6 +246,64 @@ class Generator:
         self.taken: set[str] = set()
         self.choice_counter = 0
 
+    # -- XSD documentation and comments ---------------------------------------------------
+
+    def load_docs(self) -> None:
+        """``xs:documentation`` and the XML comment right before each top-level definition.
+
+        The -20 XSDs carry no ``xs:documentation``; their comments name the message section
+        (``Control Modes - Scheduled``) or explain a type (``BSSIDType: hexa-decimal ...``).
+        """
+        from lxml import etree
+
+        self.docs: dict[tuple[str, str, str], str] = {}
+        files = sorted(SCHEMAS.glob("iso15118_20/*.xsd")) + [
+            SCHEMAS / "V2G_CI_AppProtocol.xsd",
+            SCHEMAS / "xmldsig-core-schema.xsd",
+        ]
+        parser = etree.XMLParser(resolve_entities=False, load_dtd=False, no_network=True)
+        for path in files:
+            root = etree.parse(str(path), parser).getroot()
+            tns = root.get("targetNamespace", "")
+            previous = None
+            for node in root:
+                if isinstance(node, etree._Comment):
+                    previous = node
+                    continue
+                if not isinstance(node.tag, str):
+                    continue
+                kind = etree.QName(node).localname
+                name = node.get("name")
+                texts = []
+                if previous is not None and node.getprevious() is previous:
+                    text = " ".join((previous.text or "").split())
+                    structural = re.fullmatch(r"[\w]+Type(/[\w]+Type)*", text) or re.match(  # "AType/BType"
+                        r"(Start|Begin|End)\b|Enumerations$", text
+                    )
+                    wordy = len(re.findall(r"[A-Za-z]+", text)) >= 3  # not a "Strings" section label
+                    if wordy and "<" not in text and not structural:
+                        texts.append(text)
+                for doc in node.iterfind(f"{{{XS}}}annotation/{{{XS}}}documentation"):
+                    text = " ".join("".join(doc.itertext()).split())
+                    if text:
+                        texts.append(text)
+                if name and texts:
+                    self.docs[(tns, kind, name)] = " ".join(texts)
+                previous = None
+
+    def doc_for(self, c: Cls) -> str:
+        ns, local = split_qname(c.xsd_type)
+        out = []
+        if not c.xsd_type.startswith("#") and ns:
+            text = self.docs.get((ns, "complexType", local))
+            if text:
+                out.append(text)
+        if c.element:
+            text = self.docs.get((c.element[0], "element", c.element[1]))
+            if text and text not in out:
+                out.append(text)
+        return " ".join(out)
+
     # -- naming --------------------------------------------------------------------------
 
     def unique(self, name: str, prefix: str) -> str:
@@ -257,6 +317,7 @@ class Generator:
     # -- pass 1: names -------------------------------------------------------------------
 
     def collect(self) -> None:
+        self.load_docs()
         for module, ns, key, xsd, prefix, _ in MODULES:
             schema = self.schemas[xsd]
             for qname, t in schema.maps.types.items():
@@ -529,10 +590,11 @@ class Generator:
             facets["hex"] = True
         if builtin in ("ID", "NCName", "IDREF"):
             facets["ncname"] = True
+        type_name = st.name or ""
         if enum_name:
             return Field(attr, name, ns, "enum" if kind == "simple" else kind, py=enum_name, min=mn, max=mx,
-                         facets={"enum": True})
-        return Field(attr, name, ns, kind, py=py, min=mn, max=mx, facets=facets)
+                         facets={"enum": True}, type_name=type_name)
+        return Field(attr, name, ns, kind, py=py, min=mn, max=mx, facets=facets, type_name=type_name)
 
 
 # ------------------------------------------------------------------------------------------
@@ -648,7 +710,11 @@ class Emitter:
 
     def enum_text(self, e: Enum_) -> list[str]:
         ns, local = split_qname(e.xsd_type)
-        out = ["", "", f"class {e.name}(StrEnum):", f'    """``{local}`` ({ns}): {len(e.values)} values."""', ""]
+        note = self.gen.docs.get((ns, "simpleType", local))
+        out = ["", "", f"class {e.name}(StrEnum):", f'    """Enumeration ``{local}`` ({ns}).']
+        if note:
+            out += [""] + ["    " + x for x in textwrap.wrap(f"XSD comment: {note}", 92)]
+        out += ['    """', ""]
         seen = set()
         for v in e.values:
             m = member_name(v)
@@ -725,7 +791,13 @@ class Emitter:
                 facets.append(f"{k} {v}")
         if f.choice is not None:
             facets.append(("at most" if f.choice_min == 0 else "exactly") + " one of " + "/".join(f.choice_attrs))
-        return what + occ + (", " + ", ".join(facets) if facets else "")
+        note = ""
+        if f.type_name and f.kind != "enum" and f.py not in self.gen.enums:
+            tns, tlocal = split_qname(f.type_name)
+            text = self.gen.docs.get((tns, "simpleType", tlocal))
+            if text:
+                note = f" ({text})"
+        return what + occ + (", " + ", ".join(facets) if facets else "") + note
 
     def class_text(self, c: Cls) -> list[str]:
         gen = self.gen
@@ -750,7 +822,11 @@ class Emitter:
                 head = f"``{c.element[1]}`` {kind} (anonymous XSD type)."
         else:
             head = f"XSD type ``{tlocal}``."
-        doc = [head, "", f"Namespace ``{tns or c.ns}``."]
+        doc = [head, ""]
+        xsd_doc = gen.doc_for(c)
+        if xsd_doc:
+            doc += textwrap.wrap(f"XSD comment: {xsd_doc}", 92) + [""]
+        doc.append(f"Namespace ``{tns or c.ns}``.")
         if c.abstract:
             doc.append("Abstract in the schema: only its extensions appear on the wire.")
         if c.base and not c.alias_of:
@@ -760,7 +836,9 @@ class Emitter:
         if c.fields:
             doc += ["", "Fields, in schema order:", ""]
             for f in c.fields:
-                doc.append(f"* ``{f.attr}``: {self.describe(f)}")
+                doc += textwrap.wrap(
+                    f"* ``{f.attr}``: {self.describe(f)}", 96, subsequent_indent="  ", break_on_hyphens=False
+                )
         out.append('    """' + doc[0])
         for d in doc[1:]:
             out.append(("    " + d) if d else "")

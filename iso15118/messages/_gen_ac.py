@@ -81,6 +81,8 @@ __all__ = [
 class ACCPDReqEnergyTransferMode(MessageBase):
     """``AC_CPDReqEnergyTransferMode`` element (XSD type ``AC_CPDReqEnergyTransferModeType``).
 
+    XSD comment: Energy Transfer Mode - AC
+
     Namespace ``urn:iso:std:iso:15118:-20:AC``.
 
     Fields, in schema order:
@@ -490,7 +492,9 @@ class ACChargeLoopReq(ChargeLoopReq):
     * ``header``: element ``Header``
     * ``display_parameters``: element ``DisplayParameters`` (optional)
     * ``meter_info_requested``: element ``MeterInfoRequested``
-    * ``control_mode``: one of ``Scheduled_AC_CLReqControlMode``, ``BPT_Scheduled_AC_CLReqControlMode``, ``Dynamic_AC_CLReqControlMode``, ``BPT_Dynamic_AC_CLReqControlMode``
+    * ``control_mode``: one of ``Scheduled_AC_CLReqControlMode``,
+      ``BPT_Scheduled_AC_CLReqControlMode``, ``Dynamic_AC_CLReqControlMode``,
+      ``BPT_Dynamic_AC_CLReqControlMode``
     """
 
     ELEMENT: ClassVar[tuple[str, str] | None] = (NS_AC, 'AC_ChargeLoopReq')
@@ -592,7 +596,9 @@ class ACChargeLoopRes(ChargeLoopRes):
     * ``meter_info``: element ``MeterInfo`` (optional)
     * ``receipt``: element ``Receipt`` (optional)
     * ``evse_target_frequency``: element ``EVSETargetFrequency`` (optional)
-    * ``control_mode``: one of ``Scheduled_AC_CLResControlMode``, ``BPT_Scheduled_AC_CLResControlMode``, ``Dynamic_AC_CLResControlMode``, ``BPT_Dynamic_AC_CLResControlMode``
+    * ``control_mode``: one of ``Scheduled_AC_CLResControlMode``,
+      ``BPT_Scheduled_AC_CLResControlMode``, ``Dynamic_AC_CLResControlMode``,
+      ``BPT_Dynamic_AC_CLResControlMode``
     """
 
     ELEMENT: ClassVar[tuple[str, str] | None] = (NS_AC, 'AC_ChargeLoopRes')
@@ -743,7 +749,8 @@ class ACChargeParameterDiscoveryReq(ChargeParameterDiscoveryReq):
     Fields, in schema order:
 
     * ``header``: element ``Header``
-    * ``energy_transfer_mode``: one of ``AC_CPDReqEnergyTransferMode``, ``BPT_AC_CPDReqEnergyTransferMode``
+    * ``energy_transfer_mode``: one of ``AC_CPDReqEnergyTransferMode``,
+      ``BPT_AC_CPDReqEnergyTransferMode``
     """
 
     ELEMENT: ClassVar[tuple[str, str] | None] = (NS_AC, 'AC_ChargeParameterDiscoveryReq')
@@ -813,7 +820,8 @@ class ACChargeParameterDiscoveryRes(ChargeParameterDiscoveryRes):
 
     * ``header``: element ``Header``
     * ``response_code``: element ``ResponseCode``
-    * ``energy_transfer_mode``: one of ``AC_CPDResEnergyTransferMode``, ``BPT_AC_CPDResEnergyTransferMode``
+    * ``energy_transfer_mode``: one of ``AC_CPDResEnergyTransferMode``,
+      ``BPT_AC_CPDResEnergyTransferMode``
     """
 
     ELEMENT: ClassVar[tuple[str, str] | None] = (NS_AC, 'AC_ChargeParameterDiscoveryRes')
@@ -888,6 +896,8 @@ class ACChargeParameterDiscoveryRes(ChargeParameterDiscoveryRes):
 @dataclass(slots=True, kw_only=True)
 class BPTACCPDReqEnergyTransferMode(ACCPDReqEnergyTransferMode):
     """``BPT_AC_CPDReqEnergyTransferMode`` element (XSD type ``BPT_AC_CPDReqEnergyTransferModeType``).
+
+    XSD comment: Energy Transfer Mode - AC BPT
 
     Namespace ``urn:iso:std:iso:15118:-20:AC``.
     Extends :class:`ACCPDReqEnergyTransferMode` (XSD extension).
@@ -1490,6 +1500,8 @@ class BPTACCPDResEnergyTransferMode(ACCPDResEnergyTransferMode):
 class DynamicACCLReqControlMode(DynamicCLReqControlMode):
     """``Dynamic_AC_CLReqControlMode`` element (XSD type ``Dynamic_AC_CLReqControlModeType``).
 
+    XSD comment: Control Modes - Dynamic
+
     Namespace ``urn:iso:std:iso:15118:-20:AC``.
     Extends :class:`DynamicCLReqControlMode` (XSD extension).
 
@@ -1804,6 +1816,8 @@ class DynamicACCLReqControlMode(DynamicCLReqControlMode):
 @dataclass(slots=True, kw_only=True)
 class BPTDynamicACCLReqControlMode(DynamicACCLReqControlMode):
     """``BPT_Dynamic_AC_CLReqControlMode`` element (XSD type ``BPT_Dynamic_AC_CLReqControlModeType``).
+
+    XSD comment: Control Modes - Dynamic - BPT
 
     Namespace ``urn:iso:std:iso:15118:-20:AC``.
     Extends :class:`DynamicACCLReqControlMode` (XSD extension).
@@ -2790,6 +2804,8 @@ class BPTDynamicACCLResControlMode(DynamicACCLResControlMode):
 class ScheduledACCLReqControlMode(ScheduledCLReqControlMode):
     """``Scheduled_AC_CLReqControlMode`` element (XSD type ``Scheduled_AC_CLReqControlModeType``).
 
+    XSD comment: Control Modes - Scheduled
+
     Namespace ``urn:iso:std:iso:15118:-20:AC``.
     Extends :class:`ScheduledCLReqControlMode` (XSD extension).
 
@@ -3105,6 +3121,8 @@ class ScheduledACCLReqControlMode(ScheduledCLReqControlMode):
 @dataclass(slots=True, kw_only=True)
 class BPTScheduledACCLReqControlMode(ScheduledACCLReqControlMode):
     """``BPT_Scheduled_AC_CLReqControlMode`` element (XSD type ``BPT_Scheduled_AC_CLReqControlModeType``).
+
+    XSD comment: Control Modes - Scheduled - BPT
 
     Namespace ``urn:iso:std:iso:15118:-20:AC``.
     Extends :class:`ScheduledACCLReqControlMode` (XSD extension).

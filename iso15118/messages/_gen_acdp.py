@@ -68,7 +68,8 @@ __all__ = [
 
 
 class CPStatus(StrEnum):
-    """``cpStatusType`` (urn:iso:std:iso:15118:-20:ACDP): 5 values."""
+    """Enumeration ``cpStatusType`` (urn:iso:std:iso:15118:-20:ACDP).
+    """
 
     STATE_A = 'StateA'
     STATE_B = 'StateB'
@@ -81,7 +82,8 @@ _CPStatus_BY_VALUE = CPStatus._value2member_map_
 
 
 class ElectricalChargingDeviceStatus(StrEnum):
-    """``electricalChargingDeviceStatusType`` (urn:iso:std:iso:15118:-20:ACDP): 4 values."""
+    """Enumeration ``electricalChargingDeviceStatusType`` (urn:iso:std:iso:15118:-20:ACDP).
+    """
 
     STATE_A = 'State_A'
     STATE_B = 'State_B'
@@ -93,7 +95,8 @@ _ElectricalChargingDeviceStatus_BY_VALUE = ElectricalChargingDeviceStatus._value
 
 
 class ErrorCode(StrEnum):
-    """``errorCodeType`` (urn:iso:std:iso:15118:-20:ACDP): 10 values."""
+    """Enumeration ``errorCodeType`` (urn:iso:std:iso:15118:-20:ACDP).
+    """
 
     OK_NO_EV_ERROR = 'OK_NoEVError'
     FAILED = 'FAILED'
@@ -111,7 +114,8 @@ _ErrorCode_BY_VALUE = ErrorCode._value2member_map_
 
 
 class IsolationStatus(StrEnum):
-    """``isolationStatusType`` (urn:iso:std:iso:15118:-20:ACDP): 4 values."""
+    """Enumeration ``isolationStatusType`` (urn:iso:std:iso:15118:-20:ACDP).
+    """
 
     INVALID = 'Invalid'
     SAFE = 'Safe'
@@ -123,7 +127,8 @@ _IsolationStatus_BY_VALUE = IsolationStatus._value2member_map_
 
 
 class MechanicalChargingDeviceStatus(StrEnum):
-    """``mechanicalChargingDeviceStatusType`` (urn:iso:std:iso:15118:-20:ACDP): 3 values."""
+    """Enumeration ``mechanicalChargingDeviceStatusType`` (urn:iso:std:iso:15118:-20:ACDP).
+    """
 
     HOME = 'Home'
     MOVING = 'Moving'

@@ -152,7 +152,8 @@ __all__ = [
 
 
 class Authorization(StrEnum):
-    """``authorizationType`` (urn:iso:std:iso:15118:-20:CommonMessages): 2 values."""
+    """Enumeration ``authorizationType`` (urn:iso:std:iso:15118:-20:CommonMessages).
+    """
 
     EIM = 'EIM'
     PNC = 'PnC'
@@ -162,7 +163,8 @@ _Authorization_BY_VALUE = Authorization._value2member_map_
 
 
 class ChannelSelection(StrEnum):
-    """``channelSelectionType`` (urn:iso:std:iso:15118:-20:CommonMessages): 2 values."""
+    """Enumeration ``channelSelectionType`` (urn:iso:std:iso:15118:-20:CommonMessages).
+    """
 
     CHARGE = 'Charge'
     DISCHARGE = 'Discharge'
@@ -172,7 +174,8 @@ _ChannelSelection_BY_VALUE = ChannelSelection._value2member_map_
 
 
 class ChargeProgress(StrEnum):
-    """``chargeProgressType`` (urn:iso:std:iso:15118:-20:CommonMessages): 4 values."""
+    """Enumeration ``chargeProgressType`` (urn:iso:std:iso:15118:-20:CommonMessages).
+    """
 
     START = 'Start'
     STOP = 'Stop'
@@ -184,7 +187,8 @@ _ChargeProgress_BY_VALUE = ChargeProgress._value2member_map_
 
 
 class ChargingSession(StrEnum):
-    """``chargingSessionType`` (urn:iso:std:iso:15118:-20:CommonMessages): 3 values."""
+    """Enumeration ``chargingSessionType`` (urn:iso:std:iso:15118:-20:CommonMessages).
+    """
 
     PAUSE = 'Pause'
     TERMINATE = 'Terminate'
@@ -195,7 +199,8 @@ _ChargingSession_BY_VALUE = ChargingSession._value2member_map_
 
 
 class ECDHCurve(StrEnum):
-    """``ecdhCurveType`` (urn:iso:std:iso:15118:-20:CommonMessages): 2 values."""
+    """Enumeration ``ecdhCurveType`` (urn:iso:std:iso:15118:-20:CommonMessages).
+    """
 
     SECP521 = 'SECP521'
     X448 = 'X448'
@@ -205,7 +210,8 @@ _ECDHCurve_BY_VALUE = ECDHCurve._value2member_map_
 
 
 class EVCheckInStatus(StrEnum):
-    """``evCheckInStatusType`` (urn:iso:std:iso:15118:-20:CommonMessages): 3 values."""
+    """Enumeration ``evCheckInStatusType`` (urn:iso:std:iso:15118:-20:CommonMessages).
+    """
 
     CHECK_IN = 'CheckIn'
     PROCESSING = 'Processing'
@@ -216,7 +222,8 @@ _EVCheckInStatus_BY_VALUE = EVCheckInStatus._value2member_map_
 
 
 class EVCheckOutStatus(StrEnum):
-    """``evCheckOutStatusType`` (urn:iso:std:iso:15118:-20:CommonMessages): 3 values."""
+    """Enumeration ``evCheckOutStatusType`` (urn:iso:std:iso:15118:-20:CommonMessages).
+    """
 
     CHECK_OUT = 'CheckOut'
     PROCESSING = 'Processing'
@@ -227,7 +234,8 @@ _EVCheckOutStatus_BY_VALUE = EVCheckOutStatus._value2member_map_
 
 
 class EVSECheckOutStatus(StrEnum):
-    """``evseCheckOutStatusType`` (urn:iso:std:iso:15118:-20:CommonMessages): 2 values."""
+    """Enumeration ``evseCheckOutStatusType`` (urn:iso:std:iso:15118:-20:CommonMessages).
+    """
 
     SCHEDULED = 'Scheduled'
     COMPLETED = 'Completed'
@@ -237,7 +245,8 @@ _EVSECheckOutStatus_BY_VALUE = EVSECheckOutStatus._value2member_map_
 
 
 class ParkingMethod(StrEnum):
-    """``parkingMethodType`` (urn:iso:std:iso:15118:-20:CommonMessages): 3 values."""
+    """Enumeration ``parkingMethodType`` (urn:iso:std:iso:15118:-20:CommonMessages).
+    """
 
     AUTO_PARKING = 'AutoParking'
     MV_GUIDE_MANUAL = 'MVGuideManual'
@@ -248,7 +257,8 @@ _ParkingMethod_BY_VALUE = ParkingMethod._value2member_map_
 
 
 class PowerToleranceAcceptance(StrEnum):
-    """``powerToleranceAcceptanceType`` (urn:iso:std:iso:15118:-20:CommonMessages): 2 values."""
+    """Enumeration ``powerToleranceAcceptanceType`` (urn:iso:std:iso:15118:-20:CommonMessages).
+    """
 
     POWER_TOLERANCE_NOT_CONFIRMED = 'PowerToleranceNotConfirmed'
     POWER_TOLERANCE_CONFIRMED = 'PowerToleranceConfirmed'
@@ -599,6 +609,8 @@ class AbsolutePriceSchedule(PriceSchedule):
 @dataclass(slots=True, kw_only=True)
 class AdditionalService(MessageBase):
     """XSD type ``AdditionalServiceType``.
+
+    XSD comment: this allows for additional services
 
     Namespace ``urn:iso:std:iso:15118:-20:CommonMessages``.
 
@@ -1156,7 +1168,8 @@ class CertificateInstallationReq(V2GRequest):
     * ``header``: element ``Header``
     * ``oem_provisioning_certificate_chain``: element ``OEMProvisioningCertificateChain``
     * ``list_of_root_certificate_ids``: element ``ListOfRootCertificateIDs``
-    * ``maximum_contract_certificate_chains``: element ``MaximumContractCertificateChains``, >= 0, <= 255
+    * ``maximum_contract_certificate_chains``: element ``MaximumContractCertificateChains``, >= 0,
+      <= 255
     * ``prioritized_ema_ids``: element ``PrioritizedEMAIDs`` (optional)
     """
 
@@ -1277,7 +1290,8 @@ class CertificateInstallationRes(V2GResponse):
     * ``evse_processing``: element ``EVSEProcessing``
     * ``cps_certificate_chain``: element ``CPSCertificateChain``
     * ``signed_installation_data``: element ``SignedInstallationData``
-    * ``remaining_contract_certificate_chains``: element ``RemainingContractCertificateChains``, >= 0, <= 255
+    * ``remaining_contract_certificate_chains``: element ``RemainingContractCertificateChains``, >=
+      0, <= 255
     """
 
     ELEMENT: ClassVar[tuple[str, str] | None] = (NS_CM, 'CertificateInstallationRes')
@@ -1561,6 +1575,8 @@ class ContractCertificateChain(MessageBase):
 class DynamicEVPPTControlMode(MessageBase):
     """XSD type ``Dynamic_EVPPTControlModeType``.
 
+    XSD comment: Control Modes - Dynamic
+
     Namespace ``urn:iso:std:iso:15118:-20:CommonMessages``.
     """
 
@@ -1588,6 +1604,8 @@ class DynamicEVPPTControlMode(MessageBase):
 @dataclass(slots=True, kw_only=True)
 class DynamicSEReqControlMode(MessageBase):
     """XSD type ``Dynamic_SEReqControlModeType``.
+
+    XSD comment: Control Modes - Dynamic
 
     Namespace ``urn:iso:std:iso:15118:-20:CommonMessages``.
 
@@ -1871,6 +1889,8 @@ class DynamicSEResControlMode(MessageBase):
 class DynamicSMDTControlMode(MessageBase):
     """XSD type ``Dynamic_SMDTControlModeType``.
 
+    XSD comment: Control Modes - Dynamic
+
     Namespace ``urn:iso:std:iso:15118:-20:CommonMessages``.
     """
 
@@ -1899,6 +1919,8 @@ class DynamicSMDTControlMode(MessageBase):
 class EIMAReqAuthorizationMode(MessageBase):
     """XSD type ``EIM_AReqAuthorizationModeType``.
 
+    XSD comment: Identification Mode / EIM
+
     Namespace ``urn:iso:std:iso:15118:-20:CommonMessages``.
     """
 
@@ -1926,6 +1948,8 @@ class EIMAReqAuthorizationMode(MessageBase):
 @dataclass(slots=True, kw_only=True)
 class EIMASResAuthorizationMode(MessageBase):
     """XSD type ``EIM_ASResAuthorizationModeType``.
+
+    XSD comment: Identification Mode / EIM
 
     Namespace ``urn:iso:std:iso:15118:-20:CommonMessages``.
     """
@@ -3109,12 +3133,18 @@ class Parameter(MessageBase):
 
     Fields, in schema order:
 
-    * ``bool_value``: element ``boolValue`` (optional), exactly one of bool_value/byte_value/short_value/int_value/rational_number/finite_string
-    * ``byte_value``: element ``byteValue`` (optional), >= -128, <= 127, exactly one of bool_value/byte_value/short_value/int_value/rational_number/finite_string
-    * ``short_value``: element ``shortValue`` (optional), >= -32768, <= 32767, exactly one of bool_value/byte_value/short_value/int_value/rational_number/finite_string
-    * ``int_value``: element ``intValue`` (optional), >= -2147483648, <= 2147483647, exactly one of bool_value/byte_value/short_value/int_value/rational_number/finite_string
-    * ``rational_number``: element ``rationalNumber`` (optional), exactly one of bool_value/byte_value/short_value/int_value/rational_number/finite_string
-    * ``finite_string``: element ``finiteString`` (optional), maxLength 80, exactly one of bool_value/byte_value/short_value/int_value/rational_number/finite_string
+    * ``bool_value``: element ``boolValue`` (optional), exactly one of
+      bool_value/byte_value/short_value/int_value/rational_number/finite_string
+    * ``byte_value``: element ``byteValue`` (optional), >= -128, <= 127, exactly one of
+      bool_value/byte_value/short_value/int_value/rational_number/finite_string
+    * ``short_value``: element ``shortValue`` (optional), >= -32768, <= 32767, exactly one of
+      bool_value/byte_value/short_value/int_value/rational_number/finite_string
+    * ``int_value``: element ``intValue`` (optional), >= -2147483648, <= 2147483647, exactly one of
+      bool_value/byte_value/short_value/int_value/rational_number/finite_string
+    * ``rational_number``: element ``rationalNumber`` (optional), exactly one of
+      bool_value/byte_value/short_value/int_value/rational_number/finite_string
+    * ``finite_string``: element ``finiteString`` (optional), maxLength 80, exactly one of
+      bool_value/byte_value/short_value/int_value/rational_number/finite_string
     * ``name``: attribute ``Name``, maxLength 80
     """
 
@@ -3329,6 +3359,8 @@ class ParameterSet(MessageBase):
 class PnCAReqAuthorizationMode(MessageBase):
     """XSD type ``PnC_AReqAuthorizationModeType``.
 
+    XSD comment: Identification Mode / PnC
+
     Namespace ``urn:iso:std:iso:15118:-20:CommonMessages``.
 
     Fields, in schema order:
@@ -3406,6 +3438,8 @@ class PnCAReqAuthorizationMode(MessageBase):
 @dataclass(slots=True, kw_only=True)
 class PnCASResAuthorizationMode(MessageBase):
     """XSD type ``PnC_ASResAuthorizationModeType``.
+
+    XSD comment: Identification Mode / PnC
 
     Namespace ``urn:iso:std:iso:15118:-20:CommonMessages``.
 
@@ -4204,7 +4238,8 @@ class PriceRule(MessageBase):
     * ``parking_fee``: element ``ParkingFee`` (optional)
     * ``parking_fee_period``: element ``ParkingFeePeriod`` (optional), >= 0, <= 4294967295
     * ``carbon_dioxide_emission``: element ``CarbonDioxideEmission`` (optional), >= 0, <= 65535
-    * ``renewable_generation_percentage``: element ``RenewableGenerationPercentage`` (optional), >= 0, <= 255
+    * ``renewable_generation_percentage``: element ``RenewableGenerationPercentage`` (optional), >=
+      0, <= 255
     * ``power_range_start``: element ``PowerRangeStart``
     """
 
@@ -4743,6 +4778,8 @@ class ScheduleTuple(MessageBase):
 class ScheduledEVPPTControlMode(MessageBase):
     """XSD type ``Scheduled_EVPPTControlModeType``.
 
+    XSD comment: Control Modes - Scheduled
+
     Namespace ``urn:iso:std:iso:15118:-20:CommonMessages``.
 
     Fields, in schema order:
@@ -4809,6 +4846,8 @@ class ScheduledEVPPTControlMode(MessageBase):
 @dataclass(slots=True, kw_only=True)
 class ScheduledSEReqControlMode(MessageBase):
     """XSD type ``Scheduled_SEReqControlModeType``.
+
+    XSD comment: Control Modes - Scheduled
 
     Namespace ``urn:iso:std:iso:15118:-20:CommonMessages``.
 
@@ -4993,6 +5032,8 @@ class ScheduledSEResControlMode(MessageBase):
 @dataclass(slots=True, kw_only=True)
 class ScheduledSMDTControlMode(MessageBase):
     """XSD type ``Scheduled_SMDTControlModeType``.
+
+    XSD comment: Control Modes - Scheduled
 
     Namespace ``urn:iso:std:iso:15118:-20:CommonMessages``.
 
@@ -6389,9 +6430,15 @@ class SignedInstallationData(MessageBase):
     * ``contract_certificate_chain``: element ``ContractCertificateChain``
     * ``ecdh_curve``: element ``ECDHCurve``
     * ``dh_public_key``: element ``DHPublicKey``, length 133
-    * ``secp521_encrypted_private_key``: element ``SECP521_EncryptedPrivateKey`` (optional), length 94, exactly one of secp521_encrypted_private_key/x448_encrypted_private_key/tpm_encrypted_private_key
-    * ``x448_encrypted_private_key``: element ``X448_EncryptedPrivateKey`` (optional), length 84, exactly one of secp521_encrypted_private_key/x448_encrypted_private_key/tpm_encrypted_private_key
-    * ``tpm_encrypted_private_key``: element ``TPM_EncryptedPrivateKey`` (optional), length 206, exactly one of secp521_encrypted_private_key/x448_encrypted_private_key/tpm_encrypted_private_key
+    * ``secp521_encrypted_private_key``: element ``SECP521_EncryptedPrivateKey`` (optional), length
+      94, exactly one of
+      secp521_encrypted_private_key/x448_encrypted_private_key/tpm_encrypted_private_key
+    * ``x448_encrypted_private_key``: element ``X448_EncryptedPrivateKey`` (optional), length 84,
+      exactly one of
+      secp521_encrypted_private_key/x448_encrypted_private_key/tpm_encrypted_private_key
+    * ``tpm_encrypted_private_key``: element ``TPM_EncryptedPrivateKey`` (optional), length 206,
+      exactly one of
+      secp521_encrypted_private_key/x448_encrypted_private_key/tpm_encrypted_private_key
     * ``id``: attribute ``Id``, NCName
     """
 

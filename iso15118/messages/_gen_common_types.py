@@ -74,7 +74,8 @@ __all__ = [
 
 
 class EVSENotification(StrEnum):
-    """``evseNotificationType`` (urn:iso:std:iso:15118:-20:CommonTypes): 6 values."""
+    """Enumeration ``evseNotificationType`` (urn:iso:std:iso:15118:-20:CommonTypes).
+    """
 
     PAUSE = 'Pause'
     EXIT_STANDBY = 'ExitStandby'
@@ -88,7 +89,8 @@ _EVSENotification_BY_VALUE = EVSENotification._value2member_map_
 
 
 class Processing(StrEnum):
-    """``processingType`` (urn:iso:std:iso:15118:-20:CommonTypes): 3 values."""
+    """Enumeration ``processingType`` (urn:iso:std:iso:15118:-20:CommonTypes).
+    """
 
     FINISHED = 'Finished'
     ONGOING = 'Ongoing'
@@ -99,7 +101,8 @@ _Processing_BY_VALUE = Processing._value2member_map_
 
 
 class ResponseCode(StrEnum):
-    """``responseCodeType`` (urn:iso:std:iso:15118:-20:CommonTypes): 40 values."""
+    """Enumeration ``responseCodeType`` (urn:iso:std:iso:15118:-20:CommonTypes).
+    """
 
     OK = 'OK'
     OK_CERTIFICATE_EXPIRES_SOON = 'OK_CertificateExpiresSoon'
@@ -922,9 +925,12 @@ class DisplayParameters(MessageBase):
     * ``minimum_soc``: element ``MinimumSOC`` (optional), >= 0, <= 100
     * ``target_soc``: element ``TargetSOC`` (optional), >= 0, <= 100
     * ``maximum_soc``: element ``MaximumSOC`` (optional), >= 0, <= 100
-    * ``remaining_time_to_minimum_soc``: element ``RemainingTimeToMinimumSOC`` (optional), >= 0, <= 4294967295
-    * ``remaining_time_to_target_soc``: element ``RemainingTimeToTargetSOC`` (optional), >= 0, <= 4294967295
-    * ``remaining_time_to_maximum_soc``: element ``RemainingTimeToMaximumSOC`` (optional), >= 0, <= 4294967295
+    * ``remaining_time_to_minimum_soc``: element ``RemainingTimeToMinimumSOC`` (optional), >= 0, <=
+      4294967295
+    * ``remaining_time_to_target_soc``: element ``RemainingTimeToTargetSOC`` (optional), >= 0, <=
+      4294967295
+    * ``remaining_time_to_maximum_soc``: element ``RemainingTimeToMaximumSOC`` (optional), >= 0, <=
+      4294967295
     * ``charging_complete``: element ``ChargingComplete`` (optional)
     * ``battery_energy_capacity``: element ``BatteryEnergyCapacity`` (optional)
     * ``inlet_hot``: element ``InletHot`` (optional)
@@ -1125,6 +1131,8 @@ class DisplayParameters(MessageBase):
 @dataclass(slots=True, kw_only=True)
 class DynamicCLReqControlMode(CLReqControlMode):
     """XSD type ``Dynamic_CLReqControlModeType``.
+
+    XSD comment: Control Modes - Dynamic
 
     Namespace ``urn:iso:std:iso:15118:-20:CommonTypes``.
     Abstract in the schema: only its extensions appear on the wire.
@@ -1557,10 +1565,14 @@ class MeterInfo(MessageBase):
     Fields, in schema order:
 
     * ``meter_id``: element ``MeterID``, maxLength 32
-    * ``charged_energy_reading_wh``: element ``ChargedEnergyReadingWh``, >= 0, <= 18446744073709551615
-    * ``bpt_discharged_energy_reading_wh``: element ``BPT_DischargedEnergyReadingWh`` (optional), >= 0, <= 18446744073709551615
-    * ``capacitive_energy_reading_varh``: element ``CapacitiveEnergyReadingVARh`` (optional), >= 0, <= 18446744073709551615
-    * ``bpt_inductive_energy_reading_varh``: element ``BPT_InductiveEnergyReadingVARh`` (optional), >= 0, <= 18446744073709551615
+    * ``charged_energy_reading_wh``: element ``ChargedEnergyReadingWh``, >= 0, <=
+      18446744073709551615
+    * ``bpt_discharged_energy_reading_wh``: element ``BPT_DischargedEnergyReadingWh`` (optional), >=
+      0, <= 18446744073709551615
+    * ``capacitive_energy_reading_varh``: element ``CapacitiveEnergyReadingVARh`` (optional), >= 0,
+      <= 18446744073709551615
+    * ``bpt_inductive_energy_reading_varh``: element ``BPT_InductiveEnergyReadingVARh`` (optional),
+      >= 0, <= 18446744073709551615
     * ``meter_signature``: element ``MeterSignature`` (optional), maxLength 64
     * ``meter_status``: element ``MeterStatus`` (optional), >= -32768, <= 32767
     * ``meter_timestamp``: element ``MeterTimestamp`` (optional), >= 0, <= 18446744073709551615
@@ -1944,6 +1956,8 @@ class Receipt(MessageBase):
 @dataclass(slots=True, kw_only=True)
 class ScheduledCLReqControlMode(CLReqControlMode):
     """XSD type ``Scheduled_CLReqControlModeType``.
+
+    XSD comment: Control Modes - Scheduled
 
     Namespace ``urn:iso:std:iso:15118:-20:CommonTypes``.
     Abstract in the schema: only its extensions appear on the wire.

@@ -91,6 +91,8 @@ __all__ = [
 class DCCPDReqEnergyTransferMode(MessageBase):
     """``DC_CPDReqEnergyTransferMode`` element (XSD type ``DC_CPDReqEnergyTransferModeType``).
 
+    XSD comment: Energy Transfer Mode - DC
+
     Namespace ``urn:iso:std:iso:15118:-20:DC``.
 
     Fields, in schema order:
@@ -241,6 +243,8 @@ class DCCPDReqEnergyTransferMode(MessageBase):
 @dataclass(slots=True, kw_only=True)
 class BPTDCCPDReqEnergyTransferMode(DCCPDReqEnergyTransferMode):
     """``BPT_DC_CPDReqEnergyTransferMode`` element (XSD type ``BPT_DC_CPDReqEnergyTransferModeType``).
+
+    XSD comment: Energy Transfer Mode - DC BPT
 
     Namespace ``urn:iso:std:iso:15118:-20:DC``.
     Extends :class:`DCCPDReqEnergyTransferMode` (XSD extension).
@@ -813,6 +817,8 @@ class BPTDCCPDResEnergyTransferMode(DCCPDResEnergyTransferMode):
 class DynamicDCCLReqControlMode(DynamicCLReqControlMode):
     """``Dynamic_DC_CLReqControlMode`` element (XSD type ``Dynamic_DC_CLReqControlModeType``).
 
+    XSD comment: Control Modes - Dynamic
+
     Namespace ``urn:iso:std:iso:15118:-20:DC``.
     Extends :class:`DynamicCLReqControlMode` (XSD extension).
 
@@ -991,6 +997,8 @@ class DynamicDCCLReqControlMode(DynamicCLReqControlMode):
 @dataclass(slots=True, kw_only=True)
 class BPTDynamicDCCLReqControlMode(DynamicDCCLReqControlMode):
     """``BPT_Dynamic_DC_CLReqControlMode`` element (XSD type ``BPT_Dynamic_DC_CLReqControlModeType``).
+
+    XSD comment: Control Modes - Dynamic - BPT
 
     Namespace ``urn:iso:std:iso:15118:-20:DC``.
     Extends :class:`DynamicDCCLReqControlMode` (XSD extension).
@@ -1650,6 +1658,8 @@ class BPTDynamicDCCLResControlMode(DynamicDCCLResControlMode):
 class ScheduledDCCLReqControlMode(ScheduledCLReqControlMode):
     """``Scheduled_DC_CLReqControlMode`` element (XSD type ``Scheduled_DC_CLReqControlModeType``).
 
+    XSD comment: Control Modes - Scheduled
+
     Namespace ``urn:iso:std:iso:15118:-20:DC``.
     Extends :class:`ScheduledCLReqControlMode` (XSD extension).
 
@@ -1867,6 +1877,8 @@ class ScheduledDCCLReqControlMode(ScheduledCLReqControlMode):
 @dataclass(slots=True, kw_only=True)
 class BPTScheduledDCCLReqControlMode(ScheduledDCCLReqControlMode):
     """``BPT_Scheduled_DC_CLReqControlMode`` element (XSD type ``BPT_Scheduled_DC_CLReqControlModeType``).
+
+    XSD comment: Control Modes - Scheduled - BPT
 
     Namespace ``urn:iso:std:iso:15118:-20:DC``.
     Extends :class:`ScheduledDCCLReqControlMode` (XSD extension).
@@ -2593,7 +2605,9 @@ class DCChargeLoopReq(ChargeLoopReq):
     * ``display_parameters``: element ``DisplayParameters`` (optional)
     * ``meter_info_requested``: element ``MeterInfoRequested``
     * ``ev_present_voltage``: element ``EVPresentVoltage``
-    * ``control_mode``: one of ``Scheduled_DC_CLReqControlMode``, ``BPT_Scheduled_DC_CLReqControlMode``, ``Dynamic_DC_CLReqControlMode``, ``BPT_Dynamic_DC_CLReqControlMode``
+    * ``control_mode``: one of ``Scheduled_DC_CLReqControlMode``,
+      ``BPT_Scheduled_DC_CLReqControlMode``, ``Dynamic_DC_CLReqControlMode``,
+      ``BPT_Dynamic_DC_CLReqControlMode``
     """
 
     ELEMENT: ClassVar[tuple[str, str] | None] = (NS_DC, 'DC_ChargeLoopReq')
@@ -2714,7 +2728,9 @@ class DCChargeLoopRes(ChargeLoopRes):
     * ``evse_power_limit_achieved``: element ``EVSEPowerLimitAchieved``
     * ``evse_current_limit_achieved``: element ``EVSECurrentLimitAchieved``
     * ``evse_voltage_limit_achieved``: element ``EVSEVoltageLimitAchieved``
-    * ``control_mode``: one of ``Scheduled_DC_CLResControlMode``, ``BPT_Scheduled_DC_CLResControlMode``, ``Dynamic_DC_CLResControlMode``, ``BPT_Dynamic_DC_CLResControlMode``
+    * ``control_mode``: one of ``Scheduled_DC_CLResControlMode``,
+      ``BPT_Scheduled_DC_CLResControlMode``, ``Dynamic_DC_CLResControlMode``,
+      ``BPT_Dynamic_DC_CLResControlMode``
     """
 
     ELEMENT: ClassVar[tuple[str, str] | None] = (NS_DC, 'DC_ChargeLoopRes')
@@ -2913,7 +2929,8 @@ class DCChargeParameterDiscoveryReq(ChargeParameterDiscoveryReq):
     Fields, in schema order:
 
     * ``header``: element ``Header``
-    * ``energy_transfer_mode``: one of ``DC_CPDReqEnergyTransferMode``, ``BPT_DC_CPDReqEnergyTransferMode``
+    * ``energy_transfer_mode``: one of ``DC_CPDReqEnergyTransferMode``,
+      ``BPT_DC_CPDReqEnergyTransferMode``
     """
 
     ELEMENT: ClassVar[tuple[str, str] | None] = (NS_DC, 'DC_ChargeParameterDiscoveryReq')
@@ -2983,7 +3000,8 @@ class DCChargeParameterDiscoveryRes(ChargeParameterDiscoveryRes):
 
     * ``header``: element ``Header``
     * ``response_code``: element ``ResponseCode``
-    * ``energy_transfer_mode``: one of ``DC_CPDResEnergyTransferMode``, ``BPT_DC_CPDResEnergyTransferMode``
+    * ``energy_transfer_mode``: one of ``DC_CPDResEnergyTransferMode``,
+      ``BPT_DC_CPDResEnergyTransferMode``
     """
 
     ELEMENT: ClassVar[tuple[str, str] | None] = (NS_DC, 'DC_ChargeParameterDiscoveryRes')

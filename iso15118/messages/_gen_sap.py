@@ -47,7 +47,8 @@ __all__ = [
 
 
 class AppProtocolResponseCode(StrEnum):
-    """``responseCodeType`` (urn:iso:15118:2:2010:AppProtocol): 3 values."""
+    """Enumeration ``responseCodeType`` (urn:iso:15118:2:2010:AppProtocol).
+    """
 
     OK_SUCCESSFUL_NEGOTIATION = 'OK_SuccessfulNegotiation'
     OK_SUCCESSFUL_NEGOTIATION_WITH_MINOR_DEVIATION = 'OK_SuccessfulNegotiationWithMinorDeviation'

@@ -103,7 +103,8 @@ __all__ = [
 
 
 class WPTAlignmentCheckMethod(StrEnum):
-    """``WPT_AlignmentCheckMethodType`` (urn:iso:std:iso:15118:-20:WPT): 3 values."""
+    """Enumeration ``WPT_AlignmentCheckMethodType`` (urn:iso:std:iso:15118:-20:WPT).
+    """
 
     POWER_CHECK = 'PowerCheck'
     LPE = 'LPE'
@@ -114,7 +115,8 @@ _WPTAlignmentCheckMethod_BY_VALUE = WPTAlignmentCheckMethod._value2member_map_
 
 
 class WPTEVPCChargeDiagnostics(StrEnum):
-    """``WPT_EVPCChargeDiagnosticsType`` (urn:iso:std:iso:15118:-20:WPT): 4 values."""
+    """Enumeration ``WPT_EVPCChargeDiagnosticsType`` (urn:iso:std:iso:15118:-20:WPT).
+    """
 
     EVPC_NO_ISSUE = 'EVPCNoIssue'
     EVPC_TEMP_OVERHEAT_DETECTED = 'EVPCTempOverheatDetected'
@@ -126,7 +128,8 @@ _WPTEVPCChargeDiagnostics_BY_VALUE = WPTEVPCChargeDiagnostics._value2member_map_
 
 
 class WPTEVResult(StrEnum):
-    """``WPT_EVResultType`` (urn:iso:std:iso:15118:-20:WPT): 3 values."""
+    """Enumeration ``WPT_EVResultType`` (urn:iso:std:iso:15118:-20:WPT).
+    """
 
     EV_RESULT_UNKNOWN = 'EVResultUnknown'
     EV_RESULT_SUCCESS = 'EVResultSuccess'
@@ -137,7 +140,8 @@ _WPTEVResult_BY_VALUE = WPTEVResult._value2member_map_
 
 
 class WPTFinePositioningMethod(StrEnum):
-    """``WPT_FinePositioningMethodType`` (urn:iso:std:iso:15118:-20:WPT): 5 values."""
+    """Enumeration ``WPT_FinePositioningMethodType`` (urn:iso:std:iso:15118:-20:WPT).
+    """
 
     MANUAL = 'Manual'
     LF_TX_EV = 'LF_TxEV'
@@ -150,7 +154,8 @@ _WPTFinePositioningMethod_BY_VALUE = WPTFinePositioningMethod._value2member_map_
 
 
 class WPTPairingMethod(StrEnum):
-    """``WPT_PairingMethodType`` (urn:iso:std:iso:15118:-20:WPT): 6 values."""
+    """Enumeration ``WPT_PairingMethodType`` (urn:iso:std:iso:15118:-20:WPT).
+    """
 
     EXTERNAL_CONFIRMATION = 'External confirmation'
     LPE = 'LPE'
@@ -164,7 +169,8 @@ _WPTPairingMethod_BY_VALUE = WPTPairingMethod._value2member_map_
 
 
 class WPTPowerClass(StrEnum):
-    """``WPT_PowerClassType`` (urn:iso:std:iso:15118:-20:WPT): 4 values."""
+    """Enumeration ``WPT_PowerClassType`` (urn:iso:std:iso:15118:-20:WPT).
+    """
 
     MF_WPT1 = 'MF-WPT1'
     MF_WPT2 = 'MF-WPT2'
@@ -176,7 +182,8 @@ _WPTPowerClass_BY_VALUE = WPTPowerClass._value2member_map_
 
 
 class WPTSPCChargeDiagnostics(StrEnum):
-    """``WPT_SPCChargeDiagnosticsType`` (urn:iso:std:iso:15118:-20:WPT): 6 values."""
+    """Enumeration ``WPT_SPCChargeDiagnosticsType`` (urn:iso:std:iso:15118:-20:WPT).
+    """
 
     SPC_NO_ISSUE = 'SPCNoIssue'
     SPCFOD_DETECTED = 'SPCFODDetected'
@@ -193,13 +200,17 @@ _WPTSPCChargeDiagnostics_BY_VALUE = WPTSPCChargeDiagnostics._value2member_map_
 class AlternativeSECC(MessageBase):
     """XSD type ``AlternativeSECCType``.
 
+    XSD comment: AlternativeSECCTYpe is connection information for an alternative SECC
+
     Namespace ``urn:iso:std:iso:15118:-20:WPT``.
 
     Fields, in schema order:
 
     * ``ssid``: element ``SSID`` (optional), maxLength 255
-    * ``bssid``: element ``BSSID`` (optional), maxLength 12
-    * ``ip_address``: element ``IPAddress`` (optional), maxLength 39
+    * ``bssid``: element ``BSSID`` (optional), maxLength 12 (BSSIDType: hexa-decimal string
+      representation of the MAC address of the AP in upper case)
+    * ``ip_address``: element ``IPAddress`` (optional), maxLength 39 (IPAddressType: hexa-decimal
+      string representation of the IPv6 address of the SECC including colons, in upper case)
     * ``port``: element ``Port`` (optional), >= 0, <= 65535
     """
 
@@ -416,7 +427,8 @@ class WPTAlignmentCheckReq(V2GRequest):
     * ``ev_processing``: element ``EVProcessing``
     * ``target_coil_current``: element ``TargetCoilCurrent`` (optional)
     * ``ev_result_code``: element ``EVResultCode``
-    * ``vendor_specific_data_container``: element ``VendorSpecificDataContainer`` [0..16], maxLength 256
+    * ``vendor_specific_data_container``: element ``VendorSpecificDataContainer`` [0..16], maxLength
+      256
     """
 
     ELEMENT: ClassVar[tuple[str, str] | None] = (NS_WPT, 'WPT_AlignmentCheckReq')
@@ -535,7 +547,8 @@ class WPTAlignmentCheckRes(V2GResponse):
     * ``evse_processing``: element ``EVSEProcessing``
     * ``power_transmitted``: element ``PowerTransmitted`` (optional)
     * ``supply_device_current``: element ``SupplyDeviceCurrent`` (optional)
-    * ``vendor_specific_data_container``: element ``VendorSpecificDataContainer`` [0..16], maxLength 256
+    * ``vendor_specific_data_container``: element ``VendorSpecificDataContainer`` [0..16], maxLength
+      256
     """
 
     ELEMENT: ClassVar[tuple[str, str] | None] = (NS_WPT, 'WPT_AlignmentCheckRes')
@@ -673,7 +686,8 @@ class WPTChargeLoopReq(ChargeLoopReq):
     * ``evpc_charge_diagnostics``: element ``EVPCChargeDiagnostics``
     * ``evpc_operating_frequency``: element ``EVPCOperatingFrequency`` (optional)
     * ``evpc_power_control_parameter``: element ``EVPCPowerControlParameter`` (optional)
-    * ``manufacturer_specific_data_container``: element ``ManufacturerSpecificDataContainer`` [0..16], maxLength 256
+    * ``manufacturer_specific_data_container``: element ``ManufacturerSpecificDataContainer``
+      [0..16], maxLength 256
     """
 
     ELEMENT: ClassVar[tuple[str, str] | None] = (NS_WPT, 'WPT_ChargeLoopReq')
@@ -861,7 +875,8 @@ class WPTChargeLoopRes(ChargeLoopRes):
     * ``spc_charge_diagnostics``: element ``SPCChargeDiagnostics``
     * ``spc_operating_frequency``: element ``SPCOperatingFrequency`` (optional)
     * ``spc_power_control_parameter``: element ``SPCPowerControlParameter`` (optional)
-    * ``manufacturer_specific_data_container``: element ``ManufacturerSpecificDataContainer`` [0..16], maxLength 256
+    * ``manufacturer_specific_data_container``: element ``ManufacturerSpecificDataContainer``
+      [0..16], maxLength 256
     """
 
     ELEMENT: ClassVar[tuple[str, str] | None] = (NS_WPT, 'WPT_ChargeLoopRes')
@@ -1112,7 +1127,8 @@ class WPTChargeParameterDiscoveryReq(ChargeParameterDiscoveryReq):
     * ``sd_min_ground_clearence``: element ``SDMinGroundClearence``, >= 0, <= 65535
     * ``evpc_natural_frequency``: element ``EVPCNaturalFrequency``
     * ``evpc_device_local_control``: element ``EVPCDeviceLocalControl``
-    * ``vendor_specific_data_container``: element ``VendorSpecificDataContainer`` [0..16], maxLength 256
+    * ``vendor_specific_data_container``: element ``VendorSpecificDataContainer`` [0..16], maxLength
+      256
     """
 
     ELEMENT: ClassVar[tuple[str, str] | None] = (NS_WPT, 'WPT_ChargeParameterDiscoveryReq')
@@ -1262,7 +1278,8 @@ class WPTChargeParameterDiscoveryRes(ChargeParameterDiscoveryRes):
     * ``sd_min_ground_clearance_support``: element ``SDMinGroundClearanceSupport``, >= 0, <= 65535
     * ``pd_min_coil_current``: element ``PDMinCoilCurrent``
     * ``pd_max_coil_current``: element ``PDMaxCoilCurrent``
-    * ``sd_manufacturer_specific_data_container``: element ``SDManufacturerSpecificDataContainer`` [0..16], maxLength 256
+    * ``sd_manufacturer_specific_data_container``: element ``SDManufacturerSpecificDataContainer``
+      [0..16], maxLength 256
     """
 
     ELEMENT: ClassVar[tuple[str, str] | None] = (NS_WPT, 'WPT_ChargeParameterDiscoveryRes')
@@ -1711,7 +1728,8 @@ class WPTFinePositioningReq(V2GRequest):
     * ``header``: element ``Header``
     * ``ev_processing``: element ``EVProcessing``
     * ``ev_result_code``: element ``EVResultCode``
-    * ``vendor_specific_data_container``: element ``VendorSpecificDataContainer`` [0..16], maxLength 256
+    * ``vendor_specific_data_container``: element ``VendorSpecificDataContainer`` [0..16], maxLength
+      256
     * ``wpt_lf_data_package_list``: element ``WPT_LF_DataPackageList`` (optional)
     """
 
@@ -1828,7 +1846,8 @@ class WPTFinePositioningRes(V2GResponse):
     * ``header``: element ``Header``
     * ``response_code``: element ``ResponseCode``
     * ``evse_processing``: element ``EVSEProcessing``
-    * ``vendor_specific_data_container``: element ``VendorSpecificDataContainer`` [0..16], maxLength 256
+    * ``vendor_specific_data_container``: element ``VendorSpecificDataContainer`` [0..16], maxLength
+      256
     * ``wpt_lf_data_package_list``: element ``WPT_LF_DataPackageList`` (optional)
     """
 
@@ -1947,7 +1966,8 @@ class WPTFinePositioningSetupReq(V2GRequest):
     * ``ev_device_pairing_method_list``: element ``EVDevicePairingMethodList``
     * ``ev_device_alignment_check_method_list``: element ``EVDeviceAlignmentCheckMethodList``
     * ``natural_offset``: element ``NaturalOffset``, >= 0, <= 65535
-    * ``vendor_specific_data_container``: element ``VendorSpecificDataContainer`` [0..16], maxLength 256
+    * ``vendor_specific_data_container``: element ``VendorSpecificDataContainer`` [0..16], maxLength
+      256
     * ``lf_system_setup_data``: element ``LF_SystemSetupData`` (optional)
     """
 
@@ -2110,11 +2130,14 @@ class WPTFinePositioningSetupRes(V2GResponse):
 
     * ``header``: element ``Header``
     * ``response_code``: element ``ResponseCode``
-    * ``primary_device_fine_positioning_method_list``: element ``PrimaryDeviceFinePositioningMethodList``
+    * ``primary_device_fine_positioning_method_list``: element
+      ``PrimaryDeviceFinePositioningMethodList``
     * ``primary_device_pairing_method_list``: element ``PrimaryDevicePairingMethodList``
-    * ``primary_device_alignment_check_method_list``: element ``PrimaryDeviceAlignmentCheckMethodList``
+    * ``primary_device_alignment_check_method_list``: element
+      ``PrimaryDeviceAlignmentCheckMethodList``
     * ``natural_offset``: element ``NaturalOffset``, >= 0, <= 65535
-    * ``vendor_specific_data_container``: element ``VendorSpecificDataContainer`` [0..16], maxLength 256
+    * ``vendor_specific_data_container``: element ``VendorSpecificDataContainer`` [0..16], maxLength
+      256
     * ``lf_system_setup_data``: element ``LF_SystemSetupData`` (optional)
     """
 
@@ -3125,7 +3148,8 @@ class WPTPairingReq(V2GRequest):
     * ``ev_processing``: element ``EVProcessing``
     * ``observed_id_code``: element ``ObservedIDCode`` (optional), >= 1, <= 4294967295
     * ``ev_result_code``: element ``EVResultCode``
-    * ``vendor_specific_data_container``: element ``VendorSpecificDataContainer`` [0..16], maxLength 256
+    * ``vendor_specific_data_container``: element ``VendorSpecificDataContainer`` [0..16], maxLength
+      256
     """
 
     ELEMENT: ClassVar[tuple[str, str] | None] = (NS_WPT, 'WPT_PairingReq')
@@ -3243,7 +3267,8 @@ class WPTPairingRes(V2GResponse):
     * ``evse_processing``: element ``EVSEProcessing``
     * ``observed_id_code``: element ``ObservedIDCode`` (optional), >= 1, <= 4294967295
     * ``alternative_secc_list``: element ``AlternativeSECCList`` (optional)
-    * ``vendor_specific_data_container``: element ``VendorSpecificDataContainer`` [0..16], maxLength 256
+    * ``vendor_specific_data_container``: element ``VendorSpecificDataContainer`` [0..16], maxLength
+      256
     """
 
     ELEMENT: ClassVar[tuple[str, str] | None] = (NS_WPT, 'WPT_PairingRes')
@@ -3371,7 +3396,8 @@ class WPTSPCPowerControlParameter(MessageBase):
 
     Fields, in schema order:
 
-    * ``spc_primary_device_coil_current_information``: element ``SPCPrimaryDeviceCoilCurrentInformation``
+    * ``spc_primary_device_coil_current_information``: element
+      ``SPCPrimaryDeviceCoilCurrentInformation``
     """
 
     SCHEMA_KEY: ClassVar[str | None] = 'wpt'

@@ -135,13 +135,13 @@ class DSAKeyValue(MessageBase):
 
     Fields, in schema order:
 
-    * ``p``: element ``P`` (optional)
-    * ``q``: element ``Q`` (optional)
-    * ``g``: element ``G`` (optional)
-    * ``y``: element ``Y``
-    * ``j``: element ``J`` (optional)
-    * ``seed``: element ``Seed`` (optional)
-    * ``pgen_counter``: element ``PgenCounter`` (optional)
+    * ``p``: element ``P`` (optional) (Basic Types Defined for Signatures)
+    * ``q``: element ``Q`` (optional) (Basic Types Defined for Signatures)
+    * ``g``: element ``G`` (optional) (Basic Types Defined for Signatures)
+    * ``y``: element ``Y`` (Basic Types Defined for Signatures)
+    * ``j``: element ``J`` (optional) (Basic Types Defined for Signatures)
+    * ``seed``: element ``Seed`` (optional) (Basic Types Defined for Signatures)
+    * ``pgen_counter``: element ``PgenCounter`` (optional) (Basic Types Defined for Signatures)
     """
 
     ELEMENT: ClassVar[tuple[str, str] | None] = (NS_DS, 'DSAKeyValue')
@@ -344,7 +344,9 @@ class KeyInfo(MessageBase):
 
     Fields, in schema order:
 
-    * ``content``: mixed / wildcard content, children in document order; ``KeyValue`` as :class:`KeyValue`, ``RetrievalMethod`` as :class:`RetrievalMethod`, ``X509Data`` as :class:`X509Data`, ``PGPData`` as :class:`PGPData`, ``SPKIData`` as :class:`SPKIData`
+    * ``content``: mixed / wildcard content, children in document order; ``KeyValue`` as
+      :class:`KeyValue`, ``RetrievalMethod`` as :class:`RetrievalMethod`, ``X509Data`` as
+      :class:`X509Data`, ``PGPData`` as :class:`PGPData`, ``SPKIData`` as :class:`SPKIData`
     * ``id``: attribute ``Id`` (optional), NCName
     """
 
@@ -412,7 +414,8 @@ class KeyValue(MessageBase):
 
     Fields, in schema order:
 
-    * ``content``: mixed / wildcard content, children in document order; ``DSAKeyValue`` as :class:`DSAKeyValue`, ``RSAKeyValue`` as :class:`RSAKeyValue`
+    * ``content``: mixed / wildcard content, children in document order; ``DSAKeyValue`` as
+      :class:`DSAKeyValue`, ``RSAKeyValue`` as :class:`RSAKeyValue`
     """
 
     ELEMENT: ClassVar[tuple[str, str] | None] = (NS_DS, 'KeyValue')
@@ -678,8 +681,8 @@ class RSAKeyValue(MessageBase):
 
     Fields, in schema order:
 
-    * ``modulus``: element ``Modulus``
-    * ``exponent``: element ``Exponent``
+    * ``modulus``: element ``Modulus`` (Basic Types Defined for Signatures)
+    * ``exponent``: element ``Exponent`` (Basic Types Defined for Signatures)
     """
 
     ELEMENT: ClassVar[tuple[str, str] | None] = (NS_DS, 'RSAKeyValue')
@@ -1611,7 +1614,8 @@ class X509Data(MessageBase):
 
     Fields, in schema order:
 
-    * ``content``: mixed / wildcard content, children in document order; ``X509IssuerSerial`` as :class:`X509IssuerSerial`
+    * ``content``: mixed / wildcard content, children in document order; ``X509IssuerSerial`` as
+      :class:`X509IssuerSerial`
     """
 
     ELEMENT: ClassVar[tuple[str, str] | None] = (NS_DS, 'X509Data')
