@@ -159,3 +159,22 @@ def test_lost_tail_reported_at_the_end(tmp_path: Path) -> None:
     events, _ = _decode(p)
     assert [e for e in events if e.name in ("TCP gap", "TCP out of order")]
     assert len(_payloads(events)) == len(REF) - 1
+
+
+def test_sequence_number_wraparound(tmp_path: Path) -> None:
+    """The real session's bytes in a connection whose sequence numbers wrap past 2**32."""
+    from iso15118.capture.pcapwriter import PcapWriter, TcpFlowWriter
+
+    ref_v2g = [e for e in REF_EVENTS if e.kind == "v2g"]
+    p = tmp_path / "wrap.pcap"
+    with PcapWriter(p) as w:
+        flow = TcpFlowWriter(w, (bytes(15) + b"\x02", 50000), (bytes(15) + b"\x01", 61341),
+                             isn=(0xFFFFFF00, 0xFFFFFFF0), mss=40)
+        flow.handshake(ref_v2g[0].ts - 0.01)
+        for e in ref_v2g:
+            frame = (0x01FE0000 | e.payload_type).to_bytes(4, "big") + len(e.payload).to_bytes(4, "big") + e.payload
+            flow.send(e.ts, 0 if e.direction == "EV->EVSE" else 1, frame)
+        flow.close(ref_v2g[-1].ts + 0.01)
+    events, _ = _decode(p)
+    assert _payloads(events) == REF
+    assert not [e for e in events if e.kind in ("tcp", "framing") and e.level != "info"]
