@@ -122,6 +122,7 @@ SNAKE_OVERRIDES = {
 NO_ID_SPLIT = {"SSID", "BSSID", "EMAID"}
 ENUM_ACRONYMS = {"evse": "EVSE", "ev": "EV", "ecdh": "ECDH", "dh": "DH", "cp": "CP", "tpm": "TPM"}
 UNION_NAME_OVERRIDES = {"schedule": "price_schedule", "data": "lf_data"}
+ABBREVIATIONS = {"smdt", "evppt", "cpd", "cl", "se", "as", "a"}
 # RationalNumber takes (value, exponent) positionally; every other class is keyword-only.
 POSITIONAL = {"RationalNumber": ["Value", "Exponent"]}
 MIXINS = {"RationalNumber": ("iso15118.messages._rational", "RationalNumberMixin")}
@@ -212,11 +213,9 @@ class Cls:
     ns: str
     base: str | None = None
     fields: list[Field] = field(default_factory=list)
-    n_inherited: int = 0
     element: tuple[str, str] | None = None
     abstract: bool = False
     open: bool = False
-    doc_origin: str = ""
     alias_of: str | None = None
     xsd: Any = None
 
@@ -379,7 +378,6 @@ class Generator:
             if cls.alias_of:
                 owner = self.classes[cls.alias_of]
                 cls.fields = owner.fields
-                cls.n_inherited = len(owner.fields)
                 cls.open = owner.open
 
     def build_class(self, cls: Cls) -> None:
@@ -424,8 +422,7 @@ class Generator:
             battrs = [f for f in basecls.fields if f.kind == "attr"]
             assert [f.name for f in elems[:nb]] == [f.name for f in basecls.fields if f.kind != "attr"], cls.name
             own_attrs = [a for a in attrs if a.name not in {b.name for b in battrs}]
-            cls.fields = list(basecls.fields[: nb]) + elems[nb:] + battrs + own_attrs
-            cls.n_inherited = -1  # computed at emit time by name
+            cls.fields = list(basecls.fields[:nb]) + elems[nb:] + battrs + own_attrs
         seen = set()
         for f in cls.fields:
             if f.attr in seen:
@@ -496,26 +493,23 @@ class Generator:
         return out
 
     def union_name(self, qnames: list[str]) -> str:
+        """Field name for a union: the words the element names share at their end, after the
+        last ``Req`` / ``Res`` and without leading abbreviations (``Dynamic_SEReqControlMode`` /
+        ``Scheduled_SEReqControlMode`` -> ``control_mode``)."""
         word_lists = [camel_words(split_qname(q)[1]) for q in qnames]
         common: list[str] = []
         for ws in zip(*[list(reversed(w)) for w in word_lists]):
-            if all(w == ws[0] for w in ws):
-                common.insert(0, ws[0])
-            else:
+            if any(w != ws[0] for w in ws):
                 break
+            common.insert(0, ws[0])
         if not common:
             common = word_lists[0]
         for marker in ("req", "res"):
             if marker in common:
                 common = common[len(common) - common[::-1].index(marker):]
-        # drop leading abbreviations such as smdt / evppt
-        while len(common) > 2 and common[0] in ("smdt", "evppt", "cpd", "cl", "se", "as", "a"):
-            common = common[1:]
-        if len(common) > 2 and common[0] in ("smdt", "evppt"):
+        while len(common) > 2 and common[0] in ABBREVIATIONS:
             common = common[1:]
         name = "_".join(common)
-        if name.startswith(("smdt_", "evppt_")):
-            name = name.split("_", 1)[1]
         return UNION_NAME_OVERRIDES.get(name, name)
 
     def choice(self, g: XsdGroup, out: list[Field], cls: Cls, optional: bool) -> None:
@@ -1016,6 +1010,8 @@ class Emitter:
             literal = "[" + ", ".join(lead) + "]"
         if not rest and lead:
             ch_expr = literal
+        elif not elems:
+            ch_expr = "None"
         else:
             body += ("ch: list = " + literal).split("\n")
             ch_expr = "ch"

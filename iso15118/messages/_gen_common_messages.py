@@ -1588,8 +1588,7 @@ class DynamicEVPPTControlMode(MessageBase):
 
     def to_tree(self, name: str = 'DynamicEVPPTControlMode', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, None, None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -1902,8 +1901,7 @@ class DynamicSMDTControlMode(MessageBase):
 
     def to_tree(self, name: str = 'DynamicSMDTControlMode', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, None, None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -1932,8 +1930,7 @@ class EIMAReqAuthorizationMode(MessageBase):
 
     def to_tree(self, name: str = 'EIMAReqAuthorizationMode', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, None, None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -1962,8 +1959,7 @@ class EIMASResAuthorizationMode(MessageBase):
 
     def to_tree(self, name: str = 'EIMASResAuthorizationMode', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, None, None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:

@@ -166,8 +166,7 @@ class CLReqControlMode(MessageBase):
 
     def to_tree(self, name: str = 'CLReqControlMode', ns: str = NS_CT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, None, None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -196,8 +195,7 @@ class CLResControlMode(MessageBase):
 
     def to_tree(self, name: str = 'CLResControlMode', ns: str = NS_CT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, None, None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
@@ -2068,8 +2066,7 @@ class ScheduledCLResControlMode(CLResControlMode):
 
     def to_tree(self, name: str = 'ScheduledCLResControlMode', ns: str = NS_CT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
-        return Element(ns, name, None, ch, None)
+        return Element(ns, name, None, None, None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:

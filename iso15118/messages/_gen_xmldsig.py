@@ -1362,12 +1362,11 @@ class SignatureValue(MessageBase):
 
     def to_tree(self, name: str = 'SignatureValue', ns: str = NS_DS) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
         a = {}
         v = self.id
         if v is not None:
             a['Id'] = v
-        return Element(ns, name, a, ch, self.value)
+        return Element(ns, name, a, None, self.value)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
