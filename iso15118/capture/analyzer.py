@@ -294,7 +294,7 @@ class Analyzer:
         elif ptype in (0x9001, 0x9003) and len(body) >= 20:
             addr = body[:16]
             port = int.from_bytes(body[16:18], "big")
-            fields = {"SECC": format_addr(addr), "Port": port,
+            fields: dict[str, Any] = {"SECC": format_addr(addr), "Port": port,
                       "Security": sec_names.get(body[18], f"0x{body[18]:02X}"),
                       "Transport": tr_names.get(body[19], f"0x{body[19]:02X}")}
             self._secc_endpoints[(addr, port)] = body[18]
@@ -710,11 +710,11 @@ class Analyzer:
                 return  # no protocol was agreed
             sid = dec.message.find("SchemaID")
             if sid is not None and sid.value in app.sap_offer:
-                ns = app.sap_offer[sid.value]
-                app.protocol = protocol_for_namespace(ns)
+                chosen = app.sap_offer[sid.value]
+                app.protocol = protocol_for_namespace(chosen)
                 if app.protocol is None:
                     self._emit(Event(m.ts, m.frame, "note", "unknown protocol", "warning", None, conn.id,
-                                     f"negotiated namespace {ns!r} is not one this decoder knows"))
+                                     f"negotiated namespace {chosen!r} is not one this decoder knows"))
             elif sid is not None:
                 self._emit(Event(m.ts, m.frame, "note", "SAP", "warning", None, conn.id,
                                  f"SchemaID {sid.value} was not offered in the request seen"))

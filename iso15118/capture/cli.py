@@ -169,7 +169,7 @@ def _decode(args: argparse.Namespace, dec: Any, out: Any, err: Any, Console: Any
         task = progress_cm.add_task("decode", total=dec.reader.size)
 
     def on_progress(done: int, total: int) -> None:
-        if progress_cm is not None:
+        if progress_cm is not None and task is not None:
             progress_cm.update(task, completed=done)
 
     renderer.begin()

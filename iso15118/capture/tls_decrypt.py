@@ -26,6 +26,7 @@ import hashlib
 import hmac
 import os
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,7 +89,9 @@ CIPHER_SUITES: dict[int, Suite] = {
     0xCCAA: Suite("DHE-RSA-CHACHA20-POLY1305", False, "chacha", 32, "sha256"),
 }
 
-_HASHES = {"sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha1": hashes.SHA1}
+_HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {
+    "sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha1": hashes.SHA1,
+}
 _MAC_LEN = {"sha256": 32, "sha384": 48, "sha1": 20}
 _ALERTS = {
     0: "close_notify", 10: "unexpected_message", 20: "bad_record_mac", 22: "record_overflow",
@@ -419,10 +422,11 @@ class TlsDecryptor:
                     self._missing_reported = True
                     out.append(self._no_keys())
                 return
-            content, why = st.open(ctype, version, frag)
-            if content is None:
+            plain, why = st.open(ctype, version, frag)
+            if plain is None:
                 out.append(_event("TLS decrypt error", "error", f"record {st.seq} of direction {d}: {why}"))
                 return
+            content = plain
         if ctype == 23:
             self.app_bytes[d] += len(content)
             out.append(TlsOutput("app", content))
