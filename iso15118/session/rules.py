@@ -52,6 +52,7 @@ __all__ = [
     "is_failure",
     "next_state",
     "outcome",
+    "request_outcome",
     "spec_for_request",
     "spec_for_response",
 ]
@@ -389,6 +390,20 @@ def outcome(request: Any, response: Any) -> str:
     if name == "SessionStopReq":
         return str(request.charging_session.value)
     return "ok"
+
+
+def request_outcome(request: Any) -> str | None:
+    """The outcome label when the request alone decides it (SessionStop, PowerDelivery other
+    than Standby), so the SECC can refuse an illegal step before acting on it; else None."""
+    name = _name(request)
+    if name == "SessionStopReq":
+        return str(request.charging_session.value)
+    if name == "PowerDeliveryReq":
+        if request.ev_processing.value != "Finished":
+            return "Ongoing"
+        progress = str(request.charge_progress.value)
+        return None if progress == "Standby" else progress
+    return None
 
 
 def is_failure(response: Any) -> bool:

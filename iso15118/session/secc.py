@@ -207,6 +207,12 @@ class SeccSession:
                 return self._fail(now, msg, RC.FAILED_UNKNOWN_SESSION, f"SessionID {msg.header.session_id.hex()}")
         if not rules.accepts(self.state, name, self.family):
             return self._fail(now, msg, RC.FAILED_SEQUENCE_ERROR, f"{name} not allowed in {self.state.value}")
+        early = rules.request_outcome(msg)
+        if early is not None:
+            try:
+                rules.next_state(self.state, name, early, self.family)
+            except KeyError as exc:
+                return self._fail(now, msg, RC.FAILED_SEQUENCE_ERROR, str(exc))
         try:
             res = self._handlers[name](msg, now)
         except _Failed as exc:

@@ -19,7 +19,7 @@ from iso15118.session.events import SendMessage
 from iso15118.session.secc import minimal_response
 from iso15118.sim import make_ev, make_evse
 
-from tests.session.helpers import NS_DC, Script, clock, pair, run
+from tests.session.helpers import NS_AC, NS_DC, Script, clock, pair, run
 
 RC = m.ResponseCode
 
@@ -281,3 +281,102 @@ def test_minimal_failed_responses_encode_and_decode(name: str) -> None:
     res = minimal_response(name, m.MessageHeader(session_id=bytes(8), time_stamp=1), RC.FAILED_SEQUENCE_ERROR)
     key = {"AC_": "ac", "DC_": "dc"}.get(name[:3], "common")
     assert m.decode(m.encode(res), key) == res
+
+
+def _ac_scheduled_until_schedule(s: Script) -> None:
+    r = lambda v: m.RationalNumber(value=v, exponent=0)  # noqa: E731
+    s.setup(NS_AC)
+    s.authorize()
+    assert s.select(int(EnergyService.AC_BPT), 1).response_code is RC.OK
+    cpd = s.send(
+        m.ACChargeParameterDiscoveryReq(
+            header=s.header(),
+            energy_transfer_mode=m.BPTACCPDReqEnergyTransferMode(
+                ev_maximum_charge_power=r(11000),
+                ev_minimum_charge_power=r(0),
+                ev_maximum_discharge_power=r(11000),
+                ev_minimum_discharge_power=r(0),
+            ),
+        )
+    )
+    assert cpd.response_code is RC.OK
+    se = s.send(
+        m.ScheduleExchangeReq(header=s.header(), maximum_supporting_points=1024, control_mode=m.ScheduledSEReqControlMode())
+    )
+    assert se.response_code is RC.OK and se.evse_processing is m.Processing.FINISHED
+    tup = se.control_mode.schedule_tuple[0]
+    assert tup.discharging_schedule is not None
+    # discharge power in a DischargingSchedule is negative (sign convention)
+    power = tup.discharging_schedule.power_schedule.power_schedule_entries.power_schedule_entry[0].power
+    assert power.value < 0
+
+
+def _power_delivery(s: Script, control_mode: object, progress: str = "Start") -> object:
+    return s.send(
+        m.PowerDeliveryReq(
+            header=s.header(),
+            ev_processing=m.Processing.FINISHED,
+            charge_progress=progress,
+            ev_power_profile=m.EVPowerProfile(
+                time_anchor=0,
+                control_mode=control_mode,
+                ev_power_profile_entries=m.EVPowerProfileEntryList(
+                    ev_power_profile_entry=[m.PowerScheduleEntry(duration=60, power=m.RationalNumber(value=1000, exponent=0))]
+                ),
+            ),
+        )
+    )
+
+
+def test_schedule_tuple_not_offered() -> None:
+    s = Script(secc("wall-connector"))
+    _ac_scheduled_until_schedule(s)
+    res = _power_delivery(s, m.ScheduledEVPPTControlMode(selected_schedule_tuple_id=99))
+    assert res.response_code is RC.FAILED_SCHEDULE_SELECTION_INVALID
+
+
+def test_dynamic_power_profile_in_scheduled_mode() -> None:
+    s = Script(secc("wall-connector"))
+    _ac_scheduled_until_schedule(s)
+    res = _power_delivery(s, m.DynamicEVPPTControlMode())
+    assert res.response_code is RC.FAILED_EV_POWER_PROFILE_INVALID
+
+
+def test_charge_loop_control_mode_mismatch() -> None:
+    s = Script(secc("wall-connector"))
+    _ac_scheduled_until_schedule(s)
+    assert _power_delivery(s, m.ScheduledEVPPTControlMode(selected_schedule_tuple_id=1)).response_code is RC.OK
+    r = lambda v: m.RationalNumber(value=v, exponent=0)  # noqa: E731
+    res = s.send(
+        m.ACChargeLoopReq(
+            header=s.header(),
+            meter_info_requested=False,
+            control_mode=m.ScheduledACCLReqControlMode(ev_present_active_power=r(1000)),  # not BPT
+        )
+    )
+    assert res.response_code is RC.FAILED
+
+
+def test_pause_before_a_service_is_selected() -> None:
+    s = Script(secc())
+    s.setup()
+    res = s.send(m.SessionStopReq(header=s.header(), charging_session=m.ChargingSession.PAUSE))
+    assert res.response_code is RC.FAILED_PAUSE_NOT_ALLOWED
+
+
+def test_service_renegotiation_not_supported() -> None:
+    ev, charger, evcc, s = pair(secc_config=SeccConfig(service_renegotiation_supported=False))
+    script = Script(s)
+    script.setup()
+    script.authorize()
+    script.select(int(EnergyService.DC_BPT))
+    # SessionStop(ServiceRenegotiation) is only legal after power stopped: sequence error first
+    res = script.send(m.SessionStopReq(header=script.header(), charging_session=m.ChargingSession.SERVICE_RENEGOTIATION))
+    assert res.response_code is RC.FAILED_SEQUENCE_ERROR
+    s2 = SeccSession(make_evse("dc-bidi"), SeccConfig(service_renegotiation_supported=False), clock=clock)
+    s2.state = State.STOPPED  # as after PowerDelivery(Stop)
+    s2.family = s2.family or None
+    script2 = Script(s2)
+    script2.session_id = s2.session_id
+    res2 = script2.send(m.SessionStopReq(header=script2.header(), charging_session=m.ChargingSession.SERVICE_RENEGOTIATION))
+    assert res2.response_code is RC.FAILED_NO_SERVICE_RENEGOTIATION_SUPPORTED

@@ -237,3 +237,18 @@ def test_many_loops_session_ended_events_once() -> None:
     tr = run(evcc, secc)
     assert len(tr.of("evcc", SessionEnded)) == 1 and len(tr.of("secc", SessionEnded)) == 1
     assert evcc.loops == 40
+
+
+def test_exit_standby_notification() -> None:
+    ev, charger, evcc, secc = pair(
+        ev_kwargs={"standby_between": (0.5, 1000.0)},
+        evcc_config=EvccConfig(service=EnergyService.DC_BPT, max_loops=30),
+    )
+    tr = run(evcc, secc, hooks=[(3.0, lambda t: secc.notify("ExitStandby"))])
+    assert evcc.ok and secc.ok
+    notes = [n.notification for n in tr.of("evcc", NotificationReceived)]
+    assert notes == ["ExitStandby"]
+    # the EV answered with PowerDelivery(Start)
+    i = next(i for i, (t, s, e) in enumerate(tr.entries) if s == "evcc" and isinstance(e, NotificationReceived))
+    nxt = next(e for t, s, e in tr.entries[i:] if s == "evcc" and type(e).__name__ == "SendMessage")
+    assert nxt.name == "PowerDeliveryReq" and nxt.message.charge_progress.value == "Start"
