@@ -45,6 +45,7 @@ class SessionResult:
     paused_session_id: bytes | None = None
     loops: int = 0
     events: list[tuple[float, Event]] = field(default_factory=list)
+    stats: dict[str, float] = field(default_factory=dict)
 
     @property
     def duration(self) -> float:
@@ -60,8 +61,13 @@ async def drive(
     sink: EventSink | None = None,
     initial: list[Event] | None = None,
     record: list[tuple[float, Event]] | None = None,
+    stats: dict[str, float] | None = None,
 ) -> SessionEnded | None:
-    """Feed frames and timer expiries into ``core`` and write what it asks, until it ends."""
+    """Feed frames and timer expiries into ``core`` and write what it asks, until it ends.
+
+    ``stats`` (SECC side) receives ``max_response_s`` and ``late_responses``: answers that
+    took longer than the message's V2G_SECC_Msg_Performance_Time (see rules.MESSAGES).
+    """
 
     async def pump(events: list[Event]) -> SessionEnded | None:
         ended = None
@@ -94,9 +100,24 @@ async def drive(
             if not events:
                 break
         else:
-            events = core.receive(frame.payload_type, frame.payload, clock())
+            t_rx = clock()
+            events = core.receive(frame.payload_type, frame.payload, t_rx)
+            if stats is not None:
+                _account(stats, events, clock() - t_rx)
         ended = await pump(events)
     return ended
+
+
+def _account(stats: dict[str, float], events: list[Event], elapsed: float) -> None:
+    from iso15118.session import rules
+
+    for ev in events:
+        if isinstance(ev, SendMessage):
+            spec = rules.spec_for_response(ev.name)
+            stats["max_response_s"] = max(stats.get("max_response_s", 0.0), elapsed)
+            if spec is not None and elapsed > spec.secc_performance:
+                stats["late_responses"] = stats.get("late_responses", 0) + 1
+                log.warning("%s took %.3f s > performance time %.3f s", ev.name, elapsed, spec.secc_performance)
 
 
 async def _linger(conn: V2GTPConnection, seconds: float) -> None:
@@ -160,8 +181,9 @@ class SeccServer:
         self.active.add(core)
         record: list[tuple[float, Event]] | None = [] if self.record_events else None
         ended = None
+        stats: dict[str, float] = {}
         try:
-            ended = await drive(core, conn, side="secc", clock=self.clock, sink=self.sink, record=record)
+            ended = await drive(core, conn, side="secc", clock=self.clock, sink=self.sink, record=record, stats=stats)
             if ended is not None and not conn.closed:
                 linger = ended.close_after if self.linger is None else self.linger
                 await _linger(conn, linger)
@@ -179,6 +201,7 @@ class SeccServer:
                     conn.peer,
                     _tls_version(conn),
                     events=record or [],
+                    stats=stats,
                 )
             )
             self._changed.set()

@@ -72,6 +72,7 @@ def test_wall_connector_and_awd_ac_bpt_over_tls13(pki_dir: Path) -> None:
     assert ev.ok and se.ok, (ev.reason, se.reason)
     assert ev.tls_version == "TLSv1.3" and se.tls_version == "TLSv1.3"
     assert ev.loops == 4 and ev.rx == ev.tx == se.rx == se.tx
+    assert se.stats["max_response_s"] < 0.4 and "late_responses" not in se.stats
 
 
 def test_dc_bidi_and_awd_dc_bpt_over_tls13(pki_dir: Path) -> None:
