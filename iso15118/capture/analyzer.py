@@ -286,6 +286,7 @@ class Analyzer:
         self.stats.sdp += 1
         sec_names = {0x00: "TLS", 0x10: "no TLS"}
         tr_names = {0x00: "TCP", 0x10: "UDP"}
+        fields: dict[str, Any]
         if ptype in (0x9000, 0x9002) and len(body) >= 2:
             fields = {"Security": sec_names.get(body[0], f"0x{body[0]:02X}"),
                       "Transport": tr_names.get(body[1], f"0x{body[1]:02X}")}
@@ -294,7 +295,7 @@ class Analyzer:
         elif ptype in (0x9001, 0x9003) and len(body) >= 20:
             addr = body[:16]
             port = int.from_bytes(body[16:18], "big")
-            fields: dict[str, Any] = {"SECC": format_addr(addr), "Port": port,
+            fields = {"SECC": format_addr(addr), "Port": port,
                       "Security": sec_names.get(body[18], f"0x{body[18]:02X}"),
                       "Transport": tr_names.get(body[19], f"0x{body[19]:02X}")}
             self._secc_endpoints[(addr, port)] = body[18]
