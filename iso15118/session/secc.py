@@ -533,6 +533,7 @@ class SeccSession:
         code = RC.OK
         if req.ev_processing is m.Processing.FINISHED and progress in ("Start", "Standby"):
             prof = req.ev_power_profile
+            code = RC.OK
             if prof is not None:
                 dynamic = self.parameter_set.control_mode is ControlMode.DYNAMIC
                 if isinstance(prof.control_mode, m.DynamicEVPPTControlMode) != dynamic:
@@ -541,6 +542,12 @@ class SeccSession:
                     tid = prof.control_mode.selected_schedule_tuple_id
                     if self.schedule is None or tid != self.schedule.tuple_id:
                         raise _Failed(RC.FAILED_SCHEDULE_SELECTION_INVALID, f"ScheduleTupleID {tid} was not offered")
+                    # the profile must stay inside the selected schedule (5 % + 100 W tolerance)
+                    powers = [to_decimal(e.power) for e in prof.ev_power_profile_entries.ev_power_profile_entry]
+                    hi = self.schedule.charge_power * Decimal("1.05") + 100
+                    lo = -(self.schedule.discharge_power * Decimal("1.05") + 100)
+                    if any(p > hi or p < lo for p in powers):
+                        code = RC.WARNING_EV_POWER_PROFILE_VIOLATION
             discharge = req.bpt_channel_selection is m.ChannelSelection.DISCHARGE
             if discharge and not self.service.bpt:
                 raise _Failed(RC.FAILED_WRONG_CHARGE_PARAMETER, "BPT_ChannelSelection=Discharge for a non-BPT service")

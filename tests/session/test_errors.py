@@ -380,3 +380,24 @@ def test_service_renegotiation_not_supported() -> None:
     script2.session_id = s2.session_id
     res2 = script2.send(m.SessionStopReq(header=script2.header(), charging_session=m.ChargingSession.SERVICE_RENEGOTIATION))
     assert res2.response_code is RC.FAILED_NO_SERVICE_RENEGOTIATION_SUPPORTED
+
+
+def test_power_profile_above_the_schedule_is_a_warning() -> None:
+    s = Script(secc("wall-connector"))
+    _ac_scheduled_until_schedule(s)
+    res = s.send(
+        m.PowerDeliveryReq(
+            header=s.header(),
+            ev_processing=m.Processing.FINISHED,
+            charge_progress=m.ChargeProgress.START,
+            ev_power_profile=m.EVPowerProfile(
+                time_anchor=0,
+                control_mode=m.ScheduledEVPPTControlMode(selected_schedule_tuple_id=1),
+                ev_power_profile_entries=m.EVPowerProfileEntryList(
+                    ev_power_profile_entry=[m.PowerScheduleEntry(duration=60, power=m.RationalNumber(value=30000, exponent=0))]
+                ),
+            ),
+        )
+    )
+    assert res.response_code is RC.WARNING_EV_POWER_PROFILE_VIOLATION
+    assert not s.secc.ended and s.secc.state is State.CHARGING
