@@ -142,7 +142,7 @@ class SeccServer:
 
     def __init__(
         self,
-        controller: EVSEController | Callable[[], EVSEController],
+        controller: EVSEController | Callable[[], EVSEController] | str,
         *,
         config: SeccConfig | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -165,6 +165,10 @@ class SeccServer:
 
     def controller_for_session(self) -> EVSEController:
         c = self._controller
+        if isinstance(c, str):  # a simulator profile name: one simulator per session
+            from iso15118.sim import make_evse
+
+            return make_evse(c)
         if callable(c) and not hasattr(c, "energy_services"):
             return c()  # type: ignore[no-any-return]
         return c  # type: ignore[return-value]
@@ -224,7 +228,7 @@ class SeccServer:
 
 
 async def start_secc(
-    controller: EVSEController | Callable[[], EVSEController],
+    controller: EVSEController | Callable[[], EVSEController] | str,
     host: str | None = "::1",
     port: int = 0,
     tls: ssl.SSLContext | None = None,
@@ -235,14 +239,17 @@ async def start_secc(
     linger: float | None = None,
     record_events: bool = False,
 ) -> SeccServer:
-    """Start serving; returns the :class:`SeccServer` (``port=0`` picks a free port)."""
+    """Start serving; returns the :class:`SeccServer` (``port=0`` picks a free port).
+
+    ``controller``: one controller shared by all sessions, a factory called per session, or
+    a simulator profile name (``"wall-connector"``, ``"dc-bidi"``, ``"v2v"``)."""
     secc = SeccServer(controller, config=config, clock=clock, sink=sink, linger=linger, record_events=record_events)
     secc.server = await start_server(secc.handle, host, port, tls, ssl_handshake_timeout=10.0 if tls else None)
     return secc
 
 
 async def run_secc(
-    controller: EVSEController | Callable[[], EVSEController],
+    controller: EVSEController | Callable[[], EVSEController] | str,
     host: str | None = "::1",
     port: int = 0,
     tls: ssl.SSLContext | None = None,
@@ -280,7 +287,7 @@ async def run_secc(
 
 
 async def run_evcc(
-    controller: EVController,
+    controller: EVController | str,
     host: str | None = "::1",
     port: int | None = None,
     tls: ssl.SSLContext | None = None,
@@ -303,6 +310,10 @@ async def run_evcc(
         host, port = str(resp.address), resp.port
     if host is None or port is None:
         raise ValueError("run_evcc needs host and port, or discover=True")
+    if isinstance(controller, str):  # a simulator profile name
+        from iso15118.sim import make_ev
+
+        controller = make_ev(controller)
     started = clock()
     conn = await open_connection(host, port, tls, timeout=connect_timeout)
     core = EvccSession(controller, config)
