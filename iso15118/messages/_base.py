@@ -101,13 +101,15 @@ class MessageBase:
         self.__post_init__()
         name = type(self).__name__
         for spec in self.FIELDS:
-            if spec.kind not in ("class", "union"):
+            if spec.kind not in ("class", "union", "content"):
                 continue
             value = getattr(self, spec.attr)
             if value is None:
                 continue
             items = value if isinstance(value, list) else [value]
             for index, item in enumerate(items):
+                if not isinstance(item, MessageBase):  # raw Element / text in open content
+                    continue
                 try:
                     item.validate()
                 except MessageValidationError as err:
