@@ -619,7 +619,8 @@ class Analyzer:
         elif dec is None:
             name = f"EXI ({schema})"
         elif dec.error is not None:
-            self.stats.decode_errors += 1
+            if self._codec_reason is None:
+                self.stats.decode_errors += 1
             level = "error"
             name = f"undecodable ({schema})"
             detail = dec.error
@@ -629,7 +630,7 @@ class Analyzer:
                 fields["path"] = dec.path
             if self._codec_reason is not None:
                 level = "warning"
-                name = f"EXI ({schema})"
+                name = f"EXI payload 0x{ptype:04X} (not decoded)"
                 if not self._codec_noted:
                     self._codec_noted = True
                     self._emit(Event(m.ts, m.frame, "note", "EXI codec unavailable", "warning", detail=dec.error))

@@ -145,3 +145,19 @@ def test_cli_exit_status(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert main(["decode", str(bad)]) == EXIT_NOT_A_CAPTURE
     assert "not a pcap or pcapng" in capsys.readouterr().err
     assert main(["decode", str(tmp_path / "nope.pcap")]) == EXIT_NOT_A_CAPTURE
+
+
+def test_without_the_exi_codec(monkeypatch: pytest.MonkeyPatch) -> None:
+    """When iso15118.exi.codec cannot be imported: framing still works, payloads are shown as hex,
+    one note says why, and that is not counted as a decode error."""
+    import iso15118.capture.decode as decode_mod
+
+    monkeypatch.setattr(decode_mod, "_codec_checked", True)
+    monkeypatch.setattr(decode_mod, "_codec_error", "EXI codec unavailable: simulated")
+    events, dec = _decode(MERC_DC, cache_size=0)
+    v2g = [e for e in events if e.kind == "v2g"]
+    assert len(v2g) == 98 and all(e.name == "EXI payload 0x8001 (not decoded)" and e.payload for e in v2g)
+    notes = [e for e in events if e.kind == "note" and e.name == "EXI codec unavailable"]
+    assert len(notes) == 1 and "simulated" in notes[0].detail
+    assert dec.stats.decode_errors == 0
+    assert not [e for e in v2g if e.level == "error"]
