@@ -58,6 +58,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--no-decode", action="store_true", help="frame V2GTP only, skip EXI decoding")
     p.add_argument("--no-cache", action="store_true", help="do not memoise decoded payloads")
     p.add_argument("--no-slac", action="store_true", help="hide HomePlug AV / SLAC frames")
+    p.add_argument("--absolute-time", action="store_true",
+                   help="timeline: UTC time of day instead of seconds from the first event")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto", help="colour in text output")
     p.add_argument("--progress", choices=("auto", "always", "never"), default="auto",
                    help="progress bar (auto: when stdout is a terminal and the capture is large)")
@@ -142,7 +144,7 @@ def _decode(args: argparse.Namespace, dec: Any, out: Any, err: Any, Console: Any
     elif fmt == "xml":
         renderer = XmlRenderer(out, args.capture)
     else:
-        renderer = TimelineRenderer(console)
+        renderer = TimelineRenderer(console, absolute_time=args.absolute_time)
     show_events = not (fmt == "text" and args.summary and not args.timeline)
 
     patterns = [m.lower() for m in args.message or []]

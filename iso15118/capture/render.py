@@ -207,10 +207,11 @@ def _fmt_value(v: Any) -> str:
 class TimelineRenderer:
     """One coloured line per event (plus a hex line for undecodable payloads)."""
 
-    def __init__(self, console: Console, *, show_slac_detail: bool = True) -> None:
+    def __init__(self, console: Console, *, show_slac_detail: bool = True, absolute_time: bool = False) -> None:
         self.console = console
         self.t0: float | None = None
         self.slac_detail = show_slac_detail
+        self.absolute = absolute_time
 
     def begin(self) -> None:
         pass
@@ -220,10 +221,16 @@ class TimelineRenderer:
             return  # shown on the response line itself (its response time in yellow)
         if self.t0 is None:
             self.t0 = ev.ts
-            self.console.print(Text(f"capture starts {_iso(ev.ts)}  (times below are seconds from here)", style="dim"),
-                               soft_wrap=True)
+            if not self.absolute:
+                self.console.print(
+                    Text(f"capture starts {_iso(ev.ts)}  (times below are seconds from here)", style="dim"),
+                    soft_wrap=True,
+                )
         t = Text()
-        t.append(f"{ev.ts - self.t0:10.3f} ", style="dim")
+        if self.absolute:
+            t.append(_iso(ev.ts)[11:] + " ", style="dim")  # HH:MM:SS.ffffffZ (UTC)
+        else:
+            t.append(f"{ev.ts - self.t0:10.3f} ", style="dim")
         t.append(f"#{ev.frame:<6d} ", style="dim")
         if ev.direction == EV_TO_EVSE:
             t.append("EV  -> EVSE ", style="green")
@@ -275,7 +282,7 @@ class TimelineRenderer:
         if (undecoded or (ev.kind == "framing" and ev.payload)) and ev.payload:
             hx = ev.payload[:_HEX_LIMIT].hex(" ").upper()
             more = f" ... ({len(ev.payload)} bytes)" if len(ev.payload) > _HEX_LIMIT else f" ({len(ev.payload)} bytes)"
-            line = Text(" " * 31 + hx + more, style="dim red" if ev.level == "error" else "dim")
+            line = Text(" " * (37 if self.absolute else 31) + hx + more, style="dim red" if ev.level == "error" else "dim")
             if self.console.no_color and not self.console.is_terminal:
                 self.console.file.write(line.plain + "\n")
             else:

@@ -37,6 +37,12 @@ def test_text_timeline(tmp_path: Path) -> None:
     assert "\x1b[" not in text
 
 
+def test_absolute_time(tmp_path: Path) -> None:
+    rc, text = _run(tmp_path, str(CITROEN), "--absolute-time", "--no-slac", "--no-decode")
+    first = text.splitlines()[0]
+    assert first.startswith("12:40:27.373519Z #39 ") and "SDP request" in first
+
+
 def test_text_colours_errors(tmp_path: Path) -> None:
     _codec()
     rc, text = _run(tmp_path, str(MG4), "--color", "always")
