@@ -110,6 +110,7 @@ BUILTINS: dict[str, tuple[str, int | None, int | None]] = {
 
 SNAKE_OVERRIDES = {
     "EMAID": "emaid",
+    "PrioritizedEMAIDs": "prioritized_emaids",
     "XPath": "xpath",
     "X509SKI": "x509_ski",
     "X509CRL": "x509_crl",
@@ -118,6 +119,8 @@ SNAKE_OVERRIDES = {
     "EVCPStatus": "ev_cp_status",
     "SSID": "ssid",
     "BSSID": "bssid",
+    "SPCFODDetected": "spc_fod_detected",
+    "SPCLOPDetected": "spc_lop_detected",
 }
 NO_ID_SPLIT = {"SSID", "BSSID", "EMAID"}
 ENUM_ACRONYMS = {"evse": "EVSE", "ev": "EV", "ecdh": "ECDH", "dh": "DH", "cp": "CP", "tpm": "TPM"}

@@ -1170,7 +1170,7 @@ class CertificateInstallationReq(V2GRequest):
     * ``list_of_root_certificate_ids``: element ``ListOfRootCertificateIDs``
     * ``maximum_contract_certificate_chains``: element ``MaximumContractCertificateChains``, >= 0,
       <= 255
-    * ``prioritized_ema_ids``: element ``PrioritizedEMAIDs`` (optional)
+    * ``prioritized_emaids``: element ``PrioritizedEMAIDs`` (optional)
     """
 
     ELEMENT: ClassVar[tuple[str, str] | None] = (NS_CM, 'CertificateInstallationReq')
@@ -1180,7 +1180,7 @@ class CertificateInstallationReq(V2GRequest):
     oem_provisioning_certificate_chain: SignedCertificateChain
     list_of_root_certificate_ids: ListOfRootCertificateIDs
     maximum_contract_certificate_chains: int
-    prioritized_ema_ids: EMAIDList | None = None
+    prioritized_emaids: EMAIDList | None = None
 
     def __post_init__(self) -> None:
         v = self.header
@@ -1197,10 +1197,10 @@ class CertificateInstallationReq(V2GRequest):
             self.maximum_contract_certificate_chains = v = coerce_simple(field_path(self, 'maximum_contract_certificate_chains'), v, int)
         if v < 0 or v > 255:
             raise range_error(field_path(self, 'maximum_contract_certificate_chains'), v, 0, 255)
-        v = self.prioritized_ema_ids
+        v = self.prioritized_emaids
         if v is not None:
             if v.__class__ is not EMAIDList and not isinstance(v, EMAIDList):
-                raise type_error(field_path(self, 'prioritized_ema_ids'), v, 'EMAIDList')
+                raise type_error(field_path(self, 'prioritized_emaids'), v, 'EMAIDList')
 
     def to_tree(self, name: str = 'CertificateInstallationReq', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
@@ -1210,7 +1210,7 @@ class CertificateInstallationReq(V2GRequest):
             self.list_of_root_certificate_ids.to_tree('ListOfRootCertificateIDs', NS_CM),
             Element(NS_CM, 'MaximumContractCertificateChains', None, None, self.maximum_contract_certificate_chains),
         ]
-        v = self.prioritized_ema_ids
+        v = self.prioritized_emaids
         if v is not None:
             ch.append(v.to_tree('PrioritizedEMAIDs', NS_CM))
         return Element(ns, name, None, ch, None)
@@ -1257,13 +1257,13 @@ class CertificateInstallationReq(V2GRequest):
             raise missing_element(cls.__name__, 'maximum_contract_certificate_chains', 'MaximumContractCertificateChains', c if i < n else None)
         if c.name == 'PrioritizedEMAIDs':
             try:
-                v_prioritized_ema_ids = EMAIDList.from_tree(c)
+                v_prioritized_emaids = EMAIDList.from_tree(c)
             except MessageValidationError as e:
-                raise e.nested(cls.__name__, 'prioritized_ema_ids') from None
+                raise e.nested(cls.__name__, 'prioritized_emaids') from None
             i += 1
             c = ch[i] if i < n else END
         else:
-            v_prioritized_ema_ids = None
+            v_prioritized_emaids = None
         if i < n:
             raise unexpected_element(cls.__name__, ch[i])
         self = _new(cls)
@@ -1271,7 +1271,7 @@ class CertificateInstallationReq(V2GRequest):
         self.oem_provisioning_certificate_chain = v_oem_provisioning_certificate_chain
         self.list_of_root_certificate_ids = v_list_of_root_certificate_ids
         self.maximum_contract_certificate_chains = v_maximum_contract_certificate_chains
-        self.prioritized_ema_ids = v_prioritized_ema_ids
+        self.prioritized_emaids = v_prioritized_emaids
         self.__post_init__()
         return self
 
@@ -7585,7 +7585,7 @@ CertificateInstallationReq.FIELDS = (
     FieldSpec('oem_provisioning_certificate_chain', 'OEMProvisioningCertificateChain', NS_CM, 'class', SignedCertificateChain, 1, 1, {}, (), None, 1),
     FieldSpec('list_of_root_certificate_ids', 'ListOfRootCertificateIDs', NS_CM, 'class', ListOfRootCertificateIDs, 1, 1, {}, (), None, 1),
     FieldSpec('maximum_contract_certificate_chains', 'MaximumContractCertificateChains', NS_CM, 'simple', int, 1, 1, {'min': 0, 'max': 255}, (), None, 1),
-    FieldSpec('prioritized_ema_ids', 'PrioritizedEMAIDs', NS_CM, 'class', EMAIDList, 0, 1, {}, (), None, 1),
+    FieldSpec('prioritized_emaids', 'PrioritizedEMAIDs', NS_CM, 'class', EMAIDList, 0, 1, {}, (), None, 1),
 )
 CertificateInstallationRes.FIELDS = (
     FieldSpec('header', 'Header', NS_CT, 'class', MessageHeader, 1, 1, {}, (), None, 1),

@@ -186,8 +186,8 @@ class WPTSPCChargeDiagnostics(StrEnum):
     """
 
     SPC_NO_ISSUE = 'SPCNoIssue'
-    SPCFOD_DETECTED = 'SPCFODDetected'
-    SPCLOP_DETECTED = 'SPCLOPDetected'
+    SPC_FOD_DETECTED = 'SPCFODDetected'
+    SPC_LOP_DETECTED = 'SPCLOPDetected'
     SPC_TEMP_OVERHEAT_DETECTED = 'SPCTempOverheatDetected'
     SPC_POWER_TRANSFER_ANOMALY_DETECTED = 'SPCPowerTransferAnomalyDetected'
     SPC_ANOMALY_DETECTED = 'SPCAnomalyDetected'
