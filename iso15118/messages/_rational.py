@@ -5,6 +5,10 @@ The schema makes ``Value`` an ``xs:short`` (-32768 … 32767) and ``Exponent`` a
 11500e0 = 1150e1 = 115e2); :meth:`RationalNumberMixin.from_decimal` picks the one whose
 exponent is closest to zero, so values that fit a short keep exponent 0 and larger ones
 use the smallest positive exponent that fits (1 000 000 -> 10000e2).
+
+Equality (``==``) of RationalNumber objects is structural, i.e. of the wire representation:
+``RationalNumber(115, -1) != RationalNumber(1150, -2)``.  Compare amounts with
+``a.to_decimal() == b.to_decimal()``.
 """
 
 from __future__ import annotations
