@@ -163,9 +163,19 @@ async def wc_reserve_001(ctx: CaseContext) -> None:
     late = [p for p in ps if p.req.t > rt and (p.power or 0) < -TOL_EXPORT]
     ctx.check("digest §4.3: no export once the EV's discharge limit is 0", not late,
               f"{len(late)} exporting responses after the reserve" + (f", first {late[0].power:.0f} W" if late else ""))
-    ctx.check("reserve: SOC never more than 1 % below the reserve", ev.soc >= ev.min_soc_reserve - 1.0, f"final SOC {ev.soc:.2f} %")
-    ctx.check("reserve: exported energy <= energy above the reserve (+1 Wh)", ev.discharged_wh <= start_above + 1.0,
-              f"{ev.discharged_wh:.2f} Wh exported, {start_above:.2f} Wh available")
+    # The EV notices its reserve one loop late (it measures between loops), so it may overshoot by
+    # at most one loop interval at the last export power; everything beyond is the SUT's.
+    reqs = [p.req.t for p in ps]
+    gap = max((b - a for a, b in zip(reqs, reqs[1:])), default=0.0)
+    peak = max((-(p.power or 0) for p in ps), default=0.0)
+    slack_wh = peak * gap / 3600.0 + 0.5
+    slack_pct = 100.0 * slack_wh / ev.capacity_wh
+    ctx.metric("reserve_slack_wh", slack_wh)
+    ctx.check("reserve: SOC not below the reserve beyond one loop of lag", ev.soc >= ev.min_soc_reserve - slack_pct,
+              f"final SOC {ev.soc:.2f} % (reserve {ev.min_soc_reserve} %, one-loop slack {slack_pct:.2f} %)")
+    ctx.check("reserve: exported energy <= energy above the reserve + one loop of lag", ev.discharged_wh <= start_above + slack_wh,
+              f"{ev.discharged_wh:.2f} Wh exported, {start_above:.2f} Wh available, slack {slack_wh:.2f} Wh "
+              f"(longest loop interval {gap * 1000:.0f} ms)")
     _energy_accounted(ctx, ev)
 
 
