@@ -83,6 +83,9 @@ summary{cursor:pointer;font-size:14px}
 .ok{color:#2e7d32}.bad{color:#c62828;font-weight:600}
 pre{font-size:11px;white-space:pre-wrap;margin:0}
 .svgbox{margin:6px 0}
+.grid{display:grid;grid-template-columns:repeat(2,1fr);gap:8px}
+.cell{border:1px solid #eee;border-radius:4px;padding:4px}
+.cell svg{width:100%;height:auto}
 """
 
 
@@ -133,6 +136,43 @@ def _case_html(r: CaseResult, open_: bool) -> str:
     )
 
 
+def _glance(camp: Campaign) -> str:
+    """Small timelines of the derate / V2H / reserve / abort cases: the derate visible at a glance."""
+    keys = ("derate", "v2h", "reserve")
+    picks = [r for r in camp.results if r.evidence.samples and any(k in r.tags for k in keys)]
+    picks += [r for r in camp.results if r.evidence.samples and "abort" in r.tags and r.verdict is Verdict.FAIL]
+    cells = []
+    for r in sorted(picks, key=lambda r: (r.case_id, r.sut))[:12]:
+        svg = timeline_svg(r.evidence.samples, r.evidence.markers, t_end=r.duration, title=r.case_id)
+        cells.append(
+            f'<div class="cell"><div><a href="#{escape(r.sut)}-{r.case_id}">{r.case_id}</a> {_badge(r.verdict.value)} '
+            f'<span class="meta">{escape(r.sut)}</span></div>{svg}</div>'
+        )
+    return f'<div class="grid">{"".join(cells)}</div>' if cells else "<p>no charge-loop timelines</p>"
+
+
+def _matrix(camp: Campaign) -> str:
+    """Verdict counts per case group and SUT."""
+    groups = sorted({r.group for r in camp.results})
+    head = "".join(f"<th>{escape(s.name)}</th>" for s in camp.suts)
+    rows = []
+    for g in groups:
+        cells = []
+        for s in camp.suts:
+            rs = [r for r in camp.results if r.group == g and r.sut == s.name]
+            if not rs:
+                cells.append("<td></td>")
+                continue
+            parts = []
+            for k in COLOURS:
+                n = sum(1 for r in rs if r.verdict.value == k)
+                if n:
+                    parts.append(f'<span style="color:{COLOURS[k]}">{n} {k}</span>')
+            cells.append(f"<td>{' · '.join(parts)}</td>")
+        rows.append(f"<tr><td>{escape(g)}</td>{''.join(cells)}</tr>")
+    return f"<table><tr><th>group</th>{head}</tr>{''.join(rows)}</table>"
+
+
 def render_html(camp: Campaign, title: str = "ISO 15118-20 conformance report") -> str:
     c = camp.counts()
     total = max(1, len(camp.results))
@@ -145,17 +185,21 @@ def render_html(camp: Campaign, title: str = "ISO 15118-20 conformance report") 
         + "".join(f"<td>{camp.counts(s.name)[k]}</td>" for k in COLOURS) + "</tr>"
         for s in camp.suts
     )
-    summary_rows = "".join(
-        f'<tr><td><a href="#{escape(r.sut)}-{r.case_id}">{r.case_id}</a></td><td>{escape(r.sut)}</td><td>{_badge(r.verdict.value)}</td>'
-        f"<td>{escape(r.reason[:160])}</td></tr>"
-        for r in sorted(camp.results, key=lambda r: (["fail", "error", "inconclusive", "pass"].index(r.verdict.value), r.case_id))
-    )
+
+    def rows(kinds: tuple[str, ...]) -> str:
+        return "".join(
+            f'<tr><td><a href="#{escape(r.sut)}-{r.case_id}">{r.case_id}</a></td><td>{escape(r.sut)}</td><td>{_badge(r.verdict.value)}</td>'
+            f"<td>{escape(r.reason[:220])}</td></tr>"
+            for r in sorted(camp.results, key=lambda r: (r.case_id, r.sut)) if r.verdict.value in kinds
+        )
+
+    findings = rows(("fail", "error"))
+    incon = rows(("inconclusive",))
     groups: dict[str, list[CaseResult]] = {}
     for r in sorted(camp.results, key=lambda r: (r.group, r.case_id, r.sut)):
         groups.setdefault(r.group, []).append(r)
     body = "".join(
-        f"<h2>{escape(g)}</h2>" + "".join(_case_html(r, r.verdict is Verdict.FAIL or (bool(r.evidence.samples) and "derate" in r.tags))
-                                          for r in rs)
+        f"<h2>{escape(g)}</h2>" + "".join(_case_html(r, r.verdict in (Verdict.FAIL, Verdict.ERROR)) for r in rs)
         for g, rs in groups.items()
     )
     return (
@@ -165,7 +209,12 @@ def render_html(camp: Campaign, title: str = "ISO 15118-20 conformance report") 
         f'<div class="bar">{bar}</div>'
         f"<h2>Systems under test</h2><table><tr><th>SUT</th><th>role</th><th>transport</th><th>services</th>"
         + "".join(f"<th>{k}</th>" for k in COLOURS) + f"</tr>{sut_rows}</table>"
-        f"<h2>Verdicts</h2><table><tr><th>case</th><th>SUT</th><th>verdict</th><th>reason</th></tr>{summary_rows}</table>"
+        f"<h2>Findings (fail / error)</h2>"
+        + (f"<table><tr><th>case</th><th>SUT</th><th>verdict</th><th>reason</th></tr>{findings}</table>" if findings else "<p>none</p>")
+        + f"<h2>Derate, V2H and reserve at a glance</h2>{_glance(camp)}"
+        f"<h2>Verdicts per group</h2>{_matrix(camp)}"
+        f"<details><summary>inconclusive ({c['inconclusive']}): not applicable or not observable</summary>"
+        f"<table><tr><th>case</th><th>SUT</th><th>verdict</th><th>reason</th></tr>{incon}</table></details>"
         f"{body}</body></html>"
     )
 

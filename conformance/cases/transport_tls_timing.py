@@ -312,3 +312,31 @@ async def tls_005(ctx: CaseContext) -> None:
     ctx.check("digest §1.3: no plain V2GTP on the TLS endpoint", not answered,
               f"got {len(data)} bytes" + (" (a V2GTP answer)" if answered else " (no V2GTP answer)"))
     _ = RC
+
+
+@case("TC_SECC_Timing_004", "A late (but legal) charge-loop request keeps the session", group="Timing",
+      purpose="The EV may pause 3 s between two charge-loop requests; the SECC must not end the session before V2G_SECC_Sequence_Timeout.",
+      requirement="digest §6.2 (V2G_SECC_Sequence_Timeout 60 s; the 0.5 s loop value is defined but unused, UNVERIFIED)",
+      steps=("charge 3 loops", "wait 3 s before the next ChargeLoopReq", "expect a normal answer and a clean end"),
+      tags=("timing", "loop", "late"))
+async def timing_004(ctx: CaseContext) -> None:
+    from conformance.cases._common import stop_after
+
+    t = ctx.tester()
+    stop_after(t, 6)
+    held = await t.run(lambda n, msg: n.endswith("ChargeLoopReq") and t.loop_responses == 3)
+    ctx.precondition(held is not None, "reached the charge loop")
+    ctx.evidence.mark("EV silent for 3 s")
+    await asyncio.sleep(3.0)
+    # refresh the held request's TimeStamp: it is sent 3 s later than built
+    import dataclasses
+
+    from iso15118.session.events import SendMessage
+
+    msg = dataclasses.replace(held.message, header=t.header())
+    t.held = SendMessage(held.payload_type, m.encode(msg), msg)
+    await t.release(max_time=30)
+    late = next((e for e in ctx.evidence.messages("rx") if e.name.endswith("ChargeLoopRes") and e.t > ctx.evidence.markers[-1][0]), None)
+    ctx.check("digest §6.2: the late request is answered OK", late is not None and late.response_code == "OK",
+              f"{late.name} {late.response_code}" if late else "no answer")
+    ctx.check("digest §6.2: the session ends normally", t.ended is not None and t.ended.ok, t.ended.reason if t.ended else "")
