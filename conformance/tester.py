@@ -115,6 +115,7 @@ class TesterEvcc:
         self._sent_at: float | None = None
         self._sent_name: str | None = None
         self._started = False
+        self._held_at = 0.0
         self.on_response: Callable[[str, Any], None] | None = None
         self.loop_responses = 0
         self.tls_version: str | None = None
@@ -287,6 +288,7 @@ class TesterEvcc:
             if isinstance(ev, SendMessage):
                 if hold is not None and hold(ev.name, ev.message):
                     self.held = ev
+                    self._held_at = time.monotonic()
                     return ev
                 await self._send_event(ev)
             elif isinstance(ev, SessionEnded):
@@ -332,6 +334,11 @@ class TesterEvcc:
                 return held
         elif self.held is not None:
             ev, self.held = self.held, None
+            # the core armed its response timer when it built the request; it goes out now.
+            # (EvccSession has no public re-arm call: shift its private deadline.)
+            delay = time.monotonic() - self._held_at
+            if delay > 0 and getattr(self.core, "_pending_deadline", None) is not None:
+                self.core._pending_deadline += delay
             await self._send_event(ev)
         deadline_total = time.monotonic() + max_time
         while not self.core.ended:
