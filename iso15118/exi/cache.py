@@ -109,7 +109,7 @@ def _unflatten(d: dict) -> SchemaGrammars:
         g.type_empty = None
         # states, start, content, content2 are materialized on first access
         g._lazy = lambda grammar, flat=flat: _materialize(grammar, flat, gs)
-        for attr in ("states", "start", "content", "content2", "leaf"):
+        for attr in ("states", "start", "content", "content2", "leaf", "leaf_mode", "leaf_bits"):
             try:
                 object.__delattr__(g, attr)
             except AttributeError:

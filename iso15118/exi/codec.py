@@ -14,7 +14,8 @@ from iso15118.exi import datatypes as D
 from iso15118.exi.bits import BitReader, BitWriter
 from iso15118.exi.cache import load_grammars
 from iso15118.exi.errors import ExiDecodeError, ExiEncodeError, ExiError, ExiLimitError
-from iso15118.exi.grammar import AT, ATW, CH, CHU, EE, SE, SEW, DocGrammar, Grammar, SchemaGrammars, State
+from iso15118.exi.grammar import (AT, ATW, CH, CHU, EE, LEAF_FIXED, LEAF_GENERIC, LEAF_SMALL_INT, LEAF_SMALL_UINT, SE,
+                                  SEW, DocGrammar, Grammar, SchemaGrammars, State)
 from iso15118.exi.tree import Element
 
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
@@ -351,6 +352,9 @@ class _Decoder:
             raise ExiLimitError(f"more than {MAX_ELEMENTS} elements", self.r.pos)
         r = self.r
         bits = r.bits
+        val = r._val
+        end = r.end
+        small = r.bits == r._bits_small
         el = Element(ns, name) if into is None else into
         state: State = g.start  # type: ignore[assignment]
         try:
@@ -362,12 +366,35 @@ class _Decoder:
                     kind = p.kind
                     if kind == SE:
                         cg = p.child
-                        leaf = cg.leaf  # type: ignore[union-attr]
-                        if leaf is not None:
+                        mode = cg.leaf_mode  # type: ignore[union-attr]
+                        if mode:
                             # simple-typed child without attributes: CH (1 bit), value, EE (1 bit)
                             start = r.pos
+                            if mode != LEAF_GENERIC and small:
+                                n = cg.leaf_bits + 2  # type: ignore[union-attr]
+                                e = start + n
+                                if e <= end:
+                                    chunk = (val >> (end - e)) & ((1 << n) - 1)
+                                    if not (chunk >> (n - 1)) and not (chunk & 1):
+                                        x = chunk >> 1
+                                        if mode == LEAF_FIXED:
+                                            v = cg.leaf.fixed_value(x)  # type: ignore[union-attr]
+                                            ok = v is not None
+                                        elif mode == LEAF_SMALL_INT:
+                                            b = x & 0xFF  # one 7-bit group: no continuation bit
+                                            ok = b < 128
+                                            v = -b - 1 if x >> 8 else b
+                                        else:
+                                            ok = x < 128
+                                            v = x
+                                        if ok:
+                                            r.pos = e
+                                            self.count += 1
+                                            el.children.append(Element(p.uri, p.local, None, None, v))
+                                            state = p.next  # type: ignore[assignment]
+                                            continue
                             if bits(1) == 0:
-                                v = leaf.decode(r)
+                                v = cg.leaf.decode(r)  # type: ignore[union-attr]
                                 if bits(1) == 0:
                                     self.count += 1
                                     el.children.append(Element(p.uri, p.local, None, None, v))

@@ -152,6 +152,9 @@ class BooleanDT(Datatype):
     __slots__ = ()
     kind = "boolean"
 
+    def fixed_value(self, x: int) -> Any:
+        return x == 1
+
     def encode(self, w: BitWriter, value: Any) -> None:
         w.bits(1 if value else 0, 1)
 
@@ -278,6 +281,11 @@ class NBitDT(IntegerDT):
 
     def encode(self, w: BitWriter, value: Any) -> None:
         w.bits(value - self.min, self.nbits)
+
+    def fixed_value(self, x: int) -> Any:
+        """The value of an n-bit field already read; None when out of range."""
+        v = x + self.min
+        return v if v <= self.max else None
 
     def decode(self, r: BitReader) -> Any:
         v = r.bits(self.nbits) + self.min
@@ -430,6 +438,9 @@ class EnumDT(Datatype):
 
     def encode(self, w: BitWriter, value: Any) -> None:
         w.bits(self.index[value], self.nbits)
+
+    def fixed_value(self, x: int) -> Any:
+        return self.values[x] if x < len(self.values) else None
 
     def decode(self, r: BitReader) -> Any:
         i = r.bits(self.nbits)

@@ -21,6 +21,12 @@ EE = 4
 CH = 5  # CH [schema-typed value]
 CHU = 6  # CH [untyped value] (mixed content)
 
+# Leaf shapes the decoder reads with one shift: CH code (1 bit), the value, EE code (1 bit).
+LEAF_GENERIC = 1  # any other datatype: CH, value through the datatype, EE
+LEAF_FIXED = 2  # n-bit integer, enumeration or boolean: leaf_bits bits
+LEAF_SMALL_INT = 3  # signed integer whose magnitude fits one 7-bit group: sign + 8 bits
+LEAF_SMALL_UINT = 4  # unsigned integer below 128: 8 bits
+
 KIND_NAMES = {AT: "AT", ATW: "AT*", SE: "SE", SEW: "SE*", EE: "EE", CH: "CH", CHU: "CH~"}
 
 
@@ -93,7 +99,7 @@ class State:
 class Grammar:
     """A normalized type grammar (element grammars share their type's grammar)."""
 
-    __slots__ = ("name", "states", "start", "content", "content2", "simple_dt", "nillable", "type_empty", "leaf", "_lazy")
+    __slots__ = ("name", "states", "start", "content", "content2", "simple_dt", "nillable", "type_empty", "leaf", "leaf_mode", "leaf_bits", "_lazy")
 
     def __getattr__(self, attr: str) -> Any:
         # Grammars loaded from the cache are materialized on first use (see cache.py):
@@ -116,16 +122,30 @@ class Grammar:
         self.nillable = False
         self.type_empty: Grammar | None = None
         self.leaf: Any = None  # Datatype when the grammar is exactly "CH (1 bit), EE (1 bit)"
+        self.leaf_mode = 0  # LEAF_* below: how the decoder may read such a leaf in one go
+        self.leaf_bits = 0
 
     def compute_leaf(self) -> None:
         """Mark the common shape of a simple-typed element without attributes, which the
         encoder and decoder handle without walking states."""
         st = self.start
         self.leaf = None
+        self.leaf_mode = 0
+        self.leaf_bits = 0
         if st is not None and len(st.prods) == 1 and st.prods[0].kind == CH and st.width == 1:
             nxt = st.prods[0].next
             if nxt is not None and len(nxt.prods) == 1 and nxt.prods[0].kind == EE and nxt.width == 1:
-                self.leaf = st.prods[0].dt
+                self.leaf = dt = st.prods[0].dt
+                kind = dt.kind
+                self.leaf_mode = LEAF_GENERIC
+                if kind in ("nbit", "enum"):
+                    self.leaf_mode, self.leaf_bits = LEAF_FIXED, dt.nbits
+                elif kind == "boolean":
+                    self.leaf_mode, self.leaf_bits = LEAF_FIXED, 1
+                elif kind == "integer":
+                    self.leaf_mode, self.leaf_bits = LEAF_SMALL_INT, 9
+                elif kind == "unsigned":
+                    self.leaf_mode, self.leaf_bits = LEAF_SMALL_UINT, 8
 
     def __repr__(self) -> str:
         return f"Grammar({self.name}, {len(self.states)} states)"
