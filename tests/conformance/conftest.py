@@ -39,6 +39,8 @@ JOSEV_CASES = (
     "TC_SECC_WC_Derate_001",
 )
 
+JOSEV_EVCC_CASES = ("TC_EVCC_SAP_001", "TC_EVCC_SessionSetup_001", "TC_EVCC_Notification_002", "TC_EVCC_ChargeLoop_001")
+
 DEFECTS = ("ignore-derate", "late-answer", "accept-wrong-session-id", "power-on-after-abort")
 
 
@@ -51,6 +53,7 @@ class Campaigns:
     josev: Campaign | None = None
     josev_skip: str = ""
     josev_sessions: list[str] = field(default_factory=list)
+    josev_evcc: Campaign | None = None
     seconds: dict[str, float] = field(default_factory=dict)
     fault_selection: list[str] = field(default_factory=list)
     pki_dir: Path | None = None
@@ -150,7 +153,19 @@ async def _josev(res: Campaigns) -> None:
         await j.stop()
         return
     try:
-        res.josev = await run_campaign([j.endpoint()], select(list(JOSEV_CASES)), probe=False)
+        from conformance.sut import SutEndpoint
+        from conformance.tester_secc import command_evcc_launcher
+
+        from .josev import peer_dir
+
+        evcc = SutEndpoint.evcc(command_evcc_launcher(
+            f"{peer_dir() / 'josev-evcc'} --host {{host}} --port {{port}} --service AC_BPT --control dynamic --no-linger --loops 6"),
+            "josev-evcc")
+        camps = await asyncio.gather(
+            run_campaign([j.endpoint()], select(list(JOSEV_CASES)), probe=False),
+            run_campaign([evcc], select(list(JOSEV_EVCC_CASES)), probe=False),
+        )
+        res.josev, res.josev_evcc = camps
         res.josev_sessions = list(j.sessions)
     finally:
         await j.stop()

@@ -7,7 +7,7 @@ import pytest
 
 from conformance.report import write_html
 
-from .conftest import JOSEV_CASES
+from .conftest import JOSEV_CASES, JOSEV_EVCC_CASES
 
 
 def test_josev_subset(campaigns, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -34,3 +34,18 @@ def test_josev_subset(campaigns, tmp_path) -> None:  # type: ignore[no-untyped-d
         if r.verdict.value == "fail":
             assert any(not c.ok for c in r.checks)
             assert any(e.direction in ("tx", "rx") for e in r.evidence.entries)
+
+
+def test_josev_evcc_subset(campaigns) -> None:  # type: ignore[no-untyped-def]
+    """Bonus: the Josev EVCC as the EVCC under test (the harness is the charger)."""
+    if campaigns.josev_evcc is None:
+        pytest.skip(campaigns.josev_skip or "Josev EVCC not run")
+    camp = campaigns.josev_evcc
+    print(f"\nJosev EVCC: {camp.counts()}")
+    for r in sorted(camp.results, key=lambda r: r.case_id):
+        print(f"  {r.verdict.value.upper():12} {r.case_id}: {r.reason}")
+    assert {r.case_id for r in camp.results} == set(JOSEV_EVCC_CASES)
+    verdict = {r.case_id: r.verdict.value for r in camp.results}
+    assert verdict["TC_EVCC_SAP_001"] == "pass"
+    # Josev's EVCC raises NotImplementedError on an EVSE Pause notification and drops the line
+    assert verdict["TC_EVCC_Notification_002"] == "fail"
