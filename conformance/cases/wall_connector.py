@@ -253,8 +253,8 @@ def _derate_case(direction: str, factor: float, recover: bool):  # type: ignore[
         pre = [sign * (p.power or 0) for p in ps if p.req.t < d0]
         new_lim = next((p.ev(key) or 0.0 for p in ps if p.req.t >= d0), 0.0)
         ctx.precondition(bool(pre) and over(max(pre), new_lim),
-                         f"before the derate the SUT delivered {max(pre, default=0):.0f} W, above the derated limit "
-                         f"{new_lim:.0f} W (otherwise following it would not be observable)")
+                         f"the SUT must deliver more than the derated limit before the derate, else following it is "
+                         f"not observable (delivered up to {max(pre, default=0):.0f} W, derated limit {new_lim:.0f} W)")
         first = next((p for p in ps if p.req.t >= d0), None)
         if first is not None:
             lim = first.ev(key) or 0.0
