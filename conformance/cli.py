@@ -66,6 +66,8 @@ def _sut_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--probe", metavar="URL", help="power probe: GET URL?evccid=ID -> {power_w, contactors_closed}")
     p.add_argument("--control", metavar="URL", help="lab control: POST URL {evccid, event}")
     p.add_argument("--jobs", type=int, default=1, help="cases run concurrently per SUT (default 1)")
+    p.add_argument("--gap", type=float, default=0.0, metavar="S",
+                   help="pause before each connection (peers that tear down slowly, e.g. Josev: 5.5)")
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -122,6 +124,13 @@ async def _make_suts(args: argparse.Namespace, stack: list[Any]) -> list[Any]:
                 sut.probe = HttpProbe(args.probe)
             if args.control:
                 sut.control = HttpControl(args.control)
+        if args.gap > 0:
+            gap = args.gap
+
+            async def pause(gap: float = gap) -> None:
+                await asyncio.sleep(gap)
+
+            sut.before_case = pause
         if args.services:
             sut.info.services = {EnergyService[s.strip()] for s in args.services.split(",") if s.strip()}
         suts.append(sut)
