@@ -118,13 +118,3 @@ def test_v2v_stops_at_the_source_reserve() -> None:
     powers = [e.power_w for e in tr.of("secc", PowerChanged)]
     assert powers[0] == 7680 and powers[-1] == 0
     assert charger.source is not None and charger.source.soc >= 19.5
-
-
-def test_dc_pre_charge_never_exceeds_the_evse_maximum_voltage() -> None:
-    from decimal import Decimal
-
-    from iso15118.sim import make_evse
-
-    charger = make_evse("dc-bidi")
-    volts = [charger.pre_charge(float(i), Decimal(980)) for i in range(10)]
-    assert max(volts) == Decimal(920)
