@@ -401,3 +401,24 @@ def test_power_profile_above_the_schedule_is_a_warning() -> None:
     )
     assert res.response_code is RC.WARNING_EV_POWER_PROFILE_VIOLATION
     assert not s.secc.ended and s.secc.state is State.CHARGING
+
+
+def test_ev_ignoring_a_terminate_notification_is_failed() -> None:
+    s = Script(secc("wall-connector"))
+    _ac_scheduled_until_schedule(s)
+    assert _power_delivery(s, m.ScheduledEVPPTControlMode(selected_schedule_tuple_id=1)).response_code is RC.OK
+    r = lambda v: m.RationalNumber(value=v, exponent=0)  # noqa: E731
+    loop = lambda: m.ACChargeLoopReq(  # noqa: E731
+        header=s.header(),
+        meter_info_requested=True,
+        control_mode=m.BPTScheduledACCLReqControlMode(ev_present_active_power=r(1000)),
+    )
+    s.secc.notify("Terminate", 0)
+    first = s.send(loop())
+    assert first.response_code is RC.OK and first.evse_status.evse_notification is m.EVSENotification.TERMINATE
+    assert first.meter_info is not None and first.meter_info.bpt_discharged_energy_reading_wh is not None
+    s.now += 1.0  # within NotificationMaxDelay + one round trip: tolerated
+    assert s.send(loop()).response_code is RC.OK
+    s.now += 3.0  # still looping long after the notification: the SECC gives up
+    late = s.send(loop())
+    assert late.response_code is RC.FAILED and s.secc.ended
