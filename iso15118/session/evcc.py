@@ -313,6 +313,9 @@ class EvccSession:
                 return self._send(now, self._build_power_delivery(now, "Start"))
             return self._send(now, self._build_schedule_exchange(now))
         if s is S.SCHEDULED:
+            if self._notification in ("Pause", "Terminate"):  # GoToPause in ScheduleExchangeRes
+                kind, self._notification = self._notification, None
+                return self._session_stop(now, kind, None)
             if self.family is Family.DC:
                 return self._send(now, m.DCCableCheckReq(header=self._header()))
             return self._send(now, self._build_power_delivery(now, "Start"))
