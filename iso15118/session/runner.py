@@ -162,6 +162,7 @@ class SeccServer:
         self.server: asyncio.Server | None = None
         self.sessions_started = 0
         self._changed = asyncio.Event()
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     def controller_for_session(self) -> EVSEController:
         c = self._controller
@@ -179,6 +180,10 @@ class SeccServer:
         return int(self.server.sockets[0].getsockname()[1])
 
     async def handle(self, conn: V2GTPConnection) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         started = self.clock()
         self.sessions_started += 1
         core = SeccSession(self.controller_for_session(), self.config, now=started)
@@ -225,6 +230,16 @@ class SeccServer:
     async def wait_closed(self) -> None:
         if self.server is not None:
             await self.server.wait_closed()
+
+    async def aclose(self, grace: float = 1.0) -> None:
+        """Stop listening, give running sessions ``grace`` seconds, then cancel them."""
+        self.close()
+        if self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=grace)
+            for t in pending:
+                t.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=1.0)
 
 
 async def start_secc(
