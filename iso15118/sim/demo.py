@@ -13,7 +13,6 @@ import asyncio
 import tempfile
 import time
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -189,7 +188,7 @@ async def run_demo(
             if ctx is not None:
                 ctx.__exit__(None, None, None)
                 tl.live = None
-            secc.close()
+            await secc.aclose(1.0)
         flush_logs()
     switch = charger.v2h_switch_time
     res = DemoResult(
@@ -220,5 +219,3 @@ async def run_demo(
     return res
 
 
-def _unused(*_: Any) -> Decimal:  # pragma: no cover - keeps Decimal import for type readers
-    return Decimal(0)
