@@ -82,7 +82,7 @@ class TesterEvcc:
         ev: TesterEV | None = None,
         service: EnergyService | None = None,
         control_mode: ControlMode | None = None,
-        loop_interval: float = 0.05,
+        loop_interval: float = 0.1,
         ssl_context: ssl.SSLContext | None = None,
         resume_session_id: bytes | None = None,
         welding_detection: bool = True,

@@ -112,9 +112,9 @@ async def _faults(res: Campaigns) -> None:
            ({"DC"} & c.needs)]
     res.fault_selection = [c.id for c in sel]
 
-    async def one(name: str, wrap: Any = None, proxy: dict[str, Any] | None = None) -> Campaign:
+    async def one(name: str, wrap: Any = None, proxy: dict[str, Any] | None = None, jobs: int = 2) -> Campaign:
         loc = await start_local_secc("wall-connector", wrap=wrap, evse_kwargs={"home_load_w": 11520.0})
-        sut = loc.endpoint(jobs=3)
+        sut = loc.endpoint(jobs=jobs)
         p = None
         if proxy:
             p = DefectProxy(loc.server.port, **proxy)
@@ -130,7 +130,7 @@ async def _faults(res: Campaigns) -> None:
     camps = await asyncio.gather(
         one("clean"),
         one("ignore-derate", IgnoreDerate),
-        one("late-answer", proxy={"loop_delay": 0.7}),
+        one("late-answer", proxy={"loop_delay": 0.7}, jobs=4),  # mostly waiting
         one("accept-wrong-session-id", proxy={"accept_wrong_session": True}),
         one("power-on-after-abort", PowerOnAfterAbort),
     )
