@@ -263,7 +263,11 @@ def from_tree(root: Any) -> MessageBase:
 
 
 def encode(msg: MessageBase) -> bytes:
-    """EXI bytes of a message (``codec(schema_key_of(msg)).encode(msg.to_tree())``)."""
+    """EXI bytes of a message (``codec(schema_key_of(msg)).encode(msg.to_tree())``).
+
+    Objects are validated when constructed; a message whose fields were changed afterwards
+    is not re-checked here (call ``msg.validate()`` first if in doubt).
+    """
     codec = _codec()
 
     return codec(schema_key_of(msg)).encode(msg.to_tree())
