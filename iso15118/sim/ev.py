@@ -98,6 +98,8 @@ class SimEV:
         self.aborted = False
         self.has_exported = False
         self._power_on = False
+        self._loop_dt = 0.25
+        self._last_apply: float | None = None
         self.reserve_reached = False
         self.ended: tuple[str, bool] | None = None
         self.service: EnergyService | None = None
@@ -118,7 +120,7 @@ class SimEV:
             self.energy_in_wh += wh
         else:
             self.energy_out_wh -= wh
-        if self.has_exported and not self.reserve_reached and self.battery.soc <= self.min_soc_reserve:
+        if self.has_exported and not self.reserve_reached and self._above_reserve_wh() < 1.0:
             self.reserve_reached = True
             self._note(now, f"SOC {self.battery.soc:.1f} % at reserve {self.min_soc_reserve} %: export refused")
         if self.thermal is not None:
@@ -147,8 +149,21 @@ class SimEV:
     def soc_percent(self) -> int:
         return int(self.battery.soc)
 
+    def reserve_power_cap(self) -> float:
+        """The discharge power (W) that would just reach the reserve within one loop interval
+        (the last observed one, at least 0.25 s), in physics time."""
+        above_wh = self._above_reserve_wh()
+        if above_wh <= 0:
+            return 0.0
+        interval = max(self._loop_dt, 0.25) * self.speed
+        return above_wh * 3600.0 / interval
+
+    def _above_reserve_wh(self) -> float:
+        return (self.battery.soc - self.min_soc_reserve) * self.spec.capacity_wh / 100.0
+
     def _export_allowed(self) -> bool:
-        return self.battery.soc > self.min_soc_reserve and not self.aborted
+        # 1 Wh of margin: the reserve counts as reached once less than that is left above it
+        return self._above_reserve_wh() >= 1.0 and not self.aborted
 
     # -- EVController
 
@@ -167,12 +182,16 @@ class SimEV:
         dc = service.family is not None and service.family.value == "DC"
         bpt = service.bpt and service in self.spec.services
         export = bpt and self._export_allowed()
+        # never discharge below the reserve: over the next loop interval (physics time) at
+        # most the energy still above the reserve may leave the battery
+        reserve_cap = self.reserve_power_cap()
         if dc:
             v = self.battery.voltage()
             max_i = self.spec.dc_max_current * factor
             max_p = 0.0 if full else min(self.spec.dc_max_power, max_i * v)
             dis_i = self.spec.dc_max_discharge_current * factor if export else 0.0
-            dis_p = min(self.spec.dc_max_discharge, dis_i * v) if export else 0.0
+            dis_p = min(self.spec.dc_max_discharge, dis_i * v, reserve_cap) if export else 0.0
+            dis_i = min(dis_i, dis_p / v) if export else 0.0
             return EVLimits(
                 max_charge_power=dec(max_p),
                 max_charge_current=dec(max_i, 1),
@@ -183,7 +202,7 @@ class SimEV:
                 target_soc=self.target_soc,
             )
         max_p = 0.0 if full else self.spec.ac_max_power * factor
-        dis_p = self.spec.ac_max_discharge * factor if export else 0.0
+        dis_p = min(self.spec.ac_max_discharge * factor, reserve_cap) if export else 0.0
         return EVLimits(
             max_charge_power=dec(max_p),
             max_charge_current=dec(max_p / self.spec.ac_voltage, 1),
@@ -251,6 +270,9 @@ class SimEV:
 
     def apply(self, now: float, ctx: LoopContext, result: EVSELoopResult) -> None:
         """Follow the EVSE, never beyond our own (possibly derated / reserve) limits."""
+        if self._last_apply is not None:
+            self._loop_dt = max(self._loop_dt * 0.5, now - self._last_apply)
+        self._last_apply = now
         self._advance(now)
         lim = self.limits(now, ctx.service)
         p = float(result.target_power)

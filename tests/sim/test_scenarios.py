@@ -51,13 +51,19 @@ def test_minimum_soc_reserve_stops_export(policy: str) -> None:
     ev, charger, evcc, secc = pair(
         evse_profile="wall-connector",
         ev_kwargs={"soc": 21.0, "min_soc_reserve": 20, "on_reserve": policy, "speed": 60.0},
+        evse_kwargs={"speed": 60.0},
         evcc_config=EvccConfig(service=EnergyService.AC_BPT, control_mode=ControlMode.DYNAMIC, max_loops=200),
     )
     tr = run(evcc, secc, hooks=[(1.0, lambda t: charger.set_grid_outage(t))])
     # never strands the vehicle: a clean end either way
     assert evcc.ok and secc.ok and evcc.state is State.ENDED
-    assert ev.battery.soc >= 19.9
+    assert ev.battery.soc >= 19.999
     assert ev.has_exported
+    # exported no more than what was above the reserve (1 % of 123 kWh plus what was charged
+    # before the outage), by the EV's account and by the charger's meter
+    available = 1230.0 + ev.energy_in_wh
+    assert ev.energy_out_wh <= available + 1.0
+    assert charger.meter.discharged_wh <= available * 1.02
     powers = [e.power_w for e in tr.of("evcc", PowerChanged)]
     i_last_export = max(i for i, p in enumerate(powers) if p < 0)
     if policy == "continue":
