@@ -699,6 +699,9 @@ class EvccSession:
         cm = res.control_mode
         if res.evse_processing is not m.Processing.FINISHED:
             return []
+        assert self.parameter_set is not None
+        if isinstance(cm, m.DynamicSEResControlMode) != (self.parameter_set.control_mode is ControlMode.DYNAMIC):
+            raise _Stop("UnexpectedResponse", f"{type(cm).__name__} for a {self.parameter_set.control_mode.name} session")
         if isinstance(cm, m.ScheduledSEResControlMode):
             tup = cm.schedule_tuple[0]
             entries = tup.charging_schedule.power_schedule.power_schedule_entries.power_schedule_entry
