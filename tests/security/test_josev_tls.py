@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 import ssl
 import subprocess
 from dataclasses import dataclass
@@ -106,6 +107,11 @@ def test_our_evcc_with_josev_secc(peers: JosevPeers, josev_pki: Path, pki_p521: 
             info = tls.check_peer(conn, profile=tls.JOSEV_COMPAT, purpose=Purpose.SECC_TLS_SERVER)
     assert info.version == "TLSv1.3" and info.cipher == "TLS_AES_256_GCM_SHA384"
     assert info.peer_key_algorithm == "secp256r1" and info.peer_subject and "CN=SECCCert" in info.peer_subject
+    # Josev's SECC logs the client traffic secret once it has processed our Finished, which may
+    # be after our side is done: wait for it (bounded), under load that takes a moment.
+    deadline = time.monotonic() + 15
+    while "CLIENT_TRAFFIC_SECRET_0" not in peers.secc_keylog.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert "CLIENT_TRAFFIC_SECRET_0" in peers.secc_keylog.read_text()
 
 
