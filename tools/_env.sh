@@ -16,12 +16,22 @@ if [ ! -x "$PY" ] || [ "$(cat "$_stamp" 2>/dev/null)" != "$_want" ]; then
   echo "$_want" > "$_stamp"
 fi
 
-# Java runs the reference EXI oracle (tests) and the independent peer. Install it where we can.
-ensure_java() {
-  if command -v javac >/dev/null 2>&1; then return 0; fi
+# System tools the tests use: Java (the reference EXI oracle, the Josev peer), tcpdump and
+# dumpcap (real loopback captures for the capture decoder), Chromium (report screenshots).
+# Installed where we can (root + apt-get); a test whose tool is still missing skips with the reason.
+ensure_system_tools() {
+  local missing=()
+  command -v javac >/dev/null 2>&1 || missing+=(openjdk-17-jdk-headless)
+  command -v tcpdump >/dev/null 2>&1 || missing+=(tcpdump)
+  command -v dumpcap >/dev/null 2>&1 || missing+=(tshark)
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+  [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing openjdk-17-jdk-headless for the reference EXI oracle" >&2
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jdk-headless) >&2 || true
+    echo "installing: ${missing[*]}" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}") >&2 \
+      || echo "WARNING: could not install ${missing[*]}: the tests that need them skip with a reason" >&2
+  else
+    echo "WARNING: missing ${missing[*]} and cannot install (not root): the tests that need them skip with a reason" >&2
   fi
-  command -v javac >/dev/null 2>&1 || echo "WARNING: javac not available: oracle tests will be skipped with a reason" >&2
 }
