@@ -105,8 +105,6 @@ async def run_case(tc: TestCase, sut: SutEndpoint, extra: dict[str, Any] | None 
 async def probe_services(sut: SutEndpoint) -> None:
     """Find out which energy services the SUT offers: one short session per family
     (SupportedAppProtocol -> ... -> ServiceDiscovery, then SessionStop)."""
-    from conformance.catalogue import REGISTRY  # noqa: F401
-    from conformance.evidence import Check
     from conformance.tester import TesterEvcc
     from conformance.tester_ev import TesterEV
 
@@ -129,7 +127,6 @@ async def probe_services(sut: SutEndpoint) -> None:
             sut.info.notes.append(f"probe {fam_services[0].family.value}: {type(exc).__name__}: {exc}")
         finally:
             await t.close()
-        _ = Check
     sut.info.services = found
     sut.info.probed = True
 

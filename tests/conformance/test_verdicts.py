@@ -57,7 +57,6 @@ def test_inconclusive_and_not_applicable() -> None:
 
 def test_unreachable_sut_is_an_error() -> None:
     async def run(ctx):  # type: ignore[no-untyped-def]
-        t = ctx.tester(service=None) if False else None
         from conformance.tester import TesterEvcc
 
         t = TesterEvcc(ctx.sut, ctx.evidence, ctx.checks)
