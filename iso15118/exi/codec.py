@@ -157,6 +157,8 @@ class _Encoder:
     def _element(self, el: Element, g: Grammar) -> None:
         path = ""
         w = self.w
+        fast = self.formats is None  # the XML writer needs every element's datatype recorded
+        facets = self.facets
         state: State = g.start  # type: ignore[assignment]
         fmt_attrs: dict[str, D.Datatype] | None = {} if self.formats is not None else None
         if el.attrs:
@@ -253,7 +255,26 @@ class _Encoder:
                 p = state.se.get((child.ns, child.name))
                 if p is not None:
                     w.bits(p.code, state.width)
-                    self.element(child, p.child)  # type: ignore[arg-type]
+                    cg = p.child
+                    mode = cg.leaf_mode  # type: ignore[union-attr]
+                    value = child.value
+                    if mode and fast and not child.attrs and not child.children and value is not None and value != "":
+                        # simple-typed child without attributes: CH (1 bit), value, EE (1 bit)
+                        dt = cg.leaf  # type: ignore[union-attr]
+                        try:
+                            value = dt.check(_parse_if_text(dt, value), facets)
+                        except (ValueError, TypeError, ArithmeticError) as exc:
+                            raise ExiEncodeError(f"value of {child.name}: {exc}", "/" + child.name) from None
+                        child.value = value
+                        if mode == LEAF_FIXED:
+                            w.bits(dt.fixed_code(value) << 1, cg.leaf_bits + 2)  # type: ignore[union-attr]
+                        else:
+                            w.bits(0, 1)
+                            dt.encode(w, value)
+                            w.bits(0, 1)
+                        state = p.next  # type: ignore[assignment]
+                        continue
+                    self.element(child, cg)  # type: ignore[arg-type]
                     state = p.next  # type: ignore[assignment]
                     continue
                 wp = _match_wild(state.sew, child.ns)

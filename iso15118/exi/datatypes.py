@@ -155,6 +155,9 @@ class BooleanDT(Datatype):
     def fixed_value(self, x: int) -> Any:
         return x == 1
 
+    def fixed_code(self, value: Any) -> int:
+        return 1 if value else 0
+
     def encode(self, w: BitWriter, value: Any) -> None:
         w.bits(1 if value else 0, 1)
 
@@ -281,6 +284,13 @@ class NBitDT(IntegerDT):
 
     def encode(self, w: BitWriter, value: Any) -> None:
         w.bits(value - self.min, self.nbits)
+
+    def check(self, value: Any, facets: bool = True) -> Any:
+        # the n-bit representation cannot hold a value outside the range: always checked
+        return super().check(value, True)
+
+    def fixed_code(self, value: Any) -> int:
+        return value - self.min
 
     def fixed_value(self, x: int) -> Any:
         """The value of an n-bit field already read; None when out of range."""
@@ -441,6 +451,9 @@ class EnumDT(Datatype):
 
     def fixed_value(self, x: int) -> Any:
         return self.values[x] if x < len(self.values) else None
+
+    def fixed_code(self, value: Any) -> int:
+        return self.index[value]
 
     def decode(self, r: BitReader) -> Any:
         i = r.bits(self.nbits)
