@@ -12,6 +12,7 @@ gives a :class:`ProtocolError` followed by :class:`SessionEnded`.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -19,7 +20,12 @@ from decimal import Decimal
 from typing import Any, Callable
 
 from iso15118 import messages as m
+from iso15118.security import pnc as sec
+from iso15118.security.keydelivery import KeyDeliveryError
+from iso15118.security.validation import CertificateChainError
+from iso15118.security.xmldsig import SignatureError
 from iso15118.session import rules
+from iso15118.session.pnc import ContractCredentials, meter_info_mapping, to_tree, typed
 from iso15118.session.controller import (
     EVAction,
     EVController,
@@ -83,6 +89,15 @@ class EvccConfig:
     timeout_scale: float = 1.0
     """Multiply every message timeout (V2G_EVCC_Msg_Timeout) and loop timer by this; 1.0 = the standard.
     Interop tests against a slow peer (a cold JVM codec) may relax it."""
+    authorization: str | None = None
+    """``"PnC"``, ``"EIM"`` or None (auto: PnC when the SECC offers it over TLS and the EV has
+    a contract -- or can install one --, else EIM)."""
+    certificate_installation: bool = True
+    """Without a contract but with OEM provisioning credentials: install one first when the
+    SECC offers CertificateInstallationService."""
+    pnc_fallback_eim: bool = False
+    """When PnC fails (WARNING AuthorizationRes, installation failure) try EIM if offered
+    instead of ending the session."""
 
 
 class EvccSession:
@@ -94,10 +109,24 @@ class EvccSession:
         config: EvccConfig | None = None,
         *,
         clock: Callable[[], float] = time.time,
+        tls: bool = False,
     ) -> None:
         self.controller = controller
         self.config = config or EvccConfig()
         self._clock = clock
+        self.tls = tls
+        """True when the transport is TLS: PnC is never used over plain TCP."""
+        self.authorization: str | None = None
+        """``"EIM"`` / ``"PnC"`` once authorized."""
+        self.authorized_at: float | None = None
+        self.installed_contract: ContractCredentials | None = None
+        self.metering_confirmations = 0
+        self.certificate_installation_offered = False
+        self._gen_challenge: bytes | None = None
+        self._auth_request: Any = None
+        self._installation_tried = False
+        self._pnc_failed = False
+        self._last_meter: Any = None
         self.state: State = State.CONNECTED
         self.family: Family | None = None
         self.session_id = bytes(8)
@@ -276,13 +305,17 @@ class EvccSession:
         if s in (S.SESSION_SETUP, S.SESSION_RESUMED):
             return self._send(now, m.AuthorizationSetupReq(header=self._header()))
         if s is S.AUTHORIZATION_SETUP:
-            if self._stop_explanation is not None or "EIM" not in self.auth_services:
-                return self._session_stop(now, "Terminate", self._stop_explanation or "EIM not offered")
-            return self._send(now, self._build_authorization())
+            req, why = (None, self._stop_explanation) if self._stop_explanation is not None else self._choose_authorization()
+            if req is None:
+                return self._session_stop(now, "Terminate", why)
+            return self._send(now, req)
         if s is S.AUTHORIZATION_ONGOING:
             if not timer:
                 return self._later(now, self.config.ongoing_interval)
-            return self._send(now, self._build_authorization())
+            # [V2G20-1582]: the same request again, only the TimeStamp changes (the PnC
+            # signature covers PnC_AReqAuthorizationMode, not the Header)
+            prev = self._auth_request or self._build_authorization()
+            return self._send(now, dataclasses.replace(prev, header=dataclasses.replace(prev.header, time_stamp=int(self._clock()))))
         if s in (S.AUTHORIZED, S.SERVICE_RENEGOTIATION):
             return self._send(now, m.ServiceDiscoveryReq(header=self._header()))
         if s is S.SERVICE_DISCOVERY:
@@ -337,10 +370,46 @@ class EvccSession:
             return self._send(now, m.DCWeldingDetectionReq(header=self._header(), ev_processing=m.Processing.ONGOING))
         return self._error(now, "SequenceError", f"EVCC has no next request in {s.value}")
 
+    def _contract(self) -> ContractCredentials | None:
+        return self.installed_contract or getattr(self.controller, "contract", None)
+
+    def _choose_authorization(self) -> tuple[Any, str]:
+        """The next AuthorizationReq or CertificateInstallationReq, or (None, why not)."""
+        want = self.config.authorization
+        pnc_offered = "PnC" in self.auth_services and self._gen_challenge is not None
+        if want in (None, "PnC") and pnc_offered and self.tls and not self._pnc_failed:
+            contract = self._contract()
+            if contract is not None:
+                return self._build_pnc_authorization(contract), ""
+            prov = getattr(self.controller, "provisioning", None)
+            if (
+                prov is not None
+                and self.certificate_installation_offered
+                and self.config.certificate_installation
+                and not self._installation_tried
+            ):
+                self._installation_tried = True
+                return self._build_certificate_installation(prov), ""
+            if want == "PnC" or self._installation_tried:
+                self._pnc_failed = True  # PnC was the plan but no contract came of it
+        if self._pnc_failed and not self.config.pnc_fallback_eim:
+            return None, "PnC failed: no usable contract"
+        if want == "PnC":
+            return None, "PnC not offered over TLS" if not (pnc_offered and self.tls) else "PnC failed"
+        if "EIM" in self.auth_services:
+            return self._build_authorization(), ""
+        return None, "EIM not offered"
+
     def _in_loop(self, now: float, timer: bool) -> list[Event]:
         """Charge loop: react to notifications and the controller, else the next loop request."""
         note, self._notification = self._notification, None
         ctx = self._ctx()
+        if note == "MeteringConfirmation":
+            contract = self._contract() if self.authorization == "PnC" else None
+            if contract is not None and self._last_meter is not None:
+                return self._send(now, self._build_metering_confirmation(contract))
+            log.info("MeteringConfirmation not answered: %s", "no MeterInfo" if contract else "no PnC contract")
+            note = None
         if note in ("Terminate", "Pause") or (note == "ServiceRenegotiation" and not self.renegotiation_supported):
             self._stop_kind = "Pause" if note == "Pause" else "Terminate"
             return self._send(now, self._build_power_delivery(now, "Stop"))
@@ -396,11 +465,50 @@ class EvccSession:
         return m.SupportedAppProtocolReq(app_protocol=protos)
 
     def _build_authorization(self) -> m.AuthorizationReq:
-        return m.AuthorizationReq(
+        self._auth_request = req = m.AuthorizationReq(
             header=self._header(),
             selected_authorization_service=m.Authorization.EIM,
             authorization_mode=m.EIMAReqAuthorizationMode(),
         )
+        return req
+
+    def _build_pnc_authorization(self, contract: ContractCredentials) -> m.AuthorizationReq:
+        """PnC_AReqAuthorizationMode (GenChallenge echoed, contract chain) signed with the
+        contract key (:func:`iso15118.security.pnc.build_pnc_authorization_req`)."""
+        assert self._gen_challenge is not None
+        tree = sec.build_pnc_authorization_req(
+            session_id=self.session_id,
+            gen_challenge=self._gen_challenge,
+            contract_chain=contract.chain,
+            contract_key=contract.key,
+            time_stamp=int(self._clock()),
+        )
+        self._auth_request = req = typed(tree)
+        return req  # type: ignore[no-any-return]
+
+    def _build_certificate_installation(self, prov: Any) -> m.CertificateInstallationReq:
+        tree = sec.build_certificate_installation_req(
+            session_id=self.session_id,
+            oem_chain=prov.oem_chain,
+            oem_key=prov.oem_key,
+            root_certificates=prov.root_ids(),
+            maximum_contract_certificate_chains=prov.maximum_contract_certificate_chains,
+            time_stamp=int(self._clock()),
+        )
+        return typed(tree)  # type: ignore[no-any-return]
+
+    def _build_metering_confirmation(self, contract: ContractCredentials) -> m.MeteringConfirmationReq:
+        """SignedMeteringData over the MeterInfo of the last ChargeLoopRes, signed with the
+        contract key (digest §7.2: signer UNVERIFIED, by analogy with -2 MeteringReceipt)."""
+        scheduled = self.parameter_set is not None and self.parameter_set.control_mode is ControlMode.SCHEDULED
+        tree = sec.build_metering_confirmation_req(
+            session_id=self.session_id,
+            meter_info=meter_info_mapping(self._last_meter),
+            key=contract.key,
+            selected_schedule_tuple_id=(self.schedule.tuple_id if self.schedule else 1) if scheduled else None,
+            time_stamp=int(self._clock()),
+        )
+        return typed(tree)  # type: ignore[no-any-return]
 
     def _build_cpd(self, now: float) -> Any:
         assert self.service is not None
@@ -640,11 +748,51 @@ class EvccSession:
 
     def _on_AuthorizationSetupRes(self, res: m.AuthorizationSetupRes, req: Any, now: float) -> list[Event]:
         self.auth_services = [a.value for a in res.authorization_services]
+        self.certificate_installation_offered = bool(res.certificate_installation_service)
+        mode = res.authorization_mode
+        self._gen_challenge = mode.gen_challenge if isinstance(mode, m.PnCASResAuthorizationMode) else None
+        self._installation_tried = self._pnc_failed = False
         return []
 
     def _on_AuthorizationRes(self, res: m.AuthorizationRes, req: Any, now: float) -> list[Event]:
-        if res.response_code.value.startswith("WARNING"):
-            self._stop_explanation = f"authorization refused: {res.response_code.value}"
+        code = res.response_code.value
+        selected = req.selected_authorization_service.value
+        if code.startswith("WARNING"):
+            if selected == "PnC":
+                self._pnc_failed = True
+                log.info("PnC authorization refused: %s", code)
+                if self.config.pnc_fallback_eim and "EIM" in self.auth_services:
+                    return []
+            self._stop_explanation = f"authorization refused: {code}"
+        elif res.evse_processing is m.Processing.FINISHED:
+            self.authorization, self.authorized_at = selected, now
+        return []
+
+    def _on_CertificateInstallationRes(self, res: m.CertificateInstallationRes, req: Any, now: float) -> list[Event]:
+        """Check the CPS signature and chain, decrypt the contract key with the OEM
+        provisioning key and check it against the contract certificate; keep the contract."""
+        prov = getattr(self.controller, "provisioning", None)
+        code = res.response_code.value
+        if prov is None or not code.startswith("OK") or res.evse_processing is not m.Processing.FINISHED:
+            log.info("no contract installed: %s", code)
+            return []
+        try:
+            installed = sec.process_certificate_installation_res(
+                to_tree(res), oem_key=prov.oem_key, v2g_roots=prov.v2g_roots, mo_roots=prov.mo_roots
+            )
+        except (sec.PnCError, SignatureError, CertificateChainError, KeyDeliveryError) as exc:
+            log.warning("contract installation failed: %s", exc)
+            return [ProtocolError("CertificateInstallationFailed", str(exc))]
+        contract = ContractCredentials(tuple(installed.chain), installed.private_key)
+        self.installed_contract = contract
+        hook = getattr(self.controller, "contract_installed", None)
+        if hook is not None:
+            hook(now, contract)
+        log.info("contract installed: eMAID %s", installed.emaid)
+        return []
+
+    def _on_MeteringConfirmationRes(self, res: m.MeteringConfirmationRes, req: Any, now: float) -> list[Event]:
+        self.metering_confirmations += 1
         return []
 
     def _on_ServiceDiscoveryRes(self, res: m.ServiceDiscoveryRes, req: Any, now: float) -> list[Event]:
@@ -746,6 +894,8 @@ class EvccSession:
 
     def _loop_result(self, res: Any, power: Decimal, voltage: Decimal, current: Decimal) -> list[Event]:
         meter = res.meter_info
+        if meter is not None:
+            self._last_meter = meter
         charged = Decimal(meter.charged_energy_reading_wh) if meter else D0
         discharged = Decimal(meter.bpt_discharged_energy_reading_wh or 0) if meter else D0
         result = EVSELoopResult(power, voltage, current, charged_wh=charged, discharged_wh=discharged)

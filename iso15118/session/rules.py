@@ -28,6 +28,14 @@ Decisions on items the digest marks DISAGREE / UNVERIFIED (see also docs in ``se
   loop (libiso15118 behaviour, DISAGREE #8).  Every FAILED* code ends the session.
 * The SECC sequence timeout is 60 s in every state, including the charge loop
   (both implementations; the 0.5 s loop value in Josev's table is unused, UNVERIFIED).
+* CertificateInstallationReq (payload type 0x8002, EVCC timeout 5 s) is legal right after
+  AuthorizationSetupRes, before AuthorizationReq, and may repeat; the SECC answers it with
+  EVSEProcessing=Finished (no Ongoing loop: an Ongoing CertificateInstallationRes would need
+  dummy signed content, XSD-mandatory).
+* MeteringConfirmationReq (UNVERIFIED: 0x8002 mainstream, not the 0x8102 side stream --
+  the session is strictly request/response on one stream; EVCC timeout 2 s) is legal in the
+  charge loop (also in Standby) and keeps the state; the EV sends it when a ChargeLoopRes
+  carries EVSENotification=MeteringConfirmation together with MeterInfo.
 """
 
 from __future__ import annotations
@@ -96,6 +104,7 @@ MESSAGES: dict[str, MessageSpec] = {
         _spec("SessionSetupReq", _C, "common", 2.0),
         _spec("AuthorizationSetupReq", _C, "common", 2.0),
         _spec("AuthorizationReq", _C, "common", 2.0),
+        _spec("CertificateInstallationReq", _C, "common", 5.0),
         _spec("ServiceDiscoveryReq", _C, "common", 2.0),
         _spec("ServiceDetailReq", _C, "common", 5.0),
         _spec("ServiceSelectionReq", _C, "common", 2.0),
@@ -108,6 +117,7 @@ MESSAGES: dict[str, MessageSpec] = {
         _spec("AC_ChargeLoopReq", _AC, "ac", 0.5, Family.AC),
         _spec("DC_ChargeLoopReq", _DC, "dc", 0.5, Family.DC),
         _spec("DC_WeldingDetectionReq", _DC, "dc", 2.0, Family.DC),
+        _spec("MeteringConfirmationReq", _C, "common", 2.0),
         _spec("SessionStopReq", _C, "common", 2.0),
     )
 }
@@ -242,6 +252,9 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(S.AUTHORIZATION_SETUP, "AuthorizationReq", "rejected", S.AUTHORIZATION_SETUP),
     Transition(S.AUTHORIZATION_ONGOING, "AuthorizationReq", "rejected", S.AUTHORIZATION_SETUP),
     Transition(S.AUTHORIZED, "AuthorizationReq", "rejected", S.AUTHORIZATION_SETUP),
+    # PnC: contract installation before the (PnC) AuthorizationReq, answered at once by the
+    # SECC/CPS (an installation failure is a WARNING: the EV may still use EIM or stop)
+    Transition(S.AUTHORIZATION_SETUP, "CertificateInstallationReq", "ok", S.AUTHORIZATION_SETUP),
     # services
     Transition(S.AUTHORIZED, "ServiceDiscoveryReq", "ok", S.SERVICE_DISCOVERY),
     Transition(S.SERVICE_RENEGOTIATION, "ServiceDiscoveryReq", "ok", S.SERVICE_DISCOVERY),
@@ -296,6 +309,10 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(S.CHARGING, _LOOP[1], "ok", S.CHARGING, Family.DC),
     Transition(S.STANDBY, _LOOP[0], "ok", S.STANDBY, Family.AC),
     Transition(S.STANDBY, _LOOP[1], "ok", S.STANDBY, Family.DC),
+    # signed meter reading, asked for with EVSENotification=MeteringConfirmation in a
+    # ChargeLoopRes (PnC sessions); the loop continues afterwards
+    Transition(S.CHARGING, "MeteringConfirmationReq", "ok", S.CHARGING),
+    Transition(S.STANDBY, "MeteringConfirmationReq", "ok", S.STANDBY),
     # schedule renegotiation
     Transition(S.RENEGOTIATING, "ScheduleExchangeReq", "finished", S.RESCHEDULED),
     Transition(S.RENEGOTIATING, "ScheduleExchangeReq", "ongoing", S.RESCHEDULE_ONGOING),

@@ -46,6 +46,9 @@ class SessionResult:
     loops: int = 0
     events: list[tuple[float, Event]] = field(default_factory=list)
     stats: dict[str, float] = field(default_factory=dict)
+    authorization: str | None = None
+    """``"EIM"`` / ``"PnC"`` when the session got authorized."""
+    emaid: str | None = None
 
     @property
     def duration(self) -> float:
@@ -186,7 +189,7 @@ class SeccServer:
             task.add_done_callback(self._tasks.discard)
         started = self.clock()
         self.sessions_started += 1
-        core = SeccSession(self.controller_for_session(), self.config, now=started)
+        core = SeccSession(self.controller_for_session(), self.config, now=started, tls=conn.ssl_object is not None)
         self.active.add(core)
         record: list[tuple[float, Event]] | None = [] if self.record_events else None
         ended = None
@@ -211,6 +214,8 @@ class SeccServer:
                     _tls_version(conn),
                     events=record or [],
                     stats=stats,
+                    authorization=core.authorization,
+                    emaid=core.emaid,
                 )
             )
             self._changed.set()
@@ -331,12 +336,15 @@ async def run_evcc(
         controller = make_ev(controller)
     started = clock()
     conn = await open_connection(host, port, tls, timeout=connect_timeout)
-    core = EvccSession(controller, config)
+    stats = {"connect_s": clock() - started}
+    core = EvccSession(controller, config, tls=conn.ssl_object is not None)
     record: list[tuple[float, Event]] | None = [] if record_events else None
     try:
         ended = await drive(core, conn, side="evcc", clock=clock, sink=sink, initial=core.start(clock()), record=record)
     finally:
         tls_version = _tls_version(conn)
+        if core.authorized_at is not None:
+            stats["authorized_s"] = core.authorized_at - started
         await conn.aclose()
     return SessionResult(
         "evcc",
@@ -351,6 +359,9 @@ async def run_evcc(
         core.paused_session_id,
         core.loops,
         events=record or [],
+        stats=stats,
+        authorization=core.authorization,
+        emaid=contract.emaid if core.authorization == "PnC" and (contract := core._contract()) is not None else None,
     )
 
 

@@ -21,7 +21,9 @@ from decimal import Decimal
 from typing import Any, Callable
 
 from iso15118 import messages as m
+from iso15118.security import pnc as sec
 from iso15118.session import rules
+from iso15118.session.pnc import SeccPnC, meter_info_mapping, to_tree, typed
 from iso15118.session.controller import (
     AuthorizationDecision,
     EVLimits,
@@ -95,6 +97,9 @@ class SeccConfig:
     session_id_factory: Callable[[], bytes] = lambda: secrets.token_bytes(8)
     enforce_notification_delay: bool = True
     """End the session with FAILED if the EV ignores Terminate/Pause past NotificationMaxDelay."""
+    pnc: SeccPnC | None = None
+    """Plug & Charge settings; PnC is offered only when this is set, ``"PnC"`` is in
+    ``authorization_services`` and the connection is TLS (digest §1.3, §8.1)."""
 
 
 class SeccSession:
@@ -107,10 +112,25 @@ class SeccSession:
         *,
         now: float = 0.0,
         clock: Callable[[], float] = time.time,
+        tls: bool = False,
     ) -> None:
         self.controller = controller
         self.config = config or SeccConfig()
         self._clock = clock
+        self.tls = tls
+        """True when the transport is TLS (the runner knows; in-memory tests say so)."""
+        self.authorization: str | None = None
+        """``"EIM"`` or ``"PnC"`` once the EV is authorized."""
+        self.emaid: str | None = None
+        self.contract_certificate: Any = None
+        self.pnc_result: sec.AuthorizationCheck | None = None
+        self.offered_authorization: list[str] = []
+        self.certificate_installations = 0
+        self.metering_confirmations = 0
+        self._gen_challenge: bytes | None = None
+        self._expected_meter: dict[str, Any] | None = None
+        self._loops = 0
+        self._metering_asked = False
         self.state: State = State.CONNECTED
         self.family: Family | None = None
         self.session_id: bytes = bytes(8)
@@ -137,6 +157,8 @@ class SeccSession:
             "SessionSetupReq": self._on_session_setup,
             "AuthorizationSetupReq": self._on_authorization_setup,
             "AuthorizationReq": self._on_authorization,
+            "CertificateInstallationReq": self._on_certificate_installation,
+            "MeteringConfirmationReq": self._on_metering_confirmation,
             "ServiceDiscoveryReq": self._on_service_discovery,
             "ServiceDetailReq": self._on_service_detail,
             "ServiceSelectionReq": self._on_service_selection,
@@ -289,11 +311,18 @@ class SeccSession:
         assert self.service is not None and self.parameter_set is not None
         return LoopContext(self.service, self.parameter_set.control_mode, self.schedule, self._standby)
 
-    def _take_notification(self, now: float) -> m.EVSEStatus | None:
+    def _take_notification(self, now: float, in_loop: bool = False) -> m.EVSEStatus | None:
         note = self._notification or self.controller.pending_notification(now)
         self._notification = None
         if note is None:
             return None
+        if note.kind == "MeteringConfirmation":
+            if not in_loop:  # needs MeterInfo: only a ChargeLoopRes can carry it
+                self._notification = note
+                return None
+            if self.contract_certificate is None:
+                log.info("MeteringConfirmation dropped: no PnC contract in this session")
+                return None
         if note.kind == "ServiceRenegotiation" and not self.config.service_renegotiation_supported:
             return None
         if note.kind in ("Terminate", "Pause", "ServiceRenegotiation") and self._notified_at is None:
@@ -346,29 +375,48 @@ class SeccSession:
             header=self._header(), response_code=RC.OK_NEW_SESSION_ESTABLISHED, evse_id=self.controller.evse_id
         )
 
+    def _pnc_available(self) -> bool:
+        return "PnC" in self.config.authorization_services and self.config.pnc is not None and self.tls
+
     def _on_authorization_setup(self, req: Any, now: float) -> m.AuthorizationSetupRes:
-        services = [m.Authorization(s) for s in self.config.authorization_services]
-        if m.Authorization.PNC in services:
-            mode: Any = m.PnCASResAuthorizationMode(gen_challenge=secrets.token_bytes(16))
+        names = [s for s in self.config.authorization_services if s in ("EIM", "PnC")]
+        if "PnC" in names and not self._pnc_available():
+            # never over plain TCP (the contract chain would travel in clear), never without
+            # trust settings (digest §1.3 "PnC without TLS")
+            names.remove("PnC")
+            log.info("PnC not offered: %s", "no TLS" if not self.tls else "no PnC settings")
+        if not names:
+            names = ["EIM"]
+        self.offered_authorization = names
+        pnc_cfg = self.config.pnc
+        if "PnC" in names:
+            assert pnc_cfg is not None
+            # [V2G20-2567]/[V2G20-2568]: with PnC offered the PnC mode carries a fresh challenge
+            self._gen_challenge = sec.new_gen_challenge()
+            mode: Any = m.PnCASResAuthorizationMode.from_tree(
+                sec.pnc_authorization_setup_mode(self._gen_challenge, pnc_cfg.supported_providers)
+            )
         else:
             mode = m.EIMASResAuthorizationMode()
         return m.AuthorizationSetupRes(
             header=self._header(),
             response_code=RC.OK,
-            authorization_services=services,
-            certificate_installation_service=False,
+            authorization_services=[m.Authorization(s) for s in names],
+            certificate_installation_service="PnC" in names and pnc_cfg is not None and pnc_cfg.provider is not None,
             authorization_mode=mode,
         )
 
     def _on_authorization(self, req: m.AuthorizationReq, now: float) -> m.AuthorizationRes:
         selected = req.selected_authorization_service.value
-        if selected not in self.config.authorization_services or selected != "EIM":
-            # PnC is not implemented: the selection is invalid for this SECC ([V2G20-2209])
+        if selected not in self.offered_authorization:
+            # not offered in AuthorizationSetupRes ([V2G20-2209])
             return m.AuthorizationRes(
                 header=self._header(),
                 response_code=RC.WARNING_AUTHORIZATION_SELECTION_INVALID,
                 evse_processing=m.Processing.FINISHED,
             )
+        if selected == "PnC":
+            return self._on_pnc_authorization(req, now)
         decision = self.controller.authorize(now)
         if decision is AuthorizationDecision.PENDING:
             if self._ongoing_since is None:
@@ -382,7 +430,113 @@ class SeccSession:
             )
         self._ongoing_since = None
         code = RC.OK if decision is AuthorizationDecision.ACCEPTED else RC.WARNING_EIM_AUTHORIZATION_FAILURE
+        if code is RC.OK:
+            self.authorization = "EIM"
         return m.AuthorizationRes(header=self._header(), response_code=code, evse_processing=m.Processing.FINISHED)
+
+    def _on_pnc_authorization(self, req: m.AuthorizationReq, now: float) -> m.AuthorizationRes:
+        """Verify with :func:`iso15118.security.pnc.check_pnc_authorization_req` (challenge,
+        signature, contract chain to an MO root, eMAID) and answer with its code; then ask the
+        backend (controller hook ``authorize_contract``), Ongoing while it decides."""
+        cfg = self.config.pnc
+        assert cfg is not None and self._gen_challenge is not None
+        check = sec.check_pnc_authorization_req(
+            to_tree(req),
+            gen_challenge=self._gen_challenge,
+            mo_roots=cfg.mo_roots,
+            crls=list(cfg.crls) or None,
+            expires_soon=cfg.expires_soon,
+        )
+        self.pnc_result = check
+        fin = m.Processing.FINISHED
+        if not check.ok:
+            log.info("PnC authorization refused: %s (%s)", check.response_code, check.reason)
+            code = RC(check.response_code)
+            if code.value.startswith("FAILED"):
+                raise _Failed(code, f"PnC AuthorizationReq: {check.reason}")
+            self._ongoing_since = None
+            return m.AuthorizationRes(header=self._header(), response_code=code, evse_processing=fin)
+        hook = getattr(self.controller, "authorize_contract", None)
+        decision: Any = AuthorizationDecision.ACCEPTED if hook is None else hook(now, check.emaid, check.contract_certificate)
+        if decision is AuthorizationDecision.PENDING:
+            if self._ongoing_since is None:
+                self._ongoing_since = now
+            if now - self._ongoing_since > self.config.timers.secc_authorization_ongoing:
+                raise _Failed(RC.FAILED, "PnC authorization still pending after the ongoing limit")
+            return m.AuthorizationRes(header=self._header(), response_code=RC.OK, evse_processing=m.Processing.ONGOING)
+        self._ongoing_since = None
+        if decision is AuthorizationDecision.ACCEPTED:
+            code = RC(check.response_code)
+        elif decision is AuthorizationDecision.REJECTED:
+            code = RC.WARNING_GENERAL_PNC_AUTHORIZATION_ERROR
+        else:  # the backend gave a response code (e.g. WARNING_eMSPUnknown)
+            code = RC(str(getattr(decision, "value", decision)))
+        if code.value.startswith("OK"):
+            self.authorization, self.emaid, self.contract_certificate = "PnC", check.emaid, check.contract_certificate
+            log.info("PnC authorized: eMAID %s (%s)", check.emaid, code.value)
+        else:
+            log.info("PnC contract %s refused by the backend: %s", check.emaid, code.value)
+        if code.value.startswith("FAILED"):
+            raise _Failed(code, "refused by the backend")
+        return m.AuthorizationRes(header=self._header(), response_code=code, evse_processing=fin)
+
+    def _on_certificate_installation(self, req: m.CertificateInstallationReq, now: float) -> Any:
+        """Check the OEM provisioning signature (and chain against the OEM roots) and relay
+        the CPS's response: contract chain + encrypted key, signed by the CPS leaf."""
+        cfg = self.config.pnc
+        if "PnC" not in self.offered_authorization or cfg is None or cfg.provider is None:
+            raise _Failed(RC.FAILED, "CertificateInstallationService was not offered")
+        tree = to_tree(req)
+        check = sec.check_certificate_installation_req(tree, oem_roots=cfg.oem_roots)
+        if not check.ok:
+            log.info("CertificateInstallationReq refused: %s (%s)", check.response_code, check.reason)
+            code = RC(check.response_code)
+            if code.value.startswith("FAILED"):
+                raise _Failed(code, f"CertificateInstallationReq: {check.reason}")
+            return _installation_placeholder(self._header(), code)
+        res = cfg.provider.certificate_installation_res(now, self.session_id, check, tree, int(self._clock()))
+        if res is None:
+            return _installation_placeholder(self._header(), RC.WARNING_NO_CERTIFICATE_AVAILABLE)
+        self.certificate_installations += 1
+        log.info("contract certificate installed for %s", check.oem_certificate.subject.rfc4514_string() if check.oem_certificate else "?")
+        return typed(res)
+
+    def _on_metering_confirmation(self, req: m.MeteringConfirmationReq, now: float) -> m.MeteringConfirmationRes:
+        """SignedMeteringData must verify with the contract certificate of this session and
+        carry the MeterInfo the SECC sent with its MeteringConfirmation notification."""
+        if self.contract_certificate is None:
+            raise _Failed(RC.FAILED_SEQUENCE_ERROR, "MeteringConfirmationReq without a PnC contract")
+        check = sec.check_metering_confirmation_req(
+            to_tree(req),
+            public_key=self.contract_certificate,
+            session_id=self.session_id,
+            expected_meter_info=self._expected_meter,
+        )
+        self._expected_meter = None
+        if not check.ok:
+            raise _Failed(RC(check.response_code), f"SignedMeteringData: {check.reason}")
+        self.metering_confirmations += 1
+        log.info("metering confirmation %d verified", self.metering_confirmations)
+        return m.MeteringConfirmationRes(header=self._header(), response_code=RC.OK)
+
+    def _loop_notification(self, now: float) -> m.EVSEStatus | None:
+        """The EVSEStatus of a ChargeLoopRes: queued/controller notifications, else the
+        configured one-off request for a signed meter reading (PnC sessions)."""
+        self._loops += 1
+        status = self._take_notification(now, in_loop=True)
+        cfg = self.config.pnc
+        if (
+            status is None
+            and cfg is not None
+            and cfg.metering_confirmation_after_loops is not None
+            and not self._metering_asked
+            and self.contract_certificate is not None
+            and self._loops >= cfg.metering_confirmation_after_loops
+        ):
+            status = m.EVSEStatus(notification_max_delay=0, evse_notification=m.EVSENotification.METERING_CONFIRMATION)
+        if status is not None and status.evse_notification is m.EVSENotification.METERING_CONFIRMATION:
+            self._metering_asked = True
+        return status
 
     def _offers(self) -> dict[int, ServiceOffer]:
         return {int(o.service): o for o in self.controller.energy_services() if o.service.family is self.family}
@@ -613,15 +767,19 @@ class SeccSession:
             target_p = present if not is_dynamic else None
         return EVLoopStatus(limits, energy, voltage, present, target_p, target_v, soc), is_dynamic
 
-    def _meter(self, req: Any, result: Any) -> m.MeterInfo | None:
-        if not req.meter_info_requested:
+    def _meter(self, req: Any, result: Any, status: m.EVSEStatus | None = None) -> m.MeterInfo | None:
+        confirm = status is not None and status.evse_notification is m.EVSENotification.METERING_CONFIRMATION
+        if not req.meter_info_requested and not confirm:
             return None
-        return m.MeterInfo(
+        info = m.MeterInfo(
             meter_id=self.controller.evse_id[:32] or "meter",
             charged_energy_reading_wh=int(result.charged_wh),
             bpt_discharged_energy_reading_wh=int(result.discharged_wh) if self.service and self.service.bpt else None,
             meter_timestamp=int(self._clock()),
         )
+        if confirm:  # the EV is to sign exactly this reading
+            self._expected_meter = meter_info_mapping(info)
+        return info
 
     def _on_dc_charge_loop(self, req: m.DCChargeLoopReq, now: float) -> m.DCChargeLoopRes:
         self._check_notification_delay(now)
@@ -649,11 +807,12 @@ class SeccSession:
             )
         else:
             cm = m.BPTScheduledDCCLResControlMode(**base, **bpt) if self.service.bpt else m.ScheduledDCCLResControlMode(**base)
+        note = self._loop_notification(now)
         res = m.DCChargeLoopRes(
             header=self._header(),
             response_code=RC.OK,
-            evse_status=self._take_notification(now),
-            meter_info=self._meter(req, r),
+            evse_status=note,
+            meter_info=self._meter(req, r, note),
             evse_present_current=rn(r.present_current),
             evse_present_voltage=rn(r.present_voltage),
             evse_power_limit_achieved=r.power_limit_achieved,
@@ -678,11 +837,12 @@ class SeccSession:
         else:
             kw = dict(evse_present_active_power=rn(r.target_power))
             cm = m.BPTScheduledACCLResControlMode(**kw) if self.service.bpt else m.ScheduledACCLResControlMode(**kw)
+        note = self._loop_notification(now)
         res = m.ACChargeLoopRes(
             header=self._header(),
             response_code=RC.OK,
-            evse_status=self._take_notification(now),
-            meter_info=self._meter(req, r),
+            evse_status=note,
+            meter_info=self._meter(req, r, note),
             control_mode=cm,
         )
         self._events.append(
@@ -768,6 +928,28 @@ def _scheduled_res(offer: ScheduleOffer, service: EnergyService, now: float, epo
     return m.ScheduledSEResControlMode(schedule_tuple=[tup])
 
 
+def _installation_placeholder(header: m.MessageHeader, code: Any) -> m.CertificateInstallationRes:
+    """A schema-valid CertificateInstallationRes without a contract (refusals): the XSD makes
+    CPSCertificateChain and SignedInstallationData mandatory, so they are filled with
+    zero bytes of the right sizes and no signature; an EV reads the ResponseCode first."""
+    return m.CertificateInstallationRes(
+        header=header,
+        response_code=code,
+        evse_processing=m.Processing.FINISHED,
+        cps_certificate_chain=m.CertificateChain(certificate=bytes(1)),
+        signed_installation_data=m.SignedInstallationData(
+            contract_certificate_chain=m.ContractCertificateChain(
+                certificate=bytes(1), sub_certificates=m.SubCertificates(certificate=[bytes(1)])
+            ),
+            ecdh_curve=m.ECDHCurve.SECP521,
+            dh_public_key=bytes(133),
+            secp521_encrypted_private_key=bytes(94),
+            id="SignedInstallationData",
+        ),
+        remaining_contract_certificate_chains=0,
+    )
+
+
 def minimal_response(request_name: str, header: m.MessageHeader, code: Any) -> Any:
     """The smallest schema-valid response of ``request_name``'s type carrying ``code``
     (used for FAILED_SequenceError / FAILED_UnknownSession / other FAILED answers)."""
@@ -785,6 +967,8 @@ def minimal_response(request_name: str, header: m.MessageHeader, code: Any) -> A
             authorization_mode=m.EIMASResAuthorizationMode(),
         ),
         "AuthorizationReq": lambda: m.AuthorizationRes(**c, evse_processing=fin),
+        "CertificateInstallationReq": lambda: _installation_placeholder(header, code),
+        "MeteringConfirmationReq": lambda: m.MeteringConfirmationRes(**c),
         "ServiceDiscoveryReq": lambda: m.ServiceDiscoveryRes(
             **c,
             service_renegotiation_supported=False,

@@ -24,6 +24,7 @@ from iso15118.session.controller import (
     EVSELoopResult,
     LoopContext,
 )
+from iso15118.session.pnc import ContractCredentials, ProvisioningCredentials
 from iso15118.session.services import ControlMode, EnergyService
 from iso15118.sim.physics import AdapterThermal, Battery, dec
 
@@ -85,6 +86,10 @@ class SimEV:
     power_w: float = 0.0
     outlets_enabled: bool = True
     log: list[tuple[float, str]] = field(default_factory=list)
+    contract: ContractCredentials | None = field(default=None, repr=False)
+    """Plug & Charge contract (chain + key); None: EIM, or install one with ``provisioning``."""
+    provisioning: ProvisioningCredentials | None = field(default=None, repr=False)
+    """OEM provisioning certificate + key and trusted roots (CertificateInstallation)."""
 
     def __post_init__(self) -> None:
         self.battery = Battery(self.spec.capacity_wh, self.soc, self.spec.nominal_voltage)
@@ -337,9 +342,18 @@ class SimEV:
         self.power_w = 0.0
         self.ended = (reason, ok)
 
+    def contract_installed(self, now: float, contract: ContractCredentials) -> None:
+        """CertificateInstallation delivered a contract: keep it for this and later sessions."""
+        self.contract = contract
+        self._note(now, "contract certificate installed")
+
 
 def make_ev(name: str, **kwargs: object) -> SimEV:
-    """A simulated EV by profile name (``cybertruck-awd``, ``cybertruck-rwd``)."""
+    """A simulated EV by profile name (``cybertruck-awd``, ``cybertruck-rwd``).
+
+    Plug & Charge: pass ``contract=`` (:func:`iso15118.session.pnc.contract_from_pki`) and/or
+    ``provisioning=`` (:func:`iso15118.session.pnc.provisioning_from_pki`); without them the
+    EV authorizes with EIM."""
     specs = {"cybertruck-awd": CYBERTRUCK_AWD, "cybertruck-rwd": CYBERTRUCK_RWD}
     if name not in specs:
         raise KeyError(f"unknown EV profile {name!r}; known: {', '.join(specs)}")

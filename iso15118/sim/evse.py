@@ -69,6 +69,10 @@ class SimEVSE:
     authorization_delay: float = 0.0
     """Protocol seconds the EIM authorization stays pending."""
     authorize_ok: bool = True
+    pnc_authorization_delay: float = 0.0
+    """Protocol seconds "the backend" takes to accept a verified PnC contract (Ongoing meanwhile)."""
+    refused_emaids: tuple[str, ...] = ()
+    """Contracts the backend refuses (WARNING_GeneralPnCAuthorizationError)."""
     cable_check_duration: float = 0.3
     schedule_delay: float = 0.0
     contactor_fault: bool = False
@@ -84,6 +88,7 @@ class SimEVSE:
         self.contactors_closed = False
         self._t: float | None = None
         self._auth_since: float | None = None
+        self._pnc_since: float | None = None
         self._cable_since: float | None = None
         self._schedule_since: float | None = None
         self._notifications: list[Notification] = []
@@ -144,6 +149,18 @@ class SimEVSE:
             return AuthorizationDecision.PENDING
         self._auth_since = None
         return AuthorizationDecision.ACCEPTED if self.authorize_ok else AuthorizationDecision.REJECTED
+
+    def authorize_contract(self, now: float, emaid: str | None, certificate: object) -> AuthorizationDecision:
+        """The backend's word on a contract whose signature and chain the SECC verified."""
+        if self._pnc_since is None:
+            self._pnc_since = now
+        if now - self._pnc_since < self.pnc_authorization_delay:
+            return AuthorizationDecision.PENDING
+        self._pnc_since = None
+        if emaid in self.refused_emaids:
+            self.log.append((now, f"backend refused contract {emaid}"))
+            return AuthorizationDecision.REJECTED
+        return AuthorizationDecision.ACCEPTED
 
     def limits(self, now: float, service: EnergyService) -> EVSELimits:
         bpt = service.bpt
