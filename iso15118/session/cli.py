@@ -1,8 +1,13 @@
 """Sub-commands ``secc``, ``evcc`` and ``demo``.
 
-    iso15118 secc --profile wall-connector [--host ::1 --port N] [--tls|--no-tls] [--pki DIR]
+    iso15118 secc --profile wall-connector [--host ::1 --port N] [--tls|--no-tls] [--pki DIR] [--pnc]
     iso15118 evcc --profile cybertruck-awd --service AC_BPT [--host H --port N | --discover] [--tls] [--loops N]
-    iso15118 demo [--speed 60] [--outage-at 6] [--duration 16] [--no-live]
+                  [--pnc | --install-contract]
+    iso15118 demo [--speed 60] [--outage-at 6] [--duration 16] [--no-live] [--pnc [--install-contract]]
+
+``--pnc`` uses the MO/contract/CPS parts of the lab PKI: the SECC offers PnC (+EIM) over TLS
+with CertificateInstallation and asks for one signed meter reading; the EV authorizes with
+the lab contract, or with ``--install-contract`` installs one first (OEM provisioning only).
 """
 
 from __future__ import annotations
@@ -37,13 +42,22 @@ def _secc(args: argparse.Namespace) -> int:
 
     tls = secc_context(_pki(args.pki, args.josev_pki), josev=args.josev_pki, keylog=args.keylog) if args.tls else None
     count = {"n": 0}
+    auth: dict[str, str] = {}
 
     def sink(side: str, now: float, ev: Any) -> None:
         if args.verbose and hasattr(ev, "name") and type(ev).__name__ in ("MessageReceived",):
             print(f"{now:.3f} rx {ev.name}", flush=True)
+        if type(ev).__name__ == "MessageReceived" and ev.name == "AuthorizationReq":
+            auth["selected"] = ev.message.selected_authorization_service.value
+        if type(ev).__name__ == "SendMessage" and ev.name == "AuthorizationRes":
+            if ev.message.response_code.value.startswith("OK") and ev.message.evse_processing.value == "Finished":
+                auth["done"] = auth.get("selected", "?")
         if isinstance(ev, SessionEnded):
             count["n"] += 1
-            print(f"SESSION {count['n']} {'PASS' if ev.ok else 'FAIL'} reason=\"{ev.reason}\"", flush=True)
+            print(
+                f"SESSION {count['n']} {'PASS' if ev.ok else 'FAIL'} auth={auth.pop('done', 'none')} reason=\"{ev.reason}\"",
+                flush=True,
+            )
             if args.once:
                 raise_later.append(ev)
 
@@ -53,6 +67,17 @@ def _secc(args: argparse.Namespace) -> int:
         print(f"READY {'tls' if tls else 'none'} [{args.host}]:{server.port}", flush=True)
 
     config = SeccConfig(authorization_services=("EIM",))
+    if args.pnc:
+        if args.josev_pki:
+            raise SystemExit("--pnc needs a -20 lab PKI (secp521r1/Ed448), not Josev's P-256 PKI")
+        if not args.tls:
+            print("warning: PnC is offered over TLS only; this SECC will offer EIM", file=sys.stderr)
+        from iso15118.session.pnc import secc_pnc_from_pki
+
+        config = SeccConfig(
+            authorization_services=("PnC", "EIM"),
+            pnc=secc_pnc_from_pki(_pki(args.pki, False), metering_confirmation_after_loops=args.metering_confirmation),
+        )
 
     async def main() -> int:
         task = asyncio.create_task(
@@ -89,8 +114,20 @@ def _evcc(args: argparse.Namespace) -> int:
     from iso15118.sim import make_ev
 
     tls = evcc_context(_pki(args.pki, args.josev_pki), josev=args.josev_pki, keylog=args.keylog) if args.tls else None
-    ev = make_ev(args.profile, soc=args.soc, speed=args.speed)
+    creds: dict[str, Any] = {}
+    if args.pnc or args.install_contract:
+        if args.josev_pki:
+            raise SystemExit("--pnc needs a -20 lab PKI (secp521r1/Ed448), not Josev's P-256 PKI")
+        from iso15118.session.pnc import contract_from_pki, provisioning_from_pki
+
+        pki = _pki(args.pki, False)
+        if args.install_contract:
+            creds["provisioning"] = provisioning_from_pki(pki)
+        else:
+            creds["contract"] = contract_from_pki(pki)
+    ev = make_ev(args.profile, soc=args.soc, speed=args.speed, **creds)
     config = EvccConfig(
+        authorization="PnC" if creds else None,
         service=EnergyService[args.service] if args.service else None,
         control_mode=ControlMode[args.control.upper()],
         max_loops=args.loops,
@@ -116,6 +153,7 @@ def _evcc(args: argparse.Namespace) -> int:
     )
     print(
         f"{'PASS' if r.ok else 'FAIL'} profile={args.profile} service={args.service or 'auto'} tls={r.tls_version or 'none'} "
+        f"auth={r.authorization or 'none'}{f' emaid={r.emaid}' if r.emaid else ''} "
         f"messages={r.rx + r.tx} (tx={r.tx} rx={r.rx}) loops={r.loops} duration={r.duration:.1f}s "
         f"soc={ev.battery.soc:.1f} reason=\"{r.reason}\"",
         flush=True,
@@ -137,6 +175,8 @@ def _demo(args: argparse.Namespace) -> int:
             home_load_w=args.home_load * 1000,
             console=Console(),
             live=live,
+            pnc=args.pnc or args.install_contract,
+            install_contract=args.install_contract,
         )
     )
     return 0 if res.ok else 1
@@ -156,6 +196,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--sdp", action="store_true", help="also answer SDP on UDP 15118")
     p.add_argument("--once", action="store_true", help="exit after the first session (status 0 if it passed)")
     p.add_argument("--speed", type=float, default=1.0, help="physics runs this many times faster than the protocol clock")
+    p.add_argument("--pnc", action="store_true", help="offer Plug & Charge (+EIM) with the lab PKI's MO roots and CPS (TLS only)")
+    p.add_argument("--metering-confirmation", type=int, default=4, metavar="N",
+                   help="with --pnc: ask for one signed meter reading after N charge loops (default 4)")
     p.add_argument("-v", "--verbose", action="store_true")
     p.set_defaults(func=_secc)
 
@@ -175,6 +218,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--speed", type=float, default=1.0)
     p.add_argument("--timeout-scale", type=float, default=1.0, help="relax message timeouts for slow peers")
     p.add_argument("--pre-charge-give-up", type=int, help="accept pre-charge after N requests (simulated peers)")
+    pnc = p.add_mutually_exclusive_group()
+    pnc.add_argument("--pnc", action="store_true", help="authorize with Plug & Charge using the lab PKI's contract")
+    pnc.add_argument("--install-contract", action="store_true",
+                     help="Plug & Charge with only the OEM provisioning certificate: CertificateInstallation first")
     p.add_argument("-v", "--verbose", action="store_true")
     p.set_defaults(func=_evcc)
 
@@ -184,4 +231,6 @@ def register(subparsers: Any) -> None:
     p.add_argument("--duration", type=float, default=16.0, help="seconds until the user ends the session")
     p.add_argument("--home-load", type=float, default=7.2, help="home load in kW during the outage")
     p.add_argument("--live", action=argparse.BooleanOptionalAction, default=None, help="rich live view (default: on a terminal)")
+    p.add_argument("--pnc", action="store_true", help="authorize with Plug & Charge (contract from the lab PKI)")
+    p.add_argument("--install-contract", action="store_true", help="PnC: the truck installs its contract first")
     p.set_defaults(func=_demo)

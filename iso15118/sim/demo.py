@@ -5,6 +5,11 @@ Timeline: the truck charges (AC_BPT, dynamic control mode); at ``outage_at`` the
 and the wall connector moves the home onto the vehicle, which exports until the user ends
 the session.  Physics (energy, SOC) run ``speed`` times faster than the protocol clock; the
 V2H switch-over time is measured on the protocol clock.
+
+With ``pnc=True`` the truck authorizes with Plug & Charge (the lab PKI's contract; with
+``install_contract`` it holds only its OEM provisioning certificate and installs the contract
+via CertificateInstallation first) and the charger asks for one signed meter reading
+(MeteringConfirmation); otherwise EIM.  The summary says which authorization ran.
 """
 
 from __future__ import annotations
@@ -51,6 +56,11 @@ class DemoResult:
     messages: int
     tls: str | None
     rows: list[tuple[float, str, str, str, str, str]] = field(default_factory=list)
+    authorization: str | None = None
+    emaid: str | None = None
+    contract_installed: bool = False
+    metering_confirmations: int = 0
+    authorized_ms: float | None = None
 
 
 class Timeline:
@@ -106,6 +116,8 @@ async def run_demo(
     console: Console | None = None,
     live: bool | None = None,
     pki_dir: str | Path | None = None,
+    pnc: bool = False,
+    install_contract: bool = False,
 ) -> DemoResult:
     console = console or Console()
     live_view = console.is_terminal if live is None else live
@@ -118,6 +130,17 @@ async def run_demo(
         pki = Path(pki_dir) if pki_dir else Path(tmp) / "pki"
         if not (pki / "certs" / "cpoCertChain.pem").exists():
             create_pki(pki, "secp521r1")
+        secc_cfg = SeccConfig()
+        if pnc:
+            from iso15118.session.pnc import contract_from_pki, provisioning_from_pki, secc_pnc_from_pki
+
+            secc_cfg = SeccConfig(
+                authorization_services=("PnC", "EIM"), pnc=secc_pnc_from_pki(pki, metering_confirmation_after_loops=4)
+            )
+            if install_contract:
+                truck.provisioning = provisioning_from_pki(pki)
+            else:
+                truck.contract = contract_from_pki(pki)
         clock0 = time.monotonic()
 
         def rel(now: float) -> float:
@@ -131,8 +154,13 @@ async def run_demo(
                     tl.add(rel(t), "  (" + ("charger" if key == "evse" else "truck") + ")", text)
                 seen_logs[key] = len(log)
 
+        metering = {"n": 0}
+
         def sink(side: str, now: float, ev: Event) -> None:
             if side == "secc":
+                if isinstance(ev, SendMessage) and ev.name == "MeteringConfirmationRes":
+                    if ev.message.response_code.value == "OK":
+                        metering["n"] += 1
                 if isinstance(ev, ProtocolError):
                     tl.add(rel(now), "SECC error", f"{ev.code} {ev.detail}")
                 return
@@ -165,7 +193,7 @@ async def run_demo(
             flush_logs()
 
         secc = await start_secc(
-            charger, "::1", 0, secc_context(pki), config=SeccConfig(), sink=sink, linger=0.5
+            charger, "::1", 0, secc_context(pki), config=secc_cfg, sink=sink, linger=0.5
         )
 
         async def outage() -> None:
@@ -175,7 +203,12 @@ async def run_demo(
             flush_logs()
 
         truck.stop_after = duration - 1.5  # the user ends the session (from power start)
-        cfg = EvccConfig(service=EnergyService.AC_BPT, control_mode=ControlMode.DYNAMIC, loop_interval=0.25)
+        cfg = EvccConfig(
+            service=EnergyService.AC_BPT,
+            control_mode=ControlMode.DYNAMIC,
+            loop_interval=0.25,
+            authorization="PnC" if pnc else None,
+        )
         ctx = Live(tl.render(), console=console, refresh_per_second=8, transient=False) if live_view else None
         try:
             if ctx is not None:
@@ -203,10 +236,27 @@ async def run_demo(
         messages=result.rx + result.tx,
         tls=result.tls_version,
         rows=tl.rows,
+        authorization=result.authorization,
+        emaid=result.emaid,
+        contract_installed=pnc and install_contract and truck.contract is not None,
+        metering_confirmations=metering["n"],
+        authorized_ms=result.stats["authorized_s"] * 1000 if "authorized_s" in result.stats else None,
     )
     summary = Table(title="Summary", show_header=False)
     summary.add_row("session", ("[green]OK[/green] " if res.ok else "[red]FAILED[/red] ") + res.reason)
     summary.add_row("transport", f"{res.tls or 'TCP'} (secp521r1 lab PKI, mutual authentication)")
+    if res.authorization == "PnC":
+        how = "contract installed via CertificateInstallation, " if res.contract_installed else ""
+        auth_text = f"Plug & Charge (PnC), eMAID {res.emaid}, {how}verified by the SECC"
+        if res.authorized_ms is not None:
+            auth_text += f"; authorized {res.authorized_ms:.0f} ms after connect (TLS handshake included)"
+        if res.metering_confirmations:
+            auth_text += f"; {res.metering_confirmations} signed meter reading(s) confirmed"
+    else:
+        auth_text = res.authorization or "none"
+        if res.authorization == "EIM":
+            auth_text = "EIM (external identification means)"
+    summary.add_row("authorization", auth_text)
     summary.add_row("messages", str(res.messages))
     summary.add_row("duration", f"{res.duration:.1f} s protocol time ({res.duration * speed / 60:.1f} min simulated energy)")
     summary.add_row("charged from grid", f"{res.charged_kwh:.2f} kWh")

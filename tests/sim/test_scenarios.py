@@ -124,3 +124,27 @@ def test_v2v_stops_at_the_source_reserve() -> None:
     powers = [e.power_w for e in tr.of("secc", PowerChanged)]
     assert powers[0] == 7680 and powers[-1] == 0
     assert charger.source is not None and charger.source.soc >= 19.5
+
+
+def test_cybertruck_with_and_without_a_contract(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The same profile authorizes with PnC when it holds a contract, else with EIM; V2H
+    export works either way (the SECC side is a TLS session here, emulated in memory)."""
+    from iso15118.security.pki import create_pki, load_pki
+    from iso15118.session import EvccSession, SeccConfig, SeccSession
+    from iso15118.session.pnc import contract_from_pki, secc_pnc_from_pki
+    from iso15118.sim import make_ev, make_evse
+
+    from tests.session.helpers import clock
+
+    pki = load_pki(create_pki(tmp_path / "pki", "ed448").root)
+    for contract, expected in ((contract_from_pki(pki), "PnC"), (None, "EIM")):
+        ev = make_ev("cybertruck-awd", soc=70, contract=contract)
+        charger = make_evse("wall-connector", grid_outage=True)
+        cfg = EvccConfig(service=EnergyService.AC_BPT, control_mode=ControlMode.DYNAMIC, max_loops=8)
+        evcc = EvccSession(ev, cfg, clock=clock, tls=True)
+        scfg = SeccConfig(authorization_services=("PnC", "EIM"), pnc=secc_pnc_from_pki(pki))
+        secc = SeccSession(charger, scfg, clock=clock, tls=True)
+        run(evcc, secc)
+        assert evcc.ok and secc.ok and evcc.authorization == secc.authorization == expected
+        assert charger.meter.discharged_wh > 0
+        assert "contract=" not in repr(ev) and "key" not in repr(ev).lower()
