@@ -199,8 +199,8 @@ class SimEVSE:
         return done
 
     def pre_charge(self, now: float, target_voltage: Decimal) -> Decimal:
-        # a fast converter: half way per request, then settled
-        t = float(target_voltage)
+        # a fast converter: half way per request, then settled; never above its own maximum
+        t = min(float(target_voltage), float(self.spec.max_voltage))
         self.output_voltage = t if abs(t - self.output_voltage) < 40 else (self.output_voltage + t) / 2
         return dec(self.output_voltage, 1)
 
