@@ -10,6 +10,8 @@ if [ ! -x "$PY" ] || [ "$(cat "$_stamp" 2>/dev/null)" != "$_want" ]; then
   echo "setting up $VENV (python >= 3.11)" >&2
   _base="${PYTHON:-python3}"
   "$_base" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "python >= 3.11 is needed" >&2; exit 3; }
+  # a half-made venv (interrupted set-up) is made again
+  if [ -x "$PY" ] && ! "$PY" -m pip --version >/dev/null 2>&1; then rm -rf "$VENV"; fi
   [ -x "$PY" ] || "$_base" -m venv "$VENV"
   "$PY" -m pip install --quiet --disable-pip-version-check --upgrade pip >&2 || true
   "$PY" -m pip install --quiet --disable-pip-version-check -e "$ROOT[test]" >&2
