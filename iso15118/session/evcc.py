@@ -370,8 +370,13 @@ class EvccSession:
             return self._send(now, m.DCWeldingDetectionReq(header=self._header(), ev_processing=m.Processing.ONGOING))
         return self._error(now, "SequenceError", f"EVCC has no next request in {s.value}")
 
-    def _contract(self) -> ContractCredentials | None:
+    @property
+    def contract(self) -> ContractCredentials | None:
+        """The contract this EV uses for PnC: one installed in this session, else the controller's."""
         return self.installed_contract or getattr(self.controller, "contract", None)
+
+    def _contract(self) -> ContractCredentials | None:
+        return self.contract
 
     def _choose_authorization(self) -> tuple[Any, str]:
         """The next AuthorizationReq or CertificateInstallationReq, or (None, why not)."""

@@ -361,7 +361,7 @@ async def run_evcc(
         events=record or [],
         stats=stats,
         authorization=core.authorization,
-        emaid=contract.emaid if core.authorization == "PnC" and (contract := core._contract()) is not None else None,
+        emaid=contract.emaid if core.authorization == "PnC" and (contract := core.contract) is not None else None,
     )
 
 
