@@ -39,7 +39,7 @@ def test_josev_subset(campaigns, tmp_path) -> None:  # type: ignore[no-untyped-d
 def test_josev_evcc_subset(campaigns) -> None:  # type: ignore[no-untyped-def]
     """Bonus: the Josev EVCC as the EVCC under test (the harness is the charger)."""
     if campaigns.josev_evcc is None:
-        why = campaigns.josev_skip or "Josev EVCC cases are opt-in (ISO15118_CONFORMANCE_JOSEV_EVCC=1): its JVM start-ups load a 2-core machine"
+        why = campaigns.josev_skip or "Josev EVCC campaign left out (ISO15118_CONFORMANCE_SKIP_JOSEV_EVCC=1)"
         print(f"\nJosev EVCC skipped: {why}")
         pytest.skip(why)
     camp = campaigns.josev_evcc
