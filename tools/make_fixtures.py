@@ -30,28 +30,13 @@ from lxml import etree
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from iso15118.exi.xmlio import PREFIXES  # noqa: E402
 from tests.infoset import compare, load_schema  # noqa: E402
 
 FIXTURES = ROOT / "fixtures" / "exi"
 
-NS = {
-    "urn:iso:std:iso:15118:-20:CommonMessages": "cm",
-    "urn:iso:std:iso:15118:-20:CommonTypes": "ct",
-    "urn:iso:std:iso:15118:-20:AC": "ac",
-    "urn:iso:std:iso:15118:-20:DC": "dc",
-    "urn:iso:std:iso:15118:-20:ACDP": "acdp",
-    "urn:iso:std:iso:15118:-20:WPT": "wpt",
-    "http://www.w3.org/2000/09/xmldsig#": "ds",
-    "urn:iso:15118:2:2010:AppProtocol": "app",
-    "urn:iso:15118:2:2013:MsgDef": "v2g",
-    "urn:iso:15118:2:2013:MsgHeader": "hd",
-    "urn:iso:15118:2:2013:MsgBody": "body",
-    "urn:iso:15118:2:2013:MsgDataTypes": "dt",
-    "urn:din:70121:2012:MsgDef": "v2g",
-    "urn:din:70121:2012:MsgHeader": "hd",
-    "urn:din:70121:2012:MsgBody": "body",
-    "urn:din:70121:2012:MsgDataTypes": "dt",
-}
+# the prefixes the codec's XML writer uses too
+NS = {uri: prefix for uri, prefix in PREFIXES.items() if prefix != "xsi"}
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 
 C14N_EXI = "http://www.w3.org/TR/canonical-exi/"
