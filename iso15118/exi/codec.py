@@ -363,14 +363,18 @@ class _Decoder:
         self.count = 0
         self.seen_undeclared: set[tuple[str, str]] = set()
 
-    def element(self, ns: str, name: str, g: Grammar, depth: int, into: Element | None = None) -> Element:
-        """Decode one element's content. The element path of an error is added on the
-        way out (see ``_at``), so the happy path builds no path strings."""
+    def _count_element(self, depth: int) -> None:
+        """The bounds on a hostile stream: nesting depth and number of elements."""
         if depth > MAX_DEPTH:
             raise ExiLimitError(f"nesting deeper than {MAX_DEPTH}", self.r.pos)
         self.count += 1
         if self.count > MAX_ELEMENTS:
             raise ExiLimitError(f"more than {MAX_ELEMENTS} elements", self.r.pos)
+
+    def element(self, ns: str, name: str, g: Grammar, depth: int, into: Element | None = None) -> Element:
+        """Decode one element's content. The element path of an error is added on the
+        way out (in the ``except`` below), so the happy path builds no path strings."""
+        self._count_element(depth)
         r = self.r
         bits = r.bits
         val = r._val
@@ -461,11 +465,7 @@ class _Decoder:
     def undeclared(self, ns: str, name: str, depth: int) -> Element:
         """An element with no global declaration: a built-in element grammar that never learns
         (no built-in productions allowed), unless an xsi:type cast switches to a schema type."""
-        if depth > MAX_DEPTH:
-            raise ExiLimitError(f"nesting deeper than {MAX_DEPTH}", self.r.pos)
-        self.count += 1
-        if self.count > MAX_ELEMENTS:
-            raise ExiLimitError(f"more than {MAX_ELEMENTS} elements", self.r.pos)
+        self._count_element(depth)
         r = self.r
         el = Element(ns, name)
         in_content = False
