@@ -116,6 +116,10 @@ class Recording:
         return self.secc_stderr.read_text(errors="replace")[-n:]
 
 
+class SnifferUnavailable(RuntimeError):
+    """tcpdump / dumpcap did not start capturing (no permission on this machine, ...)."""
+
+
 def free_port() -> int:
     """A free TCP port on ``::1`` in 49152..65535 (the range SDP allows)."""
     for _ in range(200):
@@ -165,7 +169,7 @@ def _start_sniffer(directory: Path, port: int, tool: str) -> Sniffer:
     sn = Sniffer(directory / f"session.{ext}", port, tool, "lo")
     if not sn.ready:
         sn.stop()
-        raise RuntimeError(f"{tool} could not capture on lo: {sn.stderr.decode('utf-8', 'replace')[-400:]}")
+        raise SnifferUnavailable(f"{tool} could not capture on lo: {sn.stderr.decode('utf-8', 'replace')[-400:]}")
     return sn
 
 
