@@ -44,11 +44,13 @@ class TraceLine:
     name: str
     payload_type: int
     payload: bytes
+    t: float = 0.0  # wall-clock time of the log line (Unix seconds)
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "TraceLine":
         pt = d["payload_type"]
-        return cls(d["dir"], d["name"], int(pt, 16) if isinstance(pt, str) else int(pt), bytes.fromhex(d["exi_hex"]))
+        return cls(d["dir"], d["name"], int(pt, 16) if isinstance(pt, str) else int(pt), bytes.fromhex(d["exi_hex"]),
+                   float(d.get("t", 0.0)))
 
 
 @dataclass

@@ -186,6 +186,15 @@ def _check_josev(rec: Recording, keylog: Path | None) -> Decoded:
     assert_same_messages(f"{rec.label} EV->EVSE", evcc_tx, d.direction(EV_TO_EVSE))
     assert_same_messages(f"{rec.label} EVSE->EV", secc_tx, d.direction(EVSE_TO_EV))
     assert d.decoder.stats.v2g_by_direction == {EV_TO_EVSE: len(evcc_tx), EVSE_TO_EV: len(secc_tx)}
+    # Capture times: each message within 0.25 s of the sender's log line (same host clock), and
+    # each response's measured response time within 50 ms of the one the two traces give.
+    late = [(t.name, round(e.ts - t.t, 3)) for t, e in zip(evcc_tx + secc_tx, d.direction(EV_TO_EVSE) +
+                                                         d.direction(EVSE_TO_EV)) if abs(e.ts - t.t) > 0.25]
+    assert not late, f"capture time vs log time (s): {late}"
+    rt = [(res.name, res.response_time, round(s.t - q.t, 3))
+          for q, s, res in zip(evcc_tx, secc_tx, d.direction(EVSE_TO_EV))
+          if res.response_time is None or abs(res.response_time - (s.t - q.t)) > 0.05]
+    assert not rt, f"response times (decoded, from the traces): {rt}"
     assert d.decoder.stats.v2g_connections == 1
     body = d.v2g[2:]
     assert {e.protocol for e in body} == {"-20"}, {e.protocol for e in body}
