@@ -21,12 +21,9 @@ from iso15118.session.controller import (
     LoopContext,
 )
 from iso15118.session.services import ControlMode, EnergyService
+from iso15118.sim.physics import dec, energy_request
 
 D = Decimal
-
-
-def _d(x: float, places: int = 0) -> Decimal:
-    return D(str(round(x, places))) if places else D(int(round(x)))
 
 
 @dataclass
@@ -100,45 +97,31 @@ class TesterEV:
             max_i = self.dc_max_current * self.charge_factor
             dis_i = self.dc_max_discharge_current * self.discharge_factor if export else 0.0
             return EVLimits(
-                max_charge_power=_d(0.0 if full else min(self.dc_max_power * self.charge_factor, max_i * v)),
-                max_charge_current=_d(max_i, 1),
-                max_voltage=_d(v * 1.1),
-                min_voltage=_d(v * 0.6),
-                max_discharge_power=_d(min(self.dc_max_discharge * self.discharge_factor, dis_i * v) if export else 0.0),
-                max_discharge_current=_d(dis_i, 1),
+                max_charge_power=dec(0.0 if full else min(self.dc_max_power * self.charge_factor, max_i * v)),
+                max_charge_current=dec(max_i, 1),
+                max_voltage=dec(v * 1.1),
+                min_voltage=dec(v * 0.6),
+                max_discharge_power=dec(min(self.dc_max_discharge * self.discharge_factor, dis_i * v) if export else 0.0),
+                max_discharge_current=dec(dis_i, 1),
                 target_soc=self.target_soc,
             )
         max_p = 0.0 if full else self.ac_max_power * self.charge_factor
         return EVLimits(
-            max_charge_power=_d(max_p),
-            max_charge_current=_d(max_p / self.ac_voltage, 1),
-            max_voltage=_d(self.ac_voltage * 1.1),
-            min_voltage=_d(self.ac_voltage * 0.9),
-            max_discharge_power=_d(self.ac_max_discharge * self.discharge_factor if export else 0.0),
+            max_charge_power=dec(max_p),
+            max_charge_current=dec(max_p / self.ac_voltage, 1),
+            max_voltage=dec(self.ac_voltage * 1.1),
+            min_voltage=dec(self.ac_voltage * 0.9),
+            max_discharge_power=dec(self.ac_max_discharge * self.discharge_factor if export else 0.0),
             target_soc=self.target_soc,
         )
 
     def energy_request(self, now: float) -> EnergyRequest:
-        cap = self.capacity_wh
-        to_target = max(0.0, (self.target_soc - self.soc) * cap / 100.0)
-        to_full = max(0.0, (100.0 - self.soc) * cap / 100.0)
-        to_reserve = max(0.0, (self.min_soc_reserve - self.soc) * cap / 100.0)
-        above = max(0.0, (self.soc - self.min_soc_reserve) * cap / 100.0)
-        return EnergyRequest(
-            target_wh=_d(to_target),
-            max_wh=_d(to_full),
-            min_wh=_d(to_reserve),
-            departure_time=7200,
-            min_soc=self.min_soc_reserve,
-            target_soc=self.target_soc,
-            max_v2x_wh=_d(to_full),
-            min_v2x_wh=-_d(above),
-        )
+        return energy_request(self.capacity_wh, self.soc, self.target_soc, self.min_soc_reserve)
 
     def present_voltage(self, now: float) -> Decimal:
         if self.service is not None and not self.is_dc():
-            return _d(self.ac_voltage)
-        return _d(self.dc_voltage)
+            return dec(self.ac_voltage)
+        return dec(self.dc_voltage)
 
     def wanted_power(self, ctx: LoopContext) -> Decimal:
         """Scheduled mode: the power this EV asks for (negative = export)."""
@@ -165,7 +148,7 @@ class TesterEV:
             limits=lim,
             energy=self.energy_request(now),
             present_voltage=self.present_voltage(now),
-            present_power=_d(self.power_w),
+            present_power=dec(self.power_w),
             target_power=target,
             target_voltage=self.present_voltage(now),
             soc=int(self.soc),

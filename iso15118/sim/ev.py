@@ -26,7 +26,7 @@ from iso15118.session.controller import (
 )
 from iso15118.session.pnc import ContractCredentials, ProvisioningCredentials
 from iso15118.session.services import ControlMode, EnergyService
-from iso15118.sim.physics import AdapterThermal, Battery, dec
+from iso15118.sim.physics import AdapterThermal, Battery, dec, energy_request
 
 
 @dataclass
@@ -218,22 +218,7 @@ class SimEV:
         )
 
     def energy_request(self, now: float) -> EnergyRequest:
-        cap = self.spec.capacity_wh
-        soc = self.battery.soc
-        to_target = max(0.0, (self.target_soc - soc) * cap / 100.0)
-        to_full = max(0.0, (100.0 - soc) * cap / 100.0)
-        to_reserve = max(0.0, (self.min_soc_reserve - soc) * cap / 100.0)
-        above_reserve = max(0.0, (soc - self.min_soc_reserve) * cap / 100.0)
-        return EnergyRequest(
-            target_wh=dec(to_target),
-            max_wh=dec(to_full),
-            min_wh=dec(to_reserve),
-            departure_time=7200,
-            min_soc=self.min_soc_reserve,
-            target_soc=self.target_soc,
-            max_v2x_wh=dec(to_full),
-            min_v2x_wh=-dec(above_reserve),
-        )
+        return energy_request(self.spec.capacity_wh, self.battery.soc, self.target_soc, self.min_soc_reserve)
 
     def present_voltage(self, now: float) -> Decimal:
         return dec(self.battery.voltage())

@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from iso15118.session.controller import EnergyRequest
+
 
 @dataclass
 class Battery:
@@ -95,3 +97,23 @@ class Meter:
 def dec(x: float, places: int = 0) -> Decimal:
     """Float -> Decimal rounded to ``places`` decimals (stays inside a RationalNumber)."""
     return Decimal(str(round(x, places))) if places else Decimal(int(round(x)))
+
+
+def energy_request(capacity_wh: float, soc: float, target_soc: int, min_soc_reserve: int) -> EnergyRequest:
+    """The EV's energy needs from its state of charge: Target = to the target SOC, Maximum =
+    to 100 %, Minimum = up to the reserve SOC (0 above it); V2X Maximum = Maximum, V2X Minimum =
+    minus the energy above the reserve (what it may export)."""
+    to_target = max(0.0, (target_soc - soc) * capacity_wh / 100.0)
+    to_full = max(0.0, (100.0 - soc) * capacity_wh / 100.0)
+    to_reserve = max(0.0, (min_soc_reserve - soc) * capacity_wh / 100.0)
+    above_reserve = max(0.0, (soc - min_soc_reserve) * capacity_wh / 100.0)
+    return EnergyRequest(
+        target_wh=dec(to_target),
+        max_wh=dec(to_full),
+        min_wh=dec(to_reserve),
+        departure_time=7200,
+        min_soc=min_soc_reserve,
+        target_soc=target_soc,
+        max_v2x_wh=dec(to_full),
+        min_v2x_wh=-dec(above_reserve),
+    )
