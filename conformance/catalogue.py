@@ -15,13 +15,13 @@ case its tester, evidence and check list; the verdict is computed from the check
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Iterable
-
-from iso15118.session.services import ControlMode, EnergyService
+from typing import Any
 
 from conformance.evidence import Check, Evidence
 from conformance.sut import SutEndpoint
+from iso15118.session.services import ControlMode, EnergyService
 
 
 class Inconclusive(Exception):
@@ -50,7 +50,7 @@ class TestCase:
     """``SECC`` (the SUT is a charger; the harness plays the EV) or ``EVCC``."""
     needs: frozenset[str]
     """Capabilities the SUT must have: ``AC``, ``DC``, ``BPT``, ``tls``, ``probe``."""
-    run: Callable[["CaseContext"], Awaitable[None]] = field(repr=False, compare=False)
+    run: Callable[[CaseContext], Awaitable[None]] = field(repr=False, compare=False)
     timeout: float = 60.0
 
     def to_json(self) -> dict[str, Any]:
@@ -84,10 +84,10 @@ def case(
     tags: Iterable[str] = (),
     needs: Iterable[str] = (),
     timeout: float = 60.0,
-) -> Callable[[Callable[["CaseContext"], Awaitable[None]]], Callable[["CaseContext"], Awaitable[None]]]:
+) -> Callable[[Callable[[CaseContext], Awaitable[None]]], Callable[[CaseContext], Awaitable[None]]]:
     """Register a case (decorator)."""
 
-    def deco(fn: Callable[["CaseContext"], Awaitable[None]]) -> Callable[["CaseContext"], Awaitable[None]]:
+    def deco(fn: Callable[[CaseContext], Awaitable[None]]) -> Callable[[CaseContext], Awaitable[None]]:
         if id in REGISTRY:
             raise ValueError(f"duplicate case id {id}")
         role = id.split("_")[1]

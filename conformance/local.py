@@ -8,15 +8,15 @@ the charger that served a given EVCCID -- the in-process equivalent of a lab pow
 from __future__ import annotations
 
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
+from conformance.sut import CallableProbe, PowerState, SutEndpoint, SutInfo
 from iso15118.session.runner import SeccServer, start_secc
 from iso15118.session.secc import SeccConfig
 from iso15118.session.services import EnergyService
 from iso15118.sim import make_evse
-
-from conformance.sut import CallableProbe, PowerState, SutEndpoint, SutInfo
 
 
 @dataclass

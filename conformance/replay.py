@@ -22,11 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from iso15118 import messages as m
-from iso15118.transport.v2gtp import schema_key_for
-
 from conformance.catalogue import CaseContext, TestCase
 from conformance.evidence import message_to_dict
+from iso15118 import messages as m
+from iso15118.transport.v2gtp import schema_key_for
 
 IGNORE = ("session_id", "time_stamp", "time_anchor", "meter_timestamp", "gen_challenge", "evse_id", "meter_id",
           "signature", "departure_time")

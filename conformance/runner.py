@@ -7,14 +7,14 @@ import asyncio
 import gc
 import time
 import traceback
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
-
-from iso15118.session.services import EnergyService
+from typing import Any
 
 from conformance.catalogue import Abort, CaseContext, Inconclusive, TestCase
 from conformance.evidence import CaseResult, Evidence, Verdict
 from conformance.sut import SutEndpoint
+from iso15118.session.services import EnergyService
 
 Progress = Callable[[SutEndpoint, TestCase, CaseResult], None]
 

@@ -15,9 +15,10 @@ import json
 import ssl
 import urllib.parse
 import urllib.request
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Protocol
+from typing import Any, Protocol
 
 from iso15118.session.services import EnergyService
 
@@ -136,7 +137,7 @@ class SutEndpoint:
     """Charger profile the tester SECC simulates for an EVCC under test."""
 
     @classmethod
-    def evcc(cls, launcher: Any, name: str, profile: str = "wall-connector") -> "SutEndpoint":
+    def evcc(cls, launcher: Any, name: str, profile: str = "wall-connector") -> SutEndpoint:
         """An EVCC under test (the harness listens; ``launcher`` makes the EVCC connect)."""
         return cls("::1", 0, name=name, role="EVCC", evcc_launcher=launcher, evcc_profile=profile)
 

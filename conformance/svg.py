@@ -4,8 +4,8 @@ in the HTML report as text."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from html import escape
-from typing import Iterable
 
 from conformance.evidence import Sample
 

@@ -21,10 +21,14 @@ import socket
 import ssl
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
+from conformance.evidence import Check, Evidence
+from conformance.sut import SutEndpoint
+from conformance.tester_ev import TesterEV
 from iso15118 import messages as m
 from iso15118.session import rules
 from iso15118.session.evcc import EvccConfig, EvccSession
@@ -39,10 +43,6 @@ from iso15118.session.events import (
 from iso15118.session.services import ControlMode, EnergyService, to_decimal
 from iso15118.transport.tcp import ConnectionClosed, V2GTPConnection
 from iso15118.transport.v2gtp import V2GTPError, encode_frame, schema_key_for
-
-from conformance.evidence import Check, Evidence
-from conformance.sut import SutEndpoint
-from conformance.tester_ev import TesterEV
 
 GRACE = 3.0
 """Extra seconds the tester keeps waiting after a timeout expired (to record what happens)."""

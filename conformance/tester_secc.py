@@ -12,17 +12,17 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Any
 
+from conformance.evidence import Check, Evidence
 from iso15118 import messages as m
 from iso15118.session.events import SendMessage, SessionEnded
 from iso15118.session.secc import SeccConfig, SeccSession
 from iso15118.sim import make_evse
 from iso15118.transport.tcp import ConnectionClosed, V2GTPConnection, start_server
 from iso15118.transport.v2gtp import V2GTPError, encode_frame, schema_key_for
-
-from conformance.evidence import Check, Evidence
 
 EvccLauncher = Callable[[str, int], Awaitable[Any]]
 """Starts the EVCC under test against ``host``, ``port``; completes when it has finished."""
@@ -42,10 +42,10 @@ class Action:
 class Script:
     """Override to deviate; the default behaves like a correct SECC."""
 
-    def before(self, secc: "TesterSecc", name: str, msg: Any, n: int) -> None:
+    def before(self, secc: TesterSecc, name: str, msg: Any, n: int) -> None:
         """Called with each decoded request (``n`` = how many of this name so far)."""
 
-    def response(self, secc: "TesterSecc", name: str, req: Any, res: Any, n: int) -> Action:
+    def response(self, secc: TesterSecc, name: str, req: Any, res: Any, n: int) -> Action:
         return Action()
 
 

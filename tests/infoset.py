@@ -26,7 +26,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -50,13 +50,13 @@ XSI = "http://www.w3.org/2001/XMLSchema-instance"
 XS = "http://www.w3.org/2001/XMLSchema"
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_schema(key: str) -> xmlschema.XMLSchema:
     """The xmlschema object of a schema key (cached)."""
     return xmlschema.XMLSchema(str(SCHEMA_DIR / SCHEMA_FILES[key]))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _all_element_decls(key: str) -> dict[str, Any]:
     """Every element declaration of a schema key by expanded name (global first, then local)."""
     schema = load_schema(key)

@@ -25,9 +25,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import pytest
 
@@ -53,12 +53,12 @@ class Job:
     fragment: bool = False
 
     @classmethod
-    def encode(cls, schema: str, xml: bytes | str, fragment: bool = False) -> "Job":
+    def encode(cls, schema: str, xml: bytes | str, fragment: bool = False) -> Job:
         """A job that encodes XML text to EXI."""
         return cls("encode", schema, xml.encode("utf-8") if isinstance(xml, str) else xml, fragment)
 
     @classmethod
-    def decode(cls, schema: str, exi: bytes, fragment: bool = False) -> "Job":
+    def decode(cls, schema: str, exi: bytes, fragment: bool = False) -> Job:
         """A job that decodes EXI bytes to XML text."""
         return cls("decode", schema, exi, fragment)
 
@@ -143,7 +143,7 @@ class Oracle:
         self.classpath = f"{self.directory / 'EXICodec.jar'}{os.pathsep}{self.directory}"
 
     @classmethod
-    def locate(cls) -> "Oracle":
+    def locate(cls) -> Oracle:
         """The oracle found by :func:`locate_oracle_dir`."""
         return cls(locate_oracle_dir())
 

@@ -26,8 +26,9 @@ from __future__ import annotations
 import base64
 import random
 import string
+from collections.abc import Iterator
 from decimal import Decimal
-from typing import Any, Iterator
+from typing import Any
 
 from lxml import etree
 
@@ -430,7 +431,7 @@ class XsdGenerator:
         return text
 
     @staticmethod
-    def _lexical_variant(text: str, f: "_Facets", rng: random.Random) -> str:
+    def _lexical_variant(text: str, f: _Facets, rng: random.Random) -> str:
         """An equal value in another lexical form (only for whitespace-collapsing, non-string types)."""
         prim = f.primitive
         if prim not in ("boolean", "decimal", "float", "double", "hexBinary", "base64Binary") or not text:

@@ -110,7 +110,7 @@ def peer_codec(args: argparse.Namespace, rows: list[dict]) -> dict:
             print(f"peer: josev-exi bench failed: {proc.stderr.strip()[-400:]}")
             return {"error": proc.stderr[-400:]}
         peer = json.loads(res_path.read_text())
-    print(f"\npeer (Josev 0.31.2 codec via JVM), median ms, and our speed-up:")
+    print("\npeer (Josev 0.31.2 codec via JVM), median ms, and our speed-up:")
     print(f"{'message':34} {'enc ms':>8} {'x':>7} {'dec ms':>8} {'x':>7}")
     out = []
     for ours, theirs in zip(rows, peer["rows"]):

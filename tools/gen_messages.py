@@ -941,7 +941,7 @@ class Emitter:
             body.append(f"v = self.{f.attr}")
             if f.max != 1:
                 lo, hi = f.min, f.max
-                cond = [f"v.__class__ is not list"]
+                cond = ["v.__class__ is not list"]
                 if lo > 0:
                     cond.append(f"len(v) < {lo}")
                 if hi is not None:
@@ -1098,7 +1098,7 @@ class Emitter:
                 "            try:",
                 "                c = k.from_tree(c)",
                 "            except MessageValidationError as e:",
-                f"                raise e.nested(cls.__name__, 'content', len(v_content)) from None",
+                "                raise e.nested(cls.__name__, 'content', len(v_content)) from None",
                 "    v_content.append(c)",
             ]
             args.append("content=v_content")

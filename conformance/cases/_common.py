@@ -5,15 +5,15 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, Callable
-
-from iso15118 import messages as m
-from iso15118.session.controller import EVAction
-from iso15118.session.services import ControlMode, EnergyService, to_decimal
+from typing import Any
 
 from conformance.catalogue import CaseContext, Inconclusive
 from conformance.tester import Rx, TesterEvcc, loop_power
+from iso15118 import messages as m
+from iso15118.session.controller import EVAction
+from iso15118.session.services import ControlMode, EnergyService, to_decimal
 
 RC = m.ResponseCode
 TOL_W = 0.01

@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from conformance.catalogue import CaseContext
 from conformance.cases._common import TOL_W, TOL_W_ABS
+from conformance.catalogue import CaseContext
 from conformance.evidence import LogEntry
 
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import time
 
-from iso15118.session.services import ControlMode, EnergyService, ParameterSetOffer, rn
-
-from conformance.catalogue import CaseContext, case
 from conformance.cases._common import RC, expect, expect_refused, expect_session_over, m, reach, with_session, wrong_id
+from conformance.catalogue import CaseContext, case
+from iso15118.session.services import ControlMode, EnergyService, ParameterSetOffer, rn
 
 # --------------------------------------------------------------------------- Authorization
 

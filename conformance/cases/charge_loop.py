@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from iso15118.session.services import ControlMode, EnergyService
-
-from conformance.catalogue import CaseContext, case
-from conformance.cases._common import RC, EVAction, expect, expect_power_off, full_session, m, reach, stop_after, with_session, wrong_id
+from conformance.cases._common import RC, EVAction, expect, expect_power_off, full_session, m, stop_after, with_session, wrong_id
 from conformance.cases._loop import check_limits, pairs
+from conformance.catalogue import CaseContext, case
 from conformance.tester_ev import TesterEV
+from iso15118.session.services import ControlMode, EnergyService
 
 
 def _evse(t):  # type: ignore[no-untyped-def]

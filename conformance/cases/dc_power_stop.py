@@ -5,12 +5,21 @@ from __future__ import annotations
 
 import time
 
-from iso15118.session.services import ControlMode, EnergyService, rn
-
-from conformance.catalogue import CaseContext, case
 from conformance.cases._common import (
-    RC, EVAction, dec, expect, expect_power_off, expect_refused, expect_session_over, full_session, m, reach, stop_after,
+    RC,
+    EVAction,
+    dec,
+    expect,
+    expect_power_off,
+    expect_refused,
+    expect_session_over,
+    full_session,
+    m,
+    reach,
+    stop_after,
 )
+from conformance.catalogue import CaseContext, case
+from iso15118.session.services import ControlMode, EnergyService, rn
 
 
 def _dc(ctx: CaseContext) -> EnergyService:

@@ -5,11 +5,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from iso15118 import messages as m
-
-from conformance.catalogue import CaseContext, case
 from conformance.cases._common import wrong_id
+from conformance.catalogue import CaseContext, case
 from conformance.tester_secc import Action, Script, TesterSecc
+from iso15118 import messages as m
 
 RC = m.ResponseCode
 

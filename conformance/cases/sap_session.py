@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from iso15118.session.services import NAMESPACE, NS_AC, NS_DC
-
-from conformance.catalogue import CaseContext, case
 from conformance.cases._common import RC, expect, expect_refused, expect_session_over, m, reach, with_session, wrong_id
+from conformance.catalogue import CaseContext, case
+from iso15118.session.services import NAMESPACE, NS_AC, NS_DC
 
 APR = m.AppProtocolResponseCode
 

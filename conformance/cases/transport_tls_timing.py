@@ -9,13 +9,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from iso15118.session import rules
-from iso15118.transport.v2gtp import encode_header
-
-from conformance.catalogue import CaseContext, Inconclusive, case
 from conformance.cases._common import RC, expect, expect_refused, m, reach
 from conformance.cases.sap_session import _ns, _proto
+from conformance.catalogue import CaseContext, Inconclusive, case
 from conformance.tester import TesterEvcc
+from iso15118.session import rules
+from iso15118.transport.v2gtp import encode_header
 
 APR = m.AppProtocolResponseCode
 

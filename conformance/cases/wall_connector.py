@@ -13,15 +13,22 @@ import asyncio
 import time
 from typing import Any
 
-from iso15118.session.services import ControlMode, EnergyService
-
-from conformance.catalogue import CaseContext, Inconclusive, case
 from conformance.cases._common import (
-    RC, EVAction, expect, expect_power_off, m, reach, stop_after, with_session, wrong_id,
+    RC,
+    EVAction,
+    expect,
+    expect_power_off,
+    m,
+    reach,
+    stop_after,
+    with_session,
+    wrong_id,
 )
 from conformance.cases._loop import LoopPair, check_limits, follow_time, over, pairs
+from conformance.catalogue import CaseContext, Inconclusive, case
 from conformance.tester import TesterEvcc
 from conformance.tester_ev import TesterEV
+from iso15118.session.services import ControlMode, EnergyService
 
 RATED_W = 11520.0
 RATED_A = 48.0

@@ -31,8 +31,8 @@ from iso15118.capture.limits import (
     COMMUNICATION_SETUP_TIMEOUT,
     PROTOCOL_LABELS,
     SECC_SEQUENCE_TIMEOUT,
-    protocol_for_namespace,
     loop_limit,
+    protocol_for_namespace,
     schema_for,
     timing_limits,
 )

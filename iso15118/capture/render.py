@@ -23,7 +23,7 @@ _HEX_LIMIT = 64
 
 
 def _iso(ts: float) -> str:
-    return _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return _dt.datetime.fromtimestamp(ts, _dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def event_to_dict(ev: Event) -> dict[str, Any]:

@@ -8,14 +8,28 @@ is layered on top of it in :mod:`iso15118.exi.xmlio`.
 from __future__ import annotations
 
 import threading
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from iso15118.exi import datatypes as D
 from iso15118.exi.bits import BitReader, BitWriter
 from iso15118.exi.cache import load_grammars
 from iso15118.exi.errors import ExiDecodeError, ExiEncodeError, ExiError, ExiLimitError
-from iso15118.exi.grammar import (AT, ATW, CH, CHU, EE, LEAF_FIXED, LEAF_GENERIC, LEAF_SMALL_INT, LEAF_SMALL_UINT, SE,
-                                  SEW, DocGrammar, Grammar, SchemaGrammars, State)
+from iso15118.exi.grammar import (
+    AT,
+    CH,
+    CHU,
+    EE,
+    LEAF_FIXED,
+    LEAF_GENERIC,
+    LEAF_SMALL_INT,
+    SE,
+    SEW,
+    DocGrammar,
+    Grammar,
+    SchemaGrammars,
+    State,
+)
 from iso15118.exi.tree import Element
 
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"

@@ -31,7 +31,8 @@ xmldsig types) it may also hold ``str`` items for character data.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 __all__ = ["Element"]
 

@@ -85,15 +85,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from iso15118.messages._base import FieldSpec, MessageBase, MessageValidationError
-from iso15118.messages._gen_ac import *  # noqa: F403
-from iso15118.messages._gen_acdp import *  # noqa: F403
-from iso15118.messages._gen_common_messages import *  # noqa: F403
-from iso15118.messages._gen_common_types import *  # noqa: F403
-from iso15118.messages._gen_dc import *  # noqa: F403
-from iso15118.messages._gen_sap import *  # noqa: F403
-from iso15118.messages._gen_wpt import *  # noqa: F403
-from iso15118.messages._gen_xmldsig import *  # noqa: F403
 from iso15118.messages import (  # noqa: E402
     _gen_ac,
     _gen_acdp,
@@ -104,6 +95,15 @@ from iso15118.messages import (  # noqa: E402
     _gen_wpt,
     _gen_xmldsig,
 )
+from iso15118.messages._base import FieldSpec, MessageBase, MessageValidationError
+from iso15118.messages._gen_ac import *  # noqa: F403
+from iso15118.messages._gen_acdp import *  # noqa: F403
+from iso15118.messages._gen_common_messages import *  # noqa: F403
+from iso15118.messages._gen_common_types import *  # noqa: F403
+from iso15118.messages._gen_dc import *  # noqa: F403
+from iso15118.messages._gen_sap import *  # noqa: F403
+from iso15118.messages._gen_wpt import *  # noqa: F403
+from iso15118.messages._gen_xmldsig import *  # noqa: F403
 
 _MODULES = (
     _gen_xmldsig,

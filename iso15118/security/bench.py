@@ -21,8 +21,9 @@ import statistics
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed448
@@ -76,7 +77,7 @@ def _handshakes(paths: PkiPaths, n: int) -> tuple[float, dict[str, Any]]:
         while not stop.is_set():
             try:
                 raw, _ = srv.accept()
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return

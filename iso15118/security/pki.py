@@ -64,9 +64,9 @@ import enum
 import json
 import os
 import secrets
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -267,7 +267,7 @@ def issue_certificate(
     ``ca``, explicit validity) exist so that tests can build deliberately broken
     certificates with the same code that builds correct ones.
     """
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     start = not_before if not_before is not None else now - CLOCK_SKEW
     end = not_after if not_after is not None else start + dt.timedelta(days=days)
     if issuer is not None and clamp_to_issuer and not_after is None:
@@ -428,7 +428,7 @@ def create_pki(
         )
     manifest = {
         "algorithm": alg.value,
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "certificates": {
             s.name: {
                 "issuer": s.issuer,
@@ -522,7 +522,7 @@ def make_crl(
     next_update: dt.datetime | None = None,
 ) -> x509.CertificateRevocationList:
     """A CRL signed by ``issuer`` listing ``revoked_serials``."""
-    now = last_update or dt.datetime.now(dt.timezone.utc) - CLOCK_SKEW
+    now = last_update or dt.datetime.now(dt.UTC) - CLOCK_SKEW
     builder = (
         x509.CertificateRevocationListBuilder()
         .issuer_name(issuer.cert.subject)
@@ -546,7 +546,7 @@ def make_ocsp_response(
     next_update: dt.datetime | None = None,
 ) -> ocsp.OCSPResponse:
     """A successful OCSP response about ``cert`` (signed by the issuer or a delegated responder)."""
-    now = this_update or dt.datetime.now(dt.timezone.utc) - CLOCK_SKEW
+    now = this_update or dt.datetime.now(dt.UTC) - CLOCK_SKEW
     signer = responder or issuer
     builder = ocsp.OCSPResponseBuilder().add_response(
         cert=cert,

@@ -54,8 +54,9 @@ import enum
 import hmac
 import secrets
 import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Sequence, Union
+from typing import Any, Union
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed448
@@ -68,7 +69,6 @@ from iso15118.security.keydelivery import (
     CURVE_SECP521,
     CURVE_X448,
     EncryptedContractKey,
-    KeyDeliveryError,
     decrypt_private_key,
     encrypt_private_key,
 )
@@ -193,7 +193,7 @@ def _der(cert: CertLike) -> bytes:
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def new_gen_challenge() -> bytes:

@@ -82,9 +82,10 @@ import logging
 import os
 import ssl
 import weakref
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Sequence, Union
+from typing import TYPE_CHECKING, Any, Union
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -181,7 +182,7 @@ class _HandshakeObserver:
     """Remembers, per connection, the group chosen in the (last) ServerHello."""
 
     def __init__(self) -> None:
-        self.groups: "weakref.WeakKeyDictionary[Any, int]" = weakref.WeakKeyDictionary()
+        self.groups: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
 
     def __call__(self, conn: Any, direction: str, version: Any, content_type: Any, msg_type: Any, data: bytes) -> None:
         try:
@@ -484,7 +485,7 @@ def classify_ssl_error(exc: BaseException) -> tuple[TlsFailure, ChainErrorReason
 # --------------------------------------------------------------------------- convenience
 
 
-def secc_context_from_pki(paths: "PkiPaths", *, client_roots: Sequence[str] = ("v2gRootCA",), **kw: Any) -> ssl.SSLContext:
+def secc_context_from_pki(paths: PkiPaths, *, client_roots: Sequence[str] = ("v2gRootCA",), **kw: Any) -> ssl.SSLContext:
     """-20 SECC context from a lab PKI: ``cpoCertChain`` + ``seccLeaf``, EV chains checked
     against ``client_roots`` (add ``"oemRootCA"`` to also accept OEM provisioning chains)."""
     return server_context(
@@ -496,7 +497,7 @@ def secc_context_from_pki(paths: "PkiPaths", *, client_roots: Sequence[str] = ("
     )
 
 
-def evcc_context_from_pki(paths: "PkiPaths", *, identity: str | None = "vehicle", **kw: Any) -> ssl.SSLContext:
+def evcc_context_from_pki(paths: PkiPaths, *, identity: str | None = "vehicle", **kw: Any) -> ssl.SSLContext:
     """-20 EVCC context from a lab PKI: trusts the V2G root, presents the vehicle chain
     (``identity="vehicle"``), the OEM provisioning chain (``"oem"``) or nothing (``None``)."""
     roots = [paths.cert("v2gRootCA")]

@@ -37,8 +37,9 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence, Union
+from typing import Union
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -191,9 +192,9 @@ def verified_path(
     leaf = as_certificate(leaf)
     intermediates = [as_certificate(c) for c in intermediates]
     trust_anchors = [as_certificate(c) for c in trust_anchors]
-    when = at or dt.datetime.now(dt.timezone.utc)
+    when = at or dt.datetime.now(dt.UTC)
     if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
+        when = when.replace(tzinfo=dt.UTC)
     path = _build_path(leaf, list(intermediates), list(trust_anchors))
     for depth, cert in enumerate(path):
         _check_algorithm(cert, depth, policy)

@@ -69,8 +69,9 @@ import enum
 import hashlib
 import statistics
 import time
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence, Union
+from typing import Union
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -482,8 +483,10 @@ def bench_signatures(iterations: int = 50) -> dict:
     hashing and the public-key operation.  Returns ``{"ecdsa-p521": {"sign_us":..., "verify_us":...,
     ...}, "ed448": {...}, "iterations": n}``.
     """
-    from iso15118.security.pki import Algorithm, IssuedCert, Profile as CertProfile, issue_certificate
     from cryptography.hazmat.primitives.serialization import Encoding
+
+    from iso15118.security.pki import Algorithm, IssuedCert, issue_certificate
+    from iso15118.security.pki import Profile as CertProfile
 
     out: dict = {"iterations": iterations}
     for label, alg in (("ecdsa-p521", Algorithm.SECP521R1), ("ed448", Algorithm.ED448)):

@@ -6,6 +6,7 @@ an asyncio runner, CLI sub-commands and a benchmark.
 
 from __future__ import annotations
 
+from iso15118.session.evcc import EvccConfig, EvccSession
 from iso15118.session.events import (
     Event,
     MessageReceived,
@@ -16,7 +17,6 @@ from iso15118.session.events import (
     SessionEnded,
     StateChanged,
 )
-from iso15118.session.evcc import EvccConfig, EvccSession
 from iso15118.session.rules import Family, State
 from iso15118.session.secc import SeccConfig, SeccSession, SessionStore
 from iso15118.session.services import ControlMode, EnergyService

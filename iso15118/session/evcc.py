@@ -15,9 +15,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 from iso15118 import messages as m
 from iso15118.security import pnc as sec
@@ -25,7 +26,6 @@ from iso15118.security.keydelivery import KeyDeliveryError
 from iso15118.security.validation import CertificateChainError
 from iso15118.security.xmldsig import SignatureError
 from iso15118.session import rules
-from iso15118.session.pnc import ContractCredentials, meter_info_mapping, to_tree, typed
 from iso15118.session.controller import (
     EVAction,
     EVController,
@@ -44,9 +44,9 @@ from iso15118.session.events import (
     SessionEnded,
     StateChanged,
 )
+from iso15118.session.pnc import ContractCredentials, meter_info_mapping, to_tree, typed
 from iso15118.session.rules import Family, State
 from iso15118.session.services import (
-    FAMILY_OF_NAMESPACE,
     NAMESPACE,
     ControlMode,
     EnergyService,

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import heapq
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from iso15118.session.events import Event, SendMessage, SessionEnded
 

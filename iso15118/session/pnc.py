@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, Sequence, Union
+from typing import Any, Protocol, Union
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed448

@@ -13,8 +13,9 @@ import asyncio
 import logging
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from iso15118.session.controller import EVController, EVSEController
 from iso15118.session.evcc import EvccConfig, EvccSession

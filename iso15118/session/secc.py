@@ -16,20 +16,20 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 from iso15118 import messages as m
 from iso15118.security import pnc as sec
 from iso15118.session import rules
-from iso15118.session.pnc import SeccPnC, meter_info_mapping, to_tree, typed
 from iso15118.session.controller import (
     AuthorizationDecision,
+    EnergyRequest,
     EVLimits,
     EVLoopStatus,
     EVSEController,
-    EnergyRequest,
     LoopContext,
     Notification,
     ScheduleOffer,
@@ -44,6 +44,7 @@ from iso15118.session.events import (
     SessionEnded,
     StateChanged,
 )
+from iso15118.session.pnc import SeccPnC, meter_info_mapping, to_tree, typed
 from iso15118.session.rules import Family, State
 from iso15118.session.services import (
     FAMILY_OF_NAMESPACE,
@@ -56,7 +57,7 @@ from iso15118.session.services import (
     rn,
     to_decimal,
 )
-from iso15118.transport.v2gtp import PayloadType, schema_key_for
+from iso15118.transport.v2gtp import schema_key_for
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ Decisions on DISAGREE items:
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Iterable
 
 from iso15118 import messages as m
 from iso15118.session._compat import make_parameter

@@ -390,7 +390,7 @@ async def discover(
             while (remaining := deadline - loop.time()) > 0:
                 try:
                     data = await asyncio.wait_for(proto.queue.get(), remaining)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     break
                 try:
                     response = SdpResponse.from_bytes(data)

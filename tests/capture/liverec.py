@@ -16,8 +16,8 @@ from __future__ import annotations
 import json
 import os
 import random
-import select
 import re
+import select
 import shutil
 import socket
 import subprocess
@@ -47,7 +47,7 @@ class TraceLine:
     t: float = 0.0  # wall-clock time of the log line (Unix seconds)
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "TraceLine":
+    def from_json(cls, d: dict[str, Any]) -> TraceLine:
         pt = d["payload_type"]
         return cls(d["dir"], d["name"], int(pt, 16) if isinstance(pt, str) else int(pt), bytes.fromhex(d["exi_hex"]),
                    float(d.get("t", 0.0)))

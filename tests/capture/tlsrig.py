@@ -28,7 +28,6 @@ from cryptography.x509.oid import NameOID
 from iso15118.capture.pcapwriter import PcapWriter, TcpFlowWriter
 from iso15118.transport.v2gtp import encode_frame
 
-
 # OpenSSL's SSL_OP_NO_ENCRYPT_THEN_MAC (not exported by Python's ssl): classic MAC-then-encrypt
 # CBC records, as TLS 1.2 stacks without RFC 7366 send them.
 _OP_NO_ENCRYPT_THEN_MAC = 1 << 19
@@ -37,7 +36,7 @@ _OP_NO_ENCRYPT_THEN_MAC = 1 << 19
 def make_cert(directory: Path, curve: ec.EllipticCurve) -> tuple[Path, Path]:
     key = ec.generate_private_key(curve)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "secc.test")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)

@@ -61,12 +61,11 @@ class Campaigns:
 
 
 async def _own(res: Campaigns) -> None:
-    from iso15118.security.pki import create_pki
-    from iso15118.security.tls import secc_context_from_pki
-
     from conformance.local import start_local_secc
     from conformance.sut import SutEndpoint
     from conformance.tester_secc import local_evcc_launcher
+    from iso15118.security.pki import create_pki
+    from iso15118.security.tls import secc_context_from_pki
 
     t0 = time.monotonic()
     paths = create_pki(tempfile.mkdtemp(prefix="conformance-pki-"), "secp521r1")
@@ -153,10 +152,7 @@ async def _josev(res: Campaigns) -> None:
         await j.stop()
         return
     try:
-        from conformance.sut import SutEndpoint
-        from conformance.tester_secc import command_evcc_launcher
 
-        from .josev import peer_dir
 
         res.josev = await run_campaign([j.endpoint()], select(list(JOSEV_CASES)), probe=False)
         res.josev_sessions = list(j.sessions)

@@ -99,9 +99,8 @@ class JosevSecc:
             self._reader.cancel()
 
     def endpoint(self) -> Any:
-        from iso15118.session.services import EnergyService
-
         from conformance.sut import SutEndpoint
+        from iso15118.session.services import EnergyService
 
         sut = SutEndpoint("::1", self.port, name="josev-secc", before_case=self.before_case, jobs=1)
         sut.info.services = {EnergyService[s] for s in self.services.split(",")}

@@ -27,8 +27,9 @@ def test_replay_jsonl_and_pcap(tmp_path: Path) -> None:
             lines = [json.loads(x) for x in (tmp_path / "s.jsonl").read_text().splitlines()]
             for d in lines:
                 if d["name"] == "ChargeParameterDiscoveryRes" or d["name"].endswith("ChargeParameterDiscoveryRes"):
-                    from iso15118 import messages as m
                     import dataclasses
+
+                    from iso15118 import messages as m
 
                     msg = m.decode(bytes.fromhex(d["exi_hex"]), "ac")
                     mode = dataclasses.replace(msg.energy_transfer_mode, evse_maximum_charge_power=m.RationalNumber(value=7, exponent=3))

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from iso15118.security.tls import JOSEV_COMPAT, client_context, server_context
-from iso15118.session import ControlMode, EnergyService, EvccConfig, SeccConfig
+from iso15118.session import ControlMode, EnergyService, EvccConfig
 from iso15118.session.runner import run_evcc, start_secc
 from iso15118.sim import make_ev, make_evse
 

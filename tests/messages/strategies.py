@@ -7,7 +7,7 @@ bounds, choice arity), so every drawn object is valid; list sizes are kept small
 from __future__ import annotations
 
 from decimal import Decimal
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from hypothesis import strategies as st
@@ -103,7 +103,7 @@ def field_strategy(spec: FieldSpec, wildcards: bool = True) -> st.SearchStrategy
     return one
 
 
-@lru_cache(maxsize=None)
+@cache
 def for_class(klass: type[MessageBase], wildcards: bool = True) -> st.SearchStrategy[MessageBase]:
     """Valid instances of ``klass``.
 

@@ -7,7 +7,7 @@ the official XSDs accept, which checks element order, namespaces and attribute f
 from __future__ import annotations
 
 import base64
-from functools import lru_cache
+from functools import cache
 
 import pytest
 import xmlschema
@@ -63,7 +63,7 @@ SCHEMA_FILES = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def _schema(key: str) -> xmlschema.XMLSchema10:
     from pathlib import Path
 
@@ -71,7 +71,7 @@ def _schema(key: str) -> xmlschema.XMLSchema10:
     return xmlschema.XMLSchema10(str(root / SCHEMA_FILES[key]))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _hex_names() -> frozenset[tuple[str, str]]:
     """Elements whose bytes are hexBinary (all other bytes are base64Binary)."""
     out = set()

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 import socket
-import time
 import ssl
 import subprocess
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 

@@ -102,7 +102,7 @@ def test_lifetimes(pki_p521: PKI) -> None:
     assert days("seccLeaf") == 60
     assert days("contractLeaf") == 730
     assert days("cpsLeaf") == 90
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     for cert in pki_p521.certs.values():
         assert cert.not_valid_before_utc <= now < cert.not_valid_after_utc
 

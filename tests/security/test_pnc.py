@@ -13,14 +13,15 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed448, x448
+from cryptography.hazmat.primitives.asymmetric import ec, ed448
 
 from iso15118.exi import codec
 from iso15118.exi.tree import Element
 from iso15118.security import keydelivery as K
 from iso15118.security import pnc
-from iso15118.security.keydelivery import KeyDeliveryError, KeyDeliveryErrorReason as KR
-from iso15118.security.pki import PKI, Algorithm, IssuedCert, Profile, create_pki, issue_certificate, load_pki, make_crl
+from iso15118.security.keydelivery import KeyDeliveryError
+from iso15118.security.keydelivery import KeyDeliveryErrorReason as KR
+from iso15118.security.pki import PKI, Algorithm, Profile, create_pki, issue_certificate, load_pki, make_crl
 from iso15118.security.validation import CertificateChainError
 from iso15118.security.xmldsig import SignatureError, SignatureErrorReason
 from tests.oracle import Job, Oracle, oracle  # noqa: F401  (session fixture)
@@ -144,7 +145,7 @@ def test_wrong_challenge(ppki: PKI) -> None:
 
 
 def test_expired_contract_certificate(ppki: PKI) -> None:
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     leaf, key = contract_leaf(ppki, not_before=now - dt.timedelta(days=30), not_after=now - dt.timedelta(days=1))
     req = auth_req(ppki, chain=[leaf, *ppki.intermediates("moCertChain")], key=key)
     result = check(ppki, req)
@@ -152,14 +153,14 @@ def test_expired_contract_certificate(ppki: PKI) -> None:
 
 
 def test_not_yet_valid_contract_certificate(ppki: PKI) -> None:
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     leaf, key = contract_leaf(ppki, not_before=now + dt.timedelta(days=1), not_after=now + dt.timedelta(days=30))
     result = check(ppki, auth_req(ppki, chain=[leaf, *ppki.intermediates("moCertChain")], key=key))
     assert result.response_code == "WARNING_CertificateNotYetValid"
 
 
 def test_contract_expiring_soon(ppki: PKI) -> None:
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     leaf, key = contract_leaf(ppki, not_before=now - dt.timedelta(days=1), not_after=now + dt.timedelta(days=5))
     result = check(ppki, auth_req(ppki, chain=[leaf, *ppki.intermediates("moCertChain")], key=key))
     assert result.response_code == "OK_CertificateExpiresSoon" and result.ok

@@ -16,12 +16,13 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from iso15118.security import _openssl, tls
 from iso15118.security.pki import PKI, IssuedCert, Profile, issue_certificate
-from iso15118.security.validation import CertificateChainError, ChainErrorReason as R, Purpose
+from iso15118.security.validation import CertificateChainError, Purpose
+from iso15118.security.validation import ChainErrorReason as R
 
 from .conftest import needs_ipv6
 from .tls_harness import Server, connect, describe, handshake, write_identity
 
-NOW = dt.datetime.now(dt.timezone.utc)
+NOW = dt.datetime.now(dt.UTC)
 
 
 def secc_ctx(p: PKI, trust: list[PKI] | None = None, **kw: object) -> ssl.SSLContext:

@@ -15,7 +15,6 @@ from iso15118.security.pki import PKI, IssuedCert, Profile, issue_certificate, m
 from iso15118.security.validation import (
     ANY_POLICY,
     CertificateChainError,
-    ChainErrorReason as R,
     Purpose,
     emaid_from_certificate,
     fingerprint_sha512,
@@ -23,8 +22,11 @@ from iso15118.security.validation import (
     reason_from_verify_code,
     validate_chain,
 )
+from iso15118.security.validation import (
+    ChainErrorReason as R,
+)
 
-NOW = dt.datetime.now(dt.timezone.utc)
+NOW = dt.datetime.now(dt.UTC)
 
 
 def secc_args(p: PKI) -> tuple[x509.Certificate, list[x509.Certificate], list[x509.Certificate]]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import re
-from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -15,7 +14,8 @@ from iso15118.exi import codec
 from iso15118.exi.tree import Element
 from iso15118.security import xmldsig as X
 from iso15118.security.pki import PKI, Algorithm, create_pki, load_pki
-from iso15118.security.xmldsig import SignatureError, SignatureErrorReason as R
+from iso15118.security.xmldsig import SignatureError
+from iso15118.security.xmldsig import SignatureErrorReason as R
 from tests.oracle import Job, Oracle, oracle  # noqa: F401  (session fixture)
 
 # --------------------------------------------------------------------------- fixtures

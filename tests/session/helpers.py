@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from iso15118 import messages as m
-from iso15118.session import EvccConfig, EvccSession, SeccConfig, SeccSession
-from iso15118.session import rules
+from iso15118.session import EvccConfig, EvccSession, SeccConfig, SeccSession, rules
 from iso15118.session.events import SendMessage
 from iso15118.session.memory import Transcript, run_pair
 from iso15118.session.services import NS_AC, NS_DC

@@ -18,7 +18,6 @@ from iso15118.session import (
 from iso15118.session.events import SendMessage
 from iso15118.session.secc import minimal_response
 from iso15118.sim import make_ev, make_evse
-
 from tests.session.helpers import NS_AC, NS_DC, Script, clock, pair, run
 
 RC = m.ResponseCode

@@ -18,7 +18,6 @@ from iso15118.session import (
     State,
 )
 from iso15118.session.events import SessionEnded
-
 from tests.session.helpers import clock, pair, run
 
 CASES = [

@@ -104,7 +104,6 @@ def test_rwd_gets_no_bpt_over_tcp() -> None:
 
     ev, se = asyncio.run(main())
     assert ev.ok and se.ok
-    from iso15118 import messages as m
 
     selections = [e.message for _, e in se.events if getattr(e, "name", "") == "ServiceSelectionReq"]
     assert selections[0].selected_energy_transfer_service.service_id == int(EnergyService.AC)
@@ -161,7 +160,7 @@ def test_tls_wrong_ca_is_refused(pki_dir: Path, other_pki_dir: Path) -> None:
 def test_tls_expired_secc_certificate_is_refused(pki_dir: Path, tmp_path: Path) -> None:
     p: PKI = load_pki(pki_dir)
     key = p.algorithm.generate_key()
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     leaf = issue_certificate(
         cn="DE*PNX*E12345*1",
         dc="CPO",

@@ -6,11 +6,8 @@ Real lab PKIs (secp521r1 and Ed448), real signatures and key delivery; no mocks.
 from __future__ import annotations
 
 import asyncio
-import copy
-import dataclasses
 import datetime as dt
 import logging
-import re
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +28,7 @@ from iso15118.session import (
     SeccSession,
     State,
 )
-from iso15118.session.events import MessageReceived, SendMessage
+from iso15118.session.events import SendMessage
 from iso15118.session.pnc import (
     ContractCredentials,
     contract_from_pki,
@@ -42,7 +39,6 @@ from iso15118.session.pnc import (
 from iso15118.session.runner import run_evcc, start_secc
 from iso15118.session.tlsconf import evcc_context, secc_context
 from iso15118.sim import make_ev, make_evse
-
 from tests.session.helpers import EPOCH, NS_AC, Script, clock, run
 
 pytestmark = pytest.mark.timeout(120)
@@ -101,7 +97,7 @@ def responses(tr: Any, side: str, name: str) -> list[Any]:
 
 def expired_contract(pki: PKI) -> ContractCredentials:
     key = pki.algorithm.generate_key()
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     leaf = issue_certificate(
         cn=pki.emaid,
         dc="MO",

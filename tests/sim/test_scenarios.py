@@ -6,7 +6,6 @@ import pytest
 
 from iso15118.session import ControlMode, EnergyService, EvccConfig, PowerChanged, State
 from iso15118.sim.physics import AdapterThermal
-
 from tests.session.helpers import pair, run
 
 
@@ -133,7 +132,6 @@ def test_cybertruck_with_and_without_a_contract(tmp_path) -> None:  # type: igno
     from iso15118.session import EvccSession, SeccConfig, SeccSession
     from iso15118.session.pnc import contract_from_pki, secc_pnc_from_pki
     from iso15118.sim import make_ev, make_evse
-
     from tests.session.helpers import clock
 
     pki = load_pki(create_pki(tmp_path / "pki", "ed448").root)
