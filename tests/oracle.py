@@ -1,18 +1,21 @@
-"""The reference EXI oracle (EXIficient, driven by ``shared/oracle/ExiOracle.java``) for tests.
+"""The reference EXI oracle (EXIficient, driven by ``tools/oracle/RefExi.java``) for tests.
 
 The oracle is a Java program; a JVM start costs about a second, so :class:`Oracle` runs many jobs
-in ONE JVM through the oracle's ``batch`` mode: every input is written to a temporary folder, one
-``java ... ExiOracle batch`` subprocess reads one job a line on stdin and answers ``OK <job>`` or
+in ONE JVM through the driver's ``batch`` mode: every input is written to a temporary folder, one
+``java ... RefExi batch`` subprocess reads one job a line on stdin and answers ``OK <job>`` or
 ``ERR <job> :: <exception>`` a line on stdout.
 
-Where the oracle lives, first match wins:
+Where the oracle lives:
 
-1. ``$EXI_ORACLE_DIR`` (set by ``tools/test``): a folder with ``EXICodec.jar`` and ``ExiOracle.class``;
-2. ``<repo>/../shared/oracle/build`` (prints that folder; builds it when needed);
-3. ``$ISO15118_SHARED/oracle/build``.
+1. ``$ISO15118_ORACLE_DIR`` (``tools/test`` sets it to what ``tools/oracle/build`` printed): a folder
+   with ``EXICodec.jar`` and ``RefExi.class``. When set it is the only place looked at, so pointing it
+   at a bogus folder makes the oracle unavailable on purpose (strict mode must then fail);
+2. otherwise ``tools/oracle/build`` is run (it downloads the wheel once and compiles the driver into
+   ``.cache/oracle``) and the folder it prints is used.
 
-The pytest fixture :func:`oracle` (session scope) skips, with an explicit printed reason, when Java
-or the oracle is not available: never a silent pass.
+The pytest fixture :func:`oracle` (session scope) skips, with the reason, when Java or the oracle is not
+available; the skip carries the ``oracle`` marker's proof kind, so ``tools/test --strict`` turns it into
+a failure (``tests/conftest.py``).
 
     >>> o = Oracle.locate()
     >>> [r.data for r in o.run([Job.encode("common", xml_bytes)])]
@@ -30,6 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.proofs import ORACLE_DOCS, record
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_KEYS = ("sap", "common", "ac", "dc", "acdp", "wpt", "xmldsig", "iso2", "din")
@@ -84,53 +89,41 @@ class Result:
         return self.data
 
 
-def _run_build(script: Path) -> Path | None:
-    """Runs an oracle build script and returns the folder it prints, or None."""
-    if not script.is_file() or not os.access(script, os.X_OK):
-        return None
+BUILD_SCRIPT = REPO_ROOT / "tools" / "oracle" / "build"
+MAIN_CLASS = "RefExi"
+
+
+def _run_build(script: Path) -> Path:
+    """Runs the oracle build script; returns the folder it prints or raises with its own message."""
     try:
         proc = subprocess.run([str(script)], capture_output=True, text=True, timeout=600)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if proc.returncode != 0:
-        return None
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise OracleUnavailable(f"{script} did not run: {exc}") from exc
     lines = [ln.strip() for ln in proc.stdout.splitlines() if ln.strip()]
-    return Path(lines[-1]) if lines else None
+    if proc.returncode != 0 or not lines:
+        why = proc.stderr.strip().splitlines()[-1:] or [f"exit status {proc.returncode}"]
+        raise OracleUnavailable(f"{script} failed: {why[0]}")
+    return Path(lines[-1])
 
 
-def _usable(directory: Path | None) -> bool:
-    return bool(directory) and (directory / "EXICodec.jar").is_file() and (directory / "ExiOracle.class").is_file()
+def _usable(directory: Path) -> bool:
+    return (directory / "EXICodec.jar").is_file() and (directory / f"{MAIN_CLASS}.class").is_file()
 
 
 def locate_oracle_dir() -> Path:
-    """The folder holding ``EXICodec.jar`` and ``ExiOracle.class``; raises :class:`OracleUnavailable`."""
+    """The folder holding ``EXICodec.jar`` and ``RefExi.class``; raises :class:`OracleUnavailable`."""
     if shutil.which("java") is None:
         raise OracleUnavailable("java is not installed (apt-get install -y openjdk-17-jdk-headless; tools/test does it)")
-    env_dir = os.environ.get("EXI_ORACLE_DIR")
-    if env_dir and _usable(Path(env_dir)):
-        return Path(env_dir)
-    candidates = [REPO_ROOT.parent / "shared" / "oracle" / "build"]
-    shared = os.environ.get("ISO15118_SHARED")
-    if shared:
-        candidates.append(Path(shared) / "oracle" / "build")
-    tried = []
-    for script in candidates:
-        tried.append(str(script))
-        if not script.is_file():
-            continue
-        if shutil.which("javac") is None:
-            # The build may still succeed from its cache; try it before blaming javac.
-            found = _run_build(script)
-            if _usable(found):
-                return found  # type: ignore[return-value]
-            raise OracleUnavailable(f"javac is not installed, so {script} cannot compile ExiOracle.java")
-        found = _run_build(script)
-        if _usable(found):
-            return found  # type: ignore[return-value]
-    raise OracleUnavailable(
-        "reference EXI oracle not found: EXI_ORACLE_DIR unset or incomplete, and no working build script in "
-        + ", ".join(tried)
-    )
+    env_dir = os.environ.get("ISO15118_ORACLE_DIR", "").strip()
+    if env_dir:
+        if _usable(Path(env_dir)):
+            return Path(env_dir)
+        raise OracleUnavailable(f"ISO15118_ORACLE_DIR={env_dir} holds no EXICodec.jar and {MAIN_CLASS}.class "
+                                f"(tools/oracle/build prints the right folder)")
+    found = _run_build(BUILD_SCRIPT)
+    if not _usable(found):
+        raise OracleUnavailable(f"{BUILD_SCRIPT} printed {found}, which holds no EXICodec.jar and {MAIN_CLASS}.class")
+    return found
 
 
 class Oracle:
@@ -176,11 +169,13 @@ class Oracle:
                 silent = silent + 1 if answered == 0 else 0
                 if silent >= 2:
                     raise OracleUnavailable(f"oracle JVM answers nothing: {stderr[-500:]}")
-                # The JVM died on pending[0] (a java.lang.Error, not caught by ExiOracle):
+                # The JVM died on pending[0] (a java.lang.Error the driver does not catch):
                 # record it and go on with the rest in a new JVM.
                 first = pending.pop(0)
                 results[first] = Result(jobs[first], error=f"oracle JVM died on this job: {stderr[-300:]}")
-        return [r for r in results if r is not None]
+        done = [r for r in results if r is not None]
+        record(ORACLE_DOCS, sum(r.ok for r in done))
+        return done
 
     def _batch(self, idx: list[int], lines: list[str], outs: list[Path], jobs: Sequence[Job],
                results: list[Result | None]) -> tuple[int, str]:
@@ -188,7 +183,7 @@ class Oracle:
         stdin = "\n".join(lines[i] for i in idx) + "\n"
         try:
             proc = subprocess.run(
-                [self.java, "-Xss16m", "-cp", self.classpath, "ExiOracle", "batch"],
+                [self.java, "-Xss16m", "-cp", self.classpath, MAIN_CLASS, "batch"],
                 input=stdin, capture_output=True, text=True, encoding="utf-8", errors="replace",
                 timeout=self.timeout,
             )
@@ -235,7 +230,7 @@ class Oracle:
                 lines.append(f"decode {schema} {tmpdir / f'{i}.exi'} {tmpdir / f'{i}.back.xml'}{frag}")
             stdin = "\n".join(lines) + "\n"
             proc = subprocess.run(
-                [self.java, "-Xss16m", "-cp", self.classpath, "ExiOracle", "batch"],
+                [self.java, "-Xss16m", "-cp", self.classpath, MAIN_CLASS, "batch"],
                 input=stdin, capture_output=True, text=True, encoding="utf-8", errors="replace",
                 timeout=self.timeout,
             )
@@ -270,6 +265,7 @@ class Oracle:
                 else:
                     dr = Result(dj, data=(tmpdir / f"{i}.back.xml").read_bytes())
                 out.append((er, dr))
+            record(ORACLE_DOCS, sum(er.ok for er, _ in out))
             return out
 
     # -- conveniences -----------------------------------------------------------------------
