@@ -185,7 +185,7 @@ def local_evcc_launcher(profile: str = "cybertruck-awd", service: str = "AC_BPT"
 
 def command_evcc_launcher(template: str) -> EvccLauncher:
     """An external EVCC: ``template`` with ``{host}`` and ``{port}``, e.g.
-    ``../shared/peer/josev-evcc --host {host} --port {port} --service AC_BPT --no-linger``."""
+    ``tools/peer/josev evcc --host {host} --port {port} --service AC_BPT --no-linger``."""
     import shlex
 
     async def launch(host: str, port: int) -> Any:

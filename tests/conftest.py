@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from tests import proofs
+from tests.peer import josev_pki, peer_env  # noqa: F401  (session fixtures for every test package)
 
 
 def pytest_configure(config: pytest.Config) -> None:

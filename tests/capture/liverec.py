@@ -3,7 +3,7 @@
 Two pairs of endpoints, each run as separate processes and sniffed on ``lo`` by tcpdump (pcap)
 or dumpcap (pcapng) with a port filter:
 
-* Josev (``../shared/peer``: ``josev-secc --once`` and ``josev-evcc --no-linger``), each side
+* Josev (``tools/peer/josev``: ``secc --once`` and ``evcc --no-linger``), each side
   writing a ``--trace`` (one JSON line per V2GTP message, with the EXI bytes it sent/received);
 * this project's ``iso15118 secc --once`` / ``iso15118 evcc`` with ``-v`` (the EVCC prints every
   message it sends, the SECC every message it receives).
@@ -22,17 +22,15 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tests.capture.tlsrig import Sniffer
+from tests.peer import PeerUnavailable, ensure_peer, josev
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED = Path(os.environ.get("ISO15118_SHARED") or REPO.parent / "shared")
-PEER = SHARED / "peer"
 OUR_CLI = [sys.executable, "-m", "iso15118"]
 
 
@@ -136,26 +134,12 @@ def free_port() -> int:
 
 
 def setup_peer() -> tuple[dict[str, str] | None, str]:
-    """The environment for the ``josev-*`` scripts, after running ``setup`` from a neutral
-    directory; ``(None, reason)`` when the peer cannot be set up."""
-    if not (PEER / "setup").exists():
-        return None, f"no peer scripts at {PEER}"
-    if shutil.which("java") is None and os.geteuid() != 0:
-        return None, "java is not installed and cannot be installed without root"
-    env = dict(os.environ)
-    env.pop("PYTHONPATH", None)
-    env.setdefault("ISO15118_PEER_HOME", str(Path.home() / ".cache" / "iso15118-peer"))
-    with tempfile.TemporaryDirectory(prefix="peer-setup-") as cwd:
-        try:
-            proc = subprocess.run([str(PEER / "setup")], cwd=cwd, env=env, capture_output=True, text=True,
-                                  timeout=600)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            return None, f"peer setup did not run: {exc}"
-    if proc.returncode != 0 or not proc.stdout.strip():
-        return None, f"peer setup failed ({proc.returncode}): {proc.stderr.strip()[-400:]}"
-    if shutil.which("java") is None:
-        return None, "java not on PATH after peer setup"
-    return env, ""
+    """The environment for ``tools/peer/josev`` (the peer set up once per test process by
+    :func:`tests.peer.ensure_peer`); ``(None, reason)`` when the peer cannot be set up."""
+    try:
+        return ensure_peer(), ""
+    except PeerUnavailable as exc:
+        return None, str(exc)
 
 
 def sniffer_tool(preferred: str) -> str | None:
@@ -229,10 +213,10 @@ def _josev_once(env: dict[str, str], d: Path, label: str, *, tls: str, tool: str
     sn = _start_sniffer(d, port, tool)
     rec = Recording(label, d, sn.path, port, secc_stderr=d / "secc.stderr.log")
     tls_args = ["--tls", tls]
-    secc_cmd = [str(PEER / "josev-secc"), "--port", str(port), "--services", service, "--once",
-                "--trace", str(d / "secc.trace.jsonl"), *tls_args]
-    evcc_cmd = [str(PEER / "josev-evcc"), "--port", str(port), "--service", service, "--no-linger",
-                "--timeout", "60", "--trace", str(d / "evcc.trace.jsonl"), *tls_args]
+    secc_cmd = josev("secc", "--port", str(port), "--services", service, "--once",
+                     "--trace", str(d / "secc.trace.jsonl"), *tls_args)
+    evcc_cmd = josev("evcc", "--port", str(port), "--service", service, "--no-linger",
+                     "--timeout", "60", "--trace", str(d / "evcc.trace.jsonl"), *tls_args)
     if tls != "none":
         secc_cmd += ["--keylog", str(d / "secc.keys")]
         evcc_cmd += ["--keylog", str(d / "evcc.keys")]
@@ -244,7 +228,7 @@ def _josev_once(env: dict[str, str], d: Path, label: str, *, tls: str, tool: str
         ready, lines = _wait_ready(secc, 30)
         rec.secc_stdout = lines
         if not ready:
-            rec.error = f"josev-secc printed no READY line: {lines} {rec.secc_log_tail()}"
+            rec.error = f"josev secc printed no READY line: {lines} {rec.secc_log_tail()}"
             return rec
         try:
             ev = subprocess.run(evcc_cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=90)
@@ -252,7 +236,7 @@ def _josev_once(env: dict[str, str], d: Path, label: str, *, tls: str, tool: str
         except subprocess.TimeoutExpired as exc:
             rec.evcc_rc, rec.evcc_stderr = -1, f"timed out: {exc}"
         if rec.evcc_rc != 0 or not rec.evcc_stdout.startswith("PASS"):
-            rec.error = (f"josev-evcc failed (rc {rec.evcc_rc}): {rec.evcc_stdout.strip()}\n"
+            rec.error = (f"josev evcc failed (rc {rec.evcc_rc}): {rec.evcc_stdout.strip()}\n"
                          f"{rec.evcc_stderr[-2500:]}")
     finally:
         sn.stop()

@@ -24,6 +24,7 @@ from tests.capture.capgen import (
     records,
     write_pcap,
 )
+from tests.proofs import REAL_CAPTURES, record
 
 
 def _run(path: Path, **kw: object) -> tuple[list[Event], CaptureDecoder]:
@@ -228,6 +229,7 @@ def test_message_names_and_times_match_eventlog(path: Path) -> None:
     # capture's agree to well within a second on these sessions).
     assert statistics.median(offsets) == pytest.approx(0.03, abs=0.1)
     assert max(abs(o) for o in offsets) < 1.5
+    record(REAL_CAPTURES)
 
 
 def test_session_ids_and_response_codes() -> None:

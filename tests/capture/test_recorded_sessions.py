@@ -1,6 +1,6 @@
 """The capture decoder on real sessions recorded on loopback.
 
-* Josev EVCC against Josev SECC (``../shared/peer``), -20 DC_BPT, once over plain TCP (tcpdump,
+* Josev EVCC against Josev SECC (``tools/peer/josev``), -20 DC_BPT, once over plain TCP (tcpdump,
   pcap) and once over TLS 1.3 (dumpcap, pcapng; both sides write ``--keylog``).  Both sides
   write ``--trace``: every decoded message must be one the endpoints logged sending, in order,
   with the same name, payload type and EXI bytes, and the count per direction must match.
@@ -44,11 +44,9 @@ from tests.capture.liverec import (
     setup_peer,
     sniffer_tool,
 )
+from tests.proofs import LIVE_CAPTURES, PEER_SESSIONS, record
 
 pytestmark = pytest.mark.timeout(240)
-
-pytest.importorskip("iso15118.exi.codec", reason="EXI codec (iso15118.exi.codec) not importable")
-
 
 # -- decoding and comparing ---------------------------------------------------------------
 
@@ -202,6 +200,8 @@ def _check_josev(rec: Recording, keylog: Path | None) -> Decoded:
     # SessionID: the SECC's, on every message after SessionSetupRes.
     sids = {e.session_id for e in d.v2g[3:]}
     assert len(sids) == 1 and next(iter(sids)).strip("0"), sids
+    record(LIVE_CAPTURES)
+    record(PEER_SESSIONS)
     print(f"{rec.label}: {len(evcc_tx)} + {len(secc_tx)} messages compared byte for byte; "
           f"recorded in {rec.seconds:.1f}s, decoded in {d.seconds:.2f}s")
     return d
@@ -277,6 +277,7 @@ def test_our_stack_tls13(ours: Recording) -> None:
     tx, rx = counts
     assert sent and len(sent) == tx and sent[-1] == "SessionStopReq", (tx, sent)
     assert our_secc_received(ours) == sent
+    record(LIVE_CAPTURES)
     assert "tls=TLSv1.3" in ours.evcc_stdout and "service=AC_BPT" in ours.evcc_stdout
     assert any(ln.startswith("SESSION 1 PASS") for ln in ours.secc_stdout), ours.secc_stdout
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from iso15118.exi import Element, codec
+from tests.proofs import PEER_MESSAGES, record
 
 from .conftest import load_peer_messages
 
@@ -68,6 +69,7 @@ def test_real_message_round_trip_and_fields(msg: dict) -> None:
     _match(tree, content, "/" + root_name)
     # and through XML text: decode_xml -> encode_xml gives the same bytes again
     assert c.encode_xml(c.decode_xml(data)) == data
+    record(PEER_MESSAGES)
 
 
 def test_corpus_covers_every_protocol(peer_messages: list[dict]) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shlex
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -140,11 +141,11 @@ async def _faults(res: Campaigns) -> None:
 
 async def _josev(res: Campaigns) -> None:
     t0 = time.monotonic()
-    venv, why = await asyncio.to_thread(ensure_peer)
-    if venv is None:
+    env, why = await asyncio.to_thread(ensure_peer)
+    if env is None:
         res.josev_skip = why
         return
-    j = JosevSecc()
+    j = JosevSecc(env)
     try:
         await j.start()
     except Exception as exc:  # noqa: BLE001
@@ -169,18 +170,18 @@ async def _josev_evcc(res: Campaigns) -> None:
     if os.environ.get("ISO15118_CONFORMANCE_SKIP_JOSEV_EVCC") == "1":
         return
     t0 = time.monotonic()
-    venv, why = await asyncio.to_thread(ensure_peer)
-    if venv is None:
+    env, why = await asyncio.to_thread(ensure_peer)
+    if env is None:
         res.josev_skip = res.josev_skip or why
         return
     from conformance.sut import SutEndpoint
     from conformance.tester_secc import command_evcc_launcher
+    from tests.peer import JOSEV, peer_home
 
-    from .josev import peer_dir
-
+    # the launcher runs the command in this process's environment: the peer's home goes on the line
     evcc = SutEndpoint.evcc(command_evcc_launcher(
-        f"{peer_dir() / 'josev-evcc'} --host {{host}} --port {{port}} --service AC_BPT --control dynamic --no-linger --loops 6"),
-        "josev-evcc")
+        f"env ISO15118_PEER_HOME={shlex.quote(str(peer_home()))} {shlex.quote(str(JOSEV))} evcc --host {{host}} --port {{port}} --service AC_BPT "
+        "--control dynamic --no-linger --loops 6"), "josev-evcc")
     res.josev_evcc = await run_campaign([evcc], select(list(JOSEV_EVCC_CASES)), probe=False)
     res.seconds["josev_evcc"] = time.monotonic() - t0
 

@@ -3,42 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
-import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests import peer
 
 
-def shared_dir() -> Path:
-    return Path(os.environ.get("ISO15118_SHARED", ROOT.parent / "shared"))
-
-
-def peer_dir() -> Path:
-    return shared_dir() / "peer"
-
-
-def ensure_peer() -> tuple[Path | None, str]:
-    """(venv, "") when the peer can run, else (None, why not).  Runs ``setup`` if needed
-    (from a neutral directory: the setup's own Python checks would otherwise import this
-    project's ``iso15118`` package from the current directory)."""
-    peer = peer_dir()
-    if not (peer / "josev-secc").exists():
-        return None, f"no Josev peer scripts at {peer}"
-    env_venv = os.environ.get("ISO15118_PEER_VENV")
-    if env_venv and (Path(env_venv) / "bin" / "python").exists():
-        return Path(env_venv), ""
+def ensure_peer() -> tuple[dict[str, str] | None, str]:
+    """(environment for ``tools/peer/josev``, "") when the peer can run, else (None, why not)."""
     try:
-        out = subprocess.run([str(peer / "setup")], cwd=tempfile.gettempdir(), capture_output=True, text=True, timeout=600)
-    except Exception as exc:  # noqa: BLE001
-        return None, f"peer setup failed to run: {exc}"
-    if out.returncode != 0:
-        return None, f"peer setup failed ({out.returncode}): {out.stderr.strip().splitlines()[-1:]}"
-    venv = Path(out.stdout.strip().splitlines()[-1])
-    return venv, ""
+        return peer.ensure_peer(), ""
+    except peer.PeerUnavailable as exc:
+        return None, str(exc)
 
 
 def free_port() -> int:
@@ -48,10 +26,11 @@ def free_port() -> int:
 
 
 class JosevSecc:
-    """``josev-secc`` in the background; ``before_case`` waits for its next READY line
+    """``tools/peer/josev secc`` in the background; ``before_case`` waits for its next READY line
     (it serves one session at a time and needs 5 s of teardown after each)."""
 
-    def __init__(self, services: str = "AC_BPT,DC_BPT", extra: tuple[str, ...] = ()) -> None:
+    def __init__(self, env: dict[str, str], services: str = "AC_BPT,DC_BPT", extra: tuple[str, ...] = ()) -> None:
+        self.env = env
         self.port = free_port()
         self.services = services
         self.extra = extra
@@ -64,8 +43,8 @@ class JosevSecc:
 
     async def start(self, timeout: float = 60.0) -> str:
         self.proc = await asyncio.create_subprocess_exec(
-            str(peer_dir() / "josev-secc"), "--port", str(self.port), "--services", self.services, *self.extra,
-            stdout=asyncio.subprocess.PIPE, stderr=self.stderr.open("w"), cwd=tempfile.gettempdir(),
+            *peer.josev("secc", "--port", str(self.port), "--services", self.services, *self.extra),
+            stdout=asyncio.subprocess.PIPE, stderr=self.stderr.open("w"), cwd=tempfile.gettempdir(), env=self.env,
         )
         self._reader = asyncio.ensure_future(self._read())
         return await asyncio.wait_for(self.ready.get(), timeout)

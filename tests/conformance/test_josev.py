@@ -6,8 +6,11 @@ from __future__ import annotations
 import pytest
 
 from conformance.report import write_html
+from tests.proofs import PEER_CASES, PEER_SESSIONS, record
 
 from .conftest import JOSEV_CASES, JOSEV_EVCC_CASES
+
+pytestmark = pytest.mark.peer
 
 
 def test_josev_subset(campaigns, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -22,6 +25,8 @@ def test_josev_subset(campaigns, tmp_path) -> None:  # type: ignore[no-untyped-d
     for s in campaigns.josev_sessions:
         print(f"  josev: {s[:160]}")
     assert {r.case_id for r in camp.results} == set(JOSEV_CASES)
+    record(PEER_CASES, len(camp.results))
+    record(PEER_SESSIONS, len(campaigns.josev_sessions))
     assert not [r for r in camp.results if r.verdict.value == "error"], [(r.case_id, r.reason) for r in camp.results]
     verdict = {r.case_id: r for r in camp.results}
     # findings the digest / peer README predict, now with evidence
@@ -47,6 +52,7 @@ def test_josev_evcc_subset(campaigns) -> None:  # type: ignore[no-untyped-def]
     for r in sorted(camp.results, key=lambda r: r.case_id):
         print(f"  {r.verdict.value.upper():12} {r.case_id}: {r.reason}")
     assert {r.case_id for r in camp.results} == set(JOSEV_EVCC_CASES)
+    record(PEER_CASES, len(camp.results))
     verdict = {r.case_id: r.verdict.value for r in camp.results}
     assert verdict["TC_EVCC_SAP_001"] == "pass"
     # Josev's EVCC raises NotImplementedError on an EVSE Pause notification and drops the line

@@ -16,6 +16,7 @@ import pytest
 
 from conformance.report import render_html, write_json, write_junit
 from conformance.runner import Campaign
+from tests.proofs import SCREENSHOTS, record
 
 SHOT_COPY = Path(tempfile.gettempdir()) / "conformance-report.png"
 
@@ -119,3 +120,4 @@ def test_html_report_renders_in_chromium(campaigns, tmp_path: Path) -> None:  # 
     print(f"\nscreenshot {w}x{h}, {colours} colours sampled, {ink:.1%} non-white; copy at {SHOT_COPY}")
     assert (w, h) == (640, 1600)
     assert colours >= 8 and 0.03 < ink < 0.9
+    record(SCREENSHOTS)

@@ -12,6 +12,7 @@ import pytest
 
 from tests.exi.conftest import describe_bytes, report
 from tests.infoset import compare
+from tests.proofs import CORPUS_DOCS, record
 
 CORPUS = Path(__file__).resolve().parents[2] / "fixtures" / "exi"
 
@@ -44,6 +45,7 @@ def test_encode_matches_oracle(codec, key: str, fragment: bool, xml_path: Path) 
     expected = xml_path.with_suffix(".exi").read_bytes()
     ours = codec(key).encode_xml(xml_path.read_bytes(), fragment=fragment)
     assert ours == expected, f"{xml_path.parent.name}/{xml_path.name}: {describe_bytes(ours, expected)}"
+    record(CORPUS_DOCS)
 
 
 @pytest.mark.parametrize("key,fragment,xml_path", FILES,

@@ -1,6 +1,6 @@
-"""Interoperability with Josev (PyPI ``iso15118`` 0.31.2) through the shared peer scripts.
+"""Interoperability with Josev (PyPI ``iso15118`` 0.31.2), run through ``tools/peer/josev``.
 
-Josev runs in its own venv (``../shared/peer/setup``), never in ours.  Two tests of two
+Josev runs in its own venv (``tools/peer/setup``), never in ours.  Two tests of two
 sessions each (ours against Josev's SECC in parallel) to stay under two minutes:
 
 * Josev's EVCC against our SECC: DC_BPT (dynamic, TLS 1.3) and AC_BPT (scheduled, TCP).
@@ -14,12 +14,9 @@ our EVCC runs (message timeouts and loop timers) with ``timeout_scale=5`` agains
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import shutil
 import socket
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -30,56 +27,10 @@ from iso15118.security.tls import JOSEV_COMPAT, client_context, server_context
 from iso15118.session import ControlMode, EnergyService, EvccConfig
 from iso15118.session.runner import run_evcc, start_secc
 from iso15118.sim import make_ev, make_evse
+from tests.peer import josev
+from tests.proofs import PEER_SESSIONS, record
 
-pytestmark = pytest.mark.timeout(240)
-
-REPO = Path(__file__).resolve().parents[2]
-SHARED = Path(os.environ.get("ISO15118_SHARED") or REPO.parent / "shared")
-PEER = SHARED / "peer"
-
-
-def _setup_peer() -> tuple[Path | None, str]:
-    """The peer venv, running ``setup`` (from a neutral directory) when needed."""
-    if not (PEER / "setup").exists():
-        return None, f"no peer scripts at {PEER}"
-    if shutil.which("java") is None and os.geteuid() != 0:
-        return None, "java is not installed and cannot be installed without root"
-    venv = os.environ.get("ISO15118_PEER_VENV", "").strip()
-    if venv and (Path(venv) / "bin" / "python").exists():
-        return Path(venv), ""
-    # setup imports ``iso15118`` with the working directory on sys.path: run it elsewhere so
-    # it cannot pick up this project's package of the same name.
-    with tempfile.TemporaryDirectory() as cwd:
-        proc = subprocess.run(
-            [str(PEER / "setup")], cwd=cwd, capture_output=True, text=True, timeout=600
-        )
-    lines = proc.stdout.strip().splitlines()
-    if proc.returncode != 0 or not lines:
-        return None, f"peer setup failed ({proc.returncode}): {proc.stderr.strip()[-400:]}"
-    return Path(lines[-1]), ""
-
-
-@pytest.fixture(scope="module")
-def peer_env() -> dict[str, str]:
-    venv, reason = _setup_peer()
-    if venv is None:
-        print(f"interop skipped: {reason}", file=sys.stderr)
-        pytest.skip(reason)
-    if shutil.which("java") is None:
-        pytest.skip("java not on PATH after peer setup")
-    env = dict(os.environ)
-    env.pop("PYTHONPATH", None)
-    home = os.environ.get("ISO15118_PEER_HOME") or str(Path.home() / ".cache" / "iso15118-peer")
-    env["ISO15118_PEER_HOME"] = home
-    return env
-
-
-@pytest.fixture(scope="module")
-def josev_pki(peer_env: dict[str, str]) -> Path:
-    pki = Path(peer_env["ISO15118_PEER_HOME"]) / "pki" / "iso15118_2"
-    if not (pki / "certs" / "cpoCertChain.pem").exists():
-        pytest.skip(f"Josev test PKI missing under {pki}")
-    return pki
+pytestmark = [pytest.mark.timeout(240), pytest.mark.peer]
 
 
 def _free_port() -> int:
@@ -91,7 +42,7 @@ def _free_port() -> int:
 async def _josev_evcc(env: dict[str, str], port: int, service: str, control: str, tls: str) -> tuple[int, str, str]:
     cwd = tempfile.mkdtemp(prefix="josev-evcc-")
     proc = await asyncio.create_subprocess_exec(
-        str(PEER / "josev-evcc"),
+        *josev("evcc"),
         "--port", str(port), "--service", service, "--control", control, "--tls", tls,
         "--loops", "3", "--no-linger", "--timeout", "100",
         cwd=cwd, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
@@ -135,6 +86,7 @@ def test_josev_evcc_against_our_secc(peer_env: dict[str, str], josev_pki: Path) 
         assert r_dc.tls_version == "TLSv1.3"
         m = re.search(r"messages=(\d+)", out_dc)
         assert m and int(m.group(1)) == r_dc.rx + r_dc.tx
+        record(PEER_SESSIONS, 2)
         print(f"both sessions in {time.monotonic() - t0:.1f}s")
         dc.close()
         ac.close()
@@ -145,7 +97,7 @@ def test_josev_evcc_against_our_secc(peer_env: dict[str, str], josev_pki: Path) 
 async def _josev_secc(env: dict[str, str], port: int, services: str, tls: str) -> asyncio.subprocess.Process:
     cwd = tempfile.mkdtemp(prefix="josev-secc-")
     proc = await asyncio.create_subprocess_exec(
-        str(PEER / "josev-secc"),
+        *josev("secc"),
         "--port", str(port), "--services", services, "--auth", "EIM", "--tls", tls, "--once",
         cwd=cwd, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
     )
@@ -196,6 +148,7 @@ def test_our_evcc_against_josev_secc(peer_env: dict[str, str], josev_pki: Path) 
                 print(f"josev-secc: {line}")
             assert " PASS " in verdicts[0] and "service=DC_BPT" in verdicts[0] and "control=dynamic" in verdicts[0], verdicts[0]
             assert " PASS " in verdicts[1] and "service=AC_BPT" in verdicts[1] and "control=scheduled" in verdicts[1], verdicts[1]
+            record(PEER_SESSIONS, 2)
             print(f"both sessions in {time.monotonic() - t0:.1f}s")
         finally:
             for proc in (dc_proc, ac_proc):

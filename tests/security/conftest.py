@@ -9,8 +9,6 @@ import pytest
 
 from iso15118.security.pki import PKI, Algorithm, create_pki, load_pki
 
-JOSEV_PKI = Path.home() / ".cache" / "iso15118-peer" / "pki" / "iso15118_2"
-
 
 def _ipv6_reason() -> str | None:
     if not socket.has_ipv6:
@@ -58,10 +56,3 @@ def pki_p256(pki_root: Path) -> PKI:
 def pki(request: pytest.FixtureRequest) -> PKI:
     """Each -20 algorithm in turn."""
     return request.getfixturevalue("pki_p521" if request.param == "secp521r1" else "pki_ed448")
-
-
-@pytest.fixture(scope="session")
-def josev_pki() -> Path:
-    if not (JOSEV_PKI / "certs" / "cpoCertChain.pem").exists():
-        pytest.skip(f"Josev test PKI not found in {JOSEV_PKI} (run ../shared/peer/setup)")
-    return JOSEV_PKI

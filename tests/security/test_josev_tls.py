@@ -7,7 +7,6 @@ arrives through the tunnel.  Whole sessions are the session tests' job.
 
 from __future__ import annotations
 
-import os
 import socket
 import ssl
 import subprocess
@@ -21,20 +20,12 @@ import pytest
 from iso15118.security import tls
 from iso15118.security.pki import PKI
 from iso15118.security.validation import CertificateChainError, Purpose
+from tests.peer import josev
+from tests.proofs import PEER_TLS, record
 
 from .conftest import needs_ipv6
 
-PEER = Path(os.environ.get("ISO15118_SHARED", Path(__file__).resolve().parents[3] / "shared")) / "peer"
-PEER_HOME = Path(os.environ.get("ISO15118_PEER_HOME", Path.home() / ".cache" / "iso15118-peer"))
-
-pytestmark = [
-    pytest.mark.peer,
-    needs_ipv6,
-    pytest.mark.skipif(
-        not (PEER / "josev-secc").exists() or not (PEER_HOME / "venv" / "bin" / "python").exists(),
-        reason=f"Josev peer not set up ({PEER}/setup)",
-    ),
-]
+pytestmark = [pytest.mark.peer, needs_ipv6]
 
 
 def free_port() -> int:
@@ -53,20 +44,19 @@ class JosevPeers:
 
 
 @pytest.fixture(scope="module")
-def peers(josev_pki: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[JosevPeers]:
+def peers(peer_env: dict[str, str], josev_pki: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[JosevPeers]:
     """Start Josev's SECC and EVCC together: their start-up (Python + JVM) dominates."""
     keylog = tmp_path_factory.mktemp("josev") / "josev.keys"
     port = free_port()
     listener = socket.create_server(("::1", 0), family=socket.AF_INET6)
     listener.settimeout(60)
     secc = subprocess.Popen(
-        [str(PEER / "josev-secc"), "--port", str(port), "--tls", "tls13", "--once", "--keylog", str(keylog)],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        josev("secc", "--port", str(port), "--tls", "tls13", "--once", "--keylog", str(keylog)),
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=peer_env,
     )
     evcc = subprocess.Popen(
-        [str(PEER / "josev-evcc"), "--port", str(listener.getsockname()[1]), "--tls", "tls13", "--no-linger",
-         "--timeout", "60"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        josev("evcc", "--port", str(listener.getsockname()[1]), "--tls", "tls13", "--no-linger", "--timeout", "60"),
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=peer_env,
     )
     try:
         yield JosevPeers(secc, port, keylog, evcc, listener)
@@ -113,6 +103,7 @@ def test_our_evcc_with_josev_secc(peers: JosevPeers, josev_pki: Path, pki_p521: 
     while "CLIENT_TRAFFIC_SECRET_0" not in peers.secc_keylog.read_text() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert "CLIENT_TRAFFIC_SECRET_0" in peers.secc_keylog.read_text()
+    record(PEER_TLS)
 
 
 def test_josev_evcc_with_our_secc(peers: JosevPeers, josev_pki: Path) -> None:
@@ -130,3 +121,4 @@ def test_josev_evcc_with_our_secc(peers: JosevPeers, josev_pki: Path) -> None:
     assert info.version == "TLSv1.3"
     assert info.peer_subject and "CN=OEMProvCert" in info.peer_subject  # Josev presents the OEM chain
     assert header[:4] == bytes([0x01, 0xFE, 0x80, 0x01]), header.hex()  # V2GTP, SupportedAppProtocolReq
+    record(PEER_TLS)

@@ -381,7 +381,7 @@ def _link_local() -> str | None:
         return None
 
 
-@pytest.mark.skipif(_link_local() is None, reason="fe80::1 not configured on lo (../shared/peer/setup adds it)")
+@pytest.mark.skipif(_link_local() is None, reason="fe80::1 not configured on lo (tools/peer/setup adds it as root)")
 def test_link_local_handshake(pki_p521: PKI) -> None:
     """The SECC serves on its link-local address in practice; the scope id does not matter to TLS."""
     server, client = handshake(secc_ctx(pki_p521), evcc_ctx(pki_p521), "fe80::1%lo")
