@@ -19,10 +19,11 @@ if [ ! -x "$PY" ] || [ "$(cat "$_stamp" 2>/dev/null)" != "$_want" ]; then
 fi
 
 # System tools the tests use: Java (the reference EXI oracle, the Josev peer), tcpdump and
-# dumpcap (real loopback captures for the capture decoder), Chromium (report screenshots).
-# Installed where we can (root + apt-get); a test whose tool is still missing skips with the reason.
+# dumpcap (real loopback captures for the capture decoder), Chromium (report screenshots), openssl.
+# Installed with apt-get when missing (as root); the output of apt-get is shown. Returns 1 when a
+# tool is still missing afterwards (the caller says so; the tests that need it skip, or fail when strict).
 ensure_system_tools() {
-  local missing=()
+  local missing=() still=()
   command -v javac >/dev/null 2>&1 || missing+=(openjdk-17-jdk-headless)
   command -v tcpdump >/dev/null 2>&1 || missing+=(tcpdump)
   command -v dumpcap >/dev/null 2>&1 || missing+=(tshark)
@@ -30,10 +31,20 @@ ensure_system_tools() {
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing: ${missing[*]}" >&2
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}") >&2 \
-      || echo "WARNING: could not install ${missing[*]}: the tests that need them skip with a reason" >&2
+    echo "installing with apt-get: ${missing[*]}" >&2
+    # another apt-get may hold the lock for a while: wait for it rather than fail
+    if ! { apt-get -o DPkg::Lock::Timeout=300 update -qq \
+           && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends \
+              "${missing[@]}"; } >&2; then
+      echo "SETUP ERROR: apt-get could not install ${missing[*]} (its output is above)" >&2
+    fi
   else
-    echo "WARNING: missing ${missing[*]} and cannot install (not root): the tests that need them skip with a reason" >&2
+    echo "SETUP ERROR: missing ${missing[*]} and cannot install them here (not root, or no apt-get)" >&2
   fi
+  for t in javac tcpdump dumpcap chromium openssl; do command -v "$t" >/dev/null 2>&1 || still+=("$t"); done
+  if [ ${#still[@]} -gt 0 ]; then
+    echo "SETUP ERROR: still missing: ${still[*]}" >&2
+    return 1
+  fi
+  return 0
 }

@@ -2,7 +2,7 @@
 
     tools/bench                      # every section that is available
     tools/bench --only codec         # one section: codec, typed, security, capture, session
-    tools/bench --peer ~/.cache/iso15118-peer/venv   # also time Josev's codec and print the ratio
+    tools/bench --peer               # also time Josev's codec (tools/peer/josev exi bench) and print the ratio
 
 Numbers are medians of warm runs in one process on this machine.
 """
@@ -22,7 +22,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-SHARED = Path(os.environ.get("ISO15118_SHARED", ROOT.parent / "shared"))
+BENCH_MESSAGES = ROOT / "fixtures" / "peer" / "bench_messages.jsonl"  # recorded from Josev (see its README)
+PEER_TOOLS = ROOT / "tools" / "peer"
 
 # (message name, preferred recording) of the fixed benchmark set
 BENCH_SET = [
@@ -36,7 +37,7 @@ BENCH_SET = [
 
 
 def bench_messages() -> list[dict]:
-    path = SHARED / "peer" / "bench_messages.jsonl"
+    path = BENCH_MESSAGES
     msgs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     chosen = []
     for name, pref in BENCH_SET:
@@ -97,17 +98,22 @@ def section_codec(args: argparse.Namespace) -> dict:
 
 
 def peer_codec(args: argparse.Namespace, rows: list[dict]) -> dict:
-    venv = Path(args.peer).expanduser().resolve()
-    env = dict(os.environ, ISO15118_PEER_HOME=str(venv.parent))
+    setup = subprocess.run([str(PEER_TOOLS / "setup")], cwd=tempfile.gettempdir(), capture_output=True, text=True,
+                           timeout=900)
+    if setup.returncode != 0:
+        why = (setup.stderr.strip().splitlines() or ["no output"])[-1]
+        print(f"peer: tools/peer/setup failed: {why}")
+        return {"error": why}
+    env = dict(os.environ, ISO15118_PEER_HOME=setup.stdout.strip().splitlines()[-1])
     with tempfile.TemporaryDirectory() as tmp:
         msgs = Path(tmp) / "msgs.jsonl"
         msgs.write_text("".join(json.dumps(m) + "\n" for m in bench_messages()))
         res_path = Path(tmp) / "peer.json"
-        cmd = [str(SHARED / "peer" / "josev-exi"), "bench", "--messages", str(msgs), "--n", str(args.peer_n),
+        cmd = [str(PEER_TOOLS / "josev"), "exi", "bench", "--messages", str(msgs), "--n", str(args.peer_n),
                "--warmup", "5", "--json-out", str(res_path)]
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
         if proc.returncode != 0 or not res_path.exists():
-            print(f"peer: josev-exi bench failed: {proc.stderr.strip()[-400:]}")
+            print(f"peer: josev exi bench failed: {proc.stderr.strip()[-400:]}")
             return {"error": proc.stderr[-400:]}
         peer = json.loads(res_path.read_text())
     print("\npeer (Josev 0.31.2 codec via JVM), median ms, and our speed-up:")
@@ -159,8 +165,6 @@ def section_security(args: argparse.Namespace) -> dict:
 def section_capture(args: argparse.Namespace) -> dict:
     mod = importlib.import_module("iso15118.capture.bench")
     caps = sorted((ROOT / "fixtures" / "captures").glob("*.pcap"))
-    if not caps:
-        caps = sorted((SHARED / "captures").glob("*.pcap"))
     path = max(caps, key=lambda p: p.stat().st_size) if caps else None
     res = mod.bench(str(path), args.capture_repeat)
     print(json.dumps(res, indent=1, default=str))
@@ -183,7 +187,7 @@ SECTIONS = {
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", help="comma-separated sections: " + ", ".join(SECTIONS))
-    ap.add_argument("--peer", help="path of the Josev peer venv (../shared/peer/setup prints it)")
+    ap.add_argument("--peer", action="store_true", help="also time Josev's codec (sets the peer up with tools/peer/setup)")
     ap.add_argument("--n", type=int, default=2000, help="calls per timing batch")
     ap.add_argument("--peer-n", type=int, default=20)
     ap.add_argument("--capture-repeat", type=int, default=200)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from pathlib import Path
 
@@ -43,6 +44,9 @@ def _run(args: argparse.Namespace) -> int:
     if not args.files:
         print("error: no input files", file=sys.stderr)
         return 2
+    for f in args.files:  # a missing input stops the command before anything is written (exit 2)
+        if not f.is_file():
+            raise FileNotFoundError(errno.ENOENT, "no such file" if not f.exists() else "not a file", str(f))
     failures = 0
     for f in args.files:
         out_dir = args.output_dir or f.parent
