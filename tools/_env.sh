@@ -13,7 +13,12 @@ if [ ! -x "$PY" ] || [ "$(cat "$_stamp" 2>/dev/null)" != "$_want" ]; then
   # a half-made venv (interrupted set-up) is made again
   if [ -x "$PY" ] && ! "$PY" -m pip --version >/dev/null 2>&1; then rm -rf "$VENV"; fi
   [ -x "$PY" ] || "$_base" -m venv "$VENV"
-  "$PY" -m pip install --quiet --disable-pip-version-check --upgrade pip >&2 || true
+  "$PY" -m pip install --quiet --disable-pip-version-check --upgrade pip >&2 \
+    || echo "note: could not upgrade pip in $VENV (going on with the one it has)" >&2
+  # this project was distributed as "iso15118" before (Josev's name on PyPI): drop that editable install
+  if "$PY" -m pip show --quiet iso15118 >/dev/null 2>&1; then
+    "$PY" -m pip uninstall --quiet -y iso15118 >&2
+  fi
   "$PY" -m pip install --quiet --disable-pip-version-check -e "$ROOT[test]" >&2
   echo "$_want" > "$_stamp"
 fi
