@@ -36,13 +36,17 @@ ensure_system_tools() {
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing with apt-get: ${missing[*]}" >&2
+    echo "installing with apt-get: ${missing[*]} (takes a minute or two)" >&2
+    local log
+    log="$(mktemp)"
     # another apt-get may hold the lock for a while: wait for it rather than fail
     if ! { apt-get -o DPkg::Lock::Timeout=300 update -qq \
            && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends \
-              "${missing[@]}"; } >&2; then
-      echo "SETUP ERROR: apt-get could not install ${missing[*]} (its output is above)" >&2
+              "${missing[@]}"; } >"$log" 2>&1; then
+      tail -n 25 "$log" >&2
+      echo "SETUP ERROR: apt-get could not install ${missing[*]} (the end of its output is above)" >&2
     fi
+    rm -f "$log"
   else
     echo "SETUP ERROR: missing ${missing[*]} and cannot install them here (not root, or no apt-get)" >&2
   fi
