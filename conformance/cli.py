@@ -220,6 +220,11 @@ def cmd_run(args: argparse.Namespace) -> int:
                 loc.close()
 
     camp = asyncio.run(main())
+    # an unreachable SUT is an error, not a campaign of "not applicable" verdicts
+    refused = [s.name for s in camp.suts if s.info.notes and all("ConnectionRefused" in n for n in s.info.notes)]
+    if refused and not any(r.verdict.value in ("pass", "fail") for r in camp.results):
+        print(f"iso15118 conformance run: error: cannot connect to {', '.join(refused)}: connection refused", file=sys.stderr)
+        return 2
     _write_outputs(camp, args)
     _print_summary(camp)
     c = camp.counts()

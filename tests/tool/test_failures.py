@@ -77,3 +77,12 @@ def test_help_documents_exit_statuses(tmp_path: Path) -> None:
     assert proc.returncode == 0
     text = " ".join(proc.stdout.split())
     assert "exit status: 0 success, 1 a finding" in text and "2 usage error" in text and "3 not a capture" in text
+
+
+def test_conformance_run_against_an_unreachable_sut(tmp_path: Path) -> None:
+    """An unreachable SUT is an error (2), not a campaign of 'not applicable' verdicts (0)."""
+    port = closed_port()
+    proc = run_cli("conformance", "run", "--sut", f"tcp://[::1]:{port}", "--no-progress", cwd=tmp_path)
+    line = one_line(proc)
+    assert proc.returncode == 2, (proc.returncode, proc.stdout[-500:], proc.stderr)
+    assert line == f"iso15118 conformance run: error: cannot connect to tcp://[::1]:{port}: connection refused"
