@@ -65,7 +65,7 @@ give our EVCC ``cert_chain=oemCertChain.pem`` + ``oemLeaf.key`` (password
 SECC ``cpoCertChain.pem`` + ``seccLeaf.key`` and
 ``trust_anchors=[oemRootCACert.pem]`` — :func:`josev_evcc_context` and
 :func:`josev_secc_context` do exactly that from the Josev PKI directory
-(``~/.cache/iso15118-peer/pki/iso15118_2``).  For our own lab PKI use
+(``pki/iso15118_2`` in the peer home ``tools/peer/setup`` makes).  For our own lab PKI use
 :func:`secc_context_from_pki` / :func:`evcc_context_from_pki`.
 
 Handshake reporting: :func:`connection_info` returns version, cipher, the
