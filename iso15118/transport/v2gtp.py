@@ -13,7 +13,7 @@ types, a frame encoder, and ``V2GTPParser``: a sans-IO stream parser that turns 
 byte stream into ``Frame`` objects.
 
 Error policy (what a receiver does with a bad header), decided from the implementer's digest
-(``specs/iso15118-20-digest.md`` §1.2):
+(``docs/iso15118-20.md`` §1.2):
 
 * version != 0x01 or inverse != 0xFE -> ``InvalidVersionError``, ``close_connection=True``
   (both reference implementations reject such a header; the stream cannot be trusted after it).

@@ -9,7 +9,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 # Built from pieces so that this file does not match itself.
-FORBIDDEN = ("../" + "shared", "ISO15118_" + "SHARED", "EXI_ORACLE" + "_DIR", "ISO15118_PEER" + "_VENV")
+FORBIDDEN = ("../" + "shared", "ISO15118_" + "SHARED", "EXI_ORACLE" + "_DIR", "ISO15118_PEER" + "_VENV",
+             "-digest" + ".md")  # the reading room's digests: cite docs/ pages or [V2G20-...] IDs instead
 
 
 def tracked_files() -> list[Path]:
@@ -17,6 +18,14 @@ def tracked_files() -> list[Path]:
     if out.returncode != 0:
         pytest.fail(f"git ls-files failed in {REPO}: {out.stderr.decode(errors='replace')}")
     return [REPO / p for p in out.stdout.decode().split("\0") if p]
+
+
+def test_docs_page_of_the_digest_citations_exists() -> None:
+    """Code cites "digest §N.N": the sections of docs/iso15118-20.md, in the repository."""
+    page = (REPO / "docs" / "iso15118-20.md").read_text()
+    for section in ("### 1.2 V2GTP header", "### 3.3", "### 5.1 Response codes", "### 6.1", "### 6.4", "### 7.2",
+                    "### 8.1"):
+        assert section in page, section
 
 
 def test_no_reference_outside_the_repository() -> None:
