@@ -5,6 +5,8 @@ from conformance.cases import (  # noqa: F401
     charge_loop,
     dc_power_stop,
     evcc_cases,
+    evcc_more,
+    evcc_tls,
     sap_session,
     transport_tls_timing,
     wall_connector,

@@ -105,7 +105,7 @@ async def cl_004(ctx: CaseContext) -> None:
     rx = await t.exchange(dataclasses.replace(msg, header=t.header(), control_mode=new))
     from conformance.cases._common import expect_refused
 
-    expect_refused(ctx, rx, "digest §5.1: loop element / service mismatch refused")
+    await expect_refused(ctx, t, rx, "digest §5.1: loop element / service mismatch refused")
     await expect_power_off(ctx, t, 2.0, "digest §5.1: FAILED ends the session -> output off", required=False)
 
 

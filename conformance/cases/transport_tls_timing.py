@@ -19,18 +19,6 @@ from iso15118.transport.v2gtp import encode_header
 APR = m.AppProtocolResponseCode
 
 
-async def _still_alive(ctx: CaseContext, label: str) -> None:
-    """The SUT accepts a fresh session after the abuse."""
-    if ctx.sut.before_case is not None:
-        await ctx.sut.before_case()
-    try:
-        t, held = await reach(ctx, "AuthorizationSetupReq")
-    except Inconclusive as exc:
-        ctx.check(f"{label}: the SUT still accepts a new session", False, str(exc))
-        return
-    ctx.check(f"{label}: the SUT still accepts a new session", t.session_id != bytes(8), f"SessionID {t.session_id.hex()}")
-
-
 async def _after_sap(ctx: CaseContext) -> TesterEvcc:
     t = ctx.tester()
     await t.connect()
@@ -51,9 +39,7 @@ async def v2gtp_001(ctx: CaseContext) -> None:
     t = await _after_sap(ctx)
     await t.send_frame(0x8002, bytes.fromhex("ffffffffdeadbeef0001020304050607a5a5a5a5c3c3c3c3"), name="garbage EXI")
     rx = await t.recv(2.5)
-    expect_refused(ctx, rx, "digest §1.2: undecodable EXI not processed")
-    await t.close()
-    await _still_alive(ctx, "robustness")
+    await expect_refused(ctx, t, rx, "digest §1.2: undecodable EXI not processed")
 
 
 @case("TC_SECC_V2GTP_002", "Wrong V2GTP protocol version is rejected", group="V2GTP",
@@ -69,9 +55,7 @@ async def v2gtp_002(ctx: CaseContext) -> None:
     hdr[0], hdr[1] = 0x02, 0xFD
     await t.send_raw(bytes(hdr) + body, "SAP with V2GTP version 0x02")
     rx = await t.recv(2.5)
-    expect_refused(ctx, rx, "digest §1.2: invalid header rejected")
-    await t.close()
-    await _still_alive(ctx, "robustness")
+    await expect_refused(ctx, t, rx, "digest §1.2: invalid header rejected")
 
 
 @case("TC_SECC_V2GTP_003", "Oversized V2GTP length is not buffered forever", group="V2GTP",
@@ -83,9 +67,7 @@ async def v2gtp_003(ctx: CaseContext) -> None:
     t = await _after_sap(ctx)
     await t.send_raw(encode_header(0x8002, 0x7FFFFFF0) + bytes(2048), "oversized V2GTP frame (0x7FFFFFF0 announced)")
     rx = await t.recv(2.0)
-    expect_refused(ctx, rx, "digest §1.2: oversized frame not answered")
-    await t.close()
-    await _still_alive(ctx, "robustness")
+    await expect_refused(ctx, t, rx, "digest §1.2: oversized frame not answered")
 
 
 @case("TC_SECC_V2GTP_004", "A frame split over two TCP writes is reassembled", group="V2GTP",
@@ -116,7 +98,7 @@ async def v2gtp_005(ctx: CaseContext) -> None:
     t = ctx.tester()
     await t.connect()
     rx = await t.exchange(m.SupportedAppProtocolReq(app_protocol=[_proto(_ns(ctx), 1, 1)]), payload_type=0x8002, timeout=2.5)
-    expect_refused(ctx, rx, "digest §1.2: wrong payload type for SAP")
+    await expect_refused(ctx, t, rx, "digest §1.2: wrong payload type for SAP")
 
 
 @case("TC_SECC_V2GTP_006", "Empty payload is refused", group="V2GTP",
@@ -128,9 +110,7 @@ async def v2gtp_006(ctx: CaseContext) -> None:
     t = await _after_sap(ctx)
     await t.send_frame(0x8002, b"", name="empty payload")
     rx = await t.recv(2.5)
-    expect_refused(ctx, rx, "digest §1.2: empty payload not processed")
-    await t.close()
-    await _still_alive(ctx, "robustness")
+    await expect_refused(ctx, t, rx, "digest §1.2: empty payload not processed")
 
 
 # --------------------------------------------------------------------------- timing
