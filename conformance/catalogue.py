@@ -136,6 +136,7 @@ class CaseContext:
         self.extra = extra or {}
         self.testers: list[Any] = []
         self.liveness_failure = ""
+        self.evcc_finished_at: float | None = None
         """Set when a liveness check found the SUT unreachable (the runner then checks the SUT)."""
 
     # -- checks
@@ -229,13 +230,15 @@ class CaseContext:
                 await asyncio.wait({done, launch}, return_when=asyncio.FIRST_COMPLETED)
                 if not done.done() and secc.connected_at is not None:
                     await done  # the EVCC is still in its session
-                out = await launch
-                self.evidence.note(f"EVCC under test finished: {str(out)[:300]}")
+                try:
+                    out = await launch
+                    self.evidence.note(f"EVCC under test finished: {str(out)[:300]}")
+                except Exception as exc:  # noqa: BLE001 - the EVCC's own failure is evidence, not a harness error
+                    self.evidence.note(f"EVCC under test ended with {type(exc).__name__}: {exc}", "warning")
+                self.evcc_finished_at = self.evidence.now()
         except TimeoutError:
             self.evidence.note("EVCC under test did not finish in time", "error")
             launch.cancel()
-        except Exception as exc:  # noqa: BLE001 - the EVCC's own failure is evidence, not a harness error
-            self.evidence.note(f"EVCC under test ended with {type(exc).__name__}: {exc}", "warning")
         finally:
             done.cancel()
             secc.close()

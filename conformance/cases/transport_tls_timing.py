@@ -223,8 +223,20 @@ async def tls_001(ctx: CaseContext) -> None:
     ctx.check("digest §1.3: TLS 1.3", ver == "TLSv1.3", f"{ver}")
     ctx.check("digest §1.3: -20 cipher suite", cipher in ("TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256")
               or (josev and cipher is not None), f"{cipher}")
-    ctx.check("digest §1.3: the SUT's chain verifies against the V2G root", obj is not None and obj.getpeercert(binary_form=True) is not None,
+    der = obj.getpeercert(binary_form=True) if obj is not None else None
+    ctx.check("digest §1.3: the SUT's chain verifies against the V2G root", der is not None,
               "verified by the tester's context (CERT_REQUIRED)")
+    if der is not None and not josev:
+        from cryptography import x509
+        from cryptography.x509.oid import NameOID
+
+        from iso15118.security.algorithms import algorithm_of_key
+
+        leaf = x509.load_der_x509_certificate(der)
+        dc = [a.value for a in leaf.subject.get_attributes_for_oid(NameOID.DOMAIN_COMPONENT)]
+        alg = algorithm_of_key(leaf.public_key())
+        ctx.check("digest §8.2: SECC leaf DomainComponent CPO, key secp521r1 or Ed448", dc == ["CPO"] and alg in ("secp521r1", "ed448"),
+                  f"DC {dc}, key {alg}")
 
 
 @case("TC_SECC_TLS_002", "A TLS 1.2-only ClientHello is refused", group="TLS",
