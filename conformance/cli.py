@@ -27,7 +27,6 @@ from typing import Any
 
 from iso15118.session.services import EnergyService
 
-
 EXIT_HELP = """exit status:
   0  every selected case passed or is not applicable (a feature the SUT declares unsupported)
   1  at least one case failed
@@ -72,6 +71,18 @@ def register(subparsers: Any) -> None:
     rp.add_argument("--json", metavar="FILE")
     rp.add_argument("--html", metavar="FILE")
     rp.set_defaults(func=cmd_replay)
+    mu = sub.add_parser("mutation", help="prove the tester: run the catalogue against the defective chargers and vehicles",
+                        description="Runs every defect of conformance/faults.py against the cases that can catch it and "
+                                    "writes the defect x case matrix. Exit 0 when every defect is caught and every case "
+                                    "is killed (mutation score 100 %), else 1.")
+    mu.add_argument("--role", choices=("SECC", "EVCC"), help="only chargers or only vehicles")
+    mu.add_argument("--defect", action="append", default=[], metavar="NAME", help="only these defects (repeatable)")
+    mu.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
+    mu.add_argument("--json", metavar="FILE")
+    mu.add_argument("--csv", metavar="FILE")
+    mu.add_argument("--html", metavar="FILE")
+    mu.add_argument("--list", action="store_true", help="list the defects")
+    mu.set_defaults(func=cmd_mutation)
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
 
 
@@ -289,6 +300,29 @@ def cmd_run(args: argparse.Namespace) -> int:
     _write_outputs(camp, args)
     _print_summary(camp)
     return int(camp.exit_status())
+
+
+def cmd_mutation(args: argparse.Namespace) -> int:
+    from conformance.faults import EVCC_DEFECTS, SECC_DEFECTS
+    from conformance.mutation import run_matrix
+
+    if args.list:
+        for role, table in (("SECC", SECC_DEFECTS), ("EVCC", EVCC_DEFECTS)):
+            for name, d in table.items():
+                print(f"{role}\t{name}\t{d.what}")
+        return 0
+    unknown = [d for d in args.defect if d not in SECC_DEFECTS and d not in EVCC_DEFECTS]
+    if unknown:
+        print(f"conformance mutation: unknown defect(s) {unknown}", file=sys.stderr)
+        return 2
+    secc = [d for d in SECC_DEFECTS if not args.defect or d in args.defect] if args.role in (None, "SECC") else []
+    evcc = [d for d in EVCC_DEFECTS if not args.defect or d in args.defect] if args.role in (None, "EVCC") else []
+    mx = run_matrix(secc, evcc, jobs=max(1, args.jobs))
+    mx.write(args.json, args.csv, args.html)
+    print(json.dumps(mx.summary(), indent=1))
+    partial = bool(args.defect) or args.role is not None
+    ok = all(mx.caught(r) for r in mx.rows) and (partial or mx.ok())
+    return 0 if ok else 1
 
 
 def cmd_replay(args: argparse.Namespace) -> int:

@@ -565,8 +565,9 @@ SECC_DEFECTS: dict[str, Defect] = {d.name: d for d in (
     Defect("ignores-derate", "keeps the EV limits of the first loop", _glob("TC_SECC_WC_Derate_*", "TC_SECC_WC_Reserve_*",
                                                                            "TC_SECC_DC_BPT_Derate_001")),
     Defect("standby-power", "keeps delivering in Standby", _glob("TC_SECC_PowerDelivery_006")),
-    Defect("precharge-overshoot", "pre-charge follows targets above EVSEMaximumVoltage", _glob("TC_SECC_DC_*"), profile="dc-bidi"),
-    Defect("no-welding-discharge", "DC output stays charged after Stop", _glob("TC_SECC_DC_*"), profile="dc-bidi"),
+    Defect("precharge-overshoot", "pre-charge follows targets above EVSEMaximumVoltage", _glob("TC_SECC_DC_PreCharge_*"),
+           profile="dc-bidi"),
+    Defect("no-welding-discharge", "DC output stays charged after Stop", _glob("TC_SECC_DC_WeldingDetection_001"), profile="dc-bidi"),
     Defect("hardcoded-schema-id", "SupportedAppProtocolRes always SchemaID 1", _glob("TC_SECC_SAP_*")),
     Defect("keeps-answering-after-stop", "answers OK to anything after SessionStop", _glob("TC_SECC_SessionStop_*")),
     Defect("never-closes", "keeps the connection open after the session ended", REFUSALS + _glob("TC_SECC_Timing_002")),
@@ -639,7 +640,8 @@ async def start_secc_defect(name: str, pki_dir: Any = None) -> tuple[Any, Callab
     if name == "fixed-session-id":
         cfg = SeccConfig(session_id_factory=lambda: bytes.fromhex("0102030405060708"))
     elif name in ("resumes-any-ev", "never-resumes"):
-        cfg = SeccConfig(store=_AnyEvStore() if name == "resumes-any-ev" else _ForgetfulStore())
+        any_ev, forgetful = _store_classes()
+        cfg = SeccConfig(store=any_ev() if name == "resumes-any-ev" else forgetful())
     elif name == "no-idle-timeout":
         cfg = SeccConfig(timers=dataclasses.replace(rules.TIMERS, secc_first_message=3600.0))
     elif name == "no-sequence-timeout":
@@ -657,7 +659,7 @@ async def start_secc_defect(name: str, pki_dir: Any = None) -> tuple[Any, Callab
     closers.append(loc.close)
     sut = loc.endpoint(jobs=4, pki_dir=pki_dir)
     sut.name = f"defect:{name}"
-    proxy_kw: dict[str, Any] | None = {
+    proxy_table: dict[str, dict[str, Any]] = {
         "stale-answers": {"stale": True},
         "always-ok": {"down": always_ok},
         "ignores-sequence": {"down": ignores_sequence},
@@ -682,7 +684,8 @@ async def start_secc_defect(name: str, pki_dir: Any = None) -> tuple[Any, Callab
         "dc-ignores-sequence": {"down": ignores_sequence},
         "dc-inconsistent-cpd": {"down": inconsistent_dc_cpd},
         "late-cable-check": {"delays": {"DC_CableCheckRes": 2.5}},
-    }.get(name)
+    }
+    proxy_kw = proxy_table.get(name)
     if proxy_kw is not None:
         p = DefectProxy(loc.server.port, **proxy_kw)
         sut.port = await p.start()
@@ -707,30 +710,23 @@ def _info(profile: str) -> Any:
     return SutInfo(profile_services(profile), source="profile")
 
 
-class _AnyEvStore:
-    """A session store that lets any EV join a paused session."""
+def _store_classes() -> tuple[type[Any], type[Any]]:
+    from iso15118.session.secc import SessionStore
 
-    def __init__(self) -> None:
-        from iso15118.session.secc import SessionStore
+    class AnyEvStore(SessionStore):
+        """A session store that lets any EV join a paused session."""
 
-        self._inner = SessionStore()
+        def take(self, session_id: bytes, evcc_id: str, now: float) -> Any:
+            rec = self._records.get(session_id)
+            return None if rec is None else super().take(session_id, rec.evcc_id, now)
 
-    def put(self, record: Any) -> None:
-        self._inner.put(record)
+    class ForgetfulStore(SessionStore):
+        """A session store that forgets every paused session."""
 
-    def take(self, session_id: bytes, evcc_id: str, now: float) -> Any:
-        rec = self._inner._records.get(session_id)
-        if rec is None:
-            return None
-        return self._inner.take(session_id, rec.evcc_id, now)
+        def put(self, record: Any) -> None:
+            pass
 
-    def __len__(self) -> int:
-        return len(self._inner)
-
-
-class _ForgetfulStore(_AnyEvStore):
-    def put(self, record: Any) -> None:
-        pass
+    return AnyEvStore, ForgetfulStore
 
 
 class NoReassembly(_Server):

@@ -69,7 +69,9 @@ def load_pics(path: str | Path) -> SutInfo:
 
 def to_toml(info: SutInfo) -> str:
     """The capability statement as PICS TOML (what the probe found, saved with the report)."""
-    q = lambda xs: "[" + ", ".join(f'"{x}"' for x in sorted(xs)) + "]"  # noqa: E731
+    def q(xs: Any) -> str:
+        return "[" + ", ".join(f'"{x}"' for x in sorted(xs)) + "]"
+
     lines = ["# capability statement (" + (info.source or "probe") + ")", "[services]",
              f"energy = {q(s.name for s in info.services)}"]
     if info.control_modes:

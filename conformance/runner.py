@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from conformance.catalogue import Abort, CaseContext, Inconclusive, TestCase
-from conformance.evidence import Check, CaseResult, Evidence, Verdict
+from conformance.evidence import CaseResult, Check, Evidence, Verdict
 from conformance.sut import SutEndpoint
 from iso15118.session.services import EnergyService
 
@@ -80,7 +80,8 @@ def applicable(tc: TestCase, sut: SutEndpoint) -> str | None:
         if f in tc.needs and f not in fam:
             return f"{NOT_APPLICABLE}: the SUT offers no {f} service"
     if "BPT" in tc.needs:
-        want = [s for s in sut.info.services if s.bpt and (not ({"AC", "DC"} & tc.needs) or s.family.value in tc.needs)]
+        want = [s for s in sut.info.services
+                if s.bpt and (not ({"AC", "DC"} & tc.needs) or (s.family is not None and s.family.value in tc.needs))]
         if not want:
             return f"{NOT_APPLICABLE}: the SUT offers no BPT service"
     for f in sorted(tc.needs - {"AC", "DC", "BPT", "tls", "notls", "probe", "control"}):

@@ -256,7 +256,8 @@ GIVE_UP: list[tuple[str, str, str, int, Callable[[TesterSecc, Any, Any], Action]
 ]
 
 
-def _give_up_case(on: str, nth: int, act: Callable[[TesterSecc, Any, Any], Action], requirement: str, extra: float):
+def _give_up_case(on: str, nth: int, act: Callable[[TesterSecc, Any, Any], Action], requirement: str,
+                  extra: float) -> Callable[[CaseContext], Any]:
     async def run(ctx: CaseContext) -> None:
         dev = Deviate(on, act, nth)
         dev.extra = extra  # type: ignore[attr-defined]
@@ -486,6 +487,7 @@ async def evcc_cpd_001(ctx: CaseContext) -> None:
     sel = first_req(secc, "ServiceSelectionReq")
     cpd = next((msg for _, n, msg in secc.requests if n.endswith("ChargeParameterDiscoveryReq")), None)
     ctx.precondition(sel is not None and cpd is not None, "no selection / CPD")
+    assert sel is not None and cpd is not None
     bpt = sel.selected_energy_transfer_service.service_id in (5, 6)
     is_bpt = type(cpd.energy_transfer_mode).__name__.startswith("BPT")
     ctx.check("digest §4.3: BPT CPD element exactly for a BPT service", bpt == is_bpt,
@@ -500,6 +502,7 @@ async def evcc_cpd_002(ctx: CaseContext) -> None:
     secc = await ctx.run_evcc()
     cpd = next((msg for _, n, msg in secc.requests if n.endswith("ChargeParameterDiscoveryReq")), None)
     ctx.precondition(cpd is not None, "no CPD")
+    assert cpd is not None
     md = cpd.energy_transfer_mode
     bad = []
     for mx, mn in (("ev_maximum_charge_power", "ev_minimum_charge_power"), ("ev_maximum_discharge_power", "ev_minimum_discharge_power"),
@@ -522,6 +525,7 @@ async def evcc_se_001(ctx: CaseContext) -> None:
     se = first_req(secc, "ScheduleExchangeReq")
     loop = next((msg for _, n, msg in secc.requests if n.endswith("ChargeLoopReq")), None)
     ctx.precondition(se is not None and loop is not None, "no ScheduleExchange / loop")
+    assert se is not None and loop is not None
     ctx.check("digest §3.2: Dynamic_SEReqControlMode", "Dynamic" in type(se.control_mode).__name__, type(se.control_mode).__name__)
     ctx.check("digest §3.2: Dynamic loop element", "Dynamic" in type(loop.control_mode).__name__, type(loop.control_mode).__name__)
 
@@ -638,7 +642,12 @@ async def evcc_bpt_002(ctx: CaseContext) -> None:
     ctx.check("digest §4.3: energy flows out of the EV after the outage", any(p < -100 for _, p in data),
               f"present powers {[round(p) for _, p in data][:6]}")
     loops = [(msg) for tm, n, msg in secc.requests if n.endswith("ChargeLoopReq")]
-    bad = [q for q in loops if (_f(q.control_mode.ev_present_active_power) or 0) < -((_f(getattr(q.control_mode, "ev_maximum_discharge_power", None)) or 0) * 1.01 + 100)]
+    def exceeds(q: Any) -> bool:
+        cm = q.control_mode
+        limit = _f(getattr(cm, "ev_maximum_discharge_power", None)) or 0.0
+        return (_f(cm.ev_present_active_power) or 0.0) < -(limit * 1.01 + 100)
+
+    bad = [q for q in loops if exceeds(q)]
     ctx.check("digest §4.3: export within the EV's own EVMaximumDischargePower", not bad, f"{len(bad)} loops above")
 
 
@@ -651,6 +660,7 @@ async def evcc_bpt_003(ctx: CaseContext) -> None:
     sel = first_req(secc, "ServiceSelectionReq")
     pd = next((msg for _, n, msg in secc.requests if n == "PowerDeliveryReq" and msg.charge_progress.value == "Start"), None)
     ctx.precondition(sel is not None and pd is not None, "no selection / PowerDelivery(Start)")
+    assert sel is not None and pd is not None
     bpt = sel.selected_energy_transfer_service.service_id in (5, 6)
     ok = (pd.bpt_channel_selection is not None) if bpt else (pd.bpt_channel_selection is None)
     ctx.check("digest §4.3: BPT_ChannelSelection exactly for BPT services", ok, f"service {sel.selected_energy_transfer_service.service_id}, "
@@ -709,7 +719,8 @@ async def evcc_cl_004(ctx: CaseContext) -> None:
         mx = _f(q.control_mode.ev_maximum_charge_power) or 0.0
         if p > mx * 1.01 + 100:
             bad.append(f"{p:.0f} > {mx:.0f}")
-    ctx.check("digest §3.2: present power within the EV's own maximum", not bad, f"{len(loops)} loops, {len(bad)} above" + (f": {bad[0]}" if bad else ""))
+    ctx.check("digest §3.2: present power within the EV's own maximum", not bad,
+              f"{len(loops)} loops, {len(bad)} above" + (f": {bad[0]}" if bad else ""))
 
 
 @case("TC_EVCC_ChargeLoop_005", "Mandatory-in-context loop fields", group="ChargeLoop",
@@ -770,7 +781,8 @@ async def evcc_cl_007(ctx: CaseContext) -> None:
 
 class _Notify(Script):
     def __init__(self, kind: str, delay: int, at: int = 3) -> None:
-        self.kind, self.delay, self.at, self.t = kind, delay, at, None
+        self.kind, self.delay, self.at = kind, delay, at
+        self.t: float | None = None
 
     def before(self, secc: TesterSecc, name: str, msg: Any, n: int) -> None:
         if name.endswith("ChargeLoopReq") and n == self.at and self.t is None:

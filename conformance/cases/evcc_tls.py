@@ -16,8 +16,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from conformance.catalogue import CaseContext, case
 from cryptography.hazmat.primitives import serialization
+
+from conformance.catalogue import CaseContext, case
 
 VARIANTS = ("good", "wrong_dc", "p256_ca", "expired", "untrusted", "tls12")
 
@@ -25,7 +26,7 @@ VARIANTS = ("good", "wrong_dc", "p256_ca", "expired", "untrusted", "tls12")
 def _pki_dir(ctx: CaseContext) -> Path:
     if ctx.sut.evcc_pki is not None:
         return Path(ctx.sut.evcc_pki)
-    pki = getattr(ctx.sut.evcc_tls_launcher, "pki", None)
+    pki: Any = getattr(ctx.sut.evcc_tls_launcher, "pki", None)
     if pki is None:
         ctx.not_applicable("no PKI of the EVCC under test (--evcc-pki)")
     return Path(pki())

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from conformance.cases._common import RC, expect, expect_refused, m, reach
 from conformance.cases.sap_session import _ns, _proto
-from conformance.catalogue import CaseContext, Inconclusive, case
+from conformance.catalogue import CaseContext, case
 from conformance.tester import TesterEvcc
 from iso15118.session import rules
 from iso15118.transport.v2gtp import encode_header
