@@ -187,6 +187,11 @@ class CaseContext:
                 continue
             if self.sut.info.offers(s):
                 return s
+        if self.sut.info.probed and not self.sut.info.services:
+            # reachable, but the probe found no energy service at all: that is the SUT's failure,
+            # never a campaign of "not applicable"
+            self.require("digest §4.1: the SUT offers at least one energy transfer service", False,
+                         "the capability probe found none: " + ("; ".join(self.sut.info.notes) or "empty ServiceDiscoveryRes"))
         want = " ".join(x for x in (family, "BPT" if bpt else "non-BPT" if bpt is False else None) if x)
         raise Inconclusive(f"not applicable: the SUT offers no {want or 'energy'} service "
                            f"(offers {', '.join(sorted(s.name for s in self.sut.info.services)) or 'nothing known'})")

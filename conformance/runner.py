@@ -68,6 +68,8 @@ def applicable(tc: TestCase, sut: SutEndpoint) -> str | None:
                 return f"{NOT_APPLICABLE}: the EVCC declares '{f}' unsupported"
         return None
     fam = sut.info.families()
+    if sut.info.probed and not sut.info.services:
+        fam = {"AC", "DC"}  # the probe found nothing: the cases run and fail, never "not applicable"
     if "tls" in tc.needs and not sut.tls:
         return f"{NOT_APPLICABLE}: needs a TLS endpoint (--tls)"
     if "notls" in tc.needs and sut.tls:
@@ -79,7 +81,7 @@ def applicable(tc: TestCase, sut: SutEndpoint) -> str | None:
     for f in ("AC", "DC"):
         if f in tc.needs and f not in fam:
             return f"{NOT_APPLICABLE}: the SUT offers no {f} service"
-    if "BPT" in tc.needs:
+    if "BPT" in tc.needs and not (sut.info.probed and not sut.info.services):
         want = [s for s in sut.info.services
                 if s.bpt and (not ({"AC", "DC"} & tc.needs) or (s.family is not None and s.family.value in tc.needs))]
         if not want:

@@ -158,3 +158,77 @@ def test_exit_status_contract() -> None:
     c = camp(("pass", "ok"))
     c.suts[0].info.reachable = False
     assert c.exit_status() == 2
+
+
+def test_probe_finding_nothing_is_a_failure_not_not_applicable() -> None:
+    """A charger that completes the handshake but offers no energy service must not turn the
+    campaign into a green list of "not applicable"."""
+    import dataclasses
+
+    from conformance.faults import DefectProxy
+
+    def no_services(st, name, res):  # type: ignore[no-untyped-def]
+        from iso15118 import messages as m
+
+        if name == "ServiceDiscoveryRes":
+            return dataclasses.replace(res, response_code=m.ResponseCode.FAILED)
+        return res
+
+    async def main() -> None:
+        wc = await start_local_secc("wall-connector")
+        p = DefectProxy(wc.server.port, down=no_services)
+        try:
+            sut = wc.endpoint()
+            sut.info.services = set()
+            sut.port = await p.start()
+            camp = await run_campaign([sut], select(["TC_SECC_ServiceDiscovery_001", "TC_SECC_AC_BPT_ChargeLoop_001",
+                                                     "TC_SECC_ChargeLoop_005"]))
+        finally:
+            p.close()
+            wc.close()
+        for r in camp.results:
+            print(r.case_id, r.verdict.value, r.reason)
+        assert camp.exit_status() != 0
+        assert not [r for r in camp.results if r.verdict is Verdict.PASS]
+        assert [r for r in camp.results if r.case_id == "TC_SECC_ChargeLoop_005"][0].verdict is Verdict.FAIL
+
+    asyncio.run(main())
+
+
+def test_cli_replay_probes_the_sut(tmp_path: Path) -> None:
+    """`conformance replay` without --services probes the SUT (a separate SECC process) instead of
+    saying it offers nothing known."""
+    import socket
+    import time
+
+    from conformance.evidence import dump_jsonl
+
+    async def record() -> None:
+        wc = await start_local_secc("wall-connector")
+        try:
+            camp = await run_campaign([wc.endpoint()], select(["TC_SECC_Timing_001"]), probe=False)
+        finally:
+            wc.close()
+        (tmp_path / "s.jsonl").write_text(dump_jsonl(camp.results[0].evidence.entries))
+
+    asyncio.run(record())
+    with socket.socket(socket.AF_INET6) as s:
+        s.bind(("::1", 0))
+        port = s.getsockname()[1]
+    secc = subprocess.Popen([sys.executable, "-m", "iso15118", "secc", "--profile", "wall-connector", "--host", "::1",
+                             "--port", str(port), "--no-tls"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("::1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        out = _cli("replay", "--sut", f"tcp://[::1]:{port}", str(tmp_path / "s.jsonl"))
+    finally:
+        secc.terminate()
+        secc.wait(10)
+    print(out.stdout[-1500:])
+    assert "offers nothing known" not in out.stdout
+    assert "probe" in out.stdout and "AC_BPT" in out.stdout  # the capabilities line
+    assert out.returncode == 0, out.stdout + out.stderr
