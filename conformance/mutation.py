@@ -132,11 +132,29 @@ class Matrix:
         return "\n".join(parts)
 
 
-def _select(globs: tuple[str, ...], role: str) -> list[Any]:
-    from conformance.catalogue import select
+OUT_OF_REACH = ("link",)
+"""Tags of cases no V2G defect can reach: the link-layer cases (SLAC, control pilot) drive
+simulated modems and pilots, not the SUT's V2GTP endpoint.  They are outside the mutation
+universe (they have their own proofs) and not run against the defects."""
 
+
+def catalogue(role: str) -> list[Any]:
+    """The cases of ``role`` (whichever module holds the selection)."""
+    import conformance.cases as cases
+
+    sel: Any = getattr(cases, "select", None)
+    if sel is None:
+        from conformance.catalogue import select as sel
+    return list(sel(role=role))
+
+
+def universe(role: str) -> list[Any]:
+    return [c for c in catalogue(role) if not set(OUT_OF_REACH) & set(c.tags)]
+
+
+def _select(globs: tuple[str, ...], role: str) -> list[Any]:
     out = []
-    for c in select(role=role):
+    for c in universe(role):
         for g in globs:
             if fnmatch.fnmatchcase(c.id, g):
                 if "long" in c.tags and any(ch in g for ch in "*?["):
@@ -155,9 +173,7 @@ async def _secc_row(name: str, pki_dir: Path) -> Row:
     sut, close = await start_secc_defect(name, pki_dir)
     try:
         if name in ZERO_PASS:  # the whole SECC catalogue, long and TLS cases included
-            from conformance.catalogue import select
-
-            cases = select(role="SECC")
+            cases = catalogue("SECC")
         else:
             cases = _select(d.cases, "SECC")
         if not d.tls and name not in ZERO_PASS:
@@ -211,7 +227,6 @@ COST = {"no-sequence-timeout": 90, "no-idle-timeout": 30, "no-timeouts": 60, "sl
 def run_matrix(secc: list[str] | None = None, evcc: list[str] | None = None, *, jobs: int = 2,
                concurrency: int = 3) -> Matrix:
     """The defect x case matrix (``secc`` / ``evcc``: defect names, None = all)."""
-    from conformance.catalogue import select
     from conformance.faults import EVCC_DEFECTS, SECC_DEFECTS, ZERO_PASS
 
     work = [("SECC", n) for n in (secc if secc is not None else list(SECC_DEFECTS))]
@@ -232,11 +247,10 @@ def run_matrix(secc: list[str] | None = None, evcc: list[str] | None = None, *, 
             for rs in ex.map(_worker, [b for b in batches if b], [concurrency] * len(batches)):
                 rows += rs
     roles = {r for r, _ in work}
-    cases = {role: [c.id for c in select(role=role) if c.id not in _UNSELECTABLE.get(role, set())] for role in roles}
+    cases = {role: [c.id for c in universe(role)] for role in roles}
     order = {n: i for i, (_, n) in enumerate([("SECC", n) for n in SECC_DEFECTS] + [("EVCC", n) for n in EVCC_DEFECTS])}
     rows.sort(key=lambda r: (r.role != "SECC", order.get(r.defect, 999)))
     return Matrix(rows, cases, ZERO_PASS, time.monotonic() - t0)
 
 
-_UNSELECTABLE: dict[str, set[str]] = {}
 _ = os

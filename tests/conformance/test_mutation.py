@@ -32,7 +32,7 @@ def test_mutation_matrix() -> None:
     for name in ZERO_PASS:
         row = next(r for r in mx.rows if r.defect == name)
         assert not row.passed and row.exit_status != 0, (name, sorted(row.passed))
-        assert len(row.verdicts) == len([c for c in mx.cases["SECC"]]), name  # the whole catalogue
+        assert len(row.verdicts) >= len(mx.cases["SECC"]), name  # the whole catalogue
     assert all(mx.caught(r) for r in mx.rows), s
     assert s["SECC"]["survivors"] == [] and s["EVCC"]["survivors"] == [], s
     assert s["SECC"]["mutation_score_pct"] == 100.0 and s["EVCC"]["mutation_score_pct"] == 100.0
