@@ -423,8 +423,74 @@ def always_ok(st: ProxyState, name: str, res: Any) -> Any:
         req = st.last_request
         sid = req.app_protocol[0].schema_id if req is not None and getattr(req, "app_protocol", None) else 1
         return dataclasses.replace(res, response_code=m.AppProtocolResponseCode.OK_SUCCESSFUL_NEGOTIATION, schema_id=sid)
-    if code is not None and code.value.startswith("FAILED"):
+    if code is not None and (code.value.startswith("FAILED") or code.value.startswith("WARNING")):
         return _code(res, RC.OK)
+    return res
+
+
+def auth_mode_mismatch(st: ProxyState, name: str, res: Any) -> Any:
+    """Offers EIM only but sends the PnC mode element (a GenChallenge nobody asked for)."""
+    if name == "AuthorizationSetupRes" and res.response_code is RC.OK and isinstance(res.authorization_mode, m.EIMASResAuthorizationMode):
+        return dataclasses.replace(res, authorization_mode=m.PnCASResAuthorizationMode(gen_challenge=os.urandom(16)))
+    return res
+
+
+def auth_warning(st: ProxyState, name: str, res: Any) -> Any:
+    if name == "AuthorizationRes" and res.response_code is RC.OK:
+        return _code(res, RC.WARNING_EIM_AUTHORIZATION_FAILURE)
+    return res
+
+
+def duplicate_tuples(st: ProxyState, name: str, res: Any) -> Any:
+    cm = getattr(res, "control_mode", None)
+    if name == "ScheduleExchangeRes" and isinstance(cm, m.ScheduledSEResControlMode) and cm.schedule_tuple:
+        return dataclasses.replace(res, control_mode=dataclasses.replace(cm, schedule_tuple=[cm.schedule_tuple[0]] * 2))
+    return res
+
+
+def scheduled_for_dynamic(st: ProxyState, name: str, res: Any) -> Any:
+    """Answers a Dynamic ScheduleExchange with a Scheduled element."""
+    cm = getattr(res, "control_mode", None)
+    if name == "ScheduleExchangeRes" and isinstance(cm, m.DynamicSEResControlMode):
+        entry = m.PowerScheduleEntry(duration=3600, power=m.RationalNumber(exponent=0, value=7000))
+        tup = m.ScheduleTuple(schedule_tuple_id=1, charging_schedule=m.ChargingSchedule(power_schedule=m.PowerSchedule(
+            time_anchor=0, power_schedule_entries=m.PowerScheduleEntryList(power_schedule_entry=[entry]))))
+        return dataclasses.replace(res, control_mode=m.ScheduledSEResControlMode(schedule_tuple=[tup]))
+    return res
+
+
+def extra_services(st: ProxyState, name: str, res: Any) -> Any:
+    """Appends the other family's services to every offer, whatever the EV asked for."""
+    if name == "ServiceDiscoveryRes" and res.response_code is RC.OK:
+        ids = [s.service_id for s in res.energy_transfer_service_list.service]
+        other = [2, 6] if any(i in (1, 5) for i in ids) else [1, 5]
+        extra = [m.Service(service_id=i, free_service=False) for i in other if i not in ids]
+        return dataclasses.replace(res, energy_transfer_service_list=dataclasses.replace(
+            res.energy_transfer_service_list, service=[*res.energy_transfer_service_list.service, *extra][:8]))
+    return res
+
+
+def sloppy_service_detail(st: ProxyState, name: str, res: Any) -> Any:
+    """Parameter sets duplicated (same ID) and stripped of BPTChannel / GeneratorMode."""
+    if name == "ServiceDetailRes" and res.response_code is RC.OK:
+        sets = [dataclasses.replace(ps, parameter=[p for p in ps.parameter if p.name not in ("BPTChannel", "GeneratorMode")])
+                for ps in res.service_parameter_list.parameter_set]
+        sets = [*sets, sets[0]][:32]
+        return dataclasses.replace(res, service_parameter_list=dataclasses.replace(res.service_parameter_list, parameter_set=sets))
+    return res
+
+
+def refuses_selection(st: ProxyState, name: str, res: Any) -> Any:
+    if name == "ServiceSelectionRes" and res.response_code is RC.OK:
+        return _code(res, RC.FAILED_SERVICE_SELECTION_INVALID)
+    return res
+
+
+def refuses_early_stop(st: ProxyState, name: str, res: Any) -> Any:
+    if name == "ServiceDiscoveryRes":
+        st.__dict__["discovered"] = True
+    if name == "SessionStopRes" and res.response_code is RC.OK and not st.__dict__.get("discovered"):
+        return _code(res, RC.FAILED_SEQUENCE_ERROR)
     return res
 
 
@@ -549,7 +615,7 @@ SECC_DEFECTS: dict[str, Defect] = {d.name: d for d in (
     Defect("silent-after-accept", "accepts TCP connections, never answers"),
     Defect("random-exi", "answers every frame with random bytes"),
     Defect("stale-answers", "answers each request with the previous response", _glob("TC_SECC_*")),
-    Defect("always-ok", "every FAILED code rewritten to OK", NEG_CODES),
+    Defect("always-ok", "every FAILED and WARNING code rewritten to OK", NEG_CODES),
     Defect("ignores-sequence", "FAILED_SequenceError rewritten to OK", NEG_CODES),
     Defect("ignores-session-id", "a wrong SessionID is replaced by the right one and accepted",
            _glob("TC_SECC_*SessionSetup_00[45]", "TC_SECC_*_00[46]", "TC_SECC_ChargeParameterDiscovery_004")),
@@ -578,6 +644,15 @@ SECC_DEFECTS: dict[str, Defect] = {d.name: d for d in (
     Defect("odd-grid-frequency", "declares a 55 Hz grid", _glob("TC_SECC_AC_BPT_*")),
     Defect("meter-backwards", "meter readings decrease", _glob("TC_SECC_ChargeLoop_005", "TC_SECC_*ChargeLoop_003",
                                                                "TC_SECC_WC_Abort_007", "TC_SECC_WC_Reserve_001")),
+    Defect("auth-mode-mismatch", "offers EIM only with the PnC mode element", _glob("TC_SECC_Authorization_00[13]")),
+    Defect("auth-warning", "every EIM authorization answered WARNING_EIMAuthorizationFailure", _glob("TC_SECC_Authorization_003")),
+    Defect("duplicate-schedule-tuples", "two ScheduleTuples with the same ID", _glob("TC_SECC_ScheduleExchange_*")),
+    Defect("scheduled-for-dynamic", "answers a Dynamic ScheduleExchange with a Scheduled element", _glob("TC_SECC_ScheduleExchange_*")),
+    Defect("extra-services", "offers the other family's services too, ignoring SupportedServiceIDs",
+           _glob("TC_SECC_ServiceDiscovery_*")),
+    Defect("sloppy-service-detail", "parameter sets duplicated and without BPTChannel / GeneratorMode", _glob("TC_SECC_ServiceDetail_*")),
+    Defect("refuses-selection", "refuses every ServiceSelection", _glob("TC_SECC_ServiceSelection_*")),
+    Defect("refuses-early-stop", "refuses SessionStop before ServiceDiscovery", _glob("TC_SECC_SessionStop_*")),
     Defect("false-renegotiation-claim", "advertises ServiceRenegotiation and refuses it", _glob("TC_SECC_SessionStop_004")),
     Defect("dies-after-malformed", "stops accepting connections after a malformed frame", _glob("TC_SECC_V2GTP_00[1236]")),
     Defect("no-reassembly", "drops a frame that arrives in two TCP segments", _glob("TC_SECC_V2GTP_004")),
@@ -681,6 +756,14 @@ async def start_secc_defect(name: str, pki_dir: Any = None) -> tuple[Any, Callab
         "false-renegotiation-claim": {"down": false_renegotiation_claim},
         "dies-after-malformed": {"die_on_malformed": True},
         "strict-minor-version": {"down": strict_minor},
+        "auth-mode-mismatch": {"down": auth_mode_mismatch},
+        "auth-warning": {"down": auth_warning},
+        "duplicate-schedule-tuples": {"down": duplicate_tuples},
+        "scheduled-for-dynamic": {"down": scheduled_for_dynamic},
+        "extra-services": {"down": extra_services},
+        "sloppy-service-detail": {"down": sloppy_service_detail},
+        "refuses-selection": {"down": refuses_selection},
+        "refuses-early-stop": {"down": refuses_early_stop},
         "accepts-setup-first": {"auto_sap": True},
         "lenient-payload-type": {"fix_payload_type": True},
         "dc-ignores-sequence": {"down": ignores_sequence},
