@@ -69,7 +69,6 @@ class TesterSecc:
         self.connected_at: float | None = None
         self.last_tx_at: float | None = None
         self.responses: list[tuple[float, str, str]] = []
-        self._tasks: set[asyncio.Task[Any]] = set()
         self.connections = 0
         self.tls_error: str = ""
 
@@ -85,8 +84,6 @@ class TesterSecc:
     def close(self) -> None:
         if self.server is not None:
             self.server.close()
-        for t in list(self._tasks):  # a handler still waiting on a vehicle that never finished
-            t.cancel()
 
     def names(self) -> list[str]:
         return [n for _, n, _ in self.requests]
@@ -125,16 +122,6 @@ class TesterSecc:
         self.last_tx_at = self.evidence.now()
 
     async def _handle(self, conn: V2GTPConnection) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        try:
-            await self._serve(conn)
-        except asyncio.CancelledError:
-            conn.close()
-
-    async def _serve(self, conn: V2GTPConnection) -> None:
         self.connections += 1
         if self.connected_at is not None:  # one session per case: a reconnect is logged, not served
             self.evidence.note("EVCC under test connected again (not served)", "warning")
