@@ -40,6 +40,22 @@ def _logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
+def _raise_fd_limit(want: int) -> None:
+    """A server needs a descriptor per connection (asyncio accepts a burst at once before the
+    limits sort it out): lift the soft limit towards the hard one (best effort)."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        target = want + 1024
+        if hard != resource.RLIM_INFINITY:
+            target = min(target, hard)
+        if soft != resource.RLIM_INFINITY and soft < target:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (ImportError, ValueError, OSError):
+        pass
+
+
 def _revocation(args: argparse.Namespace) -> dict[str, Any]:
     """``--crl`` / ``--ocsp`` files (PEM or DER) as keyword arguments of the TLS contexts."""
     from cryptography import x509
@@ -89,6 +105,7 @@ def _secc(args: argparse.Namespace) -> int:
             raise_later.append(r)
 
     raise_later: list[Any] = []
+    _raise_fd_limit(args.max_connections + 256)
     limits = ServerLimits(
         max_connections=args.max_connections,
         max_per_address=args.max_per_address,
