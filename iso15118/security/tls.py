@@ -308,6 +308,13 @@ def install_chain_rules(ctx: ssl.SSLContext, rules: ChainRules) -> bool:
     return True
 
 
+def profile_of(ctx: ssl.SSLContext) -> str | None:
+    """Name of the :class:`TlsProfile` a context was built with (``"iso15118-20"``,
+    ``"josev-compat"``), None for a context not made here: tests and logs say which ran."""
+    name = ctx.__dict__.get("iso15118_profile")
+    return name if isinstance(name, str) else None
+
+
 def chain_rules_of(ctx: ssl.SSLContext) -> ChainRules | None:
     """The rules installed on ``ctx`` by :func:`install_chain_rules` (None if none)."""
     rules = ctx.__dict__.get("_iso15118_chain_rules")
@@ -395,6 +402,7 @@ def _apply_profile(ctx: ssl.SSLContext, profile: TlsProfile, strict_groups: bool
             profile.name, "server" if server else "client", profile.minimum_version.name,
             profile.maximum_version.name, profile.policy.name, "library default" if profile.groups is None else ":".join(profile.groups),
         )
+    ctx.__dict__["iso15118_profile"] = profile.name
     ctx.minimum_version = profile.minimum_version
     ctx.maximum_version = profile.maximum_version
     ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION
