@@ -106,6 +106,16 @@ async def drive(
             frame = await conn.recv(timeout=timeout)
         except TimeoutError:
             events = core.handle_timer(clock())
+        except V2GTPError as exc:
+            if not exc.close_connection:
+                # an unknown / reserved / manufacturer-specific payload type: the framing is
+                # intact, the message is ignored and the session goes on (transport/v2gtp.py)
+                log.warning("%s: %s", side, exc)
+                continue
+            log.debug("%s: connection ended: %s", side, exc)
+            events = core.connection_lost(clock())
+            if not events:
+                break
         except (ConnectionClosed, ConnectionError, ssl.SSLError, V2GTPError, asyncio.IncompleteReadError) as exc:
             log.debug("%s: connection ended: %s", side, exc)
             events = core.connection_lost(clock())
