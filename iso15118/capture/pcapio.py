@@ -39,7 +39,7 @@ import struct
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 __all__ = [
     "CaptureError",
@@ -108,7 +108,7 @@ def timestamp_in_range(ts: float) -> bool:
 class _LimitedReader:
     """A read()-only stream that raises :class:`CaptureLimitError` past ``limit`` bytes."""
 
-    def __init__(self, inner: BinaryIO, limit: int, what: str) -> None:
+    def __init__(self, inner: Any, limit: int, what: str) -> None:
         self._inner = inner
         self._left = limit
         self.limit = limit
@@ -116,7 +116,7 @@ class _LimitedReader:
 
     def read(self, n: int = -1) -> bytes:
         want = self._left + 1 if n is None or n < 0 else min(n, self._left + 1)
-        data = self._inner.read(want)
+        data: bytes = self._inner.read(want)
         self._left -= len(data)
         if self._left < 0:
             raise CaptureLimitError(

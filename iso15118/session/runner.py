@@ -116,7 +116,7 @@ async def drive(
             events = core.connection_lost(clock())
             if not events:
                 break
-        except (ConnectionClosed, ConnectionError, ssl.SSLError, V2GTPError, asyncio.IncompleteReadError) as exc:
+        except (ConnectionClosed, ConnectionError, ssl.SSLError, asyncio.IncompleteReadError) as exc:
             log.debug("%s: connection ended: %s", side, exc)
             events = core.connection_lost(clock())
             if not events:

@@ -38,10 +38,9 @@ import ssl as _ssl
 import time
 from collections.abc import Awaitable, Callable, Container
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from iso15118.transport import tlsstream
-
 from iso15118.transport.v2gtp import (
     DEFAULT_MAX_PAYLOAD,
     Frame,
@@ -83,8 +82,8 @@ class ConnectionClosed(ConnectionError):
         super().__init__(msg)
 
 
-Reader = Union[asyncio.StreamReader, tlsstream.TlsStream]
-Writer = Union[asyncio.StreamWriter, tlsstream.TlsStream]
+Reader = asyncio.StreamReader | tlsstream.TlsStream
+Writer = asyncio.StreamWriter | tlsstream.TlsStream
 
 
 class V2GTPConnection:

@@ -83,7 +83,7 @@ def test_corpus_seeds_decode_or_give_a_typed_error() -> None:
 
 
 def test_v2g_message_of_iso2_and_din_is_a_typed_error() -> None:
-    for key, fragment, data in SEEDS:
+    for key, _fragment, data in SEEDS:
         if key in ("iso2", "din"):
             with pytest.raises(m.MessageDecodeError, match="no typed message class"):
                 m.decode(data, key)

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from iso15118.security import tls as T
 from iso15118.security.pki import Profile, create_pki, issue_certificate, load_pki
 from iso15118.session import EnergyService, EvccConfig, SeccConfig
 from iso15118.session.events import MessageReceived
 from iso15118.session.runner import SessionResult, run_evcc, start_secc
 from iso15118.session.tlsconf import evcc_context, secc_context
-from iso15118.security import tls as T
 from iso15118.sim import make_ev
 
 from .tls_harness import write_identity
