@@ -1,7 +1,8 @@
 """TLS contexts for ISO 15118-20 (digest §1.3) on top of the standard :mod:`ssl` module.
 
 Use :func:`server_context` on the SECC and :func:`client_context` on the EVCC,
-with plain sockets or asyncio (``asyncio.start_server(..., ssl=ctx)``).
+with plain sockets or :mod:`iso15118.transport.tcp` (whose handshake driver sends the alert
+of a refused chain; asyncio's own SSL transport closes without writing it).
 
 The -20 profile (:data:`ISO20`), and why:
 
@@ -32,16 +33,32 @@ Key algorithms            **UNVERIFIED item decided**: secp521r1 (ECDSA-SHA-512)
                           on its side and a ``handshake_failure`` alert at the EVCC;
                           a P-256 EVCC sends no certificate, so the SECC reports
                           ``PEER_DID_NOT_RETURN_A_CERTIFICATE``.
-(EC)DHE groups            not specified by either implementation (digest §1.3); we
-                          list the -20 key-delivery curves first: ``x448:secp521r1``,
-                          then ``x25519:secp384r1:secp256r1``.  Our client therefore
-                          sends an x448 key share; an OpenSSL server accepts any
-                          acceptable key share the client sent (no HelloRetryRequest),
-                          so a foreign client offering x25519 gets x25519.
-                          ``strict_groups=True`` keeps only x448/secp521r1 (a client
-                          offering other shares gets a HelloRetryRequest).
-X.509 verification        ``VERIFY_X509_STRICT``; chain depth limit 4 (leaf, 2 Sub-CAs,
-                          root) is checked by :func:`check_peer`.
+(EC)DHE groups            not specified by either implementation (digest §1.3); the
+                          -20 profile offers and accepts only the -20 key-delivery
+                          curves ``x448:secp521r1`` (strict by default: a client that
+                          offers only x25519/P-256 gets a ``handshake_failure``
+                          alert).  ``strict_groups=False`` widens to
+                          ``x25519:secp384r1:secp256r1`` too, and says so in the log.
+X.509 verification        ``VERIFY_X509_STRICT``, then **every -20 chain rule inside the
+                          handshake** (:func:`install_chain_rules`: an OpenSSL verify
+                          callback installed through ``ctypes``) on every connection,
+                          both roles: the SECC judges the vehicle chain
+                          (:attr:`Purpose.EV_TLS_CLIENT`), the EVCC the charger's
+                          (:attr:`Purpose.SECC_TLS_SERVER`): algorithms in keys and
+                          signatures, at most two Sub-CAs, the role's domain component,
+                          keyUsage / extendedKeyUsage, validity, and revocation from the
+                          ``crls`` / ``ocsp_responses`` given.  A refusal sets the
+                          X509 error so that OpenSSL sends the matching alert
+                          (:func:`alert_for`: ``bad_certificate``, ``unknown_ca``,
+                          ``certificate_expired``, ``certificate_revoked``,
+                          ``unsupported_certificate``; no certificate at all:
+                          ``certificate_required``; TLS 1.2: ``protocol_version``), and
+                          the handshake driver (``iso15118.transport.tlsstream``) writes
+                          that alert before closing and logs one line with the
+                          :class:`~iso15118.security.validation.CertificateChainError`
+                          reason.  Without the native callback (not CPython, libssl
+                          mismatch) :func:`check_peer` after the handshake is the
+                          fallback, and a refusal is then a close without the alert.
 Key log                   ``keylog_file=`` → NSS key log format (``SSLKEYLOGFILE``),
                           append mode; only when asked for.  Nothing here logs keys.
 ========================  ============================================================
