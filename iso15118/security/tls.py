@@ -318,6 +318,17 @@ def install_chain_rules(ctx: ssl.SSLContext, rules: ChainRules) -> bool:
     handshake applies the rules, and the refusal is a close without the matching alert)."""
     if not _openssl.verify_callback_available():
         log.warning("OpenSSL verify callback unavailable: %s chain rules run after the handshake", rules.role)
+
+        def after_handshake(obj: SSLConn) -> None:
+            try:
+                rules.check(peer_chain(obj))
+            except CertificateChainError as exc:
+                err = ssl.SSLError(f"peer chain refused after the handshake: {exc}")
+                err.chain_refusal = exc  # type: ignore[attr-defined]
+                raise err from exc
+
+        ctx.__dict__["iso15118_after_handshake"] = after_handshake
+        ctx.__dict__["_iso15118_chain_rules"] = rules
         return False
     _openssl.set_verify_callback(ctx, _make_verify_callback(rules))
     ctx.__dict__["_iso15118_chain_rules"] = rules

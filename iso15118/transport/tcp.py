@@ -399,7 +399,11 @@ async def start_server(
                     gate._note("handshake_timeout")
                     writer.transport.abort()
                     return
-                except (_ssl.SSLError, ConnectionError, OSError) as exc:
+                except (_ssl.SSLEOFError, ConnectionError) as exc:  # the peer went away mid-handshake
+                    gate.stats["handshake_aborted"] += 1
+                    log.debug("TLS handshake from %s aborted by the peer: %s", peer, exc)
+                    return
+                except (_ssl.SSLError, OSError) as exc:
                     gate.stats["handshake_failed"] += 1
                     log.warning("TLS handshake from %s refused: %s", peer, tlsstream.describe_ssl_error(exc))
                     return

@@ -204,4 +204,13 @@ async def handshake(
     data = outgoing.read()
     if data:
         writer.write(data)
+    # Fallback of a context whose chain rules could not be installed in the handshake (no
+    # native verify callback): they run here, and a refusal is a close without the alert.
+    after = context.__dict__.get("iso15118_after_handshake")
+    if after is not None:
+        try:
+            after(obj)
+        except BaseException:
+            writer.close()
+            raise
     return TlsStream(reader, writer, obj, incoming, outgoing)

@@ -29,9 +29,20 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from iso15118.security.pki import PKI, Algorithm, IssuedCert, Profile, create_pki, issue_certificate, load_pki, make_crl
+from iso15118.security.pki import (
+    PKI,
+    Algorithm,
+    IssuedCert,
+    Profile,
+    create_pki,
+    issue_certificate,
+    load_pki,
+    make_crl,
+    make_ocsp_response,
+)
 
 from .tls_harness import write_identity
 
@@ -114,6 +125,8 @@ def _chains(p: PKI, role: str) -> list[Broken]:
     out.append(Broken("unknown-ca", [oc, other.cert(sub2), other.cert(sub1)], ok_, "UNKNOWN_ISSUER", "UNKNOWN_CA"))
     c, k = leaf()
     out.append(Broken("revoked", [c, *mids], k, "REVOKED", "CERTIFICATE_REVOKED"))
+    c, k = leaf()
+    out.append(Broken("ocsp-revoked", [c, *mids], k, "REVOKED", "CERTIFICATE_REVOKED"))
     assert eku is not None
     return out
 
@@ -169,10 +182,15 @@ def secc(lab: tuple[Path, PKI, dict[str, list[Broken]]]) -> Iterator[Secc]:
     root, p, chains = lab
     revoked = next(b for b in chains["vehicle"] if b.name == "revoked")
     crl = _crl(p, "vehicleSubCA2", revoked, root)
+    ocsp_revoked = next(b for b in chains["vehicle"] if b.name == "ocsp-revoked")
+    ocsp_file = root / "vehicle-ocsp.der"
+    ocsp_file.write_bytes(make_ocsp_response(ocsp_revoked.certs[0], p.issued("vehicleSubCA2"),
+                                             ocsp.OCSPCertStatus.REVOKED).public_bytes(serialization.Encoding.DER))
     log = root / "secc.log"
     with log.open("w") as err:
         proc = subprocess.Popen(
-            [*CMD, "secc", "--profile", "wall-connector", "--port", "0", "--pki", str(p.paths.root), "--crl", str(crl)],
+            [*CMD, "secc", "--profile", "wall-connector", "--port", "0", "--pki", str(p.paths.root), "--crl", str(crl),
+             "--ocsp", str(ocsp_file)],
             stdout=subprocess.PIPE, stderr=err, text=True, env=_env(root), cwd=REPO,
         )
     try:
@@ -282,7 +300,7 @@ class RawServer:
 # --------------------------------------------------------------------------- SECC judges the vehicle
 
 VEHICLE_CASES = ["valid", "p256-sub-ca", "dc-CPO", "ku-keyagreement-only", "eku-other-role", "expired", "four-sub-cas",
-                 "unknown-ca", "revoked"]
+                 "unknown-ca", "revoked", "ocsp-revoked"]
 _RESULTS: dict[str, dict[str, bool]] = {"secc": {}, "evcc": {}}
 
 
@@ -333,7 +351,7 @@ def test_real_evcc_valid_and_broken_vehicle(lab: tuple[Path, PKI, dict[str, list
 # --------------------------------------------------------------------------- EVCC judges the charger
 
 CHARGER_CASES = ["valid", "p256-sub-ca", "dc-MO", "ku-keyagreement-only", "eku-other-role", "expired", "four-sub-cas",
-                 "unknown-ca", "revoked"]
+                 "unknown-ca", "revoked", "ocsp-revoked"]
 
 
 @pytest.mark.parametrize("case", CHARGER_CASES)
@@ -342,10 +360,14 @@ def test_evcc_judges_charger_chain(case: str, lab: tuple[Path, PKI, dict[str, li
     b = next(x for x in chains["charger"] if x.name == case)
     revoked = next(x for x in chains["charger"] if x.name == "revoked")
     crl = _crl(p, "cpoSubCA2", revoked, tmp_path)
+    ocsp_revoked = next(x for x in chains["charger"] if x.name == "ocsp-revoked")
+    ocsp_file = tmp_path / "ocsp.der"
+    ocsp_file.write_bytes(make_ocsp_response(ocsp_revoked.certs[0], p.issued("cpoSubCA2"), ocsp.OCSPCertStatus.REVOKED)
+                          .public_bytes(serialization.Encoding.DER))
     chain, key = write_identity(tmp_path, "charger", b.certs, b.key)  # type: ignore[arg-type]
     server = RawServer(chain, key)
     try:
-        r = _evcc(root, p.paths.root, server.port, "--crl", str(crl))
+        r = _evcc(root, p.paths.root, server.port, "--crl", str(crl), "--ocsp", str(ocsp_file))
     finally:
         server.close()
     if b.reason is None:
