@@ -178,6 +178,8 @@ def _verify_lib() -> ctypes.CDLL:
     lib.OPENSSL_sk_num.argtypes = [ctypes.c_void_p]
     lib.OPENSSL_sk_value.restype = ctypes.c_void_p
     lib.OPENSSL_sk_value.argtypes = [ctypes.c_void_p, ctypes.c_int]
+    lib.X509_verify_cert_error_string.restype = ctypes.c_char_p
+    lib.X509_verify_cert_error_string.argtypes = [ctypes.c_long]
     lib.i2d_X509.restype = ctypes.c_int
     lib.i2d_X509.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.POINTER(ctypes.c_ubyte))]
     return lib
@@ -199,6 +201,12 @@ def store_ctx_error(store_ctx: int) -> tuple[int, int]:
     """(error code, error depth) of an ``X509_STORE_CTX*``."""
     lib = _verify_lib()
     return lib.X509_STORE_CTX_get_error(store_ctx), lib.X509_STORE_CTX_get_error_depth(store_ctx)
+
+
+def verify_error_text(code: int) -> str:
+    """OpenSSL's text for an X509_V_ERR code (``certificate has expired`` ...)."""
+    text = _verify_lib().X509_verify_cert_error_string(code)
+    return text.decode(errors="replace") if text else f"error {code}"
 
 
 def set_store_ctx_error(store_ctx: int, code: int) -> None:

@@ -279,7 +279,9 @@ def _make_verify_callback(rules: ChainRules) -> Any:
         code, depth = _openssl.store_ctx_error(store_ctx)
         if not preverify_ok:  # OpenSSL's own verification failed: keep its error (and alert)
             reason = reason_from_verify_code(code)
-            refusal = CertificateChainError(reason, f"OpenSSL verify error {code} at depth {depth}", depth=depth)
+            refusal = CertificateChainError(
+                reason, f"{_openssl.verify_error_text(code)} (OpenSSL verify error {code} at depth {depth})", depth=depth
+            )
             refusal.alert = _openssl.ALERT_OF_VERIFY_ERROR.get(code, "certificate_unknown")  # type: ignore[attr-defined]
             _REFUSALS.last = refusal
             return 0
