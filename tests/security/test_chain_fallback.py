@@ -13,6 +13,7 @@ import pytest
 from iso15118.security import tls as T
 from iso15118.security.pki import Profile, create_pki, issue_certificate, load_pki
 from iso15118.session.runner import start_secc
+from iso15118.sim import make_evse
 from iso15118.transport.tcp import ConnectionClosed, open_connection
 
 from .tls_harness import write_identity
@@ -34,7 +35,7 @@ def test_rules_run_after_the_handshake_without_the_callback(
     assert "iso15118_after_handshake" in sctx.__dict__
 
     async def main() -> str:
-        secc = await start_secc("wall-connector", "::1", 0, sctx)
+        secc = await start_secc(lambda: make_evse("wall-connector"), "::1", 0, sctx)
         try:
             conn = await open_connection("::1", secc.port, cctx, timeout=10)
             try:

@@ -15,7 +15,7 @@ from iso15118.session import EnergyService, EvccConfig, SeccConfig
 from iso15118.session.events import MessageReceived
 from iso15118.session.runner import SessionResult, run_evcc, start_secc
 from iso15118.session.tlsconf import evcc_context, secc_context
-from iso15118.sim import make_ev
+from iso15118.sim import make_ev, make_evse
 
 from .tls_harness import write_identity
 
@@ -39,7 +39,7 @@ def test_resume_bound_to_the_vehicle_certificate(tmp_path: Path) -> None:
     other_ctx = T.client_context([p.paths.cert("v2gRootCA")], chain, keyfile)
 
     async def main() -> tuple[SessionResult, SessionResult, SessionResult]:
-        secc = await start_secc("wall-connector", "::1", 0, secc_context(p.paths.root), config=SeccConfig(), linger=0.1)
+        secc = await start_secc(lambda: make_evse("wall-connector"), "::1", 0, secc_context(p.paths.root), config=SeccConfig(), linger=0.1)
         try:
             cfg = EvccConfig(service=EnergyService.AC_BPT, loop_interval=0.05)
             first = await run_evcc(make_ev("cybertruck-awd", pause_after=0.3), "::1", secc.port, own_ctx, config=cfg)

@@ -14,6 +14,7 @@ import pytest
 from iso15118.security.pki import create_pki
 from iso15118.session.runner import start_secc
 from iso15118.session.tlsconf import evcc_context, secc_context
+from iso15118.sim import make_evse
 from iso15118.transport.tcp import open_connection
 from iso15118.transport.v2gtp import encode_frame
 
@@ -32,7 +33,7 @@ def test_unknown_payload_type_is_ignored_and_the_session_goes_on(
         create_pki(pki, "secp521r1")
 
     async def main() -> tuple[int, bytes]:
-        secc = await start_secc("wall-connector", "::1", 0, secc_context(pki) if tls else None)
+        secc = await start_secc(lambda: make_evse("wall-connector"), "::1", 0, secc_context(pki) if tls else None)
         try:
             conn = await open_connection("::1", secc.port, evcc_context(pki) if tls else None, timeout=10)
             try:
