@@ -147,16 +147,3 @@ class DefectProxy:
             for t in tasks:
                 t.cancel()
             await secc.aclose()
-
-
-class EchoEVVoltage(_Wrapper):
-    """A DC charger that is not physical (the simulator before its clamp): it echoes the EV's
-    claimed present voltage in the charge loop and follows a negative pre-charge target."""
-
-    def pre_charge(self, now: float, target_voltage: Any) -> Any:
-        self.inner.output_voltage = float(target_voltage)
-        return target_voltage
-
-    def charge_loop(self, now: float, ctx: Any, status: Any) -> Any:
-        r = self.inner.charge_loop(now, ctx, status)
-        return dataclasses.replace(r, present_voltage=status.present_voltage)

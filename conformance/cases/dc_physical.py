@@ -3,7 +3,7 @@ EVSEMaximumVoltage or below 0 V, nor a current beyond its limits, whatever the E
 asks (digest §4.3/§4.4: EVSEMaximumVoltage / EVSEMaximumChargeCurrent bound the output;
 DC_PreChargeRes / DC_ChargeLoopRes report EVSEPresentVoltage / EVSEPresentCurrent).
 
-Seeded fault proving the cases can fail: :class:`conformance.faults.EchoEVVoltage`.
+Seeded fault proving the cases can fail: :class:`conformance.faults_dc.EchoEVVoltage`.
 """
 
 from __future__ import annotations
