@@ -397,3 +397,24 @@ def test_zz_closing_numbers() -> None:
 
 
 _ = Callable
+
+
+def test_openssl_s_client_sees_the_alert(lab: tuple[Path, PKI, dict[str, list[Broken]]], secc: Secc,
+                                         tmp_path: Path) -> None:
+    """An independent client, ``openssl s_client``, presenting the DC=CPO vehicle chain: it reports
+    the SECC's bad_certificate alert (alert number 42)."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.fail("openssl binary not installed (tools/_env.sh installs it)")
+    root, p, chains = lab
+    b = next(x for x in chains["vehicle"] if x.name == "dc-CPO")
+    chain, key = write_identity(tmp_path, "vehicle", b.certs, b.key)  # type: ignore[arg-type]
+    leaf = tmp_path / "leaf.pem"
+    leaf.write_bytes(b.certs[0].public_bytes(serialization.Encoding.PEM))
+    r = subprocess.run(
+        [openssl, "s_client", "-connect", f"[::1]:{secc.port}", "-tls1_3", "-groups", "x448:secp521r1",
+         "-cert", str(leaf), "-cert_chain", str(chain), "-key", str(key), "-ign_eof"],
+        input="", capture_output=True, text=True, timeout=30,
+    )
+    text = r.stdout + r.stderr
+    assert "alert bad certificate" in text and "alert number 42" in text, text[-1500:]
