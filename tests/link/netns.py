@@ -1,0 +1,88 @@
+"""Two network namespaces joined by a veth pair: the charging cable of the link tests.
+
+Names are unique per test run (pid + counter) and removed afterwards.  Needs root and
+``ip`` (iproute2); a missing tool is a failure, not a skip (the proof must run in CI)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+_seq = itertools.count()
+
+
+def _run(*args: str) -> None:
+    subprocess.run(args, check=True, capture_output=True, timeout=20)
+
+
+@dataclass
+class Cable:
+    evse_ns: str
+    ev_ns: str
+    evse_if: str
+    ev_if: str
+
+    def exec(self, ns: str, *args: str) -> list[str]:
+        return ["ip", "netns", "exec", ns, *args]
+
+    def python(self, ns: str, *args: str) -> list[str]:
+        return self.exec(ns, sys.executable, *args)
+
+
+@contextmanager
+def cable() -> Iterator[Cable]:
+    assert os.geteuid() == 0, "the namespace tests need root (CI runs as root)"
+    assert shutil.which("ip"), "the namespace tests need iproute2 (ip)"
+    tag = f"l{os.getpid() % 100000}x{next(_seq)}"
+    c = Cable(f"{tag}e", f"{tag}v", f"{tag}a", f"{tag}b")
+    try:
+        _run("ip", "netns", "add", c.evse_ns)
+        _run("ip", "netns", "add", c.ev_ns)
+        _run("ip", "link", "add", c.evse_if, "type", "veth", "peer", "name", c.ev_if)
+        _run("ip", "link", "set", c.evse_if, "netns", c.evse_ns)
+        _run("ip", "link", "set", c.ev_if, "netns", c.ev_ns)
+        for ns, ifn in ((c.evse_ns, c.evse_if), (c.ev_ns, c.ev_if)):
+            # no duplicate address detection: the link-local address is usable at once
+            _run("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0",
+                 "net.ipv6.conf.default.accept_dad=0")
+            _run("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
+            _run("ip", "netns", "exec", ns, "ip", "link", "set", ifn, "up")
+        yield c
+    finally:
+        for ns in (c.evse_ns, c.ev_ns):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=20)
+
+
+@contextmanager
+def capture(c: Cable, path: Path) -> Iterator[str]:
+    """Record the EVSE end of the cable: tcpdump when installed, else iso15118.link.sniff."""
+    tool = shutil.which("tcpdump")
+    if tool:
+        cmd = c.exec(c.evse_ns, tool, "-i", c.evse_if, "-U", "-w", str(path), "-s", "0")
+        name = "tcpdump"
+    else:
+        cmd = c.python(c.evse_ns, "-m", "iso15118.link.sniff", c.evse_if, str(path))
+        name = "iso15118.link.sniff"
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT, text=True)
+    try:
+        assert p.stdout is not None
+        line = p.stdout.readline()  # tcpdump: "listening on IF ...", the sniffer: "SNIFFING"
+        assert "listening on" in line or "SNIFFING" in line, f"{name} did not start capturing: {line}"
+        yield name
+    finally:
+        subprocess.run(["sleep", "0.3"])
+        p.send_signal(signal.SIGINT)
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()

@@ -1,0 +1,98 @@
+"""The whole stack on an interface: ``iso15118 secc --iface IF --slac`` and ``iso15118 evcc
+--iface IF --slac --discover`` in two network namespaces joined by a veth pair, the link
+recorded at the EVSE end and decoded with the project's capture decoder.
+
+Nothing is scaled: SLAC runs with the ISO 15118-3 timers (the EV collects ATTEN_CHAR.IND for
+the full TT_EV_atten_results = 1.2 s), SDP with its own.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from iso15118.capture.analyzer import CaptureDecoder
+
+from .netns import ROOT, cable, capture
+
+SLAC_ORDER = [
+    "CM_SET_KEY.REQ", "CM_SLAC_PARAM.REQ", "CM_SLAC_PARAM.CNF", "CM_START_ATTEN_CHAR.IND", "CM_MNBC_SOUND.IND",
+    "CM_ATTEN_CHAR.IND", "CM_ATTEN_CHAR.RSP", "CM_SLAC_MATCH.REQ", "CM_SLAC_MATCH.CNF",
+]
+
+
+def _matched_in(text: str) -> float:
+    m = re.search(r"SLAC MATCHED .* in ([0-9.]+) s", text)
+    assert m, text
+    return float(m.group(1))
+
+
+@pytest.mark.parametrize(("service", "evse_profile"), [("AC_BPT", "wall-connector"), ("DC_BPT", "dc-bidi")])
+def test_plug_in_from_slac_to_session_stop(tmp_path: Path, service: str, evse_profile: str) -> None:
+    pcap = tmp_path / "link.pcap"
+    with cable() as c, capture(c, pcap) as tool:
+        secc = subprocess.Popen(
+            c.python(c.evse_ns, "-m", "iso15118", "secc", "--iface", c.evse_if, "--slac", "--no-tls",
+                     "--profile", evse_profile, "--plug-timeout", "20"),
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            ev = subprocess.run(
+                c.python(c.ev_ns, "-m", "iso15118", "evcc", "--iface", c.ev_if, "--slac", "--discover", "--no-tls",
+                         "--service", service, "--loops", "3", "--plug-timeout", "20"),
+                cwd=ROOT, capture_output=True, text=True, timeout=60)
+            secc_out, _ = secc.communicate(timeout=30)
+        finally:
+            if secc.poll() is None:
+                secc.kill()
+                secc.wait()
+    print(f"\n[{service}] recorded with {tool}\n--- EVCC\n{ev.stdout}{ev.stderr}--- SECC\n{secc_out}")
+    assert ev.returncode == 0, ev.stdout + ev.stderr
+    assert secc.returncode == 0, secc_out
+    assert "SESSION PASS" in ev.stdout and 'reason="SessionStop Terminate"' in ev.stdout
+    assert "SESSION 1 PASS" in secc_out
+    # the plug-in flow on the pilot: X1 -> 5 % -> SLAC -> session -> C (contactor) -> B (open)
+    order = [m.group(1) for line in secc_out.splitlines()
+             if (m := re.match(r"\s*[0-9.]+ (PILOT \S+( closed| open| 5.0 %| X1)?|SLAC MATCHED)", line))]
+    assert order[:7] == ["PILOT duty X1", "PILOT plugged", "PILOT duty 5.0 %", "SLAC MATCHED", "PILOT contactor closed",
+                         "PILOT contactor open", "PILOT duty X1"], order
+    assert "PILOT duty 5.0 %" in secc_out and "PILOT contactor closed" in secc_out
+    assert secc_out.index("PILOT contactor closed") < secc_out.index("PILOT contactor open") < secc_out.index("SESSION 1 PASS")
+    assert ev.stdout.index("SLAC MATCHED") < ev.stdout.index("SDP found") < ev.stdout.index("PILOT S2 closed")
+    t_ev, t_evse = _matched_in(ev.stdout), _matched_in(secc_out)
+    print(f"SLAC time to match: EV {t_ev:.3f} s (PARM.REQ -> SET_KEY.CNF), EVSE {t_evse:.3f} s (PARM.REQ -> MATCH.CNF)")
+
+    # the recording, decoded by iso15118.capture
+    dec = CaptureDecoder(str(pcap))
+    events = list(dec.events())
+    slac = [e for e in events if e.kind == "slac"]
+    names = Counter(e.name for e in slac)
+    print(f"frames: {dict(names)}; sdp {sum(e.kind == 'sdp' for e in events)}; v2g {sum(e.kind == 'v2g' for e in events)}")
+    assert names["CM_SLAC_PARAM.REQ"] == 1 and names["CM_SLAC_PARAM.CNF"] == 1
+    assert names["CM_START_ATTEN_CHAR.IND"] == 3 and names["CM_MNBC_SOUND.IND"] == 10
+    assert names["CM_ATTEN_CHAR.IND"] == 1 and names["CM_ATTEN_CHAR.RSP"] == 1
+    assert names["CM_SLAC_MATCH.REQ"] == 1 and names["CM_SLAC_MATCH.CNF"] == 1
+    # simulated modems: the key exchanges and the attenuation profiles stay between host and modem
+    assert names["CM_SET_KEY.REQ"] == 0 and names["CM_ATTEN_PROFILE.IND"] == 0
+    seq = [e.name for e in slac]
+    firsts = [seq.index(n) for n in SLAC_ORDER[1:]]
+    assert firsts == sorted(firsts), seq
+    assert all(not e.detail for e in slac), [e.detail for e in slac if e.detail]
+    run_ids = {e.fields["RunID"] for e in slac if "RunID" in e.fields}
+    assert len(run_ids) == 1, run_ids
+    cnf = next(e for e in slac if e.name == "CM_SLAC_MATCH.CNF")
+    nid = re.search(r"SLAC MATCHED .* nid=([0-9a-f]+)", secc_out)
+    assert nid and nid.group(1) in str(cnf.fields).replace(":", "").replace(" ", "").lower(), cnf.fields
+    t_slac = [e.ts for e in slac]
+    sdp = [e for e in events if e.kind == "sdp"]
+    v2g = [e.name for e in events if e.kind == "v2g"]
+    assert sdp and min(e.ts for e in sdp) > max(t_slac), "SDP starts after the match"
+    assert any("fe80::" in str(e.fields) or (e.dst or "").startswith("fe80") or (e.src or "").startswith("fe80") for e in sdp), sdp
+    family = "AC" if service.startswith("AC") else "DC"
+    for n in ("SessionSetupReq", "ServiceDiscoveryRes", f"{family}_ChargeLoopReq", "PowerDeliveryReq", "SessionStopRes"):
+        assert n in v2g, (n, v2g[:40])
+    print(f"SLAC on the wire: first PARM.REQ -> MATCH.CNF {t_slac[-1] - t_slac[0]:.3f} s; {len(slac)} SLAC frames, "
+          f"{len(sdp)} SDP, {len(v2g)} V2G messages")
