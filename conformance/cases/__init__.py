@@ -5,6 +5,7 @@ from conformance.cases import (  # noqa: F401
     charge_loop,
     dc_power_stop,
     evcc_cases,
+    link_pilot_slac,
     sap_session,
     transport_tls_timing,
     wall_connector,
