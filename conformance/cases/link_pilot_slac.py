@@ -159,7 +159,7 @@ class _EvUnderTest(_Harness):
 
 # --------------------------------------------------------------------- SECC: EVSE's SLAC
 
-_SLAC = "ISO 15118-3 Annex A.9"
+_SLAC = "slac-pilot digest §2-§6 (ISO 15118-3 Annex A.9)"
 
 
 @case("TC_SECC_SLAC_001", "CM_SLAC_PARM.CNF answers the EV's request", group="SLAC",
@@ -339,7 +339,7 @@ def _evse_pilot_pair(sut: LinkSut, *, hlc: bool) -> tuple[Any, P.SimulatedPilotL
 @case("TC_SECC_CP_001", "SLAC failure: state F for T_step_EF, retries, then X1", group="CP",
       purpose="When matching fails at 5 %, the EVSE goes to E/F for T_step_EF (4-8 s), then back to 5 %; after "
               "C_sequ_retry retries it stops offering HLC (X1, no PWM).",
-      requirement="ISO 15118-3 [V2G3-M06-07]; IEC 61851-1 (T_step_EF, C_sequ_retry)",
+      requirement="slac-pilot digest §1 / ISO 15118-3 [V2G3-M06-07]; IEC 61851-1 (T_step_EF, C_sequ_retry)",
       steps=("plug in at 5 %", "report SLAC failure three times", "check F durations and the final X1"),
       tags=("cp", "link", "retry"))
 async def cp_001(ctx: CaseContext) -> None:
@@ -364,7 +364,7 @@ async def cp_001(ctx: CaseContext) -> None:
 
 @case("TC_SECC_CP_002", "The contactor follows S2 and the session", group="CP",
       purpose="At 5 % the EVSE closes only when the session allows power and the EV is in C; on C->B it opens at once.",
-      requirement="IEC 61851-1 Table A.6 seq. 4 (close within 3 s) and 8.1 (open within 100 ms)",
+      requirement="slac-pilot digest §1 / IEC 61851-1 Table A.6 seq. 4 (close within 3 s) and 8.1 (open within 100 ms)",
       steps=("plug in, 5 %", "EV closes S2 before the session allows power: expect open",
              "session allows power: expect closed", "EV opens S2: expect open within 100 ms"),
       tags=("cp", "link", "safety"))
@@ -384,7 +384,7 @@ async def cp_002(ctx: CaseContext) -> None:
 
 @case("TC_SECC_CP_003", "PWM duty: 5 % for HLC, 53.3 % for 32 A basic charging", group="CP",
       purpose="The EVSE signals 5 % when it requires HLC and the IEC 61851-1 duty for its current otherwise.",
-      requirement="IEC 61851-1 Table A.8 (D = I / 0.6 for 6-51 A); ISO 15118-3 (5 % = digital communication)",
+      requirement="slac-pilot digest §1 / IEC 61851-1 Table A.8 (D = I / 0.6 for 6-51 A); ISO 15118-3 (5 % = digital communication)",
       steps=("HLC EVSE: plug in, expect 5.0 %", "basic EVSE offering 32 A: expect 53.3 %"),
       tags=("cp", "link"))
 async def cp_003(ctx: CaseContext) -> None:
@@ -402,7 +402,7 @@ async def cp_003(ctx: CaseContext) -> None:
 
 @case("TC_SECC_CP_004", "A duty change mid-session", group="CP",
       purpose="During basic charging the EVSE lowers its offer from 32 A to 16 A: the duty follows.",
-      requirement="IEC 61851-1 Table A.8; duty updates while charging",
+      requirement="slac-pilot digest §1 / IEC 61851-1 Table A.8; duty updates while charging",
       steps=("basic charging at 32 A, EV in C", "lower the offer to 16 A", "expect 26.7 % at once, contactor closed"),
       tags=("cp", "link"))
 async def cp_004(ctx: CaseContext) -> None:
@@ -560,7 +560,7 @@ async def ev_slac_006(ctx: CaseContext) -> None:
 @case("TC_EVCC_CP_001", "At 5 % the EV waits for the session before closing S2", group="CP",
       purpose="5 % means digital communication: the EV starts SLAC and stays in B until the session starts power; "
               "it returns to B when power stops.",
-      requirement="IEC 61851-1 / ISO 15118-3 (5 % duty), ISO 15118-20 PowerDelivery",
+      requirement="slac-pilot digest §1 / IEC 61851-1 / ISO 15118-3 (5 % duty), ISO 15118-20 PowerDelivery",
       steps=("5 %", "expect SLAC started, S2 open", "session starts power: S2 closed", "power stops: S2 open"),
       tags=("cp", "link"))
 async def ev_cp_001(ctx: CaseContext) -> None:
@@ -578,7 +578,7 @@ async def ev_cp_001(ctx: CaseContext) -> None:
 @case("TC_EVCC_CP_002", "The EV follows a duty change mid-session", group="CP",
       purpose="Basic charging at 53.3 % (32 A); the EVSE changes to 26.7 % (16 A), then stops the PWM (X1): the EV "
               "draws at most the new current and goes back to B on X1.",
-      requirement="IEC 61851-1 Table A.8 (EV side), Table A.6 seq. 10.2; EV reaction time 5 s (UNVERIFIED, our choice)",
+      requirement="slac-pilot digest §1 / IEC 61851-1 Table A.8 (EV side), Table A.6 seq. 10.2; EV reaction time 5 s (UNVERIFIED, our choice)",
       steps=("53.3 %: expect C, 32 A", "26.7 %: expect <= 16 A within 5 s", "X1: expect B, 0 A"),
       tags=("cp", "link"))
 async def ev_cp_002(ctx: CaseContext) -> None:
@@ -597,7 +597,7 @@ async def ev_cp_002(ctx: CaseContext) -> None:
 
 @case("TC_EVCC_CP_003", "State F / E from the EVSE stops the EV", group="CP",
       purpose="When the EVSE drives -12 V (F) or the pilot collapses (E) the EV opens S2 and draws nothing.",
-      requirement="IEC 61851-1 (states E, F)",
+      requirement="slac-pilot digest §1 / IEC 61851-1 (states E, F)",
       steps=("charging at 53.3 %", "pilot F: expect B, 0 A", "53.3 % again, then E: expect B, 0 A"),
       tags=("cp", "link", "safety"))
 async def ev_cp_003(ctx: CaseContext) -> None:
