@@ -169,9 +169,13 @@ async def run_secc_on_iface(
             else:
                 key_events.append(e)
         # plug-in: wait for a vehicle on the pilot
-        async with asyncio.timeout(plug_timeout):
-            while seen() is CpState.A:
-                await asyncio.sleep(0.02)
+        try:
+            async with asyncio.timeout(plug_timeout):
+                while seen() is CpState.A:
+                    await asyncio.sleep(0.02)
+        except TimeoutError:
+            _say(out, t0, f"PILOT no vehicle within {plug_timeout:g} s")
+            return report
         watcher = asyncio.create_task(watch())
         apply(pilot.measure(seen(), time.monotonic()))
         if slac:
@@ -270,8 +274,12 @@ async def run_evcc_on_iface(
     try:
         _say(out, t0, "PILOT plugged in (B)")
         if slac:
-            async with asyncio.timeout(plug_timeout):
-                await start_slac.wait()
+            try:
+                async with asyncio.timeout(plug_timeout):
+                    await start_slac.wait()
+            except TimeoutError:
+                _say(out, t0, f"PILOT no 5 % within {plug_timeout:g} s")
+                return report
             result = await drive_slac(core, link, modem=modem, initial=core.start(time.monotonic()), timeout=60.0)
             report.slac = result
             if isinstance(result, SlacFailed):

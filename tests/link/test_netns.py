@@ -31,17 +31,25 @@ def _matched_in(text: str) -> float:
     return float(m.group(1))
 
 
-@pytest.mark.parametrize(("service", "evse_profile"), [("AC_BPT", "wall-connector"), ("DC_BPT", "dc-bidi")])
-def test_plug_in_from_slac_to_session_stop(tmp_path: Path, service: str, evse_profile: str) -> None:
+@pytest.mark.parametrize(("service", "evse_profile", "tls"), [("AC_BPT", "wall-connector", False), ("DC_BPT", "dc-bidi", True)])
+def test_plug_in_from_slac_to_session_stop(tmp_path: Path, service: str, evse_profile: str, tls: bool) -> None:
+    """AC_BPT over TCP; DC_BPT over TLS 1.3 (the SECC writes a key log, the decoder reads it)."""
     pcap = tmp_path / "link.pcap"
+    keylog = tmp_path / "keys.log"
+    sec: list[str] = ["--no-tls"]
+    if tls:
+        from iso15118.security.pki import create_pki
+
+        create_pki(tmp_path / "pki", "secp521r1")
+        sec = ["--tls", "--pki", str(tmp_path / "pki")]
     with cable() as c, capture(c, pcap) as tool:
         secc = subprocess.Popen(
-            c.python(c.evse_ns, "-m", "iso15118", "secc", "--iface", c.evse_if, "--slac", "--no-tls",
-                     "--profile", evse_profile, "--plug-timeout", "20"),
+            c.python(c.evse_ns, "-m", "iso15118", "secc", "--iface", c.evse_if, "--slac", *sec,
+                     *(["--keylog", str(keylog)] if tls else []), "--profile", evse_profile, "--plug-timeout", "20"),
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
             ev = subprocess.run(
-                c.python(c.ev_ns, "-m", "iso15118", "evcc", "--iface", c.ev_if, "--slac", "--discover", "--no-tls",
+                c.python(c.ev_ns, "-m", "iso15118", "evcc", "--iface", c.ev_if, "--slac", "--discover", *sec,
                          "--service", service, "--loops", "3", "--plug-timeout", "20"),
                 cwd=ROOT, capture_output=True, text=True, timeout=60)
             secc_out, _ = secc.communicate(timeout=30)
@@ -66,7 +74,8 @@ def test_plug_in_from_slac_to_session_stop(tmp_path: Path, service: str, evse_pr
     print(f"SLAC time to match: EV {t_ev:.3f} s (PARM.REQ -> SET_KEY.CNF), EVSE {t_evse:.3f} s (PARM.REQ -> MATCH.CNF)")
 
     # the recording, decoded by iso15118.capture
-    dec = CaptureDecoder(str(pcap))
+    assert ("security=TLS" in ev.stdout) is tls
+    dec = CaptureDecoder(str(pcap), keylog=str(keylog) if tls else None)
     events = list(dec.events())
     slac = [e for e in events if e.kind == "slac"]
     names = Counter(e.name for e in slac)
