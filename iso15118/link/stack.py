@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from iso15118.link.driver import PilotWire, RawLink, drive_slac
-from iso15118.link.pilot import ActionKind, CpState, EvPilot, EvsePilot, PilotAction
+from iso15118.link.pilot import ActionKind, CpState, EvPilot, EvsePilot, PilotAction, duty_for_current
 from iso15118.link.slac.ev import EvSlac
 from iso15118.link.slac.events import KeySet, SendFrame, SlacFailed, SlacMatched
 from iso15118.link.slac.evse import EvseSlac
@@ -102,9 +102,13 @@ async def run_secc_on_iface(
     pilot_timers: PilotTimers | None = None,
     plug_timeout: float = 60.0,
     session_timeout: float = 300.0,
+    max_current: float = 48.0,
     out: Out = print,
 ) -> LinkReport:
-    """Serve one plug-in on ``iface``; returns when the session has ended and the EV left."""
+    """Serve one plug-in on ``iface``; returns when the session has ended and the EV left.
+
+    Without ``slac``: basic charging (IEC 61851-1, no HLC) at ``max_current`` -- the duty
+    offers it, the contactor follows the EV's S2; "passed" when power flowed and the EV left."""
     from iso15118.session.runner import start_secc
     from iso15118.transport.sdp_asyncio import SdpServer
 
@@ -113,7 +117,7 @@ async def run_secc_on_iface(
     link = RawLink(iface).open()
     modem = SimModem(link.mac) if sim_modem else None
     wire = await PilotWire(iface, "evse").start()
-    pilot = EvsePilot(hlc=slac, max_current=48.0, timers=pilot_timers or PilotTimers())
+    pilot = EvsePilot(hlc=slac, max_current=max_current, timers=pilot_timers or PilotTimers())
     core = EvseSlac(link.mac, timers=timers)
     _say(out, t0, f"LINK iface={iface} mac={link.mac} modem={'simulated ' + modem.modem_mac if modem else 'plc'}")
 
@@ -144,6 +148,7 @@ async def run_secc_on_iface(
     await sdp.start()
     _say(out, t0, f"SDP answering on [{sdp.address}%{iface}]:{sdp.port} for {'tls' if tls else 'tcp'} port {secc.port}")
     stop_watch = asyncio.Event()
+    watcher: asyncio.Task[None] | None = None
 
     async def watch() -> None:
         while not stop_watch.is_set():
@@ -178,6 +183,17 @@ async def run_secc_on_iface(
             return report
         watcher = asyncio.create_task(watch())
         apply(pilot.measure(seen(), time.monotonic()))
+        if not slac:
+            # basic charging: the watcher drives the contactor; wait for the EV to leave
+            async with asyncio.timeout(session_timeout):
+                while seen() is not CpState.A:
+                    await asyncio.sleep(0.05)
+            closed = [t for t, what in pilot.log if what == "contactor closed"]
+            report.session_ok = bool(closed) and not pilot.contactor
+            report.session_reason = "basic charging" if closed else "no power"
+            _say(out, t0, f"BASIC {'PASS' if report.session_ok else 'FAIL'} offered {pilot.offered_current():g} A "
+                          f"(duty {duty_for_current(pilot.offered_current()):.1f} %)")
+            return report
         if slac:
             while True:
                 result = await drive_slac(core, link, modem=modem, initial=key_events + core.enable(time.monotonic()),
@@ -204,10 +220,14 @@ async def run_secc_on_iface(
             async with asyncio.timeout(5.0):
                 while seen() is not CpState.A:
                     await asyncio.sleep(0.05)
-        stop_watch.set()
-        await watcher
-        apply(pilot.measure(seen(), time.monotonic()))
     finally:
+        stop_watch.set()
+        if watcher is not None and not watcher.done():
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await watcher
+        if seen() is CpState.A:
+            apply(pilot.measure(CpState.A, time.monotonic()))
         report.pilot_log = list(pilot.log)
         report.slac_frames_sent, report.slac_frames_received = link.sent, link.received
         sdp.close()
@@ -228,9 +248,13 @@ async def run_evcc_on_iface(
     sim_modem: bool = True,
     timers: SlacTimers | None = None,
     plug_timeout: float = 30.0,
+    basic_seconds: float = 2.0,
     out: Out = print,
 ) -> LinkReport:
-    """Plug in on ``iface``, pair, discover the SECC, run one session, unplug."""
+    """Plug in on ``iface``, pair, discover the SECC, run one session, unplug.
+
+    Without ``slac``: basic charging -- close S2 when the duty offers current, draw it for
+    ``basic_seconds``, open S2, unplug."""
     from iso15118.session.runner import run_evcc
     from iso15118.transport.sdp import Security
     from iso15118.transport.sdp_asyncio import discover, endpoint_host
@@ -240,7 +264,7 @@ async def run_evcc_on_iface(
     link = RawLink(iface).open()
     modem = SimModem(link.mac, base_db=18.0) if sim_modem else None
     wire = await PilotWire(iface, "ev").start()
-    pilot = EvPilot(hlc=slac)
+    pilot = EvPilot(hlc=slac, max_current=float(getattr(getattr(ev, "spec", None), "ac_max_power", 11520.0)) / 240.0)
     core = EvSlac(link.mac, timers=timers or SlacTimers())
     _say(out, t0, f"LINK iface={iface} mac={link.mac} modem={'simulated ' + modem.modem_mac if modem else 'plc'}")
     start_slac = asyncio.Event()
@@ -273,6 +297,19 @@ async def run_evcc_on_iface(
     watcher = asyncio.create_task(watch())
     try:
         _say(out, t0, "PILOT plugged in (B)")
+        if not slac:
+            async with asyncio.timeout(plug_timeout):
+                while not pilot.s2:
+                    await asyncio.sleep(0.02)
+            amps = pilot.allowed
+            _say(out, t0, f"BASIC charging: duty {wire.peer.duty if wire.peer else 0:.1f} % allows {amps:g} A "
+                          f"= {amps * 240.0:.0f} W at 240 V")
+            await asyncio.sleep(basic_seconds)
+            pilot.wants_energy = False
+            feed()
+            report.session_ok, report.session_reason = amps > 0, "basic charging"
+            _say(out, t0, f"BASIC {'PASS' if amps > 0 else 'FAIL'} drew {amps:g} A for {basic_seconds:g} s")
+            return report
         if slac:
             try:
                 async with asyncio.timeout(plug_timeout):
@@ -318,6 +355,7 @@ def secc_cli(args: Any, tls: ssl.SSLContext | None, config: Any) -> int:
     report = asyncio.run(run_secc_on_iface(
         args.iface, lambda: make_evse(args.profile, speed=args.speed), tls=tls, config=config, slac=args.slac,
         sim_modem=args.modem == "sim", plug_timeout=args.plug_timeout,
+        max_current=make_evse(args.profile).spec.max_current,
     ))
     return 0 if report.session_ok else 1
 

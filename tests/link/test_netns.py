@@ -105,3 +105,30 @@ def test_plug_in_from_slac_to_session_stop(tmp_path: Path, service: str, evse_pr
         assert n in v2g, (n, v2g[:40])
     print(f"SLAC on the wire: first PARM.REQ -> MATCH.CNF {t_slac[-1] - t_slac[0]:.3f} s; {len(slac)} SLAC frames, "
           f"{len(sdp)} SDP, {len(v2g)} V2G messages")
+
+
+def test_basic_charging_on_the_interface(tmp_path: Path) -> None:
+    """No HLC: the v2v profile (the truck's mobile connector, 32 A) offers 53.3 %, the EV closes
+    S2 and draws 32 A = 7.68 kW, the contactor follows S2; no SLAC, no SDP on the line."""
+    pcap = tmp_path / "basic.pcap"
+    with cable() as c, capture(c, pcap):
+        secc = subprocess.Popen(
+            c.python(c.evse_ns, "-m", "iso15118", "secc", "--iface", c.evse_if, "--no-tls", "--profile", "v2v",
+                     "--plug-timeout", "20"),
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            ev = subprocess.run(
+                c.python(c.ev_ns, "-m", "iso15118", "evcc", "--iface", c.ev_if, "--no-tls", "--plug-timeout", "20"),
+                cwd=ROOT, capture_output=True, text=True, timeout=60)
+            secc_out, _ = secc.communicate(timeout=30)
+        finally:
+            if secc.poll() is None:
+                secc.kill()
+                secc.wait()
+    print(f"\n--- EVCC\n{ev.stdout}{ev.stderr}--- SECC\n{secc_out}")
+    assert ev.returncode == 0 and secc.returncode == 0, ev.stdout + ev.stderr + secc_out
+    assert "BASIC charging: duty 53.3 % allows 32 A = 7680 W at 240 V" in ev.stdout
+    assert "PILOT duty 53.3 %" in secc_out and "BASIC PASS offered 32 A (duty 53.3 %)" in secc_out
+    assert secc_out.index("PILOT contactor closed") < secc_out.index("PILOT contactor open")
+    events = list(CaptureDecoder(str(pcap)).events())
+    assert not [e for e in events if e.kind in ("slac", "sdp", "v2g")]
