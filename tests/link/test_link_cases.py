@@ -49,16 +49,6 @@ def test_fails_against_its_seeded_defect(defect: str) -> None:
     print(f"\n{defect}: {target} fails: {r.reason}")
 
 
-def test_defect_matrix() -> None:
-    """Every defect against every case: the covering case fails, and the count is reported."""
-    total = 0
-    for _name, (sut, target) in sorted(DEFECTS.items()):
-        failed = {tc.id for tc in CASES if _run(tc, sut).verdict.value == "fail"}
-        assert target in failed
-        total += len(failed)
-    print(f"\n{len(DEFECTS)} defects x {len(CASES)} cases: {total} failing verdicts")
-
-
 def test_without_a_link_sut_the_cases_are_not_applicable() -> None:
     r = _run(CASES[0], None)
     assert r.verdict.value == "inconclusive" and "link-layer SUT" in r.reason
