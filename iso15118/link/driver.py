@@ -158,6 +158,8 @@ class PilotWireState:
     duty: float | None = None
     f: bool = False
     s2: bool = False
+    present: bool = True
+    """False in the last frame a side sends when it goes away (unplug)."""
 
 
 _PW_MAGIC = b"CPSIM1"
@@ -168,7 +170,7 @@ class PilotWire:
 
     Each side broadcasts its output as an Ethertype 0x88B5 frame on every change and every
     ``period`` seconds: ``CPSIM1``, role (``E`` EVSE / ``V`` vehicle), duty in 0.1 % (0xFFFF =
-    X1, constant +12 V), F flag, S2 flag.  The peer's view (plugged in = a recent frame from
+    X1, constant +12 V), F flag, S2 flag, present flag (0 in the goodbye frame of an unplug).  The peer's view (plugged in = a recent frame from
     the other role) feeds the sans-IO pilots; a real board replaces this with
     :class:`iso15118.link.pilot.PilotHardware`."""
 
@@ -176,6 +178,7 @@ class PilotWire:
         self.link = RawLink(iface, PILOT_ETHERTYPE)
         self.role = role
         self.period = period
+        self.loss_after = period * 20
         self.mine = PilotWireState(role)
         self.peer: PilotWireState | None = None
         self.peer_seen = 0.0
@@ -185,24 +188,27 @@ class PilotWire:
 
     def encode(self, st: PilotWireState) -> bytes:
         duty = 0xFFFF if st.duty is None else round(st.duty * 10)
-        body = _PW_MAGIC + (b"E" if st.role == "evse" else b"V") + struct.pack(">HBB", duty, st.f, st.s2)
+        body = _PW_MAGIC + (b"E" if st.role == "evse" else b"V") + struct.pack(">HBBB", duty, st.f, st.s2, st.present)
         frame = b"\xff" * 6 + bytes.fromhex(self.link.mac.replace(":", "")) + struct.pack(">H", PILOT_ETHERTYPE) + body
         return frame + bytes(max(0, 60 - len(frame)))
 
     @staticmethod
     def decode(frame: bytes) -> PilotWireState | None:
         body = frame[14:]
-        if len(body) < 11 or body[:6] != _PW_MAGIC:
+        if len(body) < 12 or body[:6] != _PW_MAGIC:
             return None
-        duty, f, s2 = struct.unpack(">HBB", body[7:11])
-        return PilotWireState("evse" if body[6:7] == b"E" else "ev", None if duty == 0xFFFF else duty / 10, bool(f), bool(s2))
+        duty, f, s2, present = struct.unpack(">HBBB", body[7:12])
+        return PilotWireState("evse" if body[6:7] == b"E" else "ev", None if duty == 0xFFFF else duty / 10, bool(f), bool(s2),
+                              bool(present))
 
     def set(self, **kw: Any) -> None:
         self.mine = dataclasses.replace(self.mine, **kw)
         self.link.send(self.encode(self.mine))
 
     def connected(self, now: float) -> bool:
-        return self.peer is not None and now - self.peer_seen < self.period * 5
+        """A frame from the peer within ``loss_after`` seconds (20 periods: a busy host that
+        misses a few heartbeats must not look like an unplug)."""
+        return self.peer is not None and self.peer.present and now - self.peer_seen < self.loss_after
 
     async def start(self) -> PilotWire:
         self.link.open()
@@ -226,7 +232,10 @@ class PilotWire:
         return self
 
     def close(self) -> None:
+        """Say goodbye (the peer sees the unplug at once), stop, close the socket."""
         for t in (self._task, self._rx):
             if t is not None:
                 t.cancel()
+        with contextlib.suppress(OSError):
+            self.link.send(self.encode(dataclasses.replace(self.mine, present=False)))
         self.link.close()

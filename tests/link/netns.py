@@ -62,12 +62,28 @@ def cable() -> Iterator[Cable]:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=20)
 
 
+def _settle(path: Path, quiet: float = 0.5, limit: float = 10.0) -> None:
+    """Wait until the recording has stopped growing for ``quiet`` seconds (the recorder has
+    written everything the kernel handed it), at most ``limit`` seconds."""
+    import time
+
+    last, since, start = -1, time.monotonic(), time.monotonic()
+    while time.monotonic() - start < limit:
+        size = path.stat().st_size if path.exists() else 0
+        if size != last:
+            last, since = size, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return
+        time.sleep(0.05)
+
+
 @contextmanager
-def capture(c: Cable, path: Path) -> Iterator[str]:
-    """Record the EVSE end of the cable: tcpdump when installed, else iso15118.link.sniff."""
-    tool = shutil.which("tcpdump")
+def capture(c: Cable, path: Path, *, builtin: bool = False) -> Iterator[str]:
+    """Record the EVSE end of the cable: tcpdump when installed (and not ``builtin``), else
+    iso15118.link.sniff."""
+    tool = None if builtin else shutil.which("tcpdump")
     if tool:
-        cmd = c.exec(c.evse_ns, tool, "-i", c.evse_if, "-U", "-w", str(path), "-s", "0")
+        cmd = c.exec(c.evse_ns, tool, "-i", c.evse_if, "--immediate-mode", "-U", "-w", str(path), "-s", "0")
         name = "tcpdump"
     else:
         cmd = c.python(c.evse_ns, "-m", "iso15118.link.sniff", c.evse_if, str(path))
@@ -79,7 +95,7 @@ def capture(c: Cable, path: Path) -> Iterator[str]:
         assert "listening on" in line or "SNIFFING" in line, f"{name} did not start capturing: {line}"
         yield name
     finally:
-        subprocess.run(["sleep", "0.3"])
+        _settle(path)
         p.send_signal(signal.SIGINT)
         try:
             p.wait(timeout=10)

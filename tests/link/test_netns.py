@@ -111,7 +111,7 @@ def test_basic_charging_on_the_interface(tmp_path: Path) -> None:
     """No HLC: the v2v profile (the truck's mobile connector, 32 A) offers 53.3 %, the EV closes
     S2 and draws 32 A = 7.68 kW, the contactor follows S2; no SLAC, no SDP on the line."""
     pcap = tmp_path / "basic.pcap"
-    with cable() as c, capture(c, pcap):
+    with cable() as c, capture(c, pcap, builtin=True) as tool:
         secc = subprocess.Popen(
             c.python(c.evse_ns, "-m", "iso15118", "secc", "--iface", c.evse_if, "--no-tls", "--profile", "v2v",
                      "--plug-timeout", "20"),
@@ -130,5 +130,8 @@ def test_basic_charging_on_the_interface(tmp_path: Path) -> None:
     assert "BASIC charging: duty 53.3 % allows 32 A = 7680 W at 240 V" in ev.stdout
     assert "PILOT duty 53.3 %" in secc_out and "BASIC PASS offered 32 A (duty 53.3 %)" in secc_out
     assert secc_out.index("PILOT contactor closed") < secc_out.index("PILOT contactor open")
-    events = list(CaptureDecoder(str(pcap)).events())
+    assert tool == "iso15118.link.sniff"
+    dec = CaptureDecoder(str(pcap))
+    events = list(dec.events())
     assert not [e for e in events if e.kind in ("slac", "sdp", "v2g")]
+    assert dec.stats.frames > 10  # the pilot wire's frames were recorded
