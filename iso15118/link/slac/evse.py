@@ -182,9 +182,7 @@ class EvseSlac:
     def _on_parm(self, f: SlacFrame, now: float) -> list[SlacEvent]:
         if not self._appsec_ok(f):
             return self._ignore(now, "CM_SLAC_PARM.REQ with APPLICATION_TYPE/SECURITY_TYPE != 0")
-        if self.matched is not None and (f.src, f.run_id) not in self.sessions:
-            # the EV restarts matching after a match (new RunID): answer again, same NMK
-            pass
+        # a new PARM.REQ (also after a match: the Opel restart) is answered; the NMK stays
         s = _Session(f.src, f.run_id, now)
         self.sessions[(f.src, f.run_id)] = s  # a repeated PARM.REQ restarts that session
         self.init_deadline = None
