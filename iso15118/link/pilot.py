@@ -390,7 +390,7 @@ class EvPilot:
         out: list[PilotAction] = []
         if not connected or level in (CpState.E, CpState.F):
             self.reading = DutyReading(DutyKind.ERROR if connected else DutyKind.NO_CHARGING)
-            if self.slac_started and not connected:
+            if self.slac_started:  # unplugged, or the EVSE's E/F step: matching starts over at the next 5 %
                 self.slac_started = False
                 out.append(PilotAction(ActionKind.STOP_SLAC))
             return out + self._allow(now, 0.0) + self._s2(now, False)

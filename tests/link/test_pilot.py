@@ -123,6 +123,16 @@ def test_slac_failure_e_f_retry_then_x1() -> None:
     assert evse.duty is None and evse.phase.value == "unavailable"
 
 
+def test_ev_restarts_slac_after_the_evse_e_f_step() -> None:
+    ev = EvPilot(hlc=True)
+    kinds = [a.kind for a in ev.measure(True, 5.0, 0.0)]
+    assert ActionKind.START_SLAC in kinds
+    kinds = [a.kind for a in ev.measure(True, None, 1.0, level=CpState.F)]
+    assert ActionKind.STOP_SLAC in kinds and not ev.s2
+    kinds = [a.kind for a in ev.measure(True, 5.0, 5.0)]
+    assert ActionKind.START_SLAC in kinds
+
+
 def test_pwm_off_while_in_c_opens_after_6_s() -> None:
     line, evse, ev = _pair(hlc=False)
     line.plugged = True
