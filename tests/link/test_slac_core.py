@@ -186,3 +186,13 @@ def test_fuzz_decoder_and_cores(base: bytes, flips: list[tuple[int, int]], cut: 
 def test_oversized_frames_are_refused() -> None:
     with pytest.raises(SlacDecodeError):
         msg.parse(msg.parm_req(EV, b"12345678") + bytes(2000))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=80))
+def test_fuzz_pilot_wire_decoder(data: bytes) -> None:
+    from iso15118.link.driver import PilotWire
+
+    st_ = PilotWire.decode(bytes(14) + b"CPSIM1" + data)
+    assert st_ is None or st_.role in ("evse", "ev")
+    assert PilotWire.decode(data) is None or data[14:20] == b"CPSIM1"
