@@ -122,6 +122,8 @@ class SimEV:
         self.port_in_use = False
         """The charge port carries power (either direction): the outlets are off."""
         self.outlet_load_w = 0.0
+        self.outlet_loads: dict[str, float] = {}
+        """What each load on the bed outlets draws now (W)."""
         self.own_outlet_refused = False
         """Latched when the truck found its port fed by its own outlets."""
         self._exporting = False
@@ -347,6 +349,7 @@ class SimEV:
             self.outlets_enabled = on
             if not on:
                 self.outlet_load_w = 0.0
+                self.outlet_loads.clear()
         self._note(now, why)
 
     def port_open(self, now: float) -> None:
@@ -373,12 +376,17 @@ class SimEV:
         self.own_outlet_refused = False
         self.port_closed(now)
 
-    def outlet_draw(self, now: float, watts: float) -> float:
-        """A load on the bed outlets asks for ``watts``: what it gets (0 while they are off, at
-        most the shared budget); the battery supplies it."""
+    def outlet_draw(self, now: float, watts: float, load: str = "outlet") -> float:
+        """The load ``load`` on the bed outlets asks for ``watts``: what it gets -- 0 while they
+        are off, else at most what the shared budget leaves after the other loads."""
         self._advance(now)
-        granted = 0.0 if not self.outlets_enabled or self.aborted else max(0.0, min(watts, self.spec.outlet_budget_w))
-        self.outlet_load_w = granted
+        others = sum(w for name, w in self.outlet_loads.items() if name != load)
+        if not self.outlets_enabled or self.aborted:
+            granted = 0.0
+        else:
+            granted = max(0.0, min(watts, self.spec.outlet_budget_w - others))
+        self.outlet_loads[load] = granted
+        self.outlet_load_w = sum(self.outlet_loads.values())
         return granted
 
     def outlet_energy(self, wh: float) -> None:
