@@ -31,7 +31,7 @@ def test_outlets_share_the_budget(profile: str, budget: float) -> None:
     # several loads share the budget: a kettle, then a saw that gets what is left
     assert t.outlet_draw(1.0, 1800.0, "kettle") == min(1800.0, budget - 1000.0)
     left = budget - 1000.0 - min(1800.0, budget - 1000.0)
-    assert t.outlet_draw(1.0, 5000.0, "saw") == left
+    assert t.outlet_draw(1.0, 5000.0, "saw") == min(5000.0, left)
     assert t.outlet_load_w == min(budget, 1000.0 + 1800.0 + 5000.0)
     t.port_open(2.0)  # the port carries power: every outlet load is cut
     assert t.outlet_draw(2.0, 100.0, "kettle") == 0.0 and t.outlet_load_w == 0.0
