@@ -145,8 +145,11 @@ async def run_secc_on_iface(
     secc = await start_secc(lambda: _EvsePilotHook(controller_factory(), lambda on: apply(pilot.power_allowed(on, time.monotonic()))),
                             "::", 0, tls, config=config)
     sdp = SdpServer(tls_port=secc.port if tls else None, tcp_port=None if tls else secc.port, interface=iface)
-    await sdp.start()
-    _say(out, t0, f"SDP answering on [{sdp.address}%{iface}]:{sdp.port} for {'tls' if tls else 'tcp'} port {secc.port}")
+
+    async def open_sdp() -> None:
+        # SDP answers only once the data link is up (after the match; at once without SLAC)
+        await sdp.start()
+        _say(out, t0, f"SDP answering on [{sdp.address}%{iface}]:{sdp.port} for {'tls' if tls else 'tcp'} port {secc.port}")
     stop_watch = asyncio.Event()
     watcher: asyncio.Task[None] | None = None
 
@@ -204,6 +207,7 @@ async def run_secc_on_iface(
                     _say(out, t0, f"SLAC MATCHED ev={result.peer_mac} run_id={result.run_id.hex()} "
                                   f"in {result.duration:.3f} s nid={result.nid.hex()} attenuation={result.attenuation_db:.1f} dB")
                     pilot.slac_result(True, time.monotonic())
+                    await open_sdp()
                     break
                 _say(out, t0, f"SLAC FAILED {result.reason}")
                 apply(pilot.slac_result(False, time.monotonic()))

@@ -68,6 +68,7 @@ def test_plug_in_from_slac_to_session_stop(tmp_path: Path, service: str, evse_pr
     assert order[:7] == ["PILOT duty X1", "PILOT plugged", "PILOT duty 5.0 %", "SLAC MATCHED", "PILOT contactor closed",
                          "PILOT contactor open", "PILOT duty X1"], order
     assert "PILOT duty 5.0 %" in secc_out and "PILOT contactor closed" in secc_out
+    assert secc_out.index("SLAC MATCHED") < secc_out.index("SDP answering")  # SDP only once the link is up
     assert secc_out.index("PILOT contactor closed") < secc_out.index("PILOT contactor open") < secc_out.index("SESSION 1 PASS")
     assert ev.stdout.index("SLAC MATCHED") < ev.stdout.index("SDP found") < ev.stdout.index("PILOT S2 closed")
     t_ev, t_evse = _matched_in(ev.stdout), _matched_in(secc_out)
