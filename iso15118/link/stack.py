@@ -103,6 +103,7 @@ async def run_secc_on_iface(
     plug_timeout: float = 60.0,
     session_timeout: float = 300.0,
     max_current: float = 48.0,
+    sim_attenuation_db: float = 20.0,
     out: Out = print,
 ) -> LinkReport:
     """Serve one plug-in on ``iface``; returns when the session has ended and the EV left.
@@ -115,7 +116,7 @@ async def run_secc_on_iface(
     t0 = time.monotonic()
     report = LinkReport()
     link = RawLink(iface).open()
-    modem = SimModem(link.mac) if sim_modem else None
+    modem = SimModem(link.mac, base_db=sim_attenuation_db) if sim_modem else None
     wire = await PilotWire(iface, "evse").start()
     pilot = EvsePilot(hlc=slac, max_current=max_current, timers=pilot_timers or PilotTimers())
     core = EvseSlac(link.mac, timers=timers)
@@ -326,8 +327,9 @@ async def run_evcc_on_iface(
             if isinstance(result, SlacFailed):
                 _say(out, t0, f"SLAC FAILED {result.reason}")
                 return report
+            heard = ", ".join(f"{mac} {r.mean:.1f} dB" for mac, r in sorted(core.results.items()))
             _say(out, t0, f"SLAC MATCHED evse={result.peer_mac} run_id={result.run_id.hex()} in {result.duration:.3f} s "
-                          f"nid={result.nid.hex()} attenuation={result.attenuation_db:.1f} dB")
+                          f"nid={result.nid.hex()} attenuation={result.attenuation_db:.1f} dB heard=[{heard}]")
         resp = await discover(Security.TLS if tls else Security.NONE, interface=iface)
         host = endpoint_host(resp, iface)
         _say(out, t0, f"SDP found [{host}]:{resp.port} security={resp.security.name}")
@@ -359,7 +361,7 @@ def secc_cli(args: Any, tls: ssl.SSLContext | None, config: Any) -> int:
     report = asyncio.run(run_secc_on_iface(
         args.iface, lambda: make_evse(args.profile, speed=args.speed), tls=tls, config=config, slac=args.slac,
         sim_modem=args.modem == "sim", plug_timeout=args.plug_timeout,
-        max_current=make_evse(args.profile).spec.max_current,
+        max_current=make_evse(args.profile).spec.max_current, sim_attenuation_db=args.sim_attenuation,
     ))
     return 0 if report.session_ok else 1
 
@@ -380,3 +382,5 @@ def add_arguments(p: Any) -> None:
     p.add_argument("--modem", choices=("sim", "plc"), default="sim",
                    help="with --iface: 'sim' = no PLC chip, a simulated modem and pilot wire (veth, lab cable)")
     p.add_argument("--plug-timeout", type=float, default=60.0, help="with --iface: seconds to wait for the peer")
+    p.add_argument("--sim-attenuation", type=float, default=20.0, metavar="DB",
+                   help="with --modem sim on the SECC: the attenuation its modem measures on the EV's sounds")

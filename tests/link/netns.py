@@ -77,6 +77,49 @@ def _settle(path: Path, quiet: float = 0.5, limit: float = 10.0) -> None:
         time.sleep(0.05)
 
 
+@dataclass
+class Bus:
+    """Several EVSE namespaces and one EV namespace on a Linux bridge (crosstalk: every EVSE
+    hears the EV's broadcasts).  The EV runs on the bridge device itself."""
+
+    ev_ns: str
+    ev_if: str
+    evses: list[tuple[str, str]]  # (namespace, interface)
+
+
+@contextmanager
+def bus(n_evse: int = 2) -> Iterator[Bus]:
+    assert os.geteuid() == 0 and shutil.which("ip")
+    tag = f"l{os.getpid() % 100000}y{next(_seq)}"
+    b = Bus(f"{tag}v", f"{tag}br", [(f"{tag}e{i}", f"{tag}a{i}") for i in range(n_evse)])
+    made: list[str] = []
+    try:
+        _run("ip", "netns", "add", b.ev_ns)
+        made.append(b.ev_ns)
+        ev = ("ip", "netns", "exec", b.ev_ns)
+        _run(*ev, "sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0")
+        _run(*ev, "ip", "link", "set", "lo", "up")
+        _run(*ev, "ip", "link", "add", "name", b.ev_if, "type", "bridge")
+        for i, (ns, ifn) in enumerate(b.evses):
+            _run("ip", "netns", "add", ns)
+            made.append(ns)
+            port = f"{tag}p{i}"
+            _run("ip", "link", "add", ifn, "type", "veth", "peer", "name", port)
+            _run("ip", "link", "set", ifn, "netns", ns)
+            _run("ip", "link", "set", port, "netns", b.ev_ns)
+            _run(*ev, "ip", "link", "set", port, "master", b.ev_if)
+            _run(*ev, "ip", "link", "set", port, "up")
+            _run("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0",
+                 "net.ipv6.conf.default.accept_dad=0")
+            _run("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
+            _run("ip", "netns", "exec", ns, "ip", "link", "set", ifn, "up")
+        _run(*ev, "ip", "link", "set", b.ev_if, "up")
+        yield b
+    finally:
+        for ns in made:
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=20)
+
+
 @contextmanager
 def capture(c: Cable, path: Path, *, builtin: bool = False) -> Iterator[str]:
     """Record the EVSE end of the cable: tcpdump when installed (and not ``builtin``), else

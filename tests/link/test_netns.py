@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -136,3 +137,44 @@ def test_basic_charging_on_the_interface(tmp_path: Path) -> None:
     events = list(dec.events())
     assert not [e for e in events if e.kind in ("slac", "sdp", "v2g")]
     assert dec.stats.frames > 10  # the pilot wire's frames were recorded
+
+
+def test_crosstalk_the_ev_pairs_with_the_nearer_charger() -> None:
+    """Two chargers on one bus hear the same EV (crosstalk); their modems measure 15 dB and
+    35 dB.  The EV answers both ATTEN_CHAR.INDs, matches the nearer one, and only that one
+    answers SDP (SDP opens after the match), so the session runs with the right charger.
+
+    The simulated pilot wire rides the same bus, so the far charger also sees "a vehicle" and
+    signals 5 %; on real cables each charger has its own pilot and only the PLC signal crosses
+    over -- the SLAC part, which is what this test is about, is the same."""
+    from .netns import bus
+
+    with bus(2) as b:
+        (near_ns, near_if), (far_ns, far_if) = b.evses
+        procs = {
+            name: subprocess.Popen(
+                [*("ip", "netns", "exec", ns), sys.executable, "-m", "iso15118", "secc", "--iface", ifn, "--slac",
+                 "--no-tls", "--sim-attenuation", db, "--plug-timeout", "20"],
+                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            for name, ns, ifn, db in (("near", near_ns, near_if, "15"), ("far", far_ns, far_if, "35"))
+        }
+        try:
+            ev = subprocess.run(
+                ["ip", "netns", "exec", b.ev_ns, sys.executable, "-m", "iso15118", "evcc", "--iface", b.ev_if, "--slac",
+                 "--discover", "--no-tls", "--service", "AC_BPT", "--loops", "2", "--plug-timeout", "20"],
+                cwd=ROOT, capture_output=True, text=True, timeout=60)
+            near_out, _ = procs["near"].communicate(timeout=30)
+        finally:
+            for p in procs.values():
+                if p.poll() is None:
+                    p.kill()
+            far_out, _ = procs["far"].communicate(timeout=10)
+    print(f"\n--- EVCC\n{ev.stdout}{ev.stderr}--- near\n{near_out}--- far\n{far_out}")
+    assert ev.returncode == 0, ev.stdout + ev.stderr
+    near_mac = re.search(r"LINK iface=\S+ mac=(\S+)", near_out).group(1)  # type: ignore[union-attr]
+    far_mac = re.search(r"LINK iface=\S+ mac=(\S+)", far_out).group(1)  # type: ignore[union-attr]
+    m = re.search(r"SLAC MATCHED evse=(\S+) .* heard=\[(.*)\]", ev.stdout)
+    assert m and m.group(1) == near_mac, ev.stdout
+    assert near_mac in m.group(2) and far_mac in m.group(2), "the EV heard both chargers"
+    assert "SESSION 1 PASS" in near_out and "SDP answering" in near_out
+    assert "SLAC MATCHED" not in far_out and "SDP answering" not in far_out and "SESSION" not in far_out
