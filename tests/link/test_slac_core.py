@@ -196,3 +196,22 @@ def test_fuzz_pilot_wire_decoder(data: bytes) -> None:
     st_ = PilotWire.decode(bytes(14) + b"CPSIM1" + data)
     assert st_ is None or st_.role in ("evse", "ev")
     assert PilotWire.decode(data) is None or data[14:20] == b"CPSIM1"
+
+
+def test_lost_rsp_the_repeated_ind_is_acknowledged() -> None:
+    """The line drops our first ATTEN_CHAR.RSP: the EVSE repeats the IND, the EV answers again and
+    the match still happens."""
+    dropped: list[float] = []
+
+    def drop(t: float, side: str, frame: bytes) -> bool:
+        if side == "ev" and msg.parse(frame).mmtype is MMType.CM_ATTEN_CHAR_RSP and not dropped:
+            dropped.append(t)
+            return True
+        return False
+
+    ev, evse = EvSlac(EV), EvseSlac(EVSE)
+    r = run_line(ev, evse, drop=drop)
+    inds = [t for t, _s, f in r.line if msg.parse(f).mmtype is MMType.CM_ATTEN_CHAR_IND]
+    rsps = [t for t, _s, f in r.line if msg.parse(f).mmtype is MMType.CM_ATTEN_CHAR_RSP]
+    assert dropped and len(inds) == 2 and len(rsps) == 1
+    assert isinstance(r.outcome("ev"), SlacMatched) and isinstance(r.outcome("evse"), SlacMatched)

@@ -233,12 +233,15 @@ class EvSlac:
         return self._next_sound(now)
 
     def _on_ind(self, f: SlacFrame, now: float) -> list[SlacEvent]:
-        if self.phase not in (EvPhase.SOUNDING, EvPhase.WAIT_RESULTS) or f.run_id != self._cur_run:
+        if f.run_id != self._cur_run or str(f.get("SourceAdress")).lower() != self.mac:
             return []
-        if str(f.get("SourceAdress")).lower() != self.mac:
-            return []
-        self.results[f.src] = _Result(f.src, f.aag(), int(f.get("NumberOfSounds")))
-        return [SendFrame(msg.atten_char_rsp(self.mac, f.src, self._cur_run), "CM_ATTEN_CHAR.RSP")]
+        rsp = SendFrame(msg.atten_char_rsp(self.mac, f.src, self._cur_run), "CM_ATTEN_CHAR.RSP")
+        if self.phase in (EvPhase.SOUNDING, EvPhase.WAIT_RESULTS):
+            self.results[f.src] = _Result(f.src, f.aag(), int(f.get("NumberOfSounds")))
+            return [rsp]
+        if f.src in self.results and self.phase in (EvPhase.WAIT_VALIDATE, EvPhase.WAIT_MATCH_CNF, EvPhase.WAIT_KEY):
+            return [rsp]  # a repeated IND (our RSP was lost): acknowledge again, the choice stands
+        return []
 
     def _on_validate_cnf(self, f: SlacFrame, now: float) -> list[SlacEvent]:
         if self.phase is not EvPhase.WAIT_VALIDATE or f.src != self.evse_mac:
