@@ -173,3 +173,16 @@ def test_duty_change_mid_session_is_followed() -> None:
     before = [w for t, w in r.power_samples if 1.0 < t < 10.0]
     after = [w for t, w in r.power_samples if t > 10.0 + PilotTimers().t_ev_duty_follow]
     assert set(before) == {7680.0} and set(after) == {16 * 240.0} and r.duty == 26.7
+
+
+def test_scaling_touches_only_waiting_windows() -> None:
+    from dataclasses import asdict
+
+    from iso15118.link.timers import SlacTimers
+
+    base, fast = asdict(SlacTimers()), asdict(SlacTimers().scaled(0.1))
+    changed = {k for k in base if base[k] != fast[k]}
+    assert changed == {"tt_evse_slac_init", "tt_evse_match_session", "tt_match_join"}
+    assert SlacTimers().time_out_field == 6
+    pbase, pfast = asdict(PilotTimers()), asdict(PilotTimers().scaled(0.5))
+    assert {k for k in pbase if pbase[k] != pfast[k]} == {"t_step_ef", "t_step_x1"}
