@@ -215,6 +215,8 @@ class EvsePilot:
     hlc: bool = True
     max_current: float = 32.0
     cable_amps: float | None = None
+    ventilation: bool = False
+    """The site ventilates: energy may flow in state D (else D keeps the contactor open)."""
     timers: PilotTimers = field(default_factory=PilotTimers)
     state: CpState = CpState.A
     phase: EvsePhase = EvsePhase.IDLE
@@ -281,6 +283,9 @@ class EvsePilot:
             out += self._relay(now, False)  # C2 -> B2: open at once (within 100 ms)
             if self.phase is EvsePhase.BASIC and self._deadline_what == "pwm_off":
                 self._deadline = None
+        elif state is CpState.D and not self.ventilation:
+            self.log.append((now, "state D: ventilation required but not available"))
+            out += self._relay(now, False)
         elif state in (CpState.C, CpState.D):
             if self.duty is not None and (self.phase is EvsePhase.BASIC or self._power_ok):
                 out += self._relay(now, True)
@@ -312,7 +317,7 @@ class EvsePilot:
     def power_allowed(self, allowed: bool, now: float) -> list[PilotAction]:
         """The HLC session allows power (PowerDelivery Start) or stops it."""
         self._power_ok = allowed
-        if allowed and self.state in (CpState.C, CpState.D) and self.duty is not None:
+        if allowed and (self.state is CpState.C or self.state is CpState.D and self.ventilation) and self.duty is not None:
             return self._relay(now, True)
         if not allowed:
             return self._relay(now, False)

@@ -186,3 +186,12 @@ def test_scaling_touches_only_waiting_windows() -> None:
     assert SlacTimers().time_out_field == 6
     pbase, pfast = asdict(PilotTimers()), asdict(PilotTimers().scaled(0.5))
     assert {k for k in pbase if pbase[k] != pfast[k]} == {"t_step_ef", "t_step_x1"}
+
+
+def test_state_d_needs_ventilation() -> None:
+    for vent in (False, True):
+        evse = EvsePilot(hlc=False, max_current=32.0, ventilation=vent)
+        evse.start(0.0)
+        evse.measure(CpState.B, 1.0)
+        evse.measure(CpState.D, 2.0)
+        assert evse.contactor is vent
