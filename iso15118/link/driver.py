@@ -103,8 +103,10 @@ async def drive_slac(
     clock: Callable[[], float] = time.monotonic,
     timeout: float = 60.0,
     on_event: Callable[[float, SlacEvent], None] | None = None,
+    abort: asyncio.Event | None = None,
 ) -> SlacMatched | SlacFailed:
-    """Feed frames and deadlines to ``core`` until it matches or fails (or ``timeout``)."""
+    """Feed frames and deadlines to ``core`` until it matches or fails (or ``timeout``, or
+    ``abort`` is set: the pilot left 5 %)."""
     host_q: list[bytes] = []
     outcome: SlacMatched | SlacFailed | None = None
 
@@ -135,11 +137,16 @@ async def drive_slac(
         now = clock()
         if now >= end:
             return SlacFailed(f"no outcome within {timeout:g} s", now)
+        if abort is not None and abort.is_set():
+            return SlacFailed("aborted: the pilot left 5 %", now)
         deadline = core.next_deadline()
         wait = end - now if deadline is None else max(0.0, min(deadline, end) - now)
+        if abort is not None:
+            wait = min(wait, 0.05)
         frame = await link.recv(wait)
         if frame is None:
-            emit(core.handle_timer(clock()))
+            if (d := core.next_deadline()) is not None and clock() >= d:
+                emit(core.handle_timer(clock()))
             continue
         frames = modem.from_line(frame) if modem is not None else [frame]
         for f in frames:

@@ -31,7 +31,7 @@ from iso15118.link.slac.ev import EvSlac
 from iso15118.link.slac.events import KeySet, SendFrame, SlacFailed, SlacMatched
 from iso15118.link.slac.evse import EvseSlac
 from iso15118.link.slac.modem import SimModem
-from iso15118.link.timers import PilotTimers, SlacTimers
+from iso15118.link.timers import C_SEQU_RETRY, PilotTimers, SlacTimers
 
 __all__ = ["LinkReport", "run_evcc_on_iface", "run_secc_on_iface"]
 
@@ -275,6 +275,7 @@ async def run_evcc_on_iface(
     core = EvSlac(link.mac, timers=timers or SlacTimers())
     _say(out, t0, f"LINK iface={iface} mac={link.mac} modem={'simulated ' + modem.modem_mac if modem else 'plc'}")
     start_slac = asyncio.Event()
+    slac_stop = asyncio.Event()
 
     def apply(actions: list[PilotAction]) -> None:
         for a in actions:
@@ -284,6 +285,9 @@ async def run_evcc_on_iface(
             elif a.kind is ActionKind.START_SLAC:
                 start_slac.set()
                 _say(out, t0, "PILOT 5 % seen: SLAC")
+            elif a.kind is ActionKind.STOP_SLAC:
+                slac_stop.set()
+                _say(out, t0, "PILOT left 5 %: SLAC stopped")
 
     def feed() -> None:
         now = time.monotonic()
@@ -318,18 +322,28 @@ async def run_evcc_on_iface(
             _say(out, t0, f"BASIC {'PASS' if amps > 0 else 'FAIL'} drew {amps:g} A for {basic_seconds:g} s")
             return report
         if slac:
-            try:
-                async with asyncio.timeout(plug_timeout):
-                    await start_slac.wait()
-            except TimeoutError:
-                _say(out, t0, f"PILOT no 5 % within {plug_timeout:g} s")
-                return report
-            if slac_delay > 0:
-                await asyncio.sleep(slac_delay)
-            result = await drive_slac(core, link, modem=modem, initial=core.start(time.monotonic()), timeout=60.0)
-            report.slac = result
-            if isinstance(result, SlacFailed):
+            result: SlacMatched | SlacFailed | None = None
+            for _attempt in range(C_SEQU_RETRY + 1):  # the EVSE retries through E/F that often
+                try:
+                    async with asyncio.timeout(plug_timeout):
+                        await start_slac.wait()
+                except TimeoutError:
+                    _say(out, t0, f"PILOT no 5 % within {plug_timeout:g} s")
+                    return report
+                start_slac.clear()
+                if slac_delay > 0:
+                    await asyncio.sleep(slac_delay)
+                    slac_delay = 0.0  # only before the first attempt
+                if not pilot.slac_started:  # the EVSE left 5 % meanwhile (E/F): wait for the next 5 %
+                    continue
+                slac_stop.clear()
+                result = await drive_slac(core, link, modem=modem, initial=core.start(time.monotonic()), timeout=60.0,
+                                          abort=slac_stop)
+                report.slac = result
+                if isinstance(result, SlacMatched):
+                    break
                 _say(out, t0, f"SLAC FAILED {result.reason}")
+            if not isinstance(result, SlacMatched):
                 return report
             heard = ", ".join(f"{mac} {r.mean:.1f} dB" for mac, r in sorted(core.results.items()))
             _say(out, t0, f"SLAC MATCHED evse={result.peer_mac} run_id={result.run_id.hex()} in {result.duration:.3f} s "
@@ -366,6 +380,7 @@ def secc_cli(args: Any, tls: ssl.SSLContext | None, config: Any) -> int:
         args.iface, lambda: make_evse(args.profile, speed=args.speed), tls=tls, config=config, slac=args.slac,
         sim_modem=args.modem == "sim", plug_timeout=args.plug_timeout,
         max_current=make_evse(args.profile).spec.max_current, sim_attenuation_db=args.sim_attenuation,
+        timers=SlacTimers().scaled(args.timer_scale), pilot_timers=PilotTimers().scaled(args.timer_scale),
     ))
     return 0 if report.session_ok else 1
 
@@ -388,5 +403,8 @@ def add_arguments(p: Any) -> None:
     p.add_argument("--plug-timeout", type=float, default=60.0, help="with --iface: seconds to wait for the peer")
     p.add_argument("--sim-attenuation", type=float, default=20.0, metavar="DB",
                    help="with --modem sim on the SECC: the attenuation its modem measures on the EV's sounds")
+    p.add_argument("--timer-scale", type=float, default=1.0, metavar="F",
+                   help="with --iface on the SECC, for tests: multiply the waiting windows (TT_EVSE_SLAC_init, "
+                        "TT_EVSE_match_session, TT_match_join, T_step_EF, T_step_X1) by F; never the message timing")
     p.add_argument("--slac-delay", type=float, default=0.0, metavar="S",
                    help="with --iface --slac on the EVCC: seconds from seeing 5 %% to the first CM_SLAC_PARM.REQ")

@@ -191,3 +191,36 @@ def test_crosstalk_the_ev_pairs_with_the_nearer_charger() -> None:
     assert near_mac in m.group(2) and far_mac in m.group(2), "the EV heard both chargers"
     assert "SESSION 1 PASS" in near_out and "SDP answering" in near_out
     assert "SLAC MATCHED" not in far_out and "SDP answering" not in far_out and "SESSION" not in far_out
+
+
+def test_late_ev_gets_the_e_f_retry() -> None:
+    """The EV waits 6 s after 5 % before its first PARM.REQ (VW / Taycan / Mokka-E do 4-23 s);
+    the SECC runs with its waiting windows scaled by 0.1 (TT_EVSE_SLAC_init 4 s, T_step_EF
+    0.4 s -- the only timers scaling may touch).  It gives up, drives state F, returns to 5 %,
+    and the EV, which saw F and then 5 % again, matches in the second window."""
+    with cable() as c:
+        secc = subprocess.Popen(
+            c.python(c.evse_ns, "-m", "iso15118", "secc", "--iface", c.evse_if, "--slac", "--no-tls",
+                     "--timer-scale", "0.1", "--plug-timeout", "20"),
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        secc_out = ""
+        try:
+            ev = subprocess.run(
+                c.python(c.ev_ns, "-m", "iso15118", "evcc", "--iface", c.ev_if, "--slac", "--discover", "--no-tls",
+                         "--service", "AC_BPT", "--loops", "2", "--plug-timeout", "20", "--slac-delay", "6"),
+                cwd=ROOT, capture_output=True, text=True, timeout=60)
+            secc_out = _finish(secc, 30 if ev.returncode == 0 else 1)
+        finally:
+            if secc.returncode is None:
+                secc_out = _finish(secc, 0.5)
+    print(f"\n--- EVCC\n{ev.stdout}{ev.stderr}--- SECC\n{secc_out}")
+    assert ev.returncode == 0 and "SESSION 1 PASS" in secc_out, ev.stdout + ev.stderr + secc_out
+    steps = [m.group(1) for line in secc_out.splitlines()
+             if (m := re.match(r"\s*[0-9.]+ (SLAC FAILED no CM_SLAC_PARM.REQ|PILOT state F|PILOT duty 5.0 %|SLAC MATCHED)", line))]
+    assert steps == ["PILOT duty 5.0 %", "SLAC FAILED no CM_SLAC_PARM.REQ", "PILOT state F", "PILOT duty 5.0 %",
+                     "SLAC MATCHED"], steps
+    t = {k: float(re.search(rf"([0-9.]+) {k}", secc_out).group(1))  # type: ignore[union-attr]
+         for k in ("SLAC FAILED", "PILOT state F")}
+    t_back = [float(x) for x in re.findall(r"([0-9.]+) PILOT duty 5.0 %", secc_out)]
+    assert 0.35 <= t_back[1] - t["PILOT state F"] <= 2.0  # T_step_EF x 0.1 = 0.4 s (plus sampling)
+    assert "PILOT left 5 %: SLAC stopped" in ev.stdout and ev.stdout.count("PILOT 5 % seen: SLAC") == 2
