@@ -309,7 +309,7 @@ class EvsePilot:
             return self._relay(now, False) + self._set_duty(now, None)
         self.retries += 1
         self.phase = EvsePhase.RETRY_EF
-        self.duty = -1.0  # F is not a duty
+        self.duty = None  # -12 V: no PWM
         self._deadline, self._deadline_what = now + self.timers.t_step_ef, "ef"
         self.log.append((now, f"SLAC failed: state F for {self.timers.t_step_ef:g} s (retry {self.retries})"))
         return self._relay(now, False) + [PilotAction(ActionKind.SET_STATE_F)]
@@ -343,7 +343,6 @@ class EvsePilot:
         what, self._deadline, self._deadline_what = self._deadline_what, None, ""
         if what == "ef":
             self.phase = EvsePhase.WAIT_HLC
-            self.duty = None
             return self._set_duty(now, HLC_DUTY) + [PilotAction(ActionKind.START_SLAC)]
         if what == "pwm_off":
             self.log.append((now, "EV stayed in C after PWM off: opening under load"))
