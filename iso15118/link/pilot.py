@@ -237,8 +237,8 @@ class EvsePilot:
     def offered_current(self) -> float:
         return min(self.max_current, self.cable_amps) if self.cable_amps else self.max_current
 
-    def _set_duty(self, now: float, duty: float | None) -> list[PilotAction]:
-        if duty == self.duty:
+    def _set_duty(self, now: float, duty: float | None, *, force: bool = False) -> list[PilotAction]:
+        if duty == self.duty and not force:
             return []
         self.duty = duty
         self._last_duty_change = now
@@ -254,8 +254,7 @@ class EvsePilot:
 
     def start(self, now: float) -> list[PilotAction]:
         """Power-up: X1 (+12 V), contactor open."""
-        self.duty = 0.0  # force the first X1 out
-        return self._set_duty(now, None) + self._relay(now, False)
+        return self._set_duty(now, None, force=True) + self._relay(now, False)
 
     def measure(self, state: CpState, now: float, pp_ohms: float | None = None) -> list[PilotAction]:
         """The pilot state seen now (call on every change; repeats are harmless)."""
