@@ -245,8 +245,8 @@ class EvsePilot:
         self.log.append((now, f"duty {'X1' if duty is None else f'{duty:.1f} %'}"))
         return [PilotAction(ActionKind.SET_DUTY, duty=duty)]
 
-    def _relay(self, now: float, on: bool) -> list[PilotAction]:
-        if on == self.contactor:
+    def _relay(self, now: float, on: bool, *, force: bool = False) -> list[PilotAction]:
+        if on == self.contactor and not force:
             return []
         self.contactor = on
         self.log.append((now, "contactor closed" if on else "contactor open"))
@@ -254,7 +254,7 @@ class EvsePilot:
 
     def start(self, now: float) -> list[PilotAction]:
         """Power-up: X1 (+12 V), contactor open."""
-        return self._set_duty(now, None, force=True) + self._relay(now, False)
+        return self._set_duty(now, None, force=True) + self._relay(now, False, force=True)
 
     def measure(self, state: CpState, now: float, pp_ohms: float | None = None) -> list[PilotAction]:
         """The pilot state seen now (call on every change; repeats are harmless)."""
