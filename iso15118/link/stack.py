@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from iso15118.link.driver import PilotWire, RawLink, drive_slac
-from iso15118.link.pilot import ActionKind, CpState, EvPilot, EvsePilot, PilotAction, duty_for_current
+from iso15118.link.pilot import ActionKind, CpState, EvPilot, EvsePhase, EvsePilot, PilotAction, duty_for_current
 from iso15118.link.slac.ev import EvSlac
 from iso15118.link.slac.events import KeySet, SendFrame, SlacFailed, SlacMatched
 from iso15118.link.slac.evse import EvseSlac
@@ -134,6 +134,8 @@ async def run_secc_on_iface(
                 _say(out, t0, f"PILOT contactor {'closed' if a.on else 'open'}")
             elif a.kind in (ActionKind.PLUGGED, ActionKind.UNPLUGGED):
                 _say(out, t0, f"PILOT {a.kind.value}")
+                if a.kind is ActionKind.UNPLUGGED:
+                    unplugged.set()
 
     def seen() -> CpState:
         now = time.monotonic()
@@ -151,7 +153,9 @@ async def run_secc_on_iface(
         # SDP answers only once the data link is up (after the match; at once without SLAC)
         await sdp.start()
         _say(out, t0, f"SDP answering on [{sdp.address}%{iface}]:{sdp.port} for {'tls' if tls else 'tcp'} port {secc.port}")
+
     stop_watch = asyncio.Event()
+    unplugged = asyncio.Event()
     watcher: asyncio.Task[None] | None = None
 
     async def watch() -> None:
@@ -198,24 +202,26 @@ async def run_secc_on_iface(
             _say(out, t0, f"BASIC {'PASS' if report.session_ok else 'FAIL'} offered {pilot.offered_current():g} A "
                           f"(duty {duty_for_current(pilot.offered_current()):.1f} %)")
             return report
-        if slac:
-            while True:
-                result = await drive_slac(core, link, modem=modem, initial=key_events + core.enable(time.monotonic()),
-                                          timeout=core.timers.tt_evse_slac_init + 30.0)
-                key_events = []
-                report.slac = result
-                if isinstance(result, SlacMatched):
-                    _say(out, t0, f"SLAC MATCHED ev={result.peer_mac} run_id={result.run_id.hex()} "
-                                  f"in {result.duration:.3f} s nid={result.nid.hex()} attenuation={result.attenuation_db:.1f} dB")
-                    pilot.slac_result(True, time.monotonic())
-                    await open_sdp()
-                    break
-                _say(out, t0, f"SLAC FAILED {result.reason}")
-                apply(pilot.slac_result(False, time.monotonic()))
-                if pilot.phase.value == "unavailable":
-                    return report
-                while pilot.phase.value == "retry_ef":
-                    await asyncio.sleep(0.05)
+        while True:
+            result = await drive_slac(core, link, modem=modem, initial=key_events + core.enable(time.monotonic()),
+                                      timeout=core.timers.tt_evse_slac_init + 30.0, abort=unplugged)
+            key_events = []
+            report.slac = result
+            if isinstance(result, SlacMatched):
+                _say(out, t0, f"SLAC MATCHED ev={result.peer_mac} run_id={result.run_id.hex()} "
+                              f"in {result.duration:.3f} s nid={result.nid.hex()} attenuation={result.attenuation_db:.1f} dB")
+                pilot.slac_result(True, time.monotonic())
+                await open_sdp()
+                break
+            if unplugged.is_set():
+                _say(out, t0, "SLAC stopped: the vehicle left")
+                return report
+            _say(out, t0, f"SLAC FAILED {result.reason}")
+            apply(pilot.slac_result(False, time.monotonic()))
+            if pilot.phase is EvsePhase.UNAVAILABLE:
+                return report
+            while pilot.phase is EvsePhase.RETRY_EF:
+                await asyncio.sleep(0.05)
         results = await secc.wait_sessions(1, timeout=session_timeout)
         r = results[0]
         report.session_ok, report.session_reason = r.ok, r.reason
