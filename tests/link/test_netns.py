@@ -115,6 +115,12 @@ def test_plug_in_from_slac_to_session_stop(tmp_path: Path, service: str, evse_pr
     family = "AC" if service.startswith("AC") else "DC"
     for n in ("SessionSetupReq", "ServiceDiscoveryRes", f"{family}_ChargeLoopReq", "PowerDeliveryReq", "SessionStopRes"):
         assert n in v2g, (n, v2g[:40])
+    # frame sizes as in the real recordings (digest §7.3): our frames are padded like a QCA host's
+    from iso15118.link.slac.replay import read_recording
+
+    sizes = {f.mmtype.name: len(f.raw) for _t, f in read_recording(pcap).frames}
+    assert sizes == {"CM_SLAC_PARM_REQ": 60, "CM_SLAC_PARM_CNF": 60, "CM_START_ATTEN_CHAR_IND": 60, "CM_MNBC_SOUND_IND": 71,
+                     "CM_ATTEN_CHAR_IND": 129, "CM_ATTEN_CHAR_RSP": 70, "CM_SLAC_MATCH_REQ": 85, "CM_SLAC_MATCH_CNF": 109}, sizes
     print(f"SLAC on the wire: first PARM.REQ -> MATCH.CNF {t_slac[-1] - t_slac[0]:.3f} s; {len(slac)} SLAC frames, "
           f"{len(sdp)} SDP, {len(v2g)} V2G messages")
 
