@@ -139,7 +139,7 @@ def test_attenuation_out_of_range_on_the_line() -> None:
 def test_amp_map_after_the_match() -> None:
     ev, evse = EvSlac(EV), EvseSlac(EVSE)
     run_line(ev, evse)
-    frame = msg._frame(EVSE, EV, MMType.CM_AMP_MAP_REQ, msg.CM_AMP_MAP_REQ(AMDATA=b"\x11\x22"))
+    frame = msg.amp_map_req(EV, EVSE, b"\x11\x22")
     out = [e for e in evse.receive(frame, 10.0) if isinstance(e, SendFrame)]
     assert len(out) == 1 and msg.parse(out[0].frame).mmtype is MMType.CM_AMP_MAP_CNF
     assert not [e for e in EvseSlac(EVSE).receive(frame, 1.0) if isinstance(e, SendFrame)]  # not before a match

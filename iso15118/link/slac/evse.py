@@ -289,8 +289,7 @@ class EvseSlac:
     def _on_amp_map(self, f: SlacFrame, now: float) -> list[SlacEvent]:
         if self.matched is None or f.src != self.matched.peer_mac:
             return self._ignore(now, "CM_AMP_MAP.REQ before a match")
-        return [SendFrame(msg._frame(f.src, self.mac, MMType.CM_AMP_MAP_CNF, msg.CM_AMP_MAP_CNF(Result=0)),
-                          "CM_AMP_MAP.CNF")]
+        return [SendFrame(msg.amp_map_cnf(self.mac, f.src), "CM_AMP_MAP.CNF")]
 
     def _session_failed(self, s: _Session, now: float, why: str) -> list[SlacEvent]:
         s.phase, s.deadline = SessionPhase.FAILED, None

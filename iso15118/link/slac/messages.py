@@ -300,6 +300,14 @@ def validate_req(src: str, evse_mac: str, *, timer: int = 0, result: int = Valid
     return _frame(evse_mac, src, MMType.CM_VALIDATE_REQ, CM_VALIDATE(SignalType=0, TimerOrToggles=timer, Result=result))
 
 
+def amp_map_req(src: str, dst: str, amdata: bytes) -> bytes:
+    return _frame(dst, src, MMType.CM_AMP_MAP_REQ, CM_AMP_MAP_REQ(AMDATA=amdata))
+
+
+def amp_map_cnf(src: str, dst: str, *, result: int = 0) -> bytes:
+    return _frame(dst, src, MMType.CM_AMP_MAP_CNF, CM_AMP_MAP_CNF(Result=result))
+
+
 def validate_cnf(src: str, ev_mac: str, *, toggles: int = 0, result: int = ValidateResult.NOT_REQUIRED) -> bytes:
     return _frame(ev_mac, src, MMType.CM_VALIDATE_CNF, CM_VALIDATE(SignalType=0, TimerOrToggles=toggles, Result=result))
 
@@ -310,4 +318,7 @@ def padding_of(frame: SlacFrame) -> bytes:
     return bytes(layer.load) if layer is not None else b""
 
 
-__all__ += ["CM_AMP_MAP_CNF", "CM_AMP_MAP_REQ", "CM_VALIDATE", "MAX_FRAME", "NUM_GROUPS", "ValidateResult", "padding_of"]
+__all__ += [
+    "amp_map_cnf", "amp_map_req", "CM_AMP_MAP_CNF", "CM_AMP_MAP_REQ", "CM_VALIDATE", "MAX_FRAME", "NUM_GROUPS",
+    "ValidateResult", "padding_of",
+]
