@@ -5,6 +5,8 @@ from conformance.cases import (  # noqa: F401
     charge_loop,
     dc_power_stop,
     evcc_cases,
+    evcc_more,
+    evcc_tls,
     link_pilot_slac,
     sap_session,
     transport_tls_timing,
