@@ -253,7 +253,7 @@ async def slac_004(ctx: CaseContext) -> None:
       purpose="A MATCH.REQ with another RunID gets no answer; the right one then matches.",
       requirement=f"{_SLAC}: [V2G3-A09-47], [V2G3-A09-98] (frames of another run shall be ignored)",
       steps=("PARM, sounding, RSP", "MATCH.REQ with a wrong RunID: expect silence", "MATCH.REQ with the RunID: expect CNF"),
-      tags=("slac", "link", "negative"))
+      tags=("slac", "link", "wrong_input"))
 async def slac_005(ctx: CaseContext) -> None:
     h = _EvseUnderTest(ctx, _sut(ctx))
     h.parm(1.0)
@@ -464,7 +464,7 @@ async def ev_slac_002(ctx: CaseContext) -> None:
       purpose="The EV does not start sounding on a PARM.CNF of another run.",
       requirement=f"{_SLAC}: the EV ignores frames whose RunID is not its own",
       steps=("answer PARM.REQ with a wrong RunID", "expect no START_ATTEN_CHAR, PARM.REQ repeated"),
-      tags=("slac", "link", "negative"))
+      tags=("slac", "link", "wrong_input"))
 async def ev_slac_003(ctx: CaseContext) -> None:
     h = _EvUnderTest(ctx, _sut(ctx))
     h.answer_parm(0.01, run=bytes(b ^ 0x5A for b in h.run_id()))
@@ -486,7 +486,7 @@ def _ev_to_ind(ctx: CaseContext, sut: LinkSut, mean_db: int) -> _EvUnderTest:
               "18-48 dB) is not matched: the EV acknowledges the IND but sends no CM_SLAC_MATCH.REQ.",
       requirement=f"{_SLAC}: attenuation threshold (digest §4: 40-60 dB in the sources; ours 50 dB)",
       steps=("PARM.CNF", "ATTEN_CHAR.IND with 70 dB in every group", "expect RSP, no MATCH.REQ"),
-      tags=("slac", "link", "negative"))
+      tags=("slac", "link", "wrong_input"))
 async def ev_slac_004(ctx: CaseContext) -> None:
     h = _ev_to_ind(ctx, _sut(ctx), 70)
     h.until(3.0)
