@@ -3,6 +3,7 @@
 from conformance.cases import (  # noqa: F401
     auth_services,
     charge_loop,
+    dc_physical,
     dc_power_stop,
     evcc_cases,
     evcc_more,
