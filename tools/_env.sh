@@ -31,6 +31,7 @@ ensure_system_tools() {
   local missing=() still=()
   command -v javac >/dev/null 2>&1 || missing+=(openjdk-17-jdk-headless)
   command -v tcpdump >/dev/null 2>&1 || missing+=(tcpdump)
+  command -v ip >/dev/null 2>&1 || missing+=(iproute2)  # network namespaces (tests/link)
   command -v dumpcap >/dev/null 2>&1 || missing+=(tshark)
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)

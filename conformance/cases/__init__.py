@@ -8,6 +8,7 @@ from conformance.cases import (  # noqa: F401
     evcc_cases,
     evcc_more,
     evcc_tls,
+    link_pilot_slac,
     sap_session,
     transport_tls_timing,
     wall_connector,

@@ -134,6 +134,10 @@ def _secc(args: argparse.Namespace) -> int:
                 ocsp_responses=revocation["ocsp_responses"],
             ),
         )
+    if getattr(args, "iface", None):  # the whole stack on an interface (iso15118.link)
+        from iso15118.link.stack import secc_cli
+
+        return secc_cli(args, tls, config)
 
     async def main() -> int:
         task = asyncio.create_task(
@@ -190,6 +194,9 @@ def _evcc(args: argparse.Namespace) -> int:
         else:
             creds["contract"] = contract_from_pki(pki)
     ev = make_ev(args.profile, soc=args.soc, speed=args.speed, **creds)
+    if args.service and EnergyService[args.service] not in ev.preferred_services():
+        offered = ", ".join(s.name for s in ev.preferred_services())
+        raise SystemExit(f"{args.profile} does not offer {args.service} (it offers {offered}): refusing to start")
     config = EvccConfig(
         authorization="PnC" if creds else None,
         service=EnergyService[args.service] if args.service else None,
@@ -198,6 +205,11 @@ def _evcc(args: argparse.Namespace) -> int:
         timeout_scale=args.timeout_scale,
         pre_charge_give_up=args.pre_charge_give_up,
     )
+
+    if getattr(args, "iface", None):  # the whole stack on an interface (iso15118.link)
+        from iso15118.link.stack import evcc_cli
+
+        return evcc_cli(args, ev, config, tls)
 
     def sink(side: str, now: float, event: Any) -> None:
         if args.verbose and type(event).__name__ in ("SendMessage", "ProtocolError", "NotificationReceived"):
@@ -252,6 +264,12 @@ def _demo(args: argparse.Namespace) -> int:
     return 0 if res.ok else 1
 
 
+def _link_arguments(p: Any) -> None:
+    from iso15118.link.stack import add_arguments
+
+    add_arguments(p)
+
+
 def _revocation_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--crl", action="append", metavar="FILE", help="CRL (PEM/DER) checked for the peer's TLS chain (repeatable)")
     p.add_argument("--ocsp", action="append", metavar="FILE", help="OCSP response (DER) checked for the peer's chain (repeatable)")
@@ -286,6 +304,7 @@ def register(subparsers: Any) -> None:
                    help="TLS handshakes in progress per peer address")
     p.add_argument("--handshake-timeout", type=float, default=d.handshake_timeout, help="seconds for the TLS handshake")
     p.add_argument("-v", "--verbose", action="store_true")
+    _link_arguments(p)
     p.set_defaults(func=_secc)
 
     p = subparsers.add_parser("evcc", help="run one EVCC session with an EV simulator")
@@ -311,6 +330,7 @@ def register(subparsers: Any) -> None:
     pnc.add_argument("--install-contract", action="store_true",
                      help="Plug & Charge with only the OEM provisioning certificate: CertificateInstallation first")
     p.add_argument("-v", "--verbose", action="store_true")
+    _link_arguments(p)
     p.set_defaults(func=_evcc)
 
     p = subparsers.add_parser("demo", help="V2H grid-outage demo: both sides over loopback TLS 1.3")

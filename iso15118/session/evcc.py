@@ -166,7 +166,16 @@ class EvccSession:
     # ------------------------------------------------------------------ public API
 
     def start(self, now: float) -> list[Event]:
-        """Begin the session: returns the supportedAppProtocolReq to send."""
+        """Begin the session: returns the supportedAppProtocolReq to send.
+
+        A configured service the vehicle does not offer (e.g. AC_BPT on a vehicle without
+        bidirectional power transfer) ends the session here, before anything is sent."""
+        wanted = self.config.service
+        offered = self.controller.preferred_services()
+        if wanted is not None and wanted not in offered:
+            names = ", ".join(EnergyService(s).name for s in offered)
+            return self._error(now, "ServiceNotSupported",
+                               f"the vehicle does not offer {EnergyService(wanted).name} (it offers {names})")
         self._setup_deadline = now + self.config.timers.communication_setup
         return self._send(now, self._build_sap())
 

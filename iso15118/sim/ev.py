@@ -4,6 +4,14 @@
 a user minimum-SOC reserve below which it never exports, outlets disabled while exporting,
 and a charge-adapter thermal model (derate, then safe stop).  ``cybertruck-rwd``: no BPT.
 
+Bed outlets (V2L): 240 V, sharing 9.6 kW (AWD) or 2.4 kW (RWD) among every load plugged in
+(:meth:`SimEV.outlet_draw`).  They are off whenever the truck exports (V2H, or V2V through
+its port) -- and, our reading that makes "the truck can never charge itself" hold, whenever
+its charge port carries power at all: port and outlets are interlocked
+(:attr:`SimEV.port_in_use`).  A truck whose port supply disappears the moment it switches its
+outlets off has been plugged into its own outlet: it refuses to charge from that supply
+(:meth:`SimEV.port_supply_lost`).
+
 Energy semantics (decided from the XSD names, see controller.py for signs):
 ``EVTargetEnergyRequest`` = energy to reach the target SOC, ``EVMaximumEnergyRequest`` = to
 100 %, ``EVMinimumEnergyRequest`` = to the reserve SOC (0 when above it);
@@ -43,6 +51,8 @@ class EVSpec:
     dc_max_discharge_current: float = 30.0
     nominal_voltage: float = 800.0
     ac_voltage: float = 240.0
+    outlet_budget_w: float = 9600.0
+    """Bed outlets (V2L): the power all outlets share."""
 
 
 CYBERTRUCK_AWD = EVSpec(
@@ -59,6 +69,7 @@ CYBERTRUCK_RWD = EVSpec(
     ac_max_discharge=0.0,
     dc_max_discharge=0.0,
     dc_max_discharge_current=0.0,
+    outlet_budget_w=2400.0,
 )
 
 
@@ -108,6 +119,14 @@ class SimEV:
         self.reserve_reached = False
         self.ended: tuple[str, bool] | None = None
         self.service: EnergyService | None = None
+        self.port_in_use = False
+        """The charge port carries power (either direction): the outlets are off."""
+        self.outlet_load_w = 0.0
+        self.outlet_loads: dict[str, float] = {}
+        """What each load on the bed outlets draws now (W)."""
+        self.own_outlet_refused = False
+        """Latched when the truck found its port fed by its own outlets."""
+        self._exporting = False
 
     # -- helpers
 
@@ -275,12 +294,13 @@ class SimEV:
         exporting = p < 0
         if exporting:
             self.has_exported = True
-        if exporting and self.outlets_enabled:
-            self.outlets_enabled = False
-            self._note(now, "exporting: vehicle outlets disabled")
-        elif not exporting and not self.outlets_enabled:
-            self.outlets_enabled = True
-            self._note(now, "export ended: vehicle outlets enabled")
+        if exporting and not self._exporting:
+            self._exporting = True
+            self._outlets(now, False, "exporting: vehicle outlets disabled")
+        elif not exporting and self._exporting:
+            self._exporting = False
+            if not self.port_in_use:
+                self._outlets(now, True, "export ended: vehicle outlets enabled")
         self.power_w = p
 
     def next_action(self, now: float, ctx: LoopContext) -> EVAction:
@@ -311,16 +331,68 @@ class SimEV:
         if self._started_at is None:
             self._started_at = now
         self._power_on = True
+        self.port_open(now)
         self._note(now, "power delivery started" + (" (discharge)" if discharge else ""))
 
     def power_stopped(self, now: float) -> None:
         self._advance(now)
         self.power_w = 0.0
         self._power_on = False
-        if not self.outlets_enabled:
-            self.outlets_enabled = True
-            self._note(now, "export ended: vehicle outlets enabled")
+        self._exporting = False
+        self.port_closed(now)
         self._note(now, "power delivery stopped")
+
+    # -- charge port / outlet interlock (V2L)
+
+    def _outlets(self, now: float, on: bool, why: str) -> None:
+        if on != self.outlets_enabled:
+            self.outlets_enabled = on
+            if not on:
+                self.outlet_load_w = 0.0
+                self.outlet_loads.clear()
+        self._note(now, why)
+
+    def port_open(self, now: float) -> None:
+        """The charge port starts carrying power (S2 closed / power delivery): outlets off."""
+        if not self.port_in_use:
+            self.port_in_use = True
+            if self.outlets_enabled:
+                self._outlets(now, False, "charge port in use: vehicle outlets off")
+
+    def port_closed(self, now: float) -> None:
+        """The charge port carries no power any more: outlets back on."""
+        if self.port_in_use or not self.outlets_enabled:
+            self.port_in_use = False
+            self._outlets(now, True, "charge port idle: vehicle outlets enabled")
+
+    def port_supply_lost(self, now: float) -> None:
+        """The supply at the port vanished right when the outlets went off: the port is fed by
+        this truck's own outlets.  Never charge from it (latched until unplugged)."""
+        if not self.own_outlet_refused:
+            self.own_outlet_refused = True
+            self._note(now, "charge port fed by our own outlets: charging refused")
+
+    def unplugged(self, now: float) -> None:
+        self.own_outlet_refused = False
+        self.port_closed(now)
+
+    def outlet_draw(self, now: float, watts: float, load: str = "outlet") -> float:
+        """The load ``load`` on the bed outlets asks for ``watts``: what it gets -- 0 while they
+        are off, else at most what the shared budget leaves after the other loads."""
+        self._advance(now)
+        others = sum(w for name, w in self.outlet_loads.items() if name != load)
+        if not self.outlets_enabled or self.aborted:
+            granted = 0.0
+        else:
+            granted = max(0.0, min(watts, self.spec.outlet_budget_w - others))
+        self.outlet_loads[load] = granted
+        self.outlet_load_w = sum(self.outlet_loads.values())
+        return granted
+
+    def outlet_energy(self, wh: float) -> None:
+        """Energy that left through the outlets (the caller integrates over time)."""
+        self.battery.add_energy(-wh)
+        self.energy_out_wh += wh
 
     def session_ended(self, now: float, reason: str, ok: bool) -> None:
         self._advance(now)
