@@ -5,31 +5,23 @@ through a ``cli`` module with ``register(subparsers)``; the handler is stored as
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
-# Packages that contribute sub-commands, in help order.  A package whose ``cli``
-# module does not exist yet is simply skipped.
-_COMMAND_MODULES = (
-    "iso15118.exi.cli",
-    "iso15118.capture.cli",
-    "iso15118.security.cli",
-    "iso15118.session.cli",
-    "iso15118.sim.cli",
-    "conformance.cli",
-)
+from conformance import cli as conformance_cli
+from iso15118.capture import cli as capture_cli
+from iso15118.exi import cli as exi_cli
+from iso15118.security import cli as security_cli
+from iso15118.sim import cli as sim_cli
+
+# Packages that contribute sub-commands, in help order.  Each ``cli`` module imports
+# its package lazily inside the handlers, so building the parser stays cheap.
+_COMMAND_MODULES = (exi_cli, capture_cli, security_cli, sim_cli, conformance_cli)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="iso15118", description="ISO 15118-20 stack, tester and decoder")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in _COMMAND_MODULES:
-        try:
-            mod = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name and name.startswith(exc.name):
-                continue
-            raise
+    for mod in _COMMAND_MODULES:
         mod.register(sub)
     return parser
 

@@ -168,7 +168,7 @@ def section_capture(args: argparse.Namespace) -> dict:
 
 
 def section_session(args: argparse.Namespace) -> dict:
-    return _call("iso15118.session.bench", "bench", n_sessions=args.sessions)
+    return _call("iso15118.sim.bench", "bench", n_sessions=args.sessions)
 
 
 SECTIONS = {

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from conformance.catalogue import select
+from conformance.cases import select
 from conformance.runner import Campaign, run_campaign
 
 from .josev import JosevSecc, ensure_peer

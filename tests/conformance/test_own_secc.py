@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from conformance.catalogue import select
+from conformance.cases import select
 
 KNOWN_FINDINGS: dict[str, str] = {
     # Fixed: TC_SECC_DC_PreCharge_003 found that SimEVSE.pre_charge followed any EV target voltage
