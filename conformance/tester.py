@@ -30,6 +30,7 @@ from conformance.evidence import Check, Evidence
 from conformance.sut import SutEndpoint
 from conformance.tester_ev import TesterEV
 from iso15118 import messages as m
+from iso15118.facts.namespaces import SESSION_SCHEMAS
 from iso15118.session import rules
 from iso15118.session.evcc import EvccConfig, EvccSession
 from iso15118.session.events import (
@@ -221,7 +222,7 @@ class TesterEvcc:
 
     def _decode(self, payload_type: int, payload: bytes) -> tuple[Any, str]:
         key = schema_key_for(payload_type)
-        if key not in ("sap", "common", "ac", "dc"):
+        if key not in SESSION_SCHEMAS:
             return None, f"payload type 0x{payload_type:04x} without a -20 schema"
         try:
             return m.decode(payload, key), ""

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("iso15118", "iso15118.exi"),  # the root package holds only __version__
     ("iso15118.messages",),
-    ("iso15118.protocol",),  # the protocol's facts: timers, payload types, namespaces, response codes
+    ("iso15118.facts",),  # the protocol's facts: timers, payload types, namespaces, response codes
     ("iso15118.transport", "iso15118.security"),
     ("iso15118.session",),  # sans-IO cores and their rules
     ("iso15118.session.runner", "iso15118.session.tlsconf"),  # asyncio / TLS drivers of the cores

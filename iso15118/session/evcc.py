@@ -21,6 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from iso15118 import messages as m
+from iso15118.facts.namespaces import SESSION_SCHEMAS
 from iso15118.security import pnc as sec
 from iso15118.security.keydelivery import KeyDeliveryError
 from iso15118.security.validation import CertificateChainError
@@ -207,7 +208,7 @@ class EvccSession:
         self.rx += 1
         key = schema_key_for(payload_type)
         try:
-            if key not in ("sap", "common", "ac", "dc"):
+            if key not in SESSION_SCHEMAS:
                 raise ValueError(f"payload type 0x{payload_type:04x}")
             res = m.decode(payload, key)
         except Exception as exc:

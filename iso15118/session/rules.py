@@ -13,8 +13,9 @@ to AC or DC energy services.
   disagree about where the session is.
 
 The message table :data:`MESSAGES` gives each request its response, V2GTP payload type,
-EXI schema key, the EVCC's message timeout and the SECC's performance time (digest §6.1).
-:data:`TIMERS` holds the sequence and loop timers (digest §6.2).
+EXI schema key, the EVCC's message timeout and the SECC's performance time; the values, and
+the sequence and loop timers :data:`TIMERS`, come from ``iso15118.facts`` (their one home,
+which the capture decoder and the tester read too).
 
 Decisions on items the digest marks DISAGREE / UNVERIFIED (see also docs in ``secc.py``):
 
@@ -44,10 +45,14 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
-from iso15118.transport.v2gtp import PayloadType
+from iso15118.facts.codes import is_failure_code
+from iso15118.facts.namespaces import Family
+from iso15118.facts.payload import PayloadType, payload_type_for_schema_key
+from iso15118.facts.timing import LOOP_TIMER, TIMERS, Timers, message_timing
 
 __all__ = [
     "Family",
+    "LOOP_TIMER",
     "MESSAGES",
     "MessageSpec",
     "State",
@@ -66,13 +71,6 @@ __all__ = [
 ]
 
 
-class Family(str, enum.Enum):
-    """Energy family fixed by the SupportedAppProtocol namespace (digest §2)."""
-
-    AC = "AC"
-    DC = "DC"
-
-
 @dataclass(frozen=True)
 class MessageSpec:
     """Static facts about one request/response pair."""
@@ -88,40 +86,39 @@ class MessageSpec:
     family: Family | None = None
 
 
-def _spec(req: str, pt: PayloadType, key: str, timeout: float, family: Family | None = None) -> MessageSpec:
-    res = req[:-3] + "Res"
-    # The SECC's performance time is the EVCC timeout less a margin for transport.
-    perf = round(timeout * 0.8, 3)
-    return MessageSpec(req, res, pt, key, timeout, perf, family)
+def _spec(req: str, key: str, family: Family | None = None) -> MessageSpec:
+    """Payload type and timing from ``iso15118.facts`` (the one home of both)."""
+    timing = message_timing("-20", req)
+    return MessageSpec(
+        req, req[:-3] + "Res", payload_type_for_schema_key(key), key, timing.evcc_timeout, timing.secc_performance, family
+    )
 
-
-_C, _AC, _DC = PayloadType.MAINSTREAM, PayloadType.AC_MAINSTREAM, PayloadType.DC_MAINSTREAM
 
 MESSAGES: dict[str, MessageSpec] = {
     s.request: s
     for s in (
-        _spec("supportedAppProtocolReq", PayloadType.SAP, "sap", 2.0),
-        _spec("SessionSetupReq", _C, "common", 2.0),
-        _spec("AuthorizationSetupReq", _C, "common", 2.0),
-        _spec("AuthorizationReq", _C, "common", 2.0),
-        _spec("CertificateInstallationReq", _C, "common", 5.0),
-        _spec("ServiceDiscoveryReq", _C, "common", 2.0),
-        _spec("ServiceDetailReq", _C, "common", 5.0),
-        _spec("ServiceSelectionReq", _C, "common", 2.0),
-        _spec("AC_ChargeParameterDiscoveryReq", _AC, "ac", 2.0, Family.AC),
-        _spec("DC_ChargeParameterDiscoveryReq", _DC, "dc", 2.0, Family.DC),
-        _spec("ScheduleExchangeReq", _C, "common", 2.0),
-        _spec("DC_CableCheckReq", _DC, "dc", 2.0, Family.DC),
-        _spec("DC_PreChargeReq", _DC, "dc", 2.0, Family.DC),
-        _spec("PowerDeliveryReq", _C, "common", 2.0),
-        _spec("AC_ChargeLoopReq", _AC, "ac", 0.5, Family.AC),
-        _spec("DC_ChargeLoopReq", _DC, "dc", 0.5, Family.DC),
-        _spec("DC_WeldingDetectionReq", _DC, "dc", 2.0, Family.DC),
-        _spec("MeteringConfirmationReq", _C, "common", 2.0),
-        _spec("SessionStopReq", _C, "common", 2.0),
+        _spec("supportedAppProtocolReq", "sap"),
+        _spec("SessionSetupReq", "common"),
+        _spec("AuthorizationSetupReq", "common"),
+        _spec("AuthorizationReq", "common"),
+        _spec("CertificateInstallationReq", "common"),
+        _spec("ServiceDiscoveryReq", "common"),
+        _spec("ServiceDetailReq", "common"),
+        _spec("ServiceSelectionReq", "common"),
+        _spec("AC_ChargeParameterDiscoveryReq", "ac", Family.AC),
+        _spec("DC_ChargeParameterDiscoveryReq", "dc", Family.DC),
+        _spec("ScheduleExchangeReq", "common"),
+        _spec("DC_CableCheckReq", "dc", Family.DC),
+        _spec("DC_PreChargeReq", "dc", Family.DC),
+        _spec("PowerDeliveryReq", "common"),
+        _spec("AC_ChargeLoopReq", "ac", Family.AC),
+        _spec("DC_ChargeLoopReq", "dc", Family.DC),
+        _spec("DC_WeldingDetectionReq", "dc", Family.DC),
+        _spec("MeteringConfirmationReq", "common"),
+        _spec("SessionStopReq", "common"),
     )
 }
-"""Request element name -> :class:`MessageSpec` (digest §1.2, §3.1, §6.1)."""
+"""Request element name -> :class:`MessageSpec` (digest §1.2, §3.1; timing: ``iso15118.facts.timing``)."""
 
 _BY_RESPONSE = {s.response: s for s in MESSAGES.values()}
 # SAP uses lower-case element names.
@@ -136,42 +133,6 @@ def spec_for_request(name: str) -> MessageSpec | None:
 def spec_for_response(name: str) -> MessageSpec | None:
     """The spec whose response element is ``name``."""
     return _BY_RESPONSE.get(name)
-
-
-@dataclass(frozen=True)
-class Timers:
-    """Sequence and loop timers (digest §6.2), in seconds."""
-
-    communication_setup: float = 20.0
-    """EVCC: from connection until SessionSetupRes."""
-    secc_sequence: float = 60.0
-    """SECC: max wait for the next request after each response."""
-    secc_first_message: float = 20.0
-    """SECC: max wait for supportedAppProtocolReq after accept."""
-    evcc_ongoing: float = 60.0
-    """EVCC: total duration of an Authorization / ScheduleExchange / PowerDelivery Ongoing loop."""
-    evcc_cable_check: float = 40.0
-    evcc_pre_charge: float = 10.0
-    evcc_welding_detection: float = 60.0
-    secc_authorization_ongoing: float = 180.0
-    """SECC: EIM authorization may stay Ongoing this long, then FAILED."""
-    secc_schedule_ongoing: float = 55.0
-    """SECC: ScheduleExchange may stay Ongoing this long, then FAILED."""
-    close_delay: float = 5.0
-    """Both: keep the connection this long after the last response ([V2G20-1643])."""
-
-
-TIMERS = Timers()
-
-LOOP_TIMER: dict[str, str] = {
-    "AuthorizationReq": "evcc_ongoing",
-    "ScheduleExchangeReq": "evcc_ongoing",
-    "PowerDeliveryReq": "evcc_ongoing",
-    "DC_CableCheckReq": "evcc_cable_check",
-    "DC_PreChargeReq": "evcc_pre_charge",
-    "DC_WeldingDetectionReq": "evcc_welding_detection",
-}
-"""Repeatable requests -> the EVCC timer bounding the whole loop (field of :class:`Timers`)."""
 
 
 class State(str, enum.Enum):
@@ -379,7 +340,7 @@ def next_state(state: State, request: str, outcome_: str, family: Family | None 
 
 
 def _name(msg: Any) -> str:
-    return msg.ELEMENT[1]
+    return str(msg.ELEMENT[1])
 
 
 def outcome(request: Any, response: Any) -> str:
@@ -426,5 +387,4 @@ def request_outcome(request: Any) -> str | None:
 def is_failure(response: Any) -> bool:
     """True if the response carries a FAILED* code (which ends the session, digest §5.1)."""
     code = getattr(response, "response_code", None)
-    value = getattr(code, "value", "")
-    return value.startswith("FAILED") or value == "Failed_NoNegotiation"
+    return is_failure_code(getattr(code, "value", ""))

@@ -22,6 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 from iso15118 import messages as m
+from iso15118.facts.namespaces import SESSION_SCHEMAS
 from iso15118.security import pnc as sec
 from iso15118.session import rules
 from iso15118.session.controller import (
@@ -212,7 +213,7 @@ class SeccSession:
         self.rx += 1
         self._events = []
         key = schema_key_for(payload_type)
-        if key not in ("sap", "common", "ac", "dc") or (key == "sap") != (self.state is State.CONNECTED):
+        if key not in SESSION_SCHEMAS or (key == "sap") != (self.state is State.CONNECTED):
             return self._abort(now, "WrongPayloadType", f"payload type 0x{payload_type:04x} in {self.state.value}")
         try:
             msg = m.decode(payload, key)

@@ -18,13 +18,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from iso15118 import messages as m
+from iso15118.facts.namespaces import FAMILY_OF_NAMESPACE, NAMESPACE, NS_AC, NS_DC, Family
 from iso15118.session._compat import make_parameter
-from iso15118.session.rules import Family
 
-NS_AC = "urn:iso:std:iso:15118:-20:AC"
-NS_DC = "urn:iso:std:iso:15118:-20:DC"
-NAMESPACE = {Family.AC: NS_AC, Family.DC: NS_DC}
-FAMILY_OF_NAMESPACE = {NS_AC: Family.AC, NS_DC: Family.DC}
+_ = (FAMILY_OF_NAMESPACE, NAMESPACE, NS_AC, NS_DC)  # re-exported: the namespaces live in iso15118.facts
 
 
 class EnergyService(enum.IntEnum):
