@@ -103,7 +103,7 @@ class TesterEvcc:
             welding_detection=welding_detection,
             pre_charge_give_up=60,
         )
-        self.core = EvccSession(self.ev, cfg)
+        self.core = EvccSession(self.ev, cfg, clock=time.time)
         self.conn: V2GTPConnection | None = None
         self._writer: asyncio.StreamWriter | None = None
         self.held: SendMessage | None = None

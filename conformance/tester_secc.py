@@ -59,7 +59,7 @@ class TesterSecc:
         self.script = script or Script()
         self.tls = tls
         self.evse = make_evse(profile, home_load_w=11520.0) if profile == "wall-connector" else make_evse(profile)
-        self.core = SeccSession(self.evse, SeccConfig(), now=time.monotonic())
+        self.core = SeccSession(self.evse, SeccConfig(), now=time.monotonic(), clock=time.time)
         self.server: asyncio.Server | None = None
         self.done = asyncio.Event()
         self.requests: list[tuple[float, str, Any]] = []
@@ -109,7 +109,7 @@ class TesterSecc:
 
     async def _handle(self, conn: V2GTPConnection) -> None:
         self.connected_at = self.evidence.now()
-        self.core = SeccSession(self.evse, SeccConfig(), now=time.monotonic())
+        self.core = SeccSession(self.evse, SeccConfig(), now=time.monotonic(), clock=time.time)
         self.evidence.note(f"EVCC under test connected from {conn.peer}")
         try:
             while True:

@@ -95,7 +95,9 @@ from iso15118.messages import (  # noqa: E402
     _gen_wpt,
     _gen_xmldsig,
 )
-from iso15118.messages._base import FieldSpec, MessageBase, MessageValidationError
+from iso15118.messages._base import FieldSpec as FieldSpec
+from iso15118.messages._base import MessageBase as MessageBase
+from iso15118.messages._base import MessageValidationError as MessageValidationError
 from iso15118.messages._gen_ac import *  # noqa: F403
 from iso15118.messages._gen_acdp import *  # noqa: F403
 from iso15118.messages._gen_common_messages import *  # noqa: F403

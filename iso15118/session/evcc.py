@@ -1,6 +1,6 @@
 """Sans-IO EVCC core: it decides the next request from the shared table and its controller.
 
-    conn = EvccSession(controller, EvccConfig(service=EnergyService.DC_BPT))
+    conn = EvccSession(controller, EvccConfig(service=EnergyService.DC_BPT), clock=time.time)
     events = conn.start(now)                        # [SendMessage(supportedAppProtocolReq)]
     events = conn.receive(payload_type, payload, now)
     events = conn.handle_timer(now)                 # message timeouts, loop timers, pacing
@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from iso15118 import messages as m
-from iso15118.facts.namespaces import SESSION_SCHEMAS
+from iso15118.exi.errors import ExiError
+from iso15118.facts.namespaces import NAMESPACE, SESSION_SCHEMAS
+from iso15118.messages import MessageValidationError
 from iso15118.security import pnc as sec
 from iso15118.security.keydelivery import KeyDeliveryError
 from iso15118.security.validation import CertificateChainError
@@ -37,6 +38,7 @@ from iso15118.session.controller import (
 )
 from iso15118.session.events import (
     Event,
+    LocalFault,
     MessageReceived,
     NotificationReceived,
     PowerChanged,
@@ -48,7 +50,6 @@ from iso15118.session.events import (
 from iso15118.session.pnc import ContractCredentials, meter_info_mapping, to_tree, typed
 from iso15118.session.rules import Family, State
 from iso15118.session.services import (
-    NAMESPACE,
     ControlMode,
     EnergyService,
     ParameterSetOffer,
@@ -109,7 +110,7 @@ class EvccSession:
         controller: EVController,
         config: EvccConfig | None = None,
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float],
         tls: bool = False,
     ) -> None:
         self.controller = controller
@@ -163,11 +164,52 @@ class EvccSession:
         self._evse_voltage = D0
         self._pre_charge_count = 0
         self.loops_before = 0
+        self._handlers: dict[str, Callable[[Any, Any, float], list[Event]]] = {
+            "supportedAppProtocolRes": self._on_supportedAppProtocolRes,
+            "SessionSetupRes": self._on_SessionSetupRes,
+            "AuthorizationSetupRes": self._on_AuthorizationSetupRes,
+            "AuthorizationRes": self._on_AuthorizationRes,
+            "CertificateInstallationRes": self._on_CertificateInstallationRes,
+            "MeteringConfirmationRes": self._on_MeteringConfirmationRes,
+            "ServiceDiscoveryRes": self._on_ServiceDiscoveryRes,
+            "ServiceDetailRes": self._on_ServiceDetailRes,
+            "AC_ChargeParameterDiscoveryRes": self._on_AC_ChargeParameterDiscoveryRes,
+            "DC_ChargeParameterDiscoveryRes": self._on_DC_ChargeParameterDiscoveryRes,
+            "ScheduleExchangeRes": self._on_ScheduleExchangeRes,
+            "DC_PreChargeRes": self._on_DC_PreChargeRes,
+            "PowerDeliveryRes": self._on_PowerDeliveryRes,
+            "DC_ChargeLoopRes": self._on_DC_ChargeLoopRes,
+            "AC_ChargeLoopRes": self._on_AC_ChargeLoopRes,
+            "DC_WeldingDetectionRes": self._on_DC_WeldingDetectionRes,
+        }
+        """Response name -> handler (responses without one only move the state)."""
 
     # ------------------------------------------------------------------ public API
 
     def start(self, now: float) -> list[Event]:
         """Begin the session: returns the supportedAppProtocolReq to send."""
+        return self._guarded(now, self._start, now)
+
+    def handle_timer(self, now: float) -> list[Event]:
+        """Message timeouts, loop timers and pacing, when ``now >= next_deadline()``."""
+        return self._guarded(now, self._handle_timer, now)
+
+    def receive(self, payload_type: int, payload: bytes, now: float) -> list[Event]:
+        """Handle one received V2GTP frame."""
+        return self._guarded(now, self._receive, payload_type, payload, now)
+
+    def _guarded(self, now: float, fn: Callable[..., list[Event]], *args: Any) -> list[Event]:
+        """Run ``fn``; the EVCC's own faults end the session as a :class:`LocalFault`, apart
+        from the peer's protocol errors."""
+        try:
+            return fn(*args)
+        except EvccFault as exc:
+            detail = str(exc)
+        except MessageValidationError as exc:  # a request built from the controller's values
+            detail = f"invalid request: {exc}"
+        return [LocalFault(detail), *self._end(now, f"EVCC fault: {detail}", False)]
+
+    def _start(self, now: float) -> list[Event]:
         self._setup_deadline = now + self.config.timers.communication_setup
         return self._send(now, self._build_sap())
 
@@ -178,7 +220,7 @@ class EvccSession:
         times = [t for t in (self._pending_deadline, self._send_at, self._setup_deadline) if t is not None]
         return min(times) if times else None
 
-    def handle_timer(self, now: float) -> list[Event]:
+    def _handle_timer(self, now: float) -> list[Event]:
         if self.ended:
             return []
         if self._setup_deadline is not None and now >= self._setup_deadline:
@@ -202,7 +244,7 @@ class EvccSession:
         self._stop_kind = kind
         self._notification = kind if kind in ("Terminate", "Pause") else None
 
-    def receive(self, payload_type: int, payload: bytes, now: float) -> list[Event]:
+    def _receive(self, payload_type: int, payload: bytes, now: float) -> list[Event]:
         if self.ended:
             return [ProtocolError("AfterEnd", f"frame 0x{payload_type:04x} after the session ended")]
         self.rx += 1
@@ -211,7 +253,7 @@ class EvccSession:
             if key not in SESSION_SCHEMAS:
                 raise ValueError(f"payload type 0x{payload_type:04x}")
             res = m.decode(payload, key)
-        except Exception as exc:
+        except (ExiError, ValueError, KeyError) as exc:  # the codec's and the validator's errors, an unknown element
             return self._error(now, "DecodeError", str(exc))
         name = res.ELEMENT[1]
         events: list[Event] = [MessageReceived(payload_type, res, name)]
@@ -230,11 +272,11 @@ class EvccSession:
             new = rules.next_state(self.state, spec.request, rules.outcome(req, res), self.family)
         except KeyError as exc:
             return events + self._error(now, "UnexpectedResponse", str(exc))
-        handler = getattr(self, "_on_" + name, None)
+        handler = self._handlers.get(name)
         try:
             if handler is not None:
-                events += handler(res, req, now) or []
-        except _Stop as exc:
+                events += handler(res, req, now)
+        except PeerError as exc:
             return events + self._error(now, exc.code, exc.detail)
         if new is not self.state:
             events.append(StateChanged(self.state, new, spec.request))
@@ -253,7 +295,7 @@ class EvccSession:
         spec = rules.spec_for_request(name)
         assert spec is not None, name
         if not rules.accepts(self.state, name, self.family):  # our own bug: never put it on the wire
-            return self._error(now, "SequenceError", f"EVCC would send {name} in {self.state.value}")
+            raise EvccFault(f"EVCC would send {name} in {self.state.value}")
         limit_attr = rules.LOOP_TIMER.get(name)
         if name != self._loop_name:
             self._loop_name, self._loop_started = name, now
@@ -740,7 +782,7 @@ class EvccSession:
     def _on_supportedAppProtocolRes(self, res: m.SupportedAppProtocolRes, req: Any, now: float) -> list[Event]:
         fam = self._sap_ids.get(res.schema_id) if res.schema_id is not None else None
         if fam is None:
-            raise _Stop("UnexpectedResponse", f"SchemaID {res.schema_id} was not offered")
+            raise PeerError("UnexpectedResponse", f"SchemaID {res.schema_id} was not offered")
         self.family = fam
         return []
 
@@ -748,7 +790,7 @@ class EvccSession:
         self._setup_deadline = None
         self.resumed = res.response_code is m.ResponseCode.OK_OLD_SESSION_JOINED
         if self.resumed and res.header.session_id != req.header.session_id:
-            raise _Stop("UnknownSession", "OK_OldSessionJoined with a different SessionID")
+            raise PeerError("UnknownSession", "OK_OldSessionJoined with a different SessionID")
         self.session_id = res.header.session_id
         return []
 
@@ -817,7 +859,7 @@ class EvccSession:
         mode = self.config.control_mode or self.controller.preferred_control_mode()
         self.parameter_set = next((p for p in sets if p.control_mode is mode), sets[0] if sets else None)
         if self.parameter_set is None:
-            raise _Stop("UnexpectedResponse", "ServiceDetailRes without parameter sets")
+            raise PeerError("UnexpectedResponse", "ServiceDetailRes without parameter sets")
         return []
 
     def _on_AC_ChargeParameterDiscoveryRes(self, res: Any, req: Any, now: float) -> list[Event]:
@@ -855,7 +897,7 @@ class EvccSession:
             return []
         assert self.parameter_set is not None
         if isinstance(cm, m.DynamicSEResControlMode) != (self.parameter_set.control_mode is ControlMode.DYNAMIC):
-            raise _Stop("UnexpectedResponse", f"{type(cm).__name__} for a {self.parameter_set.control_mode.name} session")
+            raise PeerError("UnexpectedResponse", f"{type(cm).__name__} for a {self.parameter_set.control_mode.name} session")
         if isinstance(cm, m.ScheduledSEResControlMode):
             tup = cm.schedule_tuple[0]
             entries = tup.charging_schedule.power_schedule.power_schedule_entries.power_schedule_entry
@@ -936,11 +978,18 @@ class EvccSession:
         return []
 
 
-class _Stop(Exception):
+class EvccFault(Exception):
+    """The EVCC's own fault (a request its state forbids): ends the session as a
+    :class:`LocalFault`, never reported as the peer's :class:`ProtocolError`."""
+
+
+class PeerError(Exception):
+    """The SECC's answer breaks the protocol (``code``: a short label, as in :class:`ProtocolError`)."""
+
     def __init__(self, code: str, detail: str) -> None:
         super().__init__(detail)
         self.code = code
         self.detail = detail
 
 
-__all__ = ["EvccConfig", "EvccSession"]
+__all__ = ["EvccConfig", "EvccFault", "EvccSession", "PeerError"]

@@ -185,7 +185,7 @@ class SeccServer:
             task.add_done_callback(self._tasks.discard)
         started = self.clock()
         self.sessions_started += 1
-        core = SeccSession(self.controller_for_session(), self.config, now=started, tls=conn.ssl_object is not None)
+        core = SeccSession(self.controller_for_session(), self.config, now=started, clock=time.time, tls=conn.ssl_object is not None)
         self.active.add(core)
         record: list[tuple[float, Event]] | None = [] if self.record_events else None
         ended = None
@@ -329,7 +329,7 @@ async def run_evcc(
     started = clock()
     conn = await open_connection(host, port, tls, timeout=connect_timeout)
     stats = {"connect_s": clock() - started}
-    core = EvccSession(controller, config, tls=conn.ssl_object is not None)
+    core = EvccSession(controller, config, clock=time.time, tls=conn.ssl_object is not None)
     record: list[tuple[float, Event]] | None = [] if record_events else None
     try:
         ended = await drive(core, conn, side="evcc", clock=clock, sink=sink, initial=core.start(clock()), record=record)

@@ -1,11 +1,12 @@
 """Sans-IO SECC core: received V2GTP payloads and time in, events out.
 
-    conn = SeccSession(controller, SeccConfig())
+    conn = SeccSession(controller, SeccConfig(), clock=time.time)   # the wall clock is an input too
     events = conn.receive(payload_type, payload, now)   # -> [MessageReceived, SendMessage, ...]
     events = conn.handle_timer(now)                     # when now >= conn.next_deadline()
 
-No sockets, no sleeps: :mod:`iso15118.session.runner` drives it with asyncio, the tests with a
-fake clock.  Which request may come next is decided by :mod:`iso15118.session.rules` only; an
+No sockets, no sleeps, no clock of its own: ``now`` comes with every call and ``clock`` (the
+wall clock for header TimeStamps) from the driver -- :mod:`iso15118.session.runner` with
+asyncio and ``time.time``, the tests with fake ones.  Which request may come next is decided by :mod:`iso15118.session.rules` only; an
 out-of-sequence request is answered with its response type and ``FAILED_SequenceError``, a
 wrong SessionID with ``FAILED_UnknownSession``; every FAILED* response ends the session
 (digest §5.1).
@@ -15,14 +16,15 @@ from __future__ import annotations
 
 import logging
 import secrets
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from iso15118 import messages as m
-from iso15118.facts.namespaces import SESSION_SCHEMAS
+from iso15118.exi.errors import ExiError
+from iso15118.facts.namespaces import FAMILY_OF_NAMESPACE, SESSION_SCHEMAS
+from iso15118.messages import MessageValidationError
 from iso15118.security import pnc as sec
 from iso15118.session import rules
 from iso15118.session.controller import (
@@ -48,7 +50,6 @@ from iso15118.session.events import (
 from iso15118.session.pnc import SeccPnC, meter_info_mapping, to_tree, typed
 from iso15118.session.rules import Family, State
 from iso15118.session.services import (
-    FAMILY_OF_NAMESPACE,
     ControlMode,
     EnergyService,
     MobilityNeedsMode,
@@ -113,7 +114,7 @@ class SeccSession:
         config: SeccConfig | None = None,
         *,
         now: float = 0.0,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float],
         tls: bool = False,
     ) -> None:
         self.controller = controller
@@ -217,7 +218,7 @@ class SeccSession:
             return self._abort(now, "WrongPayloadType", f"payload type 0x{payload_type:04x} in {self.state.value}")
         try:
             msg = m.decode(payload, key)
-        except Exception as exc:  # undecodable EXI: nothing to answer (no message type known)
+        except (ExiError, ValueError, KeyError) as exc:  # undecodable or invalid: nothing to answer (no message type known)
             return self._abort(now, "DecodeError", str(exc))
         name = msg.ELEMENT[1]
         self._events.append(MessageReceived(payload_type, msg, name))
@@ -241,7 +242,7 @@ class SeccSession:
             res = self._handlers[name](msg, now)
         except _Failed as exc:
             return self._fail(now, msg, exc.code, exc.detail)
-        except Exception as exc:  # a controller or message-building error: answer FAILED, never hang
+        except MessageValidationError as exc:  # a response built from the controller's values is invalid: answer FAILED
             log.exception("SECC handler for %s failed", name)
             return self._fail(now, msg, RC.FAILED, f"internal error: {exc}")
         return self._respond(now, msg, res)

@@ -18,10 +18,14 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from iso15118 import messages as m
-from iso15118.facts.namespaces import FAMILY_OF_NAMESPACE, NAMESPACE, NS_AC, NS_DC, Family
-from iso15118.session._compat import make_parameter
 
-_ = (FAMILY_OF_NAMESPACE, NAMESPACE, NS_AC, NS_DC)  # re-exported: the namespaces live in iso15118.facts
+# the SAP namespaces of the energy families live in iso15118.facts (re-exported here)
+from iso15118.facts.namespaces import FAMILY_OF_NAMESPACE as FAMILY_OF_NAMESPACE
+from iso15118.facts.namespaces import NAMESPACE as NAMESPACE
+from iso15118.facts.namespaces import NS_AC as NS_AC
+from iso15118.facts.namespaces import NS_DC as NS_DC
+from iso15118.facts.namespaces import Family
+from iso15118.session._compat import make_parameter
 
 
 class EnergyService(enum.IntEnum):
