@@ -48,7 +48,7 @@ from iso15118.session.events import (
     StateChanged,
 )
 from iso15118.session.pnc import ContractCredentials, meter_info_mapping, to_tree, typed
-from iso15118.session.rules import Family, State
+from iso15118.session.rules import AuthorizationMode, Family, State, StopKind
 from iso15118.session.services import (
     ControlMode,
     EnergyService,
@@ -91,8 +91,8 @@ class EvccConfig:
     timeout_scale: float = 1.0
     """Multiply every message timeout (V2G_EVCC_Msg_Timeout) and loop timer by this; 1.0 = the standard.
     Interop tests against a slow peer (a cold JVM codec) may relax it."""
-    authorization: str | None = None
-    """``"PnC"``, ``"EIM"`` or None (auto: PnC when the SECC offers it over TLS and the EV has
+    authorization: AuthorizationMode | None = None
+    """``AuthorizationMode.PNC``, ``.EIM`` (or their strings ``"PnC"`` / ``"EIM"``) or None (auto: PnC when the SECC offers it over TLS and the EV has
     a contract -- or can install one --, else EIM)."""
     certificate_installation: bool = True
     """Without a contract but with OEM provisioning credentials: install one first when the
@@ -100,6 +100,10 @@ class EvccConfig:
     pnc_fallback_eim: bool = False
     """When PnC fails (WARNING AuthorizationRes, installation failure) try EIM if offered
     instead of ending the session."""
+
+    def __post_init__(self) -> None:
+        if self.authorization is not None:
+            self.authorization = AuthorizationMode(self.authorization)
 
 
 class EvccSession:
@@ -118,7 +122,7 @@ class EvccSession:
         self._clock = clock
         self.tls = tls
         """True when the transport is TLS: PnC is never used over plain TCP."""
-        self.authorization: str | None = None
+        self.authorization: AuthorizationMode | None = None
         """``"EIM"`` / ``"PnC"`` once authorized."""
         self.authorized_at: float | None = None
         self.installed_contract: ContractCredentials | None = None
@@ -154,7 +158,7 @@ class EvccSession:
         self._setup_deadline: float | None = None
         self._loop_name = ""
         self._loop_started = 0.0
-        self._stop_kind = "Terminate"
+        self._stop_kind = StopKind.TERMINATE
         self._stop_explanation: str | None = None
         self._notification: str | None = None
         self._pre_charge_matched = False
@@ -239,10 +243,10 @@ class EvccSession:
             return []
         return self._error(now, "ConnectionLost", f"connection closed in {self.state.value}")
 
-    def request_stop(self, kind: str = "Terminate") -> None:
+    def request_stop(self, kind: StopKind | str = StopKind.TERMINATE) -> None:
         """Ask the EV to end the session at the next opportunity (Terminate or Pause)."""
-        self._stop_kind = kind
-        self._notification = kind if kind in ("Terminate", "Pause") else None
+        self._stop_kind = stop = StopKind(kind)
+        self._notification = stop.value if stop in (StopKind.TERMINATE, StopKind.PAUSE) else None
 
     def _receive(self, payload_type: int, payload: bytes, now: float) -> list[Event]:
         if self.ended:
@@ -350,7 +354,7 @@ class EvccSession:
         if s is S.AUTHORIZATION_SETUP:
             req, why = (None, self._stop_explanation) if self._stop_explanation is not None else self._choose_authorization()
             if req is None:
-                return self._session_stop(now, "Terminate", why)
+                return self._session_stop(now, StopKind.TERMINATE, why)
             return self._send(now, req)
         if s is S.AUTHORIZATION_ONGOING:
             if not timer:
@@ -363,7 +367,7 @@ class EvccSession:
             return self._send(now, m.ServiceDiscoveryReq(header=self._header()))
         if s is S.SERVICE_DISCOVERY:
             if self.service is None:
-                return self._session_stop(now, "Terminate", "no suitable energy service offered")
+                return self._session_stop(now, StopKind.TERMINATE, "no suitable energy service offered")
             return self._send(now, m.ServiceDetailReq(header=self._header(), service_id=int(self.service)))
         if s is S.SERVICE_DETAIL:
             assert self.service is not None and self.parameter_set is not None
@@ -390,7 +394,7 @@ class EvccSession:
             return self._send(now, self._build_schedule_exchange(now))
         if s is S.SCHEDULED:
             if self._notification in ("Pause", "Terminate"):  # GoToPause in ScheduleExchangeRes
-                kind, self._notification = self._notification, None
+                kind, self._notification = StopKind(self._notification), None
                 return self._session_stop(now, kind, None)
             if self.family is Family.DC:
                 return self._send(now, m.DCCableCheckReq(header=self._header()))
@@ -404,7 +408,7 @@ class EvccSession:
         if s in (S.CHARGING, S.STANDBY):
             return self._in_loop(now, timer)
         if s is S.STOPPED:
-            if self.family is Family.DC and self.config.welding_detection and self._stop_kind != "ServiceRenegotiation":
+            if self.family is Family.DC and self.config.welding_detection and self._stop_kind is not StopKind.SERVICE_RENEGOTIATION:
                 return self._send(now, m.DCWeldingDetectionReq(header=self._header(), ev_processing=m.Processing.ONGOING))
             return self._session_stop(now, self._stop_kind, self._stop_explanation)
         if s is S.WELDING_DETECTION:
@@ -453,16 +457,16 @@ class EvccSession:
         note, self._notification = self._notification, None
         ctx = self._ctx()
         if note == "MeteringConfirmation":
-            contract = self._contract() if self.authorization == "PnC" else None
+            contract = self._contract() if self.authorization is AuthorizationMode.PNC else None
             if contract is not None and self._last_meter is not None:
                 return self._send(now, self._build_metering_confirmation(contract))
             log.info("MeteringConfirmation not answered: %s", "no MeterInfo" if contract else "no PnC contract")
             note = None
         if note in ("Terminate", "Pause") or (note == "ServiceRenegotiation" and not self.renegotiation_supported):
-            self._stop_kind = "Pause" if note == "Pause" else "Terminate"
+            self._stop_kind = StopKind.PAUSE if note == "Pause" else StopKind.TERMINATE
             return self._send(now, self._build_power_delivery(now, "Stop"))
         if note == "ServiceRenegotiation":
-            self._stop_kind = "ServiceRenegotiation"
+            self._stop_kind = StopKind.SERVICE_RENEGOTIATION
             return self._send(now, self._build_power_delivery(now, "Stop"))
         if note == "ScheduleRenegotiation" and self.state is State.CHARGING:
             return self._send(now, self._build_power_delivery(now, "ScheduleRenegotiation"))
@@ -472,7 +476,7 @@ class EvccSession:
         if self.config.max_loops is not None and self.loops >= self.config.max_loops:
             action = EVAction.STOP
         if action in (EVAction.STOP, EVAction.PAUSE):
-            self._stop_kind = "Pause" if action is EVAction.PAUSE else "Terminate"
+            self._stop_kind = StopKind.PAUSE if action is EVAction.PAUSE else StopKind.TERMINATE
             return self._send(now, self._build_power_delivery(now, "Stop"))
         if action is EVAction.STANDBY and self.state is State.CHARGING:
             return self._send(now, self._build_power_delivery(now, "Standby"))
@@ -484,7 +488,7 @@ class EvccSession:
             return self._later(now, self.config.loop_interval)
         return self._send(now, self._build_charge_loop(now))
 
-    def _session_stop(self, now: float, kind: str, explanation: str | None) -> list[Event]:
+    def _session_stop(self, now: float, kind: StopKind, explanation: str | None) -> list[Event]:
         req = m.SessionStopReq(
             header=self._header(),
             charging_session=kind,
@@ -813,7 +817,7 @@ class EvccSession:
                     return []
             self._stop_explanation = f"authorization refused: {code}"
         elif res.evse_processing is m.Processing.FINISHED:
-            self.authorization, self.authorized_at = selected, now
+            self.authorization, self.authorized_at = AuthorizationMode(selected), now
         return []
 
     def _on_CertificateInstallationRes(self, res: m.CertificateInstallationRes, req: Any, now: float) -> list[Event]:
@@ -847,7 +851,7 @@ class EvccSession:
         # a new (re)negotiation round: forget the previous round's progress
         self._pre_charge_matched = self._pre_charge_finished_sent = self._welding_done = False
         self._pre_charge_count = 0
-        self._stop_kind, self.schedule, self.loops_before = "Terminate", None, self.loops
+        self._stop_kind, self.schedule, self.loops_before = StopKind.TERMINATE, None, self.loops
         self.offered_services = [s.service_id for s in res.energy_transfer_service_list.service]
         self.renegotiation_supported = res.service_renegotiation_supported
         wanted = [self.config.service] if self.config.service else self.controller.preferred_services()

@@ -48,7 +48,7 @@ from iso15118.session.events import (
     StateChanged,
 )
 from iso15118.session.pnc import SeccPnC, meter_info_mapping, to_tree, typed
-from iso15118.session.rules import Family, State
+from iso15118.session.rules import AuthorizationMode, Family, State
 from iso15118.session.services import (
     ControlMode,
     EnergyService,
@@ -122,7 +122,7 @@ class SeccSession:
         self._clock = clock
         self.tls = tls
         """True when the transport is TLS (the runner knows; in-memory tests say so)."""
-        self.authorization: str | None = None
+        self.authorization: AuthorizationMode | None = None
         """``"EIM"`` or ``"PnC"`` once the EV is authorized."""
         self.emaid: str | None = None
         self.contract_certificate: Any = None
@@ -434,7 +434,7 @@ class SeccSession:
         self._ongoing_since = None
         code = RC.OK if decision is AuthorizationDecision.ACCEPTED else RC.WARNING_EIM_AUTHORIZATION_FAILURE
         if code is RC.OK:
-            self.authorization = "EIM"
+            self.authorization = AuthorizationMode.EIM
         return m.AuthorizationRes(header=self._header(), response_code=code, evse_processing=m.Processing.FINISHED)
 
     def _on_pnc_authorization(self, req: m.AuthorizationReq, now: float) -> m.AuthorizationRes:
@@ -475,7 +475,7 @@ class SeccSession:
         else:  # the backend gave a response code (e.g. WARNING_eMSPUnknown)
             code = RC(str(getattr(decision, "value", decision)))
         if code.value.startswith("OK"):
-            self.authorization, self.emaid, self.contract_certificate = "PnC", check.emaid, check.contract_certificate
+            self.authorization, self.emaid, self.contract_certificate = AuthorizationMode.PNC, check.emaid, check.contract_certificate
             log.info("PnC authorized: eMAID %s (%s)", check.emaid, code.value)
         else:
             log.info("PnC contract %s refused by the backend: %s", check.emaid, code.value)
