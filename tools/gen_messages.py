@@ -658,7 +658,7 @@ class Emitter:
             "from dataclasses import dataclass, field",
             "from decimal import Decimal",
             "from enum import StrEnum",
-            "from typing import ClassVar, Self",
+            "from typing import Any, ClassVar, Self",
             "",
             "from iso15118.exi.tree import Element",
             "",
@@ -719,7 +719,7 @@ class Emitter:
                 m += "_"
             seen.add(m)
             out.append(f"    {m} = {v!r}")
-        out += ["", "", f"_{e.name}_BY_VALUE = {e.name}._value2member_map_"]
+        out += ["", "", f"_{e.name}_BY_VALUE: dict[Any, Any] = {e.name}._value2member_map_"]
         return out
 
     # -- class ---------------------------------------------------------------------------
@@ -974,6 +974,8 @@ class Emitter:
             )
         if not body:
             body = ["pass"]
+        elif any(x.startswith("v = ") for x in body):
+            body.insert(0, "v: Any")  # one name for fields of different types (no runtime cost)
         out += ["        " + x for x in body]
         return out
 
@@ -1014,12 +1016,12 @@ class Emitter:
         elif not elems:
             ch_expr = "None"
         else:
-            body += ("ch: list = " + literal).split("\n")
+            body += ("ch: list[Element | str] = " + literal).split("\n")
             ch_expr = "ch"
         for f in rest:
             body += self.to_tree_field(c, f)
         if attrs:
-            body.append("a = {}")
+            body.append("a: dict[str, Any] = {}")
             for f in attrs:
                 key = f"{{{f.ns}}}{f.name}" if f.ns else f.name
                 conv = ".value" if f.py in self.gen.enums else ""
@@ -1036,6 +1038,8 @@ class Emitter:
         if value is not None:
             v_expr = "self.value" + (".value" if value.py in self.gen.enums else "")
         body.append(f"return Element(ns, name, {a_expr}, {ch_expr}, {v_expr})")
+        if any(line.lstrip().startswith(("v = ", "for v in ")) for x in body for line in x.split("\n")):
+            body.insert(0, "v: Any")
         out += ["        " + line for x in body for line in x.split("\n")]
         return out
 
@@ -1198,7 +1202,19 @@ class Emitter:
         body.append("self.__post_init__()")
         body.append("return self")
         fast = self.fast_path(c)
-        out += ["        " + x for x in fast + body]
+        # The decoded tree is untyped until __post_init__ has validated the values: declare
+        # the cursor, the children and every value read as Any (annotations only, no runtime cost).
+        decl: list[str] = []
+        text = "\n".join(fast + body)
+        if "ch = el.children" in text:
+            decl.append("ch: Any")
+        if re.search(r"\bc = |for c in ", text):
+            decl.append("c: Any")
+        for var in sorted(set(re.findall(r"\b(v_\w+) = ", text))):
+            decl.append(f"{var}: Any")
+        if re.search(r"\bx = ", text):
+            decl.append("x: Any")
+        out += ["        " + x for x in decl + fast + body]
         return out
 
     def fast_path(self, c: Cls) -> list[str]:
@@ -1255,10 +1271,10 @@ class Emitter:
         if not c.alias_of:
             for f in c.fields:
                 if f.kind in ("union", "content"):
-                    out.append(f"_{c.name}_{f.attr}_IN = {{")
+                    out.append(f"_{c.name}_{f.attr}_IN: dict[str, Any] = {{")
                     out += [f"    {a[1]!r}: {a[2]}," for a in f.alts]
                     out.append("}")
-                    out.append(f"_{c.name}_{f.attr}_OUT = {{")
+                    out.append(f"_{c.name}_{f.attr}_OUT: dict[type, tuple[str, str]] = {{")
                     out += [f"    {a[2]}: ({ns_expr(a[0])}, {a[1]!r})," for a in f.alts]
                     out.append("}")
                     if f.kind == "union":
