@@ -25,7 +25,6 @@ from iso15118.facts.namespaces import NAMESPACE as NAMESPACE
 from iso15118.facts.namespaces import NS_AC as NS_AC
 from iso15118.facts.namespaces import NS_DC as NS_DC
 from iso15118.facts.namespaces import Family
-from iso15118.session._compat import make_parameter
 
 
 class EnergyService(enum.IntEnum):
@@ -71,7 +70,7 @@ ISLANDING_NAMES = ("GridCodeIslandingDetectionMethod", "DetectionMethodGridCodeI
 
 def int_parameter(name: str, value: int) -> m.Parameter:
     """A ``Parameter`` carrying ``intValue`` (both public implementations use intValue)."""
-    return make_parameter(name, int_value=value)
+    return m.Parameter(name=name, int_value=value)
 
 
 @dataclass(frozen=True)
