@@ -166,7 +166,7 @@ def element_to_json(el: Element) -> Any:
     return obj
 
 
-class _Repeat(list):
+class _Repeat(list[Any]):
     _repeat = True
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import Any
 
 from iso15118.transport.v2gtp import (
     HEADER_SIZE,
@@ -216,7 +217,7 @@ class V2GTPStream:
         if parser.at_frame_boundary:
             self._start_frame = None
 
-    def _emit(self, frames: list, ts: float, frame: int, out: list[FramedMessage]) -> None:
+    def _emit(self, frames: list[Any], ts: float, frame: int, out: list[FramedMessage]) -> None:
         for f in frames:
             start = self._start_frame if self._start_frame is not None else frame
             out.append(FramedMessage(int(f.payload_type), f.payload, ts, frame, start, self._next_offset))

@@ -152,7 +152,7 @@ class _Encoder:
     __slots__ = ("sg", "w", "st", "formats", "facets", "typify", "seen_undeclared")
 
     def __init__(
-        self, sg: SchemaGrammars, w: BitWriter, formats: dict | None = None, facets: bool = True, typify: bool = False
+        self, sg: SchemaGrammars, w: BitWriter, formats: dict[Any, Any] | None = None, facets: bool = True, typify: bool = False
     ) -> None:
         self.sg = sg
         self.w = w
@@ -354,7 +354,7 @@ class _Encoder:
         self.element(el, g)
 
 
-def _match_wild(prods: list, uri: str):
+def _match_wild(prods: list[Any], uri: str) -> Any:
     for p in prods:
         if p.wild_uri is None or p.wild_uri == uri:
             return p
@@ -654,7 +654,7 @@ class Codec:
             dec = _Decoder(self.sg, r)
             if fragment:
                 doc = self.sg.fragment
-                out = []
+                out: list[Element] = []
                 while True:
                     code = r.bits(doc.width)  # type: ignore[union-attr]
                     if code == doc.ed_code:  # type: ignore[union-attr]
@@ -711,7 +711,7 @@ class Codec:
     def tree_to_xml(self, root: Any, fragment: bool = False) -> bytes:
         from iso15118.exi.xmlio import write_xml
 
-        formats: dict = {}
+        formats: dict[Any, Any] = {}
         w = BitWriter()
         self._encode_body(_Encoder(self.sg, w, formats, facets=False, typify=True), root, fragment)
         return write_xml(root, formats, fragment)

@@ -83,7 +83,11 @@ Every class carries ``ELEMENT`` (its global element, if any), ``SCHEMA_KEY`` (co
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from iso15118.exi.codec import Codec
 
 from iso15118.messages import (  # noqa: E402
     _gen_ac,
@@ -194,7 +198,7 @@ __all__ = sorted(
 )
 
 
-def _codec() -> Any:
+def _codec() -> Callable[[str], Codec]:
     """``iso15118.exi.codec`` (the factory), imported lazily so this package works without it.
 
     ``iso15118.exi.codec`` the *attribute* is shadowed by the submodule of the same name once

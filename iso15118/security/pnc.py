@@ -145,11 +145,11 @@ class PnCError(Exception):
 # --------------------------------------------------------------------------- element helpers
 
 
-def _cm(name: str, value: Any = None, children: list | None = None, attrs: dict | None = None) -> Element:
+def _cm(name: str, value: Any = None, children: list[Any] | None = None, attrs: dict[Any, Any] | None = None) -> Element:
     return Element(NS_CM, name, attrs or {}, children or [], value)
 
 
-def _ct(name: str, value: Any = None, children: list | None = None) -> Element:
+def _ct(name: str, value: Any = None, children: list[Any] | None = None) -> Element:
     return Element(NS_CT, name, {}, children or [], value)
 
 

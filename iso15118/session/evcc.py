@@ -28,6 +28,7 @@ from iso15118.security.keydelivery import KeyDeliveryError
 from iso15118.security.validation import CertificateChainError
 from iso15118.security.xmldsig import SignatureError
 from iso15118.session import rules
+from iso15118.session.builders import cl_mode, cpd_mode
 from iso15118.session.controller import (
     EVAction,
     EVController,
@@ -253,6 +254,7 @@ class EvccSession:
             return [ProtocolError("AfterEnd", f"frame 0x{payload_type:04x} after the session ended")]
         self.rx += 1
         key = schema_key_for(payload_type)
+        res: Any  # a response of the session: which one, the pending request decides below
         try:
             if key not in SESSION_SCHEMAS:
                 raise ValueError(f"payload type 0x{payload_type:04x}")
@@ -563,41 +565,12 @@ class EvccSession:
         return typed(tree)  # type: ignore[no-any-return]
 
     def _build_cpd(self, now: float) -> Any:
-        assert self.service is not None
+        assert self.service is not None and self.family is not None
         lim = self.controller.limits(now, self.service)
-        bpt = self.service.bpt
         if self.family is Family.AC:
-            kw: dict[str, Any] = dict(
-                ev_maximum_charge_power=rn(lim.max_charge_power), ev_minimum_charge_power=rn(lim.min_charge_power)
-            )
-            if bpt:
-                mode: Any = m.BPTACCPDReqEnergyTransferMode(
-                    **kw,
-                    ev_maximum_discharge_power=rn(lim.max_discharge_power),
-                    ev_minimum_discharge_power=rn(lim.min_discharge_power),
-                )
-            else:
-                mode = m.ACCPDReqEnergyTransferMode(**kw)
+            mode = cpd_mode("ev", Family.AC, self.service.bpt, lim)
             return m.ACChargeParameterDiscoveryReq(header=self._header(), energy_transfer_mode=mode)
-        kw = dict(
-            ev_maximum_charge_power=rn(lim.max_charge_power),
-            ev_minimum_charge_power=rn(lim.min_charge_power),
-            ev_maximum_charge_current=rn(lim.max_charge_current),
-            ev_minimum_charge_current=rn(lim.min_charge_current),
-            ev_maximum_voltage=rn(lim.max_voltage),
-            ev_minimum_voltage=rn(lim.min_voltage),
-            target_soc=lim.target_soc,
-        )
-        if bpt:
-            mode = m.BPTDCCPDReqEnergyTransferMode(
-                **kw,
-                ev_maximum_discharge_power=rn(lim.max_discharge_power),
-                ev_minimum_discharge_power=rn(lim.min_discharge_power),
-                ev_maximum_discharge_current=rn(lim.max_discharge_current),
-                ev_minimum_discharge_current=rn(lim.min_discharge_current),
-            )
-        else:
-            mode = m.DCCPDReqEnergyTransferMode(**kw)
+        mode = cpd_mode("ev", Family.DC, self.service.bpt, lim, target_soc=lim.target_soc)
         return m.DCChargeParameterDiscoveryReq(header=self._header(), energy_transfer_mode=mode)
 
     def _build_schedule_exchange(self, now: float) -> m.ScheduleExchangeReq:
@@ -667,7 +640,7 @@ class EvccSession:
         return m.PowerDeliveryReq(
             header=self._header(),
             ev_processing=m.Processing.FINISHED,
-            charge_progress=progress,
+            charge_progress=m.ChargeProgress(progress),
             ev_power_profile=profile,
             bpt_channel_selection=channel,
         )
@@ -687,52 +660,26 @@ class EvccSession:
             else None
         )
         v2x = bpt and e.max_v2x_wh is not None and e.min_v2x_wh is not None
-        if self.family is Family.DC:
-            if dynamic:
-                kw: dict[str, Any] = dict(
-                    departure_time=e.departure_time,
-                    ev_target_energy_request=rn(e.target_wh),
-                    ev_maximum_energy_request=rn(e.max_wh),
-                    ev_minimum_energy_request=rn(e.min_wh),
-                    ev_maximum_charge_power=rn(lim.max_charge_power),
-                    ev_minimum_charge_power=rn(lim.min_charge_power),
-                    ev_maximum_charge_current=rn(lim.max_charge_current),
-                    ev_maximum_voltage=rn(lim.max_voltage),
-                    ev_minimum_voltage=rn(lim.min_voltage),
-                )
-                if bpt:
-                    cm: Any = m.BPTDynamicDCCLReqControlMode(
-                        **kw,
-                        ev_maximum_discharge_power=rn(lim.max_discharge_power),
-                        ev_minimum_discharge_power=rn(lim.min_discharge_power),
-                        ev_maximum_discharge_current=rn(lim.max_discharge_current),
-                        ev_maximum_v2x_energy_request=rn(e.max_v2x_wh) if v2x else None,  # type: ignore[arg-type]
-                        ev_minimum_v2x_energy_request=rn(e.min_v2x_wh) if v2x else None,  # type: ignore[arg-type]
-                    )
-                else:
-                    cm = m.DynamicDCCLReqControlMode(**kw)
-            else:
+        family = Family.DC if self.family is Family.DC else Family.AC
+        values: dict[str, Any] = {}
+        if dynamic:
+            values = dict(
+                departure_time=e.departure_time,
+                ev_target_energy_request=rn(e.target_wh),
+                ev_maximum_energy_request=rn(e.max_wh),
+                ev_minimum_energy_request=rn(e.min_wh),
+            )
+            if bpt and v2x:
+                assert e.max_v2x_wh is not None and e.min_v2x_wh is not None
+                values.update(ev_maximum_v2x_energy_request=rn(e.max_v2x_wh), ev_minimum_v2x_energy_request=rn(e.min_v2x_wh))
+        else:
+            values["ev_target_energy_request"] = rn(e.target_wh)
+        if family is Family.DC:
+            if not dynamic:
                 voltage = st.target_voltage or st.present_voltage or Decimal(1)
                 power = st.target_power if st.target_power is not None else D0
-                kw = dict(
-                    ev_target_energy_request=rn(e.target_wh),
-                    ev_target_current=rn((power / voltage).quantize(Decimal("0.1"))),
-                    ev_target_voltage=rn(voltage),
-                    ev_maximum_charge_power=rn(lim.max_charge_power),
-                    ev_minimum_charge_power=rn(lim.min_charge_power),
-                    ev_maximum_charge_current=rn(lim.max_charge_current),
-                    ev_maximum_voltage=rn(lim.max_voltage),
-                    ev_minimum_voltage=rn(lim.min_voltage),
-                )
-                if bpt:
-                    cm = m.BPTScheduledDCCLReqControlMode(
-                        **kw,
-                        ev_maximum_discharge_power=rn(lim.max_discharge_power),
-                        ev_minimum_discharge_power=rn(lim.min_discharge_power),
-                        ev_maximum_discharge_current=rn(lim.max_discharge_current),
-                    )
-                else:
-                    cm = m.ScheduledDCCLReqControlMode(**kw)
+                values.update(ev_target_current=rn((power / voltage).quantize(Decimal("0.1"))), ev_target_voltage=rn(voltage))
+            cm = cl_mode("ev", family, bpt, dynamic, lim, None, **values)
             return m.DCChargeLoopReq(
                 header=self._header(),
                 display_parameters=display,
@@ -740,43 +687,10 @@ class EvccSession:
                 ev_present_voltage=rn(st.present_voltage),
                 control_mode=cm,
             )
-        present = st.present_power
+        values["ev_present_active_power"] = rn(st.present_power)
         if dynamic:
-            kw = dict(
-                departure_time=e.departure_time,
-                ev_target_energy_request=rn(e.target_wh),
-                ev_maximum_energy_request=rn(e.max_wh),
-                ev_minimum_energy_request=rn(e.min_wh),
-                ev_maximum_charge_power=rn(lim.max_charge_power),
-                ev_minimum_charge_power=rn(lim.min_charge_power),
-                ev_present_active_power=rn(present),
-                ev_present_reactive_power=rn(0),
-            )
-            if bpt:
-                cm = m.BPTDynamicACCLReqControlMode(
-                    **kw,
-                    ev_maximum_discharge_power=rn(lim.max_discharge_power),
-                    ev_minimum_discharge_power=rn(lim.min_discharge_power),
-                    ev_maximum_v2x_energy_request=rn(e.max_v2x_wh) if v2x else None,  # type: ignore[arg-type]
-                    ev_minimum_v2x_energy_request=rn(e.min_v2x_wh) if v2x else None,  # type: ignore[arg-type]
-                )
-            else:
-                cm = m.DynamicACCLReqControlMode(**kw)
-        else:
-            kw = dict(
-                ev_target_energy_request=rn(e.target_wh),
-                ev_maximum_charge_power=rn(lim.max_charge_power),
-                ev_minimum_charge_power=rn(lim.min_charge_power),
-                ev_present_active_power=rn(present),
-            )
-            if bpt:
-                cm = m.BPTScheduledACCLReqControlMode(
-                    **kw,
-                    ev_maximum_discharge_power=rn(lim.max_discharge_power),
-                    ev_minimum_discharge_power=rn(lim.min_discharge_power),
-                )
-            else:
-                cm = m.ScheduledACCLReqControlMode(**kw)
+            values["ev_present_reactive_power"] = rn(0)
+        cm = cl_mode("ev", family, bpt, dynamic, lim, None, **values)
         return m.ACChargeLoopReq(
             header=self._header(), display_parameters=display, meter_info_requested=True, control_mode=cm
         )

@@ -125,6 +125,7 @@ class LabCertificateProvider:
     ) -> Element | None:
         assert check.oem_certificate is not None
         pki = self.pki
+        key: Any
         if self.fresh:
             key = pki.algorithm.generate_key()
             leaf = issue_certificate(

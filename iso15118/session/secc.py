@@ -27,6 +27,7 @@ from iso15118.facts.namespaces import FAMILY_OF_NAMESPACE, SESSION_SCHEMAS
 from iso15118.messages import MessageValidationError
 from iso15118.security import pnc as sec
 from iso15118.session import rules
+from iso15118.session.builders import cl_mode, cpd_mode
 from iso15118.session.controller import (
     AuthorizationDecision,
     EnergyRequest,
@@ -216,6 +217,7 @@ class SeccSession:
         key = schema_key_for(payload_type)
         if key not in SESSION_SCHEMAS or (key == "sap") != (self.state is State.CONNECTED):
             return self._abort(now, "WrongPayloadType", f"payload type 0x{payload_type:04x} in {self.state.value}")
+        msg: Any  # a request of the session: which one, the rules table decides below
         try:
             msg = m.decode(payload, key)
         except (ExiError, ValueError, KeyError) as exc:  # undecodable or invalid: nothing to answer (no message type known)
@@ -331,7 +333,7 @@ class SeccSession:
         if note.kind in ("Terminate", "Pause", "ServiceRenegotiation") and self._notified_at is None:
             self._notified_at = now
             self._notification_sent = note
-        return m.EVSEStatus(notification_max_delay=note.max_delay, evse_notification=note.kind)
+        return m.EVSEStatus(notification_max_delay=note.max_delay, evse_notification=m.EVSENotification(note.kind))
 
     def _check_notification_delay(self, now: float) -> None:
         note, at = self._notification_sent, self._notified_at
@@ -595,45 +597,14 @@ class SeccSession:
         self._require_service()
         self._check_cpd_mode(req.energy_transfer_mode, m.BPTACCPDReqEnergyTransferMode)
         assert self.service is not None
-        lim = self.controller.limits(now, self.service)
-        kw: dict[str, Any] = dict(
-            evse_maximum_charge_power=rn(lim.max_charge_power),
-            evse_minimum_charge_power=rn(lim.min_charge_power),
-            evse_nominal_frequency=rn(lim.nominal_frequency),
-        )
-        if self.service.bpt:
-            mode: Any = m.BPTACCPDResEnergyTransferMode(
-                **kw,
-                evse_maximum_discharge_power=rn(lim.max_discharge_power),
-                evse_minimum_discharge_power=rn(lim.min_discharge_power),
-            )
-        else:
-            mode = m.ACCPDResEnergyTransferMode(**kw)
+        mode = cpd_mode("evse", Family.AC, self.service.bpt, self.controller.limits(now, self.service))
         return m.ACChargeParameterDiscoveryRes(header=self._header(), response_code=RC.OK, energy_transfer_mode=mode)
 
     def _on_dc_cpd(self, req: m.DCChargeParameterDiscoveryReq, now: float) -> m.DCChargeParameterDiscoveryRes:
         self._require_service()
         self._check_cpd_mode(req.energy_transfer_mode, m.BPTDCCPDReqEnergyTransferMode)
         assert self.service is not None
-        lim = self.controller.limits(now, self.service)
-        kw: dict[str, Any] = dict(
-            evse_maximum_charge_power=rn(lim.max_charge_power),
-            evse_minimum_charge_power=rn(lim.min_charge_power),
-            evse_maximum_charge_current=rn(lim.max_charge_current),
-            evse_minimum_charge_current=rn(lim.min_charge_current),
-            evse_maximum_voltage=rn(lim.max_voltage),
-            evse_minimum_voltage=rn(lim.min_voltage),
-        )
-        if self.service.bpt:
-            mode: Any = m.BPTDCCPDResEnergyTransferMode(
-                **kw,
-                evse_maximum_discharge_power=rn(lim.max_discharge_power),
-                evse_minimum_discharge_power=rn(lim.min_discharge_power),
-                evse_maximum_discharge_current=rn(lim.max_discharge_current),
-                evse_minimum_discharge_current=rn(lim.min_discharge_current),
-            )
-        else:
-            mode = m.DCCPDResEnergyTransferMode(**kw)
+        mode = cpd_mode("evse", Family.DC, self.service.bpt, self.controller.limits(now, self.service))
         return m.DCChargeParameterDiscoveryRes(header=self._header(), response_code=RC.OK, energy_transfer_mode=mode)
 
     def _require_service(self) -> None:
@@ -663,8 +634,9 @@ class SeccSession:
         if dynamic:
             ctrl: Any = m.DynamicSEResControlMode()
             if self.parameter_set.mobility_needs_mode is MobilityNeedsMode.PROVIDED_BY_EVCC_AND_SECC:
-                dep = req.control_mode.departure_time
-                ctrl = m.DynamicSEResControlMode(departure_time=dep, minimum_soc=req.control_mode.minimum_soc, target_soc=req.control_mode.target_soc)
+                rcm = req.control_mode
+                assert isinstance(rcm, m.DynamicSEReqControlMode)  # checked above: the parameter set is dynamic
+                ctrl = m.DynamicSEResControlMode(departure_time=rcm.departure_time, minimum_soc=rcm.minimum_soc, target_soc=rcm.target_soc)
         else:
             ctrl = _scheduled_res(offer, self.service, now, self._clock())
         return m.ScheduleExchangeRes(
@@ -695,7 +667,7 @@ class SeccSession:
                 dynamic = self.parameter_set.control_mode is ControlMode.DYNAMIC
                 if isinstance(prof.control_mode, m.DynamicEVPPTControlMode) != dynamic:
                     raise _Failed(RC.FAILED_EV_POWER_PROFILE_INVALID, "EVPowerProfile control mode mismatch")
-                if not dynamic:
+                if isinstance(prof.control_mode, m.ScheduledEVPPTControlMode):
                     tid = prof.control_mode.selected_schedule_tuple_id
                     if self.schedule is None or tid != self.schedule.tuple_id:
                         raise _Failed(RC.FAILED_SCHEDULE_SELECTION_INVALID, f"ScheduleTupleID {tid} was not offered")
@@ -737,7 +709,9 @@ class SeccSession:
         is_dynamic = "Dynamic" in cname
         if is_bpt != self.service.bpt or is_dynamic != (self.parameter_set.control_mode is ControlMode.DYNAMIC):
             raise _Failed(RC.FAILED, f"{cname} does not match {self.service.name}/{self.parameter_set.control_mode.name}")
-        g = lambda attr: to_decimal(getattr(cm, attr, None))  # noqa: E731
+        def g(attr: str) -> Decimal:
+            return to_decimal(getattr(cm, attr, None))
+
         limits = EVLimits(
             max_charge_power=g("ev_maximum_charge_power"),
             min_charge_power=g("ev_minimum_charge_power"),
@@ -790,26 +764,7 @@ class SeccSession:
         ctx = self._ctx()
         r = self.controller.charge_loop(now, ctx, status)
         assert self.service is not None
-        lim = self.controller.limits(now, self.service)
-        if self.service.bpt:
-            bpt = dict(
-                evse_maximum_discharge_power=rn(lim.max_discharge_power),
-                evse_minimum_discharge_power=rn(lim.min_discharge_power),
-                evse_maximum_discharge_current=rn(lim.max_discharge_current),
-                evse_minimum_voltage=rn(lim.min_voltage),
-            )
-        base = dict(
-            evse_maximum_charge_power=rn(lim.max_charge_power),
-            evse_minimum_charge_power=rn(lim.min_charge_power),
-            evse_maximum_charge_current=rn(lim.max_charge_current),
-            evse_maximum_voltage=rn(lim.max_voltage),
-        )
-        if dynamic:
-            cm: Any = (
-                m.BPTDynamicDCCLResControlMode(**base, **bpt) if self.service.bpt else m.DynamicDCCLResControlMode(**base)
-            )
-        else:
-            cm = m.BPTScheduledDCCLResControlMode(**base, **bpt) if self.service.bpt else m.ScheduledDCCLResControlMode(**base)
+        cm = cl_mode("evse", Family.DC, self.service.bpt, dynamic, self.controller.limits(now, self.service), None)
         note = self._loop_notification(now)
         res = m.DCChargeLoopRes(
             header=self._header(),
@@ -834,12 +789,9 @@ class SeccSession:
         ctx = self._ctx()
         r = self.controller.charge_loop(now, ctx, status)
         assert self.service is not None
-        if dynamic:
-            kw = dict(evse_target_active_power=rn(r.target_power), evse_present_active_power=rn(r.target_power))
-            cm: Any = m.BPTDynamicACCLResControlMode(**kw) if self.service.bpt else m.DynamicACCLResControlMode(**kw)
-        else:
-            kw = dict(evse_present_active_power=rn(r.target_power))
-            cm = m.BPTScheduledACCLResControlMode(**kw) if self.service.bpt else m.ScheduledACCLResControlMode(**kw)
+        present = rn(r.target_power)
+        targets = {"evse_target_active_power": present} if dynamic else {}
+        cm = cl_mode("evse", Family.AC, self.service.bpt, dynamic, None, None, evse_present_active_power=present, **targets)
         note = self._loop_notification(now)
         res = m.ACChargeLoopRes(
             header=self._header(),

@@ -192,6 +192,7 @@ def rn(value: Decimal | int | float) -> m.RationalNumber:
     cached = _RN_CACHE.get(d)
     if cached is not None:
         return cached
+    r: m.RationalNumber
     try:
         r = m.RationalNumber.from_decimal(d)
     except ValueError:
