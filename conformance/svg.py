@@ -81,7 +81,8 @@ def timeline_svg(samples: list[Sample], markers: Iterable[tuple[float, str]] = (
         out.append(f'<text x="{PAD_L - 6}" y="{yy + 4:.1f}" text-anchor="end">{v:.1f}</text>')
     if pmin < 0:
         out.append(f'<line x1="{PAD_L}" x2="{PAD_L + plot_w}" y1="{y_top(0):.1f}" y2="{y_top(0):.1f}" stroke="#888"/>')
-    out.append(f'<text x="12" y="{PAD_T + TOP_H / 2:.0f}" transform="rotate(-90 12 {PAD_T + TOP_H / 2:.0f})" text-anchor="middle">kW (+ into EV)</text>')
+    mid = f"{PAD_T + TOP_H / 2:.0f}"
+    out.append(f'<text x="12" y="{mid}" transform="rotate(-90 12 {mid})" text-anchor="middle">kW (+ into EV)</text>')
     for k in range(3):
         v = bmax * k / 2
         yy = y_bot(v)

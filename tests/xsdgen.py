@@ -164,7 +164,7 @@ class XsdGenerator:
     def _substitution_members(self) -> dict[str, list[Any]]:
         """Head element name -> every (transitive) member element declaration."""
         direct: dict[str, list[Any]] = {}
-        for name, decl in self.schema.maps.elements.items():
+        for _name, decl in self.schema.maps.elements.items():
             head = getattr(decl, "substitution_group", None)
             if head:
                 direct.setdefault(head, []).append(decl)

@@ -126,7 +126,7 @@ async def pc_003(ctx: CaseContext) -> None:
       steps=("charge 3 loops", "PowerDelivery(Stop)", "DC_WeldingDetectionReq until done", "check the last voltage < 60 V"),
       tags=("dc", "welding", "loop"), needs=("DC",))
 async def wd_001(ctx: CaseContext) -> None:
-    t = await full_session(ctx, service=_dc(ctx), loops=3)
+    await full_session(ctx, service=_dc(ctx), loops=3)
     res = ctx.evidence.messages("rx", "DC_WeldingDetectionRes")
     v = res[-1].decoded.get("evse_present_voltage", 999.0) if res else None
     ctx.check("digest §5.3: output discharged below 60 V after Stop", v is not None and v < 60, f"{len(res)} rounds, last {v} V")
@@ -157,7 +157,7 @@ async def wd_002(ctx: CaseContext) -> None:
       steps=("run a session with 2 loops", "check PowerDeliveryRes(Start) OK and ChargeLoopRes OK"),
       tags=("powerdelivery", "loop"))
 async def pd_001(ctx: CaseContext) -> None:
-    t = await full_session(ctx, loops=2)
+    await full_session(ctx, loops=2)
     pds = ctx.evidence.messages("rx", "PowerDeliveryRes")
     ctx.check("digest §5.3: PowerDeliveryRes OK", bool(pds) and all((e.response_code or "").startswith("OK") for e in pds),
               f"{[e.response_code for e in pds]}")

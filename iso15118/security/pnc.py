@@ -56,7 +56,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed448
@@ -121,8 +121,8 @@ __all__ = [
 ]
 
 GEN_CHALLENGE_LENGTH = 16
-PrivateKey = Union[ec.EllipticCurvePrivateKey, ed448.Ed448PrivateKey]
-CertLike = Union[x509.Certificate, bytes]
+PrivateKey = ec.EllipticCurvePrivateKey | ed448.Ed448PrivateKey
+CertLike = x509.Certificate | bytes
 
 
 class PnCErrorReason(str, enum.Enum):

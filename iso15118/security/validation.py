@@ -39,7 +39,6 @@ import enum
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Union
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -132,7 +131,7 @@ class Purpose(enum.Enum):
     CPS = _PurposeInfo(None, frozenset({"CPS"}))
 
 
-CertLike = Union[x509.Certificate, bytes]
+CertLike = x509.Certificate | bytes
 
 
 def as_certificate(cert: CertLike) -> x509.Certificate:

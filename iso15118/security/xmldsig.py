@@ -71,7 +71,7 @@ import statistics
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -144,8 +144,8 @@ _SHORT_NAMES = {
     "sha256": DIGEST_SHA256,
 }
 
-PublicKey = Union[ec.EllipticCurvePublicKey, ed448.Ed448PublicKey]
-PrivateKey = Union[ec.EllipticCurvePrivateKey, ed448.Ed448PrivateKey]
+PublicKey = ec.EllipticCurvePublicKey | ed448.Ed448PublicKey
+PrivateKey = ec.EllipticCurvePrivateKey | ed448.Ed448PrivateKey
 
 
 @dataclass(frozen=True)

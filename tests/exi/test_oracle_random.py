@@ -3,7 +3,8 @@
 For every schema key, every root that :class:`tests.xsdgen.XsdGenerator` can build (global elements;
 xmldsig elements only under the ``xmldsig`` key) gets ``N`` random documents (seeded, so the same each
 run), plus EXI fragments: xmldsig ``SignedInfo`` and every element with an ``Id`` (the ones signatures
-reference) of the -20 CommonMessages, ISO 15118-2 and DIN schemas, local declarations included. The oracle runs ONCE, in one JVM, for all of them (encode, then decode of its own bytes).
+reference) of the -20 CommonMessages, ISO 15118-2 and DIN schemas, local declarations included. The oracle runs
+ONCE, in one JVM, for all of them (encode, then decode of its own bytes).
 
 * ``test_generator_accepted_by_oracle``: a test of the generator and the oracle alone: every document is
   encoded by the oracle and its decode is infoset-equal to the document.
