@@ -113,7 +113,7 @@ class DefectProxy:
                 payload = f.payload
                 if self.accept_wrong_session and state["sid"] is not None and f.payload_type != 0x8001:
                     try:
-                        msg = m.decode(payload, schema_key_for(f.payload_type))  # type: ignore[arg-type]
+                        msg: Any = m.decode(payload, schema_key_for(f.payload_type))  # type: ignore[arg-type]
                         if msg.header.session_id != state["sid"]:
                             msg = dataclasses.replace(msg, header=dataclasses.replace(msg.header, session_id=state["sid"]))
                             payload = m.encode(msg)
@@ -127,7 +127,7 @@ class DefectProxy:
                 f = await secc.recv()
                 if f.payload_type in (0x8002, 0x8003, 0x8004):
                     try:
-                        msg = m.decode(f.payload, schema_key_for(f.payload_type))  # type: ignore[arg-type]
+                        msg: Any = m.decode(f.payload, schema_key_for(f.payload_type))  # type: ignore[arg-type]
                         name = msg.ELEMENT[1]
                         if name == "SessionSetupRes":
                             state["sid"] = msg.header.session_id

@@ -55,7 +55,7 @@ def applicable(tc: TestCase, sut: SutEndpoint) -> str | None:
         if f in tc.needs and f not in fam:
             return f"not applicable: the SUT offers no {f} service"
     if "BPT" in tc.needs:
-        want = [s for s in sut.info.services if s.bpt and (not ({"AC", "DC"} & tc.needs) or s.family.value in tc.needs)]
+        want = [s for s in sut.info.services if s.bpt and (not ({"AC", "DC"} & tc.needs) or s.ac_dc.value in tc.needs)]
         if not want:
             return "not applicable: the SUT offers no BPT service"
     return None
@@ -122,9 +122,9 @@ async def probe_services(sut: SutEndpoint) -> None:
 
                 await t.exchange(m.SessionStopReq(header=t.header(), charging_session=m.ChargingSession.TERMINATE))
             else:
-                sut.info.notes.append(f"{fam_services[0].family.value}: {t.ended.reason if t.ended else 'no session'}")
+                sut.info.notes.append(f"{fam_services[0].ac_dc.value}: {t.ended.reason if t.ended else 'no session'}")
         except Exception as exc:  # noqa: BLE001
-            sut.info.notes.append(f"probe {fam_services[0].family.value}: {type(exc).__name__}: {exc}")
+            sut.info.notes.append(f"probe {fam_services[0].ac_dc.value}: {type(exc).__name__}: {exc}")
         finally:
             await t.close()
     sut.info.services = found

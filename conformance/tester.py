@@ -338,8 +338,9 @@ class TesterEvcc:
             # the core armed its response timer when it built the request; it goes out now.
             # (EvccSession has no public re-arm call: shift its private deadline.)
             delay = time.monotonic() - self._held_at
-            if delay > 0 and getattr(self.core, "_pending_deadline", None) is not None:
-                self.core._pending_deadline += delay
+            pending = self.core._pending_deadline
+            if delay > 0 and pending is not None:
+                self.core._pending_deadline = pending + delay
             await self._send_event(ev)
         deadline_total = time.monotonic() + max_time
         while not self.core.ended:

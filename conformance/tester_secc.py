@@ -127,6 +127,7 @@ class TesterSecc:
                     break
                 if frame is not None:
                     key = schema_key_for(frame.payload_type)
+                    msg: Any
                     try:
                         msg = m.decode(frame.payload, key) if key else None
                     except Exception as exc:  # noqa: BLE001

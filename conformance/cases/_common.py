@@ -137,7 +137,7 @@ def within_limit(power: float, limit: float) -> bool:
 async def full_session(ctx: CaseContext, *, service: EnergyService | None = None, mode: ControlMode = ControlMode.DYNAMIC,
                        loops: int = 5, hook: Callable[[int, Any], None] | None = None, **kw: Any) -> TesterEvcc:
     """A complete session with ``loops`` charge-loop cycles; checks it ended with SessionStop."""
-    t = ctx.tester(service=service, mode=mode, **kw)
+    t: TesterEvcc = ctx.tester(service=service, mode=mode, **kw)
     stop_after(t, loops, hook)
     await t.run(max_time=40)
     ended_ok = t.ended is not None and t.ended.ok

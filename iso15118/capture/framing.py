@@ -50,8 +50,8 @@ def looks_like_v2gtp(data: bytes | bytearray | memoryview, pos: int = 0, *, stre
     if version != 0x01 or inverse != 0xFE or length > MAX_SANE_PAYLOAD:
         return False
     if stream_types_only:
-        return 0x8001 <= ptype <= 0x8104
-    return ptype in KNOWN_PAYLOAD_TYPES
+        return bool(0x8001 <= ptype <= 0x8104)
+    return bool(ptype in KNOWN_PAYLOAD_TYPES)
 
 
 def find_v2gtp(data: bytes | bytearray, start: int = 0) -> int:

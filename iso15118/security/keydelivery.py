@@ -47,6 +47,7 @@ import enum
 import hashlib
 import os
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidTag
@@ -173,7 +174,7 @@ def _plain(contract_key: ContractKey, curve: str) -> bytes:
     return contract_key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption())
 
 
-def _recipient_key(recipient: x509.Certificate | ec.EllipticCurvePublicKey | ed448.Ed448PublicKey):
+def _recipient_key(recipient: x509.Certificate | ec.EllipticCurvePublicKey | ed448.Ed448PublicKey) -> Any:
     return recipient.public_key() if isinstance(recipient, x509.Certificate) else recipient
 
 

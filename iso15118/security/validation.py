@@ -189,12 +189,12 @@ def verified_path(
 ) -> list[x509.Certificate]:
     """Like :func:`validate_chain` but returns the path (leaf first, anchor last)."""
     leaf = as_certificate(leaf)
-    intermediates = [as_certificate(c) for c in intermediates]
-    trust_anchors = [as_certificate(c) for c in trust_anchors]
+    inter = [as_certificate(c) for c in intermediates]
+    anchors = [as_certificate(c) for c in trust_anchors]
     when = at or dt.datetime.now(dt.UTC)
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
-    path = _build_path(leaf, list(intermediates), list(trust_anchors))
+    path = _build_path(leaf, inter, anchors)
     for depth, cert in enumerate(path):
         _check_algorithm(cert, depth, policy)
     for depth, cert in enumerate(path):

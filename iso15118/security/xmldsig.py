@@ -498,7 +498,9 @@ def bench_signatures(iterations: int = 50) -> dict[Any, Any]:
         sub2 = IssuedCert(issue_certificate(cn="MOSubCA2", dc="MO", profile=CertProfile.SUB_CA2, key=sub2_key, issuer=sub1), sub2_key)
         leaf_key = alg.generate_key()
         leaf = issue_certificate(cn="DEPNXC123456789", dc="MO", profile=CertProfile.CONTRACT, key=leaf_key, issuer=sub2)
-        cm = lambda n, v=None, c=None: Element(NS_CM, n, {}, c or [], v)  # noqa: E731
+        def cm(n: str, v: Any = None, c: list[Element | str] | None = None) -> Element:
+            return Element(NS_CM, n, {}, c or [], v)
+
         element = Element(
             NS_CM,
             "PnC_AReqAuthorizationMode",

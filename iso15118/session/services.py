@@ -43,6 +43,14 @@ class EnergyService(enum.IntEnum):
         return SERVICE_FAMILY.get(self)
 
     @property
+    def ac_dc(self) -> Family:
+        """The family of an AC or DC service (``ValueError`` for WPT / ACDP, which this stack does not serve)."""
+        fam = SERVICE_FAMILY.get(self)
+        if fam is None:
+            raise ValueError(f"{self.name} is neither an AC nor a DC energy service")
+        return fam
+
+    @property
     def bpt(self) -> bool:
         return self in (EnergyService.AC_BPT, EnergyService.DC_BPT)
 
