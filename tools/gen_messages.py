@@ -38,6 +38,9 @@ from typing import Any
 import xmlschema
 from xmlschema.validators import XsdAnyElement, XsdElement, XsdGroup
 
+from iso15118.exi.builder import schema_model
+from iso15118.exi.schemas import SCHEMA_FILES
+
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS = ROOT / "iso15118" / "schemas"
 OUT = ROOT / "iso15118" / "messages"
@@ -237,10 +240,13 @@ class OpenContent(Exception):
 
 class Generator:
     def __init__(self) -> None:
+        # the XSDs as the codec's grammar builder reads them (one reading, one loader)
         self.schemas: dict[str, xmlschema.XMLSchema10] = {}
-        for _, _, _, xsd, _, _ in MODULES:
+        for _, _, key, xsd, _, _ in MODULES:
             if xsd not in self.schemas:
-                self.schemas[xsd] = xmlschema.XMLSchema10(str(SCHEMAS / xsd))
+                entry = key if key != "xmldsig" else "common"  # xmldsig types come in through CommonMessages
+                assert SCHEMA_FILES[entry][0] == xsd, (entry, xsd)
+                self.schemas[xsd] = schema_model(entry)
         self.classes: dict[str, Cls] = {}  # by python name
         self.class_by_type: dict[str, str] = {}  # xsd type qname -> python name
         self.enums: dict[str, Enum_] = {}

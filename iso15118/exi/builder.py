@@ -439,10 +439,23 @@ class _NFA:
         self.prods[s].append((term, tgt, payload, order))
 
 
-def build(key: str) -> SchemaGrammars:
-    from iso15118.exi.schemas import load_xsd
+_MODELS: dict[str, Any] = {}
 
-    xsd = load_xsd(key)
+
+def schema_model(key: str) -> Any:
+    """The XSD component model (xmlschema) of a schema key, as the grammar builder reads it:
+    one reading of the vendored XSDs per process, shared by the codec's grammars and the
+    typed-message generator (``tools/gen_messages.py``)."""
+    model = _MODELS.get(key)
+    if model is None:
+        from iso15118.exi.schemas import load_xsd
+
+        model = _MODELS[key] = load_xsd(key)
+    return model
+
+
+def build(key: str) -> SchemaGrammars:
+    xsd = schema_model(key)
     b = Builder(key, xsd)
     sg = SchemaGrammars(key)
     maps = xsd.maps
