@@ -4,7 +4,9 @@
     .venv/bin/python tools/gen_messages.py            # rewrite the committed modules
     .venv/bin/python tools/gen_messages.py --out DIR  # write into DIR instead (staleness test)
 
-The XSDs are read with ``xmlschema``.  One dataclass is emitted per complex type (plus one per
+The XSDs are read once, as the codec's grammar builder reads them (``iso15118.exi.builder.
+schema_model``), and every simple field's value space (integer range, length, hex / base64) is
+the builder's datatype for that type, so the typed layer checks what the codec represents.  One dataclass is emitted per complex type (plus one per
 global element whose type is shared with another global element), one ``StrEnum`` per
 enumerated simple type.  Validation, ``to_tree`` and ``from_tree`` are emitted as straight-line
 code per class.  Naming rules (documented for users in ``iso15118/messages/__init__.py``):
@@ -38,7 +40,8 @@ from typing import Any
 import xmlschema
 from xmlschema.validators import XsdAnyElement, XsdElement, XsdGroup
 
-from iso15118.exi.builder import schema_model
+from iso15118.exi import datatypes as D
+from iso15118.exi.builder import Builder, schema_model
 from iso15118.exi.schemas import SCHEMA_FILES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,38 +80,38 @@ MODULES: list[tuple[str, str, str, str, str, str]] = [
      "V2G_CI_AppProtocol.xsd", "AppProtocol", "SupportedAppProtocol (V2G_CI_AppProtocol.xsd)"),
 ]
 
-# XSD built-in -> (python type, min, max)
-BUILTINS: dict[str, tuple[str, int | None, int | None]] = {
-    "byte": ("int", -(2**7), 2**7 - 1),
-    "short": ("int", -(2**15), 2**15 - 1),
-    "int": ("int", -(2**31), 2**31 - 1),
-    "long": ("int", -(2**63), 2**63 - 1),
-    "unsignedByte": ("int", 0, 2**8 - 1),
-    "unsignedShort": ("int", 0, 2**16 - 1),
-    "unsignedInt": ("int", 0, 2**32 - 1),
-    "unsignedLong": ("int", 0, 2**64 - 1),
-    "integer": ("int", None, None),
-    "nonNegativeInteger": ("int", 0, None),
-    "positiveInteger": ("int", 1, None),
-    "nonPositiveInteger": ("int", None, 0),
-    "negativeInteger": ("int", None, -1),
-    "boolean": ("bool", None, None),
-    "base64Binary": ("bytes", None, None),
-    "hexBinary": ("bytes", None, None),
-    "string": ("str", None, None),
-    "normalizedString": ("str", None, None),
-    "token": ("str", None, None),
-    "anyURI": ("str", None, None),
-    "ID": ("str", None, None),
-    "IDREF": ("str", None, None),
-    "NCName": ("str", None, None),
-    "Name": ("str", None, None),
-    "QName": ("str", None, None),
-    "language": ("str", None, None),
-    "decimal": ("Decimal", None, None),
-    "float": ("float", None, None),
-    "double": ("float", None, None),
-    "anySimpleType": ("str", None, None),
+# XSD built-in -> python type (value ranges and lengths come from the codec's datatypes)
+BUILTINS: dict[str, str] = {
+    "byte": "int",
+    "short": "int",
+    "int": "int",
+    "long": "int",
+    "unsignedByte": "int",
+    "unsignedShort": "int",
+    "unsignedInt": "int",
+    "unsignedLong": "int",
+    "integer": "int",
+    "nonNegativeInteger": "int",
+    "positiveInteger": "int",
+    "nonPositiveInteger": "int",
+    "negativeInteger": "int",
+    "boolean": "bool",
+    "base64Binary": "bytes",
+    "hexBinary": "bytes",
+    "string": "str",
+    "normalizedString": "str",
+    "token": "str",
+    "anyURI": "str",
+    "ID": "str",
+    "IDREF": "str",
+    "NCName": "str",
+    "Name": "str",
+    "QName": "str",
+    "language": "str",
+    "decimal": "Decimal",
+    "float": "float",
+    "double": "float",
+    "anySimpleType": "str",
 }
 
 SNAKE_OVERRIDES = {
@@ -247,6 +250,8 @@ class Generator:
                 entry = key if key != "xmldsig" else "common"  # xmldsig types come in through CommonMessages
                 assert SCHEMA_FILES[entry][0] == xsd, (entry, xsd)
                 self.schemas[xsd] = schema_model(entry)
+        # the codec's datatypes (value spaces) of the simple types, from the same reading
+        self.datatypes = Builder("common", schema_model("common"))
         self.classes: dict[str, Cls] = {}  # by python name
         self.class_by_type: dict[str, str] = {}  # xsd type qname -> python name
         self.enums: dict[str, Enum_] = {}
@@ -549,7 +554,9 @@ class Generator:
             out.append(f)
 
     def simple_field(self, attr: str, name: str, ns: str, kind: str, st: Any, mn: int, mx: int | None) -> Field:
-        facets: dict[str, Any] = {}
+        """A simple-typed field.  Its value space (integer range, length, hex / base64) is the
+        codec's: the grammar builder's datatype for the same XSD simple type, so the typed
+        layer checks exactly what the EXI codec can represent."""
         enum_name = None
         chain = st
         builtin = None
@@ -560,43 +567,37 @@ class Generator:
                 break
             if enum_name is None and cname in self.enum_by_type:
                 enum_name = self.enum_by_type[cname]
-            for fq, facet in (getattr(chain, "facets", None) or {}).items():
-                if fq is None:
-                    continue
-                fname = split_qname(fq)[1]
-                if fname in ("length", "minLength", "maxLength", "minInclusive", "maxInclusive",
-                             "minExclusive", "maxExclusive") and fname not in facets:
-                    facets[fname] = facet.value
             if getattr(chain, "patterns", None):
                 # none of the vendored schemas has one; fail loudly rather than skip the check
                 raise SystemExit(f"xs:pattern on {chain.name or attr} is not supported by this generator")
             chain = getattr(chain, "base_type", None)
         if builtin is None:
             raise SystemExit(f"no builtin for {attr} {st}")
-        py, lo, hi = BUILTINS[builtin]
-        if py == "int":
-            mi = facets.pop("minInclusive", None)
-            ma = facets.pop("maxInclusive", None)
-            if "minExclusive" in facets:
-                mi = max(mi if mi is not None else -(10**100), int(facets.pop("minExclusive")) + 1)
-            if "maxExclusive" in facets:
-                ma = min(ma if ma is not None else 10**100, int(facets.pop("maxExclusive")) - 1)
-            if mi is not None:
-                lo = int(mi) if lo is None else max(lo, int(mi))
-            if ma is not None:
-                hi = int(ma) if hi is None else min(hi, int(ma))
-            if lo is not None:
-                facets["min"] = lo
-            if hi is not None:
-                facets["max"] = hi
-        if builtin == "hexBinary":
-            facets["hex"] = True
-        if builtin in ("ID", "NCName", "IDREF"):
-            facets["ncname"] = True
         type_name = st.name or ""
         if enum_name:
             return Field(attr, name, ns, "enum" if kind == "simple" else kind, py=enum_name, min=mn, max=mx,
                          facets={"enum": True}, type_name=type_name)
+        py = BUILTINS[builtin]
+        dt = self.datatypes.datatype(st)
+        facets: dict[str, Any] = {}
+        if isinstance(dt, (D.StringDT, D.BinaryDT)):
+            lo_len, hi_len = dt.min_length, dt.max_length
+            if lo_len is not None and lo_len == hi_len:
+                facets["length"] = lo_len
+            else:
+                if lo_len is not None and lo_len > 0:
+                    facets["minLength"] = lo_len
+                if hi_len is not None:
+                    facets["maxLength"] = hi_len
+        if isinstance(dt, D.IntegerDT):
+            if dt.min is not None:
+                facets["min"] = dt.min
+            if dt.max is not None:
+                facets["max"] = dt.max
+        if isinstance(dt, D.BinaryDT) and dt.hex:
+            facets["hex"] = True
+        if builtin in ("ID", "NCName", "IDREF"):
+            facets["ncname"] = True
         return Field(attr, name, ns, kind, py=py, min=mn, max=mx, facets=facets, type_name=type_name)
 
 
