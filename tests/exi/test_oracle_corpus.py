@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.exi.conftest import describe_bytes, report
-from tests.infoset import compare
+from tools.infoset import compare
 
 CORPUS = Path(__file__).resolve().parents[2] / "fixtures" / "exi"
 

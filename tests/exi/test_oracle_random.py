@@ -23,9 +23,9 @@ from dataclasses import dataclass
 import pytest
 
 from tests.exi.conftest import describe_bytes, load_codec, report, summarize_failures
-from tests.infoset import compare
 from tests.oracle import Oracle
 from tests.xsdgen import Unsatisfiable, XsdGenerator
+from tools.infoset import compare
 
 N = int(os.environ.get("ISO15118_ORACLE_RANDOM_N", "6"))
 KEYS = ("sap", "common", "ac", "dc", "acdp", "wpt", "xmldsig", "iso2", "din")
