@@ -30,7 +30,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("iso15118.sim",),  # simulators, and the secc / evcc / demo commands that choose them by name
     ("iso15118.capture",),
     ("conformance",),
-    ("iso15118.cli",),
+    # each package's sub-commands: they live with their package but sit above every library layer
+    ("iso15118.exi.cli", "iso15118.capture.cli", "iso15118.security.cli", "iso15118.sim.cli", "conformance.cli"),
+    ("iso15118.cli",),  # the dispatcher
     ("iso15118.__main__",),
 )
 EXACT = {"iso15118"}
