@@ -110,6 +110,9 @@ class CaseContext:
         self.metrics: dict[str, float] = {}
         self.extra = extra or {}
         self.testers: list[Any] = []
+        self.liveness_failure = ""
+        self.evcc_finished_at: float | None = None
+        """Set when a liveness check found the SUT unreachable (the runner then checks the SUT)."""
 
     # -- checks
 
@@ -123,14 +126,24 @@ class CaseContext:
         if not self.check(requirement, ok, detail):
             raise Abort(detail)
 
-    def precondition(self, ok: bool, detail: str) -> None:
-        """A precondition of the case; not met -> inconclusive (not a failure of the SUT)."""
-        if not ok:
-            raise Inconclusive(f"precondition not met: {detail}")
-        self.evidence.note(f"precondition met: {detail}")
+    def precondition(self, ok: bool, detail: str, requirement: str = "precondition: the SUT reaches the step this case tests") -> None:
+        """A step the SUT must complete before the tested one.  Not met -> **fail** with the
+        evidence: a SUT that misbehaves before the step a case needs has failed (only a feature
+        the SUT declares unsupported makes a case not applicable, see :meth:`not_applicable`)."""
+        self.require(requirement, ok, detail)
 
     def inconclusive(self, reason: str) -> None:
+        """The harness cannot decide (says why); never used for a misbehaving SUT."""
         raise Inconclusive(reason)
+
+    def not_applicable(self, reason: str) -> None:
+        """The SUT declares (PICS) or the probe found the feature unsupported."""
+        raise Inconclusive(f"not applicable: {reason}")
+
+    def feature(self, name: str) -> None:
+        """Not applicable unless the SUT supports ``name`` (PICS ``[features]``; unknown = supported)."""
+        if self.sut.info.features.get(name) is False:
+            self.not_applicable(f"the SUT declares '{name}' unsupported")
 
     def metric(self, name: str, value: float) -> None:
         self.metrics[name] = value
@@ -149,6 +162,11 @@ class CaseContext:
                 continue
             if self.sut.info.offers(s):
                 return s
+        if self.sut.info.probed and not self.sut.info.services:
+            # reachable, but the probe found no energy service at all: that is the SUT's failure,
+            # never a campaign of "not applicable"
+            self.require("digest §4.1: the SUT offers at least one energy transfer service", False,
+                         "the capability probe found none: " + ("; ".join(self.sut.info.notes) or "empty ServiceDiscoveryRes"))
         want = " ".join(x for x in (family, "BPT" if bpt else "non-BPT" if bpt is False else None) if x)
         raise Inconclusive(f"not applicable: the SUT offers no {want or 'energy'} service "
                            f"(offers {', '.join(sorted(s.name for s in self.sut.info.services)) or 'nothing known'})")
@@ -162,32 +180,49 @@ class CaseContext:
         ev = kw.pop("ev", None) or TesterEV(control_mode=mode, evcc_id=self.evcc_id())
         ev.control_mode = mode
         t = TesterEvcc(self.sut, self.evidence, self.checks, ev=ev, service=service, control_mode=mode, **kw)
+        from conformance.values import ValueChecks
+
+        t.values = ValueChecks(self.checks, self.evidence, lambda: t.core.session_id)
         self.testers.append(t)
         return t
 
-    async def run_evcc(self, script: Any = None, *, timeout: float = 45.0) -> Any:
-        """EVCC-under-test cases: start a tester SECC, launch the EVCC under test against it,
-        wait until the session is over; returns the :class:`~conformance.tester_secc.TesterSecc`."""
+    async def run_evcc(self, script: Any = None, *, timeout: float = 45.0, tls: Any = None, profile: str | None = None) -> Any:
+        """EVCC-under-test cases: start a tester SECC (over TLS with the server context ``tls``),
+        launch the EVCC under test against it, wait until the session is over; returns the
+        :class:`~conformance.tester_secc.TesterSecc`."""
         import asyncio
 
         from conformance.tester_secc import TesterSecc
 
         if self.sut.evcc_launcher is None:
             raise Inconclusive("no EVCC under test (--evcc)")
-        secc = TesterSecc(self.evidence, self.checks, profile=self.sut.evcc_profile, script=script)
+        secc = TesterSecc(self.evidence, self.checks, profile=profile or self.sut.evcc_profile, script=script, tls=tls)
         port = await secc.start()
-        self.evidence.note(f"tester SECC listening on [::1]:{port}")
-        launch = asyncio.ensure_future(self.sut.evcc_launcher("::1", port))
+        self.evidence.note(f"tester SECC listening on [::1]:{port}" + (" (TLS)" if tls is not None else ""))
+        if tls is not None:
+            trust = self.extra.get("evcc_trust_dir")
+            launch = asyncio.ensure_future(self.sut.evcc_tls_launcher("::1", port, trust))
+        else:
+            launch = asyncio.ensure_future(self.sut.evcc_launcher("::1", port))
+        done = asyncio.ensure_future(secc.done.wait())
         try:
-            async with asyncio.timeout(timeout):
-                await secc.done.wait()
-                out = await launch
-                self.evidence.note(f"EVCC under test finished: {str(out)[:300]}")
+            async with asyncio.timeout(timeout * self.sut.time_scale):
+                await asyncio.wait({done, launch}, return_when=asyncio.FIRST_COMPLETED)
+                if not done.done() and secc.connected_at is not None:
+                    await done  # the EVCC is still in its session
+                try:
+                    out = await launch
+                    self.evidence.note(f"EVCC under test finished: {str(out)[:300]}")
+                except Exception as exc:  # noqa: BLE001 - the EVCC's own failure is evidence, not a harness error
+                    self.evidence.note(f"EVCC under test ended with {type(exc).__name__}: {exc}", "warning")
+                self.evcc_finished_at = self.evidence.now()
         except TimeoutError:
             self.evidence.note("EVCC under test did not finish in time", "error")
             launch.cancel()
         finally:
+            done.cancel()
             secc.close()
+        self.evcc_result = launch
         return secc
 
     def evcc_id(self) -> str:

@@ -5,6 +5,15 @@
     iso15118 conformance run --sut local:wall-connector --sut local:dc-bidi --jobs 4 --junit out.xml
     iso15118 conformance run --evcc local:cybertruck-awd --id 'TC_EVCC_*'
     iso15118 conformance replay --sut tcp://[::1]:15119 session.jsonl
+
+Before a campaign the runner reaches every SUT (connect, TLS where asked, SupportedAppProtocol
+and SessionSetup) and reads what it supports from --pics FILE (a PICS-style TOML capability
+statement), --services, or a probe; the capabilities are printed and saved with the report.
+
+Exit status:
+  0  every selected case passed or is not applicable (a feature the SUT declares unsupported)
+  1  at least one case failed
+  2  an error, an unreachable SUT, an undecided (inconclusive) case, or bad usage
 """
 
 from __future__ import annotations
@@ -18,6 +27,12 @@ from typing import Any
 
 from iso15118.session.services import EnergyService
 
+EXIT_HELP = """exit status:
+  0  every selected case passed or is not applicable (a feature the SUT declares unsupported)
+  1  at least one case failed
+  2  an error, an unreachable SUT, an undecided (inconclusive) case, or bad usage
+"""
+
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("conformance", help="ISO 15118-21 style conformance tests against a charger or vehicle",
@@ -29,11 +44,18 @@ def register(subparsers: Any) -> None:
     ls.add_argument("--json", action="store_true", help="full case descriptions as JSON")
     ls.set_defaults(func=cmd_list)
 
-    run = sub.add_parser("run", help="run test cases against one or more SUTs")
+    run = sub.add_parser("run", help="run test cases against one or more SUTs", epilog=EXIT_HELP,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
     _selection(run)
     _sut_args(run)
     run.add_argument("--evcc", action="append", default=[], metavar="CMD|local:PROFILE",
                      help="an EVCC under test: a command with {host} {port}, or local:cybertruck-awd")
+    run.add_argument("--evcc-tls", metavar="CMD",
+                     help="how to start the EVCC under test over TLS: a command with {host} {port} {trust} "
+                          "({trust}: a directory with v2gRootCACert.pem, the V2G root the vehicle must trust); "
+                          "needs --evcc-pki")
+    run.add_argument("--evcc-pki", metavar="DIR", help="PKI (iso15118 security pki layout, with the root key) whose "
+                     "root the EVCC under test trusts: the tester SECC issues its good and broken chains from it")
     run.add_argument("--junit", metavar="FILE")
     run.add_argument("--json", metavar="FILE")
     run.add_argument("--html", metavar="FILE")
@@ -41,13 +63,26 @@ def register(subparsers: Any) -> None:
     run.add_argument("--no-progress", action="store_true")
     run.set_defaults(func=cmd_run)
 
-    rp = sub.add_parser("replay", help="replay a recorded session (JSONL, Josev trace or pcap) and diff the answers")
+    rp = sub.add_parser("replay", help="replay a recorded session (JSONL, Josev trace or pcap) and diff the answers",
+                        epilog=EXIT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     rp.add_argument("recording", nargs="+")
     _sut_args(rp)
     rp.add_argument("--tolerance", type=float, default=0.1, help="relative tolerance on measured values (default 0.1)")
     rp.add_argument("--json", metavar="FILE")
     rp.add_argument("--html", metavar="FILE")
     rp.set_defaults(func=cmd_replay)
+    mu = sub.add_parser("mutation", help="prove the tester: run the catalogue against the defective chargers and vehicles",
+                        description="Runs every defect of conformance/faults.py against the cases that can catch it and "
+                                    "writes the defect x case matrix. Exit 0 when every defect is caught and every case "
+                                    "is killed (mutation score 100 %), else 1.")
+    mu.add_argument("--role", choices=("SECC", "EVCC"), help="only chargers or only vehicles")
+    mu.add_argument("--defect", action="append", default=[], metavar="NAME", help="only these defects (repeatable)")
+    mu.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
+    mu.add_argument("--json", metavar="FILE")
+    mu.add_argument("--csv", metavar="FILE")
+    mu.add_argument("--html", metavar="FILE")
+    mu.add_argument("--list", action="store_true", help="list the defects")
+    mu.set_defaults(func=cmd_mutation)
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
 
 
@@ -63,6 +98,7 @@ def _sut_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tls", action="store_true", help="use TLS for tcp:// SUTs")
     p.add_argument("--pki", metavar="DIR", help="PKI directory (iso15118 security pki layout, or Josev's pki/iso15118_2)")
     p.add_argument("--services", metavar="LIST", help="declare the SUT's services (e.g. AC_BPT,AC) instead of probing")
+    p.add_argument("--pics", metavar="FILE", help="capability statement (PICS-style TOML) instead of probing")
     p.add_argument("--probe", metavar="URL", help="power probe: GET URL?evccid=ID -> {power_w, contactors_closed}")
     p.add_argument("--control", metavar="URL", help="lab control: POST URL {evccid, event}")
     p.add_argument("--jobs", type=int, default=1, help="cases run concurrently per SUT (default 1)")
@@ -131,17 +167,33 @@ async def _make_suts(args: argparse.Namespace, stack: list[Any]) -> list[Any]:
                 await asyncio.sleep(gap)
 
             sut.before_case = pause
+        if getattr(args, "pics", None):
+            from conformance.pics import load_pics
+
+            sut.info = load_pics(args.pics)
         if args.services:
             sut.info.services = {EnergyService[s.strip()] for s in args.services.split(",") if s.strip()}
+            sut.info.source = sut.info.source or "--services"
         suts.append(sut)
     for spec in getattr(args, "evcc", []):
         from conformance.tester_secc import command_evcc_launcher, local_evcc_launcher
 
         if spec.startswith("local:"):
+            from conformance.tester_secc import local_evcc_tls_launcher
+
             launcher = local_evcc_launcher(spec.split(":", 1)[1])
+            tls_launcher = local_evcc_tls_launcher(spec.split(":", 1)[1])
         else:
             launcher = command_evcc_launcher(spec)
+            tls_launcher = command_evcc_launcher(args.evcc_tls) if getattr(args, "evcc_tls", None) else None
         s = SutEndpoint.evcc(launcher, f"evcc:{spec}")
+        s.evcc_tls_launcher = tls_launcher
+        if getattr(args, "evcc_pki", None):
+            s.evcc_pki = Path(args.evcc_pki)
+        if getattr(args, "pics", None):
+            from conformance.pics import load_pics
+
+            s.info = load_pics(args.pics)
         s.jobs = max(1, args.jobs) if spec.startswith("local:") else 1
         suts.append(s)
     return suts
@@ -150,6 +202,13 @@ async def _make_suts(args: argparse.Namespace, stack: list[Any]) -> list[Any]:
 def _write_outputs(camp: Any, args: argparse.Namespace) -> None:
     from conformance.report import write_html, write_json, write_junit
 
+    for target in (getattr(args, "json", None), getattr(args, "html", None)):
+        if target:  # the capability statements go with the report
+            from conformance.pics import to_toml
+
+            Path(str(target) + ".pics.toml").write_text(
+                "".join(f"# SUT {s.name}\n{to_toml(s.info)}\n" for s in camp.suts))
+            break
     if getattr(args, "junit", None):
         write_junit(camp, args.junit)
     if getattr(args, "json", None):
@@ -174,6 +233,15 @@ def _print_summary(camp: Any) -> None:
     from rich.table import Table
 
     con = Console()
+    from rich.markup import escape as esc
+
+    for s in camp.suts:
+        cap = s.info.to_json()
+        con.print(f"[bold]{esc(s.name)}[/bold] capabilities ({esc(cap['source'])}): services {', '.join(cap['services']) or '-'}; "
+                  f"control modes {', '.join(cap['control_modes']) or '-'}; authorization {', '.join(cap['authorization']) or '-'}"
+                  + (f"; features {esc(str(cap['features']))}" if cap["features"] else ""))
+    for line in camp.headline():
+        con.print(f"[bold red]{esc(line)}[/bold red]")
     t = Table(title="conformance verdicts")
     for col in ("SUT", "pass", "fail", "inconclusive", "error"):
         t.add_column(col)
@@ -195,10 +263,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.sut and not args.evcc:
         print("conformance run: give --sut and/or --evcc", file=sys.stderr)
         return 2
+    if args.pics and not Path(args.pics).exists():
+        print(f"conformance run: no PICS file {args.pics}", file=sys.stderr)
+        return 2
 
     async def main() -> Any:
         stack: list[Any] = []
-        suts = await _make_suts(args, stack)
+        try:
+            suts = await _make_suts(args, stack)
+        except ValueError as exc:  # bad URL, bad PICS
+            print(f"conformance run: {exc}", file=sys.stderr)
+            return None
         roles = {s.role for s in suts}
         cases = [c for c in select(args.id, args.tag, args.role) if c.role in roles]
         try:
@@ -220,10 +295,34 @@ def cmd_run(args: argparse.Namespace) -> int:
                 loc.close()
 
     camp = asyncio.run(main())
+    if camp is None:
+        return 2
     _write_outputs(camp, args)
     _print_summary(camp)
-    c = camp.counts()
-    return 1 if c["fail"] or c["error"] else 0
+    return int(camp.exit_status())
+
+
+def cmd_mutation(args: argparse.Namespace) -> int:
+    from conformance.faults import EVCC_DEFECTS, SECC_DEFECTS
+    from conformance.mutation import run_matrix
+
+    if args.list:
+        for role, table in (("SECC", SECC_DEFECTS), ("EVCC", EVCC_DEFECTS)):
+            for name, d in table.items():
+                print(f"{role}\t{name}\t{d.what}")
+        return 0
+    unknown = [d for d in args.defect if d not in SECC_DEFECTS and d not in EVCC_DEFECTS]
+    if unknown:
+        print(f"conformance mutation: unknown defect(s) {unknown}", file=sys.stderr)
+        return 2
+    secc = [d for d in SECC_DEFECTS if not args.defect or d in args.defect] if args.role in (None, "SECC") else []
+    evcc = [d for d in EVCC_DEFECTS if not args.defect or d in args.defect] if args.role in (None, "EVCC") else []
+    mx = run_matrix(secc, evcc, jobs=max(1, args.jobs))
+    mx.write(args.json, args.csv, args.html)
+    print(json.dumps(mx.summary(), indent=1))
+    partial = bool(args.defect) or args.role is not None
+    ok = all(mx.caught(r) for r in mx.rows) and (partial or mx.ok())
+    return 0 if ok else 1
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -235,7 +334,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         suts = await _make_suts(args, stack)
         try:
             cases = [replay_case(p, args.tolerance) for p in args.recording]
-            return await run_campaign(suts, cases, probe=False)
+            # without --services / --pics the SUT is probed for what it offers
+            return await run_campaign(suts, cases, probe=not (args.services or args.pics))
         finally:
             for loc in stack:
                 loc.close()
@@ -247,5 +347,4 @@ def cmd_replay(args: argparse.Namespace) -> int:
         for c in r.checks:
             if not c.ok:
                 print(f"  diff {r.case_id}: {c.requirement}: {c.detail}")
-    c = camp.counts()
-    return 1 if c["fail"] or c["error"] else 0
+    return int(camp.exit_status())

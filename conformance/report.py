@@ -31,9 +31,11 @@ def campaign_json(camp: Campaign, with_logs: bool = True) -> dict[str, Any]:
         "suts": [
             {"name": s.name, "role": s.role, "tls": s.tls, "services": sorted(x.name for x in s.info.services),
              "probe": s.probe is not None, "control": s.control is not None, "notes": s.info.notes,
-             "counts": camp.counts(s.name)}
+             "capabilities": s.info.to_json(), "counts": camp.counts(s.name)}
             for s in camp.suts
         ],
+        "headline": camp.headline(),
+        "exit_status": camp.exit_status(),
         "counts": camp.counts(),
         "results": [r.to_json(with_log=with_logs) for r in camp.results],
     }
@@ -173,7 +175,20 @@ def _matrix(camp: Campaign) -> str:
     return f"<table><tr><th>group</th>{head}</tr>{''.join(rows)}</table>"
 
 
-def render_html(camp: Campaign, title: str = "ISO 15118-20 conformance report") -> str:
+def _mutation_html(matrix: Any) -> str:
+    s = matrix.summary()
+    rows = "".join(
+        f"<tr><td>{role}</td><td>{s[role]['defects_caught']}/{s[role]['defects']}</td>"
+        f"<td>{s[role]['cases_killed']}/{s[role]['cases']}</td><td>{s[role]['mutation_score_pct']} %</td>"
+        f"<td>{escape(', '.join(s[role]['uncaught'] + s[role]['survivors'])) or '-'}</td></tr>"
+        for role in sorted(matrix.cases))
+    zp = ", ".join(f"{k}: {v['passed']} of {v['cases']} passed, exit {v['exit_status']}" for k, v in s["zero_pass"].items())
+    return (f"<h2>The tester proven by mutation</h2><table><tr><th>role</th><th>defects caught</th><th>cases killed</th>"
+            f"<th>score</th><th>uncaught / surviving</th></tr>{rows}</table><p class=\"meta\">zero-pass chargers: {escape(zp)}; "
+            f"matrix wall time {s['wall_s']} s</p>")
+
+
+def render_html(camp: Campaign, title: str = "ISO 15118-20 conformance report", matrix: Any = None) -> str:
     c = camp.counts()
     total = max(1, len(camp.results))
     bar = "".join(
@@ -181,7 +196,8 @@ def render_html(camp: Campaign, title: str = "ISO 15118-20 conformance report") 
     )
     sut_rows = "".join(
         f"<tr><td>{escape(s.name)}</td><td>{s.role}</td><td>{'TLS' if s.tls else 'TCP'}</td>"
-        f"<td>{escape(', '.join(sorted(x.name for x in s.info.services)) or '-')}</td>"
+        f"<td>{escape(', '.join(sorted(x.name for x in s.info.services)) or '-')}"
+        f"<br><span class=\"meta\">{escape(_caps(s.info))}</span></td>"
         + "".join(f"<td>{camp.counts(s.name)[k]}</td>" for k in COLOURS) + "</tr>"
         for s in camp.suts
     )
@@ -207,6 +223,9 @@ def render_html(camp: Campaign, title: str = "ISO 15118-20 conformance report") 
         f"<h1>{escape(title)}</h1><div class=\"meta\">{_iso(camp.started)} · {len(camp.results)} results · "
         f"{(camp.ended or camp.started) - camp.started:.1f} s · " + " · ".join(f"{k}: {c[k]}" for k in COLOURS) + "</div>"
         f'<div class="bar">{bar}</div>'
+        + "".join(f'<p class="bad">{escape(line)}</p>' for line in camp.headline())
+        + f'<p class="meta">exit status {camp.exit_status()} (0 = all passed or not applicable, 1 = a failure, '
+        f"2 = an error / unreachable SUT / undecided case)</p>"
         f"<h2>Systems under test</h2><table><tr><th>SUT</th><th>role</th><th>transport</th><th>services</th>"
         + "".join(f"<th>{k}</th>" for k in COLOURS) + f"</tr>{sut_rows}</table>"
         f"<h2>Findings (fail / error)</h2>"
@@ -215,9 +234,23 @@ def render_html(camp: Campaign, title: str = "ISO 15118-20 conformance report") 
         f"<h2>Verdicts per group</h2>{_matrix(camp)}"
         f"<details><summary>inconclusive ({c['inconclusive']}): not applicable or not observable</summary>"
         f"<table><tr><th>case</th><th>SUT</th><th>verdict</th><th>reason</th></tr>{incon}</table></details>"
-        f"{body}</body></html>"
+        + (_mutation_html(matrix) if matrix is not None else "")
+        + f"{body}</body></html>"
     )
 
 
-def write_html(camp: Campaign, path: str | Path, title: str = "ISO 15118-20 conformance report") -> None:
-    Path(path).write_text(render_html(camp, title), encoding="utf-8")
+def _caps(info: Any) -> str:
+    cap = info.to_json()
+    parts = [f"source {cap['source']}"]
+    if cap["control_modes"]:
+        parts.append("modes " + "/".join(cap["control_modes"]))
+    if cap["authorization"]:
+        parts.append("auth " + "/".join(cap["authorization"]))
+    parts += [f"{k}={'yes' if v else 'no'}" for k, v in cap["features"].items()]
+    if cap["reachable"] is False:
+        parts.append(f"UNREACHABLE: {cap['unreachable_reason']}")
+    return "; ".join(parts)
+
+
+def write_html(camp: Campaign, path: str | Path, title: str = "ISO 15118-20 conformance report", matrix: Any = None) -> None:
+    Path(path).write_text(render_html(camp, title, matrix), encoding="utf-8")

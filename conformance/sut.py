@@ -97,11 +97,33 @@ class HttpControl:
 
 @dataclass
 class SutInfo:
-    """What the SUT offers (probed at campaign start, or declared with ``--services``)."""
+    """What the SUT offers: declared (``--pics FILE`` / ``--services``) or probed at campaign start."""
 
     services: set[EnergyService] = field(default_factory=set)
     probed: bool = False
     notes: list[str] = field(default_factory=list)
+    control_modes: set[str] = field(default_factory=set)
+    """``Dynamic`` / ``Scheduled`` (empty: unknown)."""
+    authorization: set[str] = field(default_factory=set)
+    """``EIM`` / ``PnC`` (empty: unknown)."""
+    features: dict[str, bool] = field(default_factory=dict)
+    """Optional features (``pause_resume``, ``service_renegotiation``, ``standby`` ...); absent = unknown."""
+    source: str = ""
+    """Where this came from: ``pics:FILE``, ``--services``, ``probe`` or ``profile``."""
+    reachable: bool | None = None
+    unreachable_reason: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source": self.source or ("probe" if self.probed else "declared"),
+            "services": sorted(s.name for s in self.services),
+            "control_modes": sorted(self.control_modes),
+            "authorization": sorted(self.authorization),
+            "features": dict(sorted(self.features.items())),
+            "reachable": self.reachable,
+            "unreachable_reason": self.unreachable_reason,
+            "notes": list(self.notes),
+        }
 
     def offers(self, service: EnergyService) -> bool:
         return service in self.services
@@ -135,6 +157,14 @@ class SutEndpoint:
     """EVCC under test: ``async launcher(host, port)`` (see :mod:`conformance.tester_secc`)."""
     evcc_profile: str = "wall-connector"
     """Charger profile the tester SECC simulates for an EVCC under test."""
+    evcc_tls_launcher: Any = None
+    """EVCC under test over TLS: ``async launcher(host, port, trust_dir)``; ``trust_dir`` holds
+    ``v2gRootCACert.pem``, the root the vehicle trusts (see :mod:`conformance.tester_secc`)."""
+    evcc_pki: Path | None = None
+    """PKI (with the root's key) the EVCC under test trusts: the tester SECC's chains, good
+    and deliberately broken, are issued from it."""
+    time_scale: float = 1.0
+    """Multiplies case time limits (slow lab peers)."""
 
     @classmethod
     def evcc(cls, launcher: Any, name: str, profile: str = "wall-connector") -> SutEndpoint:

@@ -115,12 +115,17 @@ class TesterEvcc:
         self.late: list[str] = []
         self._sent_at: float | None = None
         self._sent_name: str | None = None
+        self._sent_msg: Any = None
         self._started = False
         self._held_at = 0.0
         self.on_response: Callable[[str, Any], None] | None = None
         self.loop_responses = 0
         self.tls_version: str | None = None
         self.notifications: list[NotificationReceived] = []
+        self.connected = False
+        self.connect_error = ""
+        self.values: Any = None
+        """A :class:`conformance.values.ValueChecks` judging every answer (set by the case context)."""
 
     # ------------------------------------------------------------------ connection
 
@@ -131,8 +136,14 @@ class TesterEvcc:
         kw: dict[str, Any] = {}
         if ctx is not None:
             kw = {"ssl": ctx, "server_hostname": self.sut.host}
-        async with asyncio.timeout(self.sut.connect_timeout):
-            reader, writer = await asyncio.open_connection(self.sut.host, self.sut.port, limit=65536, **kw)
+        try:
+            async with asyncio.timeout(self.sut.connect_timeout):
+                reader, writer = await asyncio.open_connection(self.sut.host, self.sut.port, limit=65536, **kw)
+        except (OSError, TimeoutError, ssl.SSLError) as exc:
+            self.connect_error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            self.evidence.note(f"connect to {self.sut.name} failed: {self.connect_error}", "error")
+            raise
+        self.connected = True
         self._writer = writer
         self.conn = V2GTPConnection(reader, writer)
         obj = writer.get_extra_info("ssl_object")
@@ -198,6 +209,7 @@ class TesterEvcc:
         await self.conn.send_raw(encode_frame(payload_type, payload))
         self._sent_at = time.monotonic()
         self._sent_name = name or (msg.ELEMENT[1] if msg is not None else None)
+        self._sent_msg = msg
         self.evidence.frame("tx", payload_type, payload, msg, name=name, detail=detail)
 
     async def send_raw(self, data: bytes, name: str, detail: str = "") -> None:
@@ -206,6 +218,7 @@ class TesterEvcc:
         await self.conn.send_raw(data)
         self._sent_at = time.monotonic()
         self._sent_name = None
+        self._sent_msg = None
         self.evidence.frame("tx", None, data, None, name=name, detail=detail or f"{len(data)} raw bytes")
 
     async def send(self, msg: Any, *, payload_type: int | None = None, detail: str = "") -> None:
@@ -251,7 +264,10 @@ class TesterEvcc:
         )
         if rt is not None and msg is not None:
             self._check_timing(name, rt)
+        if msg is not None and self.values is not None:
+            self.values.on_response(name, msg, self._sent_msg)
         self._sent_at = None
+        self._sent_msg = None
         return Rx(msg, name, frame.payload_type, rt, error=err, raw=frame.payload)
 
     def _mark_closed(self, detail: str) -> None:
@@ -367,7 +383,10 @@ class TesterEvcc:
                 self.evidence.frame("rx", frame.payload_type, frame.payload, msg, name=name, detail=err, response_time=rt)
                 if rt is not None and msg is not None:
                     self._check_timing(name, rt)
+                if msg is not None and self.values is not None:
+                    self.values.on_response(name, msg, self._sent_msg)
                 self._sent_at = None
+                self._sent_msg = None
                 events = self.core.receive(frame.payload_type, frame.payload, now)
                 if msg is not None and name.endswith("ChargeLoopRes"):
                     self.loop_responses += 1

@@ -32,7 +32,7 @@ EvccLauncher = Callable[[str, int], Awaitable[Any]]
 class Action:
     """What to do with the response the core built."""
 
-    kind: str = "send"  # send | drop | delay | replace | raw | close
+    kind: str = "send"  # send | drop | delay | replace | raw | frame | split | close
     delay: float = 0.0
     message: Any = None
     raw: bytes | None = None
@@ -68,6 +68,9 @@ class TesterSecc:
         self.ended: SessionEnded | None = None
         self.connected_at: float | None = None
         self.last_tx_at: float | None = None
+        self.responses: list[tuple[float, str, str]] = []
+        self.connections = 0
+        self.tls_error: str = ""
 
     @property
     def port(self) -> int:
@@ -75,7 +78,7 @@ class TesterSecc:
         return int(self.server.sockets[0].getsockname()[1])
 
     async def start(self) -> int:
-        self.server = await start_server(self._handle, "::1", 0, self.tls)
+        self.server = await start_server(self._handle, "::1", 0, self.tls, ssl_handshake_timeout=10.0 if self.tls else None)
         return self.port
 
     def close(self) -> None:
@@ -96,18 +99,35 @@ class TesterSecc:
         if act.delay:
             self.evidence.note(f"tester SECC: holding {ev.name} for {act.delay:g} s", "warning")
             await asyncio.sleep(act.delay)
-        if act.kind == "raw" and act.raw is not None:
+        if act.kind == "frame" and act.raw is not None:  # bytes exactly as given (a damaged header ...)
+            await conn.send_raw(act.raw)
+            self.evidence.frame("tx", None, act.raw, None, name=f"{ev.name} (crafted frame)", detail=f"{len(act.raw)} raw bytes")
+        elif act.kind == "split":  # header and payload in two TCP writes, 50 ms apart
+            data = encode_frame(ev.payload_type, ev.payload)
+            await conn.send_raw(data[:8])
+            await asyncio.sleep(0.05)
+            await conn.send_raw(data[8:])
+            self.evidence.frame("tx", ev.payload_type, ev.payload, ev.message, detail="header and payload in two writes")
+        elif act.kind == "raw" and act.raw is not None:
             pt = act.payload_type or ev.payload_type
             await conn.send_raw(encode_frame(pt, act.raw))
             self.evidence.frame("tx", pt, act.raw, None, name=f"{ev.name} (malformed)", detail="crafted payload")
         else:
             msg = act.message if act.kind == "replace" and act.message is not None else ev.message
             payload = m.encode(msg) if msg is not ev.message else ev.payload
-            await conn.send(ev.payload_type, payload)
-            self.evidence.frame("tx", ev.payload_type, payload, msg)
+            pt = act.payload_type or ev.payload_type
+            await conn.send(pt, payload)
+            self.evidence.frame("tx", pt, payload, msg)
+        self.responses.append((self.evidence.now(), ev.name, act.kind))
         self.last_tx_at = self.evidence.now()
 
     async def _handle(self, conn: V2GTPConnection) -> None:
+        self.connections += 1
+        if self.connected_at is not None:  # one session per case: a reconnect is logged, not served
+            self.evidence.note("EVCC under test connected again (not served)", "warning")
+            self.requests.append((self.evidence.now(), "reconnect", None))
+            conn.close()
+            return
         self.connected_at = self.evidence.now()
         self.core = SeccSession(self.evse, SeccConfig(), now=time.monotonic(), clock=time.time)
         self.evidence.note(f"EVCC under test connected from {conn.peer}")
@@ -145,7 +165,12 @@ class TesterSecc:
                         if isinstance(ev, SendMessage):
                             name = msg.ELEMENT[1] if msg is not None else "?"
                             act = self.script.response(self, name, msg, ev.message, self.counts.get(name, 0))
-                            await self._send(conn, ev, act)
+                            try:
+                                await self._send(conn, ev, act)
+                            except (ConnectionClosed, ConnectionError, ssl.SSLError, OSError) as exc:
+                                self.closed_by_evcc_at = self.evidence.now()
+                                self.evidence.note(f"EVCC closed the connection before the answer went out: {exc}")
+                                conn.close()
                 for ev in events:
                     if isinstance(ev, SessionEnded) and self.ended is None:
                         self.ended = ev
@@ -184,13 +209,44 @@ def local_evcc_launcher(profile: str = "cybertruck-awd", service: str = "AC_BPT"
     return launch
 
 
+def local_evcc_tls_launcher(profile: str = "cybertruck-awd", service: str = "AC_BPT", loops: int = 8,
+                            pki_dir: Any = None) -> Any:
+    """Our EVCC over TLS: it trusts the V2G root of ``pki_dir`` (created when None) and presents
+    that PKI's vehicle chain.  ``launch(host, port, trust_dir)``; ``launch.pki`` is the PKI."""
+    import tempfile
+    from pathlib import Path
+
+    from iso15118.security.pki import create_pki, load_pki
+    from iso15118.security.tls import evcc_context_from_pki
+    from iso15118.session.evcc import EvccConfig
+    from iso15118.session.runner import run_evcc
+    from iso15118.session.services import EnergyService
+    from iso15118.sim import make_ev
+
+    state: dict[str, Any] = {"pki": Path(pki_dir) if pki_dir else None}
+
+    def pki() -> Path:
+        if state["pki"] is None:
+            state["pki"] = create_pki(tempfile.mkdtemp(prefix="conformance-evcc-pki-"), "secp521r1").root
+        return Path(state["pki"])
+
+    async def launch(host: str, port: int, trust_dir: Any = None) -> Any:
+        ctx = evcc_context_from_pki(load_pki(pki()).paths)
+        cfg = EvccConfig(service=EnergyService[service], max_loops=loops, loop_interval=0.05, ongoing_interval=0.05)
+        return await run_evcc(make_ev(profile), host, port, ctx, config=cfg)
+
+    launch.pki = pki  # type: ignore[attr-defined]
+    return launch
+
+
 def command_evcc_launcher(template: str) -> EvccLauncher:
-    """An external EVCC: ``template`` with ``{host}`` and ``{port}``, e.g.
-    ``../shared/peer/josev-evcc --host {host} --port {port} --service AC_BPT --no-linger``."""
+    """An external EVCC: ``template`` with ``{host}`` and ``{port}`` (and for TLS ``{trust}``:
+    a directory holding the V2G root the vehicle must trust), e.g.
+    ``josev-evcc --host {host} --port {port} --service AC_BPT --no-linger``."""
     import shlex
 
-    async def launch(host: str, port: int) -> Any:
-        argv = shlex.split(template.format(host=host, port=port))
+    async def launch(host: str, port: int, trust_dir: Any = None) -> Any:
+        argv = shlex.split(template.format(host=host, port=port, trust=trust_dir or ""))
         proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
         out, _ = await proc.communicate()
         return out.decode(errors="replace").strip()

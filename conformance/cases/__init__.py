@@ -12,8 +12,11 @@ from collections.abc import Iterable
 from conformance.cases import (  # noqa: F401  (each module registers its cases)
     auth_services,
     charge_loop,
+    dc_physical,
     dc_power_stop,
     evcc_cases,
+    evcc_more,
+    evcc_tls,
     sap_session,
     transport_tls_timing,
     wall_connector,

@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from conformance.catalogue import CaseContext, Inconclusive
+from conformance.runner import alive as alive  # the liveness check lives with reach_sut (no import circle)
 from conformance.tester import Rx, TesterEvcc, loop_power
 from iso15118 import messages as m
 from iso15118.session.controller import EVAction
@@ -33,14 +34,23 @@ def wrong_id(sid: bytes) -> bytes:
 
 async def reach(ctx: CaseContext, request: str, *, service: EnergyService | None = None,
                 mode: ControlMode = ControlMode.DYNAMIC, **kw: Any) -> tuple[TesterEvcc, Any]:
-    """A tester at the point where it would send ``request`` (held, not sent)."""
+    """A tester at the point where it would send ``request`` (held, not sent).
+
+    A SUT that does not get there (refuses, answers wrongly, stays silent, closes) has
+    **failed**: the steps before ``request`` are part of what it must do."""
+    if mode is ControlMode.SCHEDULED:
+        ctx.feature("scheduled")
     t = ctx.tester(service=service, mode=mode, **kw)
     try:
         held = await t.run_to(request)
+    except Inconclusive:
+        raise
     except Exception as exc:
         if ctx.checks and not all(c.ok for c in ctx.checks):
             raise
-        raise Inconclusive(f"precondition failed: could not reach {request}: {exc}") from exc
+        why = t.connect_error or (t.ended.reason if t.ended else f"{type(exc).__name__}: {exc}")
+        ctx.require(f"precondition: the SUT completes the steps up to {request}", False, why)
+        raise
     return t, held
 
 
@@ -54,13 +64,35 @@ def expect(ctx: CaseContext, rx: Rx, response: str, codes: tuple[str, ...] | str
     return ctx.check(requirement, ok, f"{rx.name} {rx.code} (expected {response} {'/'.join(codes)})")
 
 
-def expect_refused(ctx: CaseContext, rx: Rx, requirement: str) -> bool:
-    """The SUT did not accept: a FAILED* response, no response, or a closed connection."""
-    if not rx.answered:
-        return ctx.check(requirement, True, f"no positive answer ({rx.error})")
-    code = rx.code or ""
-    ok = code.startswith("FAILED") or code == "Failed_NoNegotiation"
-    return ctx.check(requirement, ok, f"{rx.name} {code or '(no code)'}")
+CLOSE_DELAY = 5.0
+"""digest §6.2: the SECC closes TCP at most 5 s after the session ended ([V2G20-1643])."""
+CLOSE_MARGIN = 1.5
+
+
+async def expect_refused(ctx: CaseContext, t: TesterEvcc, rx: Rx, requirement: str, *, silence_ok: bool = False) -> bool:
+    """The SUT refused, with positive evidence: a FAILED* response code, or the connection
+    closed within the close delay (5 s + 1.5 s after the offending frame).  Silence with the
+    connection left open is a **fail** -- unless ``silence_ok`` (the requirement says silence
+    is right).  (The runner then checks liveness: a fresh session still works.)"""
+    if rx.answered:
+        code = rx.code or ""
+        ok = code.startswith("FAILED") or code == "Failed_NoNegotiation"
+        return ctx.check(requirement, ok, f"answered {rx.name} {code or '(no code)'}"
+                         + ("" if ok else " -- a positive answer, not a refusal"))
+    if rx.raw is not None or (rx.error and not rx.closed and "no response" not in rx.error):
+        return ctx.check(requirement, False, f"an unusable answer is not a refusal: {rx.error}")
+    sent = next((e.t for e in reversed(ctx.evidence.entries) if e.direction == "tx"), ctx.evidence.now())
+    limit = CLOSE_DELAY + CLOSE_MARGIN
+    if not rx.closed:
+        await t.wait_closed(max(0.0, sent + limit - ctx.evidence.now()))
+    if t.closed_by_sut and t.closed_at is not None:
+        took = t.closed_at - sent
+        return ctx.check(requirement, took <= limit,
+                         f"no answer; the SUT closed the connection {took:.2f} s after the offending frame (limit {limit:g} s)")
+    if silence_ok:
+        return ctx.check(requirement, True, f"no answer ({rx.error}); silence is what the requirement asks")
+    return ctx.check(requirement, False, f"silence is not a refusal: no answer and the connection still open "
+                                         f"{ctx.evidence.now() - sent:.1f} s after the offending frame")
 
 
 async def expect_session_over(ctx: CaseContext, t: TesterEvcc, requirement: str = "digest §5.1: every FAILED* code ends the session") -> None:
@@ -87,7 +119,7 @@ async def expect_power_off(ctx: CaseContext, t: TesterEvcc, within: float, requi
     """The power probe sees the output off (power ~0, contactors open) within ``within`` s."""
     if ctx.sut.probe is None:
         if required:
-            raise Inconclusive("the physical output state is not observable without a power probe (--probe); "
+            raise Inconclusive("not applicable: the physical output state is not observable without a power probe (--probe); "
                                "protocol-level checks above: " + "; ".join(c.detail for c in ctx.checks[-3:]))
         return
     t0 = time.monotonic()
@@ -147,7 +179,7 @@ async def full_session(ctx: CaseContext, *, service: EnergyService | None = None
 
 
 __all__ = [
-    "RC", "Rx", "reach", "expect", "expect_refused", "expect_session_over", "expect_power_off", "probe_power",
+    "RC", "Rx", "reach", "expect", "expect_refused", "alive", "expect_session_over", "expect_power_off", "probe_power",
     "stop_after", "loop_responses", "loop_power", "with_session", "wrong_id", "within_limit", "full_session", "dec", "m",
     "ControlMode", "EnergyService", "EVAction", "Inconclusive",
 ]

@@ -345,7 +345,7 @@ async def cpd_003(ctx: CaseContext) -> None:
         req = m.ACChargeParameterDiscoveryReq(header=t.header(), energy_transfer_mode=m.ACCPDReqEnergyTransferMode(
             ev_maximum_charge_power=rn(11000), ev_minimum_charge_power=rn(0)))
     rx = await t.exchange(req)
-    expect_refused(ctx, rx, "digest §3.3: CPD of the other family refused")
+    await expect_refused(ctx, t, rx, "digest §3.3: CPD of the other family refused")
 
 
 @case("TC_SECC_ChargeParameterDiscovery_004", "CPD with wrong SessionID -> FAILED_UnknownSession", group="ChargeParameterDiscovery",
@@ -417,7 +417,7 @@ async def se_003(ctx: CaseContext) -> None:
     req = m.ScheduleExchangeReq(header=t.header(), maximum_supporting_points=1024,
                                 control_mode=m.ScheduledSEReqControlMode(departure_time=7200))
     rx = await t.exchange(req)
-    expect_refused(ctx, rx, "digest §3.2: control-mode mismatch refused")
+    await expect_refused(ctx, t, rx, "digest §3.2: control-mode mismatch refused")
 
 
 @case("TC_SECC_ScheduleExchange_004", "ScheduleExchange before CPD -> FAILED_SequenceError", group="ScheduleExchange",

@@ -108,7 +108,7 @@ async def cl_004(ctx: CaseContext) -> None:
     rx = await t.exchange(dataclasses.replace(msg, header=t.header(), control_mode=new))
     from conformance.cases._common import expect_refused
 
-    expect_refused(ctx, rx, "digest §5.1: loop element / service mismatch refused")
+    await expect_refused(ctx, t, rx, "digest §5.1: loop element / service mismatch refused")
     await expect_power_off(ctx, t, 2.0, "digest §5.1: FAILED ends the session -> output off", required=False)
 
 
@@ -146,3 +146,34 @@ async def cl_007(ctx: CaseContext) -> None:
     t = await full_session(ctx, loops=20)
     _loop_timing(ctx, t)
     _ = EVAction, EnergyService
+
+
+@case("TC_SECC_ChargeLoop_008", "The vehicle vanishes mid-loop (TCP reset): output off, ready for the next vehicle",
+      group="ChargeLoop",
+      purpose="A vehicle that disappears mid-loop without a FIN (RST) must not leave the output on, and the charger must serve "
+              "the next vehicle: a new session completes SAP and SessionSetup within the close delay (5 s) + 2 s.",
+      requirement="digest §6.3 (connection loss -> stop) / §5.1 safe state / §6.2 close delay 5 s",
+      steps=("charge 3 loops", "TCP RST", "probe (if any): output off within 2 s", "a new session within 7 s of the reset"),
+      tags=("loop", "abort", "transport", "safe_state"))
+async def cl_008(ctx: CaseContext) -> None:
+    import time
+
+    from conformance.cases._common import expect_power_off
+    from conformance.runner import reach_sut
+
+    t = ctx.tester()
+    stop_after(t, 99)
+    held = await t.run(lambda n, msg: n.endswith("ChargeLoopReq") and t.loop_responses >= 3)
+    ctx.precondition(held is not None and t.loop_responses >= 3, f"{t.loop_responses} loop responses",
+                     "precondition: the SUT charges for 3 loops")
+    ctx.evidence.mark("vehicle vanished (RST)")
+    t.reset()
+    t0 = time.monotonic()
+    await expect_power_off(ctx, t, 2.0, "safe state: output off after the vehicle vanished", required=False)
+    why = await reach_sut(ctx.sut, ctx.evidence)
+    took = time.monotonic() - t0
+    if why is not None:
+        ctx.liveness_failure = why
+    ctx.check("digest §6.2/§6.3: the next vehicle gets a session within 5 s + 2 s of the reset", why is None and took <= 7.0,
+              why or f"new session after {took:.2f} s")
+    ctx.metric("next_vehicle_s", took)

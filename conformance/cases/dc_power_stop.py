@@ -64,7 +64,7 @@ async def cc_002(ctx: CaseContext) -> None:
 async def cc_003(ctx: CaseContext) -> None:
     t, held = await reach(ctx, "DC_CableCheckReq", service=_dc(ctx))
     rx = await t.exchange(held.message, payload_type=0x8003, timeout=2.5)
-    expect_refused(ctx, rx, "digest §1.2: wrong payload type refused")
+    await expect_refused(ctx, t, rx, "digest §1.2: wrong payload type refused")
 
 
 @case("TC_SECC_DC_PreCharge_001", "Pre-charge reaches the EV target voltage", group="PreCharge",
@@ -114,7 +114,7 @@ async def pc_003(ctx: CaseContext) -> None:
                                ev_present_voltage=rn(int(vmax) + 200), ev_target_voltage=rn(int(vmax) + 200))
         rx = await t.exchange(req)
         if not rx.answered or (rx.code or "").startswith("FAILED"):
-            expect_refused(ctx, rx, "digest §4.4: target above EVSEMaximumVoltage refused")
+            await expect_refused(ctx, t, rx, "digest §4.4: target above EVSEMaximumVoltage refused")
             return
         worst = max(worst, float(dec(rx.msg.evse_present_voltage)))
     ctx.check("digest §4.4: EVSEPresentVoltage <= EVSEMaximumVoltage", worst <= vmax + 1, f"max {worst} V (EVSE max {vmax} V)")
@@ -207,7 +207,7 @@ async def pd_004(ctx: CaseContext) -> None:
     import dataclasses
 
     rx = await t.exchange(dataclasses.replace(held.message, bpt_channel_selection=m.ChannelSelection.DISCHARGE))
-    expect_refused(ctx, rx, "digest §4.3: Discharge on a non-BPT service refused")
+    await expect_refused(ctx, t, rx, "digest §4.3: Discharge on a non-BPT service refused")
 
 
 @case("TC_SECC_PowerDelivery_005", "Charge loop after PowerDelivery(Stop) -> FAILED_SequenceError", group="PowerDelivery",
@@ -220,7 +220,7 @@ async def pd_005(ctx: CaseContext) -> None:
     stop_after(t, 2)
     held = await t.run(lambda n, msg: n in ("DC_WeldingDetectionReq", "SessionStopReq"))
     if held is None:
-        ctx.inconclusive("session ended before the stop")
+        ctx.precondition(False, f"the session ended before PowerDelivery(Stop): {t.ended.reason if t.ended else '?'}")
     req = t.core._build_charge_loop(time.monotonic())  # a well-formed loop request, now out of sequence
     rx = await t.exchange(req)
     expect(ctx, rx, req.ELEMENT[1][:-3] + "Res", RC.FAILED_SEQUENCE_ERROR.value, "digest §3.3: loop after Stop")
@@ -335,7 +335,7 @@ async def stop_005(ctx: CaseContext) -> None:
     rx = await t.exchange(m.SessionStopReq(header=t.header(), charging_session=m.ChargingSession.TERMINATE))
     expect(ctx, rx, "SessionStopRes", RC.OK.value, "digest §5.3: SessionStop OK")
     rx2 = await t.exchange(m.ServiceDiscoveryReq(header=t.header()), timeout=1.5)
-    expect_refused(ctx, rx2, "digest §3.3: no processing after the session ended")
+    await expect_refused(ctx, t, rx2, "digest §3.3: no processing after the session ended")
 
 
 @case("TC_SECC_PauseResume_001", "Pause and resume with the old SessionID", group="PauseResume",
@@ -343,7 +343,7 @@ async def stop_005(ctx: CaseContext) -> None:
       requirement="digest §6.4 (known paused ID -> OK_OldSessionJoined) / §5.3 Pause",
       steps=("charge 2 loops, PowerDelivery(Stop), SessionStop(Pause)", "reconnect with the paused SessionID",
              "expect OK_OldSessionJoined with the same ID", "charge 2 loops again and stop"),
-      tags=("pause", "resume", "session_id", "loop"))
+      tags=("pause", "resume", "session_id", "loop"), needs=("pause_resume",))
 async def pause_001(ctx: CaseContext) -> None:
     svc = ctx.service()
     t = ctx.tester(service=svc)
@@ -378,7 +378,7 @@ async def pause_001(ctx: CaseContext) -> None:
       purpose="Resumption is bound to the EV that paused (EVCCID here; TLS certificate with libiso).",
       requirement="digest §6.4 (resume binding, libiso SHA-512 of the vehicle certificate)",
       steps=("pause a session", "reconnect with its SessionID but another EVCCID", "expect OK_NewSessionEstablished with a new ID"),
-      tags=("pause", "resume", "session_id", "loop", "negative"))
+      tags=("pause", "resume", "session_id", "loop", "negative"), needs=("pause_resume",))
 async def pause_002(ctx: CaseContext) -> None:
     svc = ctx.service()
     t = ctx.tester(service=svc)
@@ -414,7 +414,7 @@ async def pause_002(ctx: CaseContext) -> None:
       requirement="digest §6.4 (paused session store)",
       steps=("pause, resume (OldSessionJoined), stop with Terminate", "try to resume the same ID again",
              "expect OK_NewSessionEstablished"),
-      tags=("pause", "resume", "session_id"))
+      tags=("pause", "resume", "session_id"), needs=("pause_resume",))
 async def pause_003(ctx: CaseContext) -> None:
     svc = ctx.service()
     t, held = await reach(ctx, "ServiceDiscoveryReq", service=svc)

@@ -222,30 +222,24 @@ async def evcc_v2gtp_001(ctx: CaseContext) -> None:
     t = _tx_time(ctx, "ServiceDetailRes")
     ctx.precondition(t is not None, "no ServiceDetail")
     assert t is not None
-    after = [n for n in _after(secc, t) if n != "SessionStopReq"]
+    after = [n for n in _after(secc, t) if n not in ("SessionStopReq", "reconnect", "frame after the end")]
     ctx.check("digest §6.3: no session progress after a malformed response", not after, f"after: {after}")
-    ctx.check("digest §6.3: the EVCC closes the connection", secc.closed_by_evcc_at is not None, f"{secc.closed_by_evcc_at}")
+    closed = secc.closed_by_evcc_at
+    ctx.check("digest §6.3: the EVCC closes the connection within 2 + 5 + 1.5 s", closed is not None and closed - t <= 8.5,
+              f"closed {closed - t:.2f} s after the malformed response" if closed is not None else "not closed")
 
 
-@case("TC_EVCC_ChargeLoop_001", "EVCC follows the SECC's Dynamic target power", group="ChargeLoop",
-      purpose="In Dynamic mode the EV reports present power that follows EVSETargetActivePower of the previous response.",
+@case("TC_EVCC_ChargeLoop_001", "EVCC follows the SECC's Dynamic target power over the loop", group="ChargeLoop",
+      purpose="In Dynamic mode the EV's present power in request n+1 equals EVSETargetActivePower of response n (clipped only to "
+              "the EV's own limits of that request), cycle after cycle -- not merely stays below it.",
       requirement="digest §3.2 (Dynamic: SECC decides; AC EVPresentActivePower mandatory)",
-      steps=("AC_BPT Dynamic session", "compare EVPresentActivePower of request n+1 with EVSETargetActivePower of response n"),
+      steps=("AC_BPT Dynamic session", "compare EVPresentActivePower of request n+1 with EVSETargetActivePower of response n",
+             "at least 3 comparable cycles, none off by more than 1 % + 100 W"),
       tags=("loop", "dynamic", "evcc"))
 async def evcc_loop_001(ctx: CaseContext) -> None:
+    from conformance.cases.evcc_more import follows
+
     await ctx.run_evcc()
-    tx = [e for e in ctx.evidence.messages("tx") if e.name == "AC_ChargeLoopRes"]
-    rx = [e for e in ctx.evidence.messages("rx") if e.name == "AC_ChargeLoopReq"]
-    pairs = list(zip(tx, rx[1:]))
-    if not pairs:
-        ctx.inconclusive("no AC charge loop (the EVCC under test did not choose AC Dynamic)")
-    bad = []
-    for res, req in pairs:
-        target = ((res.decoded or {}).get("control_mode") or {}).get("evse_target_active_power")
-        present = ((req.decoded or {}).get("control_mode") or {}).get("ev_present_active_power")
-        if target is None or present is None:
-            continue
-        if abs(present) > abs(target) * 1.01 + 50:
-            bad.append((target, present))
-    ctx.check("digest §3.2: EV never draws/feeds more than the SECC's target", not bad,
-              f"{len(pairs)} pairs, {len(bad)} above target" + (f", first {bad[0]}" if bad else ""))
+    data = follows(ctx, "digest §3.2: the EV's present power follows the SECC's target", min_pairs=3)
+    ctx.check("digest §3.2: energy actually flows (a loop at 0 W proves nothing)", any(abs(p) > 100 for _, p in data),
+              f"present powers {[round(p) for _, p in data][:8]}")

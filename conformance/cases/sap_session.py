@@ -96,7 +96,7 @@ async def sap_006(ctx: CaseContext) -> None:
     t = ctx.tester()
     await t.connect()
     rx = await t.exchange(m.SessionSetupReq(header=t.header(bytes(8)), evcc_id=t.ev.evcc_id), timeout=2.5)
-    expect_refused(ctx, rx, "digest §2: wrong first message is not accepted")
+    await expect_refused(ctx, t, rx, "digest §2: wrong first message is not accepted")
 
 
 # --------------------------------------------------------------------------- SessionSetup

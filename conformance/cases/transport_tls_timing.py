@@ -11,24 +11,12 @@ from pathlib import Path
 
 from conformance.cases._common import RC, expect, expect_refused, m, reach
 from conformance.cases.sap_session import _ns, _proto
-from conformance.catalogue import CaseContext, Inconclusive, case
+from conformance.catalogue import CaseContext, case
 from conformance.tester import TesterEvcc
 from iso15118.session import rules
 from iso15118.transport.v2gtp import encode_header
 
 APR = m.AppProtocolResponseCode
-
-
-async def _still_alive(ctx: CaseContext, label: str) -> None:
-    """The SUT accepts a fresh session after the abuse."""
-    if ctx.sut.before_case is not None:
-        await ctx.sut.before_case()
-    try:
-        t, held = await reach(ctx, "AuthorizationSetupReq")
-    except Inconclusive as exc:
-        ctx.check(f"{label}: the SUT still accepts a new session", False, str(exc))
-        return
-    ctx.check(f"{label}: the SUT still accepts a new session", t.session_id != bytes(8), f"SessionID {t.session_id.hex()}")
 
 
 async def _after_sap(ctx: CaseContext) -> TesterEvcc:
@@ -51,9 +39,7 @@ async def v2gtp_001(ctx: CaseContext) -> None:
     t = await _after_sap(ctx)
     await t.send_frame(0x8002, bytes.fromhex("ffffffffdeadbeef0001020304050607a5a5a5a5c3c3c3c3"), name="garbage EXI")
     rx = await t.recv(2.5)
-    expect_refused(ctx, rx, "digest §1.2: undecodable EXI not processed")
-    await t.close()
-    await _still_alive(ctx, "robustness")
+    await expect_refused(ctx, t, rx, "digest §1.2: undecodable EXI not processed")
 
 
 @case("TC_SECC_V2GTP_002", "Wrong V2GTP protocol version is rejected", group="V2GTP",
@@ -69,9 +55,7 @@ async def v2gtp_002(ctx: CaseContext) -> None:
     hdr[0], hdr[1] = 0x02, 0xFD
     await t.send_raw(bytes(hdr) + body, "SAP with V2GTP version 0x02")
     rx = await t.recv(2.5)
-    expect_refused(ctx, rx, "digest §1.2: invalid header rejected")
-    await t.close()
-    await _still_alive(ctx, "robustness")
+    await expect_refused(ctx, t, rx, "digest §1.2: invalid header rejected")
 
 
 @case("TC_SECC_V2GTP_003", "Oversized V2GTP length is not buffered forever", group="V2GTP",
@@ -83,9 +67,7 @@ async def v2gtp_003(ctx: CaseContext) -> None:
     t = await _after_sap(ctx)
     await t.send_raw(encode_header(0x8002, 0x7FFFFFF0) + bytes(2048), "oversized V2GTP frame (0x7FFFFFF0 announced)")
     rx = await t.recv(2.0)
-    expect_refused(ctx, rx, "digest §1.2: oversized frame not answered")
-    await t.close()
-    await _still_alive(ctx, "robustness")
+    await expect_refused(ctx, t, rx, "digest §1.2: oversized frame not answered")
 
 
 @case("TC_SECC_V2GTP_004", "A frame split over two TCP writes is reassembled", group="V2GTP",
@@ -116,7 +98,7 @@ async def v2gtp_005(ctx: CaseContext) -> None:
     t = ctx.tester()
     await t.connect()
     rx = await t.exchange(m.SupportedAppProtocolReq(app_protocol=[_proto(_ns(ctx), 1, 1)]), payload_type=0x8002, timeout=2.5)
-    expect_refused(ctx, rx, "digest §1.2: wrong payload type for SAP")
+    await expect_refused(ctx, t, rx, "digest §1.2: wrong payload type for SAP")
 
 
 @case("TC_SECC_V2GTP_006", "Empty payload is refused", group="V2GTP",
@@ -128,9 +110,7 @@ async def v2gtp_006(ctx: CaseContext) -> None:
     t = await _after_sap(ctx)
     await t.send_frame(0x8002, b"", name="empty payload")
     rx = await t.recv(2.5)
-    expect_refused(ctx, rx, "digest §1.2: empty payload not processed")
-    await t.close()
-    await _still_alive(ctx, "robustness")
+    await expect_refused(ctx, t, rx, "digest §1.2: empty payload not processed")
 
 
 # --------------------------------------------------------------------------- timing
@@ -243,8 +223,20 @@ async def tls_001(ctx: CaseContext) -> None:
     ctx.check("digest §1.3: TLS 1.3", ver == "TLSv1.3", f"{ver}")
     ctx.check("digest §1.3: -20 cipher suite", cipher in ("TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256")
               or (josev and cipher is not None), f"{cipher}")
-    ctx.check("digest §1.3: the SUT's chain verifies against the V2G root", obj is not None and obj.getpeercert(binary_form=True) is not None,
+    der = obj.getpeercert(binary_form=True) if obj is not None else None
+    ctx.check("digest §1.3: the SUT's chain verifies against the V2G root", der is not None,
               "verified by the tester's context (CERT_REQUIRED)")
+    if der is not None and not josev:
+        from cryptography import x509
+        from cryptography.x509.oid import NameOID
+
+        from iso15118.security.algorithms import algorithm_of_key
+
+        leaf = x509.load_der_x509_certificate(der)
+        dc = [a.value for a in leaf.subject.get_attributes_for_oid(NameOID.DOMAIN_COMPONENT)]
+        alg = algorithm_of_key(leaf.public_key())
+        ctx.check("digest §8.2: SECC leaf DomainComponent CPO, key secp521r1 or Ed448", dc == ["CPO"] and alg in ("secp521r1", "ed448"),
+                  f"DC {dc}, key {alg}")
 
 
 @case("TC_SECC_TLS_002", "A TLS 1.2-only ClientHello is refused", group="TLS",

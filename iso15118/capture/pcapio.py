@@ -9,6 +9,16 @@ resynchronises on the next plausible record or stops.
 Only a file that is not a capture at all (unknown magic number, empty, unreadable) raises, with
 :class:`CaptureFormatError` (a subclass of :class:`CaptureError`).
 
+Limits (hostile input):
+
+* a packet whose timestamp cannot be a date (pcapng 64-bit tick counts beyond year 9999, or
+  before year 1) is reported (``corrupt``: "timestamp out of range") and skipped;
+* a gzip-compressed capture may expand to at most :data:`GZIP_MAX_RATIO` times its compressed
+  size, and at least :data:`GZIP_MIN_ALLOWANCE` bytes (``max_decompressed`` overrides): beyond
+  that (a decompression bomb: 200 KB of gzip that would expand to 200 MiB of empty frames)
+  reading stops with a ``limit`` problem naming the limit.  Real captures of charging sessions
+  compress about 3-15:1.
+
 Formats (facts from the public libpcap / pcapng specifications):
 
 * libpcap: 24-byte global header (magic ``a1b2c3d4`` microseconds or ``a1b23c4d`` nanoseconds,
@@ -29,7 +39,7 @@ import struct
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 __all__ = [
     "CaptureError",
@@ -77,6 +87,49 @@ class CaptureError(Exception):
     """Base class of the capture reader's errors."""
 
 
+class CaptureLimitError(CaptureError):
+    """A resource limit of the reader was reached (see the module docstring)."""
+
+
+GZIP_MAX_RATIO = 32
+"""Decompressed bytes allowed per compressed byte of a gzip'ed capture."""
+GZIP_MIN_ALLOWANCE = 4 * 1024 * 1024
+"""Decompressed bytes every gzip'ed capture may have, whatever its compressed size."""
+
+_TS_MIN = -62135596800.0  # 0001-01-01T00:00:00Z
+_TS_MAX = 253402300799.0  # 9999-12-31T23:59:59Z
+
+
+def timestamp_in_range(ts: float) -> bool:
+    """True when ``ts`` (seconds since the epoch) is a representable date (years 1-9999)."""
+    return _TS_MIN <= ts <= _TS_MAX
+
+
+class _LimitedReader:
+    """A read()-only stream that raises :class:`CaptureLimitError` past ``limit`` bytes."""
+
+    def __init__(self, inner: Any, limit: int, what: str) -> None:
+        self._inner = inner
+        self._left = limit
+        self.limit = limit
+        self._what = what
+
+    def read(self, n: int = -1) -> bytes:
+        want = self._left + 1 if n is None or n < 0 else min(n, self._left + 1)
+        data: bytes = self._inner.read(want)
+        self._left -= len(data)
+        if self._left < 0:
+            raise CaptureLimitError(
+                f"{self._what} expands beyond {self.limit} bytes ({self.limit / 1048576:.1f} MiB: "
+                f"{GZIP_MAX_RATIO}:1 to the compressed size, at least {GZIP_MIN_ALLOWANCE // 1048576} MiB); "
+                "reading stopped (a decompression bomb?)"
+            )
+        return data
+
+    def close(self) -> None:
+        self._inner.close()
+
+
 class CaptureFormatError(CaptureError):
     """The file is not a pcap / pcapng capture (or cannot be opened)."""
 
@@ -122,6 +175,8 @@ class CaptureReader:
         path: str | os.PathLike[str],
         on_problem: Callable[[ReadProblem], None] | None = None,
         on_secrets: Callable[[bytes], None] | None = None,
+        *,
+        max_decompressed: int | None = None,
     ) -> None:
         self.path = os.fspath(path)
         self.problems: list[ReadProblem] = []
@@ -141,11 +196,13 @@ class CaptureReader:
         if head[:2] == b"\x1f\x8b":  # gzip-compressed capture
             try:
                 head = gzip.GzipFile(fileobj=raw).read(4)
-            except (OSError, EOFError) as exc:
+            except (OSError, EOFError, zlib.error) as exc:
                 raw.close()
                 raise CaptureFormatError(f"{self.path}: bad gzip data: {exc}") from exc
             raw.seek(0)
-            self._f = gzip.GzipFile(fileobj=raw)  # type: ignore[assignment]
+            limit = max_decompressed if max_decompressed is not None else max(
+                GZIP_MIN_ALLOWANCE, GZIP_MAX_RATIO * self.size)
+            self._f = _LimitedReader(gzip.GzipFile(fileobj=raw), limit, "gzip data")  # type: ignore[assignment]
         if len(head) < 4:
             self.close()
             raise CaptureFormatError(f"{self.path}: empty or too short to be a capture")
@@ -189,6 +246,8 @@ class CaptureReader:
             yield from inner
         except (OSError, EOFError, zlib.error) as exc:  # e.g. a cut gzip stream, an I/O error
             self._problem("truncated", self.position, f"read error after frame {self.frames}: {exc}")
+        except CaptureLimitError as exc:
+            self._problem("limit", self.position, f"after frame {self.frames}: {exc}")
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -393,8 +452,13 @@ class CaptureReader:
                     caplen = len(body) - 20
                 linktype, tick = interfaces[iface]
                 index += 1
+                ts = ((ts_hi << 32) | ts_lo) * tick
+                if not timestamp_in_range(ts):
+                    self._problem("corrupt", block_offset,
+                                  f"frame {index}: timestamp out of range ({ts:.6g} s since 1970); packet skipped")
+                    continue
                 self.frames = index
-                yield Record(index, ((ts_hi << 32) | ts_lo) * tick, linktype, body[20 : 20 + caplen], orig)
+                yield Record(index, ts, linktype, body[20 : 20 + caplen], orig)
             elif btype == 3:  # Simple Packet Block
                 if not interfaces or len(body) < 4:
                     self._problem("corrupt", block_offset, "simple packet block without interface; skipped")

@@ -23,7 +23,10 @@ _HEX_LIMIT = 64
 
 
 def _iso(ts: float) -> str:
-    return _dt.datetime.fromtimestamp(ts, _dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    try:
+        return _dt.datetime.fromtimestamp(ts, _dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    except (ValueError, OverflowError, OSError):  # the reader skips such packets; never crash here
+        return f"out-of-range({ts!r})"
 
 
 def event_to_dict(ev: Event) -> dict[str, Any]:

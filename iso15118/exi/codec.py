@@ -658,6 +658,7 @@ class Codec:
                 while True:
                     code = r.bits(doc.width)  # type: ignore[union-attr]
                     if code == doc.ed_code:  # type: ignore[union-attr]
+                        _check_end(r)
                         return out
                     if code >= len(doc.roots):  # type: ignore[union-attr]
                         raise ExiDecodeError("SE(*) in a fragment is not supported", r.pos, "/")
@@ -668,6 +669,7 @@ class Codec:
                     if len(out) > MAX_ELEMENTS:
                         raise ExiLimitError("too many fragment roots", r.pos)
             root = dec.root(self.sg.document)  # type: ignore[arg-type]
+            _check_end(r)
             return root
         except ExiError:
             raise
@@ -715,6 +717,14 @@ class Codec:
         w = BitWriter()
         self._encode_body(_Encoder(self.sg, w, formats, facets=False, typify=True), root, fragment)
         return write_xml(root, formats, fragment)
+
+
+def _check_end(r: BitReader) -> None:
+    """After EndDocument only the padding of the last byte may follow (fewer than 8 bits,
+    as in every stream of the reference corpus); whole bytes left over are an error."""
+    left = r.end - r.pos
+    if left >= 8:
+        raise ExiDecodeError(f"{left // 8} byte(s) left over after the end of the EXI document", r.pos)
 
 
 _codecs: dict[str, Codec] = {}

@@ -101,6 +101,7 @@ from iso15118.messages import (  # noqa: E402
 )
 from iso15118.messages._base import FieldSpec as FieldSpec
 from iso15118.messages._base import MessageBase as MessageBase
+from iso15118.messages._base import MessageDecodeError as MessageDecodeError
 from iso15118.messages._base import MessageValidationError as MessageValidationError
 from iso15118.messages._gen_ac import *  # noqa: F403
 from iso15118.messages._gen_acdp import *  # noqa: F403
@@ -181,6 +182,7 @@ __all__ = sorted(
         "ALL_ENUMS",
         "FieldSpec",
         "MessageBase",
+        "MessageDecodeError",
         "MessageValidationError",
         "SCHEMA_KEY_BY_NAMESPACE",
         "class_for_element",
@@ -264,8 +266,26 @@ def strip_whitespace(root: Any) -> Any:
 
 
 def from_tree(root: Any) -> MessageBase:
-    """Typed object for a decoded :class:`~iso15118.exi.tree.Element` of a global element."""
-    return class_for_element(root.ns, root.name).from_tree(root)
+    """Typed object for a decoded :class:`~iso15118.exi.tree.Element` of a global element.
+
+    Raises :class:`MessageDecodeError` when the tree is not a typed message (no class for its
+    element, or content the generated ``from_tree`` cannot read) and
+    :class:`MessageValidationError` when a value violates a facet: nothing else.
+    """
+    where = f"{{{getattr(root, 'ns', '?')}}}{getattr(root, 'name', '?')}"
+    try:
+        klass = class_for_element(root.ns, root.name)
+    except (KeyError, AttributeError) as exc:
+        raise MessageDecodeError(where, f"no typed message class for this element ({exc})") from exc
+    try:
+        return klass.from_tree(root)
+    except MessageValidationError:
+        raise
+    except RecursionError as exc:
+        raise MessageDecodeError(where, "nesting too deep") from exc
+    except (AttributeError, KeyError, IndexError, TypeError, ValueError, ArithmeticError) as exc:
+        # the generated readers assume a schema-valid tree; anything else is bad input here
+        raise MessageDecodeError(where, f"not a valid {klass.__name__}: {type(exc).__name__}: {exc}") from exc
 
 
 def encode(msg: MessageBase) -> bytes:
@@ -280,7 +300,12 @@ def encode(msg: MessageBase) -> bytes:
 
 
 def decode(data: bytes, schema_key: str) -> MessageBase:
-    """Decode EXI bytes of schema ``schema_key`` into the typed message."""
+    """Decode EXI bytes of schema ``schema_key`` into the typed message.
+
+    Bad input raises only typed errors: :class:`iso15118.exi.ExiDecodeError` (the bytes are
+    not an EXI document of the schema, including whole bytes left over after it) or
+    :class:`MessageDecodeError` / :class:`MessageValidationError` (a document that is not a
+    typed message).  ``tests/messages/test_decode_fuzz.py`` holds it to that."""
     codec = _codec()
 
     return from_tree(codec(schema_key).decode(data))
@@ -332,5 +357,7 @@ def decode_fragment(data: bytes, schema_key: str) -> MessageBase:
 
     root = codec(schema_key).decode(data, fragment=True)
     if isinstance(root, list):  # a fragment may carry several elements
+        if not root:
+            raise MessageDecodeError(f"<{schema_key} fragment>", "the fragment holds no element")
         root = root[0]
     return from_tree(root)

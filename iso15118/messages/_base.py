@@ -18,6 +18,7 @@ from iso15118.exi.tree import Element
 __all__ = [
     "FieldSpec",
     "MessageBase",
+    "MessageDecodeError",
     "MessageValidationError",
 ]
 
@@ -41,6 +42,15 @@ class MessageValidationError(ValueError):
         step = f"{attr}[{index}]" if index >= 0 else attr
         path = f"{owner}.{step}.{rest}" if rest else f"{owner}.{step}"
         return MessageValidationError(path, self.reason)
+
+
+class MessageDecodeError(MessageValidationError):
+    """Decoded bytes (or a tree) that do not form a typed message: an element with no
+    message class (a bare xmldsig ``DigestValue`` under the dc grammar, any -2 / DIN
+    ``V2G_Message``: those schemas have no typed classes), text where the schema has
+    element-only content, a missing or misplaced child.  ``field_path`` names the element
+    (``{namespace}Name``), ``reason`` what is wrong; the original exception is chained."""
+
 
 
 class FieldSpec(NamedTuple):

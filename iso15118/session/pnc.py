@@ -167,6 +167,9 @@ class SeccPnC:
     provider: CertificateProvider | None = None
     supported_providers: tuple[str, ...] = ()
     crls: Sequence[x509.CertificateRevocationList] = field(default=(), repr=False)
+    """CRLs checked for the contract chain (a listed certificate: WARNING_CertificateRevoked)."""
+    ocsp_responses: Sequence[Any] = field(default=(), repr=False)
+    """OCSP responses (``cryptography.x509.ocsp.OCSPResponse``) checked for the contract chain."""
     expires_soon: dt.timedelta = dt.timedelta(days=14)
     metering_confirmation_after_loops: int | None = None
 

@@ -10,6 +10,7 @@ Every V2GTP frame goes out in a single write (``V2GTPConnection.send``), which J
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import ssl
 import time
@@ -22,7 +23,14 @@ from iso15118.session.controller import EVController, EVSEController
 from iso15118.session.evcc import EvccConfig, EvccSession
 from iso15118.session.events import Event, MessageReceived, SendMessage, SessionEnded
 from iso15118.session.secc import SeccConfig, SeccSession, SessionStore
-from iso15118.transport.tcp import ConnectionClosed, V2GTPConnection, open_connection, start_server
+from iso15118.transport.tcp import (
+    ConnectionClosed,
+    ConnectionGate,
+    ServerLimits,
+    V2GTPConnection,
+    open_connection,
+    start_server,
+)
 from iso15118.transport.v2gtp import V2GTPError
 
 log = logging.getLogger(__name__)
@@ -99,7 +107,17 @@ async def drive(
             frame = await conn.recv(timeout=timeout)
         except TimeoutError:
             events = core.handle_timer(clock())
-        except (ConnectionClosed, ConnectionError, ssl.SSLError, V2GTPError, asyncio.IncompleteReadError) as exc:
+        except V2GTPError as exc:
+            if not exc.close_connection:
+                # an unknown / reserved / manufacturer-specific payload type: the framing is
+                # intact, the message is ignored and the session goes on (transport/v2gtp.py)
+                log.warning("%s: %s", side, exc)
+                continue
+            log.debug("%s: connection ended: %s", side, exc)
+            events = core.connection_lost(clock())
+            if not events:
+                break
+        except (ConnectionClosed, ConnectionError, ssl.SSLError, asyncio.IncompleteReadError) as exc:
             log.debug("%s: connection ended: %s", side, exc)
             events = core.connection_lost(clock())
             if not events:
@@ -140,6 +158,14 @@ def _tls_version(conn: V2GTPConnection) -> str | None:
     return obj.version() if obj is not None else None
 
 
+def _peer_fingerprint(conn: V2GTPConnection) -> str | None:
+    """SHA-512 of the peer's TLS certificate (DER), hex; None on TCP or without a certificate
+    (digest §1.3: binds a resumed session to the vehicle certificate that paused it)."""
+    obj = conn.ssl_object
+    der = obj.getpeercert(binary_form=True) if obj is not None else None
+    return hashlib.sha512(der).hexdigest() if der else None
+
+
 class SeccServer:
     """A running SECC: ``.port``, ``.results`` (finished sessions), ``close()``."""
 
@@ -152,8 +178,14 @@ class SeccServer:
         sink: EventSink | None = None,
         linger: float | None = None,
         record_events: bool = False,
+        limits: ServerLimits | None = None,
+        on_result: Callable[[SessionResult], Any] | None = None,
     ) -> None:
         self._controller = controller
+        self.gate = ConnectionGate(limits)
+        """Connection / handshake limits and their counters (``gate.stats``)."""
+        self.on_result = on_result
+        """Called with each finished session's :class:`SessionResult` (its own authorization)."""
         self.config = config or SeccConfig()
         self.store: SessionStore = self.config.store
         self.clock = clock
@@ -185,7 +217,14 @@ class SeccServer:
             task.add_done_callback(self._tasks.discard)
         started = self.clock()
         self.sessions_started += 1
-        core = SeccSession(self.controller_for_session(), self.config, now=started, clock=time.time, tls=conn.ssl_object is not None)
+        core = SeccSession(
+            self.controller_for_session(),
+            self.config,
+            now=started,
+            clock=time.time,
+            tls=conn.ssl_object is not None,
+            peer_certificate=_peer_fingerprint(conn),
+        )
         self.active.add(core)
         record: list[tuple[float, Event]] | None = [] if self.record_events else None
         ended = None
@@ -197,8 +236,7 @@ class SeccServer:
                 await _linger(conn, linger)
         finally:
             self.active.discard(core)
-            self.results.append(
-                SessionResult(
+            result = SessionResult(
                     "secc",
                     core.ok,
                     core.end_reason or (ended.reason if ended else "closed"),
@@ -213,7 +251,12 @@ class SeccServer:
                     authorization=core.authorization,
                     emaid=core.emaid,
                 )
-            )
+            self.results.append(result)
+            if self.on_result is not None:
+                try:
+                    self.on_result(result)
+                except Exception:
+                    log.exception("on_result callback failed")
             self._changed.set()
 
     async def wait_sessions(self, count: int, timeout: float | None = None) -> list[SessionResult]:
@@ -254,13 +297,19 @@ async def start_secc(
     sink: EventSink | None = None,
     linger: float | None = None,
     record_events: bool = False,
+    limits: ServerLimits | None = None,
+    on_result: Callable[[SessionResult], Any] | None = None,
 ) -> SeccServer:
     """Start serving; returns the :class:`SeccServer` (``port=0`` picks a free port).
 
     ``controller``: one controller shared by all sessions, or a factory called per session
-    (the runner knows no simulator: ``lambda: make_evse("dc-bidi")`` lives in the caller)."""
-    secc = SeccServer(controller, config=config, clock=clock, sink=sink, linger=linger, record_events=record_events)
-    secc.server = await start_server(secc.handle, host, port, tls, ssl_handshake_timeout=10.0 if tls else None)
+    (the runner knows no simulator: ``lambda: make_evse("dc-bidi")`` lives in the caller).
+    ``limits``: connection / handshake caps and the handshake timeout (:class:`ServerLimits` defaults)."""
+    secc = SeccServer(
+        controller, config=config, clock=clock, sink=sink, linger=linger, record_events=record_events,
+        limits=limits, on_result=on_result,
+    )
+    secc.server = await start_server(secc.handle, host, port, tls, gate=secc.gate)
     return secc
 
 
@@ -338,10 +387,13 @@ async def run_evcc(
         if core.authorized_at is not None:
             stats["authorized_s"] = core.authorized_at - started
         await conn.aclose()
+    reason = core.end_reason or (ended.reason if ended else "closed")
+    if not core.ok and conn.tls_error:
+        reason = f"{reason} (TLS: {conn.tls_error})"
     return SessionResult(
         "evcc",
         core.ok,
-        core.end_reason or (ended.reason if ended else "closed"),
+        reason,
         core.rx,
         core.tx,
         started,
@@ -359,6 +411,7 @@ async def run_evcc(
 
 __all__ = [
     "EventSink",
+    "ServerLimits",
     "SeccServer",
     "SessionResult",
     "drive",

@@ -78,9 +78,17 @@ class SessionStore:
     def put(self, record: SessionRecord) -> None:
         self._records[record.session_id] = record
 
-    def take(self, session_id: bytes, evcc_id: str, now: float) -> SessionRecord | None:
+    def take(
+        self, session_id: bytes, evcc_id: str, now: float, peer_certificate: str | None = None
+    ) -> SessionRecord | None:
+        """The paused session, if ``evcc_id`` and the TLS peer certificate fingerprint match
+        the session that paused it (a mismatch leaves the record in place)."""
         rec = self._records.get(session_id)
         if rec is None or rec.evcc_id != evcc_id or now - rec.paused_at > self.max_age:
+            return None
+        if rec.extra.get("peer_certificate") != peer_certificate:
+            log.warning("resumption of session %s refused: TLS vehicle certificate differs from the pausing session's",
+                        session_id.hex())
             return None
         del self._records[session_id]
         return rec
@@ -117,12 +125,16 @@ class SeccSession:
         now: float = 0.0,
         clock: Callable[[], float],
         tls: bool = False,
+        peer_certificate: str | None = None,
     ) -> None:
         self.controller = controller
         self.config = config or SeccConfig()
         self._clock = clock
         self.tls = tls
         """True when the transport is TLS (the runner knows; in-memory tests say so)."""
+        self.peer_certificate = peer_certificate
+        """SHA-512 fingerprint (hex) of the EV's TLS certificate, an input from the runner: a
+        paused session resumes only with the same certificate (digest §1.3)."""
         self.authorization: AuthorizationMode | None = None
         """``"EIM"`` or ``"PnC"`` once the EV is authorized."""
         self.emaid: str | None = None
@@ -363,7 +375,7 @@ class SeccSession:
         self.evcc_id = req.evcc_id
         rec = None
         if req.header.session_id != bytes(8):
-            rec = self.config.store.take(req.header.session_id, req.evcc_id, now)
+            rec = self.config.store.take(req.header.session_id, req.evcc_id, now, self.peer_certificate)
         if rec is not None and rec.service.family is self.family:
             self.session_id = rec.session_id
             self.service = rec.service
@@ -450,6 +462,7 @@ class SeccSession:
             gen_challenge=self._gen_challenge,
             mo_roots=cfg.mo_roots,
             crls=list(cfg.crls) or None,
+            ocsp_responses=list(cfg.ocsp_responses) or None,
             expires_soon=cfg.expires_soon,
         )
         self.pnc_result = check
@@ -828,6 +841,7 @@ class SeccSession:
                     self.parameter_set.set_id,
                     self.parameter_set.control_mode,
                     now,
+                    extra={"peer_certificate": self.peer_certificate},
                 )
             )
         return m.SessionStopRes(header=self._header(), response_code=RC.OK)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ssl
 from pathlib import Path
+from typing import Any
 
 from iso15118.security.tls import ISO20, JOSEV_COMPAT, client_context, server_context
 
@@ -20,7 +21,7 @@ def _password(pki: Path, name: str) -> Path | None:
     return p if p.exists() else None
 
 
-def secc_context(pki: str | Path, *, josev: bool = False, keylog: str | None = None) -> ssl.SSLContext:
+def secc_context(pki: str | Path, *, josev: bool = False, keylog: str | None = None, **kw: Any) -> ssl.SSLContext:
     d = Path(pki)
     certs = d / "certs"
     anchor = certs / ("oemRootCACert.pem" if josev else "v2gRootCACert.pem")
@@ -31,10 +32,11 @@ def secc_context(pki: str | Path, *, josev: bool = False, keylog: str | None = N
         trust_anchors=[anchor],
         profile=JOSEV_COMPAT if josev else ISO20,
         keylog_file=keylog,
+        **kw,
     )
 
 
-def evcc_context(pki: str | Path, *, josev: bool = False, keylog: str | None = None) -> ssl.SSLContext:
+def evcc_context(pki: str | Path, *, josev: bool = False, keylog: str | None = None, **kw: Any) -> ssl.SSLContext:
     d = Path(pki)
     certs = d / "certs"
     if josev:
@@ -48,6 +50,7 @@ def evcc_context(pki: str | Path, *, josev: bool = False, keylog: str | None = N
         pw,
         profile=JOSEV_COMPAT if josev else ISO20,
         keylog_file=keylog,
+        **kw,
     )
 
 

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
+import ssl
 import sys
 from pathlib import Path
 from typing import Any
@@ -34,34 +36,83 @@ def _pki(path: str | None, josev: bool) -> Path:
     return d
 
 
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+def _raise_fd_limit(want: int) -> None:
+    """A server needs a descriptor per connection (asyncio accepts a burst at once before the
+    limits sort it out): lift the soft limit towards the hard one (best effort)."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        target = want + 1024
+        if hard != resource.RLIM_INFINITY:
+            target = min(target, hard)
+        if soft != resource.RLIM_INFINITY and soft < target:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (ImportError, ValueError, OSError):
+        pass
+
+
+def _revocation(args: argparse.Namespace) -> dict[str, Any]:
+    """``--crl`` / ``--ocsp`` files (PEM or DER) as keyword arguments of the TLS contexts."""
+    from cryptography import x509
+    from cryptography.x509 import ocsp
+
+    crls = []
+    for name in args.crl or ():
+        data = Path(name).read_bytes()
+        crls.append(x509.load_pem_x509_crl(data) if b"-----BEGIN" in data else x509.load_der_x509_crl(data))
+    responses = [ocsp.load_der_ocsp_response(Path(name).read_bytes()) for name in args.ocsp or ()]
+    return {"crls": crls, "ocsp_responses": responses}
+
+
+def _tls_profile_note(args: argparse.Namespace) -> None:
+    if args.tls and args.josev_pki:
+        print("TLS profile: josev-compat (compatibility: P-256 PKI, TLS 1.2-1.3; --josev-pki)", file=sys.stderr)
+
+
 def _secc(args: argparse.Namespace) -> int:
-    from iso15118.session import SeccConfig, SessionEnded
-    from iso15118.session.runner import run_secc
+    from iso15118.session import SeccConfig
+    from iso15118.session.runner import ServerLimits, SessionResult, run_secc
     from iso15118.session.tlsconf import secc_context
     from iso15118.sim import make_evse
 
-    tls = secc_context(_pki(args.pki, args.josev_pki), josev=args.josev_pki, keylog=args.keylog) if args.tls else None
+    _logging(args.verbose)
+    _tls_profile_note(args)
+    revocation = _revocation(args)
+    tls = (
+        secc_context(_pki(args.pki, args.josev_pki), josev=args.josev_pki, keylog=args.keylog, **revocation)
+        if args.tls
+        else None
+    )
     count = {"n": 0}
-    auth: dict[str, str] = {}
 
     def sink(side: str, now: float, ev: Any) -> None:
         if args.verbose and hasattr(ev, "name") and type(ev).__name__ in ("MessageReceived",):
             print(f"{now:.3f} rx {ev.name}", flush=True)
-        if type(ev).__name__ == "MessageReceived" and ev.name == "AuthorizationReq":
-            auth["selected"] = ev.message.selected_authorization_service.value
-        if type(ev).__name__ == "SendMessage" and ev.name == "AuthorizationRes":
-            if ev.message.response_code.value.startswith("OK") and ev.message.evse_processing.value == "Finished":
-                auth["done"] = auth.get("selected", "?")
-        if isinstance(ev, SessionEnded):
-            count["n"] += 1
-            print(
-                f"SESSION {count['n']} {'PASS' if ev.ok else 'FAIL'} auth={auth.pop('done', 'none')} reason=\"{ev.reason}\"",
-                flush=True,
-            )
-            if args.once:
-                raise_later.append(ev)
+
+    def on_result(r: SessionResult) -> None:
+        # each session's own authorization, from its own core (sessions may overlap)
+        count["n"] += 1
+        print(
+            f"SESSION {count['n']} {'PASS' if r.ok else 'FAIL'} auth={r.authorization or 'none'} reason=\"{r.reason}\"",
+            flush=True,
+        )
+        if args.once:
+            raise_later.append(r)
 
     raise_later: list[Any] = []
+    _raise_fd_limit(args.max_connections + 256)
+    limits = ServerLimits(
+        max_connections=args.max_connections,
+        max_per_address=args.max_per_address,
+        max_handshakes=args.max_handshakes,
+        max_handshakes_per_address=args.max_handshakes_per_address,
+        handshake_timeout=args.handshake_timeout,
+    )
 
     def ready(server: Any) -> None:
         print(f"READY {'tls' if tls else 'none'} [{args.host}]:{server.port}", flush=True)
@@ -76,7 +127,12 @@ def _secc(args: argparse.Namespace) -> int:
 
         config = SeccConfig(
             authorization_services=("PnC", "EIM"),
-            pnc=secc_pnc_from_pki(_pki(args.pki, False), metering_confirmation_after_loops=args.metering_confirmation),
+            pnc=secc_pnc_from_pki(
+                _pki(args.pki, False),
+                metering_confirmation_after_loops=args.metering_confirmation,
+                crls=revocation["crls"],
+                ocsp_responses=revocation["ocsp_responses"],
+            ),
         )
 
     async def main() -> int:
@@ -90,6 +146,8 @@ def _secc(args: argparse.Namespace) -> int:
                 sdp=args.sdp,
                 sink=sink,
                 ready=ready,
+                limits=limits,
+                on_result=on_result,
             )
         )
         while not task.done():
@@ -114,7 +172,13 @@ def _evcc(args: argparse.Namespace) -> int:
     from iso15118.session.tlsconf import evcc_context
     from iso15118.sim import make_ev
 
-    tls = evcc_context(_pki(args.pki, args.josev_pki), josev=args.josev_pki, keylog=args.keylog) if args.tls else None
+    _logging(args.verbose)
+    _tls_profile_note(args)
+    tls = (
+        evcc_context(_pki(args.pki, args.josev_pki), josev=args.josev_pki, keylog=args.keylog, **_revocation(args))
+        if args.tls
+        else None
+    )
     creds: dict[str, Any] = {}
     if args.pnc or args.install_contract:
         if args.josev_pki:
@@ -140,18 +204,24 @@ def _evcc(args: argparse.Namespace) -> int:
         if args.verbose and type(event).__name__ in ("SendMessage", "ProtocolError", "NotificationReceived"):
             print(f"{now:.3f} {type(event).__name__} {getattr(event, 'name', '')} {getattr(event, 'detail', '')}", flush=True)
 
-    r = asyncio.run(
-        run_evcc(
-            ev,
-            None if args.discover else args.host,
-            None if args.discover else args.port,
-            tls,
-            config=config,
-            discover=args.discover,
-            sdp_address=args.host,
-            sink=sink,
+    try:
+        r = asyncio.run(
+            run_evcc(
+                ev,
+                None if args.discover else args.host,
+                None if args.discover else args.port,
+                tls,
+                config=config,
+                discover=args.discover,
+                sdp_address=args.host,
+                sink=sink,
+            )
         )
-    )
+    except ssl.SSLError as exc:  # the handshake failed: say why (the alert we sent or got)
+        from iso15118.transport.tlsstream import describe_ssl_error
+
+        print(f"FAIL profile={args.profile} tls=handshake-failed reason=\"TLS: {describe_ssl_error(exc)}\"", flush=True)
+        return 1
     print(
         f"{'PASS' if r.ok else 'FAIL'} profile={args.profile} service={args.service or 'auto'} tls={r.tls_version or 'none'} "
         f"auth={r.authorization or 'none'}{f' emaid={r.emaid}' if r.emaid else ''} "
@@ -183,6 +253,11 @@ def _demo(args: argparse.Namespace) -> int:
     return 0 if res.ok else 1
 
 
+def _revocation_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--crl", action="append", metavar="FILE", help="CRL (PEM/DER) checked for the peer's TLS chain (repeatable)")
+    p.add_argument("--ocsp", action="append", metavar="FILE", help="OCSP response (DER) checked for the peer's chain (repeatable)")
+
+
 def register(subparsers: Any) -> None:
     from iso15118.sim import EV_PROFILES, EVSE_PROFILES
 
@@ -192,7 +267,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--port", type=int, default=15119)
     p.add_argument("--tls", action=argparse.BooleanOptionalAction, default=True, help="TLS 1.3 with mutual auth (default)")
     p.add_argument("--pki", help=f"lab PKI directory (created if missing; default {DEFAULT_PKI})")
-    p.add_argument("--josev-pki", action="store_true", help="--pki is Josev's P-256 test PKI (compatibility TLS)")
+    p.add_argument("--josev-pki", action="store_true",
+                   help="--pki is Josev's P-256 test PKI: the josev-compat TLS profile (P-256, TLS 1.2-1.3; logged)")
     p.add_argument("--keylog", help="write TLS secrets (NSS key log) to this file")
     p.add_argument("--sdp", action="store_true", help="also answer SDP on UDP 15118")
     p.add_argument("--once", action="store_true", help="exit after the first session (status 0 if it passed)")
@@ -200,6 +276,16 @@ def register(subparsers: Any) -> None:
     p.add_argument("--pnc", action="store_true", help="offer Plug & Charge (+EIM) with the lab PKI's MO roots and CPS (TLS only)")
     p.add_argument("--metering-confirmation", type=int, default=4, metavar="N",
                    help="with --pnc: ask for one signed meter reading after N charge loops (default 4)")
+    _revocation_args(p)
+    from iso15118.transport.tcp import ServerLimits
+
+    d = ServerLimits()
+    p.add_argument("--max-connections", type=int, default=d.max_connections, help="open connections in total")
+    p.add_argument("--max-per-address", type=int, default=d.max_per_address, help="open connections per peer address")
+    p.add_argument("--max-handshakes", type=int, default=d.max_handshakes, help="TLS handshakes in progress")
+    p.add_argument("--max-handshakes-per-address", type=int, default=d.max_handshakes_per_address,
+                   help="TLS handshakes in progress per peer address")
+    p.add_argument("--handshake-timeout", type=float, default=d.handshake_timeout, help="seconds for the TLS handshake")
     p.add_argument("-v", "--verbose", action="store_true")
     p.set_defaults(func=_secc)
 
@@ -212,8 +298,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--discover", action="store_true", help="find the SECC with SDP (unicast to --host:15118)")
     p.add_argument("--tls", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--pki", help=f"lab PKI directory (default {DEFAULT_PKI})")
-    p.add_argument("--josev-pki", action="store_true")
+    p.add_argument("--josev-pki", action="store_true",
+                   help="--pki is Josev's P-256 test PKI: the josev-compat TLS profile (P-256, TLS 1.2-1.3; logged)")
     p.add_argument("--keylog")
+    _revocation_args(p)
     p.add_argument("--loops", type=int, default=10, help="charge loops before stopping (default 10)")
     p.add_argument("--soc", type=float, default=50.0)
     p.add_argument("--speed", type=float, default=1.0)

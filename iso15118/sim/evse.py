@@ -198,9 +198,16 @@ class SimEVSE:
             self._cable_since = None
         return done
 
+    def physical_voltage(self, volts: float) -> float:
+        """What the DC output can be: 0 V .. EVSEMaximumVoltage, whatever was asked or claimed."""
+        if volts != volts:  # NaN
+            return 0.0
+        return min(max(volts, 0.0), float(self.spec.max_voltage))
+
     def pre_charge(self, now: float, target_voltage: Decimal) -> Decimal:
         # a fast converter: half way per request, then settled; never above its own maximum
-        t = min(float(target_voltage), float(self.spec.max_voltage))
+        # and never below 0 V (a negative target is not followed)
+        t = self.physical_voltage(float(target_voltage))
         self.output_voltage = t if abs(t - self.output_voltage) < 40 else (self.output_voltage + t) / 2
         return dec(self.output_voltage, 1)
 
@@ -249,13 +256,15 @@ class SimEVSE:
             if self.grid_outage and target > 0:
                 target = 0.0
         if self.spec.dc:
-            voltage = float(status.present_voltage) or self.output_voltage or 1.0
+            # the output follows the battery, within what the charger can physically be: the EV's
+            # claim (e.g. 1234.5 V against a 920 V maximum, or a negative value) is not echoed
+            voltage = self.physical_voltage(float(status.present_voltage)) or self.output_voltage
             self.output_voltage = voltage
-            current = target / voltage
+            current = target / voltage if voltage > 0 else 0.0
             max_i = float(lim.max_charge_current) if current >= 0 else float(lim.max_discharge_current)
             if abs(current) > max_i:
                 current = max_i if current >= 0 else -max_i
-                target = current * voltage
+            target = current * voltage
         else:
             voltage = self.spec.nominal_voltage
             current = target / voltage

@@ -7,7 +7,26 @@ splits the peer or the network produce, with ``V2GTPParser``.
 
 No TLS policy lives here: pass an ``ssl.SSLContext`` made by ``iso15118.security`` to
 ``open_connection`` / ``start_server``; ``V2GTPConnection.ssl_object`` exposes the negotiated
-session (version, cipher, peer certificate).
+session (version, cipher, peer certificate).  The TLS handshake is driven by
+:mod:`iso15118.transport.tlsstream` (not asyncio's SSL transport) so that a refused handshake
+sends its alert and logs one line with the reason.
+
+Resource limits of the server (:class:`ServerLimits`, enforced by :class:`ConnectionGate`):
+
+* ``max_connections`` open connections in total and ``max_per_address`` per peer address;
+* ``max_handshakes`` TLS handshakes in progress in total and ``max_handshakes_per_address``
+  per peer address;
+* ``handshake_timeout`` seconds from accept to a finished TLS handshake;
+* ``backlog`` for the listening socket (bursts of connects wait in the kernel, not in a
+  SYN retransmission second).
+
+When a new connection would exceed a limit, the **oldest connection still in its TLS
+handshake** (in the same scope: the same address for a per-address limit) is closed to make
+room; only if there is none (every slot holds an established session) is the new connection
+refused (closed at once).  So idle or slow half-open sockets cannot starve a real vehicle: a
+flood of idle sockets costs at most ``max_handshakes`` pending handshakes, and a new
+legitimate connection always gets a handshake slot.  Counters are in ``ConnectionGate.stats``;
+the log gets one warning line per 5 s at most while limits act.
 """
 
 from __future__ import annotations
@@ -16,9 +35,12 @@ import asyncio
 import collections
 import logging
 import ssl as _ssl
+import time
 from collections.abc import Awaitable, Callable, Container
+from dataclasses import dataclass
 from typing import Any
 
+from iso15118.transport import tlsstream
 from iso15118.transport.v2gtp import (
     DEFAULT_MAX_PAYLOAD,
     Frame,
@@ -29,6 +51,8 @@ from iso15118.transport.v2gtp import (
 
 __all__ = [
     "ConnectionClosed",
+    "ConnectionGate",
+    "ServerLimits",
     "V2GTPConnection",
     "open_connection",
     "start_server",
@@ -58,13 +82,17 @@ class ConnectionClosed(ConnectionError):
         super().__init__(msg)
 
 
+Reader = asyncio.StreamReader | tlsstream.TlsStream
+Writer = asyncio.StreamWriter | tlsstream.TlsStream
+
+
 class V2GTPConnection:
     """One TCP / TLS connection carrying V2GTP frames."""
 
     def __init__(
         self,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
+        reader: Reader,
+        writer: Writer,
         *,
         max_payload: int = DEFAULT_MAX_PAYLOAD,
         allowed_types: Container[int] | None = None,
@@ -80,6 +108,8 @@ class V2GTPConnection:
         """Peer address tuple as the socket reports it (host, port[, flowinfo, scope_id])."""
         self.local: Any = writer.get_extra_info("sockname")
         """Local address tuple."""
+        self.tls_error: str | None = None
+        """The TLS error that ended the connection (e.g. an alert the peer sent), if any."""
 
     # -- properties --
 
@@ -144,6 +174,8 @@ class V2GTPConnection:
                 data = await self._reader.read(READ_SIZE)
             except (ConnectionError, _ssl.SSLError) as exc:
                 self._eof = True
+                if isinstance(exc, _ssl.SSLError):
+                    self.tls_error = tlsstream.describe_ssl_error(exc)
                 raise ConnectionClosed(
                     self.peer, truncated=self._parser.buffered, detail=str(exc)
                 ) from exc
@@ -213,13 +245,118 @@ async def open_connection(
     """
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]  # "[::1]" as written in URLs
-    kwargs: dict[str, Any] = {}
-    if ssl is not None:
-        kwargs["ssl"] = ssl
-        kwargs["server_hostname"] = server_hostname if server_hostname is not None else host
     async with asyncio.timeout(timeout):
-        reader, writer = await asyncio.open_connection(host, port, limit=READ_SIZE, **kwargs)
-    return V2GTPConnection(reader, writer, max_payload=max_payload, allowed_types=allowed_types)
+        reader, writer = await asyncio.open_connection(host, port, limit=READ_SIZE)
+        if ssl is None:
+            return V2GTPConnection(reader, writer, max_payload=max_payload, allowed_types=allowed_types)
+        try:
+            stream = await tlsstream.handshake(
+                reader, writer, ssl, server_side=False,
+                server_hostname=server_hostname if server_hostname is not None else host,
+            )
+        except _ssl.SSLError as exc:
+            log.warning("TLS handshake with [%s]:%s failed: %s", host, port, tlsstream.describe_ssl_error(exc))
+            raise
+    return V2GTPConnection(stream, stream, max_payload=max_payload, allowed_types=allowed_types)
+
+
+@dataclass(frozen=True)
+class ServerLimits:
+    """Resource limits of a V2GTP server (see the module docstring for the policy)."""
+
+    max_connections: int = 512
+    max_per_address: int = 256
+    max_handshakes: int = 64
+    max_handshakes_per_address: int = 16
+    handshake_timeout: float = 10.0
+    backlog: int = 1024
+
+
+class _Slot:
+    __slots__ = ("addr", "task", "pending", "released", "evicted")
+
+    def __init__(self, addr: str, task: asyncio.Task[Any] | None) -> None:
+        self.addr = addr
+        self.task = task
+        self.pending = True
+        self.released = False
+        self.evicted = False
+
+
+class ConnectionGate:
+    """Admission control for :func:`start_server` (counts, limits, eviction)."""
+
+    def __init__(self, limits: ServerLimits | None = None) -> None:
+        self.limits = limits or ServerLimits()
+        self.open = 0
+        self.per_address: collections.Counter[str] = collections.Counter()
+        self._pending: dict[_Slot, None] = {}  # insertion order = age
+        self.stats: collections.Counter[str] = collections.Counter()
+        self._last_log = 0.0
+
+    @property
+    def pending(self) -> int:
+        """TLS handshakes in progress."""
+        return len(self._pending)
+
+    def _note(self, what: str) -> None:
+        self.stats[what] += 1
+        now = time.monotonic()
+        if now - self._last_log >= 5.0:
+            self._last_log = now
+            log.warning(
+                "connection limits acting: open=%d handshakes=%d totals %s (%s)",
+                self.open, len(self._pending), dict(self.stats), self.limits,
+            )
+
+    def _evict(self, addr: str | None) -> bool:
+        """Close the oldest pending handshake (from ``addr``, or any); False if none."""
+        for slot in self._pending:
+            if addr is None or slot.addr == addr:
+                slot.evicted = True
+                self.release(slot)
+                if slot.task is not None:
+                    slot.task.cancel()
+                self._note("evicted")
+                return True
+        return False
+
+    def admit(self, addr: str, task: asyncio.Task[Any] | None, *, handshake: bool) -> _Slot | None:
+        lim = self.limits
+        if self.open >= lim.max_connections and not self._evict(None):
+            self._note("refused")
+            return None
+        if self.per_address[addr] >= lim.max_per_address and not self._evict(addr):
+            self._note("refused")
+            return None
+        if handshake:
+            if sum(1 for s in self._pending if s.addr == addr) >= lim.max_handshakes_per_address:
+                self._evict(addr)
+            if len(self._pending) >= lim.max_handshakes:
+                self._evict(None)
+        slot = _Slot(addr, task)
+        self.open += 1
+        self.per_address[addr] += 1
+        if handshake:
+            self._pending[slot] = None
+        else:
+            slot.pending = False
+        self.stats["accepted"] += 1
+        return slot
+
+    def established(self, slot: _Slot) -> None:
+        slot.pending = False
+        self._pending.pop(slot, None)
+
+    def release(self, slot: _Slot) -> None:
+        if slot.released:
+            return
+        slot.released = True
+        self._pending.pop(slot, None)
+        self.open -= 1
+        self.per_address[slot.addr] -= 1
+        if self.per_address[slot.addr] <= 0:
+            del self.per_address[slot.addr]
 
 
 async def start_server(
@@ -231,29 +368,62 @@ async def start_server(
     max_payload: int = DEFAULT_MAX_PAYLOAD,
     allowed_types: Container[int] | None = None,
     ssl_handshake_timeout: float | None = None,
+    limits: ServerLimits | None = None,
+    gate: ConnectionGate | None = None,
 ) -> asyncio.Server:
     """Listen for V2GTP connections; run ``handler(conn)`` for each, closing it afterwards.
 
     ``port=0`` picks a free port (see ``server.sockets[0].getsockname()``).  ``ConnectionClosed``
     escaping the handler is normal end of session; other exceptions are logged, not propagated.
+    ``limits`` (or the limits of ``gate``, which keeps the counters) bound connections and
+    handshakes; ``ssl_handshake_timeout`` overrides ``limits.handshake_timeout``.
     """
+    if gate is None:
+        gate = ConnectionGate(limits)
+    lim = gate.limits
+    handshake_timeout = ssl_handshake_timeout if ssl_handshake_timeout is not None else lim.handshake_timeout
 
     async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        conn = V2GTPConnection(
-            reader, writer, max_payload=max_payload, allowed_types=allowed_types
-        )
+        peer = writer.get_extra_info("peername")
+        addr = str(peer[0]) if peer else "?"
+        slot = gate.admit(addr, asyncio.current_task(), handshake=ssl is not None)
+        if slot is None:
+            writer.transport.abort()
+            return
         try:
-            await handler(conn)
-        except ConnectionClosed as exc:
-            log.debug("%s", exc)
-        except Exception:
-            log.exception("V2GTP connection handler failed for %s", conn.peer)
+            if ssl is not None:
+                try:
+                    async with asyncio.timeout(handshake_timeout):
+                        stream = await tlsstream.handshake(reader, writer, ssl, server_side=True)
+                except TimeoutError:
+                    gate._note("handshake_timeout")
+                    writer.transport.abort()
+                    return
+                except (_ssl.SSLEOFError, ConnectionError) as exc:  # the peer went away mid-handshake
+                    gate.stats["handshake_aborted"] += 1
+                    log.debug("TLS handshake from %s aborted by the peer: %s", peer, exc)
+                    return
+                except (_ssl.SSLError, OSError) as exc:
+                    gate.stats["handshake_failed"] += 1
+                    log.warning("TLS handshake from %s refused: %s", peer, tlsstream.describe_ssl_error(exc))
+                    return
+                gate.established(slot)
+                conn = V2GTPConnection(stream, stream, max_payload=max_payload, allowed_types=allowed_types)
+            else:
+                conn = V2GTPConnection(reader, writer, max_payload=max_payload, allowed_types=allowed_types)
+            try:
+                await handler(conn)
+            except ConnectionClosed as exc:
+                log.debug("%s", exc)
+            except Exception:
+                log.exception("V2GTP connection handler failed for %s", conn.peer)
+            finally:
+                await conn.aclose()
+        except asyncio.CancelledError:
+            if not slot.evicted:
+                raise
+            writer.transport.abort()
         finally:
-            await conn.aclose()
+            gate.release(slot)
 
-    kwargs: dict[str, Any] = {}
-    if ssl is not None:
-        kwargs["ssl"] = ssl
-        if ssl_handshake_timeout is not None:
-            kwargs["ssl_handshake_timeout"] = ssl_handshake_timeout
-    return await asyncio.start_server(on_connect, host, port, limit=READ_SIZE, **kwargs)
+    return await asyncio.start_server(on_connect, host, port, limit=READ_SIZE, backlog=lim.backlog)

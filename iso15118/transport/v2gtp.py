@@ -24,7 +24,13 @@ Error policy (what a receiver does with a bad header), decided from the implemen
   ``allowed_types``) -> ``UnknownPayloadTypeError``, ``close_connection=False``.  The digest only
   marks those ranges reserved / manufacturer-specific and prescribes no reaction; since the header
   announces the length, framing stays intact, so the receiver may ignore the message and continue.
-  The parser then discards that payload (without buffering it) and keeps parsing.
+  The parser then discards that payload (without buffering it) and keeps parsing.  The
+  session driver (``iso15118.session.runner.drive``) does exactly that on a live connection:
+  it logs one warning, drops the message, and the session goes on with its timers running (a
+  peer that sent a request under a wrong type gets no answer and times out by its own rules).
+  A *defined* payload type in the wrong place (SDP on TCP, a DC message before SAP ...) is not
+  this case: the frame is delivered and the session core decides (it ends the session).
+  Tested over loopback in ``tests/transport/test_unknown_payload_live.py``.
 * stream ends inside a frame -> ``TruncatedStreamError`` (from ``V2GTPParser.finish``),
   ``close_connection=True``.
 """

@@ -38,7 +38,8 @@ JOSEV_CASES = (
     "TC_SECC_WC_Derate_001",
 )
 
-JOSEV_EVCC_CASES = ("TC_EVCC_SAP_001", "TC_EVCC_SessionSetup_001", "TC_EVCC_Notification_002", "TC_EVCC_ChargeLoop_001")
+JOSEV_EVCC_CASES = ("TC_EVCC_SAP_001", "TC_EVCC_SessionSetup_001", "TC_EVCC_Notification_002", "TC_EVCC_ChargeLoop_001",
+                    "TC_EVCC_SAP_004", "TC_EVCC_ChargeLoop_004", "TC_EVCC_Timing_002")
 
 DEFECTS = ("ignore-derate", "late-answer", "accept-wrong-session-id", "power-on-after-abort")
 
@@ -63,7 +64,7 @@ class Campaigns:
 async def _own(res: Campaigns) -> None:
     from conformance.local import start_local_secc
     from conformance.sut import SutEndpoint
-    from conformance.tester_secc import local_evcc_launcher
+    from conformance.tester_secc import local_evcc_launcher, local_evcc_tls_launcher
     from iso15118.security.pki import create_pki
     from iso15118.security.tls import secc_context_from_pki
 
@@ -80,6 +81,8 @@ async def _own(res: Campaigns) -> None:
         secc_cases = select(role="SECC")
         tls_cases = [c for c in secc_cases if "tls" in c.needs]
         evcc = SutEndpoint.evcc(local_evcc_launcher("cybertruck-awd"), "local-evcc:cybertruck-awd")
+        evcc.evcc_tls_launcher = local_evcc_tls_launcher("cybertruck-awd", pki_dir=paths.root)
+        evcc.evcc_pki = paths.root
         evcc.jobs = 3
         suts = [wc.endpoint(jobs=4), dc.endpoint(jobs=4), wct.endpoint(pki_dir=paths.root, jobs=2)]
         long_cases = [c for c in secc_cases if "long" in c.tags]

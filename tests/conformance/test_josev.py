@@ -49,5 +49,11 @@ def test_josev_evcc_subset(campaigns) -> None:  # type: ignore[no-untyped-def]
     assert {r.case_id for r in camp.results} == set(JOSEV_EVCC_CASES)
     verdict = {r.case_id: r.verdict.value for r in camp.results}
     assert verdict["TC_EVCC_SAP_001"] == "pass"
+    for r in camp.results:
+        if r.verdict.value == "fail":
+            assert any(not c.ok for c in r.checks) and any(e.direction in ("tx", "rx") for e in r.evidence.entries)
     # Josev's EVCC raises NotImplementedError on an EVSE Pause notification and drops the line
     assert verdict["TC_EVCC_Notification_002"] == "fail"
+    # it reports its own maximum (200 kW) as EVPresentActivePower instead of following the
+    # SECC's target (the former single-bound check let this pass)
+    assert verdict["TC_EVCC_ChargeLoop_001"] == "fail"

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from iso15118.security.tls import JOSEV_COMPAT, client_context, server_context
+from iso15118.security.tls import JOSEV_COMPAT, client_context, profile_of, server_context
 from iso15118.session import ControlMode, EnergyService, EvccConfig
 from iso15118.session.runner import run_evcc, start_secc
 from iso15118.sim import make_ev, make_evse
@@ -111,6 +111,8 @@ def test_josev_evcc_against_our_secc(peer_env: dict[str, str], josev_pki: Path) 
         trust_anchors=[certs / "oemRootCACert.pem"],
         profile=JOSEV_COMPAT,
     )
+    print(f"TLS profile of our SECC: {profile_of(tls)} (compatibility: Josev's P-256 PKI)")
+    assert profile_of(tls) == "josev-compat"
 
     async def scenario() -> None:
         dc = await start_secc(lambda: make_evse("dc-bidi"), "::1", _free_port(), tls, linger=1.0)
@@ -165,6 +167,8 @@ def test_our_evcc_against_josev_secc(peer_env: dict[str, str], josev_pki: Path) 
         keys / "oemLeafPassword.txt",
         profile=JOSEV_COMPAT,
     )
+    print(f"TLS profile of our EVCC: {profile_of(tls)} (compatibility: Josev's P-256 PKI)")
+    assert profile_of(tls) == "josev-compat"
 
     def config(service: EnergyService, mode: ControlMode) -> EvccConfig:
         return EvccConfig(

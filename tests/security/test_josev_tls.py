@@ -102,6 +102,8 @@ def test_our_evcc_with_josev_secc(peers: JosevPeers, josev_pki: Path, pki_p521: 
                 conn.recv(1)
     # ... the compatibility profile talks to it, presenting the OEM provisioning chain.
     ctx = tls.josev_evcc_context(josev_pki)
+    print(f"TLS profiles: refused with {tls.profile_of(strict)}, talked with {tls.profile_of(ctx)}")
+    assert tls.profile_of(strict) == "iso15118-20" and tls.profile_of(ctx) == "josev-compat"
     with socket.create_connection(("::1", peers.secc_port), timeout=10) as raw:
         with ctx.wrap_socket(raw) as conn:
             info = tls.check_peer(conn, profile=tls.JOSEV_COMPAT, purpose=Purpose.SECC_TLS_SERVER)
@@ -117,6 +119,8 @@ def test_our_evcc_with_josev_secc(peers: JosevPeers, josev_pki: Path, pki_p521: 
 
 def test_josev_evcc_with_our_secc(peers: JosevPeers, josev_pki: Path) -> None:
     sctx = tls.josev_secc_context(josev_pki)
+    print(f"TLS profile of our SECC: {tls.profile_of(sctx)}")
+    assert tls.profile_of(sctx) == "josev-compat"
     raw, _ = peers.evcc_listener.accept()
     raw.settimeout(15)
     with sctx.wrap_socket(raw, server_side=True) as conn:
