@@ -14,7 +14,6 @@ case its tester, evidence and check list; the verdict is computed from the check
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -98,30 +97,6 @@ def case(
         return fn
 
     return deco
-
-
-def load() -> dict[str, TestCase]:
-    """Import every case module (registers them) and return the registry."""
-    import conformance.cases  # noqa: F401  (registration side effect)
-
-    return REGISTRY
-
-
-def select(ids: Iterable[str] = (), tags: Iterable[str] = (), role: str | None = None) -> list[TestCase]:
-    """Cases whose ID matches any of the globs ``ids`` and that carry all ``tags``."""
-    reg = load()
-    id_globs = list(ids)
-    tag_set = {t.lower() for t in tags}
-    out = []
-    for c in reg.values():
-        if id_globs and not any(fnmatch.fnmatchcase(c.id, g) for g in id_globs):
-            continue
-        if tag_set and not tag_set <= set(c.tags):
-            continue
-        if role and c.role != role.upper():
-            continue
-        out.append(c)
-    return sorted(out, key=lambda c: c.id)
 
 
 class CaseContext:

@@ -107,7 +107,7 @@ def _sut_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from conformance.catalogue import select
+    from conformance.cases import select
 
     cases = select(args.id, args.tag, args.role)
     if args.json:
@@ -257,7 +257,7 @@ def _print_summary(camp: Any) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from conformance.catalogue import select
+    from conformance.cases import select
     from conformance.runner import run_campaign
 
     if not args.sut and not args.evcc:

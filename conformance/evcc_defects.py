@@ -216,7 +216,7 @@ async def run_defective_evcc(name: str, host: str, port: int, tls: ssl.SSLContex
     conn = await open_connection(host, port, tls, timeout=10.0)
     if name == "slow-start":
         await asyncio.sleep(25.0)
-    core = EvccSession(ev, cfg, tls=conn.ssl_object is not None)
+    core = EvccSession(ev, cfg, clock=time.time, tls=conn.ssl_object is not None)
     sid_fix = name == "ignores-session-id"
     loop_reqs = 0
     ended: SessionEnded | None = None

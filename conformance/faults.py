@@ -801,9 +801,9 @@ def _store_classes() -> tuple[type[Any], type[Any]]:
     class AnyEvStore(SessionStore):
         """A session store that lets any EV join a paused session."""
 
-        def take(self, session_id: bytes, evcc_id: str, now: float) -> Any:
+        def take(self, session_id: bytes, evcc_id: str, now: float, peer_certificate: str | None = None) -> Any:
             rec = self._records.get(session_id)
-            return None if rec is None else super().take(session_id, rec.evcc_id, now)
+            return None if rec is None else super().take(session_id, rec.evcc_id, now, peer_certificate)
 
     class ForgetfulStore(SessionStore):
         """A session store that forgets every paused session."""

@@ -142,10 +142,7 @@ def catalogue(role: str) -> list[Any]:
     """The cases of ``role`` (whichever module holds the selection)."""
     import conformance.cases as cases
 
-    sel: Any = getattr(cases, "select", None)
-    if sel is None:
-        from conformance.catalogue import select as sel
-    return list(sel(role=role))
+    return list(cases.select(role=role))
 
 
 def universe(role: str) -> list[Any]:

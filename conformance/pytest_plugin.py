@@ -26,7 +26,8 @@ from typing import Any
 
 import pytest
 
-from conformance.catalogue import TestCase, select
+from conformance.cases import select
+from conformance.catalogue import TestCase
 from conformance.evidence import CaseResult, Verdict
 from conformance.sut import SutEndpoint
 

@@ -45,7 +45,8 @@ class Recorded:
 def _name_of(payload_type: int, payload: bytes) -> str:
     key = schema_key_for(payload_type)
     try:
-        return m.decode(payload, key).ELEMENT[1] if key else f"0x{payload_type:04x}"
+        msg: Any = m.decode(payload, key) if key else None
+        return str(msg.ELEMENT[1]) if msg is not None else f"0x{payload_type:04x}"
     except Exception:
         return "?"
 

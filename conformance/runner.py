@@ -121,8 +121,6 @@ async def run_case(tc: TestCase, sut: SutEndpoint, extra: dict[str, Any] | None 
                     # a refusal counts only if the SUT is still in service afterwards
                     for t in ctx.testers:
                         await t.close()
-                    from conformance.cases._common import alive
-
                     await alive(ctx, "liveness after the refusal")
         except TimeoutError as e:
             exc = e if not ctx.checks else Abort("case timeout")
@@ -163,6 +161,14 @@ def _connect_record(ctx: CaseContext) -> tuple[bool, str]:
 
 
 # ---------------------------------------------------------------------------- reach and capabilities
+
+
+async def alive(ctx: CaseContext, label: str = "liveness") -> bool:
+    """A fresh connection completes SupportedAppProtocol and SessionSetup."""
+    why = await reach_sut(ctx.sut, ctx.evidence)
+    if why is not None:
+        ctx.liveness_failure = why
+    return ctx.check(f"{label}: a fresh connection completes SAP and SessionSetup", why is None, why or "new session established")
 
 
 async def reach_sut(sut: SutEndpoint, evidence: Evidence | None = None) -> str | None:

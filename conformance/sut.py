@@ -87,10 +87,10 @@ class HttpControl:
         def post() -> bool:
             req = urllib.request.Request(self.url, data=body, headers={"Content-Type": "application/json"}, method="POST")
             with urllib.request.urlopen(req, timeout=2) as resp:  # noqa: S310 - lab URL given by the user
-                return 200 <= resp.status < 300
+                return bool(200 <= resp.status < 300)
 
         try:
-            return await asyncio.to_thread(post)
+            return bool(await asyncio.to_thread(post))
         except Exception:
             return False
 

@@ -4,7 +4,7 @@ in the HTML report as text."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from html import escape
 
 from conformance.evidence import Sample
@@ -26,7 +26,7 @@ SERIES_BOT = (
 )
 
 
-def _points(samples: list[Sample], attr: str, sign: int, x: callable, y: callable, absolute: bool = False) -> str:  # type: ignore[valid-type]
+def _points(samples: list[Sample], attr: str, sign: int, x: Callable[[float], float], y: Callable[[float], float], absolute: bool = False) -> str:
     pts = []
     for s in samples:
         v = getattr(s, attr)
@@ -59,14 +59,14 @@ def timeline_svg(samples: list[Sample], markers: Iterable[tuple[float, str]] = (
     pmin = -pmax if has_neg else 0.0
 
     def y_top(v: float) -> float:
-        return PAD_T + (pmax - v / 1000.0) / (pmax - pmin) * TOP_H
+        return float(PAD_T + (pmax - v / 1000.0) / (pmax - pmin) * TOP_H)
 
     bot_vals = [abs(getattr(s, a)) for s in samples for a, *_ in SERIES_BOT if getattr(s, a) is not None]
     bmax = max(bot_vals + [100.0]) * 1.05
     y0b = PAD_T + TOP_H + GAP
 
     def y_bot(v: float) -> float:
-        return y0b + (bmax - v) / bmax * BOT_H
+        return float(y0b + (bmax - v) / bmax * BOT_H)
 
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" height="{H}" '
            f'font-family="sans-serif" font-size="11" role="img" aria-label="{escape(title)} timeline">',
@@ -81,7 +81,8 @@ def timeline_svg(samples: list[Sample], markers: Iterable[tuple[float, str]] = (
         out.append(f'<text x="{PAD_L - 6}" y="{yy + 4:.1f}" text-anchor="end">{v:.1f}</text>')
     if pmin < 0:
         out.append(f'<line x1="{PAD_L}" x2="{PAD_L + plot_w}" y1="{y_top(0):.1f}" y2="{y_top(0):.1f}" stroke="#888"/>')
-    out.append(f'<text x="12" y="{PAD_T + TOP_H / 2:.0f}" transform="rotate(-90 12 {PAD_T + TOP_H / 2:.0f})" text-anchor="middle">kW (+ into EV)</text>')
+    mid = f"{PAD_T + TOP_H / 2:.0f}"
+    out.append(f'<text x="12" y="{mid}" transform="rotate(-90 12 {mid})" text-anchor="middle">kW (+ into EV)</text>')
     for k in range(3):
         v = bmax * k / 2
         yy = y_bot(v)

@@ -30,6 +30,7 @@ from conformance.evidence import Check, Evidence
 from conformance.sut import SutEndpoint
 from conformance.tester_ev import TesterEV
 from iso15118 import messages as m
+from iso15118.facts.namespaces import SESSION_SCHEMAS
 from iso15118.session import rules
 from iso15118.session.evcc import EvccConfig, EvccSession
 from iso15118.session.events import (
@@ -102,7 +103,7 @@ class TesterEvcc:
             welding_detection=welding_detection,
             pre_charge_give_up=60,
         )
-        self.core = EvccSession(self.ev, cfg)
+        self.core = EvccSession(self.ev, cfg, clock=time.time)
         self.conn: V2GTPConnection | None = None
         self._writer: asyncio.StreamWriter | None = None
         self.held: SendMessage | None = None
@@ -234,7 +235,7 @@ class TesterEvcc:
 
     def _decode(self, payload_type: int, payload: bytes) -> tuple[Any, str]:
         key = schema_key_for(payload_type)
-        if key not in ("sap", "common", "ac", "dc"):
+        if key not in SESSION_SCHEMAS:
             return None, f"payload type 0x{payload_type:04x} without a -20 schema"
         try:
             return m.decode(payload, key), ""
@@ -353,8 +354,9 @@ class TesterEvcc:
             # the core armed its response timer when it built the request; it goes out now.
             # (EvccSession has no public re-arm call: shift its private deadline.)
             delay = time.monotonic() - self._held_at
-            if delay > 0 and getattr(self.core, "_pending_deadline", None) is not None:
-                self.core._pending_deadline += delay
+            pending = self.core._pending_deadline
+            if delay > 0 and pending is not None:
+                self.core._pending_deadline = pending + delay
             await self._send_event(ev)
         deadline_total = time.monotonic() + max_time
         while not self.core.ended:

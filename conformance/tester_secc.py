@@ -59,7 +59,7 @@ class TesterSecc:
         self.script = script or Script()
         self.tls = tls
         self.evse = make_evse(profile, home_load_w=11520.0) if profile == "wall-connector" else make_evse(profile)
-        self.core = SeccSession(self.evse, SeccConfig(), now=time.monotonic())
+        self.core = SeccSession(self.evse, SeccConfig(), now=time.monotonic(), clock=time.time)
         self.server: asyncio.Server | None = None
         self.done = asyncio.Event()
         self.requests: list[tuple[float, str, Any]] = []
@@ -129,7 +129,7 @@ class TesterSecc:
             conn.close()
             return
         self.connected_at = self.evidence.now()
-        self.core = SeccSession(self.evse, SeccConfig(), now=time.monotonic())
+        self.core = SeccSession(self.evse, SeccConfig(), now=time.monotonic(), clock=time.time)
         self.evidence.note(f"EVCC under test connected from {conn.peer}")
         try:
             while True:
@@ -147,6 +147,7 @@ class TesterSecc:
                     break
                 if frame is not None:
                     key = schema_key_for(frame.payload_type)
+                    msg: Any
                     try:
                         msg = m.decode(frame.payload, key) if key else None
                     except Exception as exc:  # noqa: BLE001

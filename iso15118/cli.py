@@ -21,11 +21,16 @@ from __future__ import annotations
 
 import argparse
 import errno
-import importlib
 import os
 import ssl
 import sys
 from typing import NoReturn
+
+from conformance import cli as conformance_cli
+from iso15118.capture import cli as capture_cli
+from iso15118.exi import cli as exi_cli
+from iso15118.security import cli as security_cli
+from iso15118.sim import cli as sim_cli
 
 EXIT_OK = 0
 EXIT_FINDING = 1
@@ -44,28 +49,15 @@ class ToolArgumentParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
-# Packages that contribute sub-commands, in help order.  A package whose ``cli``
-# module does not exist yet is simply skipped.
-_COMMAND_MODULES = (
-    "iso15118.exi.cli",
-    "iso15118.capture.cli",
-    "iso15118.security.cli",
-    "iso15118.session.cli",
-    "iso15118.sim.cli",
-    "conformance.cli",
-)
+# Packages that contribute sub-commands, in help order.  Each ``cli`` module imports
+# its package lazily inside the handlers, so building the parser stays cheap.
+_COMMAND_MODULES = (exi_cli, capture_cli, security_cli, sim_cli, conformance_cli)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = ToolArgumentParser(prog="iso15118", description="ISO 15118-20 stack, tester and decoder", epilog=EPILOG)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in _COMMAND_MODULES:
-        try:
-            mod = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name and name.startswith(exc.name):
-                continue
-            raise
+    for mod in _COMMAND_MODULES:
         mod.register(sub)
     return parser
 

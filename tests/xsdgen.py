@@ -32,7 +32,7 @@ from typing import Any
 
 from lxml import etree
 
-from tests.infoset import XS, XSI, element_decl, load_schema
+from tools.infoset import XS, XSI, element_decl, load_schema
 
 _UNBOUNDED_INT = 10**25
 
@@ -164,7 +164,7 @@ class XsdGenerator:
     def _substitution_members(self) -> dict[str, list[Any]]:
         """Head element name -> every (transitive) member element declaration."""
         direct: dict[str, list[Any]] = {}
-        for name, decl in self.schema.maps.elements.items():
+        for _name, decl in self.schema.maps.elements.items():
             head = getattr(decl, "substitution_group", None)
             if head:
                 direct.setdefault(head, []).append(decl)
@@ -228,7 +228,7 @@ class XsdGenerator:
 
         These are what ISO 15118 signatures reference, and so what is encoded as an EXI fragment.
         """
-        from tests.infoset import _all_element_decls
+        from tools.infoset import _all_element_decls
 
         out = []
         for name, decl in _all_element_decls(self.key).items():
@@ -246,7 +246,7 @@ class XsdGenerator:
     # -- generation -----------------------------------------------------------------------------
     def local_elements(self) -> dict[str, Any]:
         """Local element declarations by expanded name (roots of EXI fragments), first one per name."""
-        from tests.infoset import _all_element_decls
+        from tools.infoset import _all_element_decls
 
         return {n: d for n, d in _all_element_decls(self.key).items() if n not in self.schema.maps.elements}
 

@@ -87,8 +87,8 @@ def section_codec(args: argparse.Namespace) -> dict:
         data = bytes.fromhex(m["exi_hex"])
         tree = c.decode(data)
         assert c.encode(tree) == data
-        enc = timeit(lambda: c.encode(tree), args.n)
-        dec = timeit(lambda: c.decode(data), args.n)
+        enc = timeit(lambda c=c, tree=tree: c.encode(tree), args.n)
+        dec = timeit(lambda c=c, data=data: c.decode(data), args.n)
         rows.append({"name": m["name"], "schema": m["schema"], "bytes": len(data), "encode_us": enc, "decode_us": dec})
         print(f"{m['name']:34} {len(data):5} {enc:10.1f} {dec:10.1f}")
     out = {"load_ms": load_ms, "rows": rows}
@@ -138,9 +138,10 @@ def section_typed(args: argparse.Namespace) -> dict:
         data = bytes.fromhex(m["exi_hex"])
         msg = messages.decode(data, m["schema"])
         assert messages.encode(msg) == data
-        enc = timeit(lambda: messages.encode(msg), args.n)
-        dec = timeit(lambda: messages.decode(data, m["schema"]), args.n)
-        raw = timeit(lambda: codec(m["schema"]).decode(data), args.n)
+        key = m["schema"]
+        enc = timeit(lambda msg=msg: messages.encode(msg), args.n)
+        dec = timeit(lambda data=data, key=key: messages.decode(data, key), args.n)
+        raw = timeit(lambda data=data, key=key: codec(key).decode(data), args.n)
         rows.append({"name": m["name"], "encode_us": enc, "decode_us": dec, "raw_decode_us": raw, "ratio": dec / raw})
         print(f"{m['name']:34} {enc:10.1f} {dec:10.1f} {raw:10.1f} {dec / raw:6.2f}")
     return {"rows": rows}
@@ -172,7 +173,7 @@ def section_capture(args: argparse.Namespace) -> dict:
 
 
 def section_session(args: argparse.Namespace) -> dict:
-    return _call("iso15118.session.bench", "bench", n_sessions=args.sessions)
+    return _call("iso15118.sim.bench", "bench", n_sessions=args.sessions)
 
 
 SECTIONS = {

@@ -4,7 +4,9 @@
     .venv/bin/python tools/gen_messages.py            # rewrite the committed modules
     .venv/bin/python tools/gen_messages.py --out DIR  # write into DIR instead (staleness test)
 
-The XSDs are read with ``xmlschema``.  One dataclass is emitted per complex type (plus one per
+The XSDs are read once, as the codec's grammar builder reads them (``iso15118.exi.builder.
+schema_model``), and every simple field's value space (integer range, length, hex / base64) is
+the builder's datatype for that type, so the typed layer checks what the codec represents.  One dataclass is emitted per complex type (plus one per
 global element whose type is shared with another global element), one ``StrEnum`` per
 enumerated simple type.  Validation, ``to_tree`` and ``from_tree`` are emitted as straight-line
 code per class.  Naming rules (documented for users in ``iso15118/messages/__init__.py``):
@@ -37,6 +39,10 @@ from typing import Any
 
 import xmlschema
 from xmlschema.validators import XsdAnyElement, XsdElement, XsdGroup
+
+from iso15118.exi import datatypes as D
+from iso15118.exi.builder import Builder, schema_model
+from iso15118.exi.schemas import SCHEMA_FILES
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS = ROOT / "iso15118" / "schemas"
@@ -74,38 +80,38 @@ MODULES: list[tuple[str, str, str, str, str, str]] = [
      "V2G_CI_AppProtocol.xsd", "AppProtocol", "SupportedAppProtocol (V2G_CI_AppProtocol.xsd)"),
 ]
 
-# XSD built-in -> (python type, min, max)
-BUILTINS: dict[str, tuple[str, int | None, int | None]] = {
-    "byte": ("int", -(2**7), 2**7 - 1),
-    "short": ("int", -(2**15), 2**15 - 1),
-    "int": ("int", -(2**31), 2**31 - 1),
-    "long": ("int", -(2**63), 2**63 - 1),
-    "unsignedByte": ("int", 0, 2**8 - 1),
-    "unsignedShort": ("int", 0, 2**16 - 1),
-    "unsignedInt": ("int", 0, 2**32 - 1),
-    "unsignedLong": ("int", 0, 2**64 - 1),
-    "integer": ("int", None, None),
-    "nonNegativeInteger": ("int", 0, None),
-    "positiveInteger": ("int", 1, None),
-    "nonPositiveInteger": ("int", None, 0),
-    "negativeInteger": ("int", None, -1),
-    "boolean": ("bool", None, None),
-    "base64Binary": ("bytes", None, None),
-    "hexBinary": ("bytes", None, None),
-    "string": ("str", None, None),
-    "normalizedString": ("str", None, None),
-    "token": ("str", None, None),
-    "anyURI": ("str", None, None),
-    "ID": ("str", None, None),
-    "IDREF": ("str", None, None),
-    "NCName": ("str", None, None),
-    "Name": ("str", None, None),
-    "QName": ("str", None, None),
-    "language": ("str", None, None),
-    "decimal": ("Decimal", None, None),
-    "float": ("float", None, None),
-    "double": ("float", None, None),
-    "anySimpleType": ("str", None, None),
+# XSD built-in -> python type (value ranges and lengths come from the codec's datatypes)
+BUILTINS: dict[str, str] = {
+    "byte": "int",
+    "short": "int",
+    "int": "int",
+    "long": "int",
+    "unsignedByte": "int",
+    "unsignedShort": "int",
+    "unsignedInt": "int",
+    "unsignedLong": "int",
+    "integer": "int",
+    "nonNegativeInteger": "int",
+    "positiveInteger": "int",
+    "nonPositiveInteger": "int",
+    "negativeInteger": "int",
+    "boolean": "bool",
+    "base64Binary": "bytes",
+    "hexBinary": "bytes",
+    "string": "str",
+    "normalizedString": "str",
+    "token": "str",
+    "anyURI": "str",
+    "ID": "str",
+    "IDREF": "str",
+    "NCName": "str",
+    "Name": "str",
+    "QName": "str",
+    "language": "str",
+    "decimal": "Decimal",
+    "float": "float",
+    "double": "float",
+    "anySimpleType": "str",
 }
 
 SNAKE_OVERRIDES = {
@@ -237,10 +243,15 @@ class OpenContent(Exception):
 
 class Generator:
     def __init__(self) -> None:
+        # the XSDs as the codec's grammar builder reads them (one reading, one loader)
         self.schemas: dict[str, xmlschema.XMLSchema10] = {}
-        for _, _, _, xsd, _, _ in MODULES:
+        for _, _, key, xsd, _, _ in MODULES:
             if xsd not in self.schemas:
-                self.schemas[xsd] = xmlschema.XMLSchema10(str(SCHEMAS / xsd))
+                entry = key if key != "xmldsig" else "common"  # xmldsig types come in through CommonMessages
+                assert SCHEMA_FILES[entry][0] == xsd, (entry, xsd)
+                self.schemas[xsd] = schema_model(entry)
+        # the codec's datatypes (value spaces) of the simple types, from the same reading
+        self.datatypes = Builder("common", schema_model("common"))
         self.classes: dict[str, Cls] = {}  # by python name
         self.class_by_type: dict[str, str] = {}  # xsd type qname -> python name
         self.enums: dict[str, Enum_] = {}
@@ -543,7 +554,9 @@ class Generator:
             out.append(f)
 
     def simple_field(self, attr: str, name: str, ns: str, kind: str, st: Any, mn: int, mx: int | None) -> Field:
-        facets: dict[str, Any] = {}
+        """A simple-typed field.  Its value space (integer range, length, hex / base64) is the
+        codec's: the grammar builder's datatype for the same XSD simple type, so the typed
+        layer checks exactly what the EXI codec can represent."""
         enum_name = None
         chain = st
         builtin = None
@@ -554,43 +567,37 @@ class Generator:
                 break
             if enum_name is None and cname in self.enum_by_type:
                 enum_name = self.enum_by_type[cname]
-            for fq, facet in (getattr(chain, "facets", None) or {}).items():
-                if fq is None:
-                    continue
-                fname = split_qname(fq)[1]
-                if fname in ("length", "minLength", "maxLength", "minInclusive", "maxInclusive",
-                             "minExclusive", "maxExclusive") and fname not in facets:
-                    facets[fname] = facet.value
             if getattr(chain, "patterns", None):
                 # none of the vendored schemas has one; fail loudly rather than skip the check
                 raise SystemExit(f"xs:pattern on {chain.name or attr} is not supported by this generator")
             chain = getattr(chain, "base_type", None)
         if builtin is None:
             raise SystemExit(f"no builtin for {attr} {st}")
-        py, lo, hi = BUILTINS[builtin]
-        if py == "int":
-            mi = facets.pop("minInclusive", None)
-            ma = facets.pop("maxInclusive", None)
-            if "minExclusive" in facets:
-                mi = max(mi if mi is not None else -(10**100), int(facets.pop("minExclusive")) + 1)
-            if "maxExclusive" in facets:
-                ma = min(ma if ma is not None else 10**100, int(facets.pop("maxExclusive")) - 1)
-            if mi is not None:
-                lo = int(mi) if lo is None else max(lo, int(mi))
-            if ma is not None:
-                hi = int(ma) if hi is None else min(hi, int(ma))
-            if lo is not None:
-                facets["min"] = lo
-            if hi is not None:
-                facets["max"] = hi
-        if builtin == "hexBinary":
-            facets["hex"] = True
-        if builtin in ("ID", "NCName", "IDREF"):
-            facets["ncname"] = True
         type_name = st.name or ""
         if enum_name:
             return Field(attr, name, ns, "enum" if kind == "simple" else kind, py=enum_name, min=mn, max=mx,
                          facets={"enum": True}, type_name=type_name)
+        py = BUILTINS[builtin]
+        dt = self.datatypes.datatype(st)
+        facets: dict[str, Any] = {}
+        if isinstance(dt, (D.StringDT, D.BinaryDT)):
+            lo_len, hi_len = dt.min_length, dt.max_length
+            if lo_len is not None and lo_len == hi_len:
+                facets["length"] = lo_len
+            else:
+                if lo_len is not None and lo_len > 0:
+                    facets["minLength"] = lo_len
+                if hi_len is not None:
+                    facets["maxLength"] = hi_len
+        if isinstance(dt, D.IntegerDT):
+            if dt.min is not None:
+                facets["min"] = dt.min
+            if dt.max is not None:
+                facets["max"] = dt.max
+        if isinstance(dt, D.BinaryDT) and dt.hex:
+            facets["hex"] = True
+        if builtin in ("ID", "NCName", "IDREF"):
+            facets["ncname"] = True
         return Field(attr, name, ns, kind, py=py, min=mn, max=mx, facets=facets, type_name=type_name)
 
 
@@ -658,7 +665,7 @@ class Emitter:
             "from dataclasses import dataclass, field",
             "from decimal import Decimal",
             "from enum import StrEnum",
-            "from typing import ClassVar, Self",
+            "from typing import Any, ClassVar, Self",
             "",
             "from iso15118.exi.tree import Element",
             "",
@@ -719,7 +726,7 @@ class Emitter:
                 m += "_"
             seen.add(m)
             out.append(f"    {m} = {v!r}")
-        out += ["", "", f"_{e.name}_BY_VALUE = {e.name}._value2member_map_"]
+        out += ["", "", f"_{e.name}_BY_VALUE: dict[Any, Any] = {e.name}._value2member_map_"]
         return out
 
     # -- class ---------------------------------------------------------------------------
@@ -974,6 +981,8 @@ class Emitter:
             )
         if not body:
             body = ["pass"]
+        elif any(x.startswith("v = ") for x in body):
+            body.insert(0, "v: Any")  # one name for fields of different types (no runtime cost)
         out += ["        " + x for x in body]
         return out
 
@@ -1014,12 +1023,12 @@ class Emitter:
         elif not elems:
             ch_expr = "None"
         else:
-            body += ("ch: list = " + literal).split("\n")
+            body += ("ch: list[Element | str] = " + literal).split("\n")
             ch_expr = "ch"
         for f in rest:
             body += self.to_tree_field(c, f)
         if attrs:
-            body.append("a = {}")
+            body.append("a: dict[str, Any] = {}")
             for f in attrs:
                 key = f"{{{f.ns}}}{f.name}" if f.ns else f.name
                 conv = ".value" if f.py in self.gen.enums else ""
@@ -1036,6 +1045,8 @@ class Emitter:
         if value is not None:
             v_expr = "self.value" + (".value" if value.py in self.gen.enums else "")
         body.append(f"return Element(ns, name, {a_expr}, {ch_expr}, {v_expr})")
+        if any(line.lstrip().startswith(("v = ", "for v in ")) for x in body for line in x.split("\n")):
+            body.insert(0, "v: Any")
         out += ["        " + line for x in body for line in x.split("\n")]
         return out
 
@@ -1198,7 +1209,19 @@ class Emitter:
         body.append("self.__post_init__()")
         body.append("return self")
         fast = self.fast_path(c)
-        out += ["        " + x for x in fast + body]
+        # The decoded tree is untyped until __post_init__ has validated the values: declare
+        # the cursor, the children and every value read as Any (annotations only, no runtime cost).
+        decl: list[str] = []
+        text = "\n".join(fast + body)
+        if "ch = el.children" in text:
+            decl.append("ch: Any")
+        if re.search(r"\bc = |for c in ", text):
+            decl.append("c: Any")
+        for var in sorted(set(re.findall(r"\b(v_\w+) = ", text))):
+            decl.append(f"{var}: Any")
+        if re.search(r"\bx = ", text):
+            decl.append("x: Any")
+        out += ["        " + x for x in decl + fast + body]
         return out
 
     def fast_path(self, c: Cls) -> list[str]:
@@ -1255,10 +1278,10 @@ class Emitter:
         if not c.alias_of:
             for f in c.fields:
                 if f.kind in ("union", "content"):
-                    out.append(f"_{c.name}_{f.attr}_IN = {{")
+                    out.append(f"_{c.name}_{f.attr}_IN: dict[str, Any] = {{")
                     out += [f"    {a[1]!r}: {a[2]}," for a in f.alts]
                     out.append("}")
-                    out.append(f"_{c.name}_{f.attr}_OUT = {{")
+                    out.append(f"_{c.name}_{f.attr}_OUT: dict[type, tuple[str, str]] = {{")
                     out += [f"    {a[2]}: ({ns_expr(a[0])}, {a[1]!r})," for a in f.alts]
                     out.append("}")
                     if f.kind == "union":

@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from iso15118.exi.xmlio import PREFIXES  # noqa: E402
-from tests.infoset import compare, load_schema  # noqa: E402
+from tools.infoset import compare, load_schema  # noqa: E402
 
 FIXTURES = ROOT / "fixtures" / "exi"
 

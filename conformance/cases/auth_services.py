@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from conformance.cases._common import RC, expect, expect_refused, expect_session_over, m, reach, with_session, wrong_id
 from conformance.catalogue import CaseContext, case
@@ -57,7 +58,7 @@ async def auth_003(ctx: CaseContext) -> None:
     t0 = time.monotonic()
     t, held = await reach(ctx, "ServiceDiscoveryReq")
     res = [e for e in ctx.evidence.messages("rx", "AuthorizationRes")]
-    last = res[-1].decoded if res else {}
+    last = (res[-1].decoded or {}) if res else {}
     ctx.check("digest §5.4: EIM authorization Finished with OK", bool(res) and last.get("response_code") == "OK"
               and last.get("evse_processing") == "Finished", f"{len(res)} AuthorizationRes, last {last.get('response_code')} {last.get('evse_processing')}")
     ctx.check("digest §6.2: within V2G_EVCC_Ongoing_Timeout (60 s)", time.monotonic() - t0 < 60, f"{time.monotonic() - t0:.1f} s")
@@ -311,9 +312,10 @@ async def cpd_dc_001(ctx: CaseContext) -> None:
       tags=("cpd", "bpt", "negative"), needs=("BPT",))
 async def cpd_002(ctx: CaseContext) -> None:
     svc = ctx.service(bpt=True)
-    t, held = await reach(ctx, ("AC" if svc.family.value == "AC" else "DC") + "_ChargeParameterDiscoveryReq", service=svc)
+    t, held = await reach(ctx, ("AC" if svc.ac_dc.value == "AC" else "DC") + "_ChargeParameterDiscoveryReq", service=svc)
     mode = held.message.energy_transfer_mode
-    if svc.family.value == "AC":
+    req: Any
+    if svc.ac_dc.value == "AC":
         req = m.ACChargeParameterDiscoveryReq(header=t.header(), energy_transfer_mode=m.ACCPDReqEnergyTransferMode(
             ev_maximum_charge_power=mode.ev_maximum_charge_power, ev_minimum_charge_power=mode.ev_minimum_charge_power))
     else:
@@ -332,8 +334,9 @@ async def cpd_002(ctx: CaseContext) -> None:
       tags=("cpd", "sequence", "negative"))
 async def cpd_003(ctx: CaseContext) -> None:
     svc = ctx.service()
-    fam = svc.family.value
+    fam = svc.ac_dc.value
     t, held = await reach(ctx, f"{fam}_ChargeParameterDiscoveryReq", service=svc)
+    req: Any
     if fam == "AC":
         req = m.DCChargeParameterDiscoveryReq(header=t.header(), energy_transfer_mode=m.DCCPDReqEnergyTransferMode(
             ev_maximum_charge_power=rn(11000), ev_minimum_charge_power=rn(0), ev_maximum_charge_current=rn(30),
@@ -352,7 +355,7 @@ async def cpd_003(ctx: CaseContext) -> None:
       tags=("cpd", "session_id", "negative"))
 async def cpd_004(ctx: CaseContext) -> None:
     svc = ctx.service()
-    t, held = await reach(ctx, f"{svc.family.value}_ChargeParameterDiscoveryReq", service=svc)
+    t, held = await reach(ctx, f"{svc.ac_dc.value}_ChargeParameterDiscoveryReq", service=svc)
     rx = await t.exchange(with_session(held.message, wrong_id(t.session_id)))
     expect(ctx, rx, held.message.ELEMENT[1][:-3] + "Res", RC.FAILED_UNKNOWN_SESSION.value, "digest §6.4: wrong SessionID refused")
 
@@ -367,10 +370,10 @@ async def cpd_004(ctx: CaseContext) -> None:
       tags=("schedule", "dynamic"))
 async def se_001(ctx: CaseContext) -> None:
     svc = ctx.service()
-    nxt = "DC_CableCheckReq" if svc.family.value == "DC" else "PowerDeliveryReq"
+    nxt = "DC_CableCheckReq" if svc.ac_dc.value == "DC" else "PowerDeliveryReq"
     t, held = await reach(ctx, nxt, service=svc, mode=ControlMode.DYNAMIC)
     res = ctx.evidence.messages("rx", "ScheduleExchangeRes")
-    last = res[-1].decoded if res else {}
+    last = (res[-1].decoded or {}) if res else {}
     ctx.check("digest §5.4: ScheduleExchange Finished", last.get("evse_processing") == "Finished", f"{len(res)} responses")
     cm = (last.get("control_mode") or {}).get("@type", "")
     ctx.check("digest §3.2: Dynamic_SEResControlMode for a Dynamic set", cm == "DynamicSEResControlMode", cm or "none")
@@ -424,7 +427,7 @@ async def se_003(ctx: CaseContext) -> None:
       tags=("schedule", "sequence", "negative"))
 async def se_004(ctx: CaseContext) -> None:
     svc = ctx.service()
-    t, held = await reach(ctx, f"{svc.family.value}_ChargeParameterDiscoveryReq", service=svc)
+    t, held = await reach(ctx, f"{svc.ac_dc.value}_ChargeParameterDiscoveryReq", service=svc)
     req = m.ScheduleExchangeReq(header=t.header(), maximum_supporting_points=1024, control_mode=m.DynamicSEReqControlMode(
         departure_time=7200, ev_target_energy_request=rn(10000), ev_maximum_energy_request=rn(20000), ev_minimum_energy_request=rn(0)))
     rx = await t.exchange(req)

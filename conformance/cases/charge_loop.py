@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from conformance.cases._common import RC, EVAction, expect, expect_power_off, full_session, m, stop_after, with_session, wrong_id
 from conformance.cases._loop import check_limits, pairs
 from conformance.catalogue import CaseContext, case
@@ -9,7 +11,7 @@ from conformance.tester_ev import TesterEV
 from iso15118.session.services import ControlMode, EnergyService
 
 
-def _evse(t):  # type: ignore[no-untyped-def]
+def _evse(t: Any) -> tuple[float | None, float | None]:
     el = t.core.evse_limits
     return (float(el.max_charge_power), float(el.max_discharge_power) or None) if el is not None else (None, None)
 
@@ -26,8 +28,8 @@ def _loop_timing(ctx: CaseContext, t) -> None:  # type: ignore[no-untyped-def]
 
 def _meter_monotonic(ctx: CaseContext) -> None:
     ps = pairs(ctx)
-    ch = [p.meter.get("charged_energy_reading_wh") for p in ps if p.meter]
-    dis = [p.meter.get("bpt_discharged_energy_reading_wh") for p in ps if p.meter.get("bpt_discharged_energy_reading_wh") is not None]
+    ch: list[Any] = [p.meter.get("charged_energy_reading_wh") for p in ps if p.meter]
+    dis: list[Any] = [p.meter.get("bpt_discharged_energy_reading_wh") for p in ps if p.meter.get("bpt_discharged_energy_reading_wh") is not None]
     ok = bool(ch) and all(b >= a for a, b in zip(ch, ch[1:])) and all(b >= a for a, b in zip(dis, dis[1:]))
     ctx.check("digest §4.4: MeterInfo present when requested, readings never decrease", ok,
               f"{len(ch)} readings, charged {ch[:1]}..{ch[-1:]} Wh, discharged {dis[:1]}..{dis[-1:]} Wh")
@@ -96,7 +98,8 @@ async def cl_004(ctx: CaseContext) -> None:
                                          "ev_minimum_energy_request", "ev_maximum_charge_power", "ev_minimum_charge_power")}
     import dataclasses
 
-    if svc.family.value == "AC":
+    new: Any
+    if svc.ac_dc.value == "AC":
         new = m.DynamicACCLReqControlMode(**base, ev_present_active_power=cm.ev_present_active_power,
                                           ev_present_reactive_power=cm.ev_present_reactive_power)
     else:

@@ -56,7 +56,7 @@ async def phys_001(ctx: CaseContext) -> None:
                                   ev_present_voltage=m.RationalNumber.from_decimal(CLAIMED_V))
         rx = await t.exchange(req)
         if not rx.answered or (rx.code or "").startswith("FAILED"):
-            expect_refused(ctx, rx, "digest §4.4: an impossible EV voltage refused")
+            await expect_refused(ctx, t, rx, "digest §4.4: an impossible EV voltage refused")
             return
         seen.append((_f(rx.msg.evse_present_voltage), _f(rx.msg.evse_present_current)))
     worst_v = max(v for v, _ in seen)
@@ -85,7 +85,7 @@ async def phys_002(ctx: CaseContext) -> None:
                                ev_target_voltage=m.RationalNumber.from_decimal(NEGATIVE_V))
         rx = await t.exchange(req)
         if not rx.answered or (rx.code or "").startswith("FAILED"):
-            expect_refused(ctx, rx, "digest §4.4: a negative target voltage refused")
+            await expect_refused(ctx, t, rx, "digest §4.4: a negative target voltage refused")
             return
         seen.append(_f(rx.msg.evse_present_voltage))
     ctx.check("digest §4.4: EVSEPresentVoltage >= 0 V for a negative target", min(seen) >= 0,

@@ -39,7 +39,7 @@ async def cc_001(ctx: CaseContext) -> None:
     res = ctx.evidence.messages("rx", "DC_CableCheckRes")
     first = next((e.t for e in ctx.evidence.messages("tx", "DC_CableCheckReq")), 0.0)
     dur = (res[-1].t - first) if res else 0.0
-    ctx.check("digest §5.4: DC_CableCheck Finished", bool(res) and res[-1].decoded.get("evse_processing") == "Finished",
+    ctx.check("digest §5.4: DC_CableCheck Finished", bool(res) and (res[-1].decoded or {}).get("evse_processing") == "Finished",
               f"{len(res)} DC_CableCheckRes")
     ctx.check("digest §6.2: within V2G_EVCC_CableCheck_Timeout (40 s)", dur <= 40.0, f"{dur:.2f} s")
     ctx.metric("cable_check_s", dur)
@@ -79,8 +79,8 @@ async def pc_001(ctx: CaseContext) -> None:
     if not res:
         ctx.check("digest §3.1 row 10: DC_PreChargeRes", False, "none received")
         return
-    v = res[-1].decoded.get("evse_present_voltage", 0.0)
-    target = req[-1].decoded.get("ev_target_voltage", 0.0)
+    v = (res[-1].decoded or {}).get("evse_present_voltage", 0.0)
+    target = (req[-1].decoded or {}).get("ev_target_voltage", 0.0)
     ctx.check("digest §5.4: EVSEPresentVoltage within 20 V of EVTargetVoltage", abs(v - target) <= 20, f"{v} V vs {target} V")
     dur = res[-1].t - req[0].t
     ctx.check("digest §6.2: within V2G_EVCC_PreCharge_Timeout (10 s)", dur <= 10.0, f"{dur:.2f} s, {len(res)} rounds")
@@ -126,9 +126,9 @@ async def pc_003(ctx: CaseContext) -> None:
       steps=("charge 3 loops", "PowerDelivery(Stop)", "DC_WeldingDetectionReq until done", "check the last voltage < 60 V"),
       tags=("dc", "welding", "loop"), needs=("DC",))
 async def wd_001(ctx: CaseContext) -> None:
-    t = await full_session(ctx, service=_dc(ctx), loops=3)
+    await full_session(ctx, service=_dc(ctx), loops=3)
     res = ctx.evidence.messages("rx", "DC_WeldingDetectionRes")
-    v = res[-1].decoded.get("evse_present_voltage", 999.0) if res else None
+    v = (res[-1].decoded or {}).get("evse_present_voltage", 999.0) if res else None
     ctx.check("digest §5.3: output discharged below 60 V after Stop", v is not None and v < 60, f"{len(res)} rounds, last {v} V")
 
 
@@ -157,7 +157,7 @@ async def wd_002(ctx: CaseContext) -> None:
       steps=("run a session with 2 loops", "check PowerDeliveryRes(Start) OK and ChargeLoopRes OK"),
       tags=("powerdelivery", "loop"))
 async def pd_001(ctx: CaseContext) -> None:
-    t = await full_session(ctx, loops=2)
+    await full_session(ctx, loops=2)
     pds = ctx.evidence.messages("rx", "PowerDeliveryRes")
     ctx.check("digest §5.3: PowerDeliveryRes OK", bool(pds) and all((e.response_code or "").startswith("OK") for e in pds),
               f"{[e.response_code for e in pds]}")
@@ -368,7 +368,7 @@ async def pause_001(ctx: CaseContext) -> None:
     setups = [e for e in ctx.evidence.messages("rx", "SessionSetupRes")]
     last = setups[-1] if setups else None
     ctx.check("digest §6.4: OK_OldSessionJoined", last is not None and last.response_code == "OK_OldSessionJoined",
-              last.response_code if last else "no SessionSetupRes")
+              (last.response_code or "") if last else "no SessionSetupRes")
     ctx.check("digest §6.4: same SessionID after resume", t2.session_id == paused, f"{t2.session_id.hex()} vs {paused.hex()}")
     ctx.check("digest §5.3: charging resumed and ended cleanly", t2.ended is not None and t2.ended.ok and t2.loop_responses >= 2,
               t2.ended.reason if t2.ended else "no end")

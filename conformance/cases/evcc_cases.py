@@ -32,6 +32,7 @@ async def evcc_sap_001(ctx: CaseContext) -> None:
     sap = next((msg for _, n, msg in secc.requests if n == "supportedAppProtocolReq"), None)
     ctx.require("digest §2: supportedAppProtocolReq first", bool(secc.requests) and secc.requests[0][1] == "supportedAppProtocolReq",
                 f"first request {secc.requests[0][1] if secc.requests else None}")
+    assert sap is not None  # required above
     protos = sap.app_protocol
     ids = [p.schema_id for p in protos]
     ok20 = [p for p in protos if p.protocol_namespace.startswith("urn:iso:std:iso:15118:-20:")]
@@ -50,6 +51,7 @@ async def evcc_ss_001(ctx: CaseContext) -> None:
     secc = await ctx.run_evcc()
     ss = next((msg for _, n, msg in secc.requests if n == "SessionSetupReq"), None)
     ctx.require("digest §3.1: SessionSetupReq sent", ss is not None, "none")
+    assert ss is not None
     ctx.check("digest §6.4: SessionSetupReq SessionID = 8 zero bytes", ss.header.session_id == bytes(8), ss.header.session_id.hex())
     later = [(n, msg.header.session_id) for _, n, msg in secc.requests if msg is not None and n not in
              ("supportedAppProtocolReq", "SessionSetupReq")]
@@ -77,6 +79,7 @@ async def evcc_ss_002(ctx: CaseContext) -> None:
     secc = await ctx.run_evcc(_WrongIdScript())
     t = _tx_time(ctx, "ServiceDiscoveryRes")
     ctx.precondition(t is not None, "no ServiceDiscoveryRes sent")
+    assert t is not None
     after = [n for n in _after(secc, t) if n != "SessionStopReq"]
     ctx.check("digest §6.4: no further requests after the wrong SessionID", not after, f"after: {after}")
     ctx.check("digest §6.3: the EVCC closes the connection", secc.closed_by_evcc_at is not None, f"closed at {secc.closed_by_evcc_at}")
@@ -99,6 +102,7 @@ async def evcc_pd_001(ctx: CaseContext) -> None:
     secc = await ctx.run_evcc(_FailedScript())
     t = _tx_time(ctx, "PowerDeliveryRes")
     ctx.precondition(t is not None, "no PowerDeliveryRes")
+    assert t is not None
     after = _after(secc, t)
     ctx.check("digest §5.1: no energy transfer after FAILED", not any(n.endswith("ChargeLoopReq") for n in after), f"after: {after}")
     ctx.check("digest §6.3: the EVCC closes the connection", secc.closed_by_evcc_at is not None, f"closed at {secc.closed_by_evcc_at}")
@@ -217,6 +221,7 @@ async def evcc_v2gtp_001(ctx: CaseContext) -> None:
     secc = await ctx.run_evcc(_GarbageScript())
     t = _tx_time(ctx, "ServiceDetailRes")
     ctx.precondition(t is not None, "no ServiceDetail")
+    assert t is not None
     after = [n for n in _after(secc, t) if n not in ("SessionStopReq", "reconnect", "frame after the end")]
     ctx.check("digest §6.3: no session progress after a malformed response", not after, f"after: {after}")
     closed = secc.closed_by_evcc_at

@@ -20,7 +20,7 @@ APR = m.AppProtocolResponseCode
 
 
 async def _after_sap(ctx: CaseContext) -> TesterEvcc:
-    t = ctx.tester()
+    t: TesterEvcc = ctx.tester()
     await t.connect()
     rx = await t.exchange(m.SupportedAppProtocolReq(app_protocol=[_proto(_ns(ctx), 1, 1)]))
     ctx.precondition(rx.answered and (rx.code or "").startswith("OK"), f"{rx.name} {rx.code}")
@@ -277,6 +277,7 @@ async def tls_004(ctx: CaseContext) -> None:
 
     rogue = load_pki(await asyncio.to_thread(_rogue_pki, _sut_algorithm(ctx))).paths
     anchor = ctx.sut.trust_anchor()
+    assert anchor is not None  # the case needs --pki (a TLS endpoint's trust anchor)
     ident = "oem" if ctx.sut._josev_layout() else "vehicle"
     chain, leaf = {"vehicle": ("vehicleCertChain", "vehicleLeaf"), "oem": ("oemCertChain", "oemLeaf")}[ident]
     c = T.client_context([anchor], rogue.chain(chain), rogue.key(leaf), rogue.password_file(leaf), profile=_profile(ctx))

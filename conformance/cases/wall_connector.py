@@ -53,6 +53,7 @@ async def _export_tester(ctx: CaseContext, ev: TesterEV | None = None, *, at: in
     when the lab control is there, else a Scheduled export."""
     svc = ctx.service(bpt=True)
     ev = ev or TesterEV(evcc_id=ctx.evcc_id())
+    t: TesterEvcc
     if ctx.sut.control is not None:
         t = ctx.tester(service=svc, mode=ControlMode.DYNAMIC, ev=ev)
         t.extra_trigger = at  # type: ignore[attr-defined]
@@ -149,7 +150,7 @@ async def wc_v2h_001(ctx: CaseContext) -> None:
 async def wc_reserve_001(ctx: CaseContext) -> None:
     ev = TesterEV(evcc_id=ctx.evcc_id(), soc=23.0, min_soc_reserve=20, capacity_wh=150.0)
     t = await _export_tester(ctx, ev)
-    state = {"reserve_t": None, "after": 0}
+    state: dict[str, Any] = {"reserve_t": None, "after": 0}
 
     def hook(n: int, msg: Any) -> None:
         if ev.reserve_reached and state["reserve_t"] is None:
@@ -167,6 +168,7 @@ async def wc_reserve_001(ctx: CaseContext) -> None:
     _v2h_or_export_check(ctx, ps)
     rt = state["reserve_t"]
     ctx.precondition(rt is not None, f"SOC {ev.soc:.2f} %")
+    assert rt is not None
     late = [p for p in ps if p.req.t > rt and (p.power or 0) < -TOL_EXPORT]
     ctx.check("digest §4.3: no export once the EV's discharge limit is 0", not late,
               f"{len(late)} exporting responses after the reserve" + (f", first {late[0].power:.0f} W" if late else ""))
@@ -280,6 +282,7 @@ def _derate_case(direction: str, factor: float, recover: bool):  # type: ignore[
         if recover:
             r0 = marks.get("recover")
             ctx.precondition(r0 is not None, "no recovery marker")
+            assert r0 is not None
             before = [sign * (p.power or 0) for p in ps if p.req.t < d0 and sign * (p.power or 0) > 0]
             target = 0.9 * max(before) if before else 0.0
             back = next((p for p in ps if p.req.t >= r0 and sign * (p.power or 0) >= target), None)

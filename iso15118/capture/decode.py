@@ -166,7 +166,7 @@ def element_to_json(el: Element) -> Any:
     return obj
 
 
-class _Repeat(list):
+class _Repeat(list[Any]):
     _repeat = True
 
 
@@ -183,7 +183,7 @@ def json_value(v: Any) -> Any:
 def to_xml(schema: str, tree: Element) -> bytes | None:
     """Lexical XML of a decoded tree (through the codec's XML layer), or None."""
     try:
-        return _codec(schema).tree_to_xml(tree)
+        return bytes(_codec(schema).tree_to_xml(tree))
     except Exception:
         return None
 

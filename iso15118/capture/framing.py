@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import Any
 
 from iso15118.transport.v2gtp import (
     HEADER_SIZE,
@@ -49,8 +50,8 @@ def looks_like_v2gtp(data: bytes | bytearray | memoryview, pos: int = 0, *, stre
     if version != 0x01 or inverse != 0xFE or length > MAX_SANE_PAYLOAD:
         return False
     if stream_types_only:
-        return 0x8001 <= ptype <= 0x8104
-    return ptype in KNOWN_PAYLOAD_TYPES
+        return bool(0x8001 <= ptype <= 0x8104)
+    return bool(ptype in KNOWN_PAYLOAD_TYPES)
 
 
 def find_v2gtp(data: bytes | bytearray, start: int = 0) -> int:
@@ -216,7 +217,7 @@ class V2GTPStream:
         if parser.at_frame_boundary:
             self._start_frame = None
 
-    def _emit(self, frames: list, ts: float, frame: int, out: list[FramedMessage]) -> None:
+    def _emit(self, frames: list[Any], ts: float, frame: int, out: list[FramedMessage]) -> None:
         for f in frames:
             start = self._start_frame if self._start_frame is not None else frame
             out.append(FramedMessage(int(f.payload_type), f.payload, ts, frame, start, self._next_offset))

@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 import ipaddress
 import struct
-from typing import Union
 
 from iso15118.capture.pcapio import (
     LINKTYPE_ETHERNET,
@@ -136,7 +135,7 @@ class Malformed:
         self.reason = reason
 
 
-Packet = Union[TcpSegment, UdpDatagram, L2Frame, Malformed, None]
+Packet = TcpSegment | UdpDatagram | L2Frame | Malformed | None
 
 
 @functools.lru_cache(maxsize=4096)

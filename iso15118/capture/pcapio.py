@@ -342,7 +342,7 @@ class CaptureReader:
                 return None
             if last_ts is not None and abs(ts_sec - last_ts) > 86400:
                 return None
-            return incl
+            return int(incl)
 
         for pos in range(0, max(0, len(window) - 16)):
             incl = plausible(pos)

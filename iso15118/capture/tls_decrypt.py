@@ -211,7 +211,7 @@ class _Key13:
         except (InvalidTag, ValueError):
             return None
         self.seq += 1
-        return pt
+        return bytes(pt)
 
 
 class _Dir12:

@@ -33,6 +33,6 @@ __all__ = [
 ]
 
 
-def codec(key: str):  # -> iso15118.exi.codec.Codec
+def codec(key: str) -> _codec_module.Codec:
     """The codec for one schema key (cached: one instance per key per process)."""
     return _codec_module.get_codec(key)

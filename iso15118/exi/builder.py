@@ -166,7 +166,7 @@ class Builder:
             c0 = nfa.new()
             nfa.add(c0, ("CH",), final, payload=dt)
             content_start = c0
-            attr_uses: list = []
+            attr_uses: list[Any] = []
             attr_wild = None
         else:
             attr_uses = []
@@ -200,7 +200,7 @@ class Builder:
                     nfa.add(s, ("CHU",), s)
         # attribute-use grammars, sorted by local name then uri (8.5.4.1.3.2)
         nxt = content_start
-        wild_terms: list[tuple] = []
+        wild_terms: list[tuple[Any, ...]] = []
         if attr_wild is not None:
             wild_terms = self._wild_terms(attr_wild, "ATW")
         attr_starts = []
@@ -230,7 +230,7 @@ class Builder:
             if id(particle) not in order:
                 order[id(particle)] = len(order)
 
-    def _wild_terms(self, wild: Any, kind: str) -> list[tuple]:
+    def _wild_terms(self, wild: Any, kind: str) -> list[tuple[Any, ...]]:
         ns = getattr(wild, "namespace", ["##any"])
         ns = list(ns) if not isinstance(ns, str) else ns.split()
         not_ns = getattr(wild, "not_namespace", ())
@@ -320,9 +320,9 @@ class Builder:
 
     # ------------------------------------------------------------------ normalization
     def _normalize(self, nfa: _NFA, start: int, content_start: int, g: Grammar) -> None:
-        closure_cache: dict[int, frozenset] = {}
+        closure_cache: dict[int, frozenset[Any]] = {}
 
-        def closure(s: int) -> frozenset:
+        def closure(s: int) -> frozenset[Any]:
             c = closure_cache.get(s)
             if c is None:
                 seen = {s}
@@ -339,10 +339,10 @@ class Builder:
 
         start_set = closure(start)
         content_set = closure(content_start)
-        index: dict[frozenset, State] = {}
-        sets: list[frozenset] = []
+        index: dict[frozenset[Any], State] = {}
+        sets: list[frozenset[Any]] = []
 
-        def state_for(ss: frozenset) -> State:
+        def state_for(ss: frozenset[Any]) -> State:
             st = index.get(ss)
             if st is None:
                 st = State(g, len(g.states))
@@ -354,10 +354,10 @@ class Builder:
         g.start = state_for(start_set)
         g.start.is_start = True
         i = 0
-        raw: list[list[tuple]] = []
+        raw: list[list[tuple[Any, ...]]] = []
         while i < len(sets):
             ss = sets[i]
-            trans: dict[tuple, list] = {}
+            trans: dict[tuple[Any, ...], list[Any]] = {}
             for x in sorted(ss):
                 for term, tgt, payload, order in nfa.prods[x]:
                     if term is None:
@@ -378,7 +378,7 @@ class Builder:
             i += 1
         content_state = index.get(content_set)
         for st, items in zip(g.states, raw):
-            def sort_key(it):
+            def sort_key(it: tuple[Any, ...]) -> tuple[Any, ...]:
                 term, _, _, order = it
                 k = term[0]
                 if k == "AT":
@@ -394,7 +394,7 @@ class Builder:
                 return (7,)
 
             items.sort(key=sort_key)
-            for code, (term, nxt, payload, order) in enumerate(items):
+            for code, (term, nxt, payload, _order) in enumerate(items):
                 k = term[0]
                 if k == "AT":
                     p = Prod(AT, code, term[1], term[2], dt=payload, next=nxt)
@@ -429,20 +429,33 @@ class _NFA:
     __slots__ = ("prods",)
 
     def __init__(self) -> None:
-        self.prods: list[list[tuple]] = []
+        self.prods: list[list[tuple[Any, ...]]] = []
 
     def new(self) -> int:
         self.prods.append([])
         return len(self.prods) - 1
 
-    def add(self, s: int, term: tuple | None, tgt: int | None, payload: Any = None, order: int | None = None) -> None:
+    def add(self, s: int, term: tuple[Any, ...] | None, tgt: int | None, payload: Any = None, order: int | None = None) -> None:
         self.prods[s].append((term, tgt, payload, order))
 
 
-def build(key: str) -> SchemaGrammars:
-    from iso15118.exi.schemas import load_xsd
+_MODELS: dict[str, Any] = {}
 
-    xsd = load_xsd(key)
+
+def schema_model(key: str) -> Any:
+    """The XSD component model (xmlschema) of a schema key, as the grammar builder reads it:
+    one reading of the vendored XSDs per process, shared by the codec's grammars and the
+    typed-message generator (``tools/gen_messages.py``)."""
+    model = _MODELS.get(key)
+    if model is None:
+        from iso15118.exi.schemas import load_xsd
+
+        model = _MODELS[key] = load_xsd(key)
+    return model
+
+
+def build(key: str) -> SchemaGrammars:
+    xsd = schema_model(key)
     b = Builder(key, xsd)
     sg = SchemaGrammars(key)
     maps = xsd.maps
@@ -500,15 +513,15 @@ def build(key: str) -> SchemaGrammars:
         if uri not in (XSD_NS, XML_NS, XSI_NS):
             local_names.setdefault(uri, set()).add(local)
     b.run_pending()
-    frag_roots = []
+    frag_roots: list[tuple[str, str, Grammar | None]] = []
     for (uri, local), decls in all_elems.items():
         types = {id(d.type) for d in decls}
         nill = {bool(getattr(d, "nillable", False)) for d in decls}
         if len(types) == 1 and len(nill) == 1:
-            g = b.element_grammar(decls[0])
+            fg: Grammar | None = b.element_grammar(decls[0])
         else:
-            g = None  # relaxed element fragment grammar (8.5.3)
-        frag_roots.append((uri, local, g))
+            fg = None  # relaxed element fragment grammar (8.5.3)
+        frag_roots.append((uri, local, fg))
     b.run_pending()
     frag_roots.sort(key=lambda r: (r[1], r[0]))
     sg.fragment = DocGrammar(frag_roots, fragment=True)

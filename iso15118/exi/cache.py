@@ -11,6 +11,7 @@ import os
 import pickle
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from iso15118.exi.grammar import DocGrammar, Grammar, Prod, SchemaGrammars, State
 
@@ -64,7 +65,7 @@ def load_grammars(key: str) -> SchemaGrammars:
     return sg
 
 
-def _flatten(sg: SchemaGrammars) -> dict:
+def _flatten(sg: SchemaGrammars) -> dict[Any, Any]:
     """A pickle-friendly form without deep object recursion: grammars by index."""
     grammars: list[Grammar] = []
     gidx: dict[int, int] = {}
@@ -101,7 +102,7 @@ def _flatten(sg: SchemaGrammars) -> dict:
             "uris": sg.uris, "names": sg.local_names, "ga": sg.global_attributes, "ns": sg.namespaces}
 
 
-def _unflatten(d: dict) -> SchemaGrammars:
+def _unflatten(d: dict[Any, Any]) -> SchemaGrammars:
     gs = [Grammar(name) for name, *_ in d["grammars"]]
     for g, flat in zip(gs, d["grammars"]):
         g.simple_dt = flat[4]
@@ -126,7 +127,7 @@ def _unflatten(d: dict) -> SchemaGrammars:
     return sg
 
 
-def _materialize(g: Grammar, flat: tuple, gs: list[Grammar]) -> None:
+def _materialize(g: Grammar, flat: tuple[Any, ...], gs: list[Grammar]) -> None:
     name, states, start, content, simple_dt, nillable = flat
     objs = [State(g, i) for i in range(len(states))]
     for st, (prods, attr_phase, is_start) in zip(objs, states):

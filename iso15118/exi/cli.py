@@ -6,12 +6,13 @@ import argparse
 import errno
 import sys
 from pathlib import Path
+from typing import Any
 
 from iso15118.exi.errors import ExiError
 from iso15118.exi.schemas import SCHEMA_FILES
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[Any]) -> None:
     p = sub.add_parser("exi", help="EXI encode / decode with the ISO 15118 schemas")
     s = p.add_subparsers(dest="exi_command", metavar="ACTION", required=True)
     for action, suffix in (("encode", ".exi"), ("decode", ".xml")):

@@ -149,14 +149,17 @@ def _parse_if_text(dt: D.Datatype, value: Any) -> Any:
 
 
 class _Encoder:
-    __slots__ = ("sg", "w", "st", "formats", "facets", "seen_undeclared")
+    __slots__ = ("sg", "w", "st", "formats", "facets", "typify", "seen_undeclared")
 
-    def __init__(self, sg: SchemaGrammars, w: BitWriter, formats: dict | None = None, facets: bool = True) -> None:
+    def __init__(
+        self, sg: SchemaGrammars, w: BitWriter, formats: dict[Any, Any] | None = None, facets: bool = True, typify: bool = False
+    ) -> None:
         self.sg = sg
         self.w = w
         self.st = _StringTable(sg)
         self.formats = formats  # id(element) -> (value dt, {attr key: dt}) for the XML writer
         self.facets = facets  # check ranges and lengths (a decoded real-world message may break them)
+        self.typify = typify  # store the checked typed values back into the tree (XML -> tree only)
         self.seen_undeclared: set[tuple[str, str]] = set()
 
     def element(self, el: Element, g: Grammar, path: str = "") -> None:
@@ -198,7 +201,8 @@ class _Encoder:
                         value = p.dt.check(_parse_if_text(p.dt, value), self.facets)
                     except (ValueError, TypeError, ArithmeticError) as exc:
                         raise ExiEncodeError(f"attribute {local}: {exc}", path) from None
-                    el.attrs[key] = value
+                    if self.typify:
+                        el.attrs[key] = value
                     w.bits(p.code, state.width)
                     p.dt.encode(w, value)
                     if fmt_attrs is not None:
@@ -238,7 +242,8 @@ class _Encoder:
                 value = p.dt.check(_parse_if_text(p.dt, value), self.facets)
             except (ValueError, TypeError, ArithmeticError) as exc:
                 raise ExiEncodeError(f"value of {el.name}: {exc}", path) from None
-            el.value = value
+            if self.typify:
+                el.value = value
             if el.children:
                 raise ExiEncodeError(f"{el.name} has simple content but child elements", path)
             w.bits(p.code, state.width)
@@ -279,7 +284,8 @@ class _Encoder:
                             value = dt.check(_parse_if_text(dt, value), facets)
                         except (ValueError, TypeError, ArithmeticError) as exc:
                             raise ExiEncodeError(f"value of {child.name}: {exc}", "/" + child.name) from None
-                        child.value = value
+                        if self.typify:
+                            child.value = value
                         if mode == LEAF_FIXED:
                             w.bits(dt.fixed_code(value) << 1, cg.leaf_bits + 2)  # type: ignore[union-attr]
                         else:
@@ -348,7 +354,7 @@ class _Encoder:
         self.element(el, g)
 
 
-def _match_wild(prods: list, uri: str):
+def _match_wild(prods: list[Any], uri: str) -> Any:
     for p in prods:
         if p.wild_uri is None or p.wild_uri == uri:
             return p
@@ -610,6 +616,7 @@ class Codec:
     # ----------------------------------------------------------------- fast path
     def encode(self, root: Element | Iterable[Element], fragment: bool = False, validate: bool = True) -> bytes:
         """Element tree -> EXI stream (header + body). A fragment takes one or more roots.
+        The caller's tree is left as it was (lexical values are parsed, not written back).
 
         ``validate=False`` skips the facet checks (ranges, lengths) that the EXI representation
         does not need, e.g. to re-encode a decoded real-world message that breaks them."""
@@ -647,7 +654,7 @@ class Codec:
             dec = _Decoder(self.sg, r)
             if fragment:
                 doc = self.sg.fragment
-                out = []
+                out: list[Element] = []
                 while True:
                     code = r.bits(doc.width)  # type: ignore[union-attr]
                     if code == doc.ed_code:  # type: ignore[union-attr]
@@ -700,15 +707,15 @@ class Codec:
 
         tree = parse_xml(xml, fragment)
         w = BitWriter()
-        self._encode_body(_Encoder(self.sg, w, facets=validate), tree, fragment)
+        self._encode_body(_Encoder(self.sg, w, facets=validate, typify=True), tree, fragment)
         return tree
 
     def tree_to_xml(self, root: Any, fragment: bool = False) -> bytes:
         from iso15118.exi.xmlio import write_xml
 
-        formats: dict = {}
+        formats: dict[Any, Any] = {}
         w = BitWriter()
-        self._encode_body(_Encoder(self.sg, w, formats, facets=False), root, fragment)
+        self._encode_body(_Encoder(self.sg, w, formats, facets=False, typify=True), root, fragment)
         return write_xml(root, formats, fragment)
 
 

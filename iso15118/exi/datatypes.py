@@ -49,10 +49,10 @@ class Datatype:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name})"
 
-    def __reduce__(self):  # picklable despite __slots__
+    def __reduce__(self) -> tuple[Any, ...]:  # picklable despite __slots__
         return (_rebuild, (type(self), self.__getstate__()))
 
-    def __getstate__(self) -> dict:
+    def __getstate__(self) -> dict[Any, Any]:
         state = {}
         for cls in type(self).__mro__:
             for s in getattr(cls, "__slots__", ()):
@@ -60,7 +60,7 @@ class Datatype:
         return state
 
 
-def _rebuild(cls: type, state: dict) -> Datatype:
+def _rebuild(cls: type[Datatype], state: dict[Any, Any]) -> Datatype:
     obj = cls.__new__(cls)
     for k, v in state.items():
         setattr(obj, k, v)
@@ -212,7 +212,7 @@ class BinaryDT(Datatype):
 
     def format(self, value: Any) -> str:
         if self.hex:
-            return value.hex().upper()
+            return str(value.hex().upper())
         return base64.b64encode(value).decode("ascii")
 
     def check(self, value: Any, facets: bool = True) -> Any:
@@ -277,6 +277,9 @@ class NBitDT(IntegerDT):
     __slots__ = ("nbits",)
     kind = "nbit"
 
+    min: int
+    max: int
+
     def __init__(self, name: str = "", min: int = 0, max: int = 0) -> None:
         super().__init__(name, min, max)
         rng = max - min + 1
@@ -290,7 +293,7 @@ class NBitDT(IntegerDT):
         return super().check(value, True)
 
     def fixed_code(self, value: Any) -> int:
-        return value - self.min
+        return int(value) - self.min
 
     def fixed_value(self, x: int) -> Any:
         """The value of an n-bit field already read; None when out of range."""

@@ -10,6 +10,7 @@ Grammars are built once from the XSDs by :mod:`iso15118.exi.builder` and cached.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 # Production kinds (first level).
@@ -100,6 +101,7 @@ class Grammar:
     """A normalized type grammar (element grammars share their type's grammar)."""
 
     __slots__ = ("name", "states", "start", "content", "content2", "simple_dt", "nillable", "type_empty", "leaf", "leaf_mode", "leaf_bits", "_lazy")
+    _lazy: Callable[[Grammar], None] | None
 
     def __getattr__(self, attr: str) -> Any:
         # Grammars loaded from the cache are materialized on first use (see cache.py):
@@ -156,7 +158,7 @@ class DocGrammar:
 
     __slots__ = ("roots", "by_qname", "width", "fragment", "wild_code", "ed_code")
 
-    def __init__(self, roots: list[tuple[str, str, Grammar]], fragment: bool) -> None:
+    def __init__(self, roots: Sequence[tuple[str, str, Grammar | None]], fragment: bool) -> None:
         self.roots = roots  # [(uri, local, grammar)] in event-code order
         self.by_qname = {(u, l): (i, g) for i, (u, l, g) in enumerate(roots)}
         n = len(roots)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 
@@ -39,7 +40,7 @@ def schema_digest() -> str:
     return h.hexdigest()[:16]
 
 
-def load_xsd(key: str):
+def load_xsd(key: str) -> Any:
     """The xmlschema object for a key. The DIN schemas import xmldsig from a
     location that does not exist beside them; it is resolved to the vendored copy
     with a location hint (the XSDs themselves stay unmodified)."""

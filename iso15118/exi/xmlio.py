@@ -51,7 +51,7 @@ def _convert(node: Any) -> Element:
             uri = node.nsmap.get(prefix or None)
             v = f"{{{uri}}}{local}" if uri else v.strip()
         el.attrs[k] = v
-    children: list = []
+    children: list[Any] = []
     if node.text is not None:
         children.append(node.text)
     for c in node:
@@ -90,7 +90,7 @@ def _strip_decl(xml: bytes) -> bytes:
     return s
 
 
-def write_xml(root: Any, formats: dict, fragment: bool = False) -> bytes:
+def write_xml(root: Any, formats: dict[Any, Any], fragment: bool = False) -> bytes:
     roots = root if isinstance(root, list) else [root]
     out = []
     for r in roots:
@@ -117,7 +117,7 @@ def write_xml(root: Any, formats: dict, fragment: bool = False) -> bytes:
     return b'<?xml version="1.0" encoding="UTF-8"?>' + body if not fragment else body
 
 
-def _build(el: Element, formats: dict, nsmap: dict | None, prefix_of: dict) -> Any:
+def _build(el: Element, formats: dict[Any, Any], nsmap: dict[Any, Any] | None, prefix_of: dict[Any, Any]) -> Any:
     node = etree.Element(el.tag, nsmap=nsmap) if nsmap is not None else etree.Element(el.tag)
     vdt, adts = formats.get(id(el), (None, None))
     for k, v in el.attrs.items():

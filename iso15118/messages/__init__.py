@@ -83,7 +83,11 @@ Every class carries ``ELEMENT`` (its global element, if any), ``SCHEMA_KEY`` (co
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from iso15118.exi.codec import Codec
 
 from iso15118.messages import (  # noqa: E402
     _gen_ac,
@@ -95,7 +99,10 @@ from iso15118.messages import (  # noqa: E402
     _gen_wpt,
     _gen_xmldsig,
 )
-from iso15118.messages._base import FieldSpec, MessageBase, MessageDecodeError, MessageValidationError
+from iso15118.messages._base import FieldSpec as FieldSpec
+from iso15118.messages._base import MessageBase as MessageBase
+from iso15118.messages._base import MessageDecodeError as MessageDecodeError
+from iso15118.messages._base import MessageValidationError as MessageValidationError
 from iso15118.messages._gen_ac import *  # noqa: F403
 from iso15118.messages._gen_acdp import *  # noqa: F403
 from iso15118.messages._gen_common_messages import *  # noqa: F403
@@ -193,7 +200,7 @@ __all__ = sorted(
 )
 
 
-def _codec() -> Any:
+def _codec() -> Callable[[str], Codec]:
     """``iso15118.exi.codec`` (the factory), imported lazily so this package works without it.
 
     ``iso15118.exi.codec`` the *attribute* is shadowed by the submodule of the same name once

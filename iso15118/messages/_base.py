@@ -11,7 +11,9 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 from enum import Enum
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple, Self
+
+from iso15118.exi.tree import Element
 
 __all__ = [
     "FieldSpec",
@@ -101,6 +103,15 @@ class MessageBase:
 
     def __post_init__(self) -> None:  # replaced by generated code
         pass
+
+    def to_tree(self, name: str = "", ns: str = "") -> Element:  # replaced by generated code
+        """This object as an :class:`~iso15118.exi.tree.Element` named ``{ns}name``."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_tree(cls, el: Element) -> Self:  # replaced by generated code
+        """Build from a decoded :class:`~iso15118.exi.tree.Element`; validates."""
+        raise NotImplementedError
 
     def validate(self) -> None:
         """Re-check this object and everything below it (e.g. after mutating fields).

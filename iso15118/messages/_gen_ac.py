@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
 from iso15118.exi.tree import Element
 
@@ -107,6 +107,7 @@ class ACCPDReqEnergyTransferMode(MessageBase):
     ev_minimum_charge_power_l3: RationalNumber | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.ev_maximum_charge_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
             raise type_error(field_path(self, 'ev_maximum_charge_power'), v, 'RationalNumber')
@@ -132,7 +133,8 @@ class ACCPDReqEnergyTransferMode(MessageBase):
 
     def to_tree(self, name: str = 'AC_CPDReqEnergyTransferMode', ns: str = NS_AC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [
+        v: Any
+        ch: list[Element | str] = [
             self.ev_maximum_charge_power.to_tree('EVMaximumChargePower', NS_AC),
         ]
         v = self.ev_maximum_charge_power_l2
@@ -153,6 +155,14 @@ class ACCPDReqEnergyTransferMode(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_ev_maximum_charge_power: Any
+        v_ev_maximum_charge_power_l2: Any
+        v_ev_maximum_charge_power_l3: Any
+        v_ev_minimum_charge_power: Any
+        v_ev_minimum_charge_power_l2: Any
+        v_ev_minimum_charge_power_l3: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -264,6 +274,7 @@ class ACCPDResEnergyTransferMode(MessageBase):
     evse_present_active_power_l3: RationalNumber | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.evse_maximum_charge_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
             raise type_error(field_path(self, 'evse_maximum_charge_power'), v, 'RationalNumber')
@@ -312,7 +323,8 @@ class ACCPDResEnergyTransferMode(MessageBase):
 
     def to_tree(self, name: str = 'AC_CPDResEnergyTransferMode', ns: str = NS_AC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [
+        v: Any
+        ch: list[Element | str] = [
             self.evse_maximum_charge_power.to_tree('EVSEMaximumChargePower', NS_AC),
         ]
         v = self.evse_maximum_charge_power_l2
@@ -349,6 +361,20 @@ class ACCPDResEnergyTransferMode(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_evse_maximum_charge_power: Any
+        v_evse_maximum_charge_power_l2: Any
+        v_evse_maximum_charge_power_l3: Any
+        v_evse_minimum_charge_power: Any
+        v_evse_minimum_charge_power_l2: Any
+        v_evse_minimum_charge_power_l3: Any
+        v_evse_nominal_frequency: Any
+        v_evse_power_ramp_limitation: Any
+        v_evse_present_active_power: Any
+        v_evse_present_active_power_l2: Any
+        v_evse_present_active_power_l3: Any
+        v_maximum_power_asymmetry: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -504,6 +530,7 @@ class ACChargeLoopReq(ChargeLoopReq):
     control_mode: ScheduledACCLReqControlMode | BPTScheduledACCLReqControlMode | DynamicACCLReqControlMode | BPTDynamicACCLReqControlMode
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -520,7 +547,8 @@ class ACChargeLoopReq(ChargeLoopReq):
 
     def to_tree(self, name: str = 'AC_ChargeLoopReq', ns: str = NS_AC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [self.header.to_tree('Header', NS_CT)]
+        v: Any
+        ch: list[Element | str] = [self.header.to_tree('Header', NS_CT)]
         v = self.display_parameters
         if v is not None:
             ch.append(v.to_tree('DisplayParameters', NS_CT))
@@ -533,6 +561,12 @@ class ACChargeLoopReq(ChargeLoopReq):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_control_mode: Any
+        v_display_parameters: Any
+        v_header: Any
+        v_meter_info_requested: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -609,6 +643,7 @@ class ACChargeLoopRes(ChargeLoopRes):
     control_mode: ScheduledACCLResControlMode | BPTScheduledACCLResControlMode | DynamicACCLResControlMode | BPTDynamicACCLResControlMode
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -637,7 +672,8 @@ class ACChargeLoopRes(ChargeLoopRes):
 
     def to_tree(self, name: str = 'AC_ChargeLoopRes', ns: str = NS_AC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [
+        v: Any
+        ch: list[Element | str] = [
             self.header.to_tree('Header', NS_CT),
             Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_),
         ]
@@ -661,6 +697,15 @@ class ACChargeLoopRes(ChargeLoopRes):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_control_mode: Any
+        v_evse_status: Any
+        v_evse_target_frequency: Any
+        v_header: Any
+        v_meter_info: Any
+        v_receipt: Any
+        v_response_code: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -760,6 +805,7 @@ class ACChargeParameterDiscoveryReq(ChargeParameterDiscoveryReq):
     energy_transfer_mode: ACCPDReqEnergyTransferMode | BPTACCPDReqEnergyTransferMode
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -769,7 +815,8 @@ class ACChargeParameterDiscoveryReq(ChargeParameterDiscoveryReq):
 
     def to_tree(self, name: str = 'AC_ChargeParameterDiscoveryReq', ns: str = NS_AC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [self.header.to_tree('Header', NS_CT)]
+        v: Any
+        ch: list[Element | str] = [self.header.to_tree('Header', NS_CT)]
         v = self.energy_transfer_mode
         t = _ACChargeParameterDiscoveryReq_energy_transfer_mode_OUT.get(v.__class__) or union_target(_ACChargeParameterDiscoveryReq_energy_transfer_mode_OUT, v, 'ACChargeParameterDiscoveryReq.energy_transfer_mode')
         ch.append(v.to_tree(t[1], t[0]))
@@ -778,6 +825,10 @@ class ACChargeParameterDiscoveryReq(ChargeParameterDiscoveryReq):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_energy_transfer_mode: Any
+        v_header: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -831,6 +882,7 @@ class ACChargeParameterDiscoveryRes(ChargeParameterDiscoveryRes):
     energy_transfer_mode: ACCPDResEnergyTransferMode | BPTACCPDResEnergyTransferMode
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -843,7 +895,8 @@ class ACChargeParameterDiscoveryRes(ChargeParameterDiscoveryRes):
 
     def to_tree(self, name: str = 'AC_ChargeParameterDiscoveryRes', ns: str = NS_AC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [
+        v: Any
+        ch: list[Element | str] = [
             self.header.to_tree('Header', NS_CT),
             Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_),
         ]
@@ -855,6 +908,11 @@ class ACChargeParameterDiscoveryRes(ChargeParameterDiscoveryRes):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_energy_transfer_mode: Any
+        v_header: Any
+        v_response_code: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -930,6 +988,7 @@ class BPTACCPDReqEnergyTransferMode(ACCPDReqEnergyTransferMode):
     ev_minimum_discharge_power_l3: RationalNumber | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.ev_maximum_charge_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
             raise type_error(field_path(self, 'ev_maximum_charge_power'), v, 'RationalNumber')
@@ -977,7 +1036,8 @@ class BPTACCPDReqEnergyTransferMode(ACCPDReqEnergyTransferMode):
 
     def to_tree(self, name: str = 'BPT_AC_CPDReqEnergyTransferMode', ns: str = NS_AC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [
+        v: Any
+        ch: list[Element | str] = [
             self.ev_maximum_charge_power.to_tree('EVMaximumChargePower', NS_AC),
         ]
         v = self.ev_maximum_charge_power_l2
@@ -1012,6 +1072,20 @@ class BPTACCPDReqEnergyTransferMode(ACCPDReqEnergyTransferMode):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_ev_maximum_charge_power: Any
+        v_ev_maximum_charge_power_l2: Any
+        v_ev_maximum_charge_power_l3: Any
+        v_ev_maximum_discharge_power: Any
+        v_ev_maximum_discharge_power_l2: Any
+        v_ev_maximum_discharge_power_l3: Any
+        v_ev_minimum_charge_power: Any
+        v_ev_minimum_charge_power_l2: Any
+        v_ev_minimum_charge_power_l3: Any
+        v_ev_minimum_discharge_power: Any
+        v_ev_minimum_discharge_power_l2: Any
+        v_ev_minimum_discharge_power_l3: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -1184,6 +1258,7 @@ class BPTACCPDResEnergyTransferMode(ACCPDResEnergyTransferMode):
     evse_minimum_discharge_power_l3: RationalNumber | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.evse_maximum_charge_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
             raise type_error(field_path(self, 'evse_maximum_charge_power'), v, 'RationalNumber')
@@ -1254,7 +1329,8 @@ class BPTACCPDResEnergyTransferMode(ACCPDResEnergyTransferMode):
 
     def to_tree(self, name: str = 'BPT_AC_CPDResEnergyTransferMode', ns: str = NS_AC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [
+        v: Any
+        ch: list[Element | str] = [
             self.evse_maximum_charge_power.to_tree('EVSEMaximumChargePower', NS_AC),
         ]
         v = self.evse_maximum_charge_power_l2
@@ -1305,6 +1381,26 @@ class BPTACCPDResEnergyTransferMode(ACCPDResEnergyTransferMode):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_evse_maximum_charge_power: Any
+        v_evse_maximum_charge_power_l2: Any
+        v_evse_maximum_charge_power_l3: Any
+        v_evse_maximum_discharge_power: Any
+        v_evse_maximum_discharge_power_l2: Any
+        v_evse_maximum_discharge_power_l3: Any
+        v_evse_minimum_charge_power: Any
+        v_evse_minimum_charge_power_l2: Any
+        v_evse_minimum_charge_power_l3: Any
+        v_evse_minimum_discharge_power: Any
+        v_evse_minimum_discharge_power_l2: Any
+        v_evse_minimum_discharge_power_l3: Any
+        v_evse_nominal_frequency: Any
+        v_evse_power_ramp_limitation: Any
+        v_evse_present_active_power: Any
+        v_evse_present_active_power_l2: Any
+        v_evse_present_active_power_l3: Any
+        v_maximum_power_asymmetry: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -1543,6 +1639,7 @@ class DynamicACCLReqControlMode(DynamicCLReqControlMode):
     ev_present_reactive_power_l3: RationalNumber | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.departure_time
         if v is not None:
             if v.__class__ is not int:
@@ -1605,7 +1702,8 @@ class DynamicACCLReqControlMode(DynamicCLReqControlMode):
 
     def to_tree(self, name: str = 'Dynamic_AC_CLReqControlMode', ns: str = NS_AC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         v = self.departure_time
         if v is not None:
             ch.append(Element(NS_CT, 'DepartureTime', None, None, v))
@@ -1645,6 +1743,24 @@ class DynamicACCLReqControlMode(DynamicCLReqControlMode):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_departure_time: Any
+        v_ev_maximum_charge_power: Any
+        v_ev_maximum_charge_power_l2: Any
+        v_ev_maximum_charge_power_l3: Any
+        v_ev_maximum_energy_request: Any
+        v_ev_minimum_charge_power: Any
+        v_ev_minimum_charge_power_l2: Any
+        v_ev_minimum_charge_power_l3: Any
+        v_ev_minimum_energy_request: Any
+        v_ev_present_active_power: Any
+        v_ev_present_active_power_l2: Any
+        v_ev_present_active_power_l3: Any
+        v_ev_present_reactive_power: Any
+        v_ev_present_reactive_power_l2: Any
+        v_ev_present_reactive_power_l3: Any
+        v_ev_target_energy_request: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -1864,6 +1980,7 @@ class BPTDynamicACCLReqControlMode(DynamicACCLReqControlMode):
     ev_minimum_v2x_energy_request: RationalNumber | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.departure_time
         if v is not None:
             if v.__class__ is not int:
@@ -1956,7 +2073,8 @@ class BPTDynamicACCLReqControlMode(DynamicACCLReqControlMode):
 
     def to_tree(self, name: str = 'BPT_Dynamic_AC_CLReqControlMode', ns: str = NS_AC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         v = self.departure_time
         if v is not None:
             ch.append(Element(NS_CT, 'DepartureTime', None, None, v))
@@ -2016,6 +2134,32 @@ class BPTDynamicACCLReqControlMode(DynamicACCLReqControlMode):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_departure_time: Any
+        v_ev_maximum_charge_power: Any
+        v_ev_maximum_charge_power_l2: Any
+        v_ev_maximum_charge_power_l3: Any
+        v_ev_maximum_discharge_power: Any
+        v_ev_maximum_discharge_power_l2: Any
+        v_ev_maximum_discharge_power_l3: Any
+        v_ev_maximum_energy_request: Any
+        v_ev_maximum_v2x_energy_request: Any
+        v_ev_minimum_charge_power: Any
+        v_ev_minimum_charge_power_l2: Any
+        v_ev_minimum_charge_power_l3: Any
+        v_ev_minimum_discharge_power: Any
+        v_ev_minimum_discharge_power_l2: Any
+        v_ev_minimum_discharge_power_l3: Any
+        v_ev_minimum_energy_request: Any
+        v_ev_minimum_v2x_energy_request: Any
+        v_ev_present_active_power: Any
+        v_ev_present_active_power_l2: Any
+        v_ev_present_active_power_l3: Any
+        v_ev_present_reactive_power: Any
+        v_ev_present_reactive_power_l2: Any
+        v_ev_present_reactive_power_l3: Any
+        v_ev_target_energy_request: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -2303,6 +2447,7 @@ class DynamicACCLResControlMode(DynamicCLResControlMode):
     evse_present_active_power_l3: RationalNumber | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.departure_time
         if v is not None:
             if v.__class__ is not int:
@@ -2365,7 +2510,8 @@ class DynamicACCLResControlMode(DynamicCLResControlMode):
 
     def to_tree(self, name: str = 'Dynamic_AC_CLResControlMode', ns: str = NS_AC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         v = self.departure_time
         if v is not None:
             ch.append(Element(NS_CT, 'DepartureTime', None, None, v))
@@ -2408,6 +2554,21 @@ class DynamicACCLResControlMode(DynamicCLResControlMode):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_ack_max_delay: Any
+        v_departure_time: Any
+        v_evse_present_active_power: Any
+        v_evse_present_active_power_l2: Any
+        v_evse_present_active_power_l3: Any
+        v_evse_target_active_power: Any
+        v_evse_target_active_power_l2: Any
+        v_evse_target_active_power_l3: Any
+        v_evse_target_reactive_power: Any
+        v_evse_target_reactive_power_l2: Any
+        v_evse_target_reactive_power_l3: Any
+        v_minimum_soc: Any
+        v_target_soc: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -2566,6 +2727,7 @@ class BPTDynamicACCLResControlMode(DynamicACCLResControlMode):
     XSD_TYPE: ClassVar[str] = '{urn:iso:std:iso:15118:-20:AC}BPT_Dynamic_AC_CLResControlModeType'
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.departure_time
         if v is not None:
             if v.__class__ is not int:
@@ -2628,7 +2790,8 @@ class BPTDynamicACCLResControlMode(DynamicACCLResControlMode):
 
     def to_tree(self, name: str = 'BPT_Dynamic_AC_CLResControlMode', ns: str = NS_AC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         v = self.departure_time
         if v is not None:
             ch.append(Element(NS_CT, 'DepartureTime', None, None, v))
@@ -2671,6 +2834,21 @@ class BPTDynamicACCLResControlMode(DynamicACCLResControlMode):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_ack_max_delay: Any
+        v_departure_time: Any
+        v_evse_present_active_power: Any
+        v_evse_present_active_power_l2: Any
+        v_evse_present_active_power_l3: Any
+        v_evse_target_active_power: Any
+        v_evse_target_active_power_l2: Any
+        v_evse_target_active_power_l3: Any
+        v_evse_target_reactive_power: Any
+        v_evse_target_reactive_power_l2: Any
+        v_evse_target_reactive_power_l3: Any
+        v_minimum_soc: Any
+        v_target_soc: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -2846,6 +3024,7 @@ class ScheduledACCLReqControlMode(ScheduledCLReqControlMode):
     ev_present_reactive_power_l3: RationalNumber | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.ev_target_energy_request
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
@@ -2908,7 +3087,8 @@ class ScheduledACCLReqControlMode(ScheduledCLReqControlMode):
 
     def to_tree(self, name: str = 'Scheduled_AC_CLReqControlMode', ns: str = NS_AC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         v = self.ev_target_energy_request
         if v is not None:
             ch.append(v.to_tree('EVTargetEnergyRequest', NS_CT))
@@ -2957,6 +3137,23 @@ class ScheduledACCLReqControlMode(ScheduledCLReqControlMode):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_ev_maximum_charge_power: Any
+        v_ev_maximum_charge_power_l2: Any
+        v_ev_maximum_charge_power_l3: Any
+        v_ev_maximum_energy_request: Any
+        v_ev_minimum_charge_power: Any
+        v_ev_minimum_charge_power_l2: Any
+        v_ev_minimum_charge_power_l3: Any
+        v_ev_minimum_energy_request: Any
+        v_ev_present_active_power: Any
+        v_ev_present_active_power_l2: Any
+        v_ev_present_active_power_l3: Any
+        v_ev_present_reactive_power: Any
+        v_ev_present_reactive_power_l2: Any
+        v_ev_present_reactive_power_l3: Any
+        v_ev_target_energy_request: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -3164,6 +3361,7 @@ class BPTScheduledACCLReqControlMode(ScheduledACCLReqControlMode):
     ev_minimum_discharge_power_l3: RationalNumber | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.ev_target_energy_request
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
@@ -3250,7 +3448,8 @@ class BPTScheduledACCLReqControlMode(ScheduledACCLReqControlMode):
 
     def to_tree(self, name: str = 'BPT_Scheduled_AC_CLReqControlMode', ns: str = NS_AC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         v = self.ev_target_energy_request
         if v is not None:
             ch.append(v.to_tree('EVTargetEnergyRequest', NS_CT))
@@ -3317,6 +3516,29 @@ class BPTScheduledACCLReqControlMode(ScheduledACCLReqControlMode):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_ev_maximum_charge_power: Any
+        v_ev_maximum_charge_power_l2: Any
+        v_ev_maximum_charge_power_l3: Any
+        v_ev_maximum_discharge_power: Any
+        v_ev_maximum_discharge_power_l2: Any
+        v_ev_maximum_discharge_power_l3: Any
+        v_ev_maximum_energy_request: Any
+        v_ev_minimum_charge_power: Any
+        v_ev_minimum_charge_power_l2: Any
+        v_ev_minimum_charge_power_l3: Any
+        v_ev_minimum_discharge_power: Any
+        v_ev_minimum_discharge_power_l2: Any
+        v_ev_minimum_discharge_power_l3: Any
+        v_ev_minimum_energy_request: Any
+        v_ev_present_active_power: Any
+        v_ev_present_active_power_l2: Any
+        v_ev_present_active_power_l3: Any
+        v_ev_present_reactive_power: Any
+        v_ev_present_reactive_power_l2: Any
+        v_ev_present_reactive_power_l3: Any
+        v_ev_target_energy_request: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -3573,6 +3795,7 @@ class ScheduledACCLResControlMode(ScheduledCLResControlMode):
     evse_present_active_power_l3: RationalNumber | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.evse_target_active_power
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
@@ -3612,7 +3835,8 @@ class ScheduledACCLResControlMode(ScheduledCLResControlMode):
 
     def to_tree(self, name: str = 'Scheduled_AC_CLResControlMode', ns: str = NS_AC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         v = self.evse_target_active_power
         if v is not None:
             ch.append(v.to_tree('EVSETargetActivePower', NS_AC))
@@ -3645,6 +3869,17 @@ class ScheduledACCLResControlMode(ScheduledCLResControlMode):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_evse_present_active_power: Any
+        v_evse_present_active_power_l2: Any
+        v_evse_present_active_power_l3: Any
+        v_evse_target_active_power: Any
+        v_evse_target_active_power_l2: Any
+        v_evse_target_active_power_l3: Any
+        v_evse_target_reactive_power: Any
+        v_evse_target_reactive_power_l2: Any
+        v_evse_target_reactive_power_l3: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -3771,6 +4006,7 @@ class BPTScheduledACCLResControlMode(ScheduledACCLResControlMode):
     XSD_TYPE: ClassVar[str] = '{urn:iso:std:iso:15118:-20:AC}BPT_Scheduled_AC_CLResControlModeType'
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.evse_target_active_power
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
@@ -3810,7 +4046,8 @@ class BPTScheduledACCLResControlMode(ScheduledACCLResControlMode):
 
     def to_tree(self, name: str = 'BPT_Scheduled_AC_CLResControlMode', ns: str = NS_AC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         v = self.evse_target_active_power
         if v is not None:
             ch.append(v.to_tree('EVSETargetActivePower', NS_AC))
@@ -3843,6 +4080,17 @@ class BPTScheduledACCLResControlMode(ScheduledACCLResControlMode):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_evse_present_active_power: Any
+        v_evse_present_active_power_l2: Any
+        v_evse_present_active_power_l3: Any
+        v_evse_target_active_power: Any
+        v_evse_target_active_power_l2: Any
+        v_evse_target_active_power_l3: Any
+        v_evse_target_reactive_power: Any
+        v_evse_target_reactive_power_l2: Any
+        v_evse_target_reactive_power_l3: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -3967,13 +4215,13 @@ ACCPDResEnergyTransferMode.FIELDS = (
     FieldSpec('evse_present_active_power_l2', 'EVSEPresentActivePower_L2', NS_AC, 'class', RationalNumber, 0, 1, {}, (), None, 1),
     FieldSpec('evse_present_active_power_l3', 'EVSEPresentActivePower_L3', NS_AC, 'class', RationalNumber, 0, 1, {}, (), None, 1),
 )
-_ACChargeLoopReq_control_mode_IN = {
+_ACChargeLoopReq_control_mode_IN: dict[str, Any] = {
     'Scheduled_AC_CLReqControlMode': ScheduledACCLReqControlMode,
     'BPT_Scheduled_AC_CLReqControlMode': BPTScheduledACCLReqControlMode,
     'Dynamic_AC_CLReqControlMode': DynamicACCLReqControlMode,
     'BPT_Dynamic_AC_CLReqControlMode': BPTDynamicACCLReqControlMode,
 }
-_ACChargeLoopReq_control_mode_OUT = {
+_ACChargeLoopReq_control_mode_OUT: dict[type, tuple[str, str]] = {
     ScheduledACCLReqControlMode: (NS_AC, 'Scheduled_AC_CLReqControlMode'),
     BPTScheduledACCLReqControlMode: (NS_AC, 'BPT_Scheduled_AC_CLReqControlMode'),
     DynamicACCLReqControlMode: (NS_AC, 'Dynamic_AC_CLReqControlMode'),
@@ -3986,13 +4234,13 @@ ACChargeLoopReq.FIELDS = (
     FieldSpec('meter_info_requested', 'MeterInfoRequested', NS_CT, 'simple', bool, 1, 1, {}, (), None, 1),
     FieldSpec('control_mode', 'CLReqControlMode', NS_CT, 'union', None, 1, 1, {}, ((NS_AC, 'Scheduled_AC_CLReqControlMode', ScheduledACCLReqControlMode), (NS_AC, 'BPT_Scheduled_AC_CLReqControlMode', BPTScheduledACCLReqControlMode), (NS_AC, 'Dynamic_AC_CLReqControlMode', DynamicACCLReqControlMode), (NS_AC, 'BPT_Dynamic_AC_CLReqControlMode', BPTDynamicACCLReqControlMode), ), None, 1),
 )
-_ACChargeLoopRes_control_mode_IN = {
+_ACChargeLoopRes_control_mode_IN: dict[str, Any] = {
     'Scheduled_AC_CLResControlMode': ScheduledACCLResControlMode,
     'BPT_Scheduled_AC_CLResControlMode': BPTScheduledACCLResControlMode,
     'Dynamic_AC_CLResControlMode': DynamicACCLResControlMode,
     'BPT_Dynamic_AC_CLResControlMode': BPTDynamicACCLResControlMode,
 }
-_ACChargeLoopRes_control_mode_OUT = {
+_ACChargeLoopRes_control_mode_OUT: dict[type, tuple[str, str]] = {
     ScheduledACCLResControlMode: (NS_AC, 'Scheduled_AC_CLResControlMode'),
     BPTScheduledACCLResControlMode: (NS_AC, 'BPT_Scheduled_AC_CLResControlMode'),
     DynamicACCLResControlMode: (NS_AC, 'Dynamic_AC_CLResControlMode'),
@@ -4008,11 +4256,11 @@ ACChargeLoopRes.FIELDS = (
     FieldSpec('evse_target_frequency', 'EVSETargetFrequency', NS_AC, 'class', RationalNumber, 0, 1, {}, (), None, 1),
     FieldSpec('control_mode', 'CLResControlMode', NS_CT, 'union', None, 1, 1, {}, ((NS_AC, 'Scheduled_AC_CLResControlMode', ScheduledACCLResControlMode), (NS_AC, 'BPT_Scheduled_AC_CLResControlMode', BPTScheduledACCLResControlMode), (NS_AC, 'Dynamic_AC_CLResControlMode', DynamicACCLResControlMode), (NS_AC, 'BPT_Dynamic_AC_CLResControlMode', BPTDynamicACCLResControlMode), ), None, 1),
 )
-_ACChargeParameterDiscoveryReq_energy_transfer_mode_IN = {
+_ACChargeParameterDiscoveryReq_energy_transfer_mode_IN: dict[str, Any] = {
     'AC_CPDReqEnergyTransferMode': ACCPDReqEnergyTransferMode,
     'BPT_AC_CPDReqEnergyTransferMode': BPTACCPDReqEnergyTransferMode,
 }
-_ACChargeParameterDiscoveryReq_energy_transfer_mode_OUT = {
+_ACChargeParameterDiscoveryReq_energy_transfer_mode_OUT: dict[type, tuple[str, str]] = {
     ACCPDReqEnergyTransferMode: (NS_AC, 'AC_CPDReqEnergyTransferMode'),
     BPTACCPDReqEnergyTransferMode: (NS_AC, 'BPT_AC_CPDReqEnergyTransferMode'),
 }
@@ -4021,11 +4269,11 @@ ACChargeParameterDiscoveryReq.FIELDS = (
     FieldSpec('header', 'Header', NS_CT, 'class', MessageHeader, 1, 1, {}, (), None, 1),
     FieldSpec('energy_transfer_mode', 'AC_CPDReqEnergyTransferMode', NS_AC, 'union', None, 1, 1, {}, ((NS_AC, 'AC_CPDReqEnergyTransferMode', ACCPDReqEnergyTransferMode), (NS_AC, 'BPT_AC_CPDReqEnergyTransferMode', BPTACCPDReqEnergyTransferMode), ), None, 1),
 )
-_ACChargeParameterDiscoveryRes_energy_transfer_mode_IN = {
+_ACChargeParameterDiscoveryRes_energy_transfer_mode_IN: dict[str, Any] = {
     'AC_CPDResEnergyTransferMode': ACCPDResEnergyTransferMode,
     'BPT_AC_CPDResEnergyTransferMode': BPTACCPDResEnergyTransferMode,
 }
-_ACChargeParameterDiscoveryRes_energy_transfer_mode_OUT = {
+_ACChargeParameterDiscoveryRes_energy_transfer_mode_OUT: dict[type, tuple[str, str]] = {
     ACCPDResEnergyTransferMode: (NS_AC, 'AC_CPDResEnergyTransferMode'),
     BPTACCPDResEnergyTransferMode: (NS_AC, 'BPT_AC_CPDResEnergyTransferMode'),
 }

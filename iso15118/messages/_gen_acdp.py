@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
 from iso15118.exi.tree import Element
 
@@ -78,7 +78,7 @@ class CPStatus(StrEnum):
     STATE_E = 'StateE'
 
 
-_CPStatus_BY_VALUE = CPStatus._value2member_map_
+_CPStatus_BY_VALUE: dict[Any, Any] = CPStatus._value2member_map_
 
 
 class ElectricalChargingDeviceStatus(StrEnum):
@@ -91,7 +91,7 @@ class ElectricalChargingDeviceStatus(StrEnum):
     STATE_D = 'State_D'
 
 
-_ElectricalChargingDeviceStatus_BY_VALUE = ElectricalChargingDeviceStatus._value2member_map_
+_ElectricalChargingDeviceStatus_BY_VALUE: dict[Any, Any] = ElectricalChargingDeviceStatus._value2member_map_
 
 
 class ErrorCode(StrEnum):
@@ -110,7 +110,7 @@ class ErrorCode(StrEnum):
     FAILED_RESERVED2 = 'FAILED_Reserved2'
 
 
-_ErrorCode_BY_VALUE = ErrorCode._value2member_map_
+_ErrorCode_BY_VALUE: dict[Any, Any] = ErrorCode._value2member_map_
 
 
 class IsolationStatus(StrEnum):
@@ -123,7 +123,7 @@ class IsolationStatus(StrEnum):
     FAULT = 'Fault'
 
 
-_IsolationStatus_BY_VALUE = IsolationStatus._value2member_map_
+_IsolationStatus_BY_VALUE: dict[Any, Any] = IsolationStatus._value2member_map_
 
 
 class MechanicalChargingDeviceStatus(StrEnum):
@@ -135,7 +135,7 @@ class MechanicalChargingDeviceStatus(StrEnum):
     END_POSITION = 'EndPosition'
 
 
-_MechanicalChargingDeviceStatus_BY_VALUE = MechanicalChargingDeviceStatus._value2member_map_
+_MechanicalChargingDeviceStatus_BY_VALUE: dict[Any, Any] = MechanicalChargingDeviceStatus._value2member_map_
 
 
 @dataclass(slots=True, kw_only=True)
@@ -158,6 +158,7 @@ class ACDPConnectReq(V2GRequest):
     ev_electrical_charging_device_status: ElectricalChargingDeviceStatus
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -175,6 +176,10 @@ class ACDPConnectReq(V2GRequest):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_ev_electrical_charging_device_status: Any
+        v_header: Any
         ch = el.children
         if len(ch) == 2:
             c0, c1 = ch
@@ -240,6 +245,7 @@ class ACDPConnectRes(V2GResponse):
     evse_mechanical_charging_device_status: MechanicalChargingDeviceStatus
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -269,6 +275,13 @@ class ACDPConnectRes(V2GResponse):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_evse_electrical_charging_device_status: Any
+        v_evse_mechanical_charging_device_status: Any
+        v_evse_processing: Any
+        v_header: Any
+        v_response_code: Any
         ch = el.children
         if len(ch) == 5:
             c0, c1, c2, c3, c4 = ch
@@ -398,6 +411,7 @@ class ACDPSystemStatusReq(V2GRequest):
     ev_technical_status: EVTechnicalStatus
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -415,6 +429,10 @@ class ACDPSystemStatusReq(V2GRequest):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_ev_technical_status: Any
+        v_header: Any
         ch = el.children
         if len(ch) == 2:
             c0, c1 = ch
@@ -498,6 +516,7 @@ class ACDPSystemStatusRes(V2GResponse):
     ev_association_status: bool
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -551,6 +570,19 @@ class ACDPSystemStatusRes(V2GResponse):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_ev_association_status: Any
+        v_ev_in_charge_position: Any
+        v_evse_disabled: Any
+        v_evse_emergency_shutdown: Any
+        v_evse_isolation_status: Any
+        v_evse_malfunction: Any
+        v_evse_mechanical_charging_device_status: Any
+        v_evse_ready_to_charge: Any
+        v_evse_utility_interrupt_event: Any
+        v_header: Any
+        v_response_code: Any
         ch = el.children
         if len(ch) == 11:
             c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10 = ch
@@ -685,6 +717,7 @@ class ACDPVehiclePositioningReq(V2GRequest):
     ev_positioning_support: bool
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -706,6 +739,11 @@ class ACDPVehiclePositioningReq(V2GRequest):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_ev_mobility_status: Any
+        v_ev_positioning_support: Any
+        v_header: Any
         ch = el.children
         if len(ch) == 3:
             c0, c1, c2 = ch
@@ -787,6 +825,7 @@ class ACDPVehiclePositioningRes(V2GResponse):
     ev_in_charge_position: bool
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -840,6 +879,17 @@ class ACDPVehiclePositioningRes(V2GResponse):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_contact_window_xc: Any
+        v_contact_window_yc: Any
+        v_ev_in_charge_position: Any
+        v_ev_relative_x_deviation: Any
+        v_ev_relative_y_deviation: Any
+        v_evse_positioning_support: Any
+        v_evse_processing: Any
+        v_header: Any
+        v_response_code: Any
         ch = el.children
         if len(ch) == 9:
             c0, c1, c2, c3, c4, c5, c6, c7, c8 = ch
@@ -967,6 +1017,7 @@ class EVTechnicalStatus(MessageBase):
     ev_timeout: bool | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.ev_ready_to_charge
         if v.__class__ is not bool:
             raise type_error(field_path(self, 'ev_ready_to_charge'), v, 'bool')
@@ -1002,7 +1053,8 @@ class EVTechnicalStatus(MessageBase):
 
     def to_tree(self, name: str = 'EVTechnicalStatus', ns: str = NS_ACDP) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [
+        v: Any
+        ch: list[Element | str] = [
             Element(NS_ACDP, 'EVReadyToCharge', None, None, self.ev_ready_to_charge),
             Element(NS_ACDP, 'EVImmobilizationRequest', None, None, self.ev_immobilization_request),
         ]
@@ -1029,6 +1081,16 @@ class EVTechnicalStatus(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_ev_cp_status: Any
+        v_ev_error_code: Any
+        v_ev_immobilization_request: Any
+        v_ev_immobilized: Any
+        v_ev_ready_to_charge: Any
+        v_ev_soc: Any
+        v_ev_timeout: Any
+        v_ev_wlan_strength: Any
         ch = el.children
         n = len(ch)
         i = 0

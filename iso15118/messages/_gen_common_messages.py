@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
 from iso15118.exi.tree import Element
 
@@ -159,7 +159,7 @@ class Authorization(StrEnum):
     PNC = 'PnC'
 
 
-_Authorization_BY_VALUE = Authorization._value2member_map_
+_Authorization_BY_VALUE: dict[Any, Any] = Authorization._value2member_map_
 
 
 class ChannelSelection(StrEnum):
@@ -170,7 +170,7 @@ class ChannelSelection(StrEnum):
     DISCHARGE = 'Discharge'
 
 
-_ChannelSelection_BY_VALUE = ChannelSelection._value2member_map_
+_ChannelSelection_BY_VALUE: dict[Any, Any] = ChannelSelection._value2member_map_
 
 
 class ChargeProgress(StrEnum):
@@ -183,7 +183,7 @@ class ChargeProgress(StrEnum):
     SCHEDULE_RENEGOTIATION = 'ScheduleRenegotiation'
 
 
-_ChargeProgress_BY_VALUE = ChargeProgress._value2member_map_
+_ChargeProgress_BY_VALUE: dict[Any, Any] = ChargeProgress._value2member_map_
 
 
 class ChargingSession(StrEnum):
@@ -195,7 +195,7 @@ class ChargingSession(StrEnum):
     SERVICE_RENEGOTIATION = 'ServiceRenegotiation'
 
 
-_ChargingSession_BY_VALUE = ChargingSession._value2member_map_
+_ChargingSession_BY_VALUE: dict[Any, Any] = ChargingSession._value2member_map_
 
 
 class ECDHCurve(StrEnum):
@@ -206,7 +206,7 @@ class ECDHCurve(StrEnum):
     X448 = 'X448'
 
 
-_ECDHCurve_BY_VALUE = ECDHCurve._value2member_map_
+_ECDHCurve_BY_VALUE: dict[Any, Any] = ECDHCurve._value2member_map_
 
 
 class EVCheckInStatus(StrEnum):
@@ -218,7 +218,7 @@ class EVCheckInStatus(StrEnum):
     COMPLETED = 'Completed'
 
 
-_EVCheckInStatus_BY_VALUE = EVCheckInStatus._value2member_map_
+_EVCheckInStatus_BY_VALUE: dict[Any, Any] = EVCheckInStatus._value2member_map_
 
 
 class EVCheckOutStatus(StrEnum):
@@ -230,7 +230,7 @@ class EVCheckOutStatus(StrEnum):
     COMPLETED = 'Completed'
 
 
-_EVCheckOutStatus_BY_VALUE = EVCheckOutStatus._value2member_map_
+_EVCheckOutStatus_BY_VALUE: dict[Any, Any] = EVCheckOutStatus._value2member_map_
 
 
 class EVSECheckOutStatus(StrEnum):
@@ -241,7 +241,7 @@ class EVSECheckOutStatus(StrEnum):
     COMPLETED = 'Completed'
 
 
-_EVSECheckOutStatus_BY_VALUE = EVSECheckOutStatus._value2member_map_
+_EVSECheckOutStatus_BY_VALUE: dict[Any, Any] = EVSECheckOutStatus._value2member_map_
 
 
 class ParkingMethod(StrEnum):
@@ -253,7 +253,7 @@ class ParkingMethod(StrEnum):
     MANUAL = 'Manual'
 
 
-_ParkingMethod_BY_VALUE = ParkingMethod._value2member_map_
+_ParkingMethod_BY_VALUE: dict[Any, Any] = ParkingMethod._value2member_map_
 
 
 class PowerToleranceAcceptance(StrEnum):
@@ -264,7 +264,7 @@ class PowerToleranceAcceptance(StrEnum):
     POWER_TOLERANCE_CONFIRMED = 'PowerToleranceConfirmed'
 
 
-_PowerToleranceAcceptance_BY_VALUE = PowerToleranceAcceptance._value2member_map_
+_PowerToleranceAcceptance_BY_VALUE: dict[Any, Any] = PowerToleranceAcceptance._value2member_map_
 
 
 @dataclass(slots=True, kw_only=True)
@@ -289,6 +289,7 @@ class PriceSchedule(MessageBase):
     price_schedule_description: str | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.time_anchor
         if v.__class__ is not int:
             self.time_anchor = v = coerce_simple(field_path(self, 'time_anchor'), v, int)
@@ -308,7 +309,8 @@ class PriceSchedule(MessageBase):
 
     def to_tree(self, name: str = 'PriceSchedule', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [
+        v: Any
+        ch: list[Element | str] = [
             Element(NS_CM, 'TimeAnchor', None, None, self.time_anchor),
             Element(NS_CM, 'PriceScheduleID', None, None, self.price_schedule_id),
         ]
@@ -320,6 +322,11 @@ class PriceSchedule(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_price_schedule_description: Any
+        v_price_schedule_id: Any
+        v_time_anchor: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -392,6 +399,7 @@ class AbsolutePriceSchedule(PriceSchedule):
     id: str | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.time_anchor
         if v.__class__ is not int:
             self.time_anchor = v = coerce_simple(field_path(self, 'time_anchor'), v, int)
@@ -455,7 +463,8 @@ class AbsolutePriceSchedule(PriceSchedule):
 
     def to_tree(self, name: str = 'AbsolutePriceSchedule', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [
+        v: Any
+        ch: list[Element | str] = [
             Element(NS_CM, 'TimeAnchor', None, None, self.time_anchor),
             Element(NS_CM, 'PriceScheduleID', None, None, self.price_schedule_id),
         ]
@@ -481,7 +490,7 @@ class AbsolutePriceSchedule(PriceSchedule):
         v = self.additional_selected_services
         if v is not None:
             ch.append(v.to_tree('AdditionalSelectedServices', NS_CM))
-        a = {}
+        a: dict[str, Any] = {}
         v = self.id
         if v is not None:
             a['{urn:iso:std:iso:15118:-20:CommonMessages}Id'] = v
@@ -490,6 +499,21 @@ class AbsolutePriceSchedule(PriceSchedule):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_additional_selected_services: Any
+        v_currency: Any
+        v_id: Any
+        v_language: Any
+        v_maximum_cost: Any
+        v_minimum_cost: Any
+        v_overstay_rules: Any
+        v_price_algorithm: Any
+        v_price_rule_stacks: Any
+        v_price_schedule_description: Any
+        v_price_schedule_id: Any
+        v_tax_rules: Any
+        v_time_anchor: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -627,6 +651,7 @@ class AdditionalService(MessageBase):
     service_fee: RationalNumber
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.service_name
         if v.__class__ is not str:
             self.service_name = v = coerce_simple(field_path(self, 'service_name'), v, str)
@@ -646,6 +671,10 @@ class AdditionalService(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_service_fee: Any
+        v_service_name: Any
         ch = el.children
         if len(ch) == 2:
             c0, c1 = ch
@@ -703,6 +732,7 @@ class AdditionalServiceList(MessageBase):
     additional_service: list[AdditionalService]
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.additional_service
         if v.__class__ is not list or len(v) < 1 or len(v) > 5:
             raise occurs_error(field_path(self, 'additional_service'), v, 1, 5)
@@ -712,7 +742,8 @@ class AdditionalServiceList(MessageBase):
 
     def to_tree(self, name: str = 'AdditionalServiceList', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         for v in self.additional_service:
             ch.append(v.to_tree('AdditionalService', NS_CM))
         return Element(ns, name, None, ch, None)
@@ -720,6 +751,10 @@ class AdditionalServiceList(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_additional_service: Any
+        x: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -763,6 +798,7 @@ class AuthorizationReq(V2GRequest):
     authorization_mode: EIMAReqAuthorizationMode | PnCAReqAuthorizationMode
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -775,7 +811,8 @@ class AuthorizationReq(V2GRequest):
 
     def to_tree(self, name: str = 'AuthorizationReq', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [
+        v: Any
+        ch: list[Element | str] = [
             self.header.to_tree('Header', NS_CT),
             Element(NS_CM, 'SelectedAuthorizationService', None, None, self.selected_authorization_service._value_),
         ]
@@ -787,6 +824,11 @@ class AuthorizationReq(V2GRequest):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_authorization_mode: Any
+        v_header: Any
+        v_selected_authorization_service: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -846,6 +888,7 @@ class AuthorizationRes(V2GResponse):
     evse_processing: Processing
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -867,6 +910,11 @@ class AuthorizationRes(V2GResponse):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_evse_processing: Any
+        v_header: Any
+        v_response_code: Any
         ch = el.children
         if len(ch) == 3:
             c0, c1, c2 = ch
@@ -932,6 +980,7 @@ class AuthorizationSetupReq(V2GRequest):
     XSD_TYPE: ClassVar[str] = '{urn:iso:std:iso:15118:-20:CommonMessages}AuthorizationSetupReqType'
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -943,6 +992,9 @@ class AuthorizationSetupReq(V2GRequest):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_header: Any
         ch = el.children
         if len(ch) == 1:
             c0, = ch
@@ -1000,6 +1052,7 @@ class AuthorizationSetupRes(V2GResponse):
     authorization_mode: EIMASResAuthorizationMode | PnCASResAuthorizationMode
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -1021,7 +1074,8 @@ class AuthorizationSetupRes(V2GResponse):
 
     def to_tree(self, name: str = 'AuthorizationSetupRes', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [
+        v: Any
+        ch: list[Element | str] = [
             self.header.to_tree('Header', NS_CT),
             Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_),
         ]
@@ -1036,6 +1090,14 @@ class AuthorizationSetupRes(V2GResponse):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_authorization_mode: Any
+        v_authorization_services: Any
+        v_certificate_installation_service: Any
+        v_header: Any
+        v_response_code: Any
+        x: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -1107,6 +1169,7 @@ class CertificateChain(MessageBase):
     sub_certificates: SubCertificates | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.certificate
         if v.__class__ is not bytes:
             self.certificate = v = coerce_simple(field_path(self, 'certificate'), v, bytes)
@@ -1119,7 +1182,8 @@ class CertificateChain(MessageBase):
 
     def to_tree(self, name: str = 'CertificateChain', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [Element(NS_CM, 'Certificate', None, None, self.certificate)]
+        v: Any
+        ch: list[Element | str] = [Element(NS_CM, 'Certificate', None, None, self.certificate)]
         v = self.sub_certificates
         if v is not None:
             ch.append(v.to_tree('SubCertificates', NS_CM))
@@ -1128,6 +1192,10 @@ class CertificateChain(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_certificate: Any
+        v_sub_certificates: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -1183,6 +1251,7 @@ class CertificateInstallationReq(V2GRequest):
     prioritized_emaids: EMAIDList | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -1204,7 +1273,8 @@ class CertificateInstallationReq(V2GRequest):
 
     def to_tree(self, name: str = 'CertificateInstallationReq', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [
+        v: Any
+        ch: list[Element | str] = [
             self.header.to_tree('Header', NS_CT),
             self.oem_provisioning_certificate_chain.to_tree('OEMProvisioningCertificateChain', NS_CM),
             self.list_of_root_certificate_ids.to_tree('ListOfRootCertificateIDs', NS_CM),
@@ -1218,6 +1288,13 @@ class CertificateInstallationReq(V2GRequest):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_header: Any
+        v_list_of_root_certificate_ids: Any
+        v_maximum_contract_certificate_chains: Any
+        v_oem_provisioning_certificate_chain: Any
+        v_prioritized_emaids: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -1304,6 +1381,7 @@ class CertificateInstallationRes(V2GResponse):
     remaining_contract_certificate_chains: int
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -1339,6 +1417,14 @@ class CertificateInstallationRes(V2GResponse):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_cps_certificate_chain: Any
+        v_evse_processing: Any
+        v_header: Any
+        v_remaining_contract_certificate_chains: Any
+        v_response_code: Any
+        v_signed_installation_data: Any
         ch = el.children
         if len(ch) == 6:
             c0, c1, c2, c3, c4, c5 = ch
@@ -1442,6 +1528,7 @@ class ChargingSchedule(MessageBase):
     price_schedule: AbsolutePriceSchedule | PriceLevelSchedule | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.power_schedule
         if v.__class__ is not PowerSchedule and not isinstance(v, PowerSchedule):
             raise type_error(field_path(self, 'power_schedule'), v, 'PowerSchedule')
@@ -1452,7 +1539,8 @@ class ChargingSchedule(MessageBase):
 
     def to_tree(self, name: str = 'ChargingSchedule', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [self.power_schedule.to_tree('PowerSchedule', NS_CM)]
+        v: Any
+        ch: list[Element | str] = [self.power_schedule.to_tree('PowerSchedule', NS_CM)]
         v = self.price_schedule
         if v is not None:
             t = _ChargingSchedule_price_schedule_OUT.get(v.__class__) or union_target(_ChargingSchedule_price_schedule_OUT, v, 'ChargingSchedule.price_schedule')
@@ -1462,6 +1550,10 @@ class ChargingSchedule(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_power_schedule: Any
+        v_price_schedule: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -1512,6 +1604,7 @@ class ContractCertificateChain(MessageBase):
     sub_certificates: SubCertificates
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.certificate
         if v.__class__ is not bytes:
             self.certificate = v = coerce_simple(field_path(self, 'certificate'), v, bytes)
@@ -1531,6 +1624,10 @@ class ContractCertificateChain(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_certificate: Any
+        v_sub_certificates: Any
         ch = el.children
         if len(ch) == 2:
             c0, c1 = ch
@@ -1633,6 +1730,7 @@ class DynamicSEReqControlMode(MessageBase):
     ev_minimum_v2x_energy_request: RationalNumber | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.departure_time
         if v.__class__ is not int:
             self.departure_time = v = coerce_simple(field_path(self, 'departure_time'), v, int)
@@ -1670,7 +1768,8 @@ class DynamicSEReqControlMode(MessageBase):
 
     def to_tree(self, name: str = 'DynamicSEReqControlMode', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [
+        v: Any
+        ch: list[Element | str] = [
             Element(NS_CM, 'DepartureTime', None, None, self.departure_time),
         ]
         v = self.minimum_soc
@@ -1693,6 +1792,16 @@ class DynamicSEReqControlMode(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_departure_time: Any
+        v_ev_maximum_energy_request: Any
+        v_ev_maximum_v2x_energy_request: Any
+        v_ev_minimum_energy_request: Any
+        v_ev_minimum_v2x_energy_request: Any
+        v_ev_target_energy_request: Any
+        v_minimum_soc: Any
+        v_target_soc: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -1798,6 +1907,7 @@ class DynamicSEResControlMode(MessageBase):
     price_schedule: AbsolutePriceSchedule | PriceLevelSchedule | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.departure_time
         if v is not None:
             if v.__class__ is not int:
@@ -1823,7 +1933,8 @@ class DynamicSEResControlMode(MessageBase):
 
     def to_tree(self, name: str = 'DynamicSEResControlMode', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         v = self.departure_time
         if v is not None:
             ch.append(Element(NS_CM, 'DepartureTime', None, None, v))
@@ -1842,6 +1953,12 @@ class DynamicSEResControlMode(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_departure_time: Any
+        v_minimum_soc: Any
+        v_price_schedule: Any
+        v_target_soc: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -1988,6 +2105,7 @@ class EMAIDList(MessageBase):
     emaid: list[str]
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.emaid
         if v.__class__ is not list or len(v) < 1 or len(v) > 8:
             raise occurs_error(field_path(self, 'emaid'), v, 1, 8)
@@ -1999,7 +2117,8 @@ class EMAIDList(MessageBase):
 
     def to_tree(self, name: str = 'EMAIDList', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         for v in self.emaid:
             ch.append(Element(NS_CM, 'EMAID', None, None, v))
         return Element(ns, name, None, ch, None)
@@ -2007,6 +2126,10 @@ class EMAIDList(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_emaid: Any
+        x: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -2048,6 +2171,7 @@ class EVAbsolutePriceSchedule(MessageBase):
     ev_price_rule_stacks: EVPriceRuleStackList
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.time_anchor
         if v.__class__ is not int:
             self.time_anchor = v = coerce_simple(field_path(self, 'time_anchor'), v, int)
@@ -2079,6 +2203,12 @@ class EVAbsolutePriceSchedule(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_currency: Any
+        v_ev_price_rule_stacks: Any
+        v_price_algorithm: Any
+        v_time_anchor: Any
         ch = el.children
         if len(ch) == 4:
             c0, c1, c2, c3 = ch
@@ -2154,6 +2284,7 @@ class EVEnergyOffer(MessageBase):
     ev_absolute_price_schedule: EVAbsolutePriceSchedule
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.ev_power_schedule
         if v.__class__ is not EVPowerSchedule and not isinstance(v, EVPowerSchedule):
             raise type_error(field_path(self, 'ev_power_schedule'), v, 'EVPowerSchedule')
@@ -2171,6 +2302,10 @@ class EVEnergyOffer(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_ev_absolute_price_schedule: Any
+        v_ev_power_schedule: Any
         ch = el.children
         if len(ch) == 2:
             c0, c1 = ch
@@ -2238,6 +2373,7 @@ class EVPowerProfile(MessageBase):
     ev_power_profile_entries: EVPowerProfileEntryList
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.time_anchor
         if v.__class__ is not int:
             self.time_anchor = v = coerce_simple(field_path(self, 'time_anchor'), v, int)
@@ -2252,7 +2388,8 @@ class EVPowerProfile(MessageBase):
 
     def to_tree(self, name: str = 'EVPowerProfile', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [Element(NS_CM, 'TimeAnchor', None, None, self.time_anchor)]
+        v: Any
+        ch: list[Element | str] = [Element(NS_CM, 'TimeAnchor', None, None, self.time_anchor)]
         v = self.control_mode
         t = _EVPowerProfile_control_mode_OUT.get(v.__class__) or union_target(_EVPowerProfile_control_mode_OUT, v, 'EVPowerProfile.control_mode')
         ch.append(v.to_tree(t[1], t[0]))
@@ -2262,6 +2399,11 @@ class EVPowerProfile(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_control_mode: Any
+        v_ev_power_profile_entries: Any
+        v_time_anchor: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -2317,6 +2459,7 @@ class EVPowerProfileEntryList(MessageBase):
     ev_power_profile_entry: list[PowerScheduleEntry]
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.ev_power_profile_entry
         if v.__class__ is not list or len(v) < 1 or len(v) > 2048:
             raise occurs_error(field_path(self, 'ev_power_profile_entry'), v, 1, 2048)
@@ -2326,7 +2469,8 @@ class EVPowerProfileEntryList(MessageBase):
 
     def to_tree(self, name: str = 'EVPowerProfileEntryList', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         for v in self.ev_power_profile_entry:
             ch.append(v.to_tree('EVPowerProfileEntry', NS_CM))
         return Element(ns, name, None, ch, None)
@@ -2334,6 +2478,10 @@ class EVPowerProfileEntryList(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_ev_power_profile_entry: Any
+        x: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -2374,6 +2522,7 @@ class EVPowerSchedule(MessageBase):
     ev_power_schedule_entries: EVPowerScheduleEntryList
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.time_anchor
         if v.__class__ is not int:
             self.time_anchor = v = coerce_simple(field_path(self, 'time_anchor'), v, int)
@@ -2393,6 +2542,10 @@ class EVPowerSchedule(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_ev_power_schedule_entries: Any
+        v_time_anchor: Any
         ch = el.children
         if len(ch) == 2:
             c0, c1 = ch
@@ -2452,6 +2605,7 @@ class EVPowerScheduleEntry(MessageBase):
     power: RationalNumber
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.duration
         if v.__class__ is not int:
             self.duration = v = coerce_simple(field_path(self, 'duration'), v, int)
@@ -2471,6 +2625,10 @@ class EVPowerScheduleEntry(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_duration: Any
+        v_power: Any
         ch = el.children
         if len(ch) == 2:
             c0, c1 = ch
@@ -2528,6 +2686,7 @@ class EVPowerScheduleEntryList(MessageBase):
     ev_power_schedule_entry: list[EVPowerScheduleEntry]
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.ev_power_schedule_entry
         if v.__class__ is not list or len(v) < 1 or len(v) > 1024:
             raise occurs_error(field_path(self, 'ev_power_schedule_entry'), v, 1, 1024)
@@ -2537,7 +2696,8 @@ class EVPowerScheduleEntryList(MessageBase):
 
     def to_tree(self, name: str = 'EVPowerScheduleEntryList', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         for v in self.ev_power_schedule_entry:
             ch.append(v.to_tree('EVPowerScheduleEntry', NS_CM))
         return Element(ns, name, None, ch, None)
@@ -2545,6 +2705,10 @@ class EVPowerScheduleEntryList(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_ev_power_schedule_entry: Any
+        x: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -2585,6 +2749,7 @@ class EVPriceRule(MessageBase):
     power_range_start: RationalNumber
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.energy_fee
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
             raise type_error(field_path(self, 'energy_fee'), v, 'RationalNumber')
@@ -2602,6 +2767,10 @@ class EVPriceRule(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_energy_fee: Any
+        v_power_range_start: Any
         ch = el.children
         if len(ch) == 2:
             c0, c1 = ch
@@ -2667,6 +2836,7 @@ class EVPriceRuleStack(MessageBase):
     ev_price_rule: list[EVPriceRule]
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.duration
         if v.__class__ is not int:
             self.duration = v = coerce_simple(field_path(self, 'duration'), v, int)
@@ -2681,7 +2851,8 @@ class EVPriceRuleStack(MessageBase):
 
     def to_tree(self, name: str = 'EVPriceRuleStack', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [Element(NS_CM, 'Duration', None, None, self.duration)]
+        v: Any
+        ch: list[Element | str] = [Element(NS_CM, 'Duration', None, None, self.duration)]
         for v in self.ev_price_rule:
             ch.append(v.to_tree('EVPriceRule', NS_CM))
         return Element(ns, name, None, ch, None)
@@ -2689,6 +2860,11 @@ class EVPriceRuleStack(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_duration: Any
+        v_ev_price_rule: Any
+        x: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -2734,6 +2910,7 @@ class EVPriceRuleStackList(MessageBase):
     ev_price_rule_stack: list[EVPriceRuleStack]
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.ev_price_rule_stack
         if v.__class__ is not list or len(v) < 1 or len(v) > 1024:
             raise occurs_error(field_path(self, 'ev_price_rule_stack'), v, 1, 1024)
@@ -2743,7 +2920,8 @@ class EVPriceRuleStackList(MessageBase):
 
     def to_tree(self, name: str = 'EVPriceRuleStackList', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         for v in self.ev_price_rule_stack:
             ch.append(v.to_tree('EVPriceRuleStack', NS_CM))
         return Element(ns, name, None, ch, None)
@@ -2751,6 +2929,10 @@ class EVPriceRuleStackList(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_ev_price_rule_stack: Any
+        x: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -2792,6 +2974,7 @@ class MeteringConfirmationReq(V2GRequest):
     signed_metering_data: SignedMeteringData
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -2809,6 +2992,10 @@ class MeteringConfirmationReq(V2GRequest):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_header: Any
+        v_signed_metering_data: Any
         ch = el.children
         if len(ch) == 2:
             c0, c1 = ch
@@ -2873,6 +3060,7 @@ class MeteringConfirmationRes(V2GResponse):
     XSD_TYPE: ClassVar[str] = '{urn:iso:std:iso:15118:-20:CommonMessages}MeteringConfirmationResType'
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -2890,6 +3078,10 @@ class MeteringConfirmationRes(V2GResponse):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_header: Any
+        v_response_code: Any
         ch = el.children
         if len(ch) == 2:
             c0, c1 = ch
@@ -2953,6 +3145,7 @@ class OverstayRule(MessageBase):
     overstay_fee_period: int
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.overstay_rule_description
         if v is not None:
             if v.__class__ is not str:
@@ -2975,7 +3168,8 @@ class OverstayRule(MessageBase):
 
     def to_tree(self, name: str = 'OverstayRule', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         v = self.overstay_rule_description
         if v is not None:
             ch.append(Element(NS_CM, 'OverstayRuleDescription', None, None, v))
@@ -2987,6 +3181,12 @@ class OverstayRule(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_overstay_fee: Any
+        v_overstay_fee_period: Any
+        v_overstay_rule_description: Any
+        v_start_time: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -3050,6 +3250,7 @@ class OverstayRuleList(MessageBase):
     overstay_rule: list[OverstayRule]
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.overstay_time_threshold
         if v is not None:
             if v.__class__ is not int:
@@ -3069,7 +3270,8 @@ class OverstayRuleList(MessageBase):
 
     def to_tree(self, name: str = 'OverstayRuleList', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         v = self.overstay_time_threshold
         if v is not None:
             ch.append(Element(NS_CM, 'OverstayTimeThreshold', None, None, v))
@@ -3083,6 +3285,12 @@ class OverstayRuleList(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_overstay_power_threshold: Any
+        v_overstay_rule: Any
+        v_overstay_time_threshold: Any
+        x: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -3156,6 +3364,7 @@ class Parameter(MessageBase):
     name: str
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.bool_value
         if v is not None:
             if v.__class__ is not bool:
@@ -3199,7 +3408,8 @@ class Parameter(MessageBase):
 
     def to_tree(self, name: str = 'Parameter', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         v = self.bool_value
         if v is not None:
             ch.append(Element(NS_CM, 'boolValue', None, None, v))
@@ -3218,13 +3428,22 @@ class Parameter(MessageBase):
         v = self.finite_string
         if v is not None:
             ch.append(Element(NS_CM, 'finiteString', None, None, v))
-        a = {}
+        a: dict[str, Any] = {}
         a['{urn:iso:std:iso:15118:-20:CommonMessages}Name'] = self.name
         return Element(ns, name, a, ch, None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_bool_value: Any
+        v_byte_value: Any
+        v_finite_string: Any
+        v_int_value: Any
+        v_name: Any
+        v_rational_number: Any
+        v_short_value: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -3299,6 +3518,7 @@ class ParameterSet(MessageBase):
     parameter: list[Parameter]
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.parameter_set_id
         if v.__class__ is not int:
             self.parameter_set_id = v = coerce_simple(field_path(self, 'parameter_set_id'), v, int)
@@ -3313,7 +3533,8 @@ class ParameterSet(MessageBase):
 
     def to_tree(self, name: str = 'ParameterSet', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [
+        v: Any
+        ch: list[Element | str] = [
             Element(NS_CM, 'ParameterSetID', None, None, self.parameter_set_id),
         ]
         for v in self.parameter:
@@ -3323,6 +3544,11 @@ class ParameterSet(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_parameter: Any
+        v_parameter_set_id: Any
+        x: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -3374,6 +3600,7 @@ class PnCAReqAuthorizationMode(MessageBase):
     id: str
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.gen_challenge
         if v.__class__ is not bytes:
             self.gen_challenge = v = coerce_simple(field_path(self, 'gen_challenge'), v, bytes)
@@ -3390,7 +3617,7 @@ class PnCAReqAuthorizationMode(MessageBase):
 
     def to_tree(self, name: str = 'PnCAReqAuthorizationMode', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        a = {}
+        a: dict[str, Any] = {}
         a['{urn:iso:std:iso:15118:-20:CommonMessages}Id'] = self.id
         return Element(ns, name, a, [
             Element(NS_CM, 'GenChallenge', None, None, self.gen_challenge),
@@ -3400,6 +3627,11 @@ class PnCAReqAuthorizationMode(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_contract_certificate_chain: Any
+        v_gen_challenge: Any
+        v_id: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -3452,6 +3684,7 @@ class PnCASResAuthorizationMode(MessageBase):
     supported_providers: SupportedProvidersList | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.gen_challenge
         if v.__class__ is not bytes:
             self.gen_challenge = v = coerce_simple(field_path(self, 'gen_challenge'), v, bytes)
@@ -3464,7 +3697,8 @@ class PnCASResAuthorizationMode(MessageBase):
 
     def to_tree(self, name: str = 'PnCASResAuthorizationMode', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [
+        v: Any
+        ch: list[Element | str] = [
             Element(NS_CM, 'GenChallenge', None, None, self.gen_challenge),
         ]
         v = self.supported_providers
@@ -3475,6 +3709,10 @@ class PnCASResAuthorizationMode(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_gen_challenge: Any
+        v_supported_providers: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -3529,6 +3767,7 @@ class PowerDeliveryReq(V2GRequest):
     bpt_channel_selection: ChannelSelection | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -3549,7 +3788,8 @@ class PowerDeliveryReq(V2GRequest):
 
     def to_tree(self, name: str = 'PowerDeliveryReq', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [
+        v: Any
+        ch: list[Element | str] = [
             self.header.to_tree('Header', NS_CT),
             Element(NS_CM, 'EVProcessing', None, None, self.ev_processing._value_),
             Element(NS_CM, 'ChargeProgress', None, None, self.charge_progress._value_),
@@ -3565,6 +3805,13 @@ class PowerDeliveryReq(V2GRequest):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_bpt_channel_selection: Any
+        v_charge_progress: Any
+        v_ev_power_profile: Any
+        v_ev_processing: Any
+        v_header: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -3638,6 +3885,7 @@ class PowerDeliveryRes(V2GResponse):
     evse_status: EVSEStatus | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -3651,7 +3899,8 @@ class PowerDeliveryRes(V2GResponse):
 
     def to_tree(self, name: str = 'PowerDeliveryRes', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [
+        v: Any
+        ch: list[Element | str] = [
             self.header.to_tree('Header', NS_CT),
             Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_),
         ]
@@ -3663,6 +3912,11 @@ class PowerDeliveryRes(V2GResponse):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_evse_status: Any
+        v_header: Any
+        v_response_code: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -3724,6 +3978,7 @@ class PowerSchedule(MessageBase):
     power_schedule_entries: PowerScheduleEntryList
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.time_anchor
         if v.__class__ is not int:
             self.time_anchor = v = coerce_simple(field_path(self, 'time_anchor'), v, int)
@@ -3743,7 +3998,8 @@ class PowerSchedule(MessageBase):
 
     def to_tree(self, name: str = 'PowerSchedule', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [Element(NS_CM, 'TimeAnchor', None, None, self.time_anchor)]
+        v: Any
+        ch: list[Element | str] = [Element(NS_CM, 'TimeAnchor', None, None, self.time_anchor)]
         v = self.available_energy
         if v is not None:
             ch.append(v.to_tree('AvailableEnergy', NS_CM))
@@ -3756,6 +4012,12 @@ class PowerSchedule(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_available_energy: Any
+        v_power_schedule_entries: Any
+        v_power_tolerance: Any
+        v_time_anchor: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -3827,6 +4089,7 @@ class PowerScheduleEntry(MessageBase):
     power_l3: RationalNumber | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.duration
         if v.__class__ is not int:
             self.duration = v = coerce_simple(field_path(self, 'duration'), v, int)
@@ -3846,7 +4109,8 @@ class PowerScheduleEntry(MessageBase):
 
     def to_tree(self, name: str = 'PowerScheduleEntry', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [
+        v: Any
+        ch: list[Element | str] = [
             Element(NS_CM, 'Duration', None, None, self.duration),
             self.power.to_tree('Power', NS_CM),
         ]
@@ -3861,6 +4125,12 @@ class PowerScheduleEntry(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_duration: Any
+        v_power: Any
+        v_power_l2: Any
+        v_power_l3: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -3926,6 +4196,7 @@ class PowerScheduleEntryList(MessageBase):
     power_schedule_entry: list[PowerScheduleEntry]
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.power_schedule_entry
         if v.__class__ is not list or len(v) < 1 or len(v) > 1024:
             raise occurs_error(field_path(self, 'power_schedule_entry'), v, 1, 1024)
@@ -3935,7 +4206,8 @@ class PowerScheduleEntryList(MessageBase):
 
     def to_tree(self, name: str = 'PowerScheduleEntryList', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         for v in self.power_schedule_entry:
             ch.append(v.to_tree('PowerScheduleEntry', NS_CM))
         return Element(ns, name, None, ch, None)
@@ -3943,6 +4215,10 @@ class PowerScheduleEntryList(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_power_schedule_entry: Any
+        x: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -3990,6 +4266,7 @@ class PriceLevelSchedule(PriceSchedule):
     id: str | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.time_anchor
         if v.__class__ is not int:
             self.time_anchor = v = coerce_simple(field_path(self, 'time_anchor'), v, int)
@@ -4023,7 +4300,8 @@ class PriceLevelSchedule(PriceSchedule):
 
     def to_tree(self, name: str = 'PriceLevelSchedule', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [
+        v: Any
+        ch: list[Element | str] = [
             Element(NS_CM, 'TimeAnchor', None, None, self.time_anchor),
             Element(NS_CM, 'PriceScheduleID', None, None, self.price_schedule_id),
         ]
@@ -4032,7 +4310,7 @@ class PriceLevelSchedule(PriceSchedule):
             ch.append(Element(NS_CM, 'PriceScheduleDescription', None, None, v))
         ch.append(Element(NS_CM, 'NumberOfPriceLevels', None, None, self.number_of_price_levels))
         ch.append(self.price_level_schedule_entries.to_tree('PriceLevelScheduleEntries', NS_CM))
-        a = {}
+        a: dict[str, Any] = {}
         v = self.id
         if v is not None:
             a['{urn:iso:std:iso:15118:-20:CommonMessages}Id'] = v
@@ -4041,6 +4319,14 @@ class PriceLevelSchedule(PriceSchedule):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_id: Any
+        v_number_of_price_levels: Any
+        v_price_level_schedule_entries: Any
+        v_price_schedule_description: Any
+        v_price_schedule_id: Any
+        v_time_anchor: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -4112,6 +4398,7 @@ class PriceLevelScheduleEntry(MessageBase):
     price_level: int
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.duration
         if v.__class__ is not int:
             self.duration = v = coerce_simple(field_path(self, 'duration'), v, int)
@@ -4133,6 +4420,10 @@ class PriceLevelScheduleEntry(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_duration: Any
+        v_price_level: Any
         ch = el.children
         if len(ch) == 2:
             c0, c1 = ch
@@ -4184,6 +4475,7 @@ class PriceLevelScheduleEntryList(MessageBase):
     price_level_schedule_entry: list[PriceLevelScheduleEntry]
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.price_level_schedule_entry
         if v.__class__ is not list or len(v) < 1 or len(v) > 1024:
             raise occurs_error(field_path(self, 'price_level_schedule_entry'), v, 1, 1024)
@@ -4193,7 +4485,8 @@ class PriceLevelScheduleEntryList(MessageBase):
 
     def to_tree(self, name: str = 'PriceLevelScheduleEntryList', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         for v in self.price_level_schedule_entry:
             ch.append(v.to_tree('PriceLevelScheduleEntry', NS_CM))
         return Element(ns, name, None, ch, None)
@@ -4201,6 +4494,10 @@ class PriceLevelScheduleEntryList(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_price_level_schedule_entry: Any
+        x: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -4250,6 +4547,7 @@ class PriceRule(MessageBase):
     power_range_start: RationalNumber
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.energy_fee
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
             raise type_error(field_path(self, 'energy_fee'), v, 'RationalNumber')
@@ -4281,7 +4579,8 @@ class PriceRule(MessageBase):
 
     def to_tree(self, name: str = 'PriceRule', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [self.energy_fee.to_tree('EnergyFee', NS_CM)]
+        v: Any
+        ch: list[Element | str] = [self.energy_fee.to_tree('EnergyFee', NS_CM)]
         v = self.parking_fee
         if v is not None:
             ch.append(v.to_tree('ParkingFee', NS_CM))
@@ -4300,6 +4599,14 @@ class PriceRule(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_carbon_dioxide_emission: Any
+        v_energy_fee: Any
+        v_parking_fee: Any
+        v_parking_fee_period: Any
+        v_power_range_start: Any
+        v_renewable_generation_percentage: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -4381,6 +4688,7 @@ class PriceRuleStack(MessageBase):
     price_rule: list[PriceRule]
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.duration
         if v.__class__ is not int:
             self.duration = v = coerce_simple(field_path(self, 'duration'), v, int)
@@ -4395,7 +4703,8 @@ class PriceRuleStack(MessageBase):
 
     def to_tree(self, name: str = 'PriceRuleStack', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [Element(NS_CM, 'Duration', None, None, self.duration)]
+        v: Any
+        ch: list[Element | str] = [Element(NS_CM, 'Duration', None, None, self.duration)]
         for v in self.price_rule:
             ch.append(v.to_tree('PriceRule', NS_CM))
         return Element(ns, name, None, ch, None)
@@ -4403,6 +4712,11 @@ class PriceRuleStack(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_duration: Any
+        v_price_rule: Any
+        x: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -4448,6 +4762,7 @@ class PriceRuleStackList(MessageBase):
     price_rule_stack: list[PriceRuleStack]
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.price_rule_stack
         if v.__class__ is not list or len(v) < 1 or len(v) > 1024:
             raise occurs_error(field_path(self, 'price_rule_stack'), v, 1, 1024)
@@ -4457,7 +4772,8 @@ class PriceRuleStackList(MessageBase):
 
     def to_tree(self, name: str = 'PriceRuleStackList', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         for v in self.price_rule_stack:
             ch.append(v.to_tree('PriceRuleStack', NS_CM))
         return Element(ns, name, None, ch, None)
@@ -4465,6 +4781,10 @@ class PriceRuleStackList(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_price_rule_stack: Any
+        x: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -4508,6 +4828,7 @@ class ScheduleExchangeReq(V2GRequest):
     control_mode: DynamicSEReqControlMode | ScheduledSEReqControlMode
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -4522,7 +4843,8 @@ class ScheduleExchangeReq(V2GRequest):
 
     def to_tree(self, name: str = 'ScheduleExchangeReq', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [
+        v: Any
+        ch: list[Element | str] = [
             self.header.to_tree('Header', NS_CT),
             Element(NS_CM, 'MaximumSupportingPoints', None, None, self.maximum_supporting_points),
         ]
@@ -4534,6 +4856,11 @@ class ScheduleExchangeReq(V2GRequest):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_control_mode: Any
+        v_header: Any
+        v_maximum_supporting_points: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -4597,6 +4924,7 @@ class ScheduleExchangeRes(V2GResponse):
     control_mode: DynamicSEResControlMode | ScheduledSEResControlMode
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -4616,7 +4944,8 @@ class ScheduleExchangeRes(V2GResponse):
 
     def to_tree(self, name: str = 'ScheduleExchangeRes', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [
+        v: Any
+        ch: list[Element | str] = [
             self.header.to_tree('Header', NS_CT),
             Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_),
             Element(NS_CM, 'EVSEProcessing', None, None, self.evse_processing._value_),
@@ -4632,6 +4961,13 @@ class ScheduleExchangeRes(V2GResponse):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_control_mode: Any
+        v_evse_processing: Any
+        v_go_to_pause: Any
+        v_header: Any
+        v_response_code: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -4705,6 +5041,7 @@ class ScheduleTuple(MessageBase):
     discharging_schedule: ChargingSchedule | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.schedule_tuple_id
         if v.__class__ is not int:
             self.schedule_tuple_id = v = coerce_simple(field_path(self, 'schedule_tuple_id'), v, int)
@@ -4720,7 +5057,8 @@ class ScheduleTuple(MessageBase):
 
     def to_tree(self, name: str = 'ScheduleTuple', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [
+        v: Any
+        ch: list[Element | str] = [
             Element(NS_CM, 'ScheduleTupleID', None, None, self.schedule_tuple_id),
             self.charging_schedule.to_tree('ChargingSchedule', NS_CM),
         ]
@@ -4732,6 +5070,11 @@ class ScheduleTuple(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_charging_schedule: Any
+        v_discharging_schedule: Any
+        v_schedule_tuple_id: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -4791,6 +5134,7 @@ class ScheduledEVPPTControlMode(MessageBase):
     power_tolerance_acceptance: PowerToleranceAcceptance | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.selected_schedule_tuple_id
         if v.__class__ is not int:
             self.selected_schedule_tuple_id = v = coerce_simple(field_path(self, 'selected_schedule_tuple_id'), v, int)
@@ -4803,7 +5147,8 @@ class ScheduledEVPPTControlMode(MessageBase):
 
     def to_tree(self, name: str = 'ScheduledEVPPTControlMode', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [
+        v: Any
+        ch: list[Element | str] = [
             Element(NS_CM, 'SelectedScheduleTupleID', None, None, self.selected_schedule_tuple_id),
         ]
         v = self.power_tolerance_acceptance
@@ -4814,6 +5159,10 @@ class ScheduledEVPPTControlMode(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_power_tolerance_acceptance: Any
+        v_selected_schedule_tuple_id: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -4866,6 +5215,7 @@ class ScheduledSEReqControlMode(MessageBase):
     ev_energy_offer: EVEnergyOffer | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.departure_time
         if v is not None:
             if v.__class__ is not int:
@@ -4891,7 +5241,8 @@ class ScheduledSEReqControlMode(MessageBase):
 
     def to_tree(self, name: str = 'ScheduledSEReqControlMode', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         v = self.departure_time
         if v is not None:
             ch.append(Element(NS_CM, 'DepartureTime', None, None, v))
@@ -4912,6 +5263,13 @@ class ScheduledSEReqControlMode(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_departure_time: Any
+        v_ev_energy_offer: Any
+        v_ev_maximum_energy_request: Any
+        v_ev_minimum_energy_request: Any
+        v_ev_target_energy_request: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -4987,6 +5345,7 @@ class ScheduledSEResControlMode(MessageBase):
     schedule_tuple: list[ScheduleTuple]
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.schedule_tuple
         if v.__class__ is not list or len(v) < 1 or len(v) > 3:
             raise occurs_error(field_path(self, 'schedule_tuple'), v, 1, 3)
@@ -4996,7 +5355,8 @@ class ScheduledSEResControlMode(MessageBase):
 
     def to_tree(self, name: str = 'ScheduledSEResControlMode', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         for v in self.schedule_tuple:
             ch.append(v.to_tree('ScheduleTuple', NS_CM))
         return Element(ns, name, None, ch, None)
@@ -5004,6 +5364,10 @@ class ScheduledSEResControlMode(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_schedule_tuple: Any
+        x: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -5044,6 +5408,7 @@ class ScheduledSMDTControlMode(MessageBase):
     selected_schedule_tuple_id: int
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.selected_schedule_tuple_id
         if v.__class__ is not int:
             self.selected_schedule_tuple_id = v = coerce_simple(field_path(self, 'selected_schedule_tuple_id'), v, int)
@@ -5059,6 +5424,9 @@ class ScheduledSMDTControlMode(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_selected_schedule_tuple_id: Any
         ch = el.children
         if len(ch) == 1:
             c0, = ch
@@ -5104,6 +5472,7 @@ class SelectedService(MessageBase):
     parameter_set_id: int
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.service_id
         if v.__class__ is not int:
             self.service_id = v = coerce_simple(field_path(self, 'service_id'), v, int)
@@ -5125,6 +5494,10 @@ class SelectedService(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_parameter_set_id: Any
+        v_service_id: Any
         ch = el.children
         if len(ch) == 2:
             c0, c1 = ch
@@ -5176,6 +5549,7 @@ class SelectedServiceList(MessageBase):
     selected_service: list[SelectedService]
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.selected_service
         if v.__class__ is not list or len(v) < 1 or len(v) > 16:
             raise occurs_error(field_path(self, 'selected_service'), v, 1, 16)
@@ -5185,7 +5559,8 @@ class SelectedServiceList(MessageBase):
 
     def to_tree(self, name: str = 'SelectedServiceList', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         for v in self.selected_service:
             ch.append(v.to_tree('SelectedService', NS_CM))
         return Element(ns, name, None, ch, None)
@@ -5193,6 +5568,10 @@ class SelectedServiceList(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_selected_service: Any
+        x: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -5233,6 +5612,7 @@ class Service(MessageBase):
     free_service: bool
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.service_id
         if v.__class__ is not int:
             self.service_id = v = coerce_simple(field_path(self, 'service_id'), v, int)
@@ -5252,6 +5632,10 @@ class Service(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_free_service: Any
+        v_service_id: Any
         ch = el.children
         if len(ch) == 2:
             c0, c1 = ch
@@ -5306,6 +5690,7 @@ class ServiceDetailReq(V2GRequest):
     service_id: int
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -5325,6 +5710,10 @@ class ServiceDetailReq(V2GRequest):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_header: Any
+        v_service_id: Any
         ch = el.children
         if len(ch) == 2:
             c0, c1 = ch
@@ -5388,6 +5777,7 @@ class ServiceDetailRes(V2GResponse):
     service_parameter_list: ServiceParameterList
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -5415,6 +5805,12 @@ class ServiceDetailRes(V2GResponse):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_header: Any
+        v_response_code: Any
+        v_service_id: Any
+        v_service_parameter_list: Any
         ch = el.children
         if len(ch) == 4:
             c0, c1, c2, c3 = ch
@@ -5497,6 +5893,7 @@ class ServiceDiscoveryReq(V2GRequest):
     supported_service_ids: ServiceIDList | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -5507,7 +5904,8 @@ class ServiceDiscoveryReq(V2GRequest):
 
     def to_tree(self, name: str = 'ServiceDiscoveryReq', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [self.header.to_tree('Header', NS_CT)]
+        v: Any
+        ch: list[Element | str] = [self.header.to_tree('Header', NS_CT)]
         v = self.supported_service_ids
         if v is not None:
             ch.append(v.to_tree('SupportedServiceIDs', NS_CM))
@@ -5516,6 +5914,10 @@ class ServiceDiscoveryReq(V2GRequest):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_header: Any
+        v_supported_service_ids: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -5572,6 +5974,7 @@ class ServiceDiscoveryRes(V2GResponse):
     vas_list: ServiceList | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -5591,7 +5994,8 @@ class ServiceDiscoveryRes(V2GResponse):
 
     def to_tree(self, name: str = 'ServiceDiscoveryRes', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [
+        v: Any
+        ch: list[Element | str] = [
             self.header.to_tree('Header', NS_CT),
             Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_),
             Element(NS_CM, 'ServiceRenegotiationSupported', None, None, self.service_renegotiation_supported),
@@ -5605,6 +6009,13 @@ class ServiceDiscoveryRes(V2GResponse):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_energy_transfer_service_list: Any
+        v_header: Any
+        v_response_code: Any
+        v_service_renegotiation_supported: Any
+        v_vas_list: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -5677,6 +6088,7 @@ class ServiceIDList(MessageBase):
     service_id: list[int]
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.service_id
         if v.__class__ is not list or len(v) < 1 or len(v) > 16:
             raise occurs_error(field_path(self, 'service_id'), v, 1, 16)
@@ -5688,7 +6100,8 @@ class ServiceIDList(MessageBase):
 
     def to_tree(self, name: str = 'ServiceIDList', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         for v in self.service_id:
             ch.append(Element(NS_CM, 'ServiceID', None, None, v))
         return Element(ns, name, None, ch, None)
@@ -5696,6 +6109,10 @@ class ServiceIDList(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_service_id: Any
+        x: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -5731,6 +6148,7 @@ class ServiceList(MessageBase):
     service: list[Service]
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.service
         if v.__class__ is not list or len(v) < 1 or len(v) > 8:
             raise occurs_error(field_path(self, 'service'), v, 1, 8)
@@ -5740,7 +6158,8 @@ class ServiceList(MessageBase):
 
     def to_tree(self, name: str = 'ServiceList', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         for v in self.service:
             ch.append(v.to_tree('Service', NS_CM))
         return Element(ns, name, None, ch, None)
@@ -5748,6 +6167,10 @@ class ServiceList(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_service: Any
+        x: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -5786,6 +6209,7 @@ class ServiceParameterList(MessageBase):
     parameter_set: list[ParameterSet]
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.parameter_set
         if v.__class__ is not list or len(v) < 1 or len(v) > 32:
             raise occurs_error(field_path(self, 'parameter_set'), v, 1, 32)
@@ -5795,7 +6219,8 @@ class ServiceParameterList(MessageBase):
 
     def to_tree(self, name: str = 'ServiceParameterList', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         for v in self.parameter_set:
             ch.append(v.to_tree('ParameterSet', NS_CM))
         return Element(ns, name, None, ch, None)
@@ -5803,6 +6228,10 @@ class ServiceParameterList(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_parameter_set: Any
+        x: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -5846,6 +6275,7 @@ class ServiceSelectionReq(V2GRequest):
     selected_vas_list: SelectedServiceList | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -5859,7 +6289,8 @@ class ServiceSelectionReq(V2GRequest):
 
     def to_tree(self, name: str = 'ServiceSelectionReq', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [
+        v: Any
+        ch: list[Element | str] = [
             self.header.to_tree('Header', NS_CT),
             self.selected_energy_transfer_service.to_tree('SelectedEnergyTransferService', NS_CM),
         ]
@@ -5871,6 +6302,11 @@ class ServiceSelectionReq(V2GRequest):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_header: Any
+        v_selected_energy_transfer_service: Any
+        v_selected_vas_list: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -5930,6 +6366,7 @@ class ServiceSelectionRes(V2GResponse):
     XSD_TYPE: ClassVar[str] = '{urn:iso:std:iso:15118:-20:CommonMessages}ServiceSelectionResType'
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -5947,6 +6384,10 @@ class ServiceSelectionRes(V2GResponse):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_header: Any
+        v_response_code: Any
         ch = el.children
         if len(ch) == 2:
             c0, c1 = ch
@@ -6007,6 +6448,7 @@ class SessionSetupReq(V2GRequest):
     evcc_id: str
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -6026,6 +6468,10 @@ class SessionSetupReq(V2GRequest):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_evcc_id: Any
+        v_header: Any
         ch = el.children
         if len(ch) == 2:
             c0, c1 = ch
@@ -6087,6 +6533,7 @@ class SessionSetupRes(V2GResponse):
     evse_id: str
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -6110,6 +6557,11 @@ class SessionSetupRes(V2GResponse):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_evse_id: Any
+        v_header: Any
+        v_response_code: Any
         ch = el.children
         if len(ch) == 3:
             c0, c1, c2 = ch
@@ -6182,6 +6634,7 @@ class SessionStopReq(V2GRequest):
     ev_termination_explanation: str | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -6203,7 +6656,8 @@ class SessionStopReq(V2GRequest):
 
     def to_tree(self, name: str = 'SessionStopReq', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [
+        v: Any
+        ch: list[Element | str] = [
             self.header.to_tree('Header', NS_CT),
             Element(NS_CM, 'ChargingSession', None, None, self.charging_session._value_),
         ]
@@ -6218,6 +6672,12 @@ class SessionStopReq(V2GRequest):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_charging_session: Any
+        v_ev_termination_code: Any
+        v_ev_termination_explanation: Any
+        v_header: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -6278,6 +6738,7 @@ class SessionStopRes(V2GResponse):
     XSD_TYPE: ClassVar[str] = '{urn:iso:std:iso:15118:-20:CommonMessages}SessionStopResType'
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -6295,6 +6756,10 @@ class SessionStopRes(V2GResponse):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_header: Any
+        v_response_code: Any
         ch = el.children
         if len(ch) == 2:
             c0, c1 = ch
@@ -6356,6 +6821,7 @@ class SignedCertificateChain(MessageBase):
     id: str
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.certificate
         if v.__class__ is not bytes:
             self.certificate = v = coerce_simple(field_path(self, 'certificate'), v, bytes)
@@ -6373,17 +6839,23 @@ class SignedCertificateChain(MessageBase):
 
     def to_tree(self, name: str = 'SignedCertificateChain', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [Element(NS_CM, 'Certificate', None, None, self.certificate)]
+        v: Any
+        ch: list[Element | str] = [Element(NS_CM, 'Certificate', None, None, self.certificate)]
         v = self.sub_certificates
         if v is not None:
             ch.append(v.to_tree('SubCertificates', NS_CM))
-        a = {}
+        a: dict[str, Any] = {}
         a['{urn:iso:std:iso:15118:-20:CommonMessages}Id'] = self.id
         return Element(ns, name, a, ch, None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_certificate: Any
+        v_id: Any
+        v_sub_certificates: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -6451,6 +6923,7 @@ class SignedInstallationData(MessageBase):
     id: str
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.contract_certificate_chain
         if v.__class__ is not ContractCertificateChain and not isinstance(v, ContractCertificateChain):
             raise type_error(field_path(self, 'contract_certificate_chain'), v, 'ContractCertificateChain')
@@ -6491,7 +6964,8 @@ class SignedInstallationData(MessageBase):
 
     def to_tree(self, name: str = 'SignedInstallationData', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [
+        v: Any
+        ch: list[Element | str] = [
             self.contract_certificate_chain.to_tree('ContractCertificateChain', NS_CM),
             Element(NS_CM, 'ECDHCurve', None, None, self.ecdh_curve._value_),
             Element(NS_CM, 'DHPublicKey', None, None, self.dh_public_key),
@@ -6505,13 +6979,22 @@ class SignedInstallationData(MessageBase):
         v = self.tpm_encrypted_private_key
         if v is not None:
             ch.append(Element(NS_CM, 'TPM_EncryptedPrivateKey', None, None, v))
-        a = {}
+        a: dict[str, Any] = {}
         a['{urn:iso:std:iso:15118:-20:CommonMessages}Id'] = self.id
         return Element(ns, name, a, ch, None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_contract_certificate_chain: Any
+        v_dh_public_key: Any
+        v_ecdh_curve: Any
+        v_id: Any
+        v_secp521_encrypted_private_key: Any
+        v_tpm_encrypted_private_key: Any
+        v_x448_encrypted_private_key: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -6596,6 +7079,7 @@ class SignedMeteringData(MessageBase):
     id: str
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.session_id
         if v.__class__ is not bytes:
             self.session_id = v = coerce_simple(field_path(self, 'session_id'), v, bytes)
@@ -6619,7 +7103,8 @@ class SignedMeteringData(MessageBase):
 
     def to_tree(self, name: str = 'SignedMeteringData', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [
+        v: Any
+        ch: list[Element | str] = [
             Element(NS_CM, 'SessionID', None, None, self.session_id),
             self.meter_info.to_tree('MeterInfo', NS_CM),
         ]
@@ -6629,13 +7114,20 @@ class SignedMeteringData(MessageBase):
         v = self.control_mode
         t = _SignedMeteringData_control_mode_OUT.get(v.__class__) or union_target(_SignedMeteringData_control_mode_OUT, v, 'SignedMeteringData.control_mode')
         ch.append(v.to_tree(t[1], t[0]))
-        a = {}
+        a: dict[str, Any] = {}
         a['{urn:iso:std:iso:15118:-20:CommonMessages}Id'] = self.id
         return Element(ns, name, a, ch, None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_control_mode: Any
+        v_id: Any
+        v_meter_info: Any
+        v_receipt: Any
+        v_session_id: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -6704,6 +7196,7 @@ class SubCertificates(MessageBase):
     certificate: list[bytes]
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.certificate
         if v.__class__ is not list or len(v) < 1 or len(v) > 3:
             raise occurs_error(field_path(self, 'certificate'), v, 1, 3)
@@ -6715,7 +7208,8 @@ class SubCertificates(MessageBase):
 
     def to_tree(self, name: str = 'SubCertificates', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         for v in self.certificate:
             ch.append(Element(NS_CM, 'Certificate', None, None, v))
         return Element(ns, name, None, ch, None)
@@ -6723,6 +7217,10 @@ class SubCertificates(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_certificate: Any
+        x: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -6758,6 +7256,7 @@ class SupportedProvidersList(MessageBase):
     provider_id: list[str]
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.provider_id
         if v.__class__ is not list or len(v) < 1 or len(v) > 128:
             raise occurs_error(field_path(self, 'provider_id'), v, 1, 128)
@@ -6769,7 +7268,8 @@ class SupportedProvidersList(MessageBase):
 
     def to_tree(self, name: str = 'SupportedProvidersList', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         for v in self.provider_id:
             ch.append(Element(NS_CM, 'ProviderID', None, None, v))
         return Element(ns, name, None, ch, None)
@@ -6777,6 +7277,10 @@ class SupportedProvidersList(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_provider_id: Any
+        x: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -6814,6 +7318,7 @@ class TargetPosition(MessageBase):
     target_offset_y: int
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.target_offset_x
         if v.__class__ is not int:
             self.target_offset_x = v = coerce_simple(field_path(self, 'target_offset_x'), v, int)
@@ -6835,6 +7340,10 @@ class TargetPosition(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_target_offset_x: Any
+        v_target_offset_y: Any
         ch = el.children
         if len(ch) == 2:
             c0, c1 = ch
@@ -6900,6 +7409,7 @@ class TaxRule(MessageBase):
     applies_minimum_maximum_cost: bool
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.tax_rule_id
         if v.__class__ is not int:
             self.tax_rule_id = v = coerce_simple(field_path(self, 'tax_rule_id'), v, int)
@@ -6933,7 +7443,8 @@ class TaxRule(MessageBase):
 
     def to_tree(self, name: str = 'TaxRule', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [Element(NS_CM, 'TaxRuleID', None, None, self.tax_rule_id)]
+        v: Any
+        ch: list[Element | str] = [Element(NS_CM, 'TaxRuleID', None, None, self.tax_rule_id)]
         v = self.tax_rule_name
         if v is not None:
             ch.append(Element(NS_CM, 'TaxRuleName', None, None, v))
@@ -6950,6 +7461,16 @@ class TaxRule(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_applies_minimum_maximum_cost: Any
+        v_applies_to_energy_fee: Any
+        v_applies_to_overstay_fee: Any
+        v_applies_to_parking_fee: Any
+        v_tax_included_in_price: Any
+        v_tax_rate: Any
+        v_tax_rule_id: Any
+        v_tax_rule_name: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -7037,6 +7558,7 @@ class TaxRuleList(MessageBase):
     tax_rule: list[TaxRule]
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.tax_rule
         if v.__class__ is not list or len(v) < 1 or len(v) > 10:
             raise occurs_error(field_path(self, 'tax_rule'), v, 1, 10)
@@ -7046,7 +7568,8 @@ class TaxRuleList(MessageBase):
 
     def to_tree(self, name: str = 'TaxRuleList', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         for v in self.tax_rule:
             ch.append(v.to_tree('TaxRule', NS_CM))
         return Element(ns, name, None, ch, None)
@@ -7054,6 +7577,10 @@ class TaxRuleList(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_tax_rule: Any
+        x: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -7103,6 +7630,7 @@ class VehicleCheckInReq(V2GRequest):
     vehicle_travel: int | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -7133,7 +7661,8 @@ class VehicleCheckInReq(V2GRequest):
 
     def to_tree(self, name: str = 'VehicleCheckInReq', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [
+        v: Any
+        ch: list[Element | str] = [
             self.header.to_tree('Header', NS_CT),
             Element(NS_CM, 'EVCheckInStatus', None, None, self.ev_check_in_status._value_),
             Element(NS_CM, 'ParkingMethod', None, None, self.parking_method._value_),
@@ -7152,6 +7681,14 @@ class VehicleCheckInReq(V2GRequest):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_device_offset: Any
+        v_ev_check_in_status: Any
+        v_header: Any
+        v_parking_method: Any
+        v_vehicle_frame: Any
+        v_vehicle_travel: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -7233,6 +7770,7 @@ class VehicleCheckInRes(V2GResponse):
     target_distance: int | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -7260,7 +7798,8 @@ class VehicleCheckInRes(V2GResponse):
 
     def to_tree(self, name: str = 'VehicleCheckInRes', ns: str = NS_CM) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [
+        v: Any
+        ch: list[Element | str] = [
             self.header.to_tree('Header', NS_CT),
             Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_),
         ]
@@ -7278,6 +7817,13 @@ class VehicleCheckInRes(V2GResponse):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_device_location: Any
+        v_header: Any
+        v_parking_space: Any
+        v_response_code: Any
+        v_target_distance: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -7349,6 +7895,7 @@ class VehicleCheckOutReq(V2GRequest):
     check_out_time: int
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -7372,6 +7919,11 @@ class VehicleCheckOutReq(V2GRequest):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_check_out_time: Any
+        v_ev_check_out_status: Any
+        v_header: Any
         ch = el.children
         if len(ch) == 3:
             c0, c1, c2 = ch
@@ -7441,6 +7993,7 @@ class VehicleCheckOutRes(V2GResponse):
     evse_check_out_status: EVSECheckOutStatus
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -7462,6 +8015,11 @@ class VehicleCheckOutRes(V2GResponse):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_evse_check_out_status: Any
+        v_header: Any
+        v_response_code: Any
         ch = el.children
         if len(ch) == 3:
             c0, c1, c2 = ch
@@ -7538,11 +8096,11 @@ AdditionalService.FIELDS = (
 AdditionalServiceList.FIELDS = (
     FieldSpec('additional_service', 'AdditionalService', NS_CM, 'class', AdditionalService, 1, 5, {}, (), None, 1),
 )
-_AuthorizationReq_authorization_mode_IN = {
+_AuthorizationReq_authorization_mode_IN: dict[str, Any] = {
     'EIM_AReqAuthorizationMode': EIMAReqAuthorizationMode,
     'PnC_AReqAuthorizationMode': PnCAReqAuthorizationMode,
 }
-_AuthorizationReq_authorization_mode_OUT = {
+_AuthorizationReq_authorization_mode_OUT: dict[type, tuple[str, str]] = {
     EIMAReqAuthorizationMode: (NS_CM, 'EIM_AReqAuthorizationMode'),
     PnCAReqAuthorizationMode: (NS_CM, 'PnC_AReqAuthorizationMode'),
 }
@@ -7560,11 +8118,11 @@ AuthorizationRes.FIELDS = (
 AuthorizationSetupReq.FIELDS = (
     FieldSpec('header', 'Header', NS_CT, 'class', MessageHeader, 1, 1, {}, (), None, 1),
 )
-_AuthorizationSetupRes_authorization_mode_IN = {
+_AuthorizationSetupRes_authorization_mode_IN: dict[str, Any] = {
     'EIM_ASResAuthorizationMode': EIMASResAuthorizationMode,
     'PnC_ASResAuthorizationMode': PnCASResAuthorizationMode,
 }
-_AuthorizationSetupRes_authorization_mode_OUT = {
+_AuthorizationSetupRes_authorization_mode_OUT: dict[type, tuple[str, str]] = {
     EIMASResAuthorizationMode: (NS_CM, 'EIM_ASResAuthorizationMode'),
     PnCASResAuthorizationMode: (NS_CM, 'PnC_ASResAuthorizationMode'),
 }
@@ -7595,11 +8153,11 @@ CertificateInstallationRes.FIELDS = (
     FieldSpec('signed_installation_data', 'SignedInstallationData', NS_CM, 'class', SignedInstallationData, 1, 1, {}, (), None, 1),
     FieldSpec('remaining_contract_certificate_chains', 'RemainingContractCertificateChains', NS_CM, 'simple', int, 1, 1, {'min': 0, 'max': 255}, (), None, 1),
 )
-_ChargingSchedule_price_schedule_IN = {
+_ChargingSchedule_price_schedule_IN: dict[str, Any] = {
     'AbsolutePriceSchedule': AbsolutePriceSchedule,
     'PriceLevelSchedule': PriceLevelSchedule,
 }
-_ChargingSchedule_price_schedule_OUT = {
+_ChargingSchedule_price_schedule_OUT: dict[type, tuple[str, str]] = {
     AbsolutePriceSchedule: (NS_CM, 'AbsolutePriceSchedule'),
     PriceLevelSchedule: (NS_CM, 'PriceLevelSchedule'),
 }
@@ -7624,11 +8182,11 @@ DynamicSEReqControlMode.FIELDS = (
     FieldSpec('ev_maximum_v2x_energy_request', 'EVMaximumV2XEnergyRequest', NS_CM, 'class', RationalNumber, 0, 1, {}, (), None, 1),
     FieldSpec('ev_minimum_v2x_energy_request', 'EVMinimumV2XEnergyRequest', NS_CM, 'class', RationalNumber, 0, 1, {}, (), None, 1),
 )
-_DynamicSEResControlMode_price_schedule_IN = {
+_DynamicSEResControlMode_price_schedule_IN: dict[str, Any] = {
     'AbsolutePriceSchedule': AbsolutePriceSchedule,
     'PriceLevelSchedule': PriceLevelSchedule,
 }
-_DynamicSEResControlMode_price_schedule_OUT = {
+_DynamicSEResControlMode_price_schedule_OUT: dict[type, tuple[str, str]] = {
     AbsolutePriceSchedule: (NS_CM, 'AbsolutePriceSchedule'),
     PriceLevelSchedule: (NS_CM, 'PriceLevelSchedule'),
 }
@@ -7658,11 +8216,11 @@ EVEnergyOffer.FIELDS = (
     FieldSpec('ev_power_schedule', 'EVPowerSchedule', NS_CM, 'class', EVPowerSchedule, 1, 1, {}, (), None, 1),
     FieldSpec('ev_absolute_price_schedule', 'EVAbsolutePriceSchedule', NS_CM, 'class', EVAbsolutePriceSchedule, 1, 1, {}, (), None, 1),
 )
-_EVPowerProfile_control_mode_IN = {
+_EVPowerProfile_control_mode_IN: dict[str, Any] = {
     'Dynamic_EVPPTControlMode': DynamicEVPPTControlMode,
     'Scheduled_EVPPTControlMode': ScheduledEVPPTControlMode,
 }
-_EVPowerProfile_control_mode_OUT = {
+_EVPowerProfile_control_mode_OUT: dict[type, tuple[str, str]] = {
     DynamicEVPPTControlMode: (NS_CM, 'Dynamic_EVPPTControlMode'),
     ScheduledEVPPTControlMode: (NS_CM, 'Scheduled_EVPPTControlMode'),
 }
@@ -7795,11 +8353,11 @@ PriceRuleStack.FIELDS = (
 PriceRuleStackList.FIELDS = (
     FieldSpec('price_rule_stack', 'PriceRuleStack', NS_CM, 'class', PriceRuleStack, 1, 1024, {}, (), None, 1),
 )
-_ScheduleExchangeReq_control_mode_IN = {
+_ScheduleExchangeReq_control_mode_IN: dict[str, Any] = {
     'Dynamic_SEReqControlMode': DynamicSEReqControlMode,
     'Scheduled_SEReqControlMode': ScheduledSEReqControlMode,
 }
-_ScheduleExchangeReq_control_mode_OUT = {
+_ScheduleExchangeReq_control_mode_OUT: dict[type, tuple[str, str]] = {
     DynamicSEReqControlMode: (NS_CM, 'Dynamic_SEReqControlMode'),
     ScheduledSEReqControlMode: (NS_CM, 'Scheduled_SEReqControlMode'),
 }
@@ -7809,11 +8367,11 @@ ScheduleExchangeReq.FIELDS = (
     FieldSpec('maximum_supporting_points', 'MaximumSupportingPoints', NS_CM, 'simple', int, 1, 1, {'min': 12, 'max': 1024}, (), None, 1),
     FieldSpec('control_mode', 'Dynamic_SEReqControlMode', NS_CM, 'union', None, 1, 1, {}, ((NS_CM, 'Dynamic_SEReqControlMode', DynamicSEReqControlMode), (NS_CM, 'Scheduled_SEReqControlMode', ScheduledSEReqControlMode), ), None, 1),
 )
-_ScheduleExchangeRes_control_mode_IN = {
+_ScheduleExchangeRes_control_mode_IN: dict[str, Any] = {
     'Dynamic_SEResControlMode': DynamicSEResControlMode,
     'Scheduled_SEResControlMode': ScheduledSEResControlMode,
 }
-_ScheduleExchangeRes_control_mode_OUT = {
+_ScheduleExchangeRes_control_mode_OUT: dict[type, tuple[str, str]] = {
     DynamicSEResControlMode: (NS_CM, 'Dynamic_SEResControlMode'),
     ScheduledSEResControlMode: (NS_CM, 'Scheduled_SEResControlMode'),
 }
@@ -7930,11 +8488,11 @@ SignedInstallationData.FIELDS = (
     FieldSpec('tpm_encrypted_private_key', 'TPM_EncryptedPrivateKey', NS_CM, 'simple', bytes, 0, 1, {'length': 206}, (), 2, 1),
     FieldSpec('id', 'Id', NS_CM, 'attr', str, 1, 1, {'ncname': True}, (), None, 1),
 )
-_SignedMeteringData_control_mode_IN = {
+_SignedMeteringData_control_mode_IN: dict[str, Any] = {
     'Dynamic_SMDTControlMode': DynamicSMDTControlMode,
     'Scheduled_SMDTControlMode': ScheduledSMDTControlMode,
 }
-_SignedMeteringData_control_mode_OUT = {
+_SignedMeteringData_control_mode_OUT: dict[type, tuple[str, str]] = {
     DynamicSMDTControlMode: (NS_CM, 'Dynamic_SMDTControlMode'),
     ScheduledSMDTControlMode: (NS_CM, 'Scheduled_SMDTControlMode'),
 }

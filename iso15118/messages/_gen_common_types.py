@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
 from iso15118.exi.tree import Element
 
@@ -85,7 +85,7 @@ class EVSENotification(StrEnum):
     METERING_CONFIRMATION = 'MeteringConfirmation'
 
 
-_EVSENotification_BY_VALUE = EVSENotification._value2member_map_
+_EVSENotification_BY_VALUE: dict[Any, Any] = EVSENotification._value2member_map_
 
 
 class Processing(StrEnum):
@@ -97,7 +97,7 @@ class Processing(StrEnum):
     ONGOING_WAITING_FOR_CUSTOMER_INTERACTION = 'Ongoing_WaitingForCustomerInteraction'
 
 
-_Processing_BY_VALUE = Processing._value2member_map_
+_Processing_BY_VALUE: dict[Any, Any] = Processing._value2member_map_
 
 
 class ResponseCode(StrEnum):
@@ -146,7 +146,7 @@ class ResponseCode(StrEnum):
     FAILED_WRONG_CHARGE_PARAMETER = 'FAILED_WrongChargeParameter'
 
 
-_ResponseCode_BY_VALUE = ResponseCode._value2member_map_
+_ResponseCode_BY_VALUE: dict[Any, Any] = ResponseCode._value2member_map_
 
 
 @dataclass(slots=True, kw_only=True)
@@ -225,6 +225,7 @@ class V2GMessage(MessageBase):
     header: MessageHeader
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -236,6 +237,9 @@ class V2GMessage(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_header: Any
         ch = el.children
         if len(ch) == 1:
             c0, = ch
@@ -286,6 +290,7 @@ class V2GRequest(V2GMessage):
     XSD_TYPE: ClassVar[str] = '{urn:iso:std:iso:15118:-20:CommonTypes}V2GRequestType'
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -297,6 +302,9 @@ class V2GRequest(V2GMessage):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_header: Any
         ch = el.children
         if len(ch) == 1:
             c0, = ch
@@ -352,6 +360,7 @@ class ChargeLoopReq(V2GRequest):
     meter_info_requested: bool
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -365,7 +374,8 @@ class ChargeLoopReq(V2GRequest):
 
     def to_tree(self, name: str = 'ChargeLoopReq', ns: str = NS_CT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [self.header.to_tree('Header', NS_CT)]
+        v: Any
+        ch: list[Element | str] = [self.header.to_tree('Header', NS_CT)]
         v = self.display_parameters
         if v is not None:
             ch.append(v.to_tree('DisplayParameters', NS_CT))
@@ -375,6 +385,11 @@ class ChargeLoopReq(V2GRequest):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_display_parameters: Any
+        v_header: Any
+        v_meter_info_requested: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -434,6 +449,7 @@ class V2GResponse(V2GMessage):
     response_code: ResponseCode
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -451,6 +467,10 @@ class V2GResponse(V2GMessage):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_header: Any
+        v_response_code: Any
         ch = el.children
         if len(ch) == 2:
             c0, c1 = ch
@@ -517,6 +537,7 @@ class ChargeLoopRes(V2GResponse):
     receipt: Receipt | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -538,7 +559,8 @@ class ChargeLoopRes(V2GResponse):
 
     def to_tree(self, name: str = 'ChargeLoopRes', ns: str = NS_CT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [
+        v: Any
+        ch: list[Element | str] = [
             self.header.to_tree('Header', NS_CT),
             Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_),
         ]
@@ -556,6 +578,13 @@ class ChargeLoopRes(V2GResponse):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_evse_status: Any
+        v_header: Any
+        v_meter_info: Any
+        v_receipt: Any
+        v_response_code: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -632,6 +661,7 @@ class ChargeParameterDiscoveryReq(V2GRequest):
     XSD_TYPE: ClassVar[str] = '{urn:iso:std:iso:15118:-20:CommonTypes}ChargeParameterDiscoveryReqType'
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -643,6 +673,9 @@ class ChargeParameterDiscoveryReq(V2GRequest):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_header: Any
         ch = el.children
         if len(ch) == 1:
             c0, = ch
@@ -694,6 +727,7 @@ class ChargeParameterDiscoveryRes(V2GResponse):
     XSD_TYPE: ClassVar[str] = '{urn:iso:std:iso:15118:-20:CommonTypes}ChargeParameterDiscoveryResType'
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -711,6 +745,10 @@ class ChargeParameterDiscoveryRes(V2GResponse):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_header: Any
+        v_response_code: Any
         ch = el.children
         if len(ch) == 2:
             c0, c1 = ch
@@ -770,6 +808,7 @@ class DetailedCost(MessageBase):
     cost_per_unit: RationalNumber
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.amount
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
             raise type_error(field_path(self, 'amount'), v, 'RationalNumber')
@@ -787,6 +826,10 @@ class DetailedCost(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_amount: Any
+        v_cost_per_unit: Any
         ch = el.children
         if len(ch) == 2:
             c0, c1 = ch
@@ -852,6 +895,7 @@ class DetailedTax(MessageBase):
     amount: RationalNumber
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.tax_rule_id
         if v.__class__ is not int:
             self.tax_rule_id = v = coerce_simple(field_path(self, 'tax_rule_id'), v, int)
@@ -871,6 +915,10 @@ class DetailedTax(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_amount: Any
+        v_tax_rule_id: Any
         ch = el.children
         if len(ch) == 2:
             c0, c1 = ch
@@ -949,6 +997,7 @@ class DisplayParameters(MessageBase):
     inlet_hot: bool | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.present_soc
         if v is not None:
             if v.__class__ is not int:
@@ -1006,7 +1055,8 @@ class DisplayParameters(MessageBase):
 
     def to_tree(self, name: str = 'DisplayParameters', ns: str = NS_CT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         v = self.present_soc
         if v is not None:
             ch.append(Element(NS_CT, 'PresentSOC', None, None, v))
@@ -1042,6 +1092,18 @@ class DisplayParameters(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_battery_energy_capacity: Any
+        v_charging_complete: Any
+        v_inlet_hot: Any
+        v_maximum_soc: Any
+        v_minimum_soc: Any
+        v_present_soc: Any
+        v_remaining_time_to_maximum_soc: Any
+        v_remaining_time_to_minimum_soc: Any
+        v_remaining_time_to_target_soc: Any
+        v_target_soc: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -1154,6 +1216,7 @@ class DynamicCLReqControlMode(CLReqControlMode):
     ev_minimum_energy_request: RationalNumber
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.departure_time
         if v is not None:
             if v.__class__ is not int:
@@ -1172,7 +1235,8 @@ class DynamicCLReqControlMode(CLReqControlMode):
 
     def to_tree(self, name: str = 'DynamicCLReqControlMode', ns: str = NS_CT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         v = self.departure_time
         if v is not None:
             ch.append(Element(NS_CT, 'DepartureTime', None, None, v))
@@ -1184,6 +1248,12 @@ class DynamicCLReqControlMode(CLReqControlMode):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_departure_time: Any
+        v_ev_maximum_energy_request: Any
+        v_ev_minimum_energy_request: Any
+        v_ev_target_energy_request: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -1258,6 +1328,7 @@ class DynamicCLResControlMode(CLResControlMode):
     ack_max_delay: int | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.departure_time
         if v is not None:
             if v.__class__ is not int:
@@ -1285,7 +1356,8 @@ class DynamicCLResControlMode(CLResControlMode):
 
     def to_tree(self, name: str = 'DynamicCLResControlMode', ns: str = NS_CT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         v = self.departure_time
         if v is not None:
             ch.append(Element(NS_CT, 'DepartureTime', None, None, v))
@@ -1303,6 +1375,12 @@ class DynamicCLResControlMode(CLResControlMode):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_ack_max_delay: Any
+        v_departure_time: Any
+        v_minimum_soc: Any
+        v_target_soc: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -1361,6 +1439,7 @@ class EVSEStatus(MessageBase):
     evse_notification: EVSENotification
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.notification_max_delay
         if v.__class__ is not int:
             self.notification_max_delay = v = coerce_simple(field_path(self, 'notification_max_delay'), v, int)
@@ -1380,6 +1459,10 @@ class EVSEStatus(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_evse_notification: Any
+        v_notification_max_delay: Any
         ch = el.children
         if len(ch) == 2:
             c0, c1 = ch
@@ -1431,6 +1514,7 @@ class ListOfRootCertificateIDs(MessageBase):
     root_certificate_id: list[X509IssuerSerial]
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.root_certificate_id
         if v.__class__ is not list or len(v) < 1 or len(v) > 20:
             raise occurs_error(field_path(self, 'root_certificate_id'), v, 1, 20)
@@ -1440,7 +1524,8 @@ class ListOfRootCertificateIDs(MessageBase):
 
     def to_tree(self, name: str = 'ListOfRootCertificateIDs', ns: str = NS_CT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         for v in self.root_certificate_id:
             ch.append(v.to_tree('RootCertificateID', NS_CT))
         return Element(ns, name, None, ch, None)
@@ -1448,6 +1533,10 @@ class ListOfRootCertificateIDs(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_root_certificate_id: Any
+        x: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -1490,6 +1579,7 @@ class MessageHeader(MessageBase):
     signature: Signature | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.session_id
         if v.__class__ is not bytes:
             self.session_id = v = coerce_simple(field_path(self, 'session_id'), v, bytes)
@@ -1507,7 +1597,8 @@ class MessageHeader(MessageBase):
 
     def to_tree(self, name: str = 'MessageHeader', ns: str = NS_CT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [
+        v: Any
+        ch: list[Element | str] = [
             Element(NS_CT, 'SessionID', None, None, self.session_id),
             Element(NS_CT, 'TimeStamp', None, None, self.time_stamp),
         ]
@@ -1519,6 +1610,11 @@ class MessageHeader(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_session_id: Any
+        v_signature: Any
+        v_time_stamp: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -1589,6 +1685,7 @@ class MeterInfo(MessageBase):
     meter_timestamp: int | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.meter_id
         if v.__class__ is not str:
             self.meter_id = v = coerce_simple(field_path(self, 'meter_id'), v, str)
@@ -1638,7 +1735,8 @@ class MeterInfo(MessageBase):
 
     def to_tree(self, name: str = 'MeterInfo', ns: str = NS_CT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [
+        v: Any
+        ch: list[Element | str] = [
             Element(NS_CT, 'MeterID', None, None, self.meter_id),
             Element(NS_CT, 'ChargedEnergyReadingWh', None, None, self.charged_energy_reading_wh),
         ]
@@ -1665,6 +1763,16 @@ class MeterInfo(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_bpt_discharged_energy_reading_wh: Any
+        v_bpt_inductive_energy_reading_varh: Any
+        v_capacitive_energy_reading_varh: Any
+        v_charged_energy_reading_wh: Any
+        v_meter_id: Any
+        v_meter_signature: Any
+        v_meter_status: Any
+        v_meter_timestamp: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -1751,6 +1859,7 @@ class RationalNumber(RationalNumberMixin, MessageBase):
     exponent: int
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.exponent
         if v.__class__ is not int:
             self.exponent = v = coerce_simple(field_path(self, 'exponent'), v, int)
@@ -1772,6 +1881,10 @@ class RationalNumber(RationalNumberMixin, MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_exponent: Any
+        v_value: Any
         ch = el.children
         if len(ch) == 2:
             c0, c1 = ch
@@ -1833,6 +1946,7 @@ class Receipt(MessageBase):
     tax_costs: list[DetailedTax] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.time_anchor
         if v.__class__ is not int:
             self.time_anchor = v = coerce_simple(field_path(self, 'time_anchor'), v, int)
@@ -1863,7 +1977,8 @@ class Receipt(MessageBase):
 
     def to_tree(self, name: str = 'Receipt', ns: str = NS_CT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [Element(NS_CT, 'TimeAnchor', None, None, self.time_anchor)]
+        v: Any
+        ch: list[Element | str] = [Element(NS_CT, 'TimeAnchor', None, None, self.time_anchor)]
         v = self.energy_costs
         if v is not None:
             ch.append(v.to_tree('EnergyCosts', NS_CT))
@@ -1883,6 +1998,15 @@ class Receipt(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_additional_services_costs: Any
+        v_energy_costs: Any
+        v_occupancy_costs: Any
+        v_overstay_costs: Any
+        v_tax_costs: Any
+        v_time_anchor: Any
+        x: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -1977,6 +2101,7 @@ class ScheduledCLReqControlMode(CLReqControlMode):
     ev_minimum_energy_request: RationalNumber | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.ev_target_energy_request
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
@@ -1992,7 +2117,8 @@ class ScheduledCLReqControlMode(CLReqControlMode):
 
     def to_tree(self, name: str = 'ScheduledCLReqControlMode', ns: str = NS_CT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         v = self.ev_target_energy_request
         if v is not None:
             ch.append(v.to_tree('EVTargetEnergyRequest', NS_CT))
@@ -2007,6 +2133,11 @@ class ScheduledCLReqControlMode(CLReqControlMode):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_ev_maximum_energy_request: Any
+        v_ev_minimum_energy_request: Any
+        v_ev_target_energy_request: Any
         ch = el.children
         n = len(ch)
         i = 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
 from iso15118.exi.tree import Element
 
@@ -119,6 +119,7 @@ class DCCPDReqEnergyTransferMode(MessageBase):
     target_soc: int | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.ev_maximum_charge_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
             raise type_error(field_path(self, 'ev_maximum_charge_power'), v, 'RationalNumber')
@@ -146,7 +147,8 @@ class DCCPDReqEnergyTransferMode(MessageBase):
 
     def to_tree(self, name: str = 'DC_CPDReqEnergyTransferMode', ns: str = NS_DC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [
+        v: Any
+        ch: list[Element | str] = [
             self.ev_maximum_charge_power.to_tree('EVMaximumChargePower', NS_DC),
             self.ev_minimum_charge_power.to_tree('EVMinimumChargePower', NS_DC),
             self.ev_maximum_charge_current.to_tree('EVMaximumChargeCurrent', NS_DC),
@@ -162,6 +164,15 @@ class DCCPDReqEnergyTransferMode(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_ev_maximum_charge_current: Any
+        v_ev_maximum_charge_power: Any
+        v_ev_maximum_voltage: Any
+        v_ev_minimum_charge_current: Any
+        v_ev_minimum_charge_power: Any
+        v_ev_minimum_voltage: Any
+        v_target_soc: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -274,6 +285,7 @@ class BPTDCCPDReqEnergyTransferMode(DCCPDReqEnergyTransferMode):
     ev_minimum_discharge_current: RationalNumber
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.ev_maximum_charge_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
             raise type_error(field_path(self, 'ev_maximum_charge_power'), v, 'RationalNumber')
@@ -313,7 +325,8 @@ class BPTDCCPDReqEnergyTransferMode(DCCPDReqEnergyTransferMode):
 
     def to_tree(self, name: str = 'BPT_DC_CPDReqEnergyTransferMode', ns: str = NS_DC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [
+        v: Any
+        ch: list[Element | str] = [
             self.ev_maximum_charge_power.to_tree('EVMaximumChargePower', NS_DC),
             self.ev_minimum_charge_power.to_tree('EVMinimumChargePower', NS_DC),
             self.ev_maximum_charge_current.to_tree('EVMaximumChargeCurrent', NS_DC),
@@ -333,6 +346,19 @@ class BPTDCCPDReqEnergyTransferMode(DCCPDReqEnergyTransferMode):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_ev_maximum_charge_current: Any
+        v_ev_maximum_charge_power: Any
+        v_ev_maximum_discharge_current: Any
+        v_ev_maximum_discharge_power: Any
+        v_ev_maximum_voltage: Any
+        v_ev_minimum_charge_current: Any
+        v_ev_minimum_charge_power: Any
+        v_ev_minimum_discharge_current: Any
+        v_ev_minimum_discharge_power: Any
+        v_ev_minimum_voltage: Any
+        v_target_soc: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -481,6 +507,7 @@ class DCCPDResEnergyTransferMode(MessageBase):
     evse_power_ramp_limitation: RationalNumber | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.evse_maximum_charge_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
             raise type_error(field_path(self, 'evse_maximum_charge_power'), v, 'RationalNumber')
@@ -506,7 +533,8 @@ class DCCPDResEnergyTransferMode(MessageBase):
 
     def to_tree(self, name: str = 'DC_CPDResEnergyTransferMode', ns: str = NS_DC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [
+        v: Any
+        ch: list[Element | str] = [
             self.evse_maximum_charge_power.to_tree('EVSEMaximumChargePower', NS_DC),
             self.evse_minimum_charge_power.to_tree('EVSEMinimumChargePower', NS_DC),
             self.evse_maximum_charge_current.to_tree('EVSEMaximumChargeCurrent', NS_DC),
@@ -522,6 +550,15 @@ class DCCPDResEnergyTransferMode(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_evse_maximum_charge_current: Any
+        v_evse_maximum_charge_power: Any
+        v_evse_maximum_voltage: Any
+        v_evse_minimum_charge_current: Any
+        v_evse_minimum_charge_power: Any
+        v_evse_minimum_voltage: Any
+        v_evse_power_ramp_limitation: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -635,6 +672,7 @@ class BPTDCCPDResEnergyTransferMode(DCCPDResEnergyTransferMode):
     evse_minimum_discharge_current: RationalNumber
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.evse_maximum_charge_power
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
             raise type_error(field_path(self, 'evse_maximum_charge_power'), v, 'RationalNumber')
@@ -672,7 +710,8 @@ class BPTDCCPDResEnergyTransferMode(DCCPDResEnergyTransferMode):
 
     def to_tree(self, name: str = 'BPT_DC_CPDResEnergyTransferMode', ns: str = NS_DC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [
+        v: Any
+        ch: list[Element | str] = [
             self.evse_maximum_charge_power.to_tree('EVSEMaximumChargePower', NS_DC),
             self.evse_minimum_charge_power.to_tree('EVSEMinimumChargePower', NS_DC),
             self.evse_maximum_charge_current.to_tree('EVSEMaximumChargeCurrent', NS_DC),
@@ -692,6 +731,19 @@ class BPTDCCPDResEnergyTransferMode(DCCPDResEnergyTransferMode):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_evse_maximum_charge_current: Any
+        v_evse_maximum_charge_power: Any
+        v_evse_maximum_discharge_current: Any
+        v_evse_maximum_discharge_power: Any
+        v_evse_maximum_voltage: Any
+        v_evse_minimum_charge_current: Any
+        v_evse_minimum_charge_power: Any
+        v_evse_minimum_discharge_current: Any
+        v_evse_minimum_discharge_power: Any
+        v_evse_minimum_voltage: Any
+        v_evse_power_ramp_limitation: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -846,6 +898,7 @@ class DynamicDCCLReqControlMode(DynamicCLReqControlMode):
     ev_minimum_voltage: RationalNumber
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.departure_time
         if v is not None:
             if v.__class__ is not int:
@@ -879,7 +932,8 @@ class DynamicDCCLReqControlMode(DynamicCLReqControlMode):
 
     def to_tree(self, name: str = 'Dynamic_DC_CLReqControlMode', ns: str = NS_DC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         v = self.departure_time
         if v is not None:
             ch.append(Element(NS_CT, 'DepartureTime', None, None, v))
@@ -896,6 +950,17 @@ class DynamicDCCLReqControlMode(DynamicCLReqControlMode):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_departure_time: Any
+        v_ev_maximum_charge_current: Any
+        v_ev_maximum_charge_power: Any
+        v_ev_maximum_energy_request: Any
+        v_ev_maximum_voltage: Any
+        v_ev_minimum_charge_power: Any
+        v_ev_minimum_energy_request: Any
+        v_ev_minimum_voltage: Any
+        v_ev_target_energy_request: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -1032,6 +1097,7 @@ class BPTDynamicDCCLReqControlMode(DynamicDCCLReqControlMode):
     ev_minimum_v2x_energy_request: RationalNumber | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.departure_time
         if v is not None:
             if v.__class__ is not int:
@@ -1082,7 +1148,8 @@ class BPTDynamicDCCLReqControlMode(DynamicDCCLReqControlMode):
 
     def to_tree(self, name: str = 'BPT_Dynamic_DC_CLReqControlMode', ns: str = NS_DC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         v = self.departure_time
         if v is not None:
             ch.append(Element(NS_CT, 'DepartureTime', None, None, v))
@@ -1108,6 +1175,22 @@ class BPTDynamicDCCLReqControlMode(DynamicDCCLReqControlMode):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_departure_time: Any
+        v_ev_maximum_charge_current: Any
+        v_ev_maximum_charge_power: Any
+        v_ev_maximum_discharge_current: Any
+        v_ev_maximum_discharge_power: Any
+        v_ev_maximum_energy_request: Any
+        v_ev_maximum_v2x_energy_request: Any
+        v_ev_maximum_voltage: Any
+        v_ev_minimum_charge_power: Any
+        v_ev_minimum_discharge_power: Any
+        v_ev_minimum_energy_request: Any
+        v_ev_minimum_v2x_energy_request: Any
+        v_ev_minimum_voltage: Any
+        v_ev_target_energy_request: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -1285,6 +1368,7 @@ class DynamicDCCLResControlMode(DynamicCLResControlMode):
     evse_maximum_voltage: RationalNumber
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.departure_time
         if v is not None:
             if v.__class__ is not int:
@@ -1324,7 +1408,8 @@ class DynamicDCCLResControlMode(DynamicCLResControlMode):
 
     def to_tree(self, name: str = 'Dynamic_DC_CLResControlMode', ns: str = NS_DC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         v = self.departure_time
         if v is not None:
             ch.append(Element(NS_CT, 'DepartureTime', None, None, v))
@@ -1346,6 +1431,16 @@ class DynamicDCCLResControlMode(DynamicCLResControlMode):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_ack_max_delay: Any
+        v_departure_time: Any
+        v_evse_maximum_charge_current: Any
+        v_evse_maximum_charge_power: Any
+        v_evse_maximum_voltage: Any
+        v_evse_minimum_charge_power: Any
+        v_minimum_soc: Any
+        v_target_soc: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -1458,6 +1553,7 @@ class BPTDynamicDCCLResControlMode(DynamicDCCLResControlMode):
     evse_minimum_voltage: RationalNumber
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.departure_time
         if v is not None:
             if v.__class__ is not int:
@@ -1509,7 +1605,8 @@ class BPTDynamicDCCLResControlMode(DynamicDCCLResControlMode):
 
     def to_tree(self, name: str = 'BPT_Dynamic_DC_CLResControlMode', ns: str = NS_DC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         v = self.departure_time
         if v is not None:
             ch.append(Element(NS_CT, 'DepartureTime', None, None, v))
@@ -1535,6 +1632,20 @@ class BPTDynamicDCCLResControlMode(DynamicDCCLResControlMode):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_ack_max_delay: Any
+        v_departure_time: Any
+        v_evse_maximum_charge_current: Any
+        v_evse_maximum_charge_power: Any
+        v_evse_maximum_discharge_current: Any
+        v_evse_maximum_discharge_power: Any
+        v_evse_maximum_voltage: Any
+        v_evse_minimum_charge_power: Any
+        v_evse_minimum_discharge_power: Any
+        v_evse_minimum_voltage: Any
+        v_minimum_soc: Any
+        v_target_soc: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -1690,6 +1801,7 @@ class ScheduledDCCLReqControlMode(ScheduledCLReqControlMode):
     ev_minimum_voltage: RationalNumber | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.ev_target_energy_request
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
@@ -1731,7 +1843,8 @@ class ScheduledDCCLReqControlMode(ScheduledCLReqControlMode):
 
     def to_tree(self, name: str = 'Scheduled_DC_CLReqControlMode', ns: str = NS_DC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         v = self.ev_target_energy_request
         if v is not None:
             ch.append(v.to_tree('EVTargetEnergyRequest', NS_CT))
@@ -1763,6 +1876,18 @@ class ScheduledDCCLReqControlMode(ScheduledCLReqControlMode):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_ev_maximum_charge_current: Any
+        v_ev_maximum_charge_power: Any
+        v_ev_maximum_energy_request: Any
+        v_ev_maximum_voltage: Any
+        v_ev_minimum_charge_power: Any
+        v_ev_minimum_energy_request: Any
+        v_ev_minimum_voltage: Any
+        v_ev_target_current: Any
+        v_ev_target_energy_request: Any
+        v_ev_target_voltage: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -1909,6 +2034,7 @@ class BPTScheduledDCCLReqControlMode(ScheduledDCCLReqControlMode):
     ev_maximum_discharge_current: RationalNumber | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.ev_target_energy_request
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
@@ -1962,7 +2088,8 @@ class BPTScheduledDCCLReqControlMode(ScheduledDCCLReqControlMode):
 
     def to_tree(self, name: str = 'BPT_Scheduled_DC_CLReqControlMode', ns: str = NS_DC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         v = self.ev_target_energy_request
         if v is not None:
             ch.append(v.to_tree('EVTargetEnergyRequest', NS_CT))
@@ -2003,6 +2130,21 @@ class BPTScheduledDCCLReqControlMode(ScheduledDCCLReqControlMode):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_ev_maximum_charge_current: Any
+        v_ev_maximum_charge_power: Any
+        v_ev_maximum_discharge_current: Any
+        v_ev_maximum_discharge_power: Any
+        v_ev_maximum_energy_request: Any
+        v_ev_maximum_voltage: Any
+        v_ev_minimum_charge_power: Any
+        v_ev_minimum_discharge_power: Any
+        v_ev_minimum_energy_request: Any
+        v_ev_minimum_voltage: Any
+        v_ev_target_current: Any
+        v_ev_target_energy_request: Any
+        v_ev_target_voltage: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -2169,6 +2311,7 @@ class ScheduledDCCLResControlMode(ScheduledCLResControlMode):
     evse_maximum_voltage: RationalNumber | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.evse_maximum_charge_power
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
@@ -2188,7 +2331,8 @@ class ScheduledDCCLResControlMode(ScheduledCLResControlMode):
 
     def to_tree(self, name: str = 'Scheduled_DC_CLResControlMode', ns: str = NS_DC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         v = self.evse_maximum_charge_power
         if v is not None:
             ch.append(v.to_tree('EVSEMaximumChargePower', NS_DC))
@@ -2206,6 +2350,12 @@ class ScheduledDCCLResControlMode(ScheduledCLResControlMode):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_evse_maximum_charge_current: Any
+        v_evse_maximum_charge_power: Any
+        v_evse_maximum_voltage: Any
+        v_evse_minimum_charge_power: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -2286,6 +2436,7 @@ class BPTScheduledDCCLResControlMode(ScheduledDCCLResControlMode):
     evse_minimum_voltage: RationalNumber | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.evse_maximum_charge_power
         if v is not None:
             if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
@@ -2321,7 +2472,8 @@ class BPTScheduledDCCLResControlMode(ScheduledDCCLResControlMode):
 
     def to_tree(self, name: str = 'BPT_Scheduled_DC_CLResControlMode', ns: str = NS_DC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         v = self.evse_maximum_charge_power
         if v is not None:
             ch.append(v.to_tree('EVSEMaximumChargePower', NS_DC))
@@ -2351,6 +2503,16 @@ class BPTScheduledDCCLResControlMode(ScheduledDCCLResControlMode):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_evse_maximum_charge_current: Any
+        v_evse_maximum_charge_power: Any
+        v_evse_maximum_discharge_current: Any
+        v_evse_maximum_discharge_power: Any
+        v_evse_maximum_voltage: Any
+        v_evse_minimum_charge_power: Any
+        v_evse_minimum_discharge_power: Any
+        v_evse_minimum_voltage: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -2459,6 +2621,7 @@ class DCCableCheckReq(V2GRequest):
     XSD_TYPE: ClassVar[str] = '{urn:iso:std:iso:15118:-20:DC}DC_CableCheckReqType'
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -2470,6 +2633,9 @@ class DCCableCheckReq(V2GRequest):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_header: Any
         ch = el.children
         if len(ch) == 1:
             c0, = ch
@@ -2523,6 +2689,7 @@ class DCCableCheckRes(V2GResponse):
     evse_processing: Processing
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -2544,6 +2711,11 @@ class DCCableCheckRes(V2GResponse):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_evse_processing: Any
+        v_header: Any
+        v_response_code: Any
         ch = el.children
         if len(ch) == 3:
             c0, c1, c2 = ch
@@ -2618,6 +2790,7 @@ class DCChargeLoopReq(ChargeLoopReq):
     control_mode: ScheduledDCCLReqControlMode | BPTScheduledDCCLReqControlMode | DynamicDCCLReqControlMode | BPTDynamicDCCLReqControlMode
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -2637,7 +2810,8 @@ class DCChargeLoopReq(ChargeLoopReq):
 
     def to_tree(self, name: str = 'DC_ChargeLoopReq', ns: str = NS_DC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [self.header.to_tree('Header', NS_CT)]
+        v: Any
+        ch: list[Element | str] = [self.header.to_tree('Header', NS_CT)]
         v = self.display_parameters
         if v is not None:
             ch.append(v.to_tree('DisplayParameters', NS_CT))
@@ -2651,6 +2825,13 @@ class DCChargeLoopReq(ChargeLoopReq):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_control_mode: Any
+        v_display_parameters: Any
+        v_ev_present_voltage: Any
+        v_header: Any
+        v_meter_info_requested: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -2745,6 +2926,7 @@ class DCChargeLoopRes(ChargeLoopRes):
     control_mode: ScheduledDCCLResControlMode | BPTScheduledDCCLResControlMode | DynamicDCCLResControlMode | BPTDynamicDCCLResControlMode
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -2784,7 +2966,8 @@ class DCChargeLoopRes(ChargeLoopRes):
 
     def to_tree(self, name: str = 'DC_ChargeLoopRes', ns: str = NS_DC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [
+        v: Any
+        ch: list[Element | str] = [
             self.header.to_tree('Header', NS_CT),
             Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_),
         ]
@@ -2810,6 +2993,19 @@ class DCChargeLoopRes(ChargeLoopRes):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_control_mode: Any
+        v_evse_current_limit_achieved: Any
+        v_evse_power_limit_achieved: Any
+        v_evse_present_current: Any
+        v_evse_present_voltage: Any
+        v_evse_status: Any
+        v_evse_voltage_limit_achieved: Any
+        v_header: Any
+        v_meter_info: Any
+        v_receipt: Any
+        v_response_code: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -2940,6 +3136,7 @@ class DCChargeParameterDiscoveryReq(ChargeParameterDiscoveryReq):
     energy_transfer_mode: DCCPDReqEnergyTransferMode | BPTDCCPDReqEnergyTransferMode
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -2949,7 +3146,8 @@ class DCChargeParameterDiscoveryReq(ChargeParameterDiscoveryReq):
 
     def to_tree(self, name: str = 'DC_ChargeParameterDiscoveryReq', ns: str = NS_DC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [self.header.to_tree('Header', NS_CT)]
+        v: Any
+        ch: list[Element | str] = [self.header.to_tree('Header', NS_CT)]
         v = self.energy_transfer_mode
         t = _DCChargeParameterDiscoveryReq_energy_transfer_mode_OUT.get(v.__class__) or union_target(_DCChargeParameterDiscoveryReq_energy_transfer_mode_OUT, v, 'DCChargeParameterDiscoveryReq.energy_transfer_mode')
         ch.append(v.to_tree(t[1], t[0]))
@@ -2958,6 +3156,10 @@ class DCChargeParameterDiscoveryReq(ChargeParameterDiscoveryReq):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_energy_transfer_mode: Any
+        v_header: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -3011,6 +3213,7 @@ class DCChargeParameterDiscoveryRes(ChargeParameterDiscoveryRes):
     energy_transfer_mode: DCCPDResEnergyTransferMode | BPTDCCPDResEnergyTransferMode
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -3023,7 +3226,8 @@ class DCChargeParameterDiscoveryRes(ChargeParameterDiscoveryRes):
 
     def to_tree(self, name: str = 'DC_ChargeParameterDiscoveryRes', ns: str = NS_DC) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [
+        v: Any
+        ch: list[Element | str] = [
             self.header.to_tree('Header', NS_CT),
             Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_),
         ]
@@ -3035,6 +3239,11 @@ class DCChargeParameterDiscoveryRes(ChargeParameterDiscoveryRes):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_energy_transfer_mode: Any
+        v_header: Any
+        v_response_code: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -3097,6 +3306,7 @@ class DCPreChargeReq(V2GRequest):
     ev_target_voltage: RationalNumber
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -3122,6 +3332,12 @@ class DCPreChargeReq(V2GRequest):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_ev_present_voltage: Any
+        v_ev_processing: Any
+        v_ev_target_voltage: Any
+        v_header: Any
         ch = el.children
         if len(ch) == 4:
             c0, c1, c2, c3 = ch
@@ -3211,6 +3427,7 @@ class DCPreChargeRes(V2GResponse):
     evse_present_voltage: RationalNumber
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -3232,6 +3449,11 @@ class DCPreChargeRes(V2GResponse):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_evse_present_voltage: Any
+        v_header: Any
+        v_response_code: Any
         ch = el.children
         if len(ch) == 3:
             c0, c1, c2 = ch
@@ -3306,6 +3528,7 @@ class DCWeldingDetectionReq(V2GRequest):
     ev_processing: Processing
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -3323,6 +3546,10 @@ class DCWeldingDetectionReq(V2GRequest):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_ev_processing: Any
+        v_header: Any
         ch = el.children
         if len(ch) == 2:
             c0, c1 = ch
@@ -3384,6 +3611,7 @@ class DCWeldingDetectionRes(V2GResponse):
     evse_present_voltage: RationalNumber
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -3405,6 +3633,11 @@ class DCWeldingDetectionRes(V2GResponse):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_evse_present_voltage: Any
+        v_header: Any
+        v_response_code: Any
         ch = el.children
         if len(ch) == 3:
             c0, c1, c2 = ch
@@ -3606,13 +3839,13 @@ DCCableCheckRes.FIELDS = (
     FieldSpec('response_code', 'ResponseCode', NS_CT, 'enum', ResponseCode, 1, 1, {'enum': True}, (), None, 1),
     FieldSpec('evse_processing', 'EVSEProcessing', NS_DC, 'enum', Processing, 1, 1, {'enum': True}, (), None, 1),
 )
-_DCChargeLoopReq_control_mode_IN = {
+_DCChargeLoopReq_control_mode_IN: dict[str, Any] = {
     'Scheduled_DC_CLReqControlMode': ScheduledDCCLReqControlMode,
     'BPT_Scheduled_DC_CLReqControlMode': BPTScheduledDCCLReqControlMode,
     'Dynamic_DC_CLReqControlMode': DynamicDCCLReqControlMode,
     'BPT_Dynamic_DC_CLReqControlMode': BPTDynamicDCCLReqControlMode,
 }
-_DCChargeLoopReq_control_mode_OUT = {
+_DCChargeLoopReq_control_mode_OUT: dict[type, tuple[str, str]] = {
     ScheduledDCCLReqControlMode: (NS_DC, 'Scheduled_DC_CLReqControlMode'),
     BPTScheduledDCCLReqControlMode: (NS_DC, 'BPT_Scheduled_DC_CLReqControlMode'),
     DynamicDCCLReqControlMode: (NS_DC, 'Dynamic_DC_CLReqControlMode'),
@@ -3626,13 +3859,13 @@ DCChargeLoopReq.FIELDS = (
     FieldSpec('ev_present_voltage', 'EVPresentVoltage', NS_DC, 'class', RationalNumber, 1, 1, {}, (), None, 1),
     FieldSpec('control_mode', 'CLReqControlMode', NS_CT, 'union', None, 1, 1, {}, ((NS_DC, 'Scheduled_DC_CLReqControlMode', ScheduledDCCLReqControlMode), (NS_DC, 'BPT_Scheduled_DC_CLReqControlMode', BPTScheduledDCCLReqControlMode), (NS_DC, 'Dynamic_DC_CLReqControlMode', DynamicDCCLReqControlMode), (NS_DC, 'BPT_Dynamic_DC_CLReqControlMode', BPTDynamicDCCLReqControlMode), ), None, 1),
 )
-_DCChargeLoopRes_control_mode_IN = {
+_DCChargeLoopRes_control_mode_IN: dict[str, Any] = {
     'Scheduled_DC_CLResControlMode': ScheduledDCCLResControlMode,
     'BPT_Scheduled_DC_CLResControlMode': BPTScheduledDCCLResControlMode,
     'Dynamic_DC_CLResControlMode': DynamicDCCLResControlMode,
     'BPT_Dynamic_DC_CLResControlMode': BPTDynamicDCCLResControlMode,
 }
-_DCChargeLoopRes_control_mode_OUT = {
+_DCChargeLoopRes_control_mode_OUT: dict[type, tuple[str, str]] = {
     ScheduledDCCLResControlMode: (NS_DC, 'Scheduled_DC_CLResControlMode'),
     BPTScheduledDCCLResControlMode: (NS_DC, 'BPT_Scheduled_DC_CLResControlMode'),
     DynamicDCCLResControlMode: (NS_DC, 'Dynamic_DC_CLResControlMode'),
@@ -3652,11 +3885,11 @@ DCChargeLoopRes.FIELDS = (
     FieldSpec('evse_voltage_limit_achieved', 'EVSEVoltageLimitAchieved', NS_DC, 'simple', bool, 1, 1, {}, (), None, 1),
     FieldSpec('control_mode', 'CLResControlMode', NS_CT, 'union', None, 1, 1, {}, ((NS_DC, 'Scheduled_DC_CLResControlMode', ScheduledDCCLResControlMode), (NS_DC, 'BPT_Scheduled_DC_CLResControlMode', BPTScheduledDCCLResControlMode), (NS_DC, 'Dynamic_DC_CLResControlMode', DynamicDCCLResControlMode), (NS_DC, 'BPT_Dynamic_DC_CLResControlMode', BPTDynamicDCCLResControlMode), ), None, 1),
 )
-_DCChargeParameterDiscoveryReq_energy_transfer_mode_IN = {
+_DCChargeParameterDiscoveryReq_energy_transfer_mode_IN: dict[str, Any] = {
     'DC_CPDReqEnergyTransferMode': DCCPDReqEnergyTransferMode,
     'BPT_DC_CPDReqEnergyTransferMode': BPTDCCPDReqEnergyTransferMode,
 }
-_DCChargeParameterDiscoveryReq_energy_transfer_mode_OUT = {
+_DCChargeParameterDiscoveryReq_energy_transfer_mode_OUT: dict[type, tuple[str, str]] = {
     DCCPDReqEnergyTransferMode: (NS_DC, 'DC_CPDReqEnergyTransferMode'),
     BPTDCCPDReqEnergyTransferMode: (NS_DC, 'BPT_DC_CPDReqEnergyTransferMode'),
 }
@@ -3665,11 +3898,11 @@ DCChargeParameterDiscoveryReq.FIELDS = (
     FieldSpec('header', 'Header', NS_CT, 'class', MessageHeader, 1, 1, {}, (), None, 1),
     FieldSpec('energy_transfer_mode', 'DC_CPDReqEnergyTransferMode', NS_DC, 'union', None, 1, 1, {}, ((NS_DC, 'DC_CPDReqEnergyTransferMode', DCCPDReqEnergyTransferMode), (NS_DC, 'BPT_DC_CPDReqEnergyTransferMode', BPTDCCPDReqEnergyTransferMode), ), None, 1),
 )
-_DCChargeParameterDiscoveryRes_energy_transfer_mode_IN = {
+_DCChargeParameterDiscoveryRes_energy_transfer_mode_IN: dict[str, Any] = {
     'DC_CPDResEnergyTransferMode': DCCPDResEnergyTransferMode,
     'BPT_DC_CPDResEnergyTransferMode': BPTDCCPDResEnergyTransferMode,
 }
-_DCChargeParameterDiscoveryRes_energy_transfer_mode_OUT = {
+_DCChargeParameterDiscoveryRes_energy_transfer_mode_OUT: dict[type, tuple[str, str]] = {
     DCCPDResEnergyTransferMode: (NS_DC, 'DC_CPDResEnergyTransferMode'),
     BPTDCCPDResEnergyTransferMode: (NS_DC, 'BPT_DC_CPDResEnergyTransferMode'),
 }

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
 from iso15118.exi.tree import Element
 
@@ -55,7 +55,7 @@ class AppProtocolResponseCode(StrEnum):
     FAILED_NO_NEGOTIATION = 'Failed_NoNegotiation'
 
 
-_AppProtocolResponseCode_BY_VALUE = AppProtocolResponseCode._value2member_map_
+_AppProtocolResponseCode_BY_VALUE: dict[Any, Any] = AppProtocolResponseCode._value2member_map_
 
 
 @dataclass(slots=True, kw_only=True)
@@ -83,6 +83,7 @@ class AppProtocol(MessageBase):
     priority: int
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.protocol_namespace
         if v.__class__ is not str:
             self.protocol_namespace = v = coerce_simple(field_path(self, 'protocol_namespace'), v, str)
@@ -122,6 +123,13 @@ class AppProtocol(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_priority: Any
+        v_protocol_namespace: Any
+        v_schema_id: Any
+        v_version_number_major: Any
+        v_version_number_minor: Any
         ch = el.children
         if len(ch) == 5:
             c0, c1, c2, c3, c4 = ch
@@ -198,6 +206,7 @@ class SupportedAppProtocolReq(MessageBase):
     app_protocol: list[AppProtocol]
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.app_protocol
         if v.__class__ is not list or len(v) < 1 or len(v) > 20:
             raise occurs_error(field_path(self, 'app_protocol'), v, 1, 20)
@@ -207,7 +216,8 @@ class SupportedAppProtocolReq(MessageBase):
 
     def to_tree(self, name: str = 'supportedAppProtocolReq', ns: str = NS_SAP) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         for v in self.app_protocol:
             ch.append(v.to_tree('AppProtocol', ''))
         return Element(ns, name, None, ch, None)
@@ -215,6 +225,10 @@ class SupportedAppProtocolReq(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_app_protocol: Any
+        x: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -256,6 +270,7 @@ class SupportedAppProtocolRes(MessageBase):
     schema_id: int | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.response_code
         if v.__class__ is not AppProtocolResponseCode:
             self.response_code = v = coerce_enum(field_path(self, 'response_code'), AppProtocolResponseCode, v)
@@ -268,7 +283,8 @@ class SupportedAppProtocolRes(MessageBase):
 
     def to_tree(self, name: str = 'supportedAppProtocolRes', ns: str = NS_SAP) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [
+        v: Any
+        ch: list[Element | str] = [
             Element('', 'ResponseCode', None, None, self.response_code._value_),
         ]
         v = self.schema_id
@@ -279,6 +295,10 @@ class SupportedAppProtocolRes(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_response_code: Any
+        v_schema_id: Any
         ch = el.children
         n = len(ch)
         i = 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
 from iso15118.exi.tree import Element
 
@@ -111,7 +111,7 @@ class WPTAlignmentCheckMethod(StrEnum):
     PROPRIETARY = 'Proprietary'
 
 
-_WPTAlignmentCheckMethod_BY_VALUE = WPTAlignmentCheckMethod._value2member_map_
+_WPTAlignmentCheckMethod_BY_VALUE: dict[Any, Any] = WPTAlignmentCheckMethod._value2member_map_
 
 
 class WPTEVPCChargeDiagnostics(StrEnum):
@@ -124,7 +124,7 @@ class WPTEVPCChargeDiagnostics(StrEnum):
     EVPC_ANOMALY_DETECTED = 'EVPCAnomalyDetected'
 
 
-_WPTEVPCChargeDiagnostics_BY_VALUE = WPTEVPCChargeDiagnostics._value2member_map_
+_WPTEVPCChargeDiagnostics_BY_VALUE: dict[Any, Any] = WPTEVPCChargeDiagnostics._value2member_map_
 
 
 class WPTEVResult(StrEnum):
@@ -136,7 +136,7 @@ class WPTEVResult(StrEnum):
     EV_RESULT_FAILED = 'EVResultFailed'
 
 
-_WPTEVResult_BY_VALUE = WPTEVResult._value2member_map_
+_WPTEVResult_BY_VALUE: dict[Any, Any] = WPTEVResult._value2member_map_
 
 
 class WPTFinePositioningMethod(StrEnum):
@@ -150,7 +150,7 @@ class WPTFinePositioningMethod(StrEnum):
     PROPRIETARY = 'Proprietary'
 
 
-_WPTFinePositioningMethod_BY_VALUE = WPTFinePositioningMethod._value2member_map_
+_WPTFinePositioningMethod_BY_VALUE: dict[Any, Any] = WPTFinePositioningMethod._value2member_map_
 
 
 class WPTPairingMethod(StrEnum):
@@ -165,7 +165,7 @@ class WPTPairingMethod(StrEnum):
     PROPRIETARY = 'Proprietary'
 
 
-_WPTPairingMethod_BY_VALUE = WPTPairingMethod._value2member_map_
+_WPTPairingMethod_BY_VALUE: dict[Any, Any] = WPTPairingMethod._value2member_map_
 
 
 class WPTPowerClass(StrEnum):
@@ -178,7 +178,7 @@ class WPTPowerClass(StrEnum):
     MF_WPT4 = 'MF-WPT4'
 
 
-_WPTPowerClass_BY_VALUE = WPTPowerClass._value2member_map_
+_WPTPowerClass_BY_VALUE: dict[Any, Any] = WPTPowerClass._value2member_map_
 
 
 class WPTSPCChargeDiagnostics(StrEnum):
@@ -193,7 +193,7 @@ class WPTSPCChargeDiagnostics(StrEnum):
     SPC_ANOMALY_DETECTED = 'SPCAnomalyDetected'
 
 
-_WPTSPCChargeDiagnostics_BY_VALUE = WPTSPCChargeDiagnostics._value2member_map_
+_WPTSPCChargeDiagnostics_BY_VALUE: dict[Any, Any] = WPTSPCChargeDiagnostics._value2member_map_
 
 
 @dataclass(slots=True, kw_only=True)
@@ -223,6 +223,7 @@ class AlternativeSECC(MessageBase):
     port: int | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.ssid
         if v is not None:
             if v.__class__ is not str:
@@ -250,7 +251,8 @@ class AlternativeSECC(MessageBase):
 
     def to_tree(self, name: str = 'AlternativeSECC', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         v = self.ssid
         if v is not None:
             ch.append(Element(NS_WPT, 'SSID', None, None, v))
@@ -268,6 +270,12 @@ class AlternativeSECC(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_bssid: Any
+        v_ip_address: Any
+        v_port: Any
+        v_ssid: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -324,6 +332,7 @@ class AlternativeSECCList(MessageBase):
     alternative_secc: list[AlternativeSECC]
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.alternative_secc
         if v.__class__ is not list or len(v) < 1 or len(v) > 8:
             raise occurs_error(field_path(self, 'alternative_secc'), v, 1, 8)
@@ -333,7 +342,8 @@ class AlternativeSECCList(MessageBase):
 
     def to_tree(self, name: str = 'AlternativeSECCList', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         for v in self.alternative_secc:
             ch.append(v.to_tree('AlternativeSECC', NS_WPT))
         return Element(ns, name, None, ch, None)
@@ -341,6 +351,10 @@ class AlternativeSECCList(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_alternative_secc: Any
+        x: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -379,6 +393,7 @@ class WPTAlignmentCheckMethodList(MessageBase):
     wpt_alignment_check_method: list[WPTAlignmentCheckMethod]
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.wpt_alignment_check_method
         if v.__class__ is not list or len(v) < 1 or len(v) > 8:
             raise occurs_error(field_path(self, 'wpt_alignment_check_method'), v, 1, 8)
@@ -388,7 +403,8 @@ class WPTAlignmentCheckMethodList(MessageBase):
 
     def to_tree(self, name: str = 'WPTAlignmentCheckMethodList', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         for v in self.wpt_alignment_check_method:
             ch.append(Element(NS_WPT, 'WPT_AlignmentCheckMethod', None, None, v._value_))
         return Element(ns, name, None, ch, None)
@@ -396,6 +412,10 @@ class WPTAlignmentCheckMethodList(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_wpt_alignment_check_method: Any
+        x: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -441,6 +461,7 @@ class WPTAlignmentCheckReq(V2GRequest):
     vendor_specific_data_container: list[bytes] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -465,7 +486,8 @@ class WPTAlignmentCheckReq(V2GRequest):
 
     def to_tree(self, name: str = 'WPT_AlignmentCheckReq', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [
+        v: Any
+        ch: list[Element | str] = [
             self.header.to_tree('Header', NS_CT),
             Element(NS_WPT, 'EVProcessing', None, None, self.ev_processing._value_),
         ]
@@ -481,6 +503,14 @@ class WPTAlignmentCheckReq(V2GRequest):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_ev_processing: Any
+        v_ev_result_code: Any
+        v_header: Any
+        v_target_coil_current: Any
+        v_vendor_specific_data_container: Any
+        x: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -561,6 +591,7 @@ class WPTAlignmentCheckRes(V2GResponse):
     vendor_specific_data_container: list[bytes] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -589,7 +620,8 @@ class WPTAlignmentCheckRes(V2GResponse):
 
     def to_tree(self, name: str = 'WPT_AlignmentCheckRes', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [
+        v: Any
+        ch: list[Element | str] = [
             self.header.to_tree('Header', NS_CT),
             Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_),
             Element(NS_WPT, 'EVSEProcessing', None, None, self.evse_processing._value_),
@@ -607,6 +639,15 @@ class WPTAlignmentCheckRes(V2GResponse):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_evse_processing: Any
+        v_header: Any
+        v_power_transmitted: Any
+        v_response_code: Any
+        v_supply_device_current: Any
+        v_vendor_specific_data_container: Any
+        x: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -702,6 +743,7 @@ class WPTChargeLoopReq(ChargeLoopReq):
     manufacturer_specific_data_container: list[bytes] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -740,7 +782,8 @@ class WPTChargeLoopReq(ChargeLoopReq):
 
     def to_tree(self, name: str = 'WPT_ChargeLoopReq', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [self.header.to_tree('Header', NS_CT)]
+        v: Any
+        ch: list[Element | str] = [self.header.to_tree('Header', NS_CT)]
         v = self.display_parameters
         if v is not None:
             ch.append(v.to_tree('DisplayParameters', NS_CT))
@@ -762,6 +805,18 @@ class WPTChargeLoopReq(ChargeLoopReq):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_display_parameters: Any
+        v_evpc_charge_diagnostics: Any
+        v_evpc_operating_frequency: Any
+        v_evpc_power_control_parameter: Any
+        v_evpc_power_output: Any
+        v_evpc_power_request: Any
+        v_header: Any
+        v_manufacturer_specific_data_container: Any
+        v_meter_info_requested: Any
+        x: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -893,6 +948,7 @@ class WPTChargeLoopRes(ChargeLoopRes):
     manufacturer_specific_data_container: list[bytes] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -946,7 +1002,8 @@ class WPTChargeLoopRes(ChargeLoopRes):
 
     def to_tree(self, name: str = 'WPT_ChargeLoopRes', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [
+        v: Any
+        ch: list[Element | str] = [
             self.header.to_tree('Header', NS_CT),
             Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_),
         ]
@@ -980,6 +1037,22 @@ class WPTChargeLoopRes(ChargeLoopRes):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_evpc_power_request: Any
+        v_evse_status: Any
+        v_header: Any
+        v_manufacturer_specific_data_container: Any
+        v_meter_info: Any
+        v_receipt: Any
+        v_response_code: Any
+        v_sd_power_input: Any
+        v_spc_charge_diagnostics: Any
+        v_spc_max_output_power_limit: Any
+        v_spc_min_output_power_limit: Any
+        v_spc_operating_frequency: Any
+        v_spc_power_control_parameter: Any
+        x: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -1143,6 +1216,7 @@ class WPTChargeParameterDiscoveryReq(ChargeParameterDiscoveryReq):
     vendor_specific_data_container: list[bytes] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -1176,7 +1250,8 @@ class WPTChargeParameterDiscoveryReq(ChargeParameterDiscoveryReq):
 
     def to_tree(self, name: str = 'WPT_ChargeParameterDiscoveryReq', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [
+        v: Any
+        ch: list[Element | str] = [
             self.header.to_tree('Header', NS_CT),
             self.evpc_max_receivable_power.to_tree('EVPCMaxReceivablePower', NS_WPT),
             Element(NS_WPT, 'SDMaxGroundClearence', None, None, self.sd_max_ground_clearence),
@@ -1191,6 +1266,16 @@ class WPTChargeParameterDiscoveryReq(ChargeParameterDiscoveryReq):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_evpc_device_local_control: Any
+        v_evpc_max_receivable_power: Any
+        v_evpc_natural_frequency: Any
+        v_header: Any
+        v_sd_max_ground_clearence: Any
+        v_sd_min_ground_clearence: Any
+        v_vendor_specific_data_container: Any
+        x: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -1296,6 +1381,7 @@ class WPTChargeParameterDiscoveryRes(ChargeParameterDiscoveryRes):
     sd_manufacturer_specific_data_container: list[bytes] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -1338,7 +1424,8 @@ class WPTChargeParameterDiscoveryRes(ChargeParameterDiscoveryRes):
 
     def to_tree(self, name: str = 'WPT_ChargeParameterDiscoveryRes', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [
+        v: Any
+        ch: list[Element | str] = [
             self.header.to_tree('Header', NS_CT),
             Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_),
             Element(NS_WPT, 'PDInputPowerClass', None, None, self.pd_input_power_class._value_),
@@ -1356,6 +1443,19 @@ class WPTChargeParameterDiscoveryRes(ChargeParameterDiscoveryRes):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_header: Any
+        v_pd_input_power_class: Any
+        v_pd_max_coil_current: Any
+        v_pd_min_coil_current: Any
+        v_response_code: Any
+        v_sd_manufacturer_specific_data_container: Any
+        v_sd_max_ground_clearance_support: Any
+        v_sd_max_output_power: Any
+        v_sd_min_ground_clearance_support: Any
+        v_sd_min_output_power: Any
+        x: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -1473,6 +1573,7 @@ class WPTCoordinateXYZ(MessageBase):
     coord_z: int
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.coord_x
         if v.__class__ is not int:
             self.coord_x = v = coerce_simple(field_path(self, 'coord_x'), v, int)
@@ -1500,6 +1601,11 @@ class WPTCoordinateXYZ(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_coord_x: Any
+        v_coord_y: Any
+        v_coord_z: Any
         ch = el.children
         if len(ch) == 3:
             c0, c1, c2 = ch
@@ -1565,6 +1671,7 @@ class WPTEVPCPowerControlParameter(MessageBase):
     evpc_voltage_output_information: RationalNumber
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.evpc_coil_current_request
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
             raise type_error(field_path(self, 'evpc_coil_current_request'), v, 'RationalNumber')
@@ -1590,6 +1697,12 @@ class WPTEVPCPowerControlParameter(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_evpc_coil_current_information: Any
+        v_evpc_coil_current_request: Any
+        v_evpc_current_output_information: Any
+        v_evpc_voltage_output_information: Any
         ch = el.children
         if len(ch) == 4:
             c0, c1, c2, c3 = ch
@@ -1681,6 +1794,7 @@ class WPTFinePositioningMethodList(MessageBase):
     wpt_fine_positioning_method: list[WPTFinePositioningMethod]
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.wpt_fine_positioning_method
         if v.__class__ is not list or len(v) < 1 or len(v) > 8:
             raise occurs_error(field_path(self, 'wpt_fine_positioning_method'), v, 1, 8)
@@ -1690,7 +1804,8 @@ class WPTFinePositioningMethodList(MessageBase):
 
     def to_tree(self, name: str = 'WPTFinePositioningMethodList', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         for v in self.wpt_fine_positioning_method:
             ch.append(Element(NS_WPT, 'WPT_FinePositioningMethod', None, None, v._value_))
         return Element(ns, name, None, ch, None)
@@ -1698,6 +1813,10 @@ class WPTFinePositioningMethodList(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_wpt_fine_positioning_method: Any
+        x: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -1743,6 +1862,7 @@ class WPTFinePositioningReq(V2GRequest):
     wpt_lf_data_package_list: WPTLFDataPackageList | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -1767,7 +1887,8 @@ class WPTFinePositioningReq(V2GRequest):
 
     def to_tree(self, name: str = 'WPT_FinePositioningReq', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [
+        v: Any
+        ch: list[Element | str] = [
             self.header.to_tree('Header', NS_CT),
             Element(NS_WPT, 'EVProcessing', None, None, self.ev_processing._value_),
             Element(NS_WPT, 'EVResultCode', None, None, self.ev_result_code._value_),
@@ -1782,6 +1903,14 @@ class WPTFinePositioningReq(V2GRequest):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_ev_processing: Any
+        v_ev_result_code: Any
+        v_header: Any
+        v_vendor_specific_data_container: Any
+        v_wpt_lf_data_package_list: Any
+        x: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -1860,6 +1989,7 @@ class WPTFinePositioningRes(V2GResponse):
     wpt_lf_data_package_list: WPTLFDataPackageList | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -1884,7 +2014,8 @@ class WPTFinePositioningRes(V2GResponse):
 
     def to_tree(self, name: str = 'WPT_FinePositioningRes', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [
+        v: Any
+        ch: list[Element | str] = [
             self.header.to_tree('Header', NS_CT),
             Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_),
             Element(NS_WPT, 'EVSEProcessing', None, None, self.evse_processing._value_),
@@ -1899,6 +2030,14 @@ class WPTFinePositioningRes(V2GResponse):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_evse_processing: Any
+        v_header: Any
+        v_response_code: Any
+        v_vendor_specific_data_container: Any
+        v_wpt_lf_data_package_list: Any
+        x: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -1984,6 +2123,7 @@ class WPTFinePositioningSetupReq(V2GRequest):
     lf_system_setup_data: WPTLFSystemSetupData | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -2019,7 +2159,8 @@ class WPTFinePositioningSetupReq(V2GRequest):
 
     def to_tree(self, name: str = 'WPT_FinePositioningSetupReq', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [
+        v: Any
+        ch: list[Element | str] = [
             self.header.to_tree('Header', NS_CT),
             Element(NS_WPT, 'EVProcessing', None, None, self.ev_processing._value_),
             self.ev_device_fine_positioning_method_list.to_tree('EVDeviceFinePositioningMethodList', NS_WPT),
@@ -2037,6 +2178,17 @@ class WPTFinePositioningSetupReq(V2GRequest):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_ev_device_alignment_check_method_list: Any
+        v_ev_device_fine_positioning_method_list: Any
+        v_ev_device_pairing_method_list: Any
+        v_ev_processing: Any
+        v_header: Any
+        v_lf_system_setup_data: Any
+        v_natural_offset: Any
+        v_vendor_specific_data_container: Any
+        x: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -2153,6 +2305,7 @@ class WPTFinePositioningSetupRes(V2GResponse):
     lf_system_setup_data: WPTLFSystemSetupData | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -2188,7 +2341,8 @@ class WPTFinePositioningSetupRes(V2GResponse):
 
     def to_tree(self, name: str = 'WPT_FinePositioningSetupRes', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [
+        v: Any
+        ch: list[Element | str] = [
             self.header.to_tree('Header', NS_CT),
             Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_),
             self.primary_device_fine_positioning_method_list.to_tree('PrimaryDeviceFinePositioningMethodList', NS_WPT),
@@ -2206,6 +2360,17 @@ class WPTFinePositioningSetupRes(V2GResponse):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_header: Any
+        v_lf_system_setup_data: Any
+        v_natural_offset: Any
+        v_primary_device_alignment_check_method_list: Any
+        v_primary_device_fine_positioning_method_list: Any
+        v_primary_device_pairing_method_list: Any
+        v_response_code: Any
+        v_vendor_specific_data_container: Any
+        x: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -2307,6 +2472,7 @@ class WPTLFDataPackage(MessageBase):
     lf_data: WPTLFTxDataList | WPTLFRxDataList
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.package_index
         if v.__class__ is not int:
             self.package_index = v = coerce_simple(field_path(self, 'package_index'), v, int)
@@ -2318,7 +2484,8 @@ class WPTLFDataPackage(MessageBase):
 
     def to_tree(self, name: str = 'WPTLFDataPackage', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [
+        v: Any
+        ch: list[Element | str] = [
             Element(NS_WPT, 'PackageIndex', None, None, self.package_index),
         ]
         v = self.lf_data
@@ -2329,6 +2496,10 @@ class WPTLFDataPackage(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_lf_data: Any
+        v_package_index: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -2376,6 +2547,7 @@ class WPTLFDataPackageList(MessageBase):
     wpt_lf_data_package: WPTLFDataPackage
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.num_packages
         if v.__class__ is not int:
             self.num_packages = v = coerce_simple(field_path(self, 'num_packages'), v, int)
@@ -2395,6 +2567,10 @@ class WPTLFDataPackageList(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_num_packages: Any
+        v_wpt_lf_data_package: Any
         ch = el.children
         if len(ch) == 2:
             c0, c1 = ch
@@ -2454,6 +2630,7 @@ class WPTLFReceiverData(MessageBase):
     rx_spec_data: list[WPTTxRxSpecData]
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.number_of_receivers
         if v.__class__ is not int:
             self.number_of_receivers = v = coerce_simple(field_path(self, 'number_of_receivers'), v, int)
@@ -2468,7 +2645,8 @@ class WPTLFReceiverData(MessageBase):
 
     def to_tree(self, name: str = 'WPTLFReceiverData', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [
+        v: Any
+        ch: list[Element | str] = [
             Element(NS_WPT, 'NumberOfReceivers', None, None, self.number_of_receivers),
         ]
         for v in self.rx_spec_data:
@@ -2478,6 +2656,11 @@ class WPTLFReceiverData(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_number_of_receivers: Any
+        v_rx_spec_data: Any
+        x: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -2525,6 +2708,7 @@ class WPTLFRxData(MessageBase):
     rssi_data: WPTLFRxRSSIList
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.rx_identifier
         if v.__class__ is not int:
             self.rx_identifier = v = coerce_simple(field_path(self, 'rx_identifier'), v, int)
@@ -2544,6 +2728,10 @@ class WPTLFRxData(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_rssi_data: Any
+        v_rx_identifier: Any
         ch = el.children
         if len(ch) == 2:
             c0, c1 = ch
@@ -2601,6 +2789,7 @@ class WPTLFRxDataList(MessageBase):
     wpt_lf_rx_data_list: WPTLFRxData
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.wpt_lf_rx_data_list
         if v.__class__ is not WPTLFRxData and not isinstance(v, WPTLFRxData):
             raise type_error(field_path(self, 'wpt_lf_rx_data_list'), v, 'WPTLFRxData')
@@ -2614,6 +2803,9 @@ class WPTLFRxDataList(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_wpt_lf_rx_data_list: Any
         ch = el.children
         if len(ch) == 1:
             c0, = ch
@@ -2665,6 +2857,7 @@ class WPTLFRxRSSI(MessageBase):
     rssi: RationalNumber
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.tx_identifier
         if v.__class__ is not int:
             self.tx_identifier = v = coerce_simple(field_path(self, 'tx_identifier'), v, int)
@@ -2684,6 +2877,10 @@ class WPTLFRxRSSI(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_rssi: Any
+        v_tx_identifier: Any
         ch = el.children
         if len(ch) == 2:
             c0, c1 = ch
@@ -2741,6 +2938,7 @@ class WPTLFRxRSSIList(MessageBase):
     rssi_data_list: WPTLFRxRSSI
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.rssi_data_list
         if v.__class__ is not WPTLFRxRSSI and not isinstance(v, WPTLFRxRSSI):
             raise type_error(field_path(self, 'rssi_data_list'), v, 'WPTLFRxRSSI')
@@ -2752,6 +2950,9 @@ class WPTLFRxRSSIList(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_rssi_data_list: Any
         ch = el.children
         if len(ch) == 1:
             c0, = ch
@@ -2801,13 +3002,15 @@ class WPTLFSystemSetupData(MessageBase):
     setup_data: WPTLFTransmitterData | WPTLFReceiverData
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.setup_data
         if v.__class__ not in _WPTLFSystemSetupData_setup_data_TYPES and not isinstance(v, _WPTLFSystemSetupData_setup_data_TYPES):
             raise type_error(field_path(self, 'setup_data'), v, 'WPTLFTransmitterData | WPTLFReceiverData')
 
     def to_tree(self, name: str = 'WPTLFSystemSetupData', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         v = self.setup_data
         t = _WPTLFSystemSetupData_setup_data_OUT.get(v.__class__) or union_target(_WPTLFSystemSetupData_setup_data_OUT, v, 'WPTLFSystemSetupData.setup_data')
         ch.append(v.to_tree(t[1], t[0]))
@@ -2816,6 +3019,9 @@ class WPTLFSystemSetupData(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_setup_data: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -2860,6 +3066,7 @@ class WPTLFTransmitterData(MessageBase):
     tx_package_spec_data: WPTTxRxPackageSpecData | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.number_of_transmitters
         if v.__class__ is not int:
             self.number_of_transmitters = v = coerce_simple(field_path(self, 'number_of_transmitters'), v, int)
@@ -2881,7 +3088,8 @@ class WPTLFTransmitterData(MessageBase):
 
     def to_tree(self, name: str = 'WPTLFTransmitterData', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [
+        v: Any
+        ch: list[Element | str] = [
             Element(NS_WPT, 'NumberOfTransmitters', None, None, self.number_of_transmitters),
             self.signal_frequency.to_tree('SignalFrequency', NS_WPT),
         ]
@@ -2895,6 +3103,13 @@ class WPTLFTransmitterData(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_number_of_transmitters: Any
+        v_signal_frequency: Any
+        v_tx_package_spec_data: Any
+        v_tx_spec_data: Any
+        x: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -2962,6 +3177,7 @@ class WPTLFTxData(MessageBase):
     eirp: RationalNumber
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.tx_identifier
         if v.__class__ is not int:
             self.tx_identifier = v = coerce_simple(field_path(self, 'tx_identifier'), v, int)
@@ -2981,6 +3197,10 @@ class WPTLFTxData(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_eirp: Any
+        v_tx_identifier: Any
         ch = el.children
         if len(ch) == 2:
             c0, c1 = ch
@@ -3038,6 +3258,7 @@ class WPTLFTxDataList(MessageBase):
     wpt_lf_tx_data_list: WPTLFTxData
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.wpt_lf_tx_data_list
         if v.__class__ is not WPTLFTxData and not isinstance(v, WPTLFTxData):
             raise type_error(field_path(self, 'wpt_lf_tx_data_list'), v, 'WPTLFTxData')
@@ -3051,6 +3272,9 @@ class WPTLFTxDataList(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_wpt_lf_tx_data_list: Any
         ch = el.children
         if len(ch) == 1:
             c0, = ch
@@ -3100,6 +3324,7 @@ class WPTPairingMethodList(MessageBase):
     wpt_pairing_method: list[WPTPairingMethod]
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.wpt_pairing_method
         if v.__class__ is not list or len(v) < 1 or len(v) > 8:
             raise occurs_error(field_path(self, 'wpt_pairing_method'), v, 1, 8)
@@ -3109,7 +3334,8 @@ class WPTPairingMethodList(MessageBase):
 
     def to_tree(self, name: str = 'WPTPairingMethodList', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         for v in self.wpt_pairing_method:
             ch.append(Element(NS_WPT, 'WPT_PairingMethod', None, None, v._value_))
         return Element(ns, name, None, ch, None)
@@ -3117,6 +3343,10 @@ class WPTPairingMethodList(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_wpt_pairing_method: Any
+        x: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -3162,6 +3392,7 @@ class WPTPairingReq(V2GRequest):
     vendor_specific_data_container: list[bytes] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -3188,7 +3419,8 @@ class WPTPairingReq(V2GRequest):
 
     def to_tree(self, name: str = 'WPT_PairingReq', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [
+        v: Any
+        ch: list[Element | str] = [
             self.header.to_tree('Header', NS_CT),
             Element(NS_WPT, 'EVProcessing', None, None, self.ev_processing._value_),
         ]
@@ -3204,6 +3436,14 @@ class WPTPairingReq(V2GRequest):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_ev_processing: Any
+        v_ev_result_code: Any
+        v_header: Any
+        v_observed_id_code: Any
+        v_vendor_specific_data_container: Any
+        x: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -3281,6 +3521,7 @@ class WPTPairingRes(V2GResponse):
     vendor_specific_data_container: list[bytes] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.header
         if v.__class__ is not MessageHeader and not isinstance(v, MessageHeader):
             raise type_error(field_path(self, 'header'), v, 'MessageHeader')
@@ -3311,7 +3552,8 @@ class WPTPairingRes(V2GResponse):
 
     def to_tree(self, name: str = 'WPT_PairingRes', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [
+        v: Any
+        ch: list[Element | str] = [
             self.header.to_tree('Header', NS_CT),
             Element(NS_CT, 'ResponseCode', None, None, self.response_code._value_),
             Element(NS_WPT, 'EVSEProcessing', None, None, self.evse_processing._value_),
@@ -3329,6 +3571,15 @@ class WPTPairingRes(V2GResponse):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_alternative_secc_list: Any
+        v_evse_processing: Any
+        v_header: Any
+        v_observed_id_code: Any
+        v_response_code: Any
+        v_vendor_specific_data_container: Any
+        x: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -3406,6 +3657,7 @@ class WPTSPCPowerControlParameter(MessageBase):
     spc_primary_device_coil_current_information: RationalNumber
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.spc_primary_device_coil_current_information
         if v.__class__ is not RationalNumber and not isinstance(v, RationalNumber):
             raise type_error(field_path(self, 'spc_primary_device_coil_current_information'), v, 'RationalNumber')
@@ -3419,6 +3671,9 @@ class WPTSPCPowerControlParameter(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_spc_primary_device_coil_current_information: Any
         ch = el.children
         if len(ch) == 1:
             c0, = ch
@@ -3474,6 +3729,7 @@ class WPTTxRxPackageSpecData(MessageBase):
     package_separation_time: int
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.pulse_sequence_order
         if v.__class__ is not list or len(v) < 2 or len(v) > 255:
             raise occurs_error(field_path(self, 'pulse_sequence_order'), v, 2, 255)
@@ -3498,7 +3754,8 @@ class WPTTxRxPackageSpecData(MessageBase):
 
     def to_tree(self, name: str = 'WPTTxRxPackageSpecData', ns: str = NS_WPT) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         for v in self.pulse_sequence_order:
             ch.append(v.to_tree('PulseSequenceOrder', NS_WPT))
         ch.append(Element(NS_WPT, 'PulseSeparationTime', None, None, self.pulse_separation_time))
@@ -3509,6 +3766,13 @@ class WPTTxRxPackageSpecData(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_package_separation_time: Any
+        v_pulse_duration: Any
+        v_pulse_separation_time: Any
+        v_pulse_sequence_order: Any
+        x: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -3570,6 +3834,7 @@ class WPTTxRxPulseOrder(MessageBase):
     tx_rx_identifier: int
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.index_number
         if v.__class__ is not int:
             self.index_number = v = coerce_simple(field_path(self, 'index_number'), v, int)
@@ -3591,6 +3856,10 @@ class WPTTxRxPulseOrder(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_index_number: Any
+        v_tx_rx_identifier: Any
         ch = el.children
         if len(ch) == 2:
             c0, c1 = ch
@@ -3646,6 +3915,7 @@ class WPTTxRxSpecData(MessageBase):
     tx_rx_orientation: WPTCoordinateXYZ
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.tx_rx_identifier
         if v.__class__ is not int:
             self.tx_rx_identifier = v = coerce_simple(field_path(self, 'tx_rx_identifier'), v, int)
@@ -3669,6 +3939,11 @@ class WPTTxRxSpecData(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_tx_rx_identifier: Any
+        v_tx_rx_orientation: Any
+        v_tx_rx_position: Any
         ch = el.children
         if len(ch) == 3:
             c0, c1, c2 = ch
@@ -3846,11 +4121,11 @@ WPTFinePositioningSetupRes.FIELDS = (
     FieldSpec('vendor_specific_data_container', 'VendorSpecificDataContainer', NS_WPT, 'simple', bytes, 0, 16, {'maxLength': 256}, (), None, 1),
     FieldSpec('lf_system_setup_data', 'LF_SystemSetupData', NS_WPT, 'class', WPTLFSystemSetupData, 0, 1, {}, (), None, 1),
 )
-_WPTLFDataPackage_lf_data_IN = {
+_WPTLFDataPackage_lf_data_IN: dict[str, Any] = {
     'LF_TxData': WPTLFTxDataList,
     'LF_RxData': WPTLFRxDataList,
 }
-_WPTLFDataPackage_lf_data_OUT = {
+_WPTLFDataPackage_lf_data_OUT: dict[type, tuple[str, str]] = {
     WPTLFTxDataList: (NS_WPT, 'LF_TxData'),
     WPTLFRxDataList: (NS_WPT, 'LF_RxData'),
 }
@@ -3881,11 +4156,11 @@ WPTLFRxRSSI.FIELDS = (
 WPTLFRxRSSIList.FIELDS = (
     FieldSpec('rssi_data_list', 'RSSIDataList', NS_WPT, 'class', WPTLFRxRSSI, 1, 1, {}, (), None, 1),
 )
-_WPTLFSystemSetupData_setup_data_IN = {
+_WPTLFSystemSetupData_setup_data_IN: dict[str, Any] = {
     'LF_TransmitterSetupData': WPTLFTransmitterData,
     'LF_ReceiverSetupData': WPTLFReceiverData,
 }
-_WPTLFSystemSetupData_setup_data_OUT = {
+_WPTLFSystemSetupData_setup_data_OUT: dict[type, tuple[str, str]] = {
     WPTLFTransmitterData: (NS_WPT, 'LF_TransmitterSetupData'),
     WPTLFReceiverData: (NS_WPT, 'LF_ReceiverSetupData'),
 }

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
 from iso15118.exi.tree import Element
 
@@ -85,6 +85,7 @@ class CanonicalizationMethod(MessageBase):
     algorithm: str
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.content
         if v.__class__ is not list:
             raise type_error(field_path(self, 'content'), v, 'list')
@@ -94,20 +95,24 @@ class CanonicalizationMethod(MessageBase):
 
     def to_tree(self, name: str = 'CanonicalizationMethod', ns: str = NS_DS) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         for v in self.content:
             if v.__class__ is Element or v.__class__ is str:
                 ch.append(v)
             else:
                 t = _CanonicalizationMethod_content_OUT.get(v.__class__) or union_target(_CanonicalizationMethod_content_OUT, v, 'CanonicalizationMethod.content')
                 ch.append(v.to_tree(t[1], t[0]))
-        a = {}
+        a: dict[str, Any] = {}
         a['Algorithm'] = self.algorithm
         return Element(ns, name, a, ch, None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        c: Any
+        v_algorithm: Any
+        v_content: Any
         v_content = []
         for c in el.children:
             if c.__class__ is Element:
@@ -157,6 +162,7 @@ class DSAKeyValue(MessageBase):
     pgen_counter: bytes | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.p
         if v is not None:
             if v.__class__ is not bytes:
@@ -187,7 +193,8 @@ class DSAKeyValue(MessageBase):
 
     def to_tree(self, name: str = 'DSAKeyValue', ns: str = NS_DS) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         v = self.p
         if v is not None:
             ch.append(Element(NS_DS, 'P', None, None, v))
@@ -212,6 +219,15 @@ class DSAKeyValue(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_g: Any
+        v_j: Any
+        v_p: Any
+        v_pgen_counter: Any
+        v_q: Any
+        v_seed: Any
+        v_y: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -293,6 +309,7 @@ class DigestMethod(MessageBase):
     algorithm: str
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.content
         if v.__class__ is not list:
             raise type_error(field_path(self, 'content'), v, 'list')
@@ -302,20 +319,24 @@ class DigestMethod(MessageBase):
 
     def to_tree(self, name: str = 'DigestMethod', ns: str = NS_DS) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         for v in self.content:
             if v.__class__ is Element or v.__class__ is str:
                 ch.append(v)
             else:
                 t = _DigestMethod_content_OUT.get(v.__class__) or union_target(_DigestMethod_content_OUT, v, 'DigestMethod.content')
                 ch.append(v.to_tree(t[1], t[0]))
-        a = {}
+        a: dict[str, Any] = {}
         a['Algorithm'] = self.algorithm
         return Element(ns, name, a, ch, None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        c: Any
+        v_algorithm: Any
+        v_content: Any
         v_content = []
         for c in el.children:
             if c.__class__ is Element:
@@ -358,6 +379,7 @@ class KeyInfo(MessageBase):
     id: str | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.content
         if v.__class__ is not list:
             raise type_error(field_path(self, 'content'), v, 'list')
@@ -370,14 +392,15 @@ class KeyInfo(MessageBase):
 
     def to_tree(self, name: str = 'KeyInfo', ns: str = NS_DS) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         for v in self.content:
             if v.__class__ is Element or v.__class__ is str:
                 ch.append(v)
             else:
                 t = _KeyInfo_content_OUT.get(v.__class__) or union_target(_KeyInfo_content_OUT, v, 'KeyInfo.content')
                 ch.append(v.to_tree(t[1], t[0]))
-        a = {}
+        a: dict[str, Any] = {}
         v = self.id
         if v is not None:
             a['Id'] = v
@@ -386,6 +409,9 @@ class KeyInfo(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        c: Any
+        v_content: Any
+        v_id: Any
         v_content = []
         for c in el.children:
             if c.__class__ is Element:
@@ -425,13 +451,15 @@ class KeyValue(MessageBase):
     content: list[DSAKeyValue | RSAKeyValue | Element | str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.content
         if v.__class__ is not list:
             raise type_error(field_path(self, 'content'), v, 'list')
 
     def to_tree(self, name: str = 'KeyValue', ns: str = NS_DS) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         for v in self.content:
             if v.__class__ is Element or v.__class__ is str:
                 ch.append(v)
@@ -443,6 +471,8 @@ class KeyValue(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        c: Any
+        v_content: Any
         v_content = []
         for c in el.children:
             if c.__class__ is Element:
@@ -479,6 +509,7 @@ class Manifest(MessageBase):
     id: str | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.reference
         if v.__class__ is not list or len(v) < 1:
             raise occurs_error(field_path(self, 'reference'), v, 1, None)
@@ -494,10 +525,11 @@ class Manifest(MessageBase):
 
     def to_tree(self, name: str = 'Manifest', ns: str = NS_DS) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         for v in self.reference:
             ch.append(v.to_tree('Reference', NS_DS))
-        a = {}
+        a: dict[str, Any] = {}
         v = self.id
         if v is not None:
             a['Id'] = v
@@ -506,6 +538,11 @@ class Manifest(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_id: Any
+        v_reference: Any
+        x: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -555,6 +592,7 @@ class Object(MessageBase):
     encoding: str | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.content
         if v.__class__ is not list:
             raise type_error(field_path(self, 'content'), v, 'list')
@@ -575,14 +613,15 @@ class Object(MessageBase):
 
     def to_tree(self, name: str = 'Object', ns: str = NS_DS) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         for v in self.content:
             if v.__class__ is Element or v.__class__ is str:
                 ch.append(v)
             else:
                 t = _Object_content_OUT.get(v.__class__) or union_target(_Object_content_OUT, v, 'Object.content')
                 ch.append(v.to_tree(t[1], t[0]))
-        a = {}
+        a: dict[str, Any] = {}
         v = self.id
         if v is not None:
             a['Id'] = v
@@ -597,6 +636,11 @@ class Object(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        c: Any
+        v_content: Any
+        v_encoding: Any
+        v_id: Any
+        v_mime_type: Any
         v_content = []
         for c in el.children:
             if c.__class__ is Element:
@@ -639,13 +683,15 @@ class PGPData(MessageBase):
     content: list[Element | str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.content
         if v.__class__ is not list:
             raise type_error(field_path(self, 'content'), v, 'list')
 
     def to_tree(self, name: str = 'PGPData', ns: str = NS_DS) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         for v in self.content:
             if v.__class__ is Element or v.__class__ is str:
                 ch.append(v)
@@ -657,6 +703,8 @@ class PGPData(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        c: Any
+        v_content: Any
         v_content = []
         for c in el.children:
             if c.__class__ is Element:
@@ -693,6 +741,7 @@ class RSAKeyValue(MessageBase):
     exponent: bytes
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.modulus
         if v.__class__ is not bytes:
             self.modulus = v = coerce_simple(field_path(self, 'modulus'), v, bytes)
@@ -710,6 +759,10 @@ class RSAKeyValue(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_exponent: Any
+        v_modulus: Any
         ch = el.children
         if len(ch) == 2:
             c0, c1 = ch
@@ -772,6 +825,7 @@ class Reference(MessageBase):
     type: str | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.transforms
         if v is not None:
             if v.__class__ is not Transforms and not isinstance(v, Transforms):
@@ -799,13 +853,14 @@ class Reference(MessageBase):
 
     def to_tree(self, name: str = 'Reference', ns: str = NS_DS) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         v = self.transforms
         if v is not None:
             ch.append(v.to_tree('Transforms', NS_DS))
         ch.append(self.digest_method.to_tree('DigestMethod', NS_DS))
         ch.append(Element(NS_DS, 'DigestValue', None, None, self.digest_value))
-        a = {}
+        a: dict[str, Any] = {}
         v = self.id
         if v is not None:
             a['Id'] = v
@@ -820,6 +875,14 @@ class Reference(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_digest_method: Any
+        v_digest_value: Any
+        v_id: Any
+        v_transforms: Any
+        v_type: Any
+        v_uri: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -887,6 +950,7 @@ class RetrievalMethod(MessageBase):
     type: str | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.transforms
         if v is not None:
             if v.__class__ is not Transforms and not isinstance(v, Transforms):
@@ -902,11 +966,12 @@ class RetrievalMethod(MessageBase):
 
     def to_tree(self, name: str = 'RetrievalMethod', ns: str = NS_DS) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         v = self.transforms
         if v is not None:
             ch.append(v.to_tree('Transforms', NS_DS))
-        a = {}
+        a: dict[str, Any] = {}
         v = self.uri
         if v is not None:
             a['URI'] = v
@@ -918,6 +983,11 @@ class RetrievalMethod(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_transforms: Any
+        v_type: Any
+        v_uri: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -963,13 +1033,15 @@ class SPKIData(MessageBase):
     content: list[Element | str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.content
         if v.__class__ is not list:
             raise type_error(field_path(self, 'content'), v, 'list')
 
     def to_tree(self, name: str = 'SPKIData', ns: str = NS_DS) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         for v in self.content:
             if v.__class__ is Element or v.__class__ is str:
                 ch.append(v)
@@ -981,6 +1053,8 @@ class SPKIData(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        c: Any
+        v_content: Any
         v_content = []
         for c in el.children:
             if c.__class__ is Element:
@@ -1023,6 +1097,7 @@ class Signature(MessageBase):
     id: str | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.signed_info
         if v.__class__ is not SignedInfo and not isinstance(v, SignedInfo):
             raise type_error(field_path(self, 'signed_info'), v, 'SignedInfo')
@@ -1048,7 +1123,8 @@ class Signature(MessageBase):
 
     def to_tree(self, name: str = 'Signature', ns: str = NS_DS) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [
+        v: Any
+        ch: list[Element | str] = [
             self.signed_info.to_tree('SignedInfo', NS_DS),
             self.signature_value.to_tree('SignatureValue', NS_DS),
         ]
@@ -1057,7 +1133,7 @@ class Signature(MessageBase):
             ch.append(v.to_tree('KeyInfo', NS_DS))
         for v in self.object:
             ch.append(v.to_tree('Object', NS_DS))
-        a = {}
+        a: dict[str, Any] = {}
         v = self.id
         if v is not None:
             a['Id'] = v
@@ -1066,6 +1142,14 @@ class Signature(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_id: Any
+        v_key_info: Any
+        v_object: Any
+        v_signature_value: Any
+        v_signed_info: Any
+        x: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -1141,6 +1225,7 @@ class SignatureMethod(MessageBase):
     algorithm: str
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.content
         if v.__class__ is not list:
             raise type_error(field_path(self, 'content'), v, 'list')
@@ -1150,20 +1235,24 @@ class SignatureMethod(MessageBase):
 
     def to_tree(self, name: str = 'SignatureMethod', ns: str = NS_DS) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         for v in self.content:
             if v.__class__ is Element or v.__class__ is str:
                 ch.append(v)
             else:
                 t = _SignatureMethod_content_OUT.get(v.__class__) or union_target(_SignatureMethod_content_OUT, v, 'SignatureMethod.content')
                 ch.append(v.to_tree(t[1], t[0]))
-        a = {}
+        a: dict[str, Any] = {}
         a['Algorithm'] = self.algorithm
         return Element(ns, name, a, ch, None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        c: Any
+        v_algorithm: Any
+        v_content: Any
         v_content = []
         for c in el.children:
             if c.__class__ is Element:
@@ -1203,6 +1292,7 @@ class SignatureProperties(MessageBase):
     id: str | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.signature_property
         if v.__class__ is not list or len(v) < 1:
             raise occurs_error(field_path(self, 'signature_property'), v, 1, None)
@@ -1218,10 +1308,11 @@ class SignatureProperties(MessageBase):
 
     def to_tree(self, name: str = 'SignatureProperties', ns: str = NS_DS) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         for v in self.signature_property:
             ch.append(v.to_tree('SignatureProperty', NS_DS))
-        a = {}
+        a: dict[str, Any] = {}
         v = self.id
         if v is not None:
             a['Id'] = v
@@ -1230,6 +1321,11 @@ class SignatureProperties(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_id: Any
+        v_signature_property: Any
+        x: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -1277,6 +1373,7 @@ class SignatureProperty(MessageBase):
     id: str | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.content
         if v.__class__ is not list:
             raise type_error(field_path(self, 'content'), v, 'list')
@@ -1292,14 +1389,15 @@ class SignatureProperty(MessageBase):
 
     def to_tree(self, name: str = 'SignatureProperty', ns: str = NS_DS) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         for v in self.content:
             if v.__class__ is Element or v.__class__ is str:
                 ch.append(v)
             else:
                 t = _SignatureProperty_content_OUT.get(v.__class__) or union_target(_SignatureProperty_content_OUT, v, 'SignatureProperty.content')
                 ch.append(v.to_tree(t[1], t[0]))
-        a = {}
+        a: dict[str, Any] = {}
         a['Target'] = self.target
         v = self.id
         if v is not None:
@@ -1309,6 +1407,10 @@ class SignatureProperty(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        c: Any
+        v_content: Any
+        v_id: Any
+        v_target: Any
         v_content = []
         for c in el.children:
             if c.__class__ is Element:
@@ -1350,6 +1452,7 @@ class SignatureValue(MessageBase):
     id: str | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.value
         if v.__class__ is not bytes:
             self.value = v = coerce_simple(field_path(self, 'value'), v, bytes)
@@ -1362,7 +1465,8 @@ class SignatureValue(MessageBase):
 
     def to_tree(self, name: str = 'SignatureValue', ns: str = NS_DS) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        a = {}
+        v: Any
+        a: dict[str, Any] = {}
         v = self.id
         if v is not None:
             a['Id'] = v
@@ -1371,6 +1475,8 @@ class SignatureValue(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        v_id: Any
+        v_value: Any
         a = el.attrs
         v_id = a.get('Id')
         v_value = el.value or bytes()
@@ -1405,6 +1511,7 @@ class SignedInfo(MessageBase):
     id: str | None = None
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.canonicalization_method
         if v.__class__ is not CanonicalizationMethod and not isinstance(v, CanonicalizationMethod):
             raise type_error(field_path(self, 'canonicalization_method'), v, 'CanonicalizationMethod')
@@ -1426,13 +1533,14 @@ class SignedInfo(MessageBase):
 
     def to_tree(self, name: str = 'SignedInfo', ns: str = NS_DS) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = [
+        v: Any
+        ch: list[Element | str] = [
             self.canonicalization_method.to_tree('CanonicalizationMethod', NS_DS),
             self.signature_method.to_tree('SignatureMethod', NS_DS),
         ]
         for v in self.reference:
             ch.append(v.to_tree('Reference', NS_DS))
-        a = {}
+        a: dict[str, Any] = {}
         v = self.id
         if v is not None:
             a['Id'] = v
@@ -1441,6 +1549,13 @@ class SignedInfo(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_canonicalization_method: Any
+        v_id: Any
+        v_reference: Any
+        v_signature_method: Any
+        x: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -1506,6 +1621,7 @@ class Transform(MessageBase):
     algorithm: str
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.content
         if v.__class__ is not list:
             raise type_error(field_path(self, 'content'), v, 'list')
@@ -1515,20 +1631,24 @@ class Transform(MessageBase):
 
     def to_tree(self, name: str = 'Transform', ns: str = NS_DS) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         for v in self.content:
             if v.__class__ is Element or v.__class__ is str:
                 ch.append(v)
             else:
                 t = _Transform_content_OUT.get(v.__class__) or union_target(_Transform_content_OUT, v, 'Transform.content')
                 ch.append(v.to_tree(t[1], t[0]))
-        a = {}
+        a: dict[str, Any] = {}
         a['Algorithm'] = self.algorithm
         return Element(ns, name, a, ch, None)
 
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        c: Any
+        v_algorithm: Any
+        v_content: Any
         v_content = []
         for c in el.children:
             if c.__class__ is Element:
@@ -1566,6 +1686,7 @@ class Transforms(MessageBase):
     transform: list[Transform]
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.transform
         if v.__class__ is not list or len(v) < 1:
             raise occurs_error(field_path(self, 'transform'), v, 1, None)
@@ -1575,7 +1696,8 @@ class Transforms(MessageBase):
 
     def to_tree(self, name: str = 'Transforms', ns: str = NS_DS) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         for v in self.transform:
             ch.append(v.to_tree('Transform', NS_DS))
         return Element(ns, name, None, ch, None)
@@ -1583,6 +1705,10 @@ class Transforms(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_transform: Any
+        x: Any
         ch = el.children
         n = len(ch)
         i = 0
@@ -1624,13 +1750,15 @@ class X509Data(MessageBase):
     content: list[X509IssuerSerial | Element | str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.content
         if v.__class__ is not list:
             raise type_error(field_path(self, 'content'), v, 'list')
 
     def to_tree(self, name: str = 'X509Data', ns: str = NS_DS) -> Element:
         """This object as an :class:`Element` named ``{ns}name`` (children in schema order)."""
-        ch: list = []
+        v: Any
+        ch: list[Element | str] = []
         for v in self.content:
             if v.__class__ is Element or v.__class__ is str:
                 ch.append(v)
@@ -1642,6 +1770,8 @@ class X509Data(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        c: Any
+        v_content: Any
         v_content = []
         for c in el.children:
             if c.__class__ is Element:
@@ -1677,6 +1807,7 @@ class X509IssuerSerial(MessageBase):
     x509_serial_number: int
 
     def __post_init__(self) -> None:
+        v: Any
         v = self.x509_issuer_name
         if v.__class__ is not str:
             self.x509_issuer_name = v = coerce_simple(field_path(self, 'x509_issuer_name'), v, str)
@@ -1694,6 +1825,10 @@ class X509IssuerSerial(MessageBase):
     @classmethod
     def from_tree(cls, el: Element) -> Self:
         """Build from an :class:`Element` (as produced by the EXI codec); validates."""
+        ch: Any
+        c: Any
+        v_x509_issuer_name: Any
+        v_x509_serial_number: Any
         ch = el.children
         if len(ch) == 2:
             c0, c1 = ch
@@ -1729,9 +1864,9 @@ class X509IssuerSerial(MessageBase):
 
 # --- element tables for unions and open content, field metadata ---
 
-_CanonicalizationMethod_content_IN = {
+_CanonicalizationMethod_content_IN: dict[str, Any] = {
 }
-_CanonicalizationMethod_content_OUT = {
+_CanonicalizationMethod_content_OUT: dict[type, tuple[str, str]] = {
 }
 CanonicalizationMethod.FIELDS = (
     FieldSpec('content', '', '', 'content', None, 0, None, {}, (), None, 1),
@@ -1746,22 +1881,22 @@ DSAKeyValue.FIELDS = (
     FieldSpec('seed', 'Seed', NS_DS, 'simple', bytes, 0, 1, {}, (), None, 1),
     FieldSpec('pgen_counter', 'PgenCounter', NS_DS, 'simple', bytes, 0, 1, {}, (), None, 1),
 )
-_DigestMethod_content_IN = {
+_DigestMethod_content_IN: dict[str, Any] = {
 }
-_DigestMethod_content_OUT = {
+_DigestMethod_content_OUT: dict[type, tuple[str, str]] = {
 }
 DigestMethod.FIELDS = (
     FieldSpec('content', '', '', 'content', None, 0, None, {}, (), None, 1),
     FieldSpec('algorithm', 'Algorithm', '', 'attr', str, 1, 1, {}, (), None, 1),
 )
-_KeyInfo_content_IN = {
+_KeyInfo_content_IN: dict[str, Any] = {
     'KeyValue': KeyValue,
     'RetrievalMethod': RetrievalMethod,
     'X509Data': X509Data,
     'PGPData': PGPData,
     'SPKIData': SPKIData,
 }
-_KeyInfo_content_OUT = {
+_KeyInfo_content_OUT: dict[type, tuple[str, str]] = {
     KeyValue: (NS_DS, 'KeyValue'),
     RetrievalMethod: (NS_DS, 'RetrievalMethod'),
     X509Data: (NS_DS, 'X509Data'),
@@ -1772,11 +1907,11 @@ KeyInfo.FIELDS = (
     FieldSpec('content', '', '', 'content', None, 0, None, {}, ((NS_DS, 'KeyValue', KeyValue), (NS_DS, 'RetrievalMethod', RetrievalMethod), (NS_DS, 'X509Data', X509Data), (NS_DS, 'PGPData', PGPData), (NS_DS, 'SPKIData', SPKIData), ), None, 1),
     FieldSpec('id', 'Id', '', 'attr', str, 0, 1, {'ncname': True}, (), None, 1),
 )
-_KeyValue_content_IN = {
+_KeyValue_content_IN: dict[str, Any] = {
     'DSAKeyValue': DSAKeyValue,
     'RSAKeyValue': RSAKeyValue,
 }
-_KeyValue_content_OUT = {
+_KeyValue_content_OUT: dict[type, tuple[str, str]] = {
     DSAKeyValue: (NS_DS, 'DSAKeyValue'),
     RSAKeyValue: (NS_DS, 'RSAKeyValue'),
 }
@@ -1787,9 +1922,9 @@ Manifest.FIELDS = (
     FieldSpec('reference', 'Reference', NS_DS, 'class', Reference, 1, None, {}, (), None, 1),
     FieldSpec('id', 'Id', '', 'attr', str, 0, 1, {'ncname': True}, (), None, 1),
 )
-_Object_content_IN = {
+_Object_content_IN: dict[str, Any] = {
 }
-_Object_content_OUT = {
+_Object_content_OUT: dict[type, tuple[str, str]] = {
 }
 Object.FIELDS = (
     FieldSpec('content', '', '', 'content', None, 0, None, {}, (), None, 1),
@@ -1797,9 +1932,9 @@ Object.FIELDS = (
     FieldSpec('mime_type', 'MimeType', '', 'attr', str, 0, 1, {}, (), None, 1),
     FieldSpec('encoding', 'Encoding', '', 'attr', str, 0, 1, {}, (), None, 1),
 )
-_PGPData_content_IN = {
+_PGPData_content_IN: dict[str, Any] = {
 }
-_PGPData_content_OUT = {
+_PGPData_content_OUT: dict[type, tuple[str, str]] = {
 }
 PGPData.FIELDS = (
     FieldSpec('content', '', '', 'content', None, 0, None, {}, (), None, 1),
@@ -1821,9 +1956,9 @@ RetrievalMethod.FIELDS = (
     FieldSpec('uri', 'URI', '', 'attr', str, 0, 1, {}, (), None, 1),
     FieldSpec('type', 'Type', '', 'attr', str, 0, 1, {}, (), None, 1),
 )
-_SPKIData_content_IN = {
+_SPKIData_content_IN: dict[str, Any] = {
 }
-_SPKIData_content_OUT = {
+_SPKIData_content_OUT: dict[type, tuple[str, str]] = {
 }
 SPKIData.FIELDS = (
     FieldSpec('content', '', '', 'content', None, 0, None, {}, (), None, 1),
@@ -1835,9 +1970,9 @@ Signature.FIELDS = (
     FieldSpec('object', 'Object', NS_DS, 'class', Object, 0, None, {}, (), None, 1),
     FieldSpec('id', 'Id', '', 'attr', str, 0, 1, {'ncname': True}, (), None, 1),
 )
-_SignatureMethod_content_IN = {
+_SignatureMethod_content_IN: dict[str, Any] = {
 }
-_SignatureMethod_content_OUT = {
+_SignatureMethod_content_OUT: dict[type, tuple[str, str]] = {
 }
 SignatureMethod.FIELDS = (
     FieldSpec('content', '', '', 'content', None, 0, None, {}, (), None, 1),
@@ -1847,9 +1982,9 @@ SignatureProperties.FIELDS = (
     FieldSpec('signature_property', 'SignatureProperty', NS_DS, 'class', SignatureProperty, 1, None, {}, (), None, 1),
     FieldSpec('id', 'Id', '', 'attr', str, 0, 1, {'ncname': True}, (), None, 1),
 )
-_SignatureProperty_content_IN = {
+_SignatureProperty_content_IN: dict[str, Any] = {
 }
-_SignatureProperty_content_OUT = {
+_SignatureProperty_content_OUT: dict[type, tuple[str, str]] = {
 }
 SignatureProperty.FIELDS = (
     FieldSpec('content', '', '', 'content', None, 0, None, {}, (), None, 1),
@@ -1866,9 +2001,9 @@ SignedInfo.FIELDS = (
     FieldSpec('reference', 'Reference', NS_DS, 'class', Reference, 1, None, {}, (), None, 1),
     FieldSpec('id', 'Id', '', 'attr', str, 0, 1, {'ncname': True}, (), None, 1),
 )
-_Transform_content_IN = {
+_Transform_content_IN: dict[str, Any] = {
 }
-_Transform_content_OUT = {
+_Transform_content_OUT: dict[type, tuple[str, str]] = {
 }
 Transform.FIELDS = (
     FieldSpec('content', '', '', 'content', None, 0, None, {}, (), None, 1),
@@ -1877,10 +2012,10 @@ Transform.FIELDS = (
 Transforms.FIELDS = (
     FieldSpec('transform', 'Transform', NS_DS, 'class', Transform, 1, None, {}, (), None, 1),
 )
-_X509Data_content_IN = {
+_X509Data_content_IN: dict[str, Any] = {
     'X509IssuerSerial': X509IssuerSerial,
 }
-_X509Data_content_OUT = {
+_X509Data_content_OUT: dict[type, tuple[str, str]] = {
     X509IssuerSerial: (NS_DS, 'X509IssuerSerial'),
 }
 X509Data.FIELDS = (

@@ -40,13 +40,15 @@ class RationalNumberMixin:
         """
         from iso15118.messages._base import MessageValidationError
 
+        new: Any = cls  # the generated dataclass (the mixin does not declare its __init__)
         d = number if isinstance(number, Decimal) else Decimal(number)
         if not d.is_finite():
             raise MessageValidationError("RationalNumber", f"{d} is not finite")
         sign, digits, exp = d.as_tuple()
+        assert isinstance(exp, int)  # a finite Decimal has an integer exponent
         mantissa = int("".join(map(str, digits))) if digits else 0
         if mantissa == 0:
-            return cls(value=0, exponent=0)
+            return new(value=0, exponent=0)
         while mantissa % 10 == 0:  # normalise: strip trailing zeros into the exponent
             mantissa //= 10
             exp += 1
@@ -65,7 +67,7 @@ class RationalNumberMixin:
             raise MessageValidationError(
                 "RationalNumber", f"{d} needs exponent {exp}, outside xs:byte [-128, 127]"
             )
-        return cls(value=mantissa, exponent=exp)
+        return new(value=mantissa, exponent=exp)
 
     @classmethod
     def from_float(
@@ -85,6 +87,7 @@ class RationalNumberMixin:
         """
         from iso15118.messages._base import MessageValidationError
 
+        new: Any = cls  # the generated dataclass (the mixin does not declare its __init__)
         d = Decimal(number)  # exact binary value of the float
         if not d.is_finite():
             raise MessageValidationError("RationalNumber", f"{number} is not finite")
@@ -94,9 +97,9 @@ class RationalNumberMixin:
                 raise MessageValidationError(
                     "RationalNumber", f"{number} does not fit an xs:short with exponent {exponent}"
                 )
-            return cls(value=value, exponent=exponent)
+            return new(value=value, exponent=exponent)
         if d == 0:
-            return cls(value=0, exponent=0)
+            return new(value=0, exponent=0)
         # first guess from the magnitude, then adjust so the rounded value just fits
         e = d.adjusted() - 4
         e = max(BYTE_MIN, min(BYTE_MAX, e))
@@ -115,7 +118,7 @@ class RationalNumberMixin:
                     raise MessageValidationError("RationalNumber", f"{number} is too large")
                 e += 1
         if value == 0:
-            return cls(value=0, exponent=0)
+            return new(value=0, exponent=0)
         return cls.from_decimal(Decimal(value).scaleb(e))
 
     def to_decimal(self) -> Decimal:
@@ -126,7 +129,7 @@ class RationalNumberMixin:
         """The value as the nearest float (correctly rounded)."""
         if self.exponent >= 0:
             return float(self.value * 10**self.exponent)
-        return self.value / 10 ** (-self.exponent)
+        return float(self.value / 10 ** (-self.exponent))
 
     def __str__(self) -> str:
         return format(self.to_decimal(), "f")

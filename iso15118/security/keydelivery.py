@@ -47,7 +47,7 @@ import enum
 import hashlib
 import os
 from dataclasses import dataclass
-from typing import Union
+from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidTag
@@ -82,7 +82,7 @@ NONCE_LENGTH = 12
 _TAG_LENGTH = {CURVE_SECP521: 16, CURVE_X448: 15}
 _PLAIN_LENGTH = {CURVE_SECP521: 66, CURVE_X448: 57}
 
-ContractKey = Union[ec.EllipticCurvePrivateKey, ed448.Ed448PrivateKey]
+ContractKey = ec.EllipticCurvePrivateKey | ed448.Ed448PrivateKey
 
 # edwards448 (RFC 8032) field prime and curve constant
 _P448 = 2**448 - 2**224 - 1
@@ -174,7 +174,7 @@ def _plain(contract_key: ContractKey, curve: str) -> bytes:
     return contract_key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption())
 
 
-def _recipient_key(recipient: x509.Certificate | ec.EllipticCurvePublicKey | ed448.Ed448PublicKey):
+def _recipient_key(recipient: x509.Certificate | ec.EllipticCurvePublicKey | ed448.Ed448PublicKey) -> Any:
     return recipient.public_key() if isinstance(recipient, x509.Certificate) else recipient
 
 

@@ -67,6 +67,7 @@ import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import EllipsisType
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -255,9 +256,9 @@ def issue_certificate(
     days: int = 365,
     not_before: dt.datetime | None = None,
     not_after: dt.datetime | None = None,
-    path_length: int | None | type[...] = ...,  # type: ignore[valid-type]
+    path_length: int | None | EllipsisType = ...,
     key_usage: x509.KeyUsage | None = None,
-    extended_key_usage: Iterable[x509.ObjectIdentifier] | None | type[...] = ...,  # type: ignore[valid-type]
+    extended_key_usage: Iterable[x509.ObjectIdentifier] | None | EllipsisType = ...,
     ca: bool | None = None,
     clamp_to_issuer: bool = True,
 ) -> x509.Certificate:
@@ -275,7 +276,7 @@ def issue_certificate(
     subject = _name(cn, dc)
     edwards = isinstance(key, ed448.Ed448PrivateKey)
     is_ca = profile.is_ca if ca is None else ca
-    plen = profile.path_length if path_length is ... else path_length
+    plen = profile.path_length if isinstance(path_length, EllipsisType) else path_length
     public = key.public_key()
     builder = (
         x509.CertificateBuilder()
@@ -289,7 +290,7 @@ def issue_certificate(
         .add_extension(key_usage or _key_usage(profile, edwards), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
     )
-    ekus = _EKU.get(profile) if extended_key_usage is ... else extended_key_usage
+    ekus = _EKU.get(profile) if isinstance(extended_key_usage, EllipsisType) else extended_key_usage
     if ekus:
         builder = builder.add_extension(x509.ExtendedKeyUsage(list(ekus)), critical=False)
     if issuer is not None:

@@ -56,7 +56,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed448
@@ -64,6 +64,9 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 
 from iso15118.exi.tree import Element
+
+# the -20 response codes live in iso15118.facts (the generated responseCodeType enum)
+from iso15118.facts.codes import RESPONSE_CODES, ResponseCode
 from iso15118.security.algorithms import ISO20_POLICY, AlgorithmPolicy
 from iso15118.security.keydelivery import (
     CURVE_SECP521,
@@ -118,46 +121,8 @@ __all__ = [
 ]
 
 GEN_CHALLENGE_LENGTH = 16
-PrivateKey = Union[ec.EllipticCurvePrivateKey, ed448.Ed448PrivateKey]
-CertLike = Union[x509.Certificate, bytes]
-
-
-class ResponseCode(str, enum.Enum):
-    """The -20 response codes this module returns (values = XSD ``responseCodeType`` enumeration)."""
-
-    OK = "OK"
-    OK_CERTIFICATE_EXPIRES_SOON = "OK_CertificateExpiresSoon"
-    WARNING_AUTHORIZATION_SELECTION_INVALID = "WARNING_AuthorizationSelectionInvalid"
-    WARNING_CERTIFICATE_EXPIRED = "WARNING_CertificateExpired"
-    WARNING_CERTIFICATE_NOT_YET_VALID = "WARNING_CertificateNotYetValid"
-    WARNING_CERTIFICATE_REVOKED = "WARNING_CertificateRevoked"
-    WARNING_CERTIFICATE_VALIDATION_ERROR = "WARNING_CertificateValidationError"
-    WARNING_CHALLENGE_INVALID = "WARNING_ChallengeInvalid"
-    WARNING_EMSP_UNKNOWN = "WARNING_eMSPUnknown"
-    WARNING_GENERAL_PNC_AUTHORIZATION_ERROR = "WARNING_GeneralPnCAuthorizationError"
-    WARNING_NO_CERTIFICATE_AVAILABLE = "WARNING_NoCertificateAvailable"
-    FAILED = "FAILED"
-    FAILED_METERING_SIGNATURE_NOT_VALID = "FAILED_MeteringSignatureNotValid"
-    FAILED_SIGNATURE_ERROR = "FAILED_SignatureError"
-    FAILED_UNKNOWN_SESSION = "FAILED_UnknownSession"
-
-
-#: Every value of the XSD ``responseCodeType`` (V2G_CI_CommonTypes.xsd), in XSD order.
-RESPONSE_CODES: tuple[str, ...] = (
-    "OK", "OK_CertificateExpiresSoon", "OK_NewSessionEstablished", "OK_OldSessionJoined",
-    "OK_PowerToleranceConfirmed", "WARNING_AuthorizationSelectionInvalid", "WARNING_CertificateExpired",
-    "WARNING_CertificateNotYetValid", "WARNING_CertificateRevoked", "WARNING_CertificateValidationError",
-    "WARNING_ChallengeInvalid", "WARNING_EIMAuthorizationFailure", "WARNING_eMSPUnknown",
-    "WARNING_EVPowerProfileViolation", "WARNING_GeneralPnCAuthorizationError", "WARNING_NoCertificateAvailable",
-    "WARNING_NoContractMatchingPCIDFound", "WARNING_PowerToleranceNotConfirmed",
-    "WARNING_ScheduleRenegotiationFailed", "WARNING_StandbyNotAllowed", "WARNING_WPT", "FAILED",
-    "FAILED_AssociationError", "FAILED_ContactorError", "FAILED_EVPowerProfileInvalid",
-    "FAILED_EVPowerProfileViolation", "FAILED_MeteringSignatureNotValid", "FAILED_NoEnergyTransferServiceSelected",
-    "FAILED_NoServiceRenegotiationSupported", "FAILED_PauseNotAllowed", "FAILED_PowerDeliveryNotApplied",
-    "FAILED_PowerToleranceNotConfirmed", "FAILED_ScheduleRenegotiation", "FAILED_ScheduleSelectionInvalid",
-    "FAILED_SequenceError", "FAILED_ServiceIDInvalid", "FAILED_ServiceSelectionInvalid", "FAILED_SignatureError",
-    "FAILED_UnknownSession", "FAILED_WrongChargeParameter",
-)
+PrivateKey = ec.EllipticCurvePrivateKey | ed448.Ed448PrivateKey
+CertLike = x509.Certificate | bytes
 
 
 class PnCErrorReason(str, enum.Enum):
@@ -180,11 +145,11 @@ class PnCError(Exception):
 # --------------------------------------------------------------------------- element helpers
 
 
-def _cm(name: str, value: Any = None, children: list | None = None, attrs: dict | None = None) -> Element:
+def _cm(name: str, value: Any = None, children: list[Any] | None = None, attrs: dict[Any, Any] | None = None) -> Element:
     return Element(NS_CM, name, attrs or {}, children or [], value)
 
 
-def _ct(name: str, value: Any = None, children: list | None = None) -> Element:
+def _ct(name: str, value: Any = None, children: list[Any] | None = None) -> Element:
     return Element(NS_CT, name, {}, children or [], value)
 
 

@@ -103,7 +103,7 @@ import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -124,8 +124,8 @@ from .validation import (
 
 log = logging.getLogger(__name__)
 
-PathLike = Union[str, "os.PathLike[str]"]
-CertSource = Union[PathLike, x509.Certificate, bytes]
+PathLike = str | os.PathLike[str]
+CertSource = PathLike | x509.Certificate | bytes
 
 TLS13_CIPHERSUITES_20: tuple[str, ...] = ("TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256")
 GROUPS_20_PREFERRED: tuple[str, ...] = ("x448", "secp521r1")
@@ -579,7 +579,7 @@ def _rules(
 
 # --------------------------------------------------------------------------- after the handshake
 
-SSLConn = Union[ssl.SSLSocket, ssl.SSLObject]
+SSLConn = ssl.SSLSocket | ssl.SSLObject
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,6 @@ import enum
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Union
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -132,7 +131,7 @@ class Purpose(enum.Enum):
     CPS = _PurposeInfo(None, frozenset({"CPS"}))
 
 
-CertLike = Union[x509.Certificate, bytes]
+CertLike = x509.Certificate | bytes
 
 
 def as_certificate(cert: CertLike) -> x509.Certificate:
@@ -190,12 +189,12 @@ def verified_path(
 ) -> list[x509.Certificate]:
     """Like :func:`validate_chain` but returns the path (leaf first, anchor last)."""
     leaf = as_certificate(leaf)
-    intermediates = [as_certificate(c) for c in intermediates]
-    trust_anchors = [as_certificate(c) for c in trust_anchors]
+    inter = [as_certificate(c) for c in intermediates]
+    anchors = [as_certificate(c) for c in trust_anchors]
     when = at or dt.datetime.now(dt.UTC)
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
-    path = _build_path(leaf, list(intermediates), list(trust_anchors))
+    path = _build_path(leaf, inter, anchors)
     for depth, cert in enumerate(path):
         _check_algorithm(cert, depth, policy)
     for depth, cert in enumerate(path):

@@ -71,7 +71,7 @@ import statistics
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Union
+from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -144,8 +144,8 @@ _SHORT_NAMES = {
     "sha256": DIGEST_SHA256,
 }
 
-PublicKey = Union[ec.EllipticCurvePublicKey, ed448.Ed448PublicKey]
-PrivateKey = Union[ec.EllipticCurvePrivateKey, ed448.Ed448PrivateKey]
+PublicKey = ec.EllipticCurvePublicKey | ed448.Ed448PublicKey
+PrivateKey = ec.EllipticCurvePrivateKey | ed448.Ed448PrivateKey
 
 
 @dataclass(frozen=True)
@@ -245,7 +245,7 @@ def _key_fits(method: str, key: PrivateKey | PublicKey) -> bool:
     return isinstance(key, (ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey)) and key.curve.name == curve
 
 
-def _ds(name: str, attrs: dict | None = None, children: list | None = None, value: object = None) -> Element:
+def _ds(name: str, attrs: dict[Any, Any] | None = None, children: list[Any] | None = None, value: object = None) -> Element:
     return Element(NS_DS, name, attrs or {}, children or [], value)
 
 
@@ -473,7 +473,7 @@ def _consteq(a: bytes, b: bytes) -> bool:
 # --------------------------------------------------------------------------- benchmark
 
 
-def bench_signatures(iterations: int = 50) -> dict:
+def bench_signatures(iterations: int = 50) -> dict[Any, Any]:
     """Sign and verify times per message (µs) for ECDSA secp521r1/SHA-512 and Ed448.
 
     The message is a PnC_AReqAuthorizationMode with a realistic contract chain (leaf + 2 Sub-CA
@@ -488,7 +488,7 @@ def bench_signatures(iterations: int = 50) -> dict:
     from iso15118.security.pki import Algorithm, IssuedCert, issue_certificate
     from iso15118.security.pki import Profile as CertProfile
 
-    out: dict = {"iterations": iterations}
+    out: dict[Any, Any] = {"iterations": iterations}
     for label, alg in (("ecdsa-p521", Algorithm.SECP521R1), ("ed448", Algorithm.ED448)):
         root_key = alg.generate_key()
         root = IssuedCert(issue_certificate(cn="MORootCA", dc="MO", profile=CertProfile.ROOT, key=root_key), root_key)
@@ -498,7 +498,9 @@ def bench_signatures(iterations: int = 50) -> dict:
         sub2 = IssuedCert(issue_certificate(cn="MOSubCA2", dc="MO", profile=CertProfile.SUB_CA2, key=sub2_key, issuer=sub1), sub2_key)
         leaf_key = alg.generate_key()
         leaf = issue_certificate(cn="DEPNXC123456789", dc="MO", profile=CertProfile.CONTRACT, key=leaf_key, issuer=sub2)
-        cm = lambda n, v=None, c=None: Element(NS_CM, n, {}, c or [], v)  # noqa: E731
+        def cm(n: str, v: Any = None, c: list[Element | str] | None = None) -> Element:
+            return Element(NS_CM, n, {}, c or [], v)
+
         element = Element(
             NS_CM,
             "PnC_AReqAuthorizationMode",

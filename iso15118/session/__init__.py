@@ -1,14 +1,15 @@
 """ISO 15118-20 sessions: sans-IO EVCC and SECC cores, the shared rules table, controllers,
-an asyncio runner, CLI sub-commands and a benchmark.
+and (``session.runner``, ``session.tlsconf``) the asyncio and TLS drivers of the cores.
 
     from iso15118.session import EvccSession, SeccSession, EvccConfig, SeccConfig
 """
 
 from __future__ import annotations
 
-from iso15118.session.evcc import EvccConfig, EvccSession
+from iso15118.session.evcc import EvccConfig, EvccFault, EvccSession
 from iso15118.session.events import (
     Event,
+    LocalFault,
     MessageReceived,
     NotificationReceived,
     PowerChanged,
@@ -26,8 +27,10 @@ __all__ = [
     "EnergyService",
     "Event",
     "EvccConfig",
+    "EvccFault",
     "EvccSession",
     "Family",
+    "LocalFault",
     "MessageReceived",
     "NotificationReceived",
     "PowerChanged",

@@ -1,6 +1,6 @@
 """Sans-IO EVCC core: it decides the next request from the shared table and its controller.
 
-    conn = EvccSession(controller, EvccConfig(service=EnergyService.DC_BPT))
+    conn = EvccSession(controller, EvccConfig(service=EnergyService.DC_BPT), clock=time.time)
     events = conn.start(now)                        # [SendMessage(supportedAppProtocolReq)]
     events = conn.receive(payload_type, payload, now)
     events = conn.handle_timer(now)                 # message timeouts, loop timers, pacing
@@ -14,18 +14,21 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from iso15118 import messages as m
+from iso15118.exi.errors import ExiError
+from iso15118.facts.namespaces import NAMESPACE, SESSION_SCHEMAS
+from iso15118.messages import MessageValidationError
 from iso15118.security import pnc as sec
 from iso15118.security.keydelivery import KeyDeliveryError
 from iso15118.security.validation import CertificateChainError
 from iso15118.security.xmldsig import SignatureError
 from iso15118.session import rules
+from iso15118.session.builders import cl_mode, cpd_mode
 from iso15118.session.controller import (
     EVAction,
     EVController,
@@ -36,6 +39,7 @@ from iso15118.session.controller import (
 )
 from iso15118.session.events import (
     Event,
+    LocalFault,
     MessageReceived,
     NotificationReceived,
     PowerChanged,
@@ -45,9 +49,8 @@ from iso15118.session.events import (
     StateChanged,
 )
 from iso15118.session.pnc import ContractCredentials, meter_info_mapping, to_tree, typed
-from iso15118.session.rules import Family, State
+from iso15118.session.rules import AuthorizationMode, Family, State, StopKind
 from iso15118.session.services import (
-    NAMESPACE,
     ControlMode,
     EnergyService,
     ParameterSetOffer,
@@ -89,8 +92,8 @@ class EvccConfig:
     timeout_scale: float = 1.0
     """Multiply every message timeout (V2G_EVCC_Msg_Timeout) and loop timer by this; 1.0 = the standard.
     Interop tests against a slow peer (a cold JVM codec) may relax it."""
-    authorization: str | None = None
-    """``"PnC"``, ``"EIM"`` or None (auto: PnC when the SECC offers it over TLS and the EV has
+    authorization: AuthorizationMode | None = None
+    """``AuthorizationMode.PNC``, ``.EIM`` (or their strings ``"PnC"`` / ``"EIM"``) or None (auto: PnC when the SECC offers it over TLS and the EV has
     a contract -- or can install one --, else EIM)."""
     certificate_installation: bool = True
     """Without a contract but with OEM provisioning credentials: install one first when the
@@ -98,6 +101,10 @@ class EvccConfig:
     pnc_fallback_eim: bool = False
     """When PnC fails (WARNING AuthorizationRes, installation failure) try EIM if offered
     instead of ending the session."""
+
+    def __post_init__(self) -> None:
+        if self.authorization is not None:
+            self.authorization = AuthorizationMode(self.authorization)
 
 
 class EvccSession:
@@ -108,7 +115,7 @@ class EvccSession:
         controller: EVController,
         config: EvccConfig | None = None,
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float],
         tls: bool = False,
     ) -> None:
         self.controller = controller
@@ -116,7 +123,7 @@ class EvccSession:
         self._clock = clock
         self.tls = tls
         """True when the transport is TLS: PnC is never used over plain TCP."""
-        self.authorization: str | None = None
+        self.authorization: AuthorizationMode | None = None
         """``"EIM"`` / ``"PnC"`` once authorized."""
         self.authorized_at: float | None = None
         self.installed_contract: ContractCredentials | None = None
@@ -152,7 +159,7 @@ class EvccSession:
         self._setup_deadline: float | None = None
         self._loop_name = ""
         self._loop_started = 0.0
-        self._stop_kind = "Terminate"
+        self._stop_kind = StopKind.TERMINATE
         self._stop_explanation: str | None = None
         self._notification: str | None = None
         self._pre_charge_matched = False
@@ -162,20 +169,59 @@ class EvccSession:
         self._evse_voltage = D0
         self._pre_charge_count = 0
         self.loops_before = 0
+        self._handlers: dict[str, Callable[[Any, Any, float], list[Event]]] = {
+            "supportedAppProtocolRes": self._on_supportedAppProtocolRes,
+            "SessionSetupRes": self._on_SessionSetupRes,
+            "AuthorizationSetupRes": self._on_AuthorizationSetupRes,
+            "AuthorizationRes": self._on_AuthorizationRes,
+            "CertificateInstallationRes": self._on_CertificateInstallationRes,
+            "MeteringConfirmationRes": self._on_MeteringConfirmationRes,
+            "ServiceDiscoveryRes": self._on_ServiceDiscoveryRes,
+            "ServiceDetailRes": self._on_ServiceDetailRes,
+            "AC_ChargeParameterDiscoveryRes": self._on_AC_ChargeParameterDiscoveryRes,
+            "DC_ChargeParameterDiscoveryRes": self._on_DC_ChargeParameterDiscoveryRes,
+            "ScheduleExchangeRes": self._on_ScheduleExchangeRes,
+            "DC_PreChargeRes": self._on_DC_PreChargeRes,
+            "PowerDeliveryRes": self._on_PowerDeliveryRes,
+            "DC_ChargeLoopRes": self._on_DC_ChargeLoopRes,
+            "AC_ChargeLoopRes": self._on_AC_ChargeLoopRes,
+            "DC_WeldingDetectionRes": self._on_DC_WeldingDetectionRes,
+        }
+        """Response name -> handler (responses without one only move the state)."""
 
     # ------------------------------------------------------------------ public API
 
     def start(self, now: float) -> list[Event]:
-        """Begin the session: returns the supportedAppProtocolReq to send.
+        """Begin the session: returns the supportedAppProtocolReq to send."""
+        return self._guarded(now, self._start, now)
 
-        A configured service the vehicle does not offer (e.g. AC_BPT on a vehicle without
-        bidirectional power transfer) ends the session here, before anything is sent."""
+    def handle_timer(self, now: float) -> list[Event]:
+        """Message timeouts, loop timers and pacing, when ``now >= next_deadline()``."""
+        return self._guarded(now, self._handle_timer, now)
+
+    def receive(self, payload_type: int, payload: bytes, now: float) -> list[Event]:
+        """Handle one received V2GTP frame."""
+        return self._guarded(now, self._receive, payload_type, payload, now)
+
+    def _guarded(self, now: float, fn: Callable[..., list[Event]], *args: Any) -> list[Event]:
+        """Run ``fn``; the EVCC's own faults end the session as a :class:`LocalFault`, apart
+        from the peer's protocol errors."""
+        try:
+            return fn(*args)
+        except EvccFault as exc:
+            detail = str(exc)
+        except MessageValidationError as exc:  # a request built from the controller's values
+            detail = f"invalid request: {exc}"
+        return [LocalFault(detail), *self._end(now, f"EVCC fault: {detail}", False)]
+
+    def _start(self, now: float) -> list[Event]:
+        # A configured service the vehicle does not offer (e.g. AC_BPT on a vehicle without
+        # bidirectional power transfer) ends the session here, before anything is sent.
         wanted = self.config.service
         offered = self.controller.preferred_services()
         if wanted is not None and wanted not in offered:
             names = ", ".join(EnergyService(s).name for s in offered)
-            return self._error(now, "ServiceNotSupported",
-                               f"the vehicle does not offer {EnergyService(wanted).name} (it offers {names})")
+            raise EvccFault(f"the vehicle does not offer {EnergyService(wanted).name} (it offers {names})")
         self._setup_deadline = now + self.config.timers.communication_setup
         return self._send(now, self._build_sap())
 
@@ -186,7 +232,7 @@ class EvccSession:
         times = [t for t in (self._pending_deadline, self._send_at, self._setup_deadline) if t is not None]
         return min(times) if times else None
 
-    def handle_timer(self, now: float) -> list[Event]:
+    def _handle_timer(self, now: float) -> list[Event]:
         if self.ended:
             return []
         if self._setup_deadline is not None and now >= self._setup_deadline:
@@ -205,21 +251,22 @@ class EvccSession:
             return []
         return self._error(now, "ConnectionLost", f"connection closed in {self.state.value}")
 
-    def request_stop(self, kind: str = "Terminate") -> None:
+    def request_stop(self, kind: StopKind | str = StopKind.TERMINATE) -> None:
         """Ask the EV to end the session at the next opportunity (Terminate or Pause)."""
-        self._stop_kind = kind
-        self._notification = kind if kind in ("Terminate", "Pause") else None
+        self._stop_kind = stop = StopKind(kind)
+        self._notification = stop.value if stop in (StopKind.TERMINATE, StopKind.PAUSE) else None
 
-    def receive(self, payload_type: int, payload: bytes, now: float) -> list[Event]:
+    def _receive(self, payload_type: int, payload: bytes, now: float) -> list[Event]:
         if self.ended:
             return [ProtocolError("AfterEnd", f"frame 0x{payload_type:04x} after the session ended")]
         self.rx += 1
         key = schema_key_for(payload_type)
+        res: Any  # a response of the session: which one, the pending request decides below
         try:
-            if key not in ("sap", "common", "ac", "dc"):
+            if key not in SESSION_SCHEMAS:
                 raise ValueError(f"payload type 0x{payload_type:04x}")
             res = m.decode(payload, key)
-        except Exception as exc:
+        except (ExiError, ValueError, KeyError) as exc:  # the codec's and the validator's errors, an unknown element
             return self._error(now, "DecodeError", str(exc))
         name = res.ELEMENT[1]
         events: list[Event] = [MessageReceived(payload_type, res, name)]
@@ -238,11 +285,11 @@ class EvccSession:
             new = rules.next_state(self.state, spec.request, rules.outcome(req, res), self.family)
         except KeyError as exc:
             return events + self._error(now, "UnexpectedResponse", str(exc))
-        handler = getattr(self, "_on_" + name, None)
+        handler = self._handlers.get(name)
         try:
             if handler is not None:
-                events += handler(res, req, now) or []
-        except _Stop as exc:
+                events += handler(res, req, now)
+        except PeerError as exc:
             return events + self._error(now, exc.code, exc.detail)
         if new is not self.state:
             events.append(StateChanged(self.state, new, spec.request))
@@ -261,7 +308,7 @@ class EvccSession:
         spec = rules.spec_for_request(name)
         assert spec is not None, name
         if not rules.accepts(self.state, name, self.family):  # our own bug: never put it on the wire
-            return self._error(now, "SequenceError", f"EVCC would send {name} in {self.state.value}")
+            raise EvccFault(f"EVCC would send {name} in {self.state.value}")
         limit_attr = rules.LOOP_TIMER.get(name)
         if name != self._loop_name:
             self._loop_name, self._loop_started = name, now
@@ -316,7 +363,7 @@ class EvccSession:
         if s is S.AUTHORIZATION_SETUP:
             req, why = (None, self._stop_explanation) if self._stop_explanation is not None else self._choose_authorization()
             if req is None:
-                return self._session_stop(now, "Terminate", why)
+                return self._session_stop(now, StopKind.TERMINATE, why)
             return self._send(now, req)
         if s is S.AUTHORIZATION_ONGOING:
             if not timer:
@@ -329,7 +376,7 @@ class EvccSession:
             return self._send(now, m.ServiceDiscoveryReq(header=self._header()))
         if s is S.SERVICE_DISCOVERY:
             if self.service is None:
-                return self._session_stop(now, "Terminate", "no suitable energy service offered")
+                return self._session_stop(now, StopKind.TERMINATE, "no suitable energy service offered")
             return self._send(now, m.ServiceDetailReq(header=self._header(), service_id=int(self.service)))
         if s is S.SERVICE_DETAIL:
             assert self.service is not None and self.parameter_set is not None
@@ -356,7 +403,7 @@ class EvccSession:
             return self._send(now, self._build_schedule_exchange(now))
         if s is S.SCHEDULED:
             if self._notification in ("Pause", "Terminate"):  # GoToPause in ScheduleExchangeRes
-                kind, self._notification = self._notification, None
+                kind, self._notification = StopKind(self._notification), None
                 return self._session_stop(now, kind, None)
             if self.family is Family.DC:
                 return self._send(now, m.DCCableCheckReq(header=self._header()))
@@ -370,7 +417,7 @@ class EvccSession:
         if s in (S.CHARGING, S.STANDBY):
             return self._in_loop(now, timer)
         if s is S.STOPPED:
-            if self.family is Family.DC and self.config.welding_detection and self._stop_kind != "ServiceRenegotiation":
+            if self.family is Family.DC and self.config.welding_detection and self._stop_kind is not StopKind.SERVICE_RENEGOTIATION:
                 return self._send(now, m.DCWeldingDetectionReq(header=self._header(), ev_processing=m.Processing.ONGOING))
             return self._session_stop(now, self._stop_kind, self._stop_explanation)
         if s is S.WELDING_DETECTION:
@@ -419,16 +466,16 @@ class EvccSession:
         note, self._notification = self._notification, None
         ctx = self._ctx()
         if note == "MeteringConfirmation":
-            contract = self._contract() if self.authorization == "PnC" else None
+            contract = self._contract() if self.authorization is AuthorizationMode.PNC else None
             if contract is not None and self._last_meter is not None:
                 return self._send(now, self._build_metering_confirmation(contract))
             log.info("MeteringConfirmation not answered: %s", "no MeterInfo" if contract else "no PnC contract")
             note = None
         if note in ("Terminate", "Pause") or (note == "ServiceRenegotiation" and not self.renegotiation_supported):
-            self._stop_kind = "Pause" if note == "Pause" else "Terminate"
+            self._stop_kind = StopKind.PAUSE if note == "Pause" else StopKind.TERMINATE
             return self._send(now, self._build_power_delivery(now, "Stop"))
         if note == "ServiceRenegotiation":
-            self._stop_kind = "ServiceRenegotiation"
+            self._stop_kind = StopKind.SERVICE_RENEGOTIATION
             return self._send(now, self._build_power_delivery(now, "Stop"))
         if note == "ScheduleRenegotiation" and self.state is State.CHARGING:
             return self._send(now, self._build_power_delivery(now, "ScheduleRenegotiation"))
@@ -438,7 +485,7 @@ class EvccSession:
         if self.config.max_loops is not None and self.loops >= self.config.max_loops:
             action = EVAction.STOP
         if action in (EVAction.STOP, EVAction.PAUSE):
-            self._stop_kind = "Pause" if action is EVAction.PAUSE else "Terminate"
+            self._stop_kind = StopKind.PAUSE if action is EVAction.PAUSE else StopKind.TERMINATE
             return self._send(now, self._build_power_delivery(now, "Stop"))
         if action is EVAction.STANDBY and self.state is State.CHARGING:
             return self._send(now, self._build_power_delivery(now, "Standby"))
@@ -450,7 +497,7 @@ class EvccSession:
             return self._later(now, self.config.loop_interval)
         return self._send(now, self._build_charge_loop(now))
 
-    def _session_stop(self, now: float, kind: str, explanation: str | None) -> list[Event]:
+    def _session_stop(self, now: float, kind: StopKind, explanation: str | None) -> list[Event]:
         req = m.SessionStopReq(
             header=self._header(),
             charging_session=kind,
@@ -525,41 +572,12 @@ class EvccSession:
         return typed(tree)  # type: ignore[no-any-return]
 
     def _build_cpd(self, now: float) -> Any:
-        assert self.service is not None
+        assert self.service is not None and self.family is not None
         lim = self.controller.limits(now, self.service)
-        bpt = self.service.bpt
         if self.family is Family.AC:
-            kw: dict[str, Any] = dict(
-                ev_maximum_charge_power=rn(lim.max_charge_power), ev_minimum_charge_power=rn(lim.min_charge_power)
-            )
-            if bpt:
-                mode: Any = m.BPTACCPDReqEnergyTransferMode(
-                    **kw,
-                    ev_maximum_discharge_power=rn(lim.max_discharge_power),
-                    ev_minimum_discharge_power=rn(lim.min_discharge_power),
-                )
-            else:
-                mode = m.ACCPDReqEnergyTransferMode(**kw)
+            mode = cpd_mode("ev", Family.AC, self.service.bpt, lim)
             return m.ACChargeParameterDiscoveryReq(header=self._header(), energy_transfer_mode=mode)
-        kw = dict(
-            ev_maximum_charge_power=rn(lim.max_charge_power),
-            ev_minimum_charge_power=rn(lim.min_charge_power),
-            ev_maximum_charge_current=rn(lim.max_charge_current),
-            ev_minimum_charge_current=rn(lim.min_charge_current),
-            ev_maximum_voltage=rn(lim.max_voltage),
-            ev_minimum_voltage=rn(lim.min_voltage),
-            target_soc=lim.target_soc,
-        )
-        if bpt:
-            mode = m.BPTDCCPDReqEnergyTransferMode(
-                **kw,
-                ev_maximum_discharge_power=rn(lim.max_discharge_power),
-                ev_minimum_discharge_power=rn(lim.min_discharge_power),
-                ev_maximum_discharge_current=rn(lim.max_discharge_current),
-                ev_minimum_discharge_current=rn(lim.min_discharge_current),
-            )
-        else:
-            mode = m.DCCPDReqEnergyTransferMode(**kw)
+        mode = cpd_mode("ev", Family.DC, self.service.bpt, lim, target_soc=lim.target_soc)
         return m.DCChargeParameterDiscoveryReq(header=self._header(), energy_transfer_mode=mode)
 
     def _build_schedule_exchange(self, now: float) -> m.ScheduleExchangeReq:
@@ -629,7 +647,7 @@ class EvccSession:
         return m.PowerDeliveryReq(
             header=self._header(),
             ev_processing=m.Processing.FINISHED,
-            charge_progress=progress,
+            charge_progress=m.ChargeProgress(progress),
             ev_power_profile=profile,
             bpt_channel_selection=channel,
         )
@@ -649,52 +667,26 @@ class EvccSession:
             else None
         )
         v2x = bpt and e.max_v2x_wh is not None and e.min_v2x_wh is not None
-        if self.family is Family.DC:
-            if dynamic:
-                kw: dict[str, Any] = dict(
-                    departure_time=e.departure_time,
-                    ev_target_energy_request=rn(e.target_wh),
-                    ev_maximum_energy_request=rn(e.max_wh),
-                    ev_minimum_energy_request=rn(e.min_wh),
-                    ev_maximum_charge_power=rn(lim.max_charge_power),
-                    ev_minimum_charge_power=rn(lim.min_charge_power),
-                    ev_maximum_charge_current=rn(lim.max_charge_current),
-                    ev_maximum_voltage=rn(lim.max_voltage),
-                    ev_minimum_voltage=rn(lim.min_voltage),
-                )
-                if bpt:
-                    cm: Any = m.BPTDynamicDCCLReqControlMode(
-                        **kw,
-                        ev_maximum_discharge_power=rn(lim.max_discharge_power),
-                        ev_minimum_discharge_power=rn(lim.min_discharge_power),
-                        ev_maximum_discharge_current=rn(lim.max_discharge_current),
-                        ev_maximum_v2x_energy_request=rn(e.max_v2x_wh) if v2x else None,  # type: ignore[arg-type]
-                        ev_minimum_v2x_energy_request=rn(e.min_v2x_wh) if v2x else None,  # type: ignore[arg-type]
-                    )
-                else:
-                    cm = m.DynamicDCCLReqControlMode(**kw)
-            else:
+        family = Family.DC if self.family is Family.DC else Family.AC
+        values: dict[str, Any] = {}
+        if dynamic:
+            values = dict(
+                departure_time=e.departure_time,
+                ev_target_energy_request=rn(e.target_wh),
+                ev_maximum_energy_request=rn(e.max_wh),
+                ev_minimum_energy_request=rn(e.min_wh),
+            )
+            if bpt and v2x:
+                assert e.max_v2x_wh is not None and e.min_v2x_wh is not None
+                values.update(ev_maximum_v2x_energy_request=rn(e.max_v2x_wh), ev_minimum_v2x_energy_request=rn(e.min_v2x_wh))
+        else:
+            values["ev_target_energy_request"] = rn(e.target_wh)
+        if family is Family.DC:
+            if not dynamic:
                 voltage = st.target_voltage or st.present_voltage or Decimal(1)
                 power = st.target_power if st.target_power is not None else D0
-                kw = dict(
-                    ev_target_energy_request=rn(e.target_wh),
-                    ev_target_current=rn((power / voltage).quantize(Decimal("0.1"))),
-                    ev_target_voltage=rn(voltage),
-                    ev_maximum_charge_power=rn(lim.max_charge_power),
-                    ev_minimum_charge_power=rn(lim.min_charge_power),
-                    ev_maximum_charge_current=rn(lim.max_charge_current),
-                    ev_maximum_voltage=rn(lim.max_voltage),
-                    ev_minimum_voltage=rn(lim.min_voltage),
-                )
-                if bpt:
-                    cm = m.BPTScheduledDCCLReqControlMode(
-                        **kw,
-                        ev_maximum_discharge_power=rn(lim.max_discharge_power),
-                        ev_minimum_discharge_power=rn(lim.min_discharge_power),
-                        ev_maximum_discharge_current=rn(lim.max_discharge_current),
-                    )
-                else:
-                    cm = m.ScheduledDCCLReqControlMode(**kw)
+                values.update(ev_target_current=rn((power / voltage).quantize(Decimal("0.1"))), ev_target_voltage=rn(voltage))
+            cm = cl_mode("ev", family, bpt, dynamic, lim, None, **values)
             return m.DCChargeLoopReq(
                 header=self._header(),
                 display_parameters=display,
@@ -702,43 +694,10 @@ class EvccSession:
                 ev_present_voltage=rn(st.present_voltage),
                 control_mode=cm,
             )
-        present = st.present_power
+        values["ev_present_active_power"] = rn(st.present_power)
         if dynamic:
-            kw = dict(
-                departure_time=e.departure_time,
-                ev_target_energy_request=rn(e.target_wh),
-                ev_maximum_energy_request=rn(e.max_wh),
-                ev_minimum_energy_request=rn(e.min_wh),
-                ev_maximum_charge_power=rn(lim.max_charge_power),
-                ev_minimum_charge_power=rn(lim.min_charge_power),
-                ev_present_active_power=rn(present),
-                ev_present_reactive_power=rn(0),
-            )
-            if bpt:
-                cm = m.BPTDynamicACCLReqControlMode(
-                    **kw,
-                    ev_maximum_discharge_power=rn(lim.max_discharge_power),
-                    ev_minimum_discharge_power=rn(lim.min_discharge_power),
-                    ev_maximum_v2x_energy_request=rn(e.max_v2x_wh) if v2x else None,  # type: ignore[arg-type]
-                    ev_minimum_v2x_energy_request=rn(e.min_v2x_wh) if v2x else None,  # type: ignore[arg-type]
-                )
-            else:
-                cm = m.DynamicACCLReqControlMode(**kw)
-        else:
-            kw = dict(
-                ev_target_energy_request=rn(e.target_wh),
-                ev_maximum_charge_power=rn(lim.max_charge_power),
-                ev_minimum_charge_power=rn(lim.min_charge_power),
-                ev_present_active_power=rn(present),
-            )
-            if bpt:
-                cm = m.BPTScheduledACCLReqControlMode(
-                    **kw,
-                    ev_maximum_discharge_power=rn(lim.max_discharge_power),
-                    ev_minimum_discharge_power=rn(lim.min_discharge_power),
-                )
-            else:
-                cm = m.ScheduledACCLReqControlMode(**kw)
+            values["ev_present_reactive_power"] = rn(0)
+        cm = cl_mode("ev", family, bpt, dynamic, lim, None, **values)
         return m.ACChargeLoopReq(
             header=self._header(), display_parameters=display, meter_info_requested=True, control_mode=cm
         )
@@ -748,7 +707,7 @@ class EvccSession:
     def _on_supportedAppProtocolRes(self, res: m.SupportedAppProtocolRes, req: Any, now: float) -> list[Event]:
         fam = self._sap_ids.get(res.schema_id) if res.schema_id is not None else None
         if fam is None:
-            raise _Stop("UnexpectedResponse", f"SchemaID {res.schema_id} was not offered")
+            raise PeerError("UnexpectedResponse", f"SchemaID {res.schema_id} was not offered")
         self.family = fam
         return []
 
@@ -756,7 +715,7 @@ class EvccSession:
         self._setup_deadline = None
         self.resumed = res.response_code is m.ResponseCode.OK_OLD_SESSION_JOINED
         if self.resumed and res.header.session_id != req.header.session_id:
-            raise _Stop("UnknownSession", "OK_OldSessionJoined with a different SessionID")
+            raise PeerError("UnknownSession", "OK_OldSessionJoined with a different SessionID")
         self.session_id = res.header.session_id
         return []
 
@@ -779,7 +738,7 @@ class EvccSession:
                     return []
             self._stop_explanation = f"authorization refused: {code}"
         elif res.evse_processing is m.Processing.FINISHED:
-            self.authorization, self.authorized_at = selected, now
+            self.authorization, self.authorized_at = AuthorizationMode(selected), now
         return []
 
     def _on_CertificateInstallationRes(self, res: m.CertificateInstallationRes, req: Any, now: float) -> list[Event]:
@@ -813,7 +772,7 @@ class EvccSession:
         # a new (re)negotiation round: forget the previous round's progress
         self._pre_charge_matched = self._pre_charge_finished_sent = self._welding_done = False
         self._pre_charge_count = 0
-        self._stop_kind, self.schedule, self.loops_before = "Terminate", None, self.loops
+        self._stop_kind, self.schedule, self.loops_before = StopKind.TERMINATE, None, self.loops
         self.offered_services = [s.service_id for s in res.energy_transfer_service_list.service]
         self.renegotiation_supported = res.service_renegotiation_supported
         wanted = [self.config.service] if self.config.service else self.controller.preferred_services()
@@ -825,7 +784,7 @@ class EvccSession:
         mode = self.config.control_mode or self.controller.preferred_control_mode()
         self.parameter_set = next((p for p in sets if p.control_mode is mode), sets[0] if sets else None)
         if self.parameter_set is None:
-            raise _Stop("UnexpectedResponse", "ServiceDetailRes without parameter sets")
+            raise PeerError("UnexpectedResponse", "ServiceDetailRes without parameter sets")
         return []
 
     def _on_AC_ChargeParameterDiscoveryRes(self, res: Any, req: Any, now: float) -> list[Event]:
@@ -863,7 +822,7 @@ class EvccSession:
             return []
         assert self.parameter_set is not None
         if isinstance(cm, m.DynamicSEResControlMode) != (self.parameter_set.control_mode is ControlMode.DYNAMIC):
-            raise _Stop("UnexpectedResponse", f"{type(cm).__name__} for a {self.parameter_set.control_mode.name} session")
+            raise PeerError("UnexpectedResponse", f"{type(cm).__name__} for a {self.parameter_set.control_mode.name} session")
         if isinstance(cm, m.ScheduledSEResControlMode):
             tup = cm.schedule_tuple[0]
             entries = tup.charging_schedule.power_schedule.power_schedule_entries.power_schedule_entry
@@ -944,11 +903,18 @@ class EvccSession:
         return []
 
 
-class _Stop(Exception):
+class EvccFault(Exception):
+    """The EVCC's own fault (a request its state forbids): ends the session as a
+    :class:`LocalFault`, never reported as the peer's :class:`ProtocolError`."""
+
+
+class PeerError(Exception):
+    """The SECC's answer breaks the protocol (``code``: a short label, as in :class:`ProtocolError`)."""
+
     def __init__(self, code: str, detail: str) -> None:
         super().__init__(detail)
         self.code = code
         self.detail = detail
 
 
-__all__ = ["EvccConfig", "EvccSession"]
+__all__ = ["EvccConfig", "EvccFault", "EvccSession", "PeerError"]

@@ -65,6 +65,15 @@ class NotificationReceived(Event):
 
 
 @dataclass(frozen=True)
+class LocalFault(Event):
+    """The core itself cannot go on -- not the peer's fault: it would send a request the rules
+    forbid in its state, or a request it built from its controller's values is invalid.  The
+    session ends (``SessionEnded`` follows); nothing about the peer is implied."""
+
+    detail: str
+
+
+@dataclass(frozen=True)
 class ProtocolError(Event):
     """Something the peer did violates the protocol (or timed out).
 

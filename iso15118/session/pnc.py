@@ -25,7 +25,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, Union
+from typing import Any, Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed448
@@ -38,7 +38,7 @@ from iso15118.security.validation import emaid_from_certificate
 
 log = logging.getLogger(__name__)
 
-PrivateKey = Union[ec.EllipticCurvePrivateKey, ed448.Ed448PrivateKey]
+PrivateKey = ec.EllipticCurvePrivateKey | ed448.Ed448PrivateKey
 
 __all__ = [
     "CertificateProvider",
@@ -125,6 +125,7 @@ class LabCertificateProvider:
     ) -> Element | None:
         assert check.oem_certificate is not None
         pki = self.pki
+        key: Any
         if self.fresh:
             key = pki.algorithm.generate_key()
             leaf = issue_certificate(

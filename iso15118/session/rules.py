@@ -13,8 +13,9 @@ to AC or DC energy services.
   disagree about where the session is.
 
 The message table :data:`MESSAGES` gives each request its response, V2GTP payload type,
-EXI schema key, the EVCC's message timeout and the SECC's performance time (digest §6.1).
-:data:`TIMERS` holds the sequence and loop timers (digest §6.2).
+EXI schema key, the EVCC's message timeout and the SECC's performance time; the values, and
+the sequence and loop timers :data:`TIMERS`, come from ``iso15118.facts`` (their one home,
+which the capture decoder and the tester read too).
 
 Decisions on items the digest marks DISAGREE / UNVERIFIED (see also docs in ``secc.py``):
 
@@ -44,12 +45,21 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
-from iso15118.transport.v2gtp import PayloadType
+from iso15118.facts.codes import is_failure_code
+from iso15118.facts.namespaces import Family
+from iso15118.facts.payload import PayloadType, payload_type_for_schema_key
+from iso15118.facts.timing import LOOP_TIMER, TIMERS, Timers, message_timing
+from iso15118.messages import Authorization as AuthorizationMode
+from iso15118.messages import ChargingSession as StopKind
 
 __all__ = [
+    "AuthorizationMode",
+    "StopKind",
     "Family",
+    "LOOP_TIMER",
     "MESSAGES",
     "MessageSpec",
+    "Outcome",
     "State",
     "TIMERS",
     "TRANSITIONS",
@@ -66,11 +76,30 @@ __all__ = [
 ]
 
 
-class Family(str, enum.Enum):
-    """Energy family fixed by the SupportedAppProtocol namespace (digest §2)."""
+# The protocol's vocabulary as enums: how an EV is authorized and how a session stops are the
+# XSD's own enumerations (authorizationType, chargingSessionType); the outcome of an exchange is ours.
 
-    AC = "AC"
-    DC = "DC"
+
+class Outcome(str, enum.Enum):
+    """How a request/response exchange ended, as the rows of :data:`TRANSITIONS` name it."""
+
+    OK = "ok"
+    NEW = "new"
+    RESUMED = "resumed"
+    FINISHED = "finished"
+    ONGOING = "ongoing"
+    REJECTED = "rejected"
+    # PowerDelivery: the ChargeProgress sent, or Ongoing while the EV is not finished
+    START = "Start"
+    STOP = "Stop"
+    STANDBY = "Standby"
+    STANDBY_REFUSED = "StandbyRefused"
+    SCHEDULE_RENEGOTIATION = "ScheduleRenegotiation"
+    POWER_ONGOING = "Ongoing"
+    # SessionStop: the ChargingSession sent
+    TERMINATE = "Terminate"
+    PAUSE = "Pause"
+    SERVICE_RENEGOTIATION = "ServiceRenegotiation"
 
 
 @dataclass(frozen=True)
@@ -88,40 +117,39 @@ class MessageSpec:
     family: Family | None = None
 
 
-def _spec(req: str, pt: PayloadType, key: str, timeout: float, family: Family | None = None) -> MessageSpec:
-    res = req[:-3] + "Res"
-    # The SECC's performance time is the EVCC timeout less a margin for transport.
-    perf = round(timeout * 0.8, 3)
-    return MessageSpec(req, res, pt, key, timeout, perf, family)
+def _spec(req: str, key: str, family: Family | None = None) -> MessageSpec:
+    """Payload type and timing from ``iso15118.facts`` (the one home of both)."""
+    timing = message_timing("-20", req)
+    return MessageSpec(
+        req, req[:-3] + "Res", payload_type_for_schema_key(key), key, timing.evcc_timeout, timing.secc_performance, family
+    )
 
-
-_C, _AC, _DC = PayloadType.MAINSTREAM, PayloadType.AC_MAINSTREAM, PayloadType.DC_MAINSTREAM
 
 MESSAGES: dict[str, MessageSpec] = {
     s.request: s
     for s in (
-        _spec("supportedAppProtocolReq", PayloadType.SAP, "sap", 2.0),
-        _spec("SessionSetupReq", _C, "common", 2.0),
-        _spec("AuthorizationSetupReq", _C, "common", 2.0),
-        _spec("AuthorizationReq", _C, "common", 2.0),
-        _spec("CertificateInstallationReq", _C, "common", 5.0),
-        _spec("ServiceDiscoveryReq", _C, "common", 2.0),
-        _spec("ServiceDetailReq", _C, "common", 5.0),
-        _spec("ServiceSelectionReq", _C, "common", 2.0),
-        _spec("AC_ChargeParameterDiscoveryReq", _AC, "ac", 2.0, Family.AC),
-        _spec("DC_ChargeParameterDiscoveryReq", _DC, "dc", 2.0, Family.DC),
-        _spec("ScheduleExchangeReq", _C, "common", 2.0),
-        _spec("DC_CableCheckReq", _DC, "dc", 2.0, Family.DC),
-        _spec("DC_PreChargeReq", _DC, "dc", 2.0, Family.DC),
-        _spec("PowerDeliveryReq", _C, "common", 2.0),
-        _spec("AC_ChargeLoopReq", _AC, "ac", 0.5, Family.AC),
-        _spec("DC_ChargeLoopReq", _DC, "dc", 0.5, Family.DC),
-        _spec("DC_WeldingDetectionReq", _DC, "dc", 2.0, Family.DC),
-        _spec("MeteringConfirmationReq", _C, "common", 2.0),
-        _spec("SessionStopReq", _C, "common", 2.0),
+        _spec("supportedAppProtocolReq", "sap"),
+        _spec("SessionSetupReq", "common"),
+        _spec("AuthorizationSetupReq", "common"),
+        _spec("AuthorizationReq", "common"),
+        _spec("CertificateInstallationReq", "common"),
+        _spec("ServiceDiscoveryReq", "common"),
+        _spec("ServiceDetailReq", "common"),
+        _spec("ServiceSelectionReq", "common"),
+        _spec("AC_ChargeParameterDiscoveryReq", "ac", Family.AC),
+        _spec("DC_ChargeParameterDiscoveryReq", "dc", Family.DC),
+        _spec("ScheduleExchangeReq", "common"),
+        _spec("DC_CableCheckReq", "dc", Family.DC),
+        _spec("DC_PreChargeReq", "dc", Family.DC),
+        _spec("PowerDeliveryReq", "common"),
+        _spec("AC_ChargeLoopReq", "ac", Family.AC),
+        _spec("DC_ChargeLoopReq", "dc", Family.DC),
+        _spec("DC_WeldingDetectionReq", "dc", Family.DC),
+        _spec("MeteringConfirmationReq", "common"),
+        _spec("SessionStopReq", "common"),
     )
 }
-"""Request element name -> :class:`MessageSpec` (digest §1.2, §3.1, §6.1)."""
+"""Request element name -> :class:`MessageSpec` (digest §1.2, §3.1; timing: ``iso15118.facts.timing``)."""
 
 _BY_RESPONSE = {s.response: s for s in MESSAGES.values()}
 # SAP uses lower-case element names.
@@ -136,42 +164,6 @@ def spec_for_request(name: str) -> MessageSpec | None:
 def spec_for_response(name: str) -> MessageSpec | None:
     """The spec whose response element is ``name``."""
     return _BY_RESPONSE.get(name)
-
-
-@dataclass(frozen=True)
-class Timers:
-    """Sequence and loop timers (digest §6.2), in seconds."""
-
-    communication_setup: float = 20.0
-    """EVCC: from connection until SessionSetupRes."""
-    secc_sequence: float = 60.0
-    """SECC: max wait for the next request after each response."""
-    secc_first_message: float = 20.0
-    """SECC: max wait for supportedAppProtocolReq after accept."""
-    evcc_ongoing: float = 60.0
-    """EVCC: total duration of an Authorization / ScheduleExchange / PowerDelivery Ongoing loop."""
-    evcc_cable_check: float = 40.0
-    evcc_pre_charge: float = 10.0
-    evcc_welding_detection: float = 60.0
-    secc_authorization_ongoing: float = 180.0
-    """SECC: EIM authorization may stay Ongoing this long, then FAILED."""
-    secc_schedule_ongoing: float = 55.0
-    """SECC: ScheduleExchange may stay Ongoing this long, then FAILED."""
-    close_delay: float = 5.0
-    """Both: keep the connection this long after the last response ([V2G20-1643])."""
-
-
-TIMERS = Timers()
-
-LOOP_TIMER: dict[str, str] = {
-    "AuthorizationReq": "evcc_ongoing",
-    "ScheduleExchangeReq": "evcc_ongoing",
-    "PowerDeliveryReq": "evcc_ongoing",
-    "DC_CableCheckReq": "evcc_cable_check",
-    "DC_PreChargeReq": "evcc_pre_charge",
-    "DC_WeldingDetectionReq": "evcc_welding_detection",
-}
-"""Repeatable requests -> the EVCC timer bounding the whole loop (field of :class:`Timers`)."""
 
 
 class State(str, enum.Enum):
@@ -212,12 +204,13 @@ class Transition:
 
     state: State
     request: str
-    outcome: str
+    outcome: Outcome
     next: State
     family: Family | None = None
 
 
 S = State
+O = Outcome
 _STOP = "SessionStopReq"
 
 
@@ -225,8 +218,8 @@ def _stop_rows(*states: State) -> list[Transition]:
     rows = []
     for st in states:
         rows += [
-            Transition(st, _STOP, "Terminate", S.ENDED),
-            Transition(st, _STOP, "Pause", S.PAUSED),
+            Transition(st, _STOP, O.TERMINATE, S.ENDED),
+            Transition(st, _STOP, O.PAUSE, S.PAUSED),
         ]
     return rows
 
@@ -236,93 +229,93 @@ _LOOP = ("AC_ChargeLoopReq", "DC_ChargeLoopReq")
 
 TRANSITIONS: tuple[Transition, ...] = (
     # handshake
-    Transition(S.CONNECTED, "supportedAppProtocolReq", "ok", S.APP_PROTOCOL),
-    Transition(S.APP_PROTOCOL, "SessionSetupReq", "new", S.SESSION_SETUP),
-    Transition(S.APP_PROTOCOL, "SessionSetupReq", "resumed", S.SESSION_RESUMED),
+    Transition(S.CONNECTED, "supportedAppProtocolReq", O.OK, S.APP_PROTOCOL),
+    Transition(S.APP_PROTOCOL, "SessionSetupReq", O.NEW, S.SESSION_SETUP),
+    Transition(S.APP_PROTOCOL, "SessionSetupReq", O.RESUMED, S.SESSION_RESUMED),
     # authorization
-    Transition(S.SESSION_SETUP, "AuthorizationSetupReq", "ok", S.AUTHORIZATION_SETUP),
-    Transition(S.SESSION_RESUMED, "AuthorizationSetupReq", "ok", S.AUTHORIZATION_SETUP),
-    Transition(S.AUTHORIZATION_SETUP, "AuthorizationReq", "finished", S.AUTHORIZED),
-    Transition(S.AUTHORIZATION_SETUP, "AuthorizationReq", "ongoing", S.AUTHORIZATION_ONGOING),
-    Transition(S.AUTHORIZATION_ONGOING, "AuthorizationReq", "finished", S.AUTHORIZED),
-    Transition(S.AUTHORIZATION_ONGOING, "AuthorizationReq", "ongoing", S.AUTHORIZATION_ONGOING),
-    Transition(S.AUTHORIZED, "AuthorizationReq", "finished", S.AUTHORIZED),
-    Transition(S.AUTHORIZED, "AuthorizationReq", "ongoing", S.AUTHORIZATION_ONGOING),
+    Transition(S.SESSION_SETUP, "AuthorizationSetupReq", O.OK, S.AUTHORIZATION_SETUP),
+    Transition(S.SESSION_RESUMED, "AuthorizationSetupReq", O.OK, S.AUTHORIZATION_SETUP),
+    Transition(S.AUTHORIZATION_SETUP, "AuthorizationReq", O.FINISHED, S.AUTHORIZED),
+    Transition(S.AUTHORIZATION_SETUP, "AuthorizationReq", O.ONGOING, S.AUTHORIZATION_ONGOING),
+    Transition(S.AUTHORIZATION_ONGOING, "AuthorizationReq", O.FINISHED, S.AUTHORIZED),
+    Transition(S.AUTHORIZATION_ONGOING, "AuthorizationReq", O.ONGOING, S.AUTHORIZATION_ONGOING),
+    Transition(S.AUTHORIZED, "AuthorizationReq", O.FINISHED, S.AUTHORIZED),
+    Transition(S.AUTHORIZED, "AuthorizationReq", O.ONGOING, S.AUTHORIZATION_ONGOING),
     # a WARNING (EIM rejected, selection invalid): the EV may try again or stop
-    Transition(S.AUTHORIZATION_SETUP, "AuthorizationReq", "rejected", S.AUTHORIZATION_SETUP),
-    Transition(S.AUTHORIZATION_ONGOING, "AuthorizationReq", "rejected", S.AUTHORIZATION_SETUP),
-    Transition(S.AUTHORIZED, "AuthorizationReq", "rejected", S.AUTHORIZATION_SETUP),
+    Transition(S.AUTHORIZATION_SETUP, "AuthorizationReq", O.REJECTED, S.AUTHORIZATION_SETUP),
+    Transition(S.AUTHORIZATION_ONGOING, "AuthorizationReq", O.REJECTED, S.AUTHORIZATION_SETUP),
+    Transition(S.AUTHORIZED, "AuthorizationReq", O.REJECTED, S.AUTHORIZATION_SETUP),
     # PnC: contract installation before the (PnC) AuthorizationReq, answered at once by the
     # SECC/CPS (an installation failure is a WARNING: the EV may still use EIM or stop)
-    Transition(S.AUTHORIZATION_SETUP, "CertificateInstallationReq", "ok", S.AUTHORIZATION_SETUP),
+    Transition(S.AUTHORIZATION_SETUP, "CertificateInstallationReq", O.OK, S.AUTHORIZATION_SETUP),
     # services
-    Transition(S.AUTHORIZED, "ServiceDiscoveryReq", "ok", S.SERVICE_DISCOVERY),
-    Transition(S.SERVICE_RENEGOTIATION, "ServiceDiscoveryReq", "ok", S.SERVICE_DISCOVERY),
-    Transition(S.SERVICE_DISCOVERY, "ServiceDiscoveryReq", "ok", S.SERVICE_DISCOVERY),
-    Transition(S.SERVICE_DISCOVERY, "ServiceDetailReq", "ok", S.SERVICE_DETAIL),
-    Transition(S.SERVICE_DETAIL, "ServiceDetailReq", "ok", S.SERVICE_DETAIL),
-    Transition(S.SERVICE_DETAIL, "ServiceSelectionReq", "ok", S.SERVICE_SELECTED),
+    Transition(S.AUTHORIZED, "ServiceDiscoveryReq", O.OK, S.SERVICE_DISCOVERY),
+    Transition(S.SERVICE_RENEGOTIATION, "ServiceDiscoveryReq", O.OK, S.SERVICE_DISCOVERY),
+    Transition(S.SERVICE_DISCOVERY, "ServiceDiscoveryReq", O.OK, S.SERVICE_DISCOVERY),
+    Transition(S.SERVICE_DISCOVERY, "ServiceDetailReq", O.OK, S.SERVICE_DETAIL),
+    Transition(S.SERVICE_DETAIL, "ServiceDetailReq", O.OK, S.SERVICE_DETAIL),
+    Transition(S.SERVICE_DETAIL, "ServiceSelectionReq", O.OK, S.SERVICE_SELECTED),
     # charge parameters and schedule
-    Transition(S.SERVICE_SELECTED, _CPD[0], "ok", S.CHARGE_PARAMETERS, Family.AC),
-    Transition(S.SERVICE_SELECTED, _CPD[1], "ok", S.CHARGE_PARAMETERS, Family.DC),
-    Transition(S.SESSION_RESUMED, _CPD[0], "ok", S.CHARGE_PARAMETERS, Family.AC),
-    Transition(S.SESSION_RESUMED, _CPD[1], "ok", S.CHARGE_PARAMETERS, Family.DC),
-    Transition(S.CHARGE_PARAMETERS, "ScheduleExchangeReq", "finished", S.SCHEDULED),
-    Transition(S.CHARGE_PARAMETERS, "ScheduleExchangeReq", "ongoing", S.SCHEDULE_ONGOING),
-    Transition(S.SCHEDULE_ONGOING, "ScheduleExchangeReq", "finished", S.SCHEDULED),
-    Transition(S.SCHEDULE_ONGOING, "ScheduleExchangeReq", "ongoing", S.SCHEDULE_ONGOING),
-    Transition(S.SCHEDULED, "ScheduleExchangeReq", "finished", S.SCHEDULED),
-    Transition(S.SCHEDULED, "ScheduleExchangeReq", "ongoing", S.SCHEDULE_ONGOING),
+    Transition(S.SERVICE_SELECTED, _CPD[0], O.OK, S.CHARGE_PARAMETERS, Family.AC),
+    Transition(S.SERVICE_SELECTED, _CPD[1], O.OK, S.CHARGE_PARAMETERS, Family.DC),
+    Transition(S.SESSION_RESUMED, _CPD[0], O.OK, S.CHARGE_PARAMETERS, Family.AC),
+    Transition(S.SESSION_RESUMED, _CPD[1], O.OK, S.CHARGE_PARAMETERS, Family.DC),
+    Transition(S.CHARGE_PARAMETERS, "ScheduleExchangeReq", O.FINISHED, S.SCHEDULED),
+    Transition(S.CHARGE_PARAMETERS, "ScheduleExchangeReq", O.ONGOING, S.SCHEDULE_ONGOING),
+    Transition(S.SCHEDULE_ONGOING, "ScheduleExchangeReq", O.FINISHED, S.SCHEDULED),
+    Transition(S.SCHEDULE_ONGOING, "ScheduleExchangeReq", O.ONGOING, S.SCHEDULE_ONGOING),
+    Transition(S.SCHEDULED, "ScheduleExchangeReq", O.FINISHED, S.SCHEDULED),
+    Transition(S.SCHEDULED, "ScheduleExchangeReq", O.ONGOING, S.SCHEDULE_ONGOING),
     # DC isolation check and pre-charge
-    Transition(S.SCHEDULED, "DC_CableCheckReq", "finished", S.CABLE_CHECKED, Family.DC),
-    Transition(S.SCHEDULED, "DC_CableCheckReq", "ongoing", S.CABLE_CHECK_ONGOING, Family.DC),
-    Transition(S.CABLE_CHECK_ONGOING, "DC_CableCheckReq", "finished", S.CABLE_CHECKED, Family.DC),
-    Transition(S.CABLE_CHECK_ONGOING, "DC_CableCheckReq", "ongoing", S.CABLE_CHECK_ONGOING, Family.DC),
-    Transition(S.CABLE_CHECKED, "DC_PreChargeReq", "ok", S.PRE_CHARGE, Family.DC),
-    Transition(S.PRE_CHARGE, "DC_PreChargeReq", "ok", S.PRE_CHARGE, Family.DC),
+    Transition(S.SCHEDULED, "DC_CableCheckReq", O.FINISHED, S.CABLE_CHECKED, Family.DC),
+    Transition(S.SCHEDULED, "DC_CableCheckReq", O.ONGOING, S.CABLE_CHECK_ONGOING, Family.DC),
+    Transition(S.CABLE_CHECK_ONGOING, "DC_CableCheckReq", O.FINISHED, S.CABLE_CHECKED, Family.DC),
+    Transition(S.CABLE_CHECK_ONGOING, "DC_CableCheckReq", O.ONGOING, S.CABLE_CHECK_ONGOING, Family.DC),
+    Transition(S.CABLE_CHECKED, "DC_PreChargeReq", O.OK, S.PRE_CHARGE, Family.DC),
+    Transition(S.PRE_CHARGE, "DC_PreChargeReq", O.OK, S.PRE_CHARGE, Family.DC),
     # power delivery: AC straight after the schedule, DC after pre-charge.  DC may also stop
     # without CableCheck/PreCharge (Josev, [V2G20-2122]) but never start without them.
-    Transition(S.SCHEDULED, "PowerDeliveryReq", "Start", S.CHARGING, Family.AC),
+    Transition(S.SCHEDULED, "PowerDeliveryReq", O.START, S.CHARGING, Family.AC),
     *(
         Transition(st, "PowerDeliveryReq", out, nxt, fam)
         for st, fam, outs in (
-            (S.SCHEDULED, None, ("Stop", "Ongoing")),
-            (S.PRE_CHARGE, Family.DC, ("Start", "Stop", "Ongoing")),
-            (S.POWER_DELIVERY_ONGOING, None, ("Start", "Stop", "Standby", "Ongoing")),
-            (S.CHARGING, None, ("Start", "Stop", "Standby", "StandbyRefused", "Ongoing")),
-            (S.STANDBY, None, ("Start", "Stop", "Standby", "Ongoing")),
-            (S.RESCHEDULED, None, ("Start", "Stop", "Ongoing")),
+            (S.SCHEDULED, None, (O.STOP, O.POWER_ONGOING)),
+            (S.PRE_CHARGE, Family.DC, (O.START, O.STOP, O.POWER_ONGOING)),
+            (S.POWER_DELIVERY_ONGOING, None, (O.START, O.STOP, O.STANDBY, O.POWER_ONGOING)),
+            (S.CHARGING, None, (O.START, O.STOP, O.STANDBY, O.STANDBY_REFUSED, O.POWER_ONGOING)),
+            (S.STANDBY, None, (O.START, O.STOP, O.STANDBY, O.POWER_ONGOING)),
+            (S.RESCHEDULED, None, (O.START, O.STOP, O.POWER_ONGOING)),
         )
         for out, nxt in (
-            ("Start", S.CHARGING),
-            ("Stop", S.STOPPED),
-            ("Standby", S.STANDBY),
-            ("StandbyRefused", S.CHARGING),
-            ("Ongoing", S.POWER_DELIVERY_ONGOING),
+            (O.START, S.CHARGING),
+            (O.STOP, S.STOPPED),
+            (O.STANDBY, S.STANDBY),
+            (O.STANDBY_REFUSED, S.CHARGING),
+            (O.POWER_ONGOING, S.POWER_DELIVERY_ONGOING),
         )
         if out in outs
     ),
-    Transition(S.CHARGING, "PowerDeliveryReq", "ScheduleRenegotiation", S.RENEGOTIATING),
-    Transition(S.STANDBY, "PowerDeliveryReq", "ScheduleRenegotiation", S.RENEGOTIATING),
+    Transition(S.CHARGING, "PowerDeliveryReq", O.SCHEDULE_RENEGOTIATION, S.RENEGOTIATING),
+    Transition(S.STANDBY, "PowerDeliveryReq", O.SCHEDULE_RENEGOTIATION, S.RENEGOTIATING),
     # charge loop (also kept alive at zero power in Standby)
-    Transition(S.CHARGING, _LOOP[0], "ok", S.CHARGING, Family.AC),
-    Transition(S.CHARGING, _LOOP[1], "ok", S.CHARGING, Family.DC),
-    Transition(S.STANDBY, _LOOP[0], "ok", S.STANDBY, Family.AC),
-    Transition(S.STANDBY, _LOOP[1], "ok", S.STANDBY, Family.DC),
+    Transition(S.CHARGING, _LOOP[0], O.OK, S.CHARGING, Family.AC),
+    Transition(S.CHARGING, _LOOP[1], O.OK, S.CHARGING, Family.DC),
+    Transition(S.STANDBY, _LOOP[0], O.OK, S.STANDBY, Family.AC),
+    Transition(S.STANDBY, _LOOP[1], O.OK, S.STANDBY, Family.DC),
     # signed meter reading, asked for with EVSENotification=MeteringConfirmation in a
     # ChargeLoopRes (PnC sessions); the loop continues afterwards
-    Transition(S.CHARGING, "MeteringConfirmationReq", "ok", S.CHARGING),
-    Transition(S.STANDBY, "MeteringConfirmationReq", "ok", S.STANDBY),
+    Transition(S.CHARGING, "MeteringConfirmationReq", O.OK, S.CHARGING),
+    Transition(S.STANDBY, "MeteringConfirmationReq", O.OK, S.STANDBY),
     # schedule renegotiation
-    Transition(S.RENEGOTIATING, "ScheduleExchangeReq", "finished", S.RESCHEDULED),
-    Transition(S.RENEGOTIATING, "ScheduleExchangeReq", "ongoing", S.RESCHEDULE_ONGOING),
-    Transition(S.RESCHEDULE_ONGOING, "ScheduleExchangeReq", "finished", S.RESCHEDULED),
-    Transition(S.RESCHEDULE_ONGOING, "ScheduleExchangeReq", "ongoing", S.RESCHEDULE_ONGOING),
+    Transition(S.RENEGOTIATING, "ScheduleExchangeReq", O.FINISHED, S.RESCHEDULED),
+    Transition(S.RENEGOTIATING, "ScheduleExchangeReq", O.ONGOING, S.RESCHEDULE_ONGOING),
+    Transition(S.RESCHEDULE_ONGOING, "ScheduleExchangeReq", O.FINISHED, S.RESCHEDULED),
+    Transition(S.RESCHEDULE_ONGOING, "ScheduleExchangeReq", O.ONGOING, S.RESCHEDULE_ONGOING),
     # after power stopped
-    Transition(S.STOPPED, "DC_WeldingDetectionReq", "ok", S.WELDING_DETECTION, Family.DC),
-    Transition(S.WELDING_DETECTION, "DC_WeldingDetectionReq", "ok", S.WELDING_DETECTION, Family.DC),
-    Transition(S.STOPPED, _STOP, "ServiceRenegotiation", S.SERVICE_RENEGOTIATION),
-    Transition(S.WELDING_DETECTION, _STOP, "ServiceRenegotiation", S.SERVICE_RENEGOTIATION),
+    Transition(S.STOPPED, "DC_WeldingDetectionReq", O.OK, S.WELDING_DETECTION, Family.DC),
+    Transition(S.WELDING_DETECTION, "DC_WeldingDetectionReq", O.OK, S.WELDING_DETECTION, Family.DC),
+    Transition(S.STOPPED, _STOP, O.SERVICE_RENEGOTIATION, S.SERVICE_RENEGOTIATION),
+    Transition(S.WELDING_DETECTION, _STOP, O.SERVICE_RENEGOTIATION, S.SERVICE_RENEGOTIATION),
     # SessionStop: possible before energy transfer and after it has stopped
     *_stop_rows(
         S.SESSION_SETUP,
@@ -342,7 +335,7 @@ TRANSITIONS: tuple[Transition, ...] = (
 )
 """Every legal step of a -20 session (digest §3.1 / §3.3)."""
 
-_INDEX: dict[tuple[State, str, str], list[Transition]] = {}
+_INDEX: dict[tuple[State, str, Outcome], list[Transition]] = {}
 _ACCEPTS: dict[tuple[State, str], list[Transition]] = {}
 for _row in TRANSITIONS:
     _INDEX.setdefault((_row.state, _row.request, _row.outcome), []).append(_row)
@@ -367,7 +360,7 @@ def allowed_requests(state: State, family: Family | None = None) -> list[str]:
     )
 
 
-def next_state(state: State, request: str, outcome_: str, family: Family | None = None) -> State:
+def next_state(state: State, request: str, outcome_: Outcome, family: Family | None = None) -> State:
     """Where the session goes after ``request`` ended with ``outcome_`` in ``state``.
 
     Raises ``KeyError`` if the table has no such row (a protocol error of the peer).
@@ -375,15 +368,15 @@ def next_state(state: State, request: str, outcome_: str, family: Family | None 
     for row in _INDEX.get((state, request, outcome_), ()):
         if family is None or row.family in (None, family):
             return row.next
-    raise KeyError(f"{request} with outcome {outcome_!r} is not legal in {state.value}")
+    raise KeyError(f"{request} with outcome {str.__str__(outcome_)!r} is not legal in {state.value}")
 
 
 def _name(msg: Any) -> str:
-    return msg.ELEMENT[1]
+    return str(msg.ELEMENT[1])
 
 
-def outcome(request: Any, response: Any) -> str:
-    """The outcome label of a request/response pair, as used by :data:`TRANSITIONS`.
+def outcome(request: Any, response: Any) -> Outcome:
+    """The outcome of a request/response pair, as used by :data:`TRANSITIONS`.
 
     Both cores call this with the same pair, so they agree on the next state.
     """
@@ -391,40 +384,39 @@ def outcome(request: Any, response: Any) -> str:
     code = getattr(response, "response_code", None)
     code_value = getattr(code, "value", str(code))
     if name == "SessionSetupReq":
-        return "resumed" if code_value == "OK_OldSessionJoined" else "new"
+        return Outcome.RESUMED if code_value == "OK_OldSessionJoined" else Outcome.NEW
     if name == "AuthorizationReq" and code_value.startswith("WARNING"):
-        return "rejected"
+        return Outcome.REJECTED
     if name in ("AuthorizationReq", "ScheduleExchangeReq", "DC_CableCheckReq"):
         processing = response.evse_processing.value
-        return "finished" if processing == "Finished" else "ongoing"
+        return Outcome.FINISHED if processing == "Finished" else Outcome.ONGOING
     if name == "PowerDeliveryReq":
         if request.ev_processing.value != "Finished":
-            return "Ongoing"
+            return Outcome.POWER_ONGOING
         progress = request.charge_progress.value
         if progress == "Standby" and code_value == "WARNING_StandbyNotAllowed":
-            return "StandbyRefused"
-        return str(progress)
+            return Outcome.STANDBY_REFUSED
+        return Outcome(progress)
     if name == "SessionStopReq":
-        return str(request.charging_session.value)
-    return "ok"
+        return Outcome(request.charging_session.value)
+    return Outcome.OK
 
 
-def request_outcome(request: Any) -> str | None:
-    """The outcome label when the request alone decides it (SessionStop, PowerDelivery other
-    than Standby), so the SECC can refuse an illegal step before acting on it; else None."""
+def request_outcome(request: Any) -> Outcome | None:
+    """The outcome when the request alone decides it (SessionStop, PowerDelivery other than
+    Standby), so the SECC can refuse an illegal step before acting on it; else None."""
     name = _name(request)
     if name == "SessionStopReq":
-        return str(request.charging_session.value)
+        return Outcome(request.charging_session.value)
     if name == "PowerDeliveryReq":
         if request.ev_processing.value != "Finished":
-            return "Ongoing"
-        progress = str(request.charge_progress.value)
-        return None if progress == "Standby" else progress
+            return Outcome.POWER_ONGOING
+        progress = Outcome(request.charge_progress.value)
+        return None if progress is Outcome.STANDBY else progress
     return None
 
 
 def is_failure(response: Any) -> bool:
     """True if the response carries a FAILED* code (which ends the session, digest §5.1)."""
     code = getattr(response, "response_code", None)
-    value = getattr(code, "value", "")
-    return value.startswith("FAILED") or value == "Failed_NoNegotiation"
+    return is_failure_code(getattr(code, "value", ""))

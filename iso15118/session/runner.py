@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from iso15118.session import rules
 from iso15118.session.controller import EVController, EVSEController
 from iso15118.session.evcc import EvccConfig, EvccSession
 from iso15118.session.events import Event, MessageReceived, SendMessage, SessionEnded
@@ -131,8 +132,6 @@ async def drive(
 
 
 def _account(stats: dict[str, float], events: list[Event], elapsed: float) -> None:
-    from iso15118.session import rules
-
     for ev in events:
         if isinstance(ev, SendMessage):
             spec = rules.spec_for_response(ev.name)
@@ -172,7 +171,7 @@ class SeccServer:
 
     def __init__(
         self,
-        controller: EVSEController | Callable[[], EVSEController] | str,
+        controller: EVSEController | Callable[[], EVSEController],
         *,
         config: SeccConfig | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -202,10 +201,6 @@ class SeccServer:
 
     def controller_for_session(self) -> EVSEController:
         c = self._controller
-        if isinstance(c, str):  # a simulator profile name: one simulator per session
-            from iso15118.sim import make_evse
-
-            return make_evse(c)
         if callable(c) and not hasattr(c, "energy_services"):
             return c()  # type: ignore[no-any-return]
         return c  # type: ignore[return-value]
@@ -226,6 +221,7 @@ class SeccServer:
             self.controller_for_session(),
             self.config,
             now=started,
+            clock=time.time,
             tls=conn.ssl_object is not None,
             peer_certificate=_peer_fingerprint(conn),
         )
@@ -291,7 +287,7 @@ class SeccServer:
 
 
 async def start_secc(
-    controller: EVSEController | Callable[[], EVSEController] | str,
+    controller: EVSEController | Callable[[], EVSEController],
     host: str | None = "::1",
     port: int = 0,
     tls: ssl.SSLContext | None = None,
@@ -306,9 +302,9 @@ async def start_secc(
 ) -> SeccServer:
     """Start serving; returns the :class:`SeccServer` (``port=0`` picks a free port).
 
-    ``controller``: one controller shared by all sessions, a factory called per session, or
-    a simulator profile name (``"wall-connector"``, ``"dc-bidi"``, ``"v2v"``).  ``limits``:
-    connection / handshake caps and the handshake timeout (:class:`ServerLimits` defaults)."""
+    ``controller``: one controller shared by all sessions, or a factory called per session
+    (the runner knows no simulator: ``lambda: make_evse("dc-bidi")`` lives in the caller).
+    ``limits``: connection / handshake caps and the handshake timeout (:class:`ServerLimits` defaults)."""
     secc = SeccServer(
         controller, config=config, clock=clock, sink=sink, linger=linger, record_events=record_events,
         limits=limits, on_result=on_result,
@@ -318,7 +314,7 @@ async def start_secc(
 
 
 async def run_secc(
-    controller: EVSEController | Callable[[], EVSEController] | str,
+    controller: EVSEController | Callable[[], EVSEController],
     host: str | None = "::1",
     port: int = 0,
     tls: ssl.SSLContext | None = None,
@@ -356,7 +352,7 @@ async def run_secc(
 
 
 async def run_evcc(
-    controller: EVController | str,
+    controller: EVController,
     host: str | None = "::1",
     port: int | None = None,
     tls: ssl.SSLContext | None = None,
@@ -379,14 +375,10 @@ async def run_evcc(
         host, port = str(resp.address), resp.port
     if host is None or port is None:
         raise ValueError("run_evcc needs host and port, or discover=True")
-    if isinstance(controller, str):  # a simulator profile name
-        from iso15118.sim import make_ev
-
-        controller = make_ev(controller)
     started = clock()
     conn = await open_connection(host, port, tls, timeout=connect_timeout)
     stats = {"connect_s": clock() - started}
-    core = EvccSession(controller, config, tls=conn.ssl_object is not None)
+    core = EvccSession(controller, config, clock=time.time, tls=conn.ssl_object is not None)
     record: list[tuple[float, Event]] | None = [] if record_events else None
     try:
         ended = await drive(core, conn, side="evcc", clock=clock, sink=sink, initial=core.start(clock()), record=record)

@@ -1,11 +1,12 @@
 """Sans-IO SECC core: received V2GTP payloads and time in, events out.
 
-    conn = SeccSession(controller, SeccConfig())
+    conn = SeccSession(controller, SeccConfig(), clock=time.time)   # the wall clock is an input too
     events = conn.receive(payload_type, payload, now)   # -> [MessageReceived, SendMessage, ...]
     events = conn.handle_timer(now)                     # when now >= conn.next_deadline()
 
-No sockets, no sleeps: :mod:`iso15118.session.runner` drives it with asyncio, the tests with a
-fake clock.  Which request may come next is decided by :mod:`iso15118.session.rules` only; an
+No sockets, no sleeps, no clock of its own: ``now`` comes with every call and ``clock`` (the
+wall clock for header TimeStamps) from the driver -- :mod:`iso15118.session.runner` with
+asyncio and ``time.time``, the tests with fake ones.  Which request may come next is decided by :mod:`iso15118.session.rules` only; an
 out-of-sequence request is answered with its response type and ``FAILED_SequenceError``, a
 wrong SessionID with ``FAILED_UnknownSession``; every FAILED* response ends the session
 (digest §5.1).
@@ -15,15 +16,18 @@ from __future__ import annotations
 
 import logging
 import secrets
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from iso15118 import messages as m
+from iso15118.exi.errors import ExiError
+from iso15118.facts.namespaces import FAMILY_OF_NAMESPACE, SESSION_SCHEMAS
+from iso15118.messages import MessageValidationError
 from iso15118.security import pnc as sec
 from iso15118.session import rules
+from iso15118.session.builders import cl_mode, cpd_mode
 from iso15118.session.controller import (
     AuthorizationDecision,
     EnergyRequest,
@@ -45,9 +49,8 @@ from iso15118.session.events import (
     StateChanged,
 )
 from iso15118.session.pnc import SeccPnC, meter_info_mapping, to_tree, typed
-from iso15118.session.rules import Family, State
+from iso15118.session.rules import AuthorizationMode, Family, State
 from iso15118.session.services import (
-    FAMILY_OF_NAMESPACE,
     ControlMode,
     EnergyService,
     MobilityNeedsMode,
@@ -120,7 +123,7 @@ class SeccSession:
         config: SeccConfig | None = None,
         *,
         now: float = 0.0,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float],
         tls: bool = False,
         peer_certificate: str | None = None,
     ) -> None:
@@ -132,7 +135,7 @@ class SeccSession:
         self.peer_certificate = peer_certificate
         """SHA-512 fingerprint (hex) of the EV's TLS certificate, an input from the runner: a
         paused session resumes only with the same certificate (digest §1.3)."""
-        self.authorization: str | None = None
+        self.authorization: AuthorizationMode | None = None
         """``"EIM"`` or ``"PnC"`` once the EV is authorized."""
         self.emaid: str | None = None
         self.contract_certificate: Any = None
@@ -224,11 +227,12 @@ class SeccSession:
         self.rx += 1
         self._events = []
         key = schema_key_for(payload_type)
-        if key not in ("sap", "common", "ac", "dc") or (key == "sap") != (self.state is State.CONNECTED):
+        if key not in SESSION_SCHEMAS or (key == "sap") != (self.state is State.CONNECTED):
             return self._abort(now, "WrongPayloadType", f"payload type 0x{payload_type:04x} in {self.state.value}")
+        msg: Any  # a request of the session: which one, the rules table decides below
         try:
             msg = m.decode(payload, key)
-        except Exception as exc:  # undecodable EXI: nothing to answer (no message type known)
+        except (ExiError, ValueError, KeyError) as exc:  # undecodable or invalid: nothing to answer (no message type known)
             return self._abort(now, "DecodeError", str(exc))
         name = msg.ELEMENT[1]
         self._events.append(MessageReceived(payload_type, msg, name))
@@ -252,7 +256,7 @@ class SeccSession:
             res = self._handlers[name](msg, now)
         except _Failed as exc:
             return self._fail(now, msg, exc.code, exc.detail)
-        except Exception as exc:  # a controller or message-building error: answer FAILED, never hang
+        except MessageValidationError as exc:  # a response built from the controller's values is invalid: answer FAILED
             log.exception("SECC handler for %s failed", name)
             return self._fail(now, msg, RC.FAILED, f"internal error: {exc}")
         return self._respond(now, msg, res)
@@ -341,7 +345,7 @@ class SeccSession:
         if note.kind in ("Terminate", "Pause", "ServiceRenegotiation") and self._notified_at is None:
             self._notified_at = now
             self._notification_sent = note
-        return m.EVSEStatus(notification_max_delay=note.max_delay, evse_notification=note.kind)
+        return m.EVSEStatus(notification_max_delay=note.max_delay, evse_notification=m.EVSENotification(note.kind))
 
     def _check_notification_delay(self, now: float) -> None:
         note, at = self._notification_sent, self._notified_at
@@ -444,7 +448,7 @@ class SeccSession:
         self._ongoing_since = None
         code = RC.OK if decision is AuthorizationDecision.ACCEPTED else RC.WARNING_EIM_AUTHORIZATION_FAILURE
         if code is RC.OK:
-            self.authorization = "EIM"
+            self.authorization = AuthorizationMode.EIM
         return m.AuthorizationRes(header=self._header(), response_code=code, evse_processing=m.Processing.FINISHED)
 
     def _on_pnc_authorization(self, req: m.AuthorizationReq, now: float) -> m.AuthorizationRes:
@@ -486,7 +490,7 @@ class SeccSession:
         else:  # the backend gave a response code (e.g. WARNING_eMSPUnknown)
             code = RC(str(getattr(decision, "value", decision)))
         if code.value.startswith("OK"):
-            self.authorization, self.emaid, self.contract_certificate = "PnC", check.emaid, check.contract_certificate
+            self.authorization, self.emaid, self.contract_certificate = AuthorizationMode.PNC, check.emaid, check.contract_certificate
             log.info("PnC authorized: eMAID %s (%s)", check.emaid, code.value)
         else:
             log.info("PnC contract %s refused by the backend: %s", check.emaid, code.value)
@@ -606,45 +610,14 @@ class SeccSession:
         self._require_service()
         self._check_cpd_mode(req.energy_transfer_mode, m.BPTACCPDReqEnergyTransferMode)
         assert self.service is not None
-        lim = self.controller.limits(now, self.service)
-        kw: dict[str, Any] = dict(
-            evse_maximum_charge_power=rn(lim.max_charge_power),
-            evse_minimum_charge_power=rn(lim.min_charge_power),
-            evse_nominal_frequency=rn(lim.nominal_frequency),
-        )
-        if self.service.bpt:
-            mode: Any = m.BPTACCPDResEnergyTransferMode(
-                **kw,
-                evse_maximum_discharge_power=rn(lim.max_discharge_power),
-                evse_minimum_discharge_power=rn(lim.min_discharge_power),
-            )
-        else:
-            mode = m.ACCPDResEnergyTransferMode(**kw)
+        mode = cpd_mode("evse", Family.AC, self.service.bpt, self.controller.limits(now, self.service))
         return m.ACChargeParameterDiscoveryRes(header=self._header(), response_code=RC.OK, energy_transfer_mode=mode)
 
     def _on_dc_cpd(self, req: m.DCChargeParameterDiscoveryReq, now: float) -> m.DCChargeParameterDiscoveryRes:
         self._require_service()
         self._check_cpd_mode(req.energy_transfer_mode, m.BPTDCCPDReqEnergyTransferMode)
         assert self.service is not None
-        lim = self.controller.limits(now, self.service)
-        kw: dict[str, Any] = dict(
-            evse_maximum_charge_power=rn(lim.max_charge_power),
-            evse_minimum_charge_power=rn(lim.min_charge_power),
-            evse_maximum_charge_current=rn(lim.max_charge_current),
-            evse_minimum_charge_current=rn(lim.min_charge_current),
-            evse_maximum_voltage=rn(lim.max_voltage),
-            evse_minimum_voltage=rn(lim.min_voltage),
-        )
-        if self.service.bpt:
-            mode: Any = m.BPTDCCPDResEnergyTransferMode(
-                **kw,
-                evse_maximum_discharge_power=rn(lim.max_discharge_power),
-                evse_minimum_discharge_power=rn(lim.min_discharge_power),
-                evse_maximum_discharge_current=rn(lim.max_discharge_current),
-                evse_minimum_discharge_current=rn(lim.min_discharge_current),
-            )
-        else:
-            mode = m.DCCPDResEnergyTransferMode(**kw)
+        mode = cpd_mode("evse", Family.DC, self.service.bpt, self.controller.limits(now, self.service))
         return m.DCChargeParameterDiscoveryRes(header=self._header(), response_code=RC.OK, energy_transfer_mode=mode)
 
     def _require_service(self) -> None:
@@ -674,8 +647,9 @@ class SeccSession:
         if dynamic:
             ctrl: Any = m.DynamicSEResControlMode()
             if self.parameter_set.mobility_needs_mode is MobilityNeedsMode.PROVIDED_BY_EVCC_AND_SECC:
-                dep = req.control_mode.departure_time
-                ctrl = m.DynamicSEResControlMode(departure_time=dep, minimum_soc=req.control_mode.minimum_soc, target_soc=req.control_mode.target_soc)
+                rcm = req.control_mode
+                assert isinstance(rcm, m.DynamicSEReqControlMode)  # checked above: the parameter set is dynamic
+                ctrl = m.DynamicSEResControlMode(departure_time=rcm.departure_time, minimum_soc=rcm.minimum_soc, target_soc=rcm.target_soc)
         else:
             ctrl = _scheduled_res(offer, self.service, now, self._clock())
         return m.ScheduleExchangeRes(
@@ -706,7 +680,7 @@ class SeccSession:
                 dynamic = self.parameter_set.control_mode is ControlMode.DYNAMIC
                 if isinstance(prof.control_mode, m.DynamicEVPPTControlMode) != dynamic:
                     raise _Failed(RC.FAILED_EV_POWER_PROFILE_INVALID, "EVPowerProfile control mode mismatch")
-                if not dynamic:
+                if isinstance(prof.control_mode, m.ScheduledEVPPTControlMode):
                     tid = prof.control_mode.selected_schedule_tuple_id
                     if self.schedule is None or tid != self.schedule.tuple_id:
                         raise _Failed(RC.FAILED_SCHEDULE_SELECTION_INVALID, f"ScheduleTupleID {tid} was not offered")
@@ -748,7 +722,9 @@ class SeccSession:
         is_dynamic = "Dynamic" in cname
         if is_bpt != self.service.bpt or is_dynamic != (self.parameter_set.control_mode is ControlMode.DYNAMIC):
             raise _Failed(RC.FAILED, f"{cname} does not match {self.service.name}/{self.parameter_set.control_mode.name}")
-        g = lambda attr: to_decimal(getattr(cm, attr, None))  # noqa: E731
+        def g(attr: str) -> Decimal:
+            return to_decimal(getattr(cm, attr, None))
+
         limits = EVLimits(
             max_charge_power=g("ev_maximum_charge_power"),
             min_charge_power=g("ev_minimum_charge_power"),
@@ -801,26 +777,7 @@ class SeccSession:
         ctx = self._ctx()
         r = self.controller.charge_loop(now, ctx, status)
         assert self.service is not None
-        lim = self.controller.limits(now, self.service)
-        if self.service.bpt:
-            bpt = dict(
-                evse_maximum_discharge_power=rn(lim.max_discharge_power),
-                evse_minimum_discharge_power=rn(lim.min_discharge_power),
-                evse_maximum_discharge_current=rn(lim.max_discharge_current),
-                evse_minimum_voltage=rn(lim.min_voltage),
-            )
-        base = dict(
-            evse_maximum_charge_power=rn(lim.max_charge_power),
-            evse_minimum_charge_power=rn(lim.min_charge_power),
-            evse_maximum_charge_current=rn(lim.max_charge_current),
-            evse_maximum_voltage=rn(lim.max_voltage),
-        )
-        if dynamic:
-            cm: Any = (
-                m.BPTDynamicDCCLResControlMode(**base, **bpt) if self.service.bpt else m.DynamicDCCLResControlMode(**base)
-            )
-        else:
-            cm = m.BPTScheduledDCCLResControlMode(**base, **bpt) if self.service.bpt else m.ScheduledDCCLResControlMode(**base)
+        cm = cl_mode("evse", Family.DC, self.service.bpt, dynamic, self.controller.limits(now, self.service), None)
         note = self._loop_notification(now)
         res = m.DCChargeLoopRes(
             header=self._header(),
@@ -845,12 +802,9 @@ class SeccSession:
         ctx = self._ctx()
         r = self.controller.charge_loop(now, ctx, status)
         assert self.service is not None
-        if dynamic:
-            kw = dict(evse_target_active_power=rn(r.target_power), evse_present_active_power=rn(r.target_power))
-            cm: Any = m.BPTDynamicACCLResControlMode(**kw) if self.service.bpt else m.DynamicACCLResControlMode(**kw)
-        else:
-            kw = dict(evse_present_active_power=rn(r.target_power))
-            cm = m.BPTScheduledACCLResControlMode(**kw) if self.service.bpt else m.ScheduledACCLResControlMode(**kw)
+        present = rn(r.target_power)
+        targets = {"evse_target_active_power": present} if dynamic else {}
+        cm = cl_mode("evse", Family.AC, self.service.bpt, dynamic, None, None, evse_present_active_power=present, **targets)
         note = self._loop_notification(now)
         res = m.ACChargeLoopRes(
             header=self._header(),

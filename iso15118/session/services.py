@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from iso15118 import messages as m
-from iso15118.session._compat import make_parameter
-from iso15118.session.rules import Family
 
-NS_AC = "urn:iso:std:iso:15118:-20:AC"
-NS_DC = "urn:iso:std:iso:15118:-20:DC"
-NAMESPACE = {Family.AC: NS_AC, Family.DC: NS_DC}
-FAMILY_OF_NAMESPACE = {NS_AC: Family.AC, NS_DC: Family.DC}
+# the SAP namespaces of the energy families live in iso15118.facts (re-exported here)
+from iso15118.facts.namespaces import FAMILY_OF_NAMESPACE as FAMILY_OF_NAMESPACE
+from iso15118.facts.namespaces import NAMESPACE as NAMESPACE
+from iso15118.facts.namespaces import NS_AC as NS_AC
+from iso15118.facts.namespaces import NS_DC as NS_DC
+from iso15118.facts.namespaces import Family
 
 
 class EnergyService(enum.IntEnum):
@@ -41,6 +41,14 @@ class EnergyService(enum.IntEnum):
     @property
     def family(self) -> Family | None:
         return SERVICE_FAMILY.get(self)
+
+    @property
+    def ac_dc(self) -> Family:
+        """The family of an AC or DC service (``ValueError`` for WPT / ACDP, which this stack does not serve)."""
+        fam = SERVICE_FAMILY.get(self)
+        if fam is None:
+            raise ValueError(f"{self.name} is neither an AC nor a DC energy service")
+        return fam
 
     @property
     def bpt(self) -> bool:
@@ -70,7 +78,7 @@ ISLANDING_NAMES = ("GridCodeIslandingDetectionMethod", "DetectionMethodGridCodeI
 
 def int_parameter(name: str, value: int) -> m.Parameter:
     """A ``Parameter`` carrying ``intValue`` (both public implementations use intValue)."""
-    return make_parameter(name, int_value=value)
+    return m.Parameter(name=name, int_value=value)
 
 
 @dataclass(frozen=True)
@@ -192,6 +200,7 @@ def rn(value: Decimal | int | float) -> m.RationalNumber:
     cached = _RN_CACHE.get(d)
     if cached is not None:
         return cached
+    r: m.RationalNumber
     try:
         r = m.RationalNumber.from_decimal(d)
     except ValueError:

@@ -38,6 +38,7 @@ from iso15118.session.events import (
     SessionEnded,
     StateChanged,
 )
+from iso15118.session.rules import AuthorizationMode
 from iso15118.session.runner import run_evcc, start_secc
 from iso15118.session.tlsconf import evcc_context, secc_context
 from iso15118.sim import make_ev, make_evse
@@ -207,7 +208,7 @@ async def run_demo(
             service=EnergyService.AC_BPT,
             control_mode=ControlMode.DYNAMIC,
             loop_interval=0.25,
-            authorization="PnC" if pnc else None,
+            authorization=AuthorizationMode.PNC if pnc else None,
         )
         ctx = Live(tl.render(), console=console, refresh_per_second=8, transient=False) if live_view else None
         try:

@@ -127,3 +127,15 @@ def test_decode_rejects_non_bytes() -> None:
 def test_unknown_schema_key() -> None:
     with pytest.raises(ValueError, match="unknown schema key"):
         codec("iso3")
+
+
+def test_encode_leaves_the_callers_tree_alone() -> None:
+    """Lexical values (XML text) are parsed for the encoding, never written back into the tree."""
+    tree = session_setup_req()
+    header = tree.children[0]
+    assert isinstance(header, Element)
+    header.children = [Element(CT, "SessionID", value="0000000000000000"), Element(CT, "TimeStamp", value=" 1700000000 ")]
+    before = repr(tree)
+    data = codec("common").encode(tree)
+    assert repr(tree) == before
+    assert codec("common").decode(data) == session_setup_req()

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from conformance.catalogue import select as _select
+from conformance.cases import select as _select
 from conformance.runner import Campaign, run_campaign
 
 from .josev import JosevSecc, ensure_peer

@@ -9,7 +9,7 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from conformance.catalogue import load, select
+from conformance.cases import load, select
 
 ROOT = Path(__file__).resolve().parents[2]
 ID = re.compile(r"^TC_(SECC|EVCC)_[A-Za-z0-9_]+_\d{3}$")

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from conformance.catalogue import select
+from conformance.cases import select
 from conformance.faults_dc import EchoEVVoltage
 from conformance.local import start_local_secc
 from conformance.runner import run_case

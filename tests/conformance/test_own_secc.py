@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from conformance.catalogue import select as _select
+from conformance.cases import select as _select
 
 
 def select(*args, **kwargs):  # type: ignore[no-untyped-def]

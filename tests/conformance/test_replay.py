@@ -7,7 +7,7 @@ import asyncio
 import json
 from pathlib import Path
 
-from conformance.catalogue import select
+from conformance.cases import select
 from conformance.evidence import dump_jsonl
 from conformance.local import start_local_secc
 from conformance.replay import diff, load_recording, replay_case, write_pcap

@@ -15,9 +15,9 @@ import pytest
 
 from tests.exi.conftest import describe_bytes, report
 from tests.exi.test_oracle_corpus import CORPUS, FILES
-from tests.infoset import compare, load_schema
 from tests.oracle import Oracle
 from tests.xsdgen import Unsatisfiable, XsdGenerator
+from tools.infoset import compare, load_schema
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
 from make_fixtures import validate  # noqa: E402

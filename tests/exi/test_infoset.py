@@ -1,10 +1,10 @@
-"""tests/infoset.py: lexically different but equal values compare equal; real differences are reported."""
+"""tools/infoset.py: lexically different but equal values compare equal; real differences are reported."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.infoset import assert_infoset_equal, compare
+from tools.infoset import assert_infoset_equal, compare
 
 CM = "urn:iso:std:iso:15118:-20:CommonMessages"
 CT = "urn:iso:std:iso:15118:-20:CommonTypes"
@@ -70,7 +70,7 @@ def test_decimal_base64_and_rational_values() -> None:
 def test_decimal_and_float_value_spaces() -> None:
     from decimal import Decimal
 
-    from tests.infoset import load_schema, normalize_value
+    from tools.infoset import load_schema, normalize_value
 
     types = load_schema("common").maps.types
     dec = types["{http://www.w3.org/2001/XMLSchema}decimal"]

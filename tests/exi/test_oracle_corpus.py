@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.exi.conftest import describe_bytes, report
-from tests.infoset import compare
 from tests.proofs import CORPUS_DOCS, record
+from tools.infoset import compare
 
 CORPUS = Path(__file__).resolve().parents[2] / "fixtures" / "exi"
 

@@ -3,7 +3,8 @@
 For every schema key, every root that :class:`tests.xsdgen.XsdGenerator` can build (global elements;
 xmldsig elements only under the ``xmldsig`` key) gets ``N`` random documents (seeded, so the same each
 run), plus EXI fragments: xmldsig ``SignedInfo`` and every element with an ``Id`` (the ones signatures
-reference) of the -20 CommonMessages, ISO 15118-2 and DIN schemas, local declarations included. The oracle runs ONCE, in one JVM, for all of them (encode, then decode of its own bytes).
+reference) of the -20 CommonMessages, ISO 15118-2 and DIN schemas, local declarations included. The oracle runs
+ONCE, in one JVM, for all of them (encode, then decode of its own bytes).
 
 * ``test_generator_accepted_by_oracle``: a test of the generator and the oracle alone: every document is
   encoded by the oracle and its decode is infoset-equal to the document.
@@ -22,9 +23,9 @@ from dataclasses import dataclass
 import pytest
 
 from tests.exi.conftest import describe_bytes, load_codec, report, summarize_failures
-from tests.infoset import compare
 from tests.oracle import Oracle
 from tests.xsdgen import Unsatisfiable, XsdGenerator
+from tools.infoset import compare
 
 N = int(os.environ.get("ISO15118_ORACLE_RANDOM_N", "6"))
 KEYS = ("sap", "common", "ac", "dc", "acdp", "wpt", "xmldsig", "iso2", "din")

@@ -23,8 +23,8 @@ import pytest
 from lxml import etree
 
 from tests.exi.conftest import describe_bytes, load_codec, report
-from tests.infoset import _child_decls, element_decl, load_schema, normalize_value
 from tests.oracle import Job, Oracle
+from tools.infoset import _child_decls, element_decl, load_schema, normalize_value
 
 STREAMS_FILE = Path(__file__).resolve().parents[2] / "fixtures" / "exi" / "published" / "streams.json"
 STREAMS: list[dict[str, Any]] = json.loads(STREAMS_FILE.read_text(encoding="utf-8"))["streams"]

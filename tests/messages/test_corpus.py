@@ -4,7 +4,7 @@ For every -20 / SAP document and fragment:
 
 * XML -> tree -> typed object -> tree -> EXI is byte-identical to the oracle's ``.exi``;
 * oracle ``.exi`` -> typed object -> XML is infoset-equal to the fixture XML
-  (``tests/infoset.py``).
+  (``tools/infoset.py``).
 
 Skipped (with the reason) when the EXI codec or the corpus is not there.
 """
@@ -30,7 +30,7 @@ else:
     CODEC_MISSING = ""
 
 try:
-    from tests.infoset import assert_infoset_equal
+    from tools.infoset import assert_infoset_equal
 except ImportError:  # pragma: no cover
     assert_infoset_equal = None
 
@@ -100,5 +100,5 @@ def test_oracle_decode_typed_is_infoset_equal(folder: str, xml: Path, exi: Path)
         assert M.decode(exi.read_bytes(), key) == objs[0]
     out = c.tree_to_xml(_trees(objs, roots) if fragment else objs[0].to_tree(), fragment)
     if assert_infoset_equal is None:
-        pytest.skip("tests/infoset.py not available")
+        pytest.skip("tools/infoset.py not available")
     assert_infoset_equal(xml.read_bytes(), out, key, what=f"{folder}/{xml.name}")

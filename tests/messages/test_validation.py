@@ -105,7 +105,11 @@ def test_list_occurrences() -> None:
 
 def test_choice_arity() -> None:
     _raises(lambda: Parameter(name="P"), "Parameter.bool_value|byte_value|short_value|int_value|rational_number|finite_string", "exactly one of")
-    _raises(lambda: Parameter(name="P", int_value=1, bool_value=True), "Parameter.bool_value|byte_value|short_value|int_value|rational_number|finite_string", "got 2")
+    _raises(
+        lambda: Parameter(name="P", int_value=1, bool_value=True),
+        "Parameter.bool_value|byte_value|short_value|int_value|rational_number|finite_string",
+        "got 2",
+    )
     Parameter(name="P", int_value=1)
     _raises(lambda: Parameter(name="P", byte_value=300), "Parameter.byte_value", "300 > maxInclusive 127")
 
@@ -187,7 +191,11 @@ def test_from_tree_structure_errors() -> None:
         x448_encrypted_private_key=bytes(84),
     ).to_tree("SignedInstallationData", M._base.NS_CM)
     del tree.children[-1]
-    _raises(lambda: SignedInstallationData.from_tree(tree), "SignedInstallationData.secp521_encrypted_private_key|x448_encrypted_private_key|tpm_encrypted_private_key", "one of")
+    _raises(
+        lambda: SignedInstallationData.from_tree(tree),
+        "SignedInstallationData.secp521_encrypted_private_key|x448_encrypted_private_key|tpm_encrypted_private_key",
+        "one of",
+    )
 
 
 def test_validate_after_mutation_names_full_path() -> None:

@@ -24,7 +24,7 @@ from iso15118.security.keydelivery import KeyDeliveryErrorReason as KR
 from iso15118.security.pki import PKI, Algorithm, Profile, create_pki, issue_certificate, load_pki, make_crl
 from iso15118.security.validation import CertificateChainError
 from iso15118.security.xmldsig import SignatureError, SignatureErrorReason
-from tests.oracle import Job, Oracle, oracle  # noqa: F401  (session fixture)
+from tests.oracle import Job, Oracle, oracle  # noqa: F401, F811  (session fixture)
 
 XSD_CT = Path(pnc.__file__).resolve().parent.parent / "schemas" / "iso15118_20" / "V2G_CI_CommonTypes.xsd"
 SID = bytes.fromhex("0102030405060708")
@@ -443,7 +443,7 @@ def test_metering_confirmation(ppki: PKI) -> None:
 # --------------------------------------------------------------------------- reference codec
 
 
-def test_signed_messages_match_the_oracle(oracle: Oracle, pnc_pkis: dict[str, PKI]) -> None:
+def test_signed_messages_match_the_oracle(oracle: Oracle, pnc_pkis: dict[str, PKI]) -> None:  # noqa: F811
     """Whole signed messages: the reference (EXIficient) encodes their XML to our bytes and decodes ours."""
     messages = []
     for name in ("secp521r1", "ed448"):

@@ -16,7 +16,7 @@ from iso15118.security import xmldsig as X
 from iso15118.security.pki import PKI, Algorithm, create_pki, load_pki
 from iso15118.security.xmldsig import SignatureError
 from iso15118.security.xmldsig import SignatureErrorReason as R
-from tests.oracle import Job, Oracle, oracle  # noqa: F401  (session fixture)
+from tests.oracle import Job, Oracle, oracle  # noqa: F401, F811  (session fixture)
 
 # --------------------------------------------------------------------------- fixtures
 
@@ -166,7 +166,7 @@ def test_sign_argument_errors(dsig_pkis: dict[str, PKI]) -> None:
 # --------------------------------------------------------------------------- oracle
 
 
-def test_fragment_and_signed_info_bytes_equal_the_oracle(oracle: Oracle, dsig_pkis: dict[str, PKI]) -> None:
+def test_fragment_and_signed_info_bytes_equal_the_oracle(oracle: Oracle, dsig_pkis: dict[str, PKI]) -> None:  # noqa: F811
     """The bytes we digest and sign are the reference (EXIficient) fragment encodings of the same XML.
 
     Also proves that the SignedInfo grammar matters: the xmldsig and the CommonMessages fragment

@@ -171,6 +171,7 @@ def _secc(args: argparse.Namespace) -> int:
 
 def _evcc(args: argparse.Namespace) -> int:
     from iso15118.session import ControlMode, EnergyService, EvccConfig
+    from iso15118.session.rules import AuthorizationMode
     from iso15118.session.runner import run_evcc
     from iso15118.session.tlsconf import evcc_context
     from iso15118.sim import make_ev
@@ -198,7 +199,7 @@ def _evcc(args: argparse.Namespace) -> int:
         offered = ", ".join(s.name for s in ev.preferred_services())
         raise SystemExit(f"{args.profile} does not offer {args.service} (it offers {offered}): refusing to start")
     config = EvccConfig(
-        authorization="PnC" if creds else None,
+        authorization=AuthorizationMode.PNC if creds else None,
         service=EnergyService[args.service] if args.service else None,
         control_mode=ControlMode[args.control.upper()],
         max_loops=args.loops,

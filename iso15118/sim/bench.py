@@ -1,6 +1,6 @@
 """Session benchmark: N concurrent DC_BPT sessions over loopback against one SECC process.
 
-    from iso15118.session.bench import bench
+    from iso15118.sim.bench import bench
     print(bench(n_sessions=200, loops_per_second=4, duration=20))
 
 The SECC (``dc-bidi`` simulator, one :class:`SeccSession` per connection) runs in a child
@@ -148,7 +148,7 @@ def bench(
         proc.join(10)
 
 
-if __name__ == "__main__":  # python -m iso15118.session.bench [n] [loops/s] [duration]
+if __name__ == "__main__":  # python -m iso15118.sim.bench [n] [loops/s] [duration]
     import json
     import sys
 
