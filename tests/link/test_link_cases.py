@@ -7,9 +7,10 @@ import asyncio
 
 import pytest
 
+from conformance.cases import select
 from conformance.cases.link_faults import DEFECTS
 from conformance.cases.link_pilot_slac import LinkSut
-from conformance.catalogue import TestCase, select
+from conformance.catalogue import TestCase
 from conformance.runner import CaseResult, run_case
 from conformance.sut import SutEndpoint
 
