@@ -185,3 +185,14 @@ def test_the_circle_check_can_fail(monkeypatch: pytest.MonkeyPatch) -> None:
     extra = {"iso15118.exi.bits": [*GRAPH["iso15118.exi.bits"], (1, "iso15118.exi.codec")]}
     monkeypatch.setattr(sys.modules[__name__], "GRAPH", {**GRAPH, **extra})
     assert any("iso15118.exi.bits" in c for c in _cycles())
+
+
+def test_tools_never_import_tests() -> None:
+    """``tools/`` (generators, bench, the oracle driver) stands below the test suite: it never imports ``tests``."""
+    offenders = []
+    for path in sorted((ROOT / "tools").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
+            offenders += [f"{path.relative_to(ROOT)}:{node.lineno} imports {n}" for n in names if n == "tests" or n.startswith("tests.")]
+    assert offenders == []

@@ -1094,7 +1094,7 @@ def main(argv: Iterable[str] | None = None) -> int:
     ap.add_argument("--check", action="store_true", help="validate and compare with the oracle; write nothing")
     args = ap.parse_args(list(argv) if argv is not None else None)
 
-    from tests.oracle import Job, Oracle
+    from tools.exi_oracle import Job, Oracle
 
     rendered: list[tuple[Doc, bytes]] = []
     failures = 0
