@@ -34,6 +34,9 @@ from iso15118.session.services import EnergyService
 Progress = Callable[[SutEndpoint, TestCase, CaseResult], None]
 
 UNREACHABLE = "SUT unreachable"
+CHAIN_REFUSED = "the SUT's certificate chain breaks the -20 rules"
+"""Not unreachable: the SUT answered the TLS handshake, with a chain no -20 vehicle may accept
+(positive evidence of a defect, so every selected case fails)."""
 NOT_APPLICABLE = "not applicable"
 
 
@@ -189,9 +192,11 @@ async def reach_sut(sut: SutEndpoint, evidence: Evidence | None = None) -> str |
     try:
         held = await t.run(lambda n, msg: n == "AuthorizationSetupReq", max_time=15)
     except (OSError, TimeoutError) as exc:
-        return t.connect_error or f"{type(exc).__name__}: {exc}"
+        return _refusal(t) or t.connect_error or f"{type(exc).__name__}: {exc}"
     except Exception as exc:  # noqa: BLE001
-        return t.connect_error or f"{type(exc).__name__}: {exc}"
+        return _refusal(t) or t.connect_error or f"{type(exc).__name__}: {exc}"
+    if t.chain_refused:
+        return _refusal(t)
     try:
         if held is None:
             if t.ended is not None:
@@ -204,6 +209,11 @@ async def reach_sut(sut: SutEndpoint, evidence: Evidence | None = None) -> str |
         return None
     finally:
         await t.close()
+
+
+def _refusal(t: Any) -> str | None:
+    """The gate's reason when the tester refused the SUT's chain in the handshake."""
+    return f"{CHAIN_REFUSED}: {t.connect_error}" if getattr(t, "chain_refused", False) else None
 
 
 async def reach_evcc(sut: SutEndpoint, evidence: Evidence | None = None) -> str | None:
@@ -327,12 +337,17 @@ async def run_sut(
         why = await reach_sut(sut)
         sut.info.reachable = why is None
         sut.info.unreachable_reason = why or ""
-        if why is not None:
-            msg = f"{UNREACHABLE}: {why}"
+        if why is not None and why.startswith(CHAIN_REFUSED):
+            sut.info.reachable, sut.info.unreachable_reason = True, ""
+            notes.append(f"{why} -- every selected case fails: no -20 vehicle may talk to this SUT")
+            verdict, msg = Verdict.FAIL, why
+        elif why is not None:
+            verdict, msg = Verdict.ERROR, f"{UNREACHABLE}: {why}"
             notes.append(f"{msg} -- none of the {len(mine)} selected cases could run")
+        if why is not None:
             out = []
             for c in cases:
-                r = _result(c, sut, Verdict.ERROR, msg)
+                r = _result(c, sut, verdict, msg)
                 out.append(r)
                 if progress is not None:
                     progress(sut, c, r)

@@ -124,6 +124,7 @@ class TesterEvcc:
         self.notifications: list[NotificationReceived] = []
         self.connected = False
         self.connect_error = ""
+        self.chain_refused = False  # the SUT answered the handshake with a chain the -20 rules refuse
         self.values: Any = None
         """A :class:`conformance.values.ValueChecks` judging every answer (set by the case context)."""
 
@@ -141,6 +142,7 @@ class TesterEvcc:
                 reader, writer = await asyncio.open_connection(self.sut.host, self.sut.port, limit=65536, **kw)
         except (OSError, TimeoutError, ssl.SSLError) as exc:
             self.connect_error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            self.chain_refused = isinstance(exc, ssl.SSLCertVerificationError)
             self.evidence.note(f"connect to {self.sut.name} failed: {self.connect_error}", "error")
             raise
         self.connected = True

@@ -2,7 +2,7 @@
 IEC 61851-1 (control pilot).  The SLAC cores, the pilot, the drivers, the tester cases and the
 tests all read them from here.
 
-Values from the implementer's digest (slac-pilot-digest.md §1.4, §2.2, §4).  Where the sources
+Values from ISO 15118-3 and IEC 61851-1 as read for this project (see iso15118/link/README.md).  Where the sources
 disagree we chose, and say so next to the value:
 
 * ``TT_EVSE_SLAC_init`` = 40 s: inside the 20-50 s window (EVerest's default); the slowest real
