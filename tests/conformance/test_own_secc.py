@@ -48,14 +48,6 @@ def test_former_finding_stays_fixed(campaigns) -> None:  # type: ignore[no-untyp
     assert any(e.name == "DC_PreChargeRes" and e.direction == "rx" for e in r.evidence.entries)
 
 
-PENDING_EVCC_TLS: dict[str, str] = {
-    "TC_EVCC_TLS_002": "our EVCC accepts a SECC leaf with the wrong DomainComponent (chain rules in the live TLS path: other work)",
-    "TC_EVCC_TLS_003": "our EVCC accepts a chain with a P-256 Sub-CA (chain rules in the live TLS path: other work)",
-}
-"""Real findings in our EVCC that another change is fixing: reported with evidence while pending;
-once fixed they must pass like the rest (the test does not require them to fail)."""
-
-
 def test_own_evcc_passes_the_evcc_catalogue(campaigns) -> None:  # type: ignore[no-untyped-def]
     camp = campaigns.own_evcc
     assert camp is not None
@@ -63,7 +55,7 @@ def test_own_evcc_passes_the_evcc_catalogue(campaigns) -> None:  # type: ignore[
     print(f"\nEVCC catalogue against our EVCC: {camp.counts()}")
     for cid, v, why in bad:
         print(f"  {v.upper():12} {cid}: {why}")
-    assert not [b for b in bad if b[0] not in PENDING_EVCC_TLS or b[1] != "fail"], bad
+    assert not bad, bad  # the TLS chain cases too: the EVCC applies every -20 chain rule in the handshake
     assert len(camp.results) == len(select(role="EVCC")) >= 60
 
 
