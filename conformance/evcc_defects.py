@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
+from conformance.delegate import Delegating
 from iso15118 import messages as m
 from iso15118.session.events import SendMessage, SessionEnded
 from iso15118.transport.tcp import ConnectionClosed, V2GTPConnection, open_connection
@@ -23,12 +24,7 @@ from iso15118.transport.v2gtp import V2GTPError, schema_key_for
 RC = m.ResponseCode
 
 
-class _EvWrap:
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
+_EvWrap = Delegating
 
 
 class IgnoresTargets(_EvWrap):

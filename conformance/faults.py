@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from conformance.delegate import Delegating
 from iso15118 import messages as m
 from iso15118.transport.tcp import ConnectionClosed, V2GTPConnection, open_connection, start_server
 from iso15118.transport.v2gtp import V2GTPError, encode_frame, schema_key_for
@@ -42,14 +43,7 @@ RC = m.ResponseCode
 # ============================================================================ controller defects
 
 
-class _Wrapper:
-    """Delegates everything to ``inner`` (the simulated charger)."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
+_Wrapper = Delegating
 
 
 class IgnoreDerate(_Wrapper):
