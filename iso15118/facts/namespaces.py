@@ -11,8 +11,11 @@ __all__ = [
     "NS_20_PREFIX",
     "NS_AC",
     "NS_DC",
+    "NS_DIN",
+    "NS_ISO2",
     "PROTOCOL_LABELS",
     "SESSION_SCHEMAS",
+    "AppProtocol",
     "Family",
     "protocol_for_namespace",
 ]
@@ -36,6 +39,22 @@ FAMILY_OF_NAMESPACE: dict[str, Family] = {ns: fam for fam, ns in NAMESPACE.items
 SESSION_SCHEMAS: tuple[str, ...] = ("sap", "common", "ac", "dc")
 """The EXI schema keys an AC or DC session of this stack uses (ACDP and WPT are not served):
 a payload of another schema is not part of the session."""
+
+class AppProtocol(str, enum.Enum):
+    """A session protocol an EV and a charger can agree on in SupportedAppProtocol; the value is the
+    short label the capture decoder, the timing table and the reports use."""
+
+    DIN = "din"
+    ISO2 = "iso2"
+    ISO20 = "-20"
+
+    @property
+    def label(self) -> str:
+        return PROTOCOL_LABELS[self.value]
+
+
+NS_DIN = "urn:din:70121:2012:MsgDef"
+NS_ISO2 = "urn:iso:15118:2:2013:MsgDef"
 
 _PROTOCOLS = {
     "urn:din:70121:2012:MsgDef": "din",
