@@ -1,6 +1,12 @@
-"""``iso15118 decode CAPTURE [options]``: decode a pcap / pcapng capture of a charging session.
+"""``iso15118 decode CAPTURE... [options]``: decode pcap / pcapng captures of charging sessions;
+``iso15118 query DIR SQL`` and ``iso15118 report DIR`` over the Parquet dataset it writes.
 
-Exit status:
+``decode`` takes files, directories (searched recursively) and globs; ``--workers N`` decodes on N
+processes and ``--scheduler tcp://HOST:PORT`` on a Dask cluster, the output in input order and
+the same whatever runs it (:mod:`iso15118.capture.batch`).  ``--format parquet -o DIR`` writes
+the dataset (:mod:`iso15118.capture.dataset`, docs/dataset.md).
+
+Exit status of ``decode`` (several captures: the worst of them):
 
 ====  ==========================================================================================
 0     the capture was decoded and nothing in it was damaged or undecodable
@@ -17,19 +23,16 @@ are highlighted and summarised but do not change the exit status.
 from __future__ import annotations
 
 import argparse
-import fnmatch
+import os
 import sys
 from typing import Any
 
-__all__ = ["register", "run", "EXIT_OK", "EXIT_PROBLEMS", "EXIT_USAGE", "EXIT_NOT_A_CAPTURE"]
+__all__ = ["register", "run", "run_query", "run_report", "EXIT_OK", "EXIT_PROBLEMS", "EXIT_USAGE", "EXIT_NOT_A_CAPTURE"]
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
 EXIT_USAGE = 2
 EXIT_NOT_A_CAPTURE = 3
-
-_PROBLEM_KINDS = ("capture", "framing")
-_PROGRESS_MIN_BYTES = 2 * 1024 * 1024
 
 
 def register(subparsers: Any) -> None:
@@ -44,9 +47,17 @@ def register(subparsers: Any) -> None:
         epilog="Exit status: 0 clean, 1 problems found in the capture, 2 usage error, 3 not a capture.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("capture", metavar="CAPTURE", help="pcap or pcapng file")
-    p.add_argument("--format", choices=("text", "json", "jsonl", "xml"), default="text",
-                   help="output format (default: coloured timeline)")
+    p.add_argument("capture", metavar="CAPTURE", nargs="+",
+                   help="pcap / pcapng files, directories (searched recursively for *.pcap, *.pcapng, *.cap, "
+                        "*.pcap.gz, *.pcapng.gz) or globs ('captures/**/*.pcap')")
+    p.add_argument("--format", choices=("text", "json", "jsonl", "xml", "parquet"), default="text",
+                   help="output format (default: coloured timeline); parquet: a dataset directory (-o DIR), "
+                        "see docs/dataset.md. Several captures: each capture's output in input order "
+                        "(json: one document per capture; text: a '=== CAPTURE' line before each)")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="decode N captures at a time in worker processes (default 1)")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   help="decode on the Dask distributed cluster with this scheduler (needs dask[distributed])")
     p.add_argument("--summary", action="store_true",
                    help="summary report (text: instead of the timeline; json/jsonl/xml: appended)")
     p.add_argument("--timeline", action="store_true", help="with --summary in text format: show the timeline too")
@@ -63,144 +74,153 @@ def register(subparsers: Any) -> None:
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto", help="colour in text output")
     p.add_argument("--progress", choices=("auto", "always", "never"), default="auto",
                    help="progress bar (auto: when stdout is a terminal and the capture is large)")
-    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    p.add_argument("-o", "--output", metavar="FILE",
+                   help="write to FILE instead of stdout (parquet: the dataset directory)")
     p.set_defaults(func=run)
 
+    q = subparsers.add_parser(
+        "query",
+        help="run SQL (DuckDB) over a capture dataset",
+        description="Run one SQL statement with DuckDB over a dataset written by 'decode --format parquet'; "
+                    "its tables are views named captures, messages, sessions, events (docs/dataset.md).",
+        epilog="Example: iso15118 query ds \"SELECT name, quantile_cont(response_time_s, 0.95) FROM messages "
+               "WHERE response_time_s IS NOT NULL GROUP BY name\"",
+    )
+    q.add_argument("dataset", metavar="DIR", help="dataset directory")
+    q.add_argument("sql", metavar="SQL", help="the statement")
+    q.add_argument("--format", choices=("table", "json", "csv"), default="table", help="output (default: a table)")
+    q.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    q.set_defaults(func=run_query)
 
-class _SessionFilter:
-    """Keeps the events of one session; events of a connection are held until its SessionID is
-    known (the negotiation and SessionSetupReq come before the SECC assigns it)."""
+    r = subparsers.add_parser(
+        "report",
+        help="draw the fleet view of a capture dataset (self-contained HTML)",
+        description="Response-time distributions per message and charger, failure codes per vehicle, SOC and "
+                    "power curves, timing violations: one HTML file with inline SVG (no network).",
+    )
+    r.add_argument("dataset", metavar="DIR", help="dataset directory (decode --format parquet)")
+    r.add_argument("-o", "--output", metavar="FILE", default="fleet.html", help="HTML file (default fleet.html)")
+    r.set_defaults(func=run_report)
 
-    def __init__(self, sid: str) -> None:
-        self.sid = sid.upper().replace(":", "").replace(" ", "")
-        self.conn_sid: dict[int, str] = {}
-        self.held: dict[int, list[Any]] = {}
 
-    def __call__(self, ev: Any) -> list[Any]:
-        conn = ev.conn
-        if conn is None:
-            return []
-        if ev.session_id and ev.session_id.strip("0") and conn not in self.conn_sid:
-            self.conn_sid[conn] = ev.session_id.upper()
-            held = self.held.pop(conn, [])
-            return [*held, ev] if self.conn_sid[conn] == self.sid else []
-        if conn in self.conn_sid:
-            return [ev] if self.conn_sid[conn] == self.sid else []
-        lst = self.held.setdefault(conn, [])
-        if len(lst) < 1000:
-            lst.append(ev)
-        return []
+def _options(args: argparse.Namespace) -> Any:
+    from iso15118.capture.job import DecodeOptions
+
+    return DecodeOptions(
+        format=args.format, summary=args.summary, timeline=args.timeline, message=tuple(args.message or ()),
+        session=args.session, keylog=args.keylog, decode=not args.no_decode, cache=not args.no_cache,
+        no_slac=args.no_slac, absolute_time=args.absolute_time, color=args.color,
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from iso15118.capture.analyzer import CaptureDecoder
-    from iso15118.capture.pcapio import CaptureFormatError
-    from iso15118.capture.render import JsonLinesRenderer, JsonRenderer, TimelineRenderer, XmlRenderer
-    from iso15118.capture.summary import SummaryBuilder
-
     err = Console(stderr=True, soft_wrap=True, highlight=False)
-    keylog = None
+    if args.workers < 1:
+        err.print("[red]--workers must be at least 1[/red]")
+        return EXIT_USAGE
+    if args.format == "parquet" and not args.output:
+        err.print("[red]--format parquet needs -o DIR (the dataset directory)[/red]")
+        return EXIT_USAGE
     if args.keylog:
-        from iso15118.capture.tls_decrypt import Keylog
+        from iso15118.capture.job import load_keylog
 
         try:
-            keylog = Keylog.load(args.keylog)
+            keylog = load_keylog(args.keylog)
         except OSError as exc:
             err.print(f"[red]cannot read key log {args.keylog}: {exc.strerror or exc}[/red]")
             return EXIT_USAGE
         if not len(keylog):
             err.print(f"[yellow]key log {args.keylog} holds no secrets[/yellow]")
+    single = (len(args.capture) == 1 and os.path.isfile(args.capture[0]) and args.workers == 1
+              and not args.scheduler and args.format != "parquet")
+    if single:
+        return _run_one(args, err)
+    return _run_many(args, err)
+
+
+def _run_one(args: argparse.Namespace, err: Any) -> int:
+    """One capture, streamed to the output as it is decoded (with a progress bar on a terminal)."""
+    from iso15118.capture.job import load_keylog, render_capture, terminal_progress
+    from iso15118.capture.pcapio import CaptureFormatError
+
+    path = args.capture[0]
+    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
     try:
-        dec = CaptureDecoder(args.capture, keylog=keylog, decode=not args.no_decode,
-                             cache_size=0 if args.no_cache else 4096)
+        return render_capture(path, _options(args), out, keylog=load_keylog(args.keylog),
+                              progress=terminal_progress(out, args.format, args.progress))
     except CaptureFormatError as exc:
         err.print(f"[red]{exc}[/red]")
         return EXIT_NOT_A_CAPTURE
-
-    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
-    try:
-        return _decode(args, dec, out, err, Console, JsonRenderer, JsonLinesRenderer, XmlRenderer,
-                       TimelineRenderer, SummaryBuilder)
     finally:
         if args.output:
             out.close()
 
 
-def _decode(args: argparse.Namespace, dec: Any, out: Any, err: Any, Console: Any, JsonRenderer: Any,
-            JsonLinesRenderer: Any, XmlRenderer: Any, TimelineRenderer: Any, SummaryBuilder: Any) -> int:
-    is_tty = bool(getattr(out, "isatty", lambda: False)())
-    color = {"always": True, "never": False}.get(args.color, is_tty)
-    console = Console(file=out, force_terminal=color if args.color != "auto" else None,
-                      no_color=not color, highlight=False, soft_wrap=True, markup=False,
-                      width=None if is_tty else 160)
-    summary_builder = SummaryBuilder() if args.summary else None
-    fmt = args.format
-    if fmt == "json":
-        renderer: Any = JsonRenderer(out, args.capture)
-    elif fmt == "jsonl":
-        renderer = JsonLinesRenderer(out, args.capture)
-    elif fmt == "xml":
-        renderer = XmlRenderer(out, args.capture)
-    else:
-        renderer = TimelineRenderer(console, absolute_time=args.absolute_time)
-    show_events = not (fmt == "text" and args.summary and not args.timeline)
+def _run_many(args: argparse.Namespace, err: Any) -> int:
+    from iso15118.capture.batch import combine_status, expand_inputs, run_dask, run_local, write_dataset, write_results
 
-    patterns = [m.lower() for m in args.message or []]
-    sess_filter = _SessionFilter(args.session) if args.session else None
+    paths, missing = expand_inputs(args.capture)
+    status = EXIT_OK
+    for spec in missing:
+        err.print(f"[red]{spec}: no such file, or no capture there[/red]")
+        status = EXIT_USAGE
+    if not paths:
+        return status or EXIT_USAGE
+    opts = _options(args)
 
-    def wanted_name(ev: Any) -> bool:
-        if not patterns:
-            return True
-        name = ev.name.lower()
-        return any(fnmatch.fnmatchcase(name, p) or name == p for p in patterns)
+    def on_error(r: Any) -> None:
+        err.print(f"[red]{r.error}[/red]")
 
-    problems = 0
-    progress_cm = None
-    task = None
-    want_progress = args.progress == "always" or (
-        args.progress == "auto" and sys.stdout.isatty() and dec.reader.size >= _PROGRESS_MIN_BYTES
-    )
-    if want_progress:
-        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
-
-        progress_cm = Progress(TextColumn("decoding"), BarColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
-                               console=console if (is_tty and fmt == "text") else Console(stderr=True), transient=True)
-        progress_cm.start()
-        task = progress_cm.add_task("decode", total=dec.reader.size)
-
-    def on_progress(done: int, total: int) -> None:
-        if progress_cm is not None and task is not None:
-            progress_cm.update(task, completed=done)
-
-    renderer.begin()
+    results = run_dask(paths, opts, args.scheduler) if args.scheduler else run_local(paths, opts, args.workers)
+    if args.format == "parquet":
+        st, rows = write_dataset(results, args.output, on_error)
+        err.print(f"{len(paths)} captures -> {args.output}: " + ", ".join(f"{t} {n}" for t, n in rows.items()) + " rows")
+        return combine_status(status, st)
+    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
     try:
-        for ev in dec.events(progress=on_progress if progress_cm else None):
-            if ev.level == "error" and (
-                ev.kind in _PROBLEM_KINDS
-                or (ev.kind == "tcp" and ev.name in ("TCP gap", "TCP snap cut"))
-                or (ev.kind == "tls")
-                or (ev.kind == "v2g" and ev.decoded is not None and ev.decoded.error is not None)
-            ):
-                problems += 1
-            if summary_builder is not None:
-                summary_builder.add(ev)
-            if not show_events:
-                continue
-            if args.no_slac and ev.kind == "slac":
-                continue
-            batch = sess_filter(ev) if sess_filter is not None else [ev]
-            for e in batch:
-                if wanted_name(e):
-                    renderer.event(e)
-    except BrokenPipeError:
-        raise
+        return combine_status(status, write_results(results, out, opts, len(paths) > 1, on_error))
     finally:
-        if progress_cm is not None:
-            progress_cm.stop()
-    summary = None
-    if summary_builder is not None:
-        summary = summary_builder.result(dec.stats)
-    renderer.end(summary)
-    return EXIT_PROBLEMS if problems else EXIT_OK
+        if args.output:
+            out.close()
+
+
+def run_query(args: argparse.Namespace) -> int:
+    from iso15118.capture.query import QueryError, connect, write_result
+
+    try:
+        con = connect(args.dataset)
+    except QueryError as exc:
+        print(f"iso15118 query: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        cols, rows = con.run(args.sql)
+    except QueryError as exc:
+        print(f"iso15118 query: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    out = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout
+    try:
+        write_result(cols, rows, args.format, out)
+    finally:
+        if args.output:
+            out.close()
+    return EXIT_OK
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from iso15118.capture.fleetreport import fleet_html
+    from iso15118.capture.query import QueryError, connect
+
+    try:
+        con = connect(args.dataset)
+    except QueryError as exc:
+        print(f"iso15118 report: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    html = fleet_html(con)
+    with open(args.output, "w", encoding="utf-8") as f:
+        f.write(html)
+    print(f"wrote {args.output} ({len(html) // 1024} KiB)", file=sys.stderr)
+    return EXIT_OK
+
+
