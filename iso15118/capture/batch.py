@@ -56,9 +56,9 @@ def _is_capture_name(name: str) -> bool:
 
 
 def expand_inputs(specs: Iterable[str]) -> tuple[list[str], list[str]]:
-    """(captures, specs that matched nothing).
+    """(captures, directories and globs that matched nothing).
 
-    A file named explicitly is always read; a directory is searched recursively and a glob
+    A file named explicitly is always read (a missing one too: decoding reports it); a directory is searched recursively and a glob
     (``*``, ``?``, ``[...]``, ``**``) expanded, both keeping files whose names end in
     :data:`CAPTURE_SUFFIXES`.  Each expansion is sorted; duplicates are dropped (first kept)."""
     out: list[str] = []
@@ -82,17 +82,15 @@ def expand_inputs(specs: Iterable[str]) -> tuple[list[str], list[str]]:
         found: list[str]
         if os.path.isdir(spec):
             found = walk(spec)
-        elif os.path.exists(spec):
-            found = [spec]
-        elif glob.has_magic(spec):
+        elif not glob.has_magic(spec):
+            found = [spec]  # a file (a missing one is reported by the decoder: status 3)
+        else:
             found = []
             for m in sorted(glob.glob(spec, recursive=True)):
                 if os.path.isdir(m):
                     found.extend(walk(m))
                 elif _is_capture_name(m):
                     found.append(m)
-        else:
-            found = []
         if not found:
             missing.append(spec)
         for p in found:

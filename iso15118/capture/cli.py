@@ -23,6 +23,7 @@ are highlighted and summarised but do not change the exit status.
 from __future__ import annotations
 
 import argparse
+import glob
 import os
 import sys
 from typing import Any
@@ -133,7 +134,8 @@ def run(args: argparse.Namespace) -> int:
             return EXIT_USAGE
         if not len(keylog):
             err.print(f"[yellow]key log {args.keylog} holds no secrets[/yellow]")
-    single = (len(args.capture) == 1 and os.path.isfile(args.capture[0]) and args.workers == 1
+    one = args.capture[0]
+    single = (len(args.capture) == 1 and not os.path.isdir(one) and not glob.has_magic(one) and args.workers == 1
               and not args.scheduler and args.format != "parquet")
     if single:
         return _run_one(args, err)
@@ -164,7 +166,7 @@ def _run_many(args: argparse.Namespace, err: Any) -> int:
     paths, missing = expand_inputs(args.capture)
     status = EXIT_OK
     for spec in missing:
-        err.print(f"[red]{spec}: no such file, or no capture there[/red]")
+        err.print(f"[red]{spec}: no capture there[/red]")
         status = EXIT_USAGE
     if not paths:
         return status or EXIT_USAGE
