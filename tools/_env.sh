@@ -19,7 +19,7 @@ if [ ! -x "$PY" ] || [ "$(cat "$_stamp" 2>/dev/null)" != "$_want" ]; then
   if "$PY" -m pip show --quiet iso15118 >/dev/null 2>&1; then
     "$PY" -m pip uninstall --quiet -y iso15118 >&2
   fi
-  "$PY" -m pip install --quiet --disable-pip-version-check -e "$ROOT[test]" >&2
+  "$PY" -m pip install --quiet --disable-pip-version-check -e "$ROOT[test,fleet]" >&2
   echo "$_want" > "$_stamp"
 fi
 

@@ -104,6 +104,30 @@ def register(subparsers: Any) -> None:
     r.set_defaults(func=run_report)
 
 
+_FLEET_HINT = "needs the fleet extra: pip install 'iso15118-bpt[fleet]'"
+
+
+def _installed(name: str) -> bool:
+    try:
+        if name == "pyarrow":
+            import pyarrow  # noqa: F401
+        elif name == "duckdb":
+            import duckdb  # noqa: F401
+        elif name == "distributed":
+            import distributed  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _missing(err: Any, modules: tuple[str, ...]) -> bool:
+    """True (after one line on stderr) when a fleet dependency is not installed."""
+    gone = [m for m in modules if not _installed(m)]
+    if gone:
+        err.print(f"[red]{', '.join(gone)} not installed: this {_FLEET_HINT}[/red]")
+    return bool(gone)
+
+
 def _options(args: argparse.Namespace) -> Any:
     from iso15118.capture.job import DecodeOptions
 
@@ -123,6 +147,8 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if args.format == "parquet" and not args.output:
         err.print("[red]--format parquet needs -o DIR (the dataset directory)[/red]")
+        return EXIT_USAGE
+    if (args.format == "parquet" and _missing(err, ("pyarrow",))) or (args.scheduler and _missing(err, ("distributed",))):
         return EXIT_USAGE
     if args.keylog:
         from iso15118.capture.job import load_keylog
@@ -188,7 +214,15 @@ def _run_many(args: argparse.Namespace, err: Any) -> int:
             out.close()
 
 
+def _stderr() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True, soft_wrap=True, highlight=False)
+
+
 def run_query(args: argparse.Namespace) -> int:
+    if _missing(_stderr(), ("duckdb",)):
+        return EXIT_USAGE
     from iso15118.capture.query import QueryError, connect, write_result
 
     try:
@@ -211,6 +245,8 @@ def run_query(args: argparse.Namespace) -> int:
 
 
 def run_report(args: argparse.Namespace) -> int:
+    if _missing(_stderr(), ("duckdb",)):
+        return EXIT_USAGE
     from iso15118.capture.fleetreport import fleet_html
     from iso15118.capture.query import QueryError, connect
 

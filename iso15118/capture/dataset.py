@@ -287,7 +287,7 @@ _EVSE_STOP = ("StopCharging", "EVSE_Shutdown", "EVSE_EmergencyShutdown", "EVSE_U
 class _ConnInfo:
     """What the dataset needs of one connection beyond the summary's session."""
 
-    __slots__ = ("evccid", "evse_id", "stop", "stop_res", "last", "closed", "timing", "first_failure")
+    __slots__ = ("evccid", "evse_id", "stop", "stop_res", "last", "closed", "timing", "first_failure", "failed")
 
     def __init__(self) -> None:
         self.evccid: str | None = None
@@ -298,6 +298,7 @@ class _ConnInfo:
         self.closed: str | None = None
         self.timing: dict[str, int] = {}
         self.first_failure: str | None = None
+        self.failed = 0
 
 
 class DatasetBuilder:
@@ -351,8 +352,10 @@ class DatasetBuilder:
         if info is not None:
             info.last = ev.name
             rc = ev.response_code
-            if rc and rc.upper().startswith("FAILED") and info.first_failure is None:
-                info.first_failure = f"{ev.name} {rc}"
+            if rc and rc.upper().startswith("FAILED"):
+                info.failed += 1
+                if info.first_failure is None:
+                    info.first_failure = f"{ev.name} {rc}"
         self.messages.append(row)
 
     def _track(self, info: _ConnInfo, ev: Event, values: dict[str, Any], vals: dict[str, Any]) -> None:
@@ -439,7 +442,7 @@ class DatasetBuilder:
         for ts, p, e in self.slac_matches:
             if pev is None or ts <= (start or ts):
                 pev, evse = p, e
-        failed = len(s["failed_responses"])
+        failed = sum(i.failed for i in infos)
         timing: dict[str, int] = {}
         for i in infos:
             for r, n in i.timing.items():
