@@ -1,7 +1,7 @@
 """Benchmarks: speed is measured here, never asserted in tests.
 
     tools/bench                      # every section that is available
-    tools/bench --only codec         # one section: codec, typed, security, capture, session
+    tools/bench --only codec         # one section: codec, typed, security, capture, session, fleet
     tools/bench --peer               # also time Josev's codec (tools/peer/josev exi bench) and print the ratio
 
 Numbers are medians of warm runs in one process on this machine.
@@ -172,6 +172,13 @@ def section_capture(args: argparse.Namespace) -> dict:
     return res
 
 
+def section_fleet(args: argparse.Namespace) -> dict:
+    """iso15118 decode DIR --workers 1 / 2 with the memo off (messages/s, speed-up, peak memory)."""
+    res = importlib.import_module("iso15118.capture.bench").bench_fleet(repeat=args.fleet_repeat, files=args.fleet_files)
+    print(json.dumps(res, indent=1, default=str))
+    return res
+
+
 def section_session(args: argparse.Namespace) -> dict:
     return _call("iso15118.sim.bench", "bench", n_sessions=args.sessions)
 
@@ -182,6 +189,7 @@ SECTIONS = {
     "security": section_security,
     "capture": section_capture,
     "session": section_session,
+    "fleet": section_fleet,
 }
 
 
@@ -193,6 +201,8 @@ def main() -> int:
     ap.add_argument("--peer-n", type=int, default=20)
     ap.add_argument("--capture-repeat", type=int, default=200)
     ap.add_argument("--sessions", type=int, default=200)
+    ap.add_argument("--fleet-repeat", type=int, default=25, help="fleet: sessions per capture file")
+    ap.add_argument("--fleet-files", type=int, default=8, help="fleet: capture files")
     ap.add_argument("--json", help="also write all results to this file")
     args = ap.parse_args()
     names = args.only.split(",") if args.only else list(SECTIONS)

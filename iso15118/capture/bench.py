@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -24,7 +25,7 @@ from typing import Any
 from iso15118.capture.pcapio import open_capture
 from iso15118.capture.pcapwriter import PcapWriter
 
-__all__ = ["bench", "build_repeated_capture", "DEFAULT_SOURCE"]
+__all__ = ["bench", "bench_fleet", "build_repeated_capture", "DEFAULT_SOURCE"]
 
 DEFAULT_SOURCE = (
     Path(__file__).resolve().parents[2]
@@ -183,6 +184,95 @@ def bench(
             p.unlink(missing_ok=True)
         tmpdir.rmdir()
     return result
+
+
+_FLEET_CHILD = r"""
+import json, resource, sys, time
+from iso15118.cli import main
+argv = sys.argv[1:]
+t = time.perf_counter()
+rc = main(argv)
+dt = time.perf_counter() - t
+me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"rc": rc, "seconds": dt, "cpu_seconds": me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime,
+                  "parent_peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                  "worker_peak_rss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))
+"""
+
+
+def _fleet_run(argv: list[str]) -> dict[str, Any]:
+    proc = subprocess.run([sys.executable, "-c", _FLEET_CHILD, *argv], capture_output=True, text=True, check=False)
+    if not proc.stdout.strip():
+        raise RuntimeError(proc.stderr[-2000:])
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def bench_fleet(path: str | os.PathLike[str] | None = None, repeat: int = 25, files: int = 8,
+                workers: tuple[int, ...] = (1, 2), runs: int = 2) -> dict[str, Any]:
+    """Many captures, many cores: ``files`` copies of a capture of ``repeat`` sessions, decoded
+    with the payload memo off by ``iso15118 decode DIR --no-cache`` with each worker count, to the
+    Parquet dataset and to JSON Lines; plus the same number of messages through the bare decoder
+    (no output) in one process.  Messages per second of wall time (fastest of ``runs``) and per
+    CPU second (parent and workers: the per-core rate, which a busy machine distorts less), the
+    speed-up of N workers over one, and peak RSS of the parent and of the largest worker (with ``files`` and
+    with ``4 * files`` captures: equal peaks mean memory is flat in the number of captures)."""
+    source = Path(path) if path is not None else DEFAULT_SOURCE
+    tmp = Path(tempfile.mkdtemp(prefix="iso15118-fleet-bench-"))
+    try:
+        one = tmp / "one.pcap"
+        build_repeated_capture(source, repeat, one)
+        many = tmp / "captures"
+        many.mkdir()
+        for i in range(files):
+            os.link(one, many / f"c{i:03d}.pcap")
+        bare = _decode_in_child(str(one), True, 0, runs)
+        msgs_per_file = bare["messages"]
+        total = msgs_per_file * files
+        out: dict[str, Any] = {
+            "source": str(source), "repeat": repeat, "files": files, "messages": total, "cache": False,
+            "cpu_count": os.cpu_count(),
+            "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+            "bare_decoder_messages_per_s": round(msgs_per_file / bare["seconds"]),
+            "bare_decoder_messages_per_cpu_s": round(msgs_per_file / bare["cpu_seconds"]),
+        }
+        for fmt in ("parquet", "jsonl"):
+            for n in workers:
+                best: dict[str, Any] | None = None
+                for _ in range(max(1, runs)):
+                    dest = tmp / f"out-{fmt}-{n}"
+                    argv = ["decode", str(many), "--no-cache", "--workers", str(n), "--format", fmt, "-o", str(dest)]
+                    r = _fleet_run(argv)
+                    if best is None or r["seconds"] < best["seconds"]:
+                        best = r
+                    if dest.is_dir():
+                        shutil.rmtree(dest)
+                    else:
+                        dest.unlink(missing_ok=True)
+                assert best is not None
+                out[f"{fmt}_workers_{n}"] = {
+                    "seconds": round(best["seconds"], 3),
+                    "messages_per_s": round(total / best["seconds"]),
+                    "cpu_seconds": round(best["cpu_seconds"], 3),
+                    "messages_per_cpu_s": round(total / best["cpu_seconds"]),
+                    "parent_peak_rss_mb": round(best["parent_peak_rss_kb"] / 1024, 1),
+                    "worker_peak_rss_mb": round(best["worker_peak_rss_kb"] / 1024, 1),
+                }
+            if len(workers) > 1:
+                a, b = out[f"{fmt}_workers_{workers[0]}"], out[f"{fmt}_workers_{workers[-1]}"]
+                out[f"{fmt}_speedup_{workers[-1]}_over_{workers[0]}"] = round(a["seconds"] / b["seconds"], 2)
+        # memory flat in the number of captures: 4x the files
+        for i in range(files, 4 * files):
+            os.link(one, many / f"c{i:03d}.pcap")
+        r = _fleet_run(["decode", str(many), "--no-cache", "--workers", str(max(workers)), "--format", "parquet",
+                        "-o", str(tmp / "out-4x")])
+        out[f"parquet_workers_{max(workers)}_4x_files"] = {
+            "files": 4 * files, "seconds": round(r["seconds"], 3), "messages_per_s": round(4 * total / r["seconds"]),
+            "parent_peak_rss_mb": round(r["parent_peak_rss_kb"] / 1024, 1),
+            "worker_peak_rss_mb": round(r["worker_peak_rss_kb"] / 1024, 1),
+        }
+        return out
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":  # pragma: no cover
