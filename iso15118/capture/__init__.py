@@ -22,6 +22,12 @@ Modules, in pipeline order:
 ``summary``       the ``--summary`` report, built incrementally
 ``render``        coloured timeline (rich), JSON, JSON Lines, XML
 ``pcapwriter``    pcap / pcapng writers and a TCP flow synthesiser (bench, tests)
-``bench``         ``bench(path, repeat)``: messages/s and peak memory on a repeated real session
+``bench``         ``bench(path, repeat)``: messages/s and peak memory on a repeated real session;
+                  ``bench_fleet``: many captures, 1 vs N workers
+``job``           one capture to one output (the same for every runner)
+``batch``         many captures: files / directories / globs, ``--workers N``, ``--scheduler`` (Dask)
+``dataset``       the Parquet dataset: its schema (``TABLES``) and rows (docs/dataset.md)
+``query``         DuckDB over a dataset (``iso15118 query``)
+``fleetreport``   the fleet view as one HTML page of inline SVG (``iso15118 report``)
 ================  ================================================================================
 """

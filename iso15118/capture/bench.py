@@ -207,6 +207,26 @@ def _fleet_run(argv: list[str]) -> dict[str, Any]:
     return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
 
 
+def _dataset_cost(path: Path) -> int:
+    """Messages per CPU second of building the dataset's rows and Arrow tables alone, from events
+    decoded beforehand (the fleet path's own cost, without the codec's)."""
+    from iso15118.capture.analyzer import CaptureDecoder
+    from iso15118.capture.dataset import DatasetBuilder
+
+    dec = CaptureDecoder(path, cache_size=0)
+    events = list(dec.events())
+    best = None
+    for _ in range(3):
+        c = time.process_time()
+        b = DatasetBuilder(str(path))
+        for ev in events:
+            b.add(ev)
+        b.tables(dec.stats)
+        cpu = time.process_time() - c
+        best = cpu if best is None else min(best, cpu)
+    return round(dec.stats.v2g_messages / best) if best else 0
+
+
 def bench_fleet(path: str | os.PathLike[str] | None = None, repeat: int = 25, files: int = 8,
                 workers: tuple[int, ...] = (1, 2), runs: int = 2) -> dict[str, Any]:
     """Many captures, many cores: ``files`` copies of a capture of ``repeat`` sessions, decoded
@@ -226,6 +246,7 @@ def bench_fleet(path: str | os.PathLike[str] | None = None, repeat: int = 25, fi
         for i in range(files):
             os.link(one, many / f"c{i:03d}.pcap")
         bare = _decode_in_child(str(one), True, 0, runs)
+        rows = _dataset_cost(one)
         msgs_per_file = bare["messages"]
         total = msgs_per_file * files
         out: dict[str, Any] = {
@@ -234,6 +255,7 @@ def bench_fleet(path: str | os.PathLike[str] | None = None, repeat: int = 25, fi
             "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
             "bare_decoder_messages_per_s": round(msgs_per_file / bare["seconds"]),
             "bare_decoder_messages_per_cpu_s": round(msgs_per_file / bare["cpu_seconds"]),
+            "dataset_rows_only_messages_per_cpu_s": rows,
         }
         for fmt in ("parquet", "jsonl"):
             for n in workers:

@@ -82,7 +82,8 @@ STATUS_FIELDS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("evse_processing", ("EVSEProcessing",), "Finished / Ongoing ..."),
     ("charge_progress", ("ChargeProgress",), "Start / Stop / Renegotiate (-2, -20 PowerDeliveryReq)"),
     ("ev_error_code", ("EVErrorCode",), "DC EV status error code (DIN / -2)"),
-    ("evse_status_code", ("EVSEStatusCode", "EVSENotification"), "EVSE status code, else its notification"),
+    ("evse_status_code", ("EVSEStatusCode",), "EVSE status code (DIN / -2 DC)"),
+    ("evse_notification", ("EVSENotification",), "EVSE notification (None / StopCharging / ReNegotiation)"),
 )
 """(column, leaf names, meaning): the first such leaf, as text."""
 
@@ -258,13 +259,26 @@ for _i, (_col, _leaves, _) in enumerate(STATUS_FIELDS):
         _LEAF_TO_COLUMN.setdefault(_leaf, []).append((_i, _col, False))
 
 
+_TARGETS: dict[str, list[tuple[int, str, bool]] | None] = {}
+"""path -> the columns its leaf feeds (None: none); paths repeat from message to message."""
+
+
+def _targets(path: str) -> list[tuple[int, str, bool]] | None:
+    try:
+        return _TARGETS[path]
+    except KeyError:
+        t = None if "@" in path else _LEAF_TO_COLUMN.get(_leaf_name(path))
+        if len(_TARGETS) >= 65536:
+            _TARGETS.clear()
+        _TARGETS[path] = t
+        return t
+
+
 def message_values(values: dict[str, Any]) -> dict[str, Any]:
     """The chart and status columns of one decoded message (flattened values)."""
     out: dict[str, Any] = {}
     for path, v in values.items():
-        if "@" in path:
-            continue
-        targets = _LEAF_TO_COLUMN.get(_leaf_name(path))
+        targets = _targets(path)
         if not targets:
             continue
         for _i, col, numeric in targets:
@@ -378,8 +392,8 @@ class DatasetBuilder:
         elif ev.direction == EV_TO_EVSE and vals.get("ev_error_code") not in (None, *_EV_OK_CODES):
             info.stop = f"EV error {vals['ev_error_code']}"
         elif ev.direction == EVSE_TO_EV:
-            for leaf in ("EVSEStatusCode", "EVSENotification"):
-                st = _first(values, leaf, ident=False)
+            for col in ("evse_status_code", "evse_notification"):
+                st = vals.get(col)
                 if st in _EVSE_STOP:
                     info.stop = f"EVSE {st}"
                     break

@@ -21,27 +21,34 @@ _MAX_LISTED = 20
 _MAX_INTEGRATION_STEP = 10.0  # s: longer pauses between readings are not integrated
 
 
+_LEAF_NAMES: dict[str, str] = {}
+"""path -> its leaf element name ("" for attribute paths): paths repeat from message to message."""
+
+
+def _leaf_name(path: str) -> str:
+    name = _LEAF_NAMES.get(path)
+    if name is None:
+        if "@" in path:
+            name = ""
+        else:
+            name = path.rsplit("/", 1)[-1]
+            if "[" in name:
+                name = name[: name.index("[")]
+        if len(_LEAF_NAMES) >= 65536:
+            _LEAF_NAMES.clear()
+        _LEAF_NAMES[path] = name
+    return name
+
+
 def _leaf(values: dict[str, Any], *names: str) -> Any:
     for path, v in values.items():
-        last = path.rsplit("/", 1)[-1]
-        if "[" in last:
-            last = last[: last.index("[")]
-        if last in names and "@" not in path:
+        if _leaf_name(path) in names:
             return v
     return None
 
 
 def _leaves(values: dict[str, Any], *names: str) -> list[Any]:
-    out = []
-    for path, v in values.items():
-        if "@" in path:
-            continue
-        last = path.rsplit("/", 1)[-1]
-        if "[" in last:
-            last = last[: last.index("[")]
-        if last in names:
-            out.append(v)
-    return out
+    return [v for path, v in values.items() if _leaf_name(path) in names]
 
 
 def _num(v: Any) -> float | None:
