@@ -6,8 +6,8 @@ JSON Lines / XML) or :class:`iso15118.capture.dataset.DatasetBuilder` (Parquet),
 one-capture run does, and the results are written in input order whatever finishes first: the
 output does not depend on the number of workers.
 
-Memory stays flat: a job holds one capture's state; a local worker writes a text output to a
-spool file that the parent streams out and deletes; pool workers are replaced after
+Memory stays flat: a job holds one capture's state; a local worker writes its output (text, or
+the capture's Arrow tables) to a spool file that the parent reads in turn and deletes; pool workers are replaced after
 ``MAX_TASKS_PER_CHILD`` captures (nothing a long run leaks can pile up); the Dask path keeps at
 most a few jobs per worker in flight.
 """
@@ -117,6 +117,7 @@ class JobResult:
     text: str | None = None
     spool_file: str | None = None
     tables: dict[str, Any] = field(default_factory=dict)
+    """Parquet: ``{table: pyarrow.Table}`` (in memory), or ``{table: Arrow IPC file}`` in the spool."""
     messages: int = 0
     seconds: float = 0.0
     peak_rss_kb: int = 0
@@ -190,7 +191,36 @@ def _dataset_job(job: Job, keylog: Any, res: JobResult) -> None:
     res.messages = dec.stats.v2g_messages
     tables = builder.tables(dec.stats)
     tables["captures"] = to_table("captures", [capture_row(job.path, res.status, None, dec.stats, first, last)])
-    res.tables = tables
+    res.tables = _spool_tables(job, tables) if job.spool is not None else tables
+
+
+def _spool_tables(job: Job, tables: dict[str, Any]) -> dict[str, Any]:
+    """Write the tables to Arrow IPC files in the spool: the parent reads them when their turn
+    comes, so captures that finish early do not wait in its memory."""
+    import pyarrow as pa
+
+    assert job.spool is not None
+    out = {}
+    for name, table in tables.items():
+        path = os.path.join(job.spool, f"{job.index:06d}-{name}.arrow")
+        with pa.OSFile(path, "wb") as f, pa.ipc.new_file(f, table.schema) as w:
+            w.write_table(table)
+        out[name] = path
+    return out
+
+
+def _load_tables(tables: dict[str, Any]) -> dict[str, Any]:
+    import pyarrow as pa
+
+    out = {}
+    for name, t in tables.items():
+        if isinstance(t, str):
+            with pa.memory_map(t) as src:
+                out[name] = pa.ipc.open_file(src).read_all()
+            os.unlink(t)
+        else:
+            out[name] = t
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -213,7 +243,7 @@ def _warm(opts: DecodeOptions) -> None:
 def run_local(paths: list[str], opts: DecodeOptions, workers: int,
               max_tasks_per_child: int = MAX_TASKS_PER_CHILD) -> Iterator[JobResult]:
     """Decode ``paths`` on ``workers`` processes (1: in this process); results in input order."""
-    spool = tempfile.mkdtemp(prefix="iso15118-decode-") if opts.format != "parquet" else None
+    spool = tempfile.mkdtemp(prefix="iso15118-decode-")
     jobs = [Job(i, p, opts, spool) for i, p in enumerate(paths)]
     try:
         if workers <= 1 or len(jobs) <= 1:
@@ -228,8 +258,7 @@ def run_local(paths: list[str], opts: DecodeOptions, workers: int,
         with ctx.Pool(min(workers, len(jobs)), maxtasksperchild=max_tasks_per_child) as pool:
             yield from pool.imap(run_job, jobs, chunksize=1)
     finally:
-        if spool is not None:
-            shutil.rmtree(spool, ignore_errors=True)
+        shutil.rmtree(spool, ignore_errors=True)
 
 
 def run_dask(paths: list[str], opts: DecodeOptions, scheduler: str, *,
@@ -285,7 +314,7 @@ def write_dataset(results: Iterable[JobResult], directory: str, on_error: Callab
         for r in results:
             if r.error is not None:
                 on_error(r)
-            w.write(r.tables)
+            w.write(_load_tables(r.tables))
             worst = combine_status(worst, r.status)
         rows = dict(w.rows)
     return worst, rows
