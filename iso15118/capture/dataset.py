@@ -194,8 +194,13 @@ TABLES: dict[str, tuple[Column, ...]] = {
 """Every table of the dataset, its columns in order."""
 
 
+_SCHEMAS: dict[str, Any] = {}
+
+
 def arrow_schema(table: str) -> Any:
     """The pyarrow schema of a table of :data:`TABLES`."""
+    if table in _SCHEMAS:
+        return _SCHEMAS[table]
     import pyarrow as pa
 
     types = {
@@ -206,7 +211,8 @@ def arrow_schema(table: str) -> Any:
         "timestamp": pa.timestamp("us", tz="UTC"),
         "list<int64>": pa.list_(pa.int64()),
     }
-    return pa.schema([pa.field(c.name, types[c.type]) for c in TABLES[table]])
+    schema = _SCHEMAS[table] = pa.schema([pa.field(c.name, types[c.type]) for c in TABLES[table]])
+    return schema
 
 
 def table_files(directory: str | os.PathLike[str]) -> dict[str, str]:
@@ -345,7 +351,7 @@ class DatasetBuilder:
     def _message(self, ev: Event) -> None:
         d = ev.decoded
         row: dict[str, Any] = {
-            "capture": self.capture, "frame": ev.frame, "time": ev.ts, "ts": ev.ts, "conn": ev.conn,
+            "capture": self.capture, "frame": ev.frame, "time": _us(ev.ts), "ts": ev.ts, "conn": ev.conn,
             "session_id": ev.session_id, "direction": ev.direction, "protocol": ev.protocol, "schema": ev.schema,
             "payload_type": ev.payload_type, "tls": ev.tls, "name": ev.name, "level": ev.level,
             "response_code": ev.response_code, "response_time_s": ev.response_time, "timing": ev.timing,
@@ -408,7 +414,7 @@ class DatasetBuilder:
                     measured = _number(f[k])
                     break
         self.events.append({
-            "capture": self.capture, "frame": ev.frame, "time": ev.ts, "ts": ev.ts, "kind": ev.kind, "name": ev.name,
+            "capture": self.capture, "frame": ev.frame, "time": _us(ev.ts), "ts": ev.ts, "kind": ev.kind, "name": ev.name,
             "level": ev.level, "direction": ev.direction, "conn": ev.conn, "src": ev.src, "dst": ev.dst,
             "detail": ev.detail or None, "rule": None if rule is None else str(rule),
             "limit_s": _number(f.get("limit_s")) if ev.kind == "timing" else None, "measured_s": measured,
@@ -484,7 +490,7 @@ class DatasetBuilder:
             "capture": self.capture, "session": key, "session_id": s["session_id"], "protocol": s["protocol"],
             "connections": list(s["connections"]), "evccid": first("evccid"), "pev_mac": pev,
             "evse_id": first("evse_id"), "evse_mac": evse, "secc": self.secc,
-            "start": s["start"], "end": s["end"], "duration_s": s["duration_s"],
+            "start": _us(s["start"]), "end": _us(s["end"]), "duration_s": s["duration_s"],
             "messages_ev": s["messages"].get(EV_TO_EVSE, 0), "messages_evse": s["messages"].get(EVSE_TO_EV, 0),
             "services_offered": json.dumps(s["services_offered"], default=str) if s["services_offered"] else None,
             "energy_transfer": _text(sel.get("EnergyTransfer")), "payment": _text(payment),
@@ -520,28 +526,21 @@ def capture_row(capture: str, status: int, error: str | None, stats: Any, first_
         "capture": capture, "status": status, "error": error,
         "frames": getattr(stats, "frames", None), "v2g_messages": getattr(stats, "v2g_messages", None),
         "decode_errors": getattr(stats, "decode_errors", None),
-        "capture_problems": getattr(stats, "capture_problems", None), "start": first_ts, "end": last_ts,
+        "capture_problems": getattr(stats, "capture_problems", None), "start": _us(first_ts), "end": _us(last_ts),
     }
 
 
+def _us(ts: float | None) -> int | None:
+    """Seconds since the epoch as whole microseconds (the ``timestamp`` columns)."""
+    return None if ts is None else round(ts * 1_000_000)
+
+
 def to_table(name: str, rows: list[dict[str, Any]]) -> Any:
-    """Rows (dicts; timestamps as float seconds) as a pyarrow Table of :data:`TABLES` ``[name]``."""
+    """Rows (dicts; ``timestamp`` columns as integer microseconds) as a pyarrow Table of
+    :data:`TABLES` ``[name]``."""
     import pyarrow as pa
 
-    schema = arrow_schema(name)
-    cols: dict[str, list[Any]] = {}
-    for c in TABLES[name]:
-        vals = [r.get(c.name) for r in rows]
-        if c.type == "timestamp":
-            vals = [None if v is None else round(v * 1_000_000) for v in vals]
-        cols[c.name] = vals
-    arrays = []
-    for f in schema:
-        if pa.types.is_timestamp(f.type):
-            arrays.append(pa.array(cols[f.name], pa.int64()).cast(f.type))
-        else:
-            arrays.append(pa.array(cols[f.name], f.type))
-    return pa.Table.from_arrays(arrays, schema=schema)
+    return pa.Table.from_pylist(rows, schema=arrow_schema(name))
 
 
 class DatasetWriter:
