@@ -27,6 +27,7 @@ _RULE_COLOURS = {"performance_time": "#ffbf00", "evcc_timeout": "#d62728", "sequ
 _MAX_CURVES = 30
 _MAX_BOX_ROWS = 40
 _MAX_VEHICLES = 40
+_MAX_CAPTURES = 200
 
 _CSS = """
 body{font:14px/1.4 system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px;color:#222;background:#fff}
@@ -97,13 +98,15 @@ def line_chart(series: Sequence[tuple[str, str, Sequence[tuple[float, float]]]],
     y0, y1 = min(0.0, min(p[1] for p in pts)), max(p[1] for p in pts)
     if y_cap is not None and y1 > y_cap:
         y1 = y_cap
-        title += f" (cut at {_fmt(y_cap)})"
+        title += f" (axis cut at {_fmt(y_cap)} {ylabel})"
         series = [(label, c, [(x, min(y, y_cap)) for x, y in s]) for label, c, s in series]
     if y1 <= y0:
         y1 = y0 + 1
     if x1 <= x0:
         x1 = x0 + 1
     xt, yt = _ticks(x0, x1), _ticks(y0, y1)
+    if y_cap is None and len(yt) >= 2 and yt[-1] < y1:  # room above the highest line: one more tick
+        yt.append(round(yt[-1] + (yt[-1] - yt[-2]), 10))
     x0, x1 = min(x0, xt[0]), max(x1, xt[-1])
     y0, y1 = min(y0, yt[0]), max(y1, yt[-1])
     ml, mr, mt, mb = 56, 12, 28, 40
@@ -387,8 +390,10 @@ def fleet_html(con: Any) -> str:
 
     # -- captures
     caps = con.rows("SELECT capture, status, error, frames, v2g_messages, decode_errors, capture_problems FROM captures "
-                    "ORDER BY capture")
-    parts.append("<h2 id=captures>Captures</h2>")
+                    f"ORDER BY status DESC, capture LIMIT {_MAX_CAPTURES}")
+    more = f" The first {_MAX_CAPTURES} of {k['captures']}, problems first." if k["captures"] > _MAX_CAPTURES else ""
+    parts.append(f"<h2 id=captures>Captures</h2><p class=note>Status: 0 clean, 1 problems found (file damage, "
+                 f"undecodable payloads), 3 not a capture.{more}</p>")
     parts.append(_table(["capture", "status", "frames", "messages", "decode errors", "file damage", "error"],
                         [(_short(c["capture"], 70), c["status"], c["frames"], c["v2g_messages"], c["decode_errors"],
                           c["capture_problems"], c["error"]) for c in caps],
