@@ -10,6 +10,9 @@ Memory stays flat: a job holds one capture's state; a local worker writes its ou
 the capture's Arrow tables) to a spool file that the parent reads in turn and deletes; pool workers are replaced after
 ``MAX_TASKS_PER_CHILD`` captures (nothing a long run leaks can pile up); the Dask path keeps at
 most a few jobs per worker in flight.
+
+Dask workers read the captures by the paths given (a shared file system), and send the output
+back in memory: the command writes it.
 """
 
 from __future__ import annotations
