@@ -23,6 +23,7 @@ import resource
 import shutil
 import tempfile
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -277,11 +278,12 @@ def run_dask(paths: list[str], opts: DecodeOptions, scheduler: str, *,
         n_workers = max(1, len(client.scheduler_info().get("workers", {})))
         window = max(2, n_workers * in_flight_per_worker)
         jobs = deque(Job(i, p, opts, None) for i, p in enumerate(paths))
+        run_id = uuid.uuid4().hex[:12]  # keys unique to this run: never a result of an earlier one
         pending: deque[Any] = deque()
         while jobs or pending:
             while jobs and len(pending) < window:
                 job = jobs.popleft()
-                pending.append(client.submit(run_job, job, pure=False, key=f"iso15118-decode-{job.index}-{os.getpid()}"))
+                pending.append(client.submit(run_job, job, pure=False, key=f"iso15118-decode-{run_id}-{job.index}"))
             fut = pending.popleft()
             result: JobResult = fut.result()
             fut.release()
