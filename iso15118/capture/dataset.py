@@ -418,7 +418,7 @@ class DatasetBuilder:
             "level": ev.level, "direction": ev.direction, "conn": ev.conn, "src": ev.src, "dst": ev.dst,
             "detail": ev.detail or None, "rule": None if rule is None else str(rule),
             "limit_s": _number(f.get("limit_s")) if ev.kind == "timing" else None, "measured_s": measured,
-            "fields": json.dumps({k: json_value(v) for k, v in f.items()}, default=str) if f else None,
+            "fields": json.dumps(f, default=_json_default) if f else None,
         })
         info = self._conn(ev.conn)
         if ev.kind == "timing" and info is not None:
@@ -506,6 +506,12 @@ class DatasetBuilder:
     def tables(self, stats: Any = None) -> dict[str, Any]:
         """``{table: pyarrow.Table}`` for messages, sessions and events."""
         return {name: to_table(name, rows) for name, rows in self.rows(stats).items()}
+
+
+def _json_default(v: Any) -> Any:
+    """What json cannot write itself, as the JSON output writes it (bytes as hex, Decimal as text)."""
+    j = json_value(v)
+    return j if j is not v else str(v)
 
 
 def _first(values: dict[str, Any], *leaves: str, ident: bool) -> str | None:
