@@ -150,7 +150,7 @@ def box_rows(rows: Sequence[dict[str, Any]], *, width: int = 1100, title: str) -
     """Horizontal box plots (p5-p95 whiskers, p25-p75 box, median line, max dot) on a log ms axis."""
     if not rows:
         return f'<p class="note">{_e(title)}: no data</p>'
-    name_w, lab_w, mr, mt, row_h = 210, 520, 70, 30, 18
+    name_w, lab_w, mr, mt, row_h = 236, 546, 70, 30, 18
     pw = width - lab_w - mr
     height = mt + row_h * len(rows) + 34
     vals = [v for r in rows for v in (r["p5"], r["max"]) if v and v > 0]
