@@ -476,3 +476,26 @@ def test_dataset_doc_lists_the_schema() -> None:
         assert listed == [c.name for c in cols], table
         for c in cols:
             assert f"| `{c.name}` | {c.type} |" in section, (table, c.name)
+
+
+def test_pool_workers_are_replaced_and_results_do_not_change() -> None:
+    """maxtasksperchild: a worker decodes at most N captures, then a fresh process takes over (what a
+    long run could leak cannot pile up); the output is the same as in one process."""
+    from iso15118.capture.batch import run_local
+    from iso15118.capture.job import DecodeOptions
+
+    paths, _ = expand_inputs([str(FIXTURES / "captures")])
+    opts = DecodeOptions(format="jsonl", color="never")
+
+    def texts(workers: int, per_child: int) -> tuple[list[str], set[int]]:
+        out, pids = [], set()
+        for r in run_local(paths, opts, workers, max_tasks_per_child=per_child):
+            assert r.spool_file is not None
+            out.append(Path(r.spool_file).read_text())
+            pids.add(r.pid)
+        return out, pids
+
+    alone, pids1 = texts(1, 16)
+    pooled, pids2 = texts(2, 1)
+    assert pooled == alone
+    assert pids1 == {os.getpid()} and len(pids2) == len(paths) and os.getpid() not in pids2
