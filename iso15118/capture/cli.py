@@ -148,6 +148,10 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "parquet" and not args.output:
         err.print("[red]--format parquet needs -o DIR (the dataset directory)[/red]")
         return EXIT_USAGE
+    if args.format == "parquet" and (args.message or args.session or args.no_slac):
+        err.print("[red]--message, --session and --no-slac do not apply to --format parquet: the dataset holds every "
+                  "event (select with 'iso15118 query')[/red]")
+        return EXIT_USAGE
     if (args.format == "parquet" and _missing(err, ("pyarrow",))) or (args.scheduler and _missing(err, ("distributed",))):
         return EXIT_USAGE
     if args.keylog:

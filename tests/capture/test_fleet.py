@@ -138,6 +138,7 @@ def test_bad_inputs_in_a_batch(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert caps[str(good)]["status"] == 0 and caps[str(good)]["v2g_messages"] > 100
     assert main(["decode", str(tmp_path / "nothing-*.pcap"), "--format", "json"]) == 2
     assert main(["decode", str(good), "--format", "parquet"]) == 2  # parquet needs -o DIR
+    assert main(["decode", str(good), "--format", "parquet", "-o", str(ds), "--message", "CurrentDemand*"]) == 2
     assert main(["decode", str(good), str(good), "--workers", "0"]) == 2
 
 
