@@ -236,10 +236,12 @@ def schema_key_of(msg: MessageBase | type[MessageBase]) -> str:
 def _scope_of(key: str) -> Any:
     """The :class:`~iso15118.messages._scope.Scope` of ``iso2`` / ``din`` (imports the package)."""
     if key == "iso2":
-        from iso15118.messages import iso2 as package
-    else:
-        from iso15118.messages import din as package
-    return package.SCOPE
+        from iso15118.messages import iso2
+
+        return iso2.SCOPE
+    from iso15118.messages import din
+
+    return din.SCOPE
 
 
 def message_class(name: str, schema_key: str) -> type[MessageBase]:
