@@ -7,7 +7,7 @@ one-capture run does, and the results are written in input order whatever finish
 output does not depend on the number of workers.
 
 Memory stays flat: a job holds one capture's state; a local worker writes its output (text, or
-the capture's Arrow tables) to a spool file that the parent reads in turn and deletes; pool workers are replaced after
+the capture's Arrow tables) to a spool file that the parent reads in turn and deletes; pool workers (started from a fork server) are replaced after
 ``MAX_TASKS_PER_CHILD`` captures (nothing a long run leaks can pile up); the Dask path keeps at
 most a few jobs per worker in flight.
 
@@ -124,6 +124,7 @@ class JobResult:
     """Parquet: ``{table: pyarrow.Table}`` (in memory), or ``{table: Arrow IPC file}`` in the spool."""
     messages: int = 0
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
     peak_rss_kb: int = 0
     pid: int = 0
 
@@ -132,7 +133,7 @@ def run_job(job: Job) -> JobResult:
     """Decode one capture (in whatever process runs this).  Never raises for a bad capture."""
     from iso15118.capture.pcapio import CaptureFormatError
 
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     res = JobResult(job.index, job.path, EXIT_OK, pid=os.getpid())
     try:
         keylog = load_keylog(job.opts.keylog)
@@ -153,6 +154,7 @@ def run_job(job: Job) -> JobResult:
     except OSError as exc:  # unreadable file: the same as a one-capture run reports it
         res.status, res.error = EXIT_NOT_A_CAPTURE, f"{job.path}: {exc.strerror or exc}"
     res.seconds = time.perf_counter() - t
+    res.cpu_seconds = time.process_time() - c
     res.peak_rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return res
 
@@ -231,17 +233,26 @@ def _load_tables(tables: dict[str, Any]) -> dict[str, Any]:
 # Runners: each yields the results in job order.
 
 
-def _warm(opts: DecodeOptions) -> None:
-    """Load the grammars once in the parent, so that forked workers start with them."""
-    if not opts.decode:
-        return
-    try:
-        from iso15118.exi.codec import get_codec
+_PRELOAD = ["iso15118.cli", "iso15118.capture.batch", "iso15118.capture.dataset", "iso15118.capture.render"]
+"""Imported once in the fork server, so that a fresh worker starts in milliseconds (the command's
+own main module, which a new worker runs again, then finds them loaded)."""
 
-        for key in ("sap", "din", "iso2"):
-            get_codec(key)
-    except Exception:  # a missing codec is reported per message by the decoder
-        pass
+
+def _executor(workers: int, max_tasks_per_child: int) -> Any:
+    """A process pool whose workers are replaced after ``max_tasks_per_child`` captures, started
+    from a fork server (a clean process, no thread of pyarrow or rich in it), else spawned.  A
+    worker that dies (killed, out of memory) breaks the pool: the run stops with an error instead
+    of waiting for a result that never comes."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    ctx: Any
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(_PRELOAD)
+    else:
+        ctx = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(workers, mp_context=ctx, max_tasks_per_child=max_tasks_per_child)
 
 
 def run_local(paths: list[str], opts: DecodeOptions, workers: int,
@@ -254,13 +265,13 @@ def run_local(paths: list[str], opts: DecodeOptions, workers: int,
             for job in jobs:
                 yield run_job(job)
             return
-        import multiprocessing
+        from concurrent.futures.process import BrokenProcessPool
 
-        _warm(opts)
-        methods = multiprocessing.get_all_start_methods()
-        ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-        with ctx.Pool(min(workers, len(jobs)), maxtasksperchild=max_tasks_per_child) as pool:
-            yield from pool.imap(run_job, jobs, chunksize=1)
+        with _executor(min(workers, len(jobs)), max_tasks_per_child) as pool:
+            try:
+                yield from pool.map(run_job, jobs)
+            except BrokenProcessPool:
+                raise RuntimeError("a worker process died (killed, or out of memory?): the run stopped") from None
     finally:
         shutil.rmtree(spool, ignore_errors=True)
 

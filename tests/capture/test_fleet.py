@@ -500,3 +500,19 @@ def test_pool_workers_are_replaced_and_results_do_not_change() -> None:
     pooled, pids2 = texts(2, 1)
     assert pooled == alone
     assert pids1 == {os.getpid()} and len(pids2) == len(paths) and os.getpid() not in pids2
+
+
+def test_a_dying_worker_stops_the_run_with_an_error() -> None:
+    """A worker killed mid-run (the OOM killer, say) ends the run with an error, never a hang."""
+    import signal
+
+    from iso15118.capture.batch import run_local
+    from iso15118.capture.job import DecodeOptions
+
+    paths, _ = expand_inputs([str(FIXTURES)])
+    results = run_local(paths, DecodeOptions(format="jsonl"), 2)
+    first = next(results)
+    os.kill(first.pid, signal.SIGKILL)
+    with pytest.raises(RuntimeError, match="worker process died"):
+        for _ in results:
+            pass
