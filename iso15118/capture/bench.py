@@ -187,24 +187,45 @@ def bench(
 
 
 _FLEET_CHILD = r"""
-import json, resource, sys, time
-from iso15118.cli import main
-argv = sys.argv[1:]
+import json, os, resource, sys, time
+from iso15118.capture.batch import expand_inputs, run_local, write_dataset, write_results
+from iso15118.capture.job import DecodeOptions
+directory, fmt, workers, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+paths, _ = expand_inputs([directory])
+opts = DecodeOptions(format=fmt, cache=False)
+jobs = []
+def results():
+    for r in run_local(paths, opts, workers):
+        jobs.append((r.pid, r.cpu_seconds, r.peak_rss_kb))
+        yield r
 t = time.perf_counter()
-rc = main(argv)
+if fmt == "parquet":
+    write_dataset(results(), out, print)
+else:
+    with open(out, "w", encoding="utf-8") as f:
+        write_results(results(), f, opts, True, print)
 dt = time.perf_counter() - t
-me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-print(json.dumps({"rc": rc, "seconds": dt, "cpu_seconds": me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime,
-                  "parent_peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-                  "worker_peak_rss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))
+me = resource.getrusage(resource.RUSAGE_SELF)
+own = os.getpid()
+print(json.dumps({"seconds": dt, "parent_cpu_seconds": me.ru_utime + me.ru_stime,
+                  "worker_cpu_seconds": sum(c for p, c, _ in jobs if p != own),
+                  "workers_used": len({p for p, _, _ in jobs}),
+                  "parent_peak_rss_kb": me.ru_maxrss,
+                  "worker_peak_rss_kb": max([r for p, _, r in jobs if p != own], default=0)}))
 """
 
 
-def _fleet_run(argv: list[str]) -> dict[str, Any]:
-    proc = subprocess.run([sys.executable, "-c", _FLEET_CHILD, *argv], capture_output=True, text=True, check=False)
+def _fleet_run(directory: Path, fmt: str, workers: int, out: Path) -> dict[str, Any]:
+    """``decode DIRECTORY --no-cache --workers N --format FMT -o OUT`` through the same library
+    calls as the command (``batch.run_local`` + the writers), in a fresh interpreter; the workers'
+    CPU time and peak RSS come from their job results (fork-server workers are not our children)."""
+    proc = subprocess.run([sys.executable, "-c", _FLEET_CHILD, str(directory), fmt, str(workers), str(out)],
+                          capture_output=True, text=True, check=False)
     if not proc.stdout.strip():
         raise RuntimeError(proc.stderr[-2000:])
-    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+    r = dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+    r["cpu_seconds"] = r["parent_cpu_seconds"] + r["worker_cpu_seconds"]
+    return r
 
 
 def _dataset_cost(path: Path) -> int:
@@ -230,8 +251,8 @@ def _dataset_cost(path: Path) -> int:
 def bench_fleet(path: str | os.PathLike[str] | None = None, repeat: int = 25, files: int = 8,
                 workers: tuple[int, ...] = (1, 2), runs: int = 2) -> dict[str, Any]:
     """Many captures, many cores: ``files`` copies of a capture of ``repeat`` sessions, decoded
-    with the payload memo off by ``iso15118 decode DIR --no-cache`` with each worker count, to the
-    Parquet dataset and to JSON Lines; plus the same number of messages through the bare decoder
+    with the payload memo off as ``iso15118 decode DIR --no-cache --workers N`` does it (its
+    library calls) with each worker count, to the Parquet dataset and to JSON Lines; plus the same number of messages through the bare decoder
     (no output) in one process.  Messages per second of wall time (fastest of ``runs``) and per
     CPU second (parent and workers: the per-core rate, which a busy machine distorts less), the
     speed-up of N workers over one, and peak RSS of the parent and of the largest worker (with ``files`` and
@@ -262,8 +283,7 @@ def bench_fleet(path: str | os.PathLike[str] | None = None, repeat: int = 25, fi
                 best: dict[str, Any] | None = None
                 for _ in range(max(1, runs)):
                     dest = tmp / f"out-{fmt}-{n}"
-                    argv = ["decode", str(many), "--no-cache", "--workers", str(n), "--format", fmt, "-o", str(dest)]
-                    r = _fleet_run(argv)
+                    r = _fleet_run(many, fmt, n, dest)
                     if best is None or r["seconds"] < best["seconds"]:
                         best = r
                     if dest.is_dir():
@@ -276,6 +296,7 @@ def bench_fleet(path: str | os.PathLike[str] | None = None, repeat: int = 25, fi
                     "messages_per_s": round(total / best["seconds"]),
                     "cpu_seconds": round(best["cpu_seconds"], 3),
                     "messages_per_cpu_s": round(total / best["cpu_seconds"]),
+                    "parent_cpu_seconds": round(best["parent_cpu_seconds"], 3),
                     "parent_peak_rss_mb": round(best["parent_peak_rss_kb"] / 1024, 1),
                     "worker_peak_rss_mb": round(best["worker_peak_rss_kb"] / 1024, 1),
                 }
@@ -285,8 +306,7 @@ def bench_fleet(path: str | os.PathLike[str] | None = None, repeat: int = 25, fi
         # memory flat in the number of captures: 4x the files
         for i in range(files, 4 * files):
             os.link(one, many / f"c{i:03d}.pcap")
-        r = _fleet_run(["decode", str(many), "--no-cache", "--workers", str(max(workers)), "--format", "parquet",
-                        "-o", str(tmp / "out-4x")])
+        r = _fleet_run(many, "parquet", max(workers), tmp / "out-4x")
         out[f"parquet_workers_{max(workers)}_4x_files"] = {
             "files": 4 * files, "seconds": round(r["seconds"], 3), "messages_per_s": round(4 * total / r["seconds"]),
             "parent_peak_rss_mb": round(r["parent_peak_rss_kb"] / 1024, 1),
