@@ -1,6 +1,5 @@
 """Message parts both -2 cores build and read: the V2G_Message envelope, PhysicalValues, energy
-transfer modes, status records, SupportedAppProtocol entries and the minimal responses that
-carry a FAILED code.  Typed -2 classes only (``iso15118.messages.iso2``)."""
+transfer modes, status records and the minimal responses that carry a FAILED code.  Typed -2 classes only (``iso15118.messages.iso2``)."""
 
 from __future__ import annotations
 
@@ -9,9 +8,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from iso15118 import messages as m
-from iso15118.exi.codec import get_codec
-from iso15118.facts.namespaces import NS_ISO2, Family
+from iso15118.facts.namespaces import Family
 from iso15118.messages import iso2 as m2
 from iso15118.session.services import EnergyService
 
@@ -19,22 +16,18 @@ ETM = m2.EnergyTransferMode
 RC2 = m2.ResponseCode
 D0 = Decimal(0)
 
-ISO2_MAJOR = 2
-ISO2_MINOR = 0
 
 # ----------------------------------------------------------------- envelope
 
 
-def encode_message(header: m2.MessageHeader, body: Any) -> tuple[bytes, m2.V2GMessage]:
-    """EXI bytes (schema ``iso2``) of ``V2G_Message{header, Body{body}}`` and the message."""
-    msg = m2.V2GMessage(header=header, body=m2.Body(body_element=body))
-    return get_codec("iso2").encode(msg.to_tree()), msg
+def encode_message(session_id: bytes, body: Any) -> bytes:
+    """EXI bytes (schema ``iso2``) of ``V2G_Message{Header{SessionID}, Body{body}}``."""
+    return m2.encode(m2.message(session_id, body))
 
 
 def decode_message(payload: bytes) -> m2.V2GMessage:
-    """The typed -2 message of ``payload``; raises the codec's / the typed layer's errors."""
-    tree = m.strip_whitespace(get_codec("iso2").decode(payload))
-    return m2.V2GMessage.from_tree(tree)
+    """The typed -2 message of ``payload``; raises only the codec's / typed layer's errors."""
+    return m2.decode(payload)
 
 
 def body_of(msg: m2.V2GMessage) -> Any:
@@ -149,25 +142,6 @@ def evse_status(family: Family | None, notification: m2.EVSENotification = m2.EV
     if family is Family.DC:
         return dc_evse_status(notification, delay, m2.IsolationLevel.VALID)
     return ac_evse_status(notification, delay)
-
-
-# ----------------------------------------------------------------- SupportedAppProtocol
-
-
-def sap_entry(schema_id: int = 1, priority: int = 1) -> m.AppProtocol:
-    return m.AppProtocol(protocol_namespace=NS_ISO2, version_number_major=ISO2_MAJOR,
-                         version_number_minor=ISO2_MINOR, schema_id=schema_id, priority=priority)
-
-
-def sap_answer(req: m.SupportedAppProtocolReq) -> m.SupportedAppProtocolRes:
-    """The SECC's answer when it serves only -2: the first -2 entry by Priority with major 2
-    (minor other than 0: WithMinorDeviation), else Failed_NoNegotiation without SchemaID."""
-    for proto in sorted(req.app_protocol, key=lambda p: p.priority):
-        if proto.protocol_namespace == NS_ISO2 and proto.version_number_major == ISO2_MAJOR:
-            code = (m.AppProtocolResponseCode.OK_SUCCESSFUL_NEGOTIATION if proto.version_number_minor == ISO2_MINOR
-                    else m.AppProtocolResponseCode.OK_SUCCESSFUL_NEGOTIATION_WITH_MINOR_DEVIATION)
-            return m.SupportedAppProtocolRes(response_code=code, schema_id=proto.schema_id)
-    return m.SupportedAppProtocolRes(response_code=m.AppProtocolResponseCode.FAILED_NO_NEGOTIATION)
 
 
 # ----------------------------------------------------------------- minimal responses

@@ -7,6 +7,9 @@ request/response exchange; a row of :data:`TRANSITIONS` says that in ``state`` r
 with ``FAILED_SequenceError`` and ends the session; the EVCC asks :func:`accepts` before it
 sends; both move with :func:`next_state` on :func:`outcome` of the same request/response pair.
 
+SupportedAppProtocol is not part of this table: :mod:`iso15118.session.negotiation` answers it
+for every protocol and hands the connection over in :attr:`State.APP_PROTOCOL`.
+
 Sources: the DIN/-2 digest §3.1-§3.2 (Josev, EVerest and RISE-V2G state tables) and the -2
 XSDs.  Decisions on its DISAGREE / UNVERIFIED items (``session/README.md`` lists them too):
 
@@ -95,13 +98,9 @@ def _spec(req: str, family: Family | None = None) -> MessageSpec:
     return MessageSpec(req, req[:-3] + "Res", t.evcc_timeout, t.secc_performance, family)
 
 
-_SAP = (message_timing(PROTOCOL, "supportedAppProtocolReq").evcc_timeout,
-        message_timing(PROTOCOL, "supportedAppProtocolReq").secc_performance)
-
 MESSAGES: dict[str, MessageSpec] = {
     s.request: s
     for s in (
-        MessageSpec("supportedAppProtocolReq", "supportedAppProtocolRes", *_SAP),
         _spec("SessionSetupReq"),
         _spec("ServiceDiscoveryReq"),
         _spec("ServiceDetailReq"),
@@ -133,7 +132,6 @@ def spec_for_response(name: str) -> MessageSpec | None:
 class State(str, enum.Enum):
     """Where a -2 session is: named after the last completed exchange."""
 
-    CONNECTED = "Connected"
     APP_PROTOCOL = "AppProtocolNegotiated"
     SESSION_SETUP = "SessionSetup"
     SERVICE_DISCOVERY = "ServiceDiscovery"
@@ -174,11 +172,10 @@ _STOP = "SessionStopReq"
 _EARLY_STOP = tuple(
     Transition(st, _STOP, O.TERMINATE, S.ENDED)
     for st in State
-    if st not in (S.CONNECTED, S.APP_PROTOCOL, S.ENDED, S.PAUSED, S.STOPPED, S.WELDING_DETECTION)
+    if st not in (S.APP_PROTOCOL, S.ENDED, S.PAUSED, S.STOPPED, S.WELDING_DETECTION)
 )
 
 TRANSITIONS: tuple[Transition, ...] = (
-    Transition(S.CONNECTED, "supportedAppProtocolReq", O.OK, S.APP_PROTOCOL),
     Transition(S.APP_PROTOCOL, "SessionSetupReq", O.NEW, S.SESSION_SETUP),
     Transition(S.APP_PROTOCOL, "SessionSetupReq", O.RESUMED, S.SESSION_SETUP),
     Transition(S.SESSION_SETUP, "ServiceDiscoveryReq", O.OK, S.SERVICE_DISCOVERY),

@@ -4,10 +4,10 @@
     events = conn.receive(payload_type, payload, now)
     events = conn.handle_timer(now)
 
-The same driver interface as the -20 :class:`~iso15118.session.secc.SeccSession` (the runner and
-:func:`~iso15118.session.memory.run_pair` drive either).  It answers SupportedAppProtocol itself
-(only the -2 namespace) unless a negotiation layer already did (``negotiated=True``: the first
-frame is SessionSetupReq).  Which request may come next is decided by
+The same driver interface as the -20 :class:`~iso15118.session.secc.SeccSession`.  It starts
+after SupportedAppProtocol, which :class:`iso15118.session.negotiation.SeccNegotiator` answers
+for every protocol (the registry in ``iso15118.session.iso2`` builds this core): the first frame
+is SessionSetupReq.  Which request may come next is decided by
 :mod:`iso15118.session.iso2.rules` only; out of sequence -> ``FAILED_SequenceError``, wrong
 SessionID -> ``FAILED_UnknownSession``; every FAILED* response ends the session.
 
@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from iso15118 import messages as m
 from iso15118.exi.errors import ExiError
 from iso15118.facts.namespaces import Family
 from iso15118.facts.payload import PayloadType
@@ -94,7 +93,6 @@ class Iso2SeccSession:
         now: float = 0.0,
         clock: Callable[[], float],
         tls: bool = False,
-        negotiated: bool = False,
         peer_certificate: str | None = None,
     ) -> None:
         self.controller = controller
@@ -102,7 +100,7 @@ class Iso2SeccSession:
         self._clock = clock
         self.tls = tls
         self.peer_certificate = peer_certificate
-        self.state = State.APP_PROTOCOL if negotiated else State.CONNECTED
+        self.state = State.APP_PROTOCOL
         self.family: Family | None = None
         self.session_id = bytes(1)
         self.evcc_id = b""
@@ -124,9 +122,8 @@ class Iso2SeccSession:
         self.tx = 0
         self.loops = 0
         self.renegotiations = 0
-        self._deadline: float | None = now + (
-            self.config.timers.secc_sequence if negotiated else self.config.timers.secc_first_message)
-        self._deadline_reason = "no SessionSetupReq" if negotiated else "no supportedAppProtocolReq"
+        self._deadline: float | None = now + self.config.timers.secc_sequence
+        self._deadline_reason = f"no SessionSetupReq within {self.config.timers.secc_sequence:g} s after supportedAppProtocolRes"
         self._ongoing_since: float | None = None
         self._notification: Notification | None = None
         self._events: list[Event] = []
@@ -173,8 +170,6 @@ class Iso2SeccSession:
         self._events = []
         if payload_type != PayloadType.EXI_ENCODED:
             return self._abort(now, "WrongPayloadType", f"payload type 0x{payload_type:04x} in {self.state.value}")
-        if self.state is State.CONNECTED:
-            return self._on_sap(payload, now)
         try:
             msg = p.decode_message(payload)
         except (ExiError, ValueError, KeyError) as exc:  # undecodable: no response type known (digest §5.3)
@@ -207,35 +202,12 @@ class Iso2SeccSession:
 
     # ------------------------------------------------------------------ plumbing
 
-    def _on_sap(self, payload: bytes, now: float) -> list[Event]:
-        try:
-            req = m.decode(payload, "sap")
-        except (ExiError, ValueError, KeyError) as exc:
-            return self._abort(now, "DecodeError", str(exc))
-        if not isinstance(req, m.SupportedAppProtocolReq):
-            return self._abort(now, "UnexpectedMessage", f"{type(req).__name__} instead of supportedAppProtocolReq")
-        self._events.append(MessageReceived(PayloadType.SAP, req, "supportedAppProtocolReq"))
-        res = p.sap_answer(req)
-        self.tx += 1
-        self._events.append(SendMessage(int(PayloadType.SAP), m.encode(res), res))
-        if res.schema_id is None:
-            self._events.append(ProtocolError(res.response_code.value, "no ISO 15118-2 entry in supportedAppProtocolReq"))
-            self._events += self._end(now, "Failed_NoNegotiation", False)
-            return self._events
-        self._events.append(StateChanged(self.state, State.APP_PROTOCOL, "supportedAppProtocolReq"))
-        self.state = State.APP_PROTOCOL
-        self._arm(now, "supportedAppProtocolRes")
-        return self._events
-
-    def _header(self) -> m2.MessageHeader:
-        return m2.MessageHeader(session_id=self.session_id)
-
     def _arm(self, now: float, after: str) -> None:
         self._deadline = now + self.config.timers.secc_sequence
         self._deadline_reason = f"no request within {self.config.timers.secc_sequence} s after {after}"
 
     def _send(self, body: Any) -> list[Event]:
-        payload, _ = p.encode_message(self._header(), body)
+        payload = p.encode_message(self.session_id, body)
         self.tx += 1
         return [SendMessage(int(PayloadType.EXI_ENCODED), payload, body)]
 
