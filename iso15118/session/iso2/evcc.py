@@ -65,6 +65,8 @@ class Iso2EvccConfig:
     energy_modes: tuple[m2.EnergyTransferMode, ...] = (
         ETM.AC_SINGLE_PHASE_CORE, ETM.AC_THREE_PHASE_CORE, ETM.DC_EXTENDED, ETM.DC_CORE)
     """Modes the EV can use, most preferred first (the truck: 240 V single phase, CCS1 DC_extended)."""
+    service_detail: bool = False
+    """Ask ServiceDetail for the charge service before PaymentServiceSelection (optional in -2)."""
     max_loops: int | None = None
     loop_interval: float = 0.25
     ongoing_interval: float = 0.1
@@ -298,6 +300,8 @@ class Iso2EvccSession:
         if s in (S.SERVICE_DISCOVERY, S.SERVICE_DETAIL):
             if self.energy_mode is None:
                 return self._session_stop(now, m2.ChargingSession.TERMINATE)
+            if s is S.SERVICE_DISCOVERY and self.config.service_detail:
+                return self._send(now, m2.ServiceDetailReq(service_id=1))
             return self._send(now, m2.PaymentServiceSelectionReq(
                 selected_payment_option=m2.PaymentOption.EXTERNAL_PAYMENT,
                 selected_service_list=m2.SelectedServiceList(selected_service=[m2.SelectedService(service_id=1)])))
