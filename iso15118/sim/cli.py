@@ -88,7 +88,27 @@ def _protocols(args: argparse.Namespace) -> Any:
 
 def _protocol_configs(args: argparse.Namespace, role: str) -> dict[Any, Any]:
     """Per-protocol core configurations built from the command line (-20's is ``config``)."""
-    return {}
+    configs: dict[Any, Any] = {}
+    configs.update(_iso2_config(args, role))
+    return configs
+
+
+def _iso2_config(args: argparse.Namespace, role: str) -> dict[Any, Any]:
+    """-2: the EV's family, loops and relaxed timeouts from the -20 options; for the SECC one
+    configuration (one store of paused -2 sessions) shared by all its connections."""
+    from iso15118.facts.namespaces import AppProtocol
+    from iso15118.session.iso2 import Iso2EvccConfig, Iso2SeccConfig
+    from iso15118.session.services import EnergyService
+
+    if role == "secc":
+        return {AppProtocol.ISO2: Iso2SeccConfig()}
+    service = getattr(args, "service", None)
+    return {AppProtocol.ISO2: Iso2EvccConfig(
+        family=EnergyService[service].family if service else None,
+        max_loops=getattr(args, "loops", None),
+        timeout_scale=getattr(args, "timeout_scale", 1.0) or 1.0,
+        pre_charge_give_up=getattr(args, "pre_charge_give_up", None),
+    )}
 
 
 def _protocol_arg(p: argparse.ArgumentParser, role: str) -> None:

@@ -305,7 +305,7 @@ def test_secc_sequence_timeout() -> None:
     feed(core, bytes(1), m2.SessionSetupReq(evcc_id=bytes(6)), now=1.0)
     assert core.next_deadline() == 1.0 + TIMERS_ISO2.secc_sequence == 61.0
     assert core.handle_timer(60.9) == []
-    events = core.handle_timer(61.0)
+    core.handle_timer(61.0)
     assert core.ended and not core.ok and "timeout" in core.end_reason
 
 
