@@ -1,6 +1,6 @@
 """``iso15118 pki`` sub-commands.
 
-``iso15118 pki create DIR [--algorithm secp521r1|ed448|both] [--validity-days N | NAME=N ...]``
+``iso15118 pki create DIR [--algorithm secp521r1|ed448|both] [--profile iso20|iso2] [--validity-days N | NAME=N ...]``
 writes the lab PKI of :mod:`iso15118.security.pki` (with ``both``: one PKI per
 algorithm in ``DIR/secp521r1`` and ``DIR/ed448``).  ``--validity-days N`` sets
 the lifetime of every leaf certificate, ``NAME=N`` that of one certificate
@@ -50,6 +50,15 @@ def _create(args: argparse.Namespace) -> int:
     except argparse.ArgumentTypeError as exc:
         print(f"iso15118 pki create: {exc}", file=sys.stderr)
         return 2
+    if args.profile == "iso2":  # ISO 15118-2: P-256 / ECDSA-SHA-256 (DIN/-2 digest §3.11)
+        if args.algorithm not in (None, "secp256r1"):
+            print("iso15118 pki create: --profile iso2 is secp256r1 only", file=sys.stderr)
+            return 2
+        args.algorithm = "secp256r1"
+    elif args.algorithm == "secp256r1":
+        print("iso15118 pki create: secp256r1 is the -2 profile (--profile iso2)", file=sys.stderr)
+        return 2
+    args.algorithm = args.algorithm or "secp521r1"
     algorithms = [Algorithm.SECP521R1, Algorithm.ED448] if args.algorithm == "both" else [Algorithm(args.algorithm)]
     base = Path(args.dir)
     kwargs = {}
@@ -96,7 +105,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     sub = pki.add_subparsers(dest="pki_command", metavar="ACTION")
     create = sub.add_parser("create", help="generate a complete -20 test PKI")
     create.add_argument("dir", help="output directory")
-    create.add_argument("--algorithm", choices=["secp521r1", "ed448", "both"], default="secp521r1")
+    create.add_argument("--algorithm", choices=["secp521r1", "ed448", "both", "secp256r1"], default=None,
+                        help="key algorithm (default secp521r1; secp256r1 only with --profile iso2)")
+    create.add_argument("--profile", choices=["iso20", "iso2"], default="iso20",
+                        help="iso20 (default) or iso2: the ISO 15118-2 PKI (P-256, ECDSA-SHA-256; TLS 1.2)")
     create.add_argument(
         "--validity-days",
         action="append",

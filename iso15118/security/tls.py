@@ -112,7 +112,7 @@ from . import _openssl
 
 if TYPE_CHECKING:
     from .pki import PkiPaths
-from .algorithms import ANY_POLICY, ISO20_POLICY, AlgorithmPolicy, algorithm_of_key
+from .algorithms import ANY_POLICY, ISO2_POLICY, ISO20_POLICY, AlgorithmPolicy, algorithm_of_key
 from .validation import (
     CertificateChainError,
     ChainErrorReason,
@@ -190,6 +190,25 @@ JOSEV_COMPAT = TlsProfile(
     x509_strict=False,
     leaf_purpose=False,  # Josev's -2 test PKI was not made for the -20 role checks
 )
+
+
+ISO2 = TlsProfile(
+    name="iso15118-2",
+    minimum_version=ssl.TLSVersion.TLSv1_2,
+    maximum_version=ssl.TLSVersion.TLSv1_2,
+    tls13_ciphersuites=None,
+    tls12_ciphers=TLS12_CIPHERS_2,
+    sigalgs=("ecdsa_secp256r1_sha256",),
+    groups=("secp256r1",),
+    policy=ISO2_POLICY,
+    require_client_cert=False,
+    x509_strict=False,
+    leaf_purpose=False,
+)
+"""ISO 15118-2 (DIN/-2 digest §3.12): TLS 1.2 only, ``ECDHE-ECDSA-AES128-SHA256`` (the ECDH_ECDSA suite
+the digest also lists is not in OpenSSL 3; EVerest offers only the ECDHE one), (EC)DHE and signatures on
+secp256r1, P-256 / ECDSA-SHA-256 chains, no client certificate (contract credentials travel in-band).
+The leaf role checks of -20 are off: a -2 SECC leaf carries no -20 domain component."""
 
 
 class TlsSetupError(ValueError):

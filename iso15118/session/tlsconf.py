@@ -5,6 +5,10 @@ verifies the EV's ``vehicleCertChain`` against the V2G root (libiso15118's choic
 DISAGREE #3, which the public -20 material sides with); the EV verifies the SECC against the
 V2G root.  ``josev=True`` builds the compatibility contexts for Josev's P-256 test PKI
 (OEM provisioning chain as client certificate, verified against the OEM root).
+
+-2 profile (``iso2=True``, a P-256 PKI: ``iso15118 pki create DIR --profile iso2`` or Josev's):
+TLS 1.2 only, ECDHE-ECDSA-AES128-SHA256 on secp256r1; the SECC presents ``cpoCertChain`` and asks
+no client certificate, the EV verifies it against the V2G root (DIN/-2 digest §3.12).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import ssl
 from pathlib import Path
 from typing import Any
 
-from iso15118.security.tls import ISO20, JOSEV_COMPAT, client_context, server_context
+from iso15118.security.tls import ISO2, ISO20, JOSEV_COMPAT, client_context, server_context
 
 
 def _password(pki: Path, name: str) -> Path | None:
@@ -21,9 +25,13 @@ def _password(pki: Path, name: str) -> Path | None:
     return p if p.exists() else None
 
 
-def secc_context(pki: str | Path, *, josev: bool = False, keylog: str | None = None, **kw: Any) -> ssl.SSLContext:
+def secc_context(pki: str | Path, *, josev: bool = False, iso2: bool = False, keylog: str | None = None,
+                 **kw: Any) -> ssl.SSLContext:
     d = Path(pki)
     certs = d / "certs"
+    if iso2:
+        return server_context(certs / "cpoCertChain.pem", d / "private_keys" / "seccLeaf.key",
+                              _password(d, "seccLeaf"), profile=ISO2, keylog_file=keylog, **kw)
     anchor = certs / ("oemRootCACert.pem" if josev else "v2gRootCACert.pem")
     return server_context(
         certs / "cpoCertChain.pem",
@@ -36,9 +44,12 @@ def secc_context(pki: str | Path, *, josev: bool = False, keylog: str | None = N
     )
 
 
-def evcc_context(pki: str | Path, *, josev: bool = False, keylog: str | None = None, **kw: Any) -> ssl.SSLContext:
+def evcc_context(pki: str | Path, *, josev: bool = False, iso2: bool = False, keylog: str | None = None,
+                 **kw: Any) -> ssl.SSLContext:
     d = Path(pki)
     certs = d / "certs"
+    if iso2:
+        return client_context([certs / "v2gRootCACert.pem"], profile=ISO2, keylog_file=keylog, **kw)
     if josev:
         chain, key, pw = certs / "oemCertChain.pem", d / "private_keys" / "oemLeaf.key", _password(d, "oemLeaf")
     else:
