@@ -361,3 +361,14 @@ def test_iso20_is_chosen_when_both_serve_it() -> None:
 
     run_pair(e, s, max_time=5.0)
     assert e.protocol is AppProtocol.ISO20 and s.protocol is AppProtocol.ISO20
+
+
+def test_no_discharge_in_iso2_during_a_grid_outage() -> None:
+    """V2H stays -20 only: in a -2 session the wall connector's outage stops charging, never exports."""
+    evse = make_evse("wall-connector")
+    tr, e, s = run(Family.AC, evse=evse, ev=make_ev("cybertruck-awd", stop_after=4.0),
+                   hooks=[(1.5, lambda t: evse.set_grid_outage(t))])
+    assert e.ok and s.ok
+    powers = [p_.power_w for p_ in tr.of("secc", PowerChanged)]  # type: ignore[attr-defined]
+    assert powers[0] > 0 and powers[-1] == 0 and min(powers) == 0
+    assert evse.v2h_switch_time is None
