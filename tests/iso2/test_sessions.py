@@ -372,3 +372,27 @@ def test_no_discharge_in_iso2_during_a_grid_outage() -> None:
     powers = [p_.power_w for p_ in tr.of("secc", PowerChanged)]  # type: ignore[attr-defined]
     assert powers[0] > 0 and powers[-1] == 0 and min(powers) == 0
     assert evse.v2h_switch_time is None
+
+
+def test_early_terminate_while_charging_opens_the_contactors() -> None:
+    evse = make_evse("dc-bidi")
+    core = secc_core(evse)
+    sid = _to_pre_charge(core)
+    res, _ = feed(core, sid, m2.PowerDeliveryReq(charge_progress=m2.ChargeProgress.START,
+                                                 sa_schedule_tuple_id=core.tuple_id or 1), now=21.0)
+    assert res.response_code is RC.OK and evse.contactors_closed and core.power_on
+    res, _ = feed(core, sid, m2.SessionStopReq(charging_session=m2.ChargingSession.TERMINATE), now=22.0)
+    assert res.response_code is RC.OK and core.ok and not evse.contactors_closed
+
+
+def test_aborted_session_during_renegotiation_opens_the_contactors() -> None:
+    evse = make_evse("dc-bidi")
+    core = secc_core(evse)
+    sid = _to_pre_charge(core)
+    feed(core, sid, m2.PowerDeliveryReq(charge_progress=m2.ChargeProgress.START, sa_schedule_tuple_id=core.tuple_id or 1),
+         now=21.0)
+    res, _ = feed(core, sid, m2.PowerDeliveryReq(charge_progress=m2.ChargeProgress.RENEGOTIATE,
+                                                 sa_schedule_tuple_id=core.tuple_id or 1), now=22.0)
+    assert res.response_code is RC.OK and core.state is State.RENEGOTIATING and evse.contactors_closed
+    core.handle_timer(22.0 + TIMERS_ISO2.secc_sequence)  # the EV went silent
+    assert core.ended and not core.ok and not evse.contactors_closed

@@ -114,6 +114,8 @@ class Iso2SeccSession:
         self.tuple_id: int | None = None
         self.ev_limits: EVLimits | None = None
         self.resumed = False
+        self.power_on = False
+        """The contactors are closed (PowerDelivery Start answered OK, no Stop since)."""
         self._resume: SessionRecord | None = None
         self.ended = False
         self.end_reason = ""
@@ -251,8 +253,9 @@ class Iso2SeccSession:
             return []
         self.ended, self.end_reason, self.ok = True, reason, ok
         self._deadline = None
-        if self.state is State.CHARGING and not ok:
-            try:  # never leave the contactors closed behind an aborted session
+        if self.power_on:
+            self.power_on = False
+            try:  # never leave the contactors closed behind a session that ended with power on
                 self.controller.power_delivery(now, "Stop", False)
             except Exception:  # pragma: no cover - a controller bug must not hide the end
                 log.exception("power_delivery(Stop) failed")
@@ -448,7 +451,9 @@ class Iso2SeccSession:
                     raise _Failed(RC.FAILED_CHARGING_PROFILE_INVALID, f"ChargingProfile above PMax {limit} W")
             if not self.controller.power_delivery(now, "Start", False):
                 raise _Failed(RC.FAILED_CONTACTOR_ERROR, "contactors did not close")
+            self.power_on = True
         elif progress is m2.ChargeProgress.STOP:
+            self.power_on = False
             if not self.controller.power_delivery(now, "Stop", False):
                 raise _Failed(RC.FAILED_CONTACTOR_ERROR, "contactors did not open")
         else:  # Renegotiate: a new ChargeParameterDiscovery follows, power stays on
@@ -517,6 +522,10 @@ class Iso2SeccSession:
                                       evse_present_voltage=p.pv(v, "V"))
 
     def _on_session_stop(self, req: m2.SessionStopReq, now: float) -> m2.SessionStopRes:
+        if self.power_on:  # an early Terminate (decision D7) while power flows: open the contactors first
+            self.power_on = False
+            if not self.controller.power_delivery(now, "Stop", False):
+                raise _Failed(RC.FAILED, "contactors did not open")
         if req.charging_session is m2.ChargingSession.PAUSE:
             if self.service is None or self.payment is None:
                 raise _Failed(RC.FAILED, "nothing to resume: no charge parameters yet")
