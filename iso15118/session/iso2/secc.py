@@ -255,7 +255,8 @@ class Iso2SeccSession:
         self._deadline = None
         if self.power_on:
             self.power_on = False
-            try:  # never leave the contactors closed behind a session that ended with power on
+            try:  # never leave the contactors closed behind a session that ended with power on (an
+                # early SessionStop, decision D7; a timeout or FAILED during renegotiation ...)
                 self.controller.power_delivery(now, "Stop", False)
             except Exception:  # pragma: no cover - a controller bug must not hide the end
                 log.exception("power_delivery(Stop) failed")
@@ -522,10 +523,6 @@ class Iso2SeccSession:
                                       evse_present_voltage=p.pv(v, "V"))
 
     def _on_session_stop(self, req: m2.SessionStopReq, now: float) -> m2.SessionStopRes:
-        if self.power_on:  # an early Terminate (decision D7) while power flows: open the contactors first
-            self.power_on = False
-            if not self.controller.power_delivery(now, "Stop", False):
-                raise _Failed(RC.FAILED, "contactors did not open")
         if req.charging_session is m2.ChargingSession.PAUSE:
             if self.service is None or self.payment is None:
                 raise _Failed(RC.FAILED, "nothing to resume: no charge parameters yet")
