@@ -120,8 +120,11 @@ class _Negotiator:
 
     core: Any
 
-    def __init__(self, controller: Any, timers: Timers) -> None:
+    def __init__(self, controller: Any, timers: Timers,
+                 overrides: Mapping[AppProtocol, ProtocolSupport] | None = None) -> None:
         self.controller = controller
+        self.overrides = dict(overrides or {})
+        """Per-connection replacements of registered supports (the tester's defective cores)."""
         self.timers = timers
         self.core = None
         self.agreement: Agreement | None = None
@@ -170,6 +173,9 @@ class _Negotiator:
     def state(self) -> Any:
         return getattr(self.core, "state", None)
 
+    def _support(self, protocol: AppProtocol) -> ProtocolSupport | None:
+        return self.overrides.get(protocol) or support(protocol)
+
     def next_deadline(self) -> float | None:
         if self.core is not None:
             return self.core.next_deadline()  # type: ignore[no-any-return]
@@ -216,8 +222,9 @@ class SeccNegotiator(_Negotiator):
         tls: bool = False,
         peer_certificate: str | None = None,
         timers: Timers = TIMERS,
+        overrides: Mapping[AppProtocol, ProtocolSupport] | None = None,
     ) -> None:
-        super().__init__(controller, timers)
+        super().__init__(controller, timers, overrides)
         self.protocols = tuple(AppProtocol(p) for p in (protocols or ALL_PROTOCOLS))
         self.configs = dict(configs or {})
         self._clock = clock
@@ -231,7 +238,7 @@ class SeccNegotiator(_Negotiator):
         """The entries this charger serves on this connection."""
         out: list[Offer] = []
         for proto in self.protocols:
-            sup = support(proto)
+            sup = self._support(proto)
             if sup is not None:
                 out += sup.secc_offers(self.controller, self.tls)
         return out
@@ -276,7 +283,7 @@ class SeccNegotiator(_Negotiator):
                                       close_after=self.timers.close_delay)
         self.agreement = agreement
         events += self._send(m.SupportedAppProtocolRes(response_code=agreement.response_code, schema_id=agreement.schema_id))
-        sup = support(agreement.protocol)
+        sup = self._support(agreement.protocol)
         assert sup is not None
         self.core = sup.secc(
             SeccHandover(agreement, self.controller, self.configs.get(agreement.protocol), now, self._clock, self.tls,
@@ -310,8 +317,9 @@ class EvccNegotiator(_Negotiator):
         tls: bool = False,
         timers: Timers = TIMERS,
         timeout_scale: float = 1.0,
+        overrides: Mapping[AppProtocol, ProtocolSupport] | None = None,
     ) -> None:
-        super().__init__(controller, timers)
+        super().__init__(controller, timers, overrides)
         self.protocols = tuple(AppProtocol(p) for p in (protocols or ALL_PROTOCOLS))
         self.configs = dict(configs or {})
         self._clock = clock
@@ -345,11 +353,19 @@ class EvccNegotiator(_Negotiator):
             self._stop_requested = kind
 
     def offers(self) -> list[Offer]:
+        """What the vehicle offers.  A service asked for in the -20 configuration
+        (``EvccConfig.service``) is the user's choice for the whole session: a BPT service
+        (V2H / V2G) exists only in -20, so nothing else is offered with it; another protocol's
+        entry of the other energy family (DIN is DC) is left out."""
+        wanted = getattr(self.configs.get(AppProtocol.ISO20), "service", None)
         out: list[Offer] = []
         for proto in self.protocols:
-            sup = support(proto)
-            if sup is not None:
-                out += sup.evcc_offers(self.controller, self.configs.get(proto), self.tls)
+            sup = self._support(proto)
+            if sup is None or (proto is not AppProtocol.ISO20 and wanted is not None and wanted.bpt):
+                continue
+            for offer in sup.evcc_offers(self.controller, self.configs.get(proto), self.tls):
+                if proto is AppProtocol.ISO20 or wanted is None or offer.family in (None, wanted.family):
+                    out.append(offer)
         return out
 
     def start(self, now: float) -> list[Event]:
@@ -399,7 +415,7 @@ class EvccNegotiator(_Negotiator):
             return events + self._abort(now, "UnexpectedResponse", f"SchemaID {res.schema_id} was not offered")
         self.agreement = Agreement(offer, res.schema_id or 0, res.response_code, offer.minor)
         self._deadline = None
-        sup = support(offer.protocol)
+        sup = self._support(offer.protocol)
         assert sup is not None
         self.core, first = sup.evcc(
             EvccHandover(self.agreement, self.controller, self.configs.get(offer.protocol), now, self._started,

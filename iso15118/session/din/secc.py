@@ -181,7 +181,10 @@ class DinSeccSession:
             events += self._send(res)
             events.append(ProtocolError(res.response_code.value, f"answered {name} with {res.response_code.value}"))
             return events + self._end(now, f"{res.response_code.value} on {name}", ok=False)
-        new = rules.next_state(self.state, name, rules.outcome(req, res))
+        try:
+            new = rules.next_state(self.state, name, rules.outcome(req, res))
+        except KeyError as exc:  # the controller's answer does not fit the table (e.g. Ongoing where none is allowed)
+            return self._fail(now, name, RC.FAILED, str(exc))
         events += self._send(res)
         if new is not self.state:
             events.append(StateChanged(self.state, new, name))
