@@ -432,3 +432,35 @@ def test_every_din_message_of_a_session_through_the_oracle(oracle: Any) -> None:
     differ = [frames[(0x8001, p)] for (_k, p), r in zip(items, again, strict=True) if r.unwrap() != p]
     assert not differ, differ
     assert len(items) >= 2 * len(set(FULL_SEQUENCE)) + 3
+
+
+def test_ongoing_authorization_and_its_limit() -> None:
+    # EIM identification takes 2 s: the EV polls ContractAuthentication, then goes on
+    _, _, evcc, secc = din_pair(loops=1, evse=make_evse("dc-bidi", authorization_delay=2.0))
+    tr = run(evcc, secc)
+    assert evcc.ok and secc.ok, (evcc.end_reason, secc.end_reason)
+    polls = tr.sent("evcc").count("ContractAuthenticationReq")
+    assert polls >= 10, polls
+    # ... the charger that never decides: the EV gives up after V2G_EVCC_Ongoing_Timeout (60 s)
+    _, _, evcc, secc = din_pair(loops=1, evse=make_evse("dc-bidi", authorization_delay=1e9))
+    tr = run(evcc, secc)
+    assert not evcc.ok and "V2G_EVCC_Ongoing_Timeout" in evcc.end_reason
+    started = next(t for t, side, e in tr.entries if side == "evcc" and isinstance(e, SendMessage)
+                   and e.name == "ContractAuthenticationReq")
+    ended = next(t for t, side, e in tr.entries if side == "evcc" and isinstance(e, SessionEnded))
+    assert 60.0 <= ended - started <= 60.5
+
+
+def test_a_charger_that_never_finishes_pre_charge() -> None:
+    # the output voltage never comes within 20 V of the battery: 7 s V2G_EVCC_PreCharge_Timeout
+    class StuckEvse(type(make_evse("dc-bidi"))):  # type: ignore[misc]
+        def pre_charge(self, now: float, target_voltage: Decimal) -> Decimal:
+            return Decimal(1)
+
+    from iso15118.sim.evse import DC_BIDI
+
+    _, _, evcc, secc = din_pair(loops=1, evse=StuckEvse(DC_BIDI))
+    run(evcc, secc)
+    assert not evcc.ok and "V2G_EVCC_PreCharge_Timeout" in evcc.end_reason
+    # and the contactors never closed
+    assert not secc.controller.contactors_closed
