@@ -45,6 +45,7 @@ from iso15118.facts.timing import TIMERS, Timers, message_timing
 from iso15118.session import protocols as _protocols  # noqa: F401  (registers DIN, -2)
 from iso15118.session.events import (
     Event,
+    LocalFault,
     MessageReceived,
     ProtocolError,
     SendMessage,
@@ -370,6 +371,12 @@ class EvccNegotiator(_Negotiator):
 
     def start(self, now: float) -> list[Event]:
         self._started = now
+        wanted = getattr(self.configs.get(AppProtocol.ISO20), "service", None)
+        if wanted is not None and wanted not in self.controller.preferred_services():
+            # e.g. AC_BPT on a vehicle without bidirectional power transfer: nothing is sent
+            names = ", ".join(s.name for s in self.controller.preferred_services())
+            detail = f"the vehicle does not offer {wanted.name} (it offers {names})"
+            return [LocalFault(detail), *self._end(now, f"EVCC fault: {detail}", ok=False)]
         offers = self.offers()
         if not offers:
             wanted = ", ".join(p.value for p in self.protocols)
