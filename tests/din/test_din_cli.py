@@ -36,7 +36,18 @@ def test_cli_din_session(tmp_path: Path) -> None:
 
 
 def test_cli_refuses_din_over_tls(tmp_path: Path) -> None:
-    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path))
-    ev = subprocess.run([*CMD, "evcc", "--protocol", "din", "--port", "9"], capture_output=True, text=True, env=env,
-                        cwd=REPO, timeout=60)
-    assert ev.returncode != 0 and "--no-tls" in ev.stderr, ev.stdout + ev.stderr
+    import argparse
+
+    from iso15118.sim.cli import register
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    for role in ("evcc", "secc"):
+        args = parser.parse_args([role, "--protocol", "din", "--pki", str(tmp_path / "pki")])  # TLS: the default
+        with pytest.raises(SystemExit, match="--no-tls"):
+            args.func(args)
+    assert not (tmp_path / "pki").exists()  # refused before anything was made
+    args = parser.parse_args(["evcc", "--protocol", "din,iso20"])  # DIN is then only left out of the TLS offer
+    from iso15118.sim.cli import _protocol_configs, _protocols
+
+    assert [p.value for p in _protocols(args)] == ["din", "-20"] and _protocol_configs(args, "evcc")

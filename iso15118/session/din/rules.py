@@ -31,6 +31,7 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
+from iso15118.facts.codes import is_failure_code
 from iso15118.facts.payload import PayloadType
 from iso15118.facts.timing import TIMERS, Timers, loop_limit, message_timing
 from iso15118.messages import din
@@ -240,7 +241,7 @@ def outcome(request: Any, response: Any) -> Outcome:
 def is_failure(response: Any) -> bool:
     """True for a FAILED* response code: it ends the session (digest §2.4)."""
     code = getattr(response, "response_code", None)
-    return code is not None and din.ResponseCode(code).value.startswith("FAILED")
+    return code is not None and is_failure_code(din.ResponseCode(code).value)
 
 
 def loop_timer(request: str) -> tuple[float, str] | None:
