@@ -397,9 +397,13 @@ def test_every_din_message_of_a_session_through_the_oracle(oracle: Any) -> None:
     """Each distinct message both our cores put on the wire in a DIN session, the FAILED answers
     of the SECC included, is decoded by EXIficient, and EXIficient's encoding of what it read is
     our bytes, bit for bit."""
-    _, _, evcc, secc = din_pair(loops=2)
-    tr = run(evcc, secc)
-    frames = {(e.payload_type, e.payload): e.name for side in ("evcc", "secc") for e in tr.of(side, SendMessage)}
+    frames: dict[tuple[int, bytes], str] = {}
+    # a plain session, one with an Ongoing authorization, one the charger stops (EVSE_Shutdown)
+    for evse, hooks in ((None, None), (make_evse("dc-bidi", authorization_delay=0.5), None), (None, "stop")):
+        _, _, evcc, secc = din_pair(loops=2 if hooks is None else 50, evse=evse)
+        tr = run(evcc, secc, hooks=[(2.0, lambda t, secc=secc: secc.notify("Terminate"))] if hooks else None)
+        assert evcc.ok and secc.ok
+        frames.update({(e.payload_type, e.payload): e.name for side in ("evcc", "secc") for e in tr.of(side, SendMessage)})
     for script, _code in [("contract_payment", None), ("wrong_session_id", None), ("ac_transfer", None)]:
         ev = Ev()
         msgs: list[Any] = []
@@ -423,6 +427,11 @@ def test_every_din_message_of_a_session_through_the_oracle(oracle: Any) -> None:
             ev.send(ev.payment(din.PaymentOption.CONTRACT))
         frames.update({(e.payload_type, e.payload): e.name for e in msgs})
     items = [("sap" if name.startswith("supportedAppProtocol") else "din", payload) for (_pt, payload), name in frames.items()]
+    bodies = [din.decode(p).body.body_element for k, p in items if k == "din"]
+    assert any(getattr(getattr(b, "dc_evse_status", None), "evse_notification", None) is din.EVSENotification.STOP_CHARGING
+               for b in bodies)
+    assert any(isinstance(b, din.ContractAuthenticationRes) and b.evse_processing is din.EVSEProcessing.ONGOING
+               for b in bodies)
     names = set(frames.values())
     assert {n[:-3] + "Res" for n in FULL_SEQUENCE} <= names and set(FULL_SEQUENCE) <= names
     decoded = oracle.decode_many([(k, p, False) for k, p in items])
