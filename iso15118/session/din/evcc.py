@@ -30,7 +30,7 @@ from iso15118.messages import MessageValidationError, din
 from iso15118.session.controller import EVAction, EVController, EVSELoopResult, LoopContext, ScheduleOffer
 from iso15118.session.din import rules
 from iso15118.session.din.rules import State
-from iso15118.session.din.values import evcc_id_bytes, pv, to_decimal
+from iso15118.session.din.values import decode_din, evcc_id_bytes, pv, to_decimal
 from iso15118.session.events import (
     Event,
     LocalFault,
@@ -121,6 +121,8 @@ class DinEvccSession:
         self.loops = 0
         self.rx = 0
         self.tx = 0
+        self.padded_frames = 0
+        """Frames that carried zero bytes after the end of their EXI document (real vehicles do)."""
         self.ended = False
         self.ok = False
         self.end_reason = ""
@@ -204,9 +206,12 @@ class DinEvccSession:
         if payload_type != PayloadType.EXI_ENCODED:
             return self._error(now, "UnexpectedResponse", f"payload type 0x{payload_type:04x} in a DIN session")
         try:
-            doc = din.decode(payload)
+            doc, padding = decode_din(payload)
         except (ExiError, ValueError, KeyError) as exc:
             return self._error(now, "DecodeError", str(exc))
+        if padding:
+            self.padded_frames += 1
+            log.info("DIN frame with %d zero byte(s) after the end of its EXI document: ignored", padding)
         res: Any = doc.body.body_element  # which response, the pending request decides below
         if res is None:
             return self._error(now, "DecodeError", "V2G_Message without a body element")

@@ -34,7 +34,7 @@ from iso15118.session.controller import (
 )
 from iso15118.session.din import rules
 from iso15118.session.din.rules import State
-from iso15118.session.din.values import evse_id_bytes, pv, to_decimal
+from iso15118.session.din.values import decode_din, evse_id_bytes, pv, to_decimal
 from iso15118.session.events import Event, MessageReceived, PowerChanged, ProtocolError, SendMessage, SessionEnded, StateChanged
 from iso15118.session.services import ControlMode, EnergyService
 
@@ -92,6 +92,8 @@ class DinSeccSession:
         self.end_reason = ""
         self.rx = 0
         self.tx = 0
+        self.padded_frames = 0
+        """Frames that carried zero bytes after the end of their EXI document (real vehicles do)."""
         self.loops = 0
         self._events: list[Event] = []
         self._deadline: float | None = now + self.config.timers.secc_sequence
@@ -141,9 +143,12 @@ class DinSeccSession:
         if payload_type != PayloadType.EXI_ENCODED:
             return self._abort(now, "WrongPayloadType", f"payload type 0x{payload_type:04x} in a DIN session")
         try:
-            doc = din.decode(payload)
+            doc, padding = decode_din(payload)
         except (ExiError, ValueError, KeyError) as exc:  # undecodable: nothing to answer
             return self._abort(now, "DecodeError", str(exc))
+        if padding:
+            self.padded_frames += 1
+            log.info("DIN frame with %d zero byte(s) after the end of its EXI document: ignored", padding)
         req = doc.body.body_element
         if req is None:
             return self._abort(now, "DecodeError", "V2G_Message without a body element")
