@@ -312,6 +312,16 @@ def test_evse_stop_request_ends_the_session_cleanly() -> None:
     assert dedup(tr.sent("evcc"))[-3:] == ["PowerDeliveryReq", "WeldingDetectionReq", "SessionStopReq"]
 
 
+def test_evse_stop_before_power_ends_with_session_stop() -> None:
+    # the charger shuts down during the cable check: no power, a clean SessionStop on both sides
+    _, evse, evcc, secc = din_pair(loops=5, evse=make_evse("dc-bidi", cable_check_duration=5.0))
+    tr = run(evcc, secc, hooks=[(2.0, lambda t: secc.notify("Terminate"))])
+    assert evcc.ok and secc.ok, (evcc.end_reason, secc.end_reason)
+    sent = dedup(tr.sent("evcc"))
+    assert sent[-2:] == ["CableCheckReq", "SessionStopReq"] and "PowerDeliveryReq" not in sent
+    assert evse.meter.charged_wh == 0
+
+
 def test_secc_sequence_timeout() -> None:
     ev = Ev()
     ev.send(din.SessionSetupReq(evcc_id=bytes(6)))

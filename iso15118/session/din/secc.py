@@ -62,6 +62,11 @@ class DinSeccConfig:
     schedule_duration: int = 86400
 
 
+_MAY_STOP = (State.AUTHORIZED, State.CHARGE_PARAMETERS_ONGOING, State.CHARGE_PARAMETERS, State.CABLE_CHECK_ONGOING,
+             State.CABLE_CHECKED, State.PRE_CHARGE, State.POWER_ON, State.CHARGING)
+"""States whose next response carries a DC_EVSEStatus that can ask the EV to stop."""
+
+
 class DinSeccSession:
     """One DIN communication session, from the first request after supportedAppProtocolRes."""
 
@@ -241,8 +246,7 @@ class DinSeccSession:
             note = self.controller.pending_notification(now)
             if note is not None and note.kind in ("Terminate", "Pause"):
                 self._stop_asked = True
-        stop = self._stop_asked and self.state in (State.POWER_ON, State.CHARGING, State.PRE_CHARGE,
-                                                   State.CABLE_CHECKED, State.CABLE_CHECK_ONGOING)
+        stop = self._stop_asked and self.state in _MAY_STOP
         return din.DCEVSEStatus(
             evse_isolation_status=isolation,
             evse_status_code=din.DCEVSEStatusCode.EVSE_SHUTDOWN if stop else (code or din.DCEVSEStatusCode.EVSE_READY),
