@@ -88,7 +88,6 @@ __all__ = [
 APC = m.AppProtocolResponseCode
 
 
-
 def choose(entries: Sequence[m.AppProtocol], offers: Sequence[Offer]) -> Agreement | None:
     """The SECC's choice: the EV's entries by Priority (stable), the first whose namespace and
     major version are served; None when nothing matches."""
@@ -104,7 +103,6 @@ def choose(entries: Sequence[m.AppProtocol], offers: Sequence[Offer]) -> Agreeme
         )
         return Agreement(offer, entry.schema_id, code, entry.version_number_minor)
     return None
-
 
 
 # ---------------------------------------------------------------------------------- shared plumbing
