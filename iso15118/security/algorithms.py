@@ -106,8 +106,7 @@ ISO2_POLICY = AlgorithmPolicy(
     key_algorithms=frozenset({"secp256r1"}),
     signature_oids=frozenset({x509.SignatureAlgorithmOID.ECDSA_WITH_SHA256}),
 )
-"""ISO 15118-2: secp256r1 keys signed with ECDSA-SHA-256, for every certificate of the chain
-(DIN/-2 digest §3.11)."""
+"""ISO 15118-2 (DIN/-2 digest, PKI): secp256r1 keys, certificates signed with ECDSA-SHA-256."""
 
 ANY_POLICY = AlgorithmPolicy(name="any", key_algorithms=None, signature_oids=None)
 """No algorithm restriction (ISO 15118-2 / Josev test PKI compatibility)."""

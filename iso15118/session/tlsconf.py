@@ -6,13 +6,15 @@ DISAGREE #3, which the public -20 material sides with); the EV verifies the SECC
 V2G root.  ``josev=True`` builds the compatibility contexts for Josev's P-256 test PKI
 (OEM provisioning chain as client certificate, verified against the OEM root).
 
--2 profile (``iso2=True``, a P-256 PKI: ``iso15118 pki create DIR --profile iso2`` or Josev's):
-TLS 1.2 only, ECDHE-ECDSA-AES128-SHA256 on secp256r1; the SECC presents ``cpoCertChain`` and asks
-no client certificate, the EV verifies it against the V2G root (DIN/-2 digest §3.12).
+A -2 lab PKI (``iso15118 pki create --profile iso2``; its manifest says ``"profile": "iso2"``)
+gives the ISO 15118-2 contexts instead: TLS 1.2 only, ECDHE-ECDSA-AES128-SHA256 on P-256, the
+SECC presents ``cpoCertChain`` and the EV, which presents no certificate, verifies it against the
+V2G root (:data:`iso15118.security.tls.ISO2`).
 """
 
 from __future__ import annotations
 
+import json
 import ssl
 from pathlib import Path
 from typing import Any
@@ -25,13 +27,22 @@ def _password(pki: Path, name: str) -> Path | None:
     return p if p.exists() else None
 
 
-def secc_context(pki: str | Path, *, josev: bool = False, iso2: bool = False, keylog: str | None = None,
-                 **kw: Any) -> ssl.SSLContext:
+def is_iso2_pki(pki: str | Path) -> bool:
+    """True for a lab PKI made with ``--profile iso2`` (read from its ``pki.json``)."""
+    try:
+        return bool(json.loads((Path(pki) / "pki.json").read_text()).get("profile") == "iso2")
+    except (OSError, ValueError):
+        return False
+
+
+def secc_context(pki: str | Path, *, josev: bool = False, keylog: str | None = None, **kw: Any) -> ssl.SSLContext:
     d = Path(pki)
     certs = d / "certs"
-    if iso2:
-        return server_context(certs / "cpoCertChain.pem", d / "private_keys" / "seccLeaf.key",
-                              _password(d, "seccLeaf"), profile=ISO2, keylog_file=keylog, **kw)
+    if not josev and is_iso2_pki(d):
+        return server_context(
+            certs / "cpoCertChain.pem", d / "private_keys" / "seccLeaf.key", _password(d, "seccLeaf"),
+            profile=ISO2, keylog_file=keylog, **kw,
+        )
     anchor = certs / ("oemRootCACert.pem" if josev else "v2gRootCACert.pem")
     return server_context(
         certs / "cpoCertChain.pem",
@@ -44,11 +55,10 @@ def secc_context(pki: str | Path, *, josev: bool = False, iso2: bool = False, ke
     )
 
 
-def evcc_context(pki: str | Path, *, josev: bool = False, iso2: bool = False, keylog: str | None = None,
-                 **kw: Any) -> ssl.SSLContext:
+def evcc_context(pki: str | Path, *, josev: bool = False, keylog: str | None = None, **kw: Any) -> ssl.SSLContext:
     d = Path(pki)
     certs = d / "certs"
-    if iso2:
+    if not josev and is_iso2_pki(d):
         return client_context([certs / "v2gRootCACert.pem"], profile=ISO2, keylog_file=keylog, **kw)
     if josev:
         chain, key, pw = certs / "oemCertChain.pem", d / "private_keys" / "oemLeaf.key", _password(d, "oemLeaf")
@@ -65,4 +75,4 @@ def evcc_context(pki: str | Path, *, josev: bool = False, iso2: bool = False, ke
     )
 
 
-__all__ = ["evcc_context", "secc_context"]
+__all__ = ["evcc_context", "is_iso2_pki", "secc_context"]

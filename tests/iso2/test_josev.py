@@ -27,11 +27,11 @@ from pathlib import Path
 import pytest
 
 from iso15118.facts.namespaces import AppProtocol, Family
+from iso15118.security.tls import ISO2, client_context, server_context
 from iso15118.session.evcc import EvccConfig
 from iso15118.session.events import MessageReceived, SendMessage
 from iso15118.session.iso2 import Iso2EvccConfig
 from iso15118.session.runner import run_evcc, start_secc
-from iso15118.session.tlsconf import evcc_context, secc_context
 from iso15118.sim import make_ev, make_evse
 from tests.peer import josev
 from tests.proofs import PEER_SESSIONS, PEER_TLS, record
@@ -65,7 +65,8 @@ def test_josev_evcc_against_our_secc_iso2(peer_env: dict[str, str], josev_pki: P
         ac = await start_secc(lambda: make_evse("wall-connector"), "::1", _free_port(), None, linger=1.0,
                               record_events=True)
         ac_tls = await start_secc(lambda: make_evse("wall-connector"), "::1", _free_port(),
-                                  secc_context(josev_pki, iso2=True), linger=1.0, record_events=True)
+                                  server_context(josev_pki / "certs" / "cpoCertChain.pem", josev_pki / "private_keys" / "seccLeaf.key",
+                                                 josev_pki / "private_keys" / "seccLeafPassword.txt", profile=ISO2), linger=1.0, record_events=True)
         try:
             for server, service, tls in ((dc, "DC", "none"), (ac, "AC", "none"), (ac_tls, "AC", "tls12")):
                 rc, out, err = await _josev_evcc(peer_env, server.port, service, tls)
@@ -115,6 +116,7 @@ def test_our_evcc_against_josev_secc_iso2(peer_env: dict[str, str], josev_pki: P
         return {AppProtocol.ISO2: Iso2EvccConfig(family=family, max_loops=3, pre_charge_give_up=5, timeout_scale=10.0)}
 
     runs = ((Family.DC, "DC", "none"), (Family.AC, "AC", "none"), (Family.AC, "AC", "tls12"))
+    tls12 = client_context([josev_pki / "certs" / "v2gRootCACert.pem"], profile=ISO2)  # -2: no client certificate
 
     async def scenario() -> None:
         ports = [_free_port() for _ in runs]
@@ -124,7 +126,7 @@ def test_our_evcc_against_josev_secc_iso2(peer_env: dict[str, str], josev_pki: P
             results = []  # one session at a time: three JVMs answering at once starve a 2-core machine
             for port, (family, _, tls) in zip(ports, runs):
                 results.append(await run_evcc(
-                    make_ev("cybertruck-awd"), "::1", port, evcc_context(josev_pki, iso2=True) if tls == "tls12" else None,
+                    make_ev("cybertruck-awd"), "::1", port, tls12 if tls == "tls12" else None,
                     config=EvccConfig(timeout_scale=5.0), configs=configs(family), record_events=True))  # type: ignore[arg-type]
             for r, (family, _, tls) in zip(results, runs):
                 print(f"our EVCC -2 {family.value} tls={tls}: ok={r.ok} reason={r.reason!r} protocol={r.protocol} "
