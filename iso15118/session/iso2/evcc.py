@@ -28,11 +28,15 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding
+
 from iso15118.exi.errors import ExiError
 from iso15118.facts.namespaces import Family
 from iso15118.facts.payload import PayloadType
-from iso15118.messages import MessageValidationError
+from iso15118.messages import MessageValidationError, Signature
 from iso15118.messages import iso2 as m2
+from iso15118.security import pnc2
 from iso15118.session.controller import EVAction, EVController, EVSELoopResult, LoopContext, ScheduleOffer
 from iso15118.session.events import (
     Event,
@@ -48,6 +52,7 @@ from iso15118.session.events import (
 from iso15118.session.iso2 import parts as p
 from iso15118.session.iso2 import rules
 from iso15118.session.iso2.rules import State
+from iso15118.session.pnc import ContractCredentials
 from iso15118.session.services import ControlMode, EnergyService
 
 log = logging.getLogger(__name__)
@@ -85,6 +90,10 @@ class Iso2EvccConfig:
     timers: rules.Timers = rules.TIMERS
     timeout_scale: float = 1.0
     """Multiply every message timeout and loop timer (interop tests against a slow peer)."""
+    contract: ContractCredentials | None = None
+    """A -2 contract (P-256 chain leaf first, its key): Plug & Charge when the SECC offers
+    ``Contract`` over TLS; None (or plain TCP): EIM.  Default: the controller's ``contract``
+    when it is a P-256 one."""
 
 
 class EvccFault(Exception):
@@ -117,7 +126,9 @@ class Iso2EvccSession:
         self.resumed = False
         self.authorization: str | None = None
         self.authorized_at: float | None = None
-        self.contract = None
+        self.contract = self.config.contract if self.config.contract is not None else _p256_contract(controller)
+        self.payment = m2.PaymentOption.EXTERNAL_PAYMENT
+        self._gen_challenge: bytes | None = None
         self.schedule: ScheduleOffer | None = None
         self.tuple_id: int | None = None
         self.pmax = D0
@@ -243,7 +254,7 @@ class Iso2EvccSession:
             return events + self._end(now, "SessionStop " + ("Pause" if new is S.PAUSED else "Terminate"), True)
         return events + self._next(now)
 
-    def _send(self, now: float, req: Any) -> list[Event]:
+    def _send(self, now: float, req: Any, signature: Signature | None = None) -> list[Event]:
         name = p.element_name(req)
         spec = rules.spec_for_request(name)
         assert spec is not None, name
@@ -259,7 +270,9 @@ class Iso2EvccSession:
         self._pending = (spec, req, now)
         self._pending_deadline = now + spec.evcc_timeout * self.config.timeout_scale
         self.tx += 1
-        return [SendMessage(int(PayloadType.EXI_ENCODED), p.encode_message(self.session_id, req), req)]
+        payload = (p.encode_message(self.session_id, req) if signature is None
+                   else m2.encode(m2.message(self.session_id, req, signature=signature)))
+        return [SendMessage(int(PayloadType.EXI_ENCODED), payload, req)]
 
     def _error(self, now: float, code: str, detail: str) -> list[Event]:
         return [ProtocolError(code, detail), *self._end(now, f"{code}: {detail}", False)]
@@ -303,10 +316,19 @@ class Iso2EvccSession:
             if s is S.SERVICE_DISCOVERY and self.config.service_detail:
                 return self._send(now, m2.ServiceDetailReq(service_id=1))
             return self._send(now, m2.PaymentServiceSelectionReq(
-                selected_payment_option=m2.PaymentOption.EXTERNAL_PAYMENT,
+                selected_payment_option=self.payment,
                 selected_service_list=m2.SelectedServiceList(selected_service=[m2.SelectedService(service_id=1)])))
         if s is S.PAYMENT_SELECTED:
+            if self.payment is m2.PaymentOption.CONTRACT:
+                return self._send(now, self._payment_details())
             return self._send(now, m2.AuthorizationReq())
+        if s is S.PAYMENT_DETAILS:  # PnC: the first AuthorizationReq signed, with the SECC's challenge
+            assert self.contract is not None and self._gen_challenge is not None
+            req = m2.AuthorizationReq(id="ID1", gen_challenge=self._gen_challenge)
+            key = self.contract.key
+            if not isinstance(key, ec.EllipticCurvePrivateKey):
+                raise EvccFault("the contract key is not an ECDSA key")
+            return self._send(now, req, signature=pnc2.sign_elements([req], key))
         if s is S.AUTHORIZATION_ONGOING:
             return self._send(now, m2.AuthorizationReq()) if timer else self._later(now, self.config.ongoing_interval)
         if s in (S.AUTHORIZED, S.RENEGOTIATING):
@@ -371,6 +393,15 @@ class Iso2EvccSession:
         if self.family is Family.AC:
             return self._send(now, m2.ChargingStatusReq())
         return self._send(now, self._current_demand(now))
+
+    def _payment_details(self) -> m2.PaymentDetailsReq:
+        assert self.contract is not None
+        leaf, *subs = (c.public_bytes(Encoding.DER) for c in self.contract.chain)
+        return m2.PaymentDetailsReq(
+            e_ma_id=self.contract.emaid,
+            contract_signature_cert_chain=m2.CertificateChain(
+                certificate=leaf, sub_certificates=m2.SubCertificates(certificate=subs) if subs else None),
+        )
 
     def _session_stop(self, now: float, kind: m2.ChargingSession) -> list[Event]:
         return self._send(now, m2.SessionStopReq(charging_session=kind))
@@ -438,8 +469,13 @@ class Iso2EvccSession:
         return []
 
     def _on_ServiceDiscoveryRes(self, res: m2.ServiceDiscoveryRes, req: Any, msg: m2.V2GMessage, now: float) -> list[Event]:
-        if m2.PaymentOption.EXTERNAL_PAYMENT not in res.payment_option_list.payment_option:
-            raise PeerError("NoPaymentOption", "the SECC does not offer ExternalPayment (EIM)")
+        options = res.payment_option_list.payment_option
+        if self.tls and self.contract is not None and m2.PaymentOption.CONTRACT in options:
+            self.payment = m2.PaymentOption.CONTRACT  # PnC only over TLS (digest §3.3)
+        elif m2.PaymentOption.EXTERNAL_PAYMENT in options:
+            self.payment = m2.PaymentOption.EXTERNAL_PAYMENT
+        else:
+            raise PeerError("NoPaymentOption", "the SECC offers neither ExternalPayment nor (over TLS) Contract we can use")
         offered = list(res.charge_service.supported_energy_transfer_mode.energy_transfer_mode)
         families = [self.config.family] if self.config.family else [
             s.family for s in self.controller.preferred_services() if s.family is not None]
@@ -451,9 +487,14 @@ class Iso2EvccSession:
                     return []
         raise PeerError("NoEnergyMode", f"none of {[x.value for x in offered]} suits the vehicle")
 
+    def _on_PaymentDetailsRes(self, res: m2.PaymentDetailsRes, req: Any, msg: m2.V2GMessage, now: float) -> list[Event]:
+        self._gen_challenge = res.gen_challenge
+        return []
+
     def _on_AuthorizationRes(self, res: m2.AuthorizationRes, req: Any, msg: m2.V2GMessage, now: float) -> list[Event]:
         if res.evse_processing is m2.EVSEProcessing.FINISHED:
-            self.authorization, self.authorized_at = "EIM", now
+            self.authorization = "PnC" if self.payment is m2.PaymentOption.CONTRACT else "EIM"
+            self.authorized_at = now
         return []
 
     def _on_ChargeParameterDiscoveryRes(self, res: m2.ChargeParameterDiscoveryRes, req: Any, msg: m2.V2GMessage,
@@ -525,6 +566,15 @@ class Iso2EvccSession:
         if p.dv(res.evse_present_voltage) < 60 or self._welding_count >= self.config.welding_max_requests:
             self._welding_done = True
         return []
+
+
+def _p256_contract(controller: Any) -> ContractCredentials | None:
+    """The controller's contract when it is a -2 one (P-256); a -20 contract is not usable in -2."""
+    contract = getattr(controller, "contract", None)
+    key = getattr(contract, "key", None)
+    if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name == "secp256r1":
+        return contract  # type: ignore[no-any-return]
+    return None
 
 
 __all__ = ["Iso2EvccConfig", "Iso2EvccSession"]

@@ -27,11 +27,24 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from cryptography import x509
+
 from iso15118.exi.errors import ExiError
 from iso15118.facts.namespaces import Family
 from iso15118.facts.payload import PayloadType
 from iso15118.messages import MessageValidationError
 from iso15118.messages import iso2 as m2
+from iso15118.security import pnc2
+from iso15118.security.algorithms import ISO2_POLICY
+from iso15118.security.validation import (
+    CertificateChainError,
+    ChainErrorReason,
+    Purpose,
+    emaid_from_certificate,
+    normalize_emaid,
+    validate_chain,
+)
+from iso15118.security.xmldsig import SignatureError
 from iso15118.session.controller import (
     AuthorizationDecision,
     EnergyRequest,
@@ -65,6 +78,16 @@ _NOTE = {
 """-20 notification kinds (the controllers' vocabulary) -> -2 EVSENotification."""
 
 
+@dataclass(frozen=True)
+class Iso2SeccPnC:
+    """-2 Plug & Charge on the SECC: the MO roots a contract chain must lead to (DIN/-2 digest
+    §3.4).  PnC (``Contract``) is offered only over TLS."""
+
+    mo_roots: tuple[x509.Certificate, ...]
+    contract_purpose: Purpose = Purpose.CONTRACT
+    max_intermediates: int = 2
+
+
 @dataclass
 class Iso2SeccConfig:
     """Behaviour switches of the -2 SECC core."""
@@ -78,6 +101,8 @@ class Iso2SeccConfig:
     free_service: bool = False
     schedule_duration: int = 86400
     """PMaxSchedule coverage without DepartureTime ([V2G2-304] per the digest: at least 24 h)."""
+    pnc: Iso2SeccPnC | None = None
+    """Plug & Charge (PaymentDetails, signed AuthorizationReq); None: EIM only."""
 
 
 class Iso2SeccSession:
@@ -113,6 +138,9 @@ class Iso2SeccSession:
         self.schedule: ScheduleOffer | None = None
         self.tuple_id: int | None = None
         self.ev_limits: EVLimits | None = None
+        self.contract_certificate: x509.Certificate | None = None
+        self._gen_challenge: bytes | None = None
+        self._msg: m2.V2GMessage | None = None
         self.resumed = False
         self.power_on = False
         """The contactors are closed (PowerDelivery Start answered OK, no Stop since)."""
@@ -134,6 +162,7 @@ class Iso2SeccSession:
             "ServiceDiscoveryReq": self._on_service_discovery,
             "ServiceDetailReq": self._on_service_detail,
             "PaymentServiceSelectionReq": self._on_payment_selection,
+            "PaymentDetailsReq": self._on_payment_details,
             "AuthorizationReq": self._on_authorization,
             "ChargeParameterDiscoveryReq": self._on_cpd,
             "CableCheckReq": self._on_cable_check,
@@ -193,6 +222,7 @@ class Iso2SeccSession:
                 rules.next_state(self.state, name, early, self.family)
             except KeyError as exc:
                 return self._fail(now, name, RC.FAILED_SEQUENCE_ERROR, str(exc))
+        self._msg = msg  # the whole message: the header's SessionID and Signature
         try:
             res = self._handlers[name](body if name != "SessionSetupReq" else msg, now)
         except _Failed as exc:
@@ -313,7 +343,9 @@ class Iso2SeccSession:
     def _payments(self) -> list[m2.PaymentOption]:
         if self._resume is not None:
             return [m2.PaymentOption(str(self._resume.extra.get("payment", m2.PaymentOption.EXTERNAL_PAYMENT)))]
-        return [m2.PaymentOption.EXTERNAL_PAYMENT]  # EIM only; Contract needs PnC over TLS (not served)
+        if self.tls and self.config.pnc is not None:  # Contract only over TLS (digest §3.3)
+            return [m2.PaymentOption.CONTRACT, m2.PaymentOption.EXTERNAL_PAYMENT]
+        return [m2.PaymentOption.EXTERNAL_PAYMENT]
 
     def _on_service_discovery(self, req: m2.ServiceDiscoveryReq, now: float) -> m2.ServiceDiscoveryRes:
         modes = self._modes()
@@ -345,16 +377,61 @@ class Iso2SeccSession:
         self.payment = req.selected_payment_option
         return m2.PaymentServiceSelectionRes(response_code=RC.OK)
 
+    def _on_payment_details(self, req: m2.PaymentDetailsReq, now: float) -> m2.PaymentDetailsRes:
+        pnc = self.config.pnc
+        if self.payment is not m2.PaymentOption.CONTRACT or pnc is None:
+            raise _Failed(RC.FAILED_SEQUENCE_ERROR, "PaymentDetailsReq without the Contract payment option")
+        chain = req.contract_signature_cert_chain
+        subs = list(chain.sub_certificates.certificate) if chain.sub_certificates is not None else []
+        try:
+            leaf = x509.load_der_x509_certificate(chain.certificate)
+            validate_chain(leaf, subs, list(pnc.mo_roots), purpose=pnc.contract_purpose, policy=ISO2_POLICY,
+                           max_intermediates=pnc.max_intermediates)
+            emaid = emaid_from_certificate(leaf, check_domain=False)
+        except CertificateChainError as exc:
+            raise _Failed(_chain_code(exc), f"contract chain: {exc}") from None
+        except ValueError as exc:
+            raise _Failed(RC.FAILED_CERT_CHAIN_ERROR, f"contract certificate: {exc}") from None
+        if normalize_emaid(emaid) != normalize_emaid(req.e_ma_id):
+            raise _Failed(RC.FAILED_CERT_CHAIN_ERROR, f"eMAID {req.e_ma_id} is not the certificate's {emaid}")
+        self.contract_certificate, self.emaid = leaf, emaid
+        self._gen_challenge = secrets.token_bytes(16)  # [V2G2-697]: 16 fresh random bytes
+        return m2.PaymentDetailsRes(response_code=RC.OK, gen_challenge=self._gen_challenge,
+                                    evse_time_stamp=int(self._clock()))
+
+    def _pnc_decision(self, now: float) -> AuthorizationDecision:
+        hook = getattr(self.controller, "authorize_contract", None)
+        if hook is None:
+            return self.controller.authorize(now)
+        return hook(now, self.emaid, self.contract_certificate)  # type: ignore[no-any-return]
+
     def _on_authorization(self, req: m2.AuthorizationReq, now: float) -> m2.AuthorizationRes:
-        decision = self.controller.authorize(now)
+        if self.payment is m2.PaymentOption.CONTRACT:
+            if self.state is State.PAYMENT_SELECTED:
+                raise _Failed(RC.FAILED_SEQUENCE_ERROR, "PnC: AuthorizationReq before PaymentDetailsReq")
+            if self.state is State.PAYMENT_DETAILS:  # the first one: signed, with our challenge
+                assert self._msg is not None and self.contract_certificate is not None and self._gen_challenge is not None
+                try:
+                    pnc2.verify_authorization_req(self._msg, self.contract_certificate, self._gen_challenge)
+                except pnc2.ChallengeMismatch as exc:
+                    raise _Failed(RC.FAILED_CHALLENGE_INVALID, str(exc)) from None
+                except SignatureError as exc:
+                    raise _Failed(RC.FAILED_SIGNATURE_ERROR, str(exc)) from None
+            decision = self._pnc_decision(now)
+        else:
+            decision = self.controller.authorize(now)
+        return self._authorization_res(now, decision)
+
+    def _authorization_res(self, now: float, decision: AuthorizationDecision) -> m2.AuthorizationRes:
         if decision is AuthorizationDecision.REJECTED:
-            raise _Failed(RC.FAILED, "EIM authorization rejected")
+            raise _Failed(RC.FAILED, f"{'contract' if self.payment is m2.PaymentOption.CONTRACT else 'EIM'} authorization rejected")
         if decision is AuthorizationDecision.PENDING:
-            self._ongoing(now, self.config.timers.secc_authorization_ongoing, "EIM authorization")
-            return m2.AuthorizationRes(response_code=RC.OK,
-                                       evse_processing=m2.EVSEProcessing.ONGOING_WAITING_FOR_CUSTOMER_INTERACTION)
+            self._ongoing(now, self.config.timers.secc_authorization_ongoing, "authorization")
+            waiting = (m2.EVSEProcessing.ONGOING if self.payment is m2.PaymentOption.CONTRACT  # the backend decides
+                       else m2.EVSEProcessing.ONGOING_WAITING_FOR_CUSTOMER_INTERACTION)  # RFID, app ([V2G2-854])
+            return m2.AuthorizationRes(response_code=RC.OK, evse_processing=waiting)
         self._ongoing_since = None
-        self.authorization = "EIM"
+        self.authorization = "PnC" if self.payment is m2.PaymentOption.CONTRACT else "EIM"
         return m2.AuthorizationRes(response_code=RC.OK, evse_processing=m2.EVSEProcessing.FINISHED)
 
     def _on_cpd(self, req: m2.ChargeParameterDiscoveryReq, now: float) -> m2.ChargeParameterDiscoveryRes:
@@ -544,6 +621,15 @@ def service_for(family: Family, controller: EVSEController) -> EnergyService:
     return next((s for s in services if s.family is family), plain)
 
 
+def _chain_code(exc: CertificateChainError) -> RC:
+    """The -2 code of a refused contract chain (DIN/-2 digest §3.4)."""
+    if exc.reason in (ChainErrorReason.EXPIRED, ChainErrorReason.NOT_YET_VALID):
+        return RC.FAILED_CERTIFICATE_EXPIRED  # also not yet valid ([V2G2-824] per Josev)
+    if exc.reason is ChainErrorReason.REVOKED:
+        return RC.FAILED_CERTIFICATE_REVOKED
+    return RC.FAILED_CERT_CHAIN_ERROR
+
+
 class _Failed(Exception):
     def __init__(self, code: RC, detail: str) -> None:
         super().__init__(detail)
@@ -551,4 +637,4 @@ class _Failed(Exception):
         self.detail = detail
 
 
-__all__ = ["Iso2SeccConfig", "Iso2SeccSession"]
+__all__ = ["Iso2SeccConfig", "Iso2SeccPnC", "Iso2SeccSession"]
