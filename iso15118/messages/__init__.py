@@ -207,15 +207,20 @@ __all__ = sorted(
 )
 
 
+_GET_CODEC: list[Callable[[str], Codec]] = []
+
+
 def _codec() -> Callable[[str], Codec]:
     """``iso15118.exi.codec`` (the factory), imported lazily so this package works without it.
 
     ``iso15118.exi.codec`` the *attribute* is shadowed by the submodule of the same name once
-    that is imported, so the factory is taken from the submodule directly.
+    that is imported, so the factory is taken from the submodule directly (once).
     """
-    from iso15118.exi.codec import get_codec
+    if not _GET_CODEC:
+        from iso15118.exi.codec import get_codec
 
-    return get_codec
+        _GET_CODEC.append(get_codec)
+    return _GET_CODEC[0]
 
 
 def schema_key_of(msg: MessageBase | type[MessageBase]) -> str:
@@ -230,9 +235,13 @@ def schema_key_of(msg: MessageBase | type[MessageBase]) -> str:
 
 def _scope_of(key: str) -> Any:
     """The :class:`~iso15118.messages._scope.Scope` of ``iso2`` / ``din`` (imports the package)."""
-    import importlib
+    if key == "iso2":
+        from iso15118.messages import iso2
 
-    return importlib.import_module(f"iso15118.messages.{key}").SCOPE
+        return iso2.SCOPE
+    from iso15118.messages import din
+
+    return din.SCOPE
 
 
 def message_class(name: str, schema_key: str) -> type[MessageBase]:
@@ -260,6 +269,8 @@ def class_for_element(ns: str, name: str) -> type[MessageBase]:
     klass = _BY_ELEMENT.get((ns, name)) or _LOCAL_BY_ELEMENT.get((ns, name))
     if klass is None and SCHEMA_KEY_BY_NAMESPACE.get(ns) in _SCOPED_KEYS:
         klass = _scope_of(SCHEMA_KEY_BY_NAMESPACE[ns]).by_element.get((ns, name))
+        if klass is not None:
+            _BY_ELEMENT[(ns, name)] = klass  # found once: direct from now on
     if klass is None:
         raise KeyError(f"no message class for element {{{ns}}}{name}")
     return klass
