@@ -175,3 +175,34 @@ def test_metering_receipt_refusals(pkis: tuple[Path, Path]) -> None:
     out = [ev for ev in core.receive(0x8001, encode_message(core.session_id, m2.MeteringReceiptReq(
         session_id=core.session_id, meter_info=meter, id="ID2")), 1.0) if isinstance(ev, SendMessage)]
     assert decode_message(out[0].payload).body.body_element.response_code is RC.FAILED_SEQUENCE_ERROR
+
+
+def test_pnc_pause_and_resume(pkis: tuple[Path, Path]) -> None:
+    """U7: a resumed PnC session is offered Contract only and authorizes again (PaymentDetails, a new
+    challenge, a signed AuthorizationReq)."""
+    from iso15118.session.secc import SessionStore
+
+    p = load_pki(pkis[0])
+    contract = contract_from_pki(pkis[0])
+    store = SessionStore()
+    ev = make_ev("cybertruck-awd", pause_after=0.6)
+    evse = make_evse("wall-connector")
+
+    def pair(resume: bytes | None, start: float) -> tuple[EvccNegotiator, SeccNegotiator]:
+        e = EvccNegotiator(ev, protocols=(AppProtocol.ISO2,), tls=True, clock=wall, configs={
+            AppProtocol.ISO2: Iso2EvccConfig(family=Family.AC, contract=contract, resume_session_id=resume)})
+        s = SeccNegotiator(evse, protocols=(AppProtocol.ISO2,), tls=True, clock=wall, now=start, configs={
+            AppProtocol.ISO2: Iso2SeccConfig(store=store, pnc=Iso2SeccPnC(mo_roots=(p.cert("moRootCA"),)))})
+        return e, s
+
+    e1, s1 = pair(None, 0.0)
+    run_pair(e1, s1)
+    assert e1.ok and s1.ok and e1.end_reason == "SessionStop Pause" and e1.core.authorization == "PnC"
+    ev.pause_after, ev.stop_after = None, 0.1
+    e2, s2 = pair(e1.paused_session_id, 50.0)
+    tr = run_pair(e2, s2, start=50.0)
+    assert e2.ok and s2.ok, (e2.end_reason, s2.end_reason)
+    assert s2.core.resumed and s2.core.authorization == "PnC" and s2.core.session_id == e1.paused_session_id
+    sd = [ev_.message for ev_ in tr.of("secc", SendMessage) if ev_.name == "ServiceDiscoveryRes"][0]  # type: ignore[attr-defined]
+    assert sd.payment_option_list.payment_option == [m2.PaymentOption.CONTRACT]
+    assert {"PaymentDetailsReq", "AuthorizationReq"} <= set(tr.sent("evcc"))
