@@ -1,0 +1,535 @@
+"""Generate the per-grammar EXI encoders / decoders ``iso15118/exi/_fast_<key>.py``.
+
+What cbexigen does for C, in Python: one decode and one encode function per normalized grammar
+reachable from a schema's document grammar, straight-line code per grammar state, with the event
+codes, their bit widths and the datatype representations precomputed.  The grammars are those the
+generic codec walks (``iso15118.exi.cache.load_grammars``, built by ``iso15118.exi.builder`` from
+the vendored XSDs): one reading of the XSDs for both.
+
+The generated code covers first-level productions only; see ``iso15118/exi/fastrt.py`` for what
+falls back to the generic codec.  ``tests/exi/test_fast_codec.py`` checks the committed modules
+are what this script writes now and that both codecs agree.
+
+    .venv/bin/python tools/gen_fastcodec.py          # rewrite iso15118/exi/_fast_*.py
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from iso15118.exi.cache import load_grammars  # noqa: E402
+from iso15118.exi.grammar import AT, CH, EE, SE, Grammar, State  # noqa: E402
+from iso15118.exi.schemas import schema_digest  # noqa: E402
+
+KEYS = ("sap", "common", "ac", "dc", "acdp", "wpt", "xmldsig", "iso2", "din")
+OUT = ROOT / "iso15118" / "exi"
+
+
+def _mask(n: int) -> str:
+    return hex((1 << n) - 1)
+
+
+class _Gen:
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.sg = load_grammars(key)
+        self.consts: dict[Any, str] = {}
+        self.const_lines: list[str] = []
+        self.grammars: list[Grammar] = []
+        self.gid: dict[int, int] = {}
+
+    # ------------------------------------------------------------------ constants
+    def const(self, value: Any, prefix: str) -> str:
+        k = (prefix, repr(value))
+        name = self.consts.get(k)  # type: ignore[call-overload]
+        if name is None:
+            name = f"_{prefix}{len(self.consts)}"
+            self.consts[k] = name  # type: ignore[index]
+            self.const_lines.append(f"{name} = {value!r}")
+        return name
+
+    def g_index(self, g: Grammar) -> int:
+        i = self.gid.get(id(g))
+        if i is None:
+            i = self.gid[id(g)] = len(self.grammars)
+            self.grammars.append(g)
+        return i
+
+    # ------------------------------------------------------------------ states
+    @staticmethod
+    def _sig(st: State) -> tuple[Any, ...]:
+        return (st.width, tuple((p.kind, p.code, p.uri, p.local, id(p.dt), id(p.child), p.next is None)
+                                for p in st.prods))
+
+    def classes(self, g: Grammar) -> tuple[list[int], list[list[int]]]:
+        """State -> class index (states whose productions differ only in their right-hand
+        side share code), and the member states of each class."""
+        sigs: dict[Any, int] = {}
+        cls = []
+        members: list[list[int]] = []
+        for st in g.states:
+            s = self._sig(st)
+            k = sigs.get(s)
+            if k is None:
+                k = sigs[s] = len(members)
+                members.append([])
+            cls.append(k)
+            members[k].append(st.index)
+        return cls, members
+
+    # ------------------------------------------------------------------ decoding
+    def read_value(self, dt: Any, out: list[str], ind: str, var: str = "v") -> None:
+        kind = dt.kind
+        if kind == "nbit":
+            b = dt.nbits
+            if b == 0:
+                out.append(f"{ind}{var} = {dt.min}")
+                return
+            out.append(f"{ind}pos += {b}")
+            out.append(f"{ind}{var} = ((V >> (E - pos)) & {_mask(b)}) + {dt.min}" if dt.min else
+                       f"{ind}{var} = (V >> (E - pos)) & {_mask(b)}")
+            if (1 << b) - 1 + dt.min > dt.max:
+                out.append(f"{ind}if {var} > {dt.max}:")
+                out.append(f"{ind}    raise Fallback")
+        elif kind == "enum":
+            vals = self.const(tuple(dt.values), "V")
+            b = dt.nbits
+            if b == 0:
+                out.append(f"{ind}{var} = {vals}[0]")
+                return
+            out.append(f"{ind}pos += {b}")
+            out.append(f"{ind}{var} = {vals}[(V >> (E - pos)) & {_mask(b)}]")
+        elif kind == "boolean":
+            out.append(f"{ind}pos += 1")
+            out.append(f"{ind}{var} = (V >> (E - pos)) & 1 == 1")
+        elif kind == "unsigned":
+            out.append(f"{ind}pos += 8")
+            out.append(f"{ind}{var} = (V >> (E - pos)) & 0xFF")
+            out.append(f"{ind}if {var} > 0x7F:")
+            out.append(f"{ind}    {var}, pos = ruint(V, E, pos, {var})")
+        elif kind == "integer":
+            out.append(f"{ind}pos += 9")
+            out.append(f"{ind}{var} = (V >> (E - pos)) & 0x1FF")
+            out.append(f"{ind}if {var} & 0x80:")
+            out.append(f"{ind}    u, pos = ruint(V, E, pos, {var} & 0xFF)")
+            out.append(f"{ind}    {var} = -u - 1 if {var} & 0x100 else u")
+            out.append(f"{ind}elif {var} > 0xFF:")
+            out.append(f"{ind}    {var} = 0xFF - {var}")
+        elif kind == "string":
+            out.append(f"{ind}{var}, pos = rstr(V, E, pos)")
+        elif kind == "binary":
+            out.append(f"{ind}{var}, pos = rbin(V, E, pos)")
+        else:  # decimal, float, list: none in the messages' own types
+            out.append(f"{ind}raise Fallback")
+
+    def decode_prod(self, g: Grammar, p: Any, out: list[str], ind: str) -> None:
+        if p.kind == SE:
+            cg = p.child
+            uri = self.const(p.uri, "U")
+            local = self.const(p.local, "L")
+            if cg.leaf_mode:
+                dt = cg.leaf
+                if dt.kind in ("nbit", "enum", "boolean"):
+                    b = dt.nbits if dt.kind != "boolean" else 1
+                    out.append(f"{ind}pos += {b + 2}")
+                    out.append(f"{ind}x = (V >> (E - pos)) & {_mask(b + 2)}")
+                    out.append(f"{ind}if x & {hex(1 | (1 << (b + 1)))}:")
+                    out.append(f"{ind}    raise Fallback")
+                    if dt.kind == "boolean":
+                        out.append(f"{ind}v = x == 2")
+                    elif dt.kind == "enum":
+                        vals = self.const(tuple(dt.values), "V")
+                        out.append(f"{ind}v = {vals}[x >> 1]")
+                    else:
+                        out.append(f"{ind}v = (x >> 1) + {dt.min}" if dt.min else f"{ind}v = x >> 1")
+                        if (1 << b) - 1 + dt.min > dt.max:
+                            out.append(f"{ind}if v > {dt.max}:")
+                            out.append(f"{ind}    raise Fallback")
+                else:
+                    out.append(f"{ind}pos += 1")
+                    out.append(f"{ind}if (V >> (E - pos)) & 1:")
+                    out.append(f"{ind}    raise Fallback")
+                    self.read_value(dt, out, ind)
+                    out.append(f"{ind}pos += 1")
+                    out.append(f"{ind}if (V >> (E - pos)) & 1:")
+                    out.append(f"{ind}    raise Fallback")
+                out.append(f"{ind}ch.append(Element({uri}, {local}, None, None, v))")
+            else:
+                out.append(f"{ind}c = Element({uri}, {local})")
+                out.append(f"{ind}ch.append(c)")
+                out.append(f"{ind}pos = _d{self.g_index(cg)}(V, E, pos, c)")
+        elif p.kind == CH:
+            self.read_value(p.dt, out, ind)
+            out.append(f"{ind}el.value = v")
+        elif p.kind == AT:
+            key = p.local if not p.uri else f"{{{p.uri}}}{p.local}"
+            self.read_value(p.dt, out, ind)
+            out.append(f"{ind}el.attrs[{self.const(key, 'A')}] = v")
+        elif p.kind == EE:
+            out.append(f"{ind}return pos")
+        else:  # wildcards, untyped (mixed) character data: the generic codec
+            out.append(f"{ind}raise Fallback")
+
+    def decode_grammar(self, g: Grammar) -> list[str]:
+        i = self.g_index(g)
+        cls, members = self.classes(g)
+        out = [f"def _d{i}(V: int, E: int, pos: int, el: Element) -> int:", f"    # {g.name}"]
+        if any(p.kind == SE for st in g.states for p in st.prods):
+            out.append("    ch = el.children")
+        single = all(len(m) == 1 for m in members)
+        start = g.start.index  # type: ignore[union-attr]
+        out.append(f"    s = {start}")
+        tables = None
+        if not single:
+            tables = self.const(tuple(cls), "K")
+        out.append("    while True:")
+        var = "s"
+        if not single:
+            out.append(f"        k = {tables}[s]")
+            var = "k"
+        first = True
+        for k, mem in enumerate(members):
+            st = g.states[mem[0]]
+            label = mem[0] if single else k
+            out.append(f"        {'if' if first else 'elif'} {var} == {label}:")
+            first = False
+            ind = "            "
+            w = st.width
+            out.append(f"{ind}pos += {w}")
+            out.append(f"{ind}x = (V >> (E - pos)) & {_mask(w)}")
+            nxt_table = None
+            if len(mem) > 1:
+                rows = tuple(tuple(p.next.index if p.next is not None else -1 for p in g.states[s].prods) for s in mem)
+                nxt_table = self.const(dict(zip(mem, rows)), "N")
+            for j, p in enumerate(st.prods):
+                out.append(f"{ind}{'if' if j == 0 else 'elif'} x == {p.code}:")
+                body: list[str] = []
+                self.decode_prod(g, p, body, ind + "    ")
+                out.extend(body)
+                if p.kind != EE and not (body and body[-1].strip() == "raise Fallback"):
+                    if p.next is None:
+                        out.append(f"{ind}    return pos")
+                    elif nxt_table is None:
+                        out.append(f"{ind}    s = {p.next.index}")
+                    else:
+                        out.append(f"{ind}    s = {nxt_table}[s][{j}]")
+            out.append(f"{ind}else:")
+            out.append(f"{ind}    raise Fallback")
+        out.append("        else:")
+        out.append("            raise Fallback")
+        return out
+
+    # ------------------------------------------------------------------ encoding
+    def write_check(self, dt: Any, out: list[str], ind: str) -> str | None:
+        """Code that raises Fallback unless ``v`` is certainly a valid typed value of ``dt``;
+        returns the write statement kind, or None when the generated code does not write it."""
+        kind = dt.kind
+        if kind == "nbit":
+            out.append(f"{ind}if v.__class__ is not int or v < {dt.min} or v > {dt.max}:")
+            out.append(f"{ind}    raise Fallback")
+            return "nbit"
+        if kind == "enum":
+            idx = self.const({v: i for i, v in enumerate(dt.values)}, "X")
+            out.append(f"{ind}if v.__class__ is not str:")
+            out.append(f"{ind}    raise Fallback")
+            out.append(f"{ind}x = {idx}[v]")
+            return "enum"
+        if kind == "boolean":
+            out.append(f"{ind}if v.__class__ is not bool:")
+            out.append(f"{ind}    raise Fallback")
+            return "boolean"
+        if kind in ("unsigned", "integer"):
+            conds = ["v.__class__ is not int"]
+            lo = dt.min
+            if kind == "unsigned" and (lo is None or lo < 0):
+                lo = 0
+            if lo is not None:
+                conds.append(f"v < {lo}")
+            if dt.max is not None:
+                conds.append(f"v > {dt.max}")
+            out.append(f"{ind}if {' or '.join(conds)}:")
+            out.append(f"{ind}    raise Fallback")
+            return kind
+        if kind in ("string", "binary"):
+            py = "str" if kind == "string" else "bytes"
+            conds = [f"v.__class__ is not {py}"]
+            if kind == "string":
+                conds.append("not v.isascii()")
+            if dt.min_length is not None and dt.min_length > 0:
+                conds.append(f"len(v) < {dt.min_length}")
+            if dt.max_length is not None:
+                conds.append(f"len(v) > {dt.max_length}")
+            out.append(f"{ind}if {' or '.join(conds)}:")
+            out.append(f"{ind}    raise Fallback")
+            return kind
+        out.append(f"{ind}raise Fallback")
+        return None
+
+    def write_value(self, dt: Any, how: str, out: list[str], ind: str) -> None:
+        if how == "nbit":
+            if dt.nbits:
+                val = f"(v - {dt.min})" if dt.min else "v"
+                out.append(f"{ind}acc = (acc << {dt.nbits}) | {val}")
+                out.append(f"{ind}n += {dt.nbits}")
+        elif how == "enum":
+            if dt.nbits:
+                out.append(f"{ind}acc = (acc << {dt.nbits}) | x")
+                out.append(f"{ind}n += {dt.nbits}")
+        elif how == "boolean":
+            out.append(f"{ind}acc = (acc << 1) | v")
+            out.append(f"{ind}n += 1")
+        elif how == "unsigned":
+            out.append(f"{ind}if v < 0x80:")
+            out.append(f"{ind}    acc = (acc << 8) | v")
+            out.append(f"{ind}    n += 8")
+            out.append(f"{ind}else:")
+            out.append(f"{ind}    acc, n = wuint(acc, n, v)")
+        elif how == "integer":
+            out.append(f"{ind}if v < 0:")
+            out.append(f"{ind}    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)")
+            out.append(f"{ind}elif v < 0x80:")
+            out.append(f"{ind}    acc = (acc << 9) | v")
+            out.append(f"{ind}    n += 9")
+            out.append(f"{ind}else:")
+            out.append(f"{ind}    acc, n = wuint(acc << 1, n + 1, v)")
+        elif how == "string":
+            out.append(f"{ind}acc, n = wstr(acc, n, v)")
+        elif how == "binary":
+            out.append(f"{ind}acc, n = wbin(acc, n, v)")
+
+    def encode_child(self, p: Any, st: State, out: list[str], ind: str) -> None:
+        """Write SE(p) (event code in ``st``) and the child element ``c``."""
+        cg = p.child
+        w = st.width
+        if cg.leaf_mode:
+            dt = cg.leaf
+            out.append(f"{ind}if c.attrs or c.children:")
+            out.append(f"{ind}    raise Fallback")
+            out.append(f"{ind}v = c.value")
+            how = self.write_check(dt, out, ind)
+            if how is None:
+                return
+            if how in ("nbit", "enum", "boolean"):
+                b = dt.nbits if how != "boolean" else 1
+                if how == "nbit":
+                    val = f"((v - {dt.min}) << 1)" if dt.min else "(v << 1)"
+                else:
+                    val = "(x << 1)" if how == "enum" else "(v << 1)"
+                out.append(f"{ind}acc = (acc << {w + b + 2}) | {p.code << (b + 2)} | {val}")
+                out.append(f"{ind}n += {w + b + 2}")
+            else:
+                out.append(f"{ind}acc = (acc << {w + 1}) | {p.code << 1}")
+                out.append(f"{ind}n += {w + 1}")
+                self.write_value(dt, how, out, ind)
+                out.append(f"{ind}acc <<= 1")
+                out.append(f"{ind}n += 1")
+        else:
+            if w:
+                out.append(f"{ind}acc = (acc << {w}) | {p.code}")
+                out.append(f"{ind}n += {w}")
+            out.append(f"{ind}acc, n = _e{self.g_index(cg)}(c, acc, n)")
+
+    def encode_grammar(self, g: Grammar) -> list[str]:
+        i = self.g_index(g)
+        cls, members = self.classes(g)
+        out = [f"def _e{i}(el: Element, acc: int, n: int) -> tuple[int, int]:", f"    # {g.name}"]
+        start: State = g.start  # type: ignore[assignment]
+        out.append(f"    s = {start.index}")
+        # attributes, in the order of their AT productions (local name, then namespace)
+        ats: dict[tuple[str, str], list[tuple[State, Any]]] = {}
+        for st in g.states:
+            for p in st.prods:
+                if p.kind == AT:
+                    ats.setdefault((p.local, p.uri), []).append((st, p))
+        if not ats:
+            out.append("    if el.attrs:")
+            out.append("        raise Fallback")
+        else:
+            out.append("    a = el.attrs")
+            out.append("    if a:")
+            out.append("        na = 0")
+            for (local, uri), where in sorted(ats.items()):
+                key = local if not uri else f"{{{uri}}}{local}"
+                out.append(f"        if {self.const(key, 'A')} in a:")
+                out.append(f"            v = a[{self.const(key, 'A')}]")
+                out.append("            na += 1")
+                how = self.write_check(where[0][1].dt, out, "            ")
+                if how is None:
+                    continue
+                for jj, (st, p) in enumerate(where):
+                    out.append(f"            {'if' if jj == 0 else 'elif'} s == {st.index}:")
+                    if st.width:
+                        out.append(f"                acc = (acc << {st.width}) | {p.code}")
+                        out.append(f"                n += {st.width}")
+                    out.append(f"                s = {p.next.index}")
+                out.append("            else:")
+                out.append("                raise Fallback")
+                self.write_value(where[0][1].dt, how, out, "            ")
+            out.append("        if na != len(a):")
+            out.append("            raise Fallback")
+        if g.simple_dt is not None:
+            # simple content: CH, value, EE
+            out.append("    v = el.value")
+            out.append("    if el.children or v is None or v == '':")
+            out.append("        raise Fallback")
+            chs = [st for st in g.states if st.ch is not None and st.ch.kind == CH and st.ch.next is not None
+                   and st.ch.next.ee is not None]
+            if not chs or any(st.ch.dt is not chs[0].ch.dt for st in chs):  # type: ignore[union-attr]
+                out.append("    raise Fallback")
+                return out
+            dt = chs[0].ch.dt  # type: ignore[union-attr]
+            how = self.write_check(dt, out, "    ")
+            if how is None:
+                return out
+            for jj, st in enumerate(chs):
+                p = st.ch
+                nx = p.next  # type: ignore[union-attr]
+                out.append(f"    {'if' if jj == 0 else 'elif'} s == {st.index}:")
+                if st.width:
+                    out.append(f"        acc = (acc << {st.width}) | {p.code}")  # type: ignore[union-attr]
+                    out.append(f"        n += {st.width}")
+                out.append(f"        s = {nx.index}")  # type: ignore[union-attr]
+            out.append("    else:")
+            out.append("        raise Fallback")
+            self.write_value(dt, how, out, "    ")
+            ees = sorted({st.ch.next.index: st.ch.next for st in chs}.items())  # type: ignore[union-attr]
+            for jj, (idx, nx) in enumerate(ees):
+                out.append(f"    {'if' if jj == 0 else 'elif'} s == {idx}:")
+                out.append(f"        return (acc << {nx.width}) | {nx.ee.code}, n + {nx.width}")
+            out.append("    raise Fallback")
+            return out
+        out.append("    if el.value is not None and el.value != '':")
+        out.append("        raise Fallback")
+        out.append("    ch = el.children")
+        out.append("    i = 0")
+        out.append("    m = len(ch)")
+        single = all(len(mm) == 1 for mm in members)
+        tables = None if single else self.const(tuple(cls), "K")
+        out.append("    while True:")
+        var = "s"
+        if not single:
+            out.append(f"        k = {tables}[s]")
+            var = "k"
+        first = True
+        for k, mem in enumerate(members):
+            st = g.states[mem[0]]
+            label = mem[0] if single else k
+            out.append(f"        {'if' if first else 'elif'} {var} == {label}:")
+            first = False
+            ind = "            "
+            nxt_table = None
+            if len(mem) > 1:
+                rows = tuple(tuple(p.next.index if p.next is not None else -1 for p in g.states[s].prods) for s in mem)
+                nxt_table = self.const(dict(zip(mem, rows)), "N")
+            out.append(f"{ind}if i < m:")
+            out.append(f"{ind}    c = ch[i]")
+            out.append(f"{ind}    nm = c.name")
+            ses = [(j, p) for j, p in enumerate(st.prods) if p.kind == SE]
+            for jj, (j, p) in enumerate(ses):
+                out.append(f"{ind}    {'if' if jj == 0 else 'elif'} nm == {self.const(p.local, 'L')} and c.ns == {self.const(p.uri, 'U')}:")
+                body: list[str] = []
+                self.encode_child(p, st, body, ind + "        ")
+                out.extend(body)
+                if not (body and body[-1].strip() == "raise Fallback"):
+                    out.append(f"{ind}        i += 1")
+                    if p.next is None:
+                        out.append(f"{ind}        raise Fallback")
+                    elif nxt_table is None:
+                        out.append(f"{ind}        s = {p.next.index}")
+                    else:
+                        out.append(f"{ind}        s = {nxt_table}[s][{j}]")
+                    out.append(f"{ind}        continue")
+            out.append(f"{ind}    raise Fallback")
+            ee = st.ee
+            if ee is None:
+                out.append(f"{ind}raise Fallback")
+            else:
+                if st.width:
+                    out.append(f"{ind}return (acc << {st.width}) | {ee.code}, n + {st.width}")
+                else:
+                    out.append(f"{ind}return acc, n")
+        out.append("        else:")
+        out.append("            raise Fallback")
+        return out
+
+    # ------------------------------------------------------------------ module
+    def module(self) -> str:
+        doc = self.sg.document
+        assert doc is not None
+        body: list[str] = []
+        # document entry points
+        dec = ["def decode(data: bytes) -> Element:",
+               '    """EXI document -> Element; raises (Fallback or another exception) where the generic codec must run."""',
+               "    E = len(data) << 3",
+               "    V = int.from_bytes(data, 'big')",
+               "    if E < 8 or data[0] != 0x80:",
+               "        raise Fallback",
+               f"    pos = {8 + doc.width}",
+               f"    x = (V >> (E - pos)) & {_mask(doc.width)}"]
+        enc = ["def encode(root: Element) -> bytes:",
+               '    """Element -> EXI document; raises (Fallback or another exception) where the generic codec must run."""',
+               "    nm = root.name",
+               "    ns = root.ns"]
+        first = True
+        for code, (uri, local, g) in enumerate(doc.roots):
+            if g is None:
+                continue
+            gi = self.g_index(g)
+            dec.append(f"    {'if' if first else 'elif'} x == {code}:")
+            dec.append(f"        el = Element({self.const(uri, 'U')}, {self.const(local, 'L')})")
+            dec.append(f"        pos = _d{gi}(V, E, pos, el)")
+            enc.append(f"    {'if' if first else 'elif'} nm == {self.const(local, 'L')} and ns == {self.const(uri, 'U')}:")
+            enc.append(f"        acc, n = _e{gi}(root, {0x80 << doc.width | code}, {8 + doc.width})")
+            first = False
+        dec += ["    else:", "        raise Fallback", "    if E - pos >= 8:", "        raise Fallback", "    return el"]
+        enc += ["    else:", "        raise Fallback", "    pad = -n & 7", "    return (acc << pad).to_bytes((n + pad) >> 3, 'big')"]
+        k = 0
+        while k < len(self.grammars):
+            g = self.grammars[k]
+            k += 1
+            body.append("")
+            body.append("")
+            body += self.decode_grammar(g)
+            body.append("")
+            body.append("")
+            body += self.encode_grammar(g)
+        head = [
+            f'"""Generated by tools/gen_fastcodec.py from the grammars of schema key {self.key!r}: do not edit.',
+            "",
+            "Per-grammar EXI decoder (_d<i>) and encoder (_e<i>) functions; see iso15118/exi/fastrt.py.",
+            '"""',
+            "",
+            "# ruff: noqa",
+            "# mypy: ignore-errors",
+            "from __future__ import annotations",
+            "",
+            "from iso15118.exi.fastrt import Fallback, rbin, rstr, ruint, wbin, wstr, wuint",
+            "from iso15118.exi.tree import Element",
+            "",
+            f"SCHEMA_KEY = {self.key!r}",
+            f"SCHEMA_DIGEST = {schema_digest()!r}",
+            f"GRAMMARS = {len(self.grammars)}",
+            "",
+        ]
+        return "\n".join(head + self.const_lines + ["", ""] + dec + ["", ""] + enc + body) + "\n"
+
+
+def generate(out_dir: Path = OUT) -> list[Path]:
+    written = []
+    for key in KEYS:
+        gen = _Gen(key)
+        text = gen.module()
+        path = out_dir / f"_fast_{key}.py"
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    for p in generate():
+        print(p.relative_to(ROOT), len(p.read_text().splitlines()), "lines")
