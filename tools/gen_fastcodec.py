@@ -181,24 +181,18 @@ class _Gen:
         out = [f"def _d{i}(V: int, E: int, pos: int, el: Element) -> int:", f"    # {g.name}"]
         if any(p.kind == SE for st in g.states for p in st.prods):
             out.append("    ch = el.children")
-        single = all(len(m) == 1 for m in members)
         start = g.start.index  # type: ignore[union-attr]
         out.append(f"    s = {start}")
-        tables = None
-        if not single:
-            tables = self.const(tuple(cls), "K")
-        out.append("    while True:")
-        var = "s"
-        if not single:
-            out.append(f"        k = {tables}[s]")
-            var = "k"
+        order = self.straight(g, members)
+        straight = order is not None
+        tables = None if all(len(m) == 1 for m in members) else self.const(tuple(cls), "K")
+        var, base = self.block_heads(out, tables, straight)
         first = True
-        for k, mem in enumerate(members):
+        for k in order if order is not None else range(len(members)):
+            mem = members[k]
             st = g.states[mem[0]]
-            label = mem[0] if single else k
-            out.append(f"        {'if' if first else 'elif'} {var} == {label}:")
+            ind = self.block_head(out, g, st, k, mem, var, base, straight, first)
             first = False
-            ind = "            "
             w = st.width
             out.append(f"{ind}pos += {w}")
             out.append(f"{ind}x = (V >> (E - pos)) & {_mask(w)}")
@@ -215,13 +209,13 @@ class _Gen:
                     if p.next is None:
                         out.append(f"{ind}    return pos")
                     elif nxt_table is None:
-                        out.append(f"{ind}    s = {p.next.index}")
+                        if not (straight and p.next is st):
+                            out.append(f"{ind}    s = {p.next.index}")
                     else:
                         out.append(f"{ind}    s = {nxt_table}[s][{j}]")
             out.append(f"{ind}else:")
             out.append(f"{ind}    raise Fallback")
-        out.append("        else:")
-        out.append("            raise Fallback")
+        self.block_tail(out, straight)
         return out
 
     # ------------------------------------------------------------------ encoding
@@ -311,6 +305,9 @@ class _Gen:
             out.append(f"{ind}if c.attrs or c.children:")
             out.append(f"{ind}    raise Fallback")
             out.append(f"{ind}v = c.value")
+            if dt.kind == "string":  # an empty value is no character event (the generic codec writes EE)
+                out.append(f"{ind}if not v:")
+                out.append(f"{ind}    raise Fallback")
             how = self.write_check(dt, out, ind)
             if how is None:
                 return
@@ -408,20 +405,16 @@ class _Gen:
         out.append("    ch = el.children")
         out.append("    i = 0")
         out.append("    m = len(ch)")
-        single = all(len(mm) == 1 for mm in members)
-        tables = None if single else self.const(tuple(cls), "K")
-        out.append("    while True:")
-        var = "s"
-        if not single:
-            out.append(f"        k = {tables}[s]")
-            var = "k"
+        order = self.straight(g, members)
+        straight = order is not None
+        tables = None if all(len(mm) == 1 for mm in members) else self.const(tuple(cls), "K")
+        var, base = self.block_heads(out, tables, straight)
         first = True
-        for k, mem in enumerate(members):
+        for k in order if order is not None else range(len(members)):
+            mem = members[k]
             st = g.states[mem[0]]
-            label = mem[0] if single else k
-            out.append(f"        {'if' if first else 'elif'} {var} == {label}:")
+            ind = self.block_head(out, g, st, k, mem, var, base, straight, first)
             first = False
-            ind = "            "
             nxt_table = None
             if len(mem) > 1:
                 rows = tuple(tuple(p.next.index if p.next is not None else -1 for p in g.states[s].prods) for s in mem)
@@ -443,19 +436,83 @@ class _Gen:
                         out.append(f"{ind}        s = {p.next.index}")
                     else:
                         out.append(f"{ind}        s = {nxt_table}[s][{j}]")
-                    out.append(f"{ind}        continue")
-            out.append(f"{ind}    raise Fallback")
-            ee = st.ee
-            if ee is None:
-                out.append(f"{ind}raise Fallback")
+            if ses:
+                out.append(f"{ind}    else:")
+                out.append(f"{ind}        raise Fallback")
             else:
-                if st.width:
-                    out.append(f"{ind}return (acc << {st.width}) | {ee.code}, n + {st.width}")
-                else:
-                    out.append(f"{ind}return acc, n")
-        out.append("        else:")
-        out.append("            raise Fallback")
+                out.append(f"{ind}    raise Fallback")
+            ee = st.ee
+            out.append(f"{ind}else:")
+            if ee is None:
+                out.append(f"{ind}    raise Fallback")
+            elif st.width:
+                out.append(f"{ind}    return (acc << {st.width}) | {ee.code}, n + {st.width}")
+            else:
+                out.append(f"{ind}    return acc, n")
+        self.block_tail(out, straight)
         return out
+
+    # ------------------------------------------------------------------ control flow
+    @staticmethod
+    def straight(g: Grammar, members: list[list[int]]) -> list[int] | None:
+        """A topological order of the states when there is one (every production goes forward
+        in it, or back to its own state): then the code is one pass over the states in that
+        order, a self-loop being a ``while``, instead of a dispatch loop.  None otherwise."""
+        import heapq
+
+        if any(len(m) > 1 for m in members):
+            return None
+        n = len(g.states)
+        indeg = [0] * n
+        succ: list[set[int]] = [set() for _ in range(n)]
+        for st in g.states:
+            for p in st.prods:
+                if p.next is not None and p.next is not st and p.next.index not in succ[st.index]:
+                    succ[st.index].add(p.next.index)
+                    indeg[p.next.index] += 1
+        ready = [i for i in range(n) if indeg[i] == 0]
+        heapq.heapify(ready)
+        order = []
+        while ready:
+            i = heapq.heappop(ready)
+            order.append(i)
+            for j in sorted(succ[i]):
+                indeg[j] -= 1
+                if indeg[j] == 0:
+                    heapq.heappush(ready, j)
+        return order if len(order) == n else None
+
+    @staticmethod
+    def block_heads(out: list[str], tables: str | None, straight: bool) -> tuple[str, str]:
+        if straight:
+            return "s", "    "
+        out.append("    while True:")
+        if tables is not None:
+            out.append(f"        k = {tables}[s]")
+            return "k", "        "
+        return "s", "        "
+
+    @staticmethod
+    def block_head(out: list[str], g: Grammar, st: State, k: int, mem: list[int], var: str, base: str,
+                   straight: bool, first: bool) -> str:
+        if straight:
+            loops = any(p.next is st for p in st.prods)
+            if loops:
+                out.append(f"{base}while s == {st.index}:")
+            else:
+                out.append(f"{base}if s == {st.index}:")
+            return base + "    "
+        label = mem[0] if var == "s" else k
+        out.append(f"{base}{'if' if first else 'elif'} {var} == {label}:")
+        return base + "    "
+
+    @staticmethod
+    def block_tail(out: list[str], straight: bool) -> None:
+        if straight:
+            out.append("    raise Fallback")
+        else:
+            out.append("        else:")
+            out.append("            raise Fallback")
 
     # ------------------------------------------------------------------ module
     def module(self) -> str:
@@ -519,6 +576,238 @@ class _Gen:
         return "\n".join(head + self.const_lines + ["", ""] + dec + ["", ""] + enc + body) + "\n"
 
 
+class _TypedGen(_Gen):
+    """Typed decoders: EXI bits straight into the generated message classes
+    (``iso15118/messages/_fast_<key>.py``), the same grammars and state code as :class:`_Gen`,
+    with each production assigning a field instead of building an element.  The object is built
+    as the class's ``from_tree`` builds it (``object.__new__``, the fields, ``__post_init__``), so
+    the validation is the class's own."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        import iso15118.messages as M
+
+        self.M = M
+        self.tid: dict[tuple[int, type], int] = {}
+        self.todo: list[tuple[Grammar, type]] = []
+        self.class_consts: dict[type, str] = {}
+
+    def cls_const(self, klass: type) -> str:
+        name = self.class_consts.get(klass)
+        if name is None:
+            name = self.class_consts[klass] = f"_C{len(self.class_consts)}"
+        return name
+
+    def t_index(self, g: Grammar, klass: type) -> int:
+        k = (id(g), klass)
+        i = self.tid.get(k)
+        if i is None:
+            i = self.tid[k] = len(self.todo)
+            self.todo.append((g, klass))
+        return i
+
+    def enum_members(self, dt: Any, enum_cls: Any) -> str | None:
+        try:
+            members = tuple(enum_cls(v) for v in dt.values)
+        except ValueError:
+            return None
+        ec = self.cls_const(enum_cls)
+        name = self.const(tuple(dt.values), "V")
+        key = ("EM", ec, name)
+        got = self.consts.get(key)  # type: ignore[call-overload]
+        if got is None:
+            got = f"_EM{len(self.consts)}"
+            self.consts[key] = got  # type: ignore[index]
+            self.const_lines.append(f"{got} = tuple(map({ec}, {name}))")
+        del members
+        return got
+
+    def field_for(self, klass: type, p: Any) -> tuple[Any, type | None]:
+        """The FieldSpec an SE / AT production fills, and the class of a complex child."""
+        for spec in klass.FIELDS:  # type: ignore[attr-defined]
+            if p.kind == AT:
+                if spec.kind == "attr" and spec.name == p.local and (spec.ns or "") == (p.uri or ""):
+                    return spec, None
+                continue
+            if spec.kind in ("simple", "enum") and spec.name == p.local and spec.ns == p.uri:
+                return spec, None
+            if spec.kind == "class" and spec.name == p.local and spec.ns == p.uri:
+                return spec, spec.py
+            if spec.kind == "union":
+                for ns, local, alt in spec.alts:
+                    if ns == p.uri and local == p.local:
+                        return spec, alt
+        return None, None
+
+    def typed_prod(self, klass: type, p: Any, out: list[str], ind: str) -> None:
+        if p.kind == SE:
+            spec, child_cls = self.field_for(klass, p)
+            if spec is None:
+                out.append(f"{ind}raise Fallback")
+                return
+            var = f"f_{spec.attr}"
+            many = spec.max_occurs != 1
+            cg = p.child
+            if child_cls is not None:
+                out.append(f"{ind}v, pos = _t{self.t_index(cg, child_cls)}(V, E, pos)")
+            elif cg.leaf_mode:
+                body: list[str] = []
+                save = len(self.const_lines)
+                self.decode_prod(None, p, body, ind)  # type: ignore[arg-type]
+                assert body[-1].strip().startswith("ch.append(Element(")
+                body.pop()
+                if spec.kind == "enum" and cg.leaf.kind == "enum":
+                    em = self.enum_members(cg.leaf, spec.py)
+                    if em is not None:
+                        body = [ln.replace(f"v = {self.const(tuple(cg.leaf.values), 'V')}[", f"v = {em}[") for ln in body]
+                del save
+                out.extend(body)
+            else:
+                out.append(f"{ind}raise Fallback")
+                return
+            out.append(f"{ind}{var}.append(v)" if many else f"{ind}{var} = v")
+        elif p.kind == AT:
+            spec, _ = self.field_for(klass, p)
+            if spec is None:
+                out.append(f"{ind}raise Fallback")
+                return
+            self.read_value(p.dt, out, ind)
+            out.append(f"{ind}f_{spec.attr} = v")
+        elif p.kind == CH:
+            spec = next((s for s in klass.FIELDS if s.kind == "value"), None)  # type: ignore[attr-defined]
+            if spec is None:
+                out.append(f"{ind}raise Fallback")
+                return
+            self.read_value(p.dt, out, ind)
+            out.append(f"{ind}f_{spec.attr} = v")
+        elif p.kind == EE:
+            c = self.cls_const(klass)
+            out.append(f"{ind}self = _new({c})")
+            for spec in klass.FIELDS:  # type: ignore[attr-defined]
+                out.append(f"{ind}self.{spec.attr} = f_{spec.attr}")
+            out.append(f"{ind}self.__post_init__()")
+            out.append(f"{ind}return self, pos")
+        else:
+            out.append(f"{ind}raise Fallback")
+
+    def typed_grammar(self, g: Grammar, klass: type) -> list[str]:
+        i = self.t_index(g, klass)
+        cls, members = self.classes(g)
+        out = [f"def _t{i}(V: int, E: int, pos: int) -> tuple[Any, int]:", f"    # {g.name} -> {klass.__name__}"]
+        if any(s.kind == "content" for s in klass.FIELDS):  # type: ignore[attr-defined]
+            out.append("    raise Fallback")
+            return out
+        for spec in klass.FIELDS:  # type: ignore[attr-defined]
+            out.append(f"    f_{spec.attr} = {'[]' if spec.max_occurs != 1 else 'None'}")
+        start = g.start.index  # type: ignore[union-attr]
+        out.append(f"    s = {start}")
+        order = self.straight(g, members)
+        straight = order is not None
+        tables = None if all(len(m) == 1 for m in members) else self.const(tuple(cls), "K")
+        var, base = self.block_heads(out, tables, straight)
+        first = True
+        for k in order if order is not None else range(len(members)):
+            mem = members[k]
+            st = g.states[mem[0]]
+            ind = self.block_head(out, g, st, k, mem, var, base, straight, first)
+            first = False
+            w = st.width
+            out.append(f"{ind}pos += {w}")
+            out.append(f"{ind}x = (V >> (E - pos)) & {_mask(w)}")
+            nxt_table = None
+            if len(mem) > 1:
+                rows = tuple(tuple(p.next.index if p.next is not None else -1 for p in g.states[s].prods) for s in mem)
+                nxt_table = self.const(dict(zip(mem, rows)), "N")
+            for j, p in enumerate(st.prods):
+                out.append(f"{ind}{'if' if j == 0 else 'elif'} x == {p.code}:")
+                body: list[str] = []
+                self.typed_prod(klass, p, body, ind + "    ")
+                out.extend(body)
+                if p.kind != EE and not (body and body[-1].strip() == "raise Fallback"):
+                    if p.next is None:
+                        out.append(f"{ind}    raise Fallback")
+                    elif nxt_table is None:
+                        if not (straight and p.next is st):
+                            out.append(f"{ind}    s = {p.next.index}")
+                    else:
+                        out.append(f"{ind}    s = {nxt_table}[s][{j}]")
+            out.append(f"{ind}else:")
+            out.append(f"{ind}    raise Fallback")
+        self.block_tail(out, straight)
+        return out
+
+    def module(self) -> str:
+        doc = self.sg.document
+        assert doc is not None
+        dec = ["def decode(data: bytes) -> Any:",
+               '    """EXI document -> typed message; raises (Fallback or another exception) where',
+               '    ``from_tree(codec.decode(data))`` must run."""',
+               "    E = len(data) << 3",
+               "    V = int.from_bytes(data, 'big')",
+               "    if E < 8 or data[0] != 0x80:",
+               "        raise Fallback",
+               f"    pos = {8 + doc.width}",
+               f"    x = (V >> (E - pos)) & {_mask(doc.width)}"]
+        first = True
+        roots = 0
+        for code, (uri, local, g) in enumerate(doc.roots):
+            if g is None:
+                continue
+            try:
+                klass = self.M.class_for_element(uri, local)
+            except KeyError:
+                continue
+            dec.append(f"    {'if' if first else 'elif'} x == {code}:")
+            dec.append(f"        msg, pos = _t{self.t_index(g, klass)}(V, E, pos)")
+            first = False
+            roots += 1
+        if roots:
+            dec += ["    else:", "        raise Fallback", "    if E - pos >= 8:", "        raise Fallback", "    return msg"]
+        else:
+            dec += ["    raise Fallback"]
+        body: list[str] = []
+        k = 0
+        while k < len(self.todo):
+            g, klass = self.todo[k]
+            k += 1
+            body += ["", ""] + self.typed_grammar(g, klass)
+        head = [
+            f'"""Generated by tools/gen_fastcodec.py from the grammars of schema key {self.key!r} and the',
+            "message classes: do not edit.",
+            "",
+            "Typed decoders (_t<i>): EXI bits straight into the message classes; see iso15118/exi/fastrt.py.",
+            '"""',
+            "",
+            "# ruff: noqa",
+            "# mypy: ignore-errors",
+            "from __future__ import annotations",
+            "",
+            "from typing import Any",
+            "",
+            "import iso15118.messages as M",
+            "from iso15118.exi.fastrt import Fallback, rbin, rstr, ruint",
+            "",
+            f"SCHEMA_KEY = {self.key!r}",
+            f"SCHEMA_DIGEST = {schema_digest()!r}",
+            "_new = object.__new__",
+        ]
+        classes = [f"{c} = M.{klass.__name__}" for klass, c in sorted(self.class_consts.items(), key=lambda kv: int(kv[1][2:]))]
+        return "\n".join(head + classes + self.const_lines + ["", ""] + dec + body) + "\n"
+
+
+TYPED_OUT = ROOT / "iso15118" / "messages"
+
+
+def generate_typed(out_dir: Path = TYPED_OUT) -> list[Path]:
+    written = []
+    for key in KEYS:
+        text = _TypedGen(key).module()
+        path = out_dir / f"_fast_{key}.py"
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written
+
+
 def generate(out_dir: Path = OUT) -> list[Path]:
     written = []
     for key in KEYS:
@@ -531,5 +820,5 @@ def generate(out_dir: Path = OUT) -> list[Path]:
 
 
 if __name__ == "__main__":
-    for p in generate():
+    for p in generate() + generate_typed():
         print(p.relative_to(ROOT), len(p.read_text().splitlines()), "lines")

@@ -124,9 +124,9 @@ _A106 = 'Algorithm'
 _L107 = 'P'
 _L108 = 'G'
 _L109 = 'Y'
-_L110 = 'J'
-_L111 = 'Seed'
-_L112 = 'Q'
+_L110 = 'Q'
+_L111 = 'J'
+_L112 = 'Seed'
 _L113 = 'PgenCounter'
 _A114 = 'Id'
 _A115 = 'Encoding'
@@ -427,100 +427,98 @@ def _d0(V: int, E: int, pos: int, el: Element) -> int:
     # AC_CPDReqEnergyTransferMode
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L45)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L46)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 4
-            elif x == 1:
-                c = Element(_U0, _L47)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 3
-            elif x == 2:
-                c = Element(_U0, _L48)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L49)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 6
-            elif x == 1:
-                c = Element(_U0, _L50)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 5
-            elif x == 2:
-                return pos
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L48)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 2
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L47)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 3
-            elif x == 1:
-                c = Element(_U0, _L48)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 2
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
-        elif s == 6:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L50)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 5
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L45)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L46)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 4
+        elif x == 1:
+            c = Element(_U0, _L47)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 3
+        elif x == 2:
+            c = Element(_U0, _L48)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L47)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 3
+        elif x == 1:
+            c = Element(_U0, _L48)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L48)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L49)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 6
+        elif x == 1:
+            c = Element(_U0, _L50)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 5
+        elif x == 2:
+            return pos
+        else:
+            raise Fallback
+    if s == 6:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L50)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 5
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e0(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -533,347 +531,346 @@ def _e0(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L45 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L45 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L46 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L47 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L48 and c.ns == _U0:
-                    acc = (acc << 2) | 2
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L49 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L50 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L48 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L47 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L48 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        elif s == 6:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L50 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L46 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L47 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L48 and c.ns == _U0:
+                acc = (acc << 2) | 2
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L47 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L48 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L48 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L49 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 6
+            elif nm == _L50 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 5
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 2, n + 2
+    if s == 6:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L50 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 5
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d1(V: int, E: int, pos: int, el: Element) -> int:
     # AC_CPDResEnergyTransferMode
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L51)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L52)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 4
-            elif x == 1:
-                c = Element(_U0, _L53)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 3
-            elif x == 2:
-                c = Element(_U0, _L54)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L55)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 7
-            elif x == 1:
-                c = Element(_U0, _L56)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 6
-            elif x == 2:
-                c = Element(_U0, _L57)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 5
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L54)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 2
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L53)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 3
-            elif x == 1:
-                c = Element(_U0, _L54)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 2
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L58)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 12
-            elif x == 1:
-                c = Element(_U0, _L59)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 11
-            elif x == 2:
-                c = Element(_U0, _L60)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 10
-            elif x == 3:
-                c = Element(_U0, _L61)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 9
-            elif x == 4:
-                c = Element(_U0, _L62)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 8
-            elif x == 5:
-                return pos
-            else:
-                raise Fallback
-        elif s == 6:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L57)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 5
-            else:
-                raise Fallback
-        elif s == 7:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L56)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 6
-            elif x == 1:
-                c = Element(_U0, _L57)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 5
-            else:
-                raise Fallback
-        elif s == 8:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
-        elif s == 9:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L62)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 8
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 10:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L61)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 9
-            elif x == 1:
-                c = Element(_U0, _L62)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 8
-            elif x == 2:
-                return pos
-            else:
-                raise Fallback
-        elif s == 11:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L60)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 10
-            elif x == 1:
-                c = Element(_U0, _L61)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 9
-            elif x == 2:
-                c = Element(_U0, _L62)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 8
-            elif x == 3:
-                return pos
-            else:
-                raise Fallback
-        elif s == 12:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L59)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 11
-            elif x == 1:
-                c = Element(_U0, _L60)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 10
-            elif x == 2:
-                c = Element(_U0, _L61)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 9
-            elif x == 3:
-                c = Element(_U0, _L62)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 8
-            elif x == 4:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L51)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L52)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 4
+        elif x == 1:
+            c = Element(_U0, _L53)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 3
+        elif x == 2:
+            c = Element(_U0, _L54)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L53)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 3
+        elif x == 1:
+            c = Element(_U0, _L54)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L54)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L55)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 7
+        elif x == 1:
+            c = Element(_U0, _L56)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 6
+        elif x == 2:
+            c = Element(_U0, _L57)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 5
+        else:
+            raise Fallback
+    if s == 7:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L56)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 6
+        elif x == 1:
+            c = Element(_U0, _L57)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 5
+        else:
+            raise Fallback
+    if s == 6:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L57)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 5
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L58)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 12
+        elif x == 1:
+            c = Element(_U0, _L59)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 11
+        elif x == 2:
+            c = Element(_U0, _L60)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 10
+        elif x == 3:
+            c = Element(_U0, _L61)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 9
+        elif x == 4:
+            c = Element(_U0, _L62)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 8
+        elif x == 5:
+            return pos
+        else:
+            raise Fallback
+    if s == 12:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L59)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 11
+        elif x == 1:
+            c = Element(_U0, _L60)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 10
+        elif x == 2:
+            c = Element(_U0, _L61)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 9
+        elif x == 3:
+            c = Element(_U0, _L62)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 8
+        elif x == 4:
+            return pos
+        else:
+            raise Fallback
+    if s == 11:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L60)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 10
+        elif x == 1:
+            c = Element(_U0, _L61)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 9
+        elif x == 2:
+            c = Element(_U0, _L62)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 8
+        elif x == 3:
+            return pos
+        else:
+            raise Fallback
+    if s == 10:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L61)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 9
+        elif x == 1:
+            c = Element(_U0, _L62)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 8
+        elif x == 2:
+            return pos
+        else:
+            raise Fallback
+    if s == 9:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L62)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 8
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 8:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e1(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -886,370 +883,363 @@ def _e1(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L51 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L51 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L52 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L53 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L54 and c.ns == _U0:
-                    acc = (acc << 2) | 2
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L55 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L56 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L57 and c.ns == _U0:
-                    acc = (acc << 2) | 2
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L54 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L53 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L54 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L58 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 12
-                    continue
-                elif nm == _L59 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 11
-                    continue
-                elif nm == _L60 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 10
-                    continue
-                elif nm == _L61 and c.ns == _U0:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 9
-                    continue
-                elif nm == _L62 and c.ns == _U0:
-                    acc = (acc << 3) | 4
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                raise Fallback
-            return (acc << 3) | 5, n + 3
-        elif s == 6:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L57 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 7:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L56 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L57 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 8:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        elif s == 9:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L62 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 10:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L61 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 9
-                    continue
-                elif nm == _L62 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
-        elif s == 11:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L60 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 10
-                    continue
-                elif nm == _L61 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 9
-                    continue
-                elif nm == _L62 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                raise Fallback
-            return (acc << 3) | 3, n + 3
-        elif s == 12:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L59 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 11
-                    continue
-                elif nm == _L60 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 10
-                    continue
-                elif nm == _L61 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 9
-                    continue
-                elif nm == _L62 and c.ns == _U0:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                raise Fallback
-            return (acc << 3) | 4, n + 3
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L52 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L53 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L54 and c.ns == _U0:
+                acc = (acc << 2) | 2
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L53 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L54 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L54 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L55 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 7
+            elif nm == _L56 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 6
+            elif nm == _L57 and c.ns == _U0:
+                acc = (acc << 2) | 2
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 5
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 7:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L56 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 6
+            elif nm == _L57 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 5
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 6:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L57 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 5
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L58 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 12
+            elif nm == _L59 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 11
+            elif nm == _L60 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 10
+            elif nm == _L61 and c.ns == _U0:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 9
+            elif nm == _L62 and c.ns == _U0:
+                acc = (acc << 3) | 4
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 8
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 5, n + 3
+    if s == 12:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L59 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 11
+            elif nm == _L60 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 10
+            elif nm == _L61 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 9
+            elif nm == _L62 and c.ns == _U0:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 8
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 4, n + 3
+    if s == 11:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L60 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 10
+            elif nm == _L61 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 9
+            elif nm == _L62 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 8
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 3, n + 3
+    if s == 10:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L61 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 9
+            elif nm == _L62 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 8
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 2, n + 2
+    if s == 9:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L62 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 8
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 8:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d2(V: int, E: int, pos: int, el: Element) -> int:
     # AC_ChargeLoopReq
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U13, _L63)
-                ch.append(c)
-                pos = _d42(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U13, _L64)
-                ch.append(c)
-                pos = _d43(V, E, pos, c)
-                s = 3
-            elif x == 1:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U13, _L65, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L9)
-                ch.append(c)
-                pos = _d8(V, E, pos, c)
-                s = 4
-            elif x == 1:
-                c = Element(_U0, _L11)
-                ch.append(c)
-                pos = _d10(V, E, pos, c)
-                s = 4
-            elif x == 2:
-                c = Element(_U13, _L14)
-                ch.append(c)
-                pos = _d12(V, E, pos, c)
-                s = 4
-            elif x == 3:
-                c = Element(_U0, _L21)
-                ch.append(c)
-                pos = _d18(V, E, pos, c)
-                s = 4
-            elif x == 4:
-                c = Element(_U0, _L34)
-                ch.append(c)
-                pos = _d30(V, E, pos, c)
-                s = 4
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U13, _L65, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U13, _L63)
+            ch.append(c)
+            pos = _d42(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U13, _L64)
+            ch.append(c)
+            pos = _d43(V, E, pos, c)
+            s = 3
+        elif x == 1:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U13, _L65, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U13, _L65, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L9)
+            ch.append(c)
+            pos = _d8(V, E, pos, c)
+            s = 4
+        elif x == 1:
+            c = Element(_U0, _L11)
+            ch.append(c)
+            pos = _d10(V, E, pos, c)
+            s = 4
+        elif x == 2:
+            c = Element(_U13, _L14)
+            ch.append(c)
+            pos = _d12(V, E, pos, c)
+            s = 4
+        elif x == 3:
+            c = Element(_U0, _L21)
+            ch.append(c)
+            pos = _d18(V, E, pos, c)
+            s = 4
+        elif x == 4:
+            c = Element(_U0, _L34)
+            ch.append(c)
+            pos = _d30(V, E, pos, c)
+            s = 4
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e2(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -1262,349 +1252,345 @@ def _e2(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L63 and c.ns == _U13:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e42(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L63 and c.ns == _U13:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e42(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L64 and c.ns == _U13:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e43(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L65 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 5) | 8 | (v << 1)
-                    n += 5
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L9 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e8(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L11 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e10(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L14 and c.ns == _U13:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e12(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L21 and c.ns == _U0:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e18(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L34 and c.ns == _U0:
-                    acc = (acc << 3) | 4
-                    n += 3
-                    acc, n = _e30(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L65 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 4) | 0 | (v << 1)
-                    n += 4
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L64 and c.ns == _U13:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e43(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L65 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 5) | 8 | (v << 1)
+                n += 5
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L65 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 4) | 0 | (v << 1)
+                n += 4
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L9 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e8(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L11 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e10(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L14 and c.ns == _U13:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e12(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L21 and c.ns == _U0:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e18(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L34 and c.ns == _U0:
+                acc = (acc << 3) | 4
+                n += 3
+                acc, n = _e30(c, acc, n)
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d3(V: int, E: int, pos: int, el: Element) -> int:
     # AC_ChargeLoopRes
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U13, _L63)
-                ch.append(c)
-                pos = _d42(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 8
-                x = (V >> (E - pos)) & 0xff
-                if x & 0x81:
-                    raise Fallback
-                v = _V67[x >> 1]
-                ch.append(Element(_U13, _L66, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x == 0:
-                c = Element(_U13, _L68)
-                ch.append(c)
-                pos = _d44(V, E, pos, c)
-                s = 7
-            elif x == 1:
-                c = Element(_U13, _L69)
-                ch.append(c)
-                pos = _d45(V, E, pos, c)
-                s = 6
-            elif x == 2:
-                c = Element(_U13, _L70)
-                ch.append(c)
-                pos = _d46(V, E, pos, c)
-                s = 5
-            elif x == 3:
-                c = Element(_U0, _L71)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 4
-            elif x == 4:
-                c = Element(_U0, _L10)
-                ch.append(c)
-                pos = _d9(V, E, pos, c)
-                s = 3
-            elif x == 5:
-                c = Element(_U0, _L12)
-                ch.append(c)
-                pos = _d11(V, E, pos, c)
-                s = 3
-            elif x == 6:
-                c = Element(_U13, _L15)
-                ch.append(c)
-                pos = _d13(V, E, pos, c)
-                s = 3
-            elif x == 7:
-                c = Element(_U0, _L22)
-                ch.append(c)
-                pos = _d19(V, E, pos, c)
-                s = 3
-            elif x == 8:
-                c = Element(_U0, _L35)
-                ch.append(c)
-                pos = _d31(V, E, pos, c)
-                s = 3
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L10)
-                ch.append(c)
-                pos = _d9(V, E, pos, c)
-                s = 3
-            elif x == 1:
-                c = Element(_U0, _L12)
-                ch.append(c)
-                pos = _d11(V, E, pos, c)
-                s = 3
-            elif x == 2:
-                c = Element(_U13, _L15)
-                ch.append(c)
-                pos = _d13(V, E, pos, c)
-                s = 3
-            elif x == 3:
-                c = Element(_U0, _L22)
-                ch.append(c)
-                pos = _d19(V, E, pos, c)
-                s = 3
-            elif x == 4:
-                c = Element(_U0, _L35)
-                ch.append(c)
-                pos = _d31(V, E, pos, c)
-                s = 3
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L71)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 4
-            elif x == 1:
-                c = Element(_U0, _L10)
-                ch.append(c)
-                pos = _d9(V, E, pos, c)
-                s = 3
-            elif x == 2:
-                c = Element(_U0, _L12)
-                ch.append(c)
-                pos = _d11(V, E, pos, c)
-                s = 3
-            elif x == 3:
-                c = Element(_U13, _L15)
-                ch.append(c)
-                pos = _d13(V, E, pos, c)
-                s = 3
-            elif x == 4:
-                c = Element(_U0, _L22)
-                ch.append(c)
-                pos = _d19(V, E, pos, c)
-                s = 3
-            elif x == 5:
-                c = Element(_U0, _L35)
-                ch.append(c)
-                pos = _d31(V, E, pos, c)
-                s = 3
-            else:
-                raise Fallback
-        elif s == 6:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U13, _L70)
-                ch.append(c)
-                pos = _d46(V, E, pos, c)
-                s = 5
-            elif x == 1:
-                c = Element(_U0, _L71)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 4
-            elif x == 2:
-                c = Element(_U0, _L10)
-                ch.append(c)
-                pos = _d9(V, E, pos, c)
-                s = 3
-            elif x == 3:
-                c = Element(_U0, _L12)
-                ch.append(c)
-                pos = _d11(V, E, pos, c)
-                s = 3
-            elif x == 4:
-                c = Element(_U13, _L15)
-                ch.append(c)
-                pos = _d13(V, E, pos, c)
-                s = 3
-            elif x == 5:
-                c = Element(_U0, _L22)
-                ch.append(c)
-                pos = _d19(V, E, pos, c)
-                s = 3
-            elif x == 6:
-                c = Element(_U0, _L35)
-                ch.append(c)
-                pos = _d31(V, E, pos, c)
-                s = 3
-            else:
-                raise Fallback
-        elif s == 7:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x == 0:
-                c = Element(_U13, _L69)
-                ch.append(c)
-                pos = _d45(V, E, pos, c)
-                s = 6
-            elif x == 1:
-                c = Element(_U13, _L70)
-                ch.append(c)
-                pos = _d46(V, E, pos, c)
-                s = 5
-            elif x == 2:
-                c = Element(_U0, _L71)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 4
-            elif x == 3:
-                c = Element(_U0, _L10)
-                ch.append(c)
-                pos = _d9(V, E, pos, c)
-                s = 3
-            elif x == 4:
-                c = Element(_U0, _L12)
-                ch.append(c)
-                pos = _d11(V, E, pos, c)
-                s = 3
-            elif x == 5:
-                c = Element(_U13, _L15)
-                ch.append(c)
-                pos = _d13(V, E, pos, c)
-                s = 3
-            elif x == 6:
-                c = Element(_U0, _L22)
-                ch.append(c)
-                pos = _d19(V, E, pos, c)
-                s = 3
-            elif x == 7:
-                c = Element(_U0, _L35)
-                ch.append(c)
-                pos = _d31(V, E, pos, c)
-                s = 3
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U13, _L63)
+            ch.append(c)
+            pos = _d42(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 8
+            x = (V >> (E - pos)) & 0xff
+            if x & 0x81:
+                raise Fallback
+            v = _V67[x >> 1]
+            ch.append(Element(_U13, _L66, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 4
+        x = (V >> (E - pos)) & 0xf
+        if x == 0:
+            c = Element(_U13, _L68)
+            ch.append(c)
+            pos = _d44(V, E, pos, c)
+            s = 7
+        elif x == 1:
+            c = Element(_U13, _L69)
+            ch.append(c)
+            pos = _d45(V, E, pos, c)
+            s = 6
+        elif x == 2:
+            c = Element(_U13, _L70)
+            ch.append(c)
+            pos = _d46(V, E, pos, c)
+            s = 5
+        elif x == 3:
+            c = Element(_U0, _L71)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 4
+        elif x == 4:
+            c = Element(_U0, _L10)
+            ch.append(c)
+            pos = _d9(V, E, pos, c)
+            s = 3
+        elif x == 5:
+            c = Element(_U0, _L12)
+            ch.append(c)
+            pos = _d11(V, E, pos, c)
+            s = 3
+        elif x == 6:
+            c = Element(_U13, _L15)
+            ch.append(c)
+            pos = _d13(V, E, pos, c)
+            s = 3
+        elif x == 7:
+            c = Element(_U0, _L22)
+            ch.append(c)
+            pos = _d19(V, E, pos, c)
+            s = 3
+        elif x == 8:
+            c = Element(_U0, _L35)
+            ch.append(c)
+            pos = _d31(V, E, pos, c)
+            s = 3
+        else:
+            raise Fallback
+    if s == 7:
+        pos += 4
+        x = (V >> (E - pos)) & 0xf
+        if x == 0:
+            c = Element(_U13, _L69)
+            ch.append(c)
+            pos = _d45(V, E, pos, c)
+            s = 6
+        elif x == 1:
+            c = Element(_U13, _L70)
+            ch.append(c)
+            pos = _d46(V, E, pos, c)
+            s = 5
+        elif x == 2:
+            c = Element(_U0, _L71)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 4
+        elif x == 3:
+            c = Element(_U0, _L10)
+            ch.append(c)
+            pos = _d9(V, E, pos, c)
+            s = 3
+        elif x == 4:
+            c = Element(_U0, _L12)
+            ch.append(c)
+            pos = _d11(V, E, pos, c)
+            s = 3
+        elif x == 5:
+            c = Element(_U13, _L15)
+            ch.append(c)
+            pos = _d13(V, E, pos, c)
+            s = 3
+        elif x == 6:
+            c = Element(_U0, _L22)
+            ch.append(c)
+            pos = _d19(V, E, pos, c)
+            s = 3
+        elif x == 7:
+            c = Element(_U0, _L35)
+            ch.append(c)
+            pos = _d31(V, E, pos, c)
+            s = 3
+        else:
+            raise Fallback
+    if s == 6:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U13, _L70)
+            ch.append(c)
+            pos = _d46(V, E, pos, c)
+            s = 5
+        elif x == 1:
+            c = Element(_U0, _L71)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 4
+        elif x == 2:
+            c = Element(_U0, _L10)
+            ch.append(c)
+            pos = _d9(V, E, pos, c)
+            s = 3
+        elif x == 3:
+            c = Element(_U0, _L12)
+            ch.append(c)
+            pos = _d11(V, E, pos, c)
+            s = 3
+        elif x == 4:
+            c = Element(_U13, _L15)
+            ch.append(c)
+            pos = _d13(V, E, pos, c)
+            s = 3
+        elif x == 5:
+            c = Element(_U0, _L22)
+            ch.append(c)
+            pos = _d19(V, E, pos, c)
+            s = 3
+        elif x == 6:
+            c = Element(_U0, _L35)
+            ch.append(c)
+            pos = _d31(V, E, pos, c)
+            s = 3
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L71)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 4
+        elif x == 1:
+            c = Element(_U0, _L10)
+            ch.append(c)
+            pos = _d9(V, E, pos, c)
+            s = 3
+        elif x == 2:
+            c = Element(_U0, _L12)
+            ch.append(c)
+            pos = _d11(V, E, pos, c)
+            s = 3
+        elif x == 3:
+            c = Element(_U13, _L15)
+            ch.append(c)
+            pos = _d13(V, E, pos, c)
+            s = 3
+        elif x == 4:
+            c = Element(_U0, _L22)
+            ch.append(c)
+            pos = _d19(V, E, pos, c)
+            s = 3
+        elif x == 5:
+            c = Element(_U0, _L35)
+            ch.append(c)
+            pos = _d31(V, E, pos, c)
+            s = 3
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L10)
+            ch.append(c)
+            pos = _d9(V, E, pos, c)
+            s = 3
+        elif x == 1:
+            c = Element(_U0, _L12)
+            ch.append(c)
+            pos = _d11(V, E, pos, c)
+            s = 3
+        elif x == 2:
+            c = Element(_U13, _L15)
+            ch.append(c)
+            pos = _d13(V, E, pos, c)
+            s = 3
+        elif x == 3:
+            c = Element(_U0, _L22)
+            ch.append(c)
+            pos = _d19(V, E, pos, c)
+            s = 3
+        elif x == 4:
+            c = Element(_U0, _L35)
+            ch.append(c)
+            pos = _d31(V, E, pos, c)
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e3(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -1617,362 +1603,336 @@ def _e3(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L63 and c.ns == _U13:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e42(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L63 and c.ns == _U13:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e42(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L66 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X72[v]
-                    acc = (acc << 9) | 0 | (x << 1)
-                    n += 9
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L68 and c.ns == _U13:
-                    acc = (acc << 4) | 0
-                    n += 4
-                    acc, n = _e44(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L69 and c.ns == _U13:
-                    acc = (acc << 4) | 1
-                    n += 4
-                    acc, n = _e45(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L70 and c.ns == _U13:
-                    acc = (acc << 4) | 2
-                    n += 4
-                    acc, n = _e46(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L71 and c.ns == _U0:
-                    acc = (acc << 4) | 3
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L10 and c.ns == _U0:
-                    acc = (acc << 4) | 4
-                    n += 4
-                    acc, n = _e9(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L12 and c.ns == _U0:
-                    acc = (acc << 4) | 5
-                    n += 4
-                    acc, n = _e11(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L15 and c.ns == _U13:
-                    acc = (acc << 4) | 6
-                    n += 4
-                    acc, n = _e13(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L22 and c.ns == _U0:
-                    acc = (acc << 4) | 7
-                    n += 4
-                    acc, n = _e19(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L35 and c.ns == _U0:
-                    acc = (acc << 4) | 8
-                    n += 4
-                    acc, n = _e31(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L10 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e9(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L12 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e11(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L15 and c.ns == _U13:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e13(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L22 and c.ns == _U0:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e19(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L35 and c.ns == _U0:
-                    acc = (acc << 3) | 4
-                    n += 3
-                    acc, n = _e31(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L71 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L10 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e9(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L12 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e11(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L15 and c.ns == _U13:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e13(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L22 and c.ns == _U0:
-                    acc = (acc << 3) | 4
-                    n += 3
-                    acc, n = _e19(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L35 and c.ns == _U0:
-                    acc = (acc << 3) | 5
-                    n += 3
-                    acc, n = _e31(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 6:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L70 and c.ns == _U13:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e46(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L71 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L10 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e9(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L12 and c.ns == _U0:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e11(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L15 and c.ns == _U13:
-                    acc = (acc << 3) | 4
-                    n += 3
-                    acc, n = _e13(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L22 and c.ns == _U0:
-                    acc = (acc << 3) | 5
-                    n += 3
-                    acc, n = _e19(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L35 and c.ns == _U0:
-                    acc = (acc << 3) | 6
-                    n += 3
-                    acc, n = _e31(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 7:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L69 and c.ns == _U13:
-                    acc = (acc << 4) | 0
-                    n += 4
-                    acc, n = _e45(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L70 and c.ns == _U13:
-                    acc = (acc << 4) | 1
-                    n += 4
-                    acc, n = _e46(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L71 and c.ns == _U0:
-                    acc = (acc << 4) | 2
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L10 and c.ns == _U0:
-                    acc = (acc << 4) | 3
-                    n += 4
-                    acc, n = _e9(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L12 and c.ns == _U0:
-                    acc = (acc << 4) | 4
-                    n += 4
-                    acc, n = _e11(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L15 and c.ns == _U13:
-                    acc = (acc << 4) | 5
-                    n += 4
-                    acc, n = _e13(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L22 and c.ns == _U0:
-                    acc = (acc << 4) | 6
-                    n += 4
-                    acc, n = _e19(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L35 and c.ns == _U0:
-                    acc = (acc << 4) | 7
-                    n += 4
-                    acc, n = _e31(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L66 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X72[v]
+                acc = (acc << 9) | 0 | (x << 1)
+                n += 9
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L68 and c.ns == _U13:
+                acc = (acc << 4) | 0
+                n += 4
+                acc, n = _e44(c, acc, n)
+                i += 1
+                s = 7
+            elif nm == _L69 and c.ns == _U13:
+                acc = (acc << 4) | 1
+                n += 4
+                acc, n = _e45(c, acc, n)
+                i += 1
+                s = 6
+            elif nm == _L70 and c.ns == _U13:
+                acc = (acc << 4) | 2
+                n += 4
+                acc, n = _e46(c, acc, n)
+                i += 1
+                s = 5
+            elif nm == _L71 and c.ns == _U0:
+                acc = (acc << 4) | 3
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L10 and c.ns == _U0:
+                acc = (acc << 4) | 4
+                n += 4
+                acc, n = _e9(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L12 and c.ns == _U0:
+                acc = (acc << 4) | 5
+                n += 4
+                acc, n = _e11(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L15 and c.ns == _U13:
+                acc = (acc << 4) | 6
+                n += 4
+                acc, n = _e13(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L22 and c.ns == _U0:
+                acc = (acc << 4) | 7
+                n += 4
+                acc, n = _e19(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L35 and c.ns == _U0:
+                acc = (acc << 4) | 8
+                n += 4
+                acc, n = _e31(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 7:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L69 and c.ns == _U13:
+                acc = (acc << 4) | 0
+                n += 4
+                acc, n = _e45(c, acc, n)
+                i += 1
+                s = 6
+            elif nm == _L70 and c.ns == _U13:
+                acc = (acc << 4) | 1
+                n += 4
+                acc, n = _e46(c, acc, n)
+                i += 1
+                s = 5
+            elif nm == _L71 and c.ns == _U0:
+                acc = (acc << 4) | 2
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L10 and c.ns == _U0:
+                acc = (acc << 4) | 3
+                n += 4
+                acc, n = _e9(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L12 and c.ns == _U0:
+                acc = (acc << 4) | 4
+                n += 4
+                acc, n = _e11(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L15 and c.ns == _U13:
+                acc = (acc << 4) | 5
+                n += 4
+                acc, n = _e13(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L22 and c.ns == _U0:
+                acc = (acc << 4) | 6
+                n += 4
+                acc, n = _e19(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L35 and c.ns == _U0:
+                acc = (acc << 4) | 7
+                n += 4
+                acc, n = _e31(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 6:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L70 and c.ns == _U13:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e46(c, acc, n)
+                i += 1
+                s = 5
+            elif nm == _L71 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L10 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e9(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L12 and c.ns == _U0:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e11(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L15 and c.ns == _U13:
+                acc = (acc << 3) | 4
+                n += 3
+                acc, n = _e13(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L22 and c.ns == _U0:
+                acc = (acc << 3) | 5
+                n += 3
+                acc, n = _e19(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L35 and c.ns == _U0:
+                acc = (acc << 3) | 6
+                n += 3
+                acc, n = _e31(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L71 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L10 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e9(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L12 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e11(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L15 and c.ns == _U13:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e13(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L22 and c.ns == _U0:
+                acc = (acc << 3) | 4
+                n += 3
+                acc, n = _e19(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L35 and c.ns == _U0:
+                acc = (acc << 3) | 5
+                n += 3
+                acc, n = _e31(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L10 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e9(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L12 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e11(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L15 and c.ns == _U13:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e13(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L22 and c.ns == _U0:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e19(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L35 and c.ns == _U0:
+                acc = (acc << 3) | 4
+                n += 3
+                acc, n = _e31(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d4(V: int, E: int, pos: int, el: Element) -> int:
     # AC_ChargeParameterDiscoveryReq
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U13, _L63)
-                ch.append(c)
-                pos = _d42(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L1)
-                ch.append(c)
-                pos = _d0(V, E, pos, c)
-                s = 2
-            elif x == 1:
-                c = Element(_U0, _L7)
-                ch.append(c)
-                pos = _d6(V, E, pos, c)
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U13, _L63)
+            ch.append(c)
+            pos = _d42(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L1)
+            ch.append(c)
+            pos = _d0(V, E, pos, c)
+            s = 2
+        elif x == 1:
+            c = Element(_U0, _L7)
+            ch.append(c)
+            pos = _d6(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e4(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -1985,102 +1945,100 @@ def _e4(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L63 and c.ns == _U13:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e42(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L63 and c.ns == _U13:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e42(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L1 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e0(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L7 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e6(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L1 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e0(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L7 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e6(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d5(V: int, E: int, pos: int, el: Element) -> int:
     # AC_ChargeParameterDiscoveryRes
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U13, _L63)
-                ch.append(c)
-                pos = _d42(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 8
-                x = (V >> (E - pos)) & 0xff
-                if x & 0x81:
-                    raise Fallback
-                v = _V67[x >> 1]
-                ch.append(Element(_U13, _L66, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L2)
-                ch.append(c)
-                pos = _d1(V, E, pos, c)
-                s = 3
-            elif x == 1:
-                c = Element(_U0, _L8)
-                ch.append(c)
-                pos = _d7(V, E, pos, c)
-                s = 3
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U13, _L63)
+            ch.append(c)
+            pos = _d42(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 8
+            x = (V >> (E - pos)) & 0xff
+            if x & 0x81:
+                raise Fallback
+            v = _V67[x >> 1]
+            ch.append(Element(_U13, _L66, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L2)
+            ch.append(c)
+            pos = _d1(V, E, pos, c)
+            s = 3
+        elif x == 1:
+            c = Element(_U0, _L8)
+            ch.append(c)
+            pos = _d7(V, E, pos, c)
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e5(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -2093,256 +2051,255 @@ def _e5(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L63 and c.ns == _U13:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e42(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L63 and c.ns == _U13:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e42(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L66 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X72[v]
-                    acc = (acc << 9) | 0 | (x << 1)
-                    n += 9
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L2 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e1(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L8 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e7(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L66 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X72[v]
+                acc = (acc << 9) | 0 | (x << 1)
+                n += 9
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L2 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e1(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L8 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e7(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d6(V: int, E: int, pos: int, el: Element) -> int:
     # BPT_AC_CPDReqEnergyTransferMode
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L45)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L46)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 4
-            elif x == 1:
-                c = Element(_U0, _L47)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 3
-            elif x == 2:
-                c = Element(_U0, _L48)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L49)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 7
-            elif x == 1:
-                c = Element(_U0, _L50)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 6
-            elif x == 2:
-                c = Element(_U0, _L73)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 5
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L48)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 2
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L47)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 3
-            elif x == 1:
-                c = Element(_U0, _L48)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 2
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L74)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 10
-            elif x == 1:
-                c = Element(_U0, _L75)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 9
-            elif x == 2:
-                c = Element(_U0, _L76)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 8
-            else:
-                raise Fallback
-        elif s == 6:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L73)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 5
-            else:
-                raise Fallback
-        elif s == 7:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L50)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 6
-            elif x == 1:
-                c = Element(_U0, _L73)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 5
-            else:
-                raise Fallback
-        elif s == 8:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L77)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 12
-            elif x == 1:
-                c = Element(_U0, _L78)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 11
-            elif x == 2:
-                return pos
-            else:
-                raise Fallback
-        elif s == 9:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L76)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 8
-            else:
-                raise Fallback
-        elif s == 10:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L75)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 9
-            elif x == 1:
-                c = Element(_U0, _L76)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 8
-            else:
-                raise Fallback
-        elif s == 11:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
-        elif s == 12:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L78)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 11
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L45)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L46)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 4
+        elif x == 1:
+            c = Element(_U0, _L47)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 3
+        elif x == 2:
+            c = Element(_U0, _L48)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L47)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 3
+        elif x == 1:
+            c = Element(_U0, _L48)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L48)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L49)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 7
+        elif x == 1:
+            c = Element(_U0, _L50)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 6
+        elif x == 2:
+            c = Element(_U0, _L73)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 5
+        else:
+            raise Fallback
+    if s == 7:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L50)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 6
+        elif x == 1:
+            c = Element(_U0, _L73)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 5
+        else:
+            raise Fallback
+    if s == 6:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L73)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 5
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L74)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 10
+        elif x == 1:
+            c = Element(_U0, _L75)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 9
+        elif x == 2:
+            c = Element(_U0, _L76)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 8
+        else:
+            raise Fallback
+    if s == 10:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L75)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 9
+        elif x == 1:
+            c = Element(_U0, _L76)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 8
+        else:
+            raise Fallback
+    if s == 9:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L76)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 8
+        else:
+            raise Fallback
+    if s == 8:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L77)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 12
+        elif x == 1:
+            c = Element(_U0, _L78)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 11
+        elif x == 2:
+            return pos
+        else:
+            raise Fallback
+    if s == 12:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L78)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 11
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 11:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e6(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -2355,566 +2312,565 @@ def _e6(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L45 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L45 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L46 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L47 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L48 and c.ns == _U0:
-                    acc = (acc << 2) | 2
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L49 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L50 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L73 and c.ns == _U0:
-                    acc = (acc << 2) | 2
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L48 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L47 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L48 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L74 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 10
-                    continue
-                elif nm == _L75 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 9
-                    continue
-                elif nm == _L76 and c.ns == _U0:
-                    acc = (acc << 2) | 2
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 6:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L73 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 7:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L50 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L73 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 8:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L77 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 12
-                    continue
-                elif nm == _L78 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 11
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
-        elif s == 9:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L76 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 10:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L75 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 9
-                    continue
-                elif nm == _L76 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 11:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        elif s == 12:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L78 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 11
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L46 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L47 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L48 and c.ns == _U0:
+                acc = (acc << 2) | 2
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L47 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L48 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L48 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L49 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 7
+            elif nm == _L50 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 6
+            elif nm == _L73 and c.ns == _U0:
+                acc = (acc << 2) | 2
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 5
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 7:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L50 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 6
+            elif nm == _L73 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 5
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 6:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L73 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 5
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L74 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 10
+            elif nm == _L75 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 9
+            elif nm == _L76 and c.ns == _U0:
+                acc = (acc << 2) | 2
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 8
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 10:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L75 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 9
+            elif nm == _L76 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 8
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 9:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L76 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 8
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 8:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L77 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 12
+            elif nm == _L78 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 11
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 2, n + 2
+    if s == 12:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L78 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 11
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 11:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d7(V: int, E: int, pos: int, el: Element) -> int:
     # BPT_AC_CPDResEnergyTransferMode
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L51)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L52)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 4
-            elif x == 1:
-                c = Element(_U0, _L53)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 3
-            elif x == 2:
-                c = Element(_U0, _L54)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L55)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 7
-            elif x == 1:
-                c = Element(_U0, _L56)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 6
-            elif x == 2:
-                c = Element(_U0, _L57)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 5
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L54)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 2
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L53)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 3
-            elif x == 1:
-                c = Element(_U0, _L54)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 2
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L58)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 13
-            elif x == 1:
-                c = Element(_U0, _L59)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 12
-            elif x == 2:
-                c = Element(_U0, _L60)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 11
-            elif x == 3:
-                c = Element(_U0, _L61)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 10
-            elif x == 4:
-                c = Element(_U0, _L62)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 9
-            elif x == 5:
-                c = Element(_U0, _L79)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 8
-            else:
-                raise Fallback
-        elif s == 6:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L57)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 5
-            else:
-                raise Fallback
-        elif s == 7:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L56)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 6
-            elif x == 1:
-                c = Element(_U0, _L57)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 5
-            else:
-                raise Fallback
-        elif s == 8:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L80)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 16
-            elif x == 1:
-                c = Element(_U0, _L81)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 15
-            elif x == 2:
-                c = Element(_U0, _L82)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 14
-            else:
-                raise Fallback
-        elif s == 9:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L79)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 8
-            else:
-                raise Fallback
-        elif s == 10:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L62)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 9
-            elif x == 1:
-                c = Element(_U0, _L79)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 8
-            else:
-                raise Fallback
-        elif s == 11:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L61)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 10
-            elif x == 1:
-                c = Element(_U0, _L62)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 9
-            elif x == 2:
-                c = Element(_U0, _L79)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 8
-            else:
-                raise Fallback
-        elif s == 12:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L60)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 11
-            elif x == 1:
-                c = Element(_U0, _L61)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 10
-            elif x == 2:
-                c = Element(_U0, _L62)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 9
-            elif x == 3:
-                c = Element(_U0, _L79)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 8
-            else:
-                raise Fallback
-        elif s == 13:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L59)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 12
-            elif x == 1:
-                c = Element(_U0, _L60)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 11
-            elif x == 2:
-                c = Element(_U0, _L61)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 10
-            elif x == 3:
-                c = Element(_U0, _L62)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 9
-            elif x == 4:
-                c = Element(_U0, _L79)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 8
-            else:
-                raise Fallback
-        elif s == 14:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L83)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 18
-            elif x == 1:
-                c = Element(_U0, _L84)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 17
-            elif x == 2:
-                return pos
-            else:
-                raise Fallback
-        elif s == 15:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L82)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 14
-            else:
-                raise Fallback
-        elif s == 16:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L81)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 15
-            elif x == 1:
-                c = Element(_U0, _L82)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 14
-            else:
-                raise Fallback
-        elif s == 17:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
-        elif s == 18:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L84)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 17
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L51)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L52)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 4
+        elif x == 1:
+            c = Element(_U0, _L53)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 3
+        elif x == 2:
+            c = Element(_U0, _L54)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L53)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 3
+        elif x == 1:
+            c = Element(_U0, _L54)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L54)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L55)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 7
+        elif x == 1:
+            c = Element(_U0, _L56)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 6
+        elif x == 2:
+            c = Element(_U0, _L57)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 5
+        else:
+            raise Fallback
+    if s == 7:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L56)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 6
+        elif x == 1:
+            c = Element(_U0, _L57)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 5
+        else:
+            raise Fallback
+    if s == 6:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L57)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 5
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L58)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 13
+        elif x == 1:
+            c = Element(_U0, _L59)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 12
+        elif x == 2:
+            c = Element(_U0, _L60)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 11
+        elif x == 3:
+            c = Element(_U0, _L61)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 10
+        elif x == 4:
+            c = Element(_U0, _L62)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 9
+        elif x == 5:
+            c = Element(_U0, _L79)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 8
+        else:
+            raise Fallback
+    if s == 13:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L59)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 12
+        elif x == 1:
+            c = Element(_U0, _L60)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 11
+        elif x == 2:
+            c = Element(_U0, _L61)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 10
+        elif x == 3:
+            c = Element(_U0, _L62)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 9
+        elif x == 4:
+            c = Element(_U0, _L79)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 8
+        else:
+            raise Fallback
+    if s == 12:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L60)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 11
+        elif x == 1:
+            c = Element(_U0, _L61)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 10
+        elif x == 2:
+            c = Element(_U0, _L62)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 9
+        elif x == 3:
+            c = Element(_U0, _L79)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 8
+        else:
+            raise Fallback
+    if s == 11:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L61)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 10
+        elif x == 1:
+            c = Element(_U0, _L62)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 9
+        elif x == 2:
+            c = Element(_U0, _L79)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 8
+        else:
+            raise Fallback
+    if s == 10:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L62)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 9
+        elif x == 1:
+            c = Element(_U0, _L79)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 8
+        else:
+            raise Fallback
+    if s == 9:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L79)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 8
+        else:
+            raise Fallback
+    if s == 8:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L80)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 16
+        elif x == 1:
+            c = Element(_U0, _L81)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 15
+        elif x == 2:
+            c = Element(_U0, _L82)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 14
+        else:
+            raise Fallback
+    if s == 16:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L81)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 15
+        elif x == 1:
+            c = Element(_U0, _L82)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 14
+        else:
+            raise Fallback
+    if s == 15:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L82)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 14
+        else:
+            raise Fallback
+    if s == 14:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L83)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 18
+        elif x == 1:
+            c = Element(_U0, _L84)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 17
+        elif x == 2:
+            return pos
+        else:
+            raise Fallback
+    if s == 18:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L84)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 17
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 17:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e7(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -2927,806 +2883,796 @@ def _e7(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L51 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L51 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L52 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L53 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L54 and c.ns == _U0:
-                    acc = (acc << 2) | 2
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L55 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L56 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L57 and c.ns == _U0:
-                    acc = (acc << 2) | 2
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L54 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L53 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L54 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L58 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 13
-                    continue
-                elif nm == _L59 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 12
-                    continue
-                elif nm == _L60 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 11
-                    continue
-                elif nm == _L61 and c.ns == _U0:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 10
-                    continue
-                elif nm == _L62 and c.ns == _U0:
-                    acc = (acc << 3) | 4
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 9
-                    continue
-                elif nm == _L79 and c.ns == _U0:
-                    acc = (acc << 3) | 5
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 6:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L57 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 7:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L56 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L57 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 8:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L80 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 16
-                    continue
-                elif nm == _L81 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 15
-                    continue
-                elif nm == _L82 and c.ns == _U0:
-                    acc = (acc << 2) | 2
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 14
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 9:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L79 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 10:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L62 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 9
-                    continue
-                elif nm == _L79 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 11:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L61 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 10
-                    continue
-                elif nm == _L62 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 9
-                    continue
-                elif nm == _L79 and c.ns == _U0:
-                    acc = (acc << 2) | 2
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 12:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L60 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 11
-                    continue
-                elif nm == _L61 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 10
-                    continue
-                elif nm == _L62 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 9
-                    continue
-                elif nm == _L79 and c.ns == _U0:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 13:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L59 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 12
-                    continue
-                elif nm == _L60 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 11
-                    continue
-                elif nm == _L61 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 10
-                    continue
-                elif nm == _L62 and c.ns == _U0:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 9
-                    continue
-                elif nm == _L79 and c.ns == _U0:
-                    acc = (acc << 3) | 4
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 14:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L83 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 18
-                    continue
-                elif nm == _L84 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 17
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
-        elif s == 15:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L82 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 14
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 16:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L81 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 15
-                    continue
-                elif nm == _L82 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 14
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 17:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        elif s == 18:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L84 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 17
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L52 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L53 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L54 and c.ns == _U0:
+                acc = (acc << 2) | 2
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L53 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L54 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L54 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L55 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 7
+            elif nm == _L56 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 6
+            elif nm == _L57 and c.ns == _U0:
+                acc = (acc << 2) | 2
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 5
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 7:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L56 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 6
+            elif nm == _L57 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 5
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 6:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L57 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 5
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L58 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 13
+            elif nm == _L59 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 12
+            elif nm == _L60 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 11
+            elif nm == _L61 and c.ns == _U0:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 10
+            elif nm == _L62 and c.ns == _U0:
+                acc = (acc << 3) | 4
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 9
+            elif nm == _L79 and c.ns == _U0:
+                acc = (acc << 3) | 5
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 8
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 13:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L59 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 12
+            elif nm == _L60 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 11
+            elif nm == _L61 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 10
+            elif nm == _L62 and c.ns == _U0:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 9
+            elif nm == _L79 and c.ns == _U0:
+                acc = (acc << 3) | 4
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 8
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 12:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L60 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 11
+            elif nm == _L61 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 10
+            elif nm == _L62 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 9
+            elif nm == _L79 and c.ns == _U0:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 8
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 11:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L61 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 10
+            elif nm == _L62 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 9
+            elif nm == _L79 and c.ns == _U0:
+                acc = (acc << 2) | 2
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 8
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 10:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L62 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 9
+            elif nm == _L79 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 8
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 9:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L79 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 8
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 8:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L80 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 16
+            elif nm == _L81 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 15
+            elif nm == _L82 and c.ns == _U0:
+                acc = (acc << 2) | 2
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 14
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 16:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L81 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 15
+            elif nm == _L82 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 14
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 15:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L82 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 14
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 14:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L83 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 18
+            elif nm == _L84 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 17
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 2, n + 2
+    if s == 18:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L84 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 17
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 17:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d8(V: int, E: int, pos: int, el: Element) -> int:
     # BPT_Dynamic_AC_CLReqControlMode
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U13, _L85, None, None, v))
-                s = 2
-            elif x == 1:
-                c = Element(_U13, _L86)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
+    if s == 0:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U13, _L87)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 3
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 2:
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U13, _L86)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U13, _L88)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 4
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L45)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 5
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L46)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 8
-            elif x == 1:
-                c = Element(_U0, _L47)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 7
-            elif x == 2:
-                c = Element(_U0, _L48)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 6
-            else:
-                raise Fallback
-        elif s == 6:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L49)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 11
-            elif x == 1:
-                c = Element(_U0, _L50)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 10
-            elif x == 2:
-                c = Element(_U0, _L89)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 9
-            else:
-                raise Fallback
-        elif s == 7:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L48)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 6
-            else:
-                raise Fallback
-        elif s == 8:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L47)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 7
-            elif x == 1:
-                c = Element(_U0, _L48)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 6
-            else:
-                raise Fallback
-        elif s == 9:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L90)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 14
-            elif x == 1:
-                c = Element(_U0, _L91)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 13
-            elif x == 2:
-                c = Element(_U0, _L92)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 12
-            else:
-                raise Fallback
-        elif s == 10:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L89)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 9
-            else:
-                raise Fallback
-        elif s == 11:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L50)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 10
-            elif x == 1:
-                c = Element(_U0, _L89)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 9
-            else:
-                raise Fallback
-        elif s == 12:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L93)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 17
-            elif x == 1:
-                c = Element(_U0, _L94)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 16
-            elif x == 2:
-                c = Element(_U0, _L73)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 15
-            else:
-                raise Fallback
-        elif s == 13:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L92)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 12
-            else:
-                raise Fallback
-        elif s == 14:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L91)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 13
-            elif x == 1:
-                c = Element(_U0, _L92)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 12
-            else:
-                raise Fallback
-        elif s == 15:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L74)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 20
-            elif x == 1:
-                c = Element(_U0, _L75)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 19
-            elif x == 2:
-                c = Element(_U0, _L76)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 18
-            else:
-                raise Fallback
-        elif s == 16:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L73)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 15
-            else:
-                raise Fallback
-        elif s == 17:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L94)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 16
-            elif x == 1:
-                c = Element(_U0, _L73)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 15
-            else:
-                raise Fallback
-        elif s == 18:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L77)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 24
-            elif x == 1:
-                c = Element(_U0, _L78)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 23
-            elif x == 2:
-                c = Element(_U0, _L95)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 22
-            elif x == 3:
-                c = Element(_U0, _L96)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 21
-            elif x == 4:
-                return pos
-            else:
-                raise Fallback
-        elif s == 19:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L76)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 18
-            else:
-                raise Fallback
-        elif s == 20:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L75)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 19
-            elif x == 1:
-                c = Element(_U0, _L76)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 18
-            else:
-                raise Fallback
-        elif s == 21:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
-        elif s == 22:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L96)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 21
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 23:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L95)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 22
-            elif x == 1:
-                c = Element(_U0, _L96)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 21
-            elif x == 2:
-                return pos
-            else:
-                raise Fallback
-        elif s == 24:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L78)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 23
-            elif x == 1:
-                c = Element(_U0, _L95)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 22
-            elif x == 2:
-                c = Element(_U0, _L96)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 21
-            elif x == 3:
-                return pos
-            else:
-                raise Fallback
+            ch.append(Element(_U13, _L85, None, None, v))
+            s = 2
+        elif x == 1:
+            c = Element(_U13, _L86)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U13, _L86)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U13, _L87)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U13, _L88)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 4
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L45)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 5
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L46)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 8
+        elif x == 1:
+            c = Element(_U0, _L47)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 7
+        elif x == 2:
+            c = Element(_U0, _L48)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 6
+        else:
+            raise Fallback
+    if s == 8:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L47)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 7
+        elif x == 1:
+            c = Element(_U0, _L48)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 6
+        else:
+            raise Fallback
+    if s == 7:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L48)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 6
+        else:
+            raise Fallback
+    if s == 6:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L49)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 11
+        elif x == 1:
+            c = Element(_U0, _L50)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 10
+        elif x == 2:
+            c = Element(_U0, _L89)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 9
+        else:
+            raise Fallback
+    if s == 11:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L50)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 10
+        elif x == 1:
+            c = Element(_U0, _L89)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 9
+        else:
+            raise Fallback
+    if s == 10:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L89)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 9
+        else:
+            raise Fallback
+    if s == 9:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L90)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 14
+        elif x == 1:
+            c = Element(_U0, _L91)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 13
+        elif x == 2:
+            c = Element(_U0, _L92)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 12
+        else:
+            raise Fallback
+    if s == 14:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L91)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 13
+        elif x == 1:
+            c = Element(_U0, _L92)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 12
+        else:
+            raise Fallback
+    if s == 13:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L92)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 12
+        else:
+            raise Fallback
+    if s == 12:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L93)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 17
+        elif x == 1:
+            c = Element(_U0, _L94)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 16
+        elif x == 2:
+            c = Element(_U0, _L73)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 15
+        else:
+            raise Fallback
+    if s == 17:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L94)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 16
+        elif x == 1:
+            c = Element(_U0, _L73)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 15
+        else:
+            raise Fallback
+    if s == 16:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L73)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 15
+        else:
+            raise Fallback
+    if s == 15:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L74)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 20
+        elif x == 1:
+            c = Element(_U0, _L75)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 19
+        elif x == 2:
+            c = Element(_U0, _L76)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 18
+        else:
+            raise Fallback
+    if s == 20:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L75)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 19
+        elif x == 1:
+            c = Element(_U0, _L76)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 18
+        else:
+            raise Fallback
+    if s == 19:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L76)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 18
+        else:
+            raise Fallback
+    if s == 18:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L77)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 24
+        elif x == 1:
+            c = Element(_U0, _L78)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 23
+        elif x == 2:
+            c = Element(_U0, _L95)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 22
+        elif x == 3:
+            c = Element(_U0, _L96)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 21
+        elif x == 4:
+            return pos
+        else:
+            raise Fallback
+    if s == 24:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L78)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 23
+        elif x == 1:
+            c = Element(_U0, _L95)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 22
+        elif x == 2:
+            c = Element(_U0, _L96)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 21
+        elif x == 3:
+            return pos
+        else:
+            raise Fallback
+    if s == 23:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L95)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 22
+        elif x == 1:
+            c = Element(_U0, _L96)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 21
+        elif x == 2:
+            return pos
+        else:
+            raise Fallback
+    if s == 22:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L96)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 21
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 21:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e8(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -3739,909 +3685,908 @@ def _e8(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L85 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L86 and c.ns == _U13:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L85 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            elif nm == _L86 and c.ns == _U13:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L87 and c.ns == _U13:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L86 and c.ns == _U13:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L88 and c.ns == _U13:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L45 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L46 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                elif nm == _L47 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L48 and c.ns == _U0:
-                    acc = (acc << 2) | 2
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 6:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L49 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 11
-                    continue
-                elif nm == _L50 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 10
-                    continue
-                elif nm == _L89 and c.ns == _U0:
-                    acc = (acc << 2) | 2
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 9
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 7:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L48 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 8:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L47 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L48 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 9:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L90 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 14
-                    continue
-                elif nm == _L91 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 13
-                    continue
-                elif nm == _L92 and c.ns == _U0:
-                    acc = (acc << 2) | 2
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 12
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 10:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L89 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 9
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 11:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L50 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 10
-                    continue
-                elif nm == _L89 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 9
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 12:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L93 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 17
-                    continue
-                elif nm == _L94 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 16
-                    continue
-                elif nm == _L73 and c.ns == _U0:
-                    acc = (acc << 2) | 2
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 15
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 13:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L92 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 12
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 14:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L91 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 13
-                    continue
-                elif nm == _L92 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 12
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 15:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L74 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 20
-                    continue
-                elif nm == _L75 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 19
-                    continue
-                elif nm == _L76 and c.ns == _U0:
-                    acc = (acc << 2) | 2
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 18
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 16:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L73 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 15
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 17:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L94 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 16
-                    continue
-                elif nm == _L73 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 15
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 18:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L77 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 24
-                    continue
-                elif nm == _L78 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 23
-                    continue
-                elif nm == _L95 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 22
-                    continue
-                elif nm == _L96 and c.ns == _U0:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 21
-                    continue
-                raise Fallback
-            return (acc << 3) | 4, n + 3
-        elif s == 19:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L76 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 18
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 20:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L75 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 19
-                    continue
-                elif nm == _L76 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 18
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 21:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        elif s == 22:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L96 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 21
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 23:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L95 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 22
-                    continue
-                elif nm == _L96 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 21
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
-        elif s == 24:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L78 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 23
-                    continue
-                elif nm == _L95 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 22
-                    continue
-                elif nm == _L96 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 21
-                    continue
-                raise Fallback
-            return (acc << 3) | 3, n + 3
         else:
             raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L86 and c.ns == _U13:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L87 and c.ns == _U13:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L88 and c.ns == _U13:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L45 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 5
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L46 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 8
+            elif nm == _L47 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 7
+            elif nm == _L48 and c.ns == _U0:
+                acc = (acc << 2) | 2
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 8:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L47 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 7
+            elif nm == _L48 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 7:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L48 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 6:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L49 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 11
+            elif nm == _L50 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 10
+            elif nm == _L89 and c.ns == _U0:
+                acc = (acc << 2) | 2
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 9
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 11:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L50 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 10
+            elif nm == _L89 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 9
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 10:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L89 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 9
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 9:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L90 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 14
+            elif nm == _L91 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 13
+            elif nm == _L92 and c.ns == _U0:
+                acc = (acc << 2) | 2
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 12
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 14:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L91 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 13
+            elif nm == _L92 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 12
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 13:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L92 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 12
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 12:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L93 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 17
+            elif nm == _L94 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 16
+            elif nm == _L73 and c.ns == _U0:
+                acc = (acc << 2) | 2
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 15
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 17:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L94 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 16
+            elif nm == _L73 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 15
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 16:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L73 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 15
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 15:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L74 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 20
+            elif nm == _L75 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 19
+            elif nm == _L76 and c.ns == _U0:
+                acc = (acc << 2) | 2
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 18
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 20:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L75 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 19
+            elif nm == _L76 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 18
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 19:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L76 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 18
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 18:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L77 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 24
+            elif nm == _L78 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 23
+            elif nm == _L95 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 22
+            elif nm == _L96 and c.ns == _U0:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 21
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 4, n + 3
+    if s == 24:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L78 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 23
+            elif nm == _L95 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 22
+            elif nm == _L96 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 21
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 3, n + 3
+    if s == 23:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L95 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 22
+            elif nm == _L96 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 21
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 2, n + 2
+    if s == 22:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L96 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 21
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 21:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d9(V: int, E: int, pos: int, el: Element) -> int:
     # BPT_Dynamic_AC_CLResControlMode
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U13, _L85, None, None, v))
-                s = 5
-            elif x == 1:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U13, _L97, None, None, v))
-                s = 4
-            elif x == 2:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U13, _L98, None, None, v))
-                s = 3
-            elif x == 3:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U13, _L99, None, None, v))
-                s = 2
-            elif x == 4:
-                c = Element(_U0, _L100)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x == 0:
-                c = Element(_U0, _L101)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 13
-            elif x == 1:
-                c = Element(_U0, _L102)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 12
-            elif x == 2:
-                c = Element(_U0, _L103)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 11
-            elif x == 3:
-                c = Element(_U0, _L104)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 10
-            elif x == 4:
-                c = Element(_U0, _L105)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 9
-            elif x == 5:
-                c = Element(_U0, _L60)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 8
-            elif x == 6:
-                c = Element(_U0, _L61)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 7
-            elif x == 7:
-                c = Element(_U0, _L62)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 6
-            elif x == 8:
-                return pos
-            else:
-                raise Fallback
-        elif s == 2:
+    if s == 0:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L100)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U13, _L99, None, None, v))
-                s = 2
-            elif x == 1:
-                c = Element(_U0, _L100)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U13, _L98, None, None, v))
-                s = 3
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U13, _L99, None, None, v))
-                s = 2
-            elif x == 2:
-                c = Element(_U0, _L100)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U13, _L97, None, None, v))
-                s = 4
-            elif x == 1:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U13, _L98, None, None, v))
-                s = 3
-            elif x == 2:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U13, _L99, None, None, v))
-                s = 2
-            elif x == 3:
-                c = Element(_U0, _L100)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 6:
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 7:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L62)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 6
-            elif x == 1:
-                return pos
-            else:
+            ch.append(Element(_U13, _L85, None, None, v))
+            s = 5
+        elif x == 1:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
                 raise Fallback
-        elif s == 8:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L61)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 7
-            elif x == 1:
-                c = Element(_U0, _L62)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 6
-            elif x == 2:
-                return pos
-            else:
+            v = x >> 1
+            if v > 100:
                 raise Fallback
-        elif s == 9:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L60)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 8
-            elif x == 1:
-                c = Element(_U0, _L61)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 7
-            elif x == 2:
-                c = Element(_U0, _L62)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 6
-            elif x == 3:
-                return pos
-            else:
+            ch.append(Element(_U13, _L97, None, None, v))
+            s = 4
+        elif x == 2:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
                 raise Fallback
-        elif s == 10:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L105)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 9
-            elif x == 1:
-                c = Element(_U0, _L60)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 8
-            elif x == 2:
-                c = Element(_U0, _L61)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 7
-            elif x == 3:
-                c = Element(_U0, _L62)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 6
-            elif x == 4:
-                return pos
-            else:
+            v = x >> 1
+            if v > 100:
                 raise Fallback
-        elif s == 11:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L104)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 10
-            elif x == 1:
-                c = Element(_U0, _L105)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 9
-            elif x == 2:
-                c = Element(_U0, _L60)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 8
-            elif x == 3:
-                c = Element(_U0, _L61)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 7
-            elif x == 4:
-                c = Element(_U0, _L62)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 6
-            elif x == 5:
-                return pos
-            else:
+            ch.append(Element(_U13, _L98, None, None, v))
+            s = 3
+        elif x == 3:
+            pos += 1
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 12:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L103)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 11
-            elif x == 1:
-                c = Element(_U0, _L104)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 10
-            elif x == 2:
-                c = Element(_U0, _L105)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 9
-            elif x == 3:
-                c = Element(_U0, _L60)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 8
-            elif x == 4:
-                c = Element(_U0, _L61)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 7
-            elif x == 5:
-                c = Element(_U0, _L62)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 6
-            elif x == 6:
-                return pos
-            else:
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 13:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x == 0:
-                c = Element(_U0, _L102)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 12
-            elif x == 1:
-                c = Element(_U0, _L103)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 11
-            elif x == 2:
-                c = Element(_U0, _L104)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 10
-            elif x == 3:
-                c = Element(_U0, _L105)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 9
-            elif x == 4:
-                c = Element(_U0, _L60)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 8
-            elif x == 5:
-                c = Element(_U0, _L61)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 7
-            elif x == 6:
-                c = Element(_U0, _L62)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 6
-            elif x == 7:
-                return pos
-            else:
-                raise Fallback
+            ch.append(Element(_U13, _L99, None, None, v))
+            s = 2
+        elif x == 4:
+            c = Element(_U0, _L100)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 5:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
+                raise Fallback
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            ch.append(Element(_U13, _L97, None, None, v))
+            s = 4
+        elif x == 1:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
+                raise Fallback
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            ch.append(Element(_U13, _L98, None, None, v))
+            s = 3
+        elif x == 2:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U13, _L99, None, None, v))
+            s = 2
+        elif x == 3:
+            c = Element(_U0, _L100)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
+                raise Fallback
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            ch.append(Element(_U13, _L98, None, None, v))
+            s = 3
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U13, _L99, None, None, v))
+            s = 2
+        elif x == 2:
+            c = Element(_U0, _L100)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U13, _L99, None, None, v))
+            s = 2
+        elif x == 1:
+            c = Element(_U0, _L100)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L100)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 1:
+        pos += 4
+        x = (V >> (E - pos)) & 0xf
+        if x == 0:
+            c = Element(_U0, _L101)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 13
+        elif x == 1:
+            c = Element(_U0, _L102)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 12
+        elif x == 2:
+            c = Element(_U0, _L103)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 11
+        elif x == 3:
+            c = Element(_U0, _L104)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 10
+        elif x == 4:
+            c = Element(_U0, _L105)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 9
+        elif x == 5:
+            c = Element(_U0, _L60)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 8
+        elif x == 6:
+            c = Element(_U0, _L61)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 7
+        elif x == 7:
+            c = Element(_U0, _L62)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 6
+        elif x == 8:
+            return pos
+        else:
+            raise Fallback
+    if s == 13:
+        pos += 4
+        x = (V >> (E - pos)) & 0xf
+        if x == 0:
+            c = Element(_U0, _L102)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 12
+        elif x == 1:
+            c = Element(_U0, _L103)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 11
+        elif x == 2:
+            c = Element(_U0, _L104)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 10
+        elif x == 3:
+            c = Element(_U0, _L105)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 9
+        elif x == 4:
+            c = Element(_U0, _L60)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 8
+        elif x == 5:
+            c = Element(_U0, _L61)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 7
+        elif x == 6:
+            c = Element(_U0, _L62)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 6
+        elif x == 7:
+            return pos
+        else:
+            raise Fallback
+    if s == 12:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L103)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 11
+        elif x == 1:
+            c = Element(_U0, _L104)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 10
+        elif x == 2:
+            c = Element(_U0, _L105)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 9
+        elif x == 3:
+            c = Element(_U0, _L60)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 8
+        elif x == 4:
+            c = Element(_U0, _L61)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 7
+        elif x == 5:
+            c = Element(_U0, _L62)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 6
+        elif x == 6:
+            return pos
+        else:
+            raise Fallback
+    if s == 11:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L104)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 10
+        elif x == 1:
+            c = Element(_U0, _L105)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 9
+        elif x == 2:
+            c = Element(_U0, _L60)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 8
+        elif x == 3:
+            c = Element(_U0, _L61)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 7
+        elif x == 4:
+            c = Element(_U0, _L62)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 6
+        elif x == 5:
+            return pos
+        else:
+            raise Fallback
+    if s == 10:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L105)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 9
+        elif x == 1:
+            c = Element(_U0, _L60)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 8
+        elif x == 2:
+            c = Element(_U0, _L61)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 7
+        elif x == 3:
+            c = Element(_U0, _L62)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 6
+        elif x == 4:
+            return pos
+        else:
+            raise Fallback
+    if s == 9:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L60)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 8
+        elif x == 1:
+            c = Element(_U0, _L61)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 7
+        elif x == 2:
+            c = Element(_U0, _L62)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 6
+        elif x == 3:
+            return pos
+        else:
+            raise Fallback
+    if s == 8:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L61)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 7
+        elif x == 1:
+            c = Element(_U0, _L62)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 6
+        elif x == 2:
+            return pos
+        else:
+            raise Fallback
+    if s == 7:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L62)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 6
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 6:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e9(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -4654,1273 +4599,1245 @@ def _e9(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L85 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 4) | 0
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L97 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 12) | 512 | (v << 1)
-                    n += 12
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L98 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 12) | 1024 | (v << 1)
-                    n += 12
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L99 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 65535:
-                        raise Fallback
-                    acc = (acc << 4) | 6
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L100 and c.ns == _U0:
-                    acc = (acc << 3) | 4
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L85 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 4) | 0
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 5
+            elif nm == _L97 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 12) | 512 | (v << 1)
+                n += 12
+                i += 1
+                s = 4
+            elif nm == _L98 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 12) | 1024 | (v << 1)
+                n += 12
+                i += 1
+                s = 3
+            elif nm == _L99 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 65535:
+                    raise Fallback
+                acc = (acc << 4) | 6
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            elif nm == _L100 and c.ns == _U0:
+                acc = (acc << 3) | 4
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L101 and c.ns == _U0:
-                    acc = (acc << 4) | 0
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 13
-                    continue
-                elif nm == _L102 and c.ns == _U0:
-                    acc = (acc << 4) | 1
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 12
-                    continue
-                elif nm == _L103 and c.ns == _U0:
-                    acc = (acc << 4) | 2
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 11
-                    continue
-                elif nm == _L104 and c.ns == _U0:
-                    acc = (acc << 4) | 3
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 10
-                    continue
-                elif nm == _L105 and c.ns == _U0:
-                    acc = (acc << 4) | 4
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 9
-                    continue
-                elif nm == _L60 and c.ns == _U0:
-                    acc = (acc << 4) | 5
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                elif nm == _L61 and c.ns == _U0:
-                    acc = (acc << 4) | 6
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L62 and c.ns == _U0:
-                    acc = (acc << 4) | 7
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            return (acc << 4) | 8, n + 4
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L100 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L99 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 65535:
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L100 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L98 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 11) | 0 | (v << 1)
-                    n += 11
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L99 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 65535:
-                        raise Fallback
-                    acc = (acc << 3) | 2
-                    n += 3
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L100 and c.ns == _U0:
-                    acc = (acc << 2) | 2
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L97 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 12) | 0 | (v << 1)
-                    n += 12
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L98 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 12) | 512 | (v << 1)
-                    n += 12
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L99 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 65535:
-                        raise Fallback
-                    acc = (acc << 4) | 4
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L100 and c.ns == _U0:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 6:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        elif s == 7:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L62 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 8:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L61 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L62 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
-        elif s == 9:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L60 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                elif nm == _L61 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L62 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            return (acc << 3) | 3, n + 3
-        elif s == 10:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L105 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 9
-                    continue
-                elif nm == _L60 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                elif nm == _L61 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L62 and c.ns == _U0:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            return (acc << 3) | 4, n + 3
-        elif s == 11:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L104 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 10
-                    continue
-                elif nm == _L105 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 9
-                    continue
-                elif nm == _L60 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                elif nm == _L61 and c.ns == _U0:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L62 and c.ns == _U0:
-                    acc = (acc << 3) | 4
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            return (acc << 3) | 5, n + 3
-        elif s == 12:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L103 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 11
-                    continue
-                elif nm == _L104 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 10
-                    continue
-                elif nm == _L105 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 9
-                    continue
-                elif nm == _L60 and c.ns == _U0:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                elif nm == _L61 and c.ns == _U0:
-                    acc = (acc << 3) | 4
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L62 and c.ns == _U0:
-                    acc = (acc << 3) | 5
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            return (acc << 3) | 6, n + 3
-        elif s == 13:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L102 and c.ns == _U0:
-                    acc = (acc << 4) | 0
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 12
-                    continue
-                elif nm == _L103 and c.ns == _U0:
-                    acc = (acc << 4) | 1
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 11
-                    continue
-                elif nm == _L104 and c.ns == _U0:
-                    acc = (acc << 4) | 2
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 10
-                    continue
-                elif nm == _L105 and c.ns == _U0:
-                    acc = (acc << 4) | 3
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 9
-                    continue
-                elif nm == _L60 and c.ns == _U0:
-                    acc = (acc << 4) | 4
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                elif nm == _L61 and c.ns == _U0:
-                    acc = (acc << 4) | 5
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L62 and c.ns == _U0:
-                    acc = (acc << 4) | 6
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            return (acc << 4) | 7, n + 4
         else:
             raise Fallback
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L97 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 12) | 0 | (v << 1)
+                n += 12
+                i += 1
+                s = 4
+            elif nm == _L98 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 12) | 512 | (v << 1)
+                n += 12
+                i += 1
+                s = 3
+            elif nm == _L99 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 65535:
+                    raise Fallback
+                acc = (acc << 4) | 4
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            elif nm == _L100 and c.ns == _U0:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L98 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 11) | 0 | (v << 1)
+                n += 11
+                i += 1
+                s = 3
+            elif nm == _L99 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 65535:
+                    raise Fallback
+                acc = (acc << 3) | 2
+                n += 3
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            elif nm == _L100 and c.ns == _U0:
+                acc = (acc << 2) | 2
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L99 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 65535:
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            elif nm == _L100 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L100 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L101 and c.ns == _U0:
+                acc = (acc << 4) | 0
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 13
+            elif nm == _L102 and c.ns == _U0:
+                acc = (acc << 4) | 1
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 12
+            elif nm == _L103 and c.ns == _U0:
+                acc = (acc << 4) | 2
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 11
+            elif nm == _L104 and c.ns == _U0:
+                acc = (acc << 4) | 3
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 10
+            elif nm == _L105 and c.ns == _U0:
+                acc = (acc << 4) | 4
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 9
+            elif nm == _L60 and c.ns == _U0:
+                acc = (acc << 4) | 5
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 8
+            elif nm == _L61 and c.ns == _U0:
+                acc = (acc << 4) | 6
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 7
+            elif nm == _L62 and c.ns == _U0:
+                acc = (acc << 4) | 7
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            return (acc << 4) | 8, n + 4
+    if s == 13:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L102 and c.ns == _U0:
+                acc = (acc << 4) | 0
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 12
+            elif nm == _L103 and c.ns == _U0:
+                acc = (acc << 4) | 1
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 11
+            elif nm == _L104 and c.ns == _U0:
+                acc = (acc << 4) | 2
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 10
+            elif nm == _L105 and c.ns == _U0:
+                acc = (acc << 4) | 3
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 9
+            elif nm == _L60 and c.ns == _U0:
+                acc = (acc << 4) | 4
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 8
+            elif nm == _L61 and c.ns == _U0:
+                acc = (acc << 4) | 5
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 7
+            elif nm == _L62 and c.ns == _U0:
+                acc = (acc << 4) | 6
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            return (acc << 4) | 7, n + 4
+    if s == 12:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L103 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 11
+            elif nm == _L104 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 10
+            elif nm == _L105 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 9
+            elif nm == _L60 and c.ns == _U0:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 8
+            elif nm == _L61 and c.ns == _U0:
+                acc = (acc << 3) | 4
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 7
+            elif nm == _L62 and c.ns == _U0:
+                acc = (acc << 3) | 5
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 6, n + 3
+    if s == 11:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L104 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 10
+            elif nm == _L105 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 9
+            elif nm == _L60 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 8
+            elif nm == _L61 and c.ns == _U0:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 7
+            elif nm == _L62 and c.ns == _U0:
+                acc = (acc << 3) | 4
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 5, n + 3
+    if s == 10:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L105 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 9
+            elif nm == _L60 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 8
+            elif nm == _L61 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 7
+            elif nm == _L62 and c.ns == _U0:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 4, n + 3
+    if s == 9:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L60 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 8
+            elif nm == _L61 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 7
+            elif nm == _L62 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 3, n + 3
+    if s == 8:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L61 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 7
+            elif nm == _L62 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 2, n + 2
+    if s == 7:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L62 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 6:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d10(V: int, E: int, pos: int, el: Element) -> int:
     # BPT_Scheduled_AC_CLReqControlMode
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x == 0:
-                c = Element(_U13, _L86)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 10
-            elif x == 1:
-                c = Element(_U13, _L87)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 9
-            elif x == 2:
-                c = Element(_U13, _L88)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 8
-            elif x == 3:
-                c = Element(_U0, _L45)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 7
-            elif x == 4:
-                c = Element(_U0, _L46)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 6
-            elif x == 5:
-                c = Element(_U0, _L47)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 5
-            elif x == 6:
-                c = Element(_U0, _L48)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 4
-            elif x == 7:
-                c = Element(_U0, _L49)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 3
-            elif x == 8:
-                c = Element(_U0, _L50)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 2
-            elif x == 9:
-                c = Element(_U0, _L89)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x == 0:
-                c = Element(_U0, _L90)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 21
-            elif x == 1:
-                c = Element(_U0, _L91)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 20
-            elif x == 2:
-                c = Element(_U0, _L92)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 19
-            elif x == 3:
-                c = Element(_U0, _L93)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 18
-            elif x == 4:
-                c = Element(_U0, _L94)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 17
-            elif x == 5:
-                c = Element(_U0, _L73)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 16
-            elif x == 6:
-                c = Element(_U0, _L74)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 15
-            elif x == 7:
-                c = Element(_U0, _L75)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 14
-            elif x == 8:
-                c = Element(_U0, _L76)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 13
-            elif x == 9:
-                c = Element(_U0, _L77)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 12
-            elif x == 10:
-                c = Element(_U0, _L78)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 11
-            elif x == 11:
-                return pos
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L89)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L50)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 2
-            elif x == 1:
-                c = Element(_U0, _L89)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L49)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 3
-            elif x == 1:
-                c = Element(_U0, _L50)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 2
-            elif x == 2:
-                c = Element(_U0, _L89)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L48)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 4
-            elif x == 1:
-                c = Element(_U0, _L49)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 3
-            elif x == 2:
-                c = Element(_U0, _L50)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 2
-            elif x == 3:
-                c = Element(_U0, _L89)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 6:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L47)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 5
-            elif x == 1:
-                c = Element(_U0, _L48)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 4
-            elif x == 2:
-                c = Element(_U0, _L49)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 3
-            elif x == 3:
-                c = Element(_U0, _L50)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 2
-            elif x == 4:
-                c = Element(_U0, _L89)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 7:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L46)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 6
-            elif x == 1:
-                c = Element(_U0, _L47)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 5
-            elif x == 2:
-                c = Element(_U0, _L48)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 4
-            elif x == 3:
-                c = Element(_U0, _L49)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 3
-            elif x == 4:
-                c = Element(_U0, _L50)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 2
-            elif x == 5:
-                c = Element(_U0, _L89)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 8:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L45)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 7
-            elif x == 1:
-                c = Element(_U0, _L46)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 6
-            elif x == 2:
-                c = Element(_U0, _L47)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 5
-            elif x == 3:
-                c = Element(_U0, _L48)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 4
-            elif x == 4:
-                c = Element(_U0, _L49)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 3
-            elif x == 5:
-                c = Element(_U0, _L50)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 2
-            elif x == 6:
-                c = Element(_U0, _L89)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 9:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x == 0:
-                c = Element(_U13, _L88)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 8
-            elif x == 1:
-                c = Element(_U0, _L45)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 7
-            elif x == 2:
-                c = Element(_U0, _L46)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 6
-            elif x == 3:
-                c = Element(_U0, _L47)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 5
-            elif x == 4:
-                c = Element(_U0, _L48)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 4
-            elif x == 5:
-                c = Element(_U0, _L49)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 3
-            elif x == 6:
-                c = Element(_U0, _L50)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 2
-            elif x == 7:
-                c = Element(_U0, _L89)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 10:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x == 0:
-                c = Element(_U13, _L87)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 9
-            elif x == 1:
-                c = Element(_U13, _L88)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 8
-            elif x == 2:
-                c = Element(_U0, _L45)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 7
-            elif x == 3:
-                c = Element(_U0, _L46)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 6
-            elif x == 4:
-                c = Element(_U0, _L47)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 5
-            elif x == 5:
-                c = Element(_U0, _L48)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 4
-            elif x == 6:
-                c = Element(_U0, _L49)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 3
-            elif x == 7:
-                c = Element(_U0, _L50)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 2
-            elif x == 8:
-                c = Element(_U0, _L89)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 11:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
-        elif s == 12:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L78)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 11
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 13:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L77)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 12
-            elif x == 1:
-                c = Element(_U0, _L78)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 11
-            elif x == 2:
-                return pos
-            else:
-                raise Fallback
-        elif s == 14:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L76)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 13
-            elif x == 1:
-                c = Element(_U0, _L77)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 12
-            elif x == 2:
-                c = Element(_U0, _L78)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 11
-            elif x == 3:
-                return pos
-            else:
-                raise Fallback
-        elif s == 15:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L75)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 14
-            elif x == 1:
-                c = Element(_U0, _L76)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 13
-            elif x == 2:
-                c = Element(_U0, _L77)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 12
-            elif x == 3:
-                c = Element(_U0, _L78)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 11
-            elif x == 4:
-                return pos
-            else:
-                raise Fallback
-        elif s == 16:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L74)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 15
-            elif x == 1:
-                c = Element(_U0, _L75)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 14
-            elif x == 2:
-                c = Element(_U0, _L76)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 13
-            elif x == 3:
-                c = Element(_U0, _L77)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 12
-            elif x == 4:
-                c = Element(_U0, _L78)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 11
-            elif x == 5:
-                return pos
-            else:
-                raise Fallback
-        elif s == 17:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L73)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 16
-            elif x == 1:
-                c = Element(_U0, _L74)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 15
-            elif x == 2:
-                c = Element(_U0, _L75)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 14
-            elif x == 3:
-                c = Element(_U0, _L76)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 13
-            elif x == 4:
-                c = Element(_U0, _L77)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 12
-            elif x == 5:
-                c = Element(_U0, _L78)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 11
-            elif x == 6:
-                return pos
-            else:
-                raise Fallback
-        elif s == 18:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x == 0:
-                c = Element(_U0, _L94)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 17
-            elif x == 1:
-                c = Element(_U0, _L73)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 16
-            elif x == 2:
-                c = Element(_U0, _L74)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 15
-            elif x == 3:
-                c = Element(_U0, _L75)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 14
-            elif x == 4:
-                c = Element(_U0, _L76)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 13
-            elif x == 5:
-                c = Element(_U0, _L77)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 12
-            elif x == 6:
-                c = Element(_U0, _L78)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 11
-            elif x == 7:
-                return pos
-            else:
-                raise Fallback
-        elif s == 19:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x == 0:
-                c = Element(_U0, _L93)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 18
-            elif x == 1:
-                c = Element(_U0, _L94)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 17
-            elif x == 2:
-                c = Element(_U0, _L73)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 16
-            elif x == 3:
-                c = Element(_U0, _L74)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 15
-            elif x == 4:
-                c = Element(_U0, _L75)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 14
-            elif x == 5:
-                c = Element(_U0, _L76)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 13
-            elif x == 6:
-                c = Element(_U0, _L77)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 12
-            elif x == 7:
-                c = Element(_U0, _L78)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 11
-            elif x == 8:
-                return pos
-            else:
-                raise Fallback
-        elif s == 20:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x == 0:
-                c = Element(_U0, _L92)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 19
-            elif x == 1:
-                c = Element(_U0, _L93)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 18
-            elif x == 2:
-                c = Element(_U0, _L94)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 17
-            elif x == 3:
-                c = Element(_U0, _L73)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 16
-            elif x == 4:
-                c = Element(_U0, _L74)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 15
-            elif x == 5:
-                c = Element(_U0, _L75)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 14
-            elif x == 6:
-                c = Element(_U0, _L76)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 13
-            elif x == 7:
-                c = Element(_U0, _L77)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 12
-            elif x == 8:
-                c = Element(_U0, _L78)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 11
-            elif x == 9:
-                return pos
-            else:
-                raise Fallback
-        elif s == 21:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x == 0:
-                c = Element(_U0, _L91)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 20
-            elif x == 1:
-                c = Element(_U0, _L92)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 19
-            elif x == 2:
-                c = Element(_U0, _L93)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 18
-            elif x == 3:
-                c = Element(_U0, _L94)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 17
-            elif x == 4:
-                c = Element(_U0, _L73)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 16
-            elif x == 5:
-                c = Element(_U0, _L74)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 15
-            elif x == 6:
-                c = Element(_U0, _L75)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 14
-            elif x == 7:
-                c = Element(_U0, _L76)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 13
-            elif x == 8:
-                c = Element(_U0, _L77)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 12
-            elif x == 9:
-                c = Element(_U0, _L78)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 11
-            elif x == 10:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 4
+        x = (V >> (E - pos)) & 0xf
+        if x == 0:
+            c = Element(_U13, _L86)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 10
+        elif x == 1:
+            c = Element(_U13, _L87)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 9
+        elif x == 2:
+            c = Element(_U13, _L88)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 8
+        elif x == 3:
+            c = Element(_U0, _L45)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 7
+        elif x == 4:
+            c = Element(_U0, _L46)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 6
+        elif x == 5:
+            c = Element(_U0, _L47)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 5
+        elif x == 6:
+            c = Element(_U0, _L48)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 4
+        elif x == 7:
+            c = Element(_U0, _L49)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 3
+        elif x == 8:
+            c = Element(_U0, _L50)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 2
+        elif x == 9:
+            c = Element(_U0, _L89)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 10:
+        pos += 4
+        x = (V >> (E - pos)) & 0xf
+        if x == 0:
+            c = Element(_U13, _L87)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 9
+        elif x == 1:
+            c = Element(_U13, _L88)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 8
+        elif x == 2:
+            c = Element(_U0, _L45)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 7
+        elif x == 3:
+            c = Element(_U0, _L46)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 6
+        elif x == 4:
+            c = Element(_U0, _L47)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 5
+        elif x == 5:
+            c = Element(_U0, _L48)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 4
+        elif x == 6:
+            c = Element(_U0, _L49)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 3
+        elif x == 7:
+            c = Element(_U0, _L50)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 2
+        elif x == 8:
+            c = Element(_U0, _L89)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 9:
+        pos += 4
+        x = (V >> (E - pos)) & 0xf
+        if x == 0:
+            c = Element(_U13, _L88)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 8
+        elif x == 1:
+            c = Element(_U0, _L45)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 7
+        elif x == 2:
+            c = Element(_U0, _L46)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 6
+        elif x == 3:
+            c = Element(_U0, _L47)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 5
+        elif x == 4:
+            c = Element(_U0, _L48)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 4
+        elif x == 5:
+            c = Element(_U0, _L49)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 3
+        elif x == 6:
+            c = Element(_U0, _L50)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 2
+        elif x == 7:
+            c = Element(_U0, _L89)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 8:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L45)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 7
+        elif x == 1:
+            c = Element(_U0, _L46)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 6
+        elif x == 2:
+            c = Element(_U0, _L47)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 5
+        elif x == 3:
+            c = Element(_U0, _L48)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 4
+        elif x == 4:
+            c = Element(_U0, _L49)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 3
+        elif x == 5:
+            c = Element(_U0, _L50)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 2
+        elif x == 6:
+            c = Element(_U0, _L89)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 7:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L46)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 6
+        elif x == 1:
+            c = Element(_U0, _L47)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 5
+        elif x == 2:
+            c = Element(_U0, _L48)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 4
+        elif x == 3:
+            c = Element(_U0, _L49)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 3
+        elif x == 4:
+            c = Element(_U0, _L50)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 2
+        elif x == 5:
+            c = Element(_U0, _L89)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 6:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L47)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 5
+        elif x == 1:
+            c = Element(_U0, _L48)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 4
+        elif x == 2:
+            c = Element(_U0, _L49)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 3
+        elif x == 3:
+            c = Element(_U0, _L50)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 2
+        elif x == 4:
+            c = Element(_U0, _L89)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L48)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 4
+        elif x == 1:
+            c = Element(_U0, _L49)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 3
+        elif x == 2:
+            c = Element(_U0, _L50)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 2
+        elif x == 3:
+            c = Element(_U0, _L89)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L49)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 3
+        elif x == 1:
+            c = Element(_U0, _L50)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 2
+        elif x == 2:
+            c = Element(_U0, _L89)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L50)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 2
+        elif x == 1:
+            c = Element(_U0, _L89)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L89)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 1:
+        pos += 4
+        x = (V >> (E - pos)) & 0xf
+        if x == 0:
+            c = Element(_U0, _L90)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 21
+        elif x == 1:
+            c = Element(_U0, _L91)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 20
+        elif x == 2:
+            c = Element(_U0, _L92)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 19
+        elif x == 3:
+            c = Element(_U0, _L93)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 18
+        elif x == 4:
+            c = Element(_U0, _L94)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 17
+        elif x == 5:
+            c = Element(_U0, _L73)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 16
+        elif x == 6:
+            c = Element(_U0, _L74)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 15
+        elif x == 7:
+            c = Element(_U0, _L75)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 14
+        elif x == 8:
+            c = Element(_U0, _L76)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 13
+        elif x == 9:
+            c = Element(_U0, _L77)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 12
+        elif x == 10:
+            c = Element(_U0, _L78)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 11
+        elif x == 11:
+            return pos
+        else:
+            raise Fallback
+    if s == 21:
+        pos += 4
+        x = (V >> (E - pos)) & 0xf
+        if x == 0:
+            c = Element(_U0, _L91)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 20
+        elif x == 1:
+            c = Element(_U0, _L92)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 19
+        elif x == 2:
+            c = Element(_U0, _L93)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 18
+        elif x == 3:
+            c = Element(_U0, _L94)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 17
+        elif x == 4:
+            c = Element(_U0, _L73)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 16
+        elif x == 5:
+            c = Element(_U0, _L74)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 15
+        elif x == 6:
+            c = Element(_U0, _L75)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 14
+        elif x == 7:
+            c = Element(_U0, _L76)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 13
+        elif x == 8:
+            c = Element(_U0, _L77)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 12
+        elif x == 9:
+            c = Element(_U0, _L78)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 11
+        elif x == 10:
+            return pos
+        else:
+            raise Fallback
+    if s == 20:
+        pos += 4
+        x = (V >> (E - pos)) & 0xf
+        if x == 0:
+            c = Element(_U0, _L92)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 19
+        elif x == 1:
+            c = Element(_U0, _L93)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 18
+        elif x == 2:
+            c = Element(_U0, _L94)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 17
+        elif x == 3:
+            c = Element(_U0, _L73)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 16
+        elif x == 4:
+            c = Element(_U0, _L74)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 15
+        elif x == 5:
+            c = Element(_U0, _L75)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 14
+        elif x == 6:
+            c = Element(_U0, _L76)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 13
+        elif x == 7:
+            c = Element(_U0, _L77)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 12
+        elif x == 8:
+            c = Element(_U0, _L78)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 11
+        elif x == 9:
+            return pos
+        else:
+            raise Fallback
+    if s == 19:
+        pos += 4
+        x = (V >> (E - pos)) & 0xf
+        if x == 0:
+            c = Element(_U0, _L93)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 18
+        elif x == 1:
+            c = Element(_U0, _L94)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 17
+        elif x == 2:
+            c = Element(_U0, _L73)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 16
+        elif x == 3:
+            c = Element(_U0, _L74)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 15
+        elif x == 4:
+            c = Element(_U0, _L75)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 14
+        elif x == 5:
+            c = Element(_U0, _L76)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 13
+        elif x == 6:
+            c = Element(_U0, _L77)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 12
+        elif x == 7:
+            c = Element(_U0, _L78)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 11
+        elif x == 8:
+            return pos
+        else:
+            raise Fallback
+    if s == 18:
+        pos += 4
+        x = (V >> (E - pos)) & 0xf
+        if x == 0:
+            c = Element(_U0, _L94)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 17
+        elif x == 1:
+            c = Element(_U0, _L73)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 16
+        elif x == 2:
+            c = Element(_U0, _L74)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 15
+        elif x == 3:
+            c = Element(_U0, _L75)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 14
+        elif x == 4:
+            c = Element(_U0, _L76)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 13
+        elif x == 5:
+            c = Element(_U0, _L77)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 12
+        elif x == 6:
+            c = Element(_U0, _L78)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 11
+        elif x == 7:
+            return pos
+        else:
+            raise Fallback
+    if s == 17:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L73)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 16
+        elif x == 1:
+            c = Element(_U0, _L74)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 15
+        elif x == 2:
+            c = Element(_U0, _L75)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 14
+        elif x == 3:
+            c = Element(_U0, _L76)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 13
+        elif x == 4:
+            c = Element(_U0, _L77)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 12
+        elif x == 5:
+            c = Element(_U0, _L78)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 11
+        elif x == 6:
+            return pos
+        else:
+            raise Fallback
+    if s == 16:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L74)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 15
+        elif x == 1:
+            c = Element(_U0, _L75)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 14
+        elif x == 2:
+            c = Element(_U0, _L76)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 13
+        elif x == 3:
+            c = Element(_U0, _L77)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 12
+        elif x == 4:
+            c = Element(_U0, _L78)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 11
+        elif x == 5:
+            return pos
+        else:
+            raise Fallback
+    if s == 15:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L75)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 14
+        elif x == 1:
+            c = Element(_U0, _L76)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 13
+        elif x == 2:
+            c = Element(_U0, _L77)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 12
+        elif x == 3:
+            c = Element(_U0, _L78)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 11
+        elif x == 4:
+            return pos
+        else:
+            raise Fallback
+    if s == 14:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L76)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 13
+        elif x == 1:
+            c = Element(_U0, _L77)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 12
+        elif x == 2:
+            c = Element(_U0, _L78)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 11
+        elif x == 3:
+            return pos
+        else:
+            raise Fallback
+    if s == 13:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L77)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 12
+        elif x == 1:
+            c = Element(_U0, _L78)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 11
+        elif x == 2:
+            return pos
+        else:
+            raise Fallback
+    if s == 12:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L78)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 11
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 11:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e10(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -5933,1292 +5850,1210 @@ def _e10(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L86 and c.ns == _U13:
-                    acc = (acc << 4) | 0
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 10
-                    continue
-                elif nm == _L87 and c.ns == _U13:
-                    acc = (acc << 4) | 1
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 9
-                    continue
-                elif nm == _L88 and c.ns == _U13:
-                    acc = (acc << 4) | 2
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                elif nm == _L45 and c.ns == _U0:
-                    acc = (acc << 4) | 3
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L46 and c.ns == _U0:
-                    acc = (acc << 4) | 4
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L47 and c.ns == _U0:
-                    acc = (acc << 4) | 5
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L48 and c.ns == _U0:
-                    acc = (acc << 4) | 6
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L49 and c.ns == _U0:
-                    acc = (acc << 4) | 7
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L50 and c.ns == _U0:
-                    acc = (acc << 4) | 8
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L89 and c.ns == _U0:
-                    acc = (acc << 4) | 9
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L86 and c.ns == _U13:
+                acc = (acc << 4) | 0
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 10
+            elif nm == _L87 and c.ns == _U13:
+                acc = (acc << 4) | 1
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 9
+            elif nm == _L88 and c.ns == _U13:
+                acc = (acc << 4) | 2
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 8
+            elif nm == _L45 and c.ns == _U0:
+                acc = (acc << 4) | 3
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 7
+            elif nm == _L46 and c.ns == _U0:
+                acc = (acc << 4) | 4
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 6
+            elif nm == _L47 and c.ns == _U0:
+                acc = (acc << 4) | 5
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 5
+            elif nm == _L48 and c.ns == _U0:
+                acc = (acc << 4) | 6
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L49 and c.ns == _U0:
+                acc = (acc << 4) | 7
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L50 and c.ns == _U0:
+                acc = (acc << 4) | 8
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L89 and c.ns == _U0:
+                acc = (acc << 4) | 9
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L90 and c.ns == _U0:
-                    acc = (acc << 4) | 0
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 21
-                    continue
-                elif nm == _L91 and c.ns == _U0:
-                    acc = (acc << 4) | 1
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 20
-                    continue
-                elif nm == _L92 and c.ns == _U0:
-                    acc = (acc << 4) | 2
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 19
-                    continue
-                elif nm == _L93 and c.ns == _U0:
-                    acc = (acc << 4) | 3
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 18
-                    continue
-                elif nm == _L94 and c.ns == _U0:
-                    acc = (acc << 4) | 4
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 17
-                    continue
-                elif nm == _L73 and c.ns == _U0:
-                    acc = (acc << 4) | 5
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 16
-                    continue
-                elif nm == _L74 and c.ns == _U0:
-                    acc = (acc << 4) | 6
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 15
-                    continue
-                elif nm == _L75 and c.ns == _U0:
-                    acc = (acc << 4) | 7
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 14
-                    continue
-                elif nm == _L76 and c.ns == _U0:
-                    acc = (acc << 4) | 8
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 13
-                    continue
-                elif nm == _L77 and c.ns == _U0:
-                    acc = (acc << 4) | 9
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 12
-                    continue
-                elif nm == _L78 and c.ns == _U0:
-                    acc = (acc << 4) | 10
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 11
-                    continue
-                raise Fallback
-            return (acc << 4) | 11, n + 4
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L89 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L50 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L89 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L49 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L50 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L89 and c.ns == _U0:
-                    acc = (acc << 2) | 2
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L48 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L49 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L50 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L89 and c.ns == _U0:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 6:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L47 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L48 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L49 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L50 and c.ns == _U0:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L89 and c.ns == _U0:
-                    acc = (acc << 3) | 4
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 7:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L46 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L47 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L48 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L49 and c.ns == _U0:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L50 and c.ns == _U0:
-                    acc = (acc << 3) | 4
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L89 and c.ns == _U0:
-                    acc = (acc << 3) | 5
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 8:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L45 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L46 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L47 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L48 and c.ns == _U0:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L49 and c.ns == _U0:
-                    acc = (acc << 3) | 4
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L50 and c.ns == _U0:
-                    acc = (acc << 3) | 5
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L89 and c.ns == _U0:
-                    acc = (acc << 3) | 6
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 9:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L88 and c.ns == _U13:
-                    acc = (acc << 4) | 0
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                elif nm == _L45 and c.ns == _U0:
-                    acc = (acc << 4) | 1
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L46 and c.ns == _U0:
-                    acc = (acc << 4) | 2
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L47 and c.ns == _U0:
-                    acc = (acc << 4) | 3
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L48 and c.ns == _U0:
-                    acc = (acc << 4) | 4
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L49 and c.ns == _U0:
-                    acc = (acc << 4) | 5
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L50 and c.ns == _U0:
-                    acc = (acc << 4) | 6
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L89 and c.ns == _U0:
-                    acc = (acc << 4) | 7
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 10:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L87 and c.ns == _U13:
-                    acc = (acc << 4) | 0
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 9
-                    continue
-                elif nm == _L88 and c.ns == _U13:
-                    acc = (acc << 4) | 1
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                elif nm == _L45 and c.ns == _U0:
-                    acc = (acc << 4) | 2
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L46 and c.ns == _U0:
-                    acc = (acc << 4) | 3
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L47 and c.ns == _U0:
-                    acc = (acc << 4) | 4
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L48 and c.ns == _U0:
-                    acc = (acc << 4) | 5
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L49 and c.ns == _U0:
-                    acc = (acc << 4) | 6
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L50 and c.ns == _U0:
-                    acc = (acc << 4) | 7
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L89 and c.ns == _U0:
-                    acc = (acc << 4) | 8
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 11:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        elif s == 12:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L78 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 11
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 13:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L77 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 12
-                    continue
-                elif nm == _L78 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 11
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
-        elif s == 14:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L76 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 13
-                    continue
-                elif nm == _L77 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 12
-                    continue
-                elif nm == _L78 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 11
-                    continue
-                raise Fallback
-            return (acc << 3) | 3, n + 3
-        elif s == 15:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L75 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 14
-                    continue
-                elif nm == _L76 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 13
-                    continue
-                elif nm == _L77 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 12
-                    continue
-                elif nm == _L78 and c.ns == _U0:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 11
-                    continue
-                raise Fallback
-            return (acc << 3) | 4, n + 3
-        elif s == 16:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L74 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 15
-                    continue
-                elif nm == _L75 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 14
-                    continue
-                elif nm == _L76 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 13
-                    continue
-                elif nm == _L77 and c.ns == _U0:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 12
-                    continue
-                elif nm == _L78 and c.ns == _U0:
-                    acc = (acc << 3) | 4
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 11
-                    continue
-                raise Fallback
-            return (acc << 3) | 5, n + 3
-        elif s == 17:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L73 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 16
-                    continue
-                elif nm == _L74 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 15
-                    continue
-                elif nm == _L75 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 14
-                    continue
-                elif nm == _L76 and c.ns == _U0:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 13
-                    continue
-                elif nm == _L77 and c.ns == _U0:
-                    acc = (acc << 3) | 4
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 12
-                    continue
-                elif nm == _L78 and c.ns == _U0:
-                    acc = (acc << 3) | 5
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 11
-                    continue
-                raise Fallback
-            return (acc << 3) | 6, n + 3
-        elif s == 18:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L94 and c.ns == _U0:
-                    acc = (acc << 4) | 0
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 17
-                    continue
-                elif nm == _L73 and c.ns == _U0:
-                    acc = (acc << 4) | 1
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 16
-                    continue
-                elif nm == _L74 and c.ns == _U0:
-                    acc = (acc << 4) | 2
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 15
-                    continue
-                elif nm == _L75 and c.ns == _U0:
-                    acc = (acc << 4) | 3
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 14
-                    continue
-                elif nm == _L76 and c.ns == _U0:
-                    acc = (acc << 4) | 4
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 13
-                    continue
-                elif nm == _L77 and c.ns == _U0:
-                    acc = (acc << 4) | 5
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 12
-                    continue
-                elif nm == _L78 and c.ns == _U0:
-                    acc = (acc << 4) | 6
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 11
-                    continue
-                raise Fallback
-            return (acc << 4) | 7, n + 4
-        elif s == 19:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L93 and c.ns == _U0:
-                    acc = (acc << 4) | 0
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 18
-                    continue
-                elif nm == _L94 and c.ns == _U0:
-                    acc = (acc << 4) | 1
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 17
-                    continue
-                elif nm == _L73 and c.ns == _U0:
-                    acc = (acc << 4) | 2
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 16
-                    continue
-                elif nm == _L74 and c.ns == _U0:
-                    acc = (acc << 4) | 3
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 15
-                    continue
-                elif nm == _L75 and c.ns == _U0:
-                    acc = (acc << 4) | 4
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 14
-                    continue
-                elif nm == _L76 and c.ns == _U0:
-                    acc = (acc << 4) | 5
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 13
-                    continue
-                elif nm == _L77 and c.ns == _U0:
-                    acc = (acc << 4) | 6
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 12
-                    continue
-                elif nm == _L78 and c.ns == _U0:
-                    acc = (acc << 4) | 7
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 11
-                    continue
-                raise Fallback
-            return (acc << 4) | 8, n + 4
-        elif s == 20:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L92 and c.ns == _U0:
-                    acc = (acc << 4) | 0
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 19
-                    continue
-                elif nm == _L93 and c.ns == _U0:
-                    acc = (acc << 4) | 1
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 18
-                    continue
-                elif nm == _L94 and c.ns == _U0:
-                    acc = (acc << 4) | 2
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 17
-                    continue
-                elif nm == _L73 and c.ns == _U0:
-                    acc = (acc << 4) | 3
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 16
-                    continue
-                elif nm == _L74 and c.ns == _U0:
-                    acc = (acc << 4) | 4
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 15
-                    continue
-                elif nm == _L75 and c.ns == _U0:
-                    acc = (acc << 4) | 5
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 14
-                    continue
-                elif nm == _L76 and c.ns == _U0:
-                    acc = (acc << 4) | 6
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 13
-                    continue
-                elif nm == _L77 and c.ns == _U0:
-                    acc = (acc << 4) | 7
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 12
-                    continue
-                elif nm == _L78 and c.ns == _U0:
-                    acc = (acc << 4) | 8
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 11
-                    continue
-                raise Fallback
-            return (acc << 4) | 9, n + 4
-        elif s == 21:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L91 and c.ns == _U0:
-                    acc = (acc << 4) | 0
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 20
-                    continue
-                elif nm == _L92 and c.ns == _U0:
-                    acc = (acc << 4) | 1
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 19
-                    continue
-                elif nm == _L93 and c.ns == _U0:
-                    acc = (acc << 4) | 2
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 18
-                    continue
-                elif nm == _L94 and c.ns == _U0:
-                    acc = (acc << 4) | 3
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 17
-                    continue
-                elif nm == _L73 and c.ns == _U0:
-                    acc = (acc << 4) | 4
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 16
-                    continue
-                elif nm == _L74 and c.ns == _U0:
-                    acc = (acc << 4) | 5
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 15
-                    continue
-                elif nm == _L75 and c.ns == _U0:
-                    acc = (acc << 4) | 6
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 14
-                    continue
-                elif nm == _L76 and c.ns == _U0:
-                    acc = (acc << 4) | 7
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 13
-                    continue
-                elif nm == _L77 and c.ns == _U0:
-                    acc = (acc << 4) | 8
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 12
-                    continue
-                elif nm == _L78 and c.ns == _U0:
-                    acc = (acc << 4) | 9
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 11
-                    continue
-                raise Fallback
-            return (acc << 4) | 10, n + 4
         else:
             raise Fallback
+    if s == 10:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L87 and c.ns == _U13:
+                acc = (acc << 4) | 0
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 9
+            elif nm == _L88 and c.ns == _U13:
+                acc = (acc << 4) | 1
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 8
+            elif nm == _L45 and c.ns == _U0:
+                acc = (acc << 4) | 2
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 7
+            elif nm == _L46 and c.ns == _U0:
+                acc = (acc << 4) | 3
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 6
+            elif nm == _L47 and c.ns == _U0:
+                acc = (acc << 4) | 4
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 5
+            elif nm == _L48 and c.ns == _U0:
+                acc = (acc << 4) | 5
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L49 and c.ns == _U0:
+                acc = (acc << 4) | 6
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L50 and c.ns == _U0:
+                acc = (acc << 4) | 7
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L89 and c.ns == _U0:
+                acc = (acc << 4) | 8
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 9:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L88 and c.ns == _U13:
+                acc = (acc << 4) | 0
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 8
+            elif nm == _L45 and c.ns == _U0:
+                acc = (acc << 4) | 1
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 7
+            elif nm == _L46 and c.ns == _U0:
+                acc = (acc << 4) | 2
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 6
+            elif nm == _L47 and c.ns == _U0:
+                acc = (acc << 4) | 3
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 5
+            elif nm == _L48 and c.ns == _U0:
+                acc = (acc << 4) | 4
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L49 and c.ns == _U0:
+                acc = (acc << 4) | 5
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L50 and c.ns == _U0:
+                acc = (acc << 4) | 6
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L89 and c.ns == _U0:
+                acc = (acc << 4) | 7
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 8:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L45 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 7
+            elif nm == _L46 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 6
+            elif nm == _L47 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 5
+            elif nm == _L48 and c.ns == _U0:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L49 and c.ns == _U0:
+                acc = (acc << 3) | 4
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L50 and c.ns == _U0:
+                acc = (acc << 3) | 5
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L89 and c.ns == _U0:
+                acc = (acc << 3) | 6
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 7:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L46 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 6
+            elif nm == _L47 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 5
+            elif nm == _L48 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L49 and c.ns == _U0:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L50 and c.ns == _U0:
+                acc = (acc << 3) | 4
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L89 and c.ns == _U0:
+                acc = (acc << 3) | 5
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 6:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L47 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 5
+            elif nm == _L48 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L49 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L50 and c.ns == _U0:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L89 and c.ns == _U0:
+                acc = (acc << 3) | 4
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L48 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L49 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L50 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L89 and c.ns == _U0:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L49 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L50 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L89 and c.ns == _U0:
+                acc = (acc << 2) | 2
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L50 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L89 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L89 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L90 and c.ns == _U0:
+                acc = (acc << 4) | 0
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 21
+            elif nm == _L91 and c.ns == _U0:
+                acc = (acc << 4) | 1
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 20
+            elif nm == _L92 and c.ns == _U0:
+                acc = (acc << 4) | 2
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 19
+            elif nm == _L93 and c.ns == _U0:
+                acc = (acc << 4) | 3
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 18
+            elif nm == _L94 and c.ns == _U0:
+                acc = (acc << 4) | 4
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 17
+            elif nm == _L73 and c.ns == _U0:
+                acc = (acc << 4) | 5
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 16
+            elif nm == _L74 and c.ns == _U0:
+                acc = (acc << 4) | 6
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 15
+            elif nm == _L75 and c.ns == _U0:
+                acc = (acc << 4) | 7
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 14
+            elif nm == _L76 and c.ns == _U0:
+                acc = (acc << 4) | 8
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 13
+            elif nm == _L77 and c.ns == _U0:
+                acc = (acc << 4) | 9
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 12
+            elif nm == _L78 and c.ns == _U0:
+                acc = (acc << 4) | 10
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 11
+            else:
+                raise Fallback
+        else:
+            return (acc << 4) | 11, n + 4
+    if s == 21:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L91 and c.ns == _U0:
+                acc = (acc << 4) | 0
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 20
+            elif nm == _L92 and c.ns == _U0:
+                acc = (acc << 4) | 1
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 19
+            elif nm == _L93 and c.ns == _U0:
+                acc = (acc << 4) | 2
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 18
+            elif nm == _L94 and c.ns == _U0:
+                acc = (acc << 4) | 3
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 17
+            elif nm == _L73 and c.ns == _U0:
+                acc = (acc << 4) | 4
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 16
+            elif nm == _L74 and c.ns == _U0:
+                acc = (acc << 4) | 5
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 15
+            elif nm == _L75 and c.ns == _U0:
+                acc = (acc << 4) | 6
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 14
+            elif nm == _L76 and c.ns == _U0:
+                acc = (acc << 4) | 7
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 13
+            elif nm == _L77 and c.ns == _U0:
+                acc = (acc << 4) | 8
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 12
+            elif nm == _L78 and c.ns == _U0:
+                acc = (acc << 4) | 9
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 11
+            else:
+                raise Fallback
+        else:
+            return (acc << 4) | 10, n + 4
+    if s == 20:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L92 and c.ns == _U0:
+                acc = (acc << 4) | 0
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 19
+            elif nm == _L93 and c.ns == _U0:
+                acc = (acc << 4) | 1
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 18
+            elif nm == _L94 and c.ns == _U0:
+                acc = (acc << 4) | 2
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 17
+            elif nm == _L73 and c.ns == _U0:
+                acc = (acc << 4) | 3
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 16
+            elif nm == _L74 and c.ns == _U0:
+                acc = (acc << 4) | 4
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 15
+            elif nm == _L75 and c.ns == _U0:
+                acc = (acc << 4) | 5
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 14
+            elif nm == _L76 and c.ns == _U0:
+                acc = (acc << 4) | 6
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 13
+            elif nm == _L77 and c.ns == _U0:
+                acc = (acc << 4) | 7
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 12
+            elif nm == _L78 and c.ns == _U0:
+                acc = (acc << 4) | 8
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 11
+            else:
+                raise Fallback
+        else:
+            return (acc << 4) | 9, n + 4
+    if s == 19:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L93 and c.ns == _U0:
+                acc = (acc << 4) | 0
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 18
+            elif nm == _L94 and c.ns == _U0:
+                acc = (acc << 4) | 1
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 17
+            elif nm == _L73 and c.ns == _U0:
+                acc = (acc << 4) | 2
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 16
+            elif nm == _L74 and c.ns == _U0:
+                acc = (acc << 4) | 3
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 15
+            elif nm == _L75 and c.ns == _U0:
+                acc = (acc << 4) | 4
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 14
+            elif nm == _L76 and c.ns == _U0:
+                acc = (acc << 4) | 5
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 13
+            elif nm == _L77 and c.ns == _U0:
+                acc = (acc << 4) | 6
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 12
+            elif nm == _L78 and c.ns == _U0:
+                acc = (acc << 4) | 7
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 11
+            else:
+                raise Fallback
+        else:
+            return (acc << 4) | 8, n + 4
+    if s == 18:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L94 and c.ns == _U0:
+                acc = (acc << 4) | 0
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 17
+            elif nm == _L73 and c.ns == _U0:
+                acc = (acc << 4) | 1
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 16
+            elif nm == _L74 and c.ns == _U0:
+                acc = (acc << 4) | 2
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 15
+            elif nm == _L75 and c.ns == _U0:
+                acc = (acc << 4) | 3
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 14
+            elif nm == _L76 and c.ns == _U0:
+                acc = (acc << 4) | 4
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 13
+            elif nm == _L77 and c.ns == _U0:
+                acc = (acc << 4) | 5
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 12
+            elif nm == _L78 and c.ns == _U0:
+                acc = (acc << 4) | 6
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 11
+            else:
+                raise Fallback
+        else:
+            return (acc << 4) | 7, n + 4
+    if s == 17:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L73 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 16
+            elif nm == _L74 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 15
+            elif nm == _L75 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 14
+            elif nm == _L76 and c.ns == _U0:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 13
+            elif nm == _L77 and c.ns == _U0:
+                acc = (acc << 3) | 4
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 12
+            elif nm == _L78 and c.ns == _U0:
+                acc = (acc << 3) | 5
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 11
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 6, n + 3
+    if s == 16:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L74 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 15
+            elif nm == _L75 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 14
+            elif nm == _L76 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 13
+            elif nm == _L77 and c.ns == _U0:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 12
+            elif nm == _L78 and c.ns == _U0:
+                acc = (acc << 3) | 4
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 11
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 5, n + 3
+    if s == 15:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L75 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 14
+            elif nm == _L76 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 13
+            elif nm == _L77 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 12
+            elif nm == _L78 and c.ns == _U0:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 11
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 4, n + 3
+    if s == 14:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L76 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 13
+            elif nm == _L77 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 12
+            elif nm == _L78 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 11
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 3, n + 3
+    if s == 13:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L77 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 12
+            elif nm == _L78 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 11
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 2, n + 2
+    if s == 12:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L78 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 11
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 11:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d11(V: int, E: int, pos: int, el: Element) -> int:
     # BPT_Scheduled_AC_CLResControlMode
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x == 0:
-                c = Element(_U0, _L100)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 9
-            elif x == 1:
-                c = Element(_U0, _L101)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 8
-            elif x == 2:
-                c = Element(_U0, _L102)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 7
-            elif x == 3:
-                c = Element(_U0, _L103)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 6
-            elif x == 4:
-                c = Element(_U0, _L104)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 5
-            elif x == 5:
-                c = Element(_U0, _L105)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 4
-            elif x == 6:
-                c = Element(_U0, _L60)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 3
-            elif x == 7:
-                c = Element(_U0, _L61)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 2
-            elif x == 8:
-                c = Element(_U0, _L62)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            elif x == 9:
-                return pos
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L62)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L61)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 2
-            elif x == 1:
-                c = Element(_U0, _L62)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            elif x == 2:
-                return pos
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L60)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 3
-            elif x == 1:
-                c = Element(_U0, _L61)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 2
-            elif x == 2:
-                c = Element(_U0, _L62)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            elif x == 3:
-                return pos
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L105)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 4
-            elif x == 1:
-                c = Element(_U0, _L60)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 3
-            elif x == 2:
-                c = Element(_U0, _L61)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 2
-            elif x == 3:
-                c = Element(_U0, _L62)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            elif x == 4:
-                return pos
-            else:
-                raise Fallback
-        elif s == 6:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L104)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 5
-            elif x == 1:
-                c = Element(_U0, _L105)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 4
-            elif x == 2:
-                c = Element(_U0, _L60)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 3
-            elif x == 3:
-                c = Element(_U0, _L61)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 2
-            elif x == 4:
-                c = Element(_U0, _L62)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            elif x == 5:
-                return pos
-            else:
-                raise Fallback
-        elif s == 7:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L103)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 6
-            elif x == 1:
-                c = Element(_U0, _L104)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 5
-            elif x == 2:
-                c = Element(_U0, _L105)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 4
-            elif x == 3:
-                c = Element(_U0, _L60)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 3
-            elif x == 4:
-                c = Element(_U0, _L61)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 2
-            elif x == 5:
-                c = Element(_U0, _L62)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            elif x == 6:
-                return pos
-            else:
-                raise Fallback
-        elif s == 8:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x == 0:
-                c = Element(_U0, _L102)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 7
-            elif x == 1:
-                c = Element(_U0, _L103)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 6
-            elif x == 2:
-                c = Element(_U0, _L104)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 5
-            elif x == 3:
-                c = Element(_U0, _L105)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 4
-            elif x == 4:
-                c = Element(_U0, _L60)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 3
-            elif x == 5:
-                c = Element(_U0, _L61)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 2
-            elif x == 6:
-                c = Element(_U0, _L62)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            elif x == 7:
-                return pos
-            else:
-                raise Fallback
-        elif s == 9:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x == 0:
-                c = Element(_U0, _L101)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 8
-            elif x == 1:
-                c = Element(_U0, _L102)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 7
-            elif x == 2:
-                c = Element(_U0, _L103)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 6
-            elif x == 3:
-                c = Element(_U0, _L104)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 5
-            elif x == 4:
-                c = Element(_U0, _L105)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 4
-            elif x == 5:
-                c = Element(_U0, _L60)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 3
-            elif x == 6:
-                c = Element(_U0, _L61)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 2
-            elif x == 7:
-                c = Element(_U0, _L62)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            elif x == 8:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 4
+        x = (V >> (E - pos)) & 0xf
+        if x == 0:
+            c = Element(_U0, _L100)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 9
+        elif x == 1:
+            c = Element(_U0, _L101)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 8
+        elif x == 2:
+            c = Element(_U0, _L102)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 7
+        elif x == 3:
+            c = Element(_U0, _L103)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 6
+        elif x == 4:
+            c = Element(_U0, _L104)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 5
+        elif x == 5:
+            c = Element(_U0, _L105)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 4
+        elif x == 6:
+            c = Element(_U0, _L60)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 3
+        elif x == 7:
+            c = Element(_U0, _L61)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 2
+        elif x == 8:
+            c = Element(_U0, _L62)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
+        elif x == 9:
+            return pos
         else:
             raise Fallback
+    if s == 9:
+        pos += 4
+        x = (V >> (E - pos)) & 0xf
+        if x == 0:
+            c = Element(_U0, _L101)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 8
+        elif x == 1:
+            c = Element(_U0, _L102)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 7
+        elif x == 2:
+            c = Element(_U0, _L103)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 6
+        elif x == 3:
+            c = Element(_U0, _L104)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 5
+        elif x == 4:
+            c = Element(_U0, _L105)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 4
+        elif x == 5:
+            c = Element(_U0, _L60)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 3
+        elif x == 6:
+            c = Element(_U0, _L61)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 2
+        elif x == 7:
+            c = Element(_U0, _L62)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
+        elif x == 8:
+            return pos
+        else:
+            raise Fallback
+    if s == 8:
+        pos += 4
+        x = (V >> (E - pos)) & 0xf
+        if x == 0:
+            c = Element(_U0, _L102)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 7
+        elif x == 1:
+            c = Element(_U0, _L103)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 6
+        elif x == 2:
+            c = Element(_U0, _L104)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 5
+        elif x == 3:
+            c = Element(_U0, _L105)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 4
+        elif x == 4:
+            c = Element(_U0, _L60)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 3
+        elif x == 5:
+            c = Element(_U0, _L61)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 2
+        elif x == 6:
+            c = Element(_U0, _L62)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
+        elif x == 7:
+            return pos
+        else:
+            raise Fallback
+    if s == 7:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L103)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 6
+        elif x == 1:
+            c = Element(_U0, _L104)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 5
+        elif x == 2:
+            c = Element(_U0, _L105)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 4
+        elif x == 3:
+            c = Element(_U0, _L60)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 3
+        elif x == 4:
+            c = Element(_U0, _L61)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 2
+        elif x == 5:
+            c = Element(_U0, _L62)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
+        elif x == 6:
+            return pos
+        else:
+            raise Fallback
+    if s == 6:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L104)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 5
+        elif x == 1:
+            c = Element(_U0, _L105)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 4
+        elif x == 2:
+            c = Element(_U0, _L60)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 3
+        elif x == 3:
+            c = Element(_U0, _L61)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 2
+        elif x == 4:
+            c = Element(_U0, _L62)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
+        elif x == 5:
+            return pos
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L105)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 4
+        elif x == 1:
+            c = Element(_U0, _L60)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 3
+        elif x == 2:
+            c = Element(_U0, _L61)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 2
+        elif x == 3:
+            c = Element(_U0, _L62)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
+        elif x == 4:
+            return pos
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L60)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 3
+        elif x == 1:
+            c = Element(_U0, _L61)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 2
+        elif x == 2:
+            c = Element(_U0, _L62)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
+        elif x == 3:
+            return pos
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L61)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 2
+        elif x == 1:
+            c = Element(_U0, _L62)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
+        elif x == 2:
+            return pos
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L62)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e11(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -7231,399 +7066,369 @@ def _e11(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L100 and c.ns == _U0:
-                    acc = (acc << 4) | 0
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 9
-                    continue
-                elif nm == _L101 and c.ns == _U0:
-                    acc = (acc << 4) | 1
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                elif nm == _L102 and c.ns == _U0:
-                    acc = (acc << 4) | 2
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L103 and c.ns == _U0:
-                    acc = (acc << 4) | 3
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L104 and c.ns == _U0:
-                    acc = (acc << 4) | 4
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L105 and c.ns == _U0:
-                    acc = (acc << 4) | 5
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L60 and c.ns == _U0:
-                    acc = (acc << 4) | 6
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L61 and c.ns == _U0:
-                    acc = (acc << 4) | 7
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L62 and c.ns == _U0:
-                    acc = (acc << 4) | 8
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L100 and c.ns == _U0:
+                acc = (acc << 4) | 0
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 9
+            elif nm == _L101 and c.ns == _U0:
+                acc = (acc << 4) | 1
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 8
+            elif nm == _L102 and c.ns == _U0:
+                acc = (acc << 4) | 2
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 7
+            elif nm == _L103 and c.ns == _U0:
+                acc = (acc << 4) | 3
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 6
+            elif nm == _L104 and c.ns == _U0:
+                acc = (acc << 4) | 4
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 5
+            elif nm == _L105 and c.ns == _U0:
+                acc = (acc << 4) | 5
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L60 and c.ns == _U0:
+                acc = (acc << 4) | 6
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L61 and c.ns == _U0:
+                acc = (acc << 4) | 7
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L62 and c.ns == _U0:
+                acc = (acc << 4) | 8
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            return (acc << 4) | 9, n + 4
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L62 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L61 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L62 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L60 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L61 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L62 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 3) | 3, n + 3
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L105 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L60 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L61 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L62 and c.ns == _U0:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 3) | 4, n + 3
-        elif s == 6:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L104 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L105 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L60 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L61 and c.ns == _U0:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L62 and c.ns == _U0:
-                    acc = (acc << 3) | 4
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 3) | 5, n + 3
-        elif s == 7:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L103 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L104 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L105 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L60 and c.ns == _U0:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L61 and c.ns == _U0:
-                    acc = (acc << 3) | 4
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L62 and c.ns == _U0:
-                    acc = (acc << 3) | 5
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 3) | 6, n + 3
-        elif s == 8:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L102 and c.ns == _U0:
-                    acc = (acc << 4) | 0
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L103 and c.ns == _U0:
-                    acc = (acc << 4) | 1
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L104 and c.ns == _U0:
-                    acc = (acc << 4) | 2
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L105 and c.ns == _U0:
-                    acc = (acc << 4) | 3
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L60 and c.ns == _U0:
-                    acc = (acc << 4) | 4
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L61 and c.ns == _U0:
-                    acc = (acc << 4) | 5
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L62 and c.ns == _U0:
-                    acc = (acc << 4) | 6
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 4) | 7, n + 4
-        elif s == 9:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L101 and c.ns == _U0:
-                    acc = (acc << 4) | 0
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                elif nm == _L102 and c.ns == _U0:
-                    acc = (acc << 4) | 1
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L103 and c.ns == _U0:
-                    acc = (acc << 4) | 2
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L104 and c.ns == _U0:
-                    acc = (acc << 4) | 3
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L105 and c.ns == _U0:
-                    acc = (acc << 4) | 4
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L60 and c.ns == _U0:
-                    acc = (acc << 4) | 5
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L61 and c.ns == _U0:
-                    acc = (acc << 4) | 6
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L62 and c.ns == _U0:
-                    acc = (acc << 4) | 7
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 4) | 8, n + 4
         else:
+            return (acc << 4) | 9, n + 4
+    if s == 9:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L101 and c.ns == _U0:
+                acc = (acc << 4) | 0
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 8
+            elif nm == _L102 and c.ns == _U0:
+                acc = (acc << 4) | 1
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 7
+            elif nm == _L103 and c.ns == _U0:
+                acc = (acc << 4) | 2
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 6
+            elif nm == _L104 and c.ns == _U0:
+                acc = (acc << 4) | 3
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 5
+            elif nm == _L105 and c.ns == _U0:
+                acc = (acc << 4) | 4
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L60 and c.ns == _U0:
+                acc = (acc << 4) | 5
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L61 and c.ns == _U0:
+                acc = (acc << 4) | 6
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L62 and c.ns == _U0:
+                acc = (acc << 4) | 7
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 4) | 8, n + 4
+    if s == 8:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L102 and c.ns == _U0:
+                acc = (acc << 4) | 0
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 7
+            elif nm == _L103 and c.ns == _U0:
+                acc = (acc << 4) | 1
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 6
+            elif nm == _L104 and c.ns == _U0:
+                acc = (acc << 4) | 2
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 5
+            elif nm == _L105 and c.ns == _U0:
+                acc = (acc << 4) | 3
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L60 and c.ns == _U0:
+                acc = (acc << 4) | 4
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L61 and c.ns == _U0:
+                acc = (acc << 4) | 5
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L62 and c.ns == _U0:
+                acc = (acc << 4) | 6
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 4) | 7, n + 4
+    if s == 7:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L103 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 6
+            elif nm == _L104 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 5
+            elif nm == _L105 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L60 and c.ns == _U0:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L61 and c.ns == _U0:
+                acc = (acc << 3) | 4
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L62 and c.ns == _U0:
+                acc = (acc << 3) | 5
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 6, n + 3
+    if s == 6:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L104 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 5
+            elif nm == _L105 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L60 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L61 and c.ns == _U0:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L62 and c.ns == _U0:
+                acc = (acc << 3) | 4
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 5, n + 3
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L105 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L60 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L61 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L62 and c.ns == _U0:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 4, n + 3
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L60 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L61 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L62 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 3, n + 3
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L61 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L62 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 2, n + 2
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L62 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d12(V: int, E: int, pos: int, el: Element) -> int:
     # CLReqControlMode
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
         else:
             raise Fallback
+    raise Fallback
 
 
 def _e12(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -7636,30 +7441,27 @@ def _e12(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        else:
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d13(V: int, E: int, pos: int, el: Element) -> int:
     # CLResControlMode
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
         else:
             raise Fallback
+    raise Fallback
 
 
 def _e13(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -7672,43 +7474,40 @@ def _e13(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        else:
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d14(V: int, E: int, pos: int, el: Element) -> int:
     # CanonicalizationMethod
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A106] = v
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                raise Fallback
-            elif x == 1:
-                return pos
-            elif x == 2:
-                raise Fallback
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A106] = v
+            s = 1
         else:
             raise Fallback
+    while s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            return pos
+        elif x == 2:
+            raise Fallback
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e14(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -7736,186 +7535,184 @@ def _e14(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
             raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d15(V: int, E: int, pos: int, el: Element) -> int:
     # DSAKeyValue
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U16, _L107, None, None, v))
-                s = 3
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U16, _L108, None, None, v))
-                s = 2
-            elif x == 2:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U16, _L109, None, None, v))
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U16, _L110, None, None, v))
-                s = 5
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U16, _L111, None, None, v))
-                s = 4
-            elif x == 2:
-                return pos
-            else:
-                raise Fallback
-        elif s == 2:
+    if s == 0:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U16, _L109, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 3:
+            v, pos = rbin(V, E, pos)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U16, _L112, None, None, v))
-                s = 6
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 4:
+            ch.append(Element(_U16, _L107, None, None, v))
+            s = 3
+        elif x == 1:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U16, _L113, None, None, v))
-                s = 7
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 5:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U16, _L111, None, None, v))
-                s = 4
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 6:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U16, _L108, None, None, v))
-                s = 2
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U16, _L109, None, None, v))
-                s = 1
-            else:
-                raise Fallback
-        elif s == 7:
+            v, pos = rbin(V, E, pos)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
+            ch.append(Element(_U16, _L108, None, None, v))
+            s = 2
+        elif x == 2:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U16, _L109, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U16, _L110, None, None, v))
+            s = 6
+        else:
+            raise Fallback
+    if s == 6:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U16, _L108, None, None, v))
+            s = 2
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U16, _L109, None, None, v))
+            s = 1
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U16, _L109, None, None, v))
+            s = 1
+        else:
+            raise Fallback
+    if s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U16, _L111, None, None, v))
+            s = 5
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U16, _L112, None, None, v))
+            s = 4
+        elif x == 2:
+            return pos
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U16, _L112, None, None, v))
+            s = 4
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U16, _L113, None, None, v))
+            s = 7
+        else:
+            raise Fallback
+    if s == 7:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e15(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -7928,239 +7725,239 @@ def _e15(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L107 and c.ns == _U16:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L108 and c.ns == _U16:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L109 and c.ns == _U16:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 3) | 4
-                    n += 3
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L107 and c.ns == _U16:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 3
+            elif nm == _L108 and c.ns == _U16:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            elif nm == _L109 and c.ns == _U16:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 3) | 4
+                n += 3
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L110 and c.ns == _U16:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L111 and c.ns == _U16:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L109 and c.ns == _U16:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L112 and c.ns == _U16:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L113 and c.ns == _U16:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 7
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L111 and c.ns == _U16:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 6:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L108 and c.ns == _U16:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L109 and c.ns == _U16:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 7:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L110 and c.ns == _U16:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 6:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L108 and c.ns == _U16:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            elif nm == _L109 and c.ns == _U16:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L109 and c.ns == _U16:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L111 and c.ns == _U16:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 5
+            elif nm == _L112 and c.ns == _U16:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 2, n + 2
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L112 and c.ns == _U16:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L113 and c.ns == _U16:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 7
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 7:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d16(V: int, E: int, pos: int, el: Element) -> int:
     # DigestMethod
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A106] = v
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                raise Fallback
-            elif x == 1:
-                return pos
-            elif x == 2:
-                raise Fallback
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A106] = v
+            s = 1
         else:
             raise Fallback
+    while s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            return pos
+        elif x == 2:
+            raise Fallback
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e16(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -8188,45 +7985,43 @@ def _e16(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
             raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d17(V: int, E: int, pos: int, el: Element) -> int:
     # DigestValue
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = rbin(V, E, pos)
-                el.value = v
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            v, pos = rbin(V, E, pos)
+            el.value = v
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e17(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -8255,243 +8050,241 @@ def _d18(V: int, E: int, pos: int, el: Element) -> int:
     # Dynamic_AC_CLReqControlMode
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U13, _L85, None, None, v))
-                s = 2
-            elif x == 1:
-                c = Element(_U13, _L86)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
+    if s == 0:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U13, _L87)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 3
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 2:
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U13, _L86)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U13, _L88)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 4
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L45)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 5
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L46)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 8
-            elif x == 1:
-                c = Element(_U0, _L47)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 7
-            elif x == 2:
-                c = Element(_U0, _L48)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 6
-            else:
-                raise Fallback
-        elif s == 6:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L49)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 11
-            elif x == 1:
-                c = Element(_U0, _L50)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 10
-            elif x == 2:
-                c = Element(_U0, _L89)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 9
-            else:
-                raise Fallback
-        elif s == 7:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L48)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 6
-            else:
-                raise Fallback
-        elif s == 8:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L47)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 7
-            elif x == 1:
-                c = Element(_U0, _L48)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 6
-            else:
-                raise Fallback
-        elif s == 9:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L90)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 14
-            elif x == 1:
-                c = Element(_U0, _L91)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 13
-            elif x == 2:
-                c = Element(_U0, _L92)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 12
-            else:
-                raise Fallback
-        elif s == 10:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L89)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 9
-            else:
-                raise Fallback
-        elif s == 11:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L50)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 10
-            elif x == 1:
-                c = Element(_U0, _L89)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 9
-            else:
-                raise Fallback
-        elif s == 12:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L93)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 16
-            elif x == 1:
-                c = Element(_U0, _L94)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 15
-            elif x == 2:
-                return pos
-            else:
-                raise Fallback
-        elif s == 13:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L92)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 12
-            else:
-                raise Fallback
-        elif s == 14:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L91)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 13
-            elif x == 1:
-                c = Element(_U0, _L92)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 12
-            else:
-                raise Fallback
-        elif s == 15:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
-        elif s == 16:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L94)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 15
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
+            ch.append(Element(_U13, _L85, None, None, v))
+            s = 2
+        elif x == 1:
+            c = Element(_U13, _L86)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U13, _L86)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U13, _L87)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U13, _L88)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 4
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L45)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 5
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L46)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 8
+        elif x == 1:
+            c = Element(_U0, _L47)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 7
+        elif x == 2:
+            c = Element(_U0, _L48)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 6
+        else:
+            raise Fallback
+    if s == 8:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L47)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 7
+        elif x == 1:
+            c = Element(_U0, _L48)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 6
+        else:
+            raise Fallback
+    if s == 7:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L48)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 6
+        else:
+            raise Fallback
+    if s == 6:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L49)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 11
+        elif x == 1:
+            c = Element(_U0, _L50)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 10
+        elif x == 2:
+            c = Element(_U0, _L89)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 9
+        else:
+            raise Fallback
+    if s == 11:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L50)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 10
+        elif x == 1:
+            c = Element(_U0, _L89)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 9
+        else:
+            raise Fallback
+    if s == 10:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L89)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 9
+        else:
+            raise Fallback
+    if s == 9:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L90)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 14
+        elif x == 1:
+            c = Element(_U0, _L91)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 13
+        elif x == 2:
+            c = Element(_U0, _L92)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 12
+        else:
+            raise Fallback
+    if s == 14:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L91)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 13
+        elif x == 1:
+            c = Element(_U0, _L92)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 12
+        else:
+            raise Fallback
+    if s == 13:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L92)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 12
+        else:
+            raise Fallback
+    if s == 12:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L93)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 16
+        elif x == 1:
+            c = Element(_U0, _L94)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 15
+        elif x == 2:
+            return pos
+        else:
+            raise Fallback
+    if s == 16:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L94)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 15
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 15:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e18(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -8504,728 +8297,730 @@ def _e18(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L85 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L86 and c.ns == _U13:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L85 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            elif nm == _L86 and c.ns == _U13:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L87 and c.ns == _U13:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L86 and c.ns == _U13:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L88 and c.ns == _U13:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L45 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L46 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                elif nm == _L47 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L48 and c.ns == _U0:
-                    acc = (acc << 2) | 2
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 6:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L49 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 11
-                    continue
-                elif nm == _L50 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 10
-                    continue
-                elif nm == _L89 and c.ns == _U0:
-                    acc = (acc << 2) | 2
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 9
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 7:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L48 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 8:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L47 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L48 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 9:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L90 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 14
-                    continue
-                elif nm == _L91 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 13
-                    continue
-                elif nm == _L92 and c.ns == _U0:
-                    acc = (acc << 2) | 2
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 12
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 10:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L89 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 9
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 11:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L50 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 10
-                    continue
-                elif nm == _L89 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 9
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 12:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L93 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 16
-                    continue
-                elif nm == _L94 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 15
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
-        elif s == 13:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L92 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 12
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 14:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L91 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 13
-                    continue
-                elif nm == _L92 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 12
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 15:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        elif s == 16:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L94 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 15
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
             raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L86 and c.ns == _U13:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L87 and c.ns == _U13:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L88 and c.ns == _U13:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L45 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 5
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L46 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 8
+            elif nm == _L47 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 7
+            elif nm == _L48 and c.ns == _U0:
+                acc = (acc << 2) | 2
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 8:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L47 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 7
+            elif nm == _L48 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 7:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L48 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 6:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L49 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 11
+            elif nm == _L50 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 10
+            elif nm == _L89 and c.ns == _U0:
+                acc = (acc << 2) | 2
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 9
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 11:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L50 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 10
+            elif nm == _L89 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 9
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 10:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L89 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 9
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 9:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L90 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 14
+            elif nm == _L91 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 13
+            elif nm == _L92 and c.ns == _U0:
+                acc = (acc << 2) | 2
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 12
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 14:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L91 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 13
+            elif nm == _L92 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 12
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 13:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L92 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 12
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 12:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L93 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 16
+            elif nm == _L94 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 15
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 2, n + 2
+    if s == 16:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L94 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 15
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 15:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d19(V: int, E: int, pos: int, el: Element) -> int:
     # Dynamic_AC_CLResControlMode
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U13, _L85, None, None, v))
-                s = 5
-            elif x == 1:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U13, _L97, None, None, v))
-                s = 4
-            elif x == 2:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U13, _L98, None, None, v))
-                s = 3
-            elif x == 3:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U13, _L99, None, None, v))
-                s = 2
-            elif x == 4:
-                c = Element(_U0, _L100)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x == 0:
-                c = Element(_U0, _L101)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 13
-            elif x == 1:
-                c = Element(_U0, _L102)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 12
-            elif x == 2:
-                c = Element(_U0, _L103)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 11
-            elif x == 3:
-                c = Element(_U0, _L104)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 10
-            elif x == 4:
-                c = Element(_U0, _L105)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 9
-            elif x == 5:
-                c = Element(_U0, _L60)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 8
-            elif x == 6:
-                c = Element(_U0, _L61)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 7
-            elif x == 7:
-                c = Element(_U0, _L62)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 6
-            elif x == 8:
-                return pos
-            else:
-                raise Fallback
-        elif s == 2:
+    if s == 0:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L100)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U13, _L99, None, None, v))
-                s = 2
-            elif x == 1:
-                c = Element(_U0, _L100)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U13, _L98, None, None, v))
-                s = 3
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U13, _L99, None, None, v))
-                s = 2
-            elif x == 2:
-                c = Element(_U0, _L100)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U13, _L97, None, None, v))
-                s = 4
-            elif x == 1:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U13, _L98, None, None, v))
-                s = 3
-            elif x == 2:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U13, _L99, None, None, v))
-                s = 2
-            elif x == 3:
-                c = Element(_U0, _L100)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 6:
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 7:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L62)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 6
-            elif x == 1:
-                return pos
-            else:
+            ch.append(Element(_U13, _L85, None, None, v))
+            s = 5
+        elif x == 1:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
                 raise Fallback
-        elif s == 8:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L61)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 7
-            elif x == 1:
-                c = Element(_U0, _L62)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 6
-            elif x == 2:
-                return pos
-            else:
+            v = x >> 1
+            if v > 100:
                 raise Fallback
-        elif s == 9:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L60)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 8
-            elif x == 1:
-                c = Element(_U0, _L61)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 7
-            elif x == 2:
-                c = Element(_U0, _L62)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 6
-            elif x == 3:
-                return pos
-            else:
+            ch.append(Element(_U13, _L97, None, None, v))
+            s = 4
+        elif x == 2:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
                 raise Fallback
-        elif s == 10:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L105)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 9
-            elif x == 1:
-                c = Element(_U0, _L60)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 8
-            elif x == 2:
-                c = Element(_U0, _L61)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 7
-            elif x == 3:
-                c = Element(_U0, _L62)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 6
-            elif x == 4:
-                return pos
-            else:
+            v = x >> 1
+            if v > 100:
                 raise Fallback
-        elif s == 11:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L104)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 10
-            elif x == 1:
-                c = Element(_U0, _L105)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 9
-            elif x == 2:
-                c = Element(_U0, _L60)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 8
-            elif x == 3:
-                c = Element(_U0, _L61)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 7
-            elif x == 4:
-                c = Element(_U0, _L62)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 6
-            elif x == 5:
-                return pos
-            else:
+            ch.append(Element(_U13, _L98, None, None, v))
+            s = 3
+        elif x == 3:
+            pos += 1
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 12:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L103)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 11
-            elif x == 1:
-                c = Element(_U0, _L104)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 10
-            elif x == 2:
-                c = Element(_U0, _L105)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 9
-            elif x == 3:
-                c = Element(_U0, _L60)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 8
-            elif x == 4:
-                c = Element(_U0, _L61)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 7
-            elif x == 5:
-                c = Element(_U0, _L62)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 6
-            elif x == 6:
-                return pos
-            else:
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 13:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x == 0:
-                c = Element(_U0, _L102)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 12
-            elif x == 1:
-                c = Element(_U0, _L103)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 11
-            elif x == 2:
-                c = Element(_U0, _L104)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 10
-            elif x == 3:
-                c = Element(_U0, _L105)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 9
-            elif x == 4:
-                c = Element(_U0, _L60)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 8
-            elif x == 5:
-                c = Element(_U0, _L61)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 7
-            elif x == 6:
-                c = Element(_U0, _L62)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 6
-            elif x == 7:
-                return pos
-            else:
-                raise Fallback
+            ch.append(Element(_U13, _L99, None, None, v))
+            s = 2
+        elif x == 4:
+            c = Element(_U0, _L100)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 5:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
+                raise Fallback
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            ch.append(Element(_U13, _L97, None, None, v))
+            s = 4
+        elif x == 1:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
+                raise Fallback
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            ch.append(Element(_U13, _L98, None, None, v))
+            s = 3
+        elif x == 2:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U13, _L99, None, None, v))
+            s = 2
+        elif x == 3:
+            c = Element(_U0, _L100)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
+                raise Fallback
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            ch.append(Element(_U13, _L98, None, None, v))
+            s = 3
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U13, _L99, None, None, v))
+            s = 2
+        elif x == 2:
+            c = Element(_U0, _L100)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U13, _L99, None, None, v))
+            s = 2
+        elif x == 1:
+            c = Element(_U0, _L100)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L100)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 1:
+        pos += 4
+        x = (V >> (E - pos)) & 0xf
+        if x == 0:
+            c = Element(_U0, _L101)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 13
+        elif x == 1:
+            c = Element(_U0, _L102)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 12
+        elif x == 2:
+            c = Element(_U0, _L103)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 11
+        elif x == 3:
+            c = Element(_U0, _L104)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 10
+        elif x == 4:
+            c = Element(_U0, _L105)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 9
+        elif x == 5:
+            c = Element(_U0, _L60)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 8
+        elif x == 6:
+            c = Element(_U0, _L61)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 7
+        elif x == 7:
+            c = Element(_U0, _L62)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 6
+        elif x == 8:
+            return pos
+        else:
+            raise Fallback
+    if s == 13:
+        pos += 4
+        x = (V >> (E - pos)) & 0xf
+        if x == 0:
+            c = Element(_U0, _L102)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 12
+        elif x == 1:
+            c = Element(_U0, _L103)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 11
+        elif x == 2:
+            c = Element(_U0, _L104)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 10
+        elif x == 3:
+            c = Element(_U0, _L105)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 9
+        elif x == 4:
+            c = Element(_U0, _L60)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 8
+        elif x == 5:
+            c = Element(_U0, _L61)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 7
+        elif x == 6:
+            c = Element(_U0, _L62)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 6
+        elif x == 7:
+            return pos
+        else:
+            raise Fallback
+    if s == 12:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L103)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 11
+        elif x == 1:
+            c = Element(_U0, _L104)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 10
+        elif x == 2:
+            c = Element(_U0, _L105)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 9
+        elif x == 3:
+            c = Element(_U0, _L60)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 8
+        elif x == 4:
+            c = Element(_U0, _L61)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 7
+        elif x == 5:
+            c = Element(_U0, _L62)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 6
+        elif x == 6:
+            return pos
+        else:
+            raise Fallback
+    if s == 11:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L104)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 10
+        elif x == 1:
+            c = Element(_U0, _L105)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 9
+        elif x == 2:
+            c = Element(_U0, _L60)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 8
+        elif x == 3:
+            c = Element(_U0, _L61)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 7
+        elif x == 4:
+            c = Element(_U0, _L62)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 6
+        elif x == 5:
+            return pos
+        else:
+            raise Fallback
+    if s == 10:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L105)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 9
+        elif x == 1:
+            c = Element(_U0, _L60)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 8
+        elif x == 2:
+            c = Element(_U0, _L61)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 7
+        elif x == 3:
+            c = Element(_U0, _L62)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 6
+        elif x == 4:
+            return pos
+        else:
+            raise Fallback
+    if s == 9:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L60)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 8
+        elif x == 1:
+            c = Element(_U0, _L61)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 7
+        elif x == 2:
+            c = Element(_U0, _L62)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 6
+        elif x == 3:
+            return pos
+        else:
+            raise Fallback
+    if s == 8:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L61)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 7
+        elif x == 1:
+            c = Element(_U0, _L62)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 6
+        elif x == 2:
+            return pos
+        else:
+            raise Fallback
+    if s == 7:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L62)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 6
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 6:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e19(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -9238,702 +9033,667 @@ def _e19(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L85 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 4) | 0
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L97 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 12) | 512 | (v << 1)
-                    n += 12
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L98 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 12) | 1024 | (v << 1)
-                    n += 12
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L99 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 65535:
-                        raise Fallback
-                    acc = (acc << 4) | 6
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L100 and c.ns == _U0:
-                    acc = (acc << 3) | 4
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L85 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 4) | 0
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 5
+            elif nm == _L97 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 12) | 512 | (v << 1)
+                n += 12
+                i += 1
+                s = 4
+            elif nm == _L98 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 12) | 1024 | (v << 1)
+                n += 12
+                i += 1
+                s = 3
+            elif nm == _L99 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 65535:
+                    raise Fallback
+                acc = (acc << 4) | 6
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            elif nm == _L100 and c.ns == _U0:
+                acc = (acc << 3) | 4
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L101 and c.ns == _U0:
-                    acc = (acc << 4) | 0
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 13
-                    continue
-                elif nm == _L102 and c.ns == _U0:
-                    acc = (acc << 4) | 1
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 12
-                    continue
-                elif nm == _L103 and c.ns == _U0:
-                    acc = (acc << 4) | 2
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 11
-                    continue
-                elif nm == _L104 and c.ns == _U0:
-                    acc = (acc << 4) | 3
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 10
-                    continue
-                elif nm == _L105 and c.ns == _U0:
-                    acc = (acc << 4) | 4
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 9
-                    continue
-                elif nm == _L60 and c.ns == _U0:
-                    acc = (acc << 4) | 5
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                elif nm == _L61 and c.ns == _U0:
-                    acc = (acc << 4) | 6
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L62 and c.ns == _U0:
-                    acc = (acc << 4) | 7
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            return (acc << 4) | 8, n + 4
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L100 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L99 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 65535:
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L100 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L98 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 11) | 0 | (v << 1)
-                    n += 11
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L99 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 65535:
-                        raise Fallback
-                    acc = (acc << 3) | 2
-                    n += 3
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L100 and c.ns == _U0:
-                    acc = (acc << 2) | 2
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L97 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 12) | 0 | (v << 1)
-                    n += 12
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L98 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 12) | 512 | (v << 1)
-                    n += 12
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L99 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 65535:
-                        raise Fallback
-                    acc = (acc << 4) | 4
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L100 and c.ns == _U0:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 6:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        elif s == 7:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L62 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 8:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L61 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L62 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
-        elif s == 9:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L60 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                elif nm == _L61 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L62 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            return (acc << 3) | 3, n + 3
-        elif s == 10:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L105 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 9
-                    continue
-                elif nm == _L60 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                elif nm == _L61 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L62 and c.ns == _U0:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            return (acc << 3) | 4, n + 3
-        elif s == 11:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L104 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 10
-                    continue
-                elif nm == _L105 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 9
-                    continue
-                elif nm == _L60 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                elif nm == _L61 and c.ns == _U0:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L62 and c.ns == _U0:
-                    acc = (acc << 3) | 4
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            return (acc << 3) | 5, n + 3
-        elif s == 12:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L103 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 11
-                    continue
-                elif nm == _L104 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 10
-                    continue
-                elif nm == _L105 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 9
-                    continue
-                elif nm == _L60 and c.ns == _U0:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                elif nm == _L61 and c.ns == _U0:
-                    acc = (acc << 3) | 4
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L62 and c.ns == _U0:
-                    acc = (acc << 3) | 5
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            return (acc << 3) | 6, n + 3
-        elif s == 13:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L102 and c.ns == _U0:
-                    acc = (acc << 4) | 0
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 12
-                    continue
-                elif nm == _L103 and c.ns == _U0:
-                    acc = (acc << 4) | 1
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 11
-                    continue
-                elif nm == _L104 and c.ns == _U0:
-                    acc = (acc << 4) | 2
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 10
-                    continue
-                elif nm == _L105 and c.ns == _U0:
-                    acc = (acc << 4) | 3
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 9
-                    continue
-                elif nm == _L60 and c.ns == _U0:
-                    acc = (acc << 4) | 4
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                elif nm == _L61 and c.ns == _U0:
-                    acc = (acc << 4) | 5
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L62 and c.ns == _U0:
-                    acc = (acc << 4) | 6
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            return (acc << 4) | 7, n + 4
         else:
             raise Fallback
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L97 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 12) | 0 | (v << 1)
+                n += 12
+                i += 1
+                s = 4
+            elif nm == _L98 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 12) | 512 | (v << 1)
+                n += 12
+                i += 1
+                s = 3
+            elif nm == _L99 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 65535:
+                    raise Fallback
+                acc = (acc << 4) | 4
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            elif nm == _L100 and c.ns == _U0:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L98 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 11) | 0 | (v << 1)
+                n += 11
+                i += 1
+                s = 3
+            elif nm == _L99 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 65535:
+                    raise Fallback
+                acc = (acc << 3) | 2
+                n += 3
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            elif nm == _L100 and c.ns == _U0:
+                acc = (acc << 2) | 2
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L99 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 65535:
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            elif nm == _L100 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L100 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L101 and c.ns == _U0:
+                acc = (acc << 4) | 0
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 13
+            elif nm == _L102 and c.ns == _U0:
+                acc = (acc << 4) | 1
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 12
+            elif nm == _L103 and c.ns == _U0:
+                acc = (acc << 4) | 2
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 11
+            elif nm == _L104 and c.ns == _U0:
+                acc = (acc << 4) | 3
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 10
+            elif nm == _L105 and c.ns == _U0:
+                acc = (acc << 4) | 4
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 9
+            elif nm == _L60 and c.ns == _U0:
+                acc = (acc << 4) | 5
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 8
+            elif nm == _L61 and c.ns == _U0:
+                acc = (acc << 4) | 6
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 7
+            elif nm == _L62 and c.ns == _U0:
+                acc = (acc << 4) | 7
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            return (acc << 4) | 8, n + 4
+    if s == 13:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L102 and c.ns == _U0:
+                acc = (acc << 4) | 0
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 12
+            elif nm == _L103 and c.ns == _U0:
+                acc = (acc << 4) | 1
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 11
+            elif nm == _L104 and c.ns == _U0:
+                acc = (acc << 4) | 2
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 10
+            elif nm == _L105 and c.ns == _U0:
+                acc = (acc << 4) | 3
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 9
+            elif nm == _L60 and c.ns == _U0:
+                acc = (acc << 4) | 4
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 8
+            elif nm == _L61 and c.ns == _U0:
+                acc = (acc << 4) | 5
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 7
+            elif nm == _L62 and c.ns == _U0:
+                acc = (acc << 4) | 6
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            return (acc << 4) | 7, n + 4
+    if s == 12:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L103 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 11
+            elif nm == _L104 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 10
+            elif nm == _L105 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 9
+            elif nm == _L60 and c.ns == _U0:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 8
+            elif nm == _L61 and c.ns == _U0:
+                acc = (acc << 3) | 4
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 7
+            elif nm == _L62 and c.ns == _U0:
+                acc = (acc << 3) | 5
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 6, n + 3
+    if s == 11:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L104 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 10
+            elif nm == _L105 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 9
+            elif nm == _L60 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 8
+            elif nm == _L61 and c.ns == _U0:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 7
+            elif nm == _L62 and c.ns == _U0:
+                acc = (acc << 3) | 4
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 5, n + 3
+    if s == 10:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L105 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 9
+            elif nm == _L60 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 8
+            elif nm == _L61 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 7
+            elif nm == _L62 and c.ns == _U0:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 4, n + 3
+    if s == 9:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L60 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 8
+            elif nm == _L61 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 7
+            elif nm == _L62 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 3, n + 3
+    if s == 8:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L61 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 7
+            elif nm == _L62 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 2, n + 2
+    if s == 7:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L62 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 6:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d20(V: int, E: int, pos: int, el: Element) -> int:
     # KeyInfo
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A114] = v
-                s = 1
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U16, _L24, None, None, v))
-                s = 2
-            elif x == 2:
-                c = Element(_U16, _L25)
-                ch.append(c)
-                pos = _d22(V, E, pos, c)
-                s = 2
-            elif x == 3:
-                c = Element(_U16, _L32)
-                ch.append(c)
-                pos = _d28(V, E, pos, c)
-                s = 2
-            elif x == 4:
-                c = Element(_U16, _L44)
-                ch.append(c)
-                pos = _d40(V, E, pos, c)
-                s = 2
-            elif x == 5:
-                c = Element(_U16, _L29)
-                ch.append(c)
-                pos = _d25(V, E, pos, c)
-                s = 2
-            elif x == 6:
-                c = Element(_U16, _L33)
-                ch.append(c)
-                pos = _d29(V, E, pos, c)
-                s = 2
-            elif x == 7:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U16, _L27, None, None, v))
-                s = 2
-            elif x == 8:
+    if s == 0:
+        pos += 4
+        x = (V >> (E - pos)) & 0xf
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A114] = v
+            s = 1
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-            elif x == 9:
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-            else:
+            ch.append(Element(_U16, _L24, None, None, v))
+            s = 2
+        elif x == 2:
+            c = Element(_U16, _L25)
+            ch.append(c)
+            pos = _d22(V, E, pos, c)
+            s = 2
+        elif x == 3:
+            c = Element(_U16, _L32)
+            ch.append(c)
+            pos = _d28(V, E, pos, c)
+            s = 2
+        elif x == 4:
+            c = Element(_U16, _L44)
+            ch.append(c)
+            pos = _d40(V, E, pos, c)
+            s = 2
+        elif x == 5:
+            c = Element(_U16, _L29)
+            ch.append(c)
+            pos = _d25(V, E, pos, c)
+            s = 2
+        elif x == 6:
+            c = Element(_U16, _L33)
+            ch.append(c)
+            pos = _d29(V, E, pos, c)
+            s = 2
+        elif x == 7:
+            pos += 1
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U16, _L24, None, None, v))
-                s = 2
-            elif x == 1:
-                c = Element(_U16, _L25)
-                ch.append(c)
-                pos = _d22(V, E, pos, c)
-                s = 2
-            elif x == 2:
-                c = Element(_U16, _L32)
-                ch.append(c)
-                pos = _d28(V, E, pos, c)
-                s = 2
-            elif x == 3:
-                c = Element(_U16, _L44)
-                ch.append(c)
-                pos = _d40(V, E, pos, c)
-                s = 2
-            elif x == 4:
-                c = Element(_U16, _L29)
-                ch.append(c)
-                pos = _d25(V, E, pos, c)
-                s = 2
-            elif x == 5:
-                c = Element(_U16, _L33)
-                ch.append(c)
-                pos = _d29(V, E, pos, c)
-                s = 2
-            elif x == 6:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U16, _L27, None, None, v))
-                s = 2
-            elif x == 7:
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-            elif x == 8:
-                raise Fallback
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U16, _L24, None, None, v))
-                s = 2
-            elif x == 1:
-                c = Element(_U16, _L25)
-                ch.append(c)
-                pos = _d22(V, E, pos, c)
-                s = 2
-            elif x == 2:
-                c = Element(_U16, _L32)
-                ch.append(c)
-                pos = _d28(V, E, pos, c)
-                s = 2
-            elif x == 3:
-                c = Element(_U16, _L44)
-                ch.append(c)
-                pos = _d40(V, E, pos, c)
-                s = 2
-            elif x == 4:
-                c = Element(_U16, _L29)
-                ch.append(c)
-                pos = _d25(V, E, pos, c)
-                s = 2
-            elif x == 5:
-                c = Element(_U16, _L33)
-                ch.append(c)
-                pos = _d29(V, E, pos, c)
-                s = 2
-            elif x == 6:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U16, _L27, None, None, v))
-                s = 2
-            elif x == 7:
-                raise Fallback
-            elif x == 8:
-                return pos
-            elif x == 9:
-                raise Fallback
-            else:
-                raise Fallback
+            ch.append(Element(_U16, _L27, None, None, v))
+            s = 2
+        elif x == 8:
+            raise Fallback
+        elif x == 9:
+            raise Fallback
         else:
             raise Fallback
+    while s == 1:
+        pos += 4
+        x = (V >> (E - pos)) & 0xf
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U16, _L24, None, None, v))
+            s = 2
+        elif x == 1:
+            c = Element(_U16, _L25)
+            ch.append(c)
+            pos = _d22(V, E, pos, c)
+            s = 2
+        elif x == 2:
+            c = Element(_U16, _L32)
+            ch.append(c)
+            pos = _d28(V, E, pos, c)
+            s = 2
+        elif x == 3:
+            c = Element(_U16, _L44)
+            ch.append(c)
+            pos = _d40(V, E, pos, c)
+            s = 2
+        elif x == 4:
+            c = Element(_U16, _L29)
+            ch.append(c)
+            pos = _d25(V, E, pos, c)
+            s = 2
+        elif x == 5:
+            c = Element(_U16, _L33)
+            ch.append(c)
+            pos = _d29(V, E, pos, c)
+            s = 2
+        elif x == 6:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U16, _L27, None, None, v))
+            s = 2
+        elif x == 7:
+            raise Fallback
+        elif x == 8:
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 2:
+        pos += 4
+        x = (V >> (E - pos)) & 0xf
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U16, _L24, None, None, v))
+        elif x == 1:
+            c = Element(_U16, _L25)
+            ch.append(c)
+            pos = _d22(V, E, pos, c)
+        elif x == 2:
+            c = Element(_U16, _L32)
+            ch.append(c)
+            pos = _d28(V, E, pos, c)
+        elif x == 3:
+            c = Element(_U16, _L44)
+            ch.append(c)
+            pos = _d40(V, E, pos, c)
+        elif x == 4:
+            c = Element(_U16, _L29)
+            ch.append(c)
+            pos = _d25(V, E, pos, c)
+        elif x == 5:
+            c = Element(_U16, _L33)
+            ch.append(c)
+            pos = _d29(V, E, pos, c)
+        elif x == 6:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U16, _L27, None, None, v))
+        elif x == 7:
+            raise Fallback
+        elif x == 8:
+            return pos
+        elif x == 9:
+            raise Fallback
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e20(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -9961,240 +9721,233 @@ def _e20(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L24 and c.ns == _U16:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii():
-                        raise Fallback
-                    acc = (acc << 5) | 2
-                    n += 5
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L25 and c.ns == _U16:
-                    acc = (acc << 4) | 2
-                    n += 4
-                    acc, n = _e22(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L32 and c.ns == _U16:
-                    acc = (acc << 4) | 3
-                    n += 4
-                    acc, n = _e28(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L44 and c.ns == _U16:
-                    acc = (acc << 4) | 4
-                    n += 4
-                    acc, n = _e40(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L29 and c.ns == _U16:
-                    acc = (acc << 4) | 5
-                    n += 4
-                    acc, n = _e25(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L33 and c.ns == _U16:
-                    acc = (acc << 4) | 6
-                    n += 4
-                    acc, n = _e29(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L27 and c.ns == _U16:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii():
-                        raise Fallback
-                    acc = (acc << 5) | 14
-                    n += 5
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L24 and c.ns == _U16:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii():
+                    raise Fallback
+                acc = (acc << 5) | 2
+                n += 5
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            elif nm == _L25 and c.ns == _U16:
+                acc = (acc << 4) | 2
+                n += 4
+                acc, n = _e22(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L32 and c.ns == _U16:
+                acc = (acc << 4) | 3
+                n += 4
+                acc, n = _e28(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L44 and c.ns == _U16:
+                acc = (acc << 4) | 4
+                n += 4
+                acc, n = _e40(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L29 and c.ns == _U16:
+                acc = (acc << 4) | 5
+                n += 4
+                acc, n = _e25(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L33 and c.ns == _U16:
+                acc = (acc << 4) | 6
+                n += 4
+                acc, n = _e29(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L27 and c.ns == _U16:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii():
+                    raise Fallback
+                acc = (acc << 5) | 14
+                n += 5
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L24 and c.ns == _U16:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii():
-                        raise Fallback
-                    acc = (acc << 5) | 0
-                    n += 5
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L25 and c.ns == _U16:
-                    acc = (acc << 4) | 1
-                    n += 4
-                    acc, n = _e22(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L32 and c.ns == _U16:
-                    acc = (acc << 4) | 2
-                    n += 4
-                    acc, n = _e28(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L44 and c.ns == _U16:
-                    acc = (acc << 4) | 3
-                    n += 4
-                    acc, n = _e40(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L29 and c.ns == _U16:
-                    acc = (acc << 4) | 4
-                    n += 4
-                    acc, n = _e25(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L33 and c.ns == _U16:
-                    acc = (acc << 4) | 5
-                    n += 4
-                    acc, n = _e29(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L27 and c.ns == _U16:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii():
-                        raise Fallback
-                    acc = (acc << 5) | 12
-                    n += 5
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L24 and c.ns == _U16:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii():
-                        raise Fallback
-                    acc = (acc << 5) | 0
-                    n += 5
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L25 and c.ns == _U16:
-                    acc = (acc << 4) | 1
-                    n += 4
-                    acc, n = _e22(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L32 and c.ns == _U16:
-                    acc = (acc << 4) | 2
-                    n += 4
-                    acc, n = _e28(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L44 and c.ns == _U16:
-                    acc = (acc << 4) | 3
-                    n += 4
-                    acc, n = _e40(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L29 and c.ns == _U16:
-                    acc = (acc << 4) | 4
-                    n += 4
-                    acc, n = _e25(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L33 and c.ns == _U16:
-                    acc = (acc << 4) | 5
-                    n += 4
-                    acc, n = _e29(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L27 and c.ns == _U16:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii():
-                        raise Fallback
-                    acc = (acc << 5) | 12
-                    n += 5
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            return (acc << 4) | 8, n + 4
         else:
             raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L24 and c.ns == _U16:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii():
+                    raise Fallback
+                acc = (acc << 5) | 0
+                n += 5
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            elif nm == _L25 and c.ns == _U16:
+                acc = (acc << 4) | 1
+                n += 4
+                acc, n = _e22(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L32 and c.ns == _U16:
+                acc = (acc << 4) | 2
+                n += 4
+                acc, n = _e28(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L44 and c.ns == _U16:
+                acc = (acc << 4) | 3
+                n += 4
+                acc, n = _e40(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L29 and c.ns == _U16:
+                acc = (acc << 4) | 4
+                n += 4
+                acc, n = _e25(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L33 and c.ns == _U16:
+                acc = (acc << 4) | 5
+                n += 4
+                acc, n = _e29(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L27 and c.ns == _U16:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii():
+                    raise Fallback
+                acc = (acc << 5) | 12
+                n += 5
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    while s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L24 and c.ns == _U16:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii():
+                    raise Fallback
+                acc = (acc << 5) | 0
+                n += 5
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            elif nm == _L25 and c.ns == _U16:
+                acc = (acc << 4) | 1
+                n += 4
+                acc, n = _e22(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L32 and c.ns == _U16:
+                acc = (acc << 4) | 2
+                n += 4
+                acc, n = _e28(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L44 and c.ns == _U16:
+                acc = (acc << 4) | 3
+                n += 4
+                acc, n = _e40(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L29 and c.ns == _U16:
+                acc = (acc << 4) | 4
+                n += 4
+                acc, n = _e25(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L33 and c.ns == _U16:
+                acc = (acc << 4) | 5
+                n += 4
+                acc, n = _e29(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L27 and c.ns == _U16:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii():
+                    raise Fallback
+                acc = (acc << 5) | 12
+                n += 5
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            return (acc << 4) | 8, n + 4
+    raise Fallback
 
 
 def _d21(V: int, E: int, pos: int, el: Element) -> int:
     # KeyName
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.value = v
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.value = v
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e21(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -10223,37 +9976,35 @@ def _d22(V: int, E: int, pos: int, el: Element) -> int:
     # KeyValue
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U16, _L18)
-                ch.append(c)
-                pos = _d15(V, E, pos, c)
-                s = 1
-            elif x == 1:
-                c = Element(_U16, _L30)
-                ch.append(c)
-                pos = _d26(V, E, pos, c)
-                s = 1
-            elif x == 2:
-                raise Fallback
-            elif x == 3:
-                raise Fallback
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                return pos
-            elif x == 1:
-                raise Fallback
-            else:
-                raise Fallback
+    while s == 0:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U16, _L18)
+            ch.append(c)
+            pos = _d15(V, E, pos, c)
+            s = 1
+        elif x == 1:
+            c = Element(_U16, _L30)
+            ch.append(c)
+            pos = _d26(V, E, pos, c)
+            s = 1
+        elif x == 2:
+            raise Fallback
+        elif x == 3:
+            raise Fallback
         else:
             raise Fallback
+    while s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            return pos
+        elif x == 1:
+            raise Fallback
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e22(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -10266,80 +10017,76 @@ def _e22(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L18 and c.ns == _U16:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e15(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L30 and c.ns == _U16:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e26(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    while s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L18 and c.ns == _U16:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e15(c, acc, n)
+                i += 1
+                s = 1
+            elif nm == _L30 and c.ns == _U16:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e26(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 2) | 0, n + 2
         else:
             raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 2) | 0, n + 2
+    raise Fallback
 
 
 def _d23(V: int, E: int, pos: int, el: Element) -> int:
     # Manifest
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A114] = v
-                s = 2
-            elif x == 1:
-                c = Element(_U16, _L31)
-                ch.append(c)
-                pos = _d27(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U16, _L31)
-                ch.append(c)
-                pos = _d27(V, E, pos, c)
-                s = 1
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U16, _L31)
-                ch.append(c)
-                pos = _d27(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A114] = v
+            s = 2
+        elif x == 1:
+            c = Element(_U16, _L31)
+            ch.append(c)
+            pos = _d27(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U16, _L31)
+            ch.append(c)
+            pos = _d27(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    while s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U16, _L31)
+            ch.append(c)
+            pos = _d27(V, E, pos, c)
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e23(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -10367,124 +10114,123 @@ def _e23(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L31 and c.ns == _U16:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e27(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L31 and c.ns == _U16:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e27(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L31 and c.ns == _U16:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e27(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L31 and c.ns == _U16:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e27(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
         else:
             raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L31 and c.ns == _U16:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e27(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L31 and c.ns == _U16:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e27(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d24(V: int, E: int, pos: int, el: Element) -> int:
     # Object
     s = 0
-    while True:
-        if s == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A115] = v
-                s = 3
-            elif x == 1:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A114] = v
-                s = 2
-            elif x == 2:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A116] = v
-                s = 1
-            elif x == 3:
-                raise Fallback
-            elif x == 4:
-                return pos
-            elif x == 5:
-                raise Fallback
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                raise Fallback
-            elif x == 1:
-                return pos
-            elif x == 2:
-                raise Fallback
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A116] = v
-                s = 1
-            elif x == 1:
-                raise Fallback
-            elif x == 2:
-                return pos
-            elif x == 3:
-                raise Fallback
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A114] = v
-                s = 2
-            elif x == 1:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A116] = v
-                s = 1
-            elif x == 2:
-                raise Fallback
-            elif x == 3:
-                return pos
-            elif x == 4:
-                raise Fallback
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A115] = v
+            s = 3
+        elif x == 1:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A114] = v
+            s = 2
+        elif x == 2:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A116] = v
+            s = 1
+        elif x == 3:
+            raise Fallback
+        elif x == 4:
+            return pos
+        elif x == 5:
+            raise Fallback
         else:
             raise Fallback
+    if s == 3:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A114] = v
+            s = 2
+        elif x == 1:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A116] = v
+            s = 1
+        elif x == 2:
+            raise Fallback
+        elif x == 3:
+            return pos
+        elif x == 4:
+            raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A116] = v
+            s = 1
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            return pos
+        elif x == 3:
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            return pos
+        elif x == 2:
+            raise Fallback
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e24(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -10548,33 +10294,35 @@ def _e24(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 3) | 4, n + 3
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 3) | 2, n + 3
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 3) | 3, n + 3
-        else:
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
+        else:
+            return (acc << 3) | 4, n + 3
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 3) | 3, n + 3
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 3) | 2, n + 3
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d25(V: int, E: int, pos: int, el: Element) -> int:
@@ -10669,7 +10417,6 @@ def _e25(el: Element, acc: int, n: int) -> tuple[int, int]:
                     n += 1
                     i += 1
                     s = 1
-                    continue
                 elif nm == _L119 and c.ns == _U16:
                     if c.attrs or c.children:
                         raise Fallback
@@ -10683,9 +10430,10 @@ def _e25(el: Element, acc: int, n: int) -> tuple[int, int]:
                     n += 1
                     i += 1
                     s = 2
-                    continue
+                else:
+                    raise Fallback
+            else:
                 raise Fallback
-            raise Fallback
         elif k == 1:
             if i < m:
                 c = ch[i]
@@ -10703,15 +10451,17 @@ def _e25(el: Element, acc: int, n: int) -> tuple[int, int]:
                     n += 1
                     i += 1
                     s = 3
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
+                else:
+                    raise Fallback
+            else:
+                return (acc << 2) | 2, n + 2
         elif k == 2:
             if i < m:
                 c = ch[i]
                 nm = c.name
                 raise Fallback
-            return (acc << 2) | 1, n + 2
+            else:
+                return (acc << 2) | 1, n + 2
         else:
             raise Fallback
 
@@ -10720,46 +10470,44 @@ def _d26(V: int, E: int, pos: int, el: Element) -> int:
     # RSAKeyValue
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U16, _L121, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
+            v, pos = rbin(V, E, pos)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U16, _L122, None, None, v))
-                s = 2
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            ch.append(Element(_U16, _L121, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U16, _L122, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e26(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -10772,180 +10520,179 @@ def _e26(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L121 and c.ns == _U16:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L121 and c.ns == _U16:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L122 and c.ns == _U16:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L122 and c.ns == _U16:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d27(V: int, E: int, pos: int, el: Element) -> int:
     # Reference
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A114] = v
-                s = 5
-            elif x == 1:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A123] = v
-                s = 4
-            elif x == 2:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A124] = v
-                s = 3
-            elif x == 3:
-                c = Element(_U16, _L43)
-                ch.append(c)
-                pos = _d39(V, E, pos, c)
-                s = 2
-            elif x == 4:
-                c = Element(_U16, _L19)
-                ch.append(c)
-                pos = _d16(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U16, _L20, None, None, v))
-                s = 6
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U16, _L19)
-                ch.append(c)
-                pos = _d16(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U16, _L43)
-                ch.append(c)
-                pos = _d39(V, E, pos, c)
-                s = 2
-            elif x == 1:
-                c = Element(_U16, _L19)
-                ch.append(c)
-                pos = _d16(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A124] = v
-                s = 3
-            elif x == 1:
-                c = Element(_U16, _L43)
-                ch.append(c)
-                pos = _d39(V, E, pos, c)
-                s = 2
-            elif x == 2:
-                c = Element(_U16, _L19)
-                ch.append(c)
-                pos = _d16(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A123] = v
-                s = 4
-            elif x == 1:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A124] = v
-                s = 3
-            elif x == 2:
-                c = Element(_U16, _L43)
-                ch.append(c)
-                pos = _d39(V, E, pos, c)
-                s = 2
-            elif x == 3:
-                c = Element(_U16, _L19)
-                ch.append(c)
-                pos = _d16(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 6:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A114] = v
+            s = 5
+        elif x == 1:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A123] = v
+            s = 4
+        elif x == 2:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A124] = v
+            s = 3
+        elif x == 3:
+            c = Element(_U16, _L43)
+            ch.append(c)
+            pos = _d39(V, E, pos, c)
+            s = 2
+        elif x == 4:
+            c = Element(_U16, _L19)
+            ch.append(c)
+            pos = _d16(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 5:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A123] = v
+            s = 4
+        elif x == 1:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A124] = v
+            s = 3
+        elif x == 2:
+            c = Element(_U16, _L43)
+            ch.append(c)
+            pos = _d39(V, E, pos, c)
+            s = 2
+        elif x == 3:
+            c = Element(_U16, _L19)
+            ch.append(c)
+            pos = _d16(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A124] = v
+            s = 3
+        elif x == 1:
+            c = Element(_U16, _L43)
+            ch.append(c)
+            pos = _d39(V, E, pos, c)
+            s = 2
+        elif x == 2:
+            c = Element(_U16, _L19)
+            ch.append(c)
+            pos = _d16(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U16, _L43)
+            ch.append(c)
+            pos = _d39(V, E, pos, c)
+            s = 2
+        elif x == 1:
+            c = Element(_U16, _L19)
+            ch.append(c)
+            pos = _d16(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U16, _L19)
+            ch.append(c)
+            pos = _d16(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U16, _L20, None, None, v))
+            s = 6
+        else:
+            raise Fallback
+    if s == 6:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e27(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -11009,192 +10756,191 @@ def _e27(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L43 and c.ns == _U16:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e39(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L19 and c.ns == _U16:
-                    acc = (acc << 3) | 4
-                    n += 3
-                    acc, n = _e16(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L43 and c.ns == _U16:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e39(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L19 and c.ns == _U16:
+                acc = (acc << 3) | 4
+                n += 3
+                acc, n = _e16(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L20 and c.ns == _U16:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L19 and c.ns == _U16:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e16(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L43 and c.ns == _U16:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e39(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L19 and c.ns == _U16:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e16(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L43 and c.ns == _U16:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e39(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L19 and c.ns == _U16:
-                    acc = (acc << 2) | 2
-                    n += 2
-                    acc, n = _e16(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L43 and c.ns == _U16:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e39(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L19 and c.ns == _U16:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e16(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 6:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L43 and c.ns == _U16:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e39(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L19 and c.ns == _U16:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e16(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L43 and c.ns == _U16:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e39(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L19 and c.ns == _U16:
+                acc = (acc << 2) | 2
+                n += 2
+                acc, n = _e16(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L43 and c.ns == _U16:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e39(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L19 and c.ns == _U16:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e16(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L19 and c.ns == _U16:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e16(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L20 and c.ns == _U16:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 6:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d28(V: int, E: int, pos: int, el: Element) -> int:
     # RetrievalMethod
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A123] = v
-                s = 3
-            elif x == 1:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A124] = v
-                s = 2
-            elif x == 2:
-                c = Element(_U16, _L43)
-                ch.append(c)
-                pos = _d39(V, E, pos, c)
-                s = 1
-            elif x == 3:
-                return pos
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U16, _L43)
-                ch.append(c)
-                pos = _d39(V, E, pos, c)
-                s = 1
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A124] = v
-                s = 2
-            elif x == 1:
-                c = Element(_U16, _L43)
-                ch.append(c)
-                pos = _d39(V, E, pos, c)
-                s = 1
-            elif x == 2:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A123] = v
+            s = 3
+        elif x == 1:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A124] = v
+            s = 2
+        elif x == 2:
+            c = Element(_U16, _L43)
+            ch.append(c)
+            pos = _d39(V, E, pos, c)
+            s = 1
+        elif x == 3:
+            return pos
         else:
             raise Fallback
+    if s == 3:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A124] = v
+            s = 2
+        elif x == 1:
+            c = Element(_U16, _L43)
+            ch.append(c)
+            pos = _d39(V, E, pos, c)
+            s = 1
+        elif x == 2:
+            return pos
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U16, _L43)
+            ch.append(c)
+            pos = _d39(V, E, pos, c)
+            s = 1
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e28(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -11238,54 +10984,56 @@ def _e28(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L43 and c.ns == _U16:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e39(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L43 and c.ns == _U16:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e39(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            return (acc << 3) | 3, n + 3
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L43 and c.ns == _U16:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e39(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L43 and c.ns == _U16:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e39(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
         else:
+            return (acc << 3) | 3, n + 3
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L43 and c.ns == _U16:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e39(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 2, n + 2
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L43 and c.ns == _U16:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e39(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d29(V: int, E: int, pos: int, el: Element) -> int:
@@ -11378,9 +11126,10 @@ def _e29(el: Element, acc: int, n: int) -> tuple[int, int]:
                     n += 1
                     i += 1
                     s = 1
-                    continue
+                else:
+                    raise Fallback
+            else:
                 raise Fallback
-            raise Fallback
         elif k == 1:
             if i < m:
                 c = ch[i]
@@ -11398,9 +11147,10 @@ def _e29(el: Element, acc: int, n: int) -> tuple[int, int]:
                     n += 1
                     i += 1
                     s = _N127[s][0]
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
+                else:
+                    raise Fallback
+            else:
+                return (acc << 2) | 2, n + 2
         elif k == 2:
             if i < m:
                 c = ch[i]
@@ -11418,9 +11168,10 @@ def _e29(el: Element, acc: int, n: int) -> tuple[int, int]:
                     n += 1
                     i += 1
                     s = 2
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
+                else:
+                    raise Fallback
+            else:
+                return (acc << 2) | 1, n + 2
         else:
             raise Fallback
 
@@ -11429,451 +11180,449 @@ def _d30(V: int, E: int, pos: int, el: Element) -> int:
     # Scheduled_AC_CLReqControlMode
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x == 0:
-                c = Element(_U13, _L86)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 10
-            elif x == 1:
-                c = Element(_U13, _L87)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 9
-            elif x == 2:
-                c = Element(_U13, _L88)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 8
-            elif x == 3:
-                c = Element(_U0, _L45)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 7
-            elif x == 4:
-                c = Element(_U0, _L46)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 6
-            elif x == 5:
-                c = Element(_U0, _L47)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 5
-            elif x == 6:
-                c = Element(_U0, _L48)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 4
-            elif x == 7:
-                c = Element(_U0, _L49)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 3
-            elif x == 8:
-                c = Element(_U0, _L50)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 2
-            elif x == 9:
-                c = Element(_U0, _L89)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L90)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 15
-            elif x == 1:
-                c = Element(_U0, _L91)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 14
-            elif x == 2:
-                c = Element(_U0, _L92)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 13
-            elif x == 3:
-                c = Element(_U0, _L93)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 12
-            elif x == 4:
-                c = Element(_U0, _L94)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 11
-            elif x == 5:
-                return pos
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L89)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L50)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 2
-            elif x == 1:
-                c = Element(_U0, _L89)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L49)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 3
-            elif x == 1:
-                c = Element(_U0, _L50)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 2
-            elif x == 2:
-                c = Element(_U0, _L89)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L48)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 4
-            elif x == 1:
-                c = Element(_U0, _L49)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 3
-            elif x == 2:
-                c = Element(_U0, _L50)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 2
-            elif x == 3:
-                c = Element(_U0, _L89)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 6:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L47)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 5
-            elif x == 1:
-                c = Element(_U0, _L48)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 4
-            elif x == 2:
-                c = Element(_U0, _L49)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 3
-            elif x == 3:
-                c = Element(_U0, _L50)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 2
-            elif x == 4:
-                c = Element(_U0, _L89)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 7:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L46)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 6
-            elif x == 1:
-                c = Element(_U0, _L47)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 5
-            elif x == 2:
-                c = Element(_U0, _L48)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 4
-            elif x == 3:
-                c = Element(_U0, _L49)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 3
-            elif x == 4:
-                c = Element(_U0, _L50)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 2
-            elif x == 5:
-                c = Element(_U0, _L89)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 8:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L45)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 7
-            elif x == 1:
-                c = Element(_U0, _L46)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 6
-            elif x == 2:
-                c = Element(_U0, _L47)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 5
-            elif x == 3:
-                c = Element(_U0, _L48)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 4
-            elif x == 4:
-                c = Element(_U0, _L49)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 3
-            elif x == 5:
-                c = Element(_U0, _L50)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 2
-            elif x == 6:
-                c = Element(_U0, _L89)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 9:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x == 0:
-                c = Element(_U13, _L88)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 8
-            elif x == 1:
-                c = Element(_U0, _L45)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 7
-            elif x == 2:
-                c = Element(_U0, _L46)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 6
-            elif x == 3:
-                c = Element(_U0, _L47)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 5
-            elif x == 4:
-                c = Element(_U0, _L48)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 4
-            elif x == 5:
-                c = Element(_U0, _L49)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 3
-            elif x == 6:
-                c = Element(_U0, _L50)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 2
-            elif x == 7:
-                c = Element(_U0, _L89)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 10:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x == 0:
-                c = Element(_U13, _L87)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 9
-            elif x == 1:
-                c = Element(_U13, _L88)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 8
-            elif x == 2:
-                c = Element(_U0, _L45)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 7
-            elif x == 3:
-                c = Element(_U0, _L46)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 6
-            elif x == 4:
-                c = Element(_U0, _L47)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 5
-            elif x == 5:
-                c = Element(_U0, _L48)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 4
-            elif x == 6:
-                c = Element(_U0, _L49)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 3
-            elif x == 7:
-                c = Element(_U0, _L50)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 2
-            elif x == 8:
-                c = Element(_U0, _L89)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 11:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
-        elif s == 12:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L94)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 11
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 13:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L93)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 12
-            elif x == 1:
-                c = Element(_U0, _L94)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 11
-            elif x == 2:
-                return pos
-            else:
-                raise Fallback
-        elif s == 14:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L92)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 13
-            elif x == 1:
-                c = Element(_U0, _L93)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 12
-            elif x == 2:
-                c = Element(_U0, _L94)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 11
-            elif x == 3:
-                return pos
-            else:
-                raise Fallback
-        elif s == 15:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L91)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 14
-            elif x == 1:
-                c = Element(_U0, _L92)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 13
-            elif x == 2:
-                c = Element(_U0, _L93)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 12
-            elif x == 3:
-                c = Element(_U0, _L94)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 11
-            elif x == 4:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 4
+        x = (V >> (E - pos)) & 0xf
+        if x == 0:
+            c = Element(_U13, _L86)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 10
+        elif x == 1:
+            c = Element(_U13, _L87)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 9
+        elif x == 2:
+            c = Element(_U13, _L88)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 8
+        elif x == 3:
+            c = Element(_U0, _L45)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 7
+        elif x == 4:
+            c = Element(_U0, _L46)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 6
+        elif x == 5:
+            c = Element(_U0, _L47)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 5
+        elif x == 6:
+            c = Element(_U0, _L48)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 4
+        elif x == 7:
+            c = Element(_U0, _L49)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 3
+        elif x == 8:
+            c = Element(_U0, _L50)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 2
+        elif x == 9:
+            c = Element(_U0, _L89)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 10:
+        pos += 4
+        x = (V >> (E - pos)) & 0xf
+        if x == 0:
+            c = Element(_U13, _L87)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 9
+        elif x == 1:
+            c = Element(_U13, _L88)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 8
+        elif x == 2:
+            c = Element(_U0, _L45)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 7
+        elif x == 3:
+            c = Element(_U0, _L46)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 6
+        elif x == 4:
+            c = Element(_U0, _L47)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 5
+        elif x == 5:
+            c = Element(_U0, _L48)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 4
+        elif x == 6:
+            c = Element(_U0, _L49)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 3
+        elif x == 7:
+            c = Element(_U0, _L50)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 2
+        elif x == 8:
+            c = Element(_U0, _L89)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 9:
+        pos += 4
+        x = (V >> (E - pos)) & 0xf
+        if x == 0:
+            c = Element(_U13, _L88)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 8
+        elif x == 1:
+            c = Element(_U0, _L45)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 7
+        elif x == 2:
+            c = Element(_U0, _L46)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 6
+        elif x == 3:
+            c = Element(_U0, _L47)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 5
+        elif x == 4:
+            c = Element(_U0, _L48)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 4
+        elif x == 5:
+            c = Element(_U0, _L49)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 3
+        elif x == 6:
+            c = Element(_U0, _L50)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 2
+        elif x == 7:
+            c = Element(_U0, _L89)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 8:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L45)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 7
+        elif x == 1:
+            c = Element(_U0, _L46)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 6
+        elif x == 2:
+            c = Element(_U0, _L47)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 5
+        elif x == 3:
+            c = Element(_U0, _L48)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 4
+        elif x == 4:
+            c = Element(_U0, _L49)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 3
+        elif x == 5:
+            c = Element(_U0, _L50)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 2
+        elif x == 6:
+            c = Element(_U0, _L89)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 7:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L46)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 6
+        elif x == 1:
+            c = Element(_U0, _L47)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 5
+        elif x == 2:
+            c = Element(_U0, _L48)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 4
+        elif x == 3:
+            c = Element(_U0, _L49)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 3
+        elif x == 4:
+            c = Element(_U0, _L50)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 2
+        elif x == 5:
+            c = Element(_U0, _L89)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 6:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L47)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 5
+        elif x == 1:
+            c = Element(_U0, _L48)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 4
+        elif x == 2:
+            c = Element(_U0, _L49)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 3
+        elif x == 3:
+            c = Element(_U0, _L50)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 2
+        elif x == 4:
+            c = Element(_U0, _L89)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L48)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 4
+        elif x == 1:
+            c = Element(_U0, _L49)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 3
+        elif x == 2:
+            c = Element(_U0, _L50)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 2
+        elif x == 3:
+            c = Element(_U0, _L89)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L49)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 3
+        elif x == 1:
+            c = Element(_U0, _L50)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 2
+        elif x == 2:
+            c = Element(_U0, _L89)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L50)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 2
+        elif x == 1:
+            c = Element(_U0, _L89)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L89)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 1:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L90)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 15
+        elif x == 1:
+            c = Element(_U0, _L91)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 14
+        elif x == 2:
+            c = Element(_U0, _L92)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 13
+        elif x == 3:
+            c = Element(_U0, _L93)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 12
+        elif x == 4:
+            c = Element(_U0, _L94)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 11
+        elif x == 5:
+            return pos
+        else:
+            raise Fallback
+    if s == 15:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L91)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 14
+        elif x == 1:
+            c = Element(_U0, _L92)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 13
+        elif x == 2:
+            c = Element(_U0, _L93)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 12
+        elif x == 3:
+            c = Element(_U0, _L94)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 11
+        elif x == 4:
+            return pos
+        else:
+            raise Fallback
+    if s == 14:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L92)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 13
+        elif x == 1:
+            c = Element(_U0, _L93)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 12
+        elif x == 2:
+            c = Element(_U0, _L94)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 11
+        elif x == 3:
+            return pos
+        else:
+            raise Fallback
+    if s == 13:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L93)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 12
+        elif x == 1:
+            c = Element(_U0, _L94)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 11
+        elif x == 2:
+            return pos
+        else:
+            raise Fallback
+    if s == 12:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L94)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 11
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 11:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e30(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -11886,899 +11635,856 @@ def _e30(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L86 and c.ns == _U13:
-                    acc = (acc << 4) | 0
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 10
-                    continue
-                elif nm == _L87 and c.ns == _U13:
-                    acc = (acc << 4) | 1
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 9
-                    continue
-                elif nm == _L88 and c.ns == _U13:
-                    acc = (acc << 4) | 2
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                elif nm == _L45 and c.ns == _U0:
-                    acc = (acc << 4) | 3
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L46 and c.ns == _U0:
-                    acc = (acc << 4) | 4
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L47 and c.ns == _U0:
-                    acc = (acc << 4) | 5
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L48 and c.ns == _U0:
-                    acc = (acc << 4) | 6
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L49 and c.ns == _U0:
-                    acc = (acc << 4) | 7
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L50 and c.ns == _U0:
-                    acc = (acc << 4) | 8
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L89 and c.ns == _U0:
-                    acc = (acc << 4) | 9
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L86 and c.ns == _U13:
+                acc = (acc << 4) | 0
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 10
+            elif nm == _L87 and c.ns == _U13:
+                acc = (acc << 4) | 1
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 9
+            elif nm == _L88 and c.ns == _U13:
+                acc = (acc << 4) | 2
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 8
+            elif nm == _L45 and c.ns == _U0:
+                acc = (acc << 4) | 3
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 7
+            elif nm == _L46 and c.ns == _U0:
+                acc = (acc << 4) | 4
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 6
+            elif nm == _L47 and c.ns == _U0:
+                acc = (acc << 4) | 5
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 5
+            elif nm == _L48 and c.ns == _U0:
+                acc = (acc << 4) | 6
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L49 and c.ns == _U0:
+                acc = (acc << 4) | 7
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L50 and c.ns == _U0:
+                acc = (acc << 4) | 8
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L89 and c.ns == _U0:
+                acc = (acc << 4) | 9
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L90 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 15
-                    continue
-                elif nm == _L91 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 14
-                    continue
-                elif nm == _L92 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 13
-                    continue
-                elif nm == _L93 and c.ns == _U0:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 12
-                    continue
-                elif nm == _L94 and c.ns == _U0:
-                    acc = (acc << 3) | 4
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 11
-                    continue
-                raise Fallback
-            return (acc << 3) | 5, n + 3
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L89 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L50 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L89 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L49 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L50 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L89 and c.ns == _U0:
-                    acc = (acc << 2) | 2
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L48 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L49 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L50 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L89 and c.ns == _U0:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 6:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L47 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L48 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L49 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L50 and c.ns == _U0:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L89 and c.ns == _U0:
-                    acc = (acc << 3) | 4
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 7:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L46 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L47 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L48 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L49 and c.ns == _U0:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L50 and c.ns == _U0:
-                    acc = (acc << 3) | 4
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L89 and c.ns == _U0:
-                    acc = (acc << 3) | 5
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 8:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L45 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L46 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L47 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L48 and c.ns == _U0:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L49 and c.ns == _U0:
-                    acc = (acc << 3) | 4
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L50 and c.ns == _U0:
-                    acc = (acc << 3) | 5
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L89 and c.ns == _U0:
-                    acc = (acc << 3) | 6
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 9:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L88 and c.ns == _U13:
-                    acc = (acc << 4) | 0
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                elif nm == _L45 and c.ns == _U0:
-                    acc = (acc << 4) | 1
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L46 and c.ns == _U0:
-                    acc = (acc << 4) | 2
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L47 and c.ns == _U0:
-                    acc = (acc << 4) | 3
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L48 and c.ns == _U0:
-                    acc = (acc << 4) | 4
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L49 and c.ns == _U0:
-                    acc = (acc << 4) | 5
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L50 and c.ns == _U0:
-                    acc = (acc << 4) | 6
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L89 and c.ns == _U0:
-                    acc = (acc << 4) | 7
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 10:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L87 and c.ns == _U13:
-                    acc = (acc << 4) | 0
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 9
-                    continue
-                elif nm == _L88 and c.ns == _U13:
-                    acc = (acc << 4) | 1
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                elif nm == _L45 and c.ns == _U0:
-                    acc = (acc << 4) | 2
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L46 and c.ns == _U0:
-                    acc = (acc << 4) | 3
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L47 and c.ns == _U0:
-                    acc = (acc << 4) | 4
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L48 and c.ns == _U0:
-                    acc = (acc << 4) | 5
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L49 and c.ns == _U0:
-                    acc = (acc << 4) | 6
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L50 and c.ns == _U0:
-                    acc = (acc << 4) | 7
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L89 and c.ns == _U0:
-                    acc = (acc << 4) | 8
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 11:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        elif s == 12:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L94 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 11
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 13:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L93 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 12
-                    continue
-                elif nm == _L94 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 11
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
-        elif s == 14:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L92 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 13
-                    continue
-                elif nm == _L93 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 12
-                    continue
-                elif nm == _L94 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 11
-                    continue
-                raise Fallback
-            return (acc << 3) | 3, n + 3
-        elif s == 15:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L91 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 14
-                    continue
-                elif nm == _L92 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 13
-                    continue
-                elif nm == _L93 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 12
-                    continue
-                elif nm == _L94 and c.ns == _U0:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 11
-                    continue
-                raise Fallback
-            return (acc << 3) | 4, n + 3
         else:
             raise Fallback
+    if s == 10:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L87 and c.ns == _U13:
+                acc = (acc << 4) | 0
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 9
+            elif nm == _L88 and c.ns == _U13:
+                acc = (acc << 4) | 1
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 8
+            elif nm == _L45 and c.ns == _U0:
+                acc = (acc << 4) | 2
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 7
+            elif nm == _L46 and c.ns == _U0:
+                acc = (acc << 4) | 3
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 6
+            elif nm == _L47 and c.ns == _U0:
+                acc = (acc << 4) | 4
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 5
+            elif nm == _L48 and c.ns == _U0:
+                acc = (acc << 4) | 5
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L49 and c.ns == _U0:
+                acc = (acc << 4) | 6
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L50 and c.ns == _U0:
+                acc = (acc << 4) | 7
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L89 and c.ns == _U0:
+                acc = (acc << 4) | 8
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 9:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L88 and c.ns == _U13:
+                acc = (acc << 4) | 0
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 8
+            elif nm == _L45 and c.ns == _U0:
+                acc = (acc << 4) | 1
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 7
+            elif nm == _L46 and c.ns == _U0:
+                acc = (acc << 4) | 2
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 6
+            elif nm == _L47 and c.ns == _U0:
+                acc = (acc << 4) | 3
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 5
+            elif nm == _L48 and c.ns == _U0:
+                acc = (acc << 4) | 4
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L49 and c.ns == _U0:
+                acc = (acc << 4) | 5
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L50 and c.ns == _U0:
+                acc = (acc << 4) | 6
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L89 and c.ns == _U0:
+                acc = (acc << 4) | 7
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 8:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L45 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 7
+            elif nm == _L46 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 6
+            elif nm == _L47 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 5
+            elif nm == _L48 and c.ns == _U0:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L49 and c.ns == _U0:
+                acc = (acc << 3) | 4
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L50 and c.ns == _U0:
+                acc = (acc << 3) | 5
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L89 and c.ns == _U0:
+                acc = (acc << 3) | 6
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 7:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L46 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 6
+            elif nm == _L47 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 5
+            elif nm == _L48 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L49 and c.ns == _U0:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L50 and c.ns == _U0:
+                acc = (acc << 3) | 4
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L89 and c.ns == _U0:
+                acc = (acc << 3) | 5
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 6:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L47 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 5
+            elif nm == _L48 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L49 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L50 and c.ns == _U0:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L89 and c.ns == _U0:
+                acc = (acc << 3) | 4
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L48 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L49 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L50 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L89 and c.ns == _U0:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L49 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L50 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L89 and c.ns == _U0:
+                acc = (acc << 2) | 2
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L50 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L89 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L89 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L90 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 15
+            elif nm == _L91 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 14
+            elif nm == _L92 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 13
+            elif nm == _L93 and c.ns == _U0:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 12
+            elif nm == _L94 and c.ns == _U0:
+                acc = (acc << 3) | 4
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 11
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 5, n + 3
+    if s == 15:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L91 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 14
+            elif nm == _L92 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 13
+            elif nm == _L93 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 12
+            elif nm == _L94 and c.ns == _U0:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 11
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 4, n + 3
+    if s == 14:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L92 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 13
+            elif nm == _L93 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 12
+            elif nm == _L94 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 11
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 3, n + 3
+    if s == 13:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L93 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 12
+            elif nm == _L94 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 11
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 2, n + 2
+    if s == 12:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L94 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 11
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 11:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d31(V: int, E: int, pos: int, el: Element) -> int:
     # Scheduled_AC_CLResControlMode
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x == 0:
-                c = Element(_U0, _L100)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 9
-            elif x == 1:
-                c = Element(_U0, _L101)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 8
-            elif x == 2:
-                c = Element(_U0, _L102)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 7
-            elif x == 3:
-                c = Element(_U0, _L103)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 6
-            elif x == 4:
-                c = Element(_U0, _L104)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 5
-            elif x == 5:
-                c = Element(_U0, _L105)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 4
-            elif x == 6:
-                c = Element(_U0, _L60)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 3
-            elif x == 7:
-                c = Element(_U0, _L61)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 2
-            elif x == 8:
-                c = Element(_U0, _L62)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            elif x == 9:
-                return pos
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L62)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L61)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 2
-            elif x == 1:
-                c = Element(_U0, _L62)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            elif x == 2:
-                return pos
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L60)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 3
-            elif x == 1:
-                c = Element(_U0, _L61)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 2
-            elif x == 2:
-                c = Element(_U0, _L62)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            elif x == 3:
-                return pos
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L105)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 4
-            elif x == 1:
-                c = Element(_U0, _L60)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 3
-            elif x == 2:
-                c = Element(_U0, _L61)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 2
-            elif x == 3:
-                c = Element(_U0, _L62)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            elif x == 4:
-                return pos
-            else:
-                raise Fallback
-        elif s == 6:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L104)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 5
-            elif x == 1:
-                c = Element(_U0, _L105)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 4
-            elif x == 2:
-                c = Element(_U0, _L60)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 3
-            elif x == 3:
-                c = Element(_U0, _L61)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 2
-            elif x == 4:
-                c = Element(_U0, _L62)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            elif x == 5:
-                return pos
-            else:
-                raise Fallback
-        elif s == 7:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L103)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 6
-            elif x == 1:
-                c = Element(_U0, _L104)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 5
-            elif x == 2:
-                c = Element(_U0, _L105)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 4
-            elif x == 3:
-                c = Element(_U0, _L60)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 3
-            elif x == 4:
-                c = Element(_U0, _L61)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 2
-            elif x == 5:
-                c = Element(_U0, _L62)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            elif x == 6:
-                return pos
-            else:
-                raise Fallback
-        elif s == 8:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x == 0:
-                c = Element(_U0, _L102)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 7
-            elif x == 1:
-                c = Element(_U0, _L103)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 6
-            elif x == 2:
-                c = Element(_U0, _L104)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 5
-            elif x == 3:
-                c = Element(_U0, _L105)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 4
-            elif x == 4:
-                c = Element(_U0, _L60)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 3
-            elif x == 5:
-                c = Element(_U0, _L61)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 2
-            elif x == 6:
-                c = Element(_U0, _L62)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            elif x == 7:
-                return pos
-            else:
-                raise Fallback
-        elif s == 9:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x == 0:
-                c = Element(_U0, _L101)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 8
-            elif x == 1:
-                c = Element(_U0, _L102)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 7
-            elif x == 2:
-                c = Element(_U0, _L103)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 6
-            elif x == 3:
-                c = Element(_U0, _L104)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 5
-            elif x == 4:
-                c = Element(_U0, _L105)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 4
-            elif x == 5:
-                c = Element(_U0, _L60)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 3
-            elif x == 6:
-                c = Element(_U0, _L61)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 2
-            elif x == 7:
-                c = Element(_U0, _L62)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            elif x == 8:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 4
+        x = (V >> (E - pos)) & 0xf
+        if x == 0:
+            c = Element(_U0, _L100)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 9
+        elif x == 1:
+            c = Element(_U0, _L101)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 8
+        elif x == 2:
+            c = Element(_U0, _L102)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 7
+        elif x == 3:
+            c = Element(_U0, _L103)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 6
+        elif x == 4:
+            c = Element(_U0, _L104)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 5
+        elif x == 5:
+            c = Element(_U0, _L105)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 4
+        elif x == 6:
+            c = Element(_U0, _L60)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 3
+        elif x == 7:
+            c = Element(_U0, _L61)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 2
+        elif x == 8:
+            c = Element(_U0, _L62)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
+        elif x == 9:
+            return pos
         else:
             raise Fallback
+    if s == 9:
+        pos += 4
+        x = (V >> (E - pos)) & 0xf
+        if x == 0:
+            c = Element(_U0, _L101)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 8
+        elif x == 1:
+            c = Element(_U0, _L102)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 7
+        elif x == 2:
+            c = Element(_U0, _L103)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 6
+        elif x == 3:
+            c = Element(_U0, _L104)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 5
+        elif x == 4:
+            c = Element(_U0, _L105)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 4
+        elif x == 5:
+            c = Element(_U0, _L60)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 3
+        elif x == 6:
+            c = Element(_U0, _L61)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 2
+        elif x == 7:
+            c = Element(_U0, _L62)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
+        elif x == 8:
+            return pos
+        else:
+            raise Fallback
+    if s == 8:
+        pos += 4
+        x = (V >> (E - pos)) & 0xf
+        if x == 0:
+            c = Element(_U0, _L102)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 7
+        elif x == 1:
+            c = Element(_U0, _L103)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 6
+        elif x == 2:
+            c = Element(_U0, _L104)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 5
+        elif x == 3:
+            c = Element(_U0, _L105)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 4
+        elif x == 4:
+            c = Element(_U0, _L60)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 3
+        elif x == 5:
+            c = Element(_U0, _L61)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 2
+        elif x == 6:
+            c = Element(_U0, _L62)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
+        elif x == 7:
+            return pos
+        else:
+            raise Fallback
+    if s == 7:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L103)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 6
+        elif x == 1:
+            c = Element(_U0, _L104)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 5
+        elif x == 2:
+            c = Element(_U0, _L105)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 4
+        elif x == 3:
+            c = Element(_U0, _L60)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 3
+        elif x == 4:
+            c = Element(_U0, _L61)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 2
+        elif x == 5:
+            c = Element(_U0, _L62)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
+        elif x == 6:
+            return pos
+        else:
+            raise Fallback
+    if s == 6:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L104)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 5
+        elif x == 1:
+            c = Element(_U0, _L105)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 4
+        elif x == 2:
+            c = Element(_U0, _L60)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 3
+        elif x == 3:
+            c = Element(_U0, _L61)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 2
+        elif x == 4:
+            c = Element(_U0, _L62)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
+        elif x == 5:
+            return pos
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L105)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 4
+        elif x == 1:
+            c = Element(_U0, _L60)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 3
+        elif x == 2:
+            c = Element(_U0, _L61)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 2
+        elif x == 3:
+            c = Element(_U0, _L62)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
+        elif x == 4:
+            return pos
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L60)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 3
+        elif x == 1:
+            c = Element(_U0, _L61)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 2
+        elif x == 2:
+            c = Element(_U0, _L62)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
+        elif x == 3:
+            return pos
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L61)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 2
+        elif x == 1:
+            c = Element(_U0, _L62)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
+        elif x == 2:
+            return pos
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L62)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e31(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -12791,456 +12497,425 @@ def _e31(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L100 and c.ns == _U0:
-                    acc = (acc << 4) | 0
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 9
-                    continue
-                elif nm == _L101 and c.ns == _U0:
-                    acc = (acc << 4) | 1
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                elif nm == _L102 and c.ns == _U0:
-                    acc = (acc << 4) | 2
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L103 and c.ns == _U0:
-                    acc = (acc << 4) | 3
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L104 and c.ns == _U0:
-                    acc = (acc << 4) | 4
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L105 and c.ns == _U0:
-                    acc = (acc << 4) | 5
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L60 and c.ns == _U0:
-                    acc = (acc << 4) | 6
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L61 and c.ns == _U0:
-                    acc = (acc << 4) | 7
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L62 and c.ns == _U0:
-                    acc = (acc << 4) | 8
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L100 and c.ns == _U0:
+                acc = (acc << 4) | 0
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 9
+            elif nm == _L101 and c.ns == _U0:
+                acc = (acc << 4) | 1
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 8
+            elif nm == _L102 and c.ns == _U0:
+                acc = (acc << 4) | 2
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 7
+            elif nm == _L103 and c.ns == _U0:
+                acc = (acc << 4) | 3
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 6
+            elif nm == _L104 and c.ns == _U0:
+                acc = (acc << 4) | 4
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 5
+            elif nm == _L105 and c.ns == _U0:
+                acc = (acc << 4) | 5
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L60 and c.ns == _U0:
+                acc = (acc << 4) | 6
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L61 and c.ns == _U0:
+                acc = (acc << 4) | 7
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L62 and c.ns == _U0:
+                acc = (acc << 4) | 8
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            return (acc << 4) | 9, n + 4
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L62 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L61 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L62 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L60 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L61 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L62 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 3) | 3, n + 3
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L105 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L60 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L61 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L62 and c.ns == _U0:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 3) | 4, n + 3
-        elif s == 6:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L104 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L105 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L60 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L61 and c.ns == _U0:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L62 and c.ns == _U0:
-                    acc = (acc << 3) | 4
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 3) | 5, n + 3
-        elif s == 7:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L103 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L104 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L105 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L60 and c.ns == _U0:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L61 and c.ns == _U0:
-                    acc = (acc << 3) | 4
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L62 and c.ns == _U0:
-                    acc = (acc << 3) | 5
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 3) | 6, n + 3
-        elif s == 8:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L102 and c.ns == _U0:
-                    acc = (acc << 4) | 0
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L103 and c.ns == _U0:
-                    acc = (acc << 4) | 1
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L104 and c.ns == _U0:
-                    acc = (acc << 4) | 2
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L105 and c.ns == _U0:
-                    acc = (acc << 4) | 3
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L60 and c.ns == _U0:
-                    acc = (acc << 4) | 4
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L61 and c.ns == _U0:
-                    acc = (acc << 4) | 5
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L62 and c.ns == _U0:
-                    acc = (acc << 4) | 6
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 4) | 7, n + 4
-        elif s == 9:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L101 and c.ns == _U0:
-                    acc = (acc << 4) | 0
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                elif nm == _L102 and c.ns == _U0:
-                    acc = (acc << 4) | 1
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L103 and c.ns == _U0:
-                    acc = (acc << 4) | 2
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L104 and c.ns == _U0:
-                    acc = (acc << 4) | 3
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L105 and c.ns == _U0:
-                    acc = (acc << 4) | 4
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L60 and c.ns == _U0:
-                    acc = (acc << 4) | 5
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L61 and c.ns == _U0:
-                    acc = (acc << 4) | 6
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L62 and c.ns == _U0:
-                    acc = (acc << 4) | 7
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 4) | 8, n + 4
         else:
+            return (acc << 4) | 9, n + 4
+    if s == 9:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L101 and c.ns == _U0:
+                acc = (acc << 4) | 0
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 8
+            elif nm == _L102 and c.ns == _U0:
+                acc = (acc << 4) | 1
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 7
+            elif nm == _L103 and c.ns == _U0:
+                acc = (acc << 4) | 2
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 6
+            elif nm == _L104 and c.ns == _U0:
+                acc = (acc << 4) | 3
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 5
+            elif nm == _L105 and c.ns == _U0:
+                acc = (acc << 4) | 4
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L60 and c.ns == _U0:
+                acc = (acc << 4) | 5
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L61 and c.ns == _U0:
+                acc = (acc << 4) | 6
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L62 and c.ns == _U0:
+                acc = (acc << 4) | 7
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 4) | 8, n + 4
+    if s == 8:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L102 and c.ns == _U0:
+                acc = (acc << 4) | 0
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 7
+            elif nm == _L103 and c.ns == _U0:
+                acc = (acc << 4) | 1
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 6
+            elif nm == _L104 and c.ns == _U0:
+                acc = (acc << 4) | 2
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 5
+            elif nm == _L105 and c.ns == _U0:
+                acc = (acc << 4) | 3
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L60 and c.ns == _U0:
+                acc = (acc << 4) | 4
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L61 and c.ns == _U0:
+                acc = (acc << 4) | 5
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L62 and c.ns == _U0:
+                acc = (acc << 4) | 6
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 4) | 7, n + 4
+    if s == 7:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L103 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 6
+            elif nm == _L104 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 5
+            elif nm == _L105 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L60 and c.ns == _U0:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L61 and c.ns == _U0:
+                acc = (acc << 3) | 4
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L62 and c.ns == _U0:
+                acc = (acc << 3) | 5
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 6, n + 3
+    if s == 6:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L104 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 5
+            elif nm == _L105 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L60 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L61 and c.ns == _U0:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L62 and c.ns == _U0:
+                acc = (acc << 3) | 4
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 5, n + 3
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L105 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L60 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L61 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L62 and c.ns == _U0:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 4, n + 3
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L60 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L61 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L62 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 3, n + 3
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L61 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L62 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 2, n + 2
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L62 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d32(V: int, E: int, pos: int, el: Element) -> int:
     # Signature
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A114] = v
-                s = 2
-            elif x == 1:
-                c = Element(_U16, _L41)
-                ch.append(c)
-                pos = _d37(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U16, _L40)
-                ch.append(c)
-                pos = _d36(V, E, pos, c)
-                s = 3
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U16, _L41)
-                ch.append(c)
-                pos = _d37(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U16, _L23)
-                ch.append(c)
-                pos = _d20(V, E, pos, c)
-                s = 4
-            elif x == 1:
-                c = Element(_U16, _L28)
-                ch.append(c)
-                pos = _d24(V, E, pos, c)
-                s = 4
-            elif x == 2:
-                return pos
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U16, _L28)
-                ch.append(c)
-                pos = _d24(V, E, pos, c)
-                s = 4
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A114] = v
+            s = 2
+        elif x == 1:
+            c = Element(_U16, _L41)
+            ch.append(c)
+            pos = _d37(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U16, _L41)
+            ch.append(c)
+            pos = _d37(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U16, _L40)
+            ch.append(c)
+            pos = _d36(V, E, pos, c)
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U16, _L23)
+            ch.append(c)
+            pos = _d20(V, E, pos, c)
+            s = 4
+        elif x == 1:
+            c = Element(_U16, _L28)
+            ch.append(c)
+            pos = _d24(V, E, pos, c)
+            s = 4
+        elif x == 2:
+            return pos
+        else:
+            raise Fallback
+    while s == 4:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U16, _L28)
+            ch.append(c)
+            pos = _d24(V, E, pos, c)
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e32(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -13268,137 +12943,137 @@ def _e32(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L41 and c.ns == _U16:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e37(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L41 and c.ns == _U16:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e37(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L40 and c.ns == _U16:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e36(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L41 and c.ns == _U16:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e37(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L23 and c.ns == _U16:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e20(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L28 and c.ns == _U16:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e24(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L28 and c.ns == _U16:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e24(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
             raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L41 and c.ns == _U16:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e37(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L40 and c.ns == _U16:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e36(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L23 and c.ns == _U16:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e20(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L28 and c.ns == _U16:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e24(c, acc, n)
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 2, n + 2
+    while s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L28 and c.ns == _U16:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e24(c, acc, n)
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d33(V: int, E: int, pos: int, el: Element) -> int:
     # SignatureMethod
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A106] = v
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U16, _L128, None, None, v))
-                s = 2
-            elif x == 1:
-                raise Fallback
-            elif x == 2:
-                return pos
-            elif x == 3:
-                raise Fallback
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                raise Fallback
-            elif x == 1:
-                return pos
-            elif x == 2:
-                raise Fallback
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A106] = v
+            s = 1
         else:
             raise Fallback
+    while s == 1:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U16, _L128, None, None, v))
+            s = 2
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            return pos
+        elif x == 3:
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 2:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            return pos
+        elif x == 2:
+            raise Fallback
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e33(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -13426,92 +13101,90 @@ def _e33(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L128 and c.ns == _U16:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int:
-                        raise Fallback
-                    acc = (acc << 4) | 0
-                    n += 4
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            return (acc << 3) | 2, n + 3
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
             raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L128 and c.ns == _U16:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int:
+                    raise Fallback
+                acc = (acc << 4) | 0
+                n += 4
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 2, n + 3
+    while s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d34(V: int, E: int, pos: int, el: Element) -> int:
     # SignatureProperties
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A114] = v
-                s = 2
-            elif x == 1:
-                c = Element(_U16, _L39)
-                ch.append(c)
-                pos = _d35(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U16, _L39)
-                ch.append(c)
-                pos = _d35(V, E, pos, c)
-                s = 1
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U16, _L39)
-                ch.append(c)
-                pos = _d35(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A114] = v
+            s = 2
+        elif x == 1:
+            c = Element(_U16, _L39)
+            ch.append(c)
+            pos = _d35(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U16, _L39)
+            ch.append(c)
+            pos = _d35(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    while s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U16, _L39)
+            ch.append(c)
+            pos = _d35(V, E, pos, c)
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e34(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -13539,98 +13212,97 @@ def _e34(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L39 and c.ns == _U16:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e35(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L39 and c.ns == _U16:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e35(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L39 and c.ns == _U16:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e35(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L39 and c.ns == _U16:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e35(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
         else:
             raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L39 and c.ns == _U16:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e35(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L39 and c.ns == _U16:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e35(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d35(V: int, E: int, pos: int, el: Element) -> int:
     # SignatureProperty
     s = 0
-    while True:
-        if s == 0:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A114] = v
-                s = 2
-            elif x == 1:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A129] = v
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                raise Fallback
-            elif x == 1:
-                raise Fallback
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A129] = v
-                s = 1
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                raise Fallback
-            elif x == 1:
-                return pos
-            elif x == 2:
-                raise Fallback
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A114] = v
+            s = 2
+        elif x == 1:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A129] = v
+            s = 1
         else:
             raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A129] = v
+            s = 1
+        else:
+            raise Fallback
+    while s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 3:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            return pos
+        elif x == 2:
+            raise Fallback
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e35(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -13674,70 +13346,70 @@ def _e35(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
             raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d36(V: int, E: int, pos: int, el: Element) -> int:
     # SignatureValue
     s = 0
-    while True:
-        if s == 0:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A114] = v
-                s = 2
-            elif x == 1:
-                v, pos = rbin(V, E, pos)
-                el.value = v
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = rbin(V, E, pos)
-                el.value = v
-                s = 1
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A114] = v
+            s = 2
+        elif x == 1:
+            v, pos = rbin(V, E, pos)
+            el.value = v
+            s = 1
         else:
             raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            v, pos = rbin(V, E, pos)
+            el.value = v
+            s = 1
+        else:
+            raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e36(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -13785,65 +13457,62 @@ def _d37(V: int, E: int, pos: int, el: Element) -> int:
     # SignedInfo
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A114] = v
-                s = 2
-            elif x == 1:
-                c = Element(_U16, _L17)
-                ch.append(c)
-                pos = _d14(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U16, _L37)
-                ch.append(c)
-                pos = _d33(V, E, pos, c)
-                s = 3
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U16, _L17)
-                ch.append(c)
-                pos = _d14(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U16, _L31)
-                ch.append(c)
-                pos = _d27(V, E, pos, c)
-                s = 4
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U16, _L31)
-                ch.append(c)
-                pos = _d27(V, E, pos, c)
-                s = 4
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A114] = v
+            s = 2
+        elif x == 1:
+            c = Element(_U16, _L17)
+            ch.append(c)
+            pos = _d14(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U16, _L17)
+            ch.append(c)
+            pos = _d14(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U16, _L37)
+            ch.append(c)
+            pos = _d33(V, E, pos, c)
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U16, _L31)
+            ch.append(c)
+            pos = _d27(V, E, pos, c)
+            s = 4
+        else:
+            raise Fallback
+    while s == 4:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U16, _L31)
+            ch.append(c)
+            pos = _d27(V, E, pos, c)
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e37(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -13871,113 +13540,113 @@ def _e37(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L17 and c.ns == _U16:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e14(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L17 and c.ns == _U16:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e14(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L37 and c.ns == _U16:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e33(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L17 and c.ns == _U16:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e14(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L31 and c.ns == _U16:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e27(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L31 and c.ns == _U16:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e27(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
             raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L17 and c.ns == _U16:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e14(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L37 and c.ns == _U16:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e33(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L31 and c.ns == _U16:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e27(c, acc, n)
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    while s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L31 and c.ns == _U16:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e27(c, acc, n)
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d38(V: int, E: int, pos: int, el: Element) -> int:
     # Transform
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A106] = v
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U16, _L130, None, None, v))
-                s = 1
-            elif x == 1:
-                raise Fallback
-            elif x == 2:
-                return pos
-            elif x == 3:
-                raise Fallback
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A106] = v
+            s = 1
         else:
             raise Fallback
+    while s == 1:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U16, _L130, None, None, v))
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            return pos
+        elif x == 3:
+            raise Fallback
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e38(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -14005,66 +13674,65 @@ def _e38(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L130 and c.ns == _U16:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii():
-                        raise Fallback
-                    acc = (acc << 4) | 0
-                    n += 4
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 3) | 2, n + 3
         else:
             raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L130 and c.ns == _U16:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii():
+                    raise Fallback
+                acc = (acc << 4) | 0
+                n += 4
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 2, n + 3
+    raise Fallback
 
 
 def _d39(V: int, E: int, pos: int, el: Element) -> int:
     # Transforms
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U16, _L42)
-                ch.append(c)
-                pos = _d38(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U16, _L42)
-                ch.append(c)
-                pos = _d38(V, E, pos, c)
-                s = 1
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U16, _L42)
+            ch.append(c)
+            pos = _d38(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    while s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U16, _L42)
+            ch.append(c)
+            pos = _d38(V, E, pos, c)
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e39(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -14077,150 +13745,143 @@ def _e39(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L42 and c.ns == _U16:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e38(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L42 and c.ns == _U16:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e38(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L42 and c.ns == _U16:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e38(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
             raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L42 and c.ns == _U16:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e38(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d40(V: int, E: int, pos: int, el: Element) -> int:
     # X509Data
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U16, _L131)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 1
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U16, _L132, None, None, v))
-                s = 1
-            elif x == 2:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U16, _L133, None, None, v))
-                s = 1
-            elif x == 3:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U16, _L134, None, None, v))
-                s = 1
-            elif x == 4:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U16, _L135, None, None, v))
-                s = 1
-            elif x == 5:
+    if s == 0:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U16, _L131)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 1
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-            else:
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U16, _L131)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 1
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U16, _L132, None, None, v))
-                s = 1
-            elif x == 2:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U16, _L133, None, None, v))
-                s = 1
-            elif x == 3:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U16, _L134, None, None, v))
-                s = 1
-            elif x == 4:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U16, _L135, None, None, v))
-                s = 1
-            elif x == 5:
+            ch.append(Element(_U16, _L132, None, None, v))
+            s = 1
+        elif x == 2:
+            pos += 1
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-            elif x == 6:
-                return pos
-            else:
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
                 raise Fallback
+            ch.append(Element(_U16, _L133, None, None, v))
+            s = 1
+        elif x == 3:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U16, _L134, None, None, v))
+            s = 1
+        elif x == 4:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U16, _L135, None, None, v))
+            s = 1
+        elif x == 5:
+            raise Fallback
         else:
             raise Fallback
+    while s == 1:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U16, _L131)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U16, _L132, None, None, v))
+        elif x == 2:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U16, _L133, None, None, v))
+        elif x == 3:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U16, _L134, None, None, v))
+        elif x == 4:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U16, _L135, None, None, v))
+        elif x == 5:
+            raise Fallback
+        elif x == 6:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e40(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -14233,197 +13894,191 @@ def _e40(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L131 and c.ns == _U16:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L132 and c.ns == _U16:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 4) | 2
-                    n += 4
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L133 and c.ns == _U16:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii():
-                        raise Fallback
-                    acc = (acc << 4) | 4
-                    n += 4
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L134 and c.ns == _U16:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 4) | 6
-                    n += 4
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L135 and c.ns == _U16:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 4) | 8
-                    n += 4
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L131 and c.ns == _U16:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 1
+            elif nm == _L132 and c.ns == _U16:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 4) | 2
+                n += 4
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            elif nm == _L133 and c.ns == _U16:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii():
+                    raise Fallback
+                acc = (acc << 4) | 4
+                n += 4
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            elif nm == _L134 and c.ns == _U16:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 4) | 6
+                n += 4
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            elif nm == _L135 and c.ns == _U16:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 4) | 8
+                n += 4
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L131 and c.ns == _U16:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L132 and c.ns == _U16:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 4) | 2
-                    n += 4
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L133 and c.ns == _U16:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii():
-                        raise Fallback
-                    acc = (acc << 4) | 4
-                    n += 4
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L134 and c.ns == _U16:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 4) | 6
-                    n += 4
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L135 and c.ns == _U16:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 4) | 8
-                    n += 4
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 3) | 6, n + 3
         else:
             raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L131 and c.ns == _U16:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 1
+            elif nm == _L132 and c.ns == _U16:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 4) | 2
+                n += 4
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            elif nm == _L133 and c.ns == _U16:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii():
+                    raise Fallback
+                acc = (acc << 4) | 4
+                n += 4
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            elif nm == _L134 and c.ns == _U16:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 4) | 6
+                n += 4
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            elif nm == _L135 and c.ns == _U16:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 4) | 8
+                n += 4
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 6, n + 3
+    raise Fallback
 
 
 def _d41(V: int, E: int, pos: int, el: Element) -> int:
     # RationalNumberType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 10
-                x = (V >> (E - pos)) & 0x3ff
-                if x & 0x201:
-                    raise Fallback
-                v = (x >> 1) + -128
-                ch.append(Element(_U13, _L122, None, None, v))
-                s = 1
-            else:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 10
+            x = (V >> (E - pos)) & 0x3ff
+            if x & 0x201:
                 raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U13, _L136, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            v = (x >> 1) + -128
+            ch.append(Element(_U13, _L122, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U13, _L136, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e41(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -14436,119 +14091,118 @@ def _e41(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L122 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -128 or v > 127:
-                        raise Fallback
-                    acc = (acc << 11) | 0 | ((v - -128) << 1)
-                    n += 11
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L122 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -128 or v > 127:
+                    raise Fallback
+                acc = (acc << 11) | 0 | ((v - -128) << 1)
+                n += 11
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L136 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -32768 or v > 32767:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L136 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -32768 or v > 32767:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d42(V: int, E: int, pos: int, el: Element) -> int:
     # MessageHeaderType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U13, _L137, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
+            v, pos = rbin(V, E, pos)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U13, _L138, None, None, v))
-                s = 2
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U16, _L36)
-                ch.append(c)
-                pos = _d32(V, E, pos, c)
-                s = 3
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            ch.append(Element(_U13, _L137, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U13, _L138, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U16, _L36)
+            ch.append(c)
+            pos = _d32(V, E, pos, c)
+            s = 3
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e42(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -14561,681 +14215,681 @@ def _e42(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L137 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes or len(v) < 8 or len(v) > 8:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L137 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes or len(v) < 8 or len(v) > 8:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L138 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 18446744073709551615:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L36 and c.ns == _U16:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e32(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L138 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 18446744073709551615:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L36 and c.ns == _U16:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e32(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d43(V: int, E: int, pos: int, el: Element) -> int:
     # DisplayParametersType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x == 0:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U13, _L139, None, None, v))
-                s = 10
-            elif x == 1:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U13, _L97, None, None, v))
-                s = 9
-            elif x == 2:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U13, _L98, None, None, v))
-                s = 8
-            elif x == 3:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U13, _L140, None, None, v))
-                s = 7
-            elif x == 4:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U13, _L141, None, None, v))
-                s = 6
-            elif x == 5:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U13, _L142, None, None, v))
-                s = 5
-            elif x == 6:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U13, _L143, None, None, v))
-                s = 4
-            elif x == 7:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U13, _L144, None, None, v))
-                s = 3
-            elif x == 8:
-                c = Element(_U13, _L145)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 2
-            elif x == 9:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U13, _L146, None, None, v))
-                s = 1
-            elif x == 10:
-                return pos
-            else:
+    if s == 0:
+        pos += 4
+        x = (V >> (E - pos)) & 0xf
+        if x == 0:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
                 raise Fallback
-        elif s == 1:
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            ch.append(Element(_U13, _L139, None, None, v))
+            s = 10
+        elif x == 1:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
+                raise Fallback
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            ch.append(Element(_U13, _L97, None, None, v))
+            s = 9
+        elif x == 2:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
+                raise Fallback
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            ch.append(Element(_U13, _L98, None, None, v))
+            s = 8
+        elif x == 3:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
+                raise Fallback
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            ch.append(Element(_U13, _L140, None, None, v))
+            s = 7
+        elif x == 4:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U13, _L146, None, None, v))
-                s = 1
-            elif x == 1:
-                return pos
-            else:
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U13, _L145)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 2
-            elif x == 1:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U13, _L146, None, None, v))
-                s = 1
-            elif x == 2:
-                return pos
-            else:
+            ch.append(Element(_U13, _L141, None, None, v))
+            s = 6
+        elif x == 5:
+            pos += 1
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 4:
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U13, _L142, None, None, v))
+            s = 5
+        elif x == 6:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U13, _L143, None, None, v))
+            s = 4
+        elif x == 7:
             pos += 3
             x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U13, _L144, None, None, v))
-                s = 3
-            elif x == 1:
-                c = Element(_U13, _L145)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 2
-            elif x == 2:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U13, _L146, None, None, v))
-                s = 1
-            elif x == 3:
-                return pos
-            else:
+            if x & 0x5:
                 raise Fallback
-        elif s == 5:
+            v = x == 2
+            ch.append(Element(_U13, _L144, None, None, v))
+            s = 3
+        elif x == 8:
+            c = Element(_U13, _L145)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 2
+        elif x == 9:
             pos += 3
             x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U13, _L143, None, None, v))
-                s = 4
-            elif x == 1:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U13, _L144, None, None, v))
-                s = 3
-            elif x == 2:
-                c = Element(_U13, _L145)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 2
-            elif x == 3:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U13, _L146, None, None, v))
-                s = 1
-            elif x == 4:
-                return pos
-            else:
+            if x & 0x5:
                 raise Fallback
-        elif s == 6:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U13, _L142, None, None, v))
-                s = 5
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U13, _L143, None, None, v))
-                s = 4
-            elif x == 2:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U13, _L144, None, None, v))
-                s = 3
-            elif x == 3:
-                c = Element(_U13, _L145)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 2
-            elif x == 4:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U13, _L146, None, None, v))
-                s = 1
-            elif x == 5:
-                return pos
-            else:
-                raise Fallback
-        elif s == 7:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U13, _L141, None, None, v))
-                s = 6
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U13, _L142, None, None, v))
-                s = 5
-            elif x == 2:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U13, _L143, None, None, v))
-                s = 4
-            elif x == 3:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U13, _L144, None, None, v))
-                s = 3
-            elif x == 4:
-                c = Element(_U13, _L145)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 2
-            elif x == 5:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U13, _L146, None, None, v))
-                s = 1
-            elif x == 6:
-                return pos
-            else:
-                raise Fallback
-        elif s == 8:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x == 0:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U13, _L140, None, None, v))
-                s = 7
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U13, _L141, None, None, v))
-                s = 6
-            elif x == 2:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U13, _L142, None, None, v))
-                s = 5
-            elif x == 3:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U13, _L143, None, None, v))
-                s = 4
-            elif x == 4:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U13, _L144, None, None, v))
-                s = 3
-            elif x == 5:
-                c = Element(_U13, _L145)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 2
-            elif x == 6:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U13, _L146, None, None, v))
-                s = 1
-            elif x == 7:
-                return pos
-            else:
-                raise Fallback
-        elif s == 9:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x == 0:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U13, _L98, None, None, v))
-                s = 8
-            elif x == 1:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U13, _L140, None, None, v))
-                s = 7
-            elif x == 2:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U13, _L141, None, None, v))
-                s = 6
-            elif x == 3:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U13, _L142, None, None, v))
-                s = 5
-            elif x == 4:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U13, _L143, None, None, v))
-                s = 4
-            elif x == 5:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U13, _L144, None, None, v))
-                s = 3
-            elif x == 6:
-                c = Element(_U13, _L145)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 2
-            elif x == 7:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U13, _L146, None, None, v))
-                s = 1
-            elif x == 8:
-                return pos
-            else:
-                raise Fallback
-        elif s == 10:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x == 0:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U13, _L97, None, None, v))
-                s = 9
-            elif x == 1:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U13, _L98, None, None, v))
-                s = 8
-            elif x == 2:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U13, _L140, None, None, v))
-                s = 7
-            elif x == 3:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U13, _L141, None, None, v))
-                s = 6
-            elif x == 4:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U13, _L142, None, None, v))
-                s = 5
-            elif x == 5:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U13, _L143, None, None, v))
-                s = 4
-            elif x == 6:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U13, _L144, None, None, v))
-                s = 3
-            elif x == 7:
-                c = Element(_U13, _L145)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 2
-            elif x == 8:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U13, _L146, None, None, v))
-                s = 1
-            elif x == 9:
-                return pos
-            else:
-                raise Fallback
+            v = x == 2
+            ch.append(Element(_U13, _L146, None, None, v))
+            s = 1
+        elif x == 10:
+            return pos
         else:
             raise Fallback
+    if s == 10:
+        pos += 4
+        x = (V >> (E - pos)) & 0xf
+        if x == 0:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
+                raise Fallback
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            ch.append(Element(_U13, _L97, None, None, v))
+            s = 9
+        elif x == 1:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
+                raise Fallback
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            ch.append(Element(_U13, _L98, None, None, v))
+            s = 8
+        elif x == 2:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
+                raise Fallback
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            ch.append(Element(_U13, _L140, None, None, v))
+            s = 7
+        elif x == 3:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U13, _L141, None, None, v))
+            s = 6
+        elif x == 4:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U13, _L142, None, None, v))
+            s = 5
+        elif x == 5:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U13, _L143, None, None, v))
+            s = 4
+        elif x == 6:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U13, _L144, None, None, v))
+            s = 3
+        elif x == 7:
+            c = Element(_U13, _L145)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 2
+        elif x == 8:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U13, _L146, None, None, v))
+            s = 1
+        elif x == 9:
+            return pos
+        else:
+            raise Fallback
+    if s == 9:
+        pos += 4
+        x = (V >> (E - pos)) & 0xf
+        if x == 0:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
+                raise Fallback
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            ch.append(Element(_U13, _L98, None, None, v))
+            s = 8
+        elif x == 1:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
+                raise Fallback
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            ch.append(Element(_U13, _L140, None, None, v))
+            s = 7
+        elif x == 2:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U13, _L141, None, None, v))
+            s = 6
+        elif x == 3:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U13, _L142, None, None, v))
+            s = 5
+        elif x == 4:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U13, _L143, None, None, v))
+            s = 4
+        elif x == 5:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U13, _L144, None, None, v))
+            s = 3
+        elif x == 6:
+            c = Element(_U13, _L145)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 2
+        elif x == 7:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U13, _L146, None, None, v))
+            s = 1
+        elif x == 8:
+            return pos
+        else:
+            raise Fallback
+    if s == 8:
+        pos += 4
+        x = (V >> (E - pos)) & 0xf
+        if x == 0:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
+                raise Fallback
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            ch.append(Element(_U13, _L140, None, None, v))
+            s = 7
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U13, _L141, None, None, v))
+            s = 6
+        elif x == 2:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U13, _L142, None, None, v))
+            s = 5
+        elif x == 3:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U13, _L143, None, None, v))
+            s = 4
+        elif x == 4:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U13, _L144, None, None, v))
+            s = 3
+        elif x == 5:
+            c = Element(_U13, _L145)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 2
+        elif x == 6:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U13, _L146, None, None, v))
+            s = 1
+        elif x == 7:
+            return pos
+        else:
+            raise Fallback
+    if s == 7:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U13, _L141, None, None, v))
+            s = 6
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U13, _L142, None, None, v))
+            s = 5
+        elif x == 2:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U13, _L143, None, None, v))
+            s = 4
+        elif x == 3:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U13, _L144, None, None, v))
+            s = 3
+        elif x == 4:
+            c = Element(_U13, _L145)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 2
+        elif x == 5:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U13, _L146, None, None, v))
+            s = 1
+        elif x == 6:
+            return pos
+        else:
+            raise Fallback
+    if s == 6:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U13, _L142, None, None, v))
+            s = 5
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U13, _L143, None, None, v))
+            s = 4
+        elif x == 2:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U13, _L144, None, None, v))
+            s = 3
+        elif x == 3:
+            c = Element(_U13, _L145)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 2
+        elif x == 4:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U13, _L146, None, None, v))
+            s = 1
+        elif x == 5:
+            return pos
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U13, _L143, None, None, v))
+            s = 4
+        elif x == 1:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U13, _L144, None, None, v))
+            s = 3
+        elif x == 2:
+            c = Element(_U13, _L145)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 2
+        elif x == 3:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U13, _L146, None, None, v))
+            s = 1
+        elif x == 4:
+            return pos
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U13, _L144, None, None, v))
+            s = 3
+        elif x == 1:
+            c = Element(_U13, _L145)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 2
+        elif x == 2:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U13, _L146, None, None, v))
+            s = 1
+        elif x == 3:
+            return pos
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U13, _L145)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 2
+        elif x == 1:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U13, _L146, None, None, v))
+            s = 1
+        elif x == 2:
+            return pos
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U13, _L146, None, None, v))
+            s = 1
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e43(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -15248,817 +14902,779 @@ def _e43(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L139 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 13) | 0 | (v << 1)
-                    n += 13
-                    i += 1
-                    s = 10
-                    continue
-                elif nm == _L97 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 13) | 512 | (v << 1)
-                    n += 13
-                    i += 1
-                    s = 9
-                    continue
-                elif nm == _L98 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 13) | 1024 | (v << 1)
-                    n += 13
-                    i += 1
-                    s = 8
-                    continue
-                elif nm == _L140 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 13) | 1536 | (v << 1)
-                    n += 13
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L141 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 5) | 8
-                    n += 5
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L142 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 5) | 10
-                    n += 5
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L143 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 5) | 12
-                    n += 5
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L144 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 7) | 56 | (v << 1)
-                    n += 7
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L145 and c.ns == _U13:
-                    acc = (acc << 4) | 8
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L146 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 7) | 72 | (v << 1)
-                    n += 7
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L139 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 13) | 0 | (v << 1)
+                n += 13
+                i += 1
+                s = 10
+            elif nm == _L97 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 13) | 512 | (v << 1)
+                n += 13
+                i += 1
+                s = 9
+            elif nm == _L98 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 13) | 1024 | (v << 1)
+                n += 13
+                i += 1
+                s = 8
+            elif nm == _L140 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 13) | 1536 | (v << 1)
+                n += 13
+                i += 1
+                s = 7
+            elif nm == _L141 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 5) | 8
+                n += 5
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 6
+            elif nm == _L142 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 5) | 10
+                n += 5
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 5
+            elif nm == _L143 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 5) | 12
+                n += 5
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            elif nm == _L144 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 7) | 56 | (v << 1)
+                n += 7
+                i += 1
+                s = 3
+            elif nm == _L145 and c.ns == _U13:
+                acc = (acc << 4) | 8
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L146 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 7) | 72 | (v << 1)
+                n += 7
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            return (acc << 4) | 10, n + 4
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L146 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 5) | 0 | (v << 1)
-                    n += 5
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L145 and c.ns == _U13:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L146 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 5) | 8 | (v << 1)
-                    n += 5
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L144 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 6) | 0 | (v << 1)
-                    n += 6
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L145 and c.ns == _U13:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L146 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 6) | 16 | (v << 1)
-                    n += 6
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 3) | 3, n + 3
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L143 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 4) | 0
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L144 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 6) | 8 | (v << 1)
-                    n += 6
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L145 and c.ns == _U13:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L146 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 6) | 24 | (v << 1)
-                    n += 6
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 3) | 4, n + 3
-        elif s == 6:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L142 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 4) | 0
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L143 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 4) | 2
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L144 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 6) | 16 | (v << 1)
-                    n += 6
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L145 and c.ns == _U13:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L146 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 6) | 32 | (v << 1)
-                    n += 6
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 3) | 5, n + 3
-        elif s == 7:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L141 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 4) | 0
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L142 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 4) | 2
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L143 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 4) | 4
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L144 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 6) | 24 | (v << 1)
-                    n += 6
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L145 and c.ns == _U13:
-                    acc = (acc << 3) | 4
-                    n += 3
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L146 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 6) | 40 | (v << 1)
-                    n += 6
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 3) | 6, n + 3
-        elif s == 8:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L140 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 13) | 0 | (v << 1)
-                    n += 13
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L141 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 5) | 2
-                    n += 5
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L142 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 5) | 4
-                    n += 5
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L143 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 5) | 6
-                    n += 5
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L144 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 7) | 32 | (v << 1)
-                    n += 7
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L145 and c.ns == _U13:
-                    acc = (acc << 4) | 5
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L146 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 7) | 48 | (v << 1)
-                    n += 7
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 4) | 7, n + 4
-        elif s == 9:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L98 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 13) | 0 | (v << 1)
-                    n += 13
-                    i += 1
-                    s = 8
-                    continue
-                elif nm == _L140 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 13) | 512 | (v << 1)
-                    n += 13
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L141 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 5) | 4
-                    n += 5
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L142 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 5) | 6
-                    n += 5
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L143 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 5) | 8
-                    n += 5
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L144 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 7) | 40 | (v << 1)
-                    n += 7
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L145 and c.ns == _U13:
-                    acc = (acc << 4) | 6
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L146 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 7) | 56 | (v << 1)
-                    n += 7
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 4) | 8, n + 4
-        elif s == 10:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L97 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 13) | 0 | (v << 1)
-                    n += 13
-                    i += 1
-                    s = 9
-                    continue
-                elif nm == _L98 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 13) | 512 | (v << 1)
-                    n += 13
-                    i += 1
-                    s = 8
-                    continue
-                elif nm == _L140 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 13) | 1024 | (v << 1)
-                    n += 13
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L141 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 5) | 6
-                    n += 5
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L142 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 5) | 8
-                    n += 5
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L143 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 5) | 10
-                    n += 5
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L144 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 7) | 48 | (v << 1)
-                    n += 7
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L145 and c.ns == _U13:
-                    acc = (acc << 4) | 7
-                    n += 4
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L146 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 7) | 64 | (v << 1)
-                    n += 7
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 4) | 9, n + 4
         else:
+            return (acc << 4) | 10, n + 4
+    if s == 10:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L97 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 13) | 0 | (v << 1)
+                n += 13
+                i += 1
+                s = 9
+            elif nm == _L98 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 13) | 512 | (v << 1)
+                n += 13
+                i += 1
+                s = 8
+            elif nm == _L140 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 13) | 1024 | (v << 1)
+                n += 13
+                i += 1
+                s = 7
+            elif nm == _L141 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 5) | 6
+                n += 5
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 6
+            elif nm == _L142 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 5) | 8
+                n += 5
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 5
+            elif nm == _L143 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 5) | 10
+                n += 5
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            elif nm == _L144 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 7) | 48 | (v << 1)
+                n += 7
+                i += 1
+                s = 3
+            elif nm == _L145 and c.ns == _U13:
+                acc = (acc << 4) | 7
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L146 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 7) | 64 | (v << 1)
+                n += 7
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 4) | 9, n + 4
+    if s == 9:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L98 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 13) | 0 | (v << 1)
+                n += 13
+                i += 1
+                s = 8
+            elif nm == _L140 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 13) | 512 | (v << 1)
+                n += 13
+                i += 1
+                s = 7
+            elif nm == _L141 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 5) | 4
+                n += 5
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 6
+            elif nm == _L142 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 5) | 6
+                n += 5
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 5
+            elif nm == _L143 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 5) | 8
+                n += 5
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            elif nm == _L144 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 7) | 40 | (v << 1)
+                n += 7
+                i += 1
+                s = 3
+            elif nm == _L145 and c.ns == _U13:
+                acc = (acc << 4) | 6
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L146 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 7) | 56 | (v << 1)
+                n += 7
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 4) | 8, n + 4
+    if s == 8:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L140 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 13) | 0 | (v << 1)
+                n += 13
+                i += 1
+                s = 7
+            elif nm == _L141 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 5) | 2
+                n += 5
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 6
+            elif nm == _L142 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 5) | 4
+                n += 5
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 5
+            elif nm == _L143 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 5) | 6
+                n += 5
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            elif nm == _L144 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 7) | 32 | (v << 1)
+                n += 7
+                i += 1
+                s = 3
+            elif nm == _L145 and c.ns == _U13:
+                acc = (acc << 4) | 5
+                n += 4
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L146 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 7) | 48 | (v << 1)
+                n += 7
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 4) | 7, n + 4
+    if s == 7:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L141 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 4) | 0
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 6
+            elif nm == _L142 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 4) | 2
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 5
+            elif nm == _L143 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 4) | 4
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            elif nm == _L144 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 6) | 24 | (v << 1)
+                n += 6
+                i += 1
+                s = 3
+            elif nm == _L145 and c.ns == _U13:
+                acc = (acc << 3) | 4
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L146 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 6) | 40 | (v << 1)
+                n += 6
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 6, n + 3
+    if s == 6:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L142 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 4) | 0
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 5
+            elif nm == _L143 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 4) | 2
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            elif nm == _L144 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 6) | 16 | (v << 1)
+                n += 6
+                i += 1
+                s = 3
+            elif nm == _L145 and c.ns == _U13:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L146 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 6) | 32 | (v << 1)
+                n += 6
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 5, n + 3
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L143 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 4) | 0
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            elif nm == _L144 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 6) | 8 | (v << 1)
+                n += 6
+                i += 1
+                s = 3
+            elif nm == _L145 and c.ns == _U13:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L146 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 6) | 24 | (v << 1)
+                n += 6
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 4, n + 3
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L144 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 6) | 0 | (v << 1)
+                n += 6
+                i += 1
+                s = 3
+            elif nm == _L145 and c.ns == _U13:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L146 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 6) | 16 | (v << 1)
+                n += 6
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 3, n + 3
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L145 and c.ns == _U13:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L146 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 5) | 8 | (v << 1)
+                n += 5
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 2, n + 2
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L146 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 5) | 0 | (v << 1)
+                n += 5
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d44(V: int, E: int, pos: int, el: Element) -> int:
     # EVSEStatusType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U13, _L147, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 5
-                x = (V >> (E - pos)) & 0x1f
-                if x & 0x11:
-                    raise Fallback
-                v = _V149[x >> 1]
-                ch.append(Element(_U13, _L148, None, None, v))
-                s = 2
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            ch.append(Element(_U13, _L147, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 5
+            x = (V >> (E - pos)) & 0x1f
+            if x & 0x11:
+                raise Fallback
+            v = _V149[x >> 1]
+            ch.append(Element(_U13, _L148, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e44(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -16071,424 +15687,423 @@ def _e44(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L147 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 65535:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L147 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 65535:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L148 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X150[v]
-                    acc = (acc << 6) | 0 | (x << 1)
-                    n += 6
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L148 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X150[v]
+                acc = (acc << 6) | 0 | (x << 1)
+                n += 6
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d45(V: int, E: int, pos: int, el: Element) -> int:
     # MeterInfoType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U13, _L151, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
+            v, pos = rstr(V, E, pos)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U13, _L152, None, None, v))
-                s = 2
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 2:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U13, _L153, None, None, v))
-                s = 8
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U13, _L154, None, None, v))
-                s = 7
-            elif x == 2:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U13, _L155, None, None, v))
-                s = 6
-            elif x == 3:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U13, _L156, None, None, v))
-                s = 5
-            elif x == 4:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U13, _L157, None, None, v))
-                s = 4
-            elif x == 5:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U13, _L158, None, None, v))
-                s = 3
-            elif x == 6:
-                return pos
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U13, _L158, None, None, v))
-                s = 3
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U13, _L157, None, None, v))
-                s = 4
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U13, _L158, None, None, v))
-                s = 3
-            elif x == 2:
-                return pos
-            else:
-                raise Fallback
-        elif s == 6:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U13, _L156, None, None, v))
-                s = 5
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U13, _L157, None, None, v))
-                s = 4
-            elif x == 2:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U13, _L158, None, None, v))
-                s = 3
-            elif x == 3:
-                return pos
-            else:
-                raise Fallback
-        elif s == 7:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U13, _L155, None, None, v))
-                s = 6
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U13, _L156, None, None, v))
-                s = 5
-            elif x == 2:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U13, _L157, None, None, v))
-                s = 4
-            elif x == 3:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U13, _L158, None, None, v))
-                s = 3
-            elif x == 4:
-                return pos
-            else:
-                raise Fallback
-        elif s == 8:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U13, _L154, None, None, v))
-                s = 7
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U13, _L155, None, None, v))
-                s = 6
-            elif x == 2:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U13, _L156, None, None, v))
-                s = 5
-            elif x == 3:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U13, _L157, None, None, v))
-                s = 4
-            elif x == 4:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U13, _L158, None, None, v))
-                s = 3
-            elif x == 5:
-                return pos
-            else:
-                raise Fallback
+            ch.append(Element(_U13, _L151, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U13, _L152, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U13, _L153, None, None, v))
+            s = 8
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U13, _L154, None, None, v))
+            s = 7
+        elif x == 2:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U13, _L155, None, None, v))
+            s = 6
+        elif x == 3:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U13, _L156, None, None, v))
+            s = 5
+        elif x == 4:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U13, _L157, None, None, v))
+            s = 4
+        elif x == 5:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U13, _L158, None, None, v))
+            s = 3
+        elif x == 6:
+            return pos
+        else:
+            raise Fallback
+    if s == 8:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U13, _L154, None, None, v))
+            s = 7
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U13, _L155, None, None, v))
+            s = 6
+        elif x == 2:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U13, _L156, None, None, v))
+            s = 5
+        elif x == 3:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U13, _L157, None, None, v))
+            s = 4
+        elif x == 4:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U13, _L158, None, None, v))
+            s = 3
+        elif x == 5:
+            return pos
+        else:
+            raise Fallback
+    if s == 7:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U13, _L155, None, None, v))
+            s = 6
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U13, _L156, None, None, v))
+            s = 5
+        elif x == 2:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U13, _L157, None, None, v))
+            s = 4
+        elif x == 3:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U13, _L158, None, None, v))
+            s = 3
+        elif x == 4:
+            return pos
+        else:
+            raise Fallback
+    if s == 6:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U13, _L156, None, None, v))
+            s = 5
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U13, _L157, None, None, v))
+            s = 4
+        elif x == 2:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U13, _L158, None, None, v))
+            s = 3
+        elif x == 3:
+            return pos
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U13, _L157, None, None, v))
+            s = 4
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U13, _L158, None, None, v))
+            s = 3
+        elif x == 2:
+            return pos
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U13, _L158, None, None, v))
+            s = 3
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e45(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -16501,467 +16116,461 @@ def _e45(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L151 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii() or len(v) > 32:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L151 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii() or len(v) > 32:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L152 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 18446744073709551615:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L153 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 18446744073709551615:
-                        raise Fallback
-                    acc = (acc << 4) | 0
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 8
-                    continue
-                elif nm == _L154 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 18446744073709551615:
-                        raise Fallback
-                    acc = (acc << 4) | 2
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L155 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 18446744073709551615:
-                        raise Fallback
-                    acc = (acc << 4) | 4
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L156 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes or len(v) > 64:
-                        raise Fallback
-                    acc = (acc << 4) | 6
-                    n += 4
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L157 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -32768 or v > 32767:
-                        raise Fallback
-                    acc = (acc << 4) | 8
-                    n += 4
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L158 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 18446744073709551615:
-                        raise Fallback
-                    acc = (acc << 4) | 10
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            return (acc << 3) | 6, n + 3
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L158 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 18446744073709551615:
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L157 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -32768 or v > 32767:
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L158 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 18446744073709551615:
-                        raise Fallback
-                    acc = (acc << 3) | 2
-                    n += 3
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
-        elif s == 6:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L156 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes or len(v) > 64:
-                        raise Fallback
-                    acc = (acc << 4) | 0
-                    n += 4
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L157 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -32768 or v > 32767:
-                        raise Fallback
-                    acc = (acc << 4) | 2
-                    n += 4
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L158 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 18446744073709551615:
-                        raise Fallback
-                    acc = (acc << 4) | 4
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            return (acc << 3) | 3, n + 3
-        elif s == 7:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L155 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 18446744073709551615:
-                        raise Fallback
-                    acc = (acc << 4) | 0
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L156 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes or len(v) > 64:
-                        raise Fallback
-                    acc = (acc << 4) | 2
-                    n += 4
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L157 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -32768 or v > 32767:
-                        raise Fallback
-                    acc = (acc << 4) | 4
-                    n += 4
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L158 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 18446744073709551615:
-                        raise Fallback
-                    acc = (acc << 4) | 6
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            return (acc << 3) | 4, n + 3
-        elif s == 8:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L154 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 18446744073709551615:
-                        raise Fallback
-                    acc = (acc << 4) | 0
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L155 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 18446744073709551615:
-                        raise Fallback
-                    acc = (acc << 4) | 2
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L156 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes or len(v) > 64:
-                        raise Fallback
-                    acc = (acc << 4) | 4
-                    n += 4
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L157 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -32768 or v > 32767:
-                        raise Fallback
-                    acc = (acc << 4) | 6
-                    n += 4
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L158 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 18446744073709551615:
-                        raise Fallback
-                    acc = (acc << 4) | 8
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            return (acc << 3) | 5, n + 3
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L152 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 18446744073709551615:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L153 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 18446744073709551615:
+                    raise Fallback
+                acc = (acc << 4) | 0
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 8
+            elif nm == _L154 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 18446744073709551615:
+                    raise Fallback
+                acc = (acc << 4) | 2
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 7
+            elif nm == _L155 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 18446744073709551615:
+                    raise Fallback
+                acc = (acc << 4) | 4
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 6
+            elif nm == _L156 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes or len(v) > 64:
+                    raise Fallback
+                acc = (acc << 4) | 6
+                n += 4
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 5
+            elif nm == _L157 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -32768 or v > 32767:
+                    raise Fallback
+                acc = (acc << 4) | 8
+                n += 4
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            elif nm == _L158 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 18446744073709551615:
+                    raise Fallback
+                acc = (acc << 4) | 10
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 6, n + 3
+    if s == 8:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L154 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 18446744073709551615:
+                    raise Fallback
+                acc = (acc << 4) | 0
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 7
+            elif nm == _L155 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 18446744073709551615:
+                    raise Fallback
+                acc = (acc << 4) | 2
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 6
+            elif nm == _L156 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes or len(v) > 64:
+                    raise Fallback
+                acc = (acc << 4) | 4
+                n += 4
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 5
+            elif nm == _L157 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -32768 or v > 32767:
+                    raise Fallback
+                acc = (acc << 4) | 6
+                n += 4
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            elif nm == _L158 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 18446744073709551615:
+                    raise Fallback
+                acc = (acc << 4) | 8
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 5, n + 3
+    if s == 7:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L155 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 18446744073709551615:
+                    raise Fallback
+                acc = (acc << 4) | 0
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 6
+            elif nm == _L156 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes or len(v) > 64:
+                    raise Fallback
+                acc = (acc << 4) | 2
+                n += 4
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 5
+            elif nm == _L157 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -32768 or v > 32767:
+                    raise Fallback
+                acc = (acc << 4) | 4
+                n += 4
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            elif nm == _L158 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 18446744073709551615:
+                    raise Fallback
+                acc = (acc << 4) | 6
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 4, n + 3
+    if s == 6:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L156 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes or len(v) > 64:
+                    raise Fallback
+                acc = (acc << 4) | 0
+                n += 4
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 5
+            elif nm == _L157 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -32768 or v > 32767:
+                    raise Fallback
+                acc = (acc << 4) | 2
+                n += 4
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            elif nm == _L158 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 18446744073709551615:
+                    raise Fallback
+                acc = (acc << 4) | 4
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 3, n + 3
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L157 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -32768 or v > 32767:
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            elif nm == _L158 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 18446744073709551615:
+                    raise Fallback
+                acc = (acc << 3) | 2
+                n += 3
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 2, n + 2
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L158 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 18446744073709551615:
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d46(V: int, E: int, pos: int, el: Element) -> int:
@@ -17142,9 +16751,10 @@ def _e46(el: Element, acc: int, n: int) -> tuple[int, int]:
                     n += 1
                     i += 1
                     s = 1
-                    continue
+                else:
+                    raise Fallback
+            else:
                 raise Fallback
-            raise Fallback
         elif k == 1:
             if i < m:
                 c = ch[i]
@@ -17155,37 +16765,34 @@ def _e46(el: Element, acc: int, n: int) -> tuple[int, int]:
                     acc, n = _e48(c, acc, n)
                     i += 1
                     s = 6
-                    continue
                 elif nm == _L162 and c.ns == _U13:
                     acc = (acc << 3) | 1
                     n += 3
                     acc, n = _e48(c, acc, n)
                     i += 1
                     s = 5
-                    continue
                 elif nm == _L163 and c.ns == _U13:
                     acc = (acc << 3) | 2
                     n += 3
                     acc, n = _e48(c, acc, n)
                     i += 1
                     s = 4
-                    continue
                 elif nm == _L164 and c.ns == _U13:
                     acc = (acc << 3) | 3
                     n += 3
                     acc, n = _e48(c, acc, n)
                     i += 1
                     s = 3
-                    continue
                 elif nm == _L165 and c.ns == _U13:
                     acc = (acc << 3) | 4
                     n += 3
                     acc, n = _e49(c, acc, n)
                     i += 1
                     s = 2
-                    continue
-                raise Fallback
-            return (acc << 3) | 5, n + 3
+                else:
+                    raise Fallback
+            else:
+                return (acc << 3) | 5, n + 3
         elif k == 2:
             if i < m:
                 c = ch[i]
@@ -17196,9 +16803,10 @@ def _e46(el: Element, acc: int, n: int) -> tuple[int, int]:
                     acc, n = _e49(c, acc, n)
                     i += 1
                     s = _N166[s][0]
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
+                else:
+                    raise Fallback
+            else:
+                return (acc << 2) | 1, n + 2
         elif k == 3:
             if i < m:
                 c = ch[i]
@@ -17209,16 +16817,16 @@ def _e46(el: Element, acc: int, n: int) -> tuple[int, int]:
                     acc, n = _e48(c, acc, n)
                     i += 1
                     s = 3
-                    continue
                 elif nm == _L165 and c.ns == _U13:
                     acc = (acc << 2) | 1
                     n += 2
                     acc, n = _e49(c, acc, n)
                     i += 1
                     s = 2
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
+                else:
+                    raise Fallback
+            else:
+                return (acc << 2) | 2, n + 2
         elif k == 4:
             if i < m:
                 c = ch[i]
@@ -17229,23 +16837,22 @@ def _e46(el: Element, acc: int, n: int) -> tuple[int, int]:
                     acc, n = _e48(c, acc, n)
                     i += 1
                     s = 4
-                    continue
                 elif nm == _L164 and c.ns == _U13:
                     acc = (acc << 3) | 1
                     n += 3
                     acc, n = _e48(c, acc, n)
                     i += 1
                     s = 3
-                    continue
                 elif nm == _L165 and c.ns == _U13:
                     acc = (acc << 3) | 2
                     n += 3
                     acc, n = _e49(c, acc, n)
                     i += 1
                     s = 2
-                    continue
-                raise Fallback
-            return (acc << 3) | 3, n + 3
+                else:
+                    raise Fallback
+            else:
+                return (acc << 3) | 3, n + 3
         elif k == 5:
             if i < m:
                 c = ch[i]
@@ -17256,36 +16863,35 @@ def _e46(el: Element, acc: int, n: int) -> tuple[int, int]:
                     acc, n = _e48(c, acc, n)
                     i += 1
                     s = 5
-                    continue
                 elif nm == _L163 and c.ns == _U13:
                     acc = (acc << 3) | 1
                     n += 3
                     acc, n = _e48(c, acc, n)
                     i += 1
                     s = 4
-                    continue
                 elif nm == _L164 and c.ns == _U13:
                     acc = (acc << 3) | 2
                     n += 3
                     acc, n = _e48(c, acc, n)
                     i += 1
                     s = 3
-                    continue
                 elif nm == _L165 and c.ns == _U13:
                     acc = (acc << 3) | 3
                     n += 3
                     acc, n = _e49(c, acc, n)
                     i += 1
                     s = 2
-                    continue
-                raise Fallback
-            return (acc << 3) | 4, n + 3
+                else:
+                    raise Fallback
+            else:
+                return (acc << 3) | 4, n + 3
         elif k == 6:
             if i < m:
                 c = ch[i]
                 nm = c.name
                 raise Fallback
-            return (acc << 1) | 0, n + 1
+            else:
+                return (acc << 1) | 0, n + 1
         else:
             raise Fallback
 
@@ -17294,52 +16900,50 @@ def _d47(V: int, E: int, pos: int, el: Element) -> int:
     # X509IssuerSerialType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U16, _L167, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
+            v, pos = rstr(V, E, pos)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U16, _L168, None, None, v))
-                s = 2
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            ch.append(Element(_U16, _L167, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U16, _L168, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e47(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -17352,97 +16956,98 @@ def _e47(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L167 and c.ns == _U16:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii():
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L167 and c.ns == _U16:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii():
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L168 and c.ns == _U16:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L168 and c.ns == _U16:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d48(V: int, E: int, pos: int, el: Element) -> int:
     # DetailedCostType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U13, _L169)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U13, _L170)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U13, _L169)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U13, _L170)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e48(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -17455,85 +17060,84 @@ def _e48(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L169 and c.ns == _U13:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L169 and c.ns == _U13:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L170 and c.ns == _U13:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L170 and c.ns == _U13:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d49(V: int, E: int, pos: int, el: Element) -> int:
     # DetailedTaxType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U13, _L171, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U13, _L169)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 2
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            ch.append(Element(_U13, _L171, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U13, _L169)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e49(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -17546,49 +17150,50 @@ def _e49(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L171 and c.ns == _U13:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 1 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L171 and c.ns == _U13:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 1 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L169 and c.ns == _U13:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L169 and c.ns == _U13:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback

@@ -87,9 +87,9 @@ _A69 = 'Algorithm'
 _L70 = 'P'
 _L71 = 'G'
 _L72 = 'Y'
-_L73 = 'J'
-_L74 = 'Seed'
-_L75 = 'Q'
+_L73 = 'Q'
+_L74 = 'J'
+_L75 = 'Seed'
 _L76 = 'PgenCounter'
 _A77 = 'Id'
 _A78 = 'Encoding'
@@ -331,39 +331,37 @@ def _d0(V: int, E: int, pos: int, el: Element) -> int:
     # ACDP_ConnectReq
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U9, _L37)
-                ch.append(c)
-                pos = _d31(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
-                if x & 0x9:
-                    raise Fallback
-                v = _V39[x >> 1]
-                ch.append(Element(_U0, _L38, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U9, _L37)
+            ch.append(c)
+            pos = _d31(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 4
+            x = (V >> (E - pos)) & 0xf
+            if x & 0x9:
+                raise Fallback
+            v = _V39[x >> 1]
+            ch.append(Element(_U0, _L38, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e0(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -376,124 +374,123 @@ def _e0(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L37 and c.ns == _U9:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e31(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L37 and c.ns == _U9:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e31(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L38 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X40[v]
-                    acc = (acc << 5) | 0 | (x << 1)
-                    n += 5
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L38 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X40[v]
+                acc = (acc << 5) | 0 | (x << 1)
+                n += 5
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d1(V: int, E: int, pos: int, el: Element) -> int:
     # ACDP_ConnectRes
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U9, _L37)
-                ch.append(c)
-                pos = _d31(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 8
-                x = (V >> (E - pos)) & 0xff
-                if x & 0x81:
-                    raise Fallback
-                v = _V42[x >> 1]
-                ch.append(Element(_U9, _L41, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
-                if x & 0x9:
-                    raise Fallback
-                v = _V44[x >> 1]
-                ch.append(Element(_U0, _L43, None, None, v))
-                s = 3
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
-                if x & 0x9:
-                    raise Fallback
-                v = _V39[x >> 1]
-                ch.append(Element(_U0, _L45, None, None, v))
-                s = 4
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
-                if x & 0x9:
-                    raise Fallback
-                v = _V47[x >> 1]
-                ch.append(Element(_U0, _L46, None, None, v))
-                s = 5
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U9, _L37)
+            ch.append(c)
+            pos = _d31(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 8
+            x = (V >> (E - pos)) & 0xff
+            if x & 0x81:
+                raise Fallback
+            v = _V42[x >> 1]
+            ch.append(Element(_U9, _L41, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 4
+            x = (V >> (E - pos)) & 0xf
+            if x & 0x9:
+                raise Fallback
+            v = _V44[x >> 1]
+            ch.append(Element(_U0, _L43, None, None, v))
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 4
+            x = (V >> (E - pos)) & 0xf
+            if x & 0x9:
+                raise Fallback
+            v = _V39[x >> 1]
+            ch.append(Element(_U0, _L45, None, None, v))
+            s = 4
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 4
+            x = (V >> (E - pos)) & 0xf
+            if x & 0x9:
+                raise Fallback
+            v = _V47[x >> 1]
+            ch.append(Element(_U0, _L46, None, None, v))
+            s = 5
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e1(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -506,136 +503,138 @@ def _e1(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L37 and c.ns == _U9:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e31(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L37 and c.ns == _U9:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e31(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L41 and c.ns == _U9:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X48[v]
-                    acc = (acc << 9) | 0 | (x << 1)
-                    n += 9
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L43 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X49[v]
-                    acc = (acc << 5) | 0 | (x << 1)
-                    n += 5
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L45 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X40[v]
-                    acc = (acc << 5) | 0 | (x << 1)
-                    n += 5
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L46 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X50[v]
-                    acc = (acc << 5) | 0 | (x << 1)
-                    n += 5
-                    i += 1
-                    s = 5
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L41 and c.ns == _U9:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X48[v]
+                acc = (acc << 9) | 0 | (x << 1)
+                n += 9
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L43 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X49[v]
+                acc = (acc << 5) | 0 | (x << 1)
+                n += 5
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L45 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X40[v]
+                acc = (acc << 5) | 0 | (x << 1)
+                n += 5
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L46 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X50[v]
+                acc = (acc << 5) | 0 | (x << 1)
+                n += 5
+                i += 1
+                s = 5
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d2(V: int, E: int, pos: int, el: Element) -> int:
     # ACDP_SystemStatusReq
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U9, _L37)
-                ch.append(c)
-                pos = _d31(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L51)
-                ch.append(c)
-                pos = _d32(V, E, pos, c)
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U9, _L37)
+            ch.append(c)
+            pos = _d31(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L51)
+            ch.append(c)
+            pos = _d32(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e2(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -648,197 +647,196 @@ def _e2(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L37 and c.ns == _U9:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e31(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L37 and c.ns == _U9:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e31(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L51 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e32(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L51 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e32(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d3(V: int, E: int, pos: int, el: Element) -> int:
     # ACDP_SystemStatusRes
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U9, _L37)
-                ch.append(c)
-                pos = _d31(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 8
-                x = (V >> (E - pos)) & 0xff
-                if x & 0x81:
-                    raise Fallback
-                v = _V42[x >> 1]
-                ch.append(Element(_U9, _L41, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
-                if x & 0x9:
-                    raise Fallback
-                v = _V47[x >> 1]
-                ch.append(Element(_U0, _L46, None, None, v))
-                s = 3
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U0, _L52, None, None, v))
-                s = 4
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
-                if x & 0x9:
-                    raise Fallback
-                v = _V54[x >> 1]
-                ch.append(Element(_U0, _L53, None, None, v))
-                s = 5
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U0, _L55, None, None, v))
-                s = 6
-            else:
-                raise Fallback
-        elif s == 6:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U0, _L56, None, None, v))
-                s = 7
-            else:
-                raise Fallback
-        elif s == 7:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U0, _L57, None, None, v))
-                s = 8
-            else:
-                raise Fallback
-        elif s == 8:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U0, _L58, None, None, v))
-                s = 9
-            else:
-                raise Fallback
-        elif s == 9:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U0, _L59, None, None, v))
-                s = 10
-            else:
-                raise Fallback
-        elif s == 10:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U0, _L60, None, None, v))
-                s = 11
-            else:
-                raise Fallback
-        elif s == 11:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U9, _L37)
+            ch.append(c)
+            pos = _d31(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 8
+            x = (V >> (E - pos)) & 0xff
+            if x & 0x81:
+                raise Fallback
+            v = _V42[x >> 1]
+            ch.append(Element(_U9, _L41, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 4
+            x = (V >> (E - pos)) & 0xf
+            if x & 0x9:
+                raise Fallback
+            v = _V47[x >> 1]
+            ch.append(Element(_U0, _L46, None, None, v))
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U0, _L52, None, None, v))
+            s = 4
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 4
+            x = (V >> (E - pos)) & 0xf
+            if x & 0x9:
+                raise Fallback
+            v = _V54[x >> 1]
+            ch.append(Element(_U0, _L53, None, None, v))
+            s = 5
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U0, _L55, None, None, v))
+            s = 6
+        else:
+            raise Fallback
+    if s == 6:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U0, _L56, None, None, v))
+            s = 7
+        else:
+            raise Fallback
+    if s == 7:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U0, _L57, None, None, v))
+            s = 8
+        else:
+            raise Fallback
+    if s == 8:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U0, _L58, None, None, v))
+            s = 9
+        else:
+            raise Fallback
+    if s == 9:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U0, _L59, None, None, v))
+            s = 10
+        else:
+            raise Fallback
+    if s == 10:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U0, _L60, None, None, v))
+            s = 11
+        else:
+            raise Fallback
+    if s == 11:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e3(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -851,253 +849,261 @@ def _e3(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L37 and c.ns == _U9:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e31(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L37 and c.ns == _U9:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e31(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L41 and c.ns == _U9:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X48[v]
-                    acc = (acc << 9) | 0 | (x << 1)
-                    n += 9
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L46 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X50[v]
-                    acc = (acc << 5) | 0 | (x << 1)
-                    n += 5
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L52 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 4) | 0 | (v << 1)
-                    n += 4
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L53 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X61[v]
-                    acc = (acc << 5) | 0 | (x << 1)
-                    n += 5
-                    i += 1
-                    s = 5
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L55 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 4) | 0 | (v << 1)
-                    n += 4
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 6:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L56 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 4) | 0 | (v << 1)
-                    n += 4
-                    i += 1
-                    s = 7
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 7:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L57 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 4) | 0 | (v << 1)
-                    n += 4
-                    i += 1
-                    s = 8
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 8:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L58 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 4) | 0 | (v << 1)
-                    n += 4
-                    i += 1
-                    s = 9
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 9:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L59 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 4) | 0 | (v << 1)
-                    n += 4
-                    i += 1
-                    s = 10
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 10:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L60 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 4) | 0 | (v << 1)
-                    n += 4
-                    i += 1
-                    s = 11
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 11:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L41 and c.ns == _U9:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X48[v]
+                acc = (acc << 9) | 0 | (x << 1)
+                n += 9
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L46 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X50[v]
+                acc = (acc << 5) | 0 | (x << 1)
+                n += 5
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L52 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 4) | 0 | (v << 1)
+                n += 4
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L53 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X61[v]
+                acc = (acc << 5) | 0 | (x << 1)
+                n += 5
+                i += 1
+                s = 5
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L55 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 4) | 0 | (v << 1)
+                n += 4
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 6:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L56 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 4) | 0 | (v << 1)
+                n += 4
+                i += 1
+                s = 7
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 7:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L57 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 4) | 0 | (v << 1)
+                n += 4
+                i += 1
+                s = 8
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 8:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L58 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 4) | 0 | (v << 1)
+                n += 4
+                i += 1
+                s = 9
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 9:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L59 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 4) | 0 | (v << 1)
+                n += 4
+                i += 1
+                s = 10
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 10:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L60 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 4) | 0 | (v << 1)
+                n += 4
+                i += 1
+                s = 11
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 11:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d4(V: int, E: int, pos: int, el: Element) -> int:
     # ACDP_VehiclePositioningReq
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U9, _L37)
-                ch.append(c)
-                pos = _d31(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U0, _L62, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U0, _L63, None, None, v))
-                s = 3
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U9, _L37)
+            ch.append(c)
+            pos = _d31(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U0, _L62, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U0, _L63, None, None, v))
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e4(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -1110,224 +1116,224 @@ def _e4(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L37 and c.ns == _U9:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e31(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L37 and c.ns == _U9:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e31(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L62 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 4) | 0 | (v << 1)
-                    n += 4
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L63 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 4) | 0 | (v << 1)
-                    n += 4
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L62 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 4) | 0 | (v << 1)
+                n += 4
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L63 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 4) | 0 | (v << 1)
+                n += 4
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d5(V: int, E: int, pos: int, el: Element) -> int:
     # ACDP_VehiclePositioningRes
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U9, _L37)
-                ch.append(c)
-                pos = _d31(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 8
-                x = (V >> (E - pos)) & 0xff
-                if x & 0x81:
-                    raise Fallback
-                v = _V42[x >> 1]
-                ch.append(Element(_U9, _L41, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
-                if x & 0x9:
-                    raise Fallback
-                v = _V44[x >> 1]
-                ch.append(Element(_U0, _L43, None, None, v))
-                s = 3
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U0, _L64, None, None, v))
-                s = 4
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L65, None, None, v))
-                s = 5
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L66, None, None, v))
-                s = 6
-            else:
-                raise Fallback
-        elif s == 6:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L67, None, None, v))
-                s = 7
-            else:
-                raise Fallback
-        elif s == 7:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L68, None, None, v))
-                s = 8
-            else:
-                raise Fallback
-        elif s == 8:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U0, _L59, None, None, v))
-                s = 9
-            else:
-                raise Fallback
-        elif s == 9:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U9, _L37)
+            ch.append(c)
+            pos = _d31(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 8
+            x = (V >> (E - pos)) & 0xff
+            if x & 0x81:
+                raise Fallback
+            v = _V42[x >> 1]
+            ch.append(Element(_U9, _L41, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 4
+            x = (V >> (E - pos)) & 0xf
+            if x & 0x9:
+                raise Fallback
+            v = _V44[x >> 1]
+            ch.append(Element(_U0, _L43, None, None, v))
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U0, _L64, None, None, v))
+            s = 4
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L65, None, None, v))
+            s = 5
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L66, None, None, v))
+            s = 6
+        else:
+            raise Fallback
+    if s == 6:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L67, None, None, v))
+            s = 7
+        else:
+            raise Fallback
+    if s == 7:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L68, None, None, v))
+            s = 8
+        else:
+            raise Fallback
+    if s == 8:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U0, _L59, None, None, v))
+            s = 9
+        else:
+            raise Fallback
+    if s == 9:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e5(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -1340,217 +1346,223 @@ def _e5(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L37 and c.ns == _U9:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e31(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L37 and c.ns == _U9:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e31(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L41 and c.ns == _U9:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X48[v]
-                    acc = (acc << 9) | 0 | (x << 1)
-                    n += 9
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L43 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X49[v]
-                    acc = (acc << 5) | 0 | (x << 1)
-                    n += 5
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L64 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 4) | 0 | (v << 1)
-                    n += 4
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L65 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -32768 or v > 32767:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 5
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L66 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -32768 or v > 32767:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 6:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L67 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -32768 or v > 32767:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 7
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 7:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L68 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -32768 or v > 32767:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 8
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 8:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L59 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 4) | 0 | (v << 1)
-                    n += 4
-                    i += 1
-                    s = 9
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 9:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L41 and c.ns == _U9:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X48[v]
+                acc = (acc << 9) | 0 | (x << 1)
+                n += 9
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L43 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X49[v]
+                acc = (acc << 5) | 0 | (x << 1)
+                n += 5
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L64 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 4) | 0 | (v << 1)
+                n += 4
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L65 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -32768 or v > 32767:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 5
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L66 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -32768 or v > 32767:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 6:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L67 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -32768 or v > 32767:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 7
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 7:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L68 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -32768 or v > 32767:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 8
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 8:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L59 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 4) | 0 | (v << 1)
+                n += 4
+                i += 1
+                s = 9
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 9:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d6(V: int, E: int, pos: int, el: Element) -> int:
     # CLReqControlMode
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
         else:
             raise Fallback
+    raise Fallback
 
 
 def _e6(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -1563,30 +1575,27 @@ def _e6(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        else:
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d7(V: int, E: int, pos: int, el: Element) -> int:
     # CLResControlMode
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
         else:
             raise Fallback
+    raise Fallback
 
 
 def _e7(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -1599,43 +1608,40 @@ def _e7(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        else:
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d8(V: int, E: int, pos: int, el: Element) -> int:
     # CanonicalizationMethod
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A69] = v
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                raise Fallback
-            elif x == 1:
-                return pos
-            elif x == 2:
-                raise Fallback
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A69] = v
+            s = 1
         else:
             raise Fallback
+    while s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            return pos
+        elif x == 2:
+            raise Fallback
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e8(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -1663,186 +1669,184 @@ def _e8(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
             raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d9(V: int, E: int, pos: int, el: Element) -> int:
     # DSAKeyValue
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U12, _L70, None, None, v))
-                s = 3
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U12, _L71, None, None, v))
-                s = 2
-            elif x == 2:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U12, _L72, None, None, v))
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U12, _L73, None, None, v))
-                s = 5
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U12, _L74, None, None, v))
-                s = 4
-            elif x == 2:
-                return pos
-            else:
-                raise Fallback
-        elif s == 2:
+    if s == 0:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U12, _L72, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 3:
+            v, pos = rbin(V, E, pos)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U12, _L75, None, None, v))
-                s = 6
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 4:
+            ch.append(Element(_U12, _L70, None, None, v))
+            s = 3
+        elif x == 1:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U12, _L76, None, None, v))
-                s = 7
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 5:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U12, _L74, None, None, v))
-                s = 4
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 6:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U12, _L71, None, None, v))
-                s = 2
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U12, _L72, None, None, v))
-                s = 1
-            else:
-                raise Fallback
-        elif s == 7:
+            v, pos = rbin(V, E, pos)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
+            ch.append(Element(_U12, _L71, None, None, v))
+            s = 2
+        elif x == 2:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U12, _L72, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U12, _L73, None, None, v))
+            s = 6
+        else:
+            raise Fallback
+    if s == 6:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U12, _L71, None, None, v))
+            s = 2
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U12, _L72, None, None, v))
+            s = 1
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U12, _L72, None, None, v))
+            s = 1
+        else:
+            raise Fallback
+    if s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U12, _L74, None, None, v))
+            s = 5
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U12, _L75, None, None, v))
+            s = 4
+        elif x == 2:
+            return pos
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U12, _L75, None, None, v))
+            s = 4
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U12, _L76, None, None, v))
+            s = 7
+        else:
+            raise Fallback
+    if s == 7:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e9(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -1855,239 +1859,239 @@ def _e9(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L70 and c.ns == _U12:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L71 and c.ns == _U12:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L72 and c.ns == _U12:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 3) | 4
-                    n += 3
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L70 and c.ns == _U12:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 3
+            elif nm == _L71 and c.ns == _U12:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            elif nm == _L72 and c.ns == _U12:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 3) | 4
+                n += 3
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L73 and c.ns == _U12:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L74 and c.ns == _U12:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L72 and c.ns == _U12:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L75 and c.ns == _U12:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L76 and c.ns == _U12:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 7
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L74 and c.ns == _U12:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 6:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L71 and c.ns == _U12:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L72 and c.ns == _U12:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 7:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L73 and c.ns == _U12:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 6:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L71 and c.ns == _U12:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            elif nm == _L72 and c.ns == _U12:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L72 and c.ns == _U12:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L74 and c.ns == _U12:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 5
+            elif nm == _L75 and c.ns == _U12:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 2, n + 2
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L75 and c.ns == _U12:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L76 and c.ns == _U12:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 7
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 7:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d10(V: int, E: int, pos: int, el: Element) -> int:
     # DigestMethod
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A69] = v
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                raise Fallback
-            elif x == 1:
-                return pos
-            elif x == 2:
-                raise Fallback
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A69] = v
+            s = 1
         else:
             raise Fallback
+    while s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            return pos
+        elif x == 2:
+            raise Fallback
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e10(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -2115,45 +2119,43 @@ def _e10(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
             raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d11(V: int, E: int, pos: int, el: Element) -> int:
     # DigestValue
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = rbin(V, E, pos)
-                el.value = v
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            v, pos = rbin(V, E, pos)
+            el.value = v
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e11(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -2182,177 +2184,168 @@ def _d12(V: int, E: int, pos: int, el: Element) -> int:
     # KeyInfo
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A77] = v
-                s = 1
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U12, _L18, None, None, v))
-                s = 2
-            elif x == 2:
-                c = Element(_U12, _L19)
-                ch.append(c)
-                pos = _d14(V, E, pos, c)
-                s = 2
-            elif x == 3:
-                c = Element(_U12, _L26)
-                ch.append(c)
-                pos = _d20(V, E, pos, c)
-                s = 2
-            elif x == 4:
-                c = Element(_U12, _L36)
-                ch.append(c)
-                pos = _d30(V, E, pos, c)
-                s = 2
-            elif x == 5:
-                c = Element(_U12, _L23)
-                ch.append(c)
-                pos = _d17(V, E, pos, c)
-                s = 2
-            elif x == 6:
-                c = Element(_U12, _L27)
-                ch.append(c)
-                pos = _d21(V, E, pos, c)
-                s = 2
-            elif x == 7:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U12, _L21, None, None, v))
-                s = 2
-            elif x == 8:
+    if s == 0:
+        pos += 4
+        x = (V >> (E - pos)) & 0xf
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A77] = v
+            s = 1
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-            elif x == 9:
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-            else:
+            ch.append(Element(_U12, _L18, None, None, v))
+            s = 2
+        elif x == 2:
+            c = Element(_U12, _L19)
+            ch.append(c)
+            pos = _d14(V, E, pos, c)
+            s = 2
+        elif x == 3:
+            c = Element(_U12, _L26)
+            ch.append(c)
+            pos = _d20(V, E, pos, c)
+            s = 2
+        elif x == 4:
+            c = Element(_U12, _L36)
+            ch.append(c)
+            pos = _d30(V, E, pos, c)
+            s = 2
+        elif x == 5:
+            c = Element(_U12, _L23)
+            ch.append(c)
+            pos = _d17(V, E, pos, c)
+            s = 2
+        elif x == 6:
+            c = Element(_U12, _L27)
+            ch.append(c)
+            pos = _d21(V, E, pos, c)
+            s = 2
+        elif x == 7:
+            pos += 1
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U12, _L18, None, None, v))
-                s = 2
-            elif x == 1:
-                c = Element(_U12, _L19)
-                ch.append(c)
-                pos = _d14(V, E, pos, c)
-                s = 2
-            elif x == 2:
-                c = Element(_U12, _L26)
-                ch.append(c)
-                pos = _d20(V, E, pos, c)
-                s = 2
-            elif x == 3:
-                c = Element(_U12, _L36)
-                ch.append(c)
-                pos = _d30(V, E, pos, c)
-                s = 2
-            elif x == 4:
-                c = Element(_U12, _L23)
-                ch.append(c)
-                pos = _d17(V, E, pos, c)
-                s = 2
-            elif x == 5:
-                c = Element(_U12, _L27)
-                ch.append(c)
-                pos = _d21(V, E, pos, c)
-                s = 2
-            elif x == 6:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U12, _L21, None, None, v))
-                s = 2
-            elif x == 7:
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-            elif x == 8:
-                raise Fallback
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U12, _L18, None, None, v))
-                s = 2
-            elif x == 1:
-                c = Element(_U12, _L19)
-                ch.append(c)
-                pos = _d14(V, E, pos, c)
-                s = 2
-            elif x == 2:
-                c = Element(_U12, _L26)
-                ch.append(c)
-                pos = _d20(V, E, pos, c)
-                s = 2
-            elif x == 3:
-                c = Element(_U12, _L36)
-                ch.append(c)
-                pos = _d30(V, E, pos, c)
-                s = 2
-            elif x == 4:
-                c = Element(_U12, _L23)
-                ch.append(c)
-                pos = _d17(V, E, pos, c)
-                s = 2
-            elif x == 5:
-                c = Element(_U12, _L27)
-                ch.append(c)
-                pos = _d21(V, E, pos, c)
-                s = 2
-            elif x == 6:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U12, _L21, None, None, v))
-                s = 2
-            elif x == 7:
-                raise Fallback
-            elif x == 8:
-                return pos
-            elif x == 9:
-                raise Fallback
-            else:
-                raise Fallback
+            ch.append(Element(_U12, _L21, None, None, v))
+            s = 2
+        elif x == 8:
+            raise Fallback
+        elif x == 9:
+            raise Fallback
         else:
             raise Fallback
+    while s == 1:
+        pos += 4
+        x = (V >> (E - pos)) & 0xf
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U12, _L18, None, None, v))
+            s = 2
+        elif x == 1:
+            c = Element(_U12, _L19)
+            ch.append(c)
+            pos = _d14(V, E, pos, c)
+            s = 2
+        elif x == 2:
+            c = Element(_U12, _L26)
+            ch.append(c)
+            pos = _d20(V, E, pos, c)
+            s = 2
+        elif x == 3:
+            c = Element(_U12, _L36)
+            ch.append(c)
+            pos = _d30(V, E, pos, c)
+            s = 2
+        elif x == 4:
+            c = Element(_U12, _L23)
+            ch.append(c)
+            pos = _d17(V, E, pos, c)
+            s = 2
+        elif x == 5:
+            c = Element(_U12, _L27)
+            ch.append(c)
+            pos = _d21(V, E, pos, c)
+            s = 2
+        elif x == 6:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U12, _L21, None, None, v))
+            s = 2
+        elif x == 7:
+            raise Fallback
+        elif x == 8:
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 2:
+        pos += 4
+        x = (V >> (E - pos)) & 0xf
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U12, _L18, None, None, v))
+        elif x == 1:
+            c = Element(_U12, _L19)
+            ch.append(c)
+            pos = _d14(V, E, pos, c)
+        elif x == 2:
+            c = Element(_U12, _L26)
+            ch.append(c)
+            pos = _d20(V, E, pos, c)
+        elif x == 3:
+            c = Element(_U12, _L36)
+            ch.append(c)
+            pos = _d30(V, E, pos, c)
+        elif x == 4:
+            c = Element(_U12, _L23)
+            ch.append(c)
+            pos = _d17(V, E, pos, c)
+        elif x == 5:
+            c = Element(_U12, _L27)
+            ch.append(c)
+            pos = _d21(V, E, pos, c)
+        elif x == 6:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U12, _L21, None, None, v))
+        elif x == 7:
+            raise Fallback
+        elif x == 8:
+            return pos
+        elif x == 9:
+            raise Fallback
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e12(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -2380,240 +2373,233 @@ def _e12(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L18 and c.ns == _U12:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii():
-                        raise Fallback
-                    acc = (acc << 5) | 2
-                    n += 5
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L19 and c.ns == _U12:
-                    acc = (acc << 4) | 2
-                    n += 4
-                    acc, n = _e14(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L26 and c.ns == _U12:
-                    acc = (acc << 4) | 3
-                    n += 4
-                    acc, n = _e20(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L36 and c.ns == _U12:
-                    acc = (acc << 4) | 4
-                    n += 4
-                    acc, n = _e30(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L23 and c.ns == _U12:
-                    acc = (acc << 4) | 5
-                    n += 4
-                    acc, n = _e17(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L27 and c.ns == _U12:
-                    acc = (acc << 4) | 6
-                    n += 4
-                    acc, n = _e21(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L21 and c.ns == _U12:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii():
-                        raise Fallback
-                    acc = (acc << 5) | 14
-                    n += 5
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L18 and c.ns == _U12:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii():
+                    raise Fallback
+                acc = (acc << 5) | 2
+                n += 5
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            elif nm == _L19 and c.ns == _U12:
+                acc = (acc << 4) | 2
+                n += 4
+                acc, n = _e14(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L26 and c.ns == _U12:
+                acc = (acc << 4) | 3
+                n += 4
+                acc, n = _e20(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L36 and c.ns == _U12:
+                acc = (acc << 4) | 4
+                n += 4
+                acc, n = _e30(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L23 and c.ns == _U12:
+                acc = (acc << 4) | 5
+                n += 4
+                acc, n = _e17(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L27 and c.ns == _U12:
+                acc = (acc << 4) | 6
+                n += 4
+                acc, n = _e21(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L21 and c.ns == _U12:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii():
+                    raise Fallback
+                acc = (acc << 5) | 14
+                n += 5
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L18 and c.ns == _U12:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii():
-                        raise Fallback
-                    acc = (acc << 5) | 0
-                    n += 5
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L19 and c.ns == _U12:
-                    acc = (acc << 4) | 1
-                    n += 4
-                    acc, n = _e14(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L26 and c.ns == _U12:
-                    acc = (acc << 4) | 2
-                    n += 4
-                    acc, n = _e20(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L36 and c.ns == _U12:
-                    acc = (acc << 4) | 3
-                    n += 4
-                    acc, n = _e30(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L23 and c.ns == _U12:
-                    acc = (acc << 4) | 4
-                    n += 4
-                    acc, n = _e17(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L27 and c.ns == _U12:
-                    acc = (acc << 4) | 5
-                    n += 4
-                    acc, n = _e21(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L21 and c.ns == _U12:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii():
-                        raise Fallback
-                    acc = (acc << 5) | 12
-                    n += 5
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L18 and c.ns == _U12:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii():
-                        raise Fallback
-                    acc = (acc << 5) | 0
-                    n += 5
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L19 and c.ns == _U12:
-                    acc = (acc << 4) | 1
-                    n += 4
-                    acc, n = _e14(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L26 and c.ns == _U12:
-                    acc = (acc << 4) | 2
-                    n += 4
-                    acc, n = _e20(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L36 and c.ns == _U12:
-                    acc = (acc << 4) | 3
-                    n += 4
-                    acc, n = _e30(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L23 and c.ns == _U12:
-                    acc = (acc << 4) | 4
-                    n += 4
-                    acc, n = _e17(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L27 and c.ns == _U12:
-                    acc = (acc << 4) | 5
-                    n += 4
-                    acc, n = _e21(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L21 and c.ns == _U12:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii():
-                        raise Fallback
-                    acc = (acc << 5) | 12
-                    n += 5
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            return (acc << 4) | 8, n + 4
         else:
             raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L18 and c.ns == _U12:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii():
+                    raise Fallback
+                acc = (acc << 5) | 0
+                n += 5
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            elif nm == _L19 and c.ns == _U12:
+                acc = (acc << 4) | 1
+                n += 4
+                acc, n = _e14(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L26 and c.ns == _U12:
+                acc = (acc << 4) | 2
+                n += 4
+                acc, n = _e20(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L36 and c.ns == _U12:
+                acc = (acc << 4) | 3
+                n += 4
+                acc, n = _e30(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L23 and c.ns == _U12:
+                acc = (acc << 4) | 4
+                n += 4
+                acc, n = _e17(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L27 and c.ns == _U12:
+                acc = (acc << 4) | 5
+                n += 4
+                acc, n = _e21(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L21 and c.ns == _U12:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii():
+                    raise Fallback
+                acc = (acc << 5) | 12
+                n += 5
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    while s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L18 and c.ns == _U12:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii():
+                    raise Fallback
+                acc = (acc << 5) | 0
+                n += 5
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            elif nm == _L19 and c.ns == _U12:
+                acc = (acc << 4) | 1
+                n += 4
+                acc, n = _e14(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L26 and c.ns == _U12:
+                acc = (acc << 4) | 2
+                n += 4
+                acc, n = _e20(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L36 and c.ns == _U12:
+                acc = (acc << 4) | 3
+                n += 4
+                acc, n = _e30(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L23 and c.ns == _U12:
+                acc = (acc << 4) | 4
+                n += 4
+                acc, n = _e17(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L27 and c.ns == _U12:
+                acc = (acc << 4) | 5
+                n += 4
+                acc, n = _e21(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L21 and c.ns == _U12:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii():
+                    raise Fallback
+                acc = (acc << 5) | 12
+                n += 5
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            return (acc << 4) | 8, n + 4
+    raise Fallback
 
 
 def _d13(V: int, E: int, pos: int, el: Element) -> int:
     # KeyName
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.value = v
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.value = v
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e13(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -2642,37 +2628,35 @@ def _d14(V: int, E: int, pos: int, el: Element) -> int:
     # KeyValue
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U12, _L14)
-                ch.append(c)
-                pos = _d9(V, E, pos, c)
-                s = 1
-            elif x == 1:
-                c = Element(_U12, _L24)
-                ch.append(c)
-                pos = _d18(V, E, pos, c)
-                s = 1
-            elif x == 2:
-                raise Fallback
-            elif x == 3:
-                raise Fallback
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                return pos
-            elif x == 1:
-                raise Fallback
-            else:
-                raise Fallback
+    while s == 0:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U12, _L14)
+            ch.append(c)
+            pos = _d9(V, E, pos, c)
+            s = 1
+        elif x == 1:
+            c = Element(_U12, _L24)
+            ch.append(c)
+            pos = _d18(V, E, pos, c)
+            s = 1
+        elif x == 2:
+            raise Fallback
+        elif x == 3:
+            raise Fallback
         else:
             raise Fallback
+    while s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            return pos
+        elif x == 1:
+            raise Fallback
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e14(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -2685,80 +2669,76 @@ def _e14(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L14 and c.ns == _U12:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e9(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L24 and c.ns == _U12:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e18(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    while s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L14 and c.ns == _U12:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e9(c, acc, n)
+                i += 1
+                s = 1
+            elif nm == _L24 and c.ns == _U12:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e18(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 2) | 0, n + 2
         else:
             raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 2) | 0, n + 2
+    raise Fallback
 
 
 def _d15(V: int, E: int, pos: int, el: Element) -> int:
     # Manifest
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A77] = v
-                s = 2
-            elif x == 1:
-                c = Element(_U12, _L25)
-                ch.append(c)
-                pos = _d19(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U12, _L25)
-                ch.append(c)
-                pos = _d19(V, E, pos, c)
-                s = 1
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U12, _L25)
-                ch.append(c)
-                pos = _d19(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A77] = v
+            s = 2
+        elif x == 1:
+            c = Element(_U12, _L25)
+            ch.append(c)
+            pos = _d19(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U12, _L25)
+            ch.append(c)
+            pos = _d19(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    while s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U12, _L25)
+            ch.append(c)
+            pos = _d19(V, E, pos, c)
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e15(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -2786,124 +2766,123 @@ def _e15(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L25 and c.ns == _U12:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e19(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L25 and c.ns == _U12:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e19(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L25 and c.ns == _U12:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e19(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L25 and c.ns == _U12:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e19(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
         else:
             raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L25 and c.ns == _U12:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e19(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L25 and c.ns == _U12:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e19(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d16(V: int, E: int, pos: int, el: Element) -> int:
     # Object
     s = 0
-    while True:
-        if s == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A78] = v
-                s = 3
-            elif x == 1:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A77] = v
-                s = 2
-            elif x == 2:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A79] = v
-                s = 1
-            elif x == 3:
-                raise Fallback
-            elif x == 4:
-                return pos
-            elif x == 5:
-                raise Fallback
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                raise Fallback
-            elif x == 1:
-                return pos
-            elif x == 2:
-                raise Fallback
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A79] = v
-                s = 1
-            elif x == 1:
-                raise Fallback
-            elif x == 2:
-                return pos
-            elif x == 3:
-                raise Fallback
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A77] = v
-                s = 2
-            elif x == 1:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A79] = v
-                s = 1
-            elif x == 2:
-                raise Fallback
-            elif x == 3:
-                return pos
-            elif x == 4:
-                raise Fallback
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A78] = v
+            s = 3
+        elif x == 1:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A77] = v
+            s = 2
+        elif x == 2:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A79] = v
+            s = 1
+        elif x == 3:
+            raise Fallback
+        elif x == 4:
+            return pos
+        elif x == 5:
+            raise Fallback
         else:
             raise Fallback
+    if s == 3:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A77] = v
+            s = 2
+        elif x == 1:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A79] = v
+            s = 1
+        elif x == 2:
+            raise Fallback
+        elif x == 3:
+            return pos
+        elif x == 4:
+            raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A79] = v
+            s = 1
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            return pos
+        elif x == 3:
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            return pos
+        elif x == 2:
+            raise Fallback
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e16(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -2967,33 +2946,35 @@ def _e16(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 3) | 4, n + 3
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 3) | 2, n + 3
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 3) | 3, n + 3
-        else:
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
+        else:
+            return (acc << 3) | 4, n + 3
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 3) | 3, n + 3
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 3) | 2, n + 3
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d17(V: int, E: int, pos: int, el: Element) -> int:
@@ -3088,7 +3069,6 @@ def _e17(el: Element, acc: int, n: int) -> tuple[int, int]:
                     n += 1
                     i += 1
                     s = 1
-                    continue
                 elif nm == _L82 and c.ns == _U12:
                     if c.attrs or c.children:
                         raise Fallback
@@ -3102,9 +3082,10 @@ def _e17(el: Element, acc: int, n: int) -> tuple[int, int]:
                     n += 1
                     i += 1
                     s = 2
-                    continue
+                else:
+                    raise Fallback
+            else:
                 raise Fallback
-            raise Fallback
         elif k == 1:
             if i < m:
                 c = ch[i]
@@ -3122,15 +3103,17 @@ def _e17(el: Element, acc: int, n: int) -> tuple[int, int]:
                     n += 1
                     i += 1
                     s = 3
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
+                else:
+                    raise Fallback
+            else:
+                return (acc << 2) | 2, n + 2
         elif k == 2:
             if i < m:
                 c = ch[i]
                 nm = c.name
                 raise Fallback
-            return (acc << 2) | 1, n + 2
+            else:
+                return (acc << 2) | 1, n + 2
         else:
             raise Fallback
 
@@ -3139,46 +3122,44 @@ def _d18(V: int, E: int, pos: int, el: Element) -> int:
     # RSAKeyValue
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U12, _L84, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
+            v, pos = rbin(V, E, pos)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U12, _L85, None, None, v))
-                s = 2
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            ch.append(Element(_U12, _L84, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U12, _L85, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e18(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -3191,180 +3172,179 @@ def _e18(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L84 and c.ns == _U12:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L84 and c.ns == _U12:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L85 and c.ns == _U12:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L85 and c.ns == _U12:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d19(V: int, E: int, pos: int, el: Element) -> int:
     # Reference
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A77] = v
-                s = 5
-            elif x == 1:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A86] = v
-                s = 4
-            elif x == 2:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A87] = v
-                s = 3
-            elif x == 3:
-                c = Element(_U12, _L35)
-                ch.append(c)
-                pos = _d29(V, E, pos, c)
-                s = 2
-            elif x == 4:
-                c = Element(_U12, _L15)
-                ch.append(c)
-                pos = _d10(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U12, _L16, None, None, v))
-                s = 6
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U12, _L15)
-                ch.append(c)
-                pos = _d10(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U12, _L35)
-                ch.append(c)
-                pos = _d29(V, E, pos, c)
-                s = 2
-            elif x == 1:
-                c = Element(_U12, _L15)
-                ch.append(c)
-                pos = _d10(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A87] = v
-                s = 3
-            elif x == 1:
-                c = Element(_U12, _L35)
-                ch.append(c)
-                pos = _d29(V, E, pos, c)
-                s = 2
-            elif x == 2:
-                c = Element(_U12, _L15)
-                ch.append(c)
-                pos = _d10(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A86] = v
-                s = 4
-            elif x == 1:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A87] = v
-                s = 3
-            elif x == 2:
-                c = Element(_U12, _L35)
-                ch.append(c)
-                pos = _d29(V, E, pos, c)
-                s = 2
-            elif x == 3:
-                c = Element(_U12, _L15)
-                ch.append(c)
-                pos = _d10(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 6:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A77] = v
+            s = 5
+        elif x == 1:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A86] = v
+            s = 4
+        elif x == 2:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A87] = v
+            s = 3
+        elif x == 3:
+            c = Element(_U12, _L35)
+            ch.append(c)
+            pos = _d29(V, E, pos, c)
+            s = 2
+        elif x == 4:
+            c = Element(_U12, _L15)
+            ch.append(c)
+            pos = _d10(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 5:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A86] = v
+            s = 4
+        elif x == 1:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A87] = v
+            s = 3
+        elif x == 2:
+            c = Element(_U12, _L35)
+            ch.append(c)
+            pos = _d29(V, E, pos, c)
+            s = 2
+        elif x == 3:
+            c = Element(_U12, _L15)
+            ch.append(c)
+            pos = _d10(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A87] = v
+            s = 3
+        elif x == 1:
+            c = Element(_U12, _L35)
+            ch.append(c)
+            pos = _d29(V, E, pos, c)
+            s = 2
+        elif x == 2:
+            c = Element(_U12, _L15)
+            ch.append(c)
+            pos = _d10(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U12, _L35)
+            ch.append(c)
+            pos = _d29(V, E, pos, c)
+            s = 2
+        elif x == 1:
+            c = Element(_U12, _L15)
+            ch.append(c)
+            pos = _d10(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U12, _L15)
+            ch.append(c)
+            pos = _d10(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U12, _L16, None, None, v))
+            s = 6
+        else:
+            raise Fallback
+    if s == 6:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e19(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -3428,192 +3408,191 @@ def _e19(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L35 and c.ns == _U12:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e29(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L15 and c.ns == _U12:
-                    acc = (acc << 3) | 4
-                    n += 3
-                    acc, n = _e10(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L35 and c.ns == _U12:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e29(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L15 and c.ns == _U12:
+                acc = (acc << 3) | 4
+                n += 3
+                acc, n = _e10(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L16 and c.ns == _U12:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L15 and c.ns == _U12:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e10(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L35 and c.ns == _U12:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e29(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L15 and c.ns == _U12:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e10(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L35 and c.ns == _U12:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e29(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L15 and c.ns == _U12:
-                    acc = (acc << 2) | 2
-                    n += 2
-                    acc, n = _e10(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L35 and c.ns == _U12:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e29(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L15 and c.ns == _U12:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e10(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 6:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L35 and c.ns == _U12:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e29(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L15 and c.ns == _U12:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e10(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L35 and c.ns == _U12:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e29(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L15 and c.ns == _U12:
+                acc = (acc << 2) | 2
+                n += 2
+                acc, n = _e10(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L35 and c.ns == _U12:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e29(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L15 and c.ns == _U12:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e10(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L15 and c.ns == _U12:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e10(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L16 and c.ns == _U12:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 6:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d20(V: int, E: int, pos: int, el: Element) -> int:
     # RetrievalMethod
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A86] = v
-                s = 3
-            elif x == 1:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A87] = v
-                s = 2
-            elif x == 2:
-                c = Element(_U12, _L35)
-                ch.append(c)
-                pos = _d29(V, E, pos, c)
-                s = 1
-            elif x == 3:
-                return pos
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U12, _L35)
-                ch.append(c)
-                pos = _d29(V, E, pos, c)
-                s = 1
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A87] = v
-                s = 2
-            elif x == 1:
-                c = Element(_U12, _L35)
-                ch.append(c)
-                pos = _d29(V, E, pos, c)
-                s = 1
-            elif x == 2:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A86] = v
+            s = 3
+        elif x == 1:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A87] = v
+            s = 2
+        elif x == 2:
+            c = Element(_U12, _L35)
+            ch.append(c)
+            pos = _d29(V, E, pos, c)
+            s = 1
+        elif x == 3:
+            return pos
         else:
             raise Fallback
+    if s == 3:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A87] = v
+            s = 2
+        elif x == 1:
+            c = Element(_U12, _L35)
+            ch.append(c)
+            pos = _d29(V, E, pos, c)
+            s = 1
+        elif x == 2:
+            return pos
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U12, _L35)
+            ch.append(c)
+            pos = _d29(V, E, pos, c)
+            s = 1
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e20(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -3657,54 +3636,56 @@ def _e20(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L35 and c.ns == _U12:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e29(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L35 and c.ns == _U12:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e29(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            return (acc << 3) | 3, n + 3
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L35 and c.ns == _U12:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e29(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L35 and c.ns == _U12:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e29(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
         else:
+            return (acc << 3) | 3, n + 3
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L35 and c.ns == _U12:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e29(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 2, n + 2
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L35 and c.ns == _U12:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e29(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d21(V: int, E: int, pos: int, el: Element) -> int:
@@ -3797,9 +3778,10 @@ def _e21(el: Element, acc: int, n: int) -> tuple[int, int]:
                     n += 1
                     i += 1
                     s = 1
-                    continue
+                else:
+                    raise Fallback
+            else:
                 raise Fallback
-            raise Fallback
         elif k == 1:
             if i < m:
                 c = ch[i]
@@ -3817,9 +3799,10 @@ def _e21(el: Element, acc: int, n: int) -> tuple[int, int]:
                     n += 1
                     i += 1
                     s = _N90[s][0]
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
+                else:
+                    raise Fallback
+            else:
+                return (acc << 2) | 2, n + 2
         elif k == 2:
             if i < m:
                 c = ch[i]
@@ -3837,9 +3820,10 @@ def _e21(el: Element, acc: int, n: int) -> tuple[int, int]:
                     n += 1
                     i += 1
                     s = 2
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
+                else:
+                    raise Fallback
+            else:
+                return (acc << 2) | 1, n + 2
         else:
             raise Fallback
 
@@ -3848,72 +3832,69 @@ def _d22(V: int, E: int, pos: int, el: Element) -> int:
     # Signature
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A77] = v
-                s = 2
-            elif x == 1:
-                c = Element(_U12, _L33)
-                ch.append(c)
-                pos = _d27(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U12, _L32)
-                ch.append(c)
-                pos = _d26(V, E, pos, c)
-                s = 3
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U12, _L33)
-                ch.append(c)
-                pos = _d27(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U12, _L17)
-                ch.append(c)
-                pos = _d12(V, E, pos, c)
-                s = 4
-            elif x == 1:
-                c = Element(_U12, _L22)
-                ch.append(c)
-                pos = _d16(V, E, pos, c)
-                s = 4
-            elif x == 2:
-                return pos
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U12, _L22)
-                ch.append(c)
-                pos = _d16(V, E, pos, c)
-                s = 4
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A77] = v
+            s = 2
+        elif x == 1:
+            c = Element(_U12, _L33)
+            ch.append(c)
+            pos = _d27(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U12, _L33)
+            ch.append(c)
+            pos = _d27(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U12, _L32)
+            ch.append(c)
+            pos = _d26(V, E, pos, c)
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U12, _L17)
+            ch.append(c)
+            pos = _d12(V, E, pos, c)
+            s = 4
+        elif x == 1:
+            c = Element(_U12, _L22)
+            ch.append(c)
+            pos = _d16(V, E, pos, c)
+            s = 4
+        elif x == 2:
+            return pos
+        else:
+            raise Fallback
+    while s == 4:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U12, _L22)
+            ch.append(c)
+            pos = _d16(V, E, pos, c)
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e22(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -3941,137 +3922,137 @@ def _e22(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L33 and c.ns == _U12:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e27(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L33 and c.ns == _U12:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e27(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L32 and c.ns == _U12:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e26(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L33 and c.ns == _U12:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e27(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L17 and c.ns == _U12:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e12(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L22 and c.ns == _U12:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e16(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L22 and c.ns == _U12:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e16(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
             raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L33 and c.ns == _U12:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e27(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L32 and c.ns == _U12:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e26(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L17 and c.ns == _U12:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e12(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L22 and c.ns == _U12:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e16(c, acc, n)
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 2, n + 2
+    while s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L22 and c.ns == _U12:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e16(c, acc, n)
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d23(V: int, E: int, pos: int, el: Element) -> int:
     # SignatureMethod
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A69] = v
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U12, _L91, None, None, v))
-                s = 2
-            elif x == 1:
-                raise Fallback
-            elif x == 2:
-                return pos
-            elif x == 3:
-                raise Fallback
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                raise Fallback
-            elif x == 1:
-                return pos
-            elif x == 2:
-                raise Fallback
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A69] = v
+            s = 1
         else:
             raise Fallback
+    while s == 1:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U12, _L91, None, None, v))
+            s = 2
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            return pos
+        elif x == 3:
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 2:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            return pos
+        elif x == 2:
+            raise Fallback
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e23(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -4099,92 +4080,90 @@ def _e23(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L91 and c.ns == _U12:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int:
-                        raise Fallback
-                    acc = (acc << 4) | 0
-                    n += 4
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            return (acc << 3) | 2, n + 3
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
             raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L91 and c.ns == _U12:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int:
+                    raise Fallback
+                acc = (acc << 4) | 0
+                n += 4
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 2, n + 3
+    while s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d24(V: int, E: int, pos: int, el: Element) -> int:
     # SignatureProperties
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A77] = v
-                s = 2
-            elif x == 1:
-                c = Element(_U12, _L31)
-                ch.append(c)
-                pos = _d25(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U12, _L31)
-                ch.append(c)
-                pos = _d25(V, E, pos, c)
-                s = 1
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U12, _L31)
-                ch.append(c)
-                pos = _d25(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A77] = v
+            s = 2
+        elif x == 1:
+            c = Element(_U12, _L31)
+            ch.append(c)
+            pos = _d25(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U12, _L31)
+            ch.append(c)
+            pos = _d25(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    while s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U12, _L31)
+            ch.append(c)
+            pos = _d25(V, E, pos, c)
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e24(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -4212,98 +4191,97 @@ def _e24(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L31 and c.ns == _U12:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e25(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L31 and c.ns == _U12:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e25(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L31 and c.ns == _U12:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e25(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L31 and c.ns == _U12:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e25(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
         else:
             raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L31 and c.ns == _U12:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e25(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L31 and c.ns == _U12:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e25(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d25(V: int, E: int, pos: int, el: Element) -> int:
     # SignatureProperty
     s = 0
-    while True:
-        if s == 0:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A77] = v
-                s = 2
-            elif x == 1:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A92] = v
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                raise Fallback
-            elif x == 1:
-                raise Fallback
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A92] = v
-                s = 1
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                raise Fallback
-            elif x == 1:
-                return pos
-            elif x == 2:
-                raise Fallback
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A77] = v
+            s = 2
+        elif x == 1:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A92] = v
+            s = 1
         else:
             raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A92] = v
+            s = 1
+        else:
+            raise Fallback
+    while s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 3:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            return pos
+        elif x == 2:
+            raise Fallback
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e25(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -4347,70 +4325,70 @@ def _e25(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
             raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d26(V: int, E: int, pos: int, el: Element) -> int:
     # SignatureValue
     s = 0
-    while True:
-        if s == 0:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A77] = v
-                s = 2
-            elif x == 1:
-                v, pos = rbin(V, E, pos)
-                el.value = v
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = rbin(V, E, pos)
-                el.value = v
-                s = 1
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A77] = v
+            s = 2
+        elif x == 1:
+            v, pos = rbin(V, E, pos)
+            el.value = v
+            s = 1
         else:
             raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            v, pos = rbin(V, E, pos)
+            el.value = v
+            s = 1
+        else:
+            raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e26(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -4458,65 +4436,62 @@ def _d27(V: int, E: int, pos: int, el: Element) -> int:
     # SignedInfo
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A77] = v
-                s = 2
-            elif x == 1:
-                c = Element(_U12, _L13)
-                ch.append(c)
-                pos = _d8(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U12, _L29)
-                ch.append(c)
-                pos = _d23(V, E, pos, c)
-                s = 3
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U12, _L13)
-                ch.append(c)
-                pos = _d8(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U12, _L25)
-                ch.append(c)
-                pos = _d19(V, E, pos, c)
-                s = 4
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U12, _L25)
-                ch.append(c)
-                pos = _d19(V, E, pos, c)
-                s = 4
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A77] = v
+            s = 2
+        elif x == 1:
+            c = Element(_U12, _L13)
+            ch.append(c)
+            pos = _d8(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U12, _L13)
+            ch.append(c)
+            pos = _d8(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U12, _L29)
+            ch.append(c)
+            pos = _d23(V, E, pos, c)
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U12, _L25)
+            ch.append(c)
+            pos = _d19(V, E, pos, c)
+            s = 4
+        else:
+            raise Fallback
+    while s == 4:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U12, _L25)
+            ch.append(c)
+            pos = _d19(V, E, pos, c)
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e27(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -4544,113 +4519,113 @@ def _e27(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L13 and c.ns == _U12:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e8(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L13 and c.ns == _U12:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e8(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L29 and c.ns == _U12:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e23(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L13 and c.ns == _U12:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e8(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L25 and c.ns == _U12:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e19(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L25 and c.ns == _U12:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e19(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
             raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L13 and c.ns == _U12:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e8(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L29 and c.ns == _U12:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e23(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L25 and c.ns == _U12:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e19(c, acc, n)
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    while s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L25 and c.ns == _U12:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e19(c, acc, n)
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d28(V: int, E: int, pos: int, el: Element) -> int:
     # Transform
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A69] = v
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U12, _L93, None, None, v))
-                s = 1
-            elif x == 1:
-                raise Fallback
-            elif x == 2:
-                return pos
-            elif x == 3:
-                raise Fallback
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A69] = v
+            s = 1
         else:
             raise Fallback
+    while s == 1:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U12, _L93, None, None, v))
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            return pos
+        elif x == 3:
+            raise Fallback
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e28(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -4678,66 +4653,65 @@ def _e28(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L93 and c.ns == _U12:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii():
-                        raise Fallback
-                    acc = (acc << 4) | 0
-                    n += 4
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 3) | 2, n + 3
         else:
             raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L93 and c.ns == _U12:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii():
+                    raise Fallback
+                acc = (acc << 4) | 0
+                n += 4
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 2, n + 3
+    raise Fallback
 
 
 def _d29(V: int, E: int, pos: int, el: Element) -> int:
     # Transforms
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U12, _L34)
-                ch.append(c)
-                pos = _d28(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U12, _L34)
-                ch.append(c)
-                pos = _d28(V, E, pos, c)
-                s = 1
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U12, _L34)
+            ch.append(c)
+            pos = _d28(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    while s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U12, _L34)
+            ch.append(c)
+            pos = _d28(V, E, pos, c)
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e29(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -4750,150 +4724,143 @@ def _e29(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L34 and c.ns == _U12:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e28(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L34 and c.ns == _U12:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e28(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L34 and c.ns == _U12:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e28(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
             raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L34 and c.ns == _U12:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e28(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d30(V: int, E: int, pos: int, el: Element) -> int:
     # X509Data
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U12, _L94)
-                ch.append(c)
-                pos = _d33(V, E, pos, c)
-                s = 1
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U12, _L95, None, None, v))
-                s = 1
-            elif x == 2:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U12, _L96, None, None, v))
-                s = 1
-            elif x == 3:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U12, _L97, None, None, v))
-                s = 1
-            elif x == 4:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U12, _L98, None, None, v))
-                s = 1
-            elif x == 5:
+    if s == 0:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U12, _L94)
+            ch.append(c)
+            pos = _d33(V, E, pos, c)
+            s = 1
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-            else:
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U12, _L94)
-                ch.append(c)
-                pos = _d33(V, E, pos, c)
-                s = 1
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U12, _L95, None, None, v))
-                s = 1
-            elif x == 2:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U12, _L96, None, None, v))
-                s = 1
-            elif x == 3:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U12, _L97, None, None, v))
-                s = 1
-            elif x == 4:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U12, _L98, None, None, v))
-                s = 1
-            elif x == 5:
+            ch.append(Element(_U12, _L95, None, None, v))
+            s = 1
+        elif x == 2:
+            pos += 1
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-            elif x == 6:
-                return pos
-            else:
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
                 raise Fallback
+            ch.append(Element(_U12, _L96, None, None, v))
+            s = 1
+        elif x == 3:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U12, _L97, None, None, v))
+            s = 1
+        elif x == 4:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U12, _L98, None, None, v))
+            s = 1
+        elif x == 5:
+            raise Fallback
         else:
             raise Fallback
+    while s == 1:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U12, _L94)
+            ch.append(c)
+            pos = _d33(V, E, pos, c)
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U12, _L95, None, None, v))
+        elif x == 2:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U12, _L96, None, None, v))
+        elif x == 3:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U12, _L97, None, None, v))
+        elif x == 4:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U12, _L98, None, None, v))
+        elif x == 5:
+            raise Fallback
+        elif x == 6:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e30(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -4906,208 +4873,202 @@ def _e30(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L94 and c.ns == _U12:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e33(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L95 and c.ns == _U12:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 4) | 2
-                    n += 4
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L96 and c.ns == _U12:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii():
-                        raise Fallback
-                    acc = (acc << 4) | 4
-                    n += 4
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L97 and c.ns == _U12:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 4) | 6
-                    n += 4
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L98 and c.ns == _U12:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 4) | 8
-                    n += 4
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L94 and c.ns == _U12:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e33(c, acc, n)
+                i += 1
+                s = 1
+            elif nm == _L95 and c.ns == _U12:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 4) | 2
+                n += 4
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            elif nm == _L96 and c.ns == _U12:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii():
+                    raise Fallback
+                acc = (acc << 4) | 4
+                n += 4
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            elif nm == _L97 and c.ns == _U12:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 4) | 6
+                n += 4
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            elif nm == _L98 and c.ns == _U12:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 4) | 8
+                n += 4
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L94 and c.ns == _U12:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e33(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L95 and c.ns == _U12:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 4) | 2
-                    n += 4
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L96 and c.ns == _U12:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii():
-                        raise Fallback
-                    acc = (acc << 4) | 4
-                    n += 4
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L97 and c.ns == _U12:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 4) | 6
-                    n += 4
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L98 and c.ns == _U12:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 4) | 8
-                    n += 4
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 3) | 6, n + 3
         else:
             raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L94 and c.ns == _U12:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e33(c, acc, n)
+                i += 1
+                s = 1
+            elif nm == _L95 and c.ns == _U12:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 4) | 2
+                n += 4
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            elif nm == _L96 and c.ns == _U12:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii():
+                    raise Fallback
+                acc = (acc << 4) | 4
+                n += 4
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            elif nm == _L97 and c.ns == _U12:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 4) | 6
+                n += 4
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            elif nm == _L98 and c.ns == _U12:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 4) | 8
+                n += 4
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 6, n + 3
+    raise Fallback
 
 
 def _d31(V: int, E: int, pos: int, el: Element) -> int:
     # MessageHeaderType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U9, _L99, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
+            v, pos = rbin(V, E, pos)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U9, _L100, None, None, v))
-                s = 2
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U12, _L28)
-                ch.append(c)
-                pos = _d22(V, E, pos, c)
-                s = 3
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            ch.append(Element(_U9, _L99, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U9, _L100, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U12, _L28)
+            ch.append(c)
+            pos = _d22(V, E, pos, c)
+            s = 3
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e31(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -5120,326 +5081,326 @@ def _e31(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L99 and c.ns == _U9:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes or len(v) < 8 or len(v) > 8:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L99 and c.ns == _U9:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes or len(v) < 8 or len(v) > 8:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L100 and c.ns == _U9:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 18446744073709551615:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L28 and c.ns == _U12:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e22(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L100 and c.ns == _U9:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 18446744073709551615:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L28 and c.ns == _U12:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e22(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d32(V: int, E: int, pos: int, el: Element) -> int:
     # EVTechnicalStatusType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U0, _L101, None, None, v))
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U0, _L102, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 3
             x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U0, _L103, None, None, v))
-                s = 8
-            elif x == 1:
-                c = Element(_U0, _L104)
-                ch.append(c)
-                pos = _d34(V, E, pos, c)
-                s = 7
-            elif x == 2:
-                pos += 5
-                x = (V >> (E - pos)) & 0x1f
-                if x & 0x11:
-                    raise Fallback
-                v = _V106[x >> 1]
-                ch.append(Element(_U0, _L105, None, None, v))
-                s = 6
-            elif x == 3:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U0, _L107, None, None, v))
-                s = 5
-            elif x == 4:
-                pos += 6
-                x = (V >> (E - pos)) & 0x3f
-                if x & 0x21:
-                    raise Fallback
-                v = _V109[x >> 1]
-                ch.append(Element(_U0, _L108, None, None, v))
-                s = 4
-            elif x == 5:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U0, _L110, None, None, v))
-                s = 3
-            elif x == 6:
-                return pos
-            else:
+            if x & 0x5:
                 raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U0, _L110, None, None, v))
-                s = 3
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 6
-                x = (V >> (E - pos)) & 0x3f
-                if x & 0x21:
-                    raise Fallback
-                v = _V109[x >> 1]
-                ch.append(Element(_U0, _L108, None, None, v))
-                s = 4
-            elif x == 1:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U0, _L110, None, None, v))
-                s = 3
-            elif x == 2:
-                return pos
-            else:
-                raise Fallback
-        elif s == 6:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U0, _L107, None, None, v))
-                s = 5
-            elif x == 1:
-                pos += 6
-                x = (V >> (E - pos)) & 0x3f
-                if x & 0x21:
-                    raise Fallback
-                v = _V109[x >> 1]
-                ch.append(Element(_U0, _L108, None, None, v))
-                s = 4
-            elif x == 2:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U0, _L110, None, None, v))
-                s = 3
-            elif x == 3:
-                return pos
-            else:
-                raise Fallback
-        elif s == 7:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                pos += 5
-                x = (V >> (E - pos)) & 0x1f
-                if x & 0x11:
-                    raise Fallback
-                v = _V106[x >> 1]
-                ch.append(Element(_U0, _L105, None, None, v))
-                s = 6
-            elif x == 1:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U0, _L107, None, None, v))
-                s = 5
-            elif x == 2:
-                pos += 6
-                x = (V >> (E - pos)) & 0x3f
-                if x & 0x21:
-                    raise Fallback
-                v = _V109[x >> 1]
-                ch.append(Element(_U0, _L108, None, None, v))
-                s = 4
-            elif x == 3:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U0, _L110, None, None, v))
-                s = 3
-            elif x == 4:
-                return pos
-            else:
-                raise Fallback
-        elif s == 8:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L104)
-                ch.append(c)
-                pos = _d34(V, E, pos, c)
-                s = 7
-            elif x == 1:
-                pos += 5
-                x = (V >> (E - pos)) & 0x1f
-                if x & 0x11:
-                    raise Fallback
-                v = _V106[x >> 1]
-                ch.append(Element(_U0, _L105, None, None, v))
-                s = 6
-            elif x == 2:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U0, _L107, None, None, v))
-                s = 5
-            elif x == 3:
-                pos += 6
-                x = (V >> (E - pos)) & 0x3f
-                if x & 0x21:
-                    raise Fallback
-                v = _V109[x >> 1]
-                ch.append(Element(_U0, _L108, None, None, v))
-                s = 4
-            elif x == 4:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U0, _L110, None, None, v))
-                s = 3
-            elif x == 5:
-                return pos
-            else:
-                raise Fallback
+            v = x == 2
+            ch.append(Element(_U0, _L101, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U0, _L102, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U0, _L103, None, None, v))
+            s = 8
+        elif x == 1:
+            c = Element(_U0, _L104)
+            ch.append(c)
+            pos = _d34(V, E, pos, c)
+            s = 7
+        elif x == 2:
+            pos += 5
+            x = (V >> (E - pos)) & 0x1f
+            if x & 0x11:
+                raise Fallback
+            v = _V106[x >> 1]
+            ch.append(Element(_U0, _L105, None, None, v))
+            s = 6
+        elif x == 3:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
+                raise Fallback
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            ch.append(Element(_U0, _L107, None, None, v))
+            s = 5
+        elif x == 4:
+            pos += 6
+            x = (V >> (E - pos)) & 0x3f
+            if x & 0x21:
+                raise Fallback
+            v = _V109[x >> 1]
+            ch.append(Element(_U0, _L108, None, None, v))
+            s = 4
+        elif x == 5:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U0, _L110, None, None, v))
+            s = 3
+        elif x == 6:
+            return pos
+        else:
+            raise Fallback
+    if s == 8:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L104)
+            ch.append(c)
+            pos = _d34(V, E, pos, c)
+            s = 7
+        elif x == 1:
+            pos += 5
+            x = (V >> (E - pos)) & 0x1f
+            if x & 0x11:
+                raise Fallback
+            v = _V106[x >> 1]
+            ch.append(Element(_U0, _L105, None, None, v))
+            s = 6
+        elif x == 2:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
+                raise Fallback
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            ch.append(Element(_U0, _L107, None, None, v))
+            s = 5
+        elif x == 3:
+            pos += 6
+            x = (V >> (E - pos)) & 0x3f
+            if x & 0x21:
+                raise Fallback
+            v = _V109[x >> 1]
+            ch.append(Element(_U0, _L108, None, None, v))
+            s = 4
+        elif x == 4:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U0, _L110, None, None, v))
+            s = 3
+        elif x == 5:
+            return pos
+        else:
+            raise Fallback
+    if s == 7:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            pos += 5
+            x = (V >> (E - pos)) & 0x1f
+            if x & 0x11:
+                raise Fallback
+            v = _V106[x >> 1]
+            ch.append(Element(_U0, _L105, None, None, v))
+            s = 6
+        elif x == 1:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
+                raise Fallback
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            ch.append(Element(_U0, _L107, None, None, v))
+            s = 5
+        elif x == 2:
+            pos += 6
+            x = (V >> (E - pos)) & 0x3f
+            if x & 0x21:
+                raise Fallback
+            v = _V109[x >> 1]
+            ch.append(Element(_U0, _L108, None, None, v))
+            s = 4
+        elif x == 3:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U0, _L110, None, None, v))
+            s = 3
+        elif x == 4:
+            return pos
+        else:
+            raise Fallback
+    if s == 6:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
+                raise Fallback
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            ch.append(Element(_U0, _L107, None, None, v))
+            s = 5
+        elif x == 1:
+            pos += 6
+            x = (V >> (E - pos)) & 0x3f
+            if x & 0x21:
+                raise Fallback
+            v = _V109[x >> 1]
+            ch.append(Element(_U0, _L108, None, None, v))
+            s = 4
+        elif x == 2:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U0, _L110, None, None, v))
+            s = 3
+        elif x == 3:
+            return pos
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 6
+            x = (V >> (E - pos)) & 0x3f
+            if x & 0x21:
+                raise Fallback
+            v = _V109[x >> 1]
+            ch.append(Element(_U0, _L108, None, None, v))
+            s = 4
+        elif x == 1:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U0, _L110, None, None, v))
+            s = 3
+        elif x == 2:
+            return pos
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U0, _L110, None, None, v))
+            s = 3
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e32(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -5452,368 +5413,358 @@ def _e32(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L101 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 4) | 0 | (v << 1)
-                    n += 4
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L101 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 4) | 0 | (v << 1)
+                n += 4
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L102 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 4) | 0 | (v << 1)
-                    n += 4
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L103 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 6) | 0 | (v << 1)
-                    n += 6
-                    i += 1
-                    s = 8
-                    continue
-                elif nm == _L104 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e34(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L105 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X111[v]
-                    acc = (acc << 8) | 64 | (x << 1)
-                    n += 8
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L107 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 12) | 1536 | (v << 1)
-                    n += 12
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L108 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X112[v]
-                    acc = (acc << 9) | 256 | (x << 1)
-                    n += 9
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L110 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 6) | 40 | (v << 1)
-                    n += 6
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            return (acc << 3) | 6, n + 3
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L110 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 5) | 0 | (v << 1)
-                    n += 5
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L108 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X112[v]
-                    acc = (acc << 8) | 0 | (x << 1)
-                    n += 8
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L110 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 5) | 8 | (v << 1)
-                    n += 5
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
-        elif s == 6:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L107 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 12) | 0 | (v << 1)
-                    n += 12
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L108 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X112[v]
-                    acc = (acc << 9) | 64 | (x << 1)
-                    n += 9
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L110 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 6) | 16 | (v << 1)
-                    n += 6
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            return (acc << 3) | 3, n + 3
-        elif s == 7:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L105 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X111[v]
-                    acc = (acc << 8) | 0 | (x << 1)
-                    n += 8
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L107 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 12) | 512 | (v << 1)
-                    n += 12
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L108 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X112[v]
-                    acc = (acc << 9) | 128 | (x << 1)
-                    n += 9
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L110 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 6) | 24 | (v << 1)
-                    n += 6
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            return (acc << 3) | 4, n + 3
-        elif s == 8:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L104 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e34(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L105 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X111[v]
-                    acc = (acc << 8) | 32 | (x << 1)
-                    n += 8
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L107 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 12) | 1024 | (v << 1)
-                    n += 12
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L108 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X112[v]
-                    acc = (acc << 9) | 192 | (x << 1)
-                    n += 9
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L110 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 6) | 32 | (v << 1)
-                    n += 6
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            return (acc << 3) | 5, n + 3
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L102 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 4) | 0 | (v << 1)
+                n += 4
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L103 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 6) | 0 | (v << 1)
+                n += 6
+                i += 1
+                s = 8
+            elif nm == _L104 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e34(c, acc, n)
+                i += 1
+                s = 7
+            elif nm == _L105 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X111[v]
+                acc = (acc << 8) | 64 | (x << 1)
+                n += 8
+                i += 1
+                s = 6
+            elif nm == _L107 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 12) | 1536 | (v << 1)
+                n += 12
+                i += 1
+                s = 5
+            elif nm == _L108 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X112[v]
+                acc = (acc << 9) | 256 | (x << 1)
+                n += 9
+                i += 1
+                s = 4
+            elif nm == _L110 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 6) | 40 | (v << 1)
+                n += 6
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 6, n + 3
+    if s == 8:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L104 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e34(c, acc, n)
+                i += 1
+                s = 7
+            elif nm == _L105 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X111[v]
+                acc = (acc << 8) | 32 | (x << 1)
+                n += 8
+                i += 1
+                s = 6
+            elif nm == _L107 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 12) | 1024 | (v << 1)
+                n += 12
+                i += 1
+                s = 5
+            elif nm == _L108 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X112[v]
+                acc = (acc << 9) | 192 | (x << 1)
+                n += 9
+                i += 1
+                s = 4
+            elif nm == _L110 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 6) | 32 | (v << 1)
+                n += 6
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 5, n + 3
+    if s == 7:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L105 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X111[v]
+                acc = (acc << 8) | 0 | (x << 1)
+                n += 8
+                i += 1
+                s = 6
+            elif nm == _L107 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 12) | 512 | (v << 1)
+                n += 12
+                i += 1
+                s = 5
+            elif nm == _L108 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X112[v]
+                acc = (acc << 9) | 128 | (x << 1)
+                n += 9
+                i += 1
+                s = 4
+            elif nm == _L110 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 6) | 24 | (v << 1)
+                n += 6
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 4, n + 3
+    if s == 6:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L107 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 12) | 0 | (v << 1)
+                n += 12
+                i += 1
+                s = 5
+            elif nm == _L108 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X112[v]
+                acc = (acc << 9) | 64 | (x << 1)
+                n += 9
+                i += 1
+                s = 4
+            elif nm == _L110 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 6) | 16 | (v << 1)
+                n += 6
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 3, n + 3
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L108 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X112[v]
+                acc = (acc << 8) | 0 | (x << 1)
+                n += 8
+                i += 1
+                s = 4
+            elif nm == _L110 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 5) | 8 | (v << 1)
+                n += 5
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 2, n + 2
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L110 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 5) | 0 | (v << 1)
+                n += 5
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d33(V: int, E: int, pos: int, el: Element) -> int:
     # X509IssuerSerialType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U12, _L113, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
+            v, pos = rstr(V, E, pos)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U12, _L114, None, None, v))
-                s = 2
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            ch.append(Element(_U12, _L113, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U12, _L114, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e33(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -5826,111 +5777,112 @@ def _e33(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L113 and c.ns == _U12:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii():
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L113 and c.ns == _U12:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii():
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L114 and c.ns == _U12:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L114 and c.ns == _U12:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d34(V: int, E: int, pos: int, el: Element) -> int:
     # RationalNumberType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 10
-                x = (V >> (E - pos)) & 0x3ff
-                if x & 0x201:
-                    raise Fallback
-                v = (x >> 1) + -128
-                ch.append(Element(_U9, _L85, None, None, v))
-                s = 1
-            else:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 10
+            x = (V >> (E - pos)) & 0x3ff
+            if x & 0x201:
                 raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U9, _L115, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            v = (x >> 1) + -128
+            ch.append(Element(_U9, _L85, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U9, _L115, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e34(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -5943,55 +5895,56 @@ def _e34(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L85 and c.ns == _U9:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -128 or v > 127:
-                        raise Fallback
-                    acc = (acc << 11) | 0 | ((v - -128) << 1)
-                    n += 11
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L85 and c.ns == _U9:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -128 or v > 127:
+                    raise Fallback
+                acc = (acc << 11) | 0 | ((v - -128) << 1)
+                n += 11
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L115 and c.ns == _U9:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -32768 or v > 32767:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L115 and c.ns == _U9:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -32768 or v > 32767:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback

@@ -97,9 +97,9 @@ _L79 = 'RemainingContractCertificateChains'
 _L80 = 'P'
 _L81 = 'G'
 _L82 = 'Y'
-_L83 = 'J'
-_L84 = 'Seed'
-_L85 = 'Q'
+_L83 = 'Q'
+_L84 = 'J'
+_L85 = 'Seed'
 _L86 = 'PgenCounter'
 _A87 = 'Id'
 _A88 = 'Encoding'
@@ -639,54 +639,52 @@ def _d0(V: int, E: int, pos: int, el: Element) -> int:
     # AuthorizationReq
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U5, _L57)
-                ch.append(c)
-                pos = _d53(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = _V59[x >> 1]
-                ch.append(Element(_U0, _L58, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L60)
-                ch.append(c)
-                pos = _d54(V, E, pos, c)
-                s = 3
-            elif x == 1:
-                c = Element(_U0, _L61)
-                ch.append(c)
-                pos = _d55(V, E, pos, c)
-                s = 3
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U5, _L57)
+            ch.append(c)
+            pos = _d53(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = _V59[x >> 1]
+            ch.append(Element(_U0, _L58, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L60)
+            ch.append(c)
+            pos = _d54(V, E, pos, c)
+            s = 3
+        elif x == 1:
+            c = Element(_U0, _L61)
+            ch.append(c)
+            pos = _d55(V, E, pos, c)
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e0(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -699,118 +697,117 @@ def _e0(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L57 and c.ns == _U5:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e53(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L57 and c.ns == _U5:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e53(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L58 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X62[v]
-                    acc = (acc << 4) | 0 | (x << 1)
-                    n += 4
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L60 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e54(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L61 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e55(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L58 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X62[v]
+                acc = (acc << 4) | 0 | (x << 1)
+                n += 4
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L60 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e54(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L61 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e55(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d1(V: int, E: int, pos: int, el: Element) -> int:
     # AuthorizationRes
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U5, _L57)
-                ch.append(c)
-                pos = _d53(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 8
-                x = (V >> (E - pos)) & 0xff
-                if x & 0x81:
-                    raise Fallback
-                v = _V64[x >> 1]
-                ch.append(Element(_U5, _L63, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
-                if x & 0x9:
-                    raise Fallback
-                v = _V66[x >> 1]
-                ch.append(Element(_U0, _L65, None, None, v))
-                s = 3
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U5, _L57)
+            ch.append(c)
+            pos = _d53(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 8
+            x = (V >> (E - pos)) & 0xff
+            if x & 0x81:
+                raise Fallback
+            v = _V64[x >> 1]
+            ch.append(Element(_U5, _L63, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 4
+            x = (V >> (E - pos)) & 0xf
+            if x & 0x9:
+                raise Fallback
+            v = _V66[x >> 1]
+            ch.append(Element(_U0, _L65, None, None, v))
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e1(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -823,90 +820,90 @@ def _e1(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L57 and c.ns == _U5:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e53(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L57 and c.ns == _U5:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e53(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L63 and c.ns == _U5:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X67[v]
-                    acc = (acc << 9) | 0 | (x << 1)
-                    n += 9
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L65 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X68[v]
-                    acc = (acc << 5) | 0 | (x << 1)
-                    n += 5
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L63 and c.ns == _U5:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X67[v]
+                acc = (acc << 9) | 0 | (x << 1)
+                n += 9
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L65 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X68[v]
+                acc = (acc << 5) | 0 | (x << 1)
+                n += 5
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d2(V: int, E: int, pos: int, el: Element) -> int:
     # AuthorizationSetupReq
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U5, _L57)
-                ch.append(c)
-                pos = _d53(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U5, _L57)
+            ch.append(c)
+            pos = _d53(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e2(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -919,129 +916,127 @@ def _e2(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L57 and c.ns == _U5:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e53(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L57 and c.ns == _U5:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e53(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d3(V: int, E: int, pos: int, el: Element) -> int:
     # AuthorizationSetupRes
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U5, _L57)
-                ch.append(c)
-                pos = _d53(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 8
-                x = (V >> (E - pos)) & 0xff
-                if x & 0x81:
-                    raise Fallback
-                v = _V64[x >> 1]
-                ch.append(Element(_U5, _L63, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = _V59[x >> 1]
-                ch.append(Element(_U0, _L69, None, None, v))
-                s = 3
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = _V59[x >> 1]
-                ch.append(Element(_U0, _L69, None, None, v))
-                s = 5
-            elif x == 1:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U0, _L70, None, None, v))
-                s = 4
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L71)
-                ch.append(c)
-                pos = _d56(V, E, pos, c)
-                s = 6
-            elif x == 1:
-                c = Element(_U0, _L72)
-                ch.append(c)
-                pos = _d57(V, E, pos, c)
-                s = 6
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U0, _L70, None, None, v))
-                s = 4
-            else:
-                raise Fallback
-        elif s == 6:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U5, _L57)
+            ch.append(c)
+            pos = _d53(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 8
+            x = (V >> (E - pos)) & 0xff
+            if x & 0x81:
+                raise Fallback
+            v = _V64[x >> 1]
+            ch.append(Element(_U5, _L63, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = _V59[x >> 1]
+            ch.append(Element(_U0, _L69, None, None, v))
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = _V59[x >> 1]
+            ch.append(Element(_U0, _L69, None, None, v))
+            s = 5
+        elif x == 1:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U0, _L70, None, None, v))
+            s = 4
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U0, _L70, None, None, v))
+            s = 4
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L71)
+            ch.append(c)
+            pos = _d56(V, E, pos, c)
+            s = 6
+        elif x == 1:
+            c = Element(_U0, _L72)
+            ch.append(c)
+            pos = _d57(V, E, pos, c)
+            s = 6
+        else:
+            raise Fallback
+    if s == 6:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e3(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -1054,145 +1049,146 @@ def _e3(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L57 and c.ns == _U5:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e53(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L57 and c.ns == _U5:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e53(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L63 and c.ns == _U5:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X67[v]
-                    acc = (acc << 9) | 0 | (x << 1)
-                    n += 9
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L69 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X62[v]
-                    acc = (acc << 4) | 0 | (x << 1)
-                    n += 4
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L69 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X62[v]
-                    acc = (acc << 5) | 0 | (x << 1)
-                    n += 5
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L70 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 5) | 8 | (v << 1)
-                    n += 5
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L71 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e56(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L72 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e57(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L70 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 4) | 0 | (v << 1)
-                    n += 4
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 6:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L63 and c.ns == _U5:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X67[v]
+                acc = (acc << 9) | 0 | (x << 1)
+                n += 9
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L69 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X62[v]
+                acc = (acc << 4) | 0 | (x << 1)
+                n += 4
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L69 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X62[v]
+                acc = (acc << 5) | 0 | (x << 1)
+                n += 5
+                i += 1
+                s = 5
+            elif nm == _L70 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 5) | 8 | (v << 1)
+                n += 5
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L70 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 4) | 0 | (v << 1)
+                n += 4
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L71 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e56(c, acc, n)
+                i += 1
+                s = 6
+            elif nm == _L72 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e57(c, acc, n)
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 6:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d4(V: int, E: int, pos: int, el: Element) -> int:
     # CLReqControlMode
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
         else:
             raise Fallback
+    raise Fallback
 
 
 def _e4(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -1205,30 +1201,27 @@ def _e4(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        else:
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d5(V: int, E: int, pos: int, el: Element) -> int:
     # CLResControlMode
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
         else:
             raise Fallback
+    raise Fallback
 
 
 def _e5(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -1241,43 +1234,40 @@ def _e5(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        else:
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d6(V: int, E: int, pos: int, el: Element) -> int:
     # CanonicalizationMethod
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A73] = v
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                raise Fallback
-            elif x == 1:
-                return pos
-            elif x == 2:
-                raise Fallback
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A73] = v
+            s = 1
         else:
             raise Fallback
+    while s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            return pos
+        elif x == 2:
+            raise Fallback
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e6(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -1305,92 +1295,90 @@ def _e6(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
             raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d7(V: int, E: int, pos: int, el: Element) -> int:
     # CertificateInstallationReq
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U5, _L57)
-                ch.append(c)
-                pos = _d53(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L74)
-                ch.append(c)
-                pos = _d58(V, E, pos, c)
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L75)
-                ch.append(c)
-                pos = _d59(V, E, pos, c)
-                s = 3
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 10
-                x = (V >> (E - pos)) & 0x3ff
-                if x & 0x201:
-                    raise Fallback
-                v = x >> 1
-                ch.append(Element(_U0, _L76, None, None, v))
-                s = 4
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L77)
-                ch.append(c)
-                pos = _d60(V, E, pos, c)
-                s = 5
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U5, _L57)
+            ch.append(c)
+            pos = _d53(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L74)
+            ch.append(c)
+            pos = _d58(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L75)
+            ch.append(c)
+            pos = _d59(V, E, pos, c)
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 10
+            x = (V >> (E - pos)) & 0x3ff
+            if x & 0x201:
+                raise Fallback
+            v = x >> 1
+            ch.append(Element(_U0, _L76, None, None, v))
+            s = 4
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L77)
+            ch.append(c)
+            pos = _d60(V, E, pos, c)
+            s = 5
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e7(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -1403,169 +1391,171 @@ def _e7(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L57 and c.ns == _U5:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e53(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L57 and c.ns == _U5:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e53(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L74 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e58(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L75 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e59(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L76 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 255:
-                        raise Fallback
-                    acc = (acc << 11) | 0 | (v << 1)
-                    n += 11
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L77 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e60(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L74 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e58(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L75 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e59(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L76 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 255:
+                    raise Fallback
+                acc = (acc << 11) | 0 | (v << 1)
+                n += 11
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L77 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e60(c, acc, n)
+                i += 1
+                s = 5
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d8(V: int, E: int, pos: int, el: Element) -> int:
     # CertificateInstallationRes
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U5, _L57)
-                ch.append(c)
-                pos = _d53(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 8
-                x = (V >> (E - pos)) & 0xff
-                if x & 0x81:
-                    raise Fallback
-                v = _V64[x >> 1]
-                ch.append(Element(_U5, _L63, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
-                if x & 0x9:
-                    raise Fallback
-                v = _V66[x >> 1]
-                ch.append(Element(_U0, _L65, None, None, v))
-                s = 3
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L78)
-                ch.append(c)
-                pos = _d61(V, E, pos, c)
-                s = 4
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L48)
-                ch.append(c)
-                pos = _d44(V, E, pos, c)
-                s = 5
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 10
-                x = (V >> (E - pos)) & 0x3ff
-                if x & 0x201:
-                    raise Fallback
-                v = x >> 1
-                ch.append(Element(_U0, _L79, None, None, v))
-                s = 6
-            else:
-                raise Fallback
-        elif s == 6:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U5, _L57)
+            ch.append(c)
+            pos = _d53(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 8
+            x = (V >> (E - pos)) & 0xff
+            if x & 0x81:
+                raise Fallback
+            v = _V64[x >> 1]
+            ch.append(Element(_U5, _L63, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 4
+            x = (V >> (E - pos)) & 0xf
+            if x & 0x9:
+                raise Fallback
+            v = _V66[x >> 1]
+            ch.append(Element(_U0, _L65, None, None, v))
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L78)
+            ch.append(c)
+            pos = _d61(V, E, pos, c)
+            s = 4
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L48)
+            ch.append(c)
+            pos = _d44(V, E, pos, c)
+            s = 5
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 10
+            x = (V >> (E - pos)) & 0x3ff
+            if x & 0x201:
+                raise Fallback
+            v = x >> 1
+            ch.append(Element(_U0, _L79, None, None, v))
+            s = 6
+        else:
+            raise Fallback
+    if s == 6:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e8(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -1578,272 +1568,275 @@ def _e8(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L57 and c.ns == _U5:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e53(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L57 and c.ns == _U5:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e53(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L63 and c.ns == _U5:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X67[v]
-                    acc = (acc << 9) | 0 | (x << 1)
-                    n += 9
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L65 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X68[v]
-                    acc = (acc << 5) | 0 | (x << 1)
-                    n += 5
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L78 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e61(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L48 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e44(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L79 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 255:
-                        raise Fallback
-                    acc = (acc << 11) | 0 | (v << 1)
-                    n += 11
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 6:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L63 and c.ns == _U5:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X67[v]
+                acc = (acc << 9) | 0 | (x << 1)
+                n += 9
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L65 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X68[v]
+                acc = (acc << 5) | 0 | (x << 1)
+                n += 5
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L78 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e61(c, acc, n)
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L48 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e44(c, acc, n)
+                i += 1
+                s = 5
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L79 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 255:
+                    raise Fallback
+                acc = (acc << 11) | 0 | (v << 1)
+                n += 11
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 6:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d9(V: int, E: int, pos: int, el: Element) -> int:
     # DSAKeyValue
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U8, _L80, None, None, v))
-                s = 3
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U8, _L81, None, None, v))
-                s = 2
-            elif x == 2:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U8, _L82, None, None, v))
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U8, _L83, None, None, v))
-                s = 5
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U8, _L84, None, None, v))
-                s = 4
-            elif x == 2:
-                return pos
-            else:
-                raise Fallback
-        elif s == 2:
+    if s == 0:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U8, _L82, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 3:
+            v, pos = rbin(V, E, pos)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U8, _L85, None, None, v))
-                s = 6
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 4:
+            ch.append(Element(_U8, _L80, None, None, v))
+            s = 3
+        elif x == 1:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U8, _L86, None, None, v))
-                s = 7
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 5:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U8, _L84, None, None, v))
-                s = 4
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 6:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U8, _L81, None, None, v))
-                s = 2
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U8, _L82, None, None, v))
-                s = 1
-            else:
-                raise Fallback
-        elif s == 7:
+            v, pos = rbin(V, E, pos)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
+            ch.append(Element(_U8, _L81, None, None, v))
+            s = 2
+        elif x == 2:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U8, _L82, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U8, _L83, None, None, v))
+            s = 6
+        else:
+            raise Fallback
+    if s == 6:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U8, _L81, None, None, v))
+            s = 2
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U8, _L82, None, None, v))
+            s = 1
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U8, _L82, None, None, v))
+            s = 1
+        else:
+            raise Fallback
+    if s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U8, _L84, None, None, v))
+            s = 5
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U8, _L85, None, None, v))
+            s = 4
+        elif x == 2:
+            return pos
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U8, _L85, None, None, v))
+            s = 4
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U8, _L86, None, None, v))
+            s = 7
+        else:
+            raise Fallback
+    if s == 7:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e9(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -1856,239 +1849,239 @@ def _e9(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L80 and c.ns == _U8:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L81 and c.ns == _U8:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L82 and c.ns == _U8:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 3) | 4
-                    n += 3
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L80 and c.ns == _U8:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 3
+            elif nm == _L81 and c.ns == _U8:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            elif nm == _L82 and c.ns == _U8:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 3) | 4
+                n += 3
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L83 and c.ns == _U8:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L84 and c.ns == _U8:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L82 and c.ns == _U8:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L85 and c.ns == _U8:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L86 and c.ns == _U8:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 7
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L84 and c.ns == _U8:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 6:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L81 and c.ns == _U8:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L82 and c.ns == _U8:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 7:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L83 and c.ns == _U8:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 6:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L81 and c.ns == _U8:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            elif nm == _L82 and c.ns == _U8:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L82 and c.ns == _U8:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L84 and c.ns == _U8:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 5
+            elif nm == _L85 and c.ns == _U8:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 2, n + 2
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L85 and c.ns == _U8:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L86 and c.ns == _U8:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 7
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 7:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d10(V: int, E: int, pos: int, el: Element) -> int:
     # DigestMethod
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A73] = v
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                raise Fallback
-            elif x == 1:
-                return pos
-            elif x == 2:
-                raise Fallback
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A73] = v
+            s = 1
         else:
             raise Fallback
+    while s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            return pos
+        elif x == 2:
+            raise Fallback
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e10(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -2116,45 +2109,43 @@ def _e10(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
             raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d11(V: int, E: int, pos: int, el: Element) -> int:
     # DigestValue
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = rbin(V, E, pos)
-                el.value = v
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            v, pos = rbin(V, E, pos)
+            el.value = v
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e11(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -2183,177 +2174,168 @@ def _d12(V: int, E: int, pos: int, el: Element) -> int:
     # KeyInfo
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A87] = v
-                s = 1
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U8, _L16, None, None, v))
-                s = 2
-            elif x == 2:
-                c = Element(_U8, _L17)
-                ch.append(c)
-                pos = _d14(V, E, pos, c)
-                s = 2
-            elif x == 3:
-                c = Element(_U8, _L28)
-                ch.append(c)
-                pos = _d24(V, E, pos, c)
-                s = 2
-            elif x == 4:
-                c = Element(_U8, _L56)
-                ch.append(c)
-                pos = _d52(V, E, pos, c)
-                s = 2
-            elif x == 5:
-                c = Element(_U8, _L23)
-                ch.append(c)
-                pos = _d19(V, E, pos, c)
-                s = 2
-            elif x == 6:
-                c = Element(_U8, _L29)
-                ch.append(c)
-                pos = _d25(V, E, pos, c)
-                s = 2
-            elif x == 7:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U8, _L21, None, None, v))
-                s = 2
-            elif x == 8:
+    if s == 0:
+        pos += 4
+        x = (V >> (E - pos)) & 0xf
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A87] = v
+            s = 1
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-            elif x == 9:
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-            else:
+            ch.append(Element(_U8, _L16, None, None, v))
+            s = 2
+        elif x == 2:
+            c = Element(_U8, _L17)
+            ch.append(c)
+            pos = _d14(V, E, pos, c)
+            s = 2
+        elif x == 3:
+            c = Element(_U8, _L28)
+            ch.append(c)
+            pos = _d24(V, E, pos, c)
+            s = 2
+        elif x == 4:
+            c = Element(_U8, _L56)
+            ch.append(c)
+            pos = _d52(V, E, pos, c)
+            s = 2
+        elif x == 5:
+            c = Element(_U8, _L23)
+            ch.append(c)
+            pos = _d19(V, E, pos, c)
+            s = 2
+        elif x == 6:
+            c = Element(_U8, _L29)
+            ch.append(c)
+            pos = _d25(V, E, pos, c)
+            s = 2
+        elif x == 7:
+            pos += 1
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U8, _L16, None, None, v))
-                s = 2
-            elif x == 1:
-                c = Element(_U8, _L17)
-                ch.append(c)
-                pos = _d14(V, E, pos, c)
-                s = 2
-            elif x == 2:
-                c = Element(_U8, _L28)
-                ch.append(c)
-                pos = _d24(V, E, pos, c)
-                s = 2
-            elif x == 3:
-                c = Element(_U8, _L56)
-                ch.append(c)
-                pos = _d52(V, E, pos, c)
-                s = 2
-            elif x == 4:
-                c = Element(_U8, _L23)
-                ch.append(c)
-                pos = _d19(V, E, pos, c)
-                s = 2
-            elif x == 5:
-                c = Element(_U8, _L29)
-                ch.append(c)
-                pos = _d25(V, E, pos, c)
-                s = 2
-            elif x == 6:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U8, _L21, None, None, v))
-                s = 2
-            elif x == 7:
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-            elif x == 8:
-                raise Fallback
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U8, _L16, None, None, v))
-                s = 2
-            elif x == 1:
-                c = Element(_U8, _L17)
-                ch.append(c)
-                pos = _d14(V, E, pos, c)
-                s = 2
-            elif x == 2:
-                c = Element(_U8, _L28)
-                ch.append(c)
-                pos = _d24(V, E, pos, c)
-                s = 2
-            elif x == 3:
-                c = Element(_U8, _L56)
-                ch.append(c)
-                pos = _d52(V, E, pos, c)
-                s = 2
-            elif x == 4:
-                c = Element(_U8, _L23)
-                ch.append(c)
-                pos = _d19(V, E, pos, c)
-                s = 2
-            elif x == 5:
-                c = Element(_U8, _L29)
-                ch.append(c)
-                pos = _d25(V, E, pos, c)
-                s = 2
-            elif x == 6:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U8, _L21, None, None, v))
-                s = 2
-            elif x == 7:
-                raise Fallback
-            elif x == 8:
-                return pos
-            elif x == 9:
-                raise Fallback
-            else:
-                raise Fallback
+            ch.append(Element(_U8, _L21, None, None, v))
+            s = 2
+        elif x == 8:
+            raise Fallback
+        elif x == 9:
+            raise Fallback
         else:
             raise Fallback
+    while s == 1:
+        pos += 4
+        x = (V >> (E - pos)) & 0xf
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U8, _L16, None, None, v))
+            s = 2
+        elif x == 1:
+            c = Element(_U8, _L17)
+            ch.append(c)
+            pos = _d14(V, E, pos, c)
+            s = 2
+        elif x == 2:
+            c = Element(_U8, _L28)
+            ch.append(c)
+            pos = _d24(V, E, pos, c)
+            s = 2
+        elif x == 3:
+            c = Element(_U8, _L56)
+            ch.append(c)
+            pos = _d52(V, E, pos, c)
+            s = 2
+        elif x == 4:
+            c = Element(_U8, _L23)
+            ch.append(c)
+            pos = _d19(V, E, pos, c)
+            s = 2
+        elif x == 5:
+            c = Element(_U8, _L29)
+            ch.append(c)
+            pos = _d25(V, E, pos, c)
+            s = 2
+        elif x == 6:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U8, _L21, None, None, v))
+            s = 2
+        elif x == 7:
+            raise Fallback
+        elif x == 8:
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 2:
+        pos += 4
+        x = (V >> (E - pos)) & 0xf
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U8, _L16, None, None, v))
+        elif x == 1:
+            c = Element(_U8, _L17)
+            ch.append(c)
+            pos = _d14(V, E, pos, c)
+        elif x == 2:
+            c = Element(_U8, _L28)
+            ch.append(c)
+            pos = _d24(V, E, pos, c)
+        elif x == 3:
+            c = Element(_U8, _L56)
+            ch.append(c)
+            pos = _d52(V, E, pos, c)
+        elif x == 4:
+            c = Element(_U8, _L23)
+            ch.append(c)
+            pos = _d19(V, E, pos, c)
+        elif x == 5:
+            c = Element(_U8, _L29)
+            ch.append(c)
+            pos = _d25(V, E, pos, c)
+        elif x == 6:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U8, _L21, None, None, v))
+        elif x == 7:
+            raise Fallback
+        elif x == 8:
+            return pos
+        elif x == 9:
+            raise Fallback
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e12(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -2381,240 +2363,233 @@ def _e12(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L16 and c.ns == _U8:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii():
-                        raise Fallback
-                    acc = (acc << 5) | 2
-                    n += 5
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L17 and c.ns == _U8:
-                    acc = (acc << 4) | 2
-                    n += 4
-                    acc, n = _e14(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L28 and c.ns == _U8:
-                    acc = (acc << 4) | 3
-                    n += 4
-                    acc, n = _e24(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L56 and c.ns == _U8:
-                    acc = (acc << 4) | 4
-                    n += 4
-                    acc, n = _e52(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L23 and c.ns == _U8:
-                    acc = (acc << 4) | 5
-                    n += 4
-                    acc, n = _e19(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L29 and c.ns == _U8:
-                    acc = (acc << 4) | 6
-                    n += 4
-                    acc, n = _e25(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L21 and c.ns == _U8:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii():
-                        raise Fallback
-                    acc = (acc << 5) | 14
-                    n += 5
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L16 and c.ns == _U8:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii():
+                    raise Fallback
+                acc = (acc << 5) | 2
+                n += 5
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            elif nm == _L17 and c.ns == _U8:
+                acc = (acc << 4) | 2
+                n += 4
+                acc, n = _e14(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L28 and c.ns == _U8:
+                acc = (acc << 4) | 3
+                n += 4
+                acc, n = _e24(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L56 and c.ns == _U8:
+                acc = (acc << 4) | 4
+                n += 4
+                acc, n = _e52(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L23 and c.ns == _U8:
+                acc = (acc << 4) | 5
+                n += 4
+                acc, n = _e19(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L29 and c.ns == _U8:
+                acc = (acc << 4) | 6
+                n += 4
+                acc, n = _e25(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L21 and c.ns == _U8:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii():
+                    raise Fallback
+                acc = (acc << 5) | 14
+                n += 5
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L16 and c.ns == _U8:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii():
-                        raise Fallback
-                    acc = (acc << 5) | 0
-                    n += 5
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L17 and c.ns == _U8:
-                    acc = (acc << 4) | 1
-                    n += 4
-                    acc, n = _e14(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L28 and c.ns == _U8:
-                    acc = (acc << 4) | 2
-                    n += 4
-                    acc, n = _e24(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L56 and c.ns == _U8:
-                    acc = (acc << 4) | 3
-                    n += 4
-                    acc, n = _e52(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L23 and c.ns == _U8:
-                    acc = (acc << 4) | 4
-                    n += 4
-                    acc, n = _e19(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L29 and c.ns == _U8:
-                    acc = (acc << 4) | 5
-                    n += 4
-                    acc, n = _e25(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L21 and c.ns == _U8:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii():
-                        raise Fallback
-                    acc = (acc << 5) | 12
-                    n += 5
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L16 and c.ns == _U8:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii():
-                        raise Fallback
-                    acc = (acc << 5) | 0
-                    n += 5
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L17 and c.ns == _U8:
-                    acc = (acc << 4) | 1
-                    n += 4
-                    acc, n = _e14(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L28 and c.ns == _U8:
-                    acc = (acc << 4) | 2
-                    n += 4
-                    acc, n = _e24(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L56 and c.ns == _U8:
-                    acc = (acc << 4) | 3
-                    n += 4
-                    acc, n = _e52(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L23 and c.ns == _U8:
-                    acc = (acc << 4) | 4
-                    n += 4
-                    acc, n = _e19(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L29 and c.ns == _U8:
-                    acc = (acc << 4) | 5
-                    n += 4
-                    acc, n = _e25(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L21 and c.ns == _U8:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii():
-                        raise Fallback
-                    acc = (acc << 5) | 12
-                    n += 5
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            return (acc << 4) | 8, n + 4
         else:
             raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L16 and c.ns == _U8:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii():
+                    raise Fallback
+                acc = (acc << 5) | 0
+                n += 5
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            elif nm == _L17 and c.ns == _U8:
+                acc = (acc << 4) | 1
+                n += 4
+                acc, n = _e14(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L28 and c.ns == _U8:
+                acc = (acc << 4) | 2
+                n += 4
+                acc, n = _e24(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L56 and c.ns == _U8:
+                acc = (acc << 4) | 3
+                n += 4
+                acc, n = _e52(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L23 and c.ns == _U8:
+                acc = (acc << 4) | 4
+                n += 4
+                acc, n = _e19(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L29 and c.ns == _U8:
+                acc = (acc << 4) | 5
+                n += 4
+                acc, n = _e25(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L21 and c.ns == _U8:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii():
+                    raise Fallback
+                acc = (acc << 5) | 12
+                n += 5
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    while s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L16 and c.ns == _U8:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii():
+                    raise Fallback
+                acc = (acc << 5) | 0
+                n += 5
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            elif nm == _L17 and c.ns == _U8:
+                acc = (acc << 4) | 1
+                n += 4
+                acc, n = _e14(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L28 and c.ns == _U8:
+                acc = (acc << 4) | 2
+                n += 4
+                acc, n = _e24(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L56 and c.ns == _U8:
+                acc = (acc << 4) | 3
+                n += 4
+                acc, n = _e52(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L23 and c.ns == _U8:
+                acc = (acc << 4) | 4
+                n += 4
+                acc, n = _e19(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L29 and c.ns == _U8:
+                acc = (acc << 4) | 5
+                n += 4
+                acc, n = _e25(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L21 and c.ns == _U8:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii():
+                    raise Fallback
+                acc = (acc << 5) | 12
+                n += 5
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            return (acc << 4) | 8, n + 4
+    raise Fallback
 
 
 def _d13(V: int, E: int, pos: int, el: Element) -> int:
     # KeyName
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.value = v
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.value = v
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e13(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -2643,37 +2618,35 @@ def _d14(V: int, E: int, pos: int, el: Element) -> int:
     # KeyValue
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U8, _L12)
-                ch.append(c)
-                pos = _d9(V, E, pos, c)
-                s = 1
-            elif x == 1:
-                c = Element(_U8, _L26)
-                ch.append(c)
-                pos = _d22(V, E, pos, c)
-                s = 1
-            elif x == 2:
-                raise Fallback
-            elif x == 3:
-                raise Fallback
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                return pos
-            elif x == 1:
-                raise Fallback
-            else:
-                raise Fallback
+    while s == 0:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U8, _L12)
+            ch.append(c)
+            pos = _d9(V, E, pos, c)
+            s = 1
+        elif x == 1:
+            c = Element(_U8, _L26)
+            ch.append(c)
+            pos = _d22(V, E, pos, c)
+            s = 1
+        elif x == 2:
+            raise Fallback
+        elif x == 3:
+            raise Fallback
         else:
             raise Fallback
+    while s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            return pos
+        elif x == 1:
+            raise Fallback
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e14(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -2686,80 +2659,76 @@ def _e14(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L12 and c.ns == _U8:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e9(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L26 and c.ns == _U8:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e22(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    while s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L12 and c.ns == _U8:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e9(c, acc, n)
+                i += 1
+                s = 1
+            elif nm == _L26 and c.ns == _U8:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e22(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 2) | 0, n + 2
         else:
             raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 2) | 0, n + 2
+    raise Fallback
 
 
 def _d15(V: int, E: int, pos: int, el: Element) -> int:
     # Manifest
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A87] = v
-                s = 2
-            elif x == 1:
-                c = Element(_U8, _L27)
-                ch.append(c)
-                pos = _d23(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U8, _L27)
-                ch.append(c)
-                pos = _d23(V, E, pos, c)
-                s = 1
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U8, _L27)
-                ch.append(c)
-                pos = _d23(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A87] = v
+            s = 2
+        elif x == 1:
+            c = Element(_U8, _L27)
+            ch.append(c)
+            pos = _d23(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U8, _L27)
+            ch.append(c)
+            pos = _d23(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    while s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U8, _L27)
+            ch.append(c)
+            pos = _d23(V, E, pos, c)
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e15(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -2787,84 +2756,83 @@ def _e15(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L27 and c.ns == _U8:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e23(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L27 and c.ns == _U8:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e23(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L27 and c.ns == _U8:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e23(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L27 and c.ns == _U8:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e23(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
         else:
             raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L27 and c.ns == _U8:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e23(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L27 and c.ns == _U8:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e23(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d16(V: int, E: int, pos: int, el: Element) -> int:
     # MeteringConfirmationReq
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U5, _L57)
-                ch.append(c)
-                pos = _d53(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L49)
-                ch.append(c)
-                pos = _d45(V, E, pos, c)
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U5, _L57)
+            ch.append(c)
+            pos = _d53(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L49)
+            ch.append(c)
+            pos = _d45(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e16(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -2877,80 +2845,79 @@ def _e16(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L57 and c.ns == _U5:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e53(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L57 and c.ns == _U5:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e53(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L49 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e45(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L49 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e45(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d17(V: int, E: int, pos: int, el: Element) -> int:
     # MeteringConfirmationRes
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U5, _L57)
-                ch.append(c)
-                pos = _d53(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 8
-                x = (V >> (E - pos)) & 0xff
-                if x & 0x81:
-                    raise Fallback
-                v = _V64[x >> 1]
-                ch.append(Element(_U5, _L63, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U5, _L57)
+            ch.append(c)
+            pos = _d53(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 8
+            x = (V >> (E - pos)) & 0xff
+            if x & 0x81:
+                raise Fallback
+            v = _V64[x >> 1]
+            ch.append(Element(_U5, _L63, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e17(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -2963,122 +2930,121 @@ def _e17(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L57 and c.ns == _U5:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e53(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L57 and c.ns == _U5:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e53(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L63 and c.ns == _U5:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X67[v]
-                    acc = (acc << 9) | 0 | (x << 1)
-                    n += 9
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L63 and c.ns == _U5:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X67[v]
+                acc = (acc << 9) | 0 | (x << 1)
+                n += 9
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d18(V: int, E: int, pos: int, el: Element) -> int:
     # Object
     s = 0
-    while True:
-        if s == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A88] = v
-                s = 3
-            elif x == 1:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A87] = v
-                s = 2
-            elif x == 2:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A89] = v
-                s = 1
-            elif x == 3:
-                raise Fallback
-            elif x == 4:
-                return pos
-            elif x == 5:
-                raise Fallback
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                raise Fallback
-            elif x == 1:
-                return pos
-            elif x == 2:
-                raise Fallback
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A89] = v
-                s = 1
-            elif x == 1:
-                raise Fallback
-            elif x == 2:
-                return pos
-            elif x == 3:
-                raise Fallback
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A87] = v
-                s = 2
-            elif x == 1:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A89] = v
-                s = 1
-            elif x == 2:
-                raise Fallback
-            elif x == 3:
-                return pos
-            elif x == 4:
-                raise Fallback
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A88] = v
+            s = 3
+        elif x == 1:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A87] = v
+            s = 2
+        elif x == 2:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A89] = v
+            s = 1
+        elif x == 3:
+            raise Fallback
+        elif x == 4:
+            return pos
+        elif x == 5:
+            raise Fallback
         else:
             raise Fallback
+    if s == 3:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A87] = v
+            s = 2
+        elif x == 1:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A89] = v
+            s = 1
+        elif x == 2:
+            raise Fallback
+        elif x == 3:
+            return pos
+        elif x == 4:
+            raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A89] = v
+            s = 1
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            return pos
+        elif x == 3:
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            return pos
+        elif x == 2:
+            raise Fallback
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e18(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -3142,33 +3108,35 @@ def _e18(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 3) | 4, n + 3
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 3) | 2, n + 3
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 3) | 3, n + 3
-        else:
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
+        else:
+            return (acc << 3) | 4, n + 3
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 3) | 3, n + 3
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 3) | 2, n + 3
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d19(V: int, E: int, pos: int, el: Element) -> int:
@@ -3263,7 +3231,6 @@ def _e19(el: Element, acc: int, n: int) -> tuple[int, int]:
                     n += 1
                     i += 1
                     s = 1
-                    continue
                 elif nm == _L92 and c.ns == _U8:
                     if c.attrs or c.children:
                         raise Fallback
@@ -3277,9 +3244,10 @@ def _e19(el: Element, acc: int, n: int) -> tuple[int, int]:
                     n += 1
                     i += 1
                     s = 2
-                    continue
+                else:
+                    raise Fallback
+            else:
                 raise Fallback
-            raise Fallback
         elif k == 1:
             if i < m:
                 c = ch[i]
@@ -3297,15 +3265,17 @@ def _e19(el: Element, acc: int, n: int) -> tuple[int, int]:
                     n += 1
                     i += 1
                     s = 3
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
+                else:
+                    raise Fallback
+            else:
+                return (acc << 2) | 2, n + 2
         elif k == 2:
             if i < m:
                 c = ch[i]
                 nm = c.name
                 raise Fallback
-            return (acc << 2) | 1, n + 2
+            else:
+                return (acc << 2) | 1, n + 2
         else:
             raise Fallback
 
@@ -3314,87 +3284,85 @@ def _d20(V: int, E: int, pos: int, el: Element) -> int:
     # PowerDeliveryReq
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U5, _L57)
-                ch.append(c)
-                pos = _d53(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
-                if x & 0x9:
-                    raise Fallback
-                v = _V66[x >> 1]
-                ch.append(Element(_U0, _L94, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
-                if x & 0x9:
-                    raise Fallback
-                v = _V96[x >> 1]
-                ch.append(Element(_U0, _L95, None, None, v))
-                s = 3
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L97)
-                ch.append(c)
-                pos = _d62(V, E, pos, c)
-                s = 5
-            elif x == 1:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = _V99[x >> 1]
-                ch.append(Element(_U0, _L98, None, None, v))
-                s = 4
-            elif x == 2:
-                return pos
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = _V99[x >> 1]
-                ch.append(Element(_U0, _L98, None, None, v))
-                s = 4
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U5, _L57)
+            ch.append(c)
+            pos = _d53(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 4
+            x = (V >> (E - pos)) & 0xf
+            if x & 0x9:
+                raise Fallback
+            v = _V66[x >> 1]
+            ch.append(Element(_U0, _L94, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 4
+            x = (V >> (E - pos)) & 0xf
+            if x & 0x9:
+                raise Fallback
+            v = _V96[x >> 1]
+            ch.append(Element(_U0, _L95, None, None, v))
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L97)
+            ch.append(c)
+            pos = _d62(V, E, pos, c)
+            s = 5
+        elif x == 1:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = _V99[x >> 1]
+            ch.append(Element(_U0, _L98, None, None, v))
+            s = 4
+        elif x == 2:
+            return pos
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = _V99[x >> 1]
+            ch.append(Element(_U0, _L98, None, None, v))
+            s = 4
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e20(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -3407,158 +3375,159 @@ def _e20(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L57 and c.ns == _U5:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e53(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L57 and c.ns == _U5:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e53(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L94 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X68[v]
-                    acc = (acc << 5) | 0 | (x << 1)
-                    n += 5
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L95 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X100[v]
-                    acc = (acc << 5) | 0 | (x << 1)
-                    n += 5
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L97 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e62(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L98 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X101[v]
-                    acc = (acc << 5) | 8 | (x << 1)
-                    n += 5
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L98 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X101[v]
-                    acc = (acc << 5) | 0 | (x << 1)
-                    n += 5
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L94 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X68[v]
+                acc = (acc << 5) | 0 | (x << 1)
+                n += 5
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L95 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X100[v]
+                acc = (acc << 5) | 0 | (x << 1)
+                n += 5
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L97 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e62(c, acc, n)
+                i += 1
+                s = 5
+            elif nm == _L98 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X101[v]
+                acc = (acc << 5) | 8 | (x << 1)
+                n += 5
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 2, n + 2
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L98 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X101[v]
+                acc = (acc << 5) | 0 | (x << 1)
+                n += 5
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d21(V: int, E: int, pos: int, el: Element) -> int:
     # PowerDeliveryRes
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U5, _L57)
-                ch.append(c)
-                pos = _d53(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 8
-                x = (V >> (E - pos)) & 0xff
-                if x & 0x81:
-                    raise Fallback
-                v = _V64[x >> 1]
-                ch.append(Element(_U5, _L63, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L102)
-                ch.append(c)
-                pos = _d63(V, E, pos, c)
-                s = 3
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U5, _L57)
+            ch.append(c)
+            pos = _d53(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 8
+            x = (V >> (E - pos)) & 0xff
+            if x & 0x81:
+                raise Fallback
+            v = _V64[x >> 1]
+            ch.append(Element(_U5, _L63, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L102)
+            ch.append(c)
+            pos = _d63(V, E, pos, c)
+            s = 3
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e21(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -3571,105 +3540,105 @@ def _e21(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L57 and c.ns == _U5:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e53(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L57 and c.ns == _U5:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e53(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L63 and c.ns == _U5:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X67[v]
-                    acc = (acc << 9) | 0 | (x << 1)
-                    n += 9
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L102 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e63(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L63 and c.ns == _U5:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X67[v]
+                acc = (acc << 9) | 0 | (x << 1)
+                n += 9
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L102 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e63(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d22(V: int, E: int, pos: int, el: Element) -> int:
     # RSAKeyValue
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U8, _L103, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
+            v, pos = rbin(V, E, pos)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U8, _L104, None, None, v))
-                s = 2
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            ch.append(Element(_U8, _L103, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U8, _L104, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e22(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -3682,180 +3651,179 @@ def _e22(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L103 and c.ns == _U8:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L103 and c.ns == _U8:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L104 and c.ns == _U8:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L104 and c.ns == _U8:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d23(V: int, E: int, pos: int, el: Element) -> int:
     # Reference
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A87] = v
-                s = 5
-            elif x == 1:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A105] = v
-                s = 4
-            elif x == 2:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A106] = v
-                s = 3
-            elif x == 3:
-                c = Element(_U8, _L51)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 2
-            elif x == 4:
-                c = Element(_U8, _L13)
-                ch.append(c)
-                pos = _d10(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U8, _L14, None, None, v))
-                s = 6
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U8, _L13)
-                ch.append(c)
-                pos = _d10(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U8, _L51)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 2
-            elif x == 1:
-                c = Element(_U8, _L13)
-                ch.append(c)
-                pos = _d10(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A106] = v
-                s = 3
-            elif x == 1:
-                c = Element(_U8, _L51)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 2
-            elif x == 2:
-                c = Element(_U8, _L13)
-                ch.append(c)
-                pos = _d10(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A105] = v
-                s = 4
-            elif x == 1:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A106] = v
-                s = 3
-            elif x == 2:
-                c = Element(_U8, _L51)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 2
-            elif x == 3:
-                c = Element(_U8, _L13)
-                ch.append(c)
-                pos = _d10(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 6:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A87] = v
+            s = 5
+        elif x == 1:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A105] = v
+            s = 4
+        elif x == 2:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A106] = v
+            s = 3
+        elif x == 3:
+            c = Element(_U8, _L51)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 2
+        elif x == 4:
+            c = Element(_U8, _L13)
+            ch.append(c)
+            pos = _d10(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 5:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A105] = v
+            s = 4
+        elif x == 1:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A106] = v
+            s = 3
+        elif x == 2:
+            c = Element(_U8, _L51)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 2
+        elif x == 3:
+            c = Element(_U8, _L13)
+            ch.append(c)
+            pos = _d10(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A106] = v
+            s = 3
+        elif x == 1:
+            c = Element(_U8, _L51)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 2
+        elif x == 2:
+            c = Element(_U8, _L13)
+            ch.append(c)
+            pos = _d10(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U8, _L51)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 2
+        elif x == 1:
+            c = Element(_U8, _L13)
+            ch.append(c)
+            pos = _d10(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U8, _L13)
+            ch.append(c)
+            pos = _d10(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U8, _L14, None, None, v))
+            s = 6
+        else:
+            raise Fallback
+    if s == 6:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e23(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -3919,192 +3887,191 @@ def _e23(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L51 and c.ns == _U8:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L13 and c.ns == _U8:
-                    acc = (acc << 3) | 4
-                    n += 3
-                    acc, n = _e10(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L51 and c.ns == _U8:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L13 and c.ns == _U8:
+                acc = (acc << 3) | 4
+                n += 3
+                acc, n = _e10(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L14 and c.ns == _U8:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L13 and c.ns == _U8:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e10(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L51 and c.ns == _U8:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L13 and c.ns == _U8:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e10(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L51 and c.ns == _U8:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L13 and c.ns == _U8:
-                    acc = (acc << 2) | 2
-                    n += 2
-                    acc, n = _e10(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L51 and c.ns == _U8:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L13 and c.ns == _U8:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e10(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 6:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L51 and c.ns == _U8:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L13 and c.ns == _U8:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e10(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L51 and c.ns == _U8:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L13 and c.ns == _U8:
+                acc = (acc << 2) | 2
+                n += 2
+                acc, n = _e10(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L51 and c.ns == _U8:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L13 and c.ns == _U8:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e10(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L13 and c.ns == _U8:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e10(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L14 and c.ns == _U8:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 6:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d24(V: int, E: int, pos: int, el: Element) -> int:
     # RetrievalMethod
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A105] = v
-                s = 3
-            elif x == 1:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A106] = v
-                s = 2
-            elif x == 2:
-                c = Element(_U8, _L51)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 1
-            elif x == 3:
-                return pos
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U8, _L51)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 1
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A106] = v
-                s = 2
-            elif x == 1:
-                c = Element(_U8, _L51)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 1
-            elif x == 2:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A105] = v
+            s = 3
+        elif x == 1:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A106] = v
+            s = 2
+        elif x == 2:
+            c = Element(_U8, _L51)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 1
+        elif x == 3:
+            return pos
         else:
             raise Fallback
+    if s == 3:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A106] = v
+            s = 2
+        elif x == 1:
+            c = Element(_U8, _L51)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 1
+        elif x == 2:
+            return pos
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U8, _L51)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 1
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e24(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -4148,54 +4115,56 @@ def _e24(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L51 and c.ns == _U8:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L51 and c.ns == _U8:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            return (acc << 3) | 3, n + 3
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L51 and c.ns == _U8:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L51 and c.ns == _U8:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
         else:
+            return (acc << 3) | 3, n + 3
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L51 and c.ns == _U8:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 2, n + 2
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L51 and c.ns == _U8:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d25(V: int, E: int, pos: int, el: Element) -> int:
@@ -4288,9 +4257,10 @@ def _e25(el: Element, acc: int, n: int) -> tuple[int, int]:
                     n += 1
                     i += 1
                     s = 1
-                    continue
+                else:
+                    raise Fallback
+            else:
                 raise Fallback
-            raise Fallback
         elif k == 1:
             if i < m:
                 c = ch[i]
@@ -4308,9 +4278,10 @@ def _e25(el: Element, acc: int, n: int) -> tuple[int, int]:
                     n += 1
                     i += 1
                     s = _N109[s][0]
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
+                else:
+                    raise Fallback
+            else:
+                return (acc << 2) | 2, n + 2
         elif k == 2:
             if i < m:
                 c = ch[i]
@@ -4328,9 +4299,10 @@ def _e25(el: Element, acc: int, n: int) -> tuple[int, int]:
                     n += 1
                     i += 1
                     s = 2
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
+                else:
+                    raise Fallback
+            else:
+                return (acc << 2) | 1, n + 2
         else:
             raise Fallback
 
@@ -4339,56 +4311,54 @@ def _d26(V: int, E: int, pos: int, el: Element) -> int:
     # ScheduleExchangeReq
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U5, _L57)
-                ch.append(c)
-                pos = _d53(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 12
-                x = (V >> (E - pos)) & 0xfff
-                if x & 0x801:
-                    raise Fallback
-                v = (x >> 1) + 12
-                if v > 1024:
-                    raise Fallback
-                ch.append(Element(_U0, _L110, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L111)
-                ch.append(c)
-                pos = _d64(V, E, pos, c)
-                s = 3
-            elif x == 1:
-                c = Element(_U0, _L112)
-                ch.append(c)
-                pos = _d65(V, E, pos, c)
-                s = 3
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U5, _L57)
+            ch.append(c)
+            pos = _d53(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 12
+            x = (V >> (E - pos)) & 0xfff
+            if x & 0x801:
+                raise Fallback
+            v = (x >> 1) + 12
+            if v > 1024:
+                raise Fallback
+            ch.append(Element(_U0, _L110, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L111)
+            ch.append(c)
+            pos = _d64(V, E, pos, c)
+            s = 3
+        elif x == 1:
+            c = Element(_U0, _L112)
+            ch.append(c)
+            pos = _d65(V, E, pos, c)
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e26(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -4401,155 +4371,154 @@ def _e26(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L57 and c.ns == _U5:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e53(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L57 and c.ns == _U5:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e53(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L110 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 12 or v > 1024:
-                        raise Fallback
-                    acc = (acc << 13) | 0 | ((v - 12) << 1)
-                    n += 13
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L111 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e64(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L112 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e65(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L110 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 12 or v > 1024:
+                    raise Fallback
+                acc = (acc << 13) | 0 | ((v - 12) << 1)
+                n += 13
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L111 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e64(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L112 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e65(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d27(V: int, E: int, pos: int, el: Element) -> int:
     # ScheduleExchangeRes
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U5, _L57)
-                ch.append(c)
-                pos = _d53(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 8
-                x = (V >> (E - pos)) & 0xff
-                if x & 0x81:
-                    raise Fallback
-                v = _V64[x >> 1]
-                ch.append(Element(_U5, _L63, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
-                if x & 0x9:
-                    raise Fallback
-                v = _V66[x >> 1]
-                ch.append(Element(_U0, _L65, None, None, v))
-                s = 3
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U0, _L113, None, None, v))
-                s = 5
-            elif x == 1:
-                c = Element(_U0, _L114)
-                ch.append(c)
-                pos = _d66(V, E, pos, c)
-                s = 4
-            elif x == 2:
-                c = Element(_U0, _L115)
-                ch.append(c)
-                pos = _d67(V, E, pos, c)
-                s = 4
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L114)
-                ch.append(c)
-                pos = _d66(V, E, pos, c)
-                s = 4
-            elif x == 1:
-                c = Element(_U0, _L115)
-                ch.append(c)
-                pos = _d67(V, E, pos, c)
-                s = 4
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U5, _L57)
+            ch.append(c)
+            pos = _d53(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 8
+            x = (V >> (E - pos)) & 0xff
+            if x & 0x81:
+                raise Fallback
+            v = _V64[x >> 1]
+            ch.append(Element(_U5, _L63, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 4
+            x = (V >> (E - pos)) & 0xf
+            if x & 0x9:
+                raise Fallback
+            v = _V66[x >> 1]
+            ch.append(Element(_U0, _L65, None, None, v))
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U0, _L113, None, None, v))
+            s = 5
+        elif x == 1:
+            c = Element(_U0, _L114)
+            ch.append(c)
+            pos = _d66(V, E, pos, c)
+            s = 4
+        elif x == 2:
+            c = Element(_U0, _L115)
+            ch.append(c)
+            pos = _d67(V, E, pos, c)
+            s = 4
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L114)
+            ch.append(c)
+            pos = _d66(V, E, pos, c)
+            s = 4
+        elif x == 1:
+            c = Element(_U0, _L115)
+            ch.append(c)
+            pos = _d67(V, E, pos, c)
+            s = 4
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e27(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -4562,159 +4531,158 @@ def _e27(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L57 and c.ns == _U5:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e53(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L57 and c.ns == _U5:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e53(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L63 and c.ns == _U5:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X67[v]
-                    acc = (acc << 9) | 0 | (x << 1)
-                    n += 9
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L65 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X68[v]
-                    acc = (acc << 5) | 0 | (x << 1)
-                    n += 5
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L113 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 5) | 0 | (v << 1)
-                    n += 5
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L114 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e66(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L115 and c.ns == _U0:
-                    acc = (acc << 2) | 2
-                    n += 2
-                    acc, n = _e67(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L114 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e66(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L115 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e67(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            raise Fallback
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L63 and c.ns == _U5:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X67[v]
+                acc = (acc << 9) | 0 | (x << 1)
+                n += 9
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L65 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X68[v]
+                acc = (acc << 5) | 0 | (x << 1)
+                n += 5
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L113 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 5) | 0 | (v << 1)
+                n += 5
+                i += 1
+                s = 5
+            elif nm == _L114 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e66(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L115 and c.ns == _U0:
+                acc = (acc << 2) | 2
+                n += 2
+                acc, n = _e67(c, acc, n)
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L114 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e66(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L115 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e67(c, acc, n)
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d28(V: int, E: int, pos: int, el: Element) -> int:
     # ServiceDetailReq
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U5, _L57)
-                ch.append(c)
-                pos = _d53(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L116, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U5, _L57)
+            ch.append(c)
+            pos = _d53(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L116, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e28(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -4727,119 +4695,118 @@ def _e28(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L57 and c.ns == _U5:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e53(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L57 and c.ns == _U5:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e53(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L116 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 65535:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L116 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 65535:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d29(V: int, E: int, pos: int, el: Element) -> int:
     # ServiceDetailRes
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U5, _L57)
-                ch.append(c)
-                pos = _d53(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 8
-                x = (V >> (E - pos)) & 0xff
-                if x & 0x81:
-                    raise Fallback
-                v = _V64[x >> 1]
-                ch.append(Element(_U5, _L63, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L116, None, None, v))
-                s = 3
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L117)
-                ch.append(c)
-                pos = _d68(V, E, pos, c)
-                s = 4
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U5, _L57)
+            ch.append(c)
+            pos = _d53(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 8
+            x = (V >> (E - pos)) & 0xff
+            if x & 0x81:
+                raise Fallback
+            v = _V64[x >> 1]
+            ch.append(Element(_U5, _L63, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L116, None, None, v))
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L117)
+            ch.append(c)
+            pos = _d68(V, E, pos, c)
+            s = 4
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e29(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -4852,121 +4819,122 @@ def _e29(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L57 and c.ns == _U5:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e53(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L57 and c.ns == _U5:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e53(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L63 and c.ns == _U5:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X67[v]
-                    acc = (acc << 9) | 0 | (x << 1)
-                    n += 9
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L116 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 65535:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L117 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e68(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L63 and c.ns == _U5:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X67[v]
+                acc = (acc << 9) | 0 | (x << 1)
+                n += 9
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L116 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 65535:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L117 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e68(c, acc, n)
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d30(V: int, E: int, pos: int, el: Element) -> int:
     # ServiceDiscoveryReq
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U5, _L57)
-                ch.append(c)
-                pos = _d53(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L118)
-                ch.append(c)
-                pos = _d69(V, E, pos, c)
-                s = 2
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U5, _L57)
+            ch.append(c)
+            pos = _d53(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L118)
+            ch.append(c)
+            pos = _d69(V, E, pos, c)
+            s = 2
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e30(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -4979,115 +4947,114 @@ def _e30(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L57 and c.ns == _U5:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e53(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L57 and c.ns == _U5:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e53(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L118 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e69(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L118 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e69(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d31(V: int, E: int, pos: int, el: Element) -> int:
     # ServiceDiscoveryRes
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U5, _L57)
-                ch.append(c)
-                pos = _d53(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 8
-                x = (V >> (E - pos)) & 0xff
-                if x & 0x81:
-                    raise Fallback
-                v = _V64[x >> 1]
-                ch.append(Element(_U5, _L63, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U0, _L119, None, None, v))
-                s = 3
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L120)
-                ch.append(c)
-                pos = _d70(V, E, pos, c)
-                s = 4
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L121)
-                ch.append(c)
-                pos = _d70(V, E, pos, c)
-                s = 5
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U5, _L57)
+            ch.append(c)
+            pos = _d53(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 8
+            x = (V >> (E - pos)) & 0xff
+            if x & 0x81:
+                raise Fallback
+            v = _V64[x >> 1]
+            ch.append(Element(_U5, _L63, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U0, _L119, None, None, v))
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L120)
+            ch.append(c)
+            pos = _d70(V, E, pos, c)
+            s = 4
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L121)
+            ch.append(c)
+            pos = _d70(V, E, pos, c)
+            s = 5
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e31(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -5100,137 +5067,139 @@ def _e31(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L57 and c.ns == _U5:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e53(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L57 and c.ns == _U5:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e53(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L63 and c.ns == _U5:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X67[v]
-                    acc = (acc << 9) | 0 | (x << 1)
-                    n += 9
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L119 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 4) | 0 | (v << 1)
-                    n += 4
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L120 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e70(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L121 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e70(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L63 and c.ns == _U5:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X67[v]
+                acc = (acc << 9) | 0 | (x << 1)
+                n += 9
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L119 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 4) | 0 | (v << 1)
+                n += 4
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L120 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e70(c, acc, n)
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L121 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e70(c, acc, n)
+                i += 1
+                s = 5
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d32(V: int, E: int, pos: int, el: Element) -> int:
     # ServiceSelectionReq
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U5, _L57)
-                ch.append(c)
-                pos = _d53(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L122)
-                ch.append(c)
-                pos = _d71(V, E, pos, c)
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L123)
-                ch.append(c)
-                pos = _d72(V, E, pos, c)
-                s = 3
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U5, _L57)
+            ch.append(c)
+            pos = _d53(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L122)
+            ch.append(c)
+            pos = _d71(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L123)
+            ch.append(c)
+            pos = _d72(V, E, pos, c)
+            s = 3
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e32(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -5243,93 +5212,93 @@ def _e32(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L57 and c.ns == _U5:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e53(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L57 and c.ns == _U5:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e53(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L122 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e71(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L123 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e72(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L122 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e71(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L123 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e72(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d33(V: int, E: int, pos: int, el: Element) -> int:
     # ServiceSelectionRes
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U5, _L57)
-                ch.append(c)
-                pos = _d53(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 8
-                x = (V >> (E - pos)) & 0xff
-                if x & 0x81:
-                    raise Fallback
-                v = _V64[x >> 1]
-                ch.append(Element(_U5, _L63, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U5, _L57)
+            ch.append(c)
+            pos = _d53(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 8
+            x = (V >> (E - pos)) & 0xff
+            if x & 0x81:
+                raise Fallback
+            v = _V64[x >> 1]
+            ch.append(Element(_U5, _L63, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e33(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -5342,87 +5311,86 @@ def _e33(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L57 and c.ns == _U5:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e53(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L57 and c.ns == _U5:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e53(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L63 and c.ns == _U5:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X67[v]
-                    acc = (acc << 9) | 0 | (x << 1)
-                    n += 9
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L63 and c.ns == _U5:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X67[v]
+                acc = (acc << 9) | 0 | (x << 1)
+                n += 9
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d34(V: int, E: int, pos: int, el: Element) -> int:
     # SessionSetupReq
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U5, _L57)
-                ch.append(c)
-                pos = _d53(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L124, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U5, _L57)
+            ch.append(c)
+            pos = _d53(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L124, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e34(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -5435,102 +5403,103 @@ def _e34(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L57 and c.ns == _U5:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e53(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L57 and c.ns == _U5:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e53(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L124 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii() or len(v) > 255:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L124 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii() or len(v) > 255:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d35(V: int, E: int, pos: int, el: Element) -> int:
     # SessionSetupRes
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U5, _L57)
-                ch.append(c)
-                pos = _d53(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 8
-                x = (V >> (E - pos)) & 0xff
-                if x & 0x81:
-                    raise Fallback
-                v = _V64[x >> 1]
-                ch.append(Element(_U5, _L63, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L125, None, None, v))
-                s = 3
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U5, _L57)
+            ch.append(c)
+            pos = _d53(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 8
+            x = (V >> (E - pos)) & 0xff
+            if x & 0x81:
+                raise Fallback
+            v = _V64[x >> 1]
+            ch.append(Element(_U5, _L63, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L125, None, None, v))
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e35(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -5543,149 +5512,151 @@ def _e35(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L57 and c.ns == _U5:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e53(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L57 and c.ns == _U5:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e53(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L63 and c.ns == _U5:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X67[v]
-                    acc = (acc << 9) | 0 | (x << 1)
-                    n += 9
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L125 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii() or len(v) > 255:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L63 and c.ns == _U5:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X67[v]
+                acc = (acc << 9) | 0 | (x << 1)
+                n += 9
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L125 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii() or len(v) > 255:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d36(V: int, E: int, pos: int, el: Element) -> int:
     # SessionStopReq
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U5, _L57)
-                ch.append(c)
-                pos = _d53(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
-                if x & 0x9:
-                    raise Fallback
-                v = _V127[x >> 1]
-                ch.append(Element(_U0, _L126, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L128, None, None, v))
-                s = 4
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L129, None, None, v))
-                s = 3
-            elif x == 2:
-                return pos
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L129, None, None, v))
-                s = 3
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U5, _L57)
+            ch.append(c)
+            pos = _d53(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 4
+            x = (V >> (E - pos)) & 0xf
+            if x & 0x9:
+                raise Fallback
+            v = _V127[x >> 1]
+            ch.append(Element(_U0, _L126, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L128, None, None, v))
+            s = 4
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L129, None, None, v))
+            s = 3
+        elif x == 2:
+            return pos
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L129, None, None, v))
+            s = 3
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e36(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -5698,139 +5669,145 @@ def _e36(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L57 and c.ns == _U5:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e53(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L57 and c.ns == _U5:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e53(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L126 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X130[v]
-                    acc = (acc << 5) | 0 | (x << 1)
-                    n += 5
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L128 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii() or len(v) > 80:
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L129 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii() or len(v) > 160:
-                        raise Fallback
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L129 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii() or len(v) > 160:
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L126 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X130[v]
+                acc = (acc << 5) | 0 | (x << 1)
+                n += 5
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L128 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii() or len(v) > 80:
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            elif nm == _L129 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii() or len(v) > 160:
+                    raise Fallback
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 2, n + 2
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L129 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii() or len(v) > 160:
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d37(V: int, E: int, pos: int, el: Element) -> int:
     # SessionStopRes
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U5, _L57)
-                ch.append(c)
-                pos = _d53(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 8
-                x = (V >> (E - pos)) & 0xff
-                if x & 0x81:
-                    raise Fallback
-                v = _V64[x >> 1]
-                ch.append(Element(_U5, _L63, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U5, _L57)
+            ch.append(c)
+            pos = _d53(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 8
+            x = (V >> (E - pos)) & 0xff
+            if x & 0x81:
+                raise Fallback
+            v = _V64[x >> 1]
+            ch.append(Element(_U5, _L63, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e37(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -5843,118 +5820,116 @@ def _e37(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L57 and c.ns == _U5:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e53(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L57 and c.ns == _U5:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e53(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L63 and c.ns == _U5:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X67[v]
-                    acc = (acc << 9) | 0 | (x << 1)
-                    n += 9
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L63 and c.ns == _U5:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X67[v]
+                acc = (acc << 9) | 0 | (x << 1)
+                n += 9
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d38(V: int, E: int, pos: int, el: Element) -> int:
     # Signature
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A87] = v
-                s = 2
-            elif x == 1:
-                c = Element(_U8, _L47)
-                ch.append(c)
-                pos = _d43(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U8, _L46)
-                ch.append(c)
-                pos = _d42(V, E, pos, c)
-                s = 3
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U8, _L47)
-                ch.append(c)
-                pos = _d43(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U8, _L15)
-                ch.append(c)
-                pos = _d12(V, E, pos, c)
-                s = 4
-            elif x == 1:
-                c = Element(_U8, _L22)
-                ch.append(c)
-                pos = _d18(V, E, pos, c)
-                s = 4
-            elif x == 2:
-                return pos
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U8, _L22)
-                ch.append(c)
-                pos = _d18(V, E, pos, c)
-                s = 4
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A87] = v
+            s = 2
+        elif x == 1:
+            c = Element(_U8, _L47)
+            ch.append(c)
+            pos = _d43(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U8, _L47)
+            ch.append(c)
+            pos = _d43(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U8, _L46)
+            ch.append(c)
+            pos = _d42(V, E, pos, c)
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U8, _L15)
+            ch.append(c)
+            pos = _d12(V, E, pos, c)
+            s = 4
+        elif x == 1:
+            c = Element(_U8, _L22)
+            ch.append(c)
+            pos = _d18(V, E, pos, c)
+            s = 4
+        elif x == 2:
+            return pos
+        else:
+            raise Fallback
+    while s == 4:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U8, _L22)
+            ch.append(c)
+            pos = _d18(V, E, pos, c)
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e38(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -5982,137 +5957,137 @@ def _e38(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L47 and c.ns == _U8:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e43(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L47 and c.ns == _U8:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e43(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L46 and c.ns == _U8:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e42(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L47 and c.ns == _U8:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e43(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L15 and c.ns == _U8:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e12(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L22 and c.ns == _U8:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e18(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L22 and c.ns == _U8:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e18(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
             raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L47 and c.ns == _U8:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e43(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L46 and c.ns == _U8:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e42(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L15 and c.ns == _U8:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e12(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L22 and c.ns == _U8:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e18(c, acc, n)
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 2, n + 2
+    while s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L22 and c.ns == _U8:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e18(c, acc, n)
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d39(V: int, E: int, pos: int, el: Element) -> int:
     # SignatureMethod
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A73] = v
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U8, _L131, None, None, v))
-                s = 2
-            elif x == 1:
-                raise Fallback
-            elif x == 2:
-                return pos
-            elif x == 3:
-                raise Fallback
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                raise Fallback
-            elif x == 1:
-                return pos
-            elif x == 2:
-                raise Fallback
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A73] = v
+            s = 1
         else:
             raise Fallback
+    while s == 1:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U8, _L131, None, None, v))
+            s = 2
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            return pos
+        elif x == 3:
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 2:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            return pos
+        elif x == 2:
+            raise Fallback
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e39(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -6140,92 +6115,90 @@ def _e39(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L131 and c.ns == _U8:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int:
-                        raise Fallback
-                    acc = (acc << 4) | 0
-                    n += 4
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            return (acc << 3) | 2, n + 3
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
             raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L131 and c.ns == _U8:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int:
+                    raise Fallback
+                acc = (acc << 4) | 0
+                n += 4
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 2, n + 3
+    while s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d40(V: int, E: int, pos: int, el: Element) -> int:
     # SignatureProperties
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A87] = v
-                s = 2
-            elif x == 1:
-                c = Element(_U8, _L45)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U8, _L45)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U8, _L45)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A87] = v
+            s = 2
+        elif x == 1:
+            c = Element(_U8, _L45)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U8, _L45)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    while s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U8, _L45)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e40(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -6253,98 +6226,97 @@ def _e40(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L45 and c.ns == _U8:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L45 and c.ns == _U8:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L45 and c.ns == _U8:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L45 and c.ns == _U8:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
         else:
             raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L45 and c.ns == _U8:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L45 and c.ns == _U8:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d41(V: int, E: int, pos: int, el: Element) -> int:
     # SignatureProperty
     s = 0
-    while True:
-        if s == 0:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A87] = v
-                s = 2
-            elif x == 1:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A132] = v
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                raise Fallback
-            elif x == 1:
-                raise Fallback
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A132] = v
-                s = 1
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                raise Fallback
-            elif x == 1:
-                return pos
-            elif x == 2:
-                raise Fallback
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A87] = v
+            s = 2
+        elif x == 1:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A132] = v
+            s = 1
         else:
             raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A132] = v
+            s = 1
+        else:
+            raise Fallback
+    while s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 3:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            return pos
+        elif x == 2:
+            raise Fallback
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e41(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -6388,70 +6360,70 @@ def _e41(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
             raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d42(V: int, E: int, pos: int, el: Element) -> int:
     # SignatureValue
     s = 0
-    while True:
-        if s == 0:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A87] = v
-                s = 2
-            elif x == 1:
-                v, pos = rbin(V, E, pos)
-                el.value = v
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = rbin(V, E, pos)
-                el.value = v
-                s = 1
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A87] = v
+            s = 2
+        elif x == 1:
+            v, pos = rbin(V, E, pos)
+            el.value = v
+            s = 1
         else:
             raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            v, pos = rbin(V, E, pos)
+            el.value = v
+            s = 1
+        else:
+            raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e42(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -6499,65 +6471,62 @@ def _d43(V: int, E: int, pos: int, el: Element) -> int:
     # SignedInfo
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A87] = v
-                s = 2
-            elif x == 1:
-                c = Element(_U8, _L9)
-                ch.append(c)
-                pos = _d6(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U8, _L43)
-                ch.append(c)
-                pos = _d39(V, E, pos, c)
-                s = 3
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U8, _L9)
-                ch.append(c)
-                pos = _d6(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U8, _L27)
-                ch.append(c)
-                pos = _d23(V, E, pos, c)
-                s = 4
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U8, _L27)
-                ch.append(c)
-                pos = _d23(V, E, pos, c)
-                s = 4
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A87] = v
+            s = 2
+        elif x == 1:
+            c = Element(_U8, _L9)
+            ch.append(c)
+            pos = _d6(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U8, _L9)
+            ch.append(c)
+            pos = _d6(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U8, _L43)
+            ch.append(c)
+            pos = _d39(V, E, pos, c)
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U8, _L27)
+            ch.append(c)
+            pos = _d23(V, E, pos, c)
+            s = 4
+        else:
+            raise Fallback
+    while s == 4:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U8, _L27)
+            ch.append(c)
+            pos = _d23(V, E, pos, c)
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e43(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -6585,172 +6554,173 @@ def _e43(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L9 and c.ns == _U8:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e6(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L9 and c.ns == _U8:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e6(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L43 and c.ns == _U8:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e39(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L9 and c.ns == _U8:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e6(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L27 and c.ns == _U8:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e23(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L27 and c.ns == _U8:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e23(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
             raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L9 and c.ns == _U8:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e6(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L43 and c.ns == _U8:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e39(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L27 and c.ns == _U8:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e23(c, acc, n)
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    while s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L27 and c.ns == _U8:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e23(c, acc, n)
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d44(V: int, E: int, pos: int, el: Element) -> int:
     # SignedInstallationData
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A133] = v
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L134)
-                ch.append(c)
-                pos = _d73(V, E, pos, c)
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = _V136[x >> 1]
-                ch.append(Element(_U0, _L135, None, None, v))
-                s = 3
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L137, None, None, v))
-                s = 4
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L138, None, None, v))
-                s = 5
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L139, None, None, v))
-                s = 5
-            elif x == 2:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L140, None, None, v))
-                s = 5
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A133] = v
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L134)
+            ch.append(c)
+            pos = _d73(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = _V136[x >> 1]
+            ch.append(Element(_U0, _L135, None, None, v))
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L137, None, None, v))
+            s = 4
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L138, None, None, v))
+            s = 5
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L139, None, None, v))
+            s = 5
+        elif x == 2:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L140, None, None, v))
+            s = 5
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e44(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -6778,205 +6748,205 @@ def _e44(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L134 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e73(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L135 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X141[v]
-                    acc = (acc << 4) | 0 | (x << 1)
-                    n += 4
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L137 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes or len(v) < 133 or len(v) > 133:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L138 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes or len(v) < 94 or len(v) > 94:
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L139 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes or len(v) < 84 or len(v) > 84:
-                        raise Fallback
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L140 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes or len(v) < 206 or len(v) > 206:
-                        raise Fallback
-                    acc = (acc << 3) | 4
-                    n += 3
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 5
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L134 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e73(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L135 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X141[v]
+                acc = (acc << 4) | 0 | (x << 1)
+                n += 4
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L137 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes or len(v) < 133 or len(v) > 133:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L138 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes or len(v) < 94 or len(v) > 94:
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 5
+            elif nm == _L139 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes or len(v) < 84 or len(v) > 84:
+                    raise Fallback
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 5
+            elif nm == _L140 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes or len(v) < 206 or len(v) > 206:
+                    raise Fallback
+                acc = (acc << 3) | 4
+                n += 3
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 5
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d45(V: int, E: int, pos: int, el: Element) -> int:
     # SignedMeteringData
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A133] = v
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L142, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L143)
-                ch.append(c)
-                pos = _d74(V, E, pos, c)
-                s = 3
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L144)
-                ch.append(c)
-                pos = _d75(V, E, pos, c)
-                s = 5
-            elif x == 1:
-                c = Element(_U0, _L145)
-                ch.append(c)
-                pos = _d76(V, E, pos, c)
-                s = 4
-            elif x == 2:
-                c = Element(_U0, _L146)
-                ch.append(c)
-                pos = _d77(V, E, pos, c)
-                s = 4
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L145)
-                ch.append(c)
-                pos = _d76(V, E, pos, c)
-                s = 4
-            elif x == 1:
-                c = Element(_U0, _L146)
-                ch.append(c)
-                pos = _d77(V, E, pos, c)
-                s = 4
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A133] = v
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L142, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L143)
+            ch.append(c)
+            pos = _d74(V, E, pos, c)
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L144)
+            ch.append(c)
+            pos = _d75(V, E, pos, c)
+            s = 5
+        elif x == 1:
+            c = Element(_U0, _L145)
+            ch.append(c)
+            pos = _d76(V, E, pos, c)
+            s = 4
+        elif x == 2:
+            c = Element(_U0, _L146)
+            ch.append(c)
+            pos = _d77(V, E, pos, c)
+            s = 4
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L145)
+            ch.append(c)
+            pos = _d76(V, E, pos, c)
+            s = 4
+        elif x == 1:
+            c = Element(_U0, _L146)
+            ch.append(c)
+            pos = _d77(V, E, pos, c)
+            s = 4
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e45(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -7004,140 +6974,138 @@ def _e45(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L142 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes or len(v) < 8 or len(v) > 8:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L143 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e74(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L144 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e75(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L145 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e76(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L146 and c.ns == _U0:
-                    acc = (acc << 2) | 2
-                    n += 2
-                    acc, n = _e77(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L145 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e76(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L146 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e77(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L142 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes or len(v) < 8 or len(v) > 8:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L143 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e74(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L144 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e75(c, acc, n)
+                i += 1
+                s = 5
+            elif nm == _L145 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e76(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L146 and c.ns == _U0:
+                acc = (acc << 2) | 2
+                n += 2
+                acc, n = _e77(c, acc, n)
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L145 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e76(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L146 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e77(c, acc, n)
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d46(V: int, E: int, pos: int, el: Element) -> int:
     # Transform
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A73] = v
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U8, _L147, None, None, v))
-                s = 1
-            elif x == 1:
-                raise Fallback
-            elif x == 2:
-                return pos
-            elif x == 3:
-                raise Fallback
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A73] = v
+            s = 1
         else:
             raise Fallback
+    while s == 1:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U8, _L147, None, None, v))
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            return pos
+        elif x == 3:
+            raise Fallback
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e46(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -7165,66 +7133,65 @@ def _e46(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L147 and c.ns == _U8:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii():
-                        raise Fallback
-                    acc = (acc << 4) | 0
-                    n += 4
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 3) | 2, n + 3
         else:
             raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L147 and c.ns == _U8:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii():
+                    raise Fallback
+                acc = (acc << 4) | 0
+                n += 4
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 2, n + 3
+    raise Fallback
 
 
 def _d47(V: int, E: int, pos: int, el: Element) -> int:
     # Transforms
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U8, _L50)
-                ch.append(c)
-                pos = _d46(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U8, _L50)
-                ch.append(c)
-                pos = _d46(V, E, pos, c)
-                s = 1
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U8, _L50)
+            ch.append(c)
+            pos = _d46(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    while s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U8, _L50)
+            ch.append(c)
+            pos = _d46(V, E, pos, c)
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e47(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -7237,204 +7204,202 @@ def _e47(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L50 and c.ns == _U8:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e46(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L50 and c.ns == _U8:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e46(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L50 and c.ns == _U8:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e46(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
             raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L50 and c.ns == _U8:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e46(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d48(V: int, E: int, pos: int, el: Element) -> int:
     # VehicleCheckInReq
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U5, _L57)
-                ch.append(c)
-                pos = _d53(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
-                if x & 0x9:
-                    raise Fallback
-                v = _V149[x >> 1]
-                ch.append(Element(_U0, _L148, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
-                if x & 0x9:
-                    raise Fallback
-                v = _V151[x >> 1]
-                ch.append(Element(_U0, _L150, None, None, v))
-                s = 3
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L152, None, None, v))
-                s = 6
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L153, None, None, v))
-                s = 5
-            elif x == 2:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L154, None, None, v))
-                s = 4
-            elif x == 3:
-                return pos
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L154, None, None, v))
-                s = 4
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 6:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L153, None, None, v))
-                s = 5
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L154, None, None, v))
-                s = 4
-            elif x == 2:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U5, _L57)
+            ch.append(c)
+            pos = _d53(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 4
+            x = (V >> (E - pos)) & 0xf
+            if x & 0x9:
+                raise Fallback
+            v = _V149[x >> 1]
+            ch.append(Element(_U0, _L148, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 4
+            x = (V >> (E - pos)) & 0xf
+            if x & 0x9:
+                raise Fallback
+            v = _V151[x >> 1]
+            ch.append(Element(_U0, _L150, None, None, v))
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L152, None, None, v))
+            s = 6
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L153, None, None, v))
+            s = 5
+        elif x == 2:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L154, None, None, v))
+            s = 4
+        elif x == 3:
+            return pos
+        else:
+            raise Fallback
+    if s == 6:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L153, None, None, v))
+            s = 5
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L154, None, None, v))
+            s = 4
+        elif x == 2:
+            return pos
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L154, None, None, v))
+            s = 4
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e48(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -7447,358 +7412,358 @@ def _e48(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L57 and c.ns == _U5:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e53(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L57 and c.ns == _U5:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e53(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L148 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X155[v]
-                    acc = (acc << 5) | 0 | (x << 1)
-                    n += 5
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L150 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X156[v]
-                    acc = (acc << 5) | 0 | (x << 1)
-                    n += 5
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L152 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -32768 or v > 32767:
-                        raise Fallback
-                    acc = (acc << 4) | 0
-                    n += 4
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L153 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -32768 or v > 32767:
-                        raise Fallback
-                    acc = (acc << 4) | 2
-                    n += 4
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L154 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -32768 or v > 32767:
-                        raise Fallback
-                    acc = (acc << 4) | 4
-                    n += 4
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            return (acc << 3) | 3, n + 3
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L154 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -32768 or v > 32767:
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 6:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L153 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -32768 or v > 32767:
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L154 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -32768 or v > 32767:
-                        raise Fallback
-                    acc = (acc << 3) | 2
-                    n += 3
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L148 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X155[v]
+                acc = (acc << 5) | 0 | (x << 1)
+                n += 5
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L150 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X156[v]
+                acc = (acc << 5) | 0 | (x << 1)
+                n += 5
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L152 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -32768 or v > 32767:
+                    raise Fallback
+                acc = (acc << 4) | 0
+                n += 4
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 6
+            elif nm == _L153 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -32768 or v > 32767:
+                    raise Fallback
+                acc = (acc << 4) | 2
+                n += 4
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 5
+            elif nm == _L154 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -32768 or v > 32767:
+                    raise Fallback
+                acc = (acc << 4) | 4
+                n += 4
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 3, n + 3
+    if s == 6:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L153 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -32768 or v > 32767:
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 5
+            elif nm == _L154 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -32768 or v > 32767:
+                    raise Fallback
+                acc = (acc << 3) | 2
+                n += 3
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 2, n + 2
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L154 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -32768 or v > 32767:
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d49(V: int, E: int, pos: int, el: Element) -> int:
     # VehicleCheckInRes
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U5, _L57)
-                ch.append(c)
-                pos = _d53(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 8
-                x = (V >> (E - pos)) & 0xff
-                if x & 0x81:
-                    raise Fallback
-                v = _V64[x >> 1]
-                ch.append(Element(_U5, _L63, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L157, None, None, v))
-                s = 5
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L158, None, None, v))
-                s = 4
-            elif x == 2:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L159, None, None, v))
-                s = 3
-            elif x == 3:
-                return pos
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L159, None, None, v))
-                s = 3
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L158, None, None, v))
-                s = 4
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L159, None, None, v))
-                s = 3
-            elif x == 2:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U5, _L57)
+            ch.append(c)
+            pos = _d53(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 8
+            x = (V >> (E - pos)) & 0xff
+            if x & 0x81:
+                raise Fallback
+            v = _V64[x >> 1]
+            ch.append(Element(_U5, _L63, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L157, None, None, v))
+            s = 5
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L158, None, None, v))
+            s = 4
+        elif x == 2:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L159, None, None, v))
+            s = 3
+        elif x == 3:
+            return pos
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L158, None, None, v))
+            s = 4
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L159, None, None, v))
+            s = 3
+        elif x == 2:
+            return pos
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L159, None, None, v))
+            s = 3
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e49(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -7811,241 +7776,240 @@ def _e49(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L57 and c.ns == _U5:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e53(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L57 and c.ns == _U5:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e53(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L63 and c.ns == _U5:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X67[v]
-                    acc = (acc << 9) | 0 | (x << 1)
-                    n += 9
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L157 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -32768 or v > 32767:
-                        raise Fallback
-                    acc = (acc << 4) | 0
-                    n += 4
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L158 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -32768 or v > 32767:
-                        raise Fallback
-                    acc = (acc << 4) | 2
-                    n += 4
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L159 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -32768 or v > 32767:
-                        raise Fallback
-                    acc = (acc << 4) | 4
-                    n += 4
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            return (acc << 3) | 3, n + 3
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L159 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -32768 or v > 32767:
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L158 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -32768 or v > 32767:
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L159 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -32768 or v > 32767:
-                        raise Fallback
-                    acc = (acc << 3) | 2
-                    n += 3
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L63 and c.ns == _U5:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X67[v]
+                acc = (acc << 9) | 0 | (x << 1)
+                n += 9
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L157 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -32768 or v > 32767:
+                    raise Fallback
+                acc = (acc << 4) | 0
+                n += 4
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 5
+            elif nm == _L158 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -32768 or v > 32767:
+                    raise Fallback
+                acc = (acc << 4) | 2
+                n += 4
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            elif nm == _L159 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -32768 or v > 32767:
+                    raise Fallback
+                acc = (acc << 4) | 4
+                n += 4
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 3, n + 3
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L158 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -32768 or v > 32767:
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            elif nm == _L159 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -32768 or v > 32767:
+                    raise Fallback
+                acc = (acc << 3) | 2
+                n += 3
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 2, n + 2
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L159 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -32768 or v > 32767:
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d50(V: int, E: int, pos: int, el: Element) -> int:
     # VehicleCheckOutReq
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U5, _L57)
-                ch.append(c)
-                pos = _d53(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
-                if x & 0x9:
-                    raise Fallback
-                v = _V161[x >> 1]
-                ch.append(Element(_U0, _L160, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L162, None, None, v))
-                s = 3
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U5, _L57)
+            ch.append(c)
+            pos = _d53(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 4
+            x = (V >> (E - pos)) & 0xf
+            if x & 0x9:
+                raise Fallback
+            v = _V161[x >> 1]
+            ch.append(Element(_U0, _L160, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L162, None, None, v))
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e50(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -8058,122 +8022,122 @@ def _e50(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L57 and c.ns == _U5:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e53(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L57 and c.ns == _U5:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e53(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L160 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X163[v]
-                    acc = (acc << 5) | 0 | (x << 1)
-                    n += 5
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L162 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 18446744073709551615:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L160 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X163[v]
+                acc = (acc << 5) | 0 | (x << 1)
+                n += 5
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L162 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 18446744073709551615:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d51(V: int, E: int, pos: int, el: Element) -> int:
     # VehicleCheckOutRes
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U5, _L57)
-                ch.append(c)
-                pos = _d53(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 8
-                x = (V >> (E - pos)) & 0xff
-                if x & 0x81:
-                    raise Fallback
-                v = _V64[x >> 1]
-                ch.append(Element(_U5, _L63, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = _V165[x >> 1]
-                ch.append(Element(_U0, _L164, None, None, v))
-                s = 3
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U5, _L57)
+            ch.append(c)
+            pos = _d53(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 8
+            x = (V >> (E - pos)) & 0xff
+            if x & 0x81:
+                raise Fallback
+            v = _V64[x >> 1]
+            ch.append(Element(_U5, _L63, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = _V165[x >> 1]
+            ch.append(Element(_U0, _L164, None, None, v))
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e51(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -8186,179 +8150,174 @@ def _e51(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L57 and c.ns == _U5:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e53(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L57 and c.ns == _U5:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e53(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L63 and c.ns == _U5:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X67[v]
-                    acc = (acc << 9) | 0 | (x << 1)
-                    n += 9
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L164 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X166[v]
-                    acc = (acc << 4) | 0 | (x << 1)
-                    n += 4
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L63 and c.ns == _U5:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X67[v]
+                acc = (acc << 9) | 0 | (x << 1)
+                n += 9
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L164 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X166[v]
+                acc = (acc << 4) | 0 | (x << 1)
+                n += 4
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d52(V: int, E: int, pos: int, el: Element) -> int:
     # X509Data
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U8, _L167)
-                ch.append(c)
-                pos = _d78(V, E, pos, c)
-                s = 1
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U8, _L168, None, None, v))
-                s = 1
-            elif x == 2:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U8, _L169, None, None, v))
-                s = 1
-            elif x == 3:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U8, _L170, None, None, v))
-                s = 1
-            elif x == 4:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U8, _L171, None, None, v))
-                s = 1
-            elif x == 5:
+    if s == 0:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U8, _L167)
+            ch.append(c)
+            pos = _d78(V, E, pos, c)
+            s = 1
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-            else:
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U8, _L167)
-                ch.append(c)
-                pos = _d78(V, E, pos, c)
-                s = 1
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U8, _L168, None, None, v))
-                s = 1
-            elif x == 2:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U8, _L169, None, None, v))
-                s = 1
-            elif x == 3:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U8, _L170, None, None, v))
-                s = 1
-            elif x == 4:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U8, _L171, None, None, v))
-                s = 1
-            elif x == 5:
+            ch.append(Element(_U8, _L168, None, None, v))
+            s = 1
+        elif x == 2:
+            pos += 1
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-            elif x == 6:
-                return pos
-            else:
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
                 raise Fallback
+            ch.append(Element(_U8, _L169, None, None, v))
+            s = 1
+        elif x == 3:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U8, _L170, None, None, v))
+            s = 1
+        elif x == 4:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U8, _L171, None, None, v))
+            s = 1
+        elif x == 5:
+            raise Fallback
         else:
             raise Fallback
+    while s == 1:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U8, _L167)
+            ch.append(c)
+            pos = _d78(V, E, pos, c)
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U8, _L168, None, None, v))
+        elif x == 2:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U8, _L169, None, None, v))
+        elif x == 3:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U8, _L170, None, None, v))
+        elif x == 4:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U8, _L171, None, None, v))
+        elif x == 5:
+            raise Fallback
+        elif x == 6:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e52(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -8371,208 +8330,202 @@ def _e52(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L167 and c.ns == _U8:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e78(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L168 and c.ns == _U8:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 4) | 2
-                    n += 4
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L169 and c.ns == _U8:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii():
-                        raise Fallback
-                    acc = (acc << 4) | 4
-                    n += 4
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L170 and c.ns == _U8:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 4) | 6
-                    n += 4
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L171 and c.ns == _U8:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 4) | 8
-                    n += 4
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L167 and c.ns == _U8:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e78(c, acc, n)
+                i += 1
+                s = 1
+            elif nm == _L168 and c.ns == _U8:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 4) | 2
+                n += 4
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            elif nm == _L169 and c.ns == _U8:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii():
+                    raise Fallback
+                acc = (acc << 4) | 4
+                n += 4
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            elif nm == _L170 and c.ns == _U8:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 4) | 6
+                n += 4
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            elif nm == _L171 and c.ns == _U8:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 4) | 8
+                n += 4
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L167 and c.ns == _U8:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e78(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L168 and c.ns == _U8:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 4) | 2
-                    n += 4
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L169 and c.ns == _U8:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii():
-                        raise Fallback
-                    acc = (acc << 4) | 4
-                    n += 4
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L170 and c.ns == _U8:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 4) | 6
-                    n += 4
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L171 and c.ns == _U8:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 4) | 8
-                    n += 4
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 3) | 6, n + 3
         else:
             raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L167 and c.ns == _U8:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e78(c, acc, n)
+                i += 1
+                s = 1
+            elif nm == _L168 and c.ns == _U8:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 4) | 2
+                n += 4
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            elif nm == _L169 and c.ns == _U8:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii():
+                    raise Fallback
+                acc = (acc << 4) | 4
+                n += 4
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            elif nm == _L170 and c.ns == _U8:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 4) | 6
+                n += 4
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            elif nm == _L171 and c.ns == _U8:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 4) | 8
+                n += 4
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 6, n + 3
+    raise Fallback
 
 
 def _d53(V: int, E: int, pos: int, el: Element) -> int:
     # MessageHeaderType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U5, _L142, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
+            v, pos = rbin(V, E, pos)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U5, _L172, None, None, v))
-                s = 2
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U8, _L42)
-                ch.append(c)
-                pos = _d38(V, E, pos, c)
-                s = 3
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            ch.append(Element(_U5, _L142, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U5, _L172, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U8, _L42)
+            ch.append(c)
+            pos = _d38(V, E, pos, c)
+            s = 3
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e53(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -8585,87 +8538,87 @@ def _e53(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L142 and c.ns == _U5:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes or len(v) < 8 or len(v) > 8:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L142 and c.ns == _U5:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes or len(v) < 8 or len(v) > 8:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L172 and c.ns == _U5:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 18446744073709551615:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L42 and c.ns == _U8:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e38(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L172 and c.ns == _U5:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 18446744073709551615:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L42 and c.ns == _U8:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e38(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d54(V: int, E: int, pos: int, el: Element) -> int:
     # EIM_AReqAuthorizationModeType
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
         else:
             raise Fallback
+    raise Fallback
 
 
 def _e54(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -8678,65 +8631,62 @@ def _e54(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        else:
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d55(V: int, E: int, pos: int, el: Element) -> int:
     # PnC_AReqAuthorizationModeType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A133] = v
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L173, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L134)
-                ch.append(c)
-                pos = _d73(V, E, pos, c)
-                s = 3
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A133] = v
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L173, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L134)
+            ch.append(c)
+            pos = _d73(V, E, pos, c)
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e55(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -8764,69 +8714,69 @@ def _e55(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L173 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes or len(v) < 16 or len(v) > 16:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L134 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e73(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L173 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes or len(v) < 16 or len(v) > 16:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L134 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e73(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d56(V: int, E: int, pos: int, el: Element) -> int:
     # EIM_ASResAuthorizationModeType
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
         else:
             raise Fallback
+    raise Fallback
 
 
 def _e56(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -8839,58 +8789,55 @@ def _e56(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        else:
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d57(V: int, E: int, pos: int, el: Element) -> int:
     # PnC_ASResAuthorizationModeType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L173, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L174)
-                ch.append(c)
-                pos = _d79(V, E, pos, c)
-                s = 2
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 2:
+            v, pos = rbin(V, E, pos)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
+            ch.append(Element(_U0, _L173, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L174)
+            ch.append(c)
+            pos = _d79(V, E, pos, c)
+            s = 2
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e57(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -8903,100 +8850,99 @@ def _e57(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L173 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes or len(v) < 16 or len(v) > 16:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L173 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes or len(v) < 16 or len(v) > 16:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L174 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e79(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L174 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e79(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d58(V: int, E: int, pos: int, el: Element) -> int:
     # SignedCertificateChainType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A133] = v
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L175, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L176)
-                ch.append(c)
-                pos = _d80(V, E, pos, c)
-                s = 3
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A133] = v
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L175, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L176)
+            ch.append(c)
+            pos = _d80(V, E, pos, c)
+            s = 3
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e58(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -9024,54 +8970,56 @@ def _e58(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L175 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes or len(v) > 1600:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L176 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e80(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L175 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes or len(v) > 1600:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L176 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e80(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d59(V: int, E: int, pos: int, el: Element) -> int:
@@ -9135,9 +9083,10 @@ def _e59(el: Element, acc: int, n: int) -> tuple[int, int]:
                     acc, n = _e78(c, acc, n)
                     i += 1
                     s = 1
-                    continue
+                else:
+                    raise Fallback
+            else:
                 raise Fallback
-            raise Fallback
         elif k == 1:
             if i < m:
                 c = ch[i]
@@ -9148,15 +9097,17 @@ def _e59(el: Element, acc: int, n: int) -> tuple[int, int]:
                     acc, n = _e78(c, acc, n)
                     i += 1
                     s = _N179[s][0]
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
+                else:
+                    raise Fallback
+            else:
+                return (acc << 2) | 1, n + 2
         elif k == 2:
             if i < m:
                 c = ch[i]
                 nm = c.name
                 raise Fallback
-            return (acc << 1) | 0, n + 1
+            else:
+                return (acc << 1) | 0, n + 1
         else:
             raise Fallback
 
@@ -9230,6 +9181,8 @@ def _e60(el: Element, acc: int, n: int) -> tuple[int, int]:
                     if c.attrs or c.children:
                         raise Fallback
                     v = c.value
+                    if not v:
+                        raise Fallback
                     if v.__class__ is not str or not v.isascii() or len(v) > 255:
                         raise Fallback
                     acc = (acc << 2) | 0
@@ -9239,9 +9192,10 @@ def _e60(el: Element, acc: int, n: int) -> tuple[int, int]:
                     n += 1
                     i += 1
                     s = 1
-                    continue
+                else:
+                    raise Fallback
+            else:
                 raise Fallback
-            raise Fallback
         elif k == 1:
             if i < m:
                 c = ch[i]
@@ -9250,6 +9204,8 @@ def _e60(el: Element, acc: int, n: int) -> tuple[int, int]:
                     if c.attrs or c.children:
                         raise Fallback
                     v = c.value
+                    if not v:
+                        raise Fallback
                     if v.__class__ is not str or not v.isascii() or len(v) > 255:
                         raise Fallback
                     acc = (acc << 3) | 0
@@ -9259,15 +9215,17 @@ def _e60(el: Element, acc: int, n: int) -> tuple[int, int]:
                     n += 1
                     i += 1
                     s = _N182[s][0]
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
+                else:
+                    raise Fallback
+            else:
+                return (acc << 2) | 1, n + 2
         elif k == 2:
             if i < m:
                 c = ch[i]
                 nm = c.name
                 raise Fallback
-            return (acc << 1) | 0, n + 1
+            else:
+                return (acc << 1) | 0, n + 1
         else:
             raise Fallback
 
@@ -9276,43 +9234,41 @@ def _d61(V: int, E: int, pos: int, el: Element) -> int:
     # CertificateChainType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L175, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L176)
-                ch.append(c)
-                pos = _d80(V, E, pos, c)
-                s = 2
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 2:
+            v, pos = rbin(V, E, pos)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
+            ch.append(Element(_U0, _L175, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L176)
+            ch.append(c)
+            pos = _d80(V, E, pos, c)
+            s = 2
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e61(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -9325,107 +9281,106 @@ def _e61(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L175 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes or len(v) > 1600:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L175 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes or len(v) > 1600:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L176 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e80(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L176 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e80(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d62(V: int, E: int, pos: int, el: Element) -> int:
     # EVPowerProfileType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L183, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L184)
-                ch.append(c)
-                pos = _d81(V, E, pos, c)
-                s = 2
-            elif x == 1:
-                c = Element(_U0, _L185)
-                ch.append(c)
-                pos = _d82(V, E, pos, c)
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L186)
-                ch.append(c)
-                pos = _d83(V, E, pos, c)
-                s = 3
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            ch.append(Element(_U0, _L183, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L184)
+            ch.append(c)
+            pos = _d81(V, E, pos, c)
+            s = 2
+        elif x == 1:
+            c = Element(_U0, _L185)
+            ch.append(c)
+            pos = _d82(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L186)
+            ch.append(c)
+            pos = _d83(V, E, pos, c)
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e62(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -9438,119 +9393,118 @@ def _e62(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L183 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 18446744073709551615:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L183 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 18446744073709551615:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L184 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e81(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L185 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e82(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L186 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e83(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L184 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e81(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L185 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e82(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L186 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e83(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d63(V: int, E: int, pos: int, el: Element) -> int:
     # EVSEStatusType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U5, _L187, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 5
-                x = (V >> (E - pos)) & 0x1f
-                if x & 0x11:
-                    raise Fallback
-                v = _V189[x >> 1]
-                ch.append(Element(_U5, _L188, None, None, v))
-                s = 2
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            ch.append(Element(_U5, _L187, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 5
+            x = (V >> (E - pos)) & 0x1f
+            if x & 0x11:
+                raise Fallback
+            v = _V189[x >> 1]
+            ch.append(Element(_U5, _L188, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e63(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -9563,200 +9517,199 @@ def _e63(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L187 and c.ns == _U5:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 65535:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L187 and c.ns == _U5:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 65535:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L188 and c.ns == _U5:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X190[v]
-                    acc = (acc << 6) | 0 | (x << 1)
-                    n += 6
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L188 and c.ns == _U5:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X190[v]
+                acc = (acc << 6) | 0 | (x << 1)
+                n += 6
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d64(V: int, E: int, pos: int, el: Element) -> int:
     # Dynamic_SEReqControlModeType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L191, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U0, _L192, None, None, v))
-                s = 4
-            elif x == 1:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U0, _L193, None, None, v))
-                s = 3
-            elif x == 2:
-                c = Element(_U0, _L194)
-                ch.append(c)
-                pos = _d84(V, E, pos, c)
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L195)
-                ch.append(c)
-                pos = _d84(V, E, pos, c)
-                s = 5
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L194)
-                ch.append(c)
-                pos = _d84(V, E, pos, c)
-                s = 2
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U0, _L193, None, None, v))
-                s = 3
-            elif x == 1:
-                c = Element(_U0, _L194)
-                ch.append(c)
-                pos = _d84(V, E, pos, c)
-                s = 2
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L196)
-                ch.append(c)
-                pos = _d84(V, E, pos, c)
-                s = 6
-            else:
-                raise Fallback
-        elif s == 6:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L197)
-                ch.append(c)
-                pos = _d84(V, E, pos, c)
-                s = 8
-            elif x == 1:
-                c = Element(_U0, _L198)
-                ch.append(c)
-                pos = _d84(V, E, pos, c)
-                s = 7
-            elif x == 2:
-                return pos
-            else:
-                raise Fallback
-        elif s == 7:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
-        elif s == 8:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L198)
-                ch.append(c)
-                pos = _d84(V, E, pos, c)
-                s = 7
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
+            ch.append(Element(_U0, _L191, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
+                raise Fallback
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            ch.append(Element(_U0, _L192, None, None, v))
+            s = 4
+        elif x == 1:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
+                raise Fallback
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            ch.append(Element(_U0, _L193, None, None, v))
+            s = 3
+        elif x == 2:
+            c = Element(_U0, _L194)
+            ch.append(c)
+            pos = _d84(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
+                raise Fallback
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            ch.append(Element(_U0, _L193, None, None, v))
+            s = 3
+        elif x == 1:
+            c = Element(_U0, _L194)
+            ch.append(c)
+            pos = _d84(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L194)
+            ch.append(c)
+            pos = _d84(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L195)
+            ch.append(c)
+            pos = _d84(V, E, pos, c)
+            s = 5
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L196)
+            ch.append(c)
+            pos = _d84(V, E, pos, c)
+            s = 6
+        else:
+            raise Fallback
+    if s == 6:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L197)
+            ch.append(c)
+            pos = _d84(V, E, pos, c)
+            s = 8
+        elif x == 1:
+            c = Element(_U0, _L198)
+            ch.append(c)
+            pos = _d84(V, E, pos, c)
+            s = 7
+        elif x == 2:
+            return pos
+        else:
+            raise Fallback
+    if s == 8:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L198)
+            ch.append(c)
+            pos = _d84(V, E, pos, c)
+            s = 7
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 7:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e64(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -9769,304 +9722,305 @@ def _e64(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L191 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L191 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L192 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 11) | 0 | (v << 1)
-                    n += 11
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L193 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 11) | 512 | (v << 1)
-                    n += 11
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L194 and c.ns == _U0:
-                    acc = (acc << 2) | 2
-                    n += 2
-                    acc, n = _e84(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L195 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e84(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L194 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e84(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L193 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 11) | 0 | (v << 1)
-                    n += 11
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L194 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e84(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L196 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e84(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 6:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L197 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e84(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                elif nm == _L198 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e84(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
-        elif s == 7:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        elif s == 8:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L198 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e84(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L192 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 11) | 0 | (v << 1)
+                n += 11
+                i += 1
+                s = 4
+            elif nm == _L193 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 11) | 512 | (v << 1)
+                n += 11
+                i += 1
+                s = 3
+            elif nm == _L194 and c.ns == _U0:
+                acc = (acc << 2) | 2
+                n += 2
+                acc, n = _e84(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L193 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 11) | 0 | (v << 1)
+                n += 11
+                i += 1
+                s = 3
+            elif nm == _L194 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e84(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L194 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e84(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L195 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e84(c, acc, n)
+                i += 1
+                s = 5
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L196 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e84(c, acc, n)
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 6:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L197 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e84(c, acc, n)
+                i += 1
+                s = 8
+            elif nm == _L198 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e84(c, acc, n)
+                i += 1
+                s = 7
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 2, n + 2
+    if s == 8:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L198 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e84(c, acc, n)
+                i += 1
+                s = 7
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 7:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d65(V: int, E: int, pos: int, el: Element) -> int:
     # Scheduled_SEReqControlModeType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L191, None, None, v))
-                s = 5
-            elif x == 1:
-                c = Element(_U0, _L194)
-                ch.append(c)
-                pos = _d84(V, E, pos, c)
-                s = 4
-            elif x == 2:
-                c = Element(_U0, _L195)
-                ch.append(c)
-                pos = _d84(V, E, pos, c)
-                s = 3
-            elif x == 3:
-                c = Element(_U0, _L196)
-                ch.append(c)
-                pos = _d84(V, E, pos, c)
-                s = 2
-            elif x == 4:
-                c = Element(_U0, _L199)
-                ch.append(c)
-                pos = _d85(V, E, pos, c)
-                s = 1
-            elif x == 5:
-                return pos
-            else:
-                raise Fallback
-        elif s == 1:
+    if s == 0:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L199)
-                ch.append(c)
-                pos = _d85(V, E, pos, c)
-                s = 1
-            elif x == 1:
-                return pos
-            else:
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L196)
-                ch.append(c)
-                pos = _d84(V, E, pos, c)
-                s = 2
-            elif x == 1:
-                c = Element(_U0, _L199)
-                ch.append(c)
-                pos = _d85(V, E, pos, c)
-                s = 1
-            elif x == 2:
-                return pos
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L195)
-                ch.append(c)
-                pos = _d84(V, E, pos, c)
-                s = 3
-            elif x == 1:
-                c = Element(_U0, _L196)
-                ch.append(c)
-                pos = _d84(V, E, pos, c)
-                s = 2
-            elif x == 2:
-                c = Element(_U0, _L199)
-                ch.append(c)
-                pos = _d85(V, E, pos, c)
-                s = 1
-            elif x == 3:
-                return pos
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L194)
-                ch.append(c)
-                pos = _d84(V, E, pos, c)
-                s = 4
-            elif x == 1:
-                c = Element(_U0, _L195)
-                ch.append(c)
-                pos = _d84(V, E, pos, c)
-                s = 3
-            elif x == 2:
-                c = Element(_U0, _L196)
-                ch.append(c)
-                pos = _d84(V, E, pos, c)
-                s = 2
-            elif x == 3:
-                c = Element(_U0, _L199)
-                ch.append(c)
-                pos = _d85(V, E, pos, c)
-                s = 1
-            elif x == 4:
-                return pos
-            else:
-                raise Fallback
+            ch.append(Element(_U0, _L191, None, None, v))
+            s = 5
+        elif x == 1:
+            c = Element(_U0, _L194)
+            ch.append(c)
+            pos = _d84(V, E, pos, c)
+            s = 4
+        elif x == 2:
+            c = Element(_U0, _L195)
+            ch.append(c)
+            pos = _d84(V, E, pos, c)
+            s = 3
+        elif x == 3:
+            c = Element(_U0, _L196)
+            ch.append(c)
+            pos = _d84(V, E, pos, c)
+            s = 2
+        elif x == 4:
+            c = Element(_U0, _L199)
+            ch.append(c)
+            pos = _d85(V, E, pos, c)
+            s = 1
+        elif x == 5:
+            return pos
         else:
             raise Fallback
+    if s == 5:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L194)
+            ch.append(c)
+            pos = _d84(V, E, pos, c)
+            s = 4
+        elif x == 1:
+            c = Element(_U0, _L195)
+            ch.append(c)
+            pos = _d84(V, E, pos, c)
+            s = 3
+        elif x == 2:
+            c = Element(_U0, _L196)
+            ch.append(c)
+            pos = _d84(V, E, pos, c)
+            s = 2
+        elif x == 3:
+            c = Element(_U0, _L199)
+            ch.append(c)
+            pos = _d85(V, E, pos, c)
+            s = 1
+        elif x == 4:
+            return pos
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L195)
+            ch.append(c)
+            pos = _d84(V, E, pos, c)
+            s = 3
+        elif x == 1:
+            c = Element(_U0, _L196)
+            ch.append(c)
+            pos = _d84(V, E, pos, c)
+            s = 2
+        elif x == 2:
+            c = Element(_U0, _L199)
+            ch.append(c)
+            pos = _d85(V, E, pos, c)
+            s = 1
+        elif x == 3:
+            return pos
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L196)
+            ch.append(c)
+            pos = _d84(V, E, pos, c)
+            s = 2
+        elif x == 1:
+            c = Element(_U0, _L199)
+            ch.append(c)
+            pos = _d85(V, E, pos, c)
+            s = 1
+        elif x == 2:
+            return pos
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L199)
+            ch.append(c)
+            pos = _d85(V, E, pos, c)
+            s = 1
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e65(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -10079,308 +10033,300 @@ def _e65(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L191 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 4) | 0
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L194 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e84(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L195 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e84(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L196 and c.ns == _U0:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e84(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L199 and c.ns == _U0:
-                    acc = (acc << 3) | 4
-                    n += 3
-                    acc, n = _e85(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L191 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 4) | 0
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 5
+            elif nm == _L194 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e84(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L195 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e84(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L196 and c.ns == _U0:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e84(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L199 and c.ns == _U0:
+                acc = (acc << 3) | 4
+                n += 3
+                acc, n = _e85(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            return (acc << 3) | 5, n + 3
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L199 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e85(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L196 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e84(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L199 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e85(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L195 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e84(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L196 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e84(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L199 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e85(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 3) | 3, n + 3
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L194 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e84(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L195 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e84(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L196 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e84(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L199 and c.ns == _U0:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e85(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 3) | 4, n + 3
         else:
+            return (acc << 3) | 5, n + 3
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L194 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e84(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L195 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e84(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L196 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e84(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L199 and c.ns == _U0:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e85(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 4, n + 3
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L195 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e84(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L196 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e84(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L199 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e85(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 3, n + 3
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L196 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e84(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L199 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e85(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 2, n + 2
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L199 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e85(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d66(V: int, E: int, pos: int, el: Element) -> int:
     # Dynamic_SEResControlModeType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L191, None, None, v))
-                s = 4
-            elif x == 1:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U0, _L192, None, None, v))
-                s = 3
-            elif x == 2:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U0, _L193, None, None, v))
-                s = 2
-            elif x == 3:
-                c = Element(_U0, _L200)
-                ch.append(c)
-                pos = _d86(V, E, pos, c)
-                s = 1
-            elif x == 4:
-                c = Element(_U0, _L201)
-                ch.append(c)
-                pos = _d87(V, E, pos, c)
-                s = 1
-            elif x == 5:
-                return pos
-            else:
-                raise Fallback
-        elif s == 1:
+    if s == 0:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L200)
-                ch.append(c)
-                pos = _d86(V, E, pos, c)
-                s = 1
-            elif x == 1:
-                c = Element(_U0, _L201)
-                ch.append(c)
-                pos = _d87(V, E, pos, c)
-                s = 1
-            elif x == 2:
-                return pos
-            else:
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 3:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U0, _L193, None, None, v))
-                s = 2
-            elif x == 1:
-                c = Element(_U0, _L200)
-                ch.append(c)
-                pos = _d86(V, E, pos, c)
-                s = 1
-            elif x == 2:
-                c = Element(_U0, _L201)
-                ch.append(c)
-                pos = _d87(V, E, pos, c)
-                s = 1
-            elif x == 3:
-                return pos
-            else:
+            ch.append(Element(_U0, _L191, None, None, v))
+            s = 4
+        elif x == 1:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
                 raise Fallback
-        elif s == 4:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U0, _L192, None, None, v))
-                s = 3
-            elif x == 1:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U0, _L193, None, None, v))
-                s = 2
-            elif x == 2:
-                c = Element(_U0, _L200)
-                ch.append(c)
-                pos = _d86(V, E, pos, c)
-                s = 1
-            elif x == 3:
-                c = Element(_U0, _L201)
-                ch.append(c)
-                pos = _d87(V, E, pos, c)
-                s = 1
-            elif x == 4:
-                return pos
-            else:
+            v = x >> 1
+            if v > 100:
                 raise Fallback
+            ch.append(Element(_U0, _L192, None, None, v))
+            s = 3
+        elif x == 2:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
+                raise Fallback
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            ch.append(Element(_U0, _L193, None, None, v))
+            s = 2
+        elif x == 3:
+            c = Element(_U0, _L200)
+            ch.append(c)
+            pos = _d86(V, E, pos, c)
+            s = 1
+        elif x == 4:
+            c = Element(_U0, _L201)
+            ch.append(c)
+            pos = _d87(V, E, pos, c)
+            s = 1
+        elif x == 5:
+            return pos
         else:
             raise Fallback
+    if s == 4:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
+                raise Fallback
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            ch.append(Element(_U0, _L192, None, None, v))
+            s = 3
+        elif x == 1:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
+                raise Fallback
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            ch.append(Element(_U0, _L193, None, None, v))
+            s = 2
+        elif x == 2:
+            c = Element(_U0, _L200)
+            ch.append(c)
+            pos = _d86(V, E, pos, c)
+            s = 1
+        elif x == 3:
+            c = Element(_U0, _L201)
+            ch.append(c)
+            pos = _d87(V, E, pos, c)
+            s = 1
+        elif x == 4:
+            return pos
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
+                raise Fallback
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            ch.append(Element(_U0, _L193, None, None, v))
+            s = 2
+        elif x == 1:
+            c = Element(_U0, _L200)
+            ch.append(c)
+            pos = _d86(V, E, pos, c)
+            s = 1
+        elif x == 2:
+            c = Element(_U0, _L201)
+            ch.append(c)
+            pos = _d87(V, E, pos, c)
+            s = 1
+        elif x == 3:
+            return pos
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L200)
+            ch.append(c)
+            pos = _d86(V, E, pos, c)
+            s = 1
+        elif x == 1:
+            c = Element(_U0, _L201)
+            ch.append(c)
+            pos = _d87(V, E, pos, c)
+            s = 1
+        elif x == 2:
+            return pos
+        else:
+            raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e66(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -10393,168 +10339,161 @@ def _e66(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L191 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 4) | 0
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L192 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 12) | 512 | (v << 1)
-                    n += 12
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L193 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 12) | 1024 | (v << 1)
-                    n += 12
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L200 and c.ns == _U0:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e86(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L201 and c.ns == _U0:
-                    acc = (acc << 3) | 4
-                    n += 3
-                    acc, n = _e87(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L191 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 4) | 0
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            elif nm == _L192 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 12) | 512 | (v << 1)
+                n += 12
+                i += 1
+                s = 3
+            elif nm == _L193 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 12) | 1024 | (v << 1)
+                n += 12
+                i += 1
+                s = 2
+            elif nm == _L200 and c.ns == _U0:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e86(c, acc, n)
+                i += 1
+                s = 1
+            elif nm == _L201 and c.ns == _U0:
+                acc = (acc << 3) | 4
+                n += 3
+                acc, n = _e87(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            return (acc << 3) | 5, n + 3
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L200 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e86(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L201 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e87(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L193 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 12) | 0 | (v << 1)
-                    n += 12
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L200 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e86(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L201 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e87(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 3) | 3, n + 3
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L192 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 12) | 0 | (v << 1)
-                    n += 12
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L193 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 12) | 512 | (v << 1)
-                    n += 12
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L200 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e86(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L201 and c.ns == _U0:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e87(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 3) | 4, n + 3
         else:
+            return (acc << 3) | 5, n + 3
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L192 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 12) | 0 | (v << 1)
+                n += 12
+                i += 1
+                s = 3
+            elif nm == _L193 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 12) | 512 | (v << 1)
+                n += 12
+                i += 1
+                s = 2
+            elif nm == _L200 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e86(c, acc, n)
+                i += 1
+                s = 1
+            elif nm == _L201 and c.ns == _U0:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e87(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 4, n + 3
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L193 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 12) | 0 | (v << 1)
+                n += 12
+                i += 1
+                s = 2
+            elif nm == _L200 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e86(c, acc, n)
+                i += 1
+                s = 1
+            elif nm == _L201 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e87(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 3, n + 3
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L200 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e86(c, acc, n)
+                i += 1
+                s = 1
+            elif nm == _L201 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e87(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 2, n + 2
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d67(V: int, E: int, pos: int, el: Element) -> int:
@@ -10618,9 +10557,10 @@ def _e67(el: Element, acc: int, n: int) -> tuple[int, int]:
                     acc, n = _e88(c, acc, n)
                     i += 1
                     s = 1
-                    continue
+                else:
+                    raise Fallback
+            else:
                 raise Fallback
-            raise Fallback
         elif k == 1:
             if i < m:
                 c = ch[i]
@@ -10631,15 +10571,17 @@ def _e67(el: Element, acc: int, n: int) -> tuple[int, int]:
                     acc, n = _e88(c, acc, n)
                     i += 1
                     s = _N203[s][0]
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
+                else:
+                    raise Fallback
+            else:
+                return (acc << 2) | 1, n + 2
         elif k == 2:
             if i < m:
                 c = ch[i]
                 nm = c.name
                 raise Fallback
-            return (acc << 1) | 0, n + 1
+            else:
+                return (acc << 1) | 0, n + 1
         else:
             raise Fallback
 
@@ -10705,9 +10647,10 @@ def _e68(el: Element, acc: int, n: int) -> tuple[int, int]:
                     acc, n = _e89(c, acc, n)
                     i += 1
                     s = 1
-                    continue
+                else:
+                    raise Fallback
+            else:
                 raise Fallback
-            raise Fallback
         elif k == 1:
             if i < m:
                 c = ch[i]
@@ -10718,15 +10661,17 @@ def _e68(el: Element, acc: int, n: int) -> tuple[int, int]:
                     acc, n = _e89(c, acc, n)
                     i += 1
                     s = _N206[s][0]
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
+                else:
+                    raise Fallback
+            else:
+                return (acc << 2) | 1, n + 2
         elif k == 2:
             if i < m:
                 c = ch[i]
                 nm = c.name
                 raise Fallback
-            return (acc << 1) | 0, n + 1
+            else:
+                return (acc << 1) | 0, n + 1
         else:
             raise Fallback
 
@@ -10819,9 +10764,10 @@ def _e69(el: Element, acc: int, n: int) -> tuple[int, int]:
                     n += 1
                     i += 1
                     s = 1
-                    continue
+                else:
+                    raise Fallback
+            else:
                 raise Fallback
-            raise Fallback
         elif k == 1:
             if i < m:
                 c = ch[i]
@@ -10843,15 +10789,17 @@ def _e69(el: Element, acc: int, n: int) -> tuple[int, int]:
                     n += 1
                     i += 1
                     s = _N208[s][0]
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
+                else:
+                    raise Fallback
+            else:
+                return (acc << 2) | 1, n + 2
         elif k == 2:
             if i < m:
                 c = ch[i]
                 nm = c.name
                 raise Fallback
-            return (acc << 1) | 0, n + 1
+            else:
+                return (acc << 1) | 0, n + 1
         else:
             raise Fallback
 
@@ -10917,9 +10865,10 @@ def _e70(el: Element, acc: int, n: int) -> tuple[int, int]:
                     acc, n = _e90(c, acc, n)
                     i += 1
                     s = 1
-                    continue
+                else:
+                    raise Fallback
+            else:
                 raise Fallback
-            raise Fallback
         elif k == 1:
             if i < m:
                 c = ch[i]
@@ -10930,15 +10879,17 @@ def _e70(el: Element, acc: int, n: int) -> tuple[int, int]:
                     acc, n = _e90(c, acc, n)
                     i += 1
                     s = _N182[s][0]
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
+                else:
+                    raise Fallback
+            else:
+                return (acc << 2) | 1, n + 2
         elif k == 2:
             if i < m:
                 c = ch[i]
                 nm = c.name
                 raise Fallback
-            return (acc << 1) | 0, n + 1
+            else:
+                return (acc << 1) | 0, n + 1
         else:
             raise Fallback
 
@@ -10947,52 +10898,50 @@ def _d71(V: int, E: int, pos: int, el: Element) -> int:
     # SelectedServiceType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L116, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L210, None, None, v))
-                s = 2
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            ch.append(Element(_U0, _L116, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L210, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e71(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -11005,63 +10954,64 @@ def _e71(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L116 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 65535:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L116 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 65535:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L210 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 65535:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L210 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 65535:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d72(V: int, E: int, pos: int, el: Element) -> int:
@@ -11125,9 +11075,10 @@ def _e72(el: Element, acc: int, n: int) -> tuple[int, int]:
                     acc, n = _e71(c, acc, n)
                     i += 1
                     s = 1
-                    continue
+                else:
+                    raise Fallback
+            else:
                 raise Fallback
-            raise Fallback
         elif k == 1:
             if i < m:
                 c = ch[i]
@@ -11138,15 +11089,17 @@ def _e72(el: Element, acc: int, n: int) -> tuple[int, int]:
                     acc, n = _e71(c, acc, n)
                     i += 1
                     s = _N208[s][0]
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
+                else:
+                    raise Fallback
+            else:
+                return (acc << 2) | 1, n + 2
         elif k == 2:
             if i < m:
                 c = ch[i]
                 nm = c.name
                 raise Fallback
-            return (acc << 1) | 0, n + 1
+            else:
+                return (acc << 1) | 0, n + 1
         else:
             raise Fallback
 
@@ -11155,41 +11108,39 @@ def _d73(V: int, E: int, pos: int, el: Element) -> int:
     # ContractCertificateChainType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L175, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
+            v, pos = rbin(V, E, pos)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L176)
-                ch.append(c)
-                pos = _d80(V, E, pos, c)
-                s = 2
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            ch.append(Element(_U0, _L175, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L176)
+            ch.append(c)
+            pos = _d80(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e73(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -11202,415 +11153,414 @@ def _e73(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L175 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes or len(v) > 1600:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L175 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes or len(v) > 1600:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L176 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e80(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L176 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e80(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d74(V: int, E: int, pos: int, el: Element) -> int:
     # MeterInfoType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U5, _L212, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
+            v, pos = rstr(V, E, pos)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U5, _L213, None, None, v))
-                s = 2
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 2:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U5, _L214, None, None, v))
-                s = 8
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U5, _L215, None, None, v))
-                s = 7
-            elif x == 2:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U5, _L216, None, None, v))
-                s = 6
-            elif x == 3:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U5, _L217, None, None, v))
-                s = 5
-            elif x == 4:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U5, _L218, None, None, v))
-                s = 4
-            elif x == 5:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U5, _L219, None, None, v))
-                s = 3
-            elif x == 6:
-                return pos
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U5, _L219, None, None, v))
-                s = 3
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U5, _L218, None, None, v))
-                s = 4
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U5, _L219, None, None, v))
-                s = 3
-            elif x == 2:
-                return pos
-            else:
-                raise Fallback
-        elif s == 6:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U5, _L217, None, None, v))
-                s = 5
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U5, _L218, None, None, v))
-                s = 4
-            elif x == 2:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U5, _L219, None, None, v))
-                s = 3
-            elif x == 3:
-                return pos
-            else:
-                raise Fallback
-        elif s == 7:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U5, _L216, None, None, v))
-                s = 6
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U5, _L217, None, None, v))
-                s = 5
-            elif x == 2:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U5, _L218, None, None, v))
-                s = 4
-            elif x == 3:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U5, _L219, None, None, v))
-                s = 3
-            elif x == 4:
-                return pos
-            else:
-                raise Fallback
-        elif s == 8:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U5, _L215, None, None, v))
-                s = 7
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U5, _L216, None, None, v))
-                s = 6
-            elif x == 2:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U5, _L217, None, None, v))
-                s = 5
-            elif x == 3:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U5, _L218, None, None, v))
-                s = 4
-            elif x == 4:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U5, _L219, None, None, v))
-                s = 3
-            elif x == 5:
-                return pos
-            else:
-                raise Fallback
+            ch.append(Element(_U5, _L212, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U5, _L213, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U5, _L214, None, None, v))
+            s = 8
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U5, _L215, None, None, v))
+            s = 7
+        elif x == 2:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U5, _L216, None, None, v))
+            s = 6
+        elif x == 3:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U5, _L217, None, None, v))
+            s = 5
+        elif x == 4:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U5, _L218, None, None, v))
+            s = 4
+        elif x == 5:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U5, _L219, None, None, v))
+            s = 3
+        elif x == 6:
+            return pos
+        else:
+            raise Fallback
+    if s == 8:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U5, _L215, None, None, v))
+            s = 7
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U5, _L216, None, None, v))
+            s = 6
+        elif x == 2:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U5, _L217, None, None, v))
+            s = 5
+        elif x == 3:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U5, _L218, None, None, v))
+            s = 4
+        elif x == 4:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U5, _L219, None, None, v))
+            s = 3
+        elif x == 5:
+            return pos
+        else:
+            raise Fallback
+    if s == 7:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U5, _L216, None, None, v))
+            s = 6
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U5, _L217, None, None, v))
+            s = 5
+        elif x == 2:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U5, _L218, None, None, v))
+            s = 4
+        elif x == 3:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U5, _L219, None, None, v))
+            s = 3
+        elif x == 4:
+            return pos
+        else:
+            raise Fallback
+    if s == 6:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U5, _L217, None, None, v))
+            s = 5
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U5, _L218, None, None, v))
+            s = 4
+        elif x == 2:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U5, _L219, None, None, v))
+            s = 3
+        elif x == 3:
+            return pos
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U5, _L218, None, None, v))
+            s = 4
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U5, _L219, None, None, v))
+            s = 3
+        elif x == 2:
+            return pos
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U5, _L219, None, None, v))
+            s = 3
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e74(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -11623,467 +11573,461 @@ def _e74(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L212 and c.ns == _U5:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii() or len(v) > 32:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L212 and c.ns == _U5:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii() or len(v) > 32:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L213 and c.ns == _U5:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 18446744073709551615:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L214 and c.ns == _U5:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 18446744073709551615:
-                        raise Fallback
-                    acc = (acc << 4) | 0
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 8
-                    continue
-                elif nm == _L215 and c.ns == _U5:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 18446744073709551615:
-                        raise Fallback
-                    acc = (acc << 4) | 2
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L216 and c.ns == _U5:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 18446744073709551615:
-                        raise Fallback
-                    acc = (acc << 4) | 4
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L217 and c.ns == _U5:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes or len(v) > 64:
-                        raise Fallback
-                    acc = (acc << 4) | 6
-                    n += 4
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L218 and c.ns == _U5:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -32768 or v > 32767:
-                        raise Fallback
-                    acc = (acc << 4) | 8
-                    n += 4
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L219 and c.ns == _U5:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 18446744073709551615:
-                        raise Fallback
-                    acc = (acc << 4) | 10
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            return (acc << 3) | 6, n + 3
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L219 and c.ns == _U5:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 18446744073709551615:
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L218 and c.ns == _U5:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -32768 or v > 32767:
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L219 and c.ns == _U5:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 18446744073709551615:
-                        raise Fallback
-                    acc = (acc << 3) | 2
-                    n += 3
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
-        elif s == 6:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L217 and c.ns == _U5:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes or len(v) > 64:
-                        raise Fallback
-                    acc = (acc << 4) | 0
-                    n += 4
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L218 and c.ns == _U5:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -32768 or v > 32767:
-                        raise Fallback
-                    acc = (acc << 4) | 2
-                    n += 4
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L219 and c.ns == _U5:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 18446744073709551615:
-                        raise Fallback
-                    acc = (acc << 4) | 4
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            return (acc << 3) | 3, n + 3
-        elif s == 7:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L216 and c.ns == _U5:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 18446744073709551615:
-                        raise Fallback
-                    acc = (acc << 4) | 0
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L217 and c.ns == _U5:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes or len(v) > 64:
-                        raise Fallback
-                    acc = (acc << 4) | 2
-                    n += 4
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L218 and c.ns == _U5:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -32768 or v > 32767:
-                        raise Fallback
-                    acc = (acc << 4) | 4
-                    n += 4
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L219 and c.ns == _U5:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 18446744073709551615:
-                        raise Fallback
-                    acc = (acc << 4) | 6
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            return (acc << 3) | 4, n + 3
-        elif s == 8:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L215 and c.ns == _U5:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 18446744073709551615:
-                        raise Fallback
-                    acc = (acc << 4) | 0
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L216 and c.ns == _U5:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 18446744073709551615:
-                        raise Fallback
-                    acc = (acc << 4) | 2
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L217 and c.ns == _U5:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes or len(v) > 64:
-                        raise Fallback
-                    acc = (acc << 4) | 4
-                    n += 4
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L218 and c.ns == _U5:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -32768 or v > 32767:
-                        raise Fallback
-                    acc = (acc << 4) | 6
-                    n += 4
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L219 and c.ns == _U5:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 18446744073709551615:
-                        raise Fallback
-                    acc = (acc << 4) | 8
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            return (acc << 3) | 5, n + 3
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L213 and c.ns == _U5:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 18446744073709551615:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L214 and c.ns == _U5:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 18446744073709551615:
+                    raise Fallback
+                acc = (acc << 4) | 0
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 8
+            elif nm == _L215 and c.ns == _U5:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 18446744073709551615:
+                    raise Fallback
+                acc = (acc << 4) | 2
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 7
+            elif nm == _L216 and c.ns == _U5:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 18446744073709551615:
+                    raise Fallback
+                acc = (acc << 4) | 4
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 6
+            elif nm == _L217 and c.ns == _U5:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes or len(v) > 64:
+                    raise Fallback
+                acc = (acc << 4) | 6
+                n += 4
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 5
+            elif nm == _L218 and c.ns == _U5:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -32768 or v > 32767:
+                    raise Fallback
+                acc = (acc << 4) | 8
+                n += 4
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            elif nm == _L219 and c.ns == _U5:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 18446744073709551615:
+                    raise Fallback
+                acc = (acc << 4) | 10
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 6, n + 3
+    if s == 8:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L215 and c.ns == _U5:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 18446744073709551615:
+                    raise Fallback
+                acc = (acc << 4) | 0
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 7
+            elif nm == _L216 and c.ns == _U5:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 18446744073709551615:
+                    raise Fallback
+                acc = (acc << 4) | 2
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 6
+            elif nm == _L217 and c.ns == _U5:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes or len(v) > 64:
+                    raise Fallback
+                acc = (acc << 4) | 4
+                n += 4
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 5
+            elif nm == _L218 and c.ns == _U5:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -32768 or v > 32767:
+                    raise Fallback
+                acc = (acc << 4) | 6
+                n += 4
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            elif nm == _L219 and c.ns == _U5:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 18446744073709551615:
+                    raise Fallback
+                acc = (acc << 4) | 8
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 5, n + 3
+    if s == 7:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L216 and c.ns == _U5:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 18446744073709551615:
+                    raise Fallback
+                acc = (acc << 4) | 0
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 6
+            elif nm == _L217 and c.ns == _U5:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes or len(v) > 64:
+                    raise Fallback
+                acc = (acc << 4) | 2
+                n += 4
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 5
+            elif nm == _L218 and c.ns == _U5:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -32768 or v > 32767:
+                    raise Fallback
+                acc = (acc << 4) | 4
+                n += 4
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            elif nm == _L219 and c.ns == _U5:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 18446744073709551615:
+                    raise Fallback
+                acc = (acc << 4) | 6
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 4, n + 3
+    if s == 6:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L217 and c.ns == _U5:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes or len(v) > 64:
+                    raise Fallback
+                acc = (acc << 4) | 0
+                n += 4
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 5
+            elif nm == _L218 and c.ns == _U5:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -32768 or v > 32767:
+                    raise Fallback
+                acc = (acc << 4) | 2
+                n += 4
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            elif nm == _L219 and c.ns == _U5:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 18446744073709551615:
+                    raise Fallback
+                acc = (acc << 4) | 4
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 3, n + 3
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L218 and c.ns == _U5:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -32768 or v > 32767:
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            elif nm == _L219 and c.ns == _U5:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 18446744073709551615:
+                    raise Fallback
+                acc = (acc << 3) | 2
+                n += 3
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 2, n + 2
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L219 and c.ns == _U5:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 18446744073709551615:
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d75(V: int, E: int, pos: int, el: Element) -> int:
@@ -12264,9 +12208,10 @@ def _e75(el: Element, acc: int, n: int) -> tuple[int, int]:
                     n += 1
                     i += 1
                     s = 1
-                    continue
+                else:
+                    raise Fallback
+            else:
                 raise Fallback
-            raise Fallback
         elif k == 1:
             if i < m:
                 c = ch[i]
@@ -12277,37 +12222,34 @@ def _e75(el: Element, acc: int, n: int) -> tuple[int, int]:
                     acc, n = _e91(c, acc, n)
                     i += 1
                     s = 6
-                    continue
                 elif nm == _L222 and c.ns == _U5:
                     acc = (acc << 3) | 1
                     n += 3
                     acc, n = _e91(c, acc, n)
                     i += 1
                     s = 5
-                    continue
                 elif nm == _L223 and c.ns == _U5:
                     acc = (acc << 3) | 2
                     n += 3
                     acc, n = _e91(c, acc, n)
                     i += 1
                     s = 4
-                    continue
                 elif nm == _L224 and c.ns == _U5:
                     acc = (acc << 3) | 3
                     n += 3
                     acc, n = _e91(c, acc, n)
                     i += 1
                     s = 3
-                    continue
                 elif nm == _L225 and c.ns == _U5:
                     acc = (acc << 3) | 4
                     n += 3
                     acc, n = _e92(c, acc, n)
                     i += 1
                     s = 2
-                    continue
-                raise Fallback
-            return (acc << 3) | 5, n + 3
+                else:
+                    raise Fallback
+            else:
+                return (acc << 3) | 5, n + 3
         elif k == 2:
             if i < m:
                 c = ch[i]
@@ -12318,9 +12260,10 @@ def _e75(el: Element, acc: int, n: int) -> tuple[int, int]:
                     acc, n = _e92(c, acc, n)
                     i += 1
                     s = _N226[s][0]
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
+                else:
+                    raise Fallback
+            else:
+                return (acc << 2) | 1, n + 2
         elif k == 3:
             if i < m:
                 c = ch[i]
@@ -12331,16 +12274,16 @@ def _e75(el: Element, acc: int, n: int) -> tuple[int, int]:
                     acc, n = _e91(c, acc, n)
                     i += 1
                     s = 3
-                    continue
                 elif nm == _L225 and c.ns == _U5:
                     acc = (acc << 2) | 1
                     n += 2
                     acc, n = _e92(c, acc, n)
                     i += 1
                     s = 2
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
+                else:
+                    raise Fallback
+            else:
+                return (acc << 2) | 2, n + 2
         elif k == 4:
             if i < m:
                 c = ch[i]
@@ -12351,23 +12294,22 @@ def _e75(el: Element, acc: int, n: int) -> tuple[int, int]:
                     acc, n = _e91(c, acc, n)
                     i += 1
                     s = 4
-                    continue
                 elif nm == _L224 and c.ns == _U5:
                     acc = (acc << 3) | 1
                     n += 3
                     acc, n = _e91(c, acc, n)
                     i += 1
                     s = 3
-                    continue
                 elif nm == _L225 and c.ns == _U5:
                     acc = (acc << 3) | 2
                     n += 3
                     acc, n = _e92(c, acc, n)
                     i += 1
                     s = 2
-                    continue
-                raise Fallback
-            return (acc << 3) | 3, n + 3
+                else:
+                    raise Fallback
+            else:
+                return (acc << 3) | 3, n + 3
         elif k == 5:
             if i < m:
                 c = ch[i]
@@ -12378,36 +12320,35 @@ def _e75(el: Element, acc: int, n: int) -> tuple[int, int]:
                     acc, n = _e91(c, acc, n)
                     i += 1
                     s = 5
-                    continue
                 elif nm == _L223 and c.ns == _U5:
                     acc = (acc << 3) | 1
                     n += 3
                     acc, n = _e91(c, acc, n)
                     i += 1
                     s = 4
-                    continue
                 elif nm == _L224 and c.ns == _U5:
                     acc = (acc << 3) | 2
                     n += 3
                     acc, n = _e91(c, acc, n)
                     i += 1
                     s = 3
-                    continue
                 elif nm == _L225 and c.ns == _U5:
                     acc = (acc << 3) | 3
                     n += 3
                     acc, n = _e92(c, acc, n)
                     i += 1
                     s = 2
-                    continue
-                raise Fallback
-            return (acc << 3) | 4, n + 3
+                else:
+                    raise Fallback
+            else:
+                return (acc << 3) | 4, n + 3
         elif k == 6:
             if i < m:
                 c = ch[i]
                 nm = c.name
                 raise Fallback
-            return (acc << 1) | 0, n + 1
+            else:
+                return (acc << 1) | 0, n + 1
         else:
             raise Fallback
 
@@ -12415,16 +12356,14 @@ def _e75(el: Element, acc: int, n: int) -> tuple[int, int]:
 def _d76(V: int, E: int, pos: int, el: Element) -> int:
     # Dynamic_SMDTControlModeType
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
         else:
             raise Fallback
+    raise Fallback
 
 
 def _e76(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -12437,49 +12376,46 @@ def _e76(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        else:
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d77(V: int, E: int, pos: int, el: Element) -> int:
     # Scheduled_SMDTControlModeType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L227, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
+            ch.append(Element(_U0, _L227, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e77(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -12492,91 +12428,89 @@ def _e77(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L227 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 1 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L227 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 1 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d78(V: int, E: int, pos: int, el: Element) -> int:
     # X509IssuerSerialType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U8, _L228, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
+            v, pos = rstr(V, E, pos)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U8, _L229, None, None, v))
-                s = 2
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            ch.append(Element(_U8, _L228, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U8, _L229, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e78(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -12589,61 +12523,64 @@ def _e78(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L228 and c.ns == _U8:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii():
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L228 and c.ns == _U8:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii():
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L229 and c.ns == _U8:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L229 and c.ns == _U8:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d79(V: int, E: int, pos: int, el: Element) -> int:
@@ -12715,6 +12652,8 @@ def _e79(el: Element, acc: int, n: int) -> tuple[int, int]:
                     if c.attrs or c.children:
                         raise Fallback
                     v = c.value
+                    if not v:
+                        raise Fallback
                     if v.__class__ is not str or not v.isascii() or len(v) > 80:
                         raise Fallback
                     acc = (acc << 2) | 0
@@ -12724,9 +12663,10 @@ def _e79(el: Element, acc: int, n: int) -> tuple[int, int]:
                     n += 1
                     i += 1
                     s = 1
-                    continue
+                else:
+                    raise Fallback
+            else:
                 raise Fallback
-            raise Fallback
         elif k == 1:
             if i < m:
                 c = ch[i]
@@ -12735,6 +12675,8 @@ def _e79(el: Element, acc: int, n: int) -> tuple[int, int]:
                     if c.attrs or c.children:
                         raise Fallback
                     v = c.value
+                    if not v:
+                        raise Fallback
                     if v.__class__ is not str or not v.isascii() or len(v) > 80:
                         raise Fallback
                     acc = (acc << 3) | 0
@@ -12744,15 +12686,17 @@ def _e79(el: Element, acc: int, n: int) -> tuple[int, int]:
                     n += 1
                     i += 1
                     s = _N232[s][0]
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
+                else:
+                    raise Fallback
+            else:
+                return (acc << 2) | 1, n + 2
         elif k == 2:
             if i < m:
                 c = ch[i]
                 nm = c.name
                 raise Fallback
-            return (acc << 1) | 0, n + 1
+            else:
+                return (acc << 1) | 0, n + 1
         else:
             raise Fallback
 
@@ -12835,9 +12779,10 @@ def _e80(el: Element, acc: int, n: int) -> tuple[int, int]:
                     n += 1
                     i += 1
                     s = 1
-                    continue
+                else:
+                    raise Fallback
+            else:
                 raise Fallback
-            raise Fallback
         elif k == 1:
             if i < m:
                 c = ch[i]
@@ -12855,15 +12800,17 @@ def _e80(el: Element, acc: int, n: int) -> tuple[int, int]:
                     n += 1
                     i += 1
                     s = _N203[s][0]
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
+                else:
+                    raise Fallback
+            else:
+                return (acc << 2) | 1, n + 2
         elif k == 2:
             if i < m:
                 c = ch[i]
                 nm = c.name
                 raise Fallback
-            return (acc << 1) | 0, n + 1
+            else:
+                return (acc << 1) | 0, n + 1
         else:
             raise Fallback
 
@@ -12871,16 +12818,14 @@ def _e80(el: Element, acc: int, n: int) -> tuple[int, int]:
 def _d81(V: int, E: int, pos: int, el: Element) -> int:
     # Dynamic_EVPPTControlModeType
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
         else:
             raise Fallback
+    raise Fallback
 
 
 def _e81(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -12893,64 +12838,61 @@ def _e81(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        else:
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d82(V: int, E: int, pos: int, el: Element) -> int:
     # Scheduled_EVPPTControlModeType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L227, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = _V234[x >> 1]
-                ch.append(Element(_U0, _L233, None, None, v))
-                s = 2
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 2:
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
+            ch.append(Element(_U0, _L227, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = _V234[x >> 1]
+            ch.append(Element(_U0, _L233, None, None, v))
+            s = 2
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e82(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -12963,57 +12905,58 @@ def _e82(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L227 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 1 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L227 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 1 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L233 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X235[v]
-                    acc = (acc << 5) | 0 | (x << 1)
-                    n += 5
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L233 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X235[v]
+                acc = (acc << 5) | 0 | (x << 1)
+                n += 5
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d83(V: int, E: int, pos: int, el: Element) -> int:
@@ -13077,9 +13020,10 @@ def _e83(el: Element, acc: int, n: int) -> tuple[int, int]:
                     acc, n = _e93(c, acc, n)
                     i += 1
                     s = 1
-                    continue
+                else:
+                    raise Fallback
+            else:
                 raise Fallback
-            raise Fallback
         elif k == 1:
             if i < m:
                 c = ch[i]
@@ -13090,15 +13034,17 @@ def _e83(el: Element, acc: int, n: int) -> tuple[int, int]:
                     acc, n = _e93(c, acc, n)
                     i += 1
                     s = _N238[s][0]
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
+                else:
+                    raise Fallback
+            else:
+                return (acc << 2) | 1, n + 2
         elif k == 2:
             if i < m:
                 c = ch[i]
                 nm = c.name
                 raise Fallback
-            return (acc << 1) | 0, n + 1
+            else:
+                return (acc << 1) | 0, n + 1
         else:
             raise Fallback
 
@@ -13107,50 +13053,48 @@ def _d84(V: int, E: int, pos: int, el: Element) -> int:
     # RationalNumberType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 10
-                x = (V >> (E - pos)) & 0x3ff
-                if x & 0x201:
-                    raise Fallback
-                v = (x >> 1) + -128
-                ch.append(Element(_U5, _L104, None, None, v))
-                s = 1
-            else:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 10
+            x = (V >> (E - pos)) & 0x3ff
+            if x & 0x201:
                 raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U5, _L239, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            v = (x >> 1) + -128
+            ch.append(Element(_U5, _L104, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U5, _L239, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e84(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -13163,94 +13107,93 @@ def _e84(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L104 and c.ns == _U5:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -128 or v > 127:
-                        raise Fallback
-                    acc = (acc << 11) | 0 | ((v - -128) << 1)
-                    n += 11
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L104 and c.ns == _U5:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -128 or v > 127:
+                    raise Fallback
+                acc = (acc << 11) | 0 | ((v - -128) << 1)
+                n += 11
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L239 and c.ns == _U5:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -32768 or v > 32767:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L239 and c.ns == _U5:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -32768 or v > 32767:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d85(V: int, E: int, pos: int, el: Element) -> int:
     # EVEnergyOfferType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L240)
-                ch.append(c)
-                pos = _d94(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L241)
-                ch.append(c)
-                pos = _d95(V, E, pos, c)
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L240)
+            ch.append(c)
+            pos = _d94(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L241)
+            ch.append(c)
+            pos = _d95(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e85(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -13263,284 +13206,283 @@ def _e85(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L240 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e94(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L240 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e94(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L241 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e95(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L241 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e95(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d86(V: int, E: int, pos: int, el: Element) -> int:
     # AbsolutePriceScheduleType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A133] = v
-                s = 2
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L183, None, None, v))
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
+    if s == 0:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A133] = v
+            s = 2
+        elif x == 1:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L242, None, None, v))
-                s = 3
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 2:
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L183, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L243, None, None, v))
-                s = 5
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L244, None, None, v))
-                s = 4
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L245, None, None, v))
-                s = 6
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L244, None, None, v))
-                s = 4
-            else:
-                raise Fallback
-        elif s == 6:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L246, None, None, v))
-                s = 7
-            else:
-                raise Fallback
-        elif s == 7:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L247)
-                ch.append(c)
-                pos = _d84(V, E, pos, c)
-                s = 11
-            elif x == 1:
-                c = Element(_U0, _L248)
-                ch.append(c)
-                pos = _d84(V, E, pos, c)
-                s = 10
-            elif x == 2:
-                c = Element(_U0, _L249)
-                ch.append(c)
-                pos = _d96(V, E, pos, c)
-                s = 9
-            elif x == 3:
-                c = Element(_U0, _L250)
-                ch.append(c)
-                pos = _d97(V, E, pos, c)
-                s = 8
-            else:
-                raise Fallback
-        elif s == 8:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L251)
-                ch.append(c)
-                pos = _d98(V, E, pos, c)
-                s = 13
-            elif x == 1:
-                c = Element(_U0, _L252)
-                ch.append(c)
-                pos = _d99(V, E, pos, c)
-                s = 12
-            elif x == 2:
-                return pos
-            else:
-                raise Fallback
-        elif s == 9:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L250)
-                ch.append(c)
-                pos = _d97(V, E, pos, c)
-                s = 8
-            else:
-                raise Fallback
-        elif s == 10:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L249)
-                ch.append(c)
-                pos = _d96(V, E, pos, c)
-                s = 9
-            elif x == 1:
-                c = Element(_U0, _L250)
-                ch.append(c)
-                pos = _d97(V, E, pos, c)
-                s = 8
-            else:
-                raise Fallback
-        elif s == 11:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L248)
-                ch.append(c)
-                pos = _d84(V, E, pos, c)
-                s = 10
-            elif x == 1:
-                c = Element(_U0, _L249)
-                ch.append(c)
-                pos = _d96(V, E, pos, c)
-                s = 9
-            elif x == 2:
-                c = Element(_U0, _L250)
-                ch.append(c)
-                pos = _d97(V, E, pos, c)
-                s = 8
-            else:
-                raise Fallback
-        elif s == 12:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
-        elif s == 13:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L252)
-                ch.append(c)
-                pos = _d99(V, E, pos, c)
-                s = 12
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
+            ch.append(Element(_U0, _L183, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L183, None, None, v))
+            s = 1
+        else:
+            raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L242, None, None, v))
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L243, None, None, v))
+            s = 5
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L244, None, None, v))
+            s = 4
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L244, None, None, v))
+            s = 4
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L245, None, None, v))
+            s = 6
+        else:
+            raise Fallback
+    if s == 6:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L246, None, None, v))
+            s = 7
+        else:
+            raise Fallback
+    if s == 7:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L247)
+            ch.append(c)
+            pos = _d84(V, E, pos, c)
+            s = 11
+        elif x == 1:
+            c = Element(_U0, _L248)
+            ch.append(c)
+            pos = _d84(V, E, pos, c)
+            s = 10
+        elif x == 2:
+            c = Element(_U0, _L249)
+            ch.append(c)
+            pos = _d96(V, E, pos, c)
+            s = 9
+        elif x == 3:
+            c = Element(_U0, _L250)
+            ch.append(c)
+            pos = _d97(V, E, pos, c)
+            s = 8
+        else:
+            raise Fallback
+    if s == 11:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L248)
+            ch.append(c)
+            pos = _d84(V, E, pos, c)
+            s = 10
+        elif x == 1:
+            c = Element(_U0, _L249)
+            ch.append(c)
+            pos = _d96(V, E, pos, c)
+            s = 9
+        elif x == 2:
+            c = Element(_U0, _L250)
+            ch.append(c)
+            pos = _d97(V, E, pos, c)
+            s = 8
+        else:
+            raise Fallback
+    if s == 10:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L249)
+            ch.append(c)
+            pos = _d96(V, E, pos, c)
+            s = 9
+        elif x == 1:
+            c = Element(_U0, _L250)
+            ch.append(c)
+            pos = _d97(V, E, pos, c)
+            s = 8
+        else:
+            raise Fallback
+    if s == 9:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L250)
+            ch.append(c)
+            pos = _d97(V, E, pos, c)
+            s = 8
+        else:
+            raise Fallback
+    if s == 8:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L251)
+            ch.append(c)
+            pos = _d98(V, E, pos, c)
+            s = 13
+        elif x == 1:
+            c = Element(_U0, _L252)
+            ch.append(c)
+            pos = _d99(V, E, pos, c)
+            s = 12
+        elif x == 2:
+            return pos
+        else:
+            raise Fallback
+    if s == 13:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L252)
+            ch.append(c)
+            pos = _d99(V, E, pos, c)
+            s = 12
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 12:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e86(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -13568,428 +13510,440 @@ def _e86(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L183 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 18446744073709551615:
-                        raise Fallback
-                    acc = (acc << 3) | 2
-                    n += 3
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L183 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 18446744073709551615:
+                    raise Fallback
+                acc = (acc << 3) | 2
+                n += 3
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L242 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 1 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L183 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 18446744073709551615:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L243 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii() or len(v) > 160:
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L244 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii() or len(v) > 3:
-                        raise Fallback
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L245 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii() or len(v) > 3:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L244 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii() or len(v) > 3:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 6:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L246 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii() or len(v) > 255:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 7
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 7:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L247 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e84(c, acc, n)
-                    i += 1
-                    s = 11
-                    continue
-                elif nm == _L248 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e84(c, acc, n)
-                    i += 1
-                    s = 10
-                    continue
-                elif nm == _L249 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e96(c, acc, n)
-                    i += 1
-                    s = 9
-                    continue
-                elif nm == _L250 and c.ns == _U0:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e97(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 8:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L251 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e98(c, acc, n)
-                    i += 1
-                    s = 13
-                    continue
-                elif nm == _L252 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e99(c, acc, n)
-                    i += 1
-                    s = 12
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
-        elif s == 9:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L250 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e97(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 10:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L249 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e96(c, acc, n)
-                    i += 1
-                    s = 9
-                    continue
-                elif nm == _L250 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e97(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 11:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L248 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e84(c, acc, n)
-                    i += 1
-                    s = 10
-                    continue
-                elif nm == _L249 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e96(c, acc, n)
-                    i += 1
-                    s = 9
-                    continue
-                elif nm == _L250 and c.ns == _U0:
-                    acc = (acc << 2) | 2
-                    n += 2
-                    acc, n = _e97(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 12:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        elif s == 13:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L252 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e99(c, acc, n)
-                    i += 1
-                    s = 12
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
             raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L183 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 18446744073709551615:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L242 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 1 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L243 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii() or len(v) > 160:
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 5
+            elif nm == _L244 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii() or len(v) > 3:
+                    raise Fallback
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L244 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii() or len(v) > 3:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L245 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii() or len(v) > 3:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 6:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L246 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii() or len(v) > 255:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 7
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 7:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L247 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e84(c, acc, n)
+                i += 1
+                s = 11
+            elif nm == _L248 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e84(c, acc, n)
+                i += 1
+                s = 10
+            elif nm == _L249 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e96(c, acc, n)
+                i += 1
+                s = 9
+            elif nm == _L250 and c.ns == _U0:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e97(c, acc, n)
+                i += 1
+                s = 8
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 11:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L248 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e84(c, acc, n)
+                i += 1
+                s = 10
+            elif nm == _L249 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e96(c, acc, n)
+                i += 1
+                s = 9
+            elif nm == _L250 and c.ns == _U0:
+                acc = (acc << 2) | 2
+                n += 2
+                acc, n = _e97(c, acc, n)
+                i += 1
+                s = 8
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 10:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L249 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e96(c, acc, n)
+                i += 1
+                s = 9
+            elif nm == _L250 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e97(c, acc, n)
+                i += 1
+                s = 8
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 9:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L250 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e97(c, acc, n)
+                i += 1
+                s = 8
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 8:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L251 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e98(c, acc, n)
+                i += 1
+                s = 13
+            elif nm == _L252 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e99(c, acc, n)
+                i += 1
+                s = 12
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 2, n + 2
+    if s == 13:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L252 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e99(c, acc, n)
+                i += 1
+                s = 12
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 12:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d87(V: int, E: int, pos: int, el: Element) -> int:
     # PriceLevelScheduleType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A133] = v
-                s = 2
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L183, None, None, v))
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
+    if s == 0:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A133] = v
+            s = 2
+        elif x == 1:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L242, None, None, v))
-                s = 3
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 2:
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L183, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L243, None, None, v))
-                s = 5
-            elif x == 1:
-                pos += 10
-                x = (V >> (E - pos)) & 0x3ff
-                if x & 0x201:
-                    raise Fallback
-                v = x >> 1
-                ch.append(Element(_U0, _L253, None, None, v))
-                s = 4
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L254)
-                ch.append(c)
-                pos = _d100(V, E, pos, c)
-                s = 6
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 10
-                x = (V >> (E - pos)) & 0x3ff
-                if x & 0x201:
-                    raise Fallback
-                v = x >> 1
-                ch.append(Element(_U0, _L253, None, None, v))
-                s = 4
-            else:
-                raise Fallback
-        elif s == 6:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            ch.append(Element(_U0, _L183, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L183, None, None, v))
+            s = 1
+        else:
+            raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L242, None, None, v))
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L243, None, None, v))
+            s = 5
+        elif x == 1:
+            pos += 10
+            x = (V >> (E - pos)) & 0x3ff
+            if x & 0x201:
+                raise Fallback
+            v = x >> 1
+            ch.append(Element(_U0, _L253, None, None, v))
+            s = 4
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 10
+            x = (V >> (E - pos)) & 0x3ff
+            if x & 0x201:
+                raise Fallback
+            v = x >> 1
+            ch.append(Element(_U0, _L253, None, None, v))
+            s = 4
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L254)
+            ch.append(c)
+            pos = _d100(V, E, pos, c)
+            s = 6
+        else:
+            raise Fallback
+    if s == 6:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e87(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -14017,204 +13971,208 @@ def _e87(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L183 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 18446744073709551615:
-                        raise Fallback
-                    acc = (acc << 3) | 2
-                    n += 3
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L183 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 18446744073709551615:
+                    raise Fallback
+                acc = (acc << 3) | 2
+                n += 3
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L242 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 1 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L183 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 18446744073709551615:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L243 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii() or len(v) > 160:
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L253 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 255:
-                        raise Fallback
-                    acc = (acc << 12) | 1024 | (v << 1)
-                    n += 12
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L254 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e100(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L253 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 255:
-                        raise Fallback
-                    acc = (acc << 11) | 0 | (v << 1)
-                    n += 11
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 6:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L183 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 18446744073709551615:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L242 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 1 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L243 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii() or len(v) > 160:
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 5
+            elif nm == _L253 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 255:
+                    raise Fallback
+                acc = (acc << 12) | 1024 | (v << 1)
+                n += 12
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L253 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 255:
+                    raise Fallback
+                acc = (acc << 11) | 0 | (v << 1)
+                n += 11
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L254 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e100(c, acc, n)
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 6:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d88(V: int, E: int, pos: int, el: Element) -> int:
     # ScheduleTupleType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L255, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L256)
-                ch.append(c)
-                pos = _d101(V, E, pos, c)
-                s = 2
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L257)
-                ch.append(c)
-                pos = _d101(V, E, pos, c)
-                s = 3
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            ch.append(Element(_U0, _L255, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L256)
+            ch.append(c)
+            pos = _d101(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L257)
+            ch.append(c)
+            pos = _d101(V, E, pos, c)
+            s = 3
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e88(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -14227,65 +14185,67 @@ def _e88(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L255 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 1 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L255 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 1 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L256 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e101(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L257 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e101(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L256 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e101(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L257 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e101(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d89(V: int, E: int, pos: int, el: Element) -> int:
@@ -14378,9 +14338,10 @@ def _e89(el: Element, acc: int, n: int) -> tuple[int, int]:
                     n += 1
                     i += 1
                     s = 1
-                    continue
+                else:
+                    raise Fallback
+            else:
                 raise Fallback
-            raise Fallback
         elif k == 1:
             if i < m:
                 c = ch[i]
@@ -14391,9 +14352,10 @@ def _e89(el: Element, acc: int, n: int) -> tuple[int, int]:
                     acc, n = _e102(c, acc, n)
                     i += 1
                     s = 2
-                    continue
+                else:
+                    raise Fallback
+            else:
                 raise Fallback
-            raise Fallback
         elif k == 2:
             if i < m:
                 c = ch[i]
@@ -14404,15 +14366,17 @@ def _e89(el: Element, acc: int, n: int) -> tuple[int, int]:
                     acc, n = _e102(c, acc, n)
                     i += 1
                     s = _N260[s][0]
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
+                else:
+                    raise Fallback
+            else:
+                return (acc << 2) | 1, n + 2
         elif k == 3:
             if i < m:
                 c = ch[i]
                 nm = c.name
                 raise Fallback
-            return (acc << 1) | 0, n + 1
+            else:
+                return (acc << 1) | 0, n + 1
         else:
             raise Fallback
 
@@ -14421,47 +14385,45 @@ def _d90(V: int, E: int, pos: int, el: Element) -> int:
     # ServiceType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L116, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U0, _L261, None, None, v))
-                s = 2
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            ch.append(Element(_U0, _L116, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U0, _L261, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e90(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -14474,92 +14436,91 @@ def _e90(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L116 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 65535:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L116 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 65535:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L261 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 4) | 0 | (v << 1)
-                    n += 4
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L261 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 4) | 0 | (v << 1)
+                n += 4
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d91(V: int, E: int, pos: int, el: Element) -> int:
     # DetailedCostType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U5, _L262)
-                ch.append(c)
-                pos = _d84(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U5, _L263)
-                ch.append(c)
-                pos = _d84(V, E, pos, c)
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U5, _L262)
+            ch.append(c)
+            pos = _d84(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U5, _L263)
+            ch.append(c)
+            pos = _d84(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e91(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -14572,85 +14533,84 @@ def _e91(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L262 and c.ns == _U5:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e84(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L262 and c.ns == _U5:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e84(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L263 and c.ns == _U5:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e84(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L263 and c.ns == _U5:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e84(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d92(V: int, E: int, pos: int, el: Element) -> int:
     # DetailedTaxType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U5, _L264, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U5, _L262)
-                ch.append(c)
-                pos = _d84(V, E, pos, c)
-                s = 2
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            ch.append(Element(_U5, _L264, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U5, _L262)
+            ch.append(c)
+            pos = _d84(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e92(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -14663,125 +14623,124 @@ def _e92(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L264 and c.ns == _U5:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 1 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L264 and c.ns == _U5:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 1 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L262 and c.ns == _U5:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e84(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L262 and c.ns == _U5:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e84(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d93(V: int, E: int, pos: int, el: Element) -> int:
     # PowerScheduleEntryType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L265, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L266)
-                ch.append(c)
-                pos = _d84(V, E, pos, c)
-                s = 2
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L267)
-                ch.append(c)
-                pos = _d84(V, E, pos, c)
-                s = 4
-            elif x == 1:
-                c = Element(_U0, _L268)
-                ch.append(c)
-                pos = _d84(V, E, pos, c)
-                s = 3
-            elif x == 2:
-                return pos
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L268)
-                ch.append(c)
-                pos = _d84(V, E, pos, c)
-                s = 3
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
+            ch.append(Element(_U0, _L265, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L266)
+            ch.append(c)
+            pos = _d84(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L267)
+            ch.append(c)
+            pos = _d84(V, E, pos, c)
+            s = 4
+        elif x == 1:
+            c = Element(_U0, _L268)
+            ch.append(c)
+            pos = _d84(V, E, pos, c)
+            s = 3
+        elif x == 2:
+            return pos
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L268)
+            ch.append(c)
+            pos = _d84(V, E, pos, c)
+            s = 3
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e93(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -14794,129 +14753,129 @@ def _e93(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L265 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L265 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L266 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e84(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L267 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e84(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L268 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e84(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L268 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e84(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L266 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e84(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L267 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e84(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L268 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e84(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 2, n + 2
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L268 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e84(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d94(V: int, E: int, pos: int, el: Element) -> int:
     # EVPowerScheduleType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L183, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L269)
-                ch.append(c)
-                pos = _d103(V, E, pos, c)
-                s = 2
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            ch.append(Element(_U0, _L183, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L269)
+            ch.append(c)
+            pos = _d103(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e94(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -14929,126 +14888,125 @@ def _e94(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L183 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 18446744073709551615:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L183 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 18446744073709551615:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L269 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e103(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L269 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e103(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d95(V: int, E: int, pos: int, el: Element) -> int:
     # EVAbsolutePriceScheduleType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L183, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L244, None, None, v))
-                s = 2
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L246, None, None, v))
-                s = 3
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L270)
-                ch.append(c)
-                pos = _d104(V, E, pos, c)
-                s = 4
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            ch.append(Element(_U0, _L183, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L244, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L246, None, None, v))
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L270)
+            ch.append(c)
+            pos = _d104(V, E, pos, c)
+            s = 4
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e95(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -15061,92 +15019,99 @@ def _e95(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L183 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 18446744073709551615:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L183 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 18446744073709551615:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L244 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii() or len(v) > 3:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L246 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii() or len(v) > 255:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L270 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e104(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L244 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii() or len(v) > 3:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L246 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii() or len(v) > 255:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L270 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e104(c, acc, n)
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d96(V: int, E: int, pos: int, el: Element) -> int:
@@ -15210,9 +15175,10 @@ def _e96(el: Element, acc: int, n: int) -> tuple[int, int]:
                     acc, n = _e105(c, acc, n)
                     i += 1
                     s = 1
-                    continue
+                else:
+                    raise Fallback
+            else:
                 raise Fallback
-            raise Fallback
         elif k == 1:
             if i < m:
                 c = ch[i]
@@ -15223,15 +15189,17 @@ def _e96(el: Element, acc: int, n: int) -> tuple[int, int]:
                     acc, n = _e105(c, acc, n)
                     i += 1
                     s = _N273[s][0]
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
+                else:
+                    raise Fallback
+            else:
+                return (acc << 2) | 1, n + 2
         elif k == 2:
             if i < m:
                 c = ch[i]
                 nm = c.name
                 raise Fallback
-            return (acc << 1) | 0, n + 1
+            else:
+                return (acc << 1) | 0, n + 1
         else:
             raise Fallback
 
@@ -15297,9 +15265,10 @@ def _e97(el: Element, acc: int, n: int) -> tuple[int, int]:
                     acc, n = _e106(c, acc, n)
                     i += 1
                     s = 1
-                    continue
+                else:
+                    raise Fallback
+            else:
                 raise Fallback
-            raise Fallback
         elif k == 1:
             if i < m:
                 c = ch[i]
@@ -15310,15 +15279,17 @@ def _e97(el: Element, acc: int, n: int) -> tuple[int, int]:
                     acc, n = _e106(c, acc, n)
                     i += 1
                     s = _N276[s][0]
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
+                else:
+                    raise Fallback
+            else:
+                return (acc << 2) | 1, n + 2
         elif k == 2:
             if i < m:
                 c = ch[i]
                 nm = c.name
                 raise Fallback
-            return (acc << 1) | 0, n + 1
+            else:
+                return (acc << 1) | 0, n + 1
         else:
             raise Fallback
 
@@ -15438,23 +15409,22 @@ def _e98(el: Element, acc: int, n: int) -> tuple[int, int]:
                     n += 1
                     i += 1
                     s = 3
-                    continue
                 elif nm == _L279 and c.ns == _U0:
                     acc = (acc << 2) | 1
                     n += 2
                     acc, n = _e84(c, acc, n)
                     i += 1
                     s = 2
-                    continue
                 elif nm == _L280 and c.ns == _U0:
                     acc = (acc << 2) | 2
                     n += 2
                     acc, n = _e107(c, acc, n)
                     i += 1
                     s = 1
-                    continue
+                else:
+                    raise Fallback
+            else:
                 raise Fallback
-            raise Fallback
         elif k == 1:
             if i < m:
                 c = ch[i]
@@ -15465,9 +15435,10 @@ def _e98(el: Element, acc: int, n: int) -> tuple[int, int]:
                     acc, n = _e107(c, acc, n)
                     i += 1
                     s = _N281[s][0]
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
+                else:
+                    raise Fallback
+            else:
+                return (acc << 2) | 1, n + 2
         elif k == 2:
             if i < m:
                 c = ch[i]
@@ -15478,9 +15449,10 @@ def _e98(el: Element, acc: int, n: int) -> tuple[int, int]:
                     acc, n = _e107(c, acc, n)
                     i += 1
                     s = 1
-                    continue
+                else:
+                    raise Fallback
+            else:
                 raise Fallback
-            raise Fallback
         elif k == 3:
             if i < m:
                 c = ch[i]
@@ -15491,22 +15463,23 @@ def _e98(el: Element, acc: int, n: int) -> tuple[int, int]:
                     acc, n = _e84(c, acc, n)
                     i += 1
                     s = 2
-                    continue
                 elif nm == _L280 and c.ns == _U0:
                     acc = (acc << 2) | 1
                     n += 2
                     acc, n = _e107(c, acc, n)
                     i += 1
                     s = 1
-                    continue
+                else:
+                    raise Fallback
+            else:
                 raise Fallback
-            raise Fallback
         elif k == 4:
             if i < m:
                 c = ch[i]
                 nm = c.name
                 raise Fallback
-            return (acc << 1) | 0, n + 1
+            else:
+                return (acc << 1) | 0, n + 1
         else:
             raise Fallback
 
@@ -15572,9 +15545,10 @@ def _e99(el: Element, acc: int, n: int) -> tuple[int, int]:
                     acc, n = _e108(c, acc, n)
                     i += 1
                     s = 1
-                    continue
+                else:
+                    raise Fallback
+            else:
                 raise Fallback
-            raise Fallback
         elif k == 1:
             if i < m:
                 c = ch[i]
@@ -15585,15 +15559,17 @@ def _e99(el: Element, acc: int, n: int) -> tuple[int, int]:
                     acc, n = _e108(c, acc, n)
                     i += 1
                     s = _N284[s][0]
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
+                else:
+                    raise Fallback
+            else:
+                return (acc << 2) | 1, n + 2
         elif k == 2:
             if i < m:
                 c = ch[i]
                 nm = c.name
                 raise Fallback
-            return (acc << 1) | 0, n + 1
+            else:
+                return (acc << 1) | 0, n + 1
         else:
             raise Fallback
 
@@ -15659,9 +15635,10 @@ def _e100(el: Element, acc: int, n: int) -> tuple[int, int]:
                     acc, n = _e109(c, acc, n)
                     i += 1
                     s = 1
-                    continue
+                else:
+                    raise Fallback
+            else:
                 raise Fallback
-            raise Fallback
         elif k == 1:
             if i < m:
                 c = ch[i]
@@ -15672,15 +15649,17 @@ def _e100(el: Element, acc: int, n: int) -> tuple[int, int]:
                     acc, n = _e109(c, acc, n)
                     i += 1
                     s = _N276[s][0]
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
+                else:
+                    raise Fallback
+            else:
+                return (acc << 2) | 1, n + 2
         elif k == 2:
             if i < m:
                 c = ch[i]
                 nm = c.name
                 raise Fallback
-            return (acc << 1) | 0, n + 1
+            else:
+                return (acc << 1) | 0, n + 1
         else:
             raise Fallback
 
@@ -15689,43 +15668,41 @@ def _d101(V: int, E: int, pos: int, el: Element) -> int:
     # ChargingScheduleType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L286)
-                ch.append(c)
-                pos = _d110(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L200)
-                ch.append(c)
-                pos = _d86(V, E, pos, c)
-                s = 2
-            elif x == 1:
-                c = Element(_U0, _L201)
-                ch.append(c)
-                pos = _d87(V, E, pos, c)
-                s = 2
-            elif x == 2:
-                return pos
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L286)
+            ch.append(c)
+            pos = _d110(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L200)
+            ch.append(c)
+            pos = _d86(V, E, pos, c)
+            s = 2
+        elif x == 1:
+            c = Element(_U0, _L201)
+            ch.append(c)
+            pos = _d87(V, E, pos, c)
+            s = 2
+        elif x == 2:
+            return pos
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e101(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -15738,141 +15715,139 @@ def _e101(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L286 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e110(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L286 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e110(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L200 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e86(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L201 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e87(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L200 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e86(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L201 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e87(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 2, n + 2
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d102(V: int, E: int, pos: int, el: Element) -> int:
     # ParameterType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A287] = v
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U0, _L288, None, None, v))
-                s = 2
-            elif x == 1:
-                pos += 10
-                x = (V >> (E - pos)) & 0x3ff
-                if x & 0x201:
-                    raise Fallback
-                v = (x >> 1) + -128
-                ch.append(Element(_U0, _L289, None, None, v))
-                s = 2
-            elif x == 2:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L290, None, None, v))
-                s = 2
-            elif x == 3:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L291, None, None, v))
-                s = 2
-            elif x == 4:
-                c = Element(_U0, _L292)
-                ch.append(c)
-                pos = _d84(V, E, pos, c)
-                s = 2
-            elif x == 5:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L293, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A287] = v
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U0, _L288, None, None, v))
+            s = 2
+        elif x == 1:
+            pos += 10
+            x = (V >> (E - pos)) & 0x3ff
+            if x & 0x201:
+                raise Fallback
+            v = (x >> 1) + -128
+            ch.append(Element(_U0, _L289, None, None, v))
+            s = 2
+        elif x == 2:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L290, None, None, v))
+            s = 2
+        elif x == 3:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L291, None, None, v))
+            s = 2
+        elif x == 4:
+            c = Element(_U0, _L292)
+            ch.append(c)
+            pos = _d84(V, E, pos, c)
+            s = 2
+        elif x == 5:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L293, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e102(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -15900,110 +15875,108 @@ def _e102(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L288 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 6) | 0 | (v << 1)
-                    n += 6
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L289 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -128 or v > 127:
-                        raise Fallback
-                    acc = (acc << 13) | 1024 | ((v - -128) << 1)
-                    n += 13
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L290 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -32768 or v > 32767:
-                        raise Fallback
-                    acc = (acc << 4) | 4
-                    n += 4
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L291 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -2147483648 or v > 2147483647:
-                        raise Fallback
-                    acc = (acc << 4) | 6
-                    n += 4
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L292 and c.ns == _U0:
-                    acc = (acc << 3) | 4
-                    n += 3
-                    acc, n = _e84(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L293 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii() or len(v) > 80:
-                        raise Fallback
-                    acc = (acc << 4) | 10
-                    n += 4
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L288 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 6) | 0 | (v << 1)
+                n += 6
+                i += 1
+                s = 2
+            elif nm == _L289 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -128 or v > 127:
+                    raise Fallback
+                acc = (acc << 13) | 1024 | ((v - -128) << 1)
+                n += 13
+                i += 1
+                s = 2
+            elif nm == _L290 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -32768 or v > 32767:
+                    raise Fallback
+                acc = (acc << 4) | 4
+                n += 4
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            elif nm == _L291 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -2147483648 or v > 2147483647:
+                    raise Fallback
+                acc = (acc << 4) | 6
+                n += 4
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            elif nm == _L292 and c.ns == _U0:
+                acc = (acc << 3) | 4
+                n += 3
+                acc, n = _e84(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L293 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii() or len(v) > 80:
+                    raise Fallback
+                acc = (acc << 4) | 10
+                n += 4
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d103(V: int, E: int, pos: int, el: Element) -> int:
@@ -16067,9 +16040,10 @@ def _e103(el: Element, acc: int, n: int) -> tuple[int, int]:
                     acc, n = _e111(c, acc, n)
                     i += 1
                     s = 1
-                    continue
+                else:
+                    raise Fallback
+            else:
                 raise Fallback
-            raise Fallback
         elif k == 1:
             if i < m:
                 c = ch[i]
@@ -16080,15 +16054,17 @@ def _e103(el: Element, acc: int, n: int) -> tuple[int, int]:
                     acc, n = _e111(c, acc, n)
                     i += 1
                     s = _N276[s][0]
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
+                else:
+                    raise Fallback
+            else:
+                return (acc << 2) | 1, n + 2
         elif k == 2:
             if i < m:
                 c = ch[i]
                 nm = c.name
                 raise Fallback
-            return (acc << 1) | 0, n + 1
+            else:
+                return (acc << 1) | 0, n + 1
         else:
             raise Fallback
 
@@ -16154,9 +16130,10 @@ def _e104(el: Element, acc: int, n: int) -> tuple[int, int]:
                     acc, n = _e112(c, acc, n)
                     i += 1
                     s = 1
-                    continue
+                else:
+                    raise Fallback
+            else:
                 raise Fallback
-            raise Fallback
         elif k == 1:
             if i < m:
                 c = ch[i]
@@ -16167,15 +16144,17 @@ def _e104(el: Element, acc: int, n: int) -> tuple[int, int]:
                     acc, n = _e112(c, acc, n)
                     i += 1
                     s = _N276[s][0]
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
+                else:
+                    raise Fallback
+            else:
+                return (acc << 2) | 1, n + 2
         elif k == 2:
             if i < m:
                 c = ch[i]
                 nm = c.name
                 raise Fallback
-            return (acc << 1) | 0, n + 1
+            else:
+                return (acc << 1) | 0, n + 1
         else:
             raise Fallback
 
@@ -16184,137 +16163,135 @@ def _d105(V: int, E: int, pos: int, el: Element) -> int:
     # TaxRuleType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L264, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L296, None, None, v))
-                s = 3
-            elif x == 1:
-                c = Element(_U0, _L297)
-                ch.append(c)
-                pos = _d84(V, E, pos, c)
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U0, _L298, None, None, v))
-                s = 5
-            elif x == 1:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U0, _L299, None, None, v))
-                s = 4
-            else:
-                raise Fallback
-        elif s == 3:
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L297)
-                ch.append(c)
-                pos = _d84(V, E, pos, c)
-                s = 2
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U0, _L300, None, None, v))
-                s = 6
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U0, _L299, None, None, v))
-                s = 4
-            else:
-                raise Fallback
-        elif s == 6:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U0, _L301, None, None, v))
-                s = 7
-            else:
-                raise Fallback
-        elif s == 7:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U0, _L302, None, None, v))
-                s = 8
-            else:
-                raise Fallback
-        elif s == 8:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            ch.append(Element(_U0, _L264, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L296, None, None, v))
+            s = 3
+        elif x == 1:
+            c = Element(_U0, _L297)
+            ch.append(c)
+            pos = _d84(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L297)
+            ch.append(c)
+            pos = _d84(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U0, _L298, None, None, v))
+            s = 5
+        elif x == 1:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U0, _L299, None, None, v))
+            s = 4
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U0, _L299, None, None, v))
+            s = 4
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U0, _L300, None, None, v))
+            s = 6
+        else:
+            raise Fallback
+    if s == 6:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U0, _L301, None, None, v))
+            s = 7
+        else:
+            raise Fallback
+    if s == 7:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U0, _L302, None, None, v))
+            s = 8
+        else:
+            raise Fallback
+    if s == 8:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e105(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -16327,175 +16304,182 @@ def _e105(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L264 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 1 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L264 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 1 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L296 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii() or len(v) > 80:
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L297 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e84(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L298 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 5) | 0 | (v << 1)
-                    n += 5
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L299 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 5) | 8 | (v << 1)
-                    n += 5
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L297 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e84(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L300 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 4) | 0 | (v << 1)
-                    n += 4
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L299 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 4) | 0 | (v << 1)
-                    n += 4
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 6:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L301 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 4) | 0 | (v << 1)
-                    n += 4
-                    i += 1
-                    s = 7
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 7:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L302 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 4) | 0 | (v << 1)
-                    n += 4
-                    i += 1
-                    s = 8
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 8:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L296 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii() or len(v) > 80:
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 3
+            elif nm == _L297 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e84(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L297 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e84(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L298 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 5) | 0 | (v << 1)
+                n += 5
+                i += 1
+                s = 5
+            elif nm == _L299 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 5) | 8 | (v << 1)
+                n += 5
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L299 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 4) | 0 | (v << 1)
+                n += 4
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L300 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 4) | 0 | (v << 1)
+                n += 4
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 6:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L301 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 4) | 0 | (v << 1)
+                n += 4
+                i += 1
+                s = 7
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 7:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L302 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 4) | 0 | (v << 1)
+                n += 4
+                i += 1
+                s = 8
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 8:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d106(V: int, E: int, pos: int, el: Element) -> int:
@@ -16588,9 +16572,10 @@ def _e106(el: Element, acc: int, n: int) -> tuple[int, int]:
                     n += 1
                     i += 1
                     s = 1
-                    continue
+                else:
+                    raise Fallback
+            else:
                 raise Fallback
-            raise Fallback
         elif k == 1:
             if i < m:
                 c = ch[i]
@@ -16601,9 +16586,10 @@ def _e106(el: Element, acc: int, n: int) -> tuple[int, int]:
                     acc, n = _e113(c, acc, n)
                     i += 1
                     s = 2
-                    continue
+                else:
+                    raise Fallback
+            else:
                 raise Fallback
-            raise Fallback
         elif k == 2:
             if i < m:
                 c = ch[i]
@@ -16614,15 +16600,17 @@ def _e106(el: Element, acc: int, n: int) -> tuple[int, int]:
                     acc, n = _e113(c, acc, n)
                     i += 1
                     s = _N305[s][0]
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
+                else:
+                    raise Fallback
+            else:
+                return (acc << 2) | 1, n + 2
         elif k == 3:
             if i < m:
                 c = ch[i]
                 nm = c.name
                 raise Fallback
-            return (acc << 1) | 0, n + 1
+            else:
+                return (acc << 1) | 0, n + 1
         else:
             raise Fallback
 
@@ -16631,90 +16619,88 @@ def _d107(V: int, E: int, pos: int, el: Element) -> int:
     # OverstayRuleType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L306, None, None, v))
-                s = 2
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L307, None, None, v))
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
+    if s == 0:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L308)
-                ch.append(c)
-                pos = _d84(V, E, pos, c)
-                s = 3
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 2:
+            v, pos = rstr(V, E, pos)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L307, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 3:
+            ch.append(Element(_U0, _L306, None, None, v))
+            s = 2
+        elif x == 1:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L309, None, None, v))
-                s = 4
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 4:
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
+            ch.append(Element(_U0, _L307, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L307, None, None, v))
+            s = 1
+        else:
+            raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L308)
+            ch.append(c)
+            pos = _d84(V, E, pos, c)
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L309, None, None, v))
+            s = 4
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e107(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -16727,155 +16713,157 @@ def _e107(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L306 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii() or len(v) > 160:
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L307 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 3) | 2
-                    n += 3
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L306 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii() or len(v) > 160:
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            elif nm == _L307 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 3) | 2
+                n += 3
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L308 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e84(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L307 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L309 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L307 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L308 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e84(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L309 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d108(V: int, E: int, pos: int, el: Element) -> int:
     # AdditionalServiceType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L310, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
+            v, pos = rstr(V, E, pos)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L311)
-                ch.append(c)
-                pos = _d84(V, E, pos, c)
-                s = 2
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            ch.append(Element(_U0, _L310, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L311)
+            ch.append(c)
+            pos = _d84(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e108(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -16888,95 +16876,96 @@ def _e108(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L310 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii() or len(v) > 80:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L310 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii() or len(v) > 80:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L311 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e84(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L311 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e84(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d109(V: int, E: int, pos: int, el: Element) -> int:
     # PriceLevelScheduleEntryType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L265, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 10
-                x = (V >> (E - pos)) & 0x3ff
-                if x & 0x201:
-                    raise Fallback
-                v = x >> 1
-                ch.append(Element(_U0, _L312, None, None, v))
-                s = 2
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            ch.append(Element(_U0, _L265, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 10
+            x = (V >> (E - pos)) & 0x3ff
+            if x & 0x201:
+                raise Fallback
+            v = x >> 1
+            ch.append(Element(_U0, _L312, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e109(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -16989,135 +16978,134 @@ def _e109(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L265 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L265 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L312 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 255:
-                        raise Fallback
-                    acc = (acc << 11) | 0 | (v << 1)
-                    n += 11
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L312 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 255:
+                    raise Fallback
+                acc = (acc << 11) | 0 | (v << 1)
+                n += 11
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d110(V: int, E: int, pos: int, el: Element) -> int:
     # PowerScheduleType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L183, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L313)
-                ch.append(c)
-                pos = _d84(V, E, pos, c)
-                s = 4
-            elif x == 1:
-                c = Element(_U0, _L314)
-                ch.append(c)
-                pos = _d84(V, E, pos, c)
-                s = 3
-            elif x == 2:
-                c = Element(_U0, _L315)
-                ch.append(c)
-                pos = _d114(V, E, pos, c)
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L315)
-                ch.append(c)
-                pos = _d114(V, E, pos, c)
-                s = 2
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L314)
-                ch.append(c)
-                pos = _d84(V, E, pos, c)
-                s = 3
-            elif x == 1:
-                c = Element(_U0, _L315)
-                ch.append(c)
-                pos = _d114(V, E, pos, c)
-                s = 2
-            else:
-                raise Fallback
+            ch.append(Element(_U0, _L183, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L313)
+            ch.append(c)
+            pos = _d84(V, E, pos, c)
+            s = 4
+        elif x == 1:
+            c = Element(_U0, _L314)
+            ch.append(c)
+            pos = _d84(V, E, pos, c)
+            s = 3
+        elif x == 2:
+            c = Element(_U0, _L315)
+            ch.append(c)
+            pos = _d114(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L314)
+            ch.append(c)
+            pos = _d84(V, E, pos, c)
+            s = 3
+        elif x == 1:
+            c = Element(_U0, _L315)
+            ch.append(c)
+            pos = _d114(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L315)
+            ch.append(c)
+            pos = _d114(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e110(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -17130,143 +17118,141 @@ def _e110(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L183 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 18446744073709551615:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L183 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 18446744073709551615:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L313 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e84(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L314 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e84(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L315 and c.ns == _U0:
-                    acc = (acc << 2) | 2
-                    n += 2
-                    acc, n = _e114(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L315 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e114(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L314 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e84(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L315 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e114(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L313 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e84(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L314 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e84(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L315 and c.ns == _U0:
+                acc = (acc << 2) | 2
+                n += 2
+                acc, n = _e114(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L314 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e84(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L315 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e114(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L315 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e114(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d111(V: int, E: int, pos: int, el: Element) -> int:
     # EVPowerScheduleEntryType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L265, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L266)
-                ch.append(c)
-                pos = _d84(V, E, pos, c)
-                s = 2
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            ch.append(Element(_U0, _L265, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L266)
+            ch.append(c)
+            pos = _d84(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e111(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -17279,52 +17265,53 @@ def _e111(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L265 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L265 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L266 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e84(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L266 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e84(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d112(V: int, E: int, pos: int, el: Element) -> int:
@@ -17417,9 +17404,10 @@ def _e112(el: Element, acc: int, n: int) -> tuple[int, int]:
                     n += 1
                     i += 1
                     s = 1
-                    continue
+                else:
+                    raise Fallback
+            else:
                 raise Fallback
-            raise Fallback
         elif k == 1:
             if i < m:
                 c = ch[i]
@@ -17430,9 +17418,10 @@ def _e112(el: Element, acc: int, n: int) -> tuple[int, int]:
                     acc, n = _e115(c, acc, n)
                     i += 1
                     s = 2
-                    continue
+                else:
+                    raise Fallback
+            else:
                 raise Fallback
-            raise Fallback
         elif k == 2:
             if i < m:
                 c = ch[i]
@@ -17443,15 +17432,17 @@ def _e112(el: Element, acc: int, n: int) -> tuple[int, int]:
                     acc, n = _e115(c, acc, n)
                     i += 1
                     s = _N305[s][0]
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
+                else:
+                    raise Fallback
+            else:
+                return (acc << 2) | 1, n + 2
         elif k == 3:
             if i < m:
                 c = ch[i]
                 nm = c.name
                 raise Fallback
-            return (acc << 1) | 0, n + 1
+            else:
+                return (acc << 1) | 0, n + 1
         else:
             raise Fallback
 
@@ -17460,178 +17451,176 @@ def _d113(V: int, E: int, pos: int, el: Element) -> int:
     # PriceRuleType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L317)
-                ch.append(c)
-                pos = _d84(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L318)
-                ch.append(c)
-                pos = _d84(V, E, pos, c)
-                s = 6
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L319, None, None, v))
-                s = 5
-            elif x == 2:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L320, None, None, v))
-                s = 4
-            elif x == 3:
-                pos += 10
-                x = (V >> (E - pos)) & 0x3ff
-                if x & 0x201:
-                    raise Fallback
-                v = x >> 1
-                ch.append(Element(_U0, _L321, None, None, v))
-                s = 3
-            elif x == 4:
-                c = Element(_U0, _L322)
-                ch.append(c)
-                pos = _d84(V, E, pos, c)
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L322)
-                ch.append(c)
-                pos = _d84(V, E, pos, c)
-                s = 2
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 10
-                x = (V >> (E - pos)) & 0x3ff
-                if x & 0x201:
-                    raise Fallback
-                v = x >> 1
-                ch.append(Element(_U0, _L321, None, None, v))
-                s = 3
-            elif x == 1:
-                c = Element(_U0, _L322)
-                ch.append(c)
-                pos = _d84(V, E, pos, c)
-                s = 2
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L320, None, None, v))
-                s = 4
-            elif x == 1:
-                pos += 10
-                x = (V >> (E - pos)) & 0x3ff
-                if x & 0x201:
-                    raise Fallback
-                v = x >> 1
-                ch.append(Element(_U0, _L321, None, None, v))
-                s = 3
-            elif x == 2:
-                c = Element(_U0, _L322)
-                ch.append(c)
-                pos = _d84(V, E, pos, c)
-                s = 2
-            else:
-                raise Fallback
-        elif s == 6:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L319, None, None, v))
-                s = 5
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L320, None, None, v))
-                s = 4
-            elif x == 2:
-                pos += 10
-                x = (V >> (E - pos)) & 0x3ff
-                if x & 0x201:
-                    raise Fallback
-                v = x >> 1
-                ch.append(Element(_U0, _L321, None, None, v))
-                s = 3
-            elif x == 3:
-                c = Element(_U0, _L322)
-                ch.append(c)
-                pos = _d84(V, E, pos, c)
-                s = 2
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L317)
+            ch.append(c)
+            pos = _d84(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L318)
+            ch.append(c)
+            pos = _d84(V, E, pos, c)
+            s = 6
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L319, None, None, v))
+            s = 5
+        elif x == 2:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L320, None, None, v))
+            s = 4
+        elif x == 3:
+            pos += 10
+            x = (V >> (E - pos)) & 0x3ff
+            if x & 0x201:
+                raise Fallback
+            v = x >> 1
+            ch.append(Element(_U0, _L321, None, None, v))
+            s = 3
+        elif x == 4:
+            c = Element(_U0, _L322)
+            ch.append(c)
+            pos = _d84(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 6:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L319, None, None, v))
+            s = 5
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L320, None, None, v))
+            s = 4
+        elif x == 2:
+            pos += 10
+            x = (V >> (E - pos)) & 0x3ff
+            if x & 0x201:
+                raise Fallback
+            v = x >> 1
+            ch.append(Element(_U0, _L321, None, None, v))
+            s = 3
+        elif x == 3:
+            c = Element(_U0, _L322)
+            ch.append(c)
+            pos = _d84(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L320, None, None, v))
+            s = 4
+        elif x == 1:
+            pos += 10
+            x = (V >> (E - pos)) & 0x3ff
+            if x & 0x201:
+                raise Fallback
+            v = x >> 1
+            ch.append(Element(_U0, _L321, None, None, v))
+            s = 3
+        elif x == 2:
+            c = Element(_U0, _L322)
+            ch.append(c)
+            pos = _d84(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 10
+            x = (V >> (E - pos)) & 0x3ff
+            if x & 0x201:
+                raise Fallback
+            v = x >> 1
+            ch.append(Element(_U0, _L321, None, None, v))
+            s = 3
+        elif x == 1:
+            c = Element(_U0, _L322)
+            ch.append(c)
+            pos = _d84(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L322)
+            ch.append(c)
+            pos = _d84(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e113(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -17644,234 +17633,229 @@ def _e113(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L317 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e84(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L317 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e84(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L318 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e84(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L319 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 4) | 2
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L320 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 65535:
-                        raise Fallback
-                    acc = (acc << 4) | 4
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L321 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 255:
-                        raise Fallback
-                    acc = (acc << 13) | 3072 | (v << 1)
-                    n += 13
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L322 and c.ns == _U0:
-                    acc = (acc << 3) | 4
-                    n += 3
-                    acc, n = _e84(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L322 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e84(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L321 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 255:
-                        raise Fallback
-                    acc = (acc << 12) | 0 | (v << 1)
-                    n += 12
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L322 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e84(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L320 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 65535:
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L321 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 255:
-                        raise Fallback
-                    acc = (acc << 12) | 1024 | (v << 1)
-                    n += 12
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L322 and c.ns == _U0:
-                    acc = (acc << 2) | 2
-                    n += 2
-                    acc, n = _e84(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 6:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L319 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 4) | 0
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L320 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 65535:
-                        raise Fallback
-                    acc = (acc << 4) | 2
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L321 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 255:
-                        raise Fallback
-                    acc = (acc << 13) | 2048 | (v << 1)
-                    n += 13
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L322 and c.ns == _U0:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e84(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L318 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e84(c, acc, n)
+                i += 1
+                s = 6
+            elif nm == _L319 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 4) | 2
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 5
+            elif nm == _L320 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 65535:
+                    raise Fallback
+                acc = (acc << 4) | 4
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            elif nm == _L321 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 255:
+                    raise Fallback
+                acc = (acc << 13) | 3072 | (v << 1)
+                n += 13
+                i += 1
+                s = 3
+            elif nm == _L322 and c.ns == _U0:
+                acc = (acc << 3) | 4
+                n += 3
+                acc, n = _e84(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 6:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L319 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 4) | 0
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 5
+            elif nm == _L320 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 65535:
+                    raise Fallback
+                acc = (acc << 4) | 2
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            elif nm == _L321 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 255:
+                    raise Fallback
+                acc = (acc << 13) | 2048 | (v << 1)
+                n += 13
+                i += 1
+                s = 3
+            elif nm == _L322 and c.ns == _U0:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e84(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L320 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 65535:
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            elif nm == _L321 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 255:
+                    raise Fallback
+                acc = (acc << 12) | 1024 | (v << 1)
+                n += 12
+                i += 1
+                s = 3
+            elif nm == _L322 and c.ns == _U0:
+                acc = (acc << 2) | 2
+                n += 2
+                acc, n = _e84(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L321 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 255:
+                    raise Fallback
+                acc = (acc << 12) | 0 | (v << 1)
+                n += 12
+                i += 1
+                s = 3
+            elif nm == _L322 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e84(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L322 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e84(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d114(V: int, E: int, pos: int, el: Element) -> int:
@@ -17935,9 +17919,10 @@ def _e114(el: Element, acc: int, n: int) -> tuple[int, int]:
                     acc, n = _e93(c, acc, n)
                     i += 1
                     s = 1
-                    continue
+                else:
+                    raise Fallback
+            else:
                 raise Fallback
-            raise Fallback
         elif k == 1:
             if i < m:
                 c = ch[i]
@@ -17948,15 +17933,17 @@ def _e114(el: Element, acc: int, n: int) -> tuple[int, int]:
                     acc, n = _e93(c, acc, n)
                     i += 1
                     s = _N276[s][0]
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
+                else:
+                    raise Fallback
+            else:
+                return (acc << 2) | 1, n + 2
         elif k == 2:
             if i < m:
                 c = ch[i]
                 nm = c.name
                 raise Fallback
-            return (acc << 1) | 0, n + 1
+            else:
+                return (acc << 1) | 0, n + 1
         else:
             raise Fallback
 
@@ -17965,36 +17952,34 @@ def _d115(V: int, E: int, pos: int, el: Element) -> int:
     # EVPriceRuleType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L317)
-                ch.append(c)
-                pos = _d84(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L322)
-                ch.append(c)
-                pos = _d84(V, E, pos, c)
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L317)
+            ch.append(c)
+            pos = _d84(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L322)
+            ch.append(c)
+            pos = _d84(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e115(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -18007,38 +17992,39 @@ def _e115(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L317 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e84(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L317 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e84(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L322 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e84(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L322 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e84(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback

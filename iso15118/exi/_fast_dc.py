@@ -120,9 +120,9 @@ _L102 = 'EVProcessing'
 _L103 = 'P'
 _L104 = 'G'
 _L105 = 'Y'
-_L106 = 'J'
-_L107 = 'Seed'
-_L108 = 'Q'
+_L106 = 'Q'
+_L107 = 'J'
+_L108 = 'Seed'
 _L109 = 'PgenCounter'
 _A110 = 'Id'
 _A111 = 'Encoding'
@@ -453,136 +453,134 @@ def _d0(V: int, E: int, pos: int, el: Element) -> int:
     # BPT_DC_CPDReqEnergyTransferMode
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L51)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L52)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L53)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 3
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L54)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 4
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L55)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 5
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L56)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 6
-            else:
-                raise Fallback
-        elif s == 6:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U0, _L57, None, None, v))
-                s = 8
-            elif x == 1:
-                c = Element(_U0, _L58)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 7
-            else:
-                raise Fallback
-        elif s == 7:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L59)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 9
-            else:
-                raise Fallback
-        elif s == 8:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L58)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 7
-            else:
-                raise Fallback
-        elif s == 9:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L60)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 10
-            else:
-                raise Fallback
-        elif s == 10:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L61)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 11
-            else:
-                raise Fallback
-        elif s == 11:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L51)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L52)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L53)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L54)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 4
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L55)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 5
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L56)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 6
+        else:
+            raise Fallback
+    if s == 6:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
+                raise Fallback
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            ch.append(Element(_U0, _L57, None, None, v))
+            s = 8
+        elif x == 1:
+            c = Element(_U0, _L58)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 7
+        else:
+            raise Fallback
+    if s == 8:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L58)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 7
+        else:
+            raise Fallback
+    if s == 7:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L59)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 9
+        else:
+            raise Fallback
+    if s == 9:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L60)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 10
+        else:
+            raise Fallback
+    if s == 10:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L61)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 11
+        else:
+            raise Fallback
+    if s == 11:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e0(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -595,300 +593,307 @@ def _e0(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L51 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L51 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L52 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L53 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L54 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L55 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L56 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 6:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L57 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 11) | 0 | (v << 1)
-                    n += 11
-                    i += 1
-                    s = 8
-                    continue
-                elif nm == _L58 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 7:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L59 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 9
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 8:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L58 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 9:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L60 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 10
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 10:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L61 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 11
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 11:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L52 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L53 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L54 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L55 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 5
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L56 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 6:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L57 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 11) | 0 | (v << 1)
+                n += 11
+                i += 1
+                s = 8
+            elif nm == _L58 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 7
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 8:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L58 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 7
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 7:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L59 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 9
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 9:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L60 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 10
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 10:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L61 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 11
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 11:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d1(V: int, E: int, pos: int, el: Element) -> int:
     # BPT_DC_CPDResEnergyTransferMode
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L62)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L63)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L64)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 3
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L65)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 4
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L66)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 5
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L67)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 6
-            else:
-                raise Fallback
-        elif s == 6:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L68)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 8
-            elif x == 1:
-                c = Element(_U0, _L69)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 7
-            else:
-                raise Fallback
-        elif s == 7:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L70)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 9
-            else:
-                raise Fallback
-        elif s == 8:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L69)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 7
-            else:
-                raise Fallback
-        elif s == 9:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L71)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 10
-            else:
-                raise Fallback
-        elif s == 10:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L72)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 11
-            else:
-                raise Fallback
-        elif s == 11:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L62)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L63)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L64)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L65)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 4
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L66)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 5
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L67)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 6
+        else:
+            raise Fallback
+    if s == 6:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L68)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 8
+        elif x == 1:
+            c = Element(_U0, _L69)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 7
+        else:
+            raise Fallback
+    if s == 8:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L69)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 7
+        else:
+            raise Fallback
+    if s == 7:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L70)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 9
+        else:
+            raise Fallback
+    if s == 9:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L71)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 10
+        else:
+            raise Fallback
+    if s == 10:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L72)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 11
+        else:
+            raise Fallback
+    if s == 11:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e1(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -901,343 +906,350 @@ def _e1(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L62 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L62 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L63 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L64 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L65 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L66 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L67 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 6:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L68 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                elif nm == _L69 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 7:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L70 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 9
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 8:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L69 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 9:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L71 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 10
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 10:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L72 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 11
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 11:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L63 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L64 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L65 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L66 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 5
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L67 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 6:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L68 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 8
+            elif nm == _L69 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 7
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 8:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L69 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 7
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 7:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L70 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 9
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 9:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L71 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 10
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 10:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L72 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 11
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 11:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d2(V: int, E: int, pos: int, el: Element) -> int:
     # BPT_Dynamic_DC_CLReqControlMode
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U7, _L73, None, None, v))
-                s = 2
-            elif x == 1:
-                c = Element(_U7, _L74)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
+    if s == 0:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U7, _L75)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 3
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 2:
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U7, _L74)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U7, _L76)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 4
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L51)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 5
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L52)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 6
-            else:
-                raise Fallback
-        elif s == 6:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L53)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 7
-            else:
-                raise Fallback
-        elif s == 7:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L55)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 8
-            else:
-                raise Fallback
-        elif s == 8:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L56)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 9
-            else:
-                raise Fallback
-        elif s == 9:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L58)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 10
-            else:
-                raise Fallback
-        elif s == 10:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L59)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 11
-            else:
-                raise Fallback
-        elif s == 11:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L60)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 12
-            else:
-                raise Fallback
-        elif s == 12:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L77)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 14
-            elif x == 1:
-                c = Element(_U0, _L78)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 13
-            elif x == 2:
-                return pos
-            else:
-                raise Fallback
-        elif s == 13:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
-        elif s == 14:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L78)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 13
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
+            ch.append(Element(_U7, _L73, None, None, v))
+            s = 2
+        elif x == 1:
+            c = Element(_U7, _L74)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U7, _L74)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U7, _L75)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U7, _L76)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 4
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L51)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 5
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L52)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 6
+        else:
+            raise Fallback
+    if s == 6:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L53)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 7
+        else:
+            raise Fallback
+    if s == 7:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L55)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 8
+        else:
+            raise Fallback
+    if s == 8:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L56)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 9
+        else:
+            raise Fallback
+    if s == 9:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L58)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 10
+        else:
+            raise Fallback
+    if s == 10:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L59)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 11
+        else:
+            raise Fallback
+    if s == 11:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L60)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 12
+        else:
+            raise Fallback
+    if s == 12:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L77)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 14
+        elif x == 1:
+            c = Element(_U0, _L78)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 13
+        elif x == 2:
+            return pos
+        else:
+            raise Fallback
+    if s == 14:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L78)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 13
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 13:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e2(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -1250,473 +1262,482 @@ def _e2(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L73 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L74 and c.ns == _U7:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L73 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            elif nm == _L74 and c.ns == _U7:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L75 and c.ns == _U7:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L74 and c.ns == _U7:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L76 and c.ns == _U7:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L51 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L52 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 6:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L53 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 7:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L55 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 8:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L56 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 9
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 9:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L58 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 10
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 10:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L59 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 11
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 11:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L60 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 12
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 12:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L77 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 14
-                    continue
-                elif nm == _L78 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 13
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
-        elif s == 13:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        elif s == 14:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L78 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 13
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
             raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L74 and c.ns == _U7:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L75 and c.ns == _U7:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L76 and c.ns == _U7:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L51 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 5
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L52 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 6:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L53 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 7
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 7:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L55 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 8
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 8:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L56 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 9
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 9:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L58 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 10
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 10:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L59 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 11
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 11:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L60 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 12
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 12:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L77 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 14
+            elif nm == _L78 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 13
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 2, n + 2
+    if s == 14:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L78 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 13
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 13:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d3(V: int, E: int, pos: int, el: Element) -> int:
     # BPT_Dynamic_DC_CLResControlMode
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U7, _L73, None, None, v))
-                s = 5
-            elif x == 1:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U7, _L79, None, None, v))
-                s = 4
-            elif x == 2:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U7, _L57, None, None, v))
-                s = 3
-            elif x == 3:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U7, _L80, None, None, v))
-                s = 2
-            elif x == 4:
-                c = Element(_U0, _L62)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
+    if s == 0:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L63)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 6
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 2:
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L62)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U7, _L80, None, None, v))
-                s = 2
-            elif x == 1:
-                c = Element(_U0, _L62)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 1
-            else:
+            ch.append(Element(_U7, _L73, None, None, v))
+            s = 5
+        elif x == 1:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
                 raise Fallback
-        elif s == 4:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U7, _L57, None, None, v))
-                s = 3
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U7, _L80, None, None, v))
-                s = 2
-            elif x == 2:
-                c = Element(_U0, _L62)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 1
-            else:
+            v = x >> 1
+            if v > 100:
                 raise Fallback
-        elif s == 5:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U7, _L79, None, None, v))
-                s = 4
-            elif x == 1:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U7, _L57, None, None, v))
-                s = 3
-            elif x == 2:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U7, _L80, None, None, v))
-                s = 2
-            elif x == 3:
-                c = Element(_U0, _L62)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 1
-            else:
+            ch.append(Element(_U7, _L79, None, None, v))
+            s = 4
+        elif x == 2:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
                 raise Fallback
-        elif s == 6:
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            ch.append(Element(_U7, _L57, None, None, v))
+            s = 3
+        elif x == 3:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L64)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 7
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 7:
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L66)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 8
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 8:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L69)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 9
-            else:
-                raise Fallback
-        elif s == 9:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L70)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 10
-            else:
-                raise Fallback
-        elif s == 10:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L71)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 11
-            else:
-                raise Fallback
-        elif s == 11:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L67)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 12
-            else:
-                raise Fallback
-        elif s == 12:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            ch.append(Element(_U7, _L80, None, None, v))
+            s = 2
+        elif x == 4:
+            c = Element(_U0, _L62)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 5:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
+                raise Fallback
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            ch.append(Element(_U7, _L79, None, None, v))
+            s = 4
+        elif x == 1:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
+                raise Fallback
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            ch.append(Element(_U7, _L57, None, None, v))
+            s = 3
+        elif x == 2:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U7, _L80, None, None, v))
+            s = 2
+        elif x == 3:
+            c = Element(_U0, _L62)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
+                raise Fallback
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            ch.append(Element(_U7, _L57, None, None, v))
+            s = 3
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U7, _L80, None, None, v))
+            s = 2
+        elif x == 2:
+            c = Element(_U0, _L62)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U7, _L80, None, None, v))
+            s = 2
+        elif x == 1:
+            c = Element(_U0, _L62)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L62)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L63)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 6
+        else:
+            raise Fallback
+    if s == 6:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L64)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 7
+        else:
+            raise Fallback
+    if s == 7:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L66)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 8
+        else:
+            raise Fallback
+    if s == 8:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L69)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 9
+        else:
+            raise Fallback
+    if s == 9:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L70)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 10
+        else:
+            raise Fallback
+    if s == 10:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L71)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 11
+        else:
+            raise Fallback
+    if s == 11:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L67)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 12
+        else:
+            raise Fallback
+    if s == 12:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e3(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -1729,648 +1750,647 @@ def _e3(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L73 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 4) | 0
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L79 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 12) | 512 | (v << 1)
-                    n += 12
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L57 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 12) | 1024 | (v << 1)
-                    n += 12
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L80 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 65535:
-                        raise Fallback
-                    acc = (acc << 4) | 6
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L62 and c.ns == _U0:
-                    acc = (acc << 3) | 4
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L73 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 4) | 0
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 5
+            elif nm == _L79 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 12) | 512 | (v << 1)
+                n += 12
+                i += 1
+                s = 4
+            elif nm == _L57 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 12) | 1024 | (v << 1)
+                n += 12
+                i += 1
+                s = 3
+            elif nm == _L80 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 65535:
+                    raise Fallback
+                acc = (acc << 4) | 6
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            elif nm == _L62 and c.ns == _U0:
+                acc = (acc << 3) | 4
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L63 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L62 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L80 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 65535:
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L62 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L57 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 11) | 0 | (v << 1)
-                    n += 11
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L80 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 65535:
-                        raise Fallback
-                    acc = (acc << 3) | 2
-                    n += 3
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L62 and c.ns == _U0:
-                    acc = (acc << 2) | 2
-                    n += 2
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L79 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 12) | 0 | (v << 1)
-                    n += 12
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L57 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 12) | 512 | (v << 1)
-                    n += 12
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L80 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 65535:
-                        raise Fallback
-                    acc = (acc << 4) | 4
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L62 and c.ns == _U0:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 6:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L64 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 7:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L66 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 8:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L69 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 9
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 9:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L70 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 10
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 10:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L71 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 11
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 11:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L67 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 12
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 12:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L79 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 12) | 0 | (v << 1)
+                n += 12
+                i += 1
+                s = 4
+            elif nm == _L57 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 12) | 512 | (v << 1)
+                n += 12
+                i += 1
+                s = 3
+            elif nm == _L80 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 65535:
+                    raise Fallback
+                acc = (acc << 4) | 4
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            elif nm == _L62 and c.ns == _U0:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L57 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 11) | 0 | (v << 1)
+                n += 11
+                i += 1
+                s = 3
+            elif nm == _L80 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 65535:
+                    raise Fallback
+                acc = (acc << 3) | 2
+                n += 3
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            elif nm == _L62 and c.ns == _U0:
+                acc = (acc << 2) | 2
+                n += 2
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L80 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 65535:
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            elif nm == _L62 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L62 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L63 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 6:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L64 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 7
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 7:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L66 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 8
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 8:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L69 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 9
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 9:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L70 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 10
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 10:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L71 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 11
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 11:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L67 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 12
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 12:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d4(V: int, E: int, pos: int, el: Element) -> int:
     # BPT_Scheduled_DC_CLReqControlMode
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U7, _L74)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 4
-            elif x == 1:
-                c = Element(_U7, _L75)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 3
-            elif x == 2:
-                c = Element(_U7, _L76)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 2
-            elif x == 3:
-                c = Element(_U0, _L81)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L82)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 5
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L81)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U7, _L76)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 2
-            elif x == 1:
-                c = Element(_U0, _L81)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U7, _L75)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 3
-            elif x == 1:
-                c = Element(_U7, _L76)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 2
-            elif x == 2:
-                c = Element(_U0, _L81)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x == 0:
-                c = Element(_U0, _L51)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 13
-            elif x == 1:
-                c = Element(_U0, _L52)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 12
-            elif x == 2:
-                c = Element(_U0, _L53)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 11
-            elif x == 3:
-                c = Element(_U0, _L55)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 10
-            elif x == 4:
-                c = Element(_U0, _L56)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 9
-            elif x == 5:
-                c = Element(_U0, _L58)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 8
-            elif x == 6:
-                c = Element(_U0, _L59)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 7
-            elif x == 7:
-                c = Element(_U0, _L60)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 6
-            elif x == 8:
-                return pos
-            else:
-                raise Fallback
-        elif s == 6:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
-        elif s == 7:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L60)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 6
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 8:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L59)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 7
-            elif x == 1:
-                c = Element(_U0, _L60)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 6
-            elif x == 2:
-                return pos
-            else:
-                raise Fallback
-        elif s == 9:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L58)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 8
-            elif x == 1:
-                c = Element(_U0, _L59)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 7
-            elif x == 2:
-                c = Element(_U0, _L60)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 6
-            elif x == 3:
-                return pos
-            else:
-                raise Fallback
-        elif s == 10:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L56)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 9
-            elif x == 1:
-                c = Element(_U0, _L58)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 8
-            elif x == 2:
-                c = Element(_U0, _L59)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 7
-            elif x == 3:
-                c = Element(_U0, _L60)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 6
-            elif x == 4:
-                return pos
-            else:
-                raise Fallback
-        elif s == 11:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L55)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 10
-            elif x == 1:
-                c = Element(_U0, _L56)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 9
-            elif x == 2:
-                c = Element(_U0, _L58)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 8
-            elif x == 3:
-                c = Element(_U0, _L59)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 7
-            elif x == 4:
-                c = Element(_U0, _L60)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 6
-            elif x == 5:
-                return pos
-            else:
-                raise Fallback
-        elif s == 12:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L53)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 11
-            elif x == 1:
-                c = Element(_U0, _L55)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 10
-            elif x == 2:
-                c = Element(_U0, _L56)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 9
-            elif x == 3:
-                c = Element(_U0, _L58)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 8
-            elif x == 4:
-                c = Element(_U0, _L59)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 7
-            elif x == 5:
-                c = Element(_U0, _L60)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 6
-            elif x == 6:
-                return pos
-            else:
-                raise Fallback
-        elif s == 13:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x == 0:
-                c = Element(_U0, _L52)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 12
-            elif x == 1:
-                c = Element(_U0, _L53)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 11
-            elif x == 2:
-                c = Element(_U0, _L55)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 10
-            elif x == 3:
-                c = Element(_U0, _L56)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 9
-            elif x == 4:
-                c = Element(_U0, _L58)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 8
-            elif x == 5:
-                c = Element(_U0, _L59)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 7
-            elif x == 6:
-                c = Element(_U0, _L60)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 6
-            elif x == 7:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U7, _L74)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 4
+        elif x == 1:
+            c = Element(_U7, _L75)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 3
+        elif x == 2:
+            c = Element(_U7, _L76)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 2
+        elif x == 3:
+            c = Element(_U0, _L81)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 4:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U7, _L75)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 3
+        elif x == 1:
+            c = Element(_U7, _L76)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 2
+        elif x == 2:
+            c = Element(_U0, _L81)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U7, _L76)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 2
+        elif x == 1:
+            c = Element(_U0, _L81)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L81)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L82)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 5
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 4
+        x = (V >> (E - pos)) & 0xf
+        if x == 0:
+            c = Element(_U0, _L51)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 13
+        elif x == 1:
+            c = Element(_U0, _L52)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 12
+        elif x == 2:
+            c = Element(_U0, _L53)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 11
+        elif x == 3:
+            c = Element(_U0, _L55)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 10
+        elif x == 4:
+            c = Element(_U0, _L56)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 9
+        elif x == 5:
+            c = Element(_U0, _L58)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 8
+        elif x == 6:
+            c = Element(_U0, _L59)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 7
+        elif x == 7:
+            c = Element(_U0, _L60)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 6
+        elif x == 8:
+            return pos
+        else:
+            raise Fallback
+    if s == 13:
+        pos += 4
+        x = (V >> (E - pos)) & 0xf
+        if x == 0:
+            c = Element(_U0, _L52)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 12
+        elif x == 1:
+            c = Element(_U0, _L53)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 11
+        elif x == 2:
+            c = Element(_U0, _L55)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 10
+        elif x == 3:
+            c = Element(_U0, _L56)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 9
+        elif x == 4:
+            c = Element(_U0, _L58)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 8
+        elif x == 5:
+            c = Element(_U0, _L59)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 7
+        elif x == 6:
+            c = Element(_U0, _L60)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 6
+        elif x == 7:
+            return pos
+        else:
+            raise Fallback
+    if s == 12:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L53)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 11
+        elif x == 1:
+            c = Element(_U0, _L55)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 10
+        elif x == 2:
+            c = Element(_U0, _L56)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 9
+        elif x == 3:
+            c = Element(_U0, _L58)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 8
+        elif x == 4:
+            c = Element(_U0, _L59)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 7
+        elif x == 5:
+            c = Element(_U0, _L60)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 6
+        elif x == 6:
+            return pos
+        else:
+            raise Fallback
+    if s == 11:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L55)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 10
+        elif x == 1:
+            c = Element(_U0, _L56)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 9
+        elif x == 2:
+            c = Element(_U0, _L58)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 8
+        elif x == 3:
+            c = Element(_U0, _L59)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 7
+        elif x == 4:
+            c = Element(_U0, _L60)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 6
+        elif x == 5:
+            return pos
+        else:
+            raise Fallback
+    if s == 10:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L56)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 9
+        elif x == 1:
+            c = Element(_U0, _L58)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 8
+        elif x == 2:
+            c = Element(_U0, _L59)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 7
+        elif x == 3:
+            c = Element(_U0, _L60)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 6
+        elif x == 4:
+            return pos
+        else:
+            raise Fallback
+    if s == 9:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L58)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 8
+        elif x == 1:
+            c = Element(_U0, _L59)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 7
+        elif x == 2:
+            c = Element(_U0, _L60)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 6
+        elif x == 3:
+            return pos
+        else:
+            raise Fallback
+    if s == 8:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L59)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 7
+        elif x == 1:
+            c = Element(_U0, _L60)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 6
+        elif x == 2:
+            return pos
+        else:
+            raise Fallback
+    if s == 7:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L60)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 6
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 6:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e4(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -2383,674 +2403,650 @@ def _e4(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L74 and c.ns == _U7:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L75 and c.ns == _U7:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L76 and c.ns == _U7:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L81 and c.ns == _U0:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L74 and c.ns == _U7:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L75 and c.ns == _U7:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L76 and c.ns == _U7:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L81 and c.ns == _U0:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L82 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L81 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L76 and c.ns == _U7:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L81 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L75 and c.ns == _U7:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L76 and c.ns == _U7:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L81 and c.ns == _U0:
-                    acc = (acc << 2) | 2
-                    n += 2
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L51 and c.ns == _U0:
-                    acc = (acc << 4) | 0
-                    n += 4
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 13
-                    continue
-                elif nm == _L52 and c.ns == _U0:
-                    acc = (acc << 4) | 1
-                    n += 4
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 12
-                    continue
-                elif nm == _L53 and c.ns == _U0:
-                    acc = (acc << 4) | 2
-                    n += 4
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 11
-                    continue
-                elif nm == _L55 and c.ns == _U0:
-                    acc = (acc << 4) | 3
-                    n += 4
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 10
-                    continue
-                elif nm == _L56 and c.ns == _U0:
-                    acc = (acc << 4) | 4
-                    n += 4
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 9
-                    continue
-                elif nm == _L58 and c.ns == _U0:
-                    acc = (acc << 4) | 5
-                    n += 4
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                elif nm == _L59 and c.ns == _U0:
-                    acc = (acc << 4) | 6
-                    n += 4
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L60 and c.ns == _U0:
-                    acc = (acc << 4) | 7
-                    n += 4
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            return (acc << 4) | 8, n + 4
-        elif s == 6:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        elif s == 7:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L60 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 8:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L59 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L60 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
-        elif s == 9:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L58 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                elif nm == _L59 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L60 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            return (acc << 3) | 3, n + 3
-        elif s == 10:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L56 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 9
-                    continue
-                elif nm == _L58 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                elif nm == _L59 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L60 and c.ns == _U0:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            return (acc << 3) | 4, n + 3
-        elif s == 11:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L55 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 10
-                    continue
-                elif nm == _L56 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 9
-                    continue
-                elif nm == _L58 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                elif nm == _L59 and c.ns == _U0:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L60 and c.ns == _U0:
-                    acc = (acc << 3) | 4
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            return (acc << 3) | 5, n + 3
-        elif s == 12:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L53 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 11
-                    continue
-                elif nm == _L55 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 10
-                    continue
-                elif nm == _L56 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 9
-                    continue
-                elif nm == _L58 and c.ns == _U0:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                elif nm == _L59 and c.ns == _U0:
-                    acc = (acc << 3) | 4
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L60 and c.ns == _U0:
-                    acc = (acc << 3) | 5
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            return (acc << 3) | 6, n + 3
-        elif s == 13:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L52 and c.ns == _U0:
-                    acc = (acc << 4) | 0
-                    n += 4
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 12
-                    continue
-                elif nm == _L53 and c.ns == _U0:
-                    acc = (acc << 4) | 1
-                    n += 4
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 11
-                    continue
-                elif nm == _L55 and c.ns == _U0:
-                    acc = (acc << 4) | 2
-                    n += 4
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 10
-                    continue
-                elif nm == _L56 and c.ns == _U0:
-                    acc = (acc << 4) | 3
-                    n += 4
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 9
-                    continue
-                elif nm == _L58 and c.ns == _U0:
-                    acc = (acc << 4) | 4
-                    n += 4
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                elif nm == _L59 and c.ns == _U0:
-                    acc = (acc << 4) | 5
-                    n += 4
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L60 and c.ns == _U0:
-                    acc = (acc << 4) | 6
-                    n += 4
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            return (acc << 4) | 7, n + 4
         else:
             raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L75 and c.ns == _U7:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L76 and c.ns == _U7:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L81 and c.ns == _U0:
+                acc = (acc << 2) | 2
+                n += 2
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L76 and c.ns == _U7:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L81 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L81 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L82 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 5
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L51 and c.ns == _U0:
+                acc = (acc << 4) | 0
+                n += 4
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 13
+            elif nm == _L52 and c.ns == _U0:
+                acc = (acc << 4) | 1
+                n += 4
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 12
+            elif nm == _L53 and c.ns == _U0:
+                acc = (acc << 4) | 2
+                n += 4
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 11
+            elif nm == _L55 and c.ns == _U0:
+                acc = (acc << 4) | 3
+                n += 4
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 10
+            elif nm == _L56 and c.ns == _U0:
+                acc = (acc << 4) | 4
+                n += 4
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 9
+            elif nm == _L58 and c.ns == _U0:
+                acc = (acc << 4) | 5
+                n += 4
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 8
+            elif nm == _L59 and c.ns == _U0:
+                acc = (acc << 4) | 6
+                n += 4
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 7
+            elif nm == _L60 and c.ns == _U0:
+                acc = (acc << 4) | 7
+                n += 4
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            return (acc << 4) | 8, n + 4
+    if s == 13:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L52 and c.ns == _U0:
+                acc = (acc << 4) | 0
+                n += 4
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 12
+            elif nm == _L53 and c.ns == _U0:
+                acc = (acc << 4) | 1
+                n += 4
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 11
+            elif nm == _L55 and c.ns == _U0:
+                acc = (acc << 4) | 2
+                n += 4
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 10
+            elif nm == _L56 and c.ns == _U0:
+                acc = (acc << 4) | 3
+                n += 4
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 9
+            elif nm == _L58 and c.ns == _U0:
+                acc = (acc << 4) | 4
+                n += 4
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 8
+            elif nm == _L59 and c.ns == _U0:
+                acc = (acc << 4) | 5
+                n += 4
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 7
+            elif nm == _L60 and c.ns == _U0:
+                acc = (acc << 4) | 6
+                n += 4
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            return (acc << 4) | 7, n + 4
+    if s == 12:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L53 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 11
+            elif nm == _L55 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 10
+            elif nm == _L56 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 9
+            elif nm == _L58 and c.ns == _U0:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 8
+            elif nm == _L59 and c.ns == _U0:
+                acc = (acc << 3) | 4
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 7
+            elif nm == _L60 and c.ns == _U0:
+                acc = (acc << 3) | 5
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 6, n + 3
+    if s == 11:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L55 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 10
+            elif nm == _L56 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 9
+            elif nm == _L58 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 8
+            elif nm == _L59 and c.ns == _U0:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 7
+            elif nm == _L60 and c.ns == _U0:
+                acc = (acc << 3) | 4
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 5, n + 3
+    if s == 10:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L56 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 9
+            elif nm == _L58 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 8
+            elif nm == _L59 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 7
+            elif nm == _L60 and c.ns == _U0:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 4, n + 3
+    if s == 9:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L58 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 8
+            elif nm == _L59 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 7
+            elif nm == _L60 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 3, n + 3
+    if s == 8:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L59 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 7
+            elif nm == _L60 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 2, n + 2
+    if s == 7:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L60 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 6:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d5(V: int, E: int, pos: int, el: Element) -> int:
     # BPT_Scheduled_DC_CLResControlMode
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x == 0:
-                c = Element(_U0, _L62)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 8
-            elif x == 1:
-                c = Element(_U0, _L63)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 7
-            elif x == 2:
-                c = Element(_U0, _L64)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 6
-            elif x == 3:
-                c = Element(_U0, _L66)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 5
-            elif x == 4:
-                c = Element(_U0, _L69)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 4
-            elif x == 5:
-                c = Element(_U0, _L70)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 3
-            elif x == 6:
-                c = Element(_U0, _L71)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 2
-            elif x == 7:
-                c = Element(_U0, _L67)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 1
-            elif x == 8:
-                return pos
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L67)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 1
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L71)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 2
-            elif x == 1:
-                c = Element(_U0, _L67)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 1
-            elif x == 2:
-                return pos
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L70)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 3
-            elif x == 1:
-                c = Element(_U0, _L71)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 2
-            elif x == 2:
-                c = Element(_U0, _L67)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 1
-            elif x == 3:
-                return pos
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L69)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 4
-            elif x == 1:
-                c = Element(_U0, _L70)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 3
-            elif x == 2:
-                c = Element(_U0, _L71)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 2
-            elif x == 3:
-                c = Element(_U0, _L67)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 1
-            elif x == 4:
-                return pos
-            else:
-                raise Fallback
-        elif s == 6:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L66)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 5
-            elif x == 1:
-                c = Element(_U0, _L69)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 4
-            elif x == 2:
-                c = Element(_U0, _L70)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 3
-            elif x == 3:
-                c = Element(_U0, _L71)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 2
-            elif x == 4:
-                c = Element(_U0, _L67)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 1
-            elif x == 5:
-                return pos
-            else:
-                raise Fallback
-        elif s == 7:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L64)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 6
-            elif x == 1:
-                c = Element(_U0, _L66)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 5
-            elif x == 2:
-                c = Element(_U0, _L69)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 4
-            elif x == 3:
-                c = Element(_U0, _L70)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 3
-            elif x == 4:
-                c = Element(_U0, _L71)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 2
-            elif x == 5:
-                c = Element(_U0, _L67)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 1
-            elif x == 6:
-                return pos
-            else:
-                raise Fallback
-        elif s == 8:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x == 0:
-                c = Element(_U0, _L63)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 7
-            elif x == 1:
-                c = Element(_U0, _L64)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 6
-            elif x == 2:
-                c = Element(_U0, _L66)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 5
-            elif x == 3:
-                c = Element(_U0, _L69)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 4
-            elif x == 4:
-                c = Element(_U0, _L70)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 3
-            elif x == 5:
-                c = Element(_U0, _L71)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 2
-            elif x == 6:
-                c = Element(_U0, _L67)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 1
-            elif x == 7:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 4
+        x = (V >> (E - pos)) & 0xf
+        if x == 0:
+            c = Element(_U0, _L62)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 8
+        elif x == 1:
+            c = Element(_U0, _L63)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 7
+        elif x == 2:
+            c = Element(_U0, _L64)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 6
+        elif x == 3:
+            c = Element(_U0, _L66)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 5
+        elif x == 4:
+            c = Element(_U0, _L69)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 4
+        elif x == 5:
+            c = Element(_U0, _L70)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 3
+        elif x == 6:
+            c = Element(_U0, _L71)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 2
+        elif x == 7:
+            c = Element(_U0, _L67)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 1
+        elif x == 8:
+            return pos
         else:
             raise Fallback
+    if s == 8:
+        pos += 4
+        x = (V >> (E - pos)) & 0xf
+        if x == 0:
+            c = Element(_U0, _L63)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 7
+        elif x == 1:
+            c = Element(_U0, _L64)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 6
+        elif x == 2:
+            c = Element(_U0, _L66)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 5
+        elif x == 3:
+            c = Element(_U0, _L69)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 4
+        elif x == 4:
+            c = Element(_U0, _L70)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 3
+        elif x == 5:
+            c = Element(_U0, _L71)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 2
+        elif x == 6:
+            c = Element(_U0, _L67)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 1
+        elif x == 7:
+            return pos
+        else:
+            raise Fallback
+    if s == 7:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L64)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 6
+        elif x == 1:
+            c = Element(_U0, _L66)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 5
+        elif x == 2:
+            c = Element(_U0, _L69)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 4
+        elif x == 3:
+            c = Element(_U0, _L70)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 3
+        elif x == 4:
+            c = Element(_U0, _L71)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 2
+        elif x == 5:
+            c = Element(_U0, _L67)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 1
+        elif x == 6:
+            return pos
+        else:
+            raise Fallback
+    if s == 6:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L66)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 5
+        elif x == 1:
+            c = Element(_U0, _L69)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 4
+        elif x == 2:
+            c = Element(_U0, _L70)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 3
+        elif x == 3:
+            c = Element(_U0, _L71)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 2
+        elif x == 4:
+            c = Element(_U0, _L67)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 1
+        elif x == 5:
+            return pos
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L69)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 4
+        elif x == 1:
+            c = Element(_U0, _L70)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 3
+        elif x == 2:
+            c = Element(_U0, _L71)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 2
+        elif x == 3:
+            c = Element(_U0, _L67)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 1
+        elif x == 4:
+            return pos
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L70)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 3
+        elif x == 1:
+            c = Element(_U0, _L71)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 2
+        elif x == 2:
+            c = Element(_U0, _L67)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 1
+        elif x == 3:
+            return pos
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L71)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 2
+        elif x == 1:
+            c = Element(_U0, _L67)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 1
+        elif x == 2:
+            return pos
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L67)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 1
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e5(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -3063,330 +3059,307 @@ def _e5(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L62 and c.ns == _U0:
-                    acc = (acc << 4) | 0
-                    n += 4
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                elif nm == _L63 and c.ns == _U0:
-                    acc = (acc << 4) | 1
-                    n += 4
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L64 and c.ns == _U0:
-                    acc = (acc << 4) | 2
-                    n += 4
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L66 and c.ns == _U0:
-                    acc = (acc << 4) | 3
-                    n += 4
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L69 and c.ns == _U0:
-                    acc = (acc << 4) | 4
-                    n += 4
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L70 and c.ns == _U0:
-                    acc = (acc << 4) | 5
-                    n += 4
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L71 and c.ns == _U0:
-                    acc = (acc << 4) | 6
-                    n += 4
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L67 and c.ns == _U0:
-                    acc = (acc << 4) | 7
-                    n += 4
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L62 and c.ns == _U0:
+                acc = (acc << 4) | 0
+                n += 4
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 8
+            elif nm == _L63 and c.ns == _U0:
+                acc = (acc << 4) | 1
+                n += 4
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 7
+            elif nm == _L64 and c.ns == _U0:
+                acc = (acc << 4) | 2
+                n += 4
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 6
+            elif nm == _L66 and c.ns == _U0:
+                acc = (acc << 4) | 3
+                n += 4
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 5
+            elif nm == _L69 and c.ns == _U0:
+                acc = (acc << 4) | 4
+                n += 4
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L70 and c.ns == _U0:
+                acc = (acc << 4) | 5
+                n += 4
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L71 and c.ns == _U0:
+                acc = (acc << 4) | 6
+                n += 4
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L67 and c.ns == _U0:
+                acc = (acc << 4) | 7
+                n += 4
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            return (acc << 4) | 8, n + 4
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L67 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L71 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L67 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L70 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L71 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L67 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 3) | 3, n + 3
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L69 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L70 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L71 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L67 and c.ns == _U0:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 3) | 4, n + 3
-        elif s == 6:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L66 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L69 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L70 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L71 and c.ns == _U0:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L67 and c.ns == _U0:
-                    acc = (acc << 3) | 4
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 3) | 5, n + 3
-        elif s == 7:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L64 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L66 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L69 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L70 and c.ns == _U0:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L71 and c.ns == _U0:
-                    acc = (acc << 3) | 4
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L67 and c.ns == _U0:
-                    acc = (acc << 3) | 5
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 3) | 6, n + 3
-        elif s == 8:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L63 and c.ns == _U0:
-                    acc = (acc << 4) | 0
-                    n += 4
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L64 and c.ns == _U0:
-                    acc = (acc << 4) | 1
-                    n += 4
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L66 and c.ns == _U0:
-                    acc = (acc << 4) | 2
-                    n += 4
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L69 and c.ns == _U0:
-                    acc = (acc << 4) | 3
-                    n += 4
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L70 and c.ns == _U0:
-                    acc = (acc << 4) | 4
-                    n += 4
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L71 and c.ns == _U0:
-                    acc = (acc << 4) | 5
-                    n += 4
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L67 and c.ns == _U0:
-                    acc = (acc << 4) | 6
-                    n += 4
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 4) | 7, n + 4
         else:
+            return (acc << 4) | 8, n + 4
+    if s == 8:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L63 and c.ns == _U0:
+                acc = (acc << 4) | 0
+                n += 4
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 7
+            elif nm == _L64 and c.ns == _U0:
+                acc = (acc << 4) | 1
+                n += 4
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 6
+            elif nm == _L66 and c.ns == _U0:
+                acc = (acc << 4) | 2
+                n += 4
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 5
+            elif nm == _L69 and c.ns == _U0:
+                acc = (acc << 4) | 3
+                n += 4
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L70 and c.ns == _U0:
+                acc = (acc << 4) | 4
+                n += 4
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L71 and c.ns == _U0:
+                acc = (acc << 4) | 5
+                n += 4
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L67 and c.ns == _U0:
+                acc = (acc << 4) | 6
+                n += 4
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 4) | 7, n + 4
+    if s == 7:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L64 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 6
+            elif nm == _L66 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 5
+            elif nm == _L69 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L70 and c.ns == _U0:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L71 and c.ns == _U0:
+                acc = (acc << 3) | 4
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L67 and c.ns == _U0:
+                acc = (acc << 3) | 5
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 6, n + 3
+    if s == 6:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L66 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 5
+            elif nm == _L69 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L70 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L71 and c.ns == _U0:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L67 and c.ns == _U0:
+                acc = (acc << 3) | 4
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 5, n + 3
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L69 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L70 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L71 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L67 and c.ns == _U0:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 4, n + 3
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L70 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L71 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L67 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 3, n + 3
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L71 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L67 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 2, n + 2
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L67 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d6(V: int, E: int, pos: int, el: Element) -> int:
     # CLReqControlMode
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
         else:
             raise Fallback
+    raise Fallback
 
 
 def _e6(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -3399,30 +3372,27 @@ def _e6(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        else:
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d7(V: int, E: int, pos: int, el: Element) -> int:
     # CLResControlMode
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
         else:
             raise Fallback
+    raise Fallback
 
 
 def _e7(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -3435,43 +3405,40 @@ def _e7(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        else:
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d8(V: int, E: int, pos: int, el: Element) -> int:
     # CanonicalizationMethod
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A83] = v
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                raise Fallback
-            elif x == 1:
-                return pos
-            elif x == 2:
-                raise Fallback
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A83] = v
+            s = 1
         else:
             raise Fallback
+    while s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            return pos
+        elif x == 2:
+            raise Fallback
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e8(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -3499,114 +3466,112 @@ def _e8(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
             raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d9(V: int, E: int, pos: int, el: Element) -> int:
     # DC_CPDReqEnergyTransferMode
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L51)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L52)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L53)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 3
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L54)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 4
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L55)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 5
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L56)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 6
-            else:
-                raise Fallback
-        elif s == 6:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U0, _L57, None, None, v))
-                s = 7
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 7:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L51)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L52)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L53)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L54)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 4
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L55)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 5
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L56)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 6
+        else:
+            raise Fallback
+    if s == 6:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
+                raise Fallback
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            ch.append(Element(_U0, _L57, None, None, v))
+            s = 7
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 7:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e9(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -3619,198 +3584,202 @@ def _e9(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L51 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L51 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L52 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L53 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L54 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L55 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L56 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 6:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L57 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 11) | 0 | (v << 1)
-                    n += 11
-                    i += 1
-                    s = 7
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 7:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L52 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L53 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L54 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L55 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 5
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L56 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 6:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L57 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 11) | 0 | (v << 1)
+                n += 11
+                i += 1
+                s = 7
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 7:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d10(V: int, E: int, pos: int, el: Element) -> int:
     # DC_CPDResEnergyTransferMode
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L62)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L63)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L64)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 3
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L65)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 4
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L66)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 5
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L67)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 6
-            else:
-                raise Fallback
-        elif s == 6:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L68)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 7
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 7:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L62)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L63)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L64)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L65)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 4
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L66)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 5
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L67)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 6
+        else:
+            raise Fallback
+    if s == 6:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L68)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 7
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 7:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e10(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -3823,132 +3792,136 @@ def _e10(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L62 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L62 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L63 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L64 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L65 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L66 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L67 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 6:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L68 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 7:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L63 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L64 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L65 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L66 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 5
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L67 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 6:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L68 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 7
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 7:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d11(V: int, E: int, pos: int, el: Element) -> int:
     # DC_CableCheckReq
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U7, _L84)
-                ch.append(c)
-                pos = _d48(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U7, _L84)
+            ch.append(c)
+            pos = _d48(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e11(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -3961,80 +3934,78 @@ def _e11(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L84 and c.ns == _U7:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e48(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L84 and c.ns == _U7:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e48(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d12(V: int, E: int, pos: int, el: Element) -> int:
     # DC_CableCheckRes
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U7, _L84)
-                ch.append(c)
-                pos = _d48(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 8
-                x = (V >> (E - pos)) & 0xff
-                if x & 0x81:
-                    raise Fallback
-                v = _V86[x >> 1]
-                ch.append(Element(_U7, _L85, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
-                if x & 0x9:
-                    raise Fallback
-                v = _V88[x >> 1]
-                ch.append(Element(_U0, _L87, None, None, v))
-                s = 3
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U7, _L84)
+            ch.append(c)
+            pos = _d48(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 8
+            x = (V >> (E - pos)) & 0xff
+            if x & 0x81:
+                raise Fallback
+            v = _V86[x >> 1]
+            ch.append(Element(_U7, _L85, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 4
+            x = (V >> (E - pos)) & 0xf
+            if x & 0x9:
+                raise Fallback
+            v = _V88[x >> 1]
+            ch.append(Element(_U0, _L87, None, None, v))
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e12(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -4047,161 +4018,161 @@ def _e12(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L84 and c.ns == _U7:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e48(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L84 and c.ns == _U7:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e48(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L85 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X89[v]
-                    acc = (acc << 9) | 0 | (x << 1)
-                    n += 9
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L87 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X90[v]
-                    acc = (acc << 5) | 0 | (x << 1)
-                    n += 5
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L85 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X89[v]
+                acc = (acc << 9) | 0 | (x << 1)
+                n += 9
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L87 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X90[v]
+                acc = (acc << 5) | 0 | (x << 1)
+                n += 5
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d13(V: int, E: int, pos: int, el: Element) -> int:
     # DC_ChargeLoopReq
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U7, _L84)
-                ch.append(c)
-                pos = _d48(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U7, _L91)
-                ch.append(c)
-                pos = _d49(V, E, pos, c)
-                s = 3
-            elif x == 1:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U7, _L92, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L93)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 4
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U7, _L92, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L3)
-                ch.append(c)
-                pos = _d2(V, E, pos, c)
-                s = 5
-            elif x == 1:
-                c = Element(_U0, _L5)
-                ch.append(c)
-                pos = _d4(V, E, pos, c)
-                s = 5
-            elif x == 2:
-                c = Element(_U7, _L8)
-                ch.append(c)
-                pos = _d6(V, E, pos, c)
-                s = 5
-            elif x == 3:
-                c = Element(_U0, _L27)
-                ch.append(c)
-                pos = _d24(V, E, pos, c)
-                s = 5
-            elif x == 4:
-                c = Element(_U0, _L40)
-                ch.append(c)
-                pos = _d36(V, E, pos, c)
-                s = 5
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U7, _L84)
+            ch.append(c)
+            pos = _d48(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U7, _L91)
+            ch.append(c)
+            pos = _d49(V, E, pos, c)
+            s = 3
+        elif x == 1:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U7, _L92, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U7, _L92, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L93)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 4
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L3)
+            ch.append(c)
+            pos = _d2(V, E, pos, c)
+            s = 5
+        elif x == 1:
+            c = Element(_U0, _L5)
+            ch.append(c)
+            pos = _d4(V, E, pos, c)
+            s = 5
+        elif x == 2:
+            c = Element(_U7, _L8)
+            ch.append(c)
+            pos = _d6(V, E, pos, c)
+            s = 5
+        elif x == 3:
+            c = Element(_U0, _L27)
+            ch.append(c)
+            pos = _d24(V, E, pos, c)
+            s = 5
+        elif x == 4:
+            c = Element(_U0, _L40)
+            ch.append(c)
+            pos = _d36(V, E, pos, c)
+            s = 5
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e13(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -4214,311 +4185,308 @@ def _e13(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L84 and c.ns == _U7:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e48(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L84 and c.ns == _U7:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e48(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L91 and c.ns == _U7:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e49(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L92 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 5) | 8 | (v << 1)
-                    n += 5
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L93 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L92 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 4) | 0 | (v << 1)
-                    n += 4
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L3 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e2(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L5 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e4(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L8 and c.ns == _U7:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e6(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L27 and c.ns == _U0:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e24(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L40 and c.ns == _U0:
-                    acc = (acc << 3) | 4
-                    n += 3
-                    acc, n = _e36(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L91 and c.ns == _U7:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e49(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L92 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 5) | 8 | (v << 1)
+                n += 5
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L92 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 4) | 0 | (v << 1)
+                n += 4
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L93 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L3 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e2(c, acc, n)
+                i += 1
+                s = 5
+            elif nm == _L5 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e4(c, acc, n)
+                i += 1
+                s = 5
+            elif nm == _L8 and c.ns == _U7:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e6(c, acc, n)
+                i += 1
+                s = 5
+            elif nm == _L27 and c.ns == _U0:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e24(c, acc, n)
+                i += 1
+                s = 5
+            elif nm == _L40 and c.ns == _U0:
+                acc = (acc << 3) | 4
+                n += 3
+                acc, n = _e36(c, acc, n)
+                i += 1
+                s = 5
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d14(V: int, E: int, pos: int, el: Element) -> int:
     # DC_ChargeLoopRes
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U7, _L84)
-                ch.append(c)
-                pos = _d48(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 8
-                x = (V >> (E - pos)) & 0xff
-                if x & 0x81:
-                    raise Fallback
-                v = _V86[x >> 1]
-                ch.append(Element(_U7, _L85, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U7, _L94)
-                ch.append(c)
-                pos = _d50(V, E, pos, c)
-                s = 6
-            elif x == 1:
-                c = Element(_U7, _L95)
-                ch.append(c)
-                pos = _d51(V, E, pos, c)
-                s = 5
-            elif x == 2:
-                c = Element(_U7, _L96)
-                ch.append(c)
-                pos = _d52(V, E, pos, c)
-                s = 4
-            elif x == 3:
-                c = Element(_U0, _L97)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 3
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L98)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 7
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L97)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 3
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U7, _L96)
-                ch.append(c)
-                pos = _d52(V, E, pos, c)
-                s = 4
-            elif x == 1:
-                c = Element(_U0, _L97)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 3
-            else:
-                raise Fallback
-        elif s == 6:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U7, _L95)
-                ch.append(c)
-                pos = _d51(V, E, pos, c)
-                s = 5
-            elif x == 1:
-                c = Element(_U7, _L96)
-                ch.append(c)
-                pos = _d52(V, E, pos, c)
-                s = 4
-            elif x == 2:
-                c = Element(_U0, _L97)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 3
-            else:
-                raise Fallback
-        elif s == 7:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U0, _L99, None, None, v))
-                s = 8
-            else:
-                raise Fallback
-        elif s == 8:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U0, _L100, None, None, v))
-                s = 9
-            else:
-                raise Fallback
-        elif s == 9:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U0, _L101, None, None, v))
-                s = 10
-            else:
-                raise Fallback
-        elif s == 10:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L4)
-                ch.append(c)
-                pos = _d3(V, E, pos, c)
-                s = 11
-            elif x == 1:
-                c = Element(_U0, _L6)
-                ch.append(c)
-                pos = _d5(V, E, pos, c)
-                s = 11
-            elif x == 2:
-                c = Element(_U7, _L9)
-                ch.append(c)
-                pos = _d7(V, E, pos, c)
-                s = 11
-            elif x == 3:
-                c = Element(_U0, _L28)
-                ch.append(c)
-                pos = _d25(V, E, pos, c)
-                s = 11
-            elif x == 4:
-                c = Element(_U0, _L41)
-                ch.append(c)
-                pos = _d37(V, E, pos, c)
-                s = 11
-            else:
-                raise Fallback
-        elif s == 11:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U7, _L84)
+            ch.append(c)
+            pos = _d48(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 8
+            x = (V >> (E - pos)) & 0xff
+            if x & 0x81:
+                raise Fallback
+            v = _V86[x >> 1]
+            ch.append(Element(_U7, _L85, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U7, _L94)
+            ch.append(c)
+            pos = _d50(V, E, pos, c)
+            s = 6
+        elif x == 1:
+            c = Element(_U7, _L95)
+            ch.append(c)
+            pos = _d51(V, E, pos, c)
+            s = 5
+        elif x == 2:
+            c = Element(_U7, _L96)
+            ch.append(c)
+            pos = _d52(V, E, pos, c)
+            s = 4
+        elif x == 3:
+            c = Element(_U0, _L97)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 3
+        else:
+            raise Fallback
+    if s == 6:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U7, _L95)
+            ch.append(c)
+            pos = _d51(V, E, pos, c)
+            s = 5
+        elif x == 1:
+            c = Element(_U7, _L96)
+            ch.append(c)
+            pos = _d52(V, E, pos, c)
+            s = 4
+        elif x == 2:
+            c = Element(_U0, _L97)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 3
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U7, _L96)
+            ch.append(c)
+            pos = _d52(V, E, pos, c)
+            s = 4
+        elif x == 1:
+            c = Element(_U0, _L97)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 3
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L97)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L98)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 7
+        else:
+            raise Fallback
+    if s == 7:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U0, _L99, None, None, v))
+            s = 8
+        else:
+            raise Fallback
+    if s == 8:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U0, _L100, None, None, v))
+            s = 9
+        else:
+            raise Fallback
+    if s == 9:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U0, _L101, None, None, v))
+            s = 10
+        else:
+            raise Fallback
+    if s == 10:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L4)
+            ch.append(c)
+            pos = _d3(V, E, pos, c)
+            s = 11
+        elif x == 1:
+            c = Element(_U0, _L6)
+            ch.append(c)
+            pos = _d5(V, E, pos, c)
+            s = 11
+        elif x == 2:
+            c = Element(_U7, _L9)
+            ch.append(c)
+            pos = _d7(V, E, pos, c)
+            s = 11
+        elif x == 3:
+            c = Element(_U0, _L28)
+            ch.append(c)
+            pos = _d25(V, E, pos, c)
+            s = 11
+        elif x == 4:
+            c = Element(_U0, _L41)
+            ch.append(c)
+            pos = _d37(V, E, pos, c)
+            s = 11
+        else:
+            raise Fallback
+    if s == 11:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e14(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -4531,286 +4499,284 @@ def _e14(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L84 and c.ns == _U7:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e48(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L84 and c.ns == _U7:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e48(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L85 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X89[v]
-                    acc = (acc << 9) | 0 | (x << 1)
-                    n += 9
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L94 and c.ns == _U7:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e50(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L95 and c.ns == _U7:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e51(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L96 and c.ns == _U7:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e52(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L97 and c.ns == _U0:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L98 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L97 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L96 and c.ns == _U7:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e52(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L97 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 6:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L95 and c.ns == _U7:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e51(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L96 and c.ns == _U7:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e52(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L97 and c.ns == _U0:
-                    acc = (acc << 2) | 2
-                    n += 2
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 7:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L99 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 4) | 0 | (v << 1)
-                    n += 4
-                    i += 1
-                    s = 8
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 8:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L100 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 4) | 0 | (v << 1)
-                    n += 4
-                    i += 1
-                    s = 9
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 9:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L101 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 4) | 0 | (v << 1)
-                    n += 4
-                    i += 1
-                    s = 10
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 10:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L4 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e3(c, acc, n)
-                    i += 1
-                    s = 11
-                    continue
-                elif nm == _L6 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e5(c, acc, n)
-                    i += 1
-                    s = 11
-                    continue
-                elif nm == _L9 and c.ns == _U7:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e7(c, acc, n)
-                    i += 1
-                    s = 11
-                    continue
-                elif nm == _L28 and c.ns == _U0:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e25(c, acc, n)
-                    i += 1
-                    s = 11
-                    continue
-                elif nm == _L41 and c.ns == _U0:
-                    acc = (acc << 3) | 4
-                    n += 3
-                    acc, n = _e37(c, acc, n)
-                    i += 1
-                    s = 11
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 11:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L85 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X89[v]
+                acc = (acc << 9) | 0 | (x << 1)
+                n += 9
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L94 and c.ns == _U7:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e50(c, acc, n)
+                i += 1
+                s = 6
+            elif nm == _L95 and c.ns == _U7:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e51(c, acc, n)
+                i += 1
+                s = 5
+            elif nm == _L96 and c.ns == _U7:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e52(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L97 and c.ns == _U0:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 6:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L95 and c.ns == _U7:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e51(c, acc, n)
+                i += 1
+                s = 5
+            elif nm == _L96 and c.ns == _U7:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e52(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L97 and c.ns == _U0:
+                acc = (acc << 2) | 2
+                n += 2
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L96 and c.ns == _U7:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e52(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L97 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L97 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L98 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 7
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 7:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L99 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 4) | 0 | (v << 1)
+                n += 4
+                i += 1
+                s = 8
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 8:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L100 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 4) | 0 | (v << 1)
+                n += 4
+                i += 1
+                s = 9
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 9:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L101 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 4) | 0 | (v << 1)
+                n += 4
+                i += 1
+                s = 10
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 10:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L4 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e3(c, acc, n)
+                i += 1
+                s = 11
+            elif nm == _L6 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e5(c, acc, n)
+                i += 1
+                s = 11
+            elif nm == _L9 and c.ns == _U7:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e7(c, acc, n)
+                i += 1
+                s = 11
+            elif nm == _L28 and c.ns == _U0:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e25(c, acc, n)
+                i += 1
+                s = 11
+            elif nm == _L41 and c.ns == _U0:
+                acc = (acc << 3) | 4
+                n += 3
+                acc, n = _e37(c, acc, n)
+                i += 1
+                s = 11
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 11:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d15(V: int, E: int, pos: int, el: Element) -> int:
     # DC_ChargeParameterDiscoveryReq
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U7, _L84)
-                ch.append(c)
-                pos = _d48(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L1)
-                ch.append(c)
-                pos = _d0(V, E, pos, c)
-                s = 2
-            elif x == 1:
-                c = Element(_U0, _L12)
-                ch.append(c)
-                pos = _d9(V, E, pos, c)
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U7, _L84)
+            ch.append(c)
+            pos = _d48(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L1)
+            ch.append(c)
+            pos = _d0(V, E, pos, c)
+            s = 2
+        elif x == 1:
+            c = Element(_U0, _L12)
+            ch.append(c)
+            pos = _d9(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e15(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -4823,102 +4789,100 @@ def _e15(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L84 and c.ns == _U7:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e48(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L84 and c.ns == _U7:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e48(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L1 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e0(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L12 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e9(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L1 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e0(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L12 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e9(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d16(V: int, E: int, pos: int, el: Element) -> int:
     # DC_ChargeParameterDiscoveryRes
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U7, _L84)
-                ch.append(c)
-                pos = _d48(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 8
-                x = (V >> (E - pos)) & 0xff
-                if x & 0x81:
-                    raise Fallback
-                v = _V86[x >> 1]
-                ch.append(Element(_U7, _L85, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L2)
-                ch.append(c)
-                pos = _d1(V, E, pos, c)
-                s = 3
-            elif x == 1:
-                c = Element(_U0, _L13)
-                ch.append(c)
-                pos = _d10(V, E, pos, c)
-                s = 3
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U7, _L84)
+            ch.append(c)
+            pos = _d48(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 8
+            x = (V >> (E - pos)) & 0xff
+            if x & 0x81:
+                raise Fallback
+            v = _V86[x >> 1]
+            ch.append(Element(_U7, _L85, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L2)
+            ch.append(c)
+            pos = _d1(V, E, pos, c)
+            s = 3
+        elif x == 1:
+            c = Element(_U0, _L13)
+            ch.append(c)
+            pos = _d10(V, E, pos, c)
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e16(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -4931,125 +4895,124 @@ def _e16(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L84 and c.ns == _U7:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e48(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L84 and c.ns == _U7:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e48(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L85 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X89[v]
-                    acc = (acc << 9) | 0 | (x << 1)
-                    n += 9
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L2 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e1(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L13 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e10(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L85 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X89[v]
+                acc = (acc << 9) | 0 | (x << 1)
+                n += 9
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L2 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e1(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L13 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e10(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d17(V: int, E: int, pos: int, el: Element) -> int:
     # DC_PreChargeReq
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U7, _L84)
-                ch.append(c)
-                pos = _d48(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
-                if x & 0x9:
-                    raise Fallback
-                v = _V88[x >> 1]
-                ch.append(Element(_U0, _L102, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L93)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 3
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L82)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 4
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U7, _L84)
+            ch.append(c)
+            pos = _d48(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 4
+            x = (V >> (E - pos)) & 0xf
+            if x & 0x9:
+                raise Fallback
+            v = _V88[x >> 1]
+            ch.append(Element(_U0, _L102, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L93)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L82)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 4
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e17(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -5062,121 +5025,122 @@ def _e17(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L84 and c.ns == _U7:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e48(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L84 and c.ns == _U7:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e48(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L102 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X90[v]
-                    acc = (acc << 5) | 0 | (x << 1)
-                    n += 5
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L93 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L82 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L102 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X90[v]
+                acc = (acc << 5) | 0 | (x << 1)
+                n += 5
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L93 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L82 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d18(V: int, E: int, pos: int, el: Element) -> int:
     # DC_PreChargeRes
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U7, _L84)
-                ch.append(c)
-                pos = _d48(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 8
-                x = (V >> (E - pos)) & 0xff
-                if x & 0x81:
-                    raise Fallback
-                v = _V86[x >> 1]
-                ch.append(Element(_U7, _L85, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L98)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 3
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U7, _L84)
+            ch.append(c)
+            pos = _d48(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 8
+            x = (V >> (E - pos)) & 0xff
+            if x & 0x81:
+                raise Fallback
+            v = _V86[x >> 1]
+            ch.append(Element(_U7, _L85, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L98)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e18(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -5189,98 +5153,98 @@ def _e18(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L84 and c.ns == _U7:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e48(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L84 and c.ns == _U7:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e48(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L85 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X89[v]
-                    acc = (acc << 9) | 0 | (x << 1)
-                    n += 9
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L98 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L85 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X89[v]
+                acc = (acc << 9) | 0 | (x << 1)
+                n += 9
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L98 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d19(V: int, E: int, pos: int, el: Element) -> int:
     # DC_WeldingDetectionReq
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U7, _L84)
-                ch.append(c)
-                pos = _d48(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
-                if x & 0x9:
-                    raise Fallback
-                v = _V88[x >> 1]
-                ch.append(Element(_U0, _L102, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U7, _L84)
+            ch.append(c)
+            pos = _d48(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 4
+            x = (V >> (E - pos)) & 0xf
+            if x & 0x9:
+                raise Fallback
+            v = _V88[x >> 1]
+            ch.append(Element(_U0, _L102, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e19(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -5293,95 +5257,94 @@ def _e19(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L84 and c.ns == _U7:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e48(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L84 and c.ns == _U7:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e48(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L102 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X90[v]
-                    acc = (acc << 5) | 0 | (x << 1)
-                    n += 5
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L102 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X90[v]
+                acc = (acc << 5) | 0 | (x << 1)
+                n += 5
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d20(V: int, E: int, pos: int, el: Element) -> int:
     # DC_WeldingDetectionRes
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U7, _L84)
-                ch.append(c)
-                pos = _d48(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 8
-                x = (V >> (E - pos)) & 0xff
-                if x & 0x81:
-                    raise Fallback
-                v = _V86[x >> 1]
-                ch.append(Element(_U7, _L85, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L98)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 3
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U7, _L84)
+            ch.append(c)
+            pos = _d48(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 8
+            x = (V >> (E - pos)) & 0xff
+            if x & 0x81:
+                raise Fallback
+            v = _V86[x >> 1]
+            ch.append(Element(_U7, _L85, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L98)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e20(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -5394,224 +5357,224 @@ def _e20(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L84 and c.ns == _U7:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e48(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L84 and c.ns == _U7:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e48(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L85 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X89[v]
-                    acc = (acc << 9) | 0 | (x << 1)
-                    n += 9
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L98 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L85 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X89[v]
+                acc = (acc << 9) | 0 | (x << 1)
+                n += 9
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L98 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d21(V: int, E: int, pos: int, el: Element) -> int:
     # DSAKeyValue
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U10, _L103, None, None, v))
-                s = 3
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U10, _L104, None, None, v))
-                s = 2
-            elif x == 2:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U10, _L105, None, None, v))
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U10, _L106, None, None, v))
-                s = 5
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U10, _L107, None, None, v))
-                s = 4
-            elif x == 2:
-                return pos
-            else:
-                raise Fallback
-        elif s == 2:
+    if s == 0:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U10, _L105, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 3:
+            v, pos = rbin(V, E, pos)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U10, _L108, None, None, v))
-                s = 6
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 4:
+            ch.append(Element(_U10, _L103, None, None, v))
+            s = 3
+        elif x == 1:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U10, _L109, None, None, v))
-                s = 7
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 5:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U10, _L107, None, None, v))
-                s = 4
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 6:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U10, _L104, None, None, v))
-                s = 2
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U10, _L105, None, None, v))
-                s = 1
-            else:
-                raise Fallback
-        elif s == 7:
+            v, pos = rbin(V, E, pos)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
+            ch.append(Element(_U10, _L104, None, None, v))
+            s = 2
+        elif x == 2:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U10, _L105, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U10, _L106, None, None, v))
+            s = 6
+        else:
+            raise Fallback
+    if s == 6:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U10, _L104, None, None, v))
+            s = 2
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U10, _L105, None, None, v))
+            s = 1
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U10, _L105, None, None, v))
+            s = 1
+        else:
+            raise Fallback
+    if s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U10, _L107, None, None, v))
+            s = 5
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U10, _L108, None, None, v))
+            s = 4
+        elif x == 2:
+            return pos
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U10, _L108, None, None, v))
+            s = 4
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U10, _L109, None, None, v))
+            s = 7
+        else:
+            raise Fallback
+    if s == 7:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e21(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -5624,239 +5587,239 @@ def _e21(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L103 and c.ns == _U10:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L104 and c.ns == _U10:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L105 and c.ns == _U10:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 3) | 4
-                    n += 3
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L103 and c.ns == _U10:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 3
+            elif nm == _L104 and c.ns == _U10:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            elif nm == _L105 and c.ns == _U10:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 3) | 4
+                n += 3
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L106 and c.ns == _U10:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L107 and c.ns == _U10:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L105 and c.ns == _U10:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L108 and c.ns == _U10:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L109 and c.ns == _U10:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 7
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L107 and c.ns == _U10:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 6:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L104 and c.ns == _U10:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L105 and c.ns == _U10:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 7:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L106 and c.ns == _U10:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 6:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L104 and c.ns == _U10:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            elif nm == _L105 and c.ns == _U10:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L105 and c.ns == _U10:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L107 and c.ns == _U10:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 5
+            elif nm == _L108 and c.ns == _U10:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 2, n + 2
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L108 and c.ns == _U10:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L109 and c.ns == _U10:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 7
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 7:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d22(V: int, E: int, pos: int, el: Element) -> int:
     # DigestMethod
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A83] = v
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                raise Fallback
-            elif x == 1:
-                return pos
-            elif x == 2:
-                raise Fallback
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A83] = v
+            s = 1
         else:
             raise Fallback
+    while s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            return pos
+        elif x == 2:
+            raise Fallback
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e22(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -5884,45 +5847,43 @@ def _e22(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
             raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d23(V: int, E: int, pos: int, el: Element) -> int:
     # DigestValue
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = rbin(V, E, pos)
-                el.value = v
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            v, pos = rbin(V, E, pos)
+            el.value = v
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e23(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -5951,119 +5912,117 @@ def _d24(V: int, E: int, pos: int, el: Element) -> int:
     # Dynamic_DC_CLReqControlMode
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U7, _L73, None, None, v))
-                s = 2
-            elif x == 1:
-                c = Element(_U7, _L74)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
+    if s == 0:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U7, _L75)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 3
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 2:
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U7, _L74)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U7, _L76)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 4
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L51)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 5
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L52)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 6
-            else:
-                raise Fallback
-        elif s == 6:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L53)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 7
-            else:
-                raise Fallback
-        elif s == 7:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L55)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 8
-            else:
-                raise Fallback
-        elif s == 8:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L56)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 9
-            else:
-                raise Fallback
-        elif s == 9:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            ch.append(Element(_U7, _L73, None, None, v))
+            s = 2
+        elif x == 1:
+            c = Element(_U7, _L74)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U7, _L74)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U7, _L75)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U7, _L76)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 4
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L51)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 5
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L52)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 6
+        else:
+            raise Fallback
+    if s == 6:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L53)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 7
+        else:
+            raise Fallback
+    if s == 7:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L55)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 8
+        else:
+            raise Fallback
+    if s == 8:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L56)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 9
+        else:
+            raise Fallback
+    if s == 9:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e24(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -6076,361 +6035,366 @@ def _e24(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L73 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L74 and c.ns == _U7:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L73 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            elif nm == _L74 and c.ns == _U7:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L75 and c.ns == _U7:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L74 and c.ns == _U7:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L76 and c.ns == _U7:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L51 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L52 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 6:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L53 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 7:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L55 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 8:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L56 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 9
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 9:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L74 and c.ns == _U7:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L75 and c.ns == _U7:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L76 and c.ns == _U7:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L51 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 5
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L52 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 6:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L53 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 7
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 7:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L55 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 8
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 8:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L56 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 9
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 9:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d25(V: int, E: int, pos: int, el: Element) -> int:
     # Dynamic_DC_CLResControlMode
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U7, _L73, None, None, v))
-                s = 5
-            elif x == 1:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U7, _L79, None, None, v))
-                s = 4
-            elif x == 2:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U7, _L57, None, None, v))
-                s = 3
-            elif x == 3:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U7, _L80, None, None, v))
-                s = 2
-            elif x == 4:
-                c = Element(_U0, _L62)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
+    if s == 0:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L63)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 6
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 2:
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L62)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U7, _L80, None, None, v))
-                s = 2
-            elif x == 1:
-                c = Element(_U0, _L62)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 1
-            else:
+            ch.append(Element(_U7, _L73, None, None, v))
+            s = 5
+        elif x == 1:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
                 raise Fallback
-        elif s == 4:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U7, _L57, None, None, v))
-                s = 3
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U7, _L80, None, None, v))
-                s = 2
-            elif x == 2:
-                c = Element(_U0, _L62)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 1
-            else:
+            v = x >> 1
+            if v > 100:
                 raise Fallback
-        elif s == 5:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U7, _L79, None, None, v))
-                s = 4
-            elif x == 1:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U7, _L57, None, None, v))
-                s = 3
-            elif x == 2:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U7, _L80, None, None, v))
-                s = 2
-            elif x == 3:
-                c = Element(_U0, _L62)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 1
-            else:
+            ch.append(Element(_U7, _L79, None, None, v))
+            s = 4
+        elif x == 2:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
                 raise Fallback
-        elif s == 6:
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            ch.append(Element(_U7, _L57, None, None, v))
+            s = 3
+        elif x == 3:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L64)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 7
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 7:
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L66)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 8
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 8:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            ch.append(Element(_U7, _L80, None, None, v))
+            s = 2
+        elif x == 4:
+            c = Element(_U0, _L62)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 5:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
+                raise Fallback
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            ch.append(Element(_U7, _L79, None, None, v))
+            s = 4
+        elif x == 1:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
+                raise Fallback
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            ch.append(Element(_U7, _L57, None, None, v))
+            s = 3
+        elif x == 2:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U7, _L80, None, None, v))
+            s = 2
+        elif x == 3:
+            c = Element(_U0, _L62)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
+                raise Fallback
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            ch.append(Element(_U7, _L57, None, None, v))
+            s = 3
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U7, _L80, None, None, v))
+            s = 2
+        elif x == 2:
+            c = Element(_U0, _L62)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U7, _L80, None, None, v))
+            s = 2
+        elif x == 1:
+            c = Element(_U0, _L62)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L62)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L63)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 6
+        else:
+            raise Fallback
+    if s == 6:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L64)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 7
+        else:
+            raise Fallback
+    if s == 7:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L66)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 8
+        else:
+            raise Fallback
+    if s == 8:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e25(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -6443,441 +6407,429 @@ def _e25(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L73 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 4) | 0
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L79 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 12) | 512 | (v << 1)
-                    n += 12
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L57 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 12) | 1024 | (v << 1)
-                    n += 12
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L80 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 65535:
-                        raise Fallback
-                    acc = (acc << 4) | 6
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L62 and c.ns == _U0:
-                    acc = (acc << 3) | 4
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L73 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 4) | 0
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 5
+            elif nm == _L79 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 12) | 512 | (v << 1)
+                n += 12
+                i += 1
+                s = 4
+            elif nm == _L57 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 12) | 1024 | (v << 1)
+                n += 12
+                i += 1
+                s = 3
+            elif nm == _L80 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 65535:
+                    raise Fallback
+                acc = (acc << 4) | 6
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            elif nm == _L62 and c.ns == _U0:
+                acc = (acc << 3) | 4
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L63 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L62 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L80 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 65535:
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L62 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L57 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 11) | 0 | (v << 1)
-                    n += 11
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L80 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 65535:
-                        raise Fallback
-                    acc = (acc << 3) | 2
-                    n += 3
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L62 and c.ns == _U0:
-                    acc = (acc << 2) | 2
-                    n += 2
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L79 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 12) | 0 | (v << 1)
-                    n += 12
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L57 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 12) | 512 | (v << 1)
-                    n += 12
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L80 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 65535:
-                        raise Fallback
-                    acc = (acc << 4) | 4
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L62 and c.ns == _U0:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 6:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L64 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 7:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L66 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 8:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L79 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 12) | 0 | (v << 1)
+                n += 12
+                i += 1
+                s = 4
+            elif nm == _L57 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 12) | 512 | (v << 1)
+                n += 12
+                i += 1
+                s = 3
+            elif nm == _L80 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 65535:
+                    raise Fallback
+                acc = (acc << 4) | 4
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            elif nm == _L62 and c.ns == _U0:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L57 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 11) | 0 | (v << 1)
+                n += 11
+                i += 1
+                s = 3
+            elif nm == _L80 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 65535:
+                    raise Fallback
+                acc = (acc << 3) | 2
+                n += 3
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            elif nm == _L62 and c.ns == _U0:
+                acc = (acc << 2) | 2
+                n += 2
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L80 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 65535:
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            elif nm == _L62 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L62 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L63 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 6:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L64 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 7
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 7:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L66 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 8
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 8:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d26(V: int, E: int, pos: int, el: Element) -> int:
     # KeyInfo
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A110] = v
-                s = 1
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U10, _L30, None, None, v))
-                s = 2
-            elif x == 2:
-                c = Element(_U10, _L31)
-                ch.append(c)
-                pos = _d28(V, E, pos, c)
-                s = 2
-            elif x == 3:
-                c = Element(_U10, _L38)
-                ch.append(c)
-                pos = _d34(V, E, pos, c)
-                s = 2
-            elif x == 4:
-                c = Element(_U10, _L50)
-                ch.append(c)
-                pos = _d46(V, E, pos, c)
-                s = 2
-            elif x == 5:
-                c = Element(_U10, _L35)
-                ch.append(c)
-                pos = _d31(V, E, pos, c)
-                s = 2
-            elif x == 6:
-                c = Element(_U10, _L39)
-                ch.append(c)
-                pos = _d35(V, E, pos, c)
-                s = 2
-            elif x == 7:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U10, _L33, None, None, v))
-                s = 2
-            elif x == 8:
+    if s == 0:
+        pos += 4
+        x = (V >> (E - pos)) & 0xf
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A110] = v
+            s = 1
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-            elif x == 9:
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-            else:
+            ch.append(Element(_U10, _L30, None, None, v))
+            s = 2
+        elif x == 2:
+            c = Element(_U10, _L31)
+            ch.append(c)
+            pos = _d28(V, E, pos, c)
+            s = 2
+        elif x == 3:
+            c = Element(_U10, _L38)
+            ch.append(c)
+            pos = _d34(V, E, pos, c)
+            s = 2
+        elif x == 4:
+            c = Element(_U10, _L50)
+            ch.append(c)
+            pos = _d46(V, E, pos, c)
+            s = 2
+        elif x == 5:
+            c = Element(_U10, _L35)
+            ch.append(c)
+            pos = _d31(V, E, pos, c)
+            s = 2
+        elif x == 6:
+            c = Element(_U10, _L39)
+            ch.append(c)
+            pos = _d35(V, E, pos, c)
+            s = 2
+        elif x == 7:
+            pos += 1
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U10, _L30, None, None, v))
-                s = 2
-            elif x == 1:
-                c = Element(_U10, _L31)
-                ch.append(c)
-                pos = _d28(V, E, pos, c)
-                s = 2
-            elif x == 2:
-                c = Element(_U10, _L38)
-                ch.append(c)
-                pos = _d34(V, E, pos, c)
-                s = 2
-            elif x == 3:
-                c = Element(_U10, _L50)
-                ch.append(c)
-                pos = _d46(V, E, pos, c)
-                s = 2
-            elif x == 4:
-                c = Element(_U10, _L35)
-                ch.append(c)
-                pos = _d31(V, E, pos, c)
-                s = 2
-            elif x == 5:
-                c = Element(_U10, _L39)
-                ch.append(c)
-                pos = _d35(V, E, pos, c)
-                s = 2
-            elif x == 6:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U10, _L33, None, None, v))
-                s = 2
-            elif x == 7:
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-            elif x == 8:
-                raise Fallback
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U10, _L30, None, None, v))
-                s = 2
-            elif x == 1:
-                c = Element(_U10, _L31)
-                ch.append(c)
-                pos = _d28(V, E, pos, c)
-                s = 2
-            elif x == 2:
-                c = Element(_U10, _L38)
-                ch.append(c)
-                pos = _d34(V, E, pos, c)
-                s = 2
-            elif x == 3:
-                c = Element(_U10, _L50)
-                ch.append(c)
-                pos = _d46(V, E, pos, c)
-                s = 2
-            elif x == 4:
-                c = Element(_U10, _L35)
-                ch.append(c)
-                pos = _d31(V, E, pos, c)
-                s = 2
-            elif x == 5:
-                c = Element(_U10, _L39)
-                ch.append(c)
-                pos = _d35(V, E, pos, c)
-                s = 2
-            elif x == 6:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U10, _L33, None, None, v))
-                s = 2
-            elif x == 7:
-                raise Fallback
-            elif x == 8:
-                return pos
-            elif x == 9:
-                raise Fallback
-            else:
-                raise Fallback
+            ch.append(Element(_U10, _L33, None, None, v))
+            s = 2
+        elif x == 8:
+            raise Fallback
+        elif x == 9:
+            raise Fallback
         else:
             raise Fallback
+    while s == 1:
+        pos += 4
+        x = (V >> (E - pos)) & 0xf
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U10, _L30, None, None, v))
+            s = 2
+        elif x == 1:
+            c = Element(_U10, _L31)
+            ch.append(c)
+            pos = _d28(V, E, pos, c)
+            s = 2
+        elif x == 2:
+            c = Element(_U10, _L38)
+            ch.append(c)
+            pos = _d34(V, E, pos, c)
+            s = 2
+        elif x == 3:
+            c = Element(_U10, _L50)
+            ch.append(c)
+            pos = _d46(V, E, pos, c)
+            s = 2
+        elif x == 4:
+            c = Element(_U10, _L35)
+            ch.append(c)
+            pos = _d31(V, E, pos, c)
+            s = 2
+        elif x == 5:
+            c = Element(_U10, _L39)
+            ch.append(c)
+            pos = _d35(V, E, pos, c)
+            s = 2
+        elif x == 6:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U10, _L33, None, None, v))
+            s = 2
+        elif x == 7:
+            raise Fallback
+        elif x == 8:
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 2:
+        pos += 4
+        x = (V >> (E - pos)) & 0xf
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U10, _L30, None, None, v))
+        elif x == 1:
+            c = Element(_U10, _L31)
+            ch.append(c)
+            pos = _d28(V, E, pos, c)
+        elif x == 2:
+            c = Element(_U10, _L38)
+            ch.append(c)
+            pos = _d34(V, E, pos, c)
+        elif x == 3:
+            c = Element(_U10, _L50)
+            ch.append(c)
+            pos = _d46(V, E, pos, c)
+        elif x == 4:
+            c = Element(_U10, _L35)
+            ch.append(c)
+            pos = _d31(V, E, pos, c)
+        elif x == 5:
+            c = Element(_U10, _L39)
+            ch.append(c)
+            pos = _d35(V, E, pos, c)
+        elif x == 6:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U10, _L33, None, None, v))
+        elif x == 7:
+            raise Fallback
+        elif x == 8:
+            return pos
+        elif x == 9:
+            raise Fallback
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e26(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -6905,240 +6857,233 @@ def _e26(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L30 and c.ns == _U10:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii():
-                        raise Fallback
-                    acc = (acc << 5) | 2
-                    n += 5
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L31 and c.ns == _U10:
-                    acc = (acc << 4) | 2
-                    n += 4
-                    acc, n = _e28(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L38 and c.ns == _U10:
-                    acc = (acc << 4) | 3
-                    n += 4
-                    acc, n = _e34(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L50 and c.ns == _U10:
-                    acc = (acc << 4) | 4
-                    n += 4
-                    acc, n = _e46(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L35 and c.ns == _U10:
-                    acc = (acc << 4) | 5
-                    n += 4
-                    acc, n = _e31(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L39 and c.ns == _U10:
-                    acc = (acc << 4) | 6
-                    n += 4
-                    acc, n = _e35(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L33 and c.ns == _U10:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii():
-                        raise Fallback
-                    acc = (acc << 5) | 14
-                    n += 5
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L30 and c.ns == _U10:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii():
+                    raise Fallback
+                acc = (acc << 5) | 2
+                n += 5
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            elif nm == _L31 and c.ns == _U10:
+                acc = (acc << 4) | 2
+                n += 4
+                acc, n = _e28(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L38 and c.ns == _U10:
+                acc = (acc << 4) | 3
+                n += 4
+                acc, n = _e34(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L50 and c.ns == _U10:
+                acc = (acc << 4) | 4
+                n += 4
+                acc, n = _e46(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L35 and c.ns == _U10:
+                acc = (acc << 4) | 5
+                n += 4
+                acc, n = _e31(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L39 and c.ns == _U10:
+                acc = (acc << 4) | 6
+                n += 4
+                acc, n = _e35(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L33 and c.ns == _U10:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii():
+                    raise Fallback
+                acc = (acc << 5) | 14
+                n += 5
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L30 and c.ns == _U10:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii():
-                        raise Fallback
-                    acc = (acc << 5) | 0
-                    n += 5
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L31 and c.ns == _U10:
-                    acc = (acc << 4) | 1
-                    n += 4
-                    acc, n = _e28(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L38 and c.ns == _U10:
-                    acc = (acc << 4) | 2
-                    n += 4
-                    acc, n = _e34(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L50 and c.ns == _U10:
-                    acc = (acc << 4) | 3
-                    n += 4
-                    acc, n = _e46(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L35 and c.ns == _U10:
-                    acc = (acc << 4) | 4
-                    n += 4
-                    acc, n = _e31(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L39 and c.ns == _U10:
-                    acc = (acc << 4) | 5
-                    n += 4
-                    acc, n = _e35(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L33 and c.ns == _U10:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii():
-                        raise Fallback
-                    acc = (acc << 5) | 12
-                    n += 5
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L30 and c.ns == _U10:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii():
-                        raise Fallback
-                    acc = (acc << 5) | 0
-                    n += 5
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L31 and c.ns == _U10:
-                    acc = (acc << 4) | 1
-                    n += 4
-                    acc, n = _e28(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L38 and c.ns == _U10:
-                    acc = (acc << 4) | 2
-                    n += 4
-                    acc, n = _e34(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L50 and c.ns == _U10:
-                    acc = (acc << 4) | 3
-                    n += 4
-                    acc, n = _e46(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L35 and c.ns == _U10:
-                    acc = (acc << 4) | 4
-                    n += 4
-                    acc, n = _e31(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L39 and c.ns == _U10:
-                    acc = (acc << 4) | 5
-                    n += 4
-                    acc, n = _e35(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L33 and c.ns == _U10:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii():
-                        raise Fallback
-                    acc = (acc << 5) | 12
-                    n += 5
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            return (acc << 4) | 8, n + 4
         else:
             raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L30 and c.ns == _U10:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii():
+                    raise Fallback
+                acc = (acc << 5) | 0
+                n += 5
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            elif nm == _L31 and c.ns == _U10:
+                acc = (acc << 4) | 1
+                n += 4
+                acc, n = _e28(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L38 and c.ns == _U10:
+                acc = (acc << 4) | 2
+                n += 4
+                acc, n = _e34(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L50 and c.ns == _U10:
+                acc = (acc << 4) | 3
+                n += 4
+                acc, n = _e46(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L35 and c.ns == _U10:
+                acc = (acc << 4) | 4
+                n += 4
+                acc, n = _e31(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L39 and c.ns == _U10:
+                acc = (acc << 4) | 5
+                n += 4
+                acc, n = _e35(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L33 and c.ns == _U10:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii():
+                    raise Fallback
+                acc = (acc << 5) | 12
+                n += 5
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    while s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L30 and c.ns == _U10:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii():
+                    raise Fallback
+                acc = (acc << 5) | 0
+                n += 5
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            elif nm == _L31 and c.ns == _U10:
+                acc = (acc << 4) | 1
+                n += 4
+                acc, n = _e28(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L38 and c.ns == _U10:
+                acc = (acc << 4) | 2
+                n += 4
+                acc, n = _e34(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L50 and c.ns == _U10:
+                acc = (acc << 4) | 3
+                n += 4
+                acc, n = _e46(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L35 and c.ns == _U10:
+                acc = (acc << 4) | 4
+                n += 4
+                acc, n = _e31(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L39 and c.ns == _U10:
+                acc = (acc << 4) | 5
+                n += 4
+                acc, n = _e35(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L33 and c.ns == _U10:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii():
+                    raise Fallback
+                acc = (acc << 5) | 12
+                n += 5
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            return (acc << 4) | 8, n + 4
+    raise Fallback
 
 
 def _d27(V: int, E: int, pos: int, el: Element) -> int:
     # KeyName
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.value = v
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.value = v
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e27(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -7167,37 +7112,35 @@ def _d28(V: int, E: int, pos: int, el: Element) -> int:
     # KeyValue
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U10, _L24)
-                ch.append(c)
-                pos = _d21(V, E, pos, c)
-                s = 1
-            elif x == 1:
-                c = Element(_U10, _L36)
-                ch.append(c)
-                pos = _d32(V, E, pos, c)
-                s = 1
-            elif x == 2:
-                raise Fallback
-            elif x == 3:
-                raise Fallback
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                return pos
-            elif x == 1:
-                raise Fallback
-            else:
-                raise Fallback
+    while s == 0:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U10, _L24)
+            ch.append(c)
+            pos = _d21(V, E, pos, c)
+            s = 1
+        elif x == 1:
+            c = Element(_U10, _L36)
+            ch.append(c)
+            pos = _d32(V, E, pos, c)
+            s = 1
+        elif x == 2:
+            raise Fallback
+        elif x == 3:
+            raise Fallback
         else:
             raise Fallback
+    while s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            return pos
+        elif x == 1:
+            raise Fallback
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e28(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -7210,80 +7153,76 @@ def _e28(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L24 and c.ns == _U10:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e21(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L36 and c.ns == _U10:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e32(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    while s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L24 and c.ns == _U10:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e21(c, acc, n)
+                i += 1
+                s = 1
+            elif nm == _L36 and c.ns == _U10:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e32(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 2) | 0, n + 2
         else:
             raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 2) | 0, n + 2
+    raise Fallback
 
 
 def _d29(V: int, E: int, pos: int, el: Element) -> int:
     # Manifest
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A110] = v
-                s = 2
-            elif x == 1:
-                c = Element(_U10, _L37)
-                ch.append(c)
-                pos = _d33(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U10, _L37)
-                ch.append(c)
-                pos = _d33(V, E, pos, c)
-                s = 1
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U10, _L37)
-                ch.append(c)
-                pos = _d33(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A110] = v
+            s = 2
+        elif x == 1:
+            c = Element(_U10, _L37)
+            ch.append(c)
+            pos = _d33(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U10, _L37)
+            ch.append(c)
+            pos = _d33(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    while s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U10, _L37)
+            ch.append(c)
+            pos = _d33(V, E, pos, c)
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e29(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -7311,124 +7250,123 @@ def _e29(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L37 and c.ns == _U10:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e33(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L37 and c.ns == _U10:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e33(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L37 and c.ns == _U10:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e33(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L37 and c.ns == _U10:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e33(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
         else:
             raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L37 and c.ns == _U10:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e33(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L37 and c.ns == _U10:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e33(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d30(V: int, E: int, pos: int, el: Element) -> int:
     # Object
     s = 0
-    while True:
-        if s == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A111] = v
-                s = 3
-            elif x == 1:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A110] = v
-                s = 2
-            elif x == 2:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A112] = v
-                s = 1
-            elif x == 3:
-                raise Fallback
-            elif x == 4:
-                return pos
-            elif x == 5:
-                raise Fallback
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                raise Fallback
-            elif x == 1:
-                return pos
-            elif x == 2:
-                raise Fallback
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A112] = v
-                s = 1
-            elif x == 1:
-                raise Fallback
-            elif x == 2:
-                return pos
-            elif x == 3:
-                raise Fallback
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A110] = v
-                s = 2
-            elif x == 1:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A112] = v
-                s = 1
-            elif x == 2:
-                raise Fallback
-            elif x == 3:
-                return pos
-            elif x == 4:
-                raise Fallback
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A111] = v
+            s = 3
+        elif x == 1:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A110] = v
+            s = 2
+        elif x == 2:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A112] = v
+            s = 1
+        elif x == 3:
+            raise Fallback
+        elif x == 4:
+            return pos
+        elif x == 5:
+            raise Fallback
         else:
             raise Fallback
+    if s == 3:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A110] = v
+            s = 2
+        elif x == 1:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A112] = v
+            s = 1
+        elif x == 2:
+            raise Fallback
+        elif x == 3:
+            return pos
+        elif x == 4:
+            raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A112] = v
+            s = 1
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            return pos
+        elif x == 3:
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            return pos
+        elif x == 2:
+            raise Fallback
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e30(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -7492,33 +7430,35 @@ def _e30(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 3) | 4, n + 3
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 3) | 2, n + 3
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 3) | 3, n + 3
-        else:
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
+        else:
+            return (acc << 3) | 4, n + 3
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 3) | 3, n + 3
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 3) | 2, n + 3
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d31(V: int, E: int, pos: int, el: Element) -> int:
@@ -7613,7 +7553,6 @@ def _e31(el: Element, acc: int, n: int) -> tuple[int, int]:
                     n += 1
                     i += 1
                     s = 1
-                    continue
                 elif nm == _L115 and c.ns == _U10:
                     if c.attrs or c.children:
                         raise Fallback
@@ -7627,9 +7566,10 @@ def _e31(el: Element, acc: int, n: int) -> tuple[int, int]:
                     n += 1
                     i += 1
                     s = 2
-                    continue
+                else:
+                    raise Fallback
+            else:
                 raise Fallback
-            raise Fallback
         elif k == 1:
             if i < m:
                 c = ch[i]
@@ -7647,15 +7587,17 @@ def _e31(el: Element, acc: int, n: int) -> tuple[int, int]:
                     n += 1
                     i += 1
                     s = 3
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
+                else:
+                    raise Fallback
+            else:
+                return (acc << 2) | 2, n + 2
         elif k == 2:
             if i < m:
                 c = ch[i]
                 nm = c.name
                 raise Fallback
-            return (acc << 2) | 1, n + 2
+            else:
+                return (acc << 2) | 1, n + 2
         else:
             raise Fallback
 
@@ -7664,46 +7606,44 @@ def _d32(V: int, E: int, pos: int, el: Element) -> int:
     # RSAKeyValue
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U10, _L117, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
+            v, pos = rbin(V, E, pos)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U10, _L118, None, None, v))
-                s = 2
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            ch.append(Element(_U10, _L117, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U10, _L118, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e32(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -7716,180 +7656,179 @@ def _e32(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L117 and c.ns == _U10:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L117 and c.ns == _U10:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L118 and c.ns == _U10:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L118 and c.ns == _U10:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d33(V: int, E: int, pos: int, el: Element) -> int:
     # Reference
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A110] = v
-                s = 5
-            elif x == 1:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A119] = v
-                s = 4
-            elif x == 2:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A120] = v
-                s = 3
-            elif x == 3:
-                c = Element(_U10, _L49)
-                ch.append(c)
-                pos = _d45(V, E, pos, c)
-                s = 2
-            elif x == 4:
-                c = Element(_U10, _L25)
-                ch.append(c)
-                pos = _d22(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U10, _L26, None, None, v))
-                s = 6
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U10, _L25)
-                ch.append(c)
-                pos = _d22(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U10, _L49)
-                ch.append(c)
-                pos = _d45(V, E, pos, c)
-                s = 2
-            elif x == 1:
-                c = Element(_U10, _L25)
-                ch.append(c)
-                pos = _d22(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A120] = v
-                s = 3
-            elif x == 1:
-                c = Element(_U10, _L49)
-                ch.append(c)
-                pos = _d45(V, E, pos, c)
-                s = 2
-            elif x == 2:
-                c = Element(_U10, _L25)
-                ch.append(c)
-                pos = _d22(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A119] = v
-                s = 4
-            elif x == 1:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A120] = v
-                s = 3
-            elif x == 2:
-                c = Element(_U10, _L49)
-                ch.append(c)
-                pos = _d45(V, E, pos, c)
-                s = 2
-            elif x == 3:
-                c = Element(_U10, _L25)
-                ch.append(c)
-                pos = _d22(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 6:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A110] = v
+            s = 5
+        elif x == 1:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A119] = v
+            s = 4
+        elif x == 2:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A120] = v
+            s = 3
+        elif x == 3:
+            c = Element(_U10, _L49)
+            ch.append(c)
+            pos = _d45(V, E, pos, c)
+            s = 2
+        elif x == 4:
+            c = Element(_U10, _L25)
+            ch.append(c)
+            pos = _d22(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 5:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A119] = v
+            s = 4
+        elif x == 1:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A120] = v
+            s = 3
+        elif x == 2:
+            c = Element(_U10, _L49)
+            ch.append(c)
+            pos = _d45(V, E, pos, c)
+            s = 2
+        elif x == 3:
+            c = Element(_U10, _L25)
+            ch.append(c)
+            pos = _d22(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A120] = v
+            s = 3
+        elif x == 1:
+            c = Element(_U10, _L49)
+            ch.append(c)
+            pos = _d45(V, E, pos, c)
+            s = 2
+        elif x == 2:
+            c = Element(_U10, _L25)
+            ch.append(c)
+            pos = _d22(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U10, _L49)
+            ch.append(c)
+            pos = _d45(V, E, pos, c)
+            s = 2
+        elif x == 1:
+            c = Element(_U10, _L25)
+            ch.append(c)
+            pos = _d22(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U10, _L25)
+            ch.append(c)
+            pos = _d22(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U10, _L26, None, None, v))
+            s = 6
+        else:
+            raise Fallback
+    if s == 6:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e33(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -7953,192 +7892,191 @@ def _e33(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L49 and c.ns == _U10:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e45(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L25 and c.ns == _U10:
-                    acc = (acc << 3) | 4
-                    n += 3
-                    acc, n = _e22(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L49 and c.ns == _U10:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e45(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L25 and c.ns == _U10:
+                acc = (acc << 3) | 4
+                n += 3
+                acc, n = _e22(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L26 and c.ns == _U10:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L25 and c.ns == _U10:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e22(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L49 and c.ns == _U10:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e45(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L25 and c.ns == _U10:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e22(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L49 and c.ns == _U10:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e45(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L25 and c.ns == _U10:
-                    acc = (acc << 2) | 2
-                    n += 2
-                    acc, n = _e22(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L49 and c.ns == _U10:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e45(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L25 and c.ns == _U10:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e22(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 6:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L49 and c.ns == _U10:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e45(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L25 and c.ns == _U10:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e22(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L49 and c.ns == _U10:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e45(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L25 and c.ns == _U10:
+                acc = (acc << 2) | 2
+                n += 2
+                acc, n = _e22(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L49 and c.ns == _U10:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e45(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L25 and c.ns == _U10:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e22(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L25 and c.ns == _U10:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e22(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L26 and c.ns == _U10:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 6:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d34(V: int, E: int, pos: int, el: Element) -> int:
     # RetrievalMethod
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A119] = v
-                s = 3
-            elif x == 1:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A120] = v
-                s = 2
-            elif x == 2:
-                c = Element(_U10, _L49)
-                ch.append(c)
-                pos = _d45(V, E, pos, c)
-                s = 1
-            elif x == 3:
-                return pos
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U10, _L49)
-                ch.append(c)
-                pos = _d45(V, E, pos, c)
-                s = 1
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A120] = v
-                s = 2
-            elif x == 1:
-                c = Element(_U10, _L49)
-                ch.append(c)
-                pos = _d45(V, E, pos, c)
-                s = 1
-            elif x == 2:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A119] = v
+            s = 3
+        elif x == 1:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A120] = v
+            s = 2
+        elif x == 2:
+            c = Element(_U10, _L49)
+            ch.append(c)
+            pos = _d45(V, E, pos, c)
+            s = 1
+        elif x == 3:
+            return pos
         else:
             raise Fallback
+    if s == 3:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A120] = v
+            s = 2
+        elif x == 1:
+            c = Element(_U10, _L49)
+            ch.append(c)
+            pos = _d45(V, E, pos, c)
+            s = 1
+        elif x == 2:
+            return pos
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U10, _L49)
+            ch.append(c)
+            pos = _d45(V, E, pos, c)
+            s = 1
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e34(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -8182,54 +8120,56 @@ def _e34(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L49 and c.ns == _U10:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e45(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L49 and c.ns == _U10:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e45(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            return (acc << 3) | 3, n + 3
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L49 and c.ns == _U10:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e45(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L49 and c.ns == _U10:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e45(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
         else:
+            return (acc << 3) | 3, n + 3
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L49 and c.ns == _U10:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e45(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 2, n + 2
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L49 and c.ns == _U10:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e45(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d35(V: int, E: int, pos: int, el: Element) -> int:
@@ -8322,9 +8262,10 @@ def _e35(el: Element, acc: int, n: int) -> tuple[int, int]:
                     n += 1
                     i += 1
                     s = 1
-                    continue
+                else:
+                    raise Fallback
+            else:
                 raise Fallback
-            raise Fallback
         elif k == 1:
             if i < m:
                 c = ch[i]
@@ -8342,9 +8283,10 @@ def _e35(el: Element, acc: int, n: int) -> tuple[int, int]:
                     n += 1
                     i += 1
                     s = _N123[s][0]
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
+                else:
+                    raise Fallback
+            else:
+                return (acc << 2) | 2, n + 2
         elif k == 2:
             if i < m:
                 c = ch[i]
@@ -8362,9 +8304,10 @@ def _e35(el: Element, acc: int, n: int) -> tuple[int, int]:
                     n += 1
                     i += 1
                     s = 2
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
+                else:
+                    raise Fallback
+            else:
+                return (acc << 2) | 1, n + 2
         else:
             raise Fallback
 
@@ -8373,206 +8316,204 @@ def _d36(V: int, E: int, pos: int, el: Element) -> int:
     # Scheduled_DC_CLReqControlMode
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U7, _L74)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 4
-            elif x == 1:
-                c = Element(_U7, _L75)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 3
-            elif x == 2:
-                c = Element(_U7, _L76)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 2
-            elif x == 3:
-                c = Element(_U0, _L81)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L82)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 5
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L81)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U7, _L76)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 2
-            elif x == 1:
-                c = Element(_U0, _L81)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U7, _L75)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 3
-            elif x == 1:
-                c = Element(_U7, _L76)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 2
-            elif x == 2:
-                c = Element(_U0, _L81)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L51)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 10
-            elif x == 1:
-                c = Element(_U0, _L52)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 9
-            elif x == 2:
-                c = Element(_U0, _L53)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 8
-            elif x == 3:
-                c = Element(_U0, _L55)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 7
-            elif x == 4:
-                c = Element(_U0, _L56)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 6
-            elif x == 5:
-                return pos
-            else:
-                raise Fallback
-        elif s == 6:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
-        elif s == 7:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L56)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 6
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 8:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L55)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 7
-            elif x == 1:
-                c = Element(_U0, _L56)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 6
-            elif x == 2:
-                return pos
-            else:
-                raise Fallback
-        elif s == 9:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L53)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 8
-            elif x == 1:
-                c = Element(_U0, _L55)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 7
-            elif x == 2:
-                c = Element(_U0, _L56)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 6
-            elif x == 3:
-                return pos
-            else:
-                raise Fallback
-        elif s == 10:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L52)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 9
-            elif x == 1:
-                c = Element(_U0, _L53)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 8
-            elif x == 2:
-                c = Element(_U0, _L55)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 7
-            elif x == 3:
-                c = Element(_U0, _L56)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 6
-            elif x == 4:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U7, _L74)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 4
+        elif x == 1:
+            c = Element(_U7, _L75)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 3
+        elif x == 2:
+            c = Element(_U7, _L76)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 2
+        elif x == 3:
+            c = Element(_U0, _L81)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 4:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U7, _L75)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 3
+        elif x == 1:
+            c = Element(_U7, _L76)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 2
+        elif x == 2:
+            c = Element(_U0, _L81)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U7, _L76)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 2
+        elif x == 1:
+            c = Element(_U0, _L81)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L81)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L82)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 5
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L51)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 10
+        elif x == 1:
+            c = Element(_U0, _L52)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 9
+        elif x == 2:
+            c = Element(_U0, _L53)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 8
+        elif x == 3:
+            c = Element(_U0, _L55)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 7
+        elif x == 4:
+            c = Element(_U0, _L56)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 6
+        elif x == 5:
+            return pos
+        else:
+            raise Fallback
+    if s == 10:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L52)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 9
+        elif x == 1:
+            c = Element(_U0, _L53)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 8
+        elif x == 2:
+            c = Element(_U0, _L55)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 7
+        elif x == 3:
+            c = Element(_U0, _L56)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 6
+        elif x == 4:
+            return pos
+        else:
+            raise Fallback
+    if s == 9:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L53)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 8
+        elif x == 1:
+            c = Element(_U0, _L55)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 7
+        elif x == 2:
+            c = Element(_U0, _L56)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 6
+        elif x == 3:
+            return pos
+        else:
+            raise Fallback
+    if s == 8:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L55)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 7
+        elif x == 1:
+            c = Element(_U0, _L56)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 6
+        elif x == 2:
+            return pos
+        else:
+            raise Fallback
+    if s == 7:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L56)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 6
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 6:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e36(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -8585,351 +8526,342 @@ def _e36(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L74 and c.ns == _U7:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L75 and c.ns == _U7:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L76 and c.ns == _U7:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L81 and c.ns == _U0:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L74 and c.ns == _U7:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L75 and c.ns == _U7:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L76 and c.ns == _U7:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L81 and c.ns == _U0:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L82 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L81 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L76 and c.ns == _U7:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L81 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L75 and c.ns == _U7:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L76 and c.ns == _U7:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L81 and c.ns == _U0:
-                    acc = (acc << 2) | 2
-                    n += 2
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L51 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 10
-                    continue
-                elif nm == _L52 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 9
-                    continue
-                elif nm == _L53 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                elif nm == _L55 and c.ns == _U0:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L56 and c.ns == _U0:
-                    acc = (acc << 3) | 4
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            return (acc << 3) | 5, n + 3
-        elif s == 6:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        elif s == 7:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L56 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 8:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L55 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L56 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
-        elif s == 9:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L53 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                elif nm == _L55 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L56 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            return (acc << 3) | 3, n + 3
-        elif s == 10:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L52 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 9
-                    continue
-                elif nm == _L53 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                elif nm == _L55 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L56 and c.ns == _U0:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            return (acc << 3) | 4, n + 3
         else:
             raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L75 and c.ns == _U7:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L76 and c.ns == _U7:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L81 and c.ns == _U0:
+                acc = (acc << 2) | 2
+                n += 2
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L76 and c.ns == _U7:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L81 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L81 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L82 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 5
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L51 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 10
+            elif nm == _L52 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 9
+            elif nm == _L53 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 8
+            elif nm == _L55 and c.ns == _U0:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 7
+            elif nm == _L56 and c.ns == _U0:
+                acc = (acc << 3) | 4
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 5, n + 3
+    if s == 10:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L52 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 9
+            elif nm == _L53 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 8
+            elif nm == _L55 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 7
+            elif nm == _L56 and c.ns == _U0:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 4, n + 3
+    if s == 9:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L53 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 8
+            elif nm == _L55 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 7
+            elif nm == _L56 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 3, n + 3
+    if s == 8:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L55 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 7
+            elif nm == _L56 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 2, n + 2
+    if s == 7:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L56 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 6:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d37(V: int, E: int, pos: int, el: Element) -> int:
     # Scheduled_DC_CLResControlMode
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L62)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 4
-            elif x == 1:
-                c = Element(_U0, _L63)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 3
-            elif x == 2:
-                c = Element(_U0, _L64)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 2
-            elif x == 3:
-                c = Element(_U0, _L66)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 1
-            elif x == 4:
-                return pos
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L66)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 1
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L64)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 2
-            elif x == 1:
-                c = Element(_U0, _L66)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 1
-            elif x == 2:
-                return pos
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L63)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 3
-            elif x == 1:
-                c = Element(_U0, _L64)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 2
-            elif x == 2:
-                c = Element(_U0, _L66)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 1
-            elif x == 3:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L62)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 4
+        elif x == 1:
+            c = Element(_U0, _L63)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 3
+        elif x == 2:
+            c = Element(_U0, _L64)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 2
+        elif x == 3:
+            c = Element(_U0, _L66)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 1
+        elif x == 4:
+            return pos
         else:
             raise Fallback
+    if s == 4:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L63)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 3
+        elif x == 1:
+            c = Element(_U0, _L64)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 2
+        elif x == 2:
+            c = Element(_U0, _L66)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 1
+        elif x == 3:
+            return pos
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L64)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 2
+        elif x == 1:
+            c = Element(_U0, _L66)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 1
+        elif x == 2:
+            return pos
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L66)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 1
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e37(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -8942,181 +8874,175 @@ def _e37(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L62 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L63 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L64 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L66 and c.ns == _U0:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L62 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L63 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L64 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L66 and c.ns == _U0:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            return (acc << 3) | 4, n + 3
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L66 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L64 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L66 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L63 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L64 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L66 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 3) | 3, n + 3
         else:
+            return (acc << 3) | 4, n + 3
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L63 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L64 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L66 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 3, n + 3
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L64 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L66 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 2, n + 2
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L66 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d38(V: int, E: int, pos: int, el: Element) -> int:
     # Signature
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A110] = v
-                s = 2
-            elif x == 1:
-                c = Element(_U10, _L47)
-                ch.append(c)
-                pos = _d43(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U10, _L46)
-                ch.append(c)
-                pos = _d42(V, E, pos, c)
-                s = 3
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U10, _L47)
-                ch.append(c)
-                pos = _d43(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U10, _L29)
-                ch.append(c)
-                pos = _d26(V, E, pos, c)
-                s = 4
-            elif x == 1:
-                c = Element(_U10, _L34)
-                ch.append(c)
-                pos = _d30(V, E, pos, c)
-                s = 4
-            elif x == 2:
-                return pos
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U10, _L34)
-                ch.append(c)
-                pos = _d30(V, E, pos, c)
-                s = 4
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A110] = v
+            s = 2
+        elif x == 1:
+            c = Element(_U10, _L47)
+            ch.append(c)
+            pos = _d43(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U10, _L47)
+            ch.append(c)
+            pos = _d43(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U10, _L46)
+            ch.append(c)
+            pos = _d42(V, E, pos, c)
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U10, _L29)
+            ch.append(c)
+            pos = _d26(V, E, pos, c)
+            s = 4
+        elif x == 1:
+            c = Element(_U10, _L34)
+            ch.append(c)
+            pos = _d30(V, E, pos, c)
+            s = 4
+        elif x == 2:
+            return pos
+        else:
+            raise Fallback
+    while s == 4:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U10, _L34)
+            ch.append(c)
+            pos = _d30(V, E, pos, c)
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e38(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -9144,137 +9070,137 @@ def _e38(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L47 and c.ns == _U10:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e43(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L47 and c.ns == _U10:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e43(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L46 and c.ns == _U10:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e42(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L47 and c.ns == _U10:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e43(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L29 and c.ns == _U10:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e26(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L34 and c.ns == _U10:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e30(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L34 and c.ns == _U10:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e30(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
             raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L47 and c.ns == _U10:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e43(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L46 and c.ns == _U10:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e42(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L29 and c.ns == _U10:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e26(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L34 and c.ns == _U10:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e30(c, acc, n)
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 2, n + 2
+    while s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L34 and c.ns == _U10:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e30(c, acc, n)
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d39(V: int, E: int, pos: int, el: Element) -> int:
     # SignatureMethod
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A83] = v
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U10, _L124, None, None, v))
-                s = 2
-            elif x == 1:
-                raise Fallback
-            elif x == 2:
-                return pos
-            elif x == 3:
-                raise Fallback
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                raise Fallback
-            elif x == 1:
-                return pos
-            elif x == 2:
-                raise Fallback
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A83] = v
+            s = 1
         else:
             raise Fallback
+    while s == 1:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U10, _L124, None, None, v))
+            s = 2
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            return pos
+        elif x == 3:
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 2:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            return pos
+        elif x == 2:
+            raise Fallback
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e39(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -9302,92 +9228,90 @@ def _e39(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L124 and c.ns == _U10:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int:
-                        raise Fallback
-                    acc = (acc << 4) | 0
-                    n += 4
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            return (acc << 3) | 2, n + 3
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
             raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L124 and c.ns == _U10:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int:
+                    raise Fallback
+                acc = (acc << 4) | 0
+                n += 4
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 2, n + 3
+    while s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d40(V: int, E: int, pos: int, el: Element) -> int:
     # SignatureProperties
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A110] = v
-                s = 2
-            elif x == 1:
-                c = Element(_U10, _L45)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U10, _L45)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U10, _L45)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A110] = v
+            s = 2
+        elif x == 1:
+            c = Element(_U10, _L45)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U10, _L45)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    while s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U10, _L45)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e40(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -9415,98 +9339,97 @@ def _e40(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L45 and c.ns == _U10:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L45 and c.ns == _U10:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L45 and c.ns == _U10:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L45 and c.ns == _U10:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
         else:
             raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L45 and c.ns == _U10:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L45 and c.ns == _U10:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d41(V: int, E: int, pos: int, el: Element) -> int:
     # SignatureProperty
     s = 0
-    while True:
-        if s == 0:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A110] = v
-                s = 2
-            elif x == 1:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A125] = v
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                raise Fallback
-            elif x == 1:
-                raise Fallback
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A125] = v
-                s = 1
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                raise Fallback
-            elif x == 1:
-                return pos
-            elif x == 2:
-                raise Fallback
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A110] = v
+            s = 2
+        elif x == 1:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A125] = v
+            s = 1
         else:
             raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A125] = v
+            s = 1
+        else:
+            raise Fallback
+    while s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 3:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            return pos
+        elif x == 2:
+            raise Fallback
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e41(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -9550,70 +9473,70 @@ def _e41(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
             raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d42(V: int, E: int, pos: int, el: Element) -> int:
     # SignatureValue
     s = 0
-    while True:
-        if s == 0:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A110] = v
-                s = 2
-            elif x == 1:
-                v, pos = rbin(V, E, pos)
-                el.value = v
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = rbin(V, E, pos)
-                el.value = v
-                s = 1
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A110] = v
+            s = 2
+        elif x == 1:
+            v, pos = rbin(V, E, pos)
+            el.value = v
+            s = 1
         else:
             raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            v, pos = rbin(V, E, pos)
+            el.value = v
+            s = 1
+        else:
+            raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e42(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -9661,65 +9584,62 @@ def _d43(V: int, E: int, pos: int, el: Element) -> int:
     # SignedInfo
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A110] = v
-                s = 2
-            elif x == 1:
-                c = Element(_U10, _L11)
-                ch.append(c)
-                pos = _d8(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U10, _L43)
-                ch.append(c)
-                pos = _d39(V, E, pos, c)
-                s = 3
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U10, _L11)
-                ch.append(c)
-                pos = _d8(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U10, _L37)
-                ch.append(c)
-                pos = _d33(V, E, pos, c)
-                s = 4
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U10, _L37)
-                ch.append(c)
-                pos = _d33(V, E, pos, c)
-                s = 4
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A110] = v
+            s = 2
+        elif x == 1:
+            c = Element(_U10, _L11)
+            ch.append(c)
+            pos = _d8(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U10, _L11)
+            ch.append(c)
+            pos = _d8(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U10, _L43)
+            ch.append(c)
+            pos = _d39(V, E, pos, c)
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U10, _L37)
+            ch.append(c)
+            pos = _d33(V, E, pos, c)
+            s = 4
+        else:
+            raise Fallback
+    while s == 4:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U10, _L37)
+            ch.append(c)
+            pos = _d33(V, E, pos, c)
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e43(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -9747,113 +9667,113 @@ def _e43(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L11 and c.ns == _U10:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e8(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L11 and c.ns == _U10:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e8(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L43 and c.ns == _U10:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e39(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L11 and c.ns == _U10:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e8(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L37 and c.ns == _U10:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e33(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L37 and c.ns == _U10:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e33(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
             raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L11 and c.ns == _U10:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e8(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L43 and c.ns == _U10:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e39(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L37 and c.ns == _U10:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e33(c, acc, n)
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    while s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L37 and c.ns == _U10:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e33(c, acc, n)
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d44(V: int, E: int, pos: int, el: Element) -> int:
     # Transform
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A83] = v
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U10, _L126, None, None, v))
-                s = 1
-            elif x == 1:
-                raise Fallback
-            elif x == 2:
-                return pos
-            elif x == 3:
-                raise Fallback
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A83] = v
+            s = 1
         else:
             raise Fallback
+    while s == 1:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U10, _L126, None, None, v))
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            return pos
+        elif x == 3:
+            raise Fallback
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e44(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -9881,66 +9801,65 @@ def _e44(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L126 and c.ns == _U10:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii():
-                        raise Fallback
-                    acc = (acc << 4) | 0
-                    n += 4
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 3) | 2, n + 3
         else:
             raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L126 and c.ns == _U10:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii():
+                    raise Fallback
+                acc = (acc << 4) | 0
+                n += 4
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 2, n + 3
+    raise Fallback
 
 
 def _d45(V: int, E: int, pos: int, el: Element) -> int:
     # Transforms
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U10, _L48)
-                ch.append(c)
-                pos = _d44(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U10, _L48)
-                ch.append(c)
-                pos = _d44(V, E, pos, c)
-                s = 1
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U10, _L48)
+            ch.append(c)
+            pos = _d44(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    while s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U10, _L48)
+            ch.append(c)
+            pos = _d44(V, E, pos, c)
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e45(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -9953,150 +9872,143 @@ def _e45(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L48 and c.ns == _U10:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e44(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L48 and c.ns == _U10:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e44(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L48 and c.ns == _U10:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e44(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
             raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L48 and c.ns == _U10:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e44(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d46(V: int, E: int, pos: int, el: Element) -> int:
     # X509Data
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U10, _L127)
-                ch.append(c)
-                pos = _d53(V, E, pos, c)
-                s = 1
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U10, _L128, None, None, v))
-                s = 1
-            elif x == 2:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U10, _L129, None, None, v))
-                s = 1
-            elif x == 3:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U10, _L130, None, None, v))
-                s = 1
-            elif x == 4:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U10, _L131, None, None, v))
-                s = 1
-            elif x == 5:
+    if s == 0:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U10, _L127)
+            ch.append(c)
+            pos = _d53(V, E, pos, c)
+            s = 1
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-            else:
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U10, _L127)
-                ch.append(c)
-                pos = _d53(V, E, pos, c)
-                s = 1
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U10, _L128, None, None, v))
-                s = 1
-            elif x == 2:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U10, _L129, None, None, v))
-                s = 1
-            elif x == 3:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U10, _L130, None, None, v))
-                s = 1
-            elif x == 4:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U10, _L131, None, None, v))
-                s = 1
-            elif x == 5:
+            ch.append(Element(_U10, _L128, None, None, v))
+            s = 1
+        elif x == 2:
+            pos += 1
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-            elif x == 6:
-                return pos
-            else:
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
                 raise Fallback
+            ch.append(Element(_U10, _L129, None, None, v))
+            s = 1
+        elif x == 3:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U10, _L130, None, None, v))
+            s = 1
+        elif x == 4:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U10, _L131, None, None, v))
+            s = 1
+        elif x == 5:
+            raise Fallback
         else:
             raise Fallback
+    while s == 1:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U10, _L127)
+            ch.append(c)
+            pos = _d53(V, E, pos, c)
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U10, _L128, None, None, v))
+        elif x == 2:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U10, _L129, None, None, v))
+        elif x == 3:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U10, _L130, None, None, v))
+        elif x == 4:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U10, _L131, None, None, v))
+        elif x == 5:
+            raise Fallback
+        elif x == 6:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e46(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -10109,197 +10021,191 @@ def _e46(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L127 and c.ns == _U10:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e53(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L128 and c.ns == _U10:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 4) | 2
-                    n += 4
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L129 and c.ns == _U10:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii():
-                        raise Fallback
-                    acc = (acc << 4) | 4
-                    n += 4
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L130 and c.ns == _U10:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 4) | 6
-                    n += 4
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L131 and c.ns == _U10:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 4) | 8
-                    n += 4
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L127 and c.ns == _U10:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e53(c, acc, n)
+                i += 1
+                s = 1
+            elif nm == _L128 and c.ns == _U10:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 4) | 2
+                n += 4
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            elif nm == _L129 and c.ns == _U10:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii():
+                    raise Fallback
+                acc = (acc << 4) | 4
+                n += 4
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            elif nm == _L130 and c.ns == _U10:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 4) | 6
+                n += 4
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            elif nm == _L131 and c.ns == _U10:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 4) | 8
+                n += 4
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L127 and c.ns == _U10:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e53(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L128 and c.ns == _U10:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 4) | 2
-                    n += 4
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L129 and c.ns == _U10:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii():
-                        raise Fallback
-                    acc = (acc << 4) | 4
-                    n += 4
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L130 and c.ns == _U10:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 4) | 6
-                    n += 4
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L131 and c.ns == _U10:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 4) | 8
-                    n += 4
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 3) | 6, n + 3
         else:
             raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L127 and c.ns == _U10:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e53(c, acc, n)
+                i += 1
+                s = 1
+            elif nm == _L128 and c.ns == _U10:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 4) | 2
+                n += 4
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            elif nm == _L129 and c.ns == _U10:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii():
+                    raise Fallback
+                acc = (acc << 4) | 4
+                n += 4
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            elif nm == _L130 and c.ns == _U10:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 4) | 6
+                n += 4
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            elif nm == _L131 and c.ns == _U10:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 4) | 8
+                n += 4
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 6, n + 3
+    raise Fallback
 
 
 def _d47(V: int, E: int, pos: int, el: Element) -> int:
     # RationalNumberType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 10
-                x = (V >> (E - pos)) & 0x3ff
-                if x & 0x201:
-                    raise Fallback
-                v = (x >> 1) + -128
-                ch.append(Element(_U7, _L118, None, None, v))
-                s = 1
-            else:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 10
+            x = (V >> (E - pos)) & 0x3ff
+            if x & 0x201:
                 raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U7, _L132, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            v = (x >> 1) + -128
+            ch.append(Element(_U7, _L118, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U7, _L132, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e47(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -10312,119 +10218,118 @@ def _e47(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L118 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -128 or v > 127:
-                        raise Fallback
-                    acc = (acc << 11) | 0 | ((v - -128) << 1)
-                    n += 11
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L118 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -128 or v > 127:
+                    raise Fallback
+                acc = (acc << 11) | 0 | ((v - -128) << 1)
+                n += 11
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L132 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -32768 or v > 32767:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L132 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -32768 or v > 32767:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d48(V: int, E: int, pos: int, el: Element) -> int:
     # MessageHeaderType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U7, _L133, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
+            v, pos = rbin(V, E, pos)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U7, _L134, None, None, v))
-                s = 2
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U10, _L42)
-                ch.append(c)
-                pos = _d38(V, E, pos, c)
-                s = 3
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            ch.append(Element(_U7, _L133, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U7, _L134, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U10, _L42)
+            ch.append(c)
+            pos = _d38(V, E, pos, c)
+            s = 3
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e48(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -10437,681 +10342,681 @@ def _e48(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L133 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes or len(v) < 8 or len(v) > 8:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L133 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes or len(v) < 8 or len(v) > 8:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L134 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 18446744073709551615:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L42 and c.ns == _U10:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e38(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L134 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 18446744073709551615:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L42 and c.ns == _U10:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e38(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d49(V: int, E: int, pos: int, el: Element) -> int:
     # DisplayParametersType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x == 0:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U7, _L135, None, None, v))
-                s = 10
-            elif x == 1:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U7, _L79, None, None, v))
-                s = 9
-            elif x == 2:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U7, _L57, None, None, v))
-                s = 8
-            elif x == 3:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U7, _L136, None, None, v))
-                s = 7
-            elif x == 4:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U7, _L137, None, None, v))
-                s = 6
-            elif x == 5:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U7, _L138, None, None, v))
-                s = 5
-            elif x == 6:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U7, _L139, None, None, v))
-                s = 4
-            elif x == 7:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U7, _L140, None, None, v))
-                s = 3
-            elif x == 8:
-                c = Element(_U7, _L141)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 2
-            elif x == 9:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U7, _L142, None, None, v))
-                s = 1
-            elif x == 10:
-                return pos
-            else:
+    if s == 0:
+        pos += 4
+        x = (V >> (E - pos)) & 0xf
+        if x == 0:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
                 raise Fallback
-        elif s == 1:
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            ch.append(Element(_U7, _L135, None, None, v))
+            s = 10
+        elif x == 1:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
+                raise Fallback
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            ch.append(Element(_U7, _L79, None, None, v))
+            s = 9
+        elif x == 2:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
+                raise Fallback
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            ch.append(Element(_U7, _L57, None, None, v))
+            s = 8
+        elif x == 3:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
+                raise Fallback
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            ch.append(Element(_U7, _L136, None, None, v))
+            s = 7
+        elif x == 4:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U7, _L142, None, None, v))
-                s = 1
-            elif x == 1:
-                return pos
-            else:
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U7, _L141)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 2
-            elif x == 1:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U7, _L142, None, None, v))
-                s = 1
-            elif x == 2:
-                return pos
-            else:
+            ch.append(Element(_U7, _L137, None, None, v))
+            s = 6
+        elif x == 5:
+            pos += 1
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 4:
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U7, _L138, None, None, v))
+            s = 5
+        elif x == 6:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U7, _L139, None, None, v))
+            s = 4
+        elif x == 7:
             pos += 3
             x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U7, _L140, None, None, v))
-                s = 3
-            elif x == 1:
-                c = Element(_U7, _L141)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 2
-            elif x == 2:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U7, _L142, None, None, v))
-                s = 1
-            elif x == 3:
-                return pos
-            else:
+            if x & 0x5:
                 raise Fallback
-        elif s == 5:
+            v = x == 2
+            ch.append(Element(_U7, _L140, None, None, v))
+            s = 3
+        elif x == 8:
+            c = Element(_U7, _L141)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 2
+        elif x == 9:
             pos += 3
             x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U7, _L139, None, None, v))
-                s = 4
-            elif x == 1:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U7, _L140, None, None, v))
-                s = 3
-            elif x == 2:
-                c = Element(_U7, _L141)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 2
-            elif x == 3:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U7, _L142, None, None, v))
-                s = 1
-            elif x == 4:
-                return pos
-            else:
+            if x & 0x5:
                 raise Fallback
-        elif s == 6:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U7, _L138, None, None, v))
-                s = 5
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U7, _L139, None, None, v))
-                s = 4
-            elif x == 2:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U7, _L140, None, None, v))
-                s = 3
-            elif x == 3:
-                c = Element(_U7, _L141)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 2
-            elif x == 4:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U7, _L142, None, None, v))
-                s = 1
-            elif x == 5:
-                return pos
-            else:
-                raise Fallback
-        elif s == 7:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U7, _L137, None, None, v))
-                s = 6
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U7, _L138, None, None, v))
-                s = 5
-            elif x == 2:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U7, _L139, None, None, v))
-                s = 4
-            elif x == 3:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U7, _L140, None, None, v))
-                s = 3
-            elif x == 4:
-                c = Element(_U7, _L141)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 2
-            elif x == 5:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U7, _L142, None, None, v))
-                s = 1
-            elif x == 6:
-                return pos
-            else:
-                raise Fallback
-        elif s == 8:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x == 0:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U7, _L136, None, None, v))
-                s = 7
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U7, _L137, None, None, v))
-                s = 6
-            elif x == 2:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U7, _L138, None, None, v))
-                s = 5
-            elif x == 3:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U7, _L139, None, None, v))
-                s = 4
-            elif x == 4:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U7, _L140, None, None, v))
-                s = 3
-            elif x == 5:
-                c = Element(_U7, _L141)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 2
-            elif x == 6:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U7, _L142, None, None, v))
-                s = 1
-            elif x == 7:
-                return pos
-            else:
-                raise Fallback
-        elif s == 9:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x == 0:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U7, _L57, None, None, v))
-                s = 8
-            elif x == 1:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U7, _L136, None, None, v))
-                s = 7
-            elif x == 2:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U7, _L137, None, None, v))
-                s = 6
-            elif x == 3:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U7, _L138, None, None, v))
-                s = 5
-            elif x == 4:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U7, _L139, None, None, v))
-                s = 4
-            elif x == 5:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U7, _L140, None, None, v))
-                s = 3
-            elif x == 6:
-                c = Element(_U7, _L141)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 2
-            elif x == 7:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U7, _L142, None, None, v))
-                s = 1
-            elif x == 8:
-                return pos
-            else:
-                raise Fallback
-        elif s == 10:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x == 0:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U7, _L79, None, None, v))
-                s = 9
-            elif x == 1:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U7, _L57, None, None, v))
-                s = 8
-            elif x == 2:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U7, _L136, None, None, v))
-                s = 7
-            elif x == 3:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U7, _L137, None, None, v))
-                s = 6
-            elif x == 4:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U7, _L138, None, None, v))
-                s = 5
-            elif x == 5:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U7, _L139, None, None, v))
-                s = 4
-            elif x == 6:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U7, _L140, None, None, v))
-                s = 3
-            elif x == 7:
-                c = Element(_U7, _L141)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 2
-            elif x == 8:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U7, _L142, None, None, v))
-                s = 1
-            elif x == 9:
-                return pos
-            else:
-                raise Fallback
+            v = x == 2
+            ch.append(Element(_U7, _L142, None, None, v))
+            s = 1
+        elif x == 10:
+            return pos
         else:
             raise Fallback
+    if s == 10:
+        pos += 4
+        x = (V >> (E - pos)) & 0xf
+        if x == 0:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
+                raise Fallback
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            ch.append(Element(_U7, _L79, None, None, v))
+            s = 9
+        elif x == 1:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
+                raise Fallback
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            ch.append(Element(_U7, _L57, None, None, v))
+            s = 8
+        elif x == 2:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
+                raise Fallback
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            ch.append(Element(_U7, _L136, None, None, v))
+            s = 7
+        elif x == 3:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U7, _L137, None, None, v))
+            s = 6
+        elif x == 4:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U7, _L138, None, None, v))
+            s = 5
+        elif x == 5:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U7, _L139, None, None, v))
+            s = 4
+        elif x == 6:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U7, _L140, None, None, v))
+            s = 3
+        elif x == 7:
+            c = Element(_U7, _L141)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 2
+        elif x == 8:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U7, _L142, None, None, v))
+            s = 1
+        elif x == 9:
+            return pos
+        else:
+            raise Fallback
+    if s == 9:
+        pos += 4
+        x = (V >> (E - pos)) & 0xf
+        if x == 0:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
+                raise Fallback
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            ch.append(Element(_U7, _L57, None, None, v))
+            s = 8
+        elif x == 1:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
+                raise Fallback
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            ch.append(Element(_U7, _L136, None, None, v))
+            s = 7
+        elif x == 2:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U7, _L137, None, None, v))
+            s = 6
+        elif x == 3:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U7, _L138, None, None, v))
+            s = 5
+        elif x == 4:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U7, _L139, None, None, v))
+            s = 4
+        elif x == 5:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U7, _L140, None, None, v))
+            s = 3
+        elif x == 6:
+            c = Element(_U7, _L141)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 2
+        elif x == 7:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U7, _L142, None, None, v))
+            s = 1
+        elif x == 8:
+            return pos
+        else:
+            raise Fallback
+    if s == 8:
+        pos += 4
+        x = (V >> (E - pos)) & 0xf
+        if x == 0:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
+                raise Fallback
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            ch.append(Element(_U7, _L136, None, None, v))
+            s = 7
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U7, _L137, None, None, v))
+            s = 6
+        elif x == 2:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U7, _L138, None, None, v))
+            s = 5
+        elif x == 3:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U7, _L139, None, None, v))
+            s = 4
+        elif x == 4:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U7, _L140, None, None, v))
+            s = 3
+        elif x == 5:
+            c = Element(_U7, _L141)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 2
+        elif x == 6:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U7, _L142, None, None, v))
+            s = 1
+        elif x == 7:
+            return pos
+        else:
+            raise Fallback
+    if s == 7:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U7, _L137, None, None, v))
+            s = 6
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U7, _L138, None, None, v))
+            s = 5
+        elif x == 2:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U7, _L139, None, None, v))
+            s = 4
+        elif x == 3:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U7, _L140, None, None, v))
+            s = 3
+        elif x == 4:
+            c = Element(_U7, _L141)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 2
+        elif x == 5:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U7, _L142, None, None, v))
+            s = 1
+        elif x == 6:
+            return pos
+        else:
+            raise Fallback
+    if s == 6:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U7, _L138, None, None, v))
+            s = 5
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U7, _L139, None, None, v))
+            s = 4
+        elif x == 2:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U7, _L140, None, None, v))
+            s = 3
+        elif x == 3:
+            c = Element(_U7, _L141)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 2
+        elif x == 4:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U7, _L142, None, None, v))
+            s = 1
+        elif x == 5:
+            return pos
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U7, _L139, None, None, v))
+            s = 4
+        elif x == 1:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U7, _L140, None, None, v))
+            s = 3
+        elif x == 2:
+            c = Element(_U7, _L141)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 2
+        elif x == 3:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U7, _L142, None, None, v))
+            s = 1
+        elif x == 4:
+            return pos
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U7, _L140, None, None, v))
+            s = 3
+        elif x == 1:
+            c = Element(_U7, _L141)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 2
+        elif x == 2:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U7, _L142, None, None, v))
+            s = 1
+        elif x == 3:
+            return pos
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U7, _L141)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 2
+        elif x == 1:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U7, _L142, None, None, v))
+            s = 1
+        elif x == 2:
+            return pos
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U7, _L142, None, None, v))
+            s = 1
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e49(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -11124,817 +11029,779 @@ def _e49(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L135 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 13) | 0 | (v << 1)
-                    n += 13
-                    i += 1
-                    s = 10
-                    continue
-                elif nm == _L79 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 13) | 512 | (v << 1)
-                    n += 13
-                    i += 1
-                    s = 9
-                    continue
-                elif nm == _L57 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 13) | 1024 | (v << 1)
-                    n += 13
-                    i += 1
-                    s = 8
-                    continue
-                elif nm == _L136 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 13) | 1536 | (v << 1)
-                    n += 13
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L137 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 5) | 8
-                    n += 5
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L138 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 5) | 10
-                    n += 5
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L139 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 5) | 12
-                    n += 5
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L140 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 7) | 56 | (v << 1)
-                    n += 7
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L141 and c.ns == _U7:
-                    acc = (acc << 4) | 8
-                    n += 4
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L142 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 7) | 72 | (v << 1)
-                    n += 7
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L135 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 13) | 0 | (v << 1)
+                n += 13
+                i += 1
+                s = 10
+            elif nm == _L79 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 13) | 512 | (v << 1)
+                n += 13
+                i += 1
+                s = 9
+            elif nm == _L57 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 13) | 1024 | (v << 1)
+                n += 13
+                i += 1
+                s = 8
+            elif nm == _L136 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 13) | 1536 | (v << 1)
+                n += 13
+                i += 1
+                s = 7
+            elif nm == _L137 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 5) | 8
+                n += 5
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 6
+            elif nm == _L138 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 5) | 10
+                n += 5
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 5
+            elif nm == _L139 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 5) | 12
+                n += 5
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            elif nm == _L140 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 7) | 56 | (v << 1)
+                n += 7
+                i += 1
+                s = 3
+            elif nm == _L141 and c.ns == _U7:
+                acc = (acc << 4) | 8
+                n += 4
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L142 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 7) | 72 | (v << 1)
+                n += 7
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            return (acc << 4) | 10, n + 4
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L142 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 5) | 0 | (v << 1)
-                    n += 5
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L141 and c.ns == _U7:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L142 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 5) | 8 | (v << 1)
-                    n += 5
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L140 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 6) | 0 | (v << 1)
-                    n += 6
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L141 and c.ns == _U7:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L142 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 6) | 16 | (v << 1)
-                    n += 6
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 3) | 3, n + 3
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L139 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 4) | 0
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L140 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 6) | 8 | (v << 1)
-                    n += 6
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L141 and c.ns == _U7:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L142 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 6) | 24 | (v << 1)
-                    n += 6
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 3) | 4, n + 3
-        elif s == 6:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L138 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 4) | 0
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L139 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 4) | 2
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L140 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 6) | 16 | (v << 1)
-                    n += 6
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L141 and c.ns == _U7:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L142 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 6) | 32 | (v << 1)
-                    n += 6
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 3) | 5, n + 3
-        elif s == 7:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L137 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 4) | 0
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L138 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 4) | 2
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L139 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 4) | 4
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L140 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 6) | 24 | (v << 1)
-                    n += 6
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L141 and c.ns == _U7:
-                    acc = (acc << 3) | 4
-                    n += 3
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L142 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 6) | 40 | (v << 1)
-                    n += 6
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 3) | 6, n + 3
-        elif s == 8:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L136 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 13) | 0 | (v << 1)
-                    n += 13
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L137 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 5) | 2
-                    n += 5
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L138 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 5) | 4
-                    n += 5
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L139 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 5) | 6
-                    n += 5
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L140 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 7) | 32 | (v << 1)
-                    n += 7
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L141 and c.ns == _U7:
-                    acc = (acc << 4) | 5
-                    n += 4
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L142 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 7) | 48 | (v << 1)
-                    n += 7
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 4) | 7, n + 4
-        elif s == 9:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L57 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 13) | 0 | (v << 1)
-                    n += 13
-                    i += 1
-                    s = 8
-                    continue
-                elif nm == _L136 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 13) | 512 | (v << 1)
-                    n += 13
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L137 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 5) | 4
-                    n += 5
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L138 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 5) | 6
-                    n += 5
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L139 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 5) | 8
-                    n += 5
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L140 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 7) | 40 | (v << 1)
-                    n += 7
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L141 and c.ns == _U7:
-                    acc = (acc << 4) | 6
-                    n += 4
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L142 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 7) | 56 | (v << 1)
-                    n += 7
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 4) | 8, n + 4
-        elif s == 10:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L79 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 13) | 0 | (v << 1)
-                    n += 13
-                    i += 1
-                    s = 9
-                    continue
-                elif nm == _L57 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 13) | 512 | (v << 1)
-                    n += 13
-                    i += 1
-                    s = 8
-                    continue
-                elif nm == _L136 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 13) | 1024 | (v << 1)
-                    n += 13
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L137 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 5) | 6
-                    n += 5
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L138 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 5) | 8
-                    n += 5
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L139 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 5) | 10
-                    n += 5
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L140 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 7) | 48 | (v << 1)
-                    n += 7
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L141 and c.ns == _U7:
-                    acc = (acc << 4) | 7
-                    n += 4
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L142 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 7) | 64 | (v << 1)
-                    n += 7
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 4) | 9, n + 4
         else:
+            return (acc << 4) | 10, n + 4
+    if s == 10:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L79 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 13) | 0 | (v << 1)
+                n += 13
+                i += 1
+                s = 9
+            elif nm == _L57 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 13) | 512 | (v << 1)
+                n += 13
+                i += 1
+                s = 8
+            elif nm == _L136 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 13) | 1024 | (v << 1)
+                n += 13
+                i += 1
+                s = 7
+            elif nm == _L137 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 5) | 6
+                n += 5
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 6
+            elif nm == _L138 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 5) | 8
+                n += 5
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 5
+            elif nm == _L139 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 5) | 10
+                n += 5
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            elif nm == _L140 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 7) | 48 | (v << 1)
+                n += 7
+                i += 1
+                s = 3
+            elif nm == _L141 and c.ns == _U7:
+                acc = (acc << 4) | 7
+                n += 4
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L142 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 7) | 64 | (v << 1)
+                n += 7
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 4) | 9, n + 4
+    if s == 9:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L57 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 13) | 0 | (v << 1)
+                n += 13
+                i += 1
+                s = 8
+            elif nm == _L136 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 13) | 512 | (v << 1)
+                n += 13
+                i += 1
+                s = 7
+            elif nm == _L137 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 5) | 4
+                n += 5
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 6
+            elif nm == _L138 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 5) | 6
+                n += 5
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 5
+            elif nm == _L139 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 5) | 8
+                n += 5
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            elif nm == _L140 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 7) | 40 | (v << 1)
+                n += 7
+                i += 1
+                s = 3
+            elif nm == _L141 and c.ns == _U7:
+                acc = (acc << 4) | 6
+                n += 4
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L142 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 7) | 56 | (v << 1)
+                n += 7
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 4) | 8, n + 4
+    if s == 8:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L136 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 13) | 0 | (v << 1)
+                n += 13
+                i += 1
+                s = 7
+            elif nm == _L137 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 5) | 2
+                n += 5
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 6
+            elif nm == _L138 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 5) | 4
+                n += 5
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 5
+            elif nm == _L139 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 5) | 6
+                n += 5
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            elif nm == _L140 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 7) | 32 | (v << 1)
+                n += 7
+                i += 1
+                s = 3
+            elif nm == _L141 and c.ns == _U7:
+                acc = (acc << 4) | 5
+                n += 4
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L142 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 7) | 48 | (v << 1)
+                n += 7
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 4) | 7, n + 4
+    if s == 7:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L137 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 4) | 0
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 6
+            elif nm == _L138 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 4) | 2
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 5
+            elif nm == _L139 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 4) | 4
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            elif nm == _L140 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 6) | 24 | (v << 1)
+                n += 6
+                i += 1
+                s = 3
+            elif nm == _L141 and c.ns == _U7:
+                acc = (acc << 3) | 4
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L142 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 6) | 40 | (v << 1)
+                n += 6
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 6, n + 3
+    if s == 6:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L138 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 4) | 0
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 5
+            elif nm == _L139 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 4) | 2
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            elif nm == _L140 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 6) | 16 | (v << 1)
+                n += 6
+                i += 1
+                s = 3
+            elif nm == _L141 and c.ns == _U7:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L142 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 6) | 32 | (v << 1)
+                n += 6
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 5, n + 3
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L139 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 4) | 0
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            elif nm == _L140 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 6) | 8 | (v << 1)
+                n += 6
+                i += 1
+                s = 3
+            elif nm == _L141 and c.ns == _U7:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L142 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 6) | 24 | (v << 1)
+                n += 6
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 4, n + 3
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L140 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 6) | 0 | (v << 1)
+                n += 6
+                i += 1
+                s = 3
+            elif nm == _L141 and c.ns == _U7:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L142 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 6) | 16 | (v << 1)
+                n += 6
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 3, n + 3
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L141 and c.ns == _U7:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L142 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 5) | 8 | (v << 1)
+                n += 5
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 2, n + 2
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L142 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 5) | 0 | (v << 1)
+                n += 5
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d50(V: int, E: int, pos: int, el: Element) -> int:
     # EVSEStatusType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U7, _L143, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 5
-                x = (V >> (E - pos)) & 0x1f
-                if x & 0x11:
-                    raise Fallback
-                v = _V145[x >> 1]
-                ch.append(Element(_U7, _L144, None, None, v))
-                s = 2
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            ch.append(Element(_U7, _L143, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 5
+            x = (V >> (E - pos)) & 0x1f
+            if x & 0x11:
+                raise Fallback
+            v = _V145[x >> 1]
+            ch.append(Element(_U7, _L144, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e50(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -11947,424 +11814,423 @@ def _e50(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L143 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 65535:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L143 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 65535:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L144 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X146[v]
-                    acc = (acc << 6) | 0 | (x << 1)
-                    n += 6
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L144 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X146[v]
+                acc = (acc << 6) | 0 | (x << 1)
+                n += 6
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d51(V: int, E: int, pos: int, el: Element) -> int:
     # MeterInfoType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U7, _L147, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
+            v, pos = rstr(V, E, pos)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U7, _L148, None, None, v))
-                s = 2
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 2:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U7, _L149, None, None, v))
-                s = 8
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U7, _L150, None, None, v))
-                s = 7
-            elif x == 2:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U7, _L151, None, None, v))
-                s = 6
-            elif x == 3:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U7, _L152, None, None, v))
-                s = 5
-            elif x == 4:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U7, _L153, None, None, v))
-                s = 4
-            elif x == 5:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U7, _L154, None, None, v))
-                s = 3
-            elif x == 6:
-                return pos
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U7, _L154, None, None, v))
-                s = 3
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U7, _L153, None, None, v))
-                s = 4
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U7, _L154, None, None, v))
-                s = 3
-            elif x == 2:
-                return pos
-            else:
-                raise Fallback
-        elif s == 6:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U7, _L152, None, None, v))
-                s = 5
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U7, _L153, None, None, v))
-                s = 4
-            elif x == 2:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U7, _L154, None, None, v))
-                s = 3
-            elif x == 3:
-                return pos
-            else:
-                raise Fallback
-        elif s == 7:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U7, _L151, None, None, v))
-                s = 6
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U7, _L152, None, None, v))
-                s = 5
-            elif x == 2:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U7, _L153, None, None, v))
-                s = 4
-            elif x == 3:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U7, _L154, None, None, v))
-                s = 3
-            elif x == 4:
-                return pos
-            else:
-                raise Fallback
-        elif s == 8:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U7, _L150, None, None, v))
-                s = 7
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U7, _L151, None, None, v))
-                s = 6
-            elif x == 2:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U7, _L152, None, None, v))
-                s = 5
-            elif x == 3:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U7, _L153, None, None, v))
-                s = 4
-            elif x == 4:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U7, _L154, None, None, v))
-                s = 3
-            elif x == 5:
-                return pos
-            else:
-                raise Fallback
+            ch.append(Element(_U7, _L147, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U7, _L148, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U7, _L149, None, None, v))
+            s = 8
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U7, _L150, None, None, v))
+            s = 7
+        elif x == 2:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U7, _L151, None, None, v))
+            s = 6
+        elif x == 3:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U7, _L152, None, None, v))
+            s = 5
+        elif x == 4:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U7, _L153, None, None, v))
+            s = 4
+        elif x == 5:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U7, _L154, None, None, v))
+            s = 3
+        elif x == 6:
+            return pos
+        else:
+            raise Fallback
+    if s == 8:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U7, _L150, None, None, v))
+            s = 7
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U7, _L151, None, None, v))
+            s = 6
+        elif x == 2:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U7, _L152, None, None, v))
+            s = 5
+        elif x == 3:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U7, _L153, None, None, v))
+            s = 4
+        elif x == 4:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U7, _L154, None, None, v))
+            s = 3
+        elif x == 5:
+            return pos
+        else:
+            raise Fallback
+    if s == 7:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U7, _L151, None, None, v))
+            s = 6
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U7, _L152, None, None, v))
+            s = 5
+        elif x == 2:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U7, _L153, None, None, v))
+            s = 4
+        elif x == 3:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U7, _L154, None, None, v))
+            s = 3
+        elif x == 4:
+            return pos
+        else:
+            raise Fallback
+    if s == 6:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U7, _L152, None, None, v))
+            s = 5
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U7, _L153, None, None, v))
+            s = 4
+        elif x == 2:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U7, _L154, None, None, v))
+            s = 3
+        elif x == 3:
+            return pos
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U7, _L153, None, None, v))
+            s = 4
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U7, _L154, None, None, v))
+            s = 3
+        elif x == 2:
+            return pos
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U7, _L154, None, None, v))
+            s = 3
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e51(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -12377,467 +12243,461 @@ def _e51(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L147 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii() or len(v) > 32:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L147 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii() or len(v) > 32:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L148 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 18446744073709551615:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L149 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 18446744073709551615:
-                        raise Fallback
-                    acc = (acc << 4) | 0
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 8
-                    continue
-                elif nm == _L150 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 18446744073709551615:
-                        raise Fallback
-                    acc = (acc << 4) | 2
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L151 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 18446744073709551615:
-                        raise Fallback
-                    acc = (acc << 4) | 4
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L152 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes or len(v) > 64:
-                        raise Fallback
-                    acc = (acc << 4) | 6
-                    n += 4
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L153 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -32768 or v > 32767:
-                        raise Fallback
-                    acc = (acc << 4) | 8
-                    n += 4
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L154 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 18446744073709551615:
-                        raise Fallback
-                    acc = (acc << 4) | 10
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            return (acc << 3) | 6, n + 3
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L154 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 18446744073709551615:
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L153 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -32768 or v > 32767:
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L154 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 18446744073709551615:
-                        raise Fallback
-                    acc = (acc << 3) | 2
-                    n += 3
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
-        elif s == 6:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L152 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes or len(v) > 64:
-                        raise Fallback
-                    acc = (acc << 4) | 0
-                    n += 4
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L153 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -32768 or v > 32767:
-                        raise Fallback
-                    acc = (acc << 4) | 2
-                    n += 4
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L154 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 18446744073709551615:
-                        raise Fallback
-                    acc = (acc << 4) | 4
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            return (acc << 3) | 3, n + 3
-        elif s == 7:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L151 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 18446744073709551615:
-                        raise Fallback
-                    acc = (acc << 4) | 0
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L152 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes or len(v) > 64:
-                        raise Fallback
-                    acc = (acc << 4) | 2
-                    n += 4
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L153 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -32768 or v > 32767:
-                        raise Fallback
-                    acc = (acc << 4) | 4
-                    n += 4
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L154 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 18446744073709551615:
-                        raise Fallback
-                    acc = (acc << 4) | 6
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            return (acc << 3) | 4, n + 3
-        elif s == 8:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L150 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 18446744073709551615:
-                        raise Fallback
-                    acc = (acc << 4) | 0
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L151 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 18446744073709551615:
-                        raise Fallback
-                    acc = (acc << 4) | 2
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L152 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes or len(v) > 64:
-                        raise Fallback
-                    acc = (acc << 4) | 4
-                    n += 4
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L153 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -32768 or v > 32767:
-                        raise Fallback
-                    acc = (acc << 4) | 6
-                    n += 4
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L154 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 18446744073709551615:
-                        raise Fallback
-                    acc = (acc << 4) | 8
-                    n += 4
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            return (acc << 3) | 5, n + 3
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L148 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 18446744073709551615:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L149 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 18446744073709551615:
+                    raise Fallback
+                acc = (acc << 4) | 0
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 8
+            elif nm == _L150 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 18446744073709551615:
+                    raise Fallback
+                acc = (acc << 4) | 2
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 7
+            elif nm == _L151 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 18446744073709551615:
+                    raise Fallback
+                acc = (acc << 4) | 4
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 6
+            elif nm == _L152 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes or len(v) > 64:
+                    raise Fallback
+                acc = (acc << 4) | 6
+                n += 4
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 5
+            elif nm == _L153 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -32768 or v > 32767:
+                    raise Fallback
+                acc = (acc << 4) | 8
+                n += 4
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            elif nm == _L154 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 18446744073709551615:
+                    raise Fallback
+                acc = (acc << 4) | 10
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 6, n + 3
+    if s == 8:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L150 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 18446744073709551615:
+                    raise Fallback
+                acc = (acc << 4) | 0
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 7
+            elif nm == _L151 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 18446744073709551615:
+                    raise Fallback
+                acc = (acc << 4) | 2
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 6
+            elif nm == _L152 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes or len(v) > 64:
+                    raise Fallback
+                acc = (acc << 4) | 4
+                n += 4
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 5
+            elif nm == _L153 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -32768 or v > 32767:
+                    raise Fallback
+                acc = (acc << 4) | 6
+                n += 4
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            elif nm == _L154 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 18446744073709551615:
+                    raise Fallback
+                acc = (acc << 4) | 8
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 5, n + 3
+    if s == 7:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L151 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 18446744073709551615:
+                    raise Fallback
+                acc = (acc << 4) | 0
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 6
+            elif nm == _L152 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes or len(v) > 64:
+                    raise Fallback
+                acc = (acc << 4) | 2
+                n += 4
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 5
+            elif nm == _L153 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -32768 or v > 32767:
+                    raise Fallback
+                acc = (acc << 4) | 4
+                n += 4
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            elif nm == _L154 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 18446744073709551615:
+                    raise Fallback
+                acc = (acc << 4) | 6
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 4, n + 3
+    if s == 6:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L152 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes or len(v) > 64:
+                    raise Fallback
+                acc = (acc << 4) | 0
+                n += 4
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 5
+            elif nm == _L153 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -32768 or v > 32767:
+                    raise Fallback
+                acc = (acc << 4) | 2
+                n += 4
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            elif nm == _L154 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 18446744073709551615:
+                    raise Fallback
+                acc = (acc << 4) | 4
+                n += 4
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 3, n + 3
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L153 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -32768 or v > 32767:
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            elif nm == _L154 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 18446744073709551615:
+                    raise Fallback
+                acc = (acc << 3) | 2
+                n += 3
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 2, n + 2
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L154 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 18446744073709551615:
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d52(V: int, E: int, pos: int, el: Element) -> int:
@@ -13018,9 +12878,10 @@ def _e52(el: Element, acc: int, n: int) -> tuple[int, int]:
                     n += 1
                     i += 1
                     s = 1
-                    continue
+                else:
+                    raise Fallback
+            else:
                 raise Fallback
-            raise Fallback
         elif k == 1:
             if i < m:
                 c = ch[i]
@@ -13031,37 +12892,34 @@ def _e52(el: Element, acc: int, n: int) -> tuple[int, int]:
                     acc, n = _e54(c, acc, n)
                     i += 1
                     s = 6
-                    continue
                 elif nm == _L158 and c.ns == _U7:
                     acc = (acc << 3) | 1
                     n += 3
                     acc, n = _e54(c, acc, n)
                     i += 1
                     s = 5
-                    continue
                 elif nm == _L159 and c.ns == _U7:
                     acc = (acc << 3) | 2
                     n += 3
                     acc, n = _e54(c, acc, n)
                     i += 1
                     s = 4
-                    continue
                 elif nm == _L160 and c.ns == _U7:
                     acc = (acc << 3) | 3
                     n += 3
                     acc, n = _e54(c, acc, n)
                     i += 1
                     s = 3
-                    continue
                 elif nm == _L161 and c.ns == _U7:
                     acc = (acc << 3) | 4
                     n += 3
                     acc, n = _e55(c, acc, n)
                     i += 1
                     s = 2
-                    continue
-                raise Fallback
-            return (acc << 3) | 5, n + 3
+                else:
+                    raise Fallback
+            else:
+                return (acc << 3) | 5, n + 3
         elif k == 2:
             if i < m:
                 c = ch[i]
@@ -13072,9 +12930,10 @@ def _e52(el: Element, acc: int, n: int) -> tuple[int, int]:
                     acc, n = _e55(c, acc, n)
                     i += 1
                     s = _N162[s][0]
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
+                else:
+                    raise Fallback
+            else:
+                return (acc << 2) | 1, n + 2
         elif k == 3:
             if i < m:
                 c = ch[i]
@@ -13085,16 +12944,16 @@ def _e52(el: Element, acc: int, n: int) -> tuple[int, int]:
                     acc, n = _e54(c, acc, n)
                     i += 1
                     s = 3
-                    continue
                 elif nm == _L161 and c.ns == _U7:
                     acc = (acc << 2) | 1
                     n += 2
                     acc, n = _e55(c, acc, n)
                     i += 1
                     s = 2
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
+                else:
+                    raise Fallback
+            else:
+                return (acc << 2) | 2, n + 2
         elif k == 4:
             if i < m:
                 c = ch[i]
@@ -13105,23 +12964,22 @@ def _e52(el: Element, acc: int, n: int) -> tuple[int, int]:
                     acc, n = _e54(c, acc, n)
                     i += 1
                     s = 4
-                    continue
                 elif nm == _L160 and c.ns == _U7:
                     acc = (acc << 3) | 1
                     n += 3
                     acc, n = _e54(c, acc, n)
                     i += 1
                     s = 3
-                    continue
                 elif nm == _L161 and c.ns == _U7:
                     acc = (acc << 3) | 2
                     n += 3
                     acc, n = _e55(c, acc, n)
                     i += 1
                     s = 2
-                    continue
-                raise Fallback
-            return (acc << 3) | 3, n + 3
+                else:
+                    raise Fallback
+            else:
+                return (acc << 3) | 3, n + 3
         elif k == 5:
             if i < m:
                 c = ch[i]
@@ -13132,36 +12990,35 @@ def _e52(el: Element, acc: int, n: int) -> tuple[int, int]:
                     acc, n = _e54(c, acc, n)
                     i += 1
                     s = 5
-                    continue
                 elif nm == _L159 and c.ns == _U7:
                     acc = (acc << 3) | 1
                     n += 3
                     acc, n = _e54(c, acc, n)
                     i += 1
                     s = 4
-                    continue
                 elif nm == _L160 and c.ns == _U7:
                     acc = (acc << 3) | 2
                     n += 3
                     acc, n = _e54(c, acc, n)
                     i += 1
                     s = 3
-                    continue
                 elif nm == _L161 and c.ns == _U7:
                     acc = (acc << 3) | 3
                     n += 3
                     acc, n = _e55(c, acc, n)
                     i += 1
                     s = 2
-                    continue
-                raise Fallback
-            return (acc << 3) | 4, n + 3
+                else:
+                    raise Fallback
+            else:
+                return (acc << 3) | 4, n + 3
         elif k == 6:
             if i < m:
                 c = ch[i]
                 nm = c.name
                 raise Fallback
-            return (acc << 1) | 0, n + 1
+            else:
+                return (acc << 1) | 0, n + 1
         else:
             raise Fallback
 
@@ -13170,52 +13027,50 @@ def _d53(V: int, E: int, pos: int, el: Element) -> int:
     # X509IssuerSerialType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U10, _L163, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
+            v, pos = rstr(V, E, pos)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U10, _L164, None, None, v))
-                s = 2
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            ch.append(Element(_U10, _L163, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U10, _L164, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e53(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -13228,97 +13083,98 @@ def _e53(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L163 and c.ns == _U10:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii():
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L163 and c.ns == _U10:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii():
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L164 and c.ns == _U10:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L164 and c.ns == _U10:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d54(V: int, E: int, pos: int, el: Element) -> int:
     # DetailedCostType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U7, _L165)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U7, _L166)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U7, _L165)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U7, _L166)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e54(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -13331,85 +13187,84 @@ def _e54(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L165 and c.ns == _U7:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L165 and c.ns == _U7:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L166 and c.ns == _U7:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L166 and c.ns == _U7:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d55(V: int, E: int, pos: int, el: Element) -> int:
     # DetailedTaxType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U7, _L167, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U7, _L165)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 2
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            ch.append(Element(_U7, _L167, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U7, _L165)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e55(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -13422,49 +13277,50 @@ def _e55(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L167 and c.ns == _U7:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 1 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L167 and c.ns == _U7:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 1 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L165 and c.ns == _U7:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L165 and c.ns == _U7:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback

@@ -178,9 +178,9 @@ _X160 = {'NO_ERROR': 0, 'FAILED_RESSTemperatureInhibit': 1, 'FAILED_EVShiftPosit
 _L161 = 'P'
 _L162 = 'G'
 _L163 = 'Y'
-_L164 = 'J'
-_L165 = 'Seed'
-_L166 = 'Q'
+_L164 = 'Q'
+_L165 = 'J'
+_L166 = 'Seed'
 _L167 = 'PgenCounter'
 _L168 = 'SessionID'
 _A169 = 'Encoding'
@@ -724,74 +724,72 @@ def _d0(V: int, E: int, pos: int, el: Element) -> int:
     # AC_EVChargeParameter
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L85, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L86)
-                ch.append(c)
-                pos = _d80(V, E, pos, c)
-                s = 2
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L87)
-                ch.append(c)
-                pos = _d80(V, E, pos, c)
-                s = 3
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L88)
-                ch.append(c)
-                pos = _d80(V, E, pos, c)
-                s = 4
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L89)
-                ch.append(c)
-                pos = _d80(V, E, pos, c)
-                s = 5
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            ch.append(Element(_U0, _L85, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L86)
+            ch.append(c)
+            pos = _d80(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L87)
+            ch.append(c)
+            pos = _d80(V, E, pos, c)
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L88)
+            ch.append(c)
+            pos = _d80(V, E, pos, c)
+            s = 4
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L89)
+            ch.append(c)
+            pos = _d80(V, E, pos, c)
+            s = 5
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e0(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -804,147 +802,149 @@ def _e0(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L85 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L85 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L86 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e80(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L87 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e80(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L88 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e80(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L89 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e80(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L86 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e80(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L87 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e80(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L88 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e80(c, acc, n)
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L89 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e80(c, acc, n)
+                i += 1
+                s = 5
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d1(V: int, E: int, pos: int, el: Element) -> int:
     # AC_EVSEChargeParameter
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L3)
-                ch.append(c)
-                pos = _d2(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L90)
-                ch.append(c)
-                pos = _d80(V, E, pos, c)
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L91)
-                ch.append(c)
-                pos = _d80(V, E, pos, c)
-                s = 3
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L92)
-                ch.append(c)
-                pos = _d80(V, E, pos, c)
-                s = 4
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L3)
+            ch.append(c)
+            pos = _d2(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L90)
+            ch.append(c)
+            pos = _d80(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L91)
+            ch.append(c)
+            pos = _d80(V, E, pos, c)
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L92)
+            ch.append(c)
+            pos = _d80(V, E, pos, c)
+            s = 4
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e1(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -957,140 +957,141 @@ def _e1(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L3 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e2(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L3 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e2(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L90 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e80(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L91 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e80(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L92 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e80(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L90 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e80(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L91 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e80(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L92 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e80(c, acc, n)
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d2(V: int, E: int, pos: int, el: Element) -> int:
     # AC_EVSEStatus
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U0, _L93, None, None, v))
-                s = 1
-            else:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
                 raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U0, _L94, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L95, None, None, v))
-                s = 3
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
-                if x & 0x9:
-                    raise Fallback
-                v = _V97[x >> 1]
-                ch.append(Element(_U0, _L96, None, None, v))
-                s = 4
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            v = x == 2
+            ch.append(Element(_U0, _L93, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U0, _L94, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L95, None, None, v))
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 4
+            x = (V >> (E - pos)) & 0xf
+            if x & 0x9:
+                raise Fallback
+            v = _V97[x >> 1]
+            ch.append(Element(_U0, _L96, None, None, v))
+            s = 4
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e2(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -1103,106 +1104,107 @@ def _e2(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L93 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 4) | 0 | (v << 1)
-                    n += 4
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L93 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 4) | 0 | (v << 1)
+                n += 4
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L94 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 4) | 0 | (v << 1)
-                    n += 4
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L95 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L96 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X98[v]
-                    acc = (acc << 5) | 0 | (x << 1)
-                    n += 5
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L94 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 4) | 0 | (v << 1)
+                n += 4
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L95 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L96 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X98[v]
+                acc = (acc << 5) | 0 | (x << 1)
+                n += 5
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d3(V: int, E: int, pos: int, el: Element) -> int:
     # BodyElement
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
         else:
             raise Fallback
+    raise Fallback
 
 
 def _e3(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -1215,41 +1217,38 @@ def _e3(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        else:
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d4(V: int, E: int, pos: int, el: Element) -> int:
     # CableCheckReq
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U6, _L27)
-                ch.append(c)
-                pos = _d23(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U6, _L27)
+            ch.append(c)
+            pos = _d23(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e4(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -1262,80 +1261,78 @@ def _e4(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L27 and c.ns == _U6:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e23(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L27 and c.ns == _U6:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e23(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d5(V: int, E: int, pos: int, el: Element) -> int:
     # CableCheckRes
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 7
-                x = (V >> (E - pos)) & 0x7f
-                if x & 0x41:
-                    raise Fallback
-                v = _V100[x >> 1]
-                ch.append(Element(_U6, _L99, None, None, v))
-                s = 1
-            else:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 7
+            x = (V >> (E - pos)) & 0x7f
+            if x & 0x41:
                 raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U6, _L26)
-                ch.append(c)
-                pos = _d22(V, E, pos, c)
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = _V102[x >> 1]
-                ch.append(Element(_U6, _L101, None, None, v))
-                s = 3
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            v = _V100[x >> 1]
+            ch.append(Element(_U6, _L99, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U6, _L26)
+            ch.append(c)
+            pos = _d22(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = _V102[x >> 1]
+            ch.append(Element(_U6, _L101, None, None, v))
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e5(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -1348,92 +1345,92 @@ def _e5(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L99 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X103[v]
-                    acc = (acc << 8) | 0 | (x << 1)
-                    n += 8
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L99 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X103[v]
+                acc = (acc << 8) | 0 | (x << 1)
+                n += 8
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L26 and c.ns == _U6:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e22(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L101 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X104[v]
-                    acc = (acc << 4) | 0 | (x << 1)
-                    n += 4
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L26 and c.ns == _U6:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e22(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L101 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X104[v]
+                acc = (acc << 4) | 0 | (x << 1)
+                n += 4
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d6(V: int, E: int, pos: int, el: Element) -> int:
     # CanonicalizationMethod
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A105] = v
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                raise Fallback
-            elif x == 1:
-                return pos
-            elif x == 2:
-                raise Fallback
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A105] = v
+            s = 1
         else:
             raise Fallback
+    while s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            return pos
+        elif x == 2:
+            raise Fallback
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e6(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -1461,96 +1458,94 @@ def _e6(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
             raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d7(V: int, E: int, pos: int, el: Element) -> int:
     # CertificateInstallationReq
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A106] = v
-                s = 2
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U6, _L107, None, None, v))
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
+    if s == 0:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A106] = v
+            s = 2
+        elif x == 1:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U6, _L108)
-                ch.append(c)
-                pos = _d81(V, E, pos, c)
-                s = 3
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 2:
+            v, pos = rbin(V, E, pos)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U6, _L107, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U6, _L109, None, None, v))
-                s = 4
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            ch.append(Element(_U6, _L107, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U6, _L107, None, None, v))
+            s = 1
+        else:
+            raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U6, _L108)
+            ch.append(c)
+            pos = _d81(V, E, pos, c)
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U6, _L109, None, None, v))
+            s = 4
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e7(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -1578,181 +1573,182 @@ def _e7(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L107 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes or len(v) > 1200:
-                        raise Fallback
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L107 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes or len(v) > 1200:
+                    raise Fallback
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L108 and c.ns == _U6:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e81(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L107 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes or len(v) > 1200:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L109 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes or len(v) > 256:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L107 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes or len(v) > 1200:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L108 and c.ns == _U6:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e81(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L109 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes or len(v) > 256:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d8(V: int, E: int, pos: int, el: Element) -> int:
     # CertificateInstallationRes
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A106] = v
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 7
-                x = (V >> (E - pos)) & 0x7f
-                if x & 0x41:
-                    raise Fallback
-                v = _V100[x >> 1]
-                ch.append(Element(_U6, _L99, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U6, _L110)
-                ch.append(c)
-                pos = _d82(V, E, pos, c)
-                s = 3
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U6, _L111, None, None, v))
-                s = 4
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U6, _L109, None, None, v))
-                s = 5
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U6, _L112, None, None, v))
-                s = 6
-            else:
-                raise Fallback
-        elif s == 6:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A106] = v
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 7
+            x = (V >> (E - pos)) & 0x7f
+            if x & 0x41:
+                raise Fallback
+            v = _V100[x >> 1]
+            ch.append(Element(_U6, _L99, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U6, _L110)
+            ch.append(c)
+            pos = _d82(V, E, pos, c)
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U6, _L111, None, None, v))
+            s = 4
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U6, _L109, None, None, v))
+            s = 5
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U6, _L112, None, None, v))
+            s = 6
+        else:
+            raise Fallback
+    if s == 6:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e8(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -1780,192 +1776,197 @@ def _e8(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L99 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X103[v]
-                    acc = (acc << 8) | 0 | (x << 1)
-                    n += 8
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L110 and c.ns == _U6:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e82(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L111 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes or len(v) > 128:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L109 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes or len(v) > 256:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 5
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L112 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii() or len(v) > 24:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 6:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L99 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X103[v]
+                acc = (acc << 8) | 0 | (x << 1)
+                n += 8
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L110 and c.ns == _U6:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e82(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L111 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes or len(v) > 128:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L109 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes or len(v) > 256:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 5
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L112 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii() or len(v) > 24:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 6:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d9(V: int, E: int, pos: int, el: Element) -> int:
     # CertificateUpdateReq
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A106] = v
-                s = 2
-            elif x == 1:
-                c = Element(_U6, _L110)
-                ch.append(c)
-                pos = _d82(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U6, _L112, None, None, v))
-                s = 3
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U6, _L110)
-                ch.append(c)
-                pos = _d82(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U6, _L108)
-                ch.append(c)
-                pos = _d81(V, E, pos, c)
-                s = 4
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U6, _L109, None, None, v))
-                s = 5
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A106] = v
+            s = 2
+        elif x == 1:
+            c = Element(_U6, _L110)
+            ch.append(c)
+            pos = _d82(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U6, _L110)
+            ch.append(c)
+            pos = _d82(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U6, _L112, None, None, v))
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U6, _L108)
+            ch.append(c)
+            pos = _d81(V, E, pos, c)
+            s = 4
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U6, _L109, None, None, v))
+            s = 5
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e9(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -1993,208 +1994,212 @@ def _e9(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L110 and c.ns == _U6:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e82(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L110 and c.ns == _U6:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e82(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L112 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii() or len(v) > 24:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L110 and c.ns == _U6:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e82(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L108 and c.ns == _U6:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e81(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L109 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes or len(v) > 256:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 5
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L110 and c.ns == _U6:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e82(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L112 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii() or len(v) > 24:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L108 and c.ns == _U6:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e81(c, acc, n)
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L109 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes or len(v) > 256:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 5
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d10(V: int, E: int, pos: int, el: Element) -> int:
     # CertificateUpdateRes
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A106] = v
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 7
-                x = (V >> (E - pos)) & 0x7f
-                if x & 0x41:
-                    raise Fallback
-                v = _V100[x >> 1]
-                ch.append(Element(_U6, _L99, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U6, _L110)
-                ch.append(c)
-                pos = _d82(V, E, pos, c)
-                s = 3
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U6, _L111, None, None, v))
-                s = 4
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U6, _L109, None, None, v))
-                s = 5
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U6, _L112, None, None, v))
-                s = 6
-            else:
-                raise Fallback
-        elif s == 6:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U6, _L113, None, None, v))
-                s = 7
-            else:
-                raise Fallback
-        elif s == 7:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A106] = v
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 7
+            x = (V >> (E - pos)) & 0x7f
+            if x & 0x41:
+                raise Fallback
+            v = _V100[x >> 1]
+            ch.append(Element(_U6, _L99, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U6, _L110)
+            ch.append(c)
+            pos = _d82(V, E, pos, c)
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U6, _L111, None, None, v))
+            s = 4
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U6, _L109, None, None, v))
+            s = 5
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U6, _L112, None, None, v))
+            s = 6
+        else:
+            raise Fallback
+    if s == 6:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U6, _L113, None, None, v))
+            s = 7
+        else:
+            raise Fallback
+    if s == 7:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e10(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -2222,187 +2227,193 @@ def _e10(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L99 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X103[v]
-                    acc = (acc << 8) | 0 | (x << 1)
-                    n += 8
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L110 and c.ns == _U6:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e82(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L111 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes or len(v) > 128:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L109 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes or len(v) > 256:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 5
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L112 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii() or len(v) > 24:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 6:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L113 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -32768 or v > 32767:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 7
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 7:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L99 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X103[v]
+                acc = (acc << 8) | 0 | (x << 1)
+                n += 8
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L110 and c.ns == _U6:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e82(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L111 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes or len(v) > 128:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L109 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes or len(v) > 256:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 5
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L112 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii() or len(v) > 24:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 6:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L113 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -32768 or v > 32767:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 7
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 7:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d11(V: int, E: int, pos: int, el: Element) -> int:
     # ChargeParameterDiscoveryReq
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 5
-                x = (V >> (E - pos)) & 0x1f
-                if x & 0x11:
-                    raise Fallback
-                v = _V115[x >> 1]
-                ch.append(Element(_U6, _L114, None, None, v))
-                s = 1
-            else:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 5
+            x = (V >> (E - pos)) & 0x1f
+            if x & 0x11:
                 raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L1)
-                ch.append(c)
-                pos = _d0(V, E, pos, c)
-                s = 2
-            elif x == 1:
-                c = Element(_U0, _L23)
-                ch.append(c)
-                pos = _d19(V, E, pos, c)
-                s = 2
-            elif x == 2:
-                c = Element(_U0, _L31)
-                ch.append(c)
-                pos = _d27(V, E, pos, c)
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            v = _V115[x >> 1]
+            ch.append(Element(_U6, _L114, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L1)
+            ch.append(c)
+            pos = _d0(V, E, pos, c)
+            s = 2
+        elif x == 1:
+            c = Element(_U0, _L23)
+            ch.append(c)
+            pos = _d19(V, E, pos, c)
+            s = 2
+        elif x == 2:
+            c = Element(_U0, _L31)
+            ch.append(c)
+            pos = _d27(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e11(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -2415,137 +2426,134 @@ def _e11(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L114 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X116[v]
-                    acc = (acc << 6) | 0 | (x << 1)
-                    n += 6
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L114 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X116[v]
+                acc = (acc << 6) | 0 | (x << 1)
+                n += 6
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L1 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e0(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L23 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e19(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L31 and c.ns == _U0:
-                    acc = (acc << 2) | 2
-                    n += 2
-                    acc, n = _e27(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L1 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e0(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L23 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e19(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L31 and c.ns == _U0:
+                acc = (acc << 2) | 2
+                n += 2
+                acc, n = _e27(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d12(V: int, E: int, pos: int, el: Element) -> int:
     # ChargeParameterDiscoveryRes
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 7
-                x = (V >> (E - pos)) & 0x7f
-                if x & 0x41:
-                    raise Fallback
-                v = _V100[x >> 1]
-                ch.append(Element(_U6, _L99, None, None, v))
-                s = 1
-            else:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 7
+            x = (V >> (E - pos)) & 0x7f
+            if x & 0x41:
                 raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = _V102[x >> 1]
-                ch.append(Element(_U6, _L101, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L57)
-                ch.append(c)
-                pos = _d52(V, E, pos, c)
-                s = 3
-            elif x == 1:
-                c = Element(_U0, _L58)
-                ch.append(c)
-                pos = _d53(V, E, pos, c)
-                s = 3
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L2)
-                ch.append(c)
-                pos = _d1(V, E, pos, c)
-                s = 4
-            elif x == 1:
-                c = Element(_U0, _L25)
-                ch.append(c)
-                pos = _d21(V, E, pos, c)
-                s = 4
-            elif x == 2:
-                c = Element(_U0, _L33)
-                ch.append(c)
-                pos = _d29(V, E, pos, c)
-                s = 4
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            v = _V100[x >> 1]
+            ch.append(Element(_U6, _L99, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = _V102[x >> 1]
+            ch.append(Element(_U6, _L101, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L57)
+            ch.append(c)
+            pos = _d52(V, E, pos, c)
+            s = 3
+        elif x == 1:
+            c = Element(_U0, _L58)
+            ch.append(c)
+            pos = _d53(V, E, pos, c)
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L2)
+            ch.append(c)
+            pos = _d1(V, E, pos, c)
+            s = 4
+        elif x == 1:
+            c = Element(_U0, _L25)
+            ch.append(c)
+            pos = _d21(V, E, pos, c)
+            s = 4
+        elif x == 2:
+            c = Element(_U0, _L33)
+            ch.append(c)
+            pos = _d29(V, E, pos, c)
+            s = 4
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e12(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -2558,113 +2566,111 @@ def _e12(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L99 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X103[v]
-                    acc = (acc << 8) | 0 | (x << 1)
-                    n += 8
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L99 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X103[v]
+                acc = (acc << 8) | 0 | (x << 1)
+                n += 8
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L101 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X104[v]
-                    acc = (acc << 4) | 0 | (x << 1)
-                    n += 4
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L57 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e52(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L58 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e53(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L2 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e1(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L25 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e21(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L33 and c.ns == _U0:
-                    acc = (acc << 2) | 2
-                    n += 2
-                    acc, n = _e29(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L101 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X104[v]
+                acc = (acc << 4) | 0 | (x << 1)
+                n += 4
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L57 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e52(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L58 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e53(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L2 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e1(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L25 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e21(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L33 and c.ns == _U0:
+                acc = (acc << 2) | 2
+                n += 2
+                acc, n = _e29(c, acc, n)
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d13(V: int, E: int, pos: int, el: Element) -> int:
     # ChargingStatusReq
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
         else:
             raise Fallback
+    raise Fallback
 
 
 def _e13(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -2677,144 +2683,141 @@ def _e13(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        else:
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d14(V: int, E: int, pos: int, el: Element) -> int:
     # ChargingStatusRes
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 7
-                x = (V >> (E - pos)) & 0x7f
-                if x & 0x41:
-                    raise Fallback
-                v = _V100[x >> 1]
-                ch.append(Element(_U6, _L99, None, None, v))
-                s = 1
-            else:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 7
+            x = (V >> (E - pos)) & 0x7f
+            if x & 0x41:
                 raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U6, _L117, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U6, _L118, None, None, v))
-                s = 3
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U6, _L91)
-                ch.append(c)
-                pos = _d80(V, E, pos, c)
-                s = 6
-            elif x == 1:
-                c = Element(_U6, _L119)
-                ch.append(c)
-                pos = _d83(V, E, pos, c)
-                s = 5
-            elif x == 2:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U6, _L120, None, None, v))
-                s = 4
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U6, _L3)
-                ch.append(c)
-                pos = _d2(V, E, pos, c)
-                s = 7
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U6, _L120, None, None, v))
-                s = 4
-            else:
-                raise Fallback
-        elif s == 6:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U6, _L119)
-                ch.append(c)
-                pos = _d83(V, E, pos, c)
-                s = 5
-            elif x == 1:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U6, _L120, None, None, v))
-                s = 4
-            else:
-                raise Fallback
-        elif s == 7:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            v = _V100[x >> 1]
+            ch.append(Element(_U6, _L99, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U6, _L117, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U6, _L118, None, None, v))
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U6, _L91)
+            ch.append(c)
+            pos = _d80(V, E, pos, c)
+            s = 6
+        elif x == 1:
+            c = Element(_U6, _L119)
+            ch.append(c)
+            pos = _d83(V, E, pos, c)
+            s = 5
+        elif x == 2:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U6, _L120, None, None, v))
+            s = 4
+        else:
+            raise Fallback
+    if s == 6:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U6, _L119)
+            ch.append(c)
+            pos = _d83(V, E, pos, c)
+            s = 5
+        elif x == 1:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U6, _L120, None, None, v))
+            s = 4
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U6, _L120, None, None, v))
+            s = 4
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U6, _L3)
+            ch.append(c)
+            pos = _d2(V, E, pos, c)
+            s = 7
+        else:
+            raise Fallback
+    if s == 7:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e14(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -2827,218 +2830,219 @@ def _e14(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L99 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X103[v]
-                    acc = (acc << 8) | 0 | (x << 1)
-                    n += 8
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L99 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X103[v]
+                acc = (acc << 8) | 0 | (x << 1)
+                n += 8
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L117 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes or len(v) > 32:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L118 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -32768 or v > 32767:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L91 and c.ns == _U6:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e80(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L119 and c.ns == _U6:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e83(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L120 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 5) | 16 | (v << 1)
-                    n += 5
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L3 and c.ns == _U6:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e2(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L120 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 4) | 0 | (v << 1)
-                    n += 4
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 6:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L119 and c.ns == _U6:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e83(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L120 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 5) | 8 | (v << 1)
-                    n += 5
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 7:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L117 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes or len(v) > 32:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L118 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -32768 or v > 32767:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L91 and c.ns == _U6:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e80(c, acc, n)
+                i += 1
+                s = 6
+            elif nm == _L119 and c.ns == _U6:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e83(c, acc, n)
+                i += 1
+                s = 5
+            elif nm == _L120 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 5) | 16 | (v << 1)
+                n += 5
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 6:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L119 and c.ns == _U6:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e83(c, acc, n)
+                i += 1
+                s = 5
+            elif nm == _L120 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 5) | 8 | (v << 1)
+                n += 5
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L120 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 4) | 0 | (v << 1)
+                n += 4
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L3 and c.ns == _U6:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e2(c, acc, n)
+                i += 1
+                s = 7
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 7:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d15(V: int, E: int, pos: int, el: Element) -> int:
     # ContractAuthenticationReq
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A106] = v
-                s = 2
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U6, _L121, None, None, v))
-                s = 1
-            elif x == 2:
-                return pos
-            else:
-                raise Fallback
-        elif s == 1:
+    if s == 0:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A106] = v
+            s = 2
+        elif x == 1:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U6, _L121, None, None, v))
-                s = 1
-            elif x == 1:
-                return pos
-            else:
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
                 raise Fallback
+            ch.append(Element(_U6, _L121, None, None, v))
+            s = 1
+        elif x == 2:
+            return pos
         else:
             raise Fallback
+    if s == 2:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U6, _L121, None, None, v))
+            s = 1
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e15(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -3066,97 +3070,100 @@ def _e15(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L121 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii():
-                        raise Fallback
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L121 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii():
+                    raise Fallback
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            return (acc << 2) | 2, n + 2
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L121 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii():
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
+            return (acc << 2) | 2, n + 2
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L121 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii():
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d16(V: int, E: int, pos: int, el: Element) -> int:
     # ContractAuthenticationRes
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 7
-                x = (V >> (E - pos)) & 0x7f
-                if x & 0x41:
-                    raise Fallback
-                v = _V100[x >> 1]
-                ch.append(Element(_U6, _L99, None, None, v))
-                s = 1
-            else:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 7
+            x = (V >> (E - pos)) & 0x7f
+            if x & 0x41:
                 raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = _V102[x >> 1]
-                ch.append(Element(_U6, _L101, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            v = _V100[x >> 1]
+            ch.append(Element(_U6, _L99, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = _V102[x >> 1]
+            ch.append(Element(_U6, _L101, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e16(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -3169,259 +3176,258 @@ def _e16(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L99 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X103[v]
-                    acc = (acc << 8) | 0 | (x << 1)
-                    n += 8
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L99 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X103[v]
+                acc = (acc << 8) | 0 | (x << 1)
+                n += 8
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L101 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X104[v]
-                    acc = (acc << 4) | 0 | (x << 1)
-                    n += 4
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L101 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X104[v]
+                acc = (acc << 4) | 0 | (x << 1)
+                n += 4
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d17(V: int, E: int, pos: int, el: Element) -> int:
     # CurrentDemandReq
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U6, _L27)
-                ch.append(c)
-                pos = _d23(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U6, _L122)
-                ch.append(c)
-                pos = _d80(V, E, pos, c)
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U6, _L123)
-                ch.append(c)
-                pos = _d80(V, E, pos, c)
-                s = 7
-            elif x == 1:
-                c = Element(_U6, _L124)
-                ch.append(c)
-                pos = _d80(V, E, pos, c)
-                s = 6
-            elif x == 2:
-                c = Element(_U6, _L125)
-                ch.append(c)
-                pos = _d80(V, E, pos, c)
-                s = 5
-            elif x == 3:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U6, _L126, None, None, v))
-                s = 4
-            elif x == 4:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U6, _L127, None, None, v))
-                s = 3
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U6, _L128)
-                ch.append(c)
-                pos = _d80(V, E, pos, c)
-                s = 10
-            elif x == 1:
-                c = Element(_U6, _L129)
-                ch.append(c)
-                pos = _d80(V, E, pos, c)
-                s = 9
-            elif x == 2:
-                c = Element(_U6, _L130)
-                ch.append(c)
-                pos = _d80(V, E, pos, c)
-                s = 8
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U6, _L127, None, None, v))
-                s = 3
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U6, _L126, None, None, v))
-                s = 4
-            elif x == 1:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U6, _L127, None, None, v))
-                s = 3
-            else:
-                raise Fallback
-        elif s == 6:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U6, _L125)
-                ch.append(c)
-                pos = _d80(V, E, pos, c)
-                s = 5
-            elif x == 1:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U6, _L126, None, None, v))
-                s = 4
-            elif x == 2:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U6, _L127, None, None, v))
-                s = 3
-            else:
-                raise Fallback
-        elif s == 7:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U6, _L124)
-                ch.append(c)
-                pos = _d80(V, E, pos, c)
-                s = 6
-            elif x == 1:
-                c = Element(_U6, _L125)
-                ch.append(c)
-                pos = _d80(V, E, pos, c)
-                s = 5
-            elif x == 2:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U6, _L126, None, None, v))
-                s = 4
-            elif x == 3:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U6, _L127, None, None, v))
-                s = 3
-            else:
-                raise Fallback
-        elif s == 8:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
-        elif s == 9:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U6, _L130)
-                ch.append(c)
-                pos = _d80(V, E, pos, c)
-                s = 8
-            else:
-                raise Fallback
-        elif s == 10:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U6, _L129)
-                ch.append(c)
-                pos = _d80(V, E, pos, c)
-                s = 9
-            elif x == 1:
-                c = Element(_U6, _L130)
-                ch.append(c)
-                pos = _d80(V, E, pos, c)
-                s = 8
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U6, _L27)
+            ch.append(c)
+            pos = _d23(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U6, _L122)
+            ch.append(c)
+            pos = _d80(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U6, _L123)
+            ch.append(c)
+            pos = _d80(V, E, pos, c)
+            s = 7
+        elif x == 1:
+            c = Element(_U6, _L124)
+            ch.append(c)
+            pos = _d80(V, E, pos, c)
+            s = 6
+        elif x == 2:
+            c = Element(_U6, _L125)
+            ch.append(c)
+            pos = _d80(V, E, pos, c)
+            s = 5
+        elif x == 3:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U6, _L126, None, None, v))
+            s = 4
+        elif x == 4:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U6, _L127, None, None, v))
+            s = 3
+        else:
+            raise Fallback
+    if s == 7:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U6, _L124)
+            ch.append(c)
+            pos = _d80(V, E, pos, c)
+            s = 6
+        elif x == 1:
+            c = Element(_U6, _L125)
+            ch.append(c)
+            pos = _d80(V, E, pos, c)
+            s = 5
+        elif x == 2:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U6, _L126, None, None, v))
+            s = 4
+        elif x == 3:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U6, _L127, None, None, v))
+            s = 3
+        else:
+            raise Fallback
+    if s == 6:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U6, _L125)
+            ch.append(c)
+            pos = _d80(V, E, pos, c)
+            s = 5
+        elif x == 1:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U6, _L126, None, None, v))
+            s = 4
+        elif x == 2:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U6, _L127, None, None, v))
+            s = 3
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U6, _L126, None, None, v))
+            s = 4
+        elif x == 1:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U6, _L127, None, None, v))
+            s = 3
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U6, _L127, None, None, v))
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U6, _L128)
+            ch.append(c)
+            pos = _d80(V, E, pos, c)
+            s = 10
+        elif x == 1:
+            c = Element(_U6, _L129)
+            ch.append(c)
+            pos = _d80(V, E, pos, c)
+            s = 9
+        elif x == 2:
+            c = Element(_U6, _L130)
+            ch.append(c)
+            pos = _d80(V, E, pos, c)
+            s = 8
+        else:
+            raise Fallback
+    if s == 10:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U6, _L129)
+            ch.append(c)
+            pos = _d80(V, E, pos, c)
+            s = 9
+        elif x == 1:
+            c = Element(_U6, _L130)
+            ch.append(c)
+            pos = _d80(V, E, pos, c)
+            s = 8
+        else:
+            raise Fallback
+    if s == 9:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U6, _L130)
+            ch.append(c)
+            pos = _d80(V, E, pos, c)
+            s = 8
+        else:
+            raise Fallback
+    if s == 8:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e17(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -3434,421 +3440,415 @@ def _e17(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L27 and c.ns == _U6:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e23(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L27 and c.ns == _U6:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e23(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L122 and c.ns == _U6:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e80(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L123 and c.ns == _U6:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e80(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L124 and c.ns == _U6:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e80(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L125 and c.ns == _U6:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e80(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L126 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 6) | 24 | (v << 1)
-                    n += 6
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L127 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 6) | 32 | (v << 1)
-                    n += 6
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L128 and c.ns == _U6:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e80(c, acc, n)
-                    i += 1
-                    s = 10
-                    continue
-                elif nm == _L129 and c.ns == _U6:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e80(c, acc, n)
-                    i += 1
-                    s = 9
-                    continue
-                elif nm == _L130 and c.ns == _U6:
-                    acc = (acc << 2) | 2
-                    n += 2
-                    acc, n = _e80(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L127 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 4) | 0 | (v << 1)
-                    n += 4
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L126 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 5) | 0 | (v << 1)
-                    n += 5
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L127 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 5) | 8 | (v << 1)
-                    n += 5
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 6:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L125 and c.ns == _U6:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e80(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L126 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 5) | 8 | (v << 1)
-                    n += 5
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L127 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 5) | 16 | (v << 1)
-                    n += 5
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 7:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L124 and c.ns == _U6:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e80(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L125 and c.ns == _U6:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e80(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L126 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 6) | 16 | (v << 1)
-                    n += 6
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L127 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 6) | 24 | (v << 1)
-                    n += 6
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 8:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        elif s == 9:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L130 and c.ns == _U6:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e80(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 10:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L129 and c.ns == _U6:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e80(c, acc, n)
-                    i += 1
-                    s = 9
-                    continue
-                elif nm == _L130 and c.ns == _U6:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e80(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                raise Fallback
-            raise Fallback
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L122 and c.ns == _U6:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e80(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L123 and c.ns == _U6:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e80(c, acc, n)
+                i += 1
+                s = 7
+            elif nm == _L124 and c.ns == _U6:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e80(c, acc, n)
+                i += 1
+                s = 6
+            elif nm == _L125 and c.ns == _U6:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e80(c, acc, n)
+                i += 1
+                s = 5
+            elif nm == _L126 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 6) | 24 | (v << 1)
+                n += 6
+                i += 1
+                s = 4
+            elif nm == _L127 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 6) | 32 | (v << 1)
+                n += 6
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 7:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L124 and c.ns == _U6:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e80(c, acc, n)
+                i += 1
+                s = 6
+            elif nm == _L125 and c.ns == _U6:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e80(c, acc, n)
+                i += 1
+                s = 5
+            elif nm == _L126 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 6) | 16 | (v << 1)
+                n += 6
+                i += 1
+                s = 4
+            elif nm == _L127 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 6) | 24 | (v << 1)
+                n += 6
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 6:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L125 and c.ns == _U6:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e80(c, acc, n)
+                i += 1
+                s = 5
+            elif nm == _L126 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 5) | 8 | (v << 1)
+                n += 5
+                i += 1
+                s = 4
+            elif nm == _L127 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 5) | 16 | (v << 1)
+                n += 5
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L126 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 5) | 0 | (v << 1)
+                n += 5
+                i += 1
+                s = 4
+            elif nm == _L127 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 5) | 8 | (v << 1)
+                n += 5
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L127 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 4) | 0 | (v << 1)
+                n += 4
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L128 and c.ns == _U6:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e80(c, acc, n)
+                i += 1
+                s = 10
+            elif nm == _L129 and c.ns == _U6:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e80(c, acc, n)
+                i += 1
+                s = 9
+            elif nm == _L130 and c.ns == _U6:
+                acc = (acc << 2) | 2
+                n += 2
+                acc, n = _e80(c, acc, n)
+                i += 1
+                s = 8
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 10:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L129 and c.ns == _U6:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e80(c, acc, n)
+                i += 1
+                s = 9
+            elif nm == _L130 and c.ns == _U6:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e80(c, acc, n)
+                i += 1
+                s = 8
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 9:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L130 and c.ns == _U6:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e80(c, acc, n)
+                i += 1
+                s = 8
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 8:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d18(V: int, E: int, pos: int, el: Element) -> int:
     # CurrentDemandRes
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 7
-                x = (V >> (E - pos)) & 0x7f
-                if x & 0x41:
-                    raise Fallback
-                v = _V100[x >> 1]
-                ch.append(Element(_U6, _L99, None, None, v))
-                s = 1
-            else:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 7
+            x = (V >> (E - pos)) & 0x7f
+            if x & 0x41:
                 raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U6, _L26)
-                ch.append(c)
-                pos = _d22(V, E, pos, c)
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U6, _L131)
-                ch.append(c)
-                pos = _d80(V, E, pos, c)
-                s = 3
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U6, _L132)
-                ch.append(c)
-                pos = _d80(V, E, pos, c)
-                s = 4
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U6, _L133, None, None, v))
-                s = 5
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U6, _L134, None, None, v))
-                s = 6
-            else:
-                raise Fallback
-        elif s == 6:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U6, _L135, None, None, v))
-                s = 7
-            else:
-                raise Fallback
-        elif s == 7:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U6, _L136)
-                ch.append(c)
-                pos = _d80(V, E, pos, c)
-                s = 10
-            elif x == 1:
-                c = Element(_U6, _L137)
-                ch.append(c)
-                pos = _d80(V, E, pos, c)
-                s = 9
-            elif x == 2:
-                c = Element(_U6, _L138)
-                ch.append(c)
-                pos = _d80(V, E, pos, c)
-                s = 8
-            elif x == 3:
-                return pos
-            else:
-                raise Fallback
-        elif s == 8:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
-        elif s == 9:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U6, _L138)
-                ch.append(c)
-                pos = _d80(V, E, pos, c)
-                s = 8
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 10:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U6, _L137)
-                ch.append(c)
-                pos = _d80(V, E, pos, c)
-                s = 9
-            elif x == 1:
-                c = Element(_U6, _L138)
-                ch.append(c)
-                pos = _d80(V, E, pos, c)
-                s = 8
-            elif x == 2:
-                return pos
-            else:
-                raise Fallback
+            v = _V100[x >> 1]
+            ch.append(Element(_U6, _L99, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U6, _L26)
+            ch.append(c)
+            pos = _d22(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U6, _L131)
+            ch.append(c)
+            pos = _d80(V, E, pos, c)
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U6, _L132)
+            ch.append(c)
+            pos = _d80(V, E, pos, c)
+            s = 4
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U6, _L133, None, None, v))
+            s = 5
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U6, _L134, None, None, v))
+            s = 6
+        else:
+            raise Fallback
+    if s == 6:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U6, _L135, None, None, v))
+            s = 7
+        else:
+            raise Fallback
+    if s == 7:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U6, _L136)
+            ch.append(c)
+            pos = _d80(V, E, pos, c)
+            s = 10
+        elif x == 1:
+            c = Element(_U6, _L137)
+            ch.append(c)
+            pos = _d80(V, E, pos, c)
+            s = 9
+        elif x == 2:
+            c = Element(_U6, _L138)
+            ch.append(c)
+            pos = _d80(V, E, pos, c)
+            s = 8
+        elif x == 3:
+            return pos
+        else:
+            raise Fallback
+    if s == 10:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U6, _L137)
+            ch.append(c)
+            pos = _d80(V, E, pos, c)
+            s = 9
+        elif x == 1:
+            c = Element(_U6, _L138)
+            ch.append(c)
+            pos = _d80(V, E, pos, c)
+            s = 8
+        elif x == 2:
+            return pos
+        else:
+            raise Fallback
+    if s == 9:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U6, _L138)
+            ch.append(c)
+            pos = _d80(V, E, pos, c)
+            s = 8
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 8:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e18(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -3861,357 +3861,361 @@ def _e18(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L99 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X103[v]
-                    acc = (acc << 8) | 0 | (x << 1)
-                    n += 8
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L99 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X103[v]
+                acc = (acc << 8) | 0 | (x << 1)
+                n += 8
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L26 and c.ns == _U6:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e22(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L131 and c.ns == _U6:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e80(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L132 and c.ns == _U6:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e80(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L133 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 4) | 0 | (v << 1)
-                    n += 4
-                    i += 1
-                    s = 5
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L134 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 4) | 0 | (v << 1)
-                    n += 4
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 6:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L135 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 4) | 0 | (v << 1)
-                    n += 4
-                    i += 1
-                    s = 7
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 7:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L136 and c.ns == _U6:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e80(c, acc, n)
-                    i += 1
-                    s = 10
-                    continue
-                elif nm == _L137 and c.ns == _U6:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e80(c, acc, n)
-                    i += 1
-                    s = 9
-                    continue
-                elif nm == _L138 and c.ns == _U6:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e80(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                raise Fallback
-            return (acc << 3) | 3, n + 3
-        elif s == 8:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        elif s == 9:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L138 and c.ns == _U6:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e80(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 10:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L137 and c.ns == _U6:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e80(c, acc, n)
-                    i += 1
-                    s = 9
-                    continue
-                elif nm == _L138 and c.ns == _U6:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e80(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L26 and c.ns == _U6:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e22(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L131 and c.ns == _U6:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e80(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L132 and c.ns == _U6:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e80(c, acc, n)
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L133 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 4) | 0 | (v << 1)
+                n += 4
+                i += 1
+                s = 5
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L134 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 4) | 0 | (v << 1)
+                n += 4
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 6:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L135 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 4) | 0 | (v << 1)
+                n += 4
+                i += 1
+                s = 7
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 7:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L136 and c.ns == _U6:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e80(c, acc, n)
+                i += 1
+                s = 10
+            elif nm == _L137 and c.ns == _U6:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e80(c, acc, n)
+                i += 1
+                s = 9
+            elif nm == _L138 and c.ns == _U6:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e80(c, acc, n)
+                i += 1
+                s = 8
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 3, n + 3
+    if s == 10:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L137 and c.ns == _U6:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e80(c, acc, n)
+                i += 1
+                s = 9
+            elif nm == _L138 and c.ns == _U6:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e80(c, acc, n)
+                i += 1
+                s = 8
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 2, n + 2
+    if s == 9:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L138 and c.ns == _U6:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e80(c, acc, n)
+                i += 1
+                s = 8
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 8:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d19(V: int, E: int, pos: int, el: Element) -> int:
     # DC_EVChargeParameter
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L27)
-                ch.append(c)
-                pos = _d23(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L124)
-                ch.append(c)
-                pos = _d80(V, E, pos, c)
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L125)
-                ch.append(c)
-                pos = _d80(V, E, pos, c)
-                s = 4
-            elif x == 1:
-                c = Element(_U0, _L123)
-                ch.append(c)
-                pos = _d80(V, E, pos, c)
-                s = 3
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L139)
-                ch.append(c)
-                pos = _d80(V, E, pos, c)
-                s = 8
-            elif x == 1:
-                c = Element(_U0, _L140)
-                ch.append(c)
-                pos = _d80(V, E, pos, c)
-                s = 7
-            elif x == 2:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U0, _L141, None, None, v))
-                s = 6
-            elif x == 3:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U0, _L142, None, None, v))
-                s = 5
-            elif x == 4:
-                return pos
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L123)
-                ch.append(c)
-                pos = _d80(V, E, pos, c)
-                s = 3
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
-        elif s == 6:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U0, _L142, None, None, v))
-                s = 5
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 7:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U0, _L141, None, None, v))
-                s = 6
-            elif x == 1:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U0, _L142, None, None, v))
-                s = 5
-            elif x == 2:
-                return pos
-            else:
-                raise Fallback
-        elif s == 8:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L140)
-                ch.append(c)
-                pos = _d80(V, E, pos, c)
-                s = 7
-            elif x == 1:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U0, _L141, None, None, v))
-                s = 6
-            elif x == 2:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U0, _L142, None, None, v))
-                s = 5
-            elif x == 3:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L27)
+            ch.append(c)
+            pos = _d23(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L124)
+            ch.append(c)
+            pos = _d80(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L125)
+            ch.append(c)
+            pos = _d80(V, E, pos, c)
+            s = 4
+        elif x == 1:
+            c = Element(_U0, _L123)
+            ch.append(c)
+            pos = _d80(V, E, pos, c)
+            s = 3
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L123)
+            ch.append(c)
+            pos = _d80(V, E, pos, c)
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L139)
+            ch.append(c)
+            pos = _d80(V, E, pos, c)
+            s = 8
+        elif x == 1:
+            c = Element(_U0, _L140)
+            ch.append(c)
+            pos = _d80(V, E, pos, c)
+            s = 7
+        elif x == 2:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
+                raise Fallback
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            ch.append(Element(_U0, _L141, None, None, v))
+            s = 6
+        elif x == 3:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
+                raise Fallback
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            ch.append(Element(_U0, _L142, None, None, v))
+            s = 5
+        elif x == 4:
+            return pos
+        else:
+            raise Fallback
+    if s == 8:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L140)
+            ch.append(c)
+            pos = _d80(V, E, pos, c)
+            s = 7
+        elif x == 1:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
+                raise Fallback
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            ch.append(Element(_U0, _L141, None, None, v))
+            s = 6
+        elif x == 2:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
+                raise Fallback
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            ch.append(Element(_U0, _L142, None, None, v))
+            s = 5
+        elif x == 3:
+            return pos
+        else:
+            raise Fallback
+    if s == 7:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
+                raise Fallback
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            ch.append(Element(_U0, _L141, None, None, v))
+            s = 6
+        elif x == 1:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
+                raise Fallback
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            ch.append(Element(_U0, _L142, None, None, v))
+            s = 5
+        elif x == 2:
+            return pos
+        else:
+            raise Fallback
+    if s == 6:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
+                raise Fallback
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            ch.append(Element(_U0, _L142, None, None, v))
+            s = 5
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e19(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -4224,256 +4228,254 @@ def _e19(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L27 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e23(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L27 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e23(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L124 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e80(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L125 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e80(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L123 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e80(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L139 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e80(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                elif nm == _L140 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e80(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L141 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 12) | 1024 | (v << 1)
-                    n += 12
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L142 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 12) | 1536 | (v << 1)
-                    n += 12
-                    i += 1
-                    s = 5
-                    continue
-                raise Fallback
-            return (acc << 3) | 4, n + 3
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L123 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e80(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        elif s == 6:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L142 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 11) | 0 | (v << 1)
-                    n += 11
-                    i += 1
-                    s = 5
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 7:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L141 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 11) | 0 | (v << 1)
-                    n += 11
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L142 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 11) | 512 | (v << 1)
-                    n += 11
-                    i += 1
-                    s = 5
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
-        elif s == 8:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L140 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e80(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                elif nm == _L141 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 12) | 512 | (v << 1)
-                    n += 12
-                    i += 1
-                    s = 6
-                    continue
-                elif nm == _L142 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 12) | 1024 | (v << 1)
-                    n += 12
-                    i += 1
-                    s = 5
-                    continue
-                raise Fallback
-            return (acc << 3) | 3, n + 3
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L124 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e80(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L125 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e80(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L123 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e80(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L123 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e80(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L139 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e80(c, acc, n)
+                i += 1
+                s = 8
+            elif nm == _L140 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e80(c, acc, n)
+                i += 1
+                s = 7
+            elif nm == _L141 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 12) | 1024 | (v << 1)
+                n += 12
+                i += 1
+                s = 6
+            elif nm == _L142 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 12) | 1536 | (v << 1)
+                n += 12
+                i += 1
+                s = 5
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 4, n + 3
+    if s == 8:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L140 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e80(c, acc, n)
+                i += 1
+                s = 7
+            elif nm == _L141 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 12) | 512 | (v << 1)
+                n += 12
+                i += 1
+                s = 6
+            elif nm == _L142 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 12) | 1024 | (v << 1)
+                n += 12
+                i += 1
+                s = 5
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 3, n + 3
+    if s == 7:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L141 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 11) | 0 | (v << 1)
+                n += 11
+                i += 1
+                s = 6
+            elif nm == _L142 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 11) | 512 | (v << 1)
+                n += 11
+                i += 1
+                s = 5
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 2, n + 2
+    if s == 6:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L142 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 11) | 0 | (v << 1)
+                n += 11
+                i += 1
+                s = 5
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d20(V: int, E: int, pos: int, el: Element) -> int:
     # DC_EVPowerDeliveryParameter
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L27)
-                ch.append(c)
-                pos = _d23(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U0, _L126, None, None, v))
-                s = 3
-            elif x == 1:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U0, _L127, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U0, _L127, None, None, v))
-                s = 2
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L27)
+            ch.append(c)
+            pos = _d23(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U0, _L126, None, None, v))
+            s = 3
+        elif x == 1:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U0, _L127, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U0, _L127, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e20(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -4486,191 +4488,190 @@ def _e20(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L27 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e23(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L27 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e23(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L126 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 5) | 0 | (v << 1)
-                    n += 5
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L127 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 5) | 8 | (v << 1)
-                    n += 5
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L127 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 4) | 0 | (v << 1)
-                    n += 4
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L126 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 5) | 0 | (v << 1)
+                n += 5
+                i += 1
+                s = 3
+            elif nm == _L127 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 5) | 8 | (v << 1)
+                n += 5
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L127 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 4) | 0 | (v << 1)
+                n += 4
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d21(V: int, E: int, pos: int, el: Element) -> int:
     # DC_EVSEChargeParameter
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L26)
-                ch.append(c)
-                pos = _d22(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L137)
-                ch.append(c)
-                pos = _d80(V, E, pos, c)
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L138)
-                ch.append(c)
-                pos = _d80(V, E, pos, c)
-                s = 4
-            elif x == 1:
-                c = Element(_U0, _L136)
-                ch.append(c)
-                pos = _d80(V, E, pos, c)
-                s = 3
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L143)
-                ch.append(c)
-                pos = _d80(V, E, pos, c)
-                s = 5
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L136)
-                ch.append(c)
-                pos = _d80(V, E, pos, c)
-                s = 3
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L144)
-                ch.append(c)
-                pos = _d80(V, E, pos, c)
-                s = 6
-            else:
-                raise Fallback
-        elif s == 6:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L145)
-                ch.append(c)
-                pos = _d80(V, E, pos, c)
-                s = 8
-            elif x == 1:
-                c = Element(_U0, _L146)
-                ch.append(c)
-                pos = _d80(V, E, pos, c)
-                s = 7
-            else:
-                raise Fallback
-        elif s == 7:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L147)
-                ch.append(c)
-                pos = _d80(V, E, pos, c)
-                s = 9
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 8:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L146)
-                ch.append(c)
-                pos = _d80(V, E, pos, c)
-                s = 7
-            else:
-                raise Fallback
-        elif s == 9:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L26)
+            ch.append(c)
+            pos = _d22(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L137)
+            ch.append(c)
+            pos = _d80(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L138)
+            ch.append(c)
+            pos = _d80(V, E, pos, c)
+            s = 4
+        elif x == 1:
+            c = Element(_U0, _L136)
+            ch.append(c)
+            pos = _d80(V, E, pos, c)
+            s = 3
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L136)
+            ch.append(c)
+            pos = _d80(V, E, pos, c)
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L143)
+            ch.append(c)
+            pos = _d80(V, E, pos, c)
+            s = 5
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L144)
+            ch.append(c)
+            pos = _d80(V, E, pos, c)
+            s = 6
+        else:
+            raise Fallback
+    if s == 6:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L145)
+            ch.append(c)
+            pos = _d80(V, E, pos, c)
+            s = 8
+        elif x == 1:
+            c = Element(_U0, _L146)
+            ch.append(c)
+            pos = _d80(V, E, pos, c)
+            s = 7
+        else:
+            raise Fallback
+    if s == 8:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L146)
+            ch.append(c)
+            pos = _d80(V, E, pos, c)
+            s = 7
+        else:
+            raise Fallback
+    if s == 7:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L147)
+            ch.append(c)
+            pos = _d80(V, E, pos, c)
+            s = 9
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 9:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e21(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -4683,227 +4684,231 @@ def _e21(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L26 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e22(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L26 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e22(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L137 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e80(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L138 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e80(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L136 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e80(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L143 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e80(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L136 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e80(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L144 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e80(c, acc, n)
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 6:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L145 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e80(c, acc, n)
-                    i += 1
-                    s = 8
-                    continue
-                elif nm == _L146 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e80(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 7:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L147 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e80(c, acc, n)
-                    i += 1
-                    s = 9
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 8:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L146 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e80(c, acc, n)
-                    i += 1
-                    s = 7
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 9:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L137 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e80(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L138 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e80(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L136 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e80(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L136 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e80(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L143 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e80(c, acc, n)
+                i += 1
+                s = 5
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L144 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e80(c, acc, n)
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 6:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L145 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e80(c, acc, n)
+                i += 1
+                s = 8
+            elif nm == _L146 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e80(c, acc, n)
+                i += 1
+                s = 7
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 8:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L146 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e80(c, acc, n)
+                i += 1
+                s = 7
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 7:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L147 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e80(c, acc, n)
+                i += 1
+                s = 9
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 9:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d22(V: int, E: int, pos: int, el: Element) -> int:
     # DC_EVSEStatus
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
-                if x & 0x9:
-                    raise Fallback
-                v = _V149[x >> 1]
-                ch.append(Element(_U0, _L148, None, None, v))
-                s = 2
-            elif x == 1:
-                pos += 6
-                x = (V >> (E - pos)) & 0x3f
-                if x & 0x21:
-                    raise Fallback
-                v = _V151[x >> 1]
-                ch.append(Element(_U0, _L150, None, None, v))
-                s = 1
-            else:
+    if s == 0:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 4
+            x = (V >> (E - pos)) & 0xf
+            if x & 0x9:
                 raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L95, None, None, v))
-                s = 3
-            else:
+            v = _V149[x >> 1]
+            ch.append(Element(_U0, _L148, None, None, v))
+            s = 2
+        elif x == 1:
+            pos += 6
+            x = (V >> (E - pos)) & 0x3f
+            if x & 0x21:
                 raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 6
-                x = (V >> (E - pos)) & 0x3f
-                if x & 0x21:
-                    raise Fallback
-                v = _V151[x >> 1]
-                ch.append(Element(_U0, _L150, None, None, v))
-                s = 1
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
-                if x & 0x9:
-                    raise Fallback
-                v = _V97[x >> 1]
-                ch.append(Element(_U0, _L96, None, None, v))
-                s = 4
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            v = _V151[x >> 1]
+            ch.append(Element(_U0, _L150, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 6
+            x = (V >> (E - pos)) & 0x3f
+            if x & 0x21:
+                raise Fallback
+            v = _V151[x >> 1]
+            ch.append(Element(_U0, _L150, None, None, v))
+            s = 1
+        else:
+            raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L95, None, None, v))
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 4
+            x = (V >> (E - pos)) & 0xf
+            if x & 0x9:
+                raise Fallback
+            v = _V97[x >> 1]
+            ch.append(Element(_U0, _L96, None, None, v))
+            s = 4
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e22(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -4916,212 +4921,212 @@ def _e22(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L148 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X152[v]
-                    acc = (acc << 6) | 0 | (x << 1)
-                    n += 6
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L150 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X153[v]
-                    acc = (acc << 8) | 64 | (x << 1)
-                    n += 8
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L148 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X152[v]
+                acc = (acc << 6) | 0 | (x << 1)
+                n += 6
+                i += 1
+                s = 2
+            elif nm == _L150 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X153[v]
+                acc = (acc << 8) | 64 | (x << 1)
+                n += 8
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L95 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L150 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X153[v]
-                    acc = (acc << 7) | 0 | (x << 1)
-                    n += 7
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L96 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X98[v]
-                    acc = (acc << 5) | 0 | (x << 1)
-                    n += 5
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L150 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X153[v]
+                acc = (acc << 7) | 0 | (x << 1)
+                n += 7
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L95 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L96 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X98[v]
+                acc = (acc << 5) | 0 | (x << 1)
+                n += 5
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d23(V: int, E: int, pos: int, el: Element) -> int:
     # DC_EVStatus
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U0, _L154, None, None, v))
-                s = 1
-            else:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
                 raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U0, _L155, None, None, v))
-                s = 4
-            elif x == 1:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U0, _L156, None, None, v))
-                s = 3
-            elif x == 2:
-                pos += 6
-                x = (V >> (E - pos)) & 0x3f
-                if x & 0x21:
-                    raise Fallback
-                v = _V158[x >> 1]
-                ch.append(Element(_U0, _L157, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 9
-                x = (V >> (E - pos)) & 0x1ff
-                if x & 0x101:
-                    raise Fallback
-                v = x >> 1
-                if v > 100:
-                    raise Fallback
-                ch.append(Element(_U0, _L159, None, None, v))
-                s = 5
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 6
-                x = (V >> (E - pos)) & 0x3f
-                if x & 0x21:
-                    raise Fallback
-                v = _V158[x >> 1]
-                ch.append(Element(_U0, _L157, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U0, _L156, None, None, v))
-                s = 3
-            elif x == 1:
-                pos += 6
-                x = (V >> (E - pos)) & 0x3f
-                if x & 0x21:
-                    raise Fallback
-                v = _V158[x >> 1]
-                ch.append(Element(_U0, _L157, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            v = x == 2
+            ch.append(Element(_U0, _L154, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U0, _L155, None, None, v))
+            s = 4
+        elif x == 1:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U0, _L156, None, None, v))
+            s = 3
+        elif x == 2:
+            pos += 6
+            x = (V >> (E - pos)) & 0x3f
+            if x & 0x21:
+                raise Fallback
+            v = _V158[x >> 1]
+            ch.append(Element(_U0, _L157, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U0, _L156, None, None, v))
+            s = 3
+        elif x == 1:
+            pos += 6
+            x = (V >> (E - pos)) & 0x3f
+            if x & 0x21:
+                raise Fallback
+            v = _V158[x >> 1]
+            ch.append(Element(_U0, _L157, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 6
+            x = (V >> (E - pos)) & 0x3f
+            if x & 0x21:
+                raise Fallback
+            v = _V158[x >> 1]
+            ch.append(Element(_U0, _L157, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 9
+            x = (V >> (E - pos)) & 0x1ff
+            if x & 0x101:
+                raise Fallback
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            ch.append(Element(_U0, _L159, None, None, v))
+            s = 5
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e23(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -5134,301 +5139,300 @@ def _e23(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L154 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 4) | 0 | (v << 1)
-                    n += 4
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L154 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 4) | 0 | (v << 1)
+                n += 4
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L155 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 5) | 0 | (v << 1)
-                    n += 5
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L156 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 5) | 8 | (v << 1)
-                    n += 5
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L157 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X160[v]
-                    acc = (acc << 8) | 128 | (x << 1)
-                    n += 8
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L159 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 100:
-                        raise Fallback
-                    acc = (acc << 10) | 0 | (v << 1)
-                    n += 10
-                    i += 1
-                    s = 5
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L157 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X160[v]
-                    acc = (acc << 7) | 0 | (x << 1)
-                    n += 7
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L156 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 5) | 0 | (v << 1)
-                    n += 5
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L157 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X160[v]
-                    acc = (acc << 8) | 64 | (x << 1)
-                    n += 8
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L155 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 5) | 0 | (v << 1)
+                n += 5
+                i += 1
+                s = 4
+            elif nm == _L156 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 5) | 8 | (v << 1)
+                n += 5
+                i += 1
+                s = 3
+            elif nm == _L157 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X160[v]
+                acc = (acc << 8) | 128 | (x << 1)
+                n += 8
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L156 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 5) | 0 | (v << 1)
+                n += 5
+                i += 1
+                s = 3
+            elif nm == _L157 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X160[v]
+                acc = (acc << 8) | 64 | (x << 1)
+                n += 8
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L157 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X160[v]
+                acc = (acc << 7) | 0 | (x << 1)
+                n += 7
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L159 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 100:
+                    raise Fallback
+                acc = (acc << 10) | 0 | (v << 1)
+                n += 10
+                i += 1
+                s = 5
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d24(V: int, E: int, pos: int, el: Element) -> int:
     # DSAKeyValue
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U9, _L161, None, None, v))
-                s = 3
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U9, _L162, None, None, v))
-                s = 2
-            elif x == 2:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U9, _L163, None, None, v))
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U9, _L164, None, None, v))
-                s = 5
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U9, _L165, None, None, v))
-                s = 4
-            elif x == 2:
-                return pos
-            else:
-                raise Fallback
-        elif s == 2:
+    if s == 0:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U9, _L163, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 3:
+            v, pos = rbin(V, E, pos)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U9, _L166, None, None, v))
-                s = 6
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 4:
+            ch.append(Element(_U9, _L161, None, None, v))
+            s = 3
+        elif x == 1:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U9, _L167, None, None, v))
-                s = 7
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 5:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U9, _L165, None, None, v))
-                s = 4
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 6:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U9, _L162, None, None, v))
-                s = 2
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U9, _L163, None, None, v))
-                s = 1
-            else:
-                raise Fallback
-        elif s == 7:
+            v, pos = rbin(V, E, pos)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
+            ch.append(Element(_U9, _L162, None, None, v))
+            s = 2
+        elif x == 2:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U9, _L163, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U9, _L164, None, None, v))
+            s = 6
+        else:
+            raise Fallback
+    if s == 6:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U9, _L162, None, None, v))
+            s = 2
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U9, _L163, None, None, v))
+            s = 1
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U9, _L163, None, None, v))
+            s = 1
+        else:
+            raise Fallback
+    if s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U9, _L165, None, None, v))
+            s = 5
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U9, _L166, None, None, v))
+            s = 4
+        elif x == 2:
+            return pos
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U9, _L166, None, None, v))
+            s = 4
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U9, _L167, None, None, v))
+            s = 7
+        else:
+            raise Fallback
+    if s == 7:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e24(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -5441,239 +5445,239 @@ def _e24(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L161 and c.ns == _U9:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L162 and c.ns == _U9:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L163 and c.ns == _U9:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 3) | 4
-                    n += 3
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L161 and c.ns == _U9:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 3
+            elif nm == _L162 and c.ns == _U9:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            elif nm == _L163 and c.ns == _U9:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 3) | 4
+                n += 3
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L164 and c.ns == _U9:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L165 and c.ns == _U9:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L163 and c.ns == _U9:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L166 and c.ns == _U9:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L167 and c.ns == _U9:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 7
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L165 and c.ns == _U9:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 6:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L162 and c.ns == _U9:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L163 and c.ns == _U9:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 7:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L164 and c.ns == _U9:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 6:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L162 and c.ns == _U9:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            elif nm == _L163 and c.ns == _U9:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L163 and c.ns == _U9:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L165 and c.ns == _U9:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 5
+            elif nm == _L166 and c.ns == _U9:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 2, n + 2
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L166 and c.ns == _U9:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L167 and c.ns == _U9:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 7
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 7:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d25(V: int, E: int, pos: int, el: Element) -> int:
     # DigestMethod
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A105] = v
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                raise Fallback
-            elif x == 1:
-                return pos
-            elif x == 2:
-                raise Fallback
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A105] = v
+            s = 1
         else:
             raise Fallback
+    while s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            return pos
+        elif x == 2:
+            raise Fallback
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e25(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -5701,45 +5705,43 @@ def _e25(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
             raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d26(V: int, E: int, pos: int, el: Element) -> int:
     # DigestValue
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = rbin(V, E, pos)
-                el.value = v
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            v, pos = rbin(V, E, pos)
+            el.value = v
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e26(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -5767,16 +5769,14 @@ def _e26(el: Element, acc: int, n: int) -> tuple[int, int]:
 def _d27(V: int, E: int, pos: int, el: Element) -> int:
     # EVChargeParameter
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
         else:
             raise Fallback
+    raise Fallback
 
 
 def _e27(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -5789,30 +5789,27 @@ def _e27(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        else:
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d28(V: int, E: int, pos: int, el: Element) -> int:
     # EVPowerDeliveryParameter
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
         else:
             raise Fallback
+    raise Fallback
 
 
 def _e28(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -5825,30 +5822,27 @@ def _e28(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        else:
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d29(V: int, E: int, pos: int, el: Element) -> int:
     # EVSEChargeParameter
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
         else:
             raise Fallback
+    raise Fallback
 
 
 def _e29(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -5861,30 +5855,27 @@ def _e29(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        else:
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d30(V: int, E: int, pos: int, el: Element) -> int:
     # EVSEStatus
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
         else:
             raise Fallback
+    raise Fallback
 
 
 def _e30(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -5897,30 +5888,27 @@ def _e30(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        else:
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d31(V: int, E: int, pos: int, el: Element) -> int:
     # EVStatus
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
         else:
             raise Fallback
+    raise Fallback
 
 
 def _e31(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -5933,46 +5921,43 @@ def _e31(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        else:
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d32(V: int, E: int, pos: int, el: Element) -> int:
     # Entry
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L55)
-                ch.append(c)
-                pos = _d50(V, E, pos, c)
-                s = 1
-            elif x == 1:
-                c = Element(_U0, _L78)
-                ch.append(c)
-                pos = _d73(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L55)
+            ch.append(c)
+            pos = _d50(V, E, pos, c)
+            s = 1
+        elif x == 1:
+            c = Element(_U0, _L78)
+            ch.append(c)
+            pos = _d73(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e32(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -5985,212 +5970,202 @@ def _e32(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L55 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e50(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L78 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e73(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L55 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e50(c, acc, n)
+                i += 1
+                s = 1
+            elif nm == _L78 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e73(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d33(V: int, E: int, pos: int, el: Element) -> int:
     # KeyInfo
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A106] = v
-                s = 1
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U9, _L38, None, None, v))
-                s = 2
-            elif x == 2:
-                c = Element(_U9, _L39)
-                ch.append(c)
-                pos = _d35(V, E, pos, c)
-                s = 2
-            elif x == 3:
-                c = Element(_U9, _L56)
-                ch.append(c)
-                pos = _d51(V, E, pos, c)
-                s = 2
-            elif x == 4:
-                c = Element(_U9, _L84)
-                ch.append(c)
-                pos = _d79(V, E, pos, c)
-                s = 2
-            elif x == 5:
-                c = Element(_U9, _L45)
-                ch.append(c)
-                pos = _d40(V, E, pos, c)
-                s = 2
-            elif x == 6:
-                c = Element(_U9, _L59)
-                ch.append(c)
-                pos = _d54(V, E, pos, c)
-                s = 2
-            elif x == 7:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U9, _L43, None, None, v))
-                s = 2
-            elif x == 8:
+    if s == 0:
+        pos += 4
+        x = (V >> (E - pos)) & 0xf
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A106] = v
+            s = 1
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-            elif x == 9:
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-            else:
+            ch.append(Element(_U9, _L38, None, None, v))
+            s = 2
+        elif x == 2:
+            c = Element(_U9, _L39)
+            ch.append(c)
+            pos = _d35(V, E, pos, c)
+            s = 2
+        elif x == 3:
+            c = Element(_U9, _L56)
+            ch.append(c)
+            pos = _d51(V, E, pos, c)
+            s = 2
+        elif x == 4:
+            c = Element(_U9, _L84)
+            ch.append(c)
+            pos = _d79(V, E, pos, c)
+            s = 2
+        elif x == 5:
+            c = Element(_U9, _L45)
+            ch.append(c)
+            pos = _d40(V, E, pos, c)
+            s = 2
+        elif x == 6:
+            c = Element(_U9, _L59)
+            ch.append(c)
+            pos = _d54(V, E, pos, c)
+            s = 2
+        elif x == 7:
+            pos += 1
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U9, _L38, None, None, v))
-                s = 2
-            elif x == 1:
-                c = Element(_U9, _L39)
-                ch.append(c)
-                pos = _d35(V, E, pos, c)
-                s = 2
-            elif x == 2:
-                c = Element(_U9, _L56)
-                ch.append(c)
-                pos = _d51(V, E, pos, c)
-                s = 2
-            elif x == 3:
-                c = Element(_U9, _L84)
-                ch.append(c)
-                pos = _d79(V, E, pos, c)
-                s = 2
-            elif x == 4:
-                c = Element(_U9, _L45)
-                ch.append(c)
-                pos = _d40(V, E, pos, c)
-                s = 2
-            elif x == 5:
-                c = Element(_U9, _L59)
-                ch.append(c)
-                pos = _d54(V, E, pos, c)
-                s = 2
-            elif x == 6:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U9, _L43, None, None, v))
-                s = 2
-            elif x == 7:
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-            elif x == 8:
-                raise Fallback
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U9, _L38, None, None, v))
-                s = 2
-            elif x == 1:
-                c = Element(_U9, _L39)
-                ch.append(c)
-                pos = _d35(V, E, pos, c)
-                s = 2
-            elif x == 2:
-                c = Element(_U9, _L56)
-                ch.append(c)
-                pos = _d51(V, E, pos, c)
-                s = 2
-            elif x == 3:
-                c = Element(_U9, _L84)
-                ch.append(c)
-                pos = _d79(V, E, pos, c)
-                s = 2
-            elif x == 4:
-                c = Element(_U9, _L45)
-                ch.append(c)
-                pos = _d40(V, E, pos, c)
-                s = 2
-            elif x == 5:
-                c = Element(_U9, _L59)
-                ch.append(c)
-                pos = _d54(V, E, pos, c)
-                s = 2
-            elif x == 6:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U9, _L43, None, None, v))
-                s = 2
-            elif x == 7:
-                raise Fallback
-            elif x == 8:
-                return pos
-            elif x == 9:
-                raise Fallback
-            else:
-                raise Fallback
+            ch.append(Element(_U9, _L43, None, None, v))
+            s = 2
+        elif x == 8:
+            raise Fallback
+        elif x == 9:
+            raise Fallback
         else:
             raise Fallback
+    while s == 1:
+        pos += 4
+        x = (V >> (E - pos)) & 0xf
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U9, _L38, None, None, v))
+            s = 2
+        elif x == 1:
+            c = Element(_U9, _L39)
+            ch.append(c)
+            pos = _d35(V, E, pos, c)
+            s = 2
+        elif x == 2:
+            c = Element(_U9, _L56)
+            ch.append(c)
+            pos = _d51(V, E, pos, c)
+            s = 2
+        elif x == 3:
+            c = Element(_U9, _L84)
+            ch.append(c)
+            pos = _d79(V, E, pos, c)
+            s = 2
+        elif x == 4:
+            c = Element(_U9, _L45)
+            ch.append(c)
+            pos = _d40(V, E, pos, c)
+            s = 2
+        elif x == 5:
+            c = Element(_U9, _L59)
+            ch.append(c)
+            pos = _d54(V, E, pos, c)
+            s = 2
+        elif x == 6:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U9, _L43, None, None, v))
+            s = 2
+        elif x == 7:
+            raise Fallback
+        elif x == 8:
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 2:
+        pos += 4
+        x = (V >> (E - pos)) & 0xf
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U9, _L38, None, None, v))
+        elif x == 1:
+            c = Element(_U9, _L39)
+            ch.append(c)
+            pos = _d35(V, E, pos, c)
+        elif x == 2:
+            c = Element(_U9, _L56)
+            ch.append(c)
+            pos = _d51(V, E, pos, c)
+        elif x == 3:
+            c = Element(_U9, _L84)
+            ch.append(c)
+            pos = _d79(V, E, pos, c)
+        elif x == 4:
+            c = Element(_U9, _L45)
+            ch.append(c)
+            pos = _d40(V, E, pos, c)
+        elif x == 5:
+            c = Element(_U9, _L59)
+            ch.append(c)
+            pos = _d54(V, E, pos, c)
+        elif x == 6:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U9, _L43, None, None, v))
+        elif x == 7:
+            raise Fallback
+        elif x == 8:
+            return pos
+        elif x == 9:
+            raise Fallback
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e33(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -6218,240 +6193,233 @@ def _e33(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L38 and c.ns == _U9:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii():
-                        raise Fallback
-                    acc = (acc << 5) | 2
-                    n += 5
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L39 and c.ns == _U9:
-                    acc = (acc << 4) | 2
-                    n += 4
-                    acc, n = _e35(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L56 and c.ns == _U9:
-                    acc = (acc << 4) | 3
-                    n += 4
-                    acc, n = _e51(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L84 and c.ns == _U9:
-                    acc = (acc << 4) | 4
-                    n += 4
-                    acc, n = _e79(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L45 and c.ns == _U9:
-                    acc = (acc << 4) | 5
-                    n += 4
-                    acc, n = _e40(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L59 and c.ns == _U9:
-                    acc = (acc << 4) | 6
-                    n += 4
-                    acc, n = _e54(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L43 and c.ns == _U9:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii():
-                        raise Fallback
-                    acc = (acc << 5) | 14
-                    n += 5
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L38 and c.ns == _U9:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii():
+                    raise Fallback
+                acc = (acc << 5) | 2
+                n += 5
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            elif nm == _L39 and c.ns == _U9:
+                acc = (acc << 4) | 2
+                n += 4
+                acc, n = _e35(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L56 and c.ns == _U9:
+                acc = (acc << 4) | 3
+                n += 4
+                acc, n = _e51(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L84 and c.ns == _U9:
+                acc = (acc << 4) | 4
+                n += 4
+                acc, n = _e79(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L45 and c.ns == _U9:
+                acc = (acc << 4) | 5
+                n += 4
+                acc, n = _e40(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L59 and c.ns == _U9:
+                acc = (acc << 4) | 6
+                n += 4
+                acc, n = _e54(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L43 and c.ns == _U9:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii():
+                    raise Fallback
+                acc = (acc << 5) | 14
+                n += 5
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L38 and c.ns == _U9:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii():
-                        raise Fallback
-                    acc = (acc << 5) | 0
-                    n += 5
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L39 and c.ns == _U9:
-                    acc = (acc << 4) | 1
-                    n += 4
-                    acc, n = _e35(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L56 and c.ns == _U9:
-                    acc = (acc << 4) | 2
-                    n += 4
-                    acc, n = _e51(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L84 and c.ns == _U9:
-                    acc = (acc << 4) | 3
-                    n += 4
-                    acc, n = _e79(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L45 and c.ns == _U9:
-                    acc = (acc << 4) | 4
-                    n += 4
-                    acc, n = _e40(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L59 and c.ns == _U9:
-                    acc = (acc << 4) | 5
-                    n += 4
-                    acc, n = _e54(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L43 and c.ns == _U9:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii():
-                        raise Fallback
-                    acc = (acc << 5) | 12
-                    n += 5
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L38 and c.ns == _U9:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii():
-                        raise Fallback
-                    acc = (acc << 5) | 0
-                    n += 5
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L39 and c.ns == _U9:
-                    acc = (acc << 4) | 1
-                    n += 4
-                    acc, n = _e35(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L56 and c.ns == _U9:
-                    acc = (acc << 4) | 2
-                    n += 4
-                    acc, n = _e51(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L84 and c.ns == _U9:
-                    acc = (acc << 4) | 3
-                    n += 4
-                    acc, n = _e79(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L45 and c.ns == _U9:
-                    acc = (acc << 4) | 4
-                    n += 4
-                    acc, n = _e40(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L59 and c.ns == _U9:
-                    acc = (acc << 4) | 5
-                    n += 4
-                    acc, n = _e54(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L43 and c.ns == _U9:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii():
-                        raise Fallback
-                    acc = (acc << 5) | 12
-                    n += 5
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            return (acc << 4) | 8, n + 4
         else:
             raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L38 and c.ns == _U9:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii():
+                    raise Fallback
+                acc = (acc << 5) | 0
+                n += 5
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            elif nm == _L39 and c.ns == _U9:
+                acc = (acc << 4) | 1
+                n += 4
+                acc, n = _e35(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L56 and c.ns == _U9:
+                acc = (acc << 4) | 2
+                n += 4
+                acc, n = _e51(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L84 and c.ns == _U9:
+                acc = (acc << 4) | 3
+                n += 4
+                acc, n = _e79(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L45 and c.ns == _U9:
+                acc = (acc << 4) | 4
+                n += 4
+                acc, n = _e40(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L59 and c.ns == _U9:
+                acc = (acc << 4) | 5
+                n += 4
+                acc, n = _e54(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L43 and c.ns == _U9:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii():
+                    raise Fallback
+                acc = (acc << 5) | 12
+                n += 5
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    while s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L38 and c.ns == _U9:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii():
+                    raise Fallback
+                acc = (acc << 5) | 0
+                n += 5
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            elif nm == _L39 and c.ns == _U9:
+                acc = (acc << 4) | 1
+                n += 4
+                acc, n = _e35(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L56 and c.ns == _U9:
+                acc = (acc << 4) | 2
+                n += 4
+                acc, n = _e51(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L84 and c.ns == _U9:
+                acc = (acc << 4) | 3
+                n += 4
+                acc, n = _e79(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L45 and c.ns == _U9:
+                acc = (acc << 4) | 4
+                n += 4
+                acc, n = _e40(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L59 and c.ns == _U9:
+                acc = (acc << 4) | 5
+                n += 4
+                acc, n = _e54(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L43 and c.ns == _U9:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii():
+                    raise Fallback
+                acc = (acc << 5) | 12
+                n += 5
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            return (acc << 4) | 8, n + 4
+    raise Fallback
 
 
 def _d34(V: int, E: int, pos: int, el: Element) -> int:
     # KeyName
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.value = v
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.value = v
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e34(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -6480,37 +6448,35 @@ def _d35(V: int, E: int, pos: int, el: Element) -> int:
     # KeyValue
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U9, _L28)
-                ch.append(c)
-                pos = _d24(V, E, pos, c)
-                s = 1
-            elif x == 1:
-                c = Element(_U9, _L53)
-                ch.append(c)
-                pos = _d48(V, E, pos, c)
-                s = 1
-            elif x == 2:
-                raise Fallback
-            elif x == 3:
-                raise Fallback
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                return pos
-            elif x == 1:
-                raise Fallback
-            else:
-                raise Fallback
+    while s == 0:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U9, _L28)
+            ch.append(c)
+            pos = _d24(V, E, pos, c)
+            s = 1
+        elif x == 1:
+            c = Element(_U9, _L53)
+            ch.append(c)
+            pos = _d48(V, E, pos, c)
+            s = 1
+        elif x == 2:
+            raise Fallback
+        elif x == 3:
+            raise Fallback
         else:
             raise Fallback
+    while s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            return pos
+        elif x == 1:
+            raise Fallback
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e35(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -6523,80 +6489,76 @@ def _e35(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L28 and c.ns == _U9:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e24(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L53 and c.ns == _U9:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e48(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    while s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L28 and c.ns == _U9:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e24(c, acc, n)
+                i += 1
+                s = 1
+            elif nm == _L53 and c.ns == _U9:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e48(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 2) | 0, n + 2
         else:
             raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 2) | 0, n + 2
+    raise Fallback
 
 
 def _d36(V: int, E: int, pos: int, el: Element) -> int:
     # Manifest
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A106] = v
-                s = 2
-            elif x == 1:
-                c = Element(_U9, _L54)
-                ch.append(c)
-                pos = _d49(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U9, _L54)
-                ch.append(c)
-                pos = _d49(V, E, pos, c)
-                s = 1
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U9, _L54)
-                ch.append(c)
-                pos = _d49(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A106] = v
+            s = 2
+        elif x == 1:
+            c = Element(_U9, _L54)
+            ch.append(c)
+            pos = _d49(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U9, _L54)
+            ch.append(c)
+            pos = _d49(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    while s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U9, _L54)
+            ch.append(c)
+            pos = _d49(V, E, pos, c)
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e36(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -6624,134 +6586,133 @@ def _e36(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L54 and c.ns == _U9:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e49(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L54 and c.ns == _U9:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e49(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L54 and c.ns == _U9:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e49(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L54 and c.ns == _U9:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e49(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
         else:
             raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L54 and c.ns == _U9:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e49(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L54 and c.ns == _U9:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e49(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d37(V: int, E: int, pos: int, el: Element) -> int:
     # MeteringReceiptReq
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A106] = v
-                s = 2
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U6, _L168, None, None, v))
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U6, _L118, None, None, v))
-                s = 4
-            elif x == 1:
-                c = Element(_U6, _L119)
-                ch.append(c)
-                pos = _d83(V, E, pos, c)
-                s = 3
-            else:
-                raise Fallback
-        elif s == 2:
+    if s == 0:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A106] = v
+            s = 2
+        elif x == 1:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U6, _L168, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 3:
+            v, pos = rbin(V, E, pos)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U6, _L119)
-                ch.append(c)
-                pos = _d83(V, E, pos, c)
-                s = 3
-            else:
-                raise Fallback
+            ch.append(Element(_U6, _L168, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U6, _L168, None, None, v))
+            s = 1
+        else:
+            raise Fallback
+    if s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U6, _L118, None, None, v))
+            s = 4
+        elif x == 1:
+            c = Element(_U6, _L119)
+            ch.append(c)
+            pos = _d83(V, E, pos, c)
+            s = 3
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U6, _L119)
+            ch.append(c)
+            pos = _d83(V, E, pos, c)
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e37(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -6779,140 +6740,140 @@ def _e37(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L168 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes or len(v) > 8:
-                        raise Fallback
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L168 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes or len(v) > 8:
+                    raise Fallback
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L118 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -32768 or v > 32767:
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L119 and c.ns == _U6:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e83(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L168 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes or len(v) > 8:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L119 and c.ns == _U6:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e83(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
         else:
             raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L168 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes or len(v) > 8:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L118 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -32768 or v > 32767:
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            elif nm == _L119 and c.ns == _U6:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e83(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L119 and c.ns == _U6:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e83(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d38(V: int, E: int, pos: int, el: Element) -> int:
     # MeteringReceiptRes
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 7
-                x = (V >> (E - pos)) & 0x7f
-                if x & 0x41:
-                    raise Fallback
-                v = _V100[x >> 1]
-                ch.append(Element(_U6, _L99, None, None, v))
-                s = 1
-            else:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 7
+            x = (V >> (E - pos)) & 0x7f
+            if x & 0x41:
                 raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U6, _L3)
-                ch.append(c)
-                pos = _d2(V, E, pos, c)
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            v = _V100[x >> 1]
+            ch.append(Element(_U6, _L99, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U6, _L3)
+            ch.append(c)
+            pos = _d2(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e38(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -6925,122 +6886,121 @@ def _e38(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L99 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X103[v]
-                    acc = (acc << 8) | 0 | (x << 1)
-                    n += 8
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L99 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X103[v]
+                acc = (acc << 8) | 0 | (x << 1)
+                n += 8
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L3 and c.ns == _U6:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e2(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L3 and c.ns == _U6:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e2(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d39(V: int, E: int, pos: int, el: Element) -> int:
     # Object
     s = 0
-    while True:
-        if s == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A169] = v
-                s = 3
-            elif x == 1:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A106] = v
-                s = 2
-            elif x == 2:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A170] = v
-                s = 1
-            elif x == 3:
-                raise Fallback
-            elif x == 4:
-                return pos
-            elif x == 5:
-                raise Fallback
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                raise Fallback
-            elif x == 1:
-                return pos
-            elif x == 2:
-                raise Fallback
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A170] = v
-                s = 1
-            elif x == 1:
-                raise Fallback
-            elif x == 2:
-                return pos
-            elif x == 3:
-                raise Fallback
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A106] = v
-                s = 2
-            elif x == 1:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A170] = v
-                s = 1
-            elif x == 2:
-                raise Fallback
-            elif x == 3:
-                return pos
-            elif x == 4:
-                raise Fallback
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A169] = v
+            s = 3
+        elif x == 1:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A106] = v
+            s = 2
+        elif x == 2:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A170] = v
+            s = 1
+        elif x == 3:
+            raise Fallback
+        elif x == 4:
+            return pos
+        elif x == 5:
+            raise Fallback
         else:
             raise Fallback
+    if s == 3:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A106] = v
+            s = 2
+        elif x == 1:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A170] = v
+            s = 1
+        elif x == 2:
+            raise Fallback
+        elif x == 3:
+            return pos
+        elif x == 4:
+            raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A170] = v
+            s = 1
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            return pos
+        elif x == 3:
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            return pos
+        elif x == 2:
+            raise Fallback
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e39(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -7104,33 +7064,35 @@ def _e39(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 3) | 4, n + 3
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 3) | 2, n + 3
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 3) | 3, n + 3
-        else:
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
+        else:
+            return (acc << 3) | 4, n + 3
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 3) | 3, n + 3
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 3) | 2, n + 3
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d40(V: int, E: int, pos: int, el: Element) -> int:
@@ -7225,7 +7187,6 @@ def _e40(el: Element, acc: int, n: int) -> tuple[int, int]:
                     n += 1
                     i += 1
                     s = 1
-                    continue
                 elif nm == _L173 and c.ns == _U9:
                     if c.attrs or c.children:
                         raise Fallback
@@ -7239,9 +7200,10 @@ def _e40(el: Element, acc: int, n: int) -> tuple[int, int]:
                     n += 1
                     i += 1
                     s = 2
-                    continue
+                else:
+                    raise Fallback
+            else:
                 raise Fallback
-            raise Fallback
         elif k == 1:
             if i < m:
                 c = ch[i]
@@ -7259,15 +7221,17 @@ def _e40(el: Element, acc: int, n: int) -> tuple[int, int]:
                     n += 1
                     i += 1
                     s = 3
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
+                else:
+                    raise Fallback
+            else:
+                return (acc << 2) | 2, n + 2
         elif k == 2:
             if i < m:
                 c = ch[i]
                 nm = c.name
                 raise Fallback
-            return (acc << 2) | 1, n + 2
+            else:
+                return (acc << 2) | 1, n + 2
         else:
             raise Fallback
 
@@ -7276,52 +7240,50 @@ def _d41(V: int, E: int, pos: int, el: Element) -> int:
     # PMaxScheduleEntry
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L55)
-                ch.append(c)
-                pos = _d50(V, E, pos, c)
-                s = 1
-            elif x == 1:
-                c = Element(_U0, _L78)
-                ch.append(c)
-                pos = _d73(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L175, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L55)
+            ch.append(c)
+            pos = _d50(V, E, pos, c)
+            s = 1
+        elif x == 1:
+            c = Element(_U0, _L78)
+            ch.append(c)
+            pos = _d73(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L175, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e41(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -7334,102 +7296,100 @@ def _e41(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L55 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e50(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L78 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e73(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L55 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e50(c, acc, n)
+                i += 1
+                s = 1
+            elif nm == _L78 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e73(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L175 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -32768 or v > 32767:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L175 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -32768 or v > 32767:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d42(V: int, E: int, pos: int, el: Element) -> int:
     # PaymentDetailsReq
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U6, _L112, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
+            v, pos = rstr(V, E, pos)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U6, _L110)
-                ch.append(c)
-                pos = _d82(V, E, pos, c)
-                s = 2
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            ch.append(Element(_U6, _L112, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U6, _L110)
+            ch.append(c)
+            pos = _d82(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e42(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -7442,113 +7402,114 @@ def _e42(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L112 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii() or len(v) > 24:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L112 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii() or len(v) > 24:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L110 and c.ns == _U6:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e82(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L110 and c.ns == _U6:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e82(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d43(V: int, E: int, pos: int, el: Element) -> int:
     # PaymentDetailsRes
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 7
-                x = (V >> (E - pos)) & 0x7f
-                if x & 0x41:
-                    raise Fallback
-                v = _V100[x >> 1]
-                ch.append(Element(_U6, _L99, None, None, v))
-                s = 1
-            else:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 7
+            x = (V >> (E - pos)) & 0x7f
+            if x & 0x41:
                 raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U6, _L121, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U6, _L176, None, None, v))
-                s = 3
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            v = _V100[x >> 1]
+            ch.append(Element(_U6, _L99, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U6, _L121, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U6, _L176, None, None, v))
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e43(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -7561,147 +7522,149 @@ def _e43(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L99 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X103[v]
-                    acc = (acc << 8) | 0 | (x << 1)
-                    n += 8
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L99 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X103[v]
+                acc = (acc << 8) | 0 | (x << 1)
+                n += 8
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L121 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii():
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L176 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -9223372036854775808 or v > 9223372036854775807:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L121 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii():
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L176 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -9223372036854775808 or v > 9223372036854775807:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d44(V: int, E: int, pos: int, el: Element) -> int:
     # PowerDeliveryReq
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U6, _L177, None, None, v))
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 3
             x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U6, _L178)
-                ch.append(c)
-                pos = _d84(V, E, pos, c)
-                s = 3
-            elif x == 1:
-                c = Element(_U0, _L24)
-                ch.append(c)
-                pos = _d20(V, E, pos, c)
-                s = 2
-            elif x == 2:
-                c = Element(_U0, _L32)
-                ch.append(c)
-                pos = _d28(V, E, pos, c)
-                s = 2
-            elif x == 3:
-                return pos
-            else:
+            if x & 0x5:
                 raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L24)
-                ch.append(c)
-                pos = _d20(V, E, pos, c)
-                s = 2
-            elif x == 1:
-                c = Element(_U0, _L32)
-                ch.append(c)
-                pos = _d28(V, E, pos, c)
-                s = 2
-            elif x == 2:
-                return pos
-            else:
-                raise Fallback
+            v = x == 2
+            ch.append(Element(_U6, _L177, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U6, _L178)
+            ch.append(c)
+            pos = _d84(V, E, pos, c)
+            s = 3
+        elif x == 1:
+            c = Element(_U0, _L24)
+            ch.append(c)
+            pos = _d20(V, E, pos, c)
+            s = 2
+        elif x == 2:
+            c = Element(_U0, _L32)
+            ch.append(c)
+            pos = _d28(V, E, pos, c)
+            s = 2
+        elif x == 3:
+            return pos
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L24)
+            ch.append(c)
+            pos = _d20(V, E, pos, c)
+            s = 2
+        elif x == 1:
+            c = Element(_U0, _L32)
+            ch.append(c)
+            pos = _d28(V, E, pos, c)
+            s = 2
+        elif x == 2:
+            return pos
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e44(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -7714,128 +7677,125 @@ def _e44(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L177 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 4) | 0 | (v << 1)
-                    n += 4
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L177 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 4) | 0 | (v << 1)
+                n += 4
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L178 and c.ns == _U6:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e84(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L24 and c.ns == _U0:
-                    acc = (acc << 3) | 1
-                    n += 3
-                    acc, n = _e20(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L32 and c.ns == _U0:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e28(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            return (acc << 3) | 3, n + 3
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L24 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e20(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L32 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e28(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L178 and c.ns == _U6:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e84(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L24 and c.ns == _U0:
+                acc = (acc << 3) | 1
+                n += 3
+                acc, n = _e20(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L32 and c.ns == _U0:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e28(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 3, n + 3
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L24 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e20(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L32 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e28(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 2, n + 2
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d45(V: int, E: int, pos: int, el: Element) -> int:
     # PowerDeliveryRes
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 7
-                x = (V >> (E - pos)) & 0x7f
-                if x & 0x41:
-                    raise Fallback
-                v = _V100[x >> 1]
-                ch.append(Element(_U6, _L99, None, None, v))
-                s = 1
-            else:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 7
+            x = (V >> (E - pos)) & 0x7f
+            if x & 0x41:
                 raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L3)
-                ch.append(c)
-                pos = _d2(V, E, pos, c)
-                s = 2
-            elif x == 1:
-                c = Element(_U0, _L26)
-                ch.append(c)
-                pos = _d22(V, E, pos, c)
-                s = 2
-            elif x == 2:
-                c = Element(_U0, _L34)
-                ch.append(c)
-                pos = _d30(V, E, pos, c)
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            v = _V100[x >> 1]
+            ch.append(Element(_U6, _L99, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L3)
+            ch.append(c)
+            pos = _d2(V, E, pos, c)
+            s = 2
+        elif x == 1:
+            c = Element(_U0, _L26)
+            ch.append(c)
+            pos = _d22(V, E, pos, c)
+            s = 2
+        elif x == 2:
+            c = Element(_U0, _L34)
+            ch.append(c)
+            pos = _d30(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e45(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -7848,106 +7808,103 @@ def _e45(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L99 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X103[v]
-                    acc = (acc << 8) | 0 | (x << 1)
-                    n += 8
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L99 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X103[v]
+                acc = (acc << 8) | 0 | (x << 1)
+                n += 8
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L3 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e2(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L26 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e22(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L34 and c.ns == _U0:
-                    acc = (acc << 2) | 2
-                    n += 2
-                    acc, n = _e30(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L3 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e2(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L26 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e22(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L34 and c.ns == _U0:
+                acc = (acc << 2) | 2
+                n += 2
+                acc, n = _e30(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d46(V: int, E: int, pos: int, el: Element) -> int:
     # PreChargeReq
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U6, _L27)
-                ch.append(c)
-                pos = _d23(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U6, _L130)
-                ch.append(c)
-                pos = _d80(V, E, pos, c)
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U6, _L122)
-                ch.append(c)
-                pos = _d80(V, E, pos, c)
-                s = 3
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U6, _L27)
+            ch.append(c)
+            pos = _d23(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U6, _L130)
+            ch.append(c)
+            pos = _d80(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U6, _L122)
+            ch.append(c)
+            pos = _d80(V, E, pos, c)
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e46(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -7960,103 +7917,103 @@ def _e46(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L27 and c.ns == _U6:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e23(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L27 and c.ns == _U6:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e23(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L130 and c.ns == _U6:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e80(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L122 and c.ns == _U6:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e80(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L130 and c.ns == _U6:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e80(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L122 and c.ns == _U6:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e80(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d47(V: int, E: int, pos: int, el: Element) -> int:
     # PreChargeRes
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 7
-                x = (V >> (E - pos)) & 0x7f
-                if x & 0x41:
-                    raise Fallback
-                v = _V100[x >> 1]
-                ch.append(Element(_U6, _L99, None, None, v))
-                s = 1
-            else:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 7
+            x = (V >> (E - pos)) & 0x7f
+            if x & 0x41:
                 raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U6, _L26)
-                ch.append(c)
-                pos = _d22(V, E, pos, c)
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U6, _L131)
-                ch.append(c)
-                pos = _d80(V, E, pos, c)
-                s = 3
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            v = _V100[x >> 1]
+            ch.append(Element(_U6, _L99, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U6, _L26)
+            ch.append(c)
+            pos = _d22(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U6, _L131)
+            ch.append(c)
+            pos = _d80(V, E, pos, c)
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e47(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -8069,105 +8026,105 @@ def _e47(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L99 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X103[v]
-                    acc = (acc << 8) | 0 | (x << 1)
-                    n += 8
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L99 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X103[v]
+                acc = (acc << 8) | 0 | (x << 1)
+                n += 8
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L26 and c.ns == _U6:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e22(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L131 and c.ns == _U6:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e80(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L26 and c.ns == _U6:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e22(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L131 and c.ns == _U6:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e80(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d48(V: int, E: int, pos: int, el: Element) -> int:
     # RSAKeyValue
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U9, _L179, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
+            v, pos = rbin(V, E, pos)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U9, _L180, None, None, v))
-                s = 2
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            ch.append(Element(_U9, _L179, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U9, _L180, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e48(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -8180,180 +8137,179 @@ def _e48(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L179 and c.ns == _U9:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L179 and c.ns == _U9:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L180 and c.ns == _U9:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L180 and c.ns == _U9:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d49(V: int, E: int, pos: int, el: Element) -> int:
     # Reference
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A106] = v
-                s = 5
-            elif x == 1:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A181] = v
-                s = 4
-            elif x == 2:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A182] = v
-                s = 3
-            elif x == 3:
-                c = Element(_U9, _L80)
-                ch.append(c)
-                pos = _d75(V, E, pos, c)
-                s = 2
-            elif x == 4:
-                c = Element(_U9, _L29)
-                ch.append(c)
-                pos = _d25(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U9, _L30, None, None, v))
-                s = 6
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U9, _L29)
-                ch.append(c)
-                pos = _d25(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U9, _L80)
-                ch.append(c)
-                pos = _d75(V, E, pos, c)
-                s = 2
-            elif x == 1:
-                c = Element(_U9, _L29)
-                ch.append(c)
-                pos = _d25(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A182] = v
-                s = 3
-            elif x == 1:
-                c = Element(_U9, _L80)
-                ch.append(c)
-                pos = _d75(V, E, pos, c)
-                s = 2
-            elif x == 2:
-                c = Element(_U9, _L29)
-                ch.append(c)
-                pos = _d25(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A181] = v
-                s = 4
-            elif x == 1:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A182] = v
-                s = 3
-            elif x == 2:
-                c = Element(_U9, _L80)
-                ch.append(c)
-                pos = _d75(V, E, pos, c)
-                s = 2
-            elif x == 3:
-                c = Element(_U9, _L29)
-                ch.append(c)
-                pos = _d25(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 6:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A106] = v
+            s = 5
+        elif x == 1:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A181] = v
+            s = 4
+        elif x == 2:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A182] = v
+            s = 3
+        elif x == 3:
+            c = Element(_U9, _L80)
+            ch.append(c)
+            pos = _d75(V, E, pos, c)
+            s = 2
+        elif x == 4:
+            c = Element(_U9, _L29)
+            ch.append(c)
+            pos = _d25(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 5:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A181] = v
+            s = 4
+        elif x == 1:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A182] = v
+            s = 3
+        elif x == 2:
+            c = Element(_U9, _L80)
+            ch.append(c)
+            pos = _d75(V, E, pos, c)
+            s = 2
+        elif x == 3:
+            c = Element(_U9, _L29)
+            ch.append(c)
+            pos = _d25(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A182] = v
+            s = 3
+        elif x == 1:
+            c = Element(_U9, _L80)
+            ch.append(c)
+            pos = _d75(V, E, pos, c)
+            s = 2
+        elif x == 2:
+            c = Element(_U9, _L29)
+            ch.append(c)
+            pos = _d25(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U9, _L80)
+            ch.append(c)
+            pos = _d75(V, E, pos, c)
+            s = 2
+        elif x == 1:
+            c = Element(_U9, _L29)
+            ch.append(c)
+            pos = _d25(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U9, _L29)
+            ch.append(c)
+            pos = _d25(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U9, _L30, None, None, v))
+            s = 6
+        else:
+            raise Fallback
+    if s == 6:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e49(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -8417,182 +8373,181 @@ def _e49(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L80 and c.ns == _U9:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e75(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L29 and c.ns == _U9:
-                    acc = (acc << 3) | 4
-                    n += 3
-                    acc, n = _e25(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L80 and c.ns == _U9:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e75(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L29 and c.ns == _U9:
+                acc = (acc << 3) | 4
+                n += 3
+                acc, n = _e25(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L30 and c.ns == _U9:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 6
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L29 and c.ns == _U9:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e25(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L80 and c.ns == _U9:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e75(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L29 and c.ns == _U9:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e25(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L80 and c.ns == _U9:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e75(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L29 and c.ns == _U9:
-                    acc = (acc << 2) | 2
-                    n += 2
-                    acc, n = _e25(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L80 and c.ns == _U9:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e75(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L29 and c.ns == _U9:
-                    acc = (acc << 3) | 3
-                    n += 3
-                    acc, n = _e25(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 6:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L80 and c.ns == _U9:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e75(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L29 and c.ns == _U9:
+                acc = (acc << 3) | 3
+                n += 3
+                acc, n = _e25(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L80 and c.ns == _U9:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e75(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L29 and c.ns == _U9:
+                acc = (acc << 2) | 2
+                n += 2
+                acc, n = _e25(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L80 and c.ns == _U9:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e75(c, acc, n)
+                i += 1
+                s = 2
+            elif nm == _L29 and c.ns == _U9:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e25(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L29 and c.ns == _U9:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e25(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L30 and c.ns == _U9:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 6
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 6:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d50(V: int, E: int, pos: int, el: Element) -> int:
     # RelativeTimeInterval
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L183, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L184, None, None, v))
-                s = 2
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 2:
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
+            ch.append(Element(_U0, _L183, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L184, None, None, v))
+            s = 2
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e50(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -8605,127 +8560,126 @@ def _e50(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L183 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L183 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L184 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L184 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d51(V: int, E: int, pos: int, el: Element) -> int:
     # RetrievalMethod
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A181] = v
-                s = 3
-            elif x == 1:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A182] = v
-                s = 2
-            elif x == 2:
-                c = Element(_U9, _L80)
-                ch.append(c)
-                pos = _d75(V, E, pos, c)
-                s = 1
-            elif x == 3:
-                return pos
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U9, _L80)
-                ch.append(c)
-                pos = _d75(V, E, pos, c)
-                s = 1
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A182] = v
-                s = 2
-            elif x == 1:
-                c = Element(_U9, _L80)
-                ch.append(c)
-                pos = _d75(V, E, pos, c)
-                s = 1
-            elif x == 2:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A181] = v
+            s = 3
+        elif x == 1:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A182] = v
+            s = 2
+        elif x == 2:
+            c = Element(_U9, _L80)
+            ch.append(c)
+            pos = _d75(V, E, pos, c)
+            s = 1
+        elif x == 3:
+            return pos
         else:
             raise Fallback
+    if s == 3:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A182] = v
+            s = 2
+        elif x == 1:
+            c = Element(_U9, _L80)
+            ch.append(c)
+            pos = _d75(V, E, pos, c)
+            s = 1
+        elif x == 2:
+            return pos
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U9, _L80)
+            ch.append(c)
+            pos = _d75(V, E, pos, c)
+            s = 1
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e51(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -8769,85 +8723,84 @@ def _e51(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L80 and c.ns == _U9:
-                    acc = (acc << 3) | 2
-                    n += 3
-                    acc, n = _e75(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L80 and c.ns == _U9:
+                acc = (acc << 3) | 2
+                n += 3
+                acc, n = _e75(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            return (acc << 3) | 3, n + 3
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L80 and c.ns == _U9:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e75(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L80 and c.ns == _U9:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e75(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
         else:
+            return (acc << 3) | 3, n + 3
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L80 and c.ns == _U9:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e75(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 2, n + 2
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L80 and c.ns == _U9:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e75(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d52(V: int, E: int, pos: int, el: Element) -> int:
     # SAScheduleList
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L185)
-                ch.append(c)
-                pos = _d85(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L185)
-                ch.append(c)
-                pos = _d85(V, E, pos, c)
-                s = 1
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L185)
+            ch.append(c)
+            pos = _d85(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    while s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L185)
+            ch.append(c)
+            pos = _d85(V, E, pos, c)
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e52(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -8860,50 +8813,48 @@ def _e52(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L185 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e85(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L185 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e85(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L185 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e85(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
             raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L185 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e85(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d53(V: int, E: int, pos: int, el: Element) -> int:
     # SASchedules
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
         else:
             raise Fallback
+    raise Fallback
 
 
 def _e53(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -8916,15 +8867,14 @@ def _e53(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        else:
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d54(V: int, E: int, pos: int, el: Element) -> int:
@@ -9017,9 +8967,10 @@ def _e54(el: Element, acc: int, n: int) -> tuple[int, int]:
                     n += 1
                     i += 1
                     s = 1
-                    continue
+                else:
+                    raise Fallback
+            else:
                 raise Fallback
-            raise Fallback
         elif k == 1:
             if i < m:
                 c = ch[i]
@@ -9037,9 +8988,10 @@ def _e54(el: Element, acc: int, n: int) -> tuple[int, int]:
                     n += 1
                     i += 1
                     s = _N188[s][0]
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
+                else:
+                    raise Fallback
+            else:
+                return (acc << 2) | 2, n + 2
         elif k == 2:
             if i < m:
                 c = ch[i]
@@ -9057,9 +9009,10 @@ def _e54(el: Element, acc: int, n: int) -> tuple[int, int]:
                     n += 1
                     i += 1
                     s = 2
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
+                else:
+                    raise Fallback
+            else:
+                return (acc << 2) | 1, n + 2
         else:
             raise Fallback
 
@@ -9068,49 +9021,46 @@ def _d55(V: int, E: int, pos: int, el: Element) -> int:
     # SalesTariffEntry
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L55)
-                ch.append(c)
-                pos = _d50(V, E, pos, c)
-                s = 1
-            elif x == 1:
-                c = Element(_U0, _L78)
-                ch.append(c)
-                pos = _d73(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 10
-                x = (V >> (E - pos)) & 0x3ff
-                if x & 0x201:
-                    raise Fallback
-                v = x >> 1
-                ch.append(Element(_U0, _L189, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L190)
-                ch.append(c)
-                pos = _d86(V, E, pos, c)
-                s = 2
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L55)
+            ch.append(c)
+            pos = _d50(V, E, pos, c)
+            s = 1
+        elif x == 1:
+            c = Element(_U0, _L78)
+            ch.append(c)
+            pos = _d73(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 10
+            x = (V >> (E - pos)) & 0x3ff
+            if x & 0x201:
+                raise Fallback
+            v = x >> 1
+            ch.append(Element(_U0, _L189, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    while s == 2:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L190)
+            ch.append(c)
+            pos = _d86(V, E, pos, c)
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e55(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -9123,111 +9073,109 @@ def _e55(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L55 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e50(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L78 and c.ns == _U0:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e73(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L55 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e50(c, acc, n)
+                i += 1
+                s = 1
+            elif nm == _L78 and c.ns == _U0:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e73(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L189 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 255:
-                        raise Fallback
-                    acc = (acc << 11) | 0 | (v << 1)
-                    n += 11
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L190 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e86(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L189 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 255:
+                    raise Fallback
+                acc = (acc << 11) | 0 | (v << 1)
+                n += 11
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    while s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L190 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e86(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d56(V: int, E: int, pos: int, el: Element) -> int:
     # ServiceCharge
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L191)
-                ch.append(c)
-                pos = _d87(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U0, _L192, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 6
-                x = (V >> (E - pos)) & 0x3f
-                if x & 0x21:
-                    raise Fallback
-                v = _V194[x >> 1]
-                ch.append(Element(_U0, _L193, None, None, v))
-                s = 3
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L191)
+            ch.append(c)
+            pos = _d87(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U0, _L192, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 6
+            x = (V >> (E - pos)) & 0x3f
+            if x & 0x21:
+                raise Fallback
+            v = _V194[x >> 1]
+            ch.append(Element(_U0, _L193, None, None, v))
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e56(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -9240,97 +9188,97 @@ def _e56(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L191 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e87(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L191 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e87(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L192 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 4) | 0 | (v << 1)
-                    n += 4
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L193 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X195[v]
-                    acc = (acc << 7) | 0 | (x << 1)
-                    n += 7
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L192 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 4) | 0 | (v << 1)
+                n += 4
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L193 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X195[v]
+                acc = (acc << 7) | 0 | (x << 1)
+                n += 7
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d57(V: int, E: int, pos: int, el: Element) -> int:
     # ServiceDetailReq
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U6, _L196, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
+            ch.append(Element(_U6, _L196, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e57(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -9343,98 +9291,96 @@ def _e57(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L196 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 65535:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L196 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 65535:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d58(V: int, E: int, pos: int, el: Element) -> int:
     # ServiceDetailRes
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 7
-                x = (V >> (E - pos)) & 0x7f
-                if x & 0x41:
-                    raise Fallback
-                v = _V100[x >> 1]
-                ch.append(Element(_U6, _L99, None, None, v))
-                s = 1
-            else:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 7
+            x = (V >> (E - pos)) & 0x7f
+            if x & 0x41:
                 raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U6, _L196, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U6, _L197)
-                ch.append(c)
-                pos = _d88(V, E, pos, c)
-                s = 3
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            v = _V100[x >> 1]
+            ch.append(Element(_U6, _L99, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U6, _L196, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U6, _L197)
+            ch.append(c)
+            pos = _d88(V, E, pos, c)
+            s = 3
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e58(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -9447,126 +9393,126 @@ def _e58(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L99 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X103[v]
-                    acc = (acc << 8) | 0 | (x << 1)
-                    n += 8
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L99 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X103[v]
+                acc = (acc << 8) | 0 | (x << 1)
+                n += 8
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L196 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 65535:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L197 and c.ns == _U6:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e88(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L196 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 65535:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L197 and c.ns == _U6:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e88(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d59(V: int, E: int, pos: int, el: Element) -> int:
     # ServiceDiscoveryReq
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U6, _L198, None, None, v))
-                s = 2
-            elif x == 1:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
-                if x & 0x9:
-                    raise Fallback
-                v = _V200[x >> 1]
-                ch.append(Element(_U6, _L199, None, None, v))
-                s = 1
-            elif x == 2:
-                return pos
-            else:
-                raise Fallback
-        elif s == 1:
+    if s == 0:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
-                if x & 0x9:
-                    raise Fallback
-                v = _V200[x >> 1]
-                ch.append(Element(_U6, _L199, None, None, v))
-                s = 1
-            elif x == 1:
-                return pos
-            else:
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
                 raise Fallback
+            ch.append(Element(_U6, _L198, None, None, v))
+            s = 2
+        elif x == 1:
+            pos += 4
+            x = (V >> (E - pos)) & 0xf
+            if x & 0x9:
+                raise Fallback
+            v = _V200[x >> 1]
+            ch.append(Element(_U6, _L199, None, None, v))
+            s = 1
+        elif x == 2:
+            return pos
         else:
             raise Fallback
+    if s == 2:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 4
+            x = (V >> (E - pos)) & 0xf
+            if x & 0x9:
+                raise Fallback
+            v = _V200[x >> 1]
+            ch.append(Element(_U6, _L199, None, None, v))
+            s = 1
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e59(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -9579,126 +9525,126 @@ def _e59(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L198 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii() or len(v) > 32:
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                elif nm == _L199 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X201[v]
-                    acc = (acc << 6) | 16 | (x << 1)
-                    n += 6
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L198 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii() or len(v) > 32:
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            elif nm == _L199 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X201[v]
+                acc = (acc << 6) | 16 | (x << 1)
+                n += 6
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            return (acc << 2) | 2, n + 2
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L199 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X201[v]
-                    acc = (acc << 6) | 0 | (x << 1)
-                    n += 6
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
+            return (acc << 2) | 2, n + 2
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L199 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X201[v]
+                acc = (acc << 6) | 0 | (x << 1)
+                n += 6
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d60(V: int, E: int, pos: int, el: Element) -> int:
     # ServiceDiscoveryRes
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 7
-                x = (V >> (E - pos)) & 0x7f
-                if x & 0x41:
-                    raise Fallback
-                v = _V100[x >> 1]
-                ch.append(Element(_U6, _L99, None, None, v))
-                s = 1
-            else:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 7
+            x = (V >> (E - pos)) & 0x7f
+            if x & 0x41:
                 raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U6, _L202)
-                ch.append(c)
-                pos = _d89(V, E, pos, c)
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U6, _L203)
-                ch.append(c)
-                pos = _d56(V, E, pos, c)
-                s = 3
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U6, _L204)
-                ch.append(c)
-                pos = _d90(V, E, pos, c)
-                s = 4
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            v = _V100[x >> 1]
+            ch.append(Element(_U6, _L99, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U6, _L202)
+            ch.append(c)
+            pos = _d89(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U6, _L203)
+            ch.append(c)
+            pos = _d56(V, E, pos, c)
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U6, _L204)
+            ch.append(c)
+            pos = _d90(V, E, pos, c)
+            s = 4
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e60(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -9711,111 +9657,112 @@ def _e60(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L99 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X103[v]
-                    acc = (acc << 8) | 0 | (x << 1)
-                    n += 8
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L99 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X103[v]
+                acc = (acc << 8) | 0 | (x << 1)
+                n += 8
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L202 and c.ns == _U6:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e89(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L203 and c.ns == _U6:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e56(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L204 and c.ns == _U6:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e90(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L202 and c.ns == _U6:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e89(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L203 and c.ns == _U6:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e56(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L204 and c.ns == _U6:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e90(c, acc, n)
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d61(V: int, E: int, pos: int, el: Element) -> int:
     # ServicePaymentSelectionReq
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = _V206[x >> 1]
-                ch.append(Element(_U6, _L205, None, None, v))
-                s = 1
-            else:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
                 raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U6, _L207)
-                ch.append(c)
-                pos = _d91(V, E, pos, c)
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            v = _V206[x >> 1]
+            ch.append(Element(_U6, _L205, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U6, _L207)
+            ch.append(c)
+            pos = _d91(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e61(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -9828,75 +9775,74 @@ def _e61(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L205 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X208[v]
-                    acc = (acc << 4) | 0 | (x << 1)
-                    n += 4
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L205 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X208[v]
+                acc = (acc << 4) | 0 | (x << 1)
+                n += 4
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L207 and c.ns == _U6:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e91(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L207 and c.ns == _U6:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e91(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d62(V: int, E: int, pos: int, el: Element) -> int:
     # ServicePaymentSelectionRes
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 7
-                x = (V >> (E - pos)) & 0x7f
-                if x & 0x41:
-                    raise Fallback
-                v = _V100[x >> 1]
-                ch.append(Element(_U6, _L99, None, None, v))
-                s = 1
-            else:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 7
+            x = (V >> (E - pos)) & 0x7f
+            if x & 0x41:
                 raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            v = _V100[x >> 1]
+            ch.append(Element(_U6, _L99, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e62(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -9909,64 +9855,62 @@ def _e62(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L99 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X103[v]
-                    acc = (acc << 8) | 0 | (x << 1)
-                    n += 8
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L99 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X103[v]
+                acc = (acc << 8) | 0 | (x << 1)
+                n += 8
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d63(V: int, E: int, pos: int, el: Element) -> int:
     # SessionSetupReq
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U6, _L209, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
+            v, pos = rbin(V, E, pos)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
+            ch.append(Element(_U6, _L209, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e63(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -9979,102 +9923,100 @@ def _e63(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L209 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes or len(v) > 8:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L209 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes or len(v) > 8:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d64(V: int, E: int, pos: int, el: Element) -> int:
     # SessionSetupRes
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 7
-                x = (V >> (E - pos)) & 0x7f
-                if x & 0x41:
-                    raise Fallback
-                v = _V100[x >> 1]
-                ch.append(Element(_U6, _L99, None, None, v))
-                s = 1
-            else:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 7
+            x = (V >> (E - pos)) & 0x7f
+            if x & 0x41:
                 raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U6, _L117, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U6, _L176, None, None, v))
-                s = 3
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            v = _V100[x >> 1]
+            ch.append(Element(_U6, _L99, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U6, _L117, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U6, _L176, None, None, v))
+            s = 3
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e64(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -10087,94 +10029,94 @@ def _e64(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L99 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X103[v]
-                    acc = (acc << 8) | 0 | (x << 1)
-                    n += 8
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L99 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X103[v]
+                acc = (acc << 8) | 0 | (x << 1)
+                n += 8
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L117 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes or len(v) > 32:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L176 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -9223372036854775808 or v > 9223372036854775807:
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L117 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes or len(v) > 32:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L176 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -9223372036854775808 or v > 9223372036854775807:
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d65(V: int, E: int, pos: int, el: Element) -> int:
     # SessionStopReq
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
         else:
             raise Fallback
+    raise Fallback
 
 
 def _e65(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -10187,44 +10129,41 @@ def _e65(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        else:
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d66(V: int, E: int, pos: int, el: Element) -> int:
     # SessionStopRes
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 7
-                x = (V >> (E - pos)) & 0x7f
-                if x & 0x41:
-                    raise Fallback
-                v = _V100[x >> 1]
-                ch.append(Element(_U6, _L99, None, None, v))
-                s = 1
-            else:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 7
+            x = (V >> (E - pos)) & 0x7f
+            if x & 0x41:
                 raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            v = _V100[x >> 1]
+            ch.append(Element(_U6, _L99, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e66(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -10237,105 +10176,102 @@ def _e66(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L99 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X103[v]
-                    acc = (acc << 8) | 0 | (x << 1)
-                    n += 8
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L99 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X103[v]
+                acc = (acc << 8) | 0 | (x << 1)
+                n += 8
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d67(V: int, E: int, pos: int, el: Element) -> int:
     # Signature
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A106] = v
-                s = 2
-            elif x == 1:
-                c = Element(_U9, _L77)
-                ch.append(c)
-                pos = _d72(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U9, _L76)
-                ch.append(c)
-                pos = _d71(V, E, pos, c)
-                s = 3
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U9, _L77)
-                ch.append(c)
-                pos = _d72(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U9, _L37)
-                ch.append(c)
-                pos = _d33(V, E, pos, c)
-                s = 4
-            elif x == 1:
-                c = Element(_U9, _L44)
-                ch.append(c)
-                pos = _d39(V, E, pos, c)
-                s = 4
-            elif x == 2:
-                return pos
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U9, _L44)
-                ch.append(c)
-                pos = _d39(V, E, pos, c)
-                s = 4
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A106] = v
+            s = 2
+        elif x == 1:
+            c = Element(_U9, _L77)
+            ch.append(c)
+            pos = _d72(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U9, _L77)
+            ch.append(c)
+            pos = _d72(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U9, _L76)
+            ch.append(c)
+            pos = _d71(V, E, pos, c)
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U9, _L37)
+            ch.append(c)
+            pos = _d33(V, E, pos, c)
+            s = 4
+        elif x == 1:
+            c = Element(_U9, _L44)
+            ch.append(c)
+            pos = _d39(V, E, pos, c)
+            s = 4
+        elif x == 2:
+            return pos
+        else:
+            raise Fallback
+    while s == 4:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U9, _L44)
+            ch.append(c)
+            pos = _d39(V, E, pos, c)
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e67(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -10363,137 +10299,137 @@ def _e67(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L77 and c.ns == _U9:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e72(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L77 and c.ns == _U9:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e72(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L76 and c.ns == _U9:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e71(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L77 and c.ns == _U9:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e72(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L37 and c.ns == _U9:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e33(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L44 and c.ns == _U9:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e39(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L44 and c.ns == _U9:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e39(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
             raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L77 and c.ns == _U9:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e72(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L76 and c.ns == _U9:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e71(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L37 and c.ns == _U9:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e33(c, acc, n)
+                i += 1
+                s = 4
+            elif nm == _L44 and c.ns == _U9:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e39(c, acc, n)
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 2, n + 2
+    while s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L44 and c.ns == _U9:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e39(c, acc, n)
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d68(V: int, E: int, pos: int, el: Element) -> int:
     # SignatureMethod
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A105] = v
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U9, _L210, None, None, v))
-                s = 2
-            elif x == 1:
-                raise Fallback
-            elif x == 2:
-                return pos
-            elif x == 3:
-                raise Fallback
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                raise Fallback
-            elif x == 1:
-                return pos
-            elif x == 2:
-                raise Fallback
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A105] = v
+            s = 1
         else:
             raise Fallback
+    while s == 1:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U9, _L210, None, None, v))
+            s = 2
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            return pos
+        elif x == 3:
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 2:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            return pos
+        elif x == 2:
+            raise Fallback
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e68(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -10521,92 +10457,90 @@ def _e68(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L210 and c.ns == _U9:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int:
-                        raise Fallback
-                    acc = (acc << 4) | 0
-                    n += 4
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            return (acc << 3) | 2, n + 3
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
             raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L210 and c.ns == _U9:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int:
+                    raise Fallback
+                acc = (acc << 4) | 0
+                n += 4
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 2, n + 3
+    while s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d69(V: int, E: int, pos: int, el: Element) -> int:
     # SignatureProperties
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A106] = v
-                s = 2
-            elif x == 1:
-                c = Element(_U9, _L75)
-                ch.append(c)
-                pos = _d70(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U9, _L75)
-                ch.append(c)
-                pos = _d70(V, E, pos, c)
-                s = 1
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U9, _L75)
-                ch.append(c)
-                pos = _d70(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A106] = v
+            s = 2
+        elif x == 1:
+            c = Element(_U9, _L75)
+            ch.append(c)
+            pos = _d70(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U9, _L75)
+            ch.append(c)
+            pos = _d70(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    while s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U9, _L75)
+            ch.append(c)
+            pos = _d70(V, E, pos, c)
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e69(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -10634,98 +10568,97 @@ def _e69(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L75 and c.ns == _U9:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e70(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L75 and c.ns == _U9:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e70(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L75 and c.ns == _U9:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e70(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L75 and c.ns == _U9:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e70(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
         else:
             raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L75 and c.ns == _U9:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e70(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L75 and c.ns == _U9:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e70(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d70(V: int, E: int, pos: int, el: Element) -> int:
     # SignatureProperty
     s = 0
-    while True:
-        if s == 0:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A106] = v
-                s = 2
-            elif x == 1:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A211] = v
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                raise Fallback
-            elif x == 1:
-                raise Fallback
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A211] = v
-                s = 1
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                raise Fallback
-            elif x == 1:
-                return pos
-            elif x == 2:
-                raise Fallback
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A106] = v
+            s = 2
+        elif x == 1:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A211] = v
+            s = 1
         else:
             raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A211] = v
+            s = 1
+        else:
+            raise Fallback
+    while s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 3:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            return pos
+        elif x == 2:
+            raise Fallback
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e70(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -10769,70 +10702,70 @@ def _e70(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
             raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d71(V: int, E: int, pos: int, el: Element) -> int:
     # SignatureValue
     s = 0
-    while True:
-        if s == 0:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A106] = v
-                s = 2
-            elif x == 1:
-                v, pos = rbin(V, E, pos)
-                el.value = v
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = rbin(V, E, pos)
-                el.value = v
-                s = 1
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A106] = v
+            s = 2
+        elif x == 1:
+            v, pos = rbin(V, E, pos)
+            el.value = v
+            s = 1
         else:
             raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            v, pos = rbin(V, E, pos)
+            el.value = v
+            s = 1
+        else:
+            raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e71(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -10880,65 +10813,62 @@ def _d72(V: int, E: int, pos: int, el: Element) -> int:
     # SignedInfo
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A106] = v
-                s = 2
-            elif x == 1:
-                c = Element(_U9, _L10)
-                ch.append(c)
-                pos = _d6(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U9, _L73)
-                ch.append(c)
-                pos = _d68(V, E, pos, c)
-                s = 3
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U9, _L10)
-                ch.append(c)
-                pos = _d6(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U9, _L54)
-                ch.append(c)
-                pos = _d49(V, E, pos, c)
-                s = 4
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U9, _L54)
-                ch.append(c)
-                pos = _d49(V, E, pos, c)
-                s = 4
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A106] = v
+            s = 2
+        elif x == 1:
+            c = Element(_U9, _L10)
+            ch.append(c)
+            pos = _d6(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U9, _L10)
+            ch.append(c)
+            pos = _d6(V, E, pos, c)
+            s = 1
+        else:
+            raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U9, _L73)
+            ch.append(c)
+            pos = _d68(V, E, pos, c)
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U9, _L54)
+            ch.append(c)
+            pos = _d49(V, E, pos, c)
+            s = 4
+        else:
+            raise Fallback
+    while s == 4:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U9, _L54)
+            ch.append(c)
+            pos = _d49(V, E, pos, c)
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e72(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -10966,89 +10896,90 @@ def _e72(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L10 and c.ns == _U9:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e6(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L10 and c.ns == _U9:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e6(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L73 and c.ns == _U9:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e68(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L10 and c.ns == _U9:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e6(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L54 and c.ns == _U9:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e49(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L54 and c.ns == _U9:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e49(c, acc, n)
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
             raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L10 and c.ns == _U9:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e6(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L73 and c.ns == _U9:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e68(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L54 and c.ns == _U9:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e49(c, acc, n)
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    while s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L54 and c.ns == _U9:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e49(c, acc, n)
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d73(V: int, E: int, pos: int, el: Element) -> int:
     # TimeInterval
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
         else:
             raise Fallback
+    raise Fallback
 
 
 def _e73(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -11061,54 +10992,50 @@ def _e73(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        else:
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d74(V: int, E: int, pos: int, el: Element) -> int:
     # Transform
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A105] = v
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U9, _L212, None, None, v))
-                s = 1
-            elif x == 1:
-                raise Fallback
-            elif x == 2:
-                return pos
-            elif x == 3:
-                raise Fallback
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A105] = v
+            s = 1
         else:
             raise Fallback
+    while s == 1:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U9, _L212, None, None, v))
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            return pos
+        elif x == 3:
+            raise Fallback
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e74(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -11136,66 +11063,65 @@ def _e74(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L212 and c.ns == _U9:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii():
-                        raise Fallback
-                    acc = (acc << 4) | 0
-                    n += 4
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 3) | 2, n + 3
         else:
             raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L212 and c.ns == _U9:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii():
+                    raise Fallback
+                acc = (acc << 4) | 0
+                n += 4
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 2, n + 3
+    raise Fallback
 
 
 def _d75(V: int, E: int, pos: int, el: Element) -> int:
     # Transforms
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U9, _L79)
-                ch.append(c)
-                pos = _d74(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U9, _L79)
-                ch.append(c)
-                pos = _d74(V, E, pos, c)
-                s = 1
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U9, _L79)
+            ch.append(c)
+            pos = _d74(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    while s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U9, _L79)
+            ch.append(c)
+            pos = _d74(V, E, pos, c)
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e75(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -11208,71 +11134,69 @@ def _e75(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L79 and c.ns == _U9:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e74(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L79 and c.ns == _U9:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e74(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L79 and c.ns == _U9:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e74(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
             raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L79 and c.ns == _U9:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e74(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d76(V: int, E: int, pos: int, el: Element) -> int:
     # V2G_Message
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U4, _L213)
-                ch.append(c)
-                pos = _d92(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U4, _L214)
-                ch.append(c)
-                pos = _d93(V, E, pos, c)
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U4, _L213)
+            ch.append(c)
+            pos = _d92(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U4, _L214)
+            ch.append(c)
+            pos = _d93(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e76(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -11285,67 +11209,66 @@ def _e76(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L213 and c.ns == _U4:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e92(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L213 and c.ns == _U4:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e92(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L214 and c.ns == _U4:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e93(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L214 and c.ns == _U4:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e93(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d77(V: int, E: int, pos: int, el: Element) -> int:
     # WeldingDetectionReq
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U6, _L27)
-                ch.append(c)
-                pos = _d23(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U6, _L27)
+            ch.append(c)
+            pos = _d23(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e77(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -11358,77 +11281,75 @@ def _e77(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L27 and c.ns == _U6:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e23(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L27 and c.ns == _U6:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e23(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d78(V: int, E: int, pos: int, el: Element) -> int:
     # WeldingDetectionRes
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 7
-                x = (V >> (E - pos)) & 0x7f
-                if x & 0x41:
-                    raise Fallback
-                v = _V100[x >> 1]
-                ch.append(Element(_U6, _L99, None, None, v))
-                s = 1
-            else:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 7
+            x = (V >> (E - pos)) & 0x7f
+            if x & 0x41:
                 raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U6, _L26)
-                ch.append(c)
-                pos = _d22(V, E, pos, c)
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U6, _L131)
-                ch.append(c)
-                pos = _d80(V, E, pos, c)
-                s = 3
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            v = _V100[x >> 1]
+            ch.append(Element(_U6, _L99, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U6, _L26)
+            ch.append(c)
+            pos = _d22(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U6, _L131)
+            ch.append(c)
+            pos = _d80(V, E, pos, c)
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e78(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -11441,174 +11362,169 @@ def _e78(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L99 and c.ns == _U6:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X103[v]
-                    acc = (acc << 8) | 0 | (x << 1)
-                    n += 8
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L99 and c.ns == _U6:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X103[v]
+                acc = (acc << 8) | 0 | (x << 1)
+                n += 8
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L26 and c.ns == _U6:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e22(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L131 and c.ns == _U6:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e80(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L26 and c.ns == _U6:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e22(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L131 and c.ns == _U6:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e80(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d79(V: int, E: int, pos: int, el: Element) -> int:
     # X509Data
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U9, _L215)
-                ch.append(c)
-                pos = _d94(V, E, pos, c)
-                s = 1
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U9, _L216, None, None, v))
-                s = 1
-            elif x == 2:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U9, _L217, None, None, v))
-                s = 1
-            elif x == 3:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U9, _L218, None, None, v))
-                s = 1
-            elif x == 4:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U9, _L219, None, None, v))
-                s = 1
-            elif x == 5:
+    if s == 0:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U9, _L215)
+            ch.append(c)
+            pos = _d94(V, E, pos, c)
+            s = 1
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-            else:
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U9, _L215)
-                ch.append(c)
-                pos = _d94(V, E, pos, c)
-                s = 1
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U9, _L216, None, None, v))
-                s = 1
-            elif x == 2:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U9, _L217, None, None, v))
-                s = 1
-            elif x == 3:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U9, _L218, None, None, v))
-                s = 1
-            elif x == 4:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U9, _L219, None, None, v))
-                s = 1
-            elif x == 5:
+            ch.append(Element(_U9, _L216, None, None, v))
+            s = 1
+        elif x == 2:
+            pos += 1
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-            elif x == 6:
-                return pos
-            else:
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
                 raise Fallback
+            ch.append(Element(_U9, _L217, None, None, v))
+            s = 1
+        elif x == 3:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U9, _L218, None, None, v))
+            s = 1
+        elif x == 4:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U9, _L219, None, None, v))
+            s = 1
+        elif x == 5:
+            raise Fallback
         else:
             raise Fallback
+    while s == 1:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U9, _L215)
+            ch.append(c)
+            pos = _d94(V, E, pos, c)
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U9, _L216, None, None, v))
+        elif x == 2:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U9, _L217, None, None, v))
+        elif x == 3:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U9, _L218, None, None, v))
+        elif x == 4:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U9, _L219, None, None, v))
+        elif x == 5:
+            raise Fallback
+        elif x == 6:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e79(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -11621,228 +11537,222 @@ def _e79(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L215 and c.ns == _U9:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e94(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L216 and c.ns == _U9:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 4) | 2
-                    n += 4
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L217 and c.ns == _U9:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii():
-                        raise Fallback
-                    acc = (acc << 4) | 4
-                    n += 4
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L218 and c.ns == _U9:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 4) | 6
-                    n += 4
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L219 and c.ns == _U9:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 4) | 8
-                    n += 4
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L215 and c.ns == _U9:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e94(c, acc, n)
+                i += 1
+                s = 1
+            elif nm == _L216 and c.ns == _U9:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 4) | 2
+                n += 4
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            elif nm == _L217 and c.ns == _U9:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii():
+                    raise Fallback
+                acc = (acc << 4) | 4
+                n += 4
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            elif nm == _L218 and c.ns == _U9:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 4) | 6
+                n += 4
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            elif nm == _L219 and c.ns == _U9:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 4) | 8
+                n += 4
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L215 and c.ns == _U9:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e94(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L216 and c.ns == _U9:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 4) | 2
-                    n += 4
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L217 and c.ns == _U9:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii():
-                        raise Fallback
-                    acc = (acc << 4) | 4
-                    n += 4
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L218 and c.ns == _U9:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 4) | 6
-                    n += 4
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L219 and c.ns == _U9:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes:
-                        raise Fallback
-                    acc = (acc << 4) | 8
-                    n += 4
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 3) | 6, n + 3
         else:
             raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L215 and c.ns == _U9:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e94(c, acc, n)
+                i += 1
+                s = 1
+            elif nm == _L216 and c.ns == _U9:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 4) | 2
+                n += 4
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            elif nm == _L217 and c.ns == _U9:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii():
+                    raise Fallback
+                acc = (acc << 4) | 4
+                n += 4
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            elif nm == _L218 and c.ns == _U9:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 4) | 6
+                n += 4
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            elif nm == _L219 and c.ns == _U9:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes:
+                    raise Fallback
+                acc = (acc << 4) | 8
+                n += 4
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 6, n + 3
+    raise Fallback
 
 
 def _d80(V: int, E: int, pos: int, el: Element) -> int:
     # PhysicalValueType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 5
-                x = (V >> (E - pos)) & 0x1f
-                if x & 0x11:
-                    raise Fallback
-                v = (x >> 1) + -3
-                if v > 3:
-                    raise Fallback
-                ch.append(Element(_U0, _L220, None, None, v))
-                s = 1
-            else:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 5
+            x = (V >> (E - pos)) & 0x1f
+            if x & 0x11:
                 raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 6
-                x = (V >> (E - pos)) & 0x3f
-                if x & 0x21:
-                    raise Fallback
-                v = _V222[x >> 1]
-                ch.append(Element(_U0, _L221, None, None, v))
-                s = 3
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L223, None, None, v))
-                s = 2
-            else:
+            v = (x >> 1) + -3
+            if v > 3:
                 raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L223, None, None, v))
-                s = 2
-            else:
-                raise Fallback
+            ch.append(Element(_U0, _L220, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 6
+            x = (V >> (E - pos)) & 0x3f
+            if x & 0x21:
+                raise Fallback
+            v = _V222[x >> 1]
+            ch.append(Element(_U0, _L221, None, None, v))
+            s = 3
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L223, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L223, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e80(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -11855,137 +11765,135 @@ def _e80(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L220 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -3 or v > 3:
-                        raise Fallback
-                    acc = (acc << 6) | 0 | ((v - -3) << 1)
-                    n += 6
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L220 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -3 or v > 3:
+                    raise Fallback
+                acc = (acc << 6) | 0 | ((v - -3) << 1)
+                n += 6
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L221 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X224[v]
-                    acc = (acc << 8) | 0 | (x << 1)
-                    n += 8
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L223 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -32768 or v > 32767:
-                        raise Fallback
-                    acc = (acc << 3) | 2
-                    n += 3
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L223 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -32768 or v > 32767:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L221 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X224[v]
+                acc = (acc << 8) | 0 | (x << 1)
+                n += 8
+                i += 1
+                s = 3
+            elif nm == _L223 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -32768 or v > 32767:
+                    raise Fallback
+                acc = (acc << 3) | 2
+                n += 3
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L223 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -32768 or v > 32767:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d81(V: int, E: int, pos: int, el: Element) -> int:
     # ListOfRootCertificateIDsType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L225, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L225, None, None, v))
-                s = 1
-            elif x == 1:
-                return pos
-            else:
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
                 raise Fallback
+            ch.append(Element(_U0, _L225, None, None, v))
+            s = 1
         else:
             raise Fallback
+    while s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L225, None, None, v))
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e81(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -11998,92 +11906,94 @@ def _e81(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L225 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii() or len(v) > 40:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L225 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii() or len(v) > 40:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L225 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii() or len(v) > 40:
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
             raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L225 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii() or len(v) > 40:
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d82(V: int, E: int, pos: int, el: Element) -> int:
     # CertificateChainType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L226, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L227)
-                ch.append(c)
-                pos = _d95(V, E, pos, c)
-                s = 2
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 2:
+            v, pos = rbin(V, E, pos)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
+            ch.append(Element(_U0, _L226, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L227)
+            ch.append(c)
+            pos = _d95(V, E, pos, c)
+            s = 2
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e82(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -12096,244 +12006,243 @@ def _e82(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L226 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes or len(v) > 1200:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L226 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes or len(v) > 1200:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L227 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e95(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L227 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e95(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d83(V: int, E: int, pos: int, el: Element) -> int:
     # MeterInfoType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L228, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                c = Element(_U0, _L229)
-                ch.append(c)
-                pos = _d80(V, E, pos, c)
-                s = 5
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L230, None, None, v))
-                s = 4
-            elif x == 2:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L231, None, None, v))
-                s = 3
-            elif x == 3:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L232, None, None, v))
-                s = 2
-            elif x == 4:
-                return pos
-            else:
-                raise Fallback
-        elif s == 2:
+            v, pos = rstr(V, E, pos)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L232, None, None, v))
-                s = 2
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L231, None, None, v))
-                s = 3
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L232, None, None, v))
-                s = 2
-            elif x == 2:
-                return pos
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L230, None, None, v))
-                s = 4
-            elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L231, None, None, v))
-                s = 3
-            elif x == 2:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L232, None, None, v))
-                s = 2
-            elif x == 3:
-                return pos
-            else:
-                raise Fallback
+            ch.append(Element(_U0, _L228, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            c = Element(_U0, _L229)
+            ch.append(c)
+            pos = _d80(V, E, pos, c)
+            s = 5
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L230, None, None, v))
+            s = 4
+        elif x == 2:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L231, None, None, v))
+            s = 3
+        elif x == 3:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L232, None, None, v))
+            s = 2
+        elif x == 4:
+            return pos
+        else:
+            raise Fallback
+    if s == 5:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L230, None, None, v))
+            s = 4
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L231, None, None, v))
+            s = 3
+        elif x == 2:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L232, None, None, v))
+            s = 2
+        elif x == 3:
+            return pos
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L231, None, None, v))
+            s = 3
+        elif x == 1:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L232, None, None, v))
+            s = 2
+        elif x == 2:
+            return pos
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L232, None, None, v))
+            s = 2
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e83(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -12346,286 +12255,283 @@ def _e83(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L228 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii() or len(v) > 32:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L228 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii() or len(v) > 32:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L229 and c.ns == _U0:
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = _e80(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                elif nm == _L230 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes or len(v) > 32:
-                        raise Fallback
-                    acc = (acc << 4) | 2
-                    n += 4
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L231 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -32768 or v > 32767:
-                        raise Fallback
-                    acc = (acc << 4) | 4
-                    n += 4
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L232 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -9223372036854775808 or v > 9223372036854775807:
-                        raise Fallback
-                    acc = (acc << 4) | 6
-                    n += 4
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            return (acc << 3) | 4, n + 3
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L232 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -9223372036854775808 or v > 9223372036854775807:
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L231 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -32768 or v > 32767:
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L232 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -9223372036854775808 or v > 9223372036854775807:
-                        raise Fallback
-                    acc = (acc << 3) | 2
-                    n += 3
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L230 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes or len(v) > 32:
-                        raise Fallback
-                    acc = (acc << 4) | 0
-                    n += 4
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L231 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -32768 or v > 32767:
-                        raise Fallback
-                    acc = (acc << 4) | 2
-                    n += 4
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L232 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -9223372036854775808 or v > 9223372036854775807:
-                        raise Fallback
-                    acc = (acc << 4) | 4
-                    n += 4
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            return (acc << 3) | 3, n + 3
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L229 and c.ns == _U0:
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = _e80(c, acc, n)
+                i += 1
+                s = 5
+            elif nm == _L230 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes or len(v) > 32:
+                    raise Fallback
+                acc = (acc << 4) | 2
+                n += 4
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            elif nm == _L231 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -32768 or v > 32767:
+                    raise Fallback
+                acc = (acc << 4) | 4
+                n += 4
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 3
+            elif nm == _L232 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -9223372036854775808 or v > 9223372036854775807:
+                    raise Fallback
+                acc = (acc << 4) | 6
+                n += 4
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 4, n + 3
+    if s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L230 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes or len(v) > 32:
+                    raise Fallback
+                acc = (acc << 4) | 0
+                n += 4
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            elif nm == _L231 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -32768 or v > 32767:
+                    raise Fallback
+                acc = (acc << 4) | 2
+                n += 4
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 3
+            elif nm == _L232 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -9223372036854775808 or v > 9223372036854775807:
+                    raise Fallback
+                acc = (acc << 4) | 4
+                n += 4
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            return (acc << 3) | 3, n + 3
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L231 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -32768 or v > 32767:
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 3
+            elif nm == _L232 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -9223372036854775808 or v > 9223372036854775807:
+                    raise Fallback
+                acc = (acc << 3) | 2
+                n += 3
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 2, n + 2
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L232 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -9223372036854775808 or v > 9223372036854775807:
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d84(V: int, E: int, pos: int, el: Element) -> int:
     # ChargingProfileType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L118, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L233)
-                ch.append(c)
-                pos = _d96(V, E, pos, c)
-                s = 2
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L233)
-                ch.append(c)
-                pos = _d96(V, E, pos, c)
-                s = 2
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
+            ch.append(Element(_U0, _L118, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L233)
+            ch.append(c)
+            pos = _d96(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    while s == 2:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L233)
+            ch.append(c)
+            pos = _d96(V, E, pos, c)
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e84(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -12638,120 +12544,119 @@ def _e84(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L118 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -32768 or v > 32767:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L118 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -32768 or v > 32767:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L233 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e96(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L233 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e96(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L233 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e96(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    while s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L233 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e96(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d85(V: int, E: int, pos: int, el: Element) -> int:
     # SAScheduleTupleType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L118, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L234)
-                ch.append(c)
-                pos = _d97(V, E, pos, c)
-                s = 2
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L235)
-                ch.append(c)
-                pos = _d98(V, E, pos, c)
-                s = 3
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            ch.append(Element(_U0, _L118, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L234)
+            ch.append(c)
+            pos = _d97(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L235)
+            ch.append(c)
+            pos = _d98(V, E, pos, c)
+            s = 3
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e85(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -12764,106 +12669,105 @@ def _e85(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L118 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -32768 or v > 32767:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L118 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -32768 or v > 32767:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L234 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e97(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L235 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e98(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L234 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e97(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L235 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e98(c, acc, n)
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d86(V: int, E: int, pos: int, el: Element) -> int:
     # ConsumptionCostType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L236, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L237)
-                ch.append(c)
-                pos = _d99(V, E, pos, c)
-                s = 1
-            elif x == 1:
-                return pos
-            else:
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
                 raise Fallback
+            ch.append(Element(_U0, _L236, None, None, v))
+            s = 1
         else:
             raise Fallback
+    while s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L237)
+            ch.append(c)
+            pos = _d99(V, E, pos, c)
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e86(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -12876,133 +12780,131 @@ def _e86(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L236 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L236 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L237 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e99(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
             raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L237 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e99(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d87(V: int, E: int, pos: int, el: Element) -> int:
     # ServiceTagType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L196, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L238, None, None, v))
-                s = 3
-            elif x == 1:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
-                if x & 0x9:
-                    raise Fallback
-                v = _V200[x >> 1]
-                ch.append(Element(_U0, _L199, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L198, None, None, v))
-                s = 4
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 3:
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
-                if x & 0x9:
-                    raise Fallback
-                v = _V200[x >> 1]
-                ch.append(Element(_U0, _L199, None, None, v))
-                s = 2
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            ch.append(Element(_U0, _L196, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L238, None, None, v))
+            s = 3
+        elif x == 1:
+            pos += 4
+            x = (V >> (E - pos)) & 0xf
+            if x & 0x9:
+                raise Fallback
+            v = _V200[x >> 1]
+            ch.append(Element(_U0, _L199, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 4
+            x = (V >> (E - pos)) & 0xf
+            if x & 0x9:
+                raise Fallback
+            v = _V200[x >> 1]
+            ch.append(Element(_U0, _L199, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L198, None, None, v))
+            s = 4
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e87(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -13015,140 +12917,143 @@ def _e87(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L196 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 65535:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L196 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 65535:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L238 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii() or len(v) > 32:
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L199 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X201[v]
-                    acc = (acc << 6) | 16 | (x << 1)
-                    n += 6
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L198 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii() or len(v) > 32:
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L199 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X201[v]
-                    acc = (acc << 5) | 0 | (x << 1)
-                    n += 5
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L238 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii() or len(v) > 32:
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 3
+            elif nm == _L199 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X201[v]
+                acc = (acc << 6) | 16 | (x << 1)
+                n += 6
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L199 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X201[v]
+                acc = (acc << 5) | 0 | (x << 1)
+                n += 5
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L198 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii() or len(v) > 32:
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d88(V: int, E: int, pos: int, el: Element) -> int:
     # ServiceParameterListType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L239)
-                ch.append(c)
-                pos = _d100(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L239)
-                ch.append(c)
-                pos = _d100(V, E, pos, c)
-                s = 1
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L239)
+            ch.append(c)
+            pos = _d100(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    while s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L239)
+            ch.append(c)
+            pos = _d100(V, E, pos, c)
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e88(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -13161,72 +13066,69 @@ def _e88(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L239 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e100(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L239 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e100(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L239 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e100(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
             raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L239 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e100(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d89(V: int, E: int, pos: int, el: Element) -> int:
     # PaymentOptionsType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = _V206[x >> 1]
-                ch.append(Element(_U0, _L240, None, None, v))
-                s = 1
-            else:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
                 raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = _V206[x >> 1]
-                ch.append(Element(_U0, _L240, None, None, v))
-                s = 1
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
+            v = _V206[x >> 1]
+            ch.append(Element(_U0, _L240, None, None, v))
+            s = 1
         else:
             raise Fallback
+    while s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = _V206[x >> 1]
+            ch.append(Element(_U0, _L240, None, None, v))
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e89(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -13239,76 +13141,73 @@ def _e89(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L240 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X208[v]
-                    acc = (acc << 4) | 0 | (x << 1)
-                    n += 4
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L240 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X208[v]
+                acc = (acc << 4) | 0 | (x << 1)
+                n += 4
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L240 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X208[v]
-                    acc = (acc << 5) | 0 | (x << 1)
-                    n += 5
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
             raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L240 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X208[v]
+                acc = (acc << 5) | 0 | (x << 1)
+                n += 5
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d90(V: int, E: int, pos: int, el: Element) -> int:
     # ServiceTagListType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L241)
-                ch.append(c)
-                pos = _d101(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L241)
-                ch.append(c)
-                pos = _d101(V, E, pos, c)
-                s = 1
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L241)
+            ch.append(c)
+            pos = _d101(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    while s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L241)
+            ch.append(c)
+            pos = _d101(V, E, pos, c)
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e90(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -13321,66 +13220,63 @@ def _e90(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L241 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e101(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L241 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e101(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L241 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e101(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
             raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L241 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e101(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d91(V: int, E: int, pos: int, el: Element) -> int:
     # SelectedServiceListType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L242)
-                ch.append(c)
-                pos = _d102(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L242)
-                ch.append(c)
-                pos = _d102(V, E, pos, c)
-                s = 1
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L242)
+            ch.append(c)
+            pos = _d102(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    while s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L242)
+            ch.append(c)
+            pos = _d102(V, E, pos, c)
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e91(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -13393,95 +13289,93 @@ def _e91(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L242 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e102(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L242 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e102(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L242 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e102(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
             raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L242 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e102(c, acc, n)
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d92(V: int, E: int, pos: int, el: Element) -> int:
     # MessageHeaderType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U243, _L168, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U243, _L244)
-                ch.append(c)
-                pos = _d103(V, E, pos, c)
-                s = 3
-            elif x == 1:
-                c = Element(_U9, _L72)
-                ch.append(c)
-                pos = _d67(V, E, pos, c)
-                s = 2
-            elif x == 2:
-                return pos
-            else:
-                raise Fallback
-        elif s == 2:
+            v, pos = rbin(V, E, pos)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U9, _L72)
-                ch.append(c)
-                pos = _d67(V, E, pos, c)
-                s = 2
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
+            ch.append(Element(_U243, _L168, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U243, _L244)
+            ch.append(c)
+            pos = _d103(V, E, pos, c)
+            s = 3
+        elif x == 1:
+            c = Element(_U9, _L72)
+            ch.append(c)
+            pos = _d67(V, E, pos, c)
+            s = 2
+        elif x == 2:
+            return pos
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U9, _L72)
+            ch.append(c)
+            pos = _d67(V, E, pos, c)
+            s = 2
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e92(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -13494,266 +13388,265 @@ def _e92(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L168 and c.ns == _U243:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes or len(v) > 8:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L168 and c.ns == _U243:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes or len(v) > 8:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L244 and c.ns == _U243:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e103(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L72 and c.ns == _U9:
-                    acc = (acc << 2) | 1
-                    n += 2
-                    acc, n = _e67(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            return (acc << 2) | 2, n + 2
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L72 and c.ns == _U9:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e67(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L244 and c.ns == _U243:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e103(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L72 and c.ns == _U9:
+                acc = (acc << 2) | 1
+                n += 2
+                acc, n = _e67(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 2, n + 2
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L72 and c.ns == _U9:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e67(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d93(V: int, E: int, pos: int, el: Element) -> int:
     # BodyType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 6
-            x = (V >> (E - pos)) & 0x3f
-            if x == 0:
-                c = Element(_U4, _L5)
-                ch.append(c)
-                pos = _d3(V, E, pos, c)
-                s = 1
-            elif x == 1:
-                c = Element(_U6, _L7)
-                ch.append(c)
-                pos = _d4(V, E, pos, c)
-                s = 1
-            elif x == 2:
-                c = Element(_U6, _L8)
-                ch.append(c)
-                pos = _d5(V, E, pos, c)
-                s = 1
-            elif x == 3:
-                c = Element(_U6, _L11)
-                ch.append(c)
-                pos = _d7(V, E, pos, c)
-                s = 1
-            elif x == 4:
-                c = Element(_U6, _L12)
-                ch.append(c)
-                pos = _d8(V, E, pos, c)
-                s = 1
-            elif x == 5:
-                c = Element(_U6, _L13)
-                ch.append(c)
-                pos = _d9(V, E, pos, c)
-                s = 1
-            elif x == 6:
-                c = Element(_U6, _L14)
-                ch.append(c)
-                pos = _d10(V, E, pos, c)
-                s = 1
-            elif x == 7:
-                c = Element(_U6, _L15)
-                ch.append(c)
-                pos = _d11(V, E, pos, c)
-                s = 1
-            elif x == 8:
-                c = Element(_U6, _L16)
-                ch.append(c)
-                pos = _d12(V, E, pos, c)
-                s = 1
-            elif x == 9:
-                c = Element(_U6, _L17)
-                ch.append(c)
-                pos = _d13(V, E, pos, c)
-                s = 1
-            elif x == 10:
-                c = Element(_U6, _L18)
-                ch.append(c)
-                pos = _d14(V, E, pos, c)
-                s = 1
-            elif x == 11:
-                c = Element(_U6, _L19)
-                ch.append(c)
-                pos = _d15(V, E, pos, c)
-                s = 1
-            elif x == 12:
-                c = Element(_U6, _L20)
-                ch.append(c)
-                pos = _d16(V, E, pos, c)
-                s = 1
-            elif x == 13:
-                c = Element(_U6, _L21)
-                ch.append(c)
-                pos = _d17(V, E, pos, c)
-                s = 1
-            elif x == 14:
-                c = Element(_U6, _L22)
-                ch.append(c)
-                pos = _d18(V, E, pos, c)
-                s = 1
-            elif x == 15:
-                c = Element(_U6, _L41)
-                ch.append(c)
-                pos = _d37(V, E, pos, c)
-                s = 1
-            elif x == 16:
-                c = Element(_U6, _L42)
-                ch.append(c)
-                pos = _d38(V, E, pos, c)
-                s = 1
-            elif x == 17:
-                c = Element(_U6, _L47)
-                ch.append(c)
-                pos = _d42(V, E, pos, c)
-                s = 1
-            elif x == 18:
-                c = Element(_U6, _L48)
-                ch.append(c)
-                pos = _d43(V, E, pos, c)
-                s = 1
-            elif x == 19:
-                c = Element(_U6, _L49)
-                ch.append(c)
-                pos = _d44(V, E, pos, c)
-                s = 1
-            elif x == 20:
-                c = Element(_U6, _L50)
-                ch.append(c)
-                pos = _d45(V, E, pos, c)
-                s = 1
-            elif x == 21:
-                c = Element(_U6, _L51)
-                ch.append(c)
-                pos = _d46(V, E, pos, c)
-                s = 1
-            elif x == 22:
-                c = Element(_U6, _L52)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 1
-            elif x == 23:
-                c = Element(_U6, _L62)
-                ch.append(c)
-                pos = _d57(V, E, pos, c)
-                s = 1
-            elif x == 24:
-                c = Element(_U6, _L63)
-                ch.append(c)
-                pos = _d58(V, E, pos, c)
-                s = 1
-            elif x == 25:
-                c = Element(_U6, _L64)
-                ch.append(c)
-                pos = _d59(V, E, pos, c)
-                s = 1
-            elif x == 26:
-                c = Element(_U6, _L65)
-                ch.append(c)
-                pos = _d60(V, E, pos, c)
-                s = 1
-            elif x == 27:
-                c = Element(_U6, _L66)
-                ch.append(c)
-                pos = _d61(V, E, pos, c)
-                s = 1
-            elif x == 28:
-                c = Element(_U6, _L67)
-                ch.append(c)
-                pos = _d62(V, E, pos, c)
-                s = 1
-            elif x == 29:
-                c = Element(_U6, _L68)
-                ch.append(c)
-                pos = _d63(V, E, pos, c)
-                s = 1
-            elif x == 30:
-                c = Element(_U6, _L69)
-                ch.append(c)
-                pos = _d64(V, E, pos, c)
-                s = 1
-            elif x == 31:
-                c = Element(_U6, _L70)
-                ch.append(c)
-                pos = _d65(V, E, pos, c)
-                s = 1
-            elif x == 32:
-                c = Element(_U6, _L71)
-                ch.append(c)
-                pos = _d66(V, E, pos, c)
-                s = 1
-            elif x == 33:
-                c = Element(_U6, _L82)
-                ch.append(c)
-                pos = _d77(V, E, pos, c)
-                s = 1
-            elif x == 34:
-                c = Element(_U6, _L83)
-                ch.append(c)
-                pos = _d78(V, E, pos, c)
-                s = 1
-            elif x == 35:
-                return pos
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 6
+        x = (V >> (E - pos)) & 0x3f
+        if x == 0:
+            c = Element(_U4, _L5)
+            ch.append(c)
+            pos = _d3(V, E, pos, c)
+            s = 1
+        elif x == 1:
+            c = Element(_U6, _L7)
+            ch.append(c)
+            pos = _d4(V, E, pos, c)
+            s = 1
+        elif x == 2:
+            c = Element(_U6, _L8)
+            ch.append(c)
+            pos = _d5(V, E, pos, c)
+            s = 1
+        elif x == 3:
+            c = Element(_U6, _L11)
+            ch.append(c)
+            pos = _d7(V, E, pos, c)
+            s = 1
+        elif x == 4:
+            c = Element(_U6, _L12)
+            ch.append(c)
+            pos = _d8(V, E, pos, c)
+            s = 1
+        elif x == 5:
+            c = Element(_U6, _L13)
+            ch.append(c)
+            pos = _d9(V, E, pos, c)
+            s = 1
+        elif x == 6:
+            c = Element(_U6, _L14)
+            ch.append(c)
+            pos = _d10(V, E, pos, c)
+            s = 1
+        elif x == 7:
+            c = Element(_U6, _L15)
+            ch.append(c)
+            pos = _d11(V, E, pos, c)
+            s = 1
+        elif x == 8:
+            c = Element(_U6, _L16)
+            ch.append(c)
+            pos = _d12(V, E, pos, c)
+            s = 1
+        elif x == 9:
+            c = Element(_U6, _L17)
+            ch.append(c)
+            pos = _d13(V, E, pos, c)
+            s = 1
+        elif x == 10:
+            c = Element(_U6, _L18)
+            ch.append(c)
+            pos = _d14(V, E, pos, c)
+            s = 1
+        elif x == 11:
+            c = Element(_U6, _L19)
+            ch.append(c)
+            pos = _d15(V, E, pos, c)
+            s = 1
+        elif x == 12:
+            c = Element(_U6, _L20)
+            ch.append(c)
+            pos = _d16(V, E, pos, c)
+            s = 1
+        elif x == 13:
+            c = Element(_U6, _L21)
+            ch.append(c)
+            pos = _d17(V, E, pos, c)
+            s = 1
+        elif x == 14:
+            c = Element(_U6, _L22)
+            ch.append(c)
+            pos = _d18(V, E, pos, c)
+            s = 1
+        elif x == 15:
+            c = Element(_U6, _L41)
+            ch.append(c)
+            pos = _d37(V, E, pos, c)
+            s = 1
+        elif x == 16:
+            c = Element(_U6, _L42)
+            ch.append(c)
+            pos = _d38(V, E, pos, c)
+            s = 1
+        elif x == 17:
+            c = Element(_U6, _L47)
+            ch.append(c)
+            pos = _d42(V, E, pos, c)
+            s = 1
+        elif x == 18:
+            c = Element(_U6, _L48)
+            ch.append(c)
+            pos = _d43(V, E, pos, c)
+            s = 1
+        elif x == 19:
+            c = Element(_U6, _L49)
+            ch.append(c)
+            pos = _d44(V, E, pos, c)
+            s = 1
+        elif x == 20:
+            c = Element(_U6, _L50)
+            ch.append(c)
+            pos = _d45(V, E, pos, c)
+            s = 1
+        elif x == 21:
+            c = Element(_U6, _L51)
+            ch.append(c)
+            pos = _d46(V, E, pos, c)
+            s = 1
+        elif x == 22:
+            c = Element(_U6, _L52)
+            ch.append(c)
+            pos = _d47(V, E, pos, c)
+            s = 1
+        elif x == 23:
+            c = Element(_U6, _L62)
+            ch.append(c)
+            pos = _d57(V, E, pos, c)
+            s = 1
+        elif x == 24:
+            c = Element(_U6, _L63)
+            ch.append(c)
+            pos = _d58(V, E, pos, c)
+            s = 1
+        elif x == 25:
+            c = Element(_U6, _L64)
+            ch.append(c)
+            pos = _d59(V, E, pos, c)
+            s = 1
+        elif x == 26:
+            c = Element(_U6, _L65)
+            ch.append(c)
+            pos = _d60(V, E, pos, c)
+            s = 1
+        elif x == 27:
+            c = Element(_U6, _L66)
+            ch.append(c)
+            pos = _d61(V, E, pos, c)
+            s = 1
+        elif x == 28:
+            c = Element(_U6, _L67)
+            ch.append(c)
+            pos = _d62(V, E, pos, c)
+            s = 1
+        elif x == 29:
+            c = Element(_U6, _L68)
+            ch.append(c)
+            pos = _d63(V, E, pos, c)
+            s = 1
+        elif x == 30:
+            c = Element(_U6, _L69)
+            ch.append(c)
+            pos = _d64(V, E, pos, c)
+            s = 1
+        elif x == 31:
+            c = Element(_U6, _L70)
+            ch.append(c)
+            pos = _d65(V, E, pos, c)
+            s = 1
+        elif x == 32:
+            c = Element(_U6, _L71)
+            ch.append(c)
+            pos = _d66(V, E, pos, c)
+            s = 1
+        elif x == 33:
+            c = Element(_U6, _L82)
+            ch.append(c)
+            pos = _d77(V, E, pos, c)
+            s = 1
+        elif x == 34:
+            c = Element(_U6, _L83)
+            ch.append(c)
+            pos = _d78(V, E, pos, c)
+            s = 1
+        elif x == 35:
+            return pos
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e93(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -13766,318 +13659,282 @@ def _e93(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L5 and c.ns == _U4:
-                    acc = (acc << 6) | 0
-                    n += 6
-                    acc, n = _e3(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L7 and c.ns == _U6:
-                    acc = (acc << 6) | 1
-                    n += 6
-                    acc, n = _e4(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L8 and c.ns == _U6:
-                    acc = (acc << 6) | 2
-                    n += 6
-                    acc, n = _e5(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L11 and c.ns == _U6:
-                    acc = (acc << 6) | 3
-                    n += 6
-                    acc, n = _e7(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L12 and c.ns == _U6:
-                    acc = (acc << 6) | 4
-                    n += 6
-                    acc, n = _e8(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L13 and c.ns == _U6:
-                    acc = (acc << 6) | 5
-                    n += 6
-                    acc, n = _e9(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L14 and c.ns == _U6:
-                    acc = (acc << 6) | 6
-                    n += 6
-                    acc, n = _e10(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L15 and c.ns == _U6:
-                    acc = (acc << 6) | 7
-                    n += 6
-                    acc, n = _e11(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L16 and c.ns == _U6:
-                    acc = (acc << 6) | 8
-                    n += 6
-                    acc, n = _e12(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L17 and c.ns == _U6:
-                    acc = (acc << 6) | 9
-                    n += 6
-                    acc, n = _e13(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L18 and c.ns == _U6:
-                    acc = (acc << 6) | 10
-                    n += 6
-                    acc, n = _e14(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L19 and c.ns == _U6:
-                    acc = (acc << 6) | 11
-                    n += 6
-                    acc, n = _e15(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L20 and c.ns == _U6:
-                    acc = (acc << 6) | 12
-                    n += 6
-                    acc, n = _e16(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L21 and c.ns == _U6:
-                    acc = (acc << 6) | 13
-                    n += 6
-                    acc, n = _e17(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L22 and c.ns == _U6:
-                    acc = (acc << 6) | 14
-                    n += 6
-                    acc, n = _e18(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L41 and c.ns == _U6:
-                    acc = (acc << 6) | 15
-                    n += 6
-                    acc, n = _e37(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L42 and c.ns == _U6:
-                    acc = (acc << 6) | 16
-                    n += 6
-                    acc, n = _e38(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L47 and c.ns == _U6:
-                    acc = (acc << 6) | 17
-                    n += 6
-                    acc, n = _e42(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L48 and c.ns == _U6:
-                    acc = (acc << 6) | 18
-                    n += 6
-                    acc, n = _e43(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L49 and c.ns == _U6:
-                    acc = (acc << 6) | 19
-                    n += 6
-                    acc, n = _e44(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L50 and c.ns == _U6:
-                    acc = (acc << 6) | 20
-                    n += 6
-                    acc, n = _e45(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L51 and c.ns == _U6:
-                    acc = (acc << 6) | 21
-                    n += 6
-                    acc, n = _e46(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L52 and c.ns == _U6:
-                    acc = (acc << 6) | 22
-                    n += 6
-                    acc, n = _e47(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L62 and c.ns == _U6:
-                    acc = (acc << 6) | 23
-                    n += 6
-                    acc, n = _e57(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L63 and c.ns == _U6:
-                    acc = (acc << 6) | 24
-                    n += 6
-                    acc, n = _e58(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L64 and c.ns == _U6:
-                    acc = (acc << 6) | 25
-                    n += 6
-                    acc, n = _e59(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L65 and c.ns == _U6:
-                    acc = (acc << 6) | 26
-                    n += 6
-                    acc, n = _e60(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L66 and c.ns == _U6:
-                    acc = (acc << 6) | 27
-                    n += 6
-                    acc, n = _e61(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L67 and c.ns == _U6:
-                    acc = (acc << 6) | 28
-                    n += 6
-                    acc, n = _e62(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L68 and c.ns == _U6:
-                    acc = (acc << 6) | 29
-                    n += 6
-                    acc, n = _e63(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L69 and c.ns == _U6:
-                    acc = (acc << 6) | 30
-                    n += 6
-                    acc, n = _e64(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L70 and c.ns == _U6:
-                    acc = (acc << 6) | 31
-                    n += 6
-                    acc, n = _e65(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L71 and c.ns == _U6:
-                    acc = (acc << 6) | 32
-                    n += 6
-                    acc, n = _e66(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L82 and c.ns == _U6:
-                    acc = (acc << 6) | 33
-                    n += 6
-                    acc, n = _e77(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
-                elif nm == _L83 and c.ns == _U6:
-                    acc = (acc << 6) | 34
-                    n += 6
-                    acc, n = _e78(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L5 and c.ns == _U4:
+                acc = (acc << 6) | 0
+                n += 6
+                acc, n = _e3(c, acc, n)
+                i += 1
+                s = 1
+            elif nm == _L7 and c.ns == _U6:
+                acc = (acc << 6) | 1
+                n += 6
+                acc, n = _e4(c, acc, n)
+                i += 1
+                s = 1
+            elif nm == _L8 and c.ns == _U6:
+                acc = (acc << 6) | 2
+                n += 6
+                acc, n = _e5(c, acc, n)
+                i += 1
+                s = 1
+            elif nm == _L11 and c.ns == _U6:
+                acc = (acc << 6) | 3
+                n += 6
+                acc, n = _e7(c, acc, n)
+                i += 1
+                s = 1
+            elif nm == _L12 and c.ns == _U6:
+                acc = (acc << 6) | 4
+                n += 6
+                acc, n = _e8(c, acc, n)
+                i += 1
+                s = 1
+            elif nm == _L13 and c.ns == _U6:
+                acc = (acc << 6) | 5
+                n += 6
+                acc, n = _e9(c, acc, n)
+                i += 1
+                s = 1
+            elif nm == _L14 and c.ns == _U6:
+                acc = (acc << 6) | 6
+                n += 6
+                acc, n = _e10(c, acc, n)
+                i += 1
+                s = 1
+            elif nm == _L15 and c.ns == _U6:
+                acc = (acc << 6) | 7
+                n += 6
+                acc, n = _e11(c, acc, n)
+                i += 1
+                s = 1
+            elif nm == _L16 and c.ns == _U6:
+                acc = (acc << 6) | 8
+                n += 6
+                acc, n = _e12(c, acc, n)
+                i += 1
+                s = 1
+            elif nm == _L17 and c.ns == _U6:
+                acc = (acc << 6) | 9
+                n += 6
+                acc, n = _e13(c, acc, n)
+                i += 1
+                s = 1
+            elif nm == _L18 and c.ns == _U6:
+                acc = (acc << 6) | 10
+                n += 6
+                acc, n = _e14(c, acc, n)
+                i += 1
+                s = 1
+            elif nm == _L19 and c.ns == _U6:
+                acc = (acc << 6) | 11
+                n += 6
+                acc, n = _e15(c, acc, n)
+                i += 1
+                s = 1
+            elif nm == _L20 and c.ns == _U6:
+                acc = (acc << 6) | 12
+                n += 6
+                acc, n = _e16(c, acc, n)
+                i += 1
+                s = 1
+            elif nm == _L21 and c.ns == _U6:
+                acc = (acc << 6) | 13
+                n += 6
+                acc, n = _e17(c, acc, n)
+                i += 1
+                s = 1
+            elif nm == _L22 and c.ns == _U6:
+                acc = (acc << 6) | 14
+                n += 6
+                acc, n = _e18(c, acc, n)
+                i += 1
+                s = 1
+            elif nm == _L41 and c.ns == _U6:
+                acc = (acc << 6) | 15
+                n += 6
+                acc, n = _e37(c, acc, n)
+                i += 1
+                s = 1
+            elif nm == _L42 and c.ns == _U6:
+                acc = (acc << 6) | 16
+                n += 6
+                acc, n = _e38(c, acc, n)
+                i += 1
+                s = 1
+            elif nm == _L47 and c.ns == _U6:
+                acc = (acc << 6) | 17
+                n += 6
+                acc, n = _e42(c, acc, n)
+                i += 1
+                s = 1
+            elif nm == _L48 and c.ns == _U6:
+                acc = (acc << 6) | 18
+                n += 6
+                acc, n = _e43(c, acc, n)
+                i += 1
+                s = 1
+            elif nm == _L49 and c.ns == _U6:
+                acc = (acc << 6) | 19
+                n += 6
+                acc, n = _e44(c, acc, n)
+                i += 1
+                s = 1
+            elif nm == _L50 and c.ns == _U6:
+                acc = (acc << 6) | 20
+                n += 6
+                acc, n = _e45(c, acc, n)
+                i += 1
+                s = 1
+            elif nm == _L51 and c.ns == _U6:
+                acc = (acc << 6) | 21
+                n += 6
+                acc, n = _e46(c, acc, n)
+                i += 1
+                s = 1
+            elif nm == _L52 and c.ns == _U6:
+                acc = (acc << 6) | 22
+                n += 6
+                acc, n = _e47(c, acc, n)
+                i += 1
+                s = 1
+            elif nm == _L62 and c.ns == _U6:
+                acc = (acc << 6) | 23
+                n += 6
+                acc, n = _e57(c, acc, n)
+                i += 1
+                s = 1
+            elif nm == _L63 and c.ns == _U6:
+                acc = (acc << 6) | 24
+                n += 6
+                acc, n = _e58(c, acc, n)
+                i += 1
+                s = 1
+            elif nm == _L64 and c.ns == _U6:
+                acc = (acc << 6) | 25
+                n += 6
+                acc, n = _e59(c, acc, n)
+                i += 1
+                s = 1
+            elif nm == _L65 and c.ns == _U6:
+                acc = (acc << 6) | 26
+                n += 6
+                acc, n = _e60(c, acc, n)
+                i += 1
+                s = 1
+            elif nm == _L66 and c.ns == _U6:
+                acc = (acc << 6) | 27
+                n += 6
+                acc, n = _e61(c, acc, n)
+                i += 1
+                s = 1
+            elif nm == _L67 and c.ns == _U6:
+                acc = (acc << 6) | 28
+                n += 6
+                acc, n = _e62(c, acc, n)
+                i += 1
+                s = 1
+            elif nm == _L68 and c.ns == _U6:
+                acc = (acc << 6) | 29
+                n += 6
+                acc, n = _e63(c, acc, n)
+                i += 1
+                s = 1
+            elif nm == _L69 and c.ns == _U6:
+                acc = (acc << 6) | 30
+                n += 6
+                acc, n = _e64(c, acc, n)
+                i += 1
+                s = 1
+            elif nm == _L70 and c.ns == _U6:
+                acc = (acc << 6) | 31
+                n += 6
+                acc, n = _e65(c, acc, n)
+                i += 1
+                s = 1
+            elif nm == _L71 and c.ns == _U6:
+                acc = (acc << 6) | 32
+                n += 6
+                acc, n = _e66(c, acc, n)
+                i += 1
+                s = 1
+            elif nm == _L82 and c.ns == _U6:
+                acc = (acc << 6) | 33
+                n += 6
+                acc, n = _e77(c, acc, n)
+                i += 1
+                s = 1
+            elif nm == _L83 and c.ns == _U6:
+                acc = (acc << 6) | 34
+                n += 6
+                acc, n = _e78(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            return (acc << 6) | 35, n + 6
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
+            return (acc << 6) | 35, n + 6
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d94(V: int, E: int, pos: int, el: Element) -> int:
     # X509IssuerSerialType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U9, _L245, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
+            v, pos = rstr(V, E, pos)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U9, _L246, None, None, v))
-                s = 2
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            ch.append(Element(_U9, _L245, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U9, _L246, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e94(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -14090,102 +13947,102 @@ def _e94(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L245 and c.ns == _U9:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii():
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L245 and c.ns == _U9:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii():
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L246 and c.ns == _U9:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L246 and c.ns == _U9:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d95(V: int, E: int, pos: int, el: Element) -> int:
     # SubCertificatesType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L226, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L226, None, None, v))
-                s = 1
-            elif x == 1:
-                return pos
-            else:
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
                 raise Fallback
+            ch.append(Element(_U0, _L226, None, None, v))
+            s = 1
         else:
             raise Fallback
+    while s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rbin(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L226, None, None, v))
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e95(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -14198,104 +14055,102 @@ def _e95(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L226 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes or len(v) > 1200:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L226 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes or len(v) > 1200:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L226 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bytes or len(v) > 1200:
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = wbin(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
             raise Fallback
+    while s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L226 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bytes or len(v) > 1200:
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = wbin(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d96(V: int, E: int, pos: int, el: Element) -> int:
     # ProfileEntryType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L247, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L248, None, None, v))
-                s = 2
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            ch.append(Element(_U0, _L247, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L248, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e96(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -14308,117 +14163,115 @@ def _e96(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L247 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L247 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L248 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -32768 or v > 32767:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L248 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -32768 or v > 32767:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d97(V: int, E: int, pos: int, el: Element) -> int:
     # PMaxScheduleType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L249, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L46)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 2
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L46)
-                ch.append(c)
-                pos = _d41(V, E, pos, c)
-                s = 2
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
+            ch.append(Element(_U0, _L249, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L46)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    while s == 2:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L46)
+            ch.append(c)
+            pos = _d41(V, E, pos, c)
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e97(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -14431,158 +14284,156 @@ def _e97(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L249 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -32768 or v > 32767:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L249 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -32768 or v > 32767:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L46 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L46 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e41(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L46 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    while s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L46 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e41(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d98(V: int, E: int, pos: int, el: Element) -> int:
     # SalesTariffType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A106] = v
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L250, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L251, None, None, v))
-                s = 4
-            elif x == 1:
-                pos += 10
-                x = (V >> (E - pos)) & 0x3ff
-                if x & 0x201:
-                    raise Fallback
-                v = x >> 1
-                ch.append(Element(_U0, _L252, None, None, v))
-                s = 3
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L60)
-                ch.append(c)
-                pos = _d55(V, E, pos, c)
-                s = 5
-            else:
-                raise Fallback
-        elif s == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 10
-                x = (V >> (E - pos)) & 0x3ff
-                if x & 0x201:
-                    raise Fallback
-                v = x >> 1
-                ch.append(Element(_U0, _L252, None, None, v))
-                s = 3
-            else:
-                raise Fallback
-        elif s == 5:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L60)
-                ch.append(c)
-                pos = _d55(V, E, pos, c)
-                s = 5
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A106] = v
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L250, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L251, None, None, v))
+            s = 4
+        elif x == 1:
+            pos += 10
+            x = (V >> (E - pos)) & 0x3ff
+            if x & 0x201:
+                raise Fallback
+            v = x >> 1
+            ch.append(Element(_U0, _L252, None, None, v))
+            s = 3
+        else:
+            raise Fallback
+    if s == 4:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 10
+            x = (V >> (E - pos)) & 0x3ff
+            if x & 0x201:
+                raise Fallback
+            v = x >> 1
+            ch.append(Element(_U0, _L252, None, None, v))
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L60)
+            ch.append(c)
+            pos = _d55(V, E, pos, c)
+            s = 5
+        else:
+            raise Fallback
+    while s == 5:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L60)
+            ch.append(c)
+            pos = _d55(V, E, pos, c)
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e98(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -14610,179 +14461,182 @@ def _e98(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L250 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -32768 or v > 32767:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L251 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii() or len(v) > 32:
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 4
-                    continue
-                elif nm == _L252 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 255:
-                        raise Fallback
-                    acc = (acc << 12) | 1024 | (v << 1)
-                    n += 12
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L60 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e55(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 4:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L252 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 255:
-                        raise Fallback
-                    acc = (acc << 11) | 0 | (v << 1)
-                    n += 11
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 5:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L60 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e55(c, acc, n)
-                    i += 1
-                    s = 5
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L250 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -32768 or v > 32767:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L251 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii() or len(v) > 32:
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 4
+            elif nm == _L252 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 255:
+                    raise Fallback
+                acc = (acc << 12) | 1024 | (v << 1)
+                n += 12
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L252 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 255:
+                    raise Fallback
+                acc = (acc << 11) | 0 | (v << 1)
+                n += 11
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L60 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e55(c, acc, n)
+                i += 1
+                s = 5
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    while s == 5:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L60 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e55(c, acc, n)
+                i += 1
+                s = 5
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d99(V: int, E: int, pos: int, el: Element) -> int:
     # CostType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
-                if x & 0x9:
-                    raise Fallback
-                v = _V254[x >> 1]
-                ch.append(Element(_U0, _L253, None, None, v))
-                s = 1
-            else:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 4
+            x = (V >> (E - pos)) & 0xf
+            if x & 0x9:
                 raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L255, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 5
-                x = (V >> (E - pos)) & 0x1f
-                if x & 0x11:
-                    raise Fallback
-                v = (x >> 1) + -3
-                if v > 3:
-                    raise Fallback
-                ch.append(Element(_U0, _L256, None, None, v))
-                s = 3
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            v = _V254[x >> 1]
+            ch.append(Element(_U0, _L253, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L255, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 5
+            x = (V >> (E - pos)) & 0x1f
+            if x & 0x11:
+                raise Fallback
+            v = (x >> 1) + -3
+            if v > 3:
+                raise Fallback
+            ch.append(Element(_U0, _L256, None, None, v))
+            s = 3
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e99(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -14795,126 +14649,125 @@ def _e99(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L253 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X257[v]
-                    acc = (acc << 5) | 0 | (x << 1)
-                    n += 5
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L253 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X257[v]
+                acc = (acc << 5) | 0 | (x << 1)
+                n += 5
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L255 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 4294967295:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L256 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -3 or v > 3:
-                        raise Fallback
-                    acc = (acc << 7) | 0 | ((v - -3) << 1)
-                    n += 7
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L255 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 4294967295:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L256 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -3 or v > 3:
+                    raise Fallback
+                acc = (acc << 7) | 0 | ((v - -3) << 1)
+                n += 7
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d100(V: int, E: int, pos: int, el: Element) -> int:
     # ParameterSetType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L258, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L259)
-                ch.append(c)
-                pos = _d104(V, E, pos, c)
-                s = 2
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                c = Element(_U0, _L259)
-                ch.append(c)
-                pos = _d104(V, E, pos, c)
-                s = 2
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
+            ch.append(Element(_U0, _L258, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L259)
+            ch.append(c)
+            pos = _d104(V, E, pos, c)
+            s = 2
+        else:
+            raise Fallback
+    while s == 2:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            c = Element(_U0, _L259)
+            ch.append(c)
+            pos = _d104(V, E, pos, c)
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e100(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -14927,100 +14780,99 @@ def _e100(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L258 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -32768 or v > 32767:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L258 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -32768 or v > 32767:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L259 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e104(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L259 and c.ns == _U0:
-                    acc = (acc << 2) | 0
-                    n += 2
-                    acc, n = _e104(c, acc, n)
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L259 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e104(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    while s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L259 and c.ns == _U0:
+                acc = (acc << 2) | 0
+                n += 2
+                acc, n = _e104(c, acc, n)
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    raise Fallback
 
 
 def _d101(V: int, E: int, pos: int, el: Element) -> int:
     # ServiceType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L191)
-                ch.append(c)
-                pos = _d87(V, E, pos, c)
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U0, _L192, None, None, v))
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            c = Element(_U0, _L191)
+            ch.append(c)
+            pos = _d87(V, E, pos, c)
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U0, _L192, None, None, v))
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e101(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -15033,102 +14885,101 @@ def _e101(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L191 and c.ns == _U0:
-                    acc = (acc << 1) | 0
-                    n += 1
-                    acc, n = _e87(c, acc, n)
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L191 and c.ns == _U0:
+                acc = (acc << 1) | 0
+                n += 1
+                acc, n = _e87(c, acc, n)
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L192 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 4) | 0 | (v << 1)
-                    n += 4
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L192 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 4) | 0 | (v << 1)
+                n += 4
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d102(V: int, E: int, pos: int, el: Element) -> int:
     # SelectedServiceType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L196, None, None, v))
-                s = 1
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L258, None, None, v))
-                s = 2
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 2:
+            pos += 8
+            v = (V >> (E - pos)) & 0xFF
+            if v > 0x7F:
+                v, pos = ruint(V, E, pos, v)
             pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            if (V >> (E - pos)) & 1:
                 raise Fallback
+            ch.append(Element(_U0, _L196, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L258, None, None, v))
+            s = 2
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e102(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -15141,111 +14992,110 @@ def _e102(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L196 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < 0 or v > 65535:
-                        raise Fallback
-                    acc = (acc << 2) | 0
-                    n += 2
-                    if v < 0x80:
-                        acc = (acc << 8) | v
-                        n += 8
-                    else:
-                        acc, n = wuint(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L196 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < 0 or v > 65535:
+                    raise Fallback
+                acc = (acc << 2) | 0
+                n += 2
+                if v < 0x80:
+                    acc = (acc << 8) | v
+                    n += 8
+                else:
+                    acc, n = wuint(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L258 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -32768 or v > 32767:
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L258 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -32768 or v > 32767:
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d103(V: int, E: int, pos: int, el: Element) -> int:
     # NotificationType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
-                if x & 0x9:
-                    raise Fallback
-                v = _V261[x >> 1]
-                ch.append(Element(_U0, _L260, None, None, v))
-                s = 1
-            else:
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 4
+            x = (V >> (E - pos)) & 0xf
+            if x & 0x9:
                 raise Fallback
-        elif s == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L262, None, None, v))
-                s = 2
-            elif x == 1:
-                return pos
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+            v = _V261[x >> 1]
+            ch.append(Element(_U0, _L260, None, None, v))
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 2
+        x = (V >> (E - pos)) & 0x3
+        if x == 0:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L262, None, None, v))
+            s = 2
+        elif x == 1:
+            return pos
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e103(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -15258,156 +15108,157 @@ def _e103(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L260 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str:
-                        raise Fallback
-                    x = _X263[v]
-                    acc = (acc << 5) | 0 | (x << 1)
-                    n += 5
-                    i += 1
-                    s = 1
-                    continue
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L260 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not str:
+                    raise Fallback
+                x = _X263[v]
+                acc = (acc << 5) | 0 | (x << 1)
+                n += 5
+                i += 1
+                s = 1
+            else:
                 raise Fallback
-            raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L262 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii() or len(v) > 64:
-                        raise Fallback
-                    acc = (acc << 3) | 0
-                    n += 3
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 2
-                    continue
-                raise Fallback
-            return (acc << 2) | 1, n + 2
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L262 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii() or len(v) > 64:
+                    raise Fallback
+                acc = (acc << 3) | 0
+                n += 3
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 2
+            else:
+                raise Fallback
+        else:
+            return (acc << 2) | 1, n + 2
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback
 
 
 def _d104(V: int, E: int, pos: int, el: Element) -> int:
     # ParameterType
     ch = el.children
     s = 0
-    while True:
-        if s == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = rstr(V, E, pos)
-                el.attrs[_A264] = v
-                s = 1
-            else:
-                raise Fallback
-        elif s == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 3
-                v = _V265[(V >> (E - pos)) & 0x7]
-                el.attrs[_A266] = v
-                s = 2
-            else:
-                raise Fallback
-        elif s == 2:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U0, _L267, None, None, v))
-                s = 3
-            elif x == 1:
-                pos += 10
-                x = (V >> (E - pos)) & 0x3ff
-                if x & 0x201:
-                    raise Fallback
-                v = (x >> 1) + -128
-                ch.append(Element(_U0, _L268, None, None, v))
-                s = 3
-            elif x == 2:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L269, None, None, v))
-                s = 3
-            elif x == 3:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 9
-                v = (V >> (E - pos)) & 0x1FF
-                if v & 0x80:
-                    u, pos = ruint(V, E, pos, v & 0xFF)
-                    v = -u - 1 if v & 0x100 else u
-                elif v > 0xFF:
-                    v = 0xFF - v
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L270, None, None, v))
-                s = 3
-            elif x == 4:
-                c = Element(_U0, _L271)
-                ch.append(c)
-                pos = _d80(V, E, pos, c)
-                s = 3
-            elif x == 5:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L272, None, None, v))
-                s = 3
-            else:
-                raise Fallback
-        elif s == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
-                raise Fallback
+    if s == 0:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            v, pos = rstr(V, E, pos)
+            el.attrs[_A264] = v
+            s = 1
         else:
             raise Fallback
+    if s == 1:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            pos += 3
+            v = _V265[(V >> (E - pos)) & 0x7]
+            el.attrs[_A266] = v
+            s = 2
+        else:
+            raise Fallback
+    if s == 2:
+        pos += 3
+        x = (V >> (E - pos)) & 0x7
+        if x == 0:
+            pos += 3
+            x = (V >> (E - pos)) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            ch.append(Element(_U0, _L267, None, None, v))
+            s = 3
+        elif x == 1:
+            pos += 10
+            x = (V >> (E - pos)) & 0x3ff
+            if x & 0x201:
+                raise Fallback
+            v = (x >> 1) + -128
+            ch.append(Element(_U0, _L268, None, None, v))
+            s = 3
+        elif x == 2:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L269, None, None, v))
+            s = 3
+        elif x == 3:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            pos += 9
+            v = (V >> (E - pos)) & 0x1FF
+            if v & 0x80:
+                u, pos = ruint(V, E, pos, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L270, None, None, v))
+            s = 3
+        elif x == 4:
+            c = Element(_U0, _L271)
+            ch.append(c)
+            pos = _d80(V, E, pos, c)
+            s = 3
+        elif x == 5:
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            v, pos = rstr(V, E, pos)
+            pos += 1
+            if (V >> (E - pos)) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L272, None, None, v))
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        pos += 1
+        x = (V >> (E - pos)) & 0x1
+        if x == 0:
+            return pos
+        else:
+            raise Fallback
+    raise Fallback
 
 
 def _e104(el: Element, acc: int, n: int) -> tuple[int, int]:
@@ -15449,113 +15300,112 @@ def _e104(el: Element, acc: int, n: int) -> tuple[int, int]:
     ch = el.children
     i = 0
     m = len(ch)
-    while True:
-        if s == 0:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
+    if s == 0:
+        if i < m:
+            c = ch[i]
+            nm = c.name
             raise Fallback
-        elif s == 1:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            raise Fallback
-        elif s == 2:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                if nm == _L267 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not bool:
-                        raise Fallback
-                    acc = (acc << 6) | 0 | (v << 1)
-                    n += 6
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L268 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -128 or v > 127:
-                        raise Fallback
-                    acc = (acc << 13) | 1024 | ((v - -128) << 1)
-                    n += 13
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L269 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -32768 or v > 32767:
-                        raise Fallback
-                    acc = (acc << 4) | 4
-                    n += 4
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L270 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not int or v < -2147483648 or v > 2147483647:
-                        raise Fallback
-                    acc = (acc << 4) | 6
-                    n += 4
-                    if v < 0:
-                        acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
-                    elif v < 0x80:
-                        acc = (acc << 9) | v
-                        n += 9
-                    else:
-                        acc, n = wuint(acc << 1, n + 1, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L271 and c.ns == _U0:
-                    acc = (acc << 3) | 4
-                    n += 3
-                    acc, n = _e80(c, acc, n)
-                    i += 1
-                    s = 3
-                    continue
-                elif nm == _L272 and c.ns == _U0:
-                    if c.attrs or c.children:
-                        raise Fallback
-                    v = c.value
-                    if v.__class__ is not str or not v.isascii():
-                        raise Fallback
-                    acc = (acc << 4) | 10
-                    n += 4
-                    acc, n = wstr(acc, n, v)
-                    acc <<= 1
-                    n += 1
-                    i += 1
-                    s = 3
-                    continue
-                raise Fallback
-            raise Fallback
-        elif s == 3:
-            if i < m:
-                c = ch[i]
-                nm = c.name
-                raise Fallback
-            return (acc << 1) | 0, n + 1
         else:
             raise Fallback
+    if s == 1:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            if nm == _L267 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not bool:
+                    raise Fallback
+                acc = (acc << 6) | 0 | (v << 1)
+                n += 6
+                i += 1
+                s = 3
+            elif nm == _L268 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -128 or v > 127:
+                    raise Fallback
+                acc = (acc << 13) | 1024 | ((v - -128) << 1)
+                n += 13
+                i += 1
+                s = 3
+            elif nm == _L269 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -32768 or v > 32767:
+                    raise Fallback
+                acc = (acc << 4) | 4
+                n += 4
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 3
+            elif nm == _L270 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if v.__class__ is not int or v < -2147483648 or v > 2147483647:
+                    raise Fallback
+                acc = (acc << 4) | 6
+                n += 4
+                if v < 0:
+                    acc, n = wuint((acc << 1) | 1, n + 1, -v - 1)
+                elif v < 0x80:
+                    acc = (acc << 9) | v
+                    n += 9
+                else:
+                    acc, n = wuint(acc << 1, n + 1, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 3
+            elif nm == _L271 and c.ns == _U0:
+                acc = (acc << 3) | 4
+                n += 3
+                acc, n = _e80(c, acc, n)
+                i += 1
+                s = 3
+            elif nm == _L272 and c.ns == _U0:
+                if c.attrs or c.children:
+                    raise Fallback
+                v = c.value
+                if not v:
+                    raise Fallback
+                if v.__class__ is not str or not v.isascii():
+                    raise Fallback
+                acc = (acc << 4) | 10
+                n += 4
+                acc, n = wstr(acc, n, v)
+                acc <<= 1
+                n += 1
+                i += 1
+                s = 3
+            else:
+                raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        if i < m:
+            c = ch[i]
+            nm = c.name
+            raise Fallback
+        else:
+            return (acc << 1) | 0, n + 1
+    raise Fallback

@@ -188,6 +188,7 @@ __all__ = sorted(
         "class_for_element",
         "decode",
         "decode_fragment",
+        "decode_generic",
         "encode",
         "encode_fragment",
         "from_tree",
@@ -306,9 +307,48 @@ def decode(data: bytes, schema_key: str) -> MessageBase:
     not an EXI document of the schema, including whole bytes left over after it) or
     :class:`MessageDecodeError` / :class:`MessageValidationError` (a document that is not a
     typed message).  ``tests/messages/test_decode_fuzz.py`` holds it to that."""
+    fast = _typed_fast(schema_key)
+    if fast is not None and data.__class__ is bytes and len(data) <= _FAST_MAX_BYTES:
+        try:
+            return fast.decode(data)  # type: ignore[no-any-return]
+        except Exception:  # noqa: BLE001 - anything it does not handle: the reference path decides
+            pass
+    return decode_generic(data, schema_key)
+
+
+def decode_generic(data: bytes, schema_key: str) -> MessageBase:
+    """:func:`decode` through the element tree (``from_tree(codec.decode(data))``): the reference
+    the generated typed decoders (``iso15118/messages/_fast_<key>.py``) are tested against."""
     codec = _codec()
 
     return from_tree(codec(schema_key).decode(data))
+
+
+_FAST_MAX_BYTES = 16384  # as iso15118.exi.codec.FAST_MAX_BYTES
+_typed: dict[str, Any] = {}
+
+
+def _typed_fast(schema_key: str) -> Any:
+    """The generated typed decoder module of a schema key, or None (see ``iso15118.exi.codec.load_fast``)."""
+    try:
+        return _typed[schema_key]
+    except KeyError:
+        pass
+    mod = None
+    try:
+        from iso15118.exi.codec import load_fast
+
+        if load_fast(schema_key) is not None:  # same switch and digest check as the generated codec
+            import importlib
+
+            mod = importlib.import_module(f"iso15118.messages._fast_{schema_key}")
+
+            if getattr(mod, "SCHEMA_DIGEST", None) != load_fast(schema_key).SCHEMA_DIGEST:
+                mod = None
+    except ImportError:
+        mod = None
+    _typed[schema_key] = mod
+    return mod
 
 
 def to_xml(msg: MessageBase) -> bytes:
