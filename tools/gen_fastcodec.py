@@ -15,6 +15,7 @@ are what this script writes now and that both codecs agree.
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,20 @@ from iso15118.exi.schemas import schema_digest  # noqa: E402
 
 KEYS = ("sap", "common", "ac", "dc", "acdp", "wpt", "xmldsig", "iso2", "din")
 OUT = ROOT / "iso15118" / "exi"
+
+
+def _remaining(text: str) -> str:
+    """The generated readers track ``r``, the bits still to read (``E - pos``), instead of
+    the position: one subtraction less per field, and one argument less per call."""
+    text = text.replace("(V >> (E - pos))", "(V >> r)")
+    text = re.sub(r"\bpos \+= (\d+)", r"r -= \1", text)
+    text = text.replace("V: int, E: int, pos: int", "V: int, r: int")
+    text = text.replace("(V, E, pos", "(V, r")
+    text = text.replace(", pos = ", ", r = ").replace("    pos = _d", "    r = _d")
+    text = text.replace("return pos", "return r").replace("return self, pos", "return self, r")
+    text = text.replace("    pos = E - ", "    r = E - ").replace("    if pos >= 8:", "    if r >= 8:")
+    assert not re.search(r"\bpos\b", text), "a reader still uses pos"
+    return text
 
 
 def _mask(n: int) -> str:
@@ -127,7 +142,20 @@ class _Gen:
         else:  # decimal, float, list: none in the messages' own types
             out.append(f"{ind}raise Fallback")
 
-    def decode_prod(self, g: Grammar, p: Any, out: list[str], ind: str) -> None:
+    @staticmethod
+    def emit_prefix(out: list[str], ind: str, prefix: tuple[int, int] | None) -> None:
+        """The event code of a state with a single production, read and checked in one go."""
+        if prefix is None or prefix[0] == 0:
+            return
+        w, code = prefix
+        out.append(f"{ind}pos += {w}")
+        if code:
+            out.append(f"{ind}if (V >> (E - pos)) & {_mask(w)} != {code}:")
+        else:
+            out.append(f"{ind}if (V >> (E - pos)) & {_mask(w)}:")
+        out.append(f"{ind}    raise Fallback")
+
+    def decode_prod(self, g: Grammar, p: Any, out: list[str], ind: str, prefix: tuple[int, int] | None = None) -> None:
         if p.kind == SE:
             cg = p.child
             uri = self.const(p.uri, "U")
@@ -136,10 +164,17 @@ class _Gen:
                 dt = cg.leaf
                 if dt.kind in ("nbit", "enum", "boolean"):
                     b = dt.nbits if dt.kind != "boolean" else 1
-                    out.append(f"{ind}pos += {b + 2}")
-                    out.append(f"{ind}x = (V >> (E - pos)) & {_mask(b + 2)}")
-                    out.append(f"{ind}if x & {hex(1 | (1 << (b + 1)))}:")
+                    w, code = prefix if prefix is not None else (0, 0)
+                    out.append(f"{ind}pos += {w + b + 2}")
+                    out.append(f"{ind}x = (V >> (E - pos)) & {_mask(w + b + 2)}")
+                    check = (((1 << w) - 1) << (b + 2)) | (1 << (b + 1)) | 1
+                    if code:
+                        out.append(f"{ind}if x & {hex(check)} != {hex(code << (b + 2))}:")
+                    else:
+                        out.append(f"{ind}if x & {hex(check)}:")
                     out.append(f"{ind}    raise Fallback")
+                    if w:
+                        out.append(f"{ind}x &= {_mask(b + 2)}")
                     if dt.kind == "boolean":
                         out.append(f"{ind}v = x == 2")
                     elif dt.kind == "enum":
@@ -151,8 +186,12 @@ class _Gen:
                             out.append(f"{ind}if v > {dt.max}:")
                             out.append(f"{ind}    raise Fallback")
                 else:
-                    out.append(f"{ind}pos += 1")
-                    out.append(f"{ind}if (V >> (E - pos)) & 1:")
+                    w, code = prefix if prefix is not None else (0, 0)
+                    out.append(f"{ind}pos += {w + 1}")
+                    if code:
+                        out.append(f"{ind}if (V >> (E - pos)) & {_mask(w + 1)} != {code << 1}:")
+                    else:
+                        out.append(f"{ind}if (V >> (E - pos)) & {_mask(w + 1)}:")
                     out.append(f"{ind}    raise Fallback")
                     self.read_value(dt, out, ind)
                     out.append(f"{ind}pos += 1")
@@ -160,17 +199,21 @@ class _Gen:
                     out.append(f"{ind}    raise Fallback")
                 out.append(f"{ind}ch.append(Element({uri}, {local}, None, None, v))")
             else:
+                self.emit_prefix(out, ind, prefix)
                 out.append(f"{ind}c = Element({uri}, {local})")
                 out.append(f"{ind}ch.append(c)")
                 out.append(f"{ind}pos = _d{self.g_index(cg)}(V, E, pos, c)")
         elif p.kind == CH:
+            self.emit_prefix(out, ind, prefix)
             self.read_value(p.dt, out, ind)
             out.append(f"{ind}el.value = v")
         elif p.kind == AT:
+            self.emit_prefix(out, ind, prefix)
             key = p.local if not p.uri else f"{{{p.uri}}}{p.local}"
             self.read_value(p.dt, out, ind)
             out.append(f"{ind}el.attrs[{self.const(key, 'A')}] = v")
         elif p.kind == EE:
+            self.emit_prefix(out, ind, prefix)
             out.append(f"{ind}return pos")
         else:  # wildcards, untyped (mixed) character data: the generic codec
             out.append(f"{ind}raise Fallback")
@@ -194,27 +237,34 @@ class _Gen:
             ind = self.block_head(out, g, st, k, mem, var, base, straight, first)
             first = False
             w = st.width
-            out.append(f"{ind}pos += {w}")
-            out.append(f"{ind}x = (V >> (E - pos)) & {_mask(w)}")
             nxt_table = None
             if len(mem) > 1:
                 rows = tuple(tuple(p.next.index if p.next is not None else -1 for p in g.states[s].prods) for s in mem)
                 nxt_table = self.const(dict(zip(mem, rows)), "N")
+            single = len(st.prods) == 1
+            if not single:
+                out.append(f"{ind}pos += {w}")
+                out.append(f"{ind}x = (V >> (E - pos)) & {_mask(w)}")
             for j, p in enumerate(st.prods):
-                out.append(f"{ind}{'if' if j == 0 else 'elif'} x == {p.code}:")
+                if single:
+                    sub = ind[:-4]
+                else:
+                    out.append(f"{ind}{'if' if j == 0 else 'elif'} x == {p.code}:")
+                    sub = ind
                 body: list[str] = []
-                self.decode_prod(g, p, body, ind + "    ")
+                self.decode_prod(g, p, body, sub + "    ", (w, p.code) if single else None)
                 out.extend(body)
                 if p.kind != EE and not (body and body[-1].strip() == "raise Fallback"):
                     if p.next is None:
-                        out.append(f"{ind}    return pos")
+                        out.append(f"{sub}    return pos")
                     elif nxt_table is None:
                         if not (straight and p.next is st):
-                            out.append(f"{ind}    s = {p.next.index}")
+                            out.append(f"{sub}    s = {p.next.index}")
                     else:
-                        out.append(f"{ind}    s = {nxt_table}[s][{j}]")
-            out.append(f"{ind}else:")
-            out.append(f"{ind}    raise Fallback")
+                        out.append(f"{sub}    s = {nxt_table}[s][{j}]")
+            if not single:
+                out.append(f"{ind}else:")
+                out.append(f"{ind}    raise Fallback")
         self.block_tail(out, straight)
         return out
 
@@ -526,7 +576,7 @@ class _Gen:
                "    V = int.from_bytes(data, 'big')",
                "    if E < 8 or data[0] != 0x80:",
                "        raise Fallback",
-               f"    pos = {8 + doc.width}",
+               f"    pos = E - {8 + doc.width}",
                f"    x = (V >> (E - pos)) & {_mask(doc.width)}"]
         enc = ["def encode(root: Element) -> bytes:",
                '    """Element -> EXI document; raises (Fallback or another exception) where the generic codec must run."""',
@@ -543,7 +593,7 @@ class _Gen:
             enc.append(f"    {'if' if first else 'elif'} nm == {self.const(local, 'L')} and ns == {self.const(uri, 'U')}:")
             enc.append(f"        acc, n = _e{gi}(root, {0x80 << doc.width | code}, {8 + doc.width})")
             first = False
-        dec += ["    else:", "        raise Fallback", "    if E - pos >= 8:", "        raise Fallback", "    return el"]
+        dec += ["    else:", "        raise Fallback", "    if pos >= 8:", "        raise Fallback", "    return el"]
         enc += ["    else:", "        raise Fallback", "    pad = -n & 7", "    return (acc << pad).to_bytes((n + pad) >> 3, 'big')"]
         k = 0
         while k < len(self.grammars):
@@ -573,7 +623,7 @@ class _Gen:
             f"GRAMMARS = {len(self.grammars)}",
             "",
         ]
-        return "\n".join(head + self.const_lines + ["", ""] + dec + ["", ""] + enc + body) + "\n"
+        return _remaining("\n".join(head + self.const_lines + ["", ""] + dec + ["", ""] + enc + body) + "\n")
 
 
 class _TypedGen(_Gen):
@@ -639,7 +689,7 @@ class _TypedGen(_Gen):
                         return spec, alt
         return None, None
 
-    def typed_prod(self, klass: type, p: Any, out: list[str], ind: str) -> None:
+    def typed_prod(self, klass: type, p: Any, out: list[str], ind: str, prefix: tuple[int, int] | None = None) -> None:
         if p.kind == SE:
             spec, child_cls = self.field_for(klass, p)
             if spec is None:
@@ -649,11 +699,12 @@ class _TypedGen(_Gen):
             many = spec.max_occurs != 1
             cg = p.child
             if child_cls is not None:
+                self.emit_prefix(out, ind, prefix)
                 out.append(f"{ind}v, pos = _t{self.t_index(cg, child_cls)}(V, E, pos)")
             elif cg.leaf_mode:
                 body: list[str] = []
                 save = len(self.const_lines)
-                self.decode_prod(None, p, body, ind)  # type: ignore[arg-type]
+                self.decode_prod(None, p, body, ind, prefix)  # type: ignore[arg-type]
                 assert body[-1].strip().startswith("ch.append(Element(")
                 body.pop()
                 if spec.kind == "enum" and cg.leaf.kind == "enum":
@@ -671,6 +722,7 @@ class _TypedGen(_Gen):
             if spec is None:
                 out.append(f"{ind}raise Fallback")
                 return
+            self.emit_prefix(out, ind, prefix)
             self.read_value(p.dt, out, ind)
             out.append(f"{ind}f_{spec.attr} = v")
         elif p.kind == CH:
@@ -678,9 +730,11 @@ class _TypedGen(_Gen):
             if spec is None:
                 out.append(f"{ind}raise Fallback")
                 return
+            self.emit_prefix(out, ind, prefix)
             self.read_value(p.dt, out, ind)
             out.append(f"{ind}f_{spec.attr} = v")
         elif p.kind == EE:
+            self.emit_prefix(out, ind, prefix)
             c = self.cls_const(klass)
             out.append(f"{ind}self = _new({c})")
             for spec in klass.FIELDS:  # type: ignore[attr-defined]
@@ -712,27 +766,34 @@ class _TypedGen(_Gen):
             ind = self.block_head(out, g, st, k, mem, var, base, straight, first)
             first = False
             w = st.width
-            out.append(f"{ind}pos += {w}")
-            out.append(f"{ind}x = (V >> (E - pos)) & {_mask(w)}")
             nxt_table = None
             if len(mem) > 1:
                 rows = tuple(tuple(p.next.index if p.next is not None else -1 for p in g.states[s].prods) for s in mem)
                 nxt_table = self.const(dict(zip(mem, rows)), "N")
+            single = len(st.prods) == 1
+            if not single:
+                out.append(f"{ind}pos += {w}")
+                out.append(f"{ind}x = (V >> (E - pos)) & {_mask(w)}")
             for j, p in enumerate(st.prods):
-                out.append(f"{ind}{'if' if j == 0 else 'elif'} x == {p.code}:")
+                if single:
+                    sub = ind[:-4]
+                else:
+                    out.append(f"{ind}{'if' if j == 0 else 'elif'} x == {p.code}:")
+                    sub = ind
                 body: list[str] = []
-                self.typed_prod(klass, p, body, ind + "    ")
+                self.typed_prod(klass, p, body, sub + "    ", (w, p.code) if single else None)
                 out.extend(body)
                 if p.kind != EE and not (body and body[-1].strip() == "raise Fallback"):
                     if p.next is None:
-                        out.append(f"{ind}    raise Fallback")
+                        out.append(f"{sub}    raise Fallback")
                     elif nxt_table is None:
                         if not (straight and p.next is st):
-                            out.append(f"{ind}    s = {p.next.index}")
+                            out.append(f"{sub}    s = {p.next.index}")
                     else:
-                        out.append(f"{ind}    s = {nxt_table}[s][{j}]")
-            out.append(f"{ind}else:")
-            out.append(f"{ind}    raise Fallback")
+                        out.append(f"{sub}    s = {nxt_table}[s][{j}]")
+            if not single:
+                out.append(f"{ind}else:")
+                out.append(f"{ind}    raise Fallback")
         self.block_tail(out, straight)
         return out
 
@@ -746,7 +807,7 @@ class _TypedGen(_Gen):
                "    V = int.from_bytes(data, 'big')",
                "    if E < 8 or data[0] != 0x80:",
                "        raise Fallback",
-               f"    pos = {8 + doc.width}",
+               f"    pos = E - {8 + doc.width}",
                f"    x = (V >> (E - pos)) & {_mask(doc.width)}"]
         first = True
         roots = 0
@@ -762,7 +823,7 @@ class _TypedGen(_Gen):
             first = False
             roots += 1
         if roots:
-            dec += ["    else:", "        raise Fallback", "    if E - pos >= 8:", "        raise Fallback", "    return msg"]
+            dec += ["    else:", "        raise Fallback", "    if pos >= 8:", "        raise Fallback", "    return msg"]
         else:
             dec += ["    raise Fallback"]
         body: list[str] = []
@@ -792,7 +853,7 @@ class _TypedGen(_Gen):
             "_new = object.__new__",
         ]
         classes = [f"{c} = M.{klass.__name__}" for klass, c in sorted(self.class_consts.items(), key=lambda kv: int(kv[1][2:]))]
-        return "\n".join(head + classes + self.const_lines + ["", ""] + dec + body) + "\n"
+        return _remaining("\n".join(head + classes + self.const_lines + ["", ""] + dec + body) + "\n")
 
 
 TYPED_OUT = ROOT / "iso15118" / "messages"

@@ -194,137 +194,137 @@ def decode(data: bytes) -> Element:
     V = int.from_bytes(data, 'big')
     if E < 8 or data[0] != 0x80:
         raise Fallback
-    pos = 14
-    x = (V >> (E - pos)) & 0x3f
+    r = E - 14
+    x = (V >> r) & 0x3f
     if x == 0:
         el = Element(_U0, _L1)
-        pos = _d0(V, E, pos, el)
+        r = _d0(V, r, el)
     elif x == 1:
         el = Element(_U0, _L2)
-        pos = _d1(V, E, pos, el)
+        r = _d1(V, r, el)
     elif x == 2:
         el = Element(_U0, _L3)
-        pos = _d2(V, E, pos, el)
+        r = _d2(V, r, el)
     elif x == 3:
         el = Element(_U0, _L4)
-        pos = _d3(V, E, pos, el)
+        r = _d3(V, r, el)
     elif x == 4:
         el = Element(_U0, _L5)
-        pos = _d4(V, E, pos, el)
+        r = _d4(V, r, el)
     elif x == 5:
         el = Element(_U0, _L6)
-        pos = _d5(V, E, pos, el)
+        r = _d5(V, r, el)
     elif x == 6:
         el = Element(_U0, _L7)
-        pos = _d6(V, E, pos, el)
+        r = _d6(V, r, el)
     elif x == 7:
         el = Element(_U0, _L8)
-        pos = _d7(V, E, pos, el)
+        r = _d7(V, r, el)
     elif x == 8:
         el = Element(_U0, _L9)
-        pos = _d8(V, E, pos, el)
+        r = _d8(V, r, el)
     elif x == 9:
         el = Element(_U0, _L10)
-        pos = _d9(V, E, pos, el)
+        r = _d9(V, r, el)
     elif x == 10:
         el = Element(_U0, _L11)
-        pos = _d10(V, E, pos, el)
+        r = _d10(V, r, el)
     elif x == 11:
         el = Element(_U0, _L12)
-        pos = _d11(V, E, pos, el)
+        r = _d11(V, r, el)
     elif x == 12:
         el = Element(_U13, _L14)
-        pos = _d12(V, E, pos, el)
+        r = _d12(V, r, el)
     elif x == 13:
         el = Element(_U13, _L15)
-        pos = _d13(V, E, pos, el)
+        r = _d13(V, r, el)
     elif x == 14:
         el = Element(_U16, _L17)
-        pos = _d14(V, E, pos, el)
+        r = _d14(V, r, el)
     elif x == 15:
         el = Element(_U16, _L18)
-        pos = _d15(V, E, pos, el)
+        r = _d15(V, r, el)
     elif x == 16:
         el = Element(_U16, _L19)
-        pos = _d16(V, E, pos, el)
+        r = _d16(V, r, el)
     elif x == 17:
         el = Element(_U16, _L20)
-        pos = _d17(V, E, pos, el)
+        r = _d17(V, r, el)
     elif x == 18:
         el = Element(_U0, _L21)
-        pos = _d18(V, E, pos, el)
+        r = _d18(V, r, el)
     elif x == 19:
         el = Element(_U0, _L22)
-        pos = _d19(V, E, pos, el)
+        r = _d19(V, r, el)
     elif x == 20:
         el = Element(_U16, _L23)
-        pos = _d20(V, E, pos, el)
+        r = _d20(V, r, el)
     elif x == 21:
         el = Element(_U16, _L24)
-        pos = _d21(V, E, pos, el)
+        r = _d21(V, r, el)
     elif x == 22:
         el = Element(_U16, _L25)
-        pos = _d22(V, E, pos, el)
+        r = _d22(V, r, el)
     elif x == 23:
         el = Element(_U16, _L26)
-        pos = _d23(V, E, pos, el)
+        r = _d23(V, r, el)
     elif x == 24:
         el = Element(_U16, _L27)
-        pos = _d21(V, E, pos, el)
+        r = _d21(V, r, el)
     elif x == 25:
         el = Element(_U16, _L28)
-        pos = _d24(V, E, pos, el)
+        r = _d24(V, r, el)
     elif x == 26:
         el = Element(_U16, _L29)
-        pos = _d25(V, E, pos, el)
+        r = _d25(V, r, el)
     elif x == 27:
         el = Element(_U16, _L30)
-        pos = _d26(V, E, pos, el)
+        r = _d26(V, r, el)
     elif x == 28:
         el = Element(_U16, _L31)
-        pos = _d27(V, E, pos, el)
+        r = _d27(V, r, el)
     elif x == 29:
         el = Element(_U16, _L32)
-        pos = _d28(V, E, pos, el)
+        r = _d28(V, r, el)
     elif x == 30:
         el = Element(_U16, _L33)
-        pos = _d29(V, E, pos, el)
+        r = _d29(V, r, el)
     elif x == 31:
         el = Element(_U0, _L34)
-        pos = _d30(V, E, pos, el)
+        r = _d30(V, r, el)
     elif x == 32:
         el = Element(_U0, _L35)
-        pos = _d31(V, E, pos, el)
+        r = _d31(V, r, el)
     elif x == 33:
         el = Element(_U16, _L36)
-        pos = _d32(V, E, pos, el)
+        r = _d32(V, r, el)
     elif x == 34:
         el = Element(_U16, _L37)
-        pos = _d33(V, E, pos, el)
+        r = _d33(V, r, el)
     elif x == 35:
         el = Element(_U16, _L38)
-        pos = _d34(V, E, pos, el)
+        r = _d34(V, r, el)
     elif x == 36:
         el = Element(_U16, _L39)
-        pos = _d35(V, E, pos, el)
+        r = _d35(V, r, el)
     elif x == 37:
         el = Element(_U16, _L40)
-        pos = _d36(V, E, pos, el)
+        r = _d36(V, r, el)
     elif x == 38:
         el = Element(_U16, _L41)
-        pos = _d37(V, E, pos, el)
+        r = _d37(V, r, el)
     elif x == 39:
         el = Element(_U16, _L42)
-        pos = _d38(V, E, pos, el)
+        r = _d38(V, r, el)
     elif x == 40:
         el = Element(_U16, _L43)
-        pos = _d39(V, E, pos, el)
+        r = _d39(V, r, el)
     elif x == 41:
         el = Element(_U16, _L44)
-        pos = _d40(V, E, pos, el)
+        r = _d40(V, r, el)
     else:
         raise Fallback
-    if E - pos >= 8:
+    if r >= 8:
         raise Fallback
     return el
 
@@ -423,101 +423,95 @@ def encode(root: Element) -> bytes:
     return (acc << pad).to_bytes((n + pad) >> 3, 'big')
 
 
-def _d0(V: int, E: int, pos: int, el: Element) -> int:
+def _d0(V: int, r: int, el: Element) -> int:
     # AC_CPDReqEnergyTransferMode
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L45)
-            ch.append(c)
-            pos = _d41(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L45)
+        ch.append(c)
+        r = _d41(V, r, c)
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L46)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 4
         elif x == 1:
             c = Element(_U0, _L47)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 3
         elif x == 2:
             c = Element(_U0, _L48)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 2
         else:
             raise Fallback
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L47)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 3
         elif x == 1:
             c = Element(_U0, _L48)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 2
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L48)
-            ch.append(c)
-            pos = _d41(V, E, pos, c)
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L48)
+        ch.append(c)
+        r = _d41(V, r, c)
+        s = 2
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L49)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 6
         elif x == 1:
             c = Element(_U0, _L50)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 5
         elif x == 2:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 6:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L50)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 5
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 5:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -649,227 +643,219 @@ def _e0(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d1(V: int, E: int, pos: int, el: Element) -> int:
+def _d1(V: int, r: int, el: Element) -> int:
     # AC_CPDResEnergyTransferMode
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L51)
-            ch.append(c)
-            pos = _d41(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L51)
+        ch.append(c)
+        r = _d41(V, r, c)
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L52)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 4
         elif x == 1:
             c = Element(_U0, _L53)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 3
         elif x == 2:
             c = Element(_U0, _L54)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 2
         else:
             raise Fallback
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L53)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 3
         elif x == 1:
             c = Element(_U0, _L54)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 2
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L54)
-            ch.append(c)
-            pos = _d41(V, E, pos, c)
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L54)
+        ch.append(c)
+        r = _d41(V, r, c)
+        s = 2
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L55)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 7
         elif x == 1:
             c = Element(_U0, _L56)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 6
         elif x == 2:
             c = Element(_U0, _L57)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 5
         else:
             raise Fallback
     if s == 7:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L56)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 6
         elif x == 1:
             c = Element(_U0, _L57)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 5
         else:
             raise Fallback
     if s == 6:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L57)
-            ch.append(c)
-            pos = _d41(V, E, pos, c)
-            s = 5
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L57)
+        ch.append(c)
+        r = _d41(V, r, c)
+        s = 5
     if s == 5:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U0, _L58)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 12
         elif x == 1:
             c = Element(_U0, _L59)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 11
         elif x == 2:
             c = Element(_U0, _L60)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 10
         elif x == 3:
             c = Element(_U0, _L61)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 9
         elif x == 4:
             c = Element(_U0, _L62)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 8
         elif x == 5:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 12:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U0, _L59)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 11
         elif x == 1:
             c = Element(_U0, _L60)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 10
         elif x == 2:
             c = Element(_U0, _L61)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 9
         elif x == 3:
             c = Element(_U0, _L62)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 8
         elif x == 4:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 11:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U0, _L60)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 10
         elif x == 1:
             c = Element(_U0, _L61)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 9
         elif x == 2:
             c = Element(_U0, _L62)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 8
         elif x == 3:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 10:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L61)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 9
         elif x == 1:
             c = Element(_U0, _L62)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 8
         elif x == 2:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 9:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L62)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 8
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 8:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -1157,31 +1143,29 @@ def _e1(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d2(V: int, E: int, pos: int, el: Element) -> int:
+def _d2(V: int, r: int, el: Element) -> int:
     # AC_ChargeLoopReq
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U13, _L63)
-            ch.append(c)
-            pos = _d42(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U13, _L63)
+        ch.append(c)
+        r = _d42(V, r, c)
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U13, _L64)
             ch.append(c)
-            pos = _d43(V, E, pos, c)
+            r = _d43(V, r, c)
             s = 3
         elif x == 1:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -1190,55 +1174,49 @@ def _d2(V: int, E: int, pos: int, el: Element) -> int:
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = x == 2
-            ch.append(Element(_U13, _L65, None, None, v))
-            s = 2
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = x == 2
+        ch.append(Element(_U13, _L65, None, None, v))
+        s = 2
     if s == 2:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U0, _L9)
             ch.append(c)
-            pos = _d8(V, E, pos, c)
+            r = _d8(V, r, c)
             s = 4
         elif x == 1:
             c = Element(_U0, _L11)
             ch.append(c)
-            pos = _d10(V, E, pos, c)
+            r = _d10(V, r, c)
             s = 4
         elif x == 2:
             c = Element(_U13, _L14)
             ch.append(c)
-            pos = _d12(V, E, pos, c)
+            r = _d12(V, r, c)
             s = 4
         elif x == 3:
             c = Element(_U0, _L21)
             ch.append(c)
-            pos = _d18(V, E, pos, c)
+            r = _d18(V, r, c)
             s = 4
         elif x == 4:
             c = Element(_U0, _L34)
             ch.append(c)
-            pos = _d30(V, E, pos, c)
+            r = _d30(V, r, c)
             s = 4
         else:
             raise Fallback
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -1356,240 +1334,232 @@ def _e2(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d3(V: int, E: int, pos: int, el: Element) -> int:
+def _d3(V: int, r: int, el: Element) -> int:
     # AC_ChargeLoopRes
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U13, _L63)
-            ch.append(c)
-            pos = _d42(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U13, _L63)
+        ch.append(c)
+        r = _d42(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 8
-            x = (V >> (E - pos)) & 0xff
-            if x & 0x81:
-                raise Fallback
-            v = _V67[x >> 1]
-            ch.append(Element(_U13, _L66, None, None, v))
-            s = 2
-        else:
+        r -= 9
+        x = (V >> r) & 0x1ff
+        if x & 0x181:
             raise Fallback
+        x &= 0xff
+        v = _V67[x >> 1]
+        ch.append(Element(_U13, _L66, None, None, v))
+        s = 2
     if s == 2:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
             c = Element(_U13, _L68)
             ch.append(c)
-            pos = _d44(V, E, pos, c)
+            r = _d44(V, r, c)
             s = 7
         elif x == 1:
             c = Element(_U13, _L69)
             ch.append(c)
-            pos = _d45(V, E, pos, c)
+            r = _d45(V, r, c)
             s = 6
         elif x == 2:
             c = Element(_U13, _L70)
             ch.append(c)
-            pos = _d46(V, E, pos, c)
+            r = _d46(V, r, c)
             s = 5
         elif x == 3:
             c = Element(_U0, _L71)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 4
         elif x == 4:
             c = Element(_U0, _L10)
             ch.append(c)
-            pos = _d9(V, E, pos, c)
+            r = _d9(V, r, c)
             s = 3
         elif x == 5:
             c = Element(_U0, _L12)
             ch.append(c)
-            pos = _d11(V, E, pos, c)
+            r = _d11(V, r, c)
             s = 3
         elif x == 6:
             c = Element(_U13, _L15)
             ch.append(c)
-            pos = _d13(V, E, pos, c)
+            r = _d13(V, r, c)
             s = 3
         elif x == 7:
             c = Element(_U0, _L22)
             ch.append(c)
-            pos = _d19(V, E, pos, c)
+            r = _d19(V, r, c)
             s = 3
         elif x == 8:
             c = Element(_U0, _L35)
             ch.append(c)
-            pos = _d31(V, E, pos, c)
+            r = _d31(V, r, c)
             s = 3
         else:
             raise Fallback
     if s == 7:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
             c = Element(_U13, _L69)
             ch.append(c)
-            pos = _d45(V, E, pos, c)
+            r = _d45(V, r, c)
             s = 6
         elif x == 1:
             c = Element(_U13, _L70)
             ch.append(c)
-            pos = _d46(V, E, pos, c)
+            r = _d46(V, r, c)
             s = 5
         elif x == 2:
             c = Element(_U0, _L71)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 4
         elif x == 3:
             c = Element(_U0, _L10)
             ch.append(c)
-            pos = _d9(V, E, pos, c)
+            r = _d9(V, r, c)
             s = 3
         elif x == 4:
             c = Element(_U0, _L12)
             ch.append(c)
-            pos = _d11(V, E, pos, c)
+            r = _d11(V, r, c)
             s = 3
         elif x == 5:
             c = Element(_U13, _L15)
             ch.append(c)
-            pos = _d13(V, E, pos, c)
+            r = _d13(V, r, c)
             s = 3
         elif x == 6:
             c = Element(_U0, _L22)
             ch.append(c)
-            pos = _d19(V, E, pos, c)
+            r = _d19(V, r, c)
             s = 3
         elif x == 7:
             c = Element(_U0, _L35)
             ch.append(c)
-            pos = _d31(V, E, pos, c)
+            r = _d31(V, r, c)
             s = 3
         else:
             raise Fallback
     if s == 6:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U13, _L70)
             ch.append(c)
-            pos = _d46(V, E, pos, c)
+            r = _d46(V, r, c)
             s = 5
         elif x == 1:
             c = Element(_U0, _L71)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 4
         elif x == 2:
             c = Element(_U0, _L10)
             ch.append(c)
-            pos = _d9(V, E, pos, c)
+            r = _d9(V, r, c)
             s = 3
         elif x == 3:
             c = Element(_U0, _L12)
             ch.append(c)
-            pos = _d11(V, E, pos, c)
+            r = _d11(V, r, c)
             s = 3
         elif x == 4:
             c = Element(_U13, _L15)
             ch.append(c)
-            pos = _d13(V, E, pos, c)
+            r = _d13(V, r, c)
             s = 3
         elif x == 5:
             c = Element(_U0, _L22)
             ch.append(c)
-            pos = _d19(V, E, pos, c)
+            r = _d19(V, r, c)
             s = 3
         elif x == 6:
             c = Element(_U0, _L35)
             ch.append(c)
-            pos = _d31(V, E, pos, c)
+            r = _d31(V, r, c)
             s = 3
         else:
             raise Fallback
     if s == 5:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U0, _L71)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 4
         elif x == 1:
             c = Element(_U0, _L10)
             ch.append(c)
-            pos = _d9(V, E, pos, c)
+            r = _d9(V, r, c)
             s = 3
         elif x == 2:
             c = Element(_U0, _L12)
             ch.append(c)
-            pos = _d11(V, E, pos, c)
+            r = _d11(V, r, c)
             s = 3
         elif x == 3:
             c = Element(_U13, _L15)
             ch.append(c)
-            pos = _d13(V, E, pos, c)
+            r = _d13(V, r, c)
             s = 3
         elif x == 4:
             c = Element(_U0, _L22)
             ch.append(c)
-            pos = _d19(V, E, pos, c)
+            r = _d19(V, r, c)
             s = 3
         elif x == 5:
             c = Element(_U0, _L35)
             ch.append(c)
-            pos = _d31(V, E, pos, c)
+            r = _d31(V, r, c)
             s = 3
         else:
             raise Fallback
     if s == 4:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U0, _L10)
             ch.append(c)
-            pos = _d9(V, E, pos, c)
+            r = _d9(V, r, c)
             s = 3
         elif x == 1:
             c = Element(_U0, _L12)
             ch.append(c)
-            pos = _d11(V, E, pos, c)
+            r = _d11(V, r, c)
             s = 3
         elif x == 2:
             c = Element(_U13, _L15)
             ch.append(c)
-            pos = _d13(V, E, pos, c)
+            r = _d13(V, r, c)
             s = 3
         elif x == 3:
             c = Element(_U0, _L22)
             ch.append(c)
-            pos = _d19(V, E, pos, c)
+            r = _d19(V, r, c)
             s = 3
         elif x == 4:
             c = Element(_U0, _L35)
             ch.append(c)
-            pos = _d31(V, E, pos, c)
+            r = _d31(V, r, c)
             s = 3
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -1896,42 +1866,38 @@ def _e3(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d4(V: int, E: int, pos: int, el: Element) -> int:
+def _d4(V: int, r: int, el: Element) -> int:
     # AC_ChargeParameterDiscoveryReq
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U13, _L63)
-            ch.append(c)
-            pos = _d42(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U13, _L63)
+        ch.append(c)
+        r = _d42(V, r, c)
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L1)
             ch.append(c)
-            pos = _d0(V, E, pos, c)
+            r = _d0(V, r, c)
             s = 2
         elif x == 1:
             c = Element(_U0, _L7)
             ch.append(c)
-            pos = _d6(V, E, pos, c)
+            r = _d6(V, r, c)
             s = 2
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -1989,55 +1955,47 @@ def _e4(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d5(V: int, E: int, pos: int, el: Element) -> int:
+def _d5(V: int, r: int, el: Element) -> int:
     # AC_ChargeParameterDiscoveryRes
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U13, _L63)
-            ch.append(c)
-            pos = _d42(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U13, _L63)
+        ch.append(c)
+        r = _d42(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 8
-            x = (V >> (E - pos)) & 0xff
-            if x & 0x81:
-                raise Fallback
-            v = _V67[x >> 1]
-            ch.append(Element(_U13, _L66, None, None, v))
-            s = 2
-        else:
+        r -= 9
+        x = (V >> r) & 0x1ff
+        if x & 0x181:
             raise Fallback
+        x &= 0xff
+        v = _V67[x >> 1]
+        ch.append(Element(_U13, _L66, None, None, v))
+        s = 2
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L2)
             ch.append(c)
-            pos = _d1(V, E, pos, c)
+            r = _d1(V, r, c)
             s = 3
         elif x == 1:
             c = Element(_U0, _L8)
             ch.append(c)
-            pos = _d7(V, E, pos, c)
+            r = _d7(V, r, c)
             s = 3
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -2114,191 +2072,181 @@ def _e5(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d6(V: int, E: int, pos: int, el: Element) -> int:
+def _d6(V: int, r: int, el: Element) -> int:
     # BPT_AC_CPDReqEnergyTransferMode
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L45)
-            ch.append(c)
-            pos = _d41(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L45)
+        ch.append(c)
+        r = _d41(V, r, c)
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L46)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 4
         elif x == 1:
             c = Element(_U0, _L47)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 3
         elif x == 2:
             c = Element(_U0, _L48)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 2
         else:
             raise Fallback
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L47)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 3
         elif x == 1:
             c = Element(_U0, _L48)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 2
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L48)
-            ch.append(c)
-            pos = _d41(V, E, pos, c)
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L48)
+        ch.append(c)
+        r = _d41(V, r, c)
+        s = 2
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L49)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 7
         elif x == 1:
             c = Element(_U0, _L50)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 6
         elif x == 2:
             c = Element(_U0, _L73)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 5
         else:
             raise Fallback
     if s == 7:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L50)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 6
         elif x == 1:
             c = Element(_U0, _L73)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 5
         else:
             raise Fallback
     if s == 6:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L73)
-            ch.append(c)
-            pos = _d41(V, E, pos, c)
-            s = 5
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L73)
+        ch.append(c)
+        r = _d41(V, r, c)
+        s = 5
     if s == 5:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L74)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 10
         elif x == 1:
             c = Element(_U0, _L75)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 9
         elif x == 2:
             c = Element(_U0, _L76)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 8
         else:
             raise Fallback
     if s == 10:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L75)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 9
         elif x == 1:
             c = Element(_U0, _L76)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 8
         else:
             raise Fallback
     if s == 9:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L76)
-            ch.append(c)
-            pos = _d41(V, E, pos, c)
-            s = 8
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L76)
+        ch.append(c)
+        r = _d41(V, r, c)
+        s = 8
     if s == 8:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L77)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 12
         elif x == 1:
             c = Element(_U0, _L78)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 11
         elif x == 2:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 12:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L78)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 11
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 11:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -2550,326 +2498,314 @@ def _e6(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d7(V: int, E: int, pos: int, el: Element) -> int:
+def _d7(V: int, r: int, el: Element) -> int:
     # BPT_AC_CPDResEnergyTransferMode
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L51)
-            ch.append(c)
-            pos = _d41(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L51)
+        ch.append(c)
+        r = _d41(V, r, c)
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L52)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 4
         elif x == 1:
             c = Element(_U0, _L53)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 3
         elif x == 2:
             c = Element(_U0, _L54)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 2
         else:
             raise Fallback
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L53)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 3
         elif x == 1:
             c = Element(_U0, _L54)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 2
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L54)
-            ch.append(c)
-            pos = _d41(V, E, pos, c)
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L54)
+        ch.append(c)
+        r = _d41(V, r, c)
+        s = 2
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L55)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 7
         elif x == 1:
             c = Element(_U0, _L56)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 6
         elif x == 2:
             c = Element(_U0, _L57)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 5
         else:
             raise Fallback
     if s == 7:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L56)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 6
         elif x == 1:
             c = Element(_U0, _L57)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 5
         else:
             raise Fallback
     if s == 6:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L57)
-            ch.append(c)
-            pos = _d41(V, E, pos, c)
-            s = 5
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L57)
+        ch.append(c)
+        r = _d41(V, r, c)
+        s = 5
     if s == 5:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U0, _L58)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 13
         elif x == 1:
             c = Element(_U0, _L59)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 12
         elif x == 2:
             c = Element(_U0, _L60)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 11
         elif x == 3:
             c = Element(_U0, _L61)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 10
         elif x == 4:
             c = Element(_U0, _L62)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 9
         elif x == 5:
             c = Element(_U0, _L79)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 8
         else:
             raise Fallback
     if s == 13:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U0, _L59)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 12
         elif x == 1:
             c = Element(_U0, _L60)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 11
         elif x == 2:
             c = Element(_U0, _L61)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 10
         elif x == 3:
             c = Element(_U0, _L62)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 9
         elif x == 4:
             c = Element(_U0, _L79)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 8
         else:
             raise Fallback
     if s == 12:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U0, _L60)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 11
         elif x == 1:
             c = Element(_U0, _L61)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 10
         elif x == 2:
             c = Element(_U0, _L62)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 9
         elif x == 3:
             c = Element(_U0, _L79)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 8
         else:
             raise Fallback
     if s == 11:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L61)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 10
         elif x == 1:
             c = Element(_U0, _L62)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 9
         elif x == 2:
             c = Element(_U0, _L79)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 8
         else:
             raise Fallback
     if s == 10:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L62)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 9
         elif x == 1:
             c = Element(_U0, _L79)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 8
         else:
             raise Fallback
     if s == 9:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L79)
-            ch.append(c)
-            pos = _d41(V, E, pos, c)
-            s = 8
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L79)
+        ch.append(c)
+        r = _d41(V, r, c)
+        s = 8
     if s == 8:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L80)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 16
         elif x == 1:
             c = Element(_U0, _L81)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 15
         elif x == 2:
             c = Element(_U0, _L82)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 14
         else:
             raise Fallback
     if s == 16:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L81)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 15
         elif x == 1:
             c = Element(_U0, _L82)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 14
         else:
             raise Fallback
     if s == 15:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L82)
-            ch.append(c)
-            pos = _d41(V, E, pos, c)
-            s = 14
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L82)
+        ch.append(c)
+        r = _d41(V, r, c)
+        s = 14
     if s == 14:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L83)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 18
         elif x == 1:
             c = Element(_U0, _L84)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 17
         elif x == 2:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 18:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L84)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 17
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 17:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -3295,383 +3231,363 @@ def _e7(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d8(V: int, E: int, pos: int, el: Element) -> int:
+def _d8(V: int, r: int, el: Element) -> int:
     # BPT_Dynamic_AC_CLReqControlMode
     ch = el.children
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U13, _L85, None, None, v))
             s = 2
         elif x == 1:
             c = Element(_U13, _L86)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U13, _L86)
-            ch.append(c)
-            pos = _d41(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U13, _L86)
+        ch.append(c)
+        r = _d41(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U13, _L87)
-            ch.append(c)
-            pos = _d41(V, E, pos, c)
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U13, _L87)
+        ch.append(c)
+        r = _d41(V, r, c)
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U13, _L88)
-            ch.append(c)
-            pos = _d41(V, E, pos, c)
-            s = 4
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U13, _L88)
+        ch.append(c)
+        r = _d41(V, r, c)
+        s = 4
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L45)
-            ch.append(c)
-            pos = _d41(V, E, pos, c)
-            s = 5
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L45)
+        ch.append(c)
+        r = _d41(V, r, c)
+        s = 5
     if s == 5:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L46)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 8
         elif x == 1:
             c = Element(_U0, _L47)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 7
         elif x == 2:
             c = Element(_U0, _L48)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 6
         else:
             raise Fallback
     if s == 8:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L47)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 7
         elif x == 1:
             c = Element(_U0, _L48)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 6
         else:
             raise Fallback
     if s == 7:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L48)
-            ch.append(c)
-            pos = _d41(V, E, pos, c)
-            s = 6
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L48)
+        ch.append(c)
+        r = _d41(V, r, c)
+        s = 6
     if s == 6:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L49)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 11
         elif x == 1:
             c = Element(_U0, _L50)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 10
         elif x == 2:
             c = Element(_U0, _L89)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 9
         else:
             raise Fallback
     if s == 11:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L50)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 10
         elif x == 1:
             c = Element(_U0, _L89)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 9
         else:
             raise Fallback
     if s == 10:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L89)
-            ch.append(c)
-            pos = _d41(V, E, pos, c)
-            s = 9
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L89)
+        ch.append(c)
+        r = _d41(V, r, c)
+        s = 9
     if s == 9:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L90)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 14
         elif x == 1:
             c = Element(_U0, _L91)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 13
         elif x == 2:
             c = Element(_U0, _L92)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 12
         else:
             raise Fallback
     if s == 14:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L91)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 13
         elif x == 1:
             c = Element(_U0, _L92)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 12
         else:
             raise Fallback
     if s == 13:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L92)
-            ch.append(c)
-            pos = _d41(V, E, pos, c)
-            s = 12
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L92)
+        ch.append(c)
+        r = _d41(V, r, c)
+        s = 12
     if s == 12:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L93)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 17
         elif x == 1:
             c = Element(_U0, _L94)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 16
         elif x == 2:
             c = Element(_U0, _L73)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 15
         else:
             raise Fallback
     if s == 17:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L94)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 16
         elif x == 1:
             c = Element(_U0, _L73)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 15
         else:
             raise Fallback
     if s == 16:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L73)
-            ch.append(c)
-            pos = _d41(V, E, pos, c)
-            s = 15
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L73)
+        ch.append(c)
+        r = _d41(V, r, c)
+        s = 15
     if s == 15:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L74)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 20
         elif x == 1:
             c = Element(_U0, _L75)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 19
         elif x == 2:
             c = Element(_U0, _L76)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 18
         else:
             raise Fallback
     if s == 20:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L75)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 19
         elif x == 1:
             c = Element(_U0, _L76)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 18
         else:
             raise Fallback
     if s == 19:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L76)
-            ch.append(c)
-            pos = _d41(V, E, pos, c)
-            s = 18
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L76)
+        ch.append(c)
+        r = _d41(V, r, c)
+        s = 18
     if s == 18:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U0, _L77)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 24
         elif x == 1:
             c = Element(_U0, _L78)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 23
         elif x == 2:
             c = Element(_U0, _L95)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 22
         elif x == 3:
             c = Element(_U0, _L96)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 21
         elif x == 4:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 24:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U0, _L78)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 23
         elif x == 1:
             c = Element(_U0, _L95)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 22
         elif x == 2:
             c = Element(_U0, _L96)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 21
         elif x == 3:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 23:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L95)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 22
         elif x == 1:
             c = Element(_U0, _L96)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 21
         elif x == 2:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 22:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L96)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 21
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 21:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -4174,29 +4090,29 @@ def _e8(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d9(V: int, E: int, pos: int, el: Element) -> int:
+def _d9(V: int, r: int, el: Element) -> int:
     # BPT_Dynamic_AC_CLResControlMode
     ch = el.children
     s = 0
     if s == 0:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U13, _L85, None, None, v))
             s = 5
         elif x == 1:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -4205,8 +4121,8 @@ def _d9(V: int, E: int, pos: int, el: Element) -> int:
             ch.append(Element(_U13, _L97, None, None, v))
             s = 4
         elif x == 2:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -4215,31 +4131,31 @@ def _d9(V: int, E: int, pos: int, el: Element) -> int:
             ch.append(Element(_U13, _L98, None, None, v))
             s = 3
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U13, _L99, None, None, v))
             s = 2
         elif x == 4:
             c = Element(_U0, _L100)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 5:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -4248,8 +4164,8 @@ def _d9(V: int, E: int, pos: int, el: Element) -> int:
             ch.append(Element(_U13, _L97, None, None, v))
             s = 4
         elif x == 1:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -4258,31 +4174,31 @@ def _d9(V: int, E: int, pos: int, el: Element) -> int:
             ch.append(Element(_U13, _L98, None, None, v))
             s = 3
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U13, _L99, None, None, v))
             s = 2
         elif x == 3:
             c = Element(_U0, _L100)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -4291,301 +4207,297 @@ def _d9(V: int, E: int, pos: int, el: Element) -> int:
             ch.append(Element(_U13, _L98, None, None, v))
             s = 3
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U13, _L99, None, None, v))
             s = 2
         elif x == 2:
             c = Element(_U0, _L100)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U13, _L99, None, None, v))
             s = 2
         elif x == 1:
             c = Element(_U0, _L100)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L100)
-            ch.append(c)
-            pos = _d41(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L100)
+        ch.append(c)
+        r = _d41(V, r, c)
+        s = 1
     if s == 1:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
             c = Element(_U0, _L101)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 13
         elif x == 1:
             c = Element(_U0, _L102)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 12
         elif x == 2:
             c = Element(_U0, _L103)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 11
         elif x == 3:
             c = Element(_U0, _L104)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 10
         elif x == 4:
             c = Element(_U0, _L105)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 9
         elif x == 5:
             c = Element(_U0, _L60)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 8
         elif x == 6:
             c = Element(_U0, _L61)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 7
         elif x == 7:
             c = Element(_U0, _L62)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 6
         elif x == 8:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 13:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
             c = Element(_U0, _L102)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 12
         elif x == 1:
             c = Element(_U0, _L103)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 11
         elif x == 2:
             c = Element(_U0, _L104)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 10
         elif x == 3:
             c = Element(_U0, _L105)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 9
         elif x == 4:
             c = Element(_U0, _L60)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 8
         elif x == 5:
             c = Element(_U0, _L61)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 7
         elif x == 6:
             c = Element(_U0, _L62)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 6
         elif x == 7:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 12:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U0, _L103)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 11
         elif x == 1:
             c = Element(_U0, _L104)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 10
         elif x == 2:
             c = Element(_U0, _L105)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 9
         elif x == 3:
             c = Element(_U0, _L60)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 8
         elif x == 4:
             c = Element(_U0, _L61)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 7
         elif x == 5:
             c = Element(_U0, _L62)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 6
         elif x == 6:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 11:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U0, _L104)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 10
         elif x == 1:
             c = Element(_U0, _L105)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 9
         elif x == 2:
             c = Element(_U0, _L60)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 8
         elif x == 3:
             c = Element(_U0, _L61)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 7
         elif x == 4:
             c = Element(_U0, _L62)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 6
         elif x == 5:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 10:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U0, _L105)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 9
         elif x == 1:
             c = Element(_U0, _L60)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 8
         elif x == 2:
             c = Element(_U0, _L61)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 7
         elif x == 3:
             c = Element(_U0, _L62)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 6
         elif x == 4:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 9:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U0, _L60)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 8
         elif x == 1:
             c = Element(_U0, _L61)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 7
         elif x == 2:
             c = Element(_U0, _L62)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 6
         elif x == 3:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 8:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L61)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 7
         elif x == 1:
             c = Element(_U0, _L62)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 6
         elif x == 2:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 7:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L62)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 6
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 6:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -5094,749 +5006,745 @@ def _e9(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d10(V: int, E: int, pos: int, el: Element) -> int:
+def _d10(V: int, r: int, el: Element) -> int:
     # BPT_Scheduled_AC_CLReqControlMode
     ch = el.children
     s = 0
     if s == 0:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
             c = Element(_U13, _L86)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 10
         elif x == 1:
             c = Element(_U13, _L87)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 9
         elif x == 2:
             c = Element(_U13, _L88)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 8
         elif x == 3:
             c = Element(_U0, _L45)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 7
         elif x == 4:
             c = Element(_U0, _L46)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 6
         elif x == 5:
             c = Element(_U0, _L47)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 5
         elif x == 6:
             c = Element(_U0, _L48)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 4
         elif x == 7:
             c = Element(_U0, _L49)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 3
         elif x == 8:
             c = Element(_U0, _L50)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 2
         elif x == 9:
             c = Element(_U0, _L89)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 10:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
             c = Element(_U13, _L87)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 9
         elif x == 1:
             c = Element(_U13, _L88)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 8
         elif x == 2:
             c = Element(_U0, _L45)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 7
         elif x == 3:
             c = Element(_U0, _L46)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 6
         elif x == 4:
             c = Element(_U0, _L47)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 5
         elif x == 5:
             c = Element(_U0, _L48)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 4
         elif x == 6:
             c = Element(_U0, _L49)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 3
         elif x == 7:
             c = Element(_U0, _L50)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 2
         elif x == 8:
             c = Element(_U0, _L89)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 9:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
             c = Element(_U13, _L88)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 8
         elif x == 1:
             c = Element(_U0, _L45)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 7
         elif x == 2:
             c = Element(_U0, _L46)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 6
         elif x == 3:
             c = Element(_U0, _L47)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 5
         elif x == 4:
             c = Element(_U0, _L48)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 4
         elif x == 5:
             c = Element(_U0, _L49)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 3
         elif x == 6:
             c = Element(_U0, _L50)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 2
         elif x == 7:
             c = Element(_U0, _L89)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 8:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U0, _L45)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 7
         elif x == 1:
             c = Element(_U0, _L46)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 6
         elif x == 2:
             c = Element(_U0, _L47)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 5
         elif x == 3:
             c = Element(_U0, _L48)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 4
         elif x == 4:
             c = Element(_U0, _L49)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 3
         elif x == 5:
             c = Element(_U0, _L50)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 2
         elif x == 6:
             c = Element(_U0, _L89)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 7:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U0, _L46)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 6
         elif x == 1:
             c = Element(_U0, _L47)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 5
         elif x == 2:
             c = Element(_U0, _L48)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 4
         elif x == 3:
             c = Element(_U0, _L49)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 3
         elif x == 4:
             c = Element(_U0, _L50)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 2
         elif x == 5:
             c = Element(_U0, _L89)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 6:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U0, _L47)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 5
         elif x == 1:
             c = Element(_U0, _L48)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 4
         elif x == 2:
             c = Element(_U0, _L49)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 3
         elif x == 3:
             c = Element(_U0, _L50)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 2
         elif x == 4:
             c = Element(_U0, _L89)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 5:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U0, _L48)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 4
         elif x == 1:
             c = Element(_U0, _L49)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 3
         elif x == 2:
             c = Element(_U0, _L50)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 2
         elif x == 3:
             c = Element(_U0, _L89)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L49)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 3
         elif x == 1:
             c = Element(_U0, _L50)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 2
         elif x == 2:
             c = Element(_U0, _L89)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L50)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 2
         elif x == 1:
             c = Element(_U0, _L89)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L89)
-            ch.append(c)
-            pos = _d41(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L89)
+        ch.append(c)
+        r = _d41(V, r, c)
+        s = 1
     if s == 1:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
             c = Element(_U0, _L90)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 21
         elif x == 1:
             c = Element(_U0, _L91)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 20
         elif x == 2:
             c = Element(_U0, _L92)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 19
         elif x == 3:
             c = Element(_U0, _L93)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 18
         elif x == 4:
             c = Element(_U0, _L94)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 17
         elif x == 5:
             c = Element(_U0, _L73)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 16
         elif x == 6:
             c = Element(_U0, _L74)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 15
         elif x == 7:
             c = Element(_U0, _L75)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 14
         elif x == 8:
             c = Element(_U0, _L76)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 13
         elif x == 9:
             c = Element(_U0, _L77)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 12
         elif x == 10:
             c = Element(_U0, _L78)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 11
         elif x == 11:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 21:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
             c = Element(_U0, _L91)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 20
         elif x == 1:
             c = Element(_U0, _L92)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 19
         elif x == 2:
             c = Element(_U0, _L93)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 18
         elif x == 3:
             c = Element(_U0, _L94)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 17
         elif x == 4:
             c = Element(_U0, _L73)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 16
         elif x == 5:
             c = Element(_U0, _L74)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 15
         elif x == 6:
             c = Element(_U0, _L75)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 14
         elif x == 7:
             c = Element(_U0, _L76)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 13
         elif x == 8:
             c = Element(_U0, _L77)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 12
         elif x == 9:
             c = Element(_U0, _L78)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 11
         elif x == 10:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 20:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
             c = Element(_U0, _L92)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 19
         elif x == 1:
             c = Element(_U0, _L93)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 18
         elif x == 2:
             c = Element(_U0, _L94)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 17
         elif x == 3:
             c = Element(_U0, _L73)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 16
         elif x == 4:
             c = Element(_U0, _L74)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 15
         elif x == 5:
             c = Element(_U0, _L75)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 14
         elif x == 6:
             c = Element(_U0, _L76)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 13
         elif x == 7:
             c = Element(_U0, _L77)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 12
         elif x == 8:
             c = Element(_U0, _L78)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 11
         elif x == 9:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 19:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
             c = Element(_U0, _L93)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 18
         elif x == 1:
             c = Element(_U0, _L94)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 17
         elif x == 2:
             c = Element(_U0, _L73)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 16
         elif x == 3:
             c = Element(_U0, _L74)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 15
         elif x == 4:
             c = Element(_U0, _L75)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 14
         elif x == 5:
             c = Element(_U0, _L76)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 13
         elif x == 6:
             c = Element(_U0, _L77)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 12
         elif x == 7:
             c = Element(_U0, _L78)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 11
         elif x == 8:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 18:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
             c = Element(_U0, _L94)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 17
         elif x == 1:
             c = Element(_U0, _L73)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 16
         elif x == 2:
             c = Element(_U0, _L74)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 15
         elif x == 3:
             c = Element(_U0, _L75)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 14
         elif x == 4:
             c = Element(_U0, _L76)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 13
         elif x == 5:
             c = Element(_U0, _L77)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 12
         elif x == 6:
             c = Element(_U0, _L78)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 11
         elif x == 7:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 17:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U0, _L73)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 16
         elif x == 1:
             c = Element(_U0, _L74)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 15
         elif x == 2:
             c = Element(_U0, _L75)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 14
         elif x == 3:
             c = Element(_U0, _L76)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 13
         elif x == 4:
             c = Element(_U0, _L77)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 12
         elif x == 5:
             c = Element(_U0, _L78)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 11
         elif x == 6:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 16:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U0, _L74)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 15
         elif x == 1:
             c = Element(_U0, _L75)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 14
         elif x == 2:
             c = Element(_U0, _L76)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 13
         elif x == 3:
             c = Element(_U0, _L77)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 12
         elif x == 4:
             c = Element(_U0, _L78)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 11
         elif x == 5:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 15:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U0, _L75)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 14
         elif x == 1:
             c = Element(_U0, _L76)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 13
         elif x == 2:
             c = Element(_U0, _L77)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 12
         elif x == 3:
             c = Element(_U0, _L78)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 11
         elif x == 4:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 14:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U0, _L76)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 13
         elif x == 1:
             c = Element(_U0, _L77)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 12
         elif x == 2:
             c = Element(_U0, _L78)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 11
         elif x == 3:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 13:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L77)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 12
         elif x == 1:
             c = Element(_U0, _L78)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 11
         elif x == 2:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 12:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L78)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 11
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 11:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -6754,305 +6662,303 @@ def _e10(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d11(V: int, E: int, pos: int, el: Element) -> int:
+def _d11(V: int, r: int, el: Element) -> int:
     # BPT_Scheduled_AC_CLResControlMode
     ch = el.children
     s = 0
     if s == 0:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
             c = Element(_U0, _L100)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 9
         elif x == 1:
             c = Element(_U0, _L101)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 8
         elif x == 2:
             c = Element(_U0, _L102)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 7
         elif x == 3:
             c = Element(_U0, _L103)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 6
         elif x == 4:
             c = Element(_U0, _L104)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 5
         elif x == 5:
             c = Element(_U0, _L105)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 4
         elif x == 6:
             c = Element(_U0, _L60)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 3
         elif x == 7:
             c = Element(_U0, _L61)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 2
         elif x == 8:
             c = Element(_U0, _L62)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 1
         elif x == 9:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 9:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
             c = Element(_U0, _L101)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 8
         elif x == 1:
             c = Element(_U0, _L102)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 7
         elif x == 2:
             c = Element(_U0, _L103)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 6
         elif x == 3:
             c = Element(_U0, _L104)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 5
         elif x == 4:
             c = Element(_U0, _L105)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 4
         elif x == 5:
             c = Element(_U0, _L60)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 3
         elif x == 6:
             c = Element(_U0, _L61)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 2
         elif x == 7:
             c = Element(_U0, _L62)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 1
         elif x == 8:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 8:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
             c = Element(_U0, _L102)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 7
         elif x == 1:
             c = Element(_U0, _L103)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 6
         elif x == 2:
             c = Element(_U0, _L104)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 5
         elif x == 3:
             c = Element(_U0, _L105)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 4
         elif x == 4:
             c = Element(_U0, _L60)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 3
         elif x == 5:
             c = Element(_U0, _L61)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 2
         elif x == 6:
             c = Element(_U0, _L62)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 1
         elif x == 7:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 7:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U0, _L103)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 6
         elif x == 1:
             c = Element(_U0, _L104)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 5
         elif x == 2:
             c = Element(_U0, _L105)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 4
         elif x == 3:
             c = Element(_U0, _L60)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 3
         elif x == 4:
             c = Element(_U0, _L61)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 2
         elif x == 5:
             c = Element(_U0, _L62)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 1
         elif x == 6:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 6:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U0, _L104)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 5
         elif x == 1:
             c = Element(_U0, _L105)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 4
         elif x == 2:
             c = Element(_U0, _L60)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 3
         elif x == 3:
             c = Element(_U0, _L61)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 2
         elif x == 4:
             c = Element(_U0, _L62)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 1
         elif x == 5:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 5:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U0, _L105)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 4
         elif x == 1:
             c = Element(_U0, _L60)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 3
         elif x == 2:
             c = Element(_U0, _L61)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 2
         elif x == 3:
             c = Element(_U0, _L62)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 1
         elif x == 4:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 4:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U0, _L60)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 3
         elif x == 1:
             c = Element(_U0, _L61)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 2
         elif x == 2:
             c = Element(_U0, _L62)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 1
         elif x == 3:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L61)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 2
         elif x == 1:
             c = Element(_U0, _L62)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 1
         elif x == 2:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L62)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 1
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -7418,16 +7324,14 @@ def _e11(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d12(V: int, E: int, pos: int, el: Element) -> int:
+def _d12(V: int, r: int, el: Element) -> int:
     # CLReqControlMode
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -7451,16 +7355,14 @@ def _e12(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d13(V: int, E: int, pos: int, el: Element) -> int:
+def _d13(V: int, r: int, el: Element) -> int:
     # CLResControlMode
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -7484,25 +7386,23 @@ def _e13(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d14(V: int, E: int, pos: int, el: Element) -> int:
+def _d14(V: int, r: int, el: Element) -> int:
     # CanonicalizationMethod
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rstr(V, E, pos)
-            el.attrs[_A106] = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rstr(V, r)
+        el.attrs[_A106] = v
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             raise Fallback
         elif x == 1:
-            return pos
+            return r
         elif x == 2:
             raise Fallback
         else:
@@ -7552,166 +7452,149 @@ def _e14(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d15(V: int, E: int, pos: int, el: Element) -> int:
+def _d15(V: int, r: int, el: Element) -> int:
     # DSAKeyValue
     ch = el.children
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U16, _L107, None, None, v))
             s = 3
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U16, _L108, None, None, v))
             s = 2
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U16, _L109, None, None, v))
             s = 1
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U16, _L110, None, None, v))
-            s = 6
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U16, _L110, None, None, v))
+        s = 6
     if s == 6:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U16, _L108, None, None, v))
             s = 2
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U16, _L109, None, None, v))
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U16, _L109, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U16, _L109, None, None, v))
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U16, _L111, None, None, v))
             s = 5
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U16, _L112, None, None, v))
             s = 4
         elif x == 2:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 5:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U16, _L112, None, None, v))
             s = 4
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U16, _L113, None, None, v))
-            s = 7
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U16, _L113, None, None, v))
+        s = 7
     if s == 7:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -7934,25 +7817,23 @@ def _e15(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d16(V: int, E: int, pos: int, el: Element) -> int:
+def _d16(V: int, r: int, el: Element) -> int:
     # DigestMethod
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rstr(V, E, pos)
-            el.attrs[_A106] = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rstr(V, r)
+        el.attrs[_A106] = v
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             raise Fallback
         elif x == 1:
-            return pos
+            return r
         elif x == 2:
             raise Fallback
         else:
@@ -8002,25 +7883,21 @@ def _e16(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d17(V: int, E: int, pos: int, el: Element) -> int:
+def _d17(V: int, r: int, el: Element) -> int:
     # DigestValue
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rbin(V, E, pos)
-            el.value = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rbin(V, r)
+        el.value = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -8046,244 +7923,228 @@ def _e17(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d18(V: int, E: int, pos: int, el: Element) -> int:
+def _d18(V: int, r: int, el: Element) -> int:
     # Dynamic_AC_CLReqControlMode
     ch = el.children
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U13, _L85, None, None, v))
             s = 2
         elif x == 1:
             c = Element(_U13, _L86)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U13, _L86)
-            ch.append(c)
-            pos = _d41(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U13, _L86)
+        ch.append(c)
+        r = _d41(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U13, _L87)
-            ch.append(c)
-            pos = _d41(V, E, pos, c)
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U13, _L87)
+        ch.append(c)
+        r = _d41(V, r, c)
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U13, _L88)
-            ch.append(c)
-            pos = _d41(V, E, pos, c)
-            s = 4
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U13, _L88)
+        ch.append(c)
+        r = _d41(V, r, c)
+        s = 4
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L45)
-            ch.append(c)
-            pos = _d41(V, E, pos, c)
-            s = 5
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L45)
+        ch.append(c)
+        r = _d41(V, r, c)
+        s = 5
     if s == 5:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L46)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 8
         elif x == 1:
             c = Element(_U0, _L47)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 7
         elif x == 2:
             c = Element(_U0, _L48)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 6
         else:
             raise Fallback
     if s == 8:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L47)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 7
         elif x == 1:
             c = Element(_U0, _L48)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 6
         else:
             raise Fallback
     if s == 7:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L48)
-            ch.append(c)
-            pos = _d41(V, E, pos, c)
-            s = 6
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L48)
+        ch.append(c)
+        r = _d41(V, r, c)
+        s = 6
     if s == 6:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L49)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 11
         elif x == 1:
             c = Element(_U0, _L50)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 10
         elif x == 2:
             c = Element(_U0, _L89)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 9
         else:
             raise Fallback
     if s == 11:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L50)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 10
         elif x == 1:
             c = Element(_U0, _L89)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 9
         else:
             raise Fallback
     if s == 10:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L89)
-            ch.append(c)
-            pos = _d41(V, E, pos, c)
-            s = 9
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L89)
+        ch.append(c)
+        r = _d41(V, r, c)
+        s = 9
     if s == 9:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L90)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 14
         elif x == 1:
             c = Element(_U0, _L91)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 13
         elif x == 2:
             c = Element(_U0, _L92)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 12
         else:
             raise Fallback
     if s == 14:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L91)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 13
         elif x == 1:
             c = Element(_U0, _L92)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 12
         else:
             raise Fallback
     if s == 13:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L92)
-            ch.append(c)
-            pos = _d41(V, E, pos, c)
-            s = 12
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L92)
+        ch.append(c)
+        r = _d41(V, r, c)
+        s = 12
     if s == 12:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L93)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 16
         elif x == 1:
             c = Element(_U0, _L94)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 15
         elif x == 2:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 16:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L94)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 15
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 15:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -8608,29 +8469,29 @@ def _e18(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d19(V: int, E: int, pos: int, el: Element) -> int:
+def _d19(V: int, r: int, el: Element) -> int:
     # Dynamic_AC_CLResControlMode
     ch = el.children
     s = 0
     if s == 0:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U13, _L85, None, None, v))
             s = 5
         elif x == 1:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -8639,8 +8500,8 @@ def _d19(V: int, E: int, pos: int, el: Element) -> int:
             ch.append(Element(_U13, _L97, None, None, v))
             s = 4
         elif x == 2:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -8649,31 +8510,31 @@ def _d19(V: int, E: int, pos: int, el: Element) -> int:
             ch.append(Element(_U13, _L98, None, None, v))
             s = 3
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U13, _L99, None, None, v))
             s = 2
         elif x == 4:
             c = Element(_U0, _L100)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 5:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -8682,8 +8543,8 @@ def _d19(V: int, E: int, pos: int, el: Element) -> int:
             ch.append(Element(_U13, _L97, None, None, v))
             s = 4
         elif x == 1:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -8692,31 +8553,31 @@ def _d19(V: int, E: int, pos: int, el: Element) -> int:
             ch.append(Element(_U13, _L98, None, None, v))
             s = 3
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U13, _L99, None, None, v))
             s = 2
         elif x == 3:
             c = Element(_U0, _L100)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -8725,301 +8586,297 @@ def _d19(V: int, E: int, pos: int, el: Element) -> int:
             ch.append(Element(_U13, _L98, None, None, v))
             s = 3
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U13, _L99, None, None, v))
             s = 2
         elif x == 2:
             c = Element(_U0, _L100)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U13, _L99, None, None, v))
             s = 2
         elif x == 1:
             c = Element(_U0, _L100)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L100)
-            ch.append(c)
-            pos = _d41(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L100)
+        ch.append(c)
+        r = _d41(V, r, c)
+        s = 1
     if s == 1:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
             c = Element(_U0, _L101)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 13
         elif x == 1:
             c = Element(_U0, _L102)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 12
         elif x == 2:
             c = Element(_U0, _L103)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 11
         elif x == 3:
             c = Element(_U0, _L104)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 10
         elif x == 4:
             c = Element(_U0, _L105)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 9
         elif x == 5:
             c = Element(_U0, _L60)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 8
         elif x == 6:
             c = Element(_U0, _L61)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 7
         elif x == 7:
             c = Element(_U0, _L62)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 6
         elif x == 8:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 13:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
             c = Element(_U0, _L102)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 12
         elif x == 1:
             c = Element(_U0, _L103)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 11
         elif x == 2:
             c = Element(_U0, _L104)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 10
         elif x == 3:
             c = Element(_U0, _L105)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 9
         elif x == 4:
             c = Element(_U0, _L60)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 8
         elif x == 5:
             c = Element(_U0, _L61)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 7
         elif x == 6:
             c = Element(_U0, _L62)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 6
         elif x == 7:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 12:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U0, _L103)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 11
         elif x == 1:
             c = Element(_U0, _L104)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 10
         elif x == 2:
             c = Element(_U0, _L105)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 9
         elif x == 3:
             c = Element(_U0, _L60)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 8
         elif x == 4:
             c = Element(_U0, _L61)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 7
         elif x == 5:
             c = Element(_U0, _L62)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 6
         elif x == 6:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 11:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U0, _L104)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 10
         elif x == 1:
             c = Element(_U0, _L105)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 9
         elif x == 2:
             c = Element(_U0, _L60)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 8
         elif x == 3:
             c = Element(_U0, _L61)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 7
         elif x == 4:
             c = Element(_U0, _L62)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 6
         elif x == 5:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 10:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U0, _L105)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 9
         elif x == 1:
             c = Element(_U0, _L60)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 8
         elif x == 2:
             c = Element(_U0, _L61)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 7
         elif x == 3:
             c = Element(_U0, _L62)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 6
         elif x == 4:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 9:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U0, _L60)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 8
         elif x == 1:
             c = Element(_U0, _L61)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 7
         elif x == 2:
             c = Element(_U0, _L62)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 6
         elif x == 3:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 8:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L61)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 7
         elif x == 1:
             c = Element(_U0, _L62)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 6
         elif x == 2:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 7:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L62)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 6
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 6:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -9528,59 +9385,59 @@ def _e19(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d20(V: int, E: int, pos: int, el: Element) -> int:
+def _d20(V: int, r: int, el: Element) -> int:
     # KeyInfo
     ch = el.children
     s = 0
     if s == 0:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A114] = v
             s = 1
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U16, _L24, None, None, v))
             s = 2
         elif x == 2:
             c = Element(_U16, _L25)
             ch.append(c)
-            pos = _d22(V, E, pos, c)
+            r = _d22(V, r, c)
             s = 2
         elif x == 3:
             c = Element(_U16, _L32)
             ch.append(c)
-            pos = _d28(V, E, pos, c)
+            r = _d28(V, r, c)
             s = 2
         elif x == 4:
             c = Element(_U16, _L44)
             ch.append(c)
-            pos = _d40(V, E, pos, c)
+            r = _d40(V, r, c)
             s = 2
         elif x == 5:
             c = Element(_U16, _L29)
             ch.append(c)
-            pos = _d25(V, E, pos, c)
+            r = _d25(V, r, c)
             s = 2
         elif x == 6:
             c = Element(_U16, _L33)
             ch.append(c)
-            pos = _d29(V, E, pos, c)
+            r = _d29(V, r, c)
             s = 2
         elif x == 7:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U16, _L27, None, None, v))
             s = 2
@@ -9591,50 +9448,50 @@ def _d20(V: int, E: int, pos: int, el: Element) -> int:
         else:
             raise Fallback
     while s == 1:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U16, _L24, None, None, v))
             s = 2
         elif x == 1:
             c = Element(_U16, _L25)
             ch.append(c)
-            pos = _d22(V, E, pos, c)
+            r = _d22(V, r, c)
             s = 2
         elif x == 2:
             c = Element(_U16, _L32)
             ch.append(c)
-            pos = _d28(V, E, pos, c)
+            r = _d28(V, r, c)
             s = 2
         elif x == 3:
             c = Element(_U16, _L44)
             ch.append(c)
-            pos = _d40(V, E, pos, c)
+            r = _d40(V, r, c)
             s = 2
         elif x == 4:
             c = Element(_U16, _L29)
             ch.append(c)
-            pos = _d25(V, E, pos, c)
+            r = _d25(V, r, c)
             s = 2
         elif x == 5:
             c = Element(_U16, _L33)
             ch.append(c)
-            pos = _d29(V, E, pos, c)
+            r = _d29(V, r, c)
             s = 2
         elif x == 6:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U16, _L27, None, None, v))
             s = 2
@@ -9645,50 +9502,50 @@ def _d20(V: int, E: int, pos: int, el: Element) -> int:
         else:
             raise Fallback
     while s == 2:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U16, _L24, None, None, v))
         elif x == 1:
             c = Element(_U16, _L25)
             ch.append(c)
-            pos = _d22(V, E, pos, c)
+            r = _d22(V, r, c)
         elif x == 2:
             c = Element(_U16, _L32)
             ch.append(c)
-            pos = _d28(V, E, pos, c)
+            r = _d28(V, r, c)
         elif x == 3:
             c = Element(_U16, _L44)
             ch.append(c)
-            pos = _d40(V, E, pos, c)
+            r = _d40(V, r, c)
         elif x == 4:
             c = Element(_U16, _L29)
             ch.append(c)
-            pos = _d25(V, E, pos, c)
+            r = _d25(V, r, c)
         elif x == 5:
             c = Element(_U16, _L33)
             ch.append(c)
-            pos = _d29(V, E, pos, c)
+            r = _d29(V, r, c)
         elif x == 6:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U16, _L27, None, None, v))
         elif x == 7:
             raise Fallback
         elif x == 8:
-            return pos
+            return r
         elif x == 9:
             raise Fallback
         else:
@@ -9928,25 +9785,21 @@ def _e20(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d21(V: int, E: int, pos: int, el: Element) -> int:
+def _d21(V: int, r: int, el: Element) -> int:
     # KeyName
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rstr(V, E, pos)
-            el.value = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rstr(V, r)
+        el.value = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -9972,22 +9825,22 @@ def _e21(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d22(V: int, E: int, pos: int, el: Element) -> int:
+def _d22(V: int, r: int, el: Element) -> int:
     # KeyValue
     ch = el.children
     s = 0
     while s == 0:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U16, _L18)
             ch.append(c)
-            pos = _d15(V, E, pos, c)
+            r = _d15(V, r, c)
             s = 1
         elif x == 1:
             c = Element(_U16, _L30)
             ch.append(c)
-            pos = _d26(V, E, pos, c)
+            r = _d26(V, r, c)
             s = 1
         elif x == 2:
             raise Fallback
@@ -9996,10 +9849,10 @@ def _d22(V: int, E: int, pos: int, el: Element) -> int:
         else:
             raise Fallback
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            return pos
+            return r
         elif x == 1:
             raise Fallback
         else:
@@ -10047,43 +9900,41 @@ def _e22(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d23(V: int, E: int, pos: int, el: Element) -> int:
+def _d23(V: int, r: int, el: Element) -> int:
     # Manifest
     ch = el.children
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A114] = v
             s = 2
         elif x == 1:
             c = Element(_U16, _L31)
             ch.append(c)
-            pos = _d27(V, E, pos, c)
+            r = _d27(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U16, _L31)
-            ch.append(c)
-            pos = _d27(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U16, _L31)
+        ch.append(c)
+        r = _d27(V, r, c)
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U16, _L31)
             ch.append(c)
-            pos = _d27(V, E, pos, c)
+            r = _d27(V, r, c)
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     raise Fallback
@@ -10159,73 +10010,73 @@ def _e23(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d24(V: int, E: int, pos: int, el: Element) -> int:
+def _d24(V: int, r: int, el: Element) -> int:
     # Object
     s = 0
     if s == 0:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A115] = v
             s = 3
         elif x == 1:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A114] = v
             s = 2
         elif x == 2:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A116] = v
             s = 1
         elif x == 3:
             raise Fallback
         elif x == 4:
-            return pos
+            return r
         elif x == 5:
             raise Fallback
         else:
             raise Fallback
     if s == 3:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A114] = v
             s = 2
         elif x == 1:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A116] = v
             s = 1
         elif x == 2:
             raise Fallback
         elif x == 3:
-            return pos
+            return r
         elif x == 4:
             raise Fallback
         else:
             raise Fallback
     if s == 2:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A116] = v
             s = 1
         elif x == 1:
             raise Fallback
         elif x == 2:
-            return pos
+            return r
         elif x == 3:
             raise Fallback
         else:
             raise Fallback
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             raise Fallback
         elif x == 1:
-            return pos
+            return r
         elif x == 2:
             raise Fallback
         else:
@@ -10325,63 +10176,63 @@ def _e24(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d25(V: int, E: int, pos: int, el: Element) -> int:
+def _d25(V: int, r: int, el: Element) -> int:
     # PGPData
     ch = el.children
     s = 0
     while True:
         k = _K117[s]
         if k == 0:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 ch.append(Element(_U16, _L118, None, None, v))
                 s = 1
             elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 ch.append(Element(_U16, _L119, None, None, v))
                 s = 2
             else:
                 raise Fallback
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 ch.append(Element(_U16, _L119, None, None, v))
                 s = 3
             elif x == 1:
                 raise Fallback
             elif x == 2:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
                 raise Fallback
             elif x == 1:
-                return pos
+                return r
             else:
                 raise Fallback
         else:
@@ -10466,47 +10317,35 @@ def _e25(el: Element, acc: int, n: int) -> tuple[int, int]:
             raise Fallback
 
 
-def _d26(V: int, E: int, pos: int, el: Element) -> int:
+def _d26(V: int, r: int, el: Element) -> int:
     # RSAKeyValue
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U16, _L121, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U16, _L121, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U16, _L122, None, None, v))
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U16, _L122, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -10572,126 +10411,117 @@ def _e26(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d27(V: int, E: int, pos: int, el: Element) -> int:
+def _d27(V: int, r: int, el: Element) -> int:
     # Reference
     ch = el.children
     s = 0
     if s == 0:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A114] = v
             s = 5
         elif x == 1:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A123] = v
             s = 4
         elif x == 2:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A124] = v
             s = 3
         elif x == 3:
             c = Element(_U16, _L43)
             ch.append(c)
-            pos = _d39(V, E, pos, c)
+            r = _d39(V, r, c)
             s = 2
         elif x == 4:
             c = Element(_U16, _L19)
             ch.append(c)
-            pos = _d16(V, E, pos, c)
+            r = _d16(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 5:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A123] = v
             s = 4
         elif x == 1:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A124] = v
             s = 3
         elif x == 2:
             c = Element(_U16, _L43)
             ch.append(c)
-            pos = _d39(V, E, pos, c)
+            r = _d39(V, r, c)
             s = 2
         elif x == 3:
             c = Element(_U16, _L19)
             ch.append(c)
-            pos = _d16(V, E, pos, c)
+            r = _d16(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A124] = v
             s = 3
         elif x == 1:
             c = Element(_U16, _L43)
             ch.append(c)
-            pos = _d39(V, E, pos, c)
+            r = _d39(V, r, c)
             s = 2
         elif x == 2:
             c = Element(_U16, _L19)
             ch.append(c)
-            pos = _d16(V, E, pos, c)
+            r = _d16(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U16, _L43)
             ch.append(c)
-            pos = _d39(V, E, pos, c)
+            r = _d39(V, r, c)
             s = 2
         elif x == 1:
             c = Element(_U16, _L19)
             ch.append(c)
-            pos = _d16(V, E, pos, c)
+            r = _d16(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U16, _L19)
-            ch.append(c)
-            pos = _d16(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U16, _L19)
+        ch.append(c)
+        r = _d16(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U16, _L20, None, None, v))
-            s = 6
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U16, _L20, None, None, v))
+        s = 6
     if s == 6:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -10881,65 +10711,63 @@ def _e27(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d28(V: int, E: int, pos: int, el: Element) -> int:
+def _d28(V: int, r: int, el: Element) -> int:
     # RetrievalMethod
     ch = el.children
     s = 0
     if s == 0:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A123] = v
             s = 3
         elif x == 1:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A124] = v
             s = 2
         elif x == 2:
             c = Element(_U16, _L43)
             ch.append(c)
-            pos = _d39(V, E, pos, c)
+            r = _d39(V, r, c)
             s = 1
         elif x == 3:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A124] = v
             s = 2
         elif x == 1:
             c = Element(_U16, _L43)
             ch.append(c)
-            pos = _d39(V, E, pos, c)
+            r = _d39(V, r, c)
             s = 1
         elif x == 2:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U16, _L43)
             ch.append(c)
-            pos = _d39(V, E, pos, c)
+            r = _d39(V, r, c)
             s = 1
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -11036,61 +10864,56 @@ def _e28(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d29(V: int, E: int, pos: int, el: Element) -> int:
+def _d29(V: int, r: int, el: Element) -> int:
     # SPKIData
     ch = el.children
     s = 0
     while True:
         k = _K125[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U16, _L126, None, None, v))
-                s = 1
-            else:
+            r -= 2
+            if (V >> r) & 0x3:
                 raise Fallback
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            ch.append(Element(_U16, _L126, None, None, v))
+            s = 1
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 ch.append(Element(_U16, _L126, None, None, v))
                 s = _N127[s][0]
             elif x == 1:
                 raise Fallback
             elif x == 2:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 ch.append(Element(_U16, _L126, None, None, v))
                 s = 2
             elif x == 1:
-                return pos
+                return r
             else:
                 raise Fallback
         else:
@@ -11176,452 +10999,448 @@ def _e29(el: Element, acc: int, n: int) -> tuple[int, int]:
             raise Fallback
 
 
-def _d30(V: int, E: int, pos: int, el: Element) -> int:
+def _d30(V: int, r: int, el: Element) -> int:
     # Scheduled_AC_CLReqControlMode
     ch = el.children
     s = 0
     if s == 0:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
             c = Element(_U13, _L86)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 10
         elif x == 1:
             c = Element(_U13, _L87)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 9
         elif x == 2:
             c = Element(_U13, _L88)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 8
         elif x == 3:
             c = Element(_U0, _L45)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 7
         elif x == 4:
             c = Element(_U0, _L46)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 6
         elif x == 5:
             c = Element(_U0, _L47)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 5
         elif x == 6:
             c = Element(_U0, _L48)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 4
         elif x == 7:
             c = Element(_U0, _L49)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 3
         elif x == 8:
             c = Element(_U0, _L50)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 2
         elif x == 9:
             c = Element(_U0, _L89)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 10:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
             c = Element(_U13, _L87)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 9
         elif x == 1:
             c = Element(_U13, _L88)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 8
         elif x == 2:
             c = Element(_U0, _L45)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 7
         elif x == 3:
             c = Element(_U0, _L46)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 6
         elif x == 4:
             c = Element(_U0, _L47)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 5
         elif x == 5:
             c = Element(_U0, _L48)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 4
         elif x == 6:
             c = Element(_U0, _L49)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 3
         elif x == 7:
             c = Element(_U0, _L50)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 2
         elif x == 8:
             c = Element(_U0, _L89)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 9:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
             c = Element(_U13, _L88)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 8
         elif x == 1:
             c = Element(_U0, _L45)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 7
         elif x == 2:
             c = Element(_U0, _L46)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 6
         elif x == 3:
             c = Element(_U0, _L47)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 5
         elif x == 4:
             c = Element(_U0, _L48)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 4
         elif x == 5:
             c = Element(_U0, _L49)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 3
         elif x == 6:
             c = Element(_U0, _L50)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 2
         elif x == 7:
             c = Element(_U0, _L89)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 8:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U0, _L45)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 7
         elif x == 1:
             c = Element(_U0, _L46)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 6
         elif x == 2:
             c = Element(_U0, _L47)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 5
         elif x == 3:
             c = Element(_U0, _L48)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 4
         elif x == 4:
             c = Element(_U0, _L49)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 3
         elif x == 5:
             c = Element(_U0, _L50)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 2
         elif x == 6:
             c = Element(_U0, _L89)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 7:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U0, _L46)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 6
         elif x == 1:
             c = Element(_U0, _L47)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 5
         elif x == 2:
             c = Element(_U0, _L48)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 4
         elif x == 3:
             c = Element(_U0, _L49)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 3
         elif x == 4:
             c = Element(_U0, _L50)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 2
         elif x == 5:
             c = Element(_U0, _L89)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 6:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U0, _L47)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 5
         elif x == 1:
             c = Element(_U0, _L48)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 4
         elif x == 2:
             c = Element(_U0, _L49)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 3
         elif x == 3:
             c = Element(_U0, _L50)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 2
         elif x == 4:
             c = Element(_U0, _L89)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 5:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U0, _L48)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 4
         elif x == 1:
             c = Element(_U0, _L49)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 3
         elif x == 2:
             c = Element(_U0, _L50)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 2
         elif x == 3:
             c = Element(_U0, _L89)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L49)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 3
         elif x == 1:
             c = Element(_U0, _L50)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 2
         elif x == 2:
             c = Element(_U0, _L89)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L50)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 2
         elif x == 1:
             c = Element(_U0, _L89)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L89)
-            ch.append(c)
-            pos = _d41(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L89)
+        ch.append(c)
+        r = _d41(V, r, c)
+        s = 1
     if s == 1:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U0, _L90)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 15
         elif x == 1:
             c = Element(_U0, _L91)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 14
         elif x == 2:
             c = Element(_U0, _L92)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 13
         elif x == 3:
             c = Element(_U0, _L93)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 12
         elif x == 4:
             c = Element(_U0, _L94)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 11
         elif x == 5:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 15:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U0, _L91)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 14
         elif x == 1:
             c = Element(_U0, _L92)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 13
         elif x == 2:
             c = Element(_U0, _L93)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 12
         elif x == 3:
             c = Element(_U0, _L94)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 11
         elif x == 4:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 14:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U0, _L92)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 13
         elif x == 1:
             c = Element(_U0, _L93)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 12
         elif x == 2:
             c = Element(_U0, _L94)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 11
         elif x == 3:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 13:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L93)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 12
         elif x == 1:
             c = Element(_U0, _L94)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 11
         elif x == 2:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 12:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L94)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 11
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 11:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -12185,305 +12004,303 @@ def _e30(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d31(V: int, E: int, pos: int, el: Element) -> int:
+def _d31(V: int, r: int, el: Element) -> int:
     # Scheduled_AC_CLResControlMode
     ch = el.children
     s = 0
     if s == 0:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
             c = Element(_U0, _L100)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 9
         elif x == 1:
             c = Element(_U0, _L101)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 8
         elif x == 2:
             c = Element(_U0, _L102)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 7
         elif x == 3:
             c = Element(_U0, _L103)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 6
         elif x == 4:
             c = Element(_U0, _L104)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 5
         elif x == 5:
             c = Element(_U0, _L105)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 4
         elif x == 6:
             c = Element(_U0, _L60)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 3
         elif x == 7:
             c = Element(_U0, _L61)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 2
         elif x == 8:
             c = Element(_U0, _L62)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 1
         elif x == 9:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 9:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
             c = Element(_U0, _L101)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 8
         elif x == 1:
             c = Element(_U0, _L102)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 7
         elif x == 2:
             c = Element(_U0, _L103)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 6
         elif x == 3:
             c = Element(_U0, _L104)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 5
         elif x == 4:
             c = Element(_U0, _L105)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 4
         elif x == 5:
             c = Element(_U0, _L60)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 3
         elif x == 6:
             c = Element(_U0, _L61)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 2
         elif x == 7:
             c = Element(_U0, _L62)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 1
         elif x == 8:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 8:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
             c = Element(_U0, _L102)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 7
         elif x == 1:
             c = Element(_U0, _L103)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 6
         elif x == 2:
             c = Element(_U0, _L104)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 5
         elif x == 3:
             c = Element(_U0, _L105)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 4
         elif x == 4:
             c = Element(_U0, _L60)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 3
         elif x == 5:
             c = Element(_U0, _L61)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 2
         elif x == 6:
             c = Element(_U0, _L62)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 1
         elif x == 7:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 7:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U0, _L103)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 6
         elif x == 1:
             c = Element(_U0, _L104)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 5
         elif x == 2:
             c = Element(_U0, _L105)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 4
         elif x == 3:
             c = Element(_U0, _L60)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 3
         elif x == 4:
             c = Element(_U0, _L61)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 2
         elif x == 5:
             c = Element(_U0, _L62)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 1
         elif x == 6:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 6:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U0, _L104)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 5
         elif x == 1:
             c = Element(_U0, _L105)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 4
         elif x == 2:
             c = Element(_U0, _L60)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 3
         elif x == 3:
             c = Element(_U0, _L61)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 2
         elif x == 4:
             c = Element(_U0, _L62)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 1
         elif x == 5:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 5:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U0, _L105)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 4
         elif x == 1:
             c = Element(_U0, _L60)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 3
         elif x == 2:
             c = Element(_U0, _L61)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 2
         elif x == 3:
             c = Element(_U0, _L62)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 1
         elif x == 4:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 4:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U0, _L60)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 3
         elif x == 1:
             c = Element(_U0, _L61)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 2
         elif x == 2:
             c = Element(_U0, _L62)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 1
         elif x == 3:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L61)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 2
         elif x == 1:
             c = Element(_U0, _L62)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 1
         elif x == 2:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L62)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 1
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -12849,70 +12666,66 @@ def _e31(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d32(V: int, E: int, pos: int, el: Element) -> int:
+def _d32(V: int, r: int, el: Element) -> int:
     # Signature
     ch = el.children
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A114] = v
             s = 2
         elif x == 1:
             c = Element(_U16, _L41)
             ch.append(c)
-            pos = _d37(V, E, pos, c)
+            r = _d37(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U16, _L41)
-            ch.append(c)
-            pos = _d37(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U16, _L41)
+        ch.append(c)
+        r = _d37(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U16, _L40)
-            ch.append(c)
-            pos = _d36(V, E, pos, c)
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U16, _L40)
+        ch.append(c)
+        r = _d36(V, r, c)
+        s = 3
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U16, _L23)
             ch.append(c)
-            pos = _d20(V, E, pos, c)
+            r = _d20(V, r, c)
             s = 4
         elif x == 1:
             c = Element(_U16, _L28)
             ch.append(c)
-            pos = _d24(V, E, pos, c)
+            r = _d24(V, r, c)
             s = 4
         elif x == 2:
-            return pos
+            return r
         else:
             raise Fallback
     while s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U16, _L28)
             ch.append(c)
-            pos = _d24(V, E, pos, c)
+            r = _d24(V, r, c)
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     raise Fallback
@@ -13022,53 +12835,51 @@ def _e32(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d33(V: int, E: int, pos: int, el: Element) -> int:
+def _d33(V: int, r: int, el: Element) -> int:
     # SignatureMethod
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rstr(V, E, pos)
-            el.attrs[_A106] = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rstr(V, r)
+        el.attrs[_A106] = v
+        s = 1
     while s == 1:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U16, _L128, None, None, v))
             s = 2
         elif x == 1:
             raise Fallback
         elif x == 2:
-            return pos
+            return r
         elif x == 3:
             raise Fallback
         else:
             raise Fallback
     while s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             raise Fallback
         elif x == 1:
-            return pos
+            return r
         elif x == 2:
             raise Fallback
         else:
@@ -13145,43 +12956,41 @@ def _e33(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d34(V: int, E: int, pos: int, el: Element) -> int:
+def _d34(V: int, r: int, el: Element) -> int:
     # SignatureProperties
     ch = el.children
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A114] = v
             s = 2
         elif x == 1:
             c = Element(_U16, _L39)
             ch.append(c)
-            pos = _d35(V, E, pos, c)
+            r = _d35(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U16, _L39)
-            ch.append(c)
-            pos = _d35(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U16, _L39)
+        ch.append(c)
+        r = _d35(V, r, c)
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U16, _L39)
             ch.append(c)
-            pos = _d35(V, E, pos, c)
+            r = _d35(V, r, c)
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     raise Fallback
@@ -13257,34 +13066,32 @@ def _e34(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d35(V: int, E: int, pos: int, el: Element) -> int:
+def _d35(V: int, r: int, el: Element) -> int:
     # SignatureProperty
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A114] = v
             s = 2
         elif x == 1:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A129] = v
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rstr(V, E, pos)
-            el.attrs[_A129] = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rstr(V, r)
+        el.attrs[_A129] = v
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             raise Fallback
         elif x == 1:
@@ -13292,12 +13099,12 @@ def _d35(V: int, E: int, pos: int, el: Element) -> int:
         else:
             raise Fallback
     while s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             raise Fallback
         elif x == 1:
-            return pos
+            return r
         elif x == 2:
             raise Fallback
         else:
@@ -13377,38 +13184,34 @@ def _e35(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d36(V: int, E: int, pos: int, el: Element) -> int:
+def _d36(V: int, r: int, el: Element) -> int:
     # SignatureValue
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A114] = v
             s = 2
         elif x == 1:
-            v, pos = rbin(V, E, pos)
+            v, r = rbin(V, r)
             el.value = v
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rbin(V, E, pos)
-            el.value = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rbin(V, r)
+        el.value = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -13453,63 +13256,57 @@ def _e36(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d37(V: int, E: int, pos: int, el: Element) -> int:
+def _d37(V: int, r: int, el: Element) -> int:
     # SignedInfo
     ch = el.children
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A114] = v
             s = 2
         elif x == 1:
             c = Element(_U16, _L17)
             ch.append(c)
-            pos = _d14(V, E, pos, c)
+            r = _d14(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U16, _L17)
-            ch.append(c)
-            pos = _d14(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U16, _L17)
+        ch.append(c)
+        r = _d14(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U16, _L37)
-            ch.append(c)
-            pos = _d33(V, E, pos, c)
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U16, _L37)
+        ch.append(c)
+        r = _d33(V, r, c)
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U16, _L31)
-            ch.append(c)
-            pos = _d27(V, E, pos, c)
-            s = 4
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U16, _L31)
+        ch.append(c)
+        r = _d27(V, r, c)
+        s = 4
     while s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U16, _L31)
             ch.append(c)
-            pos = _d27(V, E, pos, c)
+            r = _d27(V, r, c)
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     raise Fallback
@@ -13613,35 +13410,33 @@ def _e37(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d38(V: int, E: int, pos: int, el: Element) -> int:
+def _d38(V: int, r: int, el: Element) -> int:
     # Transform
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rstr(V, E, pos)
-            el.attrs[_A106] = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rstr(V, r)
+        el.attrs[_A106] = v
+        s = 1
     while s == 1:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U16, _L130, None, None, v))
         elif x == 1:
             raise Fallback
         elif x == 2:
-            return pos
+            return r
         elif x == 3:
             raise Fallback
         else:
@@ -13707,29 +13502,27 @@ def _e38(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d39(V: int, E: int, pos: int, el: Element) -> int:
+def _d39(V: int, r: int, el: Element) -> int:
     # Transforms
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U16, _L42)
-            ch.append(c)
-            pos = _d38(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U16, _L42)
+        ch.append(c)
+        r = _d38(V, r, c)
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U16, _L42)
             ch.append(c)
-            pos = _d38(V, E, pos, c)
+            r = _d38(V, r, c)
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     raise Fallback
@@ -13776,55 +13569,55 @@ def _e39(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d40(V: int, E: int, pos: int, el: Element) -> int:
+def _d40(V: int, r: int, el: Element) -> int:
     # X509Data
     ch = el.children
     s = 0
     if s == 0:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U16, _L131)
             ch.append(c)
-            pos = _d47(V, E, pos, c)
+            r = _d47(V, r, c)
             s = 1
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U16, _L132, None, None, v))
             s = 1
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U16, _L133, None, None, v))
             s = 1
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U16, _L134, None, None, v))
             s = 1
         elif x == 4:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U16, _L135, None, None, v))
             s = 1
@@ -13833,52 +13626,52 @@ def _d40(V: int, E: int, pos: int, el: Element) -> int:
         else:
             raise Fallback
     while s == 1:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U16, _L131)
             ch.append(c)
-            pos = _d47(V, E, pos, c)
+            r = _d47(V, r, c)
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U16, _L132, None, None, v))
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U16, _L133, None, None, v))
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U16, _L134, None, None, v))
         elif x == 4:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U16, _L135, None, None, v))
         elif x == 5:
             raise Fallback
         elif x == 6:
-            return pos
+            return r
         else:
             raise Fallback
     raise Fallback
@@ -14033,51 +13826,40 @@ def _e40(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d41(V: int, E: int, pos: int, el: Element) -> int:
+def _d41(V: int, r: int, el: Element) -> int:
     # RationalNumberType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 10
-            x = (V >> (E - pos)) & 0x3ff
-            if x & 0x201:
-                raise Fallback
-            v = (x >> 1) + -128
-            ch.append(Element(_U13, _L122, None, None, v))
-            s = 1
-        else:
+        r -= 11
+        x = (V >> r) & 0x7ff
+        if x & 0x601:
             raise Fallback
+        x &= 0x3ff
+        v = (x >> 1) + -128
+        ch.append(Element(_U13, _L122, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
-            if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
-                v = -u - 1 if v & 0x100 else u
-            elif v > 0xFF:
-                v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U13, _L136, None, None, v))
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 9
+        v = (V >> r) & 0x1FF
+        if v & 0x80:
+            u, r = ruint(V, r, v & 0xFF)
+            v = -u - 1 if v & 0x100 else u
+        elif v > 0xFF:
+            v = 0xFF - v
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U13, _L136, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -14146,62 +13928,50 @@ def _e41(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d42(V: int, E: int, pos: int, el: Element) -> int:
+def _d42(V: int, r: int, el: Element) -> int:
     # MessageHeaderType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U13, _L137, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U13, _L137, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U13, _L138, None, None, v))
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U13, _L138, None, None, v))
+        s = 2
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U16, _L36)
             ch.append(c)
-            pos = _d32(V, E, pos, c)
+            r = _d32(V, r, c)
             s = 3
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -14285,16 +14055,16 @@ def _e42(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d43(V: int, E: int, pos: int, el: Element) -> int:
+def _d43(V: int, r: int, el: Element) -> int:
     # DisplayParametersType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -14303,8 +14073,8 @@ def _d43(V: int, E: int, pos: int, el: Element) -> int:
             ch.append(Element(_U13, _L139, None, None, v))
             s = 10
         elif x == 1:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -14313,8 +14083,8 @@ def _d43(V: int, E: int, pos: int, el: Element) -> int:
             ch.append(Element(_U13, _L97, None, None, v))
             s = 9
         elif x == 2:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -14323,8 +14093,8 @@ def _d43(V: int, E: int, pos: int, el: Element) -> int:
             ch.append(Element(_U13, _L98, None, None, v))
             s = 8
         elif x == 3:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -14333,47 +14103,47 @@ def _d43(V: int, E: int, pos: int, el: Element) -> int:
             ch.append(Element(_U13, _L140, None, None, v))
             s = 7
         elif x == 4:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U13, _L141, None, None, v))
             s = 6
         elif x == 5:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U13, _L142, None, None, v))
             s = 5
         elif x == 6:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U13, _L143, None, None, v))
             s = 4
         elif x == 7:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -14382,26 +14152,26 @@ def _d43(V: int, E: int, pos: int, el: Element) -> int:
         elif x == 8:
             c = Element(_U13, _L145)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 2
         elif x == 9:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             ch.append(Element(_U13, _L146, None, None, v))
             s = 1
         elif x == 10:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 10:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -14410,8 +14180,8 @@ def _d43(V: int, E: int, pos: int, el: Element) -> int:
             ch.append(Element(_U13, _L97, None, None, v))
             s = 9
         elif x == 1:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -14420,8 +14190,8 @@ def _d43(V: int, E: int, pos: int, el: Element) -> int:
             ch.append(Element(_U13, _L98, None, None, v))
             s = 8
         elif x == 2:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -14430,47 +14200,47 @@ def _d43(V: int, E: int, pos: int, el: Element) -> int:
             ch.append(Element(_U13, _L140, None, None, v))
             s = 7
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U13, _L141, None, None, v))
             s = 6
         elif x == 4:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U13, _L142, None, None, v))
             s = 5
         elif x == 5:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U13, _L143, None, None, v))
             s = 4
         elif x == 6:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -14479,26 +14249,26 @@ def _d43(V: int, E: int, pos: int, el: Element) -> int:
         elif x == 7:
             c = Element(_U13, _L145)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 2
         elif x == 8:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             ch.append(Element(_U13, _L146, None, None, v))
             s = 1
         elif x == 9:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 9:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -14507,8 +14277,8 @@ def _d43(V: int, E: int, pos: int, el: Element) -> int:
             ch.append(Element(_U13, _L98, None, None, v))
             s = 8
         elif x == 1:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -14517,47 +14287,47 @@ def _d43(V: int, E: int, pos: int, el: Element) -> int:
             ch.append(Element(_U13, _L140, None, None, v))
             s = 7
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U13, _L141, None, None, v))
             s = 6
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U13, _L142, None, None, v))
             s = 5
         elif x == 4:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U13, _L143, None, None, v))
             s = 4
         elif x == 5:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -14566,26 +14336,26 @@ def _d43(V: int, E: int, pos: int, el: Element) -> int:
         elif x == 6:
             c = Element(_U13, _L145)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 2
         elif x == 7:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             ch.append(Element(_U13, _L146, None, None, v))
             s = 1
         elif x == 8:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 8:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -14594,47 +14364,47 @@ def _d43(V: int, E: int, pos: int, el: Element) -> int:
             ch.append(Element(_U13, _L140, None, None, v))
             s = 7
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U13, _L141, None, None, v))
             s = 6
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U13, _L142, None, None, v))
             s = 5
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U13, _L143, None, None, v))
             s = 4
         elif x == 4:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -14643,65 +14413,65 @@ def _d43(V: int, E: int, pos: int, el: Element) -> int:
         elif x == 5:
             c = Element(_U13, _L145)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 2
         elif x == 6:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             ch.append(Element(_U13, _L146, None, None, v))
             s = 1
         elif x == 7:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 7:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U13, _L141, None, None, v))
             s = 6
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U13, _L142, None, None, v))
             s = 5
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U13, _L143, None, None, v))
             s = 4
         elif x == 3:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -14710,52 +14480,52 @@ def _d43(V: int, E: int, pos: int, el: Element) -> int:
         elif x == 4:
             c = Element(_U13, _L145)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 2
         elif x == 5:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             ch.append(Element(_U13, _L146, None, None, v))
             s = 1
         elif x == 6:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 6:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U13, _L142, None, None, v))
             s = 5
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U13, _L143, None, None, v))
             s = 4
         elif x == 2:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -14764,39 +14534,39 @@ def _d43(V: int, E: int, pos: int, el: Element) -> int:
         elif x == 3:
             c = Element(_U13, _L145)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 2
         elif x == 4:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             ch.append(Element(_U13, _L146, None, None, v))
             s = 1
         elif x == 5:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 5:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U13, _L143, None, None, v))
             s = 4
         elif x == 1:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -14805,26 +14575,26 @@ def _d43(V: int, E: int, pos: int, el: Element) -> int:
         elif x == 2:
             c = Element(_U13, _L145)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 2
         elif x == 3:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             ch.append(Element(_U13, _L146, None, None, v))
             s = 1
         elif x == 4:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 4:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -14833,62 +14603,60 @@ def _d43(V: int, E: int, pos: int, el: Element) -> int:
         elif x == 1:
             c = Element(_U13, _L145)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 2
         elif x == 2:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             ch.append(Element(_U13, _L146, None, None, v))
             s = 1
         elif x == 3:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U13, _L145)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 2
         elif x == 1:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             ch.append(Element(_U13, _L146, None, None, v))
             s = 1
         elif x == 2:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             ch.append(Element(_U13, _L146, None, None, v))
             s = 1
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -15632,48 +15400,37 @@ def _e43(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d44(V: int, E: int, pos: int, el: Element) -> int:
+def _d44(V: int, r: int, el: Element) -> int:
     # EVSEStatusType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U13, _L147, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U13, _L147, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 5
-            x = (V >> (E - pos)) & 0x1f
-            if x & 0x11:
-                raise Fallback
-            v = _V149[x >> 1]
-            ch.append(Element(_U13, _L148, None, None, v))
-            s = 2
-        else:
+        r -= 6
+        x = (V >> r) & 0x3f
+        if x & 0x31:
             raise Fallback
+        x &= 0x1f
+        v = _V149[x >> 1]
+        ch.append(Element(_U13, _L148, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -15741,368 +15498,356 @@ def _e44(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d45(V: int, E: int, pos: int, el: Element) -> int:
+def _d45(V: int, r: int, el: Element) -> int:
     # MeterInfoType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U13, _L151, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rstr(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U13, _L151, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U13, _L152, None, None, v))
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U13, _L152, None, None, v))
+        s = 2
     if s == 2:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U13, _L153, None, None, v))
             s = 8
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U13, _L154, None, None, v))
             s = 7
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U13, _L155, None, None, v))
             s = 6
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U13, _L156, None, None, v))
             s = 5
         elif x == 4:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U13, _L157, None, None, v))
             s = 4
         elif x == 5:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U13, _L158, None, None, v))
             s = 3
         elif x == 6:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 8:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U13, _L154, None, None, v))
             s = 7
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U13, _L155, None, None, v))
             s = 6
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U13, _L156, None, None, v))
             s = 5
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U13, _L157, None, None, v))
             s = 4
         elif x == 4:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U13, _L158, None, None, v))
             s = 3
         elif x == 5:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 7:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U13, _L155, None, None, v))
             s = 6
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U13, _L156, None, None, v))
             s = 5
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U13, _L157, None, None, v))
             s = 4
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U13, _L158, None, None, v))
             s = 3
         elif x == 4:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 6:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U13, _L156, None, None, v))
             s = 5
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U13, _L157, None, None, v))
             s = 4
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U13, _L158, None, None, v))
             s = 3
         elif x == 3:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 5:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U13, _L157, None, None, v))
             s = 4
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U13, _L158, None, None, v))
             s = 3
         elif x == 2:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U13, _L158, None, None, v))
             s = 3
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -16573,147 +16318,140 @@ def _e45(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d46(V: int, E: int, pos: int, el: Element) -> int:
+def _d46(V: int, r: int, el: Element) -> int:
     # ReceiptType
     ch = el.children
     s = 0
     while True:
         k = _K159[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U13, _L160, None, None, v))
-                s = 1
-            else:
+            r -= 2
+            if (V >> r) & 0x3:
                 raise Fallback
+            r -= 8
+            v = (V >> r) & 0xFF
+            if v > 0x7F:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            ch.append(Element(_U13, _L160, None, None, v))
+            s = 1
         elif k == 1:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x == 0:
                 c = Element(_U13, _L161)
                 ch.append(c)
-                pos = _d48(V, E, pos, c)
+                r = _d48(V, r, c)
                 s = 6
             elif x == 1:
                 c = Element(_U13, _L162)
                 ch.append(c)
-                pos = _d48(V, E, pos, c)
+                r = _d48(V, r, c)
                 s = 5
             elif x == 2:
                 c = Element(_U13, _L163)
                 ch.append(c)
-                pos = _d48(V, E, pos, c)
+                r = _d48(V, r, c)
                 s = 4
             elif x == 3:
                 c = Element(_U13, _L164)
                 ch.append(c)
-                pos = _d48(V, E, pos, c)
+                r = _d48(V, r, c)
                 s = 3
             elif x == 4:
                 c = Element(_U13, _L165)
                 ch.append(c)
-                pos = _d49(V, E, pos, c)
+                r = _d49(V, r, c)
                 s = 2
             elif x == 5:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
                 c = Element(_U13, _L165)
                 ch.append(c)
-                pos = _d49(V, E, pos, c)
+                r = _d49(V, r, c)
                 s = _N166[s][0]
             elif x == 1:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
                 c = Element(_U13, _L164)
                 ch.append(c)
-                pos = _d48(V, E, pos, c)
+                r = _d48(V, r, c)
                 s = 3
             elif x == 1:
                 c = Element(_U13, _L165)
                 ch.append(c)
-                pos = _d49(V, E, pos, c)
+                r = _d49(V, r, c)
                 s = 2
             elif x == 2:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 4:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x == 0:
                 c = Element(_U13, _L163)
                 ch.append(c)
-                pos = _d48(V, E, pos, c)
+                r = _d48(V, r, c)
                 s = 4
             elif x == 1:
                 c = Element(_U13, _L164)
                 ch.append(c)
-                pos = _d48(V, E, pos, c)
+                r = _d48(V, r, c)
                 s = 3
             elif x == 2:
                 c = Element(_U13, _L165)
                 ch.append(c)
-                pos = _d49(V, E, pos, c)
+                r = _d49(V, r, c)
                 s = 2
             elif x == 3:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 5:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x == 0:
                 c = Element(_U13, _L162)
                 ch.append(c)
-                pos = _d48(V, E, pos, c)
+                r = _d48(V, r, c)
                 s = 5
             elif x == 1:
                 c = Element(_U13, _L163)
                 ch.append(c)
-                pos = _d48(V, E, pos, c)
+                r = _d48(V, r, c)
                 s = 4
             elif x == 2:
                 c = Element(_U13, _L164)
                 ch.append(c)
-                pos = _d48(V, E, pos, c)
+                r = _d48(V, r, c)
                 s = 3
             elif x == 3:
                 c = Element(_U13, _L165)
                 ch.append(c)
-                pos = _d49(V, E, pos, c)
+                r = _d49(V, r, c)
                 s = 2
             elif x == 4:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 6:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            return r
         else:
             raise Fallback
 
@@ -16896,53 +16634,41 @@ def _e46(el: Element, acc: int, n: int) -> tuple[int, int]:
             raise Fallback
 
 
-def _d47(V: int, E: int, pos: int, el: Element) -> int:
+def _d47(V: int, r: int, el: Element) -> int:
     # X509IssuerSerialType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U16, _L167, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rstr(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U16, _L167, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
-            if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
-                v = -u - 1 if v & 0x100 else u
-            elif v > 0xFF:
-                v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U16, _L168, None, None, v))
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 9
+        v = (V >> r) & 0x1FF
+        if v & 0x80:
+            u, r = ruint(V, r, v & 0xFF)
+            v = -u - 1 if v & 0x100 else u
+        elif v > 0xFF:
+            v = 0xFF - v
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U16, _L168, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -17016,37 +16742,31 @@ def _e47(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d48(V: int, E: int, pos: int, el: Element) -> int:
+def _d48(V: int, r: int, el: Element) -> int:
     # DetailedCostType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U13, _L169)
-            ch.append(c)
-            pos = _d41(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U13, _L169)
+        ch.append(c)
+        r = _d41(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U13, _L170)
-            ch.append(c)
-            pos = _d41(V, E, pos, c)
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U13, _L170)
+        ch.append(c)
+        r = _d41(V, r, c)
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -17098,45 +16818,36 @@ def _e48(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d49(V: int, E: int, pos: int, el: Element) -> int:
+def _d49(V: int, r: int, el: Element) -> int:
     # DetailedTaxType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U13, _L171, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U13, _L171, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U13, _L169)
-            ch.append(c)
-            pos = _d41(V, E, pos, c)
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U13, _L169)
+        ch.append(c)
+        r = _d41(V, r, c)
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 

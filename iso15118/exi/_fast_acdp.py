@@ -138,113 +138,113 @@ def decode(data: bytes) -> Element:
     V = int.from_bytes(data, 'big')
     if E < 8 or data[0] != 0x80:
         raise Fallback
-    pos = 14
-    x = (V >> (E - pos)) & 0x3f
+    r = E - 14
+    x = (V >> r) & 0x3f
     if x == 0:
         el = Element(_U0, _L1)
-        pos = _d0(V, E, pos, el)
+        r = _d0(V, r, el)
     elif x == 1:
         el = Element(_U0, _L2)
-        pos = _d1(V, E, pos, el)
+        r = _d1(V, r, el)
     elif x == 2:
         el = Element(_U0, _L3)
-        pos = _d0(V, E, pos, el)
+        r = _d0(V, r, el)
     elif x == 3:
         el = Element(_U0, _L4)
-        pos = _d1(V, E, pos, el)
+        r = _d1(V, r, el)
     elif x == 4:
         el = Element(_U0, _L5)
-        pos = _d2(V, E, pos, el)
+        r = _d2(V, r, el)
     elif x == 5:
         el = Element(_U0, _L6)
-        pos = _d3(V, E, pos, el)
+        r = _d3(V, r, el)
     elif x == 6:
         el = Element(_U0, _L7)
-        pos = _d4(V, E, pos, el)
+        r = _d4(V, r, el)
     elif x == 7:
         el = Element(_U0, _L8)
-        pos = _d5(V, E, pos, el)
+        r = _d5(V, r, el)
     elif x == 8:
         el = Element(_U9, _L10)
-        pos = _d6(V, E, pos, el)
+        r = _d6(V, r, el)
     elif x == 9:
         el = Element(_U9, _L11)
-        pos = _d7(V, E, pos, el)
+        r = _d7(V, r, el)
     elif x == 10:
         el = Element(_U12, _L13)
-        pos = _d8(V, E, pos, el)
+        r = _d8(V, r, el)
     elif x == 11:
         el = Element(_U12, _L14)
-        pos = _d9(V, E, pos, el)
+        r = _d9(V, r, el)
     elif x == 12:
         el = Element(_U12, _L15)
-        pos = _d10(V, E, pos, el)
+        r = _d10(V, r, el)
     elif x == 13:
         el = Element(_U12, _L16)
-        pos = _d11(V, E, pos, el)
+        r = _d11(V, r, el)
     elif x == 14:
         el = Element(_U12, _L17)
-        pos = _d12(V, E, pos, el)
+        r = _d12(V, r, el)
     elif x == 15:
         el = Element(_U12, _L18)
-        pos = _d13(V, E, pos, el)
+        r = _d13(V, r, el)
     elif x == 16:
         el = Element(_U12, _L19)
-        pos = _d14(V, E, pos, el)
+        r = _d14(V, r, el)
     elif x == 17:
         el = Element(_U12, _L20)
-        pos = _d15(V, E, pos, el)
+        r = _d15(V, r, el)
     elif x == 18:
         el = Element(_U12, _L21)
-        pos = _d13(V, E, pos, el)
+        r = _d13(V, r, el)
     elif x == 19:
         el = Element(_U12, _L22)
-        pos = _d16(V, E, pos, el)
+        r = _d16(V, r, el)
     elif x == 20:
         el = Element(_U12, _L23)
-        pos = _d17(V, E, pos, el)
+        r = _d17(V, r, el)
     elif x == 21:
         el = Element(_U12, _L24)
-        pos = _d18(V, E, pos, el)
+        r = _d18(V, r, el)
     elif x == 22:
         el = Element(_U12, _L25)
-        pos = _d19(V, E, pos, el)
+        r = _d19(V, r, el)
     elif x == 23:
         el = Element(_U12, _L26)
-        pos = _d20(V, E, pos, el)
+        r = _d20(V, r, el)
     elif x == 24:
         el = Element(_U12, _L27)
-        pos = _d21(V, E, pos, el)
+        r = _d21(V, r, el)
     elif x == 25:
         el = Element(_U12, _L28)
-        pos = _d22(V, E, pos, el)
+        r = _d22(V, r, el)
     elif x == 26:
         el = Element(_U12, _L29)
-        pos = _d23(V, E, pos, el)
+        r = _d23(V, r, el)
     elif x == 27:
         el = Element(_U12, _L30)
-        pos = _d24(V, E, pos, el)
+        r = _d24(V, r, el)
     elif x == 28:
         el = Element(_U12, _L31)
-        pos = _d25(V, E, pos, el)
+        r = _d25(V, r, el)
     elif x == 29:
         el = Element(_U12, _L32)
-        pos = _d26(V, E, pos, el)
+        r = _d26(V, r, el)
     elif x == 30:
         el = Element(_U12, _L33)
-        pos = _d27(V, E, pos, el)
+        r = _d27(V, r, el)
     elif x == 31:
         el = Element(_U12, _L34)
-        pos = _d28(V, E, pos, el)
+        r = _d28(V, r, el)
     elif x == 32:
         el = Element(_U12, _L35)
-        pos = _d29(V, E, pos, el)
+        r = _d29(V, r, el)
     elif x == 33:
         el = Element(_U12, _L36)
-        pos = _d30(V, E, pos, el)
+        r = _d30(V, r, el)
     else:
         raise Fallback
-    if E - pos >= 8:
+    if r >= 8:
         raise Fallback
     return el
 
@@ -327,40 +327,32 @@ def encode(root: Element) -> bytes:
     return (acc << pad).to_bytes((n + pad) >> 3, 'big')
 
 
-def _d0(V: int, E: int, pos: int, el: Element) -> int:
+def _d0(V: int, r: int, el: Element) -> int:
     # ACDP_ConnectReq
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U9, _L37)
-            ch.append(c)
-            pos = _d31(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U9, _L37)
+        ch.append(c)
+        r = _d31(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x & 0x9:
-                raise Fallback
-            v = _V39[x >> 1]
-            ch.append(Element(_U0, _L38, None, None, v))
-            s = 2
-        else:
+        r -= 5
+        x = (V >> r) & 0x1f
+        if x & 0x19:
             raise Fallback
+        x &= 0xf
+        v = _V39[x >> 1]
+        ch.append(Element(_U0, _L38, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -417,79 +409,59 @@ def _e0(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d1(V: int, E: int, pos: int, el: Element) -> int:
+def _d1(V: int, r: int, el: Element) -> int:
     # ACDP_ConnectRes
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U9, _L37)
-            ch.append(c)
-            pos = _d31(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U9, _L37)
+        ch.append(c)
+        r = _d31(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 8
-            x = (V >> (E - pos)) & 0xff
-            if x & 0x81:
-                raise Fallback
-            v = _V42[x >> 1]
-            ch.append(Element(_U9, _L41, None, None, v))
-            s = 2
-        else:
+        r -= 9
+        x = (V >> r) & 0x1ff
+        if x & 0x181:
             raise Fallback
+        x &= 0xff
+        v = _V42[x >> 1]
+        ch.append(Element(_U9, _L41, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x & 0x9:
-                raise Fallback
-            v = _V44[x >> 1]
-            ch.append(Element(_U0, _L43, None, None, v))
-            s = 3
-        else:
+        r -= 5
+        x = (V >> r) & 0x1f
+        if x & 0x19:
             raise Fallback
+        x &= 0xf
+        v = _V44[x >> 1]
+        ch.append(Element(_U0, _L43, None, None, v))
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x & 0x9:
-                raise Fallback
-            v = _V39[x >> 1]
-            ch.append(Element(_U0, _L45, None, None, v))
-            s = 4
-        else:
+        r -= 5
+        x = (V >> r) & 0x1f
+        if x & 0x19:
             raise Fallback
+        x &= 0xf
+        v = _V39[x >> 1]
+        ch.append(Element(_U0, _L45, None, None, v))
+        s = 4
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x & 0x9:
-                raise Fallback
-            v = _V47[x >> 1]
-            ch.append(Element(_U0, _L46, None, None, v))
-            s = 5
-        else:
+        r -= 5
+        x = (V >> r) & 0x1f
+        if x & 0x19:
             raise Fallback
+        x &= 0xf
+        v = _V47[x >> 1]
+        ch.append(Element(_U0, _L46, None, None, v))
+        s = 5
     if s == 5:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -603,37 +575,31 @@ def _e1(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d2(V: int, E: int, pos: int, el: Element) -> int:
+def _d2(V: int, r: int, el: Element) -> int:
     # ACDP_SystemStatusReq
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U9, _L37)
-            ch.append(c)
-            pos = _d31(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U9, _L37)
+        ch.append(c)
+        r = _d31(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L51)
-            ch.append(c)
-            pos = _d32(V, E, pos, c)
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L51)
+        ch.append(c)
+        r = _d32(V, r, c)
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -685,157 +651,113 @@ def _e2(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d3(V: int, E: int, pos: int, el: Element) -> int:
+def _d3(V: int, r: int, el: Element) -> int:
     # ACDP_SystemStatusRes
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U9, _L37)
-            ch.append(c)
-            pos = _d31(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U9, _L37)
+        ch.append(c)
+        r = _d31(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 8
-            x = (V >> (E - pos)) & 0xff
-            if x & 0x81:
-                raise Fallback
-            v = _V42[x >> 1]
-            ch.append(Element(_U9, _L41, None, None, v))
-            s = 2
-        else:
+        r -= 9
+        x = (V >> r) & 0x1ff
+        if x & 0x181:
             raise Fallback
+        x &= 0xff
+        v = _V42[x >> 1]
+        ch.append(Element(_U9, _L41, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x & 0x9:
-                raise Fallback
-            v = _V47[x >> 1]
-            ch.append(Element(_U0, _L46, None, None, v))
-            s = 3
-        else:
+        r -= 5
+        x = (V >> r) & 0x1f
+        if x & 0x19:
             raise Fallback
+        x &= 0xf
+        v = _V47[x >> 1]
+        ch.append(Element(_U0, _L46, None, None, v))
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = x == 2
-            ch.append(Element(_U0, _L52, None, None, v))
-            s = 4
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = x == 2
+        ch.append(Element(_U0, _L52, None, None, v))
+        s = 4
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x & 0x9:
-                raise Fallback
-            v = _V54[x >> 1]
-            ch.append(Element(_U0, _L53, None, None, v))
-            s = 5
-        else:
+        r -= 5
+        x = (V >> r) & 0x1f
+        if x & 0x19:
             raise Fallback
+        x &= 0xf
+        v = _V54[x >> 1]
+        ch.append(Element(_U0, _L53, None, None, v))
+        s = 5
     if s == 5:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = x == 2
-            ch.append(Element(_U0, _L55, None, None, v))
-            s = 6
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = x == 2
+        ch.append(Element(_U0, _L55, None, None, v))
+        s = 6
     if s == 6:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = x == 2
-            ch.append(Element(_U0, _L56, None, None, v))
-            s = 7
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = x == 2
+        ch.append(Element(_U0, _L56, None, None, v))
+        s = 7
     if s == 7:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = x == 2
-            ch.append(Element(_U0, _L57, None, None, v))
-            s = 8
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = x == 2
+        ch.append(Element(_U0, _L57, None, None, v))
+        s = 8
     if s == 8:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = x == 2
-            ch.append(Element(_U0, _L58, None, None, v))
-            s = 9
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = x == 2
+        ch.append(Element(_U0, _L58, None, None, v))
+        s = 9
     if s == 9:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = x == 2
-            ch.append(Element(_U0, _L59, None, None, v))
-            s = 10
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = x == 2
+        ch.append(Element(_U0, _L59, None, None, v))
+        s = 10
     if s == 10:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = x == 2
-            ch.append(Element(_U0, _L60, None, None, v))
-            s = 11
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = x == 2
+        ch.append(Element(_U0, _L60, None, None, v))
+        s = 11
     if s == 11:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -1056,53 +978,41 @@ def _e3(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d4(V: int, E: int, pos: int, el: Element) -> int:
+def _d4(V: int, r: int, el: Element) -> int:
     # ACDP_VehiclePositioningReq
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U9, _L37)
-            ch.append(c)
-            pos = _d31(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U9, _L37)
+        ch.append(c)
+        r = _d31(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = x == 2
-            ch.append(Element(_U0, _L62, None, None, v))
-            s = 2
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = x == 2
+        ch.append(Element(_U0, _L62, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = x == 2
-            ch.append(Element(_U0, _L63, None, None, v))
-            s = 3
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = x == 2
+        ch.append(Element(_U0, _L63, None, None, v))
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -1176,163 +1086,123 @@ def _e4(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d5(V: int, E: int, pos: int, el: Element) -> int:
+def _d5(V: int, r: int, el: Element) -> int:
     # ACDP_VehiclePositioningRes
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U9, _L37)
-            ch.append(c)
-            pos = _d31(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U9, _L37)
+        ch.append(c)
+        r = _d31(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 8
-            x = (V >> (E - pos)) & 0xff
-            if x & 0x81:
-                raise Fallback
-            v = _V42[x >> 1]
-            ch.append(Element(_U9, _L41, None, None, v))
-            s = 2
-        else:
+        r -= 9
+        x = (V >> r) & 0x1ff
+        if x & 0x181:
             raise Fallback
+        x &= 0xff
+        v = _V42[x >> 1]
+        ch.append(Element(_U9, _L41, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x & 0x9:
-                raise Fallback
-            v = _V44[x >> 1]
-            ch.append(Element(_U0, _L43, None, None, v))
-            s = 3
-        else:
+        r -= 5
+        x = (V >> r) & 0x1f
+        if x & 0x19:
             raise Fallback
+        x &= 0xf
+        v = _V44[x >> 1]
+        ch.append(Element(_U0, _L43, None, None, v))
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = x == 2
-            ch.append(Element(_U0, _L64, None, None, v))
-            s = 4
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = x == 2
+        ch.append(Element(_U0, _L64, None, None, v))
+        s = 4
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
-            if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
-                v = -u - 1 if v & 0x100 else u
-            elif v > 0xFF:
-                v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L65, None, None, v))
-            s = 5
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 9
+        v = (V >> r) & 0x1FF
+        if v & 0x80:
+            u, r = ruint(V, r, v & 0xFF)
+            v = -u - 1 if v & 0x100 else u
+        elif v > 0xFF:
+            v = 0xFF - v
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L65, None, None, v))
+        s = 5
     if s == 5:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
-            if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
-                v = -u - 1 if v & 0x100 else u
-            elif v > 0xFF:
-                v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L66, None, None, v))
-            s = 6
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 9
+        v = (V >> r) & 0x1FF
+        if v & 0x80:
+            u, r = ruint(V, r, v & 0xFF)
+            v = -u - 1 if v & 0x100 else u
+        elif v > 0xFF:
+            v = 0xFF - v
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L66, None, None, v))
+        s = 6
     if s == 6:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
-            if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
-                v = -u - 1 if v & 0x100 else u
-            elif v > 0xFF:
-                v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L67, None, None, v))
-            s = 7
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 9
+        v = (V >> r) & 0x1FF
+        if v & 0x80:
+            u, r = ruint(V, r, v & 0xFF)
+            v = -u - 1 if v & 0x100 else u
+        elif v > 0xFF:
+            v = 0xFF - v
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L67, None, None, v))
+        s = 7
     if s == 7:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
-            if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
-                v = -u - 1 if v & 0x100 else u
-            elif v > 0xFF:
-                v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L68, None, None, v))
-            s = 8
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 9
+        v = (V >> r) & 0x1FF
+        if v & 0x80:
+            u, r = ruint(V, r, v & 0xFF)
+            v = -u - 1 if v & 0x100 else u
+        elif v > 0xFF:
+            v = 0xFF - v
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L68, None, None, v))
+        s = 8
     if s == 8:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = x == 2
-            ch.append(Element(_U0, _L59, None, None, v))
-            s = 9
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = x == 2
+        ch.append(Element(_U0, _L59, None, None, v))
+        s = 9
     if s == 9:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -1552,16 +1422,14 @@ def _e5(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d6(V: int, E: int, pos: int, el: Element) -> int:
+def _d6(V: int, r: int, el: Element) -> int:
     # CLReqControlMode
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -1585,16 +1453,14 @@ def _e6(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d7(V: int, E: int, pos: int, el: Element) -> int:
+def _d7(V: int, r: int, el: Element) -> int:
     # CLResControlMode
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -1618,25 +1484,23 @@ def _e7(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d8(V: int, E: int, pos: int, el: Element) -> int:
+def _d8(V: int, r: int, el: Element) -> int:
     # CanonicalizationMethod
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rstr(V, E, pos)
-            el.attrs[_A69] = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rstr(V, r)
+        el.attrs[_A69] = v
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             raise Fallback
         elif x == 1:
-            return pos
+            return r
         elif x == 2:
             raise Fallback
         else:
@@ -1686,166 +1550,149 @@ def _e8(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d9(V: int, E: int, pos: int, el: Element) -> int:
+def _d9(V: int, r: int, el: Element) -> int:
     # DSAKeyValue
     ch = el.children
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U12, _L70, None, None, v))
             s = 3
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U12, _L71, None, None, v))
             s = 2
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U12, _L72, None, None, v))
             s = 1
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U12, _L73, None, None, v))
-            s = 6
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U12, _L73, None, None, v))
+        s = 6
     if s == 6:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U12, _L71, None, None, v))
             s = 2
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U12, _L72, None, None, v))
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U12, _L72, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U12, _L72, None, None, v))
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U12, _L74, None, None, v))
             s = 5
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U12, _L75, None, None, v))
             s = 4
         elif x == 2:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 5:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U12, _L75, None, None, v))
             s = 4
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U12, _L76, None, None, v))
-            s = 7
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U12, _L76, None, None, v))
+        s = 7
     if s == 7:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -2068,25 +1915,23 @@ def _e9(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d10(V: int, E: int, pos: int, el: Element) -> int:
+def _d10(V: int, r: int, el: Element) -> int:
     # DigestMethod
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rstr(V, E, pos)
-            el.attrs[_A69] = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rstr(V, r)
+        el.attrs[_A69] = v
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             raise Fallback
         elif x == 1:
-            return pos
+            return r
         elif x == 2:
             raise Fallback
         else:
@@ -2136,25 +1981,21 @@ def _e10(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d11(V: int, E: int, pos: int, el: Element) -> int:
+def _d11(V: int, r: int, el: Element) -> int:
     # DigestValue
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rbin(V, E, pos)
-            el.value = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rbin(V, r)
+        el.value = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -2180,59 +2021,59 @@ def _e11(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d12(V: int, E: int, pos: int, el: Element) -> int:
+def _d12(V: int, r: int, el: Element) -> int:
     # KeyInfo
     ch = el.children
     s = 0
     if s == 0:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A77] = v
             s = 1
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U12, _L18, None, None, v))
             s = 2
         elif x == 2:
             c = Element(_U12, _L19)
             ch.append(c)
-            pos = _d14(V, E, pos, c)
+            r = _d14(V, r, c)
             s = 2
         elif x == 3:
             c = Element(_U12, _L26)
             ch.append(c)
-            pos = _d20(V, E, pos, c)
+            r = _d20(V, r, c)
             s = 2
         elif x == 4:
             c = Element(_U12, _L36)
             ch.append(c)
-            pos = _d30(V, E, pos, c)
+            r = _d30(V, r, c)
             s = 2
         elif x == 5:
             c = Element(_U12, _L23)
             ch.append(c)
-            pos = _d17(V, E, pos, c)
+            r = _d17(V, r, c)
             s = 2
         elif x == 6:
             c = Element(_U12, _L27)
             ch.append(c)
-            pos = _d21(V, E, pos, c)
+            r = _d21(V, r, c)
             s = 2
         elif x == 7:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U12, _L21, None, None, v))
             s = 2
@@ -2243,50 +2084,50 @@ def _d12(V: int, E: int, pos: int, el: Element) -> int:
         else:
             raise Fallback
     while s == 1:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U12, _L18, None, None, v))
             s = 2
         elif x == 1:
             c = Element(_U12, _L19)
             ch.append(c)
-            pos = _d14(V, E, pos, c)
+            r = _d14(V, r, c)
             s = 2
         elif x == 2:
             c = Element(_U12, _L26)
             ch.append(c)
-            pos = _d20(V, E, pos, c)
+            r = _d20(V, r, c)
             s = 2
         elif x == 3:
             c = Element(_U12, _L36)
             ch.append(c)
-            pos = _d30(V, E, pos, c)
+            r = _d30(V, r, c)
             s = 2
         elif x == 4:
             c = Element(_U12, _L23)
             ch.append(c)
-            pos = _d17(V, E, pos, c)
+            r = _d17(V, r, c)
             s = 2
         elif x == 5:
             c = Element(_U12, _L27)
             ch.append(c)
-            pos = _d21(V, E, pos, c)
+            r = _d21(V, r, c)
             s = 2
         elif x == 6:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U12, _L21, None, None, v))
             s = 2
@@ -2297,50 +2138,50 @@ def _d12(V: int, E: int, pos: int, el: Element) -> int:
         else:
             raise Fallback
     while s == 2:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U12, _L18, None, None, v))
         elif x == 1:
             c = Element(_U12, _L19)
             ch.append(c)
-            pos = _d14(V, E, pos, c)
+            r = _d14(V, r, c)
         elif x == 2:
             c = Element(_U12, _L26)
             ch.append(c)
-            pos = _d20(V, E, pos, c)
+            r = _d20(V, r, c)
         elif x == 3:
             c = Element(_U12, _L36)
             ch.append(c)
-            pos = _d30(V, E, pos, c)
+            r = _d30(V, r, c)
         elif x == 4:
             c = Element(_U12, _L23)
             ch.append(c)
-            pos = _d17(V, E, pos, c)
+            r = _d17(V, r, c)
         elif x == 5:
             c = Element(_U12, _L27)
             ch.append(c)
-            pos = _d21(V, E, pos, c)
+            r = _d21(V, r, c)
         elif x == 6:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U12, _L21, None, None, v))
         elif x == 7:
             raise Fallback
         elif x == 8:
-            return pos
+            return r
         elif x == 9:
             raise Fallback
         else:
@@ -2580,25 +2421,21 @@ def _e12(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d13(V: int, E: int, pos: int, el: Element) -> int:
+def _d13(V: int, r: int, el: Element) -> int:
     # KeyName
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rstr(V, E, pos)
-            el.value = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rstr(V, r)
+        el.value = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -2624,22 +2461,22 @@ def _e13(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d14(V: int, E: int, pos: int, el: Element) -> int:
+def _d14(V: int, r: int, el: Element) -> int:
     # KeyValue
     ch = el.children
     s = 0
     while s == 0:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U12, _L14)
             ch.append(c)
-            pos = _d9(V, E, pos, c)
+            r = _d9(V, r, c)
             s = 1
         elif x == 1:
             c = Element(_U12, _L24)
             ch.append(c)
-            pos = _d18(V, E, pos, c)
+            r = _d18(V, r, c)
             s = 1
         elif x == 2:
             raise Fallback
@@ -2648,10 +2485,10 @@ def _d14(V: int, E: int, pos: int, el: Element) -> int:
         else:
             raise Fallback
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            return pos
+            return r
         elif x == 1:
             raise Fallback
         else:
@@ -2699,43 +2536,41 @@ def _e14(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d15(V: int, E: int, pos: int, el: Element) -> int:
+def _d15(V: int, r: int, el: Element) -> int:
     # Manifest
     ch = el.children
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A77] = v
             s = 2
         elif x == 1:
             c = Element(_U12, _L25)
             ch.append(c)
-            pos = _d19(V, E, pos, c)
+            r = _d19(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U12, _L25)
-            ch.append(c)
-            pos = _d19(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U12, _L25)
+        ch.append(c)
+        r = _d19(V, r, c)
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U12, _L25)
             ch.append(c)
-            pos = _d19(V, E, pos, c)
+            r = _d19(V, r, c)
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     raise Fallback
@@ -2811,73 +2646,73 @@ def _e15(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d16(V: int, E: int, pos: int, el: Element) -> int:
+def _d16(V: int, r: int, el: Element) -> int:
     # Object
     s = 0
     if s == 0:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A78] = v
             s = 3
         elif x == 1:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A77] = v
             s = 2
         elif x == 2:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A79] = v
             s = 1
         elif x == 3:
             raise Fallback
         elif x == 4:
-            return pos
+            return r
         elif x == 5:
             raise Fallback
         else:
             raise Fallback
     if s == 3:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A77] = v
             s = 2
         elif x == 1:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A79] = v
             s = 1
         elif x == 2:
             raise Fallback
         elif x == 3:
-            return pos
+            return r
         elif x == 4:
             raise Fallback
         else:
             raise Fallback
     if s == 2:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A79] = v
             s = 1
         elif x == 1:
             raise Fallback
         elif x == 2:
-            return pos
+            return r
         elif x == 3:
             raise Fallback
         else:
             raise Fallback
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             raise Fallback
         elif x == 1:
-            return pos
+            return r
         elif x == 2:
             raise Fallback
         else:
@@ -2977,63 +2812,63 @@ def _e16(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d17(V: int, E: int, pos: int, el: Element) -> int:
+def _d17(V: int, r: int, el: Element) -> int:
     # PGPData
     ch = el.children
     s = 0
     while True:
         k = _K80[s]
         if k == 0:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 ch.append(Element(_U12, _L81, None, None, v))
                 s = 1
             elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 ch.append(Element(_U12, _L82, None, None, v))
                 s = 2
             else:
                 raise Fallback
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 ch.append(Element(_U12, _L82, None, None, v))
                 s = 3
             elif x == 1:
                 raise Fallback
             elif x == 2:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
                 raise Fallback
             elif x == 1:
-                return pos
+                return r
             else:
                 raise Fallback
         else:
@@ -3118,47 +2953,35 @@ def _e17(el: Element, acc: int, n: int) -> tuple[int, int]:
             raise Fallback
 
 
-def _d18(V: int, E: int, pos: int, el: Element) -> int:
+def _d18(V: int, r: int, el: Element) -> int:
     # RSAKeyValue
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U12, _L84, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U12, _L84, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U12, _L85, None, None, v))
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U12, _L85, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -3224,126 +3047,117 @@ def _e18(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d19(V: int, E: int, pos: int, el: Element) -> int:
+def _d19(V: int, r: int, el: Element) -> int:
     # Reference
     ch = el.children
     s = 0
     if s == 0:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A77] = v
             s = 5
         elif x == 1:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A86] = v
             s = 4
         elif x == 2:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A87] = v
             s = 3
         elif x == 3:
             c = Element(_U12, _L35)
             ch.append(c)
-            pos = _d29(V, E, pos, c)
+            r = _d29(V, r, c)
             s = 2
         elif x == 4:
             c = Element(_U12, _L15)
             ch.append(c)
-            pos = _d10(V, E, pos, c)
+            r = _d10(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 5:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A86] = v
             s = 4
         elif x == 1:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A87] = v
             s = 3
         elif x == 2:
             c = Element(_U12, _L35)
             ch.append(c)
-            pos = _d29(V, E, pos, c)
+            r = _d29(V, r, c)
             s = 2
         elif x == 3:
             c = Element(_U12, _L15)
             ch.append(c)
-            pos = _d10(V, E, pos, c)
+            r = _d10(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A87] = v
             s = 3
         elif x == 1:
             c = Element(_U12, _L35)
             ch.append(c)
-            pos = _d29(V, E, pos, c)
+            r = _d29(V, r, c)
             s = 2
         elif x == 2:
             c = Element(_U12, _L15)
             ch.append(c)
-            pos = _d10(V, E, pos, c)
+            r = _d10(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U12, _L35)
             ch.append(c)
-            pos = _d29(V, E, pos, c)
+            r = _d29(V, r, c)
             s = 2
         elif x == 1:
             c = Element(_U12, _L15)
             ch.append(c)
-            pos = _d10(V, E, pos, c)
+            r = _d10(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U12, _L15)
-            ch.append(c)
-            pos = _d10(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U12, _L15)
+        ch.append(c)
+        r = _d10(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U12, _L16, None, None, v))
-            s = 6
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U12, _L16, None, None, v))
+        s = 6
     if s == 6:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -3533,65 +3347,63 @@ def _e19(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d20(V: int, E: int, pos: int, el: Element) -> int:
+def _d20(V: int, r: int, el: Element) -> int:
     # RetrievalMethod
     ch = el.children
     s = 0
     if s == 0:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A86] = v
             s = 3
         elif x == 1:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A87] = v
             s = 2
         elif x == 2:
             c = Element(_U12, _L35)
             ch.append(c)
-            pos = _d29(V, E, pos, c)
+            r = _d29(V, r, c)
             s = 1
         elif x == 3:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A87] = v
             s = 2
         elif x == 1:
             c = Element(_U12, _L35)
             ch.append(c)
-            pos = _d29(V, E, pos, c)
+            r = _d29(V, r, c)
             s = 1
         elif x == 2:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U12, _L35)
             ch.append(c)
-            pos = _d29(V, E, pos, c)
+            r = _d29(V, r, c)
             s = 1
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -3688,61 +3500,56 @@ def _e20(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d21(V: int, E: int, pos: int, el: Element) -> int:
+def _d21(V: int, r: int, el: Element) -> int:
     # SPKIData
     ch = el.children
     s = 0
     while True:
         k = _K88[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U12, _L89, None, None, v))
-                s = 1
-            else:
+            r -= 2
+            if (V >> r) & 0x3:
                 raise Fallback
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            ch.append(Element(_U12, _L89, None, None, v))
+            s = 1
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 ch.append(Element(_U12, _L89, None, None, v))
                 s = _N90[s][0]
             elif x == 1:
                 raise Fallback
             elif x == 2:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 ch.append(Element(_U12, _L89, None, None, v))
                 s = 2
             elif x == 1:
-                return pos
+                return r
             else:
                 raise Fallback
         else:
@@ -3828,70 +3635,66 @@ def _e21(el: Element, acc: int, n: int) -> tuple[int, int]:
             raise Fallback
 
 
-def _d22(V: int, E: int, pos: int, el: Element) -> int:
+def _d22(V: int, r: int, el: Element) -> int:
     # Signature
     ch = el.children
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A77] = v
             s = 2
         elif x == 1:
             c = Element(_U12, _L33)
             ch.append(c)
-            pos = _d27(V, E, pos, c)
+            r = _d27(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U12, _L33)
-            ch.append(c)
-            pos = _d27(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U12, _L33)
+        ch.append(c)
+        r = _d27(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U12, _L32)
-            ch.append(c)
-            pos = _d26(V, E, pos, c)
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U12, _L32)
+        ch.append(c)
+        r = _d26(V, r, c)
+        s = 3
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U12, _L17)
             ch.append(c)
-            pos = _d12(V, E, pos, c)
+            r = _d12(V, r, c)
             s = 4
         elif x == 1:
             c = Element(_U12, _L22)
             ch.append(c)
-            pos = _d16(V, E, pos, c)
+            r = _d16(V, r, c)
             s = 4
         elif x == 2:
-            return pos
+            return r
         else:
             raise Fallback
     while s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U12, _L22)
             ch.append(c)
-            pos = _d16(V, E, pos, c)
+            r = _d16(V, r, c)
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     raise Fallback
@@ -4001,53 +3804,51 @@ def _e22(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d23(V: int, E: int, pos: int, el: Element) -> int:
+def _d23(V: int, r: int, el: Element) -> int:
     # SignatureMethod
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rstr(V, E, pos)
-            el.attrs[_A69] = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rstr(V, r)
+        el.attrs[_A69] = v
+        s = 1
     while s == 1:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U12, _L91, None, None, v))
             s = 2
         elif x == 1:
             raise Fallback
         elif x == 2:
-            return pos
+            return r
         elif x == 3:
             raise Fallback
         else:
             raise Fallback
     while s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             raise Fallback
         elif x == 1:
-            return pos
+            return r
         elif x == 2:
             raise Fallback
         else:
@@ -4124,43 +3925,41 @@ def _e23(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d24(V: int, E: int, pos: int, el: Element) -> int:
+def _d24(V: int, r: int, el: Element) -> int:
     # SignatureProperties
     ch = el.children
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A77] = v
             s = 2
         elif x == 1:
             c = Element(_U12, _L31)
             ch.append(c)
-            pos = _d25(V, E, pos, c)
+            r = _d25(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U12, _L31)
-            ch.append(c)
-            pos = _d25(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U12, _L31)
+        ch.append(c)
+        r = _d25(V, r, c)
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U12, _L31)
             ch.append(c)
-            pos = _d25(V, E, pos, c)
+            r = _d25(V, r, c)
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     raise Fallback
@@ -4236,34 +4035,32 @@ def _e24(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d25(V: int, E: int, pos: int, el: Element) -> int:
+def _d25(V: int, r: int, el: Element) -> int:
     # SignatureProperty
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A77] = v
             s = 2
         elif x == 1:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A92] = v
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rstr(V, E, pos)
-            el.attrs[_A92] = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rstr(V, r)
+        el.attrs[_A92] = v
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             raise Fallback
         elif x == 1:
@@ -4271,12 +4068,12 @@ def _d25(V: int, E: int, pos: int, el: Element) -> int:
         else:
             raise Fallback
     while s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             raise Fallback
         elif x == 1:
-            return pos
+            return r
         elif x == 2:
             raise Fallback
         else:
@@ -4356,38 +4153,34 @@ def _e25(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d26(V: int, E: int, pos: int, el: Element) -> int:
+def _d26(V: int, r: int, el: Element) -> int:
     # SignatureValue
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A77] = v
             s = 2
         elif x == 1:
-            v, pos = rbin(V, E, pos)
+            v, r = rbin(V, r)
             el.value = v
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rbin(V, E, pos)
-            el.value = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rbin(V, r)
+        el.value = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -4432,63 +4225,57 @@ def _e26(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d27(V: int, E: int, pos: int, el: Element) -> int:
+def _d27(V: int, r: int, el: Element) -> int:
     # SignedInfo
     ch = el.children
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A77] = v
             s = 2
         elif x == 1:
             c = Element(_U12, _L13)
             ch.append(c)
-            pos = _d8(V, E, pos, c)
+            r = _d8(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U12, _L13)
-            ch.append(c)
-            pos = _d8(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U12, _L13)
+        ch.append(c)
+        r = _d8(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U12, _L29)
-            ch.append(c)
-            pos = _d23(V, E, pos, c)
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U12, _L29)
+        ch.append(c)
+        r = _d23(V, r, c)
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U12, _L25)
-            ch.append(c)
-            pos = _d19(V, E, pos, c)
-            s = 4
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U12, _L25)
+        ch.append(c)
+        r = _d19(V, r, c)
+        s = 4
     while s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U12, _L25)
             ch.append(c)
-            pos = _d19(V, E, pos, c)
+            r = _d19(V, r, c)
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     raise Fallback
@@ -4592,35 +4379,33 @@ def _e27(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d28(V: int, E: int, pos: int, el: Element) -> int:
+def _d28(V: int, r: int, el: Element) -> int:
     # Transform
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rstr(V, E, pos)
-            el.attrs[_A69] = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rstr(V, r)
+        el.attrs[_A69] = v
+        s = 1
     while s == 1:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U12, _L93, None, None, v))
         elif x == 1:
             raise Fallback
         elif x == 2:
-            return pos
+            return r
         elif x == 3:
             raise Fallback
         else:
@@ -4686,29 +4471,27 @@ def _e28(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d29(V: int, E: int, pos: int, el: Element) -> int:
+def _d29(V: int, r: int, el: Element) -> int:
     # Transforms
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U12, _L34)
-            ch.append(c)
-            pos = _d28(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U12, _L34)
+        ch.append(c)
+        r = _d28(V, r, c)
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U12, _L34)
             ch.append(c)
-            pos = _d28(V, E, pos, c)
+            r = _d28(V, r, c)
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     raise Fallback
@@ -4755,55 +4538,55 @@ def _e29(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d30(V: int, E: int, pos: int, el: Element) -> int:
+def _d30(V: int, r: int, el: Element) -> int:
     # X509Data
     ch = el.children
     s = 0
     if s == 0:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U12, _L94)
             ch.append(c)
-            pos = _d33(V, E, pos, c)
+            r = _d33(V, r, c)
             s = 1
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U12, _L95, None, None, v))
             s = 1
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U12, _L96, None, None, v))
             s = 1
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U12, _L97, None, None, v))
             s = 1
         elif x == 4:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U12, _L98, None, None, v))
             s = 1
@@ -4812,52 +4595,52 @@ def _d30(V: int, E: int, pos: int, el: Element) -> int:
         else:
             raise Fallback
     while s == 1:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U12, _L94)
             ch.append(c)
-            pos = _d33(V, E, pos, c)
+            r = _d33(V, r, c)
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U12, _L95, None, None, v))
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U12, _L96, None, None, v))
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U12, _L97, None, None, v))
         elif x == 4:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U12, _L98, None, None, v))
         elif x == 5:
             raise Fallback
         elif x == 6:
-            return pos
+            return r
         else:
             raise Fallback
     raise Fallback
@@ -5012,62 +4795,50 @@ def _e30(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d31(V: int, E: int, pos: int, el: Element) -> int:
+def _d31(V: int, r: int, el: Element) -> int:
     # MessageHeaderType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U9, _L99, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U9, _L99, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U9, _L100, None, None, v))
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U9, _L100, None, None, v))
+        s = 2
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U12, _L28)
             ch.append(c)
-            pos = _d22(V, E, pos, c)
+            r = _d22(V, r, c)
             s = 3
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -5151,42 +4922,34 @@ def _e31(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d32(V: int, E: int, pos: int, el: Element) -> int:
+def _d32(V: int, r: int, el: Element) -> int:
     # EVTechnicalStatusType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = x == 2
-            ch.append(Element(_U0, _L101, None, None, v))
-            s = 1
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = x == 2
+        ch.append(Element(_U0, _L101, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = x == 2
-            ch.append(Element(_U0, _L102, None, None, v))
-            s = 2
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = x == 2
+        ch.append(Element(_U0, _L102, None, None, v))
+        s = 2
     if s == 2:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -5195,19 +4958,19 @@ def _d32(V: int, E: int, pos: int, el: Element) -> int:
         elif x == 1:
             c = Element(_U0, _L104)
             ch.append(c)
-            pos = _d34(V, E, pos, c)
+            r = _d34(V, r, c)
             s = 7
         elif x == 2:
-            pos += 5
-            x = (V >> (E - pos)) & 0x1f
+            r -= 5
+            x = (V >> r) & 0x1f
             if x & 0x11:
                 raise Fallback
             v = _V106[x >> 1]
             ch.append(Element(_U0, _L105, None, None, v))
             s = 6
         elif x == 3:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -5216,44 +4979,44 @@ def _d32(V: int, E: int, pos: int, el: Element) -> int:
             ch.append(Element(_U0, _L107, None, None, v))
             s = 5
         elif x == 4:
-            pos += 6
-            x = (V >> (E - pos)) & 0x3f
+            r -= 6
+            x = (V >> r) & 0x3f
             if x & 0x21:
                 raise Fallback
             v = _V109[x >> 1]
             ch.append(Element(_U0, _L108, None, None, v))
             s = 4
         elif x == 5:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             ch.append(Element(_U0, _L110, None, None, v))
             s = 3
         elif x == 6:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 8:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U0, _L104)
             ch.append(c)
-            pos = _d34(V, E, pos, c)
+            r = _d34(V, r, c)
             s = 7
         elif x == 1:
-            pos += 5
-            x = (V >> (E - pos)) & 0x1f
+            r -= 5
+            x = (V >> r) & 0x1f
             if x & 0x11:
                 raise Fallback
             v = _V106[x >> 1]
             ch.append(Element(_U0, _L105, None, None, v))
             s = 6
         elif x == 2:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -5262,39 +5025,39 @@ def _d32(V: int, E: int, pos: int, el: Element) -> int:
             ch.append(Element(_U0, _L107, None, None, v))
             s = 5
         elif x == 3:
-            pos += 6
-            x = (V >> (E - pos)) & 0x3f
+            r -= 6
+            x = (V >> r) & 0x3f
             if x & 0x21:
                 raise Fallback
             v = _V109[x >> 1]
             ch.append(Element(_U0, _L108, None, None, v))
             s = 4
         elif x == 4:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             ch.append(Element(_U0, _L110, None, None, v))
             s = 3
         elif x == 5:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 7:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 5
-            x = (V >> (E - pos)) & 0x1f
+            r -= 5
+            x = (V >> r) & 0x1f
             if x & 0x11:
                 raise Fallback
             v = _V106[x >> 1]
             ch.append(Element(_U0, _L105, None, None, v))
             s = 6
         elif x == 1:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -5303,31 +5066,31 @@ def _d32(V: int, E: int, pos: int, el: Element) -> int:
             ch.append(Element(_U0, _L107, None, None, v))
             s = 5
         elif x == 2:
-            pos += 6
-            x = (V >> (E - pos)) & 0x3f
+            r -= 6
+            x = (V >> r) & 0x3f
             if x & 0x21:
                 raise Fallback
             v = _V109[x >> 1]
             ch.append(Element(_U0, _L108, None, None, v))
             s = 4
         elif x == 3:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             ch.append(Element(_U0, _L110, None, None, v))
             s = 3
         elif x == 4:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 6:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -5336,70 +5099,68 @@ def _d32(V: int, E: int, pos: int, el: Element) -> int:
             ch.append(Element(_U0, _L107, None, None, v))
             s = 5
         elif x == 1:
-            pos += 6
-            x = (V >> (E - pos)) & 0x3f
+            r -= 6
+            x = (V >> r) & 0x3f
             if x & 0x21:
                 raise Fallback
             v = _V109[x >> 1]
             ch.append(Element(_U0, _L108, None, None, v))
             s = 4
         elif x == 2:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             ch.append(Element(_U0, _L110, None, None, v))
             s = 3
         elif x == 3:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 5:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 6
-            x = (V >> (E - pos)) & 0x3f
+            r -= 6
+            x = (V >> r) & 0x3f
             if x & 0x21:
                 raise Fallback
             v = _V109[x >> 1]
             ch.append(Element(_U0, _L108, None, None, v))
             s = 4
         elif x == 1:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             ch.append(Element(_U0, _L110, None, None, v))
             s = 3
         elif x == 2:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             ch.append(Element(_U0, _L110, None, None, v))
             s = 3
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -5717,53 +5478,41 @@ def _e32(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d33(V: int, E: int, pos: int, el: Element) -> int:
+def _d33(V: int, r: int, el: Element) -> int:
     # X509IssuerSerialType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U12, _L113, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rstr(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U12, _L113, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
-            if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
-                v = -u - 1 if v & 0x100 else u
-            elif v > 0xFF:
-                v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U12, _L114, None, None, v))
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 9
+        v = (V >> r) & 0x1FF
+        if v & 0x80:
+            u, r = ruint(V, r, v & 0xFF)
+            v = -u - 1 if v & 0x100 else u
+        elif v > 0xFF:
+            v = 0xFF - v
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U12, _L114, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -5837,51 +5586,40 @@ def _e33(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d34(V: int, E: int, pos: int, el: Element) -> int:
+def _d34(V: int, r: int, el: Element) -> int:
     # RationalNumberType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 10
-            x = (V >> (E - pos)) & 0x3ff
-            if x & 0x201:
-                raise Fallback
-            v = (x >> 1) + -128
-            ch.append(Element(_U9, _L85, None, None, v))
-            s = 1
-        else:
+        r -= 11
+        x = (V >> r) & 0x7ff
+        if x & 0x601:
             raise Fallback
+        x &= 0x3ff
+        v = (x >> 1) + -128
+        ch.append(Element(_U9, _L85, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
-            if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
-                v = -u - 1 if v & 0x100 else u
-            elif v > 0xFF:
-                v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U9, _L115, None, None, v))
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 9
+        v = (V >> r) & 0x1FF
+        if v & 0x80:
+            u, r = ruint(V, r, v & 0xFF)
+            v = -u - 1 if v & 0x100 else u
+        elif v > 0xFF:
+            v = 0xFF - v
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U9, _L115, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 

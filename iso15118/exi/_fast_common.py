@@ -346,173 +346,173 @@ def decode(data: bytes) -> Element:
     V = int.from_bytes(data, 'big')
     if E < 8 or data[0] != 0x80:
         raise Fallback
-    pos = 14
-    x = (V >> (E - pos)) & 0x3f
+    r = E - 14
+    x = (V >> r) & 0x3f
     if x == 0:
         el = Element(_U0, _L1)
-        pos = _d0(V, E, pos, el)
+        r = _d0(V, r, el)
     elif x == 1:
         el = Element(_U0, _L2)
-        pos = _d1(V, E, pos, el)
+        r = _d1(V, r, el)
     elif x == 2:
         el = Element(_U0, _L3)
-        pos = _d2(V, E, pos, el)
+        r = _d2(V, r, el)
     elif x == 3:
         el = Element(_U0, _L4)
-        pos = _d3(V, E, pos, el)
+        r = _d3(V, r, el)
     elif x == 4:
         el = Element(_U5, _L6)
-        pos = _d4(V, E, pos, el)
+        r = _d4(V, r, el)
     elif x == 5:
         el = Element(_U5, _L7)
-        pos = _d5(V, E, pos, el)
+        r = _d5(V, r, el)
     elif x == 6:
         el = Element(_U8, _L9)
-        pos = _d6(V, E, pos, el)
+        r = _d6(V, r, el)
     elif x == 7:
         el = Element(_U0, _L10)
-        pos = _d7(V, E, pos, el)
+        r = _d7(V, r, el)
     elif x == 8:
         el = Element(_U0, _L11)
-        pos = _d8(V, E, pos, el)
+        r = _d8(V, r, el)
     elif x == 9:
         el = Element(_U8, _L12)
-        pos = _d9(V, E, pos, el)
+        r = _d9(V, r, el)
     elif x == 10:
         el = Element(_U8, _L13)
-        pos = _d10(V, E, pos, el)
+        r = _d10(V, r, el)
     elif x == 11:
         el = Element(_U8, _L14)
-        pos = _d11(V, E, pos, el)
+        r = _d11(V, r, el)
     elif x == 12:
         el = Element(_U8, _L15)
-        pos = _d12(V, E, pos, el)
+        r = _d12(V, r, el)
     elif x == 13:
         el = Element(_U8, _L16)
-        pos = _d13(V, E, pos, el)
+        r = _d13(V, r, el)
     elif x == 14:
         el = Element(_U8, _L17)
-        pos = _d14(V, E, pos, el)
+        r = _d14(V, r, el)
     elif x == 15:
         el = Element(_U8, _L18)
-        pos = _d15(V, E, pos, el)
+        r = _d15(V, r, el)
     elif x == 16:
         el = Element(_U0, _L19)
-        pos = _d16(V, E, pos, el)
+        r = _d16(V, r, el)
     elif x == 17:
         el = Element(_U0, _L20)
-        pos = _d17(V, E, pos, el)
+        r = _d17(V, r, el)
     elif x == 18:
         el = Element(_U8, _L21)
-        pos = _d13(V, E, pos, el)
+        r = _d13(V, r, el)
     elif x == 19:
         el = Element(_U8, _L22)
-        pos = _d18(V, E, pos, el)
+        r = _d18(V, r, el)
     elif x == 20:
         el = Element(_U8, _L23)
-        pos = _d19(V, E, pos, el)
+        r = _d19(V, r, el)
     elif x == 21:
         el = Element(_U0, _L24)
-        pos = _d20(V, E, pos, el)
+        r = _d20(V, r, el)
     elif x == 22:
         el = Element(_U0, _L25)
-        pos = _d21(V, E, pos, el)
+        r = _d21(V, r, el)
     elif x == 23:
         el = Element(_U8, _L26)
-        pos = _d22(V, E, pos, el)
+        r = _d22(V, r, el)
     elif x == 24:
         el = Element(_U8, _L27)
-        pos = _d23(V, E, pos, el)
+        r = _d23(V, r, el)
     elif x == 25:
         el = Element(_U8, _L28)
-        pos = _d24(V, E, pos, el)
+        r = _d24(V, r, el)
     elif x == 26:
         el = Element(_U8, _L29)
-        pos = _d25(V, E, pos, el)
+        r = _d25(V, r, el)
     elif x == 27:
         el = Element(_U0, _L30)
-        pos = _d26(V, E, pos, el)
+        r = _d26(V, r, el)
     elif x == 28:
         el = Element(_U0, _L31)
-        pos = _d27(V, E, pos, el)
+        r = _d27(V, r, el)
     elif x == 29:
         el = Element(_U0, _L32)
-        pos = _d28(V, E, pos, el)
+        r = _d28(V, r, el)
     elif x == 30:
         el = Element(_U0, _L33)
-        pos = _d29(V, E, pos, el)
+        r = _d29(V, r, el)
     elif x == 31:
         el = Element(_U0, _L34)
-        pos = _d30(V, E, pos, el)
+        r = _d30(V, r, el)
     elif x == 32:
         el = Element(_U0, _L35)
-        pos = _d31(V, E, pos, el)
+        r = _d31(V, r, el)
     elif x == 33:
         el = Element(_U0, _L36)
-        pos = _d32(V, E, pos, el)
+        r = _d32(V, r, el)
     elif x == 34:
         el = Element(_U0, _L37)
-        pos = _d33(V, E, pos, el)
+        r = _d33(V, r, el)
     elif x == 35:
         el = Element(_U0, _L38)
-        pos = _d34(V, E, pos, el)
+        r = _d34(V, r, el)
     elif x == 36:
         el = Element(_U0, _L39)
-        pos = _d35(V, E, pos, el)
+        r = _d35(V, r, el)
     elif x == 37:
         el = Element(_U0, _L40)
-        pos = _d36(V, E, pos, el)
+        r = _d36(V, r, el)
     elif x == 38:
         el = Element(_U0, _L41)
-        pos = _d37(V, E, pos, el)
+        r = _d37(V, r, el)
     elif x == 39:
         el = Element(_U8, _L42)
-        pos = _d38(V, E, pos, el)
+        r = _d38(V, r, el)
     elif x == 40:
         el = Element(_U8, _L43)
-        pos = _d39(V, E, pos, el)
+        r = _d39(V, r, el)
     elif x == 41:
         el = Element(_U8, _L44)
-        pos = _d40(V, E, pos, el)
+        r = _d40(V, r, el)
     elif x == 42:
         el = Element(_U8, _L45)
-        pos = _d41(V, E, pos, el)
+        r = _d41(V, r, el)
     elif x == 43:
         el = Element(_U8, _L46)
-        pos = _d42(V, E, pos, el)
+        r = _d42(V, r, el)
     elif x == 44:
         el = Element(_U8, _L47)
-        pos = _d43(V, E, pos, el)
+        r = _d43(V, r, el)
     elif x == 45:
         el = Element(_U0, _L48)
-        pos = _d44(V, E, pos, el)
+        r = _d44(V, r, el)
     elif x == 46:
         el = Element(_U0, _L49)
-        pos = _d45(V, E, pos, el)
+        r = _d45(V, r, el)
     elif x == 47:
         el = Element(_U8, _L50)
-        pos = _d46(V, E, pos, el)
+        r = _d46(V, r, el)
     elif x == 48:
         el = Element(_U8, _L51)
-        pos = _d47(V, E, pos, el)
+        r = _d47(V, r, el)
     elif x == 49:
         el = Element(_U0, _L52)
-        pos = _d48(V, E, pos, el)
+        r = _d48(V, r, el)
     elif x == 50:
         el = Element(_U0, _L53)
-        pos = _d49(V, E, pos, el)
+        r = _d49(V, r, el)
     elif x == 51:
         el = Element(_U0, _L54)
-        pos = _d50(V, E, pos, el)
+        r = _d50(V, r, el)
     elif x == 52:
         el = Element(_U0, _L55)
-        pos = _d51(V, E, pos, el)
+        r = _d51(V, r, el)
     elif x == 53:
         el = Element(_U8, _L56)
-        pos = _d52(V, E, pos, el)
+        r = _d52(V, r, el)
     else:
         raise Fallback
-    if E - pos >= 8:
+    if r >= 8:
         raise Fallback
     return el
 
@@ -635,55 +635,47 @@ def encode(root: Element) -> bytes:
     return (acc << pad).to_bytes((n + pad) >> 3, 'big')
 
 
-def _d0(V: int, E: int, pos: int, el: Element) -> int:
+def _d0(V: int, r: int, el: Element) -> int:
     # AuthorizationReq
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U5, _L57)
-            ch.append(c)
-            pos = _d53(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U5, _L57)
+        ch.append(c)
+        r = _d53(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = _V59[x >> 1]
-            ch.append(Element(_U0, _L58, None, None, v))
-            s = 2
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = _V59[x >> 1]
+        ch.append(Element(_U0, _L58, None, None, v))
+        s = 2
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L60)
             ch.append(c)
-            pos = _d54(V, E, pos, c)
+            r = _d54(V, r, c)
             s = 3
         elif x == 1:
             c = Element(_U0, _L61)
             ch.append(c)
-            pos = _d55(V, E, pos, c)
+            r = _d55(V, r, c)
             s = 3
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -760,53 +752,41 @@ def _e0(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d1(V: int, E: int, pos: int, el: Element) -> int:
+def _d1(V: int, r: int, el: Element) -> int:
     # AuthorizationRes
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U5, _L57)
-            ch.append(c)
-            pos = _d53(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U5, _L57)
+        ch.append(c)
+        r = _d53(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 8
-            x = (V >> (E - pos)) & 0xff
-            if x & 0x81:
-                raise Fallback
-            v = _V64[x >> 1]
-            ch.append(Element(_U5, _L63, None, None, v))
-            s = 2
-        else:
+        r -= 9
+        x = (V >> r) & 0x1ff
+        if x & 0x181:
             raise Fallback
+        x &= 0xff
+        v = _V64[x >> 1]
+        ch.append(Element(_U5, _L63, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x & 0x9:
-                raise Fallback
-            v = _V66[x >> 1]
-            ch.append(Element(_U0, _L65, None, None, v))
-            s = 3
-        else:
+        r -= 5
+        x = (V >> r) & 0x1f
+        if x & 0x19:
             raise Fallback
+        x &= 0xf
+        v = _V66[x >> 1]
+        ch.append(Element(_U0, _L65, None, None, v))
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -882,27 +862,23 @@ def _e1(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d2(V: int, E: int, pos: int, el: Element) -> int:
+def _d2(V: int, r: int, el: Element) -> int:
     # AuthorizationSetupReq
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U5, _L57)
-            ch.append(c)
-            pos = _d53(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U5, _L57)
+        ch.append(c)
+        r = _d53(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -940,60 +916,50 @@ def _e2(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d3(V: int, E: int, pos: int, el: Element) -> int:
+def _d3(V: int, r: int, el: Element) -> int:
     # AuthorizationSetupRes
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U5, _L57)
-            ch.append(c)
-            pos = _d53(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U5, _L57)
+        ch.append(c)
+        r = _d53(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 8
-            x = (V >> (E - pos)) & 0xff
-            if x & 0x81:
-                raise Fallback
-            v = _V64[x >> 1]
-            ch.append(Element(_U5, _L63, None, None, v))
-            s = 2
-        else:
+        r -= 9
+        x = (V >> r) & 0x1ff
+        if x & 0x181:
             raise Fallback
+        x &= 0xff
+        v = _V64[x >> 1]
+        ch.append(Element(_U5, _L63, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = _V59[x >> 1]
-            ch.append(Element(_U0, _L69, None, None, v))
-            s = 3
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = _V59[x >> 1]
+        ch.append(Element(_U0, _L69, None, None, v))
+        s = 3
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = _V59[x >> 1]
             ch.append(Element(_U0, _L69, None, None, v))
             s = 5
         elif x == 1:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -1002,40 +968,34 @@ def _d3(V: int, E: int, pos: int, el: Element) -> int:
         else:
             raise Fallback
     if s == 5:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = x == 2
-            ch.append(Element(_U0, _L70, None, None, v))
-            s = 4
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = x == 2
+        ch.append(Element(_U0, _L70, None, None, v))
+        s = 4
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L71)
             ch.append(c)
-            pos = _d56(V, E, pos, c)
+            r = _d56(V, r, c)
             s = 6
         elif x == 1:
             c = Element(_U0, _L72)
             ch.append(c)
-            pos = _d57(V, E, pos, c)
+            r = _d57(V, r, c)
             s = 6
         else:
             raise Fallback
     if s == 6:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -1178,16 +1138,14 @@ def _e3(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d4(V: int, E: int, pos: int, el: Element) -> int:
+def _d4(V: int, r: int, el: Element) -> int:
     # CLReqControlMode
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -1211,16 +1169,14 @@ def _e4(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d5(V: int, E: int, pos: int, el: Element) -> int:
+def _d5(V: int, r: int, el: Element) -> int:
     # CLResControlMode
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -1244,25 +1200,23 @@ def _e5(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d6(V: int, E: int, pos: int, el: Element) -> int:
+def _d6(V: int, r: int, el: Element) -> int:
     # CanonicalizationMethod
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rstr(V, E, pos)
-            el.attrs[_A73] = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rstr(V, r)
+        el.attrs[_A73] = v
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             raise Fallback
         elif x == 1:
-            return pos
+            return r
         elif x == 2:
             raise Fallback
         else:
@@ -1312,72 +1266,60 @@ def _e6(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d7(V: int, E: int, pos: int, el: Element) -> int:
+def _d7(V: int, r: int, el: Element) -> int:
     # CertificateInstallationReq
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U5, _L57)
-            ch.append(c)
-            pos = _d53(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U5, _L57)
+        ch.append(c)
+        r = _d53(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L74)
-            ch.append(c)
-            pos = _d58(V, E, pos, c)
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L74)
+        ch.append(c)
+        r = _d58(V, r, c)
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L75)
-            ch.append(c)
-            pos = _d59(V, E, pos, c)
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L75)
+        ch.append(c)
+        r = _d59(V, r, c)
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 10
-            x = (V >> (E - pos)) & 0x3ff
-            if x & 0x201:
-                raise Fallback
-            v = x >> 1
-            ch.append(Element(_U0, _L76, None, None, v))
-            s = 4
-        else:
+        r -= 11
+        x = (V >> r) & 0x7ff
+        if x & 0x601:
             raise Fallback
+        x &= 0x3ff
+        v = x >> 1
+        ch.append(Element(_U0, _L76, None, None, v))
+        s = 4
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L77)
             ch.append(c)
-            pos = _d60(V, E, pos, c)
+            r = _d60(V, r, c)
             s = 5
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 5:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -1475,86 +1417,66 @@ def _e7(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d8(V: int, E: int, pos: int, el: Element) -> int:
+def _d8(V: int, r: int, el: Element) -> int:
     # CertificateInstallationRes
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U5, _L57)
-            ch.append(c)
-            pos = _d53(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U5, _L57)
+        ch.append(c)
+        r = _d53(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 8
-            x = (V >> (E - pos)) & 0xff
-            if x & 0x81:
-                raise Fallback
-            v = _V64[x >> 1]
-            ch.append(Element(_U5, _L63, None, None, v))
-            s = 2
-        else:
+        r -= 9
+        x = (V >> r) & 0x1ff
+        if x & 0x181:
             raise Fallback
+        x &= 0xff
+        v = _V64[x >> 1]
+        ch.append(Element(_U5, _L63, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x & 0x9:
-                raise Fallback
-            v = _V66[x >> 1]
-            ch.append(Element(_U0, _L65, None, None, v))
-            s = 3
-        else:
+        r -= 5
+        x = (V >> r) & 0x1f
+        if x & 0x19:
             raise Fallback
+        x &= 0xf
+        v = _V66[x >> 1]
+        ch.append(Element(_U0, _L65, None, None, v))
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L78)
-            ch.append(c)
-            pos = _d61(V, E, pos, c)
-            s = 4
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L78)
+        ch.append(c)
+        r = _d61(V, r, c)
+        s = 4
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L48)
-            ch.append(c)
-            pos = _d44(V, E, pos, c)
-            s = 5
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L48)
+        ch.append(c)
+        r = _d44(V, r, c)
+        s = 5
     if s == 5:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 10
-            x = (V >> (E - pos)) & 0x3ff
-            if x & 0x201:
-                raise Fallback
-            v = x >> 1
-            ch.append(Element(_U0, _L79, None, None, v))
-            s = 6
-        else:
+        r -= 11
+        x = (V >> r) & 0x7ff
+        if x & 0x601:
             raise Fallback
+        x &= 0x3ff
+        v = x >> 1
+        ch.append(Element(_U0, _L79, None, None, v))
+        s = 6
     if s == 6:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -1676,166 +1598,149 @@ def _e8(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d9(V: int, E: int, pos: int, el: Element) -> int:
+def _d9(V: int, r: int, el: Element) -> int:
     # DSAKeyValue
     ch = el.children
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U8, _L80, None, None, v))
             s = 3
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U8, _L81, None, None, v))
             s = 2
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U8, _L82, None, None, v))
             s = 1
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U8, _L83, None, None, v))
-            s = 6
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U8, _L83, None, None, v))
+        s = 6
     if s == 6:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U8, _L81, None, None, v))
             s = 2
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U8, _L82, None, None, v))
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U8, _L82, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U8, _L82, None, None, v))
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U8, _L84, None, None, v))
             s = 5
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U8, _L85, None, None, v))
             s = 4
         elif x == 2:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 5:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U8, _L85, None, None, v))
             s = 4
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U8, _L86, None, None, v))
-            s = 7
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U8, _L86, None, None, v))
+        s = 7
     if s == 7:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -2058,25 +1963,23 @@ def _e9(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d10(V: int, E: int, pos: int, el: Element) -> int:
+def _d10(V: int, r: int, el: Element) -> int:
     # DigestMethod
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rstr(V, E, pos)
-            el.attrs[_A73] = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rstr(V, r)
+        el.attrs[_A73] = v
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             raise Fallback
         elif x == 1:
-            return pos
+            return r
         elif x == 2:
             raise Fallback
         else:
@@ -2126,25 +2029,21 @@ def _e10(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d11(V: int, E: int, pos: int, el: Element) -> int:
+def _d11(V: int, r: int, el: Element) -> int:
     # DigestValue
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rbin(V, E, pos)
-            el.value = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rbin(V, r)
+        el.value = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -2170,59 +2069,59 @@ def _e11(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d12(V: int, E: int, pos: int, el: Element) -> int:
+def _d12(V: int, r: int, el: Element) -> int:
     # KeyInfo
     ch = el.children
     s = 0
     if s == 0:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A87] = v
             s = 1
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U8, _L16, None, None, v))
             s = 2
         elif x == 2:
             c = Element(_U8, _L17)
             ch.append(c)
-            pos = _d14(V, E, pos, c)
+            r = _d14(V, r, c)
             s = 2
         elif x == 3:
             c = Element(_U8, _L28)
             ch.append(c)
-            pos = _d24(V, E, pos, c)
+            r = _d24(V, r, c)
             s = 2
         elif x == 4:
             c = Element(_U8, _L56)
             ch.append(c)
-            pos = _d52(V, E, pos, c)
+            r = _d52(V, r, c)
             s = 2
         elif x == 5:
             c = Element(_U8, _L23)
             ch.append(c)
-            pos = _d19(V, E, pos, c)
+            r = _d19(V, r, c)
             s = 2
         elif x == 6:
             c = Element(_U8, _L29)
             ch.append(c)
-            pos = _d25(V, E, pos, c)
+            r = _d25(V, r, c)
             s = 2
         elif x == 7:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U8, _L21, None, None, v))
             s = 2
@@ -2233,50 +2132,50 @@ def _d12(V: int, E: int, pos: int, el: Element) -> int:
         else:
             raise Fallback
     while s == 1:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U8, _L16, None, None, v))
             s = 2
         elif x == 1:
             c = Element(_U8, _L17)
             ch.append(c)
-            pos = _d14(V, E, pos, c)
+            r = _d14(V, r, c)
             s = 2
         elif x == 2:
             c = Element(_U8, _L28)
             ch.append(c)
-            pos = _d24(V, E, pos, c)
+            r = _d24(V, r, c)
             s = 2
         elif x == 3:
             c = Element(_U8, _L56)
             ch.append(c)
-            pos = _d52(V, E, pos, c)
+            r = _d52(V, r, c)
             s = 2
         elif x == 4:
             c = Element(_U8, _L23)
             ch.append(c)
-            pos = _d19(V, E, pos, c)
+            r = _d19(V, r, c)
             s = 2
         elif x == 5:
             c = Element(_U8, _L29)
             ch.append(c)
-            pos = _d25(V, E, pos, c)
+            r = _d25(V, r, c)
             s = 2
         elif x == 6:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U8, _L21, None, None, v))
             s = 2
@@ -2287,50 +2186,50 @@ def _d12(V: int, E: int, pos: int, el: Element) -> int:
         else:
             raise Fallback
     while s == 2:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U8, _L16, None, None, v))
         elif x == 1:
             c = Element(_U8, _L17)
             ch.append(c)
-            pos = _d14(V, E, pos, c)
+            r = _d14(V, r, c)
         elif x == 2:
             c = Element(_U8, _L28)
             ch.append(c)
-            pos = _d24(V, E, pos, c)
+            r = _d24(V, r, c)
         elif x == 3:
             c = Element(_U8, _L56)
             ch.append(c)
-            pos = _d52(V, E, pos, c)
+            r = _d52(V, r, c)
         elif x == 4:
             c = Element(_U8, _L23)
             ch.append(c)
-            pos = _d19(V, E, pos, c)
+            r = _d19(V, r, c)
         elif x == 5:
             c = Element(_U8, _L29)
             ch.append(c)
-            pos = _d25(V, E, pos, c)
+            r = _d25(V, r, c)
         elif x == 6:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U8, _L21, None, None, v))
         elif x == 7:
             raise Fallback
         elif x == 8:
-            return pos
+            return r
         elif x == 9:
             raise Fallback
         else:
@@ -2570,25 +2469,21 @@ def _e12(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d13(V: int, E: int, pos: int, el: Element) -> int:
+def _d13(V: int, r: int, el: Element) -> int:
     # KeyName
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rstr(V, E, pos)
-            el.value = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rstr(V, r)
+        el.value = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -2614,22 +2509,22 @@ def _e13(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d14(V: int, E: int, pos: int, el: Element) -> int:
+def _d14(V: int, r: int, el: Element) -> int:
     # KeyValue
     ch = el.children
     s = 0
     while s == 0:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U8, _L12)
             ch.append(c)
-            pos = _d9(V, E, pos, c)
+            r = _d9(V, r, c)
             s = 1
         elif x == 1:
             c = Element(_U8, _L26)
             ch.append(c)
-            pos = _d22(V, E, pos, c)
+            r = _d22(V, r, c)
             s = 1
         elif x == 2:
             raise Fallback
@@ -2638,10 +2533,10 @@ def _d14(V: int, E: int, pos: int, el: Element) -> int:
         else:
             raise Fallback
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            return pos
+            return r
         elif x == 1:
             raise Fallback
         else:
@@ -2689,43 +2584,41 @@ def _e14(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d15(V: int, E: int, pos: int, el: Element) -> int:
+def _d15(V: int, r: int, el: Element) -> int:
     # Manifest
     ch = el.children
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A87] = v
             s = 2
         elif x == 1:
             c = Element(_U8, _L27)
             ch.append(c)
-            pos = _d23(V, E, pos, c)
+            r = _d23(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U8, _L27)
-            ch.append(c)
-            pos = _d23(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U8, _L27)
+        ch.append(c)
+        r = _d23(V, r, c)
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U8, _L27)
             ch.append(c)
-            pos = _d23(V, E, pos, c)
+            r = _d23(V, r, c)
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     raise Fallback
@@ -2801,37 +2694,31 @@ def _e15(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d16(V: int, E: int, pos: int, el: Element) -> int:
+def _d16(V: int, r: int, el: Element) -> int:
     # MeteringConfirmationReq
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U5, _L57)
-            ch.append(c)
-            pos = _d53(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U5, _L57)
+        ch.append(c)
+        r = _d53(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L49)
-            ch.append(c)
-            pos = _d45(V, E, pos, c)
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L49)
+        ch.append(c)
+        r = _d45(V, r, c)
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -2883,40 +2770,32 @@ def _e16(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d17(V: int, E: int, pos: int, el: Element) -> int:
+def _d17(V: int, r: int, el: Element) -> int:
     # MeteringConfirmationRes
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U5, _L57)
-            ch.append(c)
-            pos = _d53(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U5, _L57)
+        ch.append(c)
+        r = _d53(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 8
-            x = (V >> (E - pos)) & 0xff
-            if x & 0x81:
-                raise Fallback
-            v = _V64[x >> 1]
-            ch.append(Element(_U5, _L63, None, None, v))
-            s = 2
-        else:
+        r -= 9
+        x = (V >> r) & 0x1ff
+        if x & 0x181:
             raise Fallback
+        x &= 0xff
+        v = _V64[x >> 1]
+        ch.append(Element(_U5, _L63, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -2973,73 +2852,73 @@ def _e17(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d18(V: int, E: int, pos: int, el: Element) -> int:
+def _d18(V: int, r: int, el: Element) -> int:
     # Object
     s = 0
     if s == 0:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A88] = v
             s = 3
         elif x == 1:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A87] = v
             s = 2
         elif x == 2:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A89] = v
             s = 1
         elif x == 3:
             raise Fallback
         elif x == 4:
-            return pos
+            return r
         elif x == 5:
             raise Fallback
         else:
             raise Fallback
     if s == 3:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A87] = v
             s = 2
         elif x == 1:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A89] = v
             s = 1
         elif x == 2:
             raise Fallback
         elif x == 3:
-            return pos
+            return r
         elif x == 4:
             raise Fallback
         else:
             raise Fallback
     if s == 2:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A89] = v
             s = 1
         elif x == 1:
             raise Fallback
         elif x == 2:
-            return pos
+            return r
         elif x == 3:
             raise Fallback
         else:
             raise Fallback
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             raise Fallback
         elif x == 1:
-            return pos
+            return r
         elif x == 2:
             raise Fallback
         else:
@@ -3139,63 +3018,63 @@ def _e18(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d19(V: int, E: int, pos: int, el: Element) -> int:
+def _d19(V: int, r: int, el: Element) -> int:
     # PGPData
     ch = el.children
     s = 0
     while True:
         k = _K90[s]
         if k == 0:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 ch.append(Element(_U8, _L91, None, None, v))
                 s = 1
             elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 ch.append(Element(_U8, _L92, None, None, v))
                 s = 2
             else:
                 raise Fallback
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 ch.append(Element(_U8, _L92, None, None, v))
                 s = 3
             elif x == 1:
                 raise Fallback
             elif x == 2:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
                 raise Fallback
             elif x == 1:
-                return pos
+                return r
             else:
                 raise Fallback
         else:
@@ -3280,88 +3159,76 @@ def _e19(el: Element, acc: int, n: int) -> tuple[int, int]:
             raise Fallback
 
 
-def _d20(V: int, E: int, pos: int, el: Element) -> int:
+def _d20(V: int, r: int, el: Element) -> int:
     # PowerDeliveryReq
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U5, _L57)
-            ch.append(c)
-            pos = _d53(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U5, _L57)
+        ch.append(c)
+        r = _d53(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x & 0x9:
-                raise Fallback
-            v = _V66[x >> 1]
-            ch.append(Element(_U0, _L94, None, None, v))
-            s = 2
-        else:
+        r -= 5
+        x = (V >> r) & 0x1f
+        if x & 0x19:
             raise Fallback
+        x &= 0xf
+        v = _V66[x >> 1]
+        ch.append(Element(_U0, _L94, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x & 0x9:
-                raise Fallback
-            v = _V96[x >> 1]
-            ch.append(Element(_U0, _L95, None, None, v))
-            s = 3
-        else:
+        r -= 5
+        x = (V >> r) & 0x1f
+        if x & 0x19:
             raise Fallback
+        x &= 0xf
+        v = _V96[x >> 1]
+        ch.append(Element(_U0, _L95, None, None, v))
+        s = 3
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L97)
             ch.append(c)
-            pos = _d62(V, E, pos, c)
+            r = _d62(V, r, c)
             s = 5
         elif x == 1:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = _V99[x >> 1]
             ch.append(Element(_U0, _L98, None, None, v))
             s = 4
         elif x == 2:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 5:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = _V99[x >> 1]
             ch.append(Element(_U0, _L98, None, None, v))
             s = 4
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -3481,52 +3348,44 @@ def _e20(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d21(V: int, E: int, pos: int, el: Element) -> int:
+def _d21(V: int, r: int, el: Element) -> int:
     # PowerDeliveryRes
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U5, _L57)
-            ch.append(c)
-            pos = _d53(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U5, _L57)
+        ch.append(c)
+        r = _d53(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 8
-            x = (V >> (E - pos)) & 0xff
-            if x & 0x81:
-                raise Fallback
-            v = _V64[x >> 1]
-            ch.append(Element(_U5, _L63, None, None, v))
-            s = 2
-        else:
+        r -= 9
+        x = (V >> r) & 0x1ff
+        if x & 0x181:
             raise Fallback
+        x &= 0xff
+        v = _V64[x >> 1]
+        ch.append(Element(_U5, _L63, None, None, v))
+        s = 2
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L102)
             ch.append(c)
-            pos = _d63(V, E, pos, c)
+            r = _d63(V, r, c)
             s = 3
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -3597,47 +3456,35 @@ def _e21(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d22(V: int, E: int, pos: int, el: Element) -> int:
+def _d22(V: int, r: int, el: Element) -> int:
     # RSAKeyValue
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U8, _L103, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U8, _L103, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U8, _L104, None, None, v))
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U8, _L104, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -3703,126 +3550,117 @@ def _e22(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d23(V: int, E: int, pos: int, el: Element) -> int:
+def _d23(V: int, r: int, el: Element) -> int:
     # Reference
     ch = el.children
     s = 0
     if s == 0:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A87] = v
             s = 5
         elif x == 1:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A105] = v
             s = 4
         elif x == 2:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A106] = v
             s = 3
         elif x == 3:
             c = Element(_U8, _L51)
             ch.append(c)
-            pos = _d47(V, E, pos, c)
+            r = _d47(V, r, c)
             s = 2
         elif x == 4:
             c = Element(_U8, _L13)
             ch.append(c)
-            pos = _d10(V, E, pos, c)
+            r = _d10(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 5:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A105] = v
             s = 4
         elif x == 1:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A106] = v
             s = 3
         elif x == 2:
             c = Element(_U8, _L51)
             ch.append(c)
-            pos = _d47(V, E, pos, c)
+            r = _d47(V, r, c)
             s = 2
         elif x == 3:
             c = Element(_U8, _L13)
             ch.append(c)
-            pos = _d10(V, E, pos, c)
+            r = _d10(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A106] = v
             s = 3
         elif x == 1:
             c = Element(_U8, _L51)
             ch.append(c)
-            pos = _d47(V, E, pos, c)
+            r = _d47(V, r, c)
             s = 2
         elif x == 2:
             c = Element(_U8, _L13)
             ch.append(c)
-            pos = _d10(V, E, pos, c)
+            r = _d10(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U8, _L51)
             ch.append(c)
-            pos = _d47(V, E, pos, c)
+            r = _d47(V, r, c)
             s = 2
         elif x == 1:
             c = Element(_U8, _L13)
             ch.append(c)
-            pos = _d10(V, E, pos, c)
+            r = _d10(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U8, _L13)
-            ch.append(c)
-            pos = _d10(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U8, _L13)
+        ch.append(c)
+        r = _d10(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U8, _L14, None, None, v))
-            s = 6
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U8, _L14, None, None, v))
+        s = 6
     if s == 6:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -4012,65 +3850,63 @@ def _e23(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d24(V: int, E: int, pos: int, el: Element) -> int:
+def _d24(V: int, r: int, el: Element) -> int:
     # RetrievalMethod
     ch = el.children
     s = 0
     if s == 0:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A105] = v
             s = 3
         elif x == 1:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A106] = v
             s = 2
         elif x == 2:
             c = Element(_U8, _L51)
             ch.append(c)
-            pos = _d47(V, E, pos, c)
+            r = _d47(V, r, c)
             s = 1
         elif x == 3:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A106] = v
             s = 2
         elif x == 1:
             c = Element(_U8, _L51)
             ch.append(c)
-            pos = _d47(V, E, pos, c)
+            r = _d47(V, r, c)
             s = 1
         elif x == 2:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U8, _L51)
             ch.append(c)
-            pos = _d47(V, E, pos, c)
+            r = _d47(V, r, c)
             s = 1
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -4167,61 +4003,56 @@ def _e24(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d25(V: int, E: int, pos: int, el: Element) -> int:
+def _d25(V: int, r: int, el: Element) -> int:
     # SPKIData
     ch = el.children
     s = 0
     while True:
         k = _K107[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U8, _L108, None, None, v))
-                s = 1
-            else:
+            r -= 2
+            if (V >> r) & 0x3:
                 raise Fallback
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            ch.append(Element(_U8, _L108, None, None, v))
+            s = 1
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 ch.append(Element(_U8, _L108, None, None, v))
                 s = _N109[s][0]
             elif x == 1:
                 raise Fallback
             elif x == 2:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 ch.append(Element(_U8, _L108, None, None, v))
                 s = 2
             elif x == 1:
-                return pos
+                return r
             else:
                 raise Fallback
         else:
@@ -4307,57 +4138,49 @@ def _e25(el: Element, acc: int, n: int) -> tuple[int, int]:
             raise Fallback
 
 
-def _d26(V: int, E: int, pos: int, el: Element) -> int:
+def _d26(V: int, r: int, el: Element) -> int:
     # ScheduleExchangeReq
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U5, _L57)
-            ch.append(c)
-            pos = _d53(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U5, _L57)
+        ch.append(c)
+        r = _d53(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 12
-            x = (V >> (E - pos)) & 0xfff
-            if x & 0x801:
-                raise Fallback
-            v = (x >> 1) + 12
-            if v > 1024:
-                raise Fallback
-            ch.append(Element(_U0, _L110, None, None, v))
-            s = 2
-        else:
+        r -= 13
+        x = (V >> r) & 0x1fff
+        if x & 0x1801:
             raise Fallback
+        x &= 0xfff
+        v = (x >> 1) + 12
+        if v > 1024:
+            raise Fallback
+        ch.append(Element(_U0, _L110, None, None, v))
+        s = 2
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L111)
             ch.append(c)
-            pos = _d64(V, E, pos, c)
+            r = _d64(V, r, c)
             s = 3
         elif x == 1:
             c = Element(_U0, _L112)
             ch.append(c)
-            pos = _d65(V, E, pos, c)
+            r = _d65(V, r, c)
             s = 3
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -4433,52 +4256,42 @@ def _e26(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d27(V: int, E: int, pos: int, el: Element) -> int:
+def _d27(V: int, r: int, el: Element) -> int:
     # ScheduleExchangeRes
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U5, _L57)
-            ch.append(c)
-            pos = _d53(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U5, _L57)
+        ch.append(c)
+        r = _d53(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 8
-            x = (V >> (E - pos)) & 0xff
-            if x & 0x81:
-                raise Fallback
-            v = _V64[x >> 1]
-            ch.append(Element(_U5, _L63, None, None, v))
-            s = 2
-        else:
+        r -= 9
+        x = (V >> r) & 0x1ff
+        if x & 0x181:
             raise Fallback
+        x &= 0xff
+        v = _V64[x >> 1]
+        ch.append(Element(_U5, _L63, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x & 0x9:
-                raise Fallback
-            v = _V66[x >> 1]
-            ch.append(Element(_U0, _L65, None, None, v))
-            s = 3
-        else:
+        r -= 5
+        x = (V >> r) & 0x1f
+        if x & 0x19:
             raise Fallback
+        x &= 0xf
+        v = _V66[x >> 1]
+        ch.append(Element(_U0, _L65, None, None, v))
+        s = 3
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -4487,37 +4300,35 @@ def _d27(V: int, E: int, pos: int, el: Element) -> int:
         elif x == 1:
             c = Element(_U0, _L114)
             ch.append(c)
-            pos = _d66(V, E, pos, c)
+            r = _d66(V, r, c)
             s = 4
         elif x == 2:
             c = Element(_U0, _L115)
             ch.append(c)
-            pos = _d67(V, E, pos, c)
+            r = _d67(V, r, c)
             s = 4
         else:
             raise Fallback
     if s == 5:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L114)
             ch.append(c)
-            pos = _d66(V, E, pos, c)
+            r = _d66(V, r, c)
             s = 4
         elif x == 1:
             c = Element(_U0, _L115)
             ch.append(c)
-            pos = _d67(V, E, pos, c)
+            r = _d67(V, r, c)
             s = 4
         else:
             raise Fallback
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -4643,45 +4454,36 @@ def _e27(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d28(V: int, E: int, pos: int, el: Element) -> int:
+def _d28(V: int, r: int, el: Element) -> int:
     # ServiceDetailReq
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U5, _L57)
-            ch.append(c)
-            pos = _d53(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U5, _L57)
+        ch.append(c)
+        r = _d53(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L116, None, None, v))
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L116, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -4744,68 +4546,53 @@ def _e28(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d29(V: int, E: int, pos: int, el: Element) -> int:
+def _d29(V: int, r: int, el: Element) -> int:
     # ServiceDetailRes
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U5, _L57)
-            ch.append(c)
-            pos = _d53(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U5, _L57)
+        ch.append(c)
+        r = _d53(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 8
-            x = (V >> (E - pos)) & 0xff
-            if x & 0x81:
-                raise Fallback
-            v = _V64[x >> 1]
-            ch.append(Element(_U5, _L63, None, None, v))
-            s = 2
-        else:
+        r -= 9
+        x = (V >> r) & 0x1ff
+        if x & 0x181:
             raise Fallback
+        x &= 0xff
+        v = _V64[x >> 1]
+        ch.append(Element(_U5, _L63, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L116, None, None, v))
-            s = 3
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L116, None, None, v))
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L117)
-            ch.append(c)
-            pos = _d68(V, E, pos, c)
-            s = 4
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L117)
+        ch.append(c)
+        r = _d68(V, r, c)
+        s = 4
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -4901,39 +4688,35 @@ def _e29(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d30(V: int, E: int, pos: int, el: Element) -> int:
+def _d30(V: int, r: int, el: Element) -> int:
     # ServiceDiscoveryReq
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U5, _L57)
-            ch.append(c)
-            pos = _d53(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U5, _L57)
+        ch.append(c)
+        r = _d53(V, r, c)
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L118)
             ch.append(c)
-            pos = _d69(V, E, pos, c)
+            r = _d69(V, r, c)
             s = 2
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -4985,75 +4768,61 @@ def _e30(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d31(V: int, E: int, pos: int, el: Element) -> int:
+def _d31(V: int, r: int, el: Element) -> int:
     # ServiceDiscoveryRes
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U5, _L57)
-            ch.append(c)
-            pos = _d53(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U5, _L57)
+        ch.append(c)
+        r = _d53(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 8
-            x = (V >> (E - pos)) & 0xff
-            if x & 0x81:
-                raise Fallback
-            v = _V64[x >> 1]
-            ch.append(Element(_U5, _L63, None, None, v))
-            s = 2
-        else:
+        r -= 9
+        x = (V >> r) & 0x1ff
+        if x & 0x181:
             raise Fallback
+        x &= 0xff
+        v = _V64[x >> 1]
+        ch.append(Element(_U5, _L63, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = x == 2
-            ch.append(Element(_U0, _L119, None, None, v))
-            s = 3
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = x == 2
+        ch.append(Element(_U0, _L119, None, None, v))
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L120)
-            ch.append(c)
-            pos = _d70(V, E, pos, c)
-            s = 4
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L120)
+        ch.append(c)
+        r = _d70(V, r, c)
+        s = 4
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L121)
             ch.append(c)
-            pos = _d70(V, E, pos, c)
+            r = _d70(V, r, c)
             s = 5
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 5:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -5156,49 +4925,43 @@ def _e31(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d32(V: int, E: int, pos: int, el: Element) -> int:
+def _d32(V: int, r: int, el: Element) -> int:
     # ServiceSelectionReq
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U5, _L57)
-            ch.append(c)
-            pos = _d53(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U5, _L57)
+        ch.append(c)
+        r = _d53(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L122)
-            ch.append(c)
-            pos = _d71(V, E, pos, c)
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L122)
+        ch.append(c)
+        r = _d71(V, r, c)
+        s = 2
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L123)
             ch.append(c)
-            pos = _d72(V, E, pos, c)
+            r = _d72(V, r, c)
             s = 3
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -5264,40 +5027,32 @@ def _e32(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d33(V: int, E: int, pos: int, el: Element) -> int:
+def _d33(V: int, r: int, el: Element) -> int:
     # ServiceSelectionRes
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U5, _L57)
-            ch.append(c)
-            pos = _d53(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U5, _L57)
+        ch.append(c)
+        r = _d53(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 8
-            x = (V >> (E - pos)) & 0xff
-            if x & 0x81:
-                raise Fallback
-            v = _V64[x >> 1]
-            ch.append(Element(_U5, _L63, None, None, v))
-            s = 2
-        else:
+        r -= 9
+        x = (V >> r) & 0x1ff
+        if x & 0x181:
             raise Fallback
+        x &= 0xff
+        v = _V64[x >> 1]
+        ch.append(Element(_U5, _L63, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -5354,42 +5109,33 @@ def _e33(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d34(V: int, E: int, pos: int, el: Element) -> int:
+def _d34(V: int, r: int, el: Element) -> int:
     # SessionSetupReq
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U5, _L57)
-            ch.append(c)
-            pos = _d53(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U5, _L57)
+        ch.append(c)
+        r = _d53(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L124, None, None, v))
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rstr(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L124, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -5450,55 +5196,42 @@ def _e34(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d35(V: int, E: int, pos: int, el: Element) -> int:
+def _d35(V: int, r: int, el: Element) -> int:
     # SessionSetupRes
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U5, _L57)
-            ch.append(c)
-            pos = _d53(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U5, _L57)
+        ch.append(c)
+        r = _d53(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 8
-            x = (V >> (E - pos)) & 0xff
-            if x & 0x81:
-                raise Fallback
-            v = _V64[x >> 1]
-            ch.append(Element(_U5, _L63, None, None, v))
-            s = 2
-        else:
+        r -= 9
+        x = (V >> r) & 0x1ff
+        if x & 0x181:
             raise Fallback
+        x &= 0xff
+        v = _V64[x >> 1]
+        ch.append(Element(_U5, _L63, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L125, None, None, v))
-            s = 3
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rstr(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L125, None, None, v))
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -5578,84 +5311,76 @@ def _e35(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d36(V: int, E: int, pos: int, el: Element) -> int:
+def _d36(V: int, r: int, el: Element) -> int:
     # SessionStopReq
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U5, _L57)
-            ch.append(c)
-            pos = _d53(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U5, _L57)
+        ch.append(c)
+        r = _d53(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x & 0x9:
-                raise Fallback
-            v = _V127[x >> 1]
-            ch.append(Element(_U0, _L126, None, None, v))
-            s = 2
-        else:
+        r -= 5
+        x = (V >> r) & 0x1f
+        if x & 0x19:
             raise Fallback
+        x &= 0xf
+        v = _V127[x >> 1]
+        ch.append(Element(_U0, _L126, None, None, v))
+        s = 2
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L128, None, None, v))
             s = 4
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L129, None, None, v))
             s = 3
         elif x == 2:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L129, None, None, v))
             s = 3
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -5773,40 +5498,32 @@ def _e36(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d37(V: int, E: int, pos: int, el: Element) -> int:
+def _d37(V: int, r: int, el: Element) -> int:
     # SessionStopRes
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U5, _L57)
-            ch.append(c)
-            pos = _d53(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U5, _L57)
+        ch.append(c)
+        r = _d53(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 8
-            x = (V >> (E - pos)) & 0xff
-            if x & 0x81:
-                raise Fallback
-            v = _V64[x >> 1]
-            ch.append(Element(_U5, _L63, None, None, v))
-            s = 2
-        else:
+        r -= 9
+        x = (V >> r) & 0x1ff
+        if x & 0x181:
             raise Fallback
+        x &= 0xff
+        v = _V64[x >> 1]
+        ch.append(Element(_U5, _L63, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -5863,70 +5580,66 @@ def _e37(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d38(V: int, E: int, pos: int, el: Element) -> int:
+def _d38(V: int, r: int, el: Element) -> int:
     # Signature
     ch = el.children
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A87] = v
             s = 2
         elif x == 1:
             c = Element(_U8, _L47)
             ch.append(c)
-            pos = _d43(V, E, pos, c)
+            r = _d43(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U8, _L47)
-            ch.append(c)
-            pos = _d43(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U8, _L47)
+        ch.append(c)
+        r = _d43(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U8, _L46)
-            ch.append(c)
-            pos = _d42(V, E, pos, c)
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U8, _L46)
+        ch.append(c)
+        r = _d42(V, r, c)
+        s = 3
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U8, _L15)
             ch.append(c)
-            pos = _d12(V, E, pos, c)
+            r = _d12(V, r, c)
             s = 4
         elif x == 1:
             c = Element(_U8, _L22)
             ch.append(c)
-            pos = _d18(V, E, pos, c)
+            r = _d18(V, r, c)
             s = 4
         elif x == 2:
-            return pos
+            return r
         else:
             raise Fallback
     while s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U8, _L22)
             ch.append(c)
-            pos = _d18(V, E, pos, c)
+            r = _d18(V, r, c)
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     raise Fallback
@@ -6036,53 +5749,51 @@ def _e38(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d39(V: int, E: int, pos: int, el: Element) -> int:
+def _d39(V: int, r: int, el: Element) -> int:
     # SignatureMethod
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rstr(V, E, pos)
-            el.attrs[_A73] = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rstr(V, r)
+        el.attrs[_A73] = v
+        s = 1
     while s == 1:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U8, _L131, None, None, v))
             s = 2
         elif x == 1:
             raise Fallback
         elif x == 2:
-            return pos
+            return r
         elif x == 3:
             raise Fallback
         else:
             raise Fallback
     while s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             raise Fallback
         elif x == 1:
-            return pos
+            return r
         elif x == 2:
             raise Fallback
         else:
@@ -6159,43 +5870,41 @@ def _e39(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d40(V: int, E: int, pos: int, el: Element) -> int:
+def _d40(V: int, r: int, el: Element) -> int:
     # SignatureProperties
     ch = el.children
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A87] = v
             s = 2
         elif x == 1:
             c = Element(_U8, _L45)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U8, _L45)
-            ch.append(c)
-            pos = _d41(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U8, _L45)
+        ch.append(c)
+        r = _d41(V, r, c)
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U8, _L45)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     raise Fallback
@@ -6271,34 +5980,32 @@ def _e40(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d41(V: int, E: int, pos: int, el: Element) -> int:
+def _d41(V: int, r: int, el: Element) -> int:
     # SignatureProperty
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A87] = v
             s = 2
         elif x == 1:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A132] = v
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rstr(V, E, pos)
-            el.attrs[_A132] = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rstr(V, r)
+        el.attrs[_A132] = v
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             raise Fallback
         elif x == 1:
@@ -6306,12 +6013,12 @@ def _d41(V: int, E: int, pos: int, el: Element) -> int:
         else:
             raise Fallback
     while s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             raise Fallback
         elif x == 1:
-            return pos
+            return r
         elif x == 2:
             raise Fallback
         else:
@@ -6391,38 +6098,34 @@ def _e41(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d42(V: int, E: int, pos: int, el: Element) -> int:
+def _d42(V: int, r: int, el: Element) -> int:
     # SignatureValue
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A87] = v
             s = 2
         elif x == 1:
-            v, pos = rbin(V, E, pos)
+            v, r = rbin(V, r)
             el.value = v
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rbin(V, E, pos)
-            el.value = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rbin(V, r)
+        el.value = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -6467,63 +6170,57 @@ def _e42(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d43(V: int, E: int, pos: int, el: Element) -> int:
+def _d43(V: int, r: int, el: Element) -> int:
     # SignedInfo
     ch = el.children
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A87] = v
             s = 2
         elif x == 1:
             c = Element(_U8, _L9)
             ch.append(c)
-            pos = _d6(V, E, pos, c)
+            r = _d6(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U8, _L9)
-            ch.append(c)
-            pos = _d6(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U8, _L9)
+        ch.append(c)
+        r = _d6(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U8, _L43)
-            ch.append(c)
-            pos = _d39(V, E, pos, c)
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U8, _L43)
+        ch.append(c)
+        r = _d39(V, r, c)
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U8, _L27)
-            ch.append(c)
-            pos = _d23(V, E, pos, c)
-            s = 4
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U8, _L27)
+        ch.append(c)
+        r = _d23(V, r, c)
+        s = 4
     while s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U8, _L27)
             ch.append(c)
-            pos = _d23(V, E, pos, c)
+            r = _d23(V, r, c)
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     raise Fallback
@@ -6627,99 +6324,84 @@ def _e43(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d44(V: int, E: int, pos: int, el: Element) -> int:
+def _d44(V: int, r: int, el: Element) -> int:
     # SignedInstallationData
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rstr(V, E, pos)
-            el.attrs[_A133] = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rstr(V, r)
+        el.attrs[_A133] = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L134)
-            ch.append(c)
-            pos = _d73(V, E, pos, c)
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L134)
+        ch.append(c)
+        r = _d73(V, r, c)
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = _V136[x >> 1]
-            ch.append(Element(_U0, _L135, None, None, v))
-            s = 3
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = _V136[x >> 1]
+        ch.append(Element(_U0, _L135, None, None, v))
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L137, None, None, v))
-            s = 4
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L137, None, None, v))
+        s = 4
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L138, None, None, v))
             s = 5
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L139, None, None, v))
             s = 5
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L140, None, None, v))
             s = 5
         else:
             raise Fallback
     if s == 5:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -6866,86 +6548,75 @@ def _e44(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d45(V: int, E: int, pos: int, el: Element) -> int:
+def _d45(V: int, r: int, el: Element) -> int:
     # SignedMeteringData
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rstr(V, E, pos)
-            el.attrs[_A133] = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rstr(V, r)
+        el.attrs[_A133] = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L142, None, None, v))
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L142, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L143)
-            ch.append(c)
-            pos = _d74(V, E, pos, c)
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L143)
+        ch.append(c)
+        r = _d74(V, r, c)
+        s = 3
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L144)
             ch.append(c)
-            pos = _d75(V, E, pos, c)
+            r = _d75(V, r, c)
             s = 5
         elif x == 1:
             c = Element(_U0, _L145)
             ch.append(c)
-            pos = _d76(V, E, pos, c)
+            r = _d76(V, r, c)
             s = 4
         elif x == 2:
             c = Element(_U0, _L146)
             ch.append(c)
-            pos = _d77(V, E, pos, c)
+            r = _d77(V, r, c)
             s = 4
         else:
             raise Fallback
     if s == 5:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L145)
             ch.append(c)
-            pos = _d76(V, E, pos, c)
+            r = _d76(V, r, c)
             s = 4
         elif x == 1:
             c = Element(_U0, _L146)
             ch.append(c)
-            pos = _d77(V, E, pos, c)
+            r = _d77(V, r, c)
             s = 4
         else:
             raise Fallback
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -7072,35 +6743,33 @@ def _e45(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d46(V: int, E: int, pos: int, el: Element) -> int:
+def _d46(V: int, r: int, el: Element) -> int:
     # Transform
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rstr(V, E, pos)
-            el.attrs[_A73] = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rstr(V, r)
+        el.attrs[_A73] = v
+        s = 1
     while s == 1:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U8, _L147, None, None, v))
         elif x == 1:
             raise Fallback
         elif x == 2:
-            return pos
+            return r
         elif x == 3:
             raise Fallback
         else:
@@ -7166,29 +6835,27 @@ def _e46(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d47(V: int, E: int, pos: int, el: Element) -> int:
+def _d47(V: int, r: int, el: Element) -> int:
     # Transforms
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U8, _L50)
-            ch.append(c)
-            pos = _d46(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U8, _L50)
+        ch.append(c)
+        r = _d46(V, r, c)
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U8, _L50)
             ch.append(c)
-            pos = _d46(V, E, pos, c)
+            r = _d46(V, r, c)
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     raise Fallback
@@ -7235,170 +6902,158 @@ def _e47(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d48(V: int, E: int, pos: int, el: Element) -> int:
+def _d48(V: int, r: int, el: Element) -> int:
     # VehicleCheckInReq
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U5, _L57)
-            ch.append(c)
-            pos = _d53(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U5, _L57)
+        ch.append(c)
+        r = _d53(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x & 0x9:
-                raise Fallback
-            v = _V149[x >> 1]
-            ch.append(Element(_U0, _L148, None, None, v))
-            s = 2
-        else:
+        r -= 5
+        x = (V >> r) & 0x1f
+        if x & 0x19:
             raise Fallback
+        x &= 0xf
+        v = _V149[x >> 1]
+        ch.append(Element(_U0, _L148, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x & 0x9:
-                raise Fallback
-            v = _V151[x >> 1]
-            ch.append(Element(_U0, _L150, None, None, v))
-            s = 3
-        else:
+        r -= 5
+        x = (V >> r) & 0x1f
+        if x & 0x19:
             raise Fallback
+        x &= 0xf
+        v = _V151[x >> 1]
+        ch.append(Element(_U0, _L150, None, None, v))
+        s = 3
     if s == 3:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L152, None, None, v))
             s = 6
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L153, None, None, v))
             s = 5
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L154, None, None, v))
             s = 4
         elif x == 3:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 6:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L153, None, None, v))
             s = 5
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L154, None, None, v))
             s = 4
         elif x == 2:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 5:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L154, None, None, v))
             s = 4
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -7612,157 +7267,149 @@ def _e48(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d49(V: int, E: int, pos: int, el: Element) -> int:
+def _d49(V: int, r: int, el: Element) -> int:
     # VehicleCheckInRes
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U5, _L57)
-            ch.append(c)
-            pos = _d53(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U5, _L57)
+        ch.append(c)
+        r = _d53(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 8
-            x = (V >> (E - pos)) & 0xff
-            if x & 0x81:
-                raise Fallback
-            v = _V64[x >> 1]
-            ch.append(Element(_U5, _L63, None, None, v))
-            s = 2
-        else:
+        r -= 9
+        x = (V >> r) & 0x1ff
+        if x & 0x181:
             raise Fallback
+        x &= 0xff
+        v = _V64[x >> 1]
+        ch.append(Element(_U5, _L63, None, None, v))
+        s = 2
     if s == 2:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L157, None, None, v))
             s = 5
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L158, None, None, v))
             s = 4
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L159, None, None, v))
             s = 3
         elif x == 3:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 5:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L158, None, None, v))
             s = 4
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L159, None, None, v))
             s = 3
         elif x == 2:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L159, None, None, v))
             s = 3
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -7957,58 +7604,45 @@ def _e49(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d50(V: int, E: int, pos: int, el: Element) -> int:
+def _d50(V: int, r: int, el: Element) -> int:
     # VehicleCheckOutReq
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U5, _L57)
-            ch.append(c)
-            pos = _d53(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U5, _L57)
+        ch.append(c)
+        r = _d53(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x & 0x9:
-                raise Fallback
-            v = _V161[x >> 1]
-            ch.append(Element(_U0, _L160, None, None, v))
-            s = 2
-        else:
+        r -= 5
+        x = (V >> r) & 0x1f
+        if x & 0x19:
             raise Fallback
+        x &= 0xf
+        v = _V161[x >> 1]
+        ch.append(Element(_U0, _L160, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L162, None, None, v))
-            s = 3
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L162, None, None, v))
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -8090,53 +7724,41 @@ def _e50(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d51(V: int, E: int, pos: int, el: Element) -> int:
+def _d51(V: int, r: int, el: Element) -> int:
     # VehicleCheckOutRes
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U5, _L57)
-            ch.append(c)
-            pos = _d53(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U5, _L57)
+        ch.append(c)
+        r = _d53(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 8
-            x = (V >> (E - pos)) & 0xff
-            if x & 0x81:
-                raise Fallback
-            v = _V64[x >> 1]
-            ch.append(Element(_U5, _L63, None, None, v))
-            s = 2
-        else:
+        r -= 9
+        x = (V >> r) & 0x1ff
+        if x & 0x181:
             raise Fallback
+        x &= 0xff
+        v = _V64[x >> 1]
+        ch.append(Element(_U5, _L63, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = _V165[x >> 1]
-            ch.append(Element(_U0, _L164, None, None, v))
-            s = 3
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = _V165[x >> 1]
+        ch.append(Element(_U0, _L164, None, None, v))
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -8212,55 +7834,55 @@ def _e51(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d52(V: int, E: int, pos: int, el: Element) -> int:
+def _d52(V: int, r: int, el: Element) -> int:
     # X509Data
     ch = el.children
     s = 0
     if s == 0:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U8, _L167)
             ch.append(c)
-            pos = _d78(V, E, pos, c)
+            r = _d78(V, r, c)
             s = 1
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U8, _L168, None, None, v))
             s = 1
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U8, _L169, None, None, v))
             s = 1
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U8, _L170, None, None, v))
             s = 1
         elif x == 4:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U8, _L171, None, None, v))
             s = 1
@@ -8269,52 +7891,52 @@ def _d52(V: int, E: int, pos: int, el: Element) -> int:
         else:
             raise Fallback
     while s == 1:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U8, _L167)
             ch.append(c)
-            pos = _d78(V, E, pos, c)
+            r = _d78(V, r, c)
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U8, _L168, None, None, v))
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U8, _L169, None, None, v))
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U8, _L170, None, None, v))
         elif x == 4:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U8, _L171, None, None, v))
         elif x == 5:
             raise Fallback
         elif x == 6:
-            return pos
+            return r
         else:
             raise Fallback
     raise Fallback
@@ -8469,62 +8091,50 @@ def _e52(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d53(V: int, E: int, pos: int, el: Element) -> int:
+def _d53(V: int, r: int, el: Element) -> int:
     # MessageHeaderType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U5, _L142, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U5, _L142, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U5, _L172, None, None, v))
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U5, _L172, None, None, v))
+        s = 2
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U8, _L42)
             ch.append(c)
-            pos = _d38(V, E, pos, c)
+            r = _d38(V, r, c)
             s = 3
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -8608,16 +8218,14 @@ def _e53(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d54(V: int, E: int, pos: int, el: Element) -> int:
+def _d54(V: int, r: int, el: Element) -> int:
     # EIM_AReqAuthorizationModeType
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -8641,51 +8249,40 @@ def _e54(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d55(V: int, E: int, pos: int, el: Element) -> int:
+def _d55(V: int, r: int, el: Element) -> int:
     # PnC_AReqAuthorizationModeType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rstr(V, E, pos)
-            el.attrs[_A133] = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rstr(V, r)
+        el.attrs[_A133] = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L173, None, None, v))
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L173, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L134)
-            ch.append(c)
-            pos = _d73(V, E, pos, c)
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L134)
+        ch.append(c)
+        r = _d73(V, r, c)
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -8766,16 +8363,14 @@ def _e55(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d56(V: int, E: int, pos: int, el: Element) -> int:
+def _d56(V: int, r: int, el: Element) -> int:
     # EIM_ASResAuthorizationModeType
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -8799,44 +8394,37 @@ def _e56(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d57(V: int, E: int, pos: int, el: Element) -> int:
+def _d57(V: int, r: int, el: Element) -> int:
     # PnC_ASResAuthorizationModeType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L173, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L173, None, None, v))
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L174)
             ch.append(c)
-            pos = _d79(V, E, pos, c)
+            r = _d79(V, r, c)
             s = 2
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -8895,53 +8483,44 @@ def _e57(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d58(V: int, E: int, pos: int, el: Element) -> int:
+def _d58(V: int, r: int, el: Element) -> int:
     # SignedCertificateChainType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rstr(V, E, pos)
-            el.attrs[_A133] = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rstr(V, r)
+        el.attrs[_A133] = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L175, None, None, v))
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L175, None, None, v))
+        s = 2
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L176)
             ch.append(c)
-            pos = _d80(V, E, pos, c)
+            r = _d80(V, r, c)
             s = 3
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -9022,41 +8601,37 @@ def _e58(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d59(V: int, E: int, pos: int, el: Element) -> int:
+def _d59(V: int, r: int, el: Element) -> int:
     # ListOfRootCertificateIDsType
     ch = el.children
     s = 0
     while True:
         k = _K177[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U5, _L178)
-                ch.append(c)
-                pos = _d78(V, E, pos, c)
-                s = 1
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            c = Element(_U5, _L178)
+            ch.append(c)
+            r = _d78(V, r, c)
+            s = 1
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
                 c = Element(_U5, _L178)
                 ch.append(c)
-                pos = _d78(V, E, pos, c)
+                r = _d78(V, r, c)
                 s = _N179[s][0]
             elif x == 1:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            return r
         else:
             raise Fallback
 
@@ -9112,51 +8687,44 @@ def _e59(el: Element, acc: int, n: int) -> tuple[int, int]:
             raise Fallback
 
 
-def _d60(V: int, E: int, pos: int, el: Element) -> int:
+def _d60(V: int, r: int, el: Element) -> int:
     # EMAIDListType
     ch = el.children
     s = 0
     while True:
         k = _K180[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L181, None, None, v))
-                s = 1
-            else:
+            r -= 2
+            if (V >> r) & 0x3:
                 raise Fallback
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L181, None, None, v))
+            s = 1
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rstr(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 ch.append(Element(_U0, _L181, None, None, v))
                 s = _N182[s][0]
             elif x == 1:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            return r
         else:
             raise Fallback
 
@@ -9230,44 +8798,37 @@ def _e60(el: Element, acc: int, n: int) -> tuple[int, int]:
             raise Fallback
 
 
-def _d61(V: int, E: int, pos: int, el: Element) -> int:
+def _d61(V: int, r: int, el: Element) -> int:
     # CertificateChainType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L175, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L175, None, None, v))
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L176)
             ch.append(c)
-            pos = _d80(V, E, pos, c)
+            r = _d80(V, r, c)
             s = 2
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -9326,60 +8887,51 @@ def _e61(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d62(V: int, E: int, pos: int, el: Element) -> int:
+def _d62(V: int, r: int, el: Element) -> int:
     # EVPowerProfileType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L183, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L183, None, None, v))
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L184)
             ch.append(c)
-            pos = _d81(V, E, pos, c)
+            r = _d81(V, r, c)
             s = 2
         elif x == 1:
             c = Element(_U0, _L185)
             ch.append(c)
-            pos = _d82(V, E, pos, c)
+            r = _d82(V, r, c)
             s = 2
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L186)
-            ch.append(c)
-            pos = _d83(V, E, pos, c)
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L186)
+        ch.append(c)
+        r = _d83(V, r, c)
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -9462,48 +9014,37 @@ def _e62(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d63(V: int, E: int, pos: int, el: Element) -> int:
+def _d63(V: int, r: int, el: Element) -> int:
     # EVSEStatusType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U5, _L187, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U5, _L187, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 5
-            x = (V >> (E - pos)) & 0x1f
-            if x & 0x11:
-                raise Fallback
-            v = _V189[x >> 1]
-            ch.append(Element(_U5, _L188, None, None, v))
-            s = 2
-        else:
+        r -= 6
+        x = (V >> r) & 0x3f
+        if x & 0x31:
             raise Fallback
+        x &= 0x1f
+        v = _V189[x >> 1]
+        ch.append(Element(_U5, _L188, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -9571,34 +9112,29 @@ def _e63(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d64(V: int, E: int, pos: int, el: Element) -> int:
+def _d64(V: int, r: int, el: Element) -> int:
     # Dynamic_SEReqControlModeType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L191, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L191, None, None, v))
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -9607,8 +9143,8 @@ def _d64(V: int, E: int, pos: int, el: Element) -> int:
             ch.append(Element(_U0, _L192, None, None, v))
             s = 4
         elif x == 1:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -9619,16 +9155,16 @@ def _d64(V: int, E: int, pos: int, el: Element) -> int:
         elif x == 2:
             c = Element(_U0, _L194)
             ch.append(c)
-            pos = _d84(V, E, pos, c)
+            r = _d84(V, r, c)
             s = 2
         else:
             raise Fallback
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -9639,76 +9175,68 @@ def _d64(V: int, E: int, pos: int, el: Element) -> int:
         elif x == 1:
             c = Element(_U0, _L194)
             ch.append(c)
-            pos = _d84(V, E, pos, c)
+            r = _d84(V, r, c)
             s = 2
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L194)
-            ch.append(c)
-            pos = _d84(V, E, pos, c)
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L194)
+        ch.append(c)
+        r = _d84(V, r, c)
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L195)
-            ch.append(c)
-            pos = _d84(V, E, pos, c)
-            s = 5
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L195)
+        ch.append(c)
+        r = _d84(V, r, c)
+        s = 5
     if s == 5:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L196)
-            ch.append(c)
-            pos = _d84(V, E, pos, c)
-            s = 6
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L196)
+        ch.append(c)
+        r = _d84(V, r, c)
+        s = 6
     if s == 6:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L197)
             ch.append(c)
-            pos = _d84(V, E, pos, c)
+            r = _d84(V, r, c)
             s = 8
         elif x == 1:
             c = Element(_U0, _L198)
             ch.append(c)
-            pos = _d84(V, E, pos, c)
+            r = _d84(V, r, c)
             s = 7
         elif x == 2:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 8:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L198)
             ch.append(c)
-            pos = _d84(V, E, pos, c)
+            r = _d84(V, r, c)
             s = 7
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 7:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -9891,135 +9419,133 @@ def _e64(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d65(V: int, E: int, pos: int, el: Element) -> int:
+def _d65(V: int, r: int, el: Element) -> int:
     # Scheduled_SEReqControlModeType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L191, None, None, v))
             s = 5
         elif x == 1:
             c = Element(_U0, _L194)
             ch.append(c)
-            pos = _d84(V, E, pos, c)
+            r = _d84(V, r, c)
             s = 4
         elif x == 2:
             c = Element(_U0, _L195)
             ch.append(c)
-            pos = _d84(V, E, pos, c)
+            r = _d84(V, r, c)
             s = 3
         elif x == 3:
             c = Element(_U0, _L196)
             ch.append(c)
-            pos = _d84(V, E, pos, c)
+            r = _d84(V, r, c)
             s = 2
         elif x == 4:
             c = Element(_U0, _L199)
             ch.append(c)
-            pos = _d85(V, E, pos, c)
+            r = _d85(V, r, c)
             s = 1
         elif x == 5:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 5:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U0, _L194)
             ch.append(c)
-            pos = _d84(V, E, pos, c)
+            r = _d84(V, r, c)
             s = 4
         elif x == 1:
             c = Element(_U0, _L195)
             ch.append(c)
-            pos = _d84(V, E, pos, c)
+            r = _d84(V, r, c)
             s = 3
         elif x == 2:
             c = Element(_U0, _L196)
             ch.append(c)
-            pos = _d84(V, E, pos, c)
+            r = _d84(V, r, c)
             s = 2
         elif x == 3:
             c = Element(_U0, _L199)
             ch.append(c)
-            pos = _d85(V, E, pos, c)
+            r = _d85(V, r, c)
             s = 1
         elif x == 4:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 4:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U0, _L195)
             ch.append(c)
-            pos = _d84(V, E, pos, c)
+            r = _d84(V, r, c)
             s = 3
         elif x == 1:
             c = Element(_U0, _L196)
             ch.append(c)
-            pos = _d84(V, E, pos, c)
+            r = _d84(V, r, c)
             s = 2
         elif x == 2:
             c = Element(_U0, _L199)
             ch.append(c)
-            pos = _d85(V, E, pos, c)
+            r = _d85(V, r, c)
             s = 1
         elif x == 3:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L196)
             ch.append(c)
-            pos = _d84(V, E, pos, c)
+            r = _d84(V, r, c)
             s = 2
         elif x == 1:
             c = Element(_U0, _L199)
             ch.append(c)
-            pos = _d85(V, E, pos, c)
+            r = _d85(V, r, c)
             s = 1
         elif x == 2:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L199)
             ch.append(c)
-            pos = _d85(V, E, pos, c)
+            r = _d85(V, r, c)
             s = 1
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -10184,29 +9710,29 @@ def _e65(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d66(V: int, E: int, pos: int, el: Element) -> int:
+def _d66(V: int, r: int, el: Element) -> int:
     # Dynamic_SEResControlModeType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L191, None, None, v))
             s = 4
         elif x == 1:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -10215,8 +9741,8 @@ def _d66(V: int, E: int, pos: int, el: Element) -> int:
             ch.append(Element(_U0, _L192, None, None, v))
             s = 3
         elif x == 2:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -10227,23 +9753,23 @@ def _d66(V: int, E: int, pos: int, el: Element) -> int:
         elif x == 3:
             c = Element(_U0, _L200)
             ch.append(c)
-            pos = _d86(V, E, pos, c)
+            r = _d86(V, r, c)
             s = 1
         elif x == 4:
             c = Element(_U0, _L201)
             ch.append(c)
-            pos = _d87(V, E, pos, c)
+            r = _d87(V, r, c)
             s = 1
         elif x == 5:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 4:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -10252,8 +9778,8 @@ def _d66(V: int, E: int, pos: int, el: Element) -> int:
             ch.append(Element(_U0, _L192, None, None, v))
             s = 3
         elif x == 1:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -10264,23 +9790,23 @@ def _d66(V: int, E: int, pos: int, el: Element) -> int:
         elif x == 2:
             c = Element(_U0, _L200)
             ch.append(c)
-            pos = _d86(V, E, pos, c)
+            r = _d86(V, r, c)
             s = 1
         elif x == 3:
             c = Element(_U0, _L201)
             ch.append(c)
-            pos = _d87(V, E, pos, c)
+            r = _d87(V, r, c)
             s = 1
         elif x == 4:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 3:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -10291,41 +9817,39 @@ def _d66(V: int, E: int, pos: int, el: Element) -> int:
         elif x == 1:
             c = Element(_U0, _L200)
             ch.append(c)
-            pos = _d86(V, E, pos, c)
+            r = _d86(V, r, c)
             s = 1
         elif x == 2:
             c = Element(_U0, _L201)
             ch.append(c)
-            pos = _d87(V, E, pos, c)
+            r = _d87(V, r, c)
             s = 1
         elif x == 3:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L200)
             ch.append(c)
-            pos = _d86(V, E, pos, c)
+            r = _d86(V, r, c)
             s = 1
         elif x == 1:
             c = Element(_U0, _L201)
             ch.append(c)
-            pos = _d87(V, E, pos, c)
+            r = _d87(V, r, c)
             s = 1
         elif x == 2:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -10496,41 +10020,37 @@ def _e66(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d67(V: int, E: int, pos: int, el: Element) -> int:
+def _d67(V: int, r: int, el: Element) -> int:
     # Scheduled_SEResControlModeType
     ch = el.children
     s = 0
     while True:
         k = _K107[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L202)
-                ch.append(c)
-                pos = _d88(V, E, pos, c)
-                s = 1
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            c = Element(_U0, _L202)
+            ch.append(c)
+            r = _d88(V, r, c)
+            s = 1
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
                 c = Element(_U0, _L202)
                 ch.append(c)
-                pos = _d88(V, E, pos, c)
+                r = _d88(V, r, c)
                 s = _N203[s][0]
             elif x == 1:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            return r
         else:
             raise Fallback
 
@@ -10586,41 +10106,37 @@ def _e67(el: Element, acc: int, n: int) -> tuple[int, int]:
             raise Fallback
 
 
-def _d68(V: int, E: int, pos: int, el: Element) -> int:
+def _d68(V: int, r: int, el: Element) -> int:
     # ServiceParameterListType
     ch = el.children
     s = 0
     while True:
         k = _K204[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L205)
-                ch.append(c)
-                pos = _d89(V, E, pos, c)
-                s = 1
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            c = Element(_U0, _L205)
+            ch.append(c)
+            r = _d89(V, r, c)
+            s = 1
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
                 c = Element(_U0, _L205)
                 ch.append(c)
-                pos = _d89(V, E, pos, c)
+                r = _d89(V, r, c)
                 s = _N206[s][0]
             elif x == 1:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            return r
         else:
             raise Fallback
 
@@ -10676,57 +10192,50 @@ def _e68(el: Element, acc: int, n: int) -> tuple[int, int]:
             raise Fallback
 
 
-def _d69(V: int, E: int, pos: int, el: Element) -> int:
+def _d69(V: int, r: int, el: Element) -> int:
     # ServiceIDListType
     ch = el.children
     s = 0
     while True:
         k = _K207[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L116, None, None, v))
-                s = 1
-            else:
+            r -= 2
+            if (V >> r) & 0x3:
                 raise Fallback
+            r -= 8
+            v = (V >> r) & 0xFF
+            if v > 0x7F:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L116, None, None, v))
+            s = 1
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
+                r -= 8
+                v = (V >> r) & 0xFF
                 if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                    v, r = ruint(V, r, v)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 ch.append(Element(_U0, _L116, None, None, v))
                 s = _N208[s][0]
             elif x == 1:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            return r
         else:
             raise Fallback
 
@@ -10804,41 +10313,37 @@ def _e69(el: Element, acc: int, n: int) -> tuple[int, int]:
             raise Fallback
 
 
-def _d70(V: int, E: int, pos: int, el: Element) -> int:
+def _d70(V: int, r: int, el: Element) -> int:
     # ServiceListType
     ch = el.children
     s = 0
     while True:
         k = _K180[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L209)
-                ch.append(c)
-                pos = _d90(V, E, pos, c)
-                s = 1
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            c = Element(_U0, _L209)
+            ch.append(c)
+            r = _d90(V, r, c)
+            s = 1
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
                 c = Element(_U0, _L209)
                 ch.append(c)
-                pos = _d90(V, E, pos, c)
+                r = _d90(V, r, c)
                 s = _N182[s][0]
             elif x == 1:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            return r
         else:
             raise Fallback
 
@@ -10894,53 +10399,41 @@ def _e70(el: Element, acc: int, n: int) -> tuple[int, int]:
             raise Fallback
 
 
-def _d71(V: int, E: int, pos: int, el: Element) -> int:
+def _d71(V: int, r: int, el: Element) -> int:
     # SelectedServiceType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L116, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L116, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L210, None, None, v))
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L210, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -11014,41 +10507,37 @@ def _e71(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d72(V: int, E: int, pos: int, el: Element) -> int:
+def _d72(V: int, r: int, el: Element) -> int:
     # SelectedServiceListType
     ch = el.children
     s = 0
     while True:
         k = _K207[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L211)
-                ch.append(c)
-                pos = _d71(V, E, pos, c)
-                s = 1
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            c = Element(_U0, _L211)
+            ch.append(c)
+            r = _d71(V, r, c)
+            s = 1
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
                 c = Element(_U0, _L211)
                 ch.append(c)
-                pos = _d71(V, E, pos, c)
+                r = _d71(V, r, c)
                 s = _N208[s][0]
             elif x == 1:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            return r
         else:
             raise Fallback
 
@@ -11104,42 +10593,33 @@ def _e72(el: Element, acc: int, n: int) -> tuple[int, int]:
             raise Fallback
 
 
-def _d73(V: int, E: int, pos: int, el: Element) -> int:
+def _d73(V: int, r: int, el: Element) -> int:
     # ContractCertificateChainType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L175, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L175, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L176)
-            ch.append(c)
-            pos = _d80(V, E, pos, c)
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L176)
+        ch.append(c)
+        r = _d80(V, r, c)
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -11198,368 +10678,356 @@ def _e73(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d74(V: int, E: int, pos: int, el: Element) -> int:
+def _d74(V: int, r: int, el: Element) -> int:
     # MeterInfoType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U5, _L212, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rstr(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U5, _L212, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U5, _L213, None, None, v))
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U5, _L213, None, None, v))
+        s = 2
     if s == 2:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U5, _L214, None, None, v))
             s = 8
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U5, _L215, None, None, v))
             s = 7
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U5, _L216, None, None, v))
             s = 6
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U5, _L217, None, None, v))
             s = 5
         elif x == 4:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U5, _L218, None, None, v))
             s = 4
         elif x == 5:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U5, _L219, None, None, v))
             s = 3
         elif x == 6:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 8:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U5, _L215, None, None, v))
             s = 7
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U5, _L216, None, None, v))
             s = 6
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U5, _L217, None, None, v))
             s = 5
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U5, _L218, None, None, v))
             s = 4
         elif x == 4:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U5, _L219, None, None, v))
             s = 3
         elif x == 5:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 7:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U5, _L216, None, None, v))
             s = 6
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U5, _L217, None, None, v))
             s = 5
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U5, _L218, None, None, v))
             s = 4
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U5, _L219, None, None, v))
             s = 3
         elif x == 4:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 6:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U5, _L217, None, None, v))
             s = 5
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U5, _L218, None, None, v))
             s = 4
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U5, _L219, None, None, v))
             s = 3
         elif x == 3:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 5:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U5, _L218, None, None, v))
             s = 4
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U5, _L219, None, None, v))
             s = 3
         elif x == 2:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U5, _L219, None, None, v))
             s = 3
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -12030,147 +11498,140 @@ def _e74(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d75(V: int, E: int, pos: int, el: Element) -> int:
+def _d75(V: int, r: int, el: Element) -> int:
     # ReceiptType
     ch = el.children
     s = 0
     while True:
         k = _K220[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U5, _L183, None, None, v))
-                s = 1
-            else:
+            r -= 2
+            if (V >> r) & 0x3:
                 raise Fallback
+            r -= 8
+            v = (V >> r) & 0xFF
+            if v > 0x7F:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            ch.append(Element(_U5, _L183, None, None, v))
+            s = 1
         elif k == 1:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x == 0:
                 c = Element(_U5, _L221)
                 ch.append(c)
-                pos = _d91(V, E, pos, c)
+                r = _d91(V, r, c)
                 s = 6
             elif x == 1:
                 c = Element(_U5, _L222)
                 ch.append(c)
-                pos = _d91(V, E, pos, c)
+                r = _d91(V, r, c)
                 s = 5
             elif x == 2:
                 c = Element(_U5, _L223)
                 ch.append(c)
-                pos = _d91(V, E, pos, c)
+                r = _d91(V, r, c)
                 s = 4
             elif x == 3:
                 c = Element(_U5, _L224)
                 ch.append(c)
-                pos = _d91(V, E, pos, c)
+                r = _d91(V, r, c)
                 s = 3
             elif x == 4:
                 c = Element(_U5, _L225)
                 ch.append(c)
-                pos = _d92(V, E, pos, c)
+                r = _d92(V, r, c)
                 s = 2
             elif x == 5:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
                 c = Element(_U5, _L225)
                 ch.append(c)
-                pos = _d92(V, E, pos, c)
+                r = _d92(V, r, c)
                 s = _N226[s][0]
             elif x == 1:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
                 c = Element(_U5, _L224)
                 ch.append(c)
-                pos = _d91(V, E, pos, c)
+                r = _d91(V, r, c)
                 s = 3
             elif x == 1:
                 c = Element(_U5, _L225)
                 ch.append(c)
-                pos = _d92(V, E, pos, c)
+                r = _d92(V, r, c)
                 s = 2
             elif x == 2:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 4:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x == 0:
                 c = Element(_U5, _L223)
                 ch.append(c)
-                pos = _d91(V, E, pos, c)
+                r = _d91(V, r, c)
                 s = 4
             elif x == 1:
                 c = Element(_U5, _L224)
                 ch.append(c)
-                pos = _d91(V, E, pos, c)
+                r = _d91(V, r, c)
                 s = 3
             elif x == 2:
                 c = Element(_U5, _L225)
                 ch.append(c)
-                pos = _d92(V, E, pos, c)
+                r = _d92(V, r, c)
                 s = 2
             elif x == 3:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 5:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x == 0:
                 c = Element(_U5, _L222)
                 ch.append(c)
-                pos = _d91(V, E, pos, c)
+                r = _d91(V, r, c)
                 s = 5
             elif x == 1:
                 c = Element(_U5, _L223)
                 ch.append(c)
-                pos = _d91(V, E, pos, c)
+                r = _d91(V, r, c)
                 s = 4
             elif x == 2:
                 c = Element(_U5, _L224)
                 ch.append(c)
-                pos = _d91(V, E, pos, c)
+                r = _d91(V, r, c)
                 s = 3
             elif x == 3:
                 c = Element(_U5, _L225)
                 ch.append(c)
-                pos = _d92(V, E, pos, c)
+                r = _d92(V, r, c)
                 s = 2
             elif x == 4:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 6:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            return r
         else:
             raise Fallback
 
@@ -12353,16 +11814,14 @@ def _e75(el: Element, acc: int, n: int) -> tuple[int, int]:
             raise Fallback
 
 
-def _d76(V: int, E: int, pos: int, el: Element) -> int:
+def _d76(V: int, r: int, el: Element) -> int:
     # Dynamic_SMDTControlModeType
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -12386,35 +11845,28 @@ def _e76(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d77(V: int, E: int, pos: int, el: Element) -> int:
+def _d77(V: int, r: int, el: Element) -> int:
     # Scheduled_SMDTControlModeType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L227, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L227, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -12463,53 +11915,41 @@ def _e77(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d78(V: int, E: int, pos: int, el: Element) -> int:
+def _d78(V: int, r: int, el: Element) -> int:
     # X509IssuerSerialType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U8, _L228, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rstr(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U8, _L228, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
-            if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
-                v = -u - 1 if v & 0x100 else u
-            elif v > 0xFF:
-                v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U8, _L229, None, None, v))
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 9
+        v = (V >> r) & 0x1FF
+        if v & 0x80:
+            u, r = ruint(V, r, v & 0xFF)
+            v = -u - 1 if v & 0x100 else u
+        elif v > 0xFF:
+            v = 0xFF - v
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U8, _L229, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -12583,51 +12023,44 @@ def _e78(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d79(V: int, E: int, pos: int, el: Element) -> int:
+def _d79(V: int, r: int, el: Element) -> int:
     # SupportedProvidersListType
     ch = el.children
     s = 0
     while True:
         k = _K230[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L231, None, None, v))
-                s = 1
-            else:
+            r -= 2
+            if (V >> r) & 0x3:
                 raise Fallback
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L231, None, None, v))
+            s = 1
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rstr(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 ch.append(Element(_U0, _L231, None, None, v))
                 s = _N232[s][0]
             elif x == 1:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            return r
         else:
             raise Fallback
 
@@ -12701,51 +12134,44 @@ def _e79(el: Element, acc: int, n: int) -> tuple[int, int]:
             raise Fallback
 
 
-def _d80(V: int, E: int, pos: int, el: Element) -> int:
+def _d80(V: int, r: int, el: Element) -> int:
     # SubCertificatesType
     ch = el.children
     s = 0
     while True:
         k = _K107[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L175, None, None, v))
-                s = 1
-            else:
+            r -= 2
+            if (V >> r) & 0x3:
                 raise Fallback
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L175, None, None, v))
+            s = 1
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 ch.append(Element(_U0, _L175, None, None, v))
                 s = _N203[s][0]
             elif x == 1:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            return r
         else:
             raise Fallback
 
@@ -12815,16 +12241,14 @@ def _e80(el: Element, acc: int, n: int) -> tuple[int, int]:
             raise Fallback
 
 
-def _d81(V: int, E: int, pos: int, el: Element) -> int:
+def _d81(V: int, r: int, el: Element) -> int:
     # Dynamic_EVPPTControlModeType
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -12848,50 +12272,43 @@ def _e81(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d82(V: int, E: int, pos: int, el: Element) -> int:
+def _d82(V: int, r: int, el: Element) -> int:
     # Scheduled_EVPPTControlModeType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L227, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L227, None, None, v))
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = _V234[x >> 1]
             ch.append(Element(_U0, _L233, None, None, v))
             s = 2
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -12959,41 +12376,37 @@ def _e82(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d83(V: int, E: int, pos: int, el: Element) -> int:
+def _d83(V: int, r: int, el: Element) -> int:
     # EVPowerProfileEntryListType
     ch = el.children
     s = 0
     while True:
         k = _K236[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L237)
-                ch.append(c)
-                pos = _d93(V, E, pos, c)
-                s = 1
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            c = Element(_U0, _L237)
+            ch.append(c)
+            r = _d93(V, r, c)
+            s = 1
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
                 c = Element(_U0, _L237)
                 ch.append(c)
-                pos = _d93(V, E, pos, c)
+                r = _d93(V, r, c)
                 s = _N238[s][0]
             elif x == 1:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            return r
         else:
             raise Fallback
 
@@ -13049,51 +12462,40 @@ def _e83(el: Element, acc: int, n: int) -> tuple[int, int]:
             raise Fallback
 
 
-def _d84(V: int, E: int, pos: int, el: Element) -> int:
+def _d84(V: int, r: int, el: Element) -> int:
     # RationalNumberType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 10
-            x = (V >> (E - pos)) & 0x3ff
-            if x & 0x201:
-                raise Fallback
-            v = (x >> 1) + -128
-            ch.append(Element(_U5, _L104, None, None, v))
-            s = 1
-        else:
+        r -= 11
+        x = (V >> r) & 0x7ff
+        if x & 0x601:
             raise Fallback
+        x &= 0x3ff
+        v = (x >> 1) + -128
+        ch.append(Element(_U5, _L104, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
-            if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
-                v = -u - 1 if v & 0x100 else u
-            elif v > 0xFF:
-                v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U5, _L239, None, None, v))
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 9
+        v = (V >> r) & 0x1FF
+        if v & 0x80:
+            u, r = ruint(V, r, v & 0xFF)
+            v = -u - 1 if v & 0x100 else u
+        elif v > 0xFF:
+            v = 0xFF - v
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U5, _L239, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -13162,37 +12564,31 @@ def _e84(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d85(V: int, E: int, pos: int, el: Element) -> int:
+def _d85(V: int, r: int, el: Element) -> int:
     # EVEnergyOfferType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L240)
-            ch.append(c)
-            pos = _d94(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L240)
+        ch.append(c)
+        r = _d94(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L241)
-            ch.append(c)
-            pos = _d95(V, E, pos, c)
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L241)
+        ch.append(c)
+        r = _d95(V, r, c)
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -13244,244 +12640,215 @@ def _e85(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d86(V: int, E: int, pos: int, el: Element) -> int:
+def _d86(V: int, r: int, el: Element) -> int:
     # AbsolutePriceScheduleType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A133] = v
             s = 2
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L183, None, None, v))
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L183, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L183, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L242, None, None, v))
-            s = 3
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L242, None, None, v))
+        s = 3
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L243, None, None, v))
             s = 5
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L244, None, None, v))
             s = 4
         else:
             raise Fallback
     if s == 5:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L244, None, None, v))
-            s = 4
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rstr(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L244, None, None, v))
+        s = 4
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L245, None, None, v))
-            s = 6
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rstr(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L245, None, None, v))
+        s = 6
     if s == 6:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L246, None, None, v))
-            s = 7
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rstr(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L246, None, None, v))
+        s = 7
     if s == 7:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U0, _L247)
             ch.append(c)
-            pos = _d84(V, E, pos, c)
+            r = _d84(V, r, c)
             s = 11
         elif x == 1:
             c = Element(_U0, _L248)
             ch.append(c)
-            pos = _d84(V, E, pos, c)
+            r = _d84(V, r, c)
             s = 10
         elif x == 2:
             c = Element(_U0, _L249)
             ch.append(c)
-            pos = _d96(V, E, pos, c)
+            r = _d96(V, r, c)
             s = 9
         elif x == 3:
             c = Element(_U0, _L250)
             ch.append(c)
-            pos = _d97(V, E, pos, c)
+            r = _d97(V, r, c)
             s = 8
         else:
             raise Fallback
     if s == 11:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L248)
             ch.append(c)
-            pos = _d84(V, E, pos, c)
+            r = _d84(V, r, c)
             s = 10
         elif x == 1:
             c = Element(_U0, _L249)
             ch.append(c)
-            pos = _d96(V, E, pos, c)
+            r = _d96(V, r, c)
             s = 9
         elif x == 2:
             c = Element(_U0, _L250)
             ch.append(c)
-            pos = _d97(V, E, pos, c)
+            r = _d97(V, r, c)
             s = 8
         else:
             raise Fallback
     if s == 10:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L249)
             ch.append(c)
-            pos = _d96(V, E, pos, c)
+            r = _d96(V, r, c)
             s = 9
         elif x == 1:
             c = Element(_U0, _L250)
             ch.append(c)
-            pos = _d97(V, E, pos, c)
+            r = _d97(V, r, c)
             s = 8
         else:
             raise Fallback
     if s == 9:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L250)
-            ch.append(c)
-            pos = _d97(V, E, pos, c)
-            s = 8
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L250)
+        ch.append(c)
+        r = _d97(V, r, c)
+        s = 8
     if s == 8:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L251)
             ch.append(c)
-            pos = _d98(V, E, pos, c)
+            r = _d98(V, r, c)
             s = 13
         elif x == 1:
             c = Element(_U0, _L252)
             ch.append(c)
-            pos = _d99(V, E, pos, c)
+            r = _d99(V, r, c)
             s = 12
         elif x == 2:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 13:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L252)
             ch.append(c)
-            pos = _d99(V, E, pos, c)
+            r = _d99(V, r, c)
             s = 12
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 12:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -13828,84 +13195,74 @@ def _e86(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d87(V: int, E: int, pos: int, el: Element) -> int:
+def _d87(V: int, r: int, el: Element) -> int:
     # PriceLevelScheduleType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A133] = v
             s = 2
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L183, None, None, v))
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L183, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L183, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L242, None, None, v))
-            s = 3
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L242, None, None, v))
+        s = 3
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L243, None, None, v))
             s = 5
         elif x == 1:
-            pos += 10
-            x = (V >> (E - pos)) & 0x3ff
+            r -= 10
+            x = (V >> r) & 0x3ff
             if x & 0x201:
                 raise Fallback
             v = x >> 1
@@ -13914,35 +13271,27 @@ def _d87(V: int, E: int, pos: int, el: Element) -> int:
         else:
             raise Fallback
     if s == 5:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 10
-            x = (V >> (E - pos)) & 0x3ff
-            if x & 0x201:
-                raise Fallback
-            v = x >> 1
-            ch.append(Element(_U0, _L253, None, None, v))
-            s = 4
-        else:
+        r -= 11
+        x = (V >> r) & 0x7ff
+        if x & 0x601:
             raise Fallback
+        x &= 0x3ff
+        v = x >> 1
+        ch.append(Element(_U0, _L253, None, None, v))
+        s = 4
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L254)
-            ch.append(c)
-            pos = _d100(V, E, pos, c)
-            s = 6
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L254)
+        ch.append(c)
+        r = _d100(V, r, c)
+        s = 6
     if s == 6:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -14121,57 +13470,48 @@ def _e87(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d88(V: int, E: int, pos: int, el: Element) -> int:
+def _d88(V: int, r: int, el: Element) -> int:
     # ScheduleTupleType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L255, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L255, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L256)
-            ch.append(c)
-            pos = _d101(V, E, pos, c)
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L256)
+        ch.append(c)
+        r = _d101(V, r, c)
+        s = 2
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L257)
             ch.append(c)
-            pos = _d101(V, E, pos, c)
+            r = _d101(V, r, c)
             s = 3
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -14248,59 +13588,50 @@ def _e88(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d89(V: int, E: int, pos: int, el: Element) -> int:
+def _d89(V: int, r: int, el: Element) -> int:
     # ParameterSetType
     ch = el.children
     s = 0
     while True:
         k = _K258[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L210, None, None, v))
-                s = 1
-            else:
+            r -= 2
+            if (V >> r) & 0x3:
                 raise Fallback
+            r -= 8
+            v = (V >> r) & 0xFF
+            if v > 0x7F:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L210, None, None, v))
+            s = 1
         elif k == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L259)
-                ch.append(c)
-                pos = _d102(V, E, pos, c)
-                s = 2
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            c = Element(_U0, _L259)
+            ch.append(c)
+            r = _d102(V, r, c)
+            s = 2
         elif k == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
                 c = Element(_U0, _L259)
                 ch.append(c)
-                pos = _d102(V, E, pos, c)
+                r = _d102(V, r, c)
                 s = _N260[s][0]
             elif x == 1:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            return r
         else:
             raise Fallback
 
@@ -14381,48 +13712,37 @@ def _e89(el: Element, acc: int, n: int) -> tuple[int, int]:
             raise Fallback
 
 
-def _d90(V: int, E: int, pos: int, el: Element) -> int:
+def _d90(V: int, r: int, el: Element) -> int:
     # ServiceType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L116, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L116, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = x == 2
-            ch.append(Element(_U0, _L261, None, None, v))
-            s = 2
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = x == 2
+        ch.append(Element(_U0, _L261, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -14489,37 +13809,31 @@ def _e90(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d91(V: int, E: int, pos: int, el: Element) -> int:
+def _d91(V: int, r: int, el: Element) -> int:
     # DetailedCostType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U5, _L262)
-            ch.append(c)
-            pos = _d84(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U5, _L262)
+        ch.append(c)
+        r = _d84(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U5, _L263)
-            ch.append(c)
-            pos = _d84(V, E, pos, c)
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U5, _L263)
+        ch.append(c)
+        r = _d84(V, r, c)
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -14571,45 +13885,36 @@ def _e91(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d92(V: int, E: int, pos: int, el: Element) -> int:
+def _d92(V: int, r: int, el: Element) -> int:
     # DetailedTaxType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U5, _L264, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U5, _L264, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U5, _L262)
-            ch.append(c)
-            pos = _d84(V, E, pos, c)
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U5, _L262)
+        ch.append(c)
+        r = _d84(V, r, c)
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -14672,74 +13977,65 @@ def _e92(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d93(V: int, E: int, pos: int, el: Element) -> int:
+def _d93(V: int, r: int, el: Element) -> int:
     # PowerScheduleEntryType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L265, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L265, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L266)
-            ch.append(c)
-            pos = _d84(V, E, pos, c)
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L266)
+        ch.append(c)
+        r = _d84(V, r, c)
+        s = 2
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L267)
             ch.append(c)
-            pos = _d84(V, E, pos, c)
+            r = _d84(V, r, c)
             s = 4
         elif x == 1:
             c = Element(_U0, _L268)
             ch.append(c)
-            pos = _d84(V, E, pos, c)
+            r = _d84(V, r, c)
             s = 3
         elif x == 2:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L268)
             ch.append(c)
-            pos = _d84(V, E, pos, c)
+            r = _d84(V, r, c)
             s = 3
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -14836,45 +14132,36 @@ def _e93(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d94(V: int, E: int, pos: int, el: Element) -> int:
+def _d94(V: int, r: int, el: Element) -> int:
     # EVPowerScheduleType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L183, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L183, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L269)
-            ch.append(c)
-            pos = _d103(V, E, pos, c)
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L269)
+        ch.append(c)
+        r = _d103(V, r, c)
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -14937,75 +14224,56 @@ def _e94(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d95(V: int, E: int, pos: int, el: Element) -> int:
+def _d95(V: int, r: int, el: Element) -> int:
     # EVAbsolutePriceScheduleType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L183, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L183, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L244, None, None, v))
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rstr(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L244, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L246, None, None, v))
-            s = 3
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rstr(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L246, None, None, v))
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L270)
-            ch.append(c)
-            pos = _d104(V, E, pos, c)
-            s = 4
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L270)
+        ch.append(c)
+        r = _d104(V, r, c)
+        s = 4
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -15114,41 +14382,37 @@ def _e95(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d96(V: int, E: int, pos: int, el: Element) -> int:
+def _d96(V: int, r: int, el: Element) -> int:
     # TaxRuleListType
     ch = el.children
     s = 0
     while True:
         k = _K271[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L272)
-                ch.append(c)
-                pos = _d105(V, E, pos, c)
-                s = 1
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            c = Element(_U0, _L272)
+            ch.append(c)
+            r = _d105(V, r, c)
+            s = 1
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
                 c = Element(_U0, _L272)
                 ch.append(c)
-                pos = _d105(V, E, pos, c)
+                r = _d105(V, r, c)
                 s = _N273[s][0]
             elif x == 1:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            return r
         else:
             raise Fallback
 
@@ -15204,41 +14468,37 @@ def _e96(el: Element, acc: int, n: int) -> tuple[int, int]:
             raise Fallback
 
 
-def _d97(V: int, E: int, pos: int, el: Element) -> int:
+def _d97(V: int, r: int, el: Element) -> int:
     # PriceRuleStackListType
     ch = el.children
     s = 0
     while True:
         k = _K274[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L275)
-                ch.append(c)
-                pos = _d106(V, E, pos, c)
-                s = 1
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            c = Element(_U0, _L275)
+            ch.append(c)
+            r = _d106(V, r, c)
+            s = 1
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
                 c = Element(_U0, _L275)
                 ch.append(c)
-                pos = _d106(V, E, pos, c)
+                r = _d106(V, r, c)
                 s = _N276[s][0]
             elif x == 1:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            return r
         else:
             raise Fallback
 
@@ -15294,84 +14554,80 @@ def _e97(el: Element, acc: int, n: int) -> tuple[int, int]:
             raise Fallback
 
 
-def _d98(V: int, E: int, pos: int, el: Element) -> int:
+def _d98(V: int, r: int, el: Element) -> int:
     # OverstayRuleListType
     ch = el.children
     s = 0
     while True:
         k = _K277[s]
         if k == 0:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
+                r -= 8
+                v = (V >> r) & 0xFF
                 if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                    v, r = ruint(V, r, v)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 ch.append(Element(_U0, _L278, None, None, v))
                 s = 3
             elif x == 1:
                 c = Element(_U0, _L279)
                 ch.append(c)
-                pos = _d84(V, E, pos, c)
+                r = _d84(V, r, c)
                 s = 2
             elif x == 2:
                 c = Element(_U0, _L280)
                 ch.append(c)
-                pos = _d107(V, E, pos, c)
+                r = _d107(V, r, c)
                 s = 1
             else:
                 raise Fallback
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
                 c = Element(_U0, _L280)
                 ch.append(c)
-                pos = _d107(V, E, pos, c)
+                r = _d107(V, r, c)
                 s = _N281[s][0]
             elif x == 1:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L280)
-                ch.append(c)
-                pos = _d107(V, E, pos, c)
-                s = 1
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            c = Element(_U0, _L280)
+            ch.append(c)
+            r = _d107(V, r, c)
+            s = 1
         elif k == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
                 c = Element(_U0, _L279)
                 ch.append(c)
-                pos = _d84(V, E, pos, c)
+                r = _d84(V, r, c)
                 s = 2
             elif x == 1:
                 c = Element(_U0, _L280)
                 ch.append(c)
-                pos = _d107(V, E, pos, c)
+                r = _d107(V, r, c)
                 s = 1
             else:
                 raise Fallback
         elif k == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            return r
         else:
             raise Fallback
 
@@ -15484,41 +14740,37 @@ def _e98(el: Element, acc: int, n: int) -> tuple[int, int]:
             raise Fallback
 
 
-def _d99(V: int, E: int, pos: int, el: Element) -> int:
+def _d99(V: int, r: int, el: Element) -> int:
     # AdditionalServiceListType
     ch = el.children
     s = 0
     while True:
         k = _K282[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L283)
-                ch.append(c)
-                pos = _d108(V, E, pos, c)
-                s = 1
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            c = Element(_U0, _L283)
+            ch.append(c)
+            r = _d108(V, r, c)
+            s = 1
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
                 c = Element(_U0, _L283)
                 ch.append(c)
-                pos = _d108(V, E, pos, c)
+                r = _d108(V, r, c)
                 s = _N284[s][0]
             elif x == 1:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            return r
         else:
             raise Fallback
 
@@ -15574,41 +14826,37 @@ def _e99(el: Element, acc: int, n: int) -> tuple[int, int]:
             raise Fallback
 
 
-def _d100(V: int, E: int, pos: int, el: Element) -> int:
+def _d100(V: int, r: int, el: Element) -> int:
     # PriceLevelScheduleEntryListType
     ch = el.children
     s = 0
     while True:
         k = _K274[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L285)
-                ch.append(c)
-                pos = _d109(V, E, pos, c)
-                s = 1
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            c = Element(_U0, _L285)
+            ch.append(c)
+            r = _d109(V, r, c)
+            s = 1
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
                 c = Element(_U0, _L285)
                 ch.append(c)
-                pos = _d109(V, E, pos, c)
+                r = _d109(V, r, c)
                 s = _N276[s][0]
             elif x == 1:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            return r
         else:
             raise Fallback
 
@@ -15664,44 +14912,40 @@ def _e100(el: Element, acc: int, n: int) -> tuple[int, int]:
             raise Fallback
 
 
-def _d101(V: int, E: int, pos: int, el: Element) -> int:
+def _d101(V: int, r: int, el: Element) -> int:
     # ChargingScheduleType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L286)
-            ch.append(c)
-            pos = _d110(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L286)
+        ch.append(c)
+        r = _d110(V, r, c)
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L200)
             ch.append(c)
-            pos = _d86(V, E, pos, c)
+            r = _d86(V, r, c)
             s = 2
         elif x == 1:
             c = Element(_U0, _L201)
             ch.append(c)
-            pos = _d87(V, E, pos, c)
+            r = _d87(V, r, c)
             s = 2
         elif x == 2:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -15759,94 +15003,90 @@ def _e101(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d102(V: int, E: int, pos: int, el: Element) -> int:
+def _d102(V: int, r: int, el: Element) -> int:
     # ParameterType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rstr(V, E, pos)
-            el.attrs[_A287] = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rstr(V, r)
+        el.attrs[_A287] = v
+        s = 1
     if s == 1:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             ch.append(Element(_U0, _L288, None, None, v))
             s = 2
         elif x == 1:
-            pos += 10
-            x = (V >> (E - pos)) & 0x3ff
+            r -= 10
+            x = (V >> r) & 0x3ff
             if x & 0x201:
                 raise Fallback
             v = (x >> 1) + -128
             ch.append(Element(_U0, _L289, None, None, v))
             s = 2
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L290, None, None, v))
             s = 2
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L291, None, None, v))
             s = 2
         elif x == 4:
             c = Element(_U0, _L292)
             ch.append(c)
-            pos = _d84(V, E, pos, c)
+            r = _d84(V, r, c)
             s = 2
         elif x == 5:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L293, None, None, v))
             s = 2
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -15979,41 +15219,37 @@ def _e102(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d103(V: int, E: int, pos: int, el: Element) -> int:
+def _d103(V: int, r: int, el: Element) -> int:
     # EVPowerScheduleEntryListType
     ch = el.children
     s = 0
     while True:
         k = _K274[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L294)
-                ch.append(c)
-                pos = _d111(V, E, pos, c)
-                s = 1
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            c = Element(_U0, _L294)
+            ch.append(c)
+            r = _d111(V, r, c)
+            s = 1
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
                 c = Element(_U0, _L294)
                 ch.append(c)
-                pos = _d111(V, E, pos, c)
+                r = _d111(V, r, c)
                 s = _N276[s][0]
             elif x == 1:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            return r
         else:
             raise Fallback
 
@@ -16069,41 +15305,37 @@ def _e103(el: Element, acc: int, n: int) -> tuple[int, int]:
             raise Fallback
 
 
-def _d104(V: int, E: int, pos: int, el: Element) -> int:
+def _d104(V: int, r: int, el: Element) -> int:
     # EVPriceRuleStackListType
     ch = el.children
     s = 0
     while True:
         k = _K274[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L295)
-                ch.append(c)
-                pos = _d112(V, E, pos, c)
-                s = 1
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            c = Element(_U0, _L295)
+            ch.append(c)
+            r = _d112(V, r, c)
+            s = 1
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
                 c = Element(_U0, _L295)
                 ch.append(c)
-                pos = _d112(V, E, pos, c)
+                r = _d112(V, r, c)
                 s = _N276[s][0]
             elif x == 1:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            return r
         else:
             raise Fallback
 
@@ -16159,72 +15391,65 @@ def _e104(el: Element, acc: int, n: int) -> tuple[int, int]:
             raise Fallback
 
 
-def _d105(V: int, E: int, pos: int, el: Element) -> int:
+def _d105(V: int, r: int, el: Element) -> int:
     # TaxRuleType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L264, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L264, None, None, v))
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L296, None, None, v))
             s = 3
         elif x == 1:
             c = Element(_U0, _L297)
             ch.append(c)
-            pos = _d84(V, E, pos, c)
+            r = _d84(V, r, c)
             s = 2
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L297)
-            ch.append(c)
-            pos = _d84(V, E, pos, c)
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L297)
+        ch.append(c)
+        r = _d84(V, r, c)
+        s = 2
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             ch.append(Element(_U0, _L298, None, None, v))
             s = 5
         elif x == 1:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -16233,64 +15458,46 @@ def _d105(V: int, E: int, pos: int, el: Element) -> int:
         else:
             raise Fallback
     if s == 5:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = x == 2
-            ch.append(Element(_U0, _L299, None, None, v))
-            s = 4
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = x == 2
+        ch.append(Element(_U0, _L299, None, None, v))
+        s = 4
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = x == 2
-            ch.append(Element(_U0, _L300, None, None, v))
-            s = 6
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = x == 2
+        ch.append(Element(_U0, _L300, None, None, v))
+        s = 6
     if s == 6:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = x == 2
-            ch.append(Element(_U0, _L301, None, None, v))
-            s = 7
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = x == 2
+        ch.append(Element(_U0, _L301, None, None, v))
+        s = 7
     if s == 7:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = x == 2
-            ch.append(Element(_U0, _L302, None, None, v))
-            s = 8
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = x == 2
+        ch.append(Element(_U0, _L302, None, None, v))
+        s = 8
     if s == 8:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -16482,59 +15689,50 @@ def _e105(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d106(V: int, E: int, pos: int, el: Element) -> int:
+def _d106(V: int, r: int, el: Element) -> int:
     # PriceRuleStackType
     ch = el.children
     s = 0
     while True:
         k = _K303[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L265, None, None, v))
-                s = 1
-            else:
+            r -= 2
+            if (V >> r) & 0x3:
                 raise Fallback
+            r -= 8
+            v = (V >> r) & 0xFF
+            if v > 0x7F:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L265, None, None, v))
+            s = 1
         elif k == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L304)
-                ch.append(c)
-                pos = _d113(V, E, pos, c)
-                s = 2
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            c = Element(_U0, _L304)
+            ch.append(c)
+            r = _d113(V, r, c)
+            s = 2
         elif k == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
                 c = Element(_U0, _L304)
                 ch.append(c)
-                pos = _d113(V, E, pos, c)
+                r = _d113(V, r, c)
                 s = _N305[s][0]
             elif x == 1:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            return r
         else:
             raise Fallback
 
@@ -16615,91 +15813,77 @@ def _e106(el: Element, acc: int, n: int) -> tuple[int, int]:
             raise Fallback
 
 
-def _d107(V: int, E: int, pos: int, el: Element) -> int:
+def _d107(V: int, r: int, el: Element) -> int:
     # OverstayRuleType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L306, None, None, v))
             s = 2
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L307, None, None, v))
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L307, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L307, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L308)
-            ch.append(c)
-            pos = _d84(V, E, pos, c)
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L308)
+        ch.append(c)
+        r = _d84(V, r, c)
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L309, None, None, v))
-            s = 4
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L309, None, None, v))
+        s = 4
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -16827,42 +16011,33 @@ def _e107(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d108(V: int, E: int, pos: int, el: Element) -> int:
+def _d108(V: int, r: int, el: Element) -> int:
     # AdditionalServiceType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L310, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rstr(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L310, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L311)
-            ch.append(c)
-            pos = _d84(V, E, pos, c)
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L311)
+        ch.append(c)
+        r = _d84(V, r, c)
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -16923,48 +16098,37 @@ def _e108(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d109(V: int, E: int, pos: int, el: Element) -> int:
+def _d109(V: int, r: int, el: Element) -> int:
     # PriceLevelScheduleEntryType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L265, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L265, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 10
-            x = (V >> (E - pos)) & 0x3ff
-            if x & 0x201:
-                raise Fallback
-            v = x >> 1
-            ch.append(Element(_U0, _L312, None, None, v))
-            s = 2
-        else:
+        r -= 11
+        x = (V >> r) & 0x7ff
+        if x & 0x601:
             raise Fallback
+        x &= 0x3ff
+        v = x >> 1
+        ch.append(Element(_U0, _L312, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -17031,80 +16195,71 @@ def _e109(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d110(V: int, E: int, pos: int, el: Element) -> int:
+def _d110(V: int, r: int, el: Element) -> int:
     # PowerScheduleType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L183, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L183, None, None, v))
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L313)
             ch.append(c)
-            pos = _d84(V, E, pos, c)
+            r = _d84(V, r, c)
             s = 4
         elif x == 1:
             c = Element(_U0, _L314)
             ch.append(c)
-            pos = _d84(V, E, pos, c)
+            r = _d84(V, r, c)
             s = 3
         elif x == 2:
             c = Element(_U0, _L315)
             ch.append(c)
-            pos = _d114(V, E, pos, c)
+            r = _d114(V, r, c)
             s = 2
         else:
             raise Fallback
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L314)
             ch.append(c)
-            pos = _d84(V, E, pos, c)
+            r = _d84(V, r, c)
             s = 3
         elif x == 1:
             c = Element(_U0, _L315)
             ch.append(c)
-            pos = _d114(V, E, pos, c)
+            r = _d114(V, r, c)
             s = 2
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L315)
-            ch.append(c)
-            pos = _d114(V, E, pos, c)
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L315)
+        ch.append(c)
+        r = _d114(V, r, c)
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -17213,45 +16368,36 @@ def _e110(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d111(V: int, E: int, pos: int, el: Element) -> int:
+def _d111(V: int, r: int, el: Element) -> int:
     # EVPowerScheduleEntryType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L265, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L265, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L266)
-            ch.append(c)
-            pos = _d84(V, E, pos, c)
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L266)
+        ch.append(c)
+        r = _d84(V, r, c)
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -17314,59 +16460,50 @@ def _e111(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d112(V: int, E: int, pos: int, el: Element) -> int:
+def _d112(V: int, r: int, el: Element) -> int:
     # EVPriceRuleStackType
     ch = el.children
     s = 0
     while True:
         k = _K303[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L265, None, None, v))
-                s = 1
-            else:
+            r -= 2
+            if (V >> r) & 0x3:
                 raise Fallback
+            r -= 8
+            v = (V >> r) & 0xFF
+            if v > 0x7F:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L265, None, None, v))
+            s = 1
         elif k == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L316)
-                ch.append(c)
-                pos = _d115(V, E, pos, c)
-                s = 2
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            c = Element(_U0, _L316)
+            ch.append(c)
+            r = _d115(V, r, c)
+            s = 2
         elif k == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
                 c = Element(_U0, _L316)
                 ch.append(c)
-                pos = _d115(V, E, pos, c)
+                r = _d115(V, r, c)
                 s = _N305[s][0]
             elif x == 1:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            return r
         else:
             raise Fallback
 
@@ -17447,57 +16584,55 @@ def _e112(el: Element, acc: int, n: int) -> tuple[int, int]:
             raise Fallback
 
 
-def _d113(V: int, E: int, pos: int, el: Element) -> int:
+def _d113(V: int, r: int, el: Element) -> int:
     # PriceRuleType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L317)
-            ch.append(c)
-            pos = _d84(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L317)
+        ch.append(c)
+        r = _d84(V, r, c)
+        s = 1
     if s == 1:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U0, _L318)
             ch.append(c)
-            pos = _d84(V, E, pos, c)
+            r = _d84(V, r, c)
             s = 6
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L319, None, None, v))
             s = 5
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L320, None, None, v))
             s = 4
         elif x == 3:
-            pos += 10
-            x = (V >> (E - pos)) & 0x3ff
+            r -= 10
+            x = (V >> r) & 0x3ff
             if x & 0x201:
                 raise Fallback
             v = x >> 1
@@ -17506,42 +16641,42 @@ def _d113(V: int, E: int, pos: int, el: Element) -> int:
         elif x == 4:
             c = Element(_U0, _L322)
             ch.append(c)
-            pos = _d84(V, E, pos, c)
+            r = _d84(V, r, c)
             s = 2
         else:
             raise Fallback
     if s == 6:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L319, None, None, v))
             s = 5
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L320, None, None, v))
             s = 4
         elif x == 2:
-            pos += 10
-            x = (V >> (E - pos)) & 0x3ff
+            r -= 10
+            x = (V >> r) & 0x3ff
             if x & 0x201:
                 raise Fallback
             v = x >> 1
@@ -17550,29 +16685,29 @@ def _d113(V: int, E: int, pos: int, el: Element) -> int:
         elif x == 3:
             c = Element(_U0, _L322)
             ch.append(c)
-            pos = _d84(V, E, pos, c)
+            r = _d84(V, r, c)
             s = 2
         else:
             raise Fallback
     if s == 5:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L320, None, None, v))
             s = 4
         elif x == 1:
-            pos += 10
-            x = (V >> (E - pos)) & 0x3ff
+            r -= 10
+            x = (V >> r) & 0x3ff
             if x & 0x201:
                 raise Fallback
             v = x >> 1
@@ -17581,16 +16716,16 @@ def _d113(V: int, E: int, pos: int, el: Element) -> int:
         elif x == 2:
             c = Element(_U0, _L322)
             ch.append(c)
-            pos = _d84(V, E, pos, c)
+            r = _d84(V, r, c)
             s = 2
         else:
             raise Fallback
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 10
-            x = (V >> (E - pos)) & 0x3ff
+            r -= 10
+            x = (V >> r) & 0x3ff
             if x & 0x201:
                 raise Fallback
             v = x >> 1
@@ -17599,27 +16734,23 @@ def _d113(V: int, E: int, pos: int, el: Element) -> int:
         elif x == 1:
             c = Element(_U0, _L322)
             ch.append(c)
-            pos = _d84(V, E, pos, c)
+            r = _d84(V, r, c)
             s = 2
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L322)
-            ch.append(c)
-            pos = _d84(V, E, pos, c)
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L322)
+        ch.append(c)
+        r = _d84(V, r, c)
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -17858,41 +16989,37 @@ def _e113(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d114(V: int, E: int, pos: int, el: Element) -> int:
+def _d114(V: int, r: int, el: Element) -> int:
     # PowerScheduleEntryListType
     ch = el.children
     s = 0
     while True:
         k = _K274[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L323)
-                ch.append(c)
-                pos = _d93(V, E, pos, c)
-                s = 1
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            c = Element(_U0, _L323)
+            ch.append(c)
+            r = _d93(V, r, c)
+            s = 1
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
                 c = Element(_U0, _L323)
                 ch.append(c)
-                pos = _d93(V, E, pos, c)
+                r = _d93(V, r, c)
                 s = _N276[s][0]
             elif x == 1:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            return r
         else:
             raise Fallback
 
@@ -17948,37 +17075,31 @@ def _e114(el: Element, acc: int, n: int) -> tuple[int, int]:
             raise Fallback
 
 
-def _d115(V: int, E: int, pos: int, el: Element) -> int:
+def _d115(V: int, r: int, el: Element) -> int:
     # EVPriceRuleType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L317)
-            ch.append(c)
-            pos = _d84(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L317)
+        ch.append(c)
+        r = _d84(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L322)
-            ch.append(c)
-            pos = _d84(V, E, pos, c)
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L322)
+        ch.append(c)
+        r = _d84(V, r, c)
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 

@@ -296,254 +296,254 @@ def decode(data: bytes) -> Element:
     V = int.from_bytes(data, 'big')
     if E < 8 or data[0] != 0x80:
         raise Fallback
-    pos = 15
-    x = (V >> (E - pos)) & 0x7f
+    r = E - 15
+    x = (V >> r) & 0x7f
     if x == 0:
         el = Element(_U0, _L1)
-        pos = _d0(V, E, pos, el)
+        r = _d0(V, r, el)
     elif x == 1:
         el = Element(_U0, _L2)
-        pos = _d1(V, E, pos, el)
+        r = _d1(V, r, el)
     elif x == 2:
         el = Element(_U0, _L3)
-        pos = _d2(V, E, pos, el)
+        r = _d2(V, r, el)
     elif x == 3:
         el = Element(_U4, _L5)
-        pos = _d3(V, E, pos, el)
+        r = _d3(V, r, el)
     elif x == 4:
         el = Element(_U6, _L7)
-        pos = _d4(V, E, pos, el)
+        r = _d4(V, r, el)
     elif x == 5:
         el = Element(_U6, _L8)
-        pos = _d5(V, E, pos, el)
+        r = _d5(V, r, el)
     elif x == 6:
         el = Element(_U9, _L10)
-        pos = _d6(V, E, pos, el)
+        r = _d6(V, r, el)
     elif x == 7:
         el = Element(_U6, _L11)
-        pos = _d7(V, E, pos, el)
+        r = _d7(V, r, el)
     elif x == 8:
         el = Element(_U6, _L12)
-        pos = _d8(V, E, pos, el)
+        r = _d8(V, r, el)
     elif x == 9:
         el = Element(_U6, _L13)
-        pos = _d9(V, E, pos, el)
+        r = _d9(V, r, el)
     elif x == 10:
         el = Element(_U6, _L14)
-        pos = _d10(V, E, pos, el)
+        r = _d10(V, r, el)
     elif x == 11:
         el = Element(_U6, _L15)
-        pos = _d11(V, E, pos, el)
+        r = _d11(V, r, el)
     elif x == 12:
         el = Element(_U6, _L16)
-        pos = _d12(V, E, pos, el)
+        r = _d12(V, r, el)
     elif x == 13:
         el = Element(_U6, _L17)
-        pos = _d13(V, E, pos, el)
+        r = _d13(V, r, el)
     elif x == 14:
         el = Element(_U6, _L18)
-        pos = _d14(V, E, pos, el)
+        r = _d14(V, r, el)
     elif x == 15:
         el = Element(_U6, _L19)
-        pos = _d15(V, E, pos, el)
+        r = _d15(V, r, el)
     elif x == 16:
         el = Element(_U6, _L20)
-        pos = _d16(V, E, pos, el)
+        r = _d16(V, r, el)
     elif x == 17:
         el = Element(_U6, _L21)
-        pos = _d17(V, E, pos, el)
+        r = _d17(V, r, el)
     elif x == 18:
         el = Element(_U6, _L22)
-        pos = _d18(V, E, pos, el)
+        r = _d18(V, r, el)
     elif x == 19:
         el = Element(_U0, _L23)
-        pos = _d19(V, E, pos, el)
+        r = _d19(V, r, el)
     elif x == 20:
         el = Element(_U0, _L24)
-        pos = _d20(V, E, pos, el)
+        r = _d20(V, r, el)
     elif x == 21:
         el = Element(_U0, _L25)
-        pos = _d21(V, E, pos, el)
+        r = _d21(V, r, el)
     elif x == 22:
         el = Element(_U0, _L26)
-        pos = _d22(V, E, pos, el)
+        r = _d22(V, r, el)
     elif x == 23:
         el = Element(_U0, _L27)
-        pos = _d23(V, E, pos, el)
+        r = _d23(V, r, el)
     elif x == 24:
         el = Element(_U9, _L28)
-        pos = _d24(V, E, pos, el)
+        r = _d24(V, r, el)
     elif x == 25:
         el = Element(_U9, _L29)
-        pos = _d25(V, E, pos, el)
+        r = _d25(V, r, el)
     elif x == 26:
         el = Element(_U9, _L30)
-        pos = _d26(V, E, pos, el)
+        r = _d26(V, r, el)
     elif x == 27:
         el = Element(_U0, _L31)
-        pos = _d27(V, E, pos, el)
+        r = _d27(V, r, el)
     elif x == 28:
         el = Element(_U0, _L32)
-        pos = _d28(V, E, pos, el)
+        r = _d28(V, r, el)
     elif x == 29:
         el = Element(_U0, _L33)
-        pos = _d29(V, E, pos, el)
+        r = _d29(V, r, el)
     elif x == 30:
         el = Element(_U0, _L34)
-        pos = _d30(V, E, pos, el)
+        r = _d30(V, r, el)
     elif x == 31:
         el = Element(_U0, _L35)
-        pos = _d31(V, E, pos, el)
+        r = _d31(V, r, el)
     elif x == 32:
         el = Element(_U0, _L36)
-        pos = _d32(V, E, pos, el)
+        r = _d32(V, r, el)
     elif x == 33:
         el = Element(_U9, _L37)
-        pos = _d33(V, E, pos, el)
+        r = _d33(V, r, el)
     elif x == 34:
         el = Element(_U9, _L38)
-        pos = _d34(V, E, pos, el)
+        r = _d34(V, r, el)
     elif x == 35:
         el = Element(_U9, _L39)
-        pos = _d35(V, E, pos, el)
+        r = _d35(V, r, el)
     elif x == 36:
         el = Element(_U9, _L40)
-        pos = _d36(V, E, pos, el)
+        r = _d36(V, r, el)
     elif x == 37:
         el = Element(_U6, _L41)
-        pos = _d37(V, E, pos, el)
+        r = _d37(V, r, el)
     elif x == 38:
         el = Element(_U6, _L42)
-        pos = _d38(V, E, pos, el)
+        r = _d38(V, r, el)
     elif x == 39:
         el = Element(_U9, _L43)
-        pos = _d34(V, E, pos, el)
+        r = _d34(V, r, el)
     elif x == 40:
         el = Element(_U9, _L44)
-        pos = _d39(V, E, pos, el)
+        r = _d39(V, r, el)
     elif x == 41:
         el = Element(_U9, _L45)
-        pos = _d40(V, E, pos, el)
+        r = _d40(V, r, el)
     elif x == 42:
         el = Element(_U0, _L46)
-        pos = _d41(V, E, pos, el)
+        r = _d41(V, r, el)
     elif x == 43:
         el = Element(_U6, _L47)
-        pos = _d42(V, E, pos, el)
+        r = _d42(V, r, el)
     elif x == 44:
         el = Element(_U6, _L48)
-        pos = _d43(V, E, pos, el)
+        r = _d43(V, r, el)
     elif x == 45:
         el = Element(_U6, _L49)
-        pos = _d44(V, E, pos, el)
+        r = _d44(V, r, el)
     elif x == 46:
         el = Element(_U6, _L50)
-        pos = _d45(V, E, pos, el)
+        r = _d45(V, r, el)
     elif x == 47:
         el = Element(_U6, _L51)
-        pos = _d46(V, E, pos, el)
+        r = _d46(V, r, el)
     elif x == 48:
         el = Element(_U6, _L52)
-        pos = _d47(V, E, pos, el)
+        r = _d47(V, r, el)
     elif x == 49:
         el = Element(_U9, _L53)
-        pos = _d48(V, E, pos, el)
+        r = _d48(V, r, el)
     elif x == 50:
         el = Element(_U9, _L54)
-        pos = _d49(V, E, pos, el)
+        r = _d49(V, r, el)
     elif x == 51:
         el = Element(_U0, _L55)
-        pos = _d50(V, E, pos, el)
+        r = _d50(V, r, el)
     elif x == 52:
         el = Element(_U9, _L56)
-        pos = _d51(V, E, pos, el)
+        r = _d51(V, r, el)
     elif x == 53:
         el = Element(_U0, _L57)
-        pos = _d52(V, E, pos, el)
+        r = _d52(V, r, el)
     elif x == 54:
         el = Element(_U0, _L58)
-        pos = _d53(V, E, pos, el)
+        r = _d53(V, r, el)
     elif x == 55:
         el = Element(_U9, _L59)
-        pos = _d54(V, E, pos, el)
+        r = _d54(V, r, el)
     elif x == 56:
         el = Element(_U0, _L60)
-        pos = _d55(V, E, pos, el)
+        r = _d55(V, r, el)
     elif x == 57:
         el = Element(_U0, _L61)
-        pos = _d56(V, E, pos, el)
+        r = _d56(V, r, el)
     elif x == 58:
         el = Element(_U6, _L62)
-        pos = _d57(V, E, pos, el)
+        r = _d57(V, r, el)
     elif x == 59:
         el = Element(_U6, _L63)
-        pos = _d58(V, E, pos, el)
+        r = _d58(V, r, el)
     elif x == 60:
         el = Element(_U6, _L64)
-        pos = _d59(V, E, pos, el)
+        r = _d59(V, r, el)
     elif x == 61:
         el = Element(_U6, _L65)
-        pos = _d60(V, E, pos, el)
+        r = _d60(V, r, el)
     elif x == 62:
         el = Element(_U6, _L66)
-        pos = _d61(V, E, pos, el)
+        r = _d61(V, r, el)
     elif x == 63:
         el = Element(_U6, _L67)
-        pos = _d62(V, E, pos, el)
+        r = _d62(V, r, el)
     elif x == 64:
         el = Element(_U6, _L68)
-        pos = _d63(V, E, pos, el)
+        r = _d63(V, r, el)
     elif x == 65:
         el = Element(_U6, _L69)
-        pos = _d64(V, E, pos, el)
+        r = _d64(V, r, el)
     elif x == 66:
         el = Element(_U6, _L70)
-        pos = _d65(V, E, pos, el)
+        r = _d65(V, r, el)
     elif x == 67:
         el = Element(_U6, _L71)
-        pos = _d66(V, E, pos, el)
+        r = _d66(V, r, el)
     elif x == 68:
         el = Element(_U9, _L72)
-        pos = _d67(V, E, pos, el)
+        r = _d67(V, r, el)
     elif x == 69:
         el = Element(_U9, _L73)
-        pos = _d68(V, E, pos, el)
+        r = _d68(V, r, el)
     elif x == 70:
         el = Element(_U9, _L74)
-        pos = _d69(V, E, pos, el)
+        r = _d69(V, r, el)
     elif x == 71:
         el = Element(_U9, _L75)
-        pos = _d70(V, E, pos, el)
+        r = _d70(V, r, el)
     elif x == 72:
         el = Element(_U9, _L76)
-        pos = _d71(V, E, pos, el)
+        r = _d71(V, r, el)
     elif x == 73:
         el = Element(_U9, _L77)
-        pos = _d72(V, E, pos, el)
+        r = _d72(V, r, el)
     elif x == 74:
         el = Element(_U0, _L78)
-        pos = _d73(V, E, pos, el)
+        r = _d73(V, r, el)
     elif x == 75:
         el = Element(_U9, _L79)
-        pos = _d74(V, E, pos, el)
+        r = _d74(V, r, el)
     elif x == 76:
         el = Element(_U9, _L80)
-        pos = _d75(V, E, pos, el)
+        r = _d75(V, r, el)
     elif x == 77:
         el = Element(_U4, _L81)
-        pos = _d76(V, E, pos, el)
+        r = _d76(V, r, el)
     elif x == 78:
         el = Element(_U6, _L82)
-        pos = _d77(V, E, pos, el)
+        r = _d77(V, r, el)
     elif x == 79:
         el = Element(_U6, _L83)
-        pos = _d78(V, E, pos, el)
+        r = _d78(V, r, el)
     elif x == 80:
         el = Element(_U9, _L84)
-        pos = _d79(V, E, pos, el)
+        r = _d79(V, r, el)
     else:
         raise Fallback
-    if E - pos >= 8:
+    if r >= 8:
         raise Fallback
     return el
 
@@ -720,75 +720,60 @@ def encode(root: Element) -> bytes:
     return (acc << pad).to_bytes((n + pad) >> 3, 'big')
 
 
-def _d0(V: int, E: int, pos: int, el: Element) -> int:
+def _d0(V: int, r: int, el: Element) -> int:
     # AC_EVChargeParameter
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L85, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L85, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L86)
-            ch.append(c)
-            pos = _d80(V, E, pos, c)
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L86)
+        ch.append(c)
+        r = _d80(V, r, c)
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L87)
-            ch.append(c)
-            pos = _d80(V, E, pos, c)
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L87)
+        ch.append(c)
+        r = _d80(V, r, c)
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L88)
-            ch.append(c)
-            pos = _d80(V, E, pos, c)
-            s = 4
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L88)
+        ch.append(c)
+        r = _d80(V, r, c)
+        s = 4
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L89)
-            ch.append(c)
-            pos = _d80(V, E, pos, c)
-            s = 5
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L89)
+        ch.append(c)
+        r = _d80(V, r, c)
+        s = 5
     if s == 5:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -893,57 +878,47 @@ def _e0(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d1(V: int, E: int, pos: int, el: Element) -> int:
+def _d1(V: int, r: int, el: Element) -> int:
     # AC_EVSEChargeParameter
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L3)
-            ch.append(c)
-            pos = _d2(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L3)
+        ch.append(c)
+        r = _d2(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L90)
-            ch.append(c)
-            pos = _d80(V, E, pos, c)
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L90)
+        ch.append(c)
+        r = _d80(V, r, c)
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L91)
-            ch.append(c)
-            pos = _d80(V, E, pos, c)
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L91)
+        ch.append(c)
+        r = _d80(V, r, c)
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L92)
-            ch.append(c)
-            pos = _d80(V, E, pos, c)
-            s = 4
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L92)
+        ch.append(c)
+        r = _d80(V, r, c)
+        s = 4
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -1023,74 +998,55 @@ def _e1(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d2(V: int, E: int, pos: int, el: Element) -> int:
+def _d2(V: int, r: int, el: Element) -> int:
     # AC_EVSEStatus
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = x == 2
-            ch.append(Element(_U0, _L93, None, None, v))
-            s = 1
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = x == 2
+        ch.append(Element(_U0, _L93, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = x == 2
-            ch.append(Element(_U0, _L94, None, None, v))
-            s = 2
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = x == 2
+        ch.append(Element(_U0, _L94, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L95, None, None, v))
-            s = 3
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L95, None, None, v))
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x & 0x9:
-                raise Fallback
-            v = _V97[x >> 1]
-            ch.append(Element(_U0, _L96, None, None, v))
-            s = 4
-        else:
+        r -= 5
+        x = (V >> r) & 0x1f
+        if x & 0x19:
             raise Fallback
+        x &= 0xf
+        v = _V97[x >> 1]
+        ch.append(Element(_U0, _L96, None, None, v))
+        s = 4
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -1194,16 +1150,14 @@ def _e2(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d3(V: int, E: int, pos: int, el: Element) -> int:
+def _d3(V: int, r: int, el: Element) -> int:
     # BodyElement
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -1227,27 +1181,23 @@ def _e3(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d4(V: int, E: int, pos: int, el: Element) -> int:
+def _d4(V: int, r: int, el: Element) -> int:
     # CableCheckReq
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U6, _L27)
-            ch.append(c)
-            pos = _d23(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U6, _L27)
+        ch.append(c)
+        r = _d23(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -1285,53 +1235,41 @@ def _e4(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d5(V: int, E: int, pos: int, el: Element) -> int:
+def _d5(V: int, r: int, el: Element) -> int:
     # CableCheckRes
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 7
-            x = (V >> (E - pos)) & 0x7f
-            if x & 0x41:
-                raise Fallback
-            v = _V100[x >> 1]
-            ch.append(Element(_U6, _L99, None, None, v))
-            s = 1
-        else:
+        r -= 8
+        x = (V >> r) & 0xff
+        if x & 0xc1:
             raise Fallback
+        x &= 0x7f
+        v = _V100[x >> 1]
+        ch.append(Element(_U6, _L99, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U6, _L26)
-            ch.append(c)
-            pos = _d22(V, E, pos, c)
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U6, _L26)
+        ch.append(c)
+        r = _d22(V, r, c)
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = _V102[x >> 1]
-            ch.append(Element(_U6, _L101, None, None, v))
-            s = 3
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = _V102[x >> 1]
+        ch.append(Element(_U6, _L101, None, None, v))
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -1407,25 +1345,23 @@ def _e5(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d6(V: int, E: int, pos: int, el: Element) -> int:
+def _d6(V: int, r: int, el: Element) -> int:
     # CanonicalizationMethod
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rstr(V, E, pos)
-            el.attrs[_A105] = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rstr(V, r)
+        el.attrs[_A105] = v
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             raise Fallback
         elif x == 1:
-            return pos
+            return r
         elif x == 2:
             raise Fallback
         else:
@@ -1475,76 +1411,62 @@ def _e6(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d7(V: int, E: int, pos: int, el: Element) -> int:
+def _d7(V: int, r: int, el: Element) -> int:
     # CertificateInstallationReq
     ch = el.children
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A106] = v
             s = 2
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U6, _L107, None, None, v))
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U6, _L107, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U6, _L107, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U6, _L108)
-            ch.append(c)
-            pos = _d81(V, E, pos, c)
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U6, _L108)
+        ch.append(c)
+        r = _d81(V, r, c)
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U6, _L109, None, None, v))
-            s = 4
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U6, _L109, None, None, v))
+        s = 4
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -1660,94 +1582,69 @@ def _e7(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d8(V: int, E: int, pos: int, el: Element) -> int:
+def _d8(V: int, r: int, el: Element) -> int:
     # CertificateInstallationRes
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rstr(V, E, pos)
-            el.attrs[_A106] = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rstr(V, r)
+        el.attrs[_A106] = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 7
-            x = (V >> (E - pos)) & 0x7f
-            if x & 0x41:
-                raise Fallback
-            v = _V100[x >> 1]
-            ch.append(Element(_U6, _L99, None, None, v))
-            s = 2
-        else:
+        r -= 8
+        x = (V >> r) & 0xff
+        if x & 0xc1:
             raise Fallback
+        x &= 0x7f
+        v = _V100[x >> 1]
+        ch.append(Element(_U6, _L99, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U6, _L110)
-            ch.append(c)
-            pos = _d82(V, E, pos, c)
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U6, _L110)
+        ch.append(c)
+        r = _d82(V, r, c)
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U6, _L111, None, None, v))
-            s = 4
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U6, _L111, None, None, v))
+        s = 4
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U6, _L109, None, None, v))
-            s = 5
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U6, _L109, None, None, v))
+        s = 5
     if s == 5:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U6, _L112, None, None, v))
-            s = 6
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rstr(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U6, _L112, None, None, v))
+        s = 6
     if s == 6:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -1891,81 +1788,65 @@ def _e8(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d9(V: int, E: int, pos: int, el: Element) -> int:
+def _d9(V: int, r: int, el: Element) -> int:
     # CertificateUpdateReq
     ch = el.children
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A106] = v
             s = 2
         elif x == 1:
             c = Element(_U6, _L110)
             ch.append(c)
-            pos = _d82(V, E, pos, c)
+            r = _d82(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U6, _L110)
-            ch.append(c)
-            pos = _d82(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U6, _L110)
+        ch.append(c)
+        r = _d82(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U6, _L112, None, None, v))
-            s = 3
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rstr(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U6, _L112, None, None, v))
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U6, _L108)
-            ch.append(c)
-            pos = _d81(V, E, pos, c)
-            s = 4
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U6, _L108)
+        ch.append(c)
+        r = _d81(V, r, c)
+        s = 4
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U6, _L109, None, None, v))
-            s = 5
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U6, _L109, None, None, v))
+        s = 5
     if s == 5:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -2090,115 +1971,85 @@ def _e9(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d10(V: int, E: int, pos: int, el: Element) -> int:
+def _d10(V: int, r: int, el: Element) -> int:
     # CertificateUpdateRes
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rstr(V, E, pos)
-            el.attrs[_A106] = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rstr(V, r)
+        el.attrs[_A106] = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 7
-            x = (V >> (E - pos)) & 0x7f
-            if x & 0x41:
-                raise Fallback
-            v = _V100[x >> 1]
-            ch.append(Element(_U6, _L99, None, None, v))
-            s = 2
-        else:
+        r -= 8
+        x = (V >> r) & 0xff
+        if x & 0xc1:
             raise Fallback
+        x &= 0x7f
+        v = _V100[x >> 1]
+        ch.append(Element(_U6, _L99, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U6, _L110)
-            ch.append(c)
-            pos = _d82(V, E, pos, c)
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U6, _L110)
+        ch.append(c)
+        r = _d82(V, r, c)
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U6, _L111, None, None, v))
-            s = 4
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U6, _L111, None, None, v))
+        s = 4
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U6, _L109, None, None, v))
-            s = 5
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U6, _L109, None, None, v))
+        s = 5
     if s == 5:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U6, _L112, None, None, v))
-            s = 6
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rstr(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U6, _L112, None, None, v))
+        s = 6
     if s == 6:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
-            if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
-                v = -u - 1 if v & 0x100 else u
-            elif v > 0xFF:
-                v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U6, _L113, None, None, v))
-            s = 7
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 9
+        v = (V >> r) & 0x1FF
+        if v & 0x80:
+            u, r = ruint(V, r, v & 0xFF)
+            v = -u - 1 if v & 0x100 else u
+        elif v > 0xFF:
+            v = 0xFF - v
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U6, _L113, None, None, v))
+        s = 7
     if s == 7:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -2369,50 +2220,44 @@ def _e10(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d11(V: int, E: int, pos: int, el: Element) -> int:
+def _d11(V: int, r: int, el: Element) -> int:
     # ChargeParameterDiscoveryReq
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 5
-            x = (V >> (E - pos)) & 0x1f
-            if x & 0x11:
-                raise Fallback
-            v = _V115[x >> 1]
-            ch.append(Element(_U6, _L114, None, None, v))
-            s = 1
-        else:
+        r -= 6
+        x = (V >> r) & 0x3f
+        if x & 0x31:
             raise Fallback
+        x &= 0x1f
+        v = _V115[x >> 1]
+        ch.append(Element(_U6, _L114, None, None, v))
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L1)
             ch.append(c)
-            pos = _d0(V, E, pos, c)
+            r = _d0(V, r, c)
             s = 2
         elif x == 1:
             c = Element(_U0, _L23)
             ch.append(c)
-            pos = _d19(V, E, pos, c)
+            r = _d19(V, r, c)
             s = 2
         elif x == 2:
             c = Element(_U0, _L31)
             ch.append(c)
-            pos = _d27(V, E, pos, c)
+            r = _d27(V, r, c)
             s = 2
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -2481,78 +2326,68 @@ def _e11(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d12(V: int, E: int, pos: int, el: Element) -> int:
+def _d12(V: int, r: int, el: Element) -> int:
     # ChargeParameterDiscoveryRes
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 7
-            x = (V >> (E - pos)) & 0x7f
-            if x & 0x41:
-                raise Fallback
-            v = _V100[x >> 1]
-            ch.append(Element(_U6, _L99, None, None, v))
-            s = 1
-        else:
+        r -= 8
+        x = (V >> r) & 0xff
+        if x & 0xc1:
             raise Fallback
+        x &= 0x7f
+        v = _V100[x >> 1]
+        ch.append(Element(_U6, _L99, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = _V102[x >> 1]
-            ch.append(Element(_U6, _L101, None, None, v))
-            s = 2
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = _V102[x >> 1]
+        ch.append(Element(_U6, _L101, None, None, v))
+        s = 2
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L57)
             ch.append(c)
-            pos = _d52(V, E, pos, c)
+            r = _d52(V, r, c)
             s = 3
         elif x == 1:
             c = Element(_U0, _L58)
             ch.append(c)
-            pos = _d53(V, E, pos, c)
+            r = _d53(V, r, c)
             s = 3
         else:
             raise Fallback
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L2)
             ch.append(c)
-            pos = _d1(V, E, pos, c)
+            r = _d1(V, r, c)
             s = 4
         elif x == 1:
             c = Element(_U0, _L25)
             ch.append(c)
-            pos = _d21(V, E, pos, c)
+            r = _d21(V, r, c)
             s = 4
         elif x == 2:
             c = Element(_U0, _L33)
             ch.append(c)
-            pos = _d29(V, E, pos, c)
+            r = _d29(V, r, c)
             s = 4
         else:
             raise Fallback
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -2660,16 +2495,14 @@ def _e12(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d13(V: int, E: int, pos: int, el: Element) -> int:
+def _d13(V: int, r: int, el: Element) -> int:
     # ChargingStatusReq
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -2693,75 +2526,61 @@ def _e13(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d14(V: int, E: int, pos: int, el: Element) -> int:
+def _d14(V: int, r: int, el: Element) -> int:
     # ChargingStatusRes
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 7
-            x = (V >> (E - pos)) & 0x7f
-            if x & 0x41:
-                raise Fallback
-            v = _V100[x >> 1]
-            ch.append(Element(_U6, _L99, None, None, v))
-            s = 1
-        else:
+        r -= 8
+        x = (V >> r) & 0xff
+        if x & 0xc1:
             raise Fallback
+        x &= 0x7f
+        v = _V100[x >> 1]
+        ch.append(Element(_U6, _L99, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U6, _L117, None, None, v))
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U6, _L117, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
-            if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
-                v = -u - 1 if v & 0x100 else u
-            elif v > 0xFF:
-                v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U6, _L118, None, None, v))
-            s = 3
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 9
+        v = (V >> r) & 0x1FF
+        if v & 0x80:
+            u, r = ruint(V, r, v & 0xFF)
+            v = -u - 1 if v & 0x100 else u
+        elif v > 0xFF:
+            v = 0xFF - v
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U6, _L118, None, None, v))
+        s = 3
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U6, _L91)
             ch.append(c)
-            pos = _d80(V, E, pos, c)
+            r = _d80(V, r, c)
             s = 6
         elif x == 1:
             c = Element(_U6, _L119)
             ch.append(c)
-            pos = _d83(V, E, pos, c)
+            r = _d83(V, r, c)
             s = 5
         elif x == 2:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -2770,16 +2589,16 @@ def _d14(V: int, E: int, pos: int, el: Element) -> int:
         else:
             raise Fallback
     if s == 6:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U6, _L119)
             ch.append(c)
-            pos = _d83(V, E, pos, c)
+            r = _d83(V, r, c)
             s = 5
         elif x == 1:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -2788,35 +2607,27 @@ def _d14(V: int, E: int, pos: int, el: Element) -> int:
         else:
             raise Fallback
     if s == 5:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = x == 2
-            ch.append(Element(_U6, _L120, None, None, v))
-            s = 4
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = x == 2
+        ch.append(Element(_U6, _L120, None, None, v))
+        s = 4
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U6, _L3)
-            ch.append(c)
-            pos = _d2(V, E, pos, c)
-            s = 7
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U6, _L3)
+        ch.append(c)
+        r = _d2(V, r, c)
+        s = 7
     if s == 7:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -2993,55 +2804,53 @@ def _e14(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d15(V: int, E: int, pos: int, el: Element) -> int:
+def _d15(V: int, r: int, el: Element) -> int:
     # ContractAuthenticationReq
     ch = el.children
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A106] = v
             s = 2
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U6, _L121, None, None, v))
             s = 1
         elif x == 2:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U6, _L121, None, None, v))
             s = 1
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -3126,43 +2935,33 @@ def _e15(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d16(V: int, E: int, pos: int, el: Element) -> int:
+def _d16(V: int, r: int, el: Element) -> int:
     # ContractAuthenticationRes
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 7
-            x = (V >> (E - pos)) & 0x7f
-            if x & 0x41:
-                raise Fallback
-            v = _V100[x >> 1]
-            ch.append(Element(_U6, _L99, None, None, v))
-            s = 1
-        else:
+        r -= 8
+        x = (V >> r) & 0xff
+        if x & 0xc1:
             raise Fallback
+        x &= 0x7f
+        v = _V100[x >> 1]
+        ch.append(Element(_U6, _L99, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = _V102[x >> 1]
-            ch.append(Element(_U6, _L101, None, None, v))
-            s = 2
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = _V102[x >> 1]
+        ch.append(Element(_U6, _L101, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -3224,59 +3023,55 @@ def _e16(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d17(V: int, E: int, pos: int, el: Element) -> int:
+def _d17(V: int, r: int, el: Element) -> int:
     # CurrentDemandReq
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U6, _L27)
-            ch.append(c)
-            pos = _d23(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U6, _L27)
+        ch.append(c)
+        r = _d23(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U6, _L122)
-            ch.append(c)
-            pos = _d80(V, E, pos, c)
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U6, _L122)
+        ch.append(c)
+        r = _d80(V, r, c)
+        s = 2
     if s == 2:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U6, _L123)
             ch.append(c)
-            pos = _d80(V, E, pos, c)
+            r = _d80(V, r, c)
             s = 7
         elif x == 1:
             c = Element(_U6, _L124)
             ch.append(c)
-            pos = _d80(V, E, pos, c)
+            r = _d80(V, r, c)
             s = 6
         elif x == 2:
             c = Element(_U6, _L125)
             ch.append(c)
-            pos = _d80(V, E, pos, c)
+            r = _d80(V, r, c)
             s = 5
         elif x == 3:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             ch.append(Element(_U6, _L126, None, None, v))
             s = 4
         elif x == 4:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -3285,29 +3080,29 @@ def _d17(V: int, E: int, pos: int, el: Element) -> int:
         else:
             raise Fallback
     if s == 7:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U6, _L124)
             ch.append(c)
-            pos = _d80(V, E, pos, c)
+            r = _d80(V, r, c)
             s = 6
         elif x == 1:
             c = Element(_U6, _L125)
             ch.append(c)
-            pos = _d80(V, E, pos, c)
+            r = _d80(V, r, c)
             s = 5
         elif x == 2:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             ch.append(Element(_U6, _L126, None, None, v))
             s = 4
         elif x == 3:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -3316,24 +3111,24 @@ def _d17(V: int, E: int, pos: int, el: Element) -> int:
         else:
             raise Fallback
     if s == 6:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U6, _L125)
             ch.append(c)
-            pos = _d80(V, E, pos, c)
+            r = _d80(V, r, c)
             s = 5
         elif x == 1:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             ch.append(Element(_U6, _L126, None, None, v))
             s = 4
         elif x == 2:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -3342,19 +3137,19 @@ def _d17(V: int, E: int, pos: int, el: Element) -> int:
         else:
             raise Fallback
     if s == 5:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             ch.append(Element(_U6, _L126, None, None, v))
             s = 4
         elif x == 1:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -3363,70 +3158,62 @@ def _d17(V: int, E: int, pos: int, el: Element) -> int:
         else:
             raise Fallback
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = x == 2
-            ch.append(Element(_U6, _L127, None, None, v))
-            s = 3
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = x == 2
+        ch.append(Element(_U6, _L127, None, None, v))
+        s = 3
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U6, _L128)
             ch.append(c)
-            pos = _d80(V, E, pos, c)
+            r = _d80(V, r, c)
             s = 10
         elif x == 1:
             c = Element(_U6, _L129)
             ch.append(c)
-            pos = _d80(V, E, pos, c)
+            r = _d80(V, r, c)
             s = 9
         elif x == 2:
             c = Element(_U6, _L130)
             ch.append(c)
-            pos = _d80(V, E, pos, c)
+            r = _d80(V, r, c)
             s = 8
         else:
             raise Fallback
     if s == 10:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U6, _L129)
             ch.append(c)
-            pos = _d80(V, E, pos, c)
+            r = _d80(V, r, c)
             s = 9
         elif x == 1:
             c = Element(_U6, _L130)
             ch.append(c)
-            pos = _d80(V, E, pos, c)
+            r = _d80(V, r, c)
             s = 8
         else:
             raise Fallback
     if s == 9:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U6, _L130)
-            ch.append(c)
-            pos = _d80(V, E, pos, c)
-            s = 8
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U6, _L130)
+        ch.append(c)
+        r = _d80(V, r, c)
+        s = 8
     if s == 8:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -3704,150 +3491,126 @@ def _e17(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d18(V: int, E: int, pos: int, el: Element) -> int:
+def _d18(V: int, r: int, el: Element) -> int:
     # CurrentDemandRes
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 7
-            x = (V >> (E - pos)) & 0x7f
-            if x & 0x41:
-                raise Fallback
-            v = _V100[x >> 1]
-            ch.append(Element(_U6, _L99, None, None, v))
-            s = 1
-        else:
+        r -= 8
+        x = (V >> r) & 0xff
+        if x & 0xc1:
             raise Fallback
+        x &= 0x7f
+        v = _V100[x >> 1]
+        ch.append(Element(_U6, _L99, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U6, _L26)
-            ch.append(c)
-            pos = _d22(V, E, pos, c)
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U6, _L26)
+        ch.append(c)
+        r = _d22(V, r, c)
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U6, _L131)
-            ch.append(c)
-            pos = _d80(V, E, pos, c)
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U6, _L131)
+        ch.append(c)
+        r = _d80(V, r, c)
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U6, _L132)
-            ch.append(c)
-            pos = _d80(V, E, pos, c)
-            s = 4
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U6, _L132)
+        ch.append(c)
+        r = _d80(V, r, c)
+        s = 4
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = x == 2
-            ch.append(Element(_U6, _L133, None, None, v))
-            s = 5
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = x == 2
+        ch.append(Element(_U6, _L133, None, None, v))
+        s = 5
     if s == 5:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = x == 2
-            ch.append(Element(_U6, _L134, None, None, v))
-            s = 6
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = x == 2
+        ch.append(Element(_U6, _L134, None, None, v))
+        s = 6
     if s == 6:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = x == 2
-            ch.append(Element(_U6, _L135, None, None, v))
-            s = 7
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = x == 2
+        ch.append(Element(_U6, _L135, None, None, v))
+        s = 7
     if s == 7:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U6, _L136)
             ch.append(c)
-            pos = _d80(V, E, pos, c)
+            r = _d80(V, r, c)
             s = 10
         elif x == 1:
             c = Element(_U6, _L137)
             ch.append(c)
-            pos = _d80(V, E, pos, c)
+            r = _d80(V, r, c)
             s = 9
         elif x == 2:
             c = Element(_U6, _L138)
             ch.append(c)
-            pos = _d80(V, E, pos, c)
+            r = _d80(V, r, c)
             s = 8
         elif x == 3:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 10:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U6, _L137)
             ch.append(c)
-            pos = _d80(V, E, pos, c)
+            r = _d80(V, r, c)
             s = 9
         elif x == 1:
             c = Element(_U6, _L138)
             ch.append(c)
-            pos = _d80(V, E, pos, c)
+            r = _d80(V, r, c)
             s = 8
         elif x == 2:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 9:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U6, _L138)
             ch.append(c)
-            pos = _d80(V, E, pos, c)
+            r = _d80(V, r, c)
             s = 8
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 8:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -4046,71 +3809,65 @@ def _e18(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d19(V: int, E: int, pos: int, el: Element) -> int:
+def _d19(V: int, r: int, el: Element) -> int:
     # DC_EVChargeParameter
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L27)
-            ch.append(c)
-            pos = _d23(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L27)
+        ch.append(c)
+        r = _d23(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L124)
-            ch.append(c)
-            pos = _d80(V, E, pos, c)
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L124)
+        ch.append(c)
+        r = _d80(V, r, c)
+        s = 2
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L125)
             ch.append(c)
-            pos = _d80(V, E, pos, c)
+            r = _d80(V, r, c)
             s = 4
         elif x == 1:
             c = Element(_U0, _L123)
             ch.append(c)
-            pos = _d80(V, E, pos, c)
+            r = _d80(V, r, c)
             s = 3
         else:
             raise Fallback
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L123)
-            ch.append(c)
-            pos = _d80(V, E, pos, c)
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L123)
+        ch.append(c)
+        r = _d80(V, r, c)
+        s = 3
     if s == 3:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U0, _L139)
             ch.append(c)
-            pos = _d80(V, E, pos, c)
+            r = _d80(V, r, c)
             s = 8
         elif x == 1:
             c = Element(_U0, _L140)
             ch.append(c)
-            pos = _d80(V, E, pos, c)
+            r = _d80(V, r, c)
             s = 7
         elif x == 2:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -4119,8 +3876,8 @@ def _d19(V: int, E: int, pos: int, el: Element) -> int:
             ch.append(Element(_U0, _L141, None, None, v))
             s = 6
         elif x == 3:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -4129,20 +3886,20 @@ def _d19(V: int, E: int, pos: int, el: Element) -> int:
             ch.append(Element(_U0, _L142, None, None, v))
             s = 5
         elif x == 4:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 8:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U0, _L140)
             ch.append(c)
-            pos = _d80(V, E, pos, c)
+            r = _d80(V, r, c)
             s = 7
         elif x == 1:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -4151,8 +3908,8 @@ def _d19(V: int, E: int, pos: int, el: Element) -> int:
             ch.append(Element(_U0, _L141, None, None, v))
             s = 6
         elif x == 2:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -4161,15 +3918,15 @@ def _d19(V: int, E: int, pos: int, el: Element) -> int:
             ch.append(Element(_U0, _L142, None, None, v))
             s = 5
         elif x == 3:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 7:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -4178,8 +3935,8 @@ def _d19(V: int, E: int, pos: int, el: Element) -> int:
             ch.append(Element(_U0, _L141, None, None, v))
             s = 6
         elif x == 1:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -4188,15 +3945,15 @@ def _d19(V: int, E: int, pos: int, el: Element) -> int:
             ch.append(Element(_U0, _L142, None, None, v))
             s = 5
         elif x == 2:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 6:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -4205,16 +3962,14 @@ def _d19(V: int, E: int, pos: int, el: Element) -> int:
             ch.append(Element(_U0, _L142, None, None, v))
             s = 5
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 5:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -4420,34 +4175,32 @@ def _e19(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d20(V: int, E: int, pos: int, el: Element) -> int:
+def _d20(V: int, r: int, el: Element) -> int:
     # DC_EVPowerDeliveryParameter
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L27)
-            ch.append(c)
-            pos = _d23(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L27)
+        ch.append(c)
+        r = _d23(V, r, c)
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             ch.append(Element(_U0, _L126, None, None, v))
             s = 3
         elif x == 1:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -4456,25 +4209,19 @@ def _d20(V: int, E: int, pos: int, el: Element) -> int:
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = x == 2
-            ch.append(Element(_U0, _L127, None, None, v))
-            s = 2
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = x == 2
+        ch.append(Element(_U0, _L127, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -4558,119 +4305,105 @@ def _e20(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d21(V: int, E: int, pos: int, el: Element) -> int:
+def _d21(V: int, r: int, el: Element) -> int:
     # DC_EVSEChargeParameter
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L26)
-            ch.append(c)
-            pos = _d22(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L26)
+        ch.append(c)
+        r = _d22(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L137)
-            ch.append(c)
-            pos = _d80(V, E, pos, c)
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L137)
+        ch.append(c)
+        r = _d80(V, r, c)
+        s = 2
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L138)
             ch.append(c)
-            pos = _d80(V, E, pos, c)
+            r = _d80(V, r, c)
             s = 4
         elif x == 1:
             c = Element(_U0, _L136)
             ch.append(c)
-            pos = _d80(V, E, pos, c)
+            r = _d80(V, r, c)
             s = 3
         else:
             raise Fallback
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L136)
-            ch.append(c)
-            pos = _d80(V, E, pos, c)
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L136)
+        ch.append(c)
+        r = _d80(V, r, c)
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L143)
-            ch.append(c)
-            pos = _d80(V, E, pos, c)
-            s = 5
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L143)
+        ch.append(c)
+        r = _d80(V, r, c)
+        s = 5
     if s == 5:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L144)
-            ch.append(c)
-            pos = _d80(V, E, pos, c)
-            s = 6
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L144)
+        ch.append(c)
+        r = _d80(V, r, c)
+        s = 6
     if s == 6:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L145)
             ch.append(c)
-            pos = _d80(V, E, pos, c)
+            r = _d80(V, r, c)
             s = 8
         elif x == 1:
             c = Element(_U0, _L146)
             ch.append(c)
-            pos = _d80(V, E, pos, c)
+            r = _d80(V, r, c)
             s = 7
         else:
             raise Fallback
     if s == 8:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L146)
-            ch.append(c)
-            pos = _d80(V, E, pos, c)
-            s = 7
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L146)
+        ch.append(c)
+        r = _d80(V, r, c)
+        s = 7
     if s == 7:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L147)
             ch.append(c)
-            pos = _d80(V, E, pos, c)
+            r = _d80(V, r, c)
             s = 9
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 9:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -4832,24 +4565,24 @@ def _e21(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d22(V: int, E: int, pos: int, el: Element) -> int:
+def _d22(V: int, r: int, el: Element) -> int:
     # DC_EVSEStatus
     ch = el.children
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
+            r -= 4
+            x = (V >> r) & 0xf
             if x & 0x9:
                 raise Fallback
             v = _V149[x >> 1]
             ch.append(Element(_U0, _L148, None, None, v))
             s = 2
         elif x == 1:
-            pos += 6
-            x = (V >> (E - pos)) & 0x3f
+            r -= 6
+            x = (V >> r) & 0x3f
             if x & 0x21:
                 raise Fallback
             v = _V151[x >> 1]
@@ -4858,56 +4591,41 @@ def _d22(V: int, E: int, pos: int, el: Element) -> int:
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 6
-            x = (V >> (E - pos)) & 0x3f
-            if x & 0x21:
-                raise Fallback
-            v = _V151[x >> 1]
-            ch.append(Element(_U0, _L150, None, None, v))
-            s = 1
-        else:
+        r -= 7
+        x = (V >> r) & 0x7f
+        if x & 0x61:
             raise Fallback
+        x &= 0x3f
+        v = _V151[x >> 1]
+        ch.append(Element(_U0, _L150, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L95, None, None, v))
-            s = 3
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L95, None, None, v))
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x & 0x9:
-                raise Fallback
-            v = _V97[x >> 1]
-            ch.append(Element(_U0, _L96, None, None, v))
-            s = 4
-        else:
+        r -= 5
+        x = (V >> r) & 0x1f
+        if x & 0x19:
             raise Fallback
+        x &= 0xf
+        v = _V97[x >> 1]
+        ch.append(Element(_U0, _L96, None, None, v))
+        s = 4
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -5024,45 +4742,41 @@ def _e22(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d23(V: int, E: int, pos: int, el: Element) -> int:
+def _d23(V: int, r: int, el: Element) -> int:
     # DC_EVStatus
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = x == 2
-            ch.append(Element(_U0, _L154, None, None, v))
-            s = 1
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = x == 2
+        ch.append(Element(_U0, _L154, None, None, v))
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             ch.append(Element(_U0, _L155, None, None, v))
             s = 4
         elif x == 1:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             ch.append(Element(_U0, _L156, None, None, v))
             s = 3
         elif x == 2:
-            pos += 6
-            x = (V >> (E - pos)) & 0x3f
+            r -= 6
+            x = (V >> r) & 0x3f
             if x & 0x21:
                 raise Fallback
             v = _V158[x >> 1]
@@ -5071,19 +4785,19 @@ def _d23(V: int, E: int, pos: int, el: Element) -> int:
         else:
             raise Fallback
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             ch.append(Element(_U0, _L156, None, None, v))
             s = 3
         elif x == 1:
-            pos += 6
-            x = (V >> (E - pos)) & 0x3f
+            r -= 6
+            x = (V >> r) & 0x3f
             if x & 0x21:
                 raise Fallback
             v = _V158[x >> 1]
@@ -5092,40 +4806,30 @@ def _d23(V: int, E: int, pos: int, el: Element) -> int:
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 6
-            x = (V >> (E - pos)) & 0x3f
-            if x & 0x21:
-                raise Fallback
-            v = _V158[x >> 1]
-            ch.append(Element(_U0, _L157, None, None, v))
-            s = 2
-        else:
+        r -= 7
+        x = (V >> r) & 0x7f
+        if x & 0x61:
             raise Fallback
+        x &= 0x3f
+        v = _V158[x >> 1]
+        ch.append(Element(_U0, _L157, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
-            if x & 0x101:
-                raise Fallback
-            v = x >> 1
-            if v > 100:
-                raise Fallback
-            ch.append(Element(_U0, _L159, None, None, v))
-            s = 5
-        else:
+        r -= 10
+        x = (V >> r) & 0x3ff
+        if x & 0x301:
             raise Fallback
+        x &= 0x1ff
+        v = x >> 1
+        if v > 100:
+            raise Fallback
+        ch.append(Element(_U0, _L159, None, None, v))
+        s = 5
     if s == 5:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -5272,166 +4976,149 @@ def _e23(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d24(V: int, E: int, pos: int, el: Element) -> int:
+def _d24(V: int, r: int, el: Element) -> int:
     # DSAKeyValue
     ch = el.children
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U9, _L161, None, None, v))
             s = 3
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U9, _L162, None, None, v))
             s = 2
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U9, _L163, None, None, v))
             s = 1
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U9, _L164, None, None, v))
-            s = 6
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U9, _L164, None, None, v))
+        s = 6
     if s == 6:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U9, _L162, None, None, v))
             s = 2
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U9, _L163, None, None, v))
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U9, _L163, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U9, _L163, None, None, v))
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U9, _L165, None, None, v))
             s = 5
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U9, _L166, None, None, v))
             s = 4
         elif x == 2:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 5:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U9, _L166, None, None, v))
             s = 4
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U9, _L167, None, None, v))
-            s = 7
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U9, _L167, None, None, v))
+        s = 7
     if s == 7:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -5654,25 +5341,23 @@ def _e24(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d25(V: int, E: int, pos: int, el: Element) -> int:
+def _d25(V: int, r: int, el: Element) -> int:
     # DigestMethod
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rstr(V, E, pos)
-            el.attrs[_A105] = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rstr(V, r)
+        el.attrs[_A105] = v
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             raise Fallback
         elif x == 1:
-            return pos
+            return r
         elif x == 2:
             raise Fallback
         else:
@@ -5722,25 +5407,21 @@ def _e25(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d26(V: int, E: int, pos: int, el: Element) -> int:
+def _d26(V: int, r: int, el: Element) -> int:
     # DigestValue
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rbin(V, E, pos)
-            el.value = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rbin(V, r)
+        el.value = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -5766,16 +5447,14 @@ def _e26(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d27(V: int, E: int, pos: int, el: Element) -> int:
+def _d27(V: int, r: int, el: Element) -> int:
     # EVChargeParameter
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -5799,16 +5478,14 @@ def _e27(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d28(V: int, E: int, pos: int, el: Element) -> int:
+def _d28(V: int, r: int, el: Element) -> int:
     # EVPowerDeliveryParameter
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -5832,16 +5509,14 @@ def _e28(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d29(V: int, E: int, pos: int, el: Element) -> int:
+def _d29(V: int, r: int, el: Element) -> int:
     # EVSEChargeParameter
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -5865,16 +5540,14 @@ def _e29(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d30(V: int, E: int, pos: int, el: Element) -> int:
+def _d30(V: int, r: int, el: Element) -> int:
     # EVSEStatus
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -5898,16 +5571,14 @@ def _e30(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d31(V: int, E: int, pos: int, el: Element) -> int:
+def _d31(V: int, r: int, el: Element) -> int:
     # EVStatus
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -5931,32 +5602,30 @@ def _e31(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d32(V: int, E: int, pos: int, el: Element) -> int:
+def _d32(V: int, r: int, el: Element) -> int:
     # Entry
     ch = el.children
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L55)
             ch.append(c)
-            pos = _d50(V, E, pos, c)
+            r = _d50(V, r, c)
             s = 1
         elif x == 1:
             c = Element(_U0, _L78)
             ch.append(c)
-            pos = _d73(V, E, pos, c)
+            r = _d73(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -6000,59 +5669,59 @@ def _e32(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d33(V: int, E: int, pos: int, el: Element) -> int:
+def _d33(V: int, r: int, el: Element) -> int:
     # KeyInfo
     ch = el.children
     s = 0
     if s == 0:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A106] = v
             s = 1
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U9, _L38, None, None, v))
             s = 2
         elif x == 2:
             c = Element(_U9, _L39)
             ch.append(c)
-            pos = _d35(V, E, pos, c)
+            r = _d35(V, r, c)
             s = 2
         elif x == 3:
             c = Element(_U9, _L56)
             ch.append(c)
-            pos = _d51(V, E, pos, c)
+            r = _d51(V, r, c)
             s = 2
         elif x == 4:
             c = Element(_U9, _L84)
             ch.append(c)
-            pos = _d79(V, E, pos, c)
+            r = _d79(V, r, c)
             s = 2
         elif x == 5:
             c = Element(_U9, _L45)
             ch.append(c)
-            pos = _d40(V, E, pos, c)
+            r = _d40(V, r, c)
             s = 2
         elif x == 6:
             c = Element(_U9, _L59)
             ch.append(c)
-            pos = _d54(V, E, pos, c)
+            r = _d54(V, r, c)
             s = 2
         elif x == 7:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U9, _L43, None, None, v))
             s = 2
@@ -6063,50 +5732,50 @@ def _d33(V: int, E: int, pos: int, el: Element) -> int:
         else:
             raise Fallback
     while s == 1:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U9, _L38, None, None, v))
             s = 2
         elif x == 1:
             c = Element(_U9, _L39)
             ch.append(c)
-            pos = _d35(V, E, pos, c)
+            r = _d35(V, r, c)
             s = 2
         elif x == 2:
             c = Element(_U9, _L56)
             ch.append(c)
-            pos = _d51(V, E, pos, c)
+            r = _d51(V, r, c)
             s = 2
         elif x == 3:
             c = Element(_U9, _L84)
             ch.append(c)
-            pos = _d79(V, E, pos, c)
+            r = _d79(V, r, c)
             s = 2
         elif x == 4:
             c = Element(_U9, _L45)
             ch.append(c)
-            pos = _d40(V, E, pos, c)
+            r = _d40(V, r, c)
             s = 2
         elif x == 5:
             c = Element(_U9, _L59)
             ch.append(c)
-            pos = _d54(V, E, pos, c)
+            r = _d54(V, r, c)
             s = 2
         elif x == 6:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U9, _L43, None, None, v))
             s = 2
@@ -6117,50 +5786,50 @@ def _d33(V: int, E: int, pos: int, el: Element) -> int:
         else:
             raise Fallback
     while s == 2:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U9, _L38, None, None, v))
         elif x == 1:
             c = Element(_U9, _L39)
             ch.append(c)
-            pos = _d35(V, E, pos, c)
+            r = _d35(V, r, c)
         elif x == 2:
             c = Element(_U9, _L56)
             ch.append(c)
-            pos = _d51(V, E, pos, c)
+            r = _d51(V, r, c)
         elif x == 3:
             c = Element(_U9, _L84)
             ch.append(c)
-            pos = _d79(V, E, pos, c)
+            r = _d79(V, r, c)
         elif x == 4:
             c = Element(_U9, _L45)
             ch.append(c)
-            pos = _d40(V, E, pos, c)
+            r = _d40(V, r, c)
         elif x == 5:
             c = Element(_U9, _L59)
             ch.append(c)
-            pos = _d54(V, E, pos, c)
+            r = _d54(V, r, c)
         elif x == 6:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U9, _L43, None, None, v))
         elif x == 7:
             raise Fallback
         elif x == 8:
-            return pos
+            return r
         elif x == 9:
             raise Fallback
         else:
@@ -6400,25 +6069,21 @@ def _e33(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d34(V: int, E: int, pos: int, el: Element) -> int:
+def _d34(V: int, r: int, el: Element) -> int:
     # KeyName
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rstr(V, E, pos)
-            el.value = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rstr(V, r)
+        el.value = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -6444,22 +6109,22 @@ def _e34(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d35(V: int, E: int, pos: int, el: Element) -> int:
+def _d35(V: int, r: int, el: Element) -> int:
     # KeyValue
     ch = el.children
     s = 0
     while s == 0:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U9, _L28)
             ch.append(c)
-            pos = _d24(V, E, pos, c)
+            r = _d24(V, r, c)
             s = 1
         elif x == 1:
             c = Element(_U9, _L53)
             ch.append(c)
-            pos = _d48(V, E, pos, c)
+            r = _d48(V, r, c)
             s = 1
         elif x == 2:
             raise Fallback
@@ -6468,10 +6133,10 @@ def _d35(V: int, E: int, pos: int, el: Element) -> int:
         else:
             raise Fallback
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            return pos
+            return r
         elif x == 1:
             raise Fallback
         else:
@@ -6519,43 +6184,41 @@ def _e35(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d36(V: int, E: int, pos: int, el: Element) -> int:
+def _d36(V: int, r: int, el: Element) -> int:
     # Manifest
     ch = el.children
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A106] = v
             s = 2
         elif x == 1:
             c = Element(_U9, _L54)
             ch.append(c)
-            pos = _d49(V, E, pos, c)
+            r = _d49(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U9, _L54)
-            ch.append(c)
-            pos = _d49(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U9, _L54)
+        ch.append(c)
+        r = _d49(V, r, c)
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U9, _L54)
             ch.append(c)
-            pos = _d49(V, E, pos, c)
+            r = _d49(V, r, c)
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     raise Fallback
@@ -6631,87 +6294,78 @@ def _e36(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d37(V: int, E: int, pos: int, el: Element) -> int:
+def _d37(V: int, r: int, el: Element) -> int:
     # MeteringReceiptReq
     ch = el.children
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A106] = v
             s = 2
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U6, _L168, None, None, v))
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U6, _L168, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U6, _L168, None, None, v))
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U6, _L118, None, None, v))
             s = 4
         elif x == 1:
             c = Element(_U6, _L119)
             ch.append(c)
-            pos = _d83(V, E, pos, c)
+            r = _d83(V, r, c)
             s = 3
         else:
             raise Fallback
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U6, _L119)
-            ch.append(c)
-            pos = _d83(V, E, pos, c)
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U6, _L119)
+        ch.append(c)
+        r = _d83(V, r, c)
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -6839,40 +6493,32 @@ def _e37(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d38(V: int, E: int, pos: int, el: Element) -> int:
+def _d38(V: int, r: int, el: Element) -> int:
     # MeteringReceiptRes
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 7
-            x = (V >> (E - pos)) & 0x7f
-            if x & 0x41:
-                raise Fallback
-            v = _V100[x >> 1]
-            ch.append(Element(_U6, _L99, None, None, v))
-            s = 1
-        else:
+        r -= 8
+        x = (V >> r) & 0xff
+        if x & 0xc1:
             raise Fallback
+        x &= 0x7f
+        v = _V100[x >> 1]
+        ch.append(Element(_U6, _L99, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U6, _L3)
-            ch.append(c)
-            pos = _d2(V, E, pos, c)
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U6, _L3)
+        ch.append(c)
+        r = _d2(V, r, c)
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -6929,73 +6575,73 @@ def _e38(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d39(V: int, E: int, pos: int, el: Element) -> int:
+def _d39(V: int, r: int, el: Element) -> int:
     # Object
     s = 0
     if s == 0:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A169] = v
             s = 3
         elif x == 1:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A106] = v
             s = 2
         elif x == 2:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A170] = v
             s = 1
         elif x == 3:
             raise Fallback
         elif x == 4:
-            return pos
+            return r
         elif x == 5:
             raise Fallback
         else:
             raise Fallback
     if s == 3:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A106] = v
             s = 2
         elif x == 1:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A170] = v
             s = 1
         elif x == 2:
             raise Fallback
         elif x == 3:
-            return pos
+            return r
         elif x == 4:
             raise Fallback
         else:
             raise Fallback
     if s == 2:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A170] = v
             s = 1
         elif x == 1:
             raise Fallback
         elif x == 2:
-            return pos
+            return r
         elif x == 3:
             raise Fallback
         else:
             raise Fallback
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             raise Fallback
         elif x == 1:
-            return pos
+            return r
         elif x == 2:
             raise Fallback
         else:
@@ -7095,63 +6741,63 @@ def _e39(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d40(V: int, E: int, pos: int, el: Element) -> int:
+def _d40(V: int, r: int, el: Element) -> int:
     # PGPData
     ch = el.children
     s = 0
     while True:
         k = _K171[s]
         if k == 0:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 ch.append(Element(_U9, _L172, None, None, v))
                 s = 1
             elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 ch.append(Element(_U9, _L173, None, None, v))
                 s = 2
             else:
                 raise Fallback
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 ch.append(Element(_U9, _L173, None, None, v))
                 s = 3
             elif x == 1:
                 raise Fallback
             elif x == 2:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
                 raise Fallback
             elif x == 1:
-                return pos
+                return r
             else:
                 raise Fallback
         else:
@@ -7236,53 +6882,46 @@ def _e40(el: Element, acc: int, n: int) -> tuple[int, int]:
             raise Fallback
 
 
-def _d41(V: int, E: int, pos: int, el: Element) -> int:
+def _d41(V: int, r: int, el: Element) -> int:
     # PMaxScheduleEntry
     ch = el.children
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L55)
             ch.append(c)
-            pos = _d50(V, E, pos, c)
+            r = _d50(V, r, c)
             s = 1
         elif x == 1:
             c = Element(_U0, _L78)
             ch.append(c)
-            pos = _d73(V, E, pos, c)
+            r = _d73(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
-            if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
-                v = -u - 1 if v & 0x100 else u
-            elif v > 0xFF:
-                v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L175, None, None, v))
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 9
+        v = (V >> r) & 0x1FF
+        if v & 0x80:
+            u, r = ruint(V, r, v & 0xFF)
+            v = -u - 1 if v & 0x100 else u
+        elif v > 0xFF:
+            v = 0xFF - v
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L175, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -7353,42 +6992,33 @@ def _e41(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d42(V: int, E: int, pos: int, el: Element) -> int:
+def _d42(V: int, r: int, el: Element) -> int:
     # PaymentDetailsReq
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U6, _L112, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rstr(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U6, _L112, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U6, _L110)
-            ch.append(c)
-            pos = _d82(V, E, pos, c)
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U6, _L110)
+        ch.append(c)
+        r = _d82(V, r, c)
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -7449,66 +7079,50 @@ def _e42(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d43(V: int, E: int, pos: int, el: Element) -> int:
+def _d43(V: int, r: int, el: Element) -> int:
     # PaymentDetailsRes
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 7
-            x = (V >> (E - pos)) & 0x7f
-            if x & 0x41:
-                raise Fallback
-            v = _V100[x >> 1]
-            ch.append(Element(_U6, _L99, None, None, v))
-            s = 1
-        else:
+        r -= 8
+        x = (V >> r) & 0xff
+        if x & 0xc1:
             raise Fallback
+        x &= 0x7f
+        v = _V100[x >> 1]
+        ch.append(Element(_U6, _L99, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U6, _L121, None, None, v))
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rstr(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U6, _L121, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
-            if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
-                v = -u - 1 if v & 0x100 else u
-            elif v > 0xFF:
-                v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U6, _L176, None, None, v))
-            s = 3
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 9
+        v = (V >> r) & 0x1FF
+        if v & 0x80:
+            u, r = ruint(V, r, v & 0xFF)
+            v = -u - 1 if v & 0x100 else u
+        elif v > 0xFF:
+            v = 0xFF - v
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U6, _L176, None, None, v))
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -7601,69 +7215,63 @@ def _e43(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d44(V: int, E: int, pos: int, el: Element) -> int:
+def _d44(V: int, r: int, el: Element) -> int:
     # PowerDeliveryReq
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = x == 2
-            ch.append(Element(_U6, _L177, None, None, v))
-            s = 1
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = x == 2
+        ch.append(Element(_U6, _L177, None, None, v))
+        s = 1
     if s == 1:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U6, _L178)
             ch.append(c)
-            pos = _d84(V, E, pos, c)
+            r = _d84(V, r, c)
             s = 3
         elif x == 1:
             c = Element(_U0, _L24)
             ch.append(c)
-            pos = _d20(V, E, pos, c)
+            r = _d20(V, r, c)
             s = 2
         elif x == 2:
             c = Element(_U0, _L32)
             ch.append(c)
-            pos = _d28(V, E, pos, c)
+            r = _d28(V, r, c)
             s = 2
         elif x == 3:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L24)
             ch.append(c)
-            pos = _d20(V, E, pos, c)
+            r = _d20(V, r, c)
             s = 2
         elif x == 1:
             c = Element(_U0, _L32)
             ch.append(c)
-            pos = _d28(V, E, pos, c)
+            r = _d28(V, r, c)
             s = 2
         elif x == 2:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -7751,50 +7359,44 @@ def _e44(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d45(V: int, E: int, pos: int, el: Element) -> int:
+def _d45(V: int, r: int, el: Element) -> int:
     # PowerDeliveryRes
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 7
-            x = (V >> (E - pos)) & 0x7f
-            if x & 0x41:
-                raise Fallback
-            v = _V100[x >> 1]
-            ch.append(Element(_U6, _L99, None, None, v))
-            s = 1
-        else:
+        r -= 8
+        x = (V >> r) & 0xff
+        if x & 0xc1:
             raise Fallback
+        x &= 0x7f
+        v = _V100[x >> 1]
+        ch.append(Element(_U6, _L99, None, None, v))
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L3)
             ch.append(c)
-            pos = _d2(V, E, pos, c)
+            r = _d2(V, r, c)
             s = 2
         elif x == 1:
             c = Element(_U0, _L26)
             ch.append(c)
-            pos = _d22(V, E, pos, c)
+            r = _d22(V, r, c)
             s = 2
         elif x == 2:
             c = Element(_U0, _L34)
             ch.append(c)
-            pos = _d30(V, E, pos, c)
+            r = _d30(V, r, c)
             s = 2
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -7863,47 +7465,39 @@ def _e45(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d46(V: int, E: int, pos: int, el: Element) -> int:
+def _d46(V: int, r: int, el: Element) -> int:
     # PreChargeReq
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U6, _L27)
-            ch.append(c)
-            pos = _d23(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U6, _L27)
+        ch.append(c)
+        r = _d23(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U6, _L130)
-            ch.append(c)
-            pos = _d80(V, E, pos, c)
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U6, _L130)
+        ch.append(c)
+        r = _d80(V, r, c)
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U6, _L122)
-            ch.append(c)
-            pos = _d80(V, E, pos, c)
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U6, _L122)
+        ch.append(c)
+        r = _d80(V, r, c)
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -7969,50 +7563,40 @@ def _e46(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d47(V: int, E: int, pos: int, el: Element) -> int:
+def _d47(V: int, r: int, el: Element) -> int:
     # PreChargeRes
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 7
-            x = (V >> (E - pos)) & 0x7f
-            if x & 0x41:
-                raise Fallback
-            v = _V100[x >> 1]
-            ch.append(Element(_U6, _L99, None, None, v))
-            s = 1
-        else:
+        r -= 8
+        x = (V >> r) & 0xff
+        if x & 0xc1:
             raise Fallback
+        x &= 0x7f
+        v = _V100[x >> 1]
+        ch.append(Element(_U6, _L99, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U6, _L26)
-            ch.append(c)
-            pos = _d22(V, E, pos, c)
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U6, _L26)
+        ch.append(c)
+        r = _d22(V, r, c)
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U6, _L131)
-            ch.append(c)
-            pos = _d80(V, E, pos, c)
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U6, _L131)
+        ch.append(c)
+        r = _d80(V, r, c)
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -8083,47 +7667,35 @@ def _e47(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d48(V: int, E: int, pos: int, el: Element) -> int:
+def _d48(V: int, r: int, el: Element) -> int:
     # RSAKeyValue
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U9, _L179, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U9, _L179, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U9, _L180, None, None, v))
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U9, _L180, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -8189,126 +7761,117 @@ def _e48(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d49(V: int, E: int, pos: int, el: Element) -> int:
+def _d49(V: int, r: int, el: Element) -> int:
     # Reference
     ch = el.children
     s = 0
     if s == 0:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A106] = v
             s = 5
         elif x == 1:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A181] = v
             s = 4
         elif x == 2:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A182] = v
             s = 3
         elif x == 3:
             c = Element(_U9, _L80)
             ch.append(c)
-            pos = _d75(V, E, pos, c)
+            r = _d75(V, r, c)
             s = 2
         elif x == 4:
             c = Element(_U9, _L29)
             ch.append(c)
-            pos = _d25(V, E, pos, c)
+            r = _d25(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 5:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A181] = v
             s = 4
         elif x == 1:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A182] = v
             s = 3
         elif x == 2:
             c = Element(_U9, _L80)
             ch.append(c)
-            pos = _d75(V, E, pos, c)
+            r = _d75(V, r, c)
             s = 2
         elif x == 3:
             c = Element(_U9, _L29)
             ch.append(c)
-            pos = _d25(V, E, pos, c)
+            r = _d25(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A182] = v
             s = 3
         elif x == 1:
             c = Element(_U9, _L80)
             ch.append(c)
-            pos = _d75(V, E, pos, c)
+            r = _d75(V, r, c)
             s = 2
         elif x == 2:
             c = Element(_U9, _L29)
             ch.append(c)
-            pos = _d25(V, E, pos, c)
+            r = _d25(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U9, _L80)
             ch.append(c)
-            pos = _d75(V, E, pos, c)
+            r = _d75(V, r, c)
             s = 2
         elif x == 1:
             c = Element(_U9, _L29)
             ch.append(c)
-            pos = _d25(V, E, pos, c)
+            r = _d25(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U9, _L29)
-            ch.append(c)
-            pos = _d25(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U9, _L29)
+        ch.append(c)
+        r = _d25(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U9, _L30, None, None, v))
-            s = 6
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U9, _L30, None, None, v))
+        s = 6
     if s == 6:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -8498,55 +8061,48 @@ def _e49(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d50(V: int, E: int, pos: int, el: Element) -> int:
+def _d50(V: int, r: int, el: Element) -> int:
     # RelativeTimeInterval
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L183, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L183, None, None, v))
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L184, None, None, v))
             s = 2
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -8620,65 +8176,63 @@ def _e50(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d51(V: int, E: int, pos: int, el: Element) -> int:
+def _d51(V: int, r: int, el: Element) -> int:
     # RetrievalMethod
     ch = el.children
     s = 0
     if s == 0:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A181] = v
             s = 3
         elif x == 1:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A182] = v
             s = 2
         elif x == 2:
             c = Element(_U9, _L80)
             ch.append(c)
-            pos = _d75(V, E, pos, c)
+            r = _d75(V, r, c)
             s = 1
         elif x == 3:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A182] = v
             s = 2
         elif x == 1:
             c = Element(_U9, _L80)
             ch.append(c)
-            pos = _d75(V, E, pos, c)
+            r = _d75(V, r, c)
             s = 1
         elif x == 2:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U9, _L80)
             ch.append(c)
-            pos = _d75(V, E, pos, c)
+            r = _d75(V, r, c)
             s = 1
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -8775,29 +8329,27 @@ def _e51(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d52(V: int, E: int, pos: int, el: Element) -> int:
+def _d52(V: int, r: int, el: Element) -> int:
     # SAScheduleList
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L185)
-            ch.append(c)
-            pos = _d85(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L185)
+        ch.append(c)
+        r = _d85(V, r, c)
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L185)
             ch.append(c)
-            pos = _d85(V, E, pos, c)
+            r = _d85(V, r, c)
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     raise Fallback
@@ -8844,16 +8396,14 @@ def _e52(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d53(V: int, E: int, pos: int, el: Element) -> int:
+def _d53(V: int, r: int, el: Element) -> int:
     # SASchedules
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -8877,61 +8427,56 @@ def _e53(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d54(V: int, E: int, pos: int, el: Element) -> int:
+def _d54(V: int, r: int, el: Element) -> int:
     # SPKIData
     ch = el.children
     s = 0
     while True:
         k = _K186[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U9, _L187, None, None, v))
-                s = 1
-            else:
+            r -= 2
+            if (V >> r) & 0x3:
                 raise Fallback
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            ch.append(Element(_U9, _L187, None, None, v))
+            s = 1
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 ch.append(Element(_U9, _L187, None, None, v))
                 s = _N188[s][0]
             elif x == 1:
                 raise Fallback
             elif x == 2:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 ch.append(Element(_U9, _L187, None, None, v))
                 s = 2
             elif x == 1:
-                return pos
+                return r
             else:
                 raise Fallback
         else:
@@ -9017,47 +8562,43 @@ def _e54(el: Element, acc: int, n: int) -> tuple[int, int]:
             raise Fallback
 
 
-def _d55(V: int, E: int, pos: int, el: Element) -> int:
+def _d55(V: int, r: int, el: Element) -> int:
     # SalesTariffEntry
     ch = el.children
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L55)
             ch.append(c)
-            pos = _d50(V, E, pos, c)
+            r = _d50(V, r, c)
             s = 1
         elif x == 1:
             c = Element(_U0, _L78)
             ch.append(c)
-            pos = _d73(V, E, pos, c)
+            r = _d73(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 10
-            x = (V >> (E - pos)) & 0x3ff
-            if x & 0x201:
-                raise Fallback
-            v = x >> 1
-            ch.append(Element(_U0, _L189, None, None, v))
-            s = 2
-        else:
+        r -= 11
+        x = (V >> r) & 0x7ff
+        if x & 0x601:
             raise Fallback
+        x &= 0x3ff
+        v = x >> 1
+        ch.append(Element(_U0, _L189, None, None, v))
+        s = 2
     while s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L190)
             ch.append(c)
-            pos = _d86(V, E, pos, c)
+            r = _d86(V, r, c)
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     raise Fallback
@@ -9128,53 +8669,41 @@ def _e55(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d56(V: int, E: int, pos: int, el: Element) -> int:
+def _d56(V: int, r: int, el: Element) -> int:
     # ServiceCharge
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L191)
-            ch.append(c)
-            pos = _d87(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L191)
+        ch.append(c)
+        r = _d87(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = x == 2
-            ch.append(Element(_U0, _L192, None, None, v))
-            s = 2
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = x == 2
+        ch.append(Element(_U0, _L192, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 6
-            x = (V >> (E - pos)) & 0x3f
-            if x & 0x21:
-                raise Fallback
-            v = _V194[x >> 1]
-            ch.append(Element(_U0, _L193, None, None, v))
-            s = 3
-        else:
+        r -= 7
+        x = (V >> r) & 0x7f
+        if x & 0x61:
             raise Fallback
+        x &= 0x3f
+        v = _V194[x >> 1]
+        ch.append(Element(_U0, _L193, None, None, v))
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -9249,35 +8778,28 @@ def _e56(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d57(V: int, E: int, pos: int, el: Element) -> int:
+def _d57(V: int, r: int, el: Element) -> int:
     # ServiceDetailReq
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U6, _L196, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U6, _L196, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -9326,60 +8848,49 @@ def _e57(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d58(V: int, E: int, pos: int, el: Element) -> int:
+def _d58(V: int, r: int, el: Element) -> int:
     # ServiceDetailRes
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 7
-            x = (V >> (E - pos)) & 0x7f
-            if x & 0x41:
-                raise Fallback
-            v = _V100[x >> 1]
-            ch.append(Element(_U6, _L99, None, None, v))
-            s = 1
-        else:
+        r -= 8
+        x = (V >> r) & 0xff
+        if x & 0xc1:
             raise Fallback
+        x &= 0x7f
+        v = _V100[x >> 1]
+        ch.append(Element(_U6, _L99, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U6, _L196, None, None, v))
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U6, _L196, None, None, v))
+        s = 2
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U6, _L197)
             ch.append(c)
-            pos = _d88(V, E, pos, c)
+            r = _d88(V, r, c)
             s = 3
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -9461,57 +8972,55 @@ def _e58(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d59(V: int, E: int, pos: int, el: Element) -> int:
+def _d59(V: int, r: int, el: Element) -> int:
     # ServiceDiscoveryReq
     ch = el.children
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U6, _L198, None, None, v))
             s = 2
         elif x == 1:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
+            r -= 4
+            x = (V >> r) & 0xf
             if x & 0x9:
                 raise Fallback
             v = _V200[x >> 1]
             ch.append(Element(_U6, _L199, None, None, v))
             s = 1
         elif x == 2:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
+            r -= 4
+            x = (V >> r) & 0xf
             if x & 0x9:
                 raise Fallback
             v = _V200[x >> 1]
             ch.append(Element(_U6, _L199, None, None, v))
             s = 1
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -9588,62 +9097,52 @@ def _e59(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d60(V: int, E: int, pos: int, el: Element) -> int:
+def _d60(V: int, r: int, el: Element) -> int:
     # ServiceDiscoveryRes
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 7
-            x = (V >> (E - pos)) & 0x7f
-            if x & 0x41:
-                raise Fallback
-            v = _V100[x >> 1]
-            ch.append(Element(_U6, _L99, None, None, v))
-            s = 1
-        else:
+        r -= 8
+        x = (V >> r) & 0xff
+        if x & 0xc1:
             raise Fallback
+        x &= 0x7f
+        v = _V100[x >> 1]
+        ch.append(Element(_U6, _L99, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U6, _L202)
-            ch.append(c)
-            pos = _d89(V, E, pos, c)
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U6, _L202)
+        ch.append(c)
+        r = _d89(V, r, c)
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U6, _L203)
-            ch.append(c)
-            pos = _d56(V, E, pos, c)
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U6, _L203)
+        ch.append(c)
+        r = _d56(V, r, c)
+        s = 3
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U6, _L204)
             ch.append(c)
-            pos = _d90(V, E, pos, c)
+            r = _d90(V, r, c)
             s = 4
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -9728,40 +9227,32 @@ def _e60(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d61(V: int, E: int, pos: int, el: Element) -> int:
+def _d61(V: int, r: int, el: Element) -> int:
     # ServicePaymentSelectionReq
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = _V206[x >> 1]
-            ch.append(Element(_U6, _L205, None, None, v))
-            s = 1
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = _V206[x >> 1]
+        ch.append(Element(_U6, _L205, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U6, _L207)
-            ch.append(c)
-            pos = _d91(V, E, pos, c)
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U6, _L207)
+        ch.append(c)
+        r = _d91(V, r, c)
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -9818,30 +9309,24 @@ def _e61(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d62(V: int, E: int, pos: int, el: Element) -> int:
+def _d62(V: int, r: int, el: Element) -> int:
     # ServicePaymentSelectionRes
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 7
-            x = (V >> (E - pos)) & 0x7f
-            if x & 0x41:
-                raise Fallback
-            v = _V100[x >> 1]
-            ch.append(Element(_U6, _L99, None, None, v))
-            s = 1
-        else:
+        r -= 8
+        x = (V >> r) & 0xff
+        if x & 0xc1:
             raise Fallback
+        x &= 0x7f
+        v = _V100[x >> 1]
+        ch.append(Element(_U6, _L99, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -9884,32 +9369,25 @@ def _e62(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d63(V: int, E: int, pos: int, el: Element) -> int:
+def _d63(V: int, r: int, el: Element) -> int:
     # SessionSetupReq
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U6, _L209, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U6, _L209, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -9954,68 +9432,57 @@ def _e63(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d64(V: int, E: int, pos: int, el: Element) -> int:
+def _d64(V: int, r: int, el: Element) -> int:
     # SessionSetupRes
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 7
-            x = (V >> (E - pos)) & 0x7f
-            if x & 0x41:
-                raise Fallback
-            v = _V100[x >> 1]
-            ch.append(Element(_U6, _L99, None, None, v))
-            s = 1
-        else:
+        r -= 8
+        x = (V >> r) & 0xff
+        if x & 0xc1:
             raise Fallback
+        x &= 0x7f
+        v = _V100[x >> 1]
+        ch.append(Element(_U6, _L99, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U6, _L117, None, None, v))
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U6, _L117, None, None, v))
+        s = 2
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U6, _L176, None, None, v))
             s = 3
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -10106,16 +9573,14 @@ def _e64(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d65(V: int, E: int, pos: int, el: Element) -> int:
+def _d65(V: int, r: int, el: Element) -> int:
     # SessionStopReq
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -10139,30 +9604,24 @@ def _e65(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d66(V: int, E: int, pos: int, el: Element) -> int:
+def _d66(V: int, r: int, el: Element) -> int:
     # SessionStopRes
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 7
-            x = (V >> (E - pos)) & 0x7f
-            if x & 0x41:
-                raise Fallback
-            v = _V100[x >> 1]
-            ch.append(Element(_U6, _L99, None, None, v))
-            s = 1
-        else:
+        r -= 8
+        x = (V >> r) & 0xff
+        if x & 0xc1:
             raise Fallback
+        x &= 0x7f
+        v = _V100[x >> 1]
+        ch.append(Element(_U6, _L99, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -10205,70 +9664,66 @@ def _e66(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d67(V: int, E: int, pos: int, el: Element) -> int:
+def _d67(V: int, r: int, el: Element) -> int:
     # Signature
     ch = el.children
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A106] = v
             s = 2
         elif x == 1:
             c = Element(_U9, _L77)
             ch.append(c)
-            pos = _d72(V, E, pos, c)
+            r = _d72(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U9, _L77)
-            ch.append(c)
-            pos = _d72(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U9, _L77)
+        ch.append(c)
+        r = _d72(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U9, _L76)
-            ch.append(c)
-            pos = _d71(V, E, pos, c)
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U9, _L76)
+        ch.append(c)
+        r = _d71(V, r, c)
+        s = 3
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U9, _L37)
             ch.append(c)
-            pos = _d33(V, E, pos, c)
+            r = _d33(V, r, c)
             s = 4
         elif x == 1:
             c = Element(_U9, _L44)
             ch.append(c)
-            pos = _d39(V, E, pos, c)
+            r = _d39(V, r, c)
             s = 4
         elif x == 2:
-            return pos
+            return r
         else:
             raise Fallback
     while s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U9, _L44)
             ch.append(c)
-            pos = _d39(V, E, pos, c)
+            r = _d39(V, r, c)
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     raise Fallback
@@ -10378,53 +9833,51 @@ def _e67(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d68(V: int, E: int, pos: int, el: Element) -> int:
+def _d68(V: int, r: int, el: Element) -> int:
     # SignatureMethod
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rstr(V, E, pos)
-            el.attrs[_A105] = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rstr(V, r)
+        el.attrs[_A105] = v
+        s = 1
     while s == 1:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U9, _L210, None, None, v))
             s = 2
         elif x == 1:
             raise Fallback
         elif x == 2:
-            return pos
+            return r
         elif x == 3:
             raise Fallback
         else:
             raise Fallback
     while s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             raise Fallback
         elif x == 1:
-            return pos
+            return r
         elif x == 2:
             raise Fallback
         else:
@@ -10501,43 +9954,41 @@ def _e68(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d69(V: int, E: int, pos: int, el: Element) -> int:
+def _d69(V: int, r: int, el: Element) -> int:
     # SignatureProperties
     ch = el.children
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A106] = v
             s = 2
         elif x == 1:
             c = Element(_U9, _L75)
             ch.append(c)
-            pos = _d70(V, E, pos, c)
+            r = _d70(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U9, _L75)
-            ch.append(c)
-            pos = _d70(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U9, _L75)
+        ch.append(c)
+        r = _d70(V, r, c)
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U9, _L75)
             ch.append(c)
-            pos = _d70(V, E, pos, c)
+            r = _d70(V, r, c)
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     raise Fallback
@@ -10613,34 +10064,32 @@ def _e69(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d70(V: int, E: int, pos: int, el: Element) -> int:
+def _d70(V: int, r: int, el: Element) -> int:
     # SignatureProperty
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A106] = v
             s = 2
         elif x == 1:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A211] = v
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rstr(V, E, pos)
-            el.attrs[_A211] = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rstr(V, r)
+        el.attrs[_A211] = v
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             raise Fallback
         elif x == 1:
@@ -10648,12 +10097,12 @@ def _d70(V: int, E: int, pos: int, el: Element) -> int:
         else:
             raise Fallback
     while s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             raise Fallback
         elif x == 1:
-            return pos
+            return r
         elif x == 2:
             raise Fallback
         else:
@@ -10733,38 +10182,34 @@ def _e70(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d71(V: int, E: int, pos: int, el: Element) -> int:
+def _d71(V: int, r: int, el: Element) -> int:
     # SignatureValue
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A106] = v
             s = 2
         elif x == 1:
-            v, pos = rbin(V, E, pos)
+            v, r = rbin(V, r)
             el.value = v
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rbin(V, E, pos)
-            el.value = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rbin(V, r)
+        el.value = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -10809,63 +10254,57 @@ def _e71(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d72(V: int, E: int, pos: int, el: Element) -> int:
+def _d72(V: int, r: int, el: Element) -> int:
     # SignedInfo
     ch = el.children
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A106] = v
             s = 2
         elif x == 1:
             c = Element(_U9, _L10)
             ch.append(c)
-            pos = _d6(V, E, pos, c)
+            r = _d6(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U9, _L10)
-            ch.append(c)
-            pos = _d6(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U9, _L10)
+        ch.append(c)
+        r = _d6(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U9, _L73)
-            ch.append(c)
-            pos = _d68(V, E, pos, c)
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U9, _L73)
+        ch.append(c)
+        r = _d68(V, r, c)
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U9, _L54)
-            ch.append(c)
-            pos = _d49(V, E, pos, c)
-            s = 4
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U9, _L54)
+        ch.append(c)
+        r = _d49(V, r, c)
+        s = 4
     while s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U9, _L54)
             ch.append(c)
-            pos = _d49(V, E, pos, c)
+            r = _d49(V, r, c)
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     raise Fallback
@@ -10969,16 +10408,14 @@ def _e72(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d73(V: int, E: int, pos: int, el: Element) -> int:
+def _d73(V: int, r: int, el: Element) -> int:
     # TimeInterval
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -11002,35 +10439,33 @@ def _e73(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d74(V: int, E: int, pos: int, el: Element) -> int:
+def _d74(V: int, r: int, el: Element) -> int:
     # Transform
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rstr(V, E, pos)
-            el.attrs[_A105] = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rstr(V, r)
+        el.attrs[_A105] = v
+        s = 1
     while s == 1:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U9, _L212, None, None, v))
         elif x == 1:
             raise Fallback
         elif x == 2:
-            return pos
+            return r
         elif x == 3:
             raise Fallback
         else:
@@ -11096,29 +10531,27 @@ def _e74(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d75(V: int, E: int, pos: int, el: Element) -> int:
+def _d75(V: int, r: int, el: Element) -> int:
     # Transforms
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U9, _L79)
-            ch.append(c)
-            pos = _d74(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U9, _L79)
+        ch.append(c)
+        r = _d74(V, r, c)
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U9, _L79)
             ch.append(c)
-            pos = _d74(V, E, pos, c)
+            r = _d74(V, r, c)
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     raise Fallback
@@ -11165,37 +10598,31 @@ def _e75(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d76(V: int, E: int, pos: int, el: Element) -> int:
+def _d76(V: int, r: int, el: Element) -> int:
     # V2G_Message
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U4, _L213)
-            ch.append(c)
-            pos = _d92(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U4, _L213)
+        ch.append(c)
+        r = _d92(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U4, _L214)
-            ch.append(c)
-            pos = _d93(V, E, pos, c)
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U4, _L214)
+        ch.append(c)
+        r = _d93(V, r, c)
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -11247,27 +10674,23 @@ def _e76(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d77(V: int, E: int, pos: int, el: Element) -> int:
+def _d77(V: int, r: int, el: Element) -> int:
     # WeldingDetectionReq
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U6, _L27)
-            ch.append(c)
-            pos = _d23(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U6, _L27)
+        ch.append(c)
+        r = _d23(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -11305,50 +10728,40 @@ def _e77(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d78(V: int, E: int, pos: int, el: Element) -> int:
+def _d78(V: int, r: int, el: Element) -> int:
     # WeldingDetectionRes
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 7
-            x = (V >> (E - pos)) & 0x7f
-            if x & 0x41:
-                raise Fallback
-            v = _V100[x >> 1]
-            ch.append(Element(_U6, _L99, None, None, v))
-            s = 1
-        else:
+        r -= 8
+        x = (V >> r) & 0xff
+        if x & 0xc1:
             raise Fallback
+        x &= 0x7f
+        v = _V100[x >> 1]
+        ch.append(Element(_U6, _L99, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U6, _L26)
-            ch.append(c)
-            pos = _d22(V, E, pos, c)
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U6, _L26)
+        ch.append(c)
+        r = _d22(V, r, c)
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U6, _L131)
-            ch.append(c)
-            pos = _d80(V, E, pos, c)
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U6, _L131)
+        ch.append(c)
+        r = _d80(V, r, c)
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -11419,55 +10832,55 @@ def _e78(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d79(V: int, E: int, pos: int, el: Element) -> int:
+def _d79(V: int, r: int, el: Element) -> int:
     # X509Data
     ch = el.children
     s = 0
     if s == 0:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U9, _L215)
             ch.append(c)
-            pos = _d94(V, E, pos, c)
+            r = _d94(V, r, c)
             s = 1
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U9, _L216, None, None, v))
             s = 1
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U9, _L217, None, None, v))
             s = 1
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U9, _L218, None, None, v))
             s = 1
         elif x == 4:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U9, _L219, None, None, v))
             s = 1
@@ -11476,52 +10889,52 @@ def _d79(V: int, E: int, pos: int, el: Element) -> int:
         else:
             raise Fallback
     while s == 1:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U9, _L215)
             ch.append(c)
-            pos = _d94(V, E, pos, c)
+            r = _d94(V, r, c)
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U9, _L216, None, None, v))
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U9, _L217, None, None, v))
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U9, _L218, None, None, v))
         elif x == 4:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U9, _L219, None, None, v))
         elif x == 5:
             raise Fallback
         elif x == 6:
-            return pos
+            return r
         else:
             raise Fallback
     raise Fallback
@@ -11676,82 +11089,71 @@ def _e79(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d80(V: int, E: int, pos: int, el: Element) -> int:
+def _d80(V: int, r: int, el: Element) -> int:
     # PhysicalValueType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 5
-            x = (V >> (E - pos)) & 0x1f
-            if x & 0x11:
-                raise Fallback
-            v = (x >> 1) + -3
-            if v > 3:
-                raise Fallback
-            ch.append(Element(_U0, _L220, None, None, v))
-            s = 1
-        else:
+        r -= 6
+        x = (V >> r) & 0x3f
+        if x & 0x31:
             raise Fallback
+        x &= 0x1f
+        v = (x >> 1) + -3
+        if v > 3:
+            raise Fallback
+        ch.append(Element(_U0, _L220, None, None, v))
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 6
-            x = (V >> (E - pos)) & 0x3f
+            r -= 6
+            x = (V >> r) & 0x3f
             if x & 0x21:
                 raise Fallback
             v = _V222[x >> 1]
             ch.append(Element(_U0, _L221, None, None, v))
             s = 3
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L223, None, None, v))
             s = 2
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
-            if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
-                v = -u - 1 if v & 0x100 else u
-            elif v > 0xFF:
-                v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L223, None, None, v))
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 9
+        v = (V >> r) & 0x1FF
+        if v & 0x80:
+            u, r = ruint(V, r, v & 0xFF)
+            v = -u - 1 if v & 0x100 else u
+        elif v > 0xFF:
+            v = 0xFF - v
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L223, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -11858,39 +11260,34 @@ def _e80(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d81(V: int, E: int, pos: int, el: Element) -> int:
+def _d81(V: int, r: int, el: Element) -> int:
     # ListOfRootCertificateIDsType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L225, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rstr(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L225, None, None, v))
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L225, None, None, v))
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     raise Fallback
@@ -11955,44 +11352,37 @@ def _e81(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d82(V: int, E: int, pos: int, el: Element) -> int:
+def _d82(V: int, r: int, el: Element) -> int:
     # CertificateChainType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L226, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L226, None, None, v))
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L227)
             ch.append(c)
-            pos = _d95(V, E, pos, c)
+            r = _d95(V, r, c)
             s = 2
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -12051,197 +11441,190 @@ def _e82(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d83(V: int, E: int, pos: int, el: Element) -> int:
+def _d83(V: int, r: int, el: Element) -> int:
     # MeterInfoType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L228, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rstr(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L228, None, None, v))
+        s = 1
     if s == 1:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U0, _L229)
             ch.append(c)
-            pos = _d80(V, E, pos, c)
+            r = _d80(V, r, c)
             s = 5
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L230, None, None, v))
             s = 4
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L231, None, None, v))
             s = 3
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L232, None, None, v))
             s = 2
         elif x == 4:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 5:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L230, None, None, v))
             s = 4
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L231, None, None, v))
             s = 3
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L232, None, None, v))
             s = 2
         elif x == 3:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L231, None, None, v))
             s = 3
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L232, None, None, v))
             s = 2
         elif x == 2:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L232, None, None, v))
             s = 2
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -12485,50 +11868,43 @@ def _e83(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d84(V: int, E: int, pos: int, el: Element) -> int:
+def _d84(V: int, r: int, el: Element) -> int:
     # ChargingProfileType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
-            if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
-                v = -u - 1 if v & 0x100 else u
-            elif v > 0xFF:
-                v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L118, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 9
+        v = (V >> r) & 0x1FF
+        if v & 0x80:
+            u, r = ruint(V, r, v & 0xFF)
+            v = -u - 1 if v & 0x100 else u
+        elif v > 0xFF:
+            v = 0xFF - v
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L118, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L233)
-            ch.append(c)
-            pos = _d96(V, E, pos, c)
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L233)
+        ch.append(c)
+        r = _d96(V, r, c)
+        s = 2
     while s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L233)
             ch.append(c)
-            pos = _d96(V, E, pos, c)
+            r = _d96(V, r, c)
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     raise Fallback
@@ -12602,60 +11978,51 @@ def _e84(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d85(V: int, E: int, pos: int, el: Element) -> int:
+def _d85(V: int, r: int, el: Element) -> int:
     # SAScheduleTupleType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
-            if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
-                v = -u - 1 if v & 0x100 else u
-            elif v > 0xFF:
-                v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L118, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 9
+        v = (V >> r) & 0x1FF
+        if v & 0x80:
+            u, r = ruint(V, r, v & 0xFF)
+            v = -u - 1 if v & 0x100 else u
+        elif v > 0xFF:
+            v = 0xFF - v
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L118, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L234)
-            ch.append(c)
-            pos = _d97(V, E, pos, c)
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L234)
+        ch.append(c)
+        r = _d97(V, r, c)
+        s = 2
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L235)
             ch.append(c)
-            pos = _d98(V, E, pos, c)
+            r = _d98(V, r, c)
             s = 3
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -12734,37 +12101,32 @@ def _e85(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d86(V: int, E: int, pos: int, el: Element) -> int:
+def _d86(V: int, r: int, el: Element) -> int:
     # ConsumptionCostType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L236, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L236, None, None, v))
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L237)
             ch.append(c)
-            pos = _d99(V, E, pos, c)
+            r = _d99(V, r, c)
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     raise Fallback
@@ -12822,44 +12184,39 @@ def _e86(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d87(V: int, E: int, pos: int, el: Element) -> int:
+def _d87(V: int, r: int, el: Element) -> int:
     # ServiceTagType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L196, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L196, None, None, v))
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L238, None, None, v))
             s = 3
         elif x == 1:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
+            r -= 4
+            x = (V >> r) & 0xf
             if x & 0x9:
                 raise Fallback
             v = _V200[x >> 1]
@@ -12868,42 +12225,36 @@ def _d87(V: int, E: int, pos: int, el: Element) -> int:
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x & 0x9:
-                raise Fallback
-            v = _V200[x >> 1]
-            ch.append(Element(_U0, _L199, None, None, v))
-            s = 2
-        else:
+        r -= 5
+        x = (V >> r) & 0x1f
+        if x & 0x19:
             raise Fallback
+        x &= 0xf
+        v = _V200[x >> 1]
+        ch.append(Element(_U0, _L199, None, None, v))
+        s = 2
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L198, None, None, v))
             s = 4
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -13028,29 +12379,27 @@ def _e87(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d88(V: int, E: int, pos: int, el: Element) -> int:
+def _d88(V: int, r: int, el: Element) -> int:
     # ServiceParameterListType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L239)
-            ch.append(c)
-            pos = _d100(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L239)
+        ch.append(c)
+        r = _d100(V, r, c)
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L239)
             ch.append(c)
-            pos = _d100(V, E, pos, c)
+            r = _d100(V, r, c)
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     raise Fallback
@@ -13097,35 +12446,31 @@ def _e88(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d89(V: int, E: int, pos: int, el: Element) -> int:
+def _d89(V: int, r: int, el: Element) -> int:
     # PaymentOptionsType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = _V206[x >> 1]
-            ch.append(Element(_U0, _L240, None, None, v))
-            s = 1
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = _V206[x >> 1]
+        ch.append(Element(_U0, _L240, None, None, v))
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = _V206[x >> 1]
             ch.append(Element(_U0, _L240, None, None, v))
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     raise Fallback
@@ -13182,29 +12527,27 @@ def _e89(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d90(V: int, E: int, pos: int, el: Element) -> int:
+def _d90(V: int, r: int, el: Element) -> int:
     # ServiceTagListType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L241)
-            ch.append(c)
-            pos = _d101(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L241)
+        ch.append(c)
+        r = _d101(V, r, c)
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L241)
             ch.append(c)
-            pos = _d101(V, E, pos, c)
+            r = _d101(V, r, c)
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     raise Fallback
@@ -13251,29 +12594,27 @@ def _e90(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d91(V: int, E: int, pos: int, el: Element) -> int:
+def _d91(V: int, r: int, el: Element) -> int:
     # SelectedServiceListType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L242)
-            ch.append(c)
-            pos = _d102(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L242)
+        ch.append(c)
+        r = _d102(V, r, c)
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L242)
             ch.append(c)
-            pos = _d102(V, E, pos, c)
+            r = _d102(V, r, c)
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     raise Fallback
@@ -13320,61 +12661,54 @@ def _e91(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d92(V: int, E: int, pos: int, el: Element) -> int:
+def _d92(V: int, r: int, el: Element) -> int:
     # MessageHeaderType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U243, _L168, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U243, _L168, None, None, v))
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U243, _L244)
             ch.append(c)
-            pos = _d103(V, E, pos, c)
+            r = _d103(V, r, c)
             s = 3
         elif x == 1:
             c = Element(_U9, _L72)
             ch.append(c)
-            pos = _d67(V, E, pos, c)
+            r = _d67(V, r, c)
             s = 2
         elif x == 2:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U9, _L72)
             ch.append(c)
-            pos = _d67(V, E, pos, c)
+            r = _d67(V, r, c)
             s = 2
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -13453,199 +12787,197 @@ def _e92(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d93(V: int, E: int, pos: int, el: Element) -> int:
+def _d93(V: int, r: int, el: Element) -> int:
     # BodyType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 6
-        x = (V >> (E - pos)) & 0x3f
+        r -= 6
+        x = (V >> r) & 0x3f
         if x == 0:
             c = Element(_U4, _L5)
             ch.append(c)
-            pos = _d3(V, E, pos, c)
+            r = _d3(V, r, c)
             s = 1
         elif x == 1:
             c = Element(_U6, _L7)
             ch.append(c)
-            pos = _d4(V, E, pos, c)
+            r = _d4(V, r, c)
             s = 1
         elif x == 2:
             c = Element(_U6, _L8)
             ch.append(c)
-            pos = _d5(V, E, pos, c)
+            r = _d5(V, r, c)
             s = 1
         elif x == 3:
             c = Element(_U6, _L11)
             ch.append(c)
-            pos = _d7(V, E, pos, c)
+            r = _d7(V, r, c)
             s = 1
         elif x == 4:
             c = Element(_U6, _L12)
             ch.append(c)
-            pos = _d8(V, E, pos, c)
+            r = _d8(V, r, c)
             s = 1
         elif x == 5:
             c = Element(_U6, _L13)
             ch.append(c)
-            pos = _d9(V, E, pos, c)
+            r = _d9(V, r, c)
             s = 1
         elif x == 6:
             c = Element(_U6, _L14)
             ch.append(c)
-            pos = _d10(V, E, pos, c)
+            r = _d10(V, r, c)
             s = 1
         elif x == 7:
             c = Element(_U6, _L15)
             ch.append(c)
-            pos = _d11(V, E, pos, c)
+            r = _d11(V, r, c)
             s = 1
         elif x == 8:
             c = Element(_U6, _L16)
             ch.append(c)
-            pos = _d12(V, E, pos, c)
+            r = _d12(V, r, c)
             s = 1
         elif x == 9:
             c = Element(_U6, _L17)
             ch.append(c)
-            pos = _d13(V, E, pos, c)
+            r = _d13(V, r, c)
             s = 1
         elif x == 10:
             c = Element(_U6, _L18)
             ch.append(c)
-            pos = _d14(V, E, pos, c)
+            r = _d14(V, r, c)
             s = 1
         elif x == 11:
             c = Element(_U6, _L19)
             ch.append(c)
-            pos = _d15(V, E, pos, c)
+            r = _d15(V, r, c)
             s = 1
         elif x == 12:
             c = Element(_U6, _L20)
             ch.append(c)
-            pos = _d16(V, E, pos, c)
+            r = _d16(V, r, c)
             s = 1
         elif x == 13:
             c = Element(_U6, _L21)
             ch.append(c)
-            pos = _d17(V, E, pos, c)
+            r = _d17(V, r, c)
             s = 1
         elif x == 14:
             c = Element(_U6, _L22)
             ch.append(c)
-            pos = _d18(V, E, pos, c)
+            r = _d18(V, r, c)
             s = 1
         elif x == 15:
             c = Element(_U6, _L41)
             ch.append(c)
-            pos = _d37(V, E, pos, c)
+            r = _d37(V, r, c)
             s = 1
         elif x == 16:
             c = Element(_U6, _L42)
             ch.append(c)
-            pos = _d38(V, E, pos, c)
+            r = _d38(V, r, c)
             s = 1
         elif x == 17:
             c = Element(_U6, _L47)
             ch.append(c)
-            pos = _d42(V, E, pos, c)
+            r = _d42(V, r, c)
             s = 1
         elif x == 18:
             c = Element(_U6, _L48)
             ch.append(c)
-            pos = _d43(V, E, pos, c)
+            r = _d43(V, r, c)
             s = 1
         elif x == 19:
             c = Element(_U6, _L49)
             ch.append(c)
-            pos = _d44(V, E, pos, c)
+            r = _d44(V, r, c)
             s = 1
         elif x == 20:
             c = Element(_U6, _L50)
             ch.append(c)
-            pos = _d45(V, E, pos, c)
+            r = _d45(V, r, c)
             s = 1
         elif x == 21:
             c = Element(_U6, _L51)
             ch.append(c)
-            pos = _d46(V, E, pos, c)
+            r = _d46(V, r, c)
             s = 1
         elif x == 22:
             c = Element(_U6, _L52)
             ch.append(c)
-            pos = _d47(V, E, pos, c)
+            r = _d47(V, r, c)
             s = 1
         elif x == 23:
             c = Element(_U6, _L62)
             ch.append(c)
-            pos = _d57(V, E, pos, c)
+            r = _d57(V, r, c)
             s = 1
         elif x == 24:
             c = Element(_U6, _L63)
             ch.append(c)
-            pos = _d58(V, E, pos, c)
+            r = _d58(V, r, c)
             s = 1
         elif x == 25:
             c = Element(_U6, _L64)
             ch.append(c)
-            pos = _d59(V, E, pos, c)
+            r = _d59(V, r, c)
             s = 1
         elif x == 26:
             c = Element(_U6, _L65)
             ch.append(c)
-            pos = _d60(V, E, pos, c)
+            r = _d60(V, r, c)
             s = 1
         elif x == 27:
             c = Element(_U6, _L66)
             ch.append(c)
-            pos = _d61(V, E, pos, c)
+            r = _d61(V, r, c)
             s = 1
         elif x == 28:
             c = Element(_U6, _L67)
             ch.append(c)
-            pos = _d62(V, E, pos, c)
+            r = _d62(V, r, c)
             s = 1
         elif x == 29:
             c = Element(_U6, _L68)
             ch.append(c)
-            pos = _d63(V, E, pos, c)
+            r = _d63(V, r, c)
             s = 1
         elif x == 30:
             c = Element(_U6, _L69)
             ch.append(c)
-            pos = _d64(V, E, pos, c)
+            r = _d64(V, r, c)
             s = 1
         elif x == 31:
             c = Element(_U6, _L70)
             ch.append(c)
-            pos = _d65(V, E, pos, c)
+            r = _d65(V, r, c)
             s = 1
         elif x == 32:
             c = Element(_U6, _L71)
             ch.append(c)
-            pos = _d66(V, E, pos, c)
+            r = _d66(V, r, c)
             s = 1
         elif x == 33:
             c = Element(_U6, _L82)
             ch.append(c)
-            pos = _d77(V, E, pos, c)
+            r = _d77(V, r, c)
             s = 1
         elif x == 34:
             c = Element(_U6, _L83)
             ch.append(c)
-            pos = _d78(V, E, pos, c)
+            r = _d78(V, r, c)
             s = 1
         elif x == 35:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -13887,53 +13219,41 @@ def _e93(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d94(V: int, E: int, pos: int, el: Element) -> int:
+def _d94(V: int, r: int, el: Element) -> int:
     # X509IssuerSerialType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U9, _L245, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rstr(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U9, _L245, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
-            if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
-                v = -u - 1 if v & 0x100 else u
-            elif v > 0xFF:
-                v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U9, _L246, None, None, v))
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 9
+        v = (V >> r) & 0x1FF
+        if v & 0x80:
+            u, r = ruint(V, r, v & 0xFF)
+            v = -u - 1 if v & 0x100 else u
+        elif v > 0xFF:
+            v = 0xFF - v
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U9, _L246, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -14007,39 +13327,34 @@ def _e94(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d95(V: int, E: int, pos: int, el: Element) -> int:
+def _d95(V: int, r: int, el: Element) -> int:
     # SubCertificatesType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L226, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L226, None, None, v))
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L226, None, None, v))
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     raise Fallback
@@ -14100,56 +13415,44 @@ def _e95(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d96(V: int, E: int, pos: int, el: Element) -> int:
+def _d96(V: int, r: int, el: Element) -> int:
     # ProfileEntryType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L247, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L247, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
-            if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
-                v = -u - 1 if v & 0x100 else u
-            elif v > 0xFF:
-                v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L248, None, None, v))
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 9
+        v = (V >> r) & 0x1FF
+        if v & 0x80:
+            u, r = ruint(V, r, v & 0xFF)
+            v = -u - 1 if v & 0x100 else u
+        elif v > 0xFF:
+            v = 0xFF - v
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L248, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -14225,50 +13528,43 @@ def _e96(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d97(V: int, E: int, pos: int, el: Element) -> int:
+def _d97(V: int, r: int, el: Element) -> int:
     # PMaxScheduleType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
-            if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
-                v = -u - 1 if v & 0x100 else u
-            elif v > 0xFF:
-                v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L249, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 9
+        v = (V >> r) & 0x1FF
+        if v & 0x80:
+            u, r = ruint(V, r, v & 0xFF)
+            v = -u - 1 if v & 0x100 else u
+        elif v > 0xFF:
+            v = 0xFF - v
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L249, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L46)
-            ch.append(c)
-            pos = _d41(V, E, pos, c)
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L46)
+        ch.append(c)
+        r = _d41(V, r, c)
+        s = 2
     while s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L46)
             ch.append(c)
-            pos = _d41(V, E, pos, c)
+            r = _d41(V, r, c)
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     raise Fallback
@@ -14342,56 +13638,49 @@ def _e97(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d98(V: int, E: int, pos: int, el: Element) -> int:
+def _d98(V: int, r: int, el: Element) -> int:
     # SalesTariffType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rstr(V, E, pos)
-            el.attrs[_A106] = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rstr(V, r)
+        el.attrs[_A106] = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
-            if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
-                v = -u - 1 if v & 0x100 else u
-            elif v > 0xFF:
-                v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L250, None, None, v))
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 9
+        v = (V >> r) & 0x1FF
+        if v & 0x80:
+            u, r = ruint(V, r, v & 0xFF)
+            v = -u - 1 if v & 0x100 else u
+        elif v > 0xFF:
+            v = 0xFF - v
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L250, None, None, v))
+        s = 2
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L251, None, None, v))
             s = 4
         elif x == 1:
-            pos += 10
-            x = (V >> (E - pos)) & 0x3ff
+            r -= 10
+            x = (V >> r) & 0x3ff
             if x & 0x201:
                 raise Fallback
             v = x >> 1
@@ -14400,37 +13689,31 @@ def _d98(V: int, E: int, pos: int, el: Element) -> int:
         else:
             raise Fallback
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 10
-            x = (V >> (E - pos)) & 0x3ff
-            if x & 0x201:
-                raise Fallback
-            v = x >> 1
-            ch.append(Element(_U0, _L252, None, None, v))
-            s = 3
-        else:
+        r -= 11
+        x = (V >> r) & 0x7ff
+        if x & 0x601:
             raise Fallback
+        x &= 0x3ff
+        v = x >> 1
+        ch.append(Element(_U0, _L252, None, None, v))
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L60)
-            ch.append(c)
-            pos = _d55(V, E, pos, c)
-            s = 5
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L60)
+        ch.append(c)
+        r = _d55(V, r, c)
+        s = 5
     while s == 5:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L60)
             ch.append(c)
-            pos = _d55(V, E, pos, c)
+            r = _d55(V, r, c)
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     raise Fallback
@@ -14577,47 +13860,38 @@ def _e98(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d99(V: int, E: int, pos: int, el: Element) -> int:
+def _d99(V: int, r: int, el: Element) -> int:
     # CostType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x & 0x9:
-                raise Fallback
-            v = _V254[x >> 1]
-            ch.append(Element(_U0, _L253, None, None, v))
-            s = 1
-        else:
+        r -= 5
+        x = (V >> r) & 0x1f
+        if x & 0x19:
             raise Fallback
+        x &= 0xf
+        v = _V254[x >> 1]
+        ch.append(Element(_U0, _L253, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L255, None, None, v))
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L255, None, None, v))
+        s = 2
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 5
-            x = (V >> (E - pos)) & 0x1f
+            r -= 5
+            x = (V >> r) & 0x1f
             if x & 0x11:
                 raise Fallback
             v = (x >> 1) + -3
@@ -14626,16 +13900,14 @@ def _d99(V: int, E: int, pos: int, el: Element) -> int:
             ch.append(Element(_U0, _L256, None, None, v))
             s = 3
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -14721,50 +13993,43 @@ def _e99(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d100(V: int, E: int, pos: int, el: Element) -> int:
+def _d100(V: int, r: int, el: Element) -> int:
     # ParameterSetType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
-            if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
-                v = -u - 1 if v & 0x100 else u
-            elif v > 0xFF:
-                v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L258, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 9
+        v = (V >> r) & 0x1FF
+        if v & 0x80:
+            u, r = ruint(V, r, v & 0xFF)
+            v = -u - 1 if v & 0x100 else u
+        elif v > 0xFF:
+            v = 0xFF - v
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L258, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L259)
-            ch.append(c)
-            pos = _d104(V, E, pos, c)
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L259)
+        ch.append(c)
+        r = _d104(V, r, c)
+        s = 2
     while s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L259)
             ch.append(c)
-            pos = _d104(V, E, pos, c)
+            r = _d104(V, r, c)
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     raise Fallback
@@ -14838,40 +14103,32 @@ def _e100(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d101(V: int, E: int, pos: int, el: Element) -> int:
+def _d101(V: int, r: int, el: Element) -> int:
     # ServiceType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L191)
-            ch.append(c)
-            pos = _d87(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L191)
+        ch.append(c)
+        r = _d87(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = x == 2
-            ch.append(Element(_U0, _L192, None, None, v))
-            s = 2
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = x == 2
+        ch.append(Element(_U0, _L192, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -14927,58 +14184,51 @@ def _e101(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d102(V: int, E: int, pos: int, el: Element) -> int:
+def _d102(V: int, r: int, el: Element) -> int:
     # SelectedServiceType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L196, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L196, None, None, v))
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L258, None, None, v))
             s = 2
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -15054,47 +14304,41 @@ def _e102(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d103(V: int, E: int, pos: int, el: Element) -> int:
+def _d103(V: int, r: int, el: Element) -> int:
     # NotificationType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x & 0x9:
-                raise Fallback
-            v = _V261[x >> 1]
-            ch.append(Element(_U0, _L260, None, None, v))
-            s = 1
-        else:
+        r -= 5
+        x = (V >> r) & 0x1f
+        if x & 0x19:
             raise Fallback
+        x &= 0xf
+        v = _V261[x >> 1]
+        ch.append(Element(_U0, _L260, None, None, v))
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L262, None, None, v))
             s = 2
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -15160,104 +14404,98 @@ def _e103(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d104(V: int, E: int, pos: int, el: Element) -> int:
+def _d104(V: int, r: int, el: Element) -> int:
     # ParameterType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rstr(V, E, pos)
-            el.attrs[_A264] = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rstr(V, r)
+        el.attrs[_A264] = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            v = _V265[(V >> (E - pos)) & 0x7]
-            el.attrs[_A266] = v
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        r -= 3
+        v = _V265[(V >> r) & 0x7]
+        el.attrs[_A266] = v
+        s = 2
     if s == 2:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             ch.append(Element(_U0, _L267, None, None, v))
             s = 3
         elif x == 1:
-            pos += 10
-            x = (V >> (E - pos)) & 0x3ff
+            r -= 10
+            x = (V >> r) & 0x3ff
             if x & 0x201:
                 raise Fallback
             v = (x >> 1) + -128
             ch.append(Element(_U0, _L268, None, None, v))
             s = 3
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L269, None, None, v))
             s = 3
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L270, None, None, v))
             s = 3
         elif x == 4:
             c = Element(_U0, _L271)
             ch.append(c)
-            pos = _d80(V, E, pos, c)
+            r = _d80(V, r, c)
             s = 3
         elif x == 5:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L272, None, None, v))
             s = 3
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 

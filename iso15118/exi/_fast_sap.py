@@ -37,17 +37,17 @@ def decode(data: bytes) -> Element:
     V = int.from_bytes(data, 'big')
     if E < 8 or data[0] != 0x80:
         raise Fallback
-    pos = 10
-    x = (V >> (E - pos)) & 0x3
+    r = E - 10
+    x = (V >> r) & 0x3
     if x == 0:
         el = Element(_U0, _L1)
-        pos = _d0(V, E, pos, el)
+        r = _d0(V, r, el)
     elif x == 1:
         el = Element(_U0, _L2)
-        pos = _d1(V, E, pos, el)
+        r = _d1(V, r, el)
     else:
         raise Fallback
-    if E - pos >= 8:
+    if r >= 8:
         raise Fallback
     return el
 
@@ -66,41 +66,37 @@ def encode(root: Element) -> bytes:
     return (acc << pad).to_bytes((n + pad) >> 3, 'big')
 
 
-def _d0(V: int, E: int, pos: int, el: Element) -> int:
+def _d0(V: int, r: int, el: Element) -> int:
     # supportedAppProtocolReq
     ch = el.children
     s = 0
     while True:
         k = _K3[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U4, _L5)
-                ch.append(c)
-                pos = _d2(V, E, pos, c)
-                s = 1
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            c = Element(_U4, _L5)
+            ch.append(c)
+            r = _d2(V, r, c)
+            s = 1
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
                 c = Element(_U4, _L5)
                 ch.append(c)
-                pos = _d2(V, E, pos, c)
+                r = _d2(V, r, c)
                 s = _N6[s][0]
             elif x == 1:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            return r
         else:
             raise Fallback
 
@@ -156,45 +152,39 @@ def _e0(el: Element, acc: int, n: int) -> tuple[int, int]:
             raise Fallback
 
 
-def _d1(V: int, E: int, pos: int, el: Element) -> int:
+def _d1(V: int, r: int, el: Element) -> int:
     # supportedAppProtocolRes
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x & 0x9:
-                raise Fallback
-            v = _V8[x >> 1]
-            ch.append(Element(_U4, _L7, None, None, v))
-            s = 1
-        else:
+        r -= 5
+        x = (V >> r) & 0x1f
+        if x & 0x19:
             raise Fallback
+        x &= 0xf
+        v = _V8[x >> 1]
+        ch.append(Element(_U4, _L7, None, None, v))
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 10
-            x = (V >> (E - pos)) & 0x3ff
+            r -= 10
+            x = (V >> r) & 0x3ff
             if x & 0x201:
                 raise Fallback
             v = x >> 1
             ch.append(Element(_U4, _L9, None, None, v))
             s = 2
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -255,96 +245,71 @@ def _e1(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d2(V: int, E: int, pos: int, el: Element) -> int:
+def _d2(V: int, r: int, el: Element) -> int:
     # AppProtocolType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U4, _L11, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rstr(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U4, _L11, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U4, _L12, None, None, v))
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U4, _L12, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U4, _L13, None, None, v))
-            s = 3
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U4, _L13, None, None, v))
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 10
-            x = (V >> (E - pos)) & 0x3ff
-            if x & 0x201:
-                raise Fallback
-            v = x >> 1
-            ch.append(Element(_U4, _L9, None, None, v))
-            s = 4
-        else:
+        r -= 11
+        x = (V >> r) & 0x7ff
+        if x & 0x601:
             raise Fallback
+        x &= 0x3ff
+        v = x >> 1
+        ch.append(Element(_U4, _L9, None, None, v))
+        s = 4
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 7
-            x = (V >> (E - pos)) & 0x7f
-            if x & 0x41:
-                raise Fallback
-            v = (x >> 1) + 1
-            if v > 20:
-                raise Fallback
-            ch.append(Element(_U4, _L14, None, None, v))
-            s = 5
-        else:
+        r -= 8
+        x = (V >> r) & 0xff
+        if x & 0xc1:
             raise Fallback
+        x &= 0x7f
+        v = (x >> 1) + 1
+        if v > 20:
+            raise Fallback
+        ch.append(Element(_U4, _L14, None, None, v))
+        s = 5
     if s == 5:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 

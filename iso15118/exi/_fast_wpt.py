@@ -270,125 +270,125 @@ def decode(data: bytes) -> Element:
     V = int.from_bytes(data, 'big')
     if E < 8 or data[0] != 0x80:
         raise Fallback
-    pos = 14
-    x = (V >> (E - pos)) & 0x3f
+    r = E - 14
+    x = (V >> r) & 0x3f
     if x == 0:
         el = Element(_U0, _L1)
-        pos = _d0(V, E, pos, el)
+        r = _d0(V, r, el)
     elif x == 1:
         el = Element(_U0, _L2)
-        pos = _d1(V, E, pos, el)
+        r = _d1(V, r, el)
     elif x == 2:
         el = Element(_U3, _L4)
-        pos = _d2(V, E, pos, el)
+        r = _d2(V, r, el)
     elif x == 3:
         el = Element(_U3, _L5)
-        pos = _d3(V, E, pos, el)
+        r = _d3(V, r, el)
     elif x == 4:
         el = Element(_U3, _L6)
-        pos = _d4(V, E, pos, el)
+        r = _d4(V, r, el)
     elif x == 5:
         el = Element(_U3, _L7)
-        pos = _d5(V, E, pos, el)
+        r = _d5(V, r, el)
     elif x == 6:
         el = Element(_U3, _L8)
-        pos = _d6(V, E, pos, el)
+        r = _d6(V, r, el)
     elif x == 7:
         el = Element(_U3, _L9)
-        pos = _d7(V, E, pos, el)
+        r = _d7(V, r, el)
     elif x == 8:
         el = Element(_U3, _L10)
-        pos = _d8(V, E, pos, el)
+        r = _d8(V, r, el)
     elif x == 9:
         el = Element(_U3, _L11)
-        pos = _d9(V, E, pos, el)
+        r = _d9(V, r, el)
     elif x == 10:
         el = Element(_U3, _L12)
-        pos = _d7(V, E, pos, el)
+        r = _d7(V, r, el)
     elif x == 11:
         el = Element(_U3, _L13)
-        pos = _d10(V, E, pos, el)
+        r = _d10(V, r, el)
     elif x == 12:
         el = Element(_U3, _L14)
-        pos = _d11(V, E, pos, el)
+        r = _d11(V, r, el)
     elif x == 13:
         el = Element(_U3, _L15)
-        pos = _d12(V, E, pos, el)
+        r = _d12(V, r, el)
     elif x == 14:
         el = Element(_U3, _L16)
-        pos = _d13(V, E, pos, el)
+        r = _d13(V, r, el)
     elif x == 15:
         el = Element(_U3, _L17)
-        pos = _d14(V, E, pos, el)
+        r = _d14(V, r, el)
     elif x == 16:
         el = Element(_U3, _L18)
-        pos = _d15(V, E, pos, el)
+        r = _d15(V, r, el)
     elif x == 17:
         el = Element(_U3, _L19)
-        pos = _d16(V, E, pos, el)
+        r = _d16(V, r, el)
     elif x == 18:
         el = Element(_U3, _L20)
-        pos = _d17(V, E, pos, el)
+        r = _d17(V, r, el)
     elif x == 19:
         el = Element(_U3, _L21)
-        pos = _d18(V, E, pos, el)
+        r = _d18(V, r, el)
     elif x == 20:
         el = Element(_U3, _L22)
-        pos = _d19(V, E, pos, el)
+        r = _d19(V, r, el)
     elif x == 21:
         el = Element(_U3, _L23)
-        pos = _d20(V, E, pos, el)
+        r = _d20(V, r, el)
     elif x == 22:
         el = Element(_U3, _L24)
-        pos = _d21(V, E, pos, el)
+        r = _d21(V, r, el)
     elif x == 23:
         el = Element(_U3, _L25)
-        pos = _d22(V, E, pos, el)
+        r = _d22(V, r, el)
     elif x == 24:
         el = Element(_U3, _L26)
-        pos = _d23(V, E, pos, el)
+        r = _d23(V, r, el)
     elif x == 25:
         el = Element(_U27, _L28)
-        pos = _d24(V, E, pos, el)
+        r = _d24(V, r, el)
     elif x == 26:
         el = Element(_U27, _L29)
-        pos = _d25(V, E, pos, el)
+        r = _d25(V, r, el)
     elif x == 27:
         el = Element(_U27, _L30)
-        pos = _d26(V, E, pos, el)
+        r = _d26(V, r, el)
     elif x == 28:
         el = Element(_U27, _L31)
-        pos = _d27(V, E, pos, el)
+        r = _d27(V, r, el)
     elif x == 29:
         el = Element(_U27, _L32)
-        pos = _d28(V, E, pos, el)
+        r = _d28(V, r, el)
     elif x == 30:
         el = Element(_U27, _L33)
-        pos = _d29(V, E, pos, el)
+        r = _d29(V, r, el)
     elif x == 31:
         el = Element(_U27, _L34)
-        pos = _d30(V, E, pos, el)
+        r = _d30(V, r, el)
     elif x == 32:
         el = Element(_U27, _L35)
-        pos = _d31(V, E, pos, el)
+        r = _d31(V, r, el)
     elif x == 33:
         el = Element(_U27, _L36)
-        pos = _d32(V, E, pos, el)
+        r = _d32(V, r, el)
     elif x == 34:
         el = Element(_U27, _L37)
-        pos = _d33(V, E, pos, el)
+        r = _d33(V, r, el)
     elif x == 35:
         el = Element(_U27, _L38)
-        pos = _d34(V, E, pos, el)
+        r = _d34(V, r, el)
     elif x == 36:
         el = Element(_U27, _L39)
-        pos = _d35(V, E, pos, el)
+        r = _d35(V, r, el)
     elif x == 37:
         el = Element(_U3, _L40)
-        pos = _d36(V, E, pos, el)
+        r = _d36(V, r, el)
     else:
         raise Fallback
-    if E - pos >= 8:
+    if r >= 8:
         raise Fallback
     return el
 
@@ -479,16 +479,14 @@ def encode(root: Element) -> bytes:
     return (acc << pad).to_bytes((n + pad) >> 3, 'big')
 
 
-def _d0(V: int, E: int, pos: int, el: Element) -> int:
+def _d0(V: int, r: int, el: Element) -> int:
     # CLReqControlMode
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -512,16 +510,14 @@ def _e0(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d1(V: int, E: int, pos: int, el: Element) -> int:
+def _d1(V: int, r: int, el: Element) -> int:
     # CLResControlMode
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -545,25 +541,23 @@ def _e1(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d2(V: int, E: int, pos: int, el: Element) -> int:
+def _d2(V: int, r: int, el: Element) -> int:
     # CanonicalizationMethod
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rstr(V, E, pos)
-            el.attrs[_A41] = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rstr(V, r)
+        el.attrs[_A41] = v
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             raise Fallback
         elif x == 1:
-            return pos
+            return r
         elif x == 2:
             raise Fallback
         else:
@@ -613,166 +607,149 @@ def _e2(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d3(V: int, E: int, pos: int, el: Element) -> int:
+def _d3(V: int, r: int, el: Element) -> int:
     # DSAKeyValue
     ch = el.children
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U3, _L42, None, None, v))
             s = 3
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U3, _L43, None, None, v))
             s = 2
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U3, _L44, None, None, v))
             s = 1
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U3, _L45, None, None, v))
-            s = 6
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U3, _L45, None, None, v))
+        s = 6
     if s == 6:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U3, _L43, None, None, v))
             s = 2
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U3, _L44, None, None, v))
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U3, _L44, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U3, _L44, None, None, v))
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U3, _L46, None, None, v))
             s = 5
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U3, _L47, None, None, v))
             s = 4
         elif x == 2:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 5:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U3, _L47, None, None, v))
             s = 4
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U3, _L48, None, None, v))
-            s = 7
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U3, _L48, None, None, v))
+        s = 7
     if s == 7:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -995,25 +972,23 @@ def _e3(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d4(V: int, E: int, pos: int, el: Element) -> int:
+def _d4(V: int, r: int, el: Element) -> int:
     # DigestMethod
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rstr(V, E, pos)
-            el.attrs[_A41] = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rstr(V, r)
+        el.attrs[_A41] = v
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             raise Fallback
         elif x == 1:
-            return pos
+            return r
         elif x == 2:
             raise Fallback
         else:
@@ -1063,25 +1038,21 @@ def _e4(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d5(V: int, E: int, pos: int, el: Element) -> int:
+def _d5(V: int, r: int, el: Element) -> int:
     # DigestValue
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rbin(V, E, pos)
-            el.value = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rbin(V, r)
+        el.value = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -1107,59 +1078,59 @@ def _e5(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d6(V: int, E: int, pos: int, el: Element) -> int:
+def _d6(V: int, r: int, el: Element) -> int:
     # KeyInfo
     ch = el.children
     s = 0
     if s == 0:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A49] = v
             s = 1
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U3, _L9, None, None, v))
             s = 2
         elif x == 2:
             c = Element(_U3, _L10)
             ch.append(c)
-            pos = _d8(V, E, pos, c)
+            r = _d8(V, r, c)
             s = 2
         elif x == 3:
             c = Element(_U3, _L17)
             ch.append(c)
-            pos = _d14(V, E, pos, c)
+            r = _d14(V, r, c)
             s = 2
         elif x == 4:
             c = Element(_U3, _L40)
             ch.append(c)
-            pos = _d36(V, E, pos, c)
+            r = _d36(V, r, c)
             s = 2
         elif x == 5:
             c = Element(_U3, _L14)
             ch.append(c)
-            pos = _d11(V, E, pos, c)
+            r = _d11(V, r, c)
             s = 2
         elif x == 6:
             c = Element(_U3, _L18)
             ch.append(c)
-            pos = _d15(V, E, pos, c)
+            r = _d15(V, r, c)
             s = 2
         elif x == 7:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U3, _L12, None, None, v))
             s = 2
@@ -1170,50 +1141,50 @@ def _d6(V: int, E: int, pos: int, el: Element) -> int:
         else:
             raise Fallback
     while s == 1:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U3, _L9, None, None, v))
             s = 2
         elif x == 1:
             c = Element(_U3, _L10)
             ch.append(c)
-            pos = _d8(V, E, pos, c)
+            r = _d8(V, r, c)
             s = 2
         elif x == 2:
             c = Element(_U3, _L17)
             ch.append(c)
-            pos = _d14(V, E, pos, c)
+            r = _d14(V, r, c)
             s = 2
         elif x == 3:
             c = Element(_U3, _L40)
             ch.append(c)
-            pos = _d36(V, E, pos, c)
+            r = _d36(V, r, c)
             s = 2
         elif x == 4:
             c = Element(_U3, _L14)
             ch.append(c)
-            pos = _d11(V, E, pos, c)
+            r = _d11(V, r, c)
             s = 2
         elif x == 5:
             c = Element(_U3, _L18)
             ch.append(c)
-            pos = _d15(V, E, pos, c)
+            r = _d15(V, r, c)
             s = 2
         elif x == 6:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U3, _L12, None, None, v))
             s = 2
@@ -1224,50 +1195,50 @@ def _d6(V: int, E: int, pos: int, el: Element) -> int:
         else:
             raise Fallback
     while s == 2:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U3, _L9, None, None, v))
         elif x == 1:
             c = Element(_U3, _L10)
             ch.append(c)
-            pos = _d8(V, E, pos, c)
+            r = _d8(V, r, c)
         elif x == 2:
             c = Element(_U3, _L17)
             ch.append(c)
-            pos = _d14(V, E, pos, c)
+            r = _d14(V, r, c)
         elif x == 3:
             c = Element(_U3, _L40)
             ch.append(c)
-            pos = _d36(V, E, pos, c)
+            r = _d36(V, r, c)
         elif x == 4:
             c = Element(_U3, _L14)
             ch.append(c)
-            pos = _d11(V, E, pos, c)
+            r = _d11(V, r, c)
         elif x == 5:
             c = Element(_U3, _L18)
             ch.append(c)
-            pos = _d15(V, E, pos, c)
+            r = _d15(V, r, c)
         elif x == 6:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U3, _L12, None, None, v))
         elif x == 7:
             raise Fallback
         elif x == 8:
-            return pos
+            return r
         elif x == 9:
             raise Fallback
         else:
@@ -1507,25 +1478,21 @@ def _e6(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d7(V: int, E: int, pos: int, el: Element) -> int:
+def _d7(V: int, r: int, el: Element) -> int:
     # KeyName
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rstr(V, E, pos)
-            el.value = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rstr(V, r)
+        el.value = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -1551,22 +1518,22 @@ def _e7(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d8(V: int, E: int, pos: int, el: Element) -> int:
+def _d8(V: int, r: int, el: Element) -> int:
     # KeyValue
     ch = el.children
     s = 0
     while s == 0:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U3, _L5)
             ch.append(c)
-            pos = _d3(V, E, pos, c)
+            r = _d3(V, r, c)
             s = 1
         elif x == 1:
             c = Element(_U3, _L15)
             ch.append(c)
-            pos = _d12(V, E, pos, c)
+            r = _d12(V, r, c)
             s = 1
         elif x == 2:
             raise Fallback
@@ -1575,10 +1542,10 @@ def _d8(V: int, E: int, pos: int, el: Element) -> int:
         else:
             raise Fallback
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            return pos
+            return r
         elif x == 1:
             raise Fallback
         else:
@@ -1626,43 +1593,41 @@ def _e8(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d9(V: int, E: int, pos: int, el: Element) -> int:
+def _d9(V: int, r: int, el: Element) -> int:
     # Manifest
     ch = el.children
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A49] = v
             s = 2
         elif x == 1:
             c = Element(_U3, _L16)
             ch.append(c)
-            pos = _d13(V, E, pos, c)
+            r = _d13(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U3, _L16)
-            ch.append(c)
-            pos = _d13(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U3, _L16)
+        ch.append(c)
+        r = _d13(V, r, c)
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U3, _L16)
             ch.append(c)
-            pos = _d13(V, E, pos, c)
+            r = _d13(V, r, c)
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     raise Fallback
@@ -1738,73 +1703,73 @@ def _e9(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d10(V: int, E: int, pos: int, el: Element) -> int:
+def _d10(V: int, r: int, el: Element) -> int:
     # Object
     s = 0
     if s == 0:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A50] = v
             s = 3
         elif x == 1:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A49] = v
             s = 2
         elif x == 2:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A51] = v
             s = 1
         elif x == 3:
             raise Fallback
         elif x == 4:
-            return pos
+            return r
         elif x == 5:
             raise Fallback
         else:
             raise Fallback
     if s == 3:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A49] = v
             s = 2
         elif x == 1:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A51] = v
             s = 1
         elif x == 2:
             raise Fallback
         elif x == 3:
-            return pos
+            return r
         elif x == 4:
             raise Fallback
         else:
             raise Fallback
     if s == 2:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A51] = v
             s = 1
         elif x == 1:
             raise Fallback
         elif x == 2:
-            return pos
+            return r
         elif x == 3:
             raise Fallback
         else:
             raise Fallback
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             raise Fallback
         elif x == 1:
-            return pos
+            return r
         elif x == 2:
             raise Fallback
         else:
@@ -1904,63 +1869,63 @@ def _e10(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d11(V: int, E: int, pos: int, el: Element) -> int:
+def _d11(V: int, r: int, el: Element) -> int:
     # PGPData
     ch = el.children
     s = 0
     while True:
         k = _K52[s]
         if k == 0:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 ch.append(Element(_U3, _L53, None, None, v))
                 s = 1
             elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 ch.append(Element(_U3, _L54, None, None, v))
                 s = 2
             else:
                 raise Fallback
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 ch.append(Element(_U3, _L54, None, None, v))
                 s = 3
             elif x == 1:
                 raise Fallback
             elif x == 2:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
                 raise Fallback
             elif x == 1:
-                return pos
+                return r
             else:
                 raise Fallback
         else:
@@ -2045,47 +2010,35 @@ def _e11(el: Element, acc: int, n: int) -> tuple[int, int]:
             raise Fallback
 
 
-def _d12(V: int, E: int, pos: int, el: Element) -> int:
+def _d12(V: int, r: int, el: Element) -> int:
     # RSAKeyValue
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U3, _L56, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U3, _L56, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U3, _L57, None, None, v))
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U3, _L57, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -2151,126 +2104,117 @@ def _e12(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d13(V: int, E: int, pos: int, el: Element) -> int:
+def _d13(V: int, r: int, el: Element) -> int:
     # Reference
     ch = el.children
     s = 0
     if s == 0:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A49] = v
             s = 5
         elif x == 1:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A58] = v
             s = 4
         elif x == 2:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A59] = v
             s = 3
         elif x == 3:
             c = Element(_U3, _L26)
             ch.append(c)
-            pos = _d23(V, E, pos, c)
+            r = _d23(V, r, c)
             s = 2
         elif x == 4:
             c = Element(_U3, _L6)
             ch.append(c)
-            pos = _d4(V, E, pos, c)
+            r = _d4(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 5:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A58] = v
             s = 4
         elif x == 1:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A59] = v
             s = 3
         elif x == 2:
             c = Element(_U3, _L26)
             ch.append(c)
-            pos = _d23(V, E, pos, c)
+            r = _d23(V, r, c)
             s = 2
         elif x == 3:
             c = Element(_U3, _L6)
             ch.append(c)
-            pos = _d4(V, E, pos, c)
+            r = _d4(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A59] = v
             s = 3
         elif x == 1:
             c = Element(_U3, _L26)
             ch.append(c)
-            pos = _d23(V, E, pos, c)
+            r = _d23(V, r, c)
             s = 2
         elif x == 2:
             c = Element(_U3, _L6)
             ch.append(c)
-            pos = _d4(V, E, pos, c)
+            r = _d4(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U3, _L26)
             ch.append(c)
-            pos = _d23(V, E, pos, c)
+            r = _d23(V, r, c)
             s = 2
         elif x == 1:
             c = Element(_U3, _L6)
             ch.append(c)
-            pos = _d4(V, E, pos, c)
+            r = _d4(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U3, _L6)
-            ch.append(c)
-            pos = _d4(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U3, _L6)
+        ch.append(c)
+        r = _d4(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U3, _L7, None, None, v))
-            s = 6
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U3, _L7, None, None, v))
+        s = 6
     if s == 6:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -2460,65 +2404,63 @@ def _e13(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d14(V: int, E: int, pos: int, el: Element) -> int:
+def _d14(V: int, r: int, el: Element) -> int:
     # RetrievalMethod
     ch = el.children
     s = 0
     if s == 0:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A58] = v
             s = 3
         elif x == 1:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A59] = v
             s = 2
         elif x == 2:
             c = Element(_U3, _L26)
             ch.append(c)
-            pos = _d23(V, E, pos, c)
+            r = _d23(V, r, c)
             s = 1
         elif x == 3:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A59] = v
             s = 2
         elif x == 1:
             c = Element(_U3, _L26)
             ch.append(c)
-            pos = _d23(V, E, pos, c)
+            r = _d23(V, r, c)
             s = 1
         elif x == 2:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U3, _L26)
             ch.append(c)
-            pos = _d23(V, E, pos, c)
+            r = _d23(V, r, c)
             s = 1
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -2615,61 +2557,56 @@ def _e14(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d15(V: int, E: int, pos: int, el: Element) -> int:
+def _d15(V: int, r: int, el: Element) -> int:
     # SPKIData
     ch = el.children
     s = 0
     while True:
         k = _K60[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U3, _L61, None, None, v))
-                s = 1
-            else:
+            r -= 2
+            if (V >> r) & 0x3:
                 raise Fallback
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            ch.append(Element(_U3, _L61, None, None, v))
+            s = 1
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 ch.append(Element(_U3, _L61, None, None, v))
                 s = _N62[s][0]
             elif x == 1:
                 raise Fallback
             elif x == 2:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 ch.append(Element(_U3, _L61, None, None, v))
                 s = 2
             elif x == 1:
-                return pos
+                return r
             else:
                 raise Fallback
         else:
@@ -2755,70 +2692,66 @@ def _e15(el: Element, acc: int, n: int) -> tuple[int, int]:
             raise Fallback
 
 
-def _d16(V: int, E: int, pos: int, el: Element) -> int:
+def _d16(V: int, r: int, el: Element) -> int:
     # Signature
     ch = el.children
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A49] = v
             s = 2
         elif x == 1:
             c = Element(_U3, _L24)
             ch.append(c)
-            pos = _d21(V, E, pos, c)
+            r = _d21(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U3, _L24)
-            ch.append(c)
-            pos = _d21(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U3, _L24)
+        ch.append(c)
+        r = _d21(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U3, _L23)
-            ch.append(c)
-            pos = _d20(V, E, pos, c)
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U3, _L23)
+        ch.append(c)
+        r = _d20(V, r, c)
+        s = 3
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U3, _L8)
             ch.append(c)
-            pos = _d6(V, E, pos, c)
+            r = _d6(V, r, c)
             s = 4
         elif x == 1:
             c = Element(_U3, _L13)
             ch.append(c)
-            pos = _d10(V, E, pos, c)
+            r = _d10(V, r, c)
             s = 4
         elif x == 2:
-            return pos
+            return r
         else:
             raise Fallback
     while s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U3, _L13)
             ch.append(c)
-            pos = _d10(V, E, pos, c)
+            r = _d10(V, r, c)
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     raise Fallback
@@ -2928,53 +2861,51 @@ def _e16(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d17(V: int, E: int, pos: int, el: Element) -> int:
+def _d17(V: int, r: int, el: Element) -> int:
     # SignatureMethod
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rstr(V, E, pos)
-            el.attrs[_A41] = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rstr(V, r)
+        el.attrs[_A41] = v
+        s = 1
     while s == 1:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U3, _L63, None, None, v))
             s = 2
         elif x == 1:
             raise Fallback
         elif x == 2:
-            return pos
+            return r
         elif x == 3:
             raise Fallback
         else:
             raise Fallback
     while s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             raise Fallback
         elif x == 1:
-            return pos
+            return r
         elif x == 2:
             raise Fallback
         else:
@@ -3051,43 +2982,41 @@ def _e17(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d18(V: int, E: int, pos: int, el: Element) -> int:
+def _d18(V: int, r: int, el: Element) -> int:
     # SignatureProperties
     ch = el.children
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A49] = v
             s = 2
         elif x == 1:
             c = Element(_U3, _L22)
             ch.append(c)
-            pos = _d19(V, E, pos, c)
+            r = _d19(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U3, _L22)
-            ch.append(c)
-            pos = _d19(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U3, _L22)
+        ch.append(c)
+        r = _d19(V, r, c)
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U3, _L22)
             ch.append(c)
-            pos = _d19(V, E, pos, c)
+            r = _d19(V, r, c)
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     raise Fallback
@@ -3163,34 +3092,32 @@ def _e18(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d19(V: int, E: int, pos: int, el: Element) -> int:
+def _d19(V: int, r: int, el: Element) -> int:
     # SignatureProperty
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A49] = v
             s = 2
         elif x == 1:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A64] = v
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rstr(V, E, pos)
-            el.attrs[_A64] = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rstr(V, r)
+        el.attrs[_A64] = v
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             raise Fallback
         elif x == 1:
@@ -3198,12 +3125,12 @@ def _d19(V: int, E: int, pos: int, el: Element) -> int:
         else:
             raise Fallback
     while s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             raise Fallback
         elif x == 1:
-            return pos
+            return r
         elif x == 2:
             raise Fallback
         else:
@@ -3283,38 +3210,34 @@ def _e19(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d20(V: int, E: int, pos: int, el: Element) -> int:
+def _d20(V: int, r: int, el: Element) -> int:
     # SignatureValue
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A49] = v
             s = 2
         elif x == 1:
-            v, pos = rbin(V, E, pos)
+            v, r = rbin(V, r)
             el.value = v
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rbin(V, E, pos)
-            el.value = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rbin(V, r)
+        el.value = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -3359,63 +3282,57 @@ def _e20(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d21(V: int, E: int, pos: int, el: Element) -> int:
+def _d21(V: int, r: int, el: Element) -> int:
     # SignedInfo
     ch = el.children
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A49] = v
             s = 2
         elif x == 1:
             c = Element(_U3, _L4)
             ch.append(c)
-            pos = _d2(V, E, pos, c)
+            r = _d2(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U3, _L4)
-            ch.append(c)
-            pos = _d2(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U3, _L4)
+        ch.append(c)
+        r = _d2(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U3, _L20)
-            ch.append(c)
-            pos = _d17(V, E, pos, c)
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U3, _L20)
+        ch.append(c)
+        r = _d17(V, r, c)
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U3, _L16)
-            ch.append(c)
-            pos = _d13(V, E, pos, c)
-            s = 4
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U3, _L16)
+        ch.append(c)
+        r = _d13(V, r, c)
+        s = 4
     while s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U3, _L16)
             ch.append(c)
-            pos = _d13(V, E, pos, c)
+            r = _d13(V, r, c)
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     raise Fallback
@@ -3519,35 +3436,33 @@ def _e21(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d22(V: int, E: int, pos: int, el: Element) -> int:
+def _d22(V: int, r: int, el: Element) -> int:
     # Transform
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rstr(V, E, pos)
-            el.attrs[_A41] = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rstr(V, r)
+        el.attrs[_A41] = v
+        s = 1
     while s == 1:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U3, _L65, None, None, v))
         elif x == 1:
             raise Fallback
         elif x == 2:
-            return pos
+            return r
         elif x == 3:
             raise Fallback
         else:
@@ -3613,29 +3528,27 @@ def _e22(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d23(V: int, E: int, pos: int, el: Element) -> int:
+def _d23(V: int, r: int, el: Element) -> int:
     # Transforms
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U3, _L25)
-            ch.append(c)
-            pos = _d22(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U3, _L25)
+        ch.append(c)
+        r = _d22(V, r, c)
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U3, _L25)
             ch.append(c)
-            pos = _d22(V, E, pos, c)
+            r = _d22(V, r, c)
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     raise Fallback
@@ -3682,46 +3595,40 @@ def _e23(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d24(V: int, E: int, pos: int, el: Element) -> int:
+def _d24(V: int, r: int, el: Element) -> int:
     # WPT_AlignmentCheckReq
     ch = el.children
     s = 0
     while True:
         k = _K66[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L67)
-                ch.append(c)
-                pos = _d37(V, E, pos, c)
-                s = 1
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            c = Element(_U0, _L67)
+            ch.append(c)
+            r = _d37(V, r, c)
+            s = 1
         elif k == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
-                if x & 0x9:
-                    raise Fallback
-                v = _V69[x >> 1]
-                ch.append(Element(_U27, _L68, None, None, v))
-                s = 2
-            else:
+            r -= 5
+            x = (V >> r) & 0x1f
+            if x & 0x19:
                 raise Fallback
+            x &= 0xf
+            v = _V69[x >> 1]
+            ch.append(Element(_U27, _L68, None, None, v))
+            s = 2
         elif k == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
                 c = Element(_U27, _L70)
                 ch.append(c)
-                pos = _d38(V, E, pos, c)
+                r = _d38(V, r, c)
                 s = 4
             elif x == 1:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
+                r -= 4
+                x = (V >> r) & 0xf
                 if x & 0x9:
                     raise Fallback
                 v = _V72[x >> 1]
@@ -3730,42 +3637,36 @@ def _d24(V: int, E: int, pos: int, el: Element) -> int:
             else:
                 raise Fallback
         elif k == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 ch.append(Element(_U27, _L74, None, None, v))
                 s = _N73[s][0]
             elif x == 1:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
-                if x & 0x9:
-                    raise Fallback
-                v = _V72[x >> 1]
-                ch.append(Element(_U27, _L71, None, None, v))
-                s = 3
-            else:
+            r -= 5
+            x = (V >> r) & 0x1f
+            if x & 0x19:
                 raise Fallback
+            x &= 0xf
+            v = _V72[x >> 1]
+            ch.append(Element(_U27, _L71, None, None, v))
+            s = 3
         elif k == 5:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            return r
         else:
             raise Fallback
 
@@ -3891,121 +3792,109 @@ def _e24(el: Element, acc: int, n: int) -> tuple[int, int]:
             raise Fallback
 
 
-def _d25(V: int, E: int, pos: int, el: Element) -> int:
+def _d25(V: int, r: int, el: Element) -> int:
     # WPT_AlignmentCheckRes
     ch = el.children
     s = 0
     while True:
         k = _K77[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L67)
-                ch.append(c)
-                pos = _d37(V, E, pos, c)
-                s = 1
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            c = Element(_U0, _L67)
+            ch.append(c)
+            r = _d37(V, r, c)
+            s = 1
         elif k == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 8
-                x = (V >> (E - pos)) & 0xff
-                if x & 0x81:
-                    raise Fallback
-                v = _V79[x >> 1]
-                ch.append(Element(_U0, _L78, None, None, v))
-                s = 2
-            else:
+            r -= 9
+            x = (V >> r) & 0x1ff
+            if x & 0x181:
                 raise Fallback
+            x &= 0xff
+            v = _V79[x >> 1]
+            ch.append(Element(_U0, _L78, None, None, v))
+            s = 2
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
-                if x & 0x9:
-                    raise Fallback
-                v = _V69[x >> 1]
-                ch.append(Element(_U27, _L80, None, None, v))
-                s = 3
-            else:
+            r -= 5
+            x = (V >> r) & 0x1f
+            if x & 0x19:
                 raise Fallback
+            x &= 0xf
+            v = _V69[x >> 1]
+            ch.append(Element(_U27, _L80, None, None, v))
+            s = 3
         elif k == 3:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x == 0:
                 c = Element(_U27, _L81)
                 ch.append(c)
-                pos = _d38(V, E, pos, c)
+                r = _d38(V, r, c)
                 s = 6
             elif x == 1:
                 c = Element(_U27, _L82)
                 ch.append(c)
-                pos = _d38(V, E, pos, c)
+                r = _d38(V, r, c)
                 s = 5
             elif x == 2:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 ch.append(Element(_U27, _L74, None, None, v))
                 s = 4
             elif x == 3:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 4:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 ch.append(Element(_U27, _L74, None, None, v))
                 s = _N83[s][0]
             elif x == 1:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 5:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
                 c = Element(_U27, _L82)
                 ch.append(c)
-                pos = _d38(V, E, pos, c)
+                r = _d38(V, r, c)
                 s = 5
             elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 ch.append(Element(_U27, _L74, None, None, v))
                 s = 4
             elif x == 2:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 6:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            return r
         else:
             raise Fallback
 
@@ -4166,33 +4055,31 @@ def _e25(el: Element, acc: int, n: int) -> tuple[int, int]:
             raise Fallback
 
 
-def _d26(V: int, E: int, pos: int, el: Element) -> int:
+def _d26(V: int, r: int, el: Element) -> int:
     # WPT_ChargeLoopReq
     ch = el.children
     s = 0
     while True:
         k = _K85[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L67)
-                ch.append(c)
-                pos = _d37(V, E, pos, c)
-                s = 1
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            c = Element(_U0, _L67)
+            ch.append(c)
+            r = _d37(V, r, c)
+            s = 1
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
                 c = Element(_U0, _L86)
                 ch.append(c)
-                pos = _d39(V, E, pos, c)
+                r = _d39(V, r, c)
                 s = 3
             elif x == 1:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
+                r -= 3
+                x = (V >> r) & 0x7
                 if x & 0x5:
                     raise Fallback
                 v = x == 2
@@ -4201,124 +4088,110 @@ def _d26(V: int, E: int, pos: int, el: Element) -> int:
             else:
                 raise Fallback
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U27, _L88)
-                ch.append(c)
-                pos = _d38(V, E, pos, c)
-                s = 4
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            c = Element(_U27, _L88)
+            ch.append(c)
+            r = _d38(V, r, c)
+            s = 4
         elif k == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U0, _L87, None, None, v))
-                s = 2
-            else:
+            r -= 4
+            x = (V >> r) & 0xf
+            if x & 0xd:
                 raise Fallback
+            x &= 0x7
+            v = x == 2
+            ch.append(Element(_U0, _L87, None, None, v))
+            s = 2
         elif k == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U27, _L89)
-                ch.append(c)
-                pos = _d38(V, E, pos, c)
-                s = 5
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            c = Element(_U27, _L89)
+            ch.append(c)
+            r = _d38(V, r, c)
+            s = 5
         elif k == 5:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
-                if x & 0x9:
-                    raise Fallback
-                v = _V91[x >> 1]
-                ch.append(Element(_U27, _L90, None, None, v))
-                s = 6
-            else:
+            r -= 5
+            x = (V >> r) & 0x1f
+            if x & 0x19:
                 raise Fallback
+            x &= 0xf
+            v = _V91[x >> 1]
+            ch.append(Element(_U27, _L90, None, None, v))
+            s = 6
         elif k == 6:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x == 0:
                 c = Element(_U27, _L92)
                 ch.append(c)
-                pos = _d38(V, E, pos, c)
+                r = _d38(V, r, c)
                 s = 9
             elif x == 1:
                 c = Element(_U27, _L93)
                 ch.append(c)
-                pos = _d40(V, E, pos, c)
+                r = _d40(V, r, c)
                 s = 8
             elif x == 2:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 ch.append(Element(_U27, _L94, None, None, v))
                 s = 7
             elif x == 3:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 7:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 ch.append(Element(_U27, _L94, None, None, v))
                 s = _N95[s][0]
             elif x == 1:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 8:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
                 c = Element(_U27, _L93)
                 ch.append(c)
-                pos = _d40(V, E, pos, c)
+                r = _d40(V, r, c)
                 s = 8
             elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 ch.append(Element(_U27, _L94, None, None, v))
                 s = 7
             elif x == 2:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 9:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            return r
         else:
             raise Fallback
 
@@ -4530,226 +4403,208 @@ def _e26(el: Element, acc: int, n: int) -> tuple[int, int]:
             raise Fallback
 
 
-def _d27(V: int, E: int, pos: int, el: Element) -> int:
+def _d27(V: int, r: int, el: Element) -> int:
     # WPT_ChargeLoopRes
     ch = el.children
     s = 0
     while True:
         k = _K97[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L67)
-                ch.append(c)
-                pos = _d37(V, E, pos, c)
-                s = 1
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            c = Element(_U0, _L67)
+            ch.append(c)
+            r = _d37(V, r, c)
+            s = 1
         elif k == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 8
-                x = (V >> (E - pos)) & 0xff
-                if x & 0x81:
-                    raise Fallback
-                v = _V79[x >> 1]
-                ch.append(Element(_U0, _L78, None, None, v))
-                s = 2
-            else:
+            r -= 9
+            x = (V >> r) & 0x1ff
+            if x & 0x181:
                 raise Fallback
+            x &= 0xff
+            v = _V79[x >> 1]
+            ch.append(Element(_U0, _L78, None, None, v))
+            s = 2
         elif k == 2:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x == 0:
                 c = Element(_U0, _L98)
                 ch.append(c)
-                pos = _d41(V, E, pos, c)
+                r = _d41(V, r, c)
                 s = 6
             elif x == 1:
                 c = Element(_U0, _L99)
                 ch.append(c)
-                pos = _d42(V, E, pos, c)
+                r = _d42(V, r, c)
                 s = 5
             elif x == 2:
                 c = Element(_U0, _L100)
                 ch.append(c)
-                pos = _d43(V, E, pos, c)
+                r = _d43(V, r, c)
                 s = 4
             elif x == 3:
                 c = Element(_U27, _L88)
                 ch.append(c)
-                pos = _d38(V, E, pos, c)
+                r = _d38(V, r, c)
                 s = 3
             else:
                 raise Fallback
         elif k == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
                 c = Element(_U27, _L101)
                 ch.append(c)
-                pos = _d38(V, E, pos, c)
+                r = _d38(V, r, c)
                 s = 8
             elif x == 1:
                 c = Element(_U27, _L102)
                 ch.append(c)
-                pos = _d38(V, E, pos, c)
+                r = _d38(V, r, c)
                 s = 7
             else:
                 raise Fallback
         elif k == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U27, _L88)
-                ch.append(c)
-                pos = _d38(V, E, pos, c)
-                s = 3
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            c = Element(_U27, _L88)
+            ch.append(c)
+            r = _d38(V, r, c)
+            s = 3
         elif k == 5:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
                 c = Element(_U0, _L100)
                 ch.append(c)
-                pos = _d43(V, E, pos, c)
+                r = _d43(V, r, c)
                 s = 4
             elif x == 1:
                 c = Element(_U27, _L88)
                 ch.append(c)
-                pos = _d38(V, E, pos, c)
+                r = _d38(V, r, c)
                 s = 3
             else:
                 raise Fallback
         elif k == 6:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
                 c = Element(_U0, _L99)
                 ch.append(c)
-                pos = _d42(V, E, pos, c)
+                r = _d42(V, r, c)
                 s = 5
             elif x == 1:
                 c = Element(_U0, _L100)
                 ch.append(c)
-                pos = _d43(V, E, pos, c)
+                r = _d43(V, r, c)
                 s = 4
             elif x == 2:
                 c = Element(_U27, _L88)
                 ch.append(c)
-                pos = _d38(V, E, pos, c)
+                r = _d38(V, r, c)
                 s = 3
             else:
                 raise Fallback
         elif k == 7:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U27, _L103)
-                ch.append(c)
-                pos = _d38(V, E, pos, c)
-                s = 9
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            c = Element(_U27, _L103)
+            ch.append(c)
+            r = _d38(V, r, c)
+            s = 9
         elif k == 8:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U27, _L102)
-                ch.append(c)
-                pos = _d38(V, E, pos, c)
-                s = 7
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            c = Element(_U27, _L102)
+            ch.append(c)
+            r = _d38(V, r, c)
+            s = 7
         elif k == 9:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 5
-                x = (V >> (E - pos)) & 0x1f
-                if x & 0x11:
-                    raise Fallback
-                v = _V105[x >> 1]
-                ch.append(Element(_U27, _L104, None, None, v))
-                s = 10
-            else:
+            r -= 6
+            x = (V >> r) & 0x3f
+            if x & 0x31:
                 raise Fallback
+            x &= 0x1f
+            v = _V105[x >> 1]
+            ch.append(Element(_U27, _L104, None, None, v))
+            s = 10
         elif k == 10:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x == 0:
                 c = Element(_U27, _L106)
                 ch.append(c)
-                pos = _d38(V, E, pos, c)
+                r = _d38(V, r, c)
                 s = 13
             elif x == 1:
                 c = Element(_U27, _L107)
                 ch.append(c)
-                pos = _d44(V, E, pos, c)
+                r = _d44(V, r, c)
                 s = 12
             elif x == 2:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 ch.append(Element(_U27, _L94, None, None, v))
                 s = 11
             elif x == 3:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 11:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 ch.append(Element(_U27, _L94, None, None, v))
                 s = _N108[s][0]
             elif x == 1:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 12:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
                 c = Element(_U27, _L107)
                 ch.append(c)
-                pos = _d44(V, E, pos, c)
+                r = _d44(V, r, c)
                 s = 12
             elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 ch.append(Element(_U27, _L94, None, None, v))
                 s = 11
             elif x == 2:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 13:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            return r
         else:
             raise Fallback
 
@@ -5050,115 +4905,93 @@ def _e27(el: Element, acc: int, n: int) -> tuple[int, int]:
             raise Fallback
 
 
-def _d28(V: int, E: int, pos: int, el: Element) -> int:
+def _d28(V: int, r: int, el: Element) -> int:
     # WPT_ChargeParameterDiscoveryReq
     ch = el.children
     s = 0
     while True:
         k = _K110[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L67)
-                ch.append(c)
-                pos = _d37(V, E, pos, c)
-                s = 1
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            c = Element(_U0, _L67)
+            ch.append(c)
+            r = _d37(V, r, c)
+            s = 1
         elif k == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U27, _L111)
-                ch.append(c)
-                pos = _d38(V, E, pos, c)
-                s = 2
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            c = Element(_U27, _L111)
+            ch.append(c)
+            r = _d38(V, r, c)
+            s = 2
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U27, _L112, None, None, v))
-                s = 3
-            else:
+            r -= 2
+            if (V >> r) & 0x3:
                 raise Fallback
+            r -= 8
+            v = (V >> r) & 0xFF
+            if v > 0x7F:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            ch.append(Element(_U27, _L112, None, None, v))
+            s = 3
         elif k == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U27, _L113, None, None, v))
-                s = 4
-            else:
+            r -= 2
+            if (V >> r) & 0x3:
                 raise Fallback
+            r -= 8
+            v = (V >> r) & 0xFF
+            if v > 0x7F:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            ch.append(Element(_U27, _L113, None, None, v))
+            s = 4
         elif k == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U27, _L114)
-                ch.append(c)
-                pos = _d38(V, E, pos, c)
-                s = 5
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            c = Element(_U27, _L114)
+            ch.append(c)
+            r = _d38(V, r, c)
+            s = 5
         elif k == 5:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                ch.append(Element(_U27, _L115, None, None, v))
-                s = 6
-            else:
+            r -= 4
+            x = (V >> r) & 0xf
+            if x & 0xd:
                 raise Fallback
+            x &= 0x7
+            v = x == 2
+            ch.append(Element(_U27, _L115, None, None, v))
+            s = 6
         elif k == 6:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 ch.append(Element(_U27, _L74, None, None, v))
                 s = _N116[s][0]
             elif x == 1:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 7:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            return r
         else:
             raise Fallback
 
@@ -5317,148 +5150,118 @@ def _e28(el: Element, acc: int, n: int) -> tuple[int, int]:
             raise Fallback
 
 
-def _d29(V: int, E: int, pos: int, el: Element) -> int:
+def _d29(V: int, r: int, el: Element) -> int:
     # WPT_ChargeParameterDiscoveryRes
     ch = el.children
     s = 0
     while True:
         k = _K117[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L67)
-                ch.append(c)
-                pos = _d37(V, E, pos, c)
-                s = 1
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            c = Element(_U0, _L67)
+            ch.append(c)
+            r = _d37(V, r, c)
+            s = 1
         elif k == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 8
-                x = (V >> (E - pos)) & 0xff
-                if x & 0x81:
-                    raise Fallback
-                v = _V79[x >> 1]
-                ch.append(Element(_U0, _L78, None, None, v))
-                s = 2
-            else:
+            r -= 9
+            x = (V >> r) & 0x1ff
+            if x & 0x181:
                 raise Fallback
+            x &= 0xff
+            v = _V79[x >> 1]
+            ch.append(Element(_U0, _L78, None, None, v))
+            s = 2
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
-                if x & 0x9:
-                    raise Fallback
-                v = _V119[x >> 1]
-                ch.append(Element(_U27, _L118, None, None, v))
-                s = 3
-            else:
+            r -= 5
+            x = (V >> r) & 0x1f
+            if x & 0x19:
                 raise Fallback
+            x &= 0xf
+            v = _V119[x >> 1]
+            ch.append(Element(_U27, _L118, None, None, v))
+            s = 3
         elif k == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U27, _L120)
-                ch.append(c)
-                pos = _d38(V, E, pos, c)
-                s = 4
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            c = Element(_U27, _L120)
+            ch.append(c)
+            r = _d38(V, r, c)
+            s = 4
         elif k == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U27, _L121)
-                ch.append(c)
-                pos = _d38(V, E, pos, c)
-                s = 5
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            c = Element(_U27, _L121)
+            ch.append(c)
+            r = _d38(V, r, c)
+            s = 5
         elif k == 5:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U27, _L122, None, None, v))
-                s = 6
-            else:
+            r -= 2
+            if (V >> r) & 0x3:
                 raise Fallback
+            r -= 8
+            v = (V >> r) & 0xFF
+            if v > 0x7F:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            ch.append(Element(_U27, _L122, None, None, v))
+            s = 6
         elif k == 6:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U27, _L123, None, None, v))
-                s = 7
-            else:
+            r -= 2
+            if (V >> r) & 0x3:
                 raise Fallback
+            r -= 8
+            v = (V >> r) & 0xFF
+            if v > 0x7F:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            ch.append(Element(_U27, _L123, None, None, v))
+            s = 7
         elif k == 7:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U27, _L124)
-                ch.append(c)
-                pos = _d38(V, E, pos, c)
-                s = 8
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            c = Element(_U27, _L124)
+            ch.append(c)
+            r = _d38(V, r, c)
+            s = 8
         elif k == 8:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U27, _L125)
-                ch.append(c)
-                pos = _d38(V, E, pos, c)
-                s = 9
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            c = Element(_U27, _L125)
+            ch.append(c)
+            r = _d38(V, r, c)
+            s = 9
         elif k == 9:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 ch.append(Element(_U27, _L127, None, None, v))
                 s = _N126[s][0]
             elif x == 1:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 10:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            return r
         else:
             raise Fallback
 
@@ -5665,87 +5468,75 @@ def _e29(el: Element, acc: int, n: int) -> tuple[int, int]:
             raise Fallback
 
 
-def _d30(V: int, E: int, pos: int, el: Element) -> int:
+def _d30(V: int, r: int, el: Element) -> int:
     # WPT_FinePositioningReq
     ch = el.children
     s = 0
     while True:
         k = _K66[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L67)
-                ch.append(c)
-                pos = _d37(V, E, pos, c)
-                s = 1
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            c = Element(_U0, _L67)
+            ch.append(c)
+            r = _d37(V, r, c)
+            s = 1
         elif k == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
-                if x & 0x9:
-                    raise Fallback
-                v = _V69[x >> 1]
-                ch.append(Element(_U27, _L68, None, None, v))
-                s = 2
-            else:
+            r -= 5
+            x = (V >> r) & 0x1f
+            if x & 0x19:
                 raise Fallback
+            x &= 0xf
+            v = _V69[x >> 1]
+            ch.append(Element(_U27, _L68, None, None, v))
+            s = 2
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
-                if x & 0x9:
-                    raise Fallback
-                v = _V72[x >> 1]
-                ch.append(Element(_U27, _L71, None, None, v))
-                s = 3
-            else:
+            r -= 5
+            x = (V >> r) & 0x1f
+            if x & 0x19:
                 raise Fallback
+            x &= 0xf
+            v = _V72[x >> 1]
+            ch.append(Element(_U27, _L71, None, None, v))
+            s = 3
         elif k == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 ch.append(Element(_U27, _L74, None, None, v))
                 s = _N129[s][0]
             elif x == 1:
                 c = Element(_U27, _L130)
                 ch.append(c)
-                pos = _d45(V, E, pos, c)
+                r = _d45(V, r, c)
                 s = _N129[s][1]
             elif x == 2:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            return r
         elif k == 5:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
                 c = Element(_U27, _L130)
                 ch.append(c)
-                pos = _d45(V, E, pos, c)
+                r = _d45(V, r, c)
                 s = 4
             elif x == 1:
-                return pos
+                return r
             else:
                 raise Fallback
         else:
@@ -5868,87 +5659,75 @@ def _e30(el: Element, acc: int, n: int) -> tuple[int, int]:
             raise Fallback
 
 
-def _d31(V: int, E: int, pos: int, el: Element) -> int:
+def _d31(V: int, r: int, el: Element) -> int:
     # WPT_FinePositioningRes
     ch = el.children
     s = 0
     while True:
         k = _K66[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L67)
-                ch.append(c)
-                pos = _d37(V, E, pos, c)
-                s = 1
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            c = Element(_U0, _L67)
+            ch.append(c)
+            r = _d37(V, r, c)
+            s = 1
         elif k == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 8
-                x = (V >> (E - pos)) & 0xff
-                if x & 0x81:
-                    raise Fallback
-                v = _V79[x >> 1]
-                ch.append(Element(_U0, _L78, None, None, v))
-                s = 2
-            else:
+            r -= 9
+            x = (V >> r) & 0x1ff
+            if x & 0x181:
                 raise Fallback
+            x &= 0xff
+            v = _V79[x >> 1]
+            ch.append(Element(_U0, _L78, None, None, v))
+            s = 2
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
-                if x & 0x9:
-                    raise Fallback
-                v = _V69[x >> 1]
-                ch.append(Element(_U27, _L80, None, None, v))
-                s = 3
-            else:
+            r -= 5
+            x = (V >> r) & 0x1f
+            if x & 0x19:
                 raise Fallback
+            x &= 0xf
+            v = _V69[x >> 1]
+            ch.append(Element(_U27, _L80, None, None, v))
+            s = 3
         elif k == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 ch.append(Element(_U27, _L74, None, None, v))
                 s = _N129[s][0]
             elif x == 1:
                 c = Element(_U27, _L130)
                 ch.append(c)
-                pos = _d45(V, E, pos, c)
+                r = _d45(V, r, c)
                 s = _N129[s][1]
             elif x == 2:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            return r
         elif k == 5:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
                 c = Element(_U27, _L130)
                 ch.append(c)
-                pos = _d45(V, E, pos, c)
+                r = _d45(V, r, c)
                 s = 4
             elif x == 1:
-                return pos
+                return r
             else:
                 raise Fallback
         else:
@@ -6071,122 +5850,103 @@ def _e31(el: Element, acc: int, n: int) -> tuple[int, int]:
             raise Fallback
 
 
-def _d32(V: int, E: int, pos: int, el: Element) -> int:
+def _d32(V: int, r: int, el: Element) -> int:
     # WPT_FinePositioningSetupReq
     ch = el.children
     s = 0
     while True:
         k = _K131[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L67)
-                ch.append(c)
-                pos = _d37(V, E, pos, c)
-                s = 1
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            c = Element(_U0, _L67)
+            ch.append(c)
+            r = _d37(V, r, c)
+            s = 1
         elif k == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
-                if x & 0x9:
-                    raise Fallback
-                v = _V69[x >> 1]
-                ch.append(Element(_U27, _L68, None, None, v))
-                s = 2
-            else:
+            r -= 5
+            x = (V >> r) & 0x1f
+            if x & 0x19:
                 raise Fallback
+            x &= 0xf
+            v = _V69[x >> 1]
+            ch.append(Element(_U27, _L68, None, None, v))
+            s = 2
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U27, _L132)
-                ch.append(c)
-                pos = _d46(V, E, pos, c)
-                s = 3
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            c = Element(_U27, _L132)
+            ch.append(c)
+            r = _d46(V, r, c)
+            s = 3
         elif k == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U27, _L133)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 4
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            c = Element(_U27, _L133)
+            ch.append(c)
+            r = _d47(V, r, c)
+            s = 4
         elif k == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U27, _L134)
-                ch.append(c)
-                pos = _d48(V, E, pos, c)
-                s = 5
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            c = Element(_U27, _L134)
+            ch.append(c)
+            r = _d48(V, r, c)
+            s = 5
         elif k == 5:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U27, _L135, None, None, v))
-                s = 6
-            else:
+            r -= 2
+            if (V >> r) & 0x3:
                 raise Fallback
+            r -= 8
+            v = (V >> r) & 0xFF
+            if v > 0x7F:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            ch.append(Element(_U27, _L135, None, None, v))
+            s = 6
         elif k == 6:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 ch.append(Element(_U27, _L74, None, None, v))
                 s = _N136[s][0]
             elif x == 1:
                 c = Element(_U27, _L137)
                 ch.append(c)
-                pos = _d49(V, E, pos, c)
+                r = _d49(V, r, c)
                 s = _N136[s][1]
             elif x == 2:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 7:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            return r
         elif k == 8:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
                 c = Element(_U27, _L137)
                 ch.append(c)
-                pos = _d49(V, E, pos, c)
+                r = _d49(V, r, c)
                 s = 7
             elif x == 1:
-                return pos
+                return r
             else:
                 raise Fallback
         else:
@@ -6357,122 +6117,103 @@ def _e32(el: Element, acc: int, n: int) -> tuple[int, int]:
             raise Fallback
 
 
-def _d33(V: int, E: int, pos: int, el: Element) -> int:
+def _d33(V: int, r: int, el: Element) -> int:
     # WPT_FinePositioningSetupRes
     ch = el.children
     s = 0
     while True:
         k = _K131[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L67)
-                ch.append(c)
-                pos = _d37(V, E, pos, c)
-                s = 1
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            c = Element(_U0, _L67)
+            ch.append(c)
+            r = _d37(V, r, c)
+            s = 1
         elif k == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 8
-                x = (V >> (E - pos)) & 0xff
-                if x & 0x81:
-                    raise Fallback
-                v = _V79[x >> 1]
-                ch.append(Element(_U0, _L78, None, None, v))
-                s = 2
-            else:
+            r -= 9
+            x = (V >> r) & 0x1ff
+            if x & 0x181:
                 raise Fallback
+            x &= 0xff
+            v = _V79[x >> 1]
+            ch.append(Element(_U0, _L78, None, None, v))
+            s = 2
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U27, _L138)
-                ch.append(c)
-                pos = _d46(V, E, pos, c)
-                s = 3
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            c = Element(_U27, _L138)
+            ch.append(c)
+            r = _d46(V, r, c)
+            s = 3
         elif k == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U27, _L139)
-                ch.append(c)
-                pos = _d47(V, E, pos, c)
-                s = 4
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            c = Element(_U27, _L139)
+            ch.append(c)
+            r = _d47(V, r, c)
+            s = 4
         elif k == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U27, _L140)
-                ch.append(c)
-                pos = _d48(V, E, pos, c)
-                s = 5
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            c = Element(_U27, _L140)
+            ch.append(c)
+            r = _d48(V, r, c)
+            s = 5
         elif k == 5:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U27, _L135, None, None, v))
-                s = 6
-            else:
+            r -= 2
+            if (V >> r) & 0x3:
                 raise Fallback
+            r -= 8
+            v = (V >> r) & 0xFF
+            if v > 0x7F:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            ch.append(Element(_U27, _L135, None, None, v))
+            s = 6
         elif k == 6:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 ch.append(Element(_U27, _L74, None, None, v))
                 s = _N136[s][0]
             elif x == 1:
                 c = Element(_U27, _L137)
                 ch.append(c)
-                pos = _d49(V, E, pos, c)
+                r = _d49(V, r, c)
                 s = _N136[s][1]
             elif x == 2:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 7:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            return r
         elif k == 8:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
                 c = Element(_U27, _L137)
                 ch.append(c)
-                pos = _d49(V, E, pos, c)
+                r = _d49(V, r, c)
                 s = 7
             elif x == 1:
-                return pos
+                return r
             else:
                 raise Fallback
         else:
@@ -6643,54 +6384,48 @@ def _e33(el: Element, acc: int, n: int) -> tuple[int, int]:
             raise Fallback
 
 
-def _d34(V: int, E: int, pos: int, el: Element) -> int:
+def _d34(V: int, r: int, el: Element) -> int:
     # WPT_PairingReq
     ch = el.children
     s = 0
     while True:
         k = _K66[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L67)
-                ch.append(c)
-                pos = _d37(V, E, pos, c)
-                s = 1
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            c = Element(_U0, _L67)
+            ch.append(c)
+            r = _d37(V, r, c)
+            s = 1
         elif k == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
-                if x & 0x9:
-                    raise Fallback
-                v = _V69[x >> 1]
-                ch.append(Element(_U27, _L68, None, None, v))
-                s = 2
-            else:
+            r -= 5
+            x = (V >> r) & 0x1f
+            if x & 0x19:
                 raise Fallback
+            x &= 0xf
+            v = _V69[x >> 1]
+            ch.append(Element(_U27, _L68, None, None, v))
+            s = 2
         elif k == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
+                r -= 8
+                v = (V >> r) & 0xFF
                 if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                    v, r = ruint(V, r, v)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 ch.append(Element(_U27, _L141, None, None, v))
                 s = 4
             elif x == 1:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
+                r -= 4
+                x = (V >> r) & 0xf
                 if x & 0x9:
                     raise Fallback
                 v = _V72[x >> 1]
@@ -6699,42 +6434,36 @@ def _d34(V: int, E: int, pos: int, el: Element) -> int:
             else:
                 raise Fallback
         elif k == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 ch.append(Element(_U27, _L74, None, None, v))
                 s = _N73[s][0]
             elif x == 1:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
-                if x & 0x9:
-                    raise Fallback
-                v = _V72[x >> 1]
-                ch.append(Element(_U27, _L71, None, None, v))
-                s = 3
-            else:
+            r -= 5
+            x = (V >> r) & 0x1f
+            if x & 0x19:
                 raise Fallback
+            x &= 0xf
+            v = _V72[x >> 1]
+            ch.append(Element(_U27, _L71, None, None, v))
+            s = 3
         elif k == 5:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            return r
         else:
             raise Fallback
 
@@ -6871,129 +6600,117 @@ def _e34(el: Element, acc: int, n: int) -> tuple[int, int]:
             raise Fallback
 
 
-def _d35(V: int, E: int, pos: int, el: Element) -> int:
+def _d35(V: int, r: int, el: Element) -> int:
     # WPT_PairingRes
     ch = el.children
     s = 0
     while True:
         k = _K77[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U0, _L67)
-                ch.append(c)
-                pos = _d37(V, E, pos, c)
-                s = 1
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            c = Element(_U0, _L67)
+            ch.append(c)
+            r = _d37(V, r, c)
+            s = 1
         elif k == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 8
-                x = (V >> (E - pos)) & 0xff
-                if x & 0x81:
-                    raise Fallback
-                v = _V79[x >> 1]
-                ch.append(Element(_U0, _L78, None, None, v))
-                s = 2
-            else:
+            r -= 9
+            x = (V >> r) & 0x1ff
+            if x & 0x181:
                 raise Fallback
+            x &= 0xff
+            v = _V79[x >> 1]
+            ch.append(Element(_U0, _L78, None, None, v))
+            s = 2
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
-                if x & 0x9:
-                    raise Fallback
-                v = _V69[x >> 1]
-                ch.append(Element(_U27, _L80, None, None, v))
-                s = 3
-            else:
+            r -= 5
+            x = (V >> r) & 0x1f
+            if x & 0x19:
                 raise Fallback
+            x &= 0xf
+            v = _V69[x >> 1]
+            ch.append(Element(_U27, _L80, None, None, v))
+            s = 3
         elif k == 3:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
+                r -= 8
+                v = (V >> r) & 0xFF
                 if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                    v, r = ruint(V, r, v)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 ch.append(Element(_U27, _L141, None, None, v))
                 s = 6
             elif x == 1:
                 c = Element(_U27, _L142)
                 ch.append(c)
-                pos = _d50(V, E, pos, c)
+                r = _d50(V, r, c)
                 s = 5
             elif x == 2:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 ch.append(Element(_U27, _L74, None, None, v))
                 s = 4
             elif x == 3:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 4:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 ch.append(Element(_U27, _L74, None, None, v))
                 s = _N83[s][0]
             elif x == 1:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 5:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
                 c = Element(_U27, _L142)
                 ch.append(c)
-                pos = _d50(V, E, pos, c)
+                r = _d50(V, r, c)
                 s = 5
             elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 ch.append(Element(_U27, _L74, None, None, v))
                 s = 4
             elif x == 2:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 6:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            return r
         else:
             raise Fallback
 
@@ -7165,55 +6882,55 @@ def _e35(el: Element, acc: int, n: int) -> tuple[int, int]:
             raise Fallback
 
 
-def _d36(V: int, E: int, pos: int, el: Element) -> int:
+def _d36(V: int, r: int, el: Element) -> int:
     # X509Data
     ch = el.children
     s = 0
     if s == 0:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U3, _L143)
             ch.append(c)
-            pos = _d51(V, E, pos, c)
+            r = _d51(V, r, c)
             s = 1
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U3, _L144, None, None, v))
             s = 1
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U3, _L145, None, None, v))
             s = 1
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U3, _L146, None, None, v))
             s = 1
         elif x == 4:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U3, _L147, None, None, v))
             s = 1
@@ -7222,52 +6939,52 @@ def _d36(V: int, E: int, pos: int, el: Element) -> int:
         else:
             raise Fallback
     while s == 1:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U3, _L143)
             ch.append(c)
-            pos = _d51(V, E, pos, c)
+            r = _d51(V, r, c)
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U3, _L144, None, None, v))
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U3, _L145, None, None, v))
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U3, _L146, None, None, v))
         elif x == 4:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U3, _L147, None, None, v))
         elif x == 5:
             raise Fallback
         elif x == 6:
-            return pos
+            return r
         else:
             raise Fallback
     raise Fallback
@@ -7422,62 +7139,50 @@ def _e36(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d37(V: int, E: int, pos: int, el: Element) -> int:
+def _d37(V: int, r: int, el: Element) -> int:
     # MessageHeaderType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L148, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L148, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L149, None, None, v))
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L149, None, None, v))
+        s = 2
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U3, _L19)
             ch.append(c)
-            pos = _d16(V, E, pos, c)
+            r = _d16(V, r, c)
             s = 3
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -7561,51 +7266,40 @@ def _e37(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d38(V: int, E: int, pos: int, el: Element) -> int:
+def _d38(V: int, r: int, el: Element) -> int:
     # RationalNumberType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 10
-            x = (V >> (E - pos)) & 0x3ff
-            if x & 0x201:
-                raise Fallback
-            v = (x >> 1) + -128
-            ch.append(Element(_U0, _L57, None, None, v))
-            s = 1
-        else:
+        r -= 11
+        x = (V >> r) & 0x7ff
+        if x & 0x601:
             raise Fallback
+        x &= 0x3ff
+        v = (x >> 1) + -128
+        ch.append(Element(_U0, _L57, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
-            if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
-                v = -u - 1 if v & 0x100 else u
-            elif v > 0xFF:
-                v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L150, None, None, v))
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 9
+        v = (V >> r) & 0x1FF
+        if v & 0x80:
+            u, r = ruint(V, r, v & 0xFF)
+            v = -u - 1 if v & 0x100 else u
+        elif v > 0xFF:
+            v = 0xFF - v
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L150, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -7674,16 +7368,16 @@ def _e38(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d39(V: int, E: int, pos: int, el: Element) -> int:
+def _d39(V: int, r: int, el: Element) -> int:
     # DisplayParametersType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -7692,8 +7386,8 @@ def _d39(V: int, E: int, pos: int, el: Element) -> int:
             ch.append(Element(_U0, _L151, None, None, v))
             s = 10
         elif x == 1:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -7702,8 +7396,8 @@ def _d39(V: int, E: int, pos: int, el: Element) -> int:
             ch.append(Element(_U0, _L152, None, None, v))
             s = 9
         elif x == 2:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -7712,8 +7406,8 @@ def _d39(V: int, E: int, pos: int, el: Element) -> int:
             ch.append(Element(_U0, _L153, None, None, v))
             s = 8
         elif x == 3:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -7722,47 +7416,47 @@ def _d39(V: int, E: int, pos: int, el: Element) -> int:
             ch.append(Element(_U0, _L154, None, None, v))
             s = 7
         elif x == 4:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L155, None, None, v))
             s = 6
         elif x == 5:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L156, None, None, v))
             s = 5
         elif x == 6:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L157, None, None, v))
             s = 4
         elif x == 7:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -7771,26 +7465,26 @@ def _d39(V: int, E: int, pos: int, el: Element) -> int:
         elif x == 8:
             c = Element(_U0, _L159)
             ch.append(c)
-            pos = _d38(V, E, pos, c)
+            r = _d38(V, r, c)
             s = 2
         elif x == 9:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             ch.append(Element(_U0, _L160, None, None, v))
             s = 1
         elif x == 10:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 10:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -7799,8 +7493,8 @@ def _d39(V: int, E: int, pos: int, el: Element) -> int:
             ch.append(Element(_U0, _L152, None, None, v))
             s = 9
         elif x == 1:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -7809,8 +7503,8 @@ def _d39(V: int, E: int, pos: int, el: Element) -> int:
             ch.append(Element(_U0, _L153, None, None, v))
             s = 8
         elif x == 2:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -7819,47 +7513,47 @@ def _d39(V: int, E: int, pos: int, el: Element) -> int:
             ch.append(Element(_U0, _L154, None, None, v))
             s = 7
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L155, None, None, v))
             s = 6
         elif x == 4:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L156, None, None, v))
             s = 5
         elif x == 5:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L157, None, None, v))
             s = 4
         elif x == 6:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -7868,26 +7562,26 @@ def _d39(V: int, E: int, pos: int, el: Element) -> int:
         elif x == 7:
             c = Element(_U0, _L159)
             ch.append(c)
-            pos = _d38(V, E, pos, c)
+            r = _d38(V, r, c)
             s = 2
         elif x == 8:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             ch.append(Element(_U0, _L160, None, None, v))
             s = 1
         elif x == 9:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 9:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -7896,8 +7590,8 @@ def _d39(V: int, E: int, pos: int, el: Element) -> int:
             ch.append(Element(_U0, _L153, None, None, v))
             s = 8
         elif x == 1:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -7906,47 +7600,47 @@ def _d39(V: int, E: int, pos: int, el: Element) -> int:
             ch.append(Element(_U0, _L154, None, None, v))
             s = 7
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L155, None, None, v))
             s = 6
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L156, None, None, v))
             s = 5
         elif x == 4:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L157, None, None, v))
             s = 4
         elif x == 5:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -7955,26 +7649,26 @@ def _d39(V: int, E: int, pos: int, el: Element) -> int:
         elif x == 6:
             c = Element(_U0, _L159)
             ch.append(c)
-            pos = _d38(V, E, pos, c)
+            r = _d38(V, r, c)
             s = 2
         elif x == 7:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             ch.append(Element(_U0, _L160, None, None, v))
             s = 1
         elif x == 8:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 8:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -7983,47 +7677,47 @@ def _d39(V: int, E: int, pos: int, el: Element) -> int:
             ch.append(Element(_U0, _L154, None, None, v))
             s = 7
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L155, None, None, v))
             s = 6
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L156, None, None, v))
             s = 5
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L157, None, None, v))
             s = 4
         elif x == 4:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -8032,65 +7726,65 @@ def _d39(V: int, E: int, pos: int, el: Element) -> int:
         elif x == 5:
             c = Element(_U0, _L159)
             ch.append(c)
-            pos = _d38(V, E, pos, c)
+            r = _d38(V, r, c)
             s = 2
         elif x == 6:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             ch.append(Element(_U0, _L160, None, None, v))
             s = 1
         elif x == 7:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 7:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L155, None, None, v))
             s = 6
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L156, None, None, v))
             s = 5
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L157, None, None, v))
             s = 4
         elif x == 3:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -8099,52 +7793,52 @@ def _d39(V: int, E: int, pos: int, el: Element) -> int:
         elif x == 4:
             c = Element(_U0, _L159)
             ch.append(c)
-            pos = _d38(V, E, pos, c)
+            r = _d38(V, r, c)
             s = 2
         elif x == 5:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             ch.append(Element(_U0, _L160, None, None, v))
             s = 1
         elif x == 6:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 6:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L156, None, None, v))
             s = 5
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L157, None, None, v))
             s = 4
         elif x == 2:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -8153,39 +7847,39 @@ def _d39(V: int, E: int, pos: int, el: Element) -> int:
         elif x == 3:
             c = Element(_U0, _L159)
             ch.append(c)
-            pos = _d38(V, E, pos, c)
+            r = _d38(V, r, c)
             s = 2
         elif x == 4:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             ch.append(Element(_U0, _L160, None, None, v))
             s = 1
         elif x == 5:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 5:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L157, None, None, v))
             s = 4
         elif x == 1:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -8194,26 +7888,26 @@ def _d39(V: int, E: int, pos: int, el: Element) -> int:
         elif x == 2:
             c = Element(_U0, _L159)
             ch.append(c)
-            pos = _d38(V, E, pos, c)
+            r = _d38(V, r, c)
             s = 2
         elif x == 3:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             ch.append(Element(_U0, _L160, None, None, v))
             s = 1
         elif x == 4:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 4:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -8222,62 +7916,60 @@ def _d39(V: int, E: int, pos: int, el: Element) -> int:
         elif x == 1:
             c = Element(_U0, _L159)
             ch.append(c)
-            pos = _d38(V, E, pos, c)
+            r = _d38(V, r, c)
             s = 2
         elif x == 2:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             ch.append(Element(_U0, _L160, None, None, v))
             s = 1
         elif x == 3:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L159)
             ch.append(c)
-            pos = _d38(V, E, pos, c)
+            r = _d38(V, r, c)
             s = 2
         elif x == 1:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             ch.append(Element(_U0, _L160, None, None, v))
             s = 1
         elif x == 2:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             ch.append(Element(_U0, _L160, None, None, v))
             s = 1
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -9021,57 +8713,47 @@ def _e39(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d40(V: int, E: int, pos: int, el: Element) -> int:
+def _d40(V: int, r: int, el: Element) -> int:
     # WPT_EVPCPowerControlParameterType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U27, _L161)
-            ch.append(c)
-            pos = _d38(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U27, _L161)
+        ch.append(c)
+        r = _d38(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U27, _L162)
-            ch.append(c)
-            pos = _d38(V, E, pos, c)
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U27, _L162)
+        ch.append(c)
+        r = _d38(V, r, c)
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U27, _L163)
-            ch.append(c)
-            pos = _d38(V, E, pos, c)
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U27, _L163)
+        ch.append(c)
+        r = _d38(V, r, c)
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U27, _L164)
-            ch.append(c)
-            pos = _d38(V, E, pos, c)
-            s = 4
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U27, _L164)
+        ch.append(c)
+        r = _d38(V, r, c)
+        s = 4
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -9151,48 +8833,37 @@ def _e40(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d41(V: int, E: int, pos: int, el: Element) -> int:
+def _d41(V: int, r: int, el: Element) -> int:
     # EVSEStatusType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L165, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L165, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 5
-            x = (V >> (E - pos)) & 0x1f
-            if x & 0x11:
-                raise Fallback
-            v = _V167[x >> 1]
-            ch.append(Element(_U0, _L166, None, None, v))
-            s = 2
-        else:
+        r -= 6
+        x = (V >> r) & 0x3f
+        if x & 0x31:
             raise Fallback
+        x &= 0x1f
+        v = _V167[x >> 1]
+        ch.append(Element(_U0, _L166, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -9260,368 +8931,356 @@ def _e41(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d42(V: int, E: int, pos: int, el: Element) -> int:
+def _d42(V: int, r: int, el: Element) -> int:
     # MeterInfoType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L169, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rstr(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L169, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L170, None, None, v))
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L170, None, None, v))
+        s = 2
     if s == 2:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L171, None, None, v))
             s = 8
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L172, None, None, v))
             s = 7
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L173, None, None, v))
             s = 6
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L174, None, None, v))
             s = 5
         elif x == 4:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L175, None, None, v))
             s = 4
         elif x == 5:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L176, None, None, v))
             s = 3
         elif x == 6:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 8:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L172, None, None, v))
             s = 7
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L173, None, None, v))
             s = 6
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L174, None, None, v))
             s = 5
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L175, None, None, v))
             s = 4
         elif x == 4:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L176, None, None, v))
             s = 3
         elif x == 5:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 7:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L173, None, None, v))
             s = 6
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L174, None, None, v))
             s = 5
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L175, None, None, v))
             s = 4
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L176, None, None, v))
             s = 3
         elif x == 4:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 6:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L174, None, None, v))
             s = 5
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L175, None, None, v))
             s = 4
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L176, None, None, v))
             s = 3
         elif x == 3:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 5:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L175, None, None, v))
             s = 4
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L176, None, None, v))
             s = 3
         elif x == 2:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L176, None, None, v))
             s = 3
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -10092,147 +9751,140 @@ def _e42(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d43(V: int, E: int, pos: int, el: Element) -> int:
+def _d43(V: int, r: int, el: Element) -> int:
     # ReceiptType
     ch = el.children
     s = 0
     while True:
         k = _K177[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L178, None, None, v))
-                s = 1
-            else:
+            r -= 2
+            if (V >> r) & 0x3:
                 raise Fallback
+            r -= 8
+            v = (V >> r) & 0xFF
+            if v > 0x7F:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L178, None, None, v))
+            s = 1
         elif k == 1:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x == 0:
                 c = Element(_U0, _L179)
                 ch.append(c)
-                pos = _d52(V, E, pos, c)
+                r = _d52(V, r, c)
                 s = 6
             elif x == 1:
                 c = Element(_U0, _L180)
                 ch.append(c)
-                pos = _d52(V, E, pos, c)
+                r = _d52(V, r, c)
                 s = 5
             elif x == 2:
                 c = Element(_U0, _L181)
                 ch.append(c)
-                pos = _d52(V, E, pos, c)
+                r = _d52(V, r, c)
                 s = 4
             elif x == 3:
                 c = Element(_U0, _L182)
                 ch.append(c)
-                pos = _d52(V, E, pos, c)
+                r = _d52(V, r, c)
                 s = 3
             elif x == 4:
                 c = Element(_U0, _L183)
                 ch.append(c)
-                pos = _d53(V, E, pos, c)
+                r = _d53(V, r, c)
                 s = 2
             elif x == 5:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
                 c = Element(_U0, _L183)
                 ch.append(c)
-                pos = _d53(V, E, pos, c)
+                r = _d53(V, r, c)
                 s = _N184[s][0]
             elif x == 1:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
                 c = Element(_U0, _L182)
                 ch.append(c)
-                pos = _d52(V, E, pos, c)
+                r = _d52(V, r, c)
                 s = 3
             elif x == 1:
                 c = Element(_U0, _L183)
                 ch.append(c)
-                pos = _d53(V, E, pos, c)
+                r = _d53(V, r, c)
                 s = 2
             elif x == 2:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 4:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x == 0:
                 c = Element(_U0, _L181)
                 ch.append(c)
-                pos = _d52(V, E, pos, c)
+                r = _d52(V, r, c)
                 s = 4
             elif x == 1:
                 c = Element(_U0, _L182)
                 ch.append(c)
-                pos = _d52(V, E, pos, c)
+                r = _d52(V, r, c)
                 s = 3
             elif x == 2:
                 c = Element(_U0, _L183)
                 ch.append(c)
-                pos = _d53(V, E, pos, c)
+                r = _d53(V, r, c)
                 s = 2
             elif x == 3:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 5:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x == 0:
                 c = Element(_U0, _L180)
                 ch.append(c)
-                pos = _d52(V, E, pos, c)
+                r = _d52(V, r, c)
                 s = 5
             elif x == 1:
                 c = Element(_U0, _L181)
                 ch.append(c)
-                pos = _d52(V, E, pos, c)
+                r = _d52(V, r, c)
                 s = 4
             elif x == 2:
                 c = Element(_U0, _L182)
                 ch.append(c)
-                pos = _d52(V, E, pos, c)
+                r = _d52(V, r, c)
                 s = 3
             elif x == 3:
                 c = Element(_U0, _L183)
                 ch.append(c)
-                pos = _d53(V, E, pos, c)
+                r = _d53(V, r, c)
                 s = 2
             elif x == 4:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 6:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            return r
         else:
             raise Fallback
 
@@ -10415,27 +10067,23 @@ def _e43(el: Element, acc: int, n: int) -> tuple[int, int]:
             raise Fallback
 
 
-def _d44(V: int, E: int, pos: int, el: Element) -> int:
+def _d44(V: int, r: int, el: Element) -> int:
     # WPT_SPCPowerControlParameterType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U27, _L185)
-            ch.append(c)
-            pos = _d38(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U27, _L185)
+        ch.append(c)
+        r = _d38(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -10473,40 +10121,32 @@ def _e44(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d45(V: int, E: int, pos: int, el: Element) -> int:
+def _d45(V: int, r: int, el: Element) -> int:
     # WPT_LF_DataPackageListType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 10
-            x = (V >> (E - pos)) & 0x3ff
-            if x & 0x201:
-                raise Fallback
-            v = x >> 1
-            ch.append(Element(_U27, _L186, None, None, v))
-            s = 1
-        else:
+        r -= 11
+        x = (V >> r) & 0x7ff
+        if x & 0x601:
             raise Fallback
+        x &= 0x3ff
+        v = x >> 1
+        ch.append(Element(_U27, _L186, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U27, _L187)
-            ch.append(c)
-            pos = _d54(V, E, pos, c)
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U27, _L187)
+        ch.append(c)
+        r = _d54(V, r, c)
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -10562,47 +10202,41 @@ def _e45(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d46(V: int, E: int, pos: int, el: Element) -> int:
+def _d46(V: int, r: int, el: Element) -> int:
     # WPT_FinePositioningMethodListType
     ch = el.children
     s = 0
     while True:
         k = _K188[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 5
-                x = (V >> (E - pos)) & 0x1f
-                if x & 0x11:
-                    raise Fallback
-                v = _V190[x >> 1]
-                ch.append(Element(_U27, _L189, None, None, v))
-                s = 1
-            else:
+            r -= 6
+            x = (V >> r) & 0x3f
+            if x & 0x31:
                 raise Fallback
+            x &= 0x1f
+            v = _V190[x >> 1]
+            ch.append(Element(_U27, _L189, None, None, v))
+            s = 1
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 5
-                x = (V >> (E - pos)) & 0x1f
+                r -= 5
+                x = (V >> r) & 0x1f
                 if x & 0x11:
                     raise Fallback
                 v = _V190[x >> 1]
                 ch.append(Element(_U27, _L189, None, None, v))
                 s = _N191[s][0]
             elif x == 1:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            return r
         else:
             raise Fallback
 
@@ -10668,47 +10302,41 @@ def _e46(el: Element, acc: int, n: int) -> tuple[int, int]:
             raise Fallback
 
 
-def _d47(V: int, E: int, pos: int, el: Element) -> int:
+def _d47(V: int, r: int, el: Element) -> int:
     # WPT_PairingMethodListType
     ch = el.children
     s = 0
     while True:
         k = _K188[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 5
-                x = (V >> (E - pos)) & 0x1f
-                if x & 0x11:
-                    raise Fallback
-                v = _V194[x >> 1]
-                ch.append(Element(_U27, _L193, None, None, v))
-                s = 1
-            else:
+            r -= 6
+            x = (V >> r) & 0x3f
+            if x & 0x31:
                 raise Fallback
+            x &= 0x1f
+            v = _V194[x >> 1]
+            ch.append(Element(_U27, _L193, None, None, v))
+            s = 1
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 5
-                x = (V >> (E - pos)) & 0x1f
+                r -= 5
+                x = (V >> r) & 0x1f
                 if x & 0x11:
                     raise Fallback
                 v = _V194[x >> 1]
                 ch.append(Element(_U27, _L193, None, None, v))
                 s = _N191[s][0]
             elif x == 1:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            return r
         else:
             raise Fallback
 
@@ -10774,47 +10402,41 @@ def _e47(el: Element, acc: int, n: int) -> tuple[int, int]:
             raise Fallback
 
 
-def _d48(V: int, E: int, pos: int, el: Element) -> int:
+def _d48(V: int, r: int, el: Element) -> int:
     # WPT_AlignmentCheckMethodListType
     ch = el.children
     s = 0
     while True:
         k = _K188[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
-                if x & 0x9:
-                    raise Fallback
-                v = _V197[x >> 1]
-                ch.append(Element(_U27, _L196, None, None, v))
-                s = 1
-            else:
+            r -= 5
+            x = (V >> r) & 0x1f
+            if x & 0x19:
                 raise Fallback
+            x &= 0xf
+            v = _V197[x >> 1]
+            ch.append(Element(_U27, _L196, None, None, v))
+            s = 1
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
+                r -= 4
+                x = (V >> r) & 0xf
                 if x & 0x9:
                     raise Fallback
                 v = _V197[x >> 1]
                 ch.append(Element(_U27, _L196, None, None, v))
                 s = _N191[s][0]
             elif x == 1:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            return r
         else:
             raise Fallback
 
@@ -10880,32 +10502,30 @@ def _e48(el: Element, acc: int, n: int) -> tuple[int, int]:
             raise Fallback
 
 
-def _d49(V: int, E: int, pos: int, el: Element) -> int:
+def _d49(V: int, r: int, el: Element) -> int:
     # WPT_LF_SystemSetupDataType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U27, _L199)
             ch.append(c)
-            pos = _d55(V, E, pos, c)
+            r = _d55(V, r, c)
             s = 1
         elif x == 1:
             c = Element(_U27, _L200)
             ch.append(c)
-            pos = _d56(V, E, pos, c)
+            r = _d56(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -10949,41 +10569,37 @@ def _e49(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d50(V: int, E: int, pos: int, el: Element) -> int:
+def _d50(V: int, r: int, el: Element) -> int:
     # AlternativeSECCListType
     ch = el.children
     s = 0
     while True:
         k = _K188[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U27, _L201)
-                ch.append(c)
-                pos = _d57(V, E, pos, c)
-                s = 1
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            c = Element(_U27, _L201)
+            ch.append(c)
+            r = _d57(V, r, c)
+            s = 1
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
                 c = Element(_U27, _L201)
                 ch.append(c)
-                pos = _d57(V, E, pos, c)
+                r = _d57(V, r, c)
                 s = _N191[s][0]
             elif x == 1:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            return r
         else:
             raise Fallback
 
@@ -11039,53 +10655,41 @@ def _e50(el: Element, acc: int, n: int) -> tuple[int, int]:
             raise Fallback
 
 
-def _d51(V: int, E: int, pos: int, el: Element) -> int:
+def _d51(V: int, r: int, el: Element) -> int:
     # X509IssuerSerialType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U3, _L202, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rstr(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U3, _L202, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
-            if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
-                v = -u - 1 if v & 0x100 else u
-            elif v > 0xFF:
-                v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U3, _L203, None, None, v))
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 9
+        v = (V >> r) & 0x1FF
+        if v & 0x80:
+            u, r = ruint(V, r, v & 0xFF)
+            v = -u - 1 if v & 0x100 else u
+        elif v > 0xFF:
+            v = 0xFF - v
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U3, _L203, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -11159,37 +10763,31 @@ def _e51(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d52(V: int, E: int, pos: int, el: Element) -> int:
+def _d52(V: int, r: int, el: Element) -> int:
     # DetailedCostType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L204)
-            ch.append(c)
-            pos = _d38(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L204)
+        ch.append(c)
+        r = _d38(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L205)
-            ch.append(c)
-            pos = _d38(V, E, pos, c)
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L205)
+        ch.append(c)
+        r = _d38(V, r, c)
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -11241,45 +10839,36 @@ def _e52(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d53(V: int, E: int, pos: int, el: Element) -> int:
+def _d53(V: int, r: int, el: Element) -> int:
     # DetailedTaxType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L206, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L206, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L204)
-            ch.append(c)
-            pos = _d38(V, E, pos, c)
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L204)
+        ch.append(c)
+        r = _d38(V, r, c)
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -11342,45 +10931,39 @@ def _e53(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d54(V: int, E: int, pos: int, el: Element) -> int:
+def _d54(V: int, r: int, el: Element) -> int:
     # WPT_LF_DataPackageType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 10
-            x = (V >> (E - pos)) & 0x3ff
-            if x & 0x201:
-                raise Fallback
-            v = x >> 1
-            ch.append(Element(_U27, _L207, None, None, v))
-            s = 1
-        else:
+        r -= 11
+        x = (V >> r) & 0x7ff
+        if x & 0x601:
             raise Fallback
+        x &= 0x3ff
+        v = x >> 1
+        ch.append(Element(_U27, _L207, None, None, v))
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U27, _L208)
             ch.append(c)
-            pos = _d58(V, E, pos, c)
+            r = _d58(V, r, c)
             s = 2
         elif x == 1:
             c = Element(_U27, _L209)
             ch.append(c)
-            pos = _d59(V, E, pos, c)
+            r = _d59(V, r, c)
             s = 2
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -11442,79 +11025,69 @@ def _e54(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d55(V: int, E: int, pos: int, el: Element) -> int:
+def _d55(V: int, r: int, el: Element) -> int:
     # WPT_LF_TransmitterDataType
     ch = el.children
     s = 0
     while True:
         k = _K210[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 10
-                x = (V >> (E - pos)) & 0x3ff
-                if x & 0x201:
-                    raise Fallback
-                v = x >> 1
-                ch.append(Element(_U27, _L211, None, None, v))
-                s = 1
-            else:
+            r -= 11
+            x = (V >> r) & 0x7ff
+            if x & 0x601:
                 raise Fallback
+            x &= 0x3ff
+            v = x >> 1
+            ch.append(Element(_U27, _L211, None, None, v))
+            s = 1
         elif k == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U27, _L212)
-                ch.append(c)
-                pos = _d38(V, E, pos, c)
-                s = 2
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            c = Element(_U27, _L212)
+            ch.append(c)
+            r = _d38(V, r, c)
+            s = 2
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U27, _L214)
-                ch.append(c)
-                pos = _d60(V, E, pos, c)
-                s = _N213[s][0]
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            c = Element(_U27, _L214)
+            ch.append(c)
+            r = _d60(V, r, c)
+            s = _N213[s][0]
         elif k == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
                 c = Element(_U27, _L214)
                 ch.append(c)
-                pos = _d60(V, E, pos, c)
+                r = _d60(V, r, c)
                 s = _N215[s][0]
             elif x == 1:
                 c = Element(_U27, _L216)
                 ch.append(c)
-                pos = _d61(V, E, pos, c)
+                r = _d61(V, r, c)
                 s = _N215[s][1]
             elif x == 2:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            return r
         elif k == 5:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
                 c = Element(_U27, _L216)
                 ch.append(c)
-                pos = _d61(V, E, pos, c)
+                r = _d61(V, r, c)
                 s = 5
             elif x == 1:
-                return pos
+                return r
             else:
                 raise Fallback
         else:
@@ -11624,54 +11197,46 @@ def _e55(el: Element, acc: int, n: int) -> tuple[int, int]:
             raise Fallback
 
 
-def _d56(V: int, E: int, pos: int, el: Element) -> int:
+def _d56(V: int, r: int, el: Element) -> int:
     # WPT_LF_ReceiverDataType
     ch = el.children
     s = 0
     while True:
         k = _K217[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 10
-                x = (V >> (E - pos)) & 0x3ff
-                if x & 0x201:
-                    raise Fallback
-                v = x >> 1
-                ch.append(Element(_U27, _L218, None, None, v))
-                s = 1
-            else:
+            r -= 11
+            x = (V >> r) & 0x7ff
+            if x & 0x601:
                 raise Fallback
+            x &= 0x3ff
+            v = x >> 1
+            ch.append(Element(_U27, _L218, None, None, v))
+            s = 1
         elif k == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U27, _L220)
-                ch.append(c)
-                pos = _d60(V, E, pos, c)
-                s = _N219[s][0]
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            c = Element(_U27, _L220)
+            ch.append(c)
+            r = _d60(V, r, c)
+            s = _N219[s][0]
         elif k == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
                 c = Element(_U27, _L220)
                 ch.append(c)
-                pos = _d60(V, E, pos, c)
+                r = _d60(V, r, c)
                 s = _N221[s][0]
             elif x == 1:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            return r
         else:
             raise Fallback
 
@@ -11745,157 +11310,155 @@ def _e56(el: Element, acc: int, n: int) -> tuple[int, int]:
             raise Fallback
 
 
-def _d57(V: int, E: int, pos: int, el: Element) -> int:
+def _d57(V: int, r: int, el: Element) -> int:
     # AlternativeSECCType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U27, _L222, None, None, v))
             s = 4
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U27, _L223, None, None, v))
             s = 3
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U27, _L224, None, None, v))
             s = 2
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U27, _L225, None, None, v))
             s = 1
         elif x == 4:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 4:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U27, _L223, None, None, v))
             s = 3
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U27, _L224, None, None, v))
             s = 2
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U27, _L225, None, None, v))
             s = 1
         elif x == 3:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U27, _L224, None, None, v))
             s = 2
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U27, _L225, None, None, v))
             s = 1
         elif x == 2:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U27, _L225, None, None, v))
             s = 1
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -12109,27 +11672,23 @@ def _e57(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d58(V: int, E: int, pos: int, el: Element) -> int:
+def _d58(V: int, r: int, el: Element) -> int:
     # WPT_LF_TxDataListType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U27, _L226)
-            ch.append(c)
-            pos = _d62(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U27, _L226)
+        ch.append(c)
+        r = _d62(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -12167,27 +11726,23 @@ def _e58(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d59(V: int, E: int, pos: int, el: Element) -> int:
+def _d59(V: int, r: int, el: Element) -> int:
     # WPT_LF_RxDataListType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U27, _L227)
-            ch.append(c)
-            pos = _d63(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U27, _L227)
+        ch.append(c)
+        r = _d63(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -12225,55 +11780,44 @@ def _e59(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d60(V: int, E: int, pos: int, el: Element) -> int:
+def _d60(V: int, r: int, el: Element) -> int:
     # WPT_TxRxSpecDataType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U27, _L228, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U27, _L228, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U27, _L229)
-            ch.append(c)
-            pos = _d64(V, E, pos, c)
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U27, _L229)
+        ch.append(c)
+        r = _d64(V, r, c)
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U27, _L230)
-            ch.append(c)
-            pos = _d64(V, E, pos, c)
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U27, _L230)
+        ch.append(c)
+        r = _d64(V, r, c)
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -12350,106 +11894,87 @@ def _e60(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d61(V: int, E: int, pos: int, el: Element) -> int:
+def _d61(V: int, r: int, el: Element) -> int:
     # WPT_TxRxPackageSpecDataType
     ch = el.children
     s = 0
     while True:
         k = _K231[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                c = Element(_U27, _L233)
-                ch.append(c)
-                pos = _d65(V, E, pos, c)
-                s = _N232[s][0]
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            c = Element(_U27, _L233)
+            ch.append(c)
+            r = _d65(V, r, c)
+            s = _N232[s][0]
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
                 c = Element(_U27, _L233)
                 ch.append(c)
-                pos = _d65(V, E, pos, c)
+                r = _d65(V, r, c)
                 s = _N234[s][0]
             elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
+                r -= 8
+                v = (V >> r) & 0xFF
                 if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                    v, r = ruint(V, r, v)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 ch.append(Element(_U27, _L235, None, None, v))
                 s = _N234[s][1]
             else:
                 raise Fallback
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U27, _L236, None, None, v))
-                s = 5
-            else:
+            r -= 2
+            if (V >> r) & 0x3:
                 raise Fallback
+            r -= 8
+            v = (V >> r) & 0xFF
+            if v > 0x7F:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            ch.append(Element(_U27, _L236, None, None, v))
+            s = 5
         elif k == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U27, _L237, None, None, v))
-                s = 7
-            else:
+            r -= 2
+            if (V >> r) & 0x3:
                 raise Fallback
+            r -= 8
+            v = (V >> r) & 0xFF
+            if v > 0x7F:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            ch.append(Element(_U27, _L237, None, None, v))
+            s = 7
         elif k == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                return pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            return r
         elif k == 5:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U27, _L235, None, None, v))
-                s = 3
-            else:
+            r -= 2
+            if (V >> r) & 0x3:
                 raise Fallback
+            r -= 8
+            v = (V >> r) & 0xFF
+            if v > 0x7F:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            ch.append(Element(_U27, _L235, None, None, v))
+            s = 3
         else:
             raise Fallback
 
@@ -12597,45 +12122,36 @@ def _e61(el: Element, acc: int, n: int) -> tuple[int, int]:
             raise Fallback
 
 
-def _d62(V: int, E: int, pos: int, el: Element) -> int:
+def _d62(V: int, r: int, el: Element) -> int:
     # WPT_LF_TxDataType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U27, _L238, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U27, _L238, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U27, _L239)
-            ch.append(c)
-            pos = _d38(V, E, pos, c)
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U27, _L239)
+        ch.append(c)
+        r = _d38(V, r, c)
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -12698,45 +12214,36 @@ def _e62(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d63(V: int, E: int, pos: int, el: Element) -> int:
+def _d63(V: int, r: int, el: Element) -> int:
     # WPT_LF_RxDataType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U27, _L240, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U27, _L240, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U27, _L241)
-            ch.append(c)
-            pos = _d66(V, E, pos, c)
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U27, _L241)
+        ch.append(c)
+        r = _d66(V, r, c)
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -12799,80 +12306,63 @@ def _e63(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d64(V: int, E: int, pos: int, el: Element) -> int:
+def _d64(V: int, r: int, el: Element) -> int:
     # WPT_CoordinateXYZType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
-            if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
-                v = -u - 1 if v & 0x100 else u
-            elif v > 0xFF:
-                v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U27, _L242, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 9
+        v = (V >> r) & 0x1FF
+        if v & 0x80:
+            u, r = ruint(V, r, v & 0xFF)
+            v = -u - 1 if v & 0x100 else u
+        elif v > 0xFF:
+            v = 0xFF - v
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U27, _L242, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
-            if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
-                v = -u - 1 if v & 0x100 else u
-            elif v > 0xFF:
-                v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U27, _L243, None, None, v))
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 9
+        v = (V >> r) & 0x1FF
+        if v & 0x80:
+            u, r = ruint(V, r, v & 0xFF)
+            v = -u - 1 if v & 0x100 else u
+        elif v > 0xFF:
+            v = 0xFF - v
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U27, _L243, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
-            if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
-                v = -u - 1 if v & 0x100 else u
-            elif v > 0xFF:
-                v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U27, _L244, None, None, v))
-            s = 3
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 9
+        v = (V >> r) & 0x1FF
+        if v & 0x80:
+            u, r = ruint(V, r, v & 0xFF)
+            v = -u - 1 if v & 0x100 else u
+        elif v > 0xFF:
+            v = 0xFF - v
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U27, _L244, None, None, v))
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -12977,53 +12467,41 @@ def _e64(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d65(V: int, E: int, pos: int, el: Element) -> int:
+def _d65(V: int, r: int, el: Element) -> int:
     # WPT_TxRxPulseOrderType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U27, _L245, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U27, _L245, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U27, _L228, None, None, v))
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U27, _L228, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -13097,27 +12575,23 @@ def _e65(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d66(V: int, E: int, pos: int, el: Element) -> int:
+def _d66(V: int, r: int, el: Element) -> int:
     # WPT_LF_RxRSSIListType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U27, _L246)
-            ch.append(c)
-            pos = _d67(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U27, _L246)
+        ch.append(c)
+        r = _d67(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -13155,45 +12629,36 @@ def _e66(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d67(V: int, E: int, pos: int, el: Element) -> int:
+def _d67(V: int, r: int, el: Element) -> int:
     # WPT_LF_RxRSSIType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U27, _L238, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U27, _L238, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U27, _L247)
-            ch.append(c)
-            pos = _d38(V, E, pos, c)
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U27, _L247)
+        ch.append(c)
+        r = _d38(V, r, c)
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 

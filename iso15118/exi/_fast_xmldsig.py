@@ -79,83 +79,83 @@ def decode(data: bytes) -> Element:
     V = int.from_bytes(data, 'big')
     if E < 8 or data[0] != 0x80:
         raise Fallback
-    pos = 13
-    x = (V >> (E - pos)) & 0x1f
+    r = E - 13
+    x = (V >> r) & 0x1f
     if x == 0:
         el = Element(_U0, _L1)
-        pos = _d0(V, E, pos, el)
+        r = _d0(V, r, el)
     elif x == 1:
         el = Element(_U0, _L2)
-        pos = _d1(V, E, pos, el)
+        r = _d1(V, r, el)
     elif x == 2:
         el = Element(_U0, _L3)
-        pos = _d2(V, E, pos, el)
+        r = _d2(V, r, el)
     elif x == 3:
         el = Element(_U0, _L4)
-        pos = _d3(V, E, pos, el)
+        r = _d3(V, r, el)
     elif x == 4:
         el = Element(_U0, _L5)
-        pos = _d4(V, E, pos, el)
+        r = _d4(V, r, el)
     elif x == 5:
         el = Element(_U0, _L6)
-        pos = _d5(V, E, pos, el)
+        r = _d5(V, r, el)
     elif x == 6:
         el = Element(_U0, _L7)
-        pos = _d6(V, E, pos, el)
+        r = _d6(V, r, el)
     elif x == 7:
         el = Element(_U0, _L8)
-        pos = _d7(V, E, pos, el)
+        r = _d7(V, r, el)
     elif x == 8:
         el = Element(_U0, _L9)
-        pos = _d5(V, E, pos, el)
+        r = _d5(V, r, el)
     elif x == 9:
         el = Element(_U0, _L10)
-        pos = _d8(V, E, pos, el)
+        r = _d8(V, r, el)
     elif x == 10:
         el = Element(_U0, _L11)
-        pos = _d9(V, E, pos, el)
+        r = _d9(V, r, el)
     elif x == 11:
         el = Element(_U0, _L12)
-        pos = _d10(V, E, pos, el)
+        r = _d10(V, r, el)
     elif x == 12:
         el = Element(_U0, _L13)
-        pos = _d11(V, E, pos, el)
+        r = _d11(V, r, el)
     elif x == 13:
         el = Element(_U0, _L14)
-        pos = _d12(V, E, pos, el)
+        r = _d12(V, r, el)
     elif x == 14:
         el = Element(_U0, _L15)
-        pos = _d13(V, E, pos, el)
+        r = _d13(V, r, el)
     elif x == 15:
         el = Element(_U0, _L16)
-        pos = _d14(V, E, pos, el)
+        r = _d14(V, r, el)
     elif x == 16:
         el = Element(_U0, _L17)
-        pos = _d15(V, E, pos, el)
+        r = _d15(V, r, el)
     elif x == 17:
         el = Element(_U0, _L18)
-        pos = _d16(V, E, pos, el)
+        r = _d16(V, r, el)
     elif x == 18:
         el = Element(_U0, _L19)
-        pos = _d17(V, E, pos, el)
+        r = _d17(V, r, el)
     elif x == 19:
         el = Element(_U0, _L20)
-        pos = _d18(V, E, pos, el)
+        r = _d18(V, r, el)
     elif x == 20:
         el = Element(_U0, _L21)
-        pos = _d19(V, E, pos, el)
+        r = _d19(V, r, el)
     elif x == 21:
         el = Element(_U0, _L22)
-        pos = _d20(V, E, pos, el)
+        r = _d20(V, r, el)
     elif x == 22:
         el = Element(_U0, _L23)
-        pos = _d21(V, E, pos, el)
+        r = _d21(V, r, el)
     elif x == 23:
         el = Element(_U0, _L24)
-        pos = _d22(V, E, pos, el)
+        r = _d22(V, r, el)
     else:
         raise Fallback
-    if E - pos >= 8:
+    if r >= 8:
         raise Fallback
     return el
 
@@ -218,25 +218,23 @@ def encode(root: Element) -> bytes:
     return (acc << pad).to_bytes((n + pad) >> 3, 'big')
 
 
-def _d0(V: int, E: int, pos: int, el: Element) -> int:
+def _d0(V: int, r: int, el: Element) -> int:
     # CanonicalizationMethod
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rstr(V, E, pos)
-            el.attrs[_A25] = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rstr(V, r)
+        el.attrs[_A25] = v
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             raise Fallback
         elif x == 1:
-            return pos
+            return r
         elif x == 2:
             raise Fallback
         else:
@@ -286,166 +284,149 @@ def _e0(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d1(V: int, E: int, pos: int, el: Element) -> int:
+def _d1(V: int, r: int, el: Element) -> int:
     # DSAKeyValue
     ch = el.children
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L26, None, None, v))
             s = 3
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L27, None, None, v))
             s = 2
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L28, None, None, v))
             s = 1
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L29, None, None, v))
-            s = 6
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L29, None, None, v))
+        s = 6
     if s == 6:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L27, None, None, v))
             s = 2
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L28, None, None, v))
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L28, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L28, None, None, v))
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L30, None, None, v))
             s = 5
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L31, None, None, v))
             s = 4
         elif x == 2:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 5:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L31, None, None, v))
             s = 4
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L32, None, None, v))
-            s = 7
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L32, None, None, v))
+        s = 7
     if s == 7:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -668,25 +649,23 @@ def _e1(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d2(V: int, E: int, pos: int, el: Element) -> int:
+def _d2(V: int, r: int, el: Element) -> int:
     # DigestMethod
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rstr(V, E, pos)
-            el.attrs[_A25] = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rstr(V, r)
+        el.attrs[_A25] = v
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             raise Fallback
         elif x == 1:
-            return pos
+            return r
         elif x == 2:
             raise Fallback
         else:
@@ -736,25 +715,21 @@ def _e2(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d3(V: int, E: int, pos: int, el: Element) -> int:
+def _d3(V: int, r: int, el: Element) -> int:
     # DigestValue
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rbin(V, E, pos)
-            el.value = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rbin(V, r)
+        el.value = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -780,59 +755,59 @@ def _e3(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d4(V: int, E: int, pos: int, el: Element) -> int:
+def _d4(V: int, r: int, el: Element) -> int:
     # KeyInfo
     ch = el.children
     s = 0
     if s == 0:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A33] = v
             s = 1
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L6, None, None, v))
             s = 2
         elif x == 2:
             c = Element(_U0, _L7)
             ch.append(c)
-            pos = _d6(V, E, pos, c)
+            r = _d6(V, r, c)
             s = 2
         elif x == 3:
             c = Element(_U0, _L14)
             ch.append(c)
-            pos = _d12(V, E, pos, c)
+            r = _d12(V, r, c)
             s = 2
         elif x == 4:
             c = Element(_U0, _L24)
             ch.append(c)
-            pos = _d22(V, E, pos, c)
+            r = _d22(V, r, c)
             s = 2
         elif x == 5:
             c = Element(_U0, _L11)
             ch.append(c)
-            pos = _d9(V, E, pos, c)
+            r = _d9(V, r, c)
             s = 2
         elif x == 6:
             c = Element(_U0, _L15)
             ch.append(c)
-            pos = _d13(V, E, pos, c)
+            r = _d13(V, r, c)
             s = 2
         elif x == 7:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L9, None, None, v))
             s = 2
@@ -843,50 +818,50 @@ def _d4(V: int, E: int, pos: int, el: Element) -> int:
         else:
             raise Fallback
     while s == 1:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L6, None, None, v))
             s = 2
         elif x == 1:
             c = Element(_U0, _L7)
             ch.append(c)
-            pos = _d6(V, E, pos, c)
+            r = _d6(V, r, c)
             s = 2
         elif x == 2:
             c = Element(_U0, _L14)
             ch.append(c)
-            pos = _d12(V, E, pos, c)
+            r = _d12(V, r, c)
             s = 2
         elif x == 3:
             c = Element(_U0, _L24)
             ch.append(c)
-            pos = _d22(V, E, pos, c)
+            r = _d22(V, r, c)
             s = 2
         elif x == 4:
             c = Element(_U0, _L11)
             ch.append(c)
-            pos = _d9(V, E, pos, c)
+            r = _d9(V, r, c)
             s = 2
         elif x == 5:
             c = Element(_U0, _L15)
             ch.append(c)
-            pos = _d13(V, E, pos, c)
+            r = _d13(V, r, c)
             s = 2
         elif x == 6:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L9, None, None, v))
             s = 2
@@ -897,50 +872,50 @@ def _d4(V: int, E: int, pos: int, el: Element) -> int:
         else:
             raise Fallback
     while s == 2:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L6, None, None, v))
         elif x == 1:
             c = Element(_U0, _L7)
             ch.append(c)
-            pos = _d6(V, E, pos, c)
+            r = _d6(V, r, c)
         elif x == 2:
             c = Element(_U0, _L14)
             ch.append(c)
-            pos = _d12(V, E, pos, c)
+            r = _d12(V, r, c)
         elif x == 3:
             c = Element(_U0, _L24)
             ch.append(c)
-            pos = _d22(V, E, pos, c)
+            r = _d22(V, r, c)
         elif x == 4:
             c = Element(_U0, _L11)
             ch.append(c)
-            pos = _d9(V, E, pos, c)
+            r = _d9(V, r, c)
         elif x == 5:
             c = Element(_U0, _L15)
             ch.append(c)
-            pos = _d13(V, E, pos, c)
+            r = _d13(V, r, c)
         elif x == 6:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L9, None, None, v))
         elif x == 7:
             raise Fallback
         elif x == 8:
-            return pos
+            return r
         elif x == 9:
             raise Fallback
         else:
@@ -1180,25 +1155,21 @@ def _e4(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d5(V: int, E: int, pos: int, el: Element) -> int:
+def _d5(V: int, r: int, el: Element) -> int:
     # KeyName
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rstr(V, E, pos)
-            el.value = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rstr(V, r)
+        el.value = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -1224,22 +1195,22 @@ def _e5(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d6(V: int, E: int, pos: int, el: Element) -> int:
+def _d6(V: int, r: int, el: Element) -> int:
     # KeyValue
     ch = el.children
     s = 0
     while s == 0:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U0, _L2)
             ch.append(c)
-            pos = _d1(V, E, pos, c)
+            r = _d1(V, r, c)
             s = 1
         elif x == 1:
             c = Element(_U0, _L12)
             ch.append(c)
-            pos = _d10(V, E, pos, c)
+            r = _d10(V, r, c)
             s = 1
         elif x == 2:
             raise Fallback
@@ -1248,10 +1219,10 @@ def _d6(V: int, E: int, pos: int, el: Element) -> int:
         else:
             raise Fallback
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            return pos
+            return r
         elif x == 1:
             raise Fallback
         else:
@@ -1299,43 +1270,41 @@ def _e6(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d7(V: int, E: int, pos: int, el: Element) -> int:
+def _d7(V: int, r: int, el: Element) -> int:
     # Manifest
     ch = el.children
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A33] = v
             s = 2
         elif x == 1:
             c = Element(_U0, _L13)
             ch.append(c)
-            pos = _d11(V, E, pos, c)
+            r = _d11(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L13)
-            ch.append(c)
-            pos = _d11(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L13)
+        ch.append(c)
+        r = _d11(V, r, c)
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L13)
             ch.append(c)
-            pos = _d11(V, E, pos, c)
+            r = _d11(V, r, c)
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     raise Fallback
@@ -1411,73 +1380,73 @@ def _e7(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d8(V: int, E: int, pos: int, el: Element) -> int:
+def _d8(V: int, r: int, el: Element) -> int:
     # Object
     s = 0
     if s == 0:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A34] = v
             s = 3
         elif x == 1:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A33] = v
             s = 2
         elif x == 2:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A35] = v
             s = 1
         elif x == 3:
             raise Fallback
         elif x == 4:
-            return pos
+            return r
         elif x == 5:
             raise Fallback
         else:
             raise Fallback
     if s == 3:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A33] = v
             s = 2
         elif x == 1:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A35] = v
             s = 1
         elif x == 2:
             raise Fallback
         elif x == 3:
-            return pos
+            return r
         elif x == 4:
             raise Fallback
         else:
             raise Fallback
     if s == 2:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A35] = v
             s = 1
         elif x == 1:
             raise Fallback
         elif x == 2:
-            return pos
+            return r
         elif x == 3:
             raise Fallback
         else:
             raise Fallback
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             raise Fallback
         elif x == 1:
-            return pos
+            return r
         elif x == 2:
             raise Fallback
         else:
@@ -1577,63 +1546,63 @@ def _e8(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d9(V: int, E: int, pos: int, el: Element) -> int:
+def _d9(V: int, r: int, el: Element) -> int:
     # PGPData
     ch = el.children
     s = 0
     while True:
         k = _K36[s]
         if k == 0:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 ch.append(Element(_U0, _L37, None, None, v))
                 s = 1
             elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 ch.append(Element(_U0, _L38, None, None, v))
                 s = 2
             else:
                 raise Fallback
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 ch.append(Element(_U0, _L38, None, None, v))
                 s = 3
             elif x == 1:
                 raise Fallback
             elif x == 2:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
                 raise Fallback
             elif x == 1:
-                return pos
+                return r
             else:
                 raise Fallback
         else:
@@ -1718,47 +1687,35 @@ def _e9(el: Element, acc: int, n: int) -> tuple[int, int]:
             raise Fallback
 
 
-def _d10(V: int, E: int, pos: int, el: Element) -> int:
+def _d10(V: int, r: int, el: Element) -> int:
     # RSAKeyValue
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L40, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L40, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L41, None, None, v))
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L41, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -1824,126 +1781,117 @@ def _e10(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d11(V: int, E: int, pos: int, el: Element) -> int:
+def _d11(V: int, r: int, el: Element) -> int:
     # Reference
     ch = el.children
     s = 0
     if s == 0:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A33] = v
             s = 5
         elif x == 1:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A42] = v
             s = 4
         elif x == 2:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A43] = v
             s = 3
         elif x == 3:
             c = Element(_U0, _L23)
             ch.append(c)
-            pos = _d21(V, E, pos, c)
+            r = _d21(V, r, c)
             s = 2
         elif x == 4:
             c = Element(_U0, _L3)
             ch.append(c)
-            pos = _d2(V, E, pos, c)
+            r = _d2(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 5:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A42] = v
             s = 4
         elif x == 1:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A43] = v
             s = 3
         elif x == 2:
             c = Element(_U0, _L23)
             ch.append(c)
-            pos = _d21(V, E, pos, c)
+            r = _d21(V, r, c)
             s = 2
         elif x == 3:
             c = Element(_U0, _L3)
             ch.append(c)
-            pos = _d2(V, E, pos, c)
+            r = _d2(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A43] = v
             s = 3
         elif x == 1:
             c = Element(_U0, _L23)
             ch.append(c)
-            pos = _d21(V, E, pos, c)
+            r = _d21(V, r, c)
             s = 2
         elif x == 2:
             c = Element(_U0, _L3)
             ch.append(c)
-            pos = _d2(V, E, pos, c)
+            r = _d2(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L23)
             ch.append(c)
-            pos = _d21(V, E, pos, c)
+            r = _d21(V, r, c)
             s = 2
         elif x == 1:
             c = Element(_U0, _L3)
             ch.append(c)
-            pos = _d2(V, E, pos, c)
+            r = _d2(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L3)
-            ch.append(c)
-            pos = _d2(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L3)
+        ch.append(c)
+        r = _d2(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L4, None, None, v))
-            s = 6
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L4, None, None, v))
+        s = 6
     if s == 6:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -2133,65 +2081,63 @@ def _e11(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d12(V: int, E: int, pos: int, el: Element) -> int:
+def _d12(V: int, r: int, el: Element) -> int:
     # RetrievalMethod
     ch = el.children
     s = 0
     if s == 0:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A42] = v
             s = 3
         elif x == 1:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A43] = v
             s = 2
         elif x == 2:
             c = Element(_U0, _L23)
             ch.append(c)
-            pos = _d21(V, E, pos, c)
+            r = _d21(V, r, c)
             s = 1
         elif x == 3:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A43] = v
             s = 2
         elif x == 1:
             c = Element(_U0, _L23)
             ch.append(c)
-            pos = _d21(V, E, pos, c)
+            r = _d21(V, r, c)
             s = 1
         elif x == 2:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L23)
             ch.append(c)
-            pos = _d21(V, E, pos, c)
+            r = _d21(V, r, c)
             s = 1
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -2288,61 +2234,56 @@ def _e12(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d13(V: int, E: int, pos: int, el: Element) -> int:
+def _d13(V: int, r: int, el: Element) -> int:
     # SPKIData
     ch = el.children
     s = 0
     while True:
         k = _K44[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                ch.append(Element(_U0, _L45, None, None, v))
-                s = 1
-            else:
+            r -= 2
+            if (V >> r) & 0x3:
                 raise Fallback
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            ch.append(Element(_U0, _L45, None, None, v))
+            s = 1
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 ch.append(Element(_U0, _L45, None, None, v))
                 s = _N46[s][0]
             elif x == 1:
                 raise Fallback
             elif x == 2:
-                return pos
+                return r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 ch.append(Element(_U0, _L45, None, None, v))
                 s = 2
             elif x == 1:
-                return pos
+                return r
             else:
                 raise Fallback
         else:
@@ -2428,70 +2369,66 @@ def _e13(el: Element, acc: int, n: int) -> tuple[int, int]:
             raise Fallback
 
 
-def _d14(V: int, E: int, pos: int, el: Element) -> int:
+def _d14(V: int, r: int, el: Element) -> int:
     # Signature
     ch = el.children
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A33] = v
             s = 2
         elif x == 1:
             c = Element(_U0, _L21)
             ch.append(c)
-            pos = _d19(V, E, pos, c)
+            r = _d19(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L21)
-            ch.append(c)
-            pos = _d19(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L21)
+        ch.append(c)
+        r = _d19(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L20)
-            ch.append(c)
-            pos = _d18(V, E, pos, c)
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L20)
+        ch.append(c)
+        r = _d18(V, r, c)
+        s = 3
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L5)
             ch.append(c)
-            pos = _d4(V, E, pos, c)
+            r = _d4(V, r, c)
             s = 4
         elif x == 1:
             c = Element(_U0, _L10)
             ch.append(c)
-            pos = _d8(V, E, pos, c)
+            r = _d8(V, r, c)
             s = 4
         elif x == 2:
-            return pos
+            return r
         else:
             raise Fallback
     while s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L10)
             ch.append(c)
-            pos = _d8(V, E, pos, c)
+            r = _d8(V, r, c)
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     raise Fallback
@@ -2601,53 +2538,51 @@ def _e14(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d15(V: int, E: int, pos: int, el: Element) -> int:
+def _d15(V: int, r: int, el: Element) -> int:
     # SignatureMethod
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rstr(V, E, pos)
-            el.attrs[_A25] = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rstr(V, r)
+        el.attrs[_A25] = v
+        s = 1
     while s == 1:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L47, None, None, v))
             s = 2
         elif x == 1:
             raise Fallback
         elif x == 2:
-            return pos
+            return r
         elif x == 3:
             raise Fallback
         else:
             raise Fallback
     while s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             raise Fallback
         elif x == 1:
-            return pos
+            return r
         elif x == 2:
             raise Fallback
         else:
@@ -2724,43 +2659,41 @@ def _e15(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d16(V: int, E: int, pos: int, el: Element) -> int:
+def _d16(V: int, r: int, el: Element) -> int:
     # SignatureProperties
     ch = el.children
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A33] = v
             s = 2
         elif x == 1:
             c = Element(_U0, _L19)
             ch.append(c)
-            pos = _d17(V, E, pos, c)
+            r = _d17(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L19)
-            ch.append(c)
-            pos = _d17(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L19)
+        ch.append(c)
+        r = _d17(V, r, c)
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L19)
             ch.append(c)
-            pos = _d17(V, E, pos, c)
+            r = _d17(V, r, c)
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     raise Fallback
@@ -2836,34 +2769,32 @@ def _e16(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d17(V: int, E: int, pos: int, el: Element) -> int:
+def _d17(V: int, r: int, el: Element) -> int:
     # SignatureProperty
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A33] = v
             s = 2
         elif x == 1:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A48] = v
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rstr(V, E, pos)
-            el.attrs[_A48] = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rstr(V, r)
+        el.attrs[_A48] = v
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             raise Fallback
         elif x == 1:
@@ -2871,12 +2802,12 @@ def _d17(V: int, E: int, pos: int, el: Element) -> int:
         else:
             raise Fallback
     while s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             raise Fallback
         elif x == 1:
-            return pos
+            return r
         elif x == 2:
             raise Fallback
         else:
@@ -2956,38 +2887,34 @@ def _e17(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d18(V: int, E: int, pos: int, el: Element) -> int:
+def _d18(V: int, r: int, el: Element) -> int:
     # SignatureValue
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A33] = v
             s = 2
         elif x == 1:
-            v, pos = rbin(V, E, pos)
+            v, r = rbin(V, r)
             el.value = v
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rbin(V, E, pos)
-            el.value = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rbin(V, r)
+        el.value = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 
@@ -3032,63 +2959,57 @@ def _e18(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d19(V: int, E: int, pos: int, el: Element) -> int:
+def _d19(V: int, r: int, el: Element) -> int:
     # SignedInfo
     ch = el.children
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             el.attrs[_A33] = v
             s = 2
         elif x == 1:
             c = Element(_U0, _L1)
             ch.append(c)
-            pos = _d0(V, E, pos, c)
+            r = _d0(V, r, c)
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L1)
-            ch.append(c)
-            pos = _d0(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L1)
+        ch.append(c)
+        r = _d0(V, r, c)
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L17)
-            ch.append(c)
-            pos = _d15(V, E, pos, c)
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L17)
+        ch.append(c)
+        r = _d15(V, r, c)
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L13)
-            ch.append(c)
-            pos = _d11(V, E, pos, c)
-            s = 4
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L13)
+        ch.append(c)
+        r = _d11(V, r, c)
+        s = 4
     while s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L13)
             ch.append(c)
-            pos = _d11(V, E, pos, c)
+            r = _d11(V, r, c)
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     raise Fallback
@@ -3192,35 +3113,33 @@ def _e19(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d20(V: int, E: int, pos: int, el: Element) -> int:
+def _d20(V: int, r: int, el: Element) -> int:
     # Transform
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rstr(V, E, pos)
-            el.attrs[_A25] = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rstr(V, r)
+        el.attrs[_A25] = v
+        s = 1
     while s == 1:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L49, None, None, v))
         elif x == 1:
             raise Fallback
         elif x == 2:
-            return pos
+            return r
         elif x == 3:
             raise Fallback
         else:
@@ -3286,29 +3205,27 @@ def _e20(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d21(V: int, E: int, pos: int, el: Element) -> int:
+def _d21(V: int, r: int, el: Element) -> int:
     # Transforms
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            c = Element(_U0, _L22)
-            ch.append(c)
-            pos = _d20(V, E, pos, c)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        c = Element(_U0, _L22)
+        ch.append(c)
+        r = _d20(V, r, c)
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
             c = Element(_U0, _L22)
             ch.append(c)
-            pos = _d20(V, E, pos, c)
+            r = _d20(V, r, c)
         elif x == 1:
-            return pos
+            return r
         else:
             raise Fallback
     raise Fallback
@@ -3355,55 +3272,55 @@ def _e21(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d22(V: int, E: int, pos: int, el: Element) -> int:
+def _d22(V: int, r: int, el: Element) -> int:
     # X509Data
     ch = el.children
     s = 0
     if s == 0:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U0, _L50)
             ch.append(c)
-            pos = _d23(V, E, pos, c)
+            r = _d23(V, r, c)
             s = 1
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L51, None, None, v))
             s = 1
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L52, None, None, v))
             s = 1
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L53, None, None, v))
             s = 1
         elif x == 4:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L54, None, None, v))
             s = 1
@@ -3412,52 +3329,52 @@ def _d22(V: int, E: int, pos: int, el: Element) -> int:
         else:
             raise Fallback
     while s == 1:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
             c = Element(_U0, _L50)
             ch.append(c)
-            pos = _d23(V, E, pos, c)
+            r = _d23(V, r, c)
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L51, None, None, v))
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L52, None, None, v))
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L53, None, None, v))
         elif x == 4:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             ch.append(Element(_U0, _L54, None, None, v))
         elif x == 5:
             raise Fallback
         elif x == 6:
-            return pos
+            return r
         else:
             raise Fallback
     raise Fallback
@@ -3612,53 +3529,41 @@ def _e22(el: Element, acc: int, n: int) -> tuple[int, int]:
     raise Fallback
 
 
-def _d23(V: int, E: int, pos: int, el: Element) -> int:
+def _d23(V: int, r: int, el: Element) -> int:
     # X509IssuerSerialType
     ch = el.children
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L55, None, None, v))
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rstr(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L55, None, None, v))
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
-            if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
-                v = -u - 1 if v & 0x100 else u
-            elif v > 0xFF:
-                v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            ch.append(Element(_U0, _L56, None, None, v))
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 9
+        v = (V >> r) & 0x1FF
+        if v & 0x80:
+            u, r = ruint(V, r, v & 0xFF)
+            v = -u - 1 if v & 0x100 else u
+        elif v > 0xFF:
+            v = 0xFF - v
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        ch.append(Element(_U0, _L56, None, None, v))
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            return pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        return r
     raise Fallback
 
 

@@ -1,8 +1,8 @@
 """Runtime of the generated per-grammar codecs (``iso15118/exi/_fast_<key>.py``).
 
-The generated modules (``tools/gen_fastcodec.py``) read a whole stream held as one int ``V`` of
-``E`` bits, bit position ``pos`` (fields are read as ``(V >> (E - pos)) & mask`` after advancing
-``pos``) and write by shifting into an accumulator ``acc`` of ``n`` bits.  They cover the
+The generated modules (``tools/gen_fastcodec.py``) read a whole stream held as one int ``V``,
+keeping ``r``, the number of bits still to read (a field of n bits is ``(V >> r) & mask`` after
+``r -= n``) and write by shifting into an accumulator ``acc`` of ``n`` bits.  They cover the
 first-level productions of the schema-informed grammars with the event codes and bit widths
 precomputed; anything else (a second-level event, a wildcard, xsi:type, a value that needs a
 lexical parse, an attribute to write, a malformed stream) raises :class:`Fallback` or fails with
@@ -22,52 +22,53 @@ class Fallback(Exception):
     """The generated code does not handle this input: use the generic codec."""
 
 
-def ruint(V: int, E: int, pos: int, b: int) -> tuple[int, int]:
-    """The rest of an unsigned integer (7.1.6) whose first octet ``b`` (>= 128) is read."""
+def ruint(V: int, r: int, b: int) -> tuple[int, int]:
+    """The rest of an unsigned integer (7.1.6) whose first octet ``b`` (>= 128) is read;
+    ``r`` is the number of bits still to read in ``V``."""
     value = b & 0x7F
     shift = 7
     while True:
-        pos += 8
-        b = (V >> (E - pos)) & 0xFF
+        r -= 8
+        b = (V >> r) & 0xFF
         value |= (b & 0x7F) << shift
         if b < 0x80:
-            return value, pos
+            return value, r
         shift += 7
         if shift > 7 * 40:
             raise Fallback
 
 
-def _uint(V: int, E: int, pos: int) -> tuple[int, int]:
-    pos += 8
-    b = (V >> (E - pos)) & 0xFF
+def _uint(V: int, r: int) -> tuple[int, int]:
+    r -= 8
+    b = (V >> r) & 0xFF
     if b < 0x80:
-        return b, pos
-    return ruint(V, E, pos, b)
+        return b, r
+    return ruint(V, r, b)
 
 
-def rstr(V: int, E: int, pos: int) -> tuple[str, int]:
+def rstr(V: int, r: int) -> tuple[str, int]:
     """A string value that misses the (capacity 0) value table: length + 2, then ASCII
     characters (any other code point: the generic codec)."""
-    n, pos = _uint(V, E, pos)
+    n, r = _uint(V, r)
     if n < 2:
         raise Fallback
     n -= 2
     if n == 0:
-        return "", pos
-    pos += 8 * n
-    raw = ((V >> (E - pos)) & ((1 << (8 * n)) - 1)).to_bytes(n, "big")
+        return "", r
+    r -= 8 * n
+    raw = ((V >> r) & ((1 << (8 * n)) - 1)).to_bytes(n, "big")
     if not raw.isascii():
         raise Fallback
-    return raw.decode("ascii"), pos
+    return raw.decode("ascii"), r
 
 
-def rbin(V: int, E: int, pos: int) -> tuple[bytes, int]:
+def rbin(V: int, r: int) -> tuple[bytes, int]:
     """Binary (7.1.1): length in octets, then the octets."""
-    n, pos = _uint(V, E, pos)
+    n, r = _uint(V, r)
     if n == 0:
-        return b"", pos
-    pos += 8 * n
-    return ((V >> (E - pos)) & ((1 << (8 * n)) - 1)).to_bytes(n, "big"), pos
+        return b"", r
+    r -= 8 * n
+    return ((V >> r) & ((1 << (8 * n)) - 1)).to_bytes(n, "big"), r
 
 
 def wuint(acc: int, n: int, value: int) -> tuple[int, int]:

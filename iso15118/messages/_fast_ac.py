@@ -109,94 +109,94 @@ def decode(data: bytes) -> Any:
     V = int.from_bytes(data, 'big')
     if E < 8 or data[0] != 0x80:
         raise Fallback
-    pos = 14
-    x = (V >> (E - pos)) & 0x3f
+    r = E - 14
+    x = (V >> r) & 0x3f
     if x == 0:
-        msg, pos = _t0(V, E, pos)
+        msg, r = _t0(V, r)
     elif x == 1:
-        msg, pos = _t1(V, E, pos)
+        msg, r = _t1(V, r)
     elif x == 2:
-        msg, pos = _t2(V, E, pos)
+        msg, r = _t2(V, r)
     elif x == 3:
-        msg, pos = _t3(V, E, pos)
+        msg, r = _t3(V, r)
     elif x == 4:
-        msg, pos = _t4(V, E, pos)
+        msg, r = _t4(V, r)
     elif x == 5:
-        msg, pos = _t5(V, E, pos)
+        msg, r = _t5(V, r)
     elif x == 6:
-        msg, pos = _t6(V, E, pos)
+        msg, r = _t6(V, r)
     elif x == 7:
-        msg, pos = _t7(V, E, pos)
+        msg, r = _t7(V, r)
     elif x == 8:
-        msg, pos = _t8(V, E, pos)
+        msg, r = _t8(V, r)
     elif x == 9:
-        msg, pos = _t9(V, E, pos)
+        msg, r = _t9(V, r)
     elif x == 10:
-        msg, pos = _t10(V, E, pos)
+        msg, r = _t10(V, r)
     elif x == 11:
-        msg, pos = _t11(V, E, pos)
+        msg, r = _t11(V, r)
     elif x == 12:
-        msg, pos = _t12(V, E, pos)
+        msg, r = _t12(V, r)
     elif x == 13:
-        msg, pos = _t13(V, E, pos)
+        msg, r = _t13(V, r)
     elif x == 14:
-        msg, pos = _t14(V, E, pos)
+        msg, r = _t14(V, r)
     elif x == 15:
-        msg, pos = _t15(V, E, pos)
+        msg, r = _t15(V, r)
     elif x == 16:
-        msg, pos = _t16(V, E, pos)
+        msg, r = _t16(V, r)
     elif x == 18:
-        msg, pos = _t17(V, E, pos)
+        msg, r = _t17(V, r)
     elif x == 19:
-        msg, pos = _t18(V, E, pos)
+        msg, r = _t18(V, r)
     elif x == 20:
-        msg, pos = _t19(V, E, pos)
+        msg, r = _t19(V, r)
     elif x == 22:
-        msg, pos = _t20(V, E, pos)
+        msg, r = _t20(V, r)
     elif x == 23:
-        msg, pos = _t21(V, E, pos)
+        msg, r = _t21(V, r)
     elif x == 25:
-        msg, pos = _t22(V, E, pos)
+        msg, r = _t22(V, r)
     elif x == 26:
-        msg, pos = _t23(V, E, pos)
+        msg, r = _t23(V, r)
     elif x == 27:
-        msg, pos = _t24(V, E, pos)
+        msg, r = _t24(V, r)
     elif x == 28:
-        msg, pos = _t25(V, E, pos)
+        msg, r = _t25(V, r)
     elif x == 29:
-        msg, pos = _t26(V, E, pos)
+        msg, r = _t26(V, r)
     elif x == 30:
-        msg, pos = _t27(V, E, pos)
+        msg, r = _t27(V, r)
     elif x == 31:
-        msg, pos = _t28(V, E, pos)
+        msg, r = _t28(V, r)
     elif x == 32:
-        msg, pos = _t29(V, E, pos)
+        msg, r = _t29(V, r)
     elif x == 33:
-        msg, pos = _t30(V, E, pos)
+        msg, r = _t30(V, r)
     elif x == 34:
-        msg, pos = _t31(V, E, pos)
+        msg, r = _t31(V, r)
     elif x == 35:
-        msg, pos = _t32(V, E, pos)
+        msg, r = _t32(V, r)
     elif x == 36:
-        msg, pos = _t33(V, E, pos)
+        msg, r = _t33(V, r)
     elif x == 37:
-        msg, pos = _t34(V, E, pos)
+        msg, r = _t34(V, r)
     elif x == 38:
-        msg, pos = _t35(V, E, pos)
+        msg, r = _t35(V, r)
     elif x == 39:
-        msg, pos = _t36(V, E, pos)
+        msg, r = _t36(V, r)
     elif x == 40:
-        msg, pos = _t37(V, E, pos)
+        msg, r = _t37(V, r)
     elif x == 41:
-        msg, pos = _t38(V, E, pos)
+        msg, r = _t38(V, r)
     else:
         raise Fallback
-    if E - pos >= 8:
+    if r >= 8:
         raise Fallback
     return msg
 
 
-def _t0(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t0(V: int, r: int) -> tuple[Any, int]:
     # AC_CPDReqEnergyTransferMode -> ACCPDReqEnergyTransferMode
     f_ev_maximum_charge_power = None
     f_ev_maximum_charge_power_l2 = None
@@ -206,62 +206,58 @@ def _t0(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_ev_minimum_charge_power_l3 = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t39(V, E, pos)
-            f_ev_maximum_charge_power = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t39(V, r)
+        f_ev_maximum_charge_power = v
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_charge_power_l2 = v
             s = 4
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_charge_power_l3 = v
             s = 3
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power = v
             s = 2
         else:
             raise Fallback
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_charge_power_l3 = v
             s = 3
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power = v
             s = 2
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t39(V, E, pos)
-            f_ev_minimum_charge_power = v
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t39(V, r)
+        f_ev_minimum_charge_power = v
+        s = 2
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power_l2 = v
             s = 6
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power_l3 = v
             s = 5
         elif x == 2:
@@ -273,14 +269,14 @@ def _t0(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ev_minimum_charge_power_l2 = f_ev_minimum_charge_power_l2
             self.ev_minimum_charge_power_l3 = f_ev_minimum_charge_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 6:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power_l3 = v
             s = 5
         elif x == 1:
@@ -292,28 +288,26 @@ def _t0(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ev_minimum_charge_power_l2 = f_ev_minimum_charge_power_l2
             self.ev_minimum_charge_power_l3 = f_ev_minimum_charge_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 5:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C0)
-            self.ev_maximum_charge_power = f_ev_maximum_charge_power
-            self.ev_maximum_charge_power_l2 = f_ev_maximum_charge_power_l2
-            self.ev_maximum_charge_power_l3 = f_ev_maximum_charge_power_l3
-            self.ev_minimum_charge_power = f_ev_minimum_charge_power
-            self.ev_minimum_charge_power_l2 = f_ev_minimum_charge_power_l2
-            self.ev_minimum_charge_power_l3 = f_ev_minimum_charge_power_l3
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C0)
+        self.ev_maximum_charge_power = f_ev_maximum_charge_power
+        self.ev_maximum_charge_power_l2 = f_ev_maximum_charge_power_l2
+        self.ev_maximum_charge_power_l3 = f_ev_maximum_charge_power_l3
+        self.ev_minimum_charge_power = f_ev_minimum_charge_power
+        self.ev_minimum_charge_power_l2 = f_ev_minimum_charge_power_l2
+        self.ev_minimum_charge_power_l3 = f_ev_minimum_charge_power_l3
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t1(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t1(V: int, r: int) -> tuple[Any, int]:
     # AC_CPDResEnergyTransferMode -> ACCPDResEnergyTransferMode
     f_evse_maximum_charge_power = None
     f_evse_maximum_charge_power_l2 = None
@@ -329,113 +323,107 @@ def _t1(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_evse_present_active_power_l3 = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t39(V, E, pos)
-            f_evse_maximum_charge_power = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t39(V, r)
+        f_evse_maximum_charge_power = v
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_maximum_charge_power_l2 = v
             s = 4
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_maximum_charge_power_l3 = v
             s = 3
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_minimum_charge_power = v
             s = 2
         else:
             raise Fallback
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_maximum_charge_power_l3 = v
             s = 3
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_minimum_charge_power = v
             s = 2
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t39(V, E, pos)
-            f_evse_minimum_charge_power = v
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t39(V, r)
+        f_evse_minimum_charge_power = v
+        s = 2
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_minimum_charge_power_l2 = v
             s = 7
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_minimum_charge_power_l3 = v
             s = 6
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_nominal_frequency = v
             s = 5
         else:
             raise Fallback
     if s == 7:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_minimum_charge_power_l3 = v
             s = 6
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_nominal_frequency = v
             s = 5
         else:
             raise Fallback
     if s == 6:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t39(V, E, pos)
-            f_evse_nominal_frequency = v
-            s = 5
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t39(V, r)
+        f_evse_nominal_frequency = v
+        s = 5
     if s == 5:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_maximum_power_asymmetry = v
             s = 12
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_power_ramp_limitation = v
             s = 11
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power = v
             s = 10
         elif x == 3:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l2 = v
             s = 9
         elif x == 4:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l3 = v
             s = 8
         elif x == 5:
@@ -453,26 +441,26 @@ def _t1(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.evse_present_active_power_l2 = f_evse_present_active_power_l2
             self.evse_present_active_power_l3 = f_evse_present_active_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 12:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_power_ramp_limitation = v
             s = 11
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power = v
             s = 10
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l2 = v
             s = 9
         elif x == 3:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l3 = v
             s = 8
         elif x == 4:
@@ -490,22 +478,22 @@ def _t1(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.evse_present_active_power_l2 = f_evse_present_active_power_l2
             self.evse_present_active_power_l3 = f_evse_present_active_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 11:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power = v
             s = 10
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l2 = v
             s = 9
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l3 = v
             s = 8
         elif x == 3:
@@ -523,18 +511,18 @@ def _t1(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.evse_present_active_power_l2 = f_evse_present_active_power_l2
             self.evse_present_active_power_l3 = f_evse_present_active_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 10:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l2 = v
             s = 9
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l3 = v
             s = 8
         elif x == 2:
@@ -552,14 +540,14 @@ def _t1(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.evse_present_active_power_l2 = f_evse_present_active_power_l2
             self.evse_present_active_power_l3 = f_evse_present_active_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 9:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l3 = v
             s = 8
         elif x == 1:
@@ -577,34 +565,32 @@ def _t1(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.evse_present_active_power_l2 = f_evse_present_active_power_l2
             self.evse_present_active_power_l3 = f_evse_present_active_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 8:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C1)
-            self.evse_maximum_charge_power = f_evse_maximum_charge_power
-            self.evse_maximum_charge_power_l2 = f_evse_maximum_charge_power_l2
-            self.evse_maximum_charge_power_l3 = f_evse_maximum_charge_power_l3
-            self.evse_minimum_charge_power = f_evse_minimum_charge_power
-            self.evse_minimum_charge_power_l2 = f_evse_minimum_charge_power_l2
-            self.evse_minimum_charge_power_l3 = f_evse_minimum_charge_power_l3
-            self.evse_nominal_frequency = f_evse_nominal_frequency
-            self.maximum_power_asymmetry = f_maximum_power_asymmetry
-            self.evse_power_ramp_limitation = f_evse_power_ramp_limitation
-            self.evse_present_active_power = f_evse_present_active_power
-            self.evse_present_active_power_l2 = f_evse_present_active_power_l2
-            self.evse_present_active_power_l3 = f_evse_present_active_power_l3
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C1)
+        self.evse_maximum_charge_power = f_evse_maximum_charge_power
+        self.evse_maximum_charge_power_l2 = f_evse_maximum_charge_power_l2
+        self.evse_maximum_charge_power_l3 = f_evse_maximum_charge_power_l3
+        self.evse_minimum_charge_power = f_evse_minimum_charge_power
+        self.evse_minimum_charge_power_l2 = f_evse_minimum_charge_power_l2
+        self.evse_minimum_charge_power_l3 = f_evse_minimum_charge_power_l3
+        self.evse_nominal_frequency = f_evse_nominal_frequency
+        self.maximum_power_asymmetry = f_maximum_power_asymmetry
+        self.evse_power_ramp_limitation = f_evse_power_ramp_limitation
+        self.evse_present_active_power = f_evse_present_active_power
+        self.evse_present_active_power_l2 = f_evse_present_active_power_l2
+        self.evse_present_active_power_l3 = f_evse_present_active_power_l3
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t2(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t2(V: int, r: int) -> tuple[Any, int]:
     # AC_ChargeLoopReq -> ACChargeLoopReq
     f_header = None
     f_display_parameters = None
@@ -612,24 +598,22 @@ def _t2(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_control_mode = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t40(V, E, pos)
-            f_header = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t40(V, r)
+        f_header = v
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t41(V, E, pos)
+            v, r = _t41(V, r)
             f_display_parameters = v
             s = 3
         elif x == 1:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -638,58 +622,52 @@ def _t2(V: int, E: int, pos: int) -> tuple[Any, int]:
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = x == 2
-            f_meter_info_requested = v
-            s = 2
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = x == 2
+        f_meter_info_requested = v
+        s = 2
     if s == 2:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t8(V, E, pos)
+            v, r = _t8(V, r)
             f_control_mode = v
             s = 4
         elif x == 1:
-            v, pos = _t10(V, E, pos)
+            v, r = _t10(V, r)
             f_control_mode = v
             s = 4
         elif x == 2:
             raise Fallback
         elif x == 3:
-            v, pos = _t17(V, E, pos)
+            v, r = _t17(V, r)
             f_control_mode = v
             s = 4
         elif x == 4:
-            v, pos = _t28(V, E, pos)
+            v, r = _t28(V, r)
             f_control_mode = v
             s = 4
         else:
             raise Fallback
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C2)
-            self.header = f_header
-            self.display_parameters = f_display_parameters
-            self.meter_info_requested = f_meter_info_requested
-            self.control_mode = f_control_mode
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C2)
+        self.header = f_header
+        self.display_parameters = f_display_parameters
+        self.meter_info_requested = f_meter_info_requested
+        self.control_mode = f_control_mode
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t3(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t3(V: int, r: int) -> tuple[Any, int]:
     # AC_ChargeLoopRes -> ACChargeLoopRes
     f_header = None
     f_response_code = None
@@ -700,299 +678,279 @@ def _t3(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_control_mode = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t40(V, E, pos)
-            f_header = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t40(V, r)
+        f_header = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 8
-            x = (V >> (E - pos)) & 0xff
-            if x & 0x81:
-                raise Fallback
-            v = _EM4[x >> 1]
-            f_response_code = v
-            s = 2
-        else:
+        r -= 9
+        x = (V >> r) & 0x1ff
+        if x & 0x181:
             raise Fallback
+        x &= 0xff
+        v = _EM4[x >> 1]
+        f_response_code = v
+        s = 2
     if s == 2:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            v, pos = _t42(V, E, pos)
+            v, r = _t42(V, r)
             f_evse_status = v
             s = 7
         elif x == 1:
-            v, pos = _t43(V, E, pos)
+            v, r = _t43(V, r)
             f_meter_info = v
             s = 6
         elif x == 2:
-            v, pos = _t44(V, E, pos)
+            v, r = _t44(V, r)
             f_receipt = v
             s = 5
         elif x == 3:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_frequency = v
             s = 4
         elif x == 4:
-            v, pos = _t9(V, E, pos)
+            v, r = _t9(V, r)
             f_control_mode = v
             s = 3
         elif x == 5:
-            v, pos = _t11(V, E, pos)
+            v, r = _t11(V, r)
             f_control_mode = v
             s = 3
         elif x == 6:
             raise Fallback
         elif x == 7:
-            v, pos = _t18(V, E, pos)
+            v, r = _t18(V, r)
             f_control_mode = v
             s = 3
         elif x == 8:
-            v, pos = _t29(V, E, pos)
+            v, r = _t29(V, r)
             f_control_mode = v
             s = 3
         else:
             raise Fallback
     if s == 7:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            v, pos = _t43(V, E, pos)
+            v, r = _t43(V, r)
             f_meter_info = v
             s = 6
         elif x == 1:
-            v, pos = _t44(V, E, pos)
+            v, r = _t44(V, r)
             f_receipt = v
             s = 5
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_frequency = v
             s = 4
         elif x == 3:
-            v, pos = _t9(V, E, pos)
+            v, r = _t9(V, r)
             f_control_mode = v
             s = 3
         elif x == 4:
-            v, pos = _t11(V, E, pos)
+            v, r = _t11(V, r)
             f_control_mode = v
             s = 3
         elif x == 5:
             raise Fallback
         elif x == 6:
-            v, pos = _t18(V, E, pos)
+            v, r = _t18(V, r)
             f_control_mode = v
             s = 3
         elif x == 7:
-            v, pos = _t29(V, E, pos)
+            v, r = _t29(V, r)
             f_control_mode = v
             s = 3
         else:
             raise Fallback
     if s == 6:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t44(V, E, pos)
+            v, r = _t44(V, r)
             f_receipt = v
             s = 5
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_frequency = v
             s = 4
         elif x == 2:
-            v, pos = _t9(V, E, pos)
+            v, r = _t9(V, r)
             f_control_mode = v
             s = 3
         elif x == 3:
-            v, pos = _t11(V, E, pos)
+            v, r = _t11(V, r)
             f_control_mode = v
             s = 3
         elif x == 4:
             raise Fallback
         elif x == 5:
-            v, pos = _t18(V, E, pos)
+            v, r = _t18(V, r)
             f_control_mode = v
             s = 3
         elif x == 6:
-            v, pos = _t29(V, E, pos)
+            v, r = _t29(V, r)
             f_control_mode = v
             s = 3
         else:
             raise Fallback
     if s == 5:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_frequency = v
             s = 4
         elif x == 1:
-            v, pos = _t9(V, E, pos)
+            v, r = _t9(V, r)
             f_control_mode = v
             s = 3
         elif x == 2:
-            v, pos = _t11(V, E, pos)
+            v, r = _t11(V, r)
             f_control_mode = v
             s = 3
         elif x == 3:
             raise Fallback
         elif x == 4:
-            v, pos = _t18(V, E, pos)
+            v, r = _t18(V, r)
             f_control_mode = v
             s = 3
         elif x == 5:
-            v, pos = _t29(V, E, pos)
+            v, r = _t29(V, r)
             f_control_mode = v
             s = 3
         else:
             raise Fallback
     if s == 4:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t9(V, E, pos)
+            v, r = _t9(V, r)
             f_control_mode = v
             s = 3
         elif x == 1:
-            v, pos = _t11(V, E, pos)
+            v, r = _t11(V, r)
             f_control_mode = v
             s = 3
         elif x == 2:
             raise Fallback
         elif x == 3:
-            v, pos = _t18(V, E, pos)
+            v, r = _t18(V, r)
             f_control_mode = v
             s = 3
         elif x == 4:
-            v, pos = _t29(V, E, pos)
+            v, r = _t29(V, r)
             f_control_mode = v
             s = 3
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C4)
-            self.header = f_header
-            self.response_code = f_response_code
-            self.evse_status = f_evse_status
-            self.meter_info = f_meter_info
-            self.receipt = f_receipt
-            self.evse_target_frequency = f_evse_target_frequency
-            self.control_mode = f_control_mode
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C4)
+        self.header = f_header
+        self.response_code = f_response_code
+        self.evse_status = f_evse_status
+        self.meter_info = f_meter_info
+        self.receipt = f_receipt
+        self.evse_target_frequency = f_evse_target_frequency
+        self.control_mode = f_control_mode
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t4(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t4(V: int, r: int) -> tuple[Any, int]:
     # AC_ChargeParameterDiscoveryReq -> ACChargeParameterDiscoveryReq
     f_header = None
     f_energy_transfer_mode = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t40(V, E, pos)
-            f_header = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t40(V, r)
+        f_header = v
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t0(V, E, pos)
+            v, r = _t0(V, r)
             f_energy_transfer_mode = v
             s = 2
         elif x == 1:
-            v, pos = _t6(V, E, pos)
+            v, r = _t6(V, r)
             f_energy_transfer_mode = v
             s = 2
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C5)
-            self.header = f_header
-            self.energy_transfer_mode = f_energy_transfer_mode
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C5)
+        self.header = f_header
+        self.energy_transfer_mode = f_energy_transfer_mode
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t5(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t5(V: int, r: int) -> tuple[Any, int]:
     # AC_ChargeParameterDiscoveryRes -> ACChargeParameterDiscoveryRes
     f_header = None
     f_response_code = None
     f_energy_transfer_mode = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t40(V, E, pos)
-            f_header = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t40(V, r)
+        f_header = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 8
-            x = (V >> (E - pos)) & 0xff
-            if x & 0x81:
-                raise Fallback
-            v = _EM4[x >> 1]
-            f_response_code = v
-            s = 2
-        else:
+        r -= 9
+        x = (V >> r) & 0x1ff
+        if x & 0x181:
             raise Fallback
+        x &= 0xff
+        v = _EM4[x >> 1]
+        f_response_code = v
+        s = 2
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t1(V, E, pos)
+            v, r = _t1(V, r)
             f_energy_transfer_mode = v
             s = 3
         elif x == 1:
-            v, pos = _t7(V, E, pos)
+            v, r = _t7(V, r)
             f_energy_transfer_mode = v
             s = 3
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C6)
-            self.header = f_header
-            self.response_code = f_response_code
-            self.energy_transfer_mode = f_energy_transfer_mode
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C6)
+        self.header = f_header
+        self.response_code = f_response_code
+        self.energy_transfer_mode = f_energy_transfer_mode
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t6(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t6(V: int, r: int) -> tuple[Any, int]:
     # BPT_AC_CPDReqEnergyTransferMode -> BPTACCPDReqEnergyTransferMode
     f_ev_maximum_charge_power = None
     f_ev_maximum_charge_power_l2 = None
@@ -1008,140 +966,132 @@ def _t6(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_ev_minimum_discharge_power_l3 = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t39(V, E, pos)
-            f_ev_maximum_charge_power = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t39(V, r)
+        f_ev_maximum_charge_power = v
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_charge_power_l2 = v
             s = 4
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_charge_power_l3 = v
             s = 3
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power = v
             s = 2
         else:
             raise Fallback
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_charge_power_l3 = v
             s = 3
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power = v
             s = 2
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t39(V, E, pos)
-            f_ev_minimum_charge_power = v
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t39(V, r)
+        f_ev_minimum_charge_power = v
+        s = 2
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power_l2 = v
             s = 7
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power_l3 = v
             s = 6
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_discharge_power = v
             s = 5
         else:
             raise Fallback
     if s == 7:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power_l3 = v
             s = 6
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_discharge_power = v
             s = 5
         else:
             raise Fallback
     if s == 6:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t39(V, E, pos)
-            f_ev_maximum_discharge_power = v
-            s = 5
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t39(V, r)
+        f_ev_maximum_discharge_power = v
+        s = 5
     if s == 5:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_discharge_power_l2 = v
             s = 10
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_discharge_power_l3 = v
             s = 9
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_discharge_power = v
             s = 8
         else:
             raise Fallback
     if s == 10:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_discharge_power_l3 = v
             s = 9
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_discharge_power = v
             s = 8
         else:
             raise Fallback
     if s == 9:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t39(V, E, pos)
-            f_ev_minimum_discharge_power = v
-            s = 8
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t39(V, r)
+        f_ev_minimum_discharge_power = v
+        s = 8
     if s == 8:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_discharge_power_l2 = v
             s = 12
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_discharge_power_l3 = v
             s = 11
         elif x == 2:
@@ -1159,14 +1109,14 @@ def _t6(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ev_minimum_discharge_power_l2 = f_ev_minimum_discharge_power_l2
             self.ev_minimum_discharge_power_l3 = f_ev_minimum_discharge_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 12:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_discharge_power_l3 = v
             s = 11
         elif x == 1:
@@ -1184,34 +1134,32 @@ def _t6(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ev_minimum_discharge_power_l2 = f_ev_minimum_discharge_power_l2
             self.ev_minimum_discharge_power_l3 = f_ev_minimum_discharge_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 11:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C7)
-            self.ev_maximum_charge_power = f_ev_maximum_charge_power
-            self.ev_maximum_charge_power_l2 = f_ev_maximum_charge_power_l2
-            self.ev_maximum_charge_power_l3 = f_ev_maximum_charge_power_l3
-            self.ev_minimum_charge_power = f_ev_minimum_charge_power
-            self.ev_minimum_charge_power_l2 = f_ev_minimum_charge_power_l2
-            self.ev_minimum_charge_power_l3 = f_ev_minimum_charge_power_l3
-            self.ev_maximum_discharge_power = f_ev_maximum_discharge_power
-            self.ev_maximum_discharge_power_l2 = f_ev_maximum_discharge_power_l2
-            self.ev_maximum_discharge_power_l3 = f_ev_maximum_discharge_power_l3
-            self.ev_minimum_discharge_power = f_ev_minimum_discharge_power
-            self.ev_minimum_discharge_power_l2 = f_ev_minimum_discharge_power_l2
-            self.ev_minimum_discharge_power_l3 = f_ev_minimum_discharge_power_l3
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C7)
+        self.ev_maximum_charge_power = f_ev_maximum_charge_power
+        self.ev_maximum_charge_power_l2 = f_ev_maximum_charge_power_l2
+        self.ev_maximum_charge_power_l3 = f_ev_maximum_charge_power_l3
+        self.ev_minimum_charge_power = f_ev_minimum_charge_power
+        self.ev_minimum_charge_power_l2 = f_ev_minimum_charge_power_l2
+        self.ev_minimum_charge_power_l3 = f_ev_minimum_charge_power_l3
+        self.ev_maximum_discharge_power = f_ev_maximum_discharge_power
+        self.ev_maximum_discharge_power_l2 = f_ev_maximum_discharge_power_l2
+        self.ev_maximum_discharge_power_l3 = f_ev_maximum_discharge_power_l3
+        self.ev_minimum_discharge_power = f_ev_minimum_discharge_power
+        self.ev_minimum_discharge_power_l2 = f_ev_minimum_discharge_power_l2
+        self.ev_minimum_discharge_power_l3 = f_ev_minimum_discharge_power_l3
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t7(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t7(V: int, r: int) -> tuple[Any, int]:
     # BPT_AC_CPDResEnergyTransferMode -> BPTACCPDResEnergyTransferMode
     f_evse_maximum_charge_power = None
     f_evse_maximum_charge_power_l2 = None
@@ -1233,254 +1181,244 @@ def _t7(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_evse_minimum_discharge_power_l3 = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t39(V, E, pos)
-            f_evse_maximum_charge_power = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t39(V, r)
+        f_evse_maximum_charge_power = v
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_maximum_charge_power_l2 = v
             s = 4
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_maximum_charge_power_l3 = v
             s = 3
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_minimum_charge_power = v
             s = 2
         else:
             raise Fallback
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_maximum_charge_power_l3 = v
             s = 3
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_minimum_charge_power = v
             s = 2
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t39(V, E, pos)
-            f_evse_minimum_charge_power = v
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t39(V, r)
+        f_evse_minimum_charge_power = v
+        s = 2
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_minimum_charge_power_l2 = v
             s = 7
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_minimum_charge_power_l3 = v
             s = 6
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_nominal_frequency = v
             s = 5
         else:
             raise Fallback
     if s == 7:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_minimum_charge_power_l3 = v
             s = 6
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_nominal_frequency = v
             s = 5
         else:
             raise Fallback
     if s == 6:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t39(V, E, pos)
-            f_evse_nominal_frequency = v
-            s = 5
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t39(V, r)
+        f_evse_nominal_frequency = v
+        s = 5
     if s == 5:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_maximum_power_asymmetry = v
             s = 13
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_power_ramp_limitation = v
             s = 12
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power = v
             s = 11
         elif x == 3:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l2 = v
             s = 10
         elif x == 4:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l3 = v
             s = 9
         elif x == 5:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_maximum_discharge_power = v
             s = 8
         else:
             raise Fallback
     if s == 13:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_power_ramp_limitation = v
             s = 12
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power = v
             s = 11
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l2 = v
             s = 10
         elif x == 3:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l3 = v
             s = 9
         elif x == 4:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_maximum_discharge_power = v
             s = 8
         else:
             raise Fallback
     if s == 12:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power = v
             s = 11
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l2 = v
             s = 10
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l3 = v
             s = 9
         elif x == 3:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_maximum_discharge_power = v
             s = 8
         else:
             raise Fallback
     if s == 11:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l2 = v
             s = 10
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l3 = v
             s = 9
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_maximum_discharge_power = v
             s = 8
         else:
             raise Fallback
     if s == 10:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l3 = v
             s = 9
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_maximum_discharge_power = v
             s = 8
         else:
             raise Fallback
     if s == 9:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t39(V, E, pos)
-            f_evse_maximum_discharge_power = v
-            s = 8
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t39(V, r)
+        f_evse_maximum_discharge_power = v
+        s = 8
     if s == 8:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_maximum_discharge_power_l2 = v
             s = 16
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_maximum_discharge_power_l3 = v
             s = 15
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_minimum_discharge_power = v
             s = 14
         else:
             raise Fallback
     if s == 16:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_maximum_discharge_power_l3 = v
             s = 15
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_minimum_discharge_power = v
             s = 14
         else:
             raise Fallback
     if s == 15:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t39(V, E, pos)
-            f_evse_minimum_discharge_power = v
-            s = 14
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t39(V, r)
+        f_evse_minimum_discharge_power = v
+        s = 14
     if s == 14:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_minimum_discharge_power_l2 = v
             s = 18
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_minimum_discharge_power_l3 = v
             s = 17
         elif x == 2:
@@ -1504,14 +1442,14 @@ def _t7(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.evse_minimum_discharge_power_l2 = f_evse_minimum_discharge_power_l2
             self.evse_minimum_discharge_power_l3 = f_evse_minimum_discharge_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 18:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_minimum_discharge_power_l3 = v
             s = 17
         elif x == 1:
@@ -1535,40 +1473,38 @@ def _t7(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.evse_minimum_discharge_power_l2 = f_evse_minimum_discharge_power_l2
             self.evse_minimum_discharge_power_l3 = f_evse_minimum_discharge_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 17:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C8)
-            self.evse_maximum_charge_power = f_evse_maximum_charge_power
-            self.evse_maximum_charge_power_l2 = f_evse_maximum_charge_power_l2
-            self.evse_maximum_charge_power_l3 = f_evse_maximum_charge_power_l3
-            self.evse_minimum_charge_power = f_evse_minimum_charge_power
-            self.evse_minimum_charge_power_l2 = f_evse_minimum_charge_power_l2
-            self.evse_minimum_charge_power_l3 = f_evse_minimum_charge_power_l3
-            self.evse_nominal_frequency = f_evse_nominal_frequency
-            self.maximum_power_asymmetry = f_maximum_power_asymmetry
-            self.evse_power_ramp_limitation = f_evse_power_ramp_limitation
-            self.evse_present_active_power = f_evse_present_active_power
-            self.evse_present_active_power_l2 = f_evse_present_active_power_l2
-            self.evse_present_active_power_l3 = f_evse_present_active_power_l3
-            self.evse_maximum_discharge_power = f_evse_maximum_discharge_power
-            self.evse_maximum_discharge_power_l2 = f_evse_maximum_discharge_power_l2
-            self.evse_maximum_discharge_power_l3 = f_evse_maximum_discharge_power_l3
-            self.evse_minimum_discharge_power = f_evse_minimum_discharge_power
-            self.evse_minimum_discharge_power_l2 = f_evse_minimum_discharge_power_l2
-            self.evse_minimum_discharge_power_l3 = f_evse_minimum_discharge_power_l3
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C8)
+        self.evse_maximum_charge_power = f_evse_maximum_charge_power
+        self.evse_maximum_charge_power_l2 = f_evse_maximum_charge_power_l2
+        self.evse_maximum_charge_power_l3 = f_evse_maximum_charge_power_l3
+        self.evse_minimum_charge_power = f_evse_minimum_charge_power
+        self.evse_minimum_charge_power_l2 = f_evse_minimum_charge_power_l2
+        self.evse_minimum_charge_power_l3 = f_evse_minimum_charge_power_l3
+        self.evse_nominal_frequency = f_evse_nominal_frequency
+        self.maximum_power_asymmetry = f_maximum_power_asymmetry
+        self.evse_power_ramp_limitation = f_evse_power_ramp_limitation
+        self.evse_present_active_power = f_evse_present_active_power
+        self.evse_present_active_power_l2 = f_evse_present_active_power_l2
+        self.evse_present_active_power_l3 = f_evse_present_active_power_l3
+        self.evse_maximum_discharge_power = f_evse_maximum_discharge_power
+        self.evse_maximum_discharge_power_l2 = f_evse_maximum_discharge_power_l2
+        self.evse_maximum_discharge_power_l3 = f_evse_maximum_discharge_power_l3
+        self.evse_minimum_discharge_power = f_evse_minimum_discharge_power
+        self.evse_minimum_discharge_power_l2 = f_evse_minimum_discharge_power_l2
+        self.evse_minimum_discharge_power_l3 = f_evse_minimum_discharge_power_l3
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t8(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t8(V: int, r: int) -> tuple[Any, int]:
     # BPT_Dynamic_AC_CLReqControlMode -> BPTDynamicACCLReqControlMode
     f_departure_time = None
     f_ev_target_energy_request = None
@@ -1596,275 +1532,257 @@ def _t8(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_ev_minimum_v2x_energy_request = None
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_departure_time = v
             s = 2
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_target_energy_request = v
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t39(V, E, pos)
-            f_ev_target_energy_request = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t39(V, r)
+        f_ev_target_energy_request = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t39(V, E, pos)
-            f_ev_maximum_energy_request = v
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t39(V, r)
+        f_ev_maximum_energy_request = v
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t39(V, E, pos)
-            f_ev_minimum_energy_request = v
-            s = 4
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t39(V, r)
+        f_ev_minimum_energy_request = v
+        s = 4
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t39(V, E, pos)
-            f_ev_maximum_charge_power = v
-            s = 5
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t39(V, r)
+        f_ev_maximum_charge_power = v
+        s = 5
     if s == 5:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_charge_power_l2 = v
             s = 8
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_charge_power_l3 = v
             s = 7
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power = v
             s = 6
         else:
             raise Fallback
     if s == 8:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_charge_power_l3 = v
             s = 7
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power = v
             s = 6
         else:
             raise Fallback
     if s == 7:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t39(V, E, pos)
-            f_ev_minimum_charge_power = v
-            s = 6
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t39(V, r)
+        f_ev_minimum_charge_power = v
+        s = 6
     if s == 6:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power_l2 = v
             s = 11
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power_l3 = v
             s = 10
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_active_power = v
             s = 9
         else:
             raise Fallback
     if s == 11:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power_l3 = v
             s = 10
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_active_power = v
             s = 9
         else:
             raise Fallback
     if s == 10:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t39(V, E, pos)
-            f_ev_present_active_power = v
-            s = 9
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t39(V, r)
+        f_ev_present_active_power = v
+        s = 9
     if s == 9:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_active_power_l2 = v
             s = 14
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_active_power_l3 = v
             s = 13
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_reactive_power = v
             s = 12
         else:
             raise Fallback
     if s == 14:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_active_power_l3 = v
             s = 13
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_reactive_power = v
             s = 12
         else:
             raise Fallback
     if s == 13:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t39(V, E, pos)
-            f_ev_present_reactive_power = v
-            s = 12
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t39(V, r)
+        f_ev_present_reactive_power = v
+        s = 12
     if s == 12:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_reactive_power_l2 = v
             s = 17
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_reactive_power_l3 = v
             s = 16
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_discharge_power = v
             s = 15
         else:
             raise Fallback
     if s == 17:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_reactive_power_l3 = v
             s = 16
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_discharge_power = v
             s = 15
         else:
             raise Fallback
     if s == 16:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t39(V, E, pos)
-            f_ev_maximum_discharge_power = v
-            s = 15
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t39(V, r)
+        f_ev_maximum_discharge_power = v
+        s = 15
     if s == 15:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_discharge_power_l2 = v
             s = 20
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_discharge_power_l3 = v
             s = 19
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_discharge_power = v
             s = 18
         else:
             raise Fallback
     if s == 20:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_discharge_power_l3 = v
             s = 19
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_discharge_power = v
             s = 18
         else:
             raise Fallback
     if s == 19:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t39(V, E, pos)
-            f_ev_minimum_discharge_power = v
-            s = 18
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t39(V, r)
+        f_ev_minimum_discharge_power = v
+        s = 18
     if s == 18:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_discharge_power_l2 = v
             s = 24
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_discharge_power_l3 = v
             s = 23
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_v2x_energy_request = v
             s = 22
         elif x == 3:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_v2x_energy_request = v
             s = 21
         elif x == 4:
@@ -1894,22 +1812,22 @@ def _t8(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ev_maximum_v2x_energy_request = f_ev_maximum_v2x_energy_request
             self.ev_minimum_v2x_energy_request = f_ev_minimum_v2x_energy_request
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 24:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_discharge_power_l3 = v
             s = 23
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_v2x_energy_request = v
             s = 22
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_v2x_energy_request = v
             s = 21
         elif x == 3:
@@ -1939,18 +1857,18 @@ def _t8(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ev_maximum_v2x_energy_request = f_ev_maximum_v2x_energy_request
             self.ev_minimum_v2x_energy_request = f_ev_minimum_v2x_energy_request
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 23:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_v2x_energy_request = v
             s = 22
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_v2x_energy_request = v
             s = 21
         elif x == 2:
@@ -1980,14 +1898,14 @@ def _t8(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ev_maximum_v2x_energy_request = f_ev_maximum_v2x_energy_request
             self.ev_minimum_v2x_energy_request = f_ev_minimum_v2x_energy_request
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 22:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_v2x_energy_request = v
             s = 21
         elif x == 1:
@@ -2017,46 +1935,44 @@ def _t8(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ev_maximum_v2x_energy_request = f_ev_maximum_v2x_energy_request
             self.ev_minimum_v2x_energy_request = f_ev_minimum_v2x_energy_request
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 21:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C9)
-            self.departure_time = f_departure_time
-            self.ev_target_energy_request = f_ev_target_energy_request
-            self.ev_maximum_energy_request = f_ev_maximum_energy_request
-            self.ev_minimum_energy_request = f_ev_minimum_energy_request
-            self.ev_maximum_charge_power = f_ev_maximum_charge_power
-            self.ev_maximum_charge_power_l2 = f_ev_maximum_charge_power_l2
-            self.ev_maximum_charge_power_l3 = f_ev_maximum_charge_power_l3
-            self.ev_minimum_charge_power = f_ev_minimum_charge_power
-            self.ev_minimum_charge_power_l2 = f_ev_minimum_charge_power_l2
-            self.ev_minimum_charge_power_l3 = f_ev_minimum_charge_power_l3
-            self.ev_present_active_power = f_ev_present_active_power
-            self.ev_present_active_power_l2 = f_ev_present_active_power_l2
-            self.ev_present_active_power_l3 = f_ev_present_active_power_l3
-            self.ev_present_reactive_power = f_ev_present_reactive_power
-            self.ev_present_reactive_power_l2 = f_ev_present_reactive_power_l2
-            self.ev_present_reactive_power_l3 = f_ev_present_reactive_power_l3
-            self.ev_maximum_discharge_power = f_ev_maximum_discharge_power
-            self.ev_maximum_discharge_power_l2 = f_ev_maximum_discharge_power_l2
-            self.ev_maximum_discharge_power_l3 = f_ev_maximum_discharge_power_l3
-            self.ev_minimum_discharge_power = f_ev_minimum_discharge_power
-            self.ev_minimum_discharge_power_l2 = f_ev_minimum_discharge_power_l2
-            self.ev_minimum_discharge_power_l3 = f_ev_minimum_discharge_power_l3
-            self.ev_maximum_v2x_energy_request = f_ev_maximum_v2x_energy_request
-            self.ev_minimum_v2x_energy_request = f_ev_minimum_v2x_energy_request
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C9)
+        self.departure_time = f_departure_time
+        self.ev_target_energy_request = f_ev_target_energy_request
+        self.ev_maximum_energy_request = f_ev_maximum_energy_request
+        self.ev_minimum_energy_request = f_ev_minimum_energy_request
+        self.ev_maximum_charge_power = f_ev_maximum_charge_power
+        self.ev_maximum_charge_power_l2 = f_ev_maximum_charge_power_l2
+        self.ev_maximum_charge_power_l3 = f_ev_maximum_charge_power_l3
+        self.ev_minimum_charge_power = f_ev_minimum_charge_power
+        self.ev_minimum_charge_power_l2 = f_ev_minimum_charge_power_l2
+        self.ev_minimum_charge_power_l3 = f_ev_minimum_charge_power_l3
+        self.ev_present_active_power = f_ev_present_active_power
+        self.ev_present_active_power_l2 = f_ev_present_active_power_l2
+        self.ev_present_active_power_l3 = f_ev_present_active_power_l3
+        self.ev_present_reactive_power = f_ev_present_reactive_power
+        self.ev_present_reactive_power_l2 = f_ev_present_reactive_power_l2
+        self.ev_present_reactive_power_l3 = f_ev_present_reactive_power_l3
+        self.ev_maximum_discharge_power = f_ev_maximum_discharge_power
+        self.ev_maximum_discharge_power_l2 = f_ev_maximum_discharge_power_l2
+        self.ev_maximum_discharge_power_l3 = f_ev_maximum_discharge_power_l3
+        self.ev_minimum_discharge_power = f_ev_minimum_discharge_power
+        self.ev_minimum_discharge_power_l2 = f_ev_minimum_discharge_power_l2
+        self.ev_minimum_discharge_power_l3 = f_ev_minimum_discharge_power_l3
+        self.ev_maximum_v2x_energy_request = f_ev_maximum_v2x_energy_request
+        self.ev_minimum_v2x_energy_request = f_ev_minimum_v2x_energy_request
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t9(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t9(V: int, r: int) -> tuple[Any, int]:
     # BPT_Dynamic_AC_CLResControlMode -> BPTDynamicACCLResControlMode
     f_departure_time = None
     f_minimum_soc = None
@@ -2073,24 +1989,24 @@ def _t9(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_evse_present_active_power_l3 = None
     s = 0
     if s == 0:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_departure_time = v
             s = 5
         elif x == 1:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -2099,8 +2015,8 @@ def _t9(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_minimum_soc = v
             s = 4
         elif x == 2:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -2109,30 +2025,30 @@ def _t9(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_target_soc = v
             s = 3
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_ack_max_delay = v
             s = 2
         elif x == 4:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_active_power = v
             s = 1
         else:
             raise Fallback
     if s == 5:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -2141,8 +2057,8 @@ def _t9(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_minimum_soc = v
             s = 4
         elif x == 1:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -2151,30 +2067,30 @@ def _t9(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_target_soc = v
             s = 3
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_ack_max_delay = v
             s = 2
         elif x == 3:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_active_power = v
             s = 1
         else:
             raise Fallback
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -2183,88 +2099,86 @@ def _t9(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_target_soc = v
             s = 3
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_ack_max_delay = v
             s = 2
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_active_power = v
             s = 1
         else:
             raise Fallback
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_ack_max_delay = v
             s = 2
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_active_power = v
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t39(V, E, pos)
-            f_evse_target_active_power = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t39(V, r)
+        f_evse_target_active_power = v
+        s = 1
     if s == 1:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_active_power_l2 = v
             s = 13
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_active_power_l3 = v
             s = 12
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_reactive_power = v
             s = 11
         elif x == 3:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_reactive_power_l2 = v
             s = 10
         elif x == 4:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_reactive_power_l3 = v
             s = 9
         elif x == 5:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power = v
             s = 8
         elif x == 6:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l2 = v
             s = 7
         elif x == 7:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l3 = v
             s = 6
         elif x == 8:
@@ -2283,38 +2197,38 @@ def _t9(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.evse_present_active_power_l2 = f_evse_present_active_power_l2
             self.evse_present_active_power_l3 = f_evse_present_active_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 13:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_active_power_l3 = v
             s = 12
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_reactive_power = v
             s = 11
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_reactive_power_l2 = v
             s = 10
         elif x == 3:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_reactive_power_l3 = v
             s = 9
         elif x == 4:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power = v
             s = 8
         elif x == 5:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l2 = v
             s = 7
         elif x == 6:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l3 = v
             s = 6
         elif x == 7:
@@ -2333,34 +2247,34 @@ def _t9(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.evse_present_active_power_l2 = f_evse_present_active_power_l2
             self.evse_present_active_power_l3 = f_evse_present_active_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 12:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_reactive_power = v
             s = 11
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_reactive_power_l2 = v
             s = 10
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_reactive_power_l3 = v
             s = 9
         elif x == 3:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power = v
             s = 8
         elif x == 4:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l2 = v
             s = 7
         elif x == 5:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l3 = v
             s = 6
         elif x == 6:
@@ -2379,30 +2293,30 @@ def _t9(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.evse_present_active_power_l2 = f_evse_present_active_power_l2
             self.evse_present_active_power_l3 = f_evse_present_active_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 11:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_reactive_power_l2 = v
             s = 10
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_reactive_power_l3 = v
             s = 9
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power = v
             s = 8
         elif x == 3:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l2 = v
             s = 7
         elif x == 4:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l3 = v
             s = 6
         elif x == 5:
@@ -2421,26 +2335,26 @@ def _t9(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.evse_present_active_power_l2 = f_evse_present_active_power_l2
             self.evse_present_active_power_l3 = f_evse_present_active_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 10:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_reactive_power_l3 = v
             s = 9
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power = v
             s = 8
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l2 = v
             s = 7
         elif x == 3:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l3 = v
             s = 6
         elif x == 4:
@@ -2459,22 +2373,22 @@ def _t9(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.evse_present_active_power_l2 = f_evse_present_active_power_l2
             self.evse_present_active_power_l3 = f_evse_present_active_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 9:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power = v
             s = 8
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l2 = v
             s = 7
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l3 = v
             s = 6
         elif x == 3:
@@ -2493,18 +2407,18 @@ def _t9(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.evse_present_active_power_l2 = f_evse_present_active_power_l2
             self.evse_present_active_power_l3 = f_evse_present_active_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 8:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l2 = v
             s = 7
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l3 = v
             s = 6
         elif x == 2:
@@ -2523,14 +2437,14 @@ def _t9(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.evse_present_active_power_l2 = f_evse_present_active_power_l2
             self.evse_present_active_power_l3 = f_evse_present_active_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 7:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l3 = v
             s = 6
         elif x == 1:
@@ -2549,35 +2463,33 @@ def _t9(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.evse_present_active_power_l2 = f_evse_present_active_power_l2
             self.evse_present_active_power_l3 = f_evse_present_active_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 6:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C10)
-            self.departure_time = f_departure_time
-            self.minimum_soc = f_minimum_soc
-            self.target_soc = f_target_soc
-            self.ack_max_delay = f_ack_max_delay
-            self.evse_target_active_power = f_evse_target_active_power
-            self.evse_target_active_power_l2 = f_evse_target_active_power_l2
-            self.evse_target_active_power_l3 = f_evse_target_active_power_l3
-            self.evse_target_reactive_power = f_evse_target_reactive_power
-            self.evse_target_reactive_power_l2 = f_evse_target_reactive_power_l2
-            self.evse_target_reactive_power_l3 = f_evse_target_reactive_power_l3
-            self.evse_present_active_power = f_evse_present_active_power
-            self.evse_present_active_power_l2 = f_evse_present_active_power_l2
-            self.evse_present_active_power_l3 = f_evse_present_active_power_l3
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C10)
+        self.departure_time = f_departure_time
+        self.minimum_soc = f_minimum_soc
+        self.target_soc = f_target_soc
+        self.ack_max_delay = f_ack_max_delay
+        self.evse_target_active_power = f_evse_target_active_power
+        self.evse_target_active_power_l2 = f_evse_target_active_power_l2
+        self.evse_target_active_power_l3 = f_evse_target_active_power_l3
+        self.evse_target_reactive_power = f_evse_target_reactive_power
+        self.evse_target_reactive_power_l2 = f_evse_target_reactive_power_l2
+        self.evse_target_reactive_power_l3 = f_evse_target_reactive_power_l3
+        self.evse_present_active_power = f_evse_present_active_power
+        self.evse_present_active_power_l2 = f_evse_present_active_power_l2
+        self.evse_present_active_power_l3 = f_evse_present_active_power_l3
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t10(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t10(V: int, r: int) -> tuple[Any, int]:
     # BPT_Scheduled_AC_CLReqControlMode -> BPTScheduledACCLReqControlMode
     f_ev_target_energy_request = None
     f_ev_maximum_energy_request = None
@@ -2602,320 +2514,318 @@ def _t10(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_ev_minimum_discharge_power_l3 = None
     s = 0
     if s == 0:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_target_energy_request = v
             s = 10
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_energy_request = v
             s = 9
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_energy_request = v
             s = 8
         elif x == 3:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_charge_power = v
             s = 7
         elif x == 4:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_charge_power_l2 = v
             s = 6
         elif x == 5:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_charge_power_l3 = v
             s = 5
         elif x == 6:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power = v
             s = 4
         elif x == 7:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power_l2 = v
             s = 3
         elif x == 8:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power_l3 = v
             s = 2
         elif x == 9:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_active_power = v
             s = 1
         else:
             raise Fallback
     if s == 10:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_energy_request = v
             s = 9
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_energy_request = v
             s = 8
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_charge_power = v
             s = 7
         elif x == 3:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_charge_power_l2 = v
             s = 6
         elif x == 4:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_charge_power_l3 = v
             s = 5
         elif x == 5:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power = v
             s = 4
         elif x == 6:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power_l2 = v
             s = 3
         elif x == 7:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power_l3 = v
             s = 2
         elif x == 8:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_active_power = v
             s = 1
         else:
             raise Fallback
     if s == 9:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_energy_request = v
             s = 8
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_charge_power = v
             s = 7
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_charge_power_l2 = v
             s = 6
         elif x == 3:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_charge_power_l3 = v
             s = 5
         elif x == 4:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power = v
             s = 4
         elif x == 5:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power_l2 = v
             s = 3
         elif x == 6:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power_l3 = v
             s = 2
         elif x == 7:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_active_power = v
             s = 1
         else:
             raise Fallback
     if s == 8:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_charge_power = v
             s = 7
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_charge_power_l2 = v
             s = 6
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_charge_power_l3 = v
             s = 5
         elif x == 3:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power = v
             s = 4
         elif x == 4:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power_l2 = v
             s = 3
         elif x == 5:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power_l3 = v
             s = 2
         elif x == 6:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_active_power = v
             s = 1
         else:
             raise Fallback
     if s == 7:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_charge_power_l2 = v
             s = 6
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_charge_power_l3 = v
             s = 5
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power = v
             s = 4
         elif x == 3:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power_l2 = v
             s = 3
         elif x == 4:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power_l3 = v
             s = 2
         elif x == 5:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_active_power = v
             s = 1
         else:
             raise Fallback
     if s == 6:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_charge_power_l3 = v
             s = 5
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power = v
             s = 4
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power_l2 = v
             s = 3
         elif x == 3:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power_l3 = v
             s = 2
         elif x == 4:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_active_power = v
             s = 1
         else:
             raise Fallback
     if s == 5:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power = v
             s = 4
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power_l2 = v
             s = 3
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power_l3 = v
             s = 2
         elif x == 3:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_active_power = v
             s = 1
         else:
             raise Fallback
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power_l2 = v
             s = 3
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power_l3 = v
             s = 2
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_active_power = v
             s = 1
         else:
             raise Fallback
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power_l3 = v
             s = 2
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_active_power = v
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t39(V, E, pos)
-            f_ev_present_active_power = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t39(V, r)
+        f_ev_present_active_power = v
+        s = 1
     if s == 1:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_active_power_l2 = v
             s = 21
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_active_power_l3 = v
             s = 20
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_reactive_power = v
             s = 19
         elif x == 3:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_reactive_power_l2 = v
             s = 18
         elif x == 4:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_reactive_power_l3 = v
             s = 17
         elif x == 5:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_discharge_power = v
             s = 16
         elif x == 6:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_discharge_power_l2 = v
             s = 15
         elif x == 7:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_discharge_power_l3 = v
             s = 14
         elif x == 8:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_discharge_power = v
             s = 13
         elif x == 9:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_discharge_power_l2 = v
             s = 12
         elif x == 10:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_discharge_power_l3 = v
             s = 11
         elif x == 11:
@@ -2942,50 +2852,50 @@ def _t10(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ev_minimum_discharge_power_l2 = f_ev_minimum_discharge_power_l2
             self.ev_minimum_discharge_power_l3 = f_ev_minimum_discharge_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 21:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_active_power_l3 = v
             s = 20
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_reactive_power = v
             s = 19
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_reactive_power_l2 = v
             s = 18
         elif x == 3:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_reactive_power_l3 = v
             s = 17
         elif x == 4:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_discharge_power = v
             s = 16
         elif x == 5:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_discharge_power_l2 = v
             s = 15
         elif x == 6:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_discharge_power_l3 = v
             s = 14
         elif x == 7:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_discharge_power = v
             s = 13
         elif x == 8:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_discharge_power_l2 = v
             s = 12
         elif x == 9:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_discharge_power_l3 = v
             s = 11
         elif x == 10:
@@ -3012,46 +2922,46 @@ def _t10(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ev_minimum_discharge_power_l2 = f_ev_minimum_discharge_power_l2
             self.ev_minimum_discharge_power_l3 = f_ev_minimum_discharge_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 20:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_reactive_power = v
             s = 19
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_reactive_power_l2 = v
             s = 18
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_reactive_power_l3 = v
             s = 17
         elif x == 3:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_discharge_power = v
             s = 16
         elif x == 4:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_discharge_power_l2 = v
             s = 15
         elif x == 5:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_discharge_power_l3 = v
             s = 14
         elif x == 6:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_discharge_power = v
             s = 13
         elif x == 7:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_discharge_power_l2 = v
             s = 12
         elif x == 8:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_discharge_power_l3 = v
             s = 11
         elif x == 9:
@@ -3078,42 +2988,42 @@ def _t10(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ev_minimum_discharge_power_l2 = f_ev_minimum_discharge_power_l2
             self.ev_minimum_discharge_power_l3 = f_ev_minimum_discharge_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 19:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_reactive_power_l2 = v
             s = 18
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_reactive_power_l3 = v
             s = 17
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_discharge_power = v
             s = 16
         elif x == 3:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_discharge_power_l2 = v
             s = 15
         elif x == 4:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_discharge_power_l3 = v
             s = 14
         elif x == 5:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_discharge_power = v
             s = 13
         elif x == 6:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_discharge_power_l2 = v
             s = 12
         elif x == 7:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_discharge_power_l3 = v
             s = 11
         elif x == 8:
@@ -3140,38 +3050,38 @@ def _t10(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ev_minimum_discharge_power_l2 = f_ev_minimum_discharge_power_l2
             self.ev_minimum_discharge_power_l3 = f_ev_minimum_discharge_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 18:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_reactive_power_l3 = v
             s = 17
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_discharge_power = v
             s = 16
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_discharge_power_l2 = v
             s = 15
         elif x == 3:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_discharge_power_l3 = v
             s = 14
         elif x == 4:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_discharge_power = v
             s = 13
         elif x == 5:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_discharge_power_l2 = v
             s = 12
         elif x == 6:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_discharge_power_l3 = v
             s = 11
         elif x == 7:
@@ -3198,34 +3108,34 @@ def _t10(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ev_minimum_discharge_power_l2 = f_ev_minimum_discharge_power_l2
             self.ev_minimum_discharge_power_l3 = f_ev_minimum_discharge_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 17:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_discharge_power = v
             s = 16
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_discharge_power_l2 = v
             s = 15
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_discharge_power_l3 = v
             s = 14
         elif x == 3:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_discharge_power = v
             s = 13
         elif x == 4:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_discharge_power_l2 = v
             s = 12
         elif x == 5:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_discharge_power_l3 = v
             s = 11
         elif x == 6:
@@ -3252,30 +3162,30 @@ def _t10(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ev_minimum_discharge_power_l2 = f_ev_minimum_discharge_power_l2
             self.ev_minimum_discharge_power_l3 = f_ev_minimum_discharge_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 16:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_discharge_power_l2 = v
             s = 15
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_discharge_power_l3 = v
             s = 14
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_discharge_power = v
             s = 13
         elif x == 3:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_discharge_power_l2 = v
             s = 12
         elif x == 4:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_discharge_power_l3 = v
             s = 11
         elif x == 5:
@@ -3302,26 +3212,26 @@ def _t10(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ev_minimum_discharge_power_l2 = f_ev_minimum_discharge_power_l2
             self.ev_minimum_discharge_power_l3 = f_ev_minimum_discharge_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 15:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_discharge_power_l3 = v
             s = 14
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_discharge_power = v
             s = 13
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_discharge_power_l2 = v
             s = 12
         elif x == 3:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_discharge_power_l3 = v
             s = 11
         elif x == 4:
@@ -3348,22 +3258,22 @@ def _t10(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ev_minimum_discharge_power_l2 = f_ev_minimum_discharge_power_l2
             self.ev_minimum_discharge_power_l3 = f_ev_minimum_discharge_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 14:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_discharge_power = v
             s = 13
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_discharge_power_l2 = v
             s = 12
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_discharge_power_l3 = v
             s = 11
         elif x == 3:
@@ -3390,18 +3300,18 @@ def _t10(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ev_minimum_discharge_power_l2 = f_ev_minimum_discharge_power_l2
             self.ev_minimum_discharge_power_l3 = f_ev_minimum_discharge_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 13:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_discharge_power_l2 = v
             s = 12
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_discharge_power_l3 = v
             s = 11
         elif x == 2:
@@ -3428,14 +3338,14 @@ def _t10(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ev_minimum_discharge_power_l2 = f_ev_minimum_discharge_power_l2
             self.ev_minimum_discharge_power_l3 = f_ev_minimum_discharge_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 12:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_discharge_power_l3 = v
             s = 11
         elif x == 1:
@@ -3462,43 +3372,41 @@ def _t10(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ev_minimum_discharge_power_l2 = f_ev_minimum_discharge_power_l2
             self.ev_minimum_discharge_power_l3 = f_ev_minimum_discharge_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 11:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C11)
-            self.ev_target_energy_request = f_ev_target_energy_request
-            self.ev_maximum_energy_request = f_ev_maximum_energy_request
-            self.ev_minimum_energy_request = f_ev_minimum_energy_request
-            self.ev_maximum_charge_power = f_ev_maximum_charge_power
-            self.ev_maximum_charge_power_l2 = f_ev_maximum_charge_power_l2
-            self.ev_maximum_charge_power_l3 = f_ev_maximum_charge_power_l3
-            self.ev_minimum_charge_power = f_ev_minimum_charge_power
-            self.ev_minimum_charge_power_l2 = f_ev_minimum_charge_power_l2
-            self.ev_minimum_charge_power_l3 = f_ev_minimum_charge_power_l3
-            self.ev_present_active_power = f_ev_present_active_power
-            self.ev_present_active_power_l2 = f_ev_present_active_power_l2
-            self.ev_present_active_power_l3 = f_ev_present_active_power_l3
-            self.ev_present_reactive_power = f_ev_present_reactive_power
-            self.ev_present_reactive_power_l2 = f_ev_present_reactive_power_l2
-            self.ev_present_reactive_power_l3 = f_ev_present_reactive_power_l3
-            self.ev_maximum_discharge_power = f_ev_maximum_discharge_power
-            self.ev_maximum_discharge_power_l2 = f_ev_maximum_discharge_power_l2
-            self.ev_maximum_discharge_power_l3 = f_ev_maximum_discharge_power_l3
-            self.ev_minimum_discharge_power = f_ev_minimum_discharge_power
-            self.ev_minimum_discharge_power_l2 = f_ev_minimum_discharge_power_l2
-            self.ev_minimum_discharge_power_l3 = f_ev_minimum_discharge_power_l3
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C11)
+        self.ev_target_energy_request = f_ev_target_energy_request
+        self.ev_maximum_energy_request = f_ev_maximum_energy_request
+        self.ev_minimum_energy_request = f_ev_minimum_energy_request
+        self.ev_maximum_charge_power = f_ev_maximum_charge_power
+        self.ev_maximum_charge_power_l2 = f_ev_maximum_charge_power_l2
+        self.ev_maximum_charge_power_l3 = f_ev_maximum_charge_power_l3
+        self.ev_minimum_charge_power = f_ev_minimum_charge_power
+        self.ev_minimum_charge_power_l2 = f_ev_minimum_charge_power_l2
+        self.ev_minimum_charge_power_l3 = f_ev_minimum_charge_power_l3
+        self.ev_present_active_power = f_ev_present_active_power
+        self.ev_present_active_power_l2 = f_ev_present_active_power_l2
+        self.ev_present_active_power_l3 = f_ev_present_active_power_l3
+        self.ev_present_reactive_power = f_ev_present_reactive_power
+        self.ev_present_reactive_power_l2 = f_ev_present_reactive_power_l2
+        self.ev_present_reactive_power_l3 = f_ev_present_reactive_power_l3
+        self.ev_maximum_discharge_power = f_ev_maximum_discharge_power
+        self.ev_maximum_discharge_power_l2 = f_ev_maximum_discharge_power_l2
+        self.ev_maximum_discharge_power_l3 = f_ev_maximum_discharge_power_l3
+        self.ev_minimum_discharge_power = f_ev_minimum_discharge_power
+        self.ev_minimum_discharge_power_l2 = f_ev_minimum_discharge_power_l2
+        self.ev_minimum_discharge_power_l3 = f_ev_minimum_discharge_power_l3
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t11(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t11(V: int, r: int) -> tuple[Any, int]:
     # BPT_Scheduled_AC_CLResControlMode -> BPTScheduledACCLResControlMode
     f_evse_target_active_power = None
     f_evse_target_active_power_l2 = None
@@ -3511,42 +3419,42 @@ def _t11(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_evse_present_active_power_l3 = None
     s = 0
     if s == 0:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_active_power = v
             s = 9
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_active_power_l2 = v
             s = 8
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_active_power_l3 = v
             s = 7
         elif x == 3:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_reactive_power = v
             s = 6
         elif x == 4:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_reactive_power_l2 = v
             s = 5
         elif x == 5:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_reactive_power_l3 = v
             s = 4
         elif x == 6:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power = v
             s = 3
         elif x == 7:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l2 = v
             s = 2
         elif x == 8:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l3 = v
             s = 1
         elif x == 9:
@@ -3561,42 +3469,42 @@ def _t11(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.evse_present_active_power_l2 = f_evse_present_active_power_l2
             self.evse_present_active_power_l3 = f_evse_present_active_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 9:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_active_power_l2 = v
             s = 8
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_active_power_l3 = v
             s = 7
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_reactive_power = v
             s = 6
         elif x == 3:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_reactive_power_l2 = v
             s = 5
         elif x == 4:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_reactive_power_l3 = v
             s = 4
         elif x == 5:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power = v
             s = 3
         elif x == 6:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l2 = v
             s = 2
         elif x == 7:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l3 = v
             s = 1
         elif x == 8:
@@ -3611,38 +3519,38 @@ def _t11(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.evse_present_active_power_l2 = f_evse_present_active_power_l2
             self.evse_present_active_power_l3 = f_evse_present_active_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 8:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_active_power_l3 = v
             s = 7
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_reactive_power = v
             s = 6
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_reactive_power_l2 = v
             s = 5
         elif x == 3:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_reactive_power_l3 = v
             s = 4
         elif x == 4:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power = v
             s = 3
         elif x == 5:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l2 = v
             s = 2
         elif x == 6:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l3 = v
             s = 1
         elif x == 7:
@@ -3657,34 +3565,34 @@ def _t11(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.evse_present_active_power_l2 = f_evse_present_active_power_l2
             self.evse_present_active_power_l3 = f_evse_present_active_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 7:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_reactive_power = v
             s = 6
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_reactive_power_l2 = v
             s = 5
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_reactive_power_l3 = v
             s = 4
         elif x == 3:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power = v
             s = 3
         elif x == 4:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l2 = v
             s = 2
         elif x == 5:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l3 = v
             s = 1
         elif x == 6:
@@ -3699,30 +3607,30 @@ def _t11(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.evse_present_active_power_l2 = f_evse_present_active_power_l2
             self.evse_present_active_power_l3 = f_evse_present_active_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 6:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_reactive_power_l2 = v
             s = 5
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_reactive_power_l3 = v
             s = 4
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power = v
             s = 3
         elif x == 3:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l2 = v
             s = 2
         elif x == 4:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l3 = v
             s = 1
         elif x == 5:
@@ -3737,26 +3645,26 @@ def _t11(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.evse_present_active_power_l2 = f_evse_present_active_power_l2
             self.evse_present_active_power_l3 = f_evse_present_active_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 5:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_reactive_power_l3 = v
             s = 4
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power = v
             s = 3
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l2 = v
             s = 2
         elif x == 3:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l3 = v
             s = 1
         elif x == 4:
@@ -3771,22 +3679,22 @@ def _t11(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.evse_present_active_power_l2 = f_evse_present_active_power_l2
             self.evse_present_active_power_l3 = f_evse_present_active_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 4:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power = v
             s = 3
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l2 = v
             s = 2
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l3 = v
             s = 1
         elif x == 3:
@@ -3801,18 +3709,18 @@ def _t11(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.evse_present_active_power_l2 = f_evse_present_active_power_l2
             self.evse_present_active_power_l3 = f_evse_present_active_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l2 = v
             s = 2
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l3 = v
             s = 1
         elif x == 2:
@@ -3827,14 +3735,14 @@ def _t11(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.evse_present_active_power_l2 = f_evse_present_active_power_l2
             self.evse_present_active_power_l3 = f_evse_present_active_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l3 = v
             s = 1
         elif x == 1:
@@ -3849,66 +3757,60 @@ def _t11(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.evse_present_active_power_l2 = f_evse_present_active_power_l2
             self.evse_present_active_power_l3 = f_evse_present_active_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C12)
-            self.evse_target_active_power = f_evse_target_active_power
-            self.evse_target_active_power_l2 = f_evse_target_active_power_l2
-            self.evse_target_active_power_l3 = f_evse_target_active_power_l3
-            self.evse_target_reactive_power = f_evse_target_reactive_power
-            self.evse_target_reactive_power_l2 = f_evse_target_reactive_power_l2
-            self.evse_target_reactive_power_l3 = f_evse_target_reactive_power_l3
-            self.evse_present_active_power = f_evse_present_active_power
-            self.evse_present_active_power_l2 = f_evse_present_active_power_l2
-            self.evse_present_active_power_l3 = f_evse_present_active_power_l3
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C12)
+        self.evse_target_active_power = f_evse_target_active_power
+        self.evse_target_active_power_l2 = f_evse_target_active_power_l2
+        self.evse_target_active_power_l3 = f_evse_target_active_power_l3
+        self.evse_target_reactive_power = f_evse_target_reactive_power
+        self.evse_target_reactive_power_l2 = f_evse_target_reactive_power_l2
+        self.evse_target_reactive_power_l3 = f_evse_target_reactive_power_l3
+        self.evse_present_active_power = f_evse_present_active_power
+        self.evse_present_active_power_l2 = f_evse_present_active_power_l2
+        self.evse_present_active_power_l3 = f_evse_present_active_power_l3
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t12(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t12(V: int, r: int) -> tuple[Any, int]:
     # CLReqControlMode -> CLReqControlMode
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C13)
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C13)
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t13(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t13(V: int, r: int) -> tuple[Any, int]:
     # CLResControlMode -> CLResControlMode
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C14)
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C14)
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t14(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t14(V: int, r: int) -> tuple[Any, int]:
     # CanonicalizationMethod -> CanonicalizationMethod
     raise Fallback
 
 
-def _t15(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t15(V: int, r: int) -> tuple[Any, int]:
     # DSAKeyValue -> DSAKeyValue
     f_p = None
     f_q = None
@@ -3919,115 +3821,105 @@ def _t15(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_pgen_counter = None
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_p = v
             s = 3
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_g = v
             s = 2
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_y = v
             s = 1
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_q = v
-            s = 6
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_q = v
+        s = 6
     if s == 6:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_g = v
             s = 2
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_y = v
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_y = v
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_y = v
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_j = v
             s = 5
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_seed = v
             s = 4
@@ -4041,19 +3933,19 @@ def _t15(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.seed = f_seed
             self.pgen_counter = f_pgen_counter
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 5:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_seed = v
             s = 4
@@ -4067,49 +3959,42 @@ def _t15(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.seed = f_seed
             self.pgen_counter = f_pgen_counter
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_pgen_counter = v
-            s = 7
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_pgen_counter = v
+        s = 7
     if s == 7:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C15)
-            self.p = f_p
-            self.q = f_q
-            self.g = f_g
-            self.y = f_y
-            self.j = f_j
-            self.seed = f_seed
-            self.pgen_counter = f_pgen_counter
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C15)
+        self.p = f_p
+        self.q = f_q
+        self.g = f_g
+        self.y = f_y
+        self.j = f_j
+        self.seed = f_seed
+        self.pgen_counter = f_pgen_counter
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t16(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t16(V: int, r: int) -> tuple[Any, int]:
     # DigestMethod -> DigestMethod
     raise Fallback
 
 
-def _t17(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t17(V: int, r: int) -> tuple[Any, int]:
     # Dynamic_AC_CLReqControlMode -> DynamicACCLReqControlMode
     f_departure_time = None
     f_ev_target_energy_request = None
@@ -4129,189 +4014,175 @@ def _t17(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_ev_present_reactive_power_l3 = None
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_departure_time = v
             s = 2
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_target_energy_request = v
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t39(V, E, pos)
-            f_ev_target_energy_request = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t39(V, r)
+        f_ev_target_energy_request = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t39(V, E, pos)
-            f_ev_maximum_energy_request = v
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t39(V, r)
+        f_ev_maximum_energy_request = v
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t39(V, E, pos)
-            f_ev_minimum_energy_request = v
-            s = 4
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t39(V, r)
+        f_ev_minimum_energy_request = v
+        s = 4
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t39(V, E, pos)
-            f_ev_maximum_charge_power = v
-            s = 5
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t39(V, r)
+        f_ev_maximum_charge_power = v
+        s = 5
     if s == 5:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_charge_power_l2 = v
             s = 8
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_charge_power_l3 = v
             s = 7
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power = v
             s = 6
         else:
             raise Fallback
     if s == 8:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_charge_power_l3 = v
             s = 7
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power = v
             s = 6
         else:
             raise Fallback
     if s == 7:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t39(V, E, pos)
-            f_ev_minimum_charge_power = v
-            s = 6
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t39(V, r)
+        f_ev_minimum_charge_power = v
+        s = 6
     if s == 6:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power_l2 = v
             s = 11
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power_l3 = v
             s = 10
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_active_power = v
             s = 9
         else:
             raise Fallback
     if s == 11:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power_l3 = v
             s = 10
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_active_power = v
             s = 9
         else:
             raise Fallback
     if s == 10:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t39(V, E, pos)
-            f_ev_present_active_power = v
-            s = 9
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t39(V, r)
+        f_ev_present_active_power = v
+        s = 9
     if s == 9:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_active_power_l2 = v
             s = 14
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_active_power_l3 = v
             s = 13
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_reactive_power = v
             s = 12
         else:
             raise Fallback
     if s == 14:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_active_power_l3 = v
             s = 13
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_reactive_power = v
             s = 12
         else:
             raise Fallback
     if s == 13:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t39(V, E, pos)
-            f_ev_present_reactive_power = v
-            s = 12
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t39(V, r)
+        f_ev_present_reactive_power = v
+        s = 12
     if s == 12:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_reactive_power_l2 = v
             s = 16
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_reactive_power_l3 = v
             s = 15
         elif x == 2:
@@ -4333,14 +4204,14 @@ def _t17(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ev_present_reactive_power_l2 = f_ev_present_reactive_power_l2
             self.ev_present_reactive_power_l3 = f_ev_present_reactive_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 16:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_reactive_power_l3 = v
             s = 15
         elif x == 1:
@@ -4362,38 +4233,36 @@ def _t17(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ev_present_reactive_power_l2 = f_ev_present_reactive_power_l2
             self.ev_present_reactive_power_l3 = f_ev_present_reactive_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 15:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C16)
-            self.departure_time = f_departure_time
-            self.ev_target_energy_request = f_ev_target_energy_request
-            self.ev_maximum_energy_request = f_ev_maximum_energy_request
-            self.ev_minimum_energy_request = f_ev_minimum_energy_request
-            self.ev_maximum_charge_power = f_ev_maximum_charge_power
-            self.ev_maximum_charge_power_l2 = f_ev_maximum_charge_power_l2
-            self.ev_maximum_charge_power_l3 = f_ev_maximum_charge_power_l3
-            self.ev_minimum_charge_power = f_ev_minimum_charge_power
-            self.ev_minimum_charge_power_l2 = f_ev_minimum_charge_power_l2
-            self.ev_minimum_charge_power_l3 = f_ev_minimum_charge_power_l3
-            self.ev_present_active_power = f_ev_present_active_power
-            self.ev_present_active_power_l2 = f_ev_present_active_power_l2
-            self.ev_present_active_power_l3 = f_ev_present_active_power_l3
-            self.ev_present_reactive_power = f_ev_present_reactive_power
-            self.ev_present_reactive_power_l2 = f_ev_present_reactive_power_l2
-            self.ev_present_reactive_power_l3 = f_ev_present_reactive_power_l3
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C16)
+        self.departure_time = f_departure_time
+        self.ev_target_energy_request = f_ev_target_energy_request
+        self.ev_maximum_energy_request = f_ev_maximum_energy_request
+        self.ev_minimum_energy_request = f_ev_minimum_energy_request
+        self.ev_maximum_charge_power = f_ev_maximum_charge_power
+        self.ev_maximum_charge_power_l2 = f_ev_maximum_charge_power_l2
+        self.ev_maximum_charge_power_l3 = f_ev_maximum_charge_power_l3
+        self.ev_minimum_charge_power = f_ev_minimum_charge_power
+        self.ev_minimum_charge_power_l2 = f_ev_minimum_charge_power_l2
+        self.ev_minimum_charge_power_l3 = f_ev_minimum_charge_power_l3
+        self.ev_present_active_power = f_ev_present_active_power
+        self.ev_present_active_power_l2 = f_ev_present_active_power_l2
+        self.ev_present_active_power_l3 = f_ev_present_active_power_l3
+        self.ev_present_reactive_power = f_ev_present_reactive_power
+        self.ev_present_reactive_power_l2 = f_ev_present_reactive_power_l2
+        self.ev_present_reactive_power_l3 = f_ev_present_reactive_power_l3
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t18(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t18(V: int, r: int) -> tuple[Any, int]:
     # Dynamic_AC_CLResControlMode -> DynamicACCLResControlMode
     f_departure_time = None
     f_minimum_soc = None
@@ -4410,24 +4279,24 @@ def _t18(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_evse_present_active_power_l3 = None
     s = 0
     if s == 0:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_departure_time = v
             s = 5
         elif x == 1:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -4436,8 +4305,8 @@ def _t18(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_minimum_soc = v
             s = 4
         elif x == 2:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -4446,30 +4315,30 @@ def _t18(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_target_soc = v
             s = 3
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_ack_max_delay = v
             s = 2
         elif x == 4:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_active_power = v
             s = 1
         else:
             raise Fallback
     if s == 5:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -4478,8 +4347,8 @@ def _t18(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_minimum_soc = v
             s = 4
         elif x == 1:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -4488,30 +4357,30 @@ def _t18(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_target_soc = v
             s = 3
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_ack_max_delay = v
             s = 2
         elif x == 3:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_active_power = v
             s = 1
         else:
             raise Fallback
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -4520,88 +4389,86 @@ def _t18(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_target_soc = v
             s = 3
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_ack_max_delay = v
             s = 2
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_active_power = v
             s = 1
         else:
             raise Fallback
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_ack_max_delay = v
             s = 2
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_active_power = v
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t39(V, E, pos)
-            f_evse_target_active_power = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t39(V, r)
+        f_evse_target_active_power = v
+        s = 1
     if s == 1:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_active_power_l2 = v
             s = 13
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_active_power_l3 = v
             s = 12
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_reactive_power = v
             s = 11
         elif x == 3:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_reactive_power_l2 = v
             s = 10
         elif x == 4:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_reactive_power_l3 = v
             s = 9
         elif x == 5:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power = v
             s = 8
         elif x == 6:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l2 = v
             s = 7
         elif x == 7:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l3 = v
             s = 6
         elif x == 8:
@@ -4620,38 +4487,38 @@ def _t18(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.evse_present_active_power_l2 = f_evse_present_active_power_l2
             self.evse_present_active_power_l3 = f_evse_present_active_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 13:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_active_power_l3 = v
             s = 12
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_reactive_power = v
             s = 11
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_reactive_power_l2 = v
             s = 10
         elif x == 3:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_reactive_power_l3 = v
             s = 9
         elif x == 4:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power = v
             s = 8
         elif x == 5:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l2 = v
             s = 7
         elif x == 6:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l3 = v
             s = 6
         elif x == 7:
@@ -4670,34 +4537,34 @@ def _t18(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.evse_present_active_power_l2 = f_evse_present_active_power_l2
             self.evse_present_active_power_l3 = f_evse_present_active_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 12:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_reactive_power = v
             s = 11
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_reactive_power_l2 = v
             s = 10
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_reactive_power_l3 = v
             s = 9
         elif x == 3:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power = v
             s = 8
         elif x == 4:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l2 = v
             s = 7
         elif x == 5:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l3 = v
             s = 6
         elif x == 6:
@@ -4716,30 +4583,30 @@ def _t18(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.evse_present_active_power_l2 = f_evse_present_active_power_l2
             self.evse_present_active_power_l3 = f_evse_present_active_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 11:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_reactive_power_l2 = v
             s = 10
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_reactive_power_l3 = v
             s = 9
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power = v
             s = 8
         elif x == 3:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l2 = v
             s = 7
         elif x == 4:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l3 = v
             s = 6
         elif x == 5:
@@ -4758,26 +4625,26 @@ def _t18(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.evse_present_active_power_l2 = f_evse_present_active_power_l2
             self.evse_present_active_power_l3 = f_evse_present_active_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 10:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_reactive_power_l3 = v
             s = 9
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power = v
             s = 8
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l2 = v
             s = 7
         elif x == 3:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l3 = v
             s = 6
         elif x == 4:
@@ -4796,22 +4663,22 @@ def _t18(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.evse_present_active_power_l2 = f_evse_present_active_power_l2
             self.evse_present_active_power_l3 = f_evse_present_active_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 9:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power = v
             s = 8
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l2 = v
             s = 7
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l3 = v
             s = 6
         elif x == 3:
@@ -4830,18 +4697,18 @@ def _t18(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.evse_present_active_power_l2 = f_evse_present_active_power_l2
             self.evse_present_active_power_l3 = f_evse_present_active_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 8:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l2 = v
             s = 7
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l3 = v
             s = 6
         elif x == 2:
@@ -4860,14 +4727,14 @@ def _t18(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.evse_present_active_power_l2 = f_evse_present_active_power_l2
             self.evse_present_active_power_l3 = f_evse_present_active_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 7:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l3 = v
             s = 6
         elif x == 1:
@@ -4886,148 +4753,132 @@ def _t18(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.evse_present_active_power_l2 = f_evse_present_active_power_l2
             self.evse_present_active_power_l3 = f_evse_present_active_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 6:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C17)
-            self.departure_time = f_departure_time
-            self.minimum_soc = f_minimum_soc
-            self.target_soc = f_target_soc
-            self.ack_max_delay = f_ack_max_delay
-            self.evse_target_active_power = f_evse_target_active_power
-            self.evse_target_active_power_l2 = f_evse_target_active_power_l2
-            self.evse_target_active_power_l3 = f_evse_target_active_power_l3
-            self.evse_target_reactive_power = f_evse_target_reactive_power
-            self.evse_target_reactive_power_l2 = f_evse_target_reactive_power_l2
-            self.evse_target_reactive_power_l3 = f_evse_target_reactive_power_l3
-            self.evse_present_active_power = f_evse_present_active_power
-            self.evse_present_active_power_l2 = f_evse_present_active_power_l2
-            self.evse_present_active_power_l3 = f_evse_present_active_power_l3
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C17)
+        self.departure_time = f_departure_time
+        self.minimum_soc = f_minimum_soc
+        self.target_soc = f_target_soc
+        self.ack_max_delay = f_ack_max_delay
+        self.evse_target_active_power = f_evse_target_active_power
+        self.evse_target_active_power_l2 = f_evse_target_active_power_l2
+        self.evse_target_active_power_l3 = f_evse_target_active_power_l3
+        self.evse_target_reactive_power = f_evse_target_reactive_power
+        self.evse_target_reactive_power_l2 = f_evse_target_reactive_power_l2
+        self.evse_target_reactive_power_l3 = f_evse_target_reactive_power_l3
+        self.evse_present_active_power = f_evse_present_active_power
+        self.evse_present_active_power_l2 = f_evse_present_active_power_l2
+        self.evse_present_active_power_l3 = f_evse_present_active_power_l3
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t19(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t19(V: int, r: int) -> tuple[Any, int]:
     # KeyInfo -> KeyInfo
     raise Fallback
 
 
-def _t20(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t20(V: int, r: int) -> tuple[Any, int]:
     # KeyValue -> KeyValue
     raise Fallback
 
 
-def _t21(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t21(V: int, r: int) -> tuple[Any, int]:
     # Manifest -> Manifest
     f_reference = []
     f_id = None
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_id = v
             s = 2
         elif x == 1:
-            v, pos = _t25(V, E, pos)
+            v, r = _t25(V, r)
             f_reference.append(v)
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t25(V, E, pos)
-            f_reference.append(v)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t25(V, r)
+        f_reference.append(v)
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t25(V, E, pos)
+            v, r = _t25(V, r)
             f_reference.append(v)
         elif x == 1:
             self = _new(_C18)
             self.reference = f_reference
             self.id = f_id
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     raise Fallback
 
 
-def _t22(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t22(V: int, r: int) -> tuple[Any, int]:
     # Object -> Object
     raise Fallback
 
 
-def _t23(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t23(V: int, r: int) -> tuple[Any, int]:
     # PGPData -> PGPData
     raise Fallback
 
 
-def _t24(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t24(V: int, r: int) -> tuple[Any, int]:
     # RSAKeyValue -> RSAKeyValue
     f_modulus = None
     f_exponent = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_modulus = v
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_modulus = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_exponent = v
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_exponent = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C19)
-            self.modulus = f_modulus
-            self.exponent = f_exponent
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C19)
+        self.modulus = f_modulus
+        self.exponent = f_exponent
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t25(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t25(V: int, r: int) -> tuple[Any, int]:
     # Reference -> Reference
     f_transforms = None
     f_digest_method = None
@@ -5037,142 +4888,133 @@ def _t25(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_type = None
     s = 0
     if s == 0:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_id = v
             s = 5
         elif x == 1:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_type = v
             s = 4
         elif x == 2:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_uri = v
             s = 3
         elif x == 3:
-            v, pos = _t37(V, E, pos)
+            v, r = _t37(V, r)
             f_transforms = v
             s = 2
         elif x == 4:
-            v, pos = _t16(V, E, pos)
+            v, r = _t16(V, r)
             f_digest_method = v
             s = 1
         else:
             raise Fallback
     if s == 5:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_type = v
             s = 4
         elif x == 1:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_uri = v
             s = 3
         elif x == 2:
-            v, pos = _t37(V, E, pos)
+            v, r = _t37(V, r)
             f_transforms = v
             s = 2
         elif x == 3:
-            v, pos = _t16(V, E, pos)
+            v, r = _t16(V, r)
             f_digest_method = v
             s = 1
         else:
             raise Fallback
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_uri = v
             s = 3
         elif x == 1:
-            v, pos = _t37(V, E, pos)
+            v, r = _t37(V, r)
             f_transforms = v
             s = 2
         elif x == 2:
-            v, pos = _t16(V, E, pos)
+            v, r = _t16(V, r)
             f_digest_method = v
             s = 1
         else:
             raise Fallback
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t37(V, E, pos)
+            v, r = _t37(V, r)
             f_transforms = v
             s = 2
         elif x == 1:
-            v, pos = _t16(V, E, pos)
+            v, r = _t16(V, r)
             f_digest_method = v
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t16(V, E, pos)
-            f_digest_method = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t16(V, r)
+        f_digest_method = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_digest_value = v
-            s = 6
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_digest_value = v
+        s = 6
     if s == 6:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C20)
-            self.transforms = f_transforms
-            self.digest_method = f_digest_method
-            self.digest_value = f_digest_value
-            self.id = f_id
-            self.uri = f_uri
-            self.type = f_type
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C20)
+        self.transforms = f_transforms
+        self.digest_method = f_digest_method
+        self.digest_value = f_digest_value
+        self.id = f_id
+        self.uri = f_uri
+        self.type = f_type
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t26(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t26(V: int, r: int) -> tuple[Any, int]:
     # RetrievalMethod -> RetrievalMethod
     f_transforms = None
     f_uri = None
     f_type = None
     s = 0
     if s == 0:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_type = v
             s = 3
         elif x == 1:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_uri = v
             s = 2
         elif x == 2:
-            v, pos = _t37(V, E, pos)
+            v, r = _t37(V, r)
             f_transforms = v
             s = 1
         elif x == 3:
@@ -5181,18 +5023,18 @@ def _t26(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.uri = f_uri
             self.type = f_type
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_uri = v
             s = 2
         elif x == 1:
-            v, pos = _t37(V, E, pos)
+            v, r = _t37(V, r)
             f_transforms = v
             s = 1
         elif x == 2:
@@ -5201,14 +5043,14 @@ def _t26(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.uri = f_uri
             self.type = f_type
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t37(V, E, pos)
+            v, r = _t37(V, r)
             f_transforms = v
             s = 1
         elif x == 1:
@@ -5217,30 +5059,28 @@ def _t26(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.uri = f_uri
             self.type = f_type
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C21)
-            self.transforms = f_transforms
-            self.uri = f_uri
-            self.type = f_type
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C21)
+        self.transforms = f_transforms
+        self.uri = f_uri
+        self.type = f_type
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t27(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t27(V: int, r: int) -> tuple[Any, int]:
     # SPKIData -> SPKIData
     raise Fallback
 
 
-def _t28(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t28(V: int, r: int) -> tuple[Any, int]:
     # Scheduled_AC_CLReqControlMode -> ScheduledACCLReqControlMode
     f_ev_target_energy_request = None
     f_ev_maximum_energy_request = None
@@ -5259,296 +5099,294 @@ def _t28(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_ev_present_reactive_power_l3 = None
     s = 0
     if s == 0:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_target_energy_request = v
             s = 10
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_energy_request = v
             s = 9
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_energy_request = v
             s = 8
         elif x == 3:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_charge_power = v
             s = 7
         elif x == 4:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_charge_power_l2 = v
             s = 6
         elif x == 5:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_charge_power_l3 = v
             s = 5
         elif x == 6:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power = v
             s = 4
         elif x == 7:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power_l2 = v
             s = 3
         elif x == 8:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power_l3 = v
             s = 2
         elif x == 9:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_active_power = v
             s = 1
         else:
             raise Fallback
     if s == 10:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_energy_request = v
             s = 9
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_energy_request = v
             s = 8
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_charge_power = v
             s = 7
         elif x == 3:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_charge_power_l2 = v
             s = 6
         elif x == 4:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_charge_power_l3 = v
             s = 5
         elif x == 5:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power = v
             s = 4
         elif x == 6:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power_l2 = v
             s = 3
         elif x == 7:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power_l3 = v
             s = 2
         elif x == 8:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_active_power = v
             s = 1
         else:
             raise Fallback
     if s == 9:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_energy_request = v
             s = 8
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_charge_power = v
             s = 7
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_charge_power_l2 = v
             s = 6
         elif x == 3:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_charge_power_l3 = v
             s = 5
         elif x == 4:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power = v
             s = 4
         elif x == 5:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power_l2 = v
             s = 3
         elif x == 6:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power_l3 = v
             s = 2
         elif x == 7:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_active_power = v
             s = 1
         else:
             raise Fallback
     if s == 8:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_charge_power = v
             s = 7
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_charge_power_l2 = v
             s = 6
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_charge_power_l3 = v
             s = 5
         elif x == 3:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power = v
             s = 4
         elif x == 4:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power_l2 = v
             s = 3
         elif x == 5:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power_l3 = v
             s = 2
         elif x == 6:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_active_power = v
             s = 1
         else:
             raise Fallback
     if s == 7:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_charge_power_l2 = v
             s = 6
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_charge_power_l3 = v
             s = 5
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power = v
             s = 4
         elif x == 3:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power_l2 = v
             s = 3
         elif x == 4:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power_l3 = v
             s = 2
         elif x == 5:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_active_power = v
             s = 1
         else:
             raise Fallback
     if s == 6:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_maximum_charge_power_l3 = v
             s = 5
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power = v
             s = 4
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power_l2 = v
             s = 3
         elif x == 3:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power_l3 = v
             s = 2
         elif x == 4:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_active_power = v
             s = 1
         else:
             raise Fallback
     if s == 5:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power = v
             s = 4
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power_l2 = v
             s = 3
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power_l3 = v
             s = 2
         elif x == 3:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_active_power = v
             s = 1
         else:
             raise Fallback
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power_l2 = v
             s = 3
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power_l3 = v
             s = 2
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_active_power = v
             s = 1
         else:
             raise Fallback
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_minimum_charge_power_l3 = v
             s = 2
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_active_power = v
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t39(V, E, pos)
-            f_ev_present_active_power = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t39(V, r)
+        f_ev_present_active_power = v
+        s = 1
     if s == 1:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_active_power_l2 = v
             s = 15
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_active_power_l3 = v
             s = 14
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_reactive_power = v
             s = 13
         elif x == 3:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_reactive_power_l2 = v
             s = 12
         elif x == 4:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_reactive_power_l3 = v
             s = 11
         elif x == 5:
@@ -5569,26 +5407,26 @@ def _t28(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ev_present_reactive_power_l2 = f_ev_present_reactive_power_l2
             self.ev_present_reactive_power_l3 = f_ev_present_reactive_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 15:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_active_power_l3 = v
             s = 14
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_reactive_power = v
             s = 13
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_reactive_power_l2 = v
             s = 12
         elif x == 3:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_reactive_power_l3 = v
             s = 11
         elif x == 4:
@@ -5609,22 +5447,22 @@ def _t28(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ev_present_reactive_power_l2 = f_ev_present_reactive_power_l2
             self.ev_present_reactive_power_l3 = f_ev_present_reactive_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 14:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_reactive_power = v
             s = 13
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_reactive_power_l2 = v
             s = 12
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_reactive_power_l3 = v
             s = 11
         elif x == 3:
@@ -5645,18 +5483,18 @@ def _t28(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ev_present_reactive_power_l2 = f_ev_present_reactive_power_l2
             self.ev_present_reactive_power_l3 = f_ev_present_reactive_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 13:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_reactive_power_l2 = v
             s = 12
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_reactive_power_l3 = v
             s = 11
         elif x == 2:
@@ -5677,14 +5515,14 @@ def _t28(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ev_present_reactive_power_l2 = f_ev_present_reactive_power_l2
             self.ev_present_reactive_power_l3 = f_ev_present_reactive_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 12:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_ev_present_reactive_power_l3 = v
             s = 11
         elif x == 1:
@@ -5705,37 +5543,35 @@ def _t28(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ev_present_reactive_power_l2 = f_ev_present_reactive_power_l2
             self.ev_present_reactive_power_l3 = f_ev_present_reactive_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 11:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C22)
-            self.ev_target_energy_request = f_ev_target_energy_request
-            self.ev_maximum_energy_request = f_ev_maximum_energy_request
-            self.ev_minimum_energy_request = f_ev_minimum_energy_request
-            self.ev_maximum_charge_power = f_ev_maximum_charge_power
-            self.ev_maximum_charge_power_l2 = f_ev_maximum_charge_power_l2
-            self.ev_maximum_charge_power_l3 = f_ev_maximum_charge_power_l3
-            self.ev_minimum_charge_power = f_ev_minimum_charge_power
-            self.ev_minimum_charge_power_l2 = f_ev_minimum_charge_power_l2
-            self.ev_minimum_charge_power_l3 = f_ev_minimum_charge_power_l3
-            self.ev_present_active_power = f_ev_present_active_power
-            self.ev_present_active_power_l2 = f_ev_present_active_power_l2
-            self.ev_present_active_power_l3 = f_ev_present_active_power_l3
-            self.ev_present_reactive_power = f_ev_present_reactive_power
-            self.ev_present_reactive_power_l2 = f_ev_present_reactive_power_l2
-            self.ev_present_reactive_power_l3 = f_ev_present_reactive_power_l3
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C22)
+        self.ev_target_energy_request = f_ev_target_energy_request
+        self.ev_maximum_energy_request = f_ev_maximum_energy_request
+        self.ev_minimum_energy_request = f_ev_minimum_energy_request
+        self.ev_maximum_charge_power = f_ev_maximum_charge_power
+        self.ev_maximum_charge_power_l2 = f_ev_maximum_charge_power_l2
+        self.ev_maximum_charge_power_l3 = f_ev_maximum_charge_power_l3
+        self.ev_minimum_charge_power = f_ev_minimum_charge_power
+        self.ev_minimum_charge_power_l2 = f_ev_minimum_charge_power_l2
+        self.ev_minimum_charge_power_l3 = f_ev_minimum_charge_power_l3
+        self.ev_present_active_power = f_ev_present_active_power
+        self.ev_present_active_power_l2 = f_ev_present_active_power_l2
+        self.ev_present_active_power_l3 = f_ev_present_active_power_l3
+        self.ev_present_reactive_power = f_ev_present_reactive_power
+        self.ev_present_reactive_power_l2 = f_ev_present_reactive_power_l2
+        self.ev_present_reactive_power_l3 = f_ev_present_reactive_power_l3
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t29(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t29(V: int, r: int) -> tuple[Any, int]:
     # Scheduled_AC_CLResControlMode -> ScheduledACCLResControlMode
     f_evse_target_active_power = None
     f_evse_target_active_power_l2 = None
@@ -5748,42 +5584,42 @@ def _t29(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_evse_present_active_power_l3 = None
     s = 0
     if s == 0:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_active_power = v
             s = 9
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_active_power_l2 = v
             s = 8
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_active_power_l3 = v
             s = 7
         elif x == 3:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_reactive_power = v
             s = 6
         elif x == 4:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_reactive_power_l2 = v
             s = 5
         elif x == 5:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_reactive_power_l3 = v
             s = 4
         elif x == 6:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power = v
             s = 3
         elif x == 7:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l2 = v
             s = 2
         elif x == 8:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l3 = v
             s = 1
         elif x == 9:
@@ -5798,42 +5634,42 @@ def _t29(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.evse_present_active_power_l2 = f_evse_present_active_power_l2
             self.evse_present_active_power_l3 = f_evse_present_active_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 9:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_active_power_l2 = v
             s = 8
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_active_power_l3 = v
             s = 7
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_reactive_power = v
             s = 6
         elif x == 3:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_reactive_power_l2 = v
             s = 5
         elif x == 4:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_reactive_power_l3 = v
             s = 4
         elif x == 5:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power = v
             s = 3
         elif x == 6:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l2 = v
             s = 2
         elif x == 7:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l3 = v
             s = 1
         elif x == 8:
@@ -5848,38 +5684,38 @@ def _t29(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.evse_present_active_power_l2 = f_evse_present_active_power_l2
             self.evse_present_active_power_l3 = f_evse_present_active_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 8:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_active_power_l3 = v
             s = 7
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_reactive_power = v
             s = 6
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_reactive_power_l2 = v
             s = 5
         elif x == 3:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_reactive_power_l3 = v
             s = 4
         elif x == 4:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power = v
             s = 3
         elif x == 5:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l2 = v
             s = 2
         elif x == 6:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l3 = v
             s = 1
         elif x == 7:
@@ -5894,34 +5730,34 @@ def _t29(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.evse_present_active_power_l2 = f_evse_present_active_power_l2
             self.evse_present_active_power_l3 = f_evse_present_active_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 7:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_reactive_power = v
             s = 6
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_reactive_power_l2 = v
             s = 5
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_reactive_power_l3 = v
             s = 4
         elif x == 3:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power = v
             s = 3
         elif x == 4:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l2 = v
             s = 2
         elif x == 5:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l3 = v
             s = 1
         elif x == 6:
@@ -5936,30 +5772,30 @@ def _t29(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.evse_present_active_power_l2 = f_evse_present_active_power_l2
             self.evse_present_active_power_l3 = f_evse_present_active_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 6:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_reactive_power_l2 = v
             s = 5
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_reactive_power_l3 = v
             s = 4
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power = v
             s = 3
         elif x == 3:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l2 = v
             s = 2
         elif x == 4:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l3 = v
             s = 1
         elif x == 5:
@@ -5974,26 +5810,26 @@ def _t29(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.evse_present_active_power_l2 = f_evse_present_active_power_l2
             self.evse_present_active_power_l3 = f_evse_present_active_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 5:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_target_reactive_power_l3 = v
             s = 4
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power = v
             s = 3
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l2 = v
             s = 2
         elif x == 3:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l3 = v
             s = 1
         elif x == 4:
@@ -6008,22 +5844,22 @@ def _t29(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.evse_present_active_power_l2 = f_evse_present_active_power_l2
             self.evse_present_active_power_l3 = f_evse_present_active_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 4:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power = v
             s = 3
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l2 = v
             s = 2
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l3 = v
             s = 1
         elif x == 3:
@@ -6038,18 +5874,18 @@ def _t29(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.evse_present_active_power_l2 = f_evse_present_active_power_l2
             self.evse_present_active_power_l3 = f_evse_present_active_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l2 = v
             s = 2
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l3 = v
             s = 1
         elif x == 2:
@@ -6064,14 +5900,14 @@ def _t29(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.evse_present_active_power_l2 = f_evse_present_active_power_l2
             self.evse_present_active_power_l3 = f_evse_present_active_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_evse_present_active_power_l3 = v
             s = 1
         elif x == 1:
@@ -6086,31 +5922,29 @@ def _t29(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.evse_present_active_power_l2 = f_evse_present_active_power_l2
             self.evse_present_active_power_l3 = f_evse_present_active_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C23)
-            self.evse_target_active_power = f_evse_target_active_power
-            self.evse_target_active_power_l2 = f_evse_target_active_power_l2
-            self.evse_target_active_power_l3 = f_evse_target_active_power_l3
-            self.evse_target_reactive_power = f_evse_target_reactive_power
-            self.evse_target_reactive_power_l2 = f_evse_target_reactive_power_l2
-            self.evse_target_reactive_power_l3 = f_evse_target_reactive_power_l3
-            self.evse_present_active_power = f_evse_present_active_power
-            self.evse_present_active_power_l2 = f_evse_present_active_power_l2
-            self.evse_present_active_power_l3 = f_evse_present_active_power_l3
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C23)
+        self.evse_target_active_power = f_evse_target_active_power
+        self.evse_target_active_power_l2 = f_evse_target_active_power_l2
+        self.evse_target_active_power_l3 = f_evse_target_active_power_l3
+        self.evse_target_reactive_power = f_evse_target_reactive_power
+        self.evse_target_reactive_power_l2 = f_evse_target_reactive_power_l2
+        self.evse_target_reactive_power_l3 = f_evse_target_reactive_power_l3
+        self.evse_present_active_power = f_evse_present_active_power
+        self.evse_present_active_power_l2 = f_evse_present_active_power_l2
+        self.evse_present_active_power_l3 = f_evse_present_active_power_l3
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t30(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t30(V: int, r: int) -> tuple[Any, int]:
     # Signature -> Signature
     f_signed_info = None
     f_signature_value = None
@@ -6119,45 +5953,41 @@ def _t30(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_id = None
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_id = v
             s = 2
         elif x == 1:
-            v, pos = _t35(V, E, pos)
+            v, r = _t35(V, r)
             f_signed_info = v
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t35(V, E, pos)
-            f_signed_info = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t35(V, r)
+        f_signed_info = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t34(V, E, pos)
-            f_signature_value = v
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t34(V, r)
+        f_signature_value = v
+        s = 3
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t19(V, E, pos)
+            v, r = _t19(V, r)
             f_key_info = v
             s = 4
         elif x == 1:
-            v, pos = _t22(V, E, pos)
+            v, r = _t22(V, r)
             f_object.append(v)
             s = 4
         elif x == 2:
@@ -6168,14 +5998,14 @@ def _t30(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.object = f_object
             self.id = f_id
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     while s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t22(V, E, pos)
+            v, r = _t22(V, r)
             f_object.append(v)
         elif x == 1:
             self = _new(_C24)
@@ -6185,108 +6015,102 @@ def _t30(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.object = f_object
             self.id = f_id
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     raise Fallback
 
 
-def _t31(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t31(V: int, r: int) -> tuple[Any, int]:
     # SignatureMethod -> SignatureMethod
     raise Fallback
 
 
-def _t32(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t32(V: int, r: int) -> tuple[Any, int]:
     # SignatureProperties -> SignatureProperties
     f_signature_property = []
     f_id = None
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_id = v
             s = 2
         elif x == 1:
-            v, pos = _t33(V, E, pos)
+            v, r = _t33(V, r)
             f_signature_property.append(v)
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t33(V, E, pos)
-            f_signature_property.append(v)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t33(V, r)
+        f_signature_property.append(v)
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t33(V, E, pos)
+            v, r = _t33(V, r)
             f_signature_property.append(v)
         elif x == 1:
             self = _new(_C25)
             self.signature_property = f_signature_property
             self.id = f_id
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     raise Fallback
 
 
-def _t33(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t33(V: int, r: int) -> tuple[Any, int]:
     # SignatureProperty -> SignatureProperty
     raise Fallback
 
 
-def _t34(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t34(V: int, r: int) -> tuple[Any, int]:
     # SignatureValue -> SignatureValue
     f_value = None
     f_id = None
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_id = v
             s = 2
         elif x == 1:
-            v, pos = rbin(V, E, pos)
+            v, r = rbin(V, r)
             f_value = v
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rbin(V, E, pos)
-            f_value = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rbin(V, r)
+        f_value = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C26)
-            self.value = f_value
-            self.id = f_id
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C26)
+        self.value = f_value
+        self.id = f_id
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t35(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t35(V: int, r: int) -> tuple[Any, int]:
     # SignedInfo -> SignedInfo
     f_canonicalization_method = None
     f_signature_method = None
@@ -6294,50 +6118,44 @@ def _t35(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_id = None
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_id = v
             s = 2
         elif x == 1:
-            v, pos = _t14(V, E, pos)
+            v, r = _t14(V, r)
             f_canonicalization_method = v
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t14(V, E, pos)
-            f_canonicalization_method = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t14(V, r)
+        f_canonicalization_method = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t31(V, E, pos)
-            f_signature_method = v
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t31(V, r)
+        f_signature_method = v
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t25(V, E, pos)
-            f_reference.append(v)
-            s = 4
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t25(V, r)
+        f_reference.append(v)
+        s = 4
     while s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t25(V, E, pos)
+            v, r = _t25(V, r)
             f_reference.append(v)
         elif x == 1:
             self = _new(_C27)
@@ -6346,148 +6164,125 @@ def _t35(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.reference = f_reference
             self.id = f_id
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     raise Fallback
 
 
-def _t36(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t36(V: int, r: int) -> tuple[Any, int]:
     # Transform -> Transform
     raise Fallback
 
 
-def _t37(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t37(V: int, r: int) -> tuple[Any, int]:
     # Transforms -> Transforms
     f_transform = []
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t36(V, E, pos)
-            f_transform.append(v)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t36(V, r)
+        f_transform.append(v)
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t36(V, E, pos)
+            v, r = _t36(V, r)
             f_transform.append(v)
         elif x == 1:
             self = _new(_C28)
             self.transform = f_transform
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     raise Fallback
 
 
-def _t38(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t38(V: int, r: int) -> tuple[Any, int]:
     # X509Data -> X509Data
     raise Fallback
 
 
-def _t39(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t39(V: int, r: int) -> tuple[Any, int]:
     # RationalNumberType -> RationalNumber
     f_exponent = None
     f_value = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 10
-            x = (V >> (E - pos)) & 0x3ff
-            if x & 0x201:
-                raise Fallback
-            v = (x >> 1) + -128
-            f_exponent = v
-            s = 1
-        else:
+        r -= 11
+        x = (V >> r) & 0x7ff
+        if x & 0x601:
             raise Fallback
+        x &= 0x3ff
+        v = (x >> 1) + -128
+        f_exponent = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
-            if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
-                v = -u - 1 if v & 0x100 else u
-            elif v > 0xFF:
-                v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_value = v
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 9
+        v = (V >> r) & 0x1FF
+        if v & 0x80:
+            u, r = ruint(V, r, v & 0xFF)
+            v = -u - 1 if v & 0x100 else u
+        elif v > 0xFF:
+            v = 0xFF - v
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_value = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C29)
-            self.exponent = f_exponent
-            self.value = f_value
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C29)
+        self.exponent = f_exponent
+        self.value = f_value
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t40(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t40(V: int, r: int) -> tuple[Any, int]:
     # MessageHeaderType -> MessageHeader
     f_session_id = None
     f_time_stamp = None
     f_signature = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_session_id = v
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_session_id = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_time_stamp = v
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_time_stamp = v
+        s = 2
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t30(V, E, pos)
+            v, r = _t30(V, r)
             f_signature = v
             s = 3
         elif x == 1:
@@ -6496,25 +6291,23 @@ def _t40(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.time_stamp = f_time_stamp
             self.signature = f_signature
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C30)
-            self.session_id = f_session_id
-            self.time_stamp = f_time_stamp
-            self.signature = f_signature
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C30)
+        self.session_id = f_session_id
+        self.time_stamp = f_time_stamp
+        self.signature = f_signature
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t41(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t41(V: int, r: int) -> tuple[Any, int]:
     # DisplayParametersType -> DisplayParameters
     f_present_soc = None
     f_minimum_soc = None
@@ -6528,11 +6321,11 @@ def _t41(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_inlet_hot = None
     s = 0
     if s == 0:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -6541,8 +6334,8 @@ def _t41(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_present_soc = v
             s = 10
         elif x == 1:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -6551,8 +6344,8 @@ def _t41(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_minimum_soc = v
             s = 9
         elif x == 2:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -6561,8 +6354,8 @@ def _t41(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_target_soc = v
             s = 8
         elif x == 3:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -6571,59 +6364,59 @@ def _t41(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_maximum_soc = v
             s = 7
         elif x == 4:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_remaining_time_to_minimum_soc = v
             s = 6
         elif x == 5:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_remaining_time_to_target_soc = v
             s = 5
         elif x == 6:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_remaining_time_to_maximum_soc = v
             s = 4
         elif x == 7:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             f_charging_complete = v
             s = 3
         elif x == 8:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_battery_energy_capacity = v
             s = 2
         elif x == 9:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -6642,15 +6435,15 @@ def _t41(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.battery_energy_capacity = f_battery_energy_capacity
             self.inlet_hot = f_inlet_hot
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 10:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -6659,8 +6452,8 @@ def _t41(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_minimum_soc = v
             s = 9
         elif x == 1:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -6669,8 +6462,8 @@ def _t41(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_target_soc = v
             s = 8
         elif x == 2:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -6679,59 +6472,59 @@ def _t41(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_maximum_soc = v
             s = 7
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_remaining_time_to_minimum_soc = v
             s = 6
         elif x == 4:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_remaining_time_to_target_soc = v
             s = 5
         elif x == 5:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_remaining_time_to_maximum_soc = v
             s = 4
         elif x == 6:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             f_charging_complete = v
             s = 3
         elif x == 7:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_battery_energy_capacity = v
             s = 2
         elif x == 8:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -6750,15 +6543,15 @@ def _t41(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.battery_energy_capacity = f_battery_energy_capacity
             self.inlet_hot = f_inlet_hot
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 9:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -6767,8 +6560,8 @@ def _t41(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_target_soc = v
             s = 8
         elif x == 1:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -6777,59 +6570,59 @@ def _t41(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_maximum_soc = v
             s = 7
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_remaining_time_to_minimum_soc = v
             s = 6
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_remaining_time_to_target_soc = v
             s = 5
         elif x == 4:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_remaining_time_to_maximum_soc = v
             s = 4
         elif x == 5:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             f_charging_complete = v
             s = 3
         elif x == 6:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_battery_energy_capacity = v
             s = 2
         elif x == 7:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -6848,15 +6641,15 @@ def _t41(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.battery_energy_capacity = f_battery_energy_capacity
             self.inlet_hot = f_inlet_hot
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 8:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -6865,59 +6658,59 @@ def _t41(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_maximum_soc = v
             s = 7
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_remaining_time_to_minimum_soc = v
             s = 6
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_remaining_time_to_target_soc = v
             s = 5
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_remaining_time_to_maximum_soc = v
             s = 4
         elif x == 4:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             f_charging_complete = v
             s = 3
         elif x == 5:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_battery_energy_capacity = v
             s = 2
         elif x == 6:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -6936,66 +6729,66 @@ def _t41(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.battery_energy_capacity = f_battery_energy_capacity
             self.inlet_hot = f_inlet_hot
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 7:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_remaining_time_to_minimum_soc = v
             s = 6
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_remaining_time_to_target_soc = v
             s = 5
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_remaining_time_to_maximum_soc = v
             s = 4
         elif x == 3:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             f_charging_complete = v
             s = 3
         elif x == 4:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_battery_energy_capacity = v
             s = 2
         elif x == 5:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -7014,53 +6807,53 @@ def _t41(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.battery_energy_capacity = f_battery_energy_capacity
             self.inlet_hot = f_inlet_hot
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 6:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_remaining_time_to_target_soc = v
             s = 5
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_remaining_time_to_maximum_soc = v
             s = 4
         elif x == 2:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             f_charging_complete = v
             s = 3
         elif x == 3:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_battery_energy_capacity = v
             s = 2
         elif x == 4:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -7079,40 +6872,40 @@ def _t41(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.battery_energy_capacity = f_battery_energy_capacity
             self.inlet_hot = f_inlet_hot
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 5:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_remaining_time_to_maximum_soc = v
             s = 4
         elif x == 1:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             f_charging_complete = v
             s = 3
         elif x == 2:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_battery_energy_capacity = v
             s = 2
         elif x == 3:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -7131,27 +6924,27 @@ def _t41(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.battery_energy_capacity = f_battery_energy_capacity
             self.inlet_hot = f_inlet_hot
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 4:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             f_charging_complete = v
             s = 3
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_battery_energy_capacity = v
             s = 2
         elif x == 2:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -7170,19 +6963,19 @@ def _t41(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.battery_energy_capacity = f_battery_energy_capacity
             self.inlet_hot = f_inlet_hot
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_battery_energy_capacity = v
             s = 2
         elif x == 1:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -7201,15 +6994,15 @@ def _t41(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.battery_energy_capacity = f_battery_energy_capacity
             self.inlet_hot = f_inlet_hot
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -7228,82 +7021,69 @@ def _t41(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.battery_energy_capacity = f_battery_energy_capacity
             self.inlet_hot = f_inlet_hot
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C31)
-            self.present_soc = f_present_soc
-            self.minimum_soc = f_minimum_soc
-            self.target_soc = f_target_soc
-            self.maximum_soc = f_maximum_soc
-            self.remaining_time_to_minimum_soc = f_remaining_time_to_minimum_soc
-            self.remaining_time_to_target_soc = f_remaining_time_to_target_soc
-            self.remaining_time_to_maximum_soc = f_remaining_time_to_maximum_soc
-            self.charging_complete = f_charging_complete
-            self.battery_energy_capacity = f_battery_energy_capacity
-            self.inlet_hot = f_inlet_hot
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C31)
+        self.present_soc = f_present_soc
+        self.minimum_soc = f_minimum_soc
+        self.target_soc = f_target_soc
+        self.maximum_soc = f_maximum_soc
+        self.remaining_time_to_minimum_soc = f_remaining_time_to_minimum_soc
+        self.remaining_time_to_target_soc = f_remaining_time_to_target_soc
+        self.remaining_time_to_maximum_soc = f_remaining_time_to_maximum_soc
+        self.charging_complete = f_charging_complete
+        self.battery_energy_capacity = f_battery_energy_capacity
+        self.inlet_hot = f_inlet_hot
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t42(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t42(V: int, r: int) -> tuple[Any, int]:
     # EVSEStatusType -> EVSEStatus
     f_notification_max_delay = None
     f_evse_notification = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_notification_max_delay = v
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_notification_max_delay = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 5
-            x = (V >> (E - pos)) & 0x1f
-            if x & 0x11:
-                raise Fallback
-            v = _EM33[x >> 1]
-            f_evse_notification = v
-            s = 2
-        else:
+        r -= 6
+        x = (V >> r) & 0x3f
+        if x & 0x31:
             raise Fallback
+        x &= 0x1f
+        v = _EM33[x >> 1]
+        f_evse_notification = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C33)
-            self.notification_max_delay = f_notification_max_delay
-            self.evse_notification = f_evse_notification
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C33)
+        self.notification_max_delay = f_notification_max_delay
+        self.evse_notification = f_evse_notification
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t43(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t43(V: int, r: int) -> tuple[Any, int]:
     # MeterInfoType -> MeterInfo
     f_meter_id = None
     f_charged_energy_reading_wh = None
@@ -7315,116 +7095,106 @@ def _t43(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_meter_timestamp = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_meter_id = v
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rstr(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_meter_id = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_charged_energy_reading_wh = v
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_charged_energy_reading_wh = v
+        s = 2
     if s == 2:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_bpt_discharged_energy_reading_wh = v
             s = 8
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_capacitive_energy_reading_varh = v
             s = 7
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_bpt_inductive_energy_reading_varh = v
             s = 6
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_signature = v
             s = 5
         elif x == 4:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_status = v
             s = 4
         elif x == 5:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_timestamp = v
             s = 3
@@ -7439,74 +7209,74 @@ def _t43(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.meter_status = f_meter_status
             self.meter_timestamp = f_meter_timestamp
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 8:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_capacitive_energy_reading_varh = v
             s = 7
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_bpt_inductive_energy_reading_varh = v
             s = 6
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_signature = v
             s = 5
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_status = v
             s = 4
         elif x == 4:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_timestamp = v
             s = 3
@@ -7521,61 +7291,61 @@ def _t43(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.meter_status = f_meter_status
             self.meter_timestamp = f_meter_timestamp
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 7:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_bpt_inductive_energy_reading_varh = v
             s = 6
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_signature = v
             s = 5
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_status = v
             s = 4
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_timestamp = v
             s = 3
@@ -7590,48 +7360,48 @@ def _t43(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.meter_status = f_meter_status
             self.meter_timestamp = f_meter_timestamp
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 6:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_signature = v
             s = 5
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_status = v
             s = 4
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_timestamp = v
             s = 3
@@ -7646,38 +7416,38 @@ def _t43(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.meter_status = f_meter_status
             self.meter_timestamp = f_meter_timestamp
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 5:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_status = v
             s = 4
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_timestamp = v
             s = 3
@@ -7692,22 +7462,22 @@ def _t43(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.meter_status = f_meter_status
             self.meter_timestamp = f_meter_timestamp
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_timestamp = v
             s = 3
@@ -7722,30 +7492,28 @@ def _t43(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.meter_status = f_meter_status
             self.meter_timestamp = f_meter_timestamp
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C34)
-            self.meter_id = f_meter_id
-            self.charged_energy_reading_wh = f_charged_energy_reading_wh
-            self.bpt_discharged_energy_reading_wh = f_bpt_discharged_energy_reading_wh
-            self.capacitive_energy_reading_varh = f_capacitive_energy_reading_varh
-            self.bpt_inductive_energy_reading_varh = f_bpt_inductive_energy_reading_varh
-            self.meter_signature = f_meter_signature
-            self.meter_status = f_meter_status
-            self.meter_timestamp = f_meter_timestamp
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C34)
+        self.meter_id = f_meter_id
+        self.charged_energy_reading_wh = f_charged_energy_reading_wh
+        self.bpt_discharged_energy_reading_wh = f_bpt_discharged_energy_reading_wh
+        self.capacitive_energy_reading_varh = f_capacitive_energy_reading_varh
+        self.bpt_inductive_energy_reading_varh = f_bpt_inductive_energy_reading_varh
+        self.meter_signature = f_meter_signature
+        self.meter_status = f_meter_status
+        self.meter_timestamp = f_meter_timestamp
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t44(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t44(V: int, r: int) -> tuple[Any, int]:
     # ReceiptType -> Receipt
     f_time_anchor = None
     f_energy_costs = None
@@ -7757,44 +7525,39 @@ def _t44(V: int, E: int, pos: int) -> tuple[Any, int]:
     while True:
         k = _K42[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                f_time_anchor = v
-                s = 1
-            else:
+            r -= 2
+            if (V >> r) & 0x3:
                 raise Fallback
+            r -= 8
+            v = (V >> r) & 0xFF
+            if v > 0x7F:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            f_time_anchor = v
+            s = 1
         elif k == 1:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x == 0:
-                v, pos = _t45(V, E, pos)
+                v, r = _t45(V, r)
                 f_energy_costs = v
                 s = 6
             elif x == 1:
-                v, pos = _t45(V, E, pos)
+                v, r = _t45(V, r)
                 f_occupancy_costs = v
                 s = 5
             elif x == 2:
-                v, pos = _t45(V, E, pos)
+                v, r = _t45(V, r)
                 f_additional_services_costs = v
                 s = 4
             elif x == 3:
-                v, pos = _t45(V, E, pos)
+                v, r = _t45(V, r)
                 f_overstay_costs = v
                 s = 3
             elif x == 4:
-                v, pos = _t46(V, E, pos)
+                v, r = _t46(V, r)
                 f_tax_costs.append(v)
                 s = 2
             elif x == 5:
@@ -7806,14 +7569,14 @@ def _t44(V: int, E: int, pos: int) -> tuple[Any, int]:
                 self.overstay_costs = f_overstay_costs
                 self.tax_costs = f_tax_costs
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                v, pos = _t46(V, E, pos)
+                v, r = _t46(V, r)
                 f_tax_costs.append(v)
                 s = _N44[s][0]
             elif x == 1:
@@ -7825,18 +7588,18 @@ def _t44(V: int, E: int, pos: int) -> tuple[Any, int]:
                 self.overstay_costs = f_overstay_costs
                 self.tax_costs = f_tax_costs
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                v, pos = _t45(V, E, pos)
+                v, r = _t45(V, r)
                 f_overstay_costs = v
                 s = 3
             elif x == 1:
-                v, pos = _t46(V, E, pos)
+                v, r = _t46(V, r)
                 f_tax_costs.append(v)
                 s = 2
             elif x == 2:
@@ -7848,22 +7611,22 @@ def _t44(V: int, E: int, pos: int) -> tuple[Any, int]:
                 self.overstay_costs = f_overstay_costs
                 self.tax_costs = f_tax_costs
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 4:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x == 0:
-                v, pos = _t45(V, E, pos)
+                v, r = _t45(V, r)
                 f_additional_services_costs = v
                 s = 4
             elif x == 1:
-                v, pos = _t45(V, E, pos)
+                v, r = _t45(V, r)
                 f_overstay_costs = v
                 s = 3
             elif x == 2:
-                v, pos = _t46(V, E, pos)
+                v, r = _t46(V, r)
                 f_tax_costs.append(v)
                 s = 2
             elif x == 3:
@@ -7875,26 +7638,26 @@ def _t44(V: int, E: int, pos: int) -> tuple[Any, int]:
                 self.overstay_costs = f_overstay_costs
                 self.tax_costs = f_tax_costs
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 5:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x == 0:
-                v, pos = _t45(V, E, pos)
+                v, r = _t45(V, r)
                 f_occupancy_costs = v
                 s = 5
             elif x == 1:
-                v, pos = _t45(V, E, pos)
+                v, r = _t45(V, r)
                 f_additional_services_costs = v
                 s = 4
             elif x == 2:
-                v, pos = _t45(V, E, pos)
+                v, r = _t45(V, r)
                 f_overstay_costs = v
                 s = 3
             elif x == 3:
-                v, pos = _t46(V, E, pos)
+                v, r = _t46(V, r)
                 f_tax_costs.append(v)
                 s = 2
             elif x == 4:
@@ -7906,106 +7669,89 @@ def _t44(V: int, E: int, pos: int) -> tuple[Any, int]:
                 self.overstay_costs = f_overstay_costs
                 self.tax_costs = f_tax_costs
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 6:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                self = _new(_C35)
-                self.time_anchor = f_time_anchor
-                self.energy_costs = f_energy_costs
-                self.occupancy_costs = f_occupancy_costs
-                self.additional_services_costs = f_additional_services_costs
-                self.overstay_costs = f_overstay_costs
-                self.tax_costs = f_tax_costs
-                self.__post_init__()
-                return self, pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            self = _new(_C35)
+            self.time_anchor = f_time_anchor
+            self.energy_costs = f_energy_costs
+            self.occupancy_costs = f_occupancy_costs
+            self.additional_services_costs = f_additional_services_costs
+            self.overstay_costs = f_overstay_costs
+            self.tax_costs = f_tax_costs
+            self.__post_init__()
+            return self, r
         else:
             raise Fallback
 
 
-def _t45(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t45(V: int, r: int) -> tuple[Any, int]:
     # DetailedCostType -> DetailedCost
     f_amount = None
     f_cost_per_unit = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t39(V, E, pos)
-            f_amount = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t39(V, r)
+        f_amount = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t39(V, E, pos)
-            f_cost_per_unit = v
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t39(V, r)
+        f_cost_per_unit = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C36)
-            self.amount = f_amount
-            self.cost_per_unit = f_cost_per_unit
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C36)
+        self.amount = f_amount
+        self.cost_per_unit = f_cost_per_unit
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t46(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t46(V: int, r: int) -> tuple[Any, int]:
     # DetailedTaxType -> DetailedTax
     f_tax_rule_id = None
     f_amount = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_tax_rule_id = v
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_tax_rule_id = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t39(V, E, pos)
-            f_amount = v
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t39(V, r)
+        f_amount = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C37)
-            self.tax_rule_id = f_tax_rule_id
-            self.amount = f_amount
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C37)
+        self.tax_rule_id = f_tax_rule_id
+        self.amount = f_amount
+        self.__post_init__()
+        return self, r
     raise Fallback

@@ -112,119 +112,111 @@ def decode(data: bytes) -> Any:
     V = int.from_bytes(data, 'big')
     if E < 8 or data[0] != 0x80:
         raise Fallback
-    pos = 14
-    x = (V >> (E - pos)) & 0x3f
+    r = E - 14
+    x = (V >> r) & 0x3f
     if x == 0:
-        msg, pos = _t0(V, E, pos)
+        msg, r = _t0(V, r)
     elif x == 1:
-        msg, pos = _t1(V, E, pos)
+        msg, r = _t1(V, r)
     elif x == 2:
-        msg, pos = _t2(V, E, pos)
+        msg, r = _t2(V, r)
     elif x == 3:
-        msg, pos = _t3(V, E, pos)
+        msg, r = _t3(V, r)
     elif x == 4:
-        msg, pos = _t4(V, E, pos)
+        msg, r = _t4(V, r)
     elif x == 5:
-        msg, pos = _t5(V, E, pos)
+        msg, r = _t5(V, r)
     elif x == 6:
-        msg, pos = _t6(V, E, pos)
+        msg, r = _t6(V, r)
     elif x == 7:
-        msg, pos = _t7(V, E, pos)
+        msg, r = _t7(V, r)
     elif x == 8:
-        msg, pos = _t8(V, E, pos)
+        msg, r = _t8(V, r)
     elif x == 9:
-        msg, pos = _t9(V, E, pos)
+        msg, r = _t9(V, r)
     elif x == 10:
-        msg, pos = _t10(V, E, pos)
+        msg, r = _t10(V, r)
     elif x == 11:
-        msg, pos = _t11(V, E, pos)
+        msg, r = _t11(V, r)
     elif x == 12:
-        msg, pos = _t12(V, E, pos)
+        msg, r = _t12(V, r)
     elif x == 14:
-        msg, pos = _t13(V, E, pos)
+        msg, r = _t13(V, r)
     elif x == 16:
-        msg, pos = _t14(V, E, pos)
+        msg, r = _t14(V, r)
     elif x == 17:
-        msg, pos = _t15(V, E, pos)
+        msg, r = _t15(V, r)
     elif x == 19:
-        msg, pos = _t16(V, E, pos)
+        msg, r = _t16(V, r)
     elif x == 20:
-        msg, pos = _t17(V, E, pos)
+        msg, r = _t17(V, r)
     elif x == 21:
-        msg, pos = _t18(V, E, pos)
+        msg, r = _t18(V, r)
     elif x == 22:
-        msg, pos = _t19(V, E, pos)
+        msg, r = _t19(V, r)
     elif x == 23:
-        msg, pos = _t20(V, E, pos)
+        msg, r = _t20(V, r)
     elif x == 24:
-        msg, pos = _t21(V, E, pos)
+        msg, r = _t21(V, r)
     elif x == 25:
-        msg, pos = _t22(V, E, pos)
+        msg, r = _t22(V, r)
     elif x == 26:
-        msg, pos = _t23(V, E, pos)
+        msg, r = _t23(V, r)
     elif x == 27:
-        msg, pos = _t24(V, E, pos)
+        msg, r = _t24(V, r)
     elif x == 28:
-        msg, pos = _t25(V, E, pos)
+        msg, r = _t25(V, r)
     elif x == 29:
-        msg, pos = _t26(V, E, pos)
+        msg, r = _t26(V, r)
     elif x == 30:
-        msg, pos = _t27(V, E, pos)
+        msg, r = _t27(V, r)
     elif x == 31:
-        msg, pos = _t28(V, E, pos)
+        msg, r = _t28(V, r)
     elif x == 32:
-        msg, pos = _t29(V, E, pos)
+        msg, r = _t29(V, r)
     elif x == 33:
-        msg, pos = _t30(V, E, pos)
+        msg, r = _t30(V, r)
     else:
         raise Fallback
-    if E - pos >= 8:
+    if r >= 8:
         raise Fallback
     return msg
 
 
-def _t0(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t0(V: int, r: int) -> tuple[Any, int]:
     # ACDP_ConnectReq -> ACDPConnectReq
     f_header = None
     f_ev_electrical_charging_device_status = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t31(V, E, pos)
-            f_header = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t31(V, r)
+        f_header = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x & 0x9:
-                raise Fallback
-            v = _EM3[x >> 1]
-            f_ev_electrical_charging_device_status = v
-            s = 2
-        else:
+        r -= 5
+        x = (V >> r) & 0x1f
+        if x & 0x19:
             raise Fallback
+        x &= 0xf
+        v = _EM3[x >> 1]
+        f_ev_electrical_charging_device_status = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C1)
-            self.header = f_header
-            self.ev_electrical_charging_device_status = f_ev_electrical_charging_device_status
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C1)
+        self.header = f_header
+        self.ev_electrical_charging_device_status = f_ev_electrical_charging_device_status
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t1(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t1(V: int, r: int) -> tuple[Any, int]:
     # ACDP_ConnectRes -> ACDPConnectRes
     f_header = None
     f_response_code = None
@@ -233,125 +225,97 @@ def _t1(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_evse_mechanical_charging_device_status = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t31(V, E, pos)
-            f_header = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t31(V, r)
+        f_header = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 8
-            x = (V >> (E - pos)) & 0xff
-            if x & 0x81:
-                raise Fallback
-            v = _EM7[x >> 1]
-            f_response_code = v
-            s = 2
-        else:
+        r -= 9
+        x = (V >> r) & 0x1ff
+        if x & 0x181:
             raise Fallback
+        x &= 0xff
+        v = _EM7[x >> 1]
+        f_response_code = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x & 0x9:
-                raise Fallback
-            v = _EM10[x >> 1]
-            f_evse_processing = v
-            s = 3
-        else:
+        r -= 5
+        x = (V >> r) & 0x1f
+        if x & 0x19:
             raise Fallback
+        x &= 0xf
+        v = _EM10[x >> 1]
+        f_evse_processing = v
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x & 0x9:
-                raise Fallback
-            v = _EM3[x >> 1]
-            f_evse_electrical_charging_device_status = v
-            s = 4
-        else:
+        r -= 5
+        x = (V >> r) & 0x1f
+        if x & 0x19:
             raise Fallback
+        x &= 0xf
+        v = _EM3[x >> 1]
+        f_evse_electrical_charging_device_status = v
+        s = 4
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x & 0x9:
-                raise Fallback
-            v = _EM14[x >> 1]
-            f_evse_mechanical_charging_device_status = v
-            s = 5
-        else:
+        r -= 5
+        x = (V >> r) & 0x1f
+        if x & 0x19:
             raise Fallback
+        x &= 0xf
+        v = _EM14[x >> 1]
+        f_evse_mechanical_charging_device_status = v
+        s = 5
     if s == 5:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C5)
-            self.header = f_header
-            self.response_code = f_response_code
-            self.evse_processing = f_evse_processing
-            self.evse_electrical_charging_device_status = f_evse_electrical_charging_device_status
-            self.evse_mechanical_charging_device_status = f_evse_mechanical_charging_device_status
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C5)
+        self.header = f_header
+        self.response_code = f_response_code
+        self.evse_processing = f_evse_processing
+        self.evse_electrical_charging_device_status = f_evse_electrical_charging_device_status
+        self.evse_mechanical_charging_device_status = f_evse_mechanical_charging_device_status
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t2(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t2(V: int, r: int) -> tuple[Any, int]:
     # ACDP_ConnectReq -> ACDPDisconnectReq
     f_header = None
     f_ev_electrical_charging_device_status = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t31(V, E, pos)
-            f_header = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t31(V, r)
+        f_header = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x & 0x9:
-                raise Fallback
-            v = _EM3[x >> 1]
-            f_ev_electrical_charging_device_status = v
-            s = 2
-        else:
+        r -= 5
+        x = (V >> r) & 0x1f
+        if x & 0x19:
             raise Fallback
+        x &= 0xf
+        v = _EM3[x >> 1]
+        f_ev_electrical_charging_device_status = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C6)
-            self.header = f_header
-            self.ev_electrical_charging_device_status = f_ev_electrical_charging_device_status
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C6)
+        self.header = f_header
+        self.ev_electrical_charging_device_status = f_ev_electrical_charging_device_status
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t3(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t3(V: int, r: int) -> tuple[Any, int]:
     # ACDP_ConnectRes -> ACDPDisconnectRes
     f_header = None
     f_response_code = None
@@ -360,121 +324,95 @@ def _t3(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_evse_mechanical_charging_device_status = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t31(V, E, pos)
-            f_header = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t31(V, r)
+        f_header = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 8
-            x = (V >> (E - pos)) & 0xff
-            if x & 0x81:
-                raise Fallback
-            v = _EM7[x >> 1]
-            f_response_code = v
-            s = 2
-        else:
+        r -= 9
+        x = (V >> r) & 0x1ff
+        if x & 0x181:
             raise Fallback
+        x &= 0xff
+        v = _EM7[x >> 1]
+        f_response_code = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x & 0x9:
-                raise Fallback
-            v = _EM10[x >> 1]
-            f_evse_processing = v
-            s = 3
-        else:
+        r -= 5
+        x = (V >> r) & 0x1f
+        if x & 0x19:
             raise Fallback
+        x &= 0xf
+        v = _EM10[x >> 1]
+        f_evse_processing = v
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x & 0x9:
-                raise Fallback
-            v = _EM3[x >> 1]
-            f_evse_electrical_charging_device_status = v
-            s = 4
-        else:
+        r -= 5
+        x = (V >> r) & 0x1f
+        if x & 0x19:
             raise Fallback
+        x &= 0xf
+        v = _EM3[x >> 1]
+        f_evse_electrical_charging_device_status = v
+        s = 4
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x & 0x9:
-                raise Fallback
-            v = _EM14[x >> 1]
-            f_evse_mechanical_charging_device_status = v
-            s = 5
-        else:
+        r -= 5
+        x = (V >> r) & 0x1f
+        if x & 0x19:
             raise Fallback
+        x &= 0xf
+        v = _EM14[x >> 1]
+        f_evse_mechanical_charging_device_status = v
+        s = 5
     if s == 5:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C7)
-            self.header = f_header
-            self.response_code = f_response_code
-            self.evse_processing = f_evse_processing
-            self.evse_electrical_charging_device_status = f_evse_electrical_charging_device_status
-            self.evse_mechanical_charging_device_status = f_evse_mechanical_charging_device_status
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C7)
+        self.header = f_header
+        self.response_code = f_response_code
+        self.evse_processing = f_evse_processing
+        self.evse_electrical_charging_device_status = f_evse_electrical_charging_device_status
+        self.evse_mechanical_charging_device_status = f_evse_mechanical_charging_device_status
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t4(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t4(V: int, r: int) -> tuple[Any, int]:
     # ACDP_SystemStatusReq -> ACDPSystemStatusReq
     f_header = None
     f_ev_technical_status = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t31(V, E, pos)
-            f_header = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t31(V, r)
+        f_header = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t32(V, E, pos)
-            f_ev_technical_status = v
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t32(V, r)
+        f_ev_technical_status = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C8)
-            self.header = f_header
-            self.ev_technical_status = f_ev_technical_status
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C8)
+        self.header = f_header
+        self.ev_technical_status = f_ev_technical_status
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t5(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t5(V: int, r: int) -> tuple[Any, int]:
     # ACDP_SystemStatusRes -> ACDPSystemStatusRes
     f_header = None
     f_response_code = None
@@ -489,224 +427,168 @@ def _t5(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_ev_association_status = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t31(V, E, pos)
-            f_header = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t31(V, r)
+        f_header = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 8
-            x = (V >> (E - pos)) & 0xff
-            if x & 0x81:
-                raise Fallback
-            v = _EM7[x >> 1]
-            f_response_code = v
-            s = 2
-        else:
+        r -= 9
+        x = (V >> r) & 0x1ff
+        if x & 0x181:
             raise Fallback
+        x &= 0xff
+        v = _EM7[x >> 1]
+        f_response_code = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x & 0x9:
-                raise Fallback
-            v = _EM14[x >> 1]
-            f_evse_mechanical_charging_device_status = v
-            s = 3
-        else:
+        r -= 5
+        x = (V >> r) & 0x1f
+        if x & 0x19:
             raise Fallback
+        x &= 0xf
+        v = _EM14[x >> 1]
+        f_evse_mechanical_charging_device_status = v
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = x == 2
-            f_evse_ready_to_charge = v
-            s = 4
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = x == 2
+        f_evse_ready_to_charge = v
+        s = 4
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x & 0x9:
-                raise Fallback
-            v = _EM18[x >> 1]
-            f_evse_isolation_status = v
-            s = 5
-        else:
+        r -= 5
+        x = (V >> r) & 0x1f
+        if x & 0x19:
             raise Fallback
+        x &= 0xf
+        v = _EM18[x >> 1]
+        f_evse_isolation_status = v
+        s = 5
     if s == 5:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = x == 2
-            f_evse_disabled = v
-            s = 6
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = x == 2
+        f_evse_disabled = v
+        s = 6
     if s == 6:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = x == 2
-            f_evse_utility_interrupt_event = v
-            s = 7
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = x == 2
+        f_evse_utility_interrupt_event = v
+        s = 7
     if s == 7:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = x == 2
-            f_evse_emergency_shutdown = v
-            s = 8
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = x == 2
+        f_evse_emergency_shutdown = v
+        s = 8
     if s == 8:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = x == 2
-            f_evse_malfunction = v
-            s = 9
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = x == 2
+        f_evse_malfunction = v
+        s = 9
     if s == 9:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = x == 2
-            f_ev_in_charge_position = v
-            s = 10
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = x == 2
+        f_ev_in_charge_position = v
+        s = 10
     if s == 10:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = x == 2
-            f_ev_association_status = v
-            s = 11
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = x == 2
+        f_ev_association_status = v
+        s = 11
     if s == 11:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C10)
-            self.header = f_header
-            self.response_code = f_response_code
-            self.evse_mechanical_charging_device_status = f_evse_mechanical_charging_device_status
-            self.evse_ready_to_charge = f_evse_ready_to_charge
-            self.evse_isolation_status = f_evse_isolation_status
-            self.evse_disabled = f_evse_disabled
-            self.evse_utility_interrupt_event = f_evse_utility_interrupt_event
-            self.evse_emergency_shutdown = f_evse_emergency_shutdown
-            self.evse_malfunction = f_evse_malfunction
-            self.ev_in_charge_position = f_ev_in_charge_position
-            self.ev_association_status = f_ev_association_status
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C10)
+        self.header = f_header
+        self.response_code = f_response_code
+        self.evse_mechanical_charging_device_status = f_evse_mechanical_charging_device_status
+        self.evse_ready_to_charge = f_evse_ready_to_charge
+        self.evse_isolation_status = f_evse_isolation_status
+        self.evse_disabled = f_evse_disabled
+        self.evse_utility_interrupt_event = f_evse_utility_interrupt_event
+        self.evse_emergency_shutdown = f_evse_emergency_shutdown
+        self.evse_malfunction = f_evse_malfunction
+        self.ev_in_charge_position = f_ev_in_charge_position
+        self.ev_association_status = f_ev_association_status
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t6(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t6(V: int, r: int) -> tuple[Any, int]:
     # ACDP_VehiclePositioningReq -> ACDPVehiclePositioningReq
     f_header = None
     f_ev_mobility_status = None
     f_ev_positioning_support = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t31(V, E, pos)
-            f_header = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t31(V, r)
+        f_header = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = x == 2
-            f_ev_mobility_status = v
-            s = 2
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = x == 2
+        f_ev_mobility_status = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = x == 2
-            f_ev_positioning_support = v
-            s = 3
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = x == 2
+        f_ev_positioning_support = v
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C11)
-            self.header = f_header
-            self.ev_mobility_status = f_ev_mobility_status
-            self.ev_positioning_support = f_ev_positioning_support
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C11)
+        self.header = f_header
+        self.ev_mobility_status = f_ev_mobility_status
+        self.ev_positioning_support = f_ev_positioning_support
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t7(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t7(V: int, r: int) -> tuple[Any, int]:
     # ACDP_VehiclePositioningRes -> ACDPVehiclePositioningRes
     f_header = None
     f_response_code = None
@@ -719,207 +601,163 @@ def _t7(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_ev_in_charge_position = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t31(V, E, pos)
-            f_header = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t31(V, r)
+        f_header = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 8
-            x = (V >> (E - pos)) & 0xff
-            if x & 0x81:
-                raise Fallback
-            v = _EM7[x >> 1]
-            f_response_code = v
-            s = 2
-        else:
+        r -= 9
+        x = (V >> r) & 0x1ff
+        if x & 0x181:
             raise Fallback
+        x &= 0xff
+        v = _EM7[x >> 1]
+        f_response_code = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x & 0x9:
-                raise Fallback
-            v = _EM10[x >> 1]
-            f_evse_processing = v
-            s = 3
-        else:
+        r -= 5
+        x = (V >> r) & 0x1f
+        if x & 0x19:
             raise Fallback
+        x &= 0xf
+        v = _EM10[x >> 1]
+        f_evse_processing = v
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = x == 2
-            f_evse_positioning_support = v
-            s = 4
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = x == 2
+        f_evse_positioning_support = v
+        s = 4
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
-            if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
-                v = -u - 1 if v & 0x100 else u
-            elif v > 0xFF:
-                v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_ev_relative_x_deviation = v
-            s = 5
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 9
+        v = (V >> r) & 0x1FF
+        if v & 0x80:
+            u, r = ruint(V, r, v & 0xFF)
+            v = -u - 1 if v & 0x100 else u
+        elif v > 0xFF:
+            v = 0xFF - v
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_ev_relative_x_deviation = v
+        s = 5
     if s == 5:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
-            if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
-                v = -u - 1 if v & 0x100 else u
-            elif v > 0xFF:
-                v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_ev_relative_y_deviation = v
-            s = 6
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 9
+        v = (V >> r) & 0x1FF
+        if v & 0x80:
+            u, r = ruint(V, r, v & 0xFF)
+            v = -u - 1 if v & 0x100 else u
+        elif v > 0xFF:
+            v = 0xFF - v
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_ev_relative_y_deviation = v
+        s = 6
     if s == 6:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
-            if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
-                v = -u - 1 if v & 0x100 else u
-            elif v > 0xFF:
-                v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_contact_window_xc = v
-            s = 7
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 9
+        v = (V >> r) & 0x1FF
+        if v & 0x80:
+            u, r = ruint(V, r, v & 0xFF)
+            v = -u - 1 if v & 0x100 else u
+        elif v > 0xFF:
+            v = 0xFF - v
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_contact_window_xc = v
+        s = 7
     if s == 7:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
-            if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
-                v = -u - 1 if v & 0x100 else u
-            elif v > 0xFF:
-                v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_contact_window_yc = v
-            s = 8
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 9
+        v = (V >> r) & 0x1FF
+        if v & 0x80:
+            u, r = ruint(V, r, v & 0xFF)
+            v = -u - 1 if v & 0x100 else u
+        elif v > 0xFF:
+            v = 0xFF - v
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_contact_window_yc = v
+        s = 8
     if s == 8:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = x == 2
-            f_ev_in_charge_position = v
-            s = 9
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = x == 2
+        f_ev_in_charge_position = v
+        s = 9
     if s == 9:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C12)
-            self.header = f_header
-            self.response_code = f_response_code
-            self.evse_processing = f_evse_processing
-            self.evse_positioning_support = f_evse_positioning_support
-            self.ev_relative_x_deviation = f_ev_relative_x_deviation
-            self.ev_relative_y_deviation = f_ev_relative_y_deviation
-            self.contact_window_xc = f_contact_window_xc
-            self.contact_window_yc = f_contact_window_yc
-            self.ev_in_charge_position = f_ev_in_charge_position
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C12)
+        self.header = f_header
+        self.response_code = f_response_code
+        self.evse_processing = f_evse_processing
+        self.evse_positioning_support = f_evse_positioning_support
+        self.ev_relative_x_deviation = f_ev_relative_x_deviation
+        self.ev_relative_y_deviation = f_ev_relative_y_deviation
+        self.contact_window_xc = f_contact_window_xc
+        self.contact_window_yc = f_contact_window_yc
+        self.ev_in_charge_position = f_ev_in_charge_position
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t8(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t8(V: int, r: int) -> tuple[Any, int]:
     # CLReqControlMode -> CLReqControlMode
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C13)
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C13)
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t9(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t9(V: int, r: int) -> tuple[Any, int]:
     # CLResControlMode -> CLResControlMode
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C14)
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C14)
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t10(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t10(V: int, r: int) -> tuple[Any, int]:
     # CanonicalizationMethod -> CanonicalizationMethod
     raise Fallback
 
 
-def _t11(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t11(V: int, r: int) -> tuple[Any, int]:
     # DSAKeyValue -> DSAKeyValue
     f_p = None
     f_q = None
@@ -930,115 +768,105 @@ def _t11(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_pgen_counter = None
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_p = v
             s = 3
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_g = v
             s = 2
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_y = v
             s = 1
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_q = v
-            s = 6
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_q = v
+        s = 6
     if s == 6:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_g = v
             s = 2
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_y = v
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_y = v
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_y = v
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_j = v
             s = 5
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_seed = v
             s = 4
@@ -1052,19 +880,19 @@ def _t11(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.seed = f_seed
             self.pgen_counter = f_pgen_counter
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 5:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_seed = v
             s = 4
@@ -1078,162 +906,141 @@ def _t11(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.seed = f_seed
             self.pgen_counter = f_pgen_counter
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_pgen_counter = v
-            s = 7
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_pgen_counter = v
+        s = 7
     if s == 7:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C15)
-            self.p = f_p
-            self.q = f_q
-            self.g = f_g
-            self.y = f_y
-            self.j = f_j
-            self.seed = f_seed
-            self.pgen_counter = f_pgen_counter
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C15)
+        self.p = f_p
+        self.q = f_q
+        self.g = f_g
+        self.y = f_y
+        self.j = f_j
+        self.seed = f_seed
+        self.pgen_counter = f_pgen_counter
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t12(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t12(V: int, r: int) -> tuple[Any, int]:
     # DigestMethod -> DigestMethod
     raise Fallback
 
 
-def _t13(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t13(V: int, r: int) -> tuple[Any, int]:
     # KeyInfo -> KeyInfo
     raise Fallback
 
 
-def _t14(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t14(V: int, r: int) -> tuple[Any, int]:
     # KeyValue -> KeyValue
     raise Fallback
 
 
-def _t15(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t15(V: int, r: int) -> tuple[Any, int]:
     # Manifest -> Manifest
     f_reference = []
     f_id = None
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_id = v
             s = 2
         elif x == 1:
-            v, pos = _t19(V, E, pos)
+            v, r = _t19(V, r)
             f_reference.append(v)
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t19(V, E, pos)
-            f_reference.append(v)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t19(V, r)
+        f_reference.append(v)
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t19(V, E, pos)
+            v, r = _t19(V, r)
             f_reference.append(v)
         elif x == 1:
             self = _new(_C16)
             self.reference = f_reference
             self.id = f_id
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     raise Fallback
 
 
-def _t16(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t16(V: int, r: int) -> tuple[Any, int]:
     # Object -> Object
     raise Fallback
 
 
-def _t17(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t17(V: int, r: int) -> tuple[Any, int]:
     # PGPData -> PGPData
     raise Fallback
 
 
-def _t18(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t18(V: int, r: int) -> tuple[Any, int]:
     # RSAKeyValue -> RSAKeyValue
     f_modulus = None
     f_exponent = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_modulus = v
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_modulus = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_exponent = v
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_exponent = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C17)
-            self.modulus = f_modulus
-            self.exponent = f_exponent
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C17)
+        self.modulus = f_modulus
+        self.exponent = f_exponent
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t19(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t19(V: int, r: int) -> tuple[Any, int]:
     # Reference -> Reference
     f_transforms = None
     f_digest_method = None
@@ -1243,142 +1050,133 @@ def _t19(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_type = None
     s = 0
     if s == 0:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_id = v
             s = 5
         elif x == 1:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_type = v
             s = 4
         elif x == 2:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_uri = v
             s = 3
         elif x == 3:
-            v, pos = _t29(V, E, pos)
+            v, r = _t29(V, r)
             f_transforms = v
             s = 2
         elif x == 4:
-            v, pos = _t12(V, E, pos)
+            v, r = _t12(V, r)
             f_digest_method = v
             s = 1
         else:
             raise Fallback
     if s == 5:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_type = v
             s = 4
         elif x == 1:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_uri = v
             s = 3
         elif x == 2:
-            v, pos = _t29(V, E, pos)
+            v, r = _t29(V, r)
             f_transforms = v
             s = 2
         elif x == 3:
-            v, pos = _t12(V, E, pos)
+            v, r = _t12(V, r)
             f_digest_method = v
             s = 1
         else:
             raise Fallback
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_uri = v
             s = 3
         elif x == 1:
-            v, pos = _t29(V, E, pos)
+            v, r = _t29(V, r)
             f_transforms = v
             s = 2
         elif x == 2:
-            v, pos = _t12(V, E, pos)
+            v, r = _t12(V, r)
             f_digest_method = v
             s = 1
         else:
             raise Fallback
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t29(V, E, pos)
+            v, r = _t29(V, r)
             f_transforms = v
             s = 2
         elif x == 1:
-            v, pos = _t12(V, E, pos)
+            v, r = _t12(V, r)
             f_digest_method = v
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t12(V, E, pos)
-            f_digest_method = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t12(V, r)
+        f_digest_method = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_digest_value = v
-            s = 6
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_digest_value = v
+        s = 6
     if s == 6:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C18)
-            self.transforms = f_transforms
-            self.digest_method = f_digest_method
-            self.digest_value = f_digest_value
-            self.id = f_id
-            self.uri = f_uri
-            self.type = f_type
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C18)
+        self.transforms = f_transforms
+        self.digest_method = f_digest_method
+        self.digest_value = f_digest_value
+        self.id = f_id
+        self.uri = f_uri
+        self.type = f_type
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t20(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t20(V: int, r: int) -> tuple[Any, int]:
     # RetrievalMethod -> RetrievalMethod
     f_transforms = None
     f_uri = None
     f_type = None
     s = 0
     if s == 0:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_type = v
             s = 3
         elif x == 1:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_uri = v
             s = 2
         elif x == 2:
-            v, pos = _t29(V, E, pos)
+            v, r = _t29(V, r)
             f_transforms = v
             s = 1
         elif x == 3:
@@ -1387,18 +1185,18 @@ def _t20(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.uri = f_uri
             self.type = f_type
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_uri = v
             s = 2
         elif x == 1:
-            v, pos = _t29(V, E, pos)
+            v, r = _t29(V, r)
             f_transforms = v
             s = 1
         elif x == 2:
@@ -1407,14 +1205,14 @@ def _t20(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.uri = f_uri
             self.type = f_type
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t29(V, E, pos)
+            v, r = _t29(V, r)
             f_transforms = v
             s = 1
         elif x == 1:
@@ -1423,30 +1221,28 @@ def _t20(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.uri = f_uri
             self.type = f_type
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C19)
-            self.transforms = f_transforms
-            self.uri = f_uri
-            self.type = f_type
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C19)
+        self.transforms = f_transforms
+        self.uri = f_uri
+        self.type = f_type
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t21(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t21(V: int, r: int) -> tuple[Any, int]:
     # SPKIData -> SPKIData
     raise Fallback
 
 
-def _t22(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t22(V: int, r: int) -> tuple[Any, int]:
     # Signature -> Signature
     f_signed_info = None
     f_signature_value = None
@@ -1455,45 +1251,41 @@ def _t22(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_id = None
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_id = v
             s = 2
         elif x == 1:
-            v, pos = _t27(V, E, pos)
+            v, r = _t27(V, r)
             f_signed_info = v
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t27(V, E, pos)
-            f_signed_info = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t27(V, r)
+        f_signed_info = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t26(V, E, pos)
-            f_signature_value = v
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t26(V, r)
+        f_signature_value = v
+        s = 3
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t13(V, E, pos)
+            v, r = _t13(V, r)
             f_key_info = v
             s = 4
         elif x == 1:
-            v, pos = _t16(V, E, pos)
+            v, r = _t16(V, r)
             f_object.append(v)
             s = 4
         elif x == 2:
@@ -1504,14 +1296,14 @@ def _t22(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.object = f_object
             self.id = f_id
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     while s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t16(V, E, pos)
+            v, r = _t16(V, r)
             f_object.append(v)
         elif x == 1:
             self = _new(_C20)
@@ -1521,108 +1313,102 @@ def _t22(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.object = f_object
             self.id = f_id
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     raise Fallback
 
 
-def _t23(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t23(V: int, r: int) -> tuple[Any, int]:
     # SignatureMethod -> SignatureMethod
     raise Fallback
 
 
-def _t24(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t24(V: int, r: int) -> tuple[Any, int]:
     # SignatureProperties -> SignatureProperties
     f_signature_property = []
     f_id = None
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_id = v
             s = 2
         elif x == 1:
-            v, pos = _t25(V, E, pos)
+            v, r = _t25(V, r)
             f_signature_property.append(v)
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t25(V, E, pos)
-            f_signature_property.append(v)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t25(V, r)
+        f_signature_property.append(v)
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t25(V, E, pos)
+            v, r = _t25(V, r)
             f_signature_property.append(v)
         elif x == 1:
             self = _new(_C21)
             self.signature_property = f_signature_property
             self.id = f_id
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     raise Fallback
 
 
-def _t25(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t25(V: int, r: int) -> tuple[Any, int]:
     # SignatureProperty -> SignatureProperty
     raise Fallback
 
 
-def _t26(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t26(V: int, r: int) -> tuple[Any, int]:
     # SignatureValue -> SignatureValue
     f_value = None
     f_id = None
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_id = v
             s = 2
         elif x == 1:
-            v, pos = rbin(V, E, pos)
+            v, r = rbin(V, r)
             f_value = v
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rbin(V, E, pos)
-            f_value = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rbin(V, r)
+        f_value = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C22)
-            self.value = f_value
-            self.id = f_id
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C22)
+        self.value = f_value
+        self.id = f_id
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t27(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t27(V: int, r: int) -> tuple[Any, int]:
     # SignedInfo -> SignedInfo
     f_canonicalization_method = None
     f_signature_method = None
@@ -1630,50 +1416,44 @@ def _t27(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_id = None
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_id = v
             s = 2
         elif x == 1:
-            v, pos = _t10(V, E, pos)
+            v, r = _t10(V, r)
             f_canonicalization_method = v
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t10(V, E, pos)
-            f_canonicalization_method = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t10(V, r)
+        f_canonicalization_method = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t23(V, E, pos)
-            f_signature_method = v
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t23(V, r)
+        f_signature_method = v
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t19(V, E, pos)
-            f_reference.append(v)
-            s = 4
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t19(V, r)
+        f_reference.append(v)
+        s = 4
     while s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t19(V, E, pos)
+            v, r = _t19(V, r)
             f_reference.append(v)
         elif x == 1:
             self = _new(_C23)
@@ -1682,95 +1462,83 @@ def _t27(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.reference = f_reference
             self.id = f_id
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     raise Fallback
 
 
-def _t28(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t28(V: int, r: int) -> tuple[Any, int]:
     # Transform -> Transform
     raise Fallback
 
 
-def _t29(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t29(V: int, r: int) -> tuple[Any, int]:
     # Transforms -> Transforms
     f_transform = []
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t28(V, E, pos)
-            f_transform.append(v)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t28(V, r)
+        f_transform.append(v)
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t28(V, E, pos)
+            v, r = _t28(V, r)
             f_transform.append(v)
         elif x == 1:
             self = _new(_C24)
             self.transform = f_transform
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     raise Fallback
 
 
-def _t30(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t30(V: int, r: int) -> tuple[Any, int]:
     # X509Data -> X509Data
     raise Fallback
 
 
-def _t31(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t31(V: int, r: int) -> tuple[Any, int]:
     # MessageHeaderType -> MessageHeader
     f_session_id = None
     f_time_stamp = None
     f_signature = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_session_id = v
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_session_id = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_time_stamp = v
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_time_stamp = v
+        s = 2
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t22(V, E, pos)
+            v, r = _t22(V, r)
             f_signature = v
             s = 3
         elif x == 1:
@@ -1779,25 +1547,23 @@ def _t31(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.time_stamp = f_time_stamp
             self.signature = f_signature
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C25)
-            self.session_id = f_session_id
-            self.time_stamp = f_time_stamp
-            self.signature = f_signature
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C25)
+        self.session_id = f_session_id
+        self.time_stamp = f_time_stamp
+        self.signature = f_signature
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t32(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t32(V: int, r: int) -> tuple[Any, int]:
     # EVTechnicalStatusType -> EVTechnicalStatus
     f_ev_ready_to_charge = None
     f_ev_immobilization_request = None
@@ -1809,57 +1575,49 @@ def _t32(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_ev_timeout = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = x == 2
-            f_ev_ready_to_charge = v
-            s = 1
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = x == 2
+        f_ev_ready_to_charge = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = x == 2
-            f_ev_immobilization_request = v
-            s = 2
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = x == 2
+        f_ev_immobilization_request = v
+        s = 2
     if s == 2:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             f_ev_immobilized = v
             s = 8
         elif x == 1:
-            v, pos = _t33(V, E, pos)
+            v, r = _t33(V, r)
             f_ev_wlan_strength = v
             s = 7
         elif x == 2:
-            pos += 5
-            x = (V >> (E - pos)) & 0x1f
+            r -= 5
+            x = (V >> r) & 0x1f
             if x & 0x11:
                 raise Fallback
             v = _EM50[x >> 1]
             f_ev_cp_status = v
             s = 6
         elif x == 3:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -1868,16 +1626,16 @@ def _t32(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_ev_soc = v
             s = 5
         elif x == 4:
-            pos += 6
-            x = (V >> (E - pos)) & 0x3f
+            r -= 6
+            x = (V >> r) & 0x3f
             if x & 0x21:
                 raise Fallback
             v = _EM54[x >> 1]
             f_ev_error_code = v
             s = 4
         elif x == 5:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -1894,27 +1652,27 @@ def _t32(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ev_error_code = f_ev_error_code
             self.ev_timeout = f_ev_timeout
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 8:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t33(V, E, pos)
+            v, r = _t33(V, r)
             f_ev_wlan_strength = v
             s = 7
         elif x == 1:
-            pos += 5
-            x = (V >> (E - pos)) & 0x1f
+            r -= 5
+            x = (V >> r) & 0x1f
             if x & 0x11:
                 raise Fallback
             v = _EM50[x >> 1]
             f_ev_cp_status = v
             s = 6
         elif x == 2:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -1923,16 +1681,16 @@ def _t32(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_ev_soc = v
             s = 5
         elif x == 3:
-            pos += 6
-            x = (V >> (E - pos)) & 0x3f
+            r -= 6
+            x = (V >> r) & 0x3f
             if x & 0x21:
                 raise Fallback
             v = _EM54[x >> 1]
             f_ev_error_code = v
             s = 4
         elif x == 4:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -1949,23 +1707,23 @@ def _t32(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ev_error_code = f_ev_error_code
             self.ev_timeout = f_ev_timeout
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 7:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 5
-            x = (V >> (E - pos)) & 0x1f
+            r -= 5
+            x = (V >> r) & 0x1f
             if x & 0x11:
                 raise Fallback
             v = _EM50[x >> 1]
             f_ev_cp_status = v
             s = 6
         elif x == 1:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -1974,16 +1732,16 @@ def _t32(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_ev_soc = v
             s = 5
         elif x == 2:
-            pos += 6
-            x = (V >> (E - pos)) & 0x3f
+            r -= 6
+            x = (V >> r) & 0x3f
             if x & 0x21:
                 raise Fallback
             v = _EM54[x >> 1]
             f_ev_error_code = v
             s = 4
         elif x == 3:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -2000,15 +1758,15 @@ def _t32(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ev_error_code = f_ev_error_code
             self.ev_timeout = f_ev_timeout
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 6:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -2017,16 +1775,16 @@ def _t32(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_ev_soc = v
             s = 5
         elif x == 1:
-            pos += 6
-            x = (V >> (E - pos)) & 0x3f
+            r -= 6
+            x = (V >> r) & 0x3f
             if x & 0x21:
                 raise Fallback
             v = _EM54[x >> 1]
             f_ev_error_code = v
             s = 4
         elif x == 2:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -2043,23 +1801,23 @@ def _t32(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ev_error_code = f_ev_error_code
             self.ev_timeout = f_ev_timeout
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 5:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 6
-            x = (V >> (E - pos)) & 0x3f
+            r -= 6
+            x = (V >> r) & 0x3f
             if x & 0x21:
                 raise Fallback
             v = _EM54[x >> 1]
             f_ev_error_code = v
             s = 4
         elif x == 1:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -2076,15 +1834,15 @@ def _t32(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ev_error_code = f_ev_error_code
             self.ev_timeout = f_ev_timeout
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -2101,77 +1859,64 @@ def _t32(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ev_error_code = f_ev_error_code
             self.ev_timeout = f_ev_timeout
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C28)
-            self.ev_ready_to_charge = f_ev_ready_to_charge
-            self.ev_immobilization_request = f_ev_immobilization_request
-            self.ev_immobilized = f_ev_immobilized
-            self.ev_wlan_strength = f_ev_wlan_strength
-            self.ev_cp_status = f_ev_cp_status
-            self.ev_soc = f_ev_soc
-            self.ev_error_code = f_ev_error_code
-            self.ev_timeout = f_ev_timeout
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C28)
+        self.ev_ready_to_charge = f_ev_ready_to_charge
+        self.ev_immobilization_request = f_ev_immobilization_request
+        self.ev_immobilized = f_ev_immobilized
+        self.ev_wlan_strength = f_ev_wlan_strength
+        self.ev_cp_status = f_ev_cp_status
+        self.ev_soc = f_ev_soc
+        self.ev_error_code = f_ev_error_code
+        self.ev_timeout = f_ev_timeout
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t33(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t33(V: int, r: int) -> tuple[Any, int]:
     # RationalNumberType -> RationalNumber
     f_exponent = None
     f_value = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 10
-            x = (V >> (E - pos)) & 0x3ff
-            if x & 0x201:
-                raise Fallback
-            v = (x >> 1) + -128
-            f_exponent = v
-            s = 1
-        else:
+        r -= 11
+        x = (V >> r) & 0x7ff
+        if x & 0x601:
             raise Fallback
+        x &= 0x3ff
+        v = (x >> 1) + -128
+        f_exponent = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
-            if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
-                v = -u - 1 if v & 0x100 else u
-            elif v > 0xFF:
-                v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_value = v
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 9
+        v = (V >> r) & 0x1FF
+        if v & 0x80:
+            u, r = ruint(V, r, v & 0xFF)
+            v = -u - 1 if v & 0x100 else u
+        elif v > 0xFF:
+            v = 0xFF - v
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_value = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C29)
-            self.exponent = f_exponent
-            self.value = f_value
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C29)
+        self.exponent = f_exponent
+        self.value = f_value
+        self.__post_init__()
+        return self, r
     raise Fallback

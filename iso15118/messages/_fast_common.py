@@ -299,256 +299,232 @@ def decode(data: bytes) -> Any:
     V = int.from_bytes(data, 'big')
     if E < 8 or data[0] != 0x80:
         raise Fallback
-    pos = 14
-    x = (V >> (E - pos)) & 0x3f
+    r = E - 14
+    x = (V >> r) & 0x3f
     if x == 0:
-        msg, pos = _t0(V, E, pos)
+        msg, r = _t0(V, r)
     elif x == 1:
-        msg, pos = _t1(V, E, pos)
+        msg, r = _t1(V, r)
     elif x == 2:
-        msg, pos = _t2(V, E, pos)
+        msg, r = _t2(V, r)
     elif x == 3:
-        msg, pos = _t3(V, E, pos)
+        msg, r = _t3(V, r)
     elif x == 4:
-        msg, pos = _t4(V, E, pos)
+        msg, r = _t4(V, r)
     elif x == 5:
-        msg, pos = _t5(V, E, pos)
+        msg, r = _t5(V, r)
     elif x == 6:
-        msg, pos = _t6(V, E, pos)
+        msg, r = _t6(V, r)
     elif x == 7:
-        msg, pos = _t7(V, E, pos)
+        msg, r = _t7(V, r)
     elif x == 8:
-        msg, pos = _t8(V, E, pos)
+        msg, r = _t8(V, r)
     elif x == 9:
-        msg, pos = _t9(V, E, pos)
+        msg, r = _t9(V, r)
     elif x == 10:
-        msg, pos = _t10(V, E, pos)
+        msg, r = _t10(V, r)
     elif x == 12:
-        msg, pos = _t11(V, E, pos)
+        msg, r = _t11(V, r)
     elif x == 14:
-        msg, pos = _t12(V, E, pos)
+        msg, r = _t12(V, r)
     elif x == 15:
-        msg, pos = _t13(V, E, pos)
+        msg, r = _t13(V, r)
     elif x == 16:
-        msg, pos = _t14(V, E, pos)
+        msg, r = _t14(V, r)
     elif x == 17:
-        msg, pos = _t15(V, E, pos)
+        msg, r = _t15(V, r)
     elif x == 19:
-        msg, pos = _t16(V, E, pos)
+        msg, r = _t16(V, r)
     elif x == 20:
-        msg, pos = _t17(V, E, pos)
+        msg, r = _t17(V, r)
     elif x == 21:
-        msg, pos = _t18(V, E, pos)
+        msg, r = _t18(V, r)
     elif x == 22:
-        msg, pos = _t19(V, E, pos)
+        msg, r = _t19(V, r)
     elif x == 23:
-        msg, pos = _t20(V, E, pos)
+        msg, r = _t20(V, r)
     elif x == 24:
-        msg, pos = _t21(V, E, pos)
+        msg, r = _t21(V, r)
     elif x == 25:
-        msg, pos = _t22(V, E, pos)
+        msg, r = _t22(V, r)
     elif x == 26:
-        msg, pos = _t23(V, E, pos)
+        msg, r = _t23(V, r)
     elif x == 27:
-        msg, pos = _t24(V, E, pos)
+        msg, r = _t24(V, r)
     elif x == 28:
-        msg, pos = _t25(V, E, pos)
+        msg, r = _t25(V, r)
     elif x == 29:
-        msg, pos = _t26(V, E, pos)
+        msg, r = _t26(V, r)
     elif x == 30:
-        msg, pos = _t27(V, E, pos)
+        msg, r = _t27(V, r)
     elif x == 31:
-        msg, pos = _t28(V, E, pos)
+        msg, r = _t28(V, r)
     elif x == 32:
-        msg, pos = _t29(V, E, pos)
+        msg, r = _t29(V, r)
     elif x == 33:
-        msg, pos = _t30(V, E, pos)
+        msg, r = _t30(V, r)
     elif x == 34:
-        msg, pos = _t31(V, E, pos)
+        msg, r = _t31(V, r)
     elif x == 35:
-        msg, pos = _t32(V, E, pos)
+        msg, r = _t32(V, r)
     elif x == 36:
-        msg, pos = _t33(V, E, pos)
+        msg, r = _t33(V, r)
     elif x == 37:
-        msg, pos = _t34(V, E, pos)
+        msg, r = _t34(V, r)
     elif x == 38:
-        msg, pos = _t35(V, E, pos)
+        msg, r = _t35(V, r)
     elif x == 39:
-        msg, pos = _t36(V, E, pos)
+        msg, r = _t36(V, r)
     elif x == 40:
-        msg, pos = _t37(V, E, pos)
+        msg, r = _t37(V, r)
     elif x == 41:
-        msg, pos = _t38(V, E, pos)
+        msg, r = _t38(V, r)
     elif x == 42:
-        msg, pos = _t39(V, E, pos)
+        msg, r = _t39(V, r)
     elif x == 43:
-        msg, pos = _t40(V, E, pos)
+        msg, r = _t40(V, r)
     elif x == 44:
-        msg, pos = _t41(V, E, pos)
+        msg, r = _t41(V, r)
     elif x == 45:
-        msg, pos = _t42(V, E, pos)
+        msg, r = _t42(V, r)
     elif x == 46:
-        msg, pos = _t43(V, E, pos)
+        msg, r = _t43(V, r)
     elif x == 47:
-        msg, pos = _t44(V, E, pos)
+        msg, r = _t44(V, r)
     elif x == 48:
-        msg, pos = _t45(V, E, pos)
+        msg, r = _t45(V, r)
     elif x == 49:
-        msg, pos = _t46(V, E, pos)
+        msg, r = _t46(V, r)
     elif x == 50:
-        msg, pos = _t47(V, E, pos)
+        msg, r = _t47(V, r)
     elif x == 51:
-        msg, pos = _t48(V, E, pos)
+        msg, r = _t48(V, r)
     elif x == 52:
-        msg, pos = _t49(V, E, pos)
+        msg, r = _t49(V, r)
     elif x == 53:
-        msg, pos = _t50(V, E, pos)
+        msg, r = _t50(V, r)
     else:
         raise Fallback
-    if E - pos >= 8:
+    if r >= 8:
         raise Fallback
     return msg
 
 
-def _t0(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t0(V: int, r: int) -> tuple[Any, int]:
     # AuthorizationReq -> AuthorizationReq
     f_header = None
     f_selected_authorization_service = None
     f_authorization_mode = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t51(V, E, pos)
-            f_header = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t51(V, r)
+        f_header = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = _EM3[x >> 1]
-            f_selected_authorization_service = v
-            s = 2
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = _EM3[x >> 1]
+        f_selected_authorization_service = v
+        s = 2
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t52(V, E, pos)
+            v, r = _t52(V, r)
             f_authorization_mode = v
             s = 3
         elif x == 1:
-            v, pos = _t53(V, E, pos)
+            v, r = _t53(V, r)
             f_authorization_mode = v
             s = 3
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C1)
-            self.header = f_header
-            self.selected_authorization_service = f_selected_authorization_service
-            self.authorization_mode = f_authorization_mode
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C1)
+        self.header = f_header
+        self.selected_authorization_service = f_selected_authorization_service
+        self.authorization_mode = f_authorization_mode
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t1(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t1(V: int, r: int) -> tuple[Any, int]:
     # AuthorizationRes -> AuthorizationRes
     f_header = None
     f_response_code = None
     f_evse_processing = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t51(V, E, pos)
-            f_header = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t51(V, r)
+        f_header = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 8
-            x = (V >> (E - pos)) & 0xff
-            if x & 0x81:
-                raise Fallback
-            v = _EM7[x >> 1]
-            f_response_code = v
-            s = 2
-        else:
+        r -= 9
+        x = (V >> r) & 0x1ff
+        if x & 0x181:
             raise Fallback
+        x &= 0xff
+        v = _EM7[x >> 1]
+        f_response_code = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x & 0x9:
-                raise Fallback
-            v = _EM10[x >> 1]
-            f_evse_processing = v
-            s = 3
-        else:
+        r -= 5
+        x = (V >> r) & 0x1f
+        if x & 0x19:
             raise Fallback
+        x &= 0xf
+        v = _EM10[x >> 1]
+        f_evse_processing = v
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C4)
-            self.header = f_header
-            self.response_code = f_response_code
-            self.evse_processing = f_evse_processing
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C4)
+        self.header = f_header
+        self.response_code = f_response_code
+        self.evse_processing = f_evse_processing
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t2(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t2(V: int, r: int) -> tuple[Any, int]:
     # AuthorizationSetupReq -> AuthorizationSetupReq
     f_header = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t51(V, E, pos)
-            f_header = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t51(V, r)
+        f_header = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C5)
-            self.header = f_header
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C5)
+        self.header = f_header
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t3(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t3(V: int, r: int) -> tuple[Any, int]:
     # AuthorizationSetupRes -> AuthorizationSetupRes
     f_header = None
     f_response_code = None
@@ -557,54 +533,44 @@ def _t3(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_authorization_mode = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t51(V, E, pos)
-            f_header = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t51(V, r)
+        f_header = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 8
-            x = (V >> (E - pos)) & 0xff
-            if x & 0x81:
-                raise Fallback
-            v = _EM7[x >> 1]
-            f_response_code = v
-            s = 2
-        else:
+        r -= 9
+        x = (V >> r) & 0x1ff
+        if x & 0x181:
             raise Fallback
+        x &= 0xff
+        v = _EM7[x >> 1]
+        f_response_code = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = _EM3[x >> 1]
-            f_authorization_services.append(v)
-            s = 3
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = _EM3[x >> 1]
+        f_authorization_services.append(v)
+        s = 3
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = _EM3[x >> 1]
             f_authorization_services.append(v)
             s = 5
         elif x == 1:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -613,84 +579,74 @@ def _t3(V: int, E: int, pos: int) -> tuple[Any, int]:
         else:
             raise Fallback
     if s == 5:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = x == 2
-            f_certificate_installation_service = v
-            s = 4
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = x == 2
+        f_certificate_installation_service = v
+        s = 4
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t54(V, E, pos)
+            v, r = _t54(V, r)
             f_authorization_mode = v
             s = 6
         elif x == 1:
-            v, pos = _t55(V, E, pos)
+            v, r = _t55(V, r)
             f_authorization_mode = v
             s = 6
         else:
             raise Fallback
     if s == 6:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C6)
-            self.header = f_header
-            self.response_code = f_response_code
-            self.authorization_services = f_authorization_services
-            self.certificate_installation_service = f_certificate_installation_service
-            self.authorization_mode = f_authorization_mode
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C6)
+        self.header = f_header
+        self.response_code = f_response_code
+        self.authorization_services = f_authorization_services
+        self.certificate_installation_service = f_certificate_installation_service
+        self.authorization_mode = f_authorization_mode
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t4(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t4(V: int, r: int) -> tuple[Any, int]:
     # CLReqControlMode -> CLReqControlMode
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C7)
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C7)
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t5(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t5(V: int, r: int) -> tuple[Any, int]:
     # CLResControlMode -> CLResControlMode
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C8)
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C8)
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t6(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t6(V: int, r: int) -> tuple[Any, int]:
     # CanonicalizationMethod -> CanonicalizationMethod
     raise Fallback
 
 
-def _t7(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t7(V: int, r: int) -> tuple[Any, int]:
     # CertificateInstallationReq -> CertificateInstallationReq
     f_header = None
     f_oem_provisioning_certificate_chain = None
@@ -699,50 +655,40 @@ def _t7(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_prioritized_emaids = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t51(V, E, pos)
-            f_header = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t51(V, r)
+        f_header = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t56(V, E, pos)
-            f_oem_provisioning_certificate_chain = v
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t56(V, r)
+        f_oem_provisioning_certificate_chain = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t57(V, E, pos)
-            f_list_of_root_certificate_ids = v
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t57(V, r)
+        f_list_of_root_certificate_ids = v
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 10
-            x = (V >> (E - pos)) & 0x3ff
-            if x & 0x201:
-                raise Fallback
-            v = x >> 1
-            f_maximum_contract_certificate_chains = v
-            s = 4
-        else:
+        r -= 11
+        x = (V >> r) & 0x7ff
+        if x & 0x601:
             raise Fallback
+        x &= 0x3ff
+        v = x >> 1
+        f_maximum_contract_certificate_chains = v
+        s = 4
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t58(V, E, pos)
+            v, r = _t58(V, r)
             f_prioritized_emaids = v
             s = 5
         elif x == 1:
@@ -753,27 +699,25 @@ def _t7(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.maximum_contract_certificate_chains = f_maximum_contract_certificate_chains
             self.prioritized_emaids = f_prioritized_emaids
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 5:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C9)
-            self.header = f_header
-            self.oem_provisioning_certificate_chain = f_oem_provisioning_certificate_chain
-            self.list_of_root_certificate_ids = f_list_of_root_certificate_ids
-            self.maximum_contract_certificate_chains = f_maximum_contract_certificate_chains
-            self.prioritized_emaids = f_prioritized_emaids
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C9)
+        self.header = f_header
+        self.oem_provisioning_certificate_chain = f_oem_provisioning_certificate_chain
+        self.list_of_root_certificate_ids = f_list_of_root_certificate_ids
+        self.maximum_contract_certificate_chains = f_maximum_contract_certificate_chains
+        self.prioritized_emaids = f_prioritized_emaids
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t8(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t8(V: int, r: int) -> tuple[Any, int]:
     # CertificateInstallationRes -> CertificateInstallationRes
     f_header = None
     f_response_code = None
@@ -783,90 +727,70 @@ def _t8(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_remaining_contract_certificate_chains = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t51(V, E, pos)
-            f_header = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t51(V, r)
+        f_header = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 8
-            x = (V >> (E - pos)) & 0xff
-            if x & 0x81:
-                raise Fallback
-            v = _EM7[x >> 1]
-            f_response_code = v
-            s = 2
-        else:
+        r -= 9
+        x = (V >> r) & 0x1ff
+        if x & 0x181:
             raise Fallback
+        x &= 0xff
+        v = _EM7[x >> 1]
+        f_response_code = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x & 0x9:
-                raise Fallback
-            v = _EM10[x >> 1]
-            f_evse_processing = v
-            s = 3
-        else:
+        r -= 5
+        x = (V >> r) & 0x1f
+        if x & 0x19:
             raise Fallback
+        x &= 0xf
+        v = _EM10[x >> 1]
+        f_evse_processing = v
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t59(V, E, pos)
-            f_cps_certificate_chain = v
-            s = 4
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t59(V, r)
+        f_cps_certificate_chain = v
+        s = 4
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t42(V, E, pos)
-            f_signed_installation_data = v
-            s = 5
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t42(V, r)
+        f_signed_installation_data = v
+        s = 5
     if s == 5:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 10
-            x = (V >> (E - pos)) & 0x3ff
-            if x & 0x201:
-                raise Fallback
-            v = x >> 1
-            f_remaining_contract_certificate_chains = v
-            s = 6
-        else:
+        r -= 11
+        x = (V >> r) & 0x7ff
+        if x & 0x601:
             raise Fallback
+        x &= 0x3ff
+        v = x >> 1
+        f_remaining_contract_certificate_chains = v
+        s = 6
     if s == 6:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C10)
-            self.header = f_header
-            self.response_code = f_response_code
-            self.evse_processing = f_evse_processing
-            self.cps_certificate_chain = f_cps_certificate_chain
-            self.signed_installation_data = f_signed_installation_data
-            self.remaining_contract_certificate_chains = f_remaining_contract_certificate_chains
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C10)
+        self.header = f_header
+        self.response_code = f_response_code
+        self.evse_processing = f_evse_processing
+        self.cps_certificate_chain = f_cps_certificate_chain
+        self.signed_installation_data = f_signed_installation_data
+        self.remaining_contract_certificate_chains = f_remaining_contract_certificate_chains
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t9(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t9(V: int, r: int) -> tuple[Any, int]:
     # DSAKeyValue -> DSAKeyValue
     f_p = None
     f_q = None
@@ -877,115 +801,105 @@ def _t9(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_pgen_counter = None
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_p = v
             s = 3
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_g = v
             s = 2
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_y = v
             s = 1
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_q = v
-            s = 6
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_q = v
+        s = 6
     if s == 6:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_g = v
             s = 2
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_y = v
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_y = v
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_y = v
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_j = v
             s = 5
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_seed = v
             s = 4
@@ -999,19 +913,19 @@ def _t9(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.seed = f_seed
             self.pgen_counter = f_pgen_counter
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 5:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_seed = v
             s = 4
@@ -1025,191 +939,168 @@ def _t9(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.seed = f_seed
             self.pgen_counter = f_pgen_counter
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_pgen_counter = v
-            s = 7
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_pgen_counter = v
+        s = 7
     if s == 7:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C11)
-            self.p = f_p
-            self.q = f_q
-            self.g = f_g
-            self.y = f_y
-            self.j = f_j
-            self.seed = f_seed
-            self.pgen_counter = f_pgen_counter
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C11)
+        self.p = f_p
+        self.q = f_q
+        self.g = f_g
+        self.y = f_y
+        self.j = f_j
+        self.seed = f_seed
+        self.pgen_counter = f_pgen_counter
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t10(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t10(V: int, r: int) -> tuple[Any, int]:
     # DigestMethod -> DigestMethod
     raise Fallback
 
 
-def _t11(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t11(V: int, r: int) -> tuple[Any, int]:
     # KeyInfo -> KeyInfo
     raise Fallback
 
 
-def _t12(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t12(V: int, r: int) -> tuple[Any, int]:
     # KeyValue -> KeyValue
     raise Fallback
 
 
-def _t13(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t13(V: int, r: int) -> tuple[Any, int]:
     # Manifest -> Manifest
     f_reference = []
     f_id = None
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_id = v
             s = 2
         elif x == 1:
-            v, pos = _t21(V, E, pos)
+            v, r = _t21(V, r)
             f_reference.append(v)
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t21(V, E, pos)
-            f_reference.append(v)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t21(V, r)
+        f_reference.append(v)
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t21(V, E, pos)
+            v, r = _t21(V, r)
             f_reference.append(v)
         elif x == 1:
             self = _new(_C12)
             self.reference = f_reference
             self.id = f_id
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     raise Fallback
 
 
-def _t14(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t14(V: int, r: int) -> tuple[Any, int]:
     # MeteringConfirmationReq -> MeteringConfirmationReq
     f_header = None
     f_signed_metering_data = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t51(V, E, pos)
-            f_header = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t51(V, r)
+        f_header = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t43(V, E, pos)
-            f_signed_metering_data = v
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t43(V, r)
+        f_signed_metering_data = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C13)
-            self.header = f_header
-            self.signed_metering_data = f_signed_metering_data
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C13)
+        self.header = f_header
+        self.signed_metering_data = f_signed_metering_data
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t15(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t15(V: int, r: int) -> tuple[Any, int]:
     # MeteringConfirmationRes -> MeteringConfirmationRes
     f_header = None
     f_response_code = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t51(V, E, pos)
-            f_header = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t51(V, r)
+        f_header = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 8
-            x = (V >> (E - pos)) & 0xff
-            if x & 0x81:
-                raise Fallback
-            v = _EM7[x >> 1]
-            f_response_code = v
-            s = 2
-        else:
+        r -= 9
+        x = (V >> r) & 0x1ff
+        if x & 0x181:
             raise Fallback
+        x &= 0xff
+        v = _EM7[x >> 1]
+        f_response_code = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C14)
-            self.header = f_header
-            self.response_code = f_response_code
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C14)
+        self.header = f_header
+        self.response_code = f_response_code
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t16(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t16(V: int, r: int) -> tuple[Any, int]:
     # Object -> Object
     raise Fallback
 
 
-def _t17(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t17(V: int, r: int) -> tuple[Any, int]:
     # PGPData -> PGPData
     raise Fallback
 
 
-def _t18(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t18(V: int, r: int) -> tuple[Any, int]:
     # PowerDeliveryReq -> PowerDeliveryReq
     f_header = None
     f_ev_processing = None
@@ -1218,50 +1109,40 @@ def _t18(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_bpt_channel_selection = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t51(V, E, pos)
-            f_header = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t51(V, r)
+        f_header = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x & 0x9:
-                raise Fallback
-            v = _EM10[x >> 1]
-            f_ev_processing = v
-            s = 2
-        else:
+        r -= 5
+        x = (V >> r) & 0x1f
+        if x & 0x19:
             raise Fallback
+        x &= 0xf
+        v = _EM10[x >> 1]
+        f_ev_processing = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x & 0x9:
-                raise Fallback
-            v = _EM26[x >> 1]
-            f_charge_progress = v
-            s = 3
-        else:
+        r -= 5
+        x = (V >> r) & 0x1f
+        if x & 0x19:
             raise Fallback
+        x &= 0xf
+        v = _EM26[x >> 1]
+        f_charge_progress = v
+        s = 3
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t60(V, E, pos)
+            v, r = _t60(V, r)
             f_ev_power_profile = v
             s = 5
         elif x == 1:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = _EM29[x >> 1]
@@ -1275,15 +1156,15 @@ def _t18(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ev_power_profile = f_ev_power_profile
             self.bpt_channel_selection = f_bpt_channel_selection
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 5:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = _EM29[x >> 1]
@@ -1297,59 +1178,51 @@ def _t18(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ev_power_profile = f_ev_power_profile
             self.bpt_channel_selection = f_bpt_channel_selection
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C17)
-            self.header = f_header
-            self.ev_processing = f_ev_processing
-            self.charge_progress = f_charge_progress
-            self.ev_power_profile = f_ev_power_profile
-            self.bpt_channel_selection = f_bpt_channel_selection
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C17)
+        self.header = f_header
+        self.ev_processing = f_ev_processing
+        self.charge_progress = f_charge_progress
+        self.ev_power_profile = f_ev_power_profile
+        self.bpt_channel_selection = f_bpt_channel_selection
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t19(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t19(V: int, r: int) -> tuple[Any, int]:
     # PowerDeliveryRes -> PowerDeliveryRes
     f_header = None
     f_response_code = None
     f_evse_status = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t51(V, E, pos)
-            f_header = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t51(V, r)
+        f_header = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 8
-            x = (V >> (E - pos)) & 0xff
-            if x & 0x81:
-                raise Fallback
-            v = _EM7[x >> 1]
-            f_response_code = v
-            s = 2
-        else:
+        r -= 9
+        x = (V >> r) & 0x1ff
+        if x & 0x181:
             raise Fallback
+        x &= 0xff
+        v = _EM7[x >> 1]
+        f_response_code = v
+        s = 2
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t61(V, E, pos)
+            v, r = _t61(V, r)
             f_evse_status = v
             s = 3
         elif x == 1:
@@ -1358,74 +1231,60 @@ def _t19(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.response_code = f_response_code
             self.evse_status = f_evse_status
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C18)
-            self.header = f_header
-            self.response_code = f_response_code
-            self.evse_status = f_evse_status
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C18)
+        self.header = f_header
+        self.response_code = f_response_code
+        self.evse_status = f_evse_status
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t20(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t20(V: int, r: int) -> tuple[Any, int]:
     # RSAKeyValue -> RSAKeyValue
     f_modulus = None
     f_exponent = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_modulus = v
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_modulus = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_exponent = v
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_exponent = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C19)
-            self.modulus = f_modulus
-            self.exponent = f_exponent
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C19)
+        self.modulus = f_modulus
+        self.exponent = f_exponent
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t21(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t21(V: int, r: int) -> tuple[Any, int]:
     # Reference -> Reference
     f_transforms = None
     f_digest_method = None
@@ -1435,142 +1294,133 @@ def _t21(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_type = None
     s = 0
     if s == 0:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_id = v
             s = 5
         elif x == 1:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_type = v
             s = 4
         elif x == 2:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_uri = v
             s = 3
         elif x == 3:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_transforms = v
             s = 2
         elif x == 4:
-            v, pos = _t10(V, E, pos)
+            v, r = _t10(V, r)
             f_digest_method = v
             s = 1
         else:
             raise Fallback
     if s == 5:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_type = v
             s = 4
         elif x == 1:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_uri = v
             s = 3
         elif x == 2:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_transforms = v
             s = 2
         elif x == 3:
-            v, pos = _t10(V, E, pos)
+            v, r = _t10(V, r)
             f_digest_method = v
             s = 1
         else:
             raise Fallback
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_uri = v
             s = 3
         elif x == 1:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_transforms = v
             s = 2
         elif x == 2:
-            v, pos = _t10(V, E, pos)
+            v, r = _t10(V, r)
             f_digest_method = v
             s = 1
         else:
             raise Fallback
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_transforms = v
             s = 2
         elif x == 1:
-            v, pos = _t10(V, E, pos)
+            v, r = _t10(V, r)
             f_digest_method = v
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t10(V, E, pos)
-            f_digest_method = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t10(V, r)
+        f_digest_method = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_digest_value = v
-            s = 6
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_digest_value = v
+        s = 6
     if s == 6:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C20)
-            self.transforms = f_transforms
-            self.digest_method = f_digest_method
-            self.digest_value = f_digest_value
-            self.id = f_id
-            self.uri = f_uri
-            self.type = f_type
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C20)
+        self.transforms = f_transforms
+        self.digest_method = f_digest_method
+        self.digest_value = f_digest_value
+        self.id = f_id
+        self.uri = f_uri
+        self.type = f_type
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t22(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t22(V: int, r: int) -> tuple[Any, int]:
     # RetrievalMethod -> RetrievalMethod
     f_transforms = None
     f_uri = None
     f_type = None
     s = 0
     if s == 0:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_type = v
             s = 3
         elif x == 1:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_uri = v
             s = 2
         elif x == 2:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_transforms = v
             s = 1
         elif x == 3:
@@ -1579,18 +1429,18 @@ def _t22(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.uri = f_uri
             self.type = f_type
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_uri = v
             s = 2
         elif x == 1:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_transforms = v
             s = 1
         elif x == 2:
@@ -1599,14 +1449,14 @@ def _t22(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.uri = f_uri
             self.type = f_type
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_transforms = v
             s = 1
         elif x == 1:
@@ -1615,88 +1465,78 @@ def _t22(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.uri = f_uri
             self.type = f_type
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C21)
-            self.transforms = f_transforms
-            self.uri = f_uri
-            self.type = f_type
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C21)
+        self.transforms = f_transforms
+        self.uri = f_uri
+        self.type = f_type
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t23(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t23(V: int, r: int) -> tuple[Any, int]:
     # SPKIData -> SPKIData
     raise Fallback
 
 
-def _t24(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t24(V: int, r: int) -> tuple[Any, int]:
     # ScheduleExchangeReq -> ScheduleExchangeReq
     f_header = None
     f_maximum_supporting_points = None
     f_control_mode = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t51(V, E, pos)
-            f_header = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t51(V, r)
+        f_header = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 12
-            x = (V >> (E - pos)) & 0xfff
-            if x & 0x801:
-                raise Fallback
-            v = (x >> 1) + 12
-            if v > 1024:
-                raise Fallback
-            f_maximum_supporting_points = v
-            s = 2
-        else:
+        r -= 13
+        x = (V >> r) & 0x1fff
+        if x & 0x1801:
             raise Fallback
+        x &= 0xfff
+        v = (x >> 1) + 12
+        if v > 1024:
+            raise Fallback
+        f_maximum_supporting_points = v
+        s = 2
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t62(V, E, pos)
+            v, r = _t62(V, r)
             f_control_mode = v
             s = 3
         elif x == 1:
-            v, pos = _t63(V, E, pos)
+            v, r = _t63(V, r)
             f_control_mode = v
             s = 3
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C22)
-            self.header = f_header
-            self.maximum_supporting_points = f_maximum_supporting_points
-            self.control_mode = f_control_mode
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C22)
+        self.header = f_header
+        self.maximum_supporting_points = f_maximum_supporting_points
+        self.control_mode = f_control_mode
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t25(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t25(V: int, r: int) -> tuple[Any, int]:
     # ScheduleExchangeRes -> ScheduleExchangeRes
     f_header = None
     f_response_code = None
@@ -1705,138 +1545,117 @@ def _t25(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_control_mode = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t51(V, E, pos)
-            f_header = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t51(V, r)
+        f_header = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 8
-            x = (V >> (E - pos)) & 0xff
-            if x & 0x81:
-                raise Fallback
-            v = _EM7[x >> 1]
-            f_response_code = v
-            s = 2
-        else:
+        r -= 9
+        x = (V >> r) & 0x1ff
+        if x & 0x181:
             raise Fallback
+        x &= 0xff
+        v = _EM7[x >> 1]
+        f_response_code = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x & 0x9:
-                raise Fallback
-            v = _EM10[x >> 1]
-            f_evse_processing = v
-            s = 3
-        else:
+        r -= 5
+        x = (V >> r) & 0x1f
+        if x & 0x19:
             raise Fallback
+        x &= 0xf
+        v = _EM10[x >> 1]
+        f_evse_processing = v
+        s = 3
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             f_go_to_pause = v
             s = 5
         elif x == 1:
-            v, pos = _t64(V, E, pos)
+            v, r = _t64(V, r)
             f_control_mode = v
             s = 4
         elif x == 2:
-            v, pos = _t65(V, E, pos)
+            v, r = _t65(V, r)
             f_control_mode = v
             s = 4
         else:
             raise Fallback
     if s == 5:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t64(V, E, pos)
+            v, r = _t64(V, r)
             f_control_mode = v
             s = 4
         elif x == 1:
-            v, pos = _t65(V, E, pos)
+            v, r = _t65(V, r)
             f_control_mode = v
             s = 4
         else:
             raise Fallback
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C23)
-            self.header = f_header
-            self.response_code = f_response_code
-            self.evse_processing = f_evse_processing
-            self.go_to_pause = f_go_to_pause
-            self.control_mode = f_control_mode
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C23)
+        self.header = f_header
+        self.response_code = f_response_code
+        self.evse_processing = f_evse_processing
+        self.go_to_pause = f_go_to_pause
+        self.control_mode = f_control_mode
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t26(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t26(V: int, r: int) -> tuple[Any, int]:
     # ServiceDetailReq -> ServiceDetailReq
     f_header = None
     f_service_id = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t51(V, E, pos)
-            f_header = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t51(V, r)
+        f_header = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_service_id = v
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_service_id = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C24)
-            self.header = f_header
-            self.service_id = f_service_id
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C24)
+        self.header = f_header
+        self.service_id = f_service_id
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t27(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t27(V: int, r: int) -> tuple[Any, int]:
     # ServiceDetailRes -> ServiceDetailRes
     f_header = None
     f_response_code = None
@@ -1844,89 +1663,72 @@ def _t27(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_service_parameter_list = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t51(V, E, pos)
-            f_header = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t51(V, r)
+        f_header = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 8
-            x = (V >> (E - pos)) & 0xff
-            if x & 0x81:
-                raise Fallback
-            v = _EM7[x >> 1]
-            f_response_code = v
-            s = 2
-        else:
+        r -= 9
+        x = (V >> r) & 0x1ff
+        if x & 0x181:
             raise Fallback
+        x &= 0xff
+        v = _EM7[x >> 1]
+        f_response_code = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_service_id = v
-            s = 3
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_service_id = v
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t66(V, E, pos)
-            f_service_parameter_list = v
-            s = 4
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t66(V, r)
+        f_service_parameter_list = v
+        s = 4
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C25)
-            self.header = f_header
-            self.response_code = f_response_code
-            self.service_id = f_service_id
-            self.service_parameter_list = f_service_parameter_list
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C25)
+        self.header = f_header
+        self.response_code = f_response_code
+        self.service_id = f_service_id
+        self.service_parameter_list = f_service_parameter_list
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t28(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t28(V: int, r: int) -> tuple[Any, int]:
     # ServiceDiscoveryReq -> ServiceDiscoveryReq
     f_header = None
     f_supported_service_ids = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t51(V, E, pos)
-            f_header = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t51(V, r)
+        f_header = v
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t67(V, E, pos)
+            v, r = _t67(V, r)
             f_supported_service_ids = v
             s = 2
         elif x == 1:
@@ -1934,24 +1736,22 @@ def _t28(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.header = f_header
             self.supported_service_ids = f_supported_service_ids
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C26)
-            self.header = f_header
-            self.supported_service_ids = f_supported_service_ids
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C26)
+        self.header = f_header
+        self.supported_service_ids = f_supported_service_ids
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t29(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t29(V: int, r: int) -> tuple[Any, int]:
     # ServiceDiscoveryRes -> ServiceDiscoveryRes
     f_header = None
     f_response_code = None
@@ -1960,54 +1760,42 @@ def _t29(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_vas_list = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t51(V, E, pos)
-            f_header = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t51(V, r)
+        f_header = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 8
-            x = (V >> (E - pos)) & 0xff
-            if x & 0x81:
-                raise Fallback
-            v = _EM7[x >> 1]
-            f_response_code = v
-            s = 2
-        else:
+        r -= 9
+        x = (V >> r) & 0x1ff
+        if x & 0x181:
             raise Fallback
+        x &= 0xff
+        v = _EM7[x >> 1]
+        f_response_code = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = x == 2
-            f_service_renegotiation_supported = v
-            s = 3
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = x == 2
+        f_service_renegotiation_supported = v
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t68(V, E, pos)
-            f_energy_transfer_service_list = v
-            s = 4
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t68(V, r)
+        f_energy_transfer_service_list = v
+        s = 4
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t68(V, E, pos)
+            v, r = _t68(V, r)
             f_vas_list = v
             s = 5
         elif x == 1:
@@ -2018,55 +1806,49 @@ def _t29(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.energy_transfer_service_list = f_energy_transfer_service_list
             self.vas_list = f_vas_list
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 5:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C27)
-            self.header = f_header
-            self.response_code = f_response_code
-            self.service_renegotiation_supported = f_service_renegotiation_supported
-            self.energy_transfer_service_list = f_energy_transfer_service_list
-            self.vas_list = f_vas_list
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C27)
+        self.header = f_header
+        self.response_code = f_response_code
+        self.service_renegotiation_supported = f_service_renegotiation_supported
+        self.energy_transfer_service_list = f_energy_transfer_service_list
+        self.vas_list = f_vas_list
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t30(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t30(V: int, r: int) -> tuple[Any, int]:
     # ServiceSelectionReq -> ServiceSelectionReq
     f_header = None
     f_selected_energy_transfer_service = None
     f_selected_vas_list = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t51(V, E, pos)
-            f_header = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t51(V, r)
+        f_header = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t69(V, E, pos)
-            f_selected_energy_transfer_service = v
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t69(V, r)
+        f_selected_energy_transfer_service = v
+        s = 2
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t70(V, E, pos)
+            v, r = _t70(V, r)
             f_selected_vas_list = v
             s = 3
         elif x == 1:
@@ -2075,167 +1857,135 @@ def _t30(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.selected_energy_transfer_service = f_selected_energy_transfer_service
             self.selected_vas_list = f_selected_vas_list
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C28)
-            self.header = f_header
-            self.selected_energy_transfer_service = f_selected_energy_transfer_service
-            self.selected_vas_list = f_selected_vas_list
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C28)
+        self.header = f_header
+        self.selected_energy_transfer_service = f_selected_energy_transfer_service
+        self.selected_vas_list = f_selected_vas_list
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t31(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t31(V: int, r: int) -> tuple[Any, int]:
     # ServiceSelectionRes -> ServiceSelectionRes
     f_header = None
     f_response_code = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t51(V, E, pos)
-            f_header = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t51(V, r)
+        f_header = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 8
-            x = (V >> (E - pos)) & 0xff
-            if x & 0x81:
-                raise Fallback
-            v = _EM7[x >> 1]
-            f_response_code = v
-            s = 2
-        else:
+        r -= 9
+        x = (V >> r) & 0x1ff
+        if x & 0x181:
             raise Fallback
+        x &= 0xff
+        v = _EM7[x >> 1]
+        f_response_code = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C29)
-            self.header = f_header
-            self.response_code = f_response_code
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C29)
+        self.header = f_header
+        self.response_code = f_response_code
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t32(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t32(V: int, r: int) -> tuple[Any, int]:
     # SessionSetupReq -> SessionSetupReq
     f_header = None
     f_evcc_id = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t51(V, E, pos)
-            f_header = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t51(V, r)
+        f_header = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_evcc_id = v
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rstr(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_evcc_id = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C30)
-            self.header = f_header
-            self.evcc_id = f_evcc_id
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C30)
+        self.header = f_header
+        self.evcc_id = f_evcc_id
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t33(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t33(V: int, r: int) -> tuple[Any, int]:
     # SessionSetupRes -> SessionSetupRes
     f_header = None
     f_response_code = None
     f_evse_id = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t51(V, E, pos)
-            f_header = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t51(V, r)
+        f_header = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 8
-            x = (V >> (E - pos)) & 0xff
-            if x & 0x81:
-                raise Fallback
-            v = _EM7[x >> 1]
-            f_response_code = v
-            s = 2
-        else:
+        r -= 9
+        x = (V >> r) & 0x1ff
+        if x & 0x181:
             raise Fallback
+        x &= 0xff
+        v = _EM7[x >> 1]
+        f_response_code = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_evse_id = v
-            s = 3
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rstr(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_evse_id = v
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C31)
-            self.header = f_header
-            self.response_code = f_response_code
-            self.evse_id = f_evse_id
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C31)
+        self.header = f_header
+        self.response_code = f_response_code
+        self.evse_id = f_evse_id
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t34(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t34(V: int, r: int) -> tuple[Any, int]:
     # SessionStopReq -> SessionStopReq
     f_header = None
     f_charging_session = None
@@ -2243,47 +1993,41 @@ def _t34(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_ev_termination_explanation = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t51(V, E, pos)
-            f_header = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t51(V, r)
+        f_header = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x & 0x9:
-                raise Fallback
-            v = _EM41[x >> 1]
-            f_charging_session = v
-            s = 2
-        else:
+        r -= 5
+        x = (V >> r) & 0x1f
+        if x & 0x19:
             raise Fallback
+        x &= 0xf
+        v = _EM41[x >> 1]
+        f_charging_session = v
+        s = 2
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_ev_termination_code = v
             s = 4
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_ev_termination_explanation = v
             s = 3
@@ -2294,19 +2038,19 @@ def _t34(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ev_termination_code = f_ev_termination_code
             self.ev_termination_explanation = f_ev_termination_explanation
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_ev_termination_explanation = v
             s = 3
@@ -2317,67 +2061,57 @@ def _t34(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ev_termination_code = f_ev_termination_code
             self.ev_termination_explanation = f_ev_termination_explanation
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C33)
-            self.header = f_header
-            self.charging_session = f_charging_session
-            self.ev_termination_code = f_ev_termination_code
-            self.ev_termination_explanation = f_ev_termination_explanation
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C33)
+        self.header = f_header
+        self.charging_session = f_charging_session
+        self.ev_termination_code = f_ev_termination_code
+        self.ev_termination_explanation = f_ev_termination_explanation
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t35(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t35(V: int, r: int) -> tuple[Any, int]:
     # SessionStopRes -> SessionStopRes
     f_header = None
     f_response_code = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t51(V, E, pos)
-            f_header = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t51(V, r)
+        f_header = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 8
-            x = (V >> (E - pos)) & 0xff
-            if x & 0x81:
-                raise Fallback
-            v = _EM7[x >> 1]
-            f_response_code = v
-            s = 2
-        else:
+        r -= 9
+        x = (V >> r) & 0x1ff
+        if x & 0x181:
             raise Fallback
+        x &= 0xff
+        v = _EM7[x >> 1]
+        f_response_code = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C34)
-            self.header = f_header
-            self.response_code = f_response_code
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C34)
+        self.header = f_header
+        self.response_code = f_response_code
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t36(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t36(V: int, r: int) -> tuple[Any, int]:
     # Signature -> Signature
     f_signed_info = None
     f_signature_value = None
@@ -2386,45 +2120,41 @@ def _t36(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_id = None
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_id = v
             s = 2
         elif x == 1:
-            v, pos = _t41(V, E, pos)
+            v, r = _t41(V, r)
             f_signed_info = v
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t41(V, E, pos)
-            f_signed_info = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t41(V, r)
+        f_signed_info = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t40(V, E, pos)
-            f_signature_value = v
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t40(V, r)
+        f_signature_value = v
+        s = 3
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t11(V, E, pos)
+            v, r = _t11(V, r)
             f_key_info = v
             s = 4
         elif x == 1:
-            v, pos = _t16(V, E, pos)
+            v, r = _t16(V, r)
             f_object.append(v)
             s = 4
         elif x == 2:
@@ -2435,14 +2165,14 @@ def _t36(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.object = f_object
             self.id = f_id
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     while s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t16(V, E, pos)
+            v, r = _t16(V, r)
             f_object.append(v)
         elif x == 1:
             self = _new(_C35)
@@ -2452,108 +2182,102 @@ def _t36(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.object = f_object
             self.id = f_id
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     raise Fallback
 
 
-def _t37(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t37(V: int, r: int) -> tuple[Any, int]:
     # SignatureMethod -> SignatureMethod
     raise Fallback
 
 
-def _t38(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t38(V: int, r: int) -> tuple[Any, int]:
     # SignatureProperties -> SignatureProperties
     f_signature_property = []
     f_id = None
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_id = v
             s = 2
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_signature_property.append(v)
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t39(V, E, pos)
-            f_signature_property.append(v)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t39(V, r)
+        f_signature_property.append(v)
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_signature_property.append(v)
         elif x == 1:
             self = _new(_C36)
             self.signature_property = f_signature_property
             self.id = f_id
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     raise Fallback
 
 
-def _t39(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t39(V: int, r: int) -> tuple[Any, int]:
     # SignatureProperty -> SignatureProperty
     raise Fallback
 
 
-def _t40(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t40(V: int, r: int) -> tuple[Any, int]:
     # SignatureValue -> SignatureValue
     f_value = None
     f_id = None
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_id = v
             s = 2
         elif x == 1:
-            v, pos = rbin(V, E, pos)
+            v, r = rbin(V, r)
             f_value = v
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rbin(V, E, pos)
-            f_value = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rbin(V, r)
+        f_value = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C37)
-            self.value = f_value
-            self.id = f_id
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C37)
+        self.value = f_value
+        self.id = f_id
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t41(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t41(V: int, r: int) -> tuple[Any, int]:
     # SignedInfo -> SignedInfo
     f_canonicalization_method = None
     f_signature_method = None
@@ -2561,50 +2285,44 @@ def _t41(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_id = None
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_id = v
             s = 2
         elif x == 1:
-            v, pos = _t6(V, E, pos)
+            v, r = _t6(V, r)
             f_canonicalization_method = v
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t6(V, E, pos)
-            f_canonicalization_method = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t6(V, r)
+        f_canonicalization_method = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t37(V, E, pos)
-            f_signature_method = v
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t37(V, r)
+        f_signature_method = v
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t21(V, E, pos)
-            f_reference.append(v)
-            s = 4
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t21(V, r)
+        f_reference.append(v)
+        s = 4
     while s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t21(V, E, pos)
+            v, r = _t21(V, r)
             f_reference.append(v)
         elif x == 1:
             self = _new(_C38)
@@ -2613,13 +2331,13 @@ def _t41(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.reference = f_reference
             self.id = f_id
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     raise Fallback
 
 
-def _t42(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t42(V: int, r: int) -> tuple[Any, int]:
     # SignedInstallationData -> SignedInstallationData
     f_contract_certificate_chain = None
     f_ecdh_curve = None
@@ -2630,106 +2348,91 @@ def _t42(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_id = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rstr(V, E, pos)
-            f_id = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rstr(V, r)
+        f_id = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t71(V, E, pos)
-            f_contract_certificate_chain = v
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t71(V, r)
+        f_contract_certificate_chain = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = _EM46[x >> 1]
-            f_ecdh_curve = v
-            s = 3
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = _EM46[x >> 1]
+        f_ecdh_curve = v
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_dh_public_key = v
-            s = 4
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_dh_public_key = v
+        s = 4
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_secp521_encrypted_private_key = v
             s = 5
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_x448_encrypted_private_key = v
             s = 5
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_tpm_encrypted_private_key = v
             s = 5
         else:
             raise Fallback
     if s == 5:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C40)
-            self.contract_certificate_chain = f_contract_certificate_chain
-            self.ecdh_curve = f_ecdh_curve
-            self.dh_public_key = f_dh_public_key
-            self.secp521_encrypted_private_key = f_secp521_encrypted_private_key
-            self.x448_encrypted_private_key = f_x448_encrypted_private_key
-            self.tpm_encrypted_private_key = f_tpm_encrypted_private_key
-            self.id = f_id
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C40)
+        self.contract_certificate_chain = f_contract_certificate_chain
+        self.ecdh_curve = f_ecdh_curve
+        self.dh_public_key = f_dh_public_key
+        self.secp521_encrypted_private_key = f_secp521_encrypted_private_key
+        self.x448_encrypted_private_key = f_x448_encrypted_private_key
+        self.tpm_encrypted_private_key = f_tpm_encrypted_private_key
+        self.id = f_id
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t43(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t43(V: int, r: int) -> tuple[Any, int]:
     # SignedMeteringData -> SignedMeteringData
     f_session_id = None
     f_meter_info = None
@@ -2738,120 +2441,107 @@ def _t43(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_id = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rstr(V, E, pos)
-            f_id = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rstr(V, r)
+        f_id = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_session_id = v
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_session_id = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t72(V, E, pos)
-            f_meter_info = v
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t72(V, r)
+        f_meter_info = v
+        s = 3
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t73(V, E, pos)
+            v, r = _t73(V, r)
             f_receipt = v
             s = 5
         elif x == 1:
-            v, pos = _t74(V, E, pos)
+            v, r = _t74(V, r)
             f_control_mode = v
             s = 4
         elif x == 2:
-            v, pos = _t75(V, E, pos)
+            v, r = _t75(V, r)
             f_control_mode = v
             s = 4
         else:
             raise Fallback
     if s == 5:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t74(V, E, pos)
+            v, r = _t74(V, r)
             f_control_mode = v
             s = 4
         elif x == 1:
-            v, pos = _t75(V, E, pos)
+            v, r = _t75(V, r)
             f_control_mode = v
             s = 4
         else:
             raise Fallback
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C41)
-            self.session_id = f_session_id
-            self.meter_info = f_meter_info
-            self.receipt = f_receipt
-            self.control_mode = f_control_mode
-            self.id = f_id
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C41)
+        self.session_id = f_session_id
+        self.meter_info = f_meter_info
+        self.receipt = f_receipt
+        self.control_mode = f_control_mode
+        self.id = f_id
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t44(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t44(V: int, r: int) -> tuple[Any, int]:
     # Transform -> Transform
     raise Fallback
 
 
-def _t45(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t45(V: int, r: int) -> tuple[Any, int]:
     # Transforms -> Transforms
     f_transform = []
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t44(V, E, pos)
-            f_transform.append(v)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t44(V, r)
+        f_transform.append(v)
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t44(V, E, pos)
+            v, r = _t44(V, r)
             f_transform.append(v)
         elif x == 1:
             self = _new(_C42)
             self.transform = f_transform
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     raise Fallback
 
 
-def _t46(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t46(V: int, r: int) -> tuple[Any, int]:
     # VehicleCheckInReq -> VehicleCheckInReq
     f_header = None
     f_ev_check_in_status = None
@@ -2861,88 +2551,78 @@ def _t46(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_vehicle_travel = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t51(V, E, pos)
-            f_header = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t51(V, r)
+        f_header = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x & 0x9:
-                raise Fallback
-            v = _EM54[x >> 1]
-            f_ev_check_in_status = v
-            s = 2
-        else:
+        r -= 5
+        x = (V >> r) & 0x1f
+        if x & 0x19:
             raise Fallback
+        x &= 0xf
+        v = _EM54[x >> 1]
+        f_ev_check_in_status = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x & 0x9:
-                raise Fallback
-            v = _EM57[x >> 1]
-            f_parking_method = v
-            s = 3
-        else:
+        r -= 5
+        x = (V >> r) & 0x1f
+        if x & 0x19:
             raise Fallback
+        x &= 0xf
+        v = _EM57[x >> 1]
+        f_parking_method = v
+        s = 3
     if s == 3:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_vehicle_frame = v
             s = 6
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_device_offset = v
             s = 5
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_vehicle_travel = v
             s = 4
@@ -2955,41 +2635,41 @@ def _t46(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.device_offset = f_device_offset
             self.vehicle_travel = f_vehicle_travel
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 6:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_device_offset = v
             s = 5
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_vehicle_travel = v
             s = 4
@@ -3002,25 +2682,25 @@ def _t46(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.device_offset = f_device_offset
             self.vehicle_travel = f_vehicle_travel
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 5:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_vehicle_travel = v
             s = 4
@@ -3033,28 +2713,26 @@ def _t46(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.device_offset = f_device_offset
             self.vehicle_travel = f_vehicle_travel
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C45)
-            self.header = f_header
-            self.ev_check_in_status = f_ev_check_in_status
-            self.parking_method = f_parking_method
-            self.vehicle_frame = f_vehicle_frame
-            self.device_offset = f_device_offset
-            self.vehicle_travel = f_vehicle_travel
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C45)
+        self.header = f_header
+        self.ev_check_in_status = f_ev_check_in_status
+        self.parking_method = f_parking_method
+        self.vehicle_frame = f_vehicle_frame
+        self.device_offset = f_device_offset
+        self.vehicle_travel = f_vehicle_travel
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t47(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t47(V: int, r: int) -> tuple[Any, int]:
     # VehicleCheckInRes -> VehicleCheckInRes
     f_header = None
     f_response_code = None
@@ -3063,75 +2741,69 @@ def _t47(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_target_distance = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t51(V, E, pos)
-            f_header = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t51(V, r)
+        f_header = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 8
-            x = (V >> (E - pos)) & 0xff
-            if x & 0x81:
-                raise Fallback
-            v = _EM7[x >> 1]
-            f_response_code = v
-            s = 2
-        else:
+        r -= 9
+        x = (V >> r) & 0x1ff
+        if x & 0x181:
             raise Fallback
+        x &= 0xff
+        v = _EM7[x >> 1]
+        f_response_code = v
+        s = 2
     if s == 2:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_parking_space = v
             s = 5
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_device_location = v
             s = 4
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_target_distance = v
             s = 3
@@ -3143,41 +2815,41 @@ def _t47(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.device_location = f_device_location
             self.target_distance = f_target_distance
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 5:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_device_location = v
             s = 4
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_target_distance = v
             s = 3
@@ -3189,25 +2861,25 @@ def _t47(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.device_location = f_device_location
             self.target_distance = f_target_distance
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_target_distance = v
             s = 3
@@ -3219,192 +2891,155 @@ def _t47(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.device_location = f_device_location
             self.target_distance = f_target_distance
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C46)
-            self.header = f_header
-            self.response_code = f_response_code
-            self.parking_space = f_parking_space
-            self.device_location = f_device_location
-            self.target_distance = f_target_distance
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C46)
+        self.header = f_header
+        self.response_code = f_response_code
+        self.parking_space = f_parking_space
+        self.device_location = f_device_location
+        self.target_distance = f_target_distance
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t48(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t48(V: int, r: int) -> tuple[Any, int]:
     # VehicleCheckOutReq -> VehicleCheckOutReq
     f_header = None
     f_ev_check_out_status = None
     f_check_out_time = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t51(V, E, pos)
-            f_header = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t51(V, r)
+        f_header = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x & 0x9:
-                raise Fallback
-            v = _EM66[x >> 1]
-            f_ev_check_out_status = v
-            s = 2
-        else:
+        r -= 5
+        x = (V >> r) & 0x1f
+        if x & 0x19:
             raise Fallback
+        x &= 0xf
+        v = _EM66[x >> 1]
+        f_ev_check_out_status = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_check_out_time = v
-            s = 3
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_check_out_time = v
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C48)
-            self.header = f_header
-            self.ev_check_out_status = f_ev_check_out_status
-            self.check_out_time = f_check_out_time
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C48)
+        self.header = f_header
+        self.ev_check_out_status = f_ev_check_out_status
+        self.check_out_time = f_check_out_time
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t49(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t49(V: int, r: int) -> tuple[Any, int]:
     # VehicleCheckOutRes -> VehicleCheckOutRes
     f_header = None
     f_response_code = None
     f_evse_check_out_status = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t51(V, E, pos)
-            f_header = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t51(V, r)
+        f_header = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 8
-            x = (V >> (E - pos)) & 0xff
-            if x & 0x81:
-                raise Fallback
-            v = _EM7[x >> 1]
-            f_response_code = v
-            s = 2
-        else:
+        r -= 9
+        x = (V >> r) & 0x1ff
+        if x & 0x181:
             raise Fallback
+        x &= 0xff
+        v = _EM7[x >> 1]
+        f_response_code = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = _EM70[x >> 1]
-            f_evse_check_out_status = v
-            s = 3
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = _EM70[x >> 1]
+        f_evse_check_out_status = v
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C50)
-            self.header = f_header
-            self.response_code = f_response_code
-            self.evse_check_out_status = f_evse_check_out_status
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C50)
+        self.header = f_header
+        self.response_code = f_response_code
+        self.evse_check_out_status = f_evse_check_out_status
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t50(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t50(V: int, r: int) -> tuple[Any, int]:
     # X509Data -> X509Data
     raise Fallback
 
 
-def _t51(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t51(V: int, r: int) -> tuple[Any, int]:
     # MessageHeaderType -> MessageHeader
     f_session_id = None
     f_time_stamp = None
     f_signature = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_session_id = v
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_session_id = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_time_stamp = v
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_time_stamp = v
+        s = 2
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t36(V, E, pos)
+            v, r = _t36(V, r)
             f_signature = v
             s = 3
         elif x == 1:
@@ -3413,133 +3048,111 @@ def _t51(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.time_stamp = f_time_stamp
             self.signature = f_signature
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C51)
-            self.session_id = f_session_id
-            self.time_stamp = f_time_stamp
-            self.signature = f_signature
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C51)
+        self.session_id = f_session_id
+        self.time_stamp = f_time_stamp
+        self.signature = f_signature
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t52(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t52(V: int, r: int) -> tuple[Any, int]:
     # EIM_AReqAuthorizationModeType -> EIMAReqAuthorizationMode
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C52)
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C52)
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t53(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t53(V: int, r: int) -> tuple[Any, int]:
     # PnC_AReqAuthorizationModeType -> PnCAReqAuthorizationMode
     f_gen_challenge = None
     f_contract_certificate_chain = None
     f_id = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rstr(V, E, pos)
-            f_id = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rstr(V, r)
+        f_id = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_gen_challenge = v
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_gen_challenge = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t71(V, E, pos)
-            f_contract_certificate_chain = v
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t71(V, r)
+        f_contract_certificate_chain = v
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C53)
-            self.gen_challenge = f_gen_challenge
-            self.contract_certificate_chain = f_contract_certificate_chain
-            self.id = f_id
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C53)
+        self.gen_challenge = f_gen_challenge
+        self.contract_certificate_chain = f_contract_certificate_chain
+        self.id = f_id
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t54(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t54(V: int, r: int) -> tuple[Any, int]:
     # EIM_ASResAuthorizationModeType -> EIMASResAuthorizationMode
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C54)
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C54)
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t55(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t55(V: int, r: int) -> tuple[Any, int]:
     # PnC_ASResAuthorizationModeType -> PnCASResAuthorizationMode
     f_gen_challenge = None
     f_supported_providers = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_gen_challenge = v
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_gen_challenge = v
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t76(V, E, pos)
+            v, r = _t76(V, r)
             f_supported_providers = v
             s = 2
         elif x == 1:
@@ -3547,58 +3160,49 @@ def _t55(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.gen_challenge = f_gen_challenge
             self.supported_providers = f_supported_providers
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C55)
-            self.gen_challenge = f_gen_challenge
-            self.supported_providers = f_supported_providers
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C55)
+        self.gen_challenge = f_gen_challenge
+        self.supported_providers = f_supported_providers
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t56(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t56(V: int, r: int) -> tuple[Any, int]:
     # SignedCertificateChainType -> SignedCertificateChain
     f_certificate = None
     f_sub_certificates = None
     f_id = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rstr(V, E, pos)
-            f_id = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rstr(V, r)
+        f_id = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_certificate = v
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_certificate = v
+        s = 2
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t77(V, E, pos)
+            v, r = _t77(V, r)
             f_sub_certificates = v
             s = 3
         elif x == 1:
@@ -3607,98 +3211,87 @@ def _t56(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.sub_certificates = f_sub_certificates
             self.id = f_id
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C56)
-            self.certificate = f_certificate
-            self.sub_certificates = f_sub_certificates
-            self.id = f_id
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C56)
+        self.certificate = f_certificate
+        self.sub_certificates = f_sub_certificates
+        self.id = f_id
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t57(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t57(V: int, r: int) -> tuple[Any, int]:
     # ListOfRootCertificateIDsType -> ListOfRootCertificateIDs
     f_root_certificate_id = []
     s = 0
     while True:
         k = _K74[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = _t78(V, E, pos)
-                f_root_certificate_id.append(v)
-                s = 1
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            v, r = _t78(V, r)
+            f_root_certificate_id.append(v)
+            s = 1
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                v, pos = _t78(V, E, pos)
+                v, r = _t78(V, r)
                 f_root_certificate_id.append(v)
                 s = _N75[s][0]
             elif x == 1:
                 self = _new(_C57)
                 self.root_certificate_id = f_root_certificate_id
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                self = _new(_C57)
-                self.root_certificate_id = f_root_certificate_id
-                self.__post_init__()
-                return self, pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            self = _new(_C57)
+            self.root_certificate_id = f_root_certificate_id
+            self.__post_init__()
+            return self, r
         else:
             raise Fallback
 
 
-def _t58(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t58(V: int, r: int) -> tuple[Any, int]:
     # EMAIDListType -> EMAIDList
     f_emaid = []
     s = 0
     while True:
         k = _K76[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                f_emaid.append(v)
-                s = 1
-            else:
+            r -= 2
+            if (V >> r) & 0x3:
                 raise Fallback
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            f_emaid.append(v)
+            s = 1
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rstr(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 f_emaid.append(v)
                 s = _N78[s][0]
@@ -3706,48 +3299,41 @@ def _t58(V: int, E: int, pos: int) -> tuple[Any, int]:
                 self = _new(_C58)
                 self.emaid = f_emaid
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                self = _new(_C58)
-                self.emaid = f_emaid
-                self.__post_init__()
-                return self, pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            self = _new(_C58)
+            self.emaid = f_emaid
+            self.__post_init__()
+            return self, r
         else:
             raise Fallback
 
 
-def _t59(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t59(V: int, r: int) -> tuple[Any, int]:
     # CertificateChainType -> CertificateChain
     f_certificate = None
     f_sub_certificates = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_certificate = v
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_certificate = v
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t77(V, E, pos)
+            v, r = _t77(V, r)
             f_sub_certificates = v
             s = 2
         elif x == 1:
@@ -3755,135 +3341,113 @@ def _t59(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.certificate = f_certificate
             self.sub_certificates = f_sub_certificates
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C59)
-            self.certificate = f_certificate
-            self.sub_certificates = f_sub_certificates
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C59)
+        self.certificate = f_certificate
+        self.sub_certificates = f_sub_certificates
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t60(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t60(V: int, r: int) -> tuple[Any, int]:
     # EVPowerProfileType -> EVPowerProfile
     f_time_anchor = None
     f_control_mode = None
     f_ev_power_profile_entries = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_time_anchor = v
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_time_anchor = v
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t79(V, E, pos)
+            v, r = _t79(V, r)
             f_control_mode = v
             s = 2
         elif x == 1:
-            v, pos = _t80(V, E, pos)
+            v, r = _t80(V, r)
             f_control_mode = v
             s = 2
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t81(V, E, pos)
-            f_ev_power_profile_entries = v
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t81(V, r)
+        f_ev_power_profile_entries = v
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C60)
-            self.time_anchor = f_time_anchor
-            self.control_mode = f_control_mode
-            self.ev_power_profile_entries = f_ev_power_profile_entries
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C60)
+        self.time_anchor = f_time_anchor
+        self.control_mode = f_control_mode
+        self.ev_power_profile_entries = f_ev_power_profile_entries
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t61(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t61(V: int, r: int) -> tuple[Any, int]:
     # EVSEStatusType -> EVSEStatus
     f_notification_max_delay = None
     f_evse_notification = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_notification_max_delay = v
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_notification_max_delay = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 5
-            x = (V >> (E - pos)) & 0x1f
-            if x & 0x11:
-                raise Fallback
-            v = _EM83[x >> 1]
-            f_evse_notification = v
-            s = 2
-        else:
+        r -= 6
+        x = (V >> r) & 0x3f
+        if x & 0x31:
             raise Fallback
+        x &= 0x1f
+        v = _EM83[x >> 1]
+        f_evse_notification = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C62)
-            self.notification_max_delay = f_notification_max_delay
-            self.evse_notification = f_evse_notification
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C62)
+        self.notification_max_delay = f_notification_max_delay
+        self.evse_notification = f_evse_notification
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t62(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t62(V: int, r: int) -> tuple[Any, int]:
     # Dynamic_SEReqControlModeType -> DynamicSEReqControlMode
     f_departure_time = None
     f_minimum_soc = None
@@ -3895,29 +3459,24 @@ def _t62(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_ev_minimum_v2x_energy_request = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_departure_time = v
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_departure_time = v
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -3926,8 +3485,8 @@ def _t62(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_minimum_soc = v
             s = 4
         elif x == 1:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -3936,17 +3495,17 @@ def _t62(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_target_soc = v
             s = 3
         elif x == 2:
-            v, pos = _t82(V, E, pos)
+            v, r = _t82(V, r)
             f_ev_target_energy_request = v
             s = 2
         else:
             raise Fallback
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -3955,47 +3514,41 @@ def _t62(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_target_soc = v
             s = 3
         elif x == 1:
-            v, pos = _t82(V, E, pos)
+            v, r = _t82(V, r)
             f_ev_target_energy_request = v
             s = 2
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t82(V, E, pos)
-            f_ev_target_energy_request = v
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t82(V, r)
+        f_ev_target_energy_request = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t82(V, E, pos)
-            f_ev_maximum_energy_request = v
-            s = 5
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t82(V, r)
+        f_ev_maximum_energy_request = v
+        s = 5
     if s == 5:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t82(V, E, pos)
-            f_ev_minimum_energy_request = v
-            s = 6
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t82(V, r)
+        f_ev_minimum_energy_request = v
+        s = 6
     if s == 6:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t82(V, E, pos)
+            v, r = _t82(V, r)
             f_ev_maximum_v2x_energy_request = v
             s = 8
         elif x == 1:
-            v, pos = _t82(V, E, pos)
+            v, r = _t82(V, r)
             f_ev_minimum_v2x_energy_request = v
             s = 7
         elif x == 2:
@@ -4009,14 +3562,14 @@ def _t62(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ev_maximum_v2x_energy_request = f_ev_maximum_v2x_energy_request
             self.ev_minimum_v2x_energy_request = f_ev_minimum_v2x_energy_request
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 8:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t82(V, E, pos)
+            v, r = _t82(V, r)
             f_ev_minimum_v2x_energy_request = v
             s = 7
         elif x == 1:
@@ -4030,30 +3583,28 @@ def _t62(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ev_maximum_v2x_energy_request = f_ev_maximum_v2x_energy_request
             self.ev_minimum_v2x_energy_request = f_ev_minimum_v2x_energy_request
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 7:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C63)
-            self.departure_time = f_departure_time
-            self.minimum_soc = f_minimum_soc
-            self.target_soc = f_target_soc
-            self.ev_target_energy_request = f_ev_target_energy_request
-            self.ev_maximum_energy_request = f_ev_maximum_energy_request
-            self.ev_minimum_energy_request = f_ev_minimum_energy_request
-            self.ev_maximum_v2x_energy_request = f_ev_maximum_v2x_energy_request
-            self.ev_minimum_v2x_energy_request = f_ev_minimum_v2x_energy_request
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C63)
+        self.departure_time = f_departure_time
+        self.minimum_soc = f_minimum_soc
+        self.target_soc = f_target_soc
+        self.ev_target_energy_request = f_ev_target_energy_request
+        self.ev_maximum_energy_request = f_ev_maximum_energy_request
+        self.ev_minimum_energy_request = f_ev_minimum_energy_request
+        self.ev_maximum_v2x_energy_request = f_ev_maximum_v2x_energy_request
+        self.ev_minimum_v2x_energy_request = f_ev_minimum_v2x_energy_request
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t63(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t63(V: int, r: int) -> tuple[Any, int]:
     # Scheduled_SEReqControlModeType -> ScheduledSEReqControlMode
     f_departure_time = None
     f_ev_target_energy_request = None
@@ -4062,35 +3613,35 @@ def _t63(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_ev_energy_offer = None
     s = 0
     if s == 0:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_departure_time = v
             s = 5
         elif x == 1:
-            v, pos = _t82(V, E, pos)
+            v, r = _t82(V, r)
             f_ev_target_energy_request = v
             s = 4
         elif x == 2:
-            v, pos = _t82(V, E, pos)
+            v, r = _t82(V, r)
             f_ev_maximum_energy_request = v
             s = 3
         elif x == 3:
-            v, pos = _t82(V, E, pos)
+            v, r = _t82(V, r)
             f_ev_minimum_energy_request = v
             s = 2
         elif x == 4:
-            v, pos = _t83(V, E, pos)
+            v, r = _t83(V, r)
             f_ev_energy_offer = v
             s = 1
         elif x == 5:
@@ -4101,26 +3652,26 @@ def _t63(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ev_minimum_energy_request = f_ev_minimum_energy_request
             self.ev_energy_offer = f_ev_energy_offer
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 5:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t82(V, E, pos)
+            v, r = _t82(V, r)
             f_ev_target_energy_request = v
             s = 4
         elif x == 1:
-            v, pos = _t82(V, E, pos)
+            v, r = _t82(V, r)
             f_ev_maximum_energy_request = v
             s = 3
         elif x == 2:
-            v, pos = _t82(V, E, pos)
+            v, r = _t82(V, r)
             f_ev_minimum_energy_request = v
             s = 2
         elif x == 3:
-            v, pos = _t83(V, E, pos)
+            v, r = _t83(V, r)
             f_ev_energy_offer = v
             s = 1
         elif x == 4:
@@ -4131,22 +3682,22 @@ def _t63(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ev_minimum_energy_request = f_ev_minimum_energy_request
             self.ev_energy_offer = f_ev_energy_offer
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 4:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t82(V, E, pos)
+            v, r = _t82(V, r)
             f_ev_maximum_energy_request = v
             s = 3
         elif x == 1:
-            v, pos = _t82(V, E, pos)
+            v, r = _t82(V, r)
             f_ev_minimum_energy_request = v
             s = 2
         elif x == 2:
-            v, pos = _t83(V, E, pos)
+            v, r = _t83(V, r)
             f_ev_energy_offer = v
             s = 1
         elif x == 3:
@@ -4157,18 +3708,18 @@ def _t63(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ev_minimum_energy_request = f_ev_minimum_energy_request
             self.ev_energy_offer = f_ev_energy_offer
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t82(V, E, pos)
+            v, r = _t82(V, r)
             f_ev_minimum_energy_request = v
             s = 2
         elif x == 1:
-            v, pos = _t83(V, E, pos)
+            v, r = _t83(V, r)
             f_ev_energy_offer = v
             s = 1
         elif x == 2:
@@ -4179,14 +3730,14 @@ def _t63(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ev_minimum_energy_request = f_ev_minimum_energy_request
             self.ev_energy_offer = f_ev_energy_offer
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t83(V, E, pos)
+            v, r = _t83(V, r)
             f_ev_energy_offer = v
             s = 1
         elif x == 1:
@@ -4197,27 +3748,25 @@ def _t63(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ev_minimum_energy_request = f_ev_minimum_energy_request
             self.ev_energy_offer = f_ev_energy_offer
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C64)
-            self.departure_time = f_departure_time
-            self.ev_target_energy_request = f_ev_target_energy_request
-            self.ev_maximum_energy_request = f_ev_maximum_energy_request
-            self.ev_minimum_energy_request = f_ev_minimum_energy_request
-            self.ev_energy_offer = f_ev_energy_offer
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C64)
+        self.departure_time = f_departure_time
+        self.ev_target_energy_request = f_ev_target_energy_request
+        self.ev_maximum_energy_request = f_ev_maximum_energy_request
+        self.ev_minimum_energy_request = f_ev_minimum_energy_request
+        self.ev_energy_offer = f_ev_energy_offer
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t64(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t64(V: int, r: int) -> tuple[Any, int]:
     # Dynamic_SEResControlModeType -> DynamicSEResControlMode
     f_departure_time = None
     f_minimum_soc = None
@@ -4225,24 +3774,24 @@ def _t64(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_price_schedule = None
     s = 0
     if s == 0:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_departure_time = v
             s = 4
         elif x == 1:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -4251,8 +3800,8 @@ def _t64(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_minimum_soc = v
             s = 3
         elif x == 2:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -4261,11 +3810,11 @@ def _t64(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_target_soc = v
             s = 2
         elif x == 3:
-            v, pos = _t84(V, E, pos)
+            v, r = _t84(V, r)
             f_price_schedule = v
             s = 1
         elif x == 4:
-            v, pos = _t85(V, E, pos)
+            v, r = _t85(V, r)
             f_price_schedule = v
             s = 1
         elif x == 5:
@@ -4275,15 +3824,15 @@ def _t64(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.target_soc = f_target_soc
             self.price_schedule = f_price_schedule
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 4:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -4292,8 +3841,8 @@ def _t64(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_minimum_soc = v
             s = 3
         elif x == 1:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -4302,11 +3851,11 @@ def _t64(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_target_soc = v
             s = 2
         elif x == 2:
-            v, pos = _t84(V, E, pos)
+            v, r = _t84(V, r)
             f_price_schedule = v
             s = 1
         elif x == 3:
-            v, pos = _t85(V, E, pos)
+            v, r = _t85(V, r)
             f_price_schedule = v
             s = 1
         elif x == 4:
@@ -4316,15 +3865,15 @@ def _t64(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.target_soc = f_target_soc
             self.price_schedule = f_price_schedule
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 3:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -4333,11 +3882,11 @@ def _t64(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_target_soc = v
             s = 2
         elif x == 1:
-            v, pos = _t84(V, E, pos)
+            v, r = _t84(V, r)
             f_price_schedule = v
             s = 1
         elif x == 2:
-            v, pos = _t85(V, E, pos)
+            v, r = _t85(V, r)
             f_price_schedule = v
             s = 1
         elif x == 3:
@@ -4347,18 +3896,18 @@ def _t64(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.target_soc = f_target_soc
             self.price_schedule = f_price_schedule
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t84(V, E, pos)
+            v, r = _t84(V, r)
             f_price_schedule = v
             s = 1
         elif x == 1:
-            v, pos = _t85(V, E, pos)
+            v, r = _t85(V, r)
             f_price_schedule = v
             s = 1
         elif x == 2:
@@ -4368,148 +3917,133 @@ def _t64(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.target_soc = f_target_soc
             self.price_schedule = f_price_schedule
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C65)
-            self.departure_time = f_departure_time
-            self.minimum_soc = f_minimum_soc
-            self.target_soc = f_target_soc
-            self.price_schedule = f_price_schedule
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C65)
+        self.departure_time = f_departure_time
+        self.minimum_soc = f_minimum_soc
+        self.target_soc = f_target_soc
+        self.price_schedule = f_price_schedule
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t65(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t65(V: int, r: int) -> tuple[Any, int]:
     # Scheduled_SEResControlModeType -> ScheduledSEResControlMode
     f_schedule_tuple = []
     s = 0
     while True:
         k = _K87[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = _t86(V, E, pos)
-                f_schedule_tuple.append(v)
-                s = 1
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            v, r = _t86(V, r)
+            f_schedule_tuple.append(v)
+            s = 1
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                v, pos = _t86(V, E, pos)
+                v, r = _t86(V, r)
                 f_schedule_tuple.append(v)
                 s = _N88[s][0]
             elif x == 1:
                 self = _new(_C66)
                 self.schedule_tuple = f_schedule_tuple
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                self = _new(_C66)
-                self.schedule_tuple = f_schedule_tuple
-                self.__post_init__()
-                return self, pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            self = _new(_C66)
+            self.schedule_tuple = f_schedule_tuple
+            self.__post_init__()
+            return self, r
         else:
             raise Fallback
 
 
-def _t66(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t66(V: int, r: int) -> tuple[Any, int]:
     # ServiceParameterListType -> ServiceParameterList
     f_parameter_set = []
     s = 0
     while True:
         k = _K89[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = _t87(V, E, pos)
-                f_parameter_set.append(v)
-                s = 1
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            v, r = _t87(V, r)
+            f_parameter_set.append(v)
+            s = 1
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                v, pos = _t87(V, E, pos)
+                v, r = _t87(V, r)
                 f_parameter_set.append(v)
                 s = _N90[s][0]
             elif x == 1:
                 self = _new(_C67)
                 self.parameter_set = f_parameter_set
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                self = _new(_C67)
-                self.parameter_set = f_parameter_set
-                self.__post_init__()
-                return self, pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            self = _new(_C67)
+            self.parameter_set = f_parameter_set
+            self.__post_init__()
+            return self, r
         else:
             raise Fallback
 
 
-def _t67(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t67(V: int, r: int) -> tuple[Any, int]:
     # ServiceIDListType -> ServiceIDList
     f_service_id = []
     s = 0
     while True:
         k = _K91[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                f_service_id.append(v)
-                s = 1
-            else:
+            r -= 2
+            if (V >> r) & 0x3:
                 raise Fallback
+            r -= 8
+            v = (V >> r) & 0xFF
+            if v > 0x7F:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            f_service_id.append(v)
+            s = 1
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
+                r -= 8
+                v = (V >> r) & 0xFF
                 if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                    v, r = ruint(V, r, v)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 f_service_id.append(v)
                 s = _N92[s][0]
@@ -4517,208 +4051,177 @@ def _t67(V: int, E: int, pos: int) -> tuple[Any, int]:
                 self = _new(_C68)
                 self.service_id = f_service_id
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                self = _new(_C68)
-                self.service_id = f_service_id
-                self.__post_init__()
-                return self, pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            self = _new(_C68)
+            self.service_id = f_service_id
+            self.__post_init__()
+            return self, r
         else:
             raise Fallback
 
 
-def _t68(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t68(V: int, r: int) -> tuple[Any, int]:
     # ServiceListType -> ServiceList
     f_service = []
     s = 0
     while True:
         k = _K76[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = _t88(V, E, pos)
-                f_service.append(v)
-                s = 1
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            v, r = _t88(V, r)
+            f_service.append(v)
+            s = 1
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                v, pos = _t88(V, E, pos)
+                v, r = _t88(V, r)
                 f_service.append(v)
                 s = _N78[s][0]
             elif x == 1:
                 self = _new(_C69)
                 self.service = f_service
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                self = _new(_C69)
-                self.service = f_service
-                self.__post_init__()
-                return self, pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            self = _new(_C69)
+            self.service = f_service
+            self.__post_init__()
+            return self, r
         else:
             raise Fallback
 
 
-def _t69(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t69(V: int, r: int) -> tuple[Any, int]:
     # SelectedServiceType -> SelectedService
     f_service_id = None
     f_parameter_set_id = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_service_id = v
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_service_id = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_parameter_set_id = v
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_parameter_set_id = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C70)
-            self.service_id = f_service_id
-            self.parameter_set_id = f_parameter_set_id
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C70)
+        self.service_id = f_service_id
+        self.parameter_set_id = f_parameter_set_id
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t70(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t70(V: int, r: int) -> tuple[Any, int]:
     # SelectedServiceListType -> SelectedServiceList
     f_selected_service = []
     s = 0
     while True:
         k = _K91[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = _t69(V, E, pos)
-                f_selected_service.append(v)
-                s = 1
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            v, r = _t69(V, r)
+            f_selected_service.append(v)
+            s = 1
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                v, pos = _t69(V, E, pos)
+                v, r = _t69(V, r)
                 f_selected_service.append(v)
                 s = _N92[s][0]
             elif x == 1:
                 self = _new(_C71)
                 self.selected_service = f_selected_service
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                self = _new(_C71)
-                self.selected_service = f_selected_service
-                self.__post_init__()
-                return self, pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            self = _new(_C71)
+            self.selected_service = f_selected_service
+            self.__post_init__()
+            return self, r
         else:
             raise Fallback
 
 
-def _t71(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t71(V: int, r: int) -> tuple[Any, int]:
     # ContractCertificateChainType -> ContractCertificateChain
     f_certificate = None
     f_sub_certificates = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_certificate = v
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_certificate = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t77(V, E, pos)
-            f_sub_certificates = v
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t77(V, r)
+        f_sub_certificates = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C72)
-            self.certificate = f_certificate
-            self.sub_certificates = f_sub_certificates
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C72)
+        self.certificate = f_certificate
+        self.sub_certificates = f_sub_certificates
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t72(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t72(V: int, r: int) -> tuple[Any, int]:
     # MeterInfoType -> MeterInfo
     f_meter_id = None
     f_charged_energy_reading_wh = None
@@ -4730,116 +4233,106 @@ def _t72(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_meter_timestamp = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_meter_id = v
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rstr(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_meter_id = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_charged_energy_reading_wh = v
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_charged_energy_reading_wh = v
+        s = 2
     if s == 2:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_bpt_discharged_energy_reading_wh = v
             s = 8
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_capacitive_energy_reading_varh = v
             s = 7
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_bpt_inductive_energy_reading_varh = v
             s = 6
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_signature = v
             s = 5
         elif x == 4:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_status = v
             s = 4
         elif x == 5:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_timestamp = v
             s = 3
@@ -4854,74 +4347,74 @@ def _t72(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.meter_status = f_meter_status
             self.meter_timestamp = f_meter_timestamp
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 8:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_capacitive_energy_reading_varh = v
             s = 7
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_bpt_inductive_energy_reading_varh = v
             s = 6
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_signature = v
             s = 5
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_status = v
             s = 4
         elif x == 4:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_timestamp = v
             s = 3
@@ -4936,61 +4429,61 @@ def _t72(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.meter_status = f_meter_status
             self.meter_timestamp = f_meter_timestamp
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 7:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_bpt_inductive_energy_reading_varh = v
             s = 6
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_signature = v
             s = 5
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_status = v
             s = 4
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_timestamp = v
             s = 3
@@ -5005,48 +4498,48 @@ def _t72(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.meter_status = f_meter_status
             self.meter_timestamp = f_meter_timestamp
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 6:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_signature = v
             s = 5
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_status = v
             s = 4
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_timestamp = v
             s = 3
@@ -5061,38 +4554,38 @@ def _t72(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.meter_status = f_meter_status
             self.meter_timestamp = f_meter_timestamp
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 5:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_status = v
             s = 4
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_timestamp = v
             s = 3
@@ -5107,22 +4600,22 @@ def _t72(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.meter_status = f_meter_status
             self.meter_timestamp = f_meter_timestamp
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_timestamp = v
             s = 3
@@ -5137,30 +4630,28 @@ def _t72(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.meter_status = f_meter_status
             self.meter_timestamp = f_meter_timestamp
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C73)
-            self.meter_id = f_meter_id
-            self.charged_energy_reading_wh = f_charged_energy_reading_wh
-            self.bpt_discharged_energy_reading_wh = f_bpt_discharged_energy_reading_wh
-            self.capacitive_energy_reading_varh = f_capacitive_energy_reading_varh
-            self.bpt_inductive_energy_reading_varh = f_bpt_inductive_energy_reading_varh
-            self.meter_signature = f_meter_signature
-            self.meter_status = f_meter_status
-            self.meter_timestamp = f_meter_timestamp
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C73)
+        self.meter_id = f_meter_id
+        self.charged_energy_reading_wh = f_charged_energy_reading_wh
+        self.bpt_discharged_energy_reading_wh = f_bpt_discharged_energy_reading_wh
+        self.capacitive_energy_reading_varh = f_capacitive_energy_reading_varh
+        self.bpt_inductive_energy_reading_varh = f_bpt_inductive_energy_reading_varh
+        self.meter_signature = f_meter_signature
+        self.meter_status = f_meter_status
+        self.meter_timestamp = f_meter_timestamp
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t73(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t73(V: int, r: int) -> tuple[Any, int]:
     # ReceiptType -> Receipt
     f_time_anchor = None
     f_energy_costs = None
@@ -5172,44 +4663,39 @@ def _t73(V: int, E: int, pos: int) -> tuple[Any, int]:
     while True:
         k = _K102[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                f_time_anchor = v
-                s = 1
-            else:
+            r -= 2
+            if (V >> r) & 0x3:
                 raise Fallback
+            r -= 8
+            v = (V >> r) & 0xFF
+            if v > 0x7F:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            f_time_anchor = v
+            s = 1
         elif k == 1:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x == 0:
-                v, pos = _t89(V, E, pos)
+                v, r = _t89(V, r)
                 f_energy_costs = v
                 s = 6
             elif x == 1:
-                v, pos = _t89(V, E, pos)
+                v, r = _t89(V, r)
                 f_occupancy_costs = v
                 s = 5
             elif x == 2:
-                v, pos = _t89(V, E, pos)
+                v, r = _t89(V, r)
                 f_additional_services_costs = v
                 s = 4
             elif x == 3:
-                v, pos = _t89(V, E, pos)
+                v, r = _t89(V, r)
                 f_overstay_costs = v
                 s = 3
             elif x == 4:
-                v, pos = _t90(V, E, pos)
+                v, r = _t90(V, r)
                 f_tax_costs.append(v)
                 s = 2
             elif x == 5:
@@ -5221,14 +4707,14 @@ def _t73(V: int, E: int, pos: int) -> tuple[Any, int]:
                 self.overstay_costs = f_overstay_costs
                 self.tax_costs = f_tax_costs
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                v, pos = _t90(V, E, pos)
+                v, r = _t90(V, r)
                 f_tax_costs.append(v)
                 s = _N103[s][0]
             elif x == 1:
@@ -5240,18 +4726,18 @@ def _t73(V: int, E: int, pos: int) -> tuple[Any, int]:
                 self.overstay_costs = f_overstay_costs
                 self.tax_costs = f_tax_costs
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                v, pos = _t89(V, E, pos)
+                v, r = _t89(V, r)
                 f_overstay_costs = v
                 s = 3
             elif x == 1:
-                v, pos = _t90(V, E, pos)
+                v, r = _t90(V, r)
                 f_tax_costs.append(v)
                 s = 2
             elif x == 2:
@@ -5263,22 +4749,22 @@ def _t73(V: int, E: int, pos: int) -> tuple[Any, int]:
                 self.overstay_costs = f_overstay_costs
                 self.tax_costs = f_tax_costs
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 4:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x == 0:
-                v, pos = _t89(V, E, pos)
+                v, r = _t89(V, r)
                 f_additional_services_costs = v
                 s = 4
             elif x == 1:
-                v, pos = _t89(V, E, pos)
+                v, r = _t89(V, r)
                 f_overstay_costs = v
                 s = 3
             elif x == 2:
-                v, pos = _t90(V, E, pos)
+                v, r = _t90(V, r)
                 f_tax_costs.append(v)
                 s = 2
             elif x == 3:
@@ -5290,26 +4776,26 @@ def _t73(V: int, E: int, pos: int) -> tuple[Any, int]:
                 self.overstay_costs = f_overstay_costs
                 self.tax_costs = f_tax_costs
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 5:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x == 0:
-                v, pos = _t89(V, E, pos)
+                v, r = _t89(V, r)
                 f_occupancy_costs = v
                 s = 5
             elif x == 1:
-                v, pos = _t89(V, E, pos)
+                v, r = _t89(V, r)
                 f_additional_services_costs = v
                 s = 4
             elif x == 2:
-                v, pos = _t89(V, E, pos)
+                v, r = _t89(V, r)
                 f_overstay_costs = v
                 s = 3
             elif x == 3:
-                v, pos = _t90(V, E, pos)
+                v, r = _t90(V, r)
                 f_tax_costs.append(v)
                 s = 2
             elif x == 4:
@@ -5321,109 +4807,93 @@ def _t73(V: int, E: int, pos: int) -> tuple[Any, int]:
                 self.overstay_costs = f_overstay_costs
                 self.tax_costs = f_tax_costs
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 6:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                self = _new(_C74)
-                self.time_anchor = f_time_anchor
-                self.energy_costs = f_energy_costs
-                self.occupancy_costs = f_occupancy_costs
-                self.additional_services_costs = f_additional_services_costs
-                self.overstay_costs = f_overstay_costs
-                self.tax_costs = f_tax_costs
-                self.__post_init__()
-                return self, pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            self = _new(_C74)
+            self.time_anchor = f_time_anchor
+            self.energy_costs = f_energy_costs
+            self.occupancy_costs = f_occupancy_costs
+            self.additional_services_costs = f_additional_services_costs
+            self.overstay_costs = f_overstay_costs
+            self.tax_costs = f_tax_costs
+            self.__post_init__()
+            return self, r
         else:
             raise Fallback
 
 
-def _t74(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t74(V: int, r: int) -> tuple[Any, int]:
     # Dynamic_SMDTControlModeType -> DynamicSMDTControlMode
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C75)
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C75)
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t75(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t75(V: int, r: int) -> tuple[Any, int]:
     # Scheduled_SMDTControlModeType -> ScheduledSMDTControlMode
     f_selected_schedule_tuple_id = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_selected_schedule_tuple_id = v
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_selected_schedule_tuple_id = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C76)
-            self.selected_schedule_tuple_id = f_selected_schedule_tuple_id
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C76)
+        self.selected_schedule_tuple_id = f_selected_schedule_tuple_id
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t76(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t76(V: int, r: int) -> tuple[Any, int]:
     # SupportedProvidersListType -> SupportedProvidersList
     f_provider_id = []
     s = 0
     while True:
         k = _K105[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                f_provider_id.append(v)
-                s = 1
-            else:
+            r -= 2
+            if (V >> r) & 0x3:
                 raise Fallback
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            f_provider_id.append(v)
+            s = 1
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rstr(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rstr(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 f_provider_id.append(v)
                 s = _N107[s][0]
@@ -5431,54 +4901,47 @@ def _t76(V: int, E: int, pos: int) -> tuple[Any, int]:
                 self = _new(_C77)
                 self.provider_id = f_provider_id
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                self = _new(_C77)
-                self.provider_id = f_provider_id
-                self.__post_init__()
-                return self, pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            self = _new(_C77)
+            self.provider_id = f_provider_id
+            self.__post_init__()
+            return self, r
         else:
             raise Fallback
 
 
-def _t77(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t77(V: int, r: int) -> tuple[Any, int]:
     # SubCertificatesType -> SubCertificates
     f_certificate = []
     s = 0
     while True:
         k = _K87[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                f_certificate.append(v)
-                s = 1
-            else:
+            r -= 2
+            if (V >> r) & 0x3:
                 raise Fallback
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            f_certificate.append(v)
+            s = 1
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 f_certificate.append(v)
                 s = _N88[s][0]
@@ -5486,122 +4949,101 @@ def _t77(V: int, E: int, pos: int) -> tuple[Any, int]:
                 self = _new(_C78)
                 self.certificate = f_certificate
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                self = _new(_C78)
-                self.certificate = f_certificate
-                self.__post_init__()
-                return self, pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            self = _new(_C78)
+            self.certificate = f_certificate
+            self.__post_init__()
+            return self, r
         else:
             raise Fallback
 
 
-def _t78(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t78(V: int, r: int) -> tuple[Any, int]:
     # X509IssuerSerialType -> X509IssuerSerial
     f_x509_issuer_name = None
     f_x509_serial_number = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_x509_issuer_name = v
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rstr(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_x509_issuer_name = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
-            if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
-                v = -u - 1 if v & 0x100 else u
-            elif v > 0xFF:
-                v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_x509_serial_number = v
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 9
+        v = (V >> r) & 0x1FF
+        if v & 0x80:
+            u, r = ruint(V, r, v & 0xFF)
+            v = -u - 1 if v & 0x100 else u
+        elif v > 0xFF:
+            v = 0xFF - v
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_x509_serial_number = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C79)
-            self.x509_issuer_name = f_x509_issuer_name
-            self.x509_serial_number = f_x509_serial_number
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C79)
+        self.x509_issuer_name = f_x509_issuer_name
+        self.x509_serial_number = f_x509_serial_number
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t79(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t79(V: int, r: int) -> tuple[Any, int]:
     # Dynamic_EVPPTControlModeType -> DynamicEVPPTControlMode
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C80)
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C80)
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t80(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t80(V: int, r: int) -> tuple[Any, int]:
     # Scheduled_EVPPTControlModeType -> ScheduledEVPPTControlMode
     f_selected_schedule_tuple_id = None
     f_power_tolerance_acceptance = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_selected_schedule_tuple_id = v
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_selected_schedule_tuple_id = v
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = _EM112[x >> 1]
@@ -5612,157 +5054,134 @@ def _t80(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.selected_schedule_tuple_id = f_selected_schedule_tuple_id
             self.power_tolerance_acceptance = f_power_tolerance_acceptance
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C82)
-            self.selected_schedule_tuple_id = f_selected_schedule_tuple_id
-            self.power_tolerance_acceptance = f_power_tolerance_acceptance
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C82)
+        self.selected_schedule_tuple_id = f_selected_schedule_tuple_id
+        self.power_tolerance_acceptance = f_power_tolerance_acceptance
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t81(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t81(V: int, r: int) -> tuple[Any, int]:
     # EVPowerProfileEntryListType -> EVPowerProfileEntryList
     f_ev_power_profile_entry = []
     s = 0
     while True:
         k = _K113[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = _t91(V, E, pos)
-                f_ev_power_profile_entry.append(v)
-                s = 1
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            v, r = _t91(V, r)
+            f_ev_power_profile_entry.append(v)
+            s = 1
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                v, pos = _t91(V, E, pos)
+                v, r = _t91(V, r)
                 f_ev_power_profile_entry.append(v)
                 s = _N114[s][0]
             elif x == 1:
                 self = _new(_C83)
                 self.ev_power_profile_entry = f_ev_power_profile_entry
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                self = _new(_C83)
-                self.ev_power_profile_entry = f_ev_power_profile_entry
-                self.__post_init__()
-                return self, pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            self = _new(_C83)
+            self.ev_power_profile_entry = f_ev_power_profile_entry
+            self.__post_init__()
+            return self, r
         else:
             raise Fallback
 
 
-def _t82(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t82(V: int, r: int) -> tuple[Any, int]:
     # RationalNumberType -> RationalNumber
     f_exponent = None
     f_value = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 10
-            x = (V >> (E - pos)) & 0x3ff
-            if x & 0x201:
-                raise Fallback
-            v = (x >> 1) + -128
-            f_exponent = v
-            s = 1
-        else:
+        r -= 11
+        x = (V >> r) & 0x7ff
+        if x & 0x601:
             raise Fallback
+        x &= 0x3ff
+        v = (x >> 1) + -128
+        f_exponent = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
-            if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
-                v = -u - 1 if v & 0x100 else u
-            elif v > 0xFF:
-                v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_value = v
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 9
+        v = (V >> r) & 0x1FF
+        if v & 0x80:
+            u, r = ruint(V, r, v & 0xFF)
+            v = -u - 1 if v & 0x100 else u
+        elif v > 0xFF:
+            v = 0xFF - v
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_value = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C84)
-            self.exponent = f_exponent
-            self.value = f_value
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C84)
+        self.exponent = f_exponent
+        self.value = f_value
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t83(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t83(V: int, r: int) -> tuple[Any, int]:
     # EVEnergyOfferType -> EVEnergyOffer
     f_ev_power_schedule = None
     f_ev_absolute_price_schedule = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t92(V, E, pos)
-            f_ev_power_schedule = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t92(V, r)
+        f_ev_power_schedule = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t93(V, E, pos)
-            f_ev_absolute_price_schedule = v
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t93(V, r)
+        f_ev_absolute_price_schedule = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C85)
-            self.ev_power_schedule = f_ev_power_schedule
-            self.ev_absolute_price_schedule = f_ev_absolute_price_schedule
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C85)
+        self.ev_power_schedule = f_ev_power_schedule
+        self.ev_absolute_price_schedule = f_ev_absolute_price_schedule
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t84(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t84(V: int, r: int) -> tuple[Any, int]:
     # AbsolutePriceScheduleType -> AbsolutePriceSchedule
     f_time_anchor = None
     f_price_schedule_id = None
@@ -5779,202 +5198,175 @@ def _t84(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_id = None
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_id = v
             s = 2
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_time_anchor = v
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_time_anchor = v
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_time_anchor = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_price_schedule_id = v
-            s = 3
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_price_schedule_id = v
+        s = 3
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_price_schedule_description = v
             s = 5
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_currency = v
             s = 4
         else:
             raise Fallback
     if s == 5:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_currency = v
-            s = 4
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rstr(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_currency = v
+        s = 4
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_language = v
-            s = 6
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rstr(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_language = v
+        s = 6
     if s == 6:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_price_algorithm = v
-            s = 7
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rstr(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_price_algorithm = v
+        s = 7
     if s == 7:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t82(V, E, pos)
+            v, r = _t82(V, r)
             f_minimum_cost = v
             s = 11
         elif x == 1:
-            v, pos = _t82(V, E, pos)
+            v, r = _t82(V, r)
             f_maximum_cost = v
             s = 10
         elif x == 2:
-            v, pos = _t94(V, E, pos)
+            v, r = _t94(V, r)
             f_tax_rules = v
             s = 9
         elif x == 3:
-            v, pos = _t95(V, E, pos)
+            v, r = _t95(V, r)
             f_price_rule_stacks = v
             s = 8
         else:
             raise Fallback
     if s == 11:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t82(V, E, pos)
+            v, r = _t82(V, r)
             f_maximum_cost = v
             s = 10
         elif x == 1:
-            v, pos = _t94(V, E, pos)
+            v, r = _t94(V, r)
             f_tax_rules = v
             s = 9
         elif x == 2:
-            v, pos = _t95(V, E, pos)
+            v, r = _t95(V, r)
             f_price_rule_stacks = v
             s = 8
         else:
             raise Fallback
     if s == 10:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t94(V, E, pos)
+            v, r = _t94(V, r)
             f_tax_rules = v
             s = 9
         elif x == 1:
-            v, pos = _t95(V, E, pos)
+            v, r = _t95(V, r)
             f_price_rule_stacks = v
             s = 8
         else:
             raise Fallback
     if s == 9:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t95(V, E, pos)
-            f_price_rule_stacks = v
-            s = 8
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t95(V, r)
+        f_price_rule_stacks = v
+        s = 8
     if s == 8:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t96(V, E, pos)
+            v, r = _t96(V, r)
             f_overstay_rules = v
             s = 13
         elif x == 1:
-            v, pos = _t97(V, E, pos)
+            v, r = _t97(V, r)
             f_additional_selected_services = v
             s = 12
         elif x == 2:
@@ -5993,14 +5385,14 @@ def _t84(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.additional_selected_services = f_additional_selected_services
             self.id = f_id
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 13:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t97(V, E, pos)
+            v, r = _t97(V, r)
             f_additional_selected_services = v
             s = 12
         elif x == 1:
@@ -6019,35 +5411,33 @@ def _t84(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.additional_selected_services = f_additional_selected_services
             self.id = f_id
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 12:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C86)
-            self.time_anchor = f_time_anchor
-            self.price_schedule_id = f_price_schedule_id
-            self.price_schedule_description = f_price_schedule_description
-            self.currency = f_currency
-            self.language = f_language
-            self.price_algorithm = f_price_algorithm
-            self.minimum_cost = f_minimum_cost
-            self.maximum_cost = f_maximum_cost
-            self.tax_rules = f_tax_rules
-            self.price_rule_stacks = f_price_rule_stacks
-            self.overstay_rules = f_overstay_rules
-            self.additional_selected_services = f_additional_selected_services
-            self.id = f_id
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C86)
+        self.time_anchor = f_time_anchor
+        self.price_schedule_id = f_price_schedule_id
+        self.price_schedule_description = f_price_schedule_description
+        self.currency = f_currency
+        self.language = f_language
+        self.price_algorithm = f_price_algorithm
+        self.minimum_cost = f_minimum_cost
+        self.maximum_cost = f_maximum_cost
+        self.tax_rules = f_tax_rules
+        self.price_rule_stacks = f_price_rule_stacks
+        self.overstay_rules = f_overstay_rules
+        self.additional_selected_services = f_additional_selected_services
+        self.id = f_id
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t85(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t85(V: int, r: int) -> tuple[Any, int]:
     # PriceLevelScheduleType -> PriceLevelSchedule
     f_time_anchor = None
     f_price_schedule_id = None
@@ -6057,79 +5447,69 @@ def _t85(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_id = None
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_id = v
             s = 2
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_time_anchor = v
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_time_anchor = v
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_time_anchor = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_price_schedule_id = v
-            s = 3
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_price_schedule_id = v
+        s = 3
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_price_schedule_description = v
             s = 5
         elif x == 1:
-            pos += 10
-            x = (V >> (E - pos)) & 0x3ff
+            r -= 10
+            x = (V >> r) & 0x3ff
             if x & 0x201:
                 raise Fallback
             v = x >> 1
@@ -6138,83 +5518,68 @@ def _t85(V: int, E: int, pos: int) -> tuple[Any, int]:
         else:
             raise Fallback
     if s == 5:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 10
-            x = (V >> (E - pos)) & 0x3ff
-            if x & 0x201:
-                raise Fallback
-            v = x >> 1
-            f_number_of_price_levels = v
-            s = 4
-        else:
+        r -= 11
+        x = (V >> r) & 0x7ff
+        if x & 0x601:
             raise Fallback
+        x &= 0x3ff
+        v = x >> 1
+        f_number_of_price_levels = v
+        s = 4
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t98(V, E, pos)
-            f_price_level_schedule_entries = v
-            s = 6
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t98(V, r)
+        f_price_level_schedule_entries = v
+        s = 6
     if s == 6:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C87)
-            self.time_anchor = f_time_anchor
-            self.price_schedule_id = f_price_schedule_id
-            self.price_schedule_description = f_price_schedule_description
-            self.number_of_price_levels = f_number_of_price_levels
-            self.price_level_schedule_entries = f_price_level_schedule_entries
-            self.id = f_id
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C87)
+        self.time_anchor = f_time_anchor
+        self.price_schedule_id = f_price_schedule_id
+        self.price_schedule_description = f_price_schedule_description
+        self.number_of_price_levels = f_number_of_price_levels
+        self.price_level_schedule_entries = f_price_level_schedule_entries
+        self.id = f_id
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t86(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t86(V: int, r: int) -> tuple[Any, int]:
     # ScheduleTupleType -> ScheduleTuple
     f_schedule_tuple_id = None
     f_charging_schedule = None
     f_discharging_schedule = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_schedule_tuple_id = v
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_schedule_tuple_id = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t99(V, E, pos)
-            f_charging_schedule = v
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t99(V, r)
+        f_charging_schedule = v
+        s = 2
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t99(V, E, pos)
+            v, r = _t99(V, r)
             f_discharging_schedule = v
             s = 3
         elif x == 1:
@@ -6223,25 +5588,23 @@ def _t86(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.charging_schedule = f_charging_schedule
             self.discharging_schedule = f_discharging_schedule
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C88)
-            self.schedule_tuple_id = f_schedule_tuple_id
-            self.charging_schedule = f_charging_schedule
-            self.discharging_schedule = f_discharging_schedule
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C88)
+        self.schedule_tuple_id = f_schedule_tuple_id
+        self.charging_schedule = f_charging_schedule
+        self.discharging_schedule = f_discharging_schedule
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t87(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t87(V: int, r: int) -> tuple[Any, int]:
     # ParameterSetType -> ParameterSet
     f_parameter_set_id = None
     f_parameter = []
@@ -6249,37 +5612,30 @@ def _t87(V: int, E: int, pos: int) -> tuple[Any, int]:
     while True:
         k = _K123[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                f_parameter_set_id = v
-                s = 1
-            else:
+            r -= 2
+            if (V >> r) & 0x3:
                 raise Fallback
+            r -= 8
+            v = (V >> r) & 0xFF
+            if v > 0x7F:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            f_parameter_set_id = v
+            s = 1
         elif k == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = _t100(V, E, pos)
-                f_parameter.append(v)
-                s = 2
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            v, r = _t100(V, r)
+            f_parameter.append(v)
+            s = 2
         elif k == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                v, pos = _t100(V, E, pos)
+                v, r = _t100(V, r)
                 f_parameter.append(v)
                 s = _N124[s][0]
             elif x == 1:
@@ -6287,158 +5643,130 @@ def _t87(V: int, E: int, pos: int) -> tuple[Any, int]:
                 self.parameter_set_id = f_parameter_set_id
                 self.parameter = f_parameter
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                self = _new(_C89)
-                self.parameter_set_id = f_parameter_set_id
-                self.parameter = f_parameter
-                self.__post_init__()
-                return self, pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            self = _new(_C89)
+            self.parameter_set_id = f_parameter_set_id
+            self.parameter = f_parameter
+            self.__post_init__()
+            return self, r
         else:
             raise Fallback
 
 
-def _t88(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t88(V: int, r: int) -> tuple[Any, int]:
     # ServiceType -> Service
     f_service_id = None
     f_free_service = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_service_id = v
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_service_id = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = x == 2
-            f_free_service = v
-            s = 2
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = x == 2
+        f_free_service = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C90)
-            self.service_id = f_service_id
-            self.free_service = f_free_service
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C90)
+        self.service_id = f_service_id
+        self.free_service = f_free_service
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t89(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t89(V: int, r: int) -> tuple[Any, int]:
     # DetailedCostType -> DetailedCost
     f_amount = None
     f_cost_per_unit = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t82(V, E, pos)
-            f_amount = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t82(V, r)
+        f_amount = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t82(V, E, pos)
-            f_cost_per_unit = v
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t82(V, r)
+        f_cost_per_unit = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C91)
-            self.amount = f_amount
-            self.cost_per_unit = f_cost_per_unit
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C91)
+        self.amount = f_amount
+        self.cost_per_unit = f_cost_per_unit
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t90(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t90(V: int, r: int) -> tuple[Any, int]:
     # DetailedTaxType -> DetailedTax
     f_tax_rule_id = None
     f_amount = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_tax_rule_id = v
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_tax_rule_id = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t82(V, E, pos)
-            f_amount = v
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t82(V, r)
+        f_amount = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C92)
-            self.tax_rule_id = f_tax_rule_id
-            self.amount = f_amount
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C92)
+        self.tax_rule_id = f_tax_rule_id
+        self.amount = f_amount
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t91(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t91(V: int, r: int) -> tuple[Any, int]:
     # PowerScheduleEntryType -> PowerScheduleEntry
     f_duration = None
     f_power = None
@@ -6446,41 +5774,34 @@ def _t91(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_power_l3 = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_duration = v
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_duration = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t82(V, E, pos)
-            f_power = v
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t82(V, r)
+        f_power = v
+        s = 2
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t82(V, E, pos)
+            v, r = _t82(V, r)
             f_power_l2 = v
             s = 4
         elif x == 1:
-            v, pos = _t82(V, E, pos)
+            v, r = _t82(V, r)
             f_power_l3 = v
             s = 3
         elif x == 2:
@@ -6490,14 +5811,14 @@ def _t91(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.power_l2 = f_power_l2
             self.power_l3 = f_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t82(V, E, pos)
+            v, r = _t82(V, r)
             f_power_l3 = v
             s = 3
         elif x == 1:
@@ -6507,72 +5828,61 @@ def _t91(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.power_l2 = f_power_l2
             self.power_l3 = f_power_l3
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C93)
-            self.duration = f_duration
-            self.power = f_power
-            self.power_l2 = f_power_l2
-            self.power_l3 = f_power_l3
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C93)
+        self.duration = f_duration
+        self.power = f_power
+        self.power_l2 = f_power_l2
+        self.power_l3 = f_power_l3
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t92(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t92(V: int, r: int) -> tuple[Any, int]:
     # EVPowerScheduleType -> EVPowerSchedule
     f_time_anchor = None
     f_ev_power_schedule_entries = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_time_anchor = v
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_time_anchor = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t101(V, E, pos)
-            f_ev_power_schedule_entries = v
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t101(V, r)
+        f_ev_power_schedule_entries = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C94)
-            self.time_anchor = f_time_anchor
-            self.ev_power_schedule_entries = f_ev_power_schedule_entries
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C94)
+        self.time_anchor = f_time_anchor
+        self.ev_power_schedule_entries = f_ev_power_schedule_entries
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t93(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t93(V: int, r: int) -> tuple[Any, int]:
     # EVAbsolutePriceScheduleType -> EVAbsolutePriceSchedule
     f_time_anchor = None
     f_currency = None
@@ -6580,165 +5890,138 @@ def _t93(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_ev_price_rule_stacks = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_time_anchor = v
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_time_anchor = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_currency = v
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rstr(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_currency = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_price_algorithm = v
-            s = 3
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rstr(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_price_algorithm = v
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t102(V, E, pos)
-            f_ev_price_rule_stacks = v
-            s = 4
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t102(V, r)
+        f_ev_price_rule_stacks = v
+        s = 4
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C95)
-            self.time_anchor = f_time_anchor
-            self.currency = f_currency
-            self.price_algorithm = f_price_algorithm
-            self.ev_price_rule_stacks = f_ev_price_rule_stacks
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C95)
+        self.time_anchor = f_time_anchor
+        self.currency = f_currency
+        self.price_algorithm = f_price_algorithm
+        self.ev_price_rule_stacks = f_ev_price_rule_stacks
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t94(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t94(V: int, r: int) -> tuple[Any, int]:
     # TaxRuleListType -> TaxRuleList
     f_tax_rule = []
     s = 0
     while True:
         k = _K128[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = _t103(V, E, pos)
-                f_tax_rule.append(v)
-                s = 1
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            v, r = _t103(V, r)
+            f_tax_rule.append(v)
+            s = 1
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                v, pos = _t103(V, E, pos)
+                v, r = _t103(V, r)
                 f_tax_rule.append(v)
                 s = _N129[s][0]
             elif x == 1:
                 self = _new(_C96)
                 self.tax_rule = f_tax_rule
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                self = _new(_C96)
-                self.tax_rule = f_tax_rule
-                self.__post_init__()
-                return self, pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            self = _new(_C96)
+            self.tax_rule = f_tax_rule
+            self.__post_init__()
+            return self, r
         else:
             raise Fallback
 
 
-def _t95(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t95(V: int, r: int) -> tuple[Any, int]:
     # PriceRuleStackListType -> PriceRuleStackList
     f_price_rule_stack = []
     s = 0
     while True:
         k = _K130[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = _t104(V, E, pos)
-                f_price_rule_stack.append(v)
-                s = 1
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            v, r = _t104(V, r)
+            f_price_rule_stack.append(v)
+            s = 1
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                v, pos = _t104(V, E, pos)
+                v, r = _t104(V, r)
                 f_price_rule_stack.append(v)
                 s = _N131[s][0]
             elif x == 1:
                 self = _new(_C97)
                 self.price_rule_stack = f_price_rule_stack
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                self = _new(_C97)
-                self.price_rule_stack = f_price_rule_stack
-                self.__post_init__()
-                return self, pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            self = _new(_C97)
+            self.price_rule_stack = f_price_rule_stack
+            self.__post_init__()
+            return self, r
         else:
             raise Fallback
 
 
-def _t96(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t96(V: int, r: int) -> tuple[Any, int]:
     # OverstayRuleListType -> OverstayRuleList
     f_overstay_time_threshold = None
     f_overstay_power_threshold = None
@@ -6747,36 +6030,36 @@ def _t96(V: int, E: int, pos: int) -> tuple[Any, int]:
     while True:
         k = _K132[s]
         if k == 0:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
+                r -= 8
+                v = (V >> r) & 0xFF
                 if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                    v, r = ruint(V, r, v)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 f_overstay_time_threshold = v
                 s = 3
             elif x == 1:
-                v, pos = _t82(V, E, pos)
+                v, r = _t82(V, r)
                 f_overstay_power_threshold = v
                 s = 2
             elif x == 2:
-                v, pos = _t105(V, E, pos)
+                v, r = _t105(V, r)
                 f_overstay_rule.append(v)
                 s = 1
             else:
                 raise Fallback
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                v, pos = _t105(V, E, pos)
+                v, r = _t105(V, r)
                 f_overstay_rule.append(v)
                 s = _N134[s][0]
             elif x == 1:
@@ -6785,156 +6068,142 @@ def _t96(V: int, E: int, pos: int) -> tuple[Any, int]:
                 self.overstay_power_threshold = f_overstay_power_threshold
                 self.overstay_rule = f_overstay_rule
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = _t105(V, E, pos)
-                f_overstay_rule.append(v)
-                s = 1
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            v, r = _t105(V, r)
+            f_overstay_rule.append(v)
+            s = 1
         elif k == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                v, pos = _t82(V, E, pos)
+                v, r = _t82(V, r)
                 f_overstay_power_threshold = v
                 s = 2
             elif x == 1:
-                v, pos = _t105(V, E, pos)
+                v, r = _t105(V, r)
                 f_overstay_rule.append(v)
                 s = 1
             else:
                 raise Fallback
         elif k == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                self = _new(_C98)
-                self.overstay_time_threshold = f_overstay_time_threshold
-                self.overstay_power_threshold = f_overstay_power_threshold
-                self.overstay_rule = f_overstay_rule
-                self.__post_init__()
-                return self, pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            self = _new(_C98)
+            self.overstay_time_threshold = f_overstay_time_threshold
+            self.overstay_power_threshold = f_overstay_power_threshold
+            self.overstay_rule = f_overstay_rule
+            self.__post_init__()
+            return self, r
         else:
             raise Fallback
 
 
-def _t97(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t97(V: int, r: int) -> tuple[Any, int]:
     # AdditionalServiceListType -> AdditionalServiceList
     f_additional_service = []
     s = 0
     while True:
         k = _K135[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = _t106(V, E, pos)
-                f_additional_service.append(v)
-                s = 1
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            v, r = _t106(V, r)
+            f_additional_service.append(v)
+            s = 1
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                v, pos = _t106(V, E, pos)
+                v, r = _t106(V, r)
                 f_additional_service.append(v)
                 s = _N136[s][0]
             elif x == 1:
                 self = _new(_C99)
                 self.additional_service = f_additional_service
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                self = _new(_C99)
-                self.additional_service = f_additional_service
-                self.__post_init__()
-                return self, pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            self = _new(_C99)
+            self.additional_service = f_additional_service
+            self.__post_init__()
+            return self, r
         else:
             raise Fallback
 
 
-def _t98(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t98(V: int, r: int) -> tuple[Any, int]:
     # PriceLevelScheduleEntryListType -> PriceLevelScheduleEntryList
     f_price_level_schedule_entry = []
     s = 0
     while True:
         k = _K130[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = _t107(V, E, pos)
-                f_price_level_schedule_entry.append(v)
-                s = 1
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            v, r = _t107(V, r)
+            f_price_level_schedule_entry.append(v)
+            s = 1
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                v, pos = _t107(V, E, pos)
+                v, r = _t107(V, r)
                 f_price_level_schedule_entry.append(v)
                 s = _N131[s][0]
             elif x == 1:
                 self = _new(_C100)
                 self.price_level_schedule_entry = f_price_level_schedule_entry
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                self = _new(_C100)
-                self.price_level_schedule_entry = f_price_level_schedule_entry
-                self.__post_init__()
-                return self, pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            self = _new(_C100)
+            self.price_level_schedule_entry = f_price_level_schedule_entry
+            self.__post_init__()
+            return self, r
         else:
             raise Fallback
 
 
-def _t99(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t99(V: int, r: int) -> tuple[Any, int]:
     # ChargingScheduleType -> ChargingSchedule
     f_power_schedule = None
     f_price_schedule = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t108(V, E, pos)
-            f_power_schedule = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t108(V, r)
+        f_power_schedule = v
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t84(V, E, pos)
+            v, r = _t84(V, r)
             f_price_schedule = v
             s = 2
         elif x == 1:
-            v, pos = _t85(V, E, pos)
+            v, r = _t85(V, r)
             f_price_schedule = v
             s = 2
         elif x == 2:
@@ -6942,24 +6211,22 @@ def _t99(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.power_schedule = f_power_schedule
             self.price_schedule = f_price_schedule
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C101)
-            self.power_schedule = f_power_schedule
-            self.price_schedule = f_price_schedule
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C101)
+        self.power_schedule = f_power_schedule
+        self.price_schedule = f_price_schedule
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t100(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t100(V: int, r: int) -> tuple[Any, int]:
     # ParameterType -> Parameter
     f_bool_value = None
     f_byte_value = None
@@ -6970,187 +6237,175 @@ def _t100(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_name = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rstr(V, E, pos)
-            f_name = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rstr(V, r)
+        f_name = v
+        s = 1
     if s == 1:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             f_bool_value = v
             s = 2
         elif x == 1:
-            pos += 10
-            x = (V >> (E - pos)) & 0x3ff
+            r -= 10
+            x = (V >> r) & 0x3ff
             if x & 0x201:
                 raise Fallback
             v = (x >> 1) + -128
             f_byte_value = v
             s = 2
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_short_value = v
             s = 2
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_int_value = v
             s = 2
         elif x == 4:
-            v, pos = _t82(V, E, pos)
+            v, r = _t82(V, r)
             f_rational_number = v
             s = 2
         elif x == 5:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_finite_string = v
             s = 2
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C102)
-            self.bool_value = f_bool_value
-            self.byte_value = f_byte_value
-            self.short_value = f_short_value
-            self.int_value = f_int_value
-            self.rational_number = f_rational_number
-            self.finite_string = f_finite_string
-            self.name = f_name
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C102)
+        self.bool_value = f_bool_value
+        self.byte_value = f_byte_value
+        self.short_value = f_short_value
+        self.int_value = f_int_value
+        self.rational_number = f_rational_number
+        self.finite_string = f_finite_string
+        self.name = f_name
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t101(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t101(V: int, r: int) -> tuple[Any, int]:
     # EVPowerScheduleEntryListType -> EVPowerScheduleEntryList
     f_ev_power_schedule_entry = []
     s = 0
     while True:
         k = _K130[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = _t109(V, E, pos)
-                f_ev_power_schedule_entry.append(v)
-                s = 1
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            v, r = _t109(V, r)
+            f_ev_power_schedule_entry.append(v)
+            s = 1
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                v, pos = _t109(V, E, pos)
+                v, r = _t109(V, r)
                 f_ev_power_schedule_entry.append(v)
                 s = _N131[s][0]
             elif x == 1:
                 self = _new(_C103)
                 self.ev_power_schedule_entry = f_ev_power_schedule_entry
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                self = _new(_C103)
-                self.ev_power_schedule_entry = f_ev_power_schedule_entry
-                self.__post_init__()
-                return self, pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            self = _new(_C103)
+            self.ev_power_schedule_entry = f_ev_power_schedule_entry
+            self.__post_init__()
+            return self, r
         else:
             raise Fallback
 
 
-def _t102(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t102(V: int, r: int) -> tuple[Any, int]:
     # EVPriceRuleStackListType -> EVPriceRuleStackList
     f_ev_price_rule_stack = []
     s = 0
     while True:
         k = _K130[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = _t110(V, E, pos)
-                f_ev_price_rule_stack.append(v)
-                s = 1
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            v, r = _t110(V, r)
+            f_ev_price_rule_stack.append(v)
+            s = 1
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                v, pos = _t110(V, E, pos)
+                v, r = _t110(V, r)
                 f_ev_price_rule_stack.append(v)
                 s = _N131[s][0]
             elif x == 1:
                 self = _new(_C104)
                 self.ev_price_rule_stack = f_ev_price_rule_stack
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                self = _new(_C104)
-                self.ev_price_rule_stack = f_ev_price_rule_stack
-                self.__post_init__()
-                return self, pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            self = _new(_C104)
+            self.ev_price_rule_stack = f_ev_price_rule_stack
+            self.__post_init__()
+            return self, r
         else:
             raise Fallback
 
 
-def _t103(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t103(V: int, r: int) -> tuple[Any, int]:
     # TaxRuleType -> TaxRule
     f_tax_rule_id = None
     f_tax_rule_name = None
@@ -7162,65 +6417,58 @@ def _t103(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_applies_minimum_maximum_cost = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_tax_rule_id = v
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_tax_rule_id = v
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_tax_rule_name = v
             s = 3
         elif x == 1:
-            v, pos = _t82(V, E, pos)
+            v, r = _t82(V, r)
             f_tax_rate = v
             s = 2
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t82(V, E, pos)
-            f_tax_rate = v
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t82(V, r)
+        f_tax_rate = v
+        s = 2
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             f_tax_included_in_price = v
             s = 5
         elif x == 1:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -7229,78 +6477,60 @@ def _t103(V: int, E: int, pos: int) -> tuple[Any, int]:
         else:
             raise Fallback
     if s == 5:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = x == 2
-            f_applies_to_energy_fee = v
-            s = 4
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = x == 2
+        f_applies_to_energy_fee = v
+        s = 4
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = x == 2
-            f_applies_to_parking_fee = v
-            s = 6
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = x == 2
+        f_applies_to_parking_fee = v
+        s = 6
     if s == 6:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = x == 2
-            f_applies_to_overstay_fee = v
-            s = 7
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = x == 2
+        f_applies_to_overstay_fee = v
+        s = 7
     if s == 7:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = x == 2
-            f_applies_minimum_maximum_cost = v
-            s = 8
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = x == 2
+        f_applies_minimum_maximum_cost = v
+        s = 8
     if s == 8:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C105)
-            self.tax_rule_id = f_tax_rule_id
-            self.tax_rule_name = f_tax_rule_name
-            self.tax_rate = f_tax_rate
-            self.tax_included_in_price = f_tax_included_in_price
-            self.applies_to_energy_fee = f_applies_to_energy_fee
-            self.applies_to_parking_fee = f_applies_to_parking_fee
-            self.applies_to_overstay_fee = f_applies_to_overstay_fee
-            self.applies_minimum_maximum_cost = f_applies_minimum_maximum_cost
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C105)
+        self.tax_rule_id = f_tax_rule_id
+        self.tax_rule_name = f_tax_rule_name
+        self.tax_rate = f_tax_rate
+        self.tax_included_in_price = f_tax_included_in_price
+        self.applies_to_energy_fee = f_applies_to_energy_fee
+        self.applies_to_parking_fee = f_applies_to_parking_fee
+        self.applies_to_overstay_fee = f_applies_to_overstay_fee
+        self.applies_minimum_maximum_cost = f_applies_minimum_maximum_cost
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t104(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t104(V: int, r: int) -> tuple[Any, int]:
     # PriceRuleStackType -> PriceRuleStack
     f_duration = None
     f_price_rule = []
@@ -7308,37 +6538,30 @@ def _t104(V: int, E: int, pos: int) -> tuple[Any, int]:
     while True:
         k = _K148[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                f_duration = v
-                s = 1
-            else:
+            r -= 2
+            if (V >> r) & 0x3:
                 raise Fallback
+            r -= 8
+            v = (V >> r) & 0xFF
+            if v > 0x7F:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            f_duration = v
+            s = 1
         elif k == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = _t111(V, E, pos)
-                f_price_rule.append(v)
-                s = 2
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            v, r = _t111(V, r)
+            f_price_rule.append(v)
+            s = 2
         elif k == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                v, pos = _t111(V, E, pos)
+                v, r = _t111(V, r)
                 f_price_rule.append(v)
                 s = _N149[s][0]
             elif x == 1:
@@ -7346,25 +6569,23 @@ def _t104(V: int, E: int, pos: int) -> tuple[Any, int]:
                 self.duration = f_duration
                 self.price_rule = f_price_rule
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                self = _new(_C106)
-                self.duration = f_duration
-                self.price_rule = f_price_rule
-                self.__post_init__()
-                return self, pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            self = _new(_C106)
+            self.duration = f_duration
+            self.price_rule = f_price_rule
+            self.__post_init__()
+            return self, r
         else:
             raise Fallback
 
 
-def _t105(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t105(V: int, r: int) -> tuple[Any, int]:
     # OverstayRuleType -> OverstayRule
     f_overstay_rule_description = None
     f_start_time = None
@@ -7372,188 +6593,154 @@ def _t105(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_overstay_fee_period = None
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_overstay_rule_description = v
             s = 2
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_start_time = v
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_start_time = v
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_start_time = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t82(V, E, pos)
-            f_overstay_fee = v
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t82(V, r)
+        f_overstay_fee = v
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_overstay_fee_period = v
-            s = 4
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_overstay_fee_period = v
+        s = 4
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C107)
-            self.overstay_rule_description = f_overstay_rule_description
-            self.start_time = f_start_time
-            self.overstay_fee = f_overstay_fee
-            self.overstay_fee_period = f_overstay_fee_period
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C107)
+        self.overstay_rule_description = f_overstay_rule_description
+        self.start_time = f_start_time
+        self.overstay_fee = f_overstay_fee
+        self.overstay_fee_period = f_overstay_fee_period
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t106(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t106(V: int, r: int) -> tuple[Any, int]:
     # AdditionalServiceType -> AdditionalService
     f_service_name = None
     f_service_fee = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_service_name = v
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rstr(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_service_name = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t82(V, E, pos)
-            f_service_fee = v
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t82(V, r)
+        f_service_fee = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C108)
-            self.service_name = f_service_name
-            self.service_fee = f_service_fee
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C108)
+        self.service_name = f_service_name
+        self.service_fee = f_service_fee
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t107(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t107(V: int, r: int) -> tuple[Any, int]:
     # PriceLevelScheduleEntryType -> PriceLevelScheduleEntry
     f_duration = None
     f_price_level = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_duration = v
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_duration = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 10
-            x = (V >> (E - pos)) & 0x3ff
-            if x & 0x201:
-                raise Fallback
-            v = x >> 1
-            f_price_level = v
-            s = 2
-        else:
+        r -= 11
+        x = (V >> r) & 0x7ff
+        if x & 0x601:
             raise Fallback
+        x &= 0x3ff
+        v = x >> 1
+        f_price_level = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C109)
-            self.duration = f_duration
-            self.price_level = f_price_level
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C109)
+        self.duration = f_duration
+        self.price_level = f_price_level
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t108(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t108(V: int, r: int) -> tuple[Any, int]:
     # PowerScheduleType -> PowerSchedule
     f_time_anchor = None
     f_available_energy = None
@@ -7561,125 +6748,107 @@ def _t108(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_power_schedule_entries = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_time_anchor = v
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_time_anchor = v
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t82(V, E, pos)
+            v, r = _t82(V, r)
             f_available_energy = v
             s = 4
         elif x == 1:
-            v, pos = _t82(V, E, pos)
+            v, r = _t82(V, r)
             f_power_tolerance = v
             s = 3
         elif x == 2:
-            v, pos = _t112(V, E, pos)
+            v, r = _t112(V, r)
             f_power_schedule_entries = v
             s = 2
         else:
             raise Fallback
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t82(V, E, pos)
+            v, r = _t82(V, r)
             f_power_tolerance = v
             s = 3
         elif x == 1:
-            v, pos = _t112(V, E, pos)
+            v, r = _t112(V, r)
             f_power_schedule_entries = v
             s = 2
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t112(V, E, pos)
-            f_power_schedule_entries = v
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t112(V, r)
+        f_power_schedule_entries = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C110)
-            self.time_anchor = f_time_anchor
-            self.available_energy = f_available_energy
-            self.power_tolerance = f_power_tolerance
-            self.power_schedule_entries = f_power_schedule_entries
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C110)
+        self.time_anchor = f_time_anchor
+        self.available_energy = f_available_energy
+        self.power_tolerance = f_power_tolerance
+        self.power_schedule_entries = f_power_schedule_entries
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t109(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t109(V: int, r: int) -> tuple[Any, int]:
     # EVPowerScheduleEntryType -> EVPowerScheduleEntry
     f_duration = None
     f_power = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_duration = v
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_duration = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t82(V, E, pos)
-            f_power = v
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t82(V, r)
+        f_power = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C111)
-            self.duration = f_duration
-            self.power = f_power
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C111)
+        self.duration = f_duration
+        self.power = f_power
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t110(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t110(V: int, r: int) -> tuple[Any, int]:
     # EVPriceRuleStackType -> EVPriceRuleStack
     f_duration = None
     f_ev_price_rule = []
@@ -7687,37 +6856,30 @@ def _t110(V: int, E: int, pos: int) -> tuple[Any, int]:
     while True:
         k = _K148[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                f_duration = v
-                s = 1
-            else:
+            r -= 2
+            if (V >> r) & 0x3:
                 raise Fallback
+            r -= 8
+            v = (V >> r) & 0xFF
+            if v > 0x7F:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            f_duration = v
+            s = 1
         elif k == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = _t113(V, E, pos)
-                f_ev_price_rule.append(v)
-                s = 2
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            v, r = _t113(V, r)
+            f_ev_price_rule.append(v)
+            s = 2
         elif k == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                v, pos = _t113(V, E, pos)
+                v, r = _t113(V, r)
                 f_ev_price_rule.append(v)
                 s = _N149[s][0]
             elif x == 1:
@@ -7725,25 +6887,23 @@ def _t110(V: int, E: int, pos: int) -> tuple[Any, int]:
                 self.duration = f_duration
                 self.ev_price_rule = f_ev_price_rule
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                self = _new(_C112)
-                self.duration = f_duration
-                self.ev_price_rule = f_ev_price_rule
-                self.__post_init__()
-                return self, pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            self = _new(_C112)
+            self.duration = f_duration
+            self.ev_price_rule = f_ev_price_rule
+            self.__post_init__()
+            return self, r
         else:
             raise Fallback
 
 
-def _t111(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t111(V: int, r: int) -> tuple[Any, int]:
     # PriceRuleType -> PriceRule
     f_energy_fee = None
     f_parking_fee = None
@@ -7753,253 +6913,237 @@ def _t111(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_power_range_start = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t82(V, E, pos)
-            f_energy_fee = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t82(V, r)
+        f_energy_fee = v
+        s = 1
     if s == 1:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t82(V, E, pos)
+            v, r = _t82(V, r)
             f_parking_fee = v
             s = 6
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_parking_fee_period = v
             s = 5
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_carbon_dioxide_emission = v
             s = 4
         elif x == 3:
-            pos += 10
-            x = (V >> (E - pos)) & 0x3ff
+            r -= 10
+            x = (V >> r) & 0x3ff
             if x & 0x201:
                 raise Fallback
             v = x >> 1
             f_renewable_generation_percentage = v
             s = 3
         elif x == 4:
-            v, pos = _t82(V, E, pos)
+            v, r = _t82(V, r)
             f_power_range_start = v
             s = 2
         else:
             raise Fallback
     if s == 6:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_parking_fee_period = v
             s = 5
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_carbon_dioxide_emission = v
             s = 4
         elif x == 2:
-            pos += 10
-            x = (V >> (E - pos)) & 0x3ff
+            r -= 10
+            x = (V >> r) & 0x3ff
             if x & 0x201:
                 raise Fallback
             v = x >> 1
             f_renewable_generation_percentage = v
             s = 3
         elif x == 3:
-            v, pos = _t82(V, E, pos)
+            v, r = _t82(V, r)
             f_power_range_start = v
             s = 2
         else:
             raise Fallback
     if s == 5:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_carbon_dioxide_emission = v
             s = 4
         elif x == 1:
-            pos += 10
-            x = (V >> (E - pos)) & 0x3ff
+            r -= 10
+            x = (V >> r) & 0x3ff
             if x & 0x201:
                 raise Fallback
             v = x >> 1
             f_renewable_generation_percentage = v
             s = 3
         elif x == 2:
-            v, pos = _t82(V, E, pos)
+            v, r = _t82(V, r)
             f_power_range_start = v
             s = 2
         else:
             raise Fallback
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 10
-            x = (V >> (E - pos)) & 0x3ff
+            r -= 10
+            x = (V >> r) & 0x3ff
             if x & 0x201:
                 raise Fallback
             v = x >> 1
             f_renewable_generation_percentage = v
             s = 3
         elif x == 1:
-            v, pos = _t82(V, E, pos)
+            v, r = _t82(V, r)
             f_power_range_start = v
             s = 2
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t82(V, E, pos)
-            f_power_range_start = v
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t82(V, r)
+        f_power_range_start = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C113)
-            self.energy_fee = f_energy_fee
-            self.parking_fee = f_parking_fee
-            self.parking_fee_period = f_parking_fee_period
-            self.carbon_dioxide_emission = f_carbon_dioxide_emission
-            self.renewable_generation_percentage = f_renewable_generation_percentage
-            self.power_range_start = f_power_range_start
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C113)
+        self.energy_fee = f_energy_fee
+        self.parking_fee = f_parking_fee
+        self.parking_fee_period = f_parking_fee_period
+        self.carbon_dioxide_emission = f_carbon_dioxide_emission
+        self.renewable_generation_percentage = f_renewable_generation_percentage
+        self.power_range_start = f_power_range_start
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t112(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t112(V: int, r: int) -> tuple[Any, int]:
     # PowerScheduleEntryListType -> PowerScheduleEntryList
     f_power_schedule_entry = []
     s = 0
     while True:
         k = _K130[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = _t91(V, E, pos)
-                f_power_schedule_entry.append(v)
-                s = 1
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            v, r = _t91(V, r)
+            f_power_schedule_entry.append(v)
+            s = 1
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                v, pos = _t91(V, E, pos)
+                v, r = _t91(V, r)
                 f_power_schedule_entry.append(v)
                 s = _N131[s][0]
             elif x == 1:
                 self = _new(_C114)
                 self.power_schedule_entry = f_power_schedule_entry
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                self = _new(_C114)
-                self.power_schedule_entry = f_power_schedule_entry
-                self.__post_init__()
-                return self, pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            self = _new(_C114)
+            self.power_schedule_entry = f_power_schedule_entry
+            self.__post_init__()
+            return self, r
         else:
             raise Fallback
 
 
-def _t113(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t113(V: int, r: int) -> tuple[Any, int]:
     # EVPriceRuleType -> EVPriceRule
     f_energy_fee = None
     f_power_range_start = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t82(V, E, pos)
-            f_energy_fee = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t82(V, r)
+        f_energy_fee = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t82(V, E, pos)
-            f_power_range_start = v
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t82(V, r)
+        f_power_range_start = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C115)
-            self.energy_fee = f_energy_fee
-            self.power_range_start = f_power_range_start
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C115)
+        self.energy_fee = f_energy_fee
+        self.power_range_start = f_power_range_start
+        self.__post_init__()
+        return self, r
     raise Fallback

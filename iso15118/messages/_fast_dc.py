@@ -124,106 +124,106 @@ def decode(data: bytes) -> Any:
     V = int.from_bytes(data, 'big')
     if E < 8 or data[0] != 0x80:
         raise Fallback
-    pos = 14
-    x = (V >> (E - pos)) & 0x3f
+    r = E - 14
+    x = (V >> r) & 0x3f
     if x == 0:
-        msg, pos = _t0(V, E, pos)
+        msg, r = _t0(V, r)
     elif x == 1:
-        msg, pos = _t1(V, E, pos)
+        msg, r = _t1(V, r)
     elif x == 2:
-        msg, pos = _t2(V, E, pos)
+        msg, r = _t2(V, r)
     elif x == 3:
-        msg, pos = _t3(V, E, pos)
+        msg, r = _t3(V, r)
     elif x == 4:
-        msg, pos = _t4(V, E, pos)
+        msg, r = _t4(V, r)
     elif x == 5:
-        msg, pos = _t5(V, E, pos)
+        msg, r = _t5(V, r)
     elif x == 6:
-        msg, pos = _t6(V, E, pos)
+        msg, r = _t6(V, r)
     elif x == 7:
-        msg, pos = _t7(V, E, pos)
+        msg, r = _t7(V, r)
     elif x == 8:
-        msg, pos = _t8(V, E, pos)
+        msg, r = _t8(V, r)
     elif x == 9:
-        msg, pos = _t9(V, E, pos)
+        msg, r = _t9(V, r)
     elif x == 10:
-        msg, pos = _t10(V, E, pos)
+        msg, r = _t10(V, r)
     elif x == 11:
-        msg, pos = _t11(V, E, pos)
+        msg, r = _t11(V, r)
     elif x == 12:
-        msg, pos = _t12(V, E, pos)
+        msg, r = _t12(V, r)
     elif x == 13:
-        msg, pos = _t13(V, E, pos)
+        msg, r = _t13(V, r)
     elif x == 14:
-        msg, pos = _t14(V, E, pos)
+        msg, r = _t14(V, r)
     elif x == 15:
-        msg, pos = _t15(V, E, pos)
+        msg, r = _t15(V, r)
     elif x == 16:
-        msg, pos = _t16(V, E, pos)
+        msg, r = _t16(V, r)
     elif x == 17:
-        msg, pos = _t17(V, E, pos)
+        msg, r = _t17(V, r)
     elif x == 18:
-        msg, pos = _t18(V, E, pos)
+        msg, r = _t18(V, r)
     elif x == 19:
-        msg, pos = _t19(V, E, pos)
+        msg, r = _t19(V, r)
     elif x == 20:
-        msg, pos = _t20(V, E, pos)
+        msg, r = _t20(V, r)
     elif x == 21:
-        msg, pos = _t21(V, E, pos)
+        msg, r = _t21(V, r)
     elif x == 22:
-        msg, pos = _t22(V, E, pos)
+        msg, r = _t22(V, r)
     elif x == 24:
-        msg, pos = _t23(V, E, pos)
+        msg, r = _t23(V, r)
     elif x == 25:
-        msg, pos = _t24(V, E, pos)
+        msg, r = _t24(V, r)
     elif x == 26:
-        msg, pos = _t25(V, E, pos)
+        msg, r = _t25(V, r)
     elif x == 28:
-        msg, pos = _t26(V, E, pos)
+        msg, r = _t26(V, r)
     elif x == 29:
-        msg, pos = _t27(V, E, pos)
+        msg, r = _t27(V, r)
     elif x == 31:
-        msg, pos = _t28(V, E, pos)
+        msg, r = _t28(V, r)
     elif x == 32:
-        msg, pos = _t29(V, E, pos)
+        msg, r = _t29(V, r)
     elif x == 33:
-        msg, pos = _t30(V, E, pos)
+        msg, r = _t30(V, r)
     elif x == 34:
-        msg, pos = _t31(V, E, pos)
+        msg, r = _t31(V, r)
     elif x == 35:
-        msg, pos = _t32(V, E, pos)
+        msg, r = _t32(V, r)
     elif x == 36:
-        msg, pos = _t33(V, E, pos)
+        msg, r = _t33(V, r)
     elif x == 37:
-        msg, pos = _t34(V, E, pos)
+        msg, r = _t34(V, r)
     elif x == 38:
-        msg, pos = _t35(V, E, pos)
+        msg, r = _t35(V, r)
     elif x == 39:
-        msg, pos = _t36(V, E, pos)
+        msg, r = _t36(V, r)
     elif x == 40:
-        msg, pos = _t37(V, E, pos)
+        msg, r = _t37(V, r)
     elif x == 41:
-        msg, pos = _t38(V, E, pos)
+        msg, r = _t38(V, r)
     elif x == 42:
-        msg, pos = _t39(V, E, pos)
+        msg, r = _t39(V, r)
     elif x == 43:
-        msg, pos = _t40(V, E, pos)
+        msg, r = _t40(V, r)
     elif x == 44:
-        msg, pos = _t41(V, E, pos)
+        msg, r = _t41(V, r)
     elif x == 45:
-        msg, pos = _t42(V, E, pos)
+        msg, r = _t42(V, r)
     elif x == 46:
-        msg, pos = _t43(V, E, pos)
+        msg, r = _t43(V, r)
     elif x == 47:
-        msg, pos = _t44(V, E, pos)
+        msg, r = _t44(V, r)
     else:
         raise Fallback
-    if E - pos >= 8:
+    if r >= 8:
         raise Fallback
     return msg
 
 
-def _t0(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t0(V: int, r: int) -> tuple[Any, int]:
     # BPT_DC_CPDReqEnergyTransferMode -> BPTDCCPDReqEnergyTransferMode
     f_ev_maximum_charge_power = None
     f_ev_minimum_charge_power = None
@@ -238,65 +238,53 @@ def _t0(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_ev_minimum_discharge_current = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_ev_maximum_charge_power = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_ev_maximum_charge_power = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_ev_minimum_charge_power = v
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_ev_minimum_charge_power = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_ev_maximum_charge_current = v
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_ev_maximum_charge_current = v
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_ev_minimum_charge_current = v
-            s = 4
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_ev_minimum_charge_current = v
+        s = 4
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_ev_maximum_voltage = v
-            s = 5
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_ev_maximum_voltage = v
+        s = 5
     if s == 5:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_ev_minimum_voltage = v
-            s = 6
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_ev_minimum_voltage = v
+        s = 6
     if s == 6:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -305,71 +293,61 @@ def _t0(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_target_soc = v
             s = 8
         elif x == 1:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_maximum_discharge_power = v
             s = 7
         else:
             raise Fallback
     if s == 8:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_ev_maximum_discharge_power = v
-            s = 7
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_ev_maximum_discharge_power = v
+        s = 7
     if s == 7:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_ev_minimum_discharge_power = v
-            s = 9
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_ev_minimum_discharge_power = v
+        s = 9
     if s == 9:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_ev_maximum_discharge_current = v
-            s = 10
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_ev_maximum_discharge_current = v
+        s = 10
     if s == 10:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_ev_minimum_discharge_current = v
-            s = 11
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_ev_minimum_discharge_current = v
+        s = 11
     if s == 11:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C0)
-            self.ev_maximum_charge_power = f_ev_maximum_charge_power
-            self.ev_minimum_charge_power = f_ev_minimum_charge_power
-            self.ev_maximum_charge_current = f_ev_maximum_charge_current
-            self.ev_minimum_charge_current = f_ev_minimum_charge_current
-            self.ev_maximum_voltage = f_ev_maximum_voltage
-            self.ev_minimum_voltage = f_ev_minimum_voltage
-            self.target_soc = f_target_soc
-            self.ev_maximum_discharge_power = f_ev_maximum_discharge_power
-            self.ev_minimum_discharge_power = f_ev_minimum_discharge_power
-            self.ev_maximum_discharge_current = f_ev_maximum_discharge_current
-            self.ev_minimum_discharge_current = f_ev_minimum_discharge_current
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C0)
+        self.ev_maximum_charge_power = f_ev_maximum_charge_power
+        self.ev_minimum_charge_power = f_ev_minimum_charge_power
+        self.ev_maximum_charge_current = f_ev_maximum_charge_current
+        self.ev_minimum_charge_current = f_ev_minimum_charge_current
+        self.ev_maximum_voltage = f_ev_maximum_voltage
+        self.ev_minimum_voltage = f_ev_minimum_voltage
+        self.target_soc = f_target_soc
+        self.ev_maximum_discharge_power = f_ev_maximum_discharge_power
+        self.ev_minimum_discharge_power = f_ev_minimum_discharge_power
+        self.ev_maximum_discharge_current = f_ev_maximum_discharge_current
+        self.ev_minimum_discharge_current = f_ev_minimum_discharge_current
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t1(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t1(V: int, r: int) -> tuple[Any, int]:
     # BPT_DC_CPDResEnergyTransferMode -> BPTDCCPDResEnergyTransferMode
     f_evse_maximum_charge_power = None
     f_evse_minimum_charge_power = None
@@ -384,132 +362,110 @@ def _t1(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_evse_minimum_discharge_current = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_evse_maximum_charge_power = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_evse_maximum_charge_power = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_evse_minimum_charge_power = v
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_evse_minimum_charge_power = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_evse_maximum_charge_current = v
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_evse_maximum_charge_current = v
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_evse_minimum_charge_current = v
-            s = 4
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_evse_minimum_charge_current = v
+        s = 4
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_evse_maximum_voltage = v
-            s = 5
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_evse_maximum_voltage = v
+        s = 5
     if s == 5:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_evse_minimum_voltage = v
-            s = 6
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_evse_minimum_voltage = v
+        s = 6
     if s == 6:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_power_ramp_limitation = v
             s = 8
         elif x == 1:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_maximum_discharge_power = v
             s = 7
         else:
             raise Fallback
     if s == 8:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_evse_maximum_discharge_power = v
-            s = 7
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_evse_maximum_discharge_power = v
+        s = 7
     if s == 7:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_evse_minimum_discharge_power = v
-            s = 9
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_evse_minimum_discharge_power = v
+        s = 9
     if s == 9:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_evse_maximum_discharge_current = v
-            s = 10
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_evse_maximum_discharge_current = v
+        s = 10
     if s == 10:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_evse_minimum_discharge_current = v
-            s = 11
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_evse_minimum_discharge_current = v
+        s = 11
     if s == 11:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C1)
-            self.evse_maximum_charge_power = f_evse_maximum_charge_power
-            self.evse_minimum_charge_power = f_evse_minimum_charge_power
-            self.evse_maximum_charge_current = f_evse_maximum_charge_current
-            self.evse_minimum_charge_current = f_evse_minimum_charge_current
-            self.evse_maximum_voltage = f_evse_maximum_voltage
-            self.evse_minimum_voltage = f_evse_minimum_voltage
-            self.evse_power_ramp_limitation = f_evse_power_ramp_limitation
-            self.evse_maximum_discharge_power = f_evse_maximum_discharge_power
-            self.evse_minimum_discharge_power = f_evse_minimum_discharge_power
-            self.evse_maximum_discharge_current = f_evse_maximum_discharge_current
-            self.evse_minimum_discharge_current = f_evse_minimum_discharge_current
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C1)
+        self.evse_maximum_charge_power = f_evse_maximum_charge_power
+        self.evse_minimum_charge_power = f_evse_minimum_charge_power
+        self.evse_maximum_charge_current = f_evse_maximum_charge_current
+        self.evse_minimum_charge_current = f_evse_minimum_charge_current
+        self.evse_maximum_voltage = f_evse_maximum_voltage
+        self.evse_minimum_voltage = f_evse_minimum_voltage
+        self.evse_power_ramp_limitation = f_evse_power_ramp_limitation
+        self.evse_maximum_discharge_power = f_evse_maximum_discharge_power
+        self.evse_minimum_discharge_power = f_evse_minimum_discharge_power
+        self.evse_maximum_discharge_current = f_evse_maximum_discharge_current
+        self.evse_minimum_discharge_current = f_evse_minimum_discharge_current
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t2(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t2(V: int, r: int) -> tuple[Any, int]:
     # BPT_Dynamic_DC_CLReqControlMode -> BPTDynamicDCCLReqControlMode
     f_departure_time = None
     f_ev_target_energy_request = None
@@ -527,135 +483,113 @@ def _t2(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_ev_minimum_v2x_energy_request = None
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_departure_time = v
             s = 2
         elif x == 1:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_target_energy_request = v
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_ev_target_energy_request = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_ev_target_energy_request = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_ev_maximum_energy_request = v
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_ev_maximum_energy_request = v
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_ev_minimum_energy_request = v
-            s = 4
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_ev_minimum_energy_request = v
+        s = 4
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_ev_maximum_charge_power = v
-            s = 5
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_ev_maximum_charge_power = v
+        s = 5
     if s == 5:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_ev_minimum_charge_power = v
-            s = 6
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_ev_minimum_charge_power = v
+        s = 6
     if s == 6:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_ev_maximum_charge_current = v
-            s = 7
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_ev_maximum_charge_current = v
+        s = 7
     if s == 7:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_ev_maximum_voltage = v
-            s = 8
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_ev_maximum_voltage = v
+        s = 8
     if s == 8:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_ev_minimum_voltage = v
-            s = 9
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_ev_minimum_voltage = v
+        s = 9
     if s == 9:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_ev_maximum_discharge_power = v
-            s = 10
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_ev_maximum_discharge_power = v
+        s = 10
     if s == 10:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_ev_minimum_discharge_power = v
-            s = 11
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_ev_minimum_discharge_power = v
+        s = 11
     if s == 11:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_ev_maximum_discharge_current = v
-            s = 12
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_ev_maximum_discharge_current = v
+        s = 12
     if s == 12:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_maximum_v2x_energy_request = v
             s = 14
         elif x == 1:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_minimum_v2x_energy_request = v
             s = 13
         elif x == 2:
@@ -675,14 +609,14 @@ def _t2(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ev_maximum_v2x_energy_request = f_ev_maximum_v2x_energy_request
             self.ev_minimum_v2x_energy_request = f_ev_minimum_v2x_energy_request
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 14:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_minimum_v2x_energy_request = v
             s = 13
         elif x == 1:
@@ -702,36 +636,34 @@ def _t2(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ev_maximum_v2x_energy_request = f_ev_maximum_v2x_energy_request
             self.ev_minimum_v2x_energy_request = f_ev_minimum_v2x_energy_request
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 13:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C2)
-            self.departure_time = f_departure_time
-            self.ev_target_energy_request = f_ev_target_energy_request
-            self.ev_maximum_energy_request = f_ev_maximum_energy_request
-            self.ev_minimum_energy_request = f_ev_minimum_energy_request
-            self.ev_maximum_charge_power = f_ev_maximum_charge_power
-            self.ev_minimum_charge_power = f_ev_minimum_charge_power
-            self.ev_maximum_charge_current = f_ev_maximum_charge_current
-            self.ev_maximum_voltage = f_ev_maximum_voltage
-            self.ev_minimum_voltage = f_ev_minimum_voltage
-            self.ev_maximum_discharge_power = f_ev_maximum_discharge_power
-            self.ev_minimum_discharge_power = f_ev_minimum_discharge_power
-            self.ev_maximum_discharge_current = f_ev_maximum_discharge_current
-            self.ev_maximum_v2x_energy_request = f_ev_maximum_v2x_energy_request
-            self.ev_minimum_v2x_energy_request = f_ev_minimum_v2x_energy_request
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C2)
+        self.departure_time = f_departure_time
+        self.ev_target_energy_request = f_ev_target_energy_request
+        self.ev_maximum_energy_request = f_ev_maximum_energy_request
+        self.ev_minimum_energy_request = f_ev_minimum_energy_request
+        self.ev_maximum_charge_power = f_ev_maximum_charge_power
+        self.ev_minimum_charge_power = f_ev_minimum_charge_power
+        self.ev_maximum_charge_current = f_ev_maximum_charge_current
+        self.ev_maximum_voltage = f_ev_maximum_voltage
+        self.ev_minimum_voltage = f_ev_minimum_voltage
+        self.ev_maximum_discharge_power = f_ev_maximum_discharge_power
+        self.ev_minimum_discharge_power = f_ev_minimum_discharge_power
+        self.ev_maximum_discharge_current = f_ev_maximum_discharge_current
+        self.ev_maximum_v2x_energy_request = f_ev_maximum_v2x_energy_request
+        self.ev_minimum_v2x_energy_request = f_ev_minimum_v2x_energy_request
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t3(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t3(V: int, r: int) -> tuple[Any, int]:
     # BPT_Dynamic_DC_CLResControlMode -> BPTDynamicDCCLResControlMode
     f_departure_time = None
     f_minimum_soc = None
@@ -747,24 +679,24 @@ def _t3(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_evse_minimum_voltage = None
     s = 0
     if s == 0:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_departure_time = v
             s = 5
         elif x == 1:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -773,8 +705,8 @@ def _t3(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_minimum_soc = v
             s = 4
         elif x == 2:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -783,30 +715,30 @@ def _t3(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_target_soc = v
             s = 3
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_ack_max_delay = v
             s = 2
         elif x == 4:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_maximum_charge_power = v
             s = 1
         else:
             raise Fallback
     if s == 5:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -815,8 +747,8 @@ def _t3(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_minimum_soc = v
             s = 4
         elif x == 1:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -825,30 +757,30 @@ def _t3(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_target_soc = v
             s = 3
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_ack_max_delay = v
             s = 2
         elif x == 3:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_maximum_charge_power = v
             s = 1
         else:
             raise Fallback
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -857,143 +789,125 @@ def _t3(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_target_soc = v
             s = 3
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_ack_max_delay = v
             s = 2
         elif x == 2:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_maximum_charge_power = v
             s = 1
         else:
             raise Fallback
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_ack_max_delay = v
             s = 2
         elif x == 1:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_maximum_charge_power = v
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_evse_maximum_charge_power = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_evse_maximum_charge_power = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_evse_minimum_charge_power = v
-            s = 6
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_evse_minimum_charge_power = v
+        s = 6
     if s == 6:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_evse_maximum_charge_current = v
-            s = 7
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_evse_maximum_charge_current = v
+        s = 7
     if s == 7:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_evse_maximum_voltage = v
-            s = 8
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_evse_maximum_voltage = v
+        s = 8
     if s == 8:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_evse_maximum_discharge_power = v
-            s = 9
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_evse_maximum_discharge_power = v
+        s = 9
     if s == 9:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_evse_minimum_discharge_power = v
-            s = 10
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_evse_minimum_discharge_power = v
+        s = 10
     if s == 10:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_evse_maximum_discharge_current = v
-            s = 11
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_evse_maximum_discharge_current = v
+        s = 11
     if s == 11:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_evse_minimum_voltage = v
-            s = 12
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_evse_minimum_voltage = v
+        s = 12
     if s == 12:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C3)
-            self.departure_time = f_departure_time
-            self.minimum_soc = f_minimum_soc
-            self.target_soc = f_target_soc
-            self.ack_max_delay = f_ack_max_delay
-            self.evse_maximum_charge_power = f_evse_maximum_charge_power
-            self.evse_minimum_charge_power = f_evse_minimum_charge_power
-            self.evse_maximum_charge_current = f_evse_maximum_charge_current
-            self.evse_maximum_voltage = f_evse_maximum_voltage
-            self.evse_maximum_discharge_power = f_evse_maximum_discharge_power
-            self.evse_minimum_discharge_power = f_evse_minimum_discharge_power
-            self.evse_maximum_discharge_current = f_evse_maximum_discharge_current
-            self.evse_minimum_voltage = f_evse_minimum_voltage
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C3)
+        self.departure_time = f_departure_time
+        self.minimum_soc = f_minimum_soc
+        self.target_soc = f_target_soc
+        self.ack_max_delay = f_ack_max_delay
+        self.evse_maximum_charge_power = f_evse_maximum_charge_power
+        self.evse_minimum_charge_power = f_evse_minimum_charge_power
+        self.evse_maximum_charge_current = f_evse_maximum_charge_current
+        self.evse_maximum_voltage = f_evse_maximum_voltage
+        self.evse_maximum_discharge_power = f_evse_maximum_discharge_power
+        self.evse_minimum_discharge_power = f_evse_minimum_discharge_power
+        self.evse_maximum_discharge_current = f_evse_maximum_discharge_current
+        self.evse_minimum_voltage = f_evse_minimum_voltage
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t4(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t4(V: int, r: int) -> tuple[Any, int]:
     # BPT_Scheduled_DC_CLReqControlMode -> BPTScheduledDCCLReqControlMode
     f_ev_target_energy_request = None
     f_ev_maximum_energy_request = None
@@ -1010,107 +924,103 @@ def _t4(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_ev_maximum_discharge_current = None
     s = 0
     if s == 0:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_target_energy_request = v
             s = 4
         elif x == 1:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_maximum_energy_request = v
             s = 3
         elif x == 2:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_minimum_energy_request = v
             s = 2
         elif x == 3:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_target_current = v
             s = 1
         else:
             raise Fallback
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_maximum_energy_request = v
             s = 3
         elif x == 1:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_minimum_energy_request = v
             s = 2
         elif x == 2:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_target_current = v
             s = 1
         else:
             raise Fallback
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_minimum_energy_request = v
             s = 2
         elif x == 1:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_target_current = v
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_ev_target_current = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_ev_target_current = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_ev_target_voltage = v
-            s = 5
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_ev_target_voltage = v
+        s = 5
     if s == 5:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_maximum_charge_power = v
             s = 13
         elif x == 1:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_minimum_charge_power = v
             s = 12
         elif x == 2:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_maximum_charge_current = v
             s = 11
         elif x == 3:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_maximum_voltage = v
             s = 10
         elif x == 4:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_minimum_voltage = v
             s = 9
         elif x == 5:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_maximum_discharge_power = v
             s = 8
         elif x == 6:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_minimum_discharge_power = v
             s = 7
         elif x == 7:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_maximum_discharge_current = v
             s = 6
         elif x == 8:
@@ -1129,38 +1039,38 @@ def _t4(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ev_minimum_discharge_power = f_ev_minimum_discharge_power
             self.ev_maximum_discharge_current = f_ev_maximum_discharge_current
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 13:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_minimum_charge_power = v
             s = 12
         elif x == 1:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_maximum_charge_current = v
             s = 11
         elif x == 2:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_maximum_voltage = v
             s = 10
         elif x == 3:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_minimum_voltage = v
             s = 9
         elif x == 4:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_maximum_discharge_power = v
             s = 8
         elif x == 5:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_minimum_discharge_power = v
             s = 7
         elif x == 6:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_maximum_discharge_current = v
             s = 6
         elif x == 7:
@@ -1179,34 +1089,34 @@ def _t4(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ev_minimum_discharge_power = f_ev_minimum_discharge_power
             self.ev_maximum_discharge_current = f_ev_maximum_discharge_current
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 12:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_maximum_charge_current = v
             s = 11
         elif x == 1:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_maximum_voltage = v
             s = 10
         elif x == 2:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_minimum_voltage = v
             s = 9
         elif x == 3:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_maximum_discharge_power = v
             s = 8
         elif x == 4:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_minimum_discharge_power = v
             s = 7
         elif x == 5:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_maximum_discharge_current = v
             s = 6
         elif x == 6:
@@ -1225,30 +1135,30 @@ def _t4(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ev_minimum_discharge_power = f_ev_minimum_discharge_power
             self.ev_maximum_discharge_current = f_ev_maximum_discharge_current
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 11:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_maximum_voltage = v
             s = 10
         elif x == 1:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_minimum_voltage = v
             s = 9
         elif x == 2:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_maximum_discharge_power = v
             s = 8
         elif x == 3:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_minimum_discharge_power = v
             s = 7
         elif x == 4:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_maximum_discharge_current = v
             s = 6
         elif x == 5:
@@ -1267,26 +1177,26 @@ def _t4(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ev_minimum_discharge_power = f_ev_minimum_discharge_power
             self.ev_maximum_discharge_current = f_ev_maximum_discharge_current
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 10:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_minimum_voltage = v
             s = 9
         elif x == 1:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_maximum_discharge_power = v
             s = 8
         elif x == 2:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_minimum_discharge_power = v
             s = 7
         elif x == 3:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_maximum_discharge_current = v
             s = 6
         elif x == 4:
@@ -1305,22 +1215,22 @@ def _t4(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ev_minimum_discharge_power = f_ev_minimum_discharge_power
             self.ev_maximum_discharge_current = f_ev_maximum_discharge_current
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 9:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_maximum_discharge_power = v
             s = 8
         elif x == 1:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_minimum_discharge_power = v
             s = 7
         elif x == 2:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_maximum_discharge_current = v
             s = 6
         elif x == 3:
@@ -1339,18 +1249,18 @@ def _t4(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ev_minimum_discharge_power = f_ev_minimum_discharge_power
             self.ev_maximum_discharge_current = f_ev_maximum_discharge_current
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 8:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_minimum_discharge_power = v
             s = 7
         elif x == 1:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_maximum_discharge_current = v
             s = 6
         elif x == 2:
@@ -1369,14 +1279,14 @@ def _t4(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ev_minimum_discharge_power = f_ev_minimum_discharge_power
             self.ev_maximum_discharge_current = f_ev_maximum_discharge_current
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 7:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_maximum_discharge_current = v
             s = 6
         elif x == 1:
@@ -1395,35 +1305,33 @@ def _t4(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ev_minimum_discharge_power = f_ev_minimum_discharge_power
             self.ev_maximum_discharge_current = f_ev_maximum_discharge_current
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 6:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C4)
-            self.ev_target_energy_request = f_ev_target_energy_request
-            self.ev_maximum_energy_request = f_ev_maximum_energy_request
-            self.ev_minimum_energy_request = f_ev_minimum_energy_request
-            self.ev_target_current = f_ev_target_current
-            self.ev_target_voltage = f_ev_target_voltage
-            self.ev_maximum_charge_power = f_ev_maximum_charge_power
-            self.ev_minimum_charge_power = f_ev_minimum_charge_power
-            self.ev_maximum_charge_current = f_ev_maximum_charge_current
-            self.ev_maximum_voltage = f_ev_maximum_voltage
-            self.ev_minimum_voltage = f_ev_minimum_voltage
-            self.ev_maximum_discharge_power = f_ev_maximum_discharge_power
-            self.ev_minimum_discharge_power = f_ev_minimum_discharge_power
-            self.ev_maximum_discharge_current = f_ev_maximum_discharge_current
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C4)
+        self.ev_target_energy_request = f_ev_target_energy_request
+        self.ev_maximum_energy_request = f_ev_maximum_energy_request
+        self.ev_minimum_energy_request = f_ev_minimum_energy_request
+        self.ev_target_current = f_ev_target_current
+        self.ev_target_voltage = f_ev_target_voltage
+        self.ev_maximum_charge_power = f_ev_maximum_charge_power
+        self.ev_minimum_charge_power = f_ev_minimum_charge_power
+        self.ev_maximum_charge_current = f_ev_maximum_charge_current
+        self.ev_maximum_voltage = f_ev_maximum_voltage
+        self.ev_minimum_voltage = f_ev_minimum_voltage
+        self.ev_maximum_discharge_power = f_ev_maximum_discharge_power
+        self.ev_minimum_discharge_power = f_ev_minimum_discharge_power
+        self.ev_maximum_discharge_current = f_ev_maximum_discharge_current
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t5(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t5(V: int, r: int) -> tuple[Any, int]:
     # BPT_Scheduled_DC_CLResControlMode -> BPTScheduledDCCLResControlMode
     f_evse_maximum_charge_power = None
     f_evse_minimum_charge_power = None
@@ -1435,38 +1343,38 @@ def _t5(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_evse_minimum_voltage = None
     s = 0
     if s == 0:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_maximum_charge_power = v
             s = 8
         elif x == 1:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_minimum_charge_power = v
             s = 7
         elif x == 2:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_maximum_charge_current = v
             s = 6
         elif x == 3:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_maximum_voltage = v
             s = 5
         elif x == 4:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_maximum_discharge_power = v
             s = 4
         elif x == 5:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_minimum_discharge_power = v
             s = 3
         elif x == 6:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_maximum_discharge_current = v
             s = 2
         elif x == 7:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_minimum_voltage = v
             s = 1
         elif x == 8:
@@ -1480,38 +1388,38 @@ def _t5(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.evse_maximum_discharge_current = f_evse_maximum_discharge_current
             self.evse_minimum_voltage = f_evse_minimum_voltage
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 8:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_minimum_charge_power = v
             s = 7
         elif x == 1:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_maximum_charge_current = v
             s = 6
         elif x == 2:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_maximum_voltage = v
             s = 5
         elif x == 3:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_maximum_discharge_power = v
             s = 4
         elif x == 4:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_minimum_discharge_power = v
             s = 3
         elif x == 5:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_maximum_discharge_current = v
             s = 2
         elif x == 6:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_minimum_voltage = v
             s = 1
         elif x == 7:
@@ -1525,34 +1433,34 @@ def _t5(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.evse_maximum_discharge_current = f_evse_maximum_discharge_current
             self.evse_minimum_voltage = f_evse_minimum_voltage
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 7:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_maximum_charge_current = v
             s = 6
         elif x == 1:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_maximum_voltage = v
             s = 5
         elif x == 2:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_maximum_discharge_power = v
             s = 4
         elif x == 3:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_minimum_discharge_power = v
             s = 3
         elif x == 4:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_maximum_discharge_current = v
             s = 2
         elif x == 5:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_minimum_voltage = v
             s = 1
         elif x == 6:
@@ -1566,30 +1474,30 @@ def _t5(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.evse_maximum_discharge_current = f_evse_maximum_discharge_current
             self.evse_minimum_voltage = f_evse_minimum_voltage
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 6:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_maximum_voltage = v
             s = 5
         elif x == 1:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_maximum_discharge_power = v
             s = 4
         elif x == 2:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_minimum_discharge_power = v
             s = 3
         elif x == 3:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_maximum_discharge_current = v
             s = 2
         elif x == 4:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_minimum_voltage = v
             s = 1
         elif x == 5:
@@ -1603,26 +1511,26 @@ def _t5(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.evse_maximum_discharge_current = f_evse_maximum_discharge_current
             self.evse_minimum_voltage = f_evse_minimum_voltage
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 5:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_maximum_discharge_power = v
             s = 4
         elif x == 1:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_minimum_discharge_power = v
             s = 3
         elif x == 2:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_maximum_discharge_current = v
             s = 2
         elif x == 3:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_minimum_voltage = v
             s = 1
         elif x == 4:
@@ -1636,22 +1544,22 @@ def _t5(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.evse_maximum_discharge_current = f_evse_maximum_discharge_current
             self.evse_minimum_voltage = f_evse_minimum_voltage
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 4:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_minimum_discharge_power = v
             s = 3
         elif x == 1:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_maximum_discharge_current = v
             s = 2
         elif x == 2:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_minimum_voltage = v
             s = 1
         elif x == 3:
@@ -1665,18 +1573,18 @@ def _t5(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.evse_maximum_discharge_current = f_evse_maximum_discharge_current
             self.evse_minimum_voltage = f_evse_minimum_voltage
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_maximum_discharge_current = v
             s = 2
         elif x == 1:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_minimum_voltage = v
             s = 1
         elif x == 2:
@@ -1690,14 +1598,14 @@ def _t5(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.evse_maximum_discharge_current = f_evse_maximum_discharge_current
             self.evse_minimum_voltage = f_evse_minimum_voltage
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_minimum_voltage = v
             s = 1
         elif x == 1:
@@ -1711,65 +1619,59 @@ def _t5(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.evse_maximum_discharge_current = f_evse_maximum_discharge_current
             self.evse_minimum_voltage = f_evse_minimum_voltage
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C5)
-            self.evse_maximum_charge_power = f_evse_maximum_charge_power
-            self.evse_minimum_charge_power = f_evse_minimum_charge_power
-            self.evse_maximum_charge_current = f_evse_maximum_charge_current
-            self.evse_maximum_voltage = f_evse_maximum_voltage
-            self.evse_maximum_discharge_power = f_evse_maximum_discharge_power
-            self.evse_minimum_discharge_power = f_evse_minimum_discharge_power
-            self.evse_maximum_discharge_current = f_evse_maximum_discharge_current
-            self.evse_minimum_voltage = f_evse_minimum_voltage
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C5)
+        self.evse_maximum_charge_power = f_evse_maximum_charge_power
+        self.evse_minimum_charge_power = f_evse_minimum_charge_power
+        self.evse_maximum_charge_current = f_evse_maximum_charge_current
+        self.evse_maximum_voltage = f_evse_maximum_voltage
+        self.evse_maximum_discharge_power = f_evse_maximum_discharge_power
+        self.evse_minimum_discharge_power = f_evse_minimum_discharge_power
+        self.evse_maximum_discharge_current = f_evse_maximum_discharge_current
+        self.evse_minimum_voltage = f_evse_minimum_voltage
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t6(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t6(V: int, r: int) -> tuple[Any, int]:
     # CLReqControlMode -> CLReqControlMode
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C6)
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C6)
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t7(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t7(V: int, r: int) -> tuple[Any, int]:
     # CLResControlMode -> CLResControlMode
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C7)
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C7)
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t8(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t8(V: int, r: int) -> tuple[Any, int]:
     # CanonicalizationMethod -> CanonicalizationMethod
     raise Fallback
 
 
-def _t9(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t9(V: int, r: int) -> tuple[Any, int]:
     # DC_CPDReqEnergyTransferMode -> DCCPDReqEnergyTransferMode
     f_ev_maximum_charge_power = None
     f_ev_minimum_charge_power = None
@@ -1780,65 +1682,53 @@ def _t9(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_target_soc = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_ev_maximum_charge_power = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_ev_maximum_charge_power = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_ev_minimum_charge_power = v
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_ev_minimum_charge_power = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_ev_maximum_charge_current = v
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_ev_maximum_charge_current = v
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_ev_minimum_charge_current = v
-            s = 4
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_ev_minimum_charge_current = v
+        s = 4
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_ev_maximum_voltage = v
-            s = 5
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_ev_maximum_voltage = v
+        s = 5
     if s == 5:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_ev_minimum_voltage = v
-            s = 6
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_ev_minimum_voltage = v
+        s = 6
     if s == 6:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -1856,29 +1746,27 @@ def _t9(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ev_minimum_voltage = f_ev_minimum_voltage
             self.target_soc = f_target_soc
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 7:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C8)
-            self.ev_maximum_charge_power = f_ev_maximum_charge_power
-            self.ev_minimum_charge_power = f_ev_minimum_charge_power
-            self.ev_maximum_charge_current = f_ev_maximum_charge_current
-            self.ev_minimum_charge_current = f_ev_minimum_charge_current
-            self.ev_maximum_voltage = f_ev_maximum_voltage
-            self.ev_minimum_voltage = f_ev_minimum_voltage
-            self.target_soc = f_target_soc
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C8)
+        self.ev_maximum_charge_power = f_ev_maximum_charge_power
+        self.ev_minimum_charge_power = f_ev_minimum_charge_power
+        self.ev_maximum_charge_current = f_ev_maximum_charge_current
+        self.ev_minimum_charge_current = f_ev_minimum_charge_current
+        self.ev_maximum_voltage = f_ev_maximum_voltage
+        self.ev_minimum_voltage = f_ev_minimum_voltage
+        self.target_soc = f_target_soc
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t10(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t10(V: int, r: int) -> tuple[Any, int]:
     # DC_CPDResEnergyTransferMode -> DCCPDResEnergyTransferMode
     f_evse_maximum_charge_power = None
     f_evse_minimum_charge_power = None
@@ -1889,64 +1777,52 @@ def _t10(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_evse_power_ramp_limitation = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_evse_maximum_charge_power = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_evse_maximum_charge_power = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_evse_minimum_charge_power = v
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_evse_minimum_charge_power = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_evse_maximum_charge_current = v
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_evse_maximum_charge_current = v
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_evse_minimum_charge_current = v
-            s = 4
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_evse_minimum_charge_current = v
+        s = 4
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_evse_maximum_voltage = v
-            s = 5
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_evse_maximum_voltage = v
+        s = 5
     if s == 5:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_evse_minimum_voltage = v
-            s = 6
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_evse_minimum_voltage = v
+        s = 6
     if s == 6:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_power_ramp_limitation = v
             s = 7
         elif x == 1:
@@ -1959,111 +1835,93 @@ def _t10(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.evse_minimum_voltage = f_evse_minimum_voltage
             self.evse_power_ramp_limitation = f_evse_power_ramp_limitation
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 7:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C9)
-            self.evse_maximum_charge_power = f_evse_maximum_charge_power
-            self.evse_minimum_charge_power = f_evse_minimum_charge_power
-            self.evse_maximum_charge_current = f_evse_maximum_charge_current
-            self.evse_minimum_charge_current = f_evse_minimum_charge_current
-            self.evse_maximum_voltage = f_evse_maximum_voltage
-            self.evse_minimum_voltage = f_evse_minimum_voltage
-            self.evse_power_ramp_limitation = f_evse_power_ramp_limitation
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C9)
+        self.evse_maximum_charge_power = f_evse_maximum_charge_power
+        self.evse_minimum_charge_power = f_evse_minimum_charge_power
+        self.evse_maximum_charge_current = f_evse_maximum_charge_current
+        self.evse_minimum_charge_current = f_evse_minimum_charge_current
+        self.evse_maximum_voltage = f_evse_maximum_voltage
+        self.evse_minimum_voltage = f_evse_minimum_voltage
+        self.evse_power_ramp_limitation = f_evse_power_ramp_limitation
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t11(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t11(V: int, r: int) -> tuple[Any, int]:
     # DC_CableCheckReq -> DCCableCheckReq
     f_header = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t46(V, E, pos)
-            f_header = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t46(V, r)
+        f_header = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C10)
-            self.header = f_header
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C10)
+        self.header = f_header
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t12(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t12(V: int, r: int) -> tuple[Any, int]:
     # DC_CableCheckRes -> DCCableCheckRes
     f_header = None
     f_response_code = None
     f_evse_processing = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t46(V, E, pos)
-            f_header = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t46(V, r)
+        f_header = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 8
-            x = (V >> (E - pos)) & 0xff
-            if x & 0x81:
-                raise Fallback
-            v = _EM8[x >> 1]
-            f_response_code = v
-            s = 2
-        else:
+        r -= 9
+        x = (V >> r) & 0x1ff
+        if x & 0x181:
             raise Fallback
+        x &= 0xff
+        v = _EM8[x >> 1]
+        f_response_code = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x & 0x9:
-                raise Fallback
-            v = _EM11[x >> 1]
-            f_evse_processing = v
-            s = 3
-        else:
+        r -= 5
+        x = (V >> r) & 0x1f
+        if x & 0x19:
             raise Fallback
+        x &= 0xf
+        v = _EM11[x >> 1]
+        f_evse_processing = v
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C13)
-            self.header = f_header
-            self.response_code = f_response_code
-            self.evse_processing = f_evse_processing
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C13)
+        self.header = f_header
+        self.response_code = f_response_code
+        self.evse_processing = f_evse_processing
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t13(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t13(V: int, r: int) -> tuple[Any, int]:
     # DC_ChargeLoopReq -> DCChargeLoopReq
     f_header = None
     f_display_parameters = None
@@ -2072,24 +1930,22 @@ def _t13(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_control_mode = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t46(V, E, pos)
-            f_header = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t46(V, r)
+        f_header = v
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t47(V, E, pos)
+            v, r = _t47(V, r)
             f_display_parameters = v
             s = 3
         elif x == 1:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -2098,68 +1954,60 @@ def _t13(V: int, E: int, pos: int) -> tuple[Any, int]:
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = x == 2
-            f_meter_info_requested = v
-            s = 2
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = x == 2
+        f_meter_info_requested = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_ev_present_voltage = v
-            s = 4
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_ev_present_voltage = v
+        s = 4
     if s == 4:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t2(V, E, pos)
+            v, r = _t2(V, r)
             f_control_mode = v
             s = 5
         elif x == 1:
-            v, pos = _t4(V, E, pos)
+            v, r = _t4(V, r)
             f_control_mode = v
             s = 5
         elif x == 2:
             raise Fallback
         elif x == 3:
-            v, pos = _t23(V, E, pos)
+            v, r = _t23(V, r)
             f_control_mode = v
             s = 5
         elif x == 4:
-            v, pos = _t34(V, E, pos)
+            v, r = _t34(V, r)
             f_control_mode = v
             s = 5
         else:
             raise Fallback
     if s == 5:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C14)
-            self.header = f_header
-            self.display_parameters = f_display_parameters
-            self.meter_info_requested = f_meter_info_requested
-            self.ev_present_voltage = f_ev_present_voltage
-            self.control_mode = f_control_mode
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C14)
+        self.header = f_header
+        self.display_parameters = f_display_parameters
+        self.meter_info_requested = f_meter_info_requested
+        self.ev_present_voltage = f_ev_present_voltage
+        self.control_mode = f_control_mode
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t14(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t14(V: int, r: int) -> tuple[Any, int]:
     # DC_ChargeLoopRes -> DCChargeLoopRes
     f_header = None
     f_response_code = None
@@ -2174,279 +2022,243 @@ def _t14(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_control_mode = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t46(V, E, pos)
-            f_header = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t46(V, r)
+        f_header = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 8
-            x = (V >> (E - pos)) & 0xff
-            if x & 0x81:
-                raise Fallback
-            v = _EM8[x >> 1]
-            f_response_code = v
-            s = 2
-        else:
+        r -= 9
+        x = (V >> r) & 0x1ff
+        if x & 0x181:
             raise Fallback
+        x &= 0xff
+        v = _EM8[x >> 1]
+        f_response_code = v
+        s = 2
     if s == 2:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t48(V, E, pos)
+            v, r = _t48(V, r)
             f_evse_status = v
             s = 6
         elif x == 1:
-            v, pos = _t49(V, E, pos)
+            v, r = _t49(V, r)
             f_meter_info = v
             s = 5
         elif x == 2:
-            v, pos = _t50(V, E, pos)
+            v, r = _t50(V, r)
             f_receipt = v
             s = 4
         elif x == 3:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_present_current = v
             s = 3
         else:
             raise Fallback
     if s == 6:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t49(V, E, pos)
+            v, r = _t49(V, r)
             f_meter_info = v
             s = 5
         elif x == 1:
-            v, pos = _t50(V, E, pos)
+            v, r = _t50(V, r)
             f_receipt = v
             s = 4
         elif x == 2:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_present_current = v
             s = 3
         else:
             raise Fallback
     if s == 5:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t50(V, E, pos)
+            v, r = _t50(V, r)
             f_receipt = v
             s = 4
         elif x == 1:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_present_current = v
             s = 3
         else:
             raise Fallback
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_evse_present_current = v
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_evse_present_current = v
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_evse_present_voltage = v
-            s = 7
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_evse_present_voltage = v
+        s = 7
     if s == 7:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = x == 2
-            f_evse_power_limit_achieved = v
-            s = 8
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = x == 2
+        f_evse_power_limit_achieved = v
+        s = 8
     if s == 8:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = x == 2
-            f_evse_current_limit_achieved = v
-            s = 9
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = x == 2
+        f_evse_current_limit_achieved = v
+        s = 9
     if s == 9:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
-            if x & 0x5:
-                raise Fallback
-            v = x == 2
-            f_evse_voltage_limit_achieved = v
-            s = 10
-        else:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
             raise Fallback
+        x &= 0x7
+        v = x == 2
+        f_evse_voltage_limit_achieved = v
+        s = 10
     if s == 10:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t3(V, E, pos)
+            v, r = _t3(V, r)
             f_control_mode = v
             s = 11
         elif x == 1:
-            v, pos = _t5(V, E, pos)
+            v, r = _t5(V, r)
             f_control_mode = v
             s = 11
         elif x == 2:
             raise Fallback
         elif x == 3:
-            v, pos = _t24(V, E, pos)
+            v, r = _t24(V, r)
             f_control_mode = v
             s = 11
         elif x == 4:
-            v, pos = _t35(V, E, pos)
+            v, r = _t35(V, r)
             f_control_mode = v
             s = 11
         else:
             raise Fallback
     if s == 11:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C15)
-            self.header = f_header
-            self.response_code = f_response_code
-            self.evse_status = f_evse_status
-            self.meter_info = f_meter_info
-            self.receipt = f_receipt
-            self.evse_present_current = f_evse_present_current
-            self.evse_present_voltage = f_evse_present_voltage
-            self.evse_power_limit_achieved = f_evse_power_limit_achieved
-            self.evse_current_limit_achieved = f_evse_current_limit_achieved
-            self.evse_voltage_limit_achieved = f_evse_voltage_limit_achieved
-            self.control_mode = f_control_mode
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C15)
+        self.header = f_header
+        self.response_code = f_response_code
+        self.evse_status = f_evse_status
+        self.meter_info = f_meter_info
+        self.receipt = f_receipt
+        self.evse_present_current = f_evse_present_current
+        self.evse_present_voltage = f_evse_present_voltage
+        self.evse_power_limit_achieved = f_evse_power_limit_achieved
+        self.evse_current_limit_achieved = f_evse_current_limit_achieved
+        self.evse_voltage_limit_achieved = f_evse_voltage_limit_achieved
+        self.control_mode = f_control_mode
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t15(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t15(V: int, r: int) -> tuple[Any, int]:
     # DC_ChargeParameterDiscoveryReq -> DCChargeParameterDiscoveryReq
     f_header = None
     f_energy_transfer_mode = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t46(V, E, pos)
-            f_header = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t46(V, r)
+        f_header = v
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t0(V, E, pos)
+            v, r = _t0(V, r)
             f_energy_transfer_mode = v
             s = 2
         elif x == 1:
-            v, pos = _t9(V, E, pos)
+            v, r = _t9(V, r)
             f_energy_transfer_mode = v
             s = 2
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C16)
-            self.header = f_header
-            self.energy_transfer_mode = f_energy_transfer_mode
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C16)
+        self.header = f_header
+        self.energy_transfer_mode = f_energy_transfer_mode
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t16(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t16(V: int, r: int) -> tuple[Any, int]:
     # DC_ChargeParameterDiscoveryRes -> DCChargeParameterDiscoveryRes
     f_header = None
     f_response_code = None
     f_energy_transfer_mode = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t46(V, E, pos)
-            f_header = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t46(V, r)
+        f_header = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 8
-            x = (V >> (E - pos)) & 0xff
-            if x & 0x81:
-                raise Fallback
-            v = _EM8[x >> 1]
-            f_response_code = v
-            s = 2
-        else:
+        r -= 9
+        x = (V >> r) & 0x1ff
+        if x & 0x181:
             raise Fallback
+        x &= 0xff
+        v = _EM8[x >> 1]
+        f_response_code = v
+        s = 2
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t1(V, E, pos)
+            v, r = _t1(V, r)
             f_energy_transfer_mode = v
             s = 3
         elif x == 1:
-            v, pos = _t10(V, E, pos)
+            v, r = _t10(V, r)
             f_energy_transfer_mode = v
             s = 3
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C17)
-            self.header = f_header
-            self.response_code = f_response_code
-            self.energy_transfer_mode = f_energy_transfer_mode
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C17)
+        self.header = f_header
+        self.response_code = f_response_code
+        self.energy_transfer_mode = f_energy_transfer_mode
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t17(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t17(V: int, r: int) -> tuple[Any, int]:
     # DC_PreChargeReq -> DCPreChargeReq
     f_header = None
     f_ev_processing = None
@@ -2454,207 +2266,167 @@ def _t17(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_ev_target_voltage = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t46(V, E, pos)
-            f_header = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t46(V, r)
+        f_header = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x & 0x9:
-                raise Fallback
-            v = _EM11[x >> 1]
-            f_ev_processing = v
-            s = 2
-        else:
+        r -= 5
+        x = (V >> r) & 0x1f
+        if x & 0x19:
             raise Fallback
+        x &= 0xf
+        v = _EM11[x >> 1]
+        f_ev_processing = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_ev_present_voltage = v
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_ev_present_voltage = v
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_ev_target_voltage = v
-            s = 4
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_ev_target_voltage = v
+        s = 4
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C18)
-            self.header = f_header
-            self.ev_processing = f_ev_processing
-            self.ev_present_voltage = f_ev_present_voltage
-            self.ev_target_voltage = f_ev_target_voltage
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C18)
+        self.header = f_header
+        self.ev_processing = f_ev_processing
+        self.ev_present_voltage = f_ev_present_voltage
+        self.ev_target_voltage = f_ev_target_voltage
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t18(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t18(V: int, r: int) -> tuple[Any, int]:
     # DC_PreChargeRes -> DCPreChargeRes
     f_header = None
     f_response_code = None
     f_evse_present_voltage = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t46(V, E, pos)
-            f_header = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t46(V, r)
+        f_header = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 8
-            x = (V >> (E - pos)) & 0xff
-            if x & 0x81:
-                raise Fallback
-            v = _EM8[x >> 1]
-            f_response_code = v
-            s = 2
-        else:
+        r -= 9
+        x = (V >> r) & 0x1ff
+        if x & 0x181:
             raise Fallback
+        x &= 0xff
+        v = _EM8[x >> 1]
+        f_response_code = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_evse_present_voltage = v
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_evse_present_voltage = v
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C19)
-            self.header = f_header
-            self.response_code = f_response_code
-            self.evse_present_voltage = f_evse_present_voltage
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C19)
+        self.header = f_header
+        self.response_code = f_response_code
+        self.evse_present_voltage = f_evse_present_voltage
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t19(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t19(V: int, r: int) -> tuple[Any, int]:
     # DC_WeldingDetectionReq -> DCWeldingDetectionReq
     f_header = None
     f_ev_processing = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t46(V, E, pos)
-            f_header = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t46(V, r)
+        f_header = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x & 0x9:
-                raise Fallback
-            v = _EM11[x >> 1]
-            f_ev_processing = v
-            s = 2
-        else:
+        r -= 5
+        x = (V >> r) & 0x1f
+        if x & 0x19:
             raise Fallback
+        x &= 0xf
+        v = _EM11[x >> 1]
+        f_ev_processing = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C20)
-            self.header = f_header
-            self.ev_processing = f_ev_processing
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C20)
+        self.header = f_header
+        self.ev_processing = f_ev_processing
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t20(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t20(V: int, r: int) -> tuple[Any, int]:
     # DC_WeldingDetectionRes -> DCWeldingDetectionRes
     f_header = None
     f_response_code = None
     f_evse_present_voltage = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t46(V, E, pos)
-            f_header = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t46(V, r)
+        f_header = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 8
-            x = (V >> (E - pos)) & 0xff
-            if x & 0x81:
-                raise Fallback
-            v = _EM8[x >> 1]
-            f_response_code = v
-            s = 2
-        else:
+        r -= 9
+        x = (V >> r) & 0x1ff
+        if x & 0x181:
             raise Fallback
+        x &= 0xff
+        v = _EM8[x >> 1]
+        f_response_code = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_evse_present_voltage = v
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_evse_present_voltage = v
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C21)
-            self.header = f_header
-            self.response_code = f_response_code
-            self.evse_present_voltage = f_evse_present_voltage
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C21)
+        self.header = f_header
+        self.response_code = f_response_code
+        self.evse_present_voltage = f_evse_present_voltage
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t21(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t21(V: int, r: int) -> tuple[Any, int]:
     # DSAKeyValue -> DSAKeyValue
     f_p = None
     f_q = None
@@ -2665,115 +2437,105 @@ def _t21(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_pgen_counter = None
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_p = v
             s = 3
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_g = v
             s = 2
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_y = v
             s = 1
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_q = v
-            s = 6
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_q = v
+        s = 6
     if s == 6:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_g = v
             s = 2
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_y = v
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_y = v
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_y = v
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_j = v
             s = 5
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_seed = v
             s = 4
@@ -2787,19 +2549,19 @@ def _t21(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.seed = f_seed
             self.pgen_counter = f_pgen_counter
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 5:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_seed = v
             s = 4
@@ -2813,49 +2575,42 @@ def _t21(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.seed = f_seed
             self.pgen_counter = f_pgen_counter
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_pgen_counter = v
-            s = 7
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_pgen_counter = v
+        s = 7
     if s == 7:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C22)
-            self.p = f_p
-            self.q = f_q
-            self.g = f_g
-            self.y = f_y
-            self.j = f_j
-            self.seed = f_seed
-            self.pgen_counter = f_pgen_counter
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C22)
+        self.p = f_p
+        self.q = f_q
+        self.g = f_g
+        self.y = f_y
+        self.j = f_j
+        self.seed = f_seed
+        self.pgen_counter = f_pgen_counter
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t22(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t22(V: int, r: int) -> tuple[Any, int]:
     # DigestMethod -> DigestMethod
     raise Fallback
 
 
-def _t23(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t23(V: int, r: int) -> tuple[Any, int]:
     # Dynamic_DC_CLReqControlMode -> DynamicDCCLReqControlMode
     f_departure_time = None
     f_ev_target_energy_request = None
@@ -2868,121 +2623,103 @@ def _t23(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_ev_minimum_voltage = None
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_departure_time = v
             s = 2
         elif x == 1:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_target_energy_request = v
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_ev_target_energy_request = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_ev_target_energy_request = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_ev_maximum_energy_request = v
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_ev_maximum_energy_request = v
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_ev_minimum_energy_request = v
-            s = 4
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_ev_minimum_energy_request = v
+        s = 4
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_ev_maximum_charge_power = v
-            s = 5
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_ev_maximum_charge_power = v
+        s = 5
     if s == 5:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_ev_minimum_charge_power = v
-            s = 6
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_ev_minimum_charge_power = v
+        s = 6
     if s == 6:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_ev_maximum_charge_current = v
-            s = 7
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_ev_maximum_charge_current = v
+        s = 7
     if s == 7:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_ev_maximum_voltage = v
-            s = 8
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_ev_maximum_voltage = v
+        s = 8
     if s == 8:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_ev_minimum_voltage = v
-            s = 9
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_ev_minimum_voltage = v
+        s = 9
     if s == 9:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C23)
-            self.departure_time = f_departure_time
-            self.ev_target_energy_request = f_ev_target_energy_request
-            self.ev_maximum_energy_request = f_ev_maximum_energy_request
-            self.ev_minimum_energy_request = f_ev_minimum_energy_request
-            self.ev_maximum_charge_power = f_ev_maximum_charge_power
-            self.ev_minimum_charge_power = f_ev_minimum_charge_power
-            self.ev_maximum_charge_current = f_ev_maximum_charge_current
-            self.ev_maximum_voltage = f_ev_maximum_voltage
-            self.ev_minimum_voltage = f_ev_minimum_voltage
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C23)
+        self.departure_time = f_departure_time
+        self.ev_target_energy_request = f_ev_target_energy_request
+        self.ev_maximum_energy_request = f_ev_maximum_energy_request
+        self.ev_minimum_energy_request = f_ev_minimum_energy_request
+        self.ev_maximum_charge_power = f_ev_maximum_charge_power
+        self.ev_minimum_charge_power = f_ev_minimum_charge_power
+        self.ev_maximum_charge_current = f_ev_maximum_charge_current
+        self.ev_maximum_voltage = f_ev_maximum_voltage
+        self.ev_minimum_voltage = f_ev_minimum_voltage
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t24(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t24(V: int, r: int) -> tuple[Any, int]:
     # Dynamic_DC_CLResControlMode -> DynamicDCCLResControlMode
     f_departure_time = None
     f_minimum_soc = None
@@ -2994,24 +2731,24 @@ def _t24(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_evse_maximum_voltage = None
     s = 0
     if s == 0:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_departure_time = v
             s = 5
         elif x == 1:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -3020,8 +2757,8 @@ def _t24(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_minimum_soc = v
             s = 4
         elif x == 2:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -3030,30 +2767,30 @@ def _t24(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_target_soc = v
             s = 3
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_ack_max_delay = v
             s = 2
         elif x == 4:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_maximum_charge_power = v
             s = 1
         else:
             raise Fallback
     if s == 5:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -3062,8 +2799,8 @@ def _t24(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_minimum_soc = v
             s = 4
         elif x == 1:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -3072,30 +2809,30 @@ def _t24(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_target_soc = v
             s = 3
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_ack_max_delay = v
             s = 2
         elif x == 3:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_maximum_charge_power = v
             s = 1
         else:
             raise Fallback
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -3104,216 +2841,192 @@ def _t24(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_target_soc = v
             s = 3
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_ack_max_delay = v
             s = 2
         elif x == 2:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_maximum_charge_power = v
             s = 1
         else:
             raise Fallback
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_ack_max_delay = v
             s = 2
         elif x == 1:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_maximum_charge_power = v
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_evse_maximum_charge_power = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_evse_maximum_charge_power = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_evse_minimum_charge_power = v
-            s = 6
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_evse_minimum_charge_power = v
+        s = 6
     if s == 6:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_evse_maximum_charge_current = v
-            s = 7
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_evse_maximum_charge_current = v
+        s = 7
     if s == 7:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_evse_maximum_voltage = v
-            s = 8
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_evse_maximum_voltage = v
+        s = 8
     if s == 8:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C24)
-            self.departure_time = f_departure_time
-            self.minimum_soc = f_minimum_soc
-            self.target_soc = f_target_soc
-            self.ack_max_delay = f_ack_max_delay
-            self.evse_maximum_charge_power = f_evse_maximum_charge_power
-            self.evse_minimum_charge_power = f_evse_minimum_charge_power
-            self.evse_maximum_charge_current = f_evse_maximum_charge_current
-            self.evse_maximum_voltage = f_evse_maximum_voltage
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C24)
+        self.departure_time = f_departure_time
+        self.minimum_soc = f_minimum_soc
+        self.target_soc = f_target_soc
+        self.ack_max_delay = f_ack_max_delay
+        self.evse_maximum_charge_power = f_evse_maximum_charge_power
+        self.evse_minimum_charge_power = f_evse_minimum_charge_power
+        self.evse_maximum_charge_current = f_evse_maximum_charge_current
+        self.evse_maximum_voltage = f_evse_maximum_voltage
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t25(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t25(V: int, r: int) -> tuple[Any, int]:
     # KeyInfo -> KeyInfo
     raise Fallback
 
 
-def _t26(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t26(V: int, r: int) -> tuple[Any, int]:
     # KeyValue -> KeyValue
     raise Fallback
 
 
-def _t27(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t27(V: int, r: int) -> tuple[Any, int]:
     # Manifest -> Manifest
     f_reference = []
     f_id = None
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_id = v
             s = 2
         elif x == 1:
-            v, pos = _t31(V, E, pos)
+            v, r = _t31(V, r)
             f_reference.append(v)
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t31(V, E, pos)
-            f_reference.append(v)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t31(V, r)
+        f_reference.append(v)
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t31(V, E, pos)
+            v, r = _t31(V, r)
             f_reference.append(v)
         elif x == 1:
             self = _new(_C25)
             self.reference = f_reference
             self.id = f_id
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     raise Fallback
 
 
-def _t28(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t28(V: int, r: int) -> tuple[Any, int]:
     # Object -> Object
     raise Fallback
 
 
-def _t29(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t29(V: int, r: int) -> tuple[Any, int]:
     # PGPData -> PGPData
     raise Fallback
 
 
-def _t30(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t30(V: int, r: int) -> tuple[Any, int]:
     # RSAKeyValue -> RSAKeyValue
     f_modulus = None
     f_exponent = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_modulus = v
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_modulus = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_exponent = v
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_exponent = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C26)
-            self.modulus = f_modulus
-            self.exponent = f_exponent
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C26)
+        self.modulus = f_modulus
+        self.exponent = f_exponent
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t31(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t31(V: int, r: int) -> tuple[Any, int]:
     # Reference -> Reference
     f_transforms = None
     f_digest_method = None
@@ -3323,142 +3036,133 @@ def _t31(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_type = None
     s = 0
     if s == 0:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_id = v
             s = 5
         elif x == 1:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_type = v
             s = 4
         elif x == 2:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_uri = v
             s = 3
         elif x == 3:
-            v, pos = _t43(V, E, pos)
+            v, r = _t43(V, r)
             f_transforms = v
             s = 2
         elif x == 4:
-            v, pos = _t22(V, E, pos)
+            v, r = _t22(V, r)
             f_digest_method = v
             s = 1
         else:
             raise Fallback
     if s == 5:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_type = v
             s = 4
         elif x == 1:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_uri = v
             s = 3
         elif x == 2:
-            v, pos = _t43(V, E, pos)
+            v, r = _t43(V, r)
             f_transforms = v
             s = 2
         elif x == 3:
-            v, pos = _t22(V, E, pos)
+            v, r = _t22(V, r)
             f_digest_method = v
             s = 1
         else:
             raise Fallback
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_uri = v
             s = 3
         elif x == 1:
-            v, pos = _t43(V, E, pos)
+            v, r = _t43(V, r)
             f_transforms = v
             s = 2
         elif x == 2:
-            v, pos = _t22(V, E, pos)
+            v, r = _t22(V, r)
             f_digest_method = v
             s = 1
         else:
             raise Fallback
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t43(V, E, pos)
+            v, r = _t43(V, r)
             f_transforms = v
             s = 2
         elif x == 1:
-            v, pos = _t22(V, E, pos)
+            v, r = _t22(V, r)
             f_digest_method = v
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t22(V, E, pos)
-            f_digest_method = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t22(V, r)
+        f_digest_method = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_digest_value = v
-            s = 6
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_digest_value = v
+        s = 6
     if s == 6:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C27)
-            self.transforms = f_transforms
-            self.digest_method = f_digest_method
-            self.digest_value = f_digest_value
-            self.id = f_id
-            self.uri = f_uri
-            self.type = f_type
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C27)
+        self.transforms = f_transforms
+        self.digest_method = f_digest_method
+        self.digest_value = f_digest_value
+        self.id = f_id
+        self.uri = f_uri
+        self.type = f_type
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t32(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t32(V: int, r: int) -> tuple[Any, int]:
     # RetrievalMethod -> RetrievalMethod
     f_transforms = None
     f_uri = None
     f_type = None
     s = 0
     if s == 0:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_type = v
             s = 3
         elif x == 1:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_uri = v
             s = 2
         elif x == 2:
-            v, pos = _t43(V, E, pos)
+            v, r = _t43(V, r)
             f_transforms = v
             s = 1
         elif x == 3:
@@ -3467,18 +3171,18 @@ def _t32(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.uri = f_uri
             self.type = f_type
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_uri = v
             s = 2
         elif x == 1:
-            v, pos = _t43(V, E, pos)
+            v, r = _t43(V, r)
             f_transforms = v
             s = 1
         elif x == 2:
@@ -3487,14 +3191,14 @@ def _t32(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.uri = f_uri
             self.type = f_type
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t43(V, E, pos)
+            v, r = _t43(V, r)
             f_transforms = v
             s = 1
         elif x == 1:
@@ -3503,30 +3207,28 @@ def _t32(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.uri = f_uri
             self.type = f_type
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C28)
-            self.transforms = f_transforms
-            self.uri = f_uri
-            self.type = f_type
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C28)
+        self.transforms = f_transforms
+        self.uri = f_uri
+        self.type = f_type
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t33(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t33(V: int, r: int) -> tuple[Any, int]:
     # SPKIData -> SPKIData
     raise Fallback
 
 
-def _t34(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t34(V: int, r: int) -> tuple[Any, int]:
     # Scheduled_DC_CLReqControlMode -> ScheduledDCCLReqControlMode
     f_ev_target_energy_request = None
     f_ev_maximum_energy_request = None
@@ -3540,95 +3242,91 @@ def _t34(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_ev_minimum_voltage = None
     s = 0
     if s == 0:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_target_energy_request = v
             s = 4
         elif x == 1:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_maximum_energy_request = v
             s = 3
         elif x == 2:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_minimum_energy_request = v
             s = 2
         elif x == 3:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_target_current = v
             s = 1
         else:
             raise Fallback
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_maximum_energy_request = v
             s = 3
         elif x == 1:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_minimum_energy_request = v
             s = 2
         elif x == 2:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_target_current = v
             s = 1
         else:
             raise Fallback
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_minimum_energy_request = v
             s = 2
         elif x == 1:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_target_current = v
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_ev_target_current = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_ev_target_current = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_ev_target_voltage = v
-            s = 5
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_ev_target_voltage = v
+        s = 5
     if s == 5:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_maximum_charge_power = v
             s = 10
         elif x == 1:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_minimum_charge_power = v
             s = 9
         elif x == 2:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_maximum_charge_current = v
             s = 8
         elif x == 3:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_maximum_voltage = v
             s = 7
         elif x == 4:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_minimum_voltage = v
             s = 6
         elif x == 5:
@@ -3644,26 +3342,26 @@ def _t34(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ev_maximum_voltage = f_ev_maximum_voltage
             self.ev_minimum_voltage = f_ev_minimum_voltage
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 10:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_minimum_charge_power = v
             s = 9
         elif x == 1:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_maximum_charge_current = v
             s = 8
         elif x == 2:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_maximum_voltage = v
             s = 7
         elif x == 3:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_minimum_voltage = v
             s = 6
         elif x == 4:
@@ -3679,22 +3377,22 @@ def _t34(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ev_maximum_voltage = f_ev_maximum_voltage
             self.ev_minimum_voltage = f_ev_minimum_voltage
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 9:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_maximum_charge_current = v
             s = 8
         elif x == 1:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_maximum_voltage = v
             s = 7
         elif x == 2:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_minimum_voltage = v
             s = 6
         elif x == 3:
@@ -3710,18 +3408,18 @@ def _t34(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ev_maximum_voltage = f_ev_maximum_voltage
             self.ev_minimum_voltage = f_ev_minimum_voltage
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 8:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_maximum_voltage = v
             s = 7
         elif x == 1:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_minimum_voltage = v
             s = 6
         elif x == 2:
@@ -3737,14 +3435,14 @@ def _t34(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ev_maximum_voltage = f_ev_maximum_voltage
             self.ev_minimum_voltage = f_ev_minimum_voltage
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 7:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_ev_minimum_voltage = v
             s = 6
         elif x == 1:
@@ -3760,32 +3458,30 @@ def _t34(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ev_maximum_voltage = f_ev_maximum_voltage
             self.ev_minimum_voltage = f_ev_minimum_voltage
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 6:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C29)
-            self.ev_target_energy_request = f_ev_target_energy_request
-            self.ev_maximum_energy_request = f_ev_maximum_energy_request
-            self.ev_minimum_energy_request = f_ev_minimum_energy_request
-            self.ev_target_current = f_ev_target_current
-            self.ev_target_voltage = f_ev_target_voltage
-            self.ev_maximum_charge_power = f_ev_maximum_charge_power
-            self.ev_minimum_charge_power = f_ev_minimum_charge_power
-            self.ev_maximum_charge_current = f_ev_maximum_charge_current
-            self.ev_maximum_voltage = f_ev_maximum_voltage
-            self.ev_minimum_voltage = f_ev_minimum_voltage
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C29)
+        self.ev_target_energy_request = f_ev_target_energy_request
+        self.ev_maximum_energy_request = f_ev_maximum_energy_request
+        self.ev_minimum_energy_request = f_ev_minimum_energy_request
+        self.ev_target_current = f_ev_target_current
+        self.ev_target_voltage = f_ev_target_voltage
+        self.ev_maximum_charge_power = f_ev_maximum_charge_power
+        self.ev_minimum_charge_power = f_ev_minimum_charge_power
+        self.ev_maximum_charge_current = f_ev_maximum_charge_current
+        self.ev_maximum_voltage = f_ev_maximum_voltage
+        self.ev_minimum_voltage = f_ev_minimum_voltage
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t35(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t35(V: int, r: int) -> tuple[Any, int]:
     # Scheduled_DC_CLResControlMode -> ScheduledDCCLResControlMode
     f_evse_maximum_charge_power = None
     f_evse_minimum_charge_power = None
@@ -3793,22 +3489,22 @@ def _t35(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_evse_maximum_voltage = None
     s = 0
     if s == 0:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_maximum_charge_power = v
             s = 4
         elif x == 1:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_minimum_charge_power = v
             s = 3
         elif x == 2:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_maximum_charge_current = v
             s = 2
         elif x == 3:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_maximum_voltage = v
             s = 1
         elif x == 4:
@@ -3818,22 +3514,22 @@ def _t35(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.evse_maximum_charge_current = f_evse_maximum_charge_current
             self.evse_maximum_voltage = f_evse_maximum_voltage
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 4:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_minimum_charge_power = v
             s = 3
         elif x == 1:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_maximum_charge_current = v
             s = 2
         elif x == 2:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_maximum_voltage = v
             s = 1
         elif x == 3:
@@ -3843,18 +3539,18 @@ def _t35(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.evse_maximum_charge_current = f_evse_maximum_charge_current
             self.evse_maximum_voltage = f_evse_maximum_voltage
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_maximum_charge_current = v
             s = 2
         elif x == 1:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_maximum_voltage = v
             s = 1
         elif x == 2:
@@ -3864,14 +3560,14 @@ def _t35(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.evse_maximum_charge_current = f_evse_maximum_charge_current
             self.evse_maximum_voltage = f_evse_maximum_voltage
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_evse_maximum_voltage = v
             s = 1
         elif x == 1:
@@ -3881,26 +3577,24 @@ def _t35(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.evse_maximum_charge_current = f_evse_maximum_charge_current
             self.evse_maximum_voltage = f_evse_maximum_voltage
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C30)
-            self.evse_maximum_charge_power = f_evse_maximum_charge_power
-            self.evse_minimum_charge_power = f_evse_minimum_charge_power
-            self.evse_maximum_charge_current = f_evse_maximum_charge_current
-            self.evse_maximum_voltage = f_evse_maximum_voltage
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C30)
+        self.evse_maximum_charge_power = f_evse_maximum_charge_power
+        self.evse_minimum_charge_power = f_evse_minimum_charge_power
+        self.evse_maximum_charge_current = f_evse_maximum_charge_current
+        self.evse_maximum_voltage = f_evse_maximum_voltage
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t36(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t36(V: int, r: int) -> tuple[Any, int]:
     # Signature -> Signature
     f_signed_info = None
     f_signature_value = None
@@ -3909,45 +3603,41 @@ def _t36(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_id = None
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_id = v
             s = 2
         elif x == 1:
-            v, pos = _t41(V, E, pos)
+            v, r = _t41(V, r)
             f_signed_info = v
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t41(V, E, pos)
-            f_signed_info = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t41(V, r)
+        f_signed_info = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t40(V, E, pos)
-            f_signature_value = v
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t40(V, r)
+        f_signature_value = v
+        s = 3
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t25(V, E, pos)
+            v, r = _t25(V, r)
             f_key_info = v
             s = 4
         elif x == 1:
-            v, pos = _t28(V, E, pos)
+            v, r = _t28(V, r)
             f_object.append(v)
             s = 4
         elif x == 2:
@@ -3958,14 +3648,14 @@ def _t36(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.object = f_object
             self.id = f_id
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     while s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t28(V, E, pos)
+            v, r = _t28(V, r)
             f_object.append(v)
         elif x == 1:
             self = _new(_C31)
@@ -3975,108 +3665,102 @@ def _t36(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.object = f_object
             self.id = f_id
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     raise Fallback
 
 
-def _t37(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t37(V: int, r: int) -> tuple[Any, int]:
     # SignatureMethod -> SignatureMethod
     raise Fallback
 
 
-def _t38(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t38(V: int, r: int) -> tuple[Any, int]:
     # SignatureProperties -> SignatureProperties
     f_signature_property = []
     f_id = None
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_id = v
             s = 2
         elif x == 1:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_signature_property.append(v)
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t39(V, E, pos)
-            f_signature_property.append(v)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t39(V, r)
+        f_signature_property.append(v)
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t39(V, E, pos)
+            v, r = _t39(V, r)
             f_signature_property.append(v)
         elif x == 1:
             self = _new(_C32)
             self.signature_property = f_signature_property
             self.id = f_id
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     raise Fallback
 
 
-def _t39(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t39(V: int, r: int) -> tuple[Any, int]:
     # SignatureProperty -> SignatureProperty
     raise Fallback
 
 
-def _t40(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t40(V: int, r: int) -> tuple[Any, int]:
     # SignatureValue -> SignatureValue
     f_value = None
     f_id = None
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_id = v
             s = 2
         elif x == 1:
-            v, pos = rbin(V, E, pos)
+            v, r = rbin(V, r)
             f_value = v
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rbin(V, E, pos)
-            f_value = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rbin(V, r)
+        f_value = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C33)
-            self.value = f_value
-            self.id = f_id
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C33)
+        self.value = f_value
+        self.id = f_id
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t41(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t41(V: int, r: int) -> tuple[Any, int]:
     # SignedInfo -> SignedInfo
     f_canonicalization_method = None
     f_signature_method = None
@@ -4084,50 +3768,44 @@ def _t41(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_id = None
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_id = v
             s = 2
         elif x == 1:
-            v, pos = _t8(V, E, pos)
+            v, r = _t8(V, r)
             f_canonicalization_method = v
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t8(V, E, pos)
-            f_canonicalization_method = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t8(V, r)
+        f_canonicalization_method = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t37(V, E, pos)
-            f_signature_method = v
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t37(V, r)
+        f_signature_method = v
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t31(V, E, pos)
-            f_reference.append(v)
-            s = 4
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t31(V, r)
+        f_reference.append(v)
+        s = 4
     while s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t31(V, E, pos)
+            v, r = _t31(V, r)
             f_reference.append(v)
         elif x == 1:
             self = _new(_C34)
@@ -4136,148 +3814,125 @@ def _t41(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.reference = f_reference
             self.id = f_id
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     raise Fallback
 
 
-def _t42(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t42(V: int, r: int) -> tuple[Any, int]:
     # Transform -> Transform
     raise Fallback
 
 
-def _t43(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t43(V: int, r: int) -> tuple[Any, int]:
     # Transforms -> Transforms
     f_transform = []
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t42(V, E, pos)
-            f_transform.append(v)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t42(V, r)
+        f_transform.append(v)
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t42(V, E, pos)
+            v, r = _t42(V, r)
             f_transform.append(v)
         elif x == 1:
             self = _new(_C35)
             self.transform = f_transform
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     raise Fallback
 
 
-def _t44(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t44(V: int, r: int) -> tuple[Any, int]:
     # X509Data -> X509Data
     raise Fallback
 
 
-def _t45(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t45(V: int, r: int) -> tuple[Any, int]:
     # RationalNumberType -> RationalNumber
     f_exponent = None
     f_value = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 10
-            x = (V >> (E - pos)) & 0x3ff
-            if x & 0x201:
-                raise Fallback
-            v = (x >> 1) + -128
-            f_exponent = v
-            s = 1
-        else:
+        r -= 11
+        x = (V >> r) & 0x7ff
+        if x & 0x601:
             raise Fallback
+        x &= 0x3ff
+        v = (x >> 1) + -128
+        f_exponent = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
-            if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
-                v = -u - 1 if v & 0x100 else u
-            elif v > 0xFF:
-                v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_value = v
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 9
+        v = (V >> r) & 0x1FF
+        if v & 0x80:
+            u, r = ruint(V, r, v & 0xFF)
+            v = -u - 1 if v & 0x100 else u
+        elif v > 0xFF:
+            v = 0xFF - v
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_value = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C36)
-            self.exponent = f_exponent
-            self.value = f_value
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C36)
+        self.exponent = f_exponent
+        self.value = f_value
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t46(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t46(V: int, r: int) -> tuple[Any, int]:
     # MessageHeaderType -> MessageHeader
     f_session_id = None
     f_time_stamp = None
     f_signature = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_session_id = v
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_session_id = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_time_stamp = v
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_time_stamp = v
+        s = 2
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t36(V, E, pos)
+            v, r = _t36(V, r)
             f_signature = v
             s = 3
         elif x == 1:
@@ -4286,25 +3941,23 @@ def _t46(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.time_stamp = f_time_stamp
             self.signature = f_signature
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C37)
-            self.session_id = f_session_id
-            self.time_stamp = f_time_stamp
-            self.signature = f_signature
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C37)
+        self.session_id = f_session_id
+        self.time_stamp = f_time_stamp
+        self.signature = f_signature
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t47(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t47(V: int, r: int) -> tuple[Any, int]:
     # DisplayParametersType -> DisplayParameters
     f_present_soc = None
     f_minimum_soc = None
@@ -4318,11 +3971,11 @@ def _t47(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_inlet_hot = None
     s = 0
     if s == 0:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -4331,8 +3984,8 @@ def _t47(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_present_soc = v
             s = 10
         elif x == 1:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -4341,8 +3994,8 @@ def _t47(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_minimum_soc = v
             s = 9
         elif x == 2:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -4351,8 +4004,8 @@ def _t47(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_target_soc = v
             s = 8
         elif x == 3:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -4361,59 +4014,59 @@ def _t47(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_maximum_soc = v
             s = 7
         elif x == 4:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_remaining_time_to_minimum_soc = v
             s = 6
         elif x == 5:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_remaining_time_to_target_soc = v
             s = 5
         elif x == 6:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_remaining_time_to_maximum_soc = v
             s = 4
         elif x == 7:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             f_charging_complete = v
             s = 3
         elif x == 8:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_battery_energy_capacity = v
             s = 2
         elif x == 9:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -4432,15 +4085,15 @@ def _t47(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.battery_energy_capacity = f_battery_energy_capacity
             self.inlet_hot = f_inlet_hot
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 10:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -4449,8 +4102,8 @@ def _t47(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_minimum_soc = v
             s = 9
         elif x == 1:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -4459,8 +4112,8 @@ def _t47(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_target_soc = v
             s = 8
         elif x == 2:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -4469,59 +4122,59 @@ def _t47(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_maximum_soc = v
             s = 7
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_remaining_time_to_minimum_soc = v
             s = 6
         elif x == 4:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_remaining_time_to_target_soc = v
             s = 5
         elif x == 5:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_remaining_time_to_maximum_soc = v
             s = 4
         elif x == 6:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             f_charging_complete = v
             s = 3
         elif x == 7:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_battery_energy_capacity = v
             s = 2
         elif x == 8:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -4540,15 +4193,15 @@ def _t47(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.battery_energy_capacity = f_battery_energy_capacity
             self.inlet_hot = f_inlet_hot
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 9:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -4557,8 +4210,8 @@ def _t47(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_target_soc = v
             s = 8
         elif x == 1:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -4567,59 +4220,59 @@ def _t47(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_maximum_soc = v
             s = 7
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_remaining_time_to_minimum_soc = v
             s = 6
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_remaining_time_to_target_soc = v
             s = 5
         elif x == 4:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_remaining_time_to_maximum_soc = v
             s = 4
         elif x == 5:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             f_charging_complete = v
             s = 3
         elif x == 6:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_battery_energy_capacity = v
             s = 2
         elif x == 7:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -4638,15 +4291,15 @@ def _t47(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.battery_energy_capacity = f_battery_energy_capacity
             self.inlet_hot = f_inlet_hot
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 8:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -4655,59 +4308,59 @@ def _t47(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_maximum_soc = v
             s = 7
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_remaining_time_to_minimum_soc = v
             s = 6
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_remaining_time_to_target_soc = v
             s = 5
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_remaining_time_to_maximum_soc = v
             s = 4
         elif x == 4:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             f_charging_complete = v
             s = 3
         elif x == 5:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_battery_energy_capacity = v
             s = 2
         elif x == 6:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -4726,66 +4379,66 @@ def _t47(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.battery_energy_capacity = f_battery_energy_capacity
             self.inlet_hot = f_inlet_hot
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 7:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_remaining_time_to_minimum_soc = v
             s = 6
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_remaining_time_to_target_soc = v
             s = 5
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_remaining_time_to_maximum_soc = v
             s = 4
         elif x == 3:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             f_charging_complete = v
             s = 3
         elif x == 4:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_battery_energy_capacity = v
             s = 2
         elif x == 5:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -4804,53 +4457,53 @@ def _t47(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.battery_energy_capacity = f_battery_energy_capacity
             self.inlet_hot = f_inlet_hot
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 6:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_remaining_time_to_target_soc = v
             s = 5
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_remaining_time_to_maximum_soc = v
             s = 4
         elif x == 2:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             f_charging_complete = v
             s = 3
         elif x == 3:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_battery_energy_capacity = v
             s = 2
         elif x == 4:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -4869,40 +4522,40 @@ def _t47(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.battery_energy_capacity = f_battery_energy_capacity
             self.inlet_hot = f_inlet_hot
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 5:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_remaining_time_to_maximum_soc = v
             s = 4
         elif x == 1:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             f_charging_complete = v
             s = 3
         elif x == 2:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_battery_energy_capacity = v
             s = 2
         elif x == 3:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -4921,27 +4574,27 @@ def _t47(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.battery_energy_capacity = f_battery_energy_capacity
             self.inlet_hot = f_inlet_hot
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 4:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             f_charging_complete = v
             s = 3
         elif x == 1:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_battery_energy_capacity = v
             s = 2
         elif x == 2:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -4960,19 +4613,19 @@ def _t47(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.battery_energy_capacity = f_battery_energy_capacity
             self.inlet_hot = f_inlet_hot
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t45(V, E, pos)
+            v, r = _t45(V, r)
             f_battery_energy_capacity = v
             s = 2
         elif x == 1:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -4991,15 +4644,15 @@ def _t47(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.battery_energy_capacity = f_battery_energy_capacity
             self.inlet_hot = f_inlet_hot
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -5018,82 +4671,69 @@ def _t47(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.battery_energy_capacity = f_battery_energy_capacity
             self.inlet_hot = f_inlet_hot
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C38)
-            self.present_soc = f_present_soc
-            self.minimum_soc = f_minimum_soc
-            self.target_soc = f_target_soc
-            self.maximum_soc = f_maximum_soc
-            self.remaining_time_to_minimum_soc = f_remaining_time_to_minimum_soc
-            self.remaining_time_to_target_soc = f_remaining_time_to_target_soc
-            self.remaining_time_to_maximum_soc = f_remaining_time_to_maximum_soc
-            self.charging_complete = f_charging_complete
-            self.battery_energy_capacity = f_battery_energy_capacity
-            self.inlet_hot = f_inlet_hot
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C38)
+        self.present_soc = f_present_soc
+        self.minimum_soc = f_minimum_soc
+        self.target_soc = f_target_soc
+        self.maximum_soc = f_maximum_soc
+        self.remaining_time_to_minimum_soc = f_remaining_time_to_minimum_soc
+        self.remaining_time_to_target_soc = f_remaining_time_to_target_soc
+        self.remaining_time_to_maximum_soc = f_remaining_time_to_maximum_soc
+        self.charging_complete = f_charging_complete
+        self.battery_energy_capacity = f_battery_energy_capacity
+        self.inlet_hot = f_inlet_hot
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t48(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t48(V: int, r: int) -> tuple[Any, int]:
     # EVSEStatusType -> EVSEStatus
     f_notification_max_delay = None
     f_evse_notification = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_notification_max_delay = v
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_notification_max_delay = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 5
-            x = (V >> (E - pos)) & 0x1f
-            if x & 0x11:
-                raise Fallback
-            v = _EM41[x >> 1]
-            f_evse_notification = v
-            s = 2
-        else:
+        r -= 6
+        x = (V >> r) & 0x3f
+        if x & 0x31:
             raise Fallback
+        x &= 0x1f
+        v = _EM41[x >> 1]
+        f_evse_notification = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C40)
-            self.notification_max_delay = f_notification_max_delay
-            self.evse_notification = f_evse_notification
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C40)
+        self.notification_max_delay = f_notification_max_delay
+        self.evse_notification = f_evse_notification
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t49(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t49(V: int, r: int) -> tuple[Any, int]:
     # MeterInfoType -> MeterInfo
     f_meter_id = None
     f_charged_energy_reading_wh = None
@@ -5105,116 +4745,106 @@ def _t49(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_meter_timestamp = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_meter_id = v
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rstr(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_meter_id = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_charged_energy_reading_wh = v
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_charged_energy_reading_wh = v
+        s = 2
     if s == 2:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_bpt_discharged_energy_reading_wh = v
             s = 8
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_capacitive_energy_reading_varh = v
             s = 7
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_bpt_inductive_energy_reading_varh = v
             s = 6
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_signature = v
             s = 5
         elif x == 4:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_status = v
             s = 4
         elif x == 5:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_timestamp = v
             s = 3
@@ -5229,74 +4859,74 @@ def _t49(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.meter_status = f_meter_status
             self.meter_timestamp = f_meter_timestamp
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 8:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_capacitive_energy_reading_varh = v
             s = 7
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_bpt_inductive_energy_reading_varh = v
             s = 6
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_signature = v
             s = 5
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_status = v
             s = 4
         elif x == 4:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_timestamp = v
             s = 3
@@ -5311,61 +4941,61 @@ def _t49(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.meter_status = f_meter_status
             self.meter_timestamp = f_meter_timestamp
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 7:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_bpt_inductive_energy_reading_varh = v
             s = 6
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_signature = v
             s = 5
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_status = v
             s = 4
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_timestamp = v
             s = 3
@@ -5380,48 +5010,48 @@ def _t49(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.meter_status = f_meter_status
             self.meter_timestamp = f_meter_timestamp
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 6:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_signature = v
             s = 5
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_status = v
             s = 4
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_timestamp = v
             s = 3
@@ -5436,38 +5066,38 @@ def _t49(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.meter_status = f_meter_status
             self.meter_timestamp = f_meter_timestamp
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 5:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_status = v
             s = 4
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_timestamp = v
             s = 3
@@ -5482,22 +5112,22 @@ def _t49(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.meter_status = f_meter_status
             self.meter_timestamp = f_meter_timestamp
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_timestamp = v
             s = 3
@@ -5512,30 +5142,28 @@ def _t49(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.meter_status = f_meter_status
             self.meter_timestamp = f_meter_timestamp
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C41)
-            self.meter_id = f_meter_id
-            self.charged_energy_reading_wh = f_charged_energy_reading_wh
-            self.bpt_discharged_energy_reading_wh = f_bpt_discharged_energy_reading_wh
-            self.capacitive_energy_reading_varh = f_capacitive_energy_reading_varh
-            self.bpt_inductive_energy_reading_varh = f_bpt_inductive_energy_reading_varh
-            self.meter_signature = f_meter_signature
-            self.meter_status = f_meter_status
-            self.meter_timestamp = f_meter_timestamp
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C41)
+        self.meter_id = f_meter_id
+        self.charged_energy_reading_wh = f_charged_energy_reading_wh
+        self.bpt_discharged_energy_reading_wh = f_bpt_discharged_energy_reading_wh
+        self.capacitive_energy_reading_varh = f_capacitive_energy_reading_varh
+        self.bpt_inductive_energy_reading_varh = f_bpt_inductive_energy_reading_varh
+        self.meter_signature = f_meter_signature
+        self.meter_status = f_meter_status
+        self.meter_timestamp = f_meter_timestamp
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t50(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t50(V: int, r: int) -> tuple[Any, int]:
     # ReceiptType -> Receipt
     f_time_anchor = None
     f_energy_costs = None
@@ -5547,44 +5175,39 @@ def _t50(V: int, E: int, pos: int) -> tuple[Any, int]:
     while True:
         k = _K50[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                f_time_anchor = v
-                s = 1
-            else:
+            r -= 2
+            if (V >> r) & 0x3:
                 raise Fallback
+            r -= 8
+            v = (V >> r) & 0xFF
+            if v > 0x7F:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            f_time_anchor = v
+            s = 1
         elif k == 1:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x == 0:
-                v, pos = _t51(V, E, pos)
+                v, r = _t51(V, r)
                 f_energy_costs = v
                 s = 6
             elif x == 1:
-                v, pos = _t51(V, E, pos)
+                v, r = _t51(V, r)
                 f_occupancy_costs = v
                 s = 5
             elif x == 2:
-                v, pos = _t51(V, E, pos)
+                v, r = _t51(V, r)
                 f_additional_services_costs = v
                 s = 4
             elif x == 3:
-                v, pos = _t51(V, E, pos)
+                v, r = _t51(V, r)
                 f_overstay_costs = v
                 s = 3
             elif x == 4:
-                v, pos = _t52(V, E, pos)
+                v, r = _t52(V, r)
                 f_tax_costs.append(v)
                 s = 2
             elif x == 5:
@@ -5596,14 +5219,14 @@ def _t50(V: int, E: int, pos: int) -> tuple[Any, int]:
                 self.overstay_costs = f_overstay_costs
                 self.tax_costs = f_tax_costs
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                v, pos = _t52(V, E, pos)
+                v, r = _t52(V, r)
                 f_tax_costs.append(v)
                 s = _N52[s][0]
             elif x == 1:
@@ -5615,18 +5238,18 @@ def _t50(V: int, E: int, pos: int) -> tuple[Any, int]:
                 self.overstay_costs = f_overstay_costs
                 self.tax_costs = f_tax_costs
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                v, pos = _t51(V, E, pos)
+                v, r = _t51(V, r)
                 f_overstay_costs = v
                 s = 3
             elif x == 1:
-                v, pos = _t52(V, E, pos)
+                v, r = _t52(V, r)
                 f_tax_costs.append(v)
                 s = 2
             elif x == 2:
@@ -5638,22 +5261,22 @@ def _t50(V: int, E: int, pos: int) -> tuple[Any, int]:
                 self.overstay_costs = f_overstay_costs
                 self.tax_costs = f_tax_costs
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 4:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x == 0:
-                v, pos = _t51(V, E, pos)
+                v, r = _t51(V, r)
                 f_additional_services_costs = v
                 s = 4
             elif x == 1:
-                v, pos = _t51(V, E, pos)
+                v, r = _t51(V, r)
                 f_overstay_costs = v
                 s = 3
             elif x == 2:
-                v, pos = _t52(V, E, pos)
+                v, r = _t52(V, r)
                 f_tax_costs.append(v)
                 s = 2
             elif x == 3:
@@ -5665,26 +5288,26 @@ def _t50(V: int, E: int, pos: int) -> tuple[Any, int]:
                 self.overstay_costs = f_overstay_costs
                 self.tax_costs = f_tax_costs
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 5:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x == 0:
-                v, pos = _t51(V, E, pos)
+                v, r = _t51(V, r)
                 f_occupancy_costs = v
                 s = 5
             elif x == 1:
-                v, pos = _t51(V, E, pos)
+                v, r = _t51(V, r)
                 f_additional_services_costs = v
                 s = 4
             elif x == 2:
-                v, pos = _t51(V, E, pos)
+                v, r = _t51(V, r)
                 f_overstay_costs = v
                 s = 3
             elif x == 3:
-                v, pos = _t52(V, E, pos)
+                v, r = _t52(V, r)
                 f_tax_costs.append(v)
                 s = 2
             elif x == 4:
@@ -5696,106 +5319,89 @@ def _t50(V: int, E: int, pos: int) -> tuple[Any, int]:
                 self.overstay_costs = f_overstay_costs
                 self.tax_costs = f_tax_costs
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 6:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                self = _new(_C42)
-                self.time_anchor = f_time_anchor
-                self.energy_costs = f_energy_costs
-                self.occupancy_costs = f_occupancy_costs
-                self.additional_services_costs = f_additional_services_costs
-                self.overstay_costs = f_overstay_costs
-                self.tax_costs = f_tax_costs
-                self.__post_init__()
-                return self, pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            self = _new(_C42)
+            self.time_anchor = f_time_anchor
+            self.energy_costs = f_energy_costs
+            self.occupancy_costs = f_occupancy_costs
+            self.additional_services_costs = f_additional_services_costs
+            self.overstay_costs = f_overstay_costs
+            self.tax_costs = f_tax_costs
+            self.__post_init__()
+            return self, r
         else:
             raise Fallback
 
 
-def _t51(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t51(V: int, r: int) -> tuple[Any, int]:
     # DetailedCostType -> DetailedCost
     f_amount = None
     f_cost_per_unit = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_amount = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_amount = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_cost_per_unit = v
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_cost_per_unit = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C43)
-            self.amount = f_amount
-            self.cost_per_unit = f_cost_per_unit
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C43)
+        self.amount = f_amount
+        self.cost_per_unit = f_cost_per_unit
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t52(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t52(V: int, r: int) -> tuple[Any, int]:
     # DetailedTaxType -> DetailedTax
     f_tax_rule_id = None
     f_amount = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_tax_rule_id = v
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_tax_rule_id = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t45(V, E, pos)
-            f_amount = v
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t45(V, r)
+        f_amount = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C44)
-            self.tax_rule_id = f_tax_rule_id
-            self.amount = f_amount
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C44)
+        self.tax_rule_id = f_tax_rule_id
+        self.amount = f_amount
+        self.__post_init__()
+        return self, r
     raise Fallback

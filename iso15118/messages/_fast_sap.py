@@ -40,86 +40,78 @@ def decode(data: bytes) -> Any:
     V = int.from_bytes(data, 'big')
     if E < 8 or data[0] != 0x80:
         raise Fallback
-    pos = 10
-    x = (V >> (E - pos)) & 0x3
+    r = E - 10
+    x = (V >> r) & 0x3
     if x == 0:
-        msg, pos = _t0(V, E, pos)
+        msg, r = _t0(V, r)
     elif x == 1:
-        msg, pos = _t1(V, E, pos)
+        msg, r = _t1(V, r)
     else:
         raise Fallback
-    if E - pos >= 8:
+    if r >= 8:
         raise Fallback
     return msg
 
 
-def _t0(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t0(V: int, r: int) -> tuple[Any, int]:
     # supportedAppProtocolReq -> SupportedAppProtocolReq
     f_app_protocol = []
     s = 0
     while True:
         k = _K0[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = _t2(V, E, pos)
-                f_app_protocol.append(v)
-                s = 1
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            v, r = _t2(V, r)
+            f_app_protocol.append(v)
+            s = 1
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                v, pos = _t2(V, E, pos)
+                v, r = _t2(V, r)
                 f_app_protocol.append(v)
                 s = _N1[s][0]
             elif x == 1:
                 self = _new(_C0)
                 self.app_protocol = f_app_protocol
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                self = _new(_C0)
-                self.app_protocol = f_app_protocol
-                self.__post_init__()
-                return self, pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            self = _new(_C0)
+            self.app_protocol = f_app_protocol
+            self.__post_init__()
+            return self, r
         else:
             raise Fallback
 
 
-def _t1(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t1(V: int, r: int) -> tuple[Any, int]:
     # supportedAppProtocolRes -> SupportedAppProtocolRes
     f_response_code = None
     f_schema_id = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 4
-            x = (V >> (E - pos)) & 0xf
-            if x & 0x9:
-                raise Fallback
-            v = _EM5[x >> 1]
-            f_response_code = v
-            s = 1
-        else:
+        r -= 5
+        x = (V >> r) & 0x1f
+        if x & 0x19:
             raise Fallback
+        x &= 0xf
+        v = _EM5[x >> 1]
+        f_response_code = v
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 10
-            x = (V >> (E - pos)) & 0x3ff
+            r -= 10
+            x = (V >> r) & 0x3ff
             if x & 0x201:
                 raise Fallback
             v = x >> 1
@@ -130,24 +122,22 @@ def _t1(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.response_code = f_response_code
             self.schema_id = f_schema_id
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C2)
-            self.response_code = f_response_code
-            self.schema_id = f_schema_id
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C2)
+        self.response_code = f_response_code
+        self.schema_id = f_schema_id
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t2(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t2(V: int, r: int) -> tuple[Any, int]:
     # AppProtocolType -> AppProtocol
     f_protocol_namespace = None
     f_version_number_major = None
@@ -156,96 +146,71 @@ def _t2(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_priority = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_protocol_namespace = v
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rstr(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_protocol_namespace = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_version_number_major = v
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_version_number_major = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_version_number_minor = v
-            s = 3
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_version_number_minor = v
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 10
-            x = (V >> (E - pos)) & 0x3ff
-            if x & 0x201:
-                raise Fallback
-            v = x >> 1
-            f_schema_id = v
-            s = 4
-        else:
+        r -= 11
+        x = (V >> r) & 0x7ff
+        if x & 0x601:
             raise Fallback
+        x &= 0x3ff
+        v = x >> 1
+        f_schema_id = v
+        s = 4
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 7
-            x = (V >> (E - pos)) & 0x7f
-            if x & 0x41:
-                raise Fallback
-            v = (x >> 1) + 1
-            if v > 20:
-                raise Fallback
-            f_priority = v
-            s = 5
-        else:
+        r -= 8
+        x = (V >> r) & 0xff
+        if x & 0xc1:
             raise Fallback
+        x &= 0x7f
+        v = (x >> 1) + 1
+        if v > 20:
+            raise Fallback
+        f_priority = v
+        s = 5
     if s == 5:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C3)
-            self.protocol_namespace = f_protocol_namespace
-            self.version_number_major = f_version_number_major
-            self.version_number_minor = f_version_number_minor
-            self.schema_id = f_schema_id
-            self.priority = f_priority
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C3)
+        self.protocol_namespace = f_protocol_namespace
+        self.version_number_major = f_version_number_major
+        self.version_number_minor = f_version_number_minor
+        self.schema_id = f_schema_id
+        self.priority = f_priority
+        self.__post_init__()
+        return self, r
     raise Fallback

@@ -213,121 +213,117 @@ def decode(data: bytes) -> Any:
     V = int.from_bytes(data, 'big')
     if E < 8 or data[0] != 0x80:
         raise Fallback
-    pos = 14
-    x = (V >> (E - pos)) & 0x3f
+    r = E - 14
+    x = (V >> r) & 0x3f
     if x == 0:
-        msg, pos = _t0(V, E, pos)
+        msg, r = _t0(V, r)
     elif x == 1:
-        msg, pos = _t1(V, E, pos)
+        msg, r = _t1(V, r)
     elif x == 2:
-        msg, pos = _t2(V, E, pos)
+        msg, r = _t2(V, r)
     elif x == 3:
-        msg, pos = _t3(V, E, pos)
+        msg, r = _t3(V, r)
     elif x == 4:
-        msg, pos = _t4(V, E, pos)
+        msg, r = _t4(V, r)
     elif x == 6:
-        msg, pos = _t5(V, E, pos)
+        msg, r = _t5(V, r)
     elif x == 8:
-        msg, pos = _t6(V, E, pos)
+        msg, r = _t6(V, r)
     elif x == 9:
-        msg, pos = _t7(V, E, pos)
+        msg, r = _t7(V, r)
     elif x == 11:
-        msg, pos = _t8(V, E, pos)
+        msg, r = _t8(V, r)
     elif x == 12:
-        msg, pos = _t9(V, E, pos)
+        msg, r = _t9(V, r)
     elif x == 13:
-        msg, pos = _t10(V, E, pos)
+        msg, r = _t10(V, r)
     elif x == 14:
-        msg, pos = _t11(V, E, pos)
+        msg, r = _t11(V, r)
     elif x == 15:
-        msg, pos = _t12(V, E, pos)
+        msg, r = _t12(V, r)
     elif x == 16:
-        msg, pos = _t13(V, E, pos)
+        msg, r = _t13(V, r)
     elif x == 17:
-        msg, pos = _t14(V, E, pos)
+        msg, r = _t14(V, r)
     elif x == 18:
-        msg, pos = _t15(V, E, pos)
+        msg, r = _t15(V, r)
     elif x == 19:
-        msg, pos = _t16(V, E, pos)
+        msg, r = _t16(V, r)
     elif x == 20:
-        msg, pos = _t17(V, E, pos)
+        msg, r = _t17(V, r)
     elif x == 21:
-        msg, pos = _t18(V, E, pos)
+        msg, r = _t18(V, r)
     elif x == 22:
-        msg, pos = _t19(V, E, pos)
+        msg, r = _t19(V, r)
     elif x == 23:
-        msg, pos = _t20(V, E, pos)
+        msg, r = _t20(V, r)
     elif x == 24:
-        msg, pos = _t21(V, E, pos)
+        msg, r = _t21(V, r)
     elif x == 25:
-        msg, pos = _t22(V, E, pos)
+        msg, r = _t22(V, r)
     elif x == 26:
-        msg, pos = _t23(V, E, pos)
+        msg, r = _t23(V, r)
     elif x == 27:
-        msg, pos = _t24(V, E, pos)
+        msg, r = _t24(V, r)
     elif x == 28:
-        msg, pos = _t25(V, E, pos)
+        msg, r = _t25(V, r)
     elif x == 29:
-        msg, pos = _t26(V, E, pos)
+        msg, r = _t26(V, r)
     elif x == 30:
-        msg, pos = _t27(V, E, pos)
+        msg, r = _t27(V, r)
     elif x == 31:
-        msg, pos = _t28(V, E, pos)
+        msg, r = _t28(V, r)
     elif x == 32:
-        msg, pos = _t29(V, E, pos)
+        msg, r = _t29(V, r)
     elif x == 33:
-        msg, pos = _t30(V, E, pos)
+        msg, r = _t30(V, r)
     elif x == 34:
-        msg, pos = _t31(V, E, pos)
+        msg, r = _t31(V, r)
     elif x == 35:
-        msg, pos = _t32(V, E, pos)
+        msg, r = _t32(V, r)
     elif x == 36:
-        msg, pos = _t33(V, E, pos)
+        msg, r = _t33(V, r)
     elif x == 37:
-        msg, pos = _t34(V, E, pos)
+        msg, r = _t34(V, r)
     else:
         raise Fallback
-    if E - pos >= 8:
+    if r >= 8:
         raise Fallback
     return msg
 
 
-def _t0(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t0(V: int, r: int) -> tuple[Any, int]:
     # CLReqControlMode -> CLReqControlMode
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C0)
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C0)
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t1(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t1(V: int, r: int) -> tuple[Any, int]:
     # CLResControlMode -> CLResControlMode
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C1)
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C1)
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t2(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t2(V: int, r: int) -> tuple[Any, int]:
     # CanonicalizationMethod -> CanonicalizationMethod
     raise Fallback
 
 
-def _t3(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t3(V: int, r: int) -> tuple[Any, int]:
     # DSAKeyValue -> DSAKeyValue
     f_p = None
     f_q = None
@@ -338,115 +334,105 @@ def _t3(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_pgen_counter = None
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_p = v
             s = 3
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_g = v
             s = 2
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_y = v
             s = 1
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_q = v
-            s = 6
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_q = v
+        s = 6
     if s == 6:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_g = v
             s = 2
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_y = v
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_y = v
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_y = v
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_j = v
             s = 5
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_seed = v
             s = 4
@@ -460,19 +446,19 @@ def _t3(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.seed = f_seed
             self.pgen_counter = f_pgen_counter
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 5:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_seed = v
             s = 4
@@ -486,162 +472,141 @@ def _t3(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.seed = f_seed
             self.pgen_counter = f_pgen_counter
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_pgen_counter = v
-            s = 7
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_pgen_counter = v
+        s = 7
     if s == 7:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C2)
-            self.p = f_p
-            self.q = f_q
-            self.g = f_g
-            self.y = f_y
-            self.j = f_j
-            self.seed = f_seed
-            self.pgen_counter = f_pgen_counter
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C2)
+        self.p = f_p
+        self.q = f_q
+        self.g = f_g
+        self.y = f_y
+        self.j = f_j
+        self.seed = f_seed
+        self.pgen_counter = f_pgen_counter
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t4(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t4(V: int, r: int) -> tuple[Any, int]:
     # DigestMethod -> DigestMethod
     raise Fallback
 
 
-def _t5(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t5(V: int, r: int) -> tuple[Any, int]:
     # KeyInfo -> KeyInfo
     raise Fallback
 
 
-def _t6(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t6(V: int, r: int) -> tuple[Any, int]:
     # KeyValue -> KeyValue
     raise Fallback
 
 
-def _t7(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t7(V: int, r: int) -> tuple[Any, int]:
     # Manifest -> Manifest
     f_reference = []
     f_id = None
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_id = v
             s = 2
         elif x == 1:
-            v, pos = _t11(V, E, pos)
+            v, r = _t11(V, r)
             f_reference.append(v)
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t11(V, E, pos)
-            f_reference.append(v)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t11(V, r)
+        f_reference.append(v)
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t11(V, E, pos)
+            v, r = _t11(V, r)
             f_reference.append(v)
         elif x == 1:
             self = _new(_C3)
             self.reference = f_reference
             self.id = f_id
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     raise Fallback
 
 
-def _t8(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t8(V: int, r: int) -> tuple[Any, int]:
     # Object -> Object
     raise Fallback
 
 
-def _t9(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t9(V: int, r: int) -> tuple[Any, int]:
     # PGPData -> PGPData
     raise Fallback
 
 
-def _t10(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t10(V: int, r: int) -> tuple[Any, int]:
     # RSAKeyValue -> RSAKeyValue
     f_modulus = None
     f_exponent = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_modulus = v
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_modulus = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_exponent = v
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_exponent = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C4)
-            self.modulus = f_modulus
-            self.exponent = f_exponent
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C4)
+        self.modulus = f_modulus
+        self.exponent = f_exponent
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t11(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t11(V: int, r: int) -> tuple[Any, int]:
     # Reference -> Reference
     f_transforms = None
     f_digest_method = None
@@ -651,142 +616,133 @@ def _t11(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_type = None
     s = 0
     if s == 0:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_id = v
             s = 5
         elif x == 1:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_type = v
             s = 4
         elif x == 2:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_uri = v
             s = 3
         elif x == 3:
-            v, pos = _t21(V, E, pos)
+            v, r = _t21(V, r)
             f_transforms = v
             s = 2
         elif x == 4:
-            v, pos = _t4(V, E, pos)
+            v, r = _t4(V, r)
             f_digest_method = v
             s = 1
         else:
             raise Fallback
     if s == 5:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_type = v
             s = 4
         elif x == 1:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_uri = v
             s = 3
         elif x == 2:
-            v, pos = _t21(V, E, pos)
+            v, r = _t21(V, r)
             f_transforms = v
             s = 2
         elif x == 3:
-            v, pos = _t4(V, E, pos)
+            v, r = _t4(V, r)
             f_digest_method = v
             s = 1
         else:
             raise Fallback
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_uri = v
             s = 3
         elif x == 1:
-            v, pos = _t21(V, E, pos)
+            v, r = _t21(V, r)
             f_transforms = v
             s = 2
         elif x == 2:
-            v, pos = _t4(V, E, pos)
+            v, r = _t4(V, r)
             f_digest_method = v
             s = 1
         else:
             raise Fallback
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t21(V, E, pos)
+            v, r = _t21(V, r)
             f_transforms = v
             s = 2
         elif x == 1:
-            v, pos = _t4(V, E, pos)
+            v, r = _t4(V, r)
             f_digest_method = v
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t4(V, E, pos)
-            f_digest_method = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t4(V, r)
+        f_digest_method = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_digest_value = v
-            s = 6
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_digest_value = v
+        s = 6
     if s == 6:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C5)
-            self.transforms = f_transforms
-            self.digest_method = f_digest_method
-            self.digest_value = f_digest_value
-            self.id = f_id
-            self.uri = f_uri
-            self.type = f_type
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C5)
+        self.transforms = f_transforms
+        self.digest_method = f_digest_method
+        self.digest_value = f_digest_value
+        self.id = f_id
+        self.uri = f_uri
+        self.type = f_type
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t12(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t12(V: int, r: int) -> tuple[Any, int]:
     # RetrievalMethod -> RetrievalMethod
     f_transforms = None
     f_uri = None
     f_type = None
     s = 0
     if s == 0:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_type = v
             s = 3
         elif x == 1:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_uri = v
             s = 2
         elif x == 2:
-            v, pos = _t21(V, E, pos)
+            v, r = _t21(V, r)
             f_transforms = v
             s = 1
         elif x == 3:
@@ -795,18 +751,18 @@ def _t12(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.uri = f_uri
             self.type = f_type
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_uri = v
             s = 2
         elif x == 1:
-            v, pos = _t21(V, E, pos)
+            v, r = _t21(V, r)
             f_transforms = v
             s = 1
         elif x == 2:
@@ -815,14 +771,14 @@ def _t12(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.uri = f_uri
             self.type = f_type
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t21(V, E, pos)
+            v, r = _t21(V, r)
             f_transforms = v
             s = 1
         elif x == 1:
@@ -831,30 +787,28 @@ def _t12(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.uri = f_uri
             self.type = f_type
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C6)
-            self.transforms = f_transforms
-            self.uri = f_uri
-            self.type = f_type
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C6)
+        self.transforms = f_transforms
+        self.uri = f_uri
+        self.type = f_type
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t13(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t13(V: int, r: int) -> tuple[Any, int]:
     # SPKIData -> SPKIData
     raise Fallback
 
 
-def _t14(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t14(V: int, r: int) -> tuple[Any, int]:
     # Signature -> Signature
     f_signed_info = None
     f_signature_value = None
@@ -863,45 +817,41 @@ def _t14(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_id = None
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_id = v
             s = 2
         elif x == 1:
-            v, pos = _t19(V, E, pos)
+            v, r = _t19(V, r)
             f_signed_info = v
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t19(V, E, pos)
-            f_signed_info = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t19(V, r)
+        f_signed_info = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t18(V, E, pos)
-            f_signature_value = v
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t18(V, r)
+        f_signature_value = v
+        s = 3
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t5(V, E, pos)
+            v, r = _t5(V, r)
             f_key_info = v
             s = 4
         elif x == 1:
-            v, pos = _t8(V, E, pos)
+            v, r = _t8(V, r)
             f_object.append(v)
             s = 4
         elif x == 2:
@@ -912,14 +862,14 @@ def _t14(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.object = f_object
             self.id = f_id
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     while s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t8(V, E, pos)
+            v, r = _t8(V, r)
             f_object.append(v)
         elif x == 1:
             self = _new(_C7)
@@ -929,108 +879,102 @@ def _t14(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.object = f_object
             self.id = f_id
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     raise Fallback
 
 
-def _t15(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t15(V: int, r: int) -> tuple[Any, int]:
     # SignatureMethod -> SignatureMethod
     raise Fallback
 
 
-def _t16(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t16(V: int, r: int) -> tuple[Any, int]:
     # SignatureProperties -> SignatureProperties
     f_signature_property = []
     f_id = None
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_id = v
             s = 2
         elif x == 1:
-            v, pos = _t17(V, E, pos)
+            v, r = _t17(V, r)
             f_signature_property.append(v)
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t17(V, E, pos)
-            f_signature_property.append(v)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t17(V, r)
+        f_signature_property.append(v)
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t17(V, E, pos)
+            v, r = _t17(V, r)
             f_signature_property.append(v)
         elif x == 1:
             self = _new(_C8)
             self.signature_property = f_signature_property
             self.id = f_id
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     raise Fallback
 
 
-def _t17(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t17(V: int, r: int) -> tuple[Any, int]:
     # SignatureProperty -> SignatureProperty
     raise Fallback
 
 
-def _t18(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t18(V: int, r: int) -> tuple[Any, int]:
     # SignatureValue -> SignatureValue
     f_value = None
     f_id = None
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_id = v
             s = 2
         elif x == 1:
-            v, pos = rbin(V, E, pos)
+            v, r = rbin(V, r)
             f_value = v
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rbin(V, E, pos)
-            f_value = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rbin(V, r)
+        f_value = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C9)
-            self.value = f_value
-            self.id = f_id
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C9)
+        self.value = f_value
+        self.id = f_id
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t19(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t19(V: int, r: int) -> tuple[Any, int]:
     # SignedInfo -> SignedInfo
     f_canonicalization_method = None
     f_signature_method = None
@@ -1038,50 +982,44 @@ def _t19(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_id = None
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_id = v
             s = 2
         elif x == 1:
-            v, pos = _t2(V, E, pos)
+            v, r = _t2(V, r)
             f_canonicalization_method = v
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t2(V, E, pos)
-            f_canonicalization_method = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t2(V, r)
+        f_canonicalization_method = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t15(V, E, pos)
-            f_signature_method = v
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t15(V, r)
+        f_signature_method = v
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t11(V, E, pos)
-            f_reference.append(v)
-            s = 4
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t11(V, r)
+        f_reference.append(v)
+        s = 4
     while s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t11(V, E, pos)
+            v, r = _t11(V, r)
             f_reference.append(v)
         elif x == 1:
             self = _new(_C10)
@@ -1090,47 +1028,45 @@ def _t19(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.reference = f_reference
             self.id = f_id
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     raise Fallback
 
 
-def _t20(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t20(V: int, r: int) -> tuple[Any, int]:
     # Transform -> Transform
     raise Fallback
 
 
-def _t21(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t21(V: int, r: int) -> tuple[Any, int]:
     # Transforms -> Transforms
     f_transform = []
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t20(V, E, pos)
-            f_transform.append(v)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t20(V, r)
+        f_transform.append(v)
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t20(V, E, pos)
+            v, r = _t20(V, r)
             f_transform.append(v)
         elif x == 1:
             self = _new(_C11)
             self.transform = f_transform
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     raise Fallback
 
 
-def _t22(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t22(V: int, r: int) -> tuple[Any, int]:
     # WPT_AlignmentCheckReq -> WPTAlignmentCheckReq
     f_header = None
     f_ev_processing = None
@@ -1141,37 +1077,31 @@ def _t22(V: int, E: int, pos: int) -> tuple[Any, int]:
     while True:
         k = _K11[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = _t35(V, E, pos)
-                f_header = v
-                s = 1
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            v, r = _t35(V, r)
+            f_header = v
+            s = 1
         elif k == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
-                if x & 0x9:
-                    raise Fallback
-                v = _EM15[x >> 1]
-                f_ev_processing = v
-                s = 2
-            else:
+            r -= 5
+            x = (V >> r) & 0x1f
+            if x & 0x19:
                 raise Fallback
+            x &= 0xf
+            v = _EM15[x >> 1]
+            f_ev_processing = v
+            s = 2
         elif k == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                v, pos = _t36(V, E, pos)
+                v, r = _t36(V, r)
                 f_target_coil_current = v
                 s = 4
             elif x == 1:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
+                r -= 4
+                x = (V >> r) & 0xf
                 if x & 0x9:
                     raise Fallback
                 v = _EM18[x >> 1]
@@ -1180,15 +1110,15 @@ def _t22(V: int, E: int, pos: int) -> tuple[Any, int]:
             else:
                 raise Fallback
         elif k == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 f_vendor_specific_data_container.append(v)
                 s = _N19[s][0]
@@ -1200,41 +1130,35 @@ def _t22(V: int, E: int, pos: int) -> tuple[Any, int]:
                 self.ev_result_code = f_ev_result_code
                 self.vendor_specific_data_container = f_vendor_specific_data_container
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
-                if x & 0x9:
-                    raise Fallback
-                v = _EM18[x >> 1]
-                f_ev_result_code = v
-                s = 3
-            else:
+            r -= 5
+            x = (V >> r) & 0x1f
+            if x & 0x19:
                 raise Fallback
+            x &= 0xf
+            v = _EM18[x >> 1]
+            f_ev_result_code = v
+            s = 3
         elif k == 5:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                self = _new(_C14)
-                self.header = f_header
-                self.ev_processing = f_ev_processing
-                self.target_coil_current = f_target_coil_current
-                self.ev_result_code = f_ev_result_code
-                self.vendor_specific_data_container = f_vendor_specific_data_container
-                self.__post_init__()
-                return self, pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            self = _new(_C14)
+            self.header = f_header
+            self.ev_processing = f_ev_processing
+            self.target_coil_current = f_target_coil_current
+            self.ev_result_code = f_ev_result_code
+            self.vendor_specific_data_container = f_vendor_specific_data_container
+            self.__post_init__()
+            return self, r
         else:
             raise Fallback
 
 
-def _t23(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t23(V: int, r: int) -> tuple[Any, int]:
     # WPT_AlignmentCheckRes -> WPTAlignmentCheckRes
     f_header = None
     f_response_code = None
@@ -1246,58 +1170,48 @@ def _t23(V: int, E: int, pos: int) -> tuple[Any, int]:
     while True:
         k = _K21[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = _t35(V, E, pos)
-                f_header = v
-                s = 1
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            v, r = _t35(V, r)
+            f_header = v
+            s = 1
         elif k == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 8
-                x = (V >> (E - pos)) & 0xff
-                if x & 0x81:
-                    raise Fallback
-                v = _EM25[x >> 1]
-                f_response_code = v
-                s = 2
-            else:
+            r -= 9
+            x = (V >> r) & 0x1ff
+            if x & 0x181:
                 raise Fallback
+            x &= 0xff
+            v = _EM25[x >> 1]
+            f_response_code = v
+            s = 2
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
-                if x & 0x9:
-                    raise Fallback
-                v = _EM15[x >> 1]
-                f_evse_processing = v
-                s = 3
-            else:
+            r -= 5
+            x = (V >> r) & 0x1f
+            if x & 0x19:
                 raise Fallback
+            x &= 0xf
+            v = _EM15[x >> 1]
+            f_evse_processing = v
+            s = 3
         elif k == 3:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x == 0:
-                v, pos = _t36(V, E, pos)
+                v, r = _t36(V, r)
                 f_power_transmitted = v
                 s = 6
             elif x == 1:
-                v, pos = _t36(V, E, pos)
+                v, r = _t36(V, r)
                 f_supply_device_current = v
                 s = 5
             elif x == 2:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 f_vendor_specific_data_container.append(v)
                 s = 4
@@ -1310,19 +1224,19 @@ def _t23(V: int, E: int, pos: int) -> tuple[Any, int]:
                 self.supply_device_current = f_supply_device_current
                 self.vendor_specific_data_container = f_vendor_specific_data_container
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 4:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 f_vendor_specific_data_container.append(v)
                 s = _N27[s][0]
@@ -1335,23 +1249,23 @@ def _t23(V: int, E: int, pos: int) -> tuple[Any, int]:
                 self.supply_device_current = f_supply_device_current
                 self.vendor_specific_data_container = f_vendor_specific_data_container
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 5:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                v, pos = _t36(V, E, pos)
+                v, r = _t36(V, r)
                 f_supply_device_current = v
                 s = 5
             elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 f_vendor_specific_data_container.append(v)
                 s = 4
@@ -1364,29 +1278,27 @@ def _t23(V: int, E: int, pos: int) -> tuple[Any, int]:
                 self.supply_device_current = f_supply_device_current
                 self.vendor_specific_data_container = f_vendor_specific_data_container
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 6:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                self = _new(_C16)
-                self.header = f_header
-                self.response_code = f_response_code
-                self.evse_processing = f_evse_processing
-                self.power_transmitted = f_power_transmitted
-                self.supply_device_current = f_supply_device_current
-                self.vendor_specific_data_container = f_vendor_specific_data_container
-                self.__post_init__()
-                return self, pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            self = _new(_C16)
+            self.header = f_header
+            self.response_code = f_response_code
+            self.evse_processing = f_evse_processing
+            self.power_transmitted = f_power_transmitted
+            self.supply_device_current = f_supply_device_current
+            self.vendor_specific_data_container = f_vendor_specific_data_container
+            self.__post_init__()
+            return self, r
         else:
             raise Fallback
 
 
-def _t24(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t24(V: int, r: int) -> tuple[Any, int]:
     # WPT_ChargeLoopReq -> WPTChargeLoopReq
     f_header = None
     f_display_parameters = None
@@ -1401,24 +1313,22 @@ def _t24(V: int, E: int, pos: int) -> tuple[Any, int]:
     while True:
         k = _K28[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = _t35(V, E, pos)
-                f_header = v
-                s = 1
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            v, r = _t35(V, r)
+            f_header = v
+            s = 1
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                v, pos = _t37(V, E, pos)
+                v, r = _t37(V, r)
                 f_display_parameters = v
                 s = 3
             elif x == 1:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
+                r -= 3
+                x = (V >> r) & 0x7
                 if x & 0x5:
                     raise Fallback
                 v = x == 2
@@ -1427,67 +1337,55 @@ def _t24(V: int, E: int, pos: int) -> tuple[Any, int]:
             else:
                 raise Fallback
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = _t36(V, E, pos)
-                f_evpc_power_request = v
-                s = 4
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            v, r = _t36(V, r)
+            f_evpc_power_request = v
+            s = 4
         elif k == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                f_meter_info_requested = v
-                s = 2
-            else:
+            r -= 4
+            x = (V >> r) & 0xf
+            if x & 0xd:
                 raise Fallback
+            x &= 0x7
+            v = x == 2
+            f_meter_info_requested = v
+            s = 2
         elif k == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = _t36(V, E, pos)
-                f_evpc_power_output = v
-                s = 5
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            v, r = _t36(V, r)
+            f_evpc_power_output = v
+            s = 5
         elif k == 5:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
-                if x & 0x9:
-                    raise Fallback
-                v = _EM32[x >> 1]
-                f_evpc_charge_diagnostics = v
-                s = 6
-            else:
+            r -= 5
+            x = (V >> r) & 0x1f
+            if x & 0x19:
                 raise Fallback
+            x &= 0xf
+            v = _EM32[x >> 1]
+            f_evpc_charge_diagnostics = v
+            s = 6
         elif k == 6:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x == 0:
-                v, pos = _t36(V, E, pos)
+                v, r = _t36(V, r)
                 f_evpc_operating_frequency = v
                 s = 9
             elif x == 1:
-                v, pos = _t38(V, E, pos)
+                v, r = _t38(V, r)
                 f_evpc_power_control_parameter = v
                 s = 8
             elif x == 2:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 f_manufacturer_specific_data_container.append(v)
                 s = 7
@@ -1503,19 +1401,19 @@ def _t24(V: int, E: int, pos: int) -> tuple[Any, int]:
                 self.evpc_power_control_parameter = f_evpc_power_control_parameter
                 self.manufacturer_specific_data_container = f_manufacturer_specific_data_container
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 7:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 f_manufacturer_specific_data_container.append(v)
                 s = _N34[s][0]
@@ -1531,23 +1429,23 @@ def _t24(V: int, E: int, pos: int) -> tuple[Any, int]:
                 self.evpc_power_control_parameter = f_evpc_power_control_parameter
                 self.manufacturer_specific_data_container = f_manufacturer_specific_data_container
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 8:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                v, pos = _t38(V, E, pos)
+                v, r = _t38(V, r)
                 f_evpc_power_control_parameter = v
                 s = 8
             elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 f_manufacturer_specific_data_container.append(v)
                 s = 7
@@ -1563,32 +1461,30 @@ def _t24(V: int, E: int, pos: int) -> tuple[Any, int]:
                 self.evpc_power_control_parameter = f_evpc_power_control_parameter
                 self.manufacturer_specific_data_container = f_manufacturer_specific_data_container
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 9:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                self = _new(_C18)
-                self.header = f_header
-                self.display_parameters = f_display_parameters
-                self.meter_info_requested = f_meter_info_requested
-                self.evpc_power_request = f_evpc_power_request
-                self.evpc_power_output = f_evpc_power_output
-                self.evpc_charge_diagnostics = f_evpc_charge_diagnostics
-                self.evpc_operating_frequency = f_evpc_operating_frequency
-                self.evpc_power_control_parameter = f_evpc_power_control_parameter
-                self.manufacturer_specific_data_container = f_manufacturer_specific_data_container
-                self.__post_init__()
-                return self, pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            self = _new(_C18)
+            self.header = f_header
+            self.display_parameters = f_display_parameters
+            self.meter_info_requested = f_meter_info_requested
+            self.evpc_power_request = f_evpc_power_request
+            self.evpc_power_output = f_evpc_power_output
+            self.evpc_charge_diagnostics = f_evpc_charge_diagnostics
+            self.evpc_operating_frequency = f_evpc_operating_frequency
+            self.evpc_power_control_parameter = f_evpc_power_control_parameter
+            self.manufacturer_specific_data_container = f_manufacturer_specific_data_container
+            self.__post_init__()
+            return self, r
         else:
             raise Fallback
 
 
-def _t25(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t25(V: int, r: int) -> tuple[Any, int]:
     # WPT_ChargeLoopRes -> WPTChargeLoopRes
     f_header = None
     f_response_code = None
@@ -1607,149 +1503,133 @@ def _t25(V: int, E: int, pos: int) -> tuple[Any, int]:
     while True:
         k = _K35[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = _t35(V, E, pos)
-                f_header = v
-                s = 1
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            v, r = _t35(V, r)
+            f_header = v
+            s = 1
         elif k == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 8
-                x = (V >> (E - pos)) & 0xff
-                if x & 0x81:
-                    raise Fallback
-                v = _EM25[x >> 1]
-                f_response_code = v
-                s = 2
-            else:
+            r -= 9
+            x = (V >> r) & 0x1ff
+            if x & 0x181:
                 raise Fallback
+            x &= 0xff
+            v = _EM25[x >> 1]
+            f_response_code = v
+            s = 2
         elif k == 2:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x == 0:
-                v, pos = _t39(V, E, pos)
+                v, r = _t39(V, r)
                 f_evse_status = v
                 s = 6
             elif x == 1:
-                v, pos = _t40(V, E, pos)
+                v, r = _t40(V, r)
                 f_meter_info = v
                 s = 5
             elif x == 2:
-                v, pos = _t41(V, E, pos)
+                v, r = _t41(V, r)
                 f_receipt = v
                 s = 4
             elif x == 3:
-                v, pos = _t36(V, E, pos)
+                v, r = _t36(V, r)
                 f_evpc_power_request = v
                 s = 3
             else:
                 raise Fallback
         elif k == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                v, pos = _t36(V, E, pos)
+                v, r = _t36(V, r)
                 f_sd_power_input = v
                 s = 8
             elif x == 1:
-                v, pos = _t36(V, E, pos)
+                v, r = _t36(V, r)
                 f_spc_max_output_power_limit = v
                 s = 7
             else:
                 raise Fallback
         elif k == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = _t36(V, E, pos)
-                f_evpc_power_request = v
-                s = 3
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            v, r = _t36(V, r)
+            f_evpc_power_request = v
+            s = 3
         elif k == 5:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                v, pos = _t41(V, E, pos)
+                v, r = _t41(V, r)
                 f_receipt = v
                 s = 4
             elif x == 1:
-                v, pos = _t36(V, E, pos)
+                v, r = _t36(V, r)
                 f_evpc_power_request = v
                 s = 3
             else:
                 raise Fallback
         elif k == 6:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                v, pos = _t40(V, E, pos)
+                v, r = _t40(V, r)
                 f_meter_info = v
                 s = 5
             elif x == 1:
-                v, pos = _t41(V, E, pos)
+                v, r = _t41(V, r)
                 f_receipt = v
                 s = 4
             elif x == 2:
-                v, pos = _t36(V, E, pos)
+                v, r = _t36(V, r)
                 f_evpc_power_request = v
                 s = 3
             else:
                 raise Fallback
         elif k == 7:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = _t36(V, E, pos)
-                f_spc_min_output_power_limit = v
-                s = 9
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            v, r = _t36(V, r)
+            f_spc_min_output_power_limit = v
+            s = 9
         elif k == 8:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = _t36(V, E, pos)
-                f_spc_max_output_power_limit = v
-                s = 7
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            v, r = _t36(V, r)
+            f_spc_max_output_power_limit = v
+            s = 7
         elif k == 9:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 5
-                x = (V >> (E - pos)) & 0x1f
-                if x & 0x11:
-                    raise Fallback
-                v = _EM38[x >> 1]
-                f_spc_charge_diagnostics = v
-                s = 10
-            else:
+            r -= 6
+            x = (V >> r) & 0x3f
+            if x & 0x31:
                 raise Fallback
+            x &= 0x1f
+            v = _EM38[x >> 1]
+            f_spc_charge_diagnostics = v
+            s = 10
         elif k == 10:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x == 0:
-                v, pos = _t36(V, E, pos)
+                v, r = _t36(V, r)
                 f_spc_operating_frequency = v
                 s = 13
             elif x == 1:
-                v, pos = _t42(V, E, pos)
+                v, r = _t42(V, r)
                 f_spc_power_control_parameter = v
                 s = 12
             elif x == 2:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 f_manufacturer_specific_data_container.append(v)
                 s = 11
@@ -1769,19 +1649,19 @@ def _t25(V: int, E: int, pos: int) -> tuple[Any, int]:
                 self.spc_power_control_parameter = f_spc_power_control_parameter
                 self.manufacturer_specific_data_container = f_manufacturer_specific_data_container
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 11:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 f_manufacturer_specific_data_container.append(v)
                 s = _N39[s][0]
@@ -1801,23 +1681,23 @@ def _t25(V: int, E: int, pos: int) -> tuple[Any, int]:
                 self.spc_power_control_parameter = f_spc_power_control_parameter
                 self.manufacturer_specific_data_container = f_manufacturer_specific_data_container
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 12:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                v, pos = _t42(V, E, pos)
+                v, r = _t42(V, r)
                 f_spc_power_control_parameter = v
                 s = 12
             elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 f_manufacturer_specific_data_container.append(v)
                 s = 11
@@ -1837,36 +1717,34 @@ def _t25(V: int, E: int, pos: int) -> tuple[Any, int]:
                 self.spc_power_control_parameter = f_spc_power_control_parameter
                 self.manufacturer_specific_data_container = f_manufacturer_specific_data_container
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 13:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                self = _new(_C20)
-                self.header = f_header
-                self.response_code = f_response_code
-                self.evse_status = f_evse_status
-                self.meter_info = f_meter_info
-                self.receipt = f_receipt
-                self.evpc_power_request = f_evpc_power_request
-                self.sd_power_input = f_sd_power_input
-                self.spc_max_output_power_limit = f_spc_max_output_power_limit
-                self.spc_min_output_power_limit = f_spc_min_output_power_limit
-                self.spc_charge_diagnostics = f_spc_charge_diagnostics
-                self.spc_operating_frequency = f_spc_operating_frequency
-                self.spc_power_control_parameter = f_spc_power_control_parameter
-                self.manufacturer_specific_data_container = f_manufacturer_specific_data_container
-                self.__post_init__()
-                return self, pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            self = _new(_C20)
+            self.header = f_header
+            self.response_code = f_response_code
+            self.evse_status = f_evse_status
+            self.meter_info = f_meter_info
+            self.receipt = f_receipt
+            self.evpc_power_request = f_evpc_power_request
+            self.sd_power_input = f_sd_power_input
+            self.spc_max_output_power_limit = f_spc_max_output_power_limit
+            self.spc_min_output_power_limit = f_spc_min_output_power_limit
+            self.spc_charge_diagnostics = f_spc_charge_diagnostics
+            self.spc_operating_frequency = f_spc_operating_frequency
+            self.spc_power_control_parameter = f_spc_power_control_parameter
+            self.manufacturer_specific_data_container = f_manufacturer_specific_data_container
+            self.__post_init__()
+            return self, r
         else:
             raise Fallback
 
 
-def _t26(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t26(V: int, r: int) -> tuple[Any, int]:
     # WPT_ChargeParameterDiscoveryReq -> WPTChargeParameterDiscoveryReq
     f_header = None
     f_evpc_max_receivable_power = None
@@ -1879,91 +1757,71 @@ def _t26(V: int, E: int, pos: int) -> tuple[Any, int]:
     while True:
         k = _K40[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = _t35(V, E, pos)
-                f_header = v
-                s = 1
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            v, r = _t35(V, r)
+            f_header = v
+            s = 1
         elif k == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = _t36(V, E, pos)
-                f_evpc_max_receivable_power = v
-                s = 2
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            v, r = _t36(V, r)
+            f_evpc_max_receivable_power = v
+            s = 2
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                f_sd_max_ground_clearence = v
-                s = 3
-            else:
+            r -= 2
+            if (V >> r) & 0x3:
                 raise Fallback
+            r -= 8
+            v = (V >> r) & 0xFF
+            if v > 0x7F:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            f_sd_max_ground_clearence = v
+            s = 3
         elif k == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                f_sd_min_ground_clearence = v
-                s = 4
-            else:
+            r -= 2
+            if (V >> r) & 0x3:
                 raise Fallback
+            r -= 8
+            v = (V >> r) & 0xFF
+            if v > 0x7F:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            f_sd_min_ground_clearence = v
+            s = 4
         elif k == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = _t36(V, E, pos)
-                f_evpc_natural_frequency = v
-                s = 5
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            v, r = _t36(V, r)
+            f_evpc_natural_frequency = v
+            s = 5
         elif k == 5:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 3
-                x = (V >> (E - pos)) & 0x7
-                if x & 0x5:
-                    raise Fallback
-                v = x == 2
-                f_evpc_device_local_control = v
-                s = 6
-            else:
+            r -= 4
+            x = (V >> r) & 0xf
+            if x & 0xd:
                 raise Fallback
+            x &= 0x7
+            v = x == 2
+            f_evpc_device_local_control = v
+            s = 6
         elif k == 6:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 f_vendor_specific_data_container.append(v)
                 s = _N44[s][0]
@@ -1977,30 +1835,28 @@ def _t26(V: int, E: int, pos: int) -> tuple[Any, int]:
                 self.evpc_device_local_control = f_evpc_device_local_control
                 self.vendor_specific_data_container = f_vendor_specific_data_container
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 7:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                self = _new(_C21)
-                self.header = f_header
-                self.evpc_max_receivable_power = f_evpc_max_receivable_power
-                self.sd_max_ground_clearence = f_sd_max_ground_clearence
-                self.sd_min_ground_clearence = f_sd_min_ground_clearence
-                self.evpc_natural_frequency = f_evpc_natural_frequency
-                self.evpc_device_local_control = f_evpc_device_local_control
-                self.vendor_specific_data_container = f_vendor_specific_data_container
-                self.__post_init__()
-                return self, pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            self = _new(_C21)
+            self.header = f_header
+            self.evpc_max_receivable_power = f_evpc_max_receivable_power
+            self.sd_max_ground_clearence = f_sd_max_ground_clearence
+            self.sd_min_ground_clearence = f_sd_min_ground_clearence
+            self.evpc_natural_frequency = f_evpc_natural_frequency
+            self.evpc_device_local_control = f_evpc_device_local_control
+            self.vendor_specific_data_container = f_vendor_specific_data_container
+            self.__post_init__()
+            return self, r
         else:
             raise Fallback
 
 
-def _t27(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t27(V: int, r: int) -> tuple[Any, int]:
     # WPT_ChargeParameterDiscoveryRes -> WPTChargeParameterDiscoveryRes
     f_header = None
     f_response_code = None
@@ -2016,122 +1872,94 @@ def _t27(V: int, E: int, pos: int) -> tuple[Any, int]:
     while True:
         k = _K45[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = _t35(V, E, pos)
-                f_header = v
-                s = 1
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            v, r = _t35(V, r)
+            f_header = v
+            s = 1
         elif k == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 8
-                x = (V >> (E - pos)) & 0xff
-                if x & 0x81:
-                    raise Fallback
-                v = _EM25[x >> 1]
-                f_response_code = v
-                s = 2
-            else:
+            r -= 9
+            x = (V >> r) & 0x1ff
+            if x & 0x181:
                 raise Fallback
+            x &= 0xff
+            v = _EM25[x >> 1]
+            f_response_code = v
+            s = 2
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
-                if x & 0x9:
-                    raise Fallback
-                v = _EM48[x >> 1]
-                f_pd_input_power_class = v
-                s = 3
-            else:
+            r -= 5
+            x = (V >> r) & 0x1f
+            if x & 0x19:
                 raise Fallback
+            x &= 0xf
+            v = _EM48[x >> 1]
+            f_pd_input_power_class = v
+            s = 3
         elif k == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = _t36(V, E, pos)
-                f_sd_min_output_power = v
-                s = 4
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            v, r = _t36(V, r)
+            f_sd_min_output_power = v
+            s = 4
         elif k == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = _t36(V, E, pos)
-                f_sd_max_output_power = v
-                s = 5
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            v, r = _t36(V, r)
+            f_sd_max_output_power = v
+            s = 5
         elif k == 5:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                f_sd_max_ground_clearance_support = v
-                s = 6
-            else:
+            r -= 2
+            if (V >> r) & 0x3:
                 raise Fallback
+            r -= 8
+            v = (V >> r) & 0xFF
+            if v > 0x7F:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            f_sd_max_ground_clearance_support = v
+            s = 6
         elif k == 6:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                f_sd_min_ground_clearance_support = v
-                s = 7
-            else:
+            r -= 2
+            if (V >> r) & 0x3:
                 raise Fallback
+            r -= 8
+            v = (V >> r) & 0xFF
+            if v > 0x7F:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            f_sd_min_ground_clearance_support = v
+            s = 7
         elif k == 7:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = _t36(V, E, pos)
-                f_pd_min_coil_current = v
-                s = 8
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            v, r = _t36(V, r)
+            f_pd_min_coil_current = v
+            s = 8
         elif k == 8:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = _t36(V, E, pos)
-                f_pd_max_coil_current = v
-                s = 9
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            v, r = _t36(V, r)
+            f_pd_max_coil_current = v
+            s = 9
         elif k == 9:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 f_sd_manufacturer_specific_data_container.append(v)
                 s = _N51[s][0]
@@ -2148,33 +1976,31 @@ def _t27(V: int, E: int, pos: int) -> tuple[Any, int]:
                 self.pd_max_coil_current = f_pd_max_coil_current
                 self.sd_manufacturer_specific_data_container = f_sd_manufacturer_specific_data_container
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 10:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                self = _new(_C23)
-                self.header = f_header
-                self.response_code = f_response_code
-                self.pd_input_power_class = f_pd_input_power_class
-                self.sd_min_output_power = f_sd_min_output_power
-                self.sd_max_output_power = f_sd_max_output_power
-                self.sd_max_ground_clearance_support = f_sd_max_ground_clearance_support
-                self.sd_min_ground_clearance_support = f_sd_min_ground_clearance_support
-                self.pd_min_coil_current = f_pd_min_coil_current
-                self.pd_max_coil_current = f_pd_max_coil_current
-                self.sd_manufacturer_specific_data_container = f_sd_manufacturer_specific_data_container
-                self.__post_init__()
-                return self, pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            self = _new(_C23)
+            self.header = f_header
+            self.response_code = f_response_code
+            self.pd_input_power_class = f_pd_input_power_class
+            self.sd_min_output_power = f_sd_min_output_power
+            self.sd_max_output_power = f_sd_max_output_power
+            self.sd_max_ground_clearance_support = f_sd_max_ground_clearance_support
+            self.sd_min_ground_clearance_support = f_sd_min_ground_clearance_support
+            self.pd_min_coil_current = f_pd_min_coil_current
+            self.pd_max_coil_current = f_pd_max_coil_current
+            self.sd_manufacturer_specific_data_container = f_sd_manufacturer_specific_data_container
+            self.__post_init__()
+            return self, r
         else:
             raise Fallback
 
 
-def _t28(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t28(V: int, r: int) -> tuple[Any, int]:
     # WPT_FinePositioningReq -> WPTFinePositioningReq
     f_header = None
     f_ev_processing = None
@@ -2185,55 +2011,45 @@ def _t28(V: int, E: int, pos: int) -> tuple[Any, int]:
     while True:
         k = _K11[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = _t35(V, E, pos)
-                f_header = v
-                s = 1
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            v, r = _t35(V, r)
+            f_header = v
+            s = 1
         elif k == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
-                if x & 0x9:
-                    raise Fallback
-                v = _EM15[x >> 1]
-                f_ev_processing = v
-                s = 2
-            else:
+            r -= 5
+            x = (V >> r) & 0x1f
+            if x & 0x19:
                 raise Fallback
+            x &= 0xf
+            v = _EM15[x >> 1]
+            f_ev_processing = v
+            s = 2
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
-                if x & 0x9:
-                    raise Fallback
-                v = _EM18[x >> 1]
-                f_ev_result_code = v
-                s = 3
-            else:
+            r -= 5
+            x = (V >> r) & 0x1f
+            if x & 0x19:
                 raise Fallback
+            x &= 0xf
+            v = _EM18[x >> 1]
+            f_ev_result_code = v
+            s = 3
         elif k == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 f_vendor_specific_data_container.append(v)
                 s = _N53[s][0]
             elif x == 1:
-                v, pos = _t43(V, E, pos)
+                v, r = _t43(V, r)
                 f_wpt_lf_data_package_list = v
                 s = _N53[s][1]
             elif x == 2:
@@ -2244,28 +2060,26 @@ def _t28(V: int, E: int, pos: int) -> tuple[Any, int]:
                 self.vendor_specific_data_container = f_vendor_specific_data_container
                 self.wpt_lf_data_package_list = f_wpt_lf_data_package_list
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                self = _new(_C24)
-                self.header = f_header
-                self.ev_processing = f_ev_processing
-                self.ev_result_code = f_ev_result_code
-                self.vendor_specific_data_container = f_vendor_specific_data_container
-                self.wpt_lf_data_package_list = f_wpt_lf_data_package_list
-                self.__post_init__()
-                return self, pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            self = _new(_C24)
+            self.header = f_header
+            self.ev_processing = f_ev_processing
+            self.ev_result_code = f_ev_result_code
+            self.vendor_specific_data_container = f_vendor_specific_data_container
+            self.wpt_lf_data_package_list = f_wpt_lf_data_package_list
+            self.__post_init__()
+            return self, r
         elif k == 5:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                v, pos = _t43(V, E, pos)
+                v, r = _t43(V, r)
                 f_wpt_lf_data_package_list = v
                 s = 4
             elif x == 1:
@@ -2276,14 +2090,14 @@ def _t28(V: int, E: int, pos: int) -> tuple[Any, int]:
                 self.vendor_specific_data_container = f_vendor_specific_data_container
                 self.wpt_lf_data_package_list = f_wpt_lf_data_package_list
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         else:
             raise Fallback
 
 
-def _t29(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t29(V: int, r: int) -> tuple[Any, int]:
     # WPT_FinePositioningRes -> WPTFinePositioningRes
     f_header = None
     f_response_code = None
@@ -2294,55 +2108,45 @@ def _t29(V: int, E: int, pos: int) -> tuple[Any, int]:
     while True:
         k = _K11[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = _t35(V, E, pos)
-                f_header = v
-                s = 1
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            v, r = _t35(V, r)
+            f_header = v
+            s = 1
         elif k == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 8
-                x = (V >> (E - pos)) & 0xff
-                if x & 0x81:
-                    raise Fallback
-                v = _EM25[x >> 1]
-                f_response_code = v
-                s = 2
-            else:
+            r -= 9
+            x = (V >> r) & 0x1ff
+            if x & 0x181:
                 raise Fallback
+            x &= 0xff
+            v = _EM25[x >> 1]
+            f_response_code = v
+            s = 2
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
-                if x & 0x9:
-                    raise Fallback
-                v = _EM15[x >> 1]
-                f_evse_processing = v
-                s = 3
-            else:
+            r -= 5
+            x = (V >> r) & 0x1f
+            if x & 0x19:
                 raise Fallback
+            x &= 0xf
+            v = _EM15[x >> 1]
+            f_evse_processing = v
+            s = 3
         elif k == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 f_vendor_specific_data_container.append(v)
                 s = _N53[s][0]
             elif x == 1:
-                v, pos = _t43(V, E, pos)
+                v, r = _t43(V, r)
                 f_wpt_lf_data_package_list = v
                 s = _N53[s][1]
             elif x == 2:
@@ -2353,28 +2157,26 @@ def _t29(V: int, E: int, pos: int) -> tuple[Any, int]:
                 self.vendor_specific_data_container = f_vendor_specific_data_container
                 self.wpt_lf_data_package_list = f_wpt_lf_data_package_list
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                self = _new(_C25)
-                self.header = f_header
-                self.response_code = f_response_code
-                self.evse_processing = f_evse_processing
-                self.vendor_specific_data_container = f_vendor_specific_data_container
-                self.wpt_lf_data_package_list = f_wpt_lf_data_package_list
-                self.__post_init__()
-                return self, pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            self = _new(_C25)
+            self.header = f_header
+            self.response_code = f_response_code
+            self.evse_processing = f_evse_processing
+            self.vendor_specific_data_container = f_vendor_specific_data_container
+            self.wpt_lf_data_package_list = f_wpt_lf_data_package_list
+            self.__post_init__()
+            return self, r
         elif k == 5:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                v, pos = _t43(V, E, pos)
+                v, r = _t43(V, r)
                 f_wpt_lf_data_package_list = v
                 s = 4
             elif x == 1:
@@ -2385,14 +2187,14 @@ def _t29(V: int, E: int, pos: int) -> tuple[Any, int]:
                 self.vendor_specific_data_container = f_vendor_specific_data_container
                 self.wpt_lf_data_package_list = f_wpt_lf_data_package_list
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         else:
             raise Fallback
 
 
-def _t30(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t30(V: int, r: int) -> tuple[Any, int]:
     # WPT_FinePositioningSetupReq -> WPTFinePositioningSetupReq
     f_header = None
     f_ev_processing = None
@@ -2406,87 +2208,70 @@ def _t30(V: int, E: int, pos: int) -> tuple[Any, int]:
     while True:
         k = _K54[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = _t35(V, E, pos)
-                f_header = v
-                s = 1
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            v, r = _t35(V, r)
+            f_header = v
+            s = 1
         elif k == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
-                if x & 0x9:
-                    raise Fallback
-                v = _EM15[x >> 1]
-                f_ev_processing = v
-                s = 2
-            else:
+            r -= 5
+            x = (V >> r) & 0x1f
+            if x & 0x19:
                 raise Fallback
+            x &= 0xf
+            v = _EM15[x >> 1]
+            f_ev_processing = v
+            s = 2
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = _t44(V, E, pos)
-                f_ev_device_fine_positioning_method_list = v
-                s = 3
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            v, r = _t44(V, r)
+            f_ev_device_fine_positioning_method_list = v
+            s = 3
         elif k == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = _t45(V, E, pos)
-                f_ev_device_pairing_method_list = v
-                s = 4
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            v, r = _t45(V, r)
+            f_ev_device_pairing_method_list = v
+            s = 4
         elif k == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = _t46(V, E, pos)
-                f_ev_device_alignment_check_method_list = v
-                s = 5
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            v, r = _t46(V, r)
+            f_ev_device_alignment_check_method_list = v
+            s = 5
         elif k == 5:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                f_natural_offset = v
-                s = 6
-            else:
+            r -= 2
+            if (V >> r) & 0x3:
                 raise Fallback
+            r -= 8
+            v = (V >> r) & 0xFF
+            if v > 0x7F:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            f_natural_offset = v
+            s = 6
         elif k == 6:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 f_vendor_specific_data_container.append(v)
                 s = _N56[s][0]
             elif x == 1:
-                v, pos = _t47(V, E, pos)
+                v, r = _t47(V, r)
                 f_lf_system_setup_data = v
                 s = _N56[s][1]
             elif x == 2:
@@ -2500,31 +2285,29 @@ def _t30(V: int, E: int, pos: int) -> tuple[Any, int]:
                 self.vendor_specific_data_container = f_vendor_specific_data_container
                 self.lf_system_setup_data = f_lf_system_setup_data
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 7:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                self = _new(_C26)
-                self.header = f_header
-                self.ev_processing = f_ev_processing
-                self.ev_device_fine_positioning_method_list = f_ev_device_fine_positioning_method_list
-                self.ev_device_pairing_method_list = f_ev_device_pairing_method_list
-                self.ev_device_alignment_check_method_list = f_ev_device_alignment_check_method_list
-                self.natural_offset = f_natural_offset
-                self.vendor_specific_data_container = f_vendor_specific_data_container
-                self.lf_system_setup_data = f_lf_system_setup_data
-                self.__post_init__()
-                return self, pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            self = _new(_C26)
+            self.header = f_header
+            self.ev_processing = f_ev_processing
+            self.ev_device_fine_positioning_method_list = f_ev_device_fine_positioning_method_list
+            self.ev_device_pairing_method_list = f_ev_device_pairing_method_list
+            self.ev_device_alignment_check_method_list = f_ev_device_alignment_check_method_list
+            self.natural_offset = f_natural_offset
+            self.vendor_specific_data_container = f_vendor_specific_data_container
+            self.lf_system_setup_data = f_lf_system_setup_data
+            self.__post_init__()
+            return self, r
         elif k == 8:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                v, pos = _t47(V, E, pos)
+                v, r = _t47(V, r)
                 f_lf_system_setup_data = v
                 s = 7
             elif x == 1:
@@ -2538,14 +2321,14 @@ def _t30(V: int, E: int, pos: int) -> tuple[Any, int]:
                 self.vendor_specific_data_container = f_vendor_specific_data_container
                 self.lf_system_setup_data = f_lf_system_setup_data
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         else:
             raise Fallback
 
 
-def _t31(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t31(V: int, r: int) -> tuple[Any, int]:
     # WPT_FinePositioningSetupRes -> WPTFinePositioningSetupRes
     f_header = None
     f_response_code = None
@@ -2559,87 +2342,70 @@ def _t31(V: int, E: int, pos: int) -> tuple[Any, int]:
     while True:
         k = _K54[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = _t35(V, E, pos)
-                f_header = v
-                s = 1
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            v, r = _t35(V, r)
+            f_header = v
+            s = 1
         elif k == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 8
-                x = (V >> (E - pos)) & 0xff
-                if x & 0x81:
-                    raise Fallback
-                v = _EM25[x >> 1]
-                f_response_code = v
-                s = 2
-            else:
+            r -= 9
+            x = (V >> r) & 0x1ff
+            if x & 0x181:
                 raise Fallback
+            x &= 0xff
+            v = _EM25[x >> 1]
+            f_response_code = v
+            s = 2
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = _t44(V, E, pos)
-                f_primary_device_fine_positioning_method_list = v
-                s = 3
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            v, r = _t44(V, r)
+            f_primary_device_fine_positioning_method_list = v
+            s = 3
         elif k == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = _t45(V, E, pos)
-                f_primary_device_pairing_method_list = v
-                s = 4
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            v, r = _t45(V, r)
+            f_primary_device_pairing_method_list = v
+            s = 4
         elif k == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = _t46(V, E, pos)
-                f_primary_device_alignment_check_method_list = v
-                s = 5
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            v, r = _t46(V, r)
+            f_primary_device_alignment_check_method_list = v
+            s = 5
         elif k == 5:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                f_natural_offset = v
-                s = 6
-            else:
+            r -= 2
+            if (V >> r) & 0x3:
                 raise Fallback
+            r -= 8
+            v = (V >> r) & 0xFF
+            if v > 0x7F:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            f_natural_offset = v
+            s = 6
         elif k == 6:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 f_vendor_specific_data_container.append(v)
                 s = _N56[s][0]
             elif x == 1:
-                v, pos = _t47(V, E, pos)
+                v, r = _t47(V, r)
                 f_lf_system_setup_data = v
                 s = _N56[s][1]
             elif x == 2:
@@ -2653,31 +2419,29 @@ def _t31(V: int, E: int, pos: int) -> tuple[Any, int]:
                 self.vendor_specific_data_container = f_vendor_specific_data_container
                 self.lf_system_setup_data = f_lf_system_setup_data
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 7:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                self = _new(_C27)
-                self.header = f_header
-                self.response_code = f_response_code
-                self.primary_device_fine_positioning_method_list = f_primary_device_fine_positioning_method_list
-                self.primary_device_pairing_method_list = f_primary_device_pairing_method_list
-                self.primary_device_alignment_check_method_list = f_primary_device_alignment_check_method_list
-                self.natural_offset = f_natural_offset
-                self.vendor_specific_data_container = f_vendor_specific_data_container
-                self.lf_system_setup_data = f_lf_system_setup_data
-                self.__post_init__()
-                return self, pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            self = _new(_C27)
+            self.header = f_header
+            self.response_code = f_response_code
+            self.primary_device_fine_positioning_method_list = f_primary_device_fine_positioning_method_list
+            self.primary_device_pairing_method_list = f_primary_device_pairing_method_list
+            self.primary_device_alignment_check_method_list = f_primary_device_alignment_check_method_list
+            self.natural_offset = f_natural_offset
+            self.vendor_specific_data_container = f_vendor_specific_data_container
+            self.lf_system_setup_data = f_lf_system_setup_data
+            self.__post_init__()
+            return self, r
         elif k == 8:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                v, pos = _t47(V, E, pos)
+                v, r = _t47(V, r)
                 f_lf_system_setup_data = v
                 s = 7
             elif x == 1:
@@ -2691,14 +2455,14 @@ def _t31(V: int, E: int, pos: int) -> tuple[Any, int]:
                 self.vendor_specific_data_container = f_vendor_specific_data_container
                 self.lf_system_setup_data = f_lf_system_setup_data
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         else:
             raise Fallback
 
 
-def _t32(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t32(V: int, r: int) -> tuple[Any, int]:
     # WPT_PairingReq -> WPTPairingReq
     f_header = None
     f_ev_processing = None
@@ -2709,46 +2473,40 @@ def _t32(V: int, E: int, pos: int) -> tuple[Any, int]:
     while True:
         k = _K11[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = _t35(V, E, pos)
-                f_header = v
-                s = 1
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            v, r = _t35(V, r)
+            f_header = v
+            s = 1
         elif k == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
-                if x & 0x9:
-                    raise Fallback
-                v = _EM15[x >> 1]
-                f_ev_processing = v
-                s = 2
-            else:
+            r -= 5
+            x = (V >> r) & 0x1f
+            if x & 0x19:
                 raise Fallback
+            x &= 0xf
+            v = _EM15[x >> 1]
+            f_ev_processing = v
+            s = 2
         elif k == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
+                r -= 8
+                v = (V >> r) & 0xFF
                 if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                    v, r = ruint(V, r, v)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 f_observed_id_code = v
                 s = 4
             elif x == 1:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
+                r -= 4
+                x = (V >> r) & 0xf
                 if x & 0x9:
                     raise Fallback
                 v = _EM18[x >> 1]
@@ -2757,15 +2515,15 @@ def _t32(V: int, E: int, pos: int) -> tuple[Any, int]:
             else:
                 raise Fallback
         elif k == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 f_vendor_specific_data_container.append(v)
                 s = _N19[s][0]
@@ -2777,41 +2535,35 @@ def _t32(V: int, E: int, pos: int) -> tuple[Any, int]:
                 self.ev_result_code = f_ev_result_code
                 self.vendor_specific_data_container = f_vendor_specific_data_container
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
-                if x & 0x9:
-                    raise Fallback
-                v = _EM18[x >> 1]
-                f_ev_result_code = v
-                s = 3
-            else:
+            r -= 5
+            x = (V >> r) & 0x1f
+            if x & 0x19:
                 raise Fallback
+            x &= 0xf
+            v = _EM18[x >> 1]
+            f_ev_result_code = v
+            s = 3
         elif k == 5:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                self = _new(_C28)
-                self.header = f_header
-                self.ev_processing = f_ev_processing
-                self.observed_id_code = f_observed_id_code
-                self.ev_result_code = f_ev_result_code
-                self.vendor_specific_data_container = f_vendor_specific_data_container
-                self.__post_init__()
-                return self, pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            self = _new(_C28)
+            self.header = f_header
+            self.ev_processing = f_ev_processing
+            self.observed_id_code = f_observed_id_code
+            self.ev_result_code = f_ev_result_code
+            self.vendor_specific_data_container = f_vendor_specific_data_container
+            self.__post_init__()
+            return self, r
         else:
             raise Fallback
 
 
-def _t33(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t33(V: int, r: int) -> tuple[Any, int]:
     # WPT_PairingRes -> WPTPairingRes
     f_header = None
     f_response_code = None
@@ -2823,67 +2575,57 @@ def _t33(V: int, E: int, pos: int) -> tuple[Any, int]:
     while True:
         k = _K21[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = _t35(V, E, pos)
-                f_header = v
-                s = 1
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            v, r = _t35(V, r)
+            f_header = v
+            s = 1
         elif k == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 8
-                x = (V >> (E - pos)) & 0xff
-                if x & 0x81:
-                    raise Fallback
-                v = _EM25[x >> 1]
-                f_response_code = v
-                s = 2
-            else:
+            r -= 9
+            x = (V >> r) & 0x1ff
+            if x & 0x181:
                 raise Fallback
+            x &= 0xff
+            v = _EM25[x >> 1]
+            f_response_code = v
+            s = 2
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
-                if x & 0x9:
-                    raise Fallback
-                v = _EM15[x >> 1]
-                f_evse_processing = v
-                s = 3
-            else:
+            r -= 5
+            x = (V >> r) & 0x1f
+            if x & 0x19:
                 raise Fallback
+            x &= 0xf
+            v = _EM15[x >> 1]
+            f_evse_processing = v
+            s = 3
         elif k == 3:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
+                r -= 8
+                v = (V >> r) & 0xFF
                 if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                    v, r = ruint(V, r, v)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 f_observed_id_code = v
                 s = 6
             elif x == 1:
-                v, pos = _t48(V, E, pos)
+                v, r = _t48(V, r)
                 f_alternative_secc_list = v
                 s = 5
             elif x == 2:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 f_vendor_specific_data_container.append(v)
                 s = 4
@@ -2896,19 +2638,19 @@ def _t33(V: int, E: int, pos: int) -> tuple[Any, int]:
                 self.alternative_secc_list = f_alternative_secc_list
                 self.vendor_specific_data_container = f_vendor_specific_data_container
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 4:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 f_vendor_specific_data_container.append(v)
                 s = _N27[s][0]
@@ -2921,23 +2663,23 @@ def _t33(V: int, E: int, pos: int) -> tuple[Any, int]:
                 self.alternative_secc_list = f_alternative_secc_list
                 self.vendor_specific_data_container = f_vendor_specific_data_container
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 5:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                v, pos = _t48(V, E, pos)
+                v, r = _t48(V, r)
                 f_alternative_secc_list = v
                 s = 5
             elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                v, pos = rbin(V, E, pos)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                v, r = rbin(V, r)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 f_vendor_specific_data_container.append(v)
                 s = 4
@@ -2950,77 +2692,65 @@ def _t33(V: int, E: int, pos: int) -> tuple[Any, int]:
                 self.alternative_secc_list = f_alternative_secc_list
                 self.vendor_specific_data_container = f_vendor_specific_data_container
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 6:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                self = _new(_C29)
-                self.header = f_header
-                self.response_code = f_response_code
-                self.evse_processing = f_evse_processing
-                self.observed_id_code = f_observed_id_code
-                self.alternative_secc_list = f_alternative_secc_list
-                self.vendor_specific_data_container = f_vendor_specific_data_container
-                self.__post_init__()
-                return self, pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            self = _new(_C29)
+            self.header = f_header
+            self.response_code = f_response_code
+            self.evse_processing = f_evse_processing
+            self.observed_id_code = f_observed_id_code
+            self.alternative_secc_list = f_alternative_secc_list
+            self.vendor_specific_data_container = f_vendor_specific_data_container
+            self.__post_init__()
+            return self, r
         else:
             raise Fallback
 
 
-def _t34(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t34(V: int, r: int) -> tuple[Any, int]:
     # X509Data -> X509Data
     raise Fallback
 
 
-def _t35(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t35(V: int, r: int) -> tuple[Any, int]:
     # MessageHeaderType -> MessageHeader
     f_session_id = None
     f_time_stamp = None
     f_signature = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_session_id = v
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_session_id = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_time_stamp = v
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_time_stamp = v
+        s = 2
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t14(V, E, pos)
+            v, r = _t14(V, r)
             f_signature = v
             s = 3
         elif x == 1:
@@ -3029,78 +2759,65 @@ def _t35(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.time_stamp = f_time_stamp
             self.signature = f_signature
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C30)
-            self.session_id = f_session_id
-            self.time_stamp = f_time_stamp
-            self.signature = f_signature
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C30)
+        self.session_id = f_session_id
+        self.time_stamp = f_time_stamp
+        self.signature = f_signature
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t36(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t36(V: int, r: int) -> tuple[Any, int]:
     # RationalNumberType -> RationalNumber
     f_exponent = None
     f_value = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 10
-            x = (V >> (E - pos)) & 0x3ff
-            if x & 0x201:
-                raise Fallback
-            v = (x >> 1) + -128
-            f_exponent = v
-            s = 1
-        else:
+        r -= 11
+        x = (V >> r) & 0x7ff
+        if x & 0x601:
             raise Fallback
+        x &= 0x3ff
+        v = (x >> 1) + -128
+        f_exponent = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
-            if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
-                v = -u - 1 if v & 0x100 else u
-            elif v > 0xFF:
-                v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_value = v
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 9
+        v = (V >> r) & 0x1FF
+        if v & 0x80:
+            u, r = ruint(V, r, v & 0xFF)
+            v = -u - 1 if v & 0x100 else u
+        elif v > 0xFF:
+            v = 0xFF - v
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_value = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C31)
-            self.exponent = f_exponent
-            self.value = f_value
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C31)
+        self.exponent = f_exponent
+        self.value = f_value
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t37(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t37(V: int, r: int) -> tuple[Any, int]:
     # DisplayParametersType -> DisplayParameters
     f_present_soc = None
     f_minimum_soc = None
@@ -3114,11 +2831,11 @@ def _t37(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_inlet_hot = None
     s = 0
     if s == 0:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -3127,8 +2844,8 @@ def _t37(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_present_soc = v
             s = 10
         elif x == 1:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -3137,8 +2854,8 @@ def _t37(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_minimum_soc = v
             s = 9
         elif x == 2:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -3147,8 +2864,8 @@ def _t37(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_target_soc = v
             s = 8
         elif x == 3:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -3157,59 +2874,59 @@ def _t37(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_maximum_soc = v
             s = 7
         elif x == 4:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_remaining_time_to_minimum_soc = v
             s = 6
         elif x == 5:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_remaining_time_to_target_soc = v
             s = 5
         elif x == 6:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_remaining_time_to_maximum_soc = v
             s = 4
         elif x == 7:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             f_charging_complete = v
             s = 3
         elif x == 8:
-            v, pos = _t36(V, E, pos)
+            v, r = _t36(V, r)
             f_battery_energy_capacity = v
             s = 2
         elif x == 9:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -3228,15 +2945,15 @@ def _t37(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.battery_energy_capacity = f_battery_energy_capacity
             self.inlet_hot = f_inlet_hot
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 10:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -3245,8 +2962,8 @@ def _t37(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_minimum_soc = v
             s = 9
         elif x == 1:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -3255,8 +2972,8 @@ def _t37(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_target_soc = v
             s = 8
         elif x == 2:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -3265,59 +2982,59 @@ def _t37(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_maximum_soc = v
             s = 7
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_remaining_time_to_minimum_soc = v
             s = 6
         elif x == 4:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_remaining_time_to_target_soc = v
             s = 5
         elif x == 5:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_remaining_time_to_maximum_soc = v
             s = 4
         elif x == 6:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             f_charging_complete = v
             s = 3
         elif x == 7:
-            v, pos = _t36(V, E, pos)
+            v, r = _t36(V, r)
             f_battery_energy_capacity = v
             s = 2
         elif x == 8:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -3336,15 +3053,15 @@ def _t37(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.battery_energy_capacity = f_battery_energy_capacity
             self.inlet_hot = f_inlet_hot
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 9:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -3353,8 +3070,8 @@ def _t37(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_target_soc = v
             s = 8
         elif x == 1:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -3363,59 +3080,59 @@ def _t37(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_maximum_soc = v
             s = 7
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_remaining_time_to_minimum_soc = v
             s = 6
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_remaining_time_to_target_soc = v
             s = 5
         elif x == 4:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_remaining_time_to_maximum_soc = v
             s = 4
         elif x == 5:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             f_charging_complete = v
             s = 3
         elif x == 6:
-            v, pos = _t36(V, E, pos)
+            v, r = _t36(V, r)
             f_battery_energy_capacity = v
             s = 2
         elif x == 7:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -3434,15 +3151,15 @@ def _t37(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.battery_energy_capacity = f_battery_energy_capacity
             self.inlet_hot = f_inlet_hot
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 8:
-        pos += 4
-        x = (V >> (E - pos)) & 0xf
+        r -= 4
+        x = (V >> r) & 0xf
         if x == 0:
-            pos += 9
-            x = (V >> (E - pos)) & 0x1ff
+            r -= 9
+            x = (V >> r) & 0x1ff
             if x & 0x101:
                 raise Fallback
             v = x >> 1
@@ -3451,59 +3168,59 @@ def _t37(V: int, E: int, pos: int) -> tuple[Any, int]:
             f_maximum_soc = v
             s = 7
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_remaining_time_to_minimum_soc = v
             s = 6
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_remaining_time_to_target_soc = v
             s = 5
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_remaining_time_to_maximum_soc = v
             s = 4
         elif x == 4:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             f_charging_complete = v
             s = 3
         elif x == 5:
-            v, pos = _t36(V, E, pos)
+            v, r = _t36(V, r)
             f_battery_energy_capacity = v
             s = 2
         elif x == 6:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -3522,66 +3239,66 @@ def _t37(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.battery_energy_capacity = f_battery_energy_capacity
             self.inlet_hot = f_inlet_hot
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 7:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_remaining_time_to_minimum_soc = v
             s = 6
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_remaining_time_to_target_soc = v
             s = 5
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_remaining_time_to_maximum_soc = v
             s = 4
         elif x == 3:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             f_charging_complete = v
             s = 3
         elif x == 4:
-            v, pos = _t36(V, E, pos)
+            v, r = _t36(V, r)
             f_battery_energy_capacity = v
             s = 2
         elif x == 5:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -3600,53 +3317,53 @@ def _t37(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.battery_energy_capacity = f_battery_energy_capacity
             self.inlet_hot = f_inlet_hot
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 6:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_remaining_time_to_target_soc = v
             s = 5
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_remaining_time_to_maximum_soc = v
             s = 4
         elif x == 2:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             f_charging_complete = v
             s = 3
         elif x == 3:
-            v, pos = _t36(V, E, pos)
+            v, r = _t36(V, r)
             f_battery_energy_capacity = v
             s = 2
         elif x == 4:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -3665,40 +3382,40 @@ def _t37(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.battery_energy_capacity = f_battery_energy_capacity
             self.inlet_hot = f_inlet_hot
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 5:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_remaining_time_to_maximum_soc = v
             s = 4
         elif x == 1:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             f_charging_complete = v
             s = 3
         elif x == 2:
-            v, pos = _t36(V, E, pos)
+            v, r = _t36(V, r)
             f_battery_energy_capacity = v
             s = 2
         elif x == 3:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -3717,27 +3434,27 @@ def _t37(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.battery_energy_capacity = f_battery_energy_capacity
             self.inlet_hot = f_inlet_hot
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 4:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
             f_charging_complete = v
             s = 3
         elif x == 1:
-            v, pos = _t36(V, E, pos)
+            v, r = _t36(V, r)
             f_battery_energy_capacity = v
             s = 2
         elif x == 2:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -3756,19 +3473,19 @@ def _t37(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.battery_energy_capacity = f_battery_energy_capacity
             self.inlet_hot = f_inlet_hot
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t36(V, E, pos)
+            v, r = _t36(V, r)
             f_battery_energy_capacity = v
             s = 2
         elif x == 1:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -3787,15 +3504,15 @@ def _t37(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.battery_energy_capacity = f_battery_energy_capacity
             self.inlet_hot = f_inlet_hot
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
             v = x == 2
@@ -3814,32 +3531,30 @@ def _t37(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.battery_energy_capacity = f_battery_energy_capacity
             self.inlet_hot = f_inlet_hot
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C32)
-            self.present_soc = f_present_soc
-            self.minimum_soc = f_minimum_soc
-            self.target_soc = f_target_soc
-            self.maximum_soc = f_maximum_soc
-            self.remaining_time_to_minimum_soc = f_remaining_time_to_minimum_soc
-            self.remaining_time_to_target_soc = f_remaining_time_to_target_soc
-            self.remaining_time_to_maximum_soc = f_remaining_time_to_maximum_soc
-            self.charging_complete = f_charging_complete
-            self.battery_energy_capacity = f_battery_energy_capacity
-            self.inlet_hot = f_inlet_hot
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C32)
+        self.present_soc = f_present_soc
+        self.minimum_soc = f_minimum_soc
+        self.target_soc = f_target_soc
+        self.maximum_soc = f_maximum_soc
+        self.remaining_time_to_minimum_soc = f_remaining_time_to_minimum_soc
+        self.remaining_time_to_target_soc = f_remaining_time_to_target_soc
+        self.remaining_time_to_maximum_soc = f_remaining_time_to_maximum_soc
+        self.charging_complete = f_charging_complete
+        self.battery_energy_capacity = f_battery_energy_capacity
+        self.inlet_hot = f_inlet_hot
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t38(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t38(V: int, r: int) -> tuple[Any, int]:
     # WPT_EVPCPowerControlParameterType -> WPTEVPCPowerControlParameter
     f_evpc_coil_current_request = None
     f_evpc_coil_current_information = None
@@ -3847,108 +3562,87 @@ def _t38(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_evpc_voltage_output_information = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t36(V, E, pos)
-            f_evpc_coil_current_request = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t36(V, r)
+        f_evpc_coil_current_request = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t36(V, E, pos)
-            f_evpc_coil_current_information = v
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t36(V, r)
+        f_evpc_coil_current_information = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t36(V, E, pos)
-            f_evpc_current_output_information = v
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t36(V, r)
+        f_evpc_current_output_information = v
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t36(V, E, pos)
-            f_evpc_voltage_output_information = v
-            s = 4
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t36(V, r)
+        f_evpc_voltage_output_information = v
+        s = 4
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C33)
-            self.evpc_coil_current_request = f_evpc_coil_current_request
-            self.evpc_coil_current_information = f_evpc_coil_current_information
-            self.evpc_current_output_information = f_evpc_current_output_information
-            self.evpc_voltage_output_information = f_evpc_voltage_output_information
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C33)
+        self.evpc_coil_current_request = f_evpc_coil_current_request
+        self.evpc_coil_current_information = f_evpc_coil_current_information
+        self.evpc_current_output_information = f_evpc_current_output_information
+        self.evpc_voltage_output_information = f_evpc_voltage_output_information
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t39(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t39(V: int, r: int) -> tuple[Any, int]:
     # EVSEStatusType -> EVSEStatus
     f_notification_max_delay = None
     f_evse_notification = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_notification_max_delay = v
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_notification_max_delay = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 5
-            x = (V >> (E - pos)) & 0x1f
-            if x & 0x11:
-                raise Fallback
-            v = _EM73[x >> 1]
-            f_evse_notification = v
-            s = 2
-        else:
+        r -= 6
+        x = (V >> r) & 0x3f
+        if x & 0x31:
             raise Fallback
+        x &= 0x1f
+        v = _EM73[x >> 1]
+        f_evse_notification = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C35)
-            self.notification_max_delay = f_notification_max_delay
-            self.evse_notification = f_evse_notification
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C35)
+        self.notification_max_delay = f_notification_max_delay
+        self.evse_notification = f_evse_notification
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t40(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t40(V: int, r: int) -> tuple[Any, int]:
     # MeterInfoType -> MeterInfo
     f_meter_id = None
     f_charged_energy_reading_wh = None
@@ -3960,116 +3654,106 @@ def _t40(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_meter_timestamp = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_meter_id = v
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rstr(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_meter_id = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_charged_energy_reading_wh = v
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_charged_energy_reading_wh = v
+        s = 2
     if s == 2:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_bpt_discharged_energy_reading_wh = v
             s = 8
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_capacitive_energy_reading_varh = v
             s = 7
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_bpt_inductive_energy_reading_varh = v
             s = 6
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_signature = v
             s = 5
         elif x == 4:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_status = v
             s = 4
         elif x == 5:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_timestamp = v
             s = 3
@@ -4084,74 +3768,74 @@ def _t40(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.meter_status = f_meter_status
             self.meter_timestamp = f_meter_timestamp
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 8:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_capacitive_energy_reading_varh = v
             s = 7
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_bpt_inductive_energy_reading_varh = v
             s = 6
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_signature = v
             s = 5
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_status = v
             s = 4
         elif x == 4:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_timestamp = v
             s = 3
@@ -4166,61 +3850,61 @@ def _t40(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.meter_status = f_meter_status
             self.meter_timestamp = f_meter_timestamp
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 7:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_bpt_inductive_energy_reading_varh = v
             s = 6
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_signature = v
             s = 5
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_status = v
             s = 4
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_timestamp = v
             s = 3
@@ -4235,48 +3919,48 @@ def _t40(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.meter_status = f_meter_status
             self.meter_timestamp = f_meter_timestamp
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 6:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_signature = v
             s = 5
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_status = v
             s = 4
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_timestamp = v
             s = 3
@@ -4291,38 +3975,38 @@ def _t40(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.meter_status = f_meter_status
             self.meter_timestamp = f_meter_timestamp
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 5:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
+            r -= 9
+            v = (V >> r) & 0x1FF
             if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
+                u, r = ruint(V, r, v & 0xFF)
                 v = -u - 1 if v & 0x100 else u
             elif v > 0xFF:
                 v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_status = v
             s = 4
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_timestamp = v
             s = 3
@@ -4337,22 +4021,22 @@ def _t40(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.meter_status = f_meter_status
             self.meter_timestamp = f_meter_timestamp
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_meter_timestamp = v
             s = 3
@@ -4367,30 +4051,28 @@ def _t40(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.meter_status = f_meter_status
             self.meter_timestamp = f_meter_timestamp
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C36)
-            self.meter_id = f_meter_id
-            self.charged_energy_reading_wh = f_charged_energy_reading_wh
-            self.bpt_discharged_energy_reading_wh = f_bpt_discharged_energy_reading_wh
-            self.capacitive_energy_reading_varh = f_capacitive_energy_reading_varh
-            self.bpt_inductive_energy_reading_varh = f_bpt_inductive_energy_reading_varh
-            self.meter_signature = f_meter_signature
-            self.meter_status = f_meter_status
-            self.meter_timestamp = f_meter_timestamp
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C36)
+        self.meter_id = f_meter_id
+        self.charged_energy_reading_wh = f_charged_energy_reading_wh
+        self.bpt_discharged_energy_reading_wh = f_bpt_discharged_energy_reading_wh
+        self.capacitive_energy_reading_varh = f_capacitive_energy_reading_varh
+        self.bpt_inductive_energy_reading_varh = f_bpt_inductive_energy_reading_varh
+        self.meter_signature = f_meter_signature
+        self.meter_status = f_meter_status
+        self.meter_timestamp = f_meter_timestamp
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t41(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t41(V: int, r: int) -> tuple[Any, int]:
     # ReceiptType -> Receipt
     f_time_anchor = None
     f_energy_costs = None
@@ -4402,44 +4084,39 @@ def _t41(V: int, E: int, pos: int) -> tuple[Any, int]:
     while True:
         k = _K82[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                f_time_anchor = v
-                s = 1
-            else:
+            r -= 2
+            if (V >> r) & 0x3:
                 raise Fallback
+            r -= 8
+            v = (V >> r) & 0xFF
+            if v > 0x7F:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            f_time_anchor = v
+            s = 1
         elif k == 1:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x == 0:
-                v, pos = _t49(V, E, pos)
+                v, r = _t49(V, r)
                 f_energy_costs = v
                 s = 6
             elif x == 1:
-                v, pos = _t49(V, E, pos)
+                v, r = _t49(V, r)
                 f_occupancy_costs = v
                 s = 5
             elif x == 2:
-                v, pos = _t49(V, E, pos)
+                v, r = _t49(V, r)
                 f_additional_services_costs = v
                 s = 4
             elif x == 3:
-                v, pos = _t49(V, E, pos)
+                v, r = _t49(V, r)
                 f_overstay_costs = v
                 s = 3
             elif x == 4:
-                v, pos = _t50(V, E, pos)
+                v, r = _t50(V, r)
                 f_tax_costs.append(v)
                 s = 2
             elif x == 5:
@@ -4451,14 +4128,14 @@ def _t41(V: int, E: int, pos: int) -> tuple[Any, int]:
                 self.overstay_costs = f_overstay_costs
                 self.tax_costs = f_tax_costs
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                v, pos = _t50(V, E, pos)
+                v, r = _t50(V, r)
                 f_tax_costs.append(v)
                 s = _N84[s][0]
             elif x == 1:
@@ -4470,18 +4147,18 @@ def _t41(V: int, E: int, pos: int) -> tuple[Any, int]:
                 self.overstay_costs = f_overstay_costs
                 self.tax_costs = f_tax_costs
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                v, pos = _t49(V, E, pos)
+                v, r = _t49(V, r)
                 f_overstay_costs = v
                 s = 3
             elif x == 1:
-                v, pos = _t50(V, E, pos)
+                v, r = _t50(V, r)
                 f_tax_costs.append(v)
                 s = 2
             elif x == 2:
@@ -4493,22 +4170,22 @@ def _t41(V: int, E: int, pos: int) -> tuple[Any, int]:
                 self.overstay_costs = f_overstay_costs
                 self.tax_costs = f_tax_costs
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 4:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x == 0:
-                v, pos = _t49(V, E, pos)
+                v, r = _t49(V, r)
                 f_additional_services_costs = v
                 s = 4
             elif x == 1:
-                v, pos = _t49(V, E, pos)
+                v, r = _t49(V, r)
                 f_overstay_costs = v
                 s = 3
             elif x == 2:
-                v, pos = _t50(V, E, pos)
+                v, r = _t50(V, r)
                 f_tax_costs.append(v)
                 s = 2
             elif x == 3:
@@ -4520,26 +4197,26 @@ def _t41(V: int, E: int, pos: int) -> tuple[Any, int]:
                 self.overstay_costs = f_overstay_costs
                 self.tax_costs = f_tax_costs
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 5:
-            pos += 3
-            x = (V >> (E - pos)) & 0x7
+            r -= 3
+            x = (V >> r) & 0x7
             if x == 0:
-                v, pos = _t49(V, E, pos)
+                v, r = _t49(V, r)
                 f_occupancy_costs = v
                 s = 5
             elif x == 1:
-                v, pos = _t49(V, E, pos)
+                v, r = _t49(V, r)
                 f_additional_services_costs = v
                 s = 4
             elif x == 2:
-                v, pos = _t49(V, E, pos)
+                v, r = _t49(V, r)
                 f_overstay_costs = v
                 s = 3
             elif x == 3:
-                v, pos = _t50(V, E, pos)
+                v, r = _t50(V, r)
                 f_tax_costs.append(v)
                 s = 2
             elif x == 4:
@@ -4551,120 +4228,102 @@ def _t41(V: int, E: int, pos: int) -> tuple[Any, int]:
                 self.overstay_costs = f_overstay_costs
                 self.tax_costs = f_tax_costs
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 6:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                self = _new(_C37)
-                self.time_anchor = f_time_anchor
-                self.energy_costs = f_energy_costs
-                self.occupancy_costs = f_occupancy_costs
-                self.additional_services_costs = f_additional_services_costs
-                self.overstay_costs = f_overstay_costs
-                self.tax_costs = f_tax_costs
-                self.__post_init__()
-                return self, pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            self = _new(_C37)
+            self.time_anchor = f_time_anchor
+            self.energy_costs = f_energy_costs
+            self.occupancy_costs = f_occupancy_costs
+            self.additional_services_costs = f_additional_services_costs
+            self.overstay_costs = f_overstay_costs
+            self.tax_costs = f_tax_costs
+            self.__post_init__()
+            return self, r
         else:
             raise Fallback
 
 
-def _t42(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t42(V: int, r: int) -> tuple[Any, int]:
     # WPT_SPCPowerControlParameterType -> WPTSPCPowerControlParameter
     f_spc_primary_device_coil_current_information = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t36(V, E, pos)
-            f_spc_primary_device_coil_current_information = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t36(V, r)
+        f_spc_primary_device_coil_current_information = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C38)
-            self.spc_primary_device_coil_current_information = f_spc_primary_device_coil_current_information
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C38)
+        self.spc_primary_device_coil_current_information = f_spc_primary_device_coil_current_information
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t43(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t43(V: int, r: int) -> tuple[Any, int]:
     # WPT_LF_DataPackageListType -> WPTLFDataPackageList
     f_num_packages = None
     f_wpt_lf_data_package = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 10
-            x = (V >> (E - pos)) & 0x3ff
-            if x & 0x201:
-                raise Fallback
-            v = x >> 1
-            f_num_packages = v
-            s = 1
-        else:
+        r -= 11
+        x = (V >> r) & 0x7ff
+        if x & 0x601:
             raise Fallback
+        x &= 0x3ff
+        v = x >> 1
+        f_num_packages = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t51(V, E, pos)
-            f_wpt_lf_data_package = v
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t51(V, r)
+        f_wpt_lf_data_package = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C39)
-            self.num_packages = f_num_packages
-            self.wpt_lf_data_package = f_wpt_lf_data_package
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C39)
+        self.num_packages = f_num_packages
+        self.wpt_lf_data_package = f_wpt_lf_data_package
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t44(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t44(V: int, r: int) -> tuple[Any, int]:
     # WPT_FinePositioningMethodListType -> WPTFinePositioningMethodList
     f_wpt_fine_positioning_method = []
     s = 0
     while True:
         k = _K86[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 5
-                x = (V >> (E - pos)) & 0x1f
-                if x & 0x11:
-                    raise Fallback
-                v = _EM89[x >> 1]
-                f_wpt_fine_positioning_method.append(v)
-                s = 1
-            else:
+            r -= 6
+            x = (V >> r) & 0x3f
+            if x & 0x31:
                 raise Fallback
+            x &= 0x1f
+            v = _EM89[x >> 1]
+            f_wpt_fine_positioning_method.append(v)
+            s = 1
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 5
-                x = (V >> (E - pos)) & 0x1f
+                r -= 5
+                x = (V >> r) & 0x1f
                 if x & 0x11:
                     raise Fallback
                 v = _EM89[x >> 1]
@@ -4674,48 +4333,42 @@ def _t44(V: int, E: int, pos: int) -> tuple[Any, int]:
                 self = _new(_C41)
                 self.wpt_fine_positioning_method = f_wpt_fine_positioning_method
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                self = _new(_C41)
-                self.wpt_fine_positioning_method = f_wpt_fine_positioning_method
-                self.__post_init__()
-                return self, pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            self = _new(_C41)
+            self.wpt_fine_positioning_method = f_wpt_fine_positioning_method
+            self.__post_init__()
+            return self, r
         else:
             raise Fallback
 
 
-def _t45(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t45(V: int, r: int) -> tuple[Any, int]:
     # WPT_PairingMethodListType -> WPTPairingMethodList
     f_wpt_pairing_method = []
     s = 0
     while True:
         k = _K86[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 5
-                x = (V >> (E - pos)) & 0x1f
-                if x & 0x11:
-                    raise Fallback
-                v = _EM93[x >> 1]
-                f_wpt_pairing_method.append(v)
-                s = 1
-            else:
+            r -= 6
+            x = (V >> r) & 0x3f
+            if x & 0x31:
                 raise Fallback
+            x &= 0x1f
+            v = _EM93[x >> 1]
+            f_wpt_pairing_method.append(v)
+            s = 1
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 5
-                x = (V >> (E - pos)) & 0x1f
+                r -= 5
+                x = (V >> r) & 0x1f
                 if x & 0x11:
                     raise Fallback
                 v = _EM93[x >> 1]
@@ -4725,48 +4378,42 @@ def _t45(V: int, E: int, pos: int) -> tuple[Any, int]:
                 self = _new(_C43)
                 self.wpt_pairing_method = f_wpt_pairing_method
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                self = _new(_C43)
-                self.wpt_pairing_method = f_wpt_pairing_method
-                self.__post_init__()
-                return self, pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            self = _new(_C43)
+            self.wpt_pairing_method = f_wpt_pairing_method
+            self.__post_init__()
+            return self, r
         else:
             raise Fallback
 
 
-def _t46(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t46(V: int, r: int) -> tuple[Any, int]:
     # WPT_AlignmentCheckMethodListType -> WPTAlignmentCheckMethodList
     f_wpt_alignment_check_method = []
     s = 0
     while True:
         k = _K86[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
-                if x & 0x9:
-                    raise Fallback
-                v = _EM96[x >> 1]
-                f_wpt_alignment_check_method.append(v)
-                s = 1
-            else:
+            r -= 5
+            x = (V >> r) & 0x1f
+            if x & 0x19:
                 raise Fallback
+            x &= 0xf
+            v = _EM96[x >> 1]
+            f_wpt_alignment_check_method.append(v)
+            s = 1
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                pos += 4
-                x = (V >> (E - pos)) & 0xf
+                r -= 4
+                x = (V >> r) & 0xf
                 if x & 0x9:
                     raise Fallback
                 v = _EM96[x >> 1]
@@ -4776,225 +4423,196 @@ def _t46(V: int, E: int, pos: int) -> tuple[Any, int]:
                 self = _new(_C45)
                 self.wpt_alignment_check_method = f_wpt_alignment_check_method
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                self = _new(_C45)
-                self.wpt_alignment_check_method = f_wpt_alignment_check_method
-                self.__post_init__()
-                return self, pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            self = _new(_C45)
+            self.wpt_alignment_check_method = f_wpt_alignment_check_method
+            self.__post_init__()
+            return self, r
         else:
             raise Fallback
 
 
-def _t47(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t47(V: int, r: int) -> tuple[Any, int]:
     # WPT_LF_SystemSetupDataType -> WPTLFSystemSetupData
     f_setup_data = None
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t52(V, E, pos)
+            v, r = _t52(V, r)
             f_setup_data = v
             s = 1
         elif x == 1:
-            v, pos = _t53(V, E, pos)
+            v, r = _t53(V, r)
             f_setup_data = v
             s = 1
         else:
             raise Fallback
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C46)
-            self.setup_data = f_setup_data
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C46)
+        self.setup_data = f_setup_data
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t48(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t48(V: int, r: int) -> tuple[Any, int]:
     # AlternativeSECCListType -> AlternativeSECCList
     f_alternative_secc = []
     s = 0
     while True:
         k = _K86[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = _t54(V, E, pos)
-                f_alternative_secc.append(v)
-                s = 1
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            v, r = _t54(V, r)
+            f_alternative_secc.append(v)
+            s = 1
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                v, pos = _t54(V, E, pos)
+                v, r = _t54(V, r)
                 f_alternative_secc.append(v)
                 s = _N90[s][0]
             elif x == 1:
                 self = _new(_C47)
                 self.alternative_secc = f_alternative_secc
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                self = _new(_C47)
-                self.alternative_secc = f_alternative_secc
-                self.__post_init__()
-                return self, pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            self = _new(_C47)
+            self.alternative_secc = f_alternative_secc
+            self.__post_init__()
+            return self, r
         else:
             raise Fallback
 
 
-def _t49(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t49(V: int, r: int) -> tuple[Any, int]:
     # DetailedCostType -> DetailedCost
     f_amount = None
     f_cost_per_unit = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t36(V, E, pos)
-            f_amount = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t36(V, r)
+        f_amount = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t36(V, E, pos)
-            f_cost_per_unit = v
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t36(V, r)
+        f_cost_per_unit = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C48)
-            self.amount = f_amount
-            self.cost_per_unit = f_cost_per_unit
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C48)
+        self.amount = f_amount
+        self.cost_per_unit = f_cost_per_unit
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t50(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t50(V: int, r: int) -> tuple[Any, int]:
     # DetailedTaxType -> DetailedTax
     f_tax_rule_id = None
     f_amount = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_tax_rule_id = v
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_tax_rule_id = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t36(V, E, pos)
-            f_amount = v
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t36(V, r)
+        f_amount = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C49)
-            self.tax_rule_id = f_tax_rule_id
-            self.amount = f_amount
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C49)
+        self.tax_rule_id = f_tax_rule_id
+        self.amount = f_amount
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t51(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t51(V: int, r: int) -> tuple[Any, int]:
     # WPT_LF_DataPackageType -> WPTLFDataPackage
     f_package_index = None
     f_lf_data = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 10
-            x = (V >> (E - pos)) & 0x3ff
-            if x & 0x201:
-                raise Fallback
-            v = x >> 1
-            f_package_index = v
-            s = 1
-        else:
+        r -= 11
+        x = (V >> r) & 0x7ff
+        if x & 0x601:
             raise Fallback
+        x &= 0x3ff
+        v = x >> 1
+        f_package_index = v
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t55(V, E, pos)
+            v, r = _t55(V, r)
             f_lf_data = v
             s = 2
         elif x == 1:
-            v, pos = _t56(V, E, pos)
+            v, r = _t56(V, r)
             f_lf_data = v
             s = 2
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C50)
-            self.package_index = f_package_index
-            self.lf_data = f_lf_data
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C50)
+        self.package_index = f_package_index
+        self.lf_data = f_lf_data
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t52(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t52(V: int, r: int) -> tuple[Any, int]:
     # WPT_LF_TransmitterDataType -> WPTLFTransmitterData
     f_number_of_transmitters = None
     f_signal_frequency = None
@@ -5004,45 +4622,37 @@ def _t52(V: int, E: int, pos: int) -> tuple[Any, int]:
     while True:
         k = _K99[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 10
-                x = (V >> (E - pos)) & 0x3ff
-                if x & 0x201:
-                    raise Fallback
-                v = x >> 1
-                f_number_of_transmitters = v
-                s = 1
-            else:
+            r -= 11
+            x = (V >> r) & 0x7ff
+            if x & 0x601:
                 raise Fallback
+            x &= 0x3ff
+            v = x >> 1
+            f_number_of_transmitters = v
+            s = 1
         elif k == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = _t36(V, E, pos)
-                f_signal_frequency = v
-                s = 2
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            v, r = _t36(V, r)
+            f_signal_frequency = v
+            s = 2
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = _t57(V, E, pos)
-                f_tx_spec_data.append(v)
-                s = _N101[s][0]
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            v, r = _t57(V, r)
+            f_tx_spec_data.append(v)
+            s = _N101[s][0]
         elif k == 3:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                v, pos = _t57(V, E, pos)
+                v, r = _t57(V, r)
                 f_tx_spec_data.append(v)
                 s = _N102[s][0]
             elif x == 1:
-                v, pos = _t58(V, E, pos)
+                v, r = _t58(V, r)
                 f_tx_package_spec_data = v
                 s = _N102[s][1]
             elif x == 2:
@@ -5052,27 +4662,25 @@ def _t52(V: int, E: int, pos: int) -> tuple[Any, int]:
                 self.tx_spec_data = f_tx_spec_data
                 self.tx_package_spec_data = f_tx_package_spec_data
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                self = _new(_C51)
-                self.number_of_transmitters = f_number_of_transmitters
-                self.signal_frequency = f_signal_frequency
-                self.tx_spec_data = f_tx_spec_data
-                self.tx_package_spec_data = f_tx_package_spec_data
-                self.__post_init__()
-                return self, pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            self = _new(_C51)
+            self.number_of_transmitters = f_number_of_transmitters
+            self.signal_frequency = f_signal_frequency
+            self.tx_spec_data = f_tx_spec_data
+            self.tx_package_spec_data = f_tx_package_spec_data
+            self.__post_init__()
+            return self, r
         elif k == 5:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                v, pos = _t58(V, E, pos)
+                v, r = _t58(V, r)
                 f_tx_package_spec_data = v
                 s = 5
             elif x == 1:
@@ -5082,14 +4690,14 @@ def _t52(V: int, E: int, pos: int) -> tuple[Any, int]:
                 self.tx_spec_data = f_tx_spec_data
                 self.tx_package_spec_data = f_tx_package_spec_data
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         else:
             raise Fallback
 
 
-def _t53(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t53(V: int, r: int) -> tuple[Any, int]:
     # WPT_LF_ReceiverDataType -> WPTLFReceiverData
     f_number_of_receivers = None
     f_rx_spec_data = []
@@ -5097,32 +4705,26 @@ def _t53(V: int, E: int, pos: int) -> tuple[Any, int]:
     while True:
         k = _K103[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 10
-                x = (V >> (E - pos)) & 0x3ff
-                if x & 0x201:
-                    raise Fallback
-                v = x >> 1
-                f_number_of_receivers = v
-                s = 1
-            else:
+            r -= 11
+            x = (V >> r) & 0x7ff
+            if x & 0x601:
                 raise Fallback
+            x &= 0x3ff
+            v = x >> 1
+            f_number_of_receivers = v
+            s = 1
         elif k == 1:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = _t57(V, E, pos)
-                f_rx_spec_data.append(v)
-                s = _N105[s][0]
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            v, r = _t57(V, r)
+            f_rx_spec_data.append(v)
+            s = _N105[s][0]
         elif k == 2:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                v, pos = _t57(V, E, pos)
+                v, r = _t57(V, r)
                 f_rx_spec_data.append(v)
                 s = _N106[s][0]
             elif x == 1:
@@ -5130,25 +4732,23 @@ def _t53(V: int, E: int, pos: int) -> tuple[Any, int]:
                 self.number_of_receivers = f_number_of_receivers
                 self.rx_spec_data = f_rx_spec_data
                 self.__post_init__()
-                return self, pos
+                return self, r
             else:
                 raise Fallback
         elif k == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                self = _new(_C52)
-                self.number_of_receivers = f_number_of_receivers
-                self.rx_spec_data = f_rx_spec_data
-                self.__post_init__()
-                return self, pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            self = _new(_C52)
+            self.number_of_receivers = f_number_of_receivers
+            self.rx_spec_data = f_rx_spec_data
+            self.__post_init__()
+            return self, r
         else:
             raise Fallback
 
 
-def _t54(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t54(V: int, r: int) -> tuple[Any, int]:
     # AlternativeSECCType -> AlternativeSECC
     f_ssid = None
     f_bssid = None
@@ -5156,48 +4756,48 @@ def _t54(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_port = None
     s = 0
     if s == 0:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_ssid = v
             s = 4
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_bssid = v
             s = 3
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_ip_address = v
             s = 2
         elif x == 3:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_port = v
             s = 1
@@ -5208,42 +4808,42 @@ def _t54(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ip_address = f_ip_address
             self.port = f_port
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 4:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_bssid = v
             s = 3
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_ip_address = v
             s = 2
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_port = v
             s = 1
@@ -5254,32 +4854,32 @@ def _t54(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ip_address = f_ip_address
             self.port = f_port
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rstr(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_ip_address = v
             s = 2
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_port = v
             s = 1
@@ -5290,22 +4890,22 @@ def _t54(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ip_address = f_ip_address
             self.port = f_port
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
+            r -= 8
+            v = (V >> r) & 0xFF
             if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_port = v
             s = 1
@@ -5316,135 +4916,114 @@ def _t54(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.ip_address = f_ip_address
             self.port = f_port
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C53)
-            self.ssid = f_ssid
-            self.bssid = f_bssid
-            self.ip_address = f_ip_address
-            self.port = f_port
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C53)
+        self.ssid = f_ssid
+        self.bssid = f_bssid
+        self.ip_address = f_ip_address
+        self.port = f_port
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t55(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t55(V: int, r: int) -> tuple[Any, int]:
     # WPT_LF_TxDataListType -> WPTLFTxDataList
     f_wpt_lf_tx_data_list = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t59(V, E, pos)
-            f_wpt_lf_tx_data_list = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t59(V, r)
+        f_wpt_lf_tx_data_list = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C54)
-            self.wpt_lf_tx_data_list = f_wpt_lf_tx_data_list
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C54)
+        self.wpt_lf_tx_data_list = f_wpt_lf_tx_data_list
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t56(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t56(V: int, r: int) -> tuple[Any, int]:
     # WPT_LF_RxDataListType -> WPTLFRxDataList
     f_wpt_lf_rx_data_list = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t60(V, E, pos)
-            f_wpt_lf_rx_data_list = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t60(V, r)
+        f_wpt_lf_rx_data_list = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C55)
-            self.wpt_lf_rx_data_list = f_wpt_lf_rx_data_list
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C55)
+        self.wpt_lf_rx_data_list = f_wpt_lf_rx_data_list
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t57(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t57(V: int, r: int) -> tuple[Any, int]:
     # WPT_TxRxSpecDataType -> WPTTxRxSpecData
     f_tx_rx_identifier = None
     f_tx_rx_position = None
     f_tx_rx_orientation = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_tx_rx_identifier = v
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_tx_rx_identifier = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t61(V, E, pos)
-            f_tx_rx_position = v
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t61(V, r)
+        f_tx_rx_position = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t61(V, E, pos)
-            f_tx_rx_orientation = v
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t61(V, r)
+        f_tx_rx_orientation = v
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C56)
-            self.tx_rx_identifier = f_tx_rx_identifier
-            self.tx_rx_position = f_tx_rx_position
-            self.tx_rx_orientation = f_tx_rx_orientation
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C56)
+        self.tx_rx_identifier = f_tx_rx_identifier
+        self.tx_rx_position = f_tx_rx_position
+        self.tx_rx_orientation = f_tx_rx_orientation
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t58(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t58(V: int, r: int) -> tuple[Any, int]:
     # WPT_TxRxPackageSpecDataType -> WPTTxRxPackageSpecData
     f_pulse_sequence_order = []
     f_pulse_separation_time = None
@@ -5454,405 +5033,326 @@ def _t58(V: int, E: int, pos: int) -> tuple[Any, int]:
     while True:
         k = _K112[s]
         if k == 0:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                v, pos = _t62(V, E, pos)
-                f_pulse_sequence_order.append(v)
-                s = _N113[s][0]
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            v, r = _t62(V, r)
+            f_pulse_sequence_order.append(v)
+            s = _N113[s][0]
         elif k == 1:
-            pos += 2
-            x = (V >> (E - pos)) & 0x3
+            r -= 2
+            x = (V >> r) & 0x3
             if x == 0:
-                v, pos = _t62(V, E, pos)
+                v, r = _t62(V, r)
                 f_pulse_sequence_order.append(v)
                 s = _N114[s][0]
             elif x == 1:
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                r -= 1
+                if (V >> r) & 0x1:
                     raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
+                r -= 8
+                v = (V >> r) & 0xFF
                 if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
+                    v, r = ruint(V, r, v)
+                r -= 1
+                if (V >> r) & 1:
                     raise Fallback
                 f_pulse_separation_time = v
                 s = _N114[s][1]
             else:
                 raise Fallback
         elif k == 2:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                f_pulse_duration = v
-                s = 5
-            else:
+            r -= 2
+            if (V >> r) & 0x3:
                 raise Fallback
+            r -= 8
+            v = (V >> r) & 0xFF
+            if v > 0x7F:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            f_pulse_duration = v
+            s = 5
         elif k == 3:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                f_package_separation_time = v
-                s = 7
-            else:
+            r -= 2
+            if (V >> r) & 0x3:
                 raise Fallback
+            r -= 8
+            v = (V >> r) & 0xFF
+            if v > 0x7F:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            f_package_separation_time = v
+            s = 7
         elif k == 4:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                self = _new(_C57)
-                self.pulse_sequence_order = f_pulse_sequence_order
-                self.pulse_separation_time = f_pulse_separation_time
-                self.pulse_duration = f_pulse_duration
-                self.package_separation_time = f_package_separation_time
-                self.__post_init__()
-                return self, pos
-            else:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
+            self = _new(_C57)
+            self.pulse_sequence_order = f_pulse_sequence_order
+            self.pulse_separation_time = f_pulse_separation_time
+            self.pulse_duration = f_pulse_duration
+            self.package_separation_time = f_package_separation_time
+            self.__post_init__()
+            return self, r
         elif k == 5:
-            pos += 1
-            x = (V >> (E - pos)) & 0x1
-            if x == 0:
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                pos += 8
-                v = (V >> (E - pos)) & 0xFF
-                if v > 0x7F:
-                    v, pos = ruint(V, E, pos, v)
-                pos += 1
-                if (V >> (E - pos)) & 1:
-                    raise Fallback
-                f_pulse_separation_time = v
-                s = 3
-            else:
+            r -= 2
+            if (V >> r) & 0x3:
                 raise Fallback
+            r -= 8
+            v = (V >> r) & 0xFF
+            if v > 0x7F:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            f_pulse_separation_time = v
+            s = 3
         else:
             raise Fallback
 
 
-def _t59(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t59(V: int, r: int) -> tuple[Any, int]:
     # WPT_LF_TxDataType -> WPTLFTxData
     f_tx_identifier = None
     f_eirp = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_tx_identifier = v
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_tx_identifier = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t36(V, E, pos)
-            f_eirp = v
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t36(V, r)
+        f_eirp = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C58)
-            self.tx_identifier = f_tx_identifier
-            self.eirp = f_eirp
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C58)
+        self.tx_identifier = f_tx_identifier
+        self.eirp = f_eirp
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t60(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t60(V: int, r: int) -> tuple[Any, int]:
     # WPT_LF_RxDataType -> WPTLFRxData
     f_rx_identifier = None
     f_rssi_data = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_rx_identifier = v
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_rx_identifier = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t63(V, E, pos)
-            f_rssi_data = v
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t63(V, r)
+        f_rssi_data = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C59)
-            self.rx_identifier = f_rx_identifier
-            self.rssi_data = f_rssi_data
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C59)
+        self.rx_identifier = f_rx_identifier
+        self.rssi_data = f_rssi_data
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t61(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t61(V: int, r: int) -> tuple[Any, int]:
     # WPT_CoordinateXYZType -> WPTCoordinateXYZ
     f_coord_x = None
     f_coord_y = None
     f_coord_z = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
-            if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
-                v = -u - 1 if v & 0x100 else u
-            elif v > 0xFF:
-                v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_coord_x = v
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 9
+        v = (V >> r) & 0x1FF
+        if v & 0x80:
+            u, r = ruint(V, r, v & 0xFF)
+            v = -u - 1 if v & 0x100 else u
+        elif v > 0xFF:
+            v = 0xFF - v
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_coord_x = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
-            if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
-                v = -u - 1 if v & 0x100 else u
-            elif v > 0xFF:
-                v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_coord_y = v
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 9
+        v = (V >> r) & 0x1FF
+        if v & 0x80:
+            u, r = ruint(V, r, v & 0xFF)
+            v = -u - 1 if v & 0x100 else u
+        elif v > 0xFF:
+            v = 0xFF - v
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_coord_y = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 9
-            v = (V >> (E - pos)) & 0x1FF
-            if v & 0x80:
-                u, pos = ruint(V, E, pos, v & 0xFF)
-                v = -u - 1 if v & 0x100 else u
-            elif v > 0xFF:
-                v = 0xFF - v
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_coord_z = v
-            s = 3
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 9
+        v = (V >> r) & 0x1FF
+        if v & 0x80:
+            u, r = ruint(V, r, v & 0xFF)
+            v = -u - 1 if v & 0x100 else u
+        elif v > 0xFF:
+            v = 0xFF - v
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_coord_z = v
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C60)
-            self.coord_x = f_coord_x
-            self.coord_y = f_coord_y
-            self.coord_z = f_coord_z
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C60)
+        self.coord_x = f_coord_x
+        self.coord_y = f_coord_y
+        self.coord_z = f_coord_z
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t62(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t62(V: int, r: int) -> tuple[Any, int]:
     # WPT_TxRxPulseOrderType -> WPTTxRxPulseOrder
     f_index_number = None
     f_tx_rx_identifier = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_index_number = v
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_index_number = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_tx_rx_identifier = v
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_tx_rx_identifier = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C61)
-            self.index_number = f_index_number
-            self.tx_rx_identifier = f_tx_rx_identifier
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C61)
+        self.index_number = f_index_number
+        self.tx_rx_identifier = f_tx_rx_identifier
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t63(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t63(V: int, r: int) -> tuple[Any, int]:
     # WPT_LF_RxRSSIListType -> WPTLFRxRSSIList
     f_rssi_data_list = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t64(V, E, pos)
-            f_rssi_data_list = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t64(V, r)
+        f_rssi_data_list = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C62)
-            self.rssi_data_list = f_rssi_data_list
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C62)
+        self.rssi_data_list = f_rssi_data_list
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t64(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t64(V: int, r: int) -> tuple[Any, int]:
     # WPT_LF_RxRSSIType -> WPTLFRxRSSI
     f_tx_identifier = None
     f_rssi = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            pos += 8
-            v = (V >> (E - pos)) & 0xFF
-            if v > 0x7F:
-                v, pos = ruint(V, E, pos, v)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_tx_identifier = v
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_tx_identifier = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t36(V, E, pos)
-            f_rssi = v
-            s = 2
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t36(V, r)
+        f_rssi = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C63)
-            self.tx_identifier = f_tx_identifier
-            self.rssi = f_rssi
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C63)
+        self.tx_identifier = f_tx_identifier
+        self.rssi = f_rssi
+        self.__post_init__()
+        return self, r
     raise Fallback

@@ -46,63 +46,63 @@ def decode(data: bytes) -> Any:
     V = int.from_bytes(data, 'big')
     if E < 8 or data[0] != 0x80:
         raise Fallback
-    pos = 13
-    x = (V >> (E - pos)) & 0x1f
+    r = E - 13
+    x = (V >> r) & 0x1f
     if x == 0:
-        msg, pos = _t0(V, E, pos)
+        msg, r = _t0(V, r)
     elif x == 1:
-        msg, pos = _t1(V, E, pos)
+        msg, r = _t1(V, r)
     elif x == 2:
-        msg, pos = _t2(V, E, pos)
+        msg, r = _t2(V, r)
     elif x == 4:
-        msg, pos = _t3(V, E, pos)
+        msg, r = _t3(V, r)
     elif x == 6:
-        msg, pos = _t4(V, E, pos)
+        msg, r = _t4(V, r)
     elif x == 7:
-        msg, pos = _t5(V, E, pos)
+        msg, r = _t5(V, r)
     elif x == 9:
-        msg, pos = _t6(V, E, pos)
+        msg, r = _t6(V, r)
     elif x == 10:
-        msg, pos = _t7(V, E, pos)
+        msg, r = _t7(V, r)
     elif x == 11:
-        msg, pos = _t8(V, E, pos)
+        msg, r = _t8(V, r)
     elif x == 12:
-        msg, pos = _t9(V, E, pos)
+        msg, r = _t9(V, r)
     elif x == 13:
-        msg, pos = _t10(V, E, pos)
+        msg, r = _t10(V, r)
     elif x == 14:
-        msg, pos = _t11(V, E, pos)
+        msg, r = _t11(V, r)
     elif x == 15:
-        msg, pos = _t12(V, E, pos)
+        msg, r = _t12(V, r)
     elif x == 16:
-        msg, pos = _t13(V, E, pos)
+        msg, r = _t13(V, r)
     elif x == 17:
-        msg, pos = _t14(V, E, pos)
+        msg, r = _t14(V, r)
     elif x == 18:
-        msg, pos = _t15(V, E, pos)
+        msg, r = _t15(V, r)
     elif x == 19:
-        msg, pos = _t16(V, E, pos)
+        msg, r = _t16(V, r)
     elif x == 20:
-        msg, pos = _t17(V, E, pos)
+        msg, r = _t17(V, r)
     elif x == 21:
-        msg, pos = _t18(V, E, pos)
+        msg, r = _t18(V, r)
     elif x == 22:
-        msg, pos = _t19(V, E, pos)
+        msg, r = _t19(V, r)
     elif x == 23:
-        msg, pos = _t20(V, E, pos)
+        msg, r = _t20(V, r)
     else:
         raise Fallback
-    if E - pos >= 8:
+    if r >= 8:
         raise Fallback
     return msg
 
 
-def _t0(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t0(V: int, r: int) -> tuple[Any, int]:
     # CanonicalizationMethod -> CanonicalizationMethod
     raise Fallback
 
 
-def _t1(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t1(V: int, r: int) -> tuple[Any, int]:
     # DSAKeyValue -> DSAKeyValue
     f_p = None
     f_q = None
@@ -113,115 +113,105 @@ def _t1(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_pgen_counter = None
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_p = v
             s = 3
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_g = v
             s = 2
         elif x == 2:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_y = v
             s = 1
         else:
             raise Fallback
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_q = v
-            s = 6
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_q = v
+        s = 6
     if s == 6:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_g = v
             s = 2
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_y = v
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_y = v
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_y = v
+        s = 1
     if s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_j = v
             s = 5
         elif x == 1:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_seed = v
             s = 4
@@ -235,19 +225,19 @@ def _t1(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.seed = f_seed
             self.pgen_counter = f_pgen_counter
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 5:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            r -= 1
+            if (V >> r) & 0x1:
                 raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
                 raise Fallback
             f_seed = v
             s = 4
@@ -261,162 +251,141 @@ def _t1(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.seed = f_seed
             self.pgen_counter = f_pgen_counter
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 4:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_pgen_counter = v
-            s = 7
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_pgen_counter = v
+        s = 7
     if s == 7:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C0)
-            self.p = f_p
-            self.q = f_q
-            self.g = f_g
-            self.y = f_y
-            self.j = f_j
-            self.seed = f_seed
-            self.pgen_counter = f_pgen_counter
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C0)
+        self.p = f_p
+        self.q = f_q
+        self.g = f_g
+        self.y = f_y
+        self.j = f_j
+        self.seed = f_seed
+        self.pgen_counter = f_pgen_counter
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t2(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t2(V: int, r: int) -> tuple[Any, int]:
     # DigestMethod -> DigestMethod
     raise Fallback
 
 
-def _t3(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t3(V: int, r: int) -> tuple[Any, int]:
     # KeyInfo -> KeyInfo
     raise Fallback
 
 
-def _t4(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t4(V: int, r: int) -> tuple[Any, int]:
     # KeyValue -> KeyValue
     raise Fallback
 
 
-def _t5(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t5(V: int, r: int) -> tuple[Any, int]:
     # Manifest -> Manifest
     f_reference = []
     f_id = None
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_id = v
             s = 2
         elif x == 1:
-            v, pos = _t9(V, E, pos)
+            v, r = _t9(V, r)
             f_reference.append(v)
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t9(V, E, pos)
-            f_reference.append(v)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t9(V, r)
+        f_reference.append(v)
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t9(V, E, pos)
+            v, r = _t9(V, r)
             f_reference.append(v)
         elif x == 1:
             self = _new(_C1)
             self.reference = f_reference
             self.id = f_id
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     raise Fallback
 
 
-def _t6(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t6(V: int, r: int) -> tuple[Any, int]:
     # Object -> Object
     raise Fallback
 
 
-def _t7(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t7(V: int, r: int) -> tuple[Any, int]:
     # PGPData -> PGPData
     raise Fallback
 
 
-def _t8(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t8(V: int, r: int) -> tuple[Any, int]:
     # RSAKeyValue -> RSAKeyValue
     f_modulus = None
     f_exponent = None
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_modulus = v
-            s = 1
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_modulus = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_exponent = v
-            s = 2
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_exponent = v
+        s = 2
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C2)
-            self.modulus = f_modulus
-            self.exponent = f_exponent
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C2)
+        self.modulus = f_modulus
+        self.exponent = f_exponent
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t9(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t9(V: int, r: int) -> tuple[Any, int]:
     # Reference -> Reference
     f_transforms = None
     f_digest_method = None
@@ -426,142 +395,133 @@ def _t9(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_type = None
     s = 0
     if s == 0:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_id = v
             s = 5
         elif x == 1:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_type = v
             s = 4
         elif x == 2:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_uri = v
             s = 3
         elif x == 3:
-            v, pos = _t19(V, E, pos)
+            v, r = _t19(V, r)
             f_transforms = v
             s = 2
         elif x == 4:
-            v, pos = _t2(V, E, pos)
+            v, r = _t2(V, r)
             f_digest_method = v
             s = 1
         else:
             raise Fallback
     if s == 5:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_type = v
             s = 4
         elif x == 1:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_uri = v
             s = 3
         elif x == 2:
-            v, pos = _t19(V, E, pos)
+            v, r = _t19(V, r)
             f_transforms = v
             s = 2
         elif x == 3:
-            v, pos = _t2(V, E, pos)
+            v, r = _t2(V, r)
             f_digest_method = v
             s = 1
         else:
             raise Fallback
     if s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_uri = v
             s = 3
         elif x == 1:
-            v, pos = _t19(V, E, pos)
+            v, r = _t19(V, r)
             f_transforms = v
             s = 2
         elif x == 2:
-            v, pos = _t2(V, E, pos)
+            v, r = _t2(V, r)
             f_digest_method = v
             s = 1
         else:
             raise Fallback
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t19(V, E, pos)
+            v, r = _t19(V, r)
             f_transforms = v
             s = 2
         elif x == 1:
-            v, pos = _t2(V, E, pos)
+            v, r = _t2(V, r)
             f_digest_method = v
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t2(V, E, pos)
-            f_digest_method = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t2(V, r)
+        f_digest_method = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            v, pos = rbin(V, E, pos)
-            pos += 1
-            if (V >> (E - pos)) & 1:
-                raise Fallback
-            f_digest_value = v
-            s = 6
-        else:
+        r -= 2
+        if (V >> r) & 0x3:
             raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_digest_value = v
+        s = 6
     if s == 6:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C3)
-            self.transforms = f_transforms
-            self.digest_method = f_digest_method
-            self.digest_value = f_digest_value
-            self.id = f_id
-            self.uri = f_uri
-            self.type = f_type
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C3)
+        self.transforms = f_transforms
+        self.digest_method = f_digest_method
+        self.digest_value = f_digest_value
+        self.id = f_id
+        self.uri = f_uri
+        self.type = f_type
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t10(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t10(V: int, r: int) -> tuple[Any, int]:
     # RetrievalMethod -> RetrievalMethod
     f_transforms = None
     f_uri = None
     f_type = None
     s = 0
     if s == 0:
-        pos += 3
-        x = (V >> (E - pos)) & 0x7
+        r -= 3
+        x = (V >> r) & 0x7
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_type = v
             s = 3
         elif x == 1:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_uri = v
             s = 2
         elif x == 2:
-            v, pos = _t19(V, E, pos)
+            v, r = _t19(V, r)
             f_transforms = v
             s = 1
         elif x == 3:
@@ -570,18 +530,18 @@ def _t10(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.uri = f_uri
             self.type = f_type
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_uri = v
             s = 2
         elif x == 1:
-            v, pos = _t19(V, E, pos)
+            v, r = _t19(V, r)
             f_transforms = v
             s = 1
         elif x == 2:
@@ -590,14 +550,14 @@ def _t10(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.uri = f_uri
             self.type = f_type
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 2:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t19(V, E, pos)
+            v, r = _t19(V, r)
             f_transforms = v
             s = 1
         elif x == 1:
@@ -606,30 +566,28 @@ def _t10(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.uri = f_uri
             self.type = f_type
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C4)
-            self.transforms = f_transforms
-            self.uri = f_uri
-            self.type = f_type
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C4)
+        self.transforms = f_transforms
+        self.uri = f_uri
+        self.type = f_type
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t11(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t11(V: int, r: int) -> tuple[Any, int]:
     # SPKIData -> SPKIData
     raise Fallback
 
 
-def _t12(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t12(V: int, r: int) -> tuple[Any, int]:
     # Signature -> Signature
     f_signed_info = None
     f_signature_value = None
@@ -638,45 +596,41 @@ def _t12(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_id = None
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_id = v
             s = 2
         elif x == 1:
-            v, pos = _t17(V, E, pos)
+            v, r = _t17(V, r)
             f_signed_info = v
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t17(V, E, pos)
-            f_signed_info = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t17(V, r)
+        f_signed_info = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t16(V, E, pos)
-            f_signature_value = v
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t16(V, r)
+        f_signature_value = v
+        s = 3
     if s == 3:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t3(V, E, pos)
+            v, r = _t3(V, r)
             f_key_info = v
             s = 4
         elif x == 1:
-            v, pos = _t6(V, E, pos)
+            v, r = _t6(V, r)
             f_object.append(v)
             s = 4
         elif x == 2:
@@ -687,14 +641,14 @@ def _t12(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.object = f_object
             self.id = f_id
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     while s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t6(V, E, pos)
+            v, r = _t6(V, r)
             f_object.append(v)
         elif x == 1:
             self = _new(_C5)
@@ -704,108 +658,102 @@ def _t12(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.object = f_object
             self.id = f_id
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     raise Fallback
 
 
-def _t13(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t13(V: int, r: int) -> tuple[Any, int]:
     # SignatureMethod -> SignatureMethod
     raise Fallback
 
 
-def _t14(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t14(V: int, r: int) -> tuple[Any, int]:
     # SignatureProperties -> SignatureProperties
     f_signature_property = []
     f_id = None
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_id = v
             s = 2
         elif x == 1:
-            v, pos = _t15(V, E, pos)
+            v, r = _t15(V, r)
             f_signature_property.append(v)
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t15(V, E, pos)
-            f_signature_property.append(v)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t15(V, r)
+        f_signature_property.append(v)
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t15(V, E, pos)
+            v, r = _t15(V, r)
             f_signature_property.append(v)
         elif x == 1:
             self = _new(_C6)
             self.signature_property = f_signature_property
             self.id = f_id
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     raise Fallback
 
 
-def _t15(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t15(V: int, r: int) -> tuple[Any, int]:
     # SignatureProperty -> SignatureProperty
     raise Fallback
 
 
-def _t16(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t16(V: int, r: int) -> tuple[Any, int]:
     # SignatureValue -> SignatureValue
     f_value = None
     f_id = None
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_id = v
             s = 2
         elif x == 1:
-            v, pos = rbin(V, E, pos)
+            v, r = rbin(V, r)
             f_value = v
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = rbin(V, E, pos)
-            f_value = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = rbin(V, r)
+        f_value = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            self = _new(_C7)
-            self.value = f_value
-            self.id = f_id
-            self.__post_init__()
-            return self, pos
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        self = _new(_C7)
+        self.value = f_value
+        self.id = f_id
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
-def _t17(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t17(V: int, r: int) -> tuple[Any, int]:
     # SignedInfo -> SignedInfo
     f_canonicalization_method = None
     f_signature_method = None
@@ -813,50 +761,44 @@ def _t17(V: int, E: int, pos: int) -> tuple[Any, int]:
     f_id = None
     s = 0
     if s == 0:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = rstr(V, E, pos)
+            v, r = rstr(V, r)
             f_id = v
             s = 2
         elif x == 1:
-            v, pos = _t0(V, E, pos)
+            v, r = _t0(V, r)
             f_canonicalization_method = v
             s = 1
         else:
             raise Fallback
     if s == 2:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t0(V, E, pos)
-            f_canonicalization_method = v
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t0(V, r)
+        f_canonicalization_method = v
+        s = 1
     if s == 1:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t13(V, E, pos)
-            f_signature_method = v
-            s = 3
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t13(V, r)
+        f_signature_method = v
+        s = 3
     if s == 3:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t9(V, E, pos)
-            f_reference.append(v)
-            s = 4
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t9(V, r)
+        f_reference.append(v)
+        s = 4
     while s == 4:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t9(V, E, pos)
+            v, r = _t9(V, r)
             f_reference.append(v)
         elif x == 1:
             self = _new(_C8)
@@ -865,46 +807,44 @@ def _t17(V: int, E: int, pos: int) -> tuple[Any, int]:
             self.reference = f_reference
             self.id = f_id
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     raise Fallback
 
 
-def _t18(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t18(V: int, r: int) -> tuple[Any, int]:
     # Transform -> Transform
     raise Fallback
 
 
-def _t19(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t19(V: int, r: int) -> tuple[Any, int]:
     # Transforms -> Transforms
     f_transform = []
     s = 0
     if s == 0:
-        pos += 1
-        x = (V >> (E - pos)) & 0x1
-        if x == 0:
-            v, pos = _t18(V, E, pos)
-            f_transform.append(v)
-            s = 1
-        else:
+        r -= 1
+        if (V >> r) & 0x1:
             raise Fallback
+        v, r = _t18(V, r)
+        f_transform.append(v)
+        s = 1
     while s == 1:
-        pos += 2
-        x = (V >> (E - pos)) & 0x3
+        r -= 2
+        x = (V >> r) & 0x3
         if x == 0:
-            v, pos = _t18(V, E, pos)
+            v, r = _t18(V, r)
             f_transform.append(v)
         elif x == 1:
             self = _new(_C9)
             self.transform = f_transform
             self.__post_init__()
-            return self, pos
+            return self, r
         else:
             raise Fallback
     raise Fallback
 
 
-def _t20(V: int, E: int, pos: int) -> tuple[Any, int]:
+def _t20(V: int, r: int) -> tuple[Any, int]:
     # X509Data -> X509Data
     raise Fallback
