@@ -580,21 +580,24 @@ class _Gen:
                f"    x = (V >> (E - pos)) & {_mask(doc.width)}"]
         enc = ["def encode(root: Element) -> bytes:",
                '    """Element -> EXI document; raises (Fallback or another exception) where the generic codec must run."""',
-               "    nm = root.name",
-               "    ns = root.ns"]
-        first = True
+               "    f, acc, n = _EROOTS[(root.ns, root.name)]",
+               "    acc, n = f(root, acc, n)",
+               "    pad = -n & 7",
+               "    return (acc << pad).to_bytes((n + pad) >> 3, 'big')"]
+        droots = []
+        eroots = []
         for code, (uri, local, g) in enumerate(doc.roots):
             if g is None:
+                droots.append("    None,")
                 continue
             gi = self.g_index(g)
-            dec.append(f"    {'if' if first else 'elif'} x == {code}:")
-            dec.append(f"        el = Element({self.const(uri, 'U')}, {self.const(local, 'L')})")
-            dec.append(f"        pos = _d{gi}(V, E, pos, el)")
-            enc.append(f"    {'if' if first else 'elif'} nm == {self.const(local, 'L')} and ns == {self.const(uri, 'U')}:")
-            enc.append(f"        acc, n = _e{gi}(root, {0x80 << doc.width | code}, {8 + doc.width})")
-            first = False
-        dec += ["    else:", "        raise Fallback", "    if pos >= 8:", "        raise Fallback", "    return el"]
-        enc += ["    else:", "        raise Fallback", "    pad = -n & 7", "    return (acc << pad).to_bytes((n + pad) >> 3, 'big')"]
+            u, loc = self.const(uri, "U"), self.const(local, "L")
+            droots.append(f"    ({u}, {loc}, _d{gi}),")
+            eroots.append(f"    ({u}, {loc}): (_e{gi}, {0x80 << doc.width | code}, {8 + doc.width}),")
+        dec += ["    u, l, f = _DROOTS[x]", "    el = Element(u, l)", "    r = f(V, r, el)",
+                "    if r >= 8:", "        raise Fallback", "    return el"]
+        tables = ["", "", "# document roots by event code (decoding) and by qname (encoding)", "_DROOTS = ("] + droots + [")",
+                  "_EROOTS = {"] + eroots + ["}"]
         k = 0
         while k < len(self.grammars):
             g = self.grammars[k]
@@ -623,7 +626,7 @@ class _Gen:
             f"GRAMMARS = {len(self.grammars)}",
             "",
         ]
-        return _remaining("\n".join(head + self.const_lines + ["", ""] + dec + ["", ""] + enc + body) + "\n")
+        return _remaining("\n".join(head + self.const_lines + ["", ""] + dec + ["", ""] + enc + body + tables) + "\n")
 
 
 class _TypedGen(_Gen):
@@ -809,23 +812,17 @@ class _TypedGen(_Gen):
                "        raise Fallback",
                f"    pos = E - {8 + doc.width}",
                f"    x = (V >> (E - pos)) & {_mask(doc.width)}"]
-        first = True
-        roots = 0
-        for code, (uri, local, g) in enumerate(doc.roots):
-            if g is None:
-                continue
-            try:
-                klass = self.M.class_for_element(uri, local)
-            except KeyError:
-                continue
-            dec.append(f"    {'if' if first else 'elif'} x == {code}:")
-            dec.append(f"        msg, pos = _t{self.t_index(g, klass)}(V, E, pos)")
-            first = False
-            roots += 1
-        if roots:
-            dec += ["    else:", "        raise Fallback", "    if pos >= 8:", "        raise Fallback", "    return msg"]
-        else:
-            dec += ["    raise Fallback"]
+        troots = []
+        for uri, local, g in doc.roots:
+            klass = None
+            if g is not None:
+                try:
+                    klass = self.M.class_for_element(uri, local)
+                except KeyError:
+                    klass = None
+            troots.append(f"    _t{self.t_index(g, klass)},  # {local}" if klass is not None and g is not None else f"    None,  # {local}")
+        dec += ["    msg, r = _TROOTS[x](V, r)", "    if r >= 8:", "        raise Fallback", "    return msg"]
+        tables = ["", "", "# typed readers of the document roots by event code", "_TROOTS = ("] + troots + [")"]
         body: list[str] = []
         k = 0
         while k < len(self.todo):
@@ -853,7 +850,7 @@ class _TypedGen(_Gen):
             "_new = object.__new__",
         ]
         classes = [f"{c} = M.{klass.__name__}" for klass, c in sorted(self.class_consts.items(), key=lambda kv: int(kv[1][2:]))]
-        return _remaining("\n".join(head + classes + self.const_lines + ["", ""] + dec + body) + "\n")
+        return _remaining("\n".join(head + classes + self.const_lines + ["", ""] + dec + body + tables) + "\n")
 
 
 TYPED_OUT = ROOT / "iso15118" / "messages"

@@ -196,134 +196,9 @@ def decode(data: bytes) -> Element:
         raise Fallback
     r = E - 14
     x = (V >> r) & 0x3f
-    if x == 0:
-        el = Element(_U0, _L1)
-        r = _d0(V, r, el)
-    elif x == 1:
-        el = Element(_U0, _L2)
-        r = _d1(V, r, el)
-    elif x == 2:
-        el = Element(_U0, _L3)
-        r = _d2(V, r, el)
-    elif x == 3:
-        el = Element(_U0, _L4)
-        r = _d3(V, r, el)
-    elif x == 4:
-        el = Element(_U0, _L5)
-        r = _d4(V, r, el)
-    elif x == 5:
-        el = Element(_U0, _L6)
-        r = _d5(V, r, el)
-    elif x == 6:
-        el = Element(_U0, _L7)
-        r = _d6(V, r, el)
-    elif x == 7:
-        el = Element(_U0, _L8)
-        r = _d7(V, r, el)
-    elif x == 8:
-        el = Element(_U0, _L9)
-        r = _d8(V, r, el)
-    elif x == 9:
-        el = Element(_U0, _L10)
-        r = _d9(V, r, el)
-    elif x == 10:
-        el = Element(_U0, _L11)
-        r = _d10(V, r, el)
-    elif x == 11:
-        el = Element(_U0, _L12)
-        r = _d11(V, r, el)
-    elif x == 12:
-        el = Element(_U13, _L14)
-        r = _d12(V, r, el)
-    elif x == 13:
-        el = Element(_U13, _L15)
-        r = _d13(V, r, el)
-    elif x == 14:
-        el = Element(_U16, _L17)
-        r = _d14(V, r, el)
-    elif x == 15:
-        el = Element(_U16, _L18)
-        r = _d15(V, r, el)
-    elif x == 16:
-        el = Element(_U16, _L19)
-        r = _d16(V, r, el)
-    elif x == 17:
-        el = Element(_U16, _L20)
-        r = _d17(V, r, el)
-    elif x == 18:
-        el = Element(_U0, _L21)
-        r = _d18(V, r, el)
-    elif x == 19:
-        el = Element(_U0, _L22)
-        r = _d19(V, r, el)
-    elif x == 20:
-        el = Element(_U16, _L23)
-        r = _d20(V, r, el)
-    elif x == 21:
-        el = Element(_U16, _L24)
-        r = _d21(V, r, el)
-    elif x == 22:
-        el = Element(_U16, _L25)
-        r = _d22(V, r, el)
-    elif x == 23:
-        el = Element(_U16, _L26)
-        r = _d23(V, r, el)
-    elif x == 24:
-        el = Element(_U16, _L27)
-        r = _d21(V, r, el)
-    elif x == 25:
-        el = Element(_U16, _L28)
-        r = _d24(V, r, el)
-    elif x == 26:
-        el = Element(_U16, _L29)
-        r = _d25(V, r, el)
-    elif x == 27:
-        el = Element(_U16, _L30)
-        r = _d26(V, r, el)
-    elif x == 28:
-        el = Element(_U16, _L31)
-        r = _d27(V, r, el)
-    elif x == 29:
-        el = Element(_U16, _L32)
-        r = _d28(V, r, el)
-    elif x == 30:
-        el = Element(_U16, _L33)
-        r = _d29(V, r, el)
-    elif x == 31:
-        el = Element(_U0, _L34)
-        r = _d30(V, r, el)
-    elif x == 32:
-        el = Element(_U0, _L35)
-        r = _d31(V, r, el)
-    elif x == 33:
-        el = Element(_U16, _L36)
-        r = _d32(V, r, el)
-    elif x == 34:
-        el = Element(_U16, _L37)
-        r = _d33(V, r, el)
-    elif x == 35:
-        el = Element(_U16, _L38)
-        r = _d34(V, r, el)
-    elif x == 36:
-        el = Element(_U16, _L39)
-        r = _d35(V, r, el)
-    elif x == 37:
-        el = Element(_U16, _L40)
-        r = _d36(V, r, el)
-    elif x == 38:
-        el = Element(_U16, _L41)
-        r = _d37(V, r, el)
-    elif x == 39:
-        el = Element(_U16, _L42)
-        r = _d38(V, r, el)
-    elif x == 40:
-        el = Element(_U16, _L43)
-        r = _d39(V, r, el)
-    elif x == 41:
-        el = Element(_U16, _L44)
-        r = _d40(V, r, el)
-    else:
-        raise Fallback
+    u, l, f = _DROOTS[x]
+    el = Element(u, l)
+    r = f(V, r, el)
     if r >= 8:
         raise Fallback
     return el
@@ -331,94 +206,8 @@ def decode(data: bytes) -> Element:
 
 def encode(root: Element) -> bytes:
     """Element -> EXI document; raises (Fallback or another exception) where the generic codec must run."""
-    nm = root.name
-    ns = root.ns
-    if nm == _L1 and ns == _U0:
-        acc, n = _e0(root, 8192, 14)
-    elif nm == _L2 and ns == _U0:
-        acc, n = _e1(root, 8193, 14)
-    elif nm == _L3 and ns == _U0:
-        acc, n = _e2(root, 8194, 14)
-    elif nm == _L4 and ns == _U0:
-        acc, n = _e3(root, 8195, 14)
-    elif nm == _L5 and ns == _U0:
-        acc, n = _e4(root, 8196, 14)
-    elif nm == _L6 and ns == _U0:
-        acc, n = _e5(root, 8197, 14)
-    elif nm == _L7 and ns == _U0:
-        acc, n = _e6(root, 8198, 14)
-    elif nm == _L8 and ns == _U0:
-        acc, n = _e7(root, 8199, 14)
-    elif nm == _L9 and ns == _U0:
-        acc, n = _e8(root, 8200, 14)
-    elif nm == _L10 and ns == _U0:
-        acc, n = _e9(root, 8201, 14)
-    elif nm == _L11 and ns == _U0:
-        acc, n = _e10(root, 8202, 14)
-    elif nm == _L12 and ns == _U0:
-        acc, n = _e11(root, 8203, 14)
-    elif nm == _L14 and ns == _U13:
-        acc, n = _e12(root, 8204, 14)
-    elif nm == _L15 and ns == _U13:
-        acc, n = _e13(root, 8205, 14)
-    elif nm == _L17 and ns == _U16:
-        acc, n = _e14(root, 8206, 14)
-    elif nm == _L18 and ns == _U16:
-        acc, n = _e15(root, 8207, 14)
-    elif nm == _L19 and ns == _U16:
-        acc, n = _e16(root, 8208, 14)
-    elif nm == _L20 and ns == _U16:
-        acc, n = _e17(root, 8209, 14)
-    elif nm == _L21 and ns == _U0:
-        acc, n = _e18(root, 8210, 14)
-    elif nm == _L22 and ns == _U0:
-        acc, n = _e19(root, 8211, 14)
-    elif nm == _L23 and ns == _U16:
-        acc, n = _e20(root, 8212, 14)
-    elif nm == _L24 and ns == _U16:
-        acc, n = _e21(root, 8213, 14)
-    elif nm == _L25 and ns == _U16:
-        acc, n = _e22(root, 8214, 14)
-    elif nm == _L26 and ns == _U16:
-        acc, n = _e23(root, 8215, 14)
-    elif nm == _L27 and ns == _U16:
-        acc, n = _e21(root, 8216, 14)
-    elif nm == _L28 and ns == _U16:
-        acc, n = _e24(root, 8217, 14)
-    elif nm == _L29 and ns == _U16:
-        acc, n = _e25(root, 8218, 14)
-    elif nm == _L30 and ns == _U16:
-        acc, n = _e26(root, 8219, 14)
-    elif nm == _L31 and ns == _U16:
-        acc, n = _e27(root, 8220, 14)
-    elif nm == _L32 and ns == _U16:
-        acc, n = _e28(root, 8221, 14)
-    elif nm == _L33 and ns == _U16:
-        acc, n = _e29(root, 8222, 14)
-    elif nm == _L34 and ns == _U0:
-        acc, n = _e30(root, 8223, 14)
-    elif nm == _L35 and ns == _U0:
-        acc, n = _e31(root, 8224, 14)
-    elif nm == _L36 and ns == _U16:
-        acc, n = _e32(root, 8225, 14)
-    elif nm == _L37 and ns == _U16:
-        acc, n = _e33(root, 8226, 14)
-    elif nm == _L38 and ns == _U16:
-        acc, n = _e34(root, 8227, 14)
-    elif nm == _L39 and ns == _U16:
-        acc, n = _e35(root, 8228, 14)
-    elif nm == _L40 and ns == _U16:
-        acc, n = _e36(root, 8229, 14)
-    elif nm == _L41 and ns == _U16:
-        acc, n = _e37(root, 8230, 14)
-    elif nm == _L42 and ns == _U16:
-        acc, n = _e38(root, 8231, 14)
-    elif nm == _L43 and ns == _U16:
-        acc, n = _e39(root, 8232, 14)
-    elif nm == _L44 and ns == _U16:
-        acc, n = _e40(root, 8233, 14)
-    else:
-        raise Fallback
+    f, acc, n = _EROOTS[(root.ns, root.name)]
+    acc, n = f(root, acc, n)
     pad = -n & 7
     return (acc << pad).to_bytes((n + pad) >> 3, 'big')
 
@@ -16908,3 +16697,94 @@ def _e49(el: Element, acc: int, n: int) -> tuple[int, int]:
         else:
             return (acc << 1) | 0, n + 1
     raise Fallback
+
+
+# document roots by event code (decoding) and by qname (encoding)
+_DROOTS = (
+    (_U0, _L1, _d0),
+    (_U0, _L2, _d1),
+    (_U0, _L3, _d2),
+    (_U0, _L4, _d3),
+    (_U0, _L5, _d4),
+    (_U0, _L6, _d5),
+    (_U0, _L7, _d6),
+    (_U0, _L8, _d7),
+    (_U0, _L9, _d8),
+    (_U0, _L10, _d9),
+    (_U0, _L11, _d10),
+    (_U0, _L12, _d11),
+    (_U13, _L14, _d12),
+    (_U13, _L15, _d13),
+    (_U16, _L17, _d14),
+    (_U16, _L18, _d15),
+    (_U16, _L19, _d16),
+    (_U16, _L20, _d17),
+    (_U0, _L21, _d18),
+    (_U0, _L22, _d19),
+    (_U16, _L23, _d20),
+    (_U16, _L24, _d21),
+    (_U16, _L25, _d22),
+    (_U16, _L26, _d23),
+    (_U16, _L27, _d21),
+    (_U16, _L28, _d24),
+    (_U16, _L29, _d25),
+    (_U16, _L30, _d26),
+    (_U16, _L31, _d27),
+    (_U16, _L32, _d28),
+    (_U16, _L33, _d29),
+    (_U0, _L34, _d30),
+    (_U0, _L35, _d31),
+    (_U16, _L36, _d32),
+    (_U16, _L37, _d33),
+    (_U16, _L38, _d34),
+    (_U16, _L39, _d35),
+    (_U16, _L40, _d36),
+    (_U16, _L41, _d37),
+    (_U16, _L42, _d38),
+    (_U16, _L43, _d39),
+    (_U16, _L44, _d40),
+)
+_EROOTS = {
+    (_U0, _L1): (_e0, 8192, 14),
+    (_U0, _L2): (_e1, 8193, 14),
+    (_U0, _L3): (_e2, 8194, 14),
+    (_U0, _L4): (_e3, 8195, 14),
+    (_U0, _L5): (_e4, 8196, 14),
+    (_U0, _L6): (_e5, 8197, 14),
+    (_U0, _L7): (_e6, 8198, 14),
+    (_U0, _L8): (_e7, 8199, 14),
+    (_U0, _L9): (_e8, 8200, 14),
+    (_U0, _L10): (_e9, 8201, 14),
+    (_U0, _L11): (_e10, 8202, 14),
+    (_U0, _L12): (_e11, 8203, 14),
+    (_U13, _L14): (_e12, 8204, 14),
+    (_U13, _L15): (_e13, 8205, 14),
+    (_U16, _L17): (_e14, 8206, 14),
+    (_U16, _L18): (_e15, 8207, 14),
+    (_U16, _L19): (_e16, 8208, 14),
+    (_U16, _L20): (_e17, 8209, 14),
+    (_U0, _L21): (_e18, 8210, 14),
+    (_U0, _L22): (_e19, 8211, 14),
+    (_U16, _L23): (_e20, 8212, 14),
+    (_U16, _L24): (_e21, 8213, 14),
+    (_U16, _L25): (_e22, 8214, 14),
+    (_U16, _L26): (_e23, 8215, 14),
+    (_U16, _L27): (_e21, 8216, 14),
+    (_U16, _L28): (_e24, 8217, 14),
+    (_U16, _L29): (_e25, 8218, 14),
+    (_U16, _L30): (_e26, 8219, 14),
+    (_U16, _L31): (_e27, 8220, 14),
+    (_U16, _L32): (_e28, 8221, 14),
+    (_U16, _L33): (_e29, 8222, 14),
+    (_U0, _L34): (_e30, 8223, 14),
+    (_U0, _L35): (_e31, 8224, 14),
+    (_U16, _L36): (_e32, 8225, 14),
+    (_U16, _L37): (_e33, 8226, 14),
+    (_U16, _L38): (_e34, 8227, 14),
+    (_U16, _L39): (_e35, 8228, 14),
+    (_U16, _L40): (_e36, 8229, 14),
+    (_U16, _L41): (_e37, 8230, 14),
+    (_U16, _L42): (_e38, 8231, 14),
+    (_U16, _L43): (_e39, 8232, 14),
+    (_U16, _L44): (_e40, 8233, 14),
+}

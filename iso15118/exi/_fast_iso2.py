@@ -322,248 +322,9 @@ def decode(data: bytes) -> Element:
         raise Fallback
     r = E - 15
     x = (V >> r) & 0x7f
-    if x == 0:
-        el = Element(_U0, _L1)
-        r = _d0(V, r, el)
-    elif x == 1:
-        el = Element(_U0, _L2)
-        r = _d1(V, r, el)
-    elif x == 2:
-        el = Element(_U0, _L3)
-        r = _d2(V, r, el)
-    elif x == 3:
-        el = Element(_U4, _L5)
-        r = _d3(V, r, el)
-    elif x == 4:
-        el = Element(_U4, _L6)
-        r = _d4(V, r, el)
-    elif x == 5:
-        el = Element(_U4, _L7)
-        r = _d5(V, r, el)
-    elif x == 6:
-        el = Element(_U4, _L8)
-        r = _d6(V, r, el)
-    elif x == 7:
-        el = Element(_U4, _L9)
-        r = _d7(V, r, el)
-    elif x == 8:
-        el = Element(_U10, _L11)
-        r = _d8(V, r, el)
-    elif x == 9:
-        el = Element(_U4, _L12)
-        r = _d9(V, r, el)
-    elif x == 10:
-        el = Element(_U4, _L13)
-        r = _d10(V, r, el)
-    elif x == 11:
-        el = Element(_U4, _L14)
-        r = _d11(V, r, el)
-    elif x == 12:
-        el = Element(_U4, _L15)
-        r = _d12(V, r, el)
-    elif x == 13:
-        el = Element(_U4, _L16)
-        r = _d13(V, r, el)
-    elif x == 14:
-        el = Element(_U4, _L17)
-        r = _d14(V, r, el)
-    elif x == 15:
-        el = Element(_U4, _L18)
-        r = _d15(V, r, el)
-    elif x == 16:
-        el = Element(_U4, _L19)
-        r = _d16(V, r, el)
-    elif x == 17:
-        el = Element(_U4, _L20)
-        r = _d17(V, r, el)
-    elif x == 18:
-        el = Element(_U4, _L21)
-        r = _d18(V, r, el)
-    elif x == 19:
-        el = Element(_U0, _L22)
-        r = _d19(V, r, el)
-    elif x == 20:
-        el = Element(_U0, _L23)
-        r = _d20(V, r, el)
-    elif x == 21:
-        el = Element(_U0, _L24)
-        r = _d21(V, r, el)
-    elif x == 22:
-        el = Element(_U0, _L25)
-        r = _d22(V, r, el)
-    elif x == 23:
-        el = Element(_U0, _L26)
-        r = _d23(V, r, el)
-    elif x == 24:
-        el = Element(_U10, _L27)
-        r = _d24(V, r, el)
-    elif x == 25:
-        el = Element(_U10, _L28)
-        r = _d25(V, r, el)
-    elif x == 26:
-        el = Element(_U10, _L29)
-        r = _d26(V, r, el)
-    elif x == 27:
-        el = Element(_U0, _L30)
-        r = _d27(V, r, el)
-    elif x == 28:
-        el = Element(_U0, _L31)
-        r = _d28(V, r, el)
-    elif x == 29:
-        el = Element(_U0, _L32)
-        r = _d29(V, r, el)
-    elif x == 30:
-        el = Element(_U0, _L33)
-        r = _d30(V, r, el)
-    elif x == 31:
-        el = Element(_U0, _L34)
-        r = _d31(V, r, el)
-    elif x == 32:
-        el = Element(_U0, _L35)
-        r = _d32(V, r, el)
-    elif x == 33:
-        el = Element(_U10, _L36)
-        r = _d33(V, r, el)
-    elif x == 34:
-        el = Element(_U10, _L37)
-        r = _d34(V, r, el)
-    elif x == 35:
-        el = Element(_U10, _L38)
-        r = _d35(V, r, el)
-    elif x == 36:
-        el = Element(_U10, _L39)
-        r = _d36(V, r, el)
-    elif x == 37:
-        el = Element(_U4, _L40)
-        r = _d37(V, r, el)
-    elif x == 38:
-        el = Element(_U4, _L41)
-        r = _d38(V, r, el)
-    elif x == 39:
-        el = Element(_U10, _L42)
-        r = _d34(V, r, el)
-    elif x == 40:
-        el = Element(_U10, _L43)
-        r = _d39(V, r, el)
-    elif x == 41:
-        el = Element(_U10, _L44)
-        r = _d40(V, r, el)
-    elif x == 42:
-        el = Element(_U0, _L45)
-        r = _d41(V, r, el)
-    elif x == 43:
-        el = Element(_U4, _L46)
-        r = _d42(V, r, el)
-    elif x == 44:
-        el = Element(_U4, _L47)
-        r = _d43(V, r, el)
-    elif x == 45:
-        el = Element(_U4, _L48)
-        r = _d44(V, r, el)
-    elif x == 46:
-        el = Element(_U4, _L49)
-        r = _d45(V, r, el)
-    elif x == 47:
-        el = Element(_U4, _L50)
-        r = _d46(V, r, el)
-    elif x == 48:
-        el = Element(_U4, _L51)
-        r = _d47(V, r, el)
-    elif x == 49:
-        el = Element(_U4, _L52)
-        r = _d48(V, r, el)
-    elif x == 50:
-        el = Element(_U4, _L53)
-        r = _d49(V, r, el)
-    elif x == 51:
-        el = Element(_U10, _L54)
-        r = _d50(V, r, el)
-    elif x == 52:
-        el = Element(_U10, _L55)
-        r = _d51(V, r, el)
-    elif x == 53:
-        el = Element(_U0, _L56)
-        r = _d52(V, r, el)
-    elif x == 54:
-        el = Element(_U10, _L57)
-        r = _d53(V, r, el)
-    elif x == 55:
-        el = Element(_U0, _L58)
-        r = _d54(V, r, el)
-    elif x == 56:
-        el = Element(_U0, _L59)
-        r = _d55(V, r, el)
-    elif x == 57:
-        el = Element(_U10, _L60)
-        r = _d56(V, r, el)
-    elif x == 58:
-        el = Element(_U0, _L61)
-        r = _d57(V, r, el)
-    elif x == 59:
-        el = Element(_U4, _L62)
-        r = _d58(V, r, el)
-    elif x == 60:
-        el = Element(_U4, _L63)
-        r = _d59(V, r, el)
-    elif x == 61:
-        el = Element(_U4, _L64)
-        r = _d60(V, r, el)
-    elif x == 62:
-        el = Element(_U4, _L65)
-        r = _d61(V, r, el)
-    elif x == 63:
-        el = Element(_U4, _L66)
-        r = _d62(V, r, el)
-    elif x == 64:
-        el = Element(_U4, _L67)
-        r = _d63(V, r, el)
-    elif x == 65:
-        el = Element(_U4, _L68)
-        r = _d64(V, r, el)
-    elif x == 66:
-        el = Element(_U4, _L69)
-        r = _d65(V, r, el)
-    elif x == 67:
-        el = Element(_U10, _L70)
-        r = _d66(V, r, el)
-    elif x == 68:
-        el = Element(_U10, _L71)
-        r = _d67(V, r, el)
-    elif x == 69:
-        el = Element(_U10, _L72)
-        r = _d68(V, r, el)
-    elif x == 70:
-        el = Element(_U10, _L73)
-        r = _d69(V, r, el)
-    elif x == 71:
-        el = Element(_U10, _L74)
-        r = _d70(V, r, el)
-    elif x == 72:
-        el = Element(_U10, _L75)
-        r = _d71(V, r, el)
-    elif x == 73:
-        el = Element(_U0, _L76)
-        r = _d72(V, r, el)
-    elif x == 74:
-        el = Element(_U10, _L77)
-        r = _d73(V, r, el)
-    elif x == 75:
-        el = Element(_U10, _L78)
-        r = _d74(V, r, el)
-    elif x == 76:
-        el = Element(_U79, _L80)
-        r = _d75(V, r, el)
-    elif x == 77:
-        el = Element(_U4, _L81)
-        r = _d76(V, r, el)
-    elif x == 78:
-        el = Element(_U4, _L82)
-        r = _d77(V, r, el)
-    elif x == 79:
-        el = Element(_U10, _L83)
-        r = _d78(V, r, el)
-    else:
-        raise Fallback
+    u, l, f = _DROOTS[x]
+    el = Element(u, l)
+    r = f(V, r, el)
     if r >= 8:
         raise Fallback
     return el
@@ -571,170 +332,8 @@ def decode(data: bytes) -> Element:
 
 def encode(root: Element) -> bytes:
     """Element -> EXI document; raises (Fallback or another exception) where the generic codec must run."""
-    nm = root.name
-    ns = root.ns
-    if nm == _L1 and ns == _U0:
-        acc, n = _e0(root, 16384, 15)
-    elif nm == _L2 and ns == _U0:
-        acc, n = _e1(root, 16385, 15)
-    elif nm == _L3 and ns == _U0:
-        acc, n = _e2(root, 16386, 15)
-    elif nm == _L5 and ns == _U4:
-        acc, n = _e3(root, 16387, 15)
-    elif nm == _L6 and ns == _U4:
-        acc, n = _e4(root, 16388, 15)
-    elif nm == _L7 and ns == _U4:
-        acc, n = _e5(root, 16389, 15)
-    elif nm == _L8 and ns == _U4:
-        acc, n = _e6(root, 16390, 15)
-    elif nm == _L9 and ns == _U4:
-        acc, n = _e7(root, 16391, 15)
-    elif nm == _L11 and ns == _U10:
-        acc, n = _e8(root, 16392, 15)
-    elif nm == _L12 and ns == _U4:
-        acc, n = _e9(root, 16393, 15)
-    elif nm == _L13 and ns == _U4:
-        acc, n = _e10(root, 16394, 15)
-    elif nm == _L14 and ns == _U4:
-        acc, n = _e11(root, 16395, 15)
-    elif nm == _L15 and ns == _U4:
-        acc, n = _e12(root, 16396, 15)
-    elif nm == _L16 and ns == _U4:
-        acc, n = _e13(root, 16397, 15)
-    elif nm == _L17 and ns == _U4:
-        acc, n = _e14(root, 16398, 15)
-    elif nm == _L18 and ns == _U4:
-        acc, n = _e15(root, 16399, 15)
-    elif nm == _L19 and ns == _U4:
-        acc, n = _e16(root, 16400, 15)
-    elif nm == _L20 and ns == _U4:
-        acc, n = _e17(root, 16401, 15)
-    elif nm == _L21 and ns == _U4:
-        acc, n = _e18(root, 16402, 15)
-    elif nm == _L22 and ns == _U0:
-        acc, n = _e19(root, 16403, 15)
-    elif nm == _L23 and ns == _U0:
-        acc, n = _e20(root, 16404, 15)
-    elif nm == _L24 and ns == _U0:
-        acc, n = _e21(root, 16405, 15)
-    elif nm == _L25 and ns == _U0:
-        acc, n = _e22(root, 16406, 15)
-    elif nm == _L26 and ns == _U0:
-        acc, n = _e23(root, 16407, 15)
-    elif nm == _L27 and ns == _U10:
-        acc, n = _e24(root, 16408, 15)
-    elif nm == _L28 and ns == _U10:
-        acc, n = _e25(root, 16409, 15)
-    elif nm == _L29 and ns == _U10:
-        acc, n = _e26(root, 16410, 15)
-    elif nm == _L30 and ns == _U0:
-        acc, n = _e27(root, 16411, 15)
-    elif nm == _L31 and ns == _U0:
-        acc, n = _e28(root, 16412, 15)
-    elif nm == _L32 and ns == _U0:
-        acc, n = _e29(root, 16413, 15)
-    elif nm == _L33 and ns == _U0:
-        acc, n = _e30(root, 16414, 15)
-    elif nm == _L34 and ns == _U0:
-        acc, n = _e31(root, 16415, 15)
-    elif nm == _L35 and ns == _U0:
-        acc, n = _e32(root, 16416, 15)
-    elif nm == _L36 and ns == _U10:
-        acc, n = _e33(root, 16417, 15)
-    elif nm == _L37 and ns == _U10:
-        acc, n = _e34(root, 16418, 15)
-    elif nm == _L38 and ns == _U10:
-        acc, n = _e35(root, 16419, 15)
-    elif nm == _L39 and ns == _U10:
-        acc, n = _e36(root, 16420, 15)
-    elif nm == _L40 and ns == _U4:
-        acc, n = _e37(root, 16421, 15)
-    elif nm == _L41 and ns == _U4:
-        acc, n = _e38(root, 16422, 15)
-    elif nm == _L42 and ns == _U10:
-        acc, n = _e34(root, 16423, 15)
-    elif nm == _L43 and ns == _U10:
-        acc, n = _e39(root, 16424, 15)
-    elif nm == _L44 and ns == _U10:
-        acc, n = _e40(root, 16425, 15)
-    elif nm == _L45 and ns == _U0:
-        acc, n = _e41(root, 16426, 15)
-    elif nm == _L46 and ns == _U4:
-        acc, n = _e42(root, 16427, 15)
-    elif nm == _L47 and ns == _U4:
-        acc, n = _e43(root, 16428, 15)
-    elif nm == _L48 and ns == _U4:
-        acc, n = _e44(root, 16429, 15)
-    elif nm == _L49 and ns == _U4:
-        acc, n = _e45(root, 16430, 15)
-    elif nm == _L50 and ns == _U4:
-        acc, n = _e46(root, 16431, 15)
-    elif nm == _L51 and ns == _U4:
-        acc, n = _e47(root, 16432, 15)
-    elif nm == _L52 and ns == _U4:
-        acc, n = _e48(root, 16433, 15)
-    elif nm == _L53 and ns == _U4:
-        acc, n = _e49(root, 16434, 15)
-    elif nm == _L54 and ns == _U10:
-        acc, n = _e50(root, 16435, 15)
-    elif nm == _L55 and ns == _U10:
-        acc, n = _e51(root, 16436, 15)
-    elif nm == _L56 and ns == _U0:
-        acc, n = _e52(root, 16437, 15)
-    elif nm == _L57 and ns == _U10:
-        acc, n = _e53(root, 16438, 15)
-    elif nm == _L58 and ns == _U0:
-        acc, n = _e54(root, 16439, 15)
-    elif nm == _L59 and ns == _U0:
-        acc, n = _e55(root, 16440, 15)
-    elif nm == _L60 and ns == _U10:
-        acc, n = _e56(root, 16441, 15)
-    elif nm == _L61 and ns == _U0:
-        acc, n = _e57(root, 16442, 15)
-    elif nm == _L62 and ns == _U4:
-        acc, n = _e58(root, 16443, 15)
-    elif nm == _L63 and ns == _U4:
-        acc, n = _e59(root, 16444, 15)
-    elif nm == _L64 and ns == _U4:
-        acc, n = _e60(root, 16445, 15)
-    elif nm == _L65 and ns == _U4:
-        acc, n = _e61(root, 16446, 15)
-    elif nm == _L66 and ns == _U4:
-        acc, n = _e62(root, 16447, 15)
-    elif nm == _L67 and ns == _U4:
-        acc, n = _e63(root, 16448, 15)
-    elif nm == _L68 and ns == _U4:
-        acc, n = _e64(root, 16449, 15)
-    elif nm == _L69 and ns == _U4:
-        acc, n = _e65(root, 16450, 15)
-    elif nm == _L70 and ns == _U10:
-        acc, n = _e66(root, 16451, 15)
-    elif nm == _L71 and ns == _U10:
-        acc, n = _e67(root, 16452, 15)
-    elif nm == _L72 and ns == _U10:
-        acc, n = _e68(root, 16453, 15)
-    elif nm == _L73 and ns == _U10:
-        acc, n = _e69(root, 16454, 15)
-    elif nm == _L74 and ns == _U10:
-        acc, n = _e70(root, 16455, 15)
-    elif nm == _L75 and ns == _U10:
-        acc, n = _e71(root, 16456, 15)
-    elif nm == _L76 and ns == _U0:
-        acc, n = _e72(root, 16457, 15)
-    elif nm == _L77 and ns == _U10:
-        acc, n = _e73(root, 16458, 15)
-    elif nm == _L78 and ns == _U10:
-        acc, n = _e74(root, 16459, 15)
-    elif nm == _L80 and ns == _U79:
-        acc, n = _e75(root, 16460, 15)
-    elif nm == _L81 and ns == _U4:
-        acc, n = _e76(root, 16461, 15)
-    elif nm == _L82 and ns == _U4:
-        acc, n = _e77(root, 16462, 15)
-    elif nm == _L83 and ns == _U10:
-        acc, n = _e78(root, 16463, 15)
-    else:
-        raise Fallback
+    f, acc, n = _EROOTS[(root.ns, root.name)]
+    acc, n = f(root, acc, n)
     pad = -n & 7
     return (acc << pad).to_bytes((n + pad) >> 3, 'big')
 
@@ -15466,3 +15065,170 @@ def _e107(el: Element, acc: int, n: int) -> tuple[int, int]:
         else:
             return (acc << 1) | 0, n + 1
     raise Fallback
+
+
+# document roots by event code (decoding) and by qname (encoding)
+_DROOTS = (
+    (_U0, _L1, _d0),
+    (_U0, _L2, _d1),
+    (_U0, _L3, _d2),
+    (_U4, _L5, _d3),
+    (_U4, _L6, _d4),
+    (_U4, _L7, _d5),
+    (_U4, _L8, _d6),
+    (_U4, _L9, _d7),
+    (_U10, _L11, _d8),
+    (_U4, _L12, _d9),
+    (_U4, _L13, _d10),
+    (_U4, _L14, _d11),
+    (_U4, _L15, _d12),
+    (_U4, _L16, _d13),
+    (_U4, _L17, _d14),
+    (_U4, _L18, _d15),
+    (_U4, _L19, _d16),
+    (_U4, _L20, _d17),
+    (_U4, _L21, _d18),
+    (_U0, _L22, _d19),
+    (_U0, _L23, _d20),
+    (_U0, _L24, _d21),
+    (_U0, _L25, _d22),
+    (_U0, _L26, _d23),
+    (_U10, _L27, _d24),
+    (_U10, _L28, _d25),
+    (_U10, _L29, _d26),
+    (_U0, _L30, _d27),
+    (_U0, _L31, _d28),
+    (_U0, _L32, _d29),
+    (_U0, _L33, _d30),
+    (_U0, _L34, _d31),
+    (_U0, _L35, _d32),
+    (_U10, _L36, _d33),
+    (_U10, _L37, _d34),
+    (_U10, _L38, _d35),
+    (_U10, _L39, _d36),
+    (_U4, _L40, _d37),
+    (_U4, _L41, _d38),
+    (_U10, _L42, _d34),
+    (_U10, _L43, _d39),
+    (_U10, _L44, _d40),
+    (_U0, _L45, _d41),
+    (_U4, _L46, _d42),
+    (_U4, _L47, _d43),
+    (_U4, _L48, _d44),
+    (_U4, _L49, _d45),
+    (_U4, _L50, _d46),
+    (_U4, _L51, _d47),
+    (_U4, _L52, _d48),
+    (_U4, _L53, _d49),
+    (_U10, _L54, _d50),
+    (_U10, _L55, _d51),
+    (_U0, _L56, _d52),
+    (_U10, _L57, _d53),
+    (_U0, _L58, _d54),
+    (_U0, _L59, _d55),
+    (_U10, _L60, _d56),
+    (_U0, _L61, _d57),
+    (_U4, _L62, _d58),
+    (_U4, _L63, _d59),
+    (_U4, _L64, _d60),
+    (_U4, _L65, _d61),
+    (_U4, _L66, _d62),
+    (_U4, _L67, _d63),
+    (_U4, _L68, _d64),
+    (_U4, _L69, _d65),
+    (_U10, _L70, _d66),
+    (_U10, _L71, _d67),
+    (_U10, _L72, _d68),
+    (_U10, _L73, _d69),
+    (_U10, _L74, _d70),
+    (_U10, _L75, _d71),
+    (_U0, _L76, _d72),
+    (_U10, _L77, _d73),
+    (_U10, _L78, _d74),
+    (_U79, _L80, _d75),
+    (_U4, _L81, _d76),
+    (_U4, _L82, _d77),
+    (_U10, _L83, _d78),
+)
+_EROOTS = {
+    (_U0, _L1): (_e0, 16384, 15),
+    (_U0, _L2): (_e1, 16385, 15),
+    (_U0, _L3): (_e2, 16386, 15),
+    (_U4, _L5): (_e3, 16387, 15),
+    (_U4, _L6): (_e4, 16388, 15),
+    (_U4, _L7): (_e5, 16389, 15),
+    (_U4, _L8): (_e6, 16390, 15),
+    (_U4, _L9): (_e7, 16391, 15),
+    (_U10, _L11): (_e8, 16392, 15),
+    (_U4, _L12): (_e9, 16393, 15),
+    (_U4, _L13): (_e10, 16394, 15),
+    (_U4, _L14): (_e11, 16395, 15),
+    (_U4, _L15): (_e12, 16396, 15),
+    (_U4, _L16): (_e13, 16397, 15),
+    (_U4, _L17): (_e14, 16398, 15),
+    (_U4, _L18): (_e15, 16399, 15),
+    (_U4, _L19): (_e16, 16400, 15),
+    (_U4, _L20): (_e17, 16401, 15),
+    (_U4, _L21): (_e18, 16402, 15),
+    (_U0, _L22): (_e19, 16403, 15),
+    (_U0, _L23): (_e20, 16404, 15),
+    (_U0, _L24): (_e21, 16405, 15),
+    (_U0, _L25): (_e22, 16406, 15),
+    (_U0, _L26): (_e23, 16407, 15),
+    (_U10, _L27): (_e24, 16408, 15),
+    (_U10, _L28): (_e25, 16409, 15),
+    (_U10, _L29): (_e26, 16410, 15),
+    (_U0, _L30): (_e27, 16411, 15),
+    (_U0, _L31): (_e28, 16412, 15),
+    (_U0, _L32): (_e29, 16413, 15),
+    (_U0, _L33): (_e30, 16414, 15),
+    (_U0, _L34): (_e31, 16415, 15),
+    (_U0, _L35): (_e32, 16416, 15),
+    (_U10, _L36): (_e33, 16417, 15),
+    (_U10, _L37): (_e34, 16418, 15),
+    (_U10, _L38): (_e35, 16419, 15),
+    (_U10, _L39): (_e36, 16420, 15),
+    (_U4, _L40): (_e37, 16421, 15),
+    (_U4, _L41): (_e38, 16422, 15),
+    (_U10, _L42): (_e34, 16423, 15),
+    (_U10, _L43): (_e39, 16424, 15),
+    (_U10, _L44): (_e40, 16425, 15),
+    (_U0, _L45): (_e41, 16426, 15),
+    (_U4, _L46): (_e42, 16427, 15),
+    (_U4, _L47): (_e43, 16428, 15),
+    (_U4, _L48): (_e44, 16429, 15),
+    (_U4, _L49): (_e45, 16430, 15),
+    (_U4, _L50): (_e46, 16431, 15),
+    (_U4, _L51): (_e47, 16432, 15),
+    (_U4, _L52): (_e48, 16433, 15),
+    (_U4, _L53): (_e49, 16434, 15),
+    (_U10, _L54): (_e50, 16435, 15),
+    (_U10, _L55): (_e51, 16436, 15),
+    (_U0, _L56): (_e52, 16437, 15),
+    (_U10, _L57): (_e53, 16438, 15),
+    (_U0, _L58): (_e54, 16439, 15),
+    (_U0, _L59): (_e55, 16440, 15),
+    (_U10, _L60): (_e56, 16441, 15),
+    (_U0, _L61): (_e57, 16442, 15),
+    (_U4, _L62): (_e58, 16443, 15),
+    (_U4, _L63): (_e59, 16444, 15),
+    (_U4, _L64): (_e60, 16445, 15),
+    (_U4, _L65): (_e61, 16446, 15),
+    (_U4, _L66): (_e62, 16447, 15),
+    (_U4, _L67): (_e63, 16448, 15),
+    (_U4, _L68): (_e64, 16449, 15),
+    (_U4, _L69): (_e65, 16450, 15),
+    (_U10, _L70): (_e66, 16451, 15),
+    (_U10, _L71): (_e67, 16452, 15),
+    (_U10, _L72): (_e68, 16453, 15),
+    (_U10, _L73): (_e69, 16454, 15),
+    (_U10, _L74): (_e70, 16455, 15),
+    (_U10, _L75): (_e71, 16456, 15),
+    (_U0, _L76): (_e72, 16457, 15),
+    (_U10, _L77): (_e73, 16458, 15),
+    (_U10, _L78): (_e74, 16459, 15),
+    (_U79, _L80): (_e75, 16460, 15),
+    (_U4, _L81): (_e76, 16461, 15),
+    (_U4, _L82): (_e77, 16462, 15),
+    (_U10, _L83): (_e78, 16463, 15),
+}

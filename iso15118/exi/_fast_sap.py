@@ -39,14 +39,9 @@ def decode(data: bytes) -> Element:
         raise Fallback
     r = E - 10
     x = (V >> r) & 0x3
-    if x == 0:
-        el = Element(_U0, _L1)
-        r = _d0(V, r, el)
-    elif x == 1:
-        el = Element(_U0, _L2)
-        r = _d1(V, r, el)
-    else:
-        raise Fallback
+    u, l, f = _DROOTS[x]
+    el = Element(u, l)
+    r = f(V, r, el)
     if r >= 8:
         raise Fallback
     return el
@@ -54,14 +49,8 @@ def decode(data: bytes) -> Element:
 
 def encode(root: Element) -> bytes:
     """Element -> EXI document; raises (Fallback or another exception) where the generic codec must run."""
-    nm = root.name
-    ns = root.ns
-    if nm == _L1 and ns == _U0:
-        acc, n = _e0(root, 512, 10)
-    elif nm == _L2 and ns == _U0:
-        acc, n = _e1(root, 513, 10)
-    else:
-        raise Fallback
+    f, acc, n = _EROOTS[(root.ns, root.name)]
+    acc, n = f(root, acc, n)
     pad = -n & 7
     return (acc << pad).to_bytes((n + pad) >> 3, 'big')
 
@@ -440,3 +429,14 @@ def _e2(el: Element, acc: int, n: int) -> tuple[int, int]:
         else:
             return (acc << 1) | 0, n + 1
     raise Fallback
+
+
+# document roots by event code (decoding) and by qname (encoding)
+_DROOTS = (
+    (_U0, _L1, _d0),
+    (_U0, _L2, _d1),
+)
+_EROOTS = {
+    (_U0, _L1): (_e0, 512, 10),
+    (_U0, _L2): (_e1, 513, 10),
+}

@@ -81,80 +81,9 @@ def decode(data: bytes) -> Element:
         raise Fallback
     r = E - 13
     x = (V >> r) & 0x1f
-    if x == 0:
-        el = Element(_U0, _L1)
-        r = _d0(V, r, el)
-    elif x == 1:
-        el = Element(_U0, _L2)
-        r = _d1(V, r, el)
-    elif x == 2:
-        el = Element(_U0, _L3)
-        r = _d2(V, r, el)
-    elif x == 3:
-        el = Element(_U0, _L4)
-        r = _d3(V, r, el)
-    elif x == 4:
-        el = Element(_U0, _L5)
-        r = _d4(V, r, el)
-    elif x == 5:
-        el = Element(_U0, _L6)
-        r = _d5(V, r, el)
-    elif x == 6:
-        el = Element(_U0, _L7)
-        r = _d6(V, r, el)
-    elif x == 7:
-        el = Element(_U0, _L8)
-        r = _d7(V, r, el)
-    elif x == 8:
-        el = Element(_U0, _L9)
-        r = _d5(V, r, el)
-    elif x == 9:
-        el = Element(_U0, _L10)
-        r = _d8(V, r, el)
-    elif x == 10:
-        el = Element(_U0, _L11)
-        r = _d9(V, r, el)
-    elif x == 11:
-        el = Element(_U0, _L12)
-        r = _d10(V, r, el)
-    elif x == 12:
-        el = Element(_U0, _L13)
-        r = _d11(V, r, el)
-    elif x == 13:
-        el = Element(_U0, _L14)
-        r = _d12(V, r, el)
-    elif x == 14:
-        el = Element(_U0, _L15)
-        r = _d13(V, r, el)
-    elif x == 15:
-        el = Element(_U0, _L16)
-        r = _d14(V, r, el)
-    elif x == 16:
-        el = Element(_U0, _L17)
-        r = _d15(V, r, el)
-    elif x == 17:
-        el = Element(_U0, _L18)
-        r = _d16(V, r, el)
-    elif x == 18:
-        el = Element(_U0, _L19)
-        r = _d17(V, r, el)
-    elif x == 19:
-        el = Element(_U0, _L20)
-        r = _d18(V, r, el)
-    elif x == 20:
-        el = Element(_U0, _L21)
-        r = _d19(V, r, el)
-    elif x == 21:
-        el = Element(_U0, _L22)
-        r = _d20(V, r, el)
-    elif x == 22:
-        el = Element(_U0, _L23)
-        r = _d21(V, r, el)
-    elif x == 23:
-        el = Element(_U0, _L24)
-        r = _d22(V, r, el)
-    else:
-        raise Fallback
+    u, l, f = _DROOTS[x]
+    el = Element(u, l)
+    r = f(V, r, el)
     if r >= 8:
         raise Fallback
     return el
@@ -162,58 +91,8 @@ def decode(data: bytes) -> Element:
 
 def encode(root: Element) -> bytes:
     """Element -> EXI document; raises (Fallback or another exception) where the generic codec must run."""
-    nm = root.name
-    ns = root.ns
-    if nm == _L1 and ns == _U0:
-        acc, n = _e0(root, 4096, 13)
-    elif nm == _L2 and ns == _U0:
-        acc, n = _e1(root, 4097, 13)
-    elif nm == _L3 and ns == _U0:
-        acc, n = _e2(root, 4098, 13)
-    elif nm == _L4 and ns == _U0:
-        acc, n = _e3(root, 4099, 13)
-    elif nm == _L5 and ns == _U0:
-        acc, n = _e4(root, 4100, 13)
-    elif nm == _L6 and ns == _U0:
-        acc, n = _e5(root, 4101, 13)
-    elif nm == _L7 and ns == _U0:
-        acc, n = _e6(root, 4102, 13)
-    elif nm == _L8 and ns == _U0:
-        acc, n = _e7(root, 4103, 13)
-    elif nm == _L9 and ns == _U0:
-        acc, n = _e5(root, 4104, 13)
-    elif nm == _L10 and ns == _U0:
-        acc, n = _e8(root, 4105, 13)
-    elif nm == _L11 and ns == _U0:
-        acc, n = _e9(root, 4106, 13)
-    elif nm == _L12 and ns == _U0:
-        acc, n = _e10(root, 4107, 13)
-    elif nm == _L13 and ns == _U0:
-        acc, n = _e11(root, 4108, 13)
-    elif nm == _L14 and ns == _U0:
-        acc, n = _e12(root, 4109, 13)
-    elif nm == _L15 and ns == _U0:
-        acc, n = _e13(root, 4110, 13)
-    elif nm == _L16 and ns == _U0:
-        acc, n = _e14(root, 4111, 13)
-    elif nm == _L17 and ns == _U0:
-        acc, n = _e15(root, 4112, 13)
-    elif nm == _L18 and ns == _U0:
-        acc, n = _e16(root, 4113, 13)
-    elif nm == _L19 and ns == _U0:
-        acc, n = _e17(root, 4114, 13)
-    elif nm == _L20 and ns == _U0:
-        acc, n = _e18(root, 4115, 13)
-    elif nm == _L21 and ns == _U0:
-        acc, n = _e19(root, 4116, 13)
-    elif nm == _L22 and ns == _U0:
-        acc, n = _e20(root, 4117, 13)
-    elif nm == _L23 and ns == _U0:
-        acc, n = _e21(root, 4118, 13)
-    elif nm == _L24 and ns == _U0:
-        acc, n = _e22(root, 4119, 13)
-    else:
-        raise Fallback
+    f, acc, n = _EROOTS[(root.ns, root.name)]
+    acc, n = f(root, acc, n)
     pad = -n & 7
     return (acc << pad).to_bytes((n + pad) >> 3, 'big')
 
@@ -3635,3 +3514,58 @@ def _e23(el: Element, acc: int, n: int) -> tuple[int, int]:
         else:
             return (acc << 1) | 0, n + 1
     raise Fallback
+
+
+# document roots by event code (decoding) and by qname (encoding)
+_DROOTS = (
+    (_U0, _L1, _d0),
+    (_U0, _L2, _d1),
+    (_U0, _L3, _d2),
+    (_U0, _L4, _d3),
+    (_U0, _L5, _d4),
+    (_U0, _L6, _d5),
+    (_U0, _L7, _d6),
+    (_U0, _L8, _d7),
+    (_U0, _L9, _d5),
+    (_U0, _L10, _d8),
+    (_U0, _L11, _d9),
+    (_U0, _L12, _d10),
+    (_U0, _L13, _d11),
+    (_U0, _L14, _d12),
+    (_U0, _L15, _d13),
+    (_U0, _L16, _d14),
+    (_U0, _L17, _d15),
+    (_U0, _L18, _d16),
+    (_U0, _L19, _d17),
+    (_U0, _L20, _d18),
+    (_U0, _L21, _d19),
+    (_U0, _L22, _d20),
+    (_U0, _L23, _d21),
+    (_U0, _L24, _d22),
+)
+_EROOTS = {
+    (_U0, _L1): (_e0, 4096, 13),
+    (_U0, _L2): (_e1, 4097, 13),
+    (_U0, _L3): (_e2, 4098, 13),
+    (_U0, _L4): (_e3, 4099, 13),
+    (_U0, _L5): (_e4, 4100, 13),
+    (_U0, _L6): (_e5, 4101, 13),
+    (_U0, _L7): (_e6, 4102, 13),
+    (_U0, _L8): (_e7, 4103, 13),
+    (_U0, _L9): (_e5, 4104, 13),
+    (_U0, _L10): (_e8, 4105, 13),
+    (_U0, _L11): (_e9, 4106, 13),
+    (_U0, _L12): (_e10, 4107, 13),
+    (_U0, _L13): (_e11, 4108, 13),
+    (_U0, _L14): (_e12, 4109, 13),
+    (_U0, _L15): (_e13, 4110, 13),
+    (_U0, _L16): (_e14, 4111, 13),
+    (_U0, _L17): (_e15, 4112, 13),
+    (_U0, _L18): (_e16, 4113, 13),
+    (_U0, _L19): (_e17, 4114, 13),
+    (_U0, _L20): (_e18, 4115, 13),
+    (_U0, _L21): (_e19, 4116, 13),
+    (_U0, _L22): (_e20, 4117, 13),
+    (_U0, _L23): (_e21, 4118, 13),
+    (_U0, _L24): (_e22, 4119, 13),
+}

@@ -111,86 +111,7 @@ def decode(data: bytes) -> Any:
         raise Fallback
     r = E - 14
     x = (V >> r) & 0x3f
-    if x == 0:
-        msg, r = _t0(V, r)
-    elif x == 1:
-        msg, r = _t1(V, r)
-    elif x == 2:
-        msg, r = _t2(V, r)
-    elif x == 3:
-        msg, r = _t3(V, r)
-    elif x == 4:
-        msg, r = _t4(V, r)
-    elif x == 5:
-        msg, r = _t5(V, r)
-    elif x == 6:
-        msg, r = _t6(V, r)
-    elif x == 7:
-        msg, r = _t7(V, r)
-    elif x == 8:
-        msg, r = _t8(V, r)
-    elif x == 9:
-        msg, r = _t9(V, r)
-    elif x == 10:
-        msg, r = _t10(V, r)
-    elif x == 11:
-        msg, r = _t11(V, r)
-    elif x == 12:
-        msg, r = _t12(V, r)
-    elif x == 13:
-        msg, r = _t13(V, r)
-    elif x == 14:
-        msg, r = _t14(V, r)
-    elif x == 15:
-        msg, r = _t15(V, r)
-    elif x == 16:
-        msg, r = _t16(V, r)
-    elif x == 18:
-        msg, r = _t17(V, r)
-    elif x == 19:
-        msg, r = _t18(V, r)
-    elif x == 20:
-        msg, r = _t19(V, r)
-    elif x == 22:
-        msg, r = _t20(V, r)
-    elif x == 23:
-        msg, r = _t21(V, r)
-    elif x == 25:
-        msg, r = _t22(V, r)
-    elif x == 26:
-        msg, r = _t23(V, r)
-    elif x == 27:
-        msg, r = _t24(V, r)
-    elif x == 28:
-        msg, r = _t25(V, r)
-    elif x == 29:
-        msg, r = _t26(V, r)
-    elif x == 30:
-        msg, r = _t27(V, r)
-    elif x == 31:
-        msg, r = _t28(V, r)
-    elif x == 32:
-        msg, r = _t29(V, r)
-    elif x == 33:
-        msg, r = _t30(V, r)
-    elif x == 34:
-        msg, r = _t31(V, r)
-    elif x == 35:
-        msg, r = _t32(V, r)
-    elif x == 36:
-        msg, r = _t33(V, r)
-    elif x == 37:
-        msg, r = _t34(V, r)
-    elif x == 38:
-        msg, r = _t35(V, r)
-    elif x == 39:
-        msg, r = _t36(V, r)
-    elif x == 40:
-        msg, r = _t37(V, r)
-    elif x == 41:
-        msg, r = _t38(V, r)
-    else:
-        raise Fallback
+    msg, r = _TROOTS[x](V, r)
     if r >= 8:
         raise Fallback
     return msg
@@ -7755,3 +7676,50 @@ def _t46(V: int, r: int) -> tuple[Any, int]:
         self.__post_init__()
         return self, r
     raise Fallback
+
+
+# typed readers of the document roots by event code
+_TROOTS = (
+    _t0,  # AC_CPDReqEnergyTransferMode
+    _t1,  # AC_CPDResEnergyTransferMode
+    _t2,  # AC_ChargeLoopReq
+    _t3,  # AC_ChargeLoopRes
+    _t4,  # AC_ChargeParameterDiscoveryReq
+    _t5,  # AC_ChargeParameterDiscoveryRes
+    _t6,  # BPT_AC_CPDReqEnergyTransferMode
+    _t7,  # BPT_AC_CPDResEnergyTransferMode
+    _t8,  # BPT_Dynamic_AC_CLReqControlMode
+    _t9,  # BPT_Dynamic_AC_CLResControlMode
+    _t10,  # BPT_Scheduled_AC_CLReqControlMode
+    _t11,  # BPT_Scheduled_AC_CLResControlMode
+    _t12,  # CLReqControlMode
+    _t13,  # CLResControlMode
+    _t14,  # CanonicalizationMethod
+    _t15,  # DSAKeyValue
+    _t16,  # DigestMethod
+    None,  # DigestValue
+    _t17,  # Dynamic_AC_CLReqControlMode
+    _t18,  # Dynamic_AC_CLResControlMode
+    _t19,  # KeyInfo
+    None,  # KeyName
+    _t20,  # KeyValue
+    _t21,  # Manifest
+    None,  # MgmtData
+    _t22,  # Object
+    _t23,  # PGPData
+    _t24,  # RSAKeyValue
+    _t25,  # Reference
+    _t26,  # RetrievalMethod
+    _t27,  # SPKIData
+    _t28,  # Scheduled_AC_CLReqControlMode
+    _t29,  # Scheduled_AC_CLResControlMode
+    _t30,  # Signature
+    _t31,  # SignatureMethod
+    _t32,  # SignatureProperties
+    _t33,  # SignatureProperty
+    _t34,  # SignatureValue
+    _t35,  # SignedInfo
+    _t36,  # Transform
+    _t37,  # Transforms
+    _t38,  # X509Data
+)

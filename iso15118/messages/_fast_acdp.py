@@ -114,70 +114,7 @@ def decode(data: bytes) -> Any:
         raise Fallback
     r = E - 14
     x = (V >> r) & 0x3f
-    if x == 0:
-        msg, r = _t0(V, r)
-    elif x == 1:
-        msg, r = _t1(V, r)
-    elif x == 2:
-        msg, r = _t2(V, r)
-    elif x == 3:
-        msg, r = _t3(V, r)
-    elif x == 4:
-        msg, r = _t4(V, r)
-    elif x == 5:
-        msg, r = _t5(V, r)
-    elif x == 6:
-        msg, r = _t6(V, r)
-    elif x == 7:
-        msg, r = _t7(V, r)
-    elif x == 8:
-        msg, r = _t8(V, r)
-    elif x == 9:
-        msg, r = _t9(V, r)
-    elif x == 10:
-        msg, r = _t10(V, r)
-    elif x == 11:
-        msg, r = _t11(V, r)
-    elif x == 12:
-        msg, r = _t12(V, r)
-    elif x == 14:
-        msg, r = _t13(V, r)
-    elif x == 16:
-        msg, r = _t14(V, r)
-    elif x == 17:
-        msg, r = _t15(V, r)
-    elif x == 19:
-        msg, r = _t16(V, r)
-    elif x == 20:
-        msg, r = _t17(V, r)
-    elif x == 21:
-        msg, r = _t18(V, r)
-    elif x == 22:
-        msg, r = _t19(V, r)
-    elif x == 23:
-        msg, r = _t20(V, r)
-    elif x == 24:
-        msg, r = _t21(V, r)
-    elif x == 25:
-        msg, r = _t22(V, r)
-    elif x == 26:
-        msg, r = _t23(V, r)
-    elif x == 27:
-        msg, r = _t24(V, r)
-    elif x == 28:
-        msg, r = _t25(V, r)
-    elif x == 29:
-        msg, r = _t26(V, r)
-    elif x == 30:
-        msg, r = _t27(V, r)
-    elif x == 31:
-        msg, r = _t28(V, r)
-    elif x == 32:
-        msg, r = _t29(V, r)
-    elif x == 33:
-        msg, r = _t30(V, r)
-    else:
-        raise Fallback
+    msg, r = _TROOTS[x](V, r)
     if r >= 8:
         raise Fallback
     return msg
@@ -1920,3 +1857,42 @@ def _t33(V: int, r: int) -> tuple[Any, int]:
         self.__post_init__()
         return self, r
     raise Fallback
+
+
+# typed readers of the document roots by event code
+_TROOTS = (
+    _t0,  # ACDP_ConnectReq
+    _t1,  # ACDP_ConnectRes
+    _t2,  # ACDP_DisconnectReq
+    _t3,  # ACDP_DisconnectRes
+    _t4,  # ACDP_SystemStatusReq
+    _t5,  # ACDP_SystemStatusRes
+    _t6,  # ACDP_VehiclePositioningReq
+    _t7,  # ACDP_VehiclePositioningRes
+    _t8,  # CLReqControlMode
+    _t9,  # CLResControlMode
+    _t10,  # CanonicalizationMethod
+    _t11,  # DSAKeyValue
+    _t12,  # DigestMethod
+    None,  # DigestValue
+    _t13,  # KeyInfo
+    None,  # KeyName
+    _t14,  # KeyValue
+    _t15,  # Manifest
+    None,  # MgmtData
+    _t16,  # Object
+    _t17,  # PGPData
+    _t18,  # RSAKeyValue
+    _t19,  # Reference
+    _t20,  # RetrievalMethod
+    _t21,  # SPKIData
+    _t22,  # Signature
+    _t23,  # SignatureMethod
+    _t24,  # SignatureProperties
+    _t25,  # SignatureProperty
+    _t26,  # SignatureValue
+    _t27,  # SignedInfo
+    _t28,  # Transform
+    _t29,  # Transforms
+    _t30,  # X509Data
+)

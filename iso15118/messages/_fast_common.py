@@ -301,110 +301,7 @@ def decode(data: bytes) -> Any:
         raise Fallback
     r = E - 14
     x = (V >> r) & 0x3f
-    if x == 0:
-        msg, r = _t0(V, r)
-    elif x == 1:
-        msg, r = _t1(V, r)
-    elif x == 2:
-        msg, r = _t2(V, r)
-    elif x == 3:
-        msg, r = _t3(V, r)
-    elif x == 4:
-        msg, r = _t4(V, r)
-    elif x == 5:
-        msg, r = _t5(V, r)
-    elif x == 6:
-        msg, r = _t6(V, r)
-    elif x == 7:
-        msg, r = _t7(V, r)
-    elif x == 8:
-        msg, r = _t8(V, r)
-    elif x == 9:
-        msg, r = _t9(V, r)
-    elif x == 10:
-        msg, r = _t10(V, r)
-    elif x == 12:
-        msg, r = _t11(V, r)
-    elif x == 14:
-        msg, r = _t12(V, r)
-    elif x == 15:
-        msg, r = _t13(V, r)
-    elif x == 16:
-        msg, r = _t14(V, r)
-    elif x == 17:
-        msg, r = _t15(V, r)
-    elif x == 19:
-        msg, r = _t16(V, r)
-    elif x == 20:
-        msg, r = _t17(V, r)
-    elif x == 21:
-        msg, r = _t18(V, r)
-    elif x == 22:
-        msg, r = _t19(V, r)
-    elif x == 23:
-        msg, r = _t20(V, r)
-    elif x == 24:
-        msg, r = _t21(V, r)
-    elif x == 25:
-        msg, r = _t22(V, r)
-    elif x == 26:
-        msg, r = _t23(V, r)
-    elif x == 27:
-        msg, r = _t24(V, r)
-    elif x == 28:
-        msg, r = _t25(V, r)
-    elif x == 29:
-        msg, r = _t26(V, r)
-    elif x == 30:
-        msg, r = _t27(V, r)
-    elif x == 31:
-        msg, r = _t28(V, r)
-    elif x == 32:
-        msg, r = _t29(V, r)
-    elif x == 33:
-        msg, r = _t30(V, r)
-    elif x == 34:
-        msg, r = _t31(V, r)
-    elif x == 35:
-        msg, r = _t32(V, r)
-    elif x == 36:
-        msg, r = _t33(V, r)
-    elif x == 37:
-        msg, r = _t34(V, r)
-    elif x == 38:
-        msg, r = _t35(V, r)
-    elif x == 39:
-        msg, r = _t36(V, r)
-    elif x == 40:
-        msg, r = _t37(V, r)
-    elif x == 41:
-        msg, r = _t38(V, r)
-    elif x == 42:
-        msg, r = _t39(V, r)
-    elif x == 43:
-        msg, r = _t40(V, r)
-    elif x == 44:
-        msg, r = _t41(V, r)
-    elif x == 45:
-        msg, r = _t42(V, r)
-    elif x == 46:
-        msg, r = _t43(V, r)
-    elif x == 47:
-        msg, r = _t44(V, r)
-    elif x == 48:
-        msg, r = _t45(V, r)
-    elif x == 49:
-        msg, r = _t46(V, r)
-    elif x == 50:
-        msg, r = _t47(V, r)
-    elif x == 51:
-        msg, r = _t48(V, r)
-    elif x == 52:
-        msg, r = _t49(V, r)
-    elif x == 53:
-        msg, r = _t50(V, r)
-    else:
-        raise Fallback
+    msg, r = _TROOTS[x](V, r)
     if r >= 8:
         raise Fallback
     return msg
@@ -7147,3 +7044,62 @@ def _t113(V: int, r: int) -> tuple[Any, int]:
         self.__post_init__()
         return self, r
     raise Fallback
+
+
+# typed readers of the document roots by event code
+_TROOTS = (
+    _t0,  # AuthorizationReq
+    _t1,  # AuthorizationRes
+    _t2,  # AuthorizationSetupReq
+    _t3,  # AuthorizationSetupRes
+    _t4,  # CLReqControlMode
+    _t5,  # CLResControlMode
+    _t6,  # CanonicalizationMethod
+    _t7,  # CertificateInstallationReq
+    _t8,  # CertificateInstallationRes
+    _t9,  # DSAKeyValue
+    _t10,  # DigestMethod
+    None,  # DigestValue
+    _t11,  # KeyInfo
+    None,  # KeyName
+    _t12,  # KeyValue
+    _t13,  # Manifest
+    _t14,  # MeteringConfirmationReq
+    _t15,  # MeteringConfirmationRes
+    None,  # MgmtData
+    _t16,  # Object
+    _t17,  # PGPData
+    _t18,  # PowerDeliveryReq
+    _t19,  # PowerDeliveryRes
+    _t20,  # RSAKeyValue
+    _t21,  # Reference
+    _t22,  # RetrievalMethod
+    _t23,  # SPKIData
+    _t24,  # ScheduleExchangeReq
+    _t25,  # ScheduleExchangeRes
+    _t26,  # ServiceDetailReq
+    _t27,  # ServiceDetailRes
+    _t28,  # ServiceDiscoveryReq
+    _t29,  # ServiceDiscoveryRes
+    _t30,  # ServiceSelectionReq
+    _t31,  # ServiceSelectionRes
+    _t32,  # SessionSetupReq
+    _t33,  # SessionSetupRes
+    _t34,  # SessionStopReq
+    _t35,  # SessionStopRes
+    _t36,  # Signature
+    _t37,  # SignatureMethod
+    _t38,  # SignatureProperties
+    _t39,  # SignatureProperty
+    _t40,  # SignatureValue
+    _t41,  # SignedInfo
+    _t42,  # SignedInstallationData
+    _t43,  # SignedMeteringData
+    _t44,  # Transform
+    _t45,  # Transforms
+    _t46,  # VehicleCheckInReq
+    _t47,  # VehicleCheckInRes
+    _t48,  # VehicleCheckOutReq
+    _t49,  # VehicleCheckOutRes
+    _t50,  # X509Data
+)

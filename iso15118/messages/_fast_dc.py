@@ -126,98 +126,7 @@ def decode(data: bytes) -> Any:
         raise Fallback
     r = E - 14
     x = (V >> r) & 0x3f
-    if x == 0:
-        msg, r = _t0(V, r)
-    elif x == 1:
-        msg, r = _t1(V, r)
-    elif x == 2:
-        msg, r = _t2(V, r)
-    elif x == 3:
-        msg, r = _t3(V, r)
-    elif x == 4:
-        msg, r = _t4(V, r)
-    elif x == 5:
-        msg, r = _t5(V, r)
-    elif x == 6:
-        msg, r = _t6(V, r)
-    elif x == 7:
-        msg, r = _t7(V, r)
-    elif x == 8:
-        msg, r = _t8(V, r)
-    elif x == 9:
-        msg, r = _t9(V, r)
-    elif x == 10:
-        msg, r = _t10(V, r)
-    elif x == 11:
-        msg, r = _t11(V, r)
-    elif x == 12:
-        msg, r = _t12(V, r)
-    elif x == 13:
-        msg, r = _t13(V, r)
-    elif x == 14:
-        msg, r = _t14(V, r)
-    elif x == 15:
-        msg, r = _t15(V, r)
-    elif x == 16:
-        msg, r = _t16(V, r)
-    elif x == 17:
-        msg, r = _t17(V, r)
-    elif x == 18:
-        msg, r = _t18(V, r)
-    elif x == 19:
-        msg, r = _t19(V, r)
-    elif x == 20:
-        msg, r = _t20(V, r)
-    elif x == 21:
-        msg, r = _t21(V, r)
-    elif x == 22:
-        msg, r = _t22(V, r)
-    elif x == 24:
-        msg, r = _t23(V, r)
-    elif x == 25:
-        msg, r = _t24(V, r)
-    elif x == 26:
-        msg, r = _t25(V, r)
-    elif x == 28:
-        msg, r = _t26(V, r)
-    elif x == 29:
-        msg, r = _t27(V, r)
-    elif x == 31:
-        msg, r = _t28(V, r)
-    elif x == 32:
-        msg, r = _t29(V, r)
-    elif x == 33:
-        msg, r = _t30(V, r)
-    elif x == 34:
-        msg, r = _t31(V, r)
-    elif x == 35:
-        msg, r = _t32(V, r)
-    elif x == 36:
-        msg, r = _t33(V, r)
-    elif x == 37:
-        msg, r = _t34(V, r)
-    elif x == 38:
-        msg, r = _t35(V, r)
-    elif x == 39:
-        msg, r = _t36(V, r)
-    elif x == 40:
-        msg, r = _t37(V, r)
-    elif x == 41:
-        msg, r = _t38(V, r)
-    elif x == 42:
-        msg, r = _t39(V, r)
-    elif x == 43:
-        msg, r = _t40(V, r)
-    elif x == 44:
-        msg, r = _t41(V, r)
-    elif x == 45:
-        msg, r = _t42(V, r)
-    elif x == 46:
-        msg, r = _t43(V, r)
-    elif x == 47:
-        msg, r = _t44(V, r)
-    else:
-        raise Fallback
+    msg, r = _TROOTS[x](V, r)
     if r >= 8:
         raise Fallback
     return msg
@@ -5405,3 +5314,56 @@ def _t52(V: int, r: int) -> tuple[Any, int]:
         self.__post_init__()
         return self, r
     raise Fallback
+
+
+# typed readers of the document roots by event code
+_TROOTS = (
+    _t0,  # BPT_DC_CPDReqEnergyTransferMode
+    _t1,  # BPT_DC_CPDResEnergyTransferMode
+    _t2,  # BPT_Dynamic_DC_CLReqControlMode
+    _t3,  # BPT_Dynamic_DC_CLResControlMode
+    _t4,  # BPT_Scheduled_DC_CLReqControlMode
+    _t5,  # BPT_Scheduled_DC_CLResControlMode
+    _t6,  # CLReqControlMode
+    _t7,  # CLResControlMode
+    _t8,  # CanonicalizationMethod
+    _t9,  # DC_CPDReqEnergyTransferMode
+    _t10,  # DC_CPDResEnergyTransferMode
+    _t11,  # DC_CableCheckReq
+    _t12,  # DC_CableCheckRes
+    _t13,  # DC_ChargeLoopReq
+    _t14,  # DC_ChargeLoopRes
+    _t15,  # DC_ChargeParameterDiscoveryReq
+    _t16,  # DC_ChargeParameterDiscoveryRes
+    _t17,  # DC_PreChargeReq
+    _t18,  # DC_PreChargeRes
+    _t19,  # DC_WeldingDetectionReq
+    _t20,  # DC_WeldingDetectionRes
+    _t21,  # DSAKeyValue
+    _t22,  # DigestMethod
+    None,  # DigestValue
+    _t23,  # Dynamic_DC_CLReqControlMode
+    _t24,  # Dynamic_DC_CLResControlMode
+    _t25,  # KeyInfo
+    None,  # KeyName
+    _t26,  # KeyValue
+    _t27,  # Manifest
+    None,  # MgmtData
+    _t28,  # Object
+    _t29,  # PGPData
+    _t30,  # RSAKeyValue
+    _t31,  # Reference
+    _t32,  # RetrievalMethod
+    _t33,  # SPKIData
+    _t34,  # Scheduled_DC_CLReqControlMode
+    _t35,  # Scheduled_DC_CLResControlMode
+    _t36,  # Signature
+    _t37,  # SignatureMethod
+    _t38,  # SignatureProperties
+    _t39,  # SignatureProperty
+    _t40,  # SignatureValue
+    _t41,  # SignedInfo
+    _t42,  # Transform
+    _t43,  # Transforms
+    _t44,  # X509Data
+)

@@ -48,50 +48,7 @@ def decode(data: bytes) -> Any:
         raise Fallback
     r = E - 15
     x = (V >> r) & 0x7f
-    if x == 6:
-        msg, r = _t0(V, r)
-    elif x == 24:
-        msg, r = _t1(V, r)
-    elif x == 25:
-        msg, r = _t2(V, r)
-    elif x == 33:
-        msg, r = _t3(V, r)
-    elif x == 35:
-        msg, r = _t4(V, r)
-    elif x == 36:
-        msg, r = _t5(V, r)
-    elif x == 40:
-        msg, r = _t6(V, r)
-    elif x == 41:
-        msg, r = _t7(V, r)
-    elif x == 49:
-        msg, r = _t8(V, r)
-    elif x == 50:
-        msg, r = _t9(V, r)
-    elif x == 52:
-        msg, r = _t10(V, r)
-    elif x == 55:
-        msg, r = _t11(V, r)
-    elif x == 68:
-        msg, r = _t12(V, r)
-    elif x == 69:
-        msg, r = _t13(V, r)
-    elif x == 70:
-        msg, r = _t14(V, r)
-    elif x == 71:
-        msg, r = _t15(V, r)
-    elif x == 72:
-        msg, r = _t16(V, r)
-    elif x == 73:
-        msg, r = _t17(V, r)
-    elif x == 75:
-        msg, r = _t18(V, r)
-    elif x == 76:
-        msg, r = _t19(V, r)
-    elif x == 80:
-        msg, r = _t20(V, r)
-    else:
-        raise Fallback
+    msg, r = _TROOTS[x](V, r)
     if r >= 8:
         raise Fallback
     return msg
@@ -848,3 +805,89 @@ def _t19(V: int, r: int) -> tuple[Any, int]:
 def _t20(V: int, r: int) -> tuple[Any, int]:
     # X509Data -> X509Data
     raise Fallback
+
+
+# typed readers of the document roots by event code
+_TROOTS = (
+    None,  # AC_EVChargeParameter
+    None,  # AC_EVSEChargeParameter
+    None,  # AC_EVSEStatus
+    None,  # BodyElement
+    None,  # CableCheckReq
+    None,  # CableCheckRes
+    _t0,  # CanonicalizationMethod
+    None,  # CertificateInstallationReq
+    None,  # CertificateInstallationRes
+    None,  # CertificateUpdateReq
+    None,  # CertificateUpdateRes
+    None,  # ChargeParameterDiscoveryReq
+    None,  # ChargeParameterDiscoveryRes
+    None,  # ChargingStatusReq
+    None,  # ChargingStatusRes
+    None,  # ContractAuthenticationReq
+    None,  # ContractAuthenticationRes
+    None,  # CurrentDemandReq
+    None,  # CurrentDemandRes
+    None,  # DC_EVChargeParameter
+    None,  # DC_EVPowerDeliveryParameter
+    None,  # DC_EVSEChargeParameter
+    None,  # DC_EVSEStatus
+    None,  # DC_EVStatus
+    _t1,  # DSAKeyValue
+    _t2,  # DigestMethod
+    None,  # DigestValue
+    None,  # EVChargeParameter
+    None,  # EVPowerDeliveryParameter
+    None,  # EVSEChargeParameter
+    None,  # EVSEStatus
+    None,  # EVStatus
+    None,  # Entry
+    _t3,  # KeyInfo
+    None,  # KeyName
+    _t4,  # KeyValue
+    _t5,  # Manifest
+    None,  # MeteringReceiptReq
+    None,  # MeteringReceiptRes
+    None,  # MgmtData
+    _t6,  # Object
+    _t7,  # PGPData
+    None,  # PMaxScheduleEntry
+    None,  # PaymentDetailsReq
+    None,  # PaymentDetailsRes
+    None,  # PowerDeliveryReq
+    None,  # PowerDeliveryRes
+    None,  # PreChargeReq
+    None,  # PreChargeRes
+    _t8,  # RSAKeyValue
+    _t9,  # Reference
+    None,  # RelativeTimeInterval
+    _t10,  # RetrievalMethod
+    None,  # SAScheduleList
+    None,  # SASchedules
+    _t11,  # SPKIData
+    None,  # SalesTariffEntry
+    None,  # ServiceCharge
+    None,  # ServiceDetailReq
+    None,  # ServiceDetailRes
+    None,  # ServiceDiscoveryReq
+    None,  # ServiceDiscoveryRes
+    None,  # ServicePaymentSelectionReq
+    None,  # ServicePaymentSelectionRes
+    None,  # SessionSetupReq
+    None,  # SessionSetupRes
+    None,  # SessionStopReq
+    None,  # SessionStopRes
+    _t12,  # Signature
+    _t13,  # SignatureMethod
+    _t14,  # SignatureProperties
+    _t15,  # SignatureProperty
+    _t16,  # SignatureValue
+    _t17,  # SignedInfo
+    None,  # TimeInterval
+    _t18,  # Transform
+    _t19,  # Transforms
+    None,  # V2G_Message
+    None,  # WeldingDetectionReq
+    None,  # WeldingDetectionRes
+    _t20,  # X509Data
+)

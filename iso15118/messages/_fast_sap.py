@@ -42,12 +42,7 @@ def decode(data: bytes) -> Any:
         raise Fallback
     r = E - 10
     x = (V >> r) & 0x3
-    if x == 0:
-        msg, r = _t0(V, r)
-    elif x == 1:
-        msg, r = _t1(V, r)
-    else:
-        raise Fallback
+    msg, r = _TROOTS[x](V, r)
     if r >= 8:
         raise Fallback
     return msg
@@ -214,3 +209,10 @@ def _t2(V: int, r: int) -> tuple[Any, int]:
         self.__post_init__()
         return self, r
     raise Fallback
+
+
+# typed readers of the document roots by event code
+_TROOTS = (
+    _t0,  # supportedAppProtocolReq
+    _t1,  # supportedAppProtocolRes
+)

@@ -215,78 +215,7 @@ def decode(data: bytes) -> Any:
         raise Fallback
     r = E - 14
     x = (V >> r) & 0x3f
-    if x == 0:
-        msg, r = _t0(V, r)
-    elif x == 1:
-        msg, r = _t1(V, r)
-    elif x == 2:
-        msg, r = _t2(V, r)
-    elif x == 3:
-        msg, r = _t3(V, r)
-    elif x == 4:
-        msg, r = _t4(V, r)
-    elif x == 6:
-        msg, r = _t5(V, r)
-    elif x == 8:
-        msg, r = _t6(V, r)
-    elif x == 9:
-        msg, r = _t7(V, r)
-    elif x == 11:
-        msg, r = _t8(V, r)
-    elif x == 12:
-        msg, r = _t9(V, r)
-    elif x == 13:
-        msg, r = _t10(V, r)
-    elif x == 14:
-        msg, r = _t11(V, r)
-    elif x == 15:
-        msg, r = _t12(V, r)
-    elif x == 16:
-        msg, r = _t13(V, r)
-    elif x == 17:
-        msg, r = _t14(V, r)
-    elif x == 18:
-        msg, r = _t15(V, r)
-    elif x == 19:
-        msg, r = _t16(V, r)
-    elif x == 20:
-        msg, r = _t17(V, r)
-    elif x == 21:
-        msg, r = _t18(V, r)
-    elif x == 22:
-        msg, r = _t19(V, r)
-    elif x == 23:
-        msg, r = _t20(V, r)
-    elif x == 24:
-        msg, r = _t21(V, r)
-    elif x == 25:
-        msg, r = _t22(V, r)
-    elif x == 26:
-        msg, r = _t23(V, r)
-    elif x == 27:
-        msg, r = _t24(V, r)
-    elif x == 28:
-        msg, r = _t25(V, r)
-    elif x == 29:
-        msg, r = _t26(V, r)
-    elif x == 30:
-        msg, r = _t27(V, r)
-    elif x == 31:
-        msg, r = _t28(V, r)
-    elif x == 32:
-        msg, r = _t29(V, r)
-    elif x == 33:
-        msg, r = _t30(V, r)
-    elif x == 34:
-        msg, r = _t31(V, r)
-    elif x == 35:
-        msg, r = _t32(V, r)
-    elif x == 36:
-        msg, r = _t33(V, r)
-    elif x == 37:
-        msg, r = _t34(V, r)
-    else:
-        raise Fallback
+    msg, r = _TROOTS[x](V, r)
     if r >= 8:
         raise Fallback
     return msg
@@ -5356,3 +5285,46 @@ def _t64(V: int, r: int) -> tuple[Any, int]:
         self.__post_init__()
         return self, r
     raise Fallback
+
+
+# typed readers of the document roots by event code
+_TROOTS = (
+    _t0,  # CLReqControlMode
+    _t1,  # CLResControlMode
+    _t2,  # CanonicalizationMethod
+    _t3,  # DSAKeyValue
+    _t4,  # DigestMethod
+    None,  # DigestValue
+    _t5,  # KeyInfo
+    None,  # KeyName
+    _t6,  # KeyValue
+    _t7,  # Manifest
+    None,  # MgmtData
+    _t8,  # Object
+    _t9,  # PGPData
+    _t10,  # RSAKeyValue
+    _t11,  # Reference
+    _t12,  # RetrievalMethod
+    _t13,  # SPKIData
+    _t14,  # Signature
+    _t15,  # SignatureMethod
+    _t16,  # SignatureProperties
+    _t17,  # SignatureProperty
+    _t18,  # SignatureValue
+    _t19,  # SignedInfo
+    _t20,  # Transform
+    _t21,  # Transforms
+    _t22,  # WPT_AlignmentCheckReq
+    _t23,  # WPT_AlignmentCheckRes
+    _t24,  # WPT_ChargeLoopReq
+    _t25,  # WPT_ChargeLoopRes
+    _t26,  # WPT_ChargeParameterDiscoveryReq
+    _t27,  # WPT_ChargeParameterDiscoveryRes
+    _t28,  # WPT_FinePositioningReq
+    _t29,  # WPT_FinePositioningRes
+    _t30,  # WPT_FinePositioningSetupReq
+    _t31,  # WPT_FinePositioningSetupRes
+    _t32,  # WPT_PairingReq
+    _t33,  # WPT_PairingRes
+    _t34,  # X509Data
+)

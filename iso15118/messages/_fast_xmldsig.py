@@ -48,50 +48,7 @@ def decode(data: bytes) -> Any:
         raise Fallback
     r = E - 13
     x = (V >> r) & 0x1f
-    if x == 0:
-        msg, r = _t0(V, r)
-    elif x == 1:
-        msg, r = _t1(V, r)
-    elif x == 2:
-        msg, r = _t2(V, r)
-    elif x == 4:
-        msg, r = _t3(V, r)
-    elif x == 6:
-        msg, r = _t4(V, r)
-    elif x == 7:
-        msg, r = _t5(V, r)
-    elif x == 9:
-        msg, r = _t6(V, r)
-    elif x == 10:
-        msg, r = _t7(V, r)
-    elif x == 11:
-        msg, r = _t8(V, r)
-    elif x == 12:
-        msg, r = _t9(V, r)
-    elif x == 13:
-        msg, r = _t10(V, r)
-    elif x == 14:
-        msg, r = _t11(V, r)
-    elif x == 15:
-        msg, r = _t12(V, r)
-    elif x == 16:
-        msg, r = _t13(V, r)
-    elif x == 17:
-        msg, r = _t14(V, r)
-    elif x == 18:
-        msg, r = _t15(V, r)
-    elif x == 19:
-        msg, r = _t16(V, r)
-    elif x == 20:
-        msg, r = _t17(V, r)
-    elif x == 21:
-        msg, r = _t18(V, r)
-    elif x == 22:
-        msg, r = _t19(V, r)
-    elif x == 23:
-        msg, r = _t20(V, r)
-    else:
-        raise Fallback
+    msg, r = _TROOTS[x](V, r)
     if r >= 8:
         raise Fallback
     return msg
@@ -848,3 +805,32 @@ def _t19(V: int, r: int) -> tuple[Any, int]:
 def _t20(V: int, r: int) -> tuple[Any, int]:
     # X509Data -> X509Data
     raise Fallback
+
+
+# typed readers of the document roots by event code
+_TROOTS = (
+    _t0,  # CanonicalizationMethod
+    _t1,  # DSAKeyValue
+    _t2,  # DigestMethod
+    None,  # DigestValue
+    _t3,  # KeyInfo
+    None,  # KeyName
+    _t4,  # KeyValue
+    _t5,  # Manifest
+    None,  # MgmtData
+    _t6,  # Object
+    _t7,  # PGPData
+    _t8,  # RSAKeyValue
+    _t9,  # Reference
+    _t10,  # RetrievalMethod
+    _t11,  # SPKIData
+    _t12,  # Signature
+    _t13,  # SignatureMethod
+    _t14,  # SignatureProperties
+    _t15,  # SignatureProperty
+    _t16,  # SignatureValue
+    _t17,  # SignedInfo
+    _t18,  # Transform
+    _t19,  # Transforms
+    _t20,  # X509Data
+)

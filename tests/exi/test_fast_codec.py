@@ -83,23 +83,21 @@ def test_fast_codecs_are_in_use() -> None:
 def test_grammar_nesting_is_bounded() -> None:
     """The generated decoder recurses along the element grammars of the schema (wildcards fall
     back), so it is bounded by the codec's MAX_DEPTH if that graph has no cycle deeper than it."""
+    def walk(key: str, g: Any, depth: dict[int, int], active: set[int]) -> int:
+        if id(g) in depth:
+            return depth[id(g)]
+        assert id(g) not in active, f"{key}: recursive grammar {g.name} (the generated code needs a depth bound)"
+        active.add(id(g))
+        kids = [p.child for st in g.states for p in st.prods if p.kind == SE and p.child is not None]
+        d = 1 + max((walk(key, c, depth, active) for c in kids), default=0)
+        active.discard(id(g))
+        depth[id(g)] = d
+        return d
+
     for key in KEYS:
         sg = get_codec(key).sg
-        depth: dict[int, int] = {}
-        active: set[int] = set()
-
-        def walk(g: Any) -> int:
-            if id(g) in depth:
-                return depth[id(g)]
-            assert id(g) not in active, f"{key}: recursive grammar {g.name} (the generated code needs a depth bound)"
-            active.add(id(g))
-            kids = [p.child for st in g.states for p in st.prods if p.kind == SE and p.child is not None]
-            d = 1 + max((walk(c) for c in kids), default=0)
-            active.discard(id(g))
-            depth[id(g)] = d
-            return d
-
-        deepest = max(walk(g) for _, _, g in sg.document.roots if g is not None)
+        seen: dict[int, int] = {}
+        deepest = max(walk(key, g, seen, set()) for _, _, g in sg.document.roots if g is not None)
         assert deepest < MAX_DEPTH, (key, deepest)
 
 
