@@ -842,14 +842,16 @@ class _TypedGen(_Gen):
             "",
             "from typing import Any",
             "",
-            "import iso15118.messages as M",
+            "from importlib import import_module as _im",
+            "",
             "from iso15118.exi.fastrt import Fallback, rbin, rstr, ruint",
             "",
             f"SCHEMA_KEY = {self.key!r}",
             f"SCHEMA_DIGEST = {schema_digest()!r}",
             "_new = object.__new__",
         ]
-        classes = [f"{c} = M.{klass.__name__}" for klass, c in sorted(self.class_consts.items(), key=lambda kv: int(kv[1][2:]))]
+        classes = [f"{c} = _im({klass.__module__!r}).{klass.__qualname__}"
+                   for klass, c in sorted(self.class_consts.items(), key=lambda kv: int(kv[1][2:]))]
         return _remaining("\n".join(head + classes + self.const_lines + ["", ""] + dec + body + tables) + "\n")
 
 

@@ -10,50 +10,51 @@ from __future__ import annotations
 
 from typing import Any
 
-import iso15118.messages as M
+from importlib import import_module as _im
+
 from iso15118.exi.fastrt import Fallback, rbin, rstr, ruint
 
 SCHEMA_KEY = 'ac'
 SCHEMA_DIGEST = 'ee0f786e04f6b6d8'
 _new = object.__new__
-_C0 = M.ACCPDReqEnergyTransferMode
-_C1 = M.ACCPDResEnergyTransferMode
-_C2 = M.ACChargeLoopReq
-_C3 = M.ResponseCode
-_C4 = M.ACChargeLoopRes
-_C5 = M.ACChargeParameterDiscoveryReq
-_C6 = M.ACChargeParameterDiscoveryRes
-_C7 = M.BPTACCPDReqEnergyTransferMode
-_C8 = M.BPTACCPDResEnergyTransferMode
-_C9 = M.BPTDynamicACCLReqControlMode
-_C10 = M.BPTDynamicACCLResControlMode
-_C11 = M.BPTScheduledACCLReqControlMode
-_C12 = M.BPTScheduledACCLResControlMode
-_C13 = M.CLReqControlMode
-_C14 = M.CLResControlMode
-_C15 = M.DSAKeyValue
-_C16 = M.DynamicACCLReqControlMode
-_C17 = M.DynamicACCLResControlMode
-_C18 = M.Manifest
-_C19 = M.RSAKeyValue
-_C20 = M.Reference
-_C21 = M.RetrievalMethod
-_C22 = M.ScheduledACCLReqControlMode
-_C23 = M.ScheduledACCLResControlMode
-_C24 = M.Signature
-_C25 = M.SignatureProperties
-_C26 = M.SignatureValue
-_C27 = M.SignedInfo
-_C28 = M.Transforms
-_C29 = M.RationalNumber
-_C30 = M.MessageHeader
-_C31 = M.DisplayParameters
-_C32 = M.EVSENotification
-_C33 = M.EVSEStatus
-_C34 = M.MeterInfo
-_C35 = M.Receipt
-_C36 = M.DetailedCost
-_C37 = M.DetailedTax
+_C0 = _im('iso15118.messages._gen_ac').ACCPDReqEnergyTransferMode
+_C1 = _im('iso15118.messages._gen_ac').ACCPDResEnergyTransferMode
+_C2 = _im('iso15118.messages._gen_ac').ACChargeLoopReq
+_C3 = _im('iso15118.messages._gen_common_types').ResponseCode
+_C4 = _im('iso15118.messages._gen_ac').ACChargeLoopRes
+_C5 = _im('iso15118.messages._gen_ac').ACChargeParameterDiscoveryReq
+_C6 = _im('iso15118.messages._gen_ac').ACChargeParameterDiscoveryRes
+_C7 = _im('iso15118.messages._gen_ac').BPTACCPDReqEnergyTransferMode
+_C8 = _im('iso15118.messages._gen_ac').BPTACCPDResEnergyTransferMode
+_C9 = _im('iso15118.messages._gen_ac').BPTDynamicACCLReqControlMode
+_C10 = _im('iso15118.messages._gen_ac').BPTDynamicACCLResControlMode
+_C11 = _im('iso15118.messages._gen_ac').BPTScheduledACCLReqControlMode
+_C12 = _im('iso15118.messages._gen_ac').BPTScheduledACCLResControlMode
+_C13 = _im('iso15118.messages._gen_common_types').CLReqControlMode
+_C14 = _im('iso15118.messages._gen_common_types').CLResControlMode
+_C15 = _im('iso15118.messages._gen_xmldsig').DSAKeyValue
+_C16 = _im('iso15118.messages._gen_ac').DynamicACCLReqControlMode
+_C17 = _im('iso15118.messages._gen_ac').DynamicACCLResControlMode
+_C18 = _im('iso15118.messages._gen_xmldsig').Manifest
+_C19 = _im('iso15118.messages._gen_xmldsig').RSAKeyValue
+_C20 = _im('iso15118.messages._gen_xmldsig').Reference
+_C21 = _im('iso15118.messages._gen_xmldsig').RetrievalMethod
+_C22 = _im('iso15118.messages._gen_ac').ScheduledACCLReqControlMode
+_C23 = _im('iso15118.messages._gen_ac').ScheduledACCLResControlMode
+_C24 = _im('iso15118.messages._gen_xmldsig').Signature
+_C25 = _im('iso15118.messages._gen_xmldsig').SignatureProperties
+_C26 = _im('iso15118.messages._gen_xmldsig').SignatureValue
+_C27 = _im('iso15118.messages._gen_xmldsig').SignedInfo
+_C28 = _im('iso15118.messages._gen_xmldsig').Transforms
+_C29 = _im('iso15118.messages._gen_common_types').RationalNumber
+_C30 = _im('iso15118.messages._gen_common_types').MessageHeader
+_C31 = _im('iso15118.messages._gen_common_types').DisplayParameters
+_C32 = _im('iso15118.messages._gen_common_types').EVSENotification
+_C33 = _im('iso15118.messages._gen_common_types').EVSEStatus
+_C34 = _im('iso15118.messages._gen_common_types').MeterInfo
+_C35 = _im('iso15118.messages._gen_common_types').Receipt
+_C36 = _im('iso15118.messages._gen_common_types').DetailedCost
+_C37 = _im('iso15118.messages._gen_common_types').DetailedTax
 _U0 = 'urn:iso:std:iso:15118:-20:CommonTypes'
 _L1 = 'MeterInfoRequested'
 _L2 = 'ResponseCode'

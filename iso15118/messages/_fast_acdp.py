@@ -10,42 +10,43 @@ from __future__ import annotations
 
 from typing import Any
 
-import iso15118.messages as M
+from importlib import import_module as _im
+
 from iso15118.exi.fastrt import Fallback, rbin, rstr, ruint
 
 SCHEMA_KEY = 'acdp'
 SCHEMA_DIGEST = 'ee0f786e04f6b6d8'
 _new = object.__new__
-_C0 = M.ElectricalChargingDeviceStatus
-_C1 = M.ACDPConnectReq
-_C2 = M.ResponseCode
-_C3 = M.Processing
-_C4 = M.MechanicalChargingDeviceStatus
-_C5 = M.ACDPConnectRes
-_C6 = M.ACDPDisconnectReq
-_C7 = M.ACDPDisconnectRes
-_C8 = M.ACDPSystemStatusReq
-_C9 = M.IsolationStatus
-_C10 = M.ACDPSystemStatusRes
-_C11 = M.ACDPVehiclePositioningReq
-_C12 = M.ACDPVehiclePositioningRes
-_C13 = M.CLReqControlMode
-_C14 = M.CLResControlMode
-_C15 = M.DSAKeyValue
-_C16 = M.Manifest
-_C17 = M.RSAKeyValue
-_C18 = M.Reference
-_C19 = M.RetrievalMethod
-_C20 = M.Signature
-_C21 = M.SignatureProperties
-_C22 = M.SignatureValue
-_C23 = M.SignedInfo
-_C24 = M.Transforms
-_C25 = M.MessageHeader
-_C26 = M.CPStatus
-_C27 = M.ErrorCode
-_C28 = M.EVTechnicalStatus
-_C29 = M.RationalNumber
+_C0 = _im('iso15118.messages._gen_acdp').ElectricalChargingDeviceStatus
+_C1 = _im('iso15118.messages._gen_acdp').ACDPConnectReq
+_C2 = _im('iso15118.messages._gen_common_types').ResponseCode
+_C3 = _im('iso15118.messages._gen_common_types').Processing
+_C4 = _im('iso15118.messages._gen_acdp').MechanicalChargingDeviceStatus
+_C5 = _im('iso15118.messages._gen_acdp').ACDPConnectRes
+_C6 = _im('iso15118.messages._gen_acdp').ACDPDisconnectReq
+_C7 = _im('iso15118.messages._gen_acdp').ACDPDisconnectRes
+_C8 = _im('iso15118.messages._gen_acdp').ACDPSystemStatusReq
+_C9 = _im('iso15118.messages._gen_acdp').IsolationStatus
+_C10 = _im('iso15118.messages._gen_acdp').ACDPSystemStatusRes
+_C11 = _im('iso15118.messages._gen_acdp').ACDPVehiclePositioningReq
+_C12 = _im('iso15118.messages._gen_acdp').ACDPVehiclePositioningRes
+_C13 = _im('iso15118.messages._gen_common_types').CLReqControlMode
+_C14 = _im('iso15118.messages._gen_common_types').CLResControlMode
+_C15 = _im('iso15118.messages._gen_xmldsig').DSAKeyValue
+_C16 = _im('iso15118.messages._gen_xmldsig').Manifest
+_C17 = _im('iso15118.messages._gen_xmldsig').RSAKeyValue
+_C18 = _im('iso15118.messages._gen_xmldsig').Reference
+_C19 = _im('iso15118.messages._gen_xmldsig').RetrievalMethod
+_C20 = _im('iso15118.messages._gen_xmldsig').Signature
+_C21 = _im('iso15118.messages._gen_xmldsig').SignatureProperties
+_C22 = _im('iso15118.messages._gen_xmldsig').SignatureValue
+_C23 = _im('iso15118.messages._gen_xmldsig').SignedInfo
+_C24 = _im('iso15118.messages._gen_xmldsig').Transforms
+_C25 = _im('iso15118.messages._gen_common_types').MessageHeader
+_C26 = _im('iso15118.messages._gen_acdp').CPStatus
+_C27 = _im('iso15118.messages._gen_acdp').ErrorCode
+_C28 = _im('iso15118.messages._gen_acdp').EVTechnicalStatus
+_C29 = _im('iso15118.messages._gen_common_types').RationalNumber
 _U0 = 'urn:iso:std:iso:15118:-20:ACDP'
 _L1 = 'EVElectricalChargingDeviceStatus'
 _V2 = ('State_A', 'State_B', 'State_C', 'State_D')

@@ -10,33 +10,232 @@ from __future__ import annotations
 
 from typing import Any
 
-import iso15118.messages as M
+from importlib import import_module as _im
+
 from iso15118.exi.fastrt import Fallback, rbin, rstr, ruint
 
 SCHEMA_KEY = 'din'
 SCHEMA_DIGEST = 'ee0f786e04f6b6d8'
 _new = object.__new__
-_C0 = M.DSAKeyValue
-_C1 = M.Manifest
-_C2 = M.RSAKeyValue
-_C3 = M.Reference
-_C4 = M.RetrievalMethod
-_C5 = M.Signature
-_C6 = M.SignatureProperties
-_C7 = M.SignatureValue
-_C8 = M.SignedInfo
-_C9 = M.Transforms
-_U0 = 'http://www.w3.org/2000/09/xmldsig#'
-_L1 = 'P'
-_L2 = 'G'
-_L3 = 'Y'
-_L4 = 'Q'
-_L5 = 'J'
-_L6 = 'Seed'
-_L7 = 'PgenCounter'
-_L8 = 'Modulus'
-_L9 = 'Exponent'
-_L10 = 'DigestValue'
+_C0 = _im('iso15118.messages.din._gen_datatypes').ACEVChargeParameter
+_C1 = _im('iso15118.messages.din._gen_datatypes').ACEVSEChargeParameter
+_C2 = _im('iso15118.messages.din._gen_datatypes').EVSENotification
+_C3 = _im('iso15118.messages.din._gen_datatypes').ACEVSEStatus
+_C4 = _im('iso15118.messages.din._gen_body').BodyBase
+_C5 = _im('iso15118.messages.din._gen_body').CableCheckReq
+_C6 = _im('iso15118.messages.din._gen_datatypes').ResponseCode
+_C7 = _im('iso15118.messages.din._gen_datatypes').EVSEProcessing
+_C8 = _im('iso15118.messages.din._gen_body').CableCheckRes
+_C9 = _im('iso15118.messages.din._gen_body').CertificateInstallationReq
+_C10 = _im('iso15118.messages.din._gen_body').CertificateInstallationRes
+_C11 = _im('iso15118.messages.din._gen_body').CertificateUpdateReq
+_C12 = _im('iso15118.messages.din._gen_body').CertificateUpdateRes
+_C13 = _im('iso15118.messages.din._gen_datatypes').EVRequestedEnergyTransfer
+_C14 = _im('iso15118.messages.din._gen_body').ChargeParameterDiscoveryReq
+_C15 = _im('iso15118.messages.din._gen_body').ChargeParameterDiscoveryRes
+_C16 = _im('iso15118.messages.din._gen_body').ChargingStatusReq
+_C17 = _im('iso15118.messages.din._gen_body').ChargingStatusRes
+_C18 = _im('iso15118.messages.din._gen_body').ContractAuthenticationReq
+_C19 = _im('iso15118.messages.din._gen_body').ContractAuthenticationRes
+_C20 = _im('iso15118.messages.din._gen_body').CurrentDemandReq
+_C21 = _im('iso15118.messages.din._gen_body').CurrentDemandRes
+_C22 = _im('iso15118.messages.din._gen_datatypes').DCEVChargeParameter
+_C23 = _im('iso15118.messages.din._gen_datatypes').DCEVPowerDeliveryParameter
+_C24 = _im('iso15118.messages.din._gen_datatypes').DCEVSEChargeParameter
+_C25 = _im('iso15118.messages.din._gen_datatypes').IsolationLevel
+_C26 = _im('iso15118.messages.din._gen_datatypes').DCEVSEStatusCode
+_C27 = _im('iso15118.messages.din._gen_datatypes').DCEVSEStatus
+_C28 = _im('iso15118.messages.din._gen_datatypes').DCEVErrorCode
+_C29 = _im('iso15118.messages.din._gen_datatypes').DCEVStatus
+_C30 = _im('iso15118.messages._gen_xmldsig').DSAKeyValue
+_C31 = _im('iso15118.messages.din._gen_datatypes').EVChargeParameter
+_C32 = _im('iso15118.messages.din._gen_datatypes').EVPowerDeliveryParameter
+_C33 = _im('iso15118.messages.din._gen_datatypes').EVSEChargeParameter
+_C34 = _im('iso15118.messages.din._gen_datatypes').EVSEStatus
+_C35 = _im('iso15118.messages.din._gen_datatypes').EVStatus
+_C36 = _im('iso15118.messages.din._gen_datatypes').Entry
+_C37 = _im('iso15118.messages._gen_xmldsig').Manifest
+_C38 = _im('iso15118.messages.din._gen_body').MeteringReceiptReq
+_C39 = _im('iso15118.messages.din._gen_body').MeteringReceiptRes
+_C40 = _im('iso15118.messages.din._gen_datatypes').PMaxScheduleEntry
+_C41 = _im('iso15118.messages.din._gen_body').PaymentDetailsReq
+_C42 = _im('iso15118.messages.din._gen_body').PaymentDetailsRes
+_C43 = _im('iso15118.messages.din._gen_body').PowerDeliveryReq
+_C44 = _im('iso15118.messages.din._gen_body').PowerDeliveryRes
+_C45 = _im('iso15118.messages.din._gen_body').PreChargeReq
+_C46 = _im('iso15118.messages.din._gen_body').PreChargeRes
+_C47 = _im('iso15118.messages._gen_xmldsig').RSAKeyValue
+_C48 = _im('iso15118.messages._gen_xmldsig').Reference
+_C49 = _im('iso15118.messages.din._gen_datatypes').RelativeTimeInterval
+_C50 = _im('iso15118.messages._gen_xmldsig').RetrievalMethod
+_C51 = _im('iso15118.messages.din._gen_datatypes').SAScheduleList
+_C52 = _im('iso15118.messages.din._gen_datatypes').SASchedules
+_C53 = _im('iso15118.messages.din._gen_datatypes').SalesTariffEntry
+_C54 = _im('iso15118.messages.din._gen_datatypes').EVSESupportedEnergyTransfer
+_C55 = _im('iso15118.messages.din._gen_datatypes').ServiceCharge
+_C56 = _im('iso15118.messages.din._gen_body').ServiceDetailReq
+_C57 = _im('iso15118.messages.din._gen_body').ServiceDetailRes
+_C58 = _im('iso15118.messages.din._gen_datatypes').ServiceCategory
+_C59 = _im('iso15118.messages.din._gen_body').ServiceDiscoveryReq
+_C60 = _im('iso15118.messages.din._gen_body').ServiceDiscoveryRes
+_C61 = _im('iso15118.messages.din._gen_datatypes').PaymentOption
+_C62 = _im('iso15118.messages.din._gen_body').ServicePaymentSelectionReq
+_C63 = _im('iso15118.messages.din._gen_body').ServicePaymentSelectionRes
+_C64 = _im('iso15118.messages.din._gen_body').SessionSetupReq
+_C65 = _im('iso15118.messages.din._gen_body').SessionSetupRes
+_C66 = _im('iso15118.messages.din._gen_body').SessionStopReq
+_C67 = _im('iso15118.messages.din._gen_body').SessionStopRes
+_C68 = _im('iso15118.messages._gen_xmldsig').Signature
+_C69 = _im('iso15118.messages._gen_xmldsig').SignatureProperties
+_C70 = _im('iso15118.messages._gen_xmldsig').SignatureValue
+_C71 = _im('iso15118.messages._gen_xmldsig').SignedInfo
+_C72 = _im('iso15118.messages.din._gen_datatypes').Interval
+_C73 = _im('iso15118.messages._gen_xmldsig').Transforms
+_C74 = _im('iso15118.messages.din._gen_body').V2GMessage
+_C75 = _im('iso15118.messages.din._gen_body').WeldingDetectionReq
+_C76 = _im('iso15118.messages.din._gen_body').WeldingDetectionRes
+_C77 = _im('iso15118.messages.din._gen_datatypes').UnitSymbol
+_C78 = _im('iso15118.messages.din._gen_datatypes').PhysicalValue
+_C79 = _im('iso15118.messages.din._gen_datatypes').ListOfRootCertificateIDs
+_C80 = _im('iso15118.messages.din._gen_datatypes').CertificateChain
+_C81 = _im('iso15118.messages.din._gen_datatypes').MeterInfo
+_C82 = _im('iso15118.messages.din._gen_datatypes').ChargingProfile
+_C83 = _im('iso15118.messages.din._gen_datatypes').SAScheduleTuple
+_C84 = _im('iso15118.messages.din._gen_datatypes').ConsumptionCost
+_C85 = _im('iso15118.messages.din._gen_datatypes').ServiceTag
+_C86 = _im('iso15118.messages.din._gen_datatypes').ServiceParameterList
+_C87 = _im('iso15118.messages.din._gen_datatypes').PaymentOptions
+_C88 = _im('iso15118.messages.din._gen_datatypes').ServiceTagList
+_C89 = _im('iso15118.messages.din._gen_datatypes').SelectedServiceList
+_C90 = _im('iso15118.messages.din._gen_header').MessageHeader
+_C91 = _im('iso15118.messages.din._gen_body').Body
+_C92 = _im('iso15118.messages.din._gen_datatypes').SubCertificates
+_C93 = _im('iso15118.messages.din._gen_datatypes').ProfileEntry
+_C94 = _im('iso15118.messages.din._gen_datatypes').PMaxSchedule
+_C95 = _im('iso15118.messages.din._gen_datatypes').SalesTariff
+_C96 = _im('iso15118.messages.din._gen_datatypes').CostKind
+_C97 = _im('iso15118.messages.din._gen_datatypes').Cost
+_C98 = _im('iso15118.messages.din._gen_datatypes').ParameterSet
+_C99 = _im('iso15118.messages.din._gen_datatypes').Service
+_C100 = _im('iso15118.messages.din._gen_datatypes').SelectedService
+_C101 = _im('iso15118.messages.din._gen_datatypes').FaultCode
+_C102 = _im('iso15118.messages.din._gen_datatypes').Notification
+_C103 = _im('iso15118.messages.din._gen_datatypes').Parameter
+_U0 = 'urn:din:70121:2012:MsgDataTypes'
+_L1 = 'DepartureTime'
+_L2 = 'PowerSwitchClosed'
+_L3 = 'RCD'
+_L4 = 'NotificationMaxDelay'
+_L5 = 'EVSENotification'
+_V6 = ('None', 'StopCharging', 'ReNegotiation')
+_EM7 = tuple(map(_C2, _V6))
+_U8 = 'urn:din:70121:2012:MsgBody'
+_L9 = 'ResponseCode'
+_V10 = ('OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_EVSEPresentVoltageToLow', 'FAILED_MeteringSignatureNotValid', 'FAILED_WrongEnergyTransferType')
+_EM11 = tuple(map(_C6, _V10))
+_L12 = 'EVSEProcessing'
+_V13 = ('Finished', 'Ongoing')
+_EM14 = tuple(map(_C7, _V13))
+_L15 = 'OEMProvisioningCert'
+_L16 = 'DHParams'
+_L17 = 'ContractSignatureEncryptedPrivateKey'
+_L18 = 'ContractID'
+_L19 = 'RetryCounter'
+_L20 = 'EVRequestedEnergyTransferType'
+_V21 = ('AC_single_phase_core', 'AC_three_phase_core', 'DC_core', 'DC_extended', 'DC_combo_core', 'DC_unique')
+_EM22 = tuple(map(_C13, _V21))
+_L23 = 'EVSEID'
+_L24 = 'SAScheduleTupleID'
+_L25 = 'ReceiptRequired'
+_L26 = 'GenChallenge'
+_L27 = 'BulkChargingComplete'
+_L28 = 'ChargingComplete'
+_L29 = 'EVSECurrentLimitAchieved'
+_L30 = 'EVSEVoltageLimitAchieved'
+_L31 = 'EVSEPowerLimitAchieved'
+_L32 = 'FullSOC'
+_L33 = 'BulkSOC'
+_L34 = 'EVSEIsolationStatus'
+_V35 = ('Invalid', 'Valid', 'Warning', 'Fault')
+_EM36 = tuple(map(_C25, _V35))
+_L37 = 'EVSEStatusCode'
+_V38 = ('EVSE_NotReady', 'EVSE_Ready', 'EVSE_Shutdown', 'EVSE_UtilityInterruptEvent', 'EVSE_IsolationMonitoringActive', 'EVSE_EmergencyShutdown', 'EVSE_Malfunction', 'Reserved_8', 'Reserved_9', 'Reserved_A', 'Reserved_B', 'Reserved_C')
+_EM39 = tuple(map(_C26, _V38))
+_L40 = 'EVReady'
+_L41 = 'EVCabinConditioning'
+_L42 = 'EVRESSConditioning'
+_L43 = 'EVErrorCode'
+_V44 = ('NO_ERROR', 'FAILED_RESSTemperatureInhibit', 'FAILED_EVShiftPosition', 'FAILED_ChargerConnectorLockFault', 'FAILED_EVRESSMalfunction', 'FAILED_ChargingCurrentdifferential', 'FAILED_ChargingVoltageOutOfRange', 'Reserved_A', 'Reserved_B', 'Reserved_C', 'FAILED_ChargingSystemIncompatibility', 'NoData')
+_EM45 = tuple(map(_C28, _V44))
+_L46 = 'EVRESSSOC'
+_U47 = 'http://www.w3.org/2000/09/xmldsig#'
+_L48 = 'P'
+_L49 = 'G'
+_L50 = 'Y'
+_L51 = 'Q'
+_L52 = 'J'
+_L53 = 'Seed'
+_L54 = 'PgenCounter'
+_L55 = 'SessionID'
+_L56 = 'PMax'
+_L57 = 'DateTimeNow'
+_L58 = 'ReadyToChargeState'
+_L59 = 'Modulus'
+_L60 = 'Exponent'
+_L61 = 'DigestValue'
+_L62 = 'start'
+_L63 = 'duration'
+_L64 = 'EPriceLevel'
+_L65 = 'FreeService'
+_L66 = 'EnergyTransferType'
+_V67 = ('AC_single_phase_core', 'AC_three_phase_core', 'DC_core', 'DC_extended', 'DC_combo_core', 'DC_dual', 'AC_core1p_DC_extended', 'AC_single_DC_core', 'AC_single_phase_three_phase_core_DC_extended', 'AC_core3p_DC_extended')
+_EM68 = tuple(map(_C54, _V67))
+_L69 = 'ServiceID'
+_L70 = 'ServiceScope'
+_L71 = 'ServiceCategory'
+_V72 = ('EVCharging', 'Internet', 'ContractCertificate', 'OtherCustom')
+_EM73 = tuple(map(_C58, _V72))
+_L74 = 'SelectedPaymentOption'
+_V75 = ('Contract', 'ExternalPayment')
+_EM76 = tuple(map(_C61, _V75))
+_L77 = 'EVCCID'
+_L78 = 'Multiplier'
+_L79 = 'Unit'
+_V80 = ('h', 'm', 's', 'A', 'Ah', 'V', 'VA', 'W', 'W/s', 'Wh')
+_EM81 = tuple(map(_C77, _V80))
+_L82 = 'Value'
+_L83 = 'RootCertificateID'
+_L84 = 'Certificate'
+_L85 = 'MeterID'
+_L86 = 'SigMeterReading'
+_L87 = 'MeterStatus'
+_L88 = 'TMeter'
+_L89 = 'startValue'
+_L90 = 'ServiceName'
+_L91 = 'PaymentOption'
+_U92 = 'urn:din:70121:2012:MsgHeader'
+_L93 = 'ChargingProfileEntryStart'
+_L94 = 'ChargingProfileEntryMaxPower'
+_L95 = 'PMaxScheduleID'
+_L96 = 'SalesTariffID'
+_L97 = 'SalesTariffDescription'
+_L98 = 'NumEPriceLevels'
+_L99 = 'costKind'
+_V100 = ('relativePricePercentage', 'RenewableGenerationPercentage', 'CarbonDioxideEmission')
+_EM101 = tuple(map(_C96, _V100))
+_L102 = 'amount'
+_L103 = 'amountMultiplier'
+_L104 = 'ParameterSetID'
+_L105 = 'FaultCode'
+_V106 = ('ParsingError', 'NoTLSRootCertificatAvailable', 'UnknownError')
+_EM107 = tuple(map(_C101, _V106))
+_L108 = 'FaultMsg'
+_V109 = ('bool', 'byte', 'short', 'int', 'physicalValue', 'string')
+_L110 = 'boolValue'
+_L111 = 'byteValue'
+_L112 = 'shortValue'
+_L113 = 'intValue'
+_L114 = 'stringValue'
 
 
 def decode(data: bytes) -> Any:
@@ -55,11 +254,1845 @@ def decode(data: bytes) -> Any:
 
 
 def _t0(V: int, r: int) -> tuple[Any, int]:
-    # CanonicalizationMethod -> CanonicalizationMethod
+    # AC_EVChargeParameter -> ACEVChargeParameter
+    f_departure_time = None
+    f_e_amount = None
+    f_ev_max_voltage = None
+    f_ev_max_current = None
+    f_ev_min_current = None
+    s = 0
+    if s == 0:
+        r -= 2
+        if (V >> r) & 0x3:
+            raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_departure_time = v
+        s = 1
+    if s == 1:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = _t78(V, r)
+        f_e_amount = v
+        s = 2
+    if s == 2:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = _t78(V, r)
+        f_ev_max_voltage = v
+        s = 3
+    if s == 3:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = _t78(V, r)
+        f_ev_max_current = v
+        s = 4
+    if s == 4:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = _t78(V, r)
+        f_ev_min_current = v
+        s = 5
+    if s == 5:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C0)
+        self.departure_time = f_departure_time
+        self.e_amount = f_e_amount
+        self.ev_max_voltage = f_ev_max_voltage
+        self.ev_max_current = f_ev_max_current
+        self.ev_min_current = f_ev_min_current
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
 def _t1(V: int, r: int) -> tuple[Any, int]:
+    # AC_EVSEChargeParameter -> ACEVSEChargeParameter
+    f_ac_evse_status = None
+    f_evse_max_voltage = None
+    f_evse_max_current = None
+    f_evse_min_current = None
+    s = 0
+    if s == 0:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = _t2(V, r)
+        f_ac_evse_status = v
+        s = 1
+    if s == 1:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = _t78(V, r)
+        f_evse_max_voltage = v
+        s = 2
+    if s == 2:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = _t78(V, r)
+        f_evse_max_current = v
+        s = 3
+    if s == 3:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = _t78(V, r)
+        f_evse_min_current = v
+        s = 4
+    if s == 4:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C1)
+        self.ac_evse_status = f_ac_evse_status
+        self.evse_max_voltage = f_evse_max_voltage
+        self.evse_max_current = f_evse_max_current
+        self.evse_min_current = f_evse_min_current
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t2(V: int, r: int) -> tuple[Any, int]:
+    # AC_EVSEStatus -> ACEVSEStatus
+    f_power_switch_closed = None
+    f_rcd = None
+    f_notification_max_delay = None
+    f_evse_notification = None
+    s = 0
+    if s == 0:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
+            raise Fallback
+        x &= 0x7
+        v = x == 2
+        f_power_switch_closed = v
+        s = 1
+    if s == 1:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
+            raise Fallback
+        x &= 0x7
+        v = x == 2
+        f_rcd = v
+        s = 2
+    if s == 2:
+        r -= 2
+        if (V >> r) & 0x3:
+            raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_notification_max_delay = v
+        s = 3
+    if s == 3:
+        r -= 5
+        x = (V >> r) & 0x1f
+        if x & 0x19:
+            raise Fallback
+        x &= 0xf
+        v = _EM7[x >> 1]
+        f_evse_notification = v
+        s = 4
+    if s == 4:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C3)
+        self.power_switch_closed = f_power_switch_closed
+        self.rcd = f_rcd
+        self.notification_max_delay = f_notification_max_delay
+        self.evse_notification = f_evse_notification
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t3(V: int, r: int) -> tuple[Any, int]:
+    # BodyElement -> BodyBase
+    s = 0
+    if s == 0:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C4)
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t4(V: int, r: int) -> tuple[Any, int]:
+    # CableCheckReq -> CableCheckReq
+    f_dc_ev_status = None
+    s = 0
+    if s == 0:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = _t23(V, r)
+        f_dc_ev_status = v
+        s = 1
+    if s == 1:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C5)
+        self.dc_ev_status = f_dc_ev_status
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t5(V: int, r: int) -> tuple[Any, int]:
+    # CableCheckRes -> CableCheckRes
+    f_response_code = None
+    f_dc_evse_status = None
+    f_evse_processing = None
+    s = 0
+    if s == 0:
+        r -= 8
+        x = (V >> r) & 0xff
+        if x & 0xc1:
+            raise Fallback
+        x &= 0x7f
+        v = _EM11[x >> 1]
+        f_response_code = v
+        s = 1
+    if s == 1:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = _t22(V, r)
+        f_dc_evse_status = v
+        s = 2
+    if s == 2:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
+            raise Fallback
+        x &= 0x7
+        v = _EM14[x >> 1]
+        f_evse_processing = v
+        s = 3
+    if s == 3:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C8)
+        self.response_code = f_response_code
+        self.dc_evse_status = f_dc_evse_status
+        self.evse_processing = f_evse_processing
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t6(V: int, r: int) -> tuple[Any, int]:
+    # CanonicalizationMethod -> CanonicalizationMethod
+    raise Fallback
+
+
+def _t7(V: int, r: int) -> tuple[Any, int]:
+    # CertificateInstallationReq -> CertificateInstallationReq
+    f_oem_provisioning_cert = None
+    f_list_of_root_certificate_ids = None
+    f_dh_params = None
+    f_id = None
+    s = 0
+    if s == 0:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            v, r = rstr(V, r)
+            f_id = v
+            s = 2
+        elif x == 1:
+            r -= 1
+            if (V >> r) & 0x1:
+                raise Fallback
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            f_oem_provisioning_cert = v
+            s = 1
+        else:
+            raise Fallback
+    if s == 2:
+        r -= 2
+        if (V >> r) & 0x3:
+            raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_oem_provisioning_cert = v
+        s = 1
+    if s == 1:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = _t79(V, r)
+        f_list_of_root_certificate_ids = v
+        s = 3
+    if s == 3:
+        r -= 2
+        if (V >> r) & 0x3:
+            raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_dh_params = v
+        s = 4
+    if s == 4:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C9)
+        self.oem_provisioning_cert = f_oem_provisioning_cert
+        self.list_of_root_certificate_ids = f_list_of_root_certificate_ids
+        self.dh_params = f_dh_params
+        self.id = f_id
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t8(V: int, r: int) -> tuple[Any, int]:
+    # CertificateInstallationRes -> CertificateInstallationRes
+    f_response_code = None
+    f_contract_signature_cert_chain = None
+    f_contract_signature_encrypted_private_key = None
+    f_dh_params = None
+    f_contract_id = None
+    f_id = None
+    s = 0
+    if s == 0:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = rstr(V, r)
+        f_id = v
+        s = 1
+    if s == 1:
+        r -= 8
+        x = (V >> r) & 0xff
+        if x & 0xc1:
+            raise Fallback
+        x &= 0x7f
+        v = _EM11[x >> 1]
+        f_response_code = v
+        s = 2
+    if s == 2:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = _t80(V, r)
+        f_contract_signature_cert_chain = v
+        s = 3
+    if s == 3:
+        r -= 2
+        if (V >> r) & 0x3:
+            raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_contract_signature_encrypted_private_key = v
+        s = 4
+    if s == 4:
+        r -= 2
+        if (V >> r) & 0x3:
+            raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_dh_params = v
+        s = 5
+    if s == 5:
+        r -= 2
+        if (V >> r) & 0x3:
+            raise Fallback
+        v, r = rstr(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_contract_id = v
+        s = 6
+    if s == 6:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C10)
+        self.response_code = f_response_code
+        self.contract_signature_cert_chain = f_contract_signature_cert_chain
+        self.contract_signature_encrypted_private_key = f_contract_signature_encrypted_private_key
+        self.dh_params = f_dh_params
+        self.contract_id = f_contract_id
+        self.id = f_id
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t9(V: int, r: int) -> tuple[Any, int]:
+    # CertificateUpdateReq -> CertificateUpdateReq
+    f_contract_signature_cert_chain = None
+    f_contract_id = None
+    f_list_of_root_certificate_ids = None
+    f_dh_params = None
+    f_id = None
+    s = 0
+    if s == 0:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            v, r = rstr(V, r)
+            f_id = v
+            s = 2
+        elif x == 1:
+            v, r = _t80(V, r)
+            f_contract_signature_cert_chain = v
+            s = 1
+        else:
+            raise Fallback
+    if s == 2:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = _t80(V, r)
+        f_contract_signature_cert_chain = v
+        s = 1
+    if s == 1:
+        r -= 2
+        if (V >> r) & 0x3:
+            raise Fallback
+        v, r = rstr(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_contract_id = v
+        s = 3
+    if s == 3:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = _t79(V, r)
+        f_list_of_root_certificate_ids = v
+        s = 4
+    if s == 4:
+        r -= 2
+        if (V >> r) & 0x3:
+            raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_dh_params = v
+        s = 5
+    if s == 5:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C11)
+        self.contract_signature_cert_chain = f_contract_signature_cert_chain
+        self.contract_id = f_contract_id
+        self.list_of_root_certificate_ids = f_list_of_root_certificate_ids
+        self.dh_params = f_dh_params
+        self.id = f_id
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t10(V: int, r: int) -> tuple[Any, int]:
+    # CertificateUpdateRes -> CertificateUpdateRes
+    f_response_code = None
+    f_contract_signature_cert_chain = None
+    f_contract_signature_encrypted_private_key = None
+    f_dh_params = None
+    f_contract_id = None
+    f_retry_counter = None
+    f_id = None
+    s = 0
+    if s == 0:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = rstr(V, r)
+        f_id = v
+        s = 1
+    if s == 1:
+        r -= 8
+        x = (V >> r) & 0xff
+        if x & 0xc1:
+            raise Fallback
+        x &= 0x7f
+        v = _EM11[x >> 1]
+        f_response_code = v
+        s = 2
+    if s == 2:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = _t80(V, r)
+        f_contract_signature_cert_chain = v
+        s = 3
+    if s == 3:
+        r -= 2
+        if (V >> r) & 0x3:
+            raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_contract_signature_encrypted_private_key = v
+        s = 4
+    if s == 4:
+        r -= 2
+        if (V >> r) & 0x3:
+            raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_dh_params = v
+        s = 5
+    if s == 5:
+        r -= 2
+        if (V >> r) & 0x3:
+            raise Fallback
+        v, r = rstr(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_contract_id = v
+        s = 6
+    if s == 6:
+        r -= 2
+        if (V >> r) & 0x3:
+            raise Fallback
+        r -= 9
+        v = (V >> r) & 0x1FF
+        if v & 0x80:
+            u, r = ruint(V, r, v & 0xFF)
+            v = -u - 1 if v & 0x100 else u
+        elif v > 0xFF:
+            v = 0xFF - v
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_retry_counter = v
+        s = 7
+    if s == 7:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C12)
+        self.response_code = f_response_code
+        self.contract_signature_cert_chain = f_contract_signature_cert_chain
+        self.contract_signature_encrypted_private_key = f_contract_signature_encrypted_private_key
+        self.dh_params = f_dh_params
+        self.contract_id = f_contract_id
+        self.retry_counter = f_retry_counter
+        self.id = f_id
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t11(V: int, r: int) -> tuple[Any, int]:
+    # ChargeParameterDiscoveryReq -> ChargeParameterDiscoveryReq
+    f_ev_requested_energy_transfer_type = None
+    f_ev_charge_parameter = None
+    s = 0
+    if s == 0:
+        r -= 6
+        x = (V >> r) & 0x3f
+        if x & 0x31:
+            raise Fallback
+        x &= 0x1f
+        v = _EM22[x >> 1]
+        f_ev_requested_energy_transfer_type = v
+        s = 1
+    if s == 1:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            v, r = _t0(V, r)
+            f_ev_charge_parameter = v
+            s = 2
+        elif x == 1:
+            v, r = _t19(V, r)
+            f_ev_charge_parameter = v
+            s = 2
+        elif x == 2:
+            raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C14)
+        self.ev_requested_energy_transfer_type = f_ev_requested_energy_transfer_type
+        self.ev_charge_parameter = f_ev_charge_parameter
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t12(V: int, r: int) -> tuple[Any, int]:
+    # ChargeParameterDiscoveryRes -> ChargeParameterDiscoveryRes
+    f_response_code = None
+    f_evse_processing = None
+    f_sa_schedules = None
+    f_evse_charge_parameter = None
+    s = 0
+    if s == 0:
+        r -= 8
+        x = (V >> r) & 0xff
+        if x & 0xc1:
+            raise Fallback
+        x &= 0x7f
+        v = _EM11[x >> 1]
+        f_response_code = v
+        s = 1
+    if s == 1:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
+            raise Fallback
+        x &= 0x7
+        v = _EM14[x >> 1]
+        f_evse_processing = v
+        s = 2
+    if s == 2:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            v, r = _t50(V, r)
+            f_sa_schedules = v
+            s = 3
+        elif x == 1:
+            raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            v, r = _t1(V, r)
+            f_evse_charge_parameter = v
+            s = 4
+        elif x == 1:
+            v, r = _t21(V, r)
+            f_evse_charge_parameter = v
+            s = 4
+        elif x == 2:
+            raise Fallback
+        else:
+            raise Fallback
+    if s == 4:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C15)
+        self.response_code = f_response_code
+        self.evse_processing = f_evse_processing
+        self.sa_schedules = f_sa_schedules
+        self.evse_charge_parameter = f_evse_charge_parameter
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t13(V: int, r: int) -> tuple[Any, int]:
+    # ChargingStatusReq -> ChargingStatusReq
+    s = 0
+    if s == 0:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C16)
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t14(V: int, r: int) -> tuple[Any, int]:
+    # ChargingStatusRes -> ChargingStatusRes
+    f_response_code = None
+    f_evse_id = None
+    f_sa_schedule_tuple_id = None
+    f_evse_max_current = None
+    f_meter_info = None
+    f_receipt_required = None
+    f_ac_evse_status = None
+    s = 0
+    if s == 0:
+        r -= 8
+        x = (V >> r) & 0xff
+        if x & 0xc1:
+            raise Fallback
+        x &= 0x7f
+        v = _EM11[x >> 1]
+        f_response_code = v
+        s = 1
+    if s == 1:
+        r -= 2
+        if (V >> r) & 0x3:
+            raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_evse_id = v
+        s = 2
+    if s == 2:
+        r -= 2
+        if (V >> r) & 0x3:
+            raise Fallback
+        r -= 9
+        v = (V >> r) & 0x1FF
+        if v & 0x80:
+            u, r = ruint(V, r, v & 0xFF)
+            v = -u - 1 if v & 0x100 else u
+        elif v > 0xFF:
+            v = 0xFF - v
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_sa_schedule_tuple_id = v
+        s = 3
+    if s == 3:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            v, r = _t78(V, r)
+            f_evse_max_current = v
+            s = 6
+        elif x == 1:
+            v, r = _t81(V, r)
+            f_meter_info = v
+            s = 5
+        elif x == 2:
+            r -= 3
+            x = (V >> r) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            f_receipt_required = v
+            s = 4
+        else:
+            raise Fallback
+    if s == 6:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            v, r = _t81(V, r)
+            f_meter_info = v
+            s = 5
+        elif x == 1:
+            r -= 3
+            x = (V >> r) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            f_receipt_required = v
+            s = 4
+        else:
+            raise Fallback
+    if s == 5:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
+            raise Fallback
+        x &= 0x7
+        v = x == 2
+        f_receipt_required = v
+        s = 4
+    if s == 4:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = _t2(V, r)
+        f_ac_evse_status = v
+        s = 7
+    if s == 7:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C17)
+        self.response_code = f_response_code
+        self.evse_id = f_evse_id
+        self.sa_schedule_tuple_id = f_sa_schedule_tuple_id
+        self.evse_max_current = f_evse_max_current
+        self.meter_info = f_meter_info
+        self.receipt_required = f_receipt_required
+        self.ac_evse_status = f_ac_evse_status
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t15(V: int, r: int) -> tuple[Any, int]:
+    # ContractAuthenticationReq -> ContractAuthenticationReq
+    f_gen_challenge = None
+    f_id = None
+    s = 0
+    if s == 0:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            v, r = rstr(V, r)
+            f_id = v
+            s = 2
+        elif x == 1:
+            r -= 1
+            if (V >> r) & 0x1:
+                raise Fallback
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            f_gen_challenge = v
+            s = 1
+        elif x == 2:
+            self = _new(_C18)
+            self.gen_challenge = f_gen_challenge
+            self.id = f_id
+            self.__post_init__()
+            return self, r
+        else:
+            raise Fallback
+    if s == 2:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            r -= 1
+            if (V >> r) & 0x1:
+                raise Fallback
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            f_gen_challenge = v
+            s = 1
+        elif x == 1:
+            self = _new(_C18)
+            self.gen_challenge = f_gen_challenge
+            self.id = f_id
+            self.__post_init__()
+            return self, r
+        else:
+            raise Fallback
+    if s == 1:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C18)
+        self.gen_challenge = f_gen_challenge
+        self.id = f_id
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t16(V: int, r: int) -> tuple[Any, int]:
+    # ContractAuthenticationRes -> ContractAuthenticationRes
+    f_response_code = None
+    f_evse_processing = None
+    s = 0
+    if s == 0:
+        r -= 8
+        x = (V >> r) & 0xff
+        if x & 0xc1:
+            raise Fallback
+        x &= 0x7f
+        v = _EM11[x >> 1]
+        f_response_code = v
+        s = 1
+    if s == 1:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
+            raise Fallback
+        x &= 0x7
+        v = _EM14[x >> 1]
+        f_evse_processing = v
+        s = 2
+    if s == 2:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C19)
+        self.response_code = f_response_code
+        self.evse_processing = f_evse_processing
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t17(V: int, r: int) -> tuple[Any, int]:
+    # CurrentDemandReq -> CurrentDemandReq
+    f_dc_ev_status = None
+    f_ev_target_current = None
+    f_ev_maximum_voltage_limit = None
+    f_ev_maximum_current_limit = None
+    f_ev_maximum_power_limit = None
+    f_bulk_charging_complete = None
+    f_charging_complete = None
+    f_remaining_time_to_full_so_c = None
+    f_remaining_time_to_bulk_so_c = None
+    f_ev_target_voltage = None
+    s = 0
+    if s == 0:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = _t23(V, r)
+        f_dc_ev_status = v
+        s = 1
+    if s == 1:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = _t78(V, r)
+        f_ev_target_current = v
+        s = 2
+    if s == 2:
+        r -= 3
+        x = (V >> r) & 0x7
+        if x == 0:
+            v, r = _t78(V, r)
+            f_ev_maximum_voltage_limit = v
+            s = 7
+        elif x == 1:
+            v, r = _t78(V, r)
+            f_ev_maximum_current_limit = v
+            s = 6
+        elif x == 2:
+            v, r = _t78(V, r)
+            f_ev_maximum_power_limit = v
+            s = 5
+        elif x == 3:
+            r -= 3
+            x = (V >> r) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            f_bulk_charging_complete = v
+            s = 4
+        elif x == 4:
+            r -= 3
+            x = (V >> r) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            f_charging_complete = v
+            s = 3
+        else:
+            raise Fallback
+    if s == 7:
+        r -= 3
+        x = (V >> r) & 0x7
+        if x == 0:
+            v, r = _t78(V, r)
+            f_ev_maximum_current_limit = v
+            s = 6
+        elif x == 1:
+            v, r = _t78(V, r)
+            f_ev_maximum_power_limit = v
+            s = 5
+        elif x == 2:
+            r -= 3
+            x = (V >> r) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            f_bulk_charging_complete = v
+            s = 4
+        elif x == 3:
+            r -= 3
+            x = (V >> r) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            f_charging_complete = v
+            s = 3
+        else:
+            raise Fallback
+    if s == 6:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            v, r = _t78(V, r)
+            f_ev_maximum_power_limit = v
+            s = 5
+        elif x == 1:
+            r -= 3
+            x = (V >> r) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            f_bulk_charging_complete = v
+            s = 4
+        elif x == 2:
+            r -= 3
+            x = (V >> r) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            f_charging_complete = v
+            s = 3
+        else:
+            raise Fallback
+    if s == 5:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            r -= 3
+            x = (V >> r) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            f_bulk_charging_complete = v
+            s = 4
+        elif x == 1:
+            r -= 3
+            x = (V >> r) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            f_charging_complete = v
+            s = 3
+        else:
+            raise Fallback
+    if s == 4:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
+            raise Fallback
+        x &= 0x7
+        v = x == 2
+        f_charging_complete = v
+        s = 3
+    if s == 3:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            v, r = _t78(V, r)
+            f_remaining_time_to_full_so_c = v
+            s = 10
+        elif x == 1:
+            v, r = _t78(V, r)
+            f_remaining_time_to_bulk_so_c = v
+            s = 9
+        elif x == 2:
+            v, r = _t78(V, r)
+            f_ev_target_voltage = v
+            s = 8
+        else:
+            raise Fallback
+    if s == 10:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            v, r = _t78(V, r)
+            f_remaining_time_to_bulk_so_c = v
+            s = 9
+        elif x == 1:
+            v, r = _t78(V, r)
+            f_ev_target_voltage = v
+            s = 8
+        else:
+            raise Fallback
+    if s == 9:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = _t78(V, r)
+        f_ev_target_voltage = v
+        s = 8
+    if s == 8:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C20)
+        self.dc_ev_status = f_dc_ev_status
+        self.ev_target_current = f_ev_target_current
+        self.ev_maximum_voltage_limit = f_ev_maximum_voltage_limit
+        self.ev_maximum_current_limit = f_ev_maximum_current_limit
+        self.ev_maximum_power_limit = f_ev_maximum_power_limit
+        self.bulk_charging_complete = f_bulk_charging_complete
+        self.charging_complete = f_charging_complete
+        self.remaining_time_to_full_so_c = f_remaining_time_to_full_so_c
+        self.remaining_time_to_bulk_so_c = f_remaining_time_to_bulk_so_c
+        self.ev_target_voltage = f_ev_target_voltage
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t18(V: int, r: int) -> tuple[Any, int]:
+    # CurrentDemandRes -> CurrentDemandRes
+    f_response_code = None
+    f_dc_evse_status = None
+    f_evse_present_voltage = None
+    f_evse_present_current = None
+    f_evse_current_limit_achieved = None
+    f_evse_voltage_limit_achieved = None
+    f_evse_power_limit_achieved = None
+    f_evse_maximum_voltage_limit = None
+    f_evse_maximum_current_limit = None
+    f_evse_maximum_power_limit = None
+    s = 0
+    if s == 0:
+        r -= 8
+        x = (V >> r) & 0xff
+        if x & 0xc1:
+            raise Fallback
+        x &= 0x7f
+        v = _EM11[x >> 1]
+        f_response_code = v
+        s = 1
+    if s == 1:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = _t22(V, r)
+        f_dc_evse_status = v
+        s = 2
+    if s == 2:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = _t78(V, r)
+        f_evse_present_voltage = v
+        s = 3
+    if s == 3:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = _t78(V, r)
+        f_evse_present_current = v
+        s = 4
+    if s == 4:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
+            raise Fallback
+        x &= 0x7
+        v = x == 2
+        f_evse_current_limit_achieved = v
+        s = 5
+    if s == 5:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
+            raise Fallback
+        x &= 0x7
+        v = x == 2
+        f_evse_voltage_limit_achieved = v
+        s = 6
+    if s == 6:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
+            raise Fallback
+        x &= 0x7
+        v = x == 2
+        f_evse_power_limit_achieved = v
+        s = 7
+    if s == 7:
+        r -= 3
+        x = (V >> r) & 0x7
+        if x == 0:
+            v, r = _t78(V, r)
+            f_evse_maximum_voltage_limit = v
+            s = 10
+        elif x == 1:
+            v, r = _t78(V, r)
+            f_evse_maximum_current_limit = v
+            s = 9
+        elif x == 2:
+            v, r = _t78(V, r)
+            f_evse_maximum_power_limit = v
+            s = 8
+        elif x == 3:
+            self = _new(_C21)
+            self.response_code = f_response_code
+            self.dc_evse_status = f_dc_evse_status
+            self.evse_present_voltage = f_evse_present_voltage
+            self.evse_present_current = f_evse_present_current
+            self.evse_current_limit_achieved = f_evse_current_limit_achieved
+            self.evse_voltage_limit_achieved = f_evse_voltage_limit_achieved
+            self.evse_power_limit_achieved = f_evse_power_limit_achieved
+            self.evse_maximum_voltage_limit = f_evse_maximum_voltage_limit
+            self.evse_maximum_current_limit = f_evse_maximum_current_limit
+            self.evse_maximum_power_limit = f_evse_maximum_power_limit
+            self.__post_init__()
+            return self, r
+        else:
+            raise Fallback
+    if s == 10:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            v, r = _t78(V, r)
+            f_evse_maximum_current_limit = v
+            s = 9
+        elif x == 1:
+            v, r = _t78(V, r)
+            f_evse_maximum_power_limit = v
+            s = 8
+        elif x == 2:
+            self = _new(_C21)
+            self.response_code = f_response_code
+            self.dc_evse_status = f_dc_evse_status
+            self.evse_present_voltage = f_evse_present_voltage
+            self.evse_present_current = f_evse_present_current
+            self.evse_current_limit_achieved = f_evse_current_limit_achieved
+            self.evse_voltage_limit_achieved = f_evse_voltage_limit_achieved
+            self.evse_power_limit_achieved = f_evse_power_limit_achieved
+            self.evse_maximum_voltage_limit = f_evse_maximum_voltage_limit
+            self.evse_maximum_current_limit = f_evse_maximum_current_limit
+            self.evse_maximum_power_limit = f_evse_maximum_power_limit
+            self.__post_init__()
+            return self, r
+        else:
+            raise Fallback
+    if s == 9:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            v, r = _t78(V, r)
+            f_evse_maximum_power_limit = v
+            s = 8
+        elif x == 1:
+            self = _new(_C21)
+            self.response_code = f_response_code
+            self.dc_evse_status = f_dc_evse_status
+            self.evse_present_voltage = f_evse_present_voltage
+            self.evse_present_current = f_evse_present_current
+            self.evse_current_limit_achieved = f_evse_current_limit_achieved
+            self.evse_voltage_limit_achieved = f_evse_voltage_limit_achieved
+            self.evse_power_limit_achieved = f_evse_power_limit_achieved
+            self.evse_maximum_voltage_limit = f_evse_maximum_voltage_limit
+            self.evse_maximum_current_limit = f_evse_maximum_current_limit
+            self.evse_maximum_power_limit = f_evse_maximum_power_limit
+            self.__post_init__()
+            return self, r
+        else:
+            raise Fallback
+    if s == 8:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C21)
+        self.response_code = f_response_code
+        self.dc_evse_status = f_dc_evse_status
+        self.evse_present_voltage = f_evse_present_voltage
+        self.evse_present_current = f_evse_present_current
+        self.evse_current_limit_achieved = f_evse_current_limit_achieved
+        self.evse_voltage_limit_achieved = f_evse_voltage_limit_achieved
+        self.evse_power_limit_achieved = f_evse_power_limit_achieved
+        self.evse_maximum_voltage_limit = f_evse_maximum_voltage_limit
+        self.evse_maximum_current_limit = f_evse_maximum_current_limit
+        self.evse_maximum_power_limit = f_evse_maximum_power_limit
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t19(V: int, r: int) -> tuple[Any, int]:
+    # DC_EVChargeParameter -> DCEVChargeParameter
+    f_dc_ev_status = None
+    f_ev_maximum_current_limit = None
+    f_ev_maximum_power_limit = None
+    f_ev_maximum_voltage_limit = None
+    f_ev_energy_capacity = None
+    f_ev_energy_request = None
+    f_full_soc = None
+    f_bulk_soc = None
+    s = 0
+    if s == 0:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = _t23(V, r)
+        f_dc_ev_status = v
+        s = 1
+    if s == 1:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = _t78(V, r)
+        f_ev_maximum_current_limit = v
+        s = 2
+    if s == 2:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            v, r = _t78(V, r)
+            f_ev_maximum_power_limit = v
+            s = 4
+        elif x == 1:
+            v, r = _t78(V, r)
+            f_ev_maximum_voltage_limit = v
+            s = 3
+        else:
+            raise Fallback
+    if s == 4:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = _t78(V, r)
+        f_ev_maximum_voltage_limit = v
+        s = 3
+    if s == 3:
+        r -= 3
+        x = (V >> r) & 0x7
+        if x == 0:
+            v, r = _t78(V, r)
+            f_ev_energy_capacity = v
+            s = 8
+        elif x == 1:
+            v, r = _t78(V, r)
+            f_ev_energy_request = v
+            s = 7
+        elif x == 2:
+            r -= 9
+            x = (V >> r) & 0x1ff
+            if x & 0x101:
+                raise Fallback
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            f_full_soc = v
+            s = 6
+        elif x == 3:
+            r -= 9
+            x = (V >> r) & 0x1ff
+            if x & 0x101:
+                raise Fallback
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            f_bulk_soc = v
+            s = 5
+        elif x == 4:
+            self = _new(_C22)
+            self.dc_ev_status = f_dc_ev_status
+            self.ev_maximum_current_limit = f_ev_maximum_current_limit
+            self.ev_maximum_power_limit = f_ev_maximum_power_limit
+            self.ev_maximum_voltage_limit = f_ev_maximum_voltage_limit
+            self.ev_energy_capacity = f_ev_energy_capacity
+            self.ev_energy_request = f_ev_energy_request
+            self.full_soc = f_full_soc
+            self.bulk_soc = f_bulk_soc
+            self.__post_init__()
+            return self, r
+        else:
+            raise Fallback
+    if s == 8:
+        r -= 3
+        x = (V >> r) & 0x7
+        if x == 0:
+            v, r = _t78(V, r)
+            f_ev_energy_request = v
+            s = 7
+        elif x == 1:
+            r -= 9
+            x = (V >> r) & 0x1ff
+            if x & 0x101:
+                raise Fallback
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            f_full_soc = v
+            s = 6
+        elif x == 2:
+            r -= 9
+            x = (V >> r) & 0x1ff
+            if x & 0x101:
+                raise Fallback
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            f_bulk_soc = v
+            s = 5
+        elif x == 3:
+            self = _new(_C22)
+            self.dc_ev_status = f_dc_ev_status
+            self.ev_maximum_current_limit = f_ev_maximum_current_limit
+            self.ev_maximum_power_limit = f_ev_maximum_power_limit
+            self.ev_maximum_voltage_limit = f_ev_maximum_voltage_limit
+            self.ev_energy_capacity = f_ev_energy_capacity
+            self.ev_energy_request = f_ev_energy_request
+            self.full_soc = f_full_soc
+            self.bulk_soc = f_bulk_soc
+            self.__post_init__()
+            return self, r
+        else:
+            raise Fallback
+    if s == 7:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            r -= 9
+            x = (V >> r) & 0x1ff
+            if x & 0x101:
+                raise Fallback
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            f_full_soc = v
+            s = 6
+        elif x == 1:
+            r -= 9
+            x = (V >> r) & 0x1ff
+            if x & 0x101:
+                raise Fallback
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            f_bulk_soc = v
+            s = 5
+        elif x == 2:
+            self = _new(_C22)
+            self.dc_ev_status = f_dc_ev_status
+            self.ev_maximum_current_limit = f_ev_maximum_current_limit
+            self.ev_maximum_power_limit = f_ev_maximum_power_limit
+            self.ev_maximum_voltage_limit = f_ev_maximum_voltage_limit
+            self.ev_energy_capacity = f_ev_energy_capacity
+            self.ev_energy_request = f_ev_energy_request
+            self.full_soc = f_full_soc
+            self.bulk_soc = f_bulk_soc
+            self.__post_init__()
+            return self, r
+        else:
+            raise Fallback
+    if s == 6:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            r -= 9
+            x = (V >> r) & 0x1ff
+            if x & 0x101:
+                raise Fallback
+            v = x >> 1
+            if v > 100:
+                raise Fallback
+            f_bulk_soc = v
+            s = 5
+        elif x == 1:
+            self = _new(_C22)
+            self.dc_ev_status = f_dc_ev_status
+            self.ev_maximum_current_limit = f_ev_maximum_current_limit
+            self.ev_maximum_power_limit = f_ev_maximum_power_limit
+            self.ev_maximum_voltage_limit = f_ev_maximum_voltage_limit
+            self.ev_energy_capacity = f_ev_energy_capacity
+            self.ev_energy_request = f_ev_energy_request
+            self.full_soc = f_full_soc
+            self.bulk_soc = f_bulk_soc
+            self.__post_init__()
+            return self, r
+        else:
+            raise Fallback
+    if s == 5:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C22)
+        self.dc_ev_status = f_dc_ev_status
+        self.ev_maximum_current_limit = f_ev_maximum_current_limit
+        self.ev_maximum_power_limit = f_ev_maximum_power_limit
+        self.ev_maximum_voltage_limit = f_ev_maximum_voltage_limit
+        self.ev_energy_capacity = f_ev_energy_capacity
+        self.ev_energy_request = f_ev_energy_request
+        self.full_soc = f_full_soc
+        self.bulk_soc = f_bulk_soc
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t20(V: int, r: int) -> tuple[Any, int]:
+    # DC_EVPowerDeliveryParameter -> DCEVPowerDeliveryParameter
+    f_dc_ev_status = None
+    f_bulk_charging_complete = None
+    f_charging_complete = None
+    s = 0
+    if s == 0:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = _t23(V, r)
+        f_dc_ev_status = v
+        s = 1
+    if s == 1:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            r -= 3
+            x = (V >> r) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            f_bulk_charging_complete = v
+            s = 3
+        elif x == 1:
+            r -= 3
+            x = (V >> r) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            f_charging_complete = v
+            s = 2
+        else:
+            raise Fallback
+    if s == 3:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
+            raise Fallback
+        x &= 0x7
+        v = x == 2
+        f_charging_complete = v
+        s = 2
+    if s == 2:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C23)
+        self.dc_ev_status = f_dc_ev_status
+        self.bulk_charging_complete = f_bulk_charging_complete
+        self.charging_complete = f_charging_complete
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t21(V: int, r: int) -> tuple[Any, int]:
+    # DC_EVSEChargeParameter -> DCEVSEChargeParameter
+    f_dc_evse_status = None
+    f_evse_maximum_current_limit = None
+    f_evse_maximum_power_limit = None
+    f_evse_maximum_voltage_limit = None
+    f_evse_minimum_current_limit = None
+    f_evse_minimum_voltage_limit = None
+    f_evse_current_regulation_tolerance = None
+    f_evse_peak_current_ripple = None
+    f_evse_energy_to_be_delivered = None
+    s = 0
+    if s == 0:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = _t22(V, r)
+        f_dc_evse_status = v
+        s = 1
+    if s == 1:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = _t78(V, r)
+        f_evse_maximum_current_limit = v
+        s = 2
+    if s == 2:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            v, r = _t78(V, r)
+            f_evse_maximum_power_limit = v
+            s = 4
+        elif x == 1:
+            v, r = _t78(V, r)
+            f_evse_maximum_voltage_limit = v
+            s = 3
+        else:
+            raise Fallback
+    if s == 4:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = _t78(V, r)
+        f_evse_maximum_voltage_limit = v
+        s = 3
+    if s == 3:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = _t78(V, r)
+        f_evse_minimum_current_limit = v
+        s = 5
+    if s == 5:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = _t78(V, r)
+        f_evse_minimum_voltage_limit = v
+        s = 6
+    if s == 6:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            v, r = _t78(V, r)
+            f_evse_current_regulation_tolerance = v
+            s = 8
+        elif x == 1:
+            v, r = _t78(V, r)
+            f_evse_peak_current_ripple = v
+            s = 7
+        else:
+            raise Fallback
+    if s == 8:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = _t78(V, r)
+        f_evse_peak_current_ripple = v
+        s = 7
+    if s == 7:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            v, r = _t78(V, r)
+            f_evse_energy_to_be_delivered = v
+            s = 9
+        elif x == 1:
+            self = _new(_C24)
+            self.dc_evse_status = f_dc_evse_status
+            self.evse_maximum_current_limit = f_evse_maximum_current_limit
+            self.evse_maximum_power_limit = f_evse_maximum_power_limit
+            self.evse_maximum_voltage_limit = f_evse_maximum_voltage_limit
+            self.evse_minimum_current_limit = f_evse_minimum_current_limit
+            self.evse_minimum_voltage_limit = f_evse_minimum_voltage_limit
+            self.evse_current_regulation_tolerance = f_evse_current_regulation_tolerance
+            self.evse_peak_current_ripple = f_evse_peak_current_ripple
+            self.evse_energy_to_be_delivered = f_evse_energy_to_be_delivered
+            self.__post_init__()
+            return self, r
+        else:
+            raise Fallback
+    if s == 9:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C24)
+        self.dc_evse_status = f_dc_evse_status
+        self.evse_maximum_current_limit = f_evse_maximum_current_limit
+        self.evse_maximum_power_limit = f_evse_maximum_power_limit
+        self.evse_maximum_voltage_limit = f_evse_maximum_voltage_limit
+        self.evse_minimum_current_limit = f_evse_minimum_current_limit
+        self.evse_minimum_voltage_limit = f_evse_minimum_voltage_limit
+        self.evse_current_regulation_tolerance = f_evse_current_regulation_tolerance
+        self.evse_peak_current_ripple = f_evse_peak_current_ripple
+        self.evse_energy_to_be_delivered = f_evse_energy_to_be_delivered
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t22(V: int, r: int) -> tuple[Any, int]:
+    # DC_EVSEStatus -> DCEVSEStatus
+    f_evse_isolation_status = None
+    f_evse_status_code = None
+    f_notification_max_delay = None
+    f_evse_notification = None
+    s = 0
+    if s == 0:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            r -= 4
+            x = (V >> r) & 0xf
+            if x & 0x9:
+                raise Fallback
+            v = _EM36[x >> 1]
+            f_evse_isolation_status = v
+            s = 2
+        elif x == 1:
+            r -= 6
+            x = (V >> r) & 0x3f
+            if x & 0x21:
+                raise Fallback
+            v = _EM39[x >> 1]
+            f_evse_status_code = v
+            s = 1
+        else:
+            raise Fallback
+    if s == 2:
+        r -= 7
+        x = (V >> r) & 0x7f
+        if x & 0x61:
+            raise Fallback
+        x &= 0x3f
+        v = _EM39[x >> 1]
+        f_evse_status_code = v
+        s = 1
+    if s == 1:
+        r -= 2
+        if (V >> r) & 0x3:
+            raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_notification_max_delay = v
+        s = 3
+    if s == 3:
+        r -= 5
+        x = (V >> r) & 0x1f
+        if x & 0x19:
+            raise Fallback
+        x &= 0xf
+        v = _EM7[x >> 1]
+        f_evse_notification = v
+        s = 4
+    if s == 4:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C27)
+        self.evse_isolation_status = f_evse_isolation_status
+        self.evse_status_code = f_evse_status_code
+        self.notification_max_delay = f_notification_max_delay
+        self.evse_notification = f_evse_notification
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t23(V: int, r: int) -> tuple[Any, int]:
+    # DC_EVStatus -> DCEVStatus
+    f_ev_ready = None
+    f_ev_cabin_conditioning = None
+    f_evress_conditioning = None
+    f_ev_error_code = None
+    f_evresssoc = None
+    s = 0
+    if s == 0:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
+            raise Fallback
+        x &= 0x7
+        v = x == 2
+        f_ev_ready = v
+        s = 1
+    if s == 1:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            r -= 3
+            x = (V >> r) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            f_ev_cabin_conditioning = v
+            s = 4
+        elif x == 1:
+            r -= 3
+            x = (V >> r) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            f_evress_conditioning = v
+            s = 3
+        elif x == 2:
+            r -= 6
+            x = (V >> r) & 0x3f
+            if x & 0x21:
+                raise Fallback
+            v = _EM45[x >> 1]
+            f_ev_error_code = v
+            s = 2
+        else:
+            raise Fallback
+    if s == 4:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            r -= 3
+            x = (V >> r) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            f_evress_conditioning = v
+            s = 3
+        elif x == 1:
+            r -= 6
+            x = (V >> r) & 0x3f
+            if x & 0x21:
+                raise Fallback
+            v = _EM45[x >> 1]
+            f_ev_error_code = v
+            s = 2
+        else:
+            raise Fallback
+    if s == 3:
+        r -= 7
+        x = (V >> r) & 0x7f
+        if x & 0x61:
+            raise Fallback
+        x &= 0x3f
+        v = _EM45[x >> 1]
+        f_ev_error_code = v
+        s = 2
+    if s == 2:
+        r -= 10
+        x = (V >> r) & 0x3ff
+        if x & 0x301:
+            raise Fallback
+        x &= 0x1ff
+        v = x >> 1
+        if v > 100:
+            raise Fallback
+        f_evresssoc = v
+        s = 5
+    if s == 5:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C29)
+        self.ev_ready = f_ev_ready
+        self.ev_cabin_conditioning = f_ev_cabin_conditioning
+        self.evress_conditioning = f_evress_conditioning
+        self.ev_error_code = f_ev_error_code
+        self.evresssoc = f_evresssoc
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t24(V: int, r: int) -> tuple[Any, int]:
     # DSAKeyValue -> DSAKeyValue
     f_p = None
     f_q = None
@@ -173,7 +2206,7 @@ def _t1(V: int, r: int) -> tuple[Any, int]:
             f_seed = v
             s = 4
         elif x == 2:
-            self = _new(_C0)
+            self = _new(_C30)
             self.p = f_p
             self.q = f_q
             self.g = f_g
@@ -199,7 +2232,7 @@ def _t1(V: int, r: int) -> tuple[Any, int]:
             f_seed = v
             s = 4
         elif x == 1:
-            self = _new(_C0)
+            self = _new(_C30)
             self.p = f_p
             self.q = f_q
             self.g = f_g
@@ -225,7 +2258,7 @@ def _t1(V: int, r: int) -> tuple[Any, int]:
         r -= 1
         if (V >> r) & 0x1:
             raise Fallback
-        self = _new(_C0)
+        self = _new(_C30)
         self.p = f_p
         self.q = f_q
         self.g = f_g
@@ -238,22 +2271,113 @@ def _t1(V: int, r: int) -> tuple[Any, int]:
     raise Fallback
 
 
-def _t2(V: int, r: int) -> tuple[Any, int]:
+def _t25(V: int, r: int) -> tuple[Any, int]:
     # DigestMethod -> DigestMethod
     raise Fallback
 
 
-def _t3(V: int, r: int) -> tuple[Any, int]:
+def _t26(V: int, r: int) -> tuple[Any, int]:
+    # EVChargeParameter -> EVChargeParameter
+    s = 0
+    if s == 0:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C31)
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t27(V: int, r: int) -> tuple[Any, int]:
+    # EVPowerDeliveryParameter -> EVPowerDeliveryParameter
+    s = 0
+    if s == 0:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C32)
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t28(V: int, r: int) -> tuple[Any, int]:
+    # EVSEChargeParameter -> EVSEChargeParameter
+    s = 0
+    if s == 0:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C33)
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t29(V: int, r: int) -> tuple[Any, int]:
+    # EVSEStatus -> EVSEStatus
+    s = 0
+    if s == 0:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C34)
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t30(V: int, r: int) -> tuple[Any, int]:
+    # EVStatus -> EVStatus
+    s = 0
+    if s == 0:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C35)
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t31(V: int, r: int) -> tuple[Any, int]:
+    # Entry -> Entry
+    f_time_interval = None
+    s = 0
+    if s == 0:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            v, r = _t48(V, r)
+            f_time_interval = v
+            s = 1
+        elif x == 1:
+            raise Fallback
+        else:
+            raise Fallback
+    if s == 1:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C36)
+        self.time_interval = f_time_interval
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t32(V: int, r: int) -> tuple[Any, int]:
     # KeyInfo -> KeyInfo
     raise Fallback
 
 
-def _t4(V: int, r: int) -> tuple[Any, int]:
+def _t33(V: int, r: int) -> tuple[Any, int]:
     # KeyValue -> KeyValue
     raise Fallback
 
 
-def _t5(V: int, r: int) -> tuple[Any, int]:
+def _t34(V: int, r: int) -> tuple[Any, int]:
     # Manifest -> Manifest
     f_reference = []
     f_id = None
@@ -266,7 +2390,7 @@ def _t5(V: int, r: int) -> tuple[Any, int]:
             f_id = v
             s = 2
         elif x == 1:
-            v, r = _t9(V, r)
+            v, r = _t47(V, r)
             f_reference.append(v)
             s = 1
         else:
@@ -275,17 +2399,17 @@ def _t5(V: int, r: int) -> tuple[Any, int]:
         r -= 1
         if (V >> r) & 0x1:
             raise Fallback
-        v, r = _t9(V, r)
+        v, r = _t47(V, r)
         f_reference.append(v)
         s = 1
     while s == 1:
         r -= 2
         x = (V >> r) & 0x3
         if x == 0:
-            v, r = _t9(V, r)
+            v, r = _t47(V, r)
             f_reference.append(v)
         elif x == 1:
-            self = _new(_C1)
+            self = _new(_C37)
             self.reference = f_reference
             self.id = f_id
             self.__post_init__()
@@ -295,17 +2419,455 @@ def _t5(V: int, r: int) -> tuple[Any, int]:
     raise Fallback
 
 
-def _t6(V: int, r: int) -> tuple[Any, int]:
+def _t35(V: int, r: int) -> tuple[Any, int]:
+    # MeteringReceiptReq -> MeteringReceiptReq
+    f_session_id = None
+    f_sa_schedule_tuple_id = None
+    f_meter_info = None
+    f_id = None
+    s = 0
+    if s == 0:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            v, r = rstr(V, r)
+            f_id = v
+            s = 2
+        elif x == 1:
+            r -= 1
+            if (V >> r) & 0x1:
+                raise Fallback
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            f_session_id = v
+            s = 1
+        else:
+            raise Fallback
+    if s == 2:
+        r -= 2
+        if (V >> r) & 0x3:
+            raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_session_id = v
+        s = 1
+    if s == 1:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            r -= 1
+            if (V >> r) & 0x1:
+                raise Fallback
+            r -= 9
+            v = (V >> r) & 0x1FF
+            if v & 0x80:
+                u, r = ruint(V, r, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            f_sa_schedule_tuple_id = v
+            s = 4
+        elif x == 1:
+            v, r = _t81(V, r)
+            f_meter_info = v
+            s = 3
+        else:
+            raise Fallback
+    if s == 4:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = _t81(V, r)
+        f_meter_info = v
+        s = 3
+    if s == 3:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C38)
+        self.session_id = f_session_id
+        self.sa_schedule_tuple_id = f_sa_schedule_tuple_id
+        self.meter_info = f_meter_info
+        self.id = f_id
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t36(V: int, r: int) -> tuple[Any, int]:
+    # MeteringReceiptRes -> MeteringReceiptRes
+    f_response_code = None
+    f_ac_evse_status = None
+    s = 0
+    if s == 0:
+        r -= 8
+        x = (V >> r) & 0xff
+        if x & 0xc1:
+            raise Fallback
+        x &= 0x7f
+        v = _EM11[x >> 1]
+        f_response_code = v
+        s = 1
+    if s == 1:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = _t2(V, r)
+        f_ac_evse_status = v
+        s = 2
+    if s == 2:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C39)
+        self.response_code = f_response_code
+        self.ac_evse_status = f_ac_evse_status
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t37(V: int, r: int) -> tuple[Any, int]:
     # Object -> Object
     raise Fallback
 
 
-def _t7(V: int, r: int) -> tuple[Any, int]:
+def _t38(V: int, r: int) -> tuple[Any, int]:
     # PGPData -> PGPData
     raise Fallback
 
 
-def _t8(V: int, r: int) -> tuple[Any, int]:
+def _t39(V: int, r: int) -> tuple[Any, int]:
+    # PMaxScheduleEntry -> PMaxScheduleEntry
+    f_time_interval = None
+    f_p_max = None
+    s = 0
+    if s == 0:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            v, r = _t48(V, r)
+            f_time_interval = v
+            s = 1
+        elif x == 1:
+            raise Fallback
+        else:
+            raise Fallback
+    if s == 1:
+        r -= 2
+        if (V >> r) & 0x3:
+            raise Fallback
+        r -= 9
+        v = (V >> r) & 0x1FF
+        if v & 0x80:
+            u, r = ruint(V, r, v & 0xFF)
+            v = -u - 1 if v & 0x100 else u
+        elif v > 0xFF:
+            v = 0xFF - v
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_p_max = v
+        s = 2
+    if s == 2:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C40)
+        self.time_interval = f_time_interval
+        self.p_max = f_p_max
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t40(V: int, r: int) -> tuple[Any, int]:
+    # PaymentDetailsReq -> PaymentDetailsReq
+    f_contract_id = None
+    f_contract_signature_cert_chain = None
+    s = 0
+    if s == 0:
+        r -= 2
+        if (V >> r) & 0x3:
+            raise Fallback
+        v, r = rstr(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_contract_id = v
+        s = 1
+    if s == 1:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = _t80(V, r)
+        f_contract_signature_cert_chain = v
+        s = 2
+    if s == 2:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C41)
+        self.contract_id = f_contract_id
+        self.contract_signature_cert_chain = f_contract_signature_cert_chain
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t41(V: int, r: int) -> tuple[Any, int]:
+    # PaymentDetailsRes -> PaymentDetailsRes
+    f_response_code = None
+    f_gen_challenge = None
+    f_date_time_now = None
+    s = 0
+    if s == 0:
+        r -= 8
+        x = (V >> r) & 0xff
+        if x & 0xc1:
+            raise Fallback
+        x &= 0x7f
+        v = _EM11[x >> 1]
+        f_response_code = v
+        s = 1
+    if s == 1:
+        r -= 2
+        if (V >> r) & 0x3:
+            raise Fallback
+        v, r = rstr(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_gen_challenge = v
+        s = 2
+    if s == 2:
+        r -= 2
+        if (V >> r) & 0x3:
+            raise Fallback
+        r -= 9
+        v = (V >> r) & 0x1FF
+        if v & 0x80:
+            u, r = ruint(V, r, v & 0xFF)
+            v = -u - 1 if v & 0x100 else u
+        elif v > 0xFF:
+            v = 0xFF - v
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_date_time_now = v
+        s = 3
+    if s == 3:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C42)
+        self.response_code = f_response_code
+        self.gen_challenge = f_gen_challenge
+        self.date_time_now = f_date_time_now
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t42(V: int, r: int) -> tuple[Any, int]:
+    # PowerDeliveryReq -> PowerDeliveryReq
+    f_ready_to_charge_state = None
+    f_charging_profile = None
+    f_ev_power_delivery_parameter = None
+    s = 0
+    if s == 0:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
+            raise Fallback
+        x &= 0x7
+        v = x == 2
+        f_ready_to_charge_state = v
+        s = 1
+    if s == 1:
+        r -= 3
+        x = (V >> r) & 0x7
+        if x == 0:
+            v, r = _t82(V, r)
+            f_charging_profile = v
+            s = 3
+        elif x == 1:
+            v, r = _t20(V, r)
+            f_ev_power_delivery_parameter = v
+            s = 2
+        elif x == 2:
+            raise Fallback
+        elif x == 3:
+            self = _new(_C43)
+            self.ready_to_charge_state = f_ready_to_charge_state
+            self.charging_profile = f_charging_profile
+            self.ev_power_delivery_parameter = f_ev_power_delivery_parameter
+            self.__post_init__()
+            return self, r
+        else:
+            raise Fallback
+    if s == 3:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            v, r = _t20(V, r)
+            f_ev_power_delivery_parameter = v
+            s = 2
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            self = _new(_C43)
+            self.ready_to_charge_state = f_ready_to_charge_state
+            self.charging_profile = f_charging_profile
+            self.ev_power_delivery_parameter = f_ev_power_delivery_parameter
+            self.__post_init__()
+            return self, r
+        else:
+            raise Fallback
+    if s == 2:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C43)
+        self.ready_to_charge_state = f_ready_to_charge_state
+        self.charging_profile = f_charging_profile
+        self.ev_power_delivery_parameter = f_ev_power_delivery_parameter
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t43(V: int, r: int) -> tuple[Any, int]:
+    # PowerDeliveryRes -> PowerDeliveryRes
+    f_response_code = None
+    f_evse_status = None
+    s = 0
+    if s == 0:
+        r -= 8
+        x = (V >> r) & 0xff
+        if x & 0xc1:
+            raise Fallback
+        x &= 0x7f
+        v = _EM11[x >> 1]
+        f_response_code = v
+        s = 1
+    if s == 1:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            v, r = _t2(V, r)
+            f_evse_status = v
+            s = 2
+        elif x == 1:
+            v, r = _t22(V, r)
+            f_evse_status = v
+            s = 2
+        elif x == 2:
+            raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C44)
+        self.response_code = f_response_code
+        self.evse_status = f_evse_status
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t44(V: int, r: int) -> tuple[Any, int]:
+    # PreChargeReq -> PreChargeReq
+    f_dc_ev_status = None
+    f_ev_target_voltage = None
+    f_ev_target_current = None
+    s = 0
+    if s == 0:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = _t23(V, r)
+        f_dc_ev_status = v
+        s = 1
+    if s == 1:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = _t78(V, r)
+        f_ev_target_voltage = v
+        s = 2
+    if s == 2:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = _t78(V, r)
+        f_ev_target_current = v
+        s = 3
+    if s == 3:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C45)
+        self.dc_ev_status = f_dc_ev_status
+        self.ev_target_voltage = f_ev_target_voltage
+        self.ev_target_current = f_ev_target_current
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t45(V: int, r: int) -> tuple[Any, int]:
+    # PreChargeRes -> PreChargeRes
+    f_response_code = None
+    f_dc_evse_status = None
+    f_evse_present_voltage = None
+    s = 0
+    if s == 0:
+        r -= 8
+        x = (V >> r) & 0xff
+        if x & 0xc1:
+            raise Fallback
+        x &= 0x7f
+        v = _EM11[x >> 1]
+        f_response_code = v
+        s = 1
+    if s == 1:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = _t22(V, r)
+        f_dc_evse_status = v
+        s = 2
+    if s == 2:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = _t78(V, r)
+        f_evse_present_voltage = v
+        s = 3
+    if s == 3:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C46)
+        self.response_code = f_response_code
+        self.dc_evse_status = f_dc_evse_status
+        self.evse_present_voltage = f_evse_present_voltage
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t46(V: int, r: int) -> tuple[Any, int]:
     # RSAKeyValue -> RSAKeyValue
     f_modulus = None
     f_exponent = None
@@ -334,7 +2896,7 @@ def _t8(V: int, r: int) -> tuple[Any, int]:
         r -= 1
         if (V >> r) & 0x1:
             raise Fallback
-        self = _new(_C2)
+        self = _new(_C47)
         self.modulus = f_modulus
         self.exponent = f_exponent
         self.__post_init__()
@@ -342,7 +2904,7 @@ def _t8(V: int, r: int) -> tuple[Any, int]:
     raise Fallback
 
 
-def _t9(V: int, r: int) -> tuple[Any, int]:
+def _t47(V: int, r: int) -> tuple[Any, int]:
     # Reference -> Reference
     f_transforms = None
     f_digest_method = None
@@ -367,11 +2929,11 @@ def _t9(V: int, r: int) -> tuple[Any, int]:
             f_uri = v
             s = 3
         elif x == 3:
-            v, r = _t19(V, r)
+            v, r = _t73(V, r)
             f_transforms = v
             s = 2
         elif x == 4:
-            v, r = _t2(V, r)
+            v, r = _t25(V, r)
             f_digest_method = v
             s = 1
         else:
@@ -388,11 +2950,11 @@ def _t9(V: int, r: int) -> tuple[Any, int]:
             f_uri = v
             s = 3
         elif x == 2:
-            v, r = _t19(V, r)
+            v, r = _t73(V, r)
             f_transforms = v
             s = 2
         elif x == 3:
-            v, r = _t2(V, r)
+            v, r = _t25(V, r)
             f_digest_method = v
             s = 1
         else:
@@ -405,11 +2967,11 @@ def _t9(V: int, r: int) -> tuple[Any, int]:
             f_uri = v
             s = 3
         elif x == 1:
-            v, r = _t19(V, r)
+            v, r = _t73(V, r)
             f_transforms = v
             s = 2
         elif x == 2:
-            v, r = _t2(V, r)
+            v, r = _t25(V, r)
             f_digest_method = v
             s = 1
         else:
@@ -418,11 +2980,11 @@ def _t9(V: int, r: int) -> tuple[Any, int]:
         r -= 2
         x = (V >> r) & 0x3
         if x == 0:
-            v, r = _t19(V, r)
+            v, r = _t73(V, r)
             f_transforms = v
             s = 2
         elif x == 1:
-            v, r = _t2(V, r)
+            v, r = _t25(V, r)
             f_digest_method = v
             s = 1
         else:
@@ -431,7 +2993,7 @@ def _t9(V: int, r: int) -> tuple[Any, int]:
         r -= 1
         if (V >> r) & 0x1:
             raise Fallback
-        v, r = _t2(V, r)
+        v, r = _t25(V, r)
         f_digest_method = v
         s = 1
     if s == 1:
@@ -448,7 +3010,7 @@ def _t9(V: int, r: int) -> tuple[Any, int]:
         r -= 1
         if (V >> r) & 0x1:
             raise Fallback
-        self = _new(_C3)
+        self = _new(_C48)
         self.transforms = f_transforms
         self.digest_method = f_digest_method
         self.digest_value = f_digest_value
@@ -460,7 +3022,61 @@ def _t9(V: int, r: int) -> tuple[Any, int]:
     raise Fallback
 
 
-def _t10(V: int, r: int) -> tuple[Any, int]:
+def _t48(V: int, r: int) -> tuple[Any, int]:
+    # RelativeTimeInterval -> RelativeTimeInterval
+    f_start = None
+    f_duration = None
+    s = 0
+    if s == 0:
+        r -= 2
+        if (V >> r) & 0x3:
+            raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_start = v
+        s = 1
+    if s == 1:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            r -= 1
+            if (V >> r) & 0x1:
+                raise Fallback
+            r -= 8
+            v = (V >> r) & 0xFF
+            if v > 0x7F:
+                v, r = ruint(V, r, v)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            f_duration = v
+            s = 2
+        elif x == 1:
+            self = _new(_C49)
+            self.start = f_start
+            self.duration = f_duration
+            self.__post_init__()
+            return self, r
+        else:
+            raise Fallback
+    if s == 2:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C49)
+        self.start = f_start
+        self.duration = f_duration
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t49(V: int, r: int) -> tuple[Any, int]:
     # RetrievalMethod -> RetrievalMethod
     f_transforms = None
     f_uri = None
@@ -478,11 +3094,11 @@ def _t10(V: int, r: int) -> tuple[Any, int]:
             f_uri = v
             s = 2
         elif x == 2:
-            v, r = _t19(V, r)
+            v, r = _t73(V, r)
             f_transforms = v
             s = 1
         elif x == 3:
-            self = _new(_C4)
+            self = _new(_C50)
             self.transforms = f_transforms
             self.uri = f_uri
             self.type = f_type
@@ -498,11 +3114,11 @@ def _t10(V: int, r: int) -> tuple[Any, int]:
             f_uri = v
             s = 2
         elif x == 1:
-            v, r = _t19(V, r)
+            v, r = _t73(V, r)
             f_transforms = v
             s = 1
         elif x == 2:
-            self = _new(_C4)
+            self = _new(_C50)
             self.transforms = f_transforms
             self.uri = f_uri
             self.type = f_type
@@ -514,11 +3130,11 @@ def _t10(V: int, r: int) -> tuple[Any, int]:
         r -= 2
         x = (V >> r) & 0x3
         if x == 0:
-            v, r = _t19(V, r)
+            v, r = _t73(V, r)
             f_transforms = v
             s = 1
         elif x == 1:
-            self = _new(_C4)
+            self = _new(_C50)
             self.transforms = f_transforms
             self.uri = f_uri
             self.type = f_type
@@ -530,7 +3146,7 @@ def _t10(V: int, r: int) -> tuple[Any, int]:
         r -= 1
         if (V >> r) & 0x1:
             raise Fallback
-        self = _new(_C4)
+        self = _new(_C50)
         self.transforms = f_transforms
         self.uri = f_uri
         self.type = f_type
@@ -539,12 +3155,536 @@ def _t10(V: int, r: int) -> tuple[Any, int]:
     raise Fallback
 
 
-def _t11(V: int, r: int) -> tuple[Any, int]:
+def _t50(V: int, r: int) -> tuple[Any, int]:
+    # SAScheduleList -> SAScheduleList
+    f_sa_schedule_tuple = []
+    s = 0
+    if s == 0:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = _t83(V, r)
+        f_sa_schedule_tuple.append(v)
+        s = 1
+    while s == 1:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            v, r = _t83(V, r)
+            f_sa_schedule_tuple.append(v)
+        elif x == 1:
+            self = _new(_C51)
+            self.sa_schedule_tuple = f_sa_schedule_tuple
+            self.__post_init__()
+            return self, r
+        else:
+            raise Fallback
+    raise Fallback
+
+
+def _t51(V: int, r: int) -> tuple[Any, int]:
+    # SASchedules -> SASchedules
+    s = 0
+    if s == 0:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C52)
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t52(V: int, r: int) -> tuple[Any, int]:
     # SPKIData -> SPKIData
     raise Fallback
 
 
-def _t12(V: int, r: int) -> tuple[Any, int]:
+def _t53(V: int, r: int) -> tuple[Any, int]:
+    # SalesTariffEntry -> SalesTariffEntry
+    f_time_interval = None
+    f_e_price_level = None
+    f_consumption_cost = []
+    s = 0
+    if s == 0:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            v, r = _t48(V, r)
+            f_time_interval = v
+            s = 1
+        elif x == 1:
+            raise Fallback
+        else:
+            raise Fallback
+    if s == 1:
+        r -= 11
+        x = (V >> r) & 0x7ff
+        if x & 0x601:
+            raise Fallback
+        x &= 0x3ff
+        v = x >> 1
+        f_e_price_level = v
+        s = 2
+    while s == 2:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            v, r = _t84(V, r)
+            f_consumption_cost.append(v)
+        elif x == 1:
+            self = _new(_C53)
+            self.time_interval = f_time_interval
+            self.e_price_level = f_e_price_level
+            self.consumption_cost = f_consumption_cost
+            self.__post_init__()
+            return self, r
+        else:
+            raise Fallback
+    raise Fallback
+
+
+def _t54(V: int, r: int) -> tuple[Any, int]:
+    # ServiceCharge -> ServiceCharge
+    f_service_tag = None
+    f_free_service = None
+    f_energy_transfer_type = None
+    s = 0
+    if s == 0:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = _t85(V, r)
+        f_service_tag = v
+        s = 1
+    if s == 1:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
+            raise Fallback
+        x &= 0x7
+        v = x == 2
+        f_free_service = v
+        s = 2
+    if s == 2:
+        r -= 7
+        x = (V >> r) & 0x7f
+        if x & 0x61:
+            raise Fallback
+        x &= 0x3f
+        v = _EM68[x >> 1]
+        f_energy_transfer_type = v
+        s = 3
+    if s == 3:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C55)
+        self.service_tag = f_service_tag
+        self.free_service = f_free_service
+        self.energy_transfer_type = f_energy_transfer_type
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t55(V: int, r: int) -> tuple[Any, int]:
+    # ServiceDetailReq -> ServiceDetailReq
+    f_service_id = None
+    s = 0
+    if s == 0:
+        r -= 2
+        if (V >> r) & 0x3:
+            raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_service_id = v
+        s = 1
+    if s == 1:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C56)
+        self.service_id = f_service_id
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t56(V: int, r: int) -> tuple[Any, int]:
+    # ServiceDetailRes -> ServiceDetailRes
+    f_response_code = None
+    f_service_id = None
+    f_service_parameter_list = None
+    s = 0
+    if s == 0:
+        r -= 8
+        x = (V >> r) & 0xff
+        if x & 0xc1:
+            raise Fallback
+        x &= 0x7f
+        v = _EM11[x >> 1]
+        f_response_code = v
+        s = 1
+    if s == 1:
+        r -= 2
+        if (V >> r) & 0x3:
+            raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_service_id = v
+        s = 2
+    if s == 2:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            v, r = _t86(V, r)
+            f_service_parameter_list = v
+            s = 3
+        elif x == 1:
+            self = _new(_C57)
+            self.response_code = f_response_code
+            self.service_id = f_service_id
+            self.service_parameter_list = f_service_parameter_list
+            self.__post_init__()
+            return self, r
+        else:
+            raise Fallback
+    if s == 3:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C57)
+        self.response_code = f_response_code
+        self.service_id = f_service_id
+        self.service_parameter_list = f_service_parameter_list
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t57(V: int, r: int) -> tuple[Any, int]:
+    # ServiceDiscoveryReq -> ServiceDiscoveryReq
+    f_service_scope = None
+    f_service_category = None
+    s = 0
+    if s == 0:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            r -= 1
+            if (V >> r) & 0x1:
+                raise Fallback
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            f_service_scope = v
+            s = 2
+        elif x == 1:
+            r -= 4
+            x = (V >> r) & 0xf
+            if x & 0x9:
+                raise Fallback
+            v = _EM73[x >> 1]
+            f_service_category = v
+            s = 1
+        elif x == 2:
+            self = _new(_C59)
+            self.service_scope = f_service_scope
+            self.service_category = f_service_category
+            self.__post_init__()
+            return self, r
+        else:
+            raise Fallback
+    if s == 2:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            r -= 4
+            x = (V >> r) & 0xf
+            if x & 0x9:
+                raise Fallback
+            v = _EM73[x >> 1]
+            f_service_category = v
+            s = 1
+        elif x == 1:
+            self = _new(_C59)
+            self.service_scope = f_service_scope
+            self.service_category = f_service_category
+            self.__post_init__()
+            return self, r
+        else:
+            raise Fallback
+    if s == 1:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C59)
+        self.service_scope = f_service_scope
+        self.service_category = f_service_category
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t58(V: int, r: int) -> tuple[Any, int]:
+    # ServiceDiscoveryRes -> ServiceDiscoveryRes
+    f_response_code = None
+    f_payment_options = None
+    f_charge_service = None
+    f_service_list = None
+    s = 0
+    if s == 0:
+        r -= 8
+        x = (V >> r) & 0xff
+        if x & 0xc1:
+            raise Fallback
+        x &= 0x7f
+        v = _EM11[x >> 1]
+        f_response_code = v
+        s = 1
+    if s == 1:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = _t87(V, r)
+        f_payment_options = v
+        s = 2
+    if s == 2:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = _t54(V, r)
+        f_charge_service = v
+        s = 3
+    if s == 3:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            v, r = _t88(V, r)
+            f_service_list = v
+            s = 4
+        elif x == 1:
+            self = _new(_C60)
+            self.response_code = f_response_code
+            self.payment_options = f_payment_options
+            self.charge_service = f_charge_service
+            self.service_list = f_service_list
+            self.__post_init__()
+            return self, r
+        else:
+            raise Fallback
+    if s == 4:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C60)
+        self.response_code = f_response_code
+        self.payment_options = f_payment_options
+        self.charge_service = f_charge_service
+        self.service_list = f_service_list
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t59(V: int, r: int) -> tuple[Any, int]:
+    # ServicePaymentSelectionReq -> ServicePaymentSelectionReq
+    f_selected_payment_option = None
+    f_selected_service_list = None
+    s = 0
+    if s == 0:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
+            raise Fallback
+        x &= 0x7
+        v = _EM76[x >> 1]
+        f_selected_payment_option = v
+        s = 1
+    if s == 1:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = _t89(V, r)
+        f_selected_service_list = v
+        s = 2
+    if s == 2:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C62)
+        self.selected_payment_option = f_selected_payment_option
+        self.selected_service_list = f_selected_service_list
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t60(V: int, r: int) -> tuple[Any, int]:
+    # ServicePaymentSelectionRes -> ServicePaymentSelectionRes
+    f_response_code = None
+    s = 0
+    if s == 0:
+        r -= 8
+        x = (V >> r) & 0xff
+        if x & 0xc1:
+            raise Fallback
+        x &= 0x7f
+        v = _EM11[x >> 1]
+        f_response_code = v
+        s = 1
+    if s == 1:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C63)
+        self.response_code = f_response_code
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t61(V: int, r: int) -> tuple[Any, int]:
+    # SessionSetupReq -> SessionSetupReq
+    f_evcc_id = None
+    s = 0
+    if s == 0:
+        r -= 2
+        if (V >> r) & 0x3:
+            raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_evcc_id = v
+        s = 1
+    if s == 1:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C64)
+        self.evcc_id = f_evcc_id
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t62(V: int, r: int) -> tuple[Any, int]:
+    # SessionSetupRes -> SessionSetupRes
+    f_response_code = None
+    f_evse_id = None
+    f_date_time_now = None
+    s = 0
+    if s == 0:
+        r -= 8
+        x = (V >> r) & 0xff
+        if x & 0xc1:
+            raise Fallback
+        x &= 0x7f
+        v = _EM11[x >> 1]
+        f_response_code = v
+        s = 1
+    if s == 1:
+        r -= 2
+        if (V >> r) & 0x3:
+            raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_evse_id = v
+        s = 2
+    if s == 2:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            r -= 1
+            if (V >> r) & 0x1:
+                raise Fallback
+            r -= 9
+            v = (V >> r) & 0x1FF
+            if v & 0x80:
+                u, r = ruint(V, r, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            f_date_time_now = v
+            s = 3
+        elif x == 1:
+            self = _new(_C65)
+            self.response_code = f_response_code
+            self.evse_id = f_evse_id
+            self.date_time_now = f_date_time_now
+            self.__post_init__()
+            return self, r
+        else:
+            raise Fallback
+    if s == 3:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C65)
+        self.response_code = f_response_code
+        self.evse_id = f_evse_id
+        self.date_time_now = f_date_time_now
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t63(V: int, r: int) -> tuple[Any, int]:
+    # SessionStopReq -> SessionStopReq
+    s = 0
+    if s == 0:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C66)
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t64(V: int, r: int) -> tuple[Any, int]:
+    # SessionStopRes -> SessionStopRes
+    f_response_code = None
+    s = 0
+    if s == 0:
+        r -= 8
+        x = (V >> r) & 0xff
+        if x & 0xc1:
+            raise Fallback
+        x &= 0x7f
+        v = _EM11[x >> 1]
+        f_response_code = v
+        s = 1
+    if s == 1:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C67)
+        self.response_code = f_response_code
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t65(V: int, r: int) -> tuple[Any, int]:
     # Signature -> Signature
     f_signed_info = None
     f_signature_value = None
@@ -560,7 +3700,7 @@ def _t12(V: int, r: int) -> tuple[Any, int]:
             f_id = v
             s = 2
         elif x == 1:
-            v, r = _t17(V, r)
+            v, r = _t70(V, r)
             f_signed_info = v
             s = 1
         else:
@@ -569,29 +3709,29 @@ def _t12(V: int, r: int) -> tuple[Any, int]:
         r -= 1
         if (V >> r) & 0x1:
             raise Fallback
-        v, r = _t17(V, r)
+        v, r = _t70(V, r)
         f_signed_info = v
         s = 1
     if s == 1:
         r -= 1
         if (V >> r) & 0x1:
             raise Fallback
-        v, r = _t16(V, r)
+        v, r = _t69(V, r)
         f_signature_value = v
         s = 3
     if s == 3:
         r -= 2
         x = (V >> r) & 0x3
         if x == 0:
-            v, r = _t3(V, r)
+            v, r = _t32(V, r)
             f_key_info = v
             s = 4
         elif x == 1:
-            v, r = _t6(V, r)
+            v, r = _t37(V, r)
             f_object.append(v)
             s = 4
         elif x == 2:
-            self = _new(_C5)
+            self = _new(_C68)
             self.signed_info = f_signed_info
             self.signature_value = f_signature_value
             self.key_info = f_key_info
@@ -605,10 +3745,10 @@ def _t12(V: int, r: int) -> tuple[Any, int]:
         r -= 2
         x = (V >> r) & 0x3
         if x == 0:
-            v, r = _t6(V, r)
+            v, r = _t37(V, r)
             f_object.append(v)
         elif x == 1:
-            self = _new(_C5)
+            self = _new(_C68)
             self.signed_info = f_signed_info
             self.signature_value = f_signature_value
             self.key_info = f_key_info
@@ -621,12 +3761,12 @@ def _t12(V: int, r: int) -> tuple[Any, int]:
     raise Fallback
 
 
-def _t13(V: int, r: int) -> tuple[Any, int]:
+def _t66(V: int, r: int) -> tuple[Any, int]:
     # SignatureMethod -> SignatureMethod
     raise Fallback
 
 
-def _t14(V: int, r: int) -> tuple[Any, int]:
+def _t67(V: int, r: int) -> tuple[Any, int]:
     # SignatureProperties -> SignatureProperties
     f_signature_property = []
     f_id = None
@@ -639,7 +3779,7 @@ def _t14(V: int, r: int) -> tuple[Any, int]:
             f_id = v
             s = 2
         elif x == 1:
-            v, r = _t15(V, r)
+            v, r = _t68(V, r)
             f_signature_property.append(v)
             s = 1
         else:
@@ -648,17 +3788,17 @@ def _t14(V: int, r: int) -> tuple[Any, int]:
         r -= 1
         if (V >> r) & 0x1:
             raise Fallback
-        v, r = _t15(V, r)
+        v, r = _t68(V, r)
         f_signature_property.append(v)
         s = 1
     while s == 1:
         r -= 2
         x = (V >> r) & 0x3
         if x == 0:
-            v, r = _t15(V, r)
+            v, r = _t68(V, r)
             f_signature_property.append(v)
         elif x == 1:
-            self = _new(_C6)
+            self = _new(_C69)
             self.signature_property = f_signature_property
             self.id = f_id
             self.__post_init__()
@@ -668,12 +3808,12 @@ def _t14(V: int, r: int) -> tuple[Any, int]:
     raise Fallback
 
 
-def _t15(V: int, r: int) -> tuple[Any, int]:
+def _t68(V: int, r: int) -> tuple[Any, int]:
     # SignatureProperty -> SignatureProperty
     raise Fallback
 
 
-def _t16(V: int, r: int) -> tuple[Any, int]:
+def _t69(V: int, r: int) -> tuple[Any, int]:
     # SignatureValue -> SignatureValue
     f_value = None
     f_id = None
@@ -702,7 +3842,7 @@ def _t16(V: int, r: int) -> tuple[Any, int]:
         r -= 1
         if (V >> r) & 0x1:
             raise Fallback
-        self = _new(_C7)
+        self = _new(_C70)
         self.value = f_value
         self.id = f_id
         self.__post_init__()
@@ -710,7 +3850,7 @@ def _t16(V: int, r: int) -> tuple[Any, int]:
     raise Fallback
 
 
-def _t17(V: int, r: int) -> tuple[Any, int]:
+def _t70(V: int, r: int) -> tuple[Any, int]:
     # SignedInfo -> SignedInfo
     f_canonicalization_method = None
     f_signature_method = None
@@ -725,7 +3865,7 @@ def _t17(V: int, r: int) -> tuple[Any, int]:
             f_id = v
             s = 2
         elif x == 1:
-            v, r = _t0(V, r)
+            v, r = _t6(V, r)
             f_canonicalization_method = v
             s = 1
         else:
@@ -734,31 +3874,31 @@ def _t17(V: int, r: int) -> tuple[Any, int]:
         r -= 1
         if (V >> r) & 0x1:
             raise Fallback
-        v, r = _t0(V, r)
+        v, r = _t6(V, r)
         f_canonicalization_method = v
         s = 1
     if s == 1:
         r -= 1
         if (V >> r) & 0x1:
             raise Fallback
-        v, r = _t13(V, r)
+        v, r = _t66(V, r)
         f_signature_method = v
         s = 3
     if s == 3:
         r -= 1
         if (V >> r) & 0x1:
             raise Fallback
-        v, r = _t9(V, r)
+        v, r = _t47(V, r)
         f_reference.append(v)
         s = 4
     while s == 4:
         r -= 2
         x = (V >> r) & 0x3
         if x == 0:
-            v, r = _t9(V, r)
+            v, r = _t47(V, r)
             f_reference.append(v)
         elif x == 1:
-            self = _new(_C8)
+            self = _new(_C71)
             self.canonicalization_method = f_canonicalization_method
             self.signature_method = f_signature_method
             self.reference = f_reference
@@ -770,12 +3910,25 @@ def _t17(V: int, r: int) -> tuple[Any, int]:
     raise Fallback
 
 
-def _t18(V: int, r: int) -> tuple[Any, int]:
+def _t71(V: int, r: int) -> tuple[Any, int]:
+    # TimeInterval -> Interval
+    s = 0
+    if s == 0:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C72)
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t72(V: int, r: int) -> tuple[Any, int]:
     # Transform -> Transform
     raise Fallback
 
 
-def _t19(V: int, r: int) -> tuple[Any, int]:
+def _t73(V: int, r: int) -> tuple[Any, int]:
     # Transforms -> Transforms
     f_transform = []
     s = 0
@@ -783,17 +3936,17 @@ def _t19(V: int, r: int) -> tuple[Any, int]:
         r -= 1
         if (V >> r) & 0x1:
             raise Fallback
-        v, r = _t18(V, r)
+        v, r = _t72(V, r)
         f_transform.append(v)
         s = 1
     while s == 1:
         r -= 2
         x = (V >> r) & 0x3
         if x == 0:
-            v, r = _t18(V, r)
+            v, r = _t72(V, r)
             f_transform.append(v)
         elif x == 1:
-            self = _new(_C9)
+            self = _new(_C73)
             self.transform = f_transform
             self.__post_init__()
             return self, r
@@ -802,92 +3955,1707 @@ def _t19(V: int, r: int) -> tuple[Any, int]:
     raise Fallback
 
 
-def _t20(V: int, r: int) -> tuple[Any, int]:
+def _t74(V: int, r: int) -> tuple[Any, int]:
+    # V2G_Message -> V2GMessage
+    f_header = None
+    f_body = None
+    s = 0
+    if s == 0:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = _t90(V, r)
+        f_header = v
+        s = 1
+    if s == 1:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = _t91(V, r)
+        f_body = v
+        s = 2
+    if s == 2:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C74)
+        self.header = f_header
+        self.body = f_body
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t75(V: int, r: int) -> tuple[Any, int]:
+    # WeldingDetectionReq -> WeldingDetectionReq
+    f_dc_ev_status = None
+    s = 0
+    if s == 0:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = _t23(V, r)
+        f_dc_ev_status = v
+        s = 1
+    if s == 1:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C75)
+        self.dc_ev_status = f_dc_ev_status
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t76(V: int, r: int) -> tuple[Any, int]:
+    # WeldingDetectionRes -> WeldingDetectionRes
+    f_response_code = None
+    f_dc_evse_status = None
+    f_evse_present_voltage = None
+    s = 0
+    if s == 0:
+        r -= 8
+        x = (V >> r) & 0xff
+        if x & 0xc1:
+            raise Fallback
+        x &= 0x7f
+        v = _EM11[x >> 1]
+        f_response_code = v
+        s = 1
+    if s == 1:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = _t22(V, r)
+        f_dc_evse_status = v
+        s = 2
+    if s == 2:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = _t78(V, r)
+        f_evse_present_voltage = v
+        s = 3
+    if s == 3:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C76)
+        self.response_code = f_response_code
+        self.dc_evse_status = f_dc_evse_status
+        self.evse_present_voltage = f_evse_present_voltage
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t77(V: int, r: int) -> tuple[Any, int]:
     # X509Data -> X509Data
+    raise Fallback
+
+
+def _t78(V: int, r: int) -> tuple[Any, int]:
+    # PhysicalValueType -> PhysicalValue
+    f_multiplier = None
+    f_unit = None
+    f_value = None
+    s = 0
+    if s == 0:
+        r -= 6
+        x = (V >> r) & 0x3f
+        if x & 0x31:
+            raise Fallback
+        x &= 0x1f
+        v = (x >> 1) + -3
+        if v > 3:
+            raise Fallback
+        f_multiplier = v
+        s = 1
+    if s == 1:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            r -= 6
+            x = (V >> r) & 0x3f
+            if x & 0x21:
+                raise Fallback
+            v = _EM81[x >> 1]
+            f_unit = v
+            s = 3
+        elif x == 1:
+            r -= 1
+            if (V >> r) & 0x1:
+                raise Fallback
+            r -= 9
+            v = (V >> r) & 0x1FF
+            if v & 0x80:
+                u, r = ruint(V, r, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            f_value = v
+            s = 2
+        else:
+            raise Fallback
+    if s == 3:
+        r -= 2
+        if (V >> r) & 0x3:
+            raise Fallback
+        r -= 9
+        v = (V >> r) & 0x1FF
+        if v & 0x80:
+            u, r = ruint(V, r, v & 0xFF)
+            v = -u - 1 if v & 0x100 else u
+        elif v > 0xFF:
+            v = 0xFF - v
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_value = v
+        s = 2
+    if s == 2:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C78)
+        self.multiplier = f_multiplier
+        self.unit = f_unit
+        self.value = f_value
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t79(V: int, r: int) -> tuple[Any, int]:
+    # ListOfRootCertificateIDsType -> ListOfRootCertificateIDs
+    f_root_certificate_id = []
+    s = 0
+    if s == 0:
+        r -= 2
+        if (V >> r) & 0x3:
+            raise Fallback
+        v, r = rstr(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_root_certificate_id.append(v)
+        s = 1
+    while s == 1:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            r -= 1
+            if (V >> r) & 0x1:
+                raise Fallback
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            f_root_certificate_id.append(v)
+        elif x == 1:
+            self = _new(_C79)
+            self.root_certificate_id = f_root_certificate_id
+            self.__post_init__()
+            return self, r
+        else:
+            raise Fallback
+    raise Fallback
+
+
+def _t80(V: int, r: int) -> tuple[Any, int]:
+    # CertificateChainType -> CertificateChain
+    f_certificate = None
+    f_sub_certificates = None
+    s = 0
+    if s == 0:
+        r -= 2
+        if (V >> r) & 0x3:
+            raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_certificate = v
+        s = 1
+    if s == 1:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            v, r = _t92(V, r)
+            f_sub_certificates = v
+            s = 2
+        elif x == 1:
+            self = _new(_C80)
+            self.certificate = f_certificate
+            self.sub_certificates = f_sub_certificates
+            self.__post_init__()
+            return self, r
+        else:
+            raise Fallback
+    if s == 2:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C80)
+        self.certificate = f_certificate
+        self.sub_certificates = f_sub_certificates
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t81(V: int, r: int) -> tuple[Any, int]:
+    # MeterInfoType -> MeterInfo
+    f_meter_id = None
+    f_meter_reading = None
+    f_sig_meter_reading = None
+    f_meter_status = None
+    f_t_meter = None
+    s = 0
+    if s == 0:
+        r -= 2
+        if (V >> r) & 0x3:
+            raise Fallback
+        v, r = rstr(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_meter_id = v
+        s = 1
+    if s == 1:
+        r -= 3
+        x = (V >> r) & 0x7
+        if x == 0:
+            v, r = _t78(V, r)
+            f_meter_reading = v
+            s = 5
+        elif x == 1:
+            r -= 1
+            if (V >> r) & 0x1:
+                raise Fallback
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            f_sig_meter_reading = v
+            s = 4
+        elif x == 2:
+            r -= 1
+            if (V >> r) & 0x1:
+                raise Fallback
+            r -= 9
+            v = (V >> r) & 0x1FF
+            if v & 0x80:
+                u, r = ruint(V, r, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            f_meter_status = v
+            s = 3
+        elif x == 3:
+            r -= 1
+            if (V >> r) & 0x1:
+                raise Fallback
+            r -= 9
+            v = (V >> r) & 0x1FF
+            if v & 0x80:
+                u, r = ruint(V, r, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            f_t_meter = v
+            s = 2
+        elif x == 4:
+            self = _new(_C81)
+            self.meter_id = f_meter_id
+            self.meter_reading = f_meter_reading
+            self.sig_meter_reading = f_sig_meter_reading
+            self.meter_status = f_meter_status
+            self.t_meter = f_t_meter
+            self.__post_init__()
+            return self, r
+        else:
+            raise Fallback
+    if s == 5:
+        r -= 3
+        x = (V >> r) & 0x7
+        if x == 0:
+            r -= 1
+            if (V >> r) & 0x1:
+                raise Fallback
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            f_sig_meter_reading = v
+            s = 4
+        elif x == 1:
+            r -= 1
+            if (V >> r) & 0x1:
+                raise Fallback
+            r -= 9
+            v = (V >> r) & 0x1FF
+            if v & 0x80:
+                u, r = ruint(V, r, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            f_meter_status = v
+            s = 3
+        elif x == 2:
+            r -= 1
+            if (V >> r) & 0x1:
+                raise Fallback
+            r -= 9
+            v = (V >> r) & 0x1FF
+            if v & 0x80:
+                u, r = ruint(V, r, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            f_t_meter = v
+            s = 2
+        elif x == 3:
+            self = _new(_C81)
+            self.meter_id = f_meter_id
+            self.meter_reading = f_meter_reading
+            self.sig_meter_reading = f_sig_meter_reading
+            self.meter_status = f_meter_status
+            self.t_meter = f_t_meter
+            self.__post_init__()
+            return self, r
+        else:
+            raise Fallback
+    if s == 4:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            r -= 1
+            if (V >> r) & 0x1:
+                raise Fallback
+            r -= 9
+            v = (V >> r) & 0x1FF
+            if v & 0x80:
+                u, r = ruint(V, r, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            f_meter_status = v
+            s = 3
+        elif x == 1:
+            r -= 1
+            if (V >> r) & 0x1:
+                raise Fallback
+            r -= 9
+            v = (V >> r) & 0x1FF
+            if v & 0x80:
+                u, r = ruint(V, r, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            f_t_meter = v
+            s = 2
+        elif x == 2:
+            self = _new(_C81)
+            self.meter_id = f_meter_id
+            self.meter_reading = f_meter_reading
+            self.sig_meter_reading = f_sig_meter_reading
+            self.meter_status = f_meter_status
+            self.t_meter = f_t_meter
+            self.__post_init__()
+            return self, r
+        else:
+            raise Fallback
+    if s == 3:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            r -= 1
+            if (V >> r) & 0x1:
+                raise Fallback
+            r -= 9
+            v = (V >> r) & 0x1FF
+            if v & 0x80:
+                u, r = ruint(V, r, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            f_t_meter = v
+            s = 2
+        elif x == 1:
+            self = _new(_C81)
+            self.meter_id = f_meter_id
+            self.meter_reading = f_meter_reading
+            self.sig_meter_reading = f_sig_meter_reading
+            self.meter_status = f_meter_status
+            self.t_meter = f_t_meter
+            self.__post_init__()
+            return self, r
+        else:
+            raise Fallback
+    if s == 2:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C81)
+        self.meter_id = f_meter_id
+        self.meter_reading = f_meter_reading
+        self.sig_meter_reading = f_sig_meter_reading
+        self.meter_status = f_meter_status
+        self.t_meter = f_t_meter
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t82(V: int, r: int) -> tuple[Any, int]:
+    # ChargingProfileType -> ChargingProfile
+    f_sa_schedule_tuple_id = None
+    f_profile_entry = []
+    s = 0
+    if s == 0:
+        r -= 2
+        if (V >> r) & 0x3:
+            raise Fallback
+        r -= 9
+        v = (V >> r) & 0x1FF
+        if v & 0x80:
+            u, r = ruint(V, r, v & 0xFF)
+            v = -u - 1 if v & 0x100 else u
+        elif v > 0xFF:
+            v = 0xFF - v
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_sa_schedule_tuple_id = v
+        s = 1
+    if s == 1:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = _t93(V, r)
+        f_profile_entry.append(v)
+        s = 2
+    while s == 2:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            v, r = _t93(V, r)
+            f_profile_entry.append(v)
+        elif x == 1:
+            self = _new(_C82)
+            self.sa_schedule_tuple_id = f_sa_schedule_tuple_id
+            self.profile_entry = f_profile_entry
+            self.__post_init__()
+            return self, r
+        else:
+            raise Fallback
+    raise Fallback
+
+
+def _t83(V: int, r: int) -> tuple[Any, int]:
+    # SAScheduleTupleType -> SAScheduleTuple
+    f_sa_schedule_tuple_id = None
+    f_p_max_schedule = None
+    f_sales_tariff = None
+    s = 0
+    if s == 0:
+        r -= 2
+        if (V >> r) & 0x3:
+            raise Fallback
+        r -= 9
+        v = (V >> r) & 0x1FF
+        if v & 0x80:
+            u, r = ruint(V, r, v & 0xFF)
+            v = -u - 1 if v & 0x100 else u
+        elif v > 0xFF:
+            v = 0xFF - v
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_sa_schedule_tuple_id = v
+        s = 1
+    if s == 1:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = _t94(V, r)
+        f_p_max_schedule = v
+        s = 2
+    if s == 2:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            v, r = _t95(V, r)
+            f_sales_tariff = v
+            s = 3
+        elif x == 1:
+            self = _new(_C83)
+            self.sa_schedule_tuple_id = f_sa_schedule_tuple_id
+            self.p_max_schedule = f_p_max_schedule
+            self.sales_tariff = f_sales_tariff
+            self.__post_init__()
+            return self, r
+        else:
+            raise Fallback
+    if s == 3:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C83)
+        self.sa_schedule_tuple_id = f_sa_schedule_tuple_id
+        self.p_max_schedule = f_p_max_schedule
+        self.sales_tariff = f_sales_tariff
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t84(V: int, r: int) -> tuple[Any, int]:
+    # ConsumptionCostType -> ConsumptionCost
+    f_start_value = None
+    f_cost = []
+    s = 0
+    if s == 0:
+        r -= 2
+        if (V >> r) & 0x3:
+            raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_start_value = v
+        s = 1
+    while s == 1:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            v, r = _t96(V, r)
+            f_cost.append(v)
+        elif x == 1:
+            self = _new(_C84)
+            self.start_value = f_start_value
+            self.cost = f_cost
+            self.__post_init__()
+            return self, r
+        else:
+            raise Fallback
+    raise Fallback
+
+
+def _t85(V: int, r: int) -> tuple[Any, int]:
+    # ServiceTagType -> ServiceTag
+    f_service_id = None
+    f_service_name = None
+    f_service_category = None
+    f_service_scope = None
+    s = 0
+    if s == 0:
+        r -= 2
+        if (V >> r) & 0x3:
+            raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_service_id = v
+        s = 1
+    if s == 1:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            r -= 1
+            if (V >> r) & 0x1:
+                raise Fallback
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            f_service_name = v
+            s = 3
+        elif x == 1:
+            r -= 4
+            x = (V >> r) & 0xf
+            if x & 0x9:
+                raise Fallback
+            v = _EM73[x >> 1]
+            f_service_category = v
+            s = 2
+        else:
+            raise Fallback
+    if s == 3:
+        r -= 5
+        x = (V >> r) & 0x1f
+        if x & 0x19:
+            raise Fallback
+        x &= 0xf
+        v = _EM73[x >> 1]
+        f_service_category = v
+        s = 2
+    if s == 2:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            r -= 1
+            if (V >> r) & 0x1:
+                raise Fallback
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            f_service_scope = v
+            s = 4
+        elif x == 1:
+            self = _new(_C85)
+            self.service_id = f_service_id
+            self.service_name = f_service_name
+            self.service_category = f_service_category
+            self.service_scope = f_service_scope
+            self.__post_init__()
+            return self, r
+        else:
+            raise Fallback
+    if s == 4:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C85)
+        self.service_id = f_service_id
+        self.service_name = f_service_name
+        self.service_category = f_service_category
+        self.service_scope = f_service_scope
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t86(V: int, r: int) -> tuple[Any, int]:
+    # ServiceParameterListType -> ServiceParameterList
+    f_parameter_set = []
+    s = 0
+    if s == 0:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = _t97(V, r)
+        f_parameter_set.append(v)
+        s = 1
+    while s == 1:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            v, r = _t97(V, r)
+            f_parameter_set.append(v)
+        elif x == 1:
+            self = _new(_C86)
+            self.parameter_set = f_parameter_set
+            self.__post_init__()
+            return self, r
+        else:
+            raise Fallback
+    raise Fallback
+
+
+def _t87(V: int, r: int) -> tuple[Any, int]:
+    # PaymentOptionsType -> PaymentOptions
+    f_payment_option = []
+    s = 0
+    if s == 0:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
+            raise Fallback
+        x &= 0x7
+        v = _EM76[x >> 1]
+        f_payment_option.append(v)
+        s = 1
+    while s == 1:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            r -= 3
+            x = (V >> r) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = _EM76[x >> 1]
+            f_payment_option.append(v)
+        elif x == 1:
+            self = _new(_C87)
+            self.payment_option = f_payment_option
+            self.__post_init__()
+            return self, r
+        else:
+            raise Fallback
+    raise Fallback
+
+
+def _t88(V: int, r: int) -> tuple[Any, int]:
+    # ServiceTagListType -> ServiceTagList
+    f_service = []
+    s = 0
+    if s == 0:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = _t98(V, r)
+        f_service.append(v)
+        s = 1
+    while s == 1:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            v, r = _t98(V, r)
+            f_service.append(v)
+        elif x == 1:
+            self = _new(_C88)
+            self.service = f_service
+            self.__post_init__()
+            return self, r
+        else:
+            raise Fallback
+    raise Fallback
+
+
+def _t89(V: int, r: int) -> tuple[Any, int]:
+    # SelectedServiceListType -> SelectedServiceList
+    f_selected_service = []
+    s = 0
+    if s == 0:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = _t99(V, r)
+        f_selected_service.append(v)
+        s = 1
+    while s == 1:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            v, r = _t99(V, r)
+            f_selected_service.append(v)
+        elif x == 1:
+            self = _new(_C89)
+            self.selected_service = f_selected_service
+            self.__post_init__()
+            return self, r
+        else:
+            raise Fallback
+    raise Fallback
+
+
+def _t90(V: int, r: int) -> tuple[Any, int]:
+    # MessageHeaderType -> MessageHeader
+    f_session_id = None
+    f_notification = None
+    f_signature = None
+    s = 0
+    if s == 0:
+        r -= 2
+        if (V >> r) & 0x3:
+            raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_session_id = v
+        s = 1
+    if s == 1:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            v, r = _t100(V, r)
+            f_notification = v
+            s = 3
+        elif x == 1:
+            v, r = _t65(V, r)
+            f_signature = v
+            s = 2
+        elif x == 2:
+            self = _new(_C90)
+            self.session_id = f_session_id
+            self.notification = f_notification
+            self.signature = f_signature
+            self.__post_init__()
+            return self, r
+        else:
+            raise Fallback
+    if s == 3:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            v, r = _t65(V, r)
+            f_signature = v
+            s = 2
+        elif x == 1:
+            self = _new(_C90)
+            self.session_id = f_session_id
+            self.notification = f_notification
+            self.signature = f_signature
+            self.__post_init__()
+            return self, r
+        else:
+            raise Fallback
+    if s == 2:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C90)
+        self.session_id = f_session_id
+        self.notification = f_notification
+        self.signature = f_signature
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t91(V: int, r: int) -> tuple[Any, int]:
+    # BodyType -> Body
+    f_body_element = None
+    s = 0
+    if s == 0:
+        r -= 6
+        x = (V >> r) & 0x3f
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            v, r = _t4(V, r)
+            f_body_element = v
+            s = 1
+        elif x == 2:
+            v, r = _t5(V, r)
+            f_body_element = v
+            s = 1
+        elif x == 3:
+            v, r = _t7(V, r)
+            f_body_element = v
+            s = 1
+        elif x == 4:
+            v, r = _t8(V, r)
+            f_body_element = v
+            s = 1
+        elif x == 5:
+            v, r = _t9(V, r)
+            f_body_element = v
+            s = 1
+        elif x == 6:
+            v, r = _t10(V, r)
+            f_body_element = v
+            s = 1
+        elif x == 7:
+            v, r = _t11(V, r)
+            f_body_element = v
+            s = 1
+        elif x == 8:
+            v, r = _t12(V, r)
+            f_body_element = v
+            s = 1
+        elif x == 9:
+            v, r = _t13(V, r)
+            f_body_element = v
+            s = 1
+        elif x == 10:
+            v, r = _t14(V, r)
+            f_body_element = v
+            s = 1
+        elif x == 11:
+            v, r = _t15(V, r)
+            f_body_element = v
+            s = 1
+        elif x == 12:
+            v, r = _t16(V, r)
+            f_body_element = v
+            s = 1
+        elif x == 13:
+            v, r = _t17(V, r)
+            f_body_element = v
+            s = 1
+        elif x == 14:
+            v, r = _t18(V, r)
+            f_body_element = v
+            s = 1
+        elif x == 15:
+            v, r = _t35(V, r)
+            f_body_element = v
+            s = 1
+        elif x == 16:
+            v, r = _t36(V, r)
+            f_body_element = v
+            s = 1
+        elif x == 17:
+            v, r = _t40(V, r)
+            f_body_element = v
+            s = 1
+        elif x == 18:
+            v, r = _t41(V, r)
+            f_body_element = v
+            s = 1
+        elif x == 19:
+            v, r = _t42(V, r)
+            f_body_element = v
+            s = 1
+        elif x == 20:
+            v, r = _t43(V, r)
+            f_body_element = v
+            s = 1
+        elif x == 21:
+            v, r = _t44(V, r)
+            f_body_element = v
+            s = 1
+        elif x == 22:
+            v, r = _t45(V, r)
+            f_body_element = v
+            s = 1
+        elif x == 23:
+            v, r = _t55(V, r)
+            f_body_element = v
+            s = 1
+        elif x == 24:
+            v, r = _t56(V, r)
+            f_body_element = v
+            s = 1
+        elif x == 25:
+            v, r = _t57(V, r)
+            f_body_element = v
+            s = 1
+        elif x == 26:
+            v, r = _t58(V, r)
+            f_body_element = v
+            s = 1
+        elif x == 27:
+            v, r = _t59(V, r)
+            f_body_element = v
+            s = 1
+        elif x == 28:
+            v, r = _t60(V, r)
+            f_body_element = v
+            s = 1
+        elif x == 29:
+            v, r = _t61(V, r)
+            f_body_element = v
+            s = 1
+        elif x == 30:
+            v, r = _t62(V, r)
+            f_body_element = v
+            s = 1
+        elif x == 31:
+            v, r = _t63(V, r)
+            f_body_element = v
+            s = 1
+        elif x == 32:
+            v, r = _t64(V, r)
+            f_body_element = v
+            s = 1
+        elif x == 33:
+            v, r = _t75(V, r)
+            f_body_element = v
+            s = 1
+        elif x == 34:
+            v, r = _t76(V, r)
+            f_body_element = v
+            s = 1
+        elif x == 35:
+            self = _new(_C91)
+            self.body_element = f_body_element
+            self.__post_init__()
+            return self, r
+        else:
+            raise Fallback
+    if s == 1:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C91)
+        self.body_element = f_body_element
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t92(V: int, r: int) -> tuple[Any, int]:
+    # SubCertificatesType -> SubCertificates
+    f_certificate = []
+    s = 0
+    if s == 0:
+        r -= 2
+        if (V >> r) & 0x3:
+            raise Fallback
+        v, r = rbin(V, r)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_certificate.append(v)
+        s = 1
+    while s == 1:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            r -= 1
+            if (V >> r) & 0x1:
+                raise Fallback
+            v, r = rbin(V, r)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            f_certificate.append(v)
+        elif x == 1:
+            self = _new(_C92)
+            self.certificate = f_certificate
+            self.__post_init__()
+            return self, r
+        else:
+            raise Fallback
+    raise Fallback
+
+
+def _t93(V: int, r: int) -> tuple[Any, int]:
+    # ProfileEntryType -> ProfileEntry
+    f_charging_profile_entry_start = None
+    f_charging_profile_entry_max_power = None
+    s = 0
+    if s == 0:
+        r -= 2
+        if (V >> r) & 0x3:
+            raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_charging_profile_entry_start = v
+        s = 1
+    if s == 1:
+        r -= 2
+        if (V >> r) & 0x3:
+            raise Fallback
+        r -= 9
+        v = (V >> r) & 0x1FF
+        if v & 0x80:
+            u, r = ruint(V, r, v & 0xFF)
+            v = -u - 1 if v & 0x100 else u
+        elif v > 0xFF:
+            v = 0xFF - v
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_charging_profile_entry_max_power = v
+        s = 2
+    if s == 2:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C93)
+        self.charging_profile_entry_start = f_charging_profile_entry_start
+        self.charging_profile_entry_max_power = f_charging_profile_entry_max_power
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t94(V: int, r: int) -> tuple[Any, int]:
+    # PMaxScheduleType -> PMaxSchedule
+    f_p_max_schedule_id = None
+    f_p_max_schedule_entry = []
+    s = 0
+    if s == 0:
+        r -= 2
+        if (V >> r) & 0x3:
+            raise Fallback
+        r -= 9
+        v = (V >> r) & 0x1FF
+        if v & 0x80:
+            u, r = ruint(V, r, v & 0xFF)
+            v = -u - 1 if v & 0x100 else u
+        elif v > 0xFF:
+            v = 0xFF - v
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_p_max_schedule_id = v
+        s = 1
+    if s == 1:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = _t39(V, r)
+        f_p_max_schedule_entry.append(v)
+        s = 2
+    while s == 2:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            v, r = _t39(V, r)
+            f_p_max_schedule_entry.append(v)
+        elif x == 1:
+            self = _new(_C94)
+            self.p_max_schedule_id = f_p_max_schedule_id
+            self.p_max_schedule_entry = f_p_max_schedule_entry
+            self.__post_init__()
+            return self, r
+        else:
+            raise Fallback
+    raise Fallback
+
+
+def _t95(V: int, r: int) -> tuple[Any, int]:
+    # SalesTariffType -> SalesTariff
+    f_sales_tariff_id = None
+    f_sales_tariff_description = None
+    f_num_e_price_levels = None
+    f_sales_tariff_entry = []
+    f_id = None
+    s = 0
+    if s == 0:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = rstr(V, r)
+        f_id = v
+        s = 1
+    if s == 1:
+        r -= 2
+        if (V >> r) & 0x3:
+            raise Fallback
+        r -= 9
+        v = (V >> r) & 0x1FF
+        if v & 0x80:
+            u, r = ruint(V, r, v & 0xFF)
+            v = -u - 1 if v & 0x100 else u
+        elif v > 0xFF:
+            v = 0xFF - v
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_sales_tariff_id = v
+        s = 2
+    if s == 2:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            r -= 1
+            if (V >> r) & 0x1:
+                raise Fallback
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            f_sales_tariff_description = v
+            s = 4
+        elif x == 1:
+            r -= 10
+            x = (V >> r) & 0x3ff
+            if x & 0x201:
+                raise Fallback
+            v = x >> 1
+            f_num_e_price_levels = v
+            s = 3
+        else:
+            raise Fallback
+    if s == 4:
+        r -= 11
+        x = (V >> r) & 0x7ff
+        if x & 0x601:
+            raise Fallback
+        x &= 0x3ff
+        v = x >> 1
+        f_num_e_price_levels = v
+        s = 3
+    if s == 3:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = _t53(V, r)
+        f_sales_tariff_entry.append(v)
+        s = 5
+    while s == 5:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            v, r = _t53(V, r)
+            f_sales_tariff_entry.append(v)
+        elif x == 1:
+            self = _new(_C95)
+            self.sales_tariff_id = f_sales_tariff_id
+            self.sales_tariff_description = f_sales_tariff_description
+            self.num_e_price_levels = f_num_e_price_levels
+            self.sales_tariff_entry = f_sales_tariff_entry
+            self.id = f_id
+            self.__post_init__()
+            return self, r
+        else:
+            raise Fallback
+    raise Fallback
+
+
+def _t96(V: int, r: int) -> tuple[Any, int]:
+    # CostType -> Cost
+    f_cost_kind = None
+    f_amount = None
+    f_amount_multiplier = None
+    s = 0
+    if s == 0:
+        r -= 5
+        x = (V >> r) & 0x1f
+        if x & 0x19:
+            raise Fallback
+        x &= 0xf
+        v = _EM101[x >> 1]
+        f_cost_kind = v
+        s = 1
+    if s == 1:
+        r -= 2
+        if (V >> r) & 0x3:
+            raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_amount = v
+        s = 2
+    if s == 2:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            r -= 5
+            x = (V >> r) & 0x1f
+            if x & 0x11:
+                raise Fallback
+            v = (x >> 1) + -3
+            if v > 3:
+                raise Fallback
+            f_amount_multiplier = v
+            s = 3
+        elif x == 1:
+            self = _new(_C97)
+            self.cost_kind = f_cost_kind
+            self.amount = f_amount
+            self.amount_multiplier = f_amount_multiplier
+            self.__post_init__()
+            return self, r
+        else:
+            raise Fallback
+    if s == 3:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C97)
+        self.cost_kind = f_cost_kind
+        self.amount = f_amount
+        self.amount_multiplier = f_amount_multiplier
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t97(V: int, r: int) -> tuple[Any, int]:
+    # ParameterSetType -> ParameterSet
+    f_parameter_set_id = None
+    f_parameter = []
+    s = 0
+    if s == 0:
+        r -= 2
+        if (V >> r) & 0x3:
+            raise Fallback
+        r -= 9
+        v = (V >> r) & 0x1FF
+        if v & 0x80:
+            u, r = ruint(V, r, v & 0xFF)
+            v = -u - 1 if v & 0x100 else u
+        elif v > 0xFF:
+            v = 0xFF - v
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_parameter_set_id = v
+        s = 1
+    if s == 1:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = _t101(V, r)
+        f_parameter.append(v)
+        s = 2
+    while s == 2:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            v, r = _t101(V, r)
+            f_parameter.append(v)
+        elif x == 1:
+            self = _new(_C98)
+            self.parameter_set_id = f_parameter_set_id
+            self.parameter = f_parameter
+            self.__post_init__()
+            return self, r
+        else:
+            raise Fallback
+    raise Fallback
+
+
+def _t98(V: int, r: int) -> tuple[Any, int]:
+    # ServiceType -> Service
+    f_service_tag = None
+    f_free_service = None
+    s = 0
+    if s == 0:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = _t85(V, r)
+        f_service_tag = v
+        s = 1
+    if s == 1:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x & 0xd:
+            raise Fallback
+        x &= 0x7
+        v = x == 2
+        f_free_service = v
+        s = 2
+    if s == 2:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C99)
+        self.service_tag = f_service_tag
+        self.free_service = f_free_service
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t99(V: int, r: int) -> tuple[Any, int]:
+    # SelectedServiceType -> SelectedService
+    f_service_id = None
+    f_parameter_set_id = None
+    s = 0
+    if s == 0:
+        r -= 2
+        if (V >> r) & 0x3:
+            raise Fallback
+        r -= 8
+        v = (V >> r) & 0xFF
+        if v > 0x7F:
+            v, r = ruint(V, r, v)
+        r -= 1
+        if (V >> r) & 1:
+            raise Fallback
+        f_service_id = v
+        s = 1
+    if s == 1:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            r -= 1
+            if (V >> r) & 0x1:
+                raise Fallback
+            r -= 9
+            v = (V >> r) & 0x1FF
+            if v & 0x80:
+                u, r = ruint(V, r, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            f_parameter_set_id = v
+            s = 2
+        elif x == 1:
+            self = _new(_C100)
+            self.service_id = f_service_id
+            self.parameter_set_id = f_parameter_set_id
+            self.__post_init__()
+            return self, r
+        else:
+            raise Fallback
+    if s == 2:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C100)
+        self.service_id = f_service_id
+        self.parameter_set_id = f_parameter_set_id
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t100(V: int, r: int) -> tuple[Any, int]:
+    # NotificationType -> Notification
+    f_fault_code = None
+    f_fault_msg = None
+    s = 0
+    if s == 0:
+        r -= 5
+        x = (V >> r) & 0x1f
+        if x & 0x19:
+            raise Fallback
+        x &= 0xf
+        v = _EM107[x >> 1]
+        f_fault_code = v
+        s = 1
+    if s == 1:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            r -= 1
+            if (V >> r) & 0x1:
+                raise Fallback
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            f_fault_msg = v
+            s = 2
+        elif x == 1:
+            self = _new(_C102)
+            self.fault_code = f_fault_code
+            self.fault_msg = f_fault_msg
+            self.__post_init__()
+            return self, r
+        else:
+            raise Fallback
+    if s == 2:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C102)
+        self.fault_code = f_fault_code
+        self.fault_msg = f_fault_msg
+        self.__post_init__()
+        return self, r
+    raise Fallback
+
+
+def _t101(V: int, r: int) -> tuple[Any, int]:
+    # ParameterType -> Parameter
+    f_bool_value = None
+    f_byte_value = None
+    f_short_value = None
+    f_int_value = None
+    f_physical_value = None
+    f_string_value = None
+    f_name = None
+    f_value_type = None
+    s = 0
+    if s == 0:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = rstr(V, r)
+        f_name = v
+        s = 1
+    if s == 1:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        r -= 3
+        v = _V109[(V >> r) & 0x7]
+        f_value_type = v
+        s = 2
+    if s == 2:
+        r -= 3
+        x = (V >> r) & 0x7
+        if x == 0:
+            r -= 3
+            x = (V >> r) & 0x7
+            if x & 0x5:
+                raise Fallback
+            v = x == 2
+            f_bool_value = v
+            s = 3
+        elif x == 1:
+            r -= 10
+            x = (V >> r) & 0x3ff
+            if x & 0x201:
+                raise Fallback
+            v = (x >> 1) + -128
+            f_byte_value = v
+            s = 3
+        elif x == 2:
+            r -= 1
+            if (V >> r) & 0x1:
+                raise Fallback
+            r -= 9
+            v = (V >> r) & 0x1FF
+            if v & 0x80:
+                u, r = ruint(V, r, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            f_short_value = v
+            s = 3
+        elif x == 3:
+            r -= 1
+            if (V >> r) & 0x1:
+                raise Fallback
+            r -= 9
+            v = (V >> r) & 0x1FF
+            if v & 0x80:
+                u, r = ruint(V, r, v & 0xFF)
+                v = -u - 1 if v & 0x100 else u
+            elif v > 0xFF:
+                v = 0xFF - v
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            f_int_value = v
+            s = 3
+        elif x == 4:
+            v, r = _t78(V, r)
+            f_physical_value = v
+            s = 3
+        elif x == 5:
+            r -= 1
+            if (V >> r) & 0x1:
+                raise Fallback
+            v, r = rstr(V, r)
+            r -= 1
+            if (V >> r) & 1:
+                raise Fallback
+            f_string_value = v
+            s = 3
+        else:
+            raise Fallback
+    if s == 3:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        self = _new(_C103)
+        self.bool_value = f_bool_value
+        self.byte_value = f_byte_value
+        self.short_value = f_short_value
+        self.int_value = f_int_value
+        self.physical_value = f_physical_value
+        self.string_value = f_string_value
+        self.name = f_name
+        self.value_type = f_value_type
+        self.__post_init__()
+        return self, r
     raise Fallback
 
 
 # typed readers of the document roots by event code
 _TROOTS = (
-    None,  # AC_EVChargeParameter
-    None,  # AC_EVSEChargeParameter
-    None,  # AC_EVSEStatus
-    None,  # BodyElement
-    None,  # CableCheckReq
-    None,  # CableCheckRes
-    _t0,  # CanonicalizationMethod
-    None,  # CertificateInstallationReq
-    None,  # CertificateInstallationRes
-    None,  # CertificateUpdateReq
-    None,  # CertificateUpdateRes
-    None,  # ChargeParameterDiscoveryReq
-    None,  # ChargeParameterDiscoveryRes
-    None,  # ChargingStatusReq
-    None,  # ChargingStatusRes
-    None,  # ContractAuthenticationReq
-    None,  # ContractAuthenticationRes
-    None,  # CurrentDemandReq
-    None,  # CurrentDemandRes
-    None,  # DC_EVChargeParameter
-    None,  # DC_EVPowerDeliveryParameter
-    None,  # DC_EVSEChargeParameter
-    None,  # DC_EVSEStatus
-    None,  # DC_EVStatus
-    _t1,  # DSAKeyValue
-    _t2,  # DigestMethod
+    _t0,  # AC_EVChargeParameter
+    _t1,  # AC_EVSEChargeParameter
+    _t2,  # AC_EVSEStatus
+    _t3,  # BodyElement
+    _t4,  # CableCheckReq
+    _t5,  # CableCheckRes
+    _t6,  # CanonicalizationMethod
+    _t7,  # CertificateInstallationReq
+    _t8,  # CertificateInstallationRes
+    _t9,  # CertificateUpdateReq
+    _t10,  # CertificateUpdateRes
+    _t11,  # ChargeParameterDiscoveryReq
+    _t12,  # ChargeParameterDiscoveryRes
+    _t13,  # ChargingStatusReq
+    _t14,  # ChargingStatusRes
+    _t15,  # ContractAuthenticationReq
+    _t16,  # ContractAuthenticationRes
+    _t17,  # CurrentDemandReq
+    _t18,  # CurrentDemandRes
+    _t19,  # DC_EVChargeParameter
+    _t20,  # DC_EVPowerDeliveryParameter
+    _t21,  # DC_EVSEChargeParameter
+    _t22,  # DC_EVSEStatus
+    _t23,  # DC_EVStatus
+    _t24,  # DSAKeyValue
+    _t25,  # DigestMethod
     None,  # DigestValue
-    None,  # EVChargeParameter
-    None,  # EVPowerDeliveryParameter
-    None,  # EVSEChargeParameter
-    None,  # EVSEStatus
-    None,  # EVStatus
-    None,  # Entry
-    _t3,  # KeyInfo
+    _t26,  # EVChargeParameter
+    _t27,  # EVPowerDeliveryParameter
+    _t28,  # EVSEChargeParameter
+    _t29,  # EVSEStatus
+    _t30,  # EVStatus
+    _t31,  # Entry
+    _t32,  # KeyInfo
     None,  # KeyName
-    _t4,  # KeyValue
-    _t5,  # Manifest
-    None,  # MeteringReceiptReq
-    None,  # MeteringReceiptRes
+    _t33,  # KeyValue
+    _t34,  # Manifest
+    _t35,  # MeteringReceiptReq
+    _t36,  # MeteringReceiptRes
     None,  # MgmtData
-    _t6,  # Object
-    _t7,  # PGPData
-    None,  # PMaxScheduleEntry
-    None,  # PaymentDetailsReq
-    None,  # PaymentDetailsRes
-    None,  # PowerDeliveryReq
-    None,  # PowerDeliveryRes
-    None,  # PreChargeReq
-    None,  # PreChargeRes
-    _t8,  # RSAKeyValue
-    _t9,  # Reference
-    None,  # RelativeTimeInterval
-    _t10,  # RetrievalMethod
-    None,  # SAScheduleList
-    None,  # SASchedules
-    _t11,  # SPKIData
-    None,  # SalesTariffEntry
-    None,  # ServiceCharge
-    None,  # ServiceDetailReq
-    None,  # ServiceDetailRes
-    None,  # ServiceDiscoveryReq
-    None,  # ServiceDiscoveryRes
-    None,  # ServicePaymentSelectionReq
-    None,  # ServicePaymentSelectionRes
-    None,  # SessionSetupReq
-    None,  # SessionSetupRes
-    None,  # SessionStopReq
-    None,  # SessionStopRes
-    _t12,  # Signature
-    _t13,  # SignatureMethod
-    _t14,  # SignatureProperties
-    _t15,  # SignatureProperty
-    _t16,  # SignatureValue
-    _t17,  # SignedInfo
-    None,  # TimeInterval
-    _t18,  # Transform
-    _t19,  # Transforms
-    None,  # V2G_Message
-    None,  # WeldingDetectionReq
-    None,  # WeldingDetectionRes
-    _t20,  # X509Data
+    _t37,  # Object
+    _t38,  # PGPData
+    _t39,  # PMaxScheduleEntry
+    _t40,  # PaymentDetailsReq
+    _t41,  # PaymentDetailsRes
+    _t42,  # PowerDeliveryReq
+    _t43,  # PowerDeliveryRes
+    _t44,  # PreChargeReq
+    _t45,  # PreChargeRes
+    _t46,  # RSAKeyValue
+    _t47,  # Reference
+    _t48,  # RelativeTimeInterval
+    _t49,  # RetrievalMethod
+    _t50,  # SAScheduleList
+    _t51,  # SASchedules
+    _t52,  # SPKIData
+    _t53,  # SalesTariffEntry
+    _t54,  # ServiceCharge
+    _t55,  # ServiceDetailReq
+    _t56,  # ServiceDetailRes
+    _t57,  # ServiceDiscoveryReq
+    _t58,  # ServiceDiscoveryRes
+    _t59,  # ServicePaymentSelectionReq
+    _t60,  # ServicePaymentSelectionRes
+    _t61,  # SessionSetupReq
+    _t62,  # SessionSetupRes
+    _t63,  # SessionStopReq
+    _t64,  # SessionStopRes
+    _t65,  # Signature
+    _t66,  # SignatureMethod
+    _t67,  # SignatureProperties
+    _t68,  # SignatureProperty
+    _t69,  # SignatureValue
+    _t70,  # SignedInfo
+    _t71,  # TimeInterval
+    _t72,  # Transform
+    _t73,  # Transforms
+    _t74,  # V2G_Message
+    _t75,  # WeldingDetectionReq
+    _t76,  # WeldingDetectionRes
+    _t77,  # X509Data
 )

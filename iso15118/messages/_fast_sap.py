@@ -10,16 +10,17 @@ from __future__ import annotations
 
 from typing import Any
 
-import iso15118.messages as M
+from importlib import import_module as _im
+
 from iso15118.exi.fastrt import Fallback, rbin, rstr, ruint
 
 SCHEMA_KEY = 'sap'
 SCHEMA_DIGEST = 'ee0f786e04f6b6d8'
 _new = object.__new__
-_C0 = M.SupportedAppProtocolReq
-_C1 = M.AppProtocolResponseCode
-_C2 = M.SupportedAppProtocolRes
-_C3 = M.AppProtocol
+_C0 = _im('iso15118.messages._gen_sap').SupportedAppProtocolReq
+_C1 = _im('iso15118.messages._gen_sap').AppProtocolResponseCode
+_C2 = _im('iso15118.messages._gen_sap').SupportedAppProtocolRes
+_C3 = _im('iso15118.messages._gen_sap').AppProtocol
 _K0 = (0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2)
 _N1 = {1: (2, -1), 2: (3, -1), 3: (4, -1), 4: (5, -1), 5: (6, -1), 6: (7, -1), 7: (8, -1), 8: (9, -1), 9: (10, -1), 10: (11, -1), 11: (12, -1), 12: (13, -1), 13: (14, -1), 14: (15, -1), 15: (16, -1), 16: (17, -1), 17: (18, -1), 18: (19, -1), 19: (20, -1)}
 _U2 = ''

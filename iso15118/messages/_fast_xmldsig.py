@@ -10,22 +10,23 @@ from __future__ import annotations
 
 from typing import Any
 
-import iso15118.messages as M
+from importlib import import_module as _im
+
 from iso15118.exi.fastrt import Fallback, rbin, rstr, ruint
 
 SCHEMA_KEY = 'xmldsig'
 SCHEMA_DIGEST = 'ee0f786e04f6b6d8'
 _new = object.__new__
-_C0 = M.DSAKeyValue
-_C1 = M.Manifest
-_C2 = M.RSAKeyValue
-_C3 = M.Reference
-_C4 = M.RetrievalMethod
-_C5 = M.Signature
-_C6 = M.SignatureProperties
-_C7 = M.SignatureValue
-_C8 = M.SignedInfo
-_C9 = M.Transforms
+_C0 = _im('iso15118.messages._gen_xmldsig').DSAKeyValue
+_C1 = _im('iso15118.messages._gen_xmldsig').Manifest
+_C2 = _im('iso15118.messages._gen_xmldsig').RSAKeyValue
+_C3 = _im('iso15118.messages._gen_xmldsig').Reference
+_C4 = _im('iso15118.messages._gen_xmldsig').RetrievalMethod
+_C5 = _im('iso15118.messages._gen_xmldsig').Signature
+_C6 = _im('iso15118.messages._gen_xmldsig').SignatureProperties
+_C7 = _im('iso15118.messages._gen_xmldsig').SignatureValue
+_C8 = _im('iso15118.messages._gen_xmldsig').SignedInfo
+_C9 = _im('iso15118.messages._gen_xmldsig').Transforms
 _U0 = 'http://www.w3.org/2000/09/xmldsig#'
 _L1 = 'P'
 _L2 = 'G'
