@@ -269,10 +269,10 @@ class _Gen:
         return out
 
     # ------------------------------------------------------------------ encoding
-    def write_check(self, dt: Any, out: list[str], ind: str) -> str | None:
+    def write_check(self, dt: Any, out: list[str], ind: str) -> str | None:  # noqa: C901
         """Code that raises Fallback unless ``v`` is certainly a valid typed value of ``dt``;
         returns the write statement kind, or None when the generated code does not write it."""
-        kind = dt.kind
+        kind: str = dt.kind
         if kind == "nbit":
             out.append(f"{ind}if v.__class__ is not int or v < {dt.min} or v > {dt.max}:")
             out.append(f"{ind}    raise Fallback")
@@ -434,8 +434,8 @@ class _Gen:
             if how is None:
                 return out
             for jj, st in enumerate(chs):
-                p = st.ch
-                nx = p.next  # type: ignore[union-attr]
+                p = st.ch  # type: ignore[assignment]
+                nx: Any = p.next  # type: ignore[union-attr]
                 out.append(f"    {'if' if jj == 0 else 'elif'} s == {st.index}:")
                 if st.width:
                     out.append(f"        acc = (acc << {st.width}) | {p.code}")  # type: ignore[union-attr]
@@ -444,7 +444,7 @@ class _Gen:
             out.append("    else:")
             out.append("        raise Fallback")
             self.write_value(dt, how, out, "    ")
-            ees = sorted({st.ch.next.index: st.ch.next for st in chs}.items())  # type: ignore[union-attr]
+            ees: list[tuple[int, Any]] = sorted({st.ch.next.index: st.ch.next for st in chs}.items())  # type: ignore[union-attr]
             for jj, (idx, nx) in enumerate(ees):
                 out.append(f"    {'if' if jj == 0 else 'elif'} s == {idx}:")
                 out.append(f"        return (acc << {nx.width}) | {nx.ee.code}, n + {nx.width}")
