@@ -643,6 +643,8 @@ class _TypedGen(_Gen):
         self.M = M
         self.tid: dict[tuple[int, type], int] = {}
         self.todo: list[tuple[Grammar, type]] = []
+        self.uid: dict[tuple[int, type], int] = {}
+        self.utodo: list[tuple[Grammar, type]] = []
         self.class_consts: dict[type, str] = {}
 
     def cls_const(self, klass: type) -> str:
@@ -800,6 +802,146 @@ class _TypedGen(_Gen):
         self.block_tail(out, straight)
         return out
 
+    # ------------------------------------------------------------------ typed encoding
+    def u_index(self, g: Grammar, klass: type) -> int:
+        k = (id(g), klass)
+        i = self.uid.get(k)
+        if i is None:
+            i = self.uid[k] = len(self.utodo)
+            self.utodo.append((g, klass))
+        return i
+
+    def write_leaf(self, spec: Any, dt: Any, out: list[str], ind: str) -> str | None:
+        """Check ``v`` (a field value) for a simple-typed element; for an enumeration field the
+        value is its Enum member, looked up by value.  Returns how to write it."""
+        if spec.kind == "enum" and dt.kind == "enum":
+            idx = self.const({v: i for i, v in enumerate(dt.values)}, "X")
+            out.append(f"{ind}if v.__class__ is not {self.cls_const(spec.py)}:")
+            out.append(f"{ind}    raise Fallback")
+            out.append(f"{ind}x = {idx}[v._value_]")
+            return "enum"
+        if dt.kind == "string":
+            out.append(f"{ind}if not v:")
+            out.append(f"{ind}    raise Fallback")
+        return self.write_check(dt, out, ind)
+
+    def typed_encoder(self, g: Grammar, klass: type) -> list[str]:  # noqa: C901
+        i = self.u_index(g, klass)
+        cls, members = self.classes(g)
+        out = [f"def _u{i}(o: Any, acc: int, n: int) -> tuple[int, int]:", f"    # {g.name} <- {klass.__name__}"]
+        fields = klass.FIELDS  # type: ignore[attr-defined]
+        if any(f.kind in ("content", "value") for f in fields):
+            out.append("    raise Fallback")
+            return out
+        out.append(f"    if o.__class__ is not {self.cls_const(klass)}:")
+        out.append("        raise Fallback")
+        out.append(f"    s = {g.start.index}")  # type: ignore[union-attr]
+
+        def transition(where: list[tuple[State, Any]], ind: str, extra_bits: int = 0, extra: str = "") -> None:
+            if len(where) > 6:  # an unrolled list: by table
+                table = self.const({st.index: (p.code << extra_bits, st.width + extra_bits, p.next.index) for st, p in where}, "T")
+                out.append(f"{ind}t = {table}[s]")
+                out.append(f"{ind}acc = (acc << t[1]) | t[0]" + (f" | {extra}" if extra else ""))
+                out.append(f"{ind}n += t[1]")
+                out.append(f"{ind}s = t[2]")
+                return
+            for jj, (st, p) in enumerate(where):
+                out.append(f"{ind}{'if' if jj == 0 else 'elif'} s == {st.index}:")
+                w = st.width + extra_bits
+                if w:
+                    val = f"{p.code << extra_bits}" + (f" | {extra}" if extra else "")
+                    out.append(f"{ind}    acc = (acc << {w}) | {val}")
+                    out.append(f"{ind}    n += {w}")
+                out.append(f"{ind}    s = {p.next.index}")
+            out.append(f"{ind}else:")
+            out.append(f"{ind}    raise Fallback")
+
+        # attributes, in the order of their AT productions (local name, then namespace)
+        ats: dict[tuple[str, str], list[tuple[State, Any]]] = {}
+        for st in g.states:
+            for p in st.prods:
+                if p.kind == AT:
+                    ats.setdefault((p.local, p.uri), []).append((st, p))
+        for (local, uri), where in sorted(ats.items()):
+            spec = next((f for f in fields if f.kind == "attr" and f.name == local and (f.ns or "") == (uri or "")), None)
+            if spec is None:
+                continue
+            out.append(f"    v = o.{spec.attr}")
+            out.append("    if v is not None:")
+            how = self.write_check(where[0][1].dt, out, "        ")
+            if how is None:
+                return out
+            transition(where, "        ")
+            self.write_value(where[0][1].dt, how, out, "        ")
+        # child elements, in field order
+        for spec in fields:
+            if spec.kind not in ("simple", "enum", "class", "union"):
+                continue
+            many = spec.max_occurs != 1
+            ind = "    "
+            out.append(f"{ind}v = o.{spec.attr}")
+            if many:
+                out.append(f"{ind}if v.__class__ is not list:")
+                out.append(f"{ind}    raise Fallback")
+                out.append(f"{ind}for v in v:")
+                ind += "    "
+            else:
+                out.append(f"{ind}if v is not None:")
+                ind += "    "
+            targets = [(spec.ns, spec.name, spec.py if spec.kind == "class" else None)]
+            if spec.kind == "union":
+                targets = list(spec.alts)
+            for tj, (ns, local, tcls) in enumerate(targets):
+                where = [(st, p) for st in g.states for p in st.prods if p.kind == SE and p.uri == ns and p.local == local]
+                if spec.kind == "union":
+                    out.append(f"{ind}{'if' if tj == 0 else 'elif'} v.__class__ is {self.cls_const(tcls)}:")
+                    sub = ind + "    "
+                else:
+                    sub = ind
+                if not where:
+                    out.append(f"{sub}raise Fallback")
+                    continue
+                cg = where[0][1].child
+                if any(p.child is not cg for _, p in where):
+                    out.append(f"{sub}raise Fallback")
+                    continue
+                if tcls is not None:
+                    transition(where, sub)
+                    out.append(f"{sub}acc, n = _u{self.u_index(cg, tcls)}(v, acc, n)")
+                elif cg.leaf_mode:
+                    dt = cg.leaf
+                    how = self.write_leaf(spec, dt, out, sub)
+                    if how is None:
+                        continue
+                    if how in ("nbit", "enum", "boolean"):
+                        b = dt.nbits if how != "boolean" else 1
+                        if how == "nbit":
+                            val = f"((v - {dt.min}) << 1)" if dt.min else "(v << 1)"
+                        else:
+                            val = "(x << 1)" if how == "enum" else "(v << 1)"
+                        transition(where, sub, b + 2, val)
+                    else:
+                        transition(where, sub, 1)
+                        self.write_value(dt, how, out, sub)
+                        out.append(f"{sub}acc <<= 1")
+                        out.append(f"{sub}n += 1")
+                else:
+                    out.append(f"{sub}raise Fallback")
+            if spec.kind == "union":
+                out.append(f"{ind}else:")
+                out.append(f"{ind}    raise Fallback")
+        ees = [(st, st.ee) for st in g.states if st.ee is not None]
+        if len(ees) > 6:
+            table = self.const({st.index: (ee.code, st.width) for st, ee in ees}, "T")  # type: ignore[union-attr]
+            out.append(f"    t = {table}[s]")
+            out.append("    return (acc << t[1]) | t[0], n + t[1]")
+            return out
+        for jj, (st, ee) in enumerate(ees):
+            out.append(f"    {'if' if jj == 0 else 'elif'} s == {st.index}:")
+            out.append(f"        return (acc << {st.width}) | {ee.code}, n + {st.width}")  # type: ignore[union-attr]
+        out.append("    raise Fallback")
+        return out
+
     def module(self) -> str:
         doc = self.sg.document
         assert doc is not None
@@ -822,18 +964,43 @@ class _TypedGen(_Gen):
                     klass = None
             troots.append(f"    _t{self.t_index(g, klass)},  # {local}" if klass is not None and g is not None else f"    None,  # {local}")
         dec += ["    msg, r = _TROOTS[x](V, r)", "    if r >= 8:", "        raise Fallback", "    return msg"]
-        tables = ["", "", "# typed readers of the document roots by event code", "_TROOTS = ("] + troots + [")"]
+        uroots = []
+        for code, (uri, local, g) in enumerate(doc.roots):
+            if g is None:
+                continue
+            try:
+                klass = self.M.class_for_element(uri, local)
+            except KeyError:
+                continue
+            if klass.ELEMENT != (uri, local):
+                continue
+            uroots.append(f"    {self.cls_const(klass)}: (_u{self.u_index(g, klass)}, {0x80 << doc.width | code}, {8 + doc.width}),")
+        enc = ["def encode(msg: Any) -> bytes:",
+               '    """Typed message -> EXI document; raises (Fallback or another exception) where',
+               '    ``codec.encode(msg.to_tree())`` must run."""',
+               "    f, acc, n = _UROOTS[msg.__class__]",
+               "    acc, n = f(msg, acc, n)",
+               "    pad = -n & 7",
+               "    return (acc << pad).to_bytes((n + pad) >> 3, 'big')"]
+        tables = ["", "", "# typed readers of the document roots by event code", "_TROOTS = ("] + troots + [")",
+                  "# typed writers of the document roots by class", "_UROOTS = {"] + uroots + ["}"]
         body: list[str] = []
         k = 0
         while k < len(self.todo):
             g, klass = self.todo[k]
             k += 1
             body += ["", ""] + self.typed_grammar(g, klass)
+        k = 0
+        while k < len(self.utodo):
+            g, klass = self.utodo[k]
+            k += 1
+            body += ["", ""] + self.typed_encoder(g, klass)
         head = [
             f'"""Generated by tools/gen_fastcodec.py from the grammars of schema key {self.key!r} and the',
             "message classes: do not edit.",
             "",
-            "Typed decoders (_t<i>): EXI bits straight into the message classes; see iso15118/exi/fastrt.py.",
+            "Typed decoders (_t<i>): EXI bits straight into the message classes, and typed encoders (_u<i>):",
+            "message fields straight to EXI bits; see iso15118/exi/fastrt.py.",
             '"""',
             "",
             "# ruff: noqa",
@@ -844,7 +1011,7 @@ class _TypedGen(_Gen):
             "",
             "from importlib import import_module as _im",
             "",
-            "from iso15118.exi.fastrt import Fallback, rbin, rstr, ruint",
+            "from iso15118.exi.fastrt import Fallback, rbin, rstr, ruint, wbin, wstr, wuint",
             "",
             f"SCHEMA_KEY = {self.key!r}",
             f"SCHEMA_DIGEST = {schema_digest()!r}",
@@ -852,7 +1019,7 @@ class _TypedGen(_Gen):
         ]
         classes = [f"{c} = _im({klass.__module__!r}).{klass.__qualname__}"
                    for klass, c in sorted(self.class_consts.items(), key=lambda kv: int(kv[1][2:]))]
-        return _remaining("\n".join(head + classes + self.const_lines + ["", ""] + dec + body + tables) + "\n")
+        return _remaining("\n".join(head + classes + self.const_lines + ["", ""] + dec + ["", ""] + enc + body + tables) + "\n")
 
 
 TYPED_OUT = ROOT / "iso15118" / "messages"

@@ -198,6 +198,7 @@ __all__ = sorted(
         "decode_generic",
         "encode",
         "encode_fragment",
+        "encode_generic",
         "from_tree",
         "from_xml",
         "message_class",
@@ -320,6 +321,19 @@ def encode(msg: MessageBase) -> bytes:
     Objects are validated when constructed; a message whose fields were changed afterwards
     is not re-checked here (call ``msg.validate()`` first if in doubt).
     """
+    key = schema_key_of(msg)
+    fast = _typed_fast(key)
+    if fast is not None:
+        try:
+            return fast.encode(msg)  # type: ignore[no-any-return]
+        except Exception:  # noqa: BLE001 - anything it does not handle: the reference path decides
+            pass
+    return encode_generic(msg)
+
+
+def encode_generic(msg: MessageBase) -> bytes:
+    """:func:`encode` through the element tree (``codec.encode(msg.to_tree())``): the reference
+    the generated typed encoders (``iso15118/messages/_fast_<key>.py``) are tested against."""
     codec = _codec()
 
     return codec(schema_key_of(msg)).encode(msg.to_tree())
@@ -354,7 +368,7 @@ _typed: dict[str, Any] = {}
 
 
 def _typed_fast(schema_key: str) -> Any:
-    """The generated typed decoder module of a schema key, or None (see ``iso15118.exi.codec.load_fast``)."""
+    """The generated typed codec module of a schema key, or None (see ``iso15118.exi.codec.load_fast``)."""
     try:
         return _typed[schema_key]
     except KeyError:
