@@ -894,7 +894,7 @@ class _TypedGen(_Gen):
             for tj, (ns, local, tcls) in enumerate(targets):
                 where = [(st, p) for st in g.states for p in st.prods if p.kind == SE and p.uri == ns and p.local == local]
                 if spec.kind == "union":
-                    out.append(f"{ind}{'if' if tj == 0 else 'elif'} v.__class__ is {self.cls_const(tcls)}:")
+                    out.append(f"{ind}{'if' if tj == 0 else 'elif'} v.__class__ is {self.cls_const(tcls)}:")  # type: ignore[arg-type]
                     sub = ind + "    "
                 else:
                     sub = ind
