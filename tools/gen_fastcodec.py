@@ -1009,16 +1009,14 @@ class _TypedGen(_Gen):
             "",
             "from typing import Any",
             "",
-            "from importlib import import_module as _im",
-            "",
             "from iso15118.exi.fastrt import Fallback, rbin, rstr, ruint, wbin, wstr, wuint",
             "",
             f"SCHEMA_KEY = {self.key!r}",
             f"SCHEMA_DIGEST = {schema_digest()!r}",
             "_new = object.__new__",
         ]
-        classes = [f"{c} = _im({klass.__module__!r}).{klass.__qualname__}"
-                   for klass, c in sorted(self.class_consts.items(), key=lambda kv: int(kv[1][2:]))]
+        classes = [f"from {klass.__module__} import {klass.__qualname__} as {c}"
+                   for klass, c in sorted(self.class_consts.items(), key=lambda kv: int(kv[1][2:]))] + [""]
         return _remaining("\n".join(head + classes + self.const_lines + ["", ""] + dec + ["", ""] + enc + body + tables) + "\n")
 
 

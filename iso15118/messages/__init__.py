@@ -378,15 +378,37 @@ def _typed_fast(schema_key: str) -> Any:
         from iso15118.exi.codec import load_fast
 
         if load_fast(schema_key) is not None:  # same switch and digest check as the generated codec
-            import importlib
-
-            mod = importlib.import_module(f"iso15118.messages._fast_{schema_key}")
-
+            mod = _typed_module(schema_key)
             if getattr(mod, "SCHEMA_DIGEST", None) != load_fast(schema_key).SCHEMA_DIGEST:
                 mod = None
     except ImportError:
         mod = None
     _typed[schema_key] = mod
+    return mod
+
+
+def _typed_module(key: str) -> Any:
+    """Imports spelled out (the layer test reads them): one generated typed codec per schema key."""
+    if key == "sap":
+        from iso15118.messages import _fast_sap as mod
+    elif key == "common":
+        from iso15118.messages import _fast_common as mod
+    elif key == "ac":
+        from iso15118.messages import _fast_ac as mod
+    elif key == "dc":
+        from iso15118.messages import _fast_dc as mod
+    elif key == "acdp":
+        from iso15118.messages import _fast_acdp as mod
+    elif key == "wpt":
+        from iso15118.messages import _fast_wpt as mod
+    elif key == "xmldsig":
+        from iso15118.messages import _fast_xmldsig as mod
+    elif key == "iso2":
+        from iso15118.messages import _fast_iso2 as mod
+    elif key == "din":
+        from iso15118.messages import _fast_din as mod
+    else:
+        raise ImportError(f"no generated typed codec for schema key {key!r}")
     return mod
 
 

@@ -11,62 +11,61 @@ from __future__ import annotations
 
 from typing import Any
 
-from importlib import import_module as _im
-
 from iso15118.exi.fastrt import Fallback, rbin, rstr, ruint, wbin, wstr, wuint
 
 SCHEMA_KEY = 'ac'
 SCHEMA_DIGEST = 'ee0f786e04f6b6d8'
 _new = object.__new__
-_C0 = _im('iso15118.messages._gen_ac').ACCPDReqEnergyTransferMode
-_C1 = _im('iso15118.messages._gen_ac').ACCPDResEnergyTransferMode
-_C2 = _im('iso15118.messages._gen_ac').ACChargeLoopReq
-_C3 = _im('iso15118.messages._gen_ac').ACChargeLoopRes
-_C4 = _im('iso15118.messages._gen_ac').ACChargeParameterDiscoveryReq
-_C5 = _im('iso15118.messages._gen_ac').ACChargeParameterDiscoveryRes
-_C6 = _im('iso15118.messages._gen_ac').BPTACCPDReqEnergyTransferMode
-_C7 = _im('iso15118.messages._gen_ac').BPTACCPDResEnergyTransferMode
-_C8 = _im('iso15118.messages._gen_ac').BPTDynamicACCLReqControlMode
-_C9 = _im('iso15118.messages._gen_ac').BPTDynamicACCLResControlMode
-_C10 = _im('iso15118.messages._gen_ac').BPTScheduledACCLReqControlMode
-_C11 = _im('iso15118.messages._gen_ac').BPTScheduledACCLResControlMode
-_C12 = _im('iso15118.messages._gen_common_types').CLReqControlMode
-_C13 = _im('iso15118.messages._gen_common_types').CLResControlMode
-_C14 = _im('iso15118.messages._gen_xmldsig').CanonicalizationMethod
-_C15 = _im('iso15118.messages._gen_xmldsig').DSAKeyValue
-_C16 = _im('iso15118.messages._gen_xmldsig').DigestMethod
-_C17 = _im('iso15118.messages._gen_ac').DynamicACCLReqControlMode
-_C18 = _im('iso15118.messages._gen_ac').DynamicACCLResControlMode
-_C19 = _im('iso15118.messages._gen_xmldsig').KeyInfo
-_C20 = _im('iso15118.messages._gen_xmldsig').KeyValue
-_C21 = _im('iso15118.messages._gen_xmldsig').Manifest
-_C22 = _im('iso15118.messages._gen_xmldsig').Object
-_C23 = _im('iso15118.messages._gen_xmldsig').PGPData
-_C24 = _im('iso15118.messages._gen_xmldsig').RSAKeyValue
-_C25 = _im('iso15118.messages._gen_xmldsig').Reference
-_C26 = _im('iso15118.messages._gen_xmldsig').RetrievalMethod
-_C27 = _im('iso15118.messages._gen_xmldsig').SPKIData
-_C28 = _im('iso15118.messages._gen_ac').ScheduledACCLReqControlMode
-_C29 = _im('iso15118.messages._gen_ac').ScheduledACCLResControlMode
-_C30 = _im('iso15118.messages._gen_xmldsig').Signature
-_C31 = _im('iso15118.messages._gen_xmldsig').SignatureMethod
-_C32 = _im('iso15118.messages._gen_xmldsig').SignatureProperties
-_C33 = _im('iso15118.messages._gen_xmldsig').SignatureProperty
-_C34 = _im('iso15118.messages._gen_xmldsig').SignatureValue
-_C35 = _im('iso15118.messages._gen_xmldsig').SignedInfo
-_C36 = _im('iso15118.messages._gen_xmldsig').Transform
-_C37 = _im('iso15118.messages._gen_xmldsig').Transforms
-_C38 = _im('iso15118.messages._gen_xmldsig').X509Data
-_C39 = _im('iso15118.messages._gen_common_types').ResponseCode
-_C40 = _im('iso15118.messages._gen_common_types').RationalNumber
-_C41 = _im('iso15118.messages._gen_common_types').MessageHeader
-_C42 = _im('iso15118.messages._gen_common_types').DisplayParameters
-_C43 = _im('iso15118.messages._gen_common_types').EVSENotification
-_C44 = _im('iso15118.messages._gen_common_types').EVSEStatus
-_C45 = _im('iso15118.messages._gen_common_types').MeterInfo
-_C46 = _im('iso15118.messages._gen_common_types').Receipt
-_C47 = _im('iso15118.messages._gen_common_types').DetailedCost
-_C48 = _im('iso15118.messages._gen_common_types').DetailedTax
+from iso15118.messages._gen_ac import ACCPDReqEnergyTransferMode as _C0
+from iso15118.messages._gen_ac import ACCPDResEnergyTransferMode as _C1
+from iso15118.messages._gen_ac import ACChargeLoopReq as _C2
+from iso15118.messages._gen_ac import ACChargeLoopRes as _C3
+from iso15118.messages._gen_ac import ACChargeParameterDiscoveryReq as _C4
+from iso15118.messages._gen_ac import ACChargeParameterDiscoveryRes as _C5
+from iso15118.messages._gen_ac import BPTACCPDReqEnergyTransferMode as _C6
+from iso15118.messages._gen_ac import BPTACCPDResEnergyTransferMode as _C7
+from iso15118.messages._gen_ac import BPTDynamicACCLReqControlMode as _C8
+from iso15118.messages._gen_ac import BPTDynamicACCLResControlMode as _C9
+from iso15118.messages._gen_ac import BPTScheduledACCLReqControlMode as _C10
+from iso15118.messages._gen_ac import BPTScheduledACCLResControlMode as _C11
+from iso15118.messages._gen_common_types import CLReqControlMode as _C12
+from iso15118.messages._gen_common_types import CLResControlMode as _C13
+from iso15118.messages._gen_xmldsig import CanonicalizationMethod as _C14
+from iso15118.messages._gen_xmldsig import DSAKeyValue as _C15
+from iso15118.messages._gen_xmldsig import DigestMethod as _C16
+from iso15118.messages._gen_ac import DynamicACCLReqControlMode as _C17
+from iso15118.messages._gen_ac import DynamicACCLResControlMode as _C18
+from iso15118.messages._gen_xmldsig import KeyInfo as _C19
+from iso15118.messages._gen_xmldsig import KeyValue as _C20
+from iso15118.messages._gen_xmldsig import Manifest as _C21
+from iso15118.messages._gen_xmldsig import Object as _C22
+from iso15118.messages._gen_xmldsig import PGPData as _C23
+from iso15118.messages._gen_xmldsig import RSAKeyValue as _C24
+from iso15118.messages._gen_xmldsig import Reference as _C25
+from iso15118.messages._gen_xmldsig import RetrievalMethod as _C26
+from iso15118.messages._gen_xmldsig import SPKIData as _C27
+from iso15118.messages._gen_ac import ScheduledACCLReqControlMode as _C28
+from iso15118.messages._gen_ac import ScheduledACCLResControlMode as _C29
+from iso15118.messages._gen_xmldsig import Signature as _C30
+from iso15118.messages._gen_xmldsig import SignatureMethod as _C31
+from iso15118.messages._gen_xmldsig import SignatureProperties as _C32
+from iso15118.messages._gen_xmldsig import SignatureProperty as _C33
+from iso15118.messages._gen_xmldsig import SignatureValue as _C34
+from iso15118.messages._gen_xmldsig import SignedInfo as _C35
+from iso15118.messages._gen_xmldsig import Transform as _C36
+from iso15118.messages._gen_xmldsig import Transforms as _C37
+from iso15118.messages._gen_xmldsig import X509Data as _C38
+from iso15118.messages._gen_common_types import ResponseCode as _C39
+from iso15118.messages._gen_common_types import RationalNumber as _C40
+from iso15118.messages._gen_common_types import MessageHeader as _C41
+from iso15118.messages._gen_common_types import DisplayParameters as _C42
+from iso15118.messages._gen_common_types import EVSENotification as _C43
+from iso15118.messages._gen_common_types import EVSEStatus as _C44
+from iso15118.messages._gen_common_types import MeterInfo as _C45
+from iso15118.messages._gen_common_types import Receipt as _C46
+from iso15118.messages._gen_common_types import DetailedCost as _C47
+from iso15118.messages._gen_common_types import DetailedTax as _C48
+
 _U0 = 'urn:iso:std:iso:15118:-20:CommonTypes'
 _L1 = 'MeterInfoRequested'
 _L2 = 'ResponseCode'

@@ -11,54 +11,53 @@ from __future__ import annotations
 
 from typing import Any
 
-from importlib import import_module as _im
-
 from iso15118.exi.fastrt import Fallback, rbin, rstr, ruint, wbin, wstr, wuint
 
 SCHEMA_KEY = 'acdp'
 SCHEMA_DIGEST = 'ee0f786e04f6b6d8'
 _new = object.__new__
-_C0 = _im('iso15118.messages._gen_acdp').ACDPConnectReq
-_C1 = _im('iso15118.messages._gen_acdp').ACDPConnectRes
-_C2 = _im('iso15118.messages._gen_acdp').ACDPDisconnectReq
-_C3 = _im('iso15118.messages._gen_acdp').ACDPDisconnectRes
-_C4 = _im('iso15118.messages._gen_acdp').ACDPSystemStatusReq
-_C5 = _im('iso15118.messages._gen_acdp').ACDPSystemStatusRes
-_C6 = _im('iso15118.messages._gen_acdp').ACDPVehiclePositioningReq
-_C7 = _im('iso15118.messages._gen_acdp').ACDPVehiclePositioningRes
-_C8 = _im('iso15118.messages._gen_common_types').CLReqControlMode
-_C9 = _im('iso15118.messages._gen_common_types').CLResControlMode
-_C10 = _im('iso15118.messages._gen_xmldsig').CanonicalizationMethod
-_C11 = _im('iso15118.messages._gen_xmldsig').DSAKeyValue
-_C12 = _im('iso15118.messages._gen_xmldsig').DigestMethod
-_C13 = _im('iso15118.messages._gen_xmldsig').KeyInfo
-_C14 = _im('iso15118.messages._gen_xmldsig').KeyValue
-_C15 = _im('iso15118.messages._gen_xmldsig').Manifest
-_C16 = _im('iso15118.messages._gen_xmldsig').Object
-_C17 = _im('iso15118.messages._gen_xmldsig').PGPData
-_C18 = _im('iso15118.messages._gen_xmldsig').RSAKeyValue
-_C19 = _im('iso15118.messages._gen_xmldsig').Reference
-_C20 = _im('iso15118.messages._gen_xmldsig').RetrievalMethod
-_C21 = _im('iso15118.messages._gen_xmldsig').SPKIData
-_C22 = _im('iso15118.messages._gen_xmldsig').Signature
-_C23 = _im('iso15118.messages._gen_xmldsig').SignatureMethod
-_C24 = _im('iso15118.messages._gen_xmldsig').SignatureProperties
-_C25 = _im('iso15118.messages._gen_xmldsig').SignatureProperty
-_C26 = _im('iso15118.messages._gen_xmldsig').SignatureValue
-_C27 = _im('iso15118.messages._gen_xmldsig').SignedInfo
-_C28 = _im('iso15118.messages._gen_xmldsig').Transform
-_C29 = _im('iso15118.messages._gen_xmldsig').Transforms
-_C30 = _im('iso15118.messages._gen_xmldsig').X509Data
-_C31 = _im('iso15118.messages._gen_acdp').ElectricalChargingDeviceStatus
-_C32 = _im('iso15118.messages._gen_common_types').ResponseCode
-_C33 = _im('iso15118.messages._gen_common_types').Processing
-_C34 = _im('iso15118.messages._gen_acdp').MechanicalChargingDeviceStatus
-_C35 = _im('iso15118.messages._gen_acdp').IsolationStatus
-_C36 = _im('iso15118.messages._gen_common_types').MessageHeader
-_C37 = _im('iso15118.messages._gen_acdp').CPStatus
-_C38 = _im('iso15118.messages._gen_acdp').ErrorCode
-_C39 = _im('iso15118.messages._gen_acdp').EVTechnicalStatus
-_C40 = _im('iso15118.messages._gen_common_types').RationalNumber
+from iso15118.messages._gen_acdp import ACDPConnectReq as _C0
+from iso15118.messages._gen_acdp import ACDPConnectRes as _C1
+from iso15118.messages._gen_acdp import ACDPDisconnectReq as _C2
+from iso15118.messages._gen_acdp import ACDPDisconnectRes as _C3
+from iso15118.messages._gen_acdp import ACDPSystemStatusReq as _C4
+from iso15118.messages._gen_acdp import ACDPSystemStatusRes as _C5
+from iso15118.messages._gen_acdp import ACDPVehiclePositioningReq as _C6
+from iso15118.messages._gen_acdp import ACDPVehiclePositioningRes as _C7
+from iso15118.messages._gen_common_types import CLReqControlMode as _C8
+from iso15118.messages._gen_common_types import CLResControlMode as _C9
+from iso15118.messages._gen_xmldsig import CanonicalizationMethod as _C10
+from iso15118.messages._gen_xmldsig import DSAKeyValue as _C11
+from iso15118.messages._gen_xmldsig import DigestMethod as _C12
+from iso15118.messages._gen_xmldsig import KeyInfo as _C13
+from iso15118.messages._gen_xmldsig import KeyValue as _C14
+from iso15118.messages._gen_xmldsig import Manifest as _C15
+from iso15118.messages._gen_xmldsig import Object as _C16
+from iso15118.messages._gen_xmldsig import PGPData as _C17
+from iso15118.messages._gen_xmldsig import RSAKeyValue as _C18
+from iso15118.messages._gen_xmldsig import Reference as _C19
+from iso15118.messages._gen_xmldsig import RetrievalMethod as _C20
+from iso15118.messages._gen_xmldsig import SPKIData as _C21
+from iso15118.messages._gen_xmldsig import Signature as _C22
+from iso15118.messages._gen_xmldsig import SignatureMethod as _C23
+from iso15118.messages._gen_xmldsig import SignatureProperties as _C24
+from iso15118.messages._gen_xmldsig import SignatureProperty as _C25
+from iso15118.messages._gen_xmldsig import SignatureValue as _C26
+from iso15118.messages._gen_xmldsig import SignedInfo as _C27
+from iso15118.messages._gen_xmldsig import Transform as _C28
+from iso15118.messages._gen_xmldsig import Transforms as _C29
+from iso15118.messages._gen_xmldsig import X509Data as _C30
+from iso15118.messages._gen_acdp import ElectricalChargingDeviceStatus as _C31
+from iso15118.messages._gen_common_types import ResponseCode as _C32
+from iso15118.messages._gen_common_types import Processing as _C33
+from iso15118.messages._gen_acdp import MechanicalChargingDeviceStatus as _C34
+from iso15118.messages._gen_acdp import IsolationStatus as _C35
+from iso15118.messages._gen_common_types import MessageHeader as _C36
+from iso15118.messages._gen_acdp import CPStatus as _C37
+from iso15118.messages._gen_acdp import ErrorCode as _C38
+from iso15118.messages._gen_acdp import EVTechnicalStatus as _C39
+from iso15118.messages._gen_common_types import RationalNumber as _C40
+
 _U0 = 'urn:iso:std:iso:15118:-20:ACDP'
 _L1 = 'EVElectricalChargingDeviceStatus'
 _V2 = ('State_A', 'State_B', 'State_C', 'State_D')

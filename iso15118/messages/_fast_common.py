@@ -11,140 +11,139 @@ from __future__ import annotations
 
 from typing import Any
 
-from importlib import import_module as _im
-
 from iso15118.exi.fastrt import Fallback, rbin, rstr, ruint, wbin, wstr, wuint
 
 SCHEMA_KEY = 'common'
 SCHEMA_DIGEST = 'ee0f786e04f6b6d8'
 _new = object.__new__
-_C0 = _im('iso15118.messages._gen_common_messages').AuthorizationReq
-_C1 = _im('iso15118.messages._gen_common_messages').AuthorizationRes
-_C2 = _im('iso15118.messages._gen_common_messages').AuthorizationSetupReq
-_C3 = _im('iso15118.messages._gen_common_messages').AuthorizationSetupRes
-_C4 = _im('iso15118.messages._gen_common_types').CLReqControlMode
-_C5 = _im('iso15118.messages._gen_common_types').CLResControlMode
-_C6 = _im('iso15118.messages._gen_xmldsig').CanonicalizationMethod
-_C7 = _im('iso15118.messages._gen_common_messages').CertificateInstallationReq
-_C8 = _im('iso15118.messages._gen_common_messages').CertificateInstallationRes
-_C9 = _im('iso15118.messages._gen_xmldsig').DSAKeyValue
-_C10 = _im('iso15118.messages._gen_xmldsig').DigestMethod
-_C11 = _im('iso15118.messages._gen_xmldsig').KeyInfo
-_C12 = _im('iso15118.messages._gen_xmldsig').KeyValue
-_C13 = _im('iso15118.messages._gen_xmldsig').Manifest
-_C14 = _im('iso15118.messages._gen_common_messages').MeteringConfirmationReq
-_C15 = _im('iso15118.messages._gen_common_messages').MeteringConfirmationRes
-_C16 = _im('iso15118.messages._gen_xmldsig').Object
-_C17 = _im('iso15118.messages._gen_xmldsig').PGPData
-_C18 = _im('iso15118.messages._gen_common_messages').PowerDeliveryReq
-_C19 = _im('iso15118.messages._gen_common_messages').PowerDeliveryRes
-_C20 = _im('iso15118.messages._gen_xmldsig').RSAKeyValue
-_C21 = _im('iso15118.messages._gen_xmldsig').Reference
-_C22 = _im('iso15118.messages._gen_xmldsig').RetrievalMethod
-_C23 = _im('iso15118.messages._gen_xmldsig').SPKIData
-_C24 = _im('iso15118.messages._gen_common_messages').ScheduleExchangeReq
-_C25 = _im('iso15118.messages._gen_common_messages').ScheduleExchangeRes
-_C26 = _im('iso15118.messages._gen_common_messages').ServiceDetailReq
-_C27 = _im('iso15118.messages._gen_common_messages').ServiceDetailRes
-_C28 = _im('iso15118.messages._gen_common_messages').ServiceDiscoveryReq
-_C29 = _im('iso15118.messages._gen_common_messages').ServiceDiscoveryRes
-_C30 = _im('iso15118.messages._gen_common_messages').ServiceSelectionReq
-_C31 = _im('iso15118.messages._gen_common_messages').ServiceSelectionRes
-_C32 = _im('iso15118.messages._gen_common_messages').SessionSetupReq
-_C33 = _im('iso15118.messages._gen_common_messages').SessionSetupRes
-_C34 = _im('iso15118.messages._gen_common_messages').SessionStopReq
-_C35 = _im('iso15118.messages._gen_common_messages').SessionStopRes
-_C36 = _im('iso15118.messages._gen_xmldsig').Signature
-_C37 = _im('iso15118.messages._gen_xmldsig').SignatureMethod
-_C38 = _im('iso15118.messages._gen_xmldsig').SignatureProperties
-_C39 = _im('iso15118.messages._gen_xmldsig').SignatureProperty
-_C40 = _im('iso15118.messages._gen_xmldsig').SignatureValue
-_C41 = _im('iso15118.messages._gen_xmldsig').SignedInfo
-_C42 = _im('iso15118.messages._gen_common_messages').SignedInstallationData
-_C43 = _im('iso15118.messages._gen_common_messages').SignedMeteringData
-_C44 = _im('iso15118.messages._gen_xmldsig').Transform
-_C45 = _im('iso15118.messages._gen_xmldsig').Transforms
-_C46 = _im('iso15118.messages._gen_common_messages').VehicleCheckInReq
-_C47 = _im('iso15118.messages._gen_common_messages').VehicleCheckInRes
-_C48 = _im('iso15118.messages._gen_common_messages').VehicleCheckOutReq
-_C49 = _im('iso15118.messages._gen_common_messages').VehicleCheckOutRes
-_C50 = _im('iso15118.messages._gen_xmldsig').X509Data
-_C51 = _im('iso15118.messages._gen_common_messages').Authorization
-_C52 = _im('iso15118.messages._gen_common_types').ResponseCode
-_C53 = _im('iso15118.messages._gen_common_types').Processing
-_C54 = _im('iso15118.messages._gen_common_messages').ChargeProgress
-_C55 = _im('iso15118.messages._gen_common_messages').ChannelSelection
-_C56 = _im('iso15118.messages._gen_common_messages').ChargingSession
-_C57 = _im('iso15118.messages._gen_common_messages').ECDHCurve
-_C58 = _im('iso15118.messages._gen_common_messages').EVCheckInStatus
-_C59 = _im('iso15118.messages._gen_common_messages').ParkingMethod
-_C60 = _im('iso15118.messages._gen_common_messages').EVCheckOutStatus
-_C61 = _im('iso15118.messages._gen_common_messages').EVSECheckOutStatus
-_C62 = _im('iso15118.messages._gen_common_types').MessageHeader
-_C63 = _im('iso15118.messages._gen_common_messages').EIMAReqAuthorizationMode
-_C64 = _im('iso15118.messages._gen_common_messages').PnCAReqAuthorizationMode
-_C65 = _im('iso15118.messages._gen_common_messages').EIMASResAuthorizationMode
-_C66 = _im('iso15118.messages._gen_common_messages').PnCASResAuthorizationMode
-_C67 = _im('iso15118.messages._gen_common_messages').SignedCertificateChain
-_C68 = _im('iso15118.messages._gen_common_types').ListOfRootCertificateIDs
-_C69 = _im('iso15118.messages._gen_common_messages').EMAIDList
-_C70 = _im('iso15118.messages._gen_common_messages').CertificateChain
-_C71 = _im('iso15118.messages._gen_common_messages').EVPowerProfile
-_C72 = _im('iso15118.messages._gen_common_types').EVSENotification
-_C73 = _im('iso15118.messages._gen_common_types').EVSEStatus
-_C74 = _im('iso15118.messages._gen_common_messages').DynamicSEReqControlMode
-_C75 = _im('iso15118.messages._gen_common_messages').ScheduledSEReqControlMode
-_C76 = _im('iso15118.messages._gen_common_messages').DynamicSEResControlMode
-_C77 = _im('iso15118.messages._gen_common_messages').ScheduledSEResControlMode
-_C78 = _im('iso15118.messages._gen_common_messages').ServiceParameterList
-_C79 = _im('iso15118.messages._gen_common_messages').ServiceIDList
-_C80 = _im('iso15118.messages._gen_common_messages').ServiceList
-_C81 = _im('iso15118.messages._gen_common_messages').SelectedService
-_C82 = _im('iso15118.messages._gen_common_messages').SelectedServiceList
-_C83 = _im('iso15118.messages._gen_common_messages').ContractCertificateChain
-_C84 = _im('iso15118.messages._gen_common_types').MeterInfo
-_C85 = _im('iso15118.messages._gen_common_types').Receipt
-_C86 = _im('iso15118.messages._gen_common_messages').DynamicSMDTControlMode
-_C87 = _im('iso15118.messages._gen_common_messages').ScheduledSMDTControlMode
-_C88 = _im('iso15118.messages._gen_common_messages').SupportedProvidersList
-_C89 = _im('iso15118.messages._gen_common_messages').SubCertificates
-_C90 = _im('iso15118.messages._gen_xmldsig').X509IssuerSerial
-_C91 = _im('iso15118.messages._gen_common_messages').DynamicEVPPTControlMode
-_C92 = _im('iso15118.messages._gen_common_messages').PowerToleranceAcceptance
-_C93 = _im('iso15118.messages._gen_common_messages').ScheduledEVPPTControlMode
-_C94 = _im('iso15118.messages._gen_common_messages').EVPowerProfileEntryList
-_C95 = _im('iso15118.messages._gen_common_types').RationalNumber
-_C96 = _im('iso15118.messages._gen_common_messages').EVEnergyOffer
-_C97 = _im('iso15118.messages._gen_common_messages').AbsolutePriceSchedule
-_C98 = _im('iso15118.messages._gen_common_messages').PriceLevelSchedule
-_C99 = _im('iso15118.messages._gen_common_messages').ScheduleTuple
-_C100 = _im('iso15118.messages._gen_common_messages').ParameterSet
-_C101 = _im('iso15118.messages._gen_common_messages').Service
-_C102 = _im('iso15118.messages._gen_common_types').DetailedCost
-_C103 = _im('iso15118.messages._gen_common_types').DetailedTax
-_C104 = _im('iso15118.messages._gen_common_messages').PowerScheduleEntry
-_C105 = _im('iso15118.messages._gen_common_messages').EVPowerSchedule
-_C106 = _im('iso15118.messages._gen_common_messages').EVAbsolutePriceSchedule
-_C107 = _im('iso15118.messages._gen_common_messages').TaxRuleList
-_C108 = _im('iso15118.messages._gen_common_messages').PriceRuleStackList
-_C109 = _im('iso15118.messages._gen_common_messages').OverstayRuleList
-_C110 = _im('iso15118.messages._gen_common_messages').AdditionalServiceList
-_C111 = _im('iso15118.messages._gen_common_messages').PriceLevelScheduleEntryList
-_C112 = _im('iso15118.messages._gen_common_messages').ChargingSchedule
-_C113 = _im('iso15118.messages._gen_common_messages').Parameter
-_C114 = _im('iso15118.messages._gen_common_messages').EVPowerScheduleEntryList
-_C115 = _im('iso15118.messages._gen_common_messages').EVPriceRuleStackList
-_C116 = _im('iso15118.messages._gen_common_messages').TaxRule
-_C117 = _im('iso15118.messages._gen_common_messages').PriceRuleStack
-_C118 = _im('iso15118.messages._gen_common_messages').OverstayRule
-_C119 = _im('iso15118.messages._gen_common_messages').AdditionalService
-_C120 = _im('iso15118.messages._gen_common_messages').PriceLevelScheduleEntry
-_C121 = _im('iso15118.messages._gen_common_messages').PowerSchedule
-_C122 = _im('iso15118.messages._gen_common_messages').EVPowerScheduleEntry
-_C123 = _im('iso15118.messages._gen_common_messages').EVPriceRuleStack
-_C124 = _im('iso15118.messages._gen_common_messages').PriceRule
-_C125 = _im('iso15118.messages._gen_common_messages').PowerScheduleEntryList
-_C126 = _im('iso15118.messages._gen_common_messages').EVPriceRule
+from iso15118.messages._gen_common_messages import AuthorizationReq as _C0
+from iso15118.messages._gen_common_messages import AuthorizationRes as _C1
+from iso15118.messages._gen_common_messages import AuthorizationSetupReq as _C2
+from iso15118.messages._gen_common_messages import AuthorizationSetupRes as _C3
+from iso15118.messages._gen_common_types import CLReqControlMode as _C4
+from iso15118.messages._gen_common_types import CLResControlMode as _C5
+from iso15118.messages._gen_xmldsig import CanonicalizationMethod as _C6
+from iso15118.messages._gen_common_messages import CertificateInstallationReq as _C7
+from iso15118.messages._gen_common_messages import CertificateInstallationRes as _C8
+from iso15118.messages._gen_xmldsig import DSAKeyValue as _C9
+from iso15118.messages._gen_xmldsig import DigestMethod as _C10
+from iso15118.messages._gen_xmldsig import KeyInfo as _C11
+from iso15118.messages._gen_xmldsig import KeyValue as _C12
+from iso15118.messages._gen_xmldsig import Manifest as _C13
+from iso15118.messages._gen_common_messages import MeteringConfirmationReq as _C14
+from iso15118.messages._gen_common_messages import MeteringConfirmationRes as _C15
+from iso15118.messages._gen_xmldsig import Object as _C16
+from iso15118.messages._gen_xmldsig import PGPData as _C17
+from iso15118.messages._gen_common_messages import PowerDeliveryReq as _C18
+from iso15118.messages._gen_common_messages import PowerDeliveryRes as _C19
+from iso15118.messages._gen_xmldsig import RSAKeyValue as _C20
+from iso15118.messages._gen_xmldsig import Reference as _C21
+from iso15118.messages._gen_xmldsig import RetrievalMethod as _C22
+from iso15118.messages._gen_xmldsig import SPKIData as _C23
+from iso15118.messages._gen_common_messages import ScheduleExchangeReq as _C24
+from iso15118.messages._gen_common_messages import ScheduleExchangeRes as _C25
+from iso15118.messages._gen_common_messages import ServiceDetailReq as _C26
+from iso15118.messages._gen_common_messages import ServiceDetailRes as _C27
+from iso15118.messages._gen_common_messages import ServiceDiscoveryReq as _C28
+from iso15118.messages._gen_common_messages import ServiceDiscoveryRes as _C29
+from iso15118.messages._gen_common_messages import ServiceSelectionReq as _C30
+from iso15118.messages._gen_common_messages import ServiceSelectionRes as _C31
+from iso15118.messages._gen_common_messages import SessionSetupReq as _C32
+from iso15118.messages._gen_common_messages import SessionSetupRes as _C33
+from iso15118.messages._gen_common_messages import SessionStopReq as _C34
+from iso15118.messages._gen_common_messages import SessionStopRes as _C35
+from iso15118.messages._gen_xmldsig import Signature as _C36
+from iso15118.messages._gen_xmldsig import SignatureMethod as _C37
+from iso15118.messages._gen_xmldsig import SignatureProperties as _C38
+from iso15118.messages._gen_xmldsig import SignatureProperty as _C39
+from iso15118.messages._gen_xmldsig import SignatureValue as _C40
+from iso15118.messages._gen_xmldsig import SignedInfo as _C41
+from iso15118.messages._gen_common_messages import SignedInstallationData as _C42
+from iso15118.messages._gen_common_messages import SignedMeteringData as _C43
+from iso15118.messages._gen_xmldsig import Transform as _C44
+from iso15118.messages._gen_xmldsig import Transforms as _C45
+from iso15118.messages._gen_common_messages import VehicleCheckInReq as _C46
+from iso15118.messages._gen_common_messages import VehicleCheckInRes as _C47
+from iso15118.messages._gen_common_messages import VehicleCheckOutReq as _C48
+from iso15118.messages._gen_common_messages import VehicleCheckOutRes as _C49
+from iso15118.messages._gen_xmldsig import X509Data as _C50
+from iso15118.messages._gen_common_messages import Authorization as _C51
+from iso15118.messages._gen_common_types import ResponseCode as _C52
+from iso15118.messages._gen_common_types import Processing as _C53
+from iso15118.messages._gen_common_messages import ChargeProgress as _C54
+from iso15118.messages._gen_common_messages import ChannelSelection as _C55
+from iso15118.messages._gen_common_messages import ChargingSession as _C56
+from iso15118.messages._gen_common_messages import ECDHCurve as _C57
+from iso15118.messages._gen_common_messages import EVCheckInStatus as _C58
+from iso15118.messages._gen_common_messages import ParkingMethod as _C59
+from iso15118.messages._gen_common_messages import EVCheckOutStatus as _C60
+from iso15118.messages._gen_common_messages import EVSECheckOutStatus as _C61
+from iso15118.messages._gen_common_types import MessageHeader as _C62
+from iso15118.messages._gen_common_messages import EIMAReqAuthorizationMode as _C63
+from iso15118.messages._gen_common_messages import PnCAReqAuthorizationMode as _C64
+from iso15118.messages._gen_common_messages import EIMASResAuthorizationMode as _C65
+from iso15118.messages._gen_common_messages import PnCASResAuthorizationMode as _C66
+from iso15118.messages._gen_common_messages import SignedCertificateChain as _C67
+from iso15118.messages._gen_common_types import ListOfRootCertificateIDs as _C68
+from iso15118.messages._gen_common_messages import EMAIDList as _C69
+from iso15118.messages._gen_common_messages import CertificateChain as _C70
+from iso15118.messages._gen_common_messages import EVPowerProfile as _C71
+from iso15118.messages._gen_common_types import EVSENotification as _C72
+from iso15118.messages._gen_common_types import EVSEStatus as _C73
+from iso15118.messages._gen_common_messages import DynamicSEReqControlMode as _C74
+from iso15118.messages._gen_common_messages import ScheduledSEReqControlMode as _C75
+from iso15118.messages._gen_common_messages import DynamicSEResControlMode as _C76
+from iso15118.messages._gen_common_messages import ScheduledSEResControlMode as _C77
+from iso15118.messages._gen_common_messages import ServiceParameterList as _C78
+from iso15118.messages._gen_common_messages import ServiceIDList as _C79
+from iso15118.messages._gen_common_messages import ServiceList as _C80
+from iso15118.messages._gen_common_messages import SelectedService as _C81
+from iso15118.messages._gen_common_messages import SelectedServiceList as _C82
+from iso15118.messages._gen_common_messages import ContractCertificateChain as _C83
+from iso15118.messages._gen_common_types import MeterInfo as _C84
+from iso15118.messages._gen_common_types import Receipt as _C85
+from iso15118.messages._gen_common_messages import DynamicSMDTControlMode as _C86
+from iso15118.messages._gen_common_messages import ScheduledSMDTControlMode as _C87
+from iso15118.messages._gen_common_messages import SupportedProvidersList as _C88
+from iso15118.messages._gen_common_messages import SubCertificates as _C89
+from iso15118.messages._gen_xmldsig import X509IssuerSerial as _C90
+from iso15118.messages._gen_common_messages import DynamicEVPPTControlMode as _C91
+from iso15118.messages._gen_common_messages import PowerToleranceAcceptance as _C92
+from iso15118.messages._gen_common_messages import ScheduledEVPPTControlMode as _C93
+from iso15118.messages._gen_common_messages import EVPowerProfileEntryList as _C94
+from iso15118.messages._gen_common_types import RationalNumber as _C95
+from iso15118.messages._gen_common_messages import EVEnergyOffer as _C96
+from iso15118.messages._gen_common_messages import AbsolutePriceSchedule as _C97
+from iso15118.messages._gen_common_messages import PriceLevelSchedule as _C98
+from iso15118.messages._gen_common_messages import ScheduleTuple as _C99
+from iso15118.messages._gen_common_messages import ParameterSet as _C100
+from iso15118.messages._gen_common_messages import Service as _C101
+from iso15118.messages._gen_common_types import DetailedCost as _C102
+from iso15118.messages._gen_common_types import DetailedTax as _C103
+from iso15118.messages._gen_common_messages import PowerScheduleEntry as _C104
+from iso15118.messages._gen_common_messages import EVPowerSchedule as _C105
+from iso15118.messages._gen_common_messages import EVAbsolutePriceSchedule as _C106
+from iso15118.messages._gen_common_messages import TaxRuleList as _C107
+from iso15118.messages._gen_common_messages import PriceRuleStackList as _C108
+from iso15118.messages._gen_common_messages import OverstayRuleList as _C109
+from iso15118.messages._gen_common_messages import AdditionalServiceList as _C110
+from iso15118.messages._gen_common_messages import PriceLevelScheduleEntryList as _C111
+from iso15118.messages._gen_common_messages import ChargingSchedule as _C112
+from iso15118.messages._gen_common_messages import Parameter as _C113
+from iso15118.messages._gen_common_messages import EVPowerScheduleEntryList as _C114
+from iso15118.messages._gen_common_messages import EVPriceRuleStackList as _C115
+from iso15118.messages._gen_common_messages import TaxRule as _C116
+from iso15118.messages._gen_common_messages import PriceRuleStack as _C117
+from iso15118.messages._gen_common_messages import OverstayRule as _C118
+from iso15118.messages._gen_common_messages import AdditionalService as _C119
+from iso15118.messages._gen_common_messages import PriceLevelScheduleEntry as _C120
+from iso15118.messages._gen_common_messages import PowerSchedule as _C121
+from iso15118.messages._gen_common_messages import EVPowerScheduleEntry as _C122
+from iso15118.messages._gen_common_messages import EVPriceRuleStack as _C123
+from iso15118.messages._gen_common_messages import PriceRule as _C124
+from iso15118.messages._gen_common_messages import PowerScheduleEntryList as _C125
+from iso15118.messages._gen_common_messages import EVPriceRule as _C126
+
 _U0 = 'urn:iso:std:iso:15118:-20:CommonMessages'
 _L1 = 'SelectedAuthorizationService'
 _V2 = ('EIM', 'PnC')

@@ -11,69 +11,68 @@ from __future__ import annotations
 
 from typing import Any
 
-from importlib import import_module as _im
-
 from iso15118.exi.fastrt import Fallback, rbin, rstr, ruint, wbin, wstr, wuint
 
 SCHEMA_KEY = 'dc'
 SCHEMA_DIGEST = 'ee0f786e04f6b6d8'
 _new = object.__new__
-_C0 = _im('iso15118.messages._gen_dc').BPTDCCPDReqEnergyTransferMode
-_C1 = _im('iso15118.messages._gen_dc').BPTDCCPDResEnergyTransferMode
-_C2 = _im('iso15118.messages._gen_dc').BPTDynamicDCCLReqControlMode
-_C3 = _im('iso15118.messages._gen_dc').BPTDynamicDCCLResControlMode
-_C4 = _im('iso15118.messages._gen_dc').BPTScheduledDCCLReqControlMode
-_C5 = _im('iso15118.messages._gen_dc').BPTScheduledDCCLResControlMode
-_C6 = _im('iso15118.messages._gen_common_types').CLReqControlMode
-_C7 = _im('iso15118.messages._gen_common_types').CLResControlMode
-_C8 = _im('iso15118.messages._gen_xmldsig').CanonicalizationMethod
-_C9 = _im('iso15118.messages._gen_dc').DCCPDReqEnergyTransferMode
-_C10 = _im('iso15118.messages._gen_dc').DCCPDResEnergyTransferMode
-_C11 = _im('iso15118.messages._gen_dc').DCCableCheckReq
-_C12 = _im('iso15118.messages._gen_dc').DCCableCheckRes
-_C13 = _im('iso15118.messages._gen_dc').DCChargeLoopReq
-_C14 = _im('iso15118.messages._gen_dc').DCChargeLoopRes
-_C15 = _im('iso15118.messages._gen_dc').DCChargeParameterDiscoveryReq
-_C16 = _im('iso15118.messages._gen_dc').DCChargeParameterDiscoveryRes
-_C17 = _im('iso15118.messages._gen_dc').DCPreChargeReq
-_C18 = _im('iso15118.messages._gen_dc').DCPreChargeRes
-_C19 = _im('iso15118.messages._gen_dc').DCWeldingDetectionReq
-_C20 = _im('iso15118.messages._gen_dc').DCWeldingDetectionRes
-_C21 = _im('iso15118.messages._gen_xmldsig').DSAKeyValue
-_C22 = _im('iso15118.messages._gen_xmldsig').DigestMethod
-_C23 = _im('iso15118.messages._gen_dc').DynamicDCCLReqControlMode
-_C24 = _im('iso15118.messages._gen_dc').DynamicDCCLResControlMode
-_C25 = _im('iso15118.messages._gen_xmldsig').KeyInfo
-_C26 = _im('iso15118.messages._gen_xmldsig').KeyValue
-_C27 = _im('iso15118.messages._gen_xmldsig').Manifest
-_C28 = _im('iso15118.messages._gen_xmldsig').Object
-_C29 = _im('iso15118.messages._gen_xmldsig').PGPData
-_C30 = _im('iso15118.messages._gen_xmldsig').RSAKeyValue
-_C31 = _im('iso15118.messages._gen_xmldsig').Reference
-_C32 = _im('iso15118.messages._gen_xmldsig').RetrievalMethod
-_C33 = _im('iso15118.messages._gen_xmldsig').SPKIData
-_C34 = _im('iso15118.messages._gen_dc').ScheduledDCCLReqControlMode
-_C35 = _im('iso15118.messages._gen_dc').ScheduledDCCLResControlMode
-_C36 = _im('iso15118.messages._gen_xmldsig').Signature
-_C37 = _im('iso15118.messages._gen_xmldsig').SignatureMethod
-_C38 = _im('iso15118.messages._gen_xmldsig').SignatureProperties
-_C39 = _im('iso15118.messages._gen_xmldsig').SignatureProperty
-_C40 = _im('iso15118.messages._gen_xmldsig').SignatureValue
-_C41 = _im('iso15118.messages._gen_xmldsig').SignedInfo
-_C42 = _im('iso15118.messages._gen_xmldsig').Transform
-_C43 = _im('iso15118.messages._gen_xmldsig').Transforms
-_C44 = _im('iso15118.messages._gen_xmldsig').X509Data
-_C45 = _im('iso15118.messages._gen_common_types').ResponseCode
-_C46 = _im('iso15118.messages._gen_common_types').Processing
-_C47 = _im('iso15118.messages._gen_common_types').RationalNumber
-_C48 = _im('iso15118.messages._gen_common_types').MessageHeader
-_C49 = _im('iso15118.messages._gen_common_types').DisplayParameters
-_C50 = _im('iso15118.messages._gen_common_types').EVSENotification
-_C51 = _im('iso15118.messages._gen_common_types').EVSEStatus
-_C52 = _im('iso15118.messages._gen_common_types').MeterInfo
-_C53 = _im('iso15118.messages._gen_common_types').Receipt
-_C54 = _im('iso15118.messages._gen_common_types').DetailedCost
-_C55 = _im('iso15118.messages._gen_common_types').DetailedTax
+from iso15118.messages._gen_dc import BPTDCCPDReqEnergyTransferMode as _C0
+from iso15118.messages._gen_dc import BPTDCCPDResEnergyTransferMode as _C1
+from iso15118.messages._gen_dc import BPTDynamicDCCLReqControlMode as _C2
+from iso15118.messages._gen_dc import BPTDynamicDCCLResControlMode as _C3
+from iso15118.messages._gen_dc import BPTScheduledDCCLReqControlMode as _C4
+from iso15118.messages._gen_dc import BPTScheduledDCCLResControlMode as _C5
+from iso15118.messages._gen_common_types import CLReqControlMode as _C6
+from iso15118.messages._gen_common_types import CLResControlMode as _C7
+from iso15118.messages._gen_xmldsig import CanonicalizationMethod as _C8
+from iso15118.messages._gen_dc import DCCPDReqEnergyTransferMode as _C9
+from iso15118.messages._gen_dc import DCCPDResEnergyTransferMode as _C10
+from iso15118.messages._gen_dc import DCCableCheckReq as _C11
+from iso15118.messages._gen_dc import DCCableCheckRes as _C12
+from iso15118.messages._gen_dc import DCChargeLoopReq as _C13
+from iso15118.messages._gen_dc import DCChargeLoopRes as _C14
+from iso15118.messages._gen_dc import DCChargeParameterDiscoveryReq as _C15
+from iso15118.messages._gen_dc import DCChargeParameterDiscoveryRes as _C16
+from iso15118.messages._gen_dc import DCPreChargeReq as _C17
+from iso15118.messages._gen_dc import DCPreChargeRes as _C18
+from iso15118.messages._gen_dc import DCWeldingDetectionReq as _C19
+from iso15118.messages._gen_dc import DCWeldingDetectionRes as _C20
+from iso15118.messages._gen_xmldsig import DSAKeyValue as _C21
+from iso15118.messages._gen_xmldsig import DigestMethod as _C22
+from iso15118.messages._gen_dc import DynamicDCCLReqControlMode as _C23
+from iso15118.messages._gen_dc import DynamicDCCLResControlMode as _C24
+from iso15118.messages._gen_xmldsig import KeyInfo as _C25
+from iso15118.messages._gen_xmldsig import KeyValue as _C26
+from iso15118.messages._gen_xmldsig import Manifest as _C27
+from iso15118.messages._gen_xmldsig import Object as _C28
+from iso15118.messages._gen_xmldsig import PGPData as _C29
+from iso15118.messages._gen_xmldsig import RSAKeyValue as _C30
+from iso15118.messages._gen_xmldsig import Reference as _C31
+from iso15118.messages._gen_xmldsig import RetrievalMethod as _C32
+from iso15118.messages._gen_xmldsig import SPKIData as _C33
+from iso15118.messages._gen_dc import ScheduledDCCLReqControlMode as _C34
+from iso15118.messages._gen_dc import ScheduledDCCLResControlMode as _C35
+from iso15118.messages._gen_xmldsig import Signature as _C36
+from iso15118.messages._gen_xmldsig import SignatureMethod as _C37
+from iso15118.messages._gen_xmldsig import SignatureProperties as _C38
+from iso15118.messages._gen_xmldsig import SignatureProperty as _C39
+from iso15118.messages._gen_xmldsig import SignatureValue as _C40
+from iso15118.messages._gen_xmldsig import SignedInfo as _C41
+from iso15118.messages._gen_xmldsig import Transform as _C42
+from iso15118.messages._gen_xmldsig import Transforms as _C43
+from iso15118.messages._gen_xmldsig import X509Data as _C44
+from iso15118.messages._gen_common_types import ResponseCode as _C45
+from iso15118.messages._gen_common_types import Processing as _C46
+from iso15118.messages._gen_common_types import RationalNumber as _C47
+from iso15118.messages._gen_common_types import MessageHeader as _C48
+from iso15118.messages._gen_common_types import DisplayParameters as _C49
+from iso15118.messages._gen_common_types import EVSENotification as _C50
+from iso15118.messages._gen_common_types import EVSEStatus as _C51
+from iso15118.messages._gen_common_types import MeterInfo as _C52
+from iso15118.messages._gen_common_types import Receipt as _C53
+from iso15118.messages._gen_common_types import DetailedCost as _C54
+from iso15118.messages._gen_common_types import DetailedTax as _C55
+
 _U0 = 'urn:iso:std:iso:15118:-20:DC'
 _L1 = 'TargetSOC'
 _U2 = 'urn:iso:std:iso:15118:-20:CommonTypes'

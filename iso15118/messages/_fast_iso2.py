@@ -11,124 +11,123 @@ from __future__ import annotations
 
 from typing import Any
 
-from importlib import import_module as _im
-
 from iso15118.exi.fastrt import Fallback, rbin, rstr, ruint, wbin, wstr, wuint
 
 SCHEMA_KEY = 'iso2'
 SCHEMA_DIGEST = 'ee0f786e04f6b6d8'
 _new = object.__new__
-_C0 = _im('iso15118.messages.iso2._gen_datatypes').ACEVChargeParameter
-_C1 = _im('iso15118.messages.iso2._gen_datatypes').ACEVSEChargeParameter
-_C2 = _im('iso15118.messages.iso2._gen_datatypes').ACEVSEStatus
-_C3 = _im('iso15118.messages.iso2._gen_body').AuthorizationReq
-_C4 = _im('iso15118.messages.iso2._gen_body').AuthorizationRes
-_C5 = _im('iso15118.messages.iso2._gen_body').CableCheckReq
-_C6 = _im('iso15118.messages.iso2._gen_body').CableCheckRes
-_C7 = _im('iso15118.messages._gen_xmldsig').CanonicalizationMethod
-_C8 = _im('iso15118.messages.iso2._gen_body').CertificateInstallationReq
-_C9 = _im('iso15118.messages.iso2._gen_body').CertificateInstallationRes
-_C10 = _im('iso15118.messages.iso2._gen_body').CertificateUpdateReq
-_C11 = _im('iso15118.messages.iso2._gen_body').CertificateUpdateRes
-_C12 = _im('iso15118.messages.iso2._gen_body').ChargeParameterDiscoveryReq
-_C13 = _im('iso15118.messages.iso2._gen_body').ChargeParameterDiscoveryRes
-_C14 = _im('iso15118.messages.iso2._gen_body').ChargingStatusReq
-_C15 = _im('iso15118.messages.iso2._gen_body').ChargingStatusRes
-_C16 = _im('iso15118.messages.iso2._gen_body').CurrentDemandReq
-_C17 = _im('iso15118.messages.iso2._gen_body').CurrentDemandRes
-_C18 = _im('iso15118.messages.iso2._gen_datatypes').DCEVChargeParameter
-_C19 = _im('iso15118.messages.iso2._gen_datatypes').DCEVPowerDeliveryParameter
-_C20 = _im('iso15118.messages.iso2._gen_datatypes').DCEVSEChargeParameter
-_C21 = _im('iso15118.messages.iso2._gen_datatypes').DCEVSEStatus
-_C22 = _im('iso15118.messages.iso2._gen_datatypes').DCEVStatus
-_C23 = _im('iso15118.messages._gen_xmldsig').DSAKeyValue
-_C24 = _im('iso15118.messages._gen_xmldsig').DigestMethod
-_C25 = _im('iso15118.messages._gen_xmldsig').KeyInfo
-_C26 = _im('iso15118.messages._gen_xmldsig').KeyValue
-_C27 = _im('iso15118.messages._gen_xmldsig').Manifest
-_C28 = _im('iso15118.messages.iso2._gen_body').MeteringReceiptReq
-_C29 = _im('iso15118.messages.iso2._gen_body').MeteringReceiptRes
-_C30 = _im('iso15118.messages._gen_xmldsig').Object
-_C31 = _im('iso15118.messages._gen_xmldsig').PGPData
-_C32 = _im('iso15118.messages.iso2._gen_datatypes').PMaxScheduleEntry
-_C33 = _im('iso15118.messages.iso2._gen_body').PaymentDetailsReq
-_C34 = _im('iso15118.messages.iso2._gen_body').PaymentDetailsRes
-_C35 = _im('iso15118.messages.iso2._gen_body').PaymentServiceSelectionReq
-_C36 = _im('iso15118.messages.iso2._gen_body').PaymentServiceSelectionRes
-_C37 = _im('iso15118.messages.iso2._gen_body').PowerDeliveryReq
-_C38 = _im('iso15118.messages.iso2._gen_body').PowerDeliveryRes
-_C39 = _im('iso15118.messages.iso2._gen_body').PreChargeReq
-_C40 = _im('iso15118.messages.iso2._gen_body').PreChargeRes
-_C41 = _im('iso15118.messages._gen_xmldsig').RSAKeyValue
-_C42 = _im('iso15118.messages._gen_xmldsig').Reference
-_C43 = _im('iso15118.messages.iso2._gen_datatypes').RelativeTimeInterval
-_C44 = _im('iso15118.messages._gen_xmldsig').RetrievalMethod
-_C45 = _im('iso15118.messages.iso2._gen_datatypes').SAScheduleList
-_C46 = _im('iso15118.messages._gen_xmldsig').SPKIData
-_C47 = _im('iso15118.messages.iso2._gen_datatypes').SalesTariffEntry
-_C48 = _im('iso15118.messages.iso2._gen_body').ServiceDetailReq
-_C49 = _im('iso15118.messages.iso2._gen_body').ServiceDetailRes
-_C50 = _im('iso15118.messages.iso2._gen_body').ServiceDiscoveryReq
-_C51 = _im('iso15118.messages.iso2._gen_body').ServiceDiscoveryRes
-_C52 = _im('iso15118.messages.iso2._gen_body').SessionSetupReq
-_C53 = _im('iso15118.messages.iso2._gen_body').SessionSetupRes
-_C54 = _im('iso15118.messages.iso2._gen_body').SessionStopReq
-_C55 = _im('iso15118.messages.iso2._gen_body').SessionStopRes
-_C56 = _im('iso15118.messages._gen_xmldsig').Signature
-_C57 = _im('iso15118.messages._gen_xmldsig').SignatureMethod
-_C58 = _im('iso15118.messages._gen_xmldsig').SignatureProperties
-_C59 = _im('iso15118.messages._gen_xmldsig').SignatureProperty
-_C60 = _im('iso15118.messages._gen_xmldsig').SignatureValue
-_C61 = _im('iso15118.messages._gen_xmldsig').SignedInfo
-_C62 = _im('iso15118.messages._gen_xmldsig').Transform
-_C63 = _im('iso15118.messages._gen_xmldsig').Transforms
-_C64 = _im('iso15118.messages.iso2._gen_body').V2GMessage
-_C65 = _im('iso15118.messages.iso2._gen_body').WeldingDetectionReq
-_C66 = _im('iso15118.messages.iso2._gen_body').WeldingDetectionRes
-_C67 = _im('iso15118.messages._gen_xmldsig').X509Data
-_C68 = _im('iso15118.messages.iso2._gen_datatypes').EVSENotification
-_C69 = _im('iso15118.messages.iso2._gen_datatypes').ResponseCode
-_C70 = _im('iso15118.messages.iso2._gen_datatypes').EVSEProcessing
-_C71 = _im('iso15118.messages.iso2._gen_datatypes').EnergyTransferMode
-_C72 = _im('iso15118.messages.iso2._gen_datatypes').IsolationLevel
-_C73 = _im('iso15118.messages.iso2._gen_datatypes').DCEVSEStatusCode
-_C74 = _im('iso15118.messages.iso2._gen_datatypes').DCEVErrorCode
-_C75 = _im('iso15118.messages.iso2._gen_datatypes').PaymentOption
-_C76 = _im('iso15118.messages.iso2._gen_datatypes').ChargeProgress
-_C77 = _im('iso15118.messages.iso2._gen_datatypes').ServiceCategory
-_C78 = _im('iso15118.messages.iso2._gen_datatypes').ChargingSession
-_C79 = _im('iso15118.messages.iso2._gen_datatypes').UnitSymbol
-_C80 = _im('iso15118.messages.iso2._gen_datatypes').PhysicalValue
-_C81 = _im('iso15118.messages.iso2._gen_datatypes').ListOfRootCertificateIDs
-_C82 = _im('iso15118.messages.iso2._gen_datatypes').CertificateChain
-_C83 = _im('iso15118.messages.iso2._gen_datatypes').ContractSignatureEncryptedPrivateKey
-_C84 = _im('iso15118.messages.iso2._gen_datatypes').DiffieHellmanPublickey
-_C85 = _im('iso15118.messages.iso2._gen_datatypes').EMAID
-_C86 = _im('iso15118.messages.iso2._gen_datatypes').MeterInfo
-_C87 = _im('iso15118.messages.iso2._gen_datatypes').SelectedServiceList
-_C88 = _im('iso15118.messages.iso2._gen_datatypes').ChargingProfile
-_C89 = _im('iso15118.messages.iso2._gen_datatypes').SAScheduleTuple
-_C90 = _im('iso15118.messages.iso2._gen_datatypes').ConsumptionCost
-_C91 = _im('iso15118.messages.iso2._gen_datatypes').ServiceParameterList
-_C92 = _im('iso15118.messages.iso2._gen_datatypes').PaymentOptionList
-_C93 = _im('iso15118.messages.iso2._gen_datatypes').ChargeService
-_C94 = _im('iso15118.messages.iso2._gen_datatypes').ServiceList
-_C95 = _im('iso15118.messages.iso2._gen_header').MessageHeader
-_C96 = _im('iso15118.messages.iso2._gen_body').Body
-_C97 = _im('iso15118.messages._gen_xmldsig').X509IssuerSerial
-_C98 = _im('iso15118.messages.iso2._gen_datatypes').SubCertificates
-_C99 = _im('iso15118.messages.iso2._gen_datatypes').SelectedService
-_C100 = _im('iso15118.messages.iso2._gen_datatypes').ProfileEntry
-_C101 = _im('iso15118.messages.iso2._gen_datatypes').PMaxSchedule
-_C102 = _im('iso15118.messages.iso2._gen_datatypes').SalesTariff
-_C103 = _im('iso15118.messages.iso2._gen_datatypes').CostKind
-_C104 = _im('iso15118.messages.iso2._gen_datatypes').Cost
-_C105 = _im('iso15118.messages.iso2._gen_datatypes').ParameterSet
-_C106 = _im('iso15118.messages.iso2._gen_datatypes').SupportedEnergyTransferMode
-_C107 = _im('iso15118.messages.iso2._gen_datatypes').Service
-_C108 = _im('iso15118.messages.iso2._gen_datatypes').FaultCode
-_C109 = _im('iso15118.messages.iso2._gen_datatypes').Notification
-_C110 = _im('iso15118.messages.iso2._gen_datatypes').Parameter
+from iso15118.messages.iso2._gen_datatypes import ACEVChargeParameter as _C0
+from iso15118.messages.iso2._gen_datatypes import ACEVSEChargeParameter as _C1
+from iso15118.messages.iso2._gen_datatypes import ACEVSEStatus as _C2
+from iso15118.messages.iso2._gen_body import AuthorizationReq as _C3
+from iso15118.messages.iso2._gen_body import AuthorizationRes as _C4
+from iso15118.messages.iso2._gen_body import CableCheckReq as _C5
+from iso15118.messages.iso2._gen_body import CableCheckRes as _C6
+from iso15118.messages._gen_xmldsig import CanonicalizationMethod as _C7
+from iso15118.messages.iso2._gen_body import CertificateInstallationReq as _C8
+from iso15118.messages.iso2._gen_body import CertificateInstallationRes as _C9
+from iso15118.messages.iso2._gen_body import CertificateUpdateReq as _C10
+from iso15118.messages.iso2._gen_body import CertificateUpdateRes as _C11
+from iso15118.messages.iso2._gen_body import ChargeParameterDiscoveryReq as _C12
+from iso15118.messages.iso2._gen_body import ChargeParameterDiscoveryRes as _C13
+from iso15118.messages.iso2._gen_body import ChargingStatusReq as _C14
+from iso15118.messages.iso2._gen_body import ChargingStatusRes as _C15
+from iso15118.messages.iso2._gen_body import CurrentDemandReq as _C16
+from iso15118.messages.iso2._gen_body import CurrentDemandRes as _C17
+from iso15118.messages.iso2._gen_datatypes import DCEVChargeParameter as _C18
+from iso15118.messages.iso2._gen_datatypes import DCEVPowerDeliveryParameter as _C19
+from iso15118.messages.iso2._gen_datatypes import DCEVSEChargeParameter as _C20
+from iso15118.messages.iso2._gen_datatypes import DCEVSEStatus as _C21
+from iso15118.messages.iso2._gen_datatypes import DCEVStatus as _C22
+from iso15118.messages._gen_xmldsig import DSAKeyValue as _C23
+from iso15118.messages._gen_xmldsig import DigestMethod as _C24
+from iso15118.messages._gen_xmldsig import KeyInfo as _C25
+from iso15118.messages._gen_xmldsig import KeyValue as _C26
+from iso15118.messages._gen_xmldsig import Manifest as _C27
+from iso15118.messages.iso2._gen_body import MeteringReceiptReq as _C28
+from iso15118.messages.iso2._gen_body import MeteringReceiptRes as _C29
+from iso15118.messages._gen_xmldsig import Object as _C30
+from iso15118.messages._gen_xmldsig import PGPData as _C31
+from iso15118.messages.iso2._gen_datatypes import PMaxScheduleEntry as _C32
+from iso15118.messages.iso2._gen_body import PaymentDetailsReq as _C33
+from iso15118.messages.iso2._gen_body import PaymentDetailsRes as _C34
+from iso15118.messages.iso2._gen_body import PaymentServiceSelectionReq as _C35
+from iso15118.messages.iso2._gen_body import PaymentServiceSelectionRes as _C36
+from iso15118.messages.iso2._gen_body import PowerDeliveryReq as _C37
+from iso15118.messages.iso2._gen_body import PowerDeliveryRes as _C38
+from iso15118.messages.iso2._gen_body import PreChargeReq as _C39
+from iso15118.messages.iso2._gen_body import PreChargeRes as _C40
+from iso15118.messages._gen_xmldsig import RSAKeyValue as _C41
+from iso15118.messages._gen_xmldsig import Reference as _C42
+from iso15118.messages.iso2._gen_datatypes import RelativeTimeInterval as _C43
+from iso15118.messages._gen_xmldsig import RetrievalMethod as _C44
+from iso15118.messages.iso2._gen_datatypes import SAScheduleList as _C45
+from iso15118.messages._gen_xmldsig import SPKIData as _C46
+from iso15118.messages.iso2._gen_datatypes import SalesTariffEntry as _C47
+from iso15118.messages.iso2._gen_body import ServiceDetailReq as _C48
+from iso15118.messages.iso2._gen_body import ServiceDetailRes as _C49
+from iso15118.messages.iso2._gen_body import ServiceDiscoveryReq as _C50
+from iso15118.messages.iso2._gen_body import ServiceDiscoveryRes as _C51
+from iso15118.messages.iso2._gen_body import SessionSetupReq as _C52
+from iso15118.messages.iso2._gen_body import SessionSetupRes as _C53
+from iso15118.messages.iso2._gen_body import SessionStopReq as _C54
+from iso15118.messages.iso2._gen_body import SessionStopRes as _C55
+from iso15118.messages._gen_xmldsig import Signature as _C56
+from iso15118.messages._gen_xmldsig import SignatureMethod as _C57
+from iso15118.messages._gen_xmldsig import SignatureProperties as _C58
+from iso15118.messages._gen_xmldsig import SignatureProperty as _C59
+from iso15118.messages._gen_xmldsig import SignatureValue as _C60
+from iso15118.messages._gen_xmldsig import SignedInfo as _C61
+from iso15118.messages._gen_xmldsig import Transform as _C62
+from iso15118.messages._gen_xmldsig import Transforms as _C63
+from iso15118.messages.iso2._gen_body import V2GMessage as _C64
+from iso15118.messages.iso2._gen_body import WeldingDetectionReq as _C65
+from iso15118.messages.iso2._gen_body import WeldingDetectionRes as _C66
+from iso15118.messages._gen_xmldsig import X509Data as _C67
+from iso15118.messages.iso2._gen_datatypes import EVSENotification as _C68
+from iso15118.messages.iso2._gen_datatypes import ResponseCode as _C69
+from iso15118.messages.iso2._gen_datatypes import EVSEProcessing as _C70
+from iso15118.messages.iso2._gen_datatypes import EnergyTransferMode as _C71
+from iso15118.messages.iso2._gen_datatypes import IsolationLevel as _C72
+from iso15118.messages.iso2._gen_datatypes import DCEVSEStatusCode as _C73
+from iso15118.messages.iso2._gen_datatypes import DCEVErrorCode as _C74
+from iso15118.messages.iso2._gen_datatypes import PaymentOption as _C75
+from iso15118.messages.iso2._gen_datatypes import ChargeProgress as _C76
+from iso15118.messages.iso2._gen_datatypes import ServiceCategory as _C77
+from iso15118.messages.iso2._gen_datatypes import ChargingSession as _C78
+from iso15118.messages.iso2._gen_datatypes import UnitSymbol as _C79
+from iso15118.messages.iso2._gen_datatypes import PhysicalValue as _C80
+from iso15118.messages.iso2._gen_datatypes import ListOfRootCertificateIDs as _C81
+from iso15118.messages.iso2._gen_datatypes import CertificateChain as _C82
+from iso15118.messages.iso2._gen_datatypes import ContractSignatureEncryptedPrivateKey as _C83
+from iso15118.messages.iso2._gen_datatypes import DiffieHellmanPublickey as _C84
+from iso15118.messages.iso2._gen_datatypes import EMAID as _C85
+from iso15118.messages.iso2._gen_datatypes import MeterInfo as _C86
+from iso15118.messages.iso2._gen_datatypes import SelectedServiceList as _C87
+from iso15118.messages.iso2._gen_datatypes import ChargingProfile as _C88
+from iso15118.messages.iso2._gen_datatypes import SAScheduleTuple as _C89
+from iso15118.messages.iso2._gen_datatypes import ConsumptionCost as _C90
+from iso15118.messages.iso2._gen_datatypes import ServiceParameterList as _C91
+from iso15118.messages.iso2._gen_datatypes import PaymentOptionList as _C92
+from iso15118.messages.iso2._gen_datatypes import ChargeService as _C93
+from iso15118.messages.iso2._gen_datatypes import ServiceList as _C94
+from iso15118.messages.iso2._gen_header import MessageHeader as _C95
+from iso15118.messages.iso2._gen_body import Body as _C96
+from iso15118.messages._gen_xmldsig import X509IssuerSerial as _C97
+from iso15118.messages.iso2._gen_datatypes import SubCertificates as _C98
+from iso15118.messages.iso2._gen_datatypes import SelectedService as _C99
+from iso15118.messages.iso2._gen_datatypes import ProfileEntry as _C100
+from iso15118.messages.iso2._gen_datatypes import PMaxSchedule as _C101
+from iso15118.messages.iso2._gen_datatypes import SalesTariff as _C102
+from iso15118.messages.iso2._gen_datatypes import CostKind as _C103
+from iso15118.messages.iso2._gen_datatypes import Cost as _C104
+from iso15118.messages.iso2._gen_datatypes import ParameterSet as _C105
+from iso15118.messages.iso2._gen_datatypes import SupportedEnergyTransferMode as _C106
+from iso15118.messages.iso2._gen_datatypes import Service as _C107
+from iso15118.messages.iso2._gen_datatypes import FaultCode as _C108
+from iso15118.messages.iso2._gen_datatypes import Notification as _C109
+from iso15118.messages.iso2._gen_datatypes import Parameter as _C110
+
 _U0 = 'urn:iso:15118:2:2013:MsgDataTypes'
 _L1 = 'DepartureTime'
 _L2 = 'NotificationMaxDelay'

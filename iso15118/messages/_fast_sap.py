@@ -11,17 +11,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from importlib import import_module as _im
-
 from iso15118.exi.fastrt import Fallback, rbin, rstr, ruint, wbin, wstr, wuint
 
 SCHEMA_KEY = 'sap'
 SCHEMA_DIGEST = 'ee0f786e04f6b6d8'
 _new = object.__new__
-_C0 = _im('iso15118.messages._gen_sap').SupportedAppProtocolReq
-_C1 = _im('iso15118.messages._gen_sap').SupportedAppProtocolRes
-_C2 = _im('iso15118.messages._gen_sap').AppProtocolResponseCode
-_C3 = _im('iso15118.messages._gen_sap').AppProtocol
+from iso15118.messages._gen_sap import SupportedAppProtocolReq as _C0
+from iso15118.messages._gen_sap import SupportedAppProtocolRes as _C1
+from iso15118.messages._gen_sap import AppProtocolResponseCode as _C2
+from iso15118.messages._gen_sap import AppProtocol as _C3
+
 _K0 = (0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2)
 _N1 = {1: (2, -1), 2: (3, -1), 3: (4, -1), 4: (5, -1), 5: (6, -1), 6: (7, -1), 7: (8, -1), 8: (9, -1), 9: (10, -1), 10: (11, -1), 11: (12, -1), 12: (13, -1), 13: (14, -1), 14: (15, -1), 15: (16, -1), 16: (17, -1), 17: (18, -1), 18: (19, -1), 19: (20, -1)}
 _U2 = ''

@@ -11,88 +11,87 @@ from __future__ import annotations
 
 from typing import Any
 
-from importlib import import_module as _im
-
 from iso15118.exi.fastrt import Fallback, rbin, rstr, ruint, wbin, wstr, wuint
 
 SCHEMA_KEY = 'wpt'
 SCHEMA_DIGEST = 'ee0f786e04f6b6d8'
 _new = object.__new__
-_C0 = _im('iso15118.messages._gen_common_types').CLReqControlMode
-_C1 = _im('iso15118.messages._gen_common_types').CLResControlMode
-_C2 = _im('iso15118.messages._gen_xmldsig').CanonicalizationMethod
-_C3 = _im('iso15118.messages._gen_xmldsig').DSAKeyValue
-_C4 = _im('iso15118.messages._gen_xmldsig').DigestMethod
-_C5 = _im('iso15118.messages._gen_xmldsig').KeyInfo
-_C6 = _im('iso15118.messages._gen_xmldsig').KeyValue
-_C7 = _im('iso15118.messages._gen_xmldsig').Manifest
-_C8 = _im('iso15118.messages._gen_xmldsig').Object
-_C9 = _im('iso15118.messages._gen_xmldsig').PGPData
-_C10 = _im('iso15118.messages._gen_xmldsig').RSAKeyValue
-_C11 = _im('iso15118.messages._gen_xmldsig').Reference
-_C12 = _im('iso15118.messages._gen_xmldsig').RetrievalMethod
-_C13 = _im('iso15118.messages._gen_xmldsig').SPKIData
-_C14 = _im('iso15118.messages._gen_xmldsig').Signature
-_C15 = _im('iso15118.messages._gen_xmldsig').SignatureMethod
-_C16 = _im('iso15118.messages._gen_xmldsig').SignatureProperties
-_C17 = _im('iso15118.messages._gen_xmldsig').SignatureProperty
-_C18 = _im('iso15118.messages._gen_xmldsig').SignatureValue
-_C19 = _im('iso15118.messages._gen_xmldsig').SignedInfo
-_C20 = _im('iso15118.messages._gen_xmldsig').Transform
-_C21 = _im('iso15118.messages._gen_xmldsig').Transforms
-_C22 = _im('iso15118.messages._gen_wpt').WPTAlignmentCheckReq
-_C23 = _im('iso15118.messages._gen_wpt').WPTAlignmentCheckRes
-_C24 = _im('iso15118.messages._gen_wpt').WPTChargeLoopReq
-_C25 = _im('iso15118.messages._gen_wpt').WPTChargeLoopRes
-_C26 = _im('iso15118.messages._gen_wpt').WPTChargeParameterDiscoveryReq
-_C27 = _im('iso15118.messages._gen_wpt').WPTChargeParameterDiscoveryRes
-_C28 = _im('iso15118.messages._gen_wpt').WPTFinePositioningReq
-_C29 = _im('iso15118.messages._gen_wpt').WPTFinePositioningRes
-_C30 = _im('iso15118.messages._gen_wpt').WPTFinePositioningSetupReq
-_C31 = _im('iso15118.messages._gen_wpt').WPTFinePositioningSetupRes
-_C32 = _im('iso15118.messages._gen_wpt').WPTPairingReq
-_C33 = _im('iso15118.messages._gen_wpt').WPTPairingRes
-_C34 = _im('iso15118.messages._gen_xmldsig').X509Data
-_C35 = _im('iso15118.messages._gen_common_types').Processing
-_C36 = _im('iso15118.messages._gen_wpt').WPTEVResult
-_C37 = _im('iso15118.messages._gen_common_types').ResponseCode
-_C38 = _im('iso15118.messages._gen_wpt').WPTEVPCChargeDiagnostics
-_C39 = _im('iso15118.messages._gen_wpt').WPTSPCChargeDiagnostics
-_C40 = _im('iso15118.messages._gen_wpt').WPTPowerClass
-_C41 = _im('iso15118.messages._gen_common_types').MessageHeader
-_C42 = _im('iso15118.messages._gen_common_types').RationalNumber
-_C43 = _im('iso15118.messages._gen_common_types').DisplayParameters
-_C44 = _im('iso15118.messages._gen_wpt').WPTEVPCPowerControlParameter
-_C45 = _im('iso15118.messages._gen_common_types').EVSENotification
-_C46 = _im('iso15118.messages._gen_common_types').EVSEStatus
-_C47 = _im('iso15118.messages._gen_common_types').MeterInfo
-_C48 = _im('iso15118.messages._gen_common_types').Receipt
-_C49 = _im('iso15118.messages._gen_wpt').WPTSPCPowerControlParameter
-_C50 = _im('iso15118.messages._gen_wpt').WPTLFDataPackageList
-_C51 = _im('iso15118.messages._gen_wpt').WPTFinePositioningMethod
-_C52 = _im('iso15118.messages._gen_wpt').WPTFinePositioningMethodList
-_C53 = _im('iso15118.messages._gen_wpt').WPTPairingMethod
-_C54 = _im('iso15118.messages._gen_wpt').WPTPairingMethodList
-_C55 = _im('iso15118.messages._gen_wpt').WPTAlignmentCheckMethod
-_C56 = _im('iso15118.messages._gen_wpt').WPTAlignmentCheckMethodList
-_C57 = _im('iso15118.messages._gen_wpt').WPTLFSystemSetupData
-_C58 = _im('iso15118.messages._gen_wpt').AlternativeSECCList
-_C59 = _im('iso15118.messages._gen_common_types').DetailedCost
-_C60 = _im('iso15118.messages._gen_common_types').DetailedTax
-_C61 = _im('iso15118.messages._gen_wpt').WPTLFDataPackage
-_C62 = _im('iso15118.messages._gen_wpt').WPTLFTransmitterData
-_C63 = _im('iso15118.messages._gen_wpt').WPTLFReceiverData
-_C64 = _im('iso15118.messages._gen_wpt').AlternativeSECC
-_C65 = _im('iso15118.messages._gen_wpt').WPTLFTxDataList
-_C66 = _im('iso15118.messages._gen_wpt').WPTLFRxDataList
-_C67 = _im('iso15118.messages._gen_wpt').WPTTxRxSpecData
-_C68 = _im('iso15118.messages._gen_wpt').WPTTxRxPackageSpecData
-_C69 = _im('iso15118.messages._gen_wpt').WPTLFTxData
-_C70 = _im('iso15118.messages._gen_wpt').WPTLFRxData
-_C71 = _im('iso15118.messages._gen_wpt').WPTCoordinateXYZ
-_C72 = _im('iso15118.messages._gen_wpt').WPTTxRxPulseOrder
-_C73 = _im('iso15118.messages._gen_wpt').WPTLFRxRSSIList
-_C74 = _im('iso15118.messages._gen_wpt').WPTLFRxRSSI
+from iso15118.messages._gen_common_types import CLReqControlMode as _C0
+from iso15118.messages._gen_common_types import CLResControlMode as _C1
+from iso15118.messages._gen_xmldsig import CanonicalizationMethod as _C2
+from iso15118.messages._gen_xmldsig import DSAKeyValue as _C3
+from iso15118.messages._gen_xmldsig import DigestMethod as _C4
+from iso15118.messages._gen_xmldsig import KeyInfo as _C5
+from iso15118.messages._gen_xmldsig import KeyValue as _C6
+from iso15118.messages._gen_xmldsig import Manifest as _C7
+from iso15118.messages._gen_xmldsig import Object as _C8
+from iso15118.messages._gen_xmldsig import PGPData as _C9
+from iso15118.messages._gen_xmldsig import RSAKeyValue as _C10
+from iso15118.messages._gen_xmldsig import Reference as _C11
+from iso15118.messages._gen_xmldsig import RetrievalMethod as _C12
+from iso15118.messages._gen_xmldsig import SPKIData as _C13
+from iso15118.messages._gen_xmldsig import Signature as _C14
+from iso15118.messages._gen_xmldsig import SignatureMethod as _C15
+from iso15118.messages._gen_xmldsig import SignatureProperties as _C16
+from iso15118.messages._gen_xmldsig import SignatureProperty as _C17
+from iso15118.messages._gen_xmldsig import SignatureValue as _C18
+from iso15118.messages._gen_xmldsig import SignedInfo as _C19
+from iso15118.messages._gen_xmldsig import Transform as _C20
+from iso15118.messages._gen_xmldsig import Transforms as _C21
+from iso15118.messages._gen_wpt import WPTAlignmentCheckReq as _C22
+from iso15118.messages._gen_wpt import WPTAlignmentCheckRes as _C23
+from iso15118.messages._gen_wpt import WPTChargeLoopReq as _C24
+from iso15118.messages._gen_wpt import WPTChargeLoopRes as _C25
+from iso15118.messages._gen_wpt import WPTChargeParameterDiscoveryReq as _C26
+from iso15118.messages._gen_wpt import WPTChargeParameterDiscoveryRes as _C27
+from iso15118.messages._gen_wpt import WPTFinePositioningReq as _C28
+from iso15118.messages._gen_wpt import WPTFinePositioningRes as _C29
+from iso15118.messages._gen_wpt import WPTFinePositioningSetupReq as _C30
+from iso15118.messages._gen_wpt import WPTFinePositioningSetupRes as _C31
+from iso15118.messages._gen_wpt import WPTPairingReq as _C32
+from iso15118.messages._gen_wpt import WPTPairingRes as _C33
+from iso15118.messages._gen_xmldsig import X509Data as _C34
+from iso15118.messages._gen_common_types import Processing as _C35
+from iso15118.messages._gen_wpt import WPTEVResult as _C36
+from iso15118.messages._gen_common_types import ResponseCode as _C37
+from iso15118.messages._gen_wpt import WPTEVPCChargeDiagnostics as _C38
+from iso15118.messages._gen_wpt import WPTSPCChargeDiagnostics as _C39
+from iso15118.messages._gen_wpt import WPTPowerClass as _C40
+from iso15118.messages._gen_common_types import MessageHeader as _C41
+from iso15118.messages._gen_common_types import RationalNumber as _C42
+from iso15118.messages._gen_common_types import DisplayParameters as _C43
+from iso15118.messages._gen_wpt import WPTEVPCPowerControlParameter as _C44
+from iso15118.messages._gen_common_types import EVSENotification as _C45
+from iso15118.messages._gen_common_types import EVSEStatus as _C46
+from iso15118.messages._gen_common_types import MeterInfo as _C47
+from iso15118.messages._gen_common_types import Receipt as _C48
+from iso15118.messages._gen_wpt import WPTSPCPowerControlParameter as _C49
+from iso15118.messages._gen_wpt import WPTLFDataPackageList as _C50
+from iso15118.messages._gen_wpt import WPTFinePositioningMethod as _C51
+from iso15118.messages._gen_wpt import WPTFinePositioningMethodList as _C52
+from iso15118.messages._gen_wpt import WPTPairingMethod as _C53
+from iso15118.messages._gen_wpt import WPTPairingMethodList as _C54
+from iso15118.messages._gen_wpt import WPTAlignmentCheckMethod as _C55
+from iso15118.messages._gen_wpt import WPTAlignmentCheckMethodList as _C56
+from iso15118.messages._gen_wpt import WPTLFSystemSetupData as _C57
+from iso15118.messages._gen_wpt import AlternativeSECCList as _C58
+from iso15118.messages._gen_common_types import DetailedCost as _C59
+from iso15118.messages._gen_common_types import DetailedTax as _C60
+from iso15118.messages._gen_wpt import WPTLFDataPackage as _C61
+from iso15118.messages._gen_wpt import WPTLFTransmitterData as _C62
+from iso15118.messages._gen_wpt import WPTLFReceiverData as _C63
+from iso15118.messages._gen_wpt import AlternativeSECC as _C64
+from iso15118.messages._gen_wpt import WPTLFTxDataList as _C65
+from iso15118.messages._gen_wpt import WPTLFRxDataList as _C66
+from iso15118.messages._gen_wpt import WPTTxRxSpecData as _C67
+from iso15118.messages._gen_wpt import WPTTxRxPackageSpecData as _C68
+from iso15118.messages._gen_wpt import WPTLFTxData as _C69
+from iso15118.messages._gen_wpt import WPTLFRxData as _C70
+from iso15118.messages._gen_wpt import WPTCoordinateXYZ as _C71
+from iso15118.messages._gen_wpt import WPTTxRxPulseOrder as _C72
+from iso15118.messages._gen_wpt import WPTLFRxRSSIList as _C73
+from iso15118.messages._gen_wpt import WPTLFRxRSSI as _C74
+
 _U0 = 'http://www.w3.org/2000/09/xmldsig#'
 _L1 = 'P'
 _L2 = 'G'

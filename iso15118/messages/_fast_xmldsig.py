@@ -11,34 +11,33 @@ from __future__ import annotations
 
 from typing import Any
 
-from importlib import import_module as _im
-
 from iso15118.exi.fastrt import Fallback, rbin, rstr, ruint, wbin, wstr, wuint
 
 SCHEMA_KEY = 'xmldsig'
 SCHEMA_DIGEST = 'ee0f786e04f6b6d8'
 _new = object.__new__
-_C0 = _im('iso15118.messages._gen_xmldsig').CanonicalizationMethod
-_C1 = _im('iso15118.messages._gen_xmldsig').DSAKeyValue
-_C2 = _im('iso15118.messages._gen_xmldsig').DigestMethod
-_C3 = _im('iso15118.messages._gen_xmldsig').KeyInfo
-_C4 = _im('iso15118.messages._gen_xmldsig').KeyValue
-_C5 = _im('iso15118.messages._gen_xmldsig').Manifest
-_C6 = _im('iso15118.messages._gen_xmldsig').Object
-_C7 = _im('iso15118.messages._gen_xmldsig').PGPData
-_C8 = _im('iso15118.messages._gen_xmldsig').RSAKeyValue
-_C9 = _im('iso15118.messages._gen_xmldsig').Reference
-_C10 = _im('iso15118.messages._gen_xmldsig').RetrievalMethod
-_C11 = _im('iso15118.messages._gen_xmldsig').SPKIData
-_C12 = _im('iso15118.messages._gen_xmldsig').Signature
-_C13 = _im('iso15118.messages._gen_xmldsig').SignatureMethod
-_C14 = _im('iso15118.messages._gen_xmldsig').SignatureProperties
-_C15 = _im('iso15118.messages._gen_xmldsig').SignatureProperty
-_C16 = _im('iso15118.messages._gen_xmldsig').SignatureValue
-_C17 = _im('iso15118.messages._gen_xmldsig').SignedInfo
-_C18 = _im('iso15118.messages._gen_xmldsig').Transform
-_C19 = _im('iso15118.messages._gen_xmldsig').Transforms
-_C20 = _im('iso15118.messages._gen_xmldsig').X509Data
+from iso15118.messages._gen_xmldsig import CanonicalizationMethod as _C0
+from iso15118.messages._gen_xmldsig import DSAKeyValue as _C1
+from iso15118.messages._gen_xmldsig import DigestMethod as _C2
+from iso15118.messages._gen_xmldsig import KeyInfo as _C3
+from iso15118.messages._gen_xmldsig import KeyValue as _C4
+from iso15118.messages._gen_xmldsig import Manifest as _C5
+from iso15118.messages._gen_xmldsig import Object as _C6
+from iso15118.messages._gen_xmldsig import PGPData as _C7
+from iso15118.messages._gen_xmldsig import RSAKeyValue as _C8
+from iso15118.messages._gen_xmldsig import Reference as _C9
+from iso15118.messages._gen_xmldsig import RetrievalMethod as _C10
+from iso15118.messages._gen_xmldsig import SPKIData as _C11
+from iso15118.messages._gen_xmldsig import Signature as _C12
+from iso15118.messages._gen_xmldsig import SignatureMethod as _C13
+from iso15118.messages._gen_xmldsig import SignatureProperties as _C14
+from iso15118.messages._gen_xmldsig import SignatureProperty as _C15
+from iso15118.messages._gen_xmldsig import SignatureValue as _C16
+from iso15118.messages._gen_xmldsig import SignedInfo as _C17
+from iso15118.messages._gen_xmldsig import Transform as _C18
+from iso15118.messages._gen_xmldsig import Transforms as _C19
+from iso15118.messages._gen_xmldsig import X509Data as _C20
+
 _U0 = 'http://www.w3.org/2000/09/xmldsig#'
 _L1 = 'P'
 _L2 = 'G'
