@@ -24,8 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from iso15118.exi.cache import load_grammars  # noqa: E402
+from iso15118.exi.codec import grammar_digest  # noqa: E402
 from iso15118.exi.grammar import AT, CH, EE, SE, Grammar, State  # noqa: E402
-from iso15118.exi.schemas import schema_digest  # noqa: E402
 
 KEYS = ("sap", "common", "ac", "dc", "acdp", "wpt", "xmldsig", "iso2", "din")
 OUT = ROOT / "iso15118" / "exi"
@@ -622,7 +622,7 @@ class _Gen:
             "from iso15118.exi.tree import Element",
             "",
             f"SCHEMA_KEY = {self.key!r}",
-            f"SCHEMA_DIGEST = {schema_digest()!r}",
+            f"GRAMMAR_DIGEST = {grammar_digest()!r}",
             f"GRAMMARS = {len(self.grammars)}",
             "",
         ]
@@ -1012,7 +1012,7 @@ class _TypedGen(_Gen):
             "from iso15118.exi.fastrt import Fallback, rbin, rstr, ruint, wbin, wstr, wuint",
             "",
             f"SCHEMA_KEY = {self.key!r}",
-            f"SCHEMA_DIGEST = {schema_digest()!r}",
+            f"GRAMMAR_DIGEST = {grammar_digest()!r}",
             "_new = object.__new__",
         ]
         classes = [f"from {klass.__module__} import {klass.__qualname__} as {c}"

@@ -772,9 +772,7 @@ def load_fast(key: str) -> Any:
         mod = _fast_module(key)
     except ImportError:
         return None
-    from iso15118.exi.schemas import schema_digest
-
-    if getattr(mod, "SCHEMA_DIGEST", None) != _schema_digest(schema_digest):
+    if getattr(mod, "GRAMMAR_DIGEST", None) != grammar_digest():
         return None
     return mod
 
@@ -782,34 +780,55 @@ def load_fast(key: str) -> Any:
 def _fast_module(key: str) -> Any:
     """Imports spelled out (the layer test reads them): one generated module per schema key."""
     if key == "sap":
-        from iso15118.exi import _fast_sap as mod
+        from iso15118.exi import _fast_sap
+
+        return _fast_sap
     elif key == "common":
-        from iso15118.exi import _fast_common as mod
+        from iso15118.exi import _fast_common
+
+        return _fast_common
     elif key == "ac":
-        from iso15118.exi import _fast_ac as mod
+        from iso15118.exi import _fast_ac
+
+        return _fast_ac
     elif key == "dc":
-        from iso15118.exi import _fast_dc as mod
+        from iso15118.exi import _fast_dc
+
+        return _fast_dc
     elif key == "acdp":
-        from iso15118.exi import _fast_acdp as mod
+        from iso15118.exi import _fast_acdp
+
+        return _fast_acdp
     elif key == "wpt":
-        from iso15118.exi import _fast_wpt as mod
+        from iso15118.exi import _fast_wpt
+
+        return _fast_wpt
     elif key == "xmldsig":
-        from iso15118.exi import _fast_xmldsig as mod
+        from iso15118.exi import _fast_xmldsig
+
+        return _fast_xmldsig
     elif key == "iso2":
-        from iso15118.exi import _fast_iso2 as mod
+        from iso15118.exi import _fast_iso2
+
+        return _fast_iso2
     elif key == "din":
-        from iso15118.exi import _fast_din as mod
-    else:
-        raise ImportError(f"no generated codec for schema key {key!r}")
-    return mod
+        from iso15118.exi import _fast_din
+
+        return _fast_din
+    raise ImportError(f"no generated codec for schema key {key!r}")
 
 
 _digest: list[str] = []
 
 
-def _schema_digest(compute: Any) -> str:
+def grammar_digest() -> str:
+    """What the grammars are made of: the builder's code and the vendored XSDs (the grammar
+    cache's key). A generated module made from anything else is not used."""
     if not _digest:
-        _digest.append(compute())
+        from iso15118.exi.cache import _code_digest
+        from iso15118.exi.schemas import schema_digest
+
+        _digest.append(f"{_code_digest()}-{schema_digest()}")
     return _digest[0]
 
 

@@ -379,7 +379,7 @@ def _typed_fast(schema_key: str) -> Any:
 
         if load_fast(schema_key) is not None:  # same switch and digest check as the generated codec
             mod = _typed_module(schema_key)
-            if getattr(mod, "SCHEMA_DIGEST", None) != load_fast(schema_key).SCHEMA_DIGEST:
+            if getattr(mod, "GRAMMAR_DIGEST", None) != load_fast(schema_key).GRAMMAR_DIGEST:
                 mod = None
     except ImportError:
         mod = None
@@ -390,26 +390,42 @@ def _typed_fast(schema_key: str) -> Any:
 def _typed_module(key: str) -> Any:
     """Imports spelled out (the layer test reads them): one generated typed codec per schema key."""
     if key == "sap":
-        from iso15118.messages import _fast_sap as mod
+        from iso15118.messages import _fast_sap
+
+        return _fast_sap
     elif key == "common":
-        from iso15118.messages import _fast_common as mod
+        from iso15118.messages import _fast_common
+
+        return _fast_common
     elif key == "ac":
-        from iso15118.messages import _fast_ac as mod
+        from iso15118.messages import _fast_ac
+
+        return _fast_ac
     elif key == "dc":
-        from iso15118.messages import _fast_dc as mod
+        from iso15118.messages import _fast_dc
+
+        return _fast_dc
     elif key == "acdp":
-        from iso15118.messages import _fast_acdp as mod
+        from iso15118.messages import _fast_acdp
+
+        return _fast_acdp
     elif key == "wpt":
-        from iso15118.messages import _fast_wpt as mod
+        from iso15118.messages import _fast_wpt
+
+        return _fast_wpt
     elif key == "xmldsig":
-        from iso15118.messages import _fast_xmldsig as mod
+        from iso15118.messages import _fast_xmldsig
+
+        return _fast_xmldsig
     elif key == "iso2":
-        from iso15118.messages import _fast_iso2 as mod
+        from iso15118.messages import _fast_iso2
+
+        return _fast_iso2
     elif key == "din":
-        from iso15118.messages import _fast_din as mod
-    else:
-        raise ImportError(f"no generated typed codec for schema key {key!r}")
-    return mod
+        from iso15118.messages import _fast_din
+
+        return _fast_din
+    raise ImportError(f"no generated typed codec for schema key {key!r}")
 
 
 def to_xml(msg: MessageBase) -> bytes:
