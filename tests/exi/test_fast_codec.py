@@ -219,3 +219,18 @@ def test_junk_is_bounded_in_memory() -> None:
                 assert peak < 200 * size + 200_000, (size, peak)
     finally:
         tracemalloc.stop()
+
+
+def test_generated_code_can_be_switched_off_and_is_refused_when_stale(monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+
+    codec_module = sys.modules["iso15118.exi.codec"]  # the package attribute is the codec() factory
+
+    code = "from iso15118.exi.codec import get_codec; print(get_codec('dc').fast is None)"
+    for value, off in (("1", "True"), ("0", "False")):
+        env = {**__import__("os").environ, "ISO15118_EXI_GENERIC": value}
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+        assert out.stdout.strip() == off
+    assert codec_module.load_fast("dc") is not None
+    monkeypatch.setattr(codec_module, "grammar_digest", lambda: "another-builder-another-xsd")
+    assert codec_module.load_fast("dc") is None
