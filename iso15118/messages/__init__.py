@@ -375,11 +375,14 @@ def _typed_fast(schema_key: str) -> Any:
         pass
     mod = None
     try:
-        from iso15118.exi.codec import load_fast
+        from iso15118.exi.codec import get_codec
 
-        if load_fast(schema_key) is not None:  # same switch and digest check as the generated codec
+        # the codec itself, grammars included, is made here too (as the reference path would make
+        # it at the first message): a fallback later in a session costs no grammar loading then
+        tree_fast = get_codec(schema_key).fast  # None: switched off, or not made from these grammars
+        if tree_fast is not None:
             mod = _typed_module(schema_key)
-            if getattr(mod, "GRAMMAR_DIGEST", None) != load_fast(schema_key).GRAMMAR_DIGEST:
+            if getattr(mod, "GRAMMAR_DIGEST", None) != tree_fast.GRAMMAR_DIGEST:
                 mod = None
     except ImportError:
         mod = None
