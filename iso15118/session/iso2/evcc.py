@@ -47,6 +47,7 @@ from iso15118.session.events import (
 )
 from iso15118.session.iso2 import parts as p
 from iso15118.session.iso2 import rules
+from iso15118.session.iso2.pnc import EvccPnCState, PnCRefusal
 from iso15118.session.iso2.rules import State
 from iso15118.session.services import ControlMode, EnergyService
 
@@ -85,6 +86,10 @@ class Iso2EvccConfig:
     timers: rules.Timers = rules.TIMERS
     timeout_scale: float = 1.0
     """Multiply every message timeout and loop timer (interop tests against a slow peer)."""
+    payment: m2.PaymentOption | None = None
+    """None: Contract (Plug & Charge, :mod:`iso15118.session.iso2.pnc`) when the session runs over
+    TLS, the SECC offers it and the controller holds a ``contract`` or ``provisioning``
+    credential, else ExternalPayment (EIM).  Set it to insist on one."""
 
 
 class EvccFault(Exception):
@@ -117,7 +122,10 @@ class Iso2EvccSession:
         self.resumed = False
         self.authorization: str | None = None
         self.authorized_at: float | None = None
-        self.contract = None
+        self.pnc = EvccPnCState(contract=getattr(controller, "contract", None),
+                                provisioning=getattr(controller, "provisioning", None))
+        self.payment: m2.PaymentOption | None = None
+        self.contract: Any = None
         self.schedule: ScheduleOffer | None = None
         self.tuple_id: int | None = None
         self.pmax = D0
@@ -243,7 +251,7 @@ class Iso2EvccSession:
             return events + self._end(now, "SessionStop " + ("Pause" if new is S.PAUSED else "Terminate"), True)
         return events + self._next(now)
 
-    def _send(self, now: float, req: Any) -> list[Event]:
+    def _send(self, now: float, req: Any, signature: Any = None) -> list[Event]:
         name = p.element_name(req)
         spec = rules.spec_for_request(name)
         assert spec is not None, name
@@ -259,7 +267,7 @@ class Iso2EvccSession:
         self._pending = (spec, req, now)
         self._pending_deadline = now + spec.evcc_timeout * self.config.timeout_scale
         self.tx += 1
-        return [SendMessage(int(PayloadType.EXI_ENCODED), p.encode_message(self.session_id, req), req)]
+        return [SendMessage(int(PayloadType.EXI_ENCODED), p.encode_message(self.session_id, req, signature), req)]
 
     def _error(self, now: float, code: str, detail: str) -> list[Event]:
         return [ProtocolError(code, detail), *self._end(now, f"{code}: {detail}", False)]
@@ -303,8 +311,16 @@ class Iso2EvccSession:
             if s is S.SERVICE_DISCOVERY and self.config.service_detail:
                 return self._send(now, m2.ServiceDetailReq(service_id=1))
             return self._send(now, m2.PaymentServiceSelectionReq(
-                selected_payment_option=m2.PaymentOption.EXTERNAL_PAYMENT,
+                selected_payment_option=self.payment or m2.PaymentOption.EXTERNAL_PAYMENT,
                 selected_service_list=m2.SelectedServiceList(selected_service=[m2.SelectedService(service_id=1)])))
+        if s is S.PAYMENT_SELECTED and self.payment is m2.PaymentOption.CONTRACT:
+            if self.pnc.contract is None:  # no contract yet: install one with the OEM provisioning key
+                return self._send(now, *self.pnc.installation_req())
+            return self._send(now, self.pnc.payment_details_req())
+        if s is S.CERTIFICATE:
+            return self._send(now, self.pnc.payment_details_req())
+        if s is S.PAYMENT_DETAILS:
+            return self._send(now, *self.pnc.authorization_req())
         if s is S.PAYMENT_SELECTED:
             return self._send(now, m2.AuthorizationReq())
         if s is S.AUTHORIZATION_ONGOING:
@@ -352,6 +368,8 @@ class Iso2EvccSession:
         return self._send(now, m2.WeldingDetectionReq(dc_ev_status=self._dc_status(now)))
 
     def _in_loop(self, now: float, timer: bool) -> list[Event]:
+        if self.pnc.receipt is not None:  # the SECC asked for a signed meter reading (PnC)
+            return self._send(now, *self.pnc.metering_receipt_req(self.session_id, self.tuple_id))
         note, self._notification = self._notification, None
         if note is m2.EVSENotification.STOP_CHARGING or self._stop_requested is not None:
             self._stop_kind = self._stop_requested or m2.ChargingSession.TERMINATE
@@ -438,8 +456,15 @@ class Iso2EvccSession:
         return []
 
     def _on_ServiceDiscoveryRes(self, res: m2.ServiceDiscoveryRes, req: Any, msg: m2.V2GMessage, now: float) -> list[Event]:
-        if m2.PaymentOption.EXTERNAL_PAYMENT not in res.payment_option_list.payment_option:
-            raise PeerError("NoPaymentOption", "the SECC does not offer ExternalPayment (EIM)")
+        offered_pay = res.payment_option_list.payment_option
+        can_pnc = self.pnc.contract is not None or self.pnc.provisioning is not None
+        want = self.config.payment or (m2.PaymentOption.CONTRACT if self.tls and can_pnc and m2.PaymentOption.CONTRACT
+                                       in offered_pay else m2.PaymentOption.EXTERNAL_PAYMENT)
+        if want not in offered_pay:
+            raise PeerError("NoPaymentOption", f"the SECC does not offer {want.value}")
+        if want is m2.PaymentOption.CONTRACT and not can_pnc:
+            raise EvccFault("Contract payment without a contract or provisioning credential")
+        self.payment = want
         offered = list(res.charge_service.supported_energy_transfer_mode.energy_transfer_mode)
         families = [self.config.family] if self.config.family else [
             s.family for s in self.controller.preferred_services() if s.family is not None]
@@ -453,8 +478,34 @@ class Iso2EvccSession:
 
     def _on_AuthorizationRes(self, res: m2.AuthorizationRes, req: Any, msg: m2.V2GMessage, now: float) -> list[Event]:
         if res.evse_processing is m2.EVSEProcessing.FINISHED:
-            self.authorization, self.authorized_at = "EIM", now
+            self.authorization, self.authorized_at = ("PnC" if self.payment is m2.PaymentOption.CONTRACT else "EIM"), now
+            if self.authorization == "PnC":
+                self.contract = self.pnc.contract
         return []
+
+    # ---- Plug & Charge (iso2.pnc)
+
+    def _on_PaymentDetailsRes(self, res: m2.PaymentDetailsRes, req: Any, msg: m2.V2GMessage, now: float) -> list[Event]:
+        self.pnc.challenge = bytes(res.gen_challenge)
+        return []
+
+    def _installed(self, res: Any, msg: m2.V2GMessage, now: float) -> list[Event]:
+        try:
+            contract = self.pnc.accept_installation(res, msg.header.signature)
+        except PnCRefusal as exc:
+            raise PeerError(exc.code.value, f"{type(res).__name__} refused: {exc.detail}") from None
+        hook = getattr(self.controller, "contract_installed", None)
+        if hook is not None:
+            hook(now, contract)
+        return []
+
+    def _on_CertificateInstallationRes(self, res: m2.CertificateInstallationRes, req: Any, msg: m2.V2GMessage,
+                                       now: float) -> list[Event]:
+        return self._installed(res, msg, now)
+
+    def _receipt(self, res: m2.ChargingStatusRes | m2.CurrentDemandRes) -> None:
+        if res.receipt_required and self.payment is m2.PaymentOption.CONTRACT and res.meter_info is not None:
+            self.pnc.receipt = res.meter_info
 
     def _on_ChargeParameterDiscoveryRes(self, res: m2.ChargeParameterDiscoveryRes, req: Any, msg: m2.V2GMessage,
                                         now: float) -> list[Event]:
@@ -507,6 +558,7 @@ class Iso2EvccSession:
         return [PowerChanged(power, voltage, current, soc if isinstance(soc, int) else None)]
 
     def _on_ChargingStatusRes(self, res: m2.ChargingStatusRes, req: Any, msg: m2.V2GMessage, now: float) -> list[Event]:
+        self._receipt(res)
         status = self.controller.loop_status(now, self._ctx())
         volts = self.evse_nominal_voltage or Decimal(230)  # AC: the supply's voltage, not the battery's
         want = max(D0, status.target_power if status.target_power is not None else status.limits.max_charge_power)
@@ -518,6 +570,7 @@ class Iso2EvccSession:
         return self._note(res.ac_evse_status) + self._loop_result(now, want, volts, want / volts if volts else D0)
 
     def _on_CurrentDemandRes(self, res: m2.CurrentDemandRes, req: Any, msg: m2.V2GMessage, now: float) -> list[Event]:
+        self._receipt(res)
         v, i = p.dv(res.evse_present_voltage), p.dv(res.evse_present_current)
         return self._note(res.dc_evse_status) + self._loop_result(now, v * i, v, i)
 

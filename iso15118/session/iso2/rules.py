@@ -105,6 +105,9 @@ MESSAGES: dict[str, MessageSpec] = {
         _spec("ServiceDiscoveryReq"),
         _spec("ServiceDetailReq"),
         _spec("PaymentServiceSelectionReq"),
+        _spec("PaymentDetailsReq"),
+        _spec("CertificateInstallationReq"),
+        _spec("CertificateUpdateReq"),
         _spec("AuthorizationReq"),
         _spec("ChargeParameterDiscoveryReq"),
         _spec("CableCheckReq", Family.DC),
@@ -113,6 +116,7 @@ MESSAGES: dict[str, MessageSpec] = {
         _spec("ChargingStatusReq", Family.AC),
         _spec("CurrentDemandReq", Family.DC),
         _spec("WeldingDetectionReq", Family.DC),
+        _spec("MeteringReceiptReq"),
         _spec("SessionStopReq"),
     )
 }
@@ -137,6 +141,9 @@ class State(str, enum.Enum):
     SERVICE_DISCOVERY = "ServiceDiscovery"
     SERVICE_DETAIL = "ServiceDetail"
     PAYMENT_SELECTED = "PaymentServiceSelection"
+    CERTIFICATE = "CertificateInstallation"
+    """Contract installed or updated (PnC, before PaymentDetails)."""
+    PAYMENT_DETAILS = "PaymentDetails"
     AUTHORIZATION_ONGOING = "AuthorizationOngoing"
     AUTHORIZED = "Authorized"
     CPD_ONGOING = "ChargeParameterDiscoveryOngoing"
@@ -183,10 +190,15 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(S.SERVICE_DETAIL, "ServiceDetailReq", O.OK, S.SERVICE_DETAIL),
     Transition(S.SERVICE_DISCOVERY, "PaymentServiceSelectionReq", O.OK, S.PAYMENT_SELECTED),
     Transition(S.SERVICE_DETAIL, "PaymentServiceSelectionReq", O.OK, S.PAYMENT_SELECTED),
-    # EIM identification: a poll while the SECC says Ongoing
+    # Plug & Charge (Contract, over TLS): certificate installation / update, then PaymentDetails
+    # (contract chain -> GenChallenge); which payment needs which step the SECC core checks
+    *(Transition(S.PAYMENT_SELECTED, r, O.OK, S.CERTIFICATE) for r in ("CertificateInstallationReq", "CertificateUpdateReq")),
+    *(Transition(st, "PaymentDetailsReq", O.OK, S.PAYMENT_DETAILS) for st in (S.PAYMENT_SELECTED, S.CERTIFICATE)),
+    # identification (EIM after PaymentServiceSelection, PnC after PaymentDetails): a poll while
+    # the SECC says Ongoing
     *(
         Transition(st, "AuthorizationReq", out, nxt)
-        for st in (S.PAYMENT_SELECTED, S.AUTHORIZATION_ONGOING)
+        for st in (S.PAYMENT_SELECTED, S.PAYMENT_DETAILS, S.AUTHORIZATION_ONGOING)
         for out, nxt in ((O.FINISHED, S.AUTHORIZED), (O.ONGOING, S.AUTHORIZATION_ONGOING))
     ),
     # charge parameters (and the SAScheduleList), also polled while Ongoing
@@ -213,6 +225,8 @@ TRANSITIONS: tuple[Transition, ...] = (
     # charge loops
     Transition(S.CHARGING, "ChargingStatusReq", O.OK, S.CHARGING, Family.AC),
     Transition(S.CHARGING, "CurrentDemandReq", O.OK, S.CHARGING, Family.DC),
+    # PnC: the signed meter reading the SECC asked for with ReceiptRequired
+    Transition(S.CHARGING, "MeteringReceiptReq", O.OK, S.CHARGING),
     # renegotiation: ChargeParameterDiscovery again (polled while Ongoing)
     Transition(S.RENEGOTIATING, _CPD, O.FINISHED, S.RENEGOTIATED),
     Transition(S.RENEGOTIATING, _CPD, O.ONGOING, S.RENEGOTIATING),

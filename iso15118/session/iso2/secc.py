@@ -46,6 +46,7 @@ from iso15118.session.controller import (
 from iso15118.session.events import Event, MessageReceived, PowerChanged, ProtocolError, SendMessage, SessionEnded, StateChanged
 from iso15118.session.iso2 import parts as p
 from iso15118.session.iso2 import rules
+from iso15118.session.iso2.pnc import Iso2SeccPnC, PnCRefusal, SeccPnCState
 from iso15118.session.iso2.rules import State
 from iso15118.session.secc import SessionStore
 from iso15118.session.services import ControlMode, EnergyService
@@ -78,6 +79,8 @@ class Iso2SeccConfig:
     free_service: bool = False
     schedule_duration: int = 86400
     """PMaxSchedule coverage without DepartureTime ([V2G2-304] per the digest: at least 24 h)."""
+    pnc: Iso2SeccPnC | None = None
+    """Plug & Charge (Contract payment, offered over TLS only): :mod:`iso15118.session.iso2.pnc`."""
 
 
 class Iso2SeccSession:
@@ -127,12 +130,19 @@ class Iso2SeccSession:
         self._ongoing_since: float | None = None
         self._notification: Notification | None = None
         self._events: list[Event] = []
+        self.pnc_state = SeccPnCState()
+        self._msg: m2.V2GMessage | None = None
+        self._signature: Any = None
         self._handlers: dict[str, Callable[[Any, float], Any]] = {
             "SessionSetupReq": self._on_session_setup,
             "ServiceDiscoveryReq": self._on_service_discovery,
             "ServiceDetailReq": self._on_service_detail,
             "PaymentServiceSelectionReq": self._on_payment_selection,
             "AuthorizationReq": self._on_authorization,
+            "PaymentDetailsReq": self._on_payment_details,
+            "CertificateInstallationReq": self._on_certificate_installation,
+            "CertificateUpdateReq": self._on_certificate_update,
+            "MeteringReceiptReq": self._on_metering_receipt,
             "ChargeParameterDiscoveryReq": self._on_cpd,
             "CableCheckReq": self._on_cable_check,
             "PreChargeReq": self._on_pre_charge,
@@ -191,9 +201,10 @@ class Iso2SeccSession:
                 rules.next_state(self.state, name, early, self.family)
             except KeyError as exc:
                 return self._fail(now, name, RC.FAILED_SEQUENCE_ERROR, str(exc))
+        self._msg = msg  # the PnC handlers read the header's Signature
         try:
             res = self._handlers[name](body if name != "SessionSetupReq" else msg, now)
-        except _Failed as exc:
+        except (_Failed, PnCRefusal) as exc:
             return self._fail(now, name, exc.code, exc.detail)
         except MessageValidationError as exc:
             log.exception("-2 SECC handler for %s failed", name)
@@ -207,7 +218,8 @@ class Iso2SeccSession:
         self._deadline_reason = f"no request within {self.config.timers.secc_sequence} s after {after}"
 
     def _send(self, body: Any) -> list[Event]:
-        payload = p.encode_message(self.session_id, body)
+        signature, self._signature = self._signature, None  # a PnC response's ds:Signature
+        payload = p.encode_message(self.session_id, body, signature if not rules.is_failure(body) else None)
         self.tx += 1
         return [SendMessage(int(PayloadType.EXI_ENCODED), payload, body)]
 
@@ -309,7 +321,9 @@ class Iso2SeccSession:
     def _payments(self) -> list[m2.PaymentOption]:
         if self._resume is not None:
             return [m2.PaymentOption(str(self._resume.extra.get("payment", m2.PaymentOption.EXTERNAL_PAYMENT)))]
-        return [m2.PaymentOption.EXTERNAL_PAYMENT]  # EIM only; Contract needs PnC over TLS (not served)
+        if self.tls and self.config.pnc is not None:  # Contract (PnC) only over TLS
+            return [m2.PaymentOption.CONTRACT, m2.PaymentOption.EXTERNAL_PAYMENT]
+        return [m2.PaymentOption.EXTERNAL_PAYMENT]
 
     def _on_service_discovery(self, req: m2.ServiceDiscoveryReq, now: float) -> m2.ServiceDiscoveryRes:
         modes = self._modes()
@@ -342,15 +356,23 @@ class Iso2SeccSession:
         return m2.PaymentServiceSelectionRes(response_code=RC.OK)
 
     def _on_authorization(self, req: m2.AuthorizationReq, now: float) -> m2.AuthorizationRes:
+        pnc = self.payment is m2.PaymentOption.CONTRACT
+        if pnc:
+            assert self._msg is not None
+            self.pnc_state.authorize(self._msg)
+        elif req.id is not None or req.gen_challenge is not None:
+            raise _Failed(RC.FAILED_SEQUENCE_ERROR, "signed (PnC) AuthorizationReq in an EIM session")
         decision = self.controller.authorize(now)
         if decision is AuthorizationDecision.REJECTED:
-            raise _Failed(RC.FAILED, "EIM authorization rejected")
+            raise _Failed(RC.FAILED, f"{'PnC' if pnc else 'EIM'} authorization rejected")
         if decision is AuthorizationDecision.PENDING:
             self._ongoing(now, self.config.timers.secc_authorization_ongoing, "EIM authorization")
             return m2.AuthorizationRes(response_code=RC.OK,
                                        evse_processing=m2.EVSEProcessing.ONGOING_WAITING_FOR_CUSTOMER_INTERACTION)
         self._ongoing_since = None
-        self.authorization = "EIM"
+        self.authorization = "PnC" if pnc else "EIM"
+        if pnc:
+            self.emaid = self.pnc_state.emaid
         return m2.AuthorizationRes(response_code=RC.OK, evse_processing=m2.EVSEProcessing.FINISHED)
 
     def _on_cpd(self, req: m2.ChargeParameterDiscoveryReq, now: float) -> m2.ChargeParameterDiscoveryRes:
@@ -477,7 +499,8 @@ class Iso2SeccSession:
                                          r.discharged_wh))
         return m2.ChargingStatusRes(
             response_code=RC.OK, evse_id=self.evse_id, sa_schedule_tuple_id=self.tuple_id or 1,
-            evse_max_current=p.pv(lim.max_charge_current, "A"), meter_info=self._meter(r), receipt_required=False,
+            evse_max_current=p.pv(lim.max_charge_current, "A"), meter_info=self._meter(r),
+            receipt_required=self._receipt_required(),
             ac_evse_status=self._loop_status(now),  # type: ignore[arg-type]
         )
 
@@ -508,7 +531,7 @@ class Iso2SeccSession:
             evse_maximum_current_limit=p.pv(lim.max_charge_current, "A"),
             evse_maximum_power_limit=p.pv(lim.max_charge_power, "W"),
             evse_id=self.evse_id, sa_schedule_tuple_id=self.tuple_id or 1, meter_info=self._meter(r),
-            receipt_required=False,
+            receipt_required=self._receipt_required(),
         )
 
     def _on_welding_detection(self, req: m2.WeldingDetectionReq, now: float) -> m2.WeldingDetectionRes:
@@ -526,6 +549,39 @@ class Iso2SeccSession:
                        "peer_certificate": self.peer_certificate},
             ))
         return m2.SessionStopRes(response_code=RC.OK)
+
+
+    # ------------------------------------------------------------------ Plug & Charge (iso2.pnc)
+
+    def _pnc(self, what: str) -> Iso2SeccPnC:
+        if self.payment is not m2.PaymentOption.CONTRACT or self.config.pnc is None:
+            raise _Failed(RC.FAILED_SEQUENCE_ERROR, f"{what} outside a Contract (PnC) session")
+        return self.config.pnc
+
+    def _on_payment_details(self, req: m2.PaymentDetailsReq, now: float) -> m2.PaymentDetailsRes:
+        return self.pnc_state.payment_details(self._pnc("PaymentDetailsReq"), req, int(self._clock()))
+
+    def _on_certificate_installation(self, req: Any, now: float) -> m2.CertificateInstallationRes:
+        assert self._msg is not None
+        res, self._signature = self.pnc_state.certificate_installation(self._pnc("CertificateInstallationReq"), self._msg)
+        return res
+
+    def _on_certificate_update(self, req: Any, now: float) -> m2.CertificateUpdateRes:
+        assert self._msg is not None
+        res, self._signature = self.pnc_state.certificate_update(self._pnc("CertificateUpdateReq"), self._msg)
+        return res
+
+    def _on_metering_receipt(self, req: m2.MeteringReceiptReq, now: float) -> m2.MeteringReceiptRes:
+        assert self._msg is not None
+        self._pnc("MeteringReceiptReq")
+        self.pnc_state.metering_receipt(self._msg, self.session_id)
+        return m2.MeteringReceiptRes(response_code=RC.OK, evse_status=p.evse_status(self.family))
+
+    def _receipt_required(self) -> bool:
+        """ReceiptRequired of a charge-loop response: once per PnC session (``receipt_after_loops``)."""
+        if self.payment is not m2.PaymentOption.CONTRACT or self.config.pnc is None:
+            return False
+        return self.pnc_state.receipt_required(self.config.pnc, self.loops)
 
 
 def service_for(family: Family, controller: EVSEController) -> EnergyService:

@@ -1,0 +1,426 @@
+"""ISO 15118-2 Plug & Charge in the sans-IO cores (both roles), on :mod:`iso15118.security.pnc2`
+(signatures) and :mod:`iso15118.security.keydelivery2` (contract key delivery).
+
+The -2 PnC part of a session, after PaymentServiceSelection(Contract), which the SECC offers only
+over TLS and only with :class:`Iso2SeccPnC` configured:
+
+* CertificateInstallationReq (EV without a contract; signed with its OEM provisioning key) ->
+  CertificateInstallationRes: the contract chain, its key encrypted for the OEM provisioning
+  certificate, DHpublickey and eMAID, signed by the CPS leaf (SAProvisioningCertificateChain).
+  The EV checks the CPS chain against its V2G roots, the signature, decrypts the key and checks
+  it against the contract certificate.  CertificateUpdateReq likewise with the old contract.
+* PaymentDetailsReq (eMAID + contract chain): the SECC checks the chain against its MO roots
+  with the -2 algorithm policy -> PaymentDetailsRes(GenChallenge).
+* AuthorizationReq(Id, GenChallenge) signed with the contract key: the SECC checks the
+  signature and the challenge.
+* MeteringReceiptReq: the SECC sets ReceiptRequired once in a ChargingStatusRes /
+  CurrentDemandRes (``receipt_after_loops``); the EV answers with the MeterInfo signed with its
+  contract key.
+
+Refusals and their codes (the -2 ``responseCodeType``; each FAILED ends the session):
+
+=================================================  ========================================
+contract / OEM / CPS chain expired, not yet valid  FAILED_CertificateExpired
+a certificate of the chain revoked (CRL / OCSP)    FAILED_CertificateRevoked
+any other chain error (unknown root, wrong role,   FAILED_CertChainError
+algorithm, eMAID differs from the certificate)
+bad or missing signature                           FAILED_SignatureError
+GenChallenge not the one sent                      FAILED_ChallengeInvalid
+meter reading signature bad                        FAILED_MeteringSignatureNotValid
+no contract to deliver                             FAILED_NoCertificateAvailable
+a PnC step in an EIM session (or the reverse)      FAILED_SequenceError
+=================================================  ========================================
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from iso15118.messages import Signature, X509IssuerSerial
+from iso15118.messages import iso2 as m2
+from iso15118.security import pnc2, xmldsig
+from iso15118.security.algorithms import ISO2_POLICY
+from iso15118.security.keydelivery import KeyDeliveryError
+from iso15118.security.keydelivery2 import EncryptedContractKey2, decrypt_private_key_iso2, encrypt_private_key_iso2
+from iso15118.security.pki import Profile, issue_certificate
+from iso15118.security.validation import (
+    CertificateChainError,
+    ChainErrorReason,
+    Purpose,
+    emaid_from_certificate,
+    verified_path,
+)
+from iso15118.session.pnc import ContractCredentials, ProvisioningCredentials
+
+log = logging.getLogger(__name__)
+
+RC = m2.ResponseCode
+BODY_NS = "urn:iso:15118:2:2013:MsgBody"
+DELIVERY_IDS = ("id1", "id2", "id3", "id4")
+"""Ids of ContractSignatureCertChain, ContractSignatureEncryptedPrivateKey, DHpublickey, eMAID."""
+
+__all__ = [
+    "ContractSource",
+    "EvccPnCState",
+    "Iso2SeccPnC",
+    "PnCRefusal",
+    "SeccPnCState",
+    "chain_code",
+    "credentials_from_pki",
+    "secc_pnc2_from_pki",
+]
+
+
+class PnCRefusal(Exception):
+    """A PnC step refused with a -2 response code (SECC: the FAILED answer; EVCC: why it stops)."""
+
+    def __init__(self, code: RC, detail: str) -> None:
+        super().__init__(detail)
+        self.code, self.detail = code, detail
+
+
+def chain_code(exc: CertificateChainError) -> RC:
+    """The -2 response code for a refused certificate chain."""
+    if exc.reason in (ChainErrorReason.EXPIRED, ChainErrorReason.NOT_YET_VALID):
+        return RC.FAILED_CERTIFICATE_EXPIRED
+    if exc.reason is ChainErrorReason.REVOKED:
+        return RC.FAILED_CERTIFICATE_REVOKED
+    return RC.FAILED_CERT_CHAIN_ERROR
+
+
+# --------------------------------------------------------------------------- typed <-> x509
+
+
+def _der(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
+def chain_element(chain: Sequence[x509.Certificate], ident: str | None = None) -> m2.CertificateChain:
+    subs = [_der(c) for c in chain[1:]]
+    return m2.CertificateChain(certificate=_der(chain[0]),
+                               sub_certificates=m2.SubCertificates(certificate=subs) if subs else None, id=ident)
+
+
+def chain_of(element: m2.CertificateChain) -> list[x509.Certificate]:
+    """The certificates of a -2 CertificateChain, leaf first (FAILED_CertChainError if unreadable)."""
+    ders = [element.certificate, *(element.sub_certificates.certificate if element.sub_certificates else ())]
+    try:
+        return [x509.load_der_x509_certificate(bytes(d)) for d in ders]
+    except ValueError as exc:
+        raise PnCRefusal(RC.FAILED_CERT_CHAIN_ERROR, f"unreadable certificate: {exc}") from None
+
+
+def _verify_chain(chain: Sequence[x509.Certificate], roots: Sequence[x509.Certificate], purpose: Purpose,
+                  crls: Sequence[Any] = (), ocsp: Sequence[Any] = ()) -> None:
+    try:
+        verified_path(chain[0], list(chain[1:]), list(roots), purpose=purpose, policy=ISO2_POLICY,
+                      crls=crls, ocsp=ocsp)
+    except CertificateChainError as exc:
+        raise PnCRefusal(chain_code(exc), str(exc)) from None
+
+
+def _same_emaid(a: str, b: str) -> bool:
+    def norm(x: str) -> str:
+        return x.replace("-", "").upper()
+
+    return norm(a) == norm(b) or norm(a)[:14] == norm(b)[:14] and min(len(norm(a)), len(norm(b))) == 14
+
+
+def _delivery_parts(res: m2.CertificateInstallationRes | m2.CertificateUpdateRes) -> list[pnc2.SignedPart]:
+    return [
+        (res.contract_signature_cert_chain, "ContractSignatureCertChain", BODY_NS),
+        (res.contract_signature_encrypted_private_key, "ContractSignatureEncryptedPrivateKey", BODY_NS),
+        (res.d_hpublickey, "DHpublickey", BODY_NS),
+        (res.e_ma_id, "eMAID", BODY_NS),
+    ]
+
+
+# --------------------------------------------------------------------------- SECC side
+
+ContractSource = Callable[[x509.Certificate], tuple[list[x509.Certificate], ec.EllipticCurvePrivateKey]]
+"""The CPS behind the SECC: for the EV's OEM provisioning (or old contract) certificate, a contract
+chain (leaf first, root excluded) and its private key."""
+
+
+@dataclass
+class Iso2SeccPnC:
+    """SECC settings of -2 Plug & Charge (offered over TLS only).
+
+    ``mo_roots``: MO roots trusted for contract chains (None: the chain is left to the backend,
+    only the signatures are checked here).  ``cps_chain`` / ``cps_key`` / ``contracts``: with
+    all three the SECC answers CertificateInstallation / CertificateUpdate (else
+    FAILED_NoCertificateAvailable).  ``receipt_after_loops``: set ReceiptRequired once, in the
+    charge-loop response after this many loops (None: never)."""
+
+    mo_roots: Sequence[x509.Certificate] | None = field(default=None, repr=False)
+    cps_chain: Sequence[x509.Certificate] = field(default=(), repr=False)
+    cps_key: ec.EllipticCurvePrivateKey | None = field(default=None, repr=False)
+    contracts: ContractSource | None = field(default=None, repr=False)
+    crls: Sequence[x509.CertificateRevocationList] = field(default=(), repr=False)
+    ocsp_responses: Sequence[Any] = field(default=(), repr=False)
+    receipt_after_loops: int | None = 2
+    clock: Callable[[], dt.datetime] | None = None
+
+
+@dataclass
+class SeccPnCState:
+    """What one SECC session knows of its PnC exchange."""
+
+    emaid: str | None = None
+    contract: list[x509.Certificate] = field(default_factory=list, repr=False)
+    challenge: bytes | None = None
+    authorized: bool = False
+    receipt_pending: bool = False
+    receipts: int = 0
+    installed: int = 0
+
+    # ---- PaymentDetails
+
+    def payment_details(self, cfg: Iso2SeccPnC, req: m2.PaymentDetailsReq, time_stamp: int) -> m2.PaymentDetailsRes:
+        chain = chain_of(req.contract_signature_cert_chain)
+        try:
+            cn = emaid_from_certificate(chain[0])
+        except CertificateChainError as exc:
+            raise PnCRefusal(RC.FAILED_CERT_CHAIN_ERROR, str(exc)) from None
+        if not _same_emaid(cn, req.e_ma_id):
+            raise PnCRefusal(RC.FAILED_CERT_CHAIN_ERROR, f"eMAID {req.e_ma_id} is not the contract certificate's ({cn})")
+        if cfg.mo_roots is not None:
+            _verify_chain(chain, cfg.mo_roots, Purpose.CONTRACT, cfg.crls, cfg.ocsp_responses)
+        self.emaid, self.contract = req.e_ma_id, chain
+        self.challenge = secrets.token_bytes(16)
+        return m2.PaymentDetailsRes(response_code=RC.OK, gen_challenge=self.challenge, evse_time_stamp=time_stamp)
+
+    # ---- Authorization
+
+    def authorize(self, msg: m2.V2GMessage) -> None:
+        """Check a PnC AuthorizationReq; a poll after a verified one may come unsigned."""
+        req = msg.body.body_element
+        if self.authorized and msg.header.signature is None:
+            return
+        if not self.contract or self.challenge is None:
+            raise PnCRefusal(RC.FAILED_SEQUENCE_ERROR, "PnC AuthorizationReq before PaymentDetails")
+        assert isinstance(req, m2.AuthorizationReq)
+        if req.gen_challenge is None or not req.id:
+            raise PnCRefusal(RC.FAILED_CHALLENGE_INVALID if req.gen_challenge is None else RC.FAILED_SIGNATURE_ERROR,
+                             "PnC AuthorizationReq without GenChallenge / Id")
+        try:
+            pnc2.verify_authorization_req(msg, self.contract[0], self.challenge)
+        except pnc2.ChallengeMismatch as exc:
+            raise PnCRefusal(RC.FAILED_CHALLENGE_INVALID, str(exc)) from None
+        except xmldsig.SignatureError as exc:
+            raise PnCRefusal(RC.FAILED_SIGNATURE_ERROR, str(exc)) from None
+        self.authorized = True
+
+    # ---- CertificateInstallation / CertificateUpdate
+
+    def certificate_installation(self, cfg: Iso2SeccPnC, msg: m2.V2GMessage) -> tuple[m2.CertificateInstallationRes, Signature]:
+        req = msg.body.body_element
+        assert isinstance(req, m2.CertificateInstallationReq)
+        try:
+            oem = x509.load_der_x509_certificate(bytes(req.oem_provisioning_cert))
+        except ValueError as exc:
+            raise PnCRefusal(RC.FAILED_CERT_CHAIN_ERROR, f"unreadable OEM provisioning certificate: {exc}") from None
+        self._check_signed(msg, req, oem)
+        now = (cfg.clock or (lambda: dt.datetime.now(dt.UTC)))()
+        if not oem.not_valid_before_utc <= now <= oem.not_valid_after_utc:
+            raise PnCRefusal(RC.FAILED_CERTIFICATE_EXPIRED, "OEM provisioning certificate not valid now")
+        return self._deliver(cfg, oem, m2.CertificateInstallationRes)  # type: ignore[return-value]
+
+    def certificate_update(self, cfg: Iso2SeccPnC, msg: m2.V2GMessage) -> tuple[m2.CertificateUpdateRes, Signature]:
+        req = msg.body.body_element
+        assert isinstance(req, m2.CertificateUpdateReq)
+        chain = chain_of(req.contract_signature_cert_chain)
+        self._check_signed(msg, req, chain[0])
+        if cfg.mo_roots is not None:
+            _verify_chain(chain, cfg.mo_roots, Purpose.CONTRACT, cfg.crls, cfg.ocsp_responses)
+        return self._deliver(cfg, chain[0], m2.CertificateUpdateRes)  # type: ignore[return-value]
+
+    @staticmethod
+    def _check_signed(msg: m2.V2GMessage, req: Any, cert: x509.Certificate) -> None:
+        if msg.header.signature is None:
+            raise PnCRefusal(RC.FAILED_SIGNATURE_ERROR, f"{type(req).__name__} without a signature")
+        try:
+            pnc2.verify_elements(msg.header.signature, [req], cert, required_ids=[req.id])
+        except xmldsig.SignatureError as exc:
+            raise PnCRefusal(RC.FAILED_SIGNATURE_ERROR, str(exc)) from None
+
+    def _deliver(self, cfg: Iso2SeccPnC, recipient: x509.Certificate, cls: Any) -> tuple[Any, Signature]:
+        if cfg.contracts is None or cfg.cps_key is None or not cfg.cps_chain:
+            raise PnCRefusal(RC.FAILED_NO_CERTIFICATE_AVAILABLE, "no certificate provisioning service")
+        chain, key = cfg.contracts(recipient)
+        try:
+            blob = encrypt_private_key_iso2(key, recipient)
+        except KeyDeliveryError as exc:
+            raise PnCRefusal(RC.FAILED_CERT_CHAIN_ERROR, str(exc)) from None
+        res = cls(
+            response_code=RC.OK,
+            sa_provisioning_certificate_chain=chain_element(cfg.cps_chain),
+            contract_signature_cert_chain=chain_element(chain, DELIVERY_IDS[0]),
+            contract_signature_encrypted_private_key=m2.ContractSignatureEncryptedPrivateKey(
+                value=blob.encrypted_private_key, id=DELIVERY_IDS[1]),
+            d_hpublickey=m2.DiffieHellmanPublickey(value=blob.dh_public_key, id=DELIVERY_IDS[2]),
+            e_ma_id=m2.EMAID(value=emaid_from_certificate(chain[0]), id=DELIVERY_IDS[3]),
+        )
+        self.installed += 1
+        return res, pnc2.sign_elements(_delivery_parts(res), cfg.cps_key)
+
+    # ---- MeteringReceipt
+
+    def receipt_required(self, cfg: Iso2SeccPnC, loops: int) -> bool:
+        """Ask for the signed meter reading once, after ``receipt_after_loops`` loops."""
+        if not self.authorized or cfg.receipt_after_loops is None or self.receipts or self.receipt_pending:
+            return False
+        if loops >= cfg.receipt_after_loops:
+            self.receipt_pending = True
+            return True
+        return False
+
+    def metering_receipt(self, msg: m2.V2GMessage, session_id: bytes) -> None:
+        req = msg.body.body_element
+        assert isinstance(req, m2.MeteringReceiptReq)
+        if not self.receipt_pending:
+            raise PnCRefusal(RC.FAILED_SEQUENCE_ERROR, "MeteringReceiptReq without ReceiptRequired")
+        if bytes(req.session_id) != session_id:
+            raise PnCRefusal(RC.FAILED_METERING_SIGNATURE_NOT_VALID, "MeteringReceiptReq of another session")
+        if msg.header.signature is None or not req.id:
+            raise PnCRefusal(RC.FAILED_METERING_SIGNATURE_NOT_VALID, "MeteringReceiptReq without a signature")
+        try:
+            pnc2.verify_elements(msg.header.signature, [req], self.contract[0], required_ids=[req.id])
+        except xmldsig.SignatureError as exc:
+            raise PnCRefusal(RC.FAILED_METERING_SIGNATURE_NOT_VALID, str(exc)) from None
+        self.receipt_pending = False
+        self.receipts += 1
+
+
+# --------------------------------------------------------------------------- EVCC side
+
+
+@dataclass
+class EvccPnCState:
+    """What one EVCC session holds for -2 PnC: the contract (installed or brought along)."""
+
+    contract: ContractCredentials | None = field(default=None, repr=False)
+    provisioning: ProvisioningCredentials | None = field(default=None, repr=False)
+    challenge: bytes | None = None
+    installed: bool = False
+    receipt: m2.MeterInfo | None = None
+    receipts: int = 0
+
+    def installation_req(self) -> tuple[m2.CertificateInstallationReq, Signature]:
+        prov = self.provisioning
+        assert prov is not None
+        roots = [X509IssuerSerial(x509_issuer_name=c.issuer.rfc4514_string(), x509_serial_number=c.serial_number)
+                 for c in prov.root_ids()] or [X509IssuerSerial(x509_issuer_name="CN=none", x509_serial_number=0)]
+        req = m2.CertificateInstallationReq(
+            oem_provisioning_cert=_der(prov.oem_chain[0]),
+            list_of_root_certificate_ids=m2.ListOfRootCertificateIDs(root_certificate_id=roots), id="id1")
+        return req, pnc2.sign_elements([req], prov.oem_key)  # type: ignore[arg-type]
+
+    def accept_installation(self, res: m2.CertificateInstallationRes, signature: Signature | None) -> ContractCredentials:
+        """Check the CPS chain and signature, decrypt the contract key (PnCRefusal on any error)."""
+        prov = self.provisioning
+        assert prov is not None
+        cps = chain_of(res.sa_provisioning_certificate_chain)
+        _verify_chain(cps, prov.v2g_roots, Purpose.CPS)
+        if signature is None:
+            raise PnCRefusal(RC.FAILED_SIGNATURE_ERROR, "CertificateInstallationRes without a signature")
+        ids = [str(x.id) for x in (res.contract_signature_cert_chain, res.contract_signature_encrypted_private_key,
+                                   res.d_hpublickey, res.e_ma_id)]
+        try:
+            pnc2.verify_elements(signature, _delivery_parts(res), cps[0], required_ids=ids)
+        except xmldsig.SignatureError as exc:
+            raise PnCRefusal(RC.FAILED_SIGNATURE_ERROR, str(exc)) from None
+        contract = chain_of(res.contract_signature_cert_chain)
+        if prov.mo_roots:
+            _verify_chain(contract, prov.mo_roots, Purpose.CONTRACT)
+        try:
+            key = decrypt_private_key_iso2(
+                EncryptedContractKey2(bytes(res.d_hpublickey.value), bytes(res.contract_signature_encrypted_private_key.value)),
+                prov.oem_key, expected_public_key=contract[0])  # type: ignore[arg-type]
+        except KeyDeliveryError as exc:
+            raise PnCRefusal(RC.FAILED, f"contract key delivery: {exc}") from None
+        self.contract, self.installed = ContractCredentials(tuple(contract), key), True
+        return self.contract
+
+    def payment_details_req(self) -> m2.PaymentDetailsReq:
+        assert self.contract is not None
+        return m2.PaymentDetailsReq(e_ma_id=self.contract.emaid, contract_signature_cert_chain=chain_element(self.contract.chain))
+
+    def authorization_req(self) -> tuple[m2.AuthorizationReq, Signature]:
+        assert self.contract is not None and self.challenge is not None
+        req = m2.AuthorizationReq(id="ID1", gen_challenge=self.challenge)
+        return req, pnc2.sign_elements([req], self.contract.key)  # type: ignore[arg-type]
+
+    def metering_receipt_req(self, session_id: bytes, tuple_id: int | None) -> tuple[m2.MeteringReceiptReq, Signature]:
+        assert self.contract is not None and self.receipt is not None
+        req = m2.MeteringReceiptReq(session_id=session_id, sa_schedule_tuple_id=tuple_id, meter_info=self.receipt, id="ID2")
+        self.receipt = None
+        self.receipts += 1
+        return req, pnc2.sign_elements([req], self.contract.key)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- lab PKIs (ours and Josev's)
+
+
+def _cert(pki: Path, name: str) -> x509.Certificate:
+    return x509.load_pem_x509_certificate((pki / "certs" / f"{name}Cert.pem").read_bytes())
+
+
+def _key(pki: Path, name: str) -> ec.EllipticCurvePrivateKey:
+    data = (pki / "private_keys" / f"{name}.key").read_bytes()
+    pw_file = pki / "private_keys" / f"{name}Password.txt"
+    pw = pw_file.read_bytes().strip() if pw_file.exists() else None
+    key = serialization.load_pem_private_key(data, pw)
+    assert isinstance(key, ec.EllipticCurvePrivateKey), name
+    return key
+
+
+def credentials_from_pki(pki: str | Path) -> tuple[ContractCredentials, ProvisioningCredentials]:
+    """The EV's -2 contract and provisioning credentials of a P-256 lab PKI (``pki create
+    --profile iso2``, or Josev's: same file names, key passwords in ``*Password.txt``)."""
+    d = Path(pki)
+    contract = ContractCredentials((_cert(d, "contractLeaf"), _cert(d, "moSubCA2"), _cert(d, "moSubCA1")),
+                                   _key(d, "contractLeaf"))
+    prov = ProvisioningCredentials(
+        oem_chain=(_cert(d, "oemLeaf"), _cert(d, "oemSubCA2"), _cert(d, "oemSubCA1")), oem_key=_key(d, "oemLeaf"),
+        v2g_roots=(_cert(d, "v2gRootCA"),), mo_roots=(_cert(d, "moRootCA"),))
+    return contract, prov
+
+
+def secc_pnc2_from_pki(pki: str | Path, *, fresh: bool = True, **kw: Any) -> Iso2SeccPnC:
+    """SECC -2 PnC from a P-256 lab PKI: its MO root, its CPS chain as the certificate
+    provisioning service; ``fresh``: each installation issues a new contract certificate (new
+    key, the PKI's eMAID) from MO Sub-CA 2 when its key is readable, else the PKI's contract."""
+    d = Path(pki)
+    contract_chain = [_cert(d, "contractLeaf"), _cert(d, "moSubCA2"), _cert(d, "moSubCA1")]
+    contract_key = _key(d, "contractLeaf")
+    issuer: Any = None
+    if fresh:
+        try:
+            from iso15118.security.pki import IssuedCert
+
+            issuer = IssuedCert(_cert(d, "moSubCA2"), _key(d, "moSubCA2"))
+        except (TypeError, ValueError, OSError):
+            issuer = None
+
+    def contracts(recipient: x509.Certificate) -> tuple[list[x509.Certificate], ec.EllipticCurvePrivateKey]:
+        if issuer is None:
+            return contract_chain, contract_key
+        key = ec.generate_private_key(ec.SECP256R1())
+        leaf = issue_certificate(cn=emaid_from_certificate(contract_chain[0]), dc="MO", profile=Profile.CONTRACT,
+                                 key=key, issuer=issuer, days=730)
+        return [leaf, *contract_chain[1:]], key
+
+    return Iso2SeccPnC(mo_roots=[_cert(d, "moRootCA")], cps_chain=[_cert(d, "cpsLeaf"), _cert(d, "cpsSubCA2"),
+                                                                    _cert(d, "cpsSubCA1")],
+                       cps_key=_key(d, "cpsLeaf"), contracts=contracts, **kw)

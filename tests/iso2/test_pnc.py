@@ -1,0 +1,296 @@
+"""ISO 15118-2 Plug & Charge in the sans-IO cores (both roles), in memory on a fake clock.
+
+Our EVCC against our SECC with the -2 lab PKI (P-256): PaymentDetails -> signed Authorization ->
+the charge loop with one MeteringReceipt -> SessionStop, AC and DC; CertificateInstallation for an
+EV that has only its OEM provisioning credential.  Each refusal provoked with a real defect (an
+untrusted MO root, an expired or revoked contract, a wrong signing key, a wrong GenChallenge, a
+forged meter receipt, a CPS signature by the wrong key) and answered with its -2 code.  The
+sessions over real TLS 1.2 sockets and against Josev are in ``test_pnc_live.py``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from iso15118.facts.namespaces import AppProtocol, Family
+from iso15118.messages import iso2 as m2
+from iso15118.security import pnc2
+from iso15118.security.pki import PKI, IssuedCert, PkiProfile, Profile, create_pki, issue_certificate, load_pki, make_crl
+from iso15118.session.events import ProtocolError, SendMessage
+from iso15118.session.iso2 import Iso2EvccConfig, Iso2SeccConfig, Iso2SeccSession
+from iso15118.session.iso2 import parts as p
+from iso15118.session.iso2.pnc import Iso2SeccPnC, credentials_from_pki, secc_pnc2_from_pki
+from iso15118.session.memory import Transcript, run_pair
+from iso15118.session.negotiation import EvccNegotiator, SeccNegotiator
+from iso15118.session.pnc import ContractCredentials
+from iso15118.sim import make_ev, make_evse
+
+from .helpers import errors, received, wall
+
+RC = m2.ResponseCode
+
+
+@pytest.fixture(scope="module")
+def pki2(tmp_path_factory: pytest.TempPathFactory) -> PKI:
+    return load_pki(create_pki(tmp_path_factory.mktemp("pki2"), profile=PkiProfile.ISO2, password=b"pw").root)
+
+
+@pytest.fixture(scope="module")
+def other_pki(tmp_path_factory: pytest.TempPathFactory) -> PKI:
+    """A second -2 PKI: its MO root is not the one the contract chains to."""
+    return load_pki(create_pki(tmp_path_factory.mktemp("pki2b"), profile=PkiProfile.ISO2, password=b"pw").root)
+
+
+def root(pki: PKI) -> Path:
+    return pki.paths.root
+
+
+def run_pnc(family: Family, pki: PKI, *, tls: bool = True, ev_creds: dict[str, Any] | None = None,
+            secc_pnc: Iso2SeccPnC | None = None, evcc: Iso2EvccConfig | None = None,
+            ) -> tuple[Transcript, EvccNegotiator, SeccNegotiator]:
+    contract, prov = credentials_from_pki(root(pki))
+    creds = {"contract": contract} if ev_creds is None else ev_creds
+    ev = make_ev("cybertruck-awd", stop_after=3.0, **creds)
+    evse = make_evse("dc-bidi" if family is Family.DC else "wall-connector")
+    spnc = secc_pnc if secc_pnc is not None else secc_pnc2_from_pki(root(pki))
+    e = EvccNegotiator(ev, protocols=(AppProtocol.ISO2,), clock=wall, tls=tls,
+                       configs={AppProtocol.ISO2: evcc or Iso2EvccConfig(family=family)})
+    s = SeccNegotiator(evse, protocols=(AppProtocol.ISO2,), clock=wall, tls=tls,
+                       configs={AppProtocol.ISO2: Iso2SeccConfig(pnc=spnc)})
+    return run_pair(e, s), e, s
+
+
+def _sent_bodies(tr: Transcript, side: str) -> list[Any]:
+    return [ev.message for ev in tr.of(side, SendMessage) if ev.name.endswith(("Req", "Res"))  # type: ignore[attr-defined]
+            and not ev.name.startswith("supported")]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("family", [Family.AC, Family.DC])
+def test_pnc_session_to_session_stop(family: Family, pki2: PKI) -> None:
+    tr, e, s = run_pnc(family, pki2)
+    names = received(tr, "secc")
+    assert not errors(tr, "secc") and not errors(tr, "evcc"), (errors(tr, "secc"), errors(tr, "evcc"))
+    assert tr.ended("secc").ok and tr.ended("evcc").ok  # type: ignore[union-attr]
+    assert names[1:6] == ["SessionSetupReq", "ServiceDiscoveryReq", "PaymentServiceSelectionReq", "PaymentDetailsReq",
+                         "AuthorizationReq"], names
+    assert names.count("MeteringReceiptReq") == 1 and names[-1] == "SessionStopReq"
+    pss = next(b for b in _sent_bodies(tr, "evcc") if isinstance(b, m2.PaymentServiceSelectionReq))
+    assert pss.selected_payment_option is m2.PaymentOption.CONTRACT
+    secc, evcc = s.core, e.core
+    assert secc.authorization == "PnC" and evcc.authorization == "PnC"  # type: ignore[union-attr]
+    assert secc.emaid == pki2.emaid and secc.pnc_state.receipts == 1  # type: ignore[union-attr]
+    # the receipt came after a loop response that asked for it
+    loop_res = [b for b in _sent_bodies(tr, "secc") if isinstance(b, (m2.ChargingStatusRes, m2.CurrentDemandRes))]
+    assert [r.receipt_required for r in loop_res].count(True) == 1
+
+
+def test_without_tls_contract_is_not_offered_and_the_ev_uses_eim(pki2: PKI) -> None:
+    tr, e, s = run_pnc(Family.AC, pki2, tls=False)
+    sd = next(b for b in _sent_bodies(tr, "secc") if isinstance(b, m2.ServiceDiscoveryRes))
+    assert sd.payment_option_list.payment_option == [m2.PaymentOption.EXTERNAL_PAYMENT]
+    assert tr.ended("secc").ok and s.core.authorization == "EIM"  # type: ignore[union-attr]
+    assert "PaymentDetailsReq" not in received(tr, "secc")
+
+
+@pytest.mark.parametrize("family", [Family.AC, Family.DC])
+def test_certificate_installation_then_pnc(family: Family, pki2: PKI) -> None:
+    _, prov = credentials_from_pki(root(pki2))
+    tr, e, s = run_pnc(family, pki2, ev_creds={"provisioning": prov})
+    names = received(tr, "secc")
+    assert not errors(tr, "secc") and not errors(tr, "evcc"), (errors(tr, "secc"), errors(tr, "evcc"))
+    assert names[4:7] == ["CertificateInstallationReq", "PaymentDetailsReq", "AuthorizationReq"], names
+    assert tr.ended("secc").ok and tr.ended("evcc").ok  # type: ignore[union-attr]
+    installed = e.core.pnc.contract  # type: ignore[union-attr]
+    assert installed is not None and e.core.pnc.installed  # type: ignore[union-attr]
+    # a fresh contract (new key, the PKI's eMAID) under the PKI's MO Sub-CA 2, now the EV's
+    assert installed.certificate != pki2.cert("contractLeaf") and installed.emaid == pki2.emaid
+    assert installed.certificate.issuer == pki2.cert("moSubCA2").subject
+    assert e.controller.contract is installed  # type: ignore[attr-defined]
+    assert s.core.authorization == "PnC" and s.core.pnc_state.installed == 1  # type: ignore[union-attr]
+
+
+# --------------------------------------------------------------------------- refusals, end to end
+
+
+def _secc_code(tr: Transcript) -> str:
+    errs = errors(tr, "secc")
+    return errs[-1].code if errs else "none"
+
+
+def test_untrusted_mo_root_is_failed_certchainerror(pki2: PKI, other_pki: PKI) -> None:
+    spnc = dataclasses.replace(secc_pnc2_from_pki(root(pki2)), mo_roots=[other_pki.cert("moRootCA")])
+    tr, e, _ = run_pnc(Family.AC, pki2, secc_pnc=spnc)
+    assert _secc_code(tr) == "FAILED_CertChainError" and received(tr, "secc")[-1] == "PaymentDetailsReq"
+    assert not tr.ended("evcc").ok and "FAILED_CertChainError" in tr.ended("evcc").reason  # type: ignore[union-attr]
+
+
+def _contract_under(pki: PKI, **kw: Any) -> ContractCredentials:
+    key = ec.generate_private_key(ec.SECP256R1())
+    leaf = issue_certificate(cn=pki.emaid, dc="MO", profile=Profile.CONTRACT, key=key,
+                             issuer=IssuedCert(pki.cert("moSubCA2"), pki.key("moSubCA2")), **kw)  # type: ignore[arg-type]
+    return ContractCredentials((leaf, pki.cert("moSubCA2"), pki.cert("moSubCA1")), key)
+
+
+def test_expired_contract_is_failed_certificateexpired(pki2: PKI) -> None:
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(days=10)
+    expired = _contract_under(pki2, not_before=past - dt.timedelta(days=30), not_after=past)
+    tr, _, _ = run_pnc(Family.DC, pki2, ev_creds={"contract": expired})
+    assert _secc_code(tr) == "FAILED_CertificateExpired"
+
+
+def test_revoked_contract_is_failed_certificaterevoked(pki2: PKI) -> None:
+    contract = _contract_under(pki2)
+    crl = make_crl(IssuedCert(pki2.cert("moSubCA2"), pki2.key("moSubCA2")), [contract.certificate.serial_number])  # type: ignore[arg-type]
+    spnc = dataclasses.replace(secc_pnc2_from_pki(root(pki2)), crls=[crl])
+    tr, _, _ = run_pnc(Family.AC, pki2, ev_creds={"contract": contract}, secc_pnc=spnc)
+    assert _secc_code(tr) == "FAILED_CertificateRevoked"
+    # the same SECC accepts a contract that is not on the list
+    tr, _, _ = run_pnc(Family.AC, pki2, secc_pnc=spnc)
+    assert _secc_code(tr) == "none" and tr.ended("secc").ok  # type: ignore[union-attr]
+
+
+def test_authorization_signed_with_another_key_is_failed_signatureerror(pki2: PKI) -> None:
+    contract, _ = credentials_from_pki(root(pki2))
+    wrong = ContractCredentials(contract.chain, pki2.key("oemLeaf"))  # type: ignore[arg-type]
+    tr, _, _ = run_pnc(Family.AC, pki2, ev_creds={"contract": wrong})
+    assert _secc_code(tr) == "FAILED_SignatureError" and received(tr, "secc")[-1] == "AuthorizationReq"
+
+
+def test_cps_signature_by_the_wrong_key_is_refused_by_the_ev(pki2: PKI) -> None:
+    _, prov = credentials_from_pki(root(pki2))
+    spnc = dataclasses.replace(secc_pnc2_from_pki(root(pki2)), cps_key=pki2.key("seccLeaf"))  # type: ignore[arg-type]
+    tr, e, s = run_pnc(Family.AC, pki2, ev_creds={"provisioning": prov}, secc_pnc=spnc)
+    assert errors(tr, "evcc")[0].code == "FAILED_SignatureError", errors(tr, "evcc")
+    assert e.core.pnc.contract is None  # type: ignore[union-attr]
+
+
+def test_cps_chain_under_an_untrusted_root_is_refused_by_the_ev(pki2: PKI, other_pki: PKI) -> None:
+    _, prov = credentials_from_pki(root(pki2))
+    spnc = dataclasses.replace(secc_pnc2_from_pki(root(pki2)), cps_chain=other_pki.chain("cpsCertChain"),
+                               cps_key=other_pki.key("cpsLeaf"))  # type: ignore[arg-type]
+    tr, e, _ = run_pnc(Family.AC, pki2, ev_creds={"provisioning": prov}, secc_pnc=spnc)
+    assert errors(tr, "evcc")[0].code == "FAILED_CertChainError", errors(tr, "evcc")
+
+
+def test_no_certificate_service_is_failed_nocertificateavailable(pki2: PKI) -> None:
+    _, prov = credentials_from_pki(root(pki2))
+    spnc = dataclasses.replace(secc_pnc2_from_pki(root(pki2)), contracts=None)
+    tr, _, _ = run_pnc(Family.AC, pki2, ev_creds={"provisioning": prov}, secc_pnc=spnc)
+    assert _secc_code(tr) == "FAILED_NoCertificateAvailable"
+
+
+# --------------------------------------------------------------------------- refusals, request by request
+
+
+class Walk:
+    """Our SECC core over TLS driven request by request (what a defective EV would send)."""
+
+    def __init__(self, pki: PKI, payment: m2.PaymentOption = m2.PaymentOption.CONTRACT) -> None:
+        self.core = Iso2SeccSession(make_evse("wall-connector"), Iso2SeccConfig(pnc=secc_pnc2_from_pki(root(pki))),
+                                    now=0.0, clock=wall, tls=True)
+        self.contract, self.prov = credentials_from_pki(root(pki))
+        self.sid = bytes(1)
+        res = self.send(m2.SessionSetupReq(evcc_id=bytes(6)))
+        self.sid = self.core.session_id
+        assert res.response_code is RC.OK_NEW_SESSION_ESTABLISHED
+        self.send(m2.ServiceDiscoveryReq())
+        self.send(m2.PaymentServiceSelectionReq(selected_payment_option=payment, selected_service_list=m2.SelectedServiceList(
+            selected_service=[m2.SelectedService(service_id=1)])))
+
+    def send(self, body: Any, signature: Any = None) -> Any:
+        events = self.core.receive(0x8001, p.encode_message(self.sid, body, signature), 1.0)
+        out = [ev for ev in events if isinstance(ev, SendMessage)]
+        assert out, events
+        self.last_errors = [ev for ev in events if isinstance(ev, ProtocolError)]
+        return p.decode_message(out[0].payload).body.body_element
+
+    def details(self) -> bytes:
+        res = self.send(m2.PaymentDetailsReq(e_ma_id=self.contract.emaid, contract_signature_cert_chain=_chain(self.contract)))
+        assert res.response_code is RC.OK, res
+        return bytes(res.gen_challenge)
+
+
+def _chain(c: ContractCredentials) -> m2.CertificateChain:
+    from iso15118.session.iso2.pnc import chain_element
+
+    return chain_element(c.chain)
+
+
+def test_wrong_challenge_is_failed_challengeinvalid(pki2: PKI) -> None:
+    w = Walk(pki2)
+    challenge = w.details()
+    other = bytes(b ^ 0xFF for b in challenge)
+    req = m2.AuthorizationReq(id="ID1", gen_challenge=other)
+    res = w.send(req, pnc2.sign_elements([req], w.contract.key))  # type: ignore[arg-type]
+    assert res.response_code is RC.FAILED_CHALLENGE_INVALID and w.core.ended
+
+
+def test_unsigned_pnc_authorization_is_failed_signatureerror(pki2: PKI) -> None:
+    w = Walk(pki2)
+    challenge = w.details()
+    res = w.send(m2.AuthorizationReq(id="ID1", gen_challenge=challenge))
+    assert res.response_code is RC.FAILED_SIGNATURE_ERROR
+
+
+def test_emaid_not_the_certificates_is_failed_certchainerror(pki2: PKI) -> None:
+    w = Walk(pki2)
+    res = w.send(m2.PaymentDetailsReq(e_ma_id="DEXYZ000000001", contract_signature_cert_chain=_chain(w.contract)))
+    assert res.response_code is RC.FAILED_CERT_CHAIN_ERROR
+
+
+def test_authorization_before_payment_details_is_failed_sequenceerror(pki2: PKI) -> None:
+    w = Walk(pki2)
+    req = m2.AuthorizationReq(id="ID1", gen_challenge=bytes(16))
+    res = w.send(req, pnc2.sign_elements([req], w.contract.key))  # type: ignore[arg-type]
+    assert res.response_code is RC.FAILED_SEQUENCE_ERROR
+
+
+def test_payment_details_in_an_eim_session_is_failed_sequenceerror(pki2: PKI) -> None:
+    w = Walk(pki2, m2.PaymentOption.EXTERNAL_PAYMENT)
+    res = w.send(m2.PaymentDetailsReq(e_ma_id=w.contract.emaid, contract_signature_cert_chain=_chain(w.contract)))
+    assert res.response_code is RC.FAILED_SEQUENCE_ERROR
+
+
+def test_installation_req_signed_by_another_key_is_failed_signatureerror(pki2: PKI) -> None:
+    from iso15118.session.iso2.pnc import EvccPnCState
+
+    w = Walk(pki2)
+    req, _ = EvccPnCState(provisioning=w.prov).installation_req()
+    res = w.send(req, pnc2.sign_elements([req], w.contract.key))  # type: ignore[arg-type]
+    assert res.response_code is RC.FAILED_SIGNATURE_ERROR
+
+
+def test_forged_metering_receipt_is_failed_meteringsignaturenotvalid(pki2: PKI) -> None:
+    """A whole AC PnC session up to the ReceiptRequired, then a receipt signed by another key."""
+    w = Walk(pki2)
+    challenge = w.details()
+    req = m2.AuthorizationReq(id="ID1", gen_challenge=challenge)
+    assert w.send(req, pnc2.sign_elements([req], w.contract.key)).response_code is RC.OK  # type: ignore[arg-type]
+    cpd = w.send(m2.ChargeParameterDiscoveryReq(
+        requested_energy_transfer_mode=m2.EnergyTransferMode.AC_SINGLE_PHASE_CORE,
+        ev_charge_parameter=m2.ACEVChargeParameter(e_amount=p.pv(10000, "Wh"), ev_max_voltage=p.pv(240, "V"),
+                                                   ev_max_current=p.pv(48, "A"), ev_min_current=p.pv(6, "A"))))
+    tid = cpd.sa_schedules.sa_schedule_tuple[0].sa_schedule_tuple_id
+    assert w.send(m2.PowerDeliveryReq(charge_progress=m2.ChargeProgress.START, sa_schedule_tuple_id=tid)).response_code is RC.OK
+    status = None
+    for _ in range(5):
+        status = w.send(m2.ChargingStatusReq())
+        if status.receipt_required:
+            break
+    assert status is not None and status.receipt_required and status.meter_info is not None
+    mr = m2.MeteringReceiptReq(session_id=w.sid, sa_schedule_tuple_id=tid, meter_info=status.meter_info, id="ID2")
+    res = w.send(mr, pnc2.sign_elements([mr], w.prov.oem_key))  # type: ignore[arg-type]
+    assert res.response_code is RC.FAILED_METERING_SIGNATURE_NOT_VALID
+
+
+def test_unasked_metering_receipt_is_failed_sequenceerror(pki2: PKI) -> None:
+    w = Walk(pki2)
+    mr = m2.MeteringReceiptReq(session_id=w.sid, meter_info=m2.MeterInfo(meter_id="M1"), id="ID2")
+    res = w.send(mr, pnc2.sign_elements([mr], w.contract.key))  # type: ignore[arg-type]
+    assert res.response_code is RC.FAILED_SEQUENCE_ERROR
