@@ -370,12 +370,16 @@ class _Encoder:
         w0 = (n + m + 4).bit_length()  # n + m + 4 productions + the escape to level 2 (strict = false)
         w1 = (m + 3).bit_length()
         w = self.w
+        fmt_attrs: dict[str, D.Datatype] = {}
+        if self.formats is not None:  # the XML writer: the value is untyped text
+            self.formats[id(el)] = (D.UNTYPED, fmt_attrs)
         for key in sorted(el.attrs, key=_attr_sort_key):
             qn = _split_key(key)
             i = index.get(qn)
             if i is None:
                 raise ExiEncodeError(f"{el.tag}: attribute {key!r} is not declared in schema {self.sg.key!r}")
             dt = attrs[i][1]
+            fmt_attrs[key] = dt
             w.bits(i, w0)
             dt.encode(w, dt.check(_parse_if_text(dt, el.attrs[key]), self.facets))
         value = el.value

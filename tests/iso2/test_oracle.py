@@ -22,6 +22,7 @@ from iso15118.session.memory import run_pair
 from iso15118.session.secc import SessionStore
 from iso15118.sim import make_ev, make_evse
 from tests.iso2.helpers import pair, run, sent_payloads
+from tests.iso2.test_pnc_oracle import pnc_corpus
 from tests.oracle import Job, Oracle, oracle  # noqa: F401  (session fixture)
 
 pytestmark = [pytest.mark.oracle]
@@ -49,6 +50,8 @@ def _corpus() -> dict[bytes, str]:
         ev.pause_after, ev.stop_after = None, 0.1
         add(run(fam, ev=ev, secc=Iso2SeccConfig(store=store),
                 evcc=Iso2EvccConfig(family=fam, resume_session_id=e.paused_session_id))[0])
+    for payload, name in pnc_corpus().items():  # Plug & Charge over TLS (test_pnc_oracle.py)
+        out.setdefault(payload, name)
     # the FAILED answers, for every request type
     for req in MESSAGES:
         for fam in (Family.AC, Family.DC):
@@ -60,7 +63,7 @@ def _corpus() -> dict[bytes, str]:
 def test_every_iso2_message_our_sessions_send_matches_the_oracle(oracle: Oracle) -> None:  # noqa: F811
     corpus = _corpus()
     names = set(corpus.values())
-    # all 13 request types and their responses are in it
+    # all request types (EIM and PnC) and their responses are in it
     assert {s.request for s in MESSAGES.values()} <= names and {s.response for s in MESSAGES.values()} <= names
     payloads = list(corpus)
     codec = get_codec("iso2")

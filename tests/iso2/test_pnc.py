@@ -115,6 +115,18 @@ def test_certificate_installation_then_pnc(family: Family, pki2: PKI) -> None:
     assert s.core.authorization == "PnC" and s.core.pnc_state.installed == 1  # type: ignore[union-attr]
 
 
+def test_certificate_update_then_pnc(pki2: PKI) -> None:
+    contract, prov = credentials_from_pki(root(pki2))
+    tr, e, s = run_pnc(Family.DC, pki2, ev_creds={"contract": contract, "provisioning": prov},
+                       evcc=Iso2EvccConfig(family=Family.DC, update_contract=True))
+    names = received(tr, "secc")
+    assert not errors(tr, "secc") and not errors(tr, "evcc"), (errors(tr, "secc"), errors(tr, "evcc"))
+    assert names[4:7] == ["CertificateUpdateReq", "PaymentDetailsReq", "AuthorizationReq"], names
+    new = e.core.pnc.contract  # type: ignore[union-attr]
+    assert e.core.pnc.updated and new.certificate != contract.certificate  # type: ignore[union-attr]
+    assert s.core.authorization == "PnC" and tr.ended("evcc").ok  # type: ignore[union-attr]
+
+
 # --------------------------------------------------------------------------- refusals, end to end
 
 

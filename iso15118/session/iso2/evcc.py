@@ -90,6 +90,8 @@ class Iso2EvccConfig:
     """None: Contract (Plug & Charge, :mod:`iso15118.session.iso2.pnc`) when the session runs over
     TLS, the SECC offers it and the controller holds a ``contract`` or ``provisioning``
     credential, else ExternalPayment (EIM).  Set it to insist on one."""
+    update_contract: bool = False
+    """PnC: renew the contract with CertificateUpdate before PaymentDetails."""
 
 
 class EvccFault(Exception):
@@ -316,6 +318,8 @@ class Iso2EvccSession:
         if s is S.PAYMENT_SELECTED and self.payment is m2.PaymentOption.CONTRACT:
             if self.pnc.contract is None:  # no contract yet: install one with the OEM provisioning key
                 return self._send(now, *self.pnc.installation_req())
+            if self.config.update_contract and not self.pnc.updated:
+                return self._send(now, *self.pnc.update_req())
             return self._send(now, self.pnc.payment_details_req())
         if s is S.CERTIFICATE:
             return self._send(now, self.pnc.payment_details_req())
@@ -501,6 +505,10 @@ class Iso2EvccSession:
 
     def _on_CertificateInstallationRes(self, res: m2.CertificateInstallationRes, req: Any, msg: m2.V2GMessage,
                                        now: float) -> list[Event]:
+        return self._installed(res, msg, now)
+
+    def _on_CertificateUpdateRes(self, res: m2.CertificateUpdateRes, req: Any, msg: m2.V2GMessage,
+                                 now: float) -> list[Event]:
         return self._installed(res, msg, now)
 
     def _receipt(self, res: m2.ChargingStatusRes | m2.CurrentDemandRes) -> None:

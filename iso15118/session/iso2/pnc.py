@@ -313,6 +313,7 @@ class EvccPnCState:
     provisioning: ProvisioningCredentials | None = field(default=None, repr=False)
     challenge: bytes | None = None
     installed: bool = False
+    updated: bool = False
     receipt: m2.MeterInfo | None = None
     receipts: int = 0
 
@@ -326,10 +327,30 @@ class EvccPnCState:
             list_of_root_certificate_ids=m2.ListOfRootCertificateIDs(root_certificate_id=roots), id="id1")
         return req, pnc2.sign_elements([req], prov.oem_key)  # type: ignore[arg-type]
 
-    def accept_installation(self, res: m2.CertificateInstallationRes, signature: Signature | None) -> ContractCredentials:
-        """Check the CPS chain and signature, decrypt the contract key (PnCRefusal on any error)."""
+    def update_req(self) -> tuple[m2.CertificateUpdateReq, Signature]:
+        """CertificateUpdateReq for the contract held, signed with its key."""
+        assert self.contract is not None
         prov = self.provisioning
-        assert prov is not None
+        roots = prov.root_ids() if prov is not None else []
+        ids = [X509IssuerSerial(x509_issuer_name=c.issuer.rfc4514_string(), x509_serial_number=c.serial_number)
+               for c in roots] or [X509IssuerSerial(x509_issuer_name=self.contract.chain[-1].issuer.rfc4514_string(),
+                                                    x509_serial_number=0)]
+        req = m2.CertificateUpdateReq(contract_signature_cert_chain=chain_element(self.contract.chain),
+                                      e_ma_id=self.contract.emaid,
+                                      list_of_root_certificate_ids=m2.ListOfRootCertificateIDs(root_certificate_id=ids),
+                                      id="id1")
+        return req, pnc2.sign_elements([req], self.contract.key)  # type: ignore[arg-type]
+
+    def accept_installation(self, res: m2.CertificateInstallationRes | m2.CertificateUpdateRes,
+                            signature: Signature | None) -> ContractCredentials:
+        """Check the CPS chain and signature, decrypt the contract key (PnCRefusal on any error):
+        with the OEM provisioning key (installation) or the old contract key (update)."""
+        prov = self.provisioning
+        if prov is None:
+            raise PnCRefusal(RC.FAILED_CERT_CHAIN_ERROR, "no V2G root to check the certificate provisioning service")
+        update = isinstance(res, m2.CertificateUpdateRes)
+        if update and self.contract is None:
+            raise PnCRefusal(RC.FAILED, "CertificateUpdateRes without a contract to update")
         cps = chain_of(res.sa_provisioning_certificate_chain)
         _verify_chain(cps, prov.v2g_roots, Purpose.CPS)
         if signature is None:
@@ -346,10 +367,12 @@ class EvccPnCState:
         try:
             key = decrypt_private_key_iso2(
                 EncryptedContractKey2(bytes(res.d_hpublickey.value), bytes(res.contract_signature_encrypted_private_key.value)),
-                prov.oem_key, expected_public_key=contract[0])  # type: ignore[arg-type]
+                self.contract.key if update and self.contract is not None else prov.oem_key,  # type: ignore[arg-type]
+                expected_public_key=contract[0])
         except KeyDeliveryError as exc:
             raise PnCRefusal(RC.FAILED, f"contract key delivery: {exc}") from None
         self.contract, self.installed = ContractCredentials(tuple(contract), key), True
+        self.updated = self.updated or update
         return self.contract
 
     def payment_details_req(self) -> m2.PaymentDetailsReq:
