@@ -70,7 +70,9 @@ def _revocation(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _tls_profile_note(args: argparse.Namespace) -> None:
-    if args.tls and args.josev_pki:
+    if args.tls and args.josev_pki and _iso2_tls(args):
+        print("TLS profile: iso15118-2 (TLS 1.2, ECDHE-ECDSA-AES128-SHA256; Josev's P-256 PKI)", file=sys.stderr)
+    elif args.tls and args.josev_pki:
         print("TLS profile: josev-compat (compatibility: P-256 PKI, TLS 1.2-1.3; --josev-pki)", file=sys.stderr)
 
 
@@ -84,6 +86,26 @@ def _protocols(args: argparse.Namespace) -> Any:
         return parse_protocols(args.protocol)
     except ValueError as exc:
         raise SystemExit(str(exc)) from None
+
+
+def _iso2_tls(args: argparse.Namespace) -> bool:
+    """-2 TLS 1.2 contexts (``tls.ISO2``) and -2 PnC: an ISO2 lab PKI, or Josev's P-256 PKI
+    (``--josev-pki``) when only -2 is served / offered (``--protocol iso2``)."""
+    from iso15118.facts.namespaces import AppProtocol
+    from iso15118.session.tlsconf import is_iso2_pki
+
+    protocols = _protocols(args)
+    only_iso2 = protocols is not None and set(protocols) == {AppProtocol.ISO2}
+    return bool(args.tls and ((args.josev_pki and only_iso2) or (args.pki and is_iso2_pki(args.pki))))
+
+
+def _iso2_pnc(args: argparse.Namespace, configs: dict[Any, Any], role: str, **kw: Any) -> None:
+    """``--pnc`` / ``--install-contract`` for -2 (session/iso2/pnc.py) from a P-256 PKI."""
+    from iso15118.facts.namespaces import AppProtocol
+    from iso15118.session.iso2.pnc import secc_pnc2_from_pki
+
+    if role == "secc":
+        configs[AppProtocol.ISO2].pnc = secc_pnc2_from_pki(_pki(args.pki, args.josev_pki), **kw)
 
 
 def _protocol_configs(args: argparse.Namespace, role: str) -> dict[Any, Any]:
@@ -127,7 +149,8 @@ def _secc(args: argparse.Namespace) -> int:
     _tls_profile_note(args)
     revocation = _revocation(args)
     tls = (
-        secc_context(_pki(args.pki, args.josev_pki), josev=args.josev_pki, keylog=args.keylog, **revocation)
+        secc_context(_pki(args.pki, args.josev_pki), josev=args.josev_pki, iso2=_iso2_tls(args), keylog=args.keylog,
+                     **revocation)
         if args.tls
         else None
     )
@@ -162,7 +185,10 @@ def _secc(args: argparse.Namespace) -> int:
         print(f"READY {'tls' if tls else 'none'} [{args.host}]:{server.port}", flush=True)
 
     config = SeccConfig(authorization_services=("EIM",))
-    if args.pnc:
+    configs = _protocol_configs(args, "secc")
+    if args.pnc and _iso2_tls(args):  # -2 Plug & Charge (the -20 core stays EIM with a P-256 PKI)
+        _iso2_pnc(args, configs, "secc", crls=revocation["crls"], ocsp_responses=revocation["ocsp_responses"])
+    elif args.pnc:
         if args.josev_pki:
             raise SystemExit("--pnc needs a -20 lab PKI (secp521r1/Ed448), not Josev's P-256 PKI")
         if not args.tls:
@@ -197,7 +223,7 @@ def _secc(args: argparse.Namespace) -> int:
                 limits=limits,
                 on_result=on_result,
                 protocols=_protocols(args),
-                configs=_protocol_configs(args, "secc"),
+                configs=configs,
             )
         )
         while not task.done():
@@ -225,12 +251,19 @@ def _evcc(args: argparse.Namespace) -> int:
     _logging(args.verbose)
     _tls_profile_note(args)
     tls = (
-        evcc_context(_pki(args.pki, args.josev_pki), josev=args.josev_pki, keylog=args.keylog, **_revocation(args))
+        evcc_context(_pki(args.pki, args.josev_pki), josev=args.josev_pki, iso2=_iso2_tls(args), keylog=args.keylog,
+                     **_revocation(args))
         if args.tls
         else None
     )
     creds: dict[str, Any] = {}
-    if args.pnc or args.install_contract:
+    if (args.pnc or args.install_contract) and _iso2_tls(args):  # -2 PnC from a P-256 PKI (ours or Josev's)
+        from iso15118.session.iso2.pnc import credentials_from_pki
+
+        contract, provisioning = credentials_from_pki(_pki(args.pki, args.josev_pki))
+        creds = {"provisioning": provisioning} if args.install_contract else {"contract": contract,
+                                                                              "provisioning": provisioning}
+    elif args.pnc or args.install_contract:
         if args.josev_pki:
             raise SystemExit("--pnc needs a -20 lab PKI (secp521r1/Ed448), not Josev's P-256 PKI")
         from iso15118.session.pnc import contract_from_pki, provisioning_from_pki
