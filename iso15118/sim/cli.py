@@ -3,6 +3,7 @@
     iso15118 secc --profile wall-connector [--host ::1 --port N] [--tls|--no-tls] [--pki DIR] [--pnc]
     iso15118 evcc --profile cybertruck-awd --service AC_BPT [--host H --port N | --discover] [--tls] [--loops N]
                   [--pnc | --install-contract]
+    iso15118 secc|evcc ... --protocol din|iso2|iso20 (repeatable or a comma list; default all, -20 first)
     iso15118 demo [--speed 60] [--outage-at 6] [--duration 16] [--no-live] [--pnc [--install-contract]]
 
 ``--pnc`` uses the MO/contract/CPS parts of the lab PKI: the SECC offers PnC (+EIM) over TLS
@@ -110,8 +111,17 @@ def _iso2_pnc(args: argparse.Namespace, configs: dict[Any, Any], role: str, **kw
 
 def _protocol_configs(args: argparse.Namespace, role: str) -> dict[Any, Any]:
     """Per-protocol core configurations built from the command line (-20's is ``config``)."""
+    from iso15118.facts.namespaces import AppProtocol
+
+    _check_protocols(args)
     configs: dict[Any, Any] = {}
     configs.update(_iso2_config(args, role))
+    if role != "evcc":
+        return configs
+    from iso15118.session.din import DinEvccConfig
+
+    configs[AppProtocol.DIN] = DinEvccConfig(max_loops=args.loops, timeout_scale=args.timeout_scale,
+                                             pre_charge_give_up=args.pre_charge_give_up)
     return configs
 
 
@@ -133,6 +143,14 @@ def _iso2_config(args: argparse.Namespace, role: str) -> dict[Any, Any]:
     )}
 
 
+def _check_protocols(args: argparse.Namespace) -> None:
+    """Refuse what cannot run, before any PKI or socket is touched."""
+    from iso15118.facts.namespaces import AppProtocol
+
+    if _protocols(args) == (AppProtocol.DIN,) and args.tls:
+        raise SystemExit("DIN SPEC 70121 runs over plain TCP only ([V2G-DC-618]): add --no-tls")
+
+
 def _protocol_arg(p: argparse.ArgumentParser, role: str) -> None:
     what = "serve" if role == "secc" else "offer, most preferred first"
     p.add_argument("--protocol", action="append", metavar="din|iso2|iso20",
@@ -145,6 +163,7 @@ def _secc(args: argparse.Namespace) -> int:
     from iso15118.session.tlsconf import secc_context
     from iso15118.sim import make_evse
 
+    _check_protocols(args)
     _logging(args.verbose)
     _tls_profile_note(args)
     revocation = _revocation(args)
@@ -248,6 +267,7 @@ def _evcc(args: argparse.Namespace) -> int:
     from iso15118.session.tlsconf import evcc_context
     from iso15118.sim import make_ev
 
+    _check_protocols(args)
     _logging(args.verbose)
     _tls_profile_note(args)
     tls = (

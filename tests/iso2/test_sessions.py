@@ -361,3 +361,59 @@ def test_iso20_is_chosen_when_both_serve_it() -> None:
 
     run_pair(e, s, max_time=5.0)
     assert e.protocol is AppProtocol.ISO20 and s.protocol is AppProtocol.ISO20
+
+
+def test_no_discharge_in_iso2_during_a_grid_outage() -> None:
+    """V2H stays -20 only: in a -2 session the wall connector's outage stops charging, never exports."""
+    evse = make_evse("wall-connector")
+    tr, e, s = run(Family.AC, evse=evse, ev=make_ev("cybertruck-awd", stop_after=4.0),
+                   hooks=[(1.5, lambda t: evse.set_grid_outage(t))])
+    assert e.ok and s.ok
+    powers = [p_.power_w for p_ in tr.of("secc", PowerChanged)]  # type: ignore[attr-defined]
+    assert powers[0] > 0 and powers[-1] == 0 and min(powers) == 0
+    assert evse.v2h_switch_time is None
+
+
+class _Calls:
+    """The dc-bidi simulator, recording the SECC's power_delivery / session_ended calls in order."""
+
+    def __init__(self) -> None:
+        self.inner = make_evse("dc-bidi")
+        self.calls: list[str] = []
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    def power_delivery(self, now: float, progress: str, discharge: bool) -> bool:
+        self.calls.append(progress)
+        return bool(self.inner.power_delivery(now, progress, discharge))
+
+    def session_ended(self, now: float, reason: str, ok: bool) -> None:
+        self.calls.append("ended")
+        self.inner.session_ended(now, reason, ok)
+
+
+def test_early_terminate_while_charging_opens_the_contactors() -> None:
+    evse = _Calls()
+    core = secc_core(evse)
+    sid = _to_pre_charge(core)
+    res, _ = feed(core, sid, m2.PowerDeliveryReq(charge_progress=m2.ChargeProgress.START,
+                                                 sa_schedule_tuple_id=core.tuple_id or 1), now=21.0)
+    assert res.response_code is RC.OK and core.power_on
+    res, _ = feed(core, sid, m2.SessionStopReq(charging_session=m2.ChargingSession.TERMINATE), now=22.0)
+    assert res.response_code is RC.OK and core.ok
+    assert evse.calls == ["Start", "Stop", "ended"]
+
+
+def test_aborted_session_during_renegotiation_opens_the_contactors() -> None:
+    evse = _Calls()
+    core = secc_core(evse)
+    sid = _to_pre_charge(core)
+    feed(core, sid, m2.PowerDeliveryReq(charge_progress=m2.ChargeProgress.START, sa_schedule_tuple_id=core.tuple_id or 1),
+         now=21.0)
+    res, _ = feed(core, sid, m2.PowerDeliveryReq(charge_progress=m2.ChargeProgress.RENEGOTIATE,
+                                                 sa_schedule_tuple_id=core.tuple_id or 1), now=22.0)
+    assert res.response_code is RC.OK and core.state is State.RENEGOTIATING
+    core.handle_timer(22.0 + TIMERS_ISO2.secc_sequence)  # the EV went silent
+    assert core.ended and not core.ok
+    assert evse.calls == ["Start", "Stop", "ended"]

@@ -117,6 +117,8 @@ class Iso2SeccSession:
         self.tuple_id: int | None = None
         self.ev_limits: EVLimits | None = None
         self.resumed = False
+        self.power_on = False
+        """The contactors are closed (PowerDelivery Start answered OK, no Stop since)."""
         self._resume: SessionRecord | None = None
         self.ended = False
         self.end_reason = ""
@@ -263,8 +265,10 @@ class Iso2SeccSession:
             return []
         self.ended, self.end_reason, self.ok = True, reason, ok
         self._deadline = None
-        if self.state is State.CHARGING and not ok:
-            try:  # never leave the contactors closed behind an aborted session
+        if self.power_on:
+            self.power_on = False
+            try:  # never leave the contactors closed behind a session that ended with power on (an
+                # early SessionStop, decision D7; a timeout or FAILED during renegotiation ...)
                 self.controller.power_delivery(now, "Stop", False)
             except Exception:  # pragma: no cover - a controller bug must not hide the end
                 log.exception("power_delivery(Stop) failed")
@@ -470,7 +474,9 @@ class Iso2SeccSession:
                     raise _Failed(RC.FAILED_CHARGING_PROFILE_INVALID, f"ChargingProfile above PMax {limit} W")
             if not self.controller.power_delivery(now, "Start", False):
                 raise _Failed(RC.FAILED_CONTACTOR_ERROR, "contactors did not close")
+            self.power_on = True
         elif progress is m2.ChargeProgress.STOP:
+            self.power_on = False
             if not self.controller.power_delivery(now, "Stop", False):
                 raise _Failed(RC.FAILED_CONTACTOR_ERROR, "contactors did not open")
         else:  # Renegotiate: a new ChargeParameterDiscovery follows, power stays on
