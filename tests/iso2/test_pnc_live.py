@@ -10,7 +10,10 @@
   CertificateInstallation (Josev checks our CPS signature over the four delivered elements and
   decrypts the contract key, then signs its MeteringReceipt).
 * Our EVCC (Josev's contract, Josev's V2G root as anchor) against Josev's SECC (``--tls tls12
-  --protocols ISO_15118_2``): DC PnC.
+  --protocols ISO_15118_2``): DC PnC with the contract, AC PnC after CertificateInstallation from
+  Josev's SECC (we check its CPS chain and signature and decrypt the key with the OEM key).
+* The command line: ``iso15118 secc/evcc --protocol iso2 --tls --pki <iso2 PKI> --pnc /
+  --install-contract``.
 
 EIM over TLS 1.2 with Josev, both ways, is ``test_josev.py``'s (AC).
 
@@ -218,12 +221,13 @@ async def _josev_secc(env: dict[str, str], port: int, service: str, auth: str) -
 
 @pytest.mark.peer
 def test_our_evcc_against_josev_secc_iso2_tls12(peer_env: dict[str, str], josev_pki: Path) -> None:
-    """Our EVCC -> Josev's SECC over TLS 1.2: DC PnC (Josev's contract)."""
+    """Our EVCC -> Josev's SECC over TLS 1.2: DC PnC (Josev's contract), AC PnC after CertificateInstallation."""
 
     async def scenario() -> None:
-        p_pnc = _free_port()
-        procs = [await _josev_secc(peer_env, p_pnc, "DC", "PNC,EIM")]
-        contract, _ = credentials_from_pki(josev_pki)
+        p_pnc, p_inst = _free_port(), _free_port()
+        procs = list(await asyncio.gather(_josev_secc(peer_env, p_pnc, "DC", "PNC,EIM"),
+                                          _josev_secc(peer_env, p_inst, "AC", "PNC,EIM")))
+        contract, prov = credentials_from_pki(josev_pki)
         ctx = evcc_context(josev_pki, iso2=True)
         try:
             results = [await run_evcc(
@@ -231,13 +235,18 @@ def test_our_evcc_against_josev_secc_iso2_tls12(peer_env: dict[str, str], josev_
                 config=EvccConfig(timeout_scale=5.0), record_events=True,
                 configs={AppProtocol.ISO2: Iso2EvccConfig(family=Family.DC, max_loops=3, pre_charge_give_up=5,
                                                           timeout_scale=10.0)})]
-            for r, auth in zip(results, ("PnC",)):
+            results.append(await run_evcc(
+                make_ev("cybertruck-awd", provisioning=prov), "::1", p_inst, ctx, protocols=ISO2,
+                config=EvccConfig(timeout_scale=5.0), record_events=True,
+                configs={AppProtocol.ISO2: Iso2EvccConfig(family=Family.AC, max_loops=3, timeout_scale=10.0)}))
+            for r, auth in zip(results, ("PnC", "PnC")):
                 print(f"our EVCC -> Josev SECC: ok={r.ok} {r.reason!r} tls={r.tls_version} auth={r.authorization} "
                       f"rx={r.rx} tx={r.tx} {r.duration:.1f}s")
                 assert r.ok and r.reason == "SessionStop Terminate", r.reason
                 assert r.tls_version == "TLSv1.2" and r.authorization == auth and r.rx == r.tx
             assert "PaymentDetailsRes" in _names(results[0]) and results[0].emaid == contract.emaid
-            for proc, r, auth in zip(procs, results, ("PNC_V2",)):
+            assert _names(results[1])[4:7] == ["CertificateInstallationRes", "PaymentDetailsRes", "AuthorizationRes"]
+            for proc, r, auth in zip(procs, results, ("PNC_V2", "PNC_V2")):
                 assert proc.stdout is not None
                 line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode().strip()
                 print(f"josev-secc: {line}")
@@ -246,7 +255,7 @@ def test_our_evcc_against_josev_secc_iso2_tls12(peer_env: dict[str, str], josev_
                 rx = re.search(r" rx=(\d+)", line)
                 assert rx and int(rx.group(1)) == r.tx
                 assert await asyncio.wait_for(proc.wait(), 30) == 0
-            record(PEER_SESSIONS, 1)
+            record(PEER_SESSIONS, 2)
         finally:
             for proc in procs:
                 if proc.returncode is None:
@@ -254,3 +263,45 @@ def test_our_evcc_against_josev_secc_iso2_tls12(peer_env: dict[str, str], josev_
                     await proc.wait()
 
     asyncio.run(scenario())
+
+
+# --------------------------------------------------------------------------- the command line
+
+
+def test_cli_iso2_pnc_over_tls12(pki2: Path, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "iso15118"]
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path), PYTHONUNBUFFERED="1")
+    common = ["--protocol", "iso2", "--tls", "--pki", str(pki2)]
+    secc = subprocess.Popen([*cmd, "secc", "--profile", "wall-connector", "--port", "0", "--pnc", *common],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert secc.stdout is not None
+        ready = secc.stdout.readline()
+        assert ready.startswith("READY tls"), ready + (secc.stderr.read() if secc.poll() is not None else "")
+        port = ready.rsplit(":", 1)[1].strip()
+        for how in ("--pnc", "--install-contract"):
+            out = subprocess.run([*cmd, "evcc", "--profile", "cybertruck-awd", "--service", "AC", "--port", port,
+                                  "--loops", "3", how, *common], capture_output=True, text=True, env=env, timeout=90)
+            print(out.stdout.strip())
+            assert out.returncode == 0 and "PASS" in out.stdout, out.stdout + out.stderr
+            assert "protocol=iso2 tls=TLSv1.2 auth=PnC" in out.stdout and "emaid=" in out.stdout, out.stdout
+            line = secc.stdout.readline().strip()
+            assert line.startswith("SESSION") and " PASS auth=PnC protocol=iso2" in line, line
+        # without TLS the charger offers no Contract: the same EV authorizes with EIM
+        plain = subprocess.Popen([*cmd, "secc", "--profile", "wall-connector", "--port", "0", "--pnc", "--no-tls",
+                                  "--protocol", "iso2", "--pki", str(pki2), "--once"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        assert plain.stdout is not None
+        port2 = plain.stdout.readline().rsplit(":", 1)[1].strip()
+        out = subprocess.run([*cmd, "evcc", "--profile", "cybertruck-awd", "--service", "AC", "--port", port2,
+                              "--loops", "2", "--pnc", "--no-tls", "--protocol", "iso2", "--pki", str(pki2)],
+                             capture_output=True, text=True, env=env, timeout=90)
+        assert out.returncode == 0 and "auth=EIM" in out.stdout and "tls=none" in out.stdout, out.stdout + out.stderr
+        plain.wait(30)
+    finally:
+        secc.kill()
+        secc.wait(10)
