@@ -281,7 +281,7 @@ def test_cli_iso2_pnc_over_tls12(pki2: Path, tmp_path: Path) -> None:
     try:
         assert secc.stdout is not None
         ready = secc.stdout.readline()
-        assert ready.startswith("READY tls"), ready + (secc.stderr.read() if secc.poll() is not None else "")
+        assert ready.startswith("READY tls"), ready + (secc.stderr.read() if secc.stderr and secc.poll() is not None else "")
         port = ready.rsplit(":", 1)[1].strip()
         for how in ("--pnc", "--install-contract"):
             out = subprocess.run([*cmd, "evcc", "--profile", "cybertruck-awd", "--service", "AC", "--port", port,
