@@ -306,3 +306,18 @@ def test_unasked_metering_receipt_is_failed_sequenceerror(pki2: PKI) -> None:
     mr = m2.MeteringReceiptReq(session_id=w.sid, meter_info=m2.MeterInfo(meter_id="M1"), id="ID2")
     res = w.send(mr, pnc2.sign_elements([mr], w.contract.key))  # type: ignore[arg-type]
     assert res.response_code is RC.FAILED_SEQUENCE_ERROR
+
+
+def test_emaid_fragment_is_exificients_relaxed_fragment_encoding() -> None:
+    """The signed eMAID of CertificateInstallationRes is declared twice in MsgBody (two types): its
+    fragment uses EXI's relaxed element fragment grammar.  Expected bytes: EXIficient's, as Josev
+    0.31.2 digests them (its ``EXI().to_exi(EMAID(...), ISO_V2_MSG_DEF)``)."""
+    from iso15118.security import xmldsig
+
+    for ident, value, exi in (
+        ("id4", "UKSWI123456791A", "80ec0202b4b21a40045552d4d5d24c4c8ccd0d4d8dce4c507d3d00"),
+        ("ab", "UKSWI123456791A", "80ec020230b140045552d4d5d24c4c8ccd0d4d8dce4c507d3d00"),
+        ("id4", "DEPNXC000000001", "80ec0202b4b21a4004511154139610cc0c0c0c0c0c0c0c0c7d3d00"),
+    ):
+        tree = m2.EMAID(value=value, id=ident).to_tree("eMAID", "urn:iso:15118:2:2013:MsgBody")
+        assert xmldsig.fragment_bytes(tree, "iso2").hex() == exi

@@ -364,8 +364,7 @@ class Iso2SeccSession:
         if pnc:
             assert self._msg is not None
             self.pnc_state.authorize(self._msg)
-        elif req.id is not None or req.gen_challenge is not None:
-            raise _Failed(RC.FAILED_SEQUENCE_ERROR, "signed (PnC) AuthorizationReq in an EIM session")
+        # EIM: an Id or GenChallenge the EV adds anyway is ignored (nothing was challenged)
         decision = self.controller.authorize(now)
         if decision is AuthorizationDecision.REJECTED:
             raise _Failed(RC.FAILED, f"{'PnC' if pnc else 'EIM'} authorization rejected")
