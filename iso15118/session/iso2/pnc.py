@@ -46,6 +46,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from iso15118.facts.codes import ISO2_CHAIN_CODES
 from iso15118.messages import Signature, X509IssuerSerial
 from iso15118.messages import iso2 as m2
 from iso15118.security import pnc2, xmldsig
@@ -55,7 +56,6 @@ from iso15118.security.keydelivery2 import EncryptedContractKey2, decrypt_privat
 from iso15118.security.pki import Profile, issue_certificate
 from iso15118.security.validation import (
     CertificateChainError,
-    ChainErrorReason,
     Purpose,
     emaid_from_certificate,
     verified_path,
@@ -90,12 +90,8 @@ class PnCRefusal(Exception):
 
 
 def chain_code(exc: CertificateChainError) -> RC:
-    """The -2 response code for a refused certificate chain."""
-    if exc.reason in (ChainErrorReason.EXPIRED, ChainErrorReason.NOT_YET_VALID):
-        return RC.FAILED_CERTIFICATE_EXPIRED
-    if exc.reason is ChainErrorReason.REVOKED:
-        return RC.FAILED_CERTIFICATE_REVOKED
-    return RC.FAILED_CERT_CHAIN_ERROR
+    """The -2 response code for a refused certificate chain (``facts.codes.ISO2_CHAIN_CODES``)."""
+    return ISO2_CHAIN_CODES.get(exc.reason.value, RC.FAILED_CERT_CHAIN_ERROR)
 
 
 # --------------------------------------------------------------------------- typed <-> x509
