@@ -19,6 +19,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from iso15118.facts.namespaces import AppProtocol, Family
+from iso15118.messages import X509IssuerSerial
 from iso15118.messages import iso2 as m2
 from iso15118.security import pnc2
 from iso15118.security.pki import PKI, IssuedCert, PkiProfile, Profile, create_pki, issue_certificate, load_pki, make_crl
@@ -321,3 +322,23 @@ def test_emaid_fragment_is_exificients_relaxed_fragment_encoding() -> None:
     ):
         tree = m2.EMAID(value=value, id=ident).to_tree("eMAID", "urn:iso:15118:2:2013:MsgBody")
         assert xmldsig.fragment_bytes(tree, "iso2").hex() == exi
+
+
+def test_unreadable_or_foreign_certificates_are_failed_certchainerror(pki2: PKI) -> None:
+    """Garbage where a certificate belongs, and a P-521 (-20) contract: typed refusals, no crash."""
+    w = Walk(pki2)
+    res = w.send(m2.PaymentDetailsReq(e_ma_id=w.contract.emaid,
+                                      contract_signature_cert_chain=m2.CertificateChain(certificate=b"\x30\x03junk")))
+    assert res.response_code is RC.FAILED_CERT_CHAIN_ERROR and w.core.ended
+    w = Walk(pki2)
+    key = ec.generate_private_key(ec.SECP521R1())
+    leaf = issue_certificate(cn=pki2.emaid, dc="MO", profile=Profile.CONTRACT, key=key,
+                             issuer=IssuedCert(pki2.cert("moSubCA2"), pki2.key("moSubCA2")))  # type: ignore[arg-type]
+    p521 = ContractCredentials((leaf, pki2.cert("moSubCA2"), pki2.cert("moSubCA1")), key)
+    res = w.send(m2.PaymentDetailsReq(e_ma_id=p521.emaid, contract_signature_cert_chain=_chain(p521)))
+    assert res.response_code is RC.FAILED_CERT_CHAIN_ERROR and "WRONG_ALGORITHM" in str(w.last_errors)
+    w = Walk(pki2)
+    req = m2.CertificateInstallationReq(oem_provisioning_cert=b"junk", id="id1", list_of_root_certificate_ids=(
+        m2.ListOfRootCertificateIDs(root_certificate_id=[X509IssuerSerial(x509_issuer_name="CN=x", x509_serial_number=1)])))
+    res = w.send(req, pnc2.sign_elements([req], w.prov.oem_key))  # type: ignore[arg-type]
+    assert res.response_code is RC.FAILED_CERT_CHAIN_ERROR

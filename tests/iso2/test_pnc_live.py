@@ -154,7 +154,7 @@ async def _josev_evcc(env: dict[str, str], port: int, service: str, *extra: str)
     trace = Path(cwd) / "trace.jsonl"
     proc = await asyncio.create_subprocess_exec(
         *josev("evcc"), "--port", str(port), "--service", service, "--protocol", "iso2", "--tls", "tls12",
-        "--loops", "4", "--no-linger", "--timeout", "150", "--trace", str(trace), *extra,
+        "--loops", "3", "--no-linger", "--timeout", "150", "--trace", str(trace), *extra,
         cwd=cwd, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(proc.communicate(), 200)
