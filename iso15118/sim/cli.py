@@ -209,7 +209,7 @@ def _secc(args: argparse.Namespace) -> int:
         _iso2_pnc(args, configs, "secc", crls=revocation["crls"], ocsp_responses=revocation["ocsp_responses"])
     elif args.pnc:
         if args.josev_pki:
-            raise SystemExit("--pnc needs a -20 lab PKI (secp521r1/Ed448), not Josev's P-256 PKI")
+            raise SystemExit("--pnc with Josev's P-256 PKI is -2 Plug & Charge: add --protocol iso2 (-20 PnC needs a secp521r1/Ed448 lab PKI)")
         if not args.tls:
             print("warning: PnC is offered over TLS only; this SECC will offer EIM", file=sys.stderr)
         from iso15118.session.pnc import secc_pnc_from_pki
@@ -285,7 +285,7 @@ def _evcc(args: argparse.Namespace) -> int:
                                                                               "provisioning": provisioning}
     elif args.pnc or args.install_contract:
         if args.josev_pki:
-            raise SystemExit("--pnc needs a -20 lab PKI (secp521r1/Ed448), not Josev's P-256 PKI")
+            raise SystemExit("--pnc with Josev's P-256 PKI is -2 Plug & Charge: add --protocol iso2 (-20 PnC needs a secp521r1/Ed448 lab PKI)")
         from iso15118.session.pnc import contract_from_pki, provisioning_from_pki
 
         pki = _pki(args.pki, False)
