@@ -91,6 +91,23 @@ def test_pnc_session_to_session_stop(family: Family, pki2: PKI) -> None:
     assert [r.receipt_required for r in loop_res].count(True) == 1
 
 
+def test_pnc_authorization_ongoing_is_polled_unsigned(pki2: PKI) -> None:
+    """The backend takes a while: Ongoing after the verified signature; the EV polls with a plain
+    AuthorizationReq (as Josev's EV does), which is accepted only after a verified one."""
+    contract, _ = credentials_from_pki(root(pki2))
+    ev = make_ev("cybertruck-awd", stop_after=2.0, contract=contract)
+    e = EvccNegotiator(ev, protocols=(AppProtocol.ISO2,), clock=wall, tls=True,
+                       configs={AppProtocol.ISO2: Iso2EvccConfig(family=Family.AC)})
+    s = SeccNegotiator(make_evse("wall-connector", authorization_delay=0.5), protocols=(AppProtocol.ISO2,), clock=wall,
+                       tls=True, configs={AppProtocol.ISO2: Iso2SeccConfig(pnc=secc_pnc2_from_pki(root(pki2)))})
+    tr = run_pair(e, s)
+    auth = [b for b in _sent_bodies(tr, "evcc") if isinstance(b, m2.AuthorizationReq)]
+    assert len(auth) >= 2 and auth[0].gen_challenge is not None and auth[1].gen_challenge is None
+    res = [b.evse_processing for b in _sent_bodies(tr, "secc") if isinstance(b, m2.AuthorizationRes)]
+    assert res[0] is not m2.EVSEProcessing.FINISHED and res[-1] is m2.EVSEProcessing.FINISHED
+    assert tr.ended("secc").ok and s.core.authorization == "PnC"  # type: ignore[union-attr]
+
+
 def test_without_tls_contract_is_not_offered_and_the_ev_uses_eim(pki2: PKI) -> None:
     tr, e, s = run_pnc(Family.AC, pki2, tls=False)
     sd = next(b for b in _sent_bodies(tr, "secc") if isinstance(b, m2.ServiceDiscoveryRes))
