@@ -103,7 +103,7 @@ def _iso2_tls(args: argparse.Namespace) -> bool:
 def _iso2_pnc(args: argparse.Namespace, configs: dict[Any, Any], role: str, **kw: Any) -> None:
     """``--pnc`` / ``--install-contract`` for -2 (session/iso2/pnc.py) from a P-256 PKI."""
     from iso15118.facts.namespaces import AppProtocol
-    from iso15118.session.iso2.pnc import secc_pnc2_from_pki
+    from iso15118.session.iso2.lab import secc_pnc2_from_pki
 
     if role == "secc":
         configs[AppProtocol.ISO2].pnc = secc_pnc2_from_pki(_pki(args.pki, args.josev_pki), **kw)
@@ -206,7 +206,7 @@ def _secc(args: argparse.Namespace) -> int:
     config = SeccConfig(authorization_services=("EIM",))
     configs = _protocol_configs(args, "secc")
     if args.pnc and _iso2_tls(args):  # -2 Plug & Charge (the -20 core stays EIM with a P-256 PKI)
-        _iso2_pnc(args, configs, "secc", crls=revocation["crls"], ocsp_responses=revocation["ocsp_responses"])
+        _iso2_pnc(args, configs, "secc", crls=tuple(revocation["crls"]), ocsp_responses=tuple(revocation["ocsp_responses"]))
     elif args.pnc:
         if args.josev_pki:
             raise SystemExit("--pnc with Josev's P-256 PKI is -2 Plug & Charge: add --protocol iso2 (-20 PnC needs a secp521r1/Ed448 lab PKI)")
@@ -278,7 +278,7 @@ def _evcc(args: argparse.Namespace) -> int:
     )
     creds: dict[str, Any] = {}
     if (args.pnc or args.install_contract) and _iso2_tls(args):  # -2 PnC from a P-256 PKI (ours or Josev's)
-        from iso15118.session.iso2.pnc import credentials_from_pki
+        from iso15118.session.iso2.lab import credentials_from_pki
 
         contract, provisioning = credentials_from_pki(_pki(args.pki, args.josev_pki))
         creds = {"provisioning": provisioning} if args.install_contract else {"contract": contract,

@@ -1,361 +1,208 @@
-"""ISO 15118-2 Plug & Charge in the sans-IO cores (both roles), in memory on a fake clock.
-
-Our EVCC against our SECC with the -2 lab PKI (P-256): PaymentDetails -> signed Authorization ->
-the charge loop with one MeteringReceipt -> SessionStop, AC and DC; CertificateInstallation for an
-EV that has only its OEM provisioning credential.  Each refusal provoked with a real defect (an
-untrusted MO root, an expired or revoked contract, a wrong signing key, a wrong GenChallenge, a
-forged meter receipt, a CPS signature by the wrong key) and answered with its -2 code.  The
-sessions over real TLS 1.2 sockets and against Josev are in ``test_pnc_live.py``.
-"""
+"""-2 Plug & Charge in the sessions: PaymentServiceSelection(Contract) -> PaymentDetails (contract chain
+to the MO root, a fresh 16-byte GenChallenge) -> AuthorizationReq signed with the contract key
+(``iso15118.security.pnc2``) ... a signed MeteringReceipt when a loop response says ReceiptRequired;
+our EVCC against our SECC in memory; the SECC's refusals with their -2 codes.  Contract is offered
+only over TLS."""
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as dt
 from pathlib import Path
-from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from iso15118.facts.namespaces import AppProtocol, Family
-from iso15118.messages import X509IssuerSerial
 from iso15118.messages import iso2 as m2
-from iso15118.security import pnc2
-from iso15118.security.pki import PKI, IssuedCert, PkiProfile, Profile, create_pki, issue_certificate, load_pki, make_crl
-from iso15118.session.events import ProtocolError, SendMessage
+from iso15118.security.pki import PkiProfile, create_pki, load_pki
+from iso15118.security.pnc2 import sign_elements
+from iso15118.session.events import SendMessage
 from iso15118.session.iso2 import Iso2EvccConfig, Iso2SeccConfig, Iso2SeccSession
-from iso15118.session.iso2 import parts as p
-from iso15118.session.iso2.pnc import Iso2SeccPnC, credentials_from_pki, secc_pnc2_from_pki
-from iso15118.session.memory import Transcript, run_pair
+from iso15118.session.iso2.parts import decode_message, encode_message
+from iso15118.session.iso2.secc import Iso2SeccPnC
+from iso15118.session.memory import run_pair
 from iso15118.session.negotiation import EvccNegotiator, SeccNegotiator
-from iso15118.session.pnc import ContractCredentials
+from iso15118.session.pnc import ContractCredentials, contract_from_pki
 from iso15118.sim import make_ev, make_evse
-
-from .helpers import errors, received, wall
+from tests.iso2.helpers import wall
 
 RC = m2.ResponseCode
 
 
 @pytest.fixture(scope="module")
-def pki2(tmp_path_factory: pytest.TempPathFactory) -> PKI:
-    return load_pki(create_pki(tmp_path_factory.mktemp("pki2"), profile=PkiProfile.ISO2, password=b"pw").root)
+def pkis(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    base = tmp_path_factory.mktemp("pki2")
+    a, b = base / "a", base / "b"
+    create_pki(a, "secp256r1", profile=PkiProfile.ISO2)
+    create_pki(b, "secp256r1", profile=PkiProfile.ISO2)  # another MO: its contracts are not ours
+    return a, b
 
 
-@pytest.fixture(scope="module")
-def other_pki(tmp_path_factory: pytest.TempPathFactory) -> PKI:
-    """A second -2 PKI: its MO root is not the one the contract chains to."""
-    return load_pki(create_pki(tmp_path_factory.mktemp("pki2b"), profile=PkiProfile.ISO2, password=b"pw").root)
-
-
-def root(pki: PKI) -> Path:
-    return pki.paths.root
-
-
-def run_pnc(family: Family, pki: PKI, *, tls: bool = True, ev_creds: dict[str, Any] | None = None,
-            secc_pnc: Iso2SeccPnC | None = None, evcc: Iso2EvccConfig | None = None,
-            ) -> tuple[Transcript, EvccNegotiator, SeccNegotiator]:
-    contract, prov = credentials_from_pki(root(pki))
-    creds = {"contract": contract} if ev_creds is None else ev_creds
-    ev = make_ev("cybertruck-awd", stop_after=3.0, **creds)
-    evse = make_evse("dc-bidi" if family is Family.DC else "wall-connector")
-    spnc = secc_pnc if secc_pnc is not None else secc_pnc2_from_pki(root(pki))
-    e = EvccNegotiator(ev, protocols=(AppProtocol.ISO2,), clock=wall, tls=tls,
-                       configs={AppProtocol.ISO2: evcc or Iso2EvccConfig(family=family)})
-    s = SeccNegotiator(evse, protocols=(AppProtocol.ISO2,), clock=wall, tls=tls,
-                       configs={AppProtocol.ISO2: Iso2SeccConfig(pnc=spnc)})
-    return run_pair(e, s), e, s
-
-
-def _sent_bodies(tr: Transcript, side: str) -> list[Any]:
-    return [ev.message for ev in tr.of(side, SendMessage) if ev.name.endswith(("Req", "Res"))  # type: ignore[attr-defined]
-            and not ev.name.startswith("supported")]  # type: ignore[attr-defined]
+def _pair(pki: Path, contract: ContractCredentials | None, tls: bool = True,
+          family: Family = Family.AC) -> tuple[EvccNegotiator, SeccNegotiator]:
+    p = load_pki(pki)
+    pnc = Iso2SeccPnC(mo_roots=(p.cert("moRootCA"),))
+    ev = make_ev("cybertruck-awd", stop_after=1.0)
+    e = EvccNegotiator(ev, protocols=(AppProtocol.ISO2,), tls=tls, clock=wall,
+                       configs={AppProtocol.ISO2: Iso2EvccConfig(family=family, contract=contract)})
+    s = SeccNegotiator(make_evse("wall-connector" if family is Family.AC else "dc-bidi"), protocols=(AppProtocol.ISO2,),
+                       tls=tls, clock=wall, configs={AppProtocol.ISO2: Iso2SeccConfig(pnc=pnc)})
+    return e, s
 
 
 @pytest.mark.parametrize("family", [Family.AC, Family.DC])
-def test_pnc_session_to_session_stop(family: Family, pki2: PKI) -> None:
-    tr, e, s = run_pnc(family, pki2)
-    names = received(tr, "secc")
-    assert not errors(tr, "secc") and not errors(tr, "evcc"), (errors(tr, "secc"), errors(tr, "evcc"))
-    assert tr.ended("secc").ok and tr.ended("evcc").ok  # type: ignore[union-attr]
-    assert names[1:6] == ["SessionSetupReq", "ServiceDiscoveryReq", "PaymentServiceSelectionReq", "PaymentDetailsReq",
-                         "AuthorizationReq"], names
-    assert names.count("MeteringReceiptReq") == 1 and names[-1] == "SessionStopReq"
-    pss = next(b for b in _sent_bodies(tr, "evcc") if isinstance(b, m2.PaymentServiceSelectionReq))
-    assert pss.selected_payment_option is m2.PaymentOption.CONTRACT
-    secc, evcc = s.core, e.core
-    assert secc.authorization == "PnC" and evcc.authorization == "PnC"  # type: ignore[union-attr]
-    assert secc.emaid == pki2.emaid and secc.pnc_state.receipts == 1  # type: ignore[union-attr]
-    # the receipt came after a loop response that asked for it
-    loop_res = [b for b in _sent_bodies(tr, "secc") if isinstance(b, (m2.ChargingStatusRes, m2.CurrentDemandRes))]
-    assert [r.receipt_required for r in loop_res].count(True) == 1
-
-
-def test_pnc_authorization_ongoing_is_polled_unsigned(pki2: PKI) -> None:
-    """The backend takes a while: Ongoing after the verified signature; the EV polls with a plain
-    AuthorizationReq (as Josev's EV does), which is accepted only after a verified one."""
-    contract, _ = credentials_from_pki(root(pki2))
-    ev = make_ev("cybertruck-awd", stop_after=2.0, contract=contract)
-    e = EvccNegotiator(ev, protocols=(AppProtocol.ISO2,), clock=wall, tls=True,
-                       configs={AppProtocol.ISO2: Iso2EvccConfig(family=Family.AC)})
-    s = SeccNegotiator(make_evse("wall-connector", authorization_delay=0.5), protocols=(AppProtocol.ISO2,), clock=wall,
-                       tls=True, configs={AppProtocol.ISO2: Iso2SeccConfig(pnc=secc_pnc2_from_pki(root(pki2)))})
+def test_pnc_session_to_session_stop(pkis: tuple[Path, Path], family: Family) -> None:
+    contract = contract_from_pki(pkis[0])
+    e, s = _pair(pkis[0], contract, family=family)
     tr = run_pair(e, s)
-    auth = [b for b in _sent_bodies(tr, "evcc") if isinstance(b, m2.AuthorizationReq)]
-    assert len(auth) >= 2 and auth[0].gen_challenge is not None and auth[1].gen_challenge is None
-    res = [b.evse_processing for b in _sent_bodies(tr, "secc") if isinstance(b, m2.AuthorizationRes)]
-    assert res[0] is not m2.EVSEProcessing.FINISHED and res[-1] is m2.EVSEProcessing.FINISHED
-    assert tr.ended("secc").ok and s.core.authorization == "PnC"  # type: ignore[union-attr]
+    assert e.ok and s.ok, (e.end_reason, s.end_reason)
+    assert e.core.authorization == s.core.authorization == "PnC"
+    assert s.core.emaid == contract.emaid
+    sent = tr.sent("evcc")
+    assert sent[3:6] == ["PaymentServiceSelectionReq", "PaymentDetailsReq", "AuthorizationReq"], sent
+    sel = [ev.message for ev in tr.of("evcc", SendMessage) if ev.name == "PaymentServiceSelectionReq"][0]  # type: ignore[attr-defined]
+    assert sel.selected_payment_option is m2.PaymentOption.CONTRACT
+    details = [ev.message for ev in tr.of("secc", SendMessage) if ev.name == "PaymentDetailsRes"][0]  # type: ignore[attr-defined]
+    assert len(details.gen_challenge) == 16
+    auth = [ev for ev in tr.of("evcc", SendMessage) if ev.name == "AuthorizationReq"][0]
+    signed = decode_message(auth.payload)  # type: ignore[attr-defined]
+    assert signed.header.signature is not None and signed.body.body_element.gen_challenge == details.gen_challenge
+    # the SECC asked for one MeteringReceipt (2nd loop); the EV signed exactly the MeterInfo it got
+    assert s.core.metering_receipts == e.core.metering_receipts == 1
+    loop = "ChargingStatusRes" if family is Family.AC else "CurrentDemandRes"
+    asked = [ev.message for ev in tr.of("secc", SendMessage) if ev.name == loop and ev.message.receipt_required]  # type: ignore[attr-defined]
+    receipt = [ev for ev in tr.of("evcc", SendMessage) if ev.name == "MeteringReceiptReq"]
+    assert len(asked) == 1 and len(receipt) == 1
+    got = decode_message(receipt[0].payload)  # type: ignore[attr-defined]
+    assert got.body.body_element.meter_info == asked[0].meter_info and got.header.signature is not None
+    assert tr.sent("evcc")[tr.sent("evcc").index("MeteringReceiptReq") - 1] == loop.replace("Res", "Req")
 
 
-def test_without_tls_contract_is_not_offered_and_the_ev_uses_eim(pki2: PKI) -> None:
-    tr, e, s = run_pnc(Family.AC, pki2, tls=False)
-    sd = next(b for b in _sent_bodies(tr, "secc") if isinstance(b, m2.ServiceDiscoveryRes))
+def test_no_contract_over_tcp(pkis: tuple[Path, Path]) -> None:
+    e, s = _pair(pkis[0], contract_from_pki(pkis[0]), tls=False)
+    tr = run_pair(e, s)
+    assert e.ok and s.ok and e.core.authorization == "EIM"
+    sd = [ev.message for ev in tr.of("secc", SendMessage) if ev.name == "ServiceDiscoveryRes"][0]  # type: ignore[attr-defined]
     assert sd.payment_option_list.payment_option == [m2.PaymentOption.EXTERNAL_PAYMENT]
-    assert tr.ended("secc").ok and s.core.authorization == "EIM"  # type: ignore[union-attr]
-    assert "PaymentDetailsReq" not in received(tr, "secc")
 
 
-@pytest.mark.parametrize("family", [Family.AC, Family.DC])
-def test_certificate_installation_then_pnc(family: Family, pki2: PKI) -> None:
-    _, prov = credentials_from_pki(root(pki2))
-    tr, e, s = run_pnc(family, pki2, ev_creds={"provisioning": prov})
-    names = received(tr, "secc")
-    assert not errors(tr, "secc") and not errors(tr, "evcc"), (errors(tr, "secc"), errors(tr, "evcc"))
-    assert names[4:7] == ["CertificateInstallationReq", "PaymentDetailsReq", "AuthorizationReq"], names
-    assert tr.ended("secc").ok and tr.ended("evcc").ok  # type: ignore[union-attr]
-    installed = e.core.pnc.contract  # type: ignore[union-attr]
-    assert installed is not None and e.core.pnc.installed  # type: ignore[union-attr]
-    # a fresh contract (new key, the PKI's eMAID) under the PKI's MO Sub-CA 2, now the EV's
-    assert installed.certificate != pki2.cert("contractLeaf") and installed.emaid == pki2.emaid
-    assert installed.certificate.issuer == pki2.cert("moSubCA2").subject
-    assert e.controller.contract is installed  # type: ignore[attr-defined]
-    assert s.core.authorization == "PnC" and s.core.pnc_state.installed == 1  # type: ignore[union-attr]
+def test_a_contract_of_another_mo_is_refused(pkis: tuple[Path, Path]) -> None:
+    e, s = _pair(pkis[0], contract_from_pki(pkis[1]))
+    run_pair(e, s)
+    assert not e.ok and not s.ok
+    assert s.core.end_reason.startswith("FAILED_CertChainError")
 
 
-def test_certificate_update_then_pnc(pki2: PKI) -> None:
-    contract, prov = credentials_from_pki(root(pki2))
-    tr, e, s = run_pnc(Family.DC, pki2, ev_creds={"contract": contract, "provisioning": prov},
-                       evcc=Iso2EvccConfig(family=Family.DC, update_contract=True))
-    names = received(tr, "secc")
-    assert not errors(tr, "secc") and not errors(tr, "evcc"), (errors(tr, "secc"), errors(tr, "evcc"))
-    assert names[4:7] == ["CertificateUpdateReq", "PaymentDetailsReq", "AuthorizationReq"], names
-    new = e.core.pnc.contract  # type: ignore[union-attr]
-    assert e.core.pnc.updated and new.certificate != contract.certificate  # type: ignore[union-attr]
-    assert s.core.authorization == "PnC" and tr.ended("evcc").ok  # type: ignore[union-attr]
+def _secc_at_payment_details(pki: Path) -> tuple[Iso2SeccSession, bytes]:
+    p = load_pki(pki)
+    core = Iso2SeccSession(make_evse("wall-connector"), Iso2SeccConfig(pnc=Iso2SeccPnC(mo_roots=(p.cert("moRootCA"),))),
+                           now=0.0, clock=wall, tls=True)
+    contract = contract_from_pki(pki)
+
+    def send(body: object, t: float, **header: object) -> object:
+        payload = m2.encode(m2.message(core.session_id if header.pop("sid", True) else bytes(1), body, **header))  # type: ignore[arg-type]
+        out = [e for e in core.receive(0x8001, payload, t) if isinstance(e, SendMessage)]
+        return decode_message(out[0].payload).body.body_element if out else None
+
+    send(m2.SessionSetupReq(evcc_id=bytes(6)), 0.1, sid=False)
+    send(m2.ServiceDiscoveryReq(), 0.2)
+    send(m2.PaymentServiceSelectionReq(selected_payment_option=m2.PaymentOption.CONTRACT,
+                                       selected_service_list=m2.SelectedServiceList(selected_service=[m2.SelectedService(service_id=1)])), 0.3)
+    from iso15118.session.iso2.evcc import Iso2EvccSession
+
+    ev = Iso2EvccSession(make_ev("cybertruck-awd"), Iso2EvccConfig(contract=contract), clock=wall)
+    res = send(ev._payment_details(), 0.4)
+    assert isinstance(res, m2.PaymentDetailsRes) and res.response_code is RC.OK
+    return core, res.gen_challenge
 
 
-# --------------------------------------------------------------------------- refusals, end to end
+def test_bad_signature_and_wrong_challenge(pkis: tuple[Path, Path]) -> None:
+    other = contract_from_pki(pkis[1])
+    mine = contract_from_pki(pkis[0])
+    for key, challenge_ok, code in ((other.key, True, RC.FAILED_SIGNATURE_ERROR), (mine.key, False, RC.FAILED_CHALLENGE_INVALID)):
+        core, challenge = _secc_at_payment_details(pkis[0])
+        req = m2.AuthorizationReq(id="ID1", gen_challenge=challenge if challenge_ok else bytes(16))
+        payload = m2.encode(m2.message(core.session_id, req, signature=sign_elements([req], key)))  # type: ignore[arg-type]
+        out = [e for e in core.receive(0x8001, payload, 1.0) if isinstance(e, SendMessage)]
+        assert decode_message(out[0].payload).body.body_element.response_code is code
+        assert core.ended and not core.ok
+    # unsigned, first AuthorizationReq after PaymentDetails: refused too
+    core, challenge = _secc_at_payment_details(pkis[0])
+    out = [e for e in core.receive(0x8001, encode_message(core.session_id, m2.AuthorizationReq(id="ID1", gen_challenge=challenge)), 1.0)
+           if isinstance(e, SendMessage)]
+    assert decode_message(out[0].payload).body.body_element.response_code is RC.FAILED_SIGNATURE_ERROR
 
 
-def _secc_code(tr: Transcript) -> str:
-    errs = errors(tr, "secc")
-    return errs[-1].code if errs else "none"
+def test_eim_sessions_are_never_asked_for_a_receipt(pkis: tuple[Path, Path]) -> None:
+    e, s = _pair(pkis[0], None)  # TLS, Contract offered, but the EV has no contract: EIM
+    tr = run_pair(e, s)
+    assert e.ok and s.ok and e.core.authorization == "EIM"
+    assert not any(ev.message.receipt_required for ev in tr.of("secc", SendMessage) if ev.name == "ChargingStatusRes")  # type: ignore[attr-defined]
 
 
-def test_untrusted_mo_root_is_failed_certchainerror(pki2: PKI, other_pki: PKI) -> None:
-    spnc = dataclasses.replace(secc_pnc2_from_pki(root(pki2)), mo_roots=[other_pki.cert("moRootCA")])
-    tr, e, _ = run_pnc(Family.AC, pki2, secc_pnc=spnc)
-    assert _secc_code(tr) == "FAILED_CertChainError" and received(tr, "secc")[-1] == "PaymentDetailsReq"
-    assert not tr.ended("evcc").ok and "FAILED_CertChainError" in tr.ended("evcc").reason  # type: ignore[union-attr]
+def test_metering_receipt_refusals(pkis: tuple[Path, Path]) -> None:
+    """A receipt over another MeterInfo or signed with another key: FAILED_MeteringSignatureNotValid;
+    a receipt nobody asked for, or another request instead of the receipt: FAILED_SequenceError."""
+    from iso15118.session.memory import run_pair as _run
+
+    for mode, code in (("meter", RC.FAILED_METERING_SIGNATURE_NOT_VALID), ("key", RC.FAILED_METERING_SIGNATURE_NOT_VALID),
+                       ("skip", RC.FAILED_SEQUENCE_ERROR)):
+        e, s = _pair(pkis[0], contract_from_pki(pkis[0]))
+        other_key = contract_from_pki(pkis[1]).key
+
+        def patch(t: float, e: EvccNegotiator = e, mode: str = mode, other_key: object = other_key) -> None:
+            core = e.core
+            if core is None or "_want_receipt" in vars(core):
+                return
+            original = core._want_receipt
+
+            def tampered(res: object) -> None:
+                original(res)  # type: ignore[arg-type]
+                if core._receipt is None:
+                    return
+                if mode == "meter":  # another reading than the one the SECC sent
+                    core._receipt = m2.MeterInfo(meter_id=core._receipt.meter_id, meter_reading=(core._receipt.meter_reading or 0) + 1)
+                elif mode == "key":  # signed with a key that is not the contract's
+                    core.contract = ContractCredentials(core.contract.chain, other_key)  # type: ignore[union-attr, arg-type]
+                else:  # the EV ignores ReceiptRequired and goes on with the loop
+                    core._receipt = None
+
+            core._want_receipt = tampered  # type: ignore[method-assign]
+
+        _run(e, s, hooks=[(t / 100, patch) for t in range(1, 100)])
+        assert not s.ok and s.core.end_reason.startswith(code.value), (mode, s.core.end_reason)
+    # a MeteringReceiptReq nobody asked for
+    core, challenge = _secc_at_payment_details(pkis[0])
+    meter = m2.MeterInfo(meter_id="x")
+    out = [ev for ev in core.receive(0x8001, encode_message(core.session_id, m2.MeteringReceiptReq(
+        session_id=core.session_id, meter_info=meter, id="ID2")), 1.0) if isinstance(ev, SendMessage)]
+    assert decode_message(out[0].payload).body.body_element.response_code is RC.FAILED_SEQUENCE_ERROR
 
 
-def _contract_under(pki: PKI, **kw: Any) -> ContractCredentials:
-    key = ec.generate_private_key(ec.SECP256R1())
-    leaf = issue_certificate(cn=pki.emaid, dc="MO", profile=Profile.CONTRACT, key=key,
-                             issuer=IssuedCert(pki.cert("moSubCA2"), pki.key("moSubCA2")), **kw)  # type: ignore[arg-type]
-    return ContractCredentials((leaf, pki.cert("moSubCA2"), pki.cert("moSubCA1")), key)
+def test_pnc_pause_and_resume(pkis: tuple[Path, Path]) -> None:
+    """U7: a resumed PnC session is offered Contract only and authorizes again (PaymentDetails, a new
+    challenge, a signed AuthorizationReq)."""
+    from iso15118.session.secc import SessionStore
 
+    p = load_pki(pkis[0])
+    contract = contract_from_pki(pkis[0])
+    store = SessionStore()
+    ev = make_ev("cybertruck-awd", pause_after=0.6)
+    evse = make_evse("wall-connector")
 
-def test_expired_contract_is_failed_certificateexpired(pki2: PKI) -> None:
-    past = dt.datetime.now(dt.UTC) - dt.timedelta(days=10)
-    expired = _contract_under(pki2, not_before=past - dt.timedelta(days=30), not_after=past)
-    tr, _, _ = run_pnc(Family.DC, pki2, ev_creds={"contract": expired})
-    assert _secc_code(tr) == "FAILED_CertificateExpired"
+    def pair(resume: bytes | None, start: float) -> tuple[EvccNegotiator, SeccNegotiator]:
+        e = EvccNegotiator(ev, protocols=(AppProtocol.ISO2,), tls=True, clock=wall, configs={
+            AppProtocol.ISO2: Iso2EvccConfig(family=Family.AC, contract=contract, resume_session_id=resume)})
+        s = SeccNegotiator(evse, protocols=(AppProtocol.ISO2,), tls=True, clock=wall, now=start, configs={
+            AppProtocol.ISO2: Iso2SeccConfig(store=store, pnc=Iso2SeccPnC(mo_roots=(p.cert("moRootCA"),)))})
+        return e, s
 
-
-def test_revoked_contract_is_failed_certificaterevoked(pki2: PKI) -> None:
-    contract = _contract_under(pki2)
-    crl = make_crl(IssuedCert(pki2.cert("moSubCA2"), pki2.key("moSubCA2")), [contract.certificate.serial_number])  # type: ignore[arg-type]
-    spnc = dataclasses.replace(secc_pnc2_from_pki(root(pki2)), crls=[crl])
-    tr, _, _ = run_pnc(Family.AC, pki2, ev_creds={"contract": contract}, secc_pnc=spnc)
-    assert _secc_code(tr) == "FAILED_CertificateRevoked"
-    # the same SECC accepts a contract that is not on the list
-    tr, _, _ = run_pnc(Family.AC, pki2, secc_pnc=spnc)
-    assert _secc_code(tr) == "none" and tr.ended("secc").ok  # type: ignore[union-attr]
-
-
-def test_authorization_signed_with_another_key_is_failed_signatureerror(pki2: PKI) -> None:
-    contract, _ = credentials_from_pki(root(pki2))
-    wrong = ContractCredentials(contract.chain, pki2.key("oemLeaf"))  # type: ignore[arg-type]
-    tr, _, _ = run_pnc(Family.AC, pki2, ev_creds={"contract": wrong})
-    assert _secc_code(tr) == "FAILED_SignatureError" and received(tr, "secc")[-1] == "AuthorizationReq"
-
-
-def test_cps_signature_by_the_wrong_key_is_refused_by_the_ev(pki2: PKI) -> None:
-    _, prov = credentials_from_pki(root(pki2))
-    spnc = dataclasses.replace(secc_pnc2_from_pki(root(pki2)), cps_key=pki2.key("seccLeaf"))  # type: ignore[arg-type]
-    tr, e, s = run_pnc(Family.AC, pki2, ev_creds={"provisioning": prov}, secc_pnc=spnc)
-    assert errors(tr, "evcc")[0].code == "FAILED_SignatureError", errors(tr, "evcc")
-    assert e.core.pnc.contract is None  # type: ignore[union-attr]
-
-
-def test_cps_chain_under_an_untrusted_root_is_refused_by_the_ev(pki2: PKI, other_pki: PKI) -> None:
-    _, prov = credentials_from_pki(root(pki2))
-    spnc = dataclasses.replace(secc_pnc2_from_pki(root(pki2)), cps_chain=other_pki.chain("cpsCertChain"),
-                               cps_key=other_pki.key("cpsLeaf"))  # type: ignore[arg-type]
-    tr, e, _ = run_pnc(Family.AC, pki2, ev_creds={"provisioning": prov}, secc_pnc=spnc)
-    assert errors(tr, "evcc")[0].code == "FAILED_CertChainError", errors(tr, "evcc")
-
-
-def test_no_certificate_service_is_failed_nocertificateavailable(pki2: PKI) -> None:
-    _, prov = credentials_from_pki(root(pki2))
-    spnc = dataclasses.replace(secc_pnc2_from_pki(root(pki2)), contracts=None)
-    tr, _, _ = run_pnc(Family.AC, pki2, ev_creds={"provisioning": prov}, secc_pnc=spnc)
-    assert _secc_code(tr) == "FAILED_NoCertificateAvailable"
-
-
-# --------------------------------------------------------------------------- refusals, request by request
-
-
-class Walk:
-    """Our SECC core over TLS driven request by request (what a defective EV would send)."""
-
-    def __init__(self, pki: PKI, payment: m2.PaymentOption = m2.PaymentOption.CONTRACT) -> None:
-        self.core = Iso2SeccSession(make_evse("wall-connector"), Iso2SeccConfig(pnc=secc_pnc2_from_pki(root(pki))),
-                                    now=0.0, clock=wall, tls=True)
-        self.contract, self.prov = credentials_from_pki(root(pki))
-        self.sid = bytes(1)
-        res = self.send(m2.SessionSetupReq(evcc_id=bytes(6)))
-        self.sid = self.core.session_id
-        assert res.response_code is RC.OK_NEW_SESSION_ESTABLISHED
-        self.send(m2.ServiceDiscoveryReq())
-        self.send(m2.PaymentServiceSelectionReq(selected_payment_option=payment, selected_service_list=m2.SelectedServiceList(
-            selected_service=[m2.SelectedService(service_id=1)])))
-
-    def send(self, body: Any, signature: Any = None) -> Any:
-        events = self.core.receive(0x8001, p.encode_message(self.sid, body, signature), 1.0)
-        out = [ev for ev in events if isinstance(ev, SendMessage)]
-        assert out, events
-        self.last_errors = [ev for ev in events if isinstance(ev, ProtocolError)]
-        return p.decode_message(out[0].payload).body.body_element
-
-    def details(self) -> bytes:
-        res = self.send(m2.PaymentDetailsReq(e_ma_id=self.contract.emaid, contract_signature_cert_chain=_chain(self.contract)))
-        assert res.response_code is RC.OK, res
-        return bytes(res.gen_challenge)
-
-
-def _chain(c: ContractCredentials) -> m2.CertificateChain:
-    from iso15118.session.iso2.pnc import chain_element
-
-    return chain_element(c.chain)
-
-
-def test_wrong_challenge_is_failed_challengeinvalid(pki2: PKI) -> None:
-    w = Walk(pki2)
-    challenge = w.details()
-    other = bytes(b ^ 0xFF for b in challenge)
-    req = m2.AuthorizationReq(id="ID1", gen_challenge=other)
-    res = w.send(req, pnc2.sign_elements([req], w.contract.key))  # type: ignore[arg-type]
-    assert res.response_code is RC.FAILED_CHALLENGE_INVALID and w.core.ended
-
-
-def test_unsigned_pnc_authorization_is_failed_signatureerror(pki2: PKI) -> None:
-    w = Walk(pki2)
-    challenge = w.details()
-    res = w.send(m2.AuthorizationReq(id="ID1", gen_challenge=challenge))
-    assert res.response_code is RC.FAILED_SIGNATURE_ERROR
-
-
-def test_emaid_not_the_certificates_is_failed_certchainerror(pki2: PKI) -> None:
-    w = Walk(pki2)
-    res = w.send(m2.PaymentDetailsReq(e_ma_id="DEXYZ000000001", contract_signature_cert_chain=_chain(w.contract)))
-    assert res.response_code is RC.FAILED_CERT_CHAIN_ERROR
-
-
-def test_authorization_before_payment_details_is_failed_sequenceerror(pki2: PKI) -> None:
-    w = Walk(pki2)
-    req = m2.AuthorizationReq(id="ID1", gen_challenge=bytes(16))
-    res = w.send(req, pnc2.sign_elements([req], w.contract.key))  # type: ignore[arg-type]
-    assert res.response_code is RC.FAILED_SEQUENCE_ERROR
-
-
-def test_payment_details_in_an_eim_session_is_failed_sequenceerror(pki2: PKI) -> None:
-    w = Walk(pki2, m2.PaymentOption.EXTERNAL_PAYMENT)
-    res = w.send(m2.PaymentDetailsReq(e_ma_id=w.contract.emaid, contract_signature_cert_chain=_chain(w.contract)))
-    assert res.response_code is RC.FAILED_SEQUENCE_ERROR
-
-
-def test_installation_req_signed_by_another_key_is_failed_signatureerror(pki2: PKI) -> None:
-    from iso15118.session.iso2.pnc import EvccPnCState
-
-    w = Walk(pki2)
-    req, _ = EvccPnCState(provisioning=w.prov).installation_req()
-    res = w.send(req, pnc2.sign_elements([req], w.contract.key))  # type: ignore[arg-type]
-    assert res.response_code is RC.FAILED_SIGNATURE_ERROR
-
-
-def test_forged_metering_receipt_is_failed_meteringsignaturenotvalid(pki2: PKI) -> None:
-    """A whole AC PnC session up to the ReceiptRequired, then a receipt signed by another key."""
-    w = Walk(pki2)
-    challenge = w.details()
-    req = m2.AuthorizationReq(id="ID1", gen_challenge=challenge)
-    assert w.send(req, pnc2.sign_elements([req], w.contract.key)).response_code is RC.OK  # type: ignore[arg-type]
-    cpd = w.send(m2.ChargeParameterDiscoveryReq(
-        requested_energy_transfer_mode=m2.EnergyTransferMode.AC_SINGLE_PHASE_CORE,
-        ev_charge_parameter=m2.ACEVChargeParameter(e_amount=p.pv(10000, "Wh"), ev_max_voltage=p.pv(240, "V"),
-                                                   ev_max_current=p.pv(48, "A"), ev_min_current=p.pv(6, "A"))))
-    tid = cpd.sa_schedules.sa_schedule_tuple[0].sa_schedule_tuple_id
-    assert w.send(m2.PowerDeliveryReq(charge_progress=m2.ChargeProgress.START, sa_schedule_tuple_id=tid)).response_code is RC.OK
-    status = None
-    for _ in range(5):
-        status = w.send(m2.ChargingStatusReq())
-        if status.receipt_required:
-            break
-    assert status is not None and status.receipt_required and status.meter_info is not None
-    mr = m2.MeteringReceiptReq(session_id=w.sid, sa_schedule_tuple_id=tid, meter_info=status.meter_info, id="ID2")
-    res = w.send(mr, pnc2.sign_elements([mr], w.prov.oem_key))  # type: ignore[arg-type]
-    assert res.response_code is RC.FAILED_METERING_SIGNATURE_NOT_VALID
-
-
-def test_unasked_metering_receipt_is_failed_sequenceerror(pki2: PKI) -> None:
-    w = Walk(pki2)
-    mr = m2.MeteringReceiptReq(session_id=w.sid, meter_info=m2.MeterInfo(meter_id="M1"), id="ID2")
-    res = w.send(mr, pnc2.sign_elements([mr], w.contract.key))  # type: ignore[arg-type]
-    assert res.response_code is RC.FAILED_SEQUENCE_ERROR
-
-
-def test_emaid_fragment_is_exificients_relaxed_fragment_encoding() -> None:
-    """The signed eMAID of CertificateInstallationRes is declared twice in MsgBody (two types): its
-    fragment uses EXI's relaxed element fragment grammar.  Expected bytes: EXIficient's, as Josev
-    0.31.2 digests them (its ``EXI().to_exi(EMAID(...), ISO_V2_MSG_DEF)``)."""
-    from iso15118.security import xmldsig
-
-    for ident, value, exi in (
-        ("id4", "UKSWI123456791A", "80ec0202b4b21a40045552d4d5d24c4c8ccd0d4d8dce4c507d3d00"),
-        ("ab", "UKSWI123456791A", "80ec020230b140045552d4d5d24c4c8ccd0d4d8dce4c507d3d00"),
-        ("id4", "DEPNXC000000001", "80ec0202b4b21a4004511154139610cc0c0c0c0c0c0c0c0c7d3d00"),
-    ):
-        tree = m2.EMAID(value=value, id=ident).to_tree("eMAID", "urn:iso:15118:2:2013:MsgBody")
-        assert xmldsig.fragment_bytes(tree, "iso2").hex() == exi
-
-
-def test_unreadable_or_foreign_certificates_are_failed_certchainerror(pki2: PKI) -> None:
-    """Garbage where a certificate belongs, and a P-521 (-20) contract: typed refusals, no crash."""
-    w = Walk(pki2)
-    res = w.send(m2.PaymentDetailsReq(e_ma_id=w.contract.emaid,
-                                      contract_signature_cert_chain=m2.CertificateChain(certificate=b"\x30\x03junk")))
-    assert res.response_code is RC.FAILED_CERT_CHAIN_ERROR and w.core.ended
-    w = Walk(pki2)
-    key = ec.generate_private_key(ec.SECP521R1())
-    leaf = issue_certificate(cn=pki2.emaid, dc="MO", profile=Profile.CONTRACT, key=key,
-                             issuer=IssuedCert(pki2.cert("moSubCA2"), pki2.key("moSubCA2")))  # type: ignore[arg-type]
-    p521 = ContractCredentials((leaf, pki2.cert("moSubCA2"), pki2.cert("moSubCA1")), key)
-    res = w.send(m2.PaymentDetailsReq(e_ma_id=p521.emaid, contract_signature_cert_chain=_chain(p521)))
-    assert res.response_code is RC.FAILED_CERT_CHAIN_ERROR and "WRONG_ALGORITHM" in str(w.last_errors)
-    w = Walk(pki2)
-    req = m2.CertificateInstallationReq(oem_provisioning_cert=b"junk", id="id1", list_of_root_certificate_ids=(
-        m2.ListOfRootCertificateIDs(root_certificate_id=[X509IssuerSerial(x509_issuer_name="CN=x", x509_serial_number=1)])))
-    res = w.send(req, pnc2.sign_elements([req], w.prov.oem_key))  # type: ignore[arg-type]
-    assert res.response_code is RC.FAILED_CERT_CHAIN_ERROR
+    e1, s1 = pair(None, 0.0)
+    run_pair(e1, s1)
+    assert e1.ok and s1.ok and e1.end_reason == "SessionStop Pause" and e1.core.authorization == "PnC"
+    ev.pause_after, ev.stop_after = None, 0.1
+    e2, s2 = pair(e1.paused_session_id, 50.0)
+    tr = run_pair(e2, s2, start=50.0)
+    assert e2.ok and s2.ok, (e2.end_reason, s2.end_reason)
+    assert s2.core.resumed and s2.core.authorization == "PnC" and s2.core.session_id == e1.paused_session_id
+    sd = [ev_.message for ev_ in tr.of("secc", SendMessage) if ev_.name == "ServiceDiscoveryRes"][0]  # type: ignore[attr-defined]
+    assert sd.payment_option_list.payment_option == [m2.PaymentOption.CONTRACT]
+    assert {"PaymentDetailsReq", "AuthorizationReq"} <= set(tr.sent("evcc"))

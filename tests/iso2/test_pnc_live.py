@@ -40,7 +40,7 @@ from iso15118.security.pki import PkiProfile, create_pki
 from iso15118.session.evcc import EvccConfig
 from iso15118.session.events import MessageReceived, ProtocolError
 from iso15118.session.iso2 import Iso2EvccConfig, Iso2SeccConfig
-from iso15118.session.iso2.pnc import credentials_from_pki, secc_pnc2_from_pki
+from iso15118.session.iso2.lab import credentials_from_pki, secc_pnc2_from_pki
 from iso15118.session.runner import SessionResult, run_evcc, run_secc, start_secc
 from iso15118.session.tlsconf import evcc_context, secc_context
 from iso15118.sim import make_ev, make_evse
@@ -170,9 +170,12 @@ def test_josev_evcc_against_our_secc_iso2_tls12(peer_env: dict[str, str], josev_
 
     async def scenario() -> None:
         pnc = {AppProtocol.ISO2: Iso2SeccConfig(pnc=secc_pnc2_from_pki(josev_pki))}
+        # Josev's EVCC ignores ReceiptRequired in DC (it goes on with CurrentDemandReq), which our SECC
+        # refuses: the DC charger asks for no receipt; the AC one does, and Josev signs it
+        no_receipt = {AppProtocol.ISO2: Iso2SeccConfig(pnc=secc_pnc2_from_pki(josev_pki, receipt_after_loops=None))}
         ctx = secc_context(josev_pki, iso2=True)
         dc = await start_secc(lambda: make_evse("dc-bidi"), "::1", 0, ctx, record_events=True, protocols=ISO2,
-                              configs=pnc, linger=1.0)
+                              configs=no_receipt, linger=1.0)
         ac = await start_secc(lambda: make_evse("wall-connector"), "::1", 0, ctx, record_events=True, protocols=ISO2,
                               configs=pnc, linger=1.0)
         try:
@@ -190,8 +193,6 @@ def test_josev_evcc_against_our_secc_iso2_tls12(peer_env: dict[str, str], josev_
                 assert r.authorization == "PnC" and r.rx == r.tx
                 assert _names(r) == sent  # every request Josev sent, we received and answered
             (_, _, _, sent_dc), (_, _, _, sent_ac) = runs
-            # (Josev's EVCC answers ReceiptRequired in AC only; in DC it goes on with CurrentDemand, which
-            # our SECC accepts: the receipt is the EV's to give)
             assert {"PaymentDetailsReq", "AuthorizationReq"} <= set(sent_dc)
             assert sent_ac[3:6] == ["PaymentServiceSelectionReq", "CertificateInstallationReq", "PaymentDetailsReq"]
             assert "MeteringReceiptReq" in sent_ac

@@ -24,7 +24,7 @@ from iso15118.security import xmldsig
 from iso15118.security.pki import PkiProfile, create_pki
 from iso15118.session.events import SendMessage
 from iso15118.session.iso2 import Iso2EvccConfig, Iso2SeccConfig
-from iso15118.session.iso2.pnc import credentials_from_pki, secc_pnc2_from_pki
+from iso15118.session.iso2.lab import credentials_from_pki, secc_pnc2_from_pki
 from iso15118.session.memory import run_pair
 from iso15118.session.negotiation import EvccNegotiator, SeccNegotiator
 from iso15118.sim import make_ev, make_evse

@@ -28,11 +28,15 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding
+
 from iso15118.exi.errors import ExiError
 from iso15118.facts.namespaces import Family
 from iso15118.facts.payload import PayloadType
-from iso15118.messages import MessageValidationError
+from iso15118.messages import MessageValidationError, Signature
 from iso15118.messages import iso2 as m2
+from iso15118.security import pnc2
 from iso15118.session.controller import EVAction, EVController, EVSELoopResult, LoopContext, ScheduleOffer
 from iso15118.session.events import (
     Event,
@@ -49,6 +53,7 @@ from iso15118.session.iso2 import parts as p
 from iso15118.session.iso2 import rules
 from iso15118.session.iso2.pnc import EvccPnCState, PnCRefusal
 from iso15118.session.iso2.rules import State
+from iso15118.session.pnc import ContractCredentials
 from iso15118.session.services import ControlMode, EnergyService
 
 log = logging.getLogger(__name__)
@@ -86,12 +91,12 @@ class Iso2EvccConfig:
     timers: rules.Timers = rules.TIMERS
     timeout_scale: float = 1.0
     """Multiply every message timeout and loop timer (interop tests against a slow peer)."""
-    payment: m2.PaymentOption | None = None
-    """None: Contract (Plug & Charge, :mod:`iso15118.session.iso2.pnc`) when the session runs over
-    TLS, the SECC offers it and the controller holds a ``contract`` or ``provisioning``
-    credential, else ExternalPayment (EIM).  Set it to insist on one."""
+    contract: ContractCredentials | None = None
+    """A -2 contract (P-256 chain leaf first, its key): Plug & Charge when the SECC offers
+    ``Contract`` over TLS; None (or plain TCP): EIM.  Default: the controller's ``contract``
+    when it is a P-256 one."""
     update_contract: bool = False
-    """PnC: renew the contract with CertificateUpdate before PaymentDetails."""
+    """PnC: renew the contract with CertificateUpdate before PaymentDetails (``iso2/pnc.py``)."""
 
 
 class EvccFault(Exception):
@@ -124,10 +129,14 @@ class Iso2EvccSession:
         self.resumed = False
         self.authorization: str | None = None
         self.authorized_at: float | None = None
-        self.pnc = EvccPnCState(contract=getattr(controller, "contract", None),
-                                provisioning=getattr(controller, "provisioning", None))
-        self.payment: m2.PaymentOption | None = None
-        self.contract: Any = None
+        self.contract = self.config.contract if self.config.contract is not None else _p256_contract(controller)
+        self.payment = m2.PaymentOption.EXTERNAL_PAYMENT
+        self.pnc = EvccPnCState(contract=self.contract, provisioning=_p256_provisioning(controller))
+        """Contract provisioning: CertificateInstallation with the OEM provisioning credential when
+        there is no contract, CertificateUpdate on request (``iso2/pnc.py``)."""
+        self._gen_challenge: bytes | None = None
+        self._receipt: m2.MeterInfo | None = None
+        self.metering_receipts = 0
         self.schedule: ScheduleOffer | None = None
         self.tuple_id: int | None = None
         self.pmax = D0
@@ -253,7 +262,7 @@ class Iso2EvccSession:
             return events + self._end(now, "SessionStop " + ("Pause" if new is S.PAUSED else "Terminate"), True)
         return events + self._next(now)
 
-    def _send(self, now: float, req: Any, signature: Any = None) -> list[Event]:
+    def _send(self, now: float, req: Any, signature: Signature | None = None) -> list[Event]:
         name = p.element_name(req)
         spec = rules.spec_for_request(name)
         assert spec is not None, name
@@ -269,7 +278,9 @@ class Iso2EvccSession:
         self._pending = (spec, req, now)
         self._pending_deadline = now + spec.evcc_timeout * self.config.timeout_scale
         self.tx += 1
-        return [SendMessage(int(PayloadType.EXI_ENCODED), p.encode_message(self.session_id, req, signature), req)]
+        payload = (p.encode_message(self.session_id, req) if signature is None
+                   else m2.encode(m2.message(self.session_id, req, signature=signature)))
+        return [SendMessage(int(PayloadType.EXI_ENCODED), payload, req)]
 
     def _error(self, now: float, code: str, detail: str) -> list[Event]:
         return [ProtocolError(code, detail), *self._end(now, f"{code}: {detail}", False)]
@@ -313,20 +324,25 @@ class Iso2EvccSession:
             if s is S.SERVICE_DISCOVERY and self.config.service_detail:
                 return self._send(now, m2.ServiceDetailReq(service_id=1))
             return self._send(now, m2.PaymentServiceSelectionReq(
-                selected_payment_option=self.payment or m2.PaymentOption.EXTERNAL_PAYMENT,
+                selected_payment_option=self.payment,
                 selected_service_list=m2.SelectedServiceList(selected_service=[m2.SelectedService(service_id=1)])))
-        if s is S.PAYMENT_SELECTED and self.payment is m2.PaymentOption.CONTRACT:
-            if self.pnc.contract is None:  # no contract yet: install one with the OEM provisioning key
-                return self._send(now, *self.pnc.installation_req())
-            if self.config.update_contract and not self.pnc.updated:
-                return self._send(now, *self.pnc.update_req())
-            return self._send(now, self.pnc.payment_details_req())
-        if s is S.CERTIFICATE:
-            return self._send(now, self.pnc.payment_details_req())
-        if s is S.PAYMENT_DETAILS:
-            return self._send(now, *self.pnc.authorization_req())
         if s is S.PAYMENT_SELECTED:
+            if self.payment is m2.PaymentOption.CONTRACT:
+                if self.contract is None:  # no contract yet: install one with the OEM provisioning key
+                    return self._send(now, *self.pnc.installation_req())
+                if self.config.update_contract and not self.pnc.updated:
+                    return self._send(now, *self.pnc.update_req())
+                return self._send(now, self._payment_details())
             return self._send(now, m2.AuthorizationReq())
+        if s is S.CERTIFICATE:
+            return self._send(now, self._payment_details())
+        if s is S.PAYMENT_DETAILS:  # PnC: the first AuthorizationReq signed, with the SECC's challenge
+            assert self.contract is not None and self._gen_challenge is not None
+            req = m2.AuthorizationReq(id="ID1", gen_challenge=self._gen_challenge)
+            key = self.contract.key
+            if not isinstance(key, ec.EllipticCurvePrivateKey):
+                raise EvccFault("the contract key is not an ECDSA key")
+            return self._send(now, req, signature=pnc2.sign_elements([req], key))
         if s is S.AUTHORIZATION_ONGOING:
             return self._send(now, m2.AuthorizationReq()) if timer else self._later(now, self.config.ongoing_interval)
         if s in (S.AUTHORIZED, S.RENEGOTIATING):
@@ -372,8 +388,12 @@ class Iso2EvccSession:
         return self._send(now, m2.WeldingDetectionReq(dc_ev_status=self._dc_status(now)))
 
     def _in_loop(self, now: float, timer: bool) -> list[Event]:
-        if self.pnc.receipt is not None:  # the SECC asked for a signed meter reading (PnC)
-            return self._send(now, *self.pnc.metering_receipt_req(self.session_id, self.tuple_id))
+        if self._receipt is not None:  # the SECC asked for a signed MeteringReceipt: before anything else
+            meter, self._receipt = self._receipt, None
+            assert self.contract is not None and isinstance(self.contract.key, ec.EllipticCurvePrivateKey)
+            receipt = m2.MeteringReceiptReq(id="ID2", session_id=self.session_id, sa_schedule_tuple_id=self.tuple_id,
+                                            meter_info=meter)
+            return self._send(now, receipt, signature=pnc2.sign_elements([receipt], self.contract.key))
         note, self._notification = self._notification, None
         if note is m2.EVSENotification.STOP_CHARGING or self._stop_requested is not None:
             self._stop_kind = self._stop_requested or m2.ChargingSession.TERMINATE
@@ -393,6 +413,15 @@ class Iso2EvccSession:
         if self.family is Family.AC:
             return self._send(now, m2.ChargingStatusReq())
         return self._send(now, self._current_demand(now))
+
+    def _payment_details(self) -> m2.PaymentDetailsReq:
+        assert self.contract is not None
+        leaf, *subs = (c.public_bytes(Encoding.DER) for c in self.contract.chain)
+        return m2.PaymentDetailsReq(
+            e_ma_id=self.contract.emaid,
+            contract_signature_cert_chain=m2.CertificateChain(
+                certificate=leaf, sub_certificates=m2.SubCertificates(certificate=subs) if subs else None),
+        )
 
     def _session_stop(self, now: float, kind: m2.ChargingSession) -> list[Event]:
         return self._send(now, m2.SessionStopReq(charging_session=kind))
@@ -460,15 +489,14 @@ class Iso2EvccSession:
         return []
 
     def _on_ServiceDiscoveryRes(self, res: m2.ServiceDiscoveryRes, req: Any, msg: m2.V2GMessage, now: float) -> list[Event]:
-        offered_pay = res.payment_option_list.payment_option
-        can_pnc = self.pnc.contract is not None or self.pnc.provisioning is not None
-        want = self.config.payment or (m2.PaymentOption.CONTRACT if self.tls and can_pnc and m2.PaymentOption.CONTRACT
-                                       in offered_pay else m2.PaymentOption.EXTERNAL_PAYMENT)
-        if want not in offered_pay:
-            raise PeerError("NoPaymentOption", f"the SECC does not offer {want.value}")
-        if want is m2.PaymentOption.CONTRACT and not can_pnc:
-            raise EvccFault("Contract payment without a contract or provisioning credential")
-        self.payment = want
+        options = res.payment_option_list.payment_option
+        can_pnc = self.contract is not None or self.pnc.provisioning is not None
+        if self.tls and can_pnc and m2.PaymentOption.CONTRACT in options:
+            self.payment = m2.PaymentOption.CONTRACT  # PnC only over TLS (digest §3.3)
+        elif m2.PaymentOption.EXTERNAL_PAYMENT in options:
+            self.payment = m2.PaymentOption.EXTERNAL_PAYMENT
+        else:
+            raise PeerError("NoPaymentOption", "the SECC offers neither ExternalPayment nor (over TLS) Contract we can use")
         offered = list(res.charge_service.supported_energy_transfer_mode.energy_transfer_mode)
         families = [self.config.family] if self.config.family else [
             s.family for s in self.controller.preferred_services() if s.family is not None]
@@ -480,24 +508,12 @@ class Iso2EvccSession:
                     return []
         raise PeerError("NoEnergyMode", f"none of {[x.value for x in offered]} suits the vehicle")
 
-    def _on_AuthorizationRes(self, res: m2.AuthorizationRes, req: Any, msg: m2.V2GMessage, now: float) -> list[Event]:
-        if res.evse_processing is m2.EVSEProcessing.FINISHED:
-            self.authorization, self.authorized_at = ("PnC" if self.payment is m2.PaymentOption.CONTRACT else "EIM"), now
-            if self.authorization == "PnC":
-                self.contract = self.pnc.contract
-        return []
-
-    # ---- Plug & Charge (iso2.pnc)
-
-    def _on_PaymentDetailsRes(self, res: m2.PaymentDetailsRes, req: Any, msg: m2.V2GMessage, now: float) -> list[Event]:
-        self.pnc.challenge = bytes(res.gen_challenge)
-        return []
-
     def _installed(self, res: Any, msg: m2.V2GMessage, now: float) -> list[Event]:
         try:
             contract = self.pnc.accept_installation(res, msg.header.signature)
         except PnCRefusal as exc:
             raise PeerError(exc.code.value, f"{type(res).__name__} refused: {exc.detail}") from None
+        self.contract = contract
         hook = getattr(self.controller, "contract_installed", None)
         if hook is not None:
             hook(now, contract)
@@ -511,9 +527,15 @@ class Iso2EvccSession:
                                  now: float) -> list[Event]:
         return self._installed(res, msg, now)
 
-    def _receipt(self, res: m2.ChargingStatusRes | m2.CurrentDemandRes) -> None:
-        if res.receipt_required and self.payment is m2.PaymentOption.CONTRACT and res.meter_info is not None:
-            self.pnc.receipt = res.meter_info
+    def _on_PaymentDetailsRes(self, res: m2.PaymentDetailsRes, req: Any, msg: m2.V2GMessage, now: float) -> list[Event]:
+        self._gen_challenge = res.gen_challenge
+        return []
+
+    def _on_AuthorizationRes(self, res: m2.AuthorizationRes, req: Any, msg: m2.V2GMessage, now: float) -> list[Event]:
+        if res.evse_processing is m2.EVSEProcessing.FINISHED:
+            self.authorization = "PnC" if self.payment is m2.PaymentOption.CONTRACT else "EIM"
+            self.authorized_at = now
+        return []
 
     def _on_ChargeParameterDiscoveryRes(self, res: m2.ChargeParameterDiscoveryRes, req: Any, msg: m2.V2GMessage,
                                         now: float) -> list[Event]:
@@ -559,6 +581,15 @@ class Iso2EvccSession:
         self._notification = note
         return [NotificationReceived(note.value, status.notification_max_delay)]
 
+    def _want_receipt(self, res: m2.ChargingStatusRes | m2.CurrentDemandRes) -> None:
+        """ReceiptRequired: sign the MeterInfo in PnC over TLS (a MeteringReceipt needs the contract key)."""
+        if res.receipt_required and res.meter_info is not None and self.payment is m2.PaymentOption.CONTRACT and self.tls:
+            self._receipt = res.meter_info
+
+    def _on_MeteringReceiptRes(self, res: m2.MeteringReceiptRes, req: Any, msg: m2.V2GMessage, now: float) -> list[Event]:
+        self.metering_receipts += 1
+        return self._note(res.evse_status)
+
     def _loop_result(self, now: float, power: Decimal, voltage: Decimal, current: Decimal) -> list[Event]:
         self.loops += 1
         self.controller.apply(now, self._ctx(), EVSELoopResult(power, voltage, current))
@@ -566,7 +597,6 @@ class Iso2EvccSession:
         return [PowerChanged(power, voltage, current, soc if isinstance(soc, int) else None)]
 
     def _on_ChargingStatusRes(self, res: m2.ChargingStatusRes, req: Any, msg: m2.V2GMessage, now: float) -> list[Event]:
-        self._receipt(res)
         status = self.controller.loop_status(now, self._ctx())
         volts = self.evse_nominal_voltage or Decimal(230)  # AC: the supply's voltage, not the battery's
         want = max(D0, status.target_power if status.target_power is not None else status.limits.max_charge_power)
@@ -575,17 +605,36 @@ class Iso2EvccSession:
             want = min(want, p.dv(res.evse_max_current) * volts)
         if self.pmax > 0:
             want = min(want, self.pmax)
+        self._want_receipt(res)
         return self._note(res.ac_evse_status) + self._loop_result(now, want, volts, want / volts if volts else D0)
 
     def _on_CurrentDemandRes(self, res: m2.CurrentDemandRes, req: Any, msg: m2.V2GMessage, now: float) -> list[Event]:
-        self._receipt(res)
         v, i = p.dv(res.evse_present_voltage), p.dv(res.evse_present_current)
+        self._want_receipt(res)
         return self._note(res.dc_evse_status) + self._loop_result(now, v * i, v, i)
 
     def _on_WeldingDetectionRes(self, res: m2.WeldingDetectionRes, req: Any, msg: m2.V2GMessage, now: float) -> list[Event]:
         if p.dv(res.evse_present_voltage) < 60 or self._welding_count >= self.config.welding_max_requests:
             self._welding_done = True
         return []
+
+
+def _p256_provisioning(controller: Any) -> Any:
+    """The controller's OEM provisioning credential when it is a -2 one (P-256), else None."""
+    prov = getattr(controller, "provisioning", None)
+    key = getattr(prov, "oem_key", None)
+    if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name == "secp256r1":
+        return prov
+    return None
+
+
+def _p256_contract(controller: Any) -> ContractCredentials | None:
+    """The controller's contract when it is a -2 one (P-256); a -20 contract is not usable in -2."""
+    contract = getattr(controller, "contract", None)
+    key = getattr(contract, "key", None)
+    if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name == "secp256r1":
+        return contract  # type: ignore[no-any-return]
+    return None
 
 
 __all__ = ["Iso2EvccConfig", "Iso2EvccSession"]

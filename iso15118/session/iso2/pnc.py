@@ -1,21 +1,18 @@
-"""ISO 15118-2 Plug & Charge in the sans-IO cores (both roles), on :mod:`iso15118.security.pnc2`
-(signatures) and :mod:`iso15118.security.keydelivery2` (contract key delivery).
+"""ISO 15118-2 contract provisioning in the sans-IO cores (both roles): CertificateInstallation
+and CertificateUpdate, on :mod:`iso15118.security.pnc2` (signatures) and
+:mod:`iso15118.security.keydelivery2` (contract key delivery), plus the lab-PKI loaders of -2
+Plug & Charge.  PaymentDetails, the signed Authorization and MeteringReceipt are the cores' own
+(``secc.py`` / ``evcc.py``); the SECC's settings are ``secc.Iso2SeccPnC``.
 
-The -2 PnC part of a session, after PaymentServiceSelection(Contract), which the SECC offers only
-over TLS and only with :class:`Iso2SeccPnC` configured:
+After PaymentServiceSelection(Contract) (over TLS only), before PaymentDetails:
 
 * CertificateInstallationReq (EV without a contract; signed with its OEM provisioning key) ->
   CertificateInstallationRes: the contract chain, its key encrypted for the OEM provisioning
   certificate, DHpublickey and eMAID, signed by the CPS leaf (SAProvisioningCertificateChain).
-  The EV checks the CPS chain against its V2G roots, the signature, decrypts the key and checks
-  it against the contract certificate.  CertificateUpdateReq likewise with the old contract.
-* PaymentDetailsReq (eMAID + contract chain): the SECC checks the chain against its MO roots
-  with the -2 algorithm policy -> PaymentDetailsRes(GenChallenge).
-* AuthorizationReq(Id, GenChallenge) signed with the contract key: the SECC checks the
-  signature and the challenge.
-* MeteringReceiptReq: the SECC sets ReceiptRequired once in a ChargingStatusRes /
-  CurrentDemandRes (``receipt_after_loops``); the EV answers with the MeterInfo signed with its
-  contract key.
+  The EV checks the CPS chain against its V2G roots, the signature, the contract chain against
+  its MO roots (if it has any), decrypts the key and checks it against the contract certificate.
+* CertificateUpdateReq likewise with the old contract (its chain to the SECC's MO roots, its
+  signature, the new key encrypted for it).
 
 Refusals and their codes (the -2 ``responseCodeType``; each FAILED ends the session):
 
@@ -25,10 +22,9 @@ a certificate of the chain revoked (CRL / OCSP)    FAILED_CertificateRevoked
 any other chain error (unknown root, wrong role,   FAILED_CertChainError
 algorithm, eMAID differs from the certificate)
 bad or missing signature                           FAILED_SignatureError
-GenChallenge not the one sent                      FAILED_ChallengeInvalid
-meter reading signature bad                        FAILED_MeteringSignatureNotValid
+(the EV: the same codes end its session)
 no contract to deliver                             FAILED_NoCertificateAvailable
-a PnC step in an EIM session (or the reverse)      FAILED_SequenceError
+installation / update in an EIM session            FAILED_SequenceError
 =================================================  ========================================
 """
 
@@ -36,11 +32,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -53,7 +47,6 @@ from iso15118.security import pnc2, xmldsig
 from iso15118.security.algorithms import ISO2_POLICY
 from iso15118.security.keydelivery import KeyDeliveryError
 from iso15118.security.keydelivery2 import EncryptedContractKey2, decrypt_private_key_iso2, encrypt_private_key_iso2
-from iso15118.security.pki import Profile, issue_certificate
 from iso15118.security.validation import (
     CertificateChainError,
     Purpose,
@@ -61,6 +54,23 @@ from iso15118.security.validation import (
     verified_path,
 )
 from iso15118.session.pnc import ContractCredentials, ProvisioningCredentials
+
+
+class ProvisioningSettings(Protocol):
+    """What the SECC's PnC settings (``secc.Iso2SeccPnC``) give this module."""
+
+    @property
+    def mo_roots(self) -> tuple[x509.Certificate, ...]: ...
+    @property
+    def crls(self) -> tuple[x509.CertificateRevocationList, ...]: ...
+    @property
+    def ocsp_responses(self) -> tuple[Any, ...]: ...
+    @property
+    def cps_chain(self) -> tuple[x509.Certificate, ...]: ...
+    @property
+    def cps_key(self) -> Any: ...
+    @property
+    def contracts(self) -> Any: ...
 
 log = logging.getLogger(__name__)
 
@@ -72,12 +82,10 @@ DELIVERY_IDS = ("id1", "id2", "id3", "id4")
 __all__ = [
     "ContractSource",
     "EvccPnCState",
-    "Iso2SeccPnC",
     "PnCRefusal",
     "SeccPnCState",
     "chain_code",
-    "credentials_from_pki",
-    "secc_pnc2_from_pki",
+    "ProvisioningSettings",
 ]
 
 
@@ -90,7 +98,8 @@ class PnCRefusal(Exception):
 
 
 def chain_code(exc: CertificateChainError) -> RC:
-    """The -2 response code for a refused certificate chain (``facts.codes.ISO2_CHAIN_CODES``)."""
+    """The -2 response code for a refused certificate chain (``facts.codes.ISO2_CHAIN_CODES``): the
+    SECC core's PaymentDetails and this module's provisioning checks answer alike."""
     return ISO2_CHAIN_CODES.get(exc.reason.value, RC.FAILED_CERT_CHAIN_ERROR)
 
 
@@ -149,77 +158,14 @@ chain (leaf first, root excluded) and its private key."""
 
 
 @dataclass
-class Iso2SeccPnC:
-    """SECC settings of -2 Plug & Charge (offered over TLS only).
-
-    ``mo_roots``: MO roots trusted for contract chains (None: the chain is left to the backend,
-    only the signatures are checked here).  ``cps_chain`` / ``cps_key`` / ``contracts``: with
-    all three the SECC answers CertificateInstallation / CertificateUpdate (else
-    FAILED_NoCertificateAvailable).  ``receipt_after_loops``: set ReceiptRequired once, in the
-    charge-loop response after this many loops (None: never)."""
-
-    mo_roots: Sequence[x509.Certificate] | None = field(default=None, repr=False)
-    cps_chain: Sequence[x509.Certificate] = field(default=(), repr=False)
-    cps_key: ec.EllipticCurvePrivateKey | None = field(default=None, repr=False)
-    contracts: ContractSource | None = field(default=None, repr=False)
-    crls: Sequence[x509.CertificateRevocationList] = field(default=(), repr=False)
-    ocsp_responses: Sequence[Any] = field(default=(), repr=False)
-    receipt_after_loops: int | None = 2
-    clock: Callable[[], dt.datetime] | None = None
-
-
-@dataclass
 class SeccPnCState:
     """What one SECC session knows of its PnC exchange."""
 
-    emaid: str | None = None
-    contract: list[x509.Certificate] = field(default_factory=list, repr=False)
-    challenge: bytes | None = None
-    authorized: bool = False
-    receipt_pending: bool = False
-    receipts: int = 0
     installed: int = 0
-
-    # ---- PaymentDetails
-
-    def payment_details(self, cfg: Iso2SeccPnC, req: m2.PaymentDetailsReq, time_stamp: int) -> m2.PaymentDetailsRes:
-        chain = chain_of(req.contract_signature_cert_chain)
-        try:
-            cn = emaid_from_certificate(chain[0])
-        except CertificateChainError as exc:
-            raise PnCRefusal(RC.FAILED_CERT_CHAIN_ERROR, str(exc)) from None
-        if not _same_emaid(cn, req.e_ma_id):
-            raise PnCRefusal(RC.FAILED_CERT_CHAIN_ERROR, f"eMAID {req.e_ma_id} is not the contract certificate's ({cn})")
-        if cfg.mo_roots is not None:
-            _verify_chain(chain, cfg.mo_roots, Purpose.CONTRACT, cfg.crls, cfg.ocsp_responses)
-        self.emaid, self.contract = req.e_ma_id, chain
-        self.challenge = secrets.token_bytes(16)
-        return m2.PaymentDetailsRes(response_code=RC.OK, gen_challenge=self.challenge, evse_time_stamp=time_stamp)
-
-    # ---- Authorization
-
-    def authorize(self, msg: m2.V2GMessage) -> None:
-        """Check a PnC AuthorizationReq; a poll after a verified one may come unsigned."""
-        req = msg.body.body_element
-        if self.authorized and msg.header.signature is None:
-            return
-        if not self.contract or self.challenge is None:
-            raise PnCRefusal(RC.FAILED_SEQUENCE_ERROR, "PnC AuthorizationReq before PaymentDetails")
-        assert isinstance(req, m2.AuthorizationReq)
-        if req.gen_challenge is None or not req.id:
-            raise PnCRefusal(RC.FAILED_CHALLENGE_INVALID if req.gen_challenge is None else RC.FAILED_SIGNATURE_ERROR,
-                             "PnC AuthorizationReq without GenChallenge / Id")
-        try:
-            pnc2.verify_authorization_req(msg, self.contract[0], self.challenge)
-        except pnc2.ChallengeMismatch as exc:
-            raise PnCRefusal(RC.FAILED_CHALLENGE_INVALID, str(exc)) from None
-        except xmldsig.SignatureError as exc:
-            raise PnCRefusal(RC.FAILED_SIGNATURE_ERROR, str(exc)) from None
-        self.authorized = True
 
     # ---- CertificateInstallation / CertificateUpdate
 
-    def certificate_installation(self, cfg: Iso2SeccPnC, msg: m2.V2GMessage) -> tuple[m2.CertificateInstallationRes, Signature]:
+    def certificate_installation(self, cfg: ProvisioningSettings, msg: m2.V2GMessage) -> tuple[m2.CertificateInstallationRes, Signature]:
         req = msg.body.body_element
         assert isinstance(req, m2.CertificateInstallationReq)
         try:
@@ -227,18 +173,17 @@ class SeccPnCState:
         except ValueError as exc:
             raise PnCRefusal(RC.FAILED_CERT_CHAIN_ERROR, f"unreadable OEM provisioning certificate: {exc}") from None
         self._check_signed(msg, req, oem)
-        now = (cfg.clock or (lambda: dt.datetime.now(dt.UTC)))()
+        now = dt.datetime.now(dt.UTC)
         if not oem.not_valid_before_utc <= now <= oem.not_valid_after_utc:
             raise PnCRefusal(RC.FAILED_CERTIFICATE_EXPIRED, "OEM provisioning certificate not valid now")
         return self._deliver(cfg, oem, m2.CertificateInstallationRes)  # type: ignore[return-value]
 
-    def certificate_update(self, cfg: Iso2SeccPnC, msg: m2.V2GMessage) -> tuple[m2.CertificateUpdateRes, Signature]:
+    def certificate_update(self, cfg: ProvisioningSettings, msg: m2.V2GMessage) -> tuple[m2.CertificateUpdateRes, Signature]:
         req = msg.body.body_element
         assert isinstance(req, m2.CertificateUpdateReq)
         chain = chain_of(req.contract_signature_cert_chain)
         self._check_signed(msg, req, chain[0])
-        if cfg.mo_roots is not None:
-            _verify_chain(chain, cfg.mo_roots, Purpose.CONTRACT, cfg.crls, cfg.ocsp_responses)
+        _verify_chain(chain, cfg.mo_roots, Purpose.CONTRACT, cfg.crls, cfg.ocsp_responses)
         return self._deliver(cfg, chain[0], m2.CertificateUpdateRes)  # type: ignore[return-value]
 
     @staticmethod
@@ -250,7 +195,7 @@ class SeccPnCState:
         except xmldsig.SignatureError as exc:
             raise PnCRefusal(RC.FAILED_SIGNATURE_ERROR, str(exc)) from None
 
-    def _deliver(self, cfg: Iso2SeccPnC, recipient: x509.Certificate, cls: Any) -> tuple[Any, Signature]:
+    def _deliver(self, cfg: ProvisioningSettings, recipient: x509.Certificate, cls: Any) -> tuple[Any, Signature]:
         if cfg.contracts is None or cfg.cps_key is None or not cfg.cps_chain:
             raise PnCRefusal(RC.FAILED_NO_CERTIFICATE_AVAILABLE, "no certificate provisioning service")
         chain, key = cfg.contracts(recipient)
@@ -270,33 +215,6 @@ class SeccPnCState:
         self.installed += 1
         return res, pnc2.sign_elements(_delivery_parts(res), cfg.cps_key)
 
-    # ---- MeteringReceipt
-
-    def receipt_required(self, cfg: Iso2SeccPnC, loops: int) -> bool:
-        """Ask for the signed meter reading once, after ``receipt_after_loops`` loops."""
-        if not self.authorized or cfg.receipt_after_loops is None or self.receipts or self.receipt_pending:
-            return False
-        if loops >= cfg.receipt_after_loops:
-            self.receipt_pending = True
-            return True
-        return False
-
-    def metering_receipt(self, msg: m2.V2GMessage, session_id: bytes) -> None:
-        req = msg.body.body_element
-        assert isinstance(req, m2.MeteringReceiptReq)
-        if not self.receipt_pending:
-            raise PnCRefusal(RC.FAILED_SEQUENCE_ERROR, "MeteringReceiptReq without ReceiptRequired")
-        if bytes(req.session_id) != session_id:
-            raise PnCRefusal(RC.FAILED_METERING_SIGNATURE_NOT_VALID, "MeteringReceiptReq of another session")
-        if msg.header.signature is None or not req.id:
-            raise PnCRefusal(RC.FAILED_METERING_SIGNATURE_NOT_VALID, "MeteringReceiptReq without a signature")
-        try:
-            pnc2.verify_elements(msg.header.signature, [req], self.contract[0], required_ids=[req.id])
-        except xmldsig.SignatureError as exc:
-            raise PnCRefusal(RC.FAILED_METERING_SIGNATURE_NOT_VALID, str(exc)) from None
-        self.receipt_pending = False
-        self.receipts += 1
-
 
 # --------------------------------------------------------------------------- EVCC side
 
@@ -307,11 +225,8 @@ class EvccPnCState:
 
     contract: ContractCredentials | None = field(default=None, repr=False)
     provisioning: ProvisioningCredentials | None = field(default=None, repr=False)
-    challenge: bytes | None = None
     installed: bool = False
     updated: bool = False
-    receipt: m2.MeterInfo | None = None
-    receipts: int = 0
 
     def installation_req(self) -> tuple[m2.CertificateInstallationReq, Signature]:
         prov = self.provisioning
@@ -370,76 +285,3 @@ class EvccPnCState:
         self.contract, self.installed = ContractCredentials(tuple(contract), key), True
         self.updated = self.updated or update
         return self.contract
-
-    def payment_details_req(self) -> m2.PaymentDetailsReq:
-        assert self.contract is not None
-        return m2.PaymentDetailsReq(e_ma_id=self.contract.emaid, contract_signature_cert_chain=chain_element(self.contract.chain))
-
-    def authorization_req(self) -> tuple[m2.AuthorizationReq, Signature]:
-        assert self.contract is not None and self.challenge is not None
-        req = m2.AuthorizationReq(id="ID1", gen_challenge=self.challenge)
-        return req, pnc2.sign_elements([req], self.contract.key)  # type: ignore[arg-type]
-
-    def metering_receipt_req(self, session_id: bytes, tuple_id: int | None) -> tuple[m2.MeteringReceiptReq, Signature]:
-        assert self.contract is not None and self.receipt is not None
-        req = m2.MeteringReceiptReq(session_id=session_id, sa_schedule_tuple_id=tuple_id, meter_info=self.receipt, id="ID2")
-        self.receipt = None
-        self.receipts += 1
-        return req, pnc2.sign_elements([req], self.contract.key)  # type: ignore[arg-type]
-
-
-# --------------------------------------------------------------------------- lab PKIs (ours and Josev's)
-
-
-def _cert(pki: Path, name: str) -> x509.Certificate:
-    return x509.load_pem_x509_certificate((pki / "certs" / f"{name}Cert.pem").read_bytes())
-
-
-def _key(pki: Path, name: str) -> ec.EllipticCurvePrivateKey:
-    data = (pki / "private_keys" / f"{name}.key").read_bytes()
-    pw_file = pki / "private_keys" / f"{name}Password.txt"
-    pw = pw_file.read_bytes().strip() if pw_file.exists() else None
-    key = serialization.load_pem_private_key(data, pw)
-    assert isinstance(key, ec.EllipticCurvePrivateKey), name
-    return key
-
-
-def credentials_from_pki(pki: str | Path) -> tuple[ContractCredentials, ProvisioningCredentials]:
-    """The EV's -2 contract and provisioning credentials of a P-256 lab PKI (``pki create
-    --profile iso2``, or Josev's: same file names, key passwords in ``*Password.txt``)."""
-    d = Path(pki)
-    contract = ContractCredentials((_cert(d, "contractLeaf"), _cert(d, "moSubCA2"), _cert(d, "moSubCA1")),
-                                   _key(d, "contractLeaf"))
-    prov = ProvisioningCredentials(
-        oem_chain=(_cert(d, "oemLeaf"), _cert(d, "oemSubCA2"), _cert(d, "oemSubCA1")), oem_key=_key(d, "oemLeaf"),
-        v2g_roots=(_cert(d, "v2gRootCA"),), mo_roots=(_cert(d, "moRootCA"),))
-    return contract, prov
-
-
-def secc_pnc2_from_pki(pki: str | Path, *, fresh: bool = True, **kw: Any) -> Iso2SeccPnC:
-    """SECC -2 PnC from a P-256 lab PKI: its MO root, its CPS chain as the certificate
-    provisioning service; ``fresh``: each installation issues a new contract certificate (new
-    key, the PKI's eMAID) from MO Sub-CA 2 when its key is readable, else the PKI's contract."""
-    d = Path(pki)
-    contract_chain = [_cert(d, "contractLeaf"), _cert(d, "moSubCA2"), _cert(d, "moSubCA1")]
-    contract_key = _key(d, "contractLeaf")
-    issuer: Any = None
-    if fresh:
-        try:
-            from iso15118.security.pki import IssuedCert
-
-            issuer = IssuedCert(_cert(d, "moSubCA2"), _key(d, "moSubCA2"))
-        except (TypeError, ValueError, OSError):
-            issuer = None
-
-    def contracts(recipient: x509.Certificate) -> tuple[list[x509.Certificate], ec.EllipticCurvePrivateKey]:
-        if issuer is None:
-            return contract_chain, contract_key
-        key = ec.generate_private_key(ec.SECP256R1())
-        leaf = issue_certificate(cn=emaid_from_certificate(contract_chain[0]), dc="MO", profile=Profile.CONTRACT,
-                                 key=key, issuer=issuer, days=730)
-        return [leaf, *contract_chain[1:]], key
-
-    return Iso2SeccPnC(mo_roots=[_cert(d, "moRootCA")], cps_chain=[_cert(d, "cpsLeaf"), _cert(d, "cpsSubCA2"),
-                                                                    _cert(d, "cpsSubCA1")],
-                       cps_key=_key(d, "cpsLeaf"), contracts=contracts, **kw)

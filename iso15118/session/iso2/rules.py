@@ -142,7 +142,7 @@ class State(str, enum.Enum):
     SERVICE_DETAIL = "ServiceDetail"
     PAYMENT_SELECTED = "PaymentServiceSelection"
     CERTIFICATE = "CertificateInstallation"
-    """Contract installed or updated (PnC, before PaymentDetails)."""
+    """Contract installed or updated (PnC, before PaymentDetails; session/iso2/pnc.py)."""
     PAYMENT_DETAILS = "PaymentDetails"
     AUTHORIZATION_ONGOING = "AuthorizationOngoing"
     AUTHORIZED = "Authorized"
@@ -190,12 +190,13 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(S.SERVICE_DETAIL, "ServiceDetailReq", O.OK, S.SERVICE_DETAIL),
     Transition(S.SERVICE_DISCOVERY, "PaymentServiceSelectionReq", O.OK, S.PAYMENT_SELECTED),
     Transition(S.SERVICE_DETAIL, "PaymentServiceSelectionReq", O.OK, S.PAYMENT_SELECTED),
-    # Plug & Charge (Contract, over TLS): certificate installation / update, then PaymentDetails
-    # (contract chain -> GenChallenge); which payment needs which step the SECC core checks
+    # PnC (Contract): the contract chain first, for a GenChallenge
+    Transition(S.PAYMENT_SELECTED, "PaymentDetailsReq", O.OK, S.PAYMENT_DETAILS),
+    # PnC: CertificateInstallation / CertificateUpdate (at most one) before PaymentDetails
     *(Transition(S.PAYMENT_SELECTED, r, O.OK, S.CERTIFICATE) for r in ("CertificateInstallationReq", "CertificateUpdateReq")),
-    *(Transition(st, "PaymentDetailsReq", O.OK, S.PAYMENT_DETAILS) for st in (S.PAYMENT_SELECTED, S.CERTIFICATE)),
-    # identification (EIM after PaymentServiceSelection, PnC after PaymentDetails): a poll while
-    # the SECC says Ongoing
+    Transition(S.CERTIFICATE, "PaymentDetailsReq", O.OK, S.PAYMENT_DETAILS),
+    # identification: EIM right after the selection, PnC after PaymentDetails (the first
+    # AuthorizationReq signed); a poll while the SECC says Ongoing
     *(
         Transition(st, "AuthorizationReq", out, nxt)
         for st in (S.PAYMENT_SELECTED, S.PAYMENT_DETAILS, S.AUTHORIZATION_ONGOING)
@@ -225,7 +226,8 @@ TRANSITIONS: tuple[Transition, ...] = (
     # charge loops
     Transition(S.CHARGING, "ChargingStatusReq", O.OK, S.CHARGING, Family.AC),
     Transition(S.CHARGING, "CurrentDemandReq", O.OK, S.CHARGING, Family.DC),
-    # PnC: the signed meter reading the SECC asked for with ReceiptRequired
+    # PnC: a signed MeteringReceipt when the loop response said ReceiptRequired (the SECC
+    # accepts nothing else then, and nothing of the kind otherwise)
     Transition(S.CHARGING, "MeteringReceiptReq", O.OK, S.CHARGING),
     # renegotiation: ChargeParameterDiscovery again (polled while Ongoing)
     Transition(S.RENEGOTIATING, _CPD, O.FINISHED, S.RENEGOTIATED),

@@ -27,11 +27,23 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from cryptography import x509
+
 from iso15118.exi.errors import ExiError
 from iso15118.facts.namespaces import Family
 from iso15118.facts.payload import PayloadType
 from iso15118.messages import MessageValidationError
 from iso15118.messages import iso2 as m2
+from iso15118.security import pnc2
+from iso15118.security.algorithms import ISO2_POLICY
+from iso15118.security.validation import (
+    CertificateChainError,
+    Purpose,
+    emaid_from_certificate,
+    normalize_emaid,
+    validate_chain,
+)
+from iso15118.security.xmldsig import SignatureError
 from iso15118.session.controller import (
     AuthorizationDecision,
     EnergyRequest,
@@ -46,7 +58,7 @@ from iso15118.session.controller import (
 from iso15118.session.events import Event, MessageReceived, PowerChanged, ProtocolError, SendMessage, SessionEnded, StateChanged
 from iso15118.session.iso2 import parts as p
 from iso15118.session.iso2 import rules
-from iso15118.session.iso2.pnc import Iso2SeccPnC, PnCRefusal, SeccPnCState
+from iso15118.session.iso2.pnc import PnCRefusal, SeccPnCState, chain_code
 from iso15118.session.iso2.rules import State
 from iso15118.session.secc import SessionStore
 from iso15118.session.services import ControlMode, EnergyService
@@ -66,6 +78,31 @@ _NOTE = {
 """-20 notification kinds (the controllers' vocabulary) -> -2 EVSENotification."""
 
 
+@dataclass(frozen=True)
+class Iso2SeccPnC:
+    """-2 Plug & Charge on the SECC: the MO roots a contract chain must lead to (DIN/-2 digest
+    §3.4).  PnC (``Contract``) is offered only over TLS."""
+
+    mo_roots: tuple[x509.Certificate, ...]
+    contract_purpose: Purpose = Purpose.CONTRACT
+    max_intermediates: int = 2
+    receipt_after_loops: int | None = 2
+    """Ask for a signed MeteringReceipt (ReceiptRequired=true) in this charge-loop response of a PnC
+    session, once; None: never."""
+    crls: tuple[x509.CertificateRevocationList, ...] = ()
+    """CRLs checked for contract chains (listed: FAILED_CertificateRevoked)."""
+    ocsp_responses: tuple[Any, ...] = ()
+    """OCSP responses checked for contract chains."""
+    cps_chain: tuple[x509.Certificate, ...] = ()
+    """The certificate provisioning service (SAProvisioningCertificateChain, leaf first): with
+    ``cps_key`` and ``contracts`` the SECC answers CertificateInstallation / CertificateUpdate
+    (``iso2/pnc.py``), else FAILED_NoCertificateAvailable."""
+    cps_key: Any = None
+    contracts: Any = None
+    """``(recipient certificate) -> (contract chain leaf first, its P-256 key)``: the CPS's contract
+    source (``iso2.pnc.secc_pnc2_from_pki`` builds one from a lab PKI)."""
+
+
 @dataclass
 class Iso2SeccConfig:
     """Behaviour switches of the -2 SECC core."""
@@ -80,7 +117,7 @@ class Iso2SeccConfig:
     schedule_duration: int = 86400
     """PMaxSchedule coverage without DepartureTime ([V2G2-304] per the digest: at least 24 h)."""
     pnc: Iso2SeccPnC | None = None
-    """Plug & Charge (Contract payment, offered over TLS only): :mod:`iso15118.session.iso2.pnc`."""
+    """Plug & Charge (PaymentDetails, signed AuthorizationReq); None: EIM only."""
 
 
 class Iso2SeccSession:
@@ -116,6 +153,16 @@ class Iso2SeccSession:
         self.schedule: ScheduleOffer | None = None
         self.tuple_id: int | None = None
         self.ev_limits: EVLimits | None = None
+        self.contract_certificate: x509.Certificate | None = None
+        self._gen_challenge: bytes | None = None
+        self._msg: m2.V2GMessage | None = None
+        self._receipt_meter: m2.MeterInfo | None = None
+        """The MeterInfo the EV must sign next (ReceiptRequired sent), else None."""
+        self._receipt_asked = False
+        self.metering_receipts = 0
+        self.provisioning = SeccPnCState()
+        """CertificateInstallation / CertificateUpdate (``iso2/pnc.py``)."""
+        self._signature: Any = None
         self.resumed = False
         self.power_on = False
         """The contactors are closed (PowerDelivery Start answered OK, no Stop since)."""
@@ -132,19 +179,13 @@ class Iso2SeccSession:
         self._ongoing_since: float | None = None
         self._notification: Notification | None = None
         self._events: list[Event] = []
-        self.pnc_state = SeccPnCState()
-        self._msg: m2.V2GMessage | None = None
-        self._signature: Any = None
         self._handlers: dict[str, Callable[[Any, float], Any]] = {
             "SessionSetupReq": self._on_session_setup,
             "ServiceDiscoveryReq": self._on_service_discovery,
             "ServiceDetailReq": self._on_service_detail,
             "PaymentServiceSelectionReq": self._on_payment_selection,
-            "AuthorizationReq": self._on_authorization,
             "PaymentDetailsReq": self._on_payment_details,
-            "CertificateInstallationReq": self._on_certificate_installation,
-            "CertificateUpdateReq": self._on_certificate_update,
-            "MeteringReceiptReq": self._on_metering_receipt,
+            "AuthorizationReq": self._on_authorization,
             "ChargeParameterDiscoveryReq": self._on_cpd,
             "CableCheckReq": self._on_cable_check,
             "PreChargeReq": self._on_pre_charge,
@@ -152,6 +193,9 @@ class Iso2SeccSession:
             "ChargingStatusReq": self._on_charging_status,
             "CurrentDemandReq": self._on_current_demand,
             "WeldingDetectionReq": self._on_welding_detection,
+            "MeteringReceiptReq": self._on_metering_receipt,
+            "CertificateInstallationReq": self._on_certificate_installation,
+            "CertificateUpdateReq": self._on_certificate_update,
             "SessionStopReq": self._on_session_stop,
         }
 
@@ -197,13 +241,16 @@ class Iso2SeccSession:
             return self._fail(now, name, RC.FAILED_UNKNOWN_SESSION, f"SessionID {msg.header.session_id.hex()}")
         if not rules.accepts(self.state, name, self.family):
             return self._fail(now, name, RC.FAILED_SEQUENCE_ERROR, f"{name} not allowed in {self.state.value}")
+        if (self._receipt_meter is not None) != (name == "MeteringReceiptReq"):  # [V2G2-795] per EVerest
+            why = "MeteringReceiptReq expected" if self._receipt_meter is not None else "no MeteringReceipt was asked for"
+            return self._fail(now, name, RC.FAILED_SEQUENCE_ERROR, f"{name}: {why}")
         early = rules.request_outcome(body)
         if early is not None:
             try:
                 rules.next_state(self.state, name, early, self.family)
             except KeyError as exc:
                 return self._fail(now, name, RC.FAILED_SEQUENCE_ERROR, str(exc))
-        self._msg = msg  # the PnC handlers read the header's Signature
+        self._msg = msg  # the whole message: the header's SessionID and Signature
         try:
             res = self._handlers[name](body if name != "SessionSetupReq" else msg, now)
         except (_Failed, PnCRefusal) as exc:
@@ -220,7 +267,7 @@ class Iso2SeccSession:
         self._deadline_reason = f"no request within {self.config.timers.secc_sequence} s after {after}"
 
     def _send(self, body: Any) -> list[Event]:
-        signature, self._signature = self._signature, None  # a PnC response's ds:Signature
+        signature, self._signature = self._signature, None  # a CertificateInstallation/UpdateRes' ds:Signature
         payload = p.encode_message(self.session_id, body, signature if not rules.is_failure(body) else None)
         self.tx += 1
         return [SendMessage(int(PayloadType.EXI_ENCODED), payload, body)]
@@ -325,7 +372,7 @@ class Iso2SeccSession:
     def _payments(self) -> list[m2.PaymentOption]:
         if self._resume is not None:
             return [m2.PaymentOption(str(self._resume.extra.get("payment", m2.PaymentOption.EXTERNAL_PAYMENT)))]
-        if self.tls and self.config.pnc is not None:  # Contract (PnC) only over TLS
+        if self.tls and self.config.pnc is not None:  # Contract only over TLS (digest §3.3)
             return [m2.PaymentOption.CONTRACT, m2.PaymentOption.EXTERNAL_PAYMENT]
         return [m2.PaymentOption.EXTERNAL_PAYMENT]
 
@@ -359,23 +406,61 @@ class Iso2SeccSession:
         self.payment = req.selected_payment_option
         return m2.PaymentServiceSelectionRes(response_code=RC.OK)
 
+    def _on_payment_details(self, req: m2.PaymentDetailsReq, now: float) -> m2.PaymentDetailsRes:
+        pnc = self.config.pnc
+        if self.payment is not m2.PaymentOption.CONTRACT or pnc is None:
+            raise _Failed(RC.FAILED_SEQUENCE_ERROR, "PaymentDetailsReq without the Contract payment option")
+        chain = req.contract_signature_cert_chain
+        subs = list(chain.sub_certificates.certificate) if chain.sub_certificates is not None else []
+        try:
+            leaf = x509.load_der_x509_certificate(chain.certificate)
+            validate_chain(leaf, subs, list(pnc.mo_roots), purpose=pnc.contract_purpose, policy=ISO2_POLICY,
+                           max_intermediates=pnc.max_intermediates, crls=pnc.crls, ocsp=pnc.ocsp_responses)
+            emaid = emaid_from_certificate(leaf, check_domain=False)
+        except CertificateChainError as exc:
+            raise _Failed(_chain_code(exc), f"contract chain: {exc}") from None
+        except ValueError as exc:
+            raise _Failed(RC.FAILED_CERT_CHAIN_ERROR, f"contract certificate: {exc}") from None
+        if normalize_emaid(emaid) != normalize_emaid(req.e_ma_id):
+            raise _Failed(RC.FAILED_CERT_CHAIN_ERROR, f"eMAID {req.e_ma_id} is not the certificate's {emaid}")
+        self.contract_certificate, self.emaid = leaf, emaid
+        self._gen_challenge = secrets.token_bytes(16)  # [V2G2-697]: 16 fresh random bytes
+        return m2.PaymentDetailsRes(response_code=RC.OK, gen_challenge=self._gen_challenge,
+                                    evse_time_stamp=int(self._clock()))
+
+    def _pnc_decision(self, now: float) -> AuthorizationDecision:
+        hook = getattr(self.controller, "authorize_contract", None)
+        if hook is None:
+            return self.controller.authorize(now)
+        return hook(now, self.emaid, self.contract_certificate)  # type: ignore[no-any-return]
+
     def _on_authorization(self, req: m2.AuthorizationReq, now: float) -> m2.AuthorizationRes:
-        pnc = self.payment is m2.PaymentOption.CONTRACT
-        if pnc:
-            assert self._msg is not None
-            self.pnc_state.authorize(self._msg)
-        # EIM: an Id or GenChallenge the EV adds anyway is ignored (nothing was challenged)
-        decision = self.controller.authorize(now)
+        if self.payment is m2.PaymentOption.CONTRACT:
+            if self.state is State.PAYMENT_SELECTED:
+                raise _Failed(RC.FAILED_SEQUENCE_ERROR, "PnC: AuthorizationReq before PaymentDetailsReq")
+            if self.state is State.PAYMENT_DETAILS:  # the first one: signed, with our challenge
+                assert self._msg is not None and self.contract_certificate is not None and self._gen_challenge is not None
+                try:
+                    pnc2.verify_authorization_req(self._msg, self.contract_certificate, self._gen_challenge)
+                except pnc2.ChallengeMismatch as exc:
+                    raise _Failed(RC.FAILED_CHALLENGE_INVALID, str(exc)) from None
+                except SignatureError as exc:
+                    raise _Failed(RC.FAILED_SIGNATURE_ERROR, str(exc)) from None
+            decision = self._pnc_decision(now)
+        else:
+            decision = self.controller.authorize(now)
+        return self._authorization_res(now, decision)
+
+    def _authorization_res(self, now: float, decision: AuthorizationDecision) -> m2.AuthorizationRes:
         if decision is AuthorizationDecision.REJECTED:
-            raise _Failed(RC.FAILED, f"{'PnC' if pnc else 'EIM'} authorization rejected")
+            raise _Failed(RC.FAILED, f"{'contract' if self.payment is m2.PaymentOption.CONTRACT else 'EIM'} authorization rejected")
         if decision is AuthorizationDecision.PENDING:
-            self._ongoing(now, self.config.timers.secc_authorization_ongoing, "EIM authorization")
-            return m2.AuthorizationRes(response_code=RC.OK,
-                                       evse_processing=m2.EVSEProcessing.ONGOING_WAITING_FOR_CUSTOMER_INTERACTION)
+            self._ongoing(now, self.config.timers.secc_authorization_ongoing, "authorization")
+            waiting = (m2.EVSEProcessing.ONGOING if self.payment is m2.PaymentOption.CONTRACT  # the backend decides
+                       else m2.EVSEProcessing.ONGOING_WAITING_FOR_CUSTOMER_INTERACTION)  # RFID, app ([V2G2-854])
+            return m2.AuthorizationRes(response_code=RC.OK, evse_processing=waiting)
         self._ongoing_since = None
-        self.authorization = "PnC" if pnc else "EIM"
-        if pnc:
-            self.emaid = self.pnc_state.emaid
+        self.authorization = "PnC" if self.payment is m2.PaymentOption.CONTRACT else "EIM"
         return m2.AuthorizationRes(response_code=RC.OK, evse_processing=m2.EVSEProcessing.FINISHED)
 
     def _on_cpd(self, req: m2.ChargeParameterDiscoveryReq, now: float) -> m2.ChargeParameterDiscoveryRes:
@@ -493,6 +578,29 @@ class Iso2SeccSession:
     def _meter(self, r: Any) -> m2.MeterInfo:
         return m2.MeterInfo(meter_id=self.evse_id[:32], meter_reading=int(r.charged_wh), t_meter=int(self._clock()))
 
+    def _receipt(self, meter: m2.MeterInfo) -> bool:
+        """ReceiptRequired of this loop response: true once, in a PnC session ([V2G2-691]: never for EIM)."""
+        pnc = self.config.pnc
+        if (self.authorization != "PnC" or pnc is None or pnc.receipt_after_loops is None or self._receipt_asked
+                or self.loops < pnc.receipt_after_loops):
+            return False
+        self._receipt_asked, self._receipt_meter = True, meter
+        return True
+
+    def _on_metering_receipt(self, req: m2.MeteringReceiptReq, now: float) -> m2.MeteringReceiptRes:
+        expected, self._receipt_meter = self._receipt_meter, None
+        assert expected is not None and self._msg is not None and self.contract_certificate is not None
+        if req.session_id != self.session_id or req.meter_info != expected or not req.id:
+            raise _Failed(RC.FAILED_METERING_SIGNATURE_NOT_VALID, "MeteringReceiptReq does not hold the MeterInfo we sent")
+        if self._msg.header.signature is None:
+            raise _Failed(RC.FAILED_METERING_SIGNATURE_NOT_VALID, "MeteringReceiptReq without a signature")
+        try:
+            pnc2.verify_elements(self._msg.header.signature, [req], self.contract_certificate, required_ids=[req.id])
+        except SignatureError as exc:
+            raise _Failed(RC.FAILED_METERING_SIGNATURE_NOT_VALID, str(exc)) from None
+        self.metering_receipts += 1
+        return m2.MeteringReceiptRes(response_code=RC.OK, evse_status=p.evse_status(self.family))
+
     def _on_charging_status(self, req: m2.ChargingStatusReq, now: float) -> m2.ChargingStatusRes:
         assert self.ev_limits is not None and self.service is not None
         lim = self.controller.limits(now, self.service)
@@ -502,10 +610,10 @@ class Iso2SeccSession:
         r = self._loop(now, status)
         self._events.append(PowerChanged(r.target_power, r.present_voltage, r.present_current, None, r.charged_wh,
                                          r.discharged_wh))
+        meter = self._meter(r)
         return m2.ChargingStatusRes(
             response_code=RC.OK, evse_id=self.evse_id, sa_schedule_tuple_id=self.tuple_id or 1,
-            evse_max_current=p.pv(lim.max_charge_current, "A"), meter_info=self._meter(r),
-            receipt_required=self._receipt_required(),
+            evse_max_current=p.pv(lim.max_charge_current, "A"), meter_info=meter, receipt_required=self._receipt(meter),
             ac_evse_status=self._loop_status(now),  # type: ignore[arg-type]
         )
 
@@ -527,6 +635,7 @@ class Iso2SeccSession:
                                          r.discharged_wh))
         st = self._loop_status(now)
         assert isinstance(st, m2.DCEVSEStatus)
+        meter = self._meter(r)
         return m2.CurrentDemandRes(
             response_code=RC.OK, dc_evse_status=st,
             evse_present_voltage=p.pv(r.present_voltage, "V"), evse_present_current=p.pv(max(D0, r.present_current), "A"),
@@ -535,8 +644,8 @@ class Iso2SeccSession:
             evse_maximum_voltage_limit=p.pv(lim.max_voltage, "V"),
             evse_maximum_current_limit=p.pv(lim.max_charge_current, "A"),
             evse_maximum_power_limit=p.pv(lim.max_charge_power, "W"),
-            evse_id=self.evse_id, sa_schedule_tuple_id=self.tuple_id or 1, meter_info=self._meter(r),
-            receipt_required=self._receipt_required(),
+            evse_id=self.evse_id, sa_schedule_tuple_id=self.tuple_id or 1, meter_info=meter,
+            receipt_required=self._receipt(meter),
         )
 
     def _on_welding_detection(self, req: m2.WeldingDetectionReq, now: float) -> m2.WeldingDetectionRes:
@@ -556,37 +665,23 @@ class Iso2SeccSession:
         return m2.SessionStopRes(response_code=RC.OK)
 
 
-    # ------------------------------------------------------------------ Plug & Charge (iso2.pnc)
+    # ------------------------------------------------------------------ contract provisioning (iso2/pnc.py)
 
-    def _pnc(self, what: str) -> Iso2SeccPnC:
+    def _cps(self, what: str) -> Iso2SeccPnC:
         if self.payment is not m2.PaymentOption.CONTRACT or self.config.pnc is None:
             raise _Failed(RC.FAILED_SEQUENCE_ERROR, f"{what} outside a Contract (PnC) session")
         return self.config.pnc
 
-    def _on_payment_details(self, req: m2.PaymentDetailsReq, now: float) -> m2.PaymentDetailsRes:
-        return self.pnc_state.payment_details(self._pnc("PaymentDetailsReq"), req, int(self._clock()))
-
     def _on_certificate_installation(self, req: Any, now: float) -> m2.CertificateInstallationRes:
         assert self._msg is not None
-        res, self._signature = self.pnc_state.certificate_installation(self._pnc("CertificateInstallationReq"), self._msg)
+        res, self._signature = self.provisioning.certificate_installation(self._cps("CertificateInstallationReq"),
+                                                                          self._msg)
         return res
 
     def _on_certificate_update(self, req: Any, now: float) -> m2.CertificateUpdateRes:
         assert self._msg is not None
-        res, self._signature = self.pnc_state.certificate_update(self._pnc("CertificateUpdateReq"), self._msg)
+        res, self._signature = self.provisioning.certificate_update(self._cps("CertificateUpdateReq"), self._msg)
         return res
-
-    def _on_metering_receipt(self, req: m2.MeteringReceiptReq, now: float) -> m2.MeteringReceiptRes:
-        assert self._msg is not None
-        self._pnc("MeteringReceiptReq")
-        self.pnc_state.metering_receipt(self._msg, self.session_id)
-        return m2.MeteringReceiptRes(response_code=RC.OK, evse_status=p.evse_status(self.family))
-
-    def _receipt_required(self) -> bool:
-        """ReceiptRequired of a charge-loop response: once per PnC session (``receipt_after_loops``)."""
-        if self.payment is not m2.PaymentOption.CONTRACT or self.config.pnc is None:
-            return False
-        return self.pnc_state.receipt_required(self.config.pnc, self.loops)
 
 
 def service_for(family: Family, controller: EVSEController) -> EnergyService:
@@ -599,6 +694,12 @@ def service_for(family: Family, controller: EVSEController) -> EnergyService:
     return next((s for s in services if s.family is family), plain)
 
 
+def _chain_code(exc: CertificateChainError) -> RC:
+    """The -2 code of a refused contract chain (DIN/-2 digest §3.4; ``facts.codes.ISO2_CHAIN_CODES``:
+    also not yet valid is FAILED_CertificateExpired, [V2G2-824] per Josev)."""
+    return chain_code(exc)
+
+
 class _Failed(Exception):
     def __init__(self, code: RC, detail: str) -> None:
         super().__init__(detail)
@@ -606,4 +707,4 @@ class _Failed(Exception):
         self.detail = detail
 
 
-__all__ = ["Iso2SeccConfig", "Iso2SeccSession"]
+__all__ = ["Iso2SeccConfig", "Iso2SeccPnC", "Iso2SeccSession"]
