@@ -15,7 +15,7 @@
 * The command line: ``iso15118 secc/evcc --protocol iso2 --tls --pki <iso2 PKI> --pnc /
   --install-contract``.
 
-EIM over TLS 1.2 with Josev, both ways, is ``test_josev.py``'s (AC).
+PnC with a contract over TLS 1.2 in AC with Josev, both ways, is ``test_josev.py``'s.
 
 Every session must end with SessionStop answered OK on both sides.  The Josev processes of one
 test run in parallel; our side relaxes its message timeouts for Josev's slow SECC as
@@ -231,15 +231,15 @@ def test_our_evcc_against_josev_secc_iso2_tls12(peer_env: dict[str, str], josev_
         contract, prov = credentials_from_pki(josev_pki)
         ctx = evcc_context(josev_pki, iso2=True)
         try:
-            results = [await run_evcc(
-                make_ev("cybertruck-awd", contract=contract), "::1", p_pnc, ctx, protocols=ISO2,
-                config=EvccConfig(timeout_scale=5.0), record_events=True,
-                configs={AppProtocol.ISO2: Iso2EvccConfig(family=Family.DC, max_loops=3, pre_charge_give_up=5,
-                                                          timeout_scale=10.0)})]
-            results.append(await run_evcc(
-                make_ev("cybertruck-awd", provisioning=prov), "::1", p_inst, ctx, protocols=ISO2,
-                config=EvccConfig(timeout_scale=5.0), record_events=True,
-                configs={AppProtocol.ISO2: Iso2EvccConfig(family=Family.AC, max_loops=3, timeout_scale=10.0)}))
+            results = list(await asyncio.gather(
+                run_evcc(make_ev("cybertruck-awd", contract=contract), "::1", p_pnc, ctx, protocols=ISO2,
+                         config=EvccConfig(timeout_scale=5.0), record_events=True,
+                         configs={AppProtocol.ISO2: Iso2EvccConfig(family=Family.DC, max_loops=3, pre_charge_give_up=5,
+                                                                   timeout_scale=10.0)}),
+                run_evcc(make_ev("cybertruck-awd", provisioning=prov), "::1", p_inst, ctx, protocols=ISO2,
+                         config=EvccConfig(timeout_scale=5.0), record_events=True,
+                         configs={AppProtocol.ISO2: Iso2EvccConfig(family=Family.AC, max_loops=3, timeout_scale=10.0)}),
+            ))
             for r, auth in zip(results, ("PnC", "PnC")):
                 print(f"our EVCC -> Josev SECC: ok={r.ok} {r.reason!r} tls={r.tls_version} auth={r.authorization} "
                       f"rx={r.rx} tx={r.tx} {r.duration:.1f}s")
