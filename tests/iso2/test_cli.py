@@ -15,8 +15,10 @@ CMD = [sys.executable, "-m", "iso15118"]
 
 
 @pytest.mark.parametrize("profile,family", [("dc-bidi", "DC")])
-def test_cli_truck_falls_back_to_iso2(tmp_path: Path, profile: str, family: str) -> None:
-    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path), PYTHONUNBUFFERED="1")
+def test_cli_truck_falls_back_to_iso2(profile: str, family: str) -> None:
+    # no TLS, so no PKI: the shared grammar cache stays (a cold one costs seconds per process), and
+    # the EV's timeouts are relaxed: this proves the commands' plumbing, not timing
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
     secc = subprocess.Popen([*CMD, "secc", "--profile", profile, "--port", "0", "--no-tls", "--protocol", "iso2"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
     try:
@@ -24,7 +26,8 @@ def test_cli_truck_falls_back_to_iso2(tmp_path: Path, profile: str, family: str)
         ready = secc.stdout.readline()
         assert ready.startswith("READY none"), ready + (secc.stderr.read() if secc.poll() is not None else "")
         port = ready.rsplit(":", 1)[1].strip()
-        base = [*CMD, "evcc", "--profile", "cybertruck-awd", "--port", port, "--no-tls", "--loops", "3"]
+        base = [*CMD, "evcc", "--profile", "cybertruck-awd", "--port", port, "--no-tls", "--loops", "3",
+                "--timeout-scale", "5"]
         ok = subprocess.run(base, capture_output=True, text=True, env=env, cwd=REPO, timeout=90)
         print(ok.stdout)
         assert ok.returncode == 0 and "PASS" in ok.stdout and "protocol=iso2" in ok.stdout and "loops=3" in ok.stdout, \
