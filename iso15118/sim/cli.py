@@ -82,6 +82,10 @@ def _protocols(args: argparse.Namespace) -> Any:
     from iso15118.session.negotiation import parse_protocols
 
     if not args.protocol:
+        if _iso2_tls(args):  # a -2 lab PKI over TLS: TLS 1.2, where -20 (TLS 1.3 only) cannot run
+            from iso15118.facts.namespaces import AppProtocol
+
+            return (AppProtocol.ISO2,)
         return None
     try:
         return parse_protocols(args.protocol)
@@ -90,14 +94,23 @@ def _protocols(args: argparse.Namespace) -> Any:
 
 
 def _iso2_tls(args: argparse.Namespace) -> bool:
-    """-2 TLS 1.2 contexts (``tls.ISO2``) and -2 PnC: an ISO2 lab PKI, or Josev's P-256 PKI
-    (``--josev-pki``) when only -2 is served / offered (``--protocol iso2``)."""
+    """-2 TLS 1.2 contexts (``tls.ISO2``) and -2 PnC: TLS with an ISO2 lab PKI (``pki create --profile
+    iso2``; then -2 only: -20 needs TLS 1.3), or with Josev's P-256 PKI (``--josev-pki``) when only -2
+    is served / offered (``--protocol iso2``)."""
     from iso15118.facts.namespaces import AppProtocol
+    from iso15118.session.negotiation import parse_protocols
     from iso15118.session.tlsconf import is_iso2_pki
 
-    protocols = _protocols(args)
-    only_iso2 = protocols is not None and set(protocols) == {AppProtocol.ISO2}
-    return bool(args.tls and ((args.josev_pki and only_iso2) or (args.pki and is_iso2_pki(args.pki))))
+    if not getattr(args, "tls", False):
+        return False
+    pki = getattr(args, "pki", None)
+    if getattr(args, "josev_pki", False):
+        try:
+            wanted = parse_protocols(args.protocol) if args.protocol else None
+        except ValueError:
+            return False
+        return wanted is not None and set(wanted) == {AppProtocol.ISO2}
+    return bool(pki and is_iso2_pki(pki))
 
 
 def _iso2_pnc(args: argparse.Namespace, configs: dict[Any, Any], role: str, **kw: Any) -> None:
@@ -127,12 +140,17 @@ def _protocol_configs(args: argparse.Namespace, role: str) -> dict[Any, Any]:
 
 def _iso2_config(args: argparse.Namespace, role: str) -> dict[Any, Any]:
     """-2: the EV's family, loops and relaxed timeouts from the -20 options; for the SECC one
-    configuration (one store of paused -2 sessions) shared by all its connections."""
+    configuration (one store of paused -2 sessions) shared by all its connections, with Plug & Charge
+    (``--pnc``) when its PKI is a -2 one."""
     from iso15118.facts.namespaces import AppProtocol
     from iso15118.session.iso2 import Iso2EvccConfig, Iso2SeccConfig
     from iso15118.session.services import EnergyService
 
     if role == "secc":
+        if getattr(args, "pnc", False) and _iso2_tls(args):
+            from iso15118.session.iso2.lab import secc_pnc2_from_pki
+
+            return {AppProtocol.ISO2: Iso2SeccConfig(pnc=secc_pnc2_from_pki(_pki(args.pki, args.josev_pki)))}
         return {AppProtocol.ISO2: Iso2SeccConfig()}
     service = getattr(args, "service", None)
     return {AppProtocol.ISO2: Iso2EvccConfig(

@@ -42,3 +42,29 @@ def test_cli_truck_falls_back_to_iso2(profile: str, family: str) -> None:
     finally:
         secc.kill()
         secc.wait(10)
+
+
+def test_cli_iso2_pnc_over_tls12(tmp_path: Path) -> None:
+    """A -2 lab PKI makes the commands speak -2 over TLS 1.2 (where -20 cannot run); ``--pnc``: Plug & Charge."""
+    from iso15118.security.pki import PkiProfile, create_pki
+
+    pki = tmp_path / "pki2"
+    create_pki(pki, "secp256r1", profile=PkiProfile.ISO2)
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    secc = subprocess.Popen([*CMD, "secc", "--profile", "wall-connector", "--port", "0", "--pki", str(pki), "--pnc"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
+    try:
+        assert secc.stdout is not None
+        ready = secc.stdout.readline()
+        assert ready.startswith("READY tls"), ready + (secc.stderr.read() if secc.poll() is not None else "")
+        port = ready.rsplit(":", 1)[1].strip()
+        ev = subprocess.run([*CMD, "evcc", "--profile", "cybertruck-awd", "--port", port, "--pki", str(pki), "--pnc",
+                             "--loops", "3", "--timeout-scale", "5"], capture_output=True, text=True, env=env, cwd=REPO, timeout=90)
+        print(ev.stdout)
+        assert ev.returncode == 0 and "PASS" in ev.stdout, ev.stdout + ev.stderr
+        assert "protocol=iso2" in ev.stdout and "tls=TLSv1.2" in ev.stdout and "auth=PnC" in ev.stdout
+        line = secc.stdout.readline().strip()
+        assert line.startswith("SESSION") and " PASS " in line and "auth=PnC" in line and "protocol=iso2" in line, line
+    finally:
+        secc.kill()
+        secc.wait(10)

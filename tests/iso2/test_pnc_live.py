@@ -12,8 +12,7 @@
 * Our EVCC (Josev's contract, Josev's V2G root as anchor) against Josev's SECC (``--tls tls12
   --protocols ISO_15118_2``): DC PnC with the contract, AC PnC after CertificateInstallation from
   Josev's SECC (we check its CPS chain and signature and decrypt the key with the OEM key).
-* The command line: ``iso15118 secc/evcc --protocol iso2 --tls --pki <iso2 PKI> --pnc /
-  --install-contract``.
+* The command line: ``iso15118 secc --pnc`` / ``evcc --install-contract`` with an iso2 PKI over TLS.
 
 PnC with a contract over TLS 1.2 in AC with Josev, both ways, is ``test_josev.py``'s.
 
@@ -284,7 +283,7 @@ def test_cli_iso2_pnc_over_tls12(pki2: Path, tmp_path: Path) -> None:
         ready = secc.stdout.readline()
         assert ready.startswith("READY tls"), ready + (secc.stderr.read() if secc.stderr and secc.poll() is not None else "")
         port = ready.rsplit(":", 1)[1].strip()
-        for how in ("--pnc", "--install-contract"):
+        for how in ("--install-contract",):  # (--pnc with a contract: test_cli.py)
             out = subprocess.run([*cmd, "evcc", "--profile", "cybertruck-awd", "--service", "AC", "--port", port,
                                   "--loops", "3", how, *common], capture_output=True, text=True, env=env, timeout=90)
             print(out.stdout.strip())
