@@ -155,6 +155,7 @@ def _iso2_config(args: argparse.Namespace, role: str) -> dict[Any, Any]:
     service = getattr(args, "service", None)
     return {AppProtocol.ISO2: Iso2EvccConfig(
         family=EnergyService[service].family if service else None,
+        service=EnergyService[service] if service else None,
         max_loops=getattr(args, "loops", None),
         timeout_scale=getattr(args, "timeout_scale", 1.0) or 1.0,
         pre_charge_give_up=getattr(args, "pre_charge_give_up", None),

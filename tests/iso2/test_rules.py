@@ -67,7 +67,7 @@ def test_family_rows(request_: str, family: Family) -> None:
 
 
 def test_charge_loop_and_power_delivery_order() -> None:
-    # (MeteringReceiptReq: PnC, after a loop response with ReceiptRequired; session/iso2/pnc.py)
+    # (MeteringReceiptReq only when the SECC asked for it: the SECC checks that, not the table)
     assert allowed_requests(S.CHARGING, Family.AC) == ["PowerDeliveryReq", "ChargingStatusReq", "MeteringReceiptReq",
                                                        "SessionStopReq"]
     assert allowed_requests(S.CHARGING, Family.DC) == ["PowerDeliveryReq", "CurrentDemandReq", "MeteringReceiptReq",
