@@ -349,9 +349,74 @@ class _Encoder:
             raise ExiEncodeError(f"{el.tag} is not a {'fragment' if doc.fragment else 'global'} element of schema {self.sg.key!r}")
         code, g = hit
         if g is None:
-            raise ExiEncodeError(f"{el.tag} needs the relaxed element fragment grammar, which is not supported")
+            self.w.bits(code, doc.width)
+            self.relaxed(el, doc)
+            return
         self.w.bits(code, doc.width)
         self.element(el, g)
+
+    def relaxed(self, el: Element, doc: DocGrammar) -> None:
+        """A fragment root whose qname is declared with different types (-2: ``eMAID``) under the
+        relaxed element fragment grammar (EXI 8.5.3): ElementFragment_0 holds AT(A_i) for every
+        attribute qname of the schema (sorted), AT(*), SE(F_j) for every fragment root, SE(*), EE
+        and CH [untyped]; ElementFragment_1 the same without attributes.  Encoded here: attributes
+        and character content (an element child raises).  Checked byte for byte against EXIficient."""
+        if el.children:
+            raise ExiEncodeError(f"{el.tag}: element content under the relaxed fragment grammar is not supported")
+        attrs = _schema_attributes(self.sg)
+        index = {qn: i for i, (qn, _) in enumerate(attrs)}
+        m = len(doc.by_qname)
+        n = len(attrs)
+        w0 = (n + m + 4).bit_length()  # n + m + 4 productions + the escape to level 2 (strict = false)
+        w1 = (m + 3).bit_length()
+        w = self.w
+        fmt_attrs: dict[str, D.Datatype] = {}
+        if self.formats is not None:  # the XML writer: the value is untyped text
+            self.formats[id(el)] = (D.UNTYPED, fmt_attrs)
+        for key in sorted(el.attrs, key=_attr_sort_key):
+            qn = _split_key(key)
+            i = index.get(qn)
+            if i is None:
+                raise ExiEncodeError(f"{el.tag}: attribute {key!r} is not declared in schema {self.sg.key!r}")
+            dt = attrs[i][1]
+            fmt_attrs[key] = dt
+            w.bits(i, w0)
+            dt.encode(w, dt.check(_parse_if_text(dt, el.attrs[key]), self.facets))
+        value = el.value
+        if value is not None and value != "":
+            w.bits(n + m + 3, w0)  # CH [untyped value]
+            D.write_string(w, str(value))
+            w.bits(m + 1, w1)  # EE in ElementFragment_1
+        else:
+            w.bits(n + m + 2, w0)  # EE in ElementFragment_0
+
+
+_SCHEMA_ATTRIBUTES: dict[str, list[tuple[tuple[str, str], D.Datatype]]] = {}
+
+
+def _schema_attributes(sg: SchemaGrammars) -> list[tuple[tuple[str, str], D.Datatype]]:
+    """Every attribute qname of the schema's grammars, sorted (local name, then URI), with its
+    datatype (untyped when its uses differ): the A_i of the relaxed fragment grammar."""
+    cached = _SCHEMA_ATTRIBUTES.get(sg.key)
+    if cached is not None:
+        return cached
+    found: dict[tuple[str, str], set[Any]] = {}
+    seen: set[int] = set()
+    todo: list[Any] = [*sg.type_grammars.values(), *sg.global_elements.values()]
+    while todo:
+        g = todo.pop()
+        if g is None or id(g) in seen:
+            continue
+        seen.add(id(g))
+        for st in getattr(g, "states", None) or ():
+            for qn, p in st.at.items():
+                found.setdefault(qn, set()).add(p.dt)
+            for p in st.se.values():
+                todo.append(p.child)
+    out = [(qn, next(iter(dts)) if len(dts) == 1 else D.UNTYPED) for qn, dts in found.items()]
+    out.sort(key=lambda a: (a[0][1], a[0][0]))
+    _SCHEMA_ATTRIBUTES[sg.key] = out
+    return out
 
 
 def _match_wild(prods: list[Any], uri: str) -> Any:

@@ -9,8 +9,8 @@ from iso15118.messages import ResponseCode
 from iso15118.messages.din import ResponseCode as DinResponseCode
 from iso15118.messages.iso2 import ResponseCode as ResponseCodeISO2
 
-__all__ = ["DIN_RESPONSE_CODES", "RESPONSE_CODES", "RESPONSE_CODES_ISO2", "DinResponseCode", "ResponseCode",
-           "ResponseCodeISO2", "is_failure_code"]
+__all__ = ["DIN_RESPONSE_CODES", "ISO2_CHAIN_CODES", "RESPONSE_CODES", "RESPONSE_CODES_ISO2", "DinResponseCode",
+           "ResponseCode", "ResponseCodeISO2", "is_failure_code"]
 
 RESPONSE_CODES: tuple[str, ...] = tuple(c.value for c in ResponseCode)
 """Every value of ``responseCodeType``, in XSD order."""
@@ -21,6 +21,15 @@ RESPONSE_CODES_ISO2: tuple[str, ...] = tuple(c.value for c in ResponseCodeISO2)
 DIN_RESPONSE_CODES: tuple[str, ...] = tuple(c.value for c in DinResponseCode)
 """Every value of DIN's ``responseCodeType``, in XSD order (DIN-only: ``FAILED_EVSEPresentVoltageToLow``,
 ``FAILED_WrongEnergyTransferType`` where -2 says ``...Mode``)."""
+
+ISO2_CHAIN_CODES: dict[str, ResponseCodeISO2] = {
+    "EXPIRED": ResponseCodeISO2.FAILED_CERTIFICATE_EXPIRED,
+    "NOT_YET_VALID": ResponseCodeISO2.FAILED_CERTIFICATE_EXPIRED,
+    "REVOKED": ResponseCodeISO2.FAILED_CERTIFICATE_REVOKED,
+}
+"""-2 Plug & Charge: the code for a refused certificate chain by its reason
+(``security.validation.ChainErrorReason`` value); any other reason is ``FAILED_CertChainError``.
+-2 has no NotYetValid code: a chain not valid now is answered as expired."""
 
 
 def is_failure_code(value: str) -> bool:

@@ -9,7 +9,10 @@ V2G root.  ``josev=True`` builds the compatibility contexts for Josev's P-256 te
 A -2 lab PKI (``iso15118 pki create --profile iso2``; its manifest says ``"profile": "iso2"``)
 gives the ISO 15118-2 contexts instead: TLS 1.2 only, ECDHE-ECDSA-AES128-SHA256 on P-256, the
 SECC presents ``cpoCertChain`` and the EV, which presents no certificate, verifies it against the
-V2G root (:data:`iso15118.security.tls.ISO2`).
+V2G root (:data:`iso15118.security.tls.ISO2`).  ``iso2=True`` asks for those -2 contexts from any
+P-256 PKI of the same layout, e.g. Josev's (``--josev-pki`` with only -2 served or offered): its
+CPO chain as the charger's identity, its V2G root as the EV's anchor, which is what Josev's
+``tls12`` mode does.
 """
 
 from __future__ import annotations
@@ -35,10 +38,11 @@ def is_iso2_pki(pki: str | Path) -> bool:
         return False
 
 
-def secc_context(pki: str | Path, *, josev: bool = False, keylog: str | None = None, **kw: Any) -> ssl.SSLContext:
+def secc_context(pki: str | Path, *, josev: bool = False, iso2: bool = False, keylog: str | None = None,
+                 **kw: Any) -> ssl.SSLContext:
     d = Path(pki)
     certs = d / "certs"
-    if not josev and is_iso2_pki(d):
+    if iso2 or (not josev and is_iso2_pki(d)):
         return server_context(
             certs / "cpoCertChain.pem", d / "private_keys" / "seccLeaf.key", _password(d, "seccLeaf"),
             profile=ISO2, keylog_file=keylog, **kw,
@@ -55,10 +59,11 @@ def secc_context(pki: str | Path, *, josev: bool = False, keylog: str | None = N
     )
 
 
-def evcc_context(pki: str | Path, *, josev: bool = False, keylog: str | None = None, **kw: Any) -> ssl.SSLContext:
+def evcc_context(pki: str | Path, *, josev: bool = False, iso2: bool = False, keylog: str | None = None,
+                 **kw: Any) -> ssl.SSLContext:
     d = Path(pki)
     certs = d / "certs"
-    if not josev and is_iso2_pki(d):
+    if iso2 or (not josev and is_iso2_pki(d)):
         return client_context([certs / "v2gRootCACert.pem"], profile=ISO2, keylog_file=keylog, **kw)
     if josev:
         chain, key, pw = certs / "oemCertChain.pem", d / "private_keys" / "oemLeaf.key", _password(d, "oemLeaf")

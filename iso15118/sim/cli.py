@@ -71,7 +71,9 @@ def _revocation(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _tls_profile_note(args: argparse.Namespace) -> None:
-    if args.tls and args.josev_pki:
+    if args.tls and args.josev_pki and _iso2_tls(args):
+        print("TLS profile: iso15118-2 (TLS 1.2, ECDHE-ECDSA-AES128-SHA256; Josev's P-256 PKI)", file=sys.stderr)
+    elif args.tls and args.josev_pki:
         print("TLS profile: josev-compat (compatibility: P-256 PKI, TLS 1.2-1.3; --josev-pki)", file=sys.stderr)
 
 
@@ -91,6 +93,35 @@ def _protocols(args: argparse.Namespace) -> Any:
         raise SystemExit(str(exc)) from None
 
 
+def _iso2_tls(args: argparse.Namespace) -> bool:
+    """-2 TLS 1.2 contexts (``tls.ISO2``) and -2 PnC: TLS with an ISO2 lab PKI (``pki create --profile
+    iso2``; then -2 only: -20 needs TLS 1.3), or with Josev's P-256 PKI (``--josev-pki``) when only -2
+    is served / offered (``--protocol iso2``)."""
+    from iso15118.facts.namespaces import AppProtocol
+    from iso15118.session.negotiation import parse_protocols
+    from iso15118.session.tlsconf import is_iso2_pki
+
+    if not getattr(args, "tls", False):
+        return False
+    pki = getattr(args, "pki", None)
+    if getattr(args, "josev_pki", False):
+        try:
+            wanted = parse_protocols(args.protocol) if args.protocol else None
+        except ValueError:
+            return False
+        return wanted is not None and set(wanted) == {AppProtocol.ISO2}
+    return bool(pki and is_iso2_pki(pki))
+
+
+def _iso2_pnc(args: argparse.Namespace, configs: dict[Any, Any], role: str, **kw: Any) -> None:
+    """``--pnc`` / ``--install-contract`` for -2 (session/iso2/pnc.py) from a P-256 PKI."""
+    from iso15118.facts.namespaces import AppProtocol
+    from iso15118.session.iso2.lab import secc_pnc2_from_pki
+
+    if role == "secc":
+        configs[AppProtocol.ISO2].pnc = secc_pnc2_from_pki(_pki(args.pki, args.josev_pki), **kw)
+
+
 def _protocol_configs(args: argparse.Namespace, role: str) -> dict[Any, Any]:
     """Per-protocol core configurations built from the command line (-20's is ``config``)."""
     from iso15118.facts.namespaces import AppProtocol
@@ -107,14 +138,6 @@ def _protocol_configs(args: argparse.Namespace, role: str) -> dict[Any, Any]:
     return configs
 
 
-def _iso2_tls(args: argparse.Namespace) -> bool:
-    """TLS with a -2 lab PKI (``pki create --profile iso2``): the -2 TLS 1.2 profile."""
-    from iso15118.session.tlsconf import is_iso2_pki
-
-    pki = getattr(args, "pki", None)
-    return bool(getattr(args, "tls", False) and not getattr(args, "josev_pki", False) and pki and is_iso2_pki(pki))
-
-
 def _iso2_config(args: argparse.Namespace, role: str) -> dict[Any, Any]:
     """-2: the EV's family, loops and relaxed timeouts from the -20 options; for the SECC one
     configuration (one store of paused -2 sessions) shared by all its connections, with Plug & Charge
@@ -125,10 +148,9 @@ def _iso2_config(args: argparse.Namespace, role: str) -> dict[Any, Any]:
 
     if role == "secc":
         if getattr(args, "pnc", False) and _iso2_tls(args):
-            from iso15118.security.pki import load_pki
-            from iso15118.session.iso2.secc import Iso2SeccPnC
+            from iso15118.session.iso2.lab import secc_pnc2_from_pki
 
-            return {AppProtocol.ISO2: Iso2SeccConfig(pnc=Iso2SeccPnC(mo_roots=(load_pki(args.pki).cert("moRootCA"),)))}
+            return {AppProtocol.ISO2: Iso2SeccConfig(pnc=secc_pnc2_from_pki(_pki(args.pki, args.josev_pki)))}
         return {AppProtocol.ISO2: Iso2SeccConfig()}
     service = getattr(args, "service", None)
     return {AppProtocol.ISO2: Iso2EvccConfig(
@@ -165,7 +187,8 @@ def _secc(args: argparse.Namespace) -> int:
     _tls_profile_note(args)
     revocation = _revocation(args)
     tls = (
-        secc_context(_pki(args.pki, args.josev_pki), josev=args.josev_pki, keylog=args.keylog, **revocation)
+        secc_context(_pki(args.pki, args.josev_pki), josev=args.josev_pki, iso2=_iso2_tls(args), keylog=args.keylog,
+                     **revocation)
         if args.tls
         else None
     )
@@ -200,9 +223,12 @@ def _secc(args: argparse.Namespace) -> int:
         print(f"READY {'tls' if tls else 'none'} [{args.host}]:{server.port}", flush=True)
 
     config = SeccConfig(authorization_services=("EIM",))
-    if args.pnc:
+    configs = _protocol_configs(args, "secc")
+    if args.pnc and _iso2_tls(args):  # -2 Plug & Charge (the -20 core stays EIM with a P-256 PKI)
+        _iso2_pnc(args, configs, "secc", crls=tuple(revocation["crls"]), ocsp_responses=tuple(revocation["ocsp_responses"]))
+    elif args.pnc:
         if args.josev_pki:
-            raise SystemExit("--pnc needs a -20 lab PKI (secp521r1/Ed448), not Josev's P-256 PKI")
+            raise SystemExit("--pnc with Josev's P-256 PKI is -2 Plug & Charge: add --protocol iso2 (-20 PnC needs a secp521r1/Ed448 lab PKI)")
         if not args.tls:
             print("warning: PnC is offered over TLS only; this SECC will offer EIM", file=sys.stderr)
         from iso15118.session.pnc import secc_pnc_from_pki
@@ -235,7 +261,7 @@ def _secc(args: argparse.Namespace) -> int:
                 limits=limits,
                 on_result=on_result,
                 protocols=_protocols(args),
-                configs=_protocol_configs(args, "secc"),
+                configs=configs,
             )
         )
         while not task.done():
@@ -264,14 +290,21 @@ def _evcc(args: argparse.Namespace) -> int:
     _logging(args.verbose)
     _tls_profile_note(args)
     tls = (
-        evcc_context(_pki(args.pki, args.josev_pki), josev=args.josev_pki, keylog=args.keylog, **_revocation(args))
+        evcc_context(_pki(args.pki, args.josev_pki), josev=args.josev_pki, iso2=_iso2_tls(args), keylog=args.keylog,
+                     **_revocation(args))
         if args.tls
         else None
     )
     creds: dict[str, Any] = {}
-    if args.pnc or args.install_contract:
+    if (args.pnc or args.install_contract) and _iso2_tls(args):  # -2 PnC from a P-256 PKI (ours or Josev's)
+        from iso15118.session.iso2.lab import credentials_from_pki
+
+        contract, provisioning = credentials_from_pki(_pki(args.pki, args.josev_pki))
+        creds = {"provisioning": provisioning} if args.install_contract else {"contract": contract,
+                                                                              "provisioning": provisioning}
+    elif args.pnc or args.install_contract:
         if args.josev_pki:
-            raise SystemExit("--pnc needs a -20 lab PKI (secp521r1/Ed448), not Josev's P-256 PKI")
+            raise SystemExit("--pnc with Josev's P-256 PKI is -2 Plug & Charge: add --protocol iso2 (-20 PnC needs a secp521r1/Ed448 lab PKI)")
         from iso15118.session.pnc import contract_from_pki, provisioning_from_pki
 
         pki = _pki(args.pki, False)

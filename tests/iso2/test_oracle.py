@@ -22,6 +22,7 @@ from iso15118.session.memory import run_pair
 from iso15118.session.secc import SessionStore
 from iso15118.sim import make_ev, make_evse
 from tests.iso2.helpers import pair, run, sent_payloads
+from tests.iso2.test_pnc_oracle import pnc_corpus
 from tests.oracle import Job, Oracle, oracle  # noqa: F401  (session fixture)
 
 pytestmark = [pytest.mark.oracle]
@@ -70,6 +71,9 @@ def _corpus() -> dict[bytes, str]:
                            tls=True, clock=wall, configs={AppProtocol.ISO2: Iso2SeccConfig(pnc=Iso2SeccPnC(mo_roots=(mo_root,)))})
         add(run_pair(e, s))
         assert e.core.authorization == "PnC" and e.core.metering_receipts == 1
+    # CertificateInstallation / CertificateUpdate and PnC over TLS (test_pnc_oracle.py)
+    for payload, name in pnc_corpus().items():
+        out.setdefault(payload, name)
     # the FAILED answers, for every request type
     for req in MESSAGES:
         for fam in (Family.AC, Family.DC):
@@ -81,7 +85,7 @@ def _corpus() -> dict[bytes, str]:
 def test_every_iso2_message_our_sessions_send_matches_the_oracle(oracle: Oracle) -> None:  # noqa: F811
     corpus = _corpus()
     names = set(corpus.values())
-    # all 13 request types and their responses are in it
+    # all request types (EIM and PnC) and their responses are in it
     assert {s.request for s in MESSAGES.values()} <= names and {s.response for s in MESSAGES.values()} <= names
     payloads = list(corpus)
     codec = get_codec("iso2")

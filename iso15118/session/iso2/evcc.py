@@ -51,6 +51,7 @@ from iso15118.session.events import (
 )
 from iso15118.session.iso2 import parts as p
 from iso15118.session.iso2 import rules
+from iso15118.session.iso2.pnc import EvccPnCState, PnCRefusal
 from iso15118.session.iso2.rules import State
 from iso15118.session.pnc import ContractCredentials
 from iso15118.session.services import ControlMode, EnergyService
@@ -97,6 +98,8 @@ class Iso2EvccConfig:
     """A -2 contract (P-256 chain leaf first, its key): Plug & Charge when the SECC offers
     ``Contract`` over TLS; None (or plain TCP): EIM.  Default: the controller's ``contract``
     when it is a P-256 one."""
+    update_contract: bool = False
+    """PnC: renew the contract with CertificateUpdate before PaymentDetails (``iso2/pnc.py``)."""
 
 
 class EvccFault(Exception):
@@ -131,6 +134,9 @@ class Iso2EvccSession:
         self.authorized_at: float | None = None
         self.contract = self.config.contract if self.config.contract is not None else _p256_contract(controller)
         self.payment = m2.PaymentOption.EXTERNAL_PAYMENT
+        self.pnc = EvccPnCState(contract=self.contract, provisioning=_p256_provisioning(controller))
+        """Contract provisioning: CertificateInstallation with the OEM provisioning credential when
+        there is no contract, CertificateUpdate on request (``iso2/pnc.py``)."""
         self._gen_challenge: bytes | None = None
         self._receipt: m2.MeterInfo | None = None
         self.metering_receipts = 0
@@ -325,8 +331,14 @@ class Iso2EvccSession:
                 selected_service_list=m2.SelectedServiceList(selected_service=[m2.SelectedService(service_id=1)])))
         if s is S.PAYMENT_SELECTED:
             if self.payment is m2.PaymentOption.CONTRACT:
+                if self.contract is None:  # no contract yet: install one with the OEM provisioning key
+                    return self._send(now, *self.pnc.installation_req())
+                if self.config.update_contract and not self.pnc.updated:
+                    return self._send(now, *self.pnc.update_req())
                 return self._send(now, self._payment_details())
             return self._send(now, m2.AuthorizationReq())
+        if s is S.CERTIFICATE:
+            return self._send(now, self._payment_details())
         if s is S.PAYMENT_DETAILS:  # PnC: the first AuthorizationReq signed, with the SECC's challenge
             assert self.contract is not None and self._gen_challenge is not None
             req = m2.AuthorizationReq(id="ID1", gen_challenge=self._gen_challenge)
@@ -481,7 +493,8 @@ class Iso2EvccSession:
 
     def _on_ServiceDiscoveryRes(self, res: m2.ServiceDiscoveryRes, req: Any, msg: m2.V2GMessage, now: float) -> list[Event]:
         options = res.payment_option_list.payment_option
-        if self.tls and self.contract is not None and m2.PaymentOption.CONTRACT in options:
+        can_pnc = self.contract is not None or self.pnc.provisioning is not None
+        if self.tls and can_pnc and m2.PaymentOption.CONTRACT in options:
             self.payment = m2.PaymentOption.CONTRACT  # PnC only over TLS (digest §3.3)
         elif m2.PaymentOption.EXTERNAL_PAYMENT in options:
             self.payment = m2.PaymentOption.EXTERNAL_PAYMENT
@@ -497,6 +510,25 @@ class Iso2EvccSession:
                     self.service = p.service_of_family(fam)
                     return []
         raise PeerError("NoEnergyMode", f"none of {[x.value for x in offered]} suits the vehicle")
+
+    def _installed(self, res: Any, msg: m2.V2GMessage, now: float) -> list[Event]:
+        try:
+            contract = self.pnc.accept_installation(res, msg.header.signature)
+        except PnCRefusal as exc:
+            raise PeerError(exc.code.value, f"{type(res).__name__} refused: {exc.detail}") from None
+        self.contract = contract
+        hook = getattr(self.controller, "contract_installed", None)
+        if hook is not None:
+            hook(now, contract)
+        return []
+
+    def _on_CertificateInstallationRes(self, res: m2.CertificateInstallationRes, req: Any, msg: m2.V2GMessage,
+                                       now: float) -> list[Event]:
+        return self._installed(res, msg, now)
+
+    def _on_CertificateUpdateRes(self, res: m2.CertificateUpdateRes, req: Any, msg: m2.V2GMessage,
+                                 now: float) -> list[Event]:
+        return self._installed(res, msg, now)
 
     def _on_PaymentDetailsRes(self, res: m2.PaymentDetailsRes, req: Any, msg: m2.V2GMessage, now: float) -> list[Event]:
         self._gen_challenge = res.gen_challenge
@@ -588,6 +620,15 @@ class Iso2EvccSession:
         if p.dv(res.evse_present_voltage) < 60 or self._welding_count >= self.config.welding_max_requests:
             self._welding_done = True
         return []
+
+
+def _p256_provisioning(controller: Any) -> Any:
+    """The controller's OEM provisioning credential when it is a -2 one (P-256), else None."""
+    prov = getattr(controller, "provisioning", None)
+    key = getattr(prov, "oem_key", None)
+    if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name == "secp256r1":
+        return prov
+    return None
 
 
 def _p256_contract(controller: Any) -> ContractCredentials | None:

@@ -20,8 +20,10 @@ D0 = Decimal(0)
 # ----------------------------------------------------------------- envelope
 
 
-def encode_message(session_id: bytes, body: Any) -> bytes:
-    """EXI bytes (schema ``iso2``) of ``V2G_Message{Header{SessionID}, Body{body}}``."""
+def encode_message(session_id: bytes, body: Any, signature: Any = None) -> bytes:
+    """EXI bytes (schema ``iso2``) of ``V2G_Message{Header{SessionID[, Signature]}, Body{body}}``."""
+    if signature is not None:
+        return m2.encode(m2.message(session_id, body, signature=signature))
     return m2.encode(m2.message(session_id, body))
 
 
@@ -190,5 +192,19 @@ def minimal_response(request_name: str, code: RC2, family: Family | None, evse_i
                                                               evse_present_voltage=z),
         "SessionStopReq": lambda: m2.SessionStopRes(response_code=code),
         "MeteringReceiptReq": lambda: m2.MeteringReceiptRes(response_code=code, evse_status=st),
+        "CertificateInstallationReq": lambda: m2.CertificateInstallationRes(response_code=code, **_empty_delivery()),
+        "CertificateUpdateReq": lambda: m2.CertificateUpdateRes(response_code=code, **_empty_delivery()),
     }
     return builders[request_name]()
+
+
+def _empty_delivery() -> dict[str, Any]:
+    """The mandatory parts of a refused CertificateInstallationRes / CertificateUpdateRes (the
+    schema has no optional form): placeholders of the right types, never a usable credential."""
+    return {
+        "sa_provisioning_certificate_chain": m2.CertificateChain(certificate=b"\x00"),
+        "contract_signature_cert_chain": m2.CertificateChain(certificate=b"\x00", id="id1"),
+        "contract_signature_encrypted_private_key": m2.ContractSignatureEncryptedPrivateKey(value=bytes(48), id="id2"),
+        "d_hpublickey": m2.DiffieHellmanPublickey(value=bytes(65), id="id3"),
+        "e_ma_id": m2.EMAID(value="ZZ00000000000000"[:14], id="id4"),
+    }

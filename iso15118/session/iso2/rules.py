@@ -106,6 +106,8 @@ MESSAGES: dict[str, MessageSpec] = {
         _spec("ServiceDetailReq"),
         _spec("PaymentServiceSelectionReq"),
         _spec("PaymentDetailsReq"),
+        _spec("CertificateInstallationReq"),
+        _spec("CertificateUpdateReq"),
         _spec("AuthorizationReq"),
         _spec("ChargeParameterDiscoveryReq"),
         _spec("CableCheckReq", Family.DC),
@@ -139,6 +141,8 @@ class State(str, enum.Enum):
     SERVICE_DISCOVERY = "ServiceDiscovery"
     SERVICE_DETAIL = "ServiceDetail"
     PAYMENT_SELECTED = "PaymentServiceSelection"
+    CERTIFICATE = "CertificateInstallation"
+    """Contract installed or updated (PnC, before PaymentDetails; session/iso2/pnc.py)."""
     PAYMENT_DETAILS = "PaymentDetails"
     AUTHORIZATION_ONGOING = "AuthorizationOngoing"
     AUTHORIZED = "Authorized"
@@ -188,6 +192,9 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(S.SERVICE_DETAIL, "PaymentServiceSelectionReq", O.OK, S.PAYMENT_SELECTED),
     # PnC (Contract): the contract chain first, for a GenChallenge
     Transition(S.PAYMENT_SELECTED, "PaymentDetailsReq", O.OK, S.PAYMENT_DETAILS),
+    # PnC: CertificateInstallation / CertificateUpdate (at most one) before PaymentDetails
+    *(Transition(S.PAYMENT_SELECTED, r, O.OK, S.CERTIFICATE) for r in ("CertificateInstallationReq", "CertificateUpdateReq")),
+    Transition(S.CERTIFICATE, "PaymentDetailsReq", O.OK, S.PAYMENT_DETAILS),
     # identification: EIM right after the selection, PnC after PaymentDetails (the first
     # AuthorizationReq signed); a poll while the SECC says Ongoing
     *(

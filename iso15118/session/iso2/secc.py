@@ -38,7 +38,6 @@ from iso15118.security import pnc2
 from iso15118.security.algorithms import ISO2_POLICY
 from iso15118.security.validation import (
     CertificateChainError,
-    ChainErrorReason,
     Purpose,
     emaid_from_certificate,
     normalize_emaid,
@@ -59,6 +58,7 @@ from iso15118.session.controller import (
 from iso15118.session.events import Event, MessageReceived, PowerChanged, ProtocolError, SendMessage, SessionEnded, StateChanged
 from iso15118.session.iso2 import parts as p
 from iso15118.session.iso2 import rules
+from iso15118.session.iso2.pnc import PnCRefusal, SeccPnCState, chain_code
 from iso15118.session.iso2.rules import State
 from iso15118.session.secc import SessionStore
 from iso15118.session.services import ControlMode, EnergyService
@@ -89,6 +89,18 @@ class Iso2SeccPnC:
     receipt_after_loops: int | None = 2
     """Ask for a signed MeteringReceipt (ReceiptRequired=true) in this charge-loop response of a PnC
     session, once; None: never."""
+    crls: tuple[x509.CertificateRevocationList, ...] = ()
+    """CRLs checked for contract chains (listed: FAILED_CertificateRevoked)."""
+    ocsp_responses: tuple[Any, ...] = ()
+    """OCSP responses checked for contract chains."""
+    cps_chain: tuple[x509.Certificate, ...] = ()
+    """The certificate provisioning service (SAProvisioningCertificateChain, leaf first): with
+    ``cps_key`` and ``contracts`` the SECC answers CertificateInstallation / CertificateUpdate
+    (``iso2/pnc.py``), else FAILED_NoCertificateAvailable."""
+    cps_key: Any = None
+    contracts: Any = None
+    """``(recipient certificate) -> (contract chain leaf first, its P-256 key)``: the CPS's contract
+    source (``iso2.pnc.secc_pnc2_from_pki`` builds one from a lab PKI)."""
 
 
 @dataclass
@@ -148,6 +160,9 @@ class Iso2SeccSession:
         """The MeterInfo the EV must sign next (ReceiptRequired sent), else None."""
         self._receipt_asked = False
         self.metering_receipts = 0
+        self.provisioning = SeccPnCState()
+        """CertificateInstallation / CertificateUpdate (``iso2/pnc.py``)."""
+        self._signature: Any = None
         self.resumed = False
         self.power_on = False
         """The contactors are closed (PowerDelivery Start answered OK, no Stop since)."""
@@ -179,6 +194,8 @@ class Iso2SeccSession:
             "CurrentDemandReq": self._on_current_demand,
             "WeldingDetectionReq": self._on_welding_detection,
             "MeteringReceiptReq": self._on_metering_receipt,
+            "CertificateInstallationReq": self._on_certificate_installation,
+            "CertificateUpdateReq": self._on_certificate_update,
             "SessionStopReq": self._on_session_stop,
         }
 
@@ -236,7 +253,7 @@ class Iso2SeccSession:
         self._msg = msg  # the whole message: the header's SessionID and Signature
         try:
             res = self._handlers[name](body if name != "SessionSetupReq" else msg, now)
-        except _Failed as exc:
+        except (_Failed, PnCRefusal) as exc:
             return self._fail(now, name, exc.code, exc.detail)
         except MessageValidationError as exc:
             log.exception("-2 SECC handler for %s failed", name)
@@ -250,7 +267,8 @@ class Iso2SeccSession:
         self._deadline_reason = f"no request within {self.config.timers.secc_sequence} s after {after}"
 
     def _send(self, body: Any) -> list[Event]:
-        payload = p.encode_message(self.session_id, body)
+        signature, self._signature = self._signature, None  # a CertificateInstallation/UpdateRes' ds:Signature
+        payload = p.encode_message(self.session_id, body, signature if not rules.is_failure(body) else None)
         self.tx += 1
         return [SendMessage(int(PayloadType.EXI_ENCODED), payload, body)]
 
@@ -397,7 +415,7 @@ class Iso2SeccSession:
         try:
             leaf = x509.load_der_x509_certificate(chain.certificate)
             validate_chain(leaf, subs, list(pnc.mo_roots), purpose=pnc.contract_purpose, policy=ISO2_POLICY,
-                           max_intermediates=pnc.max_intermediates)
+                           max_intermediates=pnc.max_intermediates, crls=pnc.crls, ocsp=pnc.ocsp_responses)
             emaid = emaid_from_certificate(leaf, check_domain=False)
         except CertificateChainError as exc:
             raise _Failed(_chain_code(exc), f"contract chain: {exc}") from None
@@ -647,6 +665,25 @@ class Iso2SeccSession:
         return m2.SessionStopRes(response_code=RC.OK)
 
 
+    # ------------------------------------------------------------------ contract provisioning (iso2/pnc.py)
+
+    def _cps(self, what: str) -> Iso2SeccPnC:
+        if self.payment is not m2.PaymentOption.CONTRACT or self.config.pnc is None:
+            raise _Failed(RC.FAILED_SEQUENCE_ERROR, f"{what} outside a Contract (PnC) session")
+        return self.config.pnc
+
+    def _on_certificate_installation(self, req: Any, now: float) -> m2.CertificateInstallationRes:
+        assert self._msg is not None
+        res, self._signature = self.provisioning.certificate_installation(self._cps("CertificateInstallationReq"),
+                                                                          self._msg)
+        return res
+
+    def _on_certificate_update(self, req: Any, now: float) -> m2.CertificateUpdateRes:
+        assert self._msg is not None
+        res, self._signature = self.provisioning.certificate_update(self._cps("CertificateUpdateReq"), self._msg)
+        return res
+
+
 def service_for(family: Family, controller: EVSEController) -> EnergyService:
     """The charger's unidirectional service of ``family`` (a BPT-only charger serves its BPT
     service unidirectionally: -2 has no discharge)."""
@@ -658,12 +695,9 @@ def service_for(family: Family, controller: EVSEController) -> EnergyService:
 
 
 def _chain_code(exc: CertificateChainError) -> RC:
-    """The -2 code of a refused contract chain (DIN/-2 digest §3.4)."""
-    if exc.reason in (ChainErrorReason.EXPIRED, ChainErrorReason.NOT_YET_VALID):
-        return RC.FAILED_CERTIFICATE_EXPIRED  # also not yet valid ([V2G2-824] per Josev)
-    if exc.reason is ChainErrorReason.REVOKED:
-        return RC.FAILED_CERTIFICATE_REVOKED
-    return RC.FAILED_CERT_CHAIN_ERROR
+    """The -2 code of a refused contract chain (DIN/-2 digest §3.4; ``facts.codes.ISO2_CHAIN_CODES``:
+    also not yet valid is FAILED_CertificateExpired, [V2G2-824] per Josev)."""
+    return chain_code(exc)
 
 
 class _Failed(Exception):
