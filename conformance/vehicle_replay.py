@@ -536,6 +536,9 @@ class VehicleReplay:
         msg = await self.exchange(sap.name, only, "sap", None, "recorded offer, reduced to the recorded protocol")
         sid_el = msg.find("SchemaID")
         chosen = int(sid_el.value) if sid_el is not None and isinstance(sid_el.value, int) else None
+        ns = offer.get(chosen) if chosen is not None else None
+        if (protocol_for_namespace(ns) if ns else None) != s.protocol:
+            raise self._refuse(f"offered only {s.protocol}, the SUT chose SchemaID {chosen} ({ns})")
         self.report.schema_id, self.report.protocol = chosen, s.protocol
         self.protocol = s.protocol
         return 1

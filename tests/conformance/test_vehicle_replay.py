@@ -62,8 +62,8 @@ def test_unreachable_sut_is_an_error() -> None:
 @pytest.fixture(scope="module")
 def josev_replays(peer_env: dict[str, str]) -> dict[str, Any]:
     """Josev SECCs (one DIN-only, one -2-only, in parallel) replaying one DIN DC, one -2 DC and
-    one -2 AC vehicle through the campaign runner, then the -2 one behind three proxies: FAILED
-    to PreCharge, a close in the ChargingStatus loop, half the EVSE current limit."""
+    one -2 AC vehicle, then the -2 one behind three proxies: FAILED to PreCharge, a close in the
+    ChargingStatus loop, half the EVSE current limit."""
     din_dc, iso2_dc, iso2_ac = (read_sessions(p)[0] for p in (DIN_DC, ISO2_DC, ISO2_AC))
     slow = 4.0  # Josev's JVM codec on a loaded 2-core machine: 12 s of grace before an answer is missing
 
@@ -77,8 +77,12 @@ def josev_replays(peer_env: dict[str, str]) -> dict[str, Any]:
         iso2 = JosevSecc(peer_env, "AC,DC", ("--auth", "EIM", "--protocols", "ISO_15118_2"))
         await asyncio.gather(din.start(), iso2.start())
         try:
+            async def on_din() -> list[Any]:
+                return [await run_case(vehicle_replay_case(din_dc), endpoint(din))]
+
             async def on_iso2() -> dict[str, Any]:
-                out: dict[str, Any] = {"camp": await replay_campaign([endpoint(iso2)], [iso2_dc, iso2_ac])}
+                sut = endpoint(iso2)
+                out: dict[str, Any] = {"iso2": [await run_case(vehicle_replay_case(s), sut) for s in (iso2_dc, iso2_ac)]}
                 for label, session, kw in (
                     ("refuse", iso2_dc, {"refuse": {"PreChargeRes": "FAILED"}}),
                     ("close", iso2_ac, {"close_after": ("ChargingStatusRes", 3)}),
@@ -94,7 +98,7 @@ def josev_replays(peer_env: dict[str, str]) -> dict[str, Any]:
                     out[label + "_proxy"] = proxy
                 return out
 
-            d, i = await asyncio.gather(replay_campaign([endpoint(din)], [din_dc]), on_iso2())
+            d, i = await asyncio.gather(on_din(), on_iso2())
             return {"din": d, **i, "sessions": din.sessions + iso2.sessions}
         finally:
             await asyncio.gather(din.stop(), iso2.stop())
@@ -103,7 +107,7 @@ def josev_replays(peer_env: dict[str, str]) -> dict[str, Any]:
 
 
 def test_josev_serves_the_recorded_vehicles(josev_replays: dict[str, Any]) -> None:
-    results = josev_replays["din"].results + josev_replays["camp"].results
+    results = josev_replays["din"] + josev_replays["iso2"]
     assert len(results) == 3
     for r in results:
         rep = r.evidence.annex["replay"]
@@ -137,7 +141,7 @@ def test_charger_closing_in_the_loop_fails_the_replay(josev_replays: dict[str, A
 
 def test_charger_with_other_limits_passes_with_a_diff(josev_replays: dict[str, Any]) -> None:
     r = josev_replays["differs"]
-    plain = next(x for x in josev_replays["camp"].results if "Mercedes" in x.case_id)
+    plain = josev_replays["iso2"][1]
     assert r.verdict.value == "pass", r.reason
     fields = r.evidence.annex["replay"]["diff"]["ChargeParameterDiscoveryRes"]["fields"]
     before = plain.evidence.annex["replay"]["diff"]["ChargeParameterDiscoveryRes"]["fields"]
