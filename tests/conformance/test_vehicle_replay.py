@@ -18,6 +18,7 @@ from conformance.runner import run_case
 from conformance.sut import SutEndpoint
 from conformance.vehicle_replay import replay_campaign, vehicle_replay_case
 from tests.conformance.josev import JosevSecc, free_port
+from tests.proofs import PEER_SESSIONS, record
 
 FIX = Path(__file__).resolve().parents[2] / "fixtures"
 DIN_DC = FIX / "captures" / "Mercedes-Benz_EQE_2023-04-18T15-18-18.778Z-1_config-dc-dinspec.pcap"
@@ -123,6 +124,8 @@ def test_josev_serves_the_recorded_vehicles(josev_replays: dict[str, Any]) -> No
     assert ac["appended"] == ["PowerDeliveryReq(stop)", "SessionStopReq"]  # cut in the ChargingStatus loop
     # Josev's own account: every replayed session ended with a successful SessionStop
     assert sum("PASS" in s for s in josev_replays["sessions"]) >= 3, josev_replays["sessions"]
+    record(PEER_SESSIONS, len(results))
+    record("real vehicle sessions replayed against Josev's SECC", len(results))
 
 
 def test_refusing_charger_fails_the_replay(josev_replays: dict[str, Any]) -> None:
