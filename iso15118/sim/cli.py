@@ -92,12 +92,33 @@ def _protocol_configs(args: argparse.Namespace, role: str) -> dict[Any, Any]:
     from iso15118.facts.namespaces import AppProtocol
 
     _check_protocols(args)
+    configs: dict[Any, Any] = {}
+    configs.update(_iso2_config(args, role))
     if role != "evcc":
-        return {}
+        return configs
     from iso15118.session.din import DinEvccConfig
 
-    return {AppProtocol.DIN: DinEvccConfig(max_loops=args.loops, timeout_scale=args.timeout_scale,
-                                           pre_charge_give_up=args.pre_charge_give_up)}
+    configs[AppProtocol.DIN] = DinEvccConfig(max_loops=args.loops, timeout_scale=args.timeout_scale,
+                                             pre_charge_give_up=args.pre_charge_give_up)
+    return configs
+
+
+def _iso2_config(args: argparse.Namespace, role: str) -> dict[Any, Any]:
+    """-2: the EV's family, loops and relaxed timeouts from the -20 options; for the SECC one
+    configuration (one store of paused -2 sessions) shared by all its connections."""
+    from iso15118.facts.namespaces import AppProtocol
+    from iso15118.session.iso2 import Iso2EvccConfig, Iso2SeccConfig
+    from iso15118.session.services import EnergyService
+
+    if role == "secc":
+        return {AppProtocol.ISO2: Iso2SeccConfig()}
+    service = getattr(args, "service", None)
+    return {AppProtocol.ISO2: Iso2EvccConfig(
+        family=EnergyService[service].family if service else None,
+        max_loops=getattr(args, "loops", None),
+        timeout_scale=getattr(args, "timeout_scale", 1.0) or 1.0,
+        pre_charge_give_up=getattr(args, "pre_charge_give_up", None),
+    )}
 
 
 def _check_protocols(args: argparse.Namespace) -> None:
