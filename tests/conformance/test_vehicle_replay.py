@@ -1,8 +1,8 @@
 """Proof for the real-vehicle replay (conformance/vehicle_replay.py): recorded DIN / -2 vehicles
 against Josev's SECC (an implementation nobody here wrote) reach SessionStop with a diff against
-the recorded charger; a charger that refuses (FAILED PreCharge, a close in the charge loop) fails
-the replay, one that merely differs (other EVSE limits) passes with the difference in the diff;
-an unreachable SUT is an error.  The whole fleet against our SECC: test_vehicle_replay_ours.py."""
+the recorded charger; an unreachable SUT is an error; what the replay reads from a capture.  The
+whole fleet against our SECC, and our SECC made to refuse, close or differ:
+test_vehicle_replay_ours.py."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from conformance.faults_replay import V2GProxy
 from conformance.recording import RecordingError, read_sessions
 from conformance.runner import run_case
 from conformance.sut import SutEndpoint
@@ -62,53 +61,34 @@ def test_unreachable_sut_is_an_error() -> None:
 
 @pytest.fixture(scope="module")
 def josev_replays(peer_env: dict[str, str]) -> dict[str, Any]:
-    """Josev SECCs (one DIN-only, one -2-only, in parallel) replaying one DIN DC, one -2 DC and
-    one -2 AC vehicle, then the -2 one behind three proxies: FAILED to PreCharge, a close in the
-    ChargingStatus loop, half the EVSE current limit."""
+    """Three Josev SECCs in parallel (DIN DC, -2 DC, -2 AC; each serves one session at a time and
+    tears it down for 5 s) replaying one DIN DC, one -2 DC and one -2 AC vehicle."""
     din_dc, iso2_dc, iso2_ac = (read_sessions(p)[0] for p in (DIN_DC, ISO2_DC, ISO2_AC))
     slow = 4.0  # Josev's JVM codec on a loaded 2-core machine: 12 s of grace before an answer is missing
 
-    def endpoint(j: JosevSecc, port: int | None = None) -> SutEndpoint:
-        sut = j.endpoint() if port is None else SutEndpoint.parse(f"tcp://[::1]:{port}")
+    def endpoint(j: JosevSecc) -> SutEndpoint:
+        sut: SutEndpoint = j.endpoint()
         sut.time_scale = slow
         return sut
 
     async def main() -> dict[str, Any]:
-        din = JosevSecc(peer_env, "DC", ("--auth", "EIM", "--protocols", "DIN_SPEC_70121"))
-        iso2 = JosevSecc(peer_env, "AC,DC", ("--auth", "EIM", "--protocols", "ISO_15118_2"))
-        await asyncio.gather(din.start(), iso2.start())
+        peers = [JosevSecc(peer_env, "DC", ("--auth", "EIM", "--protocols", "DIN_SPEC_70121")),
+                 JosevSecc(peer_env, "DC", ("--auth", "EIM", "--protocols", "ISO_15118_2")),
+                 JosevSecc(peer_env, "AC", ("--auth", "EIM", "--protocols", "ISO_15118_2"))]
+        await asyncio.gather(*(j.start() for j in peers))
         try:
-            async def on_din() -> list[Any]:
-                return [await run_case(vehicle_replay_case(din_dc), endpoint(din))]
-
-            async def on_iso2() -> dict[str, Any]:
-                sut = endpoint(iso2)
-                out: dict[str, Any] = {"iso2": [await run_case(vehicle_replay_case(s), sut) for s in (iso2_dc, iso2_ac)]}
-                for label, session, kw in (
-                    ("refuse", iso2_dc, {"refuse": {"PreChargeRes": "FAILED"}}),
-                    ("close", iso2_ac, {"close_after": ("ChargingStatusRes", 3)}),
-                    ("differs", iso2_ac, {"scale": {"EVSEMaxCurrent": 0.5}}),
-                ):
-                    await iso2.before_case()
-                    proxy = V2GProxy(iso2.port, **kw)
-                    port = await proxy.start()
-                    try:
-                        out[label] = await run_case(vehicle_replay_case(session), endpoint(iso2, port))
-                    finally:
-                        proxy.close()
-                    out[label + "_proxy"] = proxy
-                return out
-
-            d, i = await asyncio.gather(on_din(), on_iso2())
-            return {"din": d, **i, "sessions": din.sessions + iso2.sessions}
+            results = await asyncio.gather(*(run_case(vehicle_replay_case(s), endpoint(j))
+                                             for s, j in zip((din_dc, iso2_dc, iso2_ac), peers, strict=True)))
+            await asyncio.gather(*(j.before_case() for j in peers))  # Josev's SESSION line comes before READY
+            return {"results": list(results), "sessions": [line for j in peers for line in j.sessions]}
         finally:
-            await asyncio.gather(din.stop(), iso2.stop())
+            await asyncio.gather(*(j.stop() for j in peers))
 
     return asyncio.run(main())
 
 
 def test_josev_serves_the_recorded_vehicles(josev_replays: dict[str, Any]) -> None:
-    results = josev_replays["din"] + josev_replays["iso2"]
+    results = josev_replays["results"]
     assert len(results) == 3
     for r in results:
         rep = r.evidence.annex["replay"]
@@ -123,31 +103,7 @@ def test_josev_serves_the_recorded_vehicles(josev_replays: dict[str, Any]) -> No
     assert dc["protocol"] == "iso2" and not dc["appended"]
     assert ac["appended"] == ["PowerDeliveryReq(stop)", "SessionStopReq"]  # cut in the ChargingStatus loop
     # Josev's own account: every replayed session ended with a successful SessionStop
-    assert sum("PASS" in s for s in josev_replays["sessions"]) >= 3, josev_replays["sessions"]
+    assert len(josev_replays["sessions"]) == 3 and all(" PASS " in s for s in josev_replays["sessions"]), \
+        josev_replays["sessions"]
     record(PEER_SESSIONS, len(results))
     record("real vehicle sessions replayed against Josev's SECC", len(results))
-
-
-def test_refusing_charger_fails_the_replay(josev_replays: dict[str, Any]) -> None:
-    r = josev_replays["refuse"]
-    assert josev_replays["refuse_proxy"].rewritten >= 1
-    assert r.verdict.value == "fail" and "PreChargeRes FAILED" in r.reason, r.reason
-    assert "the recorded charger answered OK" in r.reason
-    assert not r.evidence.annex["replay"]["reached_stop"]
-
-
-def test_charger_closing_in_the_loop_fails_the_replay(josev_replays: dict[str, Any]) -> None:
-    r = josev_replays["close"]
-    assert josev_replays["close_proxy"].closed == 1
-    assert r.verdict.value == "fail" and "closed the connection after ChargingStatusReq" in r.reason, r.reason
-
-
-def test_charger_with_other_limits_passes_with_a_diff(josev_replays: dict[str, Any]) -> None:
-    r = josev_replays["differs"]
-    plain = josev_replays["iso2"][1]
-    assert r.verdict.value == "pass", r.reason
-    fields = r.evidence.annex["replay"]["diff"]["ChargeParameterDiscoveryRes"]["fields"]
-    before = plain.evidence.annex["replay"]["diff"]["ChargeParameterDiscoveryRes"]["fields"]
-    key = "AC_EVSEChargeParameter/EVSEMaxCurrent"
-    josev_value = before[key]["now"] if key in before else fields[key]["recorded"]  # what Josev offers unproxied
-    assert key in fields and fields[key]["now"] < josev_value, (fields.get(key), before.get(key))
