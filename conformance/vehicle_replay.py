@@ -85,7 +85,7 @@ LOOPS = ("CurrentDemand", "ChargingStatus")
 EXTRA_INTERVAL = 0.05
 """Pause between repeats the recording does not hold (Ongoing / pre-charge beyond the recording)."""
 MAX_EXTRA = 2000
-IGNORED = ("SessionID", "EVSEID", "DateTimeNow", "TMeter", "MeterID", "GenChallenge", "@Id", "Signature")
+IGNORED = ("SessionID", "EVSEID", "DateTimeNow", "TimeStamp", "TMeter", "MeterID", "GenChallenge", "@Id", "Signature")
 """Fields that must differ between two chargers and sessions: never part of the diff."""
 STOP_STATUS = ("EVSE_Shutdown", "EVSE_EmergencyShutdown")
 PAYLOAD_TYPE = 0x8001
