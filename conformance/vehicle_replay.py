@@ -29,7 +29,10 @@ What the SUT decides, the replay follows as the vehicle would:
   a StopCharging notification or a shutdown status of the SUT ends the loop (as a vehicle must);
 * a recording that stops before SessionStop (the capture was cut, the charger failed) is ended
   cleanly: PowerDelivery(stop) if the power was on, then SessionStop (after a SessionSetup when
-  the recording never got that far); the verdict says what was appended.
+  the recording never got that far); the verdict says what was appended.  DIN and -2 allow
+  SessionStopReq from SessionSetupRes on except inside the charge loop ([V2G-DC-439], [V2G-543]
+  and the tables after them), which the replay leaves with PowerDelivery(stop) first; so a refusal
+  of an appended request counts like any other (Josev 0.31.2 refuses an early SessionStop).
 
 Verdict: **the SUT refused** -- a FAILED response code, an answer of the wrong message, an
 undecodable answer, a close, no answer within V2G_EVCC_Msg_Timeout + 3 s, a loop it never
