@@ -7,6 +7,7 @@ test_vehicle_replay_ours.py."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import pytest
 from conformance.recording import RecordingError, read_sessions
 from conformance.runner import run_case
 from conformance.sut import SutEndpoint
-from conformance.vehicle_replay import replay_campaign, vehicle_replay_case
+from conformance.vehicle_replay import copy_tree, replay_campaign, vehicle_replay_case
 from tests.conformance.josev import JosevSecc, free_port
 from tests.proofs import PEER_SESSIONS, record
 
@@ -107,3 +108,49 @@ def test_josev_serves_the_recorded_vehicles(josev_replays: dict[str, Any]) -> No
         josev_replays["sessions"]
     record(PEER_SESSIONS, len(results))
     record("real vehicle sessions replayed against Josev's SECC", len(results))
+
+
+def test_requests_are_rewritten_for_the_sut() -> None:
+    """SessionID, a SAScheduleTupleID and a charge ServiceID the SUT did not offer, time stamps;
+    the vehicle's other values stay as recorded (the re-encoded rest is byte-identical)."""
+    from conformance.evidence import Evidence
+    from conformance.recording import body_message
+    from conformance.vehicle_replay import VehicleReplay, diff_messages
+    from iso15118.exi.codec import get_codec
+    from iso15118.exi.tree import Element
+
+    s = read_sessions(ISO2_AC)[0]
+    rp = VehicleReplay(SutEndpoint.parse("tcp://[::1]:1"), s, Evidence())
+    by = {ex.name: ex for ex in s.exchanges}
+    pd, pss, setup = by["PowerDeliveryReq"], by["PaymentServiceSelectionReq"], by["SessionSetupReq"]
+    assert rp.prepare(pd).find("Header").find("SessionID").value == pd.request.find("Header").find("SessionID").value  # type: ignore[union-attr]
+    rp.session_id, rp.tuple_ids, rp.charge_service = b"\x01" * 8, [7], 9
+    tree = rp.prepare(pd)
+    msg = body_message(tree)
+    assert msg is not None and tree.find("Header").find("SessionID").value == b"\x01" * 8  # type: ignore[union-attr]
+    assert msg.find("SAScheduleTupleID").value == 7  # type: ignore[union-attr]
+    assert body_message(pd.request).find("SAScheduleTupleID").value == 1  # type: ignore[union-attr]  # the recording is untouched
+    sel = [el for el in body_message(rp.prepare(pss)).iter() if el.name == "ServiceID"]  # type: ignore[union-attr]
+    assert [el.value for el in sel] == [9]
+    assert rp.report.rewrites == {"SAScheduleTupleID 1 -> 7 (the SUT's offer)": 1, "charge ServiceID 1 -> 9 (the SUT's offer)": 1}
+    # SessionSetupReq keeps the vehicle's own SessionID; everything but the SessionID is the recorded bytes
+    assert rp.prepare(setup).find("Header").find("SessionID").value == setup.request.find("Header").find("SessionID").value  # type: ignore[union-attr]
+    rp.tuple_ids, rp.charge_service = [1], 1
+    again = get_codec("iso2").encode(rp.prepare(pd))
+    assert again != pd.payload and len(again) == len(pd.payload)  # only the 8 SessionID bytes differ
+    # a time stamp in a request becomes now; the diff leaves out what two chargers must differ in
+    msg.children.append(Element(msg.ns, "TMeter", value=1))
+    ex = dataclasses.replace(pd, request=tree)
+    stamped = [el.value for el in rp.prepare(ex).iter() if el.name == "TMeter"]
+    assert stamped and stamped[0] > 1_700_000_000
+    res = body_message(by["SessionSetupReq"].response)
+    assert res is not None
+    other = copy_tree(res)
+    for el in other.iter():
+        if el.name in ("EVSEID", "EVSETimeStamp"):
+            el.value = "X" if isinstance(el.value, str) else 1
+    assert diff_messages(res, other) == {}
+    for el in other.iter():
+        if el.name == "ResponseCode":
+            el.value = "OK_OldSessionJoined"
+    assert diff_messages(res, other) == {"ResponseCode": ("OK_NewSessionEstablished", "OK_OldSessionJoined")}
