@@ -88,6 +88,11 @@ def register(subparsers: Any) -> None:
     rp.add_argument("--strict-precharge", action="store_true",
                     help="real-vehicle captures: a SUT that never pre-charges to the vehicle's target fails "
                          "(default: reported as a difference)")
+    rp.add_argument("--sdp", metavar="IFACE",
+                    help="real-vehicle captures: find the SECC by SDP on this interface (plain TCP, as the recordings) "
+                         "and replay against it")
+    rp.add_argument("--sdp-to", metavar="[ADDR]:PORT",
+                    help="with --sdp: send the SDP request to this unicast address instead of the multicast group")
     rp.add_argument("--junit", metavar="FILE")
     rp.add_argument("--json", metavar="FILE")
     rp.add_argument("--html", metavar="FILE")
@@ -375,8 +380,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as exc:
         print(f"conformance replay: {exc}", file=sys.stderr)
         return 2
-    if not args.sut:
-        print("conformance replay: give --sut", file=sys.stderr)
+    if not args.sut and not (args.sdp and sessions is not None):
+        print("conformance replay: give --sut (or --sdp IFACE for real-vehicle captures)", file=sys.stderr)
         return 2
     if sessions is not None:
         return _cmd_vehicle_replay(args, sessions)
@@ -408,6 +413,14 @@ def _cmd_vehicle_replay(args: argparse.Namespace, sessions: list[Any]) -> int:
     async def main() -> Any:
         stack: list[Any] = []
         suts = await _make_suts(args, stack)
+        if args.sdp:
+            try:
+                suts.append(await _sdp_sut(args.sdp, args.sdp_to))
+            except (OSError, ValueError, TimeoutError) as exc:  # SdpTimeout is a TimeoutError
+                print(f"conformance replay: no SECC found by SDP on {args.sdp}: {exc}", file=sys.stderr)
+                for loc in stack:
+                    loc.close()
+                return None
         try:
             return await replay_campaign(suts, sessions, pace=args.pace, strict_precharge=args.strict_precharge)
         finally:
@@ -415,6 +428,8 @@ def _cmd_vehicle_replay(args: argparse.Namespace, sessions: list[Any]) -> int:
                 loc.close()
 
     camp = asyncio.run(main())
+    if camp is None:
+        return 2
     _write_outputs(camp, args)
     _print_summary(camp)
     for r in camp.results:
@@ -425,3 +440,18 @@ def _cmd_vehicle_replay(args: argparse.Namespace, sessions: list[Any]) -> int:
                   + (f" (appended {', '.join(rep['appended'])})" if rep["appended"] else "")
                   + f"; {rep['differing']} of {rep['compared']} answers differ from the recorded charger")
     return int(camp.exit_status())
+
+
+async def _sdp_sut(iface: str, to: str | None) -> Any:
+    """The SECC that answers SDP (plain TCP) on ``iface`` (or at the unicast ``[ADDR]:PORT``)."""
+    from conformance.sut import SutEndpoint
+    from iso15118.transport.sdp import Security
+    from iso15118.transport.sdp_asyncio import discover, endpoint_host
+
+    kw: dict[str, Any] = {}
+    if to:
+        addr, _, port = to.rpartition(":")
+        kw = {"address": addr.strip("[]"), "port": int(port)}
+    resp = await discover(Security.NONE, interface=iface, **kw)
+    host = endpoint_host(resp, iface)
+    return SutEndpoint(host, resp.port, name=f"sdp:{iface} [{host}]:{resp.port}")

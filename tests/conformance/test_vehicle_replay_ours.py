@@ -159,3 +159,28 @@ def test_cli_replays_a_vehicle_and_reports_the_diff(tmp_path: Path) -> None:
     assert 'failures="0"' in (tmp_path / "r.xml").read_text()
     dead = cli("--sut", f"tcp://[::1]:{free_port()}", str(DIN_DC))
     assert dead.returncode == 2 and "SUT unreachable" in dead.stdout, dead.stdout + dead.stderr
+
+
+def test_cli_finds_the_secc_by_sdp() -> None:
+    """``replay --sdp IFACE --sdp-to [::1]:PORT``: the SECC our SDP server announces is found and
+    the vehicle replays against it (unicast SDP on loopback, ephemeral ports)."""
+    import sys
+
+    from iso15118.transport.sdp_asyncio import SdpServer
+
+    async def main() -> tuple[int, str]:
+        loc = await start_local_secc("dc-bidi")
+        sdp = SdpServer(tcp_port=loc.server.port, address="::1", host="::1", port=0)
+        await sdp.start()
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "iso15118", "conformance", "replay", "--sdp", "lo", "--sdp-to", f"[::1]:{sdp.port}",
+                str(DIN_DC), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+            out, _ = await asyncio.wait_for(proc.communicate(), 300)
+            return proc.returncode or 0, out.decode()
+        finally:
+            sdp.close()
+            loc.close()
+
+    rc, out = asyncio.run(main())
+    assert rc == 0 and "SessionStop reached" in out and "sdp:lo" in out, out
