@@ -405,9 +405,13 @@ class VehicleReplay:
                     i = run_end + 1
                 else:
                     await self.send_recorded(ex)
+                    i += 1
                     if ex.name == "SessionStopReq":
                         self.stopped = True
-                    i += 1
+                        if i < n:
+                            self.report.notes.append(f"the recording goes on after its SessionStop ({n - i} requests): "
+                                                     "not sent, the session is over")
+                        break
             if self.stop_asked:
                 self.report.notes.append(f"the SUT asked the vehicle to stop ({self.stop_asked}): the loop ended there, "
                                          f"as a vehicle must end it")
