@@ -51,6 +51,8 @@ class ReplayReport:
     """Repeats beyond the recording (the SUT needed longer)."""
     rewrites: dict[str, int] = field(default_factory=dict)
     late: list[str] = field(default_factory=list)
+    """The first 20 answers later than V2G_EVCC_Msg_Timeout (evidence)."""
+    late_count: int = 0
     precharge_shortfall: str = ""
     """The SUT never pre-charged to the vehicle's target (evidence; a refusal with ``strict_precharge``)."""
     notes: list[str] = field(default_factory=list)
@@ -78,7 +80,7 @@ class ReplayReport:
             "schema_id": self.schema_id, "recorded_requests": self.recorded_requests, "sent": self.sent,
             "answered": self.answered, "refusal": self.refusal, "reached_stop": self.reached_stop,
             "appended": self.appended, "skipped": self.skipped, "extra": self.extra, "rewrites": self.rewrites,
-            "late": self.late, "precharge_shortfall": self.precharge_shortfall, "notes": self.notes,
+            "late": self.late, "late_count": self.late_count, "precharge_shortfall": self.precharge_shortfall, "notes": self.notes,
             "compared": self.compared, "differing": self.differing,
             "diff": {
                 name: {"compared": d.compared, "differing": d.differing,

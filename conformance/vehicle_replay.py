@@ -239,7 +239,10 @@ class VehicleReplay:
         e.response_code = code
         self.report.answered += 1
         if rt > timing.evcc_timeout:
-            self.report.late.append(f"{got} after {rt * 1000:.0f} ms (V2G_EVCC_Msg_Timeout {timing.evcc_timeout * 1000:.0f} ms)")
+            self.report.late_count += 1
+            if len(self.report.late) < 20:
+                self.report.late.append(f"{got} after {rt * 1000:.0f} ms (V2G_EVCC_Msg_Timeout "
+                                        f"{timing.evcc_timeout * 1000:.0f} ms)")
         want = (recorded.response_name if recorded is not None and recorded.response_name else None) or name[:-3] + "Res"
         if got.lower() != want.lower():
             raise self._refuse(f"answered {got} to {name} (expected {want})")
@@ -594,7 +597,7 @@ def judge(ctx: CaseContext, rep: ReplayReport) -> None:
         ctx.check("replay: the session ends with SessionStop", rep.reached_stop, how)
     ctx.check("replay: answers compared with the recorded charger (differences are evidence, not failures)", True,
               f"{rep.differing} of {rep.compared} responses differ: {rep.diff_summary()}"
-              + (f"; {len(rep.late)} answers later than V2G_EVCC_Msg_Timeout" if rep.late else "")
+              + (f"; {rep.late_count} answers later than V2G_EVCC_Msg_Timeout" if rep.late_count else "")
               + (f"; {rep.precharge_shortfall}" if rep.precharge_shortfall else ""))
     for n in rep.notes:
         ctx.evidence.note(n, "warning")
