@@ -432,7 +432,7 @@ def minimal_response(request: str, code: din.ResponseCode) -> Any:
     or None for the XSD's PaymentDetails / Certificate* / ChargingStatus requests (their responses
     need content a DIN EIM SECC does not have: the connection is closed without an answer)."""
     z = pv(0, U.V)
-    ongoing_free = din.EVSEProcessing.FINISHED
+    finished = din.EVSEProcessing.FINISHED
     builders: dict[str, Callable[[], Any]] = {
         "SessionSetupReq": lambda: din.SessionSetupRes(response_code=code, evse_id=b"\x00"),
         "ServiceDiscoveryReq": lambda: din.ServiceDiscoveryRes(
@@ -443,10 +443,10 @@ def minimal_response(request: str, code: din.ResponseCode) -> Any:
                 free_service=False, energy_transfer_type=din.EVSESupportedEnergyTransfer.DC_EXTENDED),
         ),
         "ServicePaymentSelectionReq": lambda: din.ServicePaymentSelectionRes(response_code=code),
-        "ContractAuthenticationReq": lambda: din.ContractAuthenticationRes(response_code=code, evse_processing=ongoing_free),
+        "ContractAuthenticationReq": lambda: din.ContractAuthenticationRes(response_code=code, evse_processing=finished),
         "ChargeParameterDiscoveryReq": lambda: din.ChargeParameterDiscoveryRes(
             response_code=code,
-            evse_processing=ongoing_free,
+            evse_processing=finished,
             sa_schedules=din.SAScheduleList(sa_schedule_tuple=[din.SAScheduleTuple(
                 sa_schedule_tuple_id=1, p_max_schedule=din.PMaxSchedule(p_max_schedule_id=1, p_max_schedule_entry=[
                     din.PMaxScheduleEntry(time_interval=din.RelativeTimeInterval(start=0), p_max=0)]))]),
@@ -455,7 +455,7 @@ def minimal_response(request: str, code: din.ResponseCode) -> Any:
                 evse_minimum_current_limit=pv(0, U.A), evse_minimum_voltage_limit=z, evse_peak_current_ripple=pv(0, U.A)),
         ),
         "CableCheckReq": lambda: din.CableCheckRes(response_code=code, dc_evse_status=_zero_status(),
-                                                   evse_processing=ongoing_free),
+                                                   evse_processing=finished),
         "PreChargeReq": lambda: din.PreChargeRes(response_code=code, dc_evse_status=_zero_status(), evse_present_voltage=z),
         "PowerDeliveryReq": lambda: din.PowerDeliveryRes(response_code=code, evse_status=_zero_status()),
         "CurrentDemandReq": lambda: din.CurrentDemandRes(
