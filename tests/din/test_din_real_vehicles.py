@@ -54,7 +54,9 @@ def test_there_are_din_vehicles() -> None:
 @pytest.mark.parametrize("path", DIN_RECORDINGS, ids=lambda p: p.name[:28])
 def test_real_din_vehicle_requests_against_our_secc(path: Path) -> None:
     assert din_requests(path), f"{path.name} did not negotiate DIN"
-    secc = SeccNegotiator(make_evse("dc-bidi", cable_check_duration=0.0), clock=lambda: 1_800_000_000)
+    # served like the recorded charger: DIN only (a car that prefers -2, the EQE, would get -2 otherwise)
+    secc = SeccNegotiator(make_evse("dc-bidi", cable_check_duration=0.0), protocols=(AppProtocol.DIN,),
+                          clock=lambda: 1_800_000_000)
     now, answered, errors = 0.0, [], []
     stopped = False
     for name, payload in din_requests(path):

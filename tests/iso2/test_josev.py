@@ -94,7 +94,12 @@ def test_josev_evcc_against_our_secc_iso2(peer_env: dict[str, str], josev_pki: P
                 if tls == "tls12":  # Plug & Charge: Josev's contract, verified by our SECC
                     assert r.tls_version == "TLSv1.2" and "tls=TLSv1.2" in out
                     assert r.authorization == "PnC" and "auth=PNC_V2" in out and r.emaid
-                    assert {"PaymentDetailsReq", "AuthorizationReq"} <= set(names)
+                    assert {"PaymentDetailsReq", "AuthorizationReq", "MeteringReceiptReq"} <= set(names)
+                    got = [e.message for _, e in r.events if isinstance(e, MessageReceived)]
+                    receipt = [g for g in got if type(g).__name__ == "MeteringReceiptReq"]
+                    asked = [e.message for _, e in r.events if isinstance(e, SendMessage) and e.name == "ChargingStatusRes"
+                             and e.message.receipt_required]
+                    assert len(receipt) == len(asked) == 1 and receipt[0].meter_info == asked[0].meter_info
                 if server is ac:  # Josev renegotiated: PowerDelivery(Renegotiate), ChargeParameterDiscovery again
                     got = [e.message for _, e in r.events if isinstance(e, MessageReceived)]
                     progress = [g.charge_progress for g in got if type(g).__name__ == "PowerDeliveryReq"]

@@ -49,7 +49,7 @@ def _corpus() -> dict[bytes, str]:
         ev.pause_after, ev.stop_after = None, 0.1
         add(run(fam, ev=ev, secc=Iso2SeccConfig(store=store),
                 evcc=Iso2EvccConfig(family=fam, resume_session_id=e.paused_session_id))[0])
-    # Plug & Charge over TLS: PaymentDetails, the signed AuthorizationReq
+    # Plug & Charge over TLS: PaymentDetails, the signed AuthorizationReq and MeteringReceiptReq
     import tempfile
     from pathlib import Path
 
@@ -64,12 +64,12 @@ def _corpus() -> dict[bytes, str]:
         create_pki(Path(tmp), "secp256r1", profile=PkiProfile.ISO2)
         contract, mo_root = contract_from_pki(Path(tmp)), load_pki(Path(tmp)).cert("moRootCA")
     for fam in (Family.AC, Family.DC):
-        e = EvccNegotiator(make_ev("cybertruck-awd", stop_after=0.5), protocols=(AppProtocol.ISO2,), tls=True, clock=wall,
+        e = EvccNegotiator(make_ev("cybertruck-awd", stop_after=1.5), protocols=(AppProtocol.ISO2,), tls=True, clock=wall,
                            configs={AppProtocol.ISO2: Iso2EvccConfig(family=fam, contract=contract)})
         s = SeccNegotiator(make_evse("dc-bidi" if fam is Family.DC else "wall-connector"), protocols=(AppProtocol.ISO2,),
                            tls=True, clock=wall, configs={AppProtocol.ISO2: Iso2SeccConfig(pnc=Iso2SeccPnC(mo_roots=(mo_root,)))})
         add(run_pair(e, s))
-        assert e.core.authorization == "PnC"
+        assert e.core.authorization == "PnC" and e.core.metering_receipts == 1
     # the FAILED answers, for every request type
     for req in MESSAGES:
         for fam in (Family.AC, Family.DC):

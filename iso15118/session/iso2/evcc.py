@@ -129,6 +129,8 @@ class Iso2EvccSession:
         self.contract = self.config.contract if self.config.contract is not None else _p256_contract(controller)
         self.payment = m2.PaymentOption.EXTERNAL_PAYMENT
         self._gen_challenge: bytes | None = None
+        self._receipt: m2.MeterInfo | None = None
+        self.metering_receipts = 0
         self.schedule: ScheduleOffer | None = None
         self.tuple_id: int | None = None
         self.pmax = D0
@@ -374,6 +376,12 @@ class Iso2EvccSession:
         return self._send(now, m2.WeldingDetectionReq(dc_ev_status=self._dc_status(now)))
 
     def _in_loop(self, now: float, timer: bool) -> list[Event]:
+        if self._receipt is not None:  # the SECC asked for a signed MeteringReceipt: before anything else
+            meter, self._receipt = self._receipt, None
+            assert self.contract is not None and isinstance(self.contract.key, ec.EllipticCurvePrivateKey)
+            receipt = m2.MeteringReceiptReq(id="ID2", session_id=self.session_id, sa_schedule_tuple_id=self.tuple_id,
+                                            meter_info=meter)
+            return self._send(now, receipt, signature=pnc2.sign_elements([receipt], self.contract.key))
         note, self._notification = self._notification, None
         if note is m2.EVSENotification.STOP_CHARGING or self._stop_requested is not None:
             self._stop_kind = self._stop_requested or m2.ChargingSession.TERMINATE
@@ -541,6 +549,15 @@ class Iso2EvccSession:
         self._notification = note
         return [NotificationReceived(note.value, status.notification_max_delay)]
 
+    def _want_receipt(self, res: m2.ChargingStatusRes | m2.CurrentDemandRes) -> None:
+        """ReceiptRequired: sign the MeterInfo in PnC over TLS (a MeteringReceipt needs the contract key)."""
+        if res.receipt_required and res.meter_info is not None and self.payment is m2.PaymentOption.CONTRACT and self.tls:
+            self._receipt = res.meter_info
+
+    def _on_MeteringReceiptRes(self, res: m2.MeteringReceiptRes, req: Any, msg: m2.V2GMessage, now: float) -> list[Event]:
+        self.metering_receipts += 1
+        return self._note(res.evse_status)
+
     def _loop_result(self, now: float, power: Decimal, voltage: Decimal, current: Decimal) -> list[Event]:
         self.loops += 1
         self.controller.apply(now, self._ctx(), EVSELoopResult(power, voltage, current))
@@ -556,10 +573,12 @@ class Iso2EvccSession:
             want = min(want, p.dv(res.evse_max_current) * volts)
         if self.pmax > 0:
             want = min(want, self.pmax)
+        self._want_receipt(res)
         return self._note(res.ac_evse_status) + self._loop_result(now, want, volts, want / volts if volts else D0)
 
     def _on_CurrentDemandRes(self, res: m2.CurrentDemandRes, req: Any, msg: m2.V2GMessage, now: float) -> list[Event]:
         v, i = p.dv(res.evse_present_voltage), p.dv(res.evse_present_current)
+        self._want_receipt(res)
         return self._note(res.dc_evse_status) + self._loop_result(now, v * i, v, i)
 
     def _on_WeldingDetectionRes(self, res: m2.WeldingDetectionRes, req: Any, msg: m2.V2GMessage, now: float) -> list[Event]:

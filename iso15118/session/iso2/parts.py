@@ -189,5 +189,6 @@ def minimal_response(request_name: str, code: RC2, family: Family | None, evse_i
         "WeldingDetectionReq": lambda: m2.WeldingDetectionRes(response_code=code, dc_evse_status=dc,
                                                               evse_present_voltage=z),
         "SessionStopReq": lambda: m2.SessionStopRes(response_code=code),
+        "MeteringReceiptReq": lambda: m2.MeteringReceiptRes(response_code=code, evse_status=st),
     }
     return builders[request_name]()

@@ -114,6 +114,7 @@ MESSAGES: dict[str, MessageSpec] = {
         _spec("ChargingStatusReq", Family.AC),
         _spec("CurrentDemandReq", Family.DC),
         _spec("WeldingDetectionReq", Family.DC),
+        _spec("MeteringReceiptReq"),
         _spec("SessionStopReq"),
     )
 }
@@ -218,6 +219,9 @@ TRANSITIONS: tuple[Transition, ...] = (
     # charge loops
     Transition(S.CHARGING, "ChargingStatusReq", O.OK, S.CHARGING, Family.AC),
     Transition(S.CHARGING, "CurrentDemandReq", O.OK, S.CHARGING, Family.DC),
+    # PnC: a signed MeteringReceipt when the loop response said ReceiptRequired (the SECC
+    # accepts nothing else then, and nothing of the kind otherwise)
+    Transition(S.CHARGING, "MeteringReceiptReq", O.OK, S.CHARGING),
     # renegotiation: ChargeParameterDiscovery again (polled while Ongoing)
     Transition(S.RENEGOTIATING, _CPD, O.FINISHED, S.RENEGOTIATED),
     Transition(S.RENEGOTIATING, _CPD, O.ONGOING, S.RENEGOTIATING),

@@ -86,6 +86,9 @@ class Iso2SeccPnC:
     mo_roots: tuple[x509.Certificate, ...]
     contract_purpose: Purpose = Purpose.CONTRACT
     max_intermediates: int = 2
+    receipt_after_loops: int | None = 2
+    """Ask for a signed MeteringReceipt (ReceiptRequired=true) in this charge-loop response of a PnC
+    session, once; None: never."""
 
 
 @dataclass
@@ -141,6 +144,10 @@ class Iso2SeccSession:
         self.contract_certificate: x509.Certificate | None = None
         self._gen_challenge: bytes | None = None
         self._msg: m2.V2GMessage | None = None
+        self._receipt_meter: m2.MeterInfo | None = None
+        """The MeterInfo the EV must sign next (ReceiptRequired sent), else None."""
+        self._receipt_asked = False
+        self.metering_receipts = 0
         self.resumed = False
         self.power_on = False
         """The contactors are closed (PowerDelivery Start answered OK, no Stop since)."""
@@ -171,6 +178,7 @@ class Iso2SeccSession:
             "ChargingStatusReq": self._on_charging_status,
             "CurrentDemandReq": self._on_current_demand,
             "WeldingDetectionReq": self._on_welding_detection,
+            "MeteringReceiptReq": self._on_metering_receipt,
             "SessionStopReq": self._on_session_stop,
         }
 
@@ -216,6 +224,9 @@ class Iso2SeccSession:
             return self._fail(now, name, RC.FAILED_UNKNOWN_SESSION, f"SessionID {msg.header.session_id.hex()}")
         if not rules.accepts(self.state, name, self.family):
             return self._fail(now, name, RC.FAILED_SEQUENCE_ERROR, f"{name} not allowed in {self.state.value}")
+        if (self._receipt_meter is not None) != (name == "MeteringReceiptReq"):  # [V2G2-795] per EVerest
+            why = "MeteringReceiptReq expected" if self._receipt_meter is not None else "no MeteringReceipt was asked for"
+            return self._fail(now, name, RC.FAILED_SEQUENCE_ERROR, f"{name}: {why}")
         early = rules.request_outcome(body)
         if early is not None:
             try:
@@ -549,6 +560,29 @@ class Iso2SeccSession:
     def _meter(self, r: Any) -> m2.MeterInfo:
         return m2.MeterInfo(meter_id=self.evse_id[:32], meter_reading=int(r.charged_wh), t_meter=int(self._clock()))
 
+    def _receipt(self, meter: m2.MeterInfo) -> bool:
+        """ReceiptRequired of this loop response: true once, in a PnC session ([V2G2-691]: never for EIM)."""
+        pnc = self.config.pnc
+        if (self.authorization != "PnC" or pnc is None or pnc.receipt_after_loops is None or self._receipt_asked
+                or self.loops < pnc.receipt_after_loops):
+            return False
+        self._receipt_asked, self._receipt_meter = True, meter
+        return True
+
+    def _on_metering_receipt(self, req: m2.MeteringReceiptReq, now: float) -> m2.MeteringReceiptRes:
+        expected, self._receipt_meter = self._receipt_meter, None
+        assert expected is not None and self._msg is not None and self.contract_certificate is not None
+        if req.session_id != self.session_id or req.meter_info != expected or not req.id:
+            raise _Failed(RC.FAILED_METERING_SIGNATURE_NOT_VALID, "MeteringReceiptReq does not hold the MeterInfo we sent")
+        if self._msg.header.signature is None:
+            raise _Failed(RC.FAILED_METERING_SIGNATURE_NOT_VALID, "MeteringReceiptReq without a signature")
+        try:
+            pnc2.verify_elements(self._msg.header.signature, [req], self.contract_certificate, required_ids=[req.id])
+        except SignatureError as exc:
+            raise _Failed(RC.FAILED_METERING_SIGNATURE_NOT_VALID, str(exc)) from None
+        self.metering_receipts += 1
+        return m2.MeteringReceiptRes(response_code=RC.OK, evse_status=p.evse_status(self.family))
+
     def _on_charging_status(self, req: m2.ChargingStatusReq, now: float) -> m2.ChargingStatusRes:
         assert self.ev_limits is not None and self.service is not None
         lim = self.controller.limits(now, self.service)
@@ -558,9 +592,10 @@ class Iso2SeccSession:
         r = self._loop(now, status)
         self._events.append(PowerChanged(r.target_power, r.present_voltage, r.present_current, None, r.charged_wh,
                                          r.discharged_wh))
+        meter = self._meter(r)
         return m2.ChargingStatusRes(
             response_code=RC.OK, evse_id=self.evse_id, sa_schedule_tuple_id=self.tuple_id or 1,
-            evse_max_current=p.pv(lim.max_charge_current, "A"), meter_info=self._meter(r), receipt_required=False,
+            evse_max_current=p.pv(lim.max_charge_current, "A"), meter_info=meter, receipt_required=self._receipt(meter),
             ac_evse_status=self._loop_status(now),  # type: ignore[arg-type]
         )
 
@@ -582,6 +617,7 @@ class Iso2SeccSession:
                                          r.discharged_wh))
         st = self._loop_status(now)
         assert isinstance(st, m2.DCEVSEStatus)
+        meter = self._meter(r)
         return m2.CurrentDemandRes(
             response_code=RC.OK, dc_evse_status=st,
             evse_present_voltage=p.pv(r.present_voltage, "V"), evse_present_current=p.pv(max(D0, r.present_current), "A"),
@@ -590,8 +626,8 @@ class Iso2SeccSession:
             evse_maximum_voltage_limit=p.pv(lim.max_voltage, "V"),
             evse_maximum_current_limit=p.pv(lim.max_charge_current, "A"),
             evse_maximum_power_limit=p.pv(lim.max_charge_power, "W"),
-            evse_id=self.evse_id, sa_schedule_tuple_id=self.tuple_id or 1, meter_info=self._meter(r),
-            receipt_required=False,
+            evse_id=self.evse_id, sa_schedule_tuple_id=self.tuple_id or 1, meter_info=meter,
+            receipt_required=self._receipt(meter),
         )
 
     def _on_welding_detection(self, req: m2.WeldingDetectionReq, now: float) -> m2.WeldingDetectionRes:
