@@ -6,8 +6,9 @@ recorded -- the vehicle's values -- re-encoded by our codec, with what must chan
 * the SessionID becomes the one the SUT assigned in its SessionSetupRes;
 * time stamps (``TMeter``, ``TimeStamp``) become now, a MeteringReceiptReq carries the SUT's
   last MeterInfo, a header Signature is dropped (it signed another session);
-* a SAScheduleTupleID or a selected charge ServiceID the SUT did not offer becomes the one it did
-  (what the vehicle does with a charger's offer).
+* a SAScheduleTupleID or a selected charge ServiceID the SUT did not offer becomes the one it did,
+  and a ChargingProfile entry above the SUT's PMax schedule is cut to it (what the vehicle does
+  with a charger's offer).
 
 What the SUT decides, the replay follows as the vehicle would:
 
@@ -113,6 +114,18 @@ def copy_tree(el: Element) -> Element:
     return Element(el.ns, el.name, dict(el.attrs), kids, value)
 
 
+def _watts(el: Element | None) -> float | None:
+    """A power: a -2 PhysicalValue (Multiplier, Unit, Value) or DIN's plain PMax number."""
+    if el is None:
+        return None
+    if isinstance(el.value, int):
+        return float(el.value)
+    value, mult = el.find("Value"), el.find("Multiplier")
+    if value is None or not isinstance(value.value, int):
+        return None
+    return float(value.value) * 10.0 ** (mult.value if mult is not None and isinstance(mult.value, int) else 0)
+
+
 def _code(msg: Element | None) -> str | None:
     rc = msg.find("ResponseCode") if msg is not None else None
     return str(rc.value) if rc is not None and rc.value is not None else None
@@ -154,6 +167,8 @@ class VehicleReplay:
         self.protocol: str | None = session.protocol
         self.session_id: bytes | None = None
         self.tuple_ids: list[int] = []
+        self.pmax: dict[int, list[tuple[int, float]]] = {}
+        """The SUT's PMax schedule per SAScheduleTupleID: (start s, W) steps."""
         self.charge_service: int | None = None
         self.recorded_charge_service: int | None = None
         self.meter_info: Element | None = None
@@ -291,6 +306,16 @@ class VehicleReplay:
             ids = [el.value for el in msg.iter() if el.name == "SAScheduleTupleID" and isinstance(el.value, int)]
             if ids:
                 self.tuple_ids = ids
+            for tup in (t for el in msg.iter() if el.name == "SAScheduleList" for t in el.findall("SAScheduleTuple")):
+                tid = tup.find("SAScheduleTupleID")
+                steps = []
+                for entry in (e for el in tup.iter() if el.name == "PMaxSchedule" for e in el.findall("PMaxScheduleEntry")):
+                    start = next((el.value for el in entry.iter() if el.name == "start"), 0)
+                    watts = _watts(entry.find("PMax"))
+                    if isinstance(start, int) and watts is not None:
+                        steps.append((start, watts))
+                if tid is not None and isinstance(tid.value, int) and steps:
+                    self.pmax[tid.value] = sorted(steps)
         mi = msg.find("MeterInfo")
         if mi is not None:
             self.meter_info = mi
@@ -338,6 +363,8 @@ class VehicleReplay:
                         and sid_el.value == self._recorded_charge_service()):
                     self._count(self.report.rewrites, f"charge ServiceID {sid_el.value} -> {self.charge_service} (the SUT's offer)")
                     sid_el.value = self.charge_service
+        if ex.base == "PowerDelivery":
+            self._fit_profile(msg)
         if ex.base == "MeteringReceipt" and self.meter_info is not None:
             for i, c in enumerate(msg.children):
                 if isinstance(c, Element) and c.name == "MeterInfo":
@@ -346,6 +373,28 @@ class VehicleReplay:
                     msg.children[i] = mi
                     self._count(self.report.rewrites, "MeterInfo -> the SUT's")
         return tree
+
+    def _fit_profile(self, req: Element) -> None:
+        """A recorded ChargingProfile above the SUT's PMax schedule is cut to it, as the vehicle
+        plans its profile within the schedule the charger offers ([V2G2-225])."""
+        tid_el = next((el for el in req.iter() if el.name == "SAScheduleTupleID"), None)
+        steps = self.pmax.get(tid_el.value) if tid_el is not None and isinstance(tid_el.value, int) else None
+        if not steps:
+            return
+        for entry in (el for el in req.iter() if el.name == "ProfileEntry"):
+            start_el, power = entry.find("ChargingProfileEntryStart"), entry.find("ChargingProfileEntryMaxPower")
+            start = start_el.value if start_el is not None and isinstance(start_el.value, int) else 0
+            watts = _watts(power)
+            limit = next((w for t, w in reversed(steps) if t <= start), steps[0][1])
+            if power is None or watts is None or watts <= limit:
+                continue
+            value = power.find("Value")
+            mult = power.find("Multiplier")
+            if value is not None:
+                value.value = int(limit // 10 ** (mult.value if mult is not None and isinstance(mult.value, int) else 0))
+            else:
+                power.value = int(limit)
+            self._count(self.report.rewrites, "ChargingProfile entry above the SUT's PMax -> PMax")
 
     def _recorded_charge_service(self) -> int | None:
         if self.recorded_charge_service is None:

@@ -138,6 +138,12 @@ def test_requests_are_rewritten_for_the_sut() -> None:
     rp.tuple_ids, rp.charge_service = [1], 1
     again = get_codec("iso2").encode(rp.prepare(pd))
     assert again != pd.payload and len(again) == len(pd.payload)  # only the 8 SessionID bytes differ
+    # a ChargingProfile above the SUT's PMax schedule is cut to it (the recorded one asks 4128 W first)
+    rp.pmax = {1: [(0, 3000.0), (60, 2500.0)]}
+    prof = [el for el in body_message(rp.prepare(pd)).iter() if el.name == "ChargingProfileEntryMaxPower"]  # type: ignore[union-attr]
+    assert [el.find("Value").value for el in prof] == [3000, 0]  # type: ignore[union-attr]
+    assert rp.report.rewrites["ChargingProfile entry above the SUT's PMax -> PMax"] == 1
+    rp.pmax = {}
     # a time stamp in a request becomes now; the diff leaves out what two chargers must differ in
     msg.children.append(Element(msg.ns, "TMeter", value=1))
     ex = dataclasses.replace(pd, request=tree)
