@@ -417,3 +417,15 @@ def test_aborted_session_during_renegotiation_opens_the_contactors() -> None:
     core.handle_timer(22.0 + TIMERS_ISO2.secc_sequence)  # the EV went silent
     assert core.ended and not core.ok
     assert evse.calls == ["Start", "Stop", "ended"]
+
+
+def test_an_ev_asked_for_v2h_does_not_offer_iso2() -> None:
+    """V2H stays -20 only: a truck asked for AC_BPT offers no -2, so a -2-only charger has nothing in common."""
+    from iso15118.session.negotiation import ALL_PROTOCOLS
+    from iso15118.session.services import EnergyService
+
+    tr, e, s = run(Family.AC, ev_protocols=ALL_PROTOCOLS, evcc=Iso2EvccConfig(service=EnergyService.AC_BPT))
+    assert not e.ok and not s.ok and e.protocol is None
+    assert "Failed_NoNegotiation" in s.end_reason or "Failed_NoNegotiation" in e.end_reason
+    tr, e, s = run(Family.AC, ev_protocols=ALL_PROTOCOLS, evcc=Iso2EvccConfig(service=EnergyService.AC))
+    assert e.ok and e.protocol is AppProtocol.ISO2

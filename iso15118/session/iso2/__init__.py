@@ -39,6 +39,9 @@ def _secc_offers(controller: Any, tls: bool) -> list[reg.Offer]:
 
 
 def _evcc_offers(controller: Any, config: Any, tls: bool) -> list[reg.Offer]:
+    wanted = getattr(config, "service", None)
+    if wanted is not None and getattr(wanted, "bpt", False):
+        return []  # asked for bidirectional power: -2 cannot give it (V2H stays -20 only)
     family = getattr(config, "family", None)
     fams = {s.family for s in controller.preferred_services()} - {None}
     return [ISO2_OFFER] if fams and (family is None or family in fams) else []

@@ -67,6 +67,9 @@ class Iso2EvccConfig:
 
     family: Family | None = None
     """AC or DC (None: the controller's first AC/DC service the SECC offers)."""
+    service: EnergyService | None = None
+    """The service the user asked for (the CLI's ``--service``): a BPT one means -2 is not offered at
+    all (-2 has no bidirectional power: V2H stays -20 only); a plain one fixes the family."""
     energy_modes: tuple[m2.EnergyTransferMode, ...] = (
         ETM.AC_SINGLE_PHASE_CORE, ETM.AC_THREE_PHASE_CORE, ETM.DC_EXTENDED, ETM.DC_CORE)
     """Modes the EV can use, most preferred first (the truck: 240 V single phase, CCS1 DC_extended)."""
