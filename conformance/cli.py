@@ -34,6 +34,20 @@ EXIT_HELP = """exit status:
 """
 
 
+REPLAY_HELP = """Replay recorded sessions against an SECC.
+
+Real-vehicle captures (pcap / pcapng of DIN SPEC 70121 or ISO 15118-2 sessions, e.g. fixtures/vehicles/):
+every V2G session in them is sent again as that vehicle, SessionID and time stamps rewritten, Ongoing
+loops at the SUT's pace, ended with SessionStop where the recording was cut (conformance/vehicle_replay.py).
+A FAILED code, a close or a missing answer fails the case; answers that differ from the recorded
+charger's are a per-message diff (report), not a failure.  For a SUT that tears sessions down slowly
+(Josev) give --gap 5.5.
+
+-20 recordings (the harness's JSONL logs, Josev traces, -20 pcaps): every answer is compared with the
+recorded one within --tolerance; a difference fails (conformance/replay.py).
+"""
+
+
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("conformance", help="ISO 15118-21 style conformance tests against a charger or vehicle",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -64,10 +78,22 @@ def register(subparsers: Any) -> None:
     run.set_defaults(func=cmd_run)
 
     rp = sub.add_parser("replay", help="replay a recorded session (JSONL, Josev trace or pcap) and diff the answers",
-                        epilog=EXIT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+                        description=REPLAY_HELP, epilog=EXIT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     rp.add_argument("recording", nargs="+")
     _sut_args(rp)
     rp.add_argument("--tolerance", type=float, default=0.1, help="relative tolerance on measured values (default 0.1)")
+    rp.add_argument("--pace", type=float, default=0.0, metavar="F",
+                    help="real-vehicle captures: pause between requests as recorded times F (default 0: as fast as "
+                         "the SUT answers)")
+    rp.add_argument("--strict-precharge", action="store_true",
+                    help="real-vehicle captures: a SUT that never pre-charges to the vehicle's target fails "
+                         "(default: reported as a difference)")
+    rp.add_argument("--sdp", metavar="IFACE",
+                    help="real-vehicle captures: find the SECC by SDP on this interface (plain TCP, as the recordings) "
+                         "and replay against it")
+    rp.add_argument("--sdp-to", metavar="[ADDR]:PORT",
+                    help="with --sdp: send the SDP request to this unicast address instead of the multicast group")
+    rp.add_argument("--junit", metavar="FILE")
     rp.add_argument("--json", metavar="FILE")
     rp.add_argument("--html", metavar="FILE")
     rp.set_defaults(func=cmd_replay)
@@ -325,9 +351,40 @@ def cmd_mutation(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def _vehicle_sessions(paths: list[str]) -> list[Any] | None:
+    """The DIN / -2 sessions of the recordings when they are all real-vehicle captures, None when
+    none is (-20 recordings); raises ValueError for a mix or a capture without a session."""
+    from conformance.recording import read_sessions
+    from conformance.replay import is_capture
+
+    caps = [p for p in paths if is_capture(p)]
+    sessions: list[Any] = []
+    legacy = [p for p in paths if p not in caps]
+    for p in caps:
+        found = read_sessions(p)  # RecordingError (a ValueError): no session at all
+        if all(s.schemas <= {"sap", "din", "iso2"} for s in found):
+            sessions.extend(found)
+        else:
+            legacy.append(p)
+    if sessions and legacy:
+        raise ValueError("replay real-vehicle (DIN / -2) captures and -20 recordings in separate runs")
+    return sessions or None
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     from conformance.replay import replay_case
     from conformance.runner import run_campaign
+
+    try:
+        sessions = _vehicle_sessions(args.recording)
+    except (ValueError, OSError) as exc:
+        print(f"conformance replay: {exc}", file=sys.stderr)
+        return 2
+    if not args.sut and not (args.sdp and sessions is not None):
+        print("conformance replay: give --sut (or --sdp IFACE for real-vehicle captures)", file=sys.stderr)
+        return 2
+    if sessions is not None:
+        return _cmd_vehicle_replay(args, sessions)
 
     async def main() -> Any:
         stack: list[Any] = []
@@ -348,3 +405,53 @@ def cmd_replay(args: argparse.Namespace) -> int:
             if not c.ok:
                 print(f"  diff {r.case_id}: {c.requirement}: {c.detail}")
     return int(camp.exit_status())
+
+
+def _cmd_vehicle_replay(args: argparse.Namespace, sessions: list[Any]) -> int:
+    from conformance.vehicle_replay import replay_campaign
+
+    async def main() -> Any:
+        stack: list[Any] = []
+        suts = await _make_suts(args, stack)
+        if args.sdp:
+            try:
+                suts.append(await _sdp_sut(args.sdp, args.sdp_to))
+            except (OSError, ValueError, TimeoutError) as exc:  # SdpTimeout is a TimeoutError
+                print(f"conformance replay: no SECC found by SDP on {args.sdp}: {exc}", file=sys.stderr)
+                for loc in stack:
+                    loc.close()
+                return None
+        try:
+            return await replay_campaign(suts, sessions, pace=args.pace, strict_precharge=args.strict_precharge)
+        finally:
+            for loc in stack:
+                loc.close()
+
+    camp = asyncio.run(main())
+    if camp is None:
+        return 2
+    _write_outputs(camp, args)
+    _print_summary(camp)
+    for r in camp.results:
+        rep = r.evidence.annex.get("replay")
+        if rep:
+            print(f"  {r.case_id}: {rep['protocol']}, {rep['sent']} requests, SessionStop "
+                  f"{'reached' if rep['reached_stop'] else 'not reached'}"
+                  + (f" (appended {', '.join(rep['appended'])})" if rep["appended"] else "")
+                  + f"; {rep['differing']} of {rep['compared']} answers differ from the recorded charger")
+    return int(camp.exit_status())
+
+
+async def _sdp_sut(iface: str, to: str | None) -> Any:
+    """The SECC that answers SDP (plain TCP) on ``iface`` (or at the unicast ``[ADDR]:PORT``)."""
+    from conformance.sut import SutEndpoint
+    from iso15118.transport.sdp import Security
+    from iso15118.transport.sdp_asyncio import discover, endpoint_host
+
+    kw: dict[str, Any] = {}
+    if to:
+        addr, _, port = to.rpartition(":")
+        kw = {"address": addr.strip("[]"), "port": int(port)}
+    resp = await discover(Security.NONE, interface=iface, **kw)
+    host = endpoint_host(resp, iface)
+    return SutEndpoint(host, resp.port, name=f"sdp:{iface} [{host}]:{resp.port}")

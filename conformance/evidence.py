@@ -126,6 +126,8 @@ class Evidence:
         self.entries: list[LogEntry] = []
         self.samples: list[Sample] = []
         self.markers: list[tuple[float, str]] = []
+        self.annex: dict[str, Any] = {}
+        """Structured findings of a case beyond its checks (a replay's per-message diff ...)."""
 
     def now(self) -> float:
         return time.monotonic() - self.t0
@@ -232,6 +234,8 @@ class CaseResult:
             d["log"] = [e.to_json() for e in self.evidence.entries]
             d["samples"] = [s.to_json() for s in self.evidence.samples]
             d["markers"] = [{"t": round(t, 4), "label": lbl} for t, lbl in self.evidence.markers]
+        if self.evidence.annex:
+            d["annex"] = self.evidence.annex
         return d
 
 

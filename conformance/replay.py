@@ -51,11 +51,19 @@ def _name_of(payload_type: int, payload: bytes) -> str:
         return "?"
 
 
+CAPTURE_MAGIC = (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x0a\x0d\x0d\x0a", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
+
+
+def is_capture(path: str | Path) -> bool:
+    """A pcap / pcapng file (by its magic number)."""
+    with open(path, "rb") as f:
+        return f.read(4) in CAPTURE_MAGIC
+
+
 def load_recording(path: str | Path) -> list[Recorded]:
     """JSONL (ours or Josev's trace) or a capture file."""
     p = Path(path)
-    head = p.read_bytes()[:4]
-    if head in (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x0a\x0d\x0d\x0a", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d"):
+    if is_capture(p):
         return _load_capture(p)
     out = []
     for line in p.read_text().splitlines():

@@ -132,10 +132,32 @@ def _case_html(r: CaseResult, open_: bool) -> str:
         f'<b>Tags:</b> {escape(", ".join(r.tags))}' + (f"<br><b>Metrics:</b> {escape(metrics)}" if metrics else "") + "</p>"
         + (f'<div class="svgbox">{svg}</div>' if svg else "")
         + f"<table><tr><th>check</th><th>requirement</th><th>evidence</th></tr>{checks}</table>"
-        f'<details><summary>message log ({len(r.evidence.entries)} entries)</summary><table class="log">'
+        + _replay_html(r.evidence.annex.get("replay"))
+        + f'<details><summary>message log ({len(r.evidence.entries)} entries)</summary><table class="log">'
         f"<tr><th>t [s]</th><th>dir</th><th>message</th><th>PT</th><th>code</th><th>resp. time</th><th>content / detail</th></tr>"
         + "".join(rows) + "</table></details></details>"
     )
+
+
+def _replay_html(rep: dict[str, Any] | None) -> str:
+    """A real-vehicle replay's per-message diff against the recorded charger (evidence)."""
+    if not rep:
+        return ""
+    rows = []
+    for name, d in rep.get("diff", {}).items():
+        for fname, f in sorted(d["fields"].items(), key=lambda kv: -kv[1]["count"]):
+            rows.append(f"<tr><td>{escape(name)}</td><td>{d['differing']}/{d['compared']}</td><td>{escape(fname)}</td>"
+                        f"<td>{f['count']}</td><td>{escape(str(f['recorded']))}</td><td>{escape(str(f['now']))}</td></tr>")
+    head = (f"<p><b>Replay:</b> {escape(str(rep.get('protocol')))}, {rep.get('sent')} requests sent, SessionStop "
+            f"{'reached' if rep.get('reached_stop') else 'not reached'}"
+            + (f" (appended: {escape(', '.join(rep['appended']))})" if rep.get("appended") else "")
+            + f"; {rep.get('differing')} of {rep.get('compared')} answers differ from the recorded charger (evidence, "
+            "not failures)</p>")
+    if not rows:
+        return head
+    return (head + "<details><summary>differences from the recorded charger</summary><table><tr><th>message</th>"
+            "<th>differing</th><th>field</th><th>times</th><th>recorded (first)</th><th>now (first)</th></tr>"
+            + "".join(rows) + "</table></details>")
 
 
 def _glance(camp: Campaign) -> str:

@@ -22,7 +22,7 @@ import asyncio
 import gc
 import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +32,8 @@ from conformance.sut import SutEndpoint
 from iso15118.session.services import EnergyService
 
 Progress = Callable[[SutEndpoint, TestCase, CaseResult], None]
+Reach = Callable[[SutEndpoint], Awaitable[str | None]]
+"""A reach check: None when the SUT is reachable, else why not."""
 
 UNREACHABLE = "SUT unreachable"
 CHAIN_REFUSED = "the SUT's certificate chain breaks the -20 rules"
@@ -325,16 +327,16 @@ class Campaign:
 
 async def run_sut(
     sut: SutEndpoint, cases: list[TestCase], *, progress: Progress | None = None, probe: bool = True,
-    extra: dict[str, Any] | None = None, reach: bool = True, notes: list[str] | None = None,
+    extra: dict[str, Any] | None = None, reach: bool | Reach = True, notes: list[str] | None = None,
 ) -> list[CaseResult]:
     """All ``cases`` against one SUT (``sut.jobs`` at a time), in catalogue order.
 
-    ``reach``: check the SUT is reachable first (connect, SAP, SessionSetup); ``probe``: find
-    out its capabilities when none were declared."""
+    ``reach``: check the SUT is reachable first (connect, SAP, SessionSetup; or the given check,
+    e.g. a DIN / -2 one for replays); ``probe``: find out its capabilities when none were declared."""
     notes = notes if notes is not None else []
     mine = [c for c in cases if c.role == sut.role]
     if reach:
-        why = await reach_sut(sut)
+        why = await (reach(sut) if callable(reach) else reach_sut(sut))
         sut.info.reachable = why is None
         sut.info.unreachable_reason = why or ""
         if why is not None and why.startswith(CHAIN_REFUSED):
@@ -401,7 +403,7 @@ async def run_sut(
 
 async def run_campaign(
     suts: Iterable[SutEndpoint], cases: list[TestCase], *, progress: Progress | None = None, probe: bool = True,
-    extra: dict[str, Any] | None = None, reach: bool = True,
+    extra: dict[str, Any] | None = None, reach: bool | Reach = True,
 ) -> Campaign:
     """Every case against every SUT; SUTs run in parallel."""
     camp = Campaign(suts=list(suts))
