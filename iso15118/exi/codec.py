@@ -17,6 +17,7 @@ from iso15118.exi.cache import load_grammars
 from iso15118.exi.errors import ExiDecodeError, ExiEncodeError, ExiError, ExiLimitError
 from iso15118.exi.grammar import (
     AT,
+    ATW,
     CH,
     CHU,
     EE,
@@ -27,6 +28,7 @@ from iso15118.exi.grammar import (
     SEW,
     DocGrammar,
     Grammar,
+    Prod,
     SchemaGrammars,
     State,
 )
@@ -35,6 +37,13 @@ from iso15118.exi.tree import Element
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
 XSD_NS = "http://www.w3.org/2001/XMLSchema"
 _XSI_TYPE_KEY = f"{{{XSI_NS}}}type"
+_XSI_NIL_KEY = f"{{{XSI_NS}}}nil"
+_ANY_TYPE = (XSD_NS, "anyType")
+_BOOLEAN = D.BooleanDT("boolean")
+# Built-in types with a grammar in the reference but none here (no ISO 15118 schema uses them):
+# a cast to one is refused both ways instead of being written or read as an unknown type.
+_NO_GRAMMAR_XSD = frozenset({"date", "dateTime", "time", "gYearMonth", "gYear", "gMonthDay", "gDay", "gMonth"})
+_CAST_EXPLICIT, _CAST_ANY = 1, 2  # how an undeclared element was cast (see _Encoder.undeclared)
 _HEADER = 0x80  # '10' distinguishing bits, no options, final version 1
 
 # Bounds that keep a hostile stream from costing unbounded time or memory.
@@ -63,6 +72,49 @@ def _write_second_level(w: BitWriter, state: State, event: int) -> None:
     w.bits(len(state.prods), state.width)
     n = len(events)
     w.bits(events.index(event), (n - 1).bit_length() if n > 1 else 0)
+
+
+def type_empty(g: Grammar) -> Grammar:
+    """TypeEmpty of a type grammar (8.5.4.1.3): only its attribute uses and wildcards, then EE;
+    the grammar an element with xsi:nil = true continues with. Derived from the normalized
+    grammar (states reached from the start through AT productions; EE wherever the content
+    could begin) and kept on the grammar once made."""
+    te = g.type_empty
+    if te is not None:
+        return te
+    te = Grammar(g.name + "#empty")
+    made: dict[int, State] = {}
+
+    def convert(st: State) -> State:
+        ns = made.get(id(st))
+        if ns is not None:
+            return ns
+        ns = made[id(st)] = State(te, len(te.states))
+        te.states.append(ns)
+        content = False
+        for p in st.prods:
+            if p.kind in (AT, ATW):
+                ns.prods.append(Prod(p.kind, len(ns.prods), p.uri, p.local, p.dt, None, None, p.wild_uri))
+            else:
+                content = True
+        for q, p in zip(ns.prods, [p for p in st.prods if p.kind in (AT, ATW)]):
+            q.next = convert(p.next)  # type: ignore[arg-type]
+        if content:
+            ns.prods.append(Prod(EE, len(ns.prods)))
+        ns.finish()
+        ns.attr_phase = True
+        return ns
+
+    te.start = convert(g.start)  # type: ignore[arg-type]
+    te.start.is_start = True
+    te.content = te.start
+    c2 = State(te, len(te.states))
+    c2.prods = te.start.prods
+    c2.finish()
+    te.content2 = c2
+    te.compute_leaf()
+    g.type_empty = te
+    return te
 
 
 class _StringTable:
@@ -162,36 +214,59 @@ class _Encoder:
         self.typify = typify  # store the checked typed values back into the tree (XML -> tree only)
         self.seen_undeclared: set[tuple[str, str]] = set()
 
-    def element(self, el: Element, g: Grammar, path: str = "") -> None:
-        """Encode one element's content; ``path`` is only built when an error is raised."""
+    def element(self, el: Element, g: Grammar, path: str = "", cast: int = 0) -> None:
+        """Encode one element's content; ``path`` is only built when an error is raised.
+        ``cast``: an undeclared element whose xsi:type cast is already written, to its own
+        type (_CAST_EXPLICIT) or to xs:anyType (_CAST_ANY: xsi:nil is then an AT(*))."""
         try:
-            self._element(el, g)
+            self._element(el, g, cast)
         except ExiEncodeError as exc:
             exc.path = "/" + el.name + exc.path
             exc.args = (f"{exc.reason} (at {exc.path})",)
             raise
 
-    def _element(self, el: Element, g: Grammar) -> None:
+    def _element(self, el: Element, g: Grammar, cast: int = 0) -> None:
         path = ""
         w = self.w
         fast = self.formats is None  # the XML writer needs every element's datatype recorded
         facets = self.facets
         state: State = g.start  # type: ignore[assignment]
         fmt_attrs: dict[str, D.Datatype] | None = {} if self.formats is not None else None
+        nil = False
         if el.attrs:
             xsi_type = el.attrs.get(_XSI_TYPE_KEY)
-            if xsi_type is not None:
+            if xsi_type is not None and not cast:
                 uri, local = _split_key(xsi_type) if isinstance(xsi_type, str) else xsi_type
-                tg = self.sg.type_grammars.get((uri, local))
-                if tg is None:
-                    raise ExiEncodeError(f"xsi:type {xsi_type!r} names no type of this schema", path)
+                _check_castable(uri, local, path)
                 _write_second_level(w, state, L2_XSI_TYPE)
                 self.st.write_uri(w, uri)
                 self.st.write_local(w, uri, local)
-                g = tg
-                state = g.start  # type: ignore[assignment]
+                tg = self.sg.type_grammars.get((uri, local))
+                if tg is not None:
+                    g = tg
+                    state = g.start  # type: ignore[assignment]
+                # else: a type no grammar exists for; the element keeps its own grammar (8.5.4.4.1)
+            xsi_nil = el.attrs.get(_XSI_NIL_KEY)
+            if xsi_nil is not None and cast != _CAST_ANY:
+                # AT(xsi:nil) at level 2 with a Boolean value; true switches to TypeEmpty (8.5.4.1.3)
+                try:
+                    nil = _BOOLEAN.parse(xsi_nil) if isinstance(xsi_nil, str) else bool(xsi_nil)
+                except ValueError:
+                    raise ExiEncodeError(f"xsi:nil {xsi_nil!r} is not a boolean", path) from None
+                if nil:  # the reference writes no xsi:nil = false
+                    _write_second_level(w, state, L2_XSI_NIL)
+                    w.bits(1, 1)
+                if self.typify:
+                    el.attrs[_XSI_NIL_KEY] = nil
+                if fmt_attrs is not None:
+                    fmt_attrs[_XSI_NIL_KEY] = _BOOLEAN
+                if nil:
+                    if el.children or el.value not in (None, ""):
+                        raise ExiEncodeError(f"{el.name} has xsi:nil=true but content", path)
+                    g = type_empty(g)
+                    state = g.start  # type: ignore[assignment]
             for key in sorted(el.attrs, key=_attr_sort_key):
-                if key == _XSI_TYPE_KEY:
+                if key == _XSI_TYPE_KEY or (key == _XSI_NIL_KEY and cast != _CAST_ANY):
                     continue
                 uri, local = _split_key(key)
                 value = el.attrs[key]
@@ -319,29 +394,42 @@ class _Encoder:
 
     def undeclared(self, el: Element) -> None:
         """An element matched by a wildcard that has no global declaration. With no built-in
-        element grammars allowed (EXI Profile, as the reference codec is set up), it is cast
-        to xs:anyType: an AT(xsi:type) at level 2 of an empty built-in start-tag grammar
-        (0-bit first level; EE, AT(*), SE(*), CH at level 2), then the anyType grammar."""
-        w = self.w
+        element grammars allowed (EXI Profile, as the reference codec is set up), its start tag
+        is an empty built-in grammar (0-bit first level; EE, AT(*), SE(*), CH at level 2) and the
+        element is cast by an AT(*) xsi:type: to the element's own xsi:type when it names a type
+        of the schema (a -20 or xmldsig type, or a built-in one like xs:int), else to xs:anyType.
+        A type no grammar exists for is written first, as given, and then the anyType cast
+        follows (the reference does both; the first leaves one learned production behind)."""
         # As the reference does it: the first element of a qname in the stream meets an empty
         # built-in start-tag grammar (0-bit first level); later ones of the same qname meet a
         # grammar with one first-level production, so the escape to level 2 costs one bit (1).
-        if (el.ns, el.name) in self.seen_undeclared:
+        repeat = (el.ns, el.name) in self.seen_undeclared
+        self.seen_undeclared.add((el.ns, el.name))
+        target = _ANY_TYPE
+        cast = _CAST_ANY
+        xsi_type = el.attrs.get(_XSI_TYPE_KEY)
+        if xsi_type is not None:
+            uri, local = _split_key(xsi_type) if isinstance(xsi_type, str) else xsi_type
+            _check_castable(uri, local, "/" + el.name)
+            if (uri, local) in self.sg.type_grammars:
+                target = (uri, local)
+                cast = _CAST_EXPLICIT
+            else:
+                self._built_in_cast(uri, local, repeat)
+                repeat = True  # the built-in grammar has learned its AT(xsi:type) production
+        self._built_in_cast(target[0], target[1], repeat)
+        # the cast's xsi:nil (and every other attribute) is an AT of the type grammar
+        self.element(el, self.sg.type_grammars[target], cast=cast)
+
+    def _built_in_cast(self, uri: str, local: str, repeat: bool) -> None:
+        w = self.w
+        if repeat:
             w.bits(1, 1)
-        else:
-            self.seen_undeclared.add((el.ns, el.name))
         w.bits(1, 2)  # AT(*) in [EE, AT(*), SE(*), CH]
         self.st.write_uri(w, XSI_NS)
         self.st.write_local(w, XSI_NS, "type")
-        self.st.write_uri(w, XSD_NS)
-        self.st.write_local(w, XSD_NS, "anyType")
-        attrs = {k: v for k, v in el.attrs.items() if k != _XSI_TYPE_KEY}
-        saved = el.attrs
-        el.attrs = attrs
-        try:
-            self.element(el, self.sg.type_grammars[(XSD_NS, "anyType")])
-        finally:
-            el.attrs = saved
+        self.st.write_uri(w, uri)
+        self.st.write_local(w, uri, local)
 
     def root(self, el: Element, doc: DocGrammar, path: str = "") -> None:
         hit = doc.by_qname.get((el.ns, el.name))
@@ -352,6 +440,16 @@ class _Encoder:
             raise ExiEncodeError(f"{el.tag} needs the relaxed element fragment grammar, which is not supported")
         self.w.bits(code, doc.width)
         self.element(el, g)
+
+
+def _check_castable(uri: str, local: str, path: str) -> None:
+    if uri == XSD_NS and local in _NO_GRAMMAR_XSD:
+        raise ExiEncodeError(f"xsi:type xs:{local} (a date/time type) is not supported", path)
+
+
+def _no_grammar_cast(uri: str, local: str, pos: int) -> None:
+    if uri == XSD_NS and local in _NO_GRAMMAR_XSD:
+        raise ExiDecodeError(f"xsi:type xs:{local} (a date/time type) is not supported", pos)
 
 
 def _match_wild(prods: list[Any], uri: str) -> Any:
@@ -515,8 +613,13 @@ class _Decoder:
                         tlocal = self.st.read_local(r, turi)
                         tg = self.sg.type_grammars.get((turi, tlocal))
                         if tg is None:
-                            raise ExiDecodeError(f"xsi:type {{{turi}}}{tlocal} names no type of this schema", r.pos)
-                        if (turi, tlocal) != (XSD_NS, "anyType"):
+                            _no_grammar_cast(turi, tlocal, r.pos)
+                            # a type no grammar exists for: recorded; the built-in grammar goes on,
+                            # with its AT(xsi:type) production learned (one first-level production)
+                            el.attrs.setdefault(_XSI_TYPE_KEY, f"{{{turi}}}{tlocal}" if turi else tlocal)
+                            repeat = True
+                            continue
+                        if (turi, tlocal) != _ANY_TYPE:
                             el.attrs[_XSI_TYPE_KEY] = f"{{{turi}}}{tlocal}"
                         return self.element(ns, name, tg, depth, into=el)
                     dt = self.sg.global_attributes.get((uri, local), D.UNTYPED)
@@ -557,7 +660,8 @@ class _Decoder:
             tg = self.sg.type_grammars.get((uri, local))
             el.attrs[_XSI_TYPE_KEY] = f"{{{uri}}}{local}" if uri else local
             if tg is None:
-                raise ExiDecodeError(f"xsi:type {{{uri}}}{local} names no type of this schema", r.pos)
+                _no_grammar_cast(uri, local, r.pos)
+                return g, state  # no grammar for that type: the element's own grammar goes on (8.5.4.4.1)
             return tg, tg.start
         if ev == L2_AT_ANY:
             uri = self.st.read_uri(r)
@@ -579,14 +683,12 @@ class _Decoder:
             return g, state
         if ev == L2_XSI_NIL:
             nil = r.bits(1) == 1
-            el.attrs[f"{{{XSI_NS}}}nil"] = nil
+            el.attrs[_XSI_NIL_KEY] = nil
+            if _XSI_TYPE_KEY not in el.attrs and g is self.sg.type_grammars.get(_ANY_TYPE):
+                el.attrs[_XSI_TYPE_KEY] = f"{{{XSD_NS}}}anyType"  # an explicit cast (the implicit one sends AT(*))
             if nil:
-                # TypeEmpty: only attributes may follow, then EE (attributes are not supported here)
-                code = r.bits(state.width)
-                ee = state.ee
-                if ee is not None and code == ee.code:
-                    return g, None
-                raise ExiDecodeError("content after xsi:nil=true is not supported", r.pos)
+                te = type_empty(g)  # only attributes may follow, then EE
+                return te, te.start
             return g, state
         # L2_SE_ANY: an element the schema does not allow here
         uri = self.st.read_uri(r)
