@@ -337,6 +337,8 @@ class _Encoder:
                     raise ExiEncodeError(f"{el.name} has element-only content but a text value {el.value!r}", path)
             for child in children:
                 if isinstance(child, str):
+                    if not child.strip(" \t\r\n") and any(isinstance(c, Element) for c in children):
+                        continue  # as the reference: whitespace-only text beside child elements is no CH
                     p = state.ch
                     if p is not None and p.kind == CHU:
                         w.bits(p.code, state.width)
