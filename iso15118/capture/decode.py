@@ -79,6 +79,9 @@ class Decoded:
     """Memo of :func:`iso15118.capture.keyfields.key_fields` (shared: read-only)."""
     json: Any = None
     """Memo of the JSON form of ``tree`` (shared: read-only)."""
+    facet_warnings: list[Any] = field(default_factory=list)
+    """:class:`~iso15118.exi.facets.FacetWarning` of values the bits carry but the schema's
+    facets forbid (decoded leniently instead of refused; empty for a schema-valid message)."""
 
     def tree_json(self) -> Any:
         """``{root name: element_to_json(tree)}``, computed once."""
@@ -230,7 +233,13 @@ def decode_uncached(schema: str, payload: bytes) -> Decoded:
         d.error = reason
         return d
     try:
-        tree = _codec(schema).decode(payload)
+        try:
+            tree = _codec(schema).decode(payload)
+        except Exception as exc:
+            if type(exc).__name__ != "ExiFacetError":
+                raise
+            # a value the bits carry outside its facet (4 phases of 1..3): kept, with a warning
+            tree, d.facet_warnings = _codec(schema).decode_lenient(payload)
     except Exception as exc:  # ExiDecodeError (typed), or a codec bug: never crash
         d.error = f"{type(exc).__name__}: {getattr(exc, 'reason', None) or exc}"
         d.bit_offset = getattr(exc, "bit_offset", None)

@@ -61,6 +61,8 @@ def event_to_dict(ev: Event) -> dict[str, Any]:
             d["message"] = dec.tree_json()
         if dec.error is not None:
             d["decode_error"] = {"reason": dec.error, "bit_offset": dec.bit_offset, "path": dec.path}
+    if ev.findings:
+        d["findings"] = [f.as_dict() for f in ev.findings]
     if ev.payload is not None:
         d["payload_hex"] = ev.payload.hex().upper()
     return d

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from iso15118.exi import datatypes as D
 from iso15118.exi.bits import BitReader, BitWriter
 from iso15118.exi.cache import load_grammars
 from iso15118.exi.errors import ExiDecodeError, ExiEncodeError, ExiError, ExiLimitError
+from iso15118.exi.facets import FacetWarning, facet_violations
 from iso15118.exi.grammar import (
     AT,
     ATW,
@@ -710,6 +711,24 @@ class _Decoder:
         return self.element(uri, local, g, 0)
 
 
+class _LenientReader(BitReader):
+    """A reader whose n-bit datatypes keep values above their maxInclusive (listed here)."""
+
+    __slots__ = ("lenient",)
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.lenient: list[Any] = []
+
+
+class LenientDecode(NamedTuple):
+    """What :meth:`Codec.decode_lenient` returns: the tree (an Element, or a list of them for a
+    fragment) and the values in it outside their facets."""
+
+    tree: Any
+    warnings: list[FacetWarning]
+
+
 class Codec:
     """Encoder/decoder for one schema key. Thread-safe; grammars are shared."""
 
@@ -751,8 +770,27 @@ class Codec:
         """EXI stream -> Element (a document) or list[Element] (a fragment)."""
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError("data must be bytes")
-        data = bytes(data)
-        r = BitReader(data)
+        return self._decode(BitReader(bytes(data)), fragment)
+
+    def decode_lenient(self, data: bytes, fragment: bool = False) -> LenientDecode:
+        """Like :meth:`decode`, but a value outside its facets that the bits still carry (an
+        n-bit integer above its maxInclusive) is kept: the result has the tree and one
+        :class:`~iso15118.exi.facets.FacetWarning` per value outside a facet (integer ranges,
+        lengths). What the bits cannot carry (an enumeration index past the list) stays an
+        :class:`ExiDecodeError`."""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError("data must be bytes")
+        r = _LenientReader(bytes(data))
+        tree = self._decode(r, fragment)
+        return LenientDecode(tree, self.facet_warnings(tree, fragment) if r.lenient else [])
+
+    def facet_warnings(self, tree: Any, fragment: bool = False) -> list[FacetWarning]:
+        """The values of a tree outside the facets of their types (read by a grammar walk)."""
+        formats: dict[Any, Any] = {}
+        self._encode_body(_Encoder(self.sg, BitWriter(), formats, facets=False), tree, fragment)
+        return facet_violations(tree, formats)
+
+    def _decode(self, r: BitReader, fragment: bool) -> Any:
         try:
             self._header(r)
             dec = _Decoder(self.sg, r)

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from iso15118.exi.bits import BitReader, BitWriter
-from iso15118.exi.errors import ExiDecodeError, ExiEncodeError, ExiLimitError
+from iso15118.exi.errors import ExiDecodeError, ExiEncodeError, ExiFacetError, ExiLimitError
 
 _WS = " \t\r\n"
 
@@ -289,8 +289,14 @@ class NBitDT(IntegerDT):
         w.bits(value - self.min, self.nbits)
 
     def check(self, value: Any, facets: bool = True) -> Any:
-        # the n-bit representation cannot hold a value outside the range: always checked
-        return super().check(value, True)
+        if facets:
+            return super().check(value, True)
+        # without facets: whatever the n bits carry (a decoded out-of-facet value re-encodes)
+        value = super().check(value, False)
+        if not 0 <= value - self.min < (1 << self.nbits):
+            raise ValueError(f"{value} cannot be carried by the {self.nbits}-bit field of {self.name} "
+                             f"(from {self.min})")
+        return value
 
     def fixed_code(self, value: Any) -> int:
         return int(value) - self.min
@@ -303,7 +309,10 @@ class NBitDT(IntegerDT):
     def decode(self, r: BitReader) -> Any:
         v = r.bits(self.nbits) + self.min
         if v > self.max:
-            raise ExiDecodeError(f"value {v} above the maximum {self.max} of {self.name}", r.pos)
+            if getattr(r, "lenient", None) is not None:
+                r.lenient.append(v)  # type: ignore[attr-defined]  # a lenient decode keeps it
+                return v
+            raise ExiFacetError(f"value {v} outside facet maxInclusive {self.max} of {self.name}", r.pos)
         return v
 
 

@@ -37,3 +37,9 @@ class ExiEncodeError(ExiError):
 
 class ExiLimitError(ExiDecodeError):
     """A decoding limit (string / binary length, occurrences, depth, size) was exceeded."""
+
+
+class ExiFacetError(ExiDecodeError):
+    """A value the bits carry but the schema's facets forbid (an n-bit integer above its
+    maxInclusive: 4 in a 2-bit field of 1..3). Strict decoding refuses it with this error;
+    ``Codec.decode_lenient`` keeps it and reports a :class:`~iso15118.exi.facets.FacetWarning`."""
