@@ -156,7 +156,7 @@ def test_typed_layer_reports_the_facet(crafted: dict[str, bytes]) -> None:
         messages.from_tree(tree)
     assert "120" in str(info.value)
     ok = messages.from_tree(codec("dc").decode(crafted["soc64"]))
-    assert type(ok).__name__ == "DCChargeLoopReq" and ok.display_parameters.present_soc == 64
+    assert type(ok).__name__ == "DCChargeLoopReq" and ok.display_parameters.present_soc == 64  # type: ignore[attr-defined]
 
 
 def test_capture_timeline_shows_the_warning(tmp_path: Path, crafted: dict[str, bytes]) -> None:
