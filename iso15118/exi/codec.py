@@ -782,7 +782,15 @@ class Codec:
             raise TypeError("data must be bytes")
         r = _LenientReader(bytes(data))
         tree = self._decode(r, fragment)
-        return LenientDecode(tree, self.facet_warnings(tree, fragment) if r.lenient else [])
+        if not r.lenient:
+            return LenientDecode(tree, [])
+        try:
+            return LenientDecode(tree, self.facet_warnings(tree, fragment))
+        except ExiError:
+            # a tree the grammar walk cannot follow (odd but decodable open content): the values
+            # the n-bit fields kept, located by bit offset instead of element path
+            return LenientDecode(tree, [FacetWarning(f"(bit {pos})", v, "maxInclusive", dt.max, dt.name)
+                                        for dt, v, pos in r.lenient])
 
     def facet_warnings(self, tree: Any, fragment: bool = False) -> list[FacetWarning]:
         """The values of a tree outside the facets of their types (read by a grammar walk)."""

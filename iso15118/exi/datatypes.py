@@ -310,7 +310,7 @@ class NBitDT(IntegerDT):
         v = r.bits(self.nbits) + self.min
         if v > self.max:
             if getattr(r, "lenient", None) is not None:
-                r.lenient.append(v)  # type: ignore[attr-defined]  # a lenient decode keeps it
+                r.lenient.append((self, v, r.pos))  # type: ignore[attr-defined]  # a lenient decode keeps it
                 return v
             raise ExiFacetError(f"value {v} outside facet maxInclusive {self.max} of {self.name}", r.pos)
         return v
