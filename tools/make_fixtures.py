@@ -721,6 +721,15 @@ xml_doc(XD, "Object_CastComplex", "undeclared elements cast to xmldsig complex t
                     '<v:Inner xsi:type="KeyValueType"><v:Curve xsi:type="xs:string">secp521r1</v:Curve></v:Inner></v:Key>'
                     f'<v:Sig xsi:type="SignatureValueType" Id="s1">{b64(132, 6)}</v:Sig>'
                     '<v:T xsi:type="TransformType" Algorithm="http://www.w3.org/TR/canonical-exi/"><XPath>/a</XPath></v:T>'))
+xml_doc(XD, "Object_CastDateTime", "undeclared elements cast to the date/time types: dateTime (fraction, zones, "
+        "a negative year), date, gYearMonth, gYear, gMonthDay, gMonth, gDay, time",
+        cast_object('<v:Start xsi:type="xs:dateTime">2026-12-03T01:30:00Z</v:Start>'
+                    '<v:Stamp xsi:type="xs:dateTime">2016-12-31T23:59:59.25-05:30</v:Stamp>'
+                    '<v:Old xsi:type="xs:dateTime">-0044-03-15T12:00:00</v:Old>'
+                    '<v:Day xsi:type="xs:date">2026-02-28+14:00</v:Day><v:Month xsi:type="xs:gYearMonth">2026-12</v:Month>'
+                    '<v:Year xsi:type="xs:gYear">2026Z</v:Year><v:MD xsi:type="xs:gMonthDay">--12-24</v:MD>'
+                    '<v:M xsi:type="xs:gMonth">--07</v:M><v:D xsi:type="xs:gDay">---31</v:D>'
+                    '<v:T xsi:type="xs:time">08:15:30.5Z</v:T>'))
 xml_doc(XD, "Object_CastNested", "ObjectType casts three levels deep, an xs:int at the bottom; text beside them",
         cast_object('<v:A xsi:type="ObjectType" Id="a">x<v:B xsi:type="ObjectType"><v:C xsi:type="xs:int">-2147483648</v:C>'
                     '</v:B>y</v:A>'))

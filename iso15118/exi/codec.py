@@ -41,9 +41,6 @@ _XSI_TYPE_KEY = f"{{{XSI_NS}}}type"
 _XSI_NIL_KEY = f"{{{XSI_NS}}}nil"
 _ANY_TYPE = (XSD_NS, "anyType")
 _BOOLEAN = D.BooleanDT("boolean")
-# Built-in types with a grammar in the reference but none here (no ISO 15118 schema uses them):
-# a cast to one is refused both ways instead of being written or read as an unknown type.
-_NO_GRAMMAR_XSD = frozenset({"date", "dateTime", "time", "gYearMonth", "gYear", "gMonthDay", "gDay", "gMonth"})
 _CAST_EXPLICIT, _CAST_ANY = 1, 2  # how an undeclared element was cast (see _Encoder.undeclared)
 _HEADER = 0x80  # '10' distinguishing bits, no options, final version 1
 
@@ -238,7 +235,6 @@ class _Encoder:
             xsi_type = el.attrs.get(_XSI_TYPE_KEY)
             if xsi_type is not None and not cast:
                 uri, local = _split_key(xsi_type) if isinstance(xsi_type, str) else xsi_type
-                _check_castable(uri, local, path)
                 _write_second_level(w, state, L2_XSI_TYPE)
                 self.st.write_uri(w, uri)
                 self.st.write_local(w, uri, local)
@@ -413,7 +409,6 @@ class _Encoder:
         xsi_type = el.attrs.get(_XSI_TYPE_KEY)
         if xsi_type is not None:
             uri, local = _split_key(xsi_type) if isinstance(xsi_type, str) else xsi_type
-            _check_castable(uri, local, "/" + el.name)
             if (uri, local) in self.sg.type_grammars:
                 target = (uri, local)
                 cast = _CAST_EXPLICIT
@@ -443,16 +438,6 @@ class _Encoder:
             raise ExiEncodeError(f"{el.tag} needs the relaxed element fragment grammar, which is not supported")
         self.w.bits(code, doc.width)
         self.element(el, g)
-
-
-def _check_castable(uri: str, local: str, path: str) -> None:
-    if uri == XSD_NS and local in _NO_GRAMMAR_XSD:
-        raise ExiEncodeError(f"xsi:type xs:{local} (a date/time type) is not supported", path)
-
-
-def _no_grammar_cast(uri: str, local: str, pos: int) -> None:
-    if uri == XSD_NS and local in _NO_GRAMMAR_XSD:
-        raise ExiDecodeError(f"xsi:type xs:{local} (a date/time type) is not supported", pos)
 
 
 def _match_wild(prods: list[Any], uri: str) -> Any:
@@ -616,7 +601,6 @@ class _Decoder:
                         tlocal = self.st.read_local(r, turi)
                         tg = self.sg.type_grammars.get((turi, tlocal))
                         if tg is None:
-                            _no_grammar_cast(turi, tlocal, r.pos)
                             # a type no grammar exists for: recorded; the built-in grammar goes on,
                             # with its AT(xsi:type) production learned (one first-level production)
                             el.attrs.setdefault(_XSI_TYPE_KEY, f"{{{turi}}}{tlocal}" if turi else tlocal)
@@ -663,7 +647,6 @@ class _Decoder:
             tg = self.sg.type_grammars.get((uri, local))
             el.attrs[_XSI_TYPE_KEY] = f"{{{uri}}}{local}" if uri else local
             if tg is None:
-                _no_grammar_cast(uri, local, r.pos)
                 return g, state  # no grammar for that type: the element's own grammar goes on (8.5.4.4.1)
             return tg, tg.start
         if ev == L2_AT_ANY:
@@ -776,14 +759,12 @@ class Codec:
         """Like :meth:`decode`, but a value outside its facets that the bits still carry (an
         n-bit integer above its maxInclusive) is kept: the result has the tree and one
         :class:`~iso15118.exi.facets.FacetWarning` per value outside a facet (integer ranges,
-        lengths). What the bits cannot carry (an enumeration index past the list) stays an
-        :class:`ExiDecodeError`."""
+        lengths; found by a grammar walk over the tree, which costs about one encode). What the
+        bits cannot carry (an enumeration index past the list) stays an :class:`ExiDecodeError`."""
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError("data must be bytes")
         r = _LenientReader(bytes(data))
         tree = self._decode(r, fragment)
-        if not r.lenient:
-            return LenientDecode(tree, [])
         try:
             return LenientDecode(tree, self.facet_warnings(tree, fragment))
         except ExiError:

@@ -75,7 +75,7 @@ def test_mutated_cast_and_facet_streams(case: tuple[str, bool, bytes]) -> None:
     assert strict is not False, "lenient decode succeeded where strict failed without a facet error"
     assert all(isinstance(w, FacetWarning) for w in warnings)
     if strict is not None:
-        assert tree == strict and warnings == []
+        assert tree == strict
     else:
         assert warnings, "a facet error seen strictly must come back as a warning"
     # whatever decoded, leniently or not, re-encodes without facet checks (the bits carried it)
