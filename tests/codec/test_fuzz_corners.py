@@ -26,6 +26,7 @@ SEED_FILES = [
     ("xmldsig", False, "xmldsig/Object_CastComplex.exi"),
     ("xmldsig", False, "xmldsig/Object_CastNested.exi"),
     ("xmldsig", False, "xmldsig/Object_CastDeclared.exi"),
+    ("xmldsig", False, "xmldsig/Object_CastDateTime.exi"),
     ("xmldsig", True, "xmldsig-fragment/SignedInfo_TransformCasts.exi"),
     ("common", False, "common/SessionStopReq_SignedObjectCasts.exi"),
     ("dc", False, "dc/DC_ChargeLoopReq_Scheduled.exi"),
