@@ -134,6 +134,9 @@ class XmlRenderer:
             parts.append(f"    <detail>{escape(ev.detail)}</detail>")
         for k, v in ev.fields.items():
             parts.append(f"    <field name={quoteattr(str(k))}>{_xml_value(v)}</field>")
+        for f in ev.findings:
+            fa = " ".join(f"{k}={quoteattr(str(v))}" for k, v in f.as_dict().items() if k != "message")
+            parts.append(f"    <finding {fa}>{escape(f.message)}</finding>")
         dec = ev.decoded
         if dec is not None and dec.tree is not None:
             xml = to_xml(dec.schema, dec.tree)

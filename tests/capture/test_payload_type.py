@@ -126,3 +126,15 @@ def test_iso2_payload_under_0x8002(tmp_path: Path) -> None:
     assert f.data["expected_payload_type"] == "0x8001" and f.data["protocol"] == "iso2"
     twin = [e for e in original if e.frame == ev.frame][0]
     assert ev.decoded is not None and twin.decoded is not None and ev.decoded.tree == twin.decoded.tree
+
+
+def test_xml_output_carries_the_finding(tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    p = write_pcap(tmp_path / "s20.pcap", v2g_conversation(_session_20()))
+    out = tmp_path / "out.xml"
+    assert main(["decode", str(p), "--format", "xml", "-o", str(out)]) == 0
+    found = [(e.get("name"), f.get("kind"), f.get("party"), f.get("expected_payload_type"))
+             for e in ET.parse(out).getroot().iter("event") for f in e.iter("finding")]
+    assert found == [("CertificateInstallationReq", "wrong_payload_type", "EV", "0x8002"),
+                     ("AC_ChargeParameterDiscoveryReq", "wrong_payload_type", "EV", "0x8003")]
