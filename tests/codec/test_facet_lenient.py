@@ -155,6 +155,11 @@ def test_typed_layer_reports_the_facet(crafted: dict[str, bytes]) -> None:
     with pytest.raises(messages.MessageValidationError, match="present_soc") as info:
         messages.from_tree(tree)
     assert "120" in str(info.value)
+    # the -2 typed classes too: the field named, the facet given
+    tree2, _ = codec("iso2").decode_lenient(crafted["phases4"])
+    with pytest.raises(messages.MessageValidationError, match="max_number_of_phases_in_use") as info2:
+        messages.from_tree(tree2)
+    assert info2.value.reason == "value 4 > maxInclusive 3"
     ok = messages.from_tree(codec("dc").decode(crafted["soc64"]))
     assert type(ok).__name__ == "DCChargeLoopReq" and ok.display_parameters.present_soc == 64  # type: ignore[attr-defined]
 
