@@ -700,11 +700,13 @@ class Analyzer:
         type it belongs in returned (None: nothing wrong, or nothing decodes it)."""
         if not app.sap_done or app.protocol is None:
             return dec, schema, None
-        session = self._session_schemas(app)
         if app.protocol != "-20":
             # -2 and DIN carry every message in 0x8001: any other EXI payload type is the sender's
             # defect, whatever that type's own grammar might make of the bytes
-            if ptype == PayloadType.SAP or not session:
+            if ptype == PayloadType.SAP:
+                return dec, schema, None
+            session = self._session_schemas(app)
+            if not session:
                 return dec, schema, None
             d2 = self.cache.decode(session[0], payload)
             if d2.error is None:
@@ -712,7 +714,7 @@ class Analyzer:
             return dec, schema, None
         if dec.error is None:
             return dec, schema, None
-        for alt in session:
+        for alt in self._session_schemas(app):
             if alt == schema:
                 continue
             d2 = self.cache.decode(alt, payload)
