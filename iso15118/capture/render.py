@@ -332,6 +332,10 @@ def render_summary(console: Console, s: dict[str, Any]) -> None:
     head.add_row("warnings", str(s.get("warnings", 0)))
     tv = s.get("timing_violations", {}).get("by_rule", {})
     head.add_row("timing violations", ", ".join(f"{k} {v}" for k, v in tv.items()) or "none")
+    fd = s.get("findings") or {}
+    if fd:
+        head.add_row("peer defects", ", ".join(f"{kind} ({', '.join(f'{p} {n}' for p, n in sorted(by.items()))})"
+                                               for kind, by in sorted(fd.items())))
     console.print(head)
     for sess in s.get("sessions", []):
         t = Table(title=f"Session {sess.get('session_id') or '(no SessionID)'}", show_header=False, box=None)

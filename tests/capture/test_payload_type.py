@@ -85,7 +85,7 @@ def test_no_negotiation_no_guess(tmp_path: Path) -> None:
 def test_json_output_carries_the_finding(tmp_path: Path) -> None:
     p = write_pcap(tmp_path / "s20.pcap", v2g_conversation(_session_20()))
     out = tmp_path / "out.json"
-    rc = main(["decode", str(p), "--format", "json", "-o", str(out)])
+    rc = main(["decode", str(p), "--format", "json", "--summary", "-o", str(out)])
     assert rc == 0  # what the peer did, like a FAILED response code: decoded, not a decoder problem
     doc = json.loads(out.read_text())
     flagged = [e for e in doc["events"] if e.get("findings")]
@@ -94,6 +94,7 @@ def test_json_output_carries_the_finding(tmp_path: Path) -> None:
     assert f["kind"] == "wrong_payload_type" and f["party"] == "EV" and f["expected_payload_type"] == "0x8002"
     assert flagged[0]["payload_type"] == "0x8001" and flagged[0]["schema"] == "common"
     assert flagged[0]["message"]["CertificateInstallationReq"]["Header"]["SessionID"]
+    assert doc["summary"]["findings"] == {"wrong_payload_type": {"EV": 2}}
 
 
 def test_iso2_payload_under_0x8002(tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ from iso15118 import messages
 from iso15118.capture.analyzer import CaptureDecoder
 from iso15118.capture.events import FindingKind
 from iso15118.capture.render import event_to_dict
+from iso15118.cli import main
 from iso15118.exi import ExiDecodeError, ExiEncodeError, codec
 from iso15118.exi.errors import ExiFacetError
 from iso15118.exi.facets import FacetWarning
@@ -185,3 +186,7 @@ def test_capture_timeline_shows_the_warning(tmp_path: Path, crafted: dict[str, b
     assert d["findings"][0]["path"].endswith("/DisplayParameters/PresentSOC")
     assert d["message"]["DC_ChargeLoopReq"]["DisplayParameters"]["PresentSOC"] == 120
     assert events[3].level == "info" and not events[3].findings
+    out = tmp_path / "summary.json"
+    assert main(["decode", str(p), "--format", "json", "--summary", "-o", str(out)]) == 0  # decoded: no problem
+    summary = json.loads(out.read_text())["summary"]
+    assert summary["findings"] == {"value_outside_facet": {"EV": 1}} and summary["capture"]["decode_errors"] == 0
