@@ -190,3 +190,15 @@ def test_capture_timeline_shows_the_warning(tmp_path: Path, crafted: dict[str, b
     assert main(["decode", str(p), "--format", "json", "--summary", "-o", str(out)]) == 0  # decoded: no problem
     summary = json.loads(out.read_text())["summary"]
     assert summary["findings"] == {"value_outside_facet": {"EV": 1}} and summary["capture"]["decode_errors"] == 0
+
+
+def test_exi_cli_lenient(crafted: dict[str, bytes], capsys: pytest.CaptureFixture[str]) -> None:
+    """``iso15118 exi decode --hex ... --lenient``: the XML with the value, the warning on stderr;
+    without ``--lenient`` the typed error and exit 1."""
+    hx = crafted["phases4"].hex()
+    assert main(["exi", "decode", "--schema", "iso2", "--hex", hx]) == 1
+    assert "value 4 outside facet maxInclusive 3" in capsys.readouterr().err
+    assert main(["exi", "decode", "--schema", "iso2", "--hex", hx, "--lenient"]) == 0
+    out, err = capsys.readouterr()
+    assert "ChargingProfileEntryMaxNumberOfPhasesInUse>4</" in out
+    assert err.startswith("warning: value 4 outside facet maxInclusive 3 of maxNumPhasesType at /V2G_Message/")
