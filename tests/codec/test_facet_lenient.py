@@ -88,7 +88,9 @@ def crafted(oracle: Oracle) -> dict[str, bytes]:  # noqa: F811
     jobs = [("iso2", _power_delivery(1), False), ("iso2", _power_delivery(2), False), ("iso2", _power_delivery(3), False),
             ("dc", _soc(dc_xml, 63), False), ("dc", _soc(dc_xml, 64), False),
             ("common", _processing("Finished"), False), ("common", _processing("Ongoing"), False),
-            ("common", _processing("Ongoing_WaitingForCustomerInteraction"), False)]
+            ("common", _processing("Ongoing_WaitingForCustomerInteraction"), False),
+            ("sap", (FIX / "sap" / "SupportedAppProtocolRes.xml").read_text().replace(
+                "<SchemaID>1</SchemaID>", "<SchemaID>3</SchemaID>"), False)]
     r = [x.unwrap() for x in oracle.encode_many(jobs)]
     return {
         "phases4": _craft([r[0], r[1], r[2]], [0, 1, 2], 2, 3),  # code 3 = 4 phases
@@ -96,6 +98,7 @@ def crafted(oracle: Oracle) -> dict[str, bytes]:  # noqa: F811
         "soc120": _craft([r[3], r[4]], [63, 64], 7, 120),
         "soc64": r[4],
         "enum3": _craft([r[5], r[6], r[7]], [0, 1, 2], 2, 3),  # processingType has 3 values: index 3 is none
+        "sap_res_iso2": r[8],  # SchemaID 3: the -2 entry of fixtures/exi/sap/SupportedAppProtocolReq
     }
 
 
@@ -202,3 +205,17 @@ def test_exi_cli_lenient(crafted: dict[str, bytes], capsys: pytest.CaptureFixtur
     out, err = capsys.readouterr()
     assert "ChargingProfileEntryMaxNumberOfPhasesInUse>4</" in out
     assert err.startswith("warning: value 4 outside facet maxInclusive 3 of maxNumPhasesType at /V2G_Message/")
+
+
+def test_capture_iso2_four_phases(tmp_path: Path, crafted: dict[str, bytes]) -> None:
+    """The issue's vehicle: a -2 session whose PowerDeliveryReq announces 4 phases (maximum 3)."""
+    msgs = [(0, 0x8001, (FIX / "sap" / "SupportedAppProtocolReq.exi").read_bytes()),
+            (1, 0x8001, crafted["sap_res_iso2"]),
+            (0, 0x8001, crafted["phases4"])]
+    p = write_pcap(tmp_path / "phases4.pcap", v2g_conversation(msgs))
+    events = [e for e in CaptureDecoder(p).events() if e.kind == "v2g"]
+    assert [e.name for e in events] == ["supportedAppProtocolReq", "supportedAppProtocolRes", "PowerDeliveryReq"]
+    ev = events[2]
+    assert ev.schema == "iso2" and ev.level == "warning" and not ev.name.startswith("undecodable")
+    assert ev.detail.startswith("value 4 outside facet maxInclusive 3 of maxNumPhasesType at /V2G_Message/Body/")
+    assert [(f.kind, f.party, f.data["value"]) for f in ev.findings] == [(FindingKind.VALUE_OUTSIDE_FACET, "EV", 4)]
