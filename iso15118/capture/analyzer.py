@@ -648,9 +648,10 @@ class Analyzer:
             name = dec.name or "?"
             rc = dec.response_code
             fields = key_fields(dec)
-            if dec.facet_warnings:
+            if dec.facet_warnings or dec.trailing:
                 level = "warning"
-                detail = "; ".join(str(w) for w in dec.facet_warnings)
+                detail = "; ".join([str(w) for w in dec.facet_warnings] + (
+                    [f"{len(dec.trailing)} byte(s) after the end of the EXI document, ignored"] if dec.trailing else []))
             if rc is not None:
                 urc = rc.upper()  # SupportedAppProtocol spells it "Failed_NoNegotiation"
                 if urc.startswith("FAILED"):
@@ -724,7 +725,7 @@ class Analyzer:
 
     def _findings(self, app: _Conn, label: str, ptype: int, schema: str | None, dec: Decoded | None,
                   wrong_type: str | None) -> list[Finding]:
-        if dec is None or (wrong_type is None and not dec.facet_warnings):
+        if dec is None or (wrong_type is None and not dec.facet_warnings and not dec.trailing):
             return []
         party = "EV" if label == EV_TO_EVSE else "EVSE" if label == EVSE_TO_EV else None
         who = f"the {party}'s defect" if party else "the sender's defect"
@@ -741,6 +742,10 @@ class Analyzer:
                         "protocol": app.protocol}))
         for w in dec.facet_warnings:
             out.append(Finding(FindingKind.VALUE_OUTSIDE_FACET, f"{w} ({who})", party, w.as_dict()))
+        if dec.trailing:
+            out.append(Finding(FindingKind.TRAILING_BYTES, f"{len(dec.trailing)} byte(s) after the end of the EXI "
+                               f"document, ignored ({who})", party,
+                               {"trailing_hex": dec.trailing[:64].hex().upper(), "trailing_bytes": len(dec.trailing)}))
         return out
 
     def _fallback(self, app: _Conn, schema: str, payload: bytes, dec: Decoded) -> tuple[Decoded, str]:

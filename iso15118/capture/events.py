@@ -24,6 +24,8 @@ class FindingKind(StrEnum):
     negotiated grammar anyway."""
     VALUE_OUTSIDE_FACET = "value_outside_facet"
     """A value the EXI bits carry but the schema's facets forbid (4 phases against a maximum of 3)."""
+    TRAILING_BYTES = "trailing_bytes"
+    """Whole bytes after the end of the EXI document in the V2GTP payload (ignored)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 from iso15118.exi import datatypes as D
 from iso15118.exi.bits import BitReader, BitWriter
 from iso15118.exi.cache import load_grammars
-from iso15118.exi.errors import ExiDecodeError, ExiEncodeError, ExiError, ExiLimitError
+from iso15118.exi.errors import ExiDecodeError, ExiEncodeError, ExiError, ExiLimitError, ExiTrailingDataError
 from iso15118.exi.facets import FacetWarning, facet_violations
 from iso15118.exi.grammar import (
     AT,
@@ -855,7 +855,8 @@ def _check_end(r: BitReader) -> None:
     as in every stream of the reference corpus); whole bytes left over are an error."""
     left = r.end - r.pos
     if left >= 8:
-        raise ExiDecodeError(f"{left // 8} byte(s) left over after the end of the EXI document", r.pos)
+        raise ExiTrailingDataError(f"{left // 8} byte(s) left over after the end of the EXI document", r.pos,
+                                   (r.pos + 7) // 8)
 
 
 _codecs: dict[str, Codec] = {}
