@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from iso15118.capture.analyzer import CaptureDecoder
 from iso15118.exi import ExiError, codec
 from iso15118.exi.codec import MAX_DEPTH
-from iso15118.exi.errors import ExiFacetError, ExiLimitError
+from iso15118.exi.errors import ExiFacetError, ExiLimitError, ExiTrailingDataError
 from iso15118.exi.facets import FacetWarning
 from tests.capture.capgen import v2g_conversation, write_pcap
 
@@ -125,17 +125,17 @@ _PAYLOADS = [(FIX / p).read_bytes() for p in ("sap/SupportedAppProtocolReq.exi",
 
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 @given(msgs=st.lists(st.tuples(st.integers(0, 1), _TYPES, st.sampled_from(range(len(_PAYLOADS))),
-                               st.integers(0, 40), st.integers(0, 255)), min_size=1, max_size=8))
+                               st.integers(0, 40), st.integers(0, 255), st.binary(max_size=3)), min_size=1, max_size=8))
 def test_capture_with_any_payload_types_never_crashes(tmp_path_factory: pytest.TempPathFactory,
-                                                      msgs: list[tuple[int, int, int, int, int]]) -> None:
-    """Any payload type on any message, payload bytes damaged: the capture decoder flags or reports,
-    never raises, and every V2G message yields exactly one timeline event."""
+                                                      msgs: list[tuple[int, int, int, int, int, bytes]]) -> None:
+    """Any payload type on any message, payload bytes damaged, bytes appended: the capture decoder
+    flags or reports, never raises, and every V2G message yields exactly one timeline event."""
     conv = []
-    for direction, ptype, which, at, byte in msgs:
+    for direction, ptype, which, at, byte, tail in msgs:
         data = bytearray(_PAYLOADS[which])
         if at:
             data[at % len(data)] = byte
-        conv.append((direction, ptype, bytes(data)))
+        conv.append((direction, ptype, bytes(data) + tail))
     p = write_pcap(tmp_path_factory.mktemp("fz") / "c.pcap", v2g_conversation(conv))
     events = [e for e in CaptureDecoder(p).events()]
     v2g = [e for e in events if e.kind == "v2g"]
@@ -143,4 +143,16 @@ def test_capture_with_any_payload_types_never_crashes(tmp_path_factory: pytest.T
         assert len(v2g) == len(conv)
     for e in v2g:
         for f in e.findings:
-            assert f.as_dict()["kind"] in ("wrong_payload_type", "value_outside_facet")
+            assert f.as_dict()["kind"] in ("wrong_payload_type", "value_outside_facet", "trailing_bytes")
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(seed=st.sampled_from(SEEDS), tail=st.binary(min_size=1, max_size=20))
+def test_trailing_bytes_are_typed(seed: tuple[str, bool, bytes], tail: bytes) -> None:
+    """Whole bytes after any corpus document: ExiTrailingDataError naming where the document ends,
+    and the document before them decodes to what it was."""
+    key, fragment, data = seed
+    with pytest.raises(ExiTrailingDataError) as info:
+        codec(key).decode(data + tail, fragment=fragment)
+    assert info.value.end_byte == len(data)
+    assert codec(key).decode((data + tail)[: info.value.end_byte], fragment=fragment) == codec(key).decode(data, fragment)
