@@ -301,6 +301,20 @@ class _Encoder:
             value = el.value
             if isinstance(value, str) and p.dt.kind != "string" and not value.strip(" \t\r\n"):
                 value = None  # whitespace-only text of a typed value is no character event
+            if (value is None or value == "") and el.children and all(isinstance(c, str) for c in el.children):
+                # untyped character data in a typed element, as decoded from a CH at level 2 (the
+                # reference writes a value its type cannot represent so: xs:int "abc", gYear 12345)
+                if self.formats is not None:
+                    self.formats[id(el)] = (None, fmt_attrs)
+                for text in el.children:
+                    _write_second_level(w, state, L2_CH)
+                    D.write_string(w, text)  # type: ignore[arg-type]
+                    state = g.content2 if state.attr_phase else state  # type: ignore[assignment]
+                if state.ee is not None:
+                    w.bits(state.ee.code, state.width)
+                else:
+                    _write_second_level(w, state, L2_EE)
+                return
             if (value is None or value == "") and not el.children:
                 # no character event at all (as XML <a></a> gives): EE, at level 2 if need be
                 if self.formats is not None:

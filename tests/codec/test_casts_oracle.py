@@ -118,10 +118,27 @@ def test_unknown_type_kept(reference: dict[str, bytes]) -> None:
     assert isinstance(v, Element) and v.attrs == {f"{{{XSI_NS}}}type": "{urn:x}Unknown"} and v.children == ["t"]
 
 
-def test_five_digit_year_refused() -> None:
-    """The reference writes a year past 9999 as an untyped string; we refuse it with a typed error."""
-    with pytest.raises(ExiEncodeError, match="gYear"):
-        codec("xmldsig").encode_xml(obj('<x:v xsi:type="xs:gYear">12345</x:v>'))
+INVALID_FOR_TYPE = [
+    obj('<x:v xsi:type="xs:int">abc</x:v>'),
+    obj('<KeyName xsi:type="xs:int">abc</KeyName>'),
+    obj('<x:v xsi:type="xs:gYear">12345</x:v><x:v xsi:type="xs:boolean">maybe</x:v>'),
+]
+
+
+def test_values_invalid_for_their_type(oracle: Oracle) -> None:  # noqa: F811
+    """A value its (cast) type cannot represent: the reference writes it as untyped character data
+    (CH at level 2). Our encoder refuses such text (strict), but reads the reference's bytes and
+    writes the decoded tree back to the same bytes, and shows it as XML."""
+    refs = [r.unwrap() for r in oracle.encode_many([("xmldsig", x.encode(), False) for x in INVALID_FOR_TYPE])]
+    for xml, ref in zip(INVALID_FOR_TYPE, refs):
+        with pytest.raises(ExiEncodeError):
+            codec("xmldsig").encode_xml(xml)
+        tree = codec("xmldsig").decode(ref)
+        assert codec("xmldsig").encode(tree) == ref
+        text = codec("xmldsig").decode_xml(ref).decode()
+        assert ">abc<" in text or ">12345<" in text
+    first = codec("xmldsig").decode(refs[0]).children[0]
+    assert isinstance(first, Element) and first.children == ["abc"] and first.value is None
 
 
 def test_nil_with_content_refused() -> None:
