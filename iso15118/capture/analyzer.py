@@ -713,13 +713,15 @@ class Analyzer:
             if d2.error is None:
                 return d2, session[0], f"0x{PayloadType.EXI_ENCODED:04X}"
             return dec, schema, None
-        if dec.error is None:
+        if dec.error is None and not dec.trailing:
             return dec, schema, None
+        # not decodable with its payload type's grammar (or only up to padding): another grammar
+        # of the session that reads it cleanly is the one the message belongs to
         for alt in self._session_schemas(app):
             if alt == schema:
                 continue
             d2 = self.cache.decode(alt, payload)
-            if d2.error is None:
+            if d2.error is None and not d2.trailing:
                 return d2, alt, f"0x{MAINSTREAM_FOR_SCHEMA[alt]:04X}"
         return dec, schema, None
 

@@ -244,7 +244,9 @@ def _decode_tolerant(codec: Any, payload: bytes, d: Decoded) -> Any:
             kind = type(exc).__name__
             if kind == "ExiFacetError" and not lenient:
                 lenient = True
-            elif kind == "ExiTrailingDataError" and data is payload:
+            elif kind == "ExiTrailingDataError" and data is payload and not any(payload[exc.end_byte:]):  # type: ignore[attr-defined]
+                # zero bytes only, as padding: anything else is more likely a stream read with the
+                # wrong grammar that stopped early (an AC message read as -20 CommonMessages)
                 end = exc.end_byte  # type: ignore[attr-defined]
                 d.trailing = bytes(payload[end:])
                 data = payload[:end]
