@@ -38,3 +38,16 @@ def test_tesla_padding_byte(oracle: Oracle) -> None:  # noqa: F811
     ref = oracle.decode("din", payload)
     ours = codec("din").decode_xml(payload[: info.value.end_byte])
     assert compare(ref, ours, "din").equal
+
+
+def test_only_zero_bytes_are_padding() -> None:
+    """Non-zero bytes after the document are no padding: still an error (a stream read with the
+    wrong grammar often stops early, and must not pass as a message)."""
+    from iso15118.capture.decode import decode_uncached
+
+    doc = (TESLA.parents[1] / "exi" / "din" / "SessionSetupReq.exi").read_bytes()
+    padded = decode_uncached("din", doc + b"\x00\x00")
+    assert padded.error is None and padded.trailing == b"\x00\x00" and padded.name == "SessionSetupReq"
+    junk = decode_uncached("din", doc + b"\x00\x01")
+    assert junk.error is not None and "left over" in junk.error and junk.tree is None
+    assert decode_uncached("din", doc).trailing == b""
