@@ -3,6 +3,7 @@
     iso15118 secc --profile wall-connector [--host ::1 --port N] [--tls|--no-tls] [--pki DIR] [--pnc]
     iso15118 evcc --profile cybertruck-awd --service AC_BPT [--host H --port N | --discover] [--tls] [--loops N]
                   [--pnc | --install-contract]
+    iso15118 secc|evcc ... --protocol din|iso2|iso20 (repeatable or a comma list; default all, -20 first)
     iso15118 demo [--speed 60] [--outage-at 6] [--duration 16] [--no-live] [--pnc [--install-contract]]
 
 ``--pnc`` uses the MO/contract/CPS parts of the lab PKI: the SECC offers PnC (+EIM) over TLS
@@ -74,12 +75,92 @@ def _tls_profile_note(args: argparse.Namespace) -> None:
         print("TLS profile: josev-compat (compatibility: P-256 PKI, TLS 1.2-1.3; --josev-pki)", file=sys.stderr)
 
 
+def _protocols(args: argparse.Namespace) -> Any:
+    """``--protocol din --protocol iso2,iso20`` -> AppProtocols in that order (None: all)."""
+    from iso15118.session.negotiation import parse_protocols
+
+    if not args.protocol:
+        if _iso2_tls(args):  # a -2 lab PKI over TLS: TLS 1.2, where -20 (TLS 1.3 only) cannot run
+            from iso15118.facts.namespaces import AppProtocol
+
+            return (AppProtocol.ISO2,)
+        return None
+    try:
+        return parse_protocols(args.protocol)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
+
+
+def _protocol_configs(args: argparse.Namespace, role: str) -> dict[Any, Any]:
+    """Per-protocol core configurations built from the command line (-20's is ``config``)."""
+    from iso15118.facts.namespaces import AppProtocol
+
+    _check_protocols(args)
+    configs: dict[Any, Any] = {}
+    configs.update(_iso2_config(args, role))
+    if role != "evcc":
+        return configs
+    from iso15118.session.din import DinEvccConfig
+
+    configs[AppProtocol.DIN] = DinEvccConfig(max_loops=args.loops, timeout_scale=args.timeout_scale,
+                                             pre_charge_give_up=args.pre_charge_give_up)
+    return configs
+
+
+def _iso2_tls(args: argparse.Namespace) -> bool:
+    """TLS with a -2 lab PKI (``pki create --profile iso2``): the -2 TLS 1.2 profile."""
+    from iso15118.session.tlsconf import is_iso2_pki
+
+    pki = getattr(args, "pki", None)
+    return bool(getattr(args, "tls", False) and not getattr(args, "josev_pki", False) and pki and is_iso2_pki(pki))
+
+
+def _iso2_config(args: argparse.Namespace, role: str) -> dict[Any, Any]:
+    """-2: the EV's family, loops and relaxed timeouts from the -20 options; for the SECC one
+    configuration (one store of paused -2 sessions) shared by all its connections, with Plug & Charge
+    (``--pnc``) when its PKI is a -2 one."""
+    from iso15118.facts.namespaces import AppProtocol
+    from iso15118.session.iso2 import Iso2EvccConfig, Iso2SeccConfig
+    from iso15118.session.services import EnergyService
+
+    if role == "secc":
+        if getattr(args, "pnc", False) and _iso2_tls(args):
+            from iso15118.security.pki import load_pki
+            from iso15118.session.iso2.secc import Iso2SeccPnC
+
+            return {AppProtocol.ISO2: Iso2SeccConfig(pnc=Iso2SeccPnC(mo_roots=(load_pki(args.pki).cert("moRootCA"),)))}
+        return {AppProtocol.ISO2: Iso2SeccConfig()}
+    service = getattr(args, "service", None)
+    return {AppProtocol.ISO2: Iso2EvccConfig(
+        family=EnergyService[service].family if service else None,
+        service=EnergyService[service] if service else None,
+        max_loops=getattr(args, "loops", None),
+        timeout_scale=getattr(args, "timeout_scale", 1.0) or 1.0,
+        pre_charge_give_up=getattr(args, "pre_charge_give_up", None),
+    )}
+
+
+def _check_protocols(args: argparse.Namespace) -> None:
+    """Refuse what cannot run, before any PKI or socket is touched."""
+    from iso15118.facts.namespaces import AppProtocol
+
+    if _protocols(args) == (AppProtocol.DIN,) and args.tls:
+        raise SystemExit("DIN SPEC 70121 runs over plain TCP only ([V2G-DC-618]): add --no-tls")
+
+
+def _protocol_arg(p: argparse.ArgumentParser, role: str) -> None:
+    what = "serve" if role == "secc" else "offer, most preferred first"
+    p.add_argument("--protocol", action="append", metavar="din|iso2|iso20",
+                   help=f"protocols to {what} in SupportedAppProtocol (repeatable or a comma list; default all, -20 first)")
+
+
 def _secc(args: argparse.Namespace) -> int:
     from iso15118.session import SeccConfig
     from iso15118.session.runner import ServerLimits, SessionResult, run_secc
     from iso15118.session.tlsconf import secc_context
     from iso15118.sim import make_evse
 
+    _check_protocols(args)
     _logging(args.verbose)
     _tls_profile_note(args)
     revocation = _revocation(args)
@@ -98,7 +179,8 @@ def _secc(args: argparse.Namespace) -> int:
         # each session's own authorization, from its own core (sessions may overlap)
         count["n"] += 1
         print(
-            f"SESSION {count['n']} {'PASS' if r.ok else 'FAIL'} auth={r.authorization or 'none'} reason=\"{r.reason}\"",
+            f"SESSION {count['n']} {'PASS' if r.ok else 'FAIL'} auth={r.authorization or 'none'} "
+            f"protocol={r.protocol.value if r.protocol else 'none'} reason=\"{r.reason}\"",
             flush=True,
         )
         if args.once:
@@ -152,6 +234,8 @@ def _secc(args: argparse.Namespace) -> int:
                 ready=ready,
                 limits=limits,
                 on_result=on_result,
+                protocols=_protocols(args),
+                configs=_protocol_configs(args, "secc"),
             )
         )
         while not task.done():
@@ -176,6 +260,7 @@ def _evcc(args: argparse.Namespace) -> int:
     from iso15118.session.tlsconf import evcc_context
     from iso15118.sim import make_ev
 
+    _check_protocols(args)
     _logging(args.verbose)
     _tls_profile_note(args)
     tls = (
@@ -227,6 +312,8 @@ def _evcc(args: argparse.Namespace) -> int:
                 discover=args.discover,
                 sdp_address=args.host,
                 sink=sink,
+                protocols=_protocols(args),
+                configs=_protocol_configs(args, "evcc"),
             )
         )
     except ssl.SSLError as exc:  # the handshake failed: say why (the alert we sent or got)
@@ -235,7 +322,8 @@ def _evcc(args: argparse.Namespace) -> int:
         print(f"FAIL profile={args.profile} tls=handshake-failed reason=\"TLS: {describe_ssl_error(exc)}\"", flush=True)
         return 1
     print(
-        f"{'PASS' if r.ok else 'FAIL'} profile={args.profile} service={args.service or 'auto'} tls={r.tls_version or 'none'} "
+        f"{'PASS' if r.ok else 'FAIL'} profile={args.profile} service={args.service or 'auto'} "
+        f"protocol={r.protocol.value if r.protocol else 'none'} tls={r.tls_version or 'none'} "
         f"auth={r.authorization or 'none'}{f' emaid={r.emaid}' if r.emaid else ''} "
         f"messages={r.rx + r.tx} (tx={r.tx} rx={r.rx}) loops={r.loops} duration={r.duration:.1f}s "
         f"soc={ev.battery.soc:.1f} reason=\"{r.reason}\"",
@@ -305,6 +393,7 @@ def register(subparsers: Any) -> None:
                    help="TLS handshakes in progress per peer address")
     p.add_argument("--handshake-timeout", type=float, default=d.handshake_timeout, help="seconds for the TLS handshake")
     p.add_argument("-v", "--verbose", action="store_true")
+    _protocol_arg(p, "secc")
     _link_arguments(p)
     p.set_defaults(func=_secc)
 
@@ -331,6 +420,7 @@ def register(subparsers: Any) -> None:
     pnc.add_argument("--install-contract", action="store_true",
                      help="Plug & Charge with only the OEM provisioning certificate: CertificateInstallation first")
     p.add_argument("-v", "--verbose", action="store_true")
+    _protocol_arg(p, "evcc")
     _link_arguments(p)
     p.set_defaults(func=_evcc)
 
