@@ -239,8 +239,9 @@ class Doc:
 
     dir: str
     name: str
-    root: N
+    root: N | None
     note: str
+    xml: bytes | None = None  # a document written as XML text (open content the N trees cannot express)
 
     @property
     def key(self) -> str:
@@ -675,6 +676,94 @@ doc(XF, "SignedInfo_SHA256", "ISO 15118-2 style: ECDSA-SHA256, SHA-256 digest",
     signed_info([("ID1", "iso2")], SHA256, ECDSA_SHA256, 32))
 
 # ---------------------------------------------------------------------------------------------
+# xsi:type casts in open content (lax wildcards of xmldsig: ds:Object, ds:Transform, and ds:Object
+# inside a -20 header's Signature). Elements no schema declares, cast to a built-in simple type, to
+# an xmldsig or -20 complex type, nested; declared elements cast to their own or another type.
+# Written as XML text: the N trees look every element up in the schema.
+# ---------------------------------------------------------------------------------------------
+
+XS = "http://www.w3.org/2001/XMLSchema"
+DSN = "http://www.w3.org/2000/09/xmldsig#"
+_CAST_NS = f'xmlns="{DSN}" xmlns:xsi="{XSI}" xmlns:xs="{XS}" xmlns:v="urn:example:vendor"'
+
+
+def xml_doc(dir_: str, name: str, note: str, xml: str) -> None:
+    """Registers a corpus document given as XML text."""
+    DOCS.append(Doc(dir_, name, None, note, xml.encode("utf-8")))
+
+
+def cast_object(inner: str, attrs: str = "") -> str:
+    return f"<Object {_CAST_NS}{attrs}>{inner}</Object>"
+
+
+XD = "xmldsig"
+xml_doc(XD, "Object_CastInt", "an undeclared element cast to xs:int inside ds:Object",
+        cast_object('<v:Phases xsi:type="xs:int">4</v:Phases>'))
+xml_doc(XD, "Object_CastBuiltins", "undeclared elements cast to xs:string, base64Binary, hexBinary, boolean, decimal, "
+        "double, unsignedLong (2^64-1), byte, anyURI, token, NMTOKENS; one qname repeated",
+        cast_object('<v:Model xsi:type="xs:string">Cybertruck AWD</v:Model>'
+                    f'<v:Blob xsi:type="xs:base64Binary">{b64(24, 5)}</v:Blob>'
+                    '<v:Hex xsi:type="xs:hexBinary">0A0B0C</v:Hex>'
+                    '<v:Flag xsi:type="xs:boolean">true</v:Flag>'
+                    '<v:Price xsi:type="xs:decimal">-12.5</v:Price>'
+                    '<v:Ratio xsi:type="xs:double">1.5E3</v:Ratio>'
+                    '<v:Meter xsi:type="xs:unsignedLong">18446744073709551615</v:Meter>'
+                    '<v:Trim xsi:type="xs:byte">-128</v:Trim>'
+                    '<v:Link xsi:type="xs:anyURI">urn:example:fw:2.1</v:Link>'
+                    '<v:Name xsi:type="xs:token">Outlet 240V</v:Name>'
+                    '<v:Tags xsi:type="xs:NMTOKENS">v2h v2l v2v</v:Tags>'
+                    '<v:Phases xsi:type="xs:int">3</v:Phases><v:Phases xsi:type="xs:short">-1</v:Phases>',
+                    ' Id="o1" MimeType="text/xml"'))
+xml_doc(XD, "Object_CastComplex", "undeclared elements cast to xmldsig complex types (KeyInfoType with Id, "
+        "SignatureValueType, TransformType), nested casts inside the cast content",
+        cast_object('<v:Key xsi:type="KeyInfoType" Id="k1"><KeyName>gateway</KeyName>'
+                    '<v:Serial xsi:type="xs:unsignedInt">4294967295</v:Serial>'
+                    '<v:Inner xsi:type="KeyValueType"><v:Curve xsi:type="xs:string">secp521r1</v:Curve></v:Inner></v:Key>'
+                    f'<v:Sig xsi:type="SignatureValueType" Id="s1">{b64(132, 6)}</v:Sig>'
+                    '<v:T xsi:type="TransformType" Algorithm="http://www.w3.org/TR/canonical-exi/"><XPath>/a</XPath></v:T>'))
+xml_doc(XD, "Object_CastDateTime", "undeclared elements cast to the date/time types: dateTime (fraction, zones, "
+        "a negative year), date, gYearMonth, gYear, gMonthDay, gMonth, gDay, time",
+        cast_object('<v:Start xsi:type="xs:dateTime">2026-12-03T01:30:00Z</v:Start>'
+                    '<v:Stamp xsi:type="xs:dateTime">2016-12-31T23:59:59.25-05:30</v:Stamp>'
+                    '<v:Old xsi:type="xs:dateTime">-0044-03-15T12:00:00</v:Old>'
+                    '<v:Day xsi:type="xs:date">2026-02-28+14:00</v:Day><v:Month xsi:type="xs:gYearMonth">2026-12</v:Month>'
+                    '<v:Year xsi:type="xs:gYear">2026Z</v:Year><v:MD xsi:type="xs:gMonthDay">--12-24</v:MD>'
+                    '<v:M xsi:type="xs:gMonth">--07</v:M><v:D xsi:type="xs:gDay">---31</v:D>'
+                    '<v:T xsi:type="xs:time">08:15:30.5Z</v:T>'))
+xml_doc(XD, "Object_CastNested", "ObjectType casts three levels deep, an xs:int at the bottom; text beside them",
+        cast_object('<v:A xsi:type="ObjectType" Id="a">x<v:B xsi:type="ObjectType"><v:C xsi:type="xs:int">-2147483648</v:C>'
+                    '</v:B>y</v:A>'))
+xml_doc(XD, "Object_CastDeclared", "declared xmldsig elements with xsi:type: KeyName as xs:string and as "
+        "xs:token, KeyInfo as its own type, ds:Object itself cast to ObjectType",
+        cast_object('<KeyName xsi:type="xs:string">k</KeyName><KeyName xsi:type="xs:token">t</KeyName>'
+                    '<KeyInfo xsi:type="KeyInfoType" Id="x"><KeyName>k2</KeyName></KeyInfo>',
+                    ' xsi:type="ObjectType"'))
+xml_doc(XF, "SignedInfo_TransformCasts", "SignedInfo whose Transform carries cast open content (xs:int, "
+        "base64Binary, TransformType) between text",
+        f'<SignedInfo {_CAST_NS}><CanonicalizationMethod Algorithm="{C14N_EXI}"/>'
+        f'<SignatureMethod Algorithm="{ECDSA_SHA512}"/><Reference URI="#id1"><Transforms>'
+        f'<Transform Algorithm="{C14N_EXI}"><v:Depth xsi:type="xs:int">5</v:Depth>t'
+        f'<v:Salt xsi:type="xs:base64Binary">{b64(16, 7)}</v:Salt><XPath xsi:type="xs:string">/x</XPath>'
+        f'<v:Inner xsi:type="TransformType" Algorithm="urn:example:t"><XPath>b</XPath></v:Inner></Transform>'
+        f'</Transforms><DigestMethod Algorithm="{SHA512}"/><DigestValue>{b64(64, 8)}</DigestValue></Reference></SignedInfo>')
+xml_doc(C, "SessionStopReq_SignedObjectCasts", "a -20 message whose header Signature carries a ds:Object with "
+        "-20 typed content: a cast to ct:RationalNumberType, xs:unsignedLong, a MessageHeaderType cast of ct:Header "
+        "and a whole SessionStopReq cast to its own type",
+        f'<SessionStopReq xmlns="urn:iso:std:iso:15118:-20:CommonMessages" '
+        f'xmlns:ct="urn:iso:std:iso:15118:-20:CommonTypes" xmlns:ds="{DSN}" xmlns:xsi="{XSI}" xmlns:xs="{XS}" '
+        f'xmlns:v="urn:example:vendor"><ct:Header><ct:SessionID>{SID}</ct:SessionID><ct:TimeStamp>{T0}</ct:TimeStamp>'
+        f'<ds:Signature><ds:SignedInfo><ds:CanonicalizationMethod Algorithm="{C14N_EXI}"/>'
+        f'<ds:SignatureMethod Algorithm="{ECDSA_SHA512}"/><ds:Reference URI="#id1"><ds:DigestMethod Algorithm="{SHA512}"/>'
+        f'<ds:DigestValue>{b64(64, 9)}</ds:DigestValue></ds:Reference></ds:SignedInfo>'
+        f'<ds:SignatureValue>{b64(132, 10)}</ds:SignatureValue><ds:Object>'
+        f'<v:Power xsi:type="ct:RationalNumberType"><ct:Exponent>3</ct:Exponent><ct:Value>-7</ct:Value></v:Power>'
+        f'<v:Meter xsi:type="xs:unsignedLong">{T0}</v:Meter>'
+        f'<ct:Header xsi:type="ct:MessageHeaderType"><ct:SessionID>{SID}</ct:SessionID><ct:TimeStamp>5</ct:TimeStamp></ct:Header>'
+        f'<SessionStopReq xsi:type="SessionStopReqType"><ct:Header><ct:SessionID>{SID}</ct:SessionID>'
+        f'<ct:TimeStamp>6</ct:TimeStamp></ct:Header><ChargingSession>Pause</ChargingSession></SessionStopReq>'
+        f'</ds:Object></ds:Signature></ct:Header><ChargingSession>Terminate</ChargingSession></SessionStopReq>')
+
+# ---------------------------------------------------------------------------------------------
 # AC (urn:iso:std:iso:15118:-20:AC): 240 V split phase, 48 A, 11.52 kW, 60 Hz
 # ---------------------------------------------------------------------------------------------
 
@@ -1067,6 +1156,9 @@ def qualifier(key: str) -> Qualifier:
 
 def render(d: Doc) -> bytes:
     """The XML text of a corpus document (pretty-printed; whitespace between elements is not content)."""
+    if d.xml is not None:
+        return etree.tostring(etree.fromstring(d.xml), encoding="utf-8", xml_declaration=True, pretty_print=True)
+    assert d.root is not None
     el = qualifier(d.key).build(d.root, fragment_local=d.fragment)
     return etree.tostring(el, encoding="utf-8", xml_declaration=True, pretty_print=True)
 

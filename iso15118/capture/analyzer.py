@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from iso15118.capture.decode import DecodeCache, Decoded, codec_unavailable_reason
-from iso15118.capture.events import EV_TO_EVSE, EVSE_TO_EV, Event
+from iso15118.capture.events import EV_TO_EVSE, EVSE_TO_EV, Event, Finding, FindingKind
 from iso15118.capture.framing import FramedMessage, V2GTPStream, find_v2gtp, looks_like_v2gtp
 from iso15118.capture.keyfields import key_fields
 from iso15118.capture.limits import (
@@ -51,6 +51,10 @@ from iso15118.capture.packets import (
 from iso15118.capture.pcapio import LINKTYPE_NAMES, ReadProblem, Record, open_capture
 from iso15118.capture.reassembly import StreamNotice, TcpConnection
 from iso15118.capture.slac import direction_hint, parse_homeplug
+from iso15118.facts.payload import MAINSTREAM_FOR_SCHEMA, NAMESPACE_TO_PAYLOAD_TYPE, SCHEMA_OF_PAYLOAD, PayloadType
+
+# the -20 grammars, in payload-type order (common, ac, dc, acdp, wpt)
+SESSION_SCHEMAS_20 = tuple(dict.fromkeys(k for k in SCHEMA_OF_PAYLOAD.values() if k != "sap"))
 
 __all__ = ["Analyzer", "AnalyzerStats", "CaptureDecoder", "analyze"]
 
@@ -104,7 +108,7 @@ class _Conn:
     __slots__ = (
         "kind", "streams", "protocol", "sap_done", "sap_offer", "flipped", "roles_known",
         "pending_req", "last_res_ts", "hold", "tls", "session_id", "known_port", "note_done",
-        "sdp_security", "held_notices", "ends", "loop",
+        "sdp_security", "held_notices", "ends", "loop", "namespace",
     )
 
     def __init__(self) -> None:
@@ -126,6 +130,7 @@ class _Conn:
         self.held_notices: list[Event] | None = []  # TCP events held until the kind is known
         self.ends: tuple[tuple[str, str], tuple[str, str]] | None = None  # printable endpoints
         self.loop: list[Any] | None = None  # [request base, start ts, start frame, reported]
+        self.namespace: str | None = None  # the AppProtocol namespace the SAP negotiation chose
 
 
 class Analyzer:
@@ -587,10 +592,13 @@ class Analyzer:
         ptype = m.payload_type
         schema = schema_for(ptype, app.protocol, app.sap_done)
         dec: Decoded | None = None
+        wrong_type: str | None = None  # the payload type the message should have travelled in
         if schema is not None and self.decode:
             dec = self.cache.decode(schema, m.payload)
             if dec.error is not None and ptype == 0x8001 and self._codec_reason is None:
                 dec, schema = self._fallback(app, schema, m.payload, dec)
+            if self._codec_reason is None:
+                dec, schema, wrong_type = self._payload_type_check(app, ptype, schema, m.payload, dec)
         self.stats.cache_hits = self.cache.hits
         self.stats.cache_misses = self.cache.misses
 
@@ -640,6 +648,10 @@ class Analyzer:
             name = dec.name or "?"
             rc = dec.response_code
             fields = key_fields(dec)
+            if dec.facet_warnings or dec.trailing:
+                level = "warning"
+                detail = "; ".join([str(w) for w in dec.facet_warnings] + (
+                    [f"{len(dec.trailing)} byte(s) after the end of the EXI document, ignored"] if dec.trailing else []))
             if rc is not None:
                 urc = rc.upper()  # SupportedAppProtocol spells it "Failed_NoNegotiation"
                 if urc.startswith("FAILED"):
@@ -655,16 +667,88 @@ class Analyzer:
         self.stats.v2g_messages += 1
         self.stats.v2g_by_direction[label] = self.stats.v2g_by_direction.get(label, 0) + 1
         src, dst = self._endpoints(conn, direction)
+        findings = self._findings(app, label, ptype, schema, dec, wrong_type)
+        if wrong_type is not None:
+            level = "error"
+            detail = "; ".join(x for x in (findings[0].message, detail) if x)
         ev = Event(
             m.ts, m.frame, "v2g", name, level, label, conn.id, detail, fields, src, dst,
             payload_type=ptype, schema=schema, protocol=app.protocol, payload=m.payload, decoded=dec,
             session_id=(dec.session_id if dec is not None else None) or app.session_id, response_code=rc,
-            first_frame=m.first_frame, tls=tls,
+            first_frame=m.first_frame, tls=tls, findings=findings,
         )
         timing = self._timing(app, ev) if dec is not None and dec.name else []
         self._emit(ev)
         for t in timing:
             self._emit(t)
+
+    def _session_schemas(self, app: _Conn) -> list[str]:
+        """The grammars of the session's negotiated protocol, the likeliest first."""
+        if app.protocol == "din":
+            return ["din"]
+        if app.protocol in ("iso2", "iso2-2010"):
+            return ["iso2"]
+        if app.protocol == "-20":
+            energy = SCHEMA_OF_PAYLOAD.get(NAMESPACE_TO_PAYLOAD_TYPE.get(app.namespace or "", 0))
+            first = ["common"] + ([energy] if energy and energy != "common" else [])
+            return first + [k for k in SESSION_SCHEMAS_20 if k not in first]
+        return []
+
+    def _payload_type_check(self, app: _Conn, ptype: int, schema: str, payload: bytes,
+                            dec: Decoded) -> tuple[Decoded, str, str | None]:
+        """A message under the wrong V2GTP payload type (a -20 CertificateInstallationReq as
+        0x8001, -2 EXI as 0x8002): decoded with the session's negotiated grammar and the payload
+        type it belongs in returned (None: nothing wrong, or nothing decodes it)."""
+        if not app.sap_done or app.protocol is None:
+            return dec, schema, None
+        if app.protocol != "-20":
+            # -2 and DIN carry every message in 0x8001: any other EXI payload type is the sender's
+            # defect, whatever that type's own grammar might make of the bytes
+            if ptype == PayloadType.SAP:
+                return dec, schema, None
+            session = self._session_schemas(app)
+            if not session:
+                return dec, schema, None
+            d2 = self.cache.decode(session[0], payload)
+            if d2.error is None:
+                return d2, session[0], f"0x{PayloadType.EXI_ENCODED:04X}"
+            return dec, schema, None
+        if dec.error is None and not dec.trailing:
+            return dec, schema, None
+        # not decodable with its payload type's grammar (or only up to padding): another grammar
+        # of the session that reads it cleanly is the one the message belongs to
+        for alt in self._session_schemas(app):
+            if alt == schema:
+                continue
+            d2 = self.cache.decode(alt, payload)
+            if d2.error is None and not d2.trailing:
+                return d2, alt, f"0x{MAINSTREAM_FOR_SCHEMA[alt]:04X}"
+        return dec, schema, None
+
+    def _findings(self, app: _Conn, label: str, ptype: int, schema: str | None, dec: Decoded | None,
+                  wrong_type: str | None) -> list[Finding]:
+        if dec is None or (wrong_type is None and not dec.facet_warnings and not dec.trailing):
+            return []
+        party = "EV" if label == EV_TO_EVSE else "EVSE" if label == EVSE_TO_EV else None
+        who = f"the {party}'s defect" if party else "the sender's defect"
+        out: list[Finding] = []
+        if wrong_type is not None and schema is not None:
+            proto = PROTOCOL_LABELS.get(app.protocol or "", app.protocol or "?")
+            got = SCHEMA_OF_PAYLOAD.get(ptype)
+            got_s = f" (the type of '{got}' messages)" if got else ""
+            out.append(Finding(
+                FindingKind.WRONG_PAYLOAD_TYPE,
+                f"{dec.name} sent as payload type 0x{ptype:04X}{got_s}; {proto} carries it as {wrong_type}: "
+                f"decoded with the session's '{schema}' grammar ({who})",
+                party, {"payload_type": f"0x{ptype:04X}", "expected_payload_type": wrong_type, "schema": schema,
+                        "protocol": app.protocol}))
+        for w in dec.facet_warnings:
+            out.append(Finding(FindingKind.VALUE_OUTSIDE_FACET, f"{w} ({who})", party, w.as_dict()))
+        if dec.trailing:
+            out.append(Finding(FindingKind.TRAILING_BYTES, f"{len(dec.trailing)} byte(s) after the end of the EXI "
+                               f"document, ignored ({who})", party,
+                               {"trailing_hex": dec.trailing[:64].hex().upper(), "trailing_bytes": len(dec.trailing)}))
+        return out
 
     def _fallback(self, app: _Conn, schema: str, payload: bytes, dec: Decoded) -> tuple[Decoded, str]:
         """A 0x8001 payload failed with the expected schema: when the negotiation was not seen (or
@@ -713,6 +797,7 @@ class Analyzer:
             sid = dec.message.find("SchemaID")
             if sid is not None and sid.value in app.sap_offer:
                 chosen = app.sap_offer[sid.value]
+                app.namespace = chosen
                 app.protocol = protocol_for_namespace(chosen)
                 if app.protocol is None:
                     self._emit(Event(m.ts, m.frame, "note", "unknown protocol", "warning", None, conn.id,

@@ -79,6 +79,11 @@ class Decoded:
     """Memo of :func:`iso15118.capture.keyfields.key_fields` (shared: read-only)."""
     json: Any = None
     """Memo of the JSON form of ``tree`` (shared: read-only)."""
+    facet_warnings: list[Any] = field(default_factory=list)
+    """:class:`~iso15118.exi.facets.FacetWarning` of values the bits carry but the schema's
+    facets forbid (decoded leniently instead of refused; empty for a schema-valid message)."""
+    trailing: bytes = b""
+    """Whole bytes after the end of the EXI document (ignored: the document before them decoded)."""
 
     def tree_json(self) -> Any:
         """``{root name: element_to_json(tree)}``, computed once."""
@@ -223,6 +228,32 @@ def _describe(schema: str, tree: Element, d: Decoded) -> None:
         d.values = flatten(d.message)
 
 
+def _decode_tolerant(codec: Any, payload: bytes, d: Decoded) -> Any:
+    """Decode as real devices send: a value outside its facet that the bits carry (4 phases of
+    1..3) is kept with a warning, whole bytes after the document's end are set aside; anything
+    else raises as the strict decoder does."""
+    data = payload
+    lenient = False
+    while True:  # at most three rounds: each tolerance is taken once
+        try:
+            if lenient:
+                tree, d.facet_warnings = codec.decode_lenient(data)
+                return tree
+            return codec.decode(data)
+        except Exception as exc:
+            kind = type(exc).__name__
+            if kind == "ExiFacetError" and not lenient:
+                lenient = True
+            elif kind == "ExiTrailingDataError" and data is payload and not any(payload[exc.end_byte:]):  # type: ignore[attr-defined]
+                # zero bytes only, as padding: anything else is more likely a stream read with the
+                # wrong grammar that stopped early (an AC message read as -20 CommonMessages)
+                end = exc.end_byte  # type: ignore[attr-defined]
+                d.trailing = bytes(payload[end:])
+                data = payload[:end]
+            else:
+                raise
+
+
 def decode_uncached(schema: str, payload: bytes) -> Decoded:
     d = Decoded(schema)
     reason = codec_unavailable_reason()
@@ -230,7 +261,7 @@ def decode_uncached(schema: str, payload: bytes) -> Decoded:
         d.error = reason
         return d
     try:
-        tree = _codec(schema).decode(payload)
+        tree = _decode_tolerant(_codec(schema), payload, d)
     except Exception as exc:  # ExiDecodeError (typed), or a codec bug: never crash
         d.error = f"{type(exc).__name__}: {getattr(exc, 'reason', None) or exc}"
         d.bit_offset = getattr(exc, "bit_offset", None)

@@ -3,15 +3,47 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from iso15118.capture.decode import Decoded
 
-__all__ = ["Event", "EV_TO_EVSE", "EVSE_TO_EV", "LEVELS"]
+__all__ = ["Event", "EV_TO_EVSE", "EVSE_TO_EV", "LEVELS", "Finding", "FindingKind"]
 
 EV_TO_EVSE = "EV->EVSE"
 EVSE_TO_EV = "EVSE->EV"
 LEVELS = ("info", "warning", "error")
+
+
+class FindingKind(StrEnum):
+    """What a :class:`Finding` says about the peer that sent a message."""
+
+    WRONG_PAYLOAD_TYPE = "wrong_payload_type"
+    """The V2GTP payload type is not the one that carries this message in the session's protocol
+    (a -20 CertificateInstallationReq as 0x8001, -2 EXI as 0x8002); decoded with the session's
+    negotiated grammar anyway."""
+    VALUE_OUTSIDE_FACET = "value_outside_facet"
+    """A value the EXI bits carry but the schema's facets forbid (4 phases against a maximum of 3)."""
+    TRAILING_BYTES = "trailing_bytes"
+    """Whole bytes after the end of the EXI document in the V2GTP payload (ignored)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A defect of the sending peer found in one message. ``party``: ``EV`` or ``EVSE`` (the
+    sender), None when the direction is unknown; ``data``: the facts behind it (JSON-ready)."""
+
+    kind: FindingKind
+    message: str
+    party: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"kind": self.kind.value, "message": self.message}
+        if self.party is not None:
+            d["party"] = self.party
+        d.update(self.data)
+        return d
 
 
 @dataclass(slots=True)
@@ -48,6 +80,8 @@ class Event:
     tls: bool = False
     timing: str | None = None
     """On a response: the timing limit it broke (``performance_time`` / ``evcc_timeout``)."""
+    findings: list[Finding] = field(default_factory=list)
+    """Defects of the sender found in this message (wrong payload type, values outside facets)."""
 
     @property
     def is_error(self) -> bool:

@@ -61,6 +61,8 @@ def event_to_dict(ev: Event) -> dict[str, Any]:
             d["message"] = dec.tree_json()
         if dec.error is not None:
             d["decode_error"] = {"reason": dec.error, "bit_offset": dec.bit_offset, "path": dec.path}
+    if ev.findings:
+        d["findings"] = [f.as_dict() for f in ev.findings]
     if ev.payload is not None:
         d["payload_hex"] = ev.payload.hex().upper()
     return d
@@ -132,6 +134,9 @@ class XmlRenderer:
             parts.append(f"    <detail>{escape(ev.detail)}</detail>")
         for k, v in ev.fields.items():
             parts.append(f"    <field name={quoteattr(str(k))}>{_xml_value(v)}</field>")
+        for f in ev.findings:
+            fa = " ".join(f"{k}={quoteattr(str(v))}" for k, v in f.as_dict().items() if k != "message")
+            parts.append(f"    <finding {fa}>{escape(f.message)}</finding>")
         dec = ev.decoded
         if dec is not None and dec.tree is not None:
             xml = to_xml(dec.schema, dec.tree)
@@ -327,6 +332,10 @@ def render_summary(console: Console, s: dict[str, Any]) -> None:
     head.add_row("warnings", str(s.get("warnings", 0)))
     tv = s.get("timing_violations", {}).get("by_rule", {})
     head.add_row("timing violations", ", ".join(f"{k} {v}" for k, v in tv.items()) or "none")
+    fd = s.get("findings") or {}
+    if fd:
+        head.add_row("peer defects", ", ".join(f"{kind} ({', '.join(f'{p} {n}' for p, n in sorted(by.items()))})"
+                                               for kind, by in sorted(fd.items())))
     console.print(head)
     for sess in s.get("sessions", []):
         t = Table(title=f"Session {sess.get('session_id') or '(no SessionID)'}", show_header=False, box=None)

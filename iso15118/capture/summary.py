@@ -138,6 +138,7 @@ class SummaryBuilder:
         self.timing: dict[str, int] = {}
         self.timing_listed: list[dict[str, Any]] = []
         self.tls: list[dict[str, Any]] = []
+        self.findings: dict[str, dict[str, int]] = {}  # finding kind -> sending party -> count
 
     def _session(self, ev: Event) -> _Session:
         conn = ev.conn if ev.conn is not None else -1
@@ -176,6 +177,9 @@ class SummaryBuilder:
                 self.errors.append(_brief(ev))
         elif ev.level == "warning":
             self.warning_count += 1
+        for f in ev.findings:
+            by_party = self.findings.setdefault(f.kind.value, {})
+            by_party[f.party or "?"] = by_party.get(f.party or "?", 0) + 1
         if ev.kind == "v2g":
             self._v2g(ev)
         elif ev.kind == "slac":
@@ -317,6 +321,7 @@ class SummaryBuilder:
             "errors": {"count": self.error_count, "first": self.errors},
             "warnings": self.warning_count,
             "timing_violations": {"by_rule": self.timing, "first": self.timing_listed},
+            "findings": self.findings,
         }
         if stats is not None:
             out["capture"] = {

@@ -17,7 +17,15 @@ valuePartitionCapacity = 0, no built-in element grammars.
 # ``import iso15118.exi.codec`` statements find the module in sys.modules and leave the package
 # attribute alone.
 import iso15118.exi.codec as _codec_module
-from iso15118.exi.errors import ExiDecodeError, ExiEncodeError, ExiError, ExiLimitError
+from iso15118.exi.errors import (
+    ExiDecodeError,
+    ExiEncodeError,
+    ExiError,
+    ExiFacetError,
+    ExiLimitError,
+    ExiTrailingDataError,
+)
+from iso15118.exi.facets import FacetWarning
 from iso15118.exi.tree import Element
 
 SCHEMA_KEYS = ("sap", "common", "ac", "dc", "acdp", "wpt", "xmldsig", "iso2", "din")
@@ -28,7 +36,10 @@ __all__ = [
     "ExiDecodeError",
     "ExiEncodeError",
     "ExiError",
+    "ExiFacetError",
     "ExiLimitError",
+    "ExiTrailingDataError",
+    "FacetWarning",
     "codec",
 ]
 

@@ -11,7 +11,7 @@ from iso15118.exi.fastrt import Fallback, rbin, rstr, ruint, wbin, wstr, wuint
 from iso15118.exi.tree import Element
 
 SCHEMA_KEY = 'xmldsig'
-GRAMMAR_DIGEST = 'f65138973196-ee0f786e04f6b6d8'
+GRAMMAR_DIGEST = '4a44edd112ea-ee0f786e04f6b6d8'
 GRAMMARS = 24
 
 _U0 = 'http://www.w3.org/2000/09/xmldsig#'

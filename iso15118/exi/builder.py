@@ -123,6 +123,8 @@ class Builder:
             return D.DecimalDT(name, getattr(st, "min_value", None), getattr(st, "max_value", None))
         if prim in ("float", "double"):
             return D.FloatDT(name)
+        if prim in _DATE_TIME_NAMES:
+            return D.DateTimeDT(name, prim)
         if prim in _STRINGISH:
             return D.StringDT(name, getattr(st, "min_length", None), getattr(st, "max_length", None))
         raise NotImplementedError(f"datatype {prim} ({name}) is not supported")
@@ -477,8 +479,8 @@ def build(key: str) -> SchemaGrammars:
     # named types (for xsi:type)
     for name, t in maps.types.items():
         uri, local = _split(name)
-        if uri == XSD_NS and (local not in XSD_TYPE_NAMES or local in _DATE_TIME_NAMES):
-            continue  # date-time types occur in none of the ISO 15118 schemas
+        if uri == XSD_NS and local not in XSD_TYPE_NAMES:
+            continue
         try:
             sg.type_grammars[(uri, local)] = b.grammar_for_type(t, local)
         except NotImplementedError:

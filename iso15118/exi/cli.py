@@ -22,6 +22,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         q.add_argument("-o", "--output-dir", type=Path, help="write outputs into this folder")
         if action == "decode":
             q.add_argument("--hex", help="decode this hex string and print the XML")
+            q.add_argument("--lenient", action="store_true",
+                           help="keep values outside their facets that the bits carry (warned on stderr)")
         q.add_argument("files", nargs="*", type=Path)
         q.set_defaults(func=_run, exi_action=action, suffix=suffix)
 
@@ -37,7 +39,7 @@ def _run(args: argparse.Namespace) -> int:
             print("error: --hex is not hexadecimal", file=sys.stderr)
             return 2
         try:
-            sys.stdout.write(c.decode_xml(data, args.fragment).decode("utf-8") + "\n")
+            sys.stdout.write(_decode_xml(c, data, args).decode("utf-8") + "\n")
         except ExiError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
@@ -54,7 +56,7 @@ def _run(args: argparse.Namespace) -> int:
         out = out_dir / (f.stem + args.suffix)
         try:
             data = f.read_bytes()
-            result = c.encode_xml(data, args.fragment) if args.exi_action == "encode" else c.decode_xml(data, args.fragment)
+            result = c.encode_xml(data, args.fragment) if args.exi_action == "encode" else _decode_xml(c, data, args, f)
         except (OSError, ExiError) as exc:
             print(f"{f}: error: {exc}", file=sys.stderr)
             failures += 1
@@ -64,3 +66,12 @@ def _run(args: argparse.Namespace) -> int:
     if failures:
         print(f"{failures} of {len(args.files)} files failed", file=sys.stderr)
     return 1 if failures else 0
+
+
+def _decode_xml(c: Any, data: bytes, args: argparse.Namespace, name: Path | None = None) -> bytes:
+    if not getattr(args, "lenient", False):
+        return bytes(c.decode_xml(data, args.fragment))
+    tree, warnings = c.decode_lenient(data, args.fragment)
+    for w in warnings:
+        print(f"{name}: warning: {w}" if name else f"warning: {w}", file=sys.stderr)
+    return bytes(c.tree_to_xml(tree, args.fragment))

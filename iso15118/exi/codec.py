@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from iso15118.exi import datatypes as D
 from iso15118.exi.bits import BitReader, BitWriter
 from iso15118.exi.cache import load_grammars
-from iso15118.exi.errors import ExiDecodeError, ExiEncodeError, ExiError, ExiLimitError
+from iso15118.exi.errors import ExiDecodeError, ExiEncodeError, ExiError, ExiLimitError, ExiTrailingDataError
+from iso15118.exi.facets import FacetWarning, facet_violations
 from iso15118.exi.grammar import (
     AT,
+    ATW,
     CH,
     CHU,
     EE,
@@ -27,6 +29,7 @@ from iso15118.exi.grammar import (
     SEW,
     DocGrammar,
     Grammar,
+    Prod,
     SchemaGrammars,
     State,
 )
@@ -35,6 +38,10 @@ from iso15118.exi.tree import Element
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
 XSD_NS = "http://www.w3.org/2001/XMLSchema"
 _XSI_TYPE_KEY = f"{{{XSI_NS}}}type"
+_XSI_NIL_KEY = f"{{{XSI_NS}}}nil"
+_ANY_TYPE = (XSD_NS, "anyType")
+_BOOLEAN = D.BooleanDT("boolean")
+_CAST_EXPLICIT, _CAST_ANY = 1, 2  # how an undeclared element was cast (see _Encoder.undeclared)
 _HEADER = 0x80  # '10' distinguishing bits, no options, final version 1
 
 # Bounds that keep a hostile stream from costing unbounded time or memory.
@@ -63,6 +70,49 @@ def _write_second_level(w: BitWriter, state: State, event: int) -> None:
     w.bits(len(state.prods), state.width)
     n = len(events)
     w.bits(events.index(event), (n - 1).bit_length() if n > 1 else 0)
+
+
+def type_empty(g: Grammar) -> Grammar:
+    """TypeEmpty of a type grammar (8.5.4.1.3): only its attribute uses and wildcards, then EE;
+    the grammar an element with xsi:nil = true continues with. Derived from the normalized
+    grammar (states reached from the start through AT productions; EE wherever the content
+    could begin) and kept on the grammar once made."""
+    te = g.type_empty
+    if te is not None:
+        return te
+    te = Grammar(g.name + "#empty")
+    made: dict[int, State] = {}
+
+    def convert(st: State) -> State:
+        ns = made.get(id(st))
+        if ns is not None:
+            return ns
+        ns = made[id(st)] = State(te, len(te.states))
+        te.states.append(ns)
+        content = False
+        for p in st.prods:
+            if p.kind in (AT, ATW):
+                ns.prods.append(Prod(p.kind, len(ns.prods), p.uri, p.local, p.dt, None, None, p.wild_uri))
+            else:
+                content = True
+        for q, p in zip(ns.prods, [p for p in st.prods if p.kind in (AT, ATW)]):
+            q.next = convert(p.next)  # type: ignore[arg-type]
+        if content:
+            ns.prods.append(Prod(EE, len(ns.prods)))
+        ns.finish()
+        ns.attr_phase = True
+        return ns
+
+    te.start = convert(g.start)  # type: ignore[arg-type]
+    te.start.is_start = True
+    te.content = te.start
+    c2 = State(te, len(te.states))
+    c2.prods = te.start.prods
+    c2.finish()
+    te.content2 = c2
+    te.compute_leaf()
+    g.type_empty = te
+    return te
 
 
 class _StringTable:
@@ -162,36 +212,58 @@ class _Encoder:
         self.typify = typify  # store the checked typed values back into the tree (XML -> tree only)
         self.seen_undeclared: set[tuple[str, str]] = set()
 
-    def element(self, el: Element, g: Grammar, path: str = "") -> None:
-        """Encode one element's content; ``path`` is only built when an error is raised."""
+    def element(self, el: Element, g: Grammar, path: str = "", cast: int = 0) -> None:
+        """Encode one element's content; ``path`` is only built when an error is raised.
+        ``cast``: an undeclared element whose xsi:type cast is already written, to its own
+        type (_CAST_EXPLICIT) or to xs:anyType (_CAST_ANY: xsi:nil is then an AT(*))."""
         try:
-            self._element(el, g)
+            self._element(el, g, cast)
         except ExiEncodeError as exc:
             exc.path = "/" + el.name + exc.path
             exc.args = (f"{exc.reason} (at {exc.path})",)
             raise
 
-    def _element(self, el: Element, g: Grammar) -> None:
+    def _element(self, el: Element, g: Grammar, cast: int = 0) -> None:
         path = ""
         w = self.w
         fast = self.formats is None  # the XML writer needs every element's datatype recorded
         facets = self.facets
         state: State = g.start  # type: ignore[assignment]
         fmt_attrs: dict[str, D.Datatype] | None = {} if self.formats is not None else None
+        nil = False
         if el.attrs:
             xsi_type = el.attrs.get(_XSI_TYPE_KEY)
-            if xsi_type is not None:
+            if xsi_type is not None and not cast:
                 uri, local = _split_key(xsi_type) if isinstance(xsi_type, str) else xsi_type
-                tg = self.sg.type_grammars.get((uri, local))
-                if tg is None:
-                    raise ExiEncodeError(f"xsi:type {xsi_type!r} names no type of this schema", path)
                 _write_second_level(w, state, L2_XSI_TYPE)
                 self.st.write_uri(w, uri)
                 self.st.write_local(w, uri, local)
-                g = tg
-                state = g.start  # type: ignore[assignment]
+                tg = self.sg.type_grammars.get((uri, local))
+                if tg is not None:
+                    g = tg
+                    state = g.start  # type: ignore[assignment]
+                # else: a type no grammar exists for; the element keeps its own grammar (8.5.4.4.1)
+            xsi_nil = el.attrs.get(_XSI_NIL_KEY)
+            if xsi_nil is not None and cast != _CAST_ANY:
+                # AT(xsi:nil) at level 2 with a Boolean value; true switches to TypeEmpty (8.5.4.1.3)
+                try:
+                    nil = _BOOLEAN.parse(xsi_nil) if isinstance(xsi_nil, str) else bool(xsi_nil)
+                except ValueError:
+                    raise ExiEncodeError(f"xsi:nil {xsi_nil!r} is not a boolean", path) from None
+                if nil:  # the reference writes no xsi:nil = false
+                    _write_second_level(w, state, L2_XSI_NIL)
+                    w.bits(1, 1)
+                if self.typify:
+                    el.attrs[_XSI_NIL_KEY] = nil
+                if fmt_attrs is not None:
+                    fmt_attrs[_XSI_NIL_KEY] = _BOOLEAN
+                if nil:
+                    if el.children or el.value not in (None, ""):
+                        raise ExiEncodeError(f"{el.name} has xsi:nil=true but content", path)
+                    g = type_empty(g)
+                    state = g.start  # type: ignore[assignment]
             for key in sorted(el.attrs, key=_attr_sort_key):
-                if key == _XSI_TYPE_KEY:
+                if key == _XSI_TYPE_KEY or (key == _XSI_NIL_KEY and cast != _CAST_ANY):
                     continue
                 uri, local = _split_key(key)
                 value = el.attrs[key]
@@ -229,6 +301,20 @@ class _Encoder:
             value = el.value
             if isinstance(value, str) and p.dt.kind != "string" and not value.strip(" \t\r\n"):
                 value = None  # whitespace-only text of a typed value is no character event
+            if (value is None or value == "") and el.children and all(isinstance(c, str) for c in el.children):
+                # untyped character data in a typed element, as decoded from a CH at level 2 (the
+                # reference writes a value its type cannot represent so: xs:int "abc", gYear 12345)
+                if self.formats is not None:
+                    self.formats[id(el)] = (None, fmt_attrs)
+                for text in el.children:
+                    _write_second_level(w, state, L2_CH)
+                    D.write_string(w, text)  # type: ignore[arg-type]
+                    state = g.content2 if state.attr_phase else state  # type: ignore[assignment]
+                if state.ee is not None:
+                    w.bits(state.ee.code, state.width)
+                else:
+                    _write_second_level(w, state, L2_EE)
+                return
             if (value is None or value == "") and not el.children:
                 # no character event at all (as XML <a></a> gives): EE, at level 2 if need be
                 if self.formats is not None:
@@ -262,6 +348,8 @@ class _Encoder:
                     raise ExiEncodeError(f"{el.name} has element-only content but a text value {el.value!r}", path)
             for child in children:
                 if isinstance(child, str):
+                    if not child.strip(" \t\r\n") and any(isinstance(c, Element) for c in children):
+                        continue  # as the reference: whitespace-only text beside child elements is no CH
                     p = state.ch
                     if p is not None and p.kind == CHU:
                         w.bits(p.code, state.width)
@@ -319,29 +407,41 @@ class _Encoder:
 
     def undeclared(self, el: Element) -> None:
         """An element matched by a wildcard that has no global declaration. With no built-in
-        element grammars allowed (EXI Profile, as the reference codec is set up), it is cast
-        to xs:anyType: an AT(xsi:type) at level 2 of an empty built-in start-tag grammar
-        (0-bit first level; EE, AT(*), SE(*), CH at level 2), then the anyType grammar."""
-        w = self.w
+        element grammars allowed (EXI Profile, as the reference codec is set up), its start tag
+        is an empty built-in grammar (0-bit first level; EE, AT(*), SE(*), CH at level 2) and the
+        element is cast by an AT(*) xsi:type: to the element's own xsi:type when it names a type
+        of the schema (a -20 or xmldsig type, or a built-in one like xs:int), else to xs:anyType.
+        A type no grammar exists for is written first, as given, and then the anyType cast
+        follows (the reference does both; the first leaves one learned production behind)."""
         # As the reference does it: the first element of a qname in the stream meets an empty
         # built-in start-tag grammar (0-bit first level); later ones of the same qname meet a
         # grammar with one first-level production, so the escape to level 2 costs one bit (1).
-        if (el.ns, el.name) in self.seen_undeclared:
+        repeat = (el.ns, el.name) in self.seen_undeclared
+        self.seen_undeclared.add((el.ns, el.name))
+        target = _ANY_TYPE
+        cast = _CAST_ANY
+        xsi_type = el.attrs.get(_XSI_TYPE_KEY)
+        if xsi_type is not None:
+            uri, local = _split_key(xsi_type) if isinstance(xsi_type, str) else xsi_type
+            if (uri, local) in self.sg.type_grammars:
+                target = (uri, local)
+                cast = _CAST_EXPLICIT
+            else:
+                self._built_in_cast(uri, local, repeat)
+                repeat = True  # the built-in grammar has learned its AT(xsi:type) production
+        self._built_in_cast(target[0], target[1], repeat)
+        # the cast's xsi:nil (and every other attribute) is an AT of the type grammar
+        self.element(el, self.sg.type_grammars[target], cast=cast)
+
+    def _built_in_cast(self, uri: str, local: str, repeat: bool) -> None:
+        w = self.w
+        if repeat:
             w.bits(1, 1)
-        else:
-            self.seen_undeclared.add((el.ns, el.name))
         w.bits(1, 2)  # AT(*) in [EE, AT(*), SE(*), CH]
         self.st.write_uri(w, XSI_NS)
         self.st.write_local(w, XSI_NS, "type")
-        self.st.write_uri(w, XSD_NS)
-        self.st.write_local(w, XSD_NS, "anyType")
-        attrs = {k: v for k, v in el.attrs.items() if k != _XSI_TYPE_KEY}
-        saved = el.attrs
-        el.attrs = attrs
-        try:
-            self.element(el, self.sg.type_grammars[(XSD_NS, "anyType")])
-        finally:
-            el.attrs = saved
+        self.st.write_uri(w, uri)
+        self.st.write_local(w, uri, local)
 
     def root(self, el: Element, doc: DocGrammar, path: str = "") -> None:
         hit = doc.by_qname.get((el.ns, el.name))
@@ -580,8 +680,12 @@ class _Decoder:
                         tlocal = self.st.read_local(r, turi)
                         tg = self.sg.type_grammars.get((turi, tlocal))
                         if tg is None:
-                            raise ExiDecodeError(f"xsi:type {{{turi}}}{tlocal} names no type of this schema", r.pos)
-                        if (turi, tlocal) != (XSD_NS, "anyType"):
+                            # a type no grammar exists for: recorded; the built-in grammar goes on,
+                            # with its AT(xsi:type) production learned (one first-level production)
+                            el.attrs.setdefault(_XSI_TYPE_KEY, f"{{{turi}}}{tlocal}" if turi else tlocal)
+                            repeat = True
+                            continue
+                        if (turi, tlocal) != _ANY_TYPE:
                             el.attrs[_XSI_TYPE_KEY] = f"{{{turi}}}{tlocal}"
                         return self.element(ns, name, tg, depth, into=el)
                     dt = self.sg.global_attributes.get((uri, local), D.UNTYPED)
@@ -622,7 +726,7 @@ class _Decoder:
             tg = self.sg.type_grammars.get((uri, local))
             el.attrs[_XSI_TYPE_KEY] = f"{{{uri}}}{local}" if uri else local
             if tg is None:
-                raise ExiDecodeError(f"xsi:type {{{uri}}}{local} names no type of this schema", r.pos)
+                return g, state  # no grammar for that type: the element's own grammar goes on (8.5.4.4.1)
             return tg, tg.start
         if ev == L2_AT_ANY:
             uri = self.st.read_uri(r)
@@ -644,14 +748,12 @@ class _Decoder:
             return g, state
         if ev == L2_XSI_NIL:
             nil = r.bits(1) == 1
-            el.attrs[f"{{{XSI_NS}}}nil"] = nil
+            el.attrs[_XSI_NIL_KEY] = nil
+            if _XSI_TYPE_KEY not in el.attrs and g is self.sg.type_grammars.get(_ANY_TYPE):
+                el.attrs[_XSI_TYPE_KEY] = f"{{{XSD_NS}}}anyType"  # an explicit cast (the implicit one sends AT(*))
             if nil:
-                # TypeEmpty: only attributes may follow, then EE (attributes are not supported here)
-                code = r.bits(state.width)
-                ee = state.ee
-                if ee is not None and code == ee.code:
-                    return g, None
-                raise ExiDecodeError("content after xsi:nil=true is not supported", r.pos)
+                te = type_empty(g)  # only attributes may follow, then EE
+                return te, te.start
             return g, state
         # L2_SE_ANY: an element the schema does not allow here
         uri = self.st.read_uri(r)
@@ -669,6 +771,24 @@ class _Decoder:
         if g is None:
             raise ExiDecodeError(f"{local} needs the relaxed element fragment grammar, which is not supported", r.pos)
         return self.element(uri, local, g, 0)
+
+
+class _LenientReader(BitReader):
+    """A reader whose n-bit datatypes keep values above their maxInclusive (listed here)."""
+
+    __slots__ = ("lenient",)
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.lenient: list[Any] = []
+
+
+class LenientDecode(NamedTuple):
+    """What :meth:`Codec.decode_lenient` returns: the tree (an Element, or a list of them for a
+    fragment) and the values in it outside their facets."""
+
+    tree: Any
+    warnings: list[FacetWarning]
 
 
 class Codec:
@@ -740,8 +860,33 @@ class Codec:
         """:meth:`decode` by the generic codec alone (the reference the generated one is tested against)."""
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError("data must be bytes")
-        data = bytes(data)
-        r = BitReader(data)
+        return self._decode(BitReader(bytes(data)), fragment)
+
+    def decode_lenient(self, data: bytes, fragment: bool = False) -> LenientDecode:
+        """Like :meth:`decode`, but a value outside its facets that the bits still carry (an
+        n-bit integer above its maxInclusive) is kept: the result has the tree and one
+        :class:`~iso15118.exi.facets.FacetWarning` per value outside a facet (integer ranges,
+        lengths; found by a grammar walk over the tree, which costs about one encode). What the
+        bits cannot carry (an enumeration index past the list) stays an :class:`ExiDecodeError`."""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError("data must be bytes")
+        r = _LenientReader(bytes(data))
+        tree = self._decode(r, fragment)
+        try:
+            return LenientDecode(tree, self.facet_warnings(tree, fragment))
+        except ExiError:
+            # a tree the grammar walk cannot follow (odd but decodable open content): the values
+            # the n-bit fields kept, located by bit offset instead of element path
+            return LenientDecode(tree, [FacetWarning(f"(bit {pos})", v, "maxInclusive", dt.max, dt.name)
+                                        for dt, v, pos in r.lenient])
+
+    def facet_warnings(self, tree: Any, fragment: bool = False) -> list[FacetWarning]:
+        """The values of a tree outside the facets of their types (read by a grammar walk)."""
+        formats: dict[Any, Any] = {}
+        self._encode_body(_Encoder(self.sg, BitWriter(), formats, facets=False), tree, fragment)
+        return facet_violations(tree, formats)
+
+    def _decode(self, r: BitReader, fragment: bool) -> Any:
         try:
             self._header(r)
             dec = _Decoder(self.sg, r)
@@ -817,7 +962,8 @@ def _check_end(r: BitReader) -> None:
     as in every stream of the reference corpus); whole bytes left over are an error."""
     left = r.end - r.pos
     if left >= 8:
-        raise ExiDecodeError(f"{left // 8} byte(s) left over after the end of the EXI document", r.pos)
+        raise ExiTrailingDataError(f"{left // 8} byte(s) left over after the end of the EXI document", r.pos,
+                                   (r.pos + 7) // 8)
 
 
 # The generated codec reads the stream as one int: it takes streams up to this size (far above

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as _dt
 import decimal
 import math
+import re
 from decimal import Decimal
 from typing import Any
 
 from iso15118.exi.bits import BitReader, BitWriter
-from iso15118.exi.errors import ExiDecodeError, ExiEncodeError, ExiLimitError
+from iso15118.exi.errors import ExiDecodeError, ExiEncodeError, ExiFacetError, ExiLimitError
 
 _WS = " \t\r\n"
 
@@ -289,8 +291,14 @@ class NBitDT(IntegerDT):
         w.bits(value - self.min, self.nbits)
 
     def check(self, value: Any, facets: bool = True) -> Any:
-        # the n-bit representation cannot hold a value outside the range: always checked
-        return super().check(value, True)
+        if facets:
+            return super().check(value, True)
+        # without facets: whatever the n bits carry (a decoded out-of-facet value re-encodes)
+        value = super().check(value, False)
+        if not 0 <= value - self.min < (1 << self.nbits):
+            raise ValueError(f"{value} cannot be carried by the {self.nbits}-bit field of {self.name} "
+                             f"(from {self.min})")
+        return value
 
     def fixed_code(self, value: Any) -> int:
         return int(value) - self.min
@@ -303,7 +311,10 @@ class NBitDT(IntegerDT):
     def decode(self, r: BitReader) -> Any:
         v = r.bits(self.nbits) + self.min
         if v > self.max:
-            raise ExiDecodeError(f"value {v} above the maximum {self.max} of {self.name}", r.pos)
+            if getattr(r, "lenient", None) is not None:
+                r.lenient.append((self, v, r.pos))  # type: ignore[attr-defined]  # a lenient decode keeps it
+                return v
+            raise ExiFacetError(f"value {v} outside facet maxInclusive {self.max} of {self.name}", r.pos)
         return v
 
 
@@ -374,6 +385,145 @@ class DecimalDT(Datatype):
         if facets and ((self.min is not None and d < self.min) or (self.max is not None and d > self.max)):
             raise ValueError(f"{value} outside [{self.min}, {self.max}]")
         return d
+
+_DT_RE = {
+    "dateTime": re.compile(r"(-?\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)?"),
+    "date": re.compile(r"(-?\d{4})-(\d\d)-(\d\d)(Z|[+-]\d\d:\d\d)?"),
+    "gYearMonth": re.compile(r"(-?\d{4})-(\d\d)(Z|[+-]\d\d:\d\d)?"),
+    "gYear": re.compile(r"(-?\d{4})(Z|[+-]\d\d:\d\d)?"),
+    "gMonthDay": re.compile(r"--(\d\d)-(\d\d)(Z|[+-]\d\d:\d\d)?"),
+    "gMonth": re.compile(r"--(\d\d)(Z|[+-]\d\d:\d\d)?"),
+    "gDay": re.compile(r"---(\d\d)(Z|[+-]\d\d:\d\d)?"),
+    "time": re.compile(r"(\d\d):(\d\d):(\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)?"),
+}
+_TZ_OFFSET = 14 * 64  # 896
+
+
+class DateTimeDT(Datatype):
+    """Date-Time (7.1.8): Year (Integer, offset from 2000), MonthDay (9 bits), Time (17 bits),
+    FractionalSecs (digits reversed) and TimeZone (11 bits), as the XSD type includes them.
+    Typed values are the lexical form (``str``), normalized: fraction digits without trailing
+    zeros, time zone ``Z`` for +00:00."""
+
+    __slots__ = ("variant",)
+    kind = "datetime"
+
+    def __init__(self, name: str, variant: str) -> None:
+        super().__init__(name)
+        self.variant = variant  # the XSD primitive: dateTime, date, gYear, ... time
+
+    def _parts(self, text: str) -> dict[str, Any]:
+        m = _DT_RE[self.variant].fullmatch(text.strip(_WS))
+        if m is None:
+            raise ValueError(f"not an xs:{self.variant}: {text!r}")
+        g = list(m.groups())
+        v = self.variant
+        out: dict[str, Any] = {"tz": g.pop()}
+        if v in ("dateTime", "date", "gYearMonth", "gYear"):
+            out["year"] = int(g.pop(0))
+        if v in ("dateTime", "date", "gYearMonth", "gMonthDay", "gMonth"):
+            out["month"] = int(g.pop(0))
+        if v in ("dateTime", "date", "gMonthDay", "gDay"):
+            out["day"] = int(g.pop(0))
+        if v in ("dateTime", "time"):
+            out["time"] = (int(g[0]), int(g[1]), int(g[2]))
+            out["frac"] = g[3]
+            if out["time"] == (24, 0, 0) and not (g[3] or "").strip("0"):
+                # 24:00:00 is 00:00:00 of the next day (the canonical form the reference writes)
+                out["time"] = (0, 0, 0)
+                if v == "dateTime":
+                    if not 1 <= out["year"] <= 9999:
+                        raise ValueError(f"24:00:00 of year {out['year']} is not supported: {text!r}")
+                    nxt = _dt.date(out["year"], out["month"], out["day"]) + _dt.timedelta(days=1)
+                    out["year"], out["month"], out["day"] = nxt.year, nxt.month, nxt.day
+        return out
+
+    def encode(self, w: BitWriter, value: Any) -> None:
+        p = self._parts(value)
+        v = self.variant
+        if "year" in p:
+            y = p["year"] - 2000
+            if y < 0:
+                w.bits(1, 1)
+                w.uint(-y - 1)
+            else:
+                w.bits(0, 1)
+                w.uint(y)
+        if v not in ("gYear", "time"):
+            w.bits(p.get("month", 0) * 32 + p.get("day", 0), 9)
+        if "time" in p:
+            h, mi, sec = p["time"]
+            w.bits((h * 64 + mi) * 64 + sec, 17)
+            frac = (p["frac"] or "").rstrip("0")
+            if frac:
+                w.bits(1, 1)
+                w.uint(int(frac[::-1]))
+            else:
+                w.bits(0, 1)
+        tz = p["tz"]
+        if tz:
+            w.bits(1, 1)
+            if tz == "Z":
+                w.bits(_TZ_OFFSET, 11)
+            else:
+                sign = -1 if tz[0] == "-" else 1
+                w.bits(sign * (int(tz[1:3]) * 64 + int(tz[4:6])) + _TZ_OFFSET, 11)
+        else:
+            w.bits(0, 1)
+
+    def decode(self, r: BitReader) -> Any:
+        v = self.variant
+        out = ""
+        if v in ("dateTime", "date", "gYearMonth", "gYear"):
+            y = (-r.uint() - 1 if r.bits(1) else r.uint()) + 2000
+            out = f"-{-y:04d}" if y < 0 else f"{y:04d}"
+        if v not in ("gYear", "time"):
+            md = r.bits(9)
+            month, day = md >> 5, md & 31
+            if v in ("dateTime", "date"):
+                out += f"-{month:02d}-{day:02d}"
+            elif v == "gYearMonth":
+                out += f"-{month:02d}"
+            elif v == "gMonthDay":
+                out = f"--{month:02d}-{day:02d}"
+            elif v == "gMonth":
+                out = f"--{month:02d}"
+            else:
+                out = f"---{day:02d}"
+        if v in ("dateTime", "time"):
+            t = r.bits(17)
+            hms = f"{t >> 12:02d}:{(t >> 6) & 63:02d}:{t & 63:02d}"
+            out = f"{out}T{hms}" if v == "dateTime" else hms
+            if r.bits(1):
+                digits = str(r.uint())
+                if len(digits) > r.max_string:
+                    raise ExiLimitError("fractional seconds too long", r.pos)
+                out += "." + digits[::-1]
+        if r.bits(1):
+            tz = r.bits(11) - _TZ_OFFSET
+            if tz == 0:
+                out += "Z"
+            else:
+                a = abs(tz)
+                out += f"{'-' if tz < 0 else '+'}{a // 64:02d}:{a % 64:02d}"
+        return out
+
+    def parse(self, text: str) -> Any:
+        p = self._parts(text)
+        for key, hi in (("month", 12), ("day", 31)):
+            if key in p and not 1 <= p[key] <= hi:
+                raise ValueError(f"{key} {p[key]} out of range in {text!r}")
+        if "time" in p and (p["time"][0] > 24 or p["time"][1] > 59 or p["time"][2] > 60):
+            raise ValueError(f"time out of range in {text!r}")
+        tz = p["tz"]
+        if tz and tz != "Z" and (int(tz[1:3]) > 14 or int(tz[4:6]) > 59):
+            raise ValueError(f"time zone out of range in {text!r}")
+        return text.strip(_WS)
+
+    def check(self, value: Any, facets: bool = True) -> Any:
+        if not isinstance(value, str):
+            raise ValueError(f"expected a {self.variant} string, got {type(value).__name__}")
+        return self.parse(value)
 
 
 class FloatDT(Datatype):

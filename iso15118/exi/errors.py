@@ -37,3 +37,18 @@ class ExiEncodeError(ExiError):
 
 class ExiLimitError(ExiDecodeError):
     """A decoding limit (string / binary length, occurrences, depth, size) was exceeded."""
+
+
+class ExiFacetError(ExiDecodeError):
+    """A value the bits carry but the schema's facets forbid (an n-bit integer above its
+    maxInclusive: 4 in a 2-bit field of 1..3). Strict decoding refuses it with this error;
+    ``Codec.decode_lenient`` keeps it and reports a :class:`~iso15118.exi.facets.FacetWarning`."""
+
+
+class ExiTrailingDataError(ExiDecodeError):
+    """Whole bytes after the end of an EXI document (a real vehicle pads a DIN message with a
+    zero byte). ``end_byte``: the length of the document itself; the stream up to there decodes."""
+
+    def __init__(self, reason: str, bit_offset: int, end_byte: int) -> None:
+        super().__init__(reason, bit_offset)
+        self.end_byte = end_byte

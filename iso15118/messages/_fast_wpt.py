@@ -14,7 +14,7 @@ from typing import Any
 from iso15118.exi.fastrt import Fallback, rbin, rstr, ruint, wbin, wstr, wuint
 
 SCHEMA_KEY = 'wpt'
-GRAMMAR_DIGEST = 'f65138973196-ee0f786e04f6b6d8'
+GRAMMAR_DIGEST = '4a44edd112ea-ee0f786e04f6b6d8'
 _new = object.__new__
 from iso15118.messages._gen_common_types import CLReqControlMode as _C0
 from iso15118.messages._gen_common_types import CLResControlMode as _C1

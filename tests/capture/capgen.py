@@ -165,3 +165,47 @@ def transform(recs: list[Record], fn: Callable[[int, Record], list[bytes] | None
         else:
             out.extend((r.ts, d) for d in res)
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# Synthetic V2G conversations (Ethernet + IPv6 + TCP) around EXI payloads given by the caller
+
+EV_MAC, EVSE_MAC = bytes.fromhex("02000000ee01"), bytes.fromhex("02000000cc02")
+EV_IP, EVSE_IP = bytes.fromhex("fe80" + "00" * 12 + "0001"), bytes.fromhex("fe80" + "00" * 12 + "0002")
+EV_PORT, EVSE_PORT = 50123, 61851
+
+
+def _tcp6(src_ip: bytes, dst_ip: bytes, sport: int, dport: int, seq: int, ack: int, flags: int,
+          payload: bytes) -> bytes:
+    head = struct.pack(">HHIIBBHHH", sport, dport, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, 5 << 4, flags, 65535, 0, 0)
+    seg = head + payload
+    pseudo = src_ip + dst_ip + struct.pack(">IxxxB", len(seg), 6)
+    data = pseudo + seg + (b"\0" if len(seg) % 2 else b"")
+    total = sum(struct.unpack(f">{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    seg = seg[:16] + struct.pack(">H", ~total & 0xFFFF) + seg[18:]
+    ip6 = struct.pack(">IHBB", 6 << 28, len(seg), 6, 64) + src_ip + dst_ip
+    return (EVSE_MAC if src_ip == EV_IP else EV_MAC) + (EV_MAC if src_ip == EV_IP else EVSE_MAC) + b"\x86\xdd" + ip6 + seg
+
+
+def v2g_conversation(messages: Iterable[tuple[int, int, bytes]], t0: float = 1764115200.0,
+                     gap: float = 0.05) -> list[tuple[float, bytes]]:
+    """(ts, Ethernet frame) of one TCP connection (EV = client): handshake, then one segment per
+    message ``(direction, V2GTP payload type, EXI payload)``, direction 0 = EV->EVSE, 1 = EVSE->EV."""
+    syn, fin, ack_f, psh = 0x02, 0x01, 0x10, 0x08
+    seq = [1000, 5000]  # next sequence number of the EV and of the EVSE
+    ends = [(EV_IP, EVSE_IP, EV_PORT, EVSE_PORT), (EVSE_IP, EV_IP, EVSE_PORT, EV_PORT)]
+    out = [(t0, _tcp6(*ends[0], seq[0], 0, syn, b""))]
+    out.append((t0 + 0.001, _tcp6(*ends[1], seq[1], seq[0] + 1, syn | ack_f, b"")))
+    seq = [seq[0] + 1, seq[1] + 1]
+    out.append((t0 + 0.002, _tcp6(*ends[0], seq[0], seq[1], ack_f, b"")))
+    t = t0 + 0.01
+    for direction, ptype, exi in messages:
+        data = struct.pack(">BBHI", 1, 0xFE, ptype, len(exi)) + exi
+        out.append((t, _tcp6(*ends[direction], seq[direction], seq[1 - direction], ack_f | psh, data)))
+        seq[direction] += len(data)
+        t += gap
+    out.append((t, _tcp6(*ends[0], seq[0], seq[1], fin | ack_f, b"")))
+    out.append((t + 0.001, _tcp6(*ends[1], seq[1], seq[0] + 1, fin | ack_f, b"")))
+    return out
