@@ -79,6 +79,27 @@ MODULES: list[tuple[str, str, str, str, str, str]] = [
     ("_gen_sap", "urn:iso:15118:2:2010:AppProtocol", "sap",
      "V2G_CI_AppProtocol.xsd", "AppProtocol", "SupportedAppProtocol (V2G_CI_AppProtocol.xsd)"),
 ]
+# -2 and DIN reuse the -20 names (SessionSetupReq, MessageHeader, ...): each is generated as a
+# scope of its own, a package (``iso15118.messages.iso2``, ``iso15118.messages.din``) in which names
+# are unique; both use the xmldsig classes of the first scope (listed first, not written again).
+SCOPES: dict[str, list[tuple[str, str, str, str, str, str]]] = {"": MODULES}
+for _pkg, _dir, _title, _base_ns in (
+    ("iso2", "iso15118_2", "ISO 15118-2", "urn:iso:15118:2:2013"),
+    ("din", "din_spec", "DIN SPEC 70121", "urn:din:70121:2012"),
+):
+    # MsgDef goes with MsgBody: DIN's message types extend the BodyBaseType of MsgDef, whose Body
+    # holds them (a cycle two modules could not import)
+    SCOPES[_pkg] = [MODULES[0]] + [
+        (f"{_pkg}._gen_{_mod}", f"{_base_ns}:{_part}", _pkg, f"{_dir}/V2G_CI_MsgDef.xsd",
+         _part[3:], f"{_title} {_what}")
+        for _part, _mod, _what in (
+            ("MsgDataTypes", "datatypes", "MsgDataTypes (V2G_CI_MsgDataTypes.xsd)"),
+            ("MsgHeader", "header", "MsgHeader (V2G_CI_MsgHeader.xsd)"),
+            ("MsgBody", "body", "MsgBody and MsgDef (V2G_CI_MsgBody.xsd, V2G_CI_MsgDef.xsd)"),
+            ("MsgDef", "body", "MsgBody and MsgDef (V2G_CI_MsgBody.xsd, V2G_CI_MsgDef.xsd)"),
+        )
+    ]
+
 
 # XSD built-in -> python type (value ranges and lengths come from the codec's datatypes)
 BUILTINS: dict[str, str] = {
@@ -242,10 +263,11 @@ class OpenContent(Exception):
 
 
 class Generator:
-    def __init__(self) -> None:
+    def __init__(self, modules: list[tuple[str, str, str, str, str, str]] = MODULES) -> None:
+        self.modules = modules
         # the XSDs as the codec's grammar builder reads them (one reading, one loader)
         self.schemas: dict[str, xmlschema.XMLSchema10] = {}
-        for _, _, key, xsd, _, _ in MODULES:
+        for _, _, key, xsd, _, _ in modules:
             if xsd not in self.schemas:
                 entry = key if key != "xmldsig" else "common"  # xmldsig types come in through CommonMessages
                 assert SCHEMA_FILES[entry][0] == xsd, (entry, xsd)
@@ -270,7 +292,9 @@ class Generator:
         from lxml import etree
 
         self.docs: dict[tuple[str, str, str], str] = {}
-        files = sorted(SCHEMAS.glob("iso15118_20/*.xsd")) + [
+        files = sorted(SCHEMAS.glob("iso15118_20/*.xsd")) + sorted(SCHEMAS.glob("iso15118_2/*.xsd")) + sorted(
+            SCHEMAS.glob("din_spec/*.xsd")
+        ) + [
             SCHEMAS / "V2G_CI_AppProtocol.xsd",
             SCHEMAS / "xmldsig-core-schema.xsd",
         ]
@@ -331,8 +355,12 @@ class Generator:
 
     def collect(self) -> None:
         self.load_docs()
-        for module, ns, key, xsd, prefix, _ in MODULES:
+        for module, ns, key, xsd, prefix, _ in self.modules:
             schema = self.schemas[xsd]
+            message_elements: dict[str, list[Any]] = {}
+            for el in schema.maps.elements.values():
+                if el.type.name and split_qname(el.name)[1].endswith(("Req", "Res")):
+                    message_elements.setdefault(el.type.name, []).append(el)
             for qname, t in schema.maps.types.items():
                 tns, local = split_qname(qname)
                 if tns != ns:
@@ -344,7 +372,13 @@ class Generator:
                         self.enums[name] = Enum_(name, qname, module, enum_values)
                         self.enum_by_type[qname] = name
                     continue
-                name = self.unique(base_class_name(local), prefix)
+                # a message type named unlike its one element (DIN's SessionStopType for
+                # SessionStopReq) takes the element's name
+                users = [e for e in message_elements.get(qname, ()) if split_qname(e.name)[0] == ns]
+                own = base_class_name(local)
+                if len(users) == 1 and split_qname(users[0].name)[1].replace("_", "") != own:
+                    own = base_class_name(split_qname(users[0].name)[1])
+                name = self.unique(own, prefix)
                 self.classes[name] = Cls(name, qname, module, key, ns, xsd=t)
                 self.class_by_type[qname] = name
             # global elements: anonymous types, owners, aliases
@@ -354,7 +388,7 @@ class Generator:
                 if ens != ns or el.abstract or el.type.is_simple():
                     continue
                 if el.type.name is None:
-                    name = self.unique(local[0].upper() + local[1:], prefix)
+                    name = self.unique(base_class_name(local), prefix)
                     self.classes[name] = Cls(name, qname, module, key, ns, element=(ns, local), xsd=el.type)
                     self.class_by_type[f"#anon:{qname}"] = name
                     continue
@@ -648,7 +682,7 @@ class Emitter:
                 if name in gen.enums:
                     imports[owner].append(f"_{name}_BY_VALUE")
         mixins = sorted({MIXINS[c.name] for c in ordered if c.name in MIXINS})
-        ns_used = sorted({ns_expr(ns)} | {
+        ns_used = sorted(({ns_expr(ns)} if ns in NS_CONST else set()) | {
             ns_expr(x) for c in ordered for f in c.fields for x in [f.ns] + [a[0] for a in f.alts]
             if x in NS_CONST
         } | ({ns_expr(c.element[0]) for c in ordered if c.element and c.element[0] in NS_CONST}))
@@ -694,7 +728,7 @@ class Emitter:
         ]
         for mod, name in mixins:
             lines.append(f"from {mod} import {name}")
-        for owner in sorted(imports, key=lambda m: [x[0] for x in MODULES].index(m)):
+        for owner in sorted(imports, key=lambda m: [x[0] for x in gen.modules].index(m)):
             names = imports[owner]
             lines.append(f"from iso15118.messages.{owner} import (")
             lines.extend(f"    {n}," for n in names)
@@ -1304,17 +1338,29 @@ class Emitter:
 
 
 def generate(out_dir: Path) -> list[Path]:
-    gen = Generator()
-    gen.collect()
-    gen.build()
-    em = Emitter(gen)
     written = []
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for module, ns, key, _, _, title in MODULES:
-        text = em.module_text(module, ns, key, title)
-        path = out_dir / f"{module}.py"
-        path.write_text(text, encoding="utf-8")
-        written.append(path)
+    counts: dict[str, tuple[int, int]] = {}
+    for scope, modules in SCOPES.items():
+        gen = Generator(modules)
+        gen.collect()
+        gen.build()
+        em = Emitter(gen)
+        own = modules if not scope else modules[1:]  # a scope reuses the first scope's xmldsig module
+        emitted: set[str] = set()
+        for module, ns, key, _, _, title in own:
+            if module in emitted:  # a module holding two namespaces is written once
+                continue
+            emitted.add(module)
+            text = em.module_text(module, ns, key, title)
+            path = out_dir / f"{module.replace('.', '/')}.py"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            written.append(path)
+        owned = {m[0] for m in own}
+        counts[scope] = (
+            sum(1 for c in gen.classes.values() if c.module in owned),
+            sum(1 for e in gen.enums.values() if e.module in owned),
+        )
     # registry of everything, in dependency order, for the package __init__
     reg = [
         '"""Index of the generated modules (GENERATED by tools/gen_messages.py -- do not edit)."""',
@@ -1323,8 +1369,18 @@ def generate(out_dir: Path) -> list[Path]:
     ]
     reg += [f"    {m[0]!r}," for m in MODULES]
     reg += [")", ""]
-    reg.append("CLASS_COUNT = %d" % len(gen.classes))
-    reg.append("ENUM_COUNT = %d" % len(gen.enums))
+    reg.append("CLASS_COUNT = %d" % counts[""][0])
+    reg.append("ENUM_COUNT = %d" % counts[""][1])
+    reg += ["", "SCOPED_MODULES = {"]
+    for scope, modules in SCOPES.items():
+        if scope:
+            names = list(dict.fromkeys(m[0].partition(".")[2] for m in modules[1:]))
+            reg.append(f"    {scope!r}: ({', '.join(repr(n) for n in names)}),")
+    reg += ["}", "SCOPED_COUNTS = {"]
+    for scope in SCOPES:
+        if scope:
+            reg.append(f"    {scope!r}: {counts[scope]!r},  # (classes, enums)")
+    reg += ["}"]
     (out_dir / "_gen_index.py").write_text("\n".join(reg) + "\n", encoding="utf-8")
     written.append(out_dir / "_gen_index.py")
     return written

@@ -1,4 +1,5 @@
-"""Typed ISO 15118-20 and SupportedAppProtocol messages.
+"""Typed ISO 15118-20 and SupportedAppProtocol messages (ISO 15118-2 and DIN SPEC 70121 in the
+subpackages :mod:`iso15118.messages.iso2` and :mod:`iso15118.messages.din`).
 
     >>> from iso15118.messages import SessionSetupReq, MessageHeader, encode, decode
     >>> req = SessionSetupReq(
@@ -132,7 +133,13 @@ SCHEMA_KEY_BY_NAMESPACE: dict[str, str] = {
     "urn:iso:std:iso:15118:-20:ACDP": "acdp",
     "urn:iso:std:iso:15118:-20:WPT": "wpt",
     "http://www.w3.org/2000/09/xmldsig#": "xmldsig",
+    **{f"urn:iso:15118:2:2013:{part}": "iso2" for part in ("MsgDef", "MsgHeader", "MsgBody", "MsgDataTypes")},
+    **{f"urn:din:70121:2012:{part}": "din" for part in ("MsgDef", "MsgHeader", "MsgBody", "MsgDataTypes")},
 }
+"""Schema key of every namespace with typed classes; ``iso2`` and ``din`` classes live in the
+packages :mod:`iso15118.messages.iso2` and :mod:`iso15118.messages.din` (imported on first use)."""
+
+_SCOPED_KEYS = ("iso2", "din")
 
 ALL_CLASSES: tuple[type[MessageBase], ...] = tuple(
     obj
@@ -221,12 +228,21 @@ def schema_key_of(msg: MessageBase | type[MessageBase]) -> str:
     return klass.SCHEMA_KEY
 
 
+def _scope_of(key: str) -> Any:
+    """The :class:`~iso15118.messages._scope.Scope` of ``iso2`` / ``din`` (imports the package)."""
+    import importlib
+
+    return importlib.import_module(f"iso15118.messages.{key}").SCOPE
+
+
 def message_class(name: str, schema_key: str) -> type[MessageBase]:
     """The class of global element ``name`` (element or class name) in schema ``schema_key``.
 
     ``message_class("DC_ChargeLoopReq", "dc") is DCChargeLoopReq``.  For ``"common"`` the
     xmldsig elements (``Signature``, ``SignedInfo``) are found too.
     """
+    if schema_key in _SCOPED_KEYS:
+        return _scope_of(schema_key).message_class(name)  # type: ignore[no-any-return]
     klass = _BY_NAME.get((schema_key, name))
     if klass is None and schema_key == "common":
         klass = _BY_NAME.get(("xmldsig", name))
@@ -242,6 +258,8 @@ def class_for_element(ns: str, name: str) -> type[MessageBase]:
     ``PnC_AReqAuthorizationMode`` or ``OEMProvisioningCertificateChain``) are found too.
     """
     klass = _BY_ELEMENT.get((ns, name)) or _LOCAL_BY_ELEMENT.get((ns, name))
+    if klass is None and SCHEMA_KEY_BY_NAMESPACE.get(ns) in _SCOPED_KEYS:
+        klass = _scope_of(SCHEMA_KEY_BY_NAMESPACE[ns]).by_element.get((ns, name))
     if klass is None:
         raise KeyError(f"no message class for element {{{ns}}}{name}")
     return klass

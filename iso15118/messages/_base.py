@@ -46,8 +46,7 @@ class MessageValidationError(ValueError):
 
 class MessageDecodeError(MessageValidationError):
     """Decoded bytes (or a tree) that do not form a typed message: an element with no
-    message class (a bare xmldsig ``DigestValue`` under the dc grammar, any -2 / DIN
-    ``V2G_Message``: those schemas have no typed classes), text where the schema has
+    message class (a bare xmldsig ``DigestValue`` under the dc grammar), text where the schema has
     element-only content, a missing or misplaced child.  ``field_path`` names the element
     (``{namespace}Name``), ``reason`` what is wrong; the original exception is chained."""
 

@@ -13,3 +13,12 @@ MODULES = (
 
 CLASS_COUNT = 212
 ENUM_COUNT = 26
+
+SCOPED_MODULES = {
+    'iso2': ('_gen_datatypes', '_gen_header', '_gen_body'),
+    'din': ('_gen_datatypes', '_gen_header', '_gen_body'),
+}
+SCOPED_COUNTS = {
+    'iso2': (84, 15),  # (classes, enums)
+    'din': (81, 14),  # (classes, enums)
+}

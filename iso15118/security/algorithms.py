@@ -101,5 +101,12 @@ ISO20_POLICY = AlgorithmPolicy(
 )
 """secp521r1 (ECDSA with SHA-512) or Ed448, for every certificate of the chain."""
 
+ISO2_POLICY = AlgorithmPolicy(
+    name="iso15118-2",
+    key_algorithms=frozenset({"secp256r1"}),
+    signature_oids=frozenset({x509.SignatureAlgorithmOID.ECDSA_WITH_SHA256}),
+)
+"""ISO 15118-2 (DIN/-2 digest, PKI): secp256r1 keys, certificates signed with ECDSA-SHA-256."""
+
 ANY_POLICY = AlgorithmPolicy(name="any", key_algorithms=None, signature_oids=None)
 """No algorithm restriction (ISO 15118-2 / Josev test PKI compatibility)."""

@@ -1,8 +1,9 @@
 """``iso15118 pki`` sub-commands.
 
-``iso15118 pki create DIR [--algorithm secp521r1|ed448|both] [--validity-days N | NAME=N ...]``
+``iso15118 pki create DIR [--algorithm secp521r1|ed448|both] [--profile iso20|iso2] [--validity-days N | NAME=N ...]``
 writes the lab PKI of :mod:`iso15118.security.pki` (with ``both``: one PKI per
-algorithm in ``DIR/secp521r1`` and ``DIR/ed448``).  ``--validity-days N`` sets
+algorithm in ``DIR/secp521r1`` and ``DIR/ed448``; with ``--profile iso2`` the ISO 15118-2
+hierarchy: secp256r1 / ECDSA-SHA-256, no vehicle chain).  ``--validity-days N`` sets
 the lifetime of every leaf certificate, ``NAME=N`` that of one certificate
 (e.g. ``seccLeaf=30``); repeatable.
 
@@ -17,7 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .pki import CHAINS, SPECS, Algorithm, create_pki, load_pki
+from .pki import CHAINS, NOT_IN_ISO2, SPECS, Algorithm, PkiProfile, create_pki, load_pki
 
 _LEAFS = tuple(s.name for s in SPECS if not s.profile.is_ca)
 
@@ -51,6 +52,12 @@ def _create(args: argparse.Namespace) -> int:
         print(f"iso15118 pki create: {exc}", file=sys.stderr)
         return 2
     algorithms = [Algorithm.SECP521R1, Algorithm.ED448] if args.algorithm == "both" else [Algorithm(args.algorithm)]
+    profile = PkiProfile(args.profile)
+    if profile is PkiProfile.ISO2:
+        algorithms = [Algorithm.SECP256R1]
+        if any(name in NOT_IN_ISO2 for name in validity):
+            print("iso15118 pki create: a -2 PKI has no vehicle certificates", file=sys.stderr)
+            return 2
     base = Path(args.dir)
     kwargs = {}
     if args.emaid:
@@ -68,9 +75,11 @@ def _create(args: argparse.Namespace) -> int:
         if (target / "pki.json").exists() and not args.force:
             print(f"iso15118 pki create: {target} already holds a PKI (use --force)", file=sys.stderr)
             return 1
-        paths = create_pki(target, alg, validity_days=validity, password=password, **kwargs)
-        print(f"{alg.value}: {paths.root}")
+        paths = create_pki(target, alg, profile=profile, validity_days=validity, password=password, **kwargs)
+        print(f"{alg.value} ({profile.value}): {paths.root}")
         for stem in CHAINS:
+            if not paths.chain(stem).exists():
+                continue
             print(f"  {stem:17s} {paths.chain(stem)}")
         for root in ("v2gRootCA", "oemRootCA", "moRootCA"):
             print(f"  {root:17s} {paths.cert(root)}")
@@ -94,9 +103,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     """Add ``pki`` to the top-level dispatcher."""
     pki = subparsers.add_parser("pki", help="ISO 15118-20 lab PKI (certificates, keys, chains)")
     sub = pki.add_subparsers(dest="pki_command", metavar="ACTION")
-    create = sub.add_parser("create", help="generate a complete -20 test PKI")
+    create = sub.add_parser("create", help="generate a complete -20 (or, with --profile iso2, -2) test PKI")
     create.add_argument("dir", help="output directory")
-    create.add_argument("--algorithm", choices=["secp521r1", "ed448", "both"], default="secp521r1")
+    create.add_argument("--algorithm", choices=["secp521r1", "ed448", "both"], default="secp521r1",
+                        help="-20 key algorithm (ignored with --profile iso2)")
+    create.add_argument("--profile", choices=["iso20", "iso2"], default="iso20",
+                        help="iso20: the -20 hierarchy; iso2: the ISO 15118-2 one (secp256r1, ECDSA-SHA-256, no vehicle chain)")
     create.add_argument(
         "--validity-days",
         action="append",

@@ -84,6 +84,8 @@ from .algorithms import Algorithm, signing_hash_for
 __all__ = [
     "Algorithm",
     "Profile",
+    "PkiProfile",
+    "NOT_IN_ISO2",
     "CertSpec",
     "SPECS",
     "CHAINS",
@@ -132,6 +134,20 @@ class Profile(str, enum.Enum):
     @property
     def path_length(self) -> int | None:
         return {Profile.SUB_CA1: 1, Profile.SUB_CA2: 0}.get(self)
+
+
+#: Certificates a -2 PKI does not have: -2 knows no vehicle certificate (the EVCC is not
+#: authenticated in TLS; it signs with its OEM provisioning or contract key).
+NOT_IN_ISO2: frozenset[str] = frozenset({"vehicleSubCA1", "vehicleSubCA2", "vehicleLeaf"})
+
+
+class PkiProfile(str, enum.Enum):
+    """Which standard's hierarchy :func:`create_pki` writes."""
+
+    ISO20 = "iso20"
+    """-20: secp521r1 (ECDSA-SHA-512) or Ed448, with the vehicle certificate chain."""
+    ISO2 = "iso2"
+    """-2: secp256r1 with ECDSA-SHA-256 for every certificate, no vehicle chain."""
 
 
 @dataclass(frozen=True)
@@ -313,6 +329,7 @@ class PkiPaths:
     algorithm: Algorithm
     names: tuple[str, ...]
     encrypted: tuple[str, ...]
+    profile: PkiProfile = PkiProfile.ISO20
 
     @property
     def certs_dir(self) -> Path:
@@ -371,6 +388,7 @@ def create_pki(
     directory: str | os.PathLike[str],
     algorithm: Algorithm | str = Algorithm.SECP521R1,
     *,
+    profile: PkiProfile | str = PkiProfile.ISO20,
     validity_days: Mapping[str, int] | None = None,
     password: bytes | None = None,
     secc_id: str = DEFAULT_SECC_ID,
@@ -384,12 +402,15 @@ def create_pki(
     (default: a fresh random password per key, written to ``*Password.txt``).
     Returns the :class:`PkiPaths`; never logs key material.
     """
-    alg = Algorithm(algorithm)
+    prof = PkiProfile(profile)
+    alg = Algorithm.SECP256R1 if prof is PkiProfile.ISO2 else Algorithm(algorithm)
     root = Path(directory).resolve()
     (root / "certs").mkdir(parents=True, exist_ok=True)
     (root / "private_keys").mkdir(parents=True, exist_ok=True)
     overrides = dict(validity_days or {})
     specs = _specs(secc_id, emaid, vin)
+    if prof is PkiProfile.ISO2:
+        specs = tuple(sp for sp in specs if sp.name not in NOT_IN_ISO2)
     unknown = set(overrides) - {s.name for s in specs}
     if unknown:
         raise ValueError(f"validity override for unknown certificate(s): {', '.join(sorted(unknown))}")
@@ -398,6 +419,7 @@ def create_pki(
         algorithm=alg,
         names=tuple(s.name for s in specs),
         encrypted=tuple(s.name for s in specs if s.encrypt_key),
+        profile=prof,
     )
     issued: dict[str, IssuedCert] = {}
     for spec in specs:
@@ -423,12 +445,14 @@ def create_pki(
             paths.key(spec.name),
             key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, enc),
         )
-    for stem, members in CHAINS.items():
+    chains = {k: v for k, v in CHAINS.items() if all(n in issued for n in v)}
+    for stem, members in chains.items():
         paths.chain(stem).write_bytes(
             b"".join(issued[n].cert.public_bytes(serialization.Encoding.PEM) for n in members)
         )
     manifest = {
         "algorithm": alg.value,
+        "profile": prof.value,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "certificates": {
             s.name: {
@@ -440,7 +464,7 @@ def create_pki(
             }
             for s in specs
         },
-        "chains": {k: list(v) for k, v in CHAINS.items()},
+        "chains": {k: list(v) for k, v in chains.items()},
     }
     paths.manifest.write_text(json.dumps(manifest, indent=2) + "\n")
     return paths
@@ -507,6 +531,7 @@ def load_pki(directory: str | os.PathLike[str]) -> PKI:
         algorithm=Algorithm(manifest["algorithm"]),
         names=tuple(entries),
         encrypted=tuple(n for n, e in entries.items() if e.get("encrypted_key")),
+        profile=PkiProfile(manifest.get("profile", PkiProfile.ISO20.value)),
     )
     certs = {n: x509.load_pem_x509_certificate(paths.cert(n).read_bytes()) for n in entries}
     return PKI(paths=paths, certs=certs)

@@ -112,7 +112,7 @@ from . import _openssl
 
 if TYPE_CHECKING:
     from .pki import PkiPaths
-from .algorithms import ANY_POLICY, ISO20_POLICY, AlgorithmPolicy, algorithm_of_key
+from .algorithms import ANY_POLICY, ISO2_POLICY, ISO20_POLICY, AlgorithmPolicy, algorithm_of_key
 from .validation import (
     CertificateChainError,
     ChainErrorReason,
@@ -132,6 +132,8 @@ GROUPS_20_PREFERRED: tuple[str, ...] = ("x448", "secp521r1")
 GROUPS_20_FALLBACK: tuple[str, ...] = ("x25519", "secp384r1", "secp256r1")
 SIGALGS_20: tuple[str, ...] = ("ed448", "ecdsa_secp521r1_sha512")
 TLS12_CIPHERS_2: str = "ECDHE-ECDSA-AES128-SHA256"
+SIGALGS_2: tuple[str, ...] = ("ecdsa_secp256r1_sha256",)
+GROUPS_2: tuple[str, ...] = ("secp256r1",)
 
 #: TLS NamedGroup code points (RFC 8446 §4.2.7, RFC 7919) -> OpenSSL names.
 GROUP_NAMES = {
@@ -176,6 +178,25 @@ ISO20 = TlsProfile(
     require_client_cert=True,
     x509_strict=True,
 )
+
+ISO2 = TlsProfile(
+    name="iso15118-2",
+    minimum_version=ssl.TLSVersion.TLSv1_2,
+    maximum_version=ssl.TLSVersion.TLSv1_2,
+    tls13_ciphersuites=None,
+    tls12_ciphers=TLS12_CIPHERS_2,
+    sigalgs=SIGALGS_2,
+    groups=GROUPS_2,
+    policy=ISO2_POLICY,
+    require_client_cert=False,
+    x509_strict=True,
+)
+"""ISO 15118-2: TLS 1.2 only, ``TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256`` on secp256r1 with
+ECDSA-SHA-256, server authentication only (the -2 EVCC presents no certificate), every
+certificate of the SECC chain P-256 / ECDSA-SHA-256 with the charger's role (DC=CPO) checked in
+the handshake.  -2 also lists the static ``TLS_ECDH_ECDSA_WITH_AES_128_CBC_SHA256``; OpenSSL 1.1+
+dropped static-ECDH suites, so (like Josev and EVerest on OpenSSL 3) only the ECDHE suite is
+offered and accepted."""
 
 JOSEV_COMPAT = TlsProfile(
     name="josev-compat",
@@ -426,7 +447,7 @@ def _password(password: bytes | str | PathLike | None) -> bytes | None:
 
 
 def _apply_profile(ctx: ssl.SSLContext, profile: TlsProfile, strict_groups: bool | None, server: bool) -> None:
-    if profile.name != ISO20.name:
+    if profile.name not in (ISO20.name, ISO2.name):
         log.warning(
             "TLS compatibility profile %s (%s side): TLS %s-%s, key algorithms %s, groups %s",
             profile.name, "server" if server else "client", profile.minimum_version.name,
@@ -444,7 +465,7 @@ def _apply_profile(ctx: ssl.SSLContext, profile: TlsProfile, strict_groups: bool
     if native:
         if profile.tls13_ciphersuites:
             _openssl.set_tls13_ciphersuites(ctx, profile.tls13_ciphersuites)
-        if strict_groups is None:
+        if strict_groups is None or profile.name == ISO2.name:
             groups = profile.groups
         elif strict_groups:
             groups = GROUPS_20_PREFERRED
@@ -654,6 +675,10 @@ def check_peer(
     info = connection_info(conn)
     if profile.tls13_ciphersuites and info.version == "TLSv1.3" and info.cipher not in profile.tls13_ciphersuites:
         raise ssl.SSLError(f"cipher suite {info.cipher} not allowed by the {profile.name} profile")
+    if profile.tls12_ciphers and info.version == "TLSv1.2" and info.cipher not in profile.tls12_ciphers.split(":"):
+        raise ssl.SSLError(f"cipher suite {info.cipher} not allowed by the {profile.name} profile")
+    if profile.maximum_version == ssl.TLSVersion.TLSv1_2 and info.version != "TLSv1.2":
+        raise ssl.SSLError(f"{info.version} not allowed by the {profile.name} profile (TLS 1.2 only)")
     chain = peer_chain(conn)
     if not chain:
         if require_certificate:

@@ -5,15 +5,21 @@ verifies the EV's ``vehicleCertChain`` against the V2G root (libiso15118's choic
 DISAGREE #3, which the public -20 material sides with); the EV verifies the SECC against the
 V2G root.  ``josev=True`` builds the compatibility contexts for Josev's P-256 test PKI
 (OEM provisioning chain as client certificate, verified against the OEM root).
+
+A -2 lab PKI (``iso15118 pki create --profile iso2``; its manifest says ``"profile": "iso2"``)
+gives the ISO 15118-2 contexts instead: TLS 1.2 only, ECDHE-ECDSA-AES128-SHA256 on P-256, the
+SECC presents ``cpoCertChain`` and the EV, which presents no certificate, verifies it against the
+V2G root (:data:`iso15118.security.tls.ISO2`).
 """
 
 from __future__ import annotations
 
+import json
 import ssl
 from pathlib import Path
 from typing import Any
 
-from iso15118.security.tls import ISO20, JOSEV_COMPAT, client_context, server_context
+from iso15118.security.tls import ISO2, ISO20, JOSEV_COMPAT, client_context, server_context
 
 
 def _password(pki: Path, name: str) -> Path | None:
@@ -21,9 +27,22 @@ def _password(pki: Path, name: str) -> Path | None:
     return p if p.exists() else None
 
 
+def is_iso2_pki(pki: str | Path) -> bool:
+    """True for a lab PKI made with ``--profile iso2`` (read from its ``pki.json``)."""
+    try:
+        return bool(json.loads((Path(pki) / "pki.json").read_text()).get("profile") == "iso2")
+    except (OSError, ValueError):
+        return False
+
+
 def secc_context(pki: str | Path, *, josev: bool = False, keylog: str | None = None, **kw: Any) -> ssl.SSLContext:
     d = Path(pki)
     certs = d / "certs"
+    if not josev and is_iso2_pki(d):
+        return server_context(
+            certs / "cpoCertChain.pem", d / "private_keys" / "seccLeaf.key", _password(d, "seccLeaf"),
+            profile=ISO2, keylog_file=keylog, **kw,
+        )
     anchor = certs / ("oemRootCACert.pem" if josev else "v2gRootCACert.pem")
     return server_context(
         certs / "cpoCertChain.pem",
@@ -39,6 +58,8 @@ def secc_context(pki: str | Path, *, josev: bool = False, keylog: str | None = N
 def evcc_context(pki: str | Path, *, josev: bool = False, keylog: str | None = None, **kw: Any) -> ssl.SSLContext:
     d = Path(pki)
     certs = d / "certs"
+    if not josev and is_iso2_pki(d):
+        return client_context([certs / "v2gRootCACert.pem"], profile=ISO2, keylog_file=keylog, **kw)
     if josev:
         chain, key, pw = certs / "oemCertChain.pem", d / "private_keys" / "oemLeaf.key", _password(d, "oemLeaf")
     else:
@@ -54,4 +75,4 @@ def evcc_context(pki: str | Path, *, josev: bool = False, keylog: str | None = N
     )
 
 
-__all__ = ["evcc_context", "secc_context"]
+__all__ = ["evcc_context", "is_iso2_pki", "secc_context"]

@@ -27,10 +27,12 @@ def test_generated_modules_are_not_stale(tmp_path: Path) -> None:
     assert written
     stale = []
     for path in written:
-        committed = PKG / path.name
+        rel = path.relative_to(tmp_path)
+        committed = PKG / rel
         if not committed.exists() or committed.read_text(encoding="utf-8") != path.read_text(encoding="utf-8"):
-            stale.append(path.name)
-    extra = sorted(p.name for p in PKG.glob("_gen_*.py") if not (tmp_path / p.name).exists())
+            stale.append(str(rel))
+    assert {p.relative_to(tmp_path).parts[0] for p in written if len(p.relative_to(tmp_path).parts) > 1} == {"iso2", "din"}
+    extra = sorted(str(p.relative_to(PKG)) for p in PKG.rglob("_gen_*.py") if not (tmp_path / p.relative_to(PKG)).exists())
     assert not stale and not extra, (
         f"stale generated modules {stale}, leftovers {extra}: run .venv/bin/python tools/gen_messages.py"
     )
@@ -41,6 +43,12 @@ def test_counts_and_public_surface() -> None:
 
     assert len(M.ALL_CLASSES) == _gen_index.CLASS_COUNT
     assert len(M.ALL_ENUMS) == _gen_index.ENUM_COUNT
+    from iso15118.messages import din, iso2
+
+    for scope in (iso2, din):
+        assert (len(scope.ALL_CLASSES), len(scope.ALL_ENUMS)) == _gen_index.SCOPED_COUNTS[scope.SCHEMA_KEY]
+        scoped = [c.__name__ for c in scope.ALL_CLASSES] + [e.__name__ for e in scope.ALL_ENUMS]
+        assert len(scoped) == len(set(scoped)), "names are unique within a scope"
     names = [c.__name__ for c in M.ALL_CLASSES] + [e.__name__ for e in M.ALL_ENUMS]
     assert len(names) == len(set(names)), "public names must be unique across schemas"
     for name in names:
