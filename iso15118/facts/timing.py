@@ -25,6 +25,7 @@ from dataclasses import dataclass
 __all__ = [
     "LOOP_TIMER",
     "TIMERS",
+    "TIMERS_ISO2",
     "MessageTiming",
     "Timers",
     "loop_limit",
@@ -108,6 +109,10 @@ class Timers:
 
 
 TIMERS = Timers()
+
+TIMERS_ISO2 = Timers(evcc_pre_charge=TIMERS.evcc_pre_charge_2)
+"""The -2 sequence, setup and loop timers (DIN/-2 digest §4.3): as -20 except V2G_EVCC_PreCharge_Timeout
+(7 s).  The 60 s V2G_EVCC_Ongoing_Timeout bounds the Authorization and ChargeParameterDiscovery loops."""
 
 LOOP_TIMER: dict[str, str] = {
     "AuthorizationReq": "evcc_ongoing",

@@ -225,6 +225,24 @@ class EvccSession:
         self._setup_deadline = now + self.config.timers.communication_setup
         return self._send(now, self._build_sap())
 
+    def negotiated(self, family: Family, now: float, started: float | None = None) -> list[Event]:
+        """Continue after a SupportedAppProtocol exchange done by
+        :class:`iso15118.session.negotiation.EvccNegotiator` (-20 ``family`` agreed): returns the
+        SessionSetupReq to send.  ``started``: when the communication setup began (its 20 s
+        timer runs from there)."""
+        return self._guarded(now, self._negotiated, family, now, now if started is None else started)
+
+    def _negotiated(self, family: Family, now: float, started: float) -> list[Event]:
+        if self.state is not State.CONNECTED:
+            raise EvccFault(f"negotiated() in {self.state.value}")
+        wanted = self.config.service
+        if wanted is not None and EnergyService(wanted).family is not family:
+            raise EvccFault(f"{EnergyService(wanted).name} cannot run in a -20 {family.value} session")
+        self._setup_deadline = started + self.config.timers.communication_setup
+        self.family = family
+        self.state = State.APP_PROTOCOL
+        return self._next(now)
+
     def next_deadline(self) -> float | None:
         """The earliest time :meth:`handle_timer` has work to do."""
         if self.ended:

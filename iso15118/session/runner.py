@@ -18,11 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from iso15118.session import rules
+from iso15118.facts.namespaces import AppProtocol
+from iso15118.facts.timing import message_timing
 from iso15118.session.controller import EVController, EVSEController
-from iso15118.session.evcc import EvccConfig, EvccSession
+from iso15118.session.evcc import EvccConfig
 from iso15118.session.events import Event, MessageReceived, SendMessage, SessionEnded
-from iso15118.session.secc import SeccConfig, SeccSession, SessionStore
+from iso15118.session.negotiation import EvccNegotiator, SeccNegotiator
+from iso15118.session.secc import SeccConfig, SessionStore
 from iso15118.transport.tcp import (
     ConnectionClosed,
     ConnectionGate,
@@ -59,6 +61,8 @@ class SessionResult:
     authorization: str | None = None
     """``"EIM"`` / ``"PnC"`` when the session got authorized."""
     emaid: str | None = None
+    protocol: AppProtocol | None = None
+    """The protocol agreed in SupportedAppProtocol (None: negotiation failed)."""
 
     @property
     def duration(self) -> float:
@@ -126,19 +130,20 @@ async def drive(
             t_rx = clock()
             events = core.receive(frame.payload_type, frame.payload, t_rx)
             if stats is not None:
-                _account(stats, events, clock() - t_rx)
+                _account(stats, events, clock() - t_rx, getattr(core, "protocol", None))
         ended = await pump(events)
     return ended
 
 
-def _account(stats: dict[str, float], events: list[Event], elapsed: float) -> None:
+def _account(stats: dict[str, float], events: list[Event], elapsed: float, protocol: AppProtocol | None = None) -> None:
     for ev in events:
         if isinstance(ev, SendMessage):
-            spec = rules.spec_for_response(ev.name)
+            name = ev.name
+            limit = message_timing(protocol.value if protocol is not None else "-20", name[:-3] + "Req").secc_performance
             stats["max_response_s"] = max(stats.get("max_response_s", 0.0), elapsed)
-            if spec is not None and elapsed > spec.secc_performance:
+            if elapsed > limit:
                 stats["late_responses"] = stats.get("late_responses", 0) + 1
-                log.warning("%s took %.3f s > performance time %.3f s", ev.name, elapsed, spec.secc_performance)
+                log.warning("%s took %.3f s > performance time %.3f s", name, elapsed, limit)
 
 
 async def _linger(conn: V2GTPConnection, seconds: float) -> None:
@@ -180,8 +185,14 @@ class SeccServer:
         record_events: bool = False,
         limits: ServerLimits | None = None,
         on_result: Callable[[SessionResult], Any] | None = None,
+        protocols: tuple[AppProtocol, ...] | None = None,
+        configs: dict[AppProtocol, Any] | None = None,
     ) -> None:
         self._controller = controller
+        self.protocols = protocols
+        """What the charger serves in SupportedAppProtocol (None: every registered protocol)."""
+        self.configs = dict(configs or {})
+        """Per-protocol core configurations; ``config`` is the -20 one."""
         self.gate = ConnectionGate(limits)
         """Connection / handshake limits and their counters (``gate.stats``)."""
         self.on_result = on_result
@@ -193,7 +204,7 @@ class SeccServer:
         self.linger = linger
         self.record_events = record_events
         self.results: list[SessionResult] = []
-        self.active: set[SeccSession] = set()
+        self.active: set[SeccNegotiator] = set()
         self.server: asyncio.Server | None = None
         self.sessions_started = 0
         self._changed = asyncio.Event()
@@ -217,13 +228,15 @@ class SeccServer:
             task.add_done_callback(self._tasks.discard)
         started = self.clock()
         self.sessions_started += 1
-        core = SeccSession(
+        core = SeccNegotiator(
             self.controller_for_session(),
-            self.config,
+            protocols=self.protocols,
+            configs={AppProtocol.ISO20: self.config, **self.configs},
             now=started,
             clock=time.time,
             tls=conn.ssl_object is not None,
             peer_certificate=_peer_fingerprint(conn),
+            timers=self.config.timers,
         )
         self.active.add(core)
         record: list[tuple[float, Event]] | None = [] if self.record_events else None
@@ -249,7 +262,8 @@ class SeccServer:
                     events=record or [],
                     stats=stats,
                     authorization=core.authorization,
-                    emaid=core.emaid,
+                    emaid=getattr(core.core, "emaid", None),
+                    protocol=core.protocol,
                 )
             self.results.append(result)
             if self.on_result is not None:
@@ -299,6 +313,8 @@ async def start_secc(
     record_events: bool = False,
     limits: ServerLimits | None = None,
     on_result: Callable[[SessionResult], Any] | None = None,
+    protocols: tuple[AppProtocol, ...] | None = None,
+    configs: dict[AppProtocol, Any] | None = None,
 ) -> SeccServer:
     """Start serving; returns the :class:`SeccServer` (``port=0`` picks a free port).
 
@@ -307,7 +323,7 @@ async def start_secc(
     ``limits``: connection / handshake caps and the handshake timeout (:class:`ServerLimits` defaults)."""
     secc = SeccServer(
         controller, config=config, clock=clock, sink=sink, linger=linger, record_events=record_events,
-        limits=limits, on_result=on_result,
+        limits=limits, on_result=on_result, protocols=protocols, configs=configs,
     )
     secc.server = await start_server(secc.handle, host, port, tls, gate=secc.gate)
     return secc
@@ -365,8 +381,13 @@ async def run_evcc(
     sink: EventSink | None = None,
     record_events: bool = False,
     connect_timeout: float = 10.0,
+    protocols: tuple[AppProtocol, ...] | None = None,
+    configs: dict[AppProtocol, Any] | None = None,
 ) -> SessionResult:
-    """Run one EVCC session; with ``discover`` ask SDP (unicast to ``sdp_address``) first."""
+    """Run one EVCC session; with ``discover`` ask SDP (unicast to ``sdp_address``) first.
+
+    ``protocols``: what the vehicle offers in SupportedAppProtocol, most preferred first (None:
+    every registered protocol, -20 first); ``config`` is the -20 core's, ``configs`` the others'."""
     if discover:
         from iso15118.transport.sdp import Security
         from iso15118.transport.sdp_asyncio import discover as sdp_discover
@@ -378,7 +399,16 @@ async def run_evcc(
     started = clock()
     conn = await open_connection(host, port, tls, timeout=connect_timeout)
     stats = {"connect_s": clock() - started}
-    core = EvccSession(controller, config, clock=time.time, tls=conn.ssl_object is not None)
+    cfg20 = config or EvccConfig()
+    core = EvccNegotiator(
+        controller,
+        protocols=protocols,
+        configs={AppProtocol.ISO20: cfg20, **(configs or {})},
+        clock=time.time,
+        tls=conn.ssl_object is not None,
+        timers=cfg20.timers,
+        timeout_scale=cfg20.timeout_scale,
+    )
     record: list[tuple[float, Event]] | None = [] if record_events else None
     try:
         ended = await drive(core, conn, side="evcc", clock=clock, sink=sink, initial=core.start(clock()), record=record)
@@ -406,6 +436,7 @@ async def run_evcc(
         stats=stats,
         authorization=core.authorization,
         emaid=contract.emaid if core.authorization == "PnC" and (contract := core.contract) is not None else None,
+        protocol=core.protocol,
     )
 
 

@@ -201,6 +201,17 @@ class SeccSession:
         """When :meth:`handle_timer` must be called next (None: no timer running)."""
         return None if self.ended else self._deadline
 
+    def negotiated(self, family: Family, now: float) -> None:
+        """Continue after a SupportedAppProtocol exchange done by
+        :class:`iso15118.session.negotiation.SeccNegotiator` (-20 ``family`` agreed): the next
+        request is SessionSetupReq, within the sequence timeout."""
+        if self.state is not State.CONNECTED:
+            raise RuntimeError(f"negotiated() in {self.state.value}")
+        self.family = family
+        self.state = State.APP_PROTOCOL
+        self._deadline = now + self.config.timers.secc_sequence
+        self._deadline_reason = f"no request within {self.config.timers.secc_sequence} s after supportedAppProtocolRes"
+
     def notify(self, kind: str, max_delay: int = 0) -> None:
         """Queue an EVSENotification (Pause, Terminate, ExitStandby, ScheduleRenegotiation,
         ServiceRenegotiation) for the next PowerDeliveryRes / ChargeLoopRes."""

@@ -74,6 +74,29 @@ def _tls_profile_note(args: argparse.Namespace) -> None:
         print("TLS profile: josev-compat (compatibility: P-256 PKI, TLS 1.2-1.3; --josev-pki)", file=sys.stderr)
 
 
+def _protocols(args: argparse.Namespace) -> Any:
+    """``--protocol din --protocol iso2,iso20`` -> AppProtocols in that order (None: all)."""
+    from iso15118.session.negotiation import parse_protocols
+
+    if not args.protocol:
+        return None
+    try:
+        return parse_protocols(args.protocol)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
+
+
+def _protocol_configs(args: argparse.Namespace, role: str) -> dict[Any, Any]:
+    """Per-protocol core configurations built from the command line (-20's is ``config``)."""
+    return {}
+
+
+def _protocol_arg(p: argparse.ArgumentParser, role: str) -> None:
+    what = "serve" if role == "secc" else "offer, most preferred first"
+    p.add_argument("--protocol", action="append", metavar="din|iso2|iso20",
+                   help=f"protocols to {what} in SupportedAppProtocol (repeatable or a comma list; default all, -20 first)")
+
+
 def _secc(args: argparse.Namespace) -> int:
     from iso15118.session import SeccConfig
     from iso15118.session.runner import ServerLimits, SessionResult, run_secc
@@ -98,7 +121,8 @@ def _secc(args: argparse.Namespace) -> int:
         # each session's own authorization, from its own core (sessions may overlap)
         count["n"] += 1
         print(
-            f"SESSION {count['n']} {'PASS' if r.ok else 'FAIL'} auth={r.authorization or 'none'} reason=\"{r.reason}\"",
+            f"SESSION {count['n']} {'PASS' if r.ok else 'FAIL'} auth={r.authorization or 'none'} "
+            f"protocol={r.protocol.value if r.protocol else 'none'} reason=\"{r.reason}\"",
             flush=True,
         )
         if args.once:
@@ -152,6 +176,8 @@ def _secc(args: argparse.Namespace) -> int:
                 ready=ready,
                 limits=limits,
                 on_result=on_result,
+                protocols=_protocols(args),
+                configs=_protocol_configs(args, "secc"),
             )
         )
         while not task.done():
@@ -227,6 +253,8 @@ def _evcc(args: argparse.Namespace) -> int:
                 discover=args.discover,
                 sdp_address=args.host,
                 sink=sink,
+                protocols=_protocols(args),
+                configs=_protocol_configs(args, "evcc"),
             )
         )
     except ssl.SSLError as exc:  # the handshake failed: say why (the alert we sent or got)
@@ -235,7 +263,8 @@ def _evcc(args: argparse.Namespace) -> int:
         print(f"FAIL profile={args.profile} tls=handshake-failed reason=\"TLS: {describe_ssl_error(exc)}\"", flush=True)
         return 1
     print(
-        f"{'PASS' if r.ok else 'FAIL'} profile={args.profile} service={args.service or 'auto'} tls={r.tls_version or 'none'} "
+        f"{'PASS' if r.ok else 'FAIL'} profile={args.profile} service={args.service or 'auto'} "
+        f"protocol={r.protocol.value if r.protocol else 'none'} tls={r.tls_version or 'none'} "
         f"auth={r.authorization or 'none'}{f' emaid={r.emaid}' if r.emaid else ''} "
         f"messages={r.rx + r.tx} (tx={r.tx} rx={r.rx}) loops={r.loops} duration={r.duration:.1f}s "
         f"soc={ev.battery.soc:.1f} reason=\"{r.reason}\"",
@@ -305,6 +334,7 @@ def register(subparsers: Any) -> None:
                    help="TLS handshakes in progress per peer address")
     p.add_argument("--handshake-timeout", type=float, default=d.handshake_timeout, help="seconds for the TLS handshake")
     p.add_argument("-v", "--verbose", action="store_true")
+    _protocol_arg(p, "secc")
     _link_arguments(p)
     p.set_defaults(func=_secc)
 
@@ -331,6 +361,7 @@ def register(subparsers: Any) -> None:
     pnc.add_argument("--install-contract", action="store_true",
                      help="Plug & Charge with only the OEM provisioning certificate: CertificateInstallation first")
     p.add_argument("-v", "--verbose", action="store_true")
+    _protocol_arg(p, "evcc")
     _link_arguments(p)
     p.set_defaults(func=_evcc)
 
