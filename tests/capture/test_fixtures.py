@@ -283,3 +283,19 @@ def test_timing_rules_on_a_slowed_down_session(tmp_path: Path) -> None:
     assert loops == {"ContractAuthentication loop too long", "CableCheck loop too long", "PreCharge loop too long"}
     normal, _ = _run(MERC_DC)
     assert not [e for e in normal if e.kind == "timing" and e.fields.get("rule") != "performance_time"]
+
+
+@pytest.mark.parametrize(("path", "limit", "source"), [(MERC_DC, 2.0, "DIN SPEC 70121"), (BYD_ISO2, 5.0, "15118-2")],
+                         ids=["din", "iso2"])
+def test_power_delivery_judged_by_its_own_protocols_timeout(tmp_path: Path, path: Path, limit: float, source: str) -> None:
+    """DIN's own EVCC timeout for PowerDelivery (2 s, DIN Table 75) differs from -2's 5 s: the
+    decoder judges each capture by the timing facts of the protocol it negotiated."""
+    _codec()
+    recs = records(path)
+    t0 = recs[0].ts
+    p = write_pcap(tmp_path / "slow.pcap", [(t0 + (r.ts - t0) * 600, r.data) for r in recs])
+    events, _ = _run(p)
+    late = [e for e in events if e.kind == "timing" and e.name == "PowerDeliveryRes too late"]
+    assert late, "a 600x slower session must make PowerDeliveryRes late"
+    assert {e.fields["limit_s"] for e in late} == {limit}
+    assert all(source in e.detail for e in late)
