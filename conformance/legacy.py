@@ -166,6 +166,33 @@ def encode(proto: Proto, body: Element, session_id: bytes, *, validate: bool = T
     return get_codec(proto.key).encode(root, validate=validate)
 
 
+def encode_out_of_range(proto: Proto, body: Element, session_id: bytes, leaf: Element, value: int, lo: int, nbits: int) -> bytes:
+    """EXI bytes with ``leaf`` (an n-bit bounded integer of range ``lo``.., ``nbits`` wide) set to
+    ``value`` outside its range but inside what the n-bit field can carry (EXI 7.1.9): a value the
+    codec refuses to write.  The field is found by encoding the minimum and the minimum plus the
+    top bit: the two streams differ only in that bit."""
+    if not 0 <= value - lo < (1 << nbits):
+        raise ValueError(f"{value} does not fit an n-bit field of {nbits} bits from {lo}")
+    leaf.value = lo
+    base = encode(proto, body, session_id)
+    leaf.value = lo + (1 << (nbits - 1))
+    other = encode(proto, body, session_id)
+    diff = [i for i in range(len(base) * 8) if (base[i // 8] >> (7 - i % 8)) & 1 != (other[i // 8] >> (7 - i % 8)) & 1]
+    if len(base) != len(other) or len(diff) != 1:
+        raise ValueError("could not locate the n-bit field")
+    start = diff[0]
+    bits = bytearray(base)
+    for k in range(nbits):
+        bit = ((value - lo) >> (nbits - 1 - k)) & 1
+        pos = start + k
+        if bit:
+            bits[pos // 8] |= 0x80 >> (pos % 8)
+        else:
+            bits[pos // 8] &= ~(0x80 >> (pos % 8)) & 0xFF
+    leaf.value = value
+    return bytes(bits)
+
+
 class Msg:
     """A decoded DIN / -2 message: its body element by name, header fields and value access."""
 

@@ -811,7 +811,12 @@ async def mal_4(ctx: CaseContext, p: L.Proto) -> None:
       tags=("range", "negative"))
 async def range_1(ctx: CaseContext, p: L.Proto) -> None:
     t = await upto(ctx, p, "ChargeParameterDiscovery")
-    rx = await t.exchange(L.req_charge_parameter(p, t.ev, soc=127), validate=False)
+    body = L.req_charge_parameter(p, t.ev)
+    leaf = body.find("DC_EVChargeParameter").find("DC_EVStatus").find("EVRESSSOC")  # type: ignore[union-attr]
+    assert leaf is not None
+    payload = L.encode_out_of_range(p, body, t.session_id, leaf, 127, 0, 7)
+    rx = await t.exchange_frame(L.PT_EXI, payload, "ChargeParameterDiscoveryReq", timeout=p.timeout("ChargeParameterDiscoveryReq") + 1,
+                                detail="DC_EVStatus.EVRESSSOC = 127")
     await expect_refused(ctx, t, rx, f"{p.ref('§5.3')}: EVRESSSOC 127 refused")
 
 
@@ -824,8 +829,9 @@ async def range_2(ctx: CaseContext, p: L.Proto) -> None:
     body = L.req_pre_charge(p, t.ev)
     tv = body.find("EVTargetVoltage")
     assert tv is not None
-    tv.find("Multiplier").value = 4  # type: ignore[union-attr]
-    rx = await t.exchange(body, validate=False)
+    payload = L.encode_out_of_range(p, body, t.session_id, tv.find("Multiplier"), 4, -3, 3)  # type: ignore[arg-type]
+    rx = await t.exchange_frame(L.PT_EXI, payload, "PreChargeReq", timeout=p.timeout("PreChargeReq") + 1,
+                                detail="EVTargetVoltage.Multiplier = 4")
     await expect_refused(ctx, t, rx, f"{p.ref('§7.3')}: Multiplier 4 refused")
 
 
