@@ -490,14 +490,16 @@ async def start_legacy_defect(name: str, profile: str = "dc-bidi") -> tuple[Any,
 _RANK = {"fail": 4, "error": 3, "pass": 2, "inconclusive": 1}
 
 
-async def legacy_row(name: str) -> tuple[dict[str, str], dict[str, str], int]:
-    """Run defect ``name`` against the cases that can catch it, on each of its profiles:
+async def legacy_row(name: str, ids: list[str] | None = None) -> tuple[dict[str, str], dict[str, str], int]:
+    """Run defect ``name`` against the cases that can catch it (or ``ids``), on each of its profiles:
     (verdict per case -- the worst over the profiles --, reason per case, exit status)."""
     from conformance.cases import select
     from conformance.runner import run_campaign
 
     d = LEGACY_DEFECTS[name]
-    cases = select(list(d.cases))
+    if ids is not None and not ids:
+        return {}, {}, 0
+    cases = select(ids if ids is not None else list(d.cases))
     verdicts: dict[str, str] = {}
     reasons: dict[str, str] = {}
     status = 0

@@ -384,3 +384,171 @@ def req_session_stop(proto: Proto, ev: EvState, pause: bool = False) -> Element:
 
 def now_s() -> int:
     return int(time.time())
+
+
+# ---------------------------------------------------------------------------- charger responses
+
+
+@dataclass
+class EvseState:
+    """What the tester charger says about itself (DC unless ``ac``)."""
+
+    ac: bool = False
+    evse_id_din: bytes = bytes.fromhex("49DE0123")
+    evse_id_iso2: str = "DE*TST*E0001"
+    service_id: int = 1
+    tuple_id: int = 17
+    max_voltage: int = 920
+    min_voltage: int = 150
+    max_current: int = 40
+    min_current: int = 0
+    max_power: int = 20000
+    present_voltage: Decimal = Decimal(0)
+    present_current: Decimal = Decimal(0)
+    status_code: str = "EVSE_Ready"
+    notification: str = "None"
+    isolation: str = "Valid"
+    nominal_voltage: int = 230
+    ac_max_current: int = 32
+
+
+def dc_evse_status(proto: Proto, evse: EvseState, *, isolation: bool = True, name: str = "DC_EVSEStatus") -> Element:
+    iso = X("EVSEIsolationStatus", value=evse.isolation) if isolation else None
+    if proto.din:
+        return X(name, iso, X("EVSEStatusCode", value=evse.status_code), X("NotificationMaxDelay", value=0),
+                 X("EVSENotification", value=evse.notification))
+    return X(name, X("NotificationMaxDelay", value=0), X("EVSENotification", value=evse.notification), iso,
+             X("EVSEStatusCode", value=evse.status_code))
+
+
+def ac_evse_status(proto: Proto, evse: EvseState) -> Element:
+    if proto.din:
+        return X("AC_EVSEStatus", X("PowerSwitchClosed", value=False), X("RCD", value=False), X("NotificationMaxDelay", value=0),
+                 X("EVSENotification", value=evse.notification))
+    return X("AC_EVSEStatus", X("NotificationMaxDelay", value=0), X("EVSENotification", value=evse.notification), X("RCD", value=False))
+
+
+def evse_status(proto: Proto, evse: EvseState) -> Element:
+    return ac_evse_status(proto, evse) if evse.ac else dc_evse_status(proto, evse)
+
+
+def _rc(code: str) -> Element:
+    return X("ResponseCode", value=code)
+
+
+def res_session_setup(proto: Proto, evse: EvseState, code: str = "OK_NewSessionEstablished") -> Element:
+    if proto.din:
+        return X("SessionSetupRes", _rc(code), X("EVSEID", value=evse.evse_id_din), X("DateTimeNow", value=now_s()))
+    return X("SessionSetupRes", _rc(code), X("EVSEID", value=evse.evse_id_iso2), X("EVSETimeStamp", value=now_s()))
+
+
+def res_service_discovery(proto: Proto, evse: EvseState, code: str = "OK", payment: tuple[str, ...] = ("ExternalPayment",)) -> Element:
+    if proto.din:
+        mode = "DC_extended"
+        return X("ServiceDiscoveryRes", _rc(code), X("PaymentOptions", *[X("PaymentOption", value=x) for x in payment]),
+                 X("ChargeService", X("ServiceTag", X("ServiceID", value=evse.service_id), X("ServiceCategory", value="EVCharging")),
+                   X("FreeService", value=False), X("EnergyTransferType", value=mode)))
+    modes = ["AC_single_phase_core", "AC_three_phase_core"] if evse.ac else ["DC_extended", "DC_core"]
+    return X("ServiceDiscoveryRes", _rc(code), X("PaymentOptionList", *[X("PaymentOption", value=x) for x in payment]),
+             X("ChargeService", X("ServiceID", value=evse.service_id), X("ServiceCategory", value="EVCharging"),
+               X("FreeService", value=False), X("SupportedEnergyTransferMode", *[X("EnergyTransferMode", value=x) for x in modes])))
+
+
+def res_simple(proto: Proto, name: str, code: str = "OK") -> Element:
+    """PaymentServiceSelectionRes / ServicePaymentSelectionRes / SessionStopRes: a ResponseCode only."""
+    return X(name, _rc(code))
+
+
+def res_authorization(proto: Proto, evse: EvseState, code: str = "OK", processing: str = "Finished") -> Element:
+    return X(f"{proto.authorization}Res", _rc(code), X("EVSEProcessing", value=processing))
+
+
+def sa_schedule_list(proto: Proto, evse: EvseState) -> Element:
+    pmax = X("PMax", value=min(evse.max_power, 32767)) if proto.din else pv(proto, "PMax", evse.max_power, "W")
+    entry = X("PMaxScheduleEntry", X("RelativeTimeInterval", X("start", value=0), X("duration", value=86400)), pmax)
+    sched = X("PMaxSchedule", X("PMaxScheduleID", value=1), entry) if proto.din else X("PMaxSchedule", entry)
+    return X("SAScheduleList", X("SAScheduleTuple", X("SAScheduleTupleID", value=evse.tuple_id), sched))
+
+
+def res_charge_parameter(proto: Proto, evse: EvseState, code: str = "OK", processing: str = "Finished") -> Element:
+    if evse.ac:
+        param = X("AC_EVSEChargeParameter", ac_evse_status(proto, evse), pv(proto, "EVSENominalVoltage", evse.nominal_voltage, "V"),
+                  pv(proto, "EVSEMaxCurrent", evse.ac_max_current, "A"))
+    else:
+        param = X("DC_EVSEChargeParameter", dc_evse_status(proto, evse), pv(proto, "EVSEMaximumCurrentLimit", evse.max_current, "A"),
+                  pv(proto, "EVSEMaximumPowerLimit", evse.max_power, "W"), pv(proto, "EVSEMaximumVoltageLimit", evse.max_voltage, "V"),
+                  pv(proto, "EVSEMinimumCurrentLimit", evse.min_current, "A"), pv(proto, "EVSEMinimumVoltageLimit", evse.min_voltage, "V"),
+                  pv(proto, "EVSEPeakCurrentRipple", 1, "A"))
+    return X("ChargeParameterDiscoveryRes", _rc(code), X("EVSEProcessing", value=processing), sa_schedule_list(proto, evse), param)
+
+
+def res_cable_check(proto: Proto, evse: EvseState, code: str = "OK", processing: str = "Finished") -> Element:
+    return X("CableCheckRes", _rc(code), dc_evse_status(proto, evse), X("EVSEProcessing", value=processing))
+
+
+def res_pre_charge(proto: Proto, evse: EvseState, code: str = "OK") -> Element:
+    return X("PreChargeRes", _rc(code), dc_evse_status(proto, evse), pv(proto, "EVSEPresentVoltage", evse.present_voltage, "V"))
+
+
+def res_power_delivery(proto: Proto, evse: EvseState, code: str = "OK") -> Element:
+    return X("PowerDeliveryRes", _rc(code), evse_status(proto, evse))
+
+
+def res_current_demand(proto: Proto, evse: EvseState, code: str = "OK") -> Element:
+    kids: list[Element | None] = [
+        _rc(code), dc_evse_status(proto, evse), pv(proto, "EVSEPresentVoltage", evse.present_voltage, "V"),
+        pv(proto, "EVSEPresentCurrent", evse.present_current, "A"), X("EVSECurrentLimitAchieved", value=False),
+        X("EVSEVoltageLimitAchieved", value=False), X("EVSEPowerLimitAchieved", value=False),
+        pv(proto, "EVSEMaximumVoltageLimit", evse.max_voltage, "V"), pv(proto, "EVSEMaximumCurrentLimit", evse.max_current, "A"),
+        pv(proto, "EVSEMaximumPowerLimit", evse.max_power, "W")]
+    if not proto.din:
+        kids += [X("EVSEID", value=evse.evse_id_iso2), X("SAScheduleTupleID", value=evse.tuple_id)]
+    return X("CurrentDemandRes", *kids)
+
+
+def res_charging_status(proto: Proto, evse: EvseState, code: str = "OK") -> Element:
+    return X("ChargingStatusRes", _rc(code), X("EVSEID", value=evse.evse_id_iso2), X("SAScheduleTupleID", value=evse.tuple_id),
+             pv(proto, "EVSEMaxCurrent", evse.ac_max_current, "A"), X("ReceiptRequired", value=False), ac_evse_status(proto, evse))
+
+
+def res_welding(proto: Proto, evse: EvseState, code: str = "OK") -> Element:
+    return X("WeldingDetectionRes", _rc(code), dc_evse_status(proto, evse), pv(proto, "EVSEPresentVoltage", evse.present_voltage, "V"))
+
+
+def default_response(proto: Proto, evse: EvseState, req: Msg, code: str | None = None) -> Element | None:
+    """The tester charger's normal answer to ``req`` (None: a request it has no answer for)."""
+    n = req.name
+    if n == "SessionSetupReq":
+        return res_session_setup(proto, evse, code or "OK_NewSessionEstablished")
+    code = code or "OK"
+    if n == "ServiceDiscoveryReq":
+        return res_service_discovery(proto, evse, code)
+    if n in ("ServicePaymentSelectionReq", "PaymentServiceSelectionReq", "SessionStopReq"):
+        return res_simple(proto, n[:-3] + "Res", code)
+    if n in ("ContractAuthenticationReq", "AuthorizationReq"):
+        return res_authorization(proto, evse, code)
+    if n == "ChargeParameterDiscoveryReq":
+        return res_charge_parameter(proto, evse, code)
+    if n == "CableCheckReq":
+        return res_cable_check(proto, evse, code)
+    if n == "PreChargeReq":
+        target = req.phys("EVTargetVoltage")
+        if target is not None:
+            evse.present_voltage = min(target, Decimal(evse.max_voltage))
+        return res_pre_charge(proto, evse, code)
+    if n == "PowerDeliveryReq":
+        return res_power_delivery(proto, evse, code)
+    if n == "CurrentDemandReq":
+        tv, tc = req.phys("EVTargetVoltage"), req.phys("EVTargetCurrent")
+        if tv is not None:
+            evse.present_voltage = min(tv, Decimal(evse.max_voltage))
+        if tc is not None:
+            evse.present_current = max(Decimal(0), min(tc, Decimal(evse.max_current)))
+        return res_current_demand(proto, evse, code)
+    if n == "ChargingStatusReq":
+        return res_charging_status(proto, evse, code)
+    if n == "WeldingDetectionReq":
+        evse.present_voltage = Decimal(0)
+        evse.present_current = Decimal(0)
+        return res_welding(proto, evse, code)
+    return None

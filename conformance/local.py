@@ -138,5 +138,12 @@ def served_protocols(protocols: Any, tls: bool) -> dict[str, bool]:
     return out
 
 
+def unserved(tc: Any) -> bool:
+    """A DIN / -2 case (needs ``din`` / ``iso2``) for a protocol our SECC does not serve (yet): such a
+    case is not applicable to any of our endpoints, so it is outside our SECC's proofs."""
+    served = served_protocols(None, False)
+    return any(p in tc.needs and not ok for p, ok in served.items())
+
+
 def profile_services(profile: str) -> set[EnergyService]:
     return {o.service for o in make_evse(profile).energy_services()}

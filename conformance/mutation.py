@@ -146,12 +146,20 @@ def catalogue(role: str) -> list[Any]:
 
 
 def universe(role: str) -> list[Any]:
-    return [c for c in catalogue(role) if not set(OUT_OF_REACH) & set(c.tags)]
+    """The cases the matrix must kill: not the link-layer ones, and no DIN / -2 case of a protocol
+    our SECC does not serve (no defect of ours can speak it: such a case is never counted)."""
+    from conformance.local import unserved
+
+    return [c for c in catalogue(role) if not set(OUT_OF_REACH) & set(c.tags) and not (role == "SECC" and unserved(c))]
 
 
-def _select(globs: tuple[str, ...], role: str) -> list[Any]:
+def _select(globs: tuple[str, ...], role: str, legacy: bool = False) -> list[Any]:
+    """The cases of ``universe`` matching ``globs``; the DIN / -2 cases only for the DIN / -2
+    defects (``legacy``), whose proxy speaks those protocols."""
     out = []
     for c in universe(role):
+        if ("legacy" in c.tags) != legacy:
+            continue
         for g in globs:
             if fnmatch.fnmatchcase(c.id, g):
                 if "long" in c.tags and any(ch in g for ch in "*?["):
@@ -163,10 +171,14 @@ def _select(globs: tuple[str, ...], role: str) -> list[Any]:
 
 async def _secc_row(name: str, pki_dir: Path) -> Row:
     from conformance.faults import SECC_DEFECTS, ZERO_PASS, start_secc_defect
+    from conformance.faults_legacy import LEGACY_DEFECTS, legacy_row
     from conformance.runner import run_campaign
 
-    d = SECC_DEFECTS[name]
     t0 = time.monotonic()
+    if name in LEGACY_DEFECTS:
+        verdicts, reasons, status = await legacy_row(name, [c.id for c in _select(LEGACY_DEFECTS[name].cases, "SECC", True)])
+        return Row(name, "SECC", LEGACY_DEFECTS[name].what, verdicts, reasons, status, time.monotonic() - t0)
+    d = SECC_DEFECTS[name]
     sut, close = await start_secc_defect(name, pki_dir)
     try:
         if name in ZERO_PASS:  # the whole SECC catalogue, long and TLS cases included
@@ -217,7 +229,8 @@ def _worker(batch: list[tuple[str, str]], concurrency: int) -> list[Row]:
     return asyncio.run(main())
 
 
-COST = {"no-sequence-timeout": 90, "no-idle-timeout": 30, "no-timeouts": 60, "slow-start": 40, "never-closes": 40,
+COST = {"legacy-short-sequence-timeout": 25, "legacy-silent-refusal": 30, "legacy-always-ok": 20, "legacy-precharge-stuck": 20,
+        "no-sequence-timeout": 90, "no-idle-timeout": 30, "no-timeouts": 60, "slow-start": 40, "never-closes": 40,
         "stale-answers": 30, "late-session-setup": 40, "power-on-after-abort": 25, "silent-after-accept": 5}
 
 
@@ -225,8 +238,11 @@ def run_matrix(secc: list[str] | None = None, evcc: list[str] | None = None, *, 
                concurrency: int = 3) -> Matrix:
     """The defect x case matrix (``secc`` / ``evcc``: defect names, None = all)."""
     from conformance.faults import EVCC_DEFECTS, SECC_DEFECTS, ZERO_PASS
+    from conformance.faults_legacy import LEGACY_DEFECTS
 
-    work = [("SECC", n) for n in (secc if secc is not None else list(SECC_DEFECTS))]
+    # a DIN / -2 defect runs only when our SECC serves a protocol of its cases
+    all_secc = list(SECC_DEFECTS) + [n for n, d in LEGACY_DEFECTS.items() if _select(d.cases, "SECC", True)]
+    work = [("SECC", n) for n in (secc if secc is not None else all_secc)]
     work += [("EVCC", n) for n in (evcc if evcc is not None else list(EVCC_DEFECTS))]
     work.sort(key=lambda w: -COST.get(w[1], 15))
     batches: list[list[tuple[str, str]]] = [[] for _ in range(max(1, jobs))]
@@ -245,7 +261,7 @@ def run_matrix(secc: list[str] | None = None, evcc: list[str] | None = None, *, 
                 rows += rs
     roles = {r for r, _ in work}
     cases = {role: [c.id for c in universe(role)] for role in roles}
-    order = {n: i for i, (_, n) in enumerate([("SECC", n) for n in SECC_DEFECTS] + [("EVCC", n) for n in EVCC_DEFECTS])}
+    order = {n: i for i, (_, n) in enumerate([("SECC", n) for n in all_secc] + [("EVCC", n) for n in EVCC_DEFECTS])}
     rows.sort(key=lambda r: (r.role != "SECC", order.get(r.defect, 999)))
     return Matrix(rows, cases, ZERO_PASS, time.monotonic() - t0)
 

@@ -96,7 +96,7 @@ def both(group: str, num: int, title: str, *, purpose: str, requirement: str, st
 
             case(cid, f"{p.title}: {title}", group=group, purpose=purpose.replace("{P}", p.title),
                  requirement=requirement.replace("{P}", p.title), steps=steps,
-                 tags=(*tags, p.key, "legacy"), needs=(*needs, p.key), timeout=timeout)(make(p))
+                 tags=(*tags, p.key, "legacy"), needs=(*needs, p.key, "notls"), timeout=timeout)(make(p))
             REGISTERED.append(cid)
 
     return deco

@@ -118,7 +118,7 @@ async def _faults(res: Campaigns) -> None:
     await res.short_done.wait()
     t0 = time.monotonic()
     sel = [c for c in select(role="SECC") if "long" not in c.tags and "tls" not in c.needs and not
-           ({"DC"} & c.needs)]
+           ({"DC"} & c.needs) and "legacy" not in c.tags]
     res.fault_selection = [c.id for c in sel]
 
     async def one(name: str, wrap: Any = None, proxy: dict[str, Any] | None = None, jobs: int = 2) -> Campaign:
