@@ -190,6 +190,83 @@ def _set_header_sid(msg: L.Msg, sid: bytes) -> None:
         msg.session_id = sid
 
 
+# vehicle defects (the proxy sits between our EVCC and the tester charger: "up" = the EV's requests)
+
+
+def ev_fix_session_id(c: Conn, msg: L.Msg) -> L.Msg | None:
+    if c.sid is not None and msg.name != "SessionSetupRes" and msg.session_id != c.sid:
+        _set_header_sid(msg, c.sid)
+    return msg
+
+
+def ev_pad_session_id(c: Conn, msg: L.Msg) -> L.Msg | None:
+    if c.sid is not None and len(c.sid) < 8 and msg.name != "SessionSetupReq":
+        _set_header_sid(msg, c.sid + bytes(8 - len(c.sid)))
+    return msg
+
+
+def ev_contract(c: Conn, msg: L.Msg) -> L.Msg | None:
+    if msg.name.endswith("SelectionReq"):
+        _set_text(msg, "SelectedPaymentOption", "Contract")
+    return msg
+
+
+def ev_skip_ongoing(c: Conn, msg: L.Msg) -> L.Msg | None:
+    if msg.text("EVSEProcessing") == "Ongoing":
+        _set_text(msg, "EVSEProcessing", "Finished")
+    return msg
+
+
+def ev_early_power_delivery(c: Conn, msg: L.Msg) -> L.Msg | None:
+    if msg.name == "PreChargeRes" and c.last_req is not None:
+        target = c.last_req.phys("EVTargetVoltage")
+        if target is not None:
+            _set_pv(msg.el("EVSEPresentVoltage"), target)
+    return msg
+
+
+def ev_wrong_tuple(c: Conn, msg: L.Msg) -> L.Msg | None:
+    if msg.name == "PowerDeliveryReq":
+        _set_text(msg, "SAScheduleTupleID", 1)
+        if msg.text("ReadyToChargeState") is True:
+            _set_text(msg, "ReadyToChargeState", False)
+    return msg
+
+
+def ev_greedy(c: Conn, msg: L.Msg) -> L.Msg | None:
+    if msg.name == "CurrentDemandReq":
+        cur = msg.phys("EVTargetCurrent")
+        if cur is not None:
+            _set_pv(msg.el("EVTargetCurrent"), cur * 3 + 50)
+    return msg
+
+
+def ev_ignore_stop(c: Conn, msg: L.Msg) -> L.Msg | None:
+    for e in msg.root.iter():
+        if e.name == "EVSENotification" and e.value == "StopCharging":
+            e.value = "None"
+        if e.name == "EVSEStatusCode" and e.value == "EVSE_Shutdown":
+            e.value = "EVSE_Ready"
+    return msg
+
+
+def ev_no_session_stop(c: Conn, msg: L.Msg) -> L.Msg | None:
+    return None if msg.name == "SessionStopReq" else msg
+
+
+def ev_implausible(c: Conn, msg: L.Msg) -> L.Msg | None:
+    if msg.name == "ChargeParameterDiscoveryReq":
+        _set_pv(msg.el("DC_EVChargeParameter/EVMaximumVoltageLimit"), Decimal(2000))
+        _set_pv(msg.el("AC_EVChargeParameter/EVMinCurrent"), Decimal(200))
+    return msg
+
+
+def ev_bad_sap(req: Any) -> Any:
+    import dataclasses
+
+    return dataclasses.replace(req, app_protocol=[dataclasses.replace(a, schema_id=1) for a in req.app_protocol])
+
+
 @dataclass(frozen=True)
 class LegacyDefect:
     name: str
@@ -212,6 +289,12 @@ class LegacyDefect:
     answered with the last answer of the connection."""
     profiles: tuple[str, ...] = ("dc-bidi",)
     """Our SECC profiles behind the proxy (``wall-connector`` for the -2 AC cases)."""
+    hold_upstream: bool = False
+    """Vehicle defects: when the EV closes, the charger's side of the proxy stays open (a hung EV)."""
+    sap_up: Callable[[Any], Any] | None = None
+    """Rewrite the supportedAppProtocolReq (vehicle defects)."""
+    loops: int = 5
+    """Vehicle defects: charge-loop cycles of our EVCC behind the proxy."""
 
 
 def _g(*globs: str) -> tuple[str, ...]:
@@ -236,7 +319,8 @@ LEGACY_DEFECTS: dict[str, LegacyDefect] = {d.name: d for d in (
     LegacyDefect("legacy-auth-refused", "refuses every EIM authorization", _g("Authorization_001"), down=auth_refused),
     LegacyDefect("legacy-cpd-implausible", "announces 2000 V maximum (DC) / nominal (AC) voltage",
                  _g("ChargeParameterDiscovery_00[15]"), down=cpd_implausible, profiles=("dc-bidi", "wall-connector")),
-    LegacyDefect("legacy-bad-schedule", "PMaxSchedules that start at 60 s", _g("ChargeParameterDiscovery_00[25]"), down=bad_schedule, profiles=("dc-bidi", "wall-connector")),
+    LegacyDefect("legacy-bad-schedule", "PMaxSchedules that start at 60 s", _g("ChargeParameterDiscovery_00[25]"), down=bad_schedule,
+                 profiles=("dc-bidi", "wall-connector")),
     LegacyDefect("legacy-cable-check-fault", "finishes CableCheck with an isolation fault", _g("CableCheck_001"), down=cable_check_fault),
     LegacyDefect("legacy-precharge-stuck", "never raises the pre-charge voltage", _g("PreCharge_001"), down=precharge_stuck),
     LegacyDefect("legacy-precharge-overshoot", "follows any pre-charge target", _g("PreCharge_003"), down=precharge_overshoot),
@@ -258,6 +342,54 @@ LEGACY_DEFECTS: dict[str, LegacyDefect] = {d.name: d for d in (
     LegacyDefect("legacy-lenient-input", "takes malformed input: bad headers repaired, undecodable frames answered",
                  _g("Malformed_00[1234]", "Range_00[12]"), lenient=True, never_close=True),
 )}
+
+
+def _e(*globs: str) -> tuple[str, ...]:
+    return tuple(f"TC_EVCC_{p}_{g}" for g in globs for p in ("DIN", "ISO2"))
+
+
+LEGACY_EV_DEFECTS: dict[str, LegacyDefect] = {d.name: d for d in (
+    LegacyDefect("legacy-ev-bad-sap", "one SchemaID for every SupportedAppProtocol entry", _e("SAP_001"), sap_up=ev_bad_sap),
+    LegacyDefect("legacy-ev-ignores-sap-failure", "goes on after Failed_NoNegotiation", _e("SAP_002"), sap="ok-on-failure"),
+    LegacyDefect("legacy-ev-hangs", "never closes the connection when it gives up",
+                 _e("SAP_002", "SessionSetup_002", "Failed_00[12]", "Timeout_00[12]", "Malformed_00[12]", "PreCharge_002",
+                    "SessionStop_001"), hold_upstream=True),
+    LegacyDefect("legacy-ev-pads-session-id", "pads a short SessionID to 8 bytes", _e("SessionSetup_001"), up=ev_pad_session_id),
+    LegacyDefect("legacy-ev-ignores-session-id", "takes answers with any SessionID", _e("SessionSetup_002"), down=ev_fix_session_id),
+    LegacyDefect("legacy-ev-contract", "selects Contract although only EIM is offered", _e("ServiceDiscovery_001"), up=ev_contract),
+    LegacyDefect("legacy-ev-skips-ongoing", "treats Ongoing as Finished",
+                 _e("Authorization_001", "ChargeParameterDiscovery_001", "CableCheck_001"), down=ev_skip_ongoing),
+    LegacyDefect("legacy-ev-implausible-parameters", "announces 2000 V (DC) / a minimum current above the maximum (AC)",
+                 _e("ChargeParameterDiscovery_002", "ChargingStatus_001"), up=ev_implausible),
+    LegacyDefect("legacy-ev-early-power-delivery", "ends pre-charge before the voltage is reached",
+                 _e("PreCharge_00[12]"), down=ev_early_power_delivery),
+    LegacyDefect("legacy-ev-wrong-tuple", "PowerDelivery with a tuple never offered / ReadyToChargeState false",
+                 _e("PowerDelivery_00[12]"), up=ev_wrong_tuple),
+    LegacyDefect("legacy-ev-greedy", "asks for 3 x its target current + 50 A", _e("CurrentDemand_001"), up=ev_greedy),
+    LegacyDefect("legacy-ev-ignores-stop", "ignores StopCharging / EVSE_Shutdown", _e("StopCharging_001"), down=ev_ignore_stop,
+                 loops=14),
+    LegacyDefect("legacy-ev-ignores-failed", "takes FAILED codes for OK", _e("Failed_00[12]"), down=always_ok),
+    LegacyDefect("legacy-ev-no-session-stop", "ends without SessionStopReq", _e("SessionStop_001"), up=ev_no_session_stop),
+)}
+
+
+def defective_legacy_evcc_launcher(name: str) -> Callable[[str, int], Any]:
+    """Our EVCC behind the proxy with vehicle defect ``name``: ``launch(host, port)``."""
+    from conformance.charger_legacy import local_legacy_evcc_launcher
+
+    d = LEGACY_EV_DEFECTS[name]
+    inner = local_legacy_evcc_launcher(loops=d.loops)
+
+    async def launch(host: str, port: int) -> Any:
+        proxy = LegacyDefectProxy(port, d)
+        p = await proxy.start()
+        try:
+            return await inner("::1", p)
+        finally:
+            await asyncio.sleep(0.2)
+            proxy.close()
+
+    return launch
 
 
 # ---------------------------------------------------------------------------- the proxy
@@ -349,6 +481,8 @@ class LegacyDefectProxy:
             await asyncio.wait({a, b}, return_when=asyncio.FIRST_COMPLETED)
             if b.done() and (self.d.never_close or self.d.after_stop) and not a.done():
                 await asyncio.wait({a}, timeout=20.0)  # the tester's side stays open
+            if a.done() and self.d.hold_upstream and not b.done():
+                await asyncio.wait({b}, timeout=10.0)  # the EV is gone; the charger's side stays open
         finally:
             done.set()
             for t in (a, b):
@@ -366,6 +500,10 @@ class LegacyDefectProxy:
             except Exception:  # noqa: BLE001
                 return body
             if isinstance(req, m.SupportedAppProtocolReq):
+                if self.d.sap_up is not None:
+                    req = self.d.sap_up(req)
+                    body = m.encode(req)
+                    self.rewrites += 1
                 c.sap_req = req
                 if self.d.sap == "strict-minor" and any(a.version_number_minor != 0 for a in req.app_protocol):
                     self.rewrites += 1
@@ -462,6 +600,11 @@ class LegacyDefectProxy:
         if self.d.sap == "first-entry" and res.response_code.value.startswith("OK") and entries:
             self.rewrites += 1
             return m.SupportedAppProtocolRes(response_code=res.response_code, schema_id=entries[0].schema_id)
+        if self.d.sap == "ok-on-failure" and not res.response_code.value.startswith("OK") and entries:
+            self.rewrites += 1
+            legacy = [a for a in entries if a.protocol_namespace in (L.DIN.ns, L.ISO2.ns)] or entries
+            return m.SupportedAppProtocolRes(response_code=m.AppProtocolResponseCode.OK_SUCCESSFUL_NEGOTIATION,
+                                             schema_id=legacy[0].schema_id)
         if self.d.sap == "schema-id-on-failure" and not res.response_code.value.startswith("OK"):
             self.rewrites += 1
             return m.SupportedAppProtocolRes(response_code=res.response_code, schema_id=entries[0].schema_id if entries else 0)
@@ -515,3 +658,17 @@ async def legacy_row(name: str, ids: list[str] | None = None) -> tuple[dict[str,
             if _RANK[v] > _RANK.get(verdicts.get(r.case_id, ""), 0):
                 verdicts[r.case_id], reasons[r.case_id] = v, r.reason
     return verdicts, reasons, status
+
+
+async def legacy_ev_row(name: str, ids: list[str]) -> tuple[dict[str, str], dict[str, str], int]:
+    """Run vehicle defect ``name`` against the EVCC cases ``ids``."""
+    from conformance.cases import select
+    from conformance.runner import run_campaign
+    from conformance.sut import SutEndpoint
+
+    if not ids:
+        return {}, {}, 0
+    sut = SutEndpoint.evcc(defective_legacy_evcc_launcher(name), f"defect-evcc:{name}")
+    sut.jobs = 10
+    camp = await run_campaign([sut], select(ids), probe=False)
+    return ({r.case_id: r.verdict.value for r in camp.results}, {r.case_id: r.reason for r in camp.results}, camp.exit_status())

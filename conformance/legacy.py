@@ -212,7 +212,8 @@ class Msg:
 
     @property
     def code(self) -> str | None:
-        return self.text("ResponseCode")
+        c = self.text("ResponseCode")
+        return str(c) if c is not None else None
 
     def el(self, path: str) -> Element | None:
         cur = self.body

@@ -139,8 +139,9 @@ def served_protocols(protocols: Any, tls: bool) -> dict[str, bool]:
 
 
 def unserved(tc: Any) -> bool:
-    """A DIN / -2 case (needs ``din`` / ``iso2``) for a protocol our SECC does not serve (yet): such a
-    case is not applicable to any of our endpoints, so it is outside our SECC's proofs."""
+    """A DIN / -2 case (needs ``din`` / ``iso2``) for a protocol our stack does not have (yet): our SECC
+    does not serve it, our EVCC does not offer it (one registry for both roles), so the case is
+    outside our proofs (never counted)."""
     served = served_protocols(None, False)
     return any(p in tc.needs and not ok for p, ok in served.items())
 

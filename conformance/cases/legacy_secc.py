@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from conformance import legacy as L
-from conformance.cases._common import CLOSE_DELAY, CLOSE_MARGIN, expect, expect_refused
+from conformance.cases._common import CLOSE_DELAY, CLOSE_MARGIN, expect
+from conformance.cases._common import expect_refused as _expect_refused
 from conformance.catalogue import CaseContext, case
 from conformance.tester_legacy import LegacyTester, LRx, StepFailed
 from iso15118 import messages as m
@@ -48,6 +49,11 @@ async def upto(ctx: CaseContext, p: L.Proto, step: str, *, ac: bool = False, loo
     except StepFailed as exc:
         ctx.require(f"precondition: the SUT completes the {p.title} steps up to {step}", False, str(exc))
     return t
+
+
+async def expect_refused(ctx: CaseContext, t: LegacyTester, rx: LRx, requirement: str) -> bool:
+    """The -20 rule (a FAILED code, or a close within 5 s + 1.5 s; silence is a fail) for a DIN / -2 tester."""
+    return await _expect_refused(ctx, cast(Any, t), rx, requirement)
 
 
 def ok(rx: LRx) -> bool:

@@ -55,6 +55,7 @@ DEFECTS = ("ignore-derate", "late-answer", "accept-wrong-session-id", "power-on-
 class Campaigns:
     own: Campaign | None = None
     own_evcc: Campaign | None = None
+    own_legacy_evcc: Campaign | None = None
     clean: Campaign | None = None
     faults: dict[str, Campaign] = field(default_factory=dict)
     josev: Campaign | None = None
@@ -69,7 +70,8 @@ class Campaigns:
 
 
 async def _own(res: Campaigns) -> None:
-    from conformance.local import start_local_secc
+    from conformance.charger_legacy import local_legacy_evcc_launcher
+    from conformance.local import start_local_secc, unserved
     from conformance.sut import SutEndpoint
     from conformance.tester_secc import local_evcc_launcher, local_evcc_tls_launcher
     from iso15118.security.pki import create_pki
@@ -91,6 +93,9 @@ async def _own(res: Campaigns) -> None:
         evcc.evcc_tls_launcher = local_evcc_tls_launcher("cybertruck-awd", pki_dir=paths.root)
         evcc.evcc_pki = paths.root
         evcc.jobs = 3
+        # our EVCC as a DIN / -2 vehicle (it offers every protocol it has; the tester charger picks one)
+        legacy_evcc = SutEndpoint.evcc(local_legacy_evcc_launcher(), "local-evcc:cybertruck-awd (DIN / -2)")
+        legacy_evcc.jobs = 4
         suts = [wc.endpoint(jobs=4), dc.endpoint(jobs=4), wct.endpoint(pki_dir=paths.root, jobs=2)]
         long_cases = [c for c in secc_cases if "long" in c.tags]
         short_cases = [c for c in secc_cases if "long" not in c.tags]
@@ -98,13 +103,14 @@ async def _own(res: Campaigns) -> None:
         camps = await asyncio.gather(
             run_campaign(suts[:2], short_cases, probe=False),
             run_campaign([suts[2]], tls_cases, probe=False),
-            run_campaign([evcc], select(role="EVCC"), probe=False),
+            run_campaign([evcc], [c for c in select(role="EVCC") if "legacy" not in c.tags], probe=False),
+            run_campaign([legacy_evcc], [c for c in select(role="EVCC") if "legacy" in c.tags and not unserved(c)], probe=False),
         )
         res.short_done.set()  # fault seeding starts now, overlapping the long (idle) cases
         own = camps[0]
         own.results += camps[1].results + (await long_task).results
         own.suts += camps[1].suts
-        res.own, res.own_evcc = own, camps[2]
+        res.own, res.own_evcc, res.own_legacy_evcc = own, camps[2], camps[3]
     finally:
         for loc in (wc, dc, wct):
             loc.close()
