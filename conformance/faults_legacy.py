@@ -276,7 +276,8 @@ class LegacyDefect:
     up: Rewrite | None = None
     delays: tuple[tuple[str, float], ...] = ()
     sap: str = ""
-    """SAP defect: ``first-entry`` (ignores priorities), ``schema-id-on-failure``, ``strict-minor``."""
+    """SAP defect: ``first-entry`` (ignores priorities), ``hardcoded`` (SchemaID 1), ``schema-id-on-failure``,
+    ``strict-minor``; vehicle side ``ok-on-failure`` (Failed_NoNegotiation turned into OK)."""
     session_id: str = ""
     """``zero`` (a zero SessionID in SessionSetupRes) / ``adopt`` (takes the EV's old ID)."""
     never_close: bool = False
@@ -309,6 +310,7 @@ LEGACY_DEFECTS: dict[str, LegacyDefect] = {d.name: d for d in (
                  down=silent_refusal, never_close=True),
     LegacyDefect("legacy-sap-first-entry", "takes the first SupportedAppProtocol entry, ignoring Priority", _g("SAP_00[23]"),
                  sap="first-entry"),
+    LegacyDefect("legacy-sap-hardcoded-schema-id", "answers SchemaID 1 whatever the EV offered", _g("SAP_00[1235]"), sap="hardcoded"),
     LegacyDefect("legacy-sap-schema-id-on-failure", "sends a SchemaID with Failed_NoNegotiation", _g("SAP_004"),
                  sap="schema-id-on-failure"),
     LegacyDefect("legacy-sap-strict-minor", "refuses another minor version", _g("SAP_005"), sap="strict-minor"),
@@ -600,6 +602,9 @@ class LegacyDefectProxy:
         if self.d.sap == "first-entry" and res.response_code.value.startswith("OK") and entries:
             self.rewrites += 1
             return m.SupportedAppProtocolRes(response_code=res.response_code, schema_id=entries[0].schema_id)
+        if self.d.sap == "hardcoded" and res.response_code.value.startswith("OK"):
+            self.rewrites += 1
+            return m.SupportedAppProtocolRes(response_code=res.response_code, schema_id=1)
         if self.d.sap == "ok-on-failure" and not res.response_code.value.startswith("OK") and entries:
             self.rewrites += 1
             legacy = [a for a in entries if a.protocol_namespace in (L.DIN.ns, L.ISO2.ns)] or entries
