@@ -24,10 +24,12 @@ PEER_CASES = "conformance cases run against a Josev SECC or EVCC"
 LIVE_CAPTURES = "loopback sessions captured live and decoded (tcpdump / dumpcap)"
 REAL_CAPTURES = "real vehicle captures checked against the charger's event log"
 SCREENSHOTS = "reports rendered by headless Chromium"
+PEER_PNC = "-2 Plug & Charge signatures / key deliveries exchanged with Josev's own functions"
+REAL_PAYLOADS = "distinct real -2 / DIN payloads read typed and written back bit for bit"
 
 #: The order of the summary lines.
 KINDS = (ORACLE_DOCS, CORPUS_DOCS, PEER_MESSAGES, PEER_SESSIONS, PEER_TLS, PEER_CASES, LIVE_CAPTURES, REAL_CAPTURES,
-         SCREENSHOTS)
+         SCREENSHOTS, PEER_PNC, REAL_PAYLOADS)
 
 _counts: Counter[str] = Counter()
 _lock = threading.Lock()

@@ -207,15 +207,20 @@ __all__ = sorted(
 )
 
 
+_GET_CODEC: list[Callable[[str], Codec]] = []
+
+
 def _codec() -> Callable[[str], Codec]:
     """``iso15118.exi.codec`` (the factory), imported lazily so this package works without it.
 
     ``iso15118.exi.codec`` the *attribute* is shadowed by the submodule of the same name once
-    that is imported, so the factory is taken from the submodule directly.
+    that is imported, so the factory is taken from the submodule directly (once).
     """
-    from iso15118.exi.codec import get_codec
+    if not _GET_CODEC:
+        from iso15118.exi.codec import get_codec
 
-    return get_codec
+        _GET_CODEC.append(get_codec)
+    return _GET_CODEC[0]
 
 
 def schema_key_of(msg: MessageBase | type[MessageBase]) -> str:
@@ -260,6 +265,8 @@ def class_for_element(ns: str, name: str) -> type[MessageBase]:
     klass = _BY_ELEMENT.get((ns, name)) or _LOCAL_BY_ELEMENT.get((ns, name))
     if klass is None and SCHEMA_KEY_BY_NAMESPACE.get(ns) in _SCOPED_KEYS:
         klass = _scope_of(SCHEMA_KEY_BY_NAMESPACE[ns]).by_element.get((ns, name))
+        if klass is not None:
+            _BY_ELEMENT[(ns, name)] = klass  # found once: direct from now on
     if klass is None:
         raise KeyError(f"no message class for element {{{ns}}}{name}")
     return klass

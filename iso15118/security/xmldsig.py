@@ -188,10 +188,13 @@ class SignatureError(Exception):
 
 
 def element_id(element: Element) -> str | None:
-    """The ``Id`` of a -20 element (qualified CommonMessages attribute, or an unqualified ``Id``)."""
+    """The ``Id`` of a signed element (the qualified -20 CommonMessages attribute, an unqualified
+    ``Id``, or the qualified ``Id`` of another schema such as -2's MsgBody)."""
     value = element.attrs.get(ID_ATTR)
     if value is None:
         value = element.attrs.get("Id")
+    if value is None:  # another schema's qualified Id (ISO 15118-2 MsgBody / MsgDataTypes)
+        value = next((v for k, v in element.attrs.items() if isinstance(k, str) and k.endswith("}Id")), None)
     return value if isinstance(value, str) else None
 
 

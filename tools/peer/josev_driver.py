@@ -807,6 +807,73 @@ def exi_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- Plug & Charge primitives of ISO 15118-2 (Josev's own functions) --------------------------------
+
+
+def _load_key(path: str, password: str | None) -> Any:
+    from cryptography.hazmat.primitives import serialization
+
+    with open(caller_path(path) or path, "rb") as f:
+        return serialization.load_pem_private_key(f.read(), password.encode() if password else None)
+
+
+def _load_cert_der(path: str) -> bytes:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    with open(caller_path(path) or path, "rb") as f:
+        data = f.read()
+    cert = x509.load_pem_x509_certificate(data) if data.lstrip().startswith(b"-----") else x509.load_der_x509_certificate(data)
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
+def run_pnc(args: argparse.Namespace) -> int:
+    """-2 contract key delivery and AuthorizationReq signatures, done by Josev's ``shared.security``:
+    one JSON line on stdout."""
+    import iso15118.shared.logging  # noqa: F401
+
+    quiet_josev_logging(args.log_level)
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from iso15118.shared import security as sec
+    from iso15118.shared.exi_codec import EXI
+    from iso15118.shared.exificient_exi_codec import ExificientEXICodec
+    from iso15118.shared.messages.enums import Namespace
+
+    josev_settings("none")
+    EXI().set_exi_codec(ExificientEXICodec())
+    if args.pnc_command == "keyenc":
+        dh, enc = sec.encrypt_priv_key(_load_cert_der(args.recipient_cert), _load_key(args.contract_key, args.password))
+        emit(json.dumps({"dh": dh.hex(), "enc": enc.hex()}))
+        return 0
+    if args.pnc_command == "keydec":
+        peer = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), bytes.fromhex(args.dh))
+        raw = sec.decrypt_priv_key(bytes.fromhex(args.enc), _load_key(args.key, args.password), peer)
+        public = ec.derive_private_key(int.from_bytes(raw, "big"), ec.SECP256R1()).public_key()
+        emit(json.dumps({"public_der": public.public_bytes(serialization.Encoding.DER,
+                                                           serialization.PublicFormat.SubjectPublicKeyInfo).hex()}))
+        return 0
+    from iso15118.shared.messages.iso15118_2.body import AuthorizationReq, Body
+    from iso15118.shared.messages.iso15118_2.header import MessageHeader
+    from iso15118.shared.messages.iso15118_2.msgdef import V2GMessage
+
+    if args.pnc_command == "sign-auth":
+        req = AuthorizationReq(id=args.id, gen_challenge=bytes.fromhex(args.challenge))
+        fragment = EXI().to_exi(req, Namespace.ISO_V2_MSG_DEF)
+        signature = sec.create_signature([(req.id, fragment)], _load_key(args.key, args.password))
+        msg = V2GMessage(header=MessageHeader(session_id=args.session, signature=signature), body=Body(authorization_req=req))
+        emit(json.dumps({"message": EXI().to_exi(msg, Namespace.ISO_V2_MSG_DEF).hex(), "fragment": fragment.hex()}))
+        return 0
+    # verify-auth: what Josev's SECC does with a received AuthorizationReq
+    msg = EXI().from_exi(bytes.fromhex(args.message), Namespace.ISO_V2_MSG_DEF)
+    req = msg.body.authorization_req
+    fragment = EXI().to_exi(req, Namespace.ISO_V2_MSG_DEF)
+    ok = sec.verify_signature(signature=msg.header.signature, elements_to_sign=[(req.id, fragment)],
+                              leaf_cert=_load_cert_der(args.cert))
+    emit(json.dumps({"valid": bool(ok), "fragment": fragment.hex()}))
+    return 0
+
+
 # -- command line ------------------------------------------------------------------------------------
 
 
@@ -866,6 +933,27 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--json-out")
     for p in xs.choices.values():
         p.add_argument("--log-level", default="WARNING")
+
+    pn = sub.add_parser("pnc", help="-2 Plug & Charge primitives by Josev's shared.security (one JSON line)")
+    ps = pn.add_subparsers(dest="pnc_command", required=True)
+    ke = ps.add_parser("keyenc", help="encrypt a P-256 contract key for a recipient certificate (DHpublickey, 48-byte blob)")
+    ke.add_argument("--recipient-cert", required=True)
+    ke.add_argument("--contract-key", required=True)
+    kd = ps.add_parser("keydec", help="decrypt a delivered contract key; prints its public key (DER hex)")
+    kd.add_argument("--dh", required=True)
+    kd.add_argument("--enc", required=True)
+    kd.add_argument("--key", required=True, help="the recipient's static private key (PEM)")
+    sa = ps.add_parser("sign-auth", help="a signed -2 AuthorizationReq V2G_Message (EXI hex) as Josev's EVCC makes it")
+    sa.add_argument("--key", required=True)
+    sa.add_argument("--id", default="id1")
+    sa.add_argument("--challenge", required=True)
+    sa.add_argument("--session", default="0000000000000001")
+    va = ps.add_parser("verify-auth", help="verify a signed -2 AuthorizationReq V2G_Message as Josev's SECC does")
+    va.add_argument("--message", required=True)
+    va.add_argument("--cert", required=True)
+    for p in ps.choices.values():
+        p.add_argument("--password", default=None)
+        p.add_argument("--log-level", default="WARNING")
     return top
 
 
@@ -875,6 +963,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_secc(args)
     if args.command == "evcc":
         return run_evcc(args)
+    if args.command == "pnc":
+        return run_pnc(args)
     return run_exi(args)
 
 
