@@ -14,12 +14,9 @@ protocol agreed on, built by that protocol's :class:`ProtocolSupport` from the
 Registry
 --------
 
-A protocol plugs in with :func:`register` (keyed by :class:`~iso15118.facts.namespaces.AppProtocol`):
-what it serves as an SECC and offers as an EVCC (:class:`Offer`: namespace, version, energy
-family) and two factories that build its SECC / EVCC core right after the negotiation
-(:class:`SeccHandover` / :class:`EvccHandover`).  -20 is registered here; DIN and -2 live in the
-packages ``iso15118.session.din`` / ``iso15118.session.iso2``, imported on first use (a missing
-package means the protocol is not served).
+``iso15118.session.registry`` holds what each protocol plugs in (:class:`ProtocolSupport`, keyed
+by :class:`~iso15118.facts.namespaces.AppProtocol`; -20 registers there), and
+``iso15118.session.protocols`` imports the packages that register the others (DIN, -2).
 
 SECC rule (DIN/-2 digest §1.3, the Josev / RISE-V2G reading): the EV's entries sorted by Priority
 (stable: on a tie the first listed wins), the first whose namespace *and* major version the
@@ -36,23 +33,37 @@ unknown SchemaID or ``Failed_NoNegotiation`` ends the session.
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from iso15118 import messages as m
 from iso15118.exi.errors import ExiError
-from iso15118.facts.namespaces import NAMESPACE, NS_DIN, NS_ISO2, AppProtocol, Family
+from iso15118.facts.namespaces import AppProtocol
 from iso15118.facts.payload import PayloadType
 from iso15118.facts.timing import TIMERS, Timers, message_timing
+from iso15118.session import protocols as _protocols  # noqa: F401  (registers DIN, -2)
 from iso15118.session.events import (
     Event,
+    LocalFault,
     MessageReceived,
     ProtocolError,
     SendMessage,
     SessionEnded,
+)
+from iso15118.session.registry import (
+    ALL_PROTOCOLS,
+    Agreement,
+    EvccCore,
+    EvccHandover,
+    Offer,
+    ProtocolSupport,
+    SeccCore,
+    SeccHandover,
+    parse_protocols,
+    register,
+    registered,
+    support,
 )
 
 log = logging.getLogger(__name__)
@@ -63,8 +74,6 @@ __all__ = [
     "EvccCore",
     "EvccHandover",
     "EvccNegotiator",
-    "NS_DIN",
-    "NS_ISO2",
     "Offer",
     "ProtocolSupport",
     "SeccCore",
@@ -79,155 +88,6 @@ __all__ = [
 
 APC = m.AppProtocolResponseCode
 
-ALL_PROTOCOLS: tuple[AppProtocol, ...] = (AppProtocol.ISO20, AppProtocol.ISO2, AppProtocol.DIN)
-"""Every protocol, in the EVCC's default preference order (-20 first)."""
-
-
-# ---------------------------------------------------------------------------------- registry
-
-
-@dataclass(frozen=True)
-class Offer:
-    """One SupportedAppProtocol entry a side can serve (SECC) or offers (EVCC)."""
-
-    protocol: AppProtocol
-    namespace: str
-    major: int
-    minor: int = 0
-    family: Family | None = None
-    """The energy family the namespace fixes (-20 AC / DC; DIN: DC), None when the protocol
-    chooses it later (-2)."""
-
-
-@dataclass(frozen=True)
-class Agreement:
-    """What the SupportedAppProtocol exchange decided."""
-
-    offer: Offer
-    schema_id: int
-    response_code: m.AppProtocolResponseCode
-    peer_minor: int
-
-    @property
-    def protocol(self) -> AppProtocol:
-        return self.offer.protocol
-
-
-class SeccCore(Protocol):
-    """What the runner needs of an SECC core after the negotiation (``SeccSession`` has it)."""
-
-    ended: bool
-    ok: bool
-    end_reason: str
-    rx: int
-    tx: int
-
-    def receive(self, payload_type: int, payload: bytes, now: float) -> list[Event]: ...
-
-    def handle_timer(self, now: float) -> list[Event]: ...
-
-    def next_deadline(self) -> float | None: ...
-
-    def connection_lost(self, now: float) -> list[Event]: ...
-
-
-class EvccCore(SeccCore, Protocol):
-    """An EVCC core has the same interface (it was started by the negotiator)."""
-
-
-@dataclass(frozen=True)
-class SeccHandover:
-    """Everything an SECC core is built from, right after the SECC sent supportedAppProtocolRes."""
-
-    agreement: Agreement
-    controller: Any
-    config: Any
-    """The protocol's own configuration object (``SeccNegotiator(configs=...)``), None = defaults."""
-    now: float
-    clock: Callable[[], float]
-    tls: bool
-    peer_certificate: str | None
-
-
-@dataclass(frozen=True)
-class EvccHandover:
-    """Everything an EVCC core is built from, right after supportedAppProtocolRes arrived."""
-
-    agreement: Agreement
-    controller: Any
-    config: Any
-    now: float
-    started: float
-    """When the negotiator started (V2G_EVCC_CommunicationSetup_Timeout runs from here)."""
-    clock: Callable[[], float]
-    tls: bool
-
-
-@dataclass(frozen=True)
-class ProtocolSupport:
-    """How one protocol plugs into the negotiation."""
-
-    protocol: AppProtocol
-    secc_offers: Callable[[Any, bool], list[Offer]]
-    """``(evse_controller, tls) -> entries this charger serves`` (empty: not served)."""
-    evcc_offers: Callable[[Any, Any, bool], list[Offer]]
-    """``(ev_controller, protocol config, tls) -> entries this vehicle offers``, most preferred first."""
-    secc: Callable[[SeccHandover], SeccCore]
-    """Build the SECC core; it expects the protocol's first request (SessionSetupReq) next."""
-    evcc: Callable[[EvccHandover], tuple[EvccCore, list[Event]]]
-    """Build the EVCC core; returns it with the events of its first request."""
-
-
-_REGISTRY: dict[AppProtocol, ProtocolSupport] = {}
-
-_PROVIDERS: dict[AppProtocol, str] = {
-    AppProtocol.DIN: "iso15118.session.din",
-    AppProtocol.ISO2: "iso15118.session.iso2",
-}
-"""Packages that register a protocol when imported (looked up on first use)."""
-
-
-def register(entry: ProtocolSupport) -> None:
-    """Add (or replace) the support of one protocol."""
-    _REGISTRY[entry.protocol] = entry
-
-
-def support(protocol: AppProtocol) -> ProtocolSupport | None:
-    """The registered support of ``protocol`` (importing its package on first use), or None."""
-    protocol = AppProtocol(protocol)
-    if protocol not in _REGISTRY and protocol in _PROVIDERS:
-        name = _PROVIDERS[protocol]
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name is None or not name.startswith(exc.name):
-                raise  # the package exists but something it imports does not: a real error
-    return _REGISTRY.get(protocol)
-
-
-def registered() -> tuple[AppProtocol, ...]:
-    """The protocols that have a support, in :data:`ALL_PROTOCOLS` order."""
-    return tuple(p for p in ALL_PROTOCOLS if support(p) is not None)
-
-
-def parse_protocols(values: Sequence[str] | None) -> tuple[AppProtocol, ...]:
-    """``["din", "iso2,iso20"]`` -> protocols in the order given (CLI: repeatable or comma lists);
-    ``iso20`` / ``20`` / ``-20`` all name -20.  None or empty -> every protocol, -20 first."""
-    if not values:
-        return ALL_PROTOCOLS
-    aliases = {"din": AppProtocol.DIN, "iso2": AppProtocol.ISO2, "-2": AppProtocol.ISO2, "2": AppProtocol.ISO2,
-               "iso20": AppProtocol.ISO20, "-20": AppProtocol.ISO20, "20": AppProtocol.ISO20}
-    out: list[AppProtocol] = []
-    for value in values:
-        for part in value.split(","):
-            key = part.strip().lower()
-            if not key:
-                continue
-            if key not in aliases:
-                raise ValueError(f"unknown protocol {part!r} (din, iso2, iso20)")
-            if aliases[key] not in out:
-                out.append(aliases[key])
-    return tuple(out) or ALL_PROTOCOLS
 
 
 def choose(entries: Sequence[m.AppProtocol], offers: Sequence[Offer]) -> Agreement | None:
@@ -247,54 +107,6 @@ def choose(entries: Sequence[m.AppProtocol], offers: Sequence[Offer]) -> Agreeme
     return None
 
 
-# ---------------------------------------------------------------------------------- -20
-
-
-def _families_of_evse(controller: Any) -> list[Family]:
-    fams: list[Family] = []
-    for offer in controller.energy_services():
-        fam = offer.service.family
-        if fam is not None and fam not in fams:
-            fams.append(fam)
-    return fams
-
-
-def _iso20_secc_offers(controller: Any, tls: bool) -> list[Offer]:
-    return [Offer(AppProtocol.ISO20, NAMESPACE[f], 1, 0, f) for f in _families_of_evse(controller)]
-
-
-def _iso20_evcc_offers(controller: Any, config: Any, tls: bool) -> list[Offer]:
-    from iso15118.session.services import EnergyService
-
-    service = getattr(config, "service", None)
-    services = [service] if service else controller.preferred_services()
-    fams: list[Family] = []
-    for svc in services:
-        fam = EnergyService(svc).family
-        if fam is not None and fam not in fams:
-            fams.append(fam)
-    return [Offer(AppProtocol.ISO20, NAMESPACE[f], 1, 0, f) for f in fams]
-
-
-def _iso20_secc(h: SeccHandover) -> SeccCore:
-    from iso15118.session.secc import SeccSession
-
-    core = SeccSession(h.controller, h.config, now=h.now, clock=h.clock, tls=h.tls, peer_certificate=h.peer_certificate)
-    assert h.agreement.offer.family is not None
-    core.negotiated(h.agreement.offer.family, h.now)
-    return core
-
-
-def _iso20_evcc(h: EvccHandover) -> tuple[EvccCore, list[Event]]:
-    from iso15118.session.evcc import EvccSession
-
-    core = EvccSession(h.controller, h.config, clock=h.clock, tls=h.tls)
-    assert h.agreement.offer.family is not None
-    return core, core.negotiated(h.agreement.offer.family, h.now, h.started)
-
-
-register(ProtocolSupport(AppProtocol.ISO20, _iso20_secc_offers, _iso20_evcc_offers, _iso20_secc, _iso20_evcc))
-
 
 # ---------------------------------------------------------------------------------- shared plumbing
 
@@ -309,8 +121,11 @@ class _Negotiator:
 
     core: Any
 
-    def __init__(self, controller: Any, timers: Timers) -> None:
+    def __init__(self, controller: Any, timers: Timers,
+                 overrides: Mapping[AppProtocol, ProtocolSupport] | None = None) -> None:
         self.controller = controller
+        self.overrides = dict(overrides or {})
+        """Per-connection replacements of registered supports (the tester's defective cores)."""
         self.timers = timers
         self.core = None
         self.agreement: Agreement | None = None
@@ -359,6 +174,9 @@ class _Negotiator:
     def state(self) -> Any:
         return getattr(self.core, "state", None)
 
+    def _support(self, protocol: AppProtocol) -> ProtocolSupport | None:
+        return self.overrides.get(protocol) or support(protocol)
+
     def next_deadline(self) -> float | None:
         if self.core is not None:
             return self.core.next_deadline()  # type: ignore[no-any-return]
@@ -405,8 +223,9 @@ class SeccNegotiator(_Negotiator):
         tls: bool = False,
         peer_certificate: str | None = None,
         timers: Timers = TIMERS,
+        overrides: Mapping[AppProtocol, ProtocolSupport] | None = None,
     ) -> None:
-        super().__init__(controller, timers)
+        super().__init__(controller, timers, overrides)
         self.protocols = tuple(AppProtocol(p) for p in (protocols or ALL_PROTOCOLS))
         self.configs = dict(configs or {})
         self._clock = clock
@@ -420,7 +239,7 @@ class SeccNegotiator(_Negotiator):
         """The entries this charger serves on this connection."""
         out: list[Offer] = []
         for proto in self.protocols:
-            sup = support(proto)
+            sup = self._support(proto)
             if sup is not None:
                 out += sup.secc_offers(self.controller, self.tls)
         return out
@@ -465,7 +284,7 @@ class SeccNegotiator(_Negotiator):
                                       close_after=self.timers.close_delay)
         self.agreement = agreement
         events += self._send(m.SupportedAppProtocolRes(response_code=agreement.response_code, schema_id=agreement.schema_id))
-        sup = support(agreement.protocol)
+        sup = self._support(agreement.protocol)
         assert sup is not None
         self.core = sup.secc(
             SeccHandover(agreement, self.controller, self.configs.get(agreement.protocol), now, self._clock, self.tls,
@@ -499,8 +318,9 @@ class EvccNegotiator(_Negotiator):
         tls: bool = False,
         timers: Timers = TIMERS,
         timeout_scale: float = 1.0,
+        overrides: Mapping[AppProtocol, ProtocolSupport] | None = None,
     ) -> None:
-        super().__init__(controller, timers)
+        super().__init__(controller, timers, overrides)
         self.protocols = tuple(AppProtocol(p) for p in (protocols or ALL_PROTOCOLS))
         self.configs = dict(configs or {})
         self._clock = clock
@@ -534,15 +354,29 @@ class EvccNegotiator(_Negotiator):
             self._stop_requested = kind
 
     def offers(self) -> list[Offer]:
+        """What the vehicle offers.  A service asked for in the -20 configuration
+        (``EvccConfig.service``) is the user's choice for the whole session: a BPT service
+        (V2H / V2G) exists only in -20, so nothing else is offered with it; another protocol's
+        entry of the other energy family (DIN is DC) is left out."""
+        wanted = getattr(self.configs.get(AppProtocol.ISO20), "service", None)
         out: list[Offer] = []
         for proto in self.protocols:
-            sup = support(proto)
-            if sup is not None:
-                out += sup.evcc_offers(self.controller, self.configs.get(proto), self.tls)
+            sup = self._support(proto)
+            if sup is None or (proto is not AppProtocol.ISO20 and wanted is not None and wanted.bpt):
+                continue
+            for offer in sup.evcc_offers(self.controller, self.configs.get(proto), self.tls):
+                if proto is AppProtocol.ISO20 or wanted is None or offer.family in (None, wanted.family):
+                    out.append(offer)
         return out
 
     def start(self, now: float) -> list[Event]:
         self._started = now
+        wanted = getattr(self.configs.get(AppProtocol.ISO20), "service", None)
+        if wanted is not None and wanted not in self.controller.preferred_services():
+            # e.g. AC_BPT on a vehicle without bidirectional power transfer: nothing is sent
+            names = ", ".join(s.name for s in self.controller.preferred_services())
+            detail = f"the vehicle does not offer {wanted.name} (it offers {names})"
+            return [LocalFault(detail), *self._end(now, f"EVCC fault: {detail}", ok=False)]
         offers = self.offers()
         if not offers:
             wanted = ", ".join(p.value for p in self.protocols)
@@ -588,7 +422,7 @@ class EvccNegotiator(_Negotiator):
             return events + self._abort(now, "UnexpectedResponse", f"SchemaID {res.schema_id} was not offered")
         self.agreement = Agreement(offer, res.schema_id or 0, res.response_code, offer.minor)
         self._deadline = None
-        sup = support(offer.protocol)
+        sup = self._support(offer.protocol)
         assert sup is not None
         self.core, first = sup.evcc(
             EvccHandover(self.agreement, self.controller, self.configs.get(offer.protocol), now, self._started,

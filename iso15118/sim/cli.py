@@ -3,6 +3,7 @@
     iso15118 secc --profile wall-connector [--host ::1 --port N] [--tls|--no-tls] [--pki DIR] [--pnc]
     iso15118 evcc --profile cybertruck-awd --service AC_BPT [--host H --port N | --discover] [--tls] [--loops N]
                   [--pnc | --install-contract]
+    iso15118 secc|evcc ... --protocol din|iso2|iso20 (repeatable or a comma list; default all, -20 first)
     iso15118 demo [--speed 60] [--outage-at 6] [--duration 16] [--no-live] [--pnc [--install-contract]]
 
 ``--pnc`` uses the MO/contract/CPS parts of the lab PKI: the SECC offers PnC (+EIM) over TLS
@@ -88,7 +89,23 @@ def _protocols(args: argparse.Namespace) -> Any:
 
 def _protocol_configs(args: argparse.Namespace, role: str) -> dict[Any, Any]:
     """Per-protocol core configurations built from the command line (-20's is ``config``)."""
-    return {}
+    from iso15118.facts.namespaces import AppProtocol
+
+    _check_protocols(args)
+    if role != "evcc":
+        return {}
+    from iso15118.session.din import DinEvccConfig
+
+    return {AppProtocol.DIN: DinEvccConfig(max_loops=args.loops, timeout_scale=args.timeout_scale,
+                                           pre_charge_give_up=args.pre_charge_give_up)}
+
+
+def _check_protocols(args: argparse.Namespace) -> None:
+    """Refuse what cannot run, before any PKI or socket is touched."""
+    from iso15118.facts.namespaces import AppProtocol
+
+    if _protocols(args) == (AppProtocol.DIN,) and args.tls:
+        raise SystemExit("DIN SPEC 70121 runs over plain TCP only ([V2G-DC-618]): add --no-tls")
 
 
 def _protocol_arg(p: argparse.ArgumentParser, role: str) -> None:
@@ -103,6 +120,7 @@ def _secc(args: argparse.Namespace) -> int:
     from iso15118.session.tlsconf import secc_context
     from iso15118.sim import make_evse
 
+    _check_protocols(args)
     _logging(args.verbose)
     _tls_profile_note(args)
     revocation = _revocation(args)
@@ -202,6 +220,7 @@ def _evcc(args: argparse.Namespace) -> int:
     from iso15118.session.tlsconf import evcc_context
     from iso15118.sim import make_ev
 
+    _check_protocols(args)
     _logging(args.verbose)
     _tls_profile_note(args)
     tls = (

@@ -153,3 +153,14 @@ def test_iso20_session_through_both_negotiators(ev_service: str, evse: str, fami
     assert secc.core.family.value == family
     assert tr.sent("evcc")[0] == "supportedAppProtocolReq" and tr.sent("evcc")[-1] == "SessionStopReq"
     assert evcc.loops == 3 and evcc.rx == evcc.tx and secc.rx == secc.tx == evcc.tx
+
+
+def test_evcc_refuses_a_service_its_vehicle_lacks_before_sending() -> None:
+    from iso15118.session.events import LocalFault
+    from iso15118.session.services import EnergyService
+
+    evcc = EvccNegotiator(make_ev("cybertruck-rwd"), clock=clock,
+                          configs={AppProtocol.ISO20: EvccConfig(service=EnergyService.DC_BPT)})
+    events = evcc.start(0.0)
+    assert not [e for e in events if isinstance(e, SendMessage)]
+    assert any(isinstance(e, LocalFault) for e in events) and evcc.ended and not evcc.ok

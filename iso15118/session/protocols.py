@@ -1,0 +1,10 @@
+"""Every protocol the SupportedAppProtocol negotiation can hand a connection to.
+
+Importing this module registers them (``iso15118.session.registry``); the negotiation imports it.
+-20 registers in the registry itself; each other protocol's package registers itself when
+imported, one line here each.
+"""
+
+from __future__ import annotations
+
+from iso15118.session import din as _din  # noqa: F401  (DIN SPEC 70121)
