@@ -8,3 +8,4 @@ imported, one line here each.
 from __future__ import annotations
 
 from iso15118.session import din as _din  # noqa: F401  (DIN SPEC 70121)
+from iso15118.session import iso2 as _iso2  # noqa: F401  (ISO 15118-2)

@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from iso15118.facts.namespaces import NS_ISO2, AppProtocol
-from iso15118.session import negotiation as neg
+from iso15118.session import registry as neg  # the registry, not the negotiation (which imports the protocols)
 from iso15118.session.events import Event
 from iso15118.session.iso2.evcc import Iso2EvccConfig, Iso2EvccSession
 from iso15118.session.iso2.secc import Iso2SeccConfig, Iso2SeccSession
