@@ -279,3 +279,31 @@ def local_legacy_evcc_launcher(profile: str = "cybertruck-awd", loops: int = 5) 
                                                                                ongoing_interval=0.05), configs=configs)
 
     return launch
+
+
+async def reach_legacy_evcc(sut: Any, evidence: Evidence | None = None) -> str | None:
+    """The reach gate for a DIN / -2 only EVCC under test: it connects to a tester charger of the
+    first protocol it does not declare unsupported and completes SAP and SessionSetup."""
+    proto = L.ISO2 if sut.info.features.get("iso2") is not False else L.DIN
+    ev = evidence or Evidence()
+    ch = LegacyCharger(ev, [], proto, script=lambda c, r, n: Act(close=True) if r.name != "SessionSetupReq" else None)
+    port = await ch.start()
+    launch = asyncio.ensure_future(_launch(sut.evcc_launcher, port))
+    try:
+        async with asyncio.timeout(60 * sut.time_scale):
+            await ch.done.wait()
+    except TimeoutError:
+        pass
+    finally:
+        ch.close()
+    try:
+        await asyncio.wait_for(launch, 15)
+    except Exception:  # noqa: BLE001 - the EV's own ending is not the gate's business
+        launch.cancel()
+    if ch.connected_at is None:
+        return "the EVCC under test never connected to the tester charger"
+    if ch.offered is False:
+        return f"the EVCC under test does not offer {proto.title}"
+    if "SessionSetupReq" not in ch.names():
+        return f"the EVCC under test connected but did not complete {proto.title} SAP and SessionSetup (requests: {ch.names()[:4]})"
+    return None

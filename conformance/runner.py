@@ -233,6 +233,10 @@ async def reach_evcc(sut: SutEndpoint, evidence: Evidence | None = None) -> str 
 
     if sut.evcc_launcher is None:
         return "no EVCC launcher"
+    if sut.info.features.get("iso20") is False:  # a DIN / -2 only vehicle: the gate speaks what it declares
+        from conformance.charger_legacy import reach_legacy_evcc
+
+        return await reach_legacy_evcc(sut, evidence)
     ev = evidence or Evidence()
     secc = TesterSecc(ev, [], profile=sut.evcc_profile)
     port = await secc.start()
