@@ -88,7 +88,7 @@ REGISTERED: list[str] = []
 def both(group: str, num: int, title: str, *, purpose: str, requirement: str, steps: tuple[str, ...], tags: tuple[str, ...] = (),
          needs: tuple[str, ...] = ("DC",), protos: tuple[L.Proto, ...] = L.PROTOS, timeout: float = 60.0
          ) -> Callable[[Callable[[CaseContext, L.Proto], Awaitable[None]]], None]:
-    """Register ``fn(ctx, proto)`` as one case per protocol."""
+    """Register ``fn(ctx, proto)`` as one case per protocol (DIN cases need a DC charger: DIN is DC only)."""
 
     def deco(fn: Callable[[CaseContext, L.Proto], Awaitable[None]]) -> None:
         for p in protos:
@@ -102,7 +102,8 @@ def both(group: str, num: int, title: str, *, purpose: str, requirement: str, st
 
             case(cid, f"{p.title}: {title}", group=group, purpose=purpose.replace("{P}", p.title),
                  requirement=requirement.replace("{P}", p.title), steps=steps,
-                 tags=(*tags, p.key, "legacy"), needs=(*needs, p.key, "notls"), timeout=timeout)(make(p))
+                 tags=(*tags, p.key, "legacy"), needs=(*needs, p.key, "notls", *(("DC",) if p.din else ())),
+                 timeout=timeout)(make(p))
             REGISTERED.append(cid)
 
     return deco
