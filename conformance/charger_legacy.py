@@ -252,16 +252,11 @@ async def _launch(launcher: Callable[[str, int], Awaitable[Any]], port: int) -> 
     return await launcher("::1", port)
 
 
-def local_legacy_evcc_launcher(profile: str = "cybertruck-awd", loops: int = 5) -> Callable[[str, int], Awaitable[Any]]:
-    """Our own EVCC (the simulated truck) as a DIN / -2 EVCC under test: it offers every protocol it
-    has (-20 first, as in the field); the tester charger picks the one under test.  The DIN / -2
-    cores run ``loops`` charge-loop cycles, 50 ms apart."""
+def legacy_evcc_configs(loops: int) -> dict[Any, Any]:
+    """The DIN / -2 EVCC core configurations of our stack: ``loops`` charge-loop cycles, 50 ms apart."""
     import importlib
 
     from iso15118.facts.namespaces import AppProtocol
-    from iso15118.session.evcc import EvccConfig
-    from iso15118.session.runner import run_evcc
-    from iso15118.sim import make_ev
 
     configs: dict[Any, Any] = {}
     for proto, module, cls in ((AppProtocol.ISO2, "iso15118.session.iso2", "Iso2EvccConfig"),
@@ -273,6 +268,17 @@ def local_legacy_evcc_launcher(profile: str = "cybertruck-awd", loops: int = 5) 
         cfg_cls = getattr(mod, cls, None)
         if cfg_cls is not None:
             configs[proto] = cfg_cls(max_loops=loops, loop_interval=0.05, ongoing_interval=0.05)
+    return configs
+
+
+def local_legacy_evcc_launcher(profile: str = "cybertruck-awd", loops: int = 5) -> Callable[[str, int], Awaitable[Any]]:
+    """Our own EVCC (the simulated truck) as a DIN / -2 EVCC under test: it offers every protocol it
+    has (-20 first, as in the field); the tester charger picks the one under test."""
+    from iso15118.session.evcc import EvccConfig
+    from iso15118.session.runner import run_evcc
+    from iso15118.sim import make_ev
+
+    configs = legacy_evcc_configs(loops)
 
     async def launch(host: str, port: int) -> Any:
         return await run_evcc(make_ev(profile), host, port, config=EvccConfig(max_loops=loops, loop_interval=0.05,

@@ -331,13 +331,11 @@ def run_secc(args: argparse.Namespace) -> int:
 
         async def send_charging_command(self, ev_target_voltage: Any, ev_target_current: Any,
                                         is_precharge: bool = False, is_session_bpt: bool = False) -> None:
-            """A power stage that follows the EV's DC targets (Josev's stub keeps 1 V / 1 A), up to
-            the simulator's own 600 V: DIN / -2 pre-charge and CurrentDemand then see real values."""
-            ctx = self.evse_data_context
+            """A power stage that follows the EV's DC target voltage (Josev's stub stays at 1 V), up to
+            the simulator's own 600 V: DIN / -2 pre-charge then converges.  The current stays Josev's
+            1 A (its controller outlives the session, and its PreCharge refuses more than 2 A)."""
             if ev_target_voltage is not None:
-                ctx.present_voltage = max(0, min(float(ev_target_voltage), 600.0))
-            if ev_target_current is not None:
-                ctx.present_current = max(0, min(float(ev_target_current), 2.0 if is_precharge else 300.0))
+                self.evse_data_context.present_voltage = max(0, min(float(ev_target_voltage), 600.0))
 
         async def get_service_parameter_list(self, service_id: int) -> Any:
             offer = await super().get_service_parameter_list(service_id)
