@@ -43,6 +43,8 @@ JOSEV_CASES = (
     "TC_SECC_V2GTP_004",
     "TC_SECC_AC_BPT_ChargeLoop_001",
     "TC_SECC_WC_Derate_001",
+    "TC_SECC_ISO2_SAP_001",  # the DIN / -2 SAP negotiation of an implementation nobody here wrote
+    "TC_SECC_DIN_SAP_002",
 )
 
 JOSEV_EVCC_CASES = ("TC_EVCC_SAP_001", "TC_EVCC_SessionSetup_001", "TC_EVCC_Notification_002", "TC_EVCC_ChargeLoop_001",
@@ -100,16 +102,19 @@ async def _own(res: Campaigns) -> None:
         long_cases = [c for c in secc_cases if "long" in c.tags]
         short_cases = [c for c in secc_cases if "long" not in c.tags]
         long_task = asyncio.ensure_future(run_campaign(suts[:2], long_cases, probe=False))
+        # the DIN / -2 cases: all on the DC charger, only the AC ones (-2 AC) again on the wall connector
+        wc_cases = [c for c in short_cases if "legacy" not in c.tags or "AC" in c.needs]
         camps = await asyncio.gather(
-            run_campaign(suts[:2], short_cases, probe=False),
+            run_campaign([suts[0]], wc_cases, probe=False),
             run_campaign([suts[2]], tls_cases, probe=False),
             run_campaign([evcc], [c for c in select(role="EVCC") if "legacy" not in c.tags], probe=False),
             run_campaign([legacy_evcc], [c for c in select(role="EVCC") if "legacy" in c.tags and not unserved(c)], probe=False),
+            run_campaign([suts[1]], short_cases, probe=False),
         )
         res.short_done.set()  # fault seeding starts now, overlapping the long (idle) cases
         own = camps[0]
-        own.results += camps[1].results + (await long_task).results
-        own.suts += camps[1].suts
+        own.results += camps[4].results + camps[1].results + (await long_task).results
+        own.suts += camps[4].suts + camps[1].suts
         res.own, res.own_evcc, res.own_legacy_evcc = own, camps[2], camps[3]
     finally:
         for loc in (wc, dc, wct):
