@@ -14,14 +14,16 @@ import asyncio
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from conformance import legacy as L
-from conformance.catalogue import CaseContext, Inconclusive
 from conformance.evidence import Check, Evidence
 from iso15118 import messages as m
 from iso15118.transport.tcp import ConnectionClosed, V2GTPConnection, start_server
 from iso15118.transport.v2gtp import V2GTPError, encode_frame
+
+if TYPE_CHECKING:
+    from conformance.catalogue import CaseContext
 
 
 @dataclass
@@ -215,7 +217,7 @@ async def run_ev(ctx: CaseContext, proto: L.Proto, script: Script | None = None,
     """Start a tester charger, launch the EVCC under test against it, wait until the session is
     over (the EV closed, or the charger gave up).  Not applicable when the EV does not offer ``proto``."""
     if ctx.sut.evcc_launcher is None:
-        raise Inconclusive("no EVCC under test (--evcc)")
+        ctx.inconclusive("no EVCC under test (--evcc)")
     ctx.feature(proto.key)
     ch = LegacyCharger(ctx.evidence, ctx.checks, proto, ac=ac, script=script, sap_answer=sap_answer,
                        evse=evse or L.EvseState(ac=ac))
@@ -252,25 +254,6 @@ async def _launch(launcher: Callable[[str, int], Awaitable[Any]], port: int) -> 
     return await launcher("::1", port)
 
 
-def legacy_evcc_configs(loops: int) -> dict[Any, Any]:
-    """The DIN / -2 EVCC core configurations of our stack: ``loops`` charge-loop cycles, 50 ms apart."""
-    import importlib
-
-    from iso15118.facts.namespaces import AppProtocol
-
-    configs: dict[Any, Any] = {}
-    for proto, module, cls in ((AppProtocol.ISO2, "iso15118.session.iso2", "Iso2EvccConfig"),
-                               (AppProtocol.DIN, "iso15118.session.din", "DinEvccConfig")):
-        try:
-            mod = importlib.import_module(module)
-        except ImportError:
-            continue
-        cfg_cls = getattr(mod, cls, None)
-        if cfg_cls is not None:
-            configs[proto] = cfg_cls(max_loops=loops, loop_interval=0.05, ongoing_interval=0.05)
-    return configs
-
-
 def local_legacy_evcc_launcher(profile: str = "cybertruck-awd", loops: int = 5) -> Callable[[str, int], Awaitable[Any]]:
     """Our own EVCC (the simulated truck) as a DIN / -2 EVCC under test: it offers every protocol it
     has (-20 first, as in the field); the tester charger picks the one under test."""
@@ -278,7 +261,7 @@ def local_legacy_evcc_launcher(profile: str = "cybertruck-awd", loops: int = 5) 
     from iso15118.session.runner import run_evcc
     from iso15118.sim import make_ev
 
-    configs = legacy_evcc_configs(loops)
+    configs = L.legacy_evcc_configs(loops)
 
     async def launch(host: str, port: int) -> Any:
         return await run_evcc(make_ev(profile), host, port, config=EvccConfig(max_loops=loops, loop_interval=0.05,

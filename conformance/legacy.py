@@ -553,3 +553,16 @@ def default_response(proto: Proto, evse: EvseState, req: Msg, code: str | None =
         evse.present_current = Decimal(0)
         return res_welding(proto, evse, code)
     return None
+
+
+def legacy_evcc_configs(loops: int) -> dict[Any, Any]:
+    """The DIN / -2 EVCC core configurations of our stack: ``loops`` charge-loop cycles, 50 ms apart."""
+    from iso15118.facts.namespaces import AppProtocol
+    from iso15118.session.din import DinEvccConfig
+    from iso15118.session.iso2 import Iso2EvccConfig
+
+    configs: dict[Any, Any] = {
+        AppProtocol.ISO2: Iso2EvccConfig(max_loops=loops, loop_interval=0.05, ongoing_interval=0.05),
+        AppProtocol.DIN: DinEvccConfig(max_loops=loops, loop_interval=0.05, ongoing_interval=0.05),
+    }
+    return configs

@@ -196,7 +196,7 @@ class TesterSecc:
 def local_evcc_launcher(profile: str = "cybertruck-awd", service: str = "AC_BPT", loops: int = 8,
                         control_mode: str = "dynamic") -> EvccLauncher:
     """Our own EVCC (simulated vehicle) as the EVCC under test."""
-    from conformance.charger_legacy import legacy_evcc_configs
+    from conformance.legacy import legacy_evcc_configs
     from iso15118.session.evcc import EvccConfig
     from iso15118.session.runner import run_evcc
     from iso15118.session.services import ControlMode, EnergyService
