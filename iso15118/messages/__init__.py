@@ -235,9 +235,13 @@ def schema_key_of(msg: MessageBase | type[MessageBase]) -> str:
 
 def _scope_of(key: str) -> Any:
     """The :class:`~iso15118.messages._scope.Scope` of ``iso2`` / ``din`` (imports the package)."""
-    import importlib
+    if key == "iso2":
+        from iso15118.messages import iso2
 
-    return importlib.import_module(f"iso15118.messages.{key}").SCOPE
+        return iso2.SCOPE
+    from iso15118.messages import din
+
+    return din.SCOPE
 
 
 def message_class(name: str, schema_key: str) -> type[MessageBase]:
