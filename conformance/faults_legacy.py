@@ -306,8 +306,9 @@ NEGATIVE = _g("SessionSetup_00[34]", "PaymentSelection_00[12]", "Authorization_0
               "CableCheck_002", "PreCharge_002", "PowerDelivery_00[23]", "CurrentDemand_003", "ChargingStatus_002")
 LEGACY_DEFECTS: dict[str, LegacyDefect] = {d.name: d for d in (
     LegacyDefect("legacy-always-ok", "answers OK where a DIN / -2 FAILED code is due", NEGATIVE, down=always_ok),
-    LegacyDefect("legacy-silent-refusal", "drops every FAILED answer and keeps the connection open", NEGATIVE + _g("Sequence_001"),
-                 down=silent_refusal, never_close=True),
+    LegacyDefect("legacy-silent-refusal", "drops every FAILED answer and keeps the connection open",
+                 _g("SessionSetup_003", "PaymentSelection_001", "Sequence_001", "ChargingStatus_002"), down=silent_refusal,
+                 never_close=True),
     LegacyDefect("legacy-sap-first-entry", "takes the first SupportedAppProtocol entry, ignoring Priority", _g("SAP_00[23]"),
                  sap="first-entry"),
     LegacyDefect("legacy-sap-hardcoded-schema-id", "answers SchemaID 1 whatever the EV offered", _g("SAP_00[1235]"), sap="hardcoded"),
@@ -674,6 +675,6 @@ async def legacy_ev_row(name: str, ids: list[str]) -> tuple[dict[str, str], dict
     if not ids:
         return {}, {}, 0
     sut = SutEndpoint.evcc(defective_legacy_evcc_launcher(name), f"defect-evcc:{name}")
-    sut.jobs = 10
+    sut.jobs = 20  # mostly waiting for closes that do not come
     camp = await run_campaign([sut], select(ids), probe=False)
     return ({r.case_id: r.verdict.value for r in camp.results}, {r.case_id: r.reason for r in camp.results}, camp.exit_status())

@@ -233,7 +233,7 @@ def _worker(batch: list[tuple[str, str]], concurrency: int) -> list[Row]:
     return asyncio.run(main())
 
 
-COST = {"legacy-ev-hangs": 45, "legacy-short-sequence-timeout": 25, "legacy-silent-refusal": 30, "legacy-always-ok": 20, "legacy-precharge-stuck": 20,
+COST = {"legacy-ev-hangs": 30, "legacy-short-sequence-timeout": 25, "legacy-always-ok": 20, "legacy-precharge-stuck": 20,
         "no-sequence-timeout": 90, "no-idle-timeout": 30, "no-timeouts": 60, "slow-start": 40, "never-closes": 40,
         "stale-answers": 30, "late-session-setup": 40, "power-on-after-abort": 25, "silent-after-accept": 5}
 
