@@ -1,7 +1,7 @@
-"""The response codes: -20's ``responseCodeType`` (V2G_CI_CommonTypes.xsd), -2's
-(V2G_CI_MsgDataTypes.xsd, ``ResponseCodeISO2``) and DIN SPEC 70121's (DIN/-2 digest §2.4) as the
-generated enums, and how a code ends or continues a session (digest §5.1; DIN/-2 digest §5.4:
-every FAILED* code ends a -2 or DIN session)."""
+"""The response codes: -20's ``responseCodeType`` (V2G_CI_CommonTypes.xsd), -2's and DIN SPEC
+70121's (their V2G_CI_MsgDataTypes.xsd; DIN/-2 digest §2.4, §3.14) as the generated enums, and how
+a code ends or continues a session (digest §5.1; DIN/-2 digest §5.4: every FAILED* code ends a -2
+or DIN session too)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from iso15118.messages import ResponseCode
 from iso15118.messages.din import ResponseCode as DinResponseCode
 from iso15118.messages.iso2 import ResponseCode as ResponseCodeISO2
 
-__all__ = ["DIN_RESPONSE_CODES", "RESPONSE_CODES", "RESPONSE_CODES_ISO2", "DinResponseCode", "ResponseCode", "ResponseCodeISO2",
-           "is_failure_code"]
+__all__ = ["DIN_RESPONSE_CODES", "RESPONSE_CODES", "RESPONSE_CODES_ISO2", "DinResponseCode", "ResponseCode",
+           "ResponseCodeISO2", "is_failure_code"]
 
 RESPONSE_CODES: tuple[str, ...] = tuple(c.value for c in ResponseCode)
 """Every value of ``responseCodeType``, in XSD order."""

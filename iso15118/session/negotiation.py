@@ -42,7 +42,6 @@ from iso15118.exi.errors import ExiError
 from iso15118.facts.namespaces import AppProtocol
 from iso15118.facts.payload import PayloadType
 from iso15118.facts.timing import TIMERS, Timers, message_timing
-from iso15118.session import protocols as _protocols  # noqa: F401  (registers DIN, -2)
 from iso15118.session.events import (
     Event,
     LocalFault,
@@ -89,7 +88,6 @@ __all__ = [
 APC = m.AppProtocolResponseCode
 
 
-
 def choose(entries: Sequence[m.AppProtocol], offers: Sequence[Offer]) -> Agreement | None:
     """The SECC's choice: the EV's entries by Priority (stable), the first whose namespace and
     major version are served; None when nothing matches."""
@@ -105,7 +103,6 @@ def choose(entries: Sequence[m.AppProtocol], offers: Sequence[Offer]) -> Agreeme
         )
         return Agreement(offer, entry.schema_id, code, entry.version_number_minor)
     return None
-
 
 
 # ---------------------------------------------------------------------------------- shared plumbing
@@ -431,3 +428,8 @@ class EvccNegotiator(_Negotiator):
         if self._stop_requested is not None:
             self.request_stop(self._stop_requested)
         return events + first
+
+
+# Last: the protocol packages register themselves on import (DIN, -2).  A package that still
+# imports this module instead of ``registry`` finds every name above already defined.
+from iso15118.session import protocols as _protocols  # noqa: E402, F401

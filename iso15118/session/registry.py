@@ -44,8 +44,6 @@ ALL_PROTOCOLS: tuple[AppProtocol, ...] = (AppProtocol.ISO20, AppProtocol.ISO2, A
 """Every protocol, in the EVCC's default preference order (-20 first)."""
 
 
-
-
 @dataclass(frozen=True)
 class Offer:
     """One SupportedAppProtocol entry a side can serve (SECC) or offers (EVCC)."""
@@ -139,6 +137,7 @@ class ProtocolSupport:
 
 
 _REGISTRY: dict[AppProtocol, ProtocolSupport] = {}
+
 
 def register(entry: ProtocolSupport) -> None:
     """Add (or replace) the support of one protocol."""

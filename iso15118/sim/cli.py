@@ -80,6 +80,10 @@ def _protocols(args: argparse.Namespace) -> Any:
     from iso15118.session.negotiation import parse_protocols
 
     if not args.protocol:
+        if _iso2_tls(args):  # a -2 lab PKI over TLS: TLS 1.2, where -20 (TLS 1.3 only) cannot run
+            from iso15118.facts.namespaces import AppProtocol
+
+            return (AppProtocol.ISO2,)
         return None
     try:
         return parse_protocols(args.protocol)
@@ -92,12 +96,48 @@ def _protocol_configs(args: argparse.Namespace, role: str) -> dict[Any, Any]:
     from iso15118.facts.namespaces import AppProtocol
 
     _check_protocols(args)
+    configs: dict[Any, Any] = {}
+    configs.update(_iso2_config(args, role))
     if role != "evcc":
-        return {}
+        return configs
     from iso15118.session.din import DinEvccConfig
 
-    return {AppProtocol.DIN: DinEvccConfig(max_loops=args.loops, timeout_scale=args.timeout_scale,
-                                           pre_charge_give_up=args.pre_charge_give_up)}
+    configs[AppProtocol.DIN] = DinEvccConfig(max_loops=args.loops, timeout_scale=args.timeout_scale,
+                                             pre_charge_give_up=args.pre_charge_give_up)
+    return configs
+
+
+def _iso2_tls(args: argparse.Namespace) -> bool:
+    """TLS with a -2 lab PKI (``pki create --profile iso2``): the -2 TLS 1.2 profile."""
+    from iso15118.session.tlsconf import is_iso2_pki
+
+    pki = getattr(args, "pki", None)
+    return bool(getattr(args, "tls", False) and not getattr(args, "josev_pki", False) and pki and is_iso2_pki(pki))
+
+
+def _iso2_config(args: argparse.Namespace, role: str) -> dict[Any, Any]:
+    """-2: the EV's family, loops and relaxed timeouts from the -20 options; for the SECC one
+    configuration (one store of paused -2 sessions) shared by all its connections, with Plug & Charge
+    (``--pnc``) when its PKI is a -2 one."""
+    from iso15118.facts.namespaces import AppProtocol
+    from iso15118.session.iso2 import Iso2EvccConfig, Iso2SeccConfig
+    from iso15118.session.services import EnergyService
+
+    if role == "secc":
+        if getattr(args, "pnc", False) and _iso2_tls(args):
+            from iso15118.security.pki import load_pki
+            from iso15118.session.iso2.secc import Iso2SeccPnC
+
+            return {AppProtocol.ISO2: Iso2SeccConfig(pnc=Iso2SeccPnC(mo_roots=(load_pki(args.pki).cert("moRootCA"),)))}
+        return {AppProtocol.ISO2: Iso2SeccConfig()}
+    service = getattr(args, "service", None)
+    return {AppProtocol.ISO2: Iso2EvccConfig(
+        family=EnergyService[service].family if service else None,
+        service=EnergyService[service] if service else None,
+        max_loops=getattr(args, "loops", None),
+        timeout_scale=getattr(args, "timeout_scale", 1.0) or 1.0,
+        pre_charge_give_up=getattr(args, "pre_charge_give_up", None),
+    )}
 
 
 def _check_protocols(args: argparse.Namespace) -> None:

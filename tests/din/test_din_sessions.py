@@ -312,6 +312,16 @@ def test_evse_stop_request_ends_the_session_cleanly() -> None:
     assert dedup(tr.sent("evcc"))[-3:] == ["PowerDeliveryReq", "WeldingDetectionReq", "SessionStopReq"]
 
 
+def test_evse_stop_before_power_ends_with_session_stop() -> None:
+    # the charger shuts down during the cable check: no power, a clean SessionStop on both sides
+    _, evse, evcc, secc = din_pair(loops=5, evse=make_evse("dc-bidi", cable_check_duration=5.0))
+    tr = run(evcc, secc, hooks=[(2.0, lambda t: secc.notify("Terminate"))])
+    assert evcc.ok and secc.ok, (evcc.end_reason, secc.end_reason)
+    sent = dedup(tr.sent("evcc"))
+    assert sent[-2:] == ["CableCheckReq", "SessionStopReq"] and "PowerDeliveryReq" not in sent
+    assert evse.meter.charged_wh == 0
+
+
 def test_secc_sequence_timeout() -> None:
     ev = Ev()
     ev.send(din.SessionSetupReq(evcc_id=bytes(6)))
@@ -376,11 +386,13 @@ def test_truck_falls_back_to_din_but_v2h_stays_20() -> None:
 
 
 def test_din_over_loopback_tcp() -> None:
+    # both ends share one event loop on a busy CI machine: DIN's 0.25 s CurrentDemand timeout is
+    # relaxed 4x here (the fake-clock tests hold the standard values)
     async def scenario() -> tuple[Any, Any]:
         server = await start_secc(lambda: make_evse("dc-bidi"), "::1", 0, None, linger=0.5, protocols=(AppProtocol.DIN,))
         try:
             r = await run_evcc(make_ev("cybertruck-awd"), "::1", server.port, None,
-                               configs={AppProtocol.DIN: DinEvccConfig(max_loops=3)})
+                               configs={AppProtocol.DIN: DinEvccConfig(max_loops=3, timeout_scale=4.0)})
             s = (await server.wait_sessions(1, 20))[0]
         finally:
             await server.aclose()

@@ -30,7 +30,7 @@ from iso15118.messages import MessageValidationError, din
 from iso15118.session.controller import EVAction, EVController, EVSELoopResult, LoopContext, ScheduleOffer
 from iso15118.session.din import rules
 from iso15118.session.din.rules import State
-from iso15118.session.din.values import evcc_id_bytes, pv, to_decimal
+from iso15118.session.din.values import decode_din, evcc_id_bytes, pv, to_decimal
 from iso15118.session.events import (
     Event,
     LocalFault,
@@ -97,6 +97,10 @@ class PeerError(Exception):
         self.code, self.detail = code, detail
 
 
+_EVSE_STOPPING = (din.DCEVSEStatusCode.EVSE_SHUTDOWN, din.DCEVSEStatusCode.EVSE_EMERGENCY_SHUTDOWN,
+                  din.DCEVSEStatusCode.EVSE_MALFUNCTION, din.DCEVSEStatusCode.EVSE_UTILITY_INTERRUPT_EVENT)
+"""DC_EVSEStatusCode values that end a session whenever they come."""
+
 _BEFORE_POWER = (State.SESSION_SETUP, State.SERVICE_DISCOVERY, State.PAYMENT_SELECTED, State.AUTHORIZATION_ONGOING,
                  State.AUTHORIZED, State.CHARGE_PARAMETERS_ONGOING, State.CHARGE_PARAMETERS, State.CABLE_CHECK_ONGOING,
                  State.CABLE_CHECKED)
@@ -121,6 +125,8 @@ class DinEvccSession:
         self.loops = 0
         self.rx = 0
         self.tx = 0
+        self.padded_frames = 0
+        """Frames that carried zero bytes after the end of their EXI document (real vehicles do)."""
         self.ended = False
         self.ok = False
         self.end_reason = ""
@@ -204,9 +210,12 @@ class DinEvccSession:
         if payload_type != PayloadType.EXI_ENCODED:
             return self._error(now, "UnexpectedResponse", f"payload type 0x{payload_type:04x} in a DIN session")
         try:
-            doc = din.decode(payload)
+            doc, padding = decode_din(payload)
         except (ExiError, ValueError, KeyError) as exc:
             return self._error(now, "DecodeError", str(exc))
+        if padding:
+            self.padded_frames += 1
+            log.info("DIN frame with %d zero byte(s) after the end of its EXI document: ignored", padding)
         res: Any = doc.body.body_element  # which response, the pending request decides below
         if res is None:
             return self._error(now, "DecodeError", "V2G_Message without a body element")
@@ -285,7 +294,7 @@ class DinEvccSession:
 
     def _next(self, now: float, timer: bool = False) -> list[Event]:
         s, S = self.state, State
-        if self._stop_requested and s in _BEFORE_POWER:
+        if (self._stop_requested or self.evse_stop) and s in _BEFORE_POWER:
             return self._send(now, din.SessionStopReq())
         if s is S.SESSION_SETUP:
             return self._send(now, din.ServiceDiscoveryReq(service_category=din.ServiceCategory.EV_CHARGING))
@@ -308,7 +317,7 @@ class DinEvccSession:
             return self._send(now, din.CableCheckReq(dc_ev_status=self._ev_status(now)))
         if s in (S.CABLE_CHECKED, S.PRE_CHARGE):
             if self.evse_stop:  # the charger is shutting down before power: leave without it
-                return self._send(now, self._power_delivery(now, ready=False) if s is S.PRE_CHARGE else din.SessionStopReq())
+                return self._send(now, self._power_delivery(now, ready=False))
             if self._pre_charged:
                 return self._send(now, self._power_delivery(now, ready=True))
             if s is S.PRE_CHARGE and not timer:
@@ -393,8 +402,13 @@ class DinEvccSession:
     # ------------------------------------------------------------------ response handlers
 
     def _evse_status(self, status: din.DCEVSEStatus, now: float) -> list[Event]:
-        stop = (status.evse_status_code is not din.DCEVSEStatusCode.EVSE_READY
-                or status.evse_notification is din.EVSENotification.STOP_CHARGING)
+        """Does the charger want the session to end?  StopCharging, or a shutdown / fault status
+        code, at any time; in the charge loop any status but EVSE_Ready (Josev's EV rule; before
+        power, NotReady and IsolationMonitoringActive are ordinary)."""
+        code = status.evse_status_code
+        in_loop = self.state in (State.POWER_ON, State.CHARGING)
+        stop = (status.evse_notification is din.EVSENotification.STOP_CHARGING or code in _EVSE_STOPPING
+                or (in_loop and code is not din.DCEVSEStatusCode.EVSE_READY))
         if stop and not self.evse_stop:
             self.evse_stop = True
             return [NotificationReceived(status.evse_notification.value if status.evse_notification is not
@@ -424,6 +438,7 @@ class DinEvccSession:
             param = res.evse_charge_parameter
             if not isinstance(param, din.DCEVSEChargeParameter):
                 raise PeerError("UnexpectedResponse", f"{type(param).__name__} in a DC session")
+            events = self._evse_status(param.dc_evse_status, now)
             if res.evse_processing is din.EVSEProcessing.FINISHED:
                 self.evse_max_current = to_decimal(param.evse_maximum_current_limit)
                 self.evse_max_power = (to_decimal(param.evse_maximum_power_limit) if param.evse_maximum_power_limit
@@ -431,13 +446,16 @@ class DinEvccSession:
                 tuples = res.sa_schedules.sa_schedule_tuple if isinstance(res.sa_schedules, din.SAScheduleList) else []
                 tuple_id = tuples[0].sa_schedule_tuple_id if tuples else 1
                 self.schedule = ScheduleOffer(tuple_id, self.evse_max_power, D0)
+            return events
         elif isinstance(res, din.CableCheckRes):
-            if res.evse_processing is din.EVSEProcessing.FINISHED:
+            events = self._evse_status(res.dc_evse_status, now)
+            if res.evse_processing is din.EVSEProcessing.FINISHED and not self.evse_stop:
                 st = res.dc_evse_status
                 if st.evse_status_code is not din.DCEVSEStatusCode.EVSE_READY or st.evse_isolation_status not in (
                         din.IsolationLevel.VALID, din.IsolationLevel.WARNING):
                     iso = st.evse_isolation_status.value if st.evse_isolation_status else "none"
                     raise PeerError("CableCheckFailed", f"{st.evse_status_code.value}, isolation {iso}")
+            return events
         elif isinstance(res, din.PreChargeRes):
             self.evse_voltage = to_decimal(res.evse_present_voltage)
             target = self.controller.present_voltage(now)

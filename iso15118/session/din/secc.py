@@ -34,7 +34,7 @@ from iso15118.session.controller import (
 )
 from iso15118.session.din import rules
 from iso15118.session.din.rules import State
-from iso15118.session.din.values import evse_id_bytes, pv, to_decimal
+from iso15118.session.din.values import decode_din, evse_id_bytes, pv, to_decimal
 from iso15118.session.events import Event, MessageReceived, PowerChanged, ProtocolError, SendMessage, SessionEnded, StateChanged
 from iso15118.session.services import ControlMode, EnergyService
 
@@ -60,6 +60,11 @@ class DinSeccConfig:
     isolation: din.IsolationLevel = din.IsolationLevel.VALID
     """What a finished cable check reports (Warning passes too: both public SECCs treat it so)."""
     schedule_duration: int = 86400
+
+
+_MAY_STOP = (State.AUTHORIZED, State.CHARGE_PARAMETERS_ONGOING, State.CHARGE_PARAMETERS, State.CABLE_CHECK_ONGOING,
+             State.CABLE_CHECKED, State.PRE_CHARGE, State.POWER_ON, State.CHARGING)
+"""States whose next response carries a DC_EVSEStatus that can ask the EV to stop."""
 
 
 class DinSeccSession:
@@ -92,6 +97,8 @@ class DinSeccSession:
         self.end_reason = ""
         self.rx = 0
         self.tx = 0
+        self.padded_frames = 0
+        """Frames that carried zero bytes after the end of their EXI document (real vehicles do)."""
         self.loops = 0
         self._events: list[Event] = []
         self._deadline: float | None = now + self.config.timers.secc_sequence
@@ -141,9 +148,12 @@ class DinSeccSession:
         if payload_type != PayloadType.EXI_ENCODED:
             return self._abort(now, "WrongPayloadType", f"payload type 0x{payload_type:04x} in a DIN session")
         try:
-            doc = din.decode(payload)
+            doc, padding = decode_din(payload)
         except (ExiError, ValueError, KeyError) as exc:  # undecodable: nothing to answer
             return self._abort(now, "DecodeError", str(exc))
+        if padding:
+            self.padded_frames += 1
+            log.info("DIN frame with %d zero byte(s) after the end of its EXI document: ignored", padding)
         req = doc.body.body_element
         if req is None:
             return self._abort(now, "DecodeError", "V2G_Message without a body element")
@@ -236,8 +246,7 @@ class DinSeccSession:
             note = self.controller.pending_notification(now)
             if note is not None and note.kind in ("Terminate", "Pause"):
                 self._stop_asked = True
-        stop = self._stop_asked and self.state in (State.POWER_ON, State.CHARGING, State.PRE_CHARGE,
-                                                   State.CABLE_CHECKED, State.CABLE_CHECK_ONGOING)
+        stop = self._stop_asked and self.state in _MAY_STOP
         return din.DCEVSEStatus(
             evse_isolation_status=isolation,
             evse_status_code=din.DCEVSEStatusCode.EVSE_SHUTDOWN if stop else (code or din.DCEVSEStatusCode.EVSE_READY),
@@ -423,7 +432,7 @@ def minimal_response(request: str, code: din.ResponseCode) -> Any:
     or None for the XSD's PaymentDetails / Certificate* / ChargingStatus requests (their responses
     need content a DIN EIM SECC does not have: the connection is closed without an answer)."""
     z = pv(0, U.V)
-    ongoing_free = din.EVSEProcessing.FINISHED
+    finished = din.EVSEProcessing.FINISHED
     builders: dict[str, Callable[[], Any]] = {
         "SessionSetupReq": lambda: din.SessionSetupRes(response_code=code, evse_id=b"\x00"),
         "ServiceDiscoveryReq": lambda: din.ServiceDiscoveryRes(
@@ -434,10 +443,10 @@ def minimal_response(request: str, code: din.ResponseCode) -> Any:
                 free_service=False, energy_transfer_type=din.EVSESupportedEnergyTransfer.DC_EXTENDED),
         ),
         "ServicePaymentSelectionReq": lambda: din.ServicePaymentSelectionRes(response_code=code),
-        "ContractAuthenticationReq": lambda: din.ContractAuthenticationRes(response_code=code, evse_processing=ongoing_free),
+        "ContractAuthenticationReq": lambda: din.ContractAuthenticationRes(response_code=code, evse_processing=finished),
         "ChargeParameterDiscoveryReq": lambda: din.ChargeParameterDiscoveryRes(
             response_code=code,
-            evse_processing=ongoing_free,
+            evse_processing=finished,
             sa_schedules=din.SAScheduleList(sa_schedule_tuple=[din.SAScheduleTuple(
                 sa_schedule_tuple_id=1, p_max_schedule=din.PMaxSchedule(p_max_schedule_id=1, p_max_schedule_entry=[
                     din.PMaxScheduleEntry(time_interval=din.RelativeTimeInterval(start=0), p_max=0)]))]),
@@ -446,7 +455,7 @@ def minimal_response(request: str, code: din.ResponseCode) -> Any:
                 evse_minimum_current_limit=pv(0, U.A), evse_minimum_voltage_limit=z, evse_peak_current_ripple=pv(0, U.A)),
         ),
         "CableCheckReq": lambda: din.CableCheckRes(response_code=code, dc_evse_status=_zero_status(),
-                                                   evse_processing=ongoing_free),
+                                                   evse_processing=finished),
         "PreChargeReq": lambda: din.PreChargeRes(response_code=code, dc_evse_status=_zero_status(), evse_present_voltage=z),
         "PowerDeliveryReq": lambda: din.PowerDeliveryRes(response_code=code, evse_status=_zero_status()),
         "CurrentDemandReq": lambda: din.CurrentDemandRes(

@@ -28,11 +28,15 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding
+
 from iso15118.exi.errors import ExiError
 from iso15118.facts.namespaces import Family
 from iso15118.facts.payload import PayloadType
-from iso15118.messages import MessageValidationError
+from iso15118.messages import MessageValidationError, Signature
 from iso15118.messages import iso2 as m2
+from iso15118.security import pnc2
 from iso15118.session.controller import EVAction, EVController, EVSELoopResult, LoopContext, ScheduleOffer
 from iso15118.session.events import (
     Event,
@@ -48,6 +52,7 @@ from iso15118.session.events import (
 from iso15118.session.iso2 import parts as p
 from iso15118.session.iso2 import rules
 from iso15118.session.iso2.rules import State
+from iso15118.session.pnc import ContractCredentials
 from iso15118.session.services import ControlMode, EnergyService
 
 log = logging.getLogger(__name__)
@@ -62,9 +67,14 @@ class Iso2EvccConfig:
 
     family: Family | None = None
     """AC or DC (None: the controller's first AC/DC service the SECC offers)."""
+    service: EnergyService | None = None
+    """The service the user asked for (the CLI's ``--service``): a BPT one means -2 is not offered at
+    all (-2 has no bidirectional power: V2H stays -20 only); a plain one fixes the family."""
     energy_modes: tuple[m2.EnergyTransferMode, ...] = (
         ETM.AC_SINGLE_PHASE_CORE, ETM.AC_THREE_PHASE_CORE, ETM.DC_EXTENDED, ETM.DC_CORE)
     """Modes the EV can use, most preferred first (the truck: 240 V single phase, CCS1 DC_extended)."""
+    service_detail: bool = False
+    """Ask ServiceDetail for the charge service before PaymentServiceSelection (optional in -2)."""
     max_loops: int | None = None
     loop_interval: float = 0.25
     ongoing_interval: float = 0.1
@@ -83,6 +93,10 @@ class Iso2EvccConfig:
     timers: rules.Timers = rules.TIMERS
     timeout_scale: float = 1.0
     """Multiply every message timeout and loop timer (interop tests against a slow peer)."""
+    contract: ContractCredentials | None = None
+    """A -2 contract (P-256 chain leaf first, its key): Plug & Charge when the SECC offers
+    ``Contract`` over TLS; None (or plain TCP): EIM.  Default: the controller's ``contract``
+    when it is a P-256 one."""
 
 
 class EvccFault(Exception):
@@ -115,7 +129,11 @@ class Iso2EvccSession:
         self.resumed = False
         self.authorization: str | None = None
         self.authorized_at: float | None = None
-        self.contract = None
+        self.contract = self.config.contract if self.config.contract is not None else _p256_contract(controller)
+        self.payment = m2.PaymentOption.EXTERNAL_PAYMENT
+        self._gen_challenge: bytes | None = None
+        self._receipt: m2.MeterInfo | None = None
+        self.metering_receipts = 0
         self.schedule: ScheduleOffer | None = None
         self.tuple_id: int | None = None
         self.pmax = D0
@@ -241,7 +259,7 @@ class Iso2EvccSession:
             return events + self._end(now, "SessionStop " + ("Pause" if new is S.PAUSED else "Terminate"), True)
         return events + self._next(now)
 
-    def _send(self, now: float, req: Any) -> list[Event]:
+    def _send(self, now: float, req: Any, signature: Signature | None = None) -> list[Event]:
         name = p.element_name(req)
         spec = rules.spec_for_request(name)
         assert spec is not None, name
@@ -257,7 +275,9 @@ class Iso2EvccSession:
         self._pending = (spec, req, now)
         self._pending_deadline = now + spec.evcc_timeout * self.config.timeout_scale
         self.tx += 1
-        return [SendMessage(int(PayloadType.EXI_ENCODED), p.encode_message(self.session_id, req), req)]
+        payload = (p.encode_message(self.session_id, req) if signature is None
+                   else m2.encode(m2.message(self.session_id, req, signature=signature)))
+        return [SendMessage(int(PayloadType.EXI_ENCODED), payload, req)]
 
     def _error(self, now: float, code: str, detail: str) -> list[Event]:
         return [ProtocolError(code, detail), *self._end(now, f"{code}: {detail}", False)]
@@ -298,11 +318,22 @@ class Iso2EvccSession:
         if s in (S.SERVICE_DISCOVERY, S.SERVICE_DETAIL):
             if self.energy_mode is None:
                 return self._session_stop(now, m2.ChargingSession.TERMINATE)
+            if s is S.SERVICE_DISCOVERY and self.config.service_detail:
+                return self._send(now, m2.ServiceDetailReq(service_id=1))
             return self._send(now, m2.PaymentServiceSelectionReq(
-                selected_payment_option=m2.PaymentOption.EXTERNAL_PAYMENT,
+                selected_payment_option=self.payment,
                 selected_service_list=m2.SelectedServiceList(selected_service=[m2.SelectedService(service_id=1)])))
         if s is S.PAYMENT_SELECTED:
+            if self.payment is m2.PaymentOption.CONTRACT:
+                return self._send(now, self._payment_details())
             return self._send(now, m2.AuthorizationReq())
+        if s is S.PAYMENT_DETAILS:  # PnC: the first AuthorizationReq signed, with the SECC's challenge
+            assert self.contract is not None and self._gen_challenge is not None
+            req = m2.AuthorizationReq(id="ID1", gen_challenge=self._gen_challenge)
+            key = self.contract.key
+            if not isinstance(key, ec.EllipticCurvePrivateKey):
+                raise EvccFault("the contract key is not an ECDSA key")
+            return self._send(now, req, signature=pnc2.sign_elements([req], key))
         if s is S.AUTHORIZATION_ONGOING:
             return self._send(now, m2.AuthorizationReq()) if timer else self._later(now, self.config.ongoing_interval)
         if s in (S.AUTHORIZED, S.RENEGOTIATING):
@@ -348,6 +379,12 @@ class Iso2EvccSession:
         return self._send(now, m2.WeldingDetectionReq(dc_ev_status=self._dc_status(now)))
 
     def _in_loop(self, now: float, timer: bool) -> list[Event]:
+        if self._receipt is not None:  # the SECC asked for a signed MeteringReceipt: before anything else
+            meter, self._receipt = self._receipt, None
+            assert self.contract is not None and isinstance(self.contract.key, ec.EllipticCurvePrivateKey)
+            receipt = m2.MeteringReceiptReq(id="ID2", session_id=self.session_id, sa_schedule_tuple_id=self.tuple_id,
+                                            meter_info=meter)
+            return self._send(now, receipt, signature=pnc2.sign_elements([receipt], self.contract.key))
         note, self._notification = self._notification, None
         if note is m2.EVSENotification.STOP_CHARGING or self._stop_requested is not None:
             self._stop_kind = self._stop_requested or m2.ChargingSession.TERMINATE
@@ -367,6 +404,15 @@ class Iso2EvccSession:
         if self.family is Family.AC:
             return self._send(now, m2.ChargingStatusReq())
         return self._send(now, self._current_demand(now))
+
+    def _payment_details(self) -> m2.PaymentDetailsReq:
+        assert self.contract is not None
+        leaf, *subs = (c.public_bytes(Encoding.DER) for c in self.contract.chain)
+        return m2.PaymentDetailsReq(
+            e_ma_id=self.contract.emaid,
+            contract_signature_cert_chain=m2.CertificateChain(
+                certificate=leaf, sub_certificates=m2.SubCertificates(certificate=subs) if subs else None),
+        )
 
     def _session_stop(self, now: float, kind: m2.ChargingSession) -> list[Event]:
         return self._send(now, m2.SessionStopReq(charging_session=kind))
@@ -434,8 +480,13 @@ class Iso2EvccSession:
         return []
 
     def _on_ServiceDiscoveryRes(self, res: m2.ServiceDiscoveryRes, req: Any, msg: m2.V2GMessage, now: float) -> list[Event]:
-        if m2.PaymentOption.EXTERNAL_PAYMENT not in res.payment_option_list.payment_option:
-            raise PeerError("NoPaymentOption", "the SECC does not offer ExternalPayment (EIM)")
+        options = res.payment_option_list.payment_option
+        if self.tls and self.contract is not None and m2.PaymentOption.CONTRACT in options:
+            self.payment = m2.PaymentOption.CONTRACT  # PnC only over TLS (digest §3.3)
+        elif m2.PaymentOption.EXTERNAL_PAYMENT in options:
+            self.payment = m2.PaymentOption.EXTERNAL_PAYMENT
+        else:
+            raise PeerError("NoPaymentOption", "the SECC offers neither ExternalPayment nor (over TLS) Contract we can use")
         offered = list(res.charge_service.supported_energy_transfer_mode.energy_transfer_mode)
         families = [self.config.family] if self.config.family else [
             s.family for s in self.controller.preferred_services() if s.family is not None]
@@ -447,9 +498,14 @@ class Iso2EvccSession:
                     return []
         raise PeerError("NoEnergyMode", f"none of {[x.value for x in offered]} suits the vehicle")
 
+    def _on_PaymentDetailsRes(self, res: m2.PaymentDetailsRes, req: Any, msg: m2.V2GMessage, now: float) -> list[Event]:
+        self._gen_challenge = res.gen_challenge
+        return []
+
     def _on_AuthorizationRes(self, res: m2.AuthorizationRes, req: Any, msg: m2.V2GMessage, now: float) -> list[Event]:
         if res.evse_processing is m2.EVSEProcessing.FINISHED:
-            self.authorization, self.authorized_at = "EIM", now
+            self.authorization = "PnC" if self.payment is m2.PaymentOption.CONTRACT else "EIM"
+            self.authorized_at = now
         return []
 
     def _on_ChargeParameterDiscoveryRes(self, res: m2.ChargeParameterDiscoveryRes, req: Any, msg: m2.V2GMessage,
@@ -496,6 +552,15 @@ class Iso2EvccSession:
         self._notification = note
         return [NotificationReceived(note.value, status.notification_max_delay)]
 
+    def _want_receipt(self, res: m2.ChargingStatusRes | m2.CurrentDemandRes) -> None:
+        """ReceiptRequired: sign the MeterInfo in PnC over TLS (a MeteringReceipt needs the contract key)."""
+        if res.receipt_required and res.meter_info is not None and self.payment is m2.PaymentOption.CONTRACT and self.tls:
+            self._receipt = res.meter_info
+
+    def _on_MeteringReceiptRes(self, res: m2.MeteringReceiptRes, req: Any, msg: m2.V2GMessage, now: float) -> list[Event]:
+        self.metering_receipts += 1
+        return self._note(res.evse_status)
+
     def _loop_result(self, now: float, power: Decimal, voltage: Decimal, current: Decimal) -> list[Event]:
         self.loops += 1
         self.controller.apply(now, self._ctx(), EVSELoopResult(power, voltage, current))
@@ -511,16 +576,27 @@ class Iso2EvccSession:
             want = min(want, p.dv(res.evse_max_current) * volts)
         if self.pmax > 0:
             want = min(want, self.pmax)
+        self._want_receipt(res)
         return self._note(res.ac_evse_status) + self._loop_result(now, want, volts, want / volts if volts else D0)
 
     def _on_CurrentDemandRes(self, res: m2.CurrentDemandRes, req: Any, msg: m2.V2GMessage, now: float) -> list[Event]:
         v, i = p.dv(res.evse_present_voltage), p.dv(res.evse_present_current)
+        self._want_receipt(res)
         return self._note(res.dc_evse_status) + self._loop_result(now, v * i, v, i)
 
     def _on_WeldingDetectionRes(self, res: m2.WeldingDetectionRes, req: Any, msg: m2.V2GMessage, now: float) -> list[Event]:
         if p.dv(res.evse_present_voltage) < 60 or self._welding_count >= self.config.welding_max_requests:
             self._welding_done = True
         return []
+
+
+def _p256_contract(controller: Any) -> ContractCredentials | None:
+    """The controller's contract when it is a -2 one (P-256); a -20 contract is not usable in -2."""
+    contract = getattr(controller, "contract", None)
+    key = getattr(contract, "key", None)
+    if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name == "secp256r1":
+        return contract  # type: ignore[no-any-return]
+    return None
 
 
 __all__ = ["Iso2EvccConfig", "Iso2EvccSession"]

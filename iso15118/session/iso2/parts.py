@@ -166,6 +166,7 @@ def minimal_response(request_name: str, code: RC2, family: Family | None, evse_i
         ),
         "ServiceDetailReq": lambda: m2.ServiceDetailRes(response_code=code, service_id=1),
         "PaymentServiceSelectionReq": lambda: m2.PaymentServiceSelectionRes(response_code=code),
+        "PaymentDetailsReq": lambda: m2.PaymentDetailsRes(response_code=code, gen_challenge=bytes(16), evse_time_stamp=0),
         "AuthorizationReq": lambda: m2.AuthorizationRes(response_code=code, evse_processing=fin),
         "ChargeParameterDiscoveryReq": lambda: m2.ChargeParameterDiscoveryRes(
             response_code=code, evse_processing=fin,
@@ -188,5 +189,6 @@ def minimal_response(request_name: str, code: RC2, family: Family | None, evse_i
         "WeldingDetectionReq": lambda: m2.WeldingDetectionRes(response_code=code, dc_evse_status=dc,
                                                               evse_present_voltage=z),
         "SessionStopReq": lambda: m2.SessionStopRes(response_code=code),
+        "MeteringReceiptReq": lambda: m2.MeteringReceiptRes(response_code=code, evse_status=st),
     }
     return builders[request_name]()

@@ -105,6 +105,7 @@ MESSAGES: dict[str, MessageSpec] = {
         _spec("ServiceDiscoveryReq"),
         _spec("ServiceDetailReq"),
         _spec("PaymentServiceSelectionReq"),
+        _spec("PaymentDetailsReq"),
         _spec("AuthorizationReq"),
         _spec("ChargeParameterDiscoveryReq"),
         _spec("CableCheckReq", Family.DC),
@@ -113,6 +114,7 @@ MESSAGES: dict[str, MessageSpec] = {
         _spec("ChargingStatusReq", Family.AC),
         _spec("CurrentDemandReq", Family.DC),
         _spec("WeldingDetectionReq", Family.DC),
+        _spec("MeteringReceiptReq"),
         _spec("SessionStopReq"),
     )
 }
@@ -137,6 +139,7 @@ class State(str, enum.Enum):
     SERVICE_DISCOVERY = "ServiceDiscovery"
     SERVICE_DETAIL = "ServiceDetail"
     PAYMENT_SELECTED = "PaymentServiceSelection"
+    PAYMENT_DETAILS = "PaymentDetails"
     AUTHORIZATION_ONGOING = "AuthorizationOngoing"
     AUTHORIZED = "Authorized"
     CPD_ONGOING = "ChargeParameterDiscoveryOngoing"
@@ -183,10 +186,13 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(S.SERVICE_DETAIL, "ServiceDetailReq", O.OK, S.SERVICE_DETAIL),
     Transition(S.SERVICE_DISCOVERY, "PaymentServiceSelectionReq", O.OK, S.PAYMENT_SELECTED),
     Transition(S.SERVICE_DETAIL, "PaymentServiceSelectionReq", O.OK, S.PAYMENT_SELECTED),
-    # EIM identification: a poll while the SECC says Ongoing
+    # PnC (Contract): the contract chain first, for a GenChallenge
+    Transition(S.PAYMENT_SELECTED, "PaymentDetailsReq", O.OK, S.PAYMENT_DETAILS),
+    # identification: EIM right after the selection, PnC after PaymentDetails (the first
+    # AuthorizationReq signed); a poll while the SECC says Ongoing
     *(
         Transition(st, "AuthorizationReq", out, nxt)
-        for st in (S.PAYMENT_SELECTED, S.AUTHORIZATION_ONGOING)
+        for st in (S.PAYMENT_SELECTED, S.PAYMENT_DETAILS, S.AUTHORIZATION_ONGOING)
         for out, nxt in ((O.FINISHED, S.AUTHORIZED), (O.ONGOING, S.AUTHORIZATION_ONGOING))
     ),
     # charge parameters (and the SAScheduleList), also polled while Ongoing
@@ -213,6 +219,9 @@ TRANSITIONS: tuple[Transition, ...] = (
     # charge loops
     Transition(S.CHARGING, "ChargingStatusReq", O.OK, S.CHARGING, Family.AC),
     Transition(S.CHARGING, "CurrentDemandReq", O.OK, S.CHARGING, Family.DC),
+    # PnC: a signed MeteringReceipt when the loop response said ReceiptRequired (the SECC
+    # accepts nothing else then, and nothing of the kind otherwise)
+    Transition(S.CHARGING, "MeteringReceiptReq", O.OK, S.CHARGING),
     # renegotiation: ChargeParameterDiscovery again (polled while Ongoing)
     Transition(S.RENEGOTIATING, _CPD, O.FINISHED, S.RENEGOTIATED),
     Transition(S.RENEGOTIATING, _CPD, O.ONGOING, S.RENEGOTIATING),

@@ -27,11 +27,24 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from cryptography import x509
+
 from iso15118.exi.errors import ExiError
 from iso15118.facts.namespaces import Family
 from iso15118.facts.payload import PayloadType
 from iso15118.messages import MessageValidationError
 from iso15118.messages import iso2 as m2
+from iso15118.security import pnc2
+from iso15118.security.algorithms import ISO2_POLICY
+from iso15118.security.validation import (
+    CertificateChainError,
+    ChainErrorReason,
+    Purpose,
+    emaid_from_certificate,
+    normalize_emaid,
+    validate_chain,
+)
+from iso15118.security.xmldsig import SignatureError
 from iso15118.session.controller import (
     AuthorizationDecision,
     EnergyRequest,
@@ -65,6 +78,19 @@ _NOTE = {
 """-20 notification kinds (the controllers' vocabulary) -> -2 EVSENotification."""
 
 
+@dataclass(frozen=True)
+class Iso2SeccPnC:
+    """-2 Plug & Charge on the SECC: the MO roots a contract chain must lead to (DIN/-2 digest
+    §3.4).  PnC (``Contract``) is offered only over TLS."""
+
+    mo_roots: tuple[x509.Certificate, ...]
+    contract_purpose: Purpose = Purpose.CONTRACT
+    max_intermediates: int = 2
+    receipt_after_loops: int | None = 2
+    """Ask for a signed MeteringReceipt (ReceiptRequired=true) in this charge-loop response of a PnC
+    session, once; None: never."""
+
+
 @dataclass
 class Iso2SeccConfig:
     """Behaviour switches of the -2 SECC core."""
@@ -78,6 +104,8 @@ class Iso2SeccConfig:
     free_service: bool = False
     schedule_duration: int = 86400
     """PMaxSchedule coverage without DepartureTime ([V2G2-304] per the digest: at least 24 h)."""
+    pnc: Iso2SeccPnC | None = None
+    """Plug & Charge (PaymentDetails, signed AuthorizationReq); None: EIM only."""
 
 
 class Iso2SeccSession:
@@ -113,7 +141,16 @@ class Iso2SeccSession:
         self.schedule: ScheduleOffer | None = None
         self.tuple_id: int | None = None
         self.ev_limits: EVLimits | None = None
+        self.contract_certificate: x509.Certificate | None = None
+        self._gen_challenge: bytes | None = None
+        self._msg: m2.V2GMessage | None = None
+        self._receipt_meter: m2.MeterInfo | None = None
+        """The MeterInfo the EV must sign next (ReceiptRequired sent), else None."""
+        self._receipt_asked = False
+        self.metering_receipts = 0
         self.resumed = False
+        self.power_on = False
+        """The contactors are closed (PowerDelivery Start answered OK, no Stop since)."""
         self._resume: SessionRecord | None = None
         self.ended = False
         self.end_reason = ""
@@ -132,6 +169,7 @@ class Iso2SeccSession:
             "ServiceDiscoveryReq": self._on_service_discovery,
             "ServiceDetailReq": self._on_service_detail,
             "PaymentServiceSelectionReq": self._on_payment_selection,
+            "PaymentDetailsReq": self._on_payment_details,
             "AuthorizationReq": self._on_authorization,
             "ChargeParameterDiscoveryReq": self._on_cpd,
             "CableCheckReq": self._on_cable_check,
@@ -140,6 +178,7 @@ class Iso2SeccSession:
             "ChargingStatusReq": self._on_charging_status,
             "CurrentDemandReq": self._on_current_demand,
             "WeldingDetectionReq": self._on_welding_detection,
+            "MeteringReceiptReq": self._on_metering_receipt,
             "SessionStopReq": self._on_session_stop,
         }
 
@@ -185,12 +224,16 @@ class Iso2SeccSession:
             return self._fail(now, name, RC.FAILED_UNKNOWN_SESSION, f"SessionID {msg.header.session_id.hex()}")
         if not rules.accepts(self.state, name, self.family):
             return self._fail(now, name, RC.FAILED_SEQUENCE_ERROR, f"{name} not allowed in {self.state.value}")
+        if (self._receipt_meter is not None) != (name == "MeteringReceiptReq"):  # [V2G2-795] per EVerest
+            why = "MeteringReceiptReq expected" if self._receipt_meter is not None else "no MeteringReceipt was asked for"
+            return self._fail(now, name, RC.FAILED_SEQUENCE_ERROR, f"{name}: {why}")
         early = rules.request_outcome(body)
         if early is not None:
             try:
                 rules.next_state(self.state, name, early, self.family)
             except KeyError as exc:
                 return self._fail(now, name, RC.FAILED_SEQUENCE_ERROR, str(exc))
+        self._msg = msg  # the whole message: the header's SessionID and Signature
         try:
             res = self._handlers[name](body if name != "SessionSetupReq" else msg, now)
         except _Failed as exc:
@@ -251,8 +294,10 @@ class Iso2SeccSession:
             return []
         self.ended, self.end_reason, self.ok = True, reason, ok
         self._deadline = None
-        if self.state is State.CHARGING and not ok:
-            try:  # never leave the contactors closed behind an aborted session
+        if self.power_on:
+            self.power_on = False
+            try:  # never leave the contactors closed behind a session that ended with power on (an
+                # early SessionStop, decision D7; a timeout or FAILED during renegotiation ...)
                 self.controller.power_delivery(now, "Stop", False)
             except Exception:  # pragma: no cover - a controller bug must not hide the end
                 log.exception("power_delivery(Stop) failed")
@@ -309,7 +354,9 @@ class Iso2SeccSession:
     def _payments(self) -> list[m2.PaymentOption]:
         if self._resume is not None:
             return [m2.PaymentOption(str(self._resume.extra.get("payment", m2.PaymentOption.EXTERNAL_PAYMENT)))]
-        return [m2.PaymentOption.EXTERNAL_PAYMENT]  # EIM only; Contract needs PnC over TLS (not served)
+        if self.tls and self.config.pnc is not None:  # Contract only over TLS (digest §3.3)
+            return [m2.PaymentOption.CONTRACT, m2.PaymentOption.EXTERNAL_PAYMENT]
+        return [m2.PaymentOption.EXTERNAL_PAYMENT]
 
     def _on_service_discovery(self, req: m2.ServiceDiscoveryReq, now: float) -> m2.ServiceDiscoveryRes:
         modes = self._modes()
@@ -341,16 +388,61 @@ class Iso2SeccSession:
         self.payment = req.selected_payment_option
         return m2.PaymentServiceSelectionRes(response_code=RC.OK)
 
+    def _on_payment_details(self, req: m2.PaymentDetailsReq, now: float) -> m2.PaymentDetailsRes:
+        pnc = self.config.pnc
+        if self.payment is not m2.PaymentOption.CONTRACT or pnc is None:
+            raise _Failed(RC.FAILED_SEQUENCE_ERROR, "PaymentDetailsReq without the Contract payment option")
+        chain = req.contract_signature_cert_chain
+        subs = list(chain.sub_certificates.certificate) if chain.sub_certificates is not None else []
+        try:
+            leaf = x509.load_der_x509_certificate(chain.certificate)
+            validate_chain(leaf, subs, list(pnc.mo_roots), purpose=pnc.contract_purpose, policy=ISO2_POLICY,
+                           max_intermediates=pnc.max_intermediates)
+            emaid = emaid_from_certificate(leaf, check_domain=False)
+        except CertificateChainError as exc:
+            raise _Failed(_chain_code(exc), f"contract chain: {exc}") from None
+        except ValueError as exc:
+            raise _Failed(RC.FAILED_CERT_CHAIN_ERROR, f"contract certificate: {exc}") from None
+        if normalize_emaid(emaid) != normalize_emaid(req.e_ma_id):
+            raise _Failed(RC.FAILED_CERT_CHAIN_ERROR, f"eMAID {req.e_ma_id} is not the certificate's {emaid}")
+        self.contract_certificate, self.emaid = leaf, emaid
+        self._gen_challenge = secrets.token_bytes(16)  # [V2G2-697]: 16 fresh random bytes
+        return m2.PaymentDetailsRes(response_code=RC.OK, gen_challenge=self._gen_challenge,
+                                    evse_time_stamp=int(self._clock()))
+
+    def _pnc_decision(self, now: float) -> AuthorizationDecision:
+        hook = getattr(self.controller, "authorize_contract", None)
+        if hook is None:
+            return self.controller.authorize(now)
+        return hook(now, self.emaid, self.contract_certificate)  # type: ignore[no-any-return]
+
     def _on_authorization(self, req: m2.AuthorizationReq, now: float) -> m2.AuthorizationRes:
-        decision = self.controller.authorize(now)
+        if self.payment is m2.PaymentOption.CONTRACT:
+            if self.state is State.PAYMENT_SELECTED:
+                raise _Failed(RC.FAILED_SEQUENCE_ERROR, "PnC: AuthorizationReq before PaymentDetailsReq")
+            if self.state is State.PAYMENT_DETAILS:  # the first one: signed, with our challenge
+                assert self._msg is not None and self.contract_certificate is not None and self._gen_challenge is not None
+                try:
+                    pnc2.verify_authorization_req(self._msg, self.contract_certificate, self._gen_challenge)
+                except pnc2.ChallengeMismatch as exc:
+                    raise _Failed(RC.FAILED_CHALLENGE_INVALID, str(exc)) from None
+                except SignatureError as exc:
+                    raise _Failed(RC.FAILED_SIGNATURE_ERROR, str(exc)) from None
+            decision = self._pnc_decision(now)
+        else:
+            decision = self.controller.authorize(now)
+        return self._authorization_res(now, decision)
+
+    def _authorization_res(self, now: float, decision: AuthorizationDecision) -> m2.AuthorizationRes:
         if decision is AuthorizationDecision.REJECTED:
-            raise _Failed(RC.FAILED, "EIM authorization rejected")
+            raise _Failed(RC.FAILED, f"{'contract' if self.payment is m2.PaymentOption.CONTRACT else 'EIM'} authorization rejected")
         if decision is AuthorizationDecision.PENDING:
-            self._ongoing(now, self.config.timers.secc_authorization_ongoing, "EIM authorization")
-            return m2.AuthorizationRes(response_code=RC.OK,
-                                       evse_processing=m2.EVSEProcessing.ONGOING_WAITING_FOR_CUSTOMER_INTERACTION)
+            self._ongoing(now, self.config.timers.secc_authorization_ongoing, "authorization")
+            waiting = (m2.EVSEProcessing.ONGOING if self.payment is m2.PaymentOption.CONTRACT  # the backend decides
+                       else m2.EVSEProcessing.ONGOING_WAITING_FOR_CUSTOMER_INTERACTION)  # RFID, app ([V2G2-854])
+            return m2.AuthorizationRes(response_code=RC.OK, evse_processing=waiting)
         self._ongoing_since = None
-        self.authorization = "EIM"
+        self.authorization = "PnC" if self.payment is m2.PaymentOption.CONTRACT else "EIM"
         return m2.AuthorizationRes(response_code=RC.OK, evse_processing=m2.EVSEProcessing.FINISHED)
 
     def _on_cpd(self, req: m2.ChargeParameterDiscoveryReq, now: float) -> m2.ChargeParameterDiscoveryRes:
@@ -448,7 +540,9 @@ class Iso2SeccSession:
                     raise _Failed(RC.FAILED_CHARGING_PROFILE_INVALID, f"ChargingProfile above PMax {limit} W")
             if not self.controller.power_delivery(now, "Start", False):
                 raise _Failed(RC.FAILED_CONTACTOR_ERROR, "contactors did not close")
+            self.power_on = True
         elif progress is m2.ChargeProgress.STOP:
+            self.power_on = False
             if not self.controller.power_delivery(now, "Stop", False):
                 raise _Failed(RC.FAILED_CONTACTOR_ERROR, "contactors did not open")
         else:  # Renegotiate: a new ChargeParameterDiscovery follows, power stays on
@@ -466,6 +560,29 @@ class Iso2SeccSession:
     def _meter(self, r: Any) -> m2.MeterInfo:
         return m2.MeterInfo(meter_id=self.evse_id[:32], meter_reading=int(r.charged_wh), t_meter=int(self._clock()))
 
+    def _receipt(self, meter: m2.MeterInfo) -> bool:
+        """ReceiptRequired of this loop response: true once, in a PnC session ([V2G2-691]: never for EIM)."""
+        pnc = self.config.pnc
+        if (self.authorization != "PnC" or pnc is None or pnc.receipt_after_loops is None or self._receipt_asked
+                or self.loops < pnc.receipt_after_loops):
+            return False
+        self._receipt_asked, self._receipt_meter = True, meter
+        return True
+
+    def _on_metering_receipt(self, req: m2.MeteringReceiptReq, now: float) -> m2.MeteringReceiptRes:
+        expected, self._receipt_meter = self._receipt_meter, None
+        assert expected is not None and self._msg is not None and self.contract_certificate is not None
+        if req.session_id != self.session_id or req.meter_info != expected or not req.id:
+            raise _Failed(RC.FAILED_METERING_SIGNATURE_NOT_VALID, "MeteringReceiptReq does not hold the MeterInfo we sent")
+        if self._msg.header.signature is None:
+            raise _Failed(RC.FAILED_METERING_SIGNATURE_NOT_VALID, "MeteringReceiptReq without a signature")
+        try:
+            pnc2.verify_elements(self._msg.header.signature, [req], self.contract_certificate, required_ids=[req.id])
+        except SignatureError as exc:
+            raise _Failed(RC.FAILED_METERING_SIGNATURE_NOT_VALID, str(exc)) from None
+        self.metering_receipts += 1
+        return m2.MeteringReceiptRes(response_code=RC.OK, evse_status=p.evse_status(self.family))
+
     def _on_charging_status(self, req: m2.ChargingStatusReq, now: float) -> m2.ChargingStatusRes:
         assert self.ev_limits is not None and self.service is not None
         lim = self.controller.limits(now, self.service)
@@ -475,9 +592,10 @@ class Iso2SeccSession:
         r = self._loop(now, status)
         self._events.append(PowerChanged(r.target_power, r.present_voltage, r.present_current, None, r.charged_wh,
                                          r.discharged_wh))
+        meter = self._meter(r)
         return m2.ChargingStatusRes(
             response_code=RC.OK, evse_id=self.evse_id, sa_schedule_tuple_id=self.tuple_id or 1,
-            evse_max_current=p.pv(lim.max_charge_current, "A"), meter_info=self._meter(r), receipt_required=False,
+            evse_max_current=p.pv(lim.max_charge_current, "A"), meter_info=meter, receipt_required=self._receipt(meter),
             ac_evse_status=self._loop_status(now),  # type: ignore[arg-type]
         )
 
@@ -499,6 +617,7 @@ class Iso2SeccSession:
                                          r.discharged_wh))
         st = self._loop_status(now)
         assert isinstance(st, m2.DCEVSEStatus)
+        meter = self._meter(r)
         return m2.CurrentDemandRes(
             response_code=RC.OK, dc_evse_status=st,
             evse_present_voltage=p.pv(r.present_voltage, "V"), evse_present_current=p.pv(max(D0, r.present_current), "A"),
@@ -507,8 +626,8 @@ class Iso2SeccSession:
             evse_maximum_voltage_limit=p.pv(lim.max_voltage, "V"),
             evse_maximum_current_limit=p.pv(lim.max_charge_current, "A"),
             evse_maximum_power_limit=p.pv(lim.max_charge_power, "W"),
-            evse_id=self.evse_id, sa_schedule_tuple_id=self.tuple_id or 1, meter_info=self._meter(r),
-            receipt_required=False,
+            evse_id=self.evse_id, sa_schedule_tuple_id=self.tuple_id or 1, meter_info=meter,
+            receipt_required=self._receipt(meter),
         )
 
     def _on_welding_detection(self, req: m2.WeldingDetectionReq, now: float) -> m2.WeldingDetectionRes:
@@ -538,6 +657,15 @@ def service_for(family: Family, controller: EVSEController) -> EnergyService:
     return next((s for s in services if s.family is family), plain)
 
 
+def _chain_code(exc: CertificateChainError) -> RC:
+    """The -2 code of a refused contract chain (DIN/-2 digest §3.4)."""
+    if exc.reason in (ChainErrorReason.EXPIRED, ChainErrorReason.NOT_YET_VALID):
+        return RC.FAILED_CERTIFICATE_EXPIRED  # also not yet valid ([V2G2-824] per Josev)
+    if exc.reason is ChainErrorReason.REVOKED:
+        return RC.FAILED_CERTIFICATE_REVOKED
+    return RC.FAILED_CERT_CHAIN_ERROR
+
+
 class _Failed(Exception):
     def __init__(self, code: RC, detail: str) -> None:
         super().__init__(detail)
@@ -545,4 +673,4 @@ class _Failed(Exception):
         self.detail = detail
 
 
-__all__ = ["Iso2SeccConfig", "Iso2SeccSession"]
+__all__ = ["Iso2SeccConfig", "Iso2SeccPnC", "Iso2SeccSession"]
