@@ -22,6 +22,10 @@ if [ ! -x "$PY" ] || [ "$(cat "$_stamp" 2>/dev/null)" != "$_want" ]; then
   "$PY" -m pip install --quiet --disable-pip-version-check -e "$ROOT[test]" >&2
   echo "$_want" > "$_stamp"
 fi
+# Byte code for the package, written even where PYTHONDONTWRITEBYTECODE is set: the generated codecs
+# (iso15118/exi/_fast_*.py, iso15118/messages/_fast_*.py) are large, and every process that cannot
+# read their byte code compiles them again (~0.5 s a schema). Only stale files are compiled.
+"$PY" -m compileall -q "$ROOT/iso15118" >/dev/null 2>&1 || echo "note: could not byte-compile iso15118/" >&2
 
 # System tools the tests use: Java (the reference EXI oracle, the Josev peer), tcpdump and
 # dumpcap (real loopback captures for the capture decoder), Chromium (report screenshots), openssl.

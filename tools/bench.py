@@ -36,9 +36,13 @@ BENCH_SET = [
 ]
 
 
-def bench_messages() -> list[dict]:
+def bench_messages(which: str = "small") -> list[dict]:
+    """The benchmark set: ``small`` (BENCH_SET below) or ``all`` (every message of the peer's set,
+    -20, -2 and DIN)."""
     path = BENCH_MESSAGES
     msgs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    if which == "all":
+        return msgs
     chosen = []
     for name, pref in BENCH_SET:
         cands = [m for m in msgs if m["name"] == name]
@@ -50,8 +54,16 @@ def bench_messages() -> list[dict]:
 
 def timeit(fn, n: int) -> float:
     """Median microseconds of CPU time per call over 7 batches of n calls (CPU time, so
-    other processes on the machine distort it less than wall time would)."""
+    other processes on the machine distort it less than wall time would).  ``n = 0``: as many
+    calls as fill about 20 ms per batch."""
     fn()
+    if n <= 0:
+        t = time.process_time()
+        k = 0
+        while time.process_time() - t < 0.005:
+            fn()
+            k += 1
+        n = max(5, k * 4)
     samples = []
     for _ in range(7):
         t = time.process_time()
@@ -75,22 +87,43 @@ def warm_import_ms(key: str) -> float:
 
 
 def section_codec(args: argparse.Namespace) -> dict:
+    """Per message of the peer's benchmark set: the generated codec (the default path:
+    ``codec(key).encode`` / ``decode`` of element trees), the generic codec (the reference), and
+    the typed API (``messages.encode`` / ``decode``, where the schema has typed classes)."""
+    import iso15118.messages as M
     from iso15118.exi import codec
 
     load_ms = {key: warm_import_ms(key) for key in ("sap", "common", "dc")}
     print("codec: warm import + grammar load, fresh process: "
           + ", ".join(f"{k} {v:.0f} ms" for k, v in load_ms.items()))
     rows = []
-    print(f"{'message':34} {'bytes':>5} {'encode us':>10} {'decode us':>10}")
-    for m in bench_messages():
+    print(f"{'message':36} {'bytes':>5} {'enc us':>8} {'dec us':>8} {'gen enc':>8} {'gen dec':>8} "
+          f"{'typed enc':>9} {'typed dec':>9}")
+    n = args.n if args.set == "small" else 0
+    for m in bench_messages(args.set):
         c = codec(m["schema"])
         data = bytes.fromhex(m["exi_hex"])
         tree = c.decode(data)
         assert c.encode(tree) == data
-        enc = timeit(lambda c=c, tree=tree: c.encode(tree), args.n)
-        dec = timeit(lambda c=c, data=data: c.decode(data), args.n)
-        rows.append({"name": m["name"], "schema": m["schema"], "bytes": len(data), "encode_us": enc, "decode_us": dec})
-        print(f"{m['name']:34} {len(data):5} {enc:10.1f} {dec:10.1f}")
+        assert c.decode_generic(data) == tree
+        enc = timeit(lambda c=c, tree=tree: c.encode(tree), n)
+        dec = timeit(lambda c=c, data=data: c.decode(data), n)
+        genc = timeit(lambda c=c, tree=tree: c.encode_generic(tree), n)
+        gdec = timeit(lambda c=c, data=data: c.decode_generic(data), n)
+        tenc = tdec = None
+        try:
+            msg = M.decode(data, m["schema"])
+        except M.MessageValidationError:
+            msg = None  # no typed class for this schema (yet)
+        if msg is not None and M.encode(msg) == data:
+            key = m["schema"]
+            tenc = timeit(lambda msg=msg: M.encode(msg), n)
+            tdec = timeit(lambda data=data, key=key: M.decode(data, key), n)
+        rows.append({"name": m["name"], "schema": m["schema"], "bytes": len(data), "encode_us": enc, "decode_us": dec,
+                     "generic_encode_us": genc, "generic_decode_us": gdec, "typed_encode_us": tenc,
+                     "typed_decode_us": tdec})
+        ts = (f"{tenc:9.1f} {tdec:9.1f}" if tenc is not None and tdec is not None else f"{'-':>9} {'-':>9}")
+        print(f"{m['name'][:36]:36} {len(data):5} {enc:8.1f} {dec:8.1f} {genc:8.1f} {gdec:8.1f} {ts}")
     out = {"load_ms": load_ms, "rows": rows}
     if args.peer:
         out["peer"] = peer_codec(args, rows)
@@ -107,43 +140,58 @@ def peer_codec(args: argparse.Namespace, rows: list[dict]) -> dict:
     env = dict(os.environ, ISO15118_PEER_HOME=setup.stdout.strip().splitlines()[-1])
     with tempfile.TemporaryDirectory() as tmp:
         msgs = Path(tmp) / "msgs.jsonl"
-        msgs.write_text("".join(json.dumps(m) + "\n" for m in bench_messages()))
+        msgs.write_text("".join(json.dumps(m) + "\n" for m in bench_messages(args.set)))
         res_path = Path(tmp) / "peer.json"
         cmd = [str(PEER_TOOLS / "josev"), "exi", "bench", "--messages", str(msgs), "--n", str(args.peer_n),
                "--warmup", "5", "--json-out", str(res_path)]
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=3600)
         if proc.returncode != 0 or not res_path.exists():
             print(f"peer: josev exi bench failed: {proc.stderr.strip()[-400:]}")
             return {"error": proc.stderr[-400:]}
         peer = json.loads(res_path.read_text())
-    print("\npeer (Josev 0.31.2 codec via JVM), median ms, and our speed-up:")
-    print(f"{'message':34} {'enc ms':>8} {'x':>7} {'dec ms':>8} {'x':>7}")
+    print("\npeer (Josev 0.31.2 codec via JVM), median ms, and our speed-up (same run; ours = the default path,")
+    print("element trees; typed = messages.encode / decode):")
+    print(f"{'message':36} {'enc ms':>8} {'x':>7} {'dec ms':>8} {'x':>7} {'typed x enc':>11} {'typed x dec':>11}")
     out = []
     for ours, theirs in zip(rows, peer["rows"]):
+        assert theirs["name"] == ours["name"], (theirs["name"], ours["name"])
         ex = theirs["enc_median_ms"] * 1000 / ours["encode_us"]
         dx = theirs["dec_median_ms"] * 1000 / ours["decode_us"]
+        tex = theirs["enc_median_ms"] * 1000 / ours["typed_encode_us"] if ours["typed_encode_us"] else None
+        tdx = theirs["dec_median_ms"] * 1000 / ours["typed_decode_us"] if ours["typed_decode_us"] else None
         out.append({"name": ours["name"], "peer_enc_ms": theirs["enc_median_ms"], "peer_dec_ms": theirs["dec_median_ms"],
-                    "speedup_encode": ex, "speedup_decode": dx})
-        print(f"{ours['name']:34} {theirs['enc_median_ms']:8.2f} {ex:6.0f}x {theirs['dec_median_ms']:8.2f} {dx:6.0f}x")
+                    "speedup_encode": ex, "speedup_decode": dx, "speedup_typed_encode": tex,
+                    "speedup_typed_decode": tdx, "peer_reencode_identical": theirs.get("reencode_identical")})
+        t = (f"{tex:10.0f}x {tdx:10.0f}x" if tex and tdx else f"{'-':>11} {'-':>11}")
+        print(f"{ours['name'][:36]:36} {theirs['enc_median_ms']:8.2f} {ex:6.0f}x {theirs['dec_median_ms']:8.2f} "
+              f"{dx:6.0f}x {t}")
+    worst = min(out, key=lambda r: min(r["speedup_encode"], r["speedup_decode"]))
+    print(f"\nworst: {worst['name']} encode {worst['speedup_encode']:.0f}x, decode {worst['speedup_decode']:.0f}x "
+          f"({len(out)} messages)")
     return {"rows": out, "jvm_start_ms": peer.get("jvm_start_ms")}
 
 
 def section_typed(args: argparse.Namespace) -> dict:
+    """Typed API on the small set: ``messages.decode`` (generated typed decoders, the default)
+    against ``messages.decode_generic`` (generic codec + ``from_tree``, the reference path)."""
     messages = importlib.import_module("iso15118.messages")
     from iso15118.exi import codec
 
     rows = []
-    print(f"{'typed message':34} {'encode us':>10} {'decode us':>10} {'raw dec us':>10} {'ratio':>6}")
+    print(f"{'typed message':34} {'encode us':>10} {'decode us':>10} {'ref dec us':>10} {'tree dec us':>11}")
     for m in bench_messages():
         data = bytes.fromhex(m["exi_hex"])
         msg = messages.decode(data, m["schema"])
+        assert msg == messages.decode_generic(data, m["schema"])
         assert messages.encode(msg) == data
         key = m["schema"]
         enc = timeit(lambda msg=msg: messages.encode(msg), args.n)
         dec = timeit(lambda data=data, key=key: messages.decode(data, key), args.n)
+        ref = timeit(lambda data=data, key=key: messages.decode_generic(data, key), args.n)
         raw = timeit(lambda data=data, key=key: codec(key).decode(data), args.n)
-        rows.append({"name": m["name"], "encode_us": enc, "decode_us": dec, "raw_decode_us": raw, "ratio": dec / raw})
-        print(f"{m['name']:34} {enc:10.1f} {dec:10.1f} {raw:10.1f} {dec / raw:6.2f}")
+        rows.append({"name": m["name"], "encode_us": enc, "decode_us": dec, "reference_decode_us": ref,
+                     "tree_decode_us": raw})
+        print(f"{m['name']:34} {enc:10.1f} {dec:10.1f} {ref:10.1f} {raw:11.1f}")
     return {"rows": rows}
 
 
@@ -169,7 +217,24 @@ def section_capture(args: argparse.Namespace) -> dict:
     path = max(caps, key=lambda p: p.stat().st_size) if caps else None
     res = mod.bench(str(path), args.capture_repeat)
     print(json.dumps(res, indent=1, default=str))
-    return res
+    # the payload memo off: every payload goes through the EXI decoder (messages per CPU second
+    # is the per-core rate); the generated codec (the default) and the generic one, same run
+    out = {"memo_on": res}
+    for label, env in (("memo_off", {}), ("memo_off_generic_codec", {"ISO15118_EXI_GENERIC": "1"})):
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            r = mod.bench(str(path), args.capture_repeat, cache=False)
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        out[label] = r
+        print(f"{label}: {r['messages']} messages, {r['messages_per_s']} msg/s wall, "
+              f"{r['messages_per_cpu_s']} msg per CPU second, {r['decode_errors']} decode errors")
+    return out
 
 
 def section_session(args: argparse.Namespace) -> dict:
@@ -189,7 +254,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", help="comma-separated sections: " + ", ".join(SECTIONS))
     ap.add_argument("--peer", action="store_true", help="also time Josev's codec (sets the peer up with tools/peer/setup)")
-    ap.add_argument("--n", type=int, default=2000, help="calls per timing batch")
+    ap.add_argument("--n", type=int, default=2000, help="calls per timing batch (small set; the full set sizes batches itself)")
+    ap.add_argument("--set", choices=("small", "all"), default="all",
+                    help="codec section: the 6 messages of BENCH_SET, or every message of the peer's set (default)")
     ap.add_argument("--peer-n", type=int, default=20)
     ap.add_argument("--capture-repeat", type=int, default=200)
     ap.add_argument("--sessions", type=int, default=200)

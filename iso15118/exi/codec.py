@@ -612,6 +612,8 @@ class Codec:
     def __init__(self, sg: SchemaGrammars) -> None:
         self.sg = sg
         self.key = sg.key
+        self.fast: Any = load_fast(sg.key)
+        """The generated codec of this schema (``iso15118/exi/_fast_<key>.py``), or None."""
 
     # ----------------------------------------------------------------- fast path
     def encode(self, root: Element | Iterable[Element], fragment: bool = False, validate: bool = True) -> bytes:
@@ -619,7 +621,20 @@ class Codec:
         The caller's tree is left as it was (lexical values are parsed, not written back).
 
         ``validate=False`` skips the facet checks (ranges, lengths) that the EXI representation
-        does not need, e.g. to re-encode a decoded real-world message that breaks them."""
+        does not need, e.g. to re-encode a decoded real-world message that breaks them.
+
+        Documents go through the generated codec first; whatever it does not handle (see
+        ``iso15118/exi/fastrt.py``) is encoded by the generic one, the reference."""
+        fast = self.fast
+        if fast is not None and not fragment and root.__class__ is Element:
+            try:
+                return fast.encode(root)  # type: ignore[no-any-return]
+            except Exception:  # noqa: BLE001 - anything it does not handle: the reference decides
+                pass
+        return self.encode_generic(root, fragment, validate)
+
+    def encode_generic(self, root: Element | Iterable[Element], fragment: bool = False, validate: bool = True) -> bytes:
+        """:meth:`encode` by the generic codec alone (the reference the generated one is tested against)."""
         w = BitWriter()
         w.bits(_HEADER, 8)
         enc = _Encoder(self.sg, w, facets=validate)
@@ -644,7 +659,20 @@ class Codec:
             raise ExiEncodeError(f"cannot encode: {type(exc).__name__}: {exc}") from exc
 
     def decode(self, data: bytes, fragment: bool = False) -> Any:
-        """EXI stream -> Element (a document) or list[Element] (a fragment)."""
+        """EXI stream -> Element (a document) or list[Element] (a fragment).
+
+        Documents go through the generated codec first; a stream it does not handle, or cannot
+        decode, is decoded by the generic codec, which gives the typed error of record."""
+        fast = self.fast
+        if fast is not None and not fragment and data.__class__ is bytes and len(data) <= FAST_MAX_BYTES:
+            try:
+                return fast.decode(data)
+            except Exception:  # noqa: BLE001 - anything it does not handle: the reference decides
+                pass
+        return self.decode_generic(data, fragment)
+
+    def decode_generic(self, data: bytes, fragment: bool = False) -> Any:
+        """:meth:`decode` by the generic codec alone (the reference the generated one is tested against)."""
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError("data must be bytes")
         data = bytes(data)
@@ -725,6 +753,83 @@ def _check_end(r: BitReader) -> None:
     left = r.end - r.pos
     if left >= 8:
         raise ExiDecodeError(f"{left // 8} byte(s) left over after the end of the EXI document", r.pos)
+
+
+# The generated codec reads the stream as one int: it takes streams up to this size (far above
+# any V2G message); each event reads at least one bit, so MAX_ELEMENTS and the string / binary
+# limits cannot be reached below it.
+FAST_MAX_BYTES = 16384
+
+
+def load_fast(key: str) -> Any:
+    """The generated codec module of schema ``key``, or None when it is switched off
+    (``ISO15118_EXI_GENERIC=1``), missing, or generated from other XSDs than the vendored ones."""
+    import os
+
+    if os.environ.get("ISO15118_EXI_GENERIC", "") not in ("", "0"):
+        return None
+    try:
+        mod = _fast_module(key)
+    except ImportError:
+        return None
+    if getattr(mod, "GRAMMAR_DIGEST", None) != grammar_digest():
+        return None
+    return mod
+
+
+def _fast_module(key: str) -> Any:
+    """Imports spelled out (the layer test reads them): one generated module per schema key."""
+    if key == "sap":
+        from iso15118.exi import _fast_sap
+
+        return _fast_sap
+    elif key == "common":
+        from iso15118.exi import _fast_common
+
+        return _fast_common
+    elif key == "ac":
+        from iso15118.exi import _fast_ac
+
+        return _fast_ac
+    elif key == "dc":
+        from iso15118.exi import _fast_dc
+
+        return _fast_dc
+    elif key == "acdp":
+        from iso15118.exi import _fast_acdp
+
+        return _fast_acdp
+    elif key == "wpt":
+        from iso15118.exi import _fast_wpt
+
+        return _fast_wpt
+    elif key == "xmldsig":
+        from iso15118.exi import _fast_xmldsig
+
+        return _fast_xmldsig
+    elif key == "iso2":
+        from iso15118.exi import _fast_iso2
+
+        return _fast_iso2
+    elif key == "din":
+        from iso15118.exi import _fast_din
+
+        return _fast_din
+    raise ImportError(f"no generated codec for schema key {key!r}")
+
+
+_digest: list[str] = []
+
+
+def grammar_digest() -> str:
+    """What the grammars are made of: the builder's code and the vendored XSDs (the grammar
+    cache's key). A generated module made from anything else is not used."""
+    if not _digest:
+        from iso15118.exi.cache import _code_digest
+        from iso15118.exi.schemas import schema_digest
+
+        _digest.append(f"{_code_digest()}-{schema_digest()}")
+    return _digest[0]
 
 
 _codecs: dict[str, Codec] = {}

@@ -195,8 +195,10 @@ __all__ = sorted(
         "class_for_element",
         "decode",
         "decode_fragment",
+        "decode_generic",
         "encode",
         "encode_fragment",
+        "encode_generic",
         "from_tree",
         "from_xml",
         "message_class",
@@ -323,6 +325,19 @@ def encode(msg: MessageBase) -> bytes:
     Objects are validated when constructed; a message whose fields were changed afterwards
     is not re-checked here (call ``msg.validate()`` first if in doubt).
     """
+    key = schema_key_of(msg)
+    fast = _typed_fast(key)
+    if fast is not None:
+        try:
+            return fast.encode(msg)  # type: ignore[no-any-return]
+        except Exception:  # noqa: BLE001 - anything it does not handle: the reference path decides
+            pass
+    return encode_generic(msg)
+
+
+def encode_generic(msg: MessageBase) -> bytes:
+    """:func:`encode` through the element tree (``codec.encode(msg.to_tree())``): the reference
+    the generated typed encoders (``iso15118/messages/_fast_<key>.py``) are tested against."""
     codec = _codec()
 
     return codec(schema_key_of(msg)).encode(msg.to_tree())
@@ -335,9 +350,89 @@ def decode(data: bytes, schema_key: str) -> MessageBase:
     not an EXI document of the schema, including whole bytes left over after it) or
     :class:`MessageDecodeError` / :class:`MessageValidationError` (a document that is not a
     typed message).  ``tests/messages/test_decode_fuzz.py`` holds it to that."""
+    fast = _typed_fast(schema_key)
+    if fast is not None and data.__class__ is bytes and len(data) <= _FAST_MAX_BYTES:
+        try:
+            return fast.decode(data)  # type: ignore[no-any-return]
+        except Exception:  # noqa: BLE001 - anything it does not handle: the reference path decides
+            pass
+    return decode_generic(data, schema_key)
+
+
+def decode_generic(data: bytes, schema_key: str) -> MessageBase:
+    """:func:`decode` through the element tree (``from_tree(codec.decode(data))``): the reference
+    the generated typed decoders (``iso15118/messages/_fast_<key>.py``) are tested against."""
     codec = _codec()
 
     return from_tree(codec(schema_key).decode(data))
+
+
+_FAST_MAX_BYTES = 16384  # as iso15118.exi.codec.FAST_MAX_BYTES
+_typed: dict[str, Any] = {}
+
+
+def _typed_fast(schema_key: str) -> Any:
+    """The generated typed codec module of a schema key, or None (see ``iso15118.exi.codec.load_fast``)."""
+    try:
+        return _typed[schema_key]
+    except KeyError:
+        pass
+    mod = None
+    try:
+        from iso15118.exi.codec import get_codec
+
+        # the codec itself, grammars included, is made here too (as the reference path would make
+        # it at the first message): a fallback later in a session costs no grammar loading then
+        tree_fast = get_codec(schema_key).fast  # None: switched off, or not made from these grammars
+        if tree_fast is not None:
+            mod = _typed_module(schema_key)
+            if getattr(mod, "GRAMMAR_DIGEST", None) != tree_fast.GRAMMAR_DIGEST:
+                mod = None
+    except ImportError:
+        mod = None
+    _typed[schema_key] = mod
+    return mod
+
+
+def _typed_module(key: str) -> Any:
+    """Imports spelled out (the layer test reads them): one generated typed codec per schema key."""
+    if key == "sap":
+        from iso15118.messages import _fast_sap
+
+        return _fast_sap
+    elif key == "common":
+        from iso15118.messages import _fast_common
+
+        return _fast_common
+    elif key == "ac":
+        from iso15118.messages import _fast_ac
+
+        return _fast_ac
+    elif key == "dc":
+        from iso15118.messages import _fast_dc
+
+        return _fast_dc
+    elif key == "acdp":
+        from iso15118.messages import _fast_acdp
+
+        return _fast_acdp
+    elif key == "wpt":
+        from iso15118.messages import _fast_wpt
+
+        return _fast_wpt
+    elif key == "xmldsig":
+        from iso15118.messages import _fast_xmldsig
+
+        return _fast_xmldsig
+    elif key == "iso2":
+        from iso15118.messages import _fast_iso2
+
+        return _fast_iso2
+    elif key == "din":
+        from iso15118.messages import _fast_din
+
+        return _fast_din
+    raise ImportError(f"no generated typed codec for schema key {key!r}")
 
 
 def to_xml(msg: MessageBase) -> bytes:

@@ -18,12 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from iso15118.facts.namespaces import AppProtocol
+from iso15118.exi import codec
+from iso15118.facts.namespaces import SESSION_SCHEMAS, AppProtocol
 from iso15118.facts.timing import message_timing
 from iso15118.session.controller import EVController, EVSEController
 from iso15118.session.evcc import EvccConfig
 from iso15118.session.events import Event, MessageReceived, SendMessage, SessionEnded
-from iso15118.session.negotiation import EvccNegotiator, SeccNegotiator
+from iso15118.session.negotiation import ALL_PROTOCOLS, EvccNegotiator, SeccNegotiator, support
 from iso15118.session.secc import SeccConfig, SessionStore
 from iso15118.transport.tcp import (
     ConnectionClosed,
@@ -156,6 +157,17 @@ async def _linger(conn: V2GTPConnection, seconds: float) -> None:
                 await conn.recv()
     except (TimeoutError, ConnectionClosed, ConnectionError, ssl.SSLError, V2GTPError, asyncio.IncompleteReadError):
         return
+
+
+def warm_codecs(protocols: tuple[AppProtocol, ...] | None) -> None:
+    """Load (or build, on a cold cache) the EXI grammars of every schema these protocols use,
+    before a session starts: building one takes about a second, which inside the EV's 2 s
+    message timeout would cost the first exchange (seen on a cold cache under load)."""
+    for proto in protocols or ALL_PROTOCOLS:
+        if support(proto) is None:
+            continue
+        for key in SESSION_SCHEMAS if proto is AppProtocol.ISO20 else (proto.value,):
+            codec(key)
 
 
 def _tls_version(conn: V2GTPConnection) -> str | None:
@@ -321,6 +333,7 @@ async def start_secc(
     ``controller``: one controller shared by all sessions, or a factory called per session
     (the runner knows no simulator: ``lambda: make_evse("dc-bidi")`` lives in the caller).
     ``limits``: connection / handshake caps and the handshake timeout (:class:`ServerLimits` defaults)."""
+    warm_codecs(protocols)
     secc = SeccServer(
         controller, config=config, clock=clock, sink=sink, linger=linger, record_events=record_events,
         limits=limits, on_result=on_result, protocols=protocols, configs=configs,
@@ -396,6 +409,7 @@ async def run_evcc(
         host, port = str(resp.address), resp.port
     if host is None or port is None:
         raise ValueError("run_evcc needs host and port, or discover=True")
+    warm_codecs(protocols)
     started = clock()
     conn = await open_connection(host, port, tls, timeout=connect_timeout)
     stats = {"connect_s": clock() - started}
@@ -446,6 +460,7 @@ __all__ = [
     "SeccServer",
     "SessionResult",
     "drive",
+    "warm_codecs",
     "run_evcc",
     "run_secc",
     "start_secc",

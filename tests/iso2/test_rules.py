@@ -67,8 +67,11 @@ def test_family_rows(request_: str, family: Family) -> None:
 
 
 def test_charge_loop_and_power_delivery_order() -> None:
-    assert allowed_requests(S.CHARGING, Family.AC) == ["PowerDeliveryReq", "ChargingStatusReq", "SessionStopReq"]
-    assert allowed_requests(S.CHARGING, Family.DC) == ["PowerDeliveryReq", "CurrentDemandReq", "SessionStopReq"]
+    # (MeteringReceiptReq only when the SECC asked for it: the SECC checks that, not the table)
+    assert allowed_requests(S.CHARGING, Family.AC) == ["PowerDeliveryReq", "ChargingStatusReq", "MeteringReceiptReq",
+                                                       "SessionStopReq"]
+    assert allowed_requests(S.CHARGING, Family.DC) == ["PowerDeliveryReq", "CurrentDemandReq", "MeteringReceiptReq",
+                                                       "SessionStopReq"]
     # AC starts after the charge parameters, DC only after CableCheck and PreCharge
     assert next_state(S.CHARGE_PARAMETERS, "PowerDeliveryReq", O.START, Family.AC) is S.CHARGING
     with pytest.raises(KeyError):
