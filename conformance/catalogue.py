@@ -112,6 +112,8 @@ class CaseContext:
         self.testers: list[Any] = []
         self.liveness_failure = ""
         self.evcc_finished_at: float | None = None
+        self.protocol: Any = None
+        """DIN / -2 cases: the :class:`conformance.legacy.Proto` under test (the liveness check speaks it)."""
         """Set when a liveness check found the SUT unreachable (the runner then checks the SUT)."""
 
     # -- checks

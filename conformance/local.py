@@ -81,9 +81,11 @@ class LocalSecc:
 
     def endpoint(self, *, pki_dir: Any = None, jobs: int = 4, probe: bool = True) -> SutEndpoint:
         services = {o.service for o in make_evse(self.profile).energy_services()}
+        info = SutInfo(set(services), probed=False)
+        info.features.update(served_protocols(self.server.protocols, self.tls))
         return SutEndpoint(
             "::1", self.server.port, self.tls, pki_dir, name=f"local:{self.profile}{'+tls' if self.tls else ''}",
-            probe=CallableProbe(self.probe_state) if probe else None, control=self if probe else None, info=SutInfo(set(services), probed=False),
+            probe=CallableProbe(self.probe_state) if probe else None, control=self if probe else None, info=info,
             jobs=jobs,
         )
 
@@ -121,6 +123,27 @@ async def start_local_secc(
 
     loc.watcher = asyncio.get_running_loop().create_task(loc._watch())
     return loc
+
+
+def served_protocols(protocols: Any, tls: bool) -> dict[str, bool]:
+    """PICS features ``din`` / ``iso2`` of our SECC: the protocols it serves (registered cores,
+    restricted by ``protocols``; DIN never over TLS)."""
+    from iso15118.facts.namespaces import AppProtocol
+    from iso15118.session import negotiation as neg
+
+    out = {}
+    for proto in (AppProtocol.DIN, AppProtocol.ISO2):
+        served = neg.support(proto) is not None and (protocols is None or proto in protocols)
+        out[proto.value] = served and not (tls and proto is AppProtocol.DIN)
+    return out
+
+
+def unserved(tc: Any) -> bool:
+    """A DIN / -2 case (needs ``din`` / ``iso2``) for a protocol our stack does not have (yet): our SECC
+    does not serve it, our EVCC does not offer it (one registry for both roles), so the case is
+    outside our proofs (never counted)."""
+    served = served_protocols(None, False)
+    return any(p in tc.needs and not ok for p, ok in served.items())
 
 
 def profile_services(profile: str) -> set[EnergyService]:

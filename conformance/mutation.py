@@ -146,12 +146,20 @@ def catalogue(role: str) -> list[Any]:
 
 
 def universe(role: str) -> list[Any]:
-    return [c for c in catalogue(role) if not set(OUT_OF_REACH) & set(c.tags)]
+    """The cases the matrix must kill: not the link-layer ones, and no DIN / -2 case of a protocol
+    our SECC does not serve (no defect of ours can speak it: such a case is never counted)."""
+    from conformance.local import unserved
+
+    return [c for c in catalogue(role) if not set(OUT_OF_REACH) & set(c.tags) and not unserved(c)]
 
 
-def _select(globs: tuple[str, ...], role: str) -> list[Any]:
+def _select(globs: tuple[str, ...], role: str, legacy: bool = False) -> list[Any]:
+    """The cases of ``universe`` matching ``globs``; the DIN / -2 cases only for the DIN / -2
+    defects (``legacy``), whose proxy speaks those protocols."""
     out = []
     for c in universe(role):
+        if ("legacy" in c.tags) != legacy:
+            continue
         for g in globs:
             if fnmatch.fnmatchcase(c.id, g):
                 if "long" in c.tags and any(ch in g for ch in "*?["):
@@ -163,10 +171,14 @@ def _select(globs: tuple[str, ...], role: str) -> list[Any]:
 
 async def _secc_row(name: str, pki_dir: Path) -> Row:
     from conformance.faults import SECC_DEFECTS, ZERO_PASS, start_secc_defect
+    from conformance.faults_legacy import LEGACY_DEFECTS, legacy_row
     from conformance.runner import run_campaign
 
-    d = SECC_DEFECTS[name]
     t0 = time.monotonic()
+    if name in LEGACY_DEFECTS:
+        verdicts, reasons, status = await legacy_row(name, [c.id for c in _select(LEGACY_DEFECTS[name].cases, "SECC", True)])
+        return Row(name, "SECC", LEGACY_DEFECTS[name].what, verdicts, reasons, status, time.monotonic() - t0)
+    d = SECC_DEFECTS[name]
     sut, close = await start_secc_defect(name, pki_dir)
     try:
         if name in ZERO_PASS:  # the whole SECC catalogue, long and TLS cases included
@@ -184,11 +196,15 @@ async def _secc_row(name: str, pki_dir: Path) -> Row:
 
 async def _evcc_row(name: str, pki_dir: Path) -> Row:
     from conformance.faults import EVCC_DEFECTS, defective_evcc_launcher
+    from conformance.faults_legacy import LEGACY_EV_DEFECTS, legacy_ev_row
     from conformance.runner import run_campaign
     from conformance.sut import SutEndpoint
 
-    d = EVCC_DEFECTS[name]
     t0 = time.monotonic()
+    if name in LEGACY_EV_DEFECTS:
+        verdicts, reasons, status = await legacy_ev_row(name, [c.id for c in _select(LEGACY_EV_DEFECTS[name].cases, "EVCC", True)])
+        return Row(name, "EVCC", LEGACY_EV_DEFECTS[name].what, verdicts, reasons, status, time.monotonic() - t0)
+    d = EVCC_DEFECTS[name]
     launch = defective_evcc_launcher(name, tls_pki=pki_dir)
     sut = SutEndpoint.evcc(launch, f"defect-evcc:{name}")
     sut.evcc_tls_launcher = launch
@@ -217,7 +233,8 @@ def _worker(batch: list[tuple[str, str]], concurrency: int) -> list[Row]:
     return asyncio.run(main())
 
 
-COST = {"no-sequence-timeout": 90, "no-idle-timeout": 30, "no-timeouts": 60, "slow-start": 40, "never-closes": 40,
+COST = {"legacy-ev-hangs": 30, "legacy-short-sequence-timeout": 25, "legacy-always-ok": 20, "legacy-precharge-stuck": 20,
+        "no-sequence-timeout": 90, "no-idle-timeout": 30, "no-timeouts": 60, "slow-start": 40, "never-closes": 40,
         "stale-answers": 30, "late-session-setup": 40, "power-on-after-abort": 25, "silent-after-accept": 5}
 
 
@@ -225,9 +242,13 @@ def run_matrix(secc: list[str] | None = None, evcc: list[str] | None = None, *, 
                concurrency: int = 3) -> Matrix:
     """The defect x case matrix (``secc`` / ``evcc``: defect names, None = all)."""
     from conformance.faults import EVCC_DEFECTS, SECC_DEFECTS, ZERO_PASS
+    from conformance.faults_legacy import LEGACY_DEFECTS, LEGACY_EV_DEFECTS
 
-    work = [("SECC", n) for n in (secc if secc is not None else list(SECC_DEFECTS))]
-    work += [("EVCC", n) for n in (evcc if evcc is not None else list(EVCC_DEFECTS))]
+    # a DIN / -2 defect runs only when our SECC serves a protocol of its cases
+    all_secc = list(SECC_DEFECTS) + [n for n, d in LEGACY_DEFECTS.items() if _select(d.cases, "SECC", True)]
+    work = [("SECC", n) for n in (secc if secc is not None else all_secc)]
+    all_evcc = list(EVCC_DEFECTS) + [n for n, d in LEGACY_EV_DEFECTS.items() if _select(d.cases, "EVCC", True)]
+    work += [("EVCC", n) for n in (evcc if evcc is not None else all_evcc)]
     work.sort(key=lambda w: -COST.get(w[1], 15))
     batches: list[list[tuple[str, str]]] = [[] for _ in range(max(1, jobs))]
     loads = [0.0] * len(batches)
@@ -245,7 +266,7 @@ def run_matrix(secc: list[str] | None = None, evcc: list[str] | None = None, *, 
                 rows += rs
     roles = {r for r, _ in work}
     cases = {role: [c.id for c in universe(role)] for role in roles}
-    order = {n: i for i, (_, n) in enumerate([("SECC", n) for n in SECC_DEFECTS] + [("EVCC", n) for n in EVCC_DEFECTS])}
+    order = {n: i for i, (_, n) in enumerate([("SECC", n) for n in all_secc] + [("EVCC", n) for n in all_evcc])}
     rows.sort(key=lambda r: (r.role != "SECC", order.get(r.defect, 999)))
     return Matrix(rows, cases, ZERO_PASS, time.monotonic() - t0)
 

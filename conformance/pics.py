@@ -11,6 +11,9 @@ cases apply): a TOML file declaring what the SUT supports.
     pause_resume = true
     service_renegotiation = true
     standby = false
+    iso20 = true                           # the protocols it speaks (DIN / -2 cases: din, iso2;
+    iso2 = true                            # iso20 = false: the reach gate speaks -2 or DIN)
+    din = false
 
 A case is *not applicable* only when the SUT declares the feature it needs unsupported;
 everything else it must do, and a SUT that misbehaves before the step a case needs fails.
@@ -26,7 +29,8 @@ from typing import Any
 from conformance.sut import SutInfo
 from iso15118.session.services import EnergyService
 
-KNOWN_FEATURES = ("pause_resume", "service_renegotiation", "standby", "pnc", "scheduled", "dynamic", "metering")
+KNOWN_FEATURES = ("pause_resume", "service_renegotiation", "standby", "pnc", "scheduled", "dynamic", "metering", "iso20", "iso2",
+                  "din")
 MODES = {"dynamic": "Dynamic", "scheduled": "Scheduled"}
 
 

@@ -169,8 +169,13 @@ def _connect_record(ctx: CaseContext) -> tuple[bool, str]:
 
 
 async def alive(ctx: CaseContext, label: str = "liveness") -> bool:
-    """A fresh connection completes SupportedAppProtocol and SessionSetup."""
-    why = await reach_sut(ctx.sut, ctx.evidence)
+    """A fresh connection completes SupportedAppProtocol and SessionSetup (in the protocol of a DIN / -2 case)."""
+    if ctx.protocol is not None:
+        from conformance.tester_legacy import reach_legacy
+
+        why = await reach_legacy(ctx.sut, ctx.protocol, ctx.evidence)
+    else:
+        why = await reach_sut(ctx.sut, ctx.evidence)
     if why is not None:
         ctx.liveness_failure = why
     return ctx.check(f"{label}: a fresh connection completes SAP and SessionSetup", why is None, why or "new session established")
@@ -185,6 +190,12 @@ async def reach_sut(sut: SutEndpoint, evidence: Evidence | None = None) -> str |
 
     if sut.role == "EVCC":
         return await reach_evcc(sut, evidence)
+    if sut.info.features.get("iso20") is False:  # a DIN / -2 only charger: the gate speaks what it declares
+        from conformance.legacy import DIN, ISO2
+        from conformance.tester_legacy import reach_legacy
+
+        proto = ISO2 if sut.info.features.get("iso2") is not False else DIN
+        return await reach_legacy(sut, proto, evidence)
     if sut.before_case is not None:
         await sut.before_case()
     services = tuple(sorted(sut.info.services, key=lambda s: (not s.bpt, s.value))) or tuple(EnergyService)
@@ -224,6 +235,10 @@ async def reach_evcc(sut: SutEndpoint, evidence: Evidence | None = None) -> str 
 
     if sut.evcc_launcher is None:
         return "no EVCC launcher"
+    if sut.info.features.get("iso20") is False:  # a DIN / -2 only vehicle: the gate speaks what it declares
+        from conformance.charger_legacy import reach_legacy_evcc
+
+        return await reach_legacy_evcc(sut, evidence)
     ev = evidence or Evidence()
     secc = TesterSecc(ev, [], profile=sut.evcc_profile)
     port = await secc.start()

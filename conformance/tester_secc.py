@@ -196,6 +196,7 @@ class TesterSecc:
 def local_evcc_launcher(profile: str = "cybertruck-awd", service: str = "AC_BPT", loops: int = 8,
                         control_mode: str = "dynamic") -> EvccLauncher:
     """Our own EVCC (simulated vehicle) as the EVCC under test."""
+    from conformance.legacy import legacy_evcc_configs
     from iso15118.session.evcc import EvccConfig
     from iso15118.session.runner import run_evcc
     from iso15118.session.services import ControlMode, EnergyService
@@ -204,7 +205,7 @@ def local_evcc_launcher(profile: str = "cybertruck-awd", service: str = "AC_BPT"
     async def launch(host: str, port: int) -> Any:
         ev = make_ev(profile, control_mode=ControlMode[control_mode.upper()])
         cfg = EvccConfig(service=EnergyService[service], max_loops=loops, loop_interval=0.05, ongoing_interval=0.05)
-        return await run_evcc(ev, host, port, config=cfg)
+        return await run_evcc(ev, host, port, config=cfg, configs=legacy_evcc_configs(loops))  # DIN / -2 cases end too
 
     return launch
 

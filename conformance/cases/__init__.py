@@ -17,6 +17,8 @@ from conformance.cases import (  # noqa: F401  (each module registers its cases)
     evcc_cases,
     evcc_more,
     evcc_tls,
+    legacy_evcc,
+    legacy_secc,
     link_pilot_slac,
     sap_session,
     transport_tls_timing,

@@ -43,6 +43,8 @@ JOSEV_CASES = (
     "TC_SECC_V2GTP_004",
     "TC_SECC_AC_BPT_ChargeLoop_001",
     "TC_SECC_WC_Derate_001",
+    "TC_SECC_ISO2_SAP_001",  # the DIN / -2 SAP negotiation of an implementation nobody here wrote
+    "TC_SECC_DIN_SAP_002",
 )
 
 JOSEV_EVCC_CASES = ("TC_EVCC_SAP_001", "TC_EVCC_SessionSetup_001", "TC_EVCC_Notification_002", "TC_EVCC_ChargeLoop_001",
@@ -55,6 +57,7 @@ DEFECTS = ("ignore-derate", "late-answer", "accept-wrong-session-id", "power-on-
 class Campaigns:
     own: Campaign | None = None
     own_evcc: Campaign | None = None
+    own_legacy_evcc: Campaign | None = None
     clean: Campaign | None = None
     faults: dict[str, Campaign] = field(default_factory=dict)
     josev: Campaign | None = None
@@ -95,20 +98,39 @@ async def _own(res: Campaigns) -> None:
         long_cases = [c for c in secc_cases if "long" in c.tags]
         short_cases = [c for c in secc_cases if "long" not in c.tags]
         long_task = asyncio.ensure_future(run_campaign(suts[:2], long_cases, probe=False))
+        # the DIN / -2 cases: all on the DC charger, only the AC ones (-2 AC) again on the wall connector
+        wc_cases = [c for c in short_cases if "legacy" not in c.tags or "AC" in c.needs]
         camps = await asyncio.gather(
-            run_campaign(suts[:2], short_cases, probe=False),
+            run_campaign([suts[0]], wc_cases, probe=False),
             run_campaign([suts[2]], tls_cases, probe=False),
-            run_campaign([evcc], select(role="EVCC"), probe=False),
+            run_campaign([evcc], [c for c in select(role="EVCC") if "legacy" not in c.tags], probe=False),
+            run_campaign([suts[1]], short_cases, probe=False),
         )
         res.short_done.set()  # fault seeding starts now, overlapping the long (idle) cases
         own = camps[0]
-        own.results += camps[1].results + (await long_task).results
-        own.suts += camps[1].suts
+        own.results += camps[3].results + camps[1].results + (await long_task).results
+        own.suts += camps[3].suts + camps[1].suts
         res.own, res.own_evcc = own, camps[2]
     finally:
         for loc in (wc, dc, wct):
             loc.close()
     res.seconds["own"] = time.monotonic() - t0
+
+
+async def _own_legacy_evcc(res: Campaigns) -> None:
+    """Our EVCC as a DIN / -2 vehicle (it offers every protocol it has; the tester charger picks one).
+    Alone, after the concurrent campaigns: DIN / -2 give the EV 250 ms per CurrentDemand answer, and
+    the tester charger runs in this process (a loaded event loop would make the EV rightly give up)."""
+    from conformance.charger_legacy import local_legacy_evcc_launcher
+    from conformance.local import unserved
+    from conformance.sut import SutEndpoint
+
+    t0 = time.monotonic()
+    ev = SutEndpoint.evcc(local_legacy_evcc_launcher(), "local-evcc:cybertruck-awd (DIN / -2)")
+    ev.jobs = 4
+    res.own_legacy_evcc = await run_campaign([ev], [c for c in select(role="EVCC") if "legacy" in c.tags and not unserved(c)],
+                                             probe=False)
+    res.seconds["own_legacy_evcc"] = time.monotonic() - t0
 
 
 async def _faults(res: Campaigns) -> None:
@@ -118,7 +140,7 @@ async def _faults(res: Campaigns) -> None:
     await res.short_done.wait()
     t0 = time.monotonic()
     sel = [c for c in select(role="SECC") if "long" not in c.tags and "tls" not in c.needs and not
-           ({"DC"} & c.needs)]
+           ({"DC"} & c.needs) and "legacy" not in c.tags]
     res.fault_selection = [c.id for c in sel]
 
     async def one(name: str, wrap: Any = None, proxy: dict[str, Any] | None = None, jobs: int = 2) -> Campaign:
@@ -212,6 +234,7 @@ def campaigns() -> Campaigns:
         res = Campaigns()
         mon = asyncio.ensure_future(lag_monitor())
         await asyncio.gather(_own(res), _faults(res), _josev(res))
+        await _own_legacy_evcc(res)
         await _josev_evcc(res)
         mon.cancel()
 

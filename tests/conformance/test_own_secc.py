@@ -13,6 +13,10 @@ def select(*args, **kwargs):  # type: ignore[no-untyped-def]
     return [c for c in _select(*args, **kwargs) if "link" not in c.tags]
 
 KNOWN_FINDINGS: dict[str, str] = {
+    # TC_SECC_ISO2_SessionStop_002: a -2 session paused with SessionStop(Pause) is not joined on the
+    # next connection (OK_NewSessionEstablished): the SECC server builds each -2 core with a default
+    # Iso2SeccConfig, whose SessionStore is new per connection (runner.SeccServer passes no -2 config).
+    "TC_SECC_ISO2_SessionStop_002": "-2 pause / resume across connections",
     # Fixed: TC_SECC_DC_PreCharge_003 found that SimEVSE.pre_charge followed any EV target voltage
     # above its EVSEMaximumVoltage (920 V for dc-bidi: 1120 V requested -> 980 V reported).
 }
@@ -23,7 +27,9 @@ The test fails if one of them disappears (fixed) or a new failure appears."""
 def test_own_secc_passes_the_secc_catalogue(campaigns) -> None:  # type: ignore[no-untyped-def]
     own = campaigns.own
     assert own is not None
-    secc_ids = {c.id for c in select(role="SECC")}
+    from conformance.local import unserved
+
+    secc_ids = {c.id for c in select(role="SECC") if not unserved(c)}  # DIN / -2 cases of protocols we serve
     by_case: dict[str, dict[str, str]] = defaultdict(dict)
     for r in own.results:
         by_case[r.case_id][r.sut] = r.verdict.value
@@ -56,7 +62,7 @@ def test_own_evcc_passes_the_evcc_catalogue(campaigns) -> None:  # type: ignore[
     for cid, v, why in bad:
         print(f"  {v.upper():12} {cid}: {why}")
     assert not bad, bad  # the TLS chain cases too: the EVCC applies every -20 chain rule in the handshake
-    assert len(camp.results) == len(select(role="EVCC")) >= 60
+    assert len(camp.results) == len([c for c in select(role="EVCC") if "legacy" not in c.tags]) >= 60
 
 
 def test_timing_values_are_the_standards(campaigns) -> None:  # type: ignore[no-untyped-def]

@@ -329,6 +329,14 @@ def run_secc(args: argparse.Namespace) -> int:
             offer.services = [s for s in offer.services if s.service_id in offered_ids]
             return offer
 
+        async def send_charging_command(self, ev_target_voltage: Any, ev_target_current: Any,
+                                        is_precharge: bool = False, is_session_bpt: bool = False) -> None:
+            """A power stage that follows the EV's DC target voltage (Josev's stub stays at 1 V), up to
+            the simulator's own 600 V: DIN / -2 pre-charge then converges.  The current stays Josev's
+            1 A (its controller outlives the session, and its PreCharge refuses more than 2 A)."""
+            if ev_target_voltage is not None:
+                self.evse_data_context.present_voltage = max(0, min(float(ev_target_voltage), 600.0))
+
         async def get_service_parameter_list(self, service_id: int) -> Any:
             offer = await super().get_service_parameter_list(service_id)
             if offer is not None:
