@@ -55,9 +55,7 @@ def _tree(part: SignedPart) -> Element:
 
 def sign_elements(parts: Sequence[SignedPart], key: ec.EllipticCurvePrivateKey) -> Signature:
     """The typed ``ds:Signature`` over ``parts`` (each with an ``Id``), -2 style."""
-    tree = xmldsig.sign([_tree(p) for p in parts], key, "ecdsa-sha256", schema="iso2")
-    sig = Signature.from_tree(tree)
-    return sig
+    return Signature.from_tree(xmldsig.sign([_tree(p) for p in parts], key, "ecdsa-sha256", schema="iso2"))
 
 
 def verify_elements(

@@ -27,6 +27,7 @@ from tests.peer import josev
 from tests.proofs import PEER_TLS, record
 
 from .conftest import needs_ipv6
+from .test_josev_tls import free_port
 from .tls_harness import Server, Side, connect, describe, write_identity
 
 
@@ -152,15 +153,9 @@ def test_pki_create_profile_iso2_cli(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- the independent peer
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
-        s.bind(("::1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def josev_tls12(peer_env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[str], int, subprocess.Popen[str], socket.socket]]:
-    port = _free_port()
+    port = free_port()
     listener = socket.create_server(("::1", 0), family=socket.AF_INET6)
     listener.settimeout(60)
     secc = subprocess.Popen(
