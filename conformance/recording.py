@@ -207,6 +207,8 @@ def read_sessions(path: str | Path) -> list[RecordedSession]:
             if e.direction == EV_TO_EVSE:
                 tree = e.decoded.tree if e.decoded is not None else None
                 note = ""
+                if tree is not None and e.decoded is not None and e.decoded.trailing:
+                    note = f"{len(e.decoded.trailing)} trailing byte(s) after the EXI document stripped"
                 if tree is None and schema in ("sap", *REPLAYABLE):
                     tree, note = _decode_padded(schema, payload)
                 msg = body_message(tree)

@@ -4,8 +4,8 @@ The tester is a DIN / -2 vehicle at message level (:mod:`conformance.tester_lega
 case is written once and registered for both protocols where both have the behaviour
 (``TC_SECC_DIN_<group>_<n>`` and ``TC_SECC_ISO2_<group>_<n>``), for one where only it has it
 (-2 AC, renegotiation and pause; DIN's restrictions).  The requirement each case checks is
-named by the section of the DIN/-2 digest (``shared/specs/din-iso2-digest.md``) and the
-requirement ID the public implementations quote there.
+named by the section of the DIN SPEC 70121 / ISO 15118-2 text and the requirement ID the
+public implementations quote there.
 """
 
 from __future__ import annotations

@@ -82,6 +82,9 @@ class EvccConfig:
     resume_via_cpd: bool = False
     """After OK_OldSessionJoined go straight to ChargeParameterDiscovery (libiso style)."""
     welding_detection: bool = True
+    welding_max_requests: int = 10
+    """WeldingDetection ends once the charger reports under 60 V, or after this many requests
+    (a charger whose voltage never falls must not hold the vehicle forever)."""
     pre_charge_tolerance: Decimal = Decimal(20)
     pre_charge_give_up: int | None = None
     """Lab peers whose simulated EVSE never raises its voltage (Josev's SECC reports 1 V):
@@ -165,6 +168,7 @@ class EvccSession:
         self._pre_charge_matched = False
         self._pre_charge_finished_sent = False
         self._welding_done = False
+        self._welding_count = 0
         self._standby = False
         self._evse_voltage = D0
         self._pre_charge_count = 0
@@ -789,6 +793,7 @@ class EvccSession:
     def _on_ServiceDiscoveryRes(self, res: m.ServiceDiscoveryRes, req: Any, now: float) -> list[Event]:
         # a new (re)negotiation round: forget the previous round's progress
         self._pre_charge_matched = self._pre_charge_finished_sent = self._welding_done = False
+        self._welding_count = 0
         self._pre_charge_count = 0
         self._stop_kind, self.schedule, self.loops_before = StopKind.TERMINATE, None, self.loops
         self.offered_services = [s.service_id for s in res.energy_transfer_service_list.service]
@@ -916,7 +921,8 @@ class EvccSession:
         return self._loop_result(res, p, nominal, (p / nominal).quantize(Decimal("0.1"))) + self._note(res.evse_status)
 
     def _on_DC_WeldingDetectionRes(self, res: m.DCWeldingDetectionRes, req: Any, now: float) -> list[Event]:
-        if to_decimal(res.evse_present_voltage) < 60:
+        self._welding_count += 1
+        if to_decimal(res.evse_present_voltage) < 60 or self._welding_count >= self.config.welding_max_requests:
             self._welding_done = True
         return []
 

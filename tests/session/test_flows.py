@@ -251,3 +251,24 @@ def test_exit_standby_notification() -> None:
     i = next(i for i, (t, s, e) in enumerate(tr.entries) if s == "evcc" and isinstance(e, NotificationReceived))
     nxt = next(e for t, s, e in tr.entries[i:] if s == "evcc" and type(e).__name__ == "SendMessage")
     assert nxt.name == "PowerDeliveryReq" and nxt.message.charge_progress.value == "Start"
+
+
+@pytest.mark.parametrize("voltage_falls", [True, False])
+def test_welding_detection_ends_when_the_output_falls_or_after_its_limit(voltage_falls: bool) -> None:
+    """DC welding detection repeats until the charger reports under 60 V; against a charger whose
+    output never falls the vehicle stops asking after ``welding_max_requests`` and still ends
+    the session (it once asked 5,000 times, forever, of a charger holding 600 V)."""
+    _, evse, evcc, secc = pair(
+        evcc_config=EvccConfig(service=EnergyService.DC_BPT, control_mode=ControlMode.DYNAMIC, max_loops=2)
+    )
+    if not voltage_falls:
+        evse.output_voltage = 600.0
+        evse.present_voltage = lambda now: Decimal(600)  # type: ignore[method-assign]
+    t = run(evcc, secc)
+    welding = t.sent("evcc").count("DC_WeldingDetectionReq")
+    assert t.sent("evcc")[-1] == "SessionStopReq"
+    assert evcc.ok and secc.ok
+    if voltage_falls:
+        assert welding == 1
+    else:
+        assert welding == evcc.config.welding_max_requests == 10

@@ -337,6 +337,11 @@ def run_secc(args: argparse.Namespace) -> int:
             if ev_target_voltage is not None:
                 self.evse_data_context.present_voltage = max(0, min(float(ev_target_voltage), 600.0))
 
+        async def stop_charger(self) -> None:
+            """Power off (PowerDelivery Stop): the output falls to 0 V, as welding detection expects."""
+            await super().stop_charger()
+            self.evse_data_context.present_voltage = 0
+
         async def get_service_parameter_list(self, service_id: int) -> Any:
             offer = await super().get_service_parameter_list(service_id)
             if offer is not None:
