@@ -134,6 +134,9 @@ class ProtocolSupport:
     """Build the SECC core; it expects the protocol's first request (SessionSetupReq) next."""
     evcc: Callable[[EvccHandover], tuple[EvccCore, list[Event]]]
     """Build the EVCC core; returns it with the events of its first request."""
+    secc_config: Callable[[], Any] | None = None
+    """A default SECC configuration.  A server builds it once and hands the same object to every
+    connection's core: what outlives a connection (the paused sessions' store) lives in it."""
 
 
 _REGISTRY: dict[AppProtocol, ProtocolSupport] = {}

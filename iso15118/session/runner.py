@@ -24,7 +24,7 @@ from iso15118.facts.timing import message_timing
 from iso15118.session.controller import EVController, EVSEController
 from iso15118.session.evcc import EvccConfig
 from iso15118.session.events import Event, MessageReceived, SendMessage, SessionEnded
-from iso15118.session.negotiation import ALL_PROTOCOLS, EvccNegotiator, SeccNegotiator, support
+from iso15118.session.negotiation import ALL_PROTOCOLS, EvccNegotiator, SeccNegotiator, registered, support
 from iso15118.session.secc import SeccConfig, SessionStore
 from iso15118.transport.tcp import (
     ConnectionClosed,
@@ -204,7 +204,13 @@ class SeccServer:
         self.protocols = protocols
         """What the charger serves in SupportedAppProtocol (None: every registered protocol)."""
         self.configs = dict(configs or {})
-        """Per-protocol core configurations; ``config`` is the -20 one."""
+        """Per-protocol core configurations; ``config`` is the -20 one.  A protocol given none gets
+        its registered default, built once here and shared by every connection (a session paused
+        on one connection is resumed on the next)."""
+        for proto in registered():
+            entry = support(proto)
+            if proto is not AppProtocol.ISO20 and proto not in self.configs and entry is not None and entry.secc_config:
+                self.configs[proto] = entry.secc_config()
         self.gate = ConnectionGate(limits)
         """Connection / handshake limits and their counters (``gate.stats``)."""
         self.on_result = on_result

@@ -16,9 +16,9 @@ from iso15118.exi.errors import ExiError
 
 ID = re.compile(r"^TC_(SECC|EVCC)_(DIN|ISO2)_[A-Za-z]+_\d{3}$")
 
-KNOWN_EVCC_FINDINGS = {
-    # our -2 EVCC selects ServiceID 1 whatever the charger offered (iso2/evcc.py hard-codes it)
-    "TC_EVCC_ISO2_ServiceDiscovery_001": "ServiceID 1 hard-coded in PaymentServiceSelectionReq",
+KNOWN_EVCC_FINDINGS: dict[str, str] = {
+    # Fixed: TC_EVCC_ISO2_ServiceDiscovery_001 found that our -2 EVCC selected ServiceID 1 whatever
+    # the charger offered; it now selects the ChargeService ID of ServiceDiscoveryRes.
 }
 """Findings in our own EVCC (reported, not hidden): the test fails if one disappears or a new one appears."""
 

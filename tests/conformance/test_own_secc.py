@@ -13,10 +13,9 @@ def select(*args, **kwargs):  # type: ignore[no-untyped-def]
     return [c for c in _select(*args, **kwargs) if "link" not in c.tags]
 
 KNOWN_FINDINGS: dict[str, str] = {
-    # TC_SECC_ISO2_SessionStop_002: a -2 session paused with SessionStop(Pause) is not joined on the
-    # next connection (OK_NewSessionEstablished): the SECC server builds each -2 core with a default
-    # Iso2SeccConfig, whose SessionStore is new per connection (runner.SeccServer passes no -2 config).
-    "TC_SECC_ISO2_SessionStop_002": "-2 pause / resume across connections",
+    # Fixed: TC_SECC_ISO2_SessionStop_002 found that a -2 session paused with SessionStop(Pause) was
+    # not joined on the next connection: SeccServer built each -2 core a new default Iso2SeccConfig
+    # (a new SessionStore per connection); it now builds the registered default once per server.
     # Fixed: TC_SECC_DC_PreCharge_003 found that SimEVSE.pre_charge followed any EV target voltage
     # above its EVSEMaximumVoltage (920 V for dc-bidi: 1120 V requested -> 980 V reported).
 }

@@ -59,4 +59,4 @@ def _evcc(h: reg.EvccHandover) -> tuple[Iso2EvccSession, list[Event]]:
     return core, core.negotiated(h.now, h.started)
 
 
-reg.register(reg.ProtocolSupport(AppProtocol.ISO2, _secc_offers, _evcc_offers, _secc, _evcc))
+reg.register(reg.ProtocolSupport(AppProtocol.ISO2, _secc_offers, _evcc_offers, _secc, _evcc, Iso2SeccConfig))

@@ -164,6 +164,8 @@ class Iso2EvccSession:
         self._pre_charge_count = 0
         self._pre_charged = False
         self._welding_count = 0
+        self.service_id = 1
+        """The ChargeService's ServiceID from ServiceDiscoveryRes (selected in PaymentServiceSelectionReq)."""
         self._welding_done = False
         self._renegotiated = False
         self._power_on = False
@@ -325,10 +327,10 @@ class Iso2EvccSession:
             if self.energy_mode is None:
                 return self._session_stop(now, m2.ChargingSession.TERMINATE)
             if s is S.SERVICE_DISCOVERY and self.config.service_detail:
-                return self._send(now, m2.ServiceDetailReq(service_id=1))
+                return self._send(now, m2.ServiceDetailReq(service_id=self.service_id))
             return self._send(now, m2.PaymentServiceSelectionReq(
                 selected_payment_option=self.payment,
-                selected_service_list=m2.SelectedServiceList(selected_service=[m2.SelectedService(service_id=1)])))
+                selected_service_list=m2.SelectedServiceList(selected_service=[m2.SelectedService(service_id=self.service_id)])))
         if s is S.PAYMENT_SELECTED:
             if self.payment is m2.PaymentOption.CONTRACT:
                 if self.contract is None:  # no contract yet: install one with the OEM provisioning key
@@ -500,6 +502,7 @@ class Iso2EvccSession:
             self.payment = m2.PaymentOption.EXTERNAL_PAYMENT
         else:
             raise PeerError("NoPaymentOption", "the SECC offers neither ExternalPayment nor (over TLS) Contract we can use")
+        self.service_id = res.charge_service.service_id  # the charger's own ID of its charge service
         offered = list(res.charge_service.supported_energy_transfer_mode.energy_transfer_mode)
         families = [self.config.family] if self.config.family else [
             s.family for s in self.controller.preferred_services() if s.family is not None]
