@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from iso15118.capture.keyfields import key_leaves
+from iso15118.capture.physical import scaled as _scaled
 from iso15118.exi.tree import Element
 
 __all__ = [
@@ -70,13 +72,16 @@ class Decoded:
     """The message element (Body child for -2 / DIN, the root otherwise)."""
     session_id: str | None = None
     response_code: str | None = None
-    values: dict[str, Any] = field(default_factory=dict)
-    """Flattened leaf values of the message (path -> value; physical values scaled)."""
     error: str | None = None
     bit_offset: int | None = None
     path: str | None = None
     key: dict[str, Any] | None = None
     """Memo of :func:`iso15118.capture.keyfields.key_fields` (shared: read-only)."""
+    key_leaves: dict[str, list[Any]] | None = None
+    """The raw values :func:`~iso15118.capture.keyfields.key_fields` formats (leaf name -> values
+    in document order), collected when the message is decoded."""
+    flat: dict[str, Any] | None = None
+    """Memo of :attr:`values` (shared: read-only)."""
     json: Any = None
     """Memo of the JSON form of ``tree`` (shared: read-only)."""
     facet_warnings: list[Any] = field(default_factory=list)
@@ -84,6 +89,15 @@ class Decoded:
     facets forbid (decoded leniently instead of refused; empty for a schema-valid message)."""
     trailing: bytes = b""
     """Whole bytes after the end of the EXI document (ignored: the document before them decoded)."""
+
+    @property
+    def values(self) -> dict[str, Any]:
+        """Flattened leaf values of the message (path -> value; physical values scaled), computed
+        on first use (the timeline does not need them; the summary and the dataset do)."""
+        flat = self.flat
+        if flat is None:
+            flat = self.flat = flatten(self.message) if self.message is not None and self.error is None else {}
+        return flat
 
     def tree_json(self) -> Any:
         """``{root name: element_to_json(tree)}``, computed once."""
@@ -96,34 +110,21 @@ class Decoded:
 # Tree helpers
 
 
-def _scaled(el: Element) -> tuple[float, str] | None:
-    """A physical value: -2/DIN PhysicalValueType (Multiplier, Unit, Value) or -20
-    RationalNumberType (Exponent, Value); returns (value, unit)."""
-    kids = {c.name: c.value for c in el.children if isinstance(c, Element)}
-    if "Value" not in kids or not isinstance(kids["Value"], (int, float, Decimal)):
-        return None
-    if "Multiplier" in kids and isinstance(kids["Multiplier"], int):
-        return float(kids["Value"]) * 10.0 ** kids["Multiplier"], str(kids.get("Unit") or "")
-    if "Exponent" in kids and isinstance(kids["Exponent"], int) and len(kids) == 2:
-        return float(kids["Value"]) * 10.0 ** kids["Exponent"], ""
-    return None
-
-
 def flatten(el: Element, prefix: str = "", out: dict[str, Any] | None = None) -> dict[str, Any]:
     """Leaf values below ``el`` keyed by slash path; physical values become numbers (``unit``
     suffix kept in ``path@unit``); repeated elements get ``[i]`` indexes."""
     if out is None:
         out = {}
-    counts: dict[str, int] = {}
-    for c in el.children:
-        if isinstance(c, Element):
+    kids = [c for c in el.children if isinstance(c, Element)]
+    counts: dict[str, int] | None = None
+    if len(kids) > 1 and len({c.name for c in kids}) < len(kids):
+        counts = {}
+        for c in kids:
             counts[c.name] = counts.get(c.name, 0) + 1
     seen: dict[str, int] = {}
-    for c in el.children:
-        if not isinstance(c, Element):
-            continue
+    for c in kids:
         key = c.name
-        if counts[key] > 1:
+        if counts is not None and counts[key] > 1:
             i = seen.get(key, 0)
             seen[key] = i + 1
             key = f"{key}[{i}]"
@@ -138,8 +139,9 @@ def flatten(el: Element, prefix: str = "", out: dict[str, Any] | None = None) ->
                 flatten(c, path, out)
         else:
             out[path] = c.value
-        for a, v in c.attrs.items():
-            out[f"{path}@{a}"] = v
+        if c.attrs:
+            for a, v in c.attrs.items():
+                out[f"{path}@{a}"] = v
     return out
 
 
@@ -225,7 +227,9 @@ def _describe(schema: str, tree: Element, d: Decoded) -> None:
         rc = d.message.find("ResponseCode")
         if rc is not None and rc.value is not None:
             d.response_code = str(rc.value)
-        d.values = flatten(d.message)
+        # the key fields' leaves now (one walk; a tree it cannot read fails here, as flatten would);
+        # the flattened values when asked for (Decoded.values)
+        d.key_leaves = key_leaves(d.message)
 
 
 def _decode_tolerant(codec: Any, payload: bytes, d: Decoded) -> Any:

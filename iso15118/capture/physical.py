@@ -1,0 +1,44 @@
+"""Physical values in a decoded tree: -2 / DIN ``PhysicalValueType`` and -20 ``RationalNumberType``.
+
+Read by the flattened values (:func:`iso15118.capture.decode.flatten`) and the timeline's key
+fields (:func:`iso15118.capture.keyfields.key_leaves`) alike, so both scale the same way.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from iso15118.exi.tree import Element
+
+__all__ = ["scaled"]
+
+
+def scaled(el: Element) -> tuple[float, str] | None:
+    """A physical value: -2/DIN PhysicalValueType (Multiplier, Unit, Value) or -20
+    RationalNumberType (Exponent, Value); returns (value, unit).
+
+    Children are read as a name -> value map would read them (the last of a repeated name wins),
+    in one pass without building the map: this runs for every complex element of every message."""
+    value = multiplier = unit = exponent = None
+    has_value = False
+    for c in el.children:
+        if isinstance(c, Element):
+            name = c.name
+            if name == "Value":
+                value = c.value
+                has_value = True
+            elif name == "Multiplier":
+                multiplier = c.value
+            elif name == "Unit":
+                unit = c.value
+            elif name == "Exponent":
+                exponent = c.value
+    if not has_value or not isinstance(value, (int, float, Decimal)):
+        return None
+    if isinstance(multiplier, int):
+        return float(value) * 10.0**multiplier, str(unit or "")
+    if isinstance(exponent, int) and all(
+        c.name in ("Exponent", "Value") for c in el.children if isinstance(c, Element)
+    ):
+        return float(value) * 10.0**exponent, ""
+    return None
