@@ -17,6 +17,7 @@ first decoded request decides.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
@@ -62,6 +63,10 @@ SDP_PORT = 15118
 _UNDECIDED_LIMIT = 4096  # bytes held while deciding what a connection carries
 _CLOSED_KEEP = 1024  # closed connections remembered (late retransmissions, port reuse)
 _TLS_RECORD_TYPES = (20, 21, 22, 23)
+_SAP = int(PayloadType.SAP)  # 0x8001: SupportedAppProtocol, and every -2 / DIN message
+# the limits are pure functions of (protocol, request): asked once per message, computed once
+_loop_limit = functools.lru_cache(maxsize=1024)(loop_limit)
+_timing_limits = functools.lru_cache(maxsize=1024)(timing_limits)
 
 _NOTICE_LEVEL = {
     "open": "info",
@@ -210,16 +215,17 @@ class Analyzer:
         self._last_ts = rec.ts
         self._last_frame = rec.index
         try:
-            self._process(rec)
+            pkt = dissect(rec.linktype, rec.data)
+            if pkt.__class__ is TcpSegment:  # the common case first, without a call
+                self._tcp_segment(pkt, rec)  # type: ignore[arg-type]
+            elif pkt is not None:
+                self._process(pkt, rec)
         except Exception as exc:  # defensive: a capture must never crash the decoder
             self.stats.internal_errors += 1
             self._emit(Event(rec.ts, rec.index, "capture", "internal decoder error", "error",
                              detail=f"{type(exc).__name__}: {exc} (rest of this frame skipped)"))
 
-    def _process(self, rec: Record) -> None:
-        pkt = dissect(rec.linktype, rec.data)
-        if pkt is None:
-            return
+    def _process(self, pkt: Any, rec: Record) -> None:
         t = type(pkt)
         if t is TcpSegment:
             self._tcp_segment(pkt, rec)  # type: ignore[arg-type]
@@ -334,7 +340,7 @@ class Analyzer:
         if entry is None:
             conn, direction = self._new_conn(seg, rec)
         conn.segment(seg, direction, rec.ts, rec.index)
-        if conn.closed:
+        if conn.reset or (conn.halves[0].closed and conn.halves[1].closed):  # conn.closed, inline
             self._park(conn)
 
     def _new_conn(self, seg: TcpSegment, rec: Record) -> tuple[TcpConnection, int]:
@@ -588,19 +594,24 @@ class Analyzer:
             self._message(conn, direction, m, tls)
 
     def _message(self, conn: TcpConnection, direction: int, m: FramedMessage, tls: bool) -> None:
+        # Runs once per V2G message: the cheap tests of the helpers it calls are made here first.
         app: _Conn = conn.app  # type: ignore[assignment]
         ptype = m.payload_type
         schema = schema_for(ptype, app.protocol, app.sap_done)
         dec: Decoded | None = None
         wrong_type: str | None = None  # the payload type the message should have travelled in
+        stats = self.stats
         if schema is not None and self.decode:
-            dec = self.cache.decode(schema, m.payload)
-            if dec.error is not None and ptype == 0x8001 and self._codec_reason is None:
-                dec, schema = self._fallback(app, schema, m.payload, dec)
+            cache = self.cache
+            dec = cache.decode(schema, m.payload)
             if self._codec_reason is None:
-                dec, schema, wrong_type = self._payload_type_check(app, ptype, schema, m.payload, dec)
-        self.stats.cache_hits = self.cache.hits
-        self.stats.cache_misses = self.cache.misses
+                if dec.error is not None and ptype == _SAP:
+                    dec, schema = self._fallback(app, schema, m.payload, dec)
+                # _payload_type_check returns at once unless a negotiated session may see a wrong type
+                if app.sap_done and app.protocol is not None and (ptype != _SAP or app.protocol == "-20"):
+                    dec, schema, wrong_type = self._payload_type_check(app, ptype, schema, m.payload, dec)
+            stats.cache_hits = cache.hits
+            stats.cache_misses = cache.misses
 
         # Roles: the EV sends requests.  Flip once when the first request comes from the "server".
         if dec is not None and dec.name and not app.roles_known:
@@ -613,7 +624,7 @@ class Analyzer:
                 self._emit(Event(m.ts, m.frame, "note", "roles", "info", None, conn.id,
                                  "capture started inside the connection; EV side taken from the first request",
                                  {}, src, dst))
-        label = self._dir_label(conn, direction)
+        label = EV_TO_EVSE if (direction == 0) != app.flipped else EVSE_TO_EV  # as _dir_label
 
         name = "?"
         level = "info"
@@ -628,7 +639,7 @@ class Analyzer:
             name = f"EXI ({schema})"
         elif dec.error is not None:
             if self._codec_reason is None:
-                self.stats.decode_errors += 1
+                stats.decode_errors += 1
             level = "error"
             name = f"undecodable ({schema})"
             detail = dec.error
@@ -647,7 +658,7 @@ class Analyzer:
         else:
             name = dec.name or "?"
             rc = dec.response_code
-            fields = key_fields(dec)
+            fields = dec.key if dec.key is not None else key_fields(dec)
             if dec.facet_warnings or dec.trailing:
                 level = "warning"
                 detail = "; ".join([str(w) for w in dec.facet_warnings] + (
@@ -658,29 +669,42 @@ class Analyzer:
                     level = "error"
                 elif urc.startswith("WARN"):
                     level = "warning"
-            if dec.session_id and dec.session_id.strip("0"):
-                app.session_id = dec.session_id
-            self._track_sap(app, dec, conn, m)
+            sid = dec.session_id
+            if sid and sid.strip("0"):
+                app.session_id = sid
+            if dec.schema == "sap":
+                self._track_sap(app, dec, conn, m)
 
-        if app.protocol is None and schema in ("din", "iso2"):
+        if app.protocol is None and (schema == "din" or schema == "iso2"):
             app.protocol = schema
-        self.stats.v2g_messages += 1
-        self.stats.v2g_by_direction[label] = self.stats.v2g_by_direction.get(label, 0) + 1
-        src, dst = self._endpoints(conn, direction)
-        findings = self._findings(app, label, ptype, schema, dec, wrong_type)
+        stats.v2g_messages += 1
+        by_dir = stats.v2g_by_direction
+        by_dir[label] = by_dir.get(label, 0) + 1
+        ends = app.ends
+        if ends is None:
+            self._endpoints(conn, 0)
+            ends = app.ends
+        src, dst = ends[direction]  # type: ignore[index]
+        if dec is not None and (wrong_type is not None or dec.facet_warnings or dec.trailing):
+            findings = self._findings(app, label, ptype, schema, dec, wrong_type)
+        else:
+            findings = []
         if wrong_type is not None:
             level = "error"
             detail = "; ".join(x for x in (findings[0].message, detail) if x)
         ev = Event(
             m.ts, m.frame, "v2g", name, level, label, conn.id, detail, fields, src, dst,
-            payload_type=ptype, schema=schema, protocol=app.protocol, payload=m.payload, decoded=dec,
-            session_id=(dec.session_id if dec is not None else None) or app.session_id, response_code=rc,
-            first_frame=m.first_frame, tls=tls, findings=findings,
+            ptype, schema, app.protocol, m.payload, dec,
+            (dec.session_id if dec is not None else None) or app.session_id, rc,
+            None, m.first_frame, tls, None, findings,
         )
-        timing = self._timing(app, ev) if dec is not None and dec.name else []
-        self._emit(ev)
-        for t in timing:
-            self._emit(t)
+        if dec is not None and dec.name:
+            timing = self._timing(app, ev)
+            self.on_event(ev)
+            for t in timing:
+                self.on_event(t)
+        else:
+            self.on_event(ev)
 
     def _session_schemas(self, app: _Conn) -> list[str]:
         """The grammars of the session's negotiated protocol, the likeliest first."""
@@ -821,7 +845,7 @@ class Analyzer:
             app.pending_req.append((base, ev.ts, ev.frame))
             loop = app.loop
             if loop is None or loop[0] != base:
-                app.loop = [base, ev.ts, ev.frame, False] if loop_limit(app.protocol, base) else None
+                app.loop = [base, ev.ts, ev.frame, False] if _loop_limit(app.protocol, base) else None
             if len(app.pending_req) > 8:
                 app.pending_req.popleft()
         elif name.endswith("Res"):
@@ -829,7 +853,7 @@ class Analyzer:
             app.last_res_ts = ev.ts
             loop = app.loop
             if loop is not None and loop[0] == base and not loop[3]:
-                limit = loop_limit(app.protocol, base)
+                limit = _loop_limit(app.protocol, base)
                 if limit is not None and ev.ts - loop[1] > limit[0]:
                     loop[3] = True
                     out.append(Event(ev.ts, ev.frame, "timing", f"{base} loop too long", "error", ev.direction,
@@ -853,7 +877,7 @@ class Analyzer:
                 if rbase == base:
                     dt = ev.ts - rts
                     ev.response_time = dt
-                    timeout, perf, source = timing_limits(app.protocol, base)
+                    timeout, perf, source = _timing_limits(app.protocol, base)
                     if dt > timeout:
                         ev.timing = "evcc_timeout"
                         out.append(Event(ev.ts, ev.frame, "timing", f"{name} too late", "error", ev.direction, ev.conn,

@@ -149,11 +149,24 @@ class V2GTPStream:
     def feed(self, data: bytes, ts: float, frame: int) -> list[FramedMessage]:
         """Add in-order stream bytes; return the frames they complete."""
         out: list[FramedMessage] = []
-        self._pos += len(data)
+        n = len(data)
+        self._pos += n
         if self._resync:
             self._scan += data
             self._try_resync(ts, frame, out)
             return out
+        if n >= HEADER_SIZE and self._parser.at_frame_boundary:
+            # The common case, one segment = one whole frame: read here, the parser skipped (its
+            # offsets count from ``_origin``, which moves past the frame instead).
+            version, inverse, ptype, length = _hdr(data, 0)
+            if version == 0x01 and inverse == 0xFE and n - HEADER_SIZE == length <= MAX_SANE_PAYLOAD:
+                start = self._start_frame if self._start_frame is not None else frame
+                out.append(FramedMessage(ptype, bytes(data[HEADER_SIZE:]), ts, frame, start, self._next_offset))
+                self._next_offset += n
+                self._origin += n
+                self._start_frame = None
+                self.frames += 1
+                return out
         self._parse(data, ts, frame, out)
         return out
 

@@ -205,6 +205,8 @@ def _ethernet(data: bytes) -> Packet:
             return Malformed("VLAN tag cut")
         etype = (data[off + 2] << 8) | data[off + 3]
         off += 4
+    if etype == ETHERTYPE_IPV6 or etype == ETHERTYPE_IPV4:  # _ethertype's first case, inline
+        return _ip(data, off, data[6:12], data[0:6])
     return _ethertype(etype, data, off, data[6:12], data[0:6])
 
 

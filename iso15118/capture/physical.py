@@ -19,9 +19,18 @@ def scaled(el: Element) -> tuple[float, str] | None:
 
     Children are read as a name -> value map would read them (the last of a repeated name wins),
     in one pass without building the map: this runs for every complex element of every message."""
+    ch = el.children
+    if len(ch) == 3:  # the -2 / DIN shape, in schema order: Multiplier, Unit, Value
+        m, u, v = ch
+        if (m.__class__ is Element and u.__class__ is Element and v.__class__ is Element
+                and m.name == "Multiplier" and u.name == "Unit" and v.name == "Value"):
+            value = v.value
+            if not isinstance(value, (int, float, Decimal)) or not isinstance(m.value, int):
+                return None
+            return float(value) * 10.0**m.value, str(u.value or "")
     value = multiplier = unit = exponent = None
     has_value = False
-    for c in el.children:
+    for c in ch:
         if isinstance(c, Element):
             name = c.name
             if name == "Value":

@@ -165,8 +165,13 @@ class TcpConnection:
         payload = seg.payload
 
         if flags & TCP_ACK and peer.next is not None:
-            if peer.acked is None or seq_diff(seg.ack, peer.acked) > 0:
+            acked = peer.acked
+            if acked is None:
                 peer.acked = seg.ack
+            else:
+                d = (seg.ack - acked) & 0xFFFFFFFF  # seq_diff(seg.ack, acked) > 0, inline (every segment)
+                if d and not d & 0x80000000:
+                    peer.acked = seg.ack
         if not payload and not flags & _CONTROL and not seg.missing:
             return  # a pure ACK: nothing else to do (the common case, kept fast)
         if self.ignored:
@@ -218,7 +223,7 @@ class TcpConnection:
     def _data(self, h: HalfStream, direction: int, seq: int, payload: bytes, missing: int, ts: float, frame: int) -> None:
         assert h.next is not None
         n = len(payload)
-        rel = seq_diff(seq, h.next)
+        rel = 0 if seq == h.next else seq_diff(seq, h.next)
         if rel == 0:
             self._deliver(h, direction, payload, ts, frame)
             if missing:
