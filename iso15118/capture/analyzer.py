@@ -27,7 +27,6 @@ from typing import Any
 from iso15118.capture.decode import DecodeCache, Decoded, codec_unavailable_reason
 from iso15118.capture.events import EV_TO_EVSE, EVSE_TO_EV, Event, Finding, FindingKind
 from iso15118.capture.framing import FramedMessage, V2GTPStream, find_v2gtp, looks_like_v2gtp
-from iso15118.capture.keyfields import key_fields
 from iso15118.capture.limits import (
     COMMUNICATION_SETUP_TIMEOUT,
     PROTOCOL_LABELS,
@@ -629,7 +628,7 @@ class Analyzer:
         name = "?"
         level = "info"
         detail = ""
-        fields: dict[str, Any] = {}
+        fields: dict[str, Any] | None = {}
         rc = None
         if schema is None:
             name = f"V2GTP payload type 0x{ptype:04X}"
@@ -643,10 +642,12 @@ class Analyzer:
             level = "error"
             name = f"undecodable ({schema})"
             detail = dec.error
+            where: dict[str, Any] = {}
             if dec.bit_offset is not None:
-                fields["bit_offset"] = dec.bit_offset
+                where["bit_offset"] = dec.bit_offset
             if dec.path:
-                fields["path"] = dec.path
+                where["path"] = dec.path
+            fields = where
             if self._codec_reason is not None:
                 level = "warning"
                 name = f"EXI payload 0x{ptype:04X} (not decoded)"
@@ -658,7 +659,7 @@ class Analyzer:
         else:
             name = dec.name or "?"
             rc = dec.response_code
-            fields = dec.key if dec.key is not None else key_fields(dec)
+            fields = None  # the key fields of dec, formed when asked for (Event.fields)
             if dec.facet_warnings or dec.trailing:
                 level = "warning"
                 detail = "; ".join([str(w) for w in dec.facet_warnings] + (
@@ -887,7 +888,11 @@ class Analyzer:
                                           "request_frame": rframe}))
                     elif dt > perf:
                         ev.timing = "performance_time"
-                        ev.fields = {**ev.fields, "performance_limit_ms": round(perf * 1000, 1)}  # fields may be shared
+                        more = {"performance_limit_ms": round(perf * 1000, 1)}
+                        if ev.given_fields is None:
+                            ev.more_fields = more  # added when the key fields are formed
+                        else:
+                            ev.fields = {**ev.fields, **more}  # fields may be shared
                         out.append(Event(ev.ts, ev.frame, "timing", f"{name} slow", "warning", ev.direction, ev.conn,
                                          f"{dt * 1000:.1f} ms after the request (frame {rframe}): "
                                          f"V2G_SECC_Msg_Performance_Time {perf * 1000:.0f} ms exceeded [{source}]",

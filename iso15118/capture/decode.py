@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from iso15118.capture.keyfields import key_leaves
 from iso15118.capture.physical import scaled as _scaled
 from iso15118.exi.tree import Element
 
@@ -52,12 +51,18 @@ def codec_available() -> bool:
     return codec_unavailable_reason() is None
 
 
-def _codec(key: str) -> Any:
-    # ``iso15118.exi.codec(key)`` is shadowed by the submodule of the same name once that is
-    # imported, so go to the submodule's accessor directly.
-    from iso15118.exi.codec import get_codec
+_codecs: dict[str, Any] = {}  # schema key -> codec (get_codec's, held here: looked up per payload)
 
-    return get_codec(key)
+
+def _codec(key: str) -> Any:
+    c = _codecs.get(key)
+    if c is None:
+        # ``iso15118.exi.codec(key)`` is shadowed by the submodule of the same name once that is
+        # imported, so go to the submodule's accessor directly.
+        from iso15118.exi.codec import get_codec
+
+        c = _codecs[key] = get_codec(key)
+    return c
 
 
 @dataclass(slots=True)
@@ -77,9 +82,6 @@ class Decoded:
     path: str | None = None
     key: dict[str, Any] | None = None
     """Memo of :func:`iso15118.capture.keyfields.key_fields` (shared: read-only)."""
-    key_leaves: dict[str, list[Any]] | None = None
-    """The raw values :func:`~iso15118.capture.keyfields.key_fields` formats (leaf name -> values
-    in document order), collected when the message is decoded."""
     flat: dict[str, Any] | None = None
     """Memo of :attr:`values` (shared: read-only)."""
     json: Any = None
@@ -227,9 +229,9 @@ def _describe(schema: str, tree: Element, d: Decoded) -> None:
         rc = d.message.find("ResponseCode")
         if rc is not None and rc.value is not None:
             d.response_code = str(rc.value)
-        # the key fields' leaves now (one walk; a tree it cannot read fails here, as flatten would);
-        # the flattened values when asked for (Decoded.values)
-        d.key_leaves = key_leaves(d.message)
+        # the flattened values (Decoded.values) and the key fields (keyfields.key_fields) are
+        # formed when first asked for: the timeline needs only the key fields, the dataset only
+        # the values
 
 
 def _decode_tolerant(codec: Any, payload: bytes, d: Decoded) -> Any:
@@ -260,7 +262,7 @@ def _decode_tolerant(codec: Any, payload: bytes, d: Decoded) -> Any:
 
 def decode_uncached(schema: str, payload: bytes) -> Decoded:
     d = Decoded(schema)
-    reason = codec_unavailable_reason()
+    reason = _codec_error if _codec_checked else codec_unavailable_reason()
     if reason is not None:
         d.error = reason
         return d

@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Any
 
 from iso15118.capture.decode import Decoded
+from iso15118.capture.keyfields import key_fields
 
 __all__ = ["Event", "EV_TO_EVSE", "EVSE_TO_EV", "LEVELS", "Finding", "FindingKind"]
 
@@ -64,7 +65,9 @@ class Event:
     direction: str | None = None
     conn: int | None = None
     detail: str = ""
-    fields: dict[str, Any] = field(default_factory=dict)
+    given_fields: dict[str, Any] | None = None
+    """What :attr:`fields` returns; None: the key fields of ``decoded``, formed when first asked
+    for (the timeline and JSON show them; the dataset and the summary never ask)."""
     src: str | None = None
     dst: str | None = None
     # V2G messages only:
@@ -82,6 +85,32 @@ class Event:
     """On a response: the timing limit it broke (``performance_time`` / ``evcc_timeout``)."""
     findings: list[Finding] = field(default_factory=list)
     """Defects of the sender found in this message (wrong payload type, values outside facets)."""
+    more_fields: dict[str, Any] | None = None
+    """Added after the key fields when :attr:`fields` forms them (a response's performance limit)."""
+
+    @property
+    def fields(self) -> dict[str, Any]:
+        """The event's facts (JSON-ready); for a decoded V2G message its key fields
+        (:func:`~iso15118.capture.keyfields.key_fields`, shared with every event of the same
+        decoded payload: treat as read-only, assign a new dict to change)."""
+        f = self.given_fields
+        if f is None:
+            d = self.decoded
+            if d is None or d.error is not None:
+                f = {}
+            else:
+                try:
+                    f = key_fields(d)
+                except Exception as exc:  # defensive: a tree the codec made cannot fail this walk
+                    f = {"key_fields_error": f"{type(exc).__name__}: {exc}"}
+            if self.more_fields:
+                f = {**f, **self.more_fields}
+            self.given_fields = f
+        return f
+
+    @fields.setter
+    def fields(self, value: dict[str, Any]) -> None:
+        self.given_fields = value
 
     @property
     def is_error(self) -> bool:

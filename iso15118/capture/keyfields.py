@@ -121,9 +121,7 @@ def key_fields(d: Decoded, limit: int = 8) -> dict[str, Any]:
     :class:`Decoded`, which the decode cache shares: treat the result as read-only)."""
     if d.key is not None and limit == 8:
         return d.key
-    found = d.key_leaves
-    if found is None:
-        found = key_leaves(d.message) if d.message is not None else {}
+    found = key_leaves(d.message) if d.message is not None else {}
     names = tuple(found)
     order = _ORDER.get((names, limit))
     if order is None:  # a message's leaves come in few combinations: each one is sorted once
