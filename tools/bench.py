@@ -13,12 +13,14 @@ import argparse
 import importlib
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -211,6 +213,15 @@ def section_security(args: argparse.Namespace) -> dict:
     return out
 
 
+def _baseline_code(rev: str) -> Path:
+    """The ``iso15118`` package of git revision ``rev`` of this repository, unpacked in a temporary
+    directory (to decode with it in the same run: the speed-up over that revision)."""
+    dest = Path(tempfile.mkdtemp(prefix="iso15118-baseline-"))
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "iso15118"], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
+    return dest
+
+
 def section_capture(args: argparse.Namespace) -> dict:
     mod = importlib.import_module("iso15118.capture.bench")
     caps = sorted((ROOT / "fixtures" / "captures").glob("*.pcap"))
@@ -218,22 +229,40 @@ def section_capture(args: argparse.Namespace) -> dict:
     res = mod.bench(str(path), args.capture_repeat)
     print(json.dumps(res, indent=1, default=str))
     # the payload memo off: every payload goes through the EXI decoder (messages per CPU second
-    # is the per-core rate); the generated codec (the default) and the generic one, same run
+    # is the per-core rate); the generated codec (the default) and the generic one; the events'
+    # key fields formed too (as the timeline and the JSON show them); same run
     out = {"memo_on": res}
-    for label, env in (("memo_off", {}), ("memo_off_generic_codec", {"ISO15118_EXI_GENERIC": "1"})):
-        saved = {k: os.environ.get(k) for k in env}
-        os.environ.update(env)
-        try:
-            r = mod.bench(str(path), args.capture_repeat, cache=False)
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
-        out[label] = r
-        print(f"{label}: {r['messages']} messages, {r['messages_per_s']} msg/s wall, "
-              f"{r['messages_per_cpu_s']} msg per CPU second, {r['decode_errors']} decode errors")
+    runs: list[tuple[str, dict[str, str], dict[str, Any]]] = [
+        ("memo_off", {}, {}),
+        ("memo_off_with_key_fields", {}, {"fields": True}),
+        ("memo_off_generic_codec", {"ISO15118_EXI_GENERIC": "1"}, {}),
+    ]
+    baseline = _baseline_code(args.capture_baseline) if args.capture_baseline else None
+    if baseline is not None:
+        runs.append((f"memo_off_at_{args.capture_baseline}", {}, {"code": baseline}))
+    try:
+        for label, env, kw in runs:
+            saved = {k: os.environ.get(k) for k in env}
+            os.environ.update(env)
+            try:
+                r = mod.bench(str(path), args.capture_repeat, cache=False, **kw)
+            finally:
+                for k, v in saved.items():
+                    if v is None:
+                        os.environ.pop(k, None)
+                    else:
+                        os.environ[k] = v
+            out[label] = r
+            print(f"{label}: {r['messages']} messages, {r['messages_per_s']} msg/s wall, "
+                  f"{r['messages_per_cpu_s']} msg per CPU second, {r['decode_errors']} decode errors")
+    finally:
+        if baseline is not None:
+            shutil.rmtree(baseline, ignore_errors=True)
+    if baseline is not None:
+        old = out[f"memo_off_at_{args.capture_baseline}"]["messages_per_cpu_s"]
+        out["memo_off_speedup_over_baseline"] = round(out["memo_off"]["messages_per_cpu_s"] / old, 2) if old else None
+        print(f"memo off, messages per CPU second: {out['memo_off']['messages_per_cpu_s']} here, {old} at "
+              f"{args.capture_baseline}: x{out['memo_off_speedup_over_baseline']}")
     return out
 
 
@@ -241,6 +270,13 @@ def section_fleet(args: argparse.Namespace) -> dict:
     """iso15118 decode DIR --workers 1 / 2 with the memo off (messages/s, speed-up, peak memory)."""
     res = importlib.import_module("iso15118.capture.bench").bench_fleet(repeat=args.fleet_repeat, files=args.fleet_files)
     print(json.dumps(res, indent=1, default=str))
+    for fmt in ("parquet", "jsonl"):
+        one, two = res.get(f"{fmt}_workers_1"), res.get(f"{fmt}_workers_2")
+        if one and two:
+            print(f"{fmt}: --workers 2 over --workers 1, wall clock x{res.get(f'{fmt}_speedup_2_over_1')} "
+                  f"({one['seconds']} s / {two['seconds']} s, {res['cpu_count']} CPUs, load {res['load_average']}); "
+                  f"messages per CPU second of a decoding process: {one['messages_per_worker_cpu_s']} (1), "
+                  f"{two['messages_per_worker_cpu_s']} (2)")
     return res
 
 
@@ -267,6 +303,8 @@ def main() -> int:
                     help="codec section: the 6 messages of BENCH_SET, or every message of the peer's set (default)")
     ap.add_argument("--peer-n", type=int, default=20)
     ap.add_argument("--capture-repeat", type=int, default=200)
+    ap.add_argument("--capture-baseline", metavar="REV",
+                    help="capture: also decode with the iso15118 package of this git revision (same run, same capture)")
     ap.add_argument("--sessions", type=int, default=200)
     ap.add_argument("--fleet-repeat", type=int, default=25, help="fleet: sessions per capture file")
     ap.add_argument("--fleet-files", type=int, default=8, help="fleet: capture files")

@@ -83,7 +83,7 @@ def build_repeated_capture(source: str | os.PathLike[str], repeat: int, out: str
 _CHILD = r"""
 import json, resource, sys, time
 from iso15118.capture.analyzer import CaptureDecoder
-path, decode, cache = sys.argv[1], sys.argv[2] == "1", int(sys.argv[3])
+path, decode, cache, fields = sys.argv[1], sys.argv[2] == "1", int(sys.argv[3]), sys.argv[4] == "1"
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 if decode:
     from iso15118.capture.decode import decode_payload  # warm the grammars outside the timing
@@ -100,6 +100,8 @@ dec = CaptureDecoder(path, decode=decode, cache_size=cache)
 n = 0
 for ev in dec.events():
     n += 1
+    if fields:  # what the timeline and the JSON show of each event
+        ev.fields
 dt = time.perf_counter() - t
 cpu = time.process_time() - c
 s = dec.stats
@@ -110,14 +112,21 @@ print(json.dumps({"seconds": dt, "cpu_seconds": cpu, "events": n, "frames": s.fr
 """
 
 
-def _decode_in_child(path: str, decode: bool, cache_size: int, runs: int = 1) -> dict[str, Any]:
+def _decode_in_child(path: str, decode: bool, cache_size: int, runs: int = 1, *, fields: bool = False,
+                     code: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Decode in a fresh interpreter ``runs`` times; the fastest run (the machine may be shared),
-    with every run's seconds and the highest peak RSS."""
+    with every run's seconds and the highest peak RSS.  ``fields``: also form each event's fields,
+    as the timeline and the JSON do; ``code``: a directory holding another ``iso15118`` package
+    to run instead of this one (an earlier version, for a same-run comparison)."""
+    env = None
+    if code is not None:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(code), os.environ.get("PYTHONPATH")]))}
     results = []
     for _ in range(max(1, runs)):
         proc = subprocess.run(
-            [sys.executable, "-c", _CHILD, path, "1" if decode else "0", str(cache_size)],
-            capture_output=True, text=True, check=True,
+            [sys.executable, "-c", _CHILD, path, "1" if decode else "0", str(cache_size), "1" if fields else "0"],
+            capture_output=True, text=True, check=True, env=env,
+            cwd=code,  # ``python -c`` puts the working directory first on sys.path
         )
         results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     best = min(results, key=lambda r: r["seconds"])
@@ -135,12 +144,17 @@ def bench(
     cache: bool = True,
     keep: bool = False,
     runs: int = 3,
+    fields: bool = False,
+    code: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """Build a capture of ``repeat`` copies of the session in ``path`` (default: a real DIN DC
     session from the fixtures) and measure decoding it.  ``cache=False`` disables the decode memo
     (every payload goes through the EXI decoder); ``decode=False`` measures reading, reassembly
-    and framing only.  The big capture is decoded ``runs`` times (fastest reported: the machine
-    may be busy).  Returns the measurements as a dict."""
+    and framing only; ``fields=True`` also forms every event's fields (the key fields a timeline
+    line or a JSON event shows: the decoder forms them when first asked for).  ``code``: decode
+    with the ``iso15118`` package in that directory instead (see :func:`_decode_in_child`).  The
+    big capture is decoded ``runs`` times (fastest reported: the machine may be busy).  Returns
+    the measurements as a dict."""
     source = Path(path) if path is not None else DEFAULT_SOURCE
     tmpdir = Path(tempfile.mkdtemp(prefix="iso15118-capture-bench-"))
     big = tmpdir / "repeated.pcap"
@@ -150,14 +164,15 @@ def bench(
     build_s = time.perf_counter() - t
     build_repeated_capture(source, max(1, repeat // 4), small)
     cache_size = 4096 if cache else 0
-    run = _decode_in_child(str(big), decode, cache_size, runs)
-    run_small = _decode_in_child(str(small), decode, cache_size)
+    run = _decode_in_child(str(big), decode, cache_size, runs, fields=fields, code=code)
+    run_small = _decode_in_child(str(small), decode, cache_size, fields=fields, code=code)
     secs = run["seconds"]
     result = {
         "source": str(source),
         "repeat": repeat,
         "decode": decode,
         "cache": cache,
+        "fields": fields,
         "capture_mb": round(built["bytes"] / 1e6, 2),
         "frames": run["frames"],
         "messages": run["messages"],
@@ -291,11 +306,15 @@ def bench_fleet(path: str | os.PathLike[str] | None = None, repeat: int = 25, fi
                     else:
                         dest.unlink(missing_ok=True)
                 assert best is not None
+                # the decoding processes' own CPU time: the workers', or the parent's when it decodes alone
+                decoding_cpu = best["worker_cpu_seconds"] if best["workers_used"] > 1 else best["cpu_seconds"]
                 out[f"{fmt}_workers_{n}"] = {
                     "seconds": round(best["seconds"], 3),
                     "messages_per_s": round(total / best["seconds"]),
                     "cpu_seconds": round(best["cpu_seconds"], 3),
                     "messages_per_cpu_s": round(total / best["cpu_seconds"]),
+                    "workers_used": best["workers_used"],
+                    "messages_per_worker_cpu_s": round(total / decoding_cpu) if decoding_cpu else None,
                     "parent_cpu_seconds": round(best["parent_cpu_seconds"], 3),
                     "parent_peak_rss_mb": round(best["parent_peak_rss_kb"] / 1024, 1),
                     "worker_peak_rss_mb": round(best["worker_peak_rss_kb"] / 1024, 1),
