@@ -98,7 +98,13 @@ class Decoded:
         on first use (the timeline does not need them; the summary and the dataset do)."""
         flat = self.flat
         if flat is None:
-            flat = self.flat = flatten(self.message) if self.message is not None and self.error is None else {}
+            flat = {}
+            if self.message is not None and self.error is None:
+                try:
+                    flat = flatten(self.message)
+                except Exception:  # defensive: the trees the codecs make (bounded integers) read cleanly
+                    flat = {}
+            self.flat = flat
         return flat
 
     def tree_json(self) -> Any:
