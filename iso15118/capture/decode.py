@@ -163,7 +163,13 @@ def element_to_json(el: Element) -> Any:
         obj["@" + a] = json_value(v)
     for c in el.children:
         if isinstance(c, Element):
-            v = element_to_json(c)
+            if not c.children and not c.attrs:  # a leaf: element_to_json(c), without the call
+                v = c.value
+                t = v.__class__
+                if not (t is str or t is int or t is bool or t is float or v is None):
+                    v = json_value(v)
+            else:
+                v = element_to_json(c)
             if c.name in obj:
                 prev = obj[c.name]
                 if isinstance(prev, list) and getattr(prev, "_repeat", False):
