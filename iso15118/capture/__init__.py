@@ -17,6 +17,8 @@ Modules, in pipeline order:
 ``tls_decrypt``   TLS 1.3 / 1.2 decryption from an NSS key log (SSLKEYLOGFILE)
 ``framing``       V2GTP framing with signature search and resynchronisation
 ``decode``        the EXI decode step (``iso15118.exi``), memoised; never raises
+``physical``      physical values in a decoded tree (-2 / DIN PhysicalValue, -20 RationalNumber)
+``keyfields``     the key fields a timeline line shows, formed when an event's ``fields`` are read
 ``limits``        negotiated protocol -> schema; message timeouts and performance times
 ``analyzer``      the pipeline: records in, timeline ``Event`` objects out
 ``summary``       the ``--summary`` report, built incrementally
