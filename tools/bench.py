@@ -274,7 +274,8 @@ def section_fleet(args: argparse.Namespace) -> dict:
         one, two = res.get(f"{fmt}_workers_1"), res.get(f"{fmt}_workers_2")
         if one and two:
             print(f"{fmt}: --workers 2 over --workers 1, wall clock x{res.get(f'{fmt}_speedup_2_over_1')} "
-                  f"({one['seconds']} s / {two['seconds']} s, {res['cpu_count']} CPUs, load {res['load_average']}); "
+                  f"({one['seconds']} s / {two['seconds']} s; cores busy {one['cores_busy']} / {two['cores_busy']} "
+                  f"of {res['cpu_count']}, load {res['load_average']}); "
                   f"messages per CPU second of a decoding process: {one['messages_per_worker_cpu_s']} (1), "
                   f"{two['messages_per_worker_cpu_s']} (2)")
     return res

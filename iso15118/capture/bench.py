@@ -314,6 +314,8 @@ def bench_fleet(path: str | os.PathLike[str] | None = None, repeat: int = 25, fi
                     "cpu_seconds": round(best["cpu_seconds"], 3),
                     "messages_per_cpu_s": round(total / best["cpu_seconds"]),
                     "workers_used": best["workers_used"],
+                    # CPU seconds per wall second: the cores the run got (the ceiling of its speed-up)
+                    "cores_busy": round(best["cpu_seconds"] / best["seconds"], 2),
                     "messages_per_worker_cpu_s": round(total / decoding_cpu) if decoding_cpu else None,
                     "parent_cpu_seconds": round(best["parent_cpu_seconds"], 3),
                     "parent_peak_rss_mb": round(best["parent_peak_rss_kb"] / 1024, 1),
