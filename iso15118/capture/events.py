@@ -47,7 +47,7 @@ class Finding:
         return d
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Event:
     """One timeline entry.
 
@@ -55,6 +55,9 @@ class Event:
     (reassembly events: retransmission, gap, fin...), ``tls``, ``framing`` (V2GTP layer damage),
     ``capture`` (file damage, link-layer problems), ``timing`` (a response later than allowed),
     ``note`` (anything else the decoder inferred).
+
+    Made as ``Event(ts, frame, kind, name, level, direction, conn, detail, fields, src, dst, ...)``
+    (the attributes' order; ``fields`` None: the key fields of ``decoded``, see :attr:`fields`).
     """
 
     ts: float
@@ -66,8 +69,8 @@ class Event:
     conn: int | None = None
     detail: str = ""
     given_fields: dict[str, Any] | None = None
-    """What :attr:`fields` returns; None: the key fields of ``decoded``, formed when first asked
-    for (the timeline and JSON show them; the dataset and the summary never ask)."""
+    """The ``fields`` given; None: :attr:`fields` forms the key fields of ``decoded`` when first
+    asked for (the timeline and JSON show them; the dataset and the summary never ask)."""
     src: str | None = None
     dst: str | None = None
     # V2G messages only:
@@ -87,6 +90,40 @@ class Event:
     """Defects of the sender found in this message (wrong payload type, values outside facets)."""
     more_fields: dict[str, Any] | None = None
     """Added after the key fields when :attr:`fields` forms them (a response's performance limit)."""
+
+    def __init__(
+        self, ts: float, frame: int, kind: str, name: str, level: str = "info", direction: str | None = None,
+        conn: int | None = None, detail: str = "", fields: dict[str, Any] | None = None, src: str | None = None,
+        dst: str | None = None, payload_type: int | None = None, schema: str | None = None,
+        protocol: str | None = None, payload: bytes | None = None, decoded: Decoded | None = None,
+        session_id: str | None = None, response_code: str | None = None, response_time: float | None = None,
+        first_frame: int | None = None, tls: bool = False, timing: str | None = None,
+        findings: list[Finding] | None = None, more_fields: dict[str, Any] | None = None,
+    ) -> None:
+        self.ts = ts
+        self.frame = frame
+        self.kind = kind
+        self.name = name
+        self.level = level
+        self.direction = direction
+        self.conn = conn
+        self.detail = detail
+        self.given_fields = fields
+        self.src = src
+        self.dst = dst
+        self.payload_type = payload_type
+        self.schema = schema
+        self.protocol = protocol
+        self.payload = payload
+        self.decoded = decoded
+        self.session_id = session_id
+        self.response_code = response_code
+        self.response_time = response_time
+        self.first_frame = first_frame
+        self.tls = tls
+        self.timing = timing
+        self.findings = findings if findings is not None else []
+        self.more_fields = more_fields
 
     @property
     def fields(self) -> dict[str, Any]:
