@@ -9,6 +9,7 @@ Each capture repeats payloads, so the memo-on run really serves decoded payloads
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -92,3 +93,15 @@ def test_key_fields_of_a_slow_response_keep_the_performance_limit() -> None:
             assert "performance_limit_ms" not in e.decoded.key
         # V2G_SECC_Msg_Performance_Time of -2 CurrentDemand: 25 ms
         assert {e.fields["performance_limit_ms"] for e in slow if e.name == "CurrentDemandRes"} == {25.0}
+
+
+def test_event_init_sets_every_attribute() -> None:
+    """Event's __init__ is written by hand (it takes ``fields`` for the attribute ``given_fields``):
+    every attribute the dataclass declares is set, positionally in declaration order too."""
+    names = [f.name for f in dataclasses.fields(Event)]
+    ev = Event(*[f"v{i}" for i in range(len(names))])  # type: ignore[arg-type]
+    assert [getattr(ev, n) for n in names] == [f"v{i}" for i in range(len(names))]
+    bare = Event(0.0, 1, "note", "x")
+    for n in names:
+        getattr(bare, n)  # AttributeError for an attribute __init__ leaves unset
+    assert bare.fields == {} and bare.findings == [] and Event(0.0, 1, "tls", "x", fields={"a": 1}).fields == {"a": 1}
