@@ -102,11 +102,12 @@ async def start_local_secc(
     config: SeccConfig | None = None,
     wrap: Callable[[Any], Any] | None = None,
     evse_kwargs: dict[str, Any] | None = None,
+    configs: dict[Any, Any] | None = None,
 ) -> LocalSecc:
     """Start our SECC with the given simulator profile on ``[::1]`` and a free port.
 
     ``wrap(controller) -> controller`` lets fault-seeding tests put a defect around each
-    charger."""
+    charger; ``configs``: the other protocols' core configurations (-2 Plug & Charge)."""
     holder: dict[str, LocalSecc] = {}
 
     def factory() -> Any:
@@ -116,7 +117,7 @@ async def start_local_secc(
         holder["l"].controllers.append(ctrl)
         return ctrl
 
-    server = await start_secc(factory, "::1", 0, tls, config=config or SeccConfig())
+    server = await start_secc(factory, "::1", 0, tls, config=config or SeccConfig(), configs=configs)
     loc = LocalSecc(server, profile, tls is not None)
     holder["l"] = loc
     import asyncio
