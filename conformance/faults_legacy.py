@@ -178,15 +178,28 @@ def stale_challenge(c: Conn, msg: L.Msg) -> L.Msg | None:
     return msg
 
 
+def _flip_signature(msg: L.Msg) -> None:
+    """Flip the last bit of the header's SignatureValue (flipping twice restores it)."""
+    hdr = msg.root.find("Header")
+    sig = hdr.find("Signature") if hdr is not None else None
+    val = sig.find("SignatureValue") if sig is not None else None
+    if val is not None and val.value:
+        raw = bytearray(val.value)
+        raw[-1] ^= 0x01
+        val.value = bytes(raw)
+
+
 def bad_cps_signature(c: Conn, msg: L.Msg) -> L.Msg | None:
+    """Charger: breaks its CertificateInstallationRes signature; vehicle side: repairs the one the
+    tester charger broke, so the vehicle takes a delivery whose signature failed."""
     if msg.name == "CertificateInstallationRes":
-        hdr = msg.root.find("Header")
-        sig = hdr.find("Signature") if hdr is not None else None
-        val = sig.find("SignatureValue") if sig is not None else None
-        if val is not None and val.value:
-            raw = bytearray(val.value)
-            raw[-1] ^= 0x01
-            val.value = bytes(raw)
+        _flip_signature(msg)
+    return msg
+
+
+def ev_bad_auth_signature(c: Conn, msg: L.Msg) -> L.Msg | None:
+    if msg.name == "AuthorizationReq":
+        _flip_signature(msg)
     return msg
 
 
@@ -427,14 +440,24 @@ LEGACY_EV_DEFECTS: dict[str, LegacyDefect] = {d.name: d for d in (
                  loops=14),
     LegacyDefect("legacy-ev-ignores-failed", "takes FAILED codes for OK", _e("Failed_00[12]"), down=always_ok),
     LegacyDefect("legacy-ev-no-session-stop", "ends without SessionStopReq", _e("SessionStop_001"), up=ev_no_session_stop),
+    # -2 over TLS 1.2 / Plug & Charge (conformance.cases.iso2_security)
+    LegacyDefect("legacy-iso2-ev-bad-auth-signature", "signs AuthorizationReq with a signature that does not verify",
+                 ("TC_EVCC_ISO2_PnC_001",), up=ev_bad_auth_signature, tls="iso2"),
+    LegacyDefect("legacy-iso2-ev-ignores-receipt", "never sends MeteringReceiptReq when ReceiptRequired",
+                 ("TC_EVCC_ISO2_PnC_002",), down=no_receipt, tls="iso2"),
+    LegacyDefect("legacy-iso2-ev-accepts-bad-cps-signature", "uses a contract whose delivery signature failed",
+                 ("TC_EVCC_ISO2_PnC_003",), down=bad_cps_signature, tls="iso2"),
 )}
 
 
 def defective_legacy_evcc_launcher(name: str) -> Callable[[str, int], Any]:
-    """Our EVCC behind the proxy with vehicle defect ``name``: ``launch(host, port)``."""
+    """Our EVCC behind the proxy with vehicle defect ``name``: ``launch(host, port)`` (a ``tls`` defect:
+    ``launch(host, port, trust)``, the vehicle on TLS 1.2)."""
     from conformance.charger_legacy import local_legacy_evcc_launcher
 
     d = LEGACY_EV_DEFECTS[name]
+    if d.tls:
+        return _tls_ev_launcher(d)
     inner = local_legacy_evcc_launcher(loops=d.loops)
 
     async def launch(host: str, port: int) -> Any:
@@ -442,6 +465,26 @@ def defective_legacy_evcc_launcher(name: str) -> Callable[[str, int], Any]:
         p = await proxy.start()
         try:
             return await inner("::1", p)
+        finally:
+            await asyncio.sleep(0.2)
+            proxy.close()
+
+    return launch
+
+
+def _tls_ev_launcher(d: LegacyDefect) -> Callable[..., Any]:
+    """Our -2 PnC vehicle on TLS 1.2 behind a TLS-terminating proxy with defect ``d``."""
+    from conformance.tester_iso2_pnc import iso2_lab_pki, local_iso2_pnc_evcc_launcher
+    from iso15118.session.tlsconf import evcc_context, secc_context
+
+    inner = local_iso2_pnc_evcc_launcher()
+
+    async def launch(host: str, port: int, trust: Any = None) -> Any:
+        pki = iso2_lab_pki()
+        proxy = LegacyDefectProxy(port, d, server_ssl=secc_context(pki, iso2=True), client_ssl=evcc_context(pki, iso2=True))
+        p = await proxy.start()
+        try:
+            return await inner("::1", p, trust)
         finally:
             await asyncio.sleep(0.2)
             proxy.close()
@@ -752,7 +795,14 @@ async def legacy_ev_row(name: str, ids: list[str]) -> tuple[dict[str, str], dict
 
     if not ids:
         return {}, {}, 0
-    sut = SutEndpoint.evcc(defective_legacy_evcc_launcher(name), f"defect-evcc:{name}")
+    if LEGACY_EV_DEFECTS[name].tls:  # the defect sits on the TLS launch; the reach gate uses a clean TCP one
+        from conformance.charger_legacy import local_legacy_evcc_launcher
+        from conformance.tester_iso2_pnc import iso2_lab_pki
+
+        sut = SutEndpoint.evcc(local_legacy_evcc_launcher(), f"defect-evcc:{name}")
+        sut.evcc_tls_launcher, sut.evcc_pki = defective_legacy_evcc_launcher(name), iso2_lab_pki()
+    else:
+        sut = SutEndpoint.evcc(defective_legacy_evcc_launcher(name), f"defect-evcc:{name}")
     sut.jobs = 20  # mostly waiting for closes that do not come
     camp = await run_campaign([sut], select(ids), probe=False)
     return ({r.case_id: r.verdict.value for r in camp.results}, {r.case_id: r.reason for r in camp.results}, camp.exit_status())

@@ -290,3 +290,87 @@ def iso2_pnc_endpoint(loc: Any, pki: Path | None = None, jobs: int = 3) -> Any:
     sut = loc.endpoint(pki_dir=pki or iso2_lab_pki(), jobs=jobs, probe=False)
     sut.info.features["iso20"] = False
     return sut
+
+
+# ---------------------------------------------------------------------------- the tester charger (vehicle under test)
+
+
+async def run_iso2_pnc_ev(ctx: CaseContext, *, out: Rewrite | None = None, into: Rewrite | None = None,
+                          receipt_after_loops: int | None = None, timeout: float = 30.0) -> PncRun:
+    """A tester -2 PnC charger on TLS 1.2 (our -2 SECC core behind the tap, with the vehicle's lab
+    PKI ``evcc_pki``: the charger chain it trusts, the MO root and CPS of its contracts); the
+    vehicle under test is launched against it (``evcc_tls_launcher``).  Returns when the session
+    is over or after ``timeout`` seconds (``ended``: ``still open``)."""
+    from iso15118.session.iso2 import Iso2SeccConfig
+    from iso15118.session.iso2.lab import secc_pnc2_from_pki
+    from iso15118.session.negotiation import SeccNegotiator
+    from iso15118.session.runner import drive
+    from iso15118.session.tlsconf import secc_context
+    from iso15118.sim import make_evse
+    from iso15118.transport.tcp import start_server
+
+    sut = ctx.sut
+    if sut.evcc_tls_launcher is None or sut.evcc_pki is None:
+        ctx.not_applicable("-2 over TLS needs a TLS launch of the EVCC under test and its -2 lab PKI (--evcc-pki)")
+    ctx.feature("iso2")
+    assert sut.evcc_pki is not None
+    pki = Path(sut.evcc_pki)
+    pnc = secc_pnc2_from_pki(pki, receipt_after_loops=receipt_after_loops)
+    run = PncRun()
+    finished = asyncio.Event()
+
+    async def handler(conn: V2GTPConnection) -> None:
+        if run.tls_version is not None:  # one session per case: a second connection is not served
+            return
+        run.tls_version = conn.ssl_object.version() if conn.ssl_object is not None else "none"
+        core = SeccNegotiator(make_evse("wall-connector"), protocols=(AppProtocol.ISO2,), now=time.monotonic(),
+                              clock=time.time, tls_version=conn.ssl_object.version() if conn.ssl_object else None,
+                              configs={AppProtocol.ISO2: Iso2SeccConfig(pnc=pnc)})
+        try:
+            await drive(core, _Tap(conn, ctx, run, out, into), side="tester")  # type: ignore[arg-type]
+        finally:
+            run.ended, run.protocol = core.end_reason, core.protocol
+            finished.set()
+
+    server = await start_server(handler, "::1", 0, secc_context(pki, iso2=True))
+    port = int(server.sockets[0].getsockname()[1])
+    ctx.evidence.note(f"tester -2 PnC charger on TLS 1.2 listening on [::1]:{port}")
+    launch: asyncio.Future[Any] = asyncio.ensure_future(sut.evcc_tls_launcher("::1", port, pki / "certs" / "v2gRootCACert.pem"))
+    try:
+        try:
+            async with asyncio.timeout(timeout * sut.time_scale):
+                await finished.wait()
+        except TimeoutError:
+            run.ended = run.ended or "still open"
+            ctx.evidence.note(f"the session was not over after {timeout:g} s", "error")
+        try:
+            done = await asyncio.wait_for(launch, 10.0)
+            ctx.evidence.note(f"EVCC under test finished: {str(done)[:300]}")
+        except Exception as exc:  # noqa: BLE001 - the EVCC's own ending is evidence
+            ctx.evidence.note(f"EVCC under test ended with {type(exc).__name__}: {exc}", "warning")
+    finally:
+        launch.cancel()
+        server.close()
+    if run.tls_version is None:
+        ctx.require("precondition: the EVCC under test connects to the tester charger over TLS", False, "it never connected")
+    return run
+
+
+def local_iso2_pnc_evcc_launcher(pki: Path | None = None, loops: int = 4) -> Callable[[str, int, Any], Any]:
+    """Our EVCC as a -2 Plug & Charge vehicle on TLS 1.2 under test: it holds the PKI's OEM
+    provisioning certificate and no contract, so each session installs one (CertificateInstallation),
+    then authorizes with it.  No ``protocols``: the TLS 1.2 connection makes it -2."""
+    from iso15118.session.evcc import EvccConfig
+    from iso15118.session.iso2 import Iso2EvccConfig
+    from iso15118.session.iso2.lab import credentials_from_pki
+    from iso15118.session.runner import run_evcc
+    from iso15118.session.tlsconf import evcc_context
+    from iso15118.sim import make_ev
+
+    async def launch(host: str, port: int, trust: Any = None) -> Any:
+        d = pki or iso2_lab_pki()
+        _contract, provisioning = credentials_from_pki(d)
+        return await run_evcc(make_ev("cybertruck-awd", provisioning=provisioning), host, port, evcc_context(d, iso2=True),
+                              config=EvccConfig(max_loops=loops), configs={AppProtocol.ISO2: Iso2EvccConfig(max_loops=loops)})
+
+    return launch

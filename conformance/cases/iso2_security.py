@@ -1,7 +1,8 @@
-"""ISO 15118-2 chargers over TLS 1.2 with Plug & Charge, in the style of ISO 15118-4.
+"""ISO 15118-2 chargers and vehicles over TLS 1.2 with Plug & Charge, in the style of ISO 15118-4.
 
 The tester vehicle is :mod:`conformance.tester_iso2_pnc` (our -2 EVCC core behind a recording,
-rewriting tap, on a TLS connection the tester opens with the charger's -2 lab PKI).  Each case
+rewriting tap, on a TLS connection the tester opens with the charger's -2 lab PKI); for a vehicle
+under test, a tester charger (our -2 SECC core behind the same tap, with the vehicle's PKI).  Each case
 judges the charger by positive evidence read from its answers: a code, a GenChallenge, a
 signature verified here against the chain the charger sent.  A refusal is a FAILED code or a
 close; silence is never one.  A charger that cannot be reached, or whose TLS handshake fails, is
@@ -14,9 +15,19 @@ import dataclasses
 import ssl
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from conformance.catalogue import CaseContext, case
-from conformance.tester_iso2_pnc import PncRun, body, broken_signature, connect_tls12, pki_of, pnc_session, rebuild
+from conformance.tester_iso2_pnc import (
+    PncRun,
+    body,
+    broken_signature,
+    connect_tls12,
+    pki_of,
+    pnc_session,
+    rebuild,
+    run_iso2_pnc_ev,
+)
 from iso15118 import messages as m
 from iso15118.facts.namespaces import NS_ISO2
 from iso15118.facts.payload import PayloadType
@@ -240,3 +251,100 @@ async def pnc_5(ctx: CaseContext) -> None:
     res = run.answer_to("MeteringReceiptReq")
     ctx.check("digest §3.13: the signed MeteringReceiptReq is accepted", _ok(res),
               f"{_code(res) if res is not None else 'no answer'} ({run.ended})")
+
+
+# =============================================================================== the vehicle under test
+
+
+def _contract_of(run: PncRun) -> Any:
+    """The contract certificate the vehicle presented in PaymentDetailsReq (None: none)."""
+    from iso15118.session.iso2.pnc import chain_of
+
+    req = run.got("PaymentDetailsReq")
+    if not req:
+        return None
+    chain = chain_of(body(req[0]).contract_signature_cert_chain)
+    return chain[0] if chain else None
+
+
+@_register("TC_EVCC_ISO2_PnC_001", "the vehicle signs AuthorizationReq over the GenChallenge it was given", group="PnC",
+           purpose="After PaymentDetailsRes with a GenChallenge the vehicle sends AuthorizationReq carrying that challenge, "
+                   "signed (ECDSA-SHA256) with the key of the contract certificate it presented.",
+           requirement="DIN/-2 digest §3.13 (AuthorizationReq incl. GenChallenge, signed by the contract leaf key)",
+           steps=("tester -2 PnC charger on TLS 1.2", "PaymentDetailsRes OK with a fresh GenChallenge",
+                  "verify the AuthorizationReq's GenChallenge and signature with the contract certificate of PaymentDetailsReq"))
+async def ev_pnc_1(ctx: CaseContext) -> None:
+    from iso15118.security import pnc2
+    from iso15118.security.xmldsig import SignatureError
+
+    run = await run_iso2_pnc_ev(ctx)
+    given = [bytes(body(r).gen_challenge or b"") for r in run.sent("PaymentDetailsRes") if _ok(r)]
+    cert = _contract_of(run)
+    ctx.precondition(bool(given) and cert is not None, f"PaymentDetails exchanged: {len(given)} GenChallenge(s) ({run.ended})",
+                     "precondition: the vehicle presents a contract in PaymentDetailsReq (PnC)")
+    auth = run.got("AuthorizationReq")
+    ctx.require("digest §3.13: the vehicle sends AuthorizationReq after PaymentDetailsRes", bool(auth), f"{run.ended}")
+    try:
+        pnc2.verify_authorization_req(auth[0], cert, given[-1])
+        ok, why = True, "GenChallenge echoed, signature verifies with the contract certificate"
+    except pnc2.ChallengeMismatch as exc:
+        ok, why = False, str(exc)
+    except SignatureError as exc:
+        ok, why = False, f"signature: {exc}"
+    ctx.check("digest §3.13: AuthorizationReq carries the GenChallenge, signed by the contract key", ok, why)
+
+
+@_register("TC_EVCC_ISO2_PnC_002", "the vehicle sends a signed MeteringReceiptReq when ReceiptRequired", group="PnC",
+           purpose="A charge-loop answer sets ReceiptRequired with MeterInfo: the vehicle's next request is MeteringReceiptReq "
+                   "with that MeterInfo, signed with its contract key.",
+           requirement="DIN/-2 digest §3.12 (MeteringReceipt over TLS), §3.13 (MeteringReceiptReq signed by the contract key)",
+           steps=("tester -2 PnC charger on TLS 1.2 that asks for a receipt in its first charge-loop answer",
+                  "expect MeteringReceiptReq next, MeterInfo as asked, signature verifying with the contract certificate"))
+async def ev_pnc_2(ctx: CaseContext) -> None:
+    from iso15118.security import pnc2
+    from iso15118.security.xmldsig import SignatureError
+
+    run = await run_iso2_pnc_ev(ctx, receipt_after_loops=1)
+    asked = [s for s in run.seen if s.direction == "tx" and getattr(body(s.msg), "receipt_required", False)]
+    cert = _contract_of(run)
+    ctx.precondition(bool(asked) and cert is not None, f"{len(asked)} answers asked for a receipt ({run.ended})",
+                     "precondition: the PnC session reaches the charge loop")
+    after = [s for s in run.seen if s.direction == "rx" and s.at >= asked[0].at]
+    nxt = after[0] if after else None
+    ctx.require("digest §3.12: the next request after ReceiptRequired is MeteringReceiptReq",
+                nxt is not None and nxt.name == "MeteringReceiptReq", f"next: {nxt.name if nxt else 'nothing'} ({run.ended})")
+    assert nxt is not None
+    req = body(nxt.msg)
+    ctx.check("the receipt carries the MeterInfo asked for", req.meter_info == body(asked[0].msg).meter_info,
+              f"{req.meter_info}")
+    sig = nxt.msg.header.signature
+    try:
+        if sig is None:
+            raise ValueError("no signature")
+        pnc2.verify_elements(sig, [req], cert, required_ids=[str(req.id)])
+        ok, why = True, "signature verifies with the contract certificate"
+    except (SignatureError, ValueError) as exc:
+        ok, why = False, str(exc)
+    ctx.check("digest §3.13: MeteringReceiptReq is signed by the contract key", ok, why)
+
+
+@_register("TC_EVCC_ISO2_PnC_003", "the vehicle refuses a CertificateInstallationRes whose signature is bad", group="PnC",
+           purpose="The tester charger flips one bit of its CertificateInstallationRes signature: the vehicle must not use the "
+                   "delivered contract (no PaymentDetailsReq with it) and must end the session (SessionStopReq or a close).",
+           requirement="DIN/-2 digest §3.13 (the delivered contract elements are signed by the CPS leaf; the EV verifies)",
+           steps=("tester -2 PnC charger on TLS 1.2", "CertificateInstallationRes with a broken SignatureValue",
+                  "expect no PaymentDetailsReq and SessionStopReq or a close, within 20 s"))
+async def ev_pnc_3(ctx: CaseContext) -> None:
+    def out(msg: m2.V2GMessage) -> m2.V2GMessage:
+        return broken_signature(msg) if isinstance(body(msg), m2.CertificateInstallationRes) else msg
+
+    run = await run_iso2_pnc_ev(ctx, out=out, timeout=20.0)
+    sent = [s for s in run.seen if s.direction == "tx" and s.name == "CertificateInstallationRes"]
+    if not sent:
+        ctx.not_applicable("the vehicle asked for no CertificateInstallation (it holds a contract)")
+    later = [s.name for s in run.seen if s.direction == "rx" and s.at >= sent[0].at]
+    ctx.check("digest §3.13: the vehicle does not use a contract whose delivery signature fails",
+              not ({"PaymentDetailsReq", "AuthorizationReq"} & set(later)), f"requests after it: {later or 'none'}")
+    ctx.check("the vehicle ends the session (SessionStopReq or a close; silence is not a refusal)",
+              run.closed_by_sut or "SessionStopReq" in later,
+              "it closed the connection" if run.closed_by_sut else f"requests after it: {later}; {run.ended}")

@@ -131,7 +131,10 @@ async def _own_legacy_evcc(res: Campaigns) -> None:
     from conformance.sut import SutEndpoint
 
     t0 = time.monotonic()
+    from conformance.tester_iso2_pnc import iso2_lab_pki, local_iso2_pnc_evcc_launcher
+
     ev = SutEndpoint.evcc(local_legacy_evcc_launcher(), "local-evcc:cybertruck-awd (DIN / -2)")
+    ev.evcc_tls_launcher, ev.evcc_pki = local_iso2_pnc_evcc_launcher(), iso2_lab_pki()  # -2 PnC over TLS 1.2
     ev.jobs = 4
     res.own_legacy_evcc = await run_campaign([ev], [c for c in select(role="EVCC") if "legacy" in c.tags and not unserved(c)],
                                              probe=False)
