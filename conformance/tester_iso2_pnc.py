@@ -16,6 +16,7 @@ campaigns and the mutation matrix use it), and :func:`iso2_lab_pki`, the lab PKI
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import ssl
 import tempfile
@@ -186,10 +187,12 @@ class _Closer:
 
     async def close(self) -> None:
         if self.conn is not None:
-            try:
-                await asyncio.wait_for(self.conn.aclose(), 2.0)
-            except Exception:  # noqa: BLE001 - closing a broken connection
-                pass
+            await _aclose(self.conn)
+
+
+async def _aclose(conn: V2GTPConnection) -> None:
+    with contextlib.suppress(Exception):  # closing a broken connection
+        await asyncio.wait_for(conn.aclose(), 2.0)
 
 
 async def pnc_session(ctx: CaseContext, *, install: bool = False, out: Rewrite | None = None,
@@ -279,10 +282,7 @@ async def reach_iso2_tls(sut: Any, evidence: Any = None) -> str | None:
     except Exception as exc:  # noqa: BLE001 - any failure of the gate is the reason
         return f"{type(exc).__name__}: {exc}"
     finally:
-        try:
-            await asyncio.wait_for(conn.aclose(), 2.0)
-        except Exception:  # noqa: BLE001
-            pass
+        await _aclose(conn)
 
 
 def iso2_pnc_endpoint(loc: Any, pki: Path | None = None, jobs: int = 3) -> Any:
