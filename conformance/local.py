@@ -130,12 +130,13 @@ def served_protocols(protocols: Any, tls: bool) -> dict[str, bool]:
     """PICS features ``din`` / ``iso2`` of our SECC: the protocols it serves (registered cores,
     restricted by ``protocols``; DIN never over TLS)."""
     from iso15118.facts.namespaces import AppProtocol
+    from iso15118.facts.transport import carries
     from iso15118.session import negotiation as neg
 
     out = {}
     for proto in (AppProtocol.DIN, AppProtocol.ISO2):
         served = neg.support(proto) is not None and (protocols is None or proto in protocols)
-        out[proto.value] = served and not (tls and proto is AppProtocol.DIN)
+        out[proto.value] = served and carries(proto, tls)  # DIN never over TLS (facts.transport)
     return out
 
 

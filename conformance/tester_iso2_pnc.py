@@ -29,6 +29,7 @@ from typing import Any
 from conformance.catalogue import CaseContext
 from iso15118 import messages as m
 from iso15118.facts.namespaces import AppProtocol
+from iso15118.facts.transport import carries
 from iso15118.messages import iso2 as m2
 from iso15118.session.events import Event
 from iso15118.transport.tcp import ConnectionClosed, V2GTPConnection, open_connection
@@ -288,7 +289,7 @@ async def reach_iso2_tls(sut: Any, evidence: Any = None) -> str | None:
 def iso2_pnc_endpoint(loc: Any, pki: Path | None = None, jobs: int = 3) -> Any:
     """The SUT endpoint of :func:`start_local_iso2_pnc_secc`: TLS 1.2 carries no -20 (``facts.transport``)."""
     sut = loc.endpoint(pki_dir=pki or iso2_lab_pki(), jobs=jobs, probe=False)
-    sut.info.features["iso20"] = False
+    sut.info.features["iso20"] = carries(AppProtocol.ISO20, True, "TLSv1.2")  # False
     return sut
 
 
