@@ -35,7 +35,7 @@ from iso15118.messages import iso2 as m2
 from iso15118.security.tls import ISO2, client_context, connection_info, peer_chain
 
 REGISTERED: list[str] = []
-NEEDS = ("tls", "iso2")
+NEEDS = ("tls", "iso2", "pnc")
 TAGS = ("legacy", "iso2", "pnc")
 RC = m2.ResponseCode
 Run = Callable[[CaseContext], Awaitable[None]]
@@ -82,6 +82,7 @@ def _authorized(ctx: CaseContext, run: PncRun) -> None:
            purpose="A vehicle that offers TLS 1.2 and 1.3 and every library cipher suite gets TLS 1.2 with "
                    "ECDHE-ECDSA-AES128-SHA256 and a P-256 / ECDSA-SHA256 chain to the V2G root, and -2 is negotiated on it.",
            requirement="DIN/-2 digest §3.11 (P-256, ECDSA-SHA256), §3.12 (TLS 1.2, TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256)",
+           needs=("tls", "iso2"),
            steps=("TLS handshake offering TLS 1.2-1.3, default suites, trusting the V2G root",
                   "expect TLSv1.2, ECDHE-ECDSA-AES128-SHA256, every certificate of the chain P-256",
                   "supportedAppProtocolReq -2 on it: expect OK"))
